@@ -1,0 +1,224 @@
+/**
+ * OTLP/HTTP trace receiver: `POST /v1/traces` on a Fastify app, as the OpenTelemetry specification (OTLP/HTTP)
+ * defines it, with the answers OTLP clients act on:
+ *
+ * | situation                                              | status | body (in the request's format unless noted) |
+ * | ------------------------------------------------------ | ------ | ------------------------------------------- |
+ * | accepted (also: empty body, zero spans)                 | 200    | ExportTraceServiceResponse (`{}` / empty)   |
+ * | handler rejected some spans or sent a warning           | 200    | `partialSuccess { rejectedSpans, errorMessage }` |
+ * | body cannot be decoded, corrupt gzip                    | 400    | google.rpc.Status, code 3 INVALID_ARGUMENT  |
+ * | body over `maxBodyBytes`, as sent or after gunzip       | 413    | google.rpc.Status, code 3                   |
+ * | content type other than protobuf/JSON (or none)         | 415    | google.rpc.Status as JSON, code 3           |
+ * | content encoding other than gzip/identity               | 415    | google.rpc.Status, code 3                   |
+ * | handler throws PIPELINE_BUSY                            | 429    | Status code 8 RESOURCE_EXHAUSTED + Retry-After |
+ * | handler throws PIPELINE_UNAVAILABLE, SHUTTING_DOWN, any | 503    | Status code 14 UNAVAILABLE + Retry-After    |
+ * |   other retriable error, or an unexpected error         |        | (never 500: OTLP clients drop data on 500)  |
+ *
+ * An unsupported Content-Encoding gets 415 (RFC 9110 §15.5.16: "...or the Content-Encoding of the request"),
+ * which OTLP clients do not retry, rather than the 400 the upstream collector answers; both are final.
+ *
+ * The route lives in an encapsulated plugin with its own body parsers (raw bytes for the three OTLP media
+ * types) and error handler, so the app's other routes keep Fastify's JSON parsing and error handling.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { OtlpFormat, OtlpTraceRequest } from '../../schemas/otlp.ts';
+import { TriplineError, isTriplineError, messageOf } from '../../services/shared/errors.ts';
+import { RPC_CODE, countSpans, decodeTraceRequest, encodeRpcStatus, encodeTraceResponse } from './otlp-codec.ts';
+
+/** What the receiver tells the handler besides the request. */
+export interface OtlpHandlerContext {
+  tenant: string;
+  format: OtlpFormat;
+}
+
+/** The handler's verdict: how many spans it rejected (0 for none) and, optionally, why. */
+export interface OtlpHandlerResult {
+  rejectedSpans: number;
+  errorMessage?: string;
+}
+
+/**
+ * Takes a decoded request with at least one span. Throw `TriplineError('PIPELINE_BUSY')` for 429, or
+ * `PIPELINE_UNAVAILABLE` / `SHUTTING_DOWN` for 503, with `details.retryAfterSeconds` to advertise a delay.
+ */
+export type OtlpTraceHandler = (request: OtlpTraceRequest, context: OtlpHandlerContext) => Promise<OtlpHandlerResult>;
+
+export interface OtlpReceiverOptions {
+  /**
+   * Largest request body accepted, in bytes, both as received and after decompression; larger bodies get
+   * 413. Decompression stops at this size, so a gzip bomb costs at most this much memory.
+   */
+  maxBodyBytes: number;
+  /** Called for every request that holds at least one span. */
+  handler: OtlpTraceHandler;
+  /**
+   * The tenant of a request, from its headers.
+   * @default () => 'default'
+   */
+  tenantOf?: (headers: IncomingHttpHeaders) => string;
+}
+
+/** The path OTLP/HTTP clients post traces to. */
+export const OTLP_TRACES_PATH = '/v1/traces';
+
+/** Retry-After (seconds) advertised with 429 and 503 when the error does not name one. */
+const DEFAULT_RETRY_AFTER_SECONDS = 1;
+
+const MEDIA_TYPES: Readonly<Record<string, OtlpFormat>> = {
+  'application/x-protobuf': 'protobuf',
+  'application/protobuf': 'protobuf',
+  'application/json': 'json',
+};
+
+const gunzipAsync = promisify(gunzip);
+const EMPTY_BODY = Buffer.alloc(0);
+
+/**
+ * Adds `POST /v1/traces` to `app` (inside an encapsulated plugin; the route exists once the app is ready).
+ *
+ * @throws TriplineError `CONFIG_INVALID` when `maxBodyBytes` is not a positive integer.
+ */
+export function registerOtlpReceiver(app: FastifyInstance, options: OtlpReceiverOptions): void {
+  const { maxBodyBytes, handler } = options;
+  if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes <= 0) {
+    throw new TriplineError('CONFIG_INVALID', `OTLP receiver maxBodyBytes must be a positive integer (bytes), got ${String(maxBodyBytes)}`);
+  }
+  const tenantOf = options.tenantOf ?? ((): string => 'default');
+
+  void app.register((scope, _pluginOptions, done) => {
+    // Raw bytes for the OTLP media types only; decoding happens in the route, after decompression.
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser(Object.keys(MEDIA_TYPES), { parseAs: 'buffer', bodyLimit: maxBodyBytes }, (_request, body, parsed) => {
+      parsed(null, body);
+    });
+    scope.setErrorHandler((error, request, reply) => sendError(error, request, reply));
+
+    scope.post(OTLP_TRACES_PATH, { bodyLimit: maxBodyBytes }, async (request, reply) => {
+      const mediaType = mediaTypeOf(request.headers['content-type']);
+      const format = mediaType === undefined ? undefined : MEDIA_TYPES[mediaType];
+      if (format === undefined) {
+        throw new TriplineError(
+          'OTLP_UNSUPPORTED_MEDIA_TYPE',
+          `unsupported content type ${JSON.stringify(request.headers['content-type'] ?? '')}; send application/x-protobuf or application/json`,
+        );
+      }
+      const gzipped = isGzip(request.headers['content-encoding']);
+      const raw = Buffer.isBuffer(request.body) ? request.body : EMPTY_BODY;
+      const body = gzipped && raw.length > 0 ? await gunzipLimited(raw, maxBodyBytes) : raw;
+      const decoded = decodeTraceRequest(body, format);
+
+      let result: OtlpHandlerResult = { rejectedSpans: 0 };
+      if (countSpans(decoded) > 0) result = await handler(decoded, { tenant: tenantOf(request.headers), format });
+
+      return reply
+        .code(200)
+        .header('content-type', mediaType)
+        .send(toBuffer(encodeTraceResponse(result.rejectedSpans, result.errorMessage, format)));
+    });
+    done();
+  });
+}
+
+/** The media type of a Content-Type header, lowercased and without parameters. */
+function mediaTypeOf(contentType: string | undefined): string | undefined {
+  if (contentType === undefined) return undefined;
+  const semicolon = contentType.indexOf(';');
+  return (semicolon === -1 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase();
+}
+
+/** Whether the body is gzip; absent and `identity` mean not encoded; anything else is refused with 415. */
+function isGzip(contentEncoding: string | undefined): boolean {
+  if (contentEncoding === undefined) return false;
+  const codings = contentEncoding
+    .split(',')
+    .map((coding) => coding.trim().toLowerCase())
+    .filter((coding) => coding !== '' && coding !== 'identity');
+  if (codings.length === 0) return false;
+  if (codings.length === 1 && (codings[0] === 'gzip' || codings[0] === 'x-gzip')) return true;
+  throw new TriplineError('OTLP_UNSUPPORTED_MEDIA_TYPE', `unsupported content encoding ${JSON.stringify(contentEncoding)}; send gzip or identity`);
+}
+
+/** Gunzips with a hard output limit (zlib stops as soon as the output passes it). */
+async function gunzipLimited(raw: Buffer, limit: number): Promise<Buffer> {
+  try {
+    return await gunzipAsync(raw, { maxOutputLength: limit });
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new TriplineError('OTLP_PAYLOAD_TOO_LARGE', `the request is larger than ${String(limit)} bytes after decompression`);
+    }
+    throw new TriplineError('OTLP_BAD_REQUEST', `the gzip body could not be decompressed (${messageOf(error)})`, { cause: error });
+  }
+}
+
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Fastify's own errors that the receiver answers as the OTLP specification wants. */
+const FASTIFY_ERRORS: Readonly<Record<string, { status: number; message: string } | undefined>> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, message: 'the request body is larger than the limit' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: {
+    status: 415,
+    message: 'unsupported content type; send application/x-protobuf or application/json',
+  },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, message: 'the request body does not match its Content-Length' },
+};
+
+interface ErrorAnswer {
+  status: number;
+  rpcCode: number;
+  message: string;
+  retryAfterSeconds?: number;
+}
+
+function answerFor(error: unknown, request: FastifyRequest): ErrorAnswer {
+  if (isTriplineError(error)) {
+    switch (error.code) {
+      case 'OTLP_BAD_REQUEST':
+      case 'OTLP_PAYLOAD_TOO_LARGE':
+      case 'OTLP_UNSUPPORTED_MEDIA_TYPE':
+        return { status: error.status, rpcCode: RPC_CODE.INVALID_ARGUMENT, message: error.message };
+      case 'PIPELINE_BUSY':
+        return { status: 429, rpcCode: RPC_CODE.RESOURCE_EXHAUSTED, message: error.message, retryAfterSeconds: retryAfterOf(error) };
+      default:
+        if (!error.retriable) request.log.error({ err: error }, 'OTLP trace handler failed; answering 503 so that the client retries');
+        else request.log.warn({ code: error.code, message: error.message }, 'OTLP traces refused for now (503)');
+        return { status: 503, rpcCode: RPC_CODE.UNAVAILABLE, message: error.message, retryAfterSeconds: retryAfterOf(error) };
+    }
+  }
+  const code = (error as { code?: unknown } | null)?.code;
+  const known = typeof code === 'string' ? FASTIFY_ERRORS[code] : undefined;
+  if (known !== undefined) return { status: known.status, rpcCode: RPC_CODE.INVALID_ARGUMENT, message: known.message };
+  const statusCode = (error as { statusCode?: unknown } | null)?.statusCode;
+  if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500 && statusCode !== 429) {
+    // e.g. the client aborted while sending the body
+    return { status: statusCode, rpcCode: RPC_CODE.INVALID_ARGUMENT, message: messageOf(error) };
+  }
+  request.log.error({ err: error }, 'OTLP trace handler failed unexpectedly; answering 503 so that the client retries');
+  return {
+    status: 503,
+    rpcCode: RPC_CODE.UNAVAILABLE,
+    message: 'the trace pipeline failed unexpectedly; retry later',
+    retryAfterSeconds: DEFAULT_RETRY_AFTER_SECONDS,
+  };
+}
+
+function retryAfterOf(error: TriplineError): number {
+  const seconds = error.details.retryAfterSeconds;
+  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0 ? Math.ceil(seconds) : DEFAULT_RETRY_AFTER_SECONDS;
+}
+
+function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const answer = answerFor(error, request);
+  // The error body uses the request's format when it is one of ours, else JSON (e.g. for 415).
+  const mediaType = mediaTypeOf(request.headers['content-type']);
+  const format = (mediaType === undefined ? undefined : MEDIA_TYPES[mediaType]) ?? 'json';
+  if (answer.retryAfterSeconds !== undefined) void reply.header('retry-after', String(answer.retryAfterSeconds));
+  return reply
+    .code(answer.status)
+    .header('content-type', format === 'json' ? 'application/json' : (mediaType ?? 'application/x-protobuf'))
+    .send(toBuffer(encodeRpcStatus(answer.rpcCode, answer.message, format)));
+}

@@ -1,0 +1,30 @@
+/**
+ * One simulated agent in its own process (each agent has its own `@opentelemetry/sdk-node`, as a real one
+ * would). Reads a job as JSON on stdin, runs its task plans, reports one JSON line per finished task on
+ * stdout, flushes its spans and exits.
+ */
+import { startTelemetry } from '../agent/index.ts';
+import { runPlans } from './run-plan.ts';
+import type { TaskPlan } from './scenarios.ts';
+
+export interface AgentJob {
+  endpoint: string;
+  agentId: string;
+  plans: TaskPlan[];
+  headers?: Record<string, string>;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+const job = JSON.parse(await readStdin()) as AgentJob;
+const telemetry = startTelemetry({ endpoint: job.endpoint, agentId: job.agentId, exportDelayMs: 100, ...(job.headers === undefined ? {} : { headers: job.headers }) });
+await runPlans(telemetry, job.plans, (progress) => {
+  process.stdout.write(`${JSON.stringify({ type: 'task', ...progress })}\n`);
+});
+await telemetry.forceFlush();
+await telemetry.shutdown();
+process.stdout.write(`${JSON.stringify({ type: 'done', agentId: job.agentId })}\n`);

@@ -1,0 +1,95 @@
+/**
+ * Span conventions Tripline reads. OpenTelemetry semantic conventions are reused where they exist
+ * (GenAI, database, URL, server); the `tripline.` namespace covers the rest.
+ * The prose version of this contract is `schemas/conventions.md`; keep the two in step.
+ */
+
+/** The three kinds of events Tripline scores. */
+export const EVENT_KINDS = ['tool_call', 'data_access', 'privilege_change'] as const;
+export type EventKind = (typeof EVENT_KINDS)[number];
+
+export function isEventKind(value: unknown): value is EventKind {
+  return typeof value === 'string' && (EVENT_KINDS as readonly string[]).includes(value);
+}
+
+/** Identity and task context, on the span, its resource, or propagated as baggage. */
+export const ATTR = {
+  taskId: 'tripline.task.id',
+  taskType: 'tripline.task.type',
+  eventKind: 'tripline.event.kind',
+  /** Set to true on the span that stands for the whole task (optional: a root span carrying the task id also counts). */
+  taskRoot: 'tripline.task.root',
+  agentId: 'gen_ai.agent.id',
+  agentName: 'gen_ai.agent.name',
+  endUserId: 'enduser.id',
+  serviceName: 'service.name',
+
+  // Tool calls (OTel GenAI)
+  genAiOperation: 'gen_ai.operation.name',
+  toolName: 'gen_ai.tool.name',
+  toolCallId: 'gen_ai.tool.call.id',
+  toolType: 'gen_ai.tool.type',
+  errorType: 'error.type',
+  toolSideEffect: 'tripline.tool.side_effect',
+  toolTarget: 'tripline.tool.target',
+
+  // MCP
+  mcpMethod: 'mcp.method.name',
+  /** Older MCP instrumentations put the method on `rpc.method`. */
+  rpcMethod: 'rpc.method',
+  mcpToolName: 'mcp.tool.name',
+
+  // OpenInference
+  openInferenceKind: 'openinference.span.kind',
+  openInferenceToolName: 'tool.name',
+
+  // OpenLLMetry (Traceloop)
+  traceloopKind: 'traceloop.span.kind',
+  traceloopEntityName: 'traceloop.entity.name',
+
+  // Data access (OTel database, URL, file)
+  dbSystem: 'db.system.name',
+  /** Deprecated name still emitted by many instrumentations. */
+  dbSystemLegacy: 'db.system',
+  dbNamespace: 'db.namespace',
+  dbCollection: 'db.collection.name',
+  dbOperation: 'db.operation.name',
+  dbQuerySummary: 'db.query.summary',
+  dbReturnedRows: 'db.response.returned_rows',
+  serverAddress: 'server.address',
+  urlFull: 'url.full',
+  filePath: 'file.path',
+  dataBytes: 'tripline.data.bytes',
+  dataClassification: 'tripline.data.classification',
+  dataResource: 'tripline.data.resource',
+
+  // Privilege changes (Tripline's own; OpenTelemetry has no convention)
+  privilegeAction: 'tripline.privilege.action',
+  privilegeScopesBefore: 'tripline.privilege.scopes_before',
+  privilegeScopesAfter: 'tripline.privilege.scopes_after',
+  privilegeResource: 'tripline.privilege.resource',
+  privilegeGrantedBy: 'tripline.privilege.granted_by',
+  privilegeApproved: 'tripline.privilege.approved',
+} as const;
+
+export const TOOL_SIDE_EFFECTS = ['read', 'write', 'destructive'] as const;
+export type ToolSideEffect = (typeof TOOL_SIDE_EFFECTS)[number];
+
+export const DATA_CLASSIFICATIONS = ['public', 'internal', 'confidential', 'restricted'] as const;
+export type DataClassification = (typeof DATA_CLASSIFICATIONS)[number];
+
+export const PRIVILEGE_ACTIONS = ['grant', 'revoke', 'elevate', 'assume_role', 'token_issue'] as const;
+export type PrivilegeAction = (typeof PRIVILEGE_ACTIONS)[number];
+
+/** Kafka topics, one per kind (names configurable; these are the defaults). */
+export const DEFAULT_TOPICS = {
+  tool_call: 'tripline.tool_calls',
+  data_access: 'tripline.data_access',
+  privilege_change: 'tripline.privilege_changes',
+  alerts: 'tripline.alerts',
+  revocations: 'tripline.revocations',
+  deadLetter: 'tripline.dead_letter',
+} as const;
+
+/** The version of opentelemetry-proto whose field numbers `schemas/otlp/*.proto` follow. */
+export const OTLP_PROTO_VERSION = 'v1.11.0';

@@ -1,0 +1,147 @@
+/**
+ * The values that flow between Tripline's parts: classified events, verdicts, alerts, revocations.
+ * These are plain data (no classes) so they cross the in-process bus, Kafka (as JSON) and ClickHouse alike.
+ * JSON Schemas for the documents published on Kafka live beside this file (`alert.schema.json`,
+ * `revocation.schema.json`).
+ */
+import type { DataClassification, EventKind, ToolSideEffect } from './conventions.ts';
+
+export type AttributeValue = string | number | boolean;
+
+export interface ToolCallDetail {
+  name: string;
+  type?: string;
+  sideEffect?: ToolSideEffect;
+  /** Host, URL or resource the tool acts on, when known. */
+  target?: string;
+  callId?: string;
+}
+
+export interface DataAccessDetail {
+  /** What was read or written: `namespace.collection` for databases, `host/path` for URLs, the path for files. */
+  resource: string;
+  system?: string;
+  operation?: string;
+  rows?: number;
+  bytes?: number;
+  classification?: DataClassification;
+  /** Host the data came from or went to (server.address or the URL's host). */
+  host?: string;
+}
+
+export interface PrivilegeDetail {
+  action: string;
+  scopesBefore: string[];
+  scopesAfter: string[];
+  resource?: string;
+  grantedBy?: string;
+  approved?: boolean;
+}
+
+/** One classified span. `id` is deterministic (trace id + span id), so replays deduplicate. */
+export interface AgentEvent {
+  id: string;
+  tenant: string;
+  kind: EventKind;
+  taskId: string;
+  taskType: string;
+  agentId: string;
+  traceId: string;
+  spanId: string;
+  parentSpanId: string;
+  name: string;
+  /** Unix epoch milliseconds (fractional part keeps microseconds). */
+  startMs: number;
+  endMs: number;
+  error: boolean;
+  errorType?: string;
+  tool?: ToolCallDetail;
+  data?: DataAccessDetail;
+  privilege?: PrivilegeDetail;
+  /** Key attributes kept verbatim for the store and for people reading an event. */
+  attributes: Record<string, AttributeValue>;
+}
+
+/** The span that stands for a whole task ended: the task is complete at `endMs`. */
+export interface TaskBoundary {
+  tenant: string;
+  taskId: string;
+  taskType: string;
+  agentId: string;
+  traceId: string;
+  spanId: string;
+  startMs: number;
+  endMs: number;
+  error: boolean;
+}
+
+export const DECISIONS = ['allow', 'alert', 'revoke'] as const;
+export type Decision = (typeof DECISIONS)[number];
+
+/**
+ * Which knowledge a verdict rests on: `rules` while a task type warms up (fleet-wide priors and hard rules),
+ * `type_baseline` once the type has enough completed tasks, `agent_baseline` when one agent of the type has
+ * enough of its own.
+ */
+export const REGIMES = ['rules', 'type_baseline', 'agent_baseline'] as const;
+export type Regime = (typeof REGIMES)[number];
+
+export interface Contribution {
+  /** Stable feature name, e.g. `data.rows_per_task`, `tool.unseen`. */
+  feature: string;
+  /** 0–100, this feature's own score. */
+  score: number;
+  /** A sentence a person reads. */
+  reason: string;
+}
+
+export interface Verdict {
+  score: number;
+  decision: Decision;
+  regime: Regime;
+  /** Contributions with a non-zero score, highest first. */
+  contributions: Contribution[];
+  /** Set when a hard rule decided on its own. */
+  hardRule?: string;
+  /** Shadow mode: the decision was recorded but not acted on. */
+  shadow: boolean;
+}
+
+export const TASK_STATUSES = ['active', 'completed', 'revoked'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+
+export interface Alert {
+  id: string;
+  tenant: string;
+  taskId: string;
+  taskType: string;
+  agentId: string;
+  eventId: string;
+  timeMs: number;
+  score: number;
+  decision: Decision;
+  regime: Regime;
+  reasons: string[];
+  shadow: boolean;
+}
+
+export const REVOCATION_ACTIONS = ['revoke', 'restore'] as const;
+export type RevocationAction = (typeof REVOCATION_ACTIONS)[number];
+
+export interface Revocation {
+  id: string;
+  tenant: string;
+  taskId: string;
+  taskType: string;
+  agentId: string;
+  action: RevocationAction;
+  /** `detector` for automatic kills; `manual` for people through the API. */
+  source: 'detector' | 'manual';
+  actor: string;
+  reason: string;
+  reasons: string[];
+  score: number;
+  /** The event that triggered an automatic revocation ('' for manual ones). */
+  eventId: string;
+  timeMs: number;
+}

@@ -1,0 +1,187 @@
+/**
+ * The HTTP API (JSON on port 8080). `buildApiApp` never listens: tests use `app.inject()`, `main.ts` listens.
+ * Routes are versioned under /v1; later additions (credentials, introspection, auth) slot in beside these.
+ */
+import type { FastifyError, FastifyInstance } from 'fastify';
+import type { Alert, Revocation } from '../../schemas/events.ts';
+import { TriplineError, isTriplineError, messageOf } from '../shared/errors.ts';
+import type { Logger } from '../shared/logger.ts';
+import { createHttpServer } from '../shared/http.ts';
+import type { ListFilter, Store, TaskRecord } from '../store/store.ts';
+import type { ManualAction } from '../processor/processor.ts';
+
+/** What a task type's detector rests on right now. */
+export interface DetectorStatus {
+  regime: 'rules' | 'type_baseline';
+  baselineTasks: number;
+  warmupTasks: number;
+}
+
+export interface ApiDeps {
+  store: Store;
+  commands: { revoke(action: ManualAction): Promise<Revocation>; restore(action: ManualAction): Promise<Revocation> };
+  detectorStatus(tenant: string, taskType: string): Promise<DetectorStatus>;
+  /** Baselines per task type, for people: what is normal and how many tasks it was learned from. */
+  baselines(tenant: string): Promise<{ taskType: string; tasks: number; regime: DetectorStatus['regime']; normal: Record<string, unknown> }[]>;
+  /** Readiness of the parts behind the API (store, bus). */
+  ready(): Promise<{ ready: boolean; checks: Record<string, string> }>;
+  logger: Logger;
+}
+
+/** Until ingest and API authentication arrive, every request acts for this tenant. */
+export const DEFAULT_TENANT = 'default';
+
+const taskIdParam = {
+  type: 'object',
+  required: ['taskId'],
+  properties: { taskId: { type: 'string', minLength: 1, maxLength: 256 } },
+} as const;
+
+const actionBody = {
+  type: 'object',
+  required: ['reason'],
+  additionalProperties: false,
+  properties: {
+    reason: { type: 'string', minLength: 1, maxLength: 2000 },
+    actor: { type: 'string', minLength: 1, maxLength: 256 },
+  },
+} as const;
+
+const listQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    task_id: { type: 'string', minLength: 1, maxLength: 256 },
+    agent_id: { type: 'string', minLength: 1, maxLength: 256 },
+    since: { type: 'string', minLength: 1, maxLength: 64 },
+    limit: { type: 'integer', minimum: 1, maximum: 1000, default: 50 },
+    cursor: { type: 'string', minLength: 1, maxLength: 512 },
+  },
+} as const;
+
+interface ListQuery {
+  task_id?: string;
+  agent_id?: string;
+  since?: string;
+  limit: number;
+  cursor?: string;
+}
+
+export function buildApiApp(deps: ApiDeps): FastifyInstance {
+  const app = createHttpServer(deps.logger, { bodyLimit: 64 * 1024 });
+
+  app.setErrorHandler((error: FastifyError | TriplineError, request, reply) => {
+    if (isTriplineError(error)) {
+      return reply.status(error.status).send({ error: { code: error.code, message: error.message } });
+    }
+    if (error.validation !== undefined) {
+      return reply.status(400).send({ error: { code: 'VALIDATION_FAILED', message: error.message } });
+    }
+    if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
+      return reply.status(error.statusCode).send({ error: { code: error.code, message: error.message } });
+    }
+    request.log.error({ err: messageOf(error), url: request.url }, 'request failed');
+    return reply.status(500).send({ error: { code: 'INTERNAL', message: 'internal error; see the server log' } });
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url}` } }),
+  );
+
+  app.get('/healthz', () => ({ status: 'ok' }));
+
+  app.get('/readyz', async (_request, reply) => {
+    const readiness = await deps.ready();
+    return reply.status(readiness.ready ? 200 : 503).send({ status: readiness.ready ? 'ready' : 'not_ready', checks: readiness.checks });
+  });
+
+  app.get<{ Params: { taskId: string } }>('/v1/tasks/:taskId', { schema: { params: taskIdParam } }, async (request) => {
+    const task = await deps.store.getTask(DEFAULT_TENANT, request.params.taskId);
+    if (task === null) throw new TriplineError('NOT_FOUND', `no task ${request.params.taskId}`);
+    return taskView(task, await deps.detectorStatus(DEFAULT_TENANT, task.taskType));
+  });
+
+  app.get<{ Querystring: ListQuery }>('/v1/alerts', { schema: { querystring: listQuery } }, async (request) => {
+    const page = await deps.store.listAlerts(listFilter(request.query));
+    return { items: page.items.map(alertView), nextCursor: page.nextCursor ?? null };
+  });
+
+  app.get<{ Querystring: ListQuery }>('/v1/revocations', { schema: { querystring: listQuery } }, async (request) => {
+    const page = await deps.store.listRevocations(listFilter(request.query));
+    return { items: page.items.map(revocationView), nextCursor: page.nextCursor ?? null };
+  });
+
+  app.post<{ Params: { taskId: string }; Body: { reason: string; actor?: string } }>(
+    '/v1/tasks/:taskId/revoke',
+    { schema: { params: taskIdParam, body: actionBody } },
+    async (request, reply) => {
+      const revocation = await deps.commands.revoke(manualAction(request.params.taskId, request.body));
+      return reply.status(201).send(revocationView(revocation));
+    },
+  );
+
+  app.post<{ Params: { taskId: string }; Body: { reason: string; actor?: string } }>(
+    '/v1/tasks/:taskId/restore',
+    { schema: { params: taskIdParam, body: actionBody } },
+    async (request, reply) => {
+      const revocation = await deps.commands.restore(manualAction(request.params.taskId, request.body));
+      return reply.status(201).send(revocationView(revocation));
+    },
+  );
+
+  app.get('/v1/baselines', async () => ({ items: await deps.baselines(DEFAULT_TENANT) }));
+
+  return app;
+}
+
+function manualAction(taskId: string, body: { reason: string; actor?: string }): ManualAction {
+  return { tenant: DEFAULT_TENANT, taskId, reason: body.reason, actor: body.actor ?? 'api' };
+}
+
+function listFilter(query: ListQuery): ListFilter {
+  const filter: ListFilter = { tenant: DEFAULT_TENANT, limit: query.limit };
+  if (query.task_id !== undefined) filter.taskId = query.task_id;
+  if (query.agent_id !== undefined) filter.agentId = query.agent_id;
+  if (query.cursor !== undefined) filter.cursor = query.cursor;
+  if (query.since !== undefined) filter.sinceMs = parseSince(query.since);
+  return filter;
+}
+
+/** `since` is an ISO 8601 time or epoch milliseconds. */
+function parseSince(value: string): number {
+  const asNumber = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
+  if (!Number.isFinite(asNumber)) {
+    throw new TriplineError('VALIDATION_FAILED', `since=${JSON.stringify(value)} is not an ISO 8601 time or epoch milliseconds`);
+  }
+  return asNumber;
+}
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+export function taskView(task: TaskRecord, detector: DetectorStatus): Record<string, unknown> {
+  return {
+    taskId: task.taskId,
+    taskType: task.taskType,
+    agentId: task.agentId,
+    status: task.status,
+    score: task.score,
+    decision: task.decision,
+    regime: task.regime,
+    reasons: task.reasons,
+    counts: task.counts,
+    startedAt: iso(task.startedMs),
+    lastEventAt: iso(task.lastEventMs),
+    endedAt: iso(task.endedMs),
+    detector,
+  };
+}
+
+export function alertView(alert: Alert): Record<string, unknown> {
+  const { tenant: _tenant, ...rest } = alert;
+  return { ...rest, time: iso(alert.timeMs) };
+}
+
+export function revocationView(revocation: Revocation): Record<string, unknown> {
+  const { tenant: _tenant, ...rest } = revocation;
+  return { ...rest, time: iso(revocation.timeMs) };
+}

@@ -1,0 +1,92 @@
+/**
+ * The kafkajs client as Tripline uses it: one factory (logs go to Tripline's logger), topic creation at start,
+ * and the check that the three span topics are co-partitioned (same partition count), which per-task state
+ * on the processors depends on (see kafka-assigner.ts).
+ */
+import { Kafka, logLevel } from 'kafkajs';
+import type { Admin, ITopicMetadata, LogEntry } from 'kafkajs';
+import { TriplineError, messageOf } from '../shared/errors.ts';
+import type { Logger } from '../shared/logger.ts';
+import { allTopics, spanTopics } from './kafka-config.ts';
+import type { KafkaSettings } from './kafka-config.ts';
+
+export interface KafkaClientOptions {
+  /** Suffix of the client id, e.g. `gateway`, so broker logs tell the processes apart. */
+  role: string;
+  /** Connect and request timeouts (ms). @default 3000 / 30000 */
+  connectionTimeoutMs?: number;
+  requestTimeoutMs?: number;
+}
+
+/** A kafkajs client whose log lines go to `logger` (kafkajs INFO is chatty: it goes to debug). */
+export function createKafka(settings: Pick<KafkaSettings, 'brokers' | 'clientId'>, logger: Logger, options: KafkaClientOptions): Kafka {
+  const log = logger.child({ component: 'kafkajs', role: options.role });
+  return new Kafka({
+    clientId: `${settings.clientId}-${options.role}`,
+    brokers: settings.brokers,
+    connectionTimeout: options.connectionTimeoutMs ?? 3000,
+    requestTimeout: options.requestTimeoutMs ?? 30_000,
+    logLevel: logLevel.INFO,
+    logCreator:
+      () =>
+      ({ level, namespace, log: entry }: LogEntry) => {
+        const fields: Record<string, unknown> = { kafkaNamespace: namespace };
+        for (const [key, value] of Object.entries(entry)) if (key !== 'message' && key !== 'timestamp') fields[key] = value as unknown;
+        const message = entry.message;
+        if (level === logLevel.ERROR || level === logLevel.WARN) log.warn(fields, message);
+        else if (level === logLevel.INFO) log.debug(fields, message);
+        else log.trace(fields, message);
+      },
+  });
+}
+
+/**
+ * Creates the topics that are missing (span topics, alerts, revocations, dead letter) with the configured
+ * partition count, then checks that the three span topics have the same partition count.
+ *
+ * @throws TriplineError KAFKA_UNAVAILABLE when the cluster cannot be reached, CONFIG_INVALID when the span
+ *   topics exist with different partition counts.
+ */
+export async function ensureTopics(kafka: Kafka, settings: KafkaSettings, logger: Logger): Promise<void> {
+  const admin = kafka.admin({ retry: { retries: 5 } });
+  try {
+    await admin.connect();
+    const wanted = allTopics(settings.topics);
+    const existing = new Set<string>(await admin.listTopics());
+    const missing = wanted.filter((topic) => !existing.has(topic));
+    if (missing.length > 0) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((topic) => ({ topic, numPartitions: settings.partitions, replicationFactor: settings.replicationFactor })),
+      });
+      logger.info({ topics: missing, partitions: settings.partitions }, 'created Kafka topics');
+    }
+    await checkCoPartitioned(admin, settings, logger);
+  } catch (error) {
+    if (error instanceof TriplineError) throw error;
+    throw new TriplineError('KAFKA_UNAVAILABLE', `could not prepare the Kafka topics on ${settings.brokers.join(',')}: ${messageOf(error)}`, {
+      cause: error,
+      details: { retryAfterSeconds: 5 },
+    });
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+async function checkCoPartitioned(admin: Admin, settings: KafkaSettings, logger: Logger): Promise<void> {
+  const topics = spanTopics(settings.topics);
+  const metadata = await admin.fetchTopicMetadata({ topics });
+  const counts = new Map(metadata.topics.map((topic: ITopicMetadata) => [topic.name, topic.partitions.length]));
+  const distinct = new Set(counts.values());
+  if (distinct.size > 1) {
+    const listing = topics.map((topic) => `${topic}=${counts.get(topic) ?? '?'}`).join(', ');
+    throw new TriplineError(
+      'CONFIG_INVALID',
+      `the span topics must have the same number of partitions (${listing}): a task's events are kept on one processor by partition number; add partitions to the smaller topics (kafka-topics.sh --alter --partitions N)`,
+    );
+  }
+  const [count] = distinct;
+  if (count !== undefined && count !== settings.partitions) {
+    logger.info({ partitions: count, configured: settings.partitions }, 'span topics already exist with another partition count; using theirs');
+  }
+}

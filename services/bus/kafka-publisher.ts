@@ -1,0 +1,429 @@
+/**
+ * The gateway's side of the Kafka bus: an EventPublisher that writes each OTLP request's spans to the span
+ * topics as OTLP protobuf records and resolves only once Kafka acknowledged them.
+ *
+ * Records. A request's spans are grouped by (kind, task id); each group becomes one `ExportTraceServiceRequest`
+ * record (byte-identical to the upstream collector's `otlp_proto` `TracesData`) holding only that group's spans
+ * inside the same resource and scope wrappers as the original. The record goes to the topic of its kind, keyed
+ * by task id (kafkajs' default partitioner: murmur2, like Java's), so one task's events stay ordered on one
+ * partition number of each topic. Task-boundary spans (the span that stands for the whole task, see
+ * classify.ts) go to the tool_calls topic. A group larger than `maxRecordBytes` is split into several records.
+ * The tenant travels in the `tripline-tenant` header. Spans that are none of the three kinds and no task
+ * boundary are not forwarded (the processor would drop them too).
+ *
+ * Delivery. kafkajs' idempotent producer (`acks: -1`, retries without limit, as idempotence requires) behind a
+ * small accumulator: records of concurrent `publish()` calls wait at most `lingerMs` when the producer is idle,
+ * and while a produce request is in flight the next one fills up, so batches grow with load and throughput
+ * does not collapse to one request per record (kafkajs does not batch on its own). A produce request holds at
+ * most `maxBatchBytes`.
+ *
+ * Back-pressure. `publish()` rejects with PIPELINE_UNAVAILABLE (→ 503 + Retry-After) when Kafka has not
+ * acknowledged within `publishTimeoutMs`; the request's records that were not sent yet are withdrawn, those in
+ * flight may still land, and the agent's retry then adds duplicates that the processor's deterministic ids make
+ * harmless. Accepted-but-unacknowledged bytes are capped at `maxInFlightBytes`: past it, `publish()` rejects at
+ * once with PIPELINE_BUSY (429) while Kafka is healthy, or PIPELINE_UNAVAILABLE (503) while it is failing.
+ */
+import { Buffer } from 'node:buffer';
+import { CompressionTypes, Partitioners } from 'kafkajs';
+import type { Kafka, Message, Producer, TopicMessages } from 'kafkajs';
+import type { OtlpResourceSpans, OtlpScopeSpans, OtlpSpan, OtlpTraceRequest } from '../../schemas/otlp.ts';
+import { encodeTraceRequest } from '../../collectors/gateway/otlp-codec.ts';
+import type { ClassifiedBatch } from '../core/classify.ts';
+import { TriplineError, messageOf } from '../shared/errors.ts';
+import type { Logger } from '../shared/logger.ts';
+import type { EventPublisher } from './bus.ts';
+import type { KafkaSettings, KafkaTopics } from './kafka-config.ts';
+
+/** Record header carrying the tenant of the spans (set by the gateway from the ingest credential). */
+export const TENANT_HEADER = 'tripline-tenant';
+
+export interface SpanRecord {
+  topic: string;
+  /** Task id. */
+  key: string;
+  value: Uint8Array;
+  headers: Record<string, string>;
+  /** Spans in the record. */
+  spans: number;
+}
+
+interface Entry {
+  resourceSpans: OtlpResourceSpans;
+  scopeSpans: OtlpScopeSpans;
+  span: OtlpSpan;
+}
+
+/**
+ * The records for one classified request (pure; exported for tests and the benchmark).
+ *
+ * @throws TriplineError OTLP_PAYLOAD_TOO_LARGE when a single span encodes larger than `maxRecordBytes`.
+ */
+export function buildSpanRecords(batch: Pick<ClassifiedBatch, 'events' | 'boundaries'>, request: OtlpTraceRequest, topics: KafkaTopics, maxRecordBytes: number): SpanRecord[] {
+  const tenant = batch.events[0]?.tenant ?? batch.boundaries[0]?.tenant;
+  if (tenant === undefined) return [];
+  const routes = new Map<string, { topic: string; taskId: string }>();
+  for (const event of batch.events) routes.set(event.traceId + event.spanId, { topic: topics[event.kind], taskId: event.taskId });
+  for (const boundary of batch.boundaries) routes.set(boundary.traceId + boundary.spanId, { topic: topics.tool_call, taskId: boundary.taskId });
+
+  const groups = new Map<string, { topic: string; taskId: string; entries: Entry[] }>();
+  for (const resourceSpans of request.resourceSpans) {
+    for (const scopeSpans of resourceSpans.scopeSpans) {
+      for (const span of scopeSpans.spans) {
+        const route = routes.get(span.traceId + span.spanId);
+        if (route === undefined) continue;
+        const groupKey = `${route.topic}\u0000${route.taskId}`;
+        let group = groups.get(groupKey);
+        if (group === undefined) {
+          group = { ...route, entries: [] };
+          groups.set(groupKey, group);
+        }
+        group.entries.push({ resourceSpans, scopeSpans, span });
+      }
+    }
+  }
+
+  const records: SpanRecord[] = [];
+  const headers = { [TENANT_HEADER]: tenant };
+  for (const group of groups.values()) {
+    for (const { value, spans } of encodeSplit(group.entries, maxRecordBytes)) {
+      records.push({ topic: group.topic, key: group.taskId, value, headers, spans });
+    }
+  }
+  return records;
+}
+
+/** Encodes entries as one request, halving until each part fits `maxBytes`. */
+function encodeSplit(entries: readonly Entry[], maxBytes: number): { value: Uint8Array; spans: number }[] {
+  const value = encodeTraceRequest(wrap(entries));
+  if (value.byteLength <= maxBytes) return [{ value, spans: entries.length }];
+  if (entries.length === 1) {
+    const span = entries[0]?.span;
+    throw new TriplineError('OTLP_PAYLOAD_TOO_LARGE', `span ${span?.spanId ?? '?'} (${span?.name ?? '?'}) encodes to ${value.byteLength} bytes, more than the Kafka record limit of ${maxBytes} bytes (TRIPLINE_KAFKA_MAX_RECORD_BYTES)`);
+  }
+  const half = Math.ceil(entries.length / 2);
+  return [...encodeSplit(entries.slice(0, half), maxBytes), ...encodeSplit(entries.slice(half), maxBytes)];
+}
+
+/** Rebuilds the resource and scope wrappers around a run of spans (consecutive spans share wrappers). */
+function wrap(entries: readonly Entry[]): OtlpTraceRequest {
+  const resourceSpans: OtlpResourceSpans[] = [];
+  let lastResource: OtlpResourceSpans | undefined;
+  let lastScope: OtlpScopeSpans | undefined;
+  let currentResource: OtlpResourceSpans | undefined;
+  let currentScope: OtlpScopeSpans | undefined;
+  for (const entry of entries) {
+    if (entry.resourceSpans !== lastResource || currentResource === undefined) {
+      lastResource = entry.resourceSpans;
+      lastScope = undefined;
+      currentResource = { scopeSpans: [] };
+      if (entry.resourceSpans.resource !== undefined) currentResource.resource = entry.resourceSpans.resource;
+      if (entry.resourceSpans.schemaUrl !== undefined) currentResource.schemaUrl = entry.resourceSpans.schemaUrl;
+      resourceSpans.push(currentResource);
+    }
+    if (entry.scopeSpans !== lastScope || currentScope === undefined) {
+      lastScope = entry.scopeSpans;
+      currentScope = { spans: [] };
+      if (entry.scopeSpans.scope !== undefined) currentScope.scope = entry.scopeSpans.scope;
+      if (entry.scopeSpans.schemaUrl !== undefined) currentScope.schemaUrl = entry.scopeSpans.schemaUrl;
+      currentResource.scopeSpans.push(currentScope);
+    }
+    currentScope.spans.push(entry.span);
+  }
+  return { resourceSpans };
+}
+
+// ------------------------------------------------------------------------------------------------------------
+
+export interface KafkaPublisherOptions {
+  kafka: Kafka;
+  topics: KafkaTopics;
+  producer: KafkaSettings['producer'];
+  logger: Logger;
+  /** Produce requests in flight at once (kafkajs serialises them per broker for idempotence). @default 1 */
+  maxConcurrentSends?: number;
+}
+
+export interface KafkaPublisherStats {
+  publishes: number;
+  records: number;
+  spans: number;
+  bytes: number;
+  /** Produce calls (`sendBatch`) and the records they carried. */
+  sends: number;
+  /** Publishes answered PIPELINE_BUSY / PIPELINE_UNAVAILABLE. */
+  busy: number;
+  unavailable: number;
+  failedSends: number;
+}
+
+export interface KafkaEventPublisher extends EventPublisher {
+  /** Connects the producer (call once before publishing). */
+  start(): Promise<void>;
+  /** Encoded bytes accepted and not yet acknowledged (queued or in flight). */
+  inFlightBytes(): number;
+  stats(): Readonly<KafkaPublisherStats>;
+}
+
+interface Publication {
+  remaining: number;
+  settled: boolean;
+  /** Timed out: its queued records are skipped. */
+  withdrawn: boolean;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+  timer: NodeJS.Timeout | undefined;
+}
+
+interface Queued {
+  topic: string;
+  message: Message;
+  bytes: number;
+  publication: Publication;
+}
+
+export function createKafkaPublisher(options: KafkaPublisherOptions): KafkaEventPublisher {
+  const { topics, logger } = options;
+  const settings = options.producer;
+  const maxConcurrentSends = options.maxConcurrentSends ?? 1;
+  const compression = settings.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
+  const producer: Producer = options.kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
+  const queue: Queued[] = [];
+  let queueHead = 0;
+  let bytesInFlight = 0;
+  let sending = 0;
+  /** Start times of the sends in flight, by send number. */
+  const sendStarts = new Map<number, number>();
+  let lastSendFailed = false;
+  let lingerTimer: NodeJS.Timeout | undefined;
+  let closed = false;
+  let connected = false;
+  const idleWaiters: (() => void)[] = [];
+  const stats: KafkaPublisherStats = { publishes: 0, records: 0, spans: 0, bytes: 0, sends: 0, busy: 0, unavailable: 0, failedSends: 0 };
+  const retryAfterSeconds = Math.max(1, Math.ceil(settings.publishTimeoutMs / 1000));
+
+  function queuedCount(): number {
+    return queue.length - queueHead;
+  }
+
+  /** A send has been running longer than the publish timeout: Kafka is down or too slow. */
+  function stuck(): boolean {
+    const now = Date.now();
+    for (const start of sendStarts.values()) if (now - start > settings.publishTimeoutMs) return true;
+    return false;
+  }
+
+  /** Kafka is failing: the last send failed, or one is stuck. */
+  function unhealthy(): boolean {
+    return lastSendFailed || stuck();
+  }
+
+  function unavailable(message: string, cause?: unknown): TriplineError {
+    return new TriplineError('PIPELINE_UNAVAILABLE', message, { cause, details: { retryAfterSeconds } });
+  }
+
+  function settle(publication: Publication, error?: unknown): void {
+    if (publication.settled) return;
+    publication.settled = true;
+    if (publication.timer !== undefined) clearTimeout(publication.timer);
+    if (error === undefined) publication.resolve();
+    else publication.reject(error);
+  }
+
+  function schedule(): void {
+    if (!connected || sending >= maxConcurrentSends || queuedCount() === 0) return;
+    let queuedBytes = 0;
+    for (let i = queueHead; i < queue.length && queuedBytes < settings.maxBatchBytes; i += 1) queuedBytes += queue[i]?.bytes ?? 0;
+    // Linger only when idle: while a send is in flight the queue fills up on its own.
+    if (sending === 0 && settings.lingerMs > 0 && queuedBytes < settings.maxBatchBytes) {
+      lingerTimer ??= setTimeout(() => {
+        lingerTimer = undefined;
+        sendNext();
+      }, settings.lingerMs);
+      return;
+    }
+    sendNext();
+  }
+
+  function takeBatch(): Queued[] {
+    const taken: Queued[] = [];
+    let bytes = 0;
+    while (queueHead < queue.length) {
+      const next = queue[queueHead];
+      if (next === undefined) break;
+      if (next.publication.withdrawn) {
+        queueHead += 1;
+        bytesInFlight -= next.bytes;
+        continue;
+      }
+      if (taken.length > 0 && bytes + next.bytes > settings.maxBatchBytes) break;
+      taken.push(next);
+      bytes += next.bytes;
+      queueHead += 1;
+    }
+    if (queueHead > 1024 && queueHead * 2 > queue.length) {
+      queue.splice(0, queueHead);
+      queueHead = 0;
+    }
+    return taken;
+  }
+
+  function sendNext(): void {
+    if (lingerTimer !== undefined) {
+      clearTimeout(lingerTimer);
+      lingerTimer = undefined;
+    }
+    if (sending >= maxConcurrentSends) return;
+    const batch = takeBatch();
+    if (batch.length === 0) {
+      notifyIdle();
+      return;
+    }
+    sending += 1;
+    stats.sends += 1;
+    const sendNumber = stats.sends;
+    sendStarts.set(sendNumber, Date.now());
+    const byTopic = new Map<string, Message[]>();
+    for (const item of batch) {
+      let list = byTopic.get(item.topic);
+      if (list === undefined) {
+        list = [];
+        byTopic.set(item.topic, list);
+      }
+      list.push(item.message);
+    }
+    const topicMessages: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+    producer
+      .sendBatch({ topicMessages, acks: -1, compression })
+      .then(
+        () => {
+          lastSendFailed = false;
+          for (const item of batch) {
+            bytesInFlight -= item.bytes;
+            item.publication.remaining -= 1;
+            if (item.publication.remaining === 0) settle(item.publication);
+          }
+        },
+        (error: unknown) => {
+          // Idempotent kafkajs retries retriable errors without limit, so this is a lasting failure (e.g. a
+          // record over the broker's limit, authorisation): answer the publishers; the agents retry.
+          lastSendFailed = true;
+          stats.failedSends += 1;
+          logger.error({ err: messageOf(error), records: batch.length }, 'Kafka refused a produce request');
+          const failure = unavailable(`Kafka refused the spans: ${messageOf(error)}`, error);
+          for (const item of batch) {
+            bytesInFlight -= item.bytes;
+            settle(item.publication, failure);
+          }
+        },
+      )
+      .finally(() => {
+        sending -= 1;
+        sendStarts.delete(sendNumber);
+        if (queuedCount() > 0) sendNext();
+        else notifyIdle();
+      });
+  }
+
+  function notifyIdle(): void {
+    if (sending > 0 || queuedCount() > 0) return;
+    for (const resolve of idleWaiters.splice(0)) resolve();
+  }
+
+  function idle(): Promise<void> {
+    if (sending === 0 && queuedCount() === 0) return Promise.resolve();
+    return new Promise((resolve) => idleWaiters.push(resolve));
+  }
+
+  return {
+    async start() {
+      try {
+        await producer.connect();
+      } catch (error) {
+        throw new TriplineError('KAFKA_UNAVAILABLE', `could not connect the Kafka producer: ${messageOf(error)}`, { cause: error, details: { retryAfterSeconds } });
+      }
+      connected = true;
+      schedule();
+    },
+
+    publish(batch, request) {
+      if (closed) return Promise.reject(new TriplineError('SHUTTING_DOWN', 'Tripline is stopping', { details: { retryAfterSeconds: 5 } }));
+      let records: SpanRecord[];
+      try {
+        records = buildSpanRecords(batch, request, topics, settings.maxRecordBytes);
+      } catch (error) {
+        return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+      }
+      if (records.length === 0) return Promise.resolve();
+      if (stuck()) {
+        // Waiting out the timeout would only hold the agent and memory: Kafka is not answering now.
+        stats.unavailable += 1;
+        return Promise.reject(unavailable(`Kafka has not acknowledged spans for more than ${settings.publishTimeoutMs} ms; retry later`));
+      }
+      let bytes = 0;
+      for (const record of records) bytes += record.value.byteLength;
+      if (bytesInFlight > 0 && bytesInFlight + bytes > settings.maxInFlightBytes) {
+        if (unhealthy()) {
+          stats.unavailable += 1;
+          return Promise.reject(unavailable(`Kafka is not acknowledging spans (${bytesInFlight} bytes waiting); retry later`));
+        }
+        stats.busy += 1;
+        return Promise.reject(
+          new TriplineError('PIPELINE_BUSY', `${bytesInFlight} bytes of spans are waiting for Kafka (limit ${settings.maxInFlightBytes}); retry later`, {
+            details: { retryAfterSeconds: 1 },
+          }),
+        );
+      }
+      stats.publishes += 1;
+      stats.records += records.length;
+      stats.bytes += bytes;
+      for (const record of records) stats.spans += record.spans;
+      return new Promise<void>((resolve, reject) => {
+        const publication: Publication = { remaining: records.length, settled: false, withdrawn: false, resolve, reject, timer: undefined };
+        publication.timer = setTimeout(() => {
+          publication.withdrawn = true;
+          stats.unavailable += 1;
+          settle(publication, unavailable(`Kafka did not acknowledge the spans within ${settings.publishTimeoutMs} ms; retry later`));
+        }, settings.publishTimeoutMs);
+        for (const record of records) {
+          const message: Message = { key: record.key, value: Buffer.from(record.value.buffer, record.value.byteOffset, record.value.byteLength), headers: record.headers };
+          queue.push({ topic: record.topic, message, bytes: record.value.byteLength, publication });
+        }
+        bytesInFlight += bytes;
+        schedule();
+      });
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (connected) {
+        // Drain what was accepted, for at most one publish timeout.
+        let timer: NodeJS.Timeout | undefined;
+        const drained = await Promise.race([
+          idle().then(() => true),
+          new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), settings.publishTimeoutMs))),
+        ]);
+        clearTimeout(timer);
+        if (!drained) logger.warn({ bytes: bytesInFlight }, 'stopping with spans Kafka has not acknowledged');
+      }
+      if (lingerTimer !== undefined) clearTimeout(lingerTimer);
+      const stopping = new TriplineError('SHUTTING_DOWN', 'Tripline is stopping', { details: { retryAfterSeconds: 5 } });
+      for (let i = queueHead; i < queue.length; i += 1) {
+        const item = queue[i];
+        if (item !== undefined) settle(item.publication, stopping);
+      }
+      queue.length = 0;
+      queueHead = 0;
+      await producer.disconnect().catch((error: unknown) => logger.warn({ err: messageOf(error) }, 'disconnecting the Kafka producer failed'));
+      connected = false;
+    },
+
+    inFlightBytes: () => bytesInFlight,
+    stats: () => stats,
+  };
+}

@@ -1,0 +1,319 @@
+/**
+ * Classification: which of the three kinds a span is, and the event Tripline scores from it.
+ * Pure: takes a decoded OTLP request, returns values.
+ *
+ * Precedence, first match wins:
+ * 1. an explicit `tripline.event.kind` attribute;
+ * 2. privilege change: a `tripline.privilege.action` attribute;
+ * 3. tool call: OTel GenAI `execute_tool`, MCP `tools/call`, OpenInference `TOOL`, OpenLLMetry `tool`;
+ * 4. data access: any `db.*` system attribute, or `tripline.data.*`;
+ * otherwise the span is not an event. A span that carries a task id and stands for the whole task
+ * (flagged `tripline.task.root`, or with no parent) marks the task's end instead.
+ */
+import { ATTR, DATA_CLASSIFICATIONS, TOOL_SIDE_EFFECTS, isEventKind } from '../../schemas/conventions.ts';
+import type { DataClassification, EventKind, ToolSideEffect } from '../../schemas/conventions.ts';
+import type { AgentEvent, AttributeValue, DataAccessDetail, PrivilegeDetail, TaskBoundary, ToolCallDetail } from '../../schemas/events.ts';
+import type { OtlpAnyValue, OtlpKeyValue, OtlpSpan, OtlpTraceRequest } from '../../schemas/otlp.ts';
+
+export const UNKNOWN_TASK_TYPE = 'unknown';
+
+export interface ClassifiedBatch {
+  events: AgentEvent[];
+  boundaries: TaskBoundary[];
+  /** Spans that are none of the three kinds and no task boundary: counted, not stored. */
+  dropped: number;
+}
+
+/** Flat attribute lookup: the span's own attributes win over its resource's. */
+export type Attributes = ReadonlyMap<string, AttributeValue | readonly AttributeValue[]>;
+
+export function classifyRequest(request: OtlpTraceRequest, tenant: string): ClassifiedBatch {
+  const batch: ClassifiedBatch = { events: [], boundaries: [], dropped: 0 };
+  for (const resourceSpans of request.resourceSpans) {
+    const resourceAttributes = toMap(resourceSpans.resource?.attributes ?? []);
+    for (const scopeSpans of resourceSpans.scopeSpans) {
+      for (const span of scopeSpans.spans) {
+        classifySpanInto(batch, span, resourceAttributes, tenant);
+      }
+    }
+  }
+  return batch;
+}
+
+/** The kind of one span, or null when it is none of the three. */
+export function kindOf(span: Pick<OtlpSpan, 'name'>, attributes: Attributes): EventKind | null {
+  const explicit = attributes.get(ATTR.eventKind);
+  if (isEventKind(explicit)) return explicit;
+  if (attributes.has(ATTR.privilegeAction)) return 'privilege_change';
+  if (isToolSpan(span.name, attributes)) return 'tool_call';
+  if (isDataSpan(attributes)) return 'data_access';
+  return null;
+}
+
+function classifySpanInto(batch: ClassifiedBatch, span: OtlpSpan, resource: Attributes, tenant: string): void {
+  const attributes = mergeAttributes(resource, span.attributes);
+  const kind = kindOf(span, attributes);
+  const context = taskContext(span, attributes);
+  if (kind === null) {
+    if (context.explicitTaskId && isTaskSpan(span, attributes)) {
+      batch.boundaries.push({
+        tenant,
+        ...context.ids,
+        traceId: span.traceId,
+        spanId: span.spanId,
+        startMs: nanosToMs(span.startTimeUnixNano),
+        endMs: nanosToMs(span.endTimeUnixNano),
+        error: span.status?.code === 2,
+      });
+    } else {
+      batch.dropped += 1;
+    }
+    return;
+  }
+  batch.events.push(toEvent(kind, span, attributes, tenant, context.ids));
+}
+
+interface TaskIds {
+  taskId: string;
+  taskType: string;
+  agentId: string;
+}
+
+function taskContext(span: OtlpSpan, attributes: Attributes): { ids: TaskIds; explicitTaskId: boolean } {
+  const taskId = stringAttr(attributes, ATTR.taskId);
+  return {
+    explicitTaskId: taskId !== undefined,
+    ids: {
+      // Without an explicit task id, a trace is the best available stand-in for a task.
+      taskId: taskId ?? span.traceId,
+      taskType: stringAttr(attributes, ATTR.taskType) ?? UNKNOWN_TASK_TYPE,
+      agentId:
+        stringAttr(attributes, ATTR.agentId) ??
+        stringAttr(attributes, ATTR.agentName) ??
+        stringAttr(attributes, ATTR.serviceName) ??
+        'unknown',
+    },
+  };
+}
+
+function isTaskSpan(span: OtlpSpan, attributes: Attributes): boolean {
+  const flagged = attributes.get(ATTR.taskRoot);
+  if (flagged === true || flagged === 'true') return true;
+  return span.parentSpanId === '';
+}
+
+function isToolSpan(name: string, attributes: Attributes): boolean {
+  if (attributes.get(ATTR.genAiOperation) === 'execute_tool') return true;
+  const mcpMethod = attributes.get(ATTR.mcpMethod) ?? attributes.get(ATTR.rpcMethod);
+  if (mcpMethod === 'tools/call') return true;
+  const openInference = attributes.get(ATTR.openInferenceKind);
+  if (typeof openInference === 'string' && openInference.toUpperCase() === 'TOOL') return true;
+  const traceloop = attributes.get(ATTR.traceloopKind);
+  if (typeof traceloop === 'string' && traceloop.toLowerCase() === 'tool') return true;
+  return name.startsWith('execute_tool ') || name.startsWith('tools/call ');
+}
+
+function isDataSpan(attributes: Attributes): boolean {
+  return (
+    attributes.has(ATTR.dbSystem) ||
+    attributes.has(ATTR.dbSystemLegacy) ||
+    attributes.has(ATTR.dbCollection) ||
+    attributes.has(ATTR.dataResource) ||
+    attributes.has(ATTR.dataBytes)
+  );
+}
+
+function toEvent(kind: EventKind, span: OtlpSpan, attributes: Attributes, tenant: string, ids: TaskIds): AgentEvent {
+  const error = span.status?.code === 2 || attributes.has(ATTR.errorType);
+  const event: AgentEvent = {
+    id: `${span.traceId}${span.spanId}`,
+    tenant,
+    kind,
+    ...ids,
+    traceId: span.traceId,
+    spanId: span.spanId,
+    parentSpanId: span.parentSpanId,
+    name: span.name,
+    startMs: nanosToMs(span.startTimeUnixNano),
+    endMs: nanosToMs(span.endTimeUnixNano),
+    error,
+    attributes: keptAttributes(attributes),
+  };
+  const errorType = stringAttr(attributes, ATTR.errorType);
+  if (errorType !== undefined) event.errorType = errorType;
+  if (kind === 'tool_call') event.tool = toolDetail(span.name, attributes);
+  else if (kind === 'data_access') event.data = dataDetail(attributes);
+  else event.privilege = privilegeDetail(attributes);
+  return event;
+}
+
+function toolDetail(spanName: string, attributes: Attributes): ToolCallDetail {
+  const name =
+    stringAttr(attributes, ATTR.toolName) ??
+    stringAttr(attributes, ATTR.mcpToolName) ??
+    stringAttr(attributes, ATTR.openInferenceToolName) ??
+    stringAttr(attributes, ATTR.traceloopEntityName) ??
+    toolNameFromSpanName(spanName);
+  const detail: ToolCallDetail = { name };
+  const type = stringAttr(attributes, ATTR.toolType);
+  if (type !== undefined) detail.type = type;
+  const sideEffect = stringAttr(attributes, ATTR.toolSideEffect);
+  if (isOneOf<ToolSideEffect>(sideEffect, TOOL_SIDE_EFFECTS)) detail.sideEffect = sideEffect;
+  const target = stringAttr(attributes, ATTR.toolTarget) ?? hostOf(stringAttr(attributes, ATTR.urlFull)) ?? stringAttr(attributes, ATTR.serverAddress);
+  if (target !== undefined) detail.target = target;
+  const callId = stringAttr(attributes, ATTR.toolCallId);
+  if (callId !== undefined) detail.callId = callId;
+  return detail;
+}
+
+function toolNameFromSpanName(spanName: string): string {
+  const space = spanName.indexOf(' ');
+  return space > 0 ? spanName.slice(space + 1) : spanName;
+}
+
+function dataDetail(attributes: Attributes): DataAccessDetail {
+  const url = stringAttr(attributes, ATTR.urlFull);
+  const host = stringAttr(attributes, ATTR.serverAddress) ?? hostOf(url);
+  const detail: DataAccessDetail = { resource: dataResource(attributes, url) };
+  const system = stringAttr(attributes, ATTR.dbSystem) ?? stringAttr(attributes, ATTR.dbSystemLegacy);
+  if (system !== undefined) detail.system = system;
+  const operation = stringAttr(attributes, ATTR.dbOperation);
+  if (operation !== undefined) detail.operation = operation;
+  const rows = numberAttr(attributes, ATTR.dbReturnedRows);
+  if (rows !== undefined) detail.rows = rows;
+  const bytes = numberAttr(attributes, ATTR.dataBytes);
+  if (bytes !== undefined) detail.bytes = bytes;
+  const classification = stringAttr(attributes, ATTR.dataClassification);
+  if (isOneOf<DataClassification>(classification, DATA_CLASSIFICATIONS)) detail.classification = classification;
+  if (host !== undefined) detail.host = host;
+  return detail;
+}
+
+function dataResource(attributes: Attributes, url: string | undefined): string {
+  const explicit = stringAttr(attributes, ATTR.dataResource);
+  if (explicit !== undefined) return explicit;
+  const namespace = stringAttr(attributes, ATTR.dbNamespace);
+  const collection = stringAttr(attributes, ATTR.dbCollection);
+  if (collection !== undefined) return namespace === undefined ? collection : `${namespace}.${collection}`;
+  if (url !== undefined) return stripQuery(url);
+  const file = stringAttr(attributes, ATTR.filePath);
+  if (file !== undefined) return file;
+  return namespace ?? stringAttr(attributes, ATTR.dbQuerySummary) ?? 'unknown';
+}
+
+function privilegeDetail(attributes: Attributes): PrivilegeDetail {
+  const detail: PrivilegeDetail = {
+    action: stringAttr(attributes, ATTR.privilegeAction) ?? 'unknown',
+    scopesBefore: stringListAttr(attributes, ATTR.privilegeScopesBefore),
+    scopesAfter: stringListAttr(attributes, ATTR.privilegeScopesAfter),
+  };
+  const resource = stringAttr(attributes, ATTR.privilegeResource);
+  if (resource !== undefined) detail.resource = resource;
+  const grantedBy = stringAttr(attributes, ATTR.privilegeGrantedBy);
+  if (grantedBy !== undefined) detail.grantedBy = grantedBy;
+  const approved = attributes.get(ATTR.privilegeApproved);
+  if (typeof approved === 'boolean') detail.approved = approved;
+  else if (approved === 'true' || approved === 'false') detail.approved = approved === 'true';
+  return detail;
+}
+
+/** Attributes worth keeping with the stored event: scalars only, long values cut. */
+const MAX_KEPT_ATTRIBUTES = 64;
+const MAX_VALUE_LENGTH = 512;
+
+function keptAttributes(attributes: Attributes): Record<string, AttributeValue> {
+  const kept: Record<string, AttributeValue> = {};
+  let count = 0;
+  for (const [key, value] of attributes) {
+    if (count >= MAX_KEPT_ATTRIBUTES) break;
+    if (Array.isArray(value)) kept[key] = value.join(',').slice(0, MAX_VALUE_LENGTH);
+    else kept[key] = typeof value === 'string' && value.length > MAX_VALUE_LENGTH ? value.slice(0, MAX_VALUE_LENGTH) : (value as AttributeValue);
+    count += 1;
+  }
+  return kept;
+}
+
+export function toMap(keyValues: readonly OtlpKeyValue[]): Map<string, AttributeValue | AttributeValue[]> {
+  const map = new Map<string, AttributeValue | AttributeValue[]>();
+  for (const { key, value } of keyValues) {
+    const converted = value === undefined ? undefined : scalarOrList(value);
+    if (converted !== undefined) map.set(key, converted);
+  }
+  return map;
+}
+
+function mergeAttributes(resource: Attributes, own: readonly OtlpKeyValue[]): Attributes {
+  if (own.length === 0) return resource;
+  const merged = new Map(resource);
+  for (const [key, value] of toMap(own)) merged.set(key, value);
+  return merged;
+}
+
+function scalarOrList(value: OtlpAnyValue): AttributeValue | AttributeValue[] | undefined {
+  const scalar = scalarOf(value);
+  if (scalar !== undefined) return scalar;
+  if (value.arrayValue !== undefined) {
+    const list: AttributeValue[] = [];
+    for (const item of value.arrayValue.values) {
+      const itemScalar = scalarOf(item);
+      if (itemScalar !== undefined) list.push(itemScalar);
+    }
+    return list;
+  }
+  return undefined;
+}
+
+function scalarOf(value: OtlpAnyValue): AttributeValue | undefined {
+  if (value.stringValue !== undefined) return value.stringValue;
+  if (value.boolValue !== undefined) return value.boolValue;
+  if (value.intValue !== undefined) return typeof value.intValue === 'number' ? value.intValue : Number(value.intValue);
+  if (value.doubleValue !== undefined) return value.doubleValue;
+  return undefined;
+}
+
+function stringAttr(attributes: Attributes, key: string): string | undefined {
+  const value = attributes.get(key);
+  if (value === undefined || Array.isArray(value)) return undefined;
+  const text = String(value);
+  return text === '' ? undefined : text;
+}
+
+function numberAttr(attributes: Attributes, key: string): number | undefined {
+  const value = attributes.get(key);
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined;
+  if (typeof value === 'string' && value.trim() !== '') {
+    const parsed = Number(value);
+    return Number.isFinite(parsed) && parsed >= 0 ? parsed : undefined;
+  }
+  return undefined;
+}
+
+/** Scopes may come as a string array or as one comma/space separated string. */
+function stringListAttr(attributes: Attributes, key: string): string[] {
+  const value = attributes.get(key);
+  if (value === undefined) return [];
+  const items = Array.isArray(value) ? value.map(String) : String(value).split(/[,\s]+/);
+  return items.map((item) => item.trim()).filter((item) => item !== '');
+}
+
+function isOneOf<T extends string>(value: string | undefined, allowed: readonly T[]): value is T {
+  return value !== undefined && (allowed as readonly string[]).includes(value);
+}
+
+function hostOf(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  const match = /^[a-z][a-z0-9+.-]*:\/\/(?:[^@/]*@)?([^:/?#]+)/i.exec(url);
+  return match?.[1]?.toLowerCase();
+}
+
+function stripQuery(url: string): string {
+  const cut = url.search(/[?#]/);
+  return cut === -1 ? url : url.slice(0, cut);
+}
+
+/** Nanoseconds since the epoch (decimal string) to milliseconds, keeping microseconds. */
+export function nanosToMs(nanos: string): number {
+  if (nanos.length <= 6) return Number(nanos) / 1e6;
+  const micros = Number(nanos.slice(0, -3));
+  return micros / 1000;
+}

@@ -1,0 +1,284 @@
+/**
+ * Per-task state: everything the features need about one task so far, folded in event by event.
+ * `observe` mutates the state it is given and returns the same object (no copy per event: it runs on the
+ * hot path). Time comes only from the events.
+ */
+import type { AgentEvent, Verdict } from '../../../schemas/events.ts';
+import { classificationRank, eventHost, hostFamily, isEgress, isSecretRead, resourceKey, toolName } from './signals.ts';
+
+/** Tool-to-tool transitions start from this pseudo-tool. */
+export const START_TOOL = '^';
+/** Cap on distinct keys kept per task and collection (resources, hosts, tools…); more are counted, not kept. */
+export const MAX_TASK_KEYS = 512;
+
+/** Events per minute, approximated with six 10-second buckets. */
+export interface RateWindow {
+  /** Bucket number (startMs / 10 s) of the newest bucket. */
+  head: number;
+  buckets: [number, number, number, number, number, number];
+}
+
+const BUCKET_MS = 10_000;
+const BUCKETS = 6;
+
+function newRate(): RateWindow {
+  return { head: Number.NEGATIVE_INFINITY, buckets: [0, 0, 0, 0, 0, 0] };
+}
+
+/** Count an event at `ms`; returns the count over the last minute (the six newest buckets). */
+function addRate(w: RateWindow, ms: number): number {
+  const b = Math.floor(ms / BUCKET_MS);
+  const buckets = w.buckets;
+  if (b > w.head) {
+    const gap = b - w.head;
+    if (gap >= BUCKETS) buckets.fill(0);
+    else for (let i = 1; i <= gap; i++) buckets[(w.head + i) % BUCKETS] = 0;
+    w.head = b;
+  }
+  if (b > w.head - BUCKETS) buckets[b % BUCKETS] = (buckets[b % BUCKETS] ?? 0) + 1;
+  return buckets[0] + buckets[1] + buckets[2] + buckets[3] + buckets[4] + buckets[5];
+}
+
+export interface ResourceUse {
+  rows: number;
+  bytes: number;
+  accesses: number;
+  /** Highest classification rank seen on this resource (-1 unknown). */
+  classRank: number;
+  /** The resource as first seen (for reasons), before normalisation. */
+  example: string;
+}
+
+export interface TaskState {
+  tenant: string;
+  taskId: string;
+  taskType: string;
+  agentId: string;
+  startedMs: number;
+  lastEventMs: number;
+  endedMs: number | null;
+  counts: { tool_call: number; data_access: number; privilege_change: number };
+  events: number;
+  errors: number;
+
+  /** Calls per tool name, in first-use order. */
+  tools: Map<string, number>;
+  /** Tool before the current one (`^` at the start), i.e. the transition `prevTool → lastTool`. */
+  prevTool: string;
+  lastTool: string;
+  /** Transition counts, key `from\u0001to`. */
+  transitions: Map<string, number>;
+
+  /** Per resource key. */
+  resources: Map<string, ResourceUse>;
+  rows: number;
+  bytes: number;
+  /** Rows read from confidential or restricted data. */
+  sensitiveRows: number;
+  maxRowsPerAccess: number;
+  maxBytesPerAccess: number;
+  /** Highest classification rank reached (-1 none). */
+  classRank: number;
+  /** Classification ranks reached, as a bit set (1 << rank). */
+  classBits: number;
+
+  /** Hosts contacted (any direction) and hosts data was sent to. */
+  hosts: Set<string>;
+  egressHosts: Set<string>;
+  /** Time of the first secret read in the task, and what it was. */
+  secretReadMs: number | null;
+  secretWhat: string;
+
+  privilegeActions: Map<string, number>;
+  /** Scopes held before the first privilege change of the task. */
+  initialScopes: Set<string> | null;
+  /** Scopes that appeared during the task and were not held at its start. */
+  gainedScopes: Set<string>;
+  unapprovedChanges: number;
+
+  /** Failing (tool or resource) targets, for probing storms. */
+  failingTargets: Set<string>;
+
+  eventRate: RateWindow;
+  toolRate: RateWindow;
+  errorRate: RateWindow;
+  /** Counts over the last minute, as of the latest event. */
+  eventsLastMinute: number;
+  toolCallsLastMinute: number;
+  errorsLastMinute: number;
+  maxEventsPerMinute: number;
+  maxToolCallsPerMinute: number;
+  maxErrorsPerMinute: number;
+
+  /** Highest verdict score so far (set with `recordVerdict`). */
+  maxScore: number;
+}
+
+export function newTaskState(init: { tenant: string; taskId: string; taskType: string; agentId: string; startMs: number }): TaskState {
+  return {
+    tenant: init.tenant,
+    taskId: init.taskId,
+    taskType: init.taskType,
+    agentId: init.agentId,
+    startedMs: init.startMs,
+    lastEventMs: init.startMs,
+    endedMs: null,
+    counts: { tool_call: 0, data_access: 0, privilege_change: 0 },
+    events: 0,
+    errors: 0,
+    tools: new Map(),
+    prevTool: START_TOOL,
+    lastTool: START_TOOL,
+    transitions: new Map(),
+    resources: new Map(),
+    rows: 0,
+    bytes: 0,
+    sensitiveRows: 0,
+    maxRowsPerAccess: 0,
+    maxBytesPerAccess: 0,
+    classRank: -1,
+    classBits: 0,
+    hosts: new Set(),
+    egressHosts: new Set(),
+    secretReadMs: null,
+    secretWhat: '',
+    privilegeActions: new Map(),
+    initialScopes: null,
+    gainedScopes: new Set(),
+    unapprovedChanges: 0,
+    failingTargets: new Set(),
+    eventRate: newRate(),
+    toolRate: newRate(),
+    errorRate: newRate(),
+    eventsLastMinute: 0,
+    toolCallsLastMinute: 0,
+    errorsLastMinute: 0,
+    maxEventsPerMinute: 0,
+    maxToolCallsPerMinute: 0,
+    maxErrorsPerMinute: 0,
+    maxScore: 0,
+  };
+}
+
+function nonNegative(n: number | undefined): number {
+  return n !== undefined && Number.isFinite(n) && n > 0 ? n : 0;
+}
+
+function addToSet(set: Set<string>, key: string): void {
+  if (set.size < MAX_TASK_KEYS) set.add(key);
+}
+
+/**
+ * Fold one event into its task's state. Mutates `state` and returns it. Events after `markEnded` are folded
+ * too (the after-end rule needs them counted). Events may arrive slightly out of order; rates count them in
+ * their own 10-second bucket while it is within the last minute.
+ */
+export function observe(state: TaskState, event: AgentEvent): TaskState {
+  const t = event.startMs;
+  state.events++;
+  state.counts[event.kind]++;
+  if (t < state.startedMs) state.startedMs = t;
+  const last = Math.max(t, event.endMs);
+  if (last > state.lastEventMs) state.lastEventMs = last;
+
+  state.eventsLastMinute = addRate(state.eventRate, t);
+  if (state.eventsLastMinute > state.maxEventsPerMinute) state.maxEventsPerMinute = state.eventsLastMinute;
+  if (event.error) {
+    state.errors++;
+    state.errorsLastMinute = addRate(state.errorRate, t);
+    if (state.errorsLastMinute > state.maxErrorsPerMinute) state.maxErrorsPerMinute = state.errorsLastMinute;
+  }
+
+  const host = eventHost(event);
+  if (host !== undefined) {
+    addToSet(state.hosts, host);
+    if (isEgress(event, host)) addToSet(state.egressHosts, host);
+  }
+  if (state.secretReadMs === null && isSecretRead(event)) {
+    state.secretReadMs = t;
+    state.secretWhat = event.kind === 'data_access' ? (event.data?.resource ?? event.name) : toolName(event);
+  }
+
+  switch (event.kind) {
+    case 'tool_call': {
+      const name = toolName(event);
+      const calls = state.tools.get(name);
+      if (calls !== undefined) state.tools.set(name, calls + 1);
+      else if (state.tools.size < MAX_TASK_KEYS) state.tools.set(name, 1);
+      state.prevTool = state.lastTool;
+      state.lastTool = name;
+      const tk = state.prevTool + '\u0001' + name;
+      state.transitions.set(tk, (state.transitions.get(tk) ?? 0) + 1);
+      state.toolCallsLastMinute = addRate(state.toolRate, t);
+      if (state.toolCallsLastMinute > state.maxToolCallsPerMinute) state.maxToolCallsPerMinute = state.toolCallsLastMinute;
+      if (event.error) addToSet(state.failingTargets, name + ' ' + (event.tool?.target ?? ''));
+      break;
+    }
+    case 'data_access': {
+      const d = event.data;
+      const resource = d?.resource ?? event.name;
+      const key = resourceKey(resource);
+      const rows = nonNegative(d?.rows);
+      const bytes = nonNegative(d?.bytes);
+      const rank = classificationRank(d?.classification);
+      let use = state.resources.get(key);
+      if (use === undefined && state.resources.size < MAX_TASK_KEYS) {
+        use = { rows: 0, bytes: 0, accesses: 0, classRank: -1, example: resource };
+        state.resources.set(key, use);
+      }
+      if (use !== undefined) {
+        use.rows += rows;
+        use.bytes += bytes;
+        use.accesses++;
+        if (rank > use.classRank) use.classRank = rank;
+      }
+      state.rows += rows;
+      if (rank >= 2) state.sensitiveRows += rows;
+      state.bytes += bytes;
+      if (rows > state.maxRowsPerAccess) state.maxRowsPerAccess = rows;
+      if (bytes > state.maxBytesPerAccess) state.maxBytesPerAccess = bytes;
+      if (rank >= 0) {
+        state.classBits |= 1 << rank;
+        if (rank > state.classRank) state.classRank = rank;
+      }
+      if (event.error) addToSet(state.failingTargets, key);
+      break;
+    }
+    case 'privilege_change': {
+      const p = event.privilege;
+      const action = p?.action ?? event.name;
+      const n = state.privilegeActions.get(action);
+      if (n !== undefined) state.privilegeActions.set(action, n + 1);
+      else if (state.privilegeActions.size < MAX_TASK_KEYS) state.privilegeActions.set(action, 1);
+      if (p !== undefined) {
+        state.initialScopes ??= new Set(p.scopesBefore);
+        const initial = state.initialScopes;
+        for (const s of p.scopesBefore) if (!initial.has(s)) addToSet(state.gainedScopes, s);
+        for (const s of p.scopesAfter) if (!initial.has(s)) addToSet(state.gainedScopes, s);
+        if (p.approved === false) state.unapprovedChanges++;
+      }
+      break;
+    }
+  }
+  return state;
+}
+
+/** Mark the task ended at `endMs` (the earliest end wins if called twice). Mutates and returns `state`. */
+export function markEnded(state: TaskState, endMs: number): TaskState {
+  if (state.endedMs === null || endMs < state.endedMs) state.endedMs = endMs;
+  if (endMs > state.lastEventMs) state.lastEventMs = endMs;
+  return state;
+}
+
+/** Remember a verdict's score as the task's highest so far. Mutates and returns `state`. */
+export function recordVerdict(state: TaskState, verdict: Pick<Verdict, 'score'>): TaskState {
+  if (verdict.score > state.maxScore) state.maxScore = verdict.score;
+  return state;
+}
+
+/** The host families of a set of hosts. */
+export function familiesOf(hosts: Iterable<string>): Set<string> {
+  const out = new Set<string>();
+  for (const h of hosts) out.add(hostFamily(h));
+  return out;
+}

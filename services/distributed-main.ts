@@ -1,0 +1,55 @@
+/**
+ * Command-line runner of the distributed mode, shared by the per-service entry scripts
+ * (`node services/gateway-main.ts`, `processor-main.ts`, `api-main.ts`) and by `services/main.ts` when
+ * KAFKA_BROKERS is set. Roles come from TRIPLINE_ROLES when it is set, else from the script. Stops cleanly
+ * (draining) on SIGINT/SIGTERM.
+ */
+import { loadConfig } from './config.ts';
+import type { TriplineConfig } from './config.ts';
+import { readRoles, startDistributed } from './distributed.ts';
+import type { Role } from './distributed.ts';
+import { isTriplineError, messageOf } from './shared/errors.ts';
+import { createLogger } from './shared/logger.ts';
+import type { Logger } from './shared/logger.ts';
+
+export async function runDistributedMain(defaultRoles: readonly Role[], preloaded?: { config: Readonly<TriplineConfig>; logger: Logger }): Promise<void> {
+  let config: Readonly<TriplineConfig>;
+  let roles: Role[];
+  try {
+    config = preloaded?.config ?? loadConfig();
+    roles = process.env.TRIPLINE_ROLES === undefined || process.env.TRIPLINE_ROLES.trim() === '' ? [...defaultRoles] : readRoles();
+  } catch (error) {
+    process.stderr.write(`tripline: ${messageOf(error)}\n`);
+    process.exit(2);
+  }
+  const logger = preloaded?.logger ?? createLogger(config.logLevel);
+  try {
+    const running = await startDistributed(config, roles, { logger });
+    logger.info(
+      {
+        roles,
+        otlp: running.gateway === undefined ? undefined : `${running.gateway.otlpUrl}/v1/traces`,
+        api: running.api?.apiUrl,
+        brokers: config.kafka.brokers,
+        store: config.store.url ?? config.store.dataDir,
+      },
+      `Tripline (distributed: ${roles.join(', ')}) is running`,
+    );
+    const shutdown = (signal: string): void => {
+      logger.info({ signal }, 'stopping');
+      running.stop().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          logger.error({ err: messageOf(error) }, 'stop failed');
+          process.exit(1);
+        },
+      );
+    };
+    process.once('SIGINT', shutdown);
+    process.once('SIGTERM', shutdown);
+  } catch (error) {
+    const code = isTriplineError(error) ? error.code : 'START_FAILED';
+    logger.fatal({ code, err: messageOf(error) }, `Tripline could not start: ${messageOf(error)}`);
+    process.exit(1);
+  }
+}

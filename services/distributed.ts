@@ -1,0 +1,388 @@
+/**
+ * The distributed mode: gateway, processor and API as separate services with Kafka between them (the bus) and
+ * ClickHouse behind them (the store). Each `start*Service(config)` returns the running service with an
+ * idempotent `stop()` that drains in-flight work; `startDistributed(config, roles)` runs several roles in one
+ * process (sharing one store, one kill switch and one Kafka bridge). The code that classifies, scores and
+ * decides is the embedded mode's; only the adapters differ (see services/embedded.ts).
+ *
+ *   gateway    OTLP/HTTP in → classify → span topics (kafka-publisher.ts); answers 200 after Kafka's ack,
+ *              503/429 with Retry-After when Kafka is unavailable, slow or the in-flight cap is reached.
+ *   processor  consumer group over the span topics (kafka-source.ts, co-partitioned) → processor → ClickHouse;
+ *              offsets committed after the results are durable and the alerts/revocations published.
+ *   api        the HTTP API over the store; manual kills and restores are written to the store and published
+ *              on the revocations topic, where processors and other API instances apply them.
+ */
+import { createGateway } from '../collectors/gateway/gateway.ts';
+import type { Gateway } from '../collectors/gateway/gateway.ts';
+import { registerOtlpReceiver } from '../collectors/gateway/receiver.ts';
+import type { Revocation } from '../schemas/events.ts';
+import { buildApiApp } from './api/app.ts';
+import type { ApiDeps } from './api/app.ts';
+import { createKafka, ensureTopics } from './bus/kafka-client.ts';
+import { loadKafkaSettings } from './bus/kafka-config.ts';
+import type { KafkaSettings } from './bus/kafka-config.ts';
+import { bridgeKillSwitchToKafka } from './bus/kafka-kill-switch.ts';
+import type { KillSwitchBridge } from './bus/kafka-kill-switch.ts';
+import { createKafkaPublisher } from './bus/kafka-publisher.ts';
+import type { KafkaEventPublisher } from './bus/kafka-publisher.ts';
+import { createKafkaSource } from './bus/kafka-source.ts';
+import type { KafkaEventSource } from './bus/kafka-source.ts';
+import type { TriplineConfig } from './config.ts';
+import { describeBaseline } from './core/detect/index.ts';
+import { detectorConfigOf } from './embedded.ts';
+import { createLocalKillSwitch } from './killswitch/kill-switch.ts';
+import type { KillSwitch } from './killswitch/kill-switch.ts';
+import { BaselineBook, FLEET_TASK_TYPE } from './processor/baseline-book.ts';
+import { createProcessor } from './processor/processor.ts';
+import type { ManualAction, Processor } from './processor/processor.ts';
+import { TriplineError, messageOf } from './shared/errors.ts';
+import { readList, type Env } from './shared/env.ts';
+import { stableId } from './shared/ids.ts';
+import { createHttpServer } from './shared/http.ts';
+import { createLogger } from './shared/logger.ts';
+import type { Logger } from './shared/logger.ts';
+import { openClickHouseStore } from './store/clickhouse-store.ts';
+import type { Store } from './store/store.ts';
+
+export const ROLES = ['gateway', 'processor', 'api'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** TRIPLINE_ROLES: comma-separated roles this process runs (default all three). */
+export function readRoles(env: Env = process.env): Role[] {
+  const roles = readList(env, 'TRIPLINE_ROLES', ROLES);
+  for (const role of roles) {
+    if (!(ROLES as readonly string[]).includes(role)) {
+      throw new TriplineError('CONFIG_INVALID', `TRIPLINE_ROLES=${JSON.stringify(env.TRIPLINE_ROLES)} is invalid: expected a comma-separated list of ${ROLES.join(', ')}`, {
+        details: { variable: 'TRIPLINE_ROLES' },
+      });
+    }
+  }
+  return [...new Set(roles as Role[])];
+}
+
+/** What a service may be given instead of building it itself (tests; several roles in one process). */
+export interface ServiceDeps {
+  logger?: Logger;
+  /** Kafka settings; default `loadKafkaSettings(config.kafka, env)`. */
+  kafka?: KafkaSettings;
+  env?: Env;
+  /** A store opened (and migrated) by the caller, who also closes it. */
+  store?: Store;
+  /** A kill switch already bridged to Kafka by the caller, who also stops the bridge. */
+  killSwitch?: { killSwitch: KillSwitch; bridge: KillSwitchBridge };
+}
+
+export interface RunningGateway {
+  otlpUrl: string;
+  gateway: Gateway;
+  publisher: KafkaEventPublisher;
+  stop(): Promise<void>;
+}
+
+export interface RunningProcessorService {
+  processor: Processor;
+  source: KafkaEventSource;
+  store: Store;
+  killSwitch: KillSwitch;
+  stop(): Promise<void>;
+}
+
+export interface RunningApiService {
+  apiUrl: string;
+  store: Store;
+  killSwitch: KillSwitch;
+  stop(): Promise<void>;
+}
+
+export interface RunningDistributed {
+  gateway?: RunningGateway;
+  processor?: RunningProcessorService;
+  api?: RunningApiService;
+  stop(): Promise<void>;
+}
+
+/** Runs cleanups in reverse order once, logging failures; returns the idempotent stop. */
+function stopper(logger: Logger): { add(cleanup: () => Promise<void>): void; stop(): Promise<void> } {
+  const cleanups: (() => Promise<void>)[] = [];
+  let stopping: Promise<void> | undefined;
+  return {
+    add: (cleanup) => cleanups.push(cleanup),
+    stop() {
+      stopping ??= (async () => {
+        for (const cleanup of cleanups.splice(0).reverse()) {
+          try {
+            await cleanup();
+          } catch (error) {
+            logger.error({ err: messageOf(error) }, 'error while stopping');
+          }
+        }
+      })();
+      return stopping;
+    },
+  };
+}
+
+function settingsOf(config: Readonly<TriplineConfig>, deps: ServiceDeps): KafkaSettings {
+  return deps.kafka ?? loadKafkaSettings(config.kafka, deps.env);
+}
+
+async function openStore(config: Readonly<TriplineConfig>, logger: Logger): Promise<Store> {
+  const store = await openClickHouseStore({
+    url: config.store.url,
+    username: config.store.username,
+    password: config.store.password,
+    dataDir: config.store.dataDir,
+    database: config.store.database,
+    logger,
+  });
+  try {
+    await store.migrate();
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  return store;
+}
+
+async function bridgedKillSwitch(settings: KafkaSettings, logger: Logger, role: string): Promise<{ killSwitch: KillSwitch; bridge: KillSwitchBridge }> {
+  const killSwitch = createLocalKillSwitch((error) => logger.error({ err: messageOf(error) }, 'a kill-switch subscriber failed'));
+  const bridge = bridgeKillSwitchToKafka({ kafka: createKafka(settings, logger, { role: `${role}-killswitch` }), killSwitch, topics: settings.topics, logger });
+  await bridge.start();
+  return { killSwitch, bridge };
+}
+
+/** The gateway: OTLP/HTTP receiver → classification → Kafka. */
+export async function startGatewayService(config: Readonly<TriplineConfig>, deps: ServiceDeps = {}): Promise<RunningGateway> {
+  const logger = (deps.logger ?? createLogger(config.logLevel)).child({ service: 'gateway' });
+  const settings = settingsOf(config, deps);
+  const lifecycle = stopper(logger);
+  try {
+    const kafka = createKafka(settings, logger, { role: 'gateway' });
+    await ensureTopics(kafka, settings, logger);
+    const publisher = createKafkaPublisher({ kafka, topics: settings.topics, producer: settings.producer, logger });
+    await publisher.start();
+    lifecycle.add(() => publisher.close());
+    const gateway = createGateway(publisher);
+    const app = createHttpServer(logger.child({ component: 'otlp' }));
+    registerOtlpReceiver(app, { maxBodyBytes: config.otlp.maxBodyBytes, handler: (request, context) => gateway.ingest(request, context) });
+    const otlpUrl = await app.listen({ host: config.otlp.host, port: config.otlp.port });
+    // Closing the listener first lets requests in flight finish; then the publisher drains.
+    lifecycle.add(() => app.close());
+    logger.info({ otlp: `${otlpUrl}/v1/traces`, brokers: settings.brokers, topics: settings.topics }, 'gateway started');
+    return { otlpUrl, gateway, publisher, stop: () => lifecycle.stop() };
+  } catch (error) {
+    await lifecycle.stop();
+    throw error;
+  }
+}
+
+/** A processor: one member of the consumer group over the span topics. */
+export async function startProcessorService(config: Readonly<TriplineConfig>, deps: ServiceDeps = {}): Promise<RunningProcessorService> {
+  const logger = (deps.logger ?? createLogger(config.logLevel)).child({ service: 'processor' });
+  const settings = settingsOf(config, deps);
+  const lifecycle = stopper(logger);
+  try {
+    const kafka = createKafka(settings, logger, { role: 'processor' });
+    await ensureTopics(kafka, settings, logger);
+    let store = deps.store;
+    if (store === undefined) {
+      const opened = await openStore(config, logger);
+      lifecycle.add(() => opened.close());
+      store = opened;
+    }
+    let switched = deps.killSwitch;
+    if (switched === undefined) {
+      const own = await bridgedKillSwitch(settings, logger, 'processor');
+      lifecycle.add(() => own.bridge.stop());
+      switched = own;
+    }
+    const { killSwitch, bridge } = switched;
+    const processor = await createProcessor({ store, killSwitch, detector: detectorConfigOf(config), logger, taskIdleTimeoutMs: config.processor.taskIdleTimeoutMs });
+    lifecycle.add(() => processor.stop());
+
+    const source = createKafkaSource({
+      kafka,
+      settings,
+      logger,
+      // Alerts and revocations reach Kafka before the offsets of the batch that decided them are committed.
+      beforeCommit: () => bridge.flush(),
+      onTasksReleased: (tasks) => logger.info({ tasks: tasks.length }, 'partitions moved to another processor'),
+    });
+    await source.start((batch) => processor.handle(batch));
+    lifecycle.add(() => source.stop());
+
+    const sweepEvery = Math.max(1000, Math.min(60_000, Math.floor(config.processor.taskIdleTimeoutMs / 4)));
+    const sweeper = setInterval(() => {
+      processor.sweep().catch((error: unknown) => logger.error({ err: messageOf(error) }, 'idle-task sweep failed'));
+    }, sweepEvery);
+    sweeper.unref();
+    lifecycle.add(() => {
+      clearInterval(sweeper);
+      return Promise.resolve();
+    });
+    logger.info({ group: settings.groupId, brokers: settings.brokers }, 'processor started');
+    return { processor, source, store, killSwitch, stop: () => lifecycle.stop() };
+  } catch (error) {
+    await lifecycle.stop();
+    throw error;
+  }
+}
+
+/** The HTTP API over the store, with manual kill/restore published to the other processes. */
+export async function startApiService(config: Readonly<TriplineConfig>, deps: ServiceDeps = {}): Promise<RunningApiService> {
+  const logger = (deps.logger ?? createLogger(config.logLevel)).child({ service: 'api' });
+  const settings = settingsOf(config, deps);
+  const lifecycle = stopper(logger);
+  try {
+    let store = deps.store;
+    if (store === undefined) {
+      const opened = await openStore(config, logger);
+      lifecycle.add(() => opened.close());
+      store = opened;
+    }
+    let switched = deps.killSwitch;
+    if (switched === undefined) {
+      const kafka = createKafka(settings, logger, { role: 'api' });
+      await ensureTopics(kafka, settings, logger);
+      const own = await bridgedKillSwitch(settings, logger, 'api');
+      lifecycle.add(() => own.bridge.stop());
+      switched = own;
+    }
+    const { killSwitch, bridge } = switched;
+    const app = buildApiApp(distributedApiDeps(store, killSwitch, bridge, config, logger));
+    const apiUrl = await app.listen({ host: config.api.host, port: config.api.port });
+    lifecycle.add(() => app.close());
+    logger.info({ api: apiUrl }, 'API started');
+    return { apiUrl, store, killSwitch, stop: () => lifecycle.stop() };
+  } catch (error) {
+    await lifecycle.stop();
+    throw error;
+  }
+}
+
+/** Several roles in one process: one store, one kill switch and one Kafka bridge shared between them. */
+export async function startDistributed(config: Readonly<TriplineConfig>, roles: readonly Role[], deps: ServiceDeps = {}): Promise<RunningDistributed> {
+  const logger = deps.logger ?? createLogger(config.logLevel);
+  const settings = settingsOf(config, deps);
+  const lifecycle = stopper(logger);
+  const running: RunningDistributed = { stop: () => lifecycle.stop() };
+  try {
+    const shared: ServiceDeps = { ...deps, logger, kafka: settings };
+    const needsStore = roles.includes('processor') || roles.includes('api');
+    if (needsStore) {
+      if (shared.store === undefined) {
+        const store = await openStore(config, logger);
+        lifecycle.add(() => store.close());
+        shared.store = store;
+      }
+      if (shared.killSwitch === undefined) {
+        await ensureTopics(createKafka(settings, logger, { role: 'admin' }), settings, logger);
+        const own = await bridgedKillSwitch(settings, logger, roles.join('+'));
+        lifecycle.add(() => own.bridge.stop());
+        shared.killSwitch = own;
+      }
+    }
+    // Start order: the processor before the gateway (spans accepted are consumed), the API last; stop order
+    // is the reverse, so ingest stops first and the processor drains what is in hand.
+    if (roles.includes('processor')) {
+      running.processor = await startProcessorService(config, shared);
+      lifecycle.add(() => running.processor?.stop() ?? Promise.resolve());
+    }
+    if (roles.includes('gateway')) {
+      running.gateway = await startGatewayService(config, shared);
+      lifecycle.add(() => running.gateway?.stop() ?? Promise.resolve());
+    }
+    if (roles.includes('api')) {
+      running.api = await startApiService(config, shared);
+      lifecycle.add(() => running.api?.stop() ?? Promise.resolve());
+    }
+    return running;
+  } catch (error) {
+    await lifecycle.stop();
+    throw error;
+  }
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// The API's dependencies in distributed mode: everything from the store (the processors write it), manual
+// actions written to the store and published on the revocations topic.
+
+function distributedApiDeps(store: Store, killSwitch: KillSwitch, bridge: KillSwitchBridge, config: Readonly<TriplineConfig>, logger: Logger): ApiDeps {
+  const warmupTasks = config.detector.warmupTasks;
+  const regimeOf = (tasks: number): 'rules' | 'type_baseline' => (tasks >= warmupTasks ? 'type_baseline' : 'rules');
+  const book = async (tenant: string): Promise<BaselineBook> =>
+    BaselineBook.fromRecords(await store.loadBaselines(tenant), (record, error) =>
+      logger.warn({ taskType: record.taskType, err: messageOf(error) }, 'ignoring an unreadable baseline'),
+    );
+  return {
+    store,
+    commands: manualCommands(store, killSwitch, bridge),
+    logger,
+    async detectorStatus(tenant, taskType) {
+      const tasks = (await book(tenant)).get(tenant, taskType)?.tasks ?? 0;
+      return { regime: regimeOf(tasks), baselineTasks: tasks, warmupTasks };
+    },
+    async baselines(tenant) {
+      return (await book(tenant))
+        .list(tenant)
+        .filter((entry) => entry.agentId === '' && entry.taskType !== FLEET_TASK_TYPE)
+        .map((entry) => ({ taskType: entry.taskType, tasks: entry.baseline.tasks, regime: regimeOf(entry.baseline.tasks), normal: describeBaseline(entry.baseline) }));
+    },
+    async ready() {
+      try {
+        await store.counts();
+        return { ready: true, checks: { store: 'ok', kafka: 'connected' } };
+      } catch (error) {
+        return { ready: false, checks: { store: messageOf(error), kafka: 'connected' } };
+      }
+    },
+  };
+}
+
+/**
+ * Manual kill and restore from the API process: the task's current state is read from the store (the
+ * processors keep it there), the revocation is applied to the local kill switch, published on the revocations
+ * topic (the owning processor and every other process apply it from there) and stored.
+ */
+export function manualCommands(store: Store, killSwitch: KillSwitch, bridge: Pick<KillSwitchBridge, 'flush'>, now: () => number = Date.now): ApiDeps['commands'] {
+  let chain: Promise<unknown> = Promise.resolve();
+  const serialize = <T>(work: () => Promise<T>): Promise<T> => {
+    const result = chain.then(work);
+    chain = result.catch(() => undefined);
+    return result;
+  };
+
+  async function act(action: ManualAction, kind: Revocation['action']): Promise<Revocation> {
+    const record = await store.getTask(action.tenant, action.taskId);
+    if (record === null) throw new TriplineError('NOT_FOUND', `no task ${action.taskId}`);
+    if (kind === 'revoke' && record.status === 'revoked') throw new TriplineError('CONFLICT', `task ${action.taskId} is already revoked`);
+    if (kind === 'restore' && record.status !== 'revoked') throw new TriplineError('CONFLICT', `task ${action.taskId} is not revoked (status ${record.status})`);
+    const timeMs = now();
+    const revocation: Revocation = {
+      id: stableId(record.tenant, record.taskId, kind, action.actor, timeMs, action.reason),
+      tenant: record.tenant,
+      taskId: record.taskId,
+      taskType: record.taskType,
+      agentId: record.agentId,
+      action: kind,
+      source: 'manual',
+      actor: action.actor,
+      reason: action.reason,
+      reasons: [],
+      score: record.score,
+      eventId: '',
+      timeMs,
+    };
+    killSwitch.apply(revocation);
+    await bridge.flush();
+    await store.insertRevocations([revocation]);
+    const status = kind === 'revoke' ? 'revoked' : record.endedMs === null ? 'active' : 'completed';
+    await store.upsertTasks([{ ...record, status, version: Math.max(record.version + 1, timeMs * 1000) }]);
+    return revocation;
+  }
+
+  return {
+    revoke: (action) => serialize(() => act(action, 'revoke')),
+    restore: (action) => serialize(() => act(action, 'restore')),
+  };
+}

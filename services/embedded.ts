@@ -1,0 +1,150 @@
+/**
+ * The embedded mode: gateway, processor and API in one process over the in-process bus and the
+ * ClickHouse engine in-process. `startEmbedded(config)` returns the running parts and an idempotent `stop()`
+ * that drains in-flight work before closing the store.
+ */
+import { createGateway } from '../collectors/gateway/gateway.ts';
+import type { Gateway } from '../collectors/gateway/gateway.ts';
+import { registerOtlpReceiver } from '../collectors/gateway/receiver.ts';
+import { buildApiApp } from './api/app.ts';
+import type { ApiDeps } from './api/app.ts';
+import { createInProcessBus } from './bus/in-process-bus.ts';
+import type { InProcessBus } from './bus/in-process-bus.ts';
+import type { TriplineConfig } from './config.ts';
+import { describeBaseline } from './core/detect/index.ts';
+import type { DetectorConfig } from './core/detect/index.ts';
+import { createLocalKillSwitch } from './killswitch/kill-switch.ts';
+import type { KillSwitch } from './killswitch/kill-switch.ts';
+import { createProcessor } from './processor/processor.ts';
+import type { Processor } from './processor/processor.ts';
+import { FLEET_TASK_TYPE } from './processor/baseline-book.ts';
+import { messageOf } from './shared/errors.ts';
+import { createHttpServer } from './shared/http.ts';
+import { createLogger } from './shared/logger.ts';
+import type { Logger } from './shared/logger.ts';
+import { openClickHouseStore } from './store/clickhouse-store.ts';
+import type { Store } from './store/store.ts';
+
+export interface RunningTripline {
+  /** Where the OTLP receiver and the API listen, e.g. `http://127.0.0.1:4318`. */
+  otlpUrl: string;
+  apiUrl: string;
+  store: Store;
+  processor: Processor;
+  gateway: Gateway;
+  bus: InProcessBus;
+  killSwitch: KillSwitch;
+  logger: Logger;
+  stop(): Promise<void>;
+}
+
+export function detectorConfigOf(config: Readonly<TriplineConfig>): DetectorConfig {
+  return { ...config.detector, perTaskType: { ...config.detector.perTaskType } };
+}
+
+export async function startEmbedded(config: Readonly<TriplineConfig>, logger: Logger = createLogger(config.logLevel)): Promise<RunningTripline> {
+  const store = await openClickHouseStore({
+    url: config.store.url,
+    username: config.store.username,
+    password: config.store.password,
+    dataDir: config.store.dataDir,
+    database: config.store.database,
+    logger,
+  });
+  const cleanups: (() => Promise<void>)[] = [() => store.close()];
+  const stopAll = async (): Promise<void> => {
+    for (const cleanup of cleanups.splice(0).reverse()) {
+      try {
+        await cleanup();
+      } catch (error) {
+        logger.error({ err: messageOf(error) }, 'error while stopping');
+      }
+    }
+  };
+
+  try {
+    await store.migrate();
+    const detector = detectorConfigOf(config);
+    const killSwitch = createLocalKillSwitch((error) => logger.error({ err: messageOf(error) }, 'a kill-switch subscriber failed'));
+    const processor = await createProcessor({ store, killSwitch, detector, logger, taskIdleTimeoutMs: config.processor.taskIdleTimeoutMs });
+    cleanups.push(() => processor.stop());
+
+    const bus = createInProcessBus({ capacity: config.bus.capacity, batchSize: config.processor.batchSize, flushIntervalMs: config.processor.flushIntervalMs, logger });
+    await bus.start((batch) => processor.handle(batch));
+    cleanups.push(() => bus.stop());
+
+    const sweepEvery = Math.max(1000, Math.min(60_000, Math.floor(config.processor.taskIdleTimeoutMs / 4)));
+    const sweeper = setInterval(() => {
+      processor.sweep().catch((error: unknown) => logger.error({ err: messageOf(error) }, 'idle-task sweep failed'));
+    }, sweepEvery);
+    sweeper.unref();
+    cleanups.push(() => {
+      clearInterval(sweeper);
+      return Promise.resolve();
+    });
+
+    const gateway = createGateway(bus);
+    const otlpApp = createHttpServer(logger.child({ component: 'otlp' }));
+    registerOtlpReceiver(otlpApp, { maxBodyBytes: config.otlp.maxBodyBytes, handler: (request, context) => gateway.ingest(request, context) });
+    const otlpAddress = await otlpApp.listen({ host: config.otlp.host, port: config.otlp.port });
+    cleanups.push(() => otlpApp.close());
+
+    const apiApp = buildApiApp(apiDeps(store, processor, detector, bus, logger));
+    const apiAddress = await apiApp.listen({ host: config.api.host, port: config.api.port });
+    cleanups.push(() => apiApp.close());
+
+    let stopping: Promise<void> | undefined;
+    return {
+      otlpUrl: otlpAddress,
+      apiUrl: apiAddress,
+      store,
+      processor,
+      gateway,
+      bus,
+      killSwitch,
+      logger,
+      stop() {
+        stopping ??= stopAll();
+        return stopping;
+      },
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+function apiDeps(store: Store, processor: Processor, detector: DetectorConfig, bus: InProcessBus, logger: Logger): ApiDeps {
+  const book = processor.baselines();
+  const regimeOf = (tasks: number): 'rules' | 'type_baseline' => (tasks >= detector.warmupTasks ? 'type_baseline' : 'rules');
+  return {
+    store,
+    commands: processor,
+    logger,
+    detectorStatus(tenant, taskType) {
+      const tasks = book.get(tenant, taskType)?.tasks ?? 0;
+      return Promise.resolve({ regime: regimeOf(tasks), baselineTasks: tasks, warmupTasks: detector.warmupTasks });
+    },
+    baselines(tenant) {
+      return Promise.resolve(
+        book
+          .list(tenant)
+          .filter((entry) => entry.agentId === '' && entry.taskType !== FLEET_TASK_TYPE)
+          .map((entry) => ({
+            taskType: entry.taskType,
+            tasks: entry.baseline.tasks,
+            regime: regimeOf(entry.baseline.tasks),
+            normal: describeBaseline(entry.baseline),
+          })),
+      );
+    },
+    async ready() {
+      try {
+        await store.counts();
+        return { ready: true, checks: { store: 'ok', bus: `${bus.depth()} events queued` } };
+      } catch (error) {
+        return { ready: false, checks: { store: messageOf(error), bus: `${bus.depth()} events queued` } };
+      }
+    },
+  };
+}

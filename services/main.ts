@@ -1,0 +1,44 @@
+/**
+ * `npm start`: Tripline in one process on the embedded defaults, or the distributed mode when KAFKA_BROKERS
+ * is set. Stops cleanly on SIGINT/SIGTERM.
+ */
+import { loadConfig } from './config.ts';
+import { startEmbedded } from './embedded.ts';
+import { isTriplineError, messageOf } from './shared/errors.ts';
+import { createLogger } from './shared/logger.ts';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    process.stderr.write(`tripline: ${messageOf(error)}\n`);
+    process.exit(2);
+  }
+  const logger = createLogger(config.logLevel);
+  try {
+    const running = await startEmbedded(config, logger);
+    logger.info(
+      { otlp: `${running.otlpUrl}/v1/traces`, api: running.apiUrl, dataDir: config.store.url ?? config.store.dataDir },
+      `Tripline is running: send OTLP traces to ${running.otlpUrl}/v1/traces; API and console at ${running.apiUrl}`,
+    );
+    const shutdown = (signal: string): void => {
+      logger.info({ signal }, 'stopping');
+      running.stop().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          logger.error({ err: messageOf(error) }, 'stop failed');
+          process.exit(1);
+        },
+      );
+    };
+    process.once('SIGINT', shutdown);
+    process.once('SIGTERM', shutdown);
+  } catch (error) {
+    const code = isTriplineError(error) ? error.code : 'START_FAILED';
+    logger.fatal({ code, err: messageOf(error) }, `Tripline could not start: ${messageOf(error)}`);
+    process.exit(1);
+  }
+}
+
+await main();

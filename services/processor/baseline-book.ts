@@ -1,0 +1,90 @@
+/**
+ * The baselines a processor scores against, per tenant: one per task type, one per agent within a type,
+ * and a fleet-wide one (over every type) that serves as the prior while a type warms up.
+ * Learning marks entries dirty; `takeDirty()` hands them to the store with the next batch.
+ */
+import { emptyBaseline, learn, parseBaseline, serializeBaseline } from '../core/detect/index.ts';
+import type { Baseline, BaselineLookup, TaskSummary } from '../core/detect/index.ts';
+import type { BaselineRecord } from '../store/store.ts';
+
+/** The task type name under which the fleet-wide baseline is stored. */
+export const FLEET_TASK_TYPE = '*';
+
+export class BaselineBook {
+  private readonly entries = new Map<string, { tenant: string; taskType: string; agentId: string; baseline: Baseline }>();
+  private readonly dirty = new Set<string>();
+
+  static fromRecords(records: readonly BaselineRecord[], onBadRecord: (record: BaselineRecord, error: unknown) => void): BaselineBook {
+    const book = new BaselineBook();
+    for (const record of records) {
+      try {
+        book.entries.set(entryKey(record.tenant, record.taskType, record.agentId), {
+          tenant: record.tenant,
+          taskType: record.taskType,
+          agentId: record.agentId,
+          baseline: parseBaseline(record.model),
+        });
+      } catch (error) {
+        onBadRecord(record, error);
+      }
+    }
+    return book;
+  }
+
+  lookup(tenant: string, taskType: string, agentId: string): BaselineLookup {
+    const lookup: BaselineLookup = {};
+    const type = this.entries.get(entryKey(tenant, taskType, ''))?.baseline;
+    const agent = this.entries.get(entryKey(tenant, taskType, agentId))?.baseline;
+    const fleet = this.entries.get(entryKey(tenant, FLEET_TASK_TYPE, ''))?.baseline;
+    if (type !== undefined) lookup.type = type;
+    if (agent !== undefined) lookup.agent = agent;
+    if (fleet !== undefined) lookup.fleet = fleet;
+    return lookup;
+  }
+
+  get(tenant: string, taskType: string, agentId = ''): Baseline | undefined {
+    return this.entries.get(entryKey(tenant, taskType, agentId))?.baseline;
+  }
+
+  /** All baselines of a tenant (or every tenant), for the API. */
+  list(tenant?: string): { tenant: string; taskType: string; agentId: string; baseline: Baseline }[] {
+    return [...this.entries.values()].filter((entry) => tenant === undefined || entry.tenant === tenant);
+  }
+
+  /** Learn one completed benign task into its type's, its agent's and the fleet's baselines. */
+  learnTask(tenant: string, taskType: string, agentId: string, summary: TaskSummary): void {
+    this.learnInto(tenant, taskType, '', summary);
+    this.learnInto(tenant, taskType, agentId, summary);
+    this.learnInto(tenant, FLEET_TASK_TYPE, '', summary);
+  }
+
+  takeDirty(nowMs: number): BaselineRecord[] {
+    const records: BaselineRecord[] = [];
+    for (const key of this.dirty) {
+      const entry = this.entries.get(key);
+      if (entry === undefined) continue;
+      records.push({
+        tenant: entry.tenant,
+        taskType: entry.taskType,
+        agentId: entry.agentId,
+        tasks: entry.baseline.tasks,
+        model: serializeBaseline(entry.baseline),
+        updatedMs: nowMs,
+      });
+    }
+    this.dirty.clear();
+    return records;
+  }
+
+  private learnInto(tenant: string, taskType: string, agentId: string, summary: TaskSummary): void {
+    const key = entryKey(tenant, taskType, agentId);
+    const entry = this.entries.get(key) ?? { tenant, taskType, agentId, baseline: emptyBaseline(taskType) };
+    entry.baseline = learn(entry.baseline, summary);
+    this.entries.set(key, entry);
+    this.dirty.add(key);
+  }
+}
+
+function entryKey(tenant: string, taskType: string, agentId: string): string {
+  return `${tenant}\u0000${taskType}\u0000${agentId}`;
+}

@@ -1,0 +1,15 @@
+import { LogController, fastify } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { Logger } from './logger.ts';
+
+/**
+ * A fastify instance on Tripline's logger, without per-request log lines (the hot OTLP path would log
+ * thousands a second); errors are still logged by the handlers.
+ */
+export function createHttpServer(logger: Logger, options: { bodyLimit?: number } = {}): FastifyInstance {
+  return fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
+  });
+}

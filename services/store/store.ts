@@ -1,0 +1,84 @@
+/**
+ * The store port: everything Tripline keeps. The ClickHouse adapter (`clickhouse-store.ts`) implements it over
+ * the in-process engine (chdb) or a ClickHouse server; the SQL is the same for both.
+ * Writes are idempotent by id: a replayed batch creates no duplicate rows as seen through the read methods.
+ */
+import type { Alert, AgentEvent, Decision, Regime, Revocation, TaskStatus, Verdict } from '../../schemas/events.ts';
+
+/** An event as stored: the classified span plus the verdict it got. */
+export interface ScoredEvent {
+  event: AgentEvent;
+  verdict: Verdict;
+}
+
+/** The latest known state of a task (one row per task; the newest `version` wins). */
+export interface TaskRecord {
+  tenant: string;
+  taskId: string;
+  taskType: string;
+  agentId: string;
+  status: TaskStatus;
+  score: number;
+  decision: Decision;
+  regime: Regime;
+  reasons: string[];
+  counts: { tool_call: number; data_access: number; privilege_change: number };
+  startedMs: number;
+  lastEventMs: number;
+  endedMs: number | null;
+  /** Monotonic per task; the row with the highest version is the current state. */
+  version: number;
+}
+
+export interface BaselineRecord {
+  tenant: string;
+  taskType: string;
+  /** '' for the task type's baseline; an agent id for a per-agent baseline within the type. */
+  agentId: string;
+  /** Number of completed benign tasks the baseline was learned from. */
+  tasks: number;
+  /** The serialized baseline (the detector's own format, JSON). */
+  model: string;
+  updatedMs: number;
+}
+
+export interface ListFilter {
+  tenant?: string;
+  taskId?: string;
+  agentId?: string;
+  /** Only rows at or after this time (epoch ms). */
+  sinceMs?: number;
+  /** Page size (1–1000). */
+  limit: number;
+  /** Opaque cursor from the previous page's `nextCursor`. */
+  cursor?: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Pass as `cursor` to get the next (older) page; absent on the last page. */
+  nextCursor?: string;
+}
+
+export interface Store {
+  /** Apply pending migrations (idempotent). Called once at start-up. */
+  migrate(): Promise<void>;
+  insertEvents(rows: readonly ScoredEvent[]): Promise<void>;
+  insertAlerts(rows: readonly Alert[]): Promise<void>;
+  insertRevocations(rows: readonly Revocation[]): Promise<void>;
+  upsertTasks(rows: readonly TaskRecord[]): Promise<void>;
+  saveBaselines(rows: readonly BaselineRecord[]): Promise<void>;
+
+  getTask(tenant: string, taskId: string): Promise<TaskRecord | null>;
+  /** Tasks not yet completed or revoked, for rebuilding state after a restart or rebalance. */
+  listActiveTasks(tenant?: string): Promise<TaskRecord[]>;
+  /** The task's events in time order (to rebuild its detector state). */
+  eventsForTask(tenant: string, taskId: string): Promise<ScoredEvent[]>;
+  listAlerts(filter: ListFilter): Promise<Page<Alert>>;
+  listRevocations(filter: ListFilter): Promise<Page<Revocation>>;
+  loadBaselines(tenant?: string): Promise<BaselineRecord[]>;
+  /** Row counts per table (deduplicated), for tests, health and the console. */
+  counts(): Promise<Record<'events' | 'alerts' | 'revocations' | 'tasks' | 'baselines', number>>;
+
+  close(): Promise<void>;
+}

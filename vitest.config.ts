@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+// chdb must stay on the main thread of a process (it hangs after use from a worker thread), so test files
+// run in forked processes, each with its own data directory.
+export default defineConfig({
+  test: {
+    pool: 'forks',
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 180_000,
+    fileParallelism: true,
+    maxWorkers: 2,
+  },
+});
