@@ -79,7 +79,8 @@ function watch(apiUrl: string, agents: ReadonlySet<string>): { stop(): Promise<v
             seen.add(item.id);
             const head = what === 'alerts' ? `ALERT (${item.decision ?? ''})` : `REVOKED (${item.action ?? ''})`;
             process.stdout.write(`\n  ${head} task ${item.taskId} of ${item.agentId} [${item.taskType}] score ${item.score.toFixed(0)}\n`);
-            for (const reason of item.reasons) process.stdout.write(`      - ${reason}\n`);
+            for (const reason of item.reasons.slice(0, 4)) process.stdout.write(`      - ${reason}\n`);
+            if (item.reasons.length > 4) process.stdout.write(`      (+${item.reasons.length - 4} more reasons)\n`);
           }
         }
       } catch {
@@ -99,16 +100,25 @@ function watch(apiUrl: string, agents: ReadonlySet<string>): { stop(): Promise<v
 async function runPhase(title: string, otlpUrl: string, plans: TaskPlan[]): Promise<void> {
   console.log(`\n${title}`);
   let done = 0;
-  process.stdout.write(`  ${progressBar(done, plans.length)}`);
+  let shown = -1;
+  const interactive = process.stdout.isTTY;
+  const show = (): void => {
+    // On a terminal the bar redraws in place; in a log, a line every 10%.
+    const tenth = Math.floor((done * 10) / Math.max(plans.length, 1));
+    if (interactive) process.stdout.write(`\r  ${progressBar(done, plans.length)}`);
+    else if (tenth !== shown) process.stdout.write(`  ${progressBar(done, plans.length)}\n`);
+    shown = tenth;
+  };
+  show();
   await runFleet({
     endpoint: otlpUrl,
     plans,
     onTask: () => {
       done += 1;
-      process.stdout.write(`\r  ${progressBar(done, plans.length)}`);
+      show();
     },
   });
-  process.stdout.write('\n');
+  if (interactive) process.stdout.write('\n');
 }
 
 async function main(): Promise<void> {

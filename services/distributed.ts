@@ -70,6 +70,8 @@ export interface ServiceDeps {
   store?: Store;
   /** A kill switch already bridged to Kafka by the caller, who also stops the bridge. */
   killSwitch?: { killSwitch: KillSwitch; bridge: KillSwitchBridge };
+  /** How long a stopping processor waits for the batch in hand to be written. @default 30000 */
+  drainTimeoutMs?: number;
 }
 
 export interface RunningGateway {
@@ -209,7 +211,19 @@ export async function startProcessorService(config: Readonly<TriplineConfig>, de
       onTasksReleased: (tasks) => logger.info({ tasks: tasks.length }, 'partitions moved to another processor'),
     });
     await source.start((batch) => processor.handle(batch));
-    lifecycle.add(() => source.stop());
+    lifecycle.add(async () => {
+      // Drain: the batch in hand is written and committed. If the store does not take it in time, the
+      // processor gives up writing (the batch stays uncommitted and is replayed by the next owner).
+      const drained = source.stop();
+      let timer: NodeJS.Timeout | undefined;
+      const late = await Promise.race([drained.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), deps.drainTimeoutMs ?? 30_000)))]);
+      clearTimeout(timer);
+      if (late) {
+        logger.warn('the batch in hand was not written in time; stopping without committing it');
+        await processor.stop();
+      }
+      await drained;
+    });
 
     const sweepEvery = Math.max(1000, Math.min(60_000, Math.floor(config.processor.taskIdleTimeoutMs / 4)));
     const sweeper = setInterval(() => {

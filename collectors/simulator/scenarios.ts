@@ -268,11 +268,18 @@ export interface Scenario {
 /**
  * Builds a labelled workload. The first `benignPerType` tasks of each type are benign; attacks are spread
  * through the second half of the timeline, each on a task type chosen round-robin, by an agent of that type.
- * The last task type of the list starts only halfway through (a new type ramping up).
+ * The last task type of the list (in the order given) starts only halfway through (a new type ramping up).
  */
 export function generateScenario(options: ScenarioOptions): Scenario {
   const r = rng(options.seed);
-  const types = TASK_TYPES.filter((type) => options.taskTypes === undefined || options.taskTypes.includes(type.name));
+  const types =
+    options.taskTypes === undefined
+      ? [...TASK_TYPES]
+      : options.taskTypes.map((name) => {
+          const type = TASK_TYPES.find((candidate) => candidate.name === name);
+          if (type === undefined) throw new Error(`unknown task type ${name}; known: ${TASK_TYPES.map((known) => known.name).join(', ')}`);
+          return type;
+        });
   const patterns = options.patterns ?? ATTACK_PATTERNS;
   let counter = 0;
   const taskId = (): string => {

@@ -7,8 +7,9 @@ import type { Logger } from './logger.ts';
  * thousands a second); errors are still logged by the handlers.
  */
 export function createHttpServer(logger: Logger, options: { bodyLimit?: number } = {}): FastifyInstance {
+  const loggerInstance: FastifyBaseLogger = logger;
   return fastify({
-    loggerInstance: logger as FastifyBaseLogger,
+    loggerInstance,
     logController: new LogController({ disableRequestLogging: true }),
     ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
   });

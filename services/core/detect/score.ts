@@ -16,7 +16,7 @@ import { DEFAULT_AFTER_END_GRACE_MS, type DetectorConfig, decide } from './confi
 import { fmtBytes, fmtDuration, fmtNum, fmtPercent } from './format.ts';
 import { CLASSIFICATION_NAMES, classificationRank, eventHost, hostFamily, isAdminScope, isEgress, isGenericEgress, namespaceOf, resourceKey, toolName } from './signals.ts';
 import { excessScore, type Fence } from './stats.ts';
-import type { TaskState } from './state.ts';
+import { nonNegative, type TaskState } from './state.ts';
 
 /** The baselines a verdict may rest on. `fleet` is the tenant-wide baseline (all types), the warm-up prior. */
 export interface BaselineLookup {
@@ -40,6 +40,8 @@ export const MIN_KEYED_TASKS = 5;
  * one resource, sensitive rows) alert at most: a new type may legitimately do more with a known resource.
  */
 export const RULES_SPECIFIC_CAP = 75;
+/** Unseen privilege actions and ordinary scopes count this much when the change says it was approved. */
+export const APPROVED_FACTOR = 0.6;
 /** A feature seen by the type but never by this agent counts this much of an unseen one. */
 export const AGENT_ONLY_FACTOR = 0.4;
 
@@ -154,19 +156,18 @@ function numeric(
   }
   // Rules regime: the built-in limit can score fully; the fleet (other types' behaviour) only weakly.
   const own = partialUpper(ctx, d, floor);
-  const warm = `rules regime (${fmtNum(ctx.type?.tasks ?? 0)} of ${fmtNum(ctx.config.warmupTasks)} warm-up tasks for type ${ctx.state.taskType})`;
   const priorUpper = Math.max(PRIORS[d], own, floor);
   const sPrior = Math.min(cap, excessScore(x, priorUpper, K_RULES));
-  let sFleet = 0;
-  let fleetText = '';
-  if (ctx.fleet !== undefined) {
-    const f = ctx.fleet.dists[d].fence;
-    const upper = Math.max(fenceUpper(f, floor) * RULES_WIDEN, own);
-    sFleet = Math.min(cap, fleetCap, excessScore(x, upper, K_RULES));
-    fleetText = `${what}; ${warm}: p99 across the tenant's tasks is ${fmt(f.p99)}, limit ${fmt(upper)}`;
-  }
-  if (sPrior >= sFleet && sPrior > 0) add(ctx, family, feature, sPrior, `${what}; ${warm}: built-in limit ${fmt(priorUpper)}`);
-  else if (sFleet > 0) add(ctx, family, feature, sFleet, fleetText);
+  const fleet = ctx.fleet?.dists[d].fence;
+  const fleetUpper = fleet === undefined ? 0 : Math.max(fenceUpper(fleet, floor) * RULES_WIDEN, own);
+  const sFleet = fleet === undefined ? 0 : Math.min(cap, fleetCap, excessScore(x, fleetUpper, K_RULES));
+  if (sPrior <= 0 && sFleet <= 0) return;
+  if (sPrior >= sFleet || fleet === undefined) add(ctx, family, feature, sPrior, `${what}; ${rulesWho(ctx)}: built-in limit ${fmt(priorUpper)}`);
+  else add(ctx, family, feature, sFleet, `${what}; ${rulesWho(ctx)}: p99 across the tenant's tasks is ${fmt(fleet.p99)}, limit ${fmt(fleetUpper)}`);
+}
+
+function rulesWho(ctx: Ctx): string {
+  return `rules regime (${fmtNum(ctx.type?.tasks ?? 0)} of ${fmtNum(ctx.config.warmupTasks)} warm-up tasks for type ${ctx.state.taskType})`;
 }
 
 function keyedNumeric(
@@ -303,8 +304,8 @@ function data(ctx: Ctx): void {
   const d = event.data;
   const resource = d?.resource ?? event.name;
   const key = resourceKey(resource);
-  const rows = d?.rows !== undefined && d.rows > 0 ? d.rows : 0;
-  const bytes = d?.bytes !== undefined && d.bytes > 0 ? d.bytes : 0;
+  const rows = nonNegative(d?.rows);
+  const bytes = nonNegative(d?.bytes);
   const use = state.resources.get(key);
 
   numeric(ctx, 'volume', 'data.rows_per_access', 'maxRowsPerAccess', rows, 20, 100, fmtNum, `read ${fmtNum(rows)} rows from ${resource} in one access`);
@@ -322,8 +323,10 @@ function data(ctx: Ctx): void {
     // Rules regime: what the whole tenant reads from this very resource, widened; alert at most.
     const fr = ctx.fleet?.resources[key];
     if (fr?.rows && fr.tasks >= MIN_KEYED_TASKS) {
-      const s = excessScore(use.rows, fenceUpper(fr.rows.fence, 20) * RULES_WIDEN, K_RULES);
-      add(ctx, 'volume', 'data.resource_rows_per_task', Math.min(RULES_SPECIFIC_CAP, s), `read ${fmtNum(use.rows)} rows from ${resource} in this task; rules regime: p99 across the tenant's tasks that read it is ${fmtNum(fr.rows.fence.p99)}`);
+      const ownRows = ctx.type?.resources[key]?.rows;
+      const upper = Math.max(fenceUpper(fr.rows.fence, 20) * RULES_WIDEN, ownRows ? fenceUpper(ownRows.fence, 20) * PARTIAL_TYPE_WIDEN : 0);
+      const s = excessScore(use.rows, upper, K_RULES);
+      if (s > 0) add(ctx, 'volume', 'data.resource_rows_per_task', Math.min(RULES_SPECIFIC_CAP, s), `read ${fmtNum(use.rows)} rows from ${resource} in this task; ${rulesWho(ctx)}: p99 across the tenant's tasks that read it is ${fmtNum(fr.rows.fence.p99)}, limit ${fmtNum(upper)}`);
     }
     return;
   }
@@ -350,7 +353,7 @@ function resourceNovelty(ctx: Ctx, p: Baseline, key: string, resource: string, c
     if (novelty(seen(ctx, (b) => b.resources[k]?.tasks)) > 0) unseen++;
   }
   const pNew = nsNew ? p.derived.pNew.namespaces : p.derived.pNew.resources;
-  const base = (nsNew ? 60 : 40) + 12 * Math.max(0, unseen - 1) + (classRank >= 2 ? 10 : 0);
+  const base = (nsNew ? 60 : 40) + 15 * Math.max(0, unseen - 1) + (classRank >= 2 ? 10 : 0);
   const whoText = f === 1 ? ctx.who : `agent ${ctx.state.agentId}'s tasks (other agents of the type do)`;
   add(
     ctx,
@@ -438,9 +441,11 @@ function privilege(ctx: Ctx): void {
   const pc = event.privilege;
   const action = pc?.action ?? event.name;
   const p = ctx.primary;
+  // An approved change (by policy or a person) of an ordinary scope is weaker evidence than a self-granted one.
+  const approval = pc?.approved === true ? APPROVED_FACTOR : 1;
   if (p !== undefined) {
     const f = novelty(seen(ctx, (b) => b.privilegeActions[action]));
-    if (f > 0) add(ctx, 'privilege', 'privilege.action_unseen', 55 * f * (1 - p.derived.pNew.privilegeActions), `made a privilege change (${action}) that ${f === 1 ? ctx.who : `agent ${state.agentId}'s tasks`} never make`);
+    if (f > 0) add(ctx, 'privilege', 'privilege.action_unseen', 55 * f * approval * (1 - p.derived.pNew.privilegeActions), `made a privilege change (${action}${pc?.approved === true ? ', approved' : ''}) that ${f === 1 ? ctx.who : `agent ${state.agentId}'s tasks`} never make`);
   }
   if (pc !== undefined) {
     const before = new Set(pc.scopesBefore);
@@ -467,7 +472,7 @@ function privilege(ctx: Ctx): void {
       }
     }
     if (p !== undefined && unseenPlain > 0) {
-      const s = Math.min(75, 50 + 10 * (unseenPlain - 1)) * (1 - p.derived.pNew.scopes);
+      const s = Math.min(75, 50 + 10 * (unseenPlain - 1)) * approval * (1 - p.derived.pNew.scopes);
       add(ctx, 'privilege', 'privilege.scope_unseen', s, `gained scope ${firstPlain}${unseenPlain > 1 ? ` and ${fmtNum(unseenPlain - 1)} more` : ''} (${how}), which ${ctx.who} never hold`);
     }
     if (pc.approved === false && fresh.length > 0) add(ctx, 'approval', 'privilege.unapproved', 30, `gained ${fmtNum(fresh.length)} scope${fresh.length === 1 ? '' : 's'} without approval (${how})`);

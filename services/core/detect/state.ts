@@ -160,7 +160,8 @@ export function newTaskState(init: { tenant: string; taskId: string; taskType: s
   };
 }
 
-function nonNegative(n: number | undefined): number {
+/** A count or size from an event: finite and positive, else 0. */
+export function nonNegative(n: number | undefined): number {
   return n !== undefined && Number.isFinite(n) && n > 0 ? n : 0;
 }
 
