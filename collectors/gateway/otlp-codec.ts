@@ -113,13 +113,17 @@ export function decodeTraceRequest(body: Uint8Array, format: OtlpFormat): OtlpTr
  *   is not a valid decimal (a bug in whoever built the request).
  */
 export function encodeTraceRequest(request: OtlpTraceRequest): Uint8Array {
-  const w = protobuf.Writer.create();
+  const w = writer;
+  w.pos = 0;
+  w.states = null;
   for (const resourceSpans of request.resourceSpans) {
     w.uint32(TAG_LEN_1).fork();
     writeResourceSpans(w, resourceSpans);
     w.ldelim();
   }
-  return w.finish();
+  const bytes = w.finish(); // a copy: the writer's buffer is reused
+  if (w.buf.length > MAX_RETAINED_WRITER_BYTES) writer = protobuf.Writer.create();
+  return bytes;
 }
 
 /**
@@ -919,6 +923,13 @@ function int64Value(low: number, high: number): number | string {
 
 type Writer = protobuf.Writer;
 
+/**
+ * One writer serves every encode (encoding is synchronous), so that its buffer, once grown to the usual
+ * request size, is not grown again from 128 bytes for each request; a buffer grown past this size is let go.
+ */
+const MAX_RETAINED_WRITER_BYTES = 4 * 1024 * 1024;
+let writer: Writer = protobuf.Writer.create();
+
 function writeResourceSpans(w: Writer, rs: OtlpResourceSpans): void {
   if (rs.resource !== undefined) {
     w.uint32(10 /* 1:len */).fork();
@@ -1038,7 +1049,7 @@ function writeInt64(w: Writer, value: number | string): void {
     return;
   }
   const big = parseDecimalBigInt(value, 'intValue');
-  if (big < -(2n ** 63n) || big >= 2n ** 63n) throw new TypeError(`intValue ${value} is outside the int64 range`);
+  if (big < INT64_MIN || big >= INT64_LIMIT) throw new TypeError(`intValue ${value} is outside the int64 range`);
   w.int64(big.toString()); // protobufjs parses decimal strings with long.js
 }
 
@@ -1198,13 +1209,16 @@ function jsonUint32(value: unknown, field: string): number {
   throw fieldError(field, `expected an unsigned 32-bit integer, got ${describeJson(value)}`);
 }
 
+const UINT64_MAX_DECIMAL = '18446744073709551615';
+const INT64_MIN = -(2n ** 63n);
+const INT64_LIMIT = 2n ** 63n;
+
 /** fixed64 nanoseconds: a decimal string (as OTLP/JSON writes them) or a number; returns a decimal string. */
 function jsonNanos(value: unknown, field: string): string {
   if (value === null) return '0';
   if (typeof value === 'string' && UNSIGNED_DECIMAL.test(value)) {
-    if (value.length <= 15) return String(Number(value));
-    const big = BigInt(value);
-    if (big < 2n ** 64n) return big.toString();
+    const digits = value.length > 1 && value.charCodeAt(0) === 48 ? value.replace(/^0+(?=\d)/, '') : value;
+    if (digits.length < 20 || (digits.length === 20 && digits <= UINT64_MAX_DECIMAL)) return digits;
   } else if (typeof value === 'number' && Number.isInteger(value) && value >= 0) {
     if (value <= Number.MAX_SAFE_INTEGER) return String(value);
     if (value < 2 ** 64) return BigInt(value).toString();
@@ -1217,7 +1231,7 @@ function jsonInt64(value: unknown, field: string): number | string {
   if (typeof value === 'string' && DECIMAL.test(value)) {
     if (value.length <= 15) return Number(value) + 0; // + 0 turns -0 into 0
     const big = BigInt(value);
-    if (big >= -(2n ** 63n) && big < 2n ** 63n) {
+    if (big >= INT64_MIN && big < INT64_LIMIT) {
       const n = Number(big);
       return Number.isSafeInteger(n) ? n : big.toString();
     }

@@ -44,6 +44,11 @@ export interface Processor {
   sweep(): Promise<void>;
   revoke(action: ManualAction): Promise<Revocation>;
   restore(action: ManualAction): Promise<Revocation>;
+  /**
+   * Tell the processor it may now receive tasks that another processor began (Kafka partitions were
+   * assigned to it): tasks it has not seen are looked up in the store before their next event is scored.
+   */
+  ownershipChanged(): void;
   baselines(): BaselineBook;
   /** Live tasks in memory (active, revoked, or recently ended). */
   liveTasks(): number;
@@ -83,6 +88,7 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
   let lastVersion = 0;
   let chain: Promise<unknown> = Promise.resolve();
   let stopped = false;
+  let ownershipSinceMs = now();
 
   await restoreActiveTasks();
 
@@ -100,20 +106,49 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
 
   async function restoreActiveTasks(): Promise<void> {
     const active = await store.listActiveTasks();
-    for (const record of active) {
-      const task = newLiveTask(record.tenant, record.taskId, record.taskType, record.agentId, record.startedMs);
-      task.status = record.status;
-      task.version = record.version;
-      lastVersion = Math.max(lastVersion, record.version);
-      for (const { event, verdict } of await store.eventsForTask(record.tenant, record.taskId)) {
-        task.state = observe(task.state, event);
-        if (verdict.decision !== 'allow' && !verdict.shadow) task.flagged = true;
-        if (task.peak === undefined || verdict.score > task.peak.score) task.peak = verdict;
-        if (verdict.decision !== 'allow' && !verdict.shadow) task.raised.add(verdict.decision);
-      }
-      live.set(taskKey(record.tenant, record.taskId), task);
-    }
+    for (const record of active) await rebuildTask(record);
     if (active.length > 0) logger.info({ tasks: active.length }, 'rebuilt task state from the store');
+  }
+
+  /** Rebuild a task's detector state from its stored events, as if this processor had seen them. */
+  async function rebuildTask(record: TaskRecord): Promise<void> {
+    const task = newLiveTask(record.tenant, record.taskId, record.taskType, record.agentId, record.startedMs);
+    task.status = record.status;
+    task.version = record.version;
+    lastVersion = Math.max(lastVersion, record.version);
+    for (const { event, verdict } of await store.eventsForTask(record.tenant, record.taskId)) {
+      task.state = observe(task.state, event);
+      if (task.peak === undefined || verdict.score > task.peak.score) task.peak = verdict;
+      if (verdict.decision !== 'allow' && !verdict.shadow) {
+        task.flagged = true;
+        task.raised.add(verdict.decision);
+      }
+    }
+    if (record.endedMs !== null) task.state = markEnded(task.state, record.endedMs);
+    const key = taskKey(record.tenant, record.taskId);
+    if (record.status === 'active') live.set(key, task);
+    else ended.set(key, task);
+  }
+
+  /**
+   * Before scoring, load what the store knows of tasks this processor has not seen, when they may have a
+   * history elsewhere: events that started before this processor took ownership (a restart, or a Kafka
+   * partition that moved here). Tasks that start later were never anyone else's, so the common case costs
+   * no query.
+   */
+  async function loadHistory(batch: EventBatch): Promise<void> {
+    const horizon = ownershipSinceMs + HISTORY_SLACK_MS;
+    const unknown = new Map<string, Set<string>>();
+    for (const item of [...batch.events, ...batch.boundaries]) {
+      const key = taskKey(item.tenant, item.taskId);
+      if (item.startMs >= horizon || live.has(key) || ended.has(key)) continue;
+      const ids = unknown.get(item.tenant) ?? new Set<string>();
+      ids.add(item.taskId);
+      unknown.set(item.tenant, ids);
+    }
+    for (const [tenant, ids] of unknown) {
+      for (const record of await store.getTasks(tenant, [...ids])) await rebuildTask(record);
+    }
   }
 
   function newLiveTask(tenant: string, taskId: string, taskType: string, agentId: string, startMs: number): LiveTask {
@@ -265,16 +300,13 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
 
   async function manual(action: ManualAction, kind: Revocation['action']): Promise<Revocation> {
     const key = taskKey(action.tenant, action.taskId);
-    let task = live.get(key) ?? ended.get(key);
-    if (task === undefined) {
+    if (!live.has(key) && !ended.has(key)) {
       const record = await store.getTask(action.tenant, action.taskId);
       if (record === null) throw new TriplineError('NOT_FOUND', `no task ${action.taskId}`);
-      task = newLiveTask(record.tenant, record.taskId, record.taskType, record.agentId, record.startedMs);
-      task.status = record.status;
-      task.version = record.version;
-      if (record.endedMs !== null) task.state = markEnded(task.state, record.endedMs);
-      (record.status === 'active' ? live : ended).set(key, task);
+      await rebuildTask(record);
     }
+    const task = live.get(key) ?? ended.get(key);
+    if (task === undefined) throw new TriplineError('NOT_FOUND', `no task ${action.taskId}`);
     if (kind === 'revoke' && task.status === 'revoked') throw new TriplineError('CONFLICT', `task ${action.taskId} is already revoked`);
     if (kind === 'restore' && task.status !== 'revoked') throw new TriplineError('CONFLICT', `task ${action.taskId} is not revoked (status ${task.status})`);
     const peakScore = task.peak?.score ?? 0;
@@ -297,6 +329,7 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
   return {
     handle(batch) {
       return serialize(async () => {
+        await loadHistory(batch);
         const output = emptyOutput();
         const events = [...batch.events].sort((a, b) => a.startMs - b.startMs);
         for (const event of events) scoreEvent(event, output);
@@ -319,6 +352,9 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     },
     revoke: (action) => serialize(() => manual(action, 'revoke')),
     restore: (action) => serialize(() => manual(action, 'restore')),
+    ownershipChanged() {
+      ownershipSinceMs = now();
+    },
     baselines: () => book,
     liveTasks: () => live.size + ended.size,
     async stop() {
@@ -327,6 +363,9 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     },
   };
 }
+
+/** Agents' clocks and delivery delays: events this much younger than the ownership change may still have history. */
+const HISTORY_SLACK_MS = 5 * 60_000;
 
 function taskKey(tenant: string, taskId: string): string {
   return `${tenant}\u0000${taskId}`;

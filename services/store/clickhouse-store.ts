@@ -1142,6 +1142,17 @@ class ClickHouseStore implements Store {
     });
   }
 
+  getTasks(tenant: string, taskIds: readonly string[]): Promise<TaskRecord[]> {
+    if (taskIds.length === 0) return Promise.resolve([]);
+    return this.#run('getTasks', async () => {
+      const rows = (await this.#select(
+        `SELECT ${TASK_COLUMNS} FROM ${this.#db}.tasks FINAL WHERE tenant = {tenant:String} AND task_id IN {taskIds:Array(String)}`,
+        { tenant, taskIds: [...taskIds] },
+      )) as TaskRowOut[];
+      return rows.map(rowToTask);
+    });
+  }
+
   listActiveTasks(tenant?: string): Promise<TaskRecord[]> {
     return this.#run('listActiveTasks', async () => {
       const where = tenant === undefined ? '' : 'AND tenant = {tenant:String}';

@@ -70,6 +70,8 @@ export interface Store {
   saveBaselines(rows: readonly BaselineRecord[]): Promise<void>;
 
   getTask(tenant: string, taskId: string): Promise<TaskRecord | null>;
+  /** The current records of several tasks of one tenant (missing ones are left out). */
+  getTasks(tenant: string, taskIds: readonly string[]): Promise<TaskRecord[]>;
   /** Tasks not yet completed or revoked, for rebuilding state after a restart or rebalance. */
   listActiveTasks(tenant?: string): Promise<TaskRecord[]>;
   /** The task's events in time order (to rebuild its detector state). */

@@ -5,7 +5,6 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { OTLPTraceExporter as OTLPProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { OTLPTraceExporter as OTLPJsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { SpanExporter } from '@opentelemetry/sdk-trace';
@@ -17,6 +16,9 @@ import { TriplineError } from '../../services/shared/errors.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const MAX_BODY_BYTES = 1024 * 1024;
+/** The exporter's `CompressionAlgorithm.GZIP` (its enum lives in a nested copy of otlp-exporter-base). */
+type ProtoExporterConfig = NonNullable<ConstructorParameters<typeof OTLPProtoTraceExporter>[0]>;
+const GZIP = 'gzip' as unknown as NonNullable<ProtoExporterConfig['compression']>;
 const StatusType = otlpSchema.lookupType('google.rpc.Status');
 const ResponseType = otlpSchema.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse');
 
@@ -207,7 +209,8 @@ describe('OTLP receiver (app.inject)', () => {
   });
 
   it('answers 415 with a JSON google.rpc.Status for other content types, or none', async () => {
-    for (const headers of [{ 'content-type': 'text/plain' }, { 'content-type': 'application/xml' }, { 'content-type': 'nonsense' }, {}]) {
+    const cases: Record<string, string>[] = [{ 'content-type': 'text/plain' }, { 'content-type': 'application/xml' }, { 'content-type': 'nonsense' }, {}];
+    for (const headers of cases) {
       const response = await post(t.app, 'hello', headers);
       expect(response.statusCode).toBe(415);
       expect(response.headers['content-type']).toBe('application/json');
@@ -440,7 +443,7 @@ describe('OTLP receiver (listening server, real OpenTelemetry exporters)', () =>
   }
 
   it('receives spans from OTLPTraceExporter (protobuf, gzip, BatchSpanProcessor) with their attributes', async () => {
-    const exporter = new OTLPProtoTraceExporter({ url, compression: CompressionAlgorithm.GZIP, timeoutMillis: 5000 });
+    const exporter = new OTLPProtoTraceExporter({ url, compression: GZIP, timeoutMillis: 5000 });
     await exportSpans(exporter, true, 'proto-gzip');
     await waitFor('the protobuf spans', () => spansWithMarker('proto-gzip').spans.length === 3, 10_000);
     expectDelivered('proto-gzip', 'protobuf');

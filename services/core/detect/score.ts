@@ -144,14 +144,14 @@ function numeric(
   floor: number,
   cap: number,
   fmt: (n: number) => string,
-  what: string,
+  what: () => string,
   fleetCap = RULES_FLEET_CAP,
 ): void {
   const p = ctx.primary;
   if (p !== undefined) {
     const ref = baselineRef(ctx, p, d, floor);
     const s = excessScore(x, ref.upper, ref.k);
-    if (s > 0) add(ctx, family, feature, Math.min(cap, s), `${what}; p99 for ${ctx.who} is ${fmt(ref.p99)} (highest ${fmt(ref.max)})`);
+    if (s > 0) add(ctx, family, feature, Math.min(cap, s), `${what()}; p99 for ${ctx.who} is ${fmt(ref.p99)} (highest ${fmt(ref.max)})`);
     return;
   }
   // Rules regime: the built-in limit can score fully; the fleet (other types' behaviour) only weakly.
@@ -162,8 +162,8 @@ function numeric(
   const fleetUpper = fleet === undefined ? 0 : Math.max(fenceUpper(fleet, floor) * RULES_WIDEN, own);
   const sFleet = fleet === undefined ? 0 : Math.min(cap, fleetCap, excessScore(x, fleetUpper, K_RULES));
   if (sPrior <= 0 && sFleet <= 0) return;
-  if (sPrior >= sFleet || fleet === undefined) add(ctx, family, feature, sPrior, `${what}; ${rulesWho(ctx)}: built-in limit ${fmt(priorUpper)}`);
-  else add(ctx, family, feature, sFleet, `${what}; ${rulesWho(ctx)}: p99 across the tenant's tasks is ${fmt(fleet.p99)}, limit ${fmt(fleetUpper)}`);
+  if (sPrior >= sFleet || fleet === undefined) add(ctx, family, feature, sPrior, `${what()}; ${rulesWho(ctx)}: built-in limit ${fmt(priorUpper)}`);
+  else add(ctx, family, feature, sFleet, `${what()}; ${rulesWho(ctx)}: p99 across the tenant's tasks is ${fmt(fleet.p99)}, limit ${fmt(fleetUpper)}`);
 }
 
 function rulesWho(ctx: Ctx): string {
@@ -179,11 +179,11 @@ function keyedNumeric(
   floor: number,
   cap: number,
   fmt: (n: number) => string,
-  what: string,
+  what: () => string,
 ): void {
   const upper = fenceUpper(fence, floor);
   const s = excessScore(x, upper, K_BASELINE);
-  if (s > 0) add(ctx, family, feature, Math.min(cap, s), `${what}; p99 for ${ctx.who} is ${fmt(fence.p99)} (highest ${fmt(fence.max)})`);
+  if (s > 0) add(ctx, family, feature, Math.min(cap, s), `${what()}; p99 for ${ctx.who} is ${fmt(fence.p99)} (highest ${fmt(fence.max)})`);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -252,13 +252,13 @@ function tools(ctx: Ctx): void {
       }
       const ts = p.tools[name];
       if (ts?.perTask && ts.tasks >= MIN_KEYED_TASKS) {
-        keyedNumeric(ctx, 'size', 'tool.calls_per_task', ts.perTask.fence, calls, 5, 75, fmtNum, `called ${name} ${fmtNum(calls)} times in this task`);
+        keyedNumeric(ctx, 'size', 'tool.calls_per_task', ts.perTask.fence, calls, 5, 75, fmtNum, () => `called ${name} ${fmtNum(calls)} times in this task`);
       }
       transition(ctx, p, name);
     }
-    numeric(ctx, 'tool', 'tool.distinct_per_task', 'distinctTools', state.tools.size, 3, 50, fmtNum, `used ${fmtNum(state.tools.size)} different tools in this task`);
+    numeric(ctx, 'tool', 'tool.distinct_per_task', 'distinctTools', state.tools.size, 3, 50, fmtNum, () => `used ${fmtNum(state.tools.size)} different tools in this task`);
   }
-  numeric(ctx, 'rate', 'tool.calls_per_minute', 'maxToolCallsPerMinute', state.toolCallsLastMinute, 20, 70, fmtNum, `made ${fmtNum(state.toolCallsLastMinute)} tool calls in the last minute`);
+  numeric(ctx, 'rate', 'tool.calls_per_minute', 'maxToolCallsPerMinute', state.toolCallsLastMinute, 20, 70, fmtNum, () => `made ${fmtNum(state.toolCallsLastMinute)} tool calls in the last minute`);
 }
 
 /** Smoothed Markov model: P(to | from) = (c + ½) / (n_from + ½ · V). Scored only with enough evidence. */
@@ -277,11 +277,11 @@ function transition(ctx: Ctx, p: Baseline, to: string): void {
 function errors(ctx: Ctx): void {
   const { state } = ctx;
   const e = state.errorsLastMinute;
-  numeric(ctx, 'errors', 'errors.per_minute', 'maxErrorsPerMinute', e, 5, 100, fmtNum, `${fmtNum(e)} failing calls in the last minute`);
-  numeric(ctx, 'errors', 'errors.per_task', 'errors', state.errors, 3, 90, fmtNum, `${fmtNum(state.errors)} failing calls in this task`);
+  numeric(ctx, 'errors', 'errors.per_minute', 'maxErrorsPerMinute', e, 5, 100, fmtNum, () => `${fmtNum(e)} failing calls in the last minute`);
+  numeric(ctx, 'errors', 'errors.per_task', 'errors', state.errors, 3, 90, fmtNum, () => `${fmtNum(state.errors)} failing calls in this task`);
   if (state.events >= 10) {
     const rate = state.errors / state.events;
-    numeric(ctx, 'errors', 'errors.rate', 'errorRate', rate, 0.1, 50, fmtPercent, `${fmtPercent(rate)} of this task's ${fmtNum(state.events)} events failed`);
+    numeric(ctx, 'errors', 'errors.rate', 'errorRate', rate, 0.1, 50, fmtPercent, () => `${fmtPercent(rate)} of this task's ${fmtNum(state.events)} events failed`);
   }
   // Probing storm: a burst of mostly failing calls, beyond anything the type does, across many targets.
   const window = Math.max(1, state.eventsLastMinute);
@@ -303,19 +303,19 @@ function data(ctx: Ctx): void {
   const { event, state } = ctx;
   const d = event.data;
   const resource = d?.resource ?? event.name;
-  const key = resourceKey(resource);
+  const key = state.lastDataEventId === event.id ? state.lastResourceKey : resourceKey(resource);
   const rows = nonNegative(d?.rows);
   const bytes = nonNegative(d?.bytes);
   const use = state.resources.get(key);
 
-  numeric(ctx, 'volume', 'data.rows_per_access', 'maxRowsPerAccess', rows, 20, 100, fmtNum, `read ${fmtNum(rows)} rows from ${resource} in one access`);
-  numeric(ctx, 'volume', 'data.bytes_per_access', 'maxBytesPerAccess', bytes, 256 * 1024, 100, fmtBytes, `moved ${fmtBytes(bytes)} in one access to ${resource}`);
-  numeric(ctx, 'volume', 'data.rows_per_task', 'rows', state.rows, 20, 100, fmtNum, `read ${fmtNum(state.rows)} rows in this task over ${fmtNum(state.counts.data_access)} accesses`);
-  numeric(ctx, 'volume', 'data.bytes_per_task', 'bytes', state.bytes, 256 * 1024, 100, fmtBytes, `moved ${fmtBytes(state.bytes)} in this task over ${fmtNum(state.counts.data_access)} accesses`);
+  numeric(ctx, 'volume', 'data.rows_per_access', 'maxRowsPerAccess', rows, 20, 100, fmtNum, () => `read ${fmtNum(rows)} rows from ${resource} in one access`);
+  numeric(ctx, 'volume', 'data.bytes_per_access', 'maxBytesPerAccess', bytes, 256 * 1024, 100, fmtBytes, () => `moved ${fmtBytes(bytes)} in one access to ${resource}`);
+  numeric(ctx, 'volume', 'data.rows_per_task', 'rows', state.rows, 20, 100, fmtNum, () => `read ${fmtNum(state.rows)} rows in this task over ${fmtNum(state.counts.data_access)} accesses`);
+  numeric(ctx, 'volume', 'data.bytes_per_task', 'bytes', state.bytes, 256 * 1024, 100, fmtBytes, () => `moved ${fmtBytes(state.bytes)} in this task over ${fmtNum(state.counts.data_access)} accesses`);
   if (state.sensitiveRows > 0 && classificationRank(d?.classification) >= 2) {
-    numeric(ctx, 'volume', 'data.sensitive_rows_per_task', 'sensitiveRows', state.sensitiveRows, 20, 100, fmtNum, `read ${fmtNum(state.sensitiveRows)} rows of confidential or restricted data in this task`, RULES_SPECIFIC_CAP);
+    numeric(ctx, 'volume', 'data.sensitive_rows_per_task', 'sensitiveRows', state.sensitiveRows, 20, 100, fmtNum, () => `read ${fmtNum(state.sensitiveRows)} rows of confidential or restricted data in this task`, RULES_SPECIFIC_CAP);
   }
-  numeric(ctx, 'size', 'data.accesses_per_task', 'dataAccesses', state.counts.data_access, 10, 70, fmtNum, `made ${fmtNum(state.counts.data_access)} data accesses in this task`);
+  numeric(ctx, 'size', 'data.accesses_per_task', 'dataAccesses', state.counts.data_access, 10, 70, fmtNum, () => `made ${fmtNum(state.counts.data_access)} data accesses in this task`);
 
   const p = ctx.primary;
   if (use === undefined) return;
@@ -332,11 +332,11 @@ function data(ctx: Ctx): void {
   }
   const rs = p.resources[key];
   if (rs !== undefined && rs.tasks >= MIN_KEYED_TASKS) {
-    if (rs.rows) keyedNumeric(ctx, 'volume', 'data.resource_rows_per_task', rs.rows.fence, use.rows, 20, 100, fmtNum, `read ${fmtNum(use.rows)} rows from ${resource} in this task`);
-    if (rs.bytes) keyedNumeric(ctx, 'volume', 'data.resource_bytes_per_task', rs.bytes.fence, use.bytes, 256 * 1024, 100, fmtBytes, `moved ${fmtBytes(use.bytes)} from ${resource} in this task`);
+    if (rs.rows) keyedNumeric(ctx, 'volume', 'data.resource_rows_per_task', rs.rows.fence, use.rows, 20, 100, fmtNum, () => `read ${fmtNum(use.rows)} rows from ${resource} in this task`);
+    if (rs.bytes) keyedNumeric(ctx, 'volume', 'data.resource_bytes_per_task', rs.bytes.fence, use.bytes, 256 * 1024, 100, fmtBytes, () => `moved ${fmtBytes(use.bytes)} from ${resource} in this task`);
   }
   resourceNovelty(ctx, p, key, resource, use.classRank);
-  numeric(ctx, 'resource', 'data.distinct_resources', 'distinctResources', state.resources.size, 3, 70, fmtNum, `touched ${fmtNum(state.resources.size)} different resources in this task`);
+  numeric(ctx, 'resource', 'data.distinct_resources', 'distinctResources', state.resources.size, 3, 70, fmtNum, () => `touched ${fmtNum(state.resources.size)} different resources in this task`);
   classification(ctx, p, resource, classificationRank(d?.classification));
 }
 
@@ -395,7 +395,7 @@ function hosts(ctx: Ctx, host: string): void {
       const whoText = f === 1 ? ctx.who : `agent ${state.agentId}'s tasks (other agents of the type do)`;
       add(ctx, 'host', 'egress.host_unseen', base * f * (1 - pNew), `${egress ? 'sent data to' : 'contacted'} ${host}, a host ${whoText} have never contacted${familyNew ? ` (nor anything under ${family})` : ''}`);
     }
-    numeric(ctx, 'host', 'egress.distinct_hosts', 'distinctHosts', state.hosts.size, 2, 60, fmtNum, `contacted ${fmtNum(state.hosts.size)} different hosts in this task`);
+    numeric(ctx, 'host', 'egress.distinct_hosts', 'distinctHosts', state.hosts.size, 2, 60, fmtNum, () => `contacted ${fmtNum(state.hosts.size)} different hosts in this task`);
   } else {
     const known = (b: Baseline | undefined, k: 'hosts' | 'hostFamilies', v: string): boolean => b !== undefined && b[k][v] !== undefined;
     hostNew = !known(ctx.type, 'hosts', host) && !known(ctx.fleet, 'hosts', host);
@@ -477,15 +477,15 @@ function privilege(ctx: Ctx): void {
     }
     if (pc.approved === false && fresh.length > 0) add(ctx, 'approval', 'privilege.unapproved', 30, `gained ${fmtNum(fresh.length)} scope${fresh.length === 1 ? '' : 's'} without approval (${how})`);
   }
-  numeric(ctx, 'privilege', 'privilege.scope_growth', 'scopesGained', state.gainedScopes.size, 2, 80, fmtNum, `holds ${fmtNum(state.gainedScopes.size)} scopes it did not hold at the start of the task`);
-  numeric(ctx, 'privilege', 'privilege.changes_per_task', 'privilegeChanges', state.counts.privilege_change, 2, 70, fmtNum, `made ${fmtNum(state.counts.privilege_change)} privilege changes in this task`);
+  numeric(ctx, 'privilege', 'privilege.scope_growth', 'scopesGained', state.gainedScopes.size, 2, 80, fmtNum, () => `holds ${fmtNum(state.gainedScopes.size)} scopes it did not hold at the start of the task`);
+  numeric(ctx, 'privilege', 'privilege.changes_per_task', 'privilegeChanges', state.counts.privilege_change, 2, 70, fmtNum, () => `made ${fmtNum(state.counts.privilege_change)} privilege changes in this task`);
 }
 
 function shape(ctx: Ctx): void {
   const { state, event } = ctx;
-  numeric(ctx, 'size', 'shape.events_per_task', 'events', state.events, 15, 50, fmtNum, `${fmtNum(state.events)} events in this task so far`);
+  numeric(ctx, 'size', 'shape.events_per_task', 'events', state.events, 15, 50, fmtNum, () => `${fmtNum(state.events)} events in this task so far`);
   const elapsed = Math.max(event.endMs, event.startMs) - state.startedMs;
-  numeric(ctx, 'size', 'shape.duration', 'durationMs', elapsed, 120_000, 40, fmtDuration, `task running for ${fmtDuration(elapsed)}`);
+  numeric(ctx, 'size', 'shape.duration', 'durationMs', elapsed, 120_000, 40, fmtDuration, () => `task running for ${fmtDuration(elapsed)}`);
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -112,6 +112,9 @@ export interface TaskState {
 
   /** Highest verdict score so far (set with `recordVerdict`). */
   maxScore: number;
+  /** Id and resource key of the last data access folded in (saves `score` normalising it again). */
+  lastDataEventId: string;
+  lastResourceKey: string;
 }
 
 export function newTaskState(init: { tenant: string; taskId: string; taskType: string; agentId: string; startMs: number }): TaskState {
@@ -157,6 +160,8 @@ export function newTaskState(init: { tenant: string; taskId: string; taskType: s
     maxToolCallsPerMinute: 0,
     maxErrorsPerMinute: 0,
     maxScore: 0,
+    lastDataEventId: '',
+    lastResourceKey: '',
   };
 }
 
@@ -219,6 +224,8 @@ export function observe(state: TaskState, event: AgentEvent): TaskState {
       const d = event.data;
       const resource = d?.resource ?? event.name;
       const key = resourceKey(resource);
+      state.lastDataEventId = event.id;
+      state.lastResourceKey = key;
       const rows = nonNegative(d?.rows);
       const bytes = nonNegative(d?.bytes);
       const rank = classificationRank(d?.classification);
