@@ -94,9 +94,21 @@ export function registerOtlpReceiver(app: FastifyInstance, options: OtlpReceiver
     scope.addContentTypeParser(Object.keys(MEDIA_TYPES), { parseAs: 'buffer', bodyLimit: maxBodyBytes }, (_request, body, parsed) => {
       parsed(null, body);
     });
-    scope.setErrorHandler((error, request, reply) => sendError(error, request, reply));
+    scope.setErrorHandler((error, request, reply) => sendError(error, request, reply, maxBodyBytes));
 
-    scope.post(OTLP_TRACES_PATH, { bodyLimit: maxBodyBytes }, async (request, reply) => {
+    const routeOptions = {
+      bodyLimit: maxBodyBytes,
+      // Refuse an unsupported Content-Encoding before the body is read.
+      onRequest: (request: FastifyRequest, _reply: FastifyReply, next: (error?: Error) => void): void => {
+        try {
+          isGzip(request.headers['content-encoding']);
+          next();
+        } catch (error) {
+          next(error instanceof Error ? error : new Error(String(error)));
+        }
+      },
+    };
+    scope.post(OTLP_TRACES_PATH, routeOptions, async (request, reply) => {
       const mediaType = mediaTypeOf(request.headers['content-type']);
       const format = mediaType === undefined ? undefined : MEDIA_TYPES[mediaType];
       if (format === undefined) {
@@ -158,14 +170,18 @@ function toBuffer(bytes: Uint8Array): Buffer {
 }
 
 /** Fastify's own errors that the receiver answers as the OTLP specification wants. */
-const FASTIFY_ERRORS: Readonly<Record<string, { status: number; message: string } | undefined>> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, message: 'the request body is larger than the limit' },
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: {
-    status: 415,
-    message: 'unsupported content type; send application/x-protobuf or application/json',
-  },
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, message: 'the request body does not match its Content-Length' },
-};
+function fastifyErrorAnswer(code: string, maxBodyBytes: number): { status: number; message: string } | undefined {
+  switch (code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { status: 413, message: `the request body is larger than the limit of ${String(maxBodyBytes)} bytes` };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { status: 415, message: 'unsupported content type; send application/x-protobuf or application/json' };
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return { status: 400, message: 'the request body does not match its Content-Length' };
+    default:
+      return undefined;
+  }
+}
 
 interface ErrorAnswer {
   status: number;
@@ -174,7 +190,7 @@ interface ErrorAnswer {
   retryAfterSeconds?: number;
 }
 
-function answerFor(error: unknown, request: FastifyRequest): ErrorAnswer {
+function answerFor(error: unknown, request: FastifyRequest, maxBodyBytes: number): ErrorAnswer {
   if (isTriplineError(error)) {
     switch (error.code) {
       case 'OTLP_BAD_REQUEST':
@@ -190,7 +206,7 @@ function answerFor(error: unknown, request: FastifyRequest): ErrorAnswer {
     }
   }
   const code = (error as { code?: unknown } | null)?.code;
-  const known = typeof code === 'string' ? FASTIFY_ERRORS[code] : undefined;
+  const known = typeof code === 'string' ? fastifyErrorAnswer(code, maxBodyBytes) : undefined;
   if (known !== undefined) return { status: known.status, rpcCode: RPC_CODE.INVALID_ARGUMENT, message: known.message };
   const statusCode = (error as { statusCode?: unknown } | null)?.statusCode;
   if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500 && statusCode !== 429) {
@@ -211,8 +227,8 @@ function retryAfterOf(error: TriplineError): number {
   return typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0 ? Math.ceil(seconds) : DEFAULT_RETRY_AFTER_SECONDS;
 }
 
-function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const answer = answerFor(error, request);
+function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply, maxBodyBytes: number): FastifyReply {
+  const answer = answerFor(error, request, maxBodyBytes);
   // The error body uses the request's format when it is one of ours, else JSON (e.g. for 415).
   const mediaType = mediaTypeOf(request.headers['content-type']);
   const format = (mediaType === undefined ? undefined : MEDIA_TYPES[mediaType]) ?? 'json';

@@ -8,8 +8,9 @@
 -- Time columns are DateTime64(6, 'UTC'): microseconds, and the column time zone is fixed so a text value is
 -- read as UTC whatever the server or process time zone is.
 --
--- Retention: 90 days after start_time by default. Change it with
---   ALTER TABLE tripline.events MODIFY TTL toDateTime(start_time) + INTERVAL 30 DAY
+-- Retention: 90 days after the row was written. (Not after start_time: an agent with a skewed clock, or a
+-- replay of old spans, must not have its events silently dropped at insert.) Change it with
+--   ALTER TABLE tripline.events MODIFY TTL toDateTime(ingested_at) + INTERVAL 30 DAY
 
 CREATE TABLE IF NOT EXISTS {database:Identifier}.events
 (
@@ -60,4 +61,4 @@ CREATE TABLE IF NOT EXISTS {database:Identifier}.events
 ENGINE = ReplacingMergeTree(ingested_at)
 PARTITION BY toYYYYMM(start_time)
 ORDER BY (tenant, task_id, start_time, id)
-TTL toDateTime(start_time) + INTERVAL 90 DAY;
+TTL toDateTime(ingested_at) + INTERVAL 90 DAY;

@@ -3,7 +3,7 @@
  * Run: `node test/bench/detect.bench.ts` (Node 24 runs the TypeScript directly).
  *
  * - events/s per core: one thread folds and scores a realistic mix (three task types in their type and
- *   agent regimes, 1,000 tasks live at once with their events interleaved, ~2% of tasks attacks).
+ *   agent regimes, 1,000 tasks live at once with their events interleaved, 2% of tasks attacks).
  * - memory per active task: heap delta over 10,000 live task states, each holding a typical task.
  */
 import { setFlagsFromString } from 'node:v8';
@@ -54,10 +54,10 @@ for (const type of types) {
 }
 const learnMs = performance.now() - learnStart;
 
-// Workload: 3,000 tasks, 2% attacks, interleaved 1,000 at a time.
+// Workload: 6,000 tasks, 2% attacks, interleaved 1,000 at a time.
 const attackNames = Object.keys(ATTACKS);
 const tasks: AgentEvent[][] = [];
-for (let i = 0; i < 3000; i++) {
+for (let i = 0; i < 6000; i++) {
   const type = types[i % types.length] ?? 'summarize_ticket';
   const agentId = agents[int(r, 0, agents.length - 1)] ?? 'agent-1';
   if (i % 50 === 0) {
@@ -126,7 +126,8 @@ function pass(): { ms: number; revoked: Set<string>; alerted: Set<string> } {
 pass(); // warm up the JIT
 const runs: number[] = [];
 let last = pass();
-for (let i = 0; i < 5; i++) {
+const PASSES = 9;
+for (let i = 0; i < PASSES; i++) {
   last = pass();
   runs.push(stream.length / (last.ms / 1000));
 }
@@ -161,7 +162,7 @@ const benignHit = (set: Set<string>): number => [...set].filter((id) => id.start
 const attacks = tasks.length / 50;
 console.log(`events in the mix: ${fmt(stream.length)} from ${fmt(tasks.length)} tasks (${fmt(attacks)} attacks)`);
 console.log(`tasks revoked: ${fmt(last.revoked.size - benignHit(last.revoked))} of ${fmt(attacks)} attacks, ${fmt(benignHit(last.revoked))} benign; benign tasks alerted (not revoked): ${fmt(benignHit(new Set([...last.alerted].filter((id) => !last.revoked.has(id)))))}`);
-console.log(`observe+score: median ${fmt(runs[2] ?? 0)} events/s per core (min ${fmt(runs[0] ?? 0)}, max ${fmt(runs[4] ?? 0)})`);
+console.log(`observe+score: median ${fmt(runs[Math.floor(PASSES / 2)] ?? 0)} events/s per core over ${String(PASSES)} passes (min ${fmt(runs[0] ?? 0)}, max ${fmt(runs[PASSES - 1] ?? 0)})`);
 console.log(`memory per active task: ~${fmt(perTask)} bytes (heap delta over ${fmt(live.length)} live task states, ${String(typical.length)}–${String(big.length)} events each)`);
 console.log(`learn: ${(learnMs / learnCalls).toFixed(3)} ms per learn() call while training; rebuild of 500 tasks ${rebuildMs.toFixed(1)} ms`);
 console.log(`serialized baseline of 500 tasks: ${fmt(serializeBaseline(rebuilt).length)} bytes`);

@@ -552,7 +552,7 @@ describe('OTLP codec: protobuf', () => {
     expectBadRequest(gzipSync(encodeTraceRequest(richRequest)), 'protobuf');
   });
 
-  it('accepts AnyValue nested 32 deep and rejects 33, also when nested a million deep', () => {
+  it('accepts AnyValue nested 32 deep and rejects 33, also when nested 100 000 deep', () => {
     const nested = (depth: number): number[] => {
       // AnyValue at `depth` levels: arrays of arrays around a string.
       let value = str(1, 'leaf');

@@ -109,6 +109,8 @@ export interface Baseline {
   scopes: Record<string, number>;
   /** Tasks that read a secret. */
   secretTasks: number;
+  /** Tasks learned because an operator marked their alert a false positive. */
+  falsePositivesLearned: number;
   derived: BaselineDerived;
 }
 
@@ -146,6 +148,7 @@ export function emptyBaseline(taskType: string, agentId = ''): Baseline {
     privilegeActions: record<number>(),
     scopes: record<number>(),
     secretTasks: 0,
+    falsePositivesLearned: 0,
     derived: emptyDerived(),
   };
 }
@@ -287,6 +290,7 @@ export function learn(baseline: Baseline, summary: TaskSummary): Baseline {
   for (const a of Object.keys(summary.privilegeActions)) bump(b.privilegeActions, a);
   for (const s of summary.scopesGained) bump(b.scopes, s);
   if (summary.secretRead) b.secretTasks++;
+  if (summary.markedFalsePositive === true) b.falsePositivesLearned++;
   refreshDerived(b);
   return b;
 }
@@ -341,6 +345,7 @@ export function serializeBaseline(b: Baseline): string {
     privilegeActions: b.privilegeActions,
     scopes: b.scopes,
     secretTasks: b.secretTasks,
+    falsePositivesLearned: b.falsePositivesLearned,
   });
 }
 
@@ -431,6 +436,7 @@ export function parseBaseline(json: string): Baseline {
   b.privilegeActions = counts(raw.privilegeActions, 'privilegeActions');
   b.scopes = counts(raw.scopes, 'scopes');
   b.secretTasks = count(raw.secretTasks, 'secretTasks');
+  b.falsePositivesLearned = raw.falsePositivesLearned === undefined ? 0 : count(raw.falsePositivesLearned, 'falsePositivesLearned');
   refreshDerived(b);
   return b;
 }
@@ -503,6 +509,7 @@ export function describeBaseline(b: Baseline): Record<string, unknown> {
     privilegeActions: ranked(b.privilegeActions, b.tasks, 50),
     scopesGained: ranked(b.scopes, b.tasks, 100),
     secretReadShare: b.tasks > 0 ? Math.round((b.secretTasks / b.tasks) * 1000) / 1000 : 0,
+    falsePositivesLearned: b.falsePositivesLearned,
     noveltyRates: { ...b.derived.pNew },
   };
 }

@@ -4,7 +4,7 @@
  * hot path). Time comes only from the events.
  */
 import type { AgentEvent, Verdict } from '../../../schemas/events.ts';
-import { classificationRank, eventHost, hostFamily, isEgress, isSecretRead, resourceKey, toolName } from './signals.ts';
+import { classificationRank, eventHost, isEgress, isSecretRead, resourceKey, toolName } from './signals.ts';
 
 /** Tool-to-tool transitions start from this pseudo-tool. */
 export const START_TOOL = '^';
@@ -282,11 +282,4 @@ export function markEnded(state: TaskState, endMs: number): TaskState {
 export function recordVerdict(state: TaskState, verdict: Pick<Verdict, 'score'>): TaskState {
   if (verdict.score > state.maxScore) state.maxScore = verdict.score;
   return state;
-}
-
-/** The host families of a set of hosts. */
-export function familiesOf(hosts: Iterable<string>): Set<string> {
-  const out = new Set<string>();
-  for (const h of hosts) out.add(hostFamily(h));
-  return out;
 }

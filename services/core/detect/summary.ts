@@ -51,6 +51,11 @@ export interface TaskSummary {
   maxErrorsPerMinute: number;
   /** The highest verdict score the task got (callers learn only from tasks they consider benign). */
   maxScore: number;
+  /**
+   * Set when an operator marked the task's alert a false positive and it is learned as normal anyway;
+   * the baseline counts these (`falsePositivesLearned`) so the feedback is visible.
+   */
+  markedFalsePositive?: boolean;
 }
 
 function record<V>(): Record<string, V> {

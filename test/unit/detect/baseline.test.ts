@@ -38,6 +38,15 @@ describe('learn', () => {
     expect(learn(emptyBaseline(FLEET_TASK_TYPE), s).tasks).toBe(1);
   });
 
+  it('counts tasks learned from operator feedback (false positives), visibly', () => {
+    const [a, b2] = summaries('summarize_ticket', 2);
+    if (a === undefined || b2 === undefined) throw new Error('no summary');
+    const b = rebuildBaseline('summarize_ticket', [a, { ...b2, markedFalsePositive: true }]);
+    expect(b.falsePositivesLearned).toBe(1);
+    expect(describeBaseline(b).falsePositivesLearned).toBe(1);
+    expect(parseBaseline(serializeBaseline(b)).falsePositivesLearned).toBe(1);
+  });
+
   it('keeps a bounded window of values', () => {
     const b = emptyBaseline('summarize_ticket');
     b.window = 8;

@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import { classifyRequest, nanosToMs } from '../../services/core/classify.ts';
+import type { OtlpKeyValue, OtlpSpan, OtlpTraceRequest } from '../../schemas/otlp.ts';
+
+const TRACE = '0af7651916cd43dd8448eb211c80319c';
+let spanCounter = 0;
+
+function kv(key: string, value: string | number | boolean | string[]): OtlpKeyValue {
+  if (Array.isArray(value)) return { key, value: { arrayValue: { values: value.map((item) => ({ stringValue: item })) } } };
+  if (typeof value === 'string') return { key, value: { stringValue: value } };
+  if (typeof value === 'boolean') return { key, value: { boolValue: value } };
+  return Number.isInteger(value) ? { key, value: { intValue: value } } : { key, value: { doubleValue: value } };
+}
+
+function span(name: string, attributes: Record<string, string | number | boolean | string[]>, extra: Partial<OtlpSpan> = {}): OtlpSpan {
+  spanCounter += 1;
+  return {
+    traceId: TRACE,
+    spanId: spanCounter.toString(16).padStart(16, '0'),
+    parentSpanId: 'b7ad6b7169203331',
+    name,
+    kind: 1,
+    startTimeUnixNano: '1795900000123456789',
+    endTimeUnixNano: '1795900000223456789',
+    attributes: Object.entries(attributes).map(([key, value]) => kv(key, value)),
+    events: [],
+    links: [],
+    ...extra,
+  };
+}
+
+function request(spans: OtlpSpan[], resource: Record<string, string> = { 'service.name': 'svc', 'gen_ai.agent.id': 'agent-7' }): OtlpTraceRequest {
+  return {
+    resourceSpans: [
+      { resource: { attributes: Object.entries(resource).map(([key, value]) => kv(key, value)) }, scopeSpans: [{ spans }] },
+    ],
+  };
+}
+
+const task = { 'tripline.task.id': 'task-1', 'tripline.task.type': 'summarize_ticket' };
+
+describe('classifyRequest', () => {
+  it('classifies an OTel GenAI execute_tool span as a tool call', () => {
+    const { events } = classifyRequest(request([span('execute_tool get_ticket', { ...task, 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'get_ticket', 'tripline.tool.side_effect': 'read' })]), 'acme');
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ kind: 'tool_call', tenant: 'acme', taskId: 'task-1', taskType: 'summarize_ticket', agentId: 'agent-7', tool: { name: 'get_ticket', sideEffect: 'read' } });
+  });
+
+  it('recognises MCP, OpenInference and OpenLLMetry tool spans', () => {
+    const { events } = classifyRequest(
+      request([
+        span('tools/call search', { ...task, 'mcp.method.name': 'tools/call', 'mcp.tool.name': 'search' }),
+        span('search_docs', { ...task, 'openinference.span.kind': 'TOOL', 'tool.name': 'search_docs' }),
+        span('weather.tool', { ...task, 'traceloop.span.kind': 'tool', 'traceloop.entity.name': 'get_weather' }),
+      ]),
+      'default',
+    );
+    expect(events.map((event) => [event.kind, event.tool?.name])).toEqual([
+      ['tool_call', 'search'],
+      ['tool_call', 'search_docs'],
+      ['tool_call', 'get_weather'],
+    ]);
+  });
+
+  it('classifies db.* spans as data access with resource, rows, bytes and host', () => {
+    const { events } = classifyRequest(
+      request([span('SELECT crm.customers', { ...task, 'db.system.name': 'postgresql', 'db.namespace': 'crm', 'db.collection.name': 'customers', 'db.response.returned_rows': 5000, 'tripline.data.bytes': 123456, 'server.address': 'db.internal', 'tripline.data.classification': 'restricted' })]),
+      'default',
+    );
+    expect(events[0]).toMatchObject({ kind: 'data_access', data: { resource: 'crm.customers', rows: 5000, bytes: 123456, host: 'db.internal', classification: 'restricted', system: 'postgresql' } });
+  });
+
+  it('reads privilege changes with scope lists', () => {
+    const { events } = classifyRequest(
+      request([span('privilege elevate', { ...task, 'tripline.privilege.action': 'elevate', 'tripline.privilege.scopes_before': ['read'], 'tripline.privilege.scopes_after': 'read, admin', 'tripline.privilege.approved': false })]),
+      'default',
+    );
+    expect(events[0]?.privilege).toEqual({ action: 'elevate', scopesBefore: ['read'], scopesAfter: ['read', 'admin'], approved: false });
+  });
+
+  it('lets an explicit tripline.event.kind win over inference', () => {
+    const { events } = classifyRequest(request([span('execute_tool fetch', { ...task, 'gen_ai.operation.name': 'execute_tool', 'tripline.event.kind': 'data_access', 'url.full': 'https://files.example.com/a.csv?token=secret' })]), 'default');
+    expect(events[0]).toMatchObject({ kind: 'data_access', data: { resource: 'https://files.example.com/a.csv', host: 'files.example.com' } });
+  });
+
+  it('turns the task span into a task boundary and counts other spans as dropped', () => {
+    const batch = classifyRequest(
+      request([
+        span('task summarize_ticket', { ...task, 'tripline.task.root': true }, { parentSpanId: '' }),
+        span('chat gpt-4o', { ...task, 'gen_ai.operation.name': 'chat' }),
+        span('GET /health', {}),
+      ]),
+      'default',
+    );
+    expect(batch.events).toHaveLength(0);
+    expect(batch.boundaries).toEqual([expect.objectContaining({ taskId: 'task-1', taskType: 'summarize_ticket', agentId: 'agent-7' })]);
+    expect(batch.dropped).toBe(2);
+  });
+
+  it('falls back to the trace id, unknown type and service name when task context is missing', () => {
+    const { events } = classifyRequest(request([span('execute_tool x', { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'x' })], { 'service.name': 'billing-bot' }), 'default');
+    expect(events[0]).toMatchObject({ taskId: TRACE, taskType: 'unknown', agentId: 'billing-bot' });
+  });
+
+  it('gives each span a deterministic id and marks errors', () => {
+    const s = span('execute_tool x', { ...task, 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'x', 'error.type': 'timeout' }, { status: { code: 2 } });
+    const first = classifyRequest(request([s]), 'default').events[0];
+    const again = classifyRequest(request([s]), 'default').events[0];
+    expect(first?.id).toBe(`${TRACE}${s.spanId}`);
+    expect(again?.id).toBe(first?.id);
+    expect(first).toMatchObject({ error: true, errorType: 'timeout' });
+  });
+
+  it('ignores negative or non-numeric counts instead of trusting them', () => {
+    const { events } = classifyRequest(request([span('read', { ...task, 'db.system.name': 'x', 'db.collection.name': 'c', 'db.response.returned_rows': -5, 'tripline.data.bytes': 'lots' })]), 'default');
+    expect(events[0]?.data?.rows).toBeUndefined();
+    expect(events[0]?.data?.bytes).toBeUndefined();
+  });
+
+  it('converts nanosecond timestamps to milliseconds with microsecond precision', () => {
+    expect(nanosToMs('1795900000123456789')).toBeCloseTo(1795900000123.456, 3);
+    expect(nanosToMs('0')).toBe(0);
+  });
+});
