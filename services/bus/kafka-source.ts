@@ -70,6 +70,11 @@ export interface KafkaSourceOptions {
   onTasksReleased?: (tasks: TaskRef[]) => void;
   /** Most task ids remembered per partition number for `onTasksReleased`. @default 50000 */
   tasksPerPartitionMemory?: number;
+  /**
+   * How long `stop()` waits for the batch in hand; after it the member leaves without committing that batch
+   * (it is replayed by the next owner). @default 30000
+   */
+  drainTimeoutMs?: number;
 }
 
 export interface KafkaSourceStats {
@@ -386,9 +391,16 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaEventSource
             // not running yet
           }
           // The batch in hand finishes and commits before the member leaves the group.
-          await inFlight.catch(() => undefined);
-          await nextTurn();
-          await inFlight.catch(() => undefined);
+          let timer: NodeJS.Timeout | undefined;
+          const drained = (async () => {
+            await inFlight.catch(() => undefined);
+            await nextTurn();
+            await inFlight.catch(() => undefined);
+            return true;
+          })();
+          const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), options.drainTimeoutMs ?? 30_000)));
+          if (!(await Promise.race([drained, timeout]))) logger.warn('stopping with a batch in hand: it stays uncommitted and is replayed by the next owner');
+          clearTimeout(timer);
         }
         await consumer.disconnect().catch((error: unknown) => logger.warn({ err: messageOf(error) }, 'disconnecting the Kafka consumer failed'));
         await deadLetterProducer.disconnect().catch(() => undefined);

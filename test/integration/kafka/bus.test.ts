@@ -36,7 +36,7 @@ async function publisherFor(settings: KafkaSettings): Promise<KafkaEventPublishe
 }
 
 function sourceFor(settings: KafkaSettings): KafkaEventSource {
-  const source = createKafkaSource({ kafka: createKafka(settings, logger, { role: 'test-processor' }), settings, logger });
+  const source = createKafkaSource({ kafka: createKafka(settings, logger, { role: 'test-processor' }), settings, logger, drainTimeoutMs: 2000 });
   cleanups.push(() => source.stop());
   return source;
 }
@@ -64,6 +64,7 @@ describe('gateway records', () => {
     const noise = structuredClone(a.resourceSpans[0]?.scopeSpans[0]?.spans[0]);
     if (noise === undefined) throw new Error('no span');
     noise.spanId = 'ffffffffffffffff';
+    noise.name = 'GET /health';
     noise.attributes = [{ key: 'http.method', value: { stringValue: 'GET' } }];
     a.resourceSpans[0]?.scopeSpans[0]?.spans.push(noise);
     const batch = classifyRequest(request, 'acme');
