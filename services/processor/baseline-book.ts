@@ -3,12 +3,11 @@
  * and a fleet-wide one (over every type) that serves as the prior while a type warms up.
  * Learning marks entries dirty; `takeDirty()` hands them to the store with the next batch.
  */
-import { emptyBaseline, learn, parseBaseline, serializeBaseline } from '../core/detect/index.ts';
+import { FLEET_TASK_TYPE, emptyBaseline, learn, parseBaseline, serializeBaseline } from '../core/detect/index.ts';
 import type { Baseline, BaselineLookup, TaskSummary } from '../core/detect/index.ts';
 import type { BaselineRecord } from '../store/store.ts';
 
-/** The task type name under which the fleet-wide baseline is stored. */
-export const FLEET_TASK_TYPE = '*';
+export { FLEET_TASK_TYPE } from '../core/detect/index.ts';
 
 export class BaselineBook {
   private readonly entries = new Map<string, { tenant: string; taskType: string; agentId: string; baseline: Baseline }>();
@@ -78,7 +77,7 @@ export class BaselineBook {
 
   private learnInto(tenant: string, taskType: string, agentId: string, summary: TaskSummary): void {
     const key = entryKey(tenant, taskType, agentId);
-    const entry = this.entries.get(key) ?? { tenant, taskType, agentId, baseline: emptyBaseline(taskType) };
+    const entry = this.entries.get(key) ?? { tenant, taskType, agentId, baseline: emptyBaseline(taskType, agentId) };
     entry.baseline = learn(entry.baseline, summary);
     this.entries.set(key, entry);
     this.dirty.add(key);

@@ -140,7 +140,7 @@ describe('processor over the ClickHouse engine', () => {
     expect(failures).toBe(0);
     expect(await store.eventsForTask(TENANT, 'flaky-1')).toHaveLength(task.events.length);
     const record = await store.getTask(TENANT, 'flaky-1');
-    expect(record?.counts.tool_call + (record?.counts.data_access ?? 0)).toBe(task.events.length);
+    expect((record?.counts.tool_call ?? 0) + (record?.counts.data_access ?? 0)).toBe(task.events.length);
     await processor.stop();
   });
 

@@ -471,6 +471,21 @@ describe('OTLP codec: protobuf', () => {
     ]);
   });
 
+  it('decodes strings exactly as UTF-8 (invalid bytes as U+FFFD), also when they repeat and collide in the string cache', () => {
+    const byte = fc.constantFrom(0x61, 0x62, 0x7a, 0x2e, 0x80, 0xc3, 0xa9, 0xe2, 0x82, 0xac, 0xf0, 0x9f);
+    const names = fc.array(fc.uint8Array({ minLength: 1, maxLength: 70 }), { minLength: 1, maxLength: 8 });
+    const shortNames = fc.array(fc.array(byte, { minLength: 1, maxLength: 6 }).map((b) => Uint8Array.from(b)), { minLength: 1, maxLength: 8 });
+    fc.assert(
+      fc.property(fc.oneof(names, shortNames), (raw) => {
+        const spans = [...raw, ...raw].map((name) => [...len(1, ID16), ...len(2, ID8), ...len(5, [...name])]);
+        const body = bytesOf(len(1, len(2, spans.flatMap((spanBody) => len(2, spanBody)))));
+        const decoded = decodeTraceRequest(body, 'protobuf').resourceSpans[0]?.scopeSpans[0]?.spans.map((s) => s.name);
+        expect(decoded).toStrictEqual([...raw, ...raw].map((name) => Buffer.from(name).toString('utf8')));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('reads all-zero ids as absent and writes absent ids as nothing', () => {
     const spanBody = [...len(1, new Array<number>(16).fill(0)), ...len(2, new Array<number>(8).fill(0)), ...len(4, [])];
     const decoded = decodeTraceRequest(bytesOf(requestWithSpan(spanBody)), 'protobuf');
