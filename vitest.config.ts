@@ -6,6 +6,8 @@ export default defineConfig({
   test: {
     pool: 'forks',
     include: ['test/**/*.test.ts'],
+    // Starts a real Kafka broker (test/kafka/broker.sh) unless KAFKA_BROKERS names one; fails clearly without Java/Maven.
+    globalSetup: ['test/helpers/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 180_000,
     fileParallelism: true,

@@ -1,8 +1,10 @@
 /**
- * `npm start`: Tripline in one process on the embedded defaults, or the distributed mode when KAFKA_BROKERS
- * is set. Stops cleanly on SIGINT/SIGTERM.
+ * `npm start`: Tripline in one process on the embedded defaults, or the distributed mode (every role, or
+ * those in TRIPLINE_ROLES) when KAFKA_BROKERS is set. Stops cleanly on SIGINT/SIGTERM.
  */
 import { loadConfig } from './config.ts';
+import { runDistributedMain } from './distributed-main.ts';
+import { ROLES } from './distributed.ts';
 import { startEmbedded } from './embedded.ts';
 import { isTriplineError, messageOf } from './shared/errors.ts';
 import { createLogger } from './shared/logger.ts';
@@ -16,6 +18,10 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const logger = createLogger(config.logLevel);
+  if (config.kafka.brokers !== undefined) {
+    await runDistributedMain(ROLES, { config, logger });
+    return;
+  }
   try {
     const running = await startEmbedded(config, logger);
     logger.info(

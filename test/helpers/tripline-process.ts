@@ -35,9 +35,12 @@ export interface TriplineProcess {
 export async function startTriplineProcess(env: Record<string, string>): Promise<TriplineProcess> {
   const otlpPort = await freePort();
   const apiPort = await freePort();
+  // The embedded mode unless the caller asks otherwise: a KAFKA_BROKERS in the test runner's environment
+  // must not switch these tests to the distributed mode.
+  const { KAFKA_BROKERS: _brokers, TRIPLINE_ROLES: _roles, ...inherited } = process.env;
   const child = spawn(process.execPath, [MAIN], {
     env: {
-      ...process.env,
+      ...inherited,
       TRIPLINE_OTLP_HOST: '127.0.0.1',
       TRIPLINE_API_HOST: '127.0.0.1',
       TRIPLINE_OTLP_PORT: String(otlpPort),
