@@ -164,9 +164,17 @@ export async function startGatewayService(config: Readonly<TriplineConfig>, deps
     const publisher = createKafkaPublisher({ kafka, topics: settings.topics, producer: settings.producer, logger });
     await publisher.start();
     lifecycle.add(() => publisher.close());
-    const gateway = createGateway(publisher);
+    const gateway = createGateway(publisher, { publisher, topics: settings.topics, maxRecordBytes: settings.producer.maxRecordBytes });
     const app = createHttpServer(logger.child({ component: 'otlp' }));
-    registerOtlpReceiver(app, { maxBodyBytes: config.otlp.maxBodyBytes, handler: (request, context) => gateway.ingest(request, context) });
+    registerOtlpReceiver(app, {
+      maxBodyBytes: config.otlp.maxBodyBytes,
+      handler: (request, context) => gateway.ingest(request, context),
+      // Protobuf goes from its bytes to the topics (collectors/gateway/otlp-route.ts); OTLP/JSON is decoded.
+      protobufHandler: (body, context) => {
+        if (gateway.ingestProtobuf === undefined) throw new Error('the gateway has no protobuf fast path');
+        return gateway.ingestProtobuf(body, context);
+      },
+    });
     const otlpUrl = await app.listen({ host: config.otlp.host, port: config.otlp.port });
     // Closing the listener first lets requests in flight finish; then the publisher drains.
     lifecycle.add(() => app.close());
@@ -208,6 +216,11 @@ export async function startProcessorService(config: Readonly<TriplineConfig>, de
       logger,
       // Alerts and revocations reach Kafka before the offsets of the batch that decided them are committed.
       beforeCommit: () => bridge.flush(),
+      maxEventsPerBatch: config.processor.batchSize,
+      // Partitions gained may carry tasks another processor began: the processor rebuilds them from the store.
+      onAssignment: ({ gained }) => {
+        if (gained.length > 0) processor.ownershipChanged();
+      },
       onTasksReleased: (tasks) => logger.info({ tasks: tasks.length }, 'partitions moved to another processor'),
     });
     await source.start((batch) => processor.handle(batch));

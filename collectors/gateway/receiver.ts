@@ -55,6 +55,11 @@ export interface OtlpReceiverOptions {
   /** Called for every request that holds at least one span. */
   handler: OtlpTraceHandler;
   /**
+   * When set, protobuf requests go to it as bytes (after gunzip) instead of being decoded for `handler`; it
+   * throws TriplineError OTLP_BAD_REQUEST for bytes that are not a request (→ 400).
+   */
+  protobufHandler?: (body: Uint8Array, context: OtlpHandlerContext) => Promise<OtlpHandlerResult>;
+  /**
    * The tenant of a request, from its headers.
    * @default () => 'default'
    */
@@ -120,10 +125,13 @@ export function registerOtlpReceiver(app: FastifyInstance, options: OtlpReceiver
       const gzipped = isGzip(request.headers['content-encoding']);
       const raw = Buffer.isBuffer(request.body) ? request.body : EMPTY_BODY;
       const body = gzipped && raw.length > 0 ? await gunzipLimited(raw, maxBodyBytes) : raw;
-      const decoded = decodeTraceRequest(body, format);
-
       let result: OtlpHandlerResult = { rejectedSpans: 0 };
-      if (countSpans(decoded) > 0) result = await handler(decoded, { tenant: tenantOf(request.headers), format });
+      if (format === 'protobuf' && options.protobufHandler !== undefined) {
+        if (body.length > 0) result = await options.protobufHandler(body, { tenant: tenantOf(request.headers), format });
+      } else {
+        const decoded = decodeTraceRequest(body, format);
+        if (countSpans(decoded) > 0) result = await handler(decoded, { tenant: tenantOf(request.headers), format });
+      }
 
       return reply
         .code(200)

@@ -99,6 +99,12 @@ export function createInProcessBus(options: InProcessBusOptions): InProcessBus {
       if (closed) return Promise.reject(new TriplineError('SHUTTING_DOWN', 'Tripline is stopping', { details: { retryAfterSeconds: 5 } }));
       const size = sizeOf(batch);
       if (size === 0) return Promise.resolve();
+      if (size > options.capacity) {
+        // No wait makes room for it: answering 429 would have the client retry the same batch forever.
+        return Promise.reject(
+          new TriplineError('OTLP_PAYLOAD_TOO_LARGE', `the request holds ${size} events, more than the pipeline holds (${options.capacity}); send smaller batches`),
+        );
+      }
       if (queuedEvents + inHand + size > options.capacity) {
         return Promise.reject(
           new TriplineError('PIPELINE_BUSY', `the pipeline holds ${queuedEvents + inHand} events (capacity ${options.capacity}); retry later`, {

@@ -7,6 +7,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import type { Admin, ITopicMetadata, LogEntry } from 'kafkajs';
 import { TriplineError, messageOf } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
+import { registerZstdCodec } from './kafka-codecs.ts';
 import { allTopics, spanTopics } from './kafka-config.ts';
 import type { KafkaSettings } from './kafka-config.ts';
 
@@ -20,12 +21,16 @@ export interface KafkaClientOptions {
 
 /** A kafkajs client whose log lines go to `logger` (kafkajs INFO is chatty: it goes to debug). */
 export function createKafka(settings: Pick<KafkaSettings, 'brokers' | 'clientId'>, logger: Logger, options: KafkaClientOptions): Kafka {
+  // Every Tripline client can read (and the gateway write) ZSTD batches.
+  registerZstdCodec();
   const log = logger.child({ component: 'kafkajs', role: options.role });
   return new Kafka({
     clientId: `${settings.clientId}-${options.role}`,
     brokers: settings.brokers,
     connectionTimeout: options.connectionTimeoutMs ?? 3000,
     requestTimeout: options.requestTimeoutMs ?? 30_000,
+    // Reconnect quickly once a broker is back (kafkajs' default backoff grows to 30 s).
+    retry: { initialRetryTime: 100, maxRetryTime: 2000, retries: 10 },
     logLevel: logLevel.INFO,
     logCreator:
       () =>
@@ -52,16 +57,26 @@ export async function ensureTopics(kafka: Kafka, settings: KafkaSettings, logger
   try {
     await admin.connect();
     const wanted = allTopics(settings.topics);
-    const existing = new Set<string>(await admin.listTopics());
-    const missing = wanted.filter((topic) => !existing.has(topic));
-    if (missing.length > 0) {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: missing.map((topic) => ({ topic, numPartitions: settings.partitions, replicationFactor: settings.replicationFactor })),
-      });
-      logger.info({ topics: missing, partitions: settings.partitions }, 'created Kafka topics');
+    // Topics just created (here or by another process starting at the same time) may not be in every
+    // broker's metadata yet: retriable errors are retried for a while.
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        const existing = new Set<string>(await admin.listTopics());
+        const missing = wanted.filter((topic) => !existing.has(topic));
+        if (missing.length > 0) {
+          const created = await admin.createTopics({
+            waitForLeaders: true,
+            topics: missing.map((topic) => ({ topic, numPartitions: settings.partitions, replicationFactor: settings.replicationFactor })),
+          });
+          if (created) logger.info({ topics: missing, partitions: settings.partitions }, 'created Kafka topics');
+        }
+        await checkCoPartitioned(admin, settings, logger);
+        return;
+      } catch (error) {
+        if (error instanceof TriplineError || (error as { retriable?: unknown }).retriable !== true || attempt >= 20) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
     }
-    await checkCoPartitioned(admin, settings, logger);
   } catch (error) {
     if (error instanceof TriplineError) throw error;
     throw new TriplineError('KAFKA_UNAVAILABLE', `could not prepare the Kafka topics on ${settings.brokers.join(',')}: ${messageOf(error)}`, {

@@ -9,7 +9,7 @@ import type { TriplineConfig } from '../config.ts';
 import { TriplineError } from '../shared/errors.ts';
 import { deepFreeze, readEnum, readInt, readPattern, type Env } from '../shared/env.ts';
 
-export const KAFKA_COMPRESSIONS = ['gzip', 'none'] as const;
+export const KAFKA_COMPRESSIONS = ['gzip', 'zstd', 'none'] as const;
 export type KafkaCompression = (typeof KAFKA_COMPRESSIONS)[number];
 
 /** Topic names: the three span topics (one per kind) and the three Tripline writes besides. */
@@ -34,15 +34,29 @@ export interface KafkaSettings {
   groupId: string;
   topics: KafkaTopics;
   producer: {
-    /** Compression of produced record batches. @default 'none' (see the benchmark in test/bench/kafka.bench.ts) */
+    /**
+     * Compression of produced record batches. GZIP is the default: kafkajs computes the record-batch CRC in
+     * JavaScript, so sending 10x fewer bytes costs less CPU than compressing them (test/bench/kafka.bench.ts),
+     * and every Kafka client reads it. ZSTD (Node's zlib, see kafka-codecs.ts) is cheaper still and smaller;
+     * its readers need ZSTD support (Java, librdkafka, franz-go and Tripline do; plain kafkajs does not).
+     * @default 'gzip'
+     */
     compression: KafkaCompression;
     /** Longest wait for Kafka's acknowledgement before the OTLP request is answered 503. @default 5000 */
     publishTimeoutMs: number;
+    /**
+     * Retry-After (seconds) advertised with 503 while Kafka is unavailable. Short, so that the OTel SDK's few
+     * retries (5, within its export timeout, 10 s by default) reach a broker that comes back. @default 2
+     */
+    retryAfterSeconds: number;
     /** Bytes (encoded records) accepted but not yet acknowledged; past it ingest answers 429/503. @default 64 MiB */
     maxInFlightBytes: number;
     /** How long the first records of an idle producer wait for company before they are sent. @default 5 */
     lingerMs: number;
-    /** Largest produce request (sum of uncompressed record sizes); keep below the broker's `message.max.bytes`. @default 900000 */
+    /**
+     * Most bytes (uncompressed) of one partition in one produce request, i.e. the largest record batch; keep it
+     * below the broker's `message.max.bytes`. A request holds up to 16 such batches. @default 900000
+     */
     maxBatchBytes: number;
     /** Largest single record; a task's spans are split over several records above it. @default 900000 */
     maxRecordBytes: number;
@@ -54,7 +68,10 @@ export interface KafkaSettings {
     heartbeatIntervalMs: number;
     /** Time a member has to finish its batch and rejoin during a rebalance. @default 60000 */
     rebalanceTimeoutMs: number;
-    /** Largest fetch per request (all partitions). @default 10485760 */
+    /**
+     * Largest fetch (all partitions, compressed as stored). Records are compressed about 10:1, and a fetch is
+     * decoded at once, so this bounds the processor's memory: 4 MiB ≈ 40 MB of spans. @default 4194304
+     */
     maxBytes: number;
     /**
      * Longest a batch may be in the handler while the member keeps heartbeating (like Java's
@@ -74,16 +91,17 @@ export const KAFKA_CONFIG_VARIABLES = [
   ['TRIPLINE_TOPIC_REVOCATIONS', DEFAULT_TOPICS.revocations, 'topic of revocations and restores (JSON, schemas/revocation.schema.json)'],
   ['TRIPLINE_TOPIC_DEAD_LETTER', DEFAULT_TOPICS.deadLetter, 'topic undecodable span records are moved to'],
   ['TRIPLINE_KAFKA_REPLICATION_FACTOR', '-1', 'replication factor of topics Tripline creates (-1 = broker default, up to 32)'],
-  ['TRIPLINE_KAFKA_COMPRESSION', 'none', 'compression of produced batches: none or gzip'],
+  ['TRIPLINE_KAFKA_COMPRESSION', 'gzip', 'compression of produced span batches: gzip, zstd (cheaper; readers need ZSTD support) or none'],
   ['TRIPLINE_KAFKA_PUBLISH_TIMEOUT_MS', '5000', 'longest wait for Kafka to acknowledge spans before ingest answers 503 (100 to 120,000)'],
+  ['TRIPLINE_KAFKA_RETRY_AFTER_SECONDS', '2', 'Retry-After advertised with 503 while Kafka is unavailable (1 to 60)'],
   ['TRIPLINE_KAFKA_MAX_IN_FLIGHT_BYTES', '67108864', 'span bytes accepted but not yet acknowledged by Kafka before ingest answers 429/503 (1 MiB to 4 GiB)'],
   ['TRIPLINE_KAFKA_LINGER_MS', '5', 'how long records of an idle producer wait to share a produce request (0 to 1,000)'],
-  ['TRIPLINE_KAFKA_MAX_BATCH_BYTES', '900000', "largest produce request; keep below the broker's message.max.bytes (16 KiB to 64 MiB)"],
+  ['TRIPLINE_KAFKA_MAX_BATCH_BYTES', '900000', "most bytes of one partition per produce request; keep below the broker's message.max.bytes (16 KiB to 64 MiB)"],
   ['TRIPLINE_KAFKA_MAX_RECORD_BYTES', '900000', 'largest record; bigger groups of spans are split (1 KiB to 64 MiB, at most TRIPLINE_KAFKA_MAX_BATCH_BYTES)'],
   ['TRIPLINE_KAFKA_SESSION_TIMEOUT_MS', '30000', 'consumer session timeout: a processor silent this long is replaced (6,000 to 300,000)'],
   ['TRIPLINE_KAFKA_HEARTBEAT_INTERVAL_MS', '3000', 'consumer heartbeat interval (100 to 60,000, below the session timeout)'],
   ['TRIPLINE_KAFKA_REBALANCE_TIMEOUT_MS', '60000', 'time a processor has to finish its batch and rejoin during a rebalance (1,000 to 600,000)'],
-  ['TRIPLINE_KAFKA_FETCH_MAX_BYTES', '10485760', 'largest fetch of a processor (64 KiB to 256 MiB)'],
+  ['TRIPLINE_KAFKA_FETCH_MAX_BYTES', '4194304', 'largest fetch of a processor, as stored (compressed); bounds its memory (64 KiB to 256 MiB)'],
   ['TRIPLINE_KAFKA_MAX_POLL_INTERVAL_MS', '300000', 'longest a processor may work on one batch and keep its partitions; a hung one is replaced after this plus the session timeout (1,000 to 3,600,000)'],
 ] as const;
 
@@ -140,8 +158,9 @@ export function loadKafkaSettings(base: TriplineConfig['kafka'], env: Env = proc
     groupId: base.groupId,
     topics,
     producer: {
-      compression: readEnum(env, 'TRIPLINE_KAFKA_COMPRESSION', 'none', KAFKA_COMPRESSIONS),
+      compression: readEnum(env, 'TRIPLINE_KAFKA_COMPRESSION', 'gzip', KAFKA_COMPRESSIONS),
       publishTimeoutMs: readInt(env, 'TRIPLINE_KAFKA_PUBLISH_TIMEOUT_MS', 5000, { min: 100, max: 120_000 }),
+      retryAfterSeconds: readInt(env, 'TRIPLINE_KAFKA_RETRY_AFTER_SECONDS', 2, { min: 1, max: 60 }),
       maxInFlightBytes: readInt(env, 'TRIPLINE_KAFKA_MAX_IN_FLIGHT_BYTES', 64 * 1024 * 1024, { min: 1024 * 1024, max: 4 * 1024 * 1024 * 1024 }),
       lingerMs: readInt(env, 'TRIPLINE_KAFKA_LINGER_MS', 5, { min: 0, max: 1000 }),
       maxBatchBytes,
@@ -151,7 +170,7 @@ export function loadKafkaSettings(base: TriplineConfig['kafka'], env: Env = proc
       sessionTimeoutMs,
       heartbeatIntervalMs: readInt(env, 'TRIPLINE_KAFKA_HEARTBEAT_INTERVAL_MS', 3000, { min: 100, max: Math.min(60_000, sessionTimeoutMs - 1) }),
       rebalanceTimeoutMs: readInt(env, 'TRIPLINE_KAFKA_REBALANCE_TIMEOUT_MS', 60_000, { min: 1000, max: 600_000 }),
-      maxBytes: readInt(env, 'TRIPLINE_KAFKA_FETCH_MAX_BYTES', 10 * 1024 * 1024, { min: 64 * 1024, max: 256 * 1024 * 1024 }),
+      maxBytes: readInt(env, 'TRIPLINE_KAFKA_FETCH_MAX_BYTES', 4 * 1024 * 1024, { min: 64 * 1024, max: 256 * 1024 * 1024 }),
       maxPollIntervalMs: readInt(env, 'TRIPLINE_KAFKA_MAX_POLL_INTERVAL_MS', 300_000, { min: 1000, max: 3_600_000 }),
     },
   });

@@ -79,6 +79,8 @@ export function bridgeKillSwitchToKafka(options: KillSwitchBridgeOptions): KillS
     maxInFlightRequests: 1,
     allowAutoTopicCreation: false,
     createPartitioner: Partitioners.DefaultPartitioner,
+    // Idempotence needs unlimited retries (kafkajs warns otherwise); short backoffs.
+    retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 2000 },
   });
   let consumer: Consumer | undefined;
   const queue: { topic: string; message: Message }[] = [];
@@ -229,7 +231,6 @@ export function bridgeKillSwitchToKafka(options: KillSwitchBridgeOptions): KillS
       // Publish what is queued before leaving (bounded by the retry cut-off once stopped).
       if (queue.length > 0) await Promise.race([this.flush().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 10_000))]);
       stopped = true;
-      await sending;
       connected = false;
       await consumer?.disconnect().catch(() => undefined);
       await producer.disconnect().catch(() => undefined);

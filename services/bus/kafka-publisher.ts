@@ -25,7 +25,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { CompressionTypes, Partitioners } from 'kafkajs';
-import type { Kafka, Message, Producer, TopicMessages } from 'kafkajs';
+import type { Kafka, Message, PartitionMetadata, Producer, TopicMessages } from 'kafkajs';
 import type { OtlpResourceSpans, OtlpScopeSpans, OtlpSpan, OtlpTraceRequest } from '../../schemas/otlp.ts';
 import { encodeTraceRequest } from '../../collectors/gateway/otlp-codec.ts';
 import type { ClassifiedBatch } from '../core/classify.ts';
@@ -33,6 +33,9 @@ import { TriplineError, messageOf } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { EventPublisher } from './bus.ts';
 import type { KafkaSettings, KafkaTopics } from './kafka-config.ts';
+
+/** A produce request holds at most this many times `maxBatchBytes` (each partition at most `maxBatchBytes`). */
+const MAX_REQUEST_BATCHES = 16;
 
 /** Record header carrying the tenant of the spans (set by the gateway from the ingest credential). */
 export const TENANT_HEADER = 'tripline-tenant';
@@ -157,6 +160,11 @@ export interface KafkaPublisherStats {
 }
 
 export interface KafkaEventPublisher extends EventPublisher {
+  /**
+   * Publishes records already built (the gateway's byte-level router, collectors/gateway/otlp-route.ts):
+   * the same acknowledgement, time-out and back-pressure as `publish`.
+   */
+  publishRecords(records: readonly SpanRecord[]): Promise<void>;
   /** Connects the producer (call once before publishing). */
   start(): Promise<void>;
   /** Encoded bytes accepted and not yet acknowledged (queued or in flight). */
@@ -176,6 +184,8 @@ interface Publication {
 
 interface Queued {
   topic: string;
+  /** The partition the record will go to (for sizing produce requests; kafkajs partitions it itself). */
+  partition: number;
   message: Message;
   bytes: number;
   publication: Publication;
@@ -185,15 +195,22 @@ export function createKafkaPublisher(options: KafkaPublisherOptions): KafkaEvent
   const { topics, logger } = options;
   const settings = options.producer;
   const maxConcurrentSends = options.maxConcurrentSends ?? 1;
-  const compression = settings.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
+  const compression = settings.compression === 'gzip' ? CompressionTypes.GZIP : settings.compression === 'zstd' ? CompressionTypes.ZSTD : CompressionTypes.None;
   const producer: Producer = options.kafka.producer({
     idempotent: true,
     maxInFlightRequests: 1,
     allowAutoTopicCreation: false,
     createPartitioner: Partitioners.DefaultPartitioner,
+    // Idempotence needs unlimited retries; short backoffs find a broker that came back within a second or two
+    // (the OTel SDK retries only for its export timeout).
+    retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 2000 },
   });
   const queue: Queued[] = [];
   let queueHead = 0;
+  const partitioner = Partitioners.DefaultPartitioner();
+  const partitionCounts = new Map<string, number>();
+  const fakeMetadata = new Map<number, PartitionMetadata[]>();
+  let refreshTimer: NodeJS.Timeout | undefined;
   let bytesInFlight = 0;
   let sending = 0;
   /** Start times of the sends in flight, by send number. */
@@ -204,7 +221,7 @@ export function createKafkaPublisher(options: KafkaPublisherOptions): KafkaEvent
   let connected = false;
   const idleWaiters: (() => void)[] = [];
   const stats: KafkaPublisherStats = { publishes: 0, records: 0, spans: 0, bytes: 0, sends: 0, busy: 0, unavailable: 0, failedSends: 0 };
-  const retryAfterSeconds = Math.max(1, Math.ceil(settings.publishTimeoutMs / 1000));
+  const retryAfterSeconds = settings.retryAfterSeconds;
 
   function queuedCount(): number {
     return queue.length - queueHead;
@@ -249,27 +266,74 @@ export function createKafkaPublisher(options: KafkaPublisherOptions): KafkaEvent
     sendNext();
   }
 
+  /**
+   * The next produce request: records in queue order, at most `maxBatchBytes` per partition (kafkajs writes
+   * a request's records of one partition as one record batch, which the broker caps at `message.max.bytes`)
+   * and MAX_REQUEST_BATCHES times that in all. A record whose partition is full waits, and so do the later
+   * records of that partition, so each partition keeps its order.
+   */
   function takeBatch(): Queued[] {
     const taken: Queued[] = [];
-    let bytes = 0;
-    while (queueHead < queue.length) {
-      const next = queue[queueHead];
-      if (next === undefined) break;
+    const deferred: Queued[] = [];
+    const perPartition = new Map<string, number>();
+    const full = new Set<string>();
+    const maxRequestBytes = settings.maxBatchBytes * MAX_REQUEST_BATCHES;
+    let total = 0;
+    let index = queueHead;
+    for (; index < queue.length; index += 1) {
+      const next = queue[index];
+      if (next === undefined) continue;
       if (next.publication.withdrawn) {
-        queueHead += 1;
         bytesInFlight -= next.bytes;
         continue;
       }
-      if (taken.length > 0 && bytes + next.bytes > settings.maxBatchBytes) break;
+      if (taken.length > 0 && total + next.bytes > maxRequestBytes) break;
+      const slot = `${next.topic}|${String(next.partition)}`;
+      const used = perPartition.get(slot) ?? 0;
+      if (full.has(slot) || (used > 0 && used + next.bytes > settings.maxBatchBytes)) {
+        full.add(slot);
+        deferred.push(next);
+        continue;
+      }
+      perPartition.set(slot, used + next.bytes);
+      total += next.bytes;
       taken.push(next);
-      bytes += next.bytes;
-      queueHead += 1;
+    }
+    if (deferred.length === 0 && index - queueHead < 4096 && index < queue.length) {
+      queueHead = index;
+    } else {
+      const rest = queue.slice(index);
+      queue.length = 0;
+      queue.push(...deferred, ...rest);
+      queueHead = 0;
     }
     if (queueHead > 1024 && queueHead * 2 > queue.length) {
       queue.splice(0, queueHead);
       queueHead = 0;
     }
     return taken;
+  }
+
+  /** The partition kafkajs' default partitioner picks for a key (murmur2 of the key, like Java's). */
+  function partitionOf(topic: string, key: string): number {
+    const count = partitionCounts.get(topic) ?? 1;
+    let metadata = fakeMetadata.get(count);
+    if (metadata === undefined) {
+      metadata = Array.from({ length: count }, (_, partitionId) => ({ partitionErrorCode: 0, partitionId, leader: 0, replicas: [0], isr: [0] }));
+      fakeMetadata.set(count, metadata);
+    }
+    return partitioner({ topic, partitionMetadata: metadata, message: { key, value: null } });
+  }
+
+  async function refreshPartitionCounts(): Promise<void> {
+    const admin = options.kafka.admin();
+    try {
+      await admin.connect();
+      const metadata = await admin.fetchTopicMetadata({ topics: [topics.tool_call, topics.data_access, topics.privilege_change] });
+      for (const topic of metadata.topics) partitionCounts.set(topic.name, topic.partitions.length);
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
   }
 
   function sendNext(): void {
@@ -313,7 +377,13 @@ export function createKafkaPublisher(options: KafkaPublisherOptions): KafkaEvent
           // record over the broker's limit, authorisation): answer the publishers; the agents retry.
           lastSendFailed = true;
           stats.failedSends += 1;
-          logger.error({ err: messageOf(error), records: batch.length }, 'Kafka refused a produce request');
+          const tooLarge = (error as { type?: unknown }).type === 'MESSAGE_TOO_LARGE';
+          logger.error(
+            { err: messageOf(error), records: batch.length },
+            tooLarge
+              ? "Kafka refused a produce request as too large: set TRIPLINE_KAFKA_MAX_BATCH_BYTES (and _MAX_RECORD_BYTES) below the broker's message.max.bytes"
+              : 'Kafka refused a produce request',
+          );
           const failure = unavailable(`Kafka refused the spans: ${messageOf(error)}`, error);
           for (const item of batch) {
             bytesInFlight -= item.bytes;
@@ -343,10 +413,16 @@ export function createKafkaPublisher(options: KafkaPublisherOptions): KafkaEvent
     async start() {
       try {
         await producer.connect();
+        await refreshPartitionCounts();
       } catch (error) {
         throw new TriplineError('KAFKA_UNAVAILABLE', `could not connect the Kafka producer: ${messageOf(error)}`, { cause: error, details: { retryAfterSeconds } });
       }
       connected = true;
+      // Partitions may be added while running: keep the sizing of produce requests close to the truth.
+      refreshTimer = setInterval(() => {
+        refreshPartitionCounts().catch((error: unknown) => logger.debug({ err: messageOf(error) }, 'refreshing partition counts failed'));
+      }, 5 * 60_000);
+      refreshTimer.unref();
       schedule();
     },
 
@@ -358,6 +434,11 @@ export function createKafkaPublisher(options: KafkaPublisherOptions): KafkaEvent
       } catch (error) {
         return Promise.reject(error instanceof Error ? error : new Error(String(error)));
       }
+      return this.publishRecords(records);
+    },
+
+    publishRecords(records) {
+      if (closed) return Promise.reject(new TriplineError('SHUTTING_DOWN', 'Tripline is stopping', { details: { retryAfterSeconds: 5 } }));
       if (records.length === 0) return Promise.resolve();
       if (stuck()) {
         // Waiting out the timeout would only hold the agent and memory: Kafka is not answering now.
@@ -391,7 +472,7 @@ export function createKafkaPublisher(options: KafkaPublisherOptions): KafkaEvent
         }, settings.publishTimeoutMs);
         for (const record of records) {
           const message: Message = { key: record.key, value: Buffer.from(record.value.buffer, record.value.byteOffset, record.value.byteLength), headers: record.headers };
-          queue.push({ topic: record.topic, message, bytes: record.value.byteLength, publication });
+          queue.push({ topic: record.topic, partition: partitionOf(record.topic, record.key), message, bytes: record.value.byteLength, publication });
         }
         bytesInFlight += bytes;
         schedule();
@@ -412,6 +493,7 @@ export function createKafkaPublisher(options: KafkaPublisherOptions): KafkaEvent
         if (!drained) logger.warn({ bytes: bytesInFlight }, 'stopping with spans Kafka has not acknowledged');
       }
       if (lingerTimer !== undefined) clearTimeout(lingerTimer);
+      if (refreshTimer !== undefined) clearInterval(refreshTimer);
       const stopping = new TriplineError('SHUTTING_DOWN', 'Tripline is stopping', { details: { retryAfterSeconds: 5 } });
       for (let i = queueHead; i < queue.length; i += 1) {
         const item = queue[i];

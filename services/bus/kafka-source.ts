@@ -11,8 +11,9 @@
  * own headers and key kept) and skipped: it never blocks its partition.
  *
  * Batches. The batches of one fetch (all partitions the fetch returned, across the three topics) are merged and
- * handed to the handler as one EventBatch, so the store takes one write per fetch and the events of a task that
- * arrived on different topics meet in one batch.
+ * handed to the handler as one EventBatch (or several of at most `maxEventsPerBatch` events, the task-boundary
+ * spans with the last), so the store takes few, large writes and the events of a task that arrived on different
+ * topics meet in one batch.
  *
  * Commits (at-least-once). Offsets are committed only after the handler resolved, i.e. after the results are
  * durable in ClickHouse, and after the dead letters were acknowledged. A member that dies before committing
@@ -22,7 +23,8 @@
  * the batch in hand finish and commit before the member rejoins (the classic, eager protocol).
  *
  * Co-partitioning. The consumer uses `coPartitionAssigner`, so this member owns the same partition numbers of
- * all three topics; `onTasksReleased` reports the tasks of partition numbers it lost in a rebalance, so their
+ * all three topics. `onAssignment` reports each new assignment (the processor then looks up tasks it has not
+ * seen in the store before scoring them), `onTasksReleased` the tasks of partition numbers it lost, so their
  * state can be dropped and rebuilt by whoever owns them next.
  */
 import { Buffer } from 'node:buffer';
@@ -66,6 +68,11 @@ export interface KafkaSourceOptions {
    * handler is not run again). The processor service flushes its alert/revocation publications here.
    */
   beforeCommit?: () => Promise<void>;
+  /**
+   * After each (re)join of the group: the partition numbers this member owns now and those it gained (which
+   * may hold tasks another processor began). Runs before any record of the new assignment is handed over.
+   */
+  onAssignment?: (assignment: { partitions: number[]; gained: number[] }) => void;
   /** Tasks seen on partition numbers this member lost in a rebalance. */
   onTasksReleased?: (tasks: TaskRef[]) => void;
   /** Most task ids remembered per partition number for `onTasksReleased`. @default 50000 */
@@ -75,6 +82,11 @@ export interface KafkaSourceOptions {
    * (it is replayed by the next owner). @default 30000
    */
   drainTimeoutMs?: number;
+  /**
+   * Most events per handler call: a big fetch is handed over in several calls (the task-boundary spans with the
+   * last one), all of them before the fetch's offsets are committed. @default 5000
+   */
+  maxEventsPerBatch?: number;
 }
 
 export interface KafkaSourceStats {
@@ -154,6 +166,8 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaEventSource
     maxInFlightRequests: 1,
     allowAutoTopicCreation: false,
     createPartitioner: Partitioners.DefaultPartitioner,
+    // Idempotence needs unlimited retries (kafkajs warns otherwise); short backoffs.
+    retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 2000 },
   });
   const stats: KafkaSourceStats = { records: 0, deadLetters: 0, skippedReplays: 0, batches: 0, events: 0, boundaries: 0, commits: 0, failedCommits: 0 };
   /** Per `topic|partition`: the highest offset handed to the handler by this process. */
@@ -163,6 +177,8 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaEventSource
   const taskMemory = options.tasksPerPartitionMemory ?? 50_000;
   let assigned: number[] = [];
   let pending: Part[] = [];
+  /** Parts whose eachBatch call waits for its flush. */
+  const waiting = new Set<Part>();
   let flushScheduled = false;
   let inFlight: Promise<void> = Promise.resolve();
   let handler: ((batch: EventBatch) => Promise<void>) | undefined;
@@ -180,7 +196,13 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaEventSource
       if (tasks !== undefined) released.push(...tasks.values());
       tasksByNumber.delete(n);
     }
+    const gained = [...numbers].filter((n) => !assigned.includes(n)).sort((a, b) => a - b);
     assigned = [...numbers].sort((a, b) => a - b);
+    try {
+      options.onAssignment?.({ partitions: [...assigned], gained });
+    } catch (error) {
+      logger.error({ err: messageOf(error) }, 'onAssignment failed');
+    }
     logger.info({ partitions: assigned, memberId: event.payload.memberId, leader: event.payload.isLeader, releasedTasks: released.length }, 'joined the processor group');
     if (released.length > 0) {
       try {
@@ -191,7 +213,9 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaEventSource
     }
   });
   consumer.on(consumer.events.CRASH, (event) => {
-    logger.error({ err: messageOf(event.payload.error), restart: event.payload.restart }, 'the Kafka consumer crashed');
+    const fields = { err: messageOf(event.payload.error), restart: event.payload.restart };
+    if (event.payload.restart) logger.warn(fields, 'the Kafka consumer lost the cluster; restarting it');
+    else logger.error(fields, 'the Kafka consumer crashed and will not restart');
   });
 
   function rememberTasks(partition: number, tasks: readonly TaskRef[]): void {
@@ -287,10 +311,15 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaEventSource
       }
       if (merged.events.length > 0 || merged.boundaries.length > 0) {
         if (handler === undefined) throw new Error('the Kafka source was started without a handler');
-        await handler(merged);
-        stats.batches += 1;
-        stats.events += merged.events.length;
-        stats.boundaries += merged.boundaries.length;
+        const size = Math.max(1, options.maxEventsPerBatch ?? 5000);
+        for (let start = 0; start < merged.events.length || start === 0; start += size) {
+          const last = start + size >= merged.events.length;
+          const chunk: EventBatch = { events: merged.events.slice(start, start + size), boundaries: last ? merged.boundaries : [] };
+          await handler(chunk);
+          stats.batches += 1;
+          stats.events += chunk.events.length;
+          stats.boundaries += chunk.boundaries.length;
+        }
       }
       for (const part of parts) {
         if (part.handledUpTo !== null) {
@@ -359,7 +388,19 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaEventSource
             const { batch } = payload;
             if (stopRequested || batch.messages.length === 0) return;
             const done = new Promise<void>((resolve, reject) => {
-              pending.push({ ...toPart(batch), resolve, reject });
+              const part: Part = {
+                ...toPart(batch),
+                resolve: () => {
+                  waiting.delete(part);
+                  resolve();
+                },
+                reject: (error) => {
+                  waiting.delete(part);
+                  reject(error instanceof Error ? error : new Error(String(error)));
+                },
+              };
+              waiting.add(part);
+              pending.push(part);
             });
             scheduleFlush();
             // Keep the membership alive while a long batch is written (a rebalance notice is acted on by kafkajs
@@ -399,7 +440,12 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaEventSource
             return true;
           })();
           const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), options.drainTimeoutMs ?? 30_000)));
-          if (!(await Promise.race([drained, timeout]))) logger.warn('stopping with a batch in hand: it stays uncommitted and is replayed by the next owner');
+          if (!(await Promise.race([drained, timeout]))) {
+            logger.warn('stopping with a batch in hand: it stays uncommitted and is replayed by the next owner');
+            // Release kafkajs' workers (they wait for eachBatch) so the consumer can leave the group.
+            const stopping = new TriplineError('SHUTTING_DOWN', 'the Kafka source is stopping');
+            for (const part of [...waiting]) part.reject(stopping);
+          }
           clearTimeout(timer);
         }
         await consumer.disconnect().catch((error: unknown) => logger.warn({ err: messageOf(error) }, 'disconnecting the Kafka consumer failed'));

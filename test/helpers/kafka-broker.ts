@@ -10,7 +10,7 @@
  *   again with its data kept (`stop()` / `restart()`), to test ingest while Kafka is down.
  */
 import { execFile, spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -131,7 +131,7 @@ export interface OwnBroker {
   stop(): Promise<void>;
   /** Starts it again on the same port with the same data, and waits until it answers. */
   restart(): Promise<void>;
-  /** Stops it for good and removes nothing but its process. */
+  /** Stops it for good and removes its state directory. */
   destroy(): Promise<void>;
 }
 
@@ -166,6 +166,7 @@ export async function startOwnBroker(): Promise<OwnBroker> {
     },
     async destroy() {
       if (existsSync(pidFile)) await stopBroker(env);
+      rmSync(state, { recursive: true, force: true });
     },
   };
 }

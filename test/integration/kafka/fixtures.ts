@@ -105,6 +105,8 @@ export interface SyntheticRequestOptions {
   startMs?: number;
   /** Add a task-boundary (root) span at the end. */
   withBoundary?: boolean;
+  /** Realistic span sizes (~450 bytes of protobuf each: call ids, arguments, URLs, user ids), as agents send. */
+  rich?: boolean;
 }
 
 /** One OTLP request of an agent: tool calls, data accesses and privilege changes of one task. */
@@ -122,6 +124,18 @@ export function syntheticRequest(options: SyntheticRequestOptions): OtlpTraceReq
         : kind === 1
           ? [str('db.system.name', 'postgresql'), str('db.namespace', 'crm'), str('db.collection.name', 'customers'), str('db.operation.name', 'SELECT'), int('db.response.returned_rows', 10)]
           : [str('tripline.privilege.action', 'token_issue'), str('tripline.privilege.scopes_before', 'tickets:read'), str('tripline.privilege.scopes_after', 'tickets:read')];
+    if (options.rich === true) {
+      attributes.push(
+        str('gen_ai.tool.call.id', `call_${hex(12)}`),
+        str('gen_ai.tool.call.arguments', JSON.stringify({ query: `customer ${hex(4)} open tickets`, limit: 20, include: ['history', 'notes'] })),
+        str('enduser.id', `user-${hex(3)}`),
+        str('server.address', 'crm.internal.example.com'),
+        str('url.full', `https://crm.internal.example.com/api/v2/customers/${hex(4)}/tickets?state=open`),
+        str('code.function', 'agent.tools.dispatch'),
+        int('tripline.data.bytes', 2048 + i),
+        str('tripline.data.classification', 'internal'),
+      );
+    }
     const t = start + BigInt(i) * 1_000_000n;
     spans.push({
       traceId,

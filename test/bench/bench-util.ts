@@ -1,0 +1,132 @@
+/**
+ * Small measuring helpers of the gateway-vs-collector benchmark: a monotonic clock, a process's CPU time and
+ * memory from /proc (Linux), CPU pinning with taskset.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+
+/** Milliseconds on a monotonic clock. */
+export function monotonicEpochMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+let ticksPerSecond: number | undefined;
+/** USER_HZ (clock ticks per second of /proc/<pid>/stat), normally 100. */
+function clockTicks(): number {
+  if (ticksPerSecond === undefined) {
+    try {
+      ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      ticksPerSecond = 100;
+    }
+  }
+  return ticksPerSecond;
+}
+
+/** CPU seconds (utime + stime, all threads) a process has used so far, from /proc/<pid>/stat. */
+export function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
+  // Fields after the command name (which is in parentheses and may hold spaces): state is field 3.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  return (utime + stime) / clockTicks();
+}
+
+/** Resident set size now and its peak (VmRSS, VmHWM) in MiB, from /proc/<pid>/status. */
+export function memoryOf(pid: number): { rssMiB: number; peakRssMiB: number } {
+  const status = readFileSync(`/proc/${String(pid)}/status`, 'utf8');
+  const kib = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
+  return { rssMiB: kib('VmRSS') / 1024, peakRssMiB: kib('VmHWM') / 1024 };
+}
+
+/** Pins every thread of a running process to `cpus` (e.g. '0'). */
+export function pinProcess(pid: number, cpus: string): void {
+  execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+}
+
+/** Whether taskset exists and the machine has at least two CPUs to split. */
+export function canPin(): boolean {
+  try {
+    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' });
+    return readFileSync('/proc/cpuinfo', 'utf8').split('\n').filter((line) => line.startsWith('processor')).length >= 2;
+  } catch {
+    return false;
+  }
+}
+
+/** Samples a process's RSS every `everyMs` until stopped; returns the highest VmRSS seen (MiB). */
+export function sampleRss(pid: number, everyMs = 100): { stop(): number } {
+  let peak = 0;
+  const sample = (): void => {
+    try {
+      peak = Math.max(peak, memoryOf(pid).rssMiB);
+    } catch {
+      // process gone
+    }
+  };
+  sample();
+  const timer = setInterval(sample, everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      return peak;
+    },
+  };
+}
+
+/** Reads a protobuf varint at `pos`; returns [value, next position]. Values above 2^53 are not needed here. */
+function varint(buf: Uint8Array, pos: number): [number, number] {
+  let value = 0;
+  let shift = 1;
+  for (;;) {
+    const byte = buf[pos];
+    if (byte === undefined) throw new Error('truncated varint');
+    pos += 1;
+    value += (byte & 0x7f) * shift;
+    if (byte < 0x80) return [value, pos];
+    shift *= 128;
+  }
+}
+
+/** Calls `each(start, end)` for every length-delimited field `field` in buf[start, end). */
+function forEachField(buf: Uint8Array, start: number, end: number, field: number, each: (from: number, to: number) => void): void {
+  let pos = start;
+  while (pos < end) {
+    const [key, afterKey] = varint(buf, pos);
+    pos = afterKey;
+    const wire = key % 8;
+    const number = Math.floor(key / 8);
+    if (wire === 2) {
+      const [length, afterLength] = varint(buf, pos);
+      if (number === field) each(afterLength, afterLength + length);
+      pos = afterLength + length;
+    } else if (wire === 0) {
+      pos = varint(buf, pos)[1];
+    } else if (wire === 1) {
+      pos += 8;
+    } else if (wire === 5) {
+      pos += 4;
+    } else {
+      throw new Error(`unsupported wire type ${String(wire)}`);
+    }
+  }
+}
+
+/**
+ * Spans in an OTLP protobuf `TracesData` / `ExportTraceServiceRequest` (resource_spans = 1 → scope_spans = 2 →
+ * spans = 2), counted without decoding them: cheap enough to run beside the load generator.
+ */
+export function countOtlpSpans(buf: Uint8Array): number {
+  let spans = 0;
+  forEachField(buf, 0, buf.length, 1, (rs, rsEnd) => {
+    forEachField(buf, rs, rsEnd, 2, (ss, ssEnd) => {
+      forEachField(buf, ss, ssEnd, 2, () => {
+        spans += 1;
+      });
+    });
+  });
+  return spans;
+}
