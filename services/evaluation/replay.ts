@@ -1,0 +1,122 @@
+/**
+ * Replays labelled tasks through a detector exactly as the processor drives Tripline's detector
+ * (services/processor/processor.ts): per task, each event is folded in and scored against the baselines as they
+ * are at that moment; the task completes at its boundary and is learned only if it completed (was not
+ * revoked) and was never flagged (no alert or revoke that was acted on); events after the end are scored
+ * against the ended task. Tasks run one after another in the order given.
+ *
+ * Tripline's detector learns through the same `BaselineBook` the processor uses (type, agent and fleet
+ * baselines). The comparators learn through their own `learn` with the same rule and warm-up.
+ */
+import type { TaskLabel } from '../../collectors/simulator/scenarios.ts';
+import type { AgentEvent, Decision, Regime, Verdict } from '../../schemas/events.ts';
+import type { Comparator } from '../core/comparators/types.ts';
+import { markEnded, newTaskState, observe, recordVerdict, score, summarize } from '../core/detect/index.ts';
+import type { DetectorConfig, TaskSummary } from '../core/detect/index.ts';
+import { BaselineBook } from '../processor/baseline-book.ts';
+import type { LabelledTask } from './plan-events.ts';
+
+/** What one detector decided on one event. */
+export interface EventDecision {
+  score: number;
+  decision: Decision;
+  /** Tripline only. */
+  regime?: Regime;
+  reasons: string[];
+}
+
+export interface TaskOutcome {
+  taskId: string;
+  taskType: string;
+  agentId: string;
+  label: TaskLabel;
+  attackStart: number | undefined;
+  /** Per event, in `[...events, ...afterEnd]` order. */
+  decisions: EventDecision[];
+  /** Start and end times of those events (for delays in milliseconds). */
+  times: { startMs: number; endMs: number }[];
+  /** The task was learned as normal (unknown for outcomes read back from the pipeline). */
+  learned?: boolean;
+}
+
+/** Decides whether a completed task teaches the baselines; the processor's rule is the default. */
+export type LearningPolicy = (task: { flagged: boolean; revoked: boolean; peak: EventDecision | undefined; events: number }) => boolean;
+
+/** The processor's rule: learn completed (not revoked) tasks that never alerted. */
+export const PROCESSOR_POLICY: LearningPolicy = ({ flagged, revoked, events }) => !flagged && !revoked && events > 0;
+
+export interface ReplayOptions {
+  policy?: LearningPolicy;
+  /** Called for each task Tripline learns (e.g. to collect summaries). */
+  onLearn?: (summary: TaskSummary) => void;
+}
+
+function timesOf(task: LabelledTask): { startMs: number; endMs: number }[] {
+  return [...task.events, ...task.afterEnd].map((event) => ({ startMs: event.startMs, endMs: event.endMs }));
+}
+
+function toDecision(verdict: Verdict): EventDecision {
+  return { score: verdict.score, decision: verdict.decision, regime: verdict.regime, reasons: verdict.contributions.slice(0, 3).map((c) => c.reason) };
+}
+
+/** Tripline's detector over the tasks, with the processor's learning rule (or `options.policy`). */
+export function replayTripline(tasks: readonly LabelledTask[], config: DetectorConfig, options: ReplayOptions = {}): { outcomes: TaskOutcome[]; book: BaselineBook } {
+  const policy = options.policy ?? PROCESSOR_POLICY;
+  const book = new BaselineBook();
+  const outcomes = tasks.map((task): TaskOutcome => {
+    const first = task.events[0] ?? task.afterEnd[0];
+    let state = newTaskState({ tenant: task.boundary.tenant, taskId: task.taskId, taskType: task.taskType, agentId: task.agentId, startMs: first?.startMs ?? task.boundary.startMs });
+    let flagged = false;
+    let revoked = false;
+    let peak: EventDecision | undefined;
+    const decisions: EventDecision[] = [];
+    const scoreOne = (event: AgentEvent): void => {
+      state = observe(state, event);
+      const verdict = score(event, state, book.lookup(event.tenant, state.taskType, state.agentId), config);
+      recordVerdict(state, verdict);
+      const decision = toDecision(verdict);
+      decisions.push(decision);
+      if (peak === undefined || decision.score >= peak.score) peak = decision;
+      if (verdict.decision !== 'allow' && !verdict.shadow) flagged = true;
+      if (verdict.decision === 'revoke' && !verdict.shadow) revoked = true;
+    };
+    for (const event of task.events) scoreOne(event);
+    state = markEnded(state, task.boundary.endMs);
+    const learned = policy({ flagged, revoked, peak, events: task.events.length });
+    if (learned) {
+      const summary = summarize(state);
+      book.learnTask(task.boundary.tenant, task.taskType, task.agentId, summary);
+      options.onLearn?.(summary);
+    }
+    for (const event of task.afterEnd) scoreOne(event);
+    return { taskId: task.taskId, taskType: task.taskType, agentId: task.agentId, label: task.label, attackStart: task.attackStart, decisions, times: timesOf(task), learned };
+  });
+  return { outcomes, book };
+}
+
+/** A comparator over the same tasks with the same learning rule. */
+export function replayComparator<S, M>(tasks: readonly LabelledTask[], detector: Comparator<S, M>, policy: LearningPolicy = PROCESSOR_POLICY): TaskOutcome[] {
+  const model = detector.newModel();
+  return tasks.map((task): TaskOutcome => {
+    const first = task.events[0] ?? task.afterEnd[0];
+    let state = detector.newTaskState({ tenant: task.boundary.tenant, taskId: task.taskId, taskType: task.taskType, agentId: task.agentId, startMs: first?.startMs ?? task.boundary.startMs });
+    let flagged = false;
+    let revoked = false;
+    let peak: EventDecision | undefined;
+    const decisions: EventDecision[] = [];
+    const scoreOne = (event: AgentEvent): void => {
+      state = detector.observe(state, event);
+      const verdict = detector.score(event, state, model);
+      decisions.push(verdict);
+      if (peak === undefined || verdict.score >= peak.score) peak = verdict;
+      if (verdict.decision !== 'allow') flagged = true;
+      if (verdict.decision === 'revoke') revoked = true;
+    };
+    for (const event of task.events) scoreOne(event);
+    state = detector.markEnded(state, task.boundary.endMs);
+    const learned = policy({ flagged, revoked, peak, events: task.events.length });
+    if (learned) detector.learn(model, state);
+    for (const event of task.afterEnd) scoreOne(event);
+    return { taskId: task.taskId, taskType: task.taskType, agentId: task.agentId, label: task.label, attackStart: task.attackStart, decisions, times: timesOf(task), learned };
+  });
+}

@@ -1,0 +1,75 @@
+/** The evaluation as markdown: a summary table, one table per detector by attack pattern, the requirements. */
+import { ATTACK_PATTERNS } from '../../collectors/simulator/scenarios.ts';
+import type { EvaluationResult } from './evaluate.ts';
+import type { Metrics } from './metrics.ts';
+
+const share = (x: number): string => `${(x * 100).toFixed(2)}%`;
+const num = (x: number | null): string => (x === null ? '–' : String(Math.round(x)));
+const ms = (x: number | null): string => (x === null ? '–' : x >= 10_000 ? `${(x / 1000).toFixed(1)} s` : `${String(Math.round(x))} ms`);
+
+function row(name: string, m: Metrics): string {
+  return `| ${name} | ${m.detected}/${m.attacks} | ${m.recall.toFixed(3)} | ${m.precision.toFixed(3)} | ${m.f1.toFixed(3)} | ${m.revokedAttacks}/${m.attacks} | ${share(m.benignAlertedShare)} (${m.benignAlerted}) | ${share(m.benignRevokedShare)} (${m.benignRevoked}) | ${num(m.delayEvents.median)} / ${num(m.delayEvents.p90)} | ${ms(m.delayMs.median)} / ${ms(m.delayMs.p90)} |`;
+}
+
+const HEADER = [
+  '| | detected | recall | precision | F1 | revoked | benign alerted | benign revoked | delay events (median / p90) | delay (median / p90) |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+];
+
+export function commandLine(result: EvaluationResult): string {
+  const o = result.options;
+  const parts = ['node scripts/evaluate.ts', `--seed ${o.seed}`, `--benign-per-type ${o.benignPerType}`, `--attacks-per-pattern ${o.attacksPerPattern}`];
+  if (o.agentsPerType !== 3) parts.push(`--agents-per-type ${o.agentsPerType}`);
+  if (o.warmupTasks !== 20) parts.push(`--warmup ${o.warmupTasks}`);
+  if (o.taskTypes !== undefined) parts.push(`--task-types ${o.taskTypes.join(',')}`);
+  if (o.patterns !== undefined) parts.push(`--patterns ${o.patterns.join(',')}`);
+  if (o.timeScale !== 1 && !o.throughPipeline) parts.push(`--time-scale ${String(o.timeScale)}`);
+  if (o.throughPipeline) parts.push('--through-pipeline');
+  return parts.join(' ');
+}
+
+export function toMarkdown(result: EvaluationResult): string {
+  const w = result.workload;
+  const lines: string[] = [];
+  lines.push(`Command: \`${commandLine(result)}\``);
+  lines.push('');
+  lines.push(
+    `SYNTHETIC workload from collectors/simulator/scenarios.ts (seed ${result.options.seed}): ${w.tasks} tasks (${w.benign} benign, ${w.attacks} attacks), ${w.events} events, task types ${w.taskTypes.join(', ')}; warm-up ${result.options.warmupTasks} tasks per type; thresholds alert ${result.options.alertThreshold}, revoke ${result.options.revokeThreshold}; ${result.mode === 'pipeline' ? 'Tripline through the real pipeline (OTel SDK agents → OTLP → processor → ClickHouse, agents in real time scaled 1/100), comparators on the stored events' : `replayed through the detector core as the processor runs it${result.options.timeScale === 1 ? '' : `, times scaled by ${String(result.options.timeScale)}`}`}.`,
+  );
+  lines.push('');
+  lines.push('| detector | recall | precision | F1 | benign alerted | benign revoked | median delay (events / ms) |');
+  lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const d of result.detectors) {
+    const m = d.metrics.overall;
+    lines.push(`| ${d.name} | ${m.recall.toFixed(3)} | ${m.precision.toFixed(3)} | ${m.f1.toFixed(3)} | ${share(m.benignAlertedShare)} | ${share(m.benignRevokedShare)} | ${num(m.delayEvents.median)} / ${ms(m.delayMs.median)} |`);
+  }
+  for (const d of result.detectors) {
+    lines.push('');
+    lines.push(`**${d.name}** — ${d.description}`);
+    lines.push('');
+    lines.push(...HEADER);
+    for (const pattern of ATTACK_PATTERNS) {
+      const m = d.metrics.byPattern[pattern];
+      if (m.attacks > 0) lines.push(row(pattern, m));
+    }
+    lines.push(row('**overall**', d.metrics.overall));
+  }
+  if (result.pipeline !== undefined) {
+    const p = result.pipeline;
+    const a = p.agreement;
+    const s = p.storedAgreement;
+    lines.push('');
+    lines.push(
+      `Pipeline: ${String(p.waves)} waves of agents in ${(p.wallMs / 1000).toFixed(1)} s. Against the replay of the generated events: same task decision for ${a.sameTaskDecision}/${a.tasks} tasks, same event decision for ${a.sameEventDecision}/${a.events} events. Against the replay of the events as stored: ${s.sameTaskDecision}/${s.tasks} tasks, ${s.sameEventDecision}/${s.events} event decisions, ${s.sameEventScore}/${s.events} identical scores. Generated events equal to the pipeline's classified events (all but times): ${p.sameEvents.same}/${p.sameEvents.events}.`,
+    );
+    for (const d of a.disagreements.slice(0, 20)) lines.push(`- ${d.taskId} (${d.label}): pipeline ${d.pipeline}, replay ${d.replay}`);
+  }
+  lines.push('');
+  lines.push('Requirements (issue 4):');
+  for (const r of result.requirements) lines.push(`- ${r.ok ? 'PASS' : 'FAIL'} ${r.name}: ${r.detail}`);
+  lines.push('');
+  lines.push(
+    'Recall: attacks flagged (alert or revoke) at or after the attack\'s first event. Precision: detected attacks / all flagged tasks; per pattern, that pattern\'s attacks against every benign task. Benign alerted counts any alert (revoked included). Delay: from the attack\'s first event to the first flag, in events (0 = on the first malicious event) and event time.',
+  );
+  return lines.join('\n');
+}

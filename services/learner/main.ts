@@ -1,0 +1,68 @@
+/**
+ * The learner: `node services/learner/main.ts [--tenant T] [--dry-run] [--shadow-alerts-block]` with Tripline's environment
+ * (TRIPLINE_DATA_DIR or CLICKHOUSE_URL, CLICKHOUSE_DATABASE…; see services/config.ts).
+ *
+ * Rebuilds every baseline from ClickHouse history — completed tasks that never alerted and were never revoked,
+ * plus tasks whose alert an operator marked a false positive — and saves them. On the embedded engine run it
+ * while Tripline is stopped (one process holds the data directory); against a ClickHouse server, restart the
+ * processors afterwards so they load the rebuilt baselines. `--shadow-alerts-block` also keeps out tasks whose
+ * only alerts were in shadow mode (the processor learns those today; see docs/detection.md).
+ */
+import { parseArgs } from 'node:util';
+import { describeBaseline } from '../core/detect/index.ts';
+import { loadConfig } from '../config.ts';
+import { isTriplineError, messageOf } from '../shared/errors.ts';
+import { createLogger } from '../shared/logger.ts';
+import { openClickHouseStore } from '../store/clickhouse-store.ts';
+import { createDetectionQueries, openDetectionClient } from '../store/detection-queries.ts';
+import { baselineRecords, rebuildBaselines } from './rebuild.ts';
+
+async function main(): Promise<number> {
+  let args;
+  let config;
+  try {
+    args = parseArgs({
+      options: { tenant: { type: 'string' }, 'dry-run': { type: 'boolean', default: false }, 'shadow-alerts-block': { type: 'boolean', default: false } },
+      strict: true,
+    }).values;
+    config = loadConfig();
+  } catch (error) {
+    process.stderr.write(`learner: ${messageOf(error)}\nusage: node services/learner/main.ts [--tenant T] [--dry-run] [--shadow-alerts-block]\n`);
+    return 2;
+  }
+  const logger = createLogger(config.logLevel, 'tripline-learner');
+  const started = Date.now();
+  try {
+    const store = await openClickHouseStore({ ...config.store, logger });
+    const client = openDetectionClient(config.store);
+    try {
+      await store.migrate();
+      const queries = createDetectionQueries(client, config.store.database);
+      const result = await rebuildBaselines(queries, {
+        ...(args.tenant === undefined ? {} : { tenant: args.tenant }),
+        shadowAlertsBlock: args['shadow-alerts-block'],
+        onProgress: (tasks) => logger.debug({ tasks }, 'learning'),
+      });
+      const records = baselineRecords(result.book, Date.now());
+      if (!args['dry-run']) await store.saveBaselines(records);
+      for (const entry of result.book.list()) {
+        if (entry.agentId !== '') continue;
+        const described = describeBaseline(entry.baseline);
+        logger.info({ tenant: entry.tenant, taskType: entry.taskType, tasks: entry.baseline.tasks, falsePositivesLearned: described.falsePositivesLearned }, 'baseline rebuilt');
+      }
+      logger.info(
+        { tasks: result.tasks, falsePositives: result.falsePositives, skipped: result.skipped, baselines: records.length, saved: !args['dry-run'], ms: Date.now() - started },
+        args['dry-run'] ? 'rebuilt the baselines (dry run: nothing saved)' : 'rebuilt and saved the baselines',
+      );
+      return 0;
+    } finally {
+      await client.close();
+      await store.close();
+    }
+  } catch (error) {
+    logger.fatal({ code: isTriplineError(error) ? error.code : 'LEARNER_FAILED', err: messageOf(error) }, `the learner failed: ${messageOf(error)}`);
+    return 1;
+  }
+}
+
+process.exitCode = await main();
