@@ -1,0 +1,194 @@
+/**
+ * Read queries of the built-in console (services/api/console.ts) that the Store port does not offer: the tasks
+ * people look at (riskiest first) and events per kind over the last minutes. Read-only, on the same ClickHouse
+ * the store uses: a server over HTTP when `url` is set, else the in-process engine (chdb) at `dataDir`, which
+ * lets several connections of one process share its data directory (the store's own connection stays the
+ * only writer). Same read rule as the store: every table is read with FINAL.
+ */
+import { createClient } from '@clickhouse/client';
+import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
+import { createChdbConnection } from 'chdb/connection';
+import { mkdirSync, realpathSync } from 'node:fs';
+import { isMainThread } from 'node:worker_threads';
+import { EVENT_KINDS } from '../../schemas/conventions.ts';
+import type { EventKind } from '../../schemas/conventions.ts';
+import type { Decision, Regime, TaskStatus } from '../../schemas/events.ts';
+import { TriplineError, messageOf } from '../shared/errors.ts';
+
+/** Where the store is: the `store` part of TriplineConfig. */
+export interface ConsoleQueryOptions {
+  /** A ClickHouse server's HTTP(S) endpoint; when set, `dataDir` is ignored. */
+  url: string | undefined;
+  username?: string;
+  password?: string;
+  /** The embedded engine's data directory (the store's). */
+  dataDir: string;
+  database: string;
+}
+
+export interface ConsoleTask {
+  taskId: string;
+  taskType: string;
+  agentId: string;
+  status: TaskStatus;
+  score: number;
+  decision: Decision;
+  regime: Regime;
+  reasons: string[];
+  counts: Record<EventKind, number>;
+  startedMs: number;
+  lastEventMs: number;
+}
+
+export interface TaskTotals {
+  tasks: number;
+  active: number;
+  revoked: number;
+  flagged: number;
+}
+
+export interface Activity {
+  /** Start of the first bucket, epoch ms. */
+  startMs: number;
+  bucketMs: number;
+  /** Events per kind and bucket, oldest first, by the time Tripline stored them. */
+  series: Record<EventKind, number[]>;
+}
+
+export interface ConsoleQueries {
+  /** Revoked tasks first, then by score and recency. */
+  tasks(tenant: string, limit: number): Promise<{ items: ConsoleTask[]; totals: TaskTotals }>;
+  /** Events per kind in `buckets` buckets of `bucketMs` ending at `nowMs`. */
+  activity(tenant: string, options: { nowMs: number; bucketMs: number; buckets: number }): Promise<Activity>;
+  close(): Promise<void>;
+}
+
+const DATABASE_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const SETTINGS: ClickHouseSettings = { output_format_json_quote_64bit_integers: 0 };
+/** Events whose span started this long before the window are not looked at (lets ClickHouse skip old parts). */
+const LATE_ARRIVAL_MS = 3_600_000;
+
+type ClientConnection = NonNullable<NonNullable<Parameters<typeof createClient>[0]>['connection']>;
+
+interface TaskRow {
+  task_id: string;
+  task_type: string;
+  agent_id: string;
+  status: TaskStatus;
+  score: number;
+  decision: Decision;
+  regime: Regime;
+  reasons: string[];
+  count_tool_call: number;
+  count_data_access: number;
+  count_privilege_change: number;
+  started_ms: number;
+  last_event_ms: number;
+}
+
+export async function openConsoleQueries(options: ConsoleQueryOptions): Promise<ConsoleQueries> {
+  if (!DATABASE_PATTERN.test(options.database)) {
+    throw new TriplineError('CONFIG_INVALID', `database must be letters, digits and _ (got ${JSON.stringify(options.database)})`);
+  }
+  const db = options.database;
+  let client: ClickHouseClient;
+  if (options.url !== undefined && options.url !== '') {
+    client = createClient({
+      url: options.url,
+      ...(options.username === undefined ? {} : { username: options.username }),
+      ...(options.password === undefined ? {} : { password: options.password }),
+      application: 'tripline-console',
+      clickhouse_settings: SETTINGS,
+    });
+  } else {
+    if (!isMainThread) throw new TriplineError('CONFIG_INVALID', 'The embedded engine (chdb) must be used from the main thread');
+    let dir: string;
+    try {
+      mkdirSync(options.dataDir, { recursive: true });
+      dir = realpathSync(options.dataDir);
+    } catch (error) {
+      throw new TriplineError('CONFIG_INVALID', `dataDir ${options.dataDir} cannot be opened: ${messageOf(error)}`, { cause: error });
+    }
+    // Same cast as the store: chdb declares the Connection contract from the standalone client-common package.
+    const connection = createChdbConnection({ path: dir }) as unknown as ClientConnection;
+    client = createClient({ connection, clickhouse_settings: SETTINGS });
+  }
+
+  try {
+    await client.query({ query: 'SELECT 1', format: 'JSONEachRow' }).then((result) => result.json());
+  } catch (error) {
+    await client.close().catch(() => undefined);
+    throw new TriplineError('STORE_UNAVAILABLE', `The console cannot read ClickHouse: ${messageOf(error)}`, { cause: error });
+  }
+
+  async function select<T>(query: string, params: Record<string, unknown>): Promise<T[]> {
+    try {
+      const result = await client.query({ query, format: 'JSONEachRow', query_params: params });
+      return await result.json<T>();
+    } catch (error) {
+      throw new TriplineError('STORE_UNAVAILABLE', `ClickHouse console query failed: ${messageOf(error)}`, { cause: error });
+    }
+  }
+
+  return {
+    async tasks(tenant, limit) {
+      const [rows, totals] = await Promise.all([
+        select<TaskRow>(
+          `SELECT task_id, task_type, agent_id, status, score, decision, regime, reasons,
+                  count_tool_call, count_data_access, count_privilege_change,
+                  toUnixTimestamp64Milli(started_at) AS started_ms, toUnixTimestamp64Milli(last_event_at) AS last_event_ms
+           FROM ${db}.tasks FINAL
+           WHERE tenant = {tenant:String}
+           ORDER BY status = 'revoked' DESC, score DESC, last_event_at DESC, task_id
+           LIMIT {limit:UInt32}`,
+          { tenant, limit },
+        ),
+        select<TaskTotals>(
+          `SELECT count() AS tasks, countIf(status = 'active') AS active, countIf(status = 'revoked') AS revoked, countIf(decision != 'allow') AS flagged
+           FROM ${db}.tasks FINAL
+           WHERE tenant = {tenant:String}`,
+          { tenant },
+        ),
+      ]);
+      return {
+        items: rows.map((row) => ({
+          taskId: row.task_id,
+          taskType: row.task_type,
+          agentId: row.agent_id,
+          status: row.status,
+          score: row.score,
+          decision: row.decision,
+          regime: row.regime,
+          reasons: row.reasons,
+          counts: { tool_call: row.count_tool_call, data_access: row.count_data_access, privilege_change: row.count_privilege_change },
+          startedMs: row.started_ms,
+          lastEventMs: row.last_event_ms,
+        })),
+        totals: totals[0] ?? { tasks: 0, active: 0, revoked: 0, flagged: 0 },
+      };
+    },
+
+    async activity(tenant, { nowMs, bucketMs, buckets }) {
+      const startMs = Math.floor(nowMs / bucketMs) * bucketMs - (buckets - 1) * bucketMs;
+      const rows = await select<{ kind: string; bucket: number; n: number }>(
+        `SELECT kind, intDiv(toUnixTimestamp64Milli(ingested_at) - {startMs:Int64}, {bucketMs:UInt32}) AS bucket, count() AS n
+         FROM ${db}.events FINAL
+         WHERE tenant = {tenant:String}
+           AND start_time >= fromUnixTimestamp64Milli({horizonMs:Int64}, 'UTC')
+           AND ingested_at >= fromUnixTimestamp64Milli({startMs:Int64}, 'UTC')
+         GROUP BY kind, bucket`,
+        { tenant, startMs, bucketMs, horizonMs: startMs - LATE_ARRIVAL_MS },
+      );
+      const series = Object.fromEntries(EVENT_KINDS.map((kind) => [kind, new Array<number>(buckets).fill(0)])) as Record<EventKind, number[]>;
+      for (const row of rows) {
+        const values = series[row.kind as EventKind] as number[] | undefined;
+        if (values === undefined) continue;
+        const index = Math.min(buckets - 1, Math.max(0, row.bucket));
+        values[index] = (values[index] ?? 0) + row.n;
+      }
+      return { startMs, bucketMs, series };
+    },
+
+    close: () => client.close(),
+  };
+}

@@ -1,0 +1,261 @@
+/**
+ * The built-in console (services/api/console.ts) in a real browser: Debian's Chromium driven by playwright-core
+ * (never a downloaded browser), against a real pipeline run (startEmbedded, simulated OpenTelemetry SDK agents of
+ * three task types warming up the detector, two rogue tasks the detector revokes).
+ *
+ * - the page loads and shows the revocations the pipeline produced, the tasks with their scores and reasons,
+ *   and the activity sparklines;
+ * - a restore and a kill done through the page (button, reason, name) are recorded: GET /v1/revocations shows
+ *   them with the actor and reason entered, exactly as an API client's would be.
+ *
+ * Needs `apt-get install -y chromium` (/usr/bin/chromium); the test fails, never skips, without it.
+ * `UPDATE_CONSOLE_SCREENSHOT=1` also writes the screenshot to docs/console.png (the README shows it).
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runFleet } from '../../collectors/simulator/fleet.ts';
+import { generateScenario } from '../../collectors/simulator/scenarios.ts';
+import type { TaskPlan } from '../../collectors/simulator/scenarios.ts';
+import { buildApiApp } from '../../services/api/app.ts';
+import { registerConsole } from '../../services/api/console.ts';
+import { loadConfig } from '../../services/config.ts';
+import type { TriplineConfig } from '../../services/config.ts';
+import { startEmbedded } from '../../services/embedded.ts';
+import type { RunningTripline } from '../../services/embedded.ts';
+import { createLogger } from '../../services/shared/logger.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const SCREENSHOT = fileURLToPath(new URL('../../docs/console.png', import.meta.url));
+
+const TYPES = ['summarize_ticket', 'triage_alert', 'generate_report'];
+const WARMUP = 6;
+
+interface RevocationView {
+  id: string;
+  taskId: string;
+  action: string;
+  source: string;
+  actor: string;
+  reason: string;
+}
+
+async function getBody(url: string): Promise<unknown> {
+  const response = await fetch(url);
+  return response.json();
+}
+
+function attack(seed: number, taskType: string, agentId: string): TaskPlan {
+  const plan = generateScenario({ seed, benignPerType: 0, attacksPerPattern: 1, agentsPerType: 1, taskTypes: [taskType], patterns: ['exfiltration_burst'] }).tasks[0];
+  if (plan === undefined) throw new Error('the scenario produced no attack');
+  return { ...plan, agentId };
+}
+
+/**
+ * The console's address: the embedded API's own when it registers the console, else an API app of this test
+ * over the same running pipeline (same store, same processor for kill and restore) with the console on it.
+ */
+async function consoleFor(running: RunningTripline, config: Readonly<TriplineConfig>): Promise<{ url: string; close(): Promise<void> }> {
+  const probe = await fetch(`${running.apiUrl}/`);
+  if (probe.ok && (probe.headers.get('content-type') ?? '').startsWith('text/html')) return { url: running.apiUrl, close: () => Promise.resolve() };
+  const logger = running.logger;
+  const app = buildApiApp({
+    store: running.store,
+    commands: running.processor,
+    logger,
+    detectorStatus: () => Promise.resolve({ regime: 'type_baseline', baselineTasks: WARMUP, warmupTasks: WARMUP }),
+    baselines: () => Promise.resolve([]),
+    ready: () => Promise.resolve({ ready: true, checks: {} }),
+    killSwitch: running.enforcement,
+  });
+  await registerConsole(app, { clickhouse: config.store, logger });
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  return { url, close: () => app.close() };
+}
+
+describe('the console in Chromium, over a real pipeline run', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tripline-console-'));
+  const profileDir = mkdtempSync(join(tmpdir(), 'tripline-chromium-'));
+  let running: RunningTripline;
+  let console_: { url: string; close(): Promise<void> };
+  let context: BrowserContext;
+  let page: Page;
+  const rogue = attack(43, 'summarize_ticket', 'rogue-agent-1');
+  const rogue2 = attack(44, 'triage_alert', 'rogue-agent-2');
+  let benign: TaskPlan[] = [];
+  /** Script errors, failed requests and CSP violations the page ran into. */
+  const problems: string[] = [];
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`The console test needs Debian's Chromium at ${CHROMIUM}: apt-get install -y chromium`);
+    const config = loadConfig({
+      TRIPLINE_DATA_DIR: dataDir,
+      TRIPLINE_OTLP_HOST: '127.0.0.1',
+      TRIPLINE_OTLP_PORT: '0',
+      TRIPLINE_API_HOST: '127.0.0.1',
+      TRIPLINE_API_PORT: '0',
+      TRIPLINE_WARMUP_TASKS: String(WARMUP),
+    });
+    running = await startEmbedded(config, createLogger('warn'));
+    console_ = await consoleFor(running, config);
+
+    // The last type of a scenario starts late (a new type ramping up): listed last so the three warm up.
+    const warmup = generateScenario({ seed: 41, benignPerType: WARMUP + 2, attacksPerPattern: 0, agentsPerType: 2, taskTypes: [...TYPES, 'customer_refund'] }).tasks;
+    await runFleet({ endpoint: running.otlpUrl, plans: warmup });
+    await waitFor(
+      'the task types to warm up',
+      async () => {
+        const body = (await getBody(`${running.apiUrl}/v1/baselines`)) as { items: { taskType: string; tasks: number }[] };
+        return TYPES.every((type) => (body.items.find((item) => item.taskType === type)?.tasks ?? 0) >= WARMUP);
+      },
+      60_000,
+    );
+    benign = generateScenario({ seed: 42, benignPerType: 1, attacksPerPattern: 0, agentsPerType: 2, taskTypes: TYPES }).tasks;
+    await runFleet({ endpoint: running.otlpUrl, plans: [...benign, rogue, rogue2] });
+    for (const plan of [rogue, rogue2]) {
+      await waitFor(`${plan.taskId} to be revoked`, async () => ((await getBody(`${running.apiUrl}/v1/tasks/${plan.taskId}`)) as { status?: string }).status === 'revoked');
+    }
+    await waitFor('the benign tasks to complete', async () => {
+      for (const plan of benign) {
+        if (((await getBody(`${running.apiUrl}/v1/tasks/${plan.taskId}`)) as { status?: string }).status !== 'completed') return false;
+      }
+      return true;
+    });
+
+    context = await chromium.launchPersistentContext(profileDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_ARGS,
+      viewport: { width: 1440, height: 1000 },
+      deviceScaleFactor: 1,
+      timezoneId: 'UTC',
+      locale: 'en-US',
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(`console error: ${message.text()}`);
+    });
+  }, 240_000);
+
+  afterAll(async () => {
+    await context.close();
+    await console_.close();
+    await running.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(profileDir, { recursive: true, force: true });
+  });
+
+  it('loads and shows the revocations the pipeline produced, with scores, reasons and activity', async () => {
+    const response = await page.goto(console_.url);
+    expect(response?.status()).toBe(200);
+    expect(await page.title()).toBe('Tripline console');
+
+    for (const plan of [rogue, rogue2]) {
+      const item = page.locator(`#revocations li[data-task-id="${plan.taskId}"][data-action="revoke"][data-source="detector"]`);
+      await item.waitFor({ timeout: 15_000 });
+      expect(await item.textContent()).toContain('revoked');
+      expect(await item.textContent()).toContain(plan.agentId);
+      const row = page.locator(`#tasks tr[data-task-id="${plan.taskId}"]`);
+      expect(await row.getAttribute('data-status')).toBe('revoked');
+      expect(Number(await row.locator('.score b').textContent())).toBeGreaterThanOrEqual(80);
+      expect((await row.locator('td.why').textContent())?.trim()).not.toBe('');
+      await page.locator(`#alerts li[data-task-id="${plan.taskId}"]`).first().waitFor();
+    }
+    await page.locator('#live.ok').waitFor();
+    expect(await page.locator('#stat-revoked').textContent()).toBe('2');
+    // One sparkline per kind, drawn from the events this run stored.
+    expect(await page.locator('#activity .spark-row[data-kind]').count()).toBe(3);
+    expect(await page.locator('#activity .spark-row[data-kind="tool_call"] svg path').count()).toBe(2);
+    expect(Number((await page.locator('#stat-events').textContent())?.replace(/,/g, ''))).toBeGreaterThan(0);
+    expect(problems).toEqual([]);
+  });
+
+  it('records a restore done through the page, with the reason and name entered', async () => {
+    await page.locator(`#tasks button[data-action="restore"][data-task-id="${rogue.taskId}"]`).click();
+    const dialog = page.locator('#action-dialog');
+    await dialog.waitFor({ state: 'visible' });
+    expect(await page.locator('#dialog-title').textContent()).toBe(`Restore ${rogue.taskId}`);
+    await page.locator('#dialog-reason').fill('Reviewed with the data owner: the export was approved.');
+    await page.locator('#dialog-actor').fill('Alice Martin');
+    await page.locator('#dialog-confirm').click();
+    await dialog.waitFor({ state: 'hidden' });
+    await page.locator(`#revocations li[data-task-id="${rogue.taskId}"][data-action="restore"]`).waitFor();
+    expect(await page.locator('#toast').textContent()).toContain(`Restored ${rogue.taskId}`);
+
+    const body = (await getBody(`${running.apiUrl}/v1/revocations?task_id=${rogue.taskId}`)) as { items: RevocationView[] };
+    const restore = body.items.find((item) => item.action === 'restore');
+    expect(restore).toMatchObject({ taskId: rogue.taskId, action: 'restore', source: 'manual', actor: 'Alice Martin', reason: 'Reviewed with the data owner: the export was approved.' });
+    const task = (await getBody(`${running.apiUrl}/v1/tasks/${rogue.taskId}`)) as { status: string };
+    expect(task.status).not.toBe('revoked');
+    await page.locator(`#tasks tr[data-task-id="${rogue.taskId}"] button[data-action="revoke"]`).waitFor();
+  });
+
+  it('records a kill done through the page', async () => {
+    const target = benign[0];
+    if (target === undefined) throw new Error('no benign task');
+    await page.locator(`#tasks button[data-action="revoke"][data-task-id="${target.taskId}"]`).click();
+    await page.locator('#action-dialog').waitFor({ state: 'visible' });
+    expect(await page.locator('#dialog-title').textContent()).toBe(`Kill ${target.taskId}`);
+    // The name is remembered from the last action.
+    expect(await page.locator('#dialog-actor').inputValue()).toBe('Alice Martin');
+    await page.locator('#dialog-reason').fill('Agent asked for credentials outside its task; stopping it while we look.');
+    await page.locator('#dialog-confirm').click();
+    await page.locator(`#revocations li[data-task-id="${target.taskId}"][data-action="revoke"][data-source="manual"]`).waitFor();
+    await page.locator(`#tasks tr[data-task-id="${target.taskId}"][data-status="revoked"]`).waitFor();
+
+    const body = (await getBody(`${running.apiUrl}/v1/revocations?task_id=${target.taskId}`)) as { items: RevocationView[] };
+    expect(body.items).toHaveLength(1);
+    expect(body.items[0]).toMatchObject({ action: 'revoke', source: 'manual', actor: 'Alice Martin' });
+  });
+
+  it('says what is wrong when an action is refused, and leaves the dialog open', async () => {
+    // A stale Restore button (the task was restored meanwhile) is a conflict: the API's message shows in the
+    // dialog. The button goes in the table head, which the one-second refresh does not redraw.
+    // (Browser-side code as a string: the test's TypeScript has no DOM types.)
+    await page.evaluate(`(() => {
+      const button = document.createElement('button');
+      button.id = 'stale-restore';
+      button.textContent = 'stale';
+      button.setAttribute('data-action', 'restore');
+      button.setAttribute('data-task-id', ${JSON.stringify(rogue.taskId)});
+      document.querySelector('#tasks thead th:last-child').appendChild(button);
+    })()`);
+    await page.locator('#stale-restore').click();
+    await page.locator('#dialog-reason').fill('clicked twice');
+    await page.locator('#dialog-confirm').click();
+    const error = page.locator('#dialog-error');
+    await error.waitFor({ state: 'visible' });
+    expect(await error.textContent()).toContain('is not revoked');
+    await page.locator('#dialog-cancel').click();
+    await page.locator('#action-dialog').waitFor({ state: 'hidden' });
+    await page.evaluate(`document.getElementById('stale-restore').remove()`);
+  });
+
+  it('takes the screenshot the README shows', async () => {
+    await page.reload();
+    await page.locator('#live.ok').waitFor();
+    await page.locator('#tasks tbody tr[data-task-id]').first().waitFor();
+    const path = process.env.UPDATE_CONSOLE_SCREENSHOT === '1' ? SCREENSHOT : join(dataDir, 'console.png');
+    mkdirSync(join(path, '..'), { recursive: true });
+    const image = await page.screenshot({ path, fullPage: false });
+    expect(image.length).toBeGreaterThan(10_000);
+    // The refused restore above logged its 409 in the browser console; nothing else went wrong.
+    expect(problems.filter((problem) => !problem.includes('409'))).toEqual([]);
+  });
+});

@@ -1,0 +1,323 @@
+/**
+ * docker-compose.yml, checked statically (no Docker engine runs on our machines):
+ * - Debian's docker-compose (`apt-get install -y docker-compose`) accepts it (`config -q`); the test FAILS with
+ *   a message saying what to install when docker-compose is missing, it never skips;
+ * - every image is pinned to a version (a tag, never `latest`), and the versions agree with what the tests pin
+ *   (Kafka of test/kafka/pom.xml, the collector of collectors/otelcol/builder.yaml, the Grafana plugin of the
+ *   dashboards);
+ * - every service another depends on has a health check, and dependents wait for it (`service_healthy`);
+ * - Tripline's services are built from this repository, run the distributed entry points, and their ports and
+ *   environment agree with the documented configuration (services/config.ts CONFIG_VARIABLES,
+ *   services/bus/kafka-config.ts KAFKA_CONFIG_VARIABLES, services/distributed.ts roles): every variable is a
+ *   known one, the values load, and the addresses point at the services that serve them.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { PLUGIN_VERSION } from '../../dashboards/src/grafana.ts';
+import { KAFKA_CONFIG_VARIABLES, loadKafkaSettings } from '../../services/bus/kafka-config.ts';
+import { CONFIG_VARIABLES, loadConfig } from '../../services/config.ts';
+import { ROLES, readRoles } from '../../services/distributed.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const COMPOSE_FILE = join(ROOT, 'docker-compose.yml');
+
+interface Healthcheck {
+  test: string[] | string;
+  interval?: string;
+  timeout?: string;
+  retries?: number;
+}
+
+interface Service {
+  image?: string;
+  build?: { context: string } | string;
+  command?: string[] | string;
+  environment?: Record<string, string | number | boolean | null>;
+  ports?: ({ published: number | string; target: number } | string)[];
+  volumes?: (string | { type: string; source: string; target: string; read_only?: boolean })[];
+  depends_on?: Record<string, { condition: string }> | string[];
+  healthcheck?: Healthcheck;
+}
+
+interface Compose {
+  services: Record<string, Service>;
+  volumes?: Record<string, unknown>;
+}
+
+/** Runs Debian's docker-compose on the file, with a clean environment so the file's defaults apply. */
+function dockerCompose(args: string[]): { status: number; stdout: string; stderr: string } {
+  const result = spawnSync('docker-compose', ['-f', COMPOSE_FILE, ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp' },
+    timeout: 60_000,
+  });
+  if (result.error !== undefined) {
+    const code = (result.error as NodeJS.ErrnoException).code;
+    throw new Error(
+      code === 'ENOENT'
+        ? 'docker-compose is not installed: the compose checks need it (no Docker engine needed). Install it with `apt-get install -y docker-compose` (Debian\'s 1.29.2).'
+        : `docker-compose could not run: ${result.error.message}`,
+    );
+  }
+  return { status: result.status ?? 1, stdout: result.stdout, stderr: result.stderr };
+}
+
+const TRIPLINE_VARIABLES = new Set<string>([...CONFIG_VARIABLES.map(([name]) => name), ...KAFKA_CONFIG_VARIABLES.map(([name]) => name), 'TRIPLINE_ROLES']);
+
+/** The distributed entry point each Tripline role runs (services/*-main.ts). */
+const ENTRY_POINTS: Record<string, string> = { gateway: 'services/gateway-main.ts', processor: 'services/processor-main.ts', api: 'services/api-main.ts' };
+
+function commandOf(service: Service): string[] {
+  return typeof service.command === 'string' ? service.command.split(/\s+/) : (service.command ?? []);
+}
+
+function envOf(service: Service): Record<string, string> {
+  return Object.fromEntries(Object.entries(service.environment ?? {}).map(([key, value]) => [key, value === null ? '' : String(value)]));
+}
+
+function dependencies(service: Service): Record<string, { condition: string }> {
+  const dependsOn = service.depends_on ?? {};
+  return Array.isArray(dependsOn) ? Object.fromEntries(dependsOn.map((name) => [name, { condition: 'service_started' }])) : dependsOn;
+}
+
+function publishedPorts(service: Service): { published: number; target: number }[] {
+  return (service.ports ?? []).map((port) => {
+    if (typeof port === 'string') {
+      const [published, target] = port.split(':').map(Number);
+      return { published: published ?? NaN, target: target ?? NaN };
+    }
+    return { published: Number(port.published), target: port.target };
+  });
+}
+
+function healthcheckText(service: Service): string {
+  const test = service.healthcheck?.test;
+  return Array.isArray(test) ? test.join(' ') : (test ?? '');
+}
+
+function tagOf(image: string): string | undefined {
+  const lastSlash = image.lastIndexOf('/');
+  const colon = image.indexOf(':', lastSlash + 1);
+  return colon === -1 ? undefined : image.slice(colon + 1);
+}
+
+describe('docker-compose.yml', () => {
+  let compose: Compose;
+  let raw: Compose;
+
+  beforeAll(() => {
+    expect(existsSync(COMPOSE_FILE), 'docker-compose.yml is at the repository root').toBe(true);
+    raw = parseYaml(readFileSync(COMPOSE_FILE, 'utf8'), { merge: true }) as Compose;
+    const check = dockerCompose(['config', '-q']);
+    expect(check.status, `docker-compose config -q rejected the file:\n${check.stderr}`).toBe(0);
+    const resolved = dockerCompose(['config']);
+    expect(resolved.status, resolved.stderr).toBe(0);
+    compose = parseYaml(resolved.stdout) as Compose;
+  });
+
+  it('is accepted by docker-compose config', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['api', 'clickhouse', 'gateway', 'grafana', 'kafka', 'otel-collector', 'processor-1', 'processor-2']);
+  });
+
+  it('pins every image to a version', () => {
+    for (const [name, service] of Object.entries(compose.services)) {
+      const image = service.image;
+      expect(image, `${name} names its image (built services too, so the tag is pinned)`).toBeDefined();
+      const tag = tagOf(image ?? '');
+      expect(tag, `${name}: ${image ?? ''} has a tag`).toBeDefined();
+      expect(tag, `${name}: ${image ?? ''} is not "latest"`).not.toMatch(/^latest$/i);
+      expect(tag, `${name}: ${image ?? ''} is pinned to a version`).toMatch(/^v?\d+(\.\d+)+/);
+    }
+    for (const [name, service] of Object.entries(raw.services)) {
+      expect(service.image, `${name} in the file itself (not only after interpolation)`).not.toMatch(/\$\{|:latest$/);
+    }
+  });
+
+  it('runs the versions the tests pin: Kafka KRaft, ClickHouse 26, the collector, Grafana with the ClickHouse plugin', () => {
+    const kafkaVersion = /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(readFileSync(join(ROOT, 'test/kafka/pom.xml'), 'utf8'))?.[1];
+    expect(kafkaVersion).toBeDefined();
+    expect(compose.services.kafka?.image).toBe(`apache/kafka:${kafkaVersion ?? ''}`);
+    const kafkaEnv = envOf(compose.services.kafka ?? {});
+    expect(kafkaEnv.KAFKA_PROCESS_ROLES, 'KRaft: the broker is its own controller').toBe('broker,controller');
+    expect(kafkaEnv.CLUSTER_ID, 'a KRaft cluster id is 16 bytes, base64url').toMatch(/^[A-Za-z0-9_-]{22}$/);
+
+    expect(compose.services.clickhouse?.image).toMatch(/^clickhouse\/clickhouse-server:26\.\d+/);
+
+    const builderVersion = /^\s+version:\s*["']?([0-9.]+)/m.exec(readFileSync(join(ROOT, 'collectors/otelcol/builder.yaml'), 'utf8'))?.[1];
+    const collectorTag = tagOf(compose.services['otel-collector']?.image ?? '') ?? '';
+    expect(compose.services['otel-collector']?.image).toMatch(/^otel\/opentelemetry-collector-contrib:/);
+    expect(Number(collectorTag.split('.')[1]), 'collector contrib v0.141 or newer').toBeGreaterThanOrEqual(141);
+    expect(collectorTag, 'the same collector version collectors/otelcol/builder.yaml builds for the tests').toBe(builderVersion);
+
+    expect(compose.services.grafana?.image).toMatch(/^grafana\/grafana:\d+\.\d+\.\d+$/);
+    expect(envOf(compose.services.grafana ?? {}).GF_PLUGINS_PREINSTALL_SYNC).toBe(`grafana-clickhouse-datasource@${PLUGIN_VERSION}`);
+  });
+
+  it('gives every service another depends on a health check, and dependents wait for it', () => {
+    const dependedOn = new Set<string>();
+    for (const [name, service] of Object.entries(compose.services)) {
+      for (const [dependency, { condition }] of Object.entries(dependencies(service))) {
+        expect(Object.keys(compose.services), `${name} depends on ${dependency}, which exists`).toContain(dependency);
+        expect(condition, `${name} waits for ${dependency} to be healthy`).toBe('service_healthy');
+        dependedOn.add(dependency);
+      }
+    }
+    expect([...dependedOn].sort()).toEqual(['clickhouse', 'gateway', 'kafka']);
+    for (const name of dependedOn) {
+      const healthcheck = compose.services[name]?.healthcheck;
+      expect(healthcheck, `${name} has a health check`).toBeDefined();
+      expect(healthcheckText(compose.services[name] ?? {}), name).not.toBe('');
+      expect(healthcheck?.retries ?? 0, `${name} retries its health check`).toBeGreaterThan(0);
+    }
+  });
+
+  it('starts Kafka and ClickHouse before the Tripline roles, the roles before the collector', () => {
+    const waitsFor = (name: string): string[] => Object.keys(dependencies(compose.services[name] ?? {})).sort();
+    expect(waitsFor('gateway')).toEqual(['kafka']);
+    expect(waitsFor('processor-1')).toEqual(['clickhouse', 'gateway', 'kafka']);
+    expect(waitsFor('processor-2')).toEqual(['clickhouse', 'gateway', 'kafka']);
+    expect(waitsFor('api')).toEqual(['clickhouse', 'gateway', 'kafka']);
+    expect(waitsFor('otel-collector')).toEqual(['gateway', 'kafka']);
+    expect(waitsFor('grafana')).toEqual(['clickhouse']);
+  });
+
+  describe("Tripline's services", () => {
+    const tripline = (): [string, Service][] => Object.entries(compose.services).filter(([, service]) => service.image?.startsWith('tripline:') === true);
+
+    it('are built from this repository with the Dockerfile, and run the distributed entry points', () => {
+      const services = tripline();
+      expect(services.map(([name]) => name).sort()).toEqual(['api', 'gateway', 'processor-1', 'processor-2']);
+      const roles = new Set<string>();
+      for (const [name, service] of services) {
+        const context = typeof service.build === 'string' ? service.build : service.build?.context;
+        expect(context, `${name} is built from the repository root`).toBe(ROOT.replace(/\/$/, ''));
+        const command = commandOf(service);
+        expect(command[0], name).toBe('node');
+        const script = command[1] ?? '';
+        const role = Object.entries(ENTRY_POINTS).find(([, path]) => path === script)?.[0];
+        expect(role, `${name} runs one of ${Object.values(ENTRY_POINTS).join(', ')}`).toBeDefined();
+        expect(existsSync(join(ROOT, script)), `${script} exists`).toBe(true);
+        roles.add(role ?? '');
+      }
+      expect([...roles].sort()).toEqual([...ROLES].sort());
+    });
+
+    it('set only documented variables, with values the services accept', () => {
+      for (const [name, service] of tripline()) {
+        const env = envOf(service);
+        for (const variable of Object.keys(env)) {
+          expect(TRIPLINE_VARIABLES.has(variable), `${name} sets ${variable}, which is not in CONFIG_VARIABLES / KAFKA_CONFIG_VARIABLES / TRIPLINE_ROLES`).toBe(true);
+        }
+        const config = loadConfig(env);
+        expect(config.kafka.brokers, `${name} runs the distributed mode`).toBeDefined();
+        expect(() => loadKafkaSettings(config.kafka, env), name).not.toThrow();
+        expect(() => readRoles(env), name).not.toThrow();
+        expect(config.store.url, `${name} uses the ClickHouse server, not the embedded engine`).toBeDefined();
+      }
+    });
+
+    it('point at the Kafka and ClickHouse services, with ClickHouse credentials that match', () => {
+      const kafkaEnv = envOf(compose.services.kafka ?? {});
+      const advertised = kafkaEnv.KAFKA_ADVERTISED_LISTENERS?.split(',') ?? [];
+      const clickhouseEnv = envOf(compose.services.clickhouse ?? {});
+      for (const [name, service] of tripline()) {
+        const env = envOf(service);
+        const config = loadConfig(env);
+        for (const broker of config.kafka.brokers ?? []) {
+          expect(advertised.map((listener) => listener.replace(/^\w+:\/\//, '')), `${name}: ${broker} is a listener Kafka advertises`).toContain(broker);
+        }
+        const url = new URL(config.store.url ?? '');
+        expect(url.hostname, name).toBe('clickhouse');
+        expect(url.port, `${name}: the ClickHouse HTTP port`).toBe('8123');
+        expect(publishedPorts(compose.services.clickhouse ?? {}).map((port) => port.target)).toContain(8123);
+        expect(config.store.username, name).toBe(clickhouseEnv.CLICKHOUSE_USER);
+        expect(config.store.password, name).toBe(clickhouseEnv.CLICKHOUSE_PASSWORD);
+        expect(config.store.database, name).toBe(clickhouseEnv.CLICKHOUSE_DB);
+      }
+    });
+
+    it('publish the ports the services listen on, and health-check those ports', () => {
+      const gateway = compose.services.gateway ?? {};
+      const gatewayConfig = loadConfig(envOf(gateway));
+      expect(publishedPorts(gateway).map((port) => port.target)).toContain(gatewayConfig.otlp.port);
+      expect(healthcheckText(gateway)).toContain(`:${gatewayConfig.otlp.port}/v1/traces`);
+      expect(gatewayConfig.otlp.host).toBe('0.0.0.0');
+
+      const api = compose.services.api ?? {};
+      const apiConfig = loadConfig(envOf(api));
+      expect(publishedPorts(api).map((port) => port.target)).toContain(apiConfig.api.port);
+      expect(healthcheckText(api)).toContain(`:${apiConfig.api.port}/readyz`);
+      expect(apiConfig.api.host).toBe('0.0.0.0');
+
+      const hostPorts = Object.values(compose.services).flatMap((service) => publishedPorts(service).map((port) => port.published));
+      expect(new Set(hostPorts).size, 'no two services publish the same host port').toBe(hostPorts.length);
+    });
+  });
+
+  it('gives Grafana the provisioned data source settings and the dashboards', () => {
+    const grafana = compose.services.grafana ?? {};
+    const env = envOf(grafana);
+    const clickhouseEnv = envOf(compose.services.clickhouse ?? {});
+    const provisioning = readFileSync(join(ROOT, 'dashboards/provisioning/datasources/clickhouse.yaml'), 'utf8');
+    for (const variable of provisioning.matchAll(/\$\{(\w+)\}/g)) {
+      expect(env, `Grafana's environment sets ${variable[1] ?? ''} for the data source provisioning`).toHaveProperty(variable[1] ?? '');
+    }
+    expect(env.CLICKHOUSE_HOST).toBe('clickhouse');
+    expect(env.CLICKHOUSE_USER).toBe(clickhouseEnv.CLICKHOUSE_USER);
+    expect(env.CLICKHOUSE_PASSWORD).toBe(clickhouseEnv.CLICKHOUSE_PASSWORD);
+    expect(env.CLICKHOUSE_DATABASE).toBe(clickhouseEnv.CLICKHOUSE_DB);
+    expect(publishedPorts(compose.services.clickhouse ?? {}).map((port) => port.target), 'the native port the data source uses').toContain(9000);
+    const mounts = (raw.services.grafana?.volumes ?? []).map(String);
+    expect(mounts).toContain('./dashboards/provisioning/datasources:/etc/grafana/provisioning/datasources:ro');
+    expect(mounts).toContain('./dashboards/provisioning/dashboards:/etc/grafana/provisioning/dashboards:ro');
+    expect(mounts).toContain('./dashboards/json:/var/lib/grafana/dashboards/tripline:ro');
+    expect(existsSync(join(ROOT, 'dashboards/json', (env.GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH ?? '').split('/').pop() ?? ''))).toBe(true);
+  });
+
+  it('runs the collector on collectors/otelcol/config.yaml with every environment variable it reads', () => {
+    const collector = raw.services['otel-collector'] ?? {};
+    const mounts = (collector.volumes ?? []).map(String);
+    const mount = mounts.find((volume) => volume.startsWith('./collectors/otelcol/config.yaml:'));
+    expect(mount, 'the collector mounts collectors/otelcol/config.yaml').toBeDefined();
+    const target = mount?.split(':')[1] ?? '';
+    expect(commandOf(compose.services['otel-collector'] ?? {})).toContain(`--config=${target}`);
+    const env = envOf(compose.services['otel-collector'] ?? {});
+    // The same brokers and span topics as Tripline's processors, and receivers on the ports it publishes.
+    const processorEnv = envOf(compose.services['processor-1'] ?? {});
+    const settings = loadKafkaSettings(loadConfig(processorEnv).kafka, processorEnv);
+    expect(env.KAFKA_BROKERS?.split(',')).toEqual(settings.brokers);
+    expect(env.TRIPLINE_TOPIC_TOOL_CALLS).toBe(settings.topics.tool_call);
+    expect(env.TRIPLINE_TOPIC_DATA_ACCESS).toBe(settings.topics.data_access);
+    expect(env.TRIPLINE_TOPIC_PRIVILEGE_CHANGES).toBe(settings.topics.privilege_change);
+    const targets = publishedPorts(compose.services['otel-collector'] ?? {}).map((port) => port.target);
+    for (const endpoint of [env.OTLP_GRPC_ENDPOINT, env.OTLP_HTTP_ENDPOINT]) {
+      expect(targets, `the collector publishes the port of ${endpoint ?? ''}`).toContain(Number(endpoint?.split(':').pop()));
+    }
+    const configFile = join(ROOT, 'collectors/otelcol/config.yaml');
+    expect(existsSync(configFile), 'collectors/otelcol/config.yaml exists').toBe(true);
+    for (const match of readFileSync(configFile, 'utf8').matchAll(/\$\{(?:env:)?(\w+)(:-[^}]*)?\}/g)) {
+      const [, name, fallback] = match;
+      if (fallback === undefined) expect(env, `the collector's environment sets ${name ?? ''}`).toHaveProperty(name ?? '');
+    }
+  });
+
+  it('has a Dockerfile on a pinned Node 24 that installs production dependencies only', () => {
+    const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+    const from = /^FROM\s+(\S+)/m.exec(dockerfile)?.[1] ?? '';
+    expect(from).toMatch(/^node:24\.\d+\.\d+-[a-z]+(-slim)?$/);
+    expect(dockerfile).toMatch(/RUN npm ci --omit=dev/);
+    expect(dockerfile).toMatch(/CMD \["node", "services\/main\.ts"\]/);
+    const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((line) => line.trim());
+    expect(ignored).toEqual(expect.arrayContaining(['node_modules', 'data', '.git']));
+    const engines = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
+    const floor = /(\d+)\.(\d+)\.(\d+)/.exec(engines)?.slice(1).map(Number) ?? [];
+    const image = /node:(\d+)\.(\d+)\.(\d+)/.exec(from)?.slice(1).map(Number) ?? [];
+    const atLeast = (image[0] ?? 0) * 1e6 + (image[1] ?? 0) * 1e3 + (image[2] ?? 0) >= (floor[0] ?? 0) * 1e6 + (floor[1] ?? 0) * 1e3 + (floor[2] ?? 0);
+    expect(atLeast, `${from} satisfies package.json engines.node ${engines}`).toBe(true);
+  });
+});
