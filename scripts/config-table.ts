@@ -1,5 +1,15 @@
-/** Prints the configuration table for the README from services/config.ts (`node scripts/config-table.ts`). */
+/**
+ * Prints the configuration tables for the README from the code that reads them
+ * (`node scripts/config-table.ts`): the core variables, then the distributed mode's.
+ */
 import { CONFIG_VARIABLES } from '../services/config.ts';
+import { KAFKA_CONFIG_VARIABLES } from '../services/bus/kafka-config.ts';
+import { ROLE_VARIABLE } from '../services/distributed.ts';
 
-console.log('| variable | default | meaning |\n|---|---|---|');
-for (const [name, fallback, meaning] of CONFIG_VARIABLES) console.log(`| \`${name}\` | \`${fallback}\` | ${meaning} |`);
+function table(rows: readonly (readonly [string, string, string])[]): string {
+  return ['| variable | default | meaning |', '|---|---|---|', ...rows.map(([name, fallback, meaning]) => `| \`${name}\` | \`${fallback}\` | ${meaning} |`)].join('\n');
+}
+
+console.log(table(CONFIG_VARIABLES));
+console.log('\nDistributed mode (read when `KAFKA_BROKERS` is set):\n');
+console.log(table([ROLE_VARIABLE, ...KAFKA_CONFIG_VARIABLES]));

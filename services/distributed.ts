@@ -47,6 +47,9 @@ import type { Store } from './store/store.ts';
 export const ROLES = ['gateway', 'processor', 'api'] as const;
 export type Role = (typeof ROLES)[number];
 
+/** TRIPLINE_ROLES, for the README's configuration table. */
+export const ROLE_VARIABLE = ['TRIPLINE_ROLES', 'gateway,processor,api', 'comma-separated roles this process runs in the distributed mode'] as const;
+
 /** TRIPLINE_ROLES: comma-separated roles this process runs (default all three). */
 export function readRoles(env: Env = process.env): Role[] {
   const roles = readList(env, 'TRIPLINE_ROLES', ROLES);

@@ -17,6 +17,13 @@ export const ERRORS = {
   CONFLICT: { status: 409, retriable: false, summary: 'The request conflicts with the current state (e.g. restoring a task that is not revoked).' },
   KAFKA_UNAVAILABLE: { status: 503, retriable: true, summary: 'The Kafka cluster could not be reached.' },
   SHUTTING_DOWN: { status: 503, retriable: true, summary: 'The process is stopping.' },
+  POLICY_DENIED: { status: 403, retriable: false, summary: 'The policy denied the request (no credentials are issued); the body names the policies that decided.' },
+  AGENT_BLOCKED: { status: 403, retriable: true, summary: 'The agent was escalated after repeated revocations and may not start tasks until the block ends.' },
+  TASK_REVOKED: { status: 403, retriable: false, summary: 'The task was revoked: its credentials and leases are dead; a person may restore it.' },
+  TOKEN_INVALID: { status: 401, retriable: false, summary: 'The bearer token is missing, malformed, expired, revoked or not signed by this Tripline.' },
+  SECRET_NOT_FOUND: { status: 404, retriable: false, summary: 'No secret provider holds a secret of that name.' },
+  SECRET_PROVIDER_FAILED: { status: 502, retriable: true, summary: 'The secret provider (e.g. an external vault behind the webhook provider) failed or timed out.' },
+  POLICY_INVALID: { status: 500, retriable: false, summary: 'A policy file does not parse or does not validate against the schema; start-up stops.' },
 } as const satisfies Record<string, { status: number; retriable: boolean; summary: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

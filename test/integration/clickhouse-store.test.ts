@@ -291,6 +291,10 @@ describe.each(TARGETS)('ClickHouse store on $name', (target) => {
       '003_revocations.sql',
       '004_tasks.sql',
       '005_baselines.sql',
+      '006_credentials.sql',
+      '007_verifications.sql',
+      '008_leases.sql',
+      '009_feedback.sql',
     ]);
     await store.insertEvents([fullEvent('e1')]);
     await store.insertAlerts([alert('a1', 0)]);

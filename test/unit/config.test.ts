@@ -2,6 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_VARIABLES, loadConfig } from '../../services/config.ts';
+import { KAFKA_CONFIG_VARIABLES } from '../../services/bus/kafka-config.ts';
+import { ROLE_VARIABLE } from '../../services/distributed.ts';
 import { ERRORS, TriplineError } from '../../services/shared/errors.ts';
 
 function configError(env: Record<string, string>): TriplineError {
@@ -62,7 +64,7 @@ describe('configuration', () => {
 
   it('documents every variable in the README', () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    for (const [name] of CONFIG_VARIABLES) expect(readme, `README lacks ${name}`).toContain(`\`${name}\``);
+    for (const [name] of [...CONFIG_VARIABLES, ...KAFKA_CONFIG_VARIABLES, ROLE_VARIABLE]) expect(readme, `README lacks ${name}`).toContain(`\`${name}\``);
   });
 
   it('documents every error code', () => {
