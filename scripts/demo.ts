@@ -97,9 +97,10 @@ function watch(apiUrl: string, agents: ReadonlySet<string>): { stop(): Promise<v
   };
 }
 
-async function runPhase(title: string, otlpUrl: string, plans: TaskPlan[]): Promise<void> {
+async function runPhase(title: string, otlpUrl: string, apiUrl: string, plans: TaskPlan[]): Promise<number> {
   console.log(`\n${title}`);
   let done = 0;
+  let refused = 0;
   let shown = -1;
   const interactive = process.stdout.isTTY;
   const show = (): void => {
@@ -112,13 +113,19 @@ async function runPhase(title: string, otlpUrl: string, plans: TaskPlan[]): Prom
   show();
   await runFleet({
     endpoint: otlpUrl,
+    apiUrl,
     plans,
-    onTask: () => {
+    onTask: (progress) => {
       done += 1;
+      if (progress.error !== undefined) {
+        refused += 1;
+        process.stdout.write(`\n  agent ${progress.agentId}: task ${progress.taskId} stopped: ${progress.error}\n`);
+      }
       show();
     },
   });
   if (interactive) process.stdout.write('\n');
+  return refused;
 }
 
 async function main(): Promise<void> {
@@ -133,9 +140,9 @@ async function main(): Promise<void> {
   const watcher = watch(apiUrl, agents);
 
   try {
-    await runPhase(`Phase 1: ${agents.size - 1} agents do ${normal.length} normal tasks of ${TYPES.length + 1} types; Tripline learns what is normal (${warmup} tasks per type).`, otlpUrl, normal);
+    await runPhase(`Phase 1: ${agents.size - 1} agents do ${normal.length} normal tasks of ${TYPES.length + 1} types; Tripline learns what is normal (${warmup} tasks per type).`, otlpUrl, apiUrl, normal);
     await waitForBaselines(apiUrl, TYPES, warmup);
-    await runPhase(`Phase 2: normal work goes on, and agent ${rogue.agentId} reads customer data in bulk and sends it out.`, otlpUrl, [...more, rogue]);
+    await runPhase(`Phase 2: normal work goes on, and agent ${rogue.agentId} reads customer data in bulk and sends it out.`, otlpUrl, apiUrl, [...more, rogue]);
     const verdict = await waitForRevocation(apiUrl, rogue.taskId);
     await sleep(500);
     await watcher.stop();

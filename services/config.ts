@@ -3,7 +3,10 @@
  * Every variable, its default and its range is listed in the README ("Configuration"); a test checks that
  * the two agree.
  */
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { parseNotifierConfigs } from './killswitch/notifiers/config.ts';
+import { DEFAULT_POLICY_DIR } from './killswitch/settings.ts';
+import type { KillSwitchConfig } from './killswitch/settings.ts';
 import {
   deepFreeze,
   invalid,
@@ -46,6 +49,8 @@ export interface TriplineConfig {
     shadow: boolean;
     perTaskType: Record<string, TaskTypeOverride>;
   };
+  /** Credentials, policy, leases, verification, notifiers (services/killswitch). */
+  killSwitch: KillSwitchConfig;
 }
 
 /** Every variable the config reads, with its default, for the README and `--help`. */
@@ -75,6 +80,26 @@ export const CONFIG_VARIABLES = [
   ['TRIPLINE_REVOKE_THRESHOLD', '80', 'score (0 to 100) at or above which the task is revoked'],
   ['TRIPLINE_SHADOW', 'false', 'shadow mode for every task type: record "would have revoked", revoke nothing'],
   ['TRIPLINE_TASK_TYPE_OVERRIDES', '{}', 'JSON: per task type {"alertThreshold":n,"revokeThreshold":n,"shadow":bool}'],
+  ['TRIPLINE_PUBLIC_URL', 'http://localhost:8080', 'the API as agents and people reach it: links in notifications, default token issuer'],
+  ['TRIPLINE_POLICY_DIR', '(the shipped policies/)', 'directory of Cedar policies (*.cedar, optional schema.cedarschema and entities.json); default deny'],
+  ['TRIPLINE_TOKEN_ISSUER', '(TRIPLINE_PUBLIC_URL)', '`iss` of task tokens'],
+  ['TRIPLINE_TOKEN_AUDIENCE', 'tripline', '`aud` of task tokens'],
+  ['TRIPLINE_TOKEN_TTL_SECONDS', '900', 'task token lifetime in seconds (30 to 86,400)'],
+  ['TRIPLINE_SIGNING_KEY', '(unset)', 'Ed25519 private key (JWK JSON or PKCS#8 PEM) that signs task tokens; unset = generated once into TRIPLINE_KEYS_DIR (set it in distributed mode so every API instance signs alike)'],
+  ['TRIPLINE_SECRETS_KEY', '(unset)', 'AES-256-GCM key of the built-in secret store, base64 of 32 bytes; unset = generated once into TRIPLINE_KEYS_DIR'],
+  ['TRIPLINE_KEYS_DIR', '(TRIPLINE_DATA_DIR/keys)', 'where generated keys are kept (mode 0600); back it up with the data'],
+  ['TRIPLINE_LEASE_TTL_SECONDS', '900', 'longest secret lease in seconds (30 to 86,400); a lease never outlives its token'],
+  ['TRIPLINE_SECRET_WEBHOOK_URL', '(unset)', 'external vault for secret leases (signed POSTs to lease and revoke); unset = built-in store only'],
+  ['TRIPLINE_SECRET_WEBHOOK_SECRET', '(unset)', 'HMAC-SHA256 key signing requests to TRIPLINE_SECRET_WEBHOOK_URL (required with it)'],
+  ['TRIPLINE_SECRET_WEBHOOK_NAMES', '*', 'comma-separated secret names the vault serves (a trailing * matches any suffix)'],
+  ['TRIPLINE_VERIFY_WINDOW_MS', '5000', 'after a revocation, how long the verifier watches for the agent acting before it records `verified` (100 to 600,000)'],
+  ['TRIPLINE_VERIFY_CLOCK_SKEW_MS', '250', 'events starting this soon after a revocation are not held against the agent (0 to 60,000)'],
+  ['TRIPLINE_VERIFY_REQUIRE_ACK', 'false', 'a kill is verified only if the agent helper acknowledged it'],
+  ['TRIPLINE_ESCALATION_REVOCATIONS', '3', 'revocations of one agent within the window that escalate to the agent: all its tasks revoked, no new ones (0 = never)'],
+  ['TRIPLINE_ESCALATION_WINDOW_MS', '600000', 'the escalation window (1,000 to 86,400,000)'],
+  ['TRIPLINE_ESCALATION_BLOCK_MS', '900000', 'how long an escalated agent may not start tasks (1,000 to 604,800,000)'],
+  ['TRIPLINE_NOTIFIERS', '[]', 'JSON array of notifier destinations (webhook, slack, alertmanager, pagerduty) with routing by severity, kind and task type; see docs/kill-switch.md'],
+  ['TRIPLINE_STREAM_HEARTBEAT_MS', '15000', 'keep-alive comment interval on GET /v1/stream (1,000 to 300,000)'],
 ] as const;
 
 export function loadConfig(env: Env = process.env): Readonly<TriplineConfig> {
@@ -84,6 +109,7 @@ export function loadConfig(env: Env = process.env): Readonly<TriplineConfig> {
     throw invalid('TRIPLINE_REVOKE_THRESHOLD', String(revokeThreshold), `a number from TRIPLINE_ALERT_THRESHOLD (${alertThreshold}) to 100`);
   }
   const brokers = readOptionalString(env, 'KAFKA_BROKERS');
+  const dataDir = resolve(readString(env, 'TRIPLINE_DATA_DIR', './data'));
   return deepFreeze<TriplineConfig>({
     logLevel: readEnum(env, 'LOG_LEVEL', 'info', LOG_LEVELS),
     otlp: {
@@ -96,7 +122,7 @@ export function loadConfig(env: Env = process.env): Readonly<TriplineConfig> {
       port: readInt(env, 'TRIPLINE_API_PORT', 8080, { min: 0, max: 65535 }),
     },
     store: {
-      dataDir: resolve(readString(env, 'TRIPLINE_DATA_DIR', './data')),
+      dataDir,
       url: readUrl(env, 'CLICKHOUSE_URL'),
       username: readString(env, 'CLICKHOUSE_USER', 'default'),
       password: env.CLICKHOUSE_PASSWORD ?? '',
@@ -122,7 +148,51 @@ export function loadConfig(env: Env = process.env): Readonly<TriplineConfig> {
       shadow: readBool(env, 'TRIPLINE_SHADOW', false),
       perTaskType: readJson(env, 'TRIPLINE_TASK_TYPE_OVERRIDES', {}, isOverrides, 'a JSON object {"<task type>": {"alertThreshold": 0-100, "revokeThreshold": 0-100, "shadow": true|false}}'),
     },
+    killSwitch: readKillSwitchConfig(env, dataDir),
   });
+}
+
+function readKillSwitchConfig(env: Env, dataDir: string): KillSwitchConfig {
+  const publicUrl = (readUrl(env, 'TRIPLINE_PUBLIC_URL') ?? 'http://localhost:8080').replace(/\/$/, '');
+  const webhookUrl = readUrl(env, 'TRIPLINE_SECRET_WEBHOOK_URL');
+  const webhookSecret = readOptionalString(env, 'TRIPLINE_SECRET_WEBHOOK_SECRET');
+  if (webhookUrl !== undefined && webhookSecret === undefined) {
+    throw invalid('TRIPLINE_SECRET_WEBHOOK_SECRET', '', 'the HMAC key for requests to TRIPLINE_SECRET_WEBHOOK_URL (required when that is set)');
+  }
+  const policyDir = readOptionalString(env, 'TRIPLINE_POLICY_DIR');
+  const keysDir = readOptionalString(env, 'TRIPLINE_KEYS_DIR');
+  const notifiersText = readOptionalString(env, 'TRIPLINE_NOTIFIERS');
+  let notifiers: KillSwitchConfig['notifiers'] = [];
+  if (notifiersText !== undefined) {
+    try {
+      notifiers = parseNotifierConfigs(JSON.parse(notifiersText));
+    } catch (error) {
+      // The value holds secrets (webhook keys, routing keys): name the problem, not the value.
+      throw invalid('TRIPLINE_NOTIFIERS', '(not shown: it may hold secrets)', `a JSON array of notifiers (${error instanceof Error ? error.message : String(error)}); see docs/kill-switch.md`);
+    }
+  }
+  return {
+    policyDir: policyDir === undefined ? DEFAULT_POLICY_DIR : resolve(policyDir),
+    publicUrl,
+    tokenIssuer: readString(env, 'TRIPLINE_TOKEN_ISSUER', publicUrl),
+    tokenAudience: readString(env, 'TRIPLINE_TOKEN_AUDIENCE', 'tripline'),
+    tokenTtlSeconds: readInt(env, 'TRIPLINE_TOKEN_TTL_SECONDS', 900, { min: 30, max: 86_400 }),
+    signingKey: readOptionalString(env, 'TRIPLINE_SIGNING_KEY'),
+    secretsKey: readOptionalString(env, 'TRIPLINE_SECRETS_KEY'),
+    keysDir: keysDir === undefined ? join(dataDir, 'keys') : resolve(keysDir),
+    leaseTtlSeconds: readInt(env, 'TRIPLINE_LEASE_TTL_SECONDS', 900, { min: 30, max: 86_400 }),
+    secretWebhook: webhookUrl === undefined || webhookSecret === undefined ? undefined : { url: webhookUrl, secret: webhookSecret, names: readList(env, 'TRIPLINE_SECRET_WEBHOOK_NAMES', ['*']) },
+    verifyWindowMs: readInt(env, 'TRIPLINE_VERIFY_WINDOW_MS', 5000, { min: 100, max: 600_000 }),
+    verifyClockSkewMs: readInt(env, 'TRIPLINE_VERIFY_CLOCK_SKEW_MS', 250, { min: 0, max: 60_000 }),
+    verifyRequireAck: readBool(env, 'TRIPLINE_VERIFY_REQUIRE_ACK', false),
+    escalation: {
+      revocations: readInt(env, 'TRIPLINE_ESCALATION_REVOCATIONS', 3, { min: 0, max: 1000 }),
+      windowMs: readInt(env, 'TRIPLINE_ESCALATION_WINDOW_MS', 600_000, { min: 1000, max: 86_400_000 }),
+      blockMs: readInt(env, 'TRIPLINE_ESCALATION_BLOCK_MS', 900_000, { min: 1000, max: 604_800_000 }),
+    },
+    notifiers,
+    streamHeartbeatMs: readInt(env, 'TRIPLINE_STREAM_HEARTBEAT_MS', 15_000, { min: 1000, max: 300_000 }),
+  };
 }
 
 function isOverrides(value: unknown): value is Record<string, TaskTypeOverride> {

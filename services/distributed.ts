@@ -15,6 +15,10 @@
 import { createGateway } from '../collectors/gateway/gateway.ts';
 import type { Gateway } from '../collectors/gateway/gateway.ts';
 import { registerOtlpReceiver } from '../collectors/gateway/receiver.ts';
+import { registerConsole } from './api/console.ts';
+import { createFeedback } from './detection/feedback.ts';
+import { startKillSwitchRuntime } from './killswitch/runtime.ts';
+import { createDetectionQueries, openDetectionClient } from './store/detection-queries.ts';
 import type { Revocation } from '../schemas/events.ts';
 import { buildApiApp } from './api/app.ts';
 import type { ApiDeps } from './api/app.ts';
@@ -149,9 +153,20 @@ async function openStore(config: Readonly<TriplineConfig>, logger: Logger): Prom
   return store;
 }
 
-async function bridgedKillSwitch(settings: KafkaSettings, logger: Logger, role: string): Promise<{ killSwitch: KillSwitch; bridge: KillSwitchBridge }> {
+async function bridgedKillSwitch(
+  settings: KafkaSettings,
+  logger: Logger,
+  role: string,
+  onRemoteRevocation?: (revocation: Revocation) => void,
+): Promise<{ killSwitch: KillSwitch; bridge: KillSwitchBridge }> {
   const killSwitch = createLocalKillSwitch((error) => logger.error({ err: messageOf(error) }, 'a kill-switch subscriber failed'));
-  const bridge = bridgeKillSwitchToKafka({ kafka: createKafka(settings, logger, { role: `${role}-killswitch` }), killSwitch, topics: settings.topics, logger });
+  const bridge = bridgeKillSwitchToKafka({
+    kafka: createKafka(settings, logger, { role: `${role}-killswitch` }),
+    killSwitch,
+    topics: settings.topics,
+    logger,
+    ...(onRemoteRevocation === undefined ? {} : { onRemoteRevocation }),
+  });
   await bridge.start();
   return { killSwitch, bridge };
 }
@@ -203,15 +218,20 @@ export async function startProcessorService(config: Readonly<TriplineConfig>, de
       lifecycle.add(() => opened.close());
       store = opened;
     }
+    // Kills and restores decided elsewhere (the API service) update this processor's task status.
+    const remote: { apply?: (revocation: Revocation) => void } = {};
     let switched = deps.killSwitch;
     if (switched === undefined) {
-      const own = await bridgedKillSwitch(settings, logger, 'processor');
+      const own = await bridgedKillSwitch(settings, logger, 'processor', (revocation) => remote.apply?.(revocation));
       lifecycle.add(() => own.bridge.stop());
       switched = own;
     }
     const { killSwitch, bridge } = switched;
     const processor = await createProcessor({ store, killSwitch, detector: detectorConfigOf(config), logger, taskIdleTimeoutMs: config.processor.taskIdleTimeoutMs });
     lifecycle.add(() => processor.stop());
+    remote.apply = (revocation) => {
+      processor.applyRevocation(revocation).catch((error: unknown) => logger.error({ err: messageOf(error), taskId: revocation.taskId }, 'applying a remote revocation failed'));
+    };
 
     const source = createKafkaSource({
       kafka,
@@ -224,7 +244,10 @@ export async function startProcessorService(config: Readonly<TriplineConfig>, de
       onAssignment: ({ gained }) => {
         if (gained.length > 0) processor.ownershipChanged();
       },
-      onTasksReleased: (tasks) => logger.info({ tasks: tasks.length }, 'partitions moved to another processor'),
+      onTasksReleased: (tasks) => {
+        logger.info({ tasks: tasks.length }, 'partitions moved to another processor');
+        processor.forget(tasks).catch((error: unknown) => logger.error({ err: messageOf(error) }, 'forgetting released tasks failed'));
+      },
     });
     await source.start((batch) => processor.handle(batch));
     lifecycle.add(async () => {
@@ -279,7 +302,41 @@ export async function startApiService(config: Readonly<TriplineConfig>, deps: Se
       switched = own;
     }
     const { killSwitch, bridge } = switched;
-    const app = buildApiApp(distributedApiDeps(store, killSwitch, bridge, config, logger));
+    const apiStore = store;
+    // Credentials, introspection, leases, verification and notifiers: the API process owns the kill switch's
+    // enforcement side; processors reach it through the revocations topic.
+    const enforcement = await startKillSwitchRuntime({
+      config: config.killSwitch,
+      storage: { url: config.store.url, username: config.store.username, password: config.store.password, dataDir: config.store.dataDir, database: config.store.database },
+      killSwitch,
+      insertAlerts: (alerts) => apiStore.insertAlerts(alerts),
+      async taskState(tenant, taskId) {
+        const record = await apiStore.getTask(tenant, taskId);
+        return record === null ? undefined : { status: record.status, score: record.score, taskType: record.taskType, agentId: record.agentId };
+      },
+      logger,
+    });
+    lifecycle.add(() => enforcement.stop());
+    const detectionClient = openDetectionClient(config.store);
+    lifecycle.add(() => detectionClient.close());
+    const detectionQueries = createDetectionQueries(detectionClient, config.store.database);
+    await detectionQueries.ensureSchema();
+    // Processors hold the live baselines; the API reads what they last saved.
+    const baselines = async (tenant: string): Promise<BaselineBook> =>
+      BaselineBook.fromRecords(await apiStore.loadBaselines(tenant), (record, error) => logger.warn({ taskType: record.taskType, err: messageOf(error) }, 'ignoring an unreadable baseline'));
+    const detector = detectorConfigOf(config);
+    const app = buildApiApp({
+      ...distributedApiDeps(store, killSwitch, bridge, config, logger),
+      killSwitch: enforcement,
+      detection: {
+        feedback: createFeedback({ store, queries: detectionQueries, baselines }),
+        queries: detectionQueries,
+        baselines,
+        warmupTasks: detector.warmupTasks,
+        agentWarmupTasks: detector.agentWarmupTasks,
+      },
+    });
+    await registerConsole(app, { clickhouse: config.store, logger });
     const apiUrl = await app.listen({ host: config.api.host, port: config.api.port });
     lifecycle.add(() => app.close());
     logger.info({ api: apiUrl }, 'API started');

@@ -7,6 +7,10 @@ import { createGateway } from '../collectors/gateway/gateway.ts';
 import type { Gateway } from '../collectors/gateway/gateway.ts';
 import { registerOtlpReceiver } from '../collectors/gateway/receiver.ts';
 import { buildApiApp } from './api/app.ts';
+import { registerConsole } from './api/console.ts';
+import { createFeedback } from './detection/feedback.ts';
+import { createDetectionQueries, openDetectionClient } from './store/detection-queries.ts';
+import type { BaselineBook } from './processor/baseline-book.ts';
 import type { ApiDeps } from './api/app.ts';
 import { createInProcessBus } from './bus/in-process-bus.ts';
 import type { InProcessBus } from './bus/in-process-bus.ts';
@@ -15,6 +19,8 @@ import { describeBaseline } from './core/detect/index.ts';
 import type { DetectorConfig } from './core/detect/index.ts';
 import { createLocalKillSwitch } from './killswitch/kill-switch.ts';
 import type { KillSwitch } from './killswitch/kill-switch.ts';
+import { startKillSwitchRuntime } from './killswitch/runtime.ts';
+import type { KillSwitchRuntime, KillSwitchRuntimeOptions } from './killswitch/runtime.ts';
 import { createProcessor } from './processor/processor.ts';
 import type { Processor } from './processor/processor.ts';
 import { FLEET_TASK_TYPE } from './processor/baseline-book.ts';
@@ -34,15 +40,26 @@ export interface RunningTripline {
   gateway: Gateway;
   bus: InProcessBus;
   killSwitch: KillSwitch;
+  /** Credentials, policy, leases, verification, notifiers, the event stream. */
+  enforcement: KillSwitchRuntime;
   logger: Logger;
   stop(): Promise<void>;
 }
+
+/** What tests may replace in the embedded composition. */
+export interface EmbeddedOverrides {
+  /** Notifier targets instead of real HTTP ones. */
+  notifierTargets?: KillSwitchRuntimeOptions['notifierTargets'];
+}
+
+/** Events the embedded processor may score ahead of their writes (see ProcessorOptions.persistAhead). */
+const EMBEDDED_PERSIST_AHEAD = 50_000;
 
 export function detectorConfigOf(config: Readonly<TriplineConfig>): DetectorConfig {
   return { ...config.detector, perTaskType: { ...config.detector.perTaskType } };
 }
 
-export async function startEmbedded(config: Readonly<TriplineConfig>, logger: Logger = createLogger(config.logLevel)): Promise<RunningTripline> {
+export async function startEmbedded(config: Readonly<TriplineConfig>, logger: Logger = createLogger(config.logLevel), overrides: EmbeddedOverrides = {}): Promise<RunningTripline> {
   const store = await openClickHouseStore({
     url: config.store.url,
     username: config.store.username,
@@ -66,16 +83,52 @@ export async function startEmbedded(config: Readonly<TriplineConfig>, logger: Lo
     await store.migrate();
     const detector = detectorConfigOf(config);
     const killSwitch = createLocalKillSwitch((error) => logger.error({ err: messageOf(error) }, 'a kill-switch subscriber failed'));
-    const processor = await createProcessor({ store, killSwitch, detector, logger, taskIdleTimeoutMs: config.processor.taskIdleTimeoutMs });
-    cleanups.push(() => processor.stop());
+    // The processor is created after the kill switch's runtime (which must subscribe first), so task state is
+    // looked up through this late-bound reference.
+    const late: { processor?: Processor } = {};
+    const enforcement = await startKillSwitchRuntime({
+      config: config.killSwitch,
+      storage: { url: config.store.url, username: config.store.username, password: config.store.password, dataDir: config.store.dataDir, database: config.store.database },
+      killSwitch,
+      insertAlerts: (alerts) => store.insertAlerts(alerts),
+      async taskState(tenant, taskId) {
+        const known = late.processor?.taskSnapshot(tenant, taskId);
+        if (known !== undefined) return known;
+        const record = await store.getTask(tenant, taskId);
+        return record === null ? undefined : { status: record.status, score: record.score, taskType: record.taskType, agentId: record.agentId };
+      },
+      logger,
+      onTaskStarted(claims, isNew) {
+        late.processor
+          ?.registerTask({ tenant: claims.tenant, taskId: claims.taskId, taskType: claims.taskType, agentId: claims.agentId, startMs: claims.issuedAtMs, isNew })
+          .catch((error: unknown) => logger.error({ err: messageOf(error), taskId: claims.taskId }, 'registering a credentialed task failed'));
+      },
+      ...(overrides.notifierTargets === undefined ? {} : { notifierTargets: overrides.notifierTargets }),
+    });
+    cleanups.push(() => enforcement.stop());
+    const running = await createProcessor({
+      store,
+      killSwitch,
+      detector,
+      logger,
+      taskIdleTimeoutMs: config.processor.taskIdleTimeoutMs,
+      escalation: config.killSwitch.escalation,
+      hooks: enforcement.processorHooks,
+      // The in-process bus keeps nothing durably: score the next batch (and decide its kills) while the
+      // previous one is written.
+      persistAhead: EMBEDDED_PERSIST_AHEAD,
+      writeRevocations: (rows) => enforcement.writeRevocations(rows),
+    });
+    late.processor = running;
+    cleanups.push(() => running.stop());
 
     const bus = createInProcessBus({ capacity: config.bus.capacity, batchSize: config.processor.batchSize, flushIntervalMs: config.processor.flushIntervalMs, logger });
-    await bus.start((batch) => processor.handle(batch));
+    await bus.start((batch) => running.handle(batch));
     cleanups.push(() => bus.stop());
 
     const sweepEvery = Math.max(1000, Math.min(60_000, Math.floor(config.processor.taskIdleTimeoutMs / 4)));
     const sweeper = setInterval(() => {
-      processor.sweep().catch((error: unknown) => logger.error({ err: messageOf(error) }, 'idle-task sweep failed'));
+      running.sweep().catch((error: unknown) => logger.error({ err: messageOf(error) }, 'idle-task sweep failed'));
     }, sweepEvery);
     sweeper.unref();
     cleanups.push(() => {
@@ -89,7 +142,25 @@ export async function startEmbedded(config: Readonly<TriplineConfig>, logger: Lo
     const otlpAddress = await otlpApp.listen({ host: config.otlp.host, port: config.otlp.port });
     cleanups.push(() => otlpApp.close());
 
-    const apiApp = buildApiApp(apiDeps(store, processor, detector, bus, logger));
+    // Detection queries and the console read over connections of their own (one chdb connection runs one
+    // query at a time, and the processor's writes must not wait behind a person's dashboard).
+    const detectionClient = openDetectionClient(config.store);
+    cleanups.push(() => detectionClient.close());
+    const detectionQueries = createDetectionQueries(detectionClient, config.store.database);
+    await detectionQueries.ensureSchema();
+    const baselines = (): BaselineBook => running.baselines();
+    const apiApp = buildApiApp({
+      ...apiDeps(store, running, detector, bus, logger),
+      killSwitch: enforcement,
+      detection: {
+        feedback: createFeedback({ store, queries: detectionQueries, baselines, ...(detector.afterEndGraceMs === undefined ? {} : { afterEndGraceMs: detector.afterEndGraceMs }) }),
+        queries: detectionQueries,
+        baselines,
+        warmupTasks: detector.warmupTasks,
+        agentWarmupTasks: detector.agentWarmupTasks,
+      },
+    });
+    await registerConsole(apiApp, { clickhouse: config.store, logger });
     const apiAddress = await apiApp.listen({ host: config.api.host, port: config.api.port });
     cleanups.push(() => apiApp.close());
 
@@ -98,10 +169,11 @@ export async function startEmbedded(config: Readonly<TriplineConfig>, logger: Lo
       otlpUrl: otlpAddress,
       apiUrl: apiAddress,
       store,
-      processor,
+      processor: running,
       gateway,
       bus,
       killSwitch,
+      enforcement,
       logger,
       stop() {
         stopping ??= stopAll();

@@ -1,13 +1,23 @@
 /**
- * Tripline's agent helpers: instrument an agent with OpenTelemetry in one call and emit the three kinds of
- * spans with Tripline's conventions.
+ * Tripline's agent helpers: instrument an agent with OpenTelemetry in one call, emit the three kinds of spans
+ * with Tripline's conventions, and stop the agent the moment Tripline revokes its task.
  *
- *   const telemetry = startTelemetry({ endpoint: 'http://localhost:4318', agentId: 'support-bot-1' });
- *   await telemetry.task('summarize_ticket', async (task) => {
- *     const ticket = await task.toolCall('get_ticket', { sideEffect: 'read' }, () => api.getTicket(id));
- *     await task.dataAccess({ system: 'postgresql', namespace: 'helpdesk', collection: 'tickets', rows: 3 }, () => db.query(...));
+ *   const telemetry = startTelemetry({
+ *     endpoint: 'http://localhost:4318',      // OTLP/HTTP
+ *     apiUrl: 'http://localhost:8080',        // Tripline's API: revocations are pushed to the guard
+ *     credentials: true,                      // ask for a task token (POST /v1/tasks) at each task's start
+ *     agentId: 'support-bot-1',
  *   });
+ *   await telemetry.task('summarize_ticket', async (task) => {
+ *     const ticket = await task.toolCall('get_ticket', { sideEffect: 'read' }, () => api.getTicket(id, task.token));
+ *     await task.dataAccess({ system: 'postgresql', namespace: 'helpdesk', collection: 'tickets', rows: 3 }, () => db.query(...));
+ *   }, { tools: ['get_ticket'], resources: ['helpdesk.tickets'], scopes: ['tickets:read'] });
  *   await telemetry.shutdown();
+ *
+ * Once Tripline revokes the task, its next `toolCall` / `dataAccess` / `privilegeChange` throws
+ * `TaskRevokedError` without running the work (the guard holds one server-sent-events connection; no request
+ * per call), and the guard acknowledges the revocation so Tripline can verify the kill. A task the policy does
+ * not allow throws `TaskDeniedError` before it starts. `guardMcpClient` (./mcp.ts) does the same for an MCP client.
  */
 import { randomUUID } from 'node:crypto';
 import { SpanStatusCode, context, trace } from '@opentelemetry/api';
@@ -16,8 +26,17 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor } from '@opentelemetry/sdk-trace';
+import type { SpanExporter, TracerProvider } from '@opentelemetry/sdk-trace';
 import { ATTR } from '../../schemas/conventions.ts';
 import type { DataClassification, PrivilegeAction, ToolSideEffect } from '../../schemas/conventions.ts';
+import { TaskDeniedError, TaskRevokedError, TriplineUnavailableError } from './errors.ts';
+import { startGuard } from './guard.ts';
+import type { Guard, GuardOptions } from './guard.ts';
+
+export { TaskDeniedError, TaskRevokedError, TriplineUnavailableError } from './errors.ts';
+export type { RevocationNotice } from './errors.ts';
+export type { Guard } from './guard.ts';
+export { guardMcpClient } from './mcp.ts';
 
 export interface TelemetryOptions {
   /** Tripline's (or a collector's) OTLP/HTTP base URL, e.g. `http://localhost:4318`. */
@@ -29,6 +48,34 @@ export interface TelemetryOptions {
   headers?: Record<string, string>;
   /** How long the batch processor waits before exporting (ms). */
   exportDelayMs?: number;
+  /** Export spans with this exporter instead of OTLP/HTTP to `endpoint` (a collector's, a test's). */
+  exporter?: SpanExporter;
+  /**
+   * Tripline's API base URL, e.g. `http://localhost:8080`. Set: the guard subscribes to the agent's revocations
+   * (server-sent events) and refuses the next operation of a revoked task.
+   */
+  apiUrl?: string;
+  /** Headers for API requests (authentication, when Tripline's API requires it). */
+  apiHeaders?: Record<string, string>;
+  /** The guard (needs `apiUrl`): false turns it off. @default true when apiUrl is set */
+  guard?: boolean | Pick<GuardOptions, 'whileDisconnected' | 'onError' | 'onRevocation'> & { readyTimeoutMs?: number };
+  /** Ask Tripline for a task token (POST /v1/tasks, after its policy check) at the start of each task (needs `apiUrl`). @default false */
+  credentials?: boolean;
+}
+
+/** What a task asks for when `credentials` is on (the policy decides; the token carries them). */
+export interface TaskRequest {
+  tools?: string[];
+  resources?: string[];
+  scopes?: string[];
+  ttlSeconds?: number;
+}
+
+export interface SecretLease {
+  leaseId: string;
+  secret: string;
+  value: string;
+  expiresAt: string;
 }
 
 export interface ToolCallOptions {
@@ -72,6 +119,12 @@ export interface SpanTiming {
 export interface TaskHandle {
   readonly taskId: string;
   readonly taskType: string;
+  /** The task's bearer token (with `credentials`), for the tools and services the task calls. */
+  readonly token: string | undefined;
+  /** True once Tripline revoked the task (the next operation throws TaskRevokedError). */
+  revoked(): boolean;
+  /** Lease a named secret for this task's lifetime (needs the task token). */
+  lease(secret: string, ttlSeconds?: number): Promise<SecretLease>;
   toolCall<T>(name: string, options: ToolCallOptions, work: () => Promise<T> | T, timing?: SpanTiming): Promise<T>;
   dataAccess<T>(options: DataAccessOptions, work: () => Promise<T> | T, timing?: SpanTiming): Promise<T>;
   privilegeChange<T>(options: PrivilegeChangeOptions, work: () => Promise<T> | T, timing?: SpanTiming): Promise<T>;
@@ -79,16 +132,26 @@ export interface TaskHandle {
 
 export interface Telemetry {
   readonly agentId: string;
-  /** Run `work` as one task: a task span carrying `tripline.task.id` that ends when `work` settles. */
-  task<T>(taskType: string, work: (task: TaskHandle) => Promise<T>, options?: { taskId?: string; timing?: SpanTiming }): Promise<T>;
+  /** The revocation guard (when `apiUrl` is set and the guard is on). */
+  readonly guard: Guard | undefined;
+  /**
+   * Run `work` as one task: a task span carrying `tripline.task.id` that ends when `work` settles. With
+   * `credentials`, a token is asked for first; a denial throws TaskDeniedError and nothing runs.
+   */
+  task<T>(taskType: string, work: (task: TaskHandle) => Promise<T>, options?: { taskId?: string; timing?: SpanTiming } & TaskRequest): Promise<T>;
   /** A handle for a task whose span has already ended or is owned elsewhere (its events still carry the task id). */
-  detachedTask(taskType: string, taskId: string): TaskHandle;
+  detachedTask(taskType: string, taskId: string, token?: string): TaskHandle;
   forceFlush(): Promise<void>;
   shutdown(): Promise<void>;
 }
 
+interface ApiClient {
+  base: string;
+  headers: Record<string, string>;
+}
+
 export function startTelemetry(options: TelemetryOptions): Telemetry {
-  const exporter = new OTLPTraceExporter({ url: `${options.endpoint.replace(/\/$/, '')}/v1/traces`, headers: options.headers ?? {} });
+  const exporter = options.exporter ?? new OTLPTraceExporter({ url: `${options.endpoint.replace(/\/$/, '')}/v1/traces`, headers: options.headers ?? {} });
   const processor = new BatchSpanProcessor({ exporter, scheduledDelayMillis: options.exportDelayMs ?? 200, maxQueueSize: 8192 });
   const sdk = new NodeSDK({
     resource: resourceFromAttributes({
@@ -100,18 +163,41 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
     instrumentations: [],
   });
   sdk.start();
-  const tracer = trace.getTracer('tripline-agent', '0.1.0');
+  // This SDK's own provider, not the global one: several agents in one process (tests, a multi-agent host)
+  // each export with their own resource. The global provider is the fallback.
+  const own = (sdk as unknown as { _tracerProvider?: TracerProvider })._tracerProvider;
+  const tracer = own?.getTracer('tripline-agent', '0.1.0') ?? trace.getTracer('tripline-agent', '0.1.0');
+  const api: ApiClient | undefined = options.apiUrl === undefined ? undefined : { base: options.apiUrl.replace(/\/$/, ''), headers: options.apiHeaders ?? {} };
+  const guardSettings = typeof options.guard === 'object' ? options.guard : {};
+  const guard =
+    api === undefined || options.guard === false
+      ? undefined
+      : startGuard({ apiUrl: api.base, agentId: options.agentId, headers: api.headers, ...guardSettings });
+  let guardReady: Promise<boolean> | undefined;
 
   return {
     agentId: options.agentId,
+    guard,
     async task(taskType, work, taskOptions = {}) {
-      const taskId = taskOptions.taskId ?? randomUUID();
+      if (guard !== undefined) {
+        // The first task waits (bounded) for the stream's snapshot, so no revocation can slip past the guard.
+        guardReady ??= guard.ready(guardSettings.readyTimeoutMs ?? 3000);
+        await guardReady;
+      }
+      let taskId = taskOptions.taskId ?? randomUUID();
+      let token: string | undefined;
+      if (options.credentials === true) {
+        if (api === undefined) throw new TypeError('credentials: true needs apiUrl');
+        // Without an id of its own the task gets one from Tripline (an id Tripline made up has no history to look up).
+        ({ token, taskId } = await requestToken(api, options.agentId, taskType, taskOptions.taskId, taskOptions));
+      }
+      guard?.track(taskId);
       const span = tracer.startSpan(`task ${taskType}`, {
         root: true,
         attributes: { [ATTR.taskId]: taskId, [ATTR.taskType]: taskType, [ATTR.taskRoot]: true, [ATTR.agentId]: options.agentId },
         ...(taskOptions.timing?.startTime === undefined ? {} : { startTime: taskOptions.timing.startTime }),
       });
-      const handle = taskHandle(tracer, trace.setSpan(context.active(), span), taskType, taskId, options.agentId);
+      const handle = taskHandle(tracer, trace.setSpan(context.active(), span), taskType, taskId, options.agentId, { guard, api, token });
       try {
         const result = await work(handle);
         span.setStatus({ code: SpanStatusCode.OK });
@@ -123,18 +209,74 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
         span.end(taskOptions.timing?.endTime);
       }
     },
-    detachedTask(taskType, taskId) {
-      return taskHandle(tracer, context.active(), taskType, taskId, options.agentId);
+    detachedTask(taskType, taskId, token) {
+      guard?.track(taskId);
+      return taskHandle(tracer, context.active(), taskType, taskId, options.agentId, { guard, api, token });
     },
     forceFlush: () => processor.forceFlush(),
-    shutdown: () => sdk.shutdown(),
+    async shutdown() {
+      guard?.close();
+      await sdk.shutdown();
+    },
   };
 }
 
-function taskHandle(tracer: Tracer, parent: Context, taskType: string, taskId: string, agentId: string): TaskHandle {
+async function requestToken(api: ApiClient, agentId: string, taskType: string, taskId: string | undefined, request: TaskRequest): Promise<{ token: string; taskId: string }> {
+  let response: Response;
+  try {
+    response = await fetch(`${api.base}/v1/tasks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...api.headers },
+      body: JSON.stringify({
+        agentId,
+        taskType,
+        ...(taskId === undefined ? {} : { taskId }),
+        ...(request.tools === undefined ? {} : { tools: request.tools }),
+        ...(request.resources === undefined ? {} : { resources: request.resources }),
+        ...(request.scopes === undefined ? {} : { scopes: request.scopes }),
+        ...(request.ttlSeconds === undefined ? {} : { ttlSeconds: request.ttlSeconds }),
+      }),
+    });
+  } catch (error) {
+    throw new TriplineUnavailableError(`Tripline's API at ${api.base} cannot be reached to start the task: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  const body = (await response.json().catch(() => ({}))) as { token?: string; taskId?: string; error?: { code?: string; message?: string; details?: { policies?: string[]; decisionId?: string } } };
+  if (response.status === 201 && typeof body.token === 'string' && typeof body.taskId === 'string') return { token: body.token, taskId: body.taskId };
+  if (response.status === 403 || response.status === 409) {
+    throw new TaskDeniedError({
+      code: body.error?.code ?? 'POLICY_DENIED',
+      message: body.error?.message ?? `Tripline refused to start the ${taskType} task`,
+      taskType,
+      ...(body.error?.details?.policies === undefined ? {} : { policies: body.error.details.policies }),
+      ...(body.error?.details?.decisionId === undefined ? {} : { decisionId: body.error.details.decisionId }),
+    });
+  }
+  throw new TriplineUnavailableError(`POST /v1/tasks answered HTTP ${response.status}: ${body.error?.message ?? ''}`);
+}
+
+interface HandleDeps {
+  guard: Guard | undefined;
+  api: ApiClient | undefined;
+  token: string | undefined;
+}
+
+function taskHandle(tracer: Tracer, parent: Context, taskType: string, taskId: string, agentId: string, deps: HandleDeps): TaskHandle {
   const common: Attributes = { [ATTR.taskId]: taskId, [ATTR.taskType]: taskType, [ATTR.agentId]: agentId };
+  const { guard, api, token } = deps;
 
   async function inSpan<T>(name: string, attributes: Attributes, work: () => Promise<T> | T, timing: SpanTiming | undefined): Promise<T> {
+    if (guard !== undefined) {
+      try {
+        const tool = attributes[ATTR.toolName];
+        await guard.enforce(taskId, name, typeof tool === 'string' ? tool : name);
+      } catch (error) {
+        if (error instanceof TaskRevokedError) {
+          // The refused operation never ran: no span for it, an event on the task span instead.
+          trace.getSpan(parent)?.addEvent('tripline.operation_refused', { 'tripline.operation': name, 'tripline.revocation.id': error.revocationId, 'tripline.revocation.reason': error.reason });
+        }
+        throw error;
+      }
+    }
     const span = tracer.startSpan(name, { attributes: { ...common, ...attributes }, ...(timing?.startTime === undefined ? {} : { startTime: timing.startTime }) }, parent);
     try {
       return await context.with(trace.setSpan(parent, span), work);
@@ -149,6 +291,26 @@ function taskHandle(tracer: Tracer, parent: Context, taskType: string, taskId: s
   return {
     taskId,
     taskType,
+    token,
+    revoked: () => guard?.revocation(taskId) !== undefined,
+    async lease(secret, ttlSeconds) {
+      if (api === undefined || token === undefined) throw new TypeError('lease() needs apiUrl and credentials: true (the task token)');
+      guard?.check(taskId, `lease ${secret}`);
+      const response = await fetch(`${api.base}/v1/leases`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...api.headers },
+        body: JSON.stringify({ secret, ...(ttlSeconds === undefined ? {} : { ttlSeconds }) }),
+      });
+      const body = (await response.json().catch(() => ({}))) as { leaseId?: string; value?: string; expiresAt?: string; error?: { code?: string; message?: string } };
+      if (response.status === 201 && typeof body.value === 'string' && typeof body.leaseId === 'string') {
+        return { leaseId: body.leaseId, secret, value: body.value, expiresAt: body.expiresAt ?? '' };
+      }
+      if (body.error?.code === 'TASK_REVOKED') {
+        throw new TaskRevokedError({ taskId, revocationId: guard?.revocation(taskId)?.id ?? '', reason: body.error.message ?? 'revoked', operation: `lease ${secret}`, revokedAtMs: Date.now() });
+      }
+      if (response.status === 403) throw new TaskDeniedError({ code: body.error?.code ?? 'POLICY_DENIED', message: body.error?.message ?? `lease of ${secret} denied`, taskType });
+      throw new TriplineUnavailableError(`POST /v1/leases answered HTTP ${response.status}: ${body.error?.message ?? ''}`);
+    },
     toolCall(name, options, work, timing) {
       return inSpan(
         `execute_tool ${name}`,

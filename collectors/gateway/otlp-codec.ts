@@ -1186,7 +1186,10 @@ function within<T>(field: string, decode: () => T): T {
 }
 
 function jsonString(value: unknown, field: string): string {
-  if (typeof value === 'string') return value;
+  // JSON escapes can spell lone UTF-16 surrogates ("\ud800") that no UTF-8 text holds; they become U+FFFD, as
+  // invalid UTF-8 does in protobuf strings, so that every decoded string can be stored (ClickHouse refuses a
+  // JSON insert holding one, and a write that can never succeed would block the writes after it).
+  if (typeof value === 'string') return value.isWellFormed() ? value : value.toWellFormed();
   if (value === null) return '';
   throw fieldError(field, `expected a string, got ${describeJson(value)}`);
 }
@@ -1223,7 +1226,10 @@ function jsonNanos(value: unknown, field: string): string {
 function jsonInt64(value: unknown, field: string): number | string {
   if (typeof value === 'string' && DECIMAL.test(value)) {
     if (value.length <= 15) return Number(value) + 0; // + 0 turns -0 into 0
-    const big = BigInt(value);
+    // No int64 has more than 19 digits: longer input (after leading zeros) is out of range without parsing it
+    // (BigInt of a 16 MB digit string takes seconds).
+    const digits = value.replace(/^(-?)0+(?=\d)/, '$1');
+    const big = digits.length <= 20 ? BigInt(digits) : INT64_LIMIT;
     if (big >= INT64_MIN && big < INT64_LIMIT) {
       const n = Number(big);
       return Number.isSafeInteger(n) ? n : big.toString();

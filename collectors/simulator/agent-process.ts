@@ -12,6 +12,8 @@ export interface AgentJob {
   agentId: string;
   plans: TaskPlan[];
   headers?: Record<string, string>;
+  /** Tripline's API: set, the agent's guard refuses tool calls of revoked tasks (pushed over /v1/stream). */
+  apiUrl?: string;
 }
 
 async function readStdin(): Promise<string> {
@@ -21,7 +23,13 @@ async function readStdin(): Promise<string> {
 }
 
 const job = JSON.parse(await readStdin()) as AgentJob;
-const telemetry = startTelemetry({ endpoint: job.endpoint, agentId: job.agentId, exportDelayMs: 100, ...(job.headers === undefined ? {} : { headers: job.headers }) });
+const telemetry = startTelemetry({
+  endpoint: job.endpoint,
+  agentId: job.agentId,
+  exportDelayMs: 100,
+  ...(job.headers === undefined ? {} : { headers: job.headers }),
+  ...(job.apiUrl === undefined ? {} : { apiUrl: job.apiUrl }),
+});
 await runPlans(telemetry, job.plans, (progress) => {
   process.stdout.write(`${JSON.stringify({ type: 'task', ...progress })}\n`);
 });

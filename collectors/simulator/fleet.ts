@@ -15,6 +15,8 @@ export interface FleetOptions {
   endpoint: string;
   plans: readonly TaskPlan[];
   headers?: Record<string, string>;
+  /** Tripline's API: the agents' guards refuse tool calls of revoked tasks. */
+  apiUrl?: string;
   onTask?: (progress: PlanProgress & { agentId: string }) => void;
   /** Most agent processes at once (default 8). */
   concurrency?: number;
@@ -28,6 +30,7 @@ export async function runFleet(options: FleetOptions): Promise<void> {
     agentId,
     plans,
     ...(options.headers === undefined ? {} : { headers: options.headers }),
+    ...(options.apiUrl === undefined ? {} : { apiUrl: options.apiUrl }),
   }));
   const concurrency = options.concurrency ?? 8;
   let next = 0;

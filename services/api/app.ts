@@ -1,14 +1,22 @@
 /**
  * The HTTP API (JSON on port 8080). `buildApiApp` never listens: tests use `app.inject()`, `main.ts` listens.
- * Routes are versioned under /v1; later additions (credentials, introspection, auth) slot in beside these.
+ * Routes are versioned under /v1. The kill switch's routes (task credentials, JWKS, introspection, revocation,
+ * request-time checks, the event stream, leases, secrets, verification) come from services/killswitch/routes.ts
+ * when `deps.killSwitch` is given; authentication (a later issue) plugs in as `deps.preHandler`.
  */
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, preHandlerAsyncHookHandler } from 'fastify';
+import { detectionRoutes } from './detection-routes.ts';
+import type { DetectionRoutesOptions } from './detection-routes.ts';
 import type { Alert, Revocation } from '../../schemas/events.ts';
 import { TriplineError, isTriplineError, messageOf } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { createHttpServer } from '../shared/http.ts';
 import type { ListFilter, Store, TaskRecord } from '../store/store.ts';
 import type { ManualAction } from '../processor/processor.ts';
+import { isKillSwitchError } from '../killswitch/errors.ts';
+import type { KillSwitchError } from '../killswitch/errors.ts';
+import { registerKillSwitchRoutes, verificationView } from '../killswitch/routes.ts';
+import type { KillSwitchRoutesDeps } from '../killswitch/routes.ts';
 
 /** What a task type's detector rests on right now. */
 export interface DetectorStatus {
@@ -26,6 +34,12 @@ export interface ApiDeps {
   /** Readiness of the parts behind the API (store, bus). */
   ready(): Promise<{ ready: boolean; checks: Record<string, string> }>;
   logger: Logger;
+  /** The kill switch (credentials, introspection, leases, verification, stream); its routes are absent without it. */
+  killSwitch?: KillSwitchRoutesDeps['runtime'];
+  /** Runs before the kill switch's routes (authentication arrives with a later issue). */
+  preHandler?: preHandlerAsyncHookHandler;
+  /** Detection routes (false-positive feedback, shadow report, one baseline); absent without it. */
+  detection?: DetectionRoutesOptions;
 }
 
 /** Until ingest and API authentication arrive, every request acts for this tenant. */
@@ -70,9 +84,12 @@ interface ListQuery {
 export function buildApiApp(deps: ApiDeps): FastifyInstance {
   const app = createHttpServer(deps.logger, { bodyLimit: 64 * 1024 });
 
-  app.setErrorHandler((error: FastifyError | TriplineError, request, reply) => {
+  app.setErrorHandler((error: FastifyError | TriplineError | KillSwitchError, request, reply) => {
     if (isTriplineError(error)) {
       return reply.status(error.status).send({ error: { code: error.code, message: error.message } });
+    }
+    if (isKillSwitchError(error)) {
+      return reply.status(error.status).send({ error: { code: error.code, message: error.message, ...(Object.keys(error.details).length === 0 ? {} : { details: error.details }) } });
     }
     if (error.validation !== undefined) {
       return reply.status(400).send({ error: { code: 'VALIDATION_FAILED', message: error.message } });
@@ -108,7 +125,16 @@ export function buildApiApp(deps: ApiDeps): FastifyInstance {
 
   app.get<{ Querystring: ListQuery }>('/v1/revocations', { schema: { querystring: listQuery } }, async (request) => {
     const page = await deps.store.listRevocations(listFilter(request.query));
-    return { items: page.items.map(revocationView), nextCursor: page.nextCursor ?? null };
+    const killSwitch = deps.killSwitch;
+    if (killSwitch === undefined) return { items: page.items.map(revocationView), nextCursor: page.nextCursor ?? null };
+    // Each revoke with its verification outcome (one query for the page).
+    const verifications = new Map(
+      (await killSwitch.store.getVerifications(DEFAULT_TENANT, page.items.filter((item) => item.action === 'revoke').map((item) => item.id))).map((record) => [record.revocationId, record]),
+    );
+    return {
+      items: page.items.map((item) => ({ ...revocationView(item), verification: item.action === 'revoke' ? verificationView(verifications.get(item.id) ?? null) : null })),
+      nextCursor: page.nextCursor ?? null,
+    };
   });
 
   app.post<{ Params: { taskId: string }; Body: { reason: string; actor?: string } }>(
@@ -130,6 +156,13 @@ export function buildApiApp(deps: ApiDeps): FastifyInstance {
   );
 
   app.get('/v1/baselines', async () => ({ items: await deps.baselines(DEFAULT_TENANT) }));
+
+  if (deps.killSwitch !== undefined) {
+    registerKillSwitchRoutes(app, { runtime: deps.killSwitch, tenant: DEFAULT_TENANT, ...(deps.preHandler === undefined ? {} : { preHandler: deps.preHandler }) });
+  }
+  if (deps.detection !== undefined) {
+    void app.register(detectionRoutes, { ...deps.detection, tenant: () => DEFAULT_TENANT, ...(deps.preHandler === undefined ? {} : { preHandler: deps.preHandler }) });
+  }
 
   return app;
 }

@@ -24,8 +24,15 @@ export interface ClassifiedBatch {
   dropped: number;
 }
 
-/** Flat attribute lookup: the span's own attributes win over its resource's. */
-export type Attributes = ReadonlyMap<string, AttributeValue | readonly AttributeValue[]>;
+/**
+ * Flat attribute lookup: the span's own attributes win over its resource's. A Map is one; the view that
+ * classification builds per span layers the span's attributes over its resource's without copying them
+ * (copying made a request cost spans × resource attributes: 20 000 × 20 000 in a 1 MB request took minutes).
+ */
+export interface Attributes extends Iterable<[string, AttributeValue | readonly AttributeValue[]]> {
+  get(key: string): AttributeValue | readonly AttributeValue[] | undefined;
+  has(key: string): boolean;
+}
 
 export function classifyRequest(request: OtlpTraceRequest, tenant: string): ClassifiedBatch {
   const batch: ClassifiedBatch = { events: [], boundaries: [], dropped: 0 };
@@ -50,7 +57,12 @@ export function kindOf(span: Pick<OtlpSpan, 'name'>, attributes: Attributes): Ev
   return null;
 }
 
-function classifySpanInto(batch: ClassifiedBatch, span: OtlpSpan, resource: Attributes, tenant: string): void {
+function classifySpanInto(
+  batch: ClassifiedBatch,
+  span: OtlpSpan,
+  resource: ReadonlyMap<string, AttributeValue | readonly AttributeValue[]>,
+  tenant: string,
+): void {
   const attributes = mergeAttributes(resource, span.attributes);
   const kind = kindOf(span, attributes);
   const context = taskContext(span, attributes);
@@ -242,11 +254,22 @@ export function toMap(keyValues: readonly OtlpKeyValue[]): Map<string, Attribute
   return map;
 }
 
-function mergeAttributes(resource: Attributes, own: readonly OtlpKeyValue[]): Attributes {
+/**
+ * The span's attributes over its resource's, iterated in the order a merged Map would have (resource keys
+ * first, holding the span's value where it has one, then the span's other keys), without copying either.
+ */
+function mergeAttributes(resource: ReadonlyMap<string, AttributeValue | readonly AttributeValue[]>, own: readonly OtlpKeyValue[]): Attributes {
   if (own.length === 0) return resource;
-  const merged = new Map(resource);
-  for (const [key, value] of toMap(own)) merged.set(key, value);
-  return merged;
+  const span = toMap(own);
+  if (resource.size === 0) return span;
+  return {
+    get: (key) => span.get(key) ?? resource.get(key),
+    has: (key) => span.has(key) || resource.has(key),
+    *[Symbol.iterator]() {
+      for (const [key, value] of resource) yield [key, span.get(key) ?? value];
+      for (const entry of span) if (!resource.has(entry[0])) yield entry;
+    },
+  };
 }
 
 function scalarOrList(value: OtlpAnyValue): AttributeValue | AttributeValue[] | undefined {

@@ -11,6 +11,8 @@ import type { Alert, AgentEvent, Decision, Revocation, TaskBoundary, TaskStatus,
 import { markEnded, newTaskState, observe, score, summarize } from '../core/detect/index.ts';
 import type { DetectorConfig, TaskState } from '../core/detect/index.ts';
 import type { EventBatch } from '../bus/bus.ts';
+import { ESCALATION_ACTOR, EscalationWindow } from '../killswitch/escalation.ts';
+import type { Escalation, EscalationPolicy } from '../killswitch/escalation.ts';
 import type { KillSwitch } from '../killswitch/kill-switch.ts';
 import { TriplineError, messageOf } from '../shared/errors.ts';
 import { stableId } from '../shared/ids.ts';
@@ -28,6 +30,44 @@ export interface ProcessorOptions {
   /** Completed tasks kept in memory to recognise late events (credentials used after the task ended). */
   endedTaskMemory?: number;
   now?: () => number;
+  /**
+   * Escalation to the agent: this many revocations of one agent's tasks within the window revoke the agent's
+   * other tasks, and the tasks it starts during the block (services/killswitch/escalation.ts). Only that agent.
+   * @default undefined (never escalate)
+   */
+  escalation?: EscalationPolicy;
+  /** Called as the processor goes (the kill switch's verification and leases). A throwing hook is logged and ignored. */
+  hooks?: ProcessorHooks;
+  /**
+   * Events `handle()` may have scored ahead of their writes before it waits for them. 0: every batch resolves
+   * once written — what Kafka needs (offsets are committed after `handle()`). The in-process bus holds nothing
+   * durably anyway and hands over one batch at a time, so the embedded mode sets this above 0: the next batch
+   * (and the kill it may decide) is scored while earlier ones are still being written, instead of waiting for
+   * ClickHouse. Writes are retried until they succeed; `stop()` waits for all of them.
+   * @default 0
+   */
+  persistAhead?: number;
+  /**
+   * Where revocations are written (the moment they are decided). The embedded mode passes a writer with a
+   * ClickHouse connection of its own, so the audit row of a kill never queues behind a large insert of events.
+   * @default store.insertRevocations
+   */
+  writeRevocations?: (rows: readonly Revocation[]) => Promise<void>;
+}
+
+export interface ProcessorHooks {
+  /** An event of a task that is revoked now (after scoring): evidence the agent kept acting, or not. */
+  onRevokedTaskEvent?: (event: AgentEvent) => void;
+  /** A task completed (its task span ended, or it went idle). */
+  onTaskEnded?: (tenant: string, taskId: string, endMs: number) => void;
+}
+
+/** What the processor knows of a task right now (memory only). */
+export interface TaskSnapshot {
+  status: TaskStatus;
+  score: number;
+  taskType: string;
+  agentId: string;
 }
 
 export interface ManualAction {
@@ -45,6 +85,11 @@ export interface Processor {
   revoke(action: ManualAction): Promise<Revocation>;
   restore(action: ManualAction): Promise<Revocation>;
   /**
+   * A task was given credentials before it sent any event (POST /v1/tasks): hold it in memory so a person can
+   * kill it at once and its first events are scored as its own. A task the store already knows is loaded instead.
+   */
+  registerTask(task: { tenant: string; taskId: string; taskType: string; agentId: string; startMs: number; isNew?: boolean }): Promise<void>;
+  /**
    * Tell the processor it may now receive tasks that another processor began (Kafka partitions were
    * assigned to it): tasks it has not seen are looked up in the store before their next event is scored.
    */
@@ -52,6 +97,15 @@ export interface Processor {
   baselines(): BaselineBook;
   /** Live tasks in memory (active, revoked, or recently ended). */
   liveTasks(): number;
+  /** A task's status and peak score if it is in memory (active, revoked, or recently ended). */
+  taskSnapshot(tenant: string, taskId: string): TaskSnapshot | undefined;
+  /**
+   * A revocation or restore decided in another process (the API service, another processor): update the
+   * task's status here, so this processor's next write of the task does not undo it. Writes no revocation.
+   */
+  applyRevocation(revocation: Revocation): Promise<void>;
+  /** Drop tasks whose partitions moved to another processor (it rebuilds them from the store). */
+  forget(tasks: readonly { tenant: string; taskId: string }[]): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -67,6 +121,8 @@ interface LiveTask {
   /** After a manual restore, the detector revokes again only if the score rises above this. */
   restoredAtScore: number | undefined;
   learned: boolean;
+  /** Ids of the events folded into `state`, so an event delivered again (a Kafka replay) is not counted twice. */
+  seen: Set<string>;
 }
 
 interface BatchOutput {
@@ -89,8 +145,42 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
   let chain: Promise<unknown> = Promise.resolve();
   let stopped = false;
   let ownershipSinceMs = now();
+  const escalations = options.escalation === undefined ? undefined : new EscalationWindow(options.escalation);
+  /** Escalations decided but not yet applied to the agent's other tasks. */
+  const pendingEscalations: Escalation[] = [];
+  let escalationScheduled = false;
+
+  function hook(name: keyof ProcessorHooks, call: () => void): void {
+    try {
+      call();
+    } catch (error) {
+      logger.error({ hook: name, err: messageOf(error) }, 'a processor hook failed');
+    }
+  }
 
   await restoreActiveTasks();
+
+  // Every revocation this process applies — its own, or another process's carried over Kafka — counts toward
+  // escalating that agent. The escalation itself runs inside the serialized work (it touches task state).
+  const unsubscribeEscalations =
+    escalations === undefined
+      ? undefined
+      : killSwitch.subscribe((message) => {
+          if (message.type !== 'revocation') return;
+          const escalation = escalations.observe(message.revocation);
+          if (escalation === undefined) return;
+          logger.warn({ agentId: escalation.agentId, tasks: escalation.taskIds, until: new Date(escalation.untilMs).toISOString() }, 'escalating to the agent after repeated revocations');
+          pendingEscalations.push(escalation);
+          if (!escalationScheduled) {
+            escalationScheduled = true;
+            serialize(async () => {
+              escalationScheduled = false;
+              const output = emptyOutput();
+              applyEscalations(output);
+              if (output.revocations.length > 0 || output.tasks.size > 0) await persist(output);
+            }).catch((error: unknown) => logger.error({ err: messageOf(error) }, 'escalation failed'));
+          }
+        });
 
   /** Run work one at a time: batches, sweeps and manual actions all touch task state. */
   function serialize<T>(work: () => Promise<T>): Promise<T> {
@@ -117,6 +207,7 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     task.version = record.version;
     lastVersion = Math.max(lastVersion, record.version);
     for (const { event, verdict } of await store.eventsForTask(record.tenant, record.taskId)) {
+      task.seen.add(event.id);
       task.state = observe(task.state, event);
       if (task.peak === undefined || verdict.score > task.peak.score) task.peak = verdict;
       if (verdict.decision !== 'allow' && !verdict.shadow) {
@@ -136,7 +227,7 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
    * partition that moved here). Tasks that start later were never anyone else's, so the common case costs
    * no query.
    */
-  async function loadHistory(batch: EventBatch): Promise<void> {
+  function unknownTasks(batch: EventBatch): Map<string, Set<string>> {
     const horizon = ownershipSinceMs + HISTORY_SLACK_MS;
     const unknown = new Map<string, Set<string>>();
     for (const item of [...batch.events, ...batch.boundaries]) {
@@ -146,8 +237,21 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
       ids.add(item.taskId);
       unknown.set(item.tenant, ids);
     }
-    for (const [tenant, ids] of unknown) {
-      for (const record of await store.getTasks(tenant, [...ids])) await rebuildTask(record);
+    return unknown;
+  }
+
+  /** Reads the stored records of the batch's unknown tasks (outside the serialized work: it may run ahead). */
+  async function fetchHistory(unknown: Map<string, Set<string>>): Promise<TaskRecord[]> {
+    const records: TaskRecord[] = [];
+    for (const [tenant, ids] of unknown) records.push(...(await store.getTasks(tenant, [...ids])));
+    return records;
+  }
+
+  /** Rebuilds the fetched tasks that are still unknown when their batch's turn comes. */
+  async function applyHistory(records: readonly TaskRecord[]): Promise<void> {
+    for (const record of records) {
+      const key = taskKey(record.tenant, record.taskId);
+      if (!live.has(key) && !ended.has(key)) await rebuildTask(record);
     }
   }
 
@@ -161,6 +265,7 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
       flagged: false,
       restoredAtScore: undefined,
       learned: false,
+      seen: new Set(),
     };
   }
 
@@ -175,11 +280,25 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
 
   function scoreEvent(event: AgentEvent, output: BatchOutput): void {
     const task = taskFor(event);
+    // Already folded in (rebuilt from the store, or delivered twice): its verdict is stored; scoring it again
+    // would count it twice.
+    if (task.seen.has(event.id)) return;
+    task.seen.add(event.id);
+    const wasRevoked = task.status === 'revoked';
     task.state = observe(task.state, event);
     const verdict = score(event, task.state, book.lookup(event.tenant, task.state.taskType, task.state.agentId), options.detector);
     output.events.push({ event, verdict });
     if (task.peak === undefined || verdict.score >= task.peak.score) task.peak = verdict;
     output.tasks.set(taskKey(event.tenant, event.taskId), task);
+    if (wasRevoked && options.hooks?.onRevokedTaskEvent !== undefined) {
+      const onRevoked = options.hooks.onRevokedTaskEvent;
+      hook('onRevokedTaskEvent', () => onRevoked(event));
+    }
+    // An escalated agent's new tasks are revoked as they appear, for as long as the block lasts.
+    const block = escalations?.blocked(event.tenant, task.state.agentId, now());
+    if (block !== undefined && task.status === 'active') {
+      revokeForEscalation(task, block, event.id, output);
+    }
 
     if (verdict.decision === 'allow') return;
     if (!verdict.shadow) task.flagged = true;
@@ -210,8 +329,13 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
   }
 
   function completeTask(key: string, task: LiveTask, endMs: number): void {
+    const wasEnded = task.state.endedMs !== null;
     task.state = markEnded(task.state, endMs);
     if (task.status === 'active') task.status = 'completed';
+    if (!wasEnded && options.hooks?.onTaskEnded !== undefined) {
+      const onEnded = options.hooks.onTaskEnded;
+      hook('onTaskEnded', () => onEnded(task.state.tenant, task.state.taskId, endMs));
+    }
     if (!task.flagged && task.status === 'completed' && !task.learned && totalEvents(task) > 0) {
       book.learnTask(task.state.tenant, task.state.taskType, task.state.agentId, summarize(task.state));
       task.learned = true;
@@ -222,6 +346,42 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     if (ended.size > endedTaskMemory) {
       const oldest = ended.keys().next().value;
       if (oldest !== undefined) ended.delete(oldest);
+    }
+  }
+
+  /** Revokes one task of an escalated agent (applied to the kill switch now, stored with the output). */
+  function revokeForEscalation(task: LiveTask, escalation: Escalation, eventId: string, output: BatchOutput): void {
+    const { state } = task;
+    task.status = 'revoked';
+    task.flagged = true;
+    const minutes = Math.max(1, Math.round((options.escalation?.windowMs ?? 0) / 60_000));
+    const revocation: Revocation = {
+      id: stableId(state.tenant, state.taskId, 'revoke', ESCALATION_ACTOR, escalation.atMs),
+      tenant: state.tenant,
+      taskId: state.taskId,
+      taskType: state.taskType,
+      agentId: state.agentId,
+      action: 'revoke',
+      source: 'detector',
+      actor: ESCALATION_ACTOR,
+      reason: `escalated to agent ${state.agentId}: ${escalation.taskIds.length} of its tasks were revoked within ${minutes} min; its tasks are revoked until ${new Date(escalation.untilMs).toISOString()}`,
+      reasons: escalation.taskIds.map((taskId) => `task ${taskId} was revoked`),
+      score: task.peak?.score ?? 0,
+      eventId,
+      timeMs: now(),
+    };
+    killSwitch.apply(revocation);
+    output.revocations.push(revocation);
+    output.tasks.set(taskKey(state.tenant, state.taskId), task);
+  }
+
+  /** Revokes every active task this processor holds of each agent that escalated (never another agent's). */
+  function applyEscalations(output: BatchOutput): void {
+    for (const escalation of pendingEscalations.splice(0)) {
+      for (const task of live.values()) {
+        if (task.status !== 'active' || task.state.tenant !== escalation.tenant || task.state.agentId !== escalation.agentId) continue;
+        revokeForEscalation(task, escalation, '', output);
+      }
     }
   }
 
@@ -276,23 +436,104 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     };
   }
 
-  async function persist(output: BatchOutput): Promise<void> {
+  /**
+   * Writing results. Outputs queue up in the order their batches were scored and are written by one writer:
+   * whatever is waiting when it starts is written together (one insert per table), so ClickHouse's per-insert
+   * cost is paid once per round, not once per batch. Revocations do not queue: they are written the moment they
+   * are decided, beside whatever write is in progress (the audit trail of a kill waits for nothing; the rows are
+   * idempotent by id). A batch is durable when both are. Failed writes are retried until they succeed (a few
+   * times only once stopping).
+   */
+  interface PendingWrite {
+    events: ScoredEvent[];
+    alerts: Alert[];
+    tasks: TaskRecord[];
+    baselines: ReturnType<BaselineBook['takeDirty']>;
+    resolve: () => void;
+    reject: (error: unknown) => void;
+  }
+  const queued: PendingWrite[] = [];
+  let writing: Promise<void> | undefined;
+  /** Outputs not yet durable, and the events in them. */
+  let unwritten = 0;
+  let unwrittenEvents = 0;
+  const persistAhead = options.persistAhead ?? 0;
+  const writeRevocations = options.writeRevocations ?? ((rows: readonly Revocation[]) => store.insertRevocations(rows));
+
+  /** Snapshots the output's task records and dirty baselines now, and queues its write. Resolves when durable. */
+  function persist(output: BatchOutput): Promise<void> {
     const tasks = [...output.tasks.values()].map(taskRecordOf);
     const baselines = book.takeDirty(now());
+    const size = output.events.length;
+    unwritten += 1;
+    unwrittenEvents += size;
+    const revocations = output.revocations.length === 0 ? Promise.resolve() : retrying('revocations', output.revocations.length, () => writeRevocations(output.revocations));
+    const rest = new Promise<void>((resolve, reject) => {
+      queued.push({ events: output.events, alerts: output.alerts, tasks, baselines, resolve, reject });
+      pump();
+    });
+    const settle = (): void => {
+      unwritten -= 1;
+      unwrittenEvents -= size;
+    };
+    return Promise.all([revocations, rest]).then(settle, (error: unknown) => {
+      settle();
+      throw error;
+    });
+  }
+
+  function pump(): void {
+    if (writing !== undefined || queued.length === 0) return;
+    const group = queued.splice(0);
+    writing = writeGroup(group)
+      .then(
+        () => group.forEach((item) => item.resolve()),
+        (error: unknown) => group.forEach((item) => item.reject(error)),
+      )
+      .finally(() => {
+        writing = undefined;
+        pump();
+      });
+  }
+
+  async function writeGroup(group: PendingWrite[]): Promise<void> {
+    const events = group.flatMap((item) => item.events);
+    const alerts = group.flatMap((item) => item.alerts);
+    // A task written by several batches of the group: its newest record is enough (the highest version wins anyway).
+    const tasks = new Map<string, TaskRecord>();
+    for (const record of group.flatMap((item) => item.tasks)) {
+      const key = taskKey(record.tenant, record.taskId);
+      const current = tasks.get(key);
+      if (current === undefined || record.version > current.version) tasks.set(key, record);
+    }
+    const baselines = new Map<string, ReturnType<BaselineBook['takeDirty']>[number]>();
+    for (const record of group.flatMap((item) => item.baselines)) baselines.set(`${record.tenant}\u0000${record.taskType}\u0000${record.agentId}`, record);
+    await retrying('results', events.length, async () => {
+      if (alerts.length > 0) await store.insertAlerts(alerts);
+      if (events.length > 0) await store.insertEvents(events);
+      if (tasks.size > 0) await store.upsertTasks([...tasks.values()]);
+      if (baselines.size > 0) await store.saveBaselines([...baselines.values()]);
+    });
+  }
+
+  async function retrying(what: string, rows: number, work: () => Promise<void>): Promise<void> {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        if (output.events.length > 0) await store.insertEvents(output.events);
-        if (output.alerts.length > 0) await store.insertAlerts(output.alerts);
-        if (output.revocations.length > 0) await store.insertRevocations(output.revocations);
-        if (tasks.length > 0) await store.upsertTasks(tasks);
-        if (baselines.length > 0) await store.saveBaselines(baselines);
+        await work();
         return;
       } catch (error) {
         if (stopped && attempt >= 3) throw error;
         const delay = Math.min(5000, 50 * 2 ** Math.min(attempt, 10));
-        logger.error({ err: messageOf(error), attempt, retryInMs: delay, events: output.events.length }, 'writing results failed; retrying');
+        logger.error({ err: messageOf(error), attempt, retryInMs: delay, what, rows }, 'writing results failed; retrying');
         await sleep(delay);
       }
+    }
+  }
+
+  /** Resolves when every queued write is done (or failed for good). */
+  async function drainWrites(): Promise<void> {
+    while (writing !== undefined || queued.length > 0 || unwritten > 0) {
+      await (writing ?? sleep(5)).catch(() => undefined);
     }
   }
 
@@ -322,19 +563,48 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     const output = emptyOutput();
     output.revocations.push(revocation);
     output.tasks.set(key, task);
+    applyEscalations(output);
     await persist(output);
     return revocation;
   }
 
   return {
     handle(batch) {
+      // Tasks this processor has not seen and that may have a history elsewhere are looked up at once, beside
+      // the work in progress; the batch's other events (a kill among them) are scored without waiting for that.
+      const unknown = unknownTasks(batch);
+      const history = unknown.size === 0 ? undefined : fetchHistory(unknown);
+      history?.catch(() => undefined);
+      const waits = (tenant: string, taskId: string): boolean => unknown.get(tenant)?.has(taskId) === true;
       return serialize(async () => {
-        await loadHistory(batch);
         const output = emptyOutput();
         const events = [...batch.events].sort((a, b) => a.startMs - b.startMs);
-        for (const event of events) scoreEvent(event, output);
-        for (const boundary of batch.boundaries) endTask(boundary, output);
-        await persist(output);
+        const ends = new Map<string, TaskBoundary>();
+        for (const boundary of batch.boundaries) ends.set(taskKey(boundary.tenant, boundary.taskId), boundary);
+        // A task's end applies before its own events that started after it, also when both arrive in one batch
+        // (credentials used after the task ended).
+        const scoreInOrder = (event: AgentEvent): void => {
+          const key = taskKey(event.tenant, event.taskId);
+          const end = ends.get(key);
+          if (end !== undefined && end.endMs < event.startMs) {
+            endTask(end, output);
+            ends.delete(key);
+          }
+          scoreEvent(event, output);
+        };
+        for (const event of events) if (!waits(event.tenant, event.taskId)) scoreInOrder(event);
+        if (history !== undefined) {
+          await applyHistory(await history);
+          for (const event of events) if (waits(event.tenant, event.taskId)) scoreInOrder(event);
+        }
+        for (const boundary of ends.values()) endTask(boundary, output);
+        applyEscalations(output);
+        const durable = persist(output);
+        if (persistAhead === 0 || unwrittenEvents > persistAhead) {
+          await durable;
+        } else {
+          durable.catch((error: unknown) => logger.error({ err: messageOf(error), events: output.events.length }, 'results of a batch were not written'));
+        }
       });
     },
     sweep() {
@@ -352,14 +622,67 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     },
     revoke: (action) => serialize(() => manual(action, 'revoke')),
     restore: (action) => serialize(() => manual(action, 'restore')),
+    async registerTask(task) {
+      const key = taskKey(task.tenant, task.taskId);
+      if (live.has(key) || ended.has(key)) return;
+      if (task.isNew === true) {
+        // An id Tripline just made up has no history anywhere.
+        live.set(key, newLiveTask(task.tenant, task.taskId, task.taskType, task.agentId, task.startMs));
+        return;
+      }
+      // Read outside the serialized work: a kill being scored never waits for this lookup.
+      const record = await store.getTask(task.tenant, task.taskId);
+      await serialize(async () => {
+        if (live.has(key) || ended.has(key)) return;
+        if (record !== null) await rebuildTask(record);
+        else live.set(key, newLiveTask(task.tenant, task.taskId, task.taskType, task.agentId, task.startMs));
+      });
+    },
     ownershipChanged() {
       ownershipSinceMs = now();
     },
+    applyRevocation(revocation) {
+      return serialize(async () => {
+        const key = taskKey(revocation.tenant, revocation.taskId);
+        const task = live.get(key) ?? ended.get(key);
+        if (task === undefined) return;
+        if (revocation.action === 'revoke') {
+          if (task.status === 'revoked') return;
+          task.status = 'revoked';
+          task.flagged = true;
+        } else {
+          if (task.status !== 'revoked') return;
+          task.status = task.state.endedMs === null ? 'active' : 'completed';
+          task.restoredAtScore = task.peak?.score ?? 0;
+        }
+        const output = emptyOutput();
+        output.tasks.set(key, task);
+        await persist(output);
+      });
+    },
+    forget(tasks) {
+      return serialize(() => {
+        for (const { tenant, taskId } of tasks) {
+          const key = taskKey(tenant, taskId);
+          live.delete(key);
+          ended.delete(key);
+        }
+        return Promise.resolve();
+      });
+    },
     baselines: () => book,
     liveTasks: () => live.size + ended.size,
+    taskSnapshot(tenant, taskId) {
+      const key = taskKey(tenant, taskId);
+      const task = live.get(key) ?? ended.get(key);
+      if (task === undefined) return undefined;
+      return { status: task.status, score: task.peak?.score ?? 0, taskType: task.state.taskType, agentId: task.state.agentId };
+    },
     async stop() {
       stopped = true;
+      unsubscribeEscalations?.();
       await chain;
+      await drainWrites();
     },
   };
 }

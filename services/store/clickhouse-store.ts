@@ -518,6 +518,37 @@ function requireStringArray(name: string, value: unknown): Check {
   return Array.isArray(value) && value.every(isString) ? undefined : `${name} must be an array of strings`;
 }
 
+/**
+ * The row with every string (values and keys, at any depth) free of lone UTF-16 surrogates, which JS strings
+ * and JSON escapes allow but UTF-8 cannot hold: ClickHouse refuses the whole JSONEachRow insert over one
+ * ("Cannot parse escape sequence"), a failure no retry fixes. They become U+FFFD. Copies only what changes.
+ */
+function wellFormed<T>(value: T): T {
+  if (typeof value === 'string') return (value.isWellFormed() ? value : value.toWellFormed()) as T;
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    value.forEach((item: unknown, i) => {
+      const fixed = wellFormed(item);
+      if (fixed !== item) (copy ??= [...(value as unknown[])])[i] = fixed;
+    });
+    return (copy ?? value) as T;
+  }
+  const prototype: unknown = Object.getPrototypeOf(value);
+  if (prototype !== Object.prototype && prototype !== null) return value;
+  let copy: Record<string, unknown> | undefined;
+  for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
+    const fixed = wellFormed(item);
+    const fixedKey = key.isWellFormed() ? key : key.toWellFormed();
+    if (fixed !== item || fixedKey !== key) {
+      copy ??= { ...(value as Record<string, unknown>) };
+      if (fixedKey !== key) Reflect.deleteProperty(copy, key);
+      copy[fixedKey] = fixed;
+    }
+  }
+  return (copy ?? value) as T;
+}
+
 function firstProblem(...checks: Check[]): Check {
   return checks.find((check) => check !== undefined);
 }
@@ -1029,7 +1060,7 @@ class ClickHouseStore implements Store {
     const rejected: { id: string; problem: string }[] = [];
     for (const row of rows) {
       const problem = check(row);
-      if (problem === undefined) values.push(toRow(row));
+      if (problem === undefined) values.push(wellFormed(toRow(row)));
       else rejected.push({ id: idOf(row), problem });
     }
     if (rejected.length > 0) {
@@ -1217,7 +1248,9 @@ class ClickHouseStore implements Store {
         });
       }
       conditions.push("time >= fromUnixTimestamp64Micro({sinceUs:Int64}, 'UTC')");
-      params.sinceUs = toMicros(Math.max(0, filter.sinceMs));
+      // Clamped to the times the store holds (writes stop at MAX_TIME_MS): a later `since` matches nothing,
+      // rather than overflowing Int64 microseconds and failing as if the store were down.
+      params.sinceUs = toMicros(Math.min(Math.max(0, filter.sinceMs), MAX_TIME_MS));
     }
     if (filter.cursor !== undefined) {
       const cursor = decodeCursor(filter.cursor);

@@ -1,0 +1,70 @@
+/**
+ * Typed errors of the agent helpers. Agents catch these by class (`instanceof TaskRevokedError`) or by `code`.
+ */
+
+/** What Tripline sent about the revocation (the `revocation` server-sent event). */
+export interface RevocationNotice {
+  id: string;
+  taskId: string;
+  taskType: string;
+  agentId: string;
+  action: 'revoke' | 'restore';
+  source: 'detector' | 'manual';
+  actor: string;
+  reason: string;
+  reasons: string[];
+  score: number;
+  timeMs: number;
+}
+
+/**
+ * Thrown instead of running a tool call (or a data access, or a privilege change) of a task Tripline has
+ * revoked. The operation did not run. The task's credentials are dead; a person may restore the task.
+ */
+export class TaskRevokedError extends Error {
+  override readonly name = 'TaskRevokedError';
+  readonly code = 'TASK_REVOKED';
+  readonly taskId: string;
+  /** The revocation id (GET /v1/revocations/{id} on Tripline's API), or '' for an agent-wide escalation. */
+  readonly revocationId: string;
+  readonly reason: string;
+  readonly reasons: readonly string[];
+  /** The operation that was refused, e.g. `execute_tool get_ticket`. */
+  readonly operation: string;
+  readonly revokedAtMs: number;
+
+  constructor(options: { taskId: string; revocationId: string; reason: string; reasons?: readonly string[]; operation: string; revokedAtMs: number }) {
+    super(`task ${options.taskId} was revoked by Tripline (${options.reason}); refused ${options.operation}`);
+    this.taskId = options.taskId;
+    this.revocationId = options.revocationId;
+    this.reason = options.reason;
+    this.reasons = options.reasons ?? [];
+    this.operation = options.operation;
+    this.revokedAtMs = options.revokedAtMs;
+  }
+}
+
+/** Tripline refused to start the task (POST /v1/tasks answered 403): no credentials were issued and nothing ran. */
+export class TaskDeniedError extends Error {
+  override readonly name = 'TaskDeniedError';
+  /** POLICY_DENIED, AGENT_BLOCKED or TASK_REVOKED. */
+  readonly code: string;
+  readonly taskType: string;
+  /** The policies that decided (empty: no policy permits it, default deny). */
+  readonly policies: readonly string[];
+  readonly decisionId: string | undefined;
+
+  constructor(options: { code: string; message: string; taskType: string; policies?: readonly string[]; decisionId?: string }) {
+    super(options.message);
+    this.code = options.code;
+    this.taskType = options.taskType;
+    this.policies = options.policies ?? [];
+    this.decisionId = options.decisionId;
+  }
+}
+
+/** Tripline's API could not be reached or answered unexpectedly (not a decision). */
+export class TriplineUnavailableError extends Error {
+  override readonly name = 'TriplineUnavailableError';
+  readonly code = 'TRIPLINE_UNAVAILABLE';
+}

@@ -1,0 +1,349 @@
+/**
+ * The kill switch's HTTP routes, registered by services/api/app.ts in their own encapsulated scope so that an
+ * authentication preHandler (a later issue: tokens with roles) is added in one place (`preHandler`):
+ *
+ *   GET    /.well-known/jwks.json                    the public keys task tokens are signed with
+ *   GET    /.well-known/oauth-authorization-server   RFC 8414 metadata (jwks_uri, introspection, revocation)
+ *   POST   /v1/tasks                                 policy check → task token (201) or 403 POLICY_DENIED
+ *   GET    /v1/tasks/:taskId/credentials             the task's tokens (claims, never the token) and whether active
+ *   POST   /oauth2/introspect                        RFC 7662 (form or JSON: token)
+ *   POST   /oauth2/revoke                            RFC 7009 (form or JSON: token)
+ *   POST   /v1/check                                 request-time check: may task T call tool X on R now?
+ *   GET    /v1/stream                                server-sent events (revocations, alerts, escalations, verifications)
+ *   POST   /v1/leases                                lease a secret (Authorization: Bearer <task token>)
+ *   GET    /v1/leases?task_id=…, GET /v1/leases/:id  lease state (never the value)
+ *   DELETE /v1/leases/:id                            the task releases its lease (Bearer)
+ *   PUT    /v1/secrets/:name, GET /v1/secrets, DELETE /v1/secrets/:name   the built-in encrypted store
+ *   GET    /v1/revocations/:id                       a revocation with its verification outcome
+ *   POST   /v1/revocations/:id/ack                   the agent helper acknowledges a revocation
+ *   GET    /v1/decisions                             recorded policy decisions (filter task_id, agent_id)
+ */
+import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { Revocation } from '../../schemas/events.ts';
+import { TriplineError } from '../shared/errors.ts';
+import { KillSwitchError } from './errors.ts';
+import type { LeaseRecord, VerificationRecord } from './ks-store.ts';
+import type { KillSwitchRuntime } from './runtime.ts';
+import { STREAM_EVENT_TYPES } from './stream.ts';
+import type { StreamEventType } from './stream.ts';
+import type { TaskClaims } from './tokens.ts';
+
+export interface KillSwitchRoutesDeps {
+  runtime: Pick<KillSwitchRuntime, 'authority' | 'checker' | 'leases' | 'secrets' | 'stream' | 'verifier' | 'tokens' | 'store' | 'config'>;
+  /** Until authentication arrives, every request acts for this tenant. */
+  tenant: string;
+  /** Runs before every kill-switch route (authentication, a later issue). */
+  preHandler?: preHandlerAsyncHookHandler;
+}
+
+const idParam = (name: string) =>
+  ({ type: 'object', required: [name], properties: { [name]: { type: 'string', minLength: 1, maxLength: 256 } } }) as const;
+
+const names = { type: 'array', maxItems: 200, items: { type: 'string', minLength: 1, maxLength: 256 } } as const;
+
+const startTaskBody = {
+  type: 'object',
+  required: ['agentId', 'taskType'],
+  additionalProperties: false,
+  properties: {
+    agentId: { type: 'string', minLength: 1, maxLength: 256 },
+    taskType: { type: 'string', minLength: 1, maxLength: 256 },
+    taskId: { type: 'string', minLength: 1, maxLength: 256 },
+    tools: names,
+    resources: names,
+    scopes: names,
+    ttlSeconds: { type: 'integer', minimum: 1, maximum: 86_400 },
+  },
+} as const;
+
+const tokenBody = {
+  type: 'object',
+  required: ['token'],
+  properties: { token: { type: 'string', minLength: 1, maxLength: 8192 }, token_type_hint: { type: 'string', maxLength: 64 } },
+} as const;
+
+const checkBody = {
+  type: 'object',
+  required: ['tool'],
+  additionalProperties: false,
+  properties: {
+    token: { type: 'string', minLength: 1, maxLength: 8192 },
+    taskId: { type: 'string', minLength: 1, maxLength: 256 },
+    tool: { type: 'string', minLength: 1, maxLength: 256 },
+    resource: { type: 'string', maxLength: 1024 },
+    sideEffect: { type: 'string', enum: ['read', 'write', 'destructive'] },
+  },
+} as const;
+
+const streamQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    task_id: { type: 'string', minLength: 1, maxLength: 8192 },
+    agent_id: { type: 'string', minLength: 1, maxLength: 8192 },
+    types: { type: 'string', minLength: 1, maxLength: 256 },
+  },
+} as const;
+
+const leaseBody = {
+  type: 'object',
+  required: ['secret'],
+  additionalProperties: false,
+  properties: { secret: { type: 'string', minLength: 1, maxLength: 200 }, ttlSeconds: { type: 'integer', minimum: 1, maximum: 86_400 } },
+} as const;
+
+const secretBody = {
+  type: 'object',
+  required: ['value'],
+  additionalProperties: false,
+  properties: { value: { type: 'string', minLength: 1, maxLength: 32_768 } },
+} as const;
+
+const ackBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    agentId: { type: 'string', minLength: 1, maxLength: 256 },
+    taskId: { type: 'string', minLength: 1, maxLength: 256 },
+    /** When the agent received the revocation (its clock): ISO 8601, or `receivedAtMs` epoch ms with sub-ms precision. */
+    receivedAt: { type: 'string', maxLength: 64 },
+    receivedAtMs: { type: 'number', minimum: 0 },
+  },
+} as const;
+
+const decisionsQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    task_id: { type: 'string', minLength: 1, maxLength: 256 },
+    agent_id: { type: 'string', minLength: 1, maxLength: 256 },
+    limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+  },
+} as const;
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+export function leaseView(lease: LeaseRecord): Record<string, unknown> {
+  return {
+    leaseId: lease.id,
+    taskId: lease.taskId,
+    taskType: lease.taskType,
+    agentId: lease.agentId,
+    secret: lease.secret,
+    provider: lease.provider,
+    status: lease.status,
+    issuedAt: iso(lease.issuedMs),
+    expiresAt: iso(lease.expiresMs),
+    endedAt: iso(lease.endedMs),
+    endReason: lease.endReason === '' ? null : lease.endReason,
+  };
+}
+
+export function verificationView(record: VerificationRecord | null): Record<string, unknown> | null {
+  if (record === null) return null;
+  return {
+    outcome: record.outcome,
+    revokedAt: iso(record.revokedMs),
+    decidedAt: iso(record.decidedMs),
+    acknowledgedAt: iso(record.acknowledgedMs),
+    failures: record.failures,
+    checks: record.checks,
+  };
+}
+
+function revocationDocument(revocation: Revocation): Record<string, unknown> {
+  const { tenant: _tenant, ...rest } = revocation;
+  return { ...rest, time: iso(revocation.timeMs) };
+}
+
+function bearer(request: FastifyRequest): string {
+  const header = request.headers.authorization;
+  const match = typeof header === 'string' ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+  if (match?.[1] === undefined) throw new KillSwitchError('TOKEN_INVALID', 'send the task token as "Authorization: Bearer <token>"');
+  return match[1];
+}
+
+function list(value: string | undefined): Set<string> {
+  return new Set((value ?? '').split(',').map((item) => item.trim()).filter((item) => item !== ''));
+}
+
+export function registerKillSwitchRoutes(app: FastifyInstance, deps: KillSwitchRoutesDeps): void {
+  const { runtime, tenant } = deps;
+  const { authority, checker, leases, secrets, stream, verifier, tokens, store, config } = runtime;
+
+  // Streams end before the server closes (open SSE responses would otherwise hold close() forever).
+  app.addHook('preClose', (done) => {
+    stream.stop();
+    done();
+  });
+
+  app.register((scope, _options, done) => {
+    if (deps.preHandler !== undefined) scope.addHook('preHandler', deps.preHandler);
+    // RFC 7662 and RFC 7009 requests are form-encoded.
+    scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, parsed) => {
+      parsed(null, Object.fromEntries(new URLSearchParams(typeof body === 'string' ? body : body.toString('utf8'))));
+    });
+
+    scope.get('/.well-known/jwks.json', (_request, reply) => reply.header('cache-control', 'public, max-age=300').send(tokens.jwks()));
+
+    scope.get('/.well-known/oauth-authorization-server', () => ({
+      issuer: config.tokenIssuer,
+      jwks_uri: `${config.publicUrl}/.well-known/jwks.json`,
+      introspection_endpoint: `${config.publicUrl}/oauth2/introspect`,
+      revocation_endpoint: `${config.publicUrl}/oauth2/revoke`,
+      introspection_endpoint_auth_methods_supported: ['none'],
+      revocation_endpoint_auth_methods_supported: ['none'],
+      token_endpoint_auth_signing_alg_values_supported: ['EdDSA'],
+    }));
+
+    scope.post<{ Body: { agentId: string; taskType: string; taskId?: string; tools?: string[]; resources?: string[]; scopes?: string[]; ttlSeconds?: number } }>(
+      '/v1/tasks',
+      { schema: { body: startTaskBody } },
+      async (request, reply) => {
+        const body = request.body;
+        const result = await authority.startTask({ tenant, ...body });
+        const { claims } = result;
+        return reply.status(201).send({
+          taskId: result.taskId,
+          taskType: claims.taskType,
+          agentId: claims.agentId,
+          token: result.token,
+          tokenType: 'Bearer',
+          jti: claims.jti,
+          scope: claims.scopes.join(' '),
+          tools: claims.tools,
+          resources: claims.resources,
+          issuedAt: iso(claims.issuedAtMs),
+          expiresAt: iso(claims.expiresAtMs),
+          expiresIn: Math.round((claims.expiresAtMs - claims.issuedAtMs) / 1000),
+          decision: { id: result.decision.id, decision: result.decision.decision, policies: result.decision.policies },
+        });
+      },
+    );
+
+    scope.get<{ Params: { taskId: string } }>('/v1/tasks/:taskId/credentials', { schema: { params: idParam('taskId') } }, async (request) => {
+      const rows = await store.listCredentials(tenant, request.params.taskId);
+      const view = authority.task(tenant, request.params.taskId);
+      return {
+        taskId: request.params.taskId,
+        revoked: view.revoked,
+        items: rows.map((row) => {
+          const claims: TaskClaims = { tenant: row.tenant, agentId: row.agentId, taskId: row.taskId, taskType: row.taskType, scopes: row.scopes, tools: row.tools, resources: row.resources, jti: row.jti, issuedAtMs: row.issuedMs, expiresAtMs: row.expiresMs, issuer: config.tokenIssuer, audience: config.tokenAudience };
+          return { jti: row.jti, agentId: row.agentId, taskType: row.taskType, scopes: row.scopes, tools: row.tools, resources: row.resources, issuedAt: iso(row.issuedMs), expiresAt: iso(row.expiresMs), decisionId: row.decisionId, kid: row.kid, active: authority.isActive(claims) };
+        }),
+      };
+    });
+
+    scope.post<{ Body: { token: string } }>('/oauth2/introspect', { schema: { body: tokenBody } }, async (request, reply) => {
+      const answer = await authority.introspect(request.body.token);
+      return reply.header('cache-control', 'no-store').send(answer);
+    });
+
+    scope.post<{ Body: { token: string } }>('/oauth2/revoke', { schema: { body: tokenBody } }, async (request, reply) => {
+      // RFC 7009 §2.2: 200 whether or not the token was valid (nothing to learn from the answer).
+      await authority.revokeToken(request.body.token, 'oauth2/revoke', 'revoked by its holder (RFC 7009)');
+      return reply.status(200).header('cache-control', 'no-store').send();
+    });
+
+    scope.post<{ Body: { token?: string; taskId?: string; tool: string; resource?: string; sideEffect?: string } }>('/v1/check', { schema: { body: checkBody } }, async (request) => {
+      const answer = await checker.check({ tenant, ...request.body });
+      return answer;
+    });
+
+    scope.get<{ Querystring: { task_id?: string; agent_id?: string; types?: string } }>('/v1/stream', { schema: { querystring: streamQuery } }, (request, reply) => {
+      const types = list(request.query.types);
+      const unknown = [...types].find((type) => !(STREAM_EVENT_TYPES as readonly string[]).includes(type));
+      if (unknown !== undefined) throw new TriplineError('VALIDATION_FAILED', `types has ${JSON.stringify(unknown)}; known: ${STREAM_EVENT_TYPES.join(', ')}`);
+      const filter = {
+        tenant,
+        taskIds: list(request.query.task_id),
+        agentIds: list(request.query.agent_id),
+        types: types.size === 0 ? new Set<StreamEventType>(['revocation', 'alert', 'escalation']) : (types as Set<StreamEventType>),
+      };
+      reply.hijack();
+      stream.attach(reply.raw, filter);
+    });
+
+    scope.post<{ Body: { secret: string; ttlSeconds?: number } }>('/v1/leases', { schema: { body: leaseBody } }, async (request, reply) => {
+      const claims = await authority.authenticate(bearer(request));
+      const { lease, value } = await leases.lease(claims, request.body.secret, request.body.ttlSeconds);
+      return reply.status(201).header('cache-control', 'no-store').send({ ...leaseView(lease), value });
+    });
+
+    scope.get<{ Querystring: { task_id: string } }>(
+      '/v1/leases',
+      { schema: { querystring: { type: 'object', required: ['task_id'], additionalProperties: false, properties: { task_id: { type: 'string', minLength: 1, maxLength: 256 } } } } },
+      async (request) => ({ items: (await leases.list(tenant, request.query.task_id)).map(leaseView) }),
+    );
+
+    scope.get<{ Params: { leaseId: string } }>('/v1/leases/:leaseId', { schema: { params: idParam('leaseId') } }, async (request) => {
+      const lease = await leases.get(tenant, request.params.leaseId);
+      if (lease === null) throw new TriplineError('NOT_FOUND', `no lease ${request.params.leaseId}`);
+      return leaseView(lease);
+    });
+
+    scope.delete<{ Params: { leaseId: string } }>('/v1/leases/:leaseId', { schema: { params: idParam('leaseId') } }, async (request) => {
+      const claims = await tokens.verify(bearer(request));
+      return leaseView(await leases.release(claims, request.params.leaseId));
+    });
+
+    scope.put<{ Params: { name: string }; Body: { value: string } }>('/v1/secrets/:name', { schema: { params: idParam('name'), body: secretBody } }, async (request) => {
+      const saved = await secrets.put(tenant, request.params.name, request.body.value);
+      return { name: saved.name, version: saved.version };
+    });
+
+    scope.get('/v1/secrets', async () => ({
+      items: (await secrets.list(tenant)).map((secret) => ({ name: secret.name, version: secret.version, updatedAt: iso(secret.updatedMs) })),
+    }));
+
+    scope.delete<{ Params: { name: string } }>('/v1/secrets/:name', { schema: { params: idParam('name') } }, async (request, reply) => {
+      if (!(await secrets.remove(tenant, request.params.name))) throw new TriplineError('NOT_FOUND', `no secret ${request.params.name}`);
+      return reply.status(204).send();
+    });
+
+    scope.get<{ Params: { revocationId: string } }>('/v1/revocations/:revocationId', { schema: { params: idParam('revocationId') } }, async (request) => {
+      const revocation = await store.getRevocation(tenant, request.params.revocationId);
+      if (revocation === null) throw new TriplineError('NOT_FOUND', `no revocation ${request.params.revocationId}`);
+      const verification = revocation.action === 'revoke' ? await verifier.get(tenant, revocation.id) : null;
+      return { ...revocationDocument(revocation), verification: verificationView(verification) };
+    });
+
+    scope.post<{ Params: { revocationId: string }; Body: { agentId?: string; taskId?: string; receivedAt?: string; receivedAtMs?: number } | undefined }>(
+      '/v1/revocations/:revocationId/ack',
+      { schema: { params: idParam('revocationId'), body: ackBody } },
+      async (request, reply) => {
+        const body = request.body ?? {};
+        const receivedAtMs = body.receivedAtMs ?? (body.receivedAt === undefined ? undefined : Date.parse(body.receivedAt));
+        const record = await verifier.acknowledge(tenant, request.params.revocationId, {
+          ...(body.agentId === undefined ? {} : { agentId: body.agentId }),
+          ...(receivedAtMs === undefined || !Number.isFinite(receivedAtMs) ? {} : { receivedAtMs }),
+        });
+        if (record === undefined) throw new TriplineError('NOT_FOUND', `no revocation ${request.params.revocationId} of this agent is being verified`);
+        return reply.status(202).send({ acknowledged: true, outcome: record.outcome });
+      },
+    );
+
+    scope.get<{ Querystring: { task_id?: string; agent_id?: string; limit: number } }>('/v1/decisions', { schema: { querystring: decisionsQuery } }, async (request) => {
+      const rows = await store.listDecisions({
+        tenant,
+        limit: request.query.limit,
+        ...(request.query.task_id === undefined ? {} : { taskId: request.query.task_id }),
+        ...(request.query.agent_id === undefined ? {} : { agentId: request.query.agent_id }),
+      });
+      return {
+        items: rows.map((row) => {
+          let context: unknown = row.context;
+          try {
+            context = JSON.parse(row.context);
+          } catch {
+            // kept as text
+          }
+          const { tenant: _tenant, timeMs, ...rest } = row;
+          return { ...rest, time: iso(timeMs), context };
+        }),
+      };
+    });
+
+    done();
+  });
+}

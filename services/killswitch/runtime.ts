@@ -1,0 +1,220 @@
+/**
+ * The kill switch's composition: everything that turns a revocation into an effective, verified kill, wired to
+ * one process's kill switch port. `startKillSwitchRuntime()` is what the embedded mode calls (and what an API
+ * process calls in the distributed mode, with its Kafka-bridged kill switch):
+ *
+ *   keys → tokens → authority (issues tokens, answers introspection from memory, learns revocations first)
+ *   policy (Cedar) → authority, checker, leases
+ *   secret providers (built-in encrypted store, optional webhook vault) → leases
+ *   verifier (ends leases at a kill, watches the agent, records the outcome, alerts on failure)
+ *   stream hub (SSE) and notifier dispatcher.
+ *
+ * Subscription order on the kill switch matters and is fixed here: the authority first (introspection is
+ * inactive before anyone hears of the revocation), then the stream (agents hear of it next), the verifier,
+ * the notifiers (which only enqueue).
+ * `processorHooks` are what the processor calls: events of revoked tasks (verification) and task ends (leases).
+ */
+import type { AgentEvent, Alert, Revocation } from '../../schemas/events.ts';
+import { messageOf } from '../shared/errors.ts';
+import type { Logger } from '../shared/logger.ts';
+import { createAuthority } from './authority.ts';
+import type { Authority } from './authority.ts';
+import { createBatchWriter } from './batch-writer.ts';
+import type { BatchWriter } from './batch-writer.ts';
+import { createChecker } from './checks.ts';
+import type { Checker, TaskStateSource } from './checks.ts';
+import { openClickHouseKillSwitchStore } from './clickhouse-ks-store.ts';
+import { loadSecretsKey, loadSigningKey } from './keys.ts';
+import type { SigningKey } from './keys.ts';
+import type { KillSwitch } from './kill-switch.ts';
+import type { CredentialRecord, KillSwitchStore, PolicyDecisionRecord } from './ks-store.ts';
+import { createLeaseManager } from './leases.ts';
+import type { LeaseManager } from './leases.ts';
+import { createDispatcher } from './notifiers/dispatcher.ts';
+import type { Dispatcher } from './notifiers/dispatcher.ts';
+import { fromAlert, fromEscalation, fromFailedVerification, fromRevocation } from './notifiers/notification.ts';
+import type { NotifierTarget } from './notifiers/targets.ts';
+import type { NotifierConfig } from './notifiers/config.ts';
+import { loadPolicyEngine } from './policy.ts';
+import type { PolicyEngine } from './policy.ts';
+import { createBuiltinSecretStore, createWebhookSecretProvider } from './secrets.ts';
+import type { BuiltinSecretStore, SecretProvider } from './secrets.ts';
+import type { KillSwitchConfig } from './settings.ts';
+import { createStreamHub } from './stream.ts';
+import type { StreamHub } from './stream.ts';
+import { createTokenService } from './tokens.ts';
+import type { TaskClaims, TokenService } from './tokens.ts';
+import { createVerifier } from './verifier.ts';
+import type { Verifier } from './verifier.ts';
+
+/** What the processor calls (see ProcessorOptions.hooks). */
+export interface ProcessorHooks {
+  /** An event of a task that is revoked now. */
+  onRevokedTaskEvent(event: AgentEvent): void;
+  /** A task ended (its span ended, or it went idle). */
+  onTaskEnded(tenant: string, taskId: string, endMs: number): void;
+}
+
+export interface KillSwitchRuntimeOptions {
+  config: KillSwitchConfig;
+  /** Where the kill switch's tables are (the same ClickHouse as the spine's store, already migrated). */
+  storage: { url: string | undefined; username: string; password: string; dataDir: string; database: string } | { store: KillSwitchStore };
+  killSwitch: KillSwitch;
+  /** Stores the alert of a failed verification (the spine's store). */
+  insertAlerts(alerts: Alert[]): Promise<void>;
+  /** The task's current status and score (the processor's memory, else the store). */
+  taskState: TaskStateSource;
+  logger: Logger;
+  /** Replaces the notifier targets (tests). */
+  notifierTargets?: (config: NotifierConfig) => NotifierTarget;
+  /** A task got a token (the embedded mode registers it with the processor); `isNew`: Tripline chose its id. */
+  onTaskStarted?: (claims: TaskClaims, isNew: boolean) => void;
+  now?: () => number;
+}
+
+export interface KillSwitchRuntime {
+  config: KillSwitchConfig;
+  key: SigningKey;
+  tokens: TokenService;
+  policy: PolicyEngine;
+  authority: Authority;
+  leases: LeaseManager;
+  secrets: BuiltinSecretStore;
+  checker: Checker;
+  verifier: Verifier;
+  dispatcher: Dispatcher;
+  stream: StreamHub;
+  store: KillSwitchStore;
+  processorHooks: ProcessorHooks;
+  /** Writes revocations over the kill switch's own connection (ProcessorOptions.writeRevocations). */
+  writeRevocations(rows: readonly Revocation[]): Promise<void>;
+  /** Writes everything queued in the background (decisions, credentials). */
+  flush(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startKillSwitchRuntime(options: KillSwitchRuntimeOptions): Promise<KillSwitchRuntime> {
+  const { config, killSwitch } = options;
+  const logger = options.logger.child({ component: 'killswitch' });
+  const now = options.now ?? Date.now;
+  const policy = loadPolicyEngine(config.policyDir);
+  const key = await loadSigningKey({ configured: config.signingKey, keysDir: config.keysDir });
+  const secretsKey = loadSecretsKey({ configured: config.secretsKey, keysDir: config.keysDir });
+  const store = 'store' in options.storage ? options.storage.store : await openClickHouseKillSwitchStore(options.storage);
+  const ownsStore = !('store' in options.storage);
+  const cleanups: (() => Promise<void> | void)[] = [];
+  if (ownsStore) cleanups.push(() => store.close());
+
+  try {
+    const decisions: BatchWriter<PolicyDecisionRecord> = createBatchWriter({ name: 'policy_decisions', write: (rows) => store.insertDecisions(rows), logger, intervalMs: 100 });
+    const credentials: BatchWriter<CredentialRecord> = createBatchWriter({ name: 'credentials', write: (rows) => store.insertCredentials(rows), logger, intervalMs: 20 });
+    cleanups.push(() => decisions.stop(), () => credentials.stop());
+
+    const tokens = createTokenService({ key, issuer: config.tokenIssuer, audience: config.tokenAudience, ttlSeconds: config.tokenTtlSeconds, now });
+    // First subscriber of the kill switch: introspection turns inactive before anyone else hears of a kill.
+    const authority = createAuthority({
+      tokens,
+      policy,
+      store,
+      killSwitch,
+      decisions,
+      credentials,
+      escalation: config.escalation,
+      kid: key.kid,
+      logger,
+      now,
+      ...(options.onTaskStarted === undefined ? {} : { onTaskStarted: options.onTaskStarted }),
+    });
+    cleanups.push(() => authority.stop());
+    await authority.load();
+
+    const secrets = createBuiltinSecretStore({ store, key: secretsKey.key, now });
+    const providers: SecretProvider[] = [secrets.provider];
+    if (config.secretWebhook !== undefined) providers.push(createWebhookSecretProvider(config.secretWebhook));
+    const scoreOf = async (tenant: string, taskId: string): Promise<number> => (await options.taskState(tenant, taskId))?.score ?? 0;
+    const leases = createLeaseManager({ store, providers, policy, decisions, authority, taskScore: scoreOf, ttlSeconds: config.leaseTtlSeconds, logger, now });
+    cleanups.push(() => leases.stop());
+    await leases.load();
+
+    const checker = createChecker({ authority, policy, taskState: options.taskState, decisions, now });
+    const dispatcher = createDispatcher(config.notifiers, logger, options.notifierTargets);
+    cleanups.push(() => dispatcher.stop());
+    const stream = createStreamHub({ killSwitch, authority, logger, heartbeatMs: config.streamHeartbeatMs });
+    cleanups.push(() => stream.stop());
+
+    const verifier = createVerifier({
+      store,
+      authority,
+      leases,
+      killSwitch,
+      insertAlerts: (alerts) => options.insertAlerts(alerts),
+      windowMs: config.verifyWindowMs,
+      clockSkewMs: config.verifyClockSkewMs,
+      requireAck: config.verifyRequireAck,
+      logger,
+      now,
+      onOutcome(verification, revocation) {
+        stream.verification(verification);
+        if (verification.outcome === 'failed') dispatcher.notify(fromFailedVerification(verification, revocation, config.publicUrl));
+      },
+    });
+    cleanups.push(() => verifier.stop());
+
+    // Notifications: after every enforcement subscriber. notify() only enqueues, so no destination can delay a kill.
+    const unsubscribeNotifications = killSwitch.subscribe((message) => {
+      if (message.type === 'revocation') dispatcher.notify(fromRevocation(message.revocation, config.publicUrl));
+      else if (!verifier.ownsAlert(message.alert.id)) dispatcher.notify(fromAlert(message.alert, config.publicUrl));
+    });
+    const unsubscribeEscalations = authority.subscribe((event) => dispatcher.notify(fromEscalation(event.escalation, config.publicUrl)));
+    cleanups.push(unsubscribeNotifications, unsubscribeEscalations);
+    await verifier.load();
+
+    logger.info(
+      { policies: policy.policyIds().length, policyDir: policy.dir, kid: key.kid, signingKey: key.origin, secretsKey: secretsKey.origin, notifiers: config.notifiers.map((n) => n.name), secretWebhook: config.secretWebhook !== undefined },
+      'kill switch ready',
+    );
+
+    let stopping: Promise<void> | undefined;
+    return {
+      config,
+      key,
+      tokens,
+      policy,
+      authority,
+      leases,
+      secrets,
+      checker,
+      verifier,
+      dispatcher,
+      stream,
+      store,
+      writeRevocations: (rows) => store.insertRevocations(rows),
+      processorHooks: {
+        onRevokedTaskEvent: (event) => verifier.onRevokedTaskEvent(event),
+        onTaskEnded(tenant, taskId) {
+          leases.endTask(tenant, taskId, 'released', 'the task ended').catch((error: unknown) => logger.error({ err: messageOf(error) }, 'ending the leases of a finished task failed'));
+        },
+      },
+      async flush() {
+        await Promise.all([decisions.flush(), credentials.flush()]);
+      },
+      stop() {
+        stopping ??= runCleanups(cleanups, logger);
+        return stopping;
+      },
+    };
+  } catch (error) {
+    await runCleanups(cleanups, logger);
+    throw error;
+  }
+}
+
+async function runCleanups(cleanups: (() => Promise<void> | void)[], logger: Logger): Promise<void> {
+  for (const cleanup of cleanups.splice(0).reverse()) {
+    try {
+      await cleanup();
+    } catch (error) {
+      logger.error({ err: messageOf(error) }, 'error while stopping the kill switch');
+    }
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * Server-sent events of revocations, alerts, escalations and verification outcomes (`GET /v1/stream`), for
+ * agent helpers and enforcement points: a revocation is pushed the moment the kill switch applies it.
+ *
+ * A subscriber filters by task ids and/or agent ids (none: everything of the tenant) and by event types. On
+ * connect it first gets the current state that matches its filter — the revocations in force for those tasks
+ * or agents and an agent's escalation — so a revocation decided before it connected is not missed; then a
+ * `ready` event; then live events. Each event carries `id:` (the revocation or alert id). A comment line is
+ * sent every `heartbeatMs` so proxies keep the connection open and clients notice a dead one. A subscriber
+ * that does not read (more than 1 MiB buffered) is disconnected rather than buffered without limit.
+ */
+import type { ServerResponse } from 'node:http';
+import type { Alert, Revocation } from '../../schemas/events.ts';
+import { messageOf } from '../shared/errors.ts';
+import type { Logger } from '../shared/logger.ts';
+import type { Authority } from './authority.ts';
+import type { Escalation } from './escalation.ts';
+import type { KillSwitch } from './kill-switch.ts';
+import type { VerificationRecord } from './ks-store.ts';
+
+export const STREAM_EVENT_TYPES = ['revocation', 'alert', 'escalation', 'verification'] as const;
+export type StreamEventType = (typeof STREAM_EVENT_TYPES)[number];
+
+export interface StreamFilter {
+  tenant: string;
+  taskIds: ReadonlySet<string>;
+  agentIds: ReadonlySet<string>;
+  types: ReadonlySet<StreamEventType>;
+}
+
+export interface StreamHub {
+  /** Takes over the response: writes the headers, the snapshot, `ready`, then live events until it closes. */
+  attach(response: ServerResponse, filter: StreamFilter): void;
+  /** Publishes a verification outcome to subscribers of `verification`. */
+  verification(record: VerificationRecord): void;
+  clients(): number;
+  stop(): void;
+}
+
+interface Client {
+  response: ServerResponse;
+  filter: StreamFilter;
+}
+
+const MAX_BUFFERED = 1024 * 1024;
+
+export function revocationEvent(revocation: Revocation): Record<string, unknown> {
+  const { tenant: _tenant, ...rest } = revocation;
+  return { ...rest, time: new Date(revocation.timeMs).toISOString() };
+}
+
+function alertEvent(alert: Alert): Record<string, unknown> {
+  const { tenant: _tenant, ...rest } = alert;
+  return { ...rest, time: new Date(alert.timeMs).toISOString() };
+}
+
+function escalationEvent(escalation: Escalation): Record<string, unknown> {
+  return { agentId: escalation.agentId, taskIds: escalation.taskIds, at: new Date(escalation.atMs).toISOString(), until: new Date(escalation.untilMs).toISOString(), atMs: escalation.atMs, untilMs: escalation.untilMs };
+}
+
+function frame(type: string, id: string | undefined, data: unknown): string {
+  return `event: ${type}\n${id === undefined ? '' : `id: ${id}\n`}data: ${JSON.stringify(data)}\n\n`;
+}
+
+function matches(filter: StreamFilter, tenant: string, taskId: string | undefined, agentId: string): boolean {
+  if (filter.tenant !== tenant) return false;
+  if (filter.taskIds.size === 0 && filter.agentIds.size === 0) return true;
+  return (taskId !== undefined && filter.taskIds.has(taskId)) || filter.agentIds.has(agentId);
+}
+
+export function createStreamHub(options: { killSwitch: KillSwitch; authority: Authority; logger: Logger; heartbeatMs: number }): StreamHub {
+  const { authority, logger } = options;
+  const clients = new Set<Client>();
+
+  function send(client: Client, text: string): void {
+    if (client.response.writableEnded || client.response.destroyed) {
+      clients.delete(client);
+      return;
+    }
+    if (client.response.writableLength > MAX_BUFFERED) {
+      logger.warn({ buffered: client.response.writableLength }, 'disconnecting a stream subscriber that does not read');
+      clients.delete(client);
+      client.response.destroy();
+      return;
+    }
+    client.response.write(text);
+    // Node's ServerResponse corks the socket and flushes on the next tick; a kill is decided inside longer
+    // synchronous work (the processor's batch), so flush now rather than when that work yields.
+    client.response.socket?.uncork();
+  }
+
+  function broadcast(type: StreamEventType, tenant: string, taskId: string | undefined, agentId: string, id: string | undefined, data: unknown): void {
+    let text: string | undefined;
+    for (const client of clients) {
+      if (!client.filter.types.has(type) || !matches(client.filter, tenant, taskId, agentId)) continue;
+      text ??= frame(type, id, data);
+      send(client, text);
+    }
+  }
+
+  const unsubscribeKillSwitch = options.killSwitch.subscribe((message) => {
+    if (clients.size === 0) return;
+    if (message.type === 'revocation') {
+      const r = message.revocation;
+      broadcast('revocation', r.tenant, r.taskId, r.agentId, r.id, revocationEvent(r));
+    } else {
+      const a = message.alert;
+      broadcast('alert', a.tenant, a.taskId, a.agentId, a.id, alertEvent(a));
+    }
+  });
+  const unsubscribeAuthority = authority.subscribe((event) => {
+    const e = event.escalation;
+    broadcast('escalation', e.tenant, undefined, e.agentId, `escalation-${e.agentId}-${e.atMs}`, escalationEvent(e));
+  });
+
+  const heartbeat = setInterval(() => {
+    const text = `: ping ${Date.now()}\n\n`;
+    for (const client of clients) send(client, text);
+  }, options.heartbeatMs);
+  heartbeat.unref();
+
+  return {
+    attach(response, filter) {
+      response.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      response.socket?.setNoDelay(true);
+      response.socket?.setKeepAlive(true);
+      const client: Client = { response, filter };
+      response.on('close', () => clients.delete(client));
+      response.on('error', (error) => {
+        logger.debug({ err: messageOf(error) }, 'stream subscriber went away');
+        clients.delete(client);
+      });
+      // Tell the client how long to wait before reconnecting.
+      let snapshot = 'retry: 1000\n\n';
+      let count = 0;
+      if (filter.types.has('revocation')) {
+        const seen = new Set<string>();
+        for (const taskId of filter.taskIds) {
+          const view = authority.task(filter.tenant, taskId);
+          if (view.revoked && view.revocation !== undefined && !seen.has(view.revocation.id)) {
+            seen.add(view.revocation.id);
+            snapshot += frame('revocation', view.revocation.id, { ...revocationEvent(view.revocation), snapshot: true });
+            count += 1;
+          }
+        }
+        for (const agentId of filter.agentIds) {
+          for (const revocation of authority.revokedTasksOfAgent(filter.tenant, agentId)) {
+            if (seen.has(revocation.id)) continue;
+            seen.add(revocation.id);
+            snapshot += frame('revocation', revocation.id, { ...revocationEvent(revocation), snapshot: true });
+            count += 1;
+          }
+        }
+      }
+      if (filter.types.has('escalation')) {
+        for (const agentId of filter.agentIds) {
+          const escalation = authority.blocked(filter.tenant, agentId);
+          if (escalation !== undefined) {
+            snapshot += frame('escalation', `escalation-${agentId}-${escalation.atMs}`, { ...escalationEvent(escalation), snapshot: true });
+            count += 1;
+          }
+        }
+      }
+      snapshot += frame('ready', undefined, { snapshot: count, types: [...filter.types], taskIds: [...filter.taskIds], agentIds: [...filter.agentIds] });
+      response.write(snapshot);
+      clients.add(client);
+    },
+    verification(record) {
+      broadcast('verification', record.tenant, record.taskId, record.agentId, `verification-${record.revocationId}-${record.version}`, {
+        revocationId: record.revocationId,
+        taskId: record.taskId,
+        taskType: record.taskType,
+        agentId: record.agentId,
+        outcome: record.outcome,
+        failures: record.failures,
+        decidedAt: record.decidedMs === null ? null : new Date(record.decidedMs).toISOString(),
+      });
+    },
+    clients: () => clients.size,
+    stop() {
+      unsubscribeKillSwitch();
+      unsubscribeAuthority();
+      clearInterval(heartbeat);
+      for (const client of clients) client.response.end();
+      clients.clear();
+    },
+  };
+}
