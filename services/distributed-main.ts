@@ -12,6 +12,22 @@ import { isTriplineError, messageOf } from './shared/errors.ts';
 import { createLogger } from './shared/logger.ts';
 import type { Logger } from './shared/logger.ts';
 
+/** Stops `running` (draining) on SIGINT or SIGTERM, then exits: 0 when it stopped cleanly, 1 otherwise. */
+export function stopOnSignals(running: { stop(): Promise<void> }, logger: Logger): void {
+  const shutdown = (signal: string): void => {
+    logger.info({ signal }, 'stopping');
+    running.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: messageOf(error) }, 'stop failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}
+
 export async function runDistributedMain(defaultRoles: readonly Role[], preloaded?: { config: Readonly<TriplineConfig>; logger: Logger }): Promise<void> {
   let config: Readonly<TriplineConfig>;
   let roles: Role[];
@@ -35,18 +51,7 @@ export async function runDistributedMain(defaultRoles: readonly Role[], preloade
       },
       `Tripline (distributed: ${roles.join(', ')}) is running`,
     );
-    const shutdown = (signal: string): void => {
-      logger.info({ signal }, 'stopping');
-      running.stop().then(
-        () => process.exit(0),
-        (error: unknown) => {
-          logger.error({ err: messageOf(error) }, 'stop failed');
-          process.exit(1);
-        },
-      );
-    };
-    process.once('SIGINT', shutdown);
-    process.once('SIGTERM', shutdown);
+    stopOnSignals(running, logger);
   } catch (error) {
     const code = isTriplineError(error) ? error.code : 'START_FAILED';
     logger.fatal({ code, err: messageOf(error) }, `Tripline could not start: ${messageOf(error)}`);

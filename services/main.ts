@@ -3,7 +3,7 @@
  * those in TRIPLINE_ROLES) when KAFKA_BROKERS is set. Stops cleanly on SIGINT/SIGTERM.
  */
 import { loadConfig } from './config.ts';
-import { runDistributedMain } from './distributed-main.ts';
+import { runDistributedMain, stopOnSignals } from './distributed-main.ts';
 import { ROLES } from './distributed.ts';
 import { startEmbedded } from './embedded.ts';
 import { isTriplineError, messageOf } from './shared/errors.ts';
@@ -28,18 +28,7 @@ async function main(): Promise<void> {
       { otlp: `${running.otlpUrl}/v1/traces`, api: running.apiUrl, dataDir: config.store.url ?? config.store.dataDir },
       `Tripline is running: send OTLP traces to ${running.otlpUrl}/v1/traces; API and console at ${running.apiUrl}`,
     );
-    const shutdown = (signal: string): void => {
-      logger.info({ signal }, 'stopping');
-      running.stop().then(
-        () => process.exit(0),
-        (error: unknown) => {
-          logger.error({ err: messageOf(error) }, 'stop failed');
-          process.exit(1);
-        },
-      );
-    };
-    process.once('SIGINT', shutdown);
-    process.once('SIGTERM', shutdown);
+    stopOnSignals(running, logger);
   } catch (error) {
     const code = isTriplineError(error) ? error.code : 'START_FAILED';
     logger.fatal({ code, err: messageOf(error) }, `Tripline could not start: ${messageOf(error)}`);

@@ -8,7 +8,7 @@
  *
  * Times are ISO 8601 or epoch milliseconds. Errors are TriplineErrors, answered by the app's error handler.
  */
-import type { FastifyPluginAsync, preHandlerHookHandler } from 'fastify';
+import type { FastifyPluginAsync, preHandlerAsyncHookHandler } from 'fastify';
 import { describeBaseline } from '../core/detect/index.ts';
 import type { Feedback } from '../detection/feedback.ts';
 import { shadowReport } from '../detection/shadow-report.ts';
@@ -26,7 +26,7 @@ export interface DetectionRoutesOptions {
   /** The tenant a request acts for. @default always `default` (as the rest of the API until authentication) */
   tenant?: () => string;
   /** Runs before these routes (the API's authentication, when it arrives). */
-  preHandler?: preHandlerHookHandler;
+  preHandler?: preHandlerAsyncHookHandler;
   now?: () => number;
 }
 

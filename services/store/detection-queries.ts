@@ -4,13 +4,12 @@
  * Takes a `@clickhouse/client` client and the database Tripline's tables live in; the same SQL runs on a
  * ClickHouse server and on the in-process engine (chdb). Every read says FINAL (see clickhouse-store.ts).
  *
- * The `feedback` table is created on first use (`ensureSchema`, idempotent, like a migration); its DDL is
- * `FEEDBACK_TABLE_SQL`, ready to move into a numbered migration file.
+ * The `feedback` table comes with migration 009; `ensureSchema` also creates it on first use (idempotent).
  */
 import { createClient } from '@clickhouse/client';
 import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
-import { mkdirSync, realpathSync } from 'node:fs';
+import { mkdirSync, readFileSync, realpathSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
 import type { EventKind } from '../../schemas/conventions.ts';
 import type { AgentEvent, Alert, DataAccessDetail, Decision, PrivilegeDetail, Regime, ToolCallDetail } from '../../schemas/events.ts';
@@ -21,23 +20,15 @@ const QUERY_SETTINGS: ClickHouseSettings = { output_format_json_quote_64bit_inte
 /** Largest number of task ids sent in one `IN` list. */
 const ID_CHUNK = 500;
 
-/** DDL of the feedback table; `{db}` is the database. */
-export const FEEDBACK_TABLE_SQL = `CREATE TABLE IF NOT EXISTS {db}.feedback
-(
-    id          String COMMENT 'Deterministic: one row per task and kind',
-    tenant      LowCardinality(String),
-    task_id     String,
-    task_type   LowCardinality(String),
-    agent_id    String,
-    alert_id    String COMMENT 'The alert the operator marked',
-    kind        LowCardinality(String) COMMENT 'false_positive',
-    actor       String,
-    reason      String,
-    time        DateTime64(6, 'UTC'),
-    ingested_at DateTime64(6, 'UTC') DEFAULT now64(6)
-)
-ENGINE = ReplacingMergeTree(ingested_at)
-ORDER BY (tenant, task_id, kind)`;
+/**
+ * DDL of the feedback table, from its migration (schemas/clickhouse/009_feedback.sql), so a store that has not
+ * run that migration yet still gets the table on first use; `{db}` is the database.
+ */
+export const FEEDBACK_TABLE_SQL = readFileSync(new URL('../../schemas/clickhouse/009_feedback.sql', import.meta.url), 'utf8')
+  .replace(/^--.*$/gm, '')
+  .replace('{database:Identifier}', '{db}')
+  .trim()
+  .replace(/;$/, '');
 
 export interface FeedbackRecord {
   id: string;

@@ -28,6 +28,7 @@
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -219,11 +220,29 @@ async function embeddedTarget(dataDir: string): Promise<Target> {
   return { otlp: running.otlpUrl, api: running.apiUrl, stored, stop: () => running.stop() };
 }
 
+async function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+async function freePortPair(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt += 1) {
+    const port = 40_000 + Math.floor(Math.random() * 20_000);
+    if ((await portFree(port)) && (await portFree(port + 1))) return port;
+  }
+  throw new Error('no two consecutive free ports for the bench broker');
+}
+
 async function brokers(): Promise<{ list: string[]; stop: () => Promise<void> }> {
   const configured = process.env.KAFKA_BROKERS?.trim();
   if (configured !== undefined && configured !== '') return { list: configured.split(','), stop: () => Promise.resolve() };
   const script = fileURLToPath(new URL('../kafka/broker.sh', import.meta.url));
-  const env = { ...process.env, KAFKA_PORT: '39192', TRIPLINE_KAFKA_STATE: join(tmpdir(), 'tripline-kafka-bench') };
+  // A broker of the bench's own, on two free ports (broker, controller), with its own state.
+  const port = await freePortPair();
+  const env = { ...process.env, KAFKA_PORT: String(port), TRIPLINE_KAFKA_STATE: join(tmpdir(), `tripline-kafka-bench-${port}`) };
   const run = (command: string): Promise<string> =>
     new Promise((resolve, reject) => execFile('bash', [script, command], { env, timeout: 180_000 }, (error, stdout, stderr) => (error === null ? resolve(stdout) : reject(new Error(`broker.sh ${command}: ${stderr}`)))));
   const out = await run('start');
@@ -233,6 +252,7 @@ async function brokers(): Promise<{ list: string[]; stop: () => Promise<void> }>
     list: found.split(','),
     async stop() {
       await run('stop');
+      rmSync(env.TRIPLINE_KAFKA_STATE, { recursive: true, force: true });
     },
   };
 }

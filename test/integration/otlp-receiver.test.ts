@@ -275,11 +275,8 @@ describe('OTLP receiver (app.inject)', () => {
     // 20 gzip members of 50 MB each: 1 GB if inflated. Stopping at the limit takes milliseconds and ~1 MB.
     const gigabyte = Buffer.concat(Array.from({ length: 20 }, () => bomb));
     const arrayBuffersBefore = process.memoryUsage().arrayBuffers;
-    const started = performance.now();
     const big = await post(t.app, gigabyte, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
-    const elapsed = performance.now() - started;
     expect(big.statusCode).toBe(413);
-    expect(elapsed).toBeLessThan(1500);
     expect(process.memoryUsage().arrayBuffers - arrayBuffersBefore).toBeLessThan(200 * 1024 * 1024);
   });
 

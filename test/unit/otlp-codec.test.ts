@@ -591,9 +591,7 @@ describe('OTLP codec: protobuf', () => {
     const anyValue = Buffer.concat([...headers.reverse(), leaf]);
     const keyValueBody = Buffer.concat([Buffer.from(str(1, 'deep')), Buffer.from(key(2, 2)), Buffer.from(varint(anyValue.length)), anyValue]);
     const spanBody = Buffer.concat([Buffer.from(key(9, 2)), Buffer.from(varint(keyValueBody.length)), keyValueBody]);
-    const started = performance.now();
     expectBadRequest(bytesOf(requestWithSpan([...spanBody])), 'protobuf', /AnyValue nested deeper than 32 levels/);
-    expect(performance.now() - started).toBeLessThan(1000);
   });
 });
 

@@ -91,8 +91,8 @@ describe('shadow report', () => {
       baselines: () => h.processor.baselines(),
       warmupTasks: WARMUP,
       agentWarmupTasks: 30,
-      preHandler: (_request, reply) => {
-        void reply.status(401).send({ error: { code: 'UNAUTHENTICATED', message: 'no token' } });
+      preHandler: async (_request, reply) => {
+        await reply.status(401).send({ error: { code: 'UNAUTHENTICATED', message: 'no token' } });
       },
     });
     expect((await app.inject({ method: 'GET', url: '/v1/shadow-report' })).statusCode).toBe(401);

@@ -1,0 +1,159 @@
+/**
+ * Blast radius: revoking a task revokes that task's credentials and leases only — not the same agent's other
+ * tasks, not other agents'. Repeated revocations of one agent within the window escalate to that agent (all its
+ * tasks revoked, no new tokens, an `escalation` event on the stream), never to an unrelated agent. Manual kill
+ * and restore are audited with actor and reason, and a restore re-issues nothing by itself.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AgentEvent } from '../../../schemas/events.ts';
+import { waitFor } from '../../helpers/wait.ts';
+import { getJson, introspect, postJson, readStreamUntil, revocationsOf, startTripline } from './helpers.ts';
+import type { TestTripline } from './helpers.ts';
+
+let tripline: TestTripline;
+let eventCounter = 0;
+
+beforeAll(async () => {
+  tripline = await startTripline({ TRIPLINE_ESCALATION_REVOCATIONS: '2', TRIPLINE_ESCALATION_WINDOW_MS: '60000', TRIPLINE_ESCALATION_BLOCK_MS: '60000' });
+  for (const [name, value] of [['payments-api-key', 'pk_1'], ['helpdesk-api-token', 'hd_1']]) {
+    await fetch(`${tripline.api}/v1/secrets/${name}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ value }) });
+  }
+});
+
+afterAll(async () => {
+  await tripline.stop();
+});
+
+interface Started {
+  taskId: string;
+  token: string;
+  leaseId: string;
+}
+
+async function start(agentId: string, taskId: string, taskType = 'customer_refund'): Promise<Started> {
+  const tools = taskType === 'customer_refund' ? ['get_order'] : ['get_ticket'];
+  const scopes = taskType === 'customer_refund' ? ['payments:refund'] : [];
+  const { status, body } = await postJson(`${tripline.api}/v1/tasks`, { agentId, taskType, taskId, tools, scopes });
+  expect(status, JSON.stringify(body)).toBe(201);
+  const token = body.token as string;
+  const secret = taskType === 'customer_refund' ? 'payments-api-key' : 'helpdesk-api-token';
+  const lease = await postJson(`${tripline.api}/v1/leases`, { secret }, { authorization: `Bearer ${token}` });
+  expect(lease.status, JSON.stringify(lease.body)).toBe(201);
+  return { taskId, token, leaseId: lease.body.leaseId as string };
+}
+
+/** Feeds the processor the offending event (an unapproved admin scope: a hard rule) for the task. */
+async function offend(agentId: string, taskId: string, taskType = 'customer_refund'): Promise<void> {
+  eventCounter += 1;
+  const now = Date.now();
+  const event: AgentEvent = {
+    id: `offence-${eventCounter}`,
+    tenant: 'default',
+    kind: 'privilege_change',
+    taskId,
+    taskType,
+    agentId,
+    traceId: `trace-${eventCounter}`,
+    spanId: `span-${eventCounter}`,
+    parentSpanId: '',
+    name: 'privilege elevate',
+    startMs: now - 5,
+    endMs: now,
+    error: false,
+    privilege: { action: 'elevate', scopesBefore: ['payments:read'], scopesAfter: ['payments:read', 'admin'], approved: false },
+    attributes: {},
+  };
+  await tripline.running.processor.handle({ events: [event], boundaries: [] });
+}
+
+async function active(token: string): Promise<boolean> {
+  return (await introspect(tripline.api, token)).active === true;
+}
+
+async function leaseStatus(leaseId: string): Promise<string> {
+  return (await getJson(`${tripline.api}/v1/leases/${leaseId}`)).body.status as string;
+}
+
+describe('blast radius', () => {
+  it('revoking one task kills that task’s credentials and leases only', async () => {
+    const a1 = await start('agent-a', 'a-task-1');
+    const a2 = await start('agent-a', 'a-task-2');
+    const b1 = await start('agent-b', 'b-task-1');
+    await offend('agent-a', 'a-task-1');
+
+    expect(await active(a1.token)).toBe(false);
+    await waitFor('a-task-1 lease to be revoked', async () => (await leaseStatus(a1.leaseId)) === 'revoked');
+    expect(await active(a2.token)).toBe(true);
+    expect(await active(b1.token)).toBe(true);
+    expect(await leaseStatus(a2.leaseId)).toBe('active');
+    expect(await leaseStatus(b1.leaseId)).toBe('active');
+    // The same agent still starts other tasks (one revocation is not an escalation).
+    expect((await postJson(`${tripline.api}/v1/tasks`, { agentId: 'agent-a', taskType: 'customer_refund', taskId: 'a-task-3', tools: ['get_order'] })).status).toBe(201);
+  });
+
+  it('escalates to the agent after repeated revocations, never to another agent', async () => {
+    const stream = await fetch(`${tripline.api}/v1/stream?agent_id=agent-a&types=escalation`, { headers: { accept: 'text/event-stream' } });
+    const escalationEvent = readStreamUntil(stream, 'event: escalation');
+    const a3 = (await postJson(`${tripline.api}/v1/tasks`, { agentId: 'agent-a', taskType: 'customer_refund', taskId: 'a-task-4', tools: ['get_order'] })).body.token as string;
+    const b2 = await start('agent-b', 'b-task-2');
+
+    // The second revocation of agent-a within the window.
+    await offend('agent-a', 'a-task-2');
+
+    const others = await waitFor('agent-a’s other tasks to be revoked by escalation', async () => {
+      const items = [...(await revocationsOf(tripline.api, 'a-task-3')), ...(await revocationsOf(tripline.api, 'a-task-4'))];
+      return items.length === 2 ? items : undefined;
+    });
+    for (const item of others) expect(item).toMatchObject({ action: 'revoke', actor: 'tripline/escalation', agentId: 'agent-a' });
+    expect(others[0]?.reason).toMatch(/escalated to agent agent-a: 2 of its tasks were revoked/);
+    expect(await active(a3)).toBe(false);
+
+    const refused = await postJson(`${tripline.api}/v1/tasks`, { agentId: 'agent-a', taskType: 'customer_refund', taskId: 'a-task-5', tools: ['get_order'] });
+    expect(refused.status).toBe(403);
+    expect((refused.body.error as { code: string }).code).toBe('AGENT_BLOCKED');
+
+    // agent-b is untouched: its tokens and leases live, it starts new tasks.
+    expect(await active(b2.token)).toBe(true);
+    expect(await leaseStatus(b2.leaseId)).toBe('active');
+    expect((await postJson(`${tripline.api}/v1/tasks`, { agentId: 'agent-b', taskType: 'customer_refund', taskId: 'b-task-3', tools: ['get_order'] })).status).toBe(201);
+    expect((await revocationsOf(tripline.api, 'b-task-1')).length + (await revocationsOf(tripline.api, 'b-task-2')).length).toBe(0);
+
+    const text = await escalationEvent;
+    expect(text).toMatch(/event: escalation\nid: escalation-agent-a-\d+\ndata: \{"agentId":"agent-a","taskIds":\["a-task-1","a-task-2"\]/);
+  });
+
+  it('audits a manual kill and restore with actor and reason; a restore re-issues nothing', async () => {
+    const task = await start('agent-c', 'c-task-1', 'summarize_ticket');
+    const kill = await postJson(`${tripline.api}/v1/tasks/c-task-1/revoke`, { reason: 'customer complaint #4411', actor: 'bob@example.com' });
+    expect(kill.status).toBe(201);
+    expect(kill.body).toMatchObject({ action: 'revoke', source: 'manual', actor: 'bob@example.com', reason: 'customer complaint #4411' });
+    expect(await active(task.token)).toBe(false);
+    await waitFor('the lease to be revoked', async () => (await leaseStatus(task.leaseId)) === 'revoked');
+    const credentialsBefore = (await getJson(`${tripline.api}/v1/tasks/c-task-1/credentials`)).body.items as unknown[];
+
+    const restore = await postJson(`${tripline.api}/v1/tasks/c-task-1/restore`, { reason: 'complaint was about another bot', actor: 'carol@example.com' });
+    expect(restore.status).toBe(201);
+    expect(restore.body).toMatchObject({ action: 'restore', source: 'manual', actor: 'carol@example.com', reason: 'complaint was about another bot' });
+
+    // Nothing comes back by itself: the old token stays dead, the lease stays revoked, no credential was issued.
+    expect(await active(task.token)).toBe(false);
+    expect(await leaseStatus(task.leaseId)).toBe('revoked');
+    await tripline.running.enforcement.flush();
+    const credentialsAfter = (await getJson(`${tripline.api}/v1/tasks/c-task-1/credentials`)).body;
+    expect(credentialsAfter.items).toEqual(credentialsBefore.map((item) => ({ ...(item as object), active: false })));
+    expect(credentialsAfter.revoked).toBe(false);
+    // The task may ask again, through the policy, and gets a new token.
+    const fresh = await postJson(`${tripline.api}/v1/tasks`, { agentId: 'agent-c', taskType: 'summarize_ticket', taskId: 'c-task-1', tools: ['get_ticket'] });
+    expect(fresh.status).toBe(201);
+    expect(await active(fresh.body.token as string)).toBe(true);
+
+    const audit = await revocationsOf(tripline.api, 'c-task-1');
+    expect(audit.map((item) => [item.action, item.actor, item.reason])).toEqual([
+      ['restore', 'carol@example.com', 'complaint was about another bot'],
+      ['revoke', 'bob@example.com', 'customer complaint #4411'],
+    ]);
+    const stored = await tripline.running.store.listRevocations({ tenant: 'default', taskId: 'c-task-1', limit: 10 });
+    expect(stored.items).toHaveLength(2);
+    expect((await getJson(`${tripline.api}/v1/tasks/c-task-1`)).body.status).not.toBe('revoked');
+  });
+});

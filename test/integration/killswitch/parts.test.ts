@@ -1,0 +1,234 @@
+/**
+ * The kill switch's parts on their own, over the in-memory store (no ClickHouse, no network): the escalation
+ * window, token expiry and key persistence, the authority's revocation rules (restore revives nothing), the
+ * verifier's outcomes (verified, failed at once on evidence, a verified kill turned failed by late evidence, a
+ * lease provider that fails), and the server-sent-events parser of the agent guard.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { readEvents } from '../../../collectors/agent/guard.ts';
+import type { AgentEvent, Alert, Revocation } from '../../../schemas/events.ts';
+import { createAuthority } from '../../../services/killswitch/authority.ts';
+import { createBatchWriter } from '../../../services/killswitch/batch-writer.ts';
+import { ESCALATION_ACTOR, EscalationWindow } from '../../../services/killswitch/escalation.ts';
+import { isKillSwitchError } from '../../../services/killswitch/errors.ts';
+import { loadSigningKey } from '../../../services/killswitch/keys.ts';
+import { createLocalKillSwitch } from '../../../services/killswitch/kill-switch.ts';
+import { createInMemoryKillSwitchStore } from '../../../services/killswitch/ks-store.ts';
+import type { CredentialRecord, LeaseRecord, PolicyDecisionRecord } from '../../../services/killswitch/ks-store.ts';
+import { createLeaseManager } from '../../../services/killswitch/leases.ts';
+import { loadPolicyEngine } from '../../../services/killswitch/policy.ts';
+import type { SecretProvider } from '../../../services/killswitch/secrets.ts';
+import { createTokenService } from '../../../services/killswitch/tokens.ts';
+import { createVerifier } from '../../../services/killswitch/verifier.ts';
+import { createLogger } from '../../../services/shared/logger.ts';
+import { waitFor } from '../../helpers/wait.ts';
+
+const logger = createLogger('silent');
+
+function revocation(taskId: string, agentId: string, timeMs: number, action: Revocation['action'] = 'revoke', actor = 'tripline'): Revocation {
+  return { id: `${action}-${taskId}-${timeMs}`, tenant: 'default', taskId, taskType: 'customer_refund', agentId, action, source: actor === 'tripline' ? 'detector' : 'manual', actor, reason: 'r', reasons: [], score: 100, eventId: 'e', timeMs };
+}
+
+describe('the escalation window', () => {
+  it('escalates one agent after N revocations of distinct tasks within the window, and no one else', () => {
+    const window = new EscalationWindow({ revocations: 3, windowMs: 60_000, blockMs: 30_000 });
+    expect(window.observe(revocation('t1', 'a', 0))).toBeUndefined();
+    expect(window.observe(revocation('t1', 'a', 1000))).toBeUndefined(); // the same task twice counts once
+    expect(window.observe(revocation('x1', 'b', 1500))).toBeUndefined();
+    expect(window.observe(revocation('t2', 'a', 2000))).toBeUndefined();
+    const escalation = window.observe(revocation('t3', 'a', 3000));
+    expect(escalation).toMatchObject({ agentId: 'a', atMs: 3000, untilMs: 33_000, taskIds: ['t1', 't2', 't3'] });
+    expect(window.blocked('default', 'a', 10_000)).toBeDefined();
+    expect(window.blocked('default', 'a', 33_000)).toBeUndefined();
+    expect(window.blocked('default', 'b', 10_000)).toBeUndefined();
+    expect(window.blocked('other-tenant', 'a', 10_000)).toBeUndefined();
+  });
+
+  it('forgets revocations older than the window, restored ones, and its own', () => {
+    const window = new EscalationWindow({ revocations: 2, windowMs: 10_000, blockMs: 30_000 });
+    window.observe(revocation('t1', 'a', 0));
+    expect(window.observe(revocation('t2', 'a', 20_000))).toBeUndefined();
+    window.observe(revocation('t2', 'a', 21_000, 'restore', 'alice'));
+    expect(window.observe(revocation('t3', 'a', 22_000, 'revoke', ESCALATION_ACTOR))).toBeUndefined();
+    expect(window.observe(revocation('t4', 'a', 23_000))).toBeUndefined();
+    expect(window.observe(revocation('t5', 'a', 24_000))).toBeDefined();
+    expect(new EscalationWindow({ revocations: 0, windowMs: 1, blockMs: 1 }).observe(revocation('t', 'a', 0))).toBeUndefined();
+  });
+});
+
+function writer<T>(rows: T[]): ReturnType<typeof createBatchWriter<T>> {
+  return createBatchWriter<T>({ name: 'test', write: (batch) => Promise.resolve(void rows.push(...batch)), logger, intervalMs: 1 });
+}
+
+async function authorityFixture(now: () => number) {
+  const key = await loadSigningKey({ keysDir: mkdtempSync(join(tmpdir(), 'tripline-keys-')) });
+  const tokens = createTokenService({ key, issuer: 'https://tripline.test', audience: 'tripline', ttlSeconds: 60, now });
+  const store = createInMemoryKillSwitchStore();
+  const killSwitch = createLocalKillSwitch();
+  const decisions: PolicyDecisionRecord[] = [];
+  const credentials: CredentialRecord[] = [];
+  const authority = createAuthority({ tokens, policy: loadPolicyEngine(), store, killSwitch, decisions: writer(decisions), credentials: writer(credentials), escalation: { revocations: 0, windowMs: 1, blockMs: 1 }, kid: key.kid, logger, now });
+  return { key, tokens, store, killSwitch, authority, decisions, credentials };
+}
+
+describe('tokens and the authority', () => {
+  it('keeps one signing key across loads and expires tokens after their lifetime', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tripline-keys-'));
+    const first = await loadSigningKey({ keysDir: dir });
+    const second = await loadSigningKey({ keysDir: dir });
+    expect(first.origin).toBe('generated');
+    expect(second.origin).toBe('file');
+    expect(second.kid).toBe(first.kid);
+    await expect(loadSigningKey({ keysDir: dir, configured: '{"kty":"RSA"}' })).rejects.toThrow(/TRIPLINE_SIGNING_KEY is invalid/);
+
+    let clock = Date.parse('2026-03-01T00:00:00Z');
+    const { authority, tokens } = await authorityFixture(() => clock);
+    const { token } = await authority.startTask({ tenant: 'default', agentId: 'a', taskType: 'summarize_ticket', taskId: 't-exp' });
+    expect((await authority.introspect(token)).active).toBe(true);
+    clock += 70_000; // past exp and the 5 s clock tolerance
+    expect(await authority.introspect(token)).toEqual({ active: false });
+    await expect(tokens.verify(token)).rejects.toSatisfy((error: unknown) => isKillSwitchError(error, 'TOKEN_INVALID'));
+  });
+
+  it('kills tokens issued before a revocation for good; a restore lets only new tokens live', async () => {
+    let clock = Date.parse('2026-03-01T00:00:00Z');
+    const { authority, killSwitch } = await authorityFixture(() => clock);
+    const before = await authority.startTask({ tenant: 'default', agentId: 'a', taskType: 'summarize_ticket', taskId: 't-1' });
+    const other = await authority.startTask({ tenant: 'default', agentId: 'a', taskType: 'summarize_ticket', taskId: 't-2' });
+    clock += 10;
+    killSwitch.apply(revocation('t-1', 'a', clock));
+    expect(await authority.introspect(before.token)).toEqual({ active: false });
+    expect((await authority.introspect(other.token)).active).toBe(true);
+    await expect(authority.startTask({ tenant: 'default', agentId: 'a', taskType: 'summarize_ticket', taskId: 't-1' })).rejects.toSatisfy((error: unknown) => isKillSwitchError(error, 'TASK_REVOKED'));
+    clock += 10;
+    killSwitch.apply(revocation('t-1', 'a', clock, 'restore', 'alice'));
+    expect(await authority.introspect(before.token)).toEqual({ active: false });
+    clock += 10;
+    const after = await authority.startTask({ tenant: 'default', agentId: 'a', taskType: 'summarize_ticket', taskId: 't-1' });
+    expect((await authority.introspect(after.token)).active).toBe(true);
+    // Another agent cannot take the task over.
+    await expect(authority.startTask({ tenant: 'default', agentId: 'b', taskType: 'summarize_ticket', taskId: 't-1' })).rejects.toThrow(/belongs to agent a/);
+  });
+});
+
+describe('verification', () => {
+  interface Fixture {
+    killSwitch: ReturnType<typeof createLocalKillSwitch>;
+    verifier: ReturnType<typeof createVerifier>;
+    alerts: Alert[];
+    store: ReturnType<typeof createInMemoryKillSwitchStore>;
+    leases: ReturnType<typeof createLeaseManager>;
+  }
+
+  async function fixture(options: { provider?: SecretProvider; requireAck?: boolean } = {}): Promise<Fixture> {
+    const { authority, killSwitch, store } = await authorityFixture(Date.now);
+    const provider: SecretProvider = options.provider ?? { name: 'builtin', has: () => Promise.resolve(true), lease: () => Promise.resolve({ value: 'v', providerRef: '' }), revoke: () => Promise.resolve() };
+    const decisions: PolicyDecisionRecord[] = [];
+    const leases = createLeaseManager({ store, providers: [provider], policy: loadPolicyEngine(), decisions: writer(decisions), authority, taskScore: () => Promise.resolve(0), ttlSeconds: 60, logger });
+    const alerts: Alert[] = [];
+    const verifier = createVerifier({ store, authority, leases, killSwitch, insertAlerts: (rows) => Promise.resolve(void alerts.push(...rows)), windowMs: 150, clockSkewMs: 10, requireAck: options.requireAck ?? false, logger });
+    return { killSwitch, verifier, alerts, store, leases };
+  }
+
+  function event(taskId: string, startMs: number): AgentEvent {
+    return { id: `e-${startMs}`, tenant: 'default', kind: 'tool_call', taskId, taskType: 'customer_refund', agentId: 'a', traceId: 't', spanId: 's', parentSpanId: '', name: 'execute_tool get_order', startMs, endMs: startMs + 1, error: false, attributes: {} };
+  }
+
+  it('records verified when every check passes, and failed at once on evidence', async () => {
+    const { killSwitch, verifier, alerts } = await fixture();
+    const clean = revocation('clean', 'a', Date.now());
+    killSwitch.apply(clean);
+    expect((await verifier.get('default', clean.id))?.outcome).toBe('pending');
+    await verifier.settled();
+    expect(await verifier.get('default', clean.id)).toMatchObject({ outcome: 'verified', failures: [] });
+
+    const dirty = revocation('dirty', 'a', Date.now());
+    killSwitch.apply(dirty);
+    verifier.onRevokedTaskEvent(event('dirty', dirty.timeMs - 100)); // before the revocation: fine
+    verifier.onRevokedTaskEvent(event('dirty', dirty.timeMs + 5)); // within the clock-skew allowance: fine
+    verifier.onRevokedTaskEvent(event('dirty', dirty.timeMs + 1500)); // past any grace: fails at once
+    const failed = await waitFor('the failure', async () => {
+      const record = await verifier.get('default', dirty.id);
+      return record?.outcome === 'failed' ? record : undefined;
+    }, 100, 5);
+    expect(failed.decidedMs).toBeLessThan(dirty.timeMs + 150);
+    expect(failed.checks.agentStopped).toMatchObject({ ok: false, violations: 1 });
+    await verifier.settled();
+    expect(alerts).toHaveLength(1);
+    expect(verifier.ownsAlert(alerts[0]?.id ?? '')).toBe(true);
+  });
+
+  it('excuses operations already under way when an acknowledged kill reached the agent, not later ones', async () => {
+    const { killSwitch, verifier } = await fixture();
+    const excused = revocation('excused', 'a', Date.now());
+    killSwitch.apply(excused);
+    // The agent received the kill 40 ms after it was decided; a call it had started 30 ms after is not its fault.
+    await verifier.acknowledge('default', excused.id, { agentId: 'a', receivedAtMs: excused.timeMs + 40 });
+    verifier.onRevokedTaskEvent(event('excused', excused.timeMs + 30));
+    await verifier.settled();
+    const ok = await verifier.get('default', excused.id);
+    expect(ok?.outcome).toBe('verified');
+    expect(ok?.checks.agentStopped?.detail).toMatch(/1 already under way/);
+    expect(ok?.checks.acknowledged?.detail).toMatch(/the agent received it 40 ms after it/);
+
+    const guilty = revocation('guilty', 'a', Date.now());
+    killSwitch.apply(guilty);
+    await verifier.acknowledge('default', guilty.id, { agentId: 'a', receivedAtMs: guilty.timeMs + 40 });
+    verifier.onRevokedTaskEvent(event('guilty', guilty.timeMs + 60)); // after the agent knew
+    await verifier.settled();
+    expect((await verifier.get('default', guilty.id))?.outcome).toBe('failed');
+    // An acknowledgement from another agent is not taken.
+    expect(await verifier.acknowledge('default', guilty.id, { agentId: 'someone-else' })).toBeUndefined();
+  });
+
+  it('turns a verified kill into failed when evidence arrives late', async () => {
+    const { killSwitch, verifier, alerts } = await fixture();
+    const late = revocation('late', 'a', Date.now());
+    killSwitch.apply(late);
+    await verifier.settled();
+    expect((await verifier.get('default', late.id))?.outcome).toBe('verified');
+    verifier.onRevokedTaskEvent(event('late', late.timeMs + 100));
+    expect((await verifier.get('default', late.id))?.outcome).toBe('failed');
+    expect(alerts).toHaveLength(1);
+  });
+
+  it('fails when a lease provider cannot revoke, or when an acknowledgement is required and missing', async () => {
+    const failing: SecretProvider = { name: 'builtin', has: () => Promise.resolve(true), lease: () => Promise.resolve({ value: 'v', providerRef: 'ref' }), revoke: () => Promise.reject(new Error('vault down')) };
+    const { killSwitch, verifier, store, leases } = await fixture({ provider: failing, requireAck: true });
+    const now = Date.now();
+    const lease: LeaseRecord = { id: 'lease-1', tenant: 'default', taskId: 'leaky', taskType: 'customer_refund', agentId: 'a', secret: 's', provider: 'builtin', providerRef: 'ref', status: 'active', issuedMs: now, expiresMs: now + 60_000, endedMs: null, endReason: '', version: 1 };
+    await store.upsertLeases([lease]);
+    await leases.load();
+    const leaky = revocation('leaky', 'a', now);
+    killSwitch.apply(leaky);
+    await verifier.settled();
+    const record = await verifier.get('default', leaky.id);
+    expect(record?.outcome).toBe('failed');
+    expect(record?.failures.join(' ')).toMatch(/vault down/);
+    expect(record?.failures.join(' ')).toMatch(/did not acknowledge/);
+    expect((await store.getLease('default', 'lease-1'))?.status).toBe('revoke_failed');
+    await leases.stop();
+  });
+});
+
+describe('the guard’s event-stream parser', () => {
+  it('parses events, ids, multi-line data and comments across chunk boundaries', async () => {
+    const text = ': ping\n\nevent: revocation\nid: r1\ndata: {"a":\ndata: 1}\n\nevent: ready\ndata: {}\r\n\r\n';
+    const bytes = new TextEncoder().encode(text);
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < bytes.length; i += 7) controller.enqueue(bytes.slice(i, i + 7));
+        controller.close();
+      },
+    });
+    const events = [];
+    for await (const event of readEvents(body)) events.push(event);
+    expect(events).toEqual([
+      { event: 'revocation', id: 'r1', data: '{"a":\n1}' },
+      { event: 'ready', data: '{}' },
+    ]);
+  });
+});
