@@ -204,7 +204,29 @@ let pos = 0;
 let lo = 0;
 let hi = 0;
 
+/**
+ * Decoded objects cost hundreds of bytes each, so a body made of tiny spans or attributes would decode to
+ * hundreds of times its size (a 4 MiB request could take a process's memory). Each decoded object spends
+ * the fewest bytes a sensible encoding of it takes (a span with its ids and times takes more than 48); a
+ * request that spends more than its own size (plus a small allowance) is refused with 413.
+ */
+const OBJECT_COST = { span: 48, event: 16, link: 32, keyValue: 8, nestedValue: 4 } as const;
+const OBJECT_ALLOWANCE_BYTES = 64 * 1024;
+let objectBudget = 0;
+
+function objectBudgetFor(body: Uint8Array): number {
+  return body.length + OBJECT_ALLOWANCE_BYTES;
+}
+
+function spendObject(cost: number): void {
+  objectBudget -= cost;
+  if (objectBudget < 0) {
+    throw new TriplineError('OTLP_PAYLOAD_TOO_LARGE', 'the request holds more spans, events, links and attributes than its size can encode sensibly; send fewer per request');
+  }
+}
+
 function decodeProtobufRequest(body: Uint8Array): OtlpTraceRequest {
+  objectBudget = objectBudgetFor(body);
   buf = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   pos = 0;
@@ -624,6 +646,7 @@ function decodeScope(end: number, into: OtlpScope | undefined): OtlpScope {
 }
 
 function decodeSpan(end: number): OtlpSpan {
+  spendObject(OBJECT_COST.span);
   let traceId = '';
   let spanId = '';
   let traceState = '';
@@ -717,6 +740,7 @@ function decodeSpan(end: number): OtlpSpan {
 }
 
 function decodeEvent(end: number): OtlpSpanEvent {
+  spendObject(OBJECT_COST.event);
   let timeUnixNano = '0';
   let name = '';
   const attributes: OtlpKeyValue[] = [];
@@ -746,6 +770,7 @@ function decodeEvent(end: number): OtlpSpanEvent {
 }
 
 function decodeLink(end: number): OtlpSpanLink {
+  spendObject(OBJECT_COST.link);
   let traceId = '';
   let spanId = '';
   let traceState = '';
@@ -807,6 +832,7 @@ function decodeStatus(end: number, into: OtlpStatus | undefined): OtlpStatus {
 
 /** `depth` is the depth of the AnyValue that holds this pair (0 for attributes). */
 function decodeKeyValue(end: number, depth: number): OtlpKeyValue {
+  spendObject(OBJECT_COST.keyValue);
   let key = '';
   let value: OtlpAnyValue | undefined;
   while (pos < end) {
@@ -829,6 +855,7 @@ function decodeKeyValue(end: number, depth: number): OtlpKeyValue {
 }
 
 function decodeAnyValue(end: number, depth: number, into: OtlpAnyValue | undefined): OtlpAnyValue {
+  if (depth > 0) spendObject(OBJECT_COST.nestedValue);
   if (depth > MAX_ANY_VALUE_DEPTH) fail(`AnyValue nested deeper than ${MAX_ANY_VALUE_DEPTH} levels at byte ${pos}`);
   let value = into;
   while (pos < end) {
@@ -1120,6 +1147,13 @@ function decodeJsonRequest(body: Uint8Array): OtlpTraceRequest {
     return fail('the body is not valid UTF-8');
   }
   if (text.trim() === '') return { resourceSpans: [] };
+  // Every span, event, link and attribute is a JSON object: count them before JSON.parse builds them. An
+  // attribute takes at least ~20 bytes of JSON ({"key":"k","value":{…}}), so one object per 8 bytes is generous.
+  let objects = 0;
+  for (let i = 0; i < body.length; i += 1) if (body[i] === 0x7b /* { */) objects += 1;
+  if (objects * OBJECT_COST.keyValue > objectBudgetFor(body)) {
+    throw new TriplineError('OTLP_PAYLOAD_TOO_LARGE', 'the request holds more JSON objects than its size can encode sensibly; send fewer spans per request');
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

@@ -13,8 +13,6 @@ import type { Logger } from '../shared/logger.ts';
 import { createHttpServer } from '../shared/http.ts';
 import type { ListFilter, Store, TaskRecord } from '../store/store.ts';
 import type { ManualAction } from '../processor/processor.ts';
-import { isKillSwitchError } from '../killswitch/errors.ts';
-import type { KillSwitchError } from '../killswitch/errors.ts';
 import { registerKillSwitchRoutes, verificationView } from '../killswitch/routes.ts';
 import type { KillSwitchRoutesDeps } from '../killswitch/routes.ts';
 
@@ -82,13 +80,12 @@ interface ListQuery {
 }
 
 export function buildApiApp(deps: ApiDeps): FastifyInstance {
-  const app = createHttpServer(deps.logger, { bodyLimit: 64 * 1024 });
+  // Task ids may be up to 256 characters (encoded, more): the router's default of 100 would answer 414.
+  const app = createHttpServer(deps.logger, { bodyLimit: 64 * 1024, maxParamLength: 1024 });
 
-  app.setErrorHandler((error: FastifyError | TriplineError | KillSwitchError, request, reply) => {
+  app.setErrorHandler((error: FastifyError | TriplineError, request, reply) => {
     if (isTriplineError(error)) {
-      return reply.status(error.status).send({ error: { code: error.code, message: error.message } });
-    }
-    if (isKillSwitchError(error)) {
+      // Details are safe to show by construction (they never hold secrets), e.g. the policies that denied.
       return reply.status(error.status).send({ error: { code: error.code, message: error.message, ...(Object.keys(error.details).length === 0 ? {} : { details: error.details }) } });
     }
     if (error.validation !== undefined) {

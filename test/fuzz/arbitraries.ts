@@ -1067,7 +1067,9 @@ export const heavyProtobuf: fc.Arbitrary<{ bytes: Buffer; expectValid: boolean |
   fc.oneof(fc.integer({ min: 1, max: 40 }), fc.constantFrom(1000, 50_000)).map((depth) => ({ bytes: deepGroupsProtobuf(depth), expectValid: depth <= 32, what: `groups nested ${depth} deep` })),
   fc.constantFrom(1000, 10_000, 50_000).map((count) => ({ bytes: manyAttributesProtobuf(count), expectValid: true, what: `${count} attributes` })),
   fc.constantFrom(100_000, 1_000_000, 4_000_000).map((length) => ({ bytes: longStringProtobuf(length), expectValid: true, what: `a ${length}-byte string` })),
-  fc.constantFrom(10_000, 100_000).map((count) => ({ bytes: emptySpansProtobuf(count), expectValid: true, what: `${count} empty spans` })),
+  // Two-byte spans decode to hundreds of times their size: up to the decoder's allowance they are accepted,
+  // past it refused with 413 (either is a contract answer).
+  fc.constantFrom(1_000, 10_000, 100_000).map((count) => ({ bytes: emptySpansProtobuf(count), expectValid: count <= 1_000 ? true : undefined, what: `${count} empty spans` })),
 );
 
 /** Any bytes at all. */

@@ -33,11 +33,15 @@ import {
   validProtobuf,
 } from './arbitraries.ts';
 
-/** Decodes, and checks that the only way to fail is OTLP_BAD_REQUEST; returns the request or the error. */
+/**
+ * Decodes, and checks that the only ways to fail are OTLP_BAD_REQUEST (400) and, for a request that would
+ * decode to far more objects than its size justifies, OTLP_PAYLOAD_TOO_LARGE (413); returns the request or the error.
+ */
 function decodeOrBadRequest(body: Uint8Array, format: OtlpFormat): OtlpTraceRequest | TriplineError {
   try {
     return decodeTraceRequest(body, format);
   } catch (error) {
+    if (error instanceof TriplineError && error.code === 'OTLP_PAYLOAD_TOO_LARGE' && error.status === 413) return error;
     if (!(error instanceof TriplineError) || error.code !== 'OTLP_BAD_REQUEST' || error.status !== 400) {
       throw new Error(`decoding threw something other than OTLP_BAD_REQUEST: ${String(error)}`, { cause: error });
     }

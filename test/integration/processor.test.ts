@@ -155,6 +155,7 @@ describe('processor over the ClickHouse engine', () => {
     const second = await start(store);
     second.ownershipChanged();
     const more = taskCtx('summarize_ticket', 'handover-1', 'agent-2', now + 6_010_000);
+    more.seq = ctx.seq; // the agent's next span, not a copy of its first
     dataAccess(more, 'crm.customers', { rows: 3 });
     await second.handle({ events: more.events, boundaries: [boundary(more.events)] });
     const record = await store.getTask(TENANT, 'handover-1');

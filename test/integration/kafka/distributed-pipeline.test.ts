@@ -85,7 +85,7 @@ describe('agents → gateway → Kafka → two processors → ClickHouse → API
   const brokers = kafkaBrokers();
   const settings = freshKafkaSettings(brokers, { partitions: 6, env: { TRIPLINE_KAFKA_MAX_POLL_INTERVAL_MS: '1000' } });
   const dataDir = mkdtempSync(join(tmpdir(), 'tripline-kafka-pipeline-'));
-  const config = distributedConfig(brokers, dataDir, { TRIPLINE_WARMUP_TASKS: String(WARMUP), TRIPLINE_TASK_IDLE_TIMEOUT_MS: '600000' });
+  const config = distributedConfig(brokers, dataDir, { CLICKHOUSE_DATABASE: 'pipeline', TRIPLINE_WARMUP_TASKS: String(WARMUP), TRIPLINE_TASK_IDLE_TIMEOUT_MS: '600000' });
   const logger = testLogger();
   let store: Store;
   let p1: RunningProcessorService;
@@ -102,7 +102,7 @@ describe('agents → gateway → Kafka → two processors → ClickHouse → API
   const sent: TaskPlan[] = [];
 
   beforeAll(async () => {
-    store = await openClickHouseStore({ dataDir, database: 'pipeline' });
+    store = await openClickHouseStore({ dataDir, database: config.store.database });
     await store.migrate();
     crash = crashableStore(store);
     p1 = await startProcessorService(config, { kafka: settings, store, logger });

@@ -32,14 +32,14 @@ describe('all roles in one process, and a second API process', () => {
   const brokers = kafkaBrokers();
   const settings = freshKafkaSettings(brokers, { partitions: 2 });
   const dataDir = mkdtempSync(join(tmpdir(), 'tripline-kafka-roles-'));
-  const config = distributedConfig(brokers, dataDir);
+  const config = distributedConfig(brokers, dataDir, { CLICKHOUSE_DATABASE: 'roles' });
   const logger = testLogger();
   let store: Store;
   let running: RunningDistributed;
   let otherApi: RunningApiService;
 
   beforeAll(async () => {
-    store = await openClickHouseStore({ dataDir, database: 'roles' });
+    store = await openClickHouseStore({ dataDir, database: config.store.database });
     await store.migrate();
     running = await startDistributed(config, ['gateway', 'processor', 'api'], { kafka: settings, store, logger });
     // Another API process (same store here; in production both talk to the same ClickHouse server).

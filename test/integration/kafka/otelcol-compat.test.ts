@@ -167,7 +167,7 @@ describe('agents → the real OpenTelemetry Collector → Kafka → Tripline pro
   const brokers = kafkaBrokers();
   const settings = freshKafkaSettings(brokers, { partitions: 6 });
   const dataDir = mkdtempSync(join(tmpdir(), 'tripline-otelcol-compat-'));
-  const config = distributedConfig(brokers, dataDir, { TRIPLINE_WARMUP_TASKS: String(WARMUP), TRIPLINE_TASK_IDLE_TIMEOUT_MS: '600000' });
+  const config = distributedConfig(brokers, dataDir, { CLICKHOUSE_DATABASE: 'otelcol_compat', TRIPLINE_WARMUP_TASKS: String(WARMUP), TRIPLINE_TASK_IDLE_TIMEOUT_MS: '600000' });
   const logger = testLogger();
   let store: Store | undefined;
   let p1: RunningProcessorService | undefined;
@@ -198,7 +198,7 @@ describe('agents → the real OpenTelemetry Collector → Kafka → Tripline pro
       missing = error instanceof Error ? error : new Error(String(error));
       return;
     }
-    store = await openClickHouseStore({ dataDir, database: 'otelcol_compat' });
+    store = await openClickHouseStore({ dataDir, database: config.store.database });
     await store.migrate();
     // The processors create the topics (same partition count for the three span topics).
     p1 = await startProcessorService(config, { kafka: settings, store, logger });
