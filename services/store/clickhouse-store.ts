@@ -363,9 +363,9 @@ interface EventRowIn {
   shadow: boolean;
 }
 
-type EventRowOut = Omit<EventRowIn, 'start_time' | 'end_time' | 'reasons'> & { start_us: number; end_us: number };
+export type EventRowOut = Omit<EventRowIn, 'start_time' | 'end_time' | 'reasons'> & { start_us: number; end_us: number };
 
-const EVENT_COLUMNS = `id, tenant, task_id, task_type, agent_id, kind, name, trace_id, span_id, parent_span_id,
+export const EVENT_COLUMNS = `id, tenant, task_id, task_type, agent_id, kind, name, trace_id, span_id, parent_span_id,
   toUnixTimestamp64Micro(start_time) AS start_us, toUnixTimestamp64Micro(end_time) AS end_us, error, error_type,
   tool_name, tool_type, tool_side_effect, tool_target, tool_call_id,
   data_resource, data_system, data_operation, data_rows, data_bytes, data_classification, data_host,
@@ -725,7 +725,8 @@ function present<T extends object>(fields: { [K in keyof T]: T[K] | null }): Par
   return out;
 }
 
-function rowToEvent(r: EventRowOut): ScoredEvent {
+/** A stored event row (selected with EVENT_COLUMNS) back into the event and the verdict it got. */
+export function rowToEvent(r: EventRowOut): ScoredEvent {
   const event: AgentEvent = {
     id: r.id,
     tenant: r.tenant,

@@ -11,9 +11,10 @@ import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 import { mkdirSync, readFileSync, realpathSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
-import type { EventKind } from '../../schemas/conventions.ts';
-import type { AgentEvent, Alert, DataAccessDetail, Decision, PrivilegeDetail, Regime, ToolCallDetail } from '../../schemas/events.ts';
+import type { AgentEvent, Alert, Decision, Regime } from '../../schemas/events.ts';
 import { TriplineError, messageOf } from '../shared/errors.ts';
+import { EVENT_COLUMNS, rowToEvent } from './clickhouse-store.ts';
+import type { EventRowOut } from './clickhouse-store.ts';
 
 const DATABASE_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const QUERY_SETTINGS: ClickHouseSettings = { output_format_json_quote_64bit_integers: 0 };
@@ -146,92 +147,6 @@ interface FeedbackRow {
   actor: string;
   reason: string;
   time_us: number;
-}
-
-interface EventRow {
-  id: string;
-  tenant: string;
-  task_id: string;
-  task_type: string;
-  agent_id: string;
-  kind: string;
-  name: string;
-  trace_id: string;
-  span_id: string;
-  parent_span_id: string;
-  start_us: number;
-  end_us: number;
-  error: boolean;
-  error_type: string | null;
-  tool_name: string | null;
-  tool_type: string | null;
-  tool_side_effect: string | null;
-  tool_target: string | null;
-  data_resource: string | null;
-  data_system: string | null;
-  data_operation: string | null;
-  data_rows: number | null;
-  data_bytes: number | null;
-  data_classification: string | null;
-  data_host: string | null;
-  privilege_action: string | null;
-  scopes_before: string[];
-  scopes_after: string[];
-  privilege_resource: string | null;
-  privilege_granted_by: string | null;
-  privilege_approved: boolean | null;
-}
-
-const EVENT_COLUMNS = `id, tenant, task_id, task_type, agent_id, kind, name, trace_id, span_id, parent_span_id,
-  toUnixTimestamp64Micro(start_time) AS start_us, toUnixTimestamp64Micro(end_time) AS end_us, error, error_type,
-  tool_name, tool_type, tool_side_effect, tool_target, data_resource, data_system, data_operation, data_rows,
-  data_bytes, data_classification, data_host, privilege_action, scopes_before, scopes_after, privilege_resource,
-  privilege_granted_by, privilege_approved`;
-
-/** The detector's view of a stored event (attributes are not read back: the detector does not use them). */
-function rowToEvent(r: EventRow): AgentEvent {
-  const event: AgentEvent = {
-    id: r.id,
-    tenant: r.tenant,
-    kind: r.kind as EventKind,
-    taskId: r.task_id,
-    taskType: r.task_type,
-    agentId: r.agent_id,
-    traceId: r.trace_id,
-    spanId: r.span_id,
-    parentSpanId: r.parent_span_id,
-    name: r.name,
-    startMs: fromMicros(r.start_us),
-    endMs: fromMicros(r.end_us),
-    error: r.error,
-    attributes: {},
-  };
-  if (r.error_type !== null) event.errorType = r.error_type;
-  if (r.tool_name !== null) {
-    const tool: ToolCallDetail = { name: r.tool_name };
-    if (r.tool_type !== null) tool.type = r.tool_type;
-    if (r.tool_side_effect !== null) tool.sideEffect = r.tool_side_effect as NonNullable<ToolCallDetail['sideEffect']>;
-    if (r.tool_target !== null) tool.target = r.tool_target;
-    event.tool = tool;
-  }
-  if (r.data_resource !== null) {
-    const data: DataAccessDetail = { resource: r.data_resource };
-    if (r.data_system !== null) data.system = r.data_system;
-    if (r.data_operation !== null) data.operation = r.data_operation;
-    if (r.data_rows !== null) data.rows = r.data_rows;
-    if (r.data_bytes !== null) data.bytes = r.data_bytes;
-    if (r.data_classification !== null) data.classification = r.data_classification as NonNullable<DataAccessDetail['classification']>;
-    if (r.data_host !== null) data.host = r.data_host;
-    event.data = data;
-  }
-  if (r.privilege_action !== null) {
-    const privilege: PrivilegeDetail = { action: r.privilege_action, scopesBefore: r.scopes_before, scopesAfter: r.scopes_after };
-    if (r.privilege_resource !== null) privilege.resource = r.privilege_resource;
-    if (r.privilege_granted_by !== null) privilege.grantedBy = r.privilege_granted_by;
-    if (r.privilege_approved !== null) privilege.approved = r.privilege_approved;
-    event.privilege = privilege;
-  }
-  return event;
 }
 
 function rowToAlert(r: AlertRow): Alert {
@@ -467,7 +382,7 @@ export function createDetectionQueries(client: ClickHouseClient, database: strin
         const out = new Map<string, AgentEvent[]>();
         for (let i = 0; i < taskIds.length; i += ID_CHUNK) {
           const chunk = taskIds.slice(i, i + ID_CHUNK);
-          const rows = await select<EventRow>(
+          const rows = await select<EventRowOut>(
             `SELECT ${EVENT_COLUMNS} FROM ${db}.events FINAL
              WHERE tenant = {tenant:String} AND task_id IN {taskIds:Array(String)}
              ORDER BY task_id, start_time, end_time, id`,
@@ -475,7 +390,7 @@ export function createDetectionQueries(client: ClickHouseClient, database: strin
           );
           for (const row of rows) {
             const list = out.get(row.task_id) ?? [];
-            list.push(rowToEvent(row));
+            list.push(rowToEvent(row).event);
             out.set(row.task_id, list);
           }
         }
