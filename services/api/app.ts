@@ -6,6 +6,7 @@
  */
 import type { FastifyError, FastifyInstance, preHandlerAsyncHookHandler } from 'fastify';
 import { detectionRoutes } from './detection-routes.ts';
+import { actionBody, idParam } from './schemas.ts';
 import type { DetectionRoutesOptions } from './detection-routes.ts';
 import type { Alert, Revocation } from '../../schemas/events.ts';
 import { TriplineError, isTriplineError, messageOf } from '../shared/errors.ts';
@@ -43,21 +44,7 @@ export interface ApiDeps {
 /** Until ingest and API authentication arrive, every request acts for this tenant. */
 export const DEFAULT_TENANT = 'default';
 
-const taskIdParam = {
-  type: 'object',
-  required: ['taskId'],
-  properties: { taskId: { type: 'string', minLength: 1, maxLength: 256 } },
-} as const;
-
-const actionBody = {
-  type: 'object',
-  required: ['reason'],
-  additionalProperties: false,
-  properties: {
-    reason: { type: 'string', minLength: 1, maxLength: 2000 },
-    actor: { type: 'string', minLength: 1, maxLength: 256 },
-  },
-} as const;
+const taskIdParam = idParam('taskId');
 
 const listQuery = {
   type: 'object',

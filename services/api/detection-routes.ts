@@ -9,6 +9,7 @@
  * Times are ISO 8601 or epoch milliseconds. Errors are TriplineErrors, answered by the app's error handler.
  */
 import type { FastifyPluginAsync, preHandlerAsyncHookHandler } from 'fastify';
+import { actionBody, idParam } from './schemas.ts';
 import { describeBaseline } from '../core/detect/index.ts';
 import type { Feedback } from '../detection/feedback.ts';
 import { shadowReport } from '../detection/shadow-report.ts';
@@ -32,21 +33,8 @@ export interface DetectionRoutesOptions {
 
 const DAY_MS = 86_400_000;
 
-const alertIdParam = {
-  type: 'object',
-  required: ['id'],
-  properties: { id: { type: 'string', minLength: 1, maxLength: 256 } },
-} as const;
-
-const feedbackBody = {
-  type: 'object',
-  required: ['reason'],
-  additionalProperties: false,
-  properties: {
-    reason: { type: 'string', minLength: 1, maxLength: 2000 },
-    actor: { type: 'string', minLength: 1, maxLength: 256 },
-  },
-} as const;
+const alertIdParam = idParam('id');
+const feedbackBody = actionBody;
 
 const shadowQuery = {
   type: 'object',

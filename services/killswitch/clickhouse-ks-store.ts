@@ -14,6 +14,7 @@ import { mkdirSync, realpathSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
 import type { Revocation } from '../../schemas/events.ts';
 import { TriplineError, messageOf } from '../shared/errors.ts';
+import { revocationToRow } from '../store/clickhouse-store.ts';
 import type {
   CredentialRecord,
   DecisionFilter,
@@ -324,24 +325,10 @@ class ClickHouseKillSwitchStore implements KillSwitchStore {
   }
 
   insertRevocations(rows: readonly Revocation[]): Promise<void> {
-    // The same row shape as the spine's store writes (services/store/clickhouse-store.ts, revocationToRow).
+    // The spine's row shape, written over this store's own connection so a kill never queues behind bulk writes.
     return this.#insert(
       'revocations',
-      rows.map((v) => ({
-        id: v.id,
-        tenant: v.tenant,
-        task_id: v.taskId,
-        task_type: v.taskType,
-        agent_id: v.agentId,
-        action: v.action,
-        source: v.source,
-        actor: v.actor,
-        reason: v.reason,
-        reasons: v.reasons,
-        score: v.score,
-        event_id: v.eventId,
-        time: utcText(v.timeMs),
-      })),
+      rows.map(revocationToRow),
       this.#urgent,
     );
   }

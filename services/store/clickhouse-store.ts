@@ -386,11 +386,11 @@ interface AlertRowIn {
   reasons: string[];
   shadow: boolean;
 }
-type AlertRowOut = Omit<AlertRowIn, 'time'> & { time_us: number };
-const ALERT_COLUMNS = `id, tenant, task_id, task_type, agent_id, event_id, toUnixTimestamp64Micro(time) AS time_us,
+export type AlertRowOut = Omit<AlertRowIn, 'time'> & { time_us: number };
+export const ALERT_COLUMNS = `id, tenant, task_id, task_type, agent_id, event_id, toUnixTimestamp64Micro(time) AS time_us,
   score, decision, regime, reasons, shadow`;
 
-interface RevocationRowIn {
+export interface RevocationRowIn {
   id: string;
   tenant: string;
   task_id: string;
@@ -808,7 +808,8 @@ function alertToRow(a: Alert): AlertRowIn {
   };
 }
 
-function rowToAlert(r: AlertRowOut): Alert {
+/** A stored alert row (selected with ALERT_COLUMNS) back into an Alert. */
+export function rowToAlert(r: AlertRowOut): Alert {
   return {
     id: r.id,
     tenant: r.tenant,
@@ -825,7 +826,8 @@ function rowToAlert(r: AlertRowOut): Alert {
   };
 }
 
-function revocationToRow(v: Revocation): RevocationRowIn {
+/** A revocation as a row of the `revocations` table (JSONEachRow). */
+export function revocationToRow(v: Revocation): RevocationRowIn {
   return {
     id: v.id,
     tenant: v.tenant,

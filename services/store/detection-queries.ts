@@ -13,8 +13,8 @@ import { mkdirSync, readFileSync, realpathSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
 import type { AgentEvent, Alert, Decision, Regime } from '../../schemas/events.ts';
 import { TriplineError, messageOf } from '../shared/errors.ts';
-import { EVENT_COLUMNS, rowToEvent } from './clickhouse-store.ts';
-import type { EventRowOut } from './clickhouse-store.ts';
+import { ALERT_COLUMNS, EVENT_COLUMNS, rowToAlert, rowToEvent } from './clickhouse-store.ts';
+import type { AlertRowOut, EventRowOut } from './clickhouse-store.ts';
 
 const DATABASE_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const QUERY_SETTINGS: ClickHouseSettings = { output_format_json_quote_64bit_integers: 0 };
@@ -121,21 +121,6 @@ function checkRange(range: TimeRange): void {
   }
 }
 
-interface AlertRow {
-  id: string;
-  tenant: string;
-  task_id: string;
-  task_type: string;
-  agent_id: string;
-  event_id: string;
-  time_us: number;
-  score: number;
-  decision: string;
-  regime: string;
-  reasons: string[];
-  shadow: boolean;
-}
-
 interface FeedbackRow {
   id: string;
   tenant: string;
@@ -147,23 +132,6 @@ interface FeedbackRow {
   actor: string;
   reason: string;
   time_us: number;
-}
-
-function rowToAlert(r: AlertRow): Alert {
-  return {
-    id: r.id,
-    tenant: r.tenant,
-    taskId: r.task_id,
-    taskType: r.task_type,
-    agentId: r.agent_id,
-    eventId: r.event_id,
-    timeMs: fromMicros(r.time_us),
-    score: r.score,
-    decision: r.decision as Decision,
-    regime: r.regime as Regime,
-    reasons: r.reasons,
-    shadow: r.shadow,
-  };
 }
 
 function rowToFeedback(r: FeedbackRow): FeedbackRecord {
@@ -217,8 +185,8 @@ export function createDetectionQueries(client: ClickHouseClient, database: strin
 
     getAlert(tenant, alertId) {
       return run('getAlert', async () => {
-        const rows = await select<AlertRow>(
-          `SELECT id, tenant, task_id, task_type, agent_id, event_id, toUnixTimestamp64Micro(time) AS time_us, score, decision, regime, reasons, shadow
+        const rows = await select<AlertRowOut>(
+          `SELECT ${ALERT_COLUMNS}
            FROM ${db}.alerts FINAL WHERE tenant = {tenant:String} AND id = {id:String} LIMIT 1`,
           { tenant, id: alertId },
         );
