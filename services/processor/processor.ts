@@ -625,17 +625,20 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     async registerTask(task) {
       const key = taskKey(task.tenant, task.taskId);
       if (live.has(key) || ended.has(key)) return;
-      if (task.isNew === true) {
-        // An id Tripline just made up has no history anywhere.
-        live.set(key, newLiveTask(task.tenant, task.taskId, task.taskType, task.agentId, task.startMs));
-        return;
-      }
+      // Known at once, so a kill of the task (by a person or the detector) never finds it missing.
+      const placeholder = newLiveTask(task.tenant, task.taskId, task.taskType, task.agentId, task.startMs);
+      live.set(key, placeholder);
+      // An id Tripline just made up has no history anywhere.
+      if (task.isNew === true) return;
       // Read outside the serialized work: a kill being scored never waits for this lookup.
       const record = await store.getTask(task.tenant, task.taskId);
       await serialize(async () => {
-        if (live.has(key) || ended.has(key)) return;
-        if (record !== null) await rebuildTask(record);
-        else live.set(key, newLiveTask(task.tenant, task.taskId, task.taskType, task.agentId, task.startMs));
+        // A stored history replaces the placeholder unless the placeholder has been used meanwhile.
+        const untouched = live.get(key) === placeholder && placeholder.seen.size === 0 && placeholder.status === 'active';
+        if (record !== null && untouched) {
+          live.delete(key);
+          await rebuildTask(record);
+        }
       });
     },
     ownershipChanged() {
