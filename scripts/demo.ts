@@ -6,6 +6,9 @@
  * It talks to a running Tripline (`npm start`) at TRIPLINE_API_URL / TRIPLINE_OTLP_URL (defaults
  * http://localhost:8080 and http://localhost:4318). If none answers, it starts one in this process on a
  * fresh temporary data directory.
+ *
+ * Against a running Tripline it needs its tokens: TRIPLINE_AGENT_TOKEN (the agents') and TRIPLINE_API_TOKEN (a
+ * viewer token or stronger, to read alerts and revocations). Tripline prints both at its first start.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,6 +36,10 @@ interface Listed {
   reasons: string[];
 }
 
+/** The agents' token and the token the demo reads the API with. */
+const tokens = { agent: '', reader: '' };
+const readHeaders = (): Record<string, string> => ({ authorization: `Bearer ${tokens.reader}` });
+
 async function reachable(url: string): Promise<boolean> {
   try {
     return (await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) })).ok;
@@ -45,6 +52,13 @@ async function connect(): Promise<{ apiUrl: string; otlpUrl: string; embedded?: 
   const apiUrl = process.env.TRIPLINE_API_URL ?? 'http://localhost:8080';
   const otlpUrl = process.env.TRIPLINE_OTLP_URL ?? 'http://localhost:4318';
   if (await reachable(apiUrl)) {
+    const agent = process.env.TRIPLINE_AGENT_TOKEN;
+    const reader = process.env.TRIPLINE_API_TOKEN ?? process.env.TRIPLINE_ADMIN_TOKEN;
+    if (agent === undefined || reader === undefined) {
+      throw new Error(`A Tripline answers at ${apiUrl}: set TRIPLINE_AGENT_TOKEN and TRIPLINE_API_TOKEN to the agent and admin tokens it printed at its first start (or stop it, and the demo starts its own)`);
+    }
+    tokens.agent = agent;
+    tokens.reader = reader;
     console.log(`Using the Tripline running at ${apiUrl} (OTLP ${otlpUrl}).`);
     return { apiUrl, otlpUrl, warmup: 20 };
   }
@@ -52,11 +66,13 @@ async function connect(): Promise<{ apiUrl: string; otlpUrl: string; embedded?: 
   const config = loadConfig({ ...process.env, TRIPLINE_DATA_DIR: dataDir, TRIPLINE_OTLP_PORT: '0', TRIPLINE_API_PORT: '0', TRIPLINE_OTLP_HOST: '127.0.0.1', TRIPLINE_API_HOST: '127.0.0.1' });
   console.log(`No Tripline answers at ${apiUrl}; starting one in this process (data in ${dataDir}).`);
   const embedded = await startEmbedded(config, createLogger('warn'));
+  tokens.agent = (await embedded.auth.control.createToken({ tenant: 'default', role: 'agent', name: 'demo agents', createdBy: 'demo' })).token;
+  tokens.reader = (await embedded.auth.control.createToken({ tenant: 'default', role: 'viewer', name: 'demo', createdBy: 'demo' })).token;
   return { apiUrl: embedded.apiUrl, otlpUrl: embedded.otlpUrl, embedded, warmup: config.detector.warmupTasks };
 }
 
 async function list(apiUrl: string, what: 'alerts' | 'revocations'): Promise<Listed[]> {
-  const response = await fetch(`${apiUrl}/v1/${what}?limit=1000`);
+  const response = await fetch(`${apiUrl}/v1/${what}?limit=1000`, { headers: readHeaders() });
   return ((await response.json()) as { items: Listed[] }).items;
 }
 
@@ -114,6 +130,7 @@ async function runPhase(title: string, otlpUrl: string, apiUrl: string, plans: T
   await runFleet({
     endpoint: otlpUrl,
     apiUrl,
+    token: tokens.agent,
     plans,
     onTask: (progress) => {
       done += 1;
@@ -152,7 +169,7 @@ async function main(): Promise<void> {
     console.log('\nResult');
     console.log(`  rogue task ${rogue.taskId}: ${verdict}`);
     console.log(`  benign agents: ${agents.size - 1}, benign tasks revoked: ${benignRevoked.length}`);
-    console.log(`  look closer: curl ${apiUrl}/v1/tasks/${rogue.taskId}`);
+    console.log(`  look closer: curl -H "authorization: Bearer $TOKEN" ${apiUrl}/v1/tasks/${rogue.taskId}`);
     if (verdict !== 'revoked' || benignRevoked.length > 0) process.exitCode = 1;
   } finally {
     await watcher.stop();
@@ -162,7 +179,7 @@ async function main(): Promise<void> {
 
 async function waitForBaselines(apiUrl: string, types: readonly string[], warmup: number): Promise<void> {
   for (let attempt = 0; attempt < 200; attempt += 1) {
-    const response = await fetch(`${apiUrl}/v1/baselines`);
+    const response = await fetch(`${apiUrl}/v1/baselines`, { headers: readHeaders() });
     const { items } = (await response.json()) as { items: { taskType: string; tasks: number }[] };
     if (types.every((type) => (items.find((item) => item.taskType === type)?.tasks ?? 0) >= warmup)) return;
     await sleep(250);
@@ -172,7 +189,7 @@ async function waitForBaselines(apiUrl: string, types: readonly string[], warmup
 
 async function waitForRevocation(apiUrl: string, taskId: string): Promise<string> {
   for (let attempt = 0; attempt < 120; attempt += 1) {
-    const response = await fetch(`${apiUrl}/v1/tasks/${encodeURIComponent(taskId)}`);
+    const response = await fetch(`${apiUrl}/v1/tasks/${encodeURIComponent(taskId)}`, { headers: readHeaders() });
     if (response.ok) {
       const task = (await response.json()) as { status: string };
       if (task.status === 'revoked') return 'revoked';

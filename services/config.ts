@@ -6,6 +6,7 @@
 import { join, resolve } from 'node:path';
 import { parseNotifierConfigs } from './killswitch/notifiers/config.ts';
 import { DEFAULT_POLICY_DIR } from './killswitch/settings.ts';
+import { MIN_TOKEN_LENGTH, isAcceptableToken } from './auth/api-tokens.ts';
 import type { KillSwitchConfig } from './killswitch/settings.ts';
 import {
   deepFreeze,
@@ -51,6 +52,18 @@ export interface TriplineConfig {
   };
   /** Credentials, policy, leases, verification, notifiers (services/killswitch). */
   killSwitch: KillSwitchConfig;
+  /** API and ingest tokens, per-tenant ingest limits (services/auth). */
+  auth: AuthConfig;
+}
+
+export interface AuthConfig {
+  /** Registered (hashed) at start as the `default` tenant's superuser admin token. */
+  adminToken: string | undefined;
+  /** Registered (hashed) at start as an agent (ingest) token of the `default` tenant. */
+  agentToken: string | undefined;
+  refreshMs: number;
+  tenantSpansPerSecond: number;
+  tenantBurstSpans: number;
 }
 
 /** Every variable the config reads, with its default, for the README and `--help`. */
@@ -99,6 +112,11 @@ export const CONFIG_VARIABLES = [
   ['TRIPLINE_ESCALATION_WINDOW_MS', '600000', 'the escalation window (1,000 to 86,400,000)'],
   ['TRIPLINE_ESCALATION_BLOCK_MS', '900000', 'how long an escalated agent may not start tasks (1,000 to 604,800,000)'],
   ['TRIPLINE_NOTIFIERS', '[]', 'JSON array of notifier destinations (webhook, slack, alertmanager, pagerduty) with routing by severity, kind and task type; see docs/kill-switch.md'],
+  ['TRIPLINE_ADMIN_TOKEN', '(unset)', 'an admin token (24+ characters) registered at start, stored hashed; unset = one is generated at first start and printed once'],
+  ['TRIPLINE_AGENT_TOKEN', '(unset)', 'an agent token (OTLP ingest, task starts) registered at start for the tenant `default`; unset = one is generated at first start and printed once'],
+  ['TRIPLINE_AUTH_REFRESH_MS', '5000', 'how often tokens are re-read from ClickHouse, so tokens made or revoked by another process apply (500 to 300,000)'],
+  ['TRIPLINE_TENANT_SPANS_PER_SECOND', '20000', 'ingest rate limit per tenant and process, in spans per second (1 to 10,000,000); over it: 429 with Retry-After'],
+  ['TRIPLINE_TENANT_BURST_SPANS', '(2 × the rate)', 'spans a tenant may send at once above its rate (1 to 100,000,000)'],
   ['TRIPLINE_STREAM_HEARTBEAT_MS', '15000', 'keep-alive comment interval on GET /v1/stream (1,000 to 300,000)'],
 ] as const;
 
@@ -149,7 +167,28 @@ export function loadConfig(env: Env = process.env): Readonly<TriplineConfig> {
       perTaskType: readJson(env, 'TRIPLINE_TASK_TYPE_OVERRIDES', {}, isOverrides, 'a JSON object {"<task type>": {"alertThreshold": 0-100, "revokeThreshold": 0-100, "shadow": true|false}}'),
     },
     killSwitch: readKillSwitchConfig(env, dataDir),
+    auth: readAuthConfig(env),
   });
+}
+
+function readAuthConfig(env: Env): AuthConfig {
+  const readToken = (name: string): string | undefined => {
+    const token = readOptionalString(env, name);
+    // The value is a secret: name the problem, not the value.
+    if (token !== undefined && !isAcceptableToken(token)) throw invalid(name, '(not shown: it is a secret)', `at least ${String(MIN_TOKEN_LENGTH)} characters of letters, digits and -._~+/=`);
+    return token;
+  };
+  const adminToken = readToken('TRIPLINE_ADMIN_TOKEN');
+  const agentToken = readToken('TRIPLINE_AGENT_TOKEN');
+  if (adminToken !== undefined && adminToken === agentToken) throw invalid('TRIPLINE_AGENT_TOKEN', '(not shown: it is a secret)', 'a token other than TRIPLINE_ADMIN_TOKEN');
+  const tenantSpansPerSecond = readInt(env, 'TRIPLINE_TENANT_SPANS_PER_SECOND', 20_000, { min: 1, max: 10_000_000 });
+  return {
+    adminToken,
+    agentToken,
+    refreshMs: readInt(env, 'TRIPLINE_AUTH_REFRESH_MS', 5000, { min: 500, max: 300_000 }),
+    tenantSpansPerSecond,
+    tenantBurstSpans: readInt(env, 'TRIPLINE_TENANT_BURST_SPANS', Math.min(100_000_000, tenantSpansPerSecond * 2), { min: 1, max: 100_000_000 }),
+  };
 }
 
 function readKillSwitchConfig(env: Env, dataDir: string): KillSwitchConfig {

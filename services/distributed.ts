@@ -12,6 +12,7 @@
  *   api        the HTTP API over the store; manual kills and restores are written to the store and published
  *              on the revocations topic, where processors and other API instances apply them.
  */
+import { describeGeneratedTokens, startAuth } from './auth/index.ts';
 import { createGateway } from '../collectors/gateway/gateway.ts';
 import type { Gateway } from '../collectors/gateway/gateway.ts';
 import { registerOtlpReceiver } from '../collectors/gateway/receiver.ts';
@@ -183,9 +184,14 @@ export async function startGatewayService(config: Readonly<TriplineConfig>, deps
     await publisher.start();
     lifecycle.add(() => publisher.close());
     const gateway = createGateway(publisher, { publisher, topics: settings.topics, maxRecordBytes: settings.producer.maxRecordBytes });
+    // Tokens come from ClickHouse (the API makes them); TRIPLINE_AGENT_TOKEN is registered here too.
+    const auth = await startAuth({ config: config.auth, clickhouse: { ...config.store }, logger, bootstrap: 'configured' });
+    lifecycle.add(() => auth.stop());
     const app = createHttpServer(logger.child({ component: 'otlp' }));
     registerOtlpReceiver(app, {
       maxBodyBytes: config.otlp.maxBodyBytes,
+      authenticate: (authorization) => auth.authenticateIngest(authorization),
+      rateLimiter: auth.rateLimiter,
       handler: (request, context) => gateway.ingest(request, context),
       // Protobuf goes from its bytes to the topics (collectors/gateway/otlp-route.ts); OTLP/JSON is decoded.
       protobufHandler: (body, context) => {
@@ -325,8 +331,14 @@ export async function startApiService(config: Readonly<TriplineConfig>, deps: Se
     const baselines = async (tenant: string): Promise<BaselineBook> =>
       BaselineBook.fromRecords(await apiStore.loadBaselines(tenant), (record, error) => logger.warn({ taskType: record.taskType, err: messageOf(error) }, 'ignoring an unreadable baseline'));
     const detector = detectorConfigOf(config);
+    const auth = await startAuth({ config: config.auth, clickhouse: { ...config.store }, logger, bootstrap: 'first-start' });
+    lifecycle.add(() => auth.stop());
+    // Shown once, on the terminal only (never through the logger).
+    process.stderr.write(describeGeneratedTokens(auth.generated));
     const app = buildApiApp({
       ...distributedApiDeps(store, killSwitch, bridge, config, logger),
+      access: auth.api,
+      admin: auth.admin,
       killSwitch: enforcement,
       detection: {
         feedback: createFeedback({ store, queries: detectionQueries, baselines }),
@@ -394,7 +406,7 @@ export async function startDistributed(config: Readonly<TriplineConfig>, roles: 
 // The API's dependencies in distributed mode: everything from the store (the processors write it), manual
 // actions written to the store and published on the revocations topic.
 
-function distributedApiDeps(store: Store, killSwitch: KillSwitch, bridge: KillSwitchBridge, config: Readonly<TriplineConfig>, logger: Logger): ApiDeps {
+function distributedApiDeps(store: Store, killSwitch: KillSwitch, bridge: KillSwitchBridge, config: Readonly<TriplineConfig>, logger: Logger): Omit<ApiDeps, 'access'> {
   const warmupTasks = config.detector.warmupTasks;
   const regimeOf = (tasks: number): 'rules' | 'type_baseline' => (tasks >= warmupTasks ? 'type_baseline' : 'rules');
   const book = async (tenant: string): Promise<BaselineBook> =>

@@ -7,6 +7,8 @@ import { createGateway } from '../collectors/gateway/gateway.ts';
 import type { Gateway } from '../collectors/gateway/gateway.ts';
 import { registerOtlpReceiver } from '../collectors/gateway/receiver.ts';
 import { buildApiApp } from './api/app.ts';
+import { startAuth } from './auth/index.ts';
+import type { RunningAuth } from './auth/index.ts';
 import { registerConsole } from './api/console.ts';
 import { createFeedback } from './detection/feedback.ts';
 import { createDetectionQueries, openDetectionClient } from './store/detection-queries.ts';
@@ -42,6 +44,8 @@ export interface RunningTripline {
   killSwitch: KillSwitch;
   /** Credentials, policy, leases, verification, notifiers, the event stream. */
   enforcement: KillSwitchRuntime;
+  /** API and ingest tokens (with those generated at first start), the audit trail, ingest limits. */
+  auth: RunningAuth;
   logger: Logger;
   stop(): Promise<void>;
 }
@@ -81,6 +85,8 @@ export async function startEmbedded(config: Readonly<TriplineConfig>, logger: Lo
 
   try {
     await store.migrate();
+    const auth = await startAuth({ config: config.auth, clickhouse: { ...config.store }, logger, bootstrap: 'first-start' });
+    cleanups.push(() => auth.stop());
     const detector = detectorConfigOf(config);
     const killSwitch = createLocalKillSwitch((error) => logger.error({ err: messageOf(error) }, 'a kill-switch subscriber failed'));
     // The processor is created after the kill switch's runtime (which must subscribe first), so task state is
@@ -138,7 +144,12 @@ export async function startEmbedded(config: Readonly<TriplineConfig>, logger: Lo
 
     const gateway = createGateway(bus);
     const otlpApp = createHttpServer(logger.child({ component: 'otlp' }));
-    registerOtlpReceiver(otlpApp, { maxBodyBytes: config.otlp.maxBodyBytes, handler: (request, context) => gateway.ingest(request, context) });
+    registerOtlpReceiver(otlpApp, {
+      maxBodyBytes: config.otlp.maxBodyBytes,
+      handler: (request, context) => gateway.ingest(request, context),
+      authenticate: (authorization) => auth.authenticateIngest(authorization),
+      rateLimiter: auth.rateLimiter,
+    });
     const otlpAddress = await otlpApp.listen({ host: config.otlp.host, port: config.otlp.port });
     cleanups.push(() => otlpApp.close());
 
@@ -151,6 +162,8 @@ export async function startEmbedded(config: Readonly<TriplineConfig>, logger: Lo
     const baselines = (): BaselineBook => running.baselines();
     const apiApp = buildApiApp({
       ...apiDeps(store, running, detector, bus, logger),
+      access: auth.api,
+      admin: auth.admin,
       killSwitch: enforcement,
       detection: {
         feedback: createFeedback({ store, queries: detectionQueries, baselines, ...(detector.afterEndGraceMs === undefined ? {} : { afterEndGraceMs: detector.afterEndGraceMs }) }),
@@ -174,6 +187,7 @@ export async function startEmbedded(config: Readonly<TriplineConfig>, logger: Lo
       bus,
       killSwitch,
       enforcement,
+      auth,
       logger,
       stop() {
         stopping ??= stopAll();
@@ -186,7 +200,7 @@ export async function startEmbedded(config: Readonly<TriplineConfig>, logger: Lo
   }
 }
 
-function apiDeps(store: Store, processor: Processor, detector: DetectorConfig, bus: InProcessBus, logger: Logger): ApiDeps {
+function apiDeps(store: Store, processor: Processor, detector: DetectorConfig, bus: InProcessBus, logger: Logger): Omit<ApiDeps, 'access'> {
   const book = processor.baselines();
   const regimeOf = (tasks: number): 'rules' | 'type_baseline' => (tasks >= detector.warmupTasks ? 'type_baseline' : 'rules');
   return {

@@ -5,6 +5,7 @@
 import { loadConfig } from './config.ts';
 import { runDistributedMain, stopOnSignals } from './distributed-main.ts';
 import { ROLES } from './distributed.ts';
+import { describeGeneratedTokens } from './auth/index.ts';
 import { startEmbedded } from './embedded.ts';
 import { isTriplineError, messageOf } from './shared/errors.ts';
 import { createLogger } from './shared/logger.ts';
@@ -24,6 +25,8 @@ async function main(): Promise<void> {
   }
   try {
     const running = await startEmbedded(config, logger);
+    // Shown once, on the terminal only: the log may be shipped elsewhere and must never hold a secret.
+    process.stderr.write(describeGeneratedTokens(running.auth.generated));
     logger.info(
       { otlp: `${running.otlpUrl}/v1/traces`, api: running.apiUrl, dataDir: config.store.url ?? config.store.dataDir },
       `Tripline is running: send OTLP traces to ${running.otlpUrl}/v1/traces; API and console at ${running.apiUrl}`,

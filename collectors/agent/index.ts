@@ -6,6 +6,7 @@
  *     endpoint: 'http://localhost:4318',      // OTLP/HTTP
  *     apiUrl: 'http://localhost:8080',        // Tripline's API: revocations are pushed to the guard
  *     credentials: true,                      // ask for a task token (POST /v1/tasks) at each task's start
+ *     token: process.env.TRIPLINE_AGENT_TOKEN, // the agent token: OTLP export and the API
  *     agentId: 'support-bot-1',
  *   });
  *   await telemetry.task('summarize_ticket', async (task) => {
@@ -44,7 +45,12 @@ export interface TelemetryOptions {
   agentId: string;
   agentName?: string;
   serviceName?: string;
-  /** Extra OTLP headers, e.g. `{ authorization: 'Bearer …' }`. */
+  /**
+   * Tripline's agent token (`Authorization: Bearer`), sent with every OTLP export and API request; the tenant
+   * of the spans comes from it. Unset: the headers must carry one (Tripline answers 401 without).
+   */
+  token?: string;
+  /** Extra OTLP headers. */
   headers?: Record<string, string>;
   /** How long the batch processor waits before exporting (ms). */
   exportDelayMs?: number;
@@ -55,7 +61,7 @@ export interface TelemetryOptions {
    * (server-sent events) and refuses the next operation of a revoked task.
    */
   apiUrl?: string;
-  /** Headers for API requests (authentication, when Tripline's API requires it). */
+  /** Extra headers for API requests. */
   apiHeaders?: Record<string, string>;
   /** The guard (needs `apiUrl`): false turns it off. @default true when apiUrl is set */
   guard?: boolean | Pick<GuardOptions, 'whileDisconnected' | 'onError' | 'onRevocation'> & { readyTimeoutMs?: number };
@@ -151,7 +157,8 @@ interface ApiClient {
 }
 
 export function startTelemetry(options: TelemetryOptions): Telemetry {
-  const exporter = options.exporter ?? new OTLPTraceExporter({ url: `${options.endpoint.replace(/\/$/, '')}/v1/traces`, headers: options.headers ?? {} });
+  const authorization: Record<string, string> = options.token === undefined ? {} : { authorization: `Bearer ${options.token}` };
+  const exporter = options.exporter ?? new OTLPTraceExporter({ url: `${options.endpoint.replace(/\/$/, '')}/v1/traces`, headers: { ...authorization, ...options.headers } });
   const processor = new BatchSpanProcessor({ exporter, scheduledDelayMillis: options.exportDelayMs ?? 200, maxQueueSize: 8192 });
   const sdk = new NodeSDK({
     resource: resourceFromAttributes({
@@ -167,7 +174,7 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   // each export with their own resource. The global provider is the fallback.
   const own = (sdk as unknown as { _tracerProvider?: TracerProvider })._tracerProvider;
   const tracer = own?.getTracer('tripline-agent', '0.1.0') ?? trace.getTracer('tripline-agent', '0.1.0');
-  const api: ApiClient | undefined = options.apiUrl === undefined ? undefined : { base: options.apiUrl.replace(/\/$/, ''), headers: options.apiHeaders ?? {} };
+  const api: ApiClient | undefined = options.apiUrl === undefined ? undefined : { base: options.apiUrl.replace(/\/$/, ''), headers: { ...authorization, ...options.apiHeaders } };
   const guardSettings = typeof options.guard === 'object' ? options.guard : {};
   const guard =
     api === undefined || options.guard === false
@@ -298,7 +305,8 @@ function taskHandle(tracer: Tracer, parent: Context, taskType: string, taskId: s
       guard?.check(taskId, `lease ${secret}`);
       const response = await fetch(`${api.base}/v1/leases`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...api.headers },
+        // The task token, not the agent token: a lease belongs to the task.
+        headers: { 'content-type': 'application/json', ...api.headers, authorization: `Bearer ${token}` },
         body: JSON.stringify({ secret, ...(ttlSeconds === undefined ? {} : { ttlSeconds }) }),
       });
       const body = (await response.json().catch(() => ({}))) as { leaseId?: string; value?: string; expiresAt?: string; error?: { code?: string; message?: string } };

@@ -30,7 +30,7 @@ export interface Gateway {
    * The fast path of the Kafka gateway: a protobuf request routed from its bytes to the span topics
    * (collectors/gateway/otlp-route.ts), no span decoded into objects. Only when created with `records`.
    */
-  ingestProtobuf?(body: Uint8Array, context: { tenant: string }): Promise<{ rejectedSpans: number }>;
+  ingestProtobuf?(body: Uint8Array, context: { tenant: string }): Promise<{ rejectedSpans: number; spans: number }>;
   stats(): Readonly<GatewayStats>;
 }
 
@@ -40,7 +40,7 @@ export function createGateway(publisher: EventPublisher, records?: { publisher: 
     records === undefined
       ? {}
       : {
-          async ingestProtobuf(body: Uint8Array, context: { tenant: string }): Promise<{ rejectedSpans: number }> {
+          async ingestProtobuf(body: Uint8Array, context: { tenant: string }): Promise<{ rejectedSpans: number; spans: number }> {
             const routed = routeTraceRequest(body, records.topics, records.maxRecordBytes);
             if (routed.records.length > 0) {
               const headers = { [TENANT_HEADER]: context.tenant };
@@ -50,8 +50,9 @@ export function createGateway(publisher: EventPublisher, records?: { publisher: 
             stats.events += routed.events;
             stats.taskBoundaries += routed.boundaries;
             stats.dropped += routed.dropped;
-            stats.spans += routed.events + routed.boundaries + routed.dropped;
-            return { rejectedSpans: 0 };
+            const spans = routed.events + routed.boundaries + routed.dropped;
+            stats.spans += spans;
+            return { rejectedSpans: 0, spans };
           },
         };
   return {

@@ -50,10 +50,12 @@ const MAX_UNKNOWN_GROUP_DEPTH = 32;
 export const RPC_CODE = {
   OK: 0,
   INVALID_ARGUMENT: 3,
+  PERMISSION_DENIED: 7,
   RESOURCE_EXHAUSTED: 8,
   UNIMPLEMENTED: 12,
   INTERNAL: 13,
   UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
 } as const;
 
 // ------------------------------------------------------------------------------------------------------------

@@ -10,6 +10,9 @@
  * | body over `maxBodyBytes`, as sent or after gunzip       | 413    | google.rpc.Status, code 3                   |
  * | content type other than protobuf/JSON (or none)         | 415    | google.rpc.Status as JSON, code 3           |
  * | content encoding other than gzip/identity               | 415    | google.rpc.Status, code 3                   |
+ * | no token, or an unknown or revoked one (`authenticate`) | 401    | Status code 16 UNAUTHENTICATED + WWW-Authenticate |
+ * | a token that may not send spans (not an agent token)    | 403    | Status code 7 PERMISSION_DENIED             |
+ * | the token's tenant is over its rate limit               | 429    | Status code 8 RESOURCE_EXHAUSTED + Retry-After |
  * | handler throws PIPELINE_BUSY                            | 429    | Status code 8 RESOURCE_EXHAUSTED + Retry-After |
  * | handler throws PIPELINE_UNAVAILABLE, SHUTTING_DOWN, any | 503    | Status code 14 UNAVAILABLE + Retry-After    |
  * |   other retriable error, or an unexpected error         |        | (never 500: OTLP clients drop data on 500)  |
@@ -17,15 +20,18 @@
  * An unsupported Content-Encoding gets 415 (RFC 9110 §15.5.16: "...or the Content-Encoding of the request"),
  * which OTLP clients do not retry, rather than the 400 the upstream collector answers; both are final.
  *
+ * The token is checked, and the tenant's rate limit applied, before the body is read: a request that will be
+ * refused costs no decompression or decoding. OTLP clients do not retry 401.
+ *
  * The route lives in an encapsulated plugin with its own body parsers (raw bytes for the three OTLP media
  * types) and error handler, so the app's other routes keep Fastify's JSON parsing and error handling.
  */
-import type { IncomingHttpHeaders } from 'node:http';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { OtlpFormat, OtlpTraceRequest } from '../../schemas/otlp.ts';
 import { TriplineError, isTriplineError, messageOf } from '../../services/shared/errors.ts';
+import type { TenantRateLimiter } from '../../services/auth/rate-limit.ts';
 import { RPC_CODE, countSpans, decodeTraceRequest, encodeRpcStatus, encodeTraceResponse } from './otlp-codec.ts';
 
 /** What the receiver tells the handler besides the request. */
@@ -38,6 +44,8 @@ export interface OtlpHandlerContext {
 export interface OtlpHandlerResult {
   rejectedSpans: number;
   errorMessage?: string;
+  /** Spans the request held, charged to the tenant's rate limit (the protobuf handler counts them). */
+  spans?: number;
 }
 
 /**
@@ -60,10 +68,13 @@ export interface OtlpReceiverOptions {
    */
   protobufHandler?: (body: Uint8Array, context: OtlpHandlerContext) => Promise<OtlpHandlerResult>;
   /**
-   * The tenant of a request, from its headers.
-   * @default () => 'default'
+   * The tenant of a request from its `Authorization` header; throws TriplineError UNAUTHENTICATED (→ 401)
+   * for a missing, unknown or revoked token. Tripline's entry points always set it.
+   * @default every request is the tenant `default` (for embedding the receiver behind other authentication)
    */
-  tenantOf?: (headers: IncomingHttpHeaders) => string;
+  authenticate?: (authorization: string | undefined) => Promise<string>;
+  /** Per-tenant span rate limits (→ 429 with Retry-After). @default none */
+  rateLimiter?: TenantRateLimiter;
 }
 
 /** The path OTLP/HTTP clients post traces to. */
@@ -91,7 +102,14 @@ export function registerOtlpReceiver(app: FastifyInstance, options: OtlpReceiver
   if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes <= 0) {
     throw new TriplineError('CONFIG_INVALID', `OTLP receiver maxBodyBytes must be a positive integer (bytes), got ${String(maxBodyBytes)}`);
   }
-  const tenantOf = options.tenantOf ?? ((): string => 'default');
+  const authenticate = options.authenticate ?? ((): Promise<string> => Promise.resolve('default'));
+  const { rateLimiter } = options;
+  const tenants = new WeakMap<FastifyRequest, string>();
+  const tenantOf = (request: FastifyRequest): string => {
+    const tenant = tenants.get(request);
+    if (tenant === undefined) throw new TriplineError('UNAUTHENTICATED', 'the request was not authenticated');
+    return tenant;
+  };
 
   void app.register((scope, _pluginOptions, done) => {
     // Raw bytes for the OTLP media types only; decoding happens in the route, after decompression.
@@ -103,14 +121,15 @@ export function registerOtlpReceiver(app: FastifyInstance, options: OtlpReceiver
 
     const routeOptions = {
       bodyLimit: maxBodyBytes,
-      // Refuse an unsupported Content-Encoding before the body is read.
-      onRequest: (request: FastifyRequest, _reply: FastifyReply, next: (error?: Error) => void): void => {
-        try {
-          isGzip(request.headers['content-encoding']);
-          next();
-        } catch (error) {
-          next(error instanceof Error ? error : new Error(String(error)));
+      // Refuse an unknown token, a tenant over its limit and an unsupported Content-Encoding before the body is read.
+      onRequest: async (request: FastifyRequest): Promise<void> => {
+        const tenant = await authenticate(request.headers.authorization);
+        tenants.set(request, tenant);
+        const waitSeconds = rateLimiter?.admit(tenant);
+        if (waitSeconds !== undefined) {
+          throw new TriplineError('TENANT_RATE_LIMITED', `tenant ${JSON.stringify(tenant)} is over its ingest rate limit; retry in ${String(waitSeconds)} s`, { details: { retryAfterSeconds: waitSeconds } });
         }
+        isGzip(request.headers['content-encoding']);
       },
     };
     scope.post(OTLP_TRACES_PATH, routeOptions, async (request, reply) => {
@@ -125,13 +144,20 @@ export function registerOtlpReceiver(app: FastifyInstance, options: OtlpReceiver
       const gzipped = isGzip(request.headers['content-encoding']);
       const raw = Buffer.isBuffer(request.body) ? request.body : EMPTY_BODY;
       const body = gzipped && raw.length > 0 ? await gunzipLimited(raw, maxBodyBytes) : raw;
+      const tenant = tenantOf(request);
       let result: OtlpHandlerResult = { rejectedSpans: 0 };
+      let spans = 0;
       if (format === 'protobuf' && options.protobufHandler !== undefined) {
-        if (body.length > 0) result = await options.protobufHandler(body, { tenant: tenantOf(request.headers), format });
+        if (body.length > 0) {
+          result = await options.protobufHandler(body, { tenant, format });
+          spans = result.spans ?? 0;
+        }
       } else {
         const decoded = decodeTraceRequest(body, format);
-        if (countSpans(decoded) > 0) result = await handler(decoded, { tenant: tenantOf(request.headers), format });
+        spans = countSpans(decoded);
+        if (spans > 0) result = await handler(decoded, { tenant, format });
       }
+      rateLimiter?.charge(tenant, spans);
 
       return reply
         .code(200)
@@ -205,7 +231,12 @@ function answerFor(error: unknown, request: FastifyRequest, maxBodyBytes: number
       case 'OTLP_PAYLOAD_TOO_LARGE':
       case 'OTLP_UNSUPPORTED_MEDIA_TYPE':
         return { status: error.status, rpcCode: RPC_CODE.INVALID_ARGUMENT, message: error.message };
+      case 'UNAUTHENTICATED':
+        return { status: 401, rpcCode: RPC_CODE.UNAUTHENTICATED, message: error.message };
+      case 'FORBIDDEN':
+        return { status: 403, rpcCode: RPC_CODE.PERMISSION_DENIED, message: error.message };
       case 'PIPELINE_BUSY':
+      case 'TENANT_RATE_LIMITED':
         return { status: 429, rpcCode: RPC_CODE.RESOURCE_EXHAUSTED, message: error.message, retryAfterSeconds: retryAfterOf(error) };
       default:
         if (!error.retriable) request.log.error({ err: error }, 'OTLP trace handler failed; answering 503 so that the client retries');
@@ -241,6 +272,7 @@ function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply,
   const mediaType = mediaTypeOf(request.headers['content-type']);
   const format = (mediaType === undefined ? undefined : MEDIA_TYPES[mediaType]) ?? 'json';
   if (answer.retryAfterSeconds !== undefined) void reply.header('retry-after', String(answer.retryAfterSeconds));
+  if (answer.status === 401) void reply.header('www-authenticate', 'Bearer realm="tripline-otlp"');
   return reply
     .code(answer.status)
     .header('content-type', format === 'json' ? 'application/json' : (mediaType ?? 'application/x-protobuf'))

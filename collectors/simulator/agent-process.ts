@@ -12,6 +12,7 @@ export interface AgentJob {
   agentId: string;
   plans: TaskPlan[];
   headers?: Record<string, string>;
+  token?: string;
   /** Tripline's API: set, the agent's guard refuses tool calls of revoked tasks (pushed over /v1/stream). */
   apiUrl?: string;
 }
@@ -28,6 +29,7 @@ const telemetry = startTelemetry({
   agentId: job.agentId,
   exportDelayMs: 100,
   ...(job.headers === undefined ? {} : { headers: job.headers }),
+  ...(job.token === undefined ? {} : { token: job.token }),
   ...(job.apiUrl === undefined ? {} : { apiUrl: job.apiUrl }),
 });
 await runPlans(telemetry, job.plans, (progress) => {

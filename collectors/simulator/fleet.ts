@@ -15,6 +15,8 @@ export interface FleetOptions {
   endpoint: string;
   plans: readonly TaskPlan[];
   headers?: Record<string, string>;
+  /** Tripline's agent token for OTLP and the API (TelemetryOptions.token). */
+  token?: string;
   /** Tripline's API: the agents' guards refuse tool calls of revoked tasks. */
   apiUrl?: string;
   onTask?: (progress: PlanProgress & { agentId: string }) => void;
@@ -30,6 +32,7 @@ export async function runFleet(options: FleetOptions): Promise<void> {
     agentId,
     plans,
     ...(options.headers === undefined ? {} : { headers: options.headers }),
+    ...(options.token === undefined ? {} : { token: options.token }),
     ...(options.apiUrl === undefined ? {} : { apiUrl: options.apiUrl }),
   }));
   const concurrency = options.concurrency ?? 8;

@@ -2,9 +2,14 @@
  * The HTTP API (JSON on port 8080). `buildApiApp` never listens: tests use `app.inject()`, `main.ts` listens.
  * Routes are versioned under /v1. The kill switch's routes (task credentials, JWKS, introspection, revocation,
  * request-time checks, the event stream, leases, secrets, verification) come from services/killswitch/routes.ts
- * when `deps.killSwitch` is given; authentication (a later issue) plugs in as `deps.preHandler`.
+ * when `deps.killSwitch` is given. Every route needs a token of the right role unless services/api/access.ts
+ * says it is public; each request acts for its token's tenant.
  */
-import type { FastifyError, FastifyInstance, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import { actorOf, installAccessControl, tenantOf } from './access.ts';
+import type { ApiAccess } from './access.ts';
+import { registerAdminRoutes } from './admin-routes.ts';
+import type { AdminRoutesDeps } from './admin-routes.ts';
 import { detectionRoutes } from './detection-routes.ts';
 import { actionBody, idParam } from './schemas.ts';
 import type { DetectionRoutesOptions } from './detection-routes.ts';
@@ -35,13 +40,15 @@ export interface ApiDeps {
   logger: Logger;
   /** The kill switch (credentials, introspection, leases, verification, stream); its routes are absent without it. */
   killSwitch?: KillSwitchRoutesDeps['runtime'];
-  /** Runs before the kill switch's routes (authentication arrives with a later issue). */
-  preHandler?: preHandlerAsyncHookHandler;
+  /** Who may call which route, and the audit trail of writes. */
+  access: ApiAccess;
+  /** Token management and the audit trail's reads; absent without it. */
+  admin?: AdminRoutesDeps;
   /** Detection routes (false-positive feedback, shadow report, one baseline); absent without it. */
   detection?: DetectionRoutesOptions;
 }
 
-/** Until ingest and API authentication arrive, every request acts for this tenant. */
+/** The tenant of the tokens Tripline makes at first start. */
 export const DEFAULT_TENANT = 'default';
 
 const taskIdParam = idParam('taskId');
@@ -89,6 +96,8 @@ export function buildApiApp(deps: ApiDeps): FastifyInstance {
     reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url}` } }),
   );
 
+  installAccessControl(app, deps.access);
+
   app.get('/healthz', () => ({ status: 'ok' }));
 
   app.get('/readyz', async (_request, reply) => {
@@ -97,23 +106,24 @@ export function buildApiApp(deps: ApiDeps): FastifyInstance {
   });
 
   app.get<{ Params: { taskId: string } }>('/v1/tasks/:taskId', { schema: { params: taskIdParam } }, async (request) => {
-    const task = await deps.store.getTask(DEFAULT_TENANT, request.params.taskId);
+    const tenant = tenantOf(request);
+    const task = await deps.store.getTask(tenant, request.params.taskId);
     if (task === null) throw new TriplineError('NOT_FOUND', `no task ${request.params.taskId}`);
-    return taskView(task, await deps.detectorStatus(DEFAULT_TENANT, task.taskType));
+    return taskView(task, await deps.detectorStatus(tenant, task.taskType));
   });
 
   app.get<{ Querystring: ListQuery }>('/v1/alerts', { schema: { querystring: listQuery } }, async (request) => {
-    const page = await deps.store.listAlerts(listFilter(request.query));
+    const page = await deps.store.listAlerts(listFilter(tenantOf(request), request.query));
     return { items: page.items.map(alertView), nextCursor: page.nextCursor ?? null };
   });
 
   app.get<{ Querystring: ListQuery }>('/v1/revocations', { schema: { querystring: listQuery } }, async (request) => {
-    const page = await deps.store.listRevocations(listFilter(request.query));
+    const page = await deps.store.listRevocations(listFilter(tenantOf(request), request.query));
     const killSwitch = deps.killSwitch;
     if (killSwitch === undefined) return { items: page.items.map(revocationView), nextCursor: page.nextCursor ?? null };
     // Each revoke with its verification outcome (one query for the page).
     const verifications = new Map(
-      (await killSwitch.store.getVerifications(DEFAULT_TENANT, page.items.filter((item) => item.action === 'revoke').map((item) => item.id))).map((record) => [record.revocationId, record]),
+      (await killSwitch.store.getVerifications(tenantOf(request), page.items.filter((item) => item.action === 'revoke').map((item) => item.id))).map((record) => [record.revocationId, record]),
     );
     return {
       items: page.items.map((item) => ({ ...revocationView(item), verification: item.action === 'revoke' ? verificationView(verifications.get(item.id) ?? null) : null })),
@@ -125,7 +135,7 @@ export function buildApiApp(deps: ApiDeps): FastifyInstance {
     '/v1/tasks/:taskId/revoke',
     { schema: { params: taskIdParam, body: actionBody } },
     async (request, reply) => {
-      const revocation = await deps.commands.revoke(manualAction(request.params.taskId, request.body));
+      const revocation = await deps.commands.revoke(manualAction(request, request.params.taskId, request.body));
       return reply.status(201).send(revocationView(revocation));
     },
   );
@@ -134,29 +144,26 @@ export function buildApiApp(deps: ApiDeps): FastifyInstance {
     '/v1/tasks/:taskId/restore',
     { schema: { params: taskIdParam, body: actionBody } },
     async (request, reply) => {
-      const revocation = await deps.commands.restore(manualAction(request.params.taskId, request.body));
+      const revocation = await deps.commands.restore(manualAction(request, request.params.taskId, request.body));
       return reply.status(201).send(revocationView(revocation));
     },
   );
 
-  app.get('/v1/baselines', async () => ({ items: await deps.baselines(DEFAULT_TENANT) }));
+  app.get('/v1/baselines', async (request) => ({ items: await deps.baselines(tenantOf(request)) }));
 
-  if (deps.killSwitch !== undefined) {
-    registerKillSwitchRoutes(app, { runtime: deps.killSwitch, tenant: DEFAULT_TENANT, ...(deps.preHandler === undefined ? {} : { preHandler: deps.preHandler }) });
-  }
-  if (deps.detection !== undefined) {
-    void app.register(detectionRoutes, { ...deps.detection, tenant: () => DEFAULT_TENANT, ...(deps.preHandler === undefined ? {} : { preHandler: deps.preHandler }) });
-  }
+  if (deps.admin !== undefined) registerAdminRoutes(app, deps.admin);
+  if (deps.killSwitch !== undefined) registerKillSwitchRoutes(app, { runtime: deps.killSwitch });
+  if (deps.detection !== undefined) void app.register(detectionRoutes, deps.detection);
 
   return app;
 }
 
-function manualAction(taskId: string, body: { reason: string; actor?: string }): ManualAction {
-  return { tenant: DEFAULT_TENANT, taskId, reason: body.reason, actor: body.actor ?? 'api' };
+function manualAction(request: FastifyRequest, taskId: string, body: { reason: string; actor?: string }): ManualAction {
+  return { tenant: tenantOf(request), taskId, reason: body.reason, actor: actorOf(request, body.actor) };
 }
 
-function listFilter(query: ListQuery): ListFilter {
-  const filter: ListFilter = { tenant: DEFAULT_TENANT, limit: query.limit };
+function listFilter(tenant: string, query: ListQuery): ListFilter {
+  const filter: ListFilter = { tenant, limit: query.limit };
   if (query.task_id !== undefined) filter.taskId = query.task_id;
   if (query.agent_id !== undefined) filter.agentId = query.agent_id;
   if (query.cursor !== undefined) filter.cursor = query.cursor;

@@ -13,6 +13,10 @@
  * - Tasks and activity come from two read endpoints of the console's own (`/console/api/tasks`,
  *   `/console/api/activity`), over services/store/console-queries.ts.
  *
+ * - The page and its script are public; the data needs an API token (viewer to watch, operator to kill and
+ *   restore). The page asks for one and keeps it in the tab's sessionStorage; requests send it as a bearer
+ *   token, and the event stream is read with fetch (EventSource cannot send headers).
+ *
  * Register it on the API app before it listens: `await registerConsole(app, { clickhouse: config.store, logger })`.
  */
 import type { FastifyInstance } from 'fastify';
@@ -20,7 +24,7 @@ import { TriplineError, messageOf } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { openConsoleQueries } from '../store/console-queries.ts';
 import type { ConsoleQueries, ConsoleQueryOptions } from '../store/console-queries.ts';
-import { DEFAULT_TENANT } from './app.ts';
+import { tenantOf } from './access.ts';
 
 export interface ConsoleDeps {
   /** Where the store is (TriplineConfig `store`): the console reads the same ClickHouse, read-only. */
@@ -28,8 +32,6 @@ export interface ConsoleDeps {
   logger: Logger;
   /** Queries to use instead of opening them from `clickhouse` (tests). The caller closes them. */
   queries?: ConsoleQueries;
-  /** @default 'default' (DEFAULT_TENANT, until API authentication arrives) */
-  tenant?: string;
 }
 
 /** The activity sparkline: 60 buckets over the window. */
@@ -55,7 +57,6 @@ const SECURITY_HEADERS = {
 
 /** Adds the console's routes to the API app. Never throws for a store problem: the page then says so. */
 export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): Promise<void> {
-  const tenant = deps.tenant ?? DEFAULT_TENANT;
   let queries = deps.queries;
   if (queries === undefined) {
     try {
@@ -71,31 +72,27 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
     return queries;
   };
 
-  app.get('/', (_request, reply) => reply.headers({ ...SECURITY_HEADERS, 'cache-control': 'no-cache' }).type('text/html; charset=utf-8').send(page(tenant)));
+  app.get('/', (_request, reply) => reply.headers({ ...SECURITY_HEADERS, 'cache-control': 'no-cache' }).type('text/html; charset=utf-8').send(page()));
 
   app.get('/console/app.js', (_request, reply) =>
     reply.headers({ 'x-content-type-options': 'nosniff', 'cache-control': 'no-cache' }).type('text/javascript; charset=utf-8').send(CLIENT_SCRIPT),
   );
 
   app.get<{ Querystring: { limit: number } }>('/console/api/tasks', { schema: { querystring: tasksQuery } }, async (request, reply) => {
-    const result = await ready().tasks(tenant, request.query.limit);
+    const result = await ready().tasks(tenantOf(request), request.query.limit);
     return reply.header('cache-control', 'no-store').send(result);
   });
 
   app.get<{ Querystring: { minutes: number } }>('/console/api/activity', { schema: { querystring: activityQuery } }, async (request, reply) => {
     const bucketMs = (request.query.minutes * 60_000) / ACTIVITY_BUCKETS;
-    const result = await ready().activity(tenant, { nowMs: Date.now(), bucketMs, buckets: ACTIVITY_BUCKETS });
+    const result = await ready().activity(tenantOf(request), { nowMs: Date.now(), bucketMs, buckets: ACTIVITY_BUCKETS });
     return reply.header('cache-control', 'no-store').send({ ...result, minutes: request.query.minutes });
   });
 }
 
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
-}
-
 const LOGO = `<svg class="mark" viewBox="0 0 32 32" aria-hidden="true"><rect width="32" height="32" rx="8" fill="#e11d48"/><path d="M6 20h6l3-9 4 14 3-8h4" fill="none" stroke="#fff" stroke-width="2.6" stroke-linecap="round" stroke-linejoin="round"/></svg>`;
 
-function page(tenant: string): string {
+function page(): string {
   const favicon = `data:image/svg+xml,${encodeURIComponent(LOGO.replace(' class="mark"', ' xmlns="http://www.w3.org/2000/svg"'))}`;
   return `<!doctype html>
 <html lang="en">
@@ -110,7 +107,8 @@ function page(tenant: string): string {
 <header class="topbar">
   <div class="brand">${LOGO}<span class="name">Tripline</span><span class="sub">Console</span></div>
   <div class="meta">
-    <span class="tenant">tenant <b>${escapeHtml(tenant)}</b></span>
+    <span class="tenant" id="whoami">not signed in</span>
+    <button type="button" id="sign-out" class="button small" hidden>Sign out</button>
     <span id="live" class="live connecting" title="The page polls the API every second"><i></i><span>connecting</span></span>
   </div>
 </header>
@@ -156,6 +154,17 @@ function page(tenant: string): string {
     <div class="dialog-actions">
       <button type="button" id="dialog-cancel" class="button">Cancel</button>
       <button type="submit" id="dialog-confirm" class="button primary">Restore</button>
+    </div>
+  </form>
+</dialog>
+<dialog id="login-dialog" aria-labelledby="login-title">
+  <form id="login-form" method="dialog">
+    <h3 id="login-title">Sign in to Tripline</h3>
+    <p class="dialog-text">Paste an API token: a viewer token to watch, an operator token to kill and restore. It stays in this tab only.</p>
+    <label>API token <input id="login-token" name="token" type="password" required maxlength="512" autocomplete="off" spellcheck="false"></label>
+    <p id="login-error" class="error" hidden></p>
+    <div class="dialog-actions">
+      <button type="submit" id="login-submit" class="button primary">Sign in</button>
     </div>
   </form>
 </dialog>
@@ -259,6 +268,7 @@ dialog h3 { margin: 0; font-size: 17px; }
 dialog label { display: flex; flex-direction: column; gap: 5px; font-weight: 600; font-size: 13px; }
 dialog textarea, dialog input { font: inherit; font-weight: 400; padding: 8px 10px; border: 1px solid #cbd5e1; border-radius: 8px; }
 dialog textarea:focus, dialog input:focus { outline: 2px solid var(--blue-soft); border-color: var(--blue); }
+.button.small { padding: 3px 10px; font-size: 12px; }
 .dialog-actions { display: flex; justify-content: flex-end; gap: 8px; margin-top: 4px; }
 .error { color: #be123c; margin: 0; font-size: 13px; }
 .toast { position: fixed; right: 24px; bottom: 24px; background: #0b1220; color: #fff; padding: 10px 16px; border-radius: 10px; box-shadow: 0 10px 30px rgba(15,23,42,.3); font-size: 13.5px; }
@@ -278,7 +288,14 @@ const CLIENT_SCRIPT = String.raw`'use strict';
     { key: 'privilege_change', label: 'Privilege changes', color: 'var(--priv)' }
   ];
   var POLL_MS = 1000;
-  var state = { tasks: [], busy: false, pending: null };
+  var TOKEN_KEY = 'tripline.token';
+  var state = { tasks: [], busy: false, pending: null, signedIn: false };
+
+  function authHeaders(headers) {
+    var token = sessionStorage.getItem(TOKEN_KEY);
+    if (token) headers.authorization = 'Bearer ' + token;
+    return headers;
+  }
 
   function el(tag, attrs, children) {
     var node = document.createElement(tag);
@@ -304,13 +321,16 @@ const CLIENT_SCRIPT = String.raw`'use strict';
     return node;
   }
 
-  function getJson(url) {
-    return fetch(url, { headers: { accept: 'application/json' }, cache: 'no-store' }).then(function (response) {
-      return response.json().then(function (body) {
-        if (!response.ok) throw new Error((body && body.error && body.error.message) || ('HTTP ' + response.status));
-        return body;
-      });
+  function readJson(response) {
+    return response.json().then(function (body) {
+      if (response.status === 401) signOut('Your token is not valid any more; sign in again.');
+      if (!response.ok) throw new Error((body && body.error && body.error.message) || ('HTTP ' + response.status));
+      return body;
     });
+  }
+
+  function getJson(url) {
+    return fetch(url, { headers: authHeaders({ accept: 'application/json' }), cache: 'no-store' }).then(readJson);
   }
 
   function pad(n) { return n < 10 ? '0' + n : String(n); }
@@ -478,25 +498,75 @@ const CLIENT_SCRIPT = String.raw`'use strict';
   }
 
   function poll() {
+    if (!state.signedIn) return;
     refresh().then(function () { setTimeout(poll, POLL_MS); });
   }
 
   // Where the API has the kill switch's event stream (GET /v1/stream), a revocation or alert shows at once;
   // the one-second poll goes on for scores and activity (and is all there is without the stream).
   var streamRefresh = null;
+  var streamAbort = null;
   function connectStream() {
-    if (!window.EventSource) return;
-    var source = new EventSource('/v1/stream?types=revocation,alert,verification');
-    ['revocation', 'alert', 'verification'].forEach(function (type) {
-      source.addEventListener(type, function () {
-        if (streamRefresh) return;
-        streamRefresh = setTimeout(function () { streamRefresh = null; refresh(); }, 150);
-      });
+    if (!state.signedIn || !window.AbortController || !window.ReadableStream) return;
+    streamAbort = new AbortController();
+    fetch('/v1/stream?types=revocation,alert,verification', { headers: authHeaders({ accept: 'text/event-stream' }), cache: 'no-store', signal: streamAbort.signal }).then(function (response) {
+      if (!response.ok || !response.body) throw new Error('HTTP ' + response.status);
+      var reader = response.body.getReader();
+      function read() {
+        return reader.read().then(function (chunk) {
+          if (chunk.done) throw new Error('the stream ended');
+          if (!streamRefresh) streamRefresh = setTimeout(function () { streamRefresh = null; refresh(); }, 150);
+          return read();
+        });
+      }
+      return read();
+    }).catch(function () {
+      if (state.signedIn && !(streamAbort && streamAbort.signal.aborted)) setTimeout(connectStream, 30000);
     });
-    source.onerror = function () {
-      if (source.readyState === 2) setTimeout(connectStream, 30000);
-    };
   }
+
+  // Signing in: the token stays in this tab's sessionStorage and goes out as a bearer token.
+  var loginDialog = document.getElementById('login-dialog');
+  var loginInput = document.getElementById('login-token');
+  var loginError = document.getElementById('login-error');
+
+  function showIdentity(me) {
+    document.getElementById('whoami').textContent = 'tenant ' + me.tenant + ' \u00b7 ' + me.name + ' (' + me.role + ')';
+    document.getElementById('sign-out').hidden = false;
+  }
+
+  function signOut(message) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    state.signedIn = false;
+    if (streamAbort) streamAbort.abort();
+    document.getElementById('whoami').textContent = 'not signed in';
+    document.getElementById('sign-out').hidden = true;
+    loginError.textContent = message || '';
+    loginError.hidden = !message;
+    if (!loginDialog.open) loginDialog.showModal();
+    loginInput.focus();
+  }
+
+  function signIn() {
+    return getJson('/v1/whoami').then(function (me) {
+      showIdentity(me);
+      state.signedIn = true;
+      if (loginDialog.open) loginDialog.close();
+      poll();
+      connectStream();
+    });
+  }
+
+  document.getElementById('login-form').addEventListener('submit', function (event) {
+    event.preventDefault();
+    var token = loginInput.value.trim();
+    if (!token) return;
+    sessionStorage.setItem(TOKEN_KEY, token);
+    loginInput.value = '';
+    signIn().catch(function (error) { signOut(error.message); });
+  });
+  document.getElementById('sign-out').addEventListener('click', function () { signOut(''); });
+  loginDialog.addEventListener('cancel', function (event) { event.preventDefault(); });
 
   // Kill and restore: the same POST API as any client, with the reason and name the person gives.
   var dialog = document.getElementById('action-dialog');
@@ -537,14 +607,9 @@ const CLIENT_SCRIPT = String.raw`'use strict';
     confirmButton.disabled = true;
     fetch('/v1/tasks/' + encodeURIComponent(pending.taskId) + '/' + pending.action, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      headers: authHeaders({ 'content-type': 'application/json', accept: 'application/json' }),
       body: JSON.stringify({ reason: reason, actor: actor })
-    }).then(function (response) {
-      return response.json().then(function (body) {
-        if (!response.ok) throw new Error((body && body.error && body.error.message) || ('HTTP ' + response.status));
-        return body;
-      });
-    }).then(function () {
+    }).then(readJson).then(function () {
       dialog.close();
       toast((pending.action === 'restore' ? 'Restored ' : 'Killed ') + pending.taskId + ', recorded as ' + actor + '.');
       return refresh();
@@ -554,7 +619,7 @@ const CLIENT_SCRIPT = String.raw`'use strict';
     }).then(function () { confirmButton.disabled = false; });
   });
 
-  poll();
-  connectStream();
+  if (sessionStorage.getItem(TOKEN_KEY)) signIn().catch(function (error) { signOut(error.message); });
+  else signOut('');
 })();
 `;

@@ -8,7 +8,8 @@
  *
  * Times are ISO 8601 or epoch milliseconds. Errors are TriplineErrors, answered by the app's error handler.
  */
-import type { FastifyPluginAsync, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
+import { actorOf, tenantOf } from './access.ts';
 import { actionBody, idParam } from './schemas.ts';
 import { describeBaseline } from '../core/detect/index.ts';
 import type { Feedback } from '../detection/feedback.ts';
@@ -24,10 +25,6 @@ export interface DetectionRoutesOptions {
   baselines: (tenant: string) => BaselineBook | Promise<BaselineBook>;
   warmupTasks: number;
   agentWarmupTasks: number;
-  /** The tenant a request acts for. @default always `default` (as the rest of the API until authentication) */
-  tenant?: () => string;
-  /** Runs before these routes (the API's authentication, when it arrives). */
-  preHandler?: preHandlerAsyncHookHandler;
   now?: () => number;
 }
 
@@ -67,16 +64,13 @@ export function parseTime(name: string, value: string): number {
 }
 
 export const detectionRoutes: FastifyPluginAsync<DetectionRoutesOptions> = (app, options) => {
-  const tenantOf = options.tenant ?? ((): string => 'default');
   const now = options.now ?? Date.now;
-  // The plugin's own context: the hook guards these routes only.
-  if (options.preHandler !== undefined) app.addHook('preHandler', options.preHandler);
 
   app.post<{ Params: { id: string }; Body: { reason: string; actor?: string } }>(
     '/v1/alerts/:id/false-positive',
     { schema: { params: alertIdParam, body: feedbackBody } },
     async (request, reply) => {
-      const result = await options.feedback.markFalsePositive({ tenant: tenantOf(), alertId: request.params.id, actor: request.body.actor ?? 'api', reason: request.body.reason });
+      const result = await options.feedback.markFalsePositive({ tenant: tenantOf(request), alertId: request.params.id, actor: actorOf(request, request.body.actor), reason: request.body.reason });
       const { tenant: _tenant, timeMs, ...feedback } = result.feedback;
       return reply.status(result.created ? 201 : 200).send({ created: result.created, feedback: { ...feedback, time: new Date(timeMs).toISOString() }, baseline: result.baseline });
     },
@@ -87,7 +81,7 @@ export const detectionRoutes: FastifyPluginAsync<DetectionRoutesOptions> = (app,
     const fromMs = request.query.from === undefined ? toMs - DAY_MS : parseTime('from', request.query.from);
     if (fromMs > toMs) throw new TriplineError('VALIDATION_FAILED', 'from must not be after to', { details: { key: 'from' } });
     return shadowReport(options.queries, {
-      tenant: tenantOf(),
+      tenant: tenantOf(request),
       fromMs,
       toMs,
       examples: request.query.examples,
@@ -99,7 +93,7 @@ export const detectionRoutes: FastifyPluginAsync<DetectionRoutesOptions> = (app,
     '/v1/baselines/:taskType',
     { schema: { params: baselineParams, querystring: baselineQuery } },
     async (request) => {
-      const tenant = tenantOf();
+      const tenant = tenantOf(request);
       const { taskType } = request.params;
       const book = await options.baselines(tenant);
       const type = book.get(tenant, taskType);

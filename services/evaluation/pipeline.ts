@@ -102,13 +102,16 @@ export async function runThroughPipeline(options: PipelineOptions): Promise<Pipe
     TRIPLINE_AGENT_WARMUP_TASKS: String(options.agentWarmupTasks),
     TRIPLINE_TASK_IDLE_TIMEOUT_MS: '86400000',
     TRIPLINE_ESCALATION_REVOCATIONS: '0',
+    // Replays are bursty by design; the tenant's ingest limit is not what is evaluated.
+    TRIPLINE_TENANT_SPANS_PER_SECOND: '10000000',
   });
   const running = await startEmbedded(config, createLogger(options.logLevel ?? 'warn'));
   try {
+    const { token } = await running.auth.control.createToken({ tenant: PIPELINE_TENANT, role: 'agent', name: 'evaluation agents', createdBy: 'evaluation' });
     const waves = planWaves(options.plans, options.learnedBefore, options.warmupTasks);
     for (const [index, wave] of waves.entries()) {
       const plans = wave.map((i) => options.plans[i]).filter((plan): plan is TaskPlan => plan !== undefined);
-      await runFleet({ endpoint: running.otlpUrl, plans, concurrency: options.concurrency ?? 6 });
+      await runFleet({ endpoint: running.otlpUrl, plans, token, concurrency: options.concurrency ?? 6 });
       // Every agent of the wave has exited after its exporter was answered, i.e. after the bus took its spans.
       await running.bus.drained();
       options.onWave?.(index + 1, waves.length, plans.length);

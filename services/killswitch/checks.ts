@@ -74,6 +74,12 @@ export function createChecker(options: { authority: Authority; policy: PolicyEng
           const id = record(request, request.taskId ?? '', '', '', 'deny', [], [reason], [], { tool: request.tool });
           return { allowed: false, decision: 'deny', reasons: [reason], policies: [], decisionId: id };
         }
+        if (claims.tenant !== request.tenant) {
+          // Another tenant's token says nothing about this tenant's tasks (and is not described to it).
+          const reason = 'the token was not issued to this tenant';
+          const id = record(request, request.taskId ?? '', '', '', 'deny', [], [reason], [], { tool: request.tool });
+          return { allowed: false, decision: 'deny', reasons: [reason], policies: [], decisionId: id };
+        }
       }
       const taskId = claims?.taskId ?? request.taskId ?? '';
       const snapshot = taskId === '' ? undefined : await options.taskState(request.tenant, taskId);

@@ -1,6 +1,6 @@
 /**
- * The kill switch's HTTP routes, registered by services/api/app.ts in their own encapsulated scope so that an
- * authentication preHandler (a later issue: tokens with roles) is added in one place (`preHandler`):
+ * The kill switch's HTTP routes, registered by services/api/app.ts in their own encapsulated scope (who may
+ * call each is in services/api/access.ts; each request acts for its token's tenant):
  *
  *   GET    /.well-known/jwks.json                    the public keys task tokens are signed with
  *   GET    /.well-known/oauth-authorization-server   RFC 8414 metadata (jwks_uri, introspection, revocation)
@@ -18,8 +18,9 @@
  *   POST   /v1/revocations/:id/ack                   the agent helper acknowledges a revocation
  *   GET    /v1/decisions                             recorded policy decisions (filter task_id, agent_id)
  */
-import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Revocation } from '../../schemas/events.ts';
+import { principalOf, tenantOf } from '../api/access.ts';
 import { TriplineError } from '../shared/errors.ts';
 import { KillSwitchError } from './errors.ts';
 import type { LeaseRecord, VerificationRecord } from './ks-store.ts';
@@ -30,10 +31,6 @@ import type { TaskClaims } from './tokens.ts';
 
 export interface KillSwitchRoutesDeps {
   runtime: Pick<KillSwitchRuntime, 'authority' | 'checker' | 'leases' | 'secrets' | 'stream' | 'verifier' | 'tokens' | 'store' | 'config'>;
-  /** Until authentication arrives, every request acts for this tenant. */
-  tenant: string;
-  /** Runs before every kill-switch route (authentication, a later issue). */
-  preHandler?: preHandlerAsyncHookHandler;
 }
 
 const idParam = (name: string) =>
@@ -168,7 +165,7 @@ function list(value: string | undefined): Set<string> {
 }
 
 export function registerKillSwitchRoutes(app: FastifyInstance, deps: KillSwitchRoutesDeps): void {
-  const { runtime, tenant } = deps;
+  const { runtime } = deps;
   const { authority, checker, leases, secrets, stream, verifier, tokens, store, config } = runtime;
 
   // Streams end before the server closes (open SSE responses would otherwise hold close() forever).
@@ -178,7 +175,6 @@ export function registerKillSwitchRoutes(app: FastifyInstance, deps: KillSwitchR
   });
 
   app.register((scope, _options, done) => {
-    if (deps.preHandler !== undefined) scope.addHook('preHandler', deps.preHandler);
     // RFC 7662 and RFC 7009 requests are form-encoded.
     scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, parsed) => {
       parsed(null, Object.fromEntries(new URLSearchParams(typeof body === 'string' ? body : body.toString('utf8'))));
@@ -201,7 +197,7 @@ export function registerKillSwitchRoutes(app: FastifyInstance, deps: KillSwitchR
       { schema: { body: startTaskBody } },
       async (request, reply) => {
         const body = request.body;
-        const result = await authority.startTask({ tenant, ...body });
+        const result = await authority.startTask({ tenant: tenantOf(request), ...body });
         const { claims } = result;
         return reply.status(201).send({
           taskId: result.taskId,
@@ -222,6 +218,7 @@ export function registerKillSwitchRoutes(app: FastifyInstance, deps: KillSwitchR
     );
 
     scope.get<{ Params: { taskId: string } }>('/v1/tasks/:taskId/credentials', { schema: { params: idParam('taskId') } }, async (request) => {
+      const tenant = tenantOf(request);
       const rows = await store.listCredentials(tenant, request.params.taskId);
       const view = authority.task(tenant, request.params.taskId);
       return {
@@ -236,17 +233,20 @@ export function registerKillSwitchRoutes(app: FastifyInstance, deps: KillSwitchR
 
     scope.post<{ Body: { token: string } }>('/oauth2/introspect', { schema: { body: tokenBody } }, async (request, reply) => {
       const answer = await authority.introspect(request.body.token);
-      return reply.header('cache-control', 'no-store').send(answer);
+      // Another tenant's token is inactive as far as this caller can tell.
+      const own = answer.active && answer.tenant === tenantOf(request);
+      return reply.header('cache-control', 'no-store').send(own ? answer : { active: false });
     });
 
     scope.post<{ Body: { token: string } }>('/oauth2/revoke', { schema: { body: tokenBody } }, async (request, reply) => {
       // RFC 7009 §2.2: 200 whether or not the token was valid (nothing to learn from the answer).
-      await authority.revokeToken(request.body.token, 'oauth2/revoke', 'revoked by its holder (RFC 7009)');
+      const claims = await tokens.verify(request.body.token).catch(() => undefined);
+      if (claims?.tenant === tenantOf(request)) await authority.revokeToken(request.body.token, principalOf(request).name, 'revoked by its holder (RFC 7009)');
       return reply.status(200).header('cache-control', 'no-store').send();
     });
 
     scope.post<{ Body: { token?: string; taskId?: string; tool: string; resource?: string; sideEffect?: string } }>('/v1/check', { schema: { body: checkBody } }, async (request) => {
-      const answer = await checker.check({ tenant, ...request.body });
+      const answer = await checker.check({ tenant: tenantOf(request), ...request.body });
       return answer;
     });
 
@@ -255,7 +255,7 @@ export function registerKillSwitchRoutes(app: FastifyInstance, deps: KillSwitchR
       const unknown = [...types].find((type) => !(STREAM_EVENT_TYPES as readonly string[]).includes(type));
       if (unknown !== undefined) throw new TriplineError('VALIDATION_FAILED', `types has ${JSON.stringify(unknown)}; known: ${STREAM_EVENT_TYPES.join(', ')}`);
       const filter = {
-        tenant,
+        tenant: tenantOf(request),
         taskIds: list(request.query.task_id),
         agentIds: list(request.query.agent_id),
         types: types.size === 0 ? new Set<StreamEventType>(['revocation', 'alert', 'escalation']) : (types as Set<StreamEventType>),
@@ -273,11 +273,11 @@ export function registerKillSwitchRoutes(app: FastifyInstance, deps: KillSwitchR
     scope.get<{ Querystring: { task_id: string } }>(
       '/v1/leases',
       { schema: { querystring: { type: 'object', required: ['task_id'], additionalProperties: false, properties: { task_id: { type: 'string', minLength: 1, maxLength: 256 } } } } },
-      async (request) => ({ items: (await leases.list(tenant, request.query.task_id)).map(leaseView) }),
+      async (request) => ({ items: (await leases.list(tenantOf(request), request.query.task_id)).map(leaseView) }),
     );
 
     scope.get<{ Params: { leaseId: string } }>('/v1/leases/:leaseId', { schema: { params: idParam('leaseId') } }, async (request) => {
-      const lease = await leases.get(tenant, request.params.leaseId);
+      const lease = await leases.get(tenantOf(request), request.params.leaseId);
       if (lease === null) throw new TriplineError('NOT_FOUND', `no lease ${request.params.leaseId}`);
       return leaseView(lease);
     });
@@ -288,20 +288,21 @@ export function registerKillSwitchRoutes(app: FastifyInstance, deps: KillSwitchR
     });
 
     scope.put<{ Params: { name: string }; Body: { value: string } }>('/v1/secrets/:name', { schema: { params: idParam('name'), body: secretBody } }, async (request) => {
-      const saved = await secrets.put(tenant, request.params.name, request.body.value);
+      const saved = await secrets.put(tenantOf(request), request.params.name, request.body.value);
       return { name: saved.name, version: saved.version };
     });
 
-    scope.get('/v1/secrets', async () => ({
-      items: (await secrets.list(tenant)).map((secret) => ({ name: secret.name, version: secret.version, updatedAt: iso(secret.updatedMs) })),
+    scope.get('/v1/secrets', async (request) => ({
+      items: (await secrets.list(tenantOf(request))).map((secret) => ({ name: secret.name, version: secret.version, updatedAt: iso(secret.updatedMs) })),
     }));
 
     scope.delete<{ Params: { name: string } }>('/v1/secrets/:name', { schema: { params: idParam('name') } }, async (request, reply) => {
-      if (!(await secrets.remove(tenant, request.params.name))) throw new TriplineError('NOT_FOUND', `no secret ${request.params.name}`);
+      if (!(await secrets.remove(tenantOf(request), request.params.name))) throw new TriplineError('NOT_FOUND', `no secret ${request.params.name}`);
       return reply.status(204).send();
     });
 
     scope.get<{ Params: { revocationId: string } }>('/v1/revocations/:revocationId', { schema: { params: idParam('revocationId') } }, async (request) => {
+      const tenant = tenantOf(request);
       const revocation = await store.getRevocation(tenant, request.params.revocationId);
       if (revocation === null) throw new TriplineError('NOT_FOUND', `no revocation ${request.params.revocationId}`);
       const verification = revocation.action === 'revoke' ? await verifier.get(tenant, revocation.id) : null;
@@ -314,7 +315,7 @@ export function registerKillSwitchRoutes(app: FastifyInstance, deps: KillSwitchR
       async (request, reply) => {
         const body = request.body ?? {};
         const receivedAtMs = body.receivedAtMs ?? (body.receivedAt === undefined ? undefined : Date.parse(body.receivedAt));
-        const record = await verifier.acknowledge(tenant, request.params.revocationId, {
+        const record = await verifier.acknowledge(tenantOf(request), request.params.revocationId, {
           ...(body.agentId === undefined ? {} : { agentId: body.agentId }),
           ...(receivedAtMs === undefined || !Number.isFinite(receivedAtMs) ? {} : { receivedAtMs }),
         });
@@ -325,7 +326,7 @@ export function registerKillSwitchRoutes(app: FastifyInstance, deps: KillSwitchR
 
     scope.get<{ Querystring: { task_id?: string; agent_id?: string; limit: number } }>('/v1/decisions', { schema: { querystring: decisionsQuery } }, async (request) => {
       const rows = await store.listDecisions({
-        tenant,
+        tenant: tenantOf(request),
         limit: request.query.limit,
         ...(request.query.task_id === undefined ? {} : { taskId: request.query.task_id }),
         ...(request.query.agent_id === undefined ? {} : { agentId: request.query.agent_id }),

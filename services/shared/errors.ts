@@ -23,6 +23,9 @@ export const ERRORS = {
   TOKEN_INVALID: { status: 401, retriable: false, summary: 'The bearer token is missing, malformed, expired, revoked or not signed by this Tripline.' },
   SECRET_NOT_FOUND: { status: 404, retriable: false, summary: 'No secret provider holds a secret of that name.' },
   SECRET_PROVIDER_FAILED: { status: 502, retriable: true, summary: 'The secret provider (e.g. an external vault behind the webhook provider) failed or timed out.' },
+  UNAUTHENTICATED: { status: 401, retriable: false, summary: 'No API or ingest token was sent, or the token is unknown or revoked (send "Authorization: Bearer <token>").' },
+  FORBIDDEN: { status: 403, retriable: false, summary: "The token's role may not do this (viewer reads; operator kills, restores and marks false positives; admin manages tokens and secrets; agent ingests and starts tasks)." },
+  TENANT_RATE_LIMITED: { status: 429, retriable: true, summary: "The tenant sent more spans than its ingest rate limit; retry after the advertised delay." },
   POLICY_INVALID: { status: 500, retriable: false, summary: 'A policy file does not parse or does not validate against the schema; start-up stops.' },
 } as const satisfies Record<string, { status: number; retriable: boolean; summary: string }>;
 

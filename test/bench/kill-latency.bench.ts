@@ -62,7 +62,8 @@ async function agentMain(role: 'killer' | 'background', otlp: string, api: strin
   const { startTelemetry, TaskRevokedError } = await import('../../collectors/agent/index.ts');
   const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-proto');
   const send = (message: FromAgent): void => void process.send?.(message);
-  const inner = new OTLPTraceExporter({ url: `${otlp}/v1/traces` });
+  const { TEST_AGENT_TOKEN, agentHeaders } = await import('../helpers/auth.ts');
+  const inner = new OTLPTraceExporter({ url: `${otlp}/v1/traces`, headers: agentHeaders });
   let offending: { taskId: string; resolve: (t: number) => void } | undefined;
   const exporter: typeof inner = Object.assign(Object.create(inner) as typeof inner, {
     export(spans: Parameters<typeof inner.export>[0], done: Parameters<typeof inner.export>[1]) {
@@ -81,6 +82,7 @@ async function agentMain(role: 'killer' | 'background', otlp: string, api: strin
   const telemetry = startTelemetry({
     endpoint: otlp,
     apiUrl: api,
+    token: TEST_AGENT_TOKEN,
     agentId,
     exporter,
     exportDelayMs: 0,
@@ -110,7 +112,7 @@ async function agentMain(role: 'killer' | 'background', otlp: string, api: strin
 
   const introspectUntilInactive = async (token: string, signal: AbortSignal): Promise<number> => {
     for (;;) {
-      const response = await fetch(`${api}/oauth2/introspect`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `token=${token}`, signal });
+      const response = await fetch(`${api}/oauth2/introspect`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...agentHeaders }, body: `token=${token}`, signal });
       const answer = (await response.json()) as { active: boolean };
       if (!answer.active) return clock();
       await sleep(2);
@@ -198,6 +200,8 @@ const BASE_ENV = {
   TRIPLINE_API_PORT: '0',
   TRIPLINE_OTLP_PORT: '0',
   LOG_LEVEL: 'warn',
+  TRIPLINE_ADMIN_TOKEN: 'test-admin-token-0123456789abcdef',
+  TRIPLINE_AGENT_TOKEN: 'test-agent-token-0123456789abcdef',
   TRIPLINE_ESCALATION_REVOCATIONS: '0',
   TRIPLINE_VERIFY_WINDOW_MS: '2000',
 };
@@ -303,7 +307,9 @@ async function kafkaTarget(dataDir: string): Promise<Target> {
     logger,
   });
   await bridge.start();
+  const { testAccess } = await import('../helpers/auth.ts');
   const app = buildApiApp({
+    access: (await testAccess()).api,
     store,
     commands: manualCommands(store, killSwitch, bridge),
     logger,

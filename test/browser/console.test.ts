@@ -21,14 +21,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runFleet } from '../../collectors/simulator/fleet.ts';
 import { generateScenario } from '../../collectors/simulator/scenarios.ts';
 import type { TaskPlan } from '../../collectors/simulator/scenarios.ts';
-import { buildApiApp } from '../../services/api/app.ts';
-import { registerConsole } from '../../services/api/console.ts';
 import { loadConfig } from '../../services/config.ts';
-import type { TriplineConfig } from '../../services/config.ts';
 import { startEmbedded } from '../../services/embedded.ts';
 import type { RunningTripline } from '../../services/embedded.ts';
 import { createLogger } from '../../services/shared/logger.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { TEST_AGENT_TOKEN, TEST_AUTH_ENV, adminHeaders } from '../helpers/auth.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -56,7 +54,7 @@ interface RevocationView {
 }
 
 async function getBody(url: string): Promise<unknown> {
-  const response = await fetch(url);
+  const response = await fetch(url, { headers: adminHeaders });
   return response.json();
 }
 
@@ -66,33 +64,13 @@ function attack(seed: number, taskType: string, agentId: string): TaskPlan {
   return { ...plan, agentId };
 }
 
-/**
- * The console's address: the embedded API's own when it registers the console, else an API app of this test
- * over the same running pipeline (same store, same processor for kill and restore) with the console on it.
- */
-async function consoleFor(running: RunningTripline, config: Readonly<TriplineConfig>): Promise<{ url: string; close(): Promise<void> }> {
-  const probe = await fetch(`${running.apiUrl}/`);
-  if (probe.ok && (probe.headers.get('content-type') ?? '').startsWith('text/html')) return { url: running.apiUrl, close: () => Promise.resolve() };
-  const logger = running.logger;
-  const app = buildApiApp({
-    store: running.store,
-    commands: running.processor,
-    logger,
-    detectorStatus: () => Promise.resolve({ regime: 'type_baseline', baselineTasks: WARMUP, warmupTasks: WARMUP }),
-    baselines: () => Promise.resolve([]),
-    ready: () => Promise.resolve({ ready: true, checks: {} }),
-    killSwitch: running.enforcement,
-  });
-  await registerConsole(app, { clickhouse: config.store, logger });
-  const url = await app.listen({ host: '127.0.0.1', port: 0 });
-  return { url, close: () => app.close() };
-}
-
 describe('the console in Chromium, over a real pipeline run', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'tripline-console-'));
   const profileDir = mkdtempSync(join(tmpdir(), 'tripline-chromium-'));
   let running: RunningTripline;
-  let console_: { url: string; close(): Promise<void> };
+  let consoleUrl = '';
+  let operatorToken = '';
+  let viewerToken = '';
   let context: BrowserContext;
   let page: Page;
   const rogue = attack(43, 'summarize_ticket', 'rogue-agent-1');
@@ -110,13 +88,16 @@ describe('the console in Chromium, over a real pipeline run', () => {
       TRIPLINE_API_HOST: '127.0.0.1',
       TRIPLINE_API_PORT: '0',
       TRIPLINE_WARMUP_TASKS: String(WARMUP),
+      ...TEST_AUTH_ENV,
     });
     running = await startEmbedded(config, createLogger('warn'));
-    console_ = await consoleFor(running, config);
+    consoleUrl = running.apiUrl;
+    operatorToken = (await running.auth.control.createToken({ tenant: 'default', role: 'operator', name: 'ops console', createdBy: 'test' })).token;
+    viewerToken = (await running.auth.control.createToken({ tenant: 'default', role: 'viewer', name: 'wall screen', createdBy: 'test' })).token;
 
     // The last type of a scenario starts late (a new type ramping up): listed last so the three warm up.
     const warmup = generateScenario({ seed: 41, benignPerType: WARMUP + 2, attacksPerPattern: 0, agentsPerType: 2, taskTypes: [...TYPES, 'customer_refund'] }).tasks;
-    await runFleet({ endpoint: running.otlpUrl, plans: warmup });
+    await runFleet({ endpoint: running.otlpUrl, plans: warmup, token: TEST_AGENT_TOKEN });
     await waitFor(
       'the task types to warm up',
       async () => {
@@ -126,7 +107,7 @@ describe('the console in Chromium, over a real pipeline run', () => {
       60_000,
     );
     benign = generateScenario({ seed: 42, benignPerType: 1, attacksPerPattern: 0, agentsPerType: 2, taskTypes: TYPES }).tasks;
-    await runFleet({ endpoint: running.otlpUrl, plans: [...benign, rogue, rogue2] });
+    await runFleet({ endpoint: running.otlpUrl, plans: [...benign, rogue, rogue2], token: TEST_AGENT_TOKEN });
     for (const plan of [rogue, rogue2]) {
       await waitFor(`${plan.taskId} to be revoked`, async () => ((await getBody(`${running.apiUrl}/v1/tasks/${plan.taskId}`)) as { status?: string }).status === 'revoked');
     }
@@ -155,16 +136,30 @@ describe('the console in Chromium, over a real pipeline run', () => {
 
   afterAll(async () => {
     await context.close();
-    await console_.close();
     await running.stop();
     rmSync(dataDir, { recursive: true, force: true });
     rmSync(profileDir, { recursive: true, force: true });
   });
 
-  it('loads and shows the revocations the pipeline produced, with scores, reasons and activity', async () => {
-    const response = await page.goto(console_.url);
+  it('asks for a token, refuses a wrong one and signs in with a good one', async () => {
+    const response = await page.goto(consoleUrl);
     expect(response?.status()).toBe(200);
     expect(await page.title()).toBe('Tripline console');
+    await page.locator('#login-dialog').waitFor({ state: 'visible' });
+    await page.locator('#login-token').fill('tl_not-a-token-of-this-tripline-0000000000');
+    await page.locator('#login-submit').click();
+    await page.locator('#login-error').waitFor({ state: 'visible' });
+    expect(await page.locator('#login-error').textContent()).toContain('valid API token');
+    await page.locator('#login-token').fill(operatorToken);
+    await page.locator('#login-submit').click();
+    await page.locator('#login-dialog').waitFor({ state: 'hidden' });
+    expect(await page.locator('#whoami').textContent()).toBe('tenant default \u00b7 ops console (operator)');
+    // The 401 of the wrong token is the only failed request so far.
+    expect(problems.filter((problem) => !problem.includes('401'))).toEqual([]);
+    problems.length = 0;
+  });
+
+  it('shows the revocations the pipeline produced, with scores, reasons and activity', async () => {
 
     for (const plan of [rogue, rogue2]) {
       const item = page.locator(`#revocations li[data-task-id="${plan.taskId}"][data-action="revoke"][data-source="detector"]`);
@@ -200,7 +195,8 @@ describe('the console in Chromium, over a real pipeline run', () => {
 
     const body = (await getBody(`${running.apiUrl}/v1/revocations?task_id=${rogue.taskId}`)) as { items: RevocationView[] };
     const restore = body.items.find((item) => item.action === 'restore');
-    expect(restore).toMatchObject({ taskId: rogue.taskId, action: 'restore', source: 'manual', actor: 'Alice Martin', reason: 'Reviewed with the data owner: the export was approved.' });
+    // The name typed in, and the token it came through (the name alone could be anyone's).
+    expect(restore).toMatchObject({ taskId: rogue.taskId, action: 'restore', source: 'manual', actor: 'Alice Martin (via ops console)', reason: 'Reviewed with the data owner: the export was approved.' });
     const task = (await getBody(`${running.apiUrl}/v1/tasks/${rogue.taskId}`)) as { status: string };
     expect(task.status).not.toBe('revoked');
     await page.locator(`#tasks tr[data-task-id="${rogue.taskId}"] button[data-action="revoke"]`).waitFor();
@@ -221,7 +217,7 @@ describe('the console in Chromium, over a real pipeline run', () => {
 
     const body = (await getBody(`${running.apiUrl}/v1/revocations?task_id=${target.taskId}`)) as { items: RevocationView[] };
     expect(body.items).toHaveLength(1);
-    expect(body.items[0]).toMatchObject({ action: 'revoke', source: 'manual', actor: 'Alice Martin' });
+    expect(body.items[0]).toMatchObject({ action: 'revoke', source: 'manual', actor: 'Alice Martin (via ops console)' });
   });
 
   it('says what is wrong when an action is refused, and leaves the dialog open', async () => {
@@ -247,6 +243,29 @@ describe('the console in Chromium, over a real pipeline run', () => {
     await page.evaluate(`document.getElementById('stale-restore').remove()`);
   });
 
+  it('lets a viewer token watch but not kill', async () => {
+    const viewer = await context.newPage();
+    try {
+      await viewer.goto(consoleUrl);
+      await viewer.locator('#login-token').fill(viewerToken);
+      await viewer.locator('#login-submit').click();
+      await viewer.locator('#login-dialog').waitFor({ state: 'hidden' });
+      const target = benign[1];
+      if (target === undefined) throw new Error('no second benign task');
+      await viewer.locator(`#tasks button[data-action="revoke"][data-task-id="${target.taskId}"]`).click();
+      await viewer.locator('#dialog-reason').fill('trying');
+      await viewer.locator('#dialog-actor').fill('Eve');
+      await viewer.locator('#dialog-confirm').click();
+      const error = viewer.locator('#dialog-error');
+      await error.waitFor({ state: 'visible' });
+      expect(await error.textContent()).toContain('a viewer token may not');
+      const task = (await getBody(`${running.apiUrl}/v1/tasks/${target.taskId}`)) as { status: string };
+      expect(task.status).toBe('completed');
+    } finally {
+      await viewer.close();
+    }
+  });
+
   it('takes the screenshot the README shows', async () => {
     await page.reload();
     await page.locator('#live.ok').waitFor();
@@ -256,6 +275,6 @@ describe('the console in Chromium, over a real pipeline run', () => {
     const image = await page.screenshot({ path, fullPage: false });
     expect(image.length).toBeGreaterThan(10_000);
     // The refused restore above logged its 409 in the browser console; nothing else went wrong.
-    expect(problems.filter((problem) => !problem.includes('409'))).toEqual([]);
+    expect(problems.filter((problem) => !problem.includes('409') && !problem.includes('403'))).toEqual([]);
   });
 });

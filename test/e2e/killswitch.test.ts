@@ -25,9 +25,10 @@ import type { TriplineProcess } from '../helpers/tripline-process.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { readStreamUntil, startReceiver } from '../integration/killswitch/helpers.ts';
 import type { Receiver } from '../integration/killswitch/helpers.ts';
+import { TEST_AGENT_TOKEN, TEST_AUTH_ENV, adminHeaders, authFor } from '../helpers/auth.ts';
 
-async function json(url: string, init?: RequestInit): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await fetch(url, init);
+async function json(url: string, init: RequestInit = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(url, { ...init, headers: { ...authFor(init.method ?? 'GET', url), ...(init.headers as Record<string, string> | undefined) } });
   const text = await response.text();
   return { status: response.status, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
 }
@@ -46,7 +47,7 @@ describe('the kill switch, end to end', () => {
   let rogueToken = '';
 
   function agent(agentId: string, guard = true): Telemetry {
-    const telemetry = startTelemetry({ endpoint: tripline.otlpUrl, apiUrl: tripline.apiUrl, agentId, credentials: guard, guard, exportDelayMs: 20 });
+    const telemetry = startTelemetry({ endpoint: tripline.otlpUrl, apiUrl: tripline.apiUrl, token: TEST_AGENT_TOKEN, agentId, credentials: guard, guard, exportDelayMs: 20 });
     telemetries.push(telemetry);
     return telemetry;
   }
@@ -58,6 +59,7 @@ describe('the kill switch, end to end', () => {
     receivers.pagerduty = await startReceiver(() => ({ status: 202, body: { status: 'success' } }));
     receivers.hanging = await startReceiver(() => 'hang');
     env = {
+      ...TEST_AUTH_ENV,
       TRIPLINE_DATA_DIR: dataDir,
       LOG_LEVEL: 'warn',
       TRIPLINE_VERIFY_WINDOW_MS: '1500',
@@ -71,7 +73,7 @@ describe('the kill switch, end to end', () => {
       ]),
     };
     tripline = await startTriplineProcess(env);
-    const put = await fetch(`${tripline.apiUrl}/v1/secrets/payments-api-key`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ value: 'pk_live_e2e' }) });
+    const put = await fetch(`${tripline.apiUrl}/v1/secrets/payments-api-key`, { method: 'PUT', headers: { 'content-type': 'application/json', ...adminHeaders }, body: JSON.stringify({ value: 'pk_live_e2e' }) });
     expect(put.status).toBe(200);
   }, 120_000);
 
@@ -195,7 +197,7 @@ describe('the kill switch, end to end', () => {
     expect(await introspect(tripline.apiUrl, rogueToken)).toEqual({ active: false });
     const { body } = await json(`${tripline.apiUrl}/v1/revocations/${rogueRevocationId}`);
     expect(body).toMatchObject({ taskId: 'e2e-rogue', verification: { outcome: 'verified' } });
-    const stream = await fetch(`${tripline.apiUrl}/v1/stream?agent_id=refund-agent-1&types=revocation`);
+    const stream = await fetch(`${tripline.apiUrl}/v1/stream?agent_id=refund-agent-1&types=revocation`, { headers: adminHeaders });
     const text = await readStreamUntil(stream, 'event: ready');
     expect(text).toContain(`id: ${rogueRevocationId}`);
   });

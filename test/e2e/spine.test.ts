@@ -18,14 +18,17 @@ import { waitFor } from '../helpers/wait.ts';
 const TYPES = ['summarize_ticket', 'triage_alert', 'generate_report'];
 const WARMUP = 8;
 
+// The tokens Tripline prints at first start, as a new user copies them from the terminal.
+const tokens = { admin: '', agent: '' };
+
 async function getJson(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await fetch(url);
+  const response = await fetch(url, { headers: { authorization: `Bearer ${tokens.admin}` } });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
 describe('the spine: agent span → detection → revocation, embedded', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'tripline-e2e-'));
-  const env = { TRIPLINE_DATA_DIR: dataDir, TRIPLINE_WARMUP_TASKS: String(WARMUP), LOG_LEVEL: 'warn', TRIPLINE_TASK_IDLE_TIMEOUT_MS: '600000' };
+  const env = { TRIPLINE_DATA_DIR: dataDir, TRIPLINE_WARMUP_TASKS: String(WARMUP), LOG_LEVEL: 'info', TRIPLINE_TASK_IDLE_TIMEOUT_MS: '600000' };
   let tripline: TriplineProcess;
   // The last type of a scenario starts late (a new type ramping up); list it last so it still warms up.
   const warmup = generateScenario({ seed: 11, benignPerType: WARMUP + 2, attacksPerPattern: 0, agentsPerType: 2, taskTypes: [...TYPES, 'customer_refund'] }).tasks;
@@ -37,18 +40,28 @@ describe('the spine: agent span → detection → revocation, embedded', () => {
 
   beforeAll(async () => {
     tripline = await startTriplineProcess(env);
-    await runFleet({ endpoint: tripline.otlpUrl, plans: warmup });
+    tokens.admin = /admin \(API, all of it\)\s+(tl_\S+)/.exec(tripline.output())?.[1] ?? '';
+    tokens.agent = /agent \(OTLP ingest\)\s+(tl_\S+)/.exec(tripline.output())?.[1] ?? '';
+    await runFleet({ endpoint: tripline.otlpUrl, plans: warmup, token: tokens.agent });
     await waitFor('the warm-up tasks to complete', async () => {
       const { body } = await getJson(`${tripline.apiUrl}/v1/baselines`);
       const items = body.items as { taskType: string; tasks: number }[];
       return TYPES.every((type) => (items.find((item) => item.taskType === type)?.tasks ?? 0) >= WARMUP);
     });
-    await runFleet({ endpoint: tripline.otlpUrl, plans: [...mixed, rogue] });
+    await runFleet({ endpoint: tripline.otlpUrl, plans: [...mixed, rogue], token: tokens.agent });
   }, 240_000);
 
   afterAll(async () => {
     await tripline.stop();
     rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('shows its first tokens once at first start and never writes them to the log', () => {
+    expect(tokens.admin).toMatch(/^tl_[\w-]{43}$/);
+    expect(tokens.agent).toMatch(/^tl_[\w-]{43}$/);
+    const logLines = tripline.output().split('\n').filter((line) => line.startsWith('{'));
+    expect(logLines.length).toBeGreaterThan(0);
+    expect(logLines.filter((line) => line.includes(tokens.admin) || line.includes(tokens.agent))).toEqual([]);
   });
 
   it('revokes the rogue task and says why', async () => {
@@ -95,6 +108,7 @@ describe('the spine: agent span → detection → revocation, embedded', () => {
       await store.close();
     }
     tripline = await startTriplineProcess(env);
+    expect(tripline.output()).not.toContain('made its first tokens');
     const { body } = await getJson(`${tripline.apiUrl}/v1/tasks/${rogue.taskId}`);
     expect(body.status).toBe('revoked');
     const revocations = await getJson(`${tripline.apiUrl}/v1/revocations?task_id=${rogue.taskId}`);

@@ -28,6 +28,7 @@ import type { Store } from '../../services/store/store.ts';
 import { benignTask, rng } from '../unit/detect/fixtures.ts';
 import { apiCase, chars, fuzzAsync, reportMemory, runsFor, settledHeapMb, summarize, timeoutFor } from './arbitraries.ts';
 import type { ApiCase } from './arbitraries.ts';
+import { adminHeaders, testAccess } from '../helpers/auth.ts';
 
 const mode = 'api';
 const dataDir = mkdtempSync(join(tmpdir(), 'fuzz-api-'));
@@ -75,6 +76,7 @@ async function freshApi(): Promise<Api> {
   }));
   await store.insertAlerts(alerts);
   const app = buildApiApp({
+    access: (await testAccess()).api,
     store,
     commands: processor,
     logger,
@@ -116,7 +118,7 @@ const frameworkErrors: fc.Arbitrary<string> = fc.oneof(
 );
 
 async function send(app: FastifyInstance, c: ApiCase): Promise<void> {
-  const response = await app.inject({ method: c.method, url: c.url, headers: c.headers, ...(c.payload === undefined ? {} : { payload: c.payload }) });
+  const response = await app.inject({ method: c.method, url: c.url, headers: { ...adminHeaders, ...c.headers }, ...(c.payload === undefined ? {} : { payload: c.payload }) });
   const what = `${c.method} ${c.url.length > 200 ? `${c.url.slice(0, 200)}…` : c.url} ${JSON.stringify(c.headers)} body ${summarize(c.payload)}`;
   if (response.statusCode >= 500) throw new Error(`${what}: ${response.statusCode} ${response.body.slice(0, 400)}`);
   if (c.method === 'HEAD') return;
@@ -153,7 +155,7 @@ describe('fuzz: the JSON API', () => {
       'framework errors in the API shape',
       fc.tuple(frameworkErrors, fc.constantFrom('GET' as const, 'POST' as const)),
       async ([url, method]) => {
-        const response = await app.inject({ method, url, ...(method === 'POST' ? { headers: { 'content-type': 'application/json' }, payload: '{"reason":"x"}' } : {}) });
+        const response = await app.inject({ method, url, headers: adminHeaders, ...(method === 'POST' ? { headers: { 'content-type': 'application/json', ...adminHeaders }, payload: '{"reason":"x"}' } : {}) });
         const body: unknown = JSON.parse(response.body);
         if (!isErrorBody(body)) throw new Error(`${method} ${url.slice(0, 60)}: ${response.statusCode} ${response.body.slice(0, 200)}`);
       },
@@ -170,7 +172,7 @@ describe('fuzz: the JSON API', () => {
         .tuple(fc.oneof(fc.integer({ min: 1, max: 256 }), fc.constantFrom(1, 100, 101, 255, 256)), fc.string({ unit: fc.constantFrom(...chars('abcdefghijklmnopqrstuvwxyz0123456789-_.')), minLength: 256, maxLength: 256 }))
         .map(([length, text]) => text.slice(0, length)),
       async (taskId) => {
-        const response = await app.inject({ method: 'GET', url: `/v1/tasks/${encodeURIComponent(taskId)}` });
+        const response = await app.inject({ method: 'GET', url: `/v1/tasks/${encodeURIComponent(taskId)}`, headers: adminHeaders });
         if (response.statusCode !== 200 && response.statusCode !== 404) throw new Error(`a ${taskId.length}-character task id: ${response.statusCode} ${response.body.slice(0, 200)}`);
       },
       { runs: runsFor(0.04), caseBudgetMs: 5000 },
@@ -190,7 +192,7 @@ describe('fuzz: the JSON API', () => {
       'list filters',
       filter,
       async ([path, value, limit]) => {
-        const response = await app.inject({ method: 'GET', url: `${path}?since=${encodeURIComponent(value)}&limit=${limit}` });
+        const response = await app.inject({ method: 'GET', url: `${path}?since=${encodeURIComponent(value)}&limit=${limit}`, headers: adminHeaders });
         if (response.statusCode !== 200 && response.statusCode !== 400) throw new Error(`${path}?since=${value}: ${response.statusCode} ${response.body.slice(0, 300)}`);
       },
       { runs: runsFor(0.03), caseBudgetMs: 5000 },
@@ -213,7 +215,7 @@ describe('fuzz: the JSON API', () => {
         const taskId = TASK_IDS[n % 2 === 0 ? 0 : 4] ?? 'task-1';
         const payload = JSON.stringify({ reason, ...(actor === null ? {} : { actor: actor.slice(0, 256) }) });
         for (const action of ['revoke', 'restore']) {
-          const response = await app.inject({ method: 'POST', url: `/v1/tasks/${encodeURIComponent(taskId)}/${action}`, headers: { 'content-type': 'application/json' }, payload });
+          const response = await app.inject({ method: 'POST', url: `/v1/tasks/${encodeURIComponent(taskId)}/${action}`, headers: { 'content-type': 'application/json', ...adminHeaders }, payload });
           if (response.statusCode !== 201 && response.statusCode !== 409) throw new Error(`${action} with reason ${JSON.stringify(reason)}: ${response.statusCode} ${response.body.slice(0, 200)}`);
         }
       },

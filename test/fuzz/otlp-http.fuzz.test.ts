@@ -52,6 +52,7 @@ import {
   validProtobuf,
 } from './arbitraries.ts';
 import type { OtlpHttpCase } from './arbitraries.ts';
+import { TEST_AUTH_ENV, agentHeaders } from '../helpers/auth.ts';
 
 const mode = 'http';
 const MAX_BODY_BYTES = 64 * 1024;
@@ -299,7 +300,7 @@ interface RawResponse {
 
 function post(url: string, headers: Record<string, string>, body: Buffer): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const request = httpRequest(`${url}/v1/traces`, { method: 'POST', headers: { ...headers, 'content-length': String(body.length) } }, (response) => {
+    const request = httpRequest(`${url}/v1/traces`, { method: 'POST', headers: { ...agentHeaders, ...headers, 'content-length': String(body.length) } }, (response) => {
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
       response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }));
@@ -341,7 +342,8 @@ function rawExchange(url: string, bytes: Buffer, { abortAfterWrite = false, wait
 /** HTTP-level abuse: the answers a server may give are 400, 408, 413, 431 or closing the connection. */
 function httpAbuse(url: string): fc.Arbitrary<{ what: string; run: () => Promise<number> }> {
   const host = new URL(url).host;
-  const head = (lines: string[]): string => `${lines.join('\r\n')}\r\n\r\n`;
+  // With the agent token, so that the body-level limits are what answers.
+  const head = ([first, ...rest]: string[]): string => `${[first, `Authorization: ${agentHeaders.authorization}`, ...rest].join('\r\n')}\r\n\r\n`;
   return fc.oneof(
     fc.tuple(validProtobuf(), fc.integer({ min: 1, max: 1000 })).map(([{ bytes }, extra]) => ({
       what: `Content-Length ${extra} bytes longer than the body, then half-close`,
@@ -377,7 +379,8 @@ function httpAbuse(url: string): fc.Arbitrary<{ what: string; run: () => Promise
   );
 }
 
-const SOCKET_ANSWERS = new Set([0, 200, 400, 404, 408, 413, 415, 431]);
+/** 401: the raw requests carry no token. */
+const SOCKET_ANSWERS = new Set([0, 200, 400, 401, 404, 408, 413, 415, 431]);
 
 /**
  * A request the pipeline turns into events and tasks, whose task id and span names hold a lone surrogate once
@@ -433,6 +436,9 @@ describe('fuzz: OTLP/HTTP edge through a real socket on the embedded pipeline', 
       TRIPLINE_OTLP_MAX_BODY_BYTES: String(MAX_BODY_BYTES),
       TRIPLINE_BUS_CAPACITY: String(BUS_CAPACITY),
       LOG_LEVEL: 'silent',
+      // The fuzzer sends far more than a tenant's default rate: the limit is tested elsewhere.
+      TRIPLINE_TENANT_SPANS_PER_SECOND: '10000000',
+      ...TEST_AUTH_ENV,
     });
     running = await startEmbedded(config, logger);
   });

@@ -295,6 +295,7 @@ describe.each(TARGETS)('ClickHouse store on $name', (target) => {
       '007_verifications.sql',
       '008_leases.sql',
       '009_feedback.sql',
+      '010_access.sql',
     ]);
     await store.insertEvents([fullEvent('e1')]);
     await store.insertAlerts([alert('a1', 0)]);

@@ -33,6 +33,7 @@ import { startEmbedded } from '../../services/embedded.ts';
 import type { RunningTripline } from '../../services/embedded.ts';
 import { createLogger } from '../../services/shared/logger.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { TEST_AGENT_TOKEN, TEST_AUTH_ENV, adminHeaders } from '../helpers/auth.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const JSON_DIR = join(ROOT, 'dashboards/json');
@@ -210,13 +211,14 @@ interface Seeded {
 }
 
 async function getBody(url: string): Promise<unknown> {
-  const response = await fetch(url);
+  const response = await fetch(url, { headers: adminHeaders });
   return response.json();
 }
 
 async function seed(dataDir: string): Promise<Seeded> {
   const from = new Date(Date.now() - 3_600_000);
   const config = loadConfig({
+    ...TEST_AUTH_ENV,
     TRIPLINE_DATA_DIR: dataDir,
     TRIPLINE_OTLP_HOST: '127.0.0.1',
     TRIPLINE_OTLP_PORT: '0',
@@ -236,7 +238,7 @@ async function seed(dataDir: string): Promise<Seeded> {
   try {
     // The last type of a scenario starts late (a new type ramping up): listed last so the three warm up.
     const warmup = generateScenario({ seed: 31, benignPerType: WARMUP + 2, attacksPerPattern: 0, agentsPerType: 2, taskTypes: [...TYPES, 'customer_refund'] }).tasks;
-    await runFleet({ endpoint: running.otlpUrl, plans: warmup });
+    await runFleet({ endpoint: running.otlpUrl, plans: warmup, token: TEST_AGENT_TOKEN });
     await waitFor(
       'the task types to warm up',
       async () => {
@@ -246,7 +248,7 @@ async function seed(dataDir: string): Promise<Seeded> {
       60_000,
     );
     const mixed = generateScenario({ seed: 32, benignPerType: 1, attacksPerPattern: 0, agentsPerType: 2, taskTypes: TYPES }).tasks;
-    await runFleet({ endpoint: running.otlpUrl, plans: [...mixed, rogue, shadowRogue] });
+    await runFleet({ endpoint: running.otlpUrl, plans: [...mixed, rogue, shadowRogue], token: TEST_AGENT_TOKEN });
 
     await waitFor('the rogue task to be revoked', async () => ((await getBody(`${running.apiUrl}/v1/tasks/${rogue.taskId}`)) as { status?: string }).status === 'revoked');
     await waitFor('the shadow-mode attack to be recorded', async () => {
@@ -255,7 +257,7 @@ async function seed(dataDir: string): Promise<Seeded> {
     });
     const restored = await fetch(`${running.apiUrl}/v1/tasks/${rogue.taskId}/restore`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...adminHeaders },
       body: JSON.stringify({ reason: 'reviewed: the export was approved', actor: 'alice@example.com' }),
     });
     expect(restored.status).toBe(201);
@@ -352,7 +354,7 @@ describe('every dashboard query on ClickHouse, over a real pipeline run', () => 
     const revocations = await run(`SELECT action, source, actor, reason FROM tripline.revocations FINAL WHERE task_id = '${seeded.rogue.taskId}' ORDER BY time`);
     expect(revocations.data).toEqual([
       { action: 'revoke', source: 'detector', actor: 'tripline', reason: 'score reached the revoke threshold' },
-      { action: 'restore', source: 'manual', actor: 'alice@example.com', reason: 'reviewed: the export was approved' },
+      { action: 'restore', source: 'manual', actor: 'alice@example.com (via configured admin)', reason: 'reviewed: the export was approved' },
     ]);
     const shadow = await run(`SELECT task_id FROM tripline.alerts FINAL WHERE shadow AND decision = 'revoke'`);
     expect(shadow.data).toEqual([{ task_id: seeded.shadowRogue.taskId }]);

@@ -56,7 +56,7 @@ function buildApp(): TestApp {
   });
   registerOtlpReceiver(app, {
     maxBodyBytes: MAX_BODY_BYTES,
-    tenantOf: (headers) => (typeof headers['x-tripline-tenant'] === 'string' ? headers['x-tripline-tenant'] : 'default'),
+    authenticate: (authorization) => Promise.resolve(authorization === 'Bearer acme-token' ? 'acme' : 'default'),
     handler: (request, context) => {
       test.calls.push({ request, context });
       const behaviour = test.behaviours.shift();
@@ -169,7 +169,7 @@ describe('OTLP receiver (app.inject)', () => {
 
   it('accepts OTLP/JSON (camelCase and snake_case) and answers {}', async () => {
     const before = t.calls.length;
-    const response = await post(t.app, JSON_BODY, { 'content-type': 'application/json; charset=utf-8', 'x-tripline-tenant': 'acme' });
+    const response = await post(t.app, JSON_BODY, { 'content-type': 'application/json; charset=utf-8', authorization: 'Bearer acme-token' });
     expect(response.statusCode).toBe(200);
     expect(response.headers['content-type']).toBe('application/json');
     expect(response.body).toBe('{}');

@@ -63,7 +63,7 @@ describe('false-positive feedback', () => {
     expect(status).toBe(201);
     expect(body).toMatchObject({
       created: true,
-      feedback: { taskId: 'translate-1', taskType: 'summarize_ticket', alertId, actor: 'alice', reason: 'translation is part of the job now', kind: 'false_positive' },
+      feedback: { taskId: 'translate-1', taskType: 'summarize_ticket', alertId, actor: 'alice (via configured admin)', reason: 'translation is part of the job now', kind: 'false_positive' },
       baseline: { taskType: 'summarize_ticket', tasks: (counts[0] ?? 0) + 1, falsePositivesLearned: 1 },
     });
     expect([book.get(TENANT, 'summarize_ticket'), book.get(TENANT, 'summarize_ticket', agentId), book.get(TENANT, FLEET_TASK_TYPE)].map((b) => b?.tasks ?? 0)).toEqual(counts.map((n) => n + 1));
@@ -91,7 +91,7 @@ describe('false-positive feedback', () => {
     const before = h.processor.baselines().get(TENANT, 'summarize_ticket')?.tasks;
     const again = await json(h.app, 'POST', `/v1/alerts/${alertId}/false-positive`, { reason: 'again', actor: 'bob' });
     expect(again.status).toBe(200);
-    expect(again.body).toMatchObject({ created: false, feedback: { actor: 'alice' } });
+    expect(again.body).toMatchObject({ created: false, feedback: { actor: 'alice (via configured admin)' } });
     expect(h.processor.baselines().get(TENANT, 'summarize_ticket')?.tasks).toBe(before);
     expect(await h.queries.listFeedback(TENANT)).toHaveLength(1);
   });

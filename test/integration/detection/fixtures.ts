@@ -3,6 +3,7 @@
  * (createProcessor), the API app with the detection routes registered on it, and SYNTHETIC tasks from the
  * scenario generator turned into events (services/evaluation/plan-events.ts).
  */
+import { adminHeaders, testAccess } from '../../helpers/auth.ts';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,7 +57,9 @@ export async function startHarness(dataDir: string, database: string, detector: 
   const processor = await createProcessor({ store, killSwitch: createLocalKillSwitch(), detector: config, logger, taskIdleTimeoutMs: 600_000 });
   const feedback = createFeedback({ store, queries, baselines: () => processor.baselines() });
   const book = processor.baselines();
+  const access = await testAccess();
   const app = buildApiApp({
+    access: access.api,
     store,
     commands: processor,
     logger,
@@ -121,6 +124,6 @@ export function renameTask(task: LabelledTask, taskId: string): LabelledTask {
 }
 
 export async function json(app: FastifyInstance, method: 'GET' | 'POST', url: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await app.inject({ method, url, ...(body === undefined ? {} : { payload: body as Record<string, unknown> }) });
+  const response = await app.inject({ method, url, headers: adminHeaders, ...(body === undefined ? {} : { payload: body as Record<string, unknown> }) });
   return { status: response.statusCode, body: response.json<Record<string, unknown>>() };
 }

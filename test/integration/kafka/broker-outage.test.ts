@@ -31,6 +31,7 @@ import { startOwnBroker } from '../../helpers/kafka-broker.ts';
 import type { OwnBroker } from '../../helpers/kafka-broker.ts';
 import { waitFor } from '../../helpers/wait.ts';
 import { distributedConfig, freshKafkaSettings, syntheticRequest, testLogger } from './fixtures.ts';
+import { agentHeaders } from '../../helpers/auth.ts';
 
 const EVENTS_PER_TASK = 6;
 
@@ -83,13 +84,13 @@ describe('ingest while the Kafka broker is down', () => {
     const post = async (): Promise<{ status: number; retryAfter: string | null }> => {
       const response = await fetch(`${gateway.otlpUrl}/v1/traces`, {
         method: 'POST',
-        headers: { 'content-type': 'application/x-protobuf' },
+        headers: { 'content-type': 'application/x-protobuf', ...agentHeaders },
         body: encodeTraceRequest(syntheticRequest({ taskId: `probe-${randomUUID()}`, spans: 3 })),
       });
       await response.arrayBuffer();
       return { status: response.status, retryAfter: response.headers.get('retry-after') };
     };
-    const exporter = new OTLPTraceExporter({ url: `${gateway.otlpUrl}/v1/traces`, timeoutMillis: 120_000 });
+    const exporter = new OTLPTraceExporter({ url: `${gateway.otlpUrl}/v1/traces`, headers: agentHeaders, timeoutMillis: 120_000 });
     const spans = new BatchSpanProcessor({ exporter, scheduledDelayMillis: 100, exportTimeoutMillis: 120_000, maxQueueSize: 8192 });
     const sdk = new NodeSDK({ resource: resourceFromAttributes({ 'service.name': 'outage-agent' }), spanProcessors: [spans], instrumentations: [] });
     sdk.start();

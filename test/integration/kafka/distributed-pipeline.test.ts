@@ -25,6 +25,7 @@ import type { Store } from '../../../services/store/store.ts';
 import { kafkaBrokers } from '../../helpers/kafka-broker.ts';
 import { waitFor } from '../../helpers/wait.ts';
 import { distributedConfig, freshKafkaSettings, readTopic, testLogger } from './fixtures.ts';
+import { TEST_AGENT_TOKEN, adminHeaders } from '../../helpers/auth.ts';
 
 const TYPES = ['summarize_ticket', 'triage_alert'];
 const WARMUP = 3;
@@ -77,7 +78,7 @@ function crashableStore(inner: Store): { store: Store; kill(): void; hung(): boo
 const eventsOf = (plans: readonly TaskPlan[]): number => plans.reduce((sum, plan) => sum + plan.events.length + plan.afterEnd.length, 0);
 
 async function getJson(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await fetch(url);
+  const response = await fetch(url, { headers: adminHeaders });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
@@ -111,7 +112,7 @@ describe('agents → gateway → Kafka → two processors → ClickHouse → API
     api = await startApiService(config, { kafka: settings, store, logger });
     await waitFor('both processors to share the partitions', () => p1.source.assignedPartitions().length === 3 && p2.source.assignedPartitions().length === 3, 30_000);
 
-    await runFleet({ endpoint: gateway.otlpUrl, plans: warmup });
+    await runFleet({ endpoint: gateway.otlpUrl, plans: warmup, token: TEST_AGENT_TOKEN });
     sent.push(...warmup);
     await waitFor('the warm-up tasks to complete', async () => {
       const tasks = await store.getTasks('default', warmup.map((plan) => plan.taskId));
@@ -124,6 +125,7 @@ describe('agents → gateway → Kafka → two processors → ClickHouse → API
     let killed = false;
     await runFleet({
       endpoint: gateway.otlpUrl,
+      token: TEST_AGENT_TOKEN,
       plans: [...stream.slice(0, 4), rogue, ...stream.slice(4)],
       onTask: () => {
         if (!killed) {
@@ -136,7 +138,7 @@ describe('agents → gateway → Kafka → two processors → ClickHouse → API
     // Make sure processor 2 took a batch after the kill (it owns half the partitions, so this rarely needs more).
     for (let round = 0; round < 3 && !crash.hung(); round += 1) {
       const more = extra.slice(round * 4, round * 4 + 4);
-      await runFleet({ endpoint: gateway.otlpUrl, plans: more });
+      await runFleet({ endpoint: gateway.otlpUrl, plans: more, token: TEST_AGENT_TOKEN });
       sent.push(...more);
       await waitFor('processor 2 to take a batch', () => crash.hung(), 5000).catch(() => undefined);
     }

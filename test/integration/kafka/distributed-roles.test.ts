@@ -19,11 +19,12 @@ import { kafkaBrokers } from '../../helpers/kafka-broker.ts';
 import { freePort } from '../../helpers/tripline-process.ts';
 import { waitFor } from '../../helpers/wait.ts';
 import { distributedConfig, freshKafkaSettings, readTopic, syntheticRequest, testLogger } from './fixtures.ts';
+import { TEST_AUTH_ENV, adminHeaders, agentHeaders } from '../../helpers/auth.ts';
 
 async function postTraces(url: string, taskId: string, spans = 9): Promise<Response> {
   return fetch(`${url}/v1/traces`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-protobuf' },
+    headers: { 'content-type': 'application/x-protobuf', ...agentHeaders },
     body: encodeTraceRequest(syntheticRequest({ taskId, spans })),
   });
 }
@@ -60,7 +61,7 @@ describe('all roles in one process, and a second API process', () => {
     if (gateway === undefined || api === undefined) throw new Error('roles missing');
     expect((await postTraces(gateway.otlpUrl, 'roles-task-1')).status).toBe(200);
     const task = await waitFor('the task in the API', async () => {
-      const response = await fetch(`${api.apiUrl}/v1/tasks/roles-task-1`);
+      const response = await fetch(`${api.apiUrl}/v1/tasks/roles-task-1`, { headers: adminHeaders });
       return response.status === 200 ? ((await response.json()) as Record<string, unknown>) : undefined;
     });
     expect(task).toMatchObject({ taskId: 'roles-task-1', status: 'active', counts: { tool_call: 3, data_access: 3, privilege_change: 3 } });
@@ -73,34 +74,34 @@ describe('all roles in one process, and a second API process', () => {
     if (api === undefined) throw new Error('no api');
     const revoke = await fetch(`${api.apiUrl}/v1/tasks/roles-task-1/revoke`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...adminHeaders },
       body: JSON.stringify({ reason: 'looked wrong', actor: 'alice' }),
     });
     expect(revoke.status).toBe(201);
     const revocation = (await revoke.json()) as Revocation;
-    expect(revocation).toMatchObject({ action: 'revoke', source: 'manual', actor: 'alice' });
+    expect(revocation).toMatchObject({ action: 'revoke', source: 'manual', actor: 'alice (via configured admin)' });
     expect(running.processor?.killSwitch.isRevoked('default', 'roles-task-1')).toBe(true);
     await waitFor('the other API process to apply the kill', () => otherApi.killSwitch.isRevoked('default', 'roles-task-1'));
 
-    const again = await fetch(`${api.apiUrl}/v1/tasks/roles-task-1/revoke`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'twice' }) });
+    const again = await fetch(`${api.apiUrl}/v1/tasks/roles-task-1/revoke`, { method: 'POST', headers: { 'content-type': 'application/json', ...adminHeaders }, body: JSON.stringify({ reason: 'twice' }) });
     expect(again.status).toBe(409);
 
     // Restored from the other process this time.
     const restore = await fetch(`${otherApi.apiUrl}/v1/tasks/roles-task-1/restore`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...adminHeaders },
       body: JSON.stringify({ reason: 'false alarm', actor: 'bob' }),
     });
     expect(restore.status).toBe(201);
     await waitFor('the first process to apply the restore', () => running.api?.killSwitch.isRevoked('default', 'roles-task-1') === false);
-    const task = (await (await fetch(`${api.apiUrl}/v1/tasks/roles-task-1`)).json()) as Record<string, unknown>;
+    const task = (await (await fetch(`${api.apiUrl}/v1/tasks/roles-task-1`, { headers: adminHeaders })).json()) as Record<string, unknown>;
     expect(task.status).toBe('active');
 
     const records = await readTopic(brokers, settings.topics.revocations, 2);
     const documents = records.map((record) => JSON.parse(record.value?.toString() ?? '{}') as Revocation);
     expect(documents.map((doc) => [doc.action, doc.actor])).toEqual([
-      ['revoke', 'alice'],
-      ['restore', 'bob'],
+      ['revoke', 'alice (via configured admin)'],
+      ['restore', 'bob (via configured admin)'],
     ]);
     expect(records.every((record) => record.key?.toString() === 'roles-task-1' && record.headers?.['tripline-tenant']?.toString() === 'default')).toBe(true);
   }, 90_000);
@@ -119,6 +120,8 @@ describe('per-service entry scripts', () => {
         TRIPLINE_OTLP_HOST: '127.0.0.1',
         TRIPLINE_OTLP_PORT: String(port),
         LOG_LEVEL: 'info',
+        TRIPLINE_DATA_DIR: mkdtempSync(join(tmpdir(), 'tripline-gateway-main-')),
+        ...TEST_AUTH_ENV,
         TRIPLINE_TOPIC_TOOL_CALLS: settings.topics.tool_call,
         TRIPLINE_TOPIC_DATA_ACCESS: settings.topics.data_access,
         TRIPLINE_TOPIC_PRIVILEGE_CHANGES: settings.topics.privilege_change,

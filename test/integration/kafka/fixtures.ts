@@ -12,6 +12,7 @@ import { loadConfig } from '../../../services/config.ts';
 import type { LogLevel, TriplineConfig } from '../../../services/config.ts';
 import { createLogger } from '../../../services/shared/logger.ts';
 import type { Logger } from '../../../services/shared/logger.ts';
+import { TEST_AUTH_ENV } from '../../helpers/auth.ts';
 
 export function runId(): string {
   return randomBytes(4).toString('hex');
@@ -46,6 +47,7 @@ export function distributedConfig(brokers: string[], dataDir: string, env: Recor
     TRIPLINE_API_PORT: '0',
     TRIPLINE_DATA_DIR: dataDir,
     LOG_LEVEL: testLogLevel(),
+    ...TEST_AUTH_ENV,
     ...env,
   });
 }

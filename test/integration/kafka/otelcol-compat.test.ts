@@ -34,6 +34,7 @@ import { kafkaBrokers } from '../../helpers/kafka-broker.ts';
 import { otelcolBinary, otelcolCollectorEnv, startOtelcol } from '../../helpers/otelcol.ts';
 import type { RunningOtelcol } from '../../helpers/otelcol.ts';
 import { freePort } from '../../helpers/tripline-process.ts';
+import { adminHeaders } from '../../helpers/auth.ts';
 import { waitFor } from '../../helpers/wait.ts';
 import { distributedConfig, freshKafkaSettings, plainKafka, readTopic, testLogger } from './fixtures.ts';
 
@@ -159,7 +160,7 @@ function runShapesAgent(endpoint: string, agentId: string, tasks: ShapeTask[]): 
 const eventsOf = (plans: readonly TaskPlan[]): number => plans.reduce((sum, plan) => sum + plan.events.length + plan.afterEnd.length, 0);
 
 async function getJson(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await fetch(url);
+  const response = await fetch(url, { headers: adminHeaders });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 

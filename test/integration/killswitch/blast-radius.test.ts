@@ -9,6 +9,7 @@ import type { AgentEvent } from '../../../schemas/events.ts';
 import { waitFor } from '../../helpers/wait.ts';
 import { getJson, introspect, postJson, readStreamUntil, revocationsOf, startTripline } from './helpers.ts';
 import type { TestTripline } from './helpers.ts';
+import { adminHeaders } from '../../helpers/auth.ts';
 
 let tripline: TestTripline;
 let eventCounter = 0;
@@ -16,7 +17,7 @@ let eventCounter = 0;
 beforeAll(async () => {
   tripline = await startTripline({ TRIPLINE_ESCALATION_REVOCATIONS: '2', TRIPLINE_ESCALATION_WINDOW_MS: '60000', TRIPLINE_ESCALATION_BLOCK_MS: '60000' });
   for (const [name, value] of [['payments-api-key', 'pk_1'], ['helpdesk-api-token', 'hd_1']]) {
-    await fetch(`${tripline.api}/v1/secrets/${name}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ value }) });
+    await fetch(`${tripline.api}/v1/secrets/${name}`, { method: 'PUT', headers: { 'content-type': 'application/json', ...adminHeaders }, body: JSON.stringify({ value }) });
   }
 });
 
@@ -92,7 +93,7 @@ describe('blast radius', () => {
   });
 
   it('escalates to the agent after repeated revocations, never to another agent', async () => {
-    const stream = await fetch(`${tripline.api}/v1/stream?agent_id=agent-a&types=escalation`, { headers: { accept: 'text/event-stream' } });
+    const stream = await fetch(`${tripline.api}/v1/stream?agent_id=agent-a&types=escalation`, { headers: { accept: 'text/event-stream', ...adminHeaders } });
     const escalationEvent = readStreamUntil(stream, 'event: escalation');
     const a3 = (await postJson(`${tripline.api}/v1/tasks`, { agentId: 'agent-a', taskType: 'customer_refund', taskId: 'a-task-4', tools: ['get_order'] })).body.token as string;
     const b2 = await start('agent-b', 'b-task-2');
@@ -126,14 +127,21 @@ describe('blast radius', () => {
     const task = await start('agent-c', 'c-task-1', 'summarize_ticket');
     const kill = await postJson(`${tripline.api}/v1/tasks/c-task-1/revoke`, { reason: 'customer complaint #4411', actor: 'bob@example.com' });
     expect(kill.status).toBe(201);
-    expect(kill.body).toMatchObject({ action: 'revoke', source: 'manual', actor: 'bob@example.com', reason: 'customer complaint #4411' });
+    expect(kill.body).toMatchObject({ action: 'revoke', source: 'manual', actor: 'bob@example.com (via configured admin)', reason: 'customer complaint #4411' });
     expect(await active(task.token)).toBe(false);
     await waitFor('the lease to be revoked', async () => (await leaseStatus(task.leaseId)) === 'revoked');
     const credentialsBefore = (await getJson(`${tripline.api}/v1/tasks/c-task-1/credentials`)).body.items as unknown[];
 
     const restore = await postJson(`${tripline.api}/v1/tasks/c-task-1/restore`, { reason: 'complaint was about another bot', actor: 'carol@example.com' });
     expect(restore.status).toBe(201);
-    expect(restore.body).toMatchObject({ action: 'restore', source: 'manual', actor: 'carol@example.com', reason: 'complaint was about another bot' });
+    expect(restore.body).toMatchObject({ action: 'restore', source: 'manual', actor: 'carol@example.com (via configured admin)', reason: 'complaint was about another bot' });
+    await tripline.running.auth.audit.flush();
+    const auditRows = (await getJson(`${tripline.api}/v1/audit?limit=1000`)).body.items as { route: string; target: { taskId?: string }; actor: string; role: string; reason: string; status: number }[];
+    const trail = auditRows.filter((row) => row.target.taskId === 'c-task-1').map(({ route, actor, role, reason, status }) => ({ route, actor, role, reason, status }));
+    expect(trail).toEqual([
+      { route: '/v1/tasks/:taskId/restore', actor: 'configured admin', role: 'admin', reason: 'complaint was about another bot', status: 201 },
+      { route: '/v1/tasks/:taskId/revoke', actor: 'configured admin', role: 'admin', reason: 'customer complaint #4411', status: 201 },
+    ]);
 
     // Nothing comes back by itself: the old token stays dead, the lease stays revoked, no credential was issued.
     expect(await active(task.token)).toBe(false);
@@ -149,8 +157,8 @@ describe('blast radius', () => {
 
     const audit = await revocationsOf(tripline.api, 'c-task-1');
     expect(audit.map((item) => [item.action, item.actor, item.reason])).toEqual([
-      ['restore', 'carol@example.com', 'complaint was about another bot'],
-      ['revoke', 'bob@example.com', 'customer complaint #4411'],
+      ['restore', 'carol@example.com (via configured admin)', 'complaint was about another bot'],
+      ['revoke', 'bob@example.com (via configured admin)', 'customer complaint #4411'],
     ]);
     const stored = await tripline.running.store.listRevocations({ tenant: 'default', taskId: 'c-task-1', limit: 10 });
     expect(stored.items).toHaveLength(2);

@@ -14,6 +14,7 @@ import { loadConfig } from '../../../services/config.ts';
 import { startEmbedded } from '../../../services/embedded.ts';
 import type { EmbeddedOverrides, RunningTripline } from '../../../services/embedded.ts';
 import { createLogger } from '../../../services/shared/logger.ts';
+import { TEST_AUTH_ENV, authFor } from '../../helpers/auth.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 export interface ReceivedRequest {
@@ -109,6 +110,7 @@ export async function startTripline(env: Record<string, string> = {}, overrides:
     LOG_LEVEL: 'silent',
     TRIPLINE_VERIFY_WINDOW_MS: '1000',
     TRIPLINE_VERIFY_CLOCK_SKEW_MS: '20',
+    ...TEST_AUTH_ENV,
     ...env,
   };
   const config = loadConfig(fullEnv);
@@ -117,13 +119,13 @@ export async function startTripline(env: Record<string, string> = {}, overrides:
 }
 
 export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...authFor('POST', url), ...headers }, body: JSON.stringify(body) });
   const text = await response.text();
   return { status: response.status, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
 }
 
-export async function getJson(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await fetch(url);
+export async function getJson(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(url, { headers: { ...authFor('GET', url), ...headers } });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
@@ -145,7 +147,7 @@ export async function revocationsOf(api: string, taskId: string): Promise<Revoca
 }
 
 export async function introspect(api: string, token: string): Promise<Record<string, unknown>> {
-  const response = await fetch(`${api}/oauth2/introspect`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token }) });
+  const response = await fetch(`${api}/oauth2/introspect`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...authFor('POST', '/oauth2/introspect') }, body: new URLSearchParams({ token }) });
   return (await response.json()) as Record<string, unknown>;
 }
 

@@ -15,6 +15,7 @@ import type { TaskHandle, Telemetry } from '../../../collectors/agent/index.ts';
 import { waitFor } from '../../helpers/wait.ts';
 import { getJson, introspect, postJson, readStreamUntil, revocationsOf, startReceiver, startTripline } from './helpers.ts';
 import type { Receiver, RevocationItem, TestTripline } from './helpers.ts';
+import { TEST_AGENT_TOKEN, adminHeaders } from '../../helpers/auth.ts';
 
 let tripline: TestTripline;
 let hook: Receiver;
@@ -25,7 +26,7 @@ beforeAll(async () => {
   tripline = await startTripline({
     TRIPLINE_NOTIFIERS: JSON.stringify([{ type: 'webhook', name: 'ops', url: hook.url, secret: 'whsec', minSeverity: 'critical', kinds: ['verification_failed'] }]),
   });
-  const put = await fetch(`${tripline.api}/v1/secrets/payments-api-key`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ value: 'pk_live_s3cr3t' }) });
+  const put = await fetch(`${tripline.api}/v1/secrets/payments-api-key`, { method: 'PUT', headers: { 'content-type': 'application/json', ...adminHeaders }, body: JSON.stringify({ value: 'pk_live_s3cr3t' }) });
   expect(put.status).toBe(200);
 });
 
@@ -36,7 +37,7 @@ afterAll(async () => {
 });
 
 function agent(agentId: string, options: { guard?: boolean; credentials?: boolean } = {}): Telemetry {
-  const telemetry = startTelemetry({ endpoint: tripline.otlp, apiUrl: tripline.api, agentId, exportDelayMs: 10, guard: options.guard ?? true, credentials: options.credentials ?? true });
+  const telemetry = startTelemetry({ endpoint: tripline.otlp, apiUrl: tripline.api, token: TEST_AGENT_TOKEN, agentId, exportDelayMs: 10, guard: options.guard ?? true, credentials: options.credentials ?? true });
   telemetries.push(telemetry);
   return telemetry;
 }
@@ -208,12 +209,12 @@ describe('a revoked task stops', () => {
     expect(events[0]?.event).toMatchObject({ kind: 'tool_call', tool: { name: 'get_ticket', type: 'mcp', sideEffect: 'read', target: 'helpdesk-mcp' } });
     expect(events[0]?.event.attributes['mcp.method.name']).toBe('tools/call');
     const revocation = await outcomeOf(taskId, 'verified');
-    expect(revocation).toMatchObject({ source: 'manual', actor: 'alice@example.com', reason: 'operator kill from the console' });
+    expect(revocation).toMatchObject({ source: 'manual', actor: 'alice@example.com (via configured admin)', reason: 'operator kill from the console' });
     await client.close();
   });
 
   it('pushes revocations to a stream subscriber that connects after the kill (snapshot), filtered by task', async () => {
-    const response = await fetch(`${tripline.api}/v1/stream?task_id=rogue-refund-1,no-such-task&types=revocation`, { headers: { accept: 'text/event-stream' } });
+    const response = await fetch(`${tripline.api}/v1/stream?task_id=rogue-refund-1,no-such-task&types=revocation`, { headers: { accept: 'text/event-stream', ...adminHeaders } });
     expect(response.headers.get('content-type')).toMatch(/text\/event-stream/);
     const text = await readStreamUntil(response, 'event: ready');
     expect(text).toMatch(/event: revocation\nid: [0-9a-f]{32}\ndata: \{.*"taskId":"rogue-refund-1".*"snapshot":true/);

@@ -16,6 +16,7 @@ import { TriplineError } from '../../../services/shared/errors.ts';
 import { waitFor } from '../../helpers/wait.ts';
 import { getJson, postJson, startReceiver, startTripline } from './helpers.ts';
 import type { Receiver, TestTripline } from './helpers.ts';
+import { adminHeaders } from '../../helpers/auth.ts';
 
 describe('the built-in encrypted store', () => {
   it('generates its key once (0600) and keeps it; refuses a key of the wrong size', () => {
@@ -73,7 +74,7 @@ describe('leases through the API', () => {
       return { status: 204 };
     });
     tripline = await startTripline({ TRIPLINE_SECRET_WEBHOOK_URL: `${vault.url}/lease`, TRIPLINE_SECRET_WEBHOOK_SECRET: 'vault-hmac', TRIPLINE_SECRET_WEBHOOK_NAMES: 'warehouse-*,git-readonly-token' });
-    await fetch(`${tripline.api}/v1/secrets/helpdesk-api-token`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ value: 'hd_static' }) });
+    await fetch(`${tripline.api}/v1/secrets/helpdesk-api-token`, { method: 'PUT', headers: { 'content-type': 'application/json', ...adminHeaders }, body: JSON.stringify({ value: 'hd_static' }) });
   });
 
   afterAll(async () => {
