@@ -10,6 +10,7 @@
  * otherwise the span is not an event. A span that carries a task id and stands for the whole task
  * (flagged `tripline.task.root`, or with no parent) marks the task's end instead.
  */
+import { createHash } from 'node:crypto';
 import { ATTR, DATA_CLASSIFICATIONS, TOOL_SIDE_EFFECTS, isEventKind } from '../../schemas/conventions.ts';
 import type { DataClassification, EventKind, ToolSideEffect } from '../../schemas/conventions.ts';
 import type { AgentEvent, AttributeValue, DataAccessDetail, PrivilegeDetail, TaskBoundary, ToolCallDetail } from '../../schemas/events.ts';
@@ -91,13 +92,26 @@ interface TaskIds {
   agentId: string;
 }
 
+/** The longest task id the API's routes take as a path parameter. */
+export const MAX_TASK_ID_LENGTH = 256;
+
+/**
+ * A task id every route can address. Ids longer than MAX_TASK_ID_LENGTH, the empty id, and `.` / `..` (dot
+ * segments, which clients and routers resolve away, even percent-encoded) become `tid-` and 32 hex digits of
+ * their SHA-256: no agent can choose a task id that an operator cannot kill by hand.
+ */
+export function addressableTaskId(taskId: string): string {
+  if (taskId.length >= 1 && taskId.length <= MAX_TASK_ID_LENGTH && taskId !== '.' && taskId !== '..') return taskId;
+  return `tid-${createHash('sha256').update(taskId, 'utf8').digest('hex').slice(0, 32)}`;
+}
+
 function taskContext(span: OtlpSpan, attributes: Attributes): { ids: TaskIds; explicitTaskId: boolean } {
   const taskId = stringAttr(attributes, ATTR.taskId);
   return {
     explicitTaskId: taskId !== undefined,
     ids: {
       // Without an explicit task id, a trace is the best available stand-in for a task.
-      taskId: taskId ?? span.traceId,
+      taskId: taskId === undefined ? span.traceId : addressableTaskId(taskId),
       taskType: stringAttr(attributes, ATTR.taskType) ?? UNKNOWN_TASK_TYPE,
       agentId:
         stringAttr(attributes, ATTR.agentId) ??

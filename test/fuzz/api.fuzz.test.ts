@@ -170,7 +170,9 @@ describe('fuzz: the JSON API', () => {
       'task ids of every accepted length',
       fc
         .tuple(fc.oneof(fc.integer({ min: 1, max: 256 }), fc.constantFrom(1, 100, 101, 255, 256)), fc.string({ unit: fc.constantFrom(...chars('abcdefghijklmnopqrstuvwxyz0123456789-_.')), minLength: 256, maxLength: 256 }))
-        .map(([length, text]) => text.slice(0, length)),
+        .map(([length, text]) => text.slice(0, length))
+        // `.` and `..` are dot segments: no client sends them in a path, and Tripline never stores such an id.
+        .filter((taskId) => taskId !== '.' && taskId !== '..'),
       async (taskId) => {
         const response = await app.inject({ method: 'GET', url: `/v1/tasks/${encodeURIComponent(taskId)}`, headers: adminHeaders });
         if (response.statusCode !== 200 && response.statusCode !== 404) throw new Error(`a ${taskId.length}-character task id: ${response.statusCode} ${response.body.slice(0, 200)}`);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyRequest, nanosToMs } from '../../services/core/classify.ts';
+import { MAX_TASK_ID_LENGTH, addressableTaskId, classifyRequest, nanosToMs } from '../../services/core/classify.ts';
 import type { OtlpKeyValue, OtlpSpan, OtlpTraceRequest } from '../../schemas/otlp.ts';
 
 const TRACE = '0af7651916cd43dd8448eb211c80319c';
@@ -100,6 +100,17 @@ describe('classifyRequest', () => {
   it('falls back to the trace id, unknown type and service name when task context is missing', () => {
     const { events } = classifyRequest(request([span('execute_tool x', { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'x' })], { 'service.name': 'billing-bot' }), 'default');
     expect(events[0]).toMatchObject({ taskId: TRACE, taskType: 'unknown', agentId: 'billing-bot' });
+  });
+
+  it('gives task ids the API cannot address (too long, dot segments) a stable id it can', () => {
+    const long = 'x'.repeat(MAX_TASK_ID_LENGTH + 1);
+    for (const id of [long, '.', '..']) {
+      const { events } = classifyRequest(request([span('execute_tool x', { 'tripline.task.id': id, 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'x' })]), 'default');
+      expect(events[0]?.taskId, JSON.stringify(id)).toMatch(/^tid-[0-9a-f]{32}$/);
+      expect(events[0]?.taskId).toBe(addressableTaskId(id));
+    }
+    expect(addressableTaskId(long)).not.toBe(addressableTaskId(`${long}y`));
+    for (const id of ['a', '...', 'x'.repeat(MAX_TASK_ID_LENGTH), 'task/1']) expect(addressableTaskId(id)).toBe(id);
   });
 
   it('gives each span a deterministic id and marks errors', () => {
