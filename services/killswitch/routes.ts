@@ -45,7 +45,8 @@ const startTaskBody = {
   properties: {
     agentId: { type: 'string', minLength: 1, maxLength: 256 },
     taskType: { type: 'string', minLength: 1, maxLength: 256 },
-    taskId: { type: 'string', minLength: 1, maxLength: 256 },
+    // Dot segments cannot be addressed in a URL path (services/core/classify.ts, addressableTaskId).
+    taskId: { type: 'string', minLength: 1, maxLength: 256, not: { enum: ['.', '..'] } },
     tools: names,
     resources: names,
     scopes: names,
