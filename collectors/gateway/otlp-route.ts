@@ -391,7 +391,7 @@ export function routeTraceRequest(body: Uint8Array, topics: RouteTopics, maxReco
   const end = body.length;
   const resources: ResourceInfo[] = [];
   const scopes: ScopeInfo[] = [];
-  const groups = new Map<string, Group>();
+  const groups: Groups = { byTopic: new Map(), inOrder: [] };
   const result: RoutedRequest = { records: [], events: 0, boundaries: 0, dropped: 0 };
   const kindTopics = [topics.tool_call, topics.data_access, topics.privilege_change];
   try {
@@ -471,14 +471,47 @@ export function routeTraceRequest(body: Uint8Array, topics: RouteTopics, maxReco
       }
       pos = rsEnd;
     }
-    for (const group of groups.values()) writeGroup(group, group.spans, resources, scopes, maxRecordBytes, result.records);
+    for (const group of groups.inOrder) writeGroup(group, group.spans, resources, scopes, maxRecordBytes, result.records);
   } finally {
     buf = new Uint8Array(0);
   }
   return result;
 }
 
-function routeSpan(spanEnd: number, resource: ResourceInfo, kindTopics: string[], boundaryTopic: string, groups: Map<string, Group>, scopeIndex: number, fieldStart: number, result: RoutedRequest): void {
+// The merged view of a span's classification keys: the span's value, else its resource's.
+const mergedType = new Uint8Array(KEY_COUNT);
+const mergedA = new Float64Array(KEY_COUNT);
+const mergedB = new Float64Array(KEY_COUNT);
+
+function mergeWithResource(resource: ResourceInfo): void {
+  for (let k = 0; k < KEY_COUNT; k++) {
+    const own = spanType[k] !== T_NONE;
+    mergedType[k] = own ? (spanType[k] as number) : (resource.types[k] as number);
+    mergedA[k] = own ? (spanA[k] as number) : (resource.a[k] as number);
+    mergedB[k] = own ? (spanB[k] as number) : (resource.b[k] as number);
+  }
+}
+
+function typeOf(k: number): number {
+  return mergedType[k] as number;
+}
+function aOf(k: number): number {
+  return mergedA[k] as number;
+}
+function bOf(k: number): number {
+  return mergedB[k] as number;
+}
+function stringIs(k: number, bytes: Uint8Array): boolean {
+  return mergedType[k] === T_STRING && equalBytes(mergedA[k] as number, mergedB[k] as number, bytes);
+}
+
+/** Spans grouped by topic, then by key; `inOrder` lists the groups as they were first seen. */
+interface Groups {
+  byTopic: Map<string, Map<string, Group>>;
+  inOrder: Group[];
+}
+
+function routeSpan(spanEnd: number, resource: ResourceInfo, kindTopics: string[], boundaryTopic: string, groups: Groups, scopeIndex: number, fieldStart: number, result: RoutedRequest): void {
   spanType.fill(0);
   let traceStart = 0;
   let traceEnd = 0;
@@ -532,12 +565,7 @@ function routeSpan(spanEnd: number, resource: ResourceInfo, kindTopics: string[]
     }
   }
 
-  // The merged view: the span's value, else the resource's.
-  const rt = resource.types;
-  const typeOf = (k: number): number => spanType[k] !== T_NONE ? (spanType[k] as number) : (rt[k] as number);
-  const aOf = (k: number): number => (spanType[k] !== T_NONE ? (spanA[k] as number) : (resource.a[k] as number));
-  const bOf = (k: number): number => (spanType[k] !== T_NONE ? (spanB[k] as number) : (resource.b[k] as number));
-  const stringIs = (k: number, bytes: Uint8Array): boolean => typeOf(k) === T_STRING && equalBytes(aOf(k), bOf(k), bytes);
+  mergeWithResource(resource);
 
   let kind = -1;
   // 1. an explicit tripline.event.kind
@@ -593,11 +621,16 @@ function routeSpan(spanEnd: number, resource: ResourceInfo, kindTopics: string[]
     }
   }
   const key = explicitTaskId ? taskText : emptyId(traceStart, traceEnd) ? '' : hexOf(traceStart, traceEnd);
-  const groupKey = `${topic}\u0000${key}`;
-  let group = groups.get(groupKey);
+  let byKey = groups.byTopic.get(topic);
+  if (byKey === undefined) {
+    byKey = new Map();
+    groups.byTopic.set(topic, byKey);
+  }
+  let group = byKey.get(key);
   if (group === undefined) {
     group = { topic, key, spans: [] };
-    groups.set(groupKey, group);
+    byKey.set(key, group);
+    groups.inOrder.push(group);
   }
   group.spans.push(scopeIndex, fieldStart, spanEnd);
 }

@@ -8,6 +8,7 @@ import type { Admin, ITopicMetadata, LogEntry } from 'kafkajs';
 import { TriplineError, messageOf } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { registerZstdCodec } from './kafka-codecs.ts';
+import { patchKafkajs } from './kafkajs-patches.ts';
 import { allTopics, spanTopics } from './kafka-config.ts';
 import type { KafkaSettings } from './kafka-config.ts';
 
@@ -23,6 +24,8 @@ export interface KafkaClientOptions {
 export function createKafka(settings: Pick<KafkaSettings, 'brokers' | 'clientId'>, logger: Logger, options: KafkaClientOptions): Kafka {
   // Every Tripline client can read (and the gateway write) ZSTD batches.
   registerZstdCodec();
+  // kafkajs' request queue timer, produce encoder and CRC-32C (see kafkajs-patches.ts).
+  patchKafkajs();
   const log = logger.child({ component: 'kafkajs', role: options.role });
   return new Kafka({
     clientId: `${settings.clientId}-${options.role}`,

@@ -12,10 +12,12 @@
  * boundary are not forwarded (the processor would drop them too).
  *
  * Delivery. kafkajs' idempotent producer (`acks: -1`, retries without limit, as idempotence requires) behind a
- * small accumulator: records of concurrent `publish()` calls wait at most `lingerMs` when the producer is idle,
- * and while a produce request is in flight the next one fills up, so batches grow with load and throughput
- * does not collapse to one request per record (kafkajs does not batch on its own). A produce request holds at
- * most `maxBatchBytes`.
+ * small accumulator (kafkajs does not batch on its own): one produce request at a time carries the records of
+ * many `publish()` calls, for all topics and partitions (one request per broker). The next request goes out once
+ * the one in flight is answered and the queue holds ENOUGH_BYTES, or its oldest record has waited `lingerMs`:
+ * at low load records wait for company instead of paying a produce request each, at high load the queue fills
+ * while a request is in flight and goes out at once. A produce request holds at most `maxBatchBytes` per
+ * partition. `publish()` resolves when Kafka acknowledged every record of the call.
  *
  * Back-pressure. `publish()` rejects with PIPELINE_UNAVAILABLE (→ 503 + Retry-After) when Kafka has not
  * acknowledged within `publishTimeoutMs`; the request's records that were not sent yet are withdrawn, those in
@@ -24,8 +26,8 @@
  * once with PIPELINE_BUSY (429) while Kafka is healthy, or PIPELINE_UNAVAILABLE (503) while it is failing.
  */
 import { Buffer } from 'node:buffer';
-import { CompressionTypes, Partitioners } from 'kafkajs';
-import type { Kafka, Message, PartitionMetadata, Producer, TopicMessages } from 'kafkajs';
+import { CompressionTypes } from 'kafkajs';
+import type { Kafka, Message, Producer, TopicMessages } from 'kafkajs';
 import type { OtlpResourceSpans, OtlpScopeSpans, OtlpSpan, OtlpTraceRequest } from '../../schemas/otlp.ts';
 import { encodeTraceRequest } from '../../collectors/gateway/otlp-codec.ts';
 import type { ClassifiedBatch } from '../core/classify.ts';
@@ -33,9 +35,18 @@ import { TriplineError, messageOf } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { EventPublisher } from './bus.ts';
 import type { KafkaSettings, KafkaTopics } from './kafka-config.ts';
+import { KeyHashPartitioner, partitionOfKey } from './kafka-partitioner.ts';
 
 /** A produce request holds at most this many times `maxBatchBytes` (each partition at most `maxBatchBytes`). */
 const MAX_REQUEST_BATCHES = 16;
+
+/**
+ * Queued bytes worth a produce request without waiting for `lingerMs` (or `maxBatchBytes` when smaller): past
+ * ~4 OTLP requests of 100 spans, a bigger produce request saves little CPU per span (kafkajs' encoding: ~850 µs
+ * per OTLP request sent alone, ~460 µs in fours, ~350 µs in tens), and clients that wait for their answer before
+ * sending again (an OTel exporter has one export in flight) are not held once a few of them are queued.
+ */
+const ENOUGH_BYTES = 256 * 1024;
 
 /** Record header carrying the tenant of the spans (set by the gateway from the ingest credential). */
 export const TENANT_HEADER = 'tripline-tenant';
@@ -173,6 +184,8 @@ export interface KafkaEventPublisher extends EventPublisher {
 }
 
 interface Publication {
+  /** When it was accepted (Date.now()): its records wait at most `lingerMs` from then. */
+  acceptedAt: number;
   remaining: number;
   settled: boolean;
   /** Timed out: its queued records are skipped. */
@@ -196,20 +209,24 @@ export function createKafkaPublisher(options: KafkaPublisherOptions): KafkaEvent
   const settings = options.producer;
   const maxConcurrentSends = options.maxConcurrentSends ?? 1;
   const compression = settings.compression === 'gzip' ? CompressionTypes.GZIP : settings.compression === 'zstd' ? CompressionTypes.ZSTD : CompressionTypes.None;
-  const producer: Producer = options.kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: false,
-    createPartitioner: Partitioners.DefaultPartitioner,
-    // Idempotence needs unlimited retries; short backoffs find a broker that came back within a second or two
-    // (the OTel SDK retries only for its export timeout).
-    retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 2000 },
-  });
+  const newProducer = (): Producer =>
+    options.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      // kafkajs' DefaultPartitioner (murmur2 of the key), without its per-key Long arithmetic.
+      createPartitioner: KeyHashPartitioner,
+      // Idempotence needs unlimited retries; short backoffs find a broker that came back within a second or two
+      // (the OTel SDK retries only for its export timeout).
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 2000 },
+    });
+  let producer: Producer = newProducer();
   const queue: Queued[] = [];
   let queueHead = 0;
-  const partitioner = Partitioners.DefaultPartitioner();
+  /** Bytes of the queued records (not yet taken into a produce request). */
+  let queuedBytes = 0;
+  const enoughBytes = Math.min(ENOUGH_BYTES, settings.maxBatchBytes);
   const partitionCounts = new Map<string, number>();
-  const fakeMetadata = new Map<number, PartitionMetadata[]>();
   let refreshTimer: NodeJS.Timeout | undefined;
   let bytesInFlight = 0;
   let sending = 0;
@@ -251,19 +268,33 @@ export function createKafkaPublisher(options: KafkaPublisherOptions): KafkaEvent
     else publication.reject(error);
   }
 
+  /**
+   * Starts the next produce request when one may go: none is in flight (kafkajs sends one at a time per broker
+   * for idempotence), and the queue is worth a request — it holds ENOUGH_BYTES, or its oldest record has
+   * waited `lingerMs`, or the publisher is closing. Else a timer fires when the oldest record's linger ends.
+   * So the window grows when the load is low (records wait up to `lingerMs` for company instead of going out
+   * alone: each produce request and each partition batch in it has a fixed cost) and vanishes when it is high
+   * (ENOUGH_BYTES arrive at once), while a request in flight still lets the next one fill up.
+   */
   function schedule(): void {
     if (!connected || sending >= maxConcurrentSends || queuedCount() === 0) return;
-    let queuedBytes = 0;
-    for (let i = queueHead; i < queue.length && queuedBytes < settings.maxBatchBytes; i += 1) queuedBytes += queue[i]?.bytes ?? 0;
-    // Linger only when idle: while a send is in flight the queue fills up on its own.
-    if (sending === 0 && settings.lingerMs > 0 && queuedBytes < settings.maxBatchBytes) {
-      lingerTimer ??= setTimeout(() => {
-        lingerTimer = undefined;
-        sendNext();
-      }, settings.lingerMs);
+    const wait = lingerLeft();
+    if (wait <= 0) {
+      sendNext();
       return;
     }
-    sendNext();
+    if (lingerTimer !== undefined) return; // armed for the same oldest record
+    lingerTimer = setTimeout(() => {
+      lingerTimer = undefined;
+      schedule();
+    }, Math.ceil(wait));
+  }
+
+  /** Milliseconds the queued records should still wait for company (0 or less: send now). */
+  function lingerLeft(): number {
+    if (closed || settings.lingerMs === 0 || queuedBytes >= enoughBytes) return 0;
+    const oldest = queue[queueHead];
+    return oldest === undefined ? 0 : oldest.publication.acceptedAt + settings.lingerMs - Date.now();
   }
 
   /**
@@ -285,6 +316,7 @@ export function createKafkaPublisher(options: KafkaPublisherOptions): KafkaEvent
       if (next === undefined) continue;
       if (next.publication.withdrawn) {
         bytesInFlight -= next.bytes;
+        queuedBytes -= next.bytes;
         continue;
       }
       if (taken.length > 0 && total + next.bytes > maxRequestBytes) break;
@@ -297,6 +329,7 @@ export function createKafkaPublisher(options: KafkaPublisherOptions): KafkaEvent
       }
       perPartition.set(slot, used + next.bytes);
       total += next.bytes;
+      queuedBytes -= next.bytes;
       taken.push(next);
     }
     if (deferred.length === 0 && index - queueHead < 4096 && index < queue.length) {
@@ -314,15 +347,9 @@ export function createKafkaPublisher(options: KafkaPublisherOptions): KafkaEvent
     return taken;
   }
 
-  /** The partition kafkajs' default partitioner picks for a key (murmur2 of the key, like Java's). */
+  /** The partition the producer's partitioner (KeyHashPartitioner) picks for a key. */
   function partitionOf(topic: string, key: string): number {
-    const count = partitionCounts.get(topic) ?? 1;
-    let metadata = fakeMetadata.get(count);
-    if (metadata === undefined) {
-      metadata = Array.from({ length: count }, (_, partitionId) => ({ partitionErrorCode: 0, partitionId, leader: 0, replicas: [0], isr: [0] }));
-      fakeMetadata.set(count, metadata);
-    }
-    return partitioner({ topic, partitionMetadata: metadata, message: { key, value: null } });
+    return partitionOfKey(key, partitionCounts.get(topic) ?? 1);
   }
 
   async function refreshPartitionCounts(): Promise<void> {
@@ -389,14 +416,49 @@ export function createKafkaPublisher(options: KafkaPublisherOptions): KafkaEvent
             bytesInFlight -= item.bytes;
             settle(item.publication, failure);
           }
+          replaceProducer();
         },
       )
       .finally(() => {
         sending -= 1;
         sendStarts.delete(sendNumber);
-        if (queuedCount() > 0) sendNext();
+        if (queuedCount() > 0) schedule();
         else notifyIdle();
       });
+  }
+
+  /**
+   * A failed produce request may have been written to some of its partitions (e.g. the broker answered
+   * NOT_LEADER for one partition while stopping, then went away) while kafkajs, when it gives up, rolls the
+   * idempotence sequence numbers of all of them back. The producer's next batch to such a partition then
+   * carries the sequence number of a batch the broker holds, and the broker acknowledges it as a duplicate
+   * without writing it: spans answered 200 and lost (found by the broker-restart drill,
+   * test/drills/kafka-broker-restart.test.ts). So after a failure nothing more is sent with that producer: a new
+   * one (a new producer id, sequences from 0) replaces it, connected with retries until Kafka answers.
+   */
+  function replaceProducer(): void {
+    const failed = producer;
+    connected = false;
+    failed.disconnect().catch((error: unknown) => logger.debug({ err: messageOf(error) }, 'disconnecting a failed Kafka producer failed'));
+    producer = newProducer();
+    const replacement = producer;
+    const connect = (attempt: number): void => {
+      if (closed || producer !== replacement) return;
+      replacement.connect().then(
+        () => {
+          if (producer !== replacement) return;
+          connected = true;
+          logger.info('a new Kafka producer replaced the one whose produce request failed');
+          schedule();
+        },
+        (error: unknown) => {
+          const delay = Math.min(5000, 100 * 2 ** Math.min(attempt, 6));
+          logger.warn({ err: messageOf(error), retryInMs: delay }, 'connecting a new Kafka producer failed; retrying');
+          setTimeout(() => connect(attempt + 1), delay).unref();
+        },
+      );
+    };
+    connect(1);
   }
 
   function notifyIdle(): void {
@@ -464,7 +526,7 @@ export function createKafkaPublisher(options: KafkaPublisherOptions): KafkaEvent
       stats.bytes += bytes;
       for (const record of records) stats.spans += record.spans;
       return new Promise<void>((resolve, reject) => {
-        const publication: Publication = { remaining: records.length, settled: false, withdrawn: false, resolve, reject, timer: undefined };
+        const publication: Publication = { acceptedAt: Date.now(), remaining: records.length, settled: false, withdrawn: false, resolve, reject, timer: undefined };
         publication.timer = setTimeout(() => {
           publication.withdrawn = true;
           stats.unavailable += 1;
@@ -475,6 +537,7 @@ export function createKafkaPublisher(options: KafkaPublisherOptions): KafkaEvent
           queue.push({ topic: record.topic, partition: partitionOf(record.topic, record.key), message, bytes: record.value.byteLength, publication });
         }
         bytesInFlight += bytes;
+        queuedBytes += bytes;
         schedule();
       });
     },
@@ -483,7 +546,10 @@ export function createKafkaPublisher(options: KafkaPublisherOptions): KafkaEvent
       if (closed) return;
       closed = true;
       if (connected) {
-        // Drain what was accepted, for at most one publish timeout.
+        // Drain what was accepted (without lingering), for at most one publish timeout.
+        if (lingerTimer !== undefined) clearTimeout(lingerTimer);
+        lingerTimer = undefined;
+        schedule();
         let timer: NodeJS.Timeout | undefined;
         const drained = await Promise.race([
           idle().then(() => true),
@@ -501,6 +567,7 @@ export function createKafkaPublisher(options: KafkaPublisherOptions): KafkaEvent
       }
       queue.length = 0;
       queueHead = 0;
+      queuedBytes = 0;
       await producer.disconnect().catch((error: unknown) => logger.warn({ err: messageOf(error) }, 'disconnecting the Kafka producer failed'));
       connected = false;
     },

@@ -11,7 +11,7 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gunzipSync } from 'node:zlib';
-import { createGateway } from '../../collectors/gateway/gateway.ts';
+import { createGateway, tuneHeapForIngest } from '../../collectors/gateway/gateway.ts';
 import { RPC_CODE, countSpans, decodeTraceRequest, encodeRpcStatus, encodeTraceResponse } from '../../collectors/gateway/otlp-codec.ts';
 import { routeTraceRequest } from '../../collectors/gateway/otlp-route.ts';
 import type { RoutedRecord } from '../../collectors/gateway/otlp-route.ts';
@@ -30,6 +30,8 @@ await ensureTopics(kafka, settings, logger);
 const publisher = createKafkaPublisher({ kafka, topics: settings.topics, producer: settings.producer, logger });
 await publisher.start();
 const gateway = createGateway(publisher);
+// As the real gateway (createGateway with records) does.
+tuneHeapForIngest();
 /**
  * The byte-level fast path (collectors/gateway/otlp-route.ts), used when the publisher takes ready-made records
  * (`publishRecords`, the change proposed in docs/otelcol.md); else decode → classify → publish as the gateway does.

@@ -32,9 +32,13 @@
  * Environment: BENCH_SECONDS (10), BENCH_WARMUP_SECONDS (3), BENCH_LOADS (2000,5000,10000,20000),
  * BENCH_SUTS (collector,gateway,gateway-http), BENCH_CONCURRENCY (32), BENCH_SUSTAINED (1; 0 skips the search),
  * BENCH_GATEWAY_COMPRESSION (zstd: the codec config.yaml gives the collector's kafka exporter),
- * BENCH_PRODUCER (1: the gateway's producer batching sweep; 0 skips), BENCH_PROFILE (1: a --cpu-prof of the
- * gateway at 10k spans/s, summarized), BENCH_OUT (a directory for results.json and logs), KAFKA_BROKERS,
- * TRIPLINE_OTELCOL_BIN, TRIPLINE_OTELCOL_CONFIG.
+ * BENCH_SATURATION (1; 0 skips the closed-loop run), BENCH_PRODUCER (1: the gateway's producer batching sweep;
+ * 0 skips), BENCH_PROFILE (1: a --cpu-prof of the gateway at each of BENCH_PROFILE_RATES, summarized),
+ * BENCH_PROFILE_RATES (10000; spans/s, comma-separated), BENCH_OUT (a directory for results.json and logs),
+ * KAFKA_BROKERS, TRIPLINE_OTELCOL_BIN, TRIPLINE_OTELCOL_CONFIG.
+ * A quick look at the low rates only:
+ *   BENCH_LOADS=2000,5000 BENCH_SUTS=collector,gateway BENCH_SUSTAINED=0 BENCH_SATURATION=0 BENCH_PRODUCER=0 \
+ *     BENCH_PROFILE=0 node test/bench/gateway-vs-collector.bench.ts
  * Raw kafkajs throughput at several batch sizes is test/bench/kafka.bench.ts (section 1), not repeated here.
  */
 import { spawn } from 'node:child_process';
@@ -74,6 +78,8 @@ const SUTS = (process.env.BENCH_SUTS ?? 'collector,gateway,gateway-http').split(
 const SUSTAINED = num('BENCH_SUSTAINED', 1) === 1;
 const PRODUCER = num('BENCH_PRODUCER', 1) === 1;
 const PROFILE = num('BENCH_PROFILE', 1) === 1;
+const PROFILE_RATES = (process.env.BENCH_PROFILE_RATES ?? '10000').split(',').map(Number).filter((n) => n > 0);
+const SATURATION = num('BENCH_SATURATION', 1) === 1;
 const PARTITIONS = 6;
 /** Kafka compression of the Tripline gateways: by default the codec collectors/otelcol/config.yaml gives the collector. */
 const GATEWAY_COMPRESSION = process.env.BENCH_GATEWAY_COMPRESSION ?? 'zstd';
@@ -510,20 +516,21 @@ async function main(): Promise<void> {
         }
         if (best !== undefined) rows.push({ ...best, variant: 'sustained' });
       }
-      rows.push(await measure(ctx, sut, { concurrency: CONCURRENCY }));
+      if (SATURATION) rows.push(await measure(ctx, sut, { concurrency: CONCURRENCY }));
     }
 
     if (PRODUCER && SUTS.includes('gateway')) {
       log('\nTripline gateway: Kafka producer settings (TRIPLINE_KAFKA_COMPRESSION / _MAX_BATCH_BYTES / _LINGER_MS), closed loop');
       for (const [compression, batch, linger] of [
-        ['none', '900000', '5'],
-        ['gzip', '900000', '5'],
-        ['zstd', '65536', '0'],
-        ['zstd', '262144', '5'],
+        ['none', '900000', '100'],
+        ['gzip', '900000', '100'],
+        ['zstd', '65536', '100'],
+        ['zstd', '262144', '100'],
         ['zstd', '900000', '0'],
-        ['zstd', '900000', '5'],
         ['zstd', '900000', '20'],
-        ['zstd', '4194304', '5'],
+        ['zstd', '900000', '100'],
+        ['zstd', '900000', '200'],
+        ['zstd', '4194304', '100'],
       ] as const) {
         rows.push(
           await measure(ctx, 'gateway', { concurrency: CONCURRENCY }, {
@@ -534,25 +541,27 @@ async function main(): Promise<void> {
       }
     }
 
-    let profileText = '';
+    const profiles: { rate: number; text: string }[] = [];
     if (PROFILE && SUTS.includes('gateway')) {
-      log('\nTripline gateway under --cpu-prof at 10,000 spans/s (the measured window only)');
-      const profileDir = join(outDir, 'cpu-profile');
-      mkdirSync(profileDir, { recursive: true });
-      await measure(ctx, 'gateway', { rate: 10_000 }, { variant: 'cpu-prof', nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] });
-      const files = readdirSync(profileDir).filter((name) => name.endsWith('.cpuprofile'));
-      const file = files[0];
-      if (file !== undefined) {
-        profileText = formatSummary(summarize(JSON.parse(readFileSync(join(profileDir, file), 'utf8')) as Parameters<typeof summarize>[0], 30, measuredFromMs));
-        log(profileText);
-      } else {
-        log('no .cpuprofile was written');
+      for (const rate of PROFILE_RATES) {
+        log(`\nTripline gateway under --cpu-prof at ${fmt(rate)} spans/s (the measured window only)`);
+        const profileDir = join(outDir, `cpu-profile-${String(rate)}`);
+        mkdirSync(profileDir, { recursive: true });
+        await measure(ctx, 'gateway', { rate }, { variant: 'cpu-prof', nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] });
+        const file = readdirSync(profileDir).find((name) => name.endsWith('.cpuprofile'));
+        if (file === undefined) {
+          log('no .cpuprofile was written');
+          continue;
+        }
+        const text = formatSummary(summarize(JSON.parse(readFileSync(join(profileDir, file), 'utf8')) as Parameters<typeof summarize>[0], 30, measuredFromMs));
+        log(text);
+        profiles.push({ rate, text });
       }
     }
 
     writeFileSync(join(outDir, 'results.json'), JSON.stringify({ rows, seconds: SECONDS, payloadBytes: payloads.meanBytes, node: process.version, otelcol: otelcolVersion() }, null, 2));
     const main = rows.filter((row) => row.variant === '' || row.variant === 'sustained');
-    const producer = rows.filter((row) => row.variant.startsWith('batch'));
+    const producer = rows.filter((row) => row.variant.includes(', batch '));
     console.log(`\n## Gateway vs collector (${String(SECONDS)} s per run, 100 spans per request, ${fmt(payloads.meanBytes)} bytes per request)\n`);
     console.log(table(main.filter((row) => row.sut !== 'gateway-http')));
     if (SUTS.includes('gateway') && SUTS.includes('collector')) console.log(`\n${ratioTable(main, 'gateway', 'collector', '### Ratios: Tripline gateway (fastify) / otelcol (CPU ≤ 1.00 is the goal)')}`);
@@ -566,7 +575,7 @@ async function main(): Promise<void> {
       console.log(`\n## Tripline gateway: Kafka producer settings (closed loop, ${String(CONCURRENCY)} requests in flight)\n`);
       console.log(table(producer));
     }
-    if (profileText !== '') console.log(`\n## CPU profile of the gateway at 10,000 spans/s\n\n\`\`\`\n${profileText}\n\`\`\``);
+    for (const profile of profiles) console.log(`\n## CPU profile of the gateway at ${fmt(profile.rate)} spans/s\n\n\`\`\`\n${profile.text}\n\`\`\``);
     console.log(`\nresults: ${join(outDir, 'results.json')}`);
   } finally {
     if (brokerEnv === undefined) await deleteTopics(brokers);

@@ -23,7 +23,7 @@ describe('Kafka settings', () => {
   it('has defaults for everything but the brokers', () => {
     const settings = loadKafkaSettings(base, {});
     expect(settings.topics).toEqual(DEFAULT_TOPICS);
-    expect(settings.producer).toEqual({ compression: 'gzip', publishTimeoutMs: 5000, retryAfterSeconds: 2, maxInFlightBytes: 64 * 1024 * 1024, lingerMs: 5, maxBatchBytes: 900_000, maxRecordBytes: 900_000 });
+    expect(settings.producer).toEqual({ compression: 'gzip', publishTimeoutMs: 5000, retryAfterSeconds: 2, maxInFlightBytes: 64 * 1024 * 1024, lingerMs: 100, maxBatchBytes: 900_000, maxRecordBytes: 900_000 });
     expect(settings.consumer).toEqual({ sessionTimeoutMs: 30_000, heartbeatIntervalMs: 3000, rebalanceTimeoutMs: 60_000, maxBytes: 4 * 1024 * 1024, maxPollIntervalMs: 300_000 });
     expect(settings.replicationFactor).toBe(-1);
     expect(Object.isFrozen(settings.topics)).toBe(true);
