@@ -13,6 +13,7 @@
  *              on the revocations topic, where processors and other API instances apply them.
  */
 import { describeGeneratedTokens, startAuth } from './auth/index.ts';
+import { createMemoryAccessStore } from './auth/memory-access-store.ts';
 import { createGateway } from '../collectors/gateway/gateway.ts';
 import type { Gateway } from '../collectors/gateway/gateway.ts';
 import { registerOtlpReceiver } from '../collectors/gateway/receiver.ts';
@@ -184,8 +185,13 @@ export async function startGatewayService(config: Readonly<TriplineConfig>, deps
     await publisher.start();
     lifecycle.add(() => publisher.close());
     const gateway = createGateway(publisher, { publisher, topics: settings.topics, maxRecordBytes: settings.producer.maxRecordBytes });
-    // Tokens come from ClickHouse (the API makes them); TRIPLINE_AGENT_TOKEN is registered here too.
-    const auth = await startAuth({ config: config.auth, clickhouse: { ...config.store }, logger, bootstrap: 'configured' });
+    // Tokens come from the ClickHouse the API writes them to. A gateway on its own, without a ClickHouse server,
+    // could only open an engine of its own that no API writes to: it accepts the configured agent token alone.
+    const sharesStore = config.store.url !== undefined || deps.store !== undefined;
+    if (!sharesStore && config.auth.agentToken === undefined) {
+      logger.warn('the gateway has no ClickHouse server (CLICKHOUSE_URL) to read tokens from and no TRIPLINE_AGENT_TOKEN: it will refuse every request');
+    }
+    const auth = await startAuth({ config: config.auth, clickhouse: { ...config.store }, logger, bootstrap: 'configured', ...(sharesStore ? {} : { store: createMemoryAccessStore() }) });
     lifecycle.add(() => auth.stop());
     const app = createHttpServer(logger.child({ component: 'otlp' }));
     registerOtlpReceiver(app, {

@@ -65,6 +65,8 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const LOAD_GENERATOR = fileURLToPath(new URL('./load-generator.ts', import.meta.url));
 const BARE_GATEWAY = fileURLToPath(new URL('./bare-http-gateway.ts', import.meta.url));
 const GATEWAY_MAIN = join(ROOT, 'services', 'gateway-main.ts');
+/** The agent token the load generator sends (the collector ignores it). */
+const BENCH_AGENT_TOKEN = 'bench-agent-token-0123456789abcdef';
 
 const num = (name: string, fallback: number): number => {
   const value = process.env[name];
@@ -204,6 +206,9 @@ async function startNodeSut(script: string, port: number, brokers: string[], top
       TRIPLINE_OTLP_PORT: String(port),
       LOG_LEVEL: 'warn',
       TRIPLINE_KAFKA_COMPRESSION: GATEWAY_COMPRESSION,
+      // Agents send a token, as in production; the tenant's ingest limit is not what is measured.
+      TRIPLINE_AGENT_TOKEN: BENCH_AGENT_TOKEN,
+      TRIPLINE_TENANT_SPANS_PER_SECOND: '10000000',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -265,7 +270,7 @@ async function startSut(sut: SutName, brokers: string[], topics: Topics, options
 // Load
 
 async function runLoad(url: string, dir: string, load: { rate?: number; concurrency?: number }, seconds: number, pinned: boolean): Promise<LoadResult> {
-  const args = [LOAD_GENERATOR, '--url', url, '--dir', dir, '--seconds', String(seconds)];
+  const args = [LOAD_GENERATOR, '--url', url, '--dir', dir, '--seconds', String(seconds), '--token', BENCH_AGENT_TOKEN];
   if (load.rate !== undefined) args.push('--rate', String(load.rate));
   else args.push('--concurrency', String(load.concurrency ?? CONCURRENCY));
   const child = spawn(pinned ? 'taskset' : process.execPath, pinned ? ['-c', '0', process.execPath, ...args] : args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });

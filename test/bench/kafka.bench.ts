@@ -40,6 +40,7 @@ import { classifyRequest } from '../../services/core/classify.ts';
 import { startGatewayService, startProcessorService } from '../../services/distributed.ts';
 import { createLogger } from '../../services/shared/logger.ts';
 import { openClickHouseStore } from '../../services/store/clickhouse-store.ts';
+import { agentHeaders } from '../helpers/auth.ts';
 import { distributedConfig, freshKafkaSettings, syntheticRequest } from '../integration/kafka/fixtures.ts';
 
 const SPANS_PER_REQUEST = 100;
@@ -190,7 +191,7 @@ async function gatewayOverHttp(requestCount: number, broker: number | undefined)
   const { url } = JSON.parse(String(first.value)) as { url: string };
   const bodies = requests(Math.min(requestCount, 500), `http-${randomUUID().slice(0, 6)}`).map((request) => encodeTraceRequest(request));
   const post = async (body: Uint8Array): Promise<void> => {
-    const response = await fetch(`${url}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body });
+    const response = await fetch(`${url}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf', ...agentHeaders }, body });
     await response.arrayBuffer();
     if (response.status !== 200) throw new Error(`gateway answered ${response.status}`);
   };
@@ -291,7 +292,7 @@ async function processorToClickHouse(requestCount: number, broker: number | unde
 // Child mode: the gateway service alone in its own process.
 if (process.argv[2] === '--gateway-child') {
   const settings = JSON.parse(process.env.BENCH_KAFKA_SETTINGS ?? '{}') as KafkaSettings;
-  const config = distributedConfig(brokers, tmpdir(), { LOG_LEVEL: 'error', TRIPLINE_OTLP_MAX_BODY_BYTES: String(64 * 1024 * 1024) });
+  const config = distributedConfig(brokers, tmpdir(), { LOG_LEVEL: 'error', TRIPLINE_OTLP_MAX_BODY_BYTES: String(64 * 1024 * 1024), TRIPLINE_TENANT_SPANS_PER_SECOND: '10000000' });
   const gateway = await startGatewayService(config, { kafka: settings, logger });
   process.stdout.write(`${JSON.stringify({ url: gateway.otlpUrl })}\n`);
   process.stdin.resume();

@@ -7,6 +7,7 @@
  *   node test/bench/load-generator.ts --url http://127.0.0.1:4318 --dir /tmp/payloads \
  *     --rate 10000 --seconds 10          # open loop: a fixed offered load in spans/s
  *   node test/bench/load-generator.ts --url … --dir … --concurrency 32 --seconds 10   # closed loop (saturation)
+ *   (--token T sends `Authorization: Bearer T`, as agents of a Tripline gateway do)
  *
  * Open loop: requests start on a fixed schedule (rate / spans-per-request per second) whatever the answers;
  * latency is measured from each request's SCHEDULED start (so a stalled server is not hidden by the generator
@@ -28,6 +29,8 @@ interface Options {
   seconds: number;
   maxInFlight: number;
   warmupSeconds: number;
+  /** Sent as `Authorization: Bearer <token>`. */
+  token: string | undefined;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -45,7 +48,7 @@ function parseArgs(argv: string[]): Options {
   const rate = num('rate');
   const concurrency = num('concurrency');
   if ((rate === undefined) === (concurrency === undefined)) throw new Error('give exactly one of --rate (spans/s) or --concurrency');
-  return { url: new URL('/v1/traces', url), dir, rate, concurrency, seconds: num('seconds') ?? 10, maxInFlight: num('max-in-flight') ?? 256, warmupSeconds: num('warmup') ?? 0 };
+  return { url: new URL('/v1/traces', url), dir, rate, concurrency, seconds: num('seconds') ?? 10, maxInFlight: num('max-in-flight') ?? 256, warmupSeconds: num('warmup') ?? 0, token: values.get('token') };
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -118,7 +121,7 @@ async function main(): Promise<void> {
       };
       const req = request(
         options.url,
-        { method: 'POST', agent, headers: { 'content-type': 'application/x-protobuf', 'content-length': body.length } },
+        { method: 'POST', agent, headers: { 'content-type': 'application/x-protobuf', 'content-length': body.length, ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }) } },
         (res) => {
           res.resume();
           res.on('end', () => done(String(res.statusCode)));
