@@ -141,6 +141,9 @@ export function bridgeKillSwitchToKafka(options: KillSwitchBridgeOptions): KillS
   function pump(): void {
     if (!connected || sending !== undefined || queue.length === 0) return;
     sending = (async () => {
+      // A kill emits its alert and then its revocation in one synchronous pass: wait for the pass to end so
+      // both go in one produce request (otherwise the revocation waits for the alert's acknowledgement).
+      await Promise.resolve();
       let failures = 0;
       while (queue.length > 0 && isConnected()) {
         const batch = queue.slice(0, 500);

@@ -19,8 +19,18 @@
  * durable in ClickHouse, and after the dead letters were acknowledged. A member that dies before committing
  * leaves its records to the next owner, which replays them; the processor's outputs have deterministic ids so
  * the replay adds no duplicate. Records this process already handed to its handler are never handed again
- * (kept per partition), even if a failed commit makes Kafka deliver them again. On a rebalance kafkajs lets
- * the batch in hand finish and commit before the member rejoins (the classic, eager protocol).
+ * (kept per partition), even if a failed commit makes Kafka deliver them again.
+ *
+ * Pipelining. The next fetch does not wait for the previous one's commit: a fetch's records are handed to the
+ * handler as soon as the previous fetch's were (the processor scores them — and decides a kill among them —
+ * while earlier results are still being written), and the commits follow in fetch order, each once its own
+ * results are durable. At most `maxUncommittedFetches` fetches are handed over and not yet committed; past
+ * that, the consumer stops fetching until a commit frees a slot. A rebalance (the classic, eager protocol) no
+ * longer waits for those commits: one made after the member lost the partition fails or is superseded, and the
+ * next owner replays the records from the last commit (harmlessly, as above). If a fetch's handling fails
+ * (the handler rejects), nothing handed after it is committed either: the consumer goes back to the first
+ * record not committed of each partition concerned (a seek) and hands those records again once the fetches in
+ * the pipeline have settled.
  *
  * Co-partitioning. The consumer uses `coPartitionAssigner`, so this member owns the same partition numbers of
  * all three topics. `onAssignment` reports each new assignment (the processor then looks up tasks it has not
@@ -30,7 +40,7 @@
 import { Buffer } from 'node:buffer';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { CompressionTypes, Partitioners } from 'kafkajs';
-import type { Batch, Consumer, IHeaders, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
+import type { Batch, Consumer, ConsumerRunConfig, IHeaders, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import type { OtlpFormat } from '../../schemas/otlp.ts';
 import { decodeTraceRequest } from '../../collectors/gateway/otlp-codec.ts';
 import { classifyRequest } from '../core/classify.ts';
@@ -87,6 +97,8 @@ export interface KafkaSourceOptions {
    * last one), all of them before the fetch's offsets are committed. @default 5000
    */
   maxEventsPerBatch?: number;
+  /** Fetches handed to the handler whose offsets are not committed yet, at most (see Pipelining). @default 4 */
+  maxUncommittedFetches?: number;
 }
 
 export interface KafkaSourceStats {
@@ -110,14 +122,24 @@ export interface KafkaEventSource extends EventSource {
 interface Part {
   topic: string;
   partition: number;
+  firstOffset: string;
   lastOffset: string;
   /** Highest offset handed to the handler from this part (null when the part held none to hand). */
   handledUpTo: bigint | null;
   events: EventBatch;
   deadLetters: { topic: string; messages: Message[] };
   tasks: TaskRef[];
-  resolve: () => void;
+  /** Its records were handed to the handler and the pipeline has room: kafkajs may fetch again. */
+  accept: () => void;
   reject: (error: unknown) => void;
+}
+
+/** One fetch's parts on their way through the pipeline. */
+interface Flush {
+  parts: Part[];
+  /** Resolves once the results of every handler call are durable. */
+  durable: Promise<void>;
+  deadLetters: Promise<void>;
 }
 
 type Decoded = { ok: true; events: EventBatch } | { ok: false; reason: string };
@@ -177,10 +199,28 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaEventSource
   const taskMemory = options.tasksPerPartitionMemory ?? 50_000;
   let assigned: number[] = [];
   let pending: Part[] = [];
-  /** Parts whose eachBatch call waits for its flush. */
+  /** Parts whose eachBatch call waits for its records to be handed over. */
   const waiting = new Set<Part>();
   let flushScheduled = false;
+  /** Hand-overs, one fetch at a time in fetch order. */
+  let handing: Promise<unknown> = Promise.resolve();
+  /** Commits, in fetch order; the tail is what `stop()` drains. */
   let inFlight: Promise<void> = Promise.resolve();
+  const maxUncommitted = Math.max(1, options.maxUncommittedFetches ?? 4);
+  /** Fetches handed over (or on their way) and not yet committed or failed. */
+  let uncommitted = 0;
+  /** Set when a fetch's handling failed: nothing handed after it is committed until the pipeline is empty. */
+  let broken: Error | undefined;
+  /** Partitions sent back to their first uncommitted record since `broken` was set. */
+  const rewound = new Set<string>();
+  const roomWaiters: (() => void)[] = [];
+  /** When each fetch on its way was handed over, oldest first (they complete in order). */
+  const outstanding: number[] = [];
+  /** The member left the group because a fetch was not written for max.poll.interval (see the watchdog). */
+  let expelled = false;
+  let runConfig: ConsumerRunConfig | undefined;
+  let watchdog: NodeJS.Timeout | undefined;
+  let leaving: Promise<void> = Promise.resolve();
   let handler: ((batch: EventBatch) => Promise<void>) | undefined;
   let started = false;
   let stopping: Promise<void> | undefined;
@@ -189,6 +229,16 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaEventSource
   consumer.on(consumer.events.GROUP_JOIN, (event) => {
     const numbers = new Set<number>();
     for (const list of Object.values(event.payload.memberAssignment)) for (const n of list) numbers.add(n);
+    reassign(numbers, { memberId: event.payload.memberId, leader: event.payload.isLeader });
+  });
+  consumer.on(consumer.events.CRASH, (event) => {
+    const fields = { err: messageOf(event.payload.error), restart: event.payload.restart };
+    if (event.payload.restart) logger.warn(fields, 'the Kafka consumer lost the cluster; restarting it');
+    else logger.error(fields, 'the Kafka consumer crashed and will not restart');
+  });
+
+  /** This member owns the partition numbers `numbers` now (none once it left the group). */
+  function reassign(numbers: Set<number>, fields: Record<string, unknown>): void {
     const released: TaskRef[] = [];
     for (const n of assigned) {
       if (numbers.has(n)) continue;
@@ -203,7 +253,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaEventSource
     } catch (error) {
       logger.error({ err: messageOf(error) }, 'onAssignment failed');
     }
-    logger.info({ partitions: assigned, memberId: event.payload.memberId, leader: event.payload.isLeader, releasedTasks: released.length }, 'joined the processor group');
+    logger.info({ partitions: assigned, ...fields, releasedTasks: released.length }, numbers.size === 0 ? 'left the processor group' : 'joined the processor group');
     if (released.length > 0) {
       try {
         options.onTasksReleased?.(released);
@@ -211,12 +261,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaEventSource
         logger.error({ err: messageOf(error) }, 'onTasksReleased failed');
       }
     }
-  });
-  consumer.on(consumer.events.CRASH, (event) => {
-    const fields = { err: messageOf(event.payload.error), restart: event.payload.restart };
-    if (event.payload.restart) logger.warn(fields, 'the Kafka consumer lost the cluster; restarting it');
-    else logger.error(fields, 'the Kafka consumer crashed and will not restart');
-  });
+  }
 
   function rememberTasks(partition: number, tasks: readonly TaskRef[]): void {
     let map = tasksByNumber.get(partition);
@@ -236,12 +281,13 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaEventSource
     }
   }
 
-  function toPart(batch: Batch): Omit<Part, 'resolve' | 'reject'> {
+  function toPart(batch: Batch): Omit<Part, 'accept' | 'reject'> {
     const key = `${batch.topic}|${batch.partition}`;
     const already = handled.get(key);
-    const part: Omit<Part, 'resolve' | 'reject'> = {
+    const part: Omit<Part, 'accept' | 'reject'> = {
       topic: batch.topic,
       partition: batch.partition,
+      firstOffset: batch.messages[0]?.offset ?? batch.lastOffset(),
       lastOffset: batch.lastOffset(),
       handledUpTo: null,
       events: { events: [], boundaries: [] },
@@ -290,50 +336,154 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaEventSource
       flushScheduled = false;
       const parts = pending;
       pending = [];
-      inFlight = inFlight.then(() => flush(parts));
+      uncommitted += 1;
+      outstanding.push(Date.now());
+      const handed = handing.then(() => handOver(parts));
+      handing = handed.catch(() => undefined);
+      inFlight = inFlight.then(() => complete(parts, handed));
     });
   }
 
-  async function flush(parts: Part[]): Promise<void> {
-    try {
-      const merged: EventBatch = { events: [], boundaries: [] };
-      const deadLetters: Message[] = [];
-      for (const part of parts) {
-        for (const event of part.events.events) merged.events.push(event);
-        for (const boundary of part.events.boundaries) merged.boundaries.push(boundary);
-        deadLetters.push(...part.deadLetters.messages);
-      }
-      if (deadLetters.length > 0) {
-        await retrying('sending dead letters', () =>
-          deadLetterProducer.send({ topic: settings.topics.deadLetter, messages: deadLetters, acks: -1, compression: CompressionTypes.None }),
+  /**
+   * Waits until fewer than `maxUncommitted` fetches are on their way (the one just handed over counts), so that
+   * kafkajs fetches the next one only while there is room for it.
+   */
+  async function room(): Promise<void> {
+    while (uncommitted >= maxUncommitted && !expelled && !stopRequested) await new Promise<void>((resolve) => roomWaiters.push(resolve));
+  }
+
+  function wakeRoomWaiters(): void {
+    for (const wake of roomWaiters.splice(0)) wake();
+  }
+
+  function freeRoom(): void {
+    uncommitted -= 1;
+    outstanding.shift();
+    wakeRoomWaiters();
+    if (expelled && uncommitted === 0 && !stopRequested) rejoin();
+  }
+
+  /**
+   * Hang detection (Java's max.poll.interval). Fetches are handed over without waiting for their results, so
+   * kafkajs goes on fetching and heartbeating even when the handler hangs: when the oldest fetch on its way has
+   * not been written for `maxPollIntervalMs`, the member leaves the group, and its partitions go to a member
+   * that works (which replays their uncommitted records). It joins again once that fetch is done.
+   */
+  function checkProgress(): void {
+    const oldest = outstanding[0];
+    if (expelled || stopRequested || runConfig === undefined || oldest === undefined) return;
+    if (Date.now() - oldest <= settings.consumer.maxPollIntervalMs) return;
+    expelled = true;
+    wakeRoomWaiters();
+    logger.warn({ waitedMs: Date.now() - oldest }, 'a fetch has not been written within max.poll.interval: leaving the group so that another processor takes its partitions');
+    leaving = consumer
+      .stop()
+      .then(() => reassign(new Set(), { reason: 'max.poll.interval' }))
+      .catch((error: unknown) => logger.warn({ err: messageOf(error) }, 'leaving the group failed'));
+  }
+
+  function rejoin(): void {
+    const config = runConfig;
+    if (config === undefined) return;
+    expelled = false;
+    const run = async (): Promise<void> => {
+      await leaving;
+      if (stopRequested) return;
+      logger.info('the fetches in hand are done: joining the processor group again');
+      await consumer.run(config);
+    };
+    run().catch((error: unknown) => logger.error({ err: messageOf(error) }, 'joining the processor group again failed'));
+  }
+
+  /** Hands the fetch's events to the handler without waiting for their results to be durable. */
+  function handOver(parts: Part[]): Flush {
+    if (broken !== undefined) throw broken;
+    const merged: EventBatch = { events: [], boundaries: [] };
+    const deadLetterMessages: Message[] = [];
+    for (const part of parts) {
+      for (const event of part.events.events) merged.events.push(event);
+      for (const boundary of part.events.boundaries) merged.boundaries.push(boundary);
+      deadLetterMessages.push(...part.deadLetters.messages);
+    }
+    const deadLetters =
+      deadLetterMessages.length === 0
+        ? Promise.resolve()
+        : retrying('sending dead letters', () =>
+            deadLetterProducer.send({ topic: settings.topics.deadLetter, messages: deadLetterMessages, acks: -1, compression: CompressionTypes.None }),
+          ).then(() => {
+            stats.deadLetters += deadLetterMessages.length;
+          });
+    deadLetters.catch(() => undefined);
+    const results: Promise<void>[] = [];
+    if (merged.events.length > 0 || merged.boundaries.length > 0) {
+      if (handler === undefined) throw new Error('the Kafka source was started without a handler');
+      const size = Math.max(1, options.maxEventsPerBatch ?? 5000);
+      for (let start = 0; start < merged.events.length || start === 0; start += size) {
+        const last = start + size >= merged.events.length;
+        const chunk: EventBatch = { events: merged.events.slice(start, start + size), boundaries: last ? merged.boundaries : [] };
+        // The processor takes the calls in order and scores each once the previous one is scored.
+        results.push(
+          handler(chunk).then(() => {
+            stats.batches += 1;
+            stats.events += chunk.events.length;
+            stats.boundaries += chunk.boundaries.length;
+          }),
         );
-        stats.deadLetters += deadLetters.length;
       }
-      if (merged.events.length > 0 || merged.boundaries.length > 0) {
-        if (handler === undefined) throw new Error('the Kafka source was started without a handler');
-        const size = Math.max(1, options.maxEventsPerBatch ?? 5000);
-        for (let start = 0; start < merged.events.length || start === 0; start += size) {
-          const last = start + size >= merged.events.length;
-          const chunk: EventBatch = { events: merged.events.slice(start, start + size), boundaries: last ? merged.boundaries : [] };
-          await handler(chunk);
-          stats.batches += 1;
-          stats.events += chunk.events.length;
-          stats.boundaries += chunk.boundaries.length;
-        }
+    }
+    const durable = Promise.all(results).then(() => undefined);
+    durable.catch(() => undefined);
+    for (const part of parts) {
+      if (part.handledUpTo !== null) {
+        const key = `${part.topic}|${part.partition}`;
+        const previous = handled.get(key);
+        if (previous === undefined || part.handledUpTo > previous) handled.set(key, part.handledUpTo);
       }
-      for (const part of parts) {
-        if (part.handledUpTo !== null) {
-          const key = `${part.topic}|${part.partition}`;
-          const previous = handled.get(key);
-          if (previous === undefined || part.handledUpTo > previous) handled.set(key, part.handledUpTo);
-        }
-        if (part.tasks.length > 0) rememberTasks(part.partition, part.tasks);
-      }
+      // The processor holds these tasks from now on: they are released with their partition.
+      if (part.tasks.length > 0) rememberTasks(part.partition, part.tasks);
+      part.accept();
+    }
+    return { parts, durable, deadLetters };
+  }
+
+  /** Commits the fetch once its results are durable and its dead letters and publications acknowledged. */
+  async function complete(parts: Part[], handed: Promise<Flush>): Promise<void> {
+    try {
+      const flush = await handed;
+      await flush.deadLetters;
+      await flush.durable;
+      if (broken !== undefined) throw broken;
       if (options.beforeCommit !== undefined) await retrying('publishing alerts and revocations', options.beforeCommit);
       await commit(parts);
-      for (const part of parts) part.resolve();
     } catch (error) {
-      for (const part of parts) part.reject(error);
+      if (broken === undefined) {
+        broken = error instanceof Error ? error : new Error(messageOf(error));
+        logger.warn({ err: messageOf(error) }, 'handling a fetch failed; nothing after it is committed, and its records will be handed again');
+      }
+      for (const part of parts) {
+        rewind(part);
+        part.reject(error);
+      }
+    } finally {
+      freeRoom();
+      if (uncommitted === 0 && broken !== undefined) {
+        broken = undefined;
+        rewound.clear();
+      }
+    }
+  }
+
+  /** Sends the part's partition back to the part's first record, unless an earlier failed part already did. */
+  function rewind(part: Part): void {
+    const key = `${part.topic}|${part.partition}`;
+    if (rewound.has(key)) return;
+    rewound.add(key);
+    handled.delete(key);
+    try {
+      consumer.seek({ topic: part.topic, partition: part.partition, offset: part.firstOffset });
+    } catch (error) {
+      // Not running (stopping): the next owner starts from the committed offset anyway.
+      logger.warn({ err: messageOf(error), topic: part.topic, partition: part.partition }, 'could not go back to the first uncommitted record');
     }
   }
 
@@ -380,43 +530,56 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaEventSource
         await deadLetterProducer.connect();
         await consumer.connect();
         await consumer.subscribe({ topics, fromBeginning: options.fromBeginning ?? true });
-        await consumer.run({
+        runConfig = {
           autoCommit: false,
           eachBatchAutoResolve: false,
           partitionsConsumedConcurrently: Math.max(1, Math.min(256, topics.length * settings.partitions)),
           eachBatch: async (payload) => {
             const { batch } = payload;
-            if (stopRequested || batch.messages.length === 0) return;
-            const done = new Promise<void>((resolve, reject) => {
+            // Fetched before a rewind: the records come again from where it went back to.
+            if (stopRequested || batch.messages.length === 0 || payload.isStale()) return;
+            // A failed fetch is still in the pipeline: kafkajs fetches again (from the rewound offsets) after a pause.
+            if (broken !== undefined) throw broken;
+            const accepted = new Promise<void>((resolve, reject) => {
+              let settled = false;
               const part: Part = {
                 ...toPart(batch),
-                resolve: () => {
+                accept: () => {
                   waiting.delete(part);
+                  settled = true;
                   resolve();
                 },
                 reject: (error) => {
                   waiting.delete(part);
-                  reject(error instanceof Error ? error : new Error(String(error)));
+                  // After the hand-over the failure reaches kafkajs through the next eachBatch call.
+                  if (!settled) reject(error instanceof Error ? error : new Error(String(error)));
+                  settled = true;
                 },
               };
               waiting.add(part);
               pending.push(part);
             });
             scheduleFlush();
-            // Keep the membership alive while a long batch is written (a rebalance notice is acted on by kafkajs
-            // after this batch, committed, returns), but not forever: a hung handler must lose its partitions.
+            // Keep the membership alive while the pipeline is full (a rebalance notice is acted on by kafkajs
+            // after this call returns), but not forever: a hung handler must lose its partitions.
             const keepAliveUntil = Date.now() + settings.consumer.maxPollIntervalMs;
             const beat = setInterval(() => {
               if (Date.now() < keepAliveUntil) payload.heartbeat().catch(() => undefined);
             }, settings.consumer.heartbeatIntervalMs);
             try {
-              await done;
+              await accepted;
+              await room();
             } finally {
               clearInterval(beat);
             }
+            // Leaving the group: the next owner (or this member, once it joins again) starts from the commit.
+            if (expelled) return;
             payload.resolveOffset(batch.lastOffset());
           },
-        });
+        };
+        await consumer.run(runConfig);
+        watchdog = setInterval(checkProgress, Math.min(1000, settings.consumer.heartbeatIntervalMs));
+        watchdog.unref();
       } catch (error) {
         throw new TriplineError('KAFKA_UNAVAILABLE', `could not start the Kafka consumer (group ${settings.groupId}): ${messageOf(error)}`, { cause: error });
       }
@@ -425,6 +588,8 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaEventSource
     stop() {
       stopping ??= (async () => {
         stopRequested = true;
+        clearInterval(watchdog);
+        wakeRoomWaiters();
         if (started) {
           try {
             consumer.pause(topics.map((topic) => ({ topic })));

@@ -288,6 +288,8 @@ class ClickHouseKillSwitchStore implements KillSwitchStore {
   readonly #urgent: ClickHouseClient;
   readonly #db: string;
   readonly #inflight = new Set<Promise<unknown>>();
+  /** Revocation inserts under way: the other operations wait for them to finish before they start. */
+  readonly #revocations = new Set<Promise<unknown>>();
   #closing: Promise<void> | undefined;
 
   constructor(client: ClickHouseClient, urgent: ClickHouseClient, database: string) {
@@ -296,10 +298,20 @@ class ClickHouseKillSwitchStore implements KillSwitchStore {
     this.#db = database;
   }
 
-  async #run<T>(operation: string, work: () => Promise<T>): Promise<T> {
-    if (this.#closing !== undefined) throw new TriplineError('SHUTTING_DOWN', `The kill-switch store is closed; ${operation} was not run`);
+  async #run<T>(operation: string, work: () => Promise<T>, urgent = false): Promise<T> {
+    const refuseIfClosed = (): void => {
+      if (this.#closing !== undefined) throw new TriplineError('SHUTTING_DOWN', `The kill-switch store is closed; ${operation} was not run`);
+    };
+    refuseIfClosed();
+    // A kill's revocation is stored before the kill switch's bookkeeping of the same moment (its verification,
+    // the next task's credentials) takes CPU from it. Each waits once, for the revocations under way when it came.
+    if (!urgent && this.#revocations.size > 0) {
+      await Promise.allSettled([...this.#revocations]);
+      refuseIfClosed();
+    }
     const promise = work();
     this.#inflight.add(promise);
+    if (urgent) this.#revocations.add(promise);
     try {
       return await promise;
     } catch (error) {
@@ -307,6 +319,7 @@ class ClickHouseKillSwitchStore implements KillSwitchStore {
       throw new TriplineError('STORE_UNAVAILABLE', `ClickHouse ${operation} failed: ${messageOf(error)}`, { cause: error, details: { operation } });
     } finally {
       this.#inflight.delete(promise);
+      this.#revocations.delete(promise);
     }
   }
 
@@ -317,20 +330,21 @@ class ClickHouseKillSwitchStore implements KillSwitchStore {
     });
   }
 
-  async #insert(table: string, values: object[], client: ClickHouseClient = this.#client): Promise<void> {
+  async #insert(table: string, values: object[], urgent = false): Promise<void> {
     if (values.length === 0) return;
-    await this.#run(`insert into ${table}`, async () => {
-      await client.insert({ table: `${this.#db}.${table}`, values: values.map(wellFormed), format: 'JSONEachRow', clickhouse_settings: INSERT_SETTINGS });
-    });
+    const client = urgent ? this.#urgent : this.#client;
+    await this.#run(
+      `insert into ${table}`,
+      async () => {
+        await client.insert({ table: `${this.#db}.${table}`, values: values.map(wellFormed), format: 'JSONEachRow', clickhouse_settings: INSERT_SETTINGS });
+      },
+      urgent,
+    );
   }
 
   insertRevocations(rows: readonly Revocation[]): Promise<void> {
     // The spine's row shape, written over this store's own connection so a kill never queues behind bulk writes.
-    return this.#insert(
-      'revocations',
-      rows.map(revocationToRow),
-      this.#urgent,
-    );
+    return this.#insert('revocations', rows.map(revocationToRow), true);
   }
 
   insertCredentials(rows: readonly CredentialRecord[]): Promise<void> {

@@ -24,6 +24,7 @@ import { messageOf } from '../shared/errors.ts';
 import { stableId } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Authority } from './authority.ts';
+import { createBatchWriter } from './batch-writer.ts';
 import type { KillSwitch } from './kill-switch.ts';
 import type { CheckResult, KillSwitchStore, VerificationChecks, VerificationRecord } from './ks-store.ts';
 import type { EndResult, LeaseManager } from './leases.ts';
@@ -48,6 +49,14 @@ export interface VerifierOptions {
 
 /** The longest an acknowledged revocation may take to reach the agent and still excuse operations under way. */
 export const IN_FLIGHT_MAX_MS = 1000;
+
+/**
+ * Verification records are written in the background every this many ms: a kill changes its record three times
+ * within moments (pending, acknowledged, decided), and each insert costs the engine a part, so one insert
+ * carries the changes of every kill of the interval instead of three per kill competing with the next kill's
+ * revocation insert.
+ */
+const WRITE_INTERVAL_MS = 200;
 
 export interface Acknowledgement {
   agentId?: string;
@@ -110,6 +119,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const byTask = new Map<string, Tracked>();
   const ownAlerts = new Set<string>();
   const writes = new Set<Promise<unknown>>();
+  /** Versions make the newest record of a verification win, whichever insert carries it. */
+  const records = createBatchWriter<VerificationRecord>({ name: 'verifications', write: (rows) => store.upsertVerifications(rows), logger, intervalMs: WRITE_INTERVAL_MS });
   let lastVersion = 0;
   let stopped = false;
 
@@ -118,9 +129,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   function write(record: VerificationRecord): void {
     const copy = structuredClone({ ...record, version: nextVersion() });
     record.version = copy.version;
-    const promise = store.upsertVerifications([copy]).catch((error: unknown) => logger.error({ revocationId: record.revocationId, err: messageOf(error) }, 'recording a verification failed'));
-    writes.add(promise);
-    void promise.finally(() => writes.delete(promise));
+    records.add(copy);
   }
 
   function introspectionCheck(revocation: Revocation): CheckResult {
@@ -415,7 +424,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
 
     async settled() {
       await Promise.all([...tracked.values()].map((item) => item.done));
-      await Promise.allSettled([...writes]);
+      await Promise.allSettled([...writes, records.flush()]);
     },
 
     async load() {
@@ -436,7 +445,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       for (const item of tracked.values()) if (item.timer !== undefined) clearTimeout(item.timer);
       // Decisions under way finish (and are written) before the store closes; pending ones resume at the next start.
       await Promise.allSettled([...tracked.values()].map((item) => item.deciding ?? Promise.resolve()));
-      await Promise.allSettled([...writes]);
+      await Promise.allSettled([...writes, records.stop()]);
     },
   };
 }

@@ -39,10 +39,11 @@ export interface ProcessorOptions {
   /** Called as the processor goes (the kill switch's verification and leases). A throwing hook is logged and ignored. */
   hooks?: ProcessorHooks;
   /**
-   * Events `handle()` may have scored ahead of their writes before it waits for them. 0: every batch resolves
-   * once written — what Kafka needs (offsets are committed after `handle()`). The in-process bus holds nothing
-   * durably anyway and hands over one batch at a time, so the embedded mode sets this above 0: the next batch
-   * (and the kill it may decide) is scored while earlier ones are still being written, instead of waiting for
+   * Events `handle()` may have scored ahead of their writes and still resolve before they are written. 0: every
+   * `handle()` resolves once its batch is written — what Kafka needs (offsets are committed after it). The
+   * in-process bus holds nothing durably anyway and hands over one batch at a time, so the embedded mode sets
+   * this above 0. Either way the next batch (and the kill it may decide) is scored while earlier ones are still
+   * being written, up to this many unwritten events (at least SCORE_AHEAD_EVENTS), instead of waiting for
    * ClickHouse. Writes are retried until they succeed; `stop()` waits for all of them.
    * @default 0
    */
@@ -138,6 +139,12 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
   const endedTaskMemory = options.endedTaskMemory ?? 20_000;
   const live = new Map<string, LiveTask>();
   const ended = new Map<string, LiveTask>();
+  /**
+   * Tasks whose stored history is being looked up, each with the step that scores their events once it is in.
+   * Their events (in this batch and in later ones, until that step ran) wait for it; every other event — a kill
+   * among them — and the next batches do not.
+   */
+  const awaitingHistory = new Map<string, Promise<void>>();
   const book = BaselineBook.fromRecords(await store.loadBaselines(), (record, error) =>
     logger.error({ tenant: record.tenant, taskType: record.taskType, agentId: record.agentId, err: messageOf(error) }, 'ignoring an unreadable baseline'),
   );
@@ -201,12 +208,13 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
   }
 
   /** Rebuild a task's detector state from its stored events, as if this processor had seen them. */
-  async function rebuildTask(record: TaskRecord): Promise<void> {
+  async function rebuildTask(record: TaskRecord, stored?: readonly ScoredEvent[]): Promise<void> {
+    const events = stored ?? (await store.eventsForTask(record.tenant, record.taskId));
     const task = newLiveTask(record.tenant, record.taskId, record.taskType, record.agentId, record.startedMs);
     task.status = record.status;
     task.version = record.version;
     lastVersion = Math.max(lastVersion, record.version);
-    for (const { event, verdict } of await store.eventsForTask(record.tenant, record.taskId)) {
+    for (const { event, verdict } of events) {
       task.seen.add(event.id);
       task.state = observe(task.state, event);
       if (task.peak === undefined || verdict.score > task.peak.score) task.peak = verdict;
@@ -232,7 +240,7 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     const unknown = new Map<string, Set<string>>();
     for (const item of [...batch.events, ...batch.boundaries]) {
       const key = taskKey(item.tenant, item.taskId);
-      if (item.startMs >= horizon || live.has(key) || ended.has(key)) continue;
+      if (item.startMs >= horizon || live.has(key) || ended.has(key) || awaitingHistory.has(key)) continue;
       const ids = unknown.get(item.tenant) ?? new Set<string>();
       ids.add(item.taskId);
       unknown.set(item.tenant, ids);
@@ -240,18 +248,25 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     return unknown;
   }
 
-  /** Reads the stored records of the batch's unknown tasks (outside the serialized work: it may run ahead). */
-  async function fetchHistory(unknown: Map<string, Set<string>>): Promise<TaskRecord[]> {
-    const records: TaskRecord[] = [];
-    for (const [tenant, ids] of unknown) records.push(...(await store.getTasks(tenant, [...ids])));
-    return records;
+  /**
+   * Reads the stored records of the batch's unknown tasks, and the events of those the store knows (outside the
+   * serialized work).
+   */
+  async function fetchHistory(unknown: Map<string, Set<string>>): Promise<{ record: TaskRecord; events: ScoredEvent[] }[]> {
+    const found: { record: TaskRecord; events: ScoredEvent[] }[] = [];
+    for (const [tenant, ids] of unknown) {
+      for (const record of await store.getTasks(tenant, [...ids])) {
+        found.push({ record, events: await store.eventsForTask(record.tenant, record.taskId) });
+      }
+    }
+    return found;
   }
 
   /** Rebuilds the fetched tasks that are still unknown when their batch's turn comes. */
-  async function applyHistory(records: readonly TaskRecord[]): Promise<void> {
-    for (const record of records) {
+  async function applyHistory(found: readonly { record: TaskRecord; events: ScoredEvent[] }[]): Promise<void> {
+    for (const { record, events } of found) {
       const key = taskKey(record.tenant, record.taskId);
-      if (!live.has(key) && !ended.has(key)) await rebuildTask(record);
+      if (!live.has(key) && !ended.has(key)) await rebuildTask(record, events);
     }
   }
 
@@ -440,9 +455,10 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
    * Writing results. Outputs queue up in the order their batches were scored and are written by one writer:
    * whatever is waiting when it starts is written together (one insert per table), so ClickHouse's per-insert
    * cost is paid once per round, not once per batch. Revocations do not queue: they are written the moment they
-   * are decided, beside whatever write is in progress (the audit trail of a kill waits for nothing; the rows are
-   * idempotent by id). A batch is durable when both are. Failed writes are retried until they succeed (a few
-   * times only once stopping).
+   * are decided (the audit trail of a kill waits for nothing; the rows are idempotent by id), and the writer
+   * lets the revocations in flight finish before it starts its next round, so a kill's insert does not share the
+   * CPU with the bulk writes of the same moment. A batch is durable when both are. Failed writes are retried
+   * until they succeed (a few times only once stopping).
    */
   interface PendingWrite {
     events: ScoredEvent[];
@@ -454,10 +470,13 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
   }
   const queued: PendingWrite[] = [];
   let writing: Promise<void> | undefined;
+  /** Revocation writes not finished yet (the writer lets them go first). */
+  const revocationWrites = new Set<Promise<void>>();
   /** Outputs not yet durable, and the events in them. */
   let unwritten = 0;
   let unwrittenEvents = 0;
   const persistAhead = options.persistAhead ?? 0;
+  const scoreAhead = Math.max(persistAhead, SCORE_AHEAD_EVENTS);
   const writeRevocations = options.writeRevocations ?? ((rows: readonly Revocation[]) => store.insertRevocations(rows));
 
   /** Snapshots the output's task records and dirty baselines now, and queues its write. Resolves when durable. */
@@ -468,6 +487,13 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     unwritten += 1;
     unwrittenEvents += size;
     const revocations = output.revocations.length === 0 ? Promise.resolve() : retrying('revocations', output.revocations.length, () => writeRevocations(output.revocations));
+    if (output.revocations.length > 0) {
+      revocationWrites.add(revocations);
+      const done = (): void => {
+        revocationWrites.delete(revocations);
+      };
+      revocations.then(done, done);
+    }
     const rest = new Promise<void>((resolve, reject) => {
       queued.push({ events: output.events, alerts: output.alerts, tasks, baselines, resolve, reject });
       pump();
@@ -482,8 +508,17 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     });
   }
 
-  function pump(): void {
+  function pump(afterRevocations = false): void {
     if (writing !== undefined || queued.length === 0) return;
+    if (!afterRevocations && revocationWrites.size > 0) {
+      // Once per round, so a stream of kills cannot hold the other results back.
+      writing = Promise.allSettled([...revocationWrites]).then(() => undefined);
+      void writing.finally(() => {
+        writing = undefined;
+        pump(true);
+      });
+      return;
+    }
     const group = queued.splice(0);
     writing = writeGroup(group)
       .then(
@@ -516,15 +551,14 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     });
   }
 
-  async function retrying(what: string, rows: number, work: () => Promise<void>): Promise<void> {
+  async function retrying<T>(what: string, rows: number, work: () => Promise<T>, failure = 'writing results failed; retrying'): Promise<T> {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        await work();
-        return;
+        return await work();
       } catch (error) {
         if (stopped && attempt >= 3) throw error;
         const delay = Math.min(5000, 50 * 2 ** Math.min(attempt, 10));
-        logger.error({ err: messageOf(error), attempt, retryInMs: delay, what, rows }, 'writing results failed; retrying');
+        logger.error({ err: messageOf(error), attempt, retryInMs: delay, what, rows }, failure);
         await sleep(delay);
       }
     }
@@ -538,6 +572,85 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
   }
 
   const emptyOutput = (): BatchOutput => ({ events: [], alerts: [], revocations: [], tasks: new Map() });
+
+  /**
+   * Scores a batch in two steps: at once, the events of the tasks this processor knows (or knows to be new);
+   * once their history is in, the events of the tasks it had to look up (and of tasks still waiting for an
+   * earlier lookup). `scored` resolves when the first step is done, `durable` when both steps' results are.
+   */
+  function scoreBatch(batch: EventBatch): { scored: Promise<void>; durable: Promise<void> } {
+    // Looked up at once, beside the work in progress; retried like writes (a store outage delays these tasks'
+    // events rather than failing the batch).
+    const unknown = unknownTasks(batch);
+    const history = unknown.size === 0 ? undefined : retrying('task history', unknown.size, () => fetchHistory(unknown), 'reading task history failed; retrying');
+    history?.catch(() => undefined);
+    const deferred = new Set<string>();
+    const earlier = new Set<Promise<void>>();
+    for (const [tenant, ids] of unknown) for (const taskId of ids) deferred.add(taskKey(tenant, taskId));
+    for (const item of [...batch.events, ...batch.boundaries]) {
+      const key = taskKey(item.tenant, item.taskId);
+      const waiting = awaitingHistory.get(key);
+      if (waiting === undefined) continue;
+      deferred.add(key);
+      earlier.add(waiting);
+    }
+    const isDeferred = (item: { tenant: string; taskId: string }): boolean => deferred.has(taskKey(item.tenant, item.taskId));
+
+    const first = serialize(() => scoreSome(batch.events.filter((event) => !isDeferred(event)), batch.boundaries.filter((boundary) => !isDeferred(boundary))));
+    if (deferred.size === 0) return { scored: first.then(() => undefined), durable: first.then(async ({ durable }) => durable) };
+
+    // Later batches' events of these tasks wait for this step, which waits for the earlier ones.
+    const second = (async () => {
+      await Promise.all([history, ...earlier]);
+      const records = (await history) ?? [];
+      return serialize(async () => {
+        await applyHistory(records);
+        return scoreSome(batch.events.filter(isDeferred), batch.boundaries.filter(isDeferred));
+      });
+    })();
+    const settled = second.then(
+      () => undefined,
+      () => undefined,
+    );
+    for (const key of deferred) awaitingHistory.set(key, settled);
+    void settled.then(() => {
+      for (const key of deferred) if (awaitingHistory.get(key) === settled) awaitingHistory.delete(key);
+    });
+    const durable = Promise.all([first, second]).then(async ([a, b]) => {
+      await Promise.all([a.durable, b.durable]);
+    });
+    durable.catch(() => undefined);
+    return { scored: first.then(() => undefined), durable };
+  }
+
+  /**
+   * Scores events and task ends (serialized work) and queues their results' write. Resolves once scored; the
+   * write is wrapped, since a promise returned as is would make the serialized work wait for it.
+   */
+  async function scoreSome(batchEvents: readonly AgentEvent[], boundaries: readonly TaskBoundary[]): Promise<{ durable: Promise<void> }> {
+    const output = emptyOutput();
+    const events = [...batchEvents].sort((a, b) => a.startMs - b.startMs);
+    const ends = new Map<string, TaskBoundary>();
+    for (const boundary of boundaries) ends.set(taskKey(boundary.tenant, boundary.taskId), boundary);
+    for (const event of events) {
+      // A task's end applies before its own events that started after it, also when both arrive in one batch
+      // (credentials used after the task ended).
+      const key = taskKey(event.tenant, event.taskId);
+      const end = ends.get(key);
+      if (end !== undefined && end.endMs < event.startMs) {
+        endTask(end, output);
+        ends.delete(key);
+      }
+      scoreEvent(event, output);
+    }
+    for (const boundary of ends.values()) endTask(boundary, output);
+    applyEscalations(output);
+    const durable = persist(output);
+    durable.catch(() => undefined);
+    // The next batch is scored while this one is written, unless too much is unwritten already (memory).
+    if (unwrittenEvents > scoreAhead) await durable;
+    return { durable };
+  }
 
   async function manual(action: ManualAction, kind: Revocation['action']): Promise<Revocation> {
     const key = taskKey(action.tenant, action.taskId);
@@ -570,41 +683,14 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
 
   return {
     handle(batch) {
-      // Tasks this processor has not seen and that may have a history elsewhere are looked up at once, beside
-      // the work in progress; the batch's other events (a kill among them) are scored without waiting for that.
-      const unknown = unknownTasks(batch);
-      const history = unknown.size === 0 ? undefined : fetchHistory(unknown);
-      history?.catch(() => undefined);
-      const waits = (tenant: string, taskId: string): boolean => unknown.get(tenant)?.has(taskId) === true;
-      return serialize(async () => {
-        const output = emptyOutput();
-        const events = [...batch.events].sort((a, b) => a.startMs - b.startMs);
-        const ends = new Map<string, TaskBoundary>();
-        for (const boundary of batch.boundaries) ends.set(taskKey(boundary.tenant, boundary.taskId), boundary);
-        // A task's end applies before its own events that started after it, also when both arrive in one batch
-        // (credentials used after the task ended).
-        const scoreInOrder = (event: AgentEvent): void => {
-          const key = taskKey(event.tenant, event.taskId);
-          const end = ends.get(key);
-          if (end !== undefined && end.endMs < event.startMs) {
-            endTask(end, output);
-            ends.delete(key);
-          }
-          scoreEvent(event, output);
-        };
-        for (const event of events) if (!waits(event.tenant, event.taskId)) scoreInOrder(event);
-        if (history !== undefined) {
-          await applyHistory(await history);
-          for (const event of events) if (waits(event.tenant, event.taskId)) scoreInOrder(event);
+      const { durable, scored } = scoreBatch(batch);
+      if (persistAhead === 0) return durable;
+      return scored.then(() => {
+        if (unwrittenEvents <= persistAhead) {
+          durable.catch((error: unknown) => logger.error({ err: messageOf(error), events: batch.events.length }, 'results of a batch were not written'));
+          return undefined;
         }
-        for (const boundary of ends.values()) endTask(boundary, output);
-        applyEscalations(output);
-        const durable = persist(output);
-        if (persistAhead === 0 || unwrittenEvents > persistAhead) {
-          await durable;
-        } else {
-          durable.catch((error: unknown) => logger.error({ err: messageOf(error), events: output.events.length }, 'results of a batch were not written'));
-        }
+        return durable;
       });
     },
     sweep() {
@@ -663,14 +749,19 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
         await persist(output);
       });
     },
-    forget(tasks) {
-      return serialize(() => {
+    async forget(tasks) {
+      // A lookup under way would bring a forgotten task back: let it finish first.
+      const lookups = tasks.map(({ tenant, taskId }) => awaitingHistory.get(taskKey(tenant, taskId))).filter((lookup) => lookup !== undefined);
+      if (lookups.length > 0) await Promise.all(lookups);
+      await serialize(async () => {
+        // Batches are scored ahead of their writes: once a task is forgotten, whoever looks it up in the store
+        // next (this processor, if the partition comes back) must find everything scored so far.
+        await drainWrites();
         for (const { tenant, taskId } of tasks) {
           const key = taskKey(tenant, taskId);
           live.delete(key);
           ended.delete(key);
         }
-        return Promise.resolve();
       });
     },
     baselines: () => book,
@@ -684,11 +775,15 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     async stop() {
       stopped = true;
       unsubscribeEscalations?.();
+      await Promise.all([...awaitingHistory.values()]);
       await chain;
       await drainWrites();
     },
   };
 }
+
+/** Most unwritten events before scoring waits for the writes (when `persistAhead` is lower). */
+const SCORE_AHEAD_EVENTS = 50_000;
 
 /** Agents' clocks and delivery delays: events this much younger than the ownership change may still have history. */
 const HISTORY_SLACK_MS = 5 * 60_000;

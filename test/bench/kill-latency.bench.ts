@@ -11,7 +11,9 @@
  *   node test/bench/kill-latency.bench.ts                  embedded mode (in-process bus, chdb), 250 kills
  *   node test/bench/kill-latency.bench.ts --kafka          through Kafka (starts test/kafka/broker.sh, or KAFKA_BROKERS)
  *   KILLS=500 BACKGROUND_EPS=200 node test/bench/kill-latency.bench.ts
- *   BENCH_DEBUG=1 …   embedded: per kill, when the span reached the gateway, the processor and the decision
+ *   TRIPLINE_KAFKA_LINGER_MS=5 … --kafka   TRIPLINE_KAFKA_* variables reach the bench's gateway and processor
+ *   BENCH_DEBUG=1 …   per kill, when the span reached the gateway (and Kafka), the processor, the decision, the
+ *                     revocation insert and (through Kafka) the API side; at the end, the time of each step
  * (Node 24: `npm exec -- node …`, or node_modules/.bin first on PATH.)
  *
  * The agent is a separate process (the agent helpers on @opentelemetry/sdk-node, OTLP/HTTP, the guard on
@@ -37,7 +39,11 @@ import { fileURLToPath } from 'node:url';
 const SELF = fileURLToPath(import.meta.url);
 const decided = new Map<string, number>();
 const received: number[] = [];
+/** Through Kafka: when the gateway answered an export (Kafka acknowledged its records). */
+const acked: number[] = [];
 const handled = new Map<string, number>();
+/** When the insert of a task's revocation was called. */
+const insertCalled = new Map<string, number>();
 /** Through Kafka: when the API side's kill switch applied the revocation. */
 const applied = new Map<string, number>();
 const clock = (): number => performance.timeOrigin + performance.now();
@@ -180,6 +186,8 @@ function hookStore(store: { insertRevocations(rows: readonly { taskId: string }[
   const waiters = new Map<string, (t: number) => void>();
   const original = store.insertRevocations.bind(store);
   store.insertRevocations = async (rows) => {
+    const called = clock();
+    for (const row of rows) insertCalled.set(row.taskId, called);
     await original(rows);
     const at = clock();
     for (const row of rows) {
@@ -276,6 +284,8 @@ async function kafkaTarget(dataDir: string): Promise<Target> {
   const suffix = `${process.pid}-${Date.now()}`;
   const env = {
     ...BASE_ENV,
+    // Kafka knobs of the bench's own environment (e.g. TRIPLINE_KAFKA_LINGER_MS) apply to its services.
+    ...Object.fromEntries(Object.entries(process.env).filter(([name]) => name.startsWith('TRIPLINE_KAFKA_'))),
     TRIPLINE_DATA_DIR: dataDir,
     KAFKA_BROKERS: broker.list.join(','),
     KAFKA_GROUP_ID: `bench-processor-${suffix}`,
@@ -322,6 +332,15 @@ async function kafkaTarget(dataDir: string): Promise<Target> {
   const gateway = pipeline.gateway;
   if (gateway === undefined) throw new Error('no gateway');
   if (process.env.BENCH_DEBUG === '1' && pipeline.processor !== undefined) {
+    const ingestProtobuf = gateway.gateway.ingestProtobuf?.bind(gateway.gateway);
+    if (ingestProtobuf !== undefined) {
+      gateway.gateway.ingestProtobuf = async (body, context) => {
+        received.push(clock());
+        const result = await ingestProtobuf(body, context);
+        acked.push(clock());
+        return result;
+      };
+    }
     const processor = pipeline.processor.processor;
     const handle = processor.handle.bind(processor);
     processor.handle = (batch) => {
@@ -365,6 +384,60 @@ function describeSeries(values: number[]): string {
   return `p50 ${f(percentile(sorted, 50))}  p95 ${f(percentile(sorted, 95))}  p99 ${f(percentile(sorted, 99))}  max ${f(sorted[sorted.length - 1] ?? Number.NaN)}  ms`;
 }
 
+/** BENCH_DEBUG: when each step of a kill happened, ms after the offending span left the agent. */
+interface Stages {
+  /** The gateway got the export holding it (the first export after t0). */
+  received: number;
+  /** Through Kafka: the gateway answered it (Kafka acknowledged its records). */
+  acked?: number;
+  /** The processor was handed the batch holding it. */
+  handled: number;
+  /** The processor's kill switch applied the revocation. */
+  decided: number;
+  /** Through Kafka: the API side's kill switch applied it (from the revocations topic). */
+  applied?: number;
+  /** The revocation's insert was called, and acknowledged. */
+  insert: number;
+  stored: number;
+  /** The agent's guard held it. */
+  guard: number;
+}
+
+function stagesOf(sample: KillSample, storedAt: number): Stages {
+  const since = (t: number | undefined): number => (t ?? Number.NaN) - sample.t0;
+  const rx = received.find((t) => t >= sample.t0);
+  const stages: Stages = {
+    received: since(rx),
+    handled: since(handled.get(sample.taskId)),
+    decided: since(decided.get(sample.taskId)),
+    insert: since(insertCalled.get(sample.taskId)),
+    stored: since(storedAt),
+    guard: since(sample.tc),
+  };
+  if (acked.length > 0) stages.acked = since(acked.find((t) => rx !== undefined && t >= rx));
+  if (applied.size > 0) stages.applied = since(applied.get(sample.taskId));
+  return stages;
+}
+
+/** Where the time of the kills went, step by step. */
+function printBreakdown(all: readonly Stages[]): void {
+  const steps: [string, (s: Stages) => number | undefined][] = [
+    ['span left the agent → gateway received it', (s) => s.received],
+    ['gateway received → Kafka acknowledged', (s) => (s.acked === undefined ? undefined : s.acked - s.received)],
+    [`${all[0]?.acked === undefined ? 'gateway received' : 'Kafka acknowledged'} → processor handed it`, (s) => s.handled - (s.acked ?? s.received)],
+    ['processor handed it → kill decided', (s) => s.decided - s.handled],
+    ['kill decided → API side applied it (Kafka)', (s) => (s.applied === undefined ? undefined : s.applied - s.decided)],
+    ['kill decided → guard held it', (s) => s.guard - s.decided],
+    ['kill decided → revocation insert called', (s) => s.insert - s.decided],
+    ['revocation insert called → stored', (s) => s.stored - s.insert],
+  ];
+  console.log('stage breakdown (BENCH_DEBUG):');
+  for (const [name, of] of steps) {
+    const values = all.map(of).filter((v): v is number => v !== undefined && Number.isFinite(v));
+    if (values.length > 0) console.log(`  ${name.padEnd(48)} ${describeSeries(values)}`);
+  }
+}
+
 function startAgent(role: 'killer' | 'background', target: Target): { child: ChildProcess; ready: Promise<void>; done: Promise<void>; onKill(listener: (sample: KillSample) => void): void } {
   const child = spawn(process.execPath, [SELF, '--agent', role, target.otlp, target.api], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: process.env });
   const listeners: ((sample: KillSample) => void)[] = [];
@@ -397,6 +470,7 @@ async function bench(): Promise<void> {
     const killer = startAgent('killer', target);
     await killer.ready;
     const samples: { a: number; b: number; c: number }[] = [];
+    const breakdowns: Stages[] = [];
     const pending: Promise<void>[] = [];
     let seen = 0;
     killer.onKill((sample) => {
@@ -406,7 +480,12 @@ async function bench(): Promise<void> {
       pending.push(
         target.stored(sample.taskId).then((ta) => {
           samples.push({ a: ta - sample.t0, b: sample.tb - sample.t0, c: sample.tc - sample.t0 });
-          if (process.env.BENCH_DEBUG === '1') { const rx = received.find((t) => t >= sample.t0) ?? 0; console.log(`  a ${(ta - sample.t0).toFixed(0)} c ${(sample.tc - sample.t0).toFixed(0)} decided ${((decided.get(sample.taskId) ?? 0) - sample.t0).toFixed(0)} handled ${((handled.get(sample.taskId) ?? 0) - sample.t0).toFixed(0)} applied ${((applied.get(sample.taskId) ?? 0) - sample.t0).toFixed(0)} received ${(rx - sample.t0).toFixed(0)}`); }
+          if (process.env.BENCH_DEBUG === '1') {
+            const stages = stagesOf(sample, ta);
+            breakdowns.push(stages);
+            const line = Object.entries(stages).map(([name, ms]: [string, number]) => `${name} ${ms.toFixed(0)}`);
+            console.log(`  ${line.join(' ')}`);
+          }
           if (samples.length % 50 === 0) console.log(`  ${samples.length} kills`);
         }),
       );
@@ -421,6 +500,7 @@ async function bench(): Promise<void> {
     console.log(`(a) revocation stored       ${describeSeries(samples.map((s) => s.a))}`);
     console.log(`(b) introspection inactive  ${describeSeries(samples.map((s) => s.b))}`);
     console.log(`(c) next tool call refused  ${describeSeries(samples.map((s) => s.c))}`);
+    if (breakdowns.length > 0) printBreakdown(breakdowns);
     console.log(`load average at the end ${loadavg().map((v) => v.toFixed(1)).join(' ')}`);
   } finally {
     await target.stop();

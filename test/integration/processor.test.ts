@@ -1,6 +1,7 @@
 /**
  * The processor over the real ClickHouse engine: scoring, alerting once, revoking once, replays that create
- * no duplicates, store outages that neither lose nor double-count events, and state rebuilt from the store.
+ * no duplicates, store outages that neither lose nor double-count events, state rebuilt from the store, and
+ * kills that wait neither for other tasks' history lookups nor behind the results written beside them.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +16,7 @@ import type { Processor } from '../../services/processor/processor.ts';
 import { createLogger } from '../../services/shared/logger.ts';
 import { openClickHouseStore } from '../../services/store/clickhouse-store.ts';
 import type { Store } from '../../services/store/store.ts';
-import { TENANT, benignTask, dataAccess, rng, taskCtx, toolCall } from '../unit/detect/fixtures.ts';
+import { TENANT, benignTask, dataAccess, privilegeChange, rng, taskCtx, toolCall } from '../unit/detect/fixtures.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'tripline-processor-'));
 const logger = createLogger('silent');
@@ -34,6 +35,18 @@ function boundary(events: readonly AgentEvent[]): TaskBoundary {
   const last = events[events.length - 1];
   if (first === undefined || last === undefined) throw new Error('empty task');
   return { tenant: first.tenant, taskId: first.taskId, taskType: first.taskType, agentId: first.agentId, traceId: first.traceId, spanId: `root-${first.taskId}`, startMs: first.startMs, endMs: last.endMs + 5, error: false };
+}
+
+/** The store, with `override`'s methods in place of its own. */
+function wrapped(store: Store, override: Partial<Store>): Store {
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      const replaced: unknown = Reflect.get(override, property);
+      if (replaced !== undefined) return replaced;
+      const value: unknown = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
 
 async function start(store: Store, messages: KillSwitchMessage[] = []): Promise<Processor> {
@@ -162,5 +175,69 @@ describe('processor over the ClickHouse engine', () => {
     expect(record?.counts.data_access).toBe(4);
     expect(record?.status).toBe('completed');
     await second.stop();
+  });
+
+  it("scores a kill without waiting for another task's history lookup, and that task's events in order after it", async () => {
+    let lookupsBlocked = false;
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const gated = wrapped(store, {
+      async getTasks(tenant, taskIds) {
+        if (lookupsBlocked) await released;
+        return store.getTasks(tenant, taskIds);
+      },
+    });
+    const messages: KillSwitchMessage[] = [];
+    const processor = await start(gated, messages);
+    // Tasks that started before the processor took over may have a history in the store: they are looked up.
+    const startedBefore = Date.now() - 60_000;
+    const known = taskCtx('summarize_ticket', 'quick-kill', 'agent-3', startedBefore);
+    toolCall(known, 'get_ticket', { type: 'function', sideEffect: 'read' });
+    await processor.handle({ events: [...known.events], boundaries: [] });
+
+    // Another task this processor has not seen: its history lookup hangs until released.
+    lookupsBlocked = true;
+    const slow = taskCtx('summarize_ticket', 'slow-history', 'agent-4', startedBefore);
+    const slowFirst = processor.handle({ events: [toolCall(slow, 'get_ticket', { type: 'function', sideEffect: 'read' })], boundaries: [] });
+    // The known task's unapproved administrative scope is revoked, and its results written, meanwhile.
+    await processor.handle({ events: [privilegeChange(known, 'elevate', ['tickets:read'], ['tickets:read', 'admin'], { approved: false })], boundaries: [] });
+    expect(messages.flatMap((message) => (message.type === 'revocation' ? [message.revocation.taskId] : []))).toEqual(['quick-kill']);
+    expect((await store.getTask(TENANT, 'quick-kill'))?.status).toBe('revoked');
+    expect(processor.taskSnapshot(TENANT, 'slow-history')).toBeUndefined();
+
+    // The waiting task's next event, in a later batch, waits for the same lookup and comes after its first.
+    const slowSecond = processor.handle({ events: [toolCall(slow, 'search_kb', { type: 'function', sideEffect: 'read' })], boundaries: [boundary(slow.events)] });
+    release();
+    await Promise.all([slowFirst, slowSecond]);
+    const record = await store.getTask(TENANT, 'slow-history');
+    expect(record).toMatchObject({ status: 'completed', counts: { tool_call: 2 } });
+    await processor.stop();
+  });
+
+  it("writes a kill's revocation before the results decided with it", async () => {
+    const calls: string[] = [];
+    const traced = wrapped(store, {
+      async insertRevocations(rows) {
+        calls.push('revocations:start');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        await store.insertRevocations(rows);
+        calls.push('revocations:end');
+      },
+      async insertAlerts(rows) {
+        calls.push('alerts:start');
+        await store.insertAlerts(rows);
+      },
+      async insertEvents(rows) {
+        calls.push('events:start');
+        await store.insertEvents(rows);
+      },
+    });
+    const processor = await start(traced);
+    const rogue = taskCtx('summarize_ticket', 'ordered-kill', 'agent-5', now + 8_000_000);
+    toolCall(rogue, 'search_tickets');
+    privilegeChange(rogue, 'elevate', ['tickets:read'], ['tickets:read', 'admin'], { approved: false });
+    await processor.handle({ events: rogue.events, boundaries: [] });
+    expect(calls).toEqual(['revocations:start', 'revocations:end', 'alerts:start', 'events:start']);
+    await processor.stop();
   });
 });

@@ -1,7 +1,8 @@
 /**
  * The Kafka bus on a real broker: the gateway's records (grouping, wrappers, keys, topics), the publisher's
- * back-pressure, the consumer group's co-partitioned assignment, commit-after-handler, and a hung member's
- * partitions moving to another member with its uncommitted records replayed.
+ * back-pressure, the consumer group's co-partitioned assignment, commit-after-handler (with the next fetch
+ * handed over meanwhile, and a failed fetch handed over again), and a hung member's partitions moving to another
+ * member with its uncommitted records replayed.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeTraceRequest } from '../../../collectors/gateway/otlp-codec.ts';
@@ -160,6 +161,59 @@ describe('the bus on a real broker', () => {
     release();
     await waitFor('the offsets to be committed', async () => (await committed()) === 3);
   });
+
+  it("hands the next fetch over while the previous one is written, and commits each, in order, once it is durable", async () => {
+    const brokers = kafkaBrokers();
+    const settings = freshKafkaSettings(brokers, { partitions: 1 });
+    const publisher = await publisherFor(settings);
+    const writes: { events: number; durable: () => void }[] = [];
+    const source = sourceFor(settings);
+    await source.start((batch) => new Promise<void>((resolve) => writes.push({ events: batch.events.length, durable: resolve })));
+    const admin = plainKafka(brokers).admin();
+    await admin.connect();
+    cleanups.push(() => admin.disconnect());
+    const committed = async (): Promise<number> => {
+      const offsets = await admin.fetchOffsets({ groupId: settings.groupId, topics: spanTopics(settings.topics) });
+      return offsets.flatMap((topic) => topic.partitions).reduce((sum, partition) => sum + Math.max(0, Number(partition.offset)), 0);
+    };
+
+    await publishAll(publisher, [syntheticRequest({ taskId: 'first', spans: 9 })]);
+    await waitFor('the first fetch to reach the handler', () => writes.reduce((sum, write) => sum + write.events, 0) === 9);
+    const firstFetch = writes.length;
+    // The first fetch is still being written: the next one reaches the handler anyway.
+    await publishAll(publisher, [syntheticRequest({ taskId: 'second', spans: 9 })]);
+    await waitFor('the second fetch to reach the handler', () => writes.reduce((sum, write) => sum + write.events, 0) === 18);
+    // The later fetch is durable first: nothing is committed before the earlier one is.
+    for (const write of writes.slice(firstFetch)) write.durable();
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(await committed()).toBe(0);
+    for (const write of writes.slice(0, firstFetch)) write.durable();
+    await waitFor('every offset to be committed', async () => (await committed()) === 6);
+  });
+
+  it('hands the records of a fetch whose handling failed over again, and commits them once handled', async () => {
+    const brokers = kafkaBrokers();
+    const settings = freshKafkaSettings(brokers, { partitions: 1 });
+    const publisher = await publisherFor(settings);
+    const sent = await publishAll(publisher, [syntheticRequest({ taskId: 'failing', spans: 9 })]);
+    let calls = 0;
+    const got: string[] = [];
+    const source = sourceFor(settings);
+    await source.start((batch) => {
+      calls += 1;
+      for (const event of batch.events) got.push(event.id);
+      return calls === 1 ? Promise.reject(new Error('the store refused the batch')) : Promise.resolve();
+    });
+    await waitFor('the records to be handed over again', () => got.length === 2 * sent, 30_000);
+    expect(new Set(got).size).toBe(sent);
+    const admin = plainKafka(brokers).admin();
+    await admin.connect();
+    cleanups.push(() => admin.disconnect());
+    await waitFor('the offsets to be committed', async () => {
+      const offsets = await admin.fetchOffsets({ groupId: settings.groupId, topics: spanTopics(settings.topics) });
+      return offsets.flatMap((topic) => topic.partitions).reduce((sum, partition) => sum + Math.max(0, Number(partition.offset)), 0) === 3;
+    });
+  }, 60_000);
 
   it('answers PIPELINE_BUSY past the in-flight byte cap', async () => {
     const brokers = kafkaBrokers();
