@@ -12,6 +12,8 @@
  *   api        the HTTP API over the store; manual kills and restores are written to the store and published
  *              on the revocations topic, where processors and other API instances apply them.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { FastifyInstance } from 'fastify';
 import { describeGeneratedTokens, startAuth } from './auth/index.ts';
 import { createMemoryAccessStore } from './auth/memory-access-store.ts';
 import { createGateway } from '../collectors/gateway/gateway.ts';
@@ -22,11 +24,13 @@ import { createFeedback } from './detection/feedback.ts';
 import { startKillSwitchRuntime } from './killswitch/runtime.ts';
 import { createDetectionQueries, openDetectionClient } from './store/detection-queries.ts';
 import type { Revocation } from '../schemas/events.ts';
+import type { EventBatch } from './bus/bus.ts';
 import { buildApiApp } from './api/app.ts';
 import type { ApiDeps } from './api/app.ts';
 import { createKafka, ensureTopics } from './bus/kafka-client.ts';
 import { loadKafkaSettings } from './bus/kafka-config.ts';
 import type { KafkaSettings } from './bus/kafka-config.ts';
+import { restartingConsumers } from './bus/kafka-consumer-restart.ts';
 import { bridgeKillSwitchToKafka } from './bus/kafka-kill-switch.ts';
 import type { KillSwitchBridge } from './bus/kafka-kill-switch.ts';
 import { createKafkaPublisher } from './bus/kafka-publisher.ts';
@@ -163,7 +167,7 @@ async function bridgedKillSwitch(
 ): Promise<{ killSwitch: KillSwitch; bridge: KillSwitchBridge }> {
   const killSwitch = createLocalKillSwitch((error) => logger.error({ err: messageOf(error) }, 'a kill-switch subscriber failed'));
   const bridge = bridgeKillSwitchToKafka({
-    kafka: createKafka(settings, logger, { role: `${role}-killswitch` }),
+    kafka: restartingConsumers(createKafka(settings, logger, { role: `${role}-killswitch` }), logger),
     killSwitch,
     topics: settings.topics,
     logger,
@@ -205,9 +209,13 @@ export async function startGatewayService(config: Readonly<TriplineConfig>, deps
         return gateway.ingestProtobuf(body, context);
       },
     });
+    const closing = retryAfterWhileClosing(app, CLOSING_RETRY_AFTER_SECONDS);
     const otlpUrl = await app.listen({ host: config.otlp.host, port: config.otlp.port });
     // Closing the listener first lets requests in flight finish; then the publisher drains.
-    lifecycle.add(() => app.close());
+    lifecycle.add(() => {
+      closing.begin();
+      return app.close();
+    });
     logger.info({ otlp: `${otlpUrl}/v1/traces`, brokers: settings.brokers, topics: settings.topics }, 'gateway started');
     return { otlpUrl, gateway, publisher, stop: () => lifecycle.stop() };
   } catch (error) {
@@ -216,13 +224,33 @@ export async function startGatewayService(config: Readonly<TriplineConfig>, deps
   }
 }
 
+/** Retry-After of the 503s a stopping gateway answers (as the publisher's SHUTTING_DOWN). */
+const CLOSING_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * While the server closes, Fastify answers the requests that still arrive on open keep-alive connections with a
+ * 503 of its own, before any hook runs and without the Retry-After promised to OTLP clients with every 503 (found
+ * by the gateway-restart drill). The header is set on the raw response before Fastify sees the request.
+ */
+function retryAfterWhileClosing(app: FastifyInstance, seconds: number): { begin(): void } {
+  let closing = false;
+  app.server.prependListener('request', (_request: IncomingMessage, response: ServerResponse) => {
+    if (closing) response.setHeader('retry-after', String(seconds));
+  });
+  return {
+    begin() {
+      closing = true;
+    },
+  };
+}
+
 /** A processor: one member of the consumer group over the span topics. */
 export async function startProcessorService(config: Readonly<TriplineConfig>, deps: ServiceDeps = {}): Promise<RunningProcessorService> {
   const logger = (deps.logger ?? createLogger(config.logLevel)).child({ service: 'processor' });
   const settings = settingsOf(config, deps);
   const lifecycle = stopper(logger);
   try {
-    const kafka = createKafka(settings, logger, { role: 'processor' });
+    const kafka = restartingConsumers(createKafka(settings, logger, { role: 'processor' }), logger);
     await ensureTopics(kafka, settings, logger);
     let store = deps.store;
     if (store === undefined) {
@@ -261,7 +289,7 @@ export async function startProcessorService(config: Readonly<TriplineConfig>, de
         processor.forget(tasks).catch((error: unknown) => logger.error({ err: messageOf(error) }, 'forgetting released tasks failed'));
       },
     });
-    await source.start((batch) => processor.handle(batch));
+    await source.start(announcingRebuiltRevocations(processor, store, killSwitch, logger));
     lifecycle.add(async () => {
       // Drain: the batch in hand is written and committed. If the store does not take it in time, the
       // processor gives up writing (the batch stays uncommitted and is replayed by the next owner).
@@ -291,6 +319,35 @@ export async function startProcessorService(config: Readonly<TriplineConfig>, de
     await lifecycle.stop();
     throw error;
   }
+}
+
+/**
+ * The processor's batch handler, which also announces kills it learned from the store rather than decided or
+ * heard of. A processor that takes over partitions rebuilds their tasks from the store; a task stored as revoked
+ * there may have been revoked by a processor that died after storing the revocation and before publishing it
+ * (publication happens before the offsets are committed, after the store write). Nobody else would ever publish
+ * it, so the processors and API instances would not enforce that kill. Such revocations are applied to this
+ * process's kill switch again, which publishes them (same id: consumers that had it ignore it) before the batch's
+ * offsets are committed.
+ */
+export function announcingRebuiltRevocations(
+  processor: Pick<Processor, 'handle' | 'taskSnapshot'>,
+  store: Pick<Store, 'listRevocations'>,
+  killSwitch: KillSwitch,
+  logger: Logger,
+): (batch: EventBatch) => Promise<void> {
+  return async (batch) => {
+    await processor.handle(batch);
+    const tasks = new Map<string, { tenant: string; taskId: string }>();
+    for (const item of [...batch.events, ...batch.boundaries]) tasks.set(`${item.tenant}\u0000${item.taskId}`, { tenant: item.tenant, taskId: item.taskId });
+    for (const { tenant, taskId } of tasks.values()) {
+      if (processor.taskSnapshot(tenant, taskId)?.status !== 'revoked' || killSwitch.isRevoked(tenant, taskId)) continue;
+      const [latest] = (await store.listRevocations({ tenant, taskId, limit: 1 })).items;
+      if (latest?.action !== 'revoke') continue;
+      logger.warn({ tenant, taskId, revocation: latest.id }, 'announcing a revocation found in the store (its processor may have died before publishing it)');
+      killSwitch.apply(latest);
+    }
+  };
 }
 
 /** The HTTP API over the store, with manual kill/restore published to the other processes. */

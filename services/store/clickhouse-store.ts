@@ -154,7 +154,9 @@ export async function openClickHouseStore(options: ClickHouseStoreOptions): Prom
     return new ClickHouseStore(client, database, migrationsDir, logger, undefined);
   }
   const { client, key } = await openEmbeddedEngine(options.dataDir, database, logger);
-  return new ClickHouseStore(client, database, migrationsDir, logger, key);
+  // One chdb connection runs one query at a time: the kill path's writes and reads get connections of their own.
+  const side = (): ClickHouseClient => createClient({ connection: createChdbConnection({ path: realpathSync(options.dataDir) }) as unknown as ClientConnection, clickhouse_settings: QUERY_SETTINGS, log: clientLog(logger) });
+  return new ClickHouseStore(client, database, migrationsDir, logger, key, { revocations: side(), lookups: side() });
 }
 
 async function openServer(
@@ -1013,6 +1015,12 @@ type Table = 'events' | 'alerts' | 'revocations' | 'tasks' | 'baselines';
 
 class ClickHouseStore implements Store {
   readonly #client: ClickHouseClient;
+  /**
+   * Connections of their own (the embedded engine; a server's HTTP pool needs none): revocation inserts (the audit
+   * row of a kill) and task lookups (a processor's scoring of a task it has not seen waits for them), so that
+   * neither queues behind a bulk insert of events.
+   */
+  readonly #side: { revocations: ClickHouseClient; lookups: ClickHouseClient } | undefined;
   readonly #db: string;
   readonly #migrationsDir: string;
   readonly #logger: StoreLogger;
@@ -1022,8 +1030,9 @@ class ClickHouseStore implements Store {
   #migrating: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
 
-  constructor(client: ClickHouseClient, database: string, migrationsDir: string, logger: StoreLogger, embeddedKey: string | undefined) {
+  constructor(client: ClickHouseClient, database: string, migrationsDir: string, logger: StoreLogger, embeddedKey: string | undefined, side?: { revocations: ClickHouseClient; lookups: ClickHouseClient }) {
     this.#client = client;
+    this.#side = side;
     this.#db = database;
     this.#migrationsDir = migrationsDir;
     this.#logger = logger;
@@ -1053,12 +1062,12 @@ class ClickHouseStore implements Store {
   }
 
   /** Rows as ClickHouse sent them; callers assert the row shape their column list produces. */
-  async #select(query: string, params: Record<string, unknown> = {}): Promise<unknown[]> {
-    const result = await this.#client.query({ query, format: 'JSONEachRow', query_params: params });
+  async #select(query: string, params: Record<string, unknown> = {}, client = this.#client): Promise<unknown[]> {
+    const result = await client.query({ query, format: 'JSONEachRow', query_params: params });
     return result.json();
   }
 
-  async #insert<T>(table: Table, rows: readonly T[], check: (row: T) => Check, toRow: (row: T) => object, idOf: (row: T) => string): Promise<void> {
+  async #insert<T>(table: Table, rows: readonly T[], check: (row: T) => Check, toRow: (row: T) => object, idOf: (row: T) => string, client = this.#client): Promise<void> {
     const values: object[] = [];
     const rejected: { id: string; problem: string }[] = [];
     for (const row of rows) {
@@ -1074,7 +1083,7 @@ class ClickHouseStore implements Store {
     }
     if (values.length === 0) return;
     await this.#run(`insert into ${table}`, async () => {
-      await this.#client.insert({
+      await client.insert({
         table: `${this.#db}.${table}`,
         values,
         format: 'JSONEachRow',
@@ -1154,7 +1163,7 @@ class ClickHouseStore implements Store {
   }
 
   insertRevocations(rows: readonly Revocation[]): Promise<void> {
-    return this.#insert('revocations', rows, checkRevocation, revocationToRow, (row) => row.id);
+    return this.#insert('revocations', rows, checkRevocation, revocationToRow, (row) => row.id, this.#side?.revocations);
   }
 
   upsertTasks(rows: readonly TaskRecord[]): Promise<void> {
@@ -1167,10 +1176,7 @@ class ClickHouseStore implements Store {
 
   getTask(tenant: string, taskId: string): Promise<TaskRecord | null> {
     return this.#run('getTask', async () => {
-      const rows = (await this.#select(
-        `SELECT ${TASK_COLUMNS} FROM ${this.#db}.tasks FINAL WHERE tenant = {tenant:String} AND task_id = {taskId:String} LIMIT 1`,
-        { tenant, taskId },
-      )) as TaskRowOut[];
+      const rows = await this.#selectTasks('tenant = {tenant:String} AND task_id = {taskId:String}', { tenant, taskId });
       const row = rows[0];
       return row === undefined ? null : rowToTask(row);
     });
@@ -1179,23 +1185,48 @@ class ClickHouseStore implements Store {
   getTasks(tenant: string, taskIds: readonly string[]): Promise<TaskRecord[]> {
     if (taskIds.length === 0) return Promise.resolve([]);
     return this.#run('getTasks', async () => {
-      const rows = (await this.#select(
-        `SELECT ${TASK_COLUMNS} FROM ${this.#db}.tasks FINAL WHERE tenant = {tenant:String} AND task_id IN {taskIds:Array(String)}`,
-        { tenant, taskIds: [...taskIds] },
-      )) as TaskRowOut[];
+      const rows = await this.#selectTasks('tenant = {tenant:String} AND task_id IN {taskIds:Array(String)}', { tenant, taskIds: [...taskIds] }, {}, this.#side?.lookups);
       return rows.map(rowToTask);
     });
   }
 
   listActiveTasks(tenant?: string): Promise<TaskRecord[]> {
     return this.#run('listActiveTasks', async () => {
-      const where = tenant === undefined ? '' : 'AND tenant = {tenant:String}';
-      const rows = (await this.#select(
-        `SELECT ${TASK_COLUMNS} FROM ${this.#db}.tasks FINAL WHERE status = 'active' ${where} ORDER BY tenant, started_at, task_id`,
-        tenant === undefined ? {} : { tenant },
-      )) as TaskRowOut[];
+      const rows = await this.#selectTasks(tenant === undefined ? '1' : 'tenant = {tenant:String}', tenant === undefined ? {} : { tenant }, {
+        where: "status = 'active'",
+        orderBy: 'tenant, started_us, task_id',
+      });
       return rows.map(rowToTask);
     });
+  }
+
+  /**
+   * Task records with their status reconciled with the revocations log. A revocation (or restore) row is written
+   * the moment it is decided, the task's snapshot afterwards (its version is the microsecond it was taken): a
+   * process that dies in between leaves a snapshot older than the kill, and whoever rebuilds the task from the
+   * store must not miss the kill (or the restore). So the log's latest row wins when it is newer than the
+   * snapshot. `filter` applies to both tables (tenant and task_id only); `outer.where` to the reconciled rows.
+   */
+  async #selectTasks(filter: string, params: Record<string, unknown>, outer: { where?: string; orderBy?: string } = {}, client = this.#client): Promise<TaskRowOut[]> {
+    const db = this.#db;
+    return (await this.#select(
+      `SELECT ${TASK_COLUMNS} FROM (
+         SELECT t.* REPLACE (multiIf(
+           toUnixTimestamp64Micro(r.last_time) <= t.version, t.status,
+           r.last_action = 'revoke', 'revoked',
+           t.status = 'revoked', if(t.ended_at IS NULL, 'active', 'completed'),
+           t.status) AS status)
+         FROM (SELECT * FROM ${db}.tasks FINAL WHERE ${filter}) AS t
+         LEFT JOIN (
+           SELECT tenant, task_id, argMax(action, time) AS last_action, max(time) AS last_time
+           FROM ${db}.revocations FINAL WHERE ${filter} GROUP BY tenant, task_id
+         ) AS r ON t.tenant = r.tenant AND t.task_id = r.task_id
+       )
+       ${outer.where === undefined ? '' : `WHERE ${outer.where}`}
+       ${outer.orderBy === undefined ? '' : `ORDER BY ${outer.orderBy}`}`,
+      params,
+      client,
+    )) as TaskRowOut[];
   }
 
   eventsForTask(tenant: string, taskId: string): Promise<ScoredEvent[]> {
@@ -1307,6 +1338,8 @@ class ClickHouseStore implements Store {
       await Promise.allSettled([...this.#inflight]);
       try {
         await this.#client.close();
+        await this.#side?.revocations.close();
+        await this.#side?.lookups.close();
       } finally {
         if (this.#embeddedKey !== undefined) openEmbedded.delete(this.#embeddedKey);
       }

@@ -69,6 +69,10 @@ export interface Store {
   upsertTasks(rows: readonly TaskRecord[]): Promise<void>;
   saveBaselines(rows: readonly BaselineRecord[]): Promise<void>;
 
+  /**
+   * The current record of a task. Its status follows the revocations log where the log is newer than the task's
+   * snapshot (a revocation is stored the moment it is decided, the snapshot after the batch's events).
+   */
   getTask(tenant: string, taskId: string): Promise<TaskRecord | null>;
   /** The current records of several tasks of one tenant (missing ones are left out). */
   getTasks(tenant: string, taskIds: readonly string[]): Promise<TaskRecord[]>;

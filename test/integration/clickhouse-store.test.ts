@@ -107,6 +107,8 @@ afterAll(async () => {
 
 const BASE_US = (Math.floor(Date.now() / 1000) - 3600) * 1_000_000 + 123_456;
 const at = (offsetUs: number): number => (BASE_US + offsetUs) / 1000;
+/** The version of a task snapshot taken after the fixtures' revocations (versions are microsecond times). */
+const SNAPSHOT_AFTER_REVOCATIONS = BASE_US + 60_000_000;
 
 const ODD = `quote ' double " backslash \\ newline \n tab \t unicode ü 日本 🚀 {x:String}`;
 
@@ -300,7 +302,7 @@ describe.each(TARGETS)('ClickHouse store on $name', (target) => {
     await store.insertEvents([fullEvent('e1')]);
     await store.insertAlerts([alert('a1', 0)]);
     await store.insertRevocations([revocation('r1', 0)]);
-    await store.upsertTasks([task('task-1', 1)]);
+    await store.upsertTasks([task('task-1', SNAPSHOT_AFTER_REVOCATIONS)]);
     await store.saveBaselines([baseline('support', '', 0)]);
     await store.close();
 
@@ -311,7 +313,7 @@ describe.each(TARGETS)('ClickHouse store on $name', (target) => {
       expect(second.lines.filter((line) => line.msg === 'applied migration')).toEqual([]);
       expect(await reopened.counts()).toEqual({ events: 1, alerts: 1, revocations: 1, tasks: 1, baselines: 1 });
       expect(await reopened.eventsForTask('acme', 'task-1')).toStrictEqual([fullEvent('e1')]);
-      expect(await reopened.getTask('acme', 'task-1')).toStrictEqual(task('task-1', 1));
+      expect(await reopened.getTask('acme', 'task-1')).toStrictEqual(task('task-1', SNAPSHOT_AFTER_REVOCATIONS));
     } finally {
       await reopened.close();
     }
@@ -353,12 +355,45 @@ describe.each(TARGETS)('ClickHouse store on $name', (target) => {
     });
   });
 
+  it("reads a task's status from the revocations log where the log is newer than the task's snapshot", async () => {
+    await withStore(target, async (store) => {
+      // Snapshots taken before the revocations and restores below (their process died before the next snapshot),
+      // except task-4's, taken after its revocation.
+      await store.upsertTasks([
+        task('task-1', BASE_US),
+        task('task-2', BASE_US, { status: 'revoked' }),
+        task('task-3', BASE_US, { status: 'revoked', endedMs: at(9_000_000) }),
+        task('task-4', SNAPSHOT_AFTER_REVOCATIONS),
+      ]);
+      const restore = { action: 'restore', source: 'manual', actor: 'ops@acme' } as const;
+      await store.insertRevocations([
+        revocation('k1', 1000),
+        revocation('k2', 1000, { taskId: 'task-2' }),
+        revocation('k3', 2000, { taskId: 'task-2', ...restore }),
+        revocation('k4', 1000, { taskId: 'task-3' }),
+        revocation('k5', 2000, { taskId: 'task-3', ...restore }),
+        revocation('k6', 1000, { taskId: 'task-4' }),
+      ]);
+      expect((await store.getTask('acme', 'task-1'))?.status).toBe('revoked');
+      expect((await store.getTask('acme', 'task-3'))?.status).toBe('completed');
+      const statuses = (await store.getTasks('acme', ['task-1', 'task-2', 'task-3', 'task-4'])).map((record) => [record.taskId, record.status]);
+      expect(statuses.sort()).toEqual([
+        ['task-1', 'revoked'],
+        ['task-2', 'active'],
+        ['task-3', 'completed'],
+        ['task-4', 'active'],
+      ]);
+      expect((await store.listActiveTasks()).map((record) => record.taskId)).toEqual(['task-2', 'task-4']);
+      expect(await store.getTask('acme', 'task-4')).toStrictEqual(task('task-4', SNAPSHOT_AFTER_REVOCATIONS));
+    });
+  });
+
   it('reads replayed rows once everywhere, counts included', async () => {
     await withStore(target, async (store) => {
       const events = [event('e0'), fullEvent('e1'), privilegeEvent('e2')];
       const alerts = [alert('a1', 1), alert('a2', 2)];
       const revocations = [revocation('r1', 1)];
-      const tasks = [task('task-1', 1), task('task-2', 1)];
+      const tasks = [task('task-1', SNAPSHOT_AFTER_REVOCATIONS), task('task-2', 1)];
       const baselines = [baseline('support', '', 1)];
       for (let replay = 0; replay < 2; replay += 1) {
         await store.insertEvents(events);
