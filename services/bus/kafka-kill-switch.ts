@@ -74,14 +74,32 @@ function recordOf(document: Alert | Revocation): Message {
 export function bridgeKillSwitchToKafka(options: KillSwitchBridgeOptions): KillSwitchBridge {
   const { kafka, killSwitch, topics, logger } = options;
   const maxQueued = options.maxQueued ?? 10_000;
-  const producer: Producer = kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: false,
-    createPartitioner: Partitioners.DefaultPartitioner,
-    // Idempotence needs unlimited retries (kafkajs warns otherwise); short backoffs.
-    retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 2000 },
-  });
+  const newProducer = (): Producer =>
+    kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      // Idempotence needs unlimited retries (kafkajs warns otherwise); short backoffs.
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 2000 },
+    });
+  let producer = newProducer();
+
+  /**
+   * After a failed produce request kafkajs rolls the idempotence sequences back, also for partitions the broker
+   * had written, and the broker then acknowledges the next batch there as a duplicate without writing it (see
+   * replaceProducer in kafka-publisher.ts): a revocation would be lost. Nothing more goes out on that producer.
+   */
+  async function replaceProducer(): Promise<void> {
+    const failed = producer;
+    producer = newProducer();
+    failed.disconnect().catch(() => undefined);
+    try {
+      await producer.connect();
+    } catch (error) {
+      logger.warn({ err: messageOf(error) }, 'connecting a new Kafka producer for alerts/revocations failed; retrying');
+    }
+  }
   let consumer: Consumer | undefined;
   const queue: { topic: string; message: Message }[] = [];
   /** Revocation ids applied or published here, most recent last. */
@@ -169,6 +187,7 @@ export function bridgeKillSwitchToKafka(options: KillSwitchBridgeOptions): KillS
             break;
           }
           await new Promise((resolve) => setTimeout(resolve, delay));
+          await replaceProducer();
         }
       }
     })().finally(() => {
