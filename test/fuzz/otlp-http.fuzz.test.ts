@@ -52,7 +52,7 @@ import {
   validProtobuf,
 } from './arbitraries.ts';
 import type { OtlpHttpCase } from './arbitraries.ts';
-import { TEST_AUTH_ENV, agentHeaders } from '../helpers/auth.ts';
+import { agentHeaders, loopbackTestEnv } from '../helpers/auth.ts';
 
 const mode = 'http';
 const MAX_BODY_BYTES = 64 * 1024;
@@ -428,17 +428,12 @@ describe('fuzz: OTLP/HTTP edge through a real socket on the embedded pipeline', 
 
   beforeAll(async () => {
     const config = loadConfig({
-      TRIPLINE_DATA_DIR: dataDir,
-      TRIPLINE_OTLP_HOST: '127.0.0.1',
-      TRIPLINE_OTLP_PORT: '0',
-      TRIPLINE_API_HOST: '127.0.0.1',
-      TRIPLINE_API_PORT: '0',
+      ...loopbackTestEnv(dataDir),
       TRIPLINE_OTLP_MAX_BODY_BYTES: String(MAX_BODY_BYTES),
       TRIPLINE_BUS_CAPACITY: String(BUS_CAPACITY),
       LOG_LEVEL: 'silent',
       // The fuzzer sends far more than a tenant's default rate: the limit is tested elsewhere.
       TRIPLINE_TENANT_SPANS_PER_SECOND: '10000000',
-      ...TEST_AUTH_ENV,
     });
     running = await startEmbedded(config, logger);
   });

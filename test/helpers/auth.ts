@@ -44,3 +44,15 @@ export function authFor(method: string, url: string): { authorization: string } 
   const path = new URL(url, 'http://x').pathname;
   return method.toUpperCase() === 'POST' && AGENT_ROUTES.some((route) => route.test(path)) ? agentHeaders : adminHeaders;
 }
+
+/** An embedded Tripline on loopback, on free ports, with its data in `dataDir` and the test tokens registered. */
+export function loopbackTestEnv(dataDir: string): Record<string, string> {
+  return {
+    TRIPLINE_DATA_DIR: dataDir,
+    TRIPLINE_API_HOST: '127.0.0.1',
+    TRIPLINE_OTLP_HOST: '127.0.0.1',
+    TRIPLINE_API_PORT: '0',
+    TRIPLINE_OTLP_PORT: '0',
+    ...TEST_AUTH_ENV,
+  };
+}

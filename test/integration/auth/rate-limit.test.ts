@@ -12,7 +12,7 @@ import { loadConfig } from '../../../services/config.ts';
 import { startEmbedded } from '../../../services/embedded.ts';
 import type { RunningTripline } from '../../../services/embedded.ts';
 import { createLogger } from '../../../services/shared/logger.ts';
-import { TEST_AGENT_TOKEN, TEST_AUTH_ENV } from '../../helpers/auth.ts';
+import { TEST_AGENT_TOKEN, loopbackTestEnv } from '../../helpers/auth.ts';
 import { waitFor } from '../../helpers/wait.ts';
 import { syntheticRequest } from '../kafka/fixtures.ts';
 
@@ -29,17 +29,7 @@ async function send(token: string, taskId: string): Promise<Response> {
 }
 
 beforeAll(async () => {
-  const config = loadConfig({
-    TRIPLINE_DATA_DIR: dataDir,
-    TRIPLINE_API_HOST: '127.0.0.1',
-    TRIPLINE_OTLP_HOST: '127.0.0.1',
-    TRIPLINE_API_PORT: '0',
-    TRIPLINE_OTLP_PORT: '0',
-    LOG_LEVEL: 'silent',
-    TRIPLINE_TENANT_SPANS_PER_SECOND: '10',
-    TRIPLINE_TENANT_BURST_SPANS: '20',
-    ...TEST_AUTH_ENV,
-  });
+  const config = loadConfig({ ...loopbackTestEnv(dataDir), LOG_LEVEL: 'silent', TRIPLINE_TENANT_SPANS_PER_SECOND: '10', TRIPLINE_TENANT_BURST_SPANS: '20' });
   running = await startEmbedded(config, createLogger('silent'));
   otherTenantToken = (await running.auth.control.createToken({ tenant: 'other', role: 'agent', name: 'other agents', createdBy: 'test' })).token;
 });

@@ -16,7 +16,7 @@ import { loadConfig } from '../../../services/config.ts';
 import { startEmbedded } from '../../../services/embedded.ts';
 import type { RunningTripline } from '../../../services/embedded.ts';
 import { createLogger } from '../../../services/shared/logger.ts';
-import { TEST_ADMIN_TOKEN, TEST_AGENT_TOKEN, TEST_AUTH_ENV } from '../../helpers/auth.ts';
+import { TEST_ADMIN_TOKEN, TEST_AGENT_TOKEN, loopbackTestEnv } from '../../helpers/auth.ts';
 import { waitFor } from '../../helpers/wait.ts';
 import { syntheticRequest } from '../kafka/fixtures.ts';
 import { readStreamUntil } from '../killswitch/helpers.ts';
@@ -79,16 +79,7 @@ async function tokenFor(creator: string, tenant: string, role: string): Promise<
 }
 
 beforeAll(async () => {
-  const config = loadConfig({
-    TRIPLINE_DATA_DIR: dataDir,
-    TRIPLINE_API_HOST: '127.0.0.1',
-    TRIPLINE_OTLP_HOST: '127.0.0.1',
-    TRIPLINE_API_PORT: '0',
-    TRIPLINE_OTLP_PORT: '0',
-    TRIPLINE_VERIFY_WINDOW_MS: '500',
-    TRIPLINE_AUTH_REFRESH_MS: '500',
-    ...TEST_AUTH_ENV,
-  });
+  const config = loadConfig({ ...loopbackTestEnv(dataDir), TRIPLINE_VERIFY_WINDOW_MS: '500', TRIPLINE_AUTH_REFRESH_MS: '500' });
   running = await startEmbedded(config, createLogger('debug', 'tripline', logSink));
   tokens.default.viewer = await tokenFor(TEST_ADMIN_TOKEN, 'default', 'viewer');
   tokens.default.operator = await tokenFor(TEST_ADMIN_TOKEN, 'default', 'operator');
