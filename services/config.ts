@@ -35,7 +35,7 @@ export interface TaskTypeOverride {
 
 export interface TriplineConfig {
   logLevel: LogLevel;
-  otlp: { host: string; port: number; maxBodyBytes: number };
+  otlp: { host: string; port: number; maxBodyBytes: number; maxInFlightBytes: number };
   api: { host: string; port: number };
   store: { dataDir: string; url: string | undefined; username: string; password: string; database: string };
   /** Set → distributed mode over this Kafka cluster; unset → the in-process bus. */
@@ -72,6 +72,7 @@ export const CONFIG_VARIABLES = [
   ['TRIPLINE_OTLP_HOST', '0.0.0.0', 'address the OTLP/HTTP receiver binds'],
   ['TRIPLINE_OTLP_PORT', '4318', 'OTLP/HTTP port (0 picks a free port)'],
   ['TRIPLINE_OTLP_MAX_BODY_BYTES', '16777216', 'largest OTLP request after decompression (1 KiB to 256 MiB)'],
+  ['TRIPLINE_OTLP_MAX_IN_FLIGHT_BYTES', '268435456', 'OTLP request bytes held at once; past it new requests get 429 with Retry-After before their body is read (1 MiB to 16 GiB)'],
   ['TRIPLINE_API_HOST', '0.0.0.0', 'address the HTTP API binds'],
   ['TRIPLINE_API_PORT', '8080', 'HTTP API port (0 picks a free port)'],
   ['TRIPLINE_DATA_DIR', './data', 'embedded ClickHouse data directory (used when CLICKHOUSE_URL is unset)'],
@@ -134,6 +135,7 @@ export function loadConfig(env: Env = process.env): Readonly<TriplineConfig> {
       host: readString(env, 'TRIPLINE_OTLP_HOST', '0.0.0.0'),
       port: readInt(env, 'TRIPLINE_OTLP_PORT', 4318, { min: 0, max: 65535 }),
       maxBodyBytes: readInt(env, 'TRIPLINE_OTLP_MAX_BODY_BYTES', 16 * 1024 * 1024, { min: 1024, max: 256 * 1024 * 1024 }),
+      maxInFlightBytes: readInt(env, 'TRIPLINE_OTLP_MAX_IN_FLIGHT_BYTES', 256 * 1024 * 1024, { min: 1024 * 1024, max: 16 * 1024 * 1024 * 1024 }),
     },
     api: {
       host: readString(env, 'TRIPLINE_API_HOST', '0.0.0.0'),

@@ -202,6 +202,7 @@ export async function startGatewayService(config: Readonly<TriplineConfig>, deps
       maxBodyBytes: config.otlp.maxBodyBytes,
       authenticate: (authorization) => auth.authenticateIngest(authorization),
       rateLimiter: auth.rateLimiter,
+      maxInFlightBytes: config.otlp.maxInFlightBytes,
       handler: (request, context) => gateway.ingest(request, context),
       // Protobuf goes from its bytes to the topics (collectors/gateway/otlp-route.ts); OTLP/JSON is decoded.
       protobufHandler: (body, context) => {

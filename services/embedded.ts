@@ -149,6 +149,7 @@ export async function startEmbedded(config: Readonly<TriplineConfig>, logger: Lo
       handler: (request, context) => gateway.ingest(request, context),
       authenticate: (authorization) => auth.authenticateIngest(authorization),
       rateLimiter: auth.rateLimiter,
+      maxInFlightBytes: config.otlp.maxInFlightBytes,
     });
     const otlpAddress = await otlpApp.listen({ host: config.otlp.host, port: config.otlp.port });
     cleanups.push(() => otlpApp.close());

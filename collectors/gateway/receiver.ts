@@ -13,6 +13,7 @@
  * | no token, or an unknown or revoked one (`authenticate`) | 401    | Status code 16 UNAUTHENTICATED + WWW-Authenticate |
  * | a token that may not send spans (not an agent token)    | 403    | Status code 7 PERMISSION_DENIED             |
  * | the token's tenant is over its rate limit               | 429    | Status code 8 RESOURCE_EXHAUSTED + Retry-After |
+ * | the receiver holds `maxInFlightBytes` of requests       | 429    | Status code 8 RESOURCE_EXHAUSTED + Retry-After |
  * | handler throws PIPELINE_BUSY                            | 429    | Status code 8 RESOURCE_EXHAUSTED + Retry-After |
  * | handler throws PIPELINE_UNAVAILABLE, SHUTTING_DOWN, any | 503    | Status code 14 UNAVAILABLE + Retry-After    |
  * |   other retriable error, or an unexpected error         |        | (never 500: OTLP clients drop data on 500)  |
@@ -75,6 +76,13 @@ export interface OtlpReceiverOptions {
   authenticate?: (authorization: string | undefined) => Promise<string>;
   /** Per-tenant span rate limits (→ 429 with Retry-After). @default none */
   rateLimiter?: TenantRateLimiter;
+  /**
+   * Request bytes (as declared by Content-Length, or `maxBodyBytes` when not declared) the receiver holds at
+   * once; a request that would pass it gets 429 with Retry-After before its body is read, so a flood of
+   * clients is refused instead of queued in memory. One request is always let in.
+   * @default unlimited
+   */
+  maxInFlightBytes?: number;
 }
 
 /** The path OTLP/HTTP clients post traces to. */
@@ -104,6 +112,15 @@ export function registerOtlpReceiver(app: FastifyInstance, options: OtlpReceiver
   }
   const authenticate = options.authenticate ?? ((): Promise<string> => Promise.resolve('default'));
   const { rateLimiter } = options;
+  const maxInFlightBytes = options.maxInFlightBytes ?? Number.POSITIVE_INFINITY;
+  let inFlightBytes = 0;
+  const reserved = new WeakMap<FastifyRequest, number>();
+  const release = (request: FastifyRequest): void => {
+    const bytes = reserved.get(request);
+    if (bytes === undefined) return;
+    reserved.delete(request);
+    inFlightBytes -= bytes;
+  };
   const tenants = new WeakMap<FastifyRequest, string>();
   const tenantOf = (request: FastifyRequest): string => {
     const tenant = tenants.get(request);
@@ -122,7 +139,7 @@ export function registerOtlpReceiver(app: FastifyInstance, options: OtlpReceiver
     const routeOptions = {
       bodyLimit: maxBodyBytes,
       // Refuse an unknown token, a tenant over its limit and an unsupported Content-Encoding before the body is read.
-      onRequest: async (request: FastifyRequest): Promise<void> => {
+      onRequest: async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
         const tenant = await authenticate(request.headers.authorization);
         tenants.set(request, tenant);
         const waitSeconds = rateLimiter?.admit(tenant);
@@ -130,6 +147,19 @@ export function registerOtlpReceiver(app: FastifyInstance, options: OtlpReceiver
           throw new TriplineError('TENANT_RATE_LIMITED', `tenant ${JSON.stringify(tenant)} is over its ingest rate limit; retry in ${String(waitSeconds)} s`, { details: { retryAfterSeconds: waitSeconds } });
         }
         isGzip(request.headers['content-encoding']);
+        const declared = Number(request.headers['content-length']);
+        const bytes = Number.isSafeInteger(declared) && declared >= 0 ? Math.min(declared, maxBodyBytes) : maxBodyBytes;
+        if (inFlightBytes > 0 && inFlightBytes + bytes > maxInFlightBytes) {
+          throw new TriplineError('PIPELINE_BUSY', `the receiver holds ${String(inFlightBytes)} bytes of requests (limit ${String(maxInFlightBytes)}); retry later`, { details: { retryAfterSeconds: 1 } });
+        }
+        inFlightBytes += bytes;
+        reserved.set(request, bytes);
+        // Released when the answer is sent or the connection goes away, whichever comes first.
+        reply.raw.once('close', () => release(request));
+      },
+      onResponse: (request: FastifyRequest, _reply: FastifyReply, done: () => void): void => {
+        release(request);
+        done();
       },
     };
     scope.post(OTLP_TRACES_PATH, routeOptions, async (request, reply) => {
