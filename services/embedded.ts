@@ -123,6 +123,7 @@ export async function startEmbedded(config: Readonly<TriplineConfig>, logger: Lo
       // The in-process bus keeps nothing durably: score the next batch (and decide its kills) while the
       // previous one is written.
       persistAhead: EMBEDDED_PERSIST_AHEAD,
+      scoreInOrder: true,
       writeRevocations: (rows) => enforcement.writeRevocations(rows),
     });
     late.processor = running;

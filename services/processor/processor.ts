@@ -54,6 +54,15 @@ export interface ProcessorOptions {
    * @default store.insertRevocations
    */
   writeRevocations?: (rows: readonly Revocation[]) => Promise<void>;
+  /**
+   * Score strictly in arrival order: a batch with a task whose history is being looked up waits for it whole,
+   * and later batches wait behind it. Otherwise the other tasks' events (a kill) go ahead, and a task waiting
+   * for its history may then be scored against what tasks that ended meanwhile taught the baseline; its scores
+   * are no longer exactly what a replay in arrival order gives. The embedded mode's lookups are local and fast,
+   * so it keeps the order; a Kafka processor taking over partitions does not.
+   * @default false
+   */
+  scoreInOrder?: boolean;
 }
 
 export interface ProcessorHooks {
@@ -594,6 +603,10 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
       deferred.add(key);
       earlier.add(waiting);
     }
+    if (options.scoreInOrder === true && (deferred.size > 0 || awaitingHistory.size > 0)) {
+      for (const item of [...batch.events, ...batch.boundaries]) deferred.add(taskKey(item.tenant, item.taskId));
+      for (const waiting of awaitingHistory.values()) earlier.add(waiting);
+    }
     const isDeferred = (item: { tenant: string; taskId: string }): boolean => deferred.has(taskKey(item.tenant, item.taskId));
 
     const first = serialize(() => scoreSome(batch.events.filter((event) => !isDeferred(event)), batch.boundaries.filter((boundary) => !isDeferred(boundary))));
@@ -620,7 +633,9 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
       await Promise.all([a.durable, b.durable]);
     });
     durable.catch(() => undefined);
-    return { scored: first.then(() => undefined), durable };
+    // In order, the batch counts as scored only once its waiting tasks are (so the bus hands over no more meanwhile).
+    const scored = options.scoreInOrder === true ? Promise.all([first, second]).then(() => undefined) : first.then(() => undefined);
+    return { scored, durable };
   }
 
   /**
