@@ -48,8 +48,12 @@ export interface StartAuthOptions {
 }
 
 export async function startAuth(options: StartAuthOptions): Promise<RunningAuth> {
-  const client = options.store === undefined ? openDetectionClient(options.clickhouse) : undefined;
-  const store = options.store ?? createAccessStore(client ?? openDetectionClient(options.clickhouse), options.clickhouse.database);
+  let client: ReturnType<typeof openDetectionClient> | undefined;
+  let store = options.store;
+  if (store === undefined) {
+    client = openDetectionClient(options.clickhouse);
+    store = createAccessStore(client, options.clickhouse.database);
+  }
   try {
     await store.ensureSchema();
     const control = await openAccessControl({ store, logger: options.logger, refreshMs: options.config.refreshMs });
