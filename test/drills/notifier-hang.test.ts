@@ -109,7 +109,11 @@ describe('drill: a notifier endpoint that hangs', () => {
     expect(slack.requests.length).toBe(ROGUES);
     expect(hanging.requests.length).toBeGreaterThan(0);
     expect(hanging.delivered().size).toBe(0);
-    const revoked = await revocationsByTask(audit, DATABASE);
+    // The kill reaches other processes as soon as it is decided; its row is written beside that: wait for it.
+    const revoked = await waitFor('every kill to be stored', async () => {
+      const rows = await revocationsByTask(audit, DATABASE);
+      return rogues.every((rogue) => rows.has(rogue)) ? rows : undefined;
+    }, 60_000);
     for (const rogue of rogues) {
       expect(revoked.get(rogue)).toBe(1);
       const listed = (await (await api(apiService.apiUrl, `/v1/revocations?task_id=${encodeURIComponent(rogue)}`)).json()) as { items: unknown[] };
