@@ -9,6 +9,14 @@ import kafkajs from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { createZstdCompressor, registerZstdCodec } from '../../../services/bus/kafka-codecs.ts';
 
+/** The window log a zstd frame declares, or undefined for a single-segment frame (no window descriptor). */
+function frameWindowLog(frame: Buffer): number | undefined {
+  expect(frame.readUInt32LE(0)).toBe(0xfd2fb528);
+  const descriptor = frame[4] ?? 0;
+  if ((descriptor & 0x20) !== 0) return undefined;
+  return 10 + ((frame[5] ?? 0) >> 3);
+}
+
 describe('zstd codec', () => {
   it('compresses each batch into a frame of its own', () => {
     const compress = createZstdCompressor();
@@ -21,6 +29,8 @@ describe('zstd codec', () => {
       const reference = zlib.zstdCompressSync(input, { params: { [zlib.constants.ZSTD_c_compressionLevel]: 3, [zlib.constants.ZSTD_c_windowLog]: 17 } });
       expect(Math.abs(output.length - reference.length)).toBeLessThanOrEqual(8);
     }
+    // Every frame keeps the codec's parameters, not only the first: a 128 KiB window for inputs above it.
+    for (const input of [randomBytes(200_000), text, randomBytes(300_000)]) expect(frameWindowLog(compress(input))).toBe(17);
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 20_000 }), fc.integer({ min: 0, max: 50 }), (bytes, repeat) => {
         const input = Buffer.concat([Buffer.from(bytes), text.subarray(0, repeat * 100)]);
