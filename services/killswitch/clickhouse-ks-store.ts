@@ -9,12 +9,12 @@
  */
 import { createClient } from '@clickhouse/client';
 import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
-import { createChdbConnection } from 'chdb/connection';
 import { mkdirSync, realpathSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
 import type { Revocation } from '../../schemas/events.ts';
 import { TriplineError, messageOf } from '../shared/errors.ts';
 import { revocationToRow } from '../store/clickhouse-store.ts';
+import { chdbConnection } from '../store/chdb.ts';
 import type {
   CredentialRecord,
   DecisionFilter,
@@ -43,7 +43,6 @@ export interface ClickHouseKillSwitchStoreOptions {
   requestTimeoutMs?: number;
 }
 
-type ClientConnection = NonNullable<NonNullable<Parameters<typeof createClient>[0]>['connection']>;
 
 const QUERY_SETTINGS: ClickHouseSettings = { output_format_json_quote_64bit_integers: 0 };
 const INSERT_SETTINGS: ClickHouseSettings = { precise_float_parsing: 1 };
@@ -66,7 +65,7 @@ export async function openClickHouseKillSwitchStore(options: ClickHouseKillSwitc
     }
     if (!isMainThread) throw new TriplineError('CONFIG_INVALID', 'The embedded store (chdb) must run on the main thread');
     mkdirSync(options.dataDir, { recursive: true });
-    const connection = createChdbConnection({ path: realpathSync(options.dataDir) }) as unknown as ClientConnection;
+    const connection = chdbConnection(realpathSync(options.dataDir));
     return createClient({ connection, clickhouse_settings: QUERY_SETTINGS });
   };
   // Two connections: one for the revocations of kills alone, one for everything else (see insertRevocations).

@@ -19,7 +19,6 @@
  */
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import type { ClickHouseClient, ClickHouseSettings, Logger as ClientLogger } from '@clickhouse/client';
-import { createChdbConnection } from 'chdb/connection';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
@@ -46,6 +45,7 @@ import type {
 } from '../../schemas/events.ts';
 import { TriplineError, messageOf } from '../shared/errors.ts';
 import type { BaselineRecord, ListFilter, Page, ScoredEvent, Store, TaskRecord } from './store.ts';
+import { chdbConnection } from './chdb.ts';
 
 /** The subset of a pino logger the store uses. */
 export interface StoreLogger {
@@ -75,7 +75,6 @@ export interface ClickHouseStoreOptions {
   migrationsDir?: string;
 }
 
-type ClientConnection = NonNullable<NonNullable<Parameters<typeof createClient>[0]>['connection']>;
 
 const DEFAULT_MIGRATIONS_DIR = fileURLToPath(new URL('../../schemas/clickhouse/', import.meta.url));
 const DATABASE_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -155,7 +154,7 @@ export async function openClickHouseStore(options: ClickHouseStoreOptions): Prom
   }
   const { client, key } = await openEmbeddedEngine(options.dataDir, database, logger);
   // One chdb connection runs one query at a time: the kill path's writes and reads get connections of their own.
-  const side = (): ClickHouseClient => createClient({ connection: createChdbConnection({ path: realpathSync(options.dataDir) }) as unknown as ClientConnection, clickhouse_settings: QUERY_SETTINGS, log: clientLog(logger) });
+  const side = (): ClickHouseClient => createClient({ connection: chdbConnection(realpathSync(options.dataDir)), clickhouse_settings: QUERY_SETTINGS, log: clientLog(logger) });
   return new ClickHouseStore(client, database, migrationsDir, logger, key, { revocations: side(), lookups: side() });
 }
 
@@ -234,9 +233,7 @@ async function openEmbeddedEngine(
   }
   let client: ClickHouseClient;
   try {
-    // chdb declares the Connection contract from the standalone @clickhouse/client-common, which the client now
-    // bundles as its own copy: the same shape under two type identities, hence the cast.
-    const connection = createChdbConnection({ path: dir }) as unknown as ClientConnection;
+    const connection = chdbConnection(dir);
     client = createClient({ connection, clickhouse_settings: QUERY_SETTINGS, log: clientLog(logger) });
   } catch (error) {
     const message = messageOf(error);

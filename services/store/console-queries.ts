@@ -7,13 +7,13 @@
  */
 import { createClient } from '@clickhouse/client';
 import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
-import { createChdbConnection } from 'chdb/connection';
 import { mkdirSync, realpathSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
 import { EVENT_KINDS } from '../../schemas/conventions.ts';
 import type { EventKind } from '../../schemas/conventions.ts';
 import type { Decision, Regime, TaskStatus } from '../../schemas/events.ts';
 import { TriplineError, messageOf } from '../shared/errors.ts';
+import { chdbConnection } from './chdb.ts';
 
 /** Where the store is: the `store` part of TriplineConfig. */
 export interface ConsoleQueryOptions {
@@ -68,7 +68,6 @@ const SETTINGS: ClickHouseSettings = { output_format_json_quote_64bit_integers: 
 /** Events whose span started this long before the window are not looked at (lets ClickHouse skip old parts). */
 const LATE_ARRIVAL_MS = 3_600_000;
 
-type ClientConnection = NonNullable<NonNullable<Parameters<typeof createClient>[0]>['connection']>;
 
 interface TaskRow {
   task_id: string;
@@ -109,8 +108,7 @@ export async function openConsoleQueries(options: ConsoleQueryOptions): Promise<
     } catch (error) {
       throw new TriplineError('CONFIG_INVALID', `dataDir ${options.dataDir} cannot be opened: ${messageOf(error)}`, { cause: error });
     }
-    // Same cast as the store: chdb declares the Connection contract from the standalone client-common package.
-    const connection = createChdbConnection({ path: dir }) as unknown as ClientConnection;
+    const connection = chdbConnection(dir);
     client = createClient({ connection, clickhouse_settings: SETTINGS });
   }
 

@@ -8,13 +8,13 @@
  */
 import { createClient } from '@clickhouse/client';
 import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
-import { createChdbConnection } from 'chdb/connection';
 import { mkdirSync, readFileSync, realpathSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
 import type { AgentEvent, Alert, Decision, Regime } from '../../schemas/events.ts';
 import { TriplineError, messageOf } from '../shared/errors.ts';
 import { ALERT_COLUMNS, EVENT_COLUMNS, rowToAlert, rowToEvent } from './clickhouse-store.ts';
 import type { AlertRowOut, EventRowOut } from './clickhouse-store.ts';
+import { chdbConnection } from './chdb.ts';
 
 const DATABASE_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const QUERY_SETTINGS: ClickHouseSettings = { output_format_json_quote_64bit_integers: 0 };
@@ -393,7 +393,6 @@ export function openDetectionClient(options: DetectionClientOptions): ClickHouse
   }
   if (!isMainThread) throw new TriplineError('CONFIG_INVALID', 'The embedded store (chdb) must be used from the main thread');
   mkdirSync(options.dataDir, { recursive: true });
-  // Same cast as clickhouse-store.ts: chdb's Connection is typed against a separate copy of client-common.
-  const connection = createChdbConnection({ path: realpathSync(options.dataDir) }) as unknown as NonNullable<NonNullable<Parameters<typeof createClient>[0]>['connection']>;
+  const connection = chdbConnection(realpathSync(options.dataDir));
   return createClient({ connection, clickhouse_settings: QUERY_SETTINGS });
 }

@@ -1,0 +1,20 @@
+/**
+ * The embedded ClickHouse engine (chdb) as a `@clickhouse/client` connection. chdb is loaded on first use, not
+ * on import: its engine library maps ~140 MB into any process that loads it, and the processes that never open
+ * an embedded store (a Kafka gateway, anything given CLICKHOUSE_URL) import these modules too.
+ */
+import type { createClient } from '@clickhouse/client';
+import type { createChdbConnection } from 'chdb/connection';
+import { createRequire } from 'node:module';
+
+type ClientConnection = NonNullable<NonNullable<Parameters<typeof createClient>[0]>['connection']>;
+
+let create: typeof createChdbConnection | undefined;
+
+/** A connection to the chdb engine on `path` (an existing directory; chdb resolves no symlinks). */
+export function chdbConnection(path: string): ClientConnection {
+  create ??= (createRequire(import.meta.url)('chdb/connection') as { createChdbConnection: typeof createChdbConnection }).createChdbConnection;
+  // chdb declares the Connection contract from the standalone @clickhouse/client-common, which the client now
+  // bundles as its own copy: the same shape under two type identities, hence the cast.
+  return create({ path }) as unknown as ClientConnection;
+}
