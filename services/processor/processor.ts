@@ -212,8 +212,24 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
 
   async function restoreActiveTasks(): Promise<void> {
     const active = await store.listActiveTasks();
-    for (const record of active) await rebuildTask(record);
+    for (const { record, events } of await withEvents(active)) await rebuildTask(record, events);
     if (active.length > 0) logger.info({ tasks: active.length }, 'rebuilt task state from the store');
+  }
+
+  /** The tasks with their stored events: one query per tenant (and per 500 tasks), not one per task. */
+  async function withEvents(records: readonly TaskRecord[]): Promise<{ record: TaskRecord; events: ScoredEvent[] }[]> {
+    const byTenant = new Map<string, TaskRecord[]>();
+    for (const record of records) {
+      const list = byTenant.get(record.tenant);
+      if (list === undefined) byTenant.set(record.tenant, [record]);
+      else list.push(record);
+    }
+    const out: { record: TaskRecord; events: ScoredEvent[] }[] = [];
+    for (const [tenant, list] of byTenant) {
+      const events = await store.eventsForTasks(tenant, list.map((record) => record.taskId));
+      for (const record of list) out.push({ record, events: events.get(record.taskId) ?? [] });
+    }
+    return out;
   }
 
   /** Rebuild a task's detector state from its stored events, as if this processor had seen them. */
@@ -262,13 +278,9 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
    * serialized work).
    */
   async function fetchHistory(unknown: Map<string, Set<string>>): Promise<{ record: TaskRecord; events: ScoredEvent[] }[]> {
-    const found: { record: TaskRecord; events: ScoredEvent[] }[] = [];
-    for (const [tenant, ids] of unknown) {
-      for (const record of await store.getTasks(tenant, [...ids])) {
-        found.push({ record, events: await store.eventsForTask(record.tenant, record.taskId) });
-      }
-    }
-    return found;
+    const records: TaskRecord[] = [];
+    for (const [tenant, ids] of unknown) records.push(...(await store.getTasks(tenant, [...ids])));
+    return withEvents(records);
   }
 
   /** Rebuilds the fetched tasks that are still unknown when their batch's turn comes. */

@@ -83,6 +83,8 @@ const DATABASE_PLACEHOLDER = '{database:Identifier}';
 /** Latest time accepted (2200-01-01): DateTime64(6) ends in 2299, and microseconds stay below 2^53. */
 const MAX_TIME_MS = 7_258_118_400_000;
 const MAX_PAGE = 1000;
+/** Task ids per query of a many-task read: a server takes query parameters in the URL (1 MiB at most by default). */
+const TASK_IDS_PER_QUERY = 500;
 
 /** Applied to every query: 64-bit integers (counts, microsecond times) come back as JSON numbers. */
 const QUERY_SETTINGS: ClickHouseSettings = { output_format_json_quote_64bit_integers: 0 };
@@ -1235,6 +1237,26 @@ class ClickHouseStore implements Store {
         { tenant, taskId },
       )) as EventRowOut[];
       return rows.map(rowToEvent);
+    });
+  }
+
+  eventsForTasks(tenant: string, taskIds: readonly string[]): Promise<Map<string, ScoredEvent[]>> {
+    return this.#run('eventsForTasks', async () => {
+      const byTask = new Map<string, ScoredEvent[]>();
+      for (let i = 0; i < taskIds.length; i += TASK_IDS_PER_QUERY) {
+        const rows = (await this.#select(
+          `SELECT ${EVENT_COLUMNS} FROM ${this.#db}.events FINAL
+           WHERE tenant = {tenant:String} AND task_id IN {taskIds:Array(String)}
+           ORDER BY task_id, start_time, end_time, id`,
+          { tenant, taskIds: taskIds.slice(i, i + TASK_IDS_PER_QUERY) },
+        )) as EventRowOut[];
+        for (const row of rows) {
+          const events = byTask.get(row.task_id);
+          if (events === undefined) byTask.set(row.task_id, [rowToEvent(row)]);
+          else events.push(rowToEvent(row));
+        }
+      }
+      return byTask;
     });
   }
 

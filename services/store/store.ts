@@ -80,6 +80,8 @@ export interface Store {
   listActiveTasks(tenant?: string): Promise<TaskRecord[]>;
   /** The task's events in time order (to rebuild its detector state). */
   eventsForTask(tenant: string, taskId: string): Promise<ScoredEvent[]>;
+  /** The events of several tasks of a tenant, by task id, each task's in time order; tasks without events are absent. */
+  eventsForTasks(tenant: string, taskIds: readonly string[]): Promise<Map<string, ScoredEvent[]>>;
   listAlerts(filter: ListFilter): Promise<Page<Alert>>;
   listRevocations(filter: ListFilter): Promise<Page<Revocation>>;
   loadBaselines(tenant?: string): Promise<BaselineRecord[]>;

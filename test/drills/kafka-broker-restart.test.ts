@@ -76,6 +76,7 @@ function holdingStore(inner: Store): { store: Store; hold(text: string): void; h
     getTasks: (tenant, taskIds) => inner.getTasks(tenant, taskIds),
     listActiveTasks: (tenant) => inner.listActiveTasks(tenant),
     eventsForTask: (tenant, taskId) => inner.eventsForTask(tenant, taskId),
+    eventsForTasks: (tenant, taskIds) => inner.eventsForTasks(tenant, taskIds),
     listAlerts: (filter) => inner.listAlerts(filter),
     listRevocations: (filter) => inner.listRevocations(filter),
     loadBaselines: (tenant) => inner.loadBaselines(tenant),

@@ -177,6 +177,48 @@ describe('processor over the ClickHouse engine', () => {
     await second.stop();
   });
 
+  it('rebuilds every active task at start with one events query per tenant, each task with its own events', async () => {
+    const own = await freshStore();
+    const first = await start(own);
+    const tenants = [TENANT, 'tenant-b'];
+    const tasks = new Map<string, AgentEvent[]>();
+    for (const [t, tenant] of tenants.entries()) {
+      for (let i = 0; i < 40; i += 1) {
+        // The same task ids in both tenants, with different histories.
+        const ctx = taskCtx('summarize_ticket', `restart-${String(i)}`, 'agent-5', now + 7_000_000 + i * 1000);
+        for (let n = 0; n <= (i + t * 3) % 6; n += 1) dataAccess(ctx, 'crm.customers', { rows: 3 });
+        const events = ctx.events.map((event) => ({ ...event, tenant }));
+        tasks.set(`${tenant}/${ctx.taskId}`, events);
+        await first.handle({ events, boundaries: [] });
+      }
+    }
+    await first.stop();
+
+    const calls = { one: 0, many: 0 };
+    const counted = wrapped(own, {
+      eventsForTask(tenant, taskId) {
+        calls.one += 1;
+        return own.eventsForTask(tenant, taskId);
+      },
+      eventsForTasks(tenant, taskIds) {
+        calls.many += 1;
+        return own.eventsForTasks(tenant, taskIds);
+      },
+    });
+    const second = await start(counted);
+    expect(calls).toEqual({ one: 0, many: tenants.length });
+    // A replay of a task's events counts nothing twice: the restarted processor knows exactly those events.
+    for (const [key, events] of tasks) {
+      if (!key.endsWith('/restart-7')) continue;
+      await second.handle({ events, boundaries: [boundary(events)] });
+      const tenant = events[0]?.tenant ?? '';
+      expect(await own.getTask(tenant, 'restart-7')).toMatchObject({ status: 'completed', counts: { data_access: events.length } });
+    }
+    expect(second.taskSnapshot('tenant-b', 'restart-39')).toMatchObject({ status: 'active', agentId: 'agent-5' });
+    await second.stop();
+    await own.close();
+  });
+
   it("scores a kill without waiting for another task's history lookup, and that task's events in order after it", async () => {
     let lookupsBlocked = false;
     let release: () => void = () => undefined;

@@ -58,6 +58,7 @@ function crashableStore(inner: Store): { store: Store; kill(): void; hung(): boo
     getTasks: (tenant, taskIds) => live(() => inner.getTasks(tenant, taskIds)),
     listActiveTasks: (tenant) => live(() => inner.listActiveTasks(tenant)),
     eventsForTask: (tenant, taskId) => live(() => inner.eventsForTask(tenant, taskId)),
+    eventsForTasks: (tenant, taskIds) => live(() => inner.eventsForTasks(tenant, taskIds)),
     listAlerts: (filter) => live(() => inner.listAlerts(filter)),
     listRevocations: (filter) => live(() => inner.listRevocations(filter)),
     loadBaselines: (tenant) => live(() => inner.loadBaselines(tenant)),
