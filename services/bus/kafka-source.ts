@@ -183,14 +183,38 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaEventSource
     maxWaitTimeInMs: 500,
     allowAutoTopicCreation: false,
   });
-  const deadLetterProducer: Producer = kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: false,
-    createPartitioner: Partitioners.DefaultPartitioner,
-    // Idempotence needs unlimited retries (kafkajs warns otherwise); short backoffs.
-    retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 2000 },
+  const newDeadLetterProducer = (): { producer: Producer; connected: Promise<void> | undefined } => ({
+    producer: kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      // Idempotence needs unlimited retries (kafkajs warns otherwise); short backoffs.
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 2000 },
+    }),
+    connected: undefined,
   });
+  let deadLetterProducer = newDeadLetterProducer();
+
+  /**
+   * Sends dead letters; after a failed send the producer is replaced, not reused: kafkajs rolls back the
+   * idempotence sequences of a failed request, and the broker would then drop the next batch as a duplicate
+   * of one it wrote (see replaceProducer in kafka-publisher.ts).
+   */
+  async function sendDeadLetters(messages: Message[]): Promise<void> {
+    const current = deadLetterProducer;
+    try {
+      current.connected ??= current.producer.connect();
+      await current.connected;
+      await current.producer.send({ topic: settings.topics.deadLetter, messages, acks: -1, compression: CompressionTypes.None });
+    } catch (error) {
+      if (deadLetterProducer === current) {
+        deadLetterProducer = newDeadLetterProducer();
+        current.producer.disconnect().catch(() => undefined);
+      }
+      throw error;
+    }
+  }
   const stats: KafkaSourceStats = { records: 0, deadLetters: 0, skippedReplays: 0, batches: 0, events: 0, boundaries: 0, commits: 0, failedCommits: 0 };
   /** Per `topic|partition`: the highest offset handed to the handler by this process. */
   const handled = new Map<string, bigint>();
@@ -408,9 +432,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaEventSource
     const deadLetters =
       deadLetterMessages.length === 0
         ? Promise.resolve()
-        : retrying('sending dead letters', () =>
-            deadLetterProducer.send({ topic: settings.topics.deadLetter, messages: deadLetterMessages, acks: -1, compression: CompressionTypes.None }),
-          ).then(() => {
+        : retrying('sending dead letters', () => sendDeadLetters(deadLetterMessages)).then(() => {
             stats.deadLetters += deadLetterMessages.length;
           });
     deadLetters.catch(() => undefined);
@@ -527,7 +549,8 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaEventSource
       started = true;
       handler = batchHandler;
       try {
-        await deadLetterProducer.connect();
+        deadLetterProducer.connected = deadLetterProducer.producer.connect();
+        await deadLetterProducer.connected;
         await consumer.connect();
         await consumer.subscribe({ topics, fromBeginning: options.fromBeginning ?? true });
         runConfig = {
@@ -614,7 +637,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaEventSource
           clearTimeout(timer);
         }
         await consumer.disconnect().catch((error: unknown) => logger.warn({ err: messageOf(error) }, 'disconnecting the Kafka consumer failed'));
-        await deadLetterProducer.disconnect().catch(() => undefined);
+        await deadLetterProducer.producer.disconnect().catch(() => undefined);
       })();
       return stopping;
     },
