@@ -237,9 +237,12 @@ function tools(ctx: Ctx): void {
     const f = novelty(s);
     const pNew = p.derived.pNew.tools;
     if (f > 0) {
-      const risky = event.tool?.sideEffect === 'write' || event.tool?.sideEffect === 'destructive' || eventHost(event) !== undefined;
+      const sideEffect = event.tool?.sideEffect;
+      const risky = sideEffect === 'write' || sideEffect === 'destructive' || (sideEffect !== 'read' && eventHost(event) !== undefined);
       const fleetNew = ctx.fleet !== undefined && ctx.fleet.tools[name] === undefined;
-      const base = 75 + (risky ? 15 : 0) + (fleetNew ? 8 : 0);
+      // A new tool declared read-only alerts but does not revoke alone: agents gain read-only tools (a timezone
+      // lookup, a search) far more often than they turn hostile through one, and what they read is scored anyway.
+      const base = (sideEffect === 'read' ? 65 : 75) + (risky ? 15 : 0) + (fleetNew ? 8 : 0);
       const reason =
         f === 1
           ? `called tool ${name}, which ${ctx.who} have never used (${fmtNum(p.tasks)} tasks learned${fleetNew ? '; no task of this tenant has used it' : ''})`
@@ -391,7 +394,9 @@ function hosts(ctx: Ctx, host: string): void {
     familyNew = novelty(seen(ctx, (b) => b.hostFamilies[family])) === 1;
     if (f > 0) {
       const pNew = familyNew ? p.derived.pNew.hostFamilies : p.derived.pNew.hosts;
-      const base = (egress ? 60 : 35) * (familyNew ? 1 : 0.6);
+      // Data sent through a channel that takes any URL (an HTTP/upload tool, a remote write) to an organisation the
+      // type never contacts is exfiltration's signature: it revokes on its own, unless the type often meets new hosts.
+      const base = (egress ? (familyNew && isGenericEgress(event) ? 80 : 60) : 35) * (familyNew ? 1 : 0.6);
       const whoText = f === 1 ? ctx.who : `agent ${state.agentId}'s tasks (other agents of the type do)`;
       add(ctx, 'host', 'egress.host_unseen', base * f * (1 - pNew), `${egress ? 'sent data to' : 'contacted'} ${host}, a host ${whoText} have never contacted${familyNew ? ` (nor anything under ${family})` : ''}`);
     }
@@ -436,21 +441,33 @@ function restrictedAfterEgress(ctx: Ctx, p: Baseline, rank: number): void {
   }
 }
 
+/** Whether a change's grantor is the agent itself (`agent-7`, `agent:agent-7`, `Agent-7 `…). */
+function isSelf(grantedBy: string, agentId: string): boolean {
+  const who = grantedBy.trim().toLowerCase().replace(/^(agent|gen_ai\.agent|self)[:/]/, '');
+  return who === 'self' || who === agentId.trim().toLowerCase();
+}
+
 function privilege(ctx: Ctx): void {
   const { event, state } = ctx;
   const pc = event.privilege;
   const action = pc?.action ?? event.name;
   const p = ctx.primary;
+  // An agent cannot approve its own privileges: `approved` on a change it granted itself is a claim, not an approval.
+  const selfApproved = pc?.approved === true && pc.grantedBy !== undefined && isSelf(pc.grantedBy, state.agentId);
+  const approved = pc?.approved === true && !selfApproved;
   // An approved change (by policy or a person) of an ordinary scope is weaker evidence than a self-granted one.
-  const approval = pc?.approved === true ? APPROVED_FACTOR : 1;
+  const approval = approved ? APPROVED_FACTOR : 1;
   if (p !== undefined) {
     const f = novelty(seen(ctx, (b) => b.privilegeActions[action]));
-    if (f > 0) add(ctx, 'privilege', 'privilege.action_unseen', 55 * f * approval * (1 - p.derived.pNew.privilegeActions), `made a privilege change (${action}${pc?.approved === true ? ', approved' : ''}) that ${f === 1 ? ctx.who : `agent ${state.agentId}'s tasks`} never make`);
+    if (f > 0) add(ctx, 'privilege', 'privilege.action_unseen', 55 * f * approval * (1 - p.derived.pNew.privilegeActions), `made a privilege change (${action}${approved ? ', approved' : ''}) that ${f === 1 ? ctx.who : `agent ${state.agentId}'s tasks`} never make`);
   }
   if (pc !== undefined) {
     const before = new Set(pc.scopesBefore);
     const fresh = pc.scopesAfter.filter((s) => !before.has(s));
-    const how = `${action}${pc.grantedBy !== undefined ? `, granted by ${pc.grantedBy}` : ''}${pc.approved === false ? ', not approved' : pc.approved === true ? ', approved' : ''}`;
+    const how = `${action}${pc.grantedBy !== undefined ? `, granted by ${pc.grantedBy}` : ''}${pc.approved === false ? ', not approved' : selfApproved ? ', approved by the agent itself' : approved ? ', approved' : ''}`;
+    if (selfApproved && fresh.length > 0) {
+      hard(ctx, 'privilege_self_approved', 'approval', 'privilege.self_approved', `gained ${fmtNum(fresh.length)} scope${fresh.length === 1 ? '' : 's'} (${how}): an agent cannot approve its own privileges`);
+    }
     let unseenPlain = 0;
     let firstPlain = '';
     for (const scope of fresh) {
@@ -461,7 +478,7 @@ function privilege(ctx: Ctx): void {
       const f = novelty(s);
       if (f === 0) continue;
       if (isAdminScope(scope)) {
-        if (f === 1 && (p !== undefined || pc.approved !== true)) {
+        if (f === 1 && (p !== undefined || !approved)) {
           hard(ctx, 'privilege_admin_unseen', 'privilege', 'privilege.admin_scope', `gained administrative scope ${scope} (${how}), which ${p !== undefined ? ctx.who : `type ${state.taskType}`} never hold`);
         } else {
           add(ctx, 'privilege', 'privilege.admin_scope', f === 1 ? 75 : 60, `gained administrative scope ${scope} (${how}), which ${f === 1 ? `type ${state.taskType} never held before` : `agent ${state.agentId} never held (other agents of the type do)`}`);

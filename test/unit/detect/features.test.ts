@@ -44,14 +44,24 @@ describe('normal work', () => {
 });
 
 describe('tool features', () => {
-  it('tool.unseen: a tool the type never used, stronger when it writes', () => {
+  it('tool.unseen: a tool the type never used, stronger when it writes, alert-only when it is declared read-only', () => {
     const ctx = normalStart('t1');
     toolCall(ctx, 'delete_records', { sideEffect: 'destructive' });
     const c = expectFeature(last(ctx), 'tool.unseen', 85);
     expect(c.reason).toBe(`called tool delete_records, which tasks of type ${TYPE} have never used (30 tasks learned; no task of this tenant has used it)`);
     const ctx2 = normalStart('t1b');
     toolCall(ctx2, 'run_query', { sideEffect: 'read' }); // used by another type of the tenant
-    expectFeature(last(ctx2), 'tool.unseen', 70, 80);
+    expectFeature(last(ctx2), 'tool.unseen', 60, 70);
+    // New to the whole tenant and calling a host, but read-only: an alert, not a revocation.
+    const ctx3 = normalStart('t1c');
+    toolCall(ctx3, 'get_timezone', { sideEffect: 'read', target: 'https://api.example.org/tz' });
+    const v3 = last(ctx3);
+    expectFeature(v3, 'tool.unseen', 70, 79);
+    expect(v3.decision).toBe('alert');
+    // The same call without a declared side effect may write: it still revokes.
+    const ctx4 = normalStart('t1d');
+    toolCall(ctx4, 'get_timezone', { target: 'https://api.example.org/tz' });
+    expect(last(ctx4).decision).toBe('revoke');
   });
 
   it('tool.calls_per_task: a known tool called far more than usual', () => {
@@ -137,6 +147,18 @@ describe('host features', () => {
     expectFeature(last(ctx2), 'egress.host_unseen', 30, 40);
   });
 
+  it('egress.host_unseen: data sent through a tool that takes any URL to an organisation the type never contacts revokes alone', () => {
+    const ctx = normalStart('h5');
+    toolCall(ctx, 'upload_attachment', { sideEffect: 'write', target: 'https://transfer.sh/invoice.pdf' });
+    const v = last(ctx);
+    expectFeature(v, 'egress.host_unseen', 75, 80);
+    expect(v.decision).toBe('revoke');
+    // A known organisation through the same tool is weaker evidence.
+    const ctx2 = normalStart('h6');
+    toolCall(ctx2, 'upload_attachment', { sideEffect: 'write', target: 'https://files.acme.io/invoice.pdf' });
+    expectFeature(last(ctx2), 'egress.host_unseen', 30, 40);
+  });
+
   it('sequence.secret_then_egress: a secret read, then sending to a new host', () => {
     const ctx = normalStart('h3');
     dataAccess(ctx, 'vault/secret/api-key', { rows: 1, classification: 'restricted' });
@@ -178,6 +200,23 @@ describe('privilege features', () => {
     const v = last(ctx);
     expectFeature(v, 'privilege.scope_unseen', 70, 75);
     expectFeature(v, 'privilege.scope_growth', 20);
+  });
+
+  it('privilege.self_approved: a change the agent granted itself is not approved, whatever it says (hard rule)', () => {
+    for (const grantedBy of ['agent-1', 'agent:agent-1', ' Agent-1 ', 'self']) {
+      const ctx = normalStart(`p4-${grantedBy}`);
+      privilegeChange(ctx, 'token_issue', ['helpdesk:read'], ['helpdesk:read', 'helpdesk:comment'], { grantedBy, approved: true });
+      const v = last(ctx);
+      expect(v.hardRule).toBe('privilege_self_approved');
+      expect(v.decision).toBe('revoke');
+      expect(feature(v, 'privilege.self_approved')?.reason).toBe(
+        `gained 1 scope (token_issue, granted by ${grantedBy}, approved by the agent itself): an agent cannot approve its own privileges (hard rule privilege_self_approved)`,
+      );
+    }
+    // Approved by someone else: the usual change is not scored.
+    const ctx = normalStart('p5');
+    privilegeChange(ctx, 'token_issue', ['helpdesk:read'], ['helpdesk:read', 'helpdesk:comment'], { grantedBy: 'manager-7', approved: true });
+    expect(last(ctx).contributions.filter((c) => c.feature.startsWith('privilege.'))).toEqual([]);
   });
 
   it('a known change is not scored', () => {
