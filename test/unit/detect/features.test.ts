@@ -16,6 +16,13 @@ function normalStart(id: string): TaskCtx {
   return ctx;
 }
 
+/** The verdict on one tool call after a normal task's start. */
+function afterCall(id: string, tool: string, options: Parameters<typeof toolCall>[2]): Verdict {
+  const ctx = normalStart(id);
+  toolCall(ctx, tool, options);
+  return last(ctx);
+}
+
 function last(ctx: TaskCtx): Verdict {
   const v = run(ctx.events, trained.lookup).verdicts.at(-1);
   if (v === undefined) throw new Error('no verdict');
@@ -53,15 +60,11 @@ describe('tool features', () => {
     toolCall(ctx2, 'run_query', { sideEffect: 'read' }); // used by another type of the tenant
     expectFeature(last(ctx2), 'tool.unseen', 60, 70);
     // New to the whole tenant and calling a host, but read-only: an alert, not a revocation.
-    const ctx3 = normalStart('t1c');
-    toolCall(ctx3, 'get_timezone', { sideEffect: 'read', target: 'https://api.example.org/tz' });
-    const v3 = last(ctx3);
-    expectFeature(v3, 'tool.unseen', 70, 79);
-    expect(v3.decision).toBe('alert');
+    const readOnly = afterCall('t1c', 'get_timezone', { sideEffect: 'read', target: 'https://api.example.org/tz' });
+    expectFeature(readOnly, 'tool.unseen', 70, 79);
+    expect(readOnly.decision).toBe('alert');
     // The same call without a declared side effect may write: it still revokes.
-    const ctx4 = normalStart('t1d');
-    toolCall(ctx4, 'get_timezone', { target: 'https://api.example.org/tz' });
-    expect(last(ctx4).decision).toBe('revoke');
+    expect(afterCall('t1d', 'get_timezone', { target: 'https://api.example.org/tz' }).decision).toBe('revoke');
   });
 
   it('tool.calls_per_task: a known tool called far more than usual', () => {
@@ -148,15 +151,11 @@ describe('host features', () => {
   });
 
   it('egress.host_unseen: data sent through a tool that takes any URL to an organisation the type never contacts revokes alone', () => {
-    const ctx = normalStart('h5');
-    toolCall(ctx, 'upload_attachment', { sideEffect: 'write', target: 'https://transfer.sh/invoice.pdf' });
-    const v = last(ctx);
+    const v = afterCall('h5', 'upload_attachment', { sideEffect: 'write', target: 'https://transfer.sh/invoice.pdf' });
     expectFeature(v, 'egress.host_unseen', 75, 80);
     expect(v.decision).toBe('revoke');
     // A known organisation through the same tool is weaker evidence.
-    const ctx2 = normalStart('h6');
-    toolCall(ctx2, 'upload_attachment', { sideEffect: 'write', target: 'https://files.acme.io/invoice.pdf' });
-    expectFeature(last(ctx2), 'egress.host_unseen', 30, 40);
+    expectFeature(afterCall('h6', 'upload_attachment', { sideEffect: 'write', target: 'https://files.acme.io/invoice.pdf' }), 'egress.host_unseen', 30, 40);
   });
 
   it('sequence.secret_then_egress: a secret read, then sending to a new host', () => {
