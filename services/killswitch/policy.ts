@@ -17,8 +17,9 @@
  * The policy set is parsed once (`preparsePolicySet`) and evaluated with `statefulIsAuthorized`: about 60 µs a
  * decision on this machine, against ~470 µs when the text is re-parsed per call.
  */
-import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import type * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { basename, join } from 'node:path';
 import { KillSwitchError } from './errors.ts';
 import { DEFAULT_POLICY_DIR } from './settings.ts';
@@ -61,6 +62,17 @@ export interface PolicyEngine {
 
 let policySetCounter = 0;
 
+let cedarEngine: typeof cedar | undefined;
+
+/**
+ * Cedar's WASM engine, loaded with the first policy set rather than on import: it adds ~14 MB to a process,
+ * and the processes that never decide a policy (a Kafka gateway, a processor) import this module too.
+ */
+function engine(): typeof cedar {
+  cedarEngine ??= createRequire(import.meta.url)('@cedar-policy/cedar-wasm/nodejs') as typeof cedar;
+  return cedarEngine;
+}
+
 /** Loads, validates and pre-parses the policies in `dir`. Throws KillSwitchError POLICY_INVALID naming the file. */
 export function loadPolicyEngine(dir: string = DEFAULT_POLICY_DIR): PolicyEngine {
   let files: string[];
@@ -72,7 +84,7 @@ export function loadPolicyEngine(dir: string = DEFAULT_POLICY_DIR): PolicyEngine
   const policies: Record<string, string> = {};
   for (const file of files) {
     const text = readFileSync(join(dir, file), 'utf8');
-    const parts = cedar.policySetTextToParts(text);
+    const parts = engine().policySetTextToParts(text);
     if (parts.type === 'failure') throw new KillSwitchError('POLICY_INVALID', `${file} does not parse: ${detail(parts.errors)}`, { details: { file } });
     if (parts.policy_templates.length > 0) throw new KillSwitchError('POLICY_INVALID', `${file} holds policy templates, which Tripline does not link; write static policies`, { details: { file } });
     parts.policies.forEach((policy, index) => {
@@ -86,7 +98,7 @@ export function loadPolicyEngine(dir: string = DEFAULT_POLICY_DIR): PolicyEngine
   }
   const schemaFile = join(dir, 'schema.cedarschema');
   if (existsSync(schemaFile)) {
-    const answer = cedar.validate({ schema: readFileSync(schemaFile, 'utf8'), policies: { staticPolicies: policies } });
+    const answer = engine().validate({ schema: readFileSync(schemaFile, 'utf8'), policies: { staticPolicies: policies } });
     if (answer.type === 'failure') throw new KillSwitchError('POLICY_INVALID', `schema.cedarschema does not parse: ${detail(answer.errors)}`);
     const first = answer.validationErrors[0];
     if (first !== undefined) {
@@ -98,7 +110,7 @@ export function loadPolicyEngine(dir: string = DEFAULT_POLICY_DIR): PolicyEngine
   const entities = loadEntities(join(dir, 'entities.json'));
   policySetCounter += 1;
   const setId = `tripline-policies-${process.pid}-${policySetCounter}`;
-  const parsed = cedar.preparsePolicySet(setId, { staticPolicies: policies });
+  const parsed = engine().preparsePolicySet(setId, { staticPolicies: policies });
   if (parsed.type === 'failure') throw new KillSwitchError('POLICY_INVALID', `The policies do not parse together: ${detail(parsed.errors)}`);
   const ids = Object.keys(policies);
 
@@ -106,7 +118,7 @@ export function loadPolicyEngine(dir: string = DEFAULT_POLICY_DIR): PolicyEngine
     dir,
     policyIds: () => [...ids],
     authorize(request) {
-      const answer = cedar.statefulIsAuthorized({
+      const answer = engine().statefulIsAuthorized({
         principal: { type: 'Tripline::Agent', id: request.agentId },
         action: { type: 'Tripline::Action', id: request.action },
         resource: { type: RESOURCE_TYPE[request.action], id: request.resource },
@@ -129,7 +141,7 @@ export function loadPolicyEngine(dir: string = DEFAULT_POLICY_DIR): PolicyEngine
 }
 
 function annotatedId(policy: string): string | undefined {
-  const json = cedar.policyToJson(policy);
+  const json = engine().policyToJson(policy);
   if (json.type !== 'success') return undefined;
   const id = json.json.annotations?.id;
   return typeof id === 'string' && id !== '' ? id : undefined;
@@ -144,7 +156,7 @@ function loadEntities(file: string): cedar.EntityJson[] {
     throw new KillSwitchError('POLICY_INVALID', `entities.json is not JSON: ${error instanceof Error ? error.message : String(error)}`);
   }
   if (!Array.isArray(parsed)) throw new KillSwitchError('POLICY_INVALID', 'entities.json must be a JSON array of Cedar entities ({ "uid": {...}, "attrs": {...}, "parents": [...] })');
-  const answer = cedar.checkParseEntities({ entities: parsed as cedar.EntityJson[] });
+  const answer = engine().checkParseEntities({ entities: parsed as cedar.EntityJson[] });
   if (answer.type === 'failure') throw new KillSwitchError('POLICY_INVALID', `entities.json does not parse: ${detail(answer.errors)}`);
   return parsed as cedar.EntityJson[];
 }
