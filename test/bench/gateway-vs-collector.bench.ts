@@ -467,9 +467,12 @@ function ratioTable(rows: Row[], a: SutName, b: SutName, title: string): string 
   ];
   const keyOf = (row: Row): string => (row.variant === 'sustained' ? 'sustained' : row.mode === 'concurrency' ? 'saturation' : String(row.offered));
   const left = rows.filter((row) => row.sut === a && (row.variant === '' || row.variant === 'sustained'));
+  // A load given twice (BENCH_LOADS=2000,2000) pairs its first runs, then its second ones.
+  const paired = new Set<Row>();
   for (const row of left) {
-    const other = rows.find((candidate) => candidate.sut === b && keyOf(candidate) === keyOf(row) && (candidate.variant === '' || candidate.variant === 'sustained'));
+    const other = rows.find((candidate) => !paired.has(candidate) && candidate.sut === b && keyOf(candidate) === keyOf(row) && (candidate.variant === '' || candidate.variant === 'sustained'));
     if (other === undefined) continue;
+    paired.add(other);
     const label = keyOf(row) === 'sustained' ? `max sustained (${fmt(row.offered ?? 0)} vs ${fmt(other.offered ?? 0)})` : keyOf(row) === 'saturation' ? 'saturation' : fmt(row.offered ?? 0);
     lines.push(`| ${label} | ${ratio(row.achieved, other.achieved)} | ${ratio(row.cpuPer10k, other.cpuPer10k)} | ${ratio(row.warmupCpuPer10k, other.warmupCpuPer10k)} | ${ratio(row.peakRssMiB, other.peakRssMiB)} | ${ratio(row.p50, other.p50)} | ${ratio(row.p99, other.p99)} |`);
   }
