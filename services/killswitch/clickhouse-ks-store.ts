@@ -43,7 +43,6 @@ export interface ClickHouseKillSwitchStoreOptions {
   requestTimeoutMs?: number;
 }
 
-
 const QUERY_SETTINGS: ClickHouseSettings = { output_format_json_quote_64bit_integers: 0 };
 const INSERT_SETTINGS: ClickHouseSettings = { precise_float_parsing: 1 };
 const DATABASE_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -212,7 +212,10 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
 
   async function restoreActiveTasks(): Promise<void> {
     const active = await store.listActiveTasks();
-    for (const { record, events } of await withEvents(active)) await rebuildTask(record, events);
+    // A chunk's events at a time, so a store with many long tasks is not read into memory at once.
+    for (let start = 0; start < active.length; start += RESTORE_CHUNK) {
+      for (const { record, events } of await withEvents(active.slice(start, start + RESTORE_CHUNK))) await rebuildTask(record, events);
+    }
     if (active.length > 0) logger.info({ tasks: active.length }, 'rebuilt task state from the store');
   }
 
@@ -814,6 +817,9 @@ const SCORE_AHEAD_EVENTS = 50_000;
 
 /** Agents' clocks and delivery delays: events this much younger than the ownership change may still have history. */
 const HISTORY_SLACK_MS = 5 * 60_000;
+
+/** Active tasks rebuilt per step at start (their events are read together). */
+const RESTORE_CHUNK = 2000;
 
 function taskKey(tenant: string, taskId: string): string {
   return `${tenant}\u0000${taskId}`;

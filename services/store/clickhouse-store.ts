@@ -75,7 +75,6 @@ export interface ClickHouseStoreOptions {
   migrationsDir?: string;
 }
 
-
 const DEFAULT_MIGRATIONS_DIR = fileURLToPath(new URL('../../schemas/clickhouse/', import.meta.url));
 const DATABASE_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MIGRATION_FILE = /^(\d{3})_([a-z0-9_]+)\.sql$/;

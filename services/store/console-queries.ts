@@ -68,7 +68,6 @@ const SETTINGS: ClickHouseSettings = { output_format_json_quote_64bit_integers: 
 /** Events whose span started this long before the window are not looked at (lets ClickHouse skip old parts). */
 const LATE_ARRIVAL_MS = 3_600_000;
 
-
 interface TaskRow {
   task_id: string;
   task_type: string;
