@@ -42,6 +42,17 @@ function sourceFor(settings: KafkaSettings): KafkaEventSource {
   return source;
 }
 
+/** Reads the processor group's committed offsets, summed over the span topics' partitions. */
+async function committedOffsets(brokers: string[], settings: KafkaSettings): Promise<() => Promise<number>> {
+  const admin = plainKafka(brokers).admin();
+  await admin.connect();
+  cleanups.push(() => admin.disconnect());
+  return async () => {
+    const offsets = await admin.fetchOffsets({ groupId: settings.groupId, topics: spanTopics(settings.topics) });
+    return offsets.flatMap((topic) => topic.partitions).reduce((sum, partition) => sum + Math.max(0, Number(partition.offset)), 0);
+  };
+}
+
 async function publishAll(publisher: KafkaEventPublisher, requests: OtlpTraceRequest[], tenant = 'acme'): Promise<number> {
   let events = 0;
   await Promise.all(
@@ -149,13 +160,7 @@ describe('the bus on a real broker', () => {
       await gate;
     });
     await waitFor('the batch to reach the handler', () => handed === 9);
-    const admin = plainKafka(brokers).admin();
-    await admin.connect();
-    cleanups.push(() => admin.disconnect());
-    const committed = async (): Promise<number> => {
-      const offsets = await admin.fetchOffsets({ groupId: settings.groupId, topics: spanTopics(settings.topics) });
-      return offsets.flatMap((topic) => topic.partitions).reduce((sum, partition) => sum + Math.max(0, Number(partition.offset)), 0);
-    };
+    const committed = await committedOffsets(brokers, settings);
     await new Promise((resolve) => setTimeout(resolve, 1500));
     expect(await committed()).toBe(0);
     release();
@@ -169,13 +174,7 @@ describe('the bus on a real broker', () => {
     const writes: { events: number; durable: () => void }[] = [];
     const source = sourceFor(settings);
     await source.start((batch) => new Promise<void>((resolve) => writes.push({ events: batch.events.length, durable: resolve })));
-    const admin = plainKafka(brokers).admin();
-    await admin.connect();
-    cleanups.push(() => admin.disconnect());
-    const committed = async (): Promise<number> => {
-      const offsets = await admin.fetchOffsets({ groupId: settings.groupId, topics: spanTopics(settings.topics) });
-      return offsets.flatMap((topic) => topic.partitions).reduce((sum, partition) => sum + Math.max(0, Number(partition.offset)), 0);
-    };
+    const committed = await committedOffsets(brokers, settings);
 
     await publishAll(publisher, [syntheticRequest({ taskId: 'first', spans: 9 })]);
     await waitFor('the first fetch to reach the handler', () => writes.reduce((sum, write) => sum + write.events, 0) === 9);
