@@ -122,7 +122,7 @@ interface Row {
   non200: number;
   behindSchedule: number;
   cpuPer10k: number;
-  /** CPU-s per 10k spans during the warm-up, from the SUT's start. */
+  /** CPU-s per 10k spans during the warm-up, from when the SUT first answered. */
   warmupCpuPer10k: number;
   peakRssMiB: number;
   p50: number;
