@@ -8,6 +8,7 @@ import { parseNotifierConfigs } from './killswitch/notifiers/config.ts';
 import { DEFAULT_POLICY_DIR } from './killswitch/settings.ts';
 import { MIN_TOKEN_LENGTH, isAcceptableToken } from './auth/api-tokens.ts';
 import type { KillSwitchConfig } from './killswitch/settings.ts';
+import type { DetectorConfig } from './core/detect/index.ts';
 import {
   deepFreeze,
   invalid,
@@ -120,6 +121,11 @@ export const CONFIG_VARIABLES = [
   ['TRIPLINE_TENANT_BURST_SPANS', '(2 × the rate)', 'spans a tenant may send at once above its rate (1 to 100,000,000)'],
   ['TRIPLINE_STREAM_HEARTBEAT_MS', '15000', 'keep-alive comment interval on GET /v1/stream (1,000 to 300,000)'],
 ] as const;
+
+/** The detector's settings as the core takes them: a mutable copy of the frozen configuration. */
+export function detectorConfigOf(config: Readonly<TriplineConfig>): DetectorConfig {
+  return { ...config.detector, perTaskType: { ...config.detector.perTaskType } };
+}
 
 export function loadConfig(env: Env = process.env): Readonly<TriplineConfig> {
   const alertThreshold = readNumber(env, 'TRIPLINE_ALERT_THRESHOLD', 50, { min: 0, max: 100 });

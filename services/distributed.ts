@@ -19,13 +19,8 @@ import { createMemoryAccessStore } from './auth/memory-access-store.ts';
 import { createGateway } from '../collectors/gateway/gateway.ts';
 import type { Gateway } from '../collectors/gateway/gateway.ts';
 import { registerOtlpReceiver } from '../collectors/gateway/receiver.ts';
-import { registerConsole } from './api/console.ts';
-import { createFeedback } from './detection/feedback.ts';
-import { startKillSwitchRuntime } from './killswitch/runtime.ts';
-import { createDetectionQueries, openDetectionClient } from './store/detection-queries.ts';
 import type { Revocation } from '../schemas/events.ts';
 import type { EventBatch } from './bus/bus.ts';
-import { buildApiApp } from './api/app.ts';
 import type { ApiDeps } from './api/app.ts';
 import { createKafka, ensureTopics } from './bus/kafka-client.ts';
 import { loadKafkaSettings } from './bus/kafka-config.ts';
@@ -37,9 +32,9 @@ import { createKafkaPublisher } from './bus/kafka-publisher.ts';
 import type { KafkaEventPublisher } from './bus/kafka-publisher.ts';
 import { createKafkaSource } from './bus/kafka-source.ts';
 import type { KafkaEventSource } from './bus/kafka-source.ts';
+import { detectorConfigOf } from './config.ts';
 import type { TriplineConfig } from './config.ts';
 import { describeBaseline } from './core/detect/index.ts';
-import { detectorConfigOf } from './embedded.ts';
 import { createLocalKillSwitch } from './killswitch/kill-switch.ts';
 import type { KillSwitch } from './killswitch/kill-switch.ts';
 import { BaselineBook, FLEET_TASK_TYPE } from './processor/baseline-book.ts';
@@ -356,6 +351,15 @@ export async function startApiService(config: Readonly<TriplineConfig>, deps: Se
   const logger = (deps.logger ?? createLogger(config.logLevel)).child({ service: 'api' });
   const settings = settingsOf(config, deps);
   const lifecycle = stopper(logger);
+  // The API's own parts (routes, console, kill-switch enforcement, detection queries) are loaded here, not on
+  // import: a process that runs only the gateway or a processor never needs them.
+  const [{ buildApiApp }, { registerConsole }, { createFeedback }, { startKillSwitchRuntime }, { createDetectionQueries, openDetectionClient }] = await Promise.all([
+    import('./api/app.ts'),
+    import('./api/console.ts'),
+    import('./detection/feedback.ts'),
+    import('./killswitch/runtime.ts'),
+    import('./store/detection-queries.ts'),
+  ]);
   try {
     let store = deps.store;
     if (store === undefined) {

@@ -16,6 +16,7 @@ import type { BaselineBook } from './processor/baseline-book.ts';
 import type { ApiDeps } from './api/app.ts';
 import { createInProcessBus } from './bus/in-process-bus.ts';
 import type { InProcessBus } from './bus/in-process-bus.ts';
+import { detectorConfigOf } from './config.ts';
 import type { TriplineConfig } from './config.ts';
 import { describeBaseline } from './core/detect/index.ts';
 import type { DetectorConfig } from './core/detect/index.ts';
@@ -58,10 +59,6 @@ export interface EmbeddedOverrides {
 
 /** Events the embedded processor may score ahead of their writes (see ProcessorOptions.persistAhead). */
 const EMBEDDED_PERSIST_AHEAD = 50_000;
-
-export function detectorConfigOf(config: Readonly<TriplineConfig>): DetectorConfig {
-  return { ...config.detector, perTaskType: { ...config.detector.perTaskType } };
-}
 
 export async function startEmbedded(config: Readonly<TriplineConfig>, logger: Logger = createLogger(config.logLevel), overrides: EmbeddedOverrides = {}): Promise<RunningTripline> {
   const store = await openClickHouseStore({
