@@ -116,10 +116,25 @@ async function portFree(port: number): Promise<boolean> {
   });
 }
 
+/**
+ * Where test brokers listen: below the kernel's ephemeral range, so that no outgoing connection of another test
+ * takes the port between the check and the broker's bind (a JVM start takes seconds).
+ */
+function brokerPortRange(): { from: number; to: number } {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (Number.isInteger(low) && low > 12_000) return { from: low - 11_000, to: low - 1_000 };
+  } catch {
+    // not Linux: fall through
+  }
+  return { from: 20_000, to: 30_000 };
+}
+
 /** Two consecutive free ports (broker, controller). */
 async function freePortPair(): Promise<number> {
+  const { from, to } = brokerPortRange();
   for (let attempt = 0; attempt < 50; attempt += 1) {
-    const port = 40_000 + Math.floor(Math.random() * 20_000);
+    const port = from + Math.floor(Math.random() * (to - from - 1));
     if ((await portFree(port)) && (await portFree(port + 1))) return port;
   }
   throw new Error('no two consecutive free ports for a test broker');
@@ -140,11 +155,23 @@ export interface OwnBroker {
  * the very command line broker.sh used (read from /proc), without formatting, so topics, records and
  * committed offsets survive.
  */
+/** Starts a broker on a free port pair with its own state directory; another pair when a port was taken meanwhile. */
+async function launchOnFreePorts(): Promise<{ state: string; env: BrokerEnv; brokers: string }> {
+  for (let attempt = 1; ; attempt += 1) {
+    const port = await freePortPair();
+    const state = join(tmpdir(), `tripline-kafka-test-${port}`);
+    const env: BrokerEnv = { KAFKA_PORT: String(port), TRIPLINE_KAFKA_STATE: state };
+    try {
+      return { state, env, brokers: (await startBroker(env)).brokers };
+    } catch (error) {
+      rmSync(state, { recursive: true, force: true });
+      if (attempt >= 3) throw error;
+    }
+  }
+}
+
 export async function startOwnBroker(): Promise<OwnBroker> {
-  const port = await freePortPair();
-  const state = join(tmpdir(), `tripline-kafka-test-${port}`);
-  const env: BrokerEnv = { KAFKA_PORT: String(port), TRIPLINE_KAFKA_STATE: state };
-  const { brokers } = await startBroker(env);
+  const { state, env, brokers } = await launchOnFreePorts();
   const pidFile = join(state, 'kafka.pid');
   const pid = Number(readFileSync(pidFile, 'utf8').trim());
   const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\u0000').filter((arg) => arg !== '');
