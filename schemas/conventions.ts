@@ -28,6 +28,12 @@ export const ATTR = {
   genAiOperation: 'gen_ai.operation.name',
   toolName: 'gen_ai.tool.name',
   toolCallId: 'gen_ai.tool.call.id',
+  /** The tool's arguments as JSON text (GenAI conventions 1.37 and later). */
+  toolCallArguments: 'gen_ai.tool.call.arguments',
+  /** The same, as pydantic-ai / Logfire recorded it before the GenAI attribute existed. */
+  toolArgumentsLegacy: 'tool_arguments',
+  /** Where a GenAI `retrieval` reads from (a vector store, an index). */
+  genAiDataSource: 'gen_ai.data_source.id',
   toolType: 'gen_ai.tool.type',
   errorType: 'error.type',
   toolSideEffect: 'tripline.tool.side_effect',
@@ -38,14 +44,19 @@ export const ATTR = {
   /** Older MCP instrumentations put the method on `rpc.method`. */
   rpcMethod: 'rpc.method',
   mcpToolName: 'mcp.tool.name',
+  /** The resource of an MCP `resources/read`. */
+  mcpResourceUri: 'mcp.resource.uri',
 
   // OpenInference
   openInferenceKind: 'openinference.span.kind',
   openInferenceToolName: 'tool.name',
+  /** The span's input (a TOOL span's arguments, as JSON text when the tool took structured input). */
+  openInferenceInput: 'input.value',
 
   // OpenLLMetry (Traceloop)
   traceloopKind: 'traceloop.span.kind',
   traceloopEntityName: 'traceloop.entity.name',
+  traceloopEntityInput: 'traceloop.entity.input',
 
   // Data access (OTel database, URL, file)
   dbSystem: 'db.system.name',
@@ -55,6 +66,13 @@ export const ATTR = {
   dbCollection: 'db.collection.name',
   dbOperation: 'db.operation.name',
   dbQuerySummary: 'db.query.summary',
+  dbQueryText: 'db.query.text',
+  /** Older database conventions: the statement, the database name, the table and the operation. */
+  dbStatementLegacy: 'db.statement',
+  dbNameLegacy: 'db.name',
+  dbTableLegacy: 'db.sql.table',
+  dbOperationLegacy: 'db.operation',
+  dbMongoCollectionLegacy: 'db.mongodb.collection',
   dbReturnedRows: 'db.response.returned_rows',
   serverAddress: 'server.address',
   urlFull: 'url.full',

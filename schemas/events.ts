@@ -38,14 +38,31 @@ export interface PrivilegeDetail {
   approved?: boolean;
 }
 
+/**
+ * What one span says about its task itself (its own attributes, its resource's, or baggage copied onto it), as
+ * opposed to the stand-ins classification falls back on (the trace id for the task, `unknown` for the type,
+ * `service.name` for the agent). The processor resolves a span's task from these and from the rest of its trace.
+ */
+export interface TaskClaims {
+  /** `tripline.task.id` (made addressable). */
+  taskId?: string;
+  /** `tripline.task.type`. */
+  taskType?: string;
+  /** `gen_ai.agent.id`, else `gen_ai.agent.name`. */
+  agentId?: string;
+}
+
 /** One classified span. `id` is deterministic (trace id + span id), so replays deduplicate. */
 export interface AgentEvent {
   id: string;
   tenant: string;
   kind: EventKind;
+  /** The task: as classified, the span's own task id or its trace id; the processor rewrites it to the trace's task. */
   taskId: string;
   taskType: string;
   agentId: string;
+  /** What the span itself said (absent on events read back from the store). */
+  claims?: TaskClaims;
   traceId: string;
   spanId: string;
   parentSpanId: string;
@@ -62,12 +79,19 @@ export interface AgentEvent {
   attributes: Record<string, AttributeValue>;
 }
 
-/** The span that stands for a whole task ended: the task is complete at `endMs`. */
+/**
+ * A span that is no event but says something about its trace's task: the trace's root (no parent, a remote
+ * parent, or flagged `tripline.task.root`) ended, so the task is complete at `endMs` (`ends`); or a span that
+ * declares the task's id or type (a wrapper around an agent run that is not the trace's root).
+ */
 export interface TaskBoundary {
   tenant: string;
   taskId: string;
   taskType: string;
   agentId: string;
+  claims?: TaskClaims;
+  /** The span ends its trace's task (else it only declares who the task is). */
+  ends: boolean;
   traceId: string;
   spanId: string;
   startMs: number;

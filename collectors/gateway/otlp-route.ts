@@ -18,6 +18,7 @@
 import { ATTR, EVENT_KINDS } from '../../schemas/conventions.ts';
 import type { EventKind } from '../../schemas/conventions.ts';
 import { TriplineError } from '../../services/shared/errors.ts';
+import { SPAN_FLAGS_PARENT_IS_REMOTE, keepBoundary, taskMark } from '../../services/core/classify.ts';
 
 export interface RoutedRecord {
   topic: string;
@@ -62,6 +63,7 @@ const KEYS = [
   ATTR.dataBytes, // 11
   ATTR.taskId, // 12
   ATTR.taskRoot, // 13
+  ATTR.taskType, // 14
 ] as const;
 const K_EVENT_KIND = 0;
 const K_PRIVILEGE = 1;
@@ -74,6 +76,7 @@ const K_DATA_FIRST = 7;
 const K_DATA_LAST = 11;
 const K_TASK_ID = 12;
 const K_TASK_ROOT = 13;
+const K_TASK_TYPE = 14;
 const KEY_COUNT = KEYS.length;
 
 const encoder = new TextEncoder();
@@ -91,6 +94,9 @@ const TOOLS_CALL = ascii('tools/call');
 const TRUE = ascii('true');
 const EXECUTE_TOOL_PREFIX = ascii('execute_tool ');
 const TOOLS_CALL_PREFIX = ascii('tools/call ');
+const RESOURCES_READ = ascii('resources/read');
+const RESOURCES_READ_PREFIX = ascii('resources/read ');
+const RETRIEVAL = ascii('retrieval');
 const KIND_BYTES = EVENT_KINDS.map((kind) => ascii(kind));
 
 /** Value types as classification sees them (services/core/classify.ts `scalarOrList`). */
@@ -260,26 +266,9 @@ function readKeyValue(end: number, types: Uint8Array, a: Float64Array, b: Float6
   b[id] = vb;
 }
 
-/** The value of an int64 varint at [start, end) as a decimal string. */
-function intText(start: number): string {
-  let value = 0n;
-  let shift = 0n;
-  for (let p = start; ; p++) {
-    const byte = buf[p] as number;
-    value |= BigInt(byte & 0x7f) << shift;
-    if (byte < 0x80) break;
-    shift += 7n;
-  }
-  return BigInt.asIntN(64, value).toString();
-}
-
-function doubleAt(start: number): number {
-  return new DataView(buf.buffer, buf.byteOffset + start, 8).getFloat64(0, true);
-}
-
 const decoder = new TextDecoder('utf-8');
 
-/** The last string decoded, and its bytes: task ids repeat from span to span within a request. */
+/** The last string decoded, and its bytes: attribute values repeat from span to span within a request. */
 let lastText = '';
 let lastTextBytes = new Uint8Array(0);
 
@@ -303,25 +292,6 @@ function text(start: number, end: number): string {
   lastText = decoded;
   lastTextBytes = Uint8Array.prototype.slice.call(buf, start, end); // a copy (Buffer#slice would be a view)
   return decoded;
-}
-
-/** `String(value)` of a scalar as classification would see it (undefined for none or a list). */
-function scalarText(type: number, a: number, b: number): string | undefined {
-  switch (type) {
-    case T_STRING:
-      return text(a, b);
-    case T_BOOL:
-      return a === 1 ? 'true' : 'false';
-    case T_INT: {
-      const text = intText(a);
-      // classify.ts turns the decoder's int64 (number, or decimal string beyond 2^53) into a Number.
-      return String(Number(text));
-    }
-    case T_DOUBLE:
-      return String(doubleAt(a));
-    default:
-      return undefined;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -391,7 +361,7 @@ export function routeTraceRequest(body: Uint8Array, topics: RouteTopics, maxReco
   const end = body.length;
   const resources: ResourceInfo[] = [];
   const scopes: ScopeInfo[] = [];
-  const groups: Groups = { byTopic: new Map(), inOrder: [] };
+  const groups: Groups = { byTopic: new Map(), inOrder: [], declaredTraces: new Set() };
   const result: RoutedRequest = { records: [], events: 0, boundaries: 0, dropped: 0 };
   const kindTopics = [topics.tool_call, topics.data_access, topics.privilege_change];
   try {
@@ -501,6 +471,13 @@ function aOf(k: number): number {
 function bOf(k: number): number {
   return mergedB[k] as number;
 }
+/** Whether the values read (a span's own, or merged with its resource's) hold a non-empty scalar under key k. */
+function holdsScalar(types: Uint8Array, a: Float64Array, b: Float64Array, k: number): boolean {
+  const type = types[k] as number;
+  if (type === T_NONE || type === T_LIST) return false;
+  return type !== T_STRING || (b[k] as number) > (a[k] as number);
+}
+
 function stringIs(k: number, bytes: Uint8Array): boolean {
   return mergedType[k] === T_STRING && equalBytes(mergedA[k] as number, mergedB[k] as number, bytes);
 }
@@ -509,6 +486,8 @@ function stringIs(k: number, bytes: Uint8Array): boolean {
 interface Groups {
   byTopic: Map<string, Map<string, Group>>;
   inOrder: Group[];
+  /** Traces a span of this request already declared a task for (see `keepBoundary`). */
+  declaredTraces: Set<string>;
 }
 
 function routeSpan(spanEnd: number, resource: ResourceInfo, kindTopics: string[], boundaryTopic: string, groups: Groups, scopeIndex: number, fieldStart: number, result: RoutedRequest): void {
@@ -519,9 +498,16 @@ function routeSpan(spanEnd: number, resource: ResourceInfo, kindTopics: string[]
   let parentEnd = 0;
   let nameStart = 0;
   let nameEnd = 0;
+  let flags = 0;
   while (pos < spanEnd) {
     const tag = varint(spanEnd);
     switch (tag) {
+      case 133 /* 16 flags, fixed32 */: {
+        if (pos + 4 > spanEnd) bad('truncated Span.flags');
+        flags = ((buf[pos] as number) | ((buf[pos + 1] as number) << 8) | ((buf[pos + 2] as number) << 16) | ((buf[pos + 3] as number) << 24)) >>> 0;
+        pos += 4;
+        break;
+      }
       case 74 /* 9 attributes */: {
         const stop = len(spanEnd);
         readKeyValue(stop, spanType, spanA, spanB);
@@ -602,25 +588,38 @@ function routeSpan(spanEnd: number, resource: ResourceInfo, kindTopics: string[]
       }
     }
   }
+  if (kind < 0) {
+    const method = typeOf(K_MCP_METHOD) !== T_NONE ? K_MCP_METHOD : K_RPC_METHOD;
+    if (
+      stringIs(K_GENAI_OPERATION, RETRIEVAL) ||
+      stringIs(method, RESOURCES_READ) ||
+      (typeOf(K_OPENINFERENCE) === T_STRING && text(aOf(K_OPENINFERENCE), bOf(K_OPENINFERENCE)).toUpperCase() === 'RETRIEVER') ||
+      startsWithBytes(nameStart, nameEnd, RESOURCES_READ_PREFIX)
+    ) {
+      kind = 1;
+    }
+  }
 
-  const taskText = scalarText(typeOf(K_TASK_ID), aOf(K_TASK_ID), bOf(K_TASK_ID));
-  const explicitTaskId = taskText !== undefined && taskText !== '';
+  const rootType = typeOf(K_TASK_ROOT);
+  const flagged = (rootType === T_BOOL && aOf(K_TASK_ROOT) === 1) || (rootType === T_STRING && equalBytes(aOf(K_TASK_ROOT), bOf(K_TASK_ROOT), TRUE));
+  const root = flagged || emptyId(parentStart, parentEnd) || (flags & SPAN_FLAGS_PARENT_IS_REMOTE) === SPAN_FLAGS_PARENT_IS_REMOTE;
+  const mark = taskMark(kind >= 0, root, holdsScalar(spanType, spanA, spanB, K_TASK_ID) || holdsScalar(spanType, spanA, spanB, K_TASK_TYPE));
+  const traceEmpty = emptyId(traceStart, traceEnd);
+  if (mark === 'drop' || (mark === 'boundary' && !keepBoundary(root, traceEmpty ? '' : hexOf(traceStart, traceEnd), holdsScalar(mergedType, mergedA, mergedB, K_TASK_ID), groups.declaredTraces))) {
+    result.dropped += 1;
+    return;
+  }
   let topic: string;
-  if (kind >= 0) {
+  if (mark === 'event') {
     topic = kindTopics[kind] as string;
     result.events += 1;
   } else {
-    const rootType = typeOf(K_TASK_ROOT);
-    const flagged = (rootType === T_BOOL && aOf(K_TASK_ROOT) === 1) || (rootType === T_STRING && equalBytes(aOf(K_TASK_ROOT), bOf(K_TASK_ROOT), TRUE));
-    if (explicitTaskId && (flagged || emptyId(parentStart, parentEnd))) {
-      topic = boundaryTopic;
-      result.boundaries += 1;
-    } else {
-      result.dropped += 1;
-      return;
-    }
+    topic = boundaryTopic;
+    result.boundaries += 1;
   }
-  const key = explicitTaskId ? taskText : emptyId(traceStart, traceEnd) ? '' : hexOf(traceStart, traceEnd);
+  // Every span of a trace goes to one partition, so one processor sees the whole trace: its task may be declared
+  // by a span that arrives after the others (a wrapper around an agent run ends last).
+  const key = traceEmpty ? '' : hexOf(traceStart, traceEnd);
   let byKey = groups.byTopic.get(topic);
   if (byKey === undefined) {
     byKey = new Map();

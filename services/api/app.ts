@@ -185,6 +185,7 @@ const iso = (ms: number | null): string | null => (ms === null ? null : new Date
 export function taskView(task: TaskRecord, detector: DetectorStatus): Record<string, unknown> {
   return {
     taskId: task.taskId,
+    ...(task.name === '' ? {} : { name: task.name }),
     taskType: task.taskType,
     agentId: task.agentId,
     status: task.status,

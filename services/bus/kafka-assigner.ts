@@ -1,9 +1,9 @@
 /**
  * A kafkajs partition assigner that keeps the span topics co-partitioned: every member gets the SAME partition
  * numbers of every topic it subscribes to (partition 3 of tool_calls, data_access and privilege_changes all go
- * to one processor). Records are keyed by task id (Tripline's gateway) or trace id (the upstream collector
- * with `partition_traces_by_id`), and every producer uses one key hash for all three topics, so one task's
- * events land on the same partition number of each topic, and so on one processor, which holds its state.
+ * to one processor). Records are keyed by trace id (Tripline's gateway, and the upstream collector with
+ * `partition_traces_by_id`), and every producer uses one key hash for all three topics, so one trace's spans
+ * land on the same partition number of each topic, and so on one processor, which resolves and holds its task.
  *
  * Partition numbers are spread like Kafka's RangeAssignor: members sorted by id, each gets a contiguous range,
  * the first `numbers % members` one extra. The span topics should have identical partition counts

@@ -75,17 +75,19 @@ interface Entry {
 export function buildSpanRecords(batch: Pick<ClassifiedBatch, 'events' | 'boundaries'>, request: OtlpTraceRequest, topics: KafkaTopics, maxRecordBytes: number): SpanRecord[] {
   const tenant = batch.events[0]?.tenant ?? batch.boundaries[0]?.tenant;
   if (tenant === undefined) return [];
-  const routes = new Map<string, { topic: string; taskId: string }>();
-  for (const event of batch.events) routes.set(event.traceId + event.spanId, { topic: topics[event.kind], taskId: event.taskId });
-  for (const boundary of batch.boundaries) routes.set(boundary.traceId + boundary.spanId, { topic: topics.tool_call, taskId: boundary.taskId });
+  // Keyed by trace: every span of a trace reaches one processor, which resolves the trace's task (a task may be
+  // declared by a span that arrives after the others).
+  const routes = new Map<string, { topic: string; key: string }>();
+  for (const event of batch.events) routes.set(event.traceId + event.spanId, { topic: topics[event.kind], key: event.traceId });
+  for (const boundary of batch.boundaries) routes.set(boundary.traceId + boundary.spanId, { topic: topics.tool_call, key: boundary.traceId });
 
-  const groups = new Map<string, { topic: string; taskId: string; entries: Entry[] }>();
+  const groups = new Map<string, { topic: string; key: string; entries: Entry[] }>();
   for (const resourceSpans of request.resourceSpans) {
     for (const scopeSpans of resourceSpans.scopeSpans) {
       for (const span of scopeSpans.spans) {
         const route = routes.get(span.traceId + span.spanId);
         if (route === undefined) continue;
-        const groupKey = `${route.topic}\u0000${route.taskId}`;
+        const groupKey = `${route.topic}\u0000${route.key}`;
         let group = groups.get(groupKey);
         if (group === undefined) {
           group = { ...route, entries: [] };
@@ -100,7 +102,7 @@ export function buildSpanRecords(batch: Pick<ClassifiedBatch, 'events' | 'bounda
   const headers = { [TENANT_HEADER]: tenant };
   for (const group of groups.values()) {
     for (const { value, spans } of encodeSplit(group.entries, maxRecordBytes)) {
-      records.push({ topic: group.topic, key: group.taskId, value, headers, spans });
+      records.push({ topic: group.topic, key: group.key, value, headers, spans });
     }
   }
   return records;

@@ -6,14 +6,17 @@
  * 1. an explicit `tripline.event.kind` attribute;
  * 2. privilege change: a `tripline.privilege.action` attribute;
  * 3. tool call: OTel GenAI `execute_tool`, MCP `tools/call`, OpenInference `TOOL`, OpenLLMetry `tool`;
- * 4. data access: any `db.*` system attribute, or `tripline.data.*`;
- * otherwise the span is not an event. A span that carries a task id and stands for the whole task
- * (flagged `tripline.task.root`, or with no parent) marks the task's end instead.
+ * 4. data access: database client spans (current and older conventions), MCP `resources/read`, GenAI
+ *    `retrieval`, OpenInference `RETRIEVER`, or `tripline.data.*`;
+ * otherwise the span is not an event. A span that is no event but is its trace's root (no parent, a remote
+ * parent, or flagged `tripline.task.root`) marks the end of the trace's task; one that declares a task id or
+ * type on its own attributes names the trace's task (`taskMark`). Both travel as task boundaries.
  */
 import { createHash } from 'node:crypto';
 import { ATTR, DATA_CLASSIFICATIONS, TOOL_SIDE_EFFECTS, isEventKind } from '../../schemas/conventions.ts';
 import type { DataClassification, EventKind, ToolSideEffect } from '../../schemas/conventions.ts';
-import type { AgentEvent, AttributeValue, DataAccessDetail, PrivilegeDetail, TaskBoundary, ToolCallDetail } from '../../schemas/events.ts';
+import type { AgentEvent, AttributeValue, DataAccessDetail, PrivilegeDetail, TaskBoundary, TaskClaims, ToolCallDetail } from '../../schemas/events.ts';
+import { collectionFromQuery, targetFromArguments } from './arguments.ts';
 import type { OtlpAnyValue, OtlpKeyValue, OtlpSpan, OtlpTraceRequest } from '../../schemas/otlp.ts';
 
 export const UNKNOWN_TASK_TYPE = 'unknown';
@@ -23,6 +26,41 @@ export interface ClassifiedBatch {
   boundaries: TaskBoundary[];
   /** Spans that are none of the three kinds and no task boundary: counted, not stored. */
   dropped: number;
+}
+
+/** What becomes of a span: an event, a task boundary (it ends or names its trace's task), or nothing. */
+export type TaskMark = 'event' | 'boundary' | 'drop';
+
+/**
+ * The one rule for what a span is, shared with the gateway's byte router (collectors/gateway/otlp-route.ts).
+ * `root`: the span is its trace's root here (no parent, a remote parent, or flagged `tripline.task.root`);
+ * `declares`: its own attributes (not its resource's, which every span of the resource carries) hold a task id
+ * or type.
+ */
+export function taskMark(isEvent: boolean, root: boolean, declares: boolean): TaskMark {
+  if (isEvent) return 'event';
+  return root || declares ? 'boundary' : 'drop';
+}
+
+/**
+ * Which boundaries of one request go on: a root always (if it names a task: a task id, or a trace id); a span that
+ * only declares, once per trace and request (agent kits stamp the task id on every span; one declaration says it).
+ */
+export function keepBoundary(root: boolean, traceId: string, hasTaskId: boolean, declaredTraces: Set<string>): boolean {
+  if (traceId === '' && !hasTaskId) return false;
+  if (root) return true;
+  if (declaredTraces.has(traceId)) return false;
+  declaredTraces.add(traceId);
+  return true;
+}
+
+/** OTLP span flags: bit 8 says whether the parent's remoteness is known, bit 9 that the parent is remote. */
+export const SPAN_FLAGS_PARENT_IS_REMOTE = 0x300;
+
+/** Whether a span is its trace's root as far as this agent is concerned (see `taskMark`). */
+export function isRootSpan(parentSpanId: string, flags: number | undefined, taskRootFlag: unknown): boolean {
+  if (taskRootFlag === true || taskRootFlag === 'true') return true;
+  return parentSpanId === '' || ((flags ?? 0) & SPAN_FLAGS_PARENT_IS_REMOTE) === SPAN_FLAGS_PARENT_IS_REMOTE;
 }
 
 /**
@@ -37,11 +75,12 @@ export interface Attributes extends Iterable<[string, AttributeValue | readonly 
 
 export function classifyRequest(request: OtlpTraceRequest, tenant: string): ClassifiedBatch {
   const batch: ClassifiedBatch = { events: [], boundaries: [], dropped: 0 };
+  const declaredTraces = new Set<string>();
   for (const resourceSpans of request.resourceSpans) {
     const resourceAttributes = toMap(resourceSpans.resource?.attributes ?? []);
     for (const scopeSpans of resourceSpans.scopeSpans) {
       for (const span of scopeSpans.spans) {
-        classifySpanInto(batch, span, resourceAttributes, tenant);
+        classifySpanInto(batch, span, resourceAttributes, tenant, declaredTraces);
       }
     }
   }
@@ -54,7 +93,7 @@ export function kindOf(span: Pick<OtlpSpan, 'name'>, attributes: Attributes): Ev
   if (isEventKind(explicit)) return explicit;
   if (attributes.has(ATTR.privilegeAction)) return 'privilege_change';
   if (isToolSpan(span.name, attributes)) return 'tool_call';
-  if (isDataSpan(attributes)) return 'data_access';
+  if (isDataSpan(span.name, attributes)) return 'data_access';
   return null;
 }
 
@@ -63,27 +102,46 @@ function classifySpanInto(
   span: OtlpSpan,
   resource: ReadonlyMap<string, AttributeValue | readonly AttributeValue[]>,
   tenant: string,
+  declaredTraces: Set<string>,
 ): void {
   const attributes = mergeAttributes(resource, span.attributes);
   const kind = kindOf(span, attributes);
   const context = taskContext(span, attributes);
-  if (kind === null) {
-    if (context.explicitTaskId && isTaskSpan(span, attributes)) {
-      batch.boundaries.push({
-        tenant,
-        ...context.ids,
-        traceId: span.traceId,
-        spanId: span.spanId,
-        startMs: nanosToMs(span.startTimeUnixNano),
-        endMs: nanosToMs(span.endTimeUnixNano),
-        error: span.status?.code === 2,
-      });
-    } else {
-      batch.dropped += 1;
-    }
-    return;
+  const root = isRootSpan(span.parentSpanId, span.flags, attributes.get(ATTR.taskRoot));
+  const mark = taskMark(kind !== null, root, declaresTask(span.attributes));
+  if (mark === 'drop' || (mark === 'boundary' && !keepBoundary(root, span.traceId, context.claims.taskId !== undefined, declaredTraces))) {
+    batch.dropped += 1;
+  } else if (kind === null) {
+    batch.boundaries.push({
+      tenant,
+      ...context.ids,
+      claims: context.claims,
+      ends: root,
+      traceId: span.traceId,
+      spanId: span.spanId,
+      startMs: nanosToMs(span.startTimeUnixNano),
+      endMs: nanosToMs(span.endTimeUnixNano),
+      error: span.status?.code === 2,
+    });
+  } else {
+    batch.events.push(toEvent(kind, span, attributes, tenant, context.ids, context.claims));
   }
-  batch.events.push(toEvent(kind, span, attributes, tenant, context.ids));
+}
+
+/** Whether the span's own attributes (not its resource's) declare a task id or type (a repeated key: its last value). */
+function declaresTask(own: readonly OtlpKeyValue[]): boolean {
+  let id: OtlpAnyValue | undefined;
+  let type: OtlpAnyValue | undefined;
+  for (const { key, value } of own) {
+    if (key === ATTR.taskId) id = value;
+    else if (key === ATTR.taskType) type = value;
+  }
+  return holdsScalar(id) || holdsScalar(type);
+}
+
+function holdsScalar(value: OtlpAnyValue | undefined): boolean {
+  const scalar = value === undefined ? undefined : scalarOf(value);
+  return scalar !== undefined && scalar !== '';
 }
 
 interface TaskIds {
@@ -105,27 +163,23 @@ export function addressableTaskId(taskId: string): string {
   return `tid-${createHash('sha256').update(taskId, 'utf8').digest('hex').slice(0, 32)}`;
 }
 
-function taskContext(span: OtlpSpan, attributes: Attributes): { ids: TaskIds; explicitTaskId: boolean } {
+function taskContext(span: OtlpSpan, attributes: Attributes): { ids: TaskIds; claims: TaskClaims } {
   const taskId = stringAttr(attributes, ATTR.taskId);
+  const taskType = stringAttr(attributes, ATTR.taskType);
+  const agent = stringAttr(attributes, ATTR.agentId) ?? stringAttr(attributes, ATTR.agentName);
+  const claims: TaskClaims = {};
+  if (taskId !== undefined) claims.taskId = addressableTaskId(taskId);
+  if (taskType !== undefined) claims.taskType = taskType;
+  if (agent !== undefined) claims.agentId = agent;
   return {
-    explicitTaskId: taskId !== undefined,
+    claims,
     ids: {
       // Without an explicit task id, a trace is the best available stand-in for a task.
-      taskId: taskId === undefined ? span.traceId : addressableTaskId(taskId),
-      taskType: stringAttr(attributes, ATTR.taskType) ?? UNKNOWN_TASK_TYPE,
-      agentId:
-        stringAttr(attributes, ATTR.agentId) ??
-        stringAttr(attributes, ATTR.agentName) ??
-        stringAttr(attributes, ATTR.serviceName) ??
-        'unknown',
+      taskId: claims.taskId ?? span.traceId,
+      taskType: taskType ?? UNKNOWN_TASK_TYPE,
+      agentId: agent ?? stringAttr(attributes, ATTR.serviceName) ?? 'unknown',
     },
   };
-}
-
-function isTaskSpan(span: OtlpSpan, attributes: Attributes): boolean {
-  const flagged = attributes.get(ATTR.taskRoot);
-  if (flagged === true || flagged === 'true') return true;
-  return span.parentSpanId === '';
 }
 
 function isToolSpan(name: string, attributes: Attributes): boolean {
@@ -139,23 +193,36 @@ function isToolSpan(name: string, attributes: Attributes): boolean {
   return name.startsWith('execute_tool ') || name.startsWith('tools/call ');
 }
 
-function isDataSpan(attributes: Attributes): boolean {
-  return (
+/** GenAI operations that read data: a retrieval from a vector store or an index. */
+const DATA_OPERATIONS = new Set(['retrieval']);
+
+function isDataSpan(name: string, attributes: Attributes): boolean {
+  if (
     attributes.has(ATTR.dbSystem) ||
     attributes.has(ATTR.dbSystemLegacy) ||
     attributes.has(ATTR.dbCollection) ||
     attributes.has(ATTR.dataResource) ||
     attributes.has(ATTR.dataBytes)
-  );
+  ) {
+    return true;
+  }
+  const operation = attributes.get(ATTR.genAiOperation);
+  if (typeof operation === 'string' && DATA_OPERATIONS.has(operation)) return true;
+  const mcpMethod = attributes.get(ATTR.mcpMethod) ?? attributes.get(ATTR.rpcMethod);
+  if (mcpMethod === 'resources/read') return true;
+  const openInference = attributes.get(ATTR.openInferenceKind);
+  if (typeof openInference === 'string' && openInference.toUpperCase() === 'RETRIEVER') return true;
+  return name.startsWith('resources/read ');
 }
 
-function toEvent(kind: EventKind, span: OtlpSpan, attributes: Attributes, tenant: string, ids: TaskIds): AgentEvent {
+function toEvent(kind: EventKind, span: OtlpSpan, attributes: Attributes, tenant: string, ids: TaskIds, claims: TaskClaims): AgentEvent {
   const error = span.status?.code === 2 || attributes.has(ATTR.errorType);
   const event: AgentEvent = {
     id: `${span.traceId}${span.spanId}`,
     tenant,
     kind,
     ...ids,
+    claims,
     traceId: span.traceId,
     spanId: span.spanId,
     parentSpanId: span.parentSpanId,
@@ -168,7 +235,7 @@ function toEvent(kind: EventKind, span: OtlpSpan, attributes: Attributes, tenant
   const errorType = stringAttr(attributes, ATTR.errorType);
   if (errorType !== undefined) event.errorType = errorType;
   if (kind === 'tool_call') event.tool = toolDetail(span.name, attributes);
-  else if (kind === 'data_access') event.data = dataDetail(attributes);
+  else if (kind === 'data_access') event.data = dataDetail(span.name, attributes);
   else event.privilege = privilegeDetail(attributes);
   return event;
 }
@@ -185,11 +252,25 @@ function toolDetail(spanName: string, attributes: Attributes): ToolCallDetail {
   if (type !== undefined) detail.type = type;
   const sideEffect = stringAttr(attributes, ATTR.toolSideEffect);
   if (isOneOf<ToolSideEffect>(sideEffect, TOOL_SIDE_EFFECTS)) detail.sideEffect = sideEffect;
-  const target = stringAttr(attributes, ATTR.toolTarget) ?? hostOf(stringAttr(attributes, ATTR.urlFull)) ?? stringAttr(attributes, ATTR.serverAddress);
+  const target =
+    stringAttr(attributes, ATTR.toolTarget) ??
+    hostOf(stringAttr(attributes, ATTR.urlFull)) ??
+    stringAttr(attributes, ATTR.serverAddress) ??
+    targetFromArguments(toolArguments(attributes));
   if (target !== undefined) detail.target = target;
   const callId = stringAttr(attributes, ATTR.toolCallId);
   if (callId !== undefined) detail.callId = callId;
   return detail;
+}
+
+/** The arguments a framework recorded for a tool call, as text (JSON where the framework wrote JSON). */
+function toolArguments(attributes: Attributes): string | undefined {
+  return (
+    stringAttr(attributes, ATTR.toolCallArguments) ??
+    stringAttr(attributes, ATTR.toolArgumentsLegacy) ??
+    stringAttr(attributes, ATTR.openInferenceInput) ??
+    stringAttr(attributes, ATTR.traceloopEntityInput)
+  );
 }
 
 function toolNameFromSpanName(spanName: string): string {
@@ -197,13 +278,13 @@ function toolNameFromSpanName(spanName: string): string {
   return space > 0 ? spanName.slice(space + 1) : spanName;
 }
 
-function dataDetail(attributes: Attributes): DataAccessDetail {
-  const url = stringAttr(attributes, ATTR.urlFull);
+function dataDetail(spanName: string, attributes: Attributes): DataAccessDetail {
+  const url = stringAttr(attributes, ATTR.urlFull) ?? stringAttr(attributes, ATTR.mcpResourceUri);
   const host = stringAttr(attributes, ATTR.serverAddress) ?? hostOf(url);
-  const detail: DataAccessDetail = { resource: dataResource(attributes, url) };
+  const detail: DataAccessDetail = { resource: dataResource(spanName, attributes, url) };
   const system = stringAttr(attributes, ATTR.dbSystem) ?? stringAttr(attributes, ATTR.dbSystemLegacy);
   if (system !== undefined) detail.system = system;
-  const operation = stringAttr(attributes, ATTR.dbOperation);
+  const operation = stringAttr(attributes, ATTR.dbOperation) ?? stringAttr(attributes, ATTR.dbOperationLegacy) ?? queryOperation(queryText(attributes));
   if (operation !== undefined) detail.operation = operation;
   const rows = numberAttr(attributes, ATTR.dbReturnedRows);
   if (rows !== undefined) detail.rows = rows;
@@ -215,16 +296,32 @@ function dataDetail(attributes: Attributes): DataAccessDetail {
   return detail;
 }
 
-function dataResource(attributes: Attributes, url: string | undefined): string {
+function queryText(attributes: Attributes): string | undefined {
+  return stringAttr(attributes, ATTR.dbQueryText) ?? stringAttr(attributes, ATTR.dbStatementLegacy);
+}
+
+/** The statement's first keyword (`SELECT`, `INSERT`…), as older instrumentations leave the operation out. */
+function queryOperation(query: string | undefined): string | undefined {
+  const match = query === undefined ? null : /^\s*([a-z]+)/i.exec(query);
+  return match?.[1]?.toUpperCase();
+}
+
+function dataResource(spanName: string, attributes: Attributes, url: string | undefined): string {
   const explicit = stringAttr(attributes, ATTR.dataResource);
   if (explicit !== undefined) return explicit;
-  const namespace = stringAttr(attributes, ATTR.dbNamespace);
-  const collection = stringAttr(attributes, ATTR.dbCollection);
+  const namespace = stringAttr(attributes, ATTR.dbNamespace) ?? stringAttr(attributes, ATTR.dbNameLegacy);
+  const collection =
+    stringAttr(attributes, ATTR.dbCollection) ??
+    stringAttr(attributes, ATTR.dbTableLegacy) ??
+    stringAttr(attributes, ATTR.dbMongoCollectionLegacy) ??
+    collectionFromQuery(queryText(attributes));
   if (collection !== undefined) return namespace === undefined ? collection : `${namespace}.${collection}`;
   if (url !== undefined) return stripQuery(url);
   const file = stringAttr(attributes, ATTR.filePath);
   if (file !== undefined) return file;
-  return namespace ?? stringAttr(attributes, ATTR.dbQuerySummary) ?? 'unknown';
+  const source = stringAttr(attributes, ATTR.genAiDataSource);
+  if (source !== undefined) return source;
+  return namespace ?? stringAttr(attributes, ATTR.dbQuerySummary) ?? (attributes.has(ATTR.openInferenceKind) ? spanName : 'unknown');
 }
 
 function privilegeDetail(attributes: Attributes): PrivilegeDetail {

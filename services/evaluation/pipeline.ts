@@ -169,6 +169,7 @@ function storedTask(plan: TaskPlan, record: TaskRecord | null, stored: readonly 
     startMs: record.startedMs,
     endMs: record.endedMs,
     error: false,
+    ends: true,
   };
   const attackStart = plan.label === 'benign' ? undefined : (plan.attackStartIndex ?? (plan.afterEnd.length > 0 ? plan.events.length : undefined));
   const task: LabelledTask = {

@@ -2,7 +2,8 @@
  * Replays labelled tasks through a detector exactly as the processor drives Tripline's detector
  * (services/processor/processor.ts): per task, each event is folded in and scored against the baselines as they
  * are at that moment; the task completes at its boundary and is learned only if it completed (was not
- * revoked) and was never flagged (no alert or revoke that was acted on); events after the end are scored
+ * revoked) and was never flagged (no alert or revoke that was acted on, other than a warm-up alert:
+ * `excludesFromLearning`); events after the end are scored
  * against the ended task. Tasks run one after another in the order given.
  *
  * Tripline's detector learns through the same `BaselineBook` the processor uses (type, agent and fleet
@@ -11,8 +12,9 @@
 import type { TaskLabel } from '../../collectors/simulator/scenarios.ts';
 import type { AgentEvent, Decision, Regime, Verdict } from '../../schemas/events.ts';
 import type { Comparator } from '../core/comparators/types.ts';
-import { markEnded, newTaskState, observe, recordVerdict, score, summarize } from '../core/detect/index.ts';
-import type { DetectorConfig, TaskSummary } from '../core/detect/index.ts';
+import { learningEffect, markEnded, newTaskState, observe, recordVerdict, score, summarize } from '../core/detect/index.ts';
+import type { DetectorConfig, LearningEffect, TaskSummary } from '../core/detect/index.ts';
+import { strongerEffect } from '../core/detect/index.ts';
 import { BaselineBook } from '../processor/baseline-book.ts';
 import type { LabelledTask } from './plan-events.ts';
 
@@ -68,6 +70,7 @@ export function replayTripline(tasks: readonly LabelledTask[], config: DetectorC
     let state = newTaskState({ tenant: task.boundary.tenant, taskId: task.taskId, taskType: task.taskType, agentId: task.agentId, startMs: first?.startMs ?? task.boundary.startMs });
     let flagged = false;
     let revoked = false;
+    let effect = 'teaches' as LearningEffect;
     let peak: EventDecision | undefined;
     const decisions: EventDecision[] = [];
     const scoreOne = (event: AgentEvent): void => {
@@ -77,19 +80,22 @@ export function replayTripline(tasks: readonly LabelledTask[], config: DetectorC
       const decision = toDecision(verdict);
       decisions.push(decision);
       if (peak === undefined || decision.score >= peak.score) peak = decision;
-      if (verdict.decision !== 'allow' && !verdict.shadow) flagged = true;
+      effect = strongerEffect(effect, learningEffect(verdict));
+      if (effect === 'excluded') flagged = true;
       if (verdict.decision === 'revoke' && !verdict.shadow) revoked = true;
     };
     for (const event of task.events) scoreOne(event);
     state = markEnded(state, task.boundary.endMs);
     const learned = policy({ flagged, revoked, peak, events: task.events.length });
-    if (learned) {
+    if (learned && effect === 'held' && policy === PROCESSOR_POLICY) {
+      book.holdWarmupTask(task.boundary.tenant, task.taskType, task.agentId, summarize(state), config.warmupTasks);
+    } else if (learned) {
       const summary = summarize(state);
       book.learnTask(task.boundary.tenant, task.taskType, task.agentId, summary);
       options.onLearn?.(summary);
     }
     for (const event of task.afterEnd) scoreOne(event);
-    return { taskId: task.taskId, taskType: task.taskType, agentId: task.agentId, label: task.label, attackStart: task.attackStart, decisions, times: timesOf(task), learned };
+    return { taskId: task.taskId, taskType: task.taskType, agentId: task.agentId, label: task.label, attackStart: task.attackStart, decisions, times: timesOf(task), learned: learned && effect !== 'held' };
   });
   return { outcomes, book };
 }

@@ -41,6 +41,7 @@ async function main(): Promise<number> {
       const result = await rebuildBaselines(queries, {
         ...(args.tenant === undefined ? {} : { tenant: args.tenant }),
         shadowAlertsBlock: args['shadow-alerts-block'],
+        warmupTasks: config.detector.warmupTasks,
         onProgress: (tasks) => logger.debug({ tasks }, 'learning'),
       });
       const records = baselineRecords(result.book, Date.now());

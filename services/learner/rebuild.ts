@@ -1,13 +1,15 @@
 /**
  * The learner's core: rebuild every baseline from ClickHouse history. It learns, in the order the tasks ended,
- * the tasks the processor learns online (completed, never alerted live, never revoked) plus the tasks an
- * operator marked false positive (learned with `markedFalsePositive`, so each baseline shows how many), each
- * summarized from its stored events exactly as the processor summarizes a completing task.
+ * the tasks the processor learns online (completed, never alerted live, never revoked; a task that alerted only in
+ * its type's warm-up is held as online, `BaselineBook.holdWarmupTask`) plus the tasks an operator marked false
+ * positive (learned with `markedFalsePositive`, so each baseline shows how many), each summarized from its stored
+ * events exactly as the processor summarizes a completing task.
  */
 import { BaselineBook } from '../processor/baseline-book.ts';
 import type { DetectionQueries, LearnableTask } from '../store/detection-queries.ts';
 import type { BaselineRecord } from '../store/store.ts';
 import { summarizeStored } from '../detection/stored-task.ts';
+import { DEFAULT_DETECTOR_CONFIG } from '../core/detect/index.ts';
 
 export interface RebuildOptions {
   /** One tenant, or every tenant. */
@@ -15,6 +17,8 @@ export interface RebuildOptions {
   /** Tasks read per query. @default 1000 */
   pageSize?: number;
   afterEndGraceMs?: number;
+  /** The processor's `TRIPLINE_WARMUP_TASKS`: when held warm-up tasks are learned. @default 20 */
+  warmupTasks?: number;
   /**
    * Shadow-mode alerts keep a task out too. Off to match the processor, which learns tasks whose only alerts
    * were in shadow mode; turn it on together with the processor (docs/detection.md, "Known limitations").
@@ -57,6 +61,10 @@ export async function rebuildBaselines(queries: DetectionQueries, options: Rebui
       });
       if (summary === undefined) {
         result.skipped++;
+        continue;
+      }
+      if (task.heldInWarmup) {
+        result.tasks += book.holdWarmupTask(task.tenant, task.taskType, task.agentId, summary, options.warmupTasks ?? DEFAULT_DETECTOR_CONFIG.warmupTasks);
         continue;
       }
       book.learnTask(task.tenant, task.taskType, task.agentId, summary);

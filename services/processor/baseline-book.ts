@@ -12,6 +12,8 @@ export { FLEET_TASK_TYPE } from '../core/detect/index.ts';
 export class BaselineBook {
   private readonly entries = new Map<string, { tenant: string; taskType: string; agentId: string; baseline: Baseline }>();
   private readonly dirty = new Set<string>();
+  /** Per task type, the completed tasks that alerted during its warm-up, waiting (see `holdWarmupTask`). */
+  private readonly held = new Map<string, { agentId: string; summary: TaskSummary }[]>();
 
   static fromRecords(records: readonly BaselineRecord[], onBadRecord: (record: BaselineRecord, error: unknown) => void): BaselineBook {
     const book = new BaselineBook();
@@ -55,6 +57,27 @@ export class BaselineBook {
     this.learnInto(tenant, taskType, '', summary);
     this.learnInto(tenant, taskType, agentId, summary);
     this.learnInto(tenant, FLEET_TASK_TYPE, '', summary);
+  }
+
+  /**
+   * A completed task of a warming-up type that alerted (no hard rule, nothing revoked). Held tasks are learned
+   * together once they are at least half of the type's warm-up and, with the tasks it learned, enough to end it:
+   * then alerting is what the type's ordinary work does. Until then they teach nothing, so a few attacks among a
+   * type's normal first tasks never become its normal. At most `warmupTasks` are held per type (the oldest go);
+   * they live in memory only, so a restart forgets them (the type then needs that many again).
+   * Returns how many tasks were learned now.
+   */
+  holdWarmupTask(tenant: string, taskType: string, agentId: string, summary: TaskSummary, warmupTasks: number): number {
+    const key = entryKey(tenant, taskType, '');
+    const held = this.held.get(key) ?? [];
+    held.push({ agentId, summary });
+    if (held.length > warmupTasks) held.shift();
+    this.held.set(key, held);
+    const learned = this.entries.get(key)?.baseline.tasks ?? 0;
+    if (learned >= warmupTasks || held.length < learned || held.length + learned < warmupTasks) return 0;
+    this.held.delete(key);
+    for (const task of held) this.learnTask(tenant, taskType, task.agentId, task.summary);
+    return held.length;
   }
 
   takeDirty(nowMs: number): BaselineRecord[] {

@@ -8,8 +8,9 @@
  * so a batch replayed after a crash (Kafka mode) creates no duplicate alert or revocation.
  */
 import type { Alert, AgentEvent, Decision, Revocation, TaskBoundary, TaskStatus, Verdict } from '../../schemas/events.ts';
-import { markEnded, newTaskState, observe, score, summarize } from '../core/detect/index.ts';
-import type { DetectorConfig, TaskState } from '../core/detect/index.ts';
+import { learningEffect, markEnded, newTaskState, observe, score, strongerEffect, summarize } from '../core/detect/index.ts';
+import { UNKNOWN_TASK_TYPE } from '../core/classify.ts';
+import type { DetectorConfig, LearningEffect, TaskState } from '../core/detect/index.ts';
 import type { EventBatch } from '../bus/bus.ts';
 import { ESCALATION_ACTOR, EscalationWindow } from '../killswitch/escalation.ts';
 import type { Escalation, EscalationPolicy } from '../killswitch/escalation.ts';
@@ -19,6 +20,7 @@ import { stableId } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { ScoredEvent, Store, TaskRecord } from '../store/store.ts';
 import { BaselineBook } from './baseline-book.ts';
+import { TraceTasks } from './trace-tasks.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface ProcessorOptions {
@@ -121,6 +123,15 @@ export interface Processor {
 
 interface LiveTask {
   state: TaskState;
+  /** The task id the agent declared after the task began under its trace id ('' for none). */
+  name: string;
+  /**
+   * The agent came from a span's own claim (`gen_ai.agent.id` / `gen_ai.agent.name`) or a credential, not from a
+   * stand-in (`service.name`): a later span's claim does not replace it.
+   */
+  agentSettled: boolean;
+  /** The type is the one its agent's tasks declared so far, taken while this task has declared none. */
+  typeInferred: boolean;
   status: TaskStatus;
   version: number;
   peak: Verdict | undefined;
@@ -128,6 +139,8 @@ interface LiveTask {
   raised: Set<Decision>;
   /** A task that alerted or was revoked never teaches the baseline. */
   flagged: boolean;
+  /** It alerted during its type's warm-up only: held, learned once such tasks are the type's norm. */
+  warmupAlerted: boolean;
   /** After a manual restore, the detector revokes again only if the score rises above this. */
   restoredAtScore: number | undefined;
   learned: boolean;
@@ -148,6 +161,15 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
   const endedTaskMemory = options.endedTaskMemory ?? 20_000;
   const live = new Map<string, LiveTask>();
   const ended = new Map<string, LiveTask>();
+  const traces = new TraceTasks();
+  /** Roots of traces whose task this processor did not hold yet (their events may arrive later, on another topic). */
+  const endedTraces = new Map<string, TaskBoundary>();
+  /**
+   * Per agent, the one task type its tasks declared (null once they declared two). A task id and type declared on
+   * a span wrapping the agent's run arrive after the run's spans: until then a task of that agent is scored as the
+   * type its agent's earlier tasks declared, not as `unknown`. An agent that does several types gets no guess.
+   */
+  const agentTypes = new Map<string, string | null>();
   /**
    * Tasks whose stored history is being looked up, each with the step that scores their events once it is in.
    * Their events (in this batch and in later ones, until that step ran) wait for it; every other event — a kill
@@ -239,6 +261,9 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
   async function rebuildTask(record: TaskRecord, stored?: readonly ScoredEvent[]): Promise<void> {
     const events = stored ?? (await store.eventsForTask(record.tenant, record.taskId));
     const task = newLiveTask(record.tenant, record.taskId, record.taskType, record.agentId, record.startedMs);
+    task.name = record.name;
+    task.agentSettled = true;
+    traces.rememberName(record.tenant, record.name, record.taskId);
     task.status = record.status;
     task.version = record.version;
     lastVersion = Math.max(lastVersion, record.version);
@@ -246,10 +271,8 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
       task.seen.add(event.id);
       task.state = observe(task.state, event);
       if (task.peak === undefined || verdict.score > task.peak.score) task.peak = verdict;
-      if (verdict.decision !== 'allow' && !verdict.shadow) {
-        task.flagged = true;
-        task.raised.add(verdict.decision);
-      }
+      if (verdict.decision !== 'allow' && !verdict.shadow) task.raised.add(verdict.decision);
+      noteLearningEffect(task, learningEffect(verdict));
     }
     if (record.endedMs !== null) task.state = markEnded(task.state, record.endedMs);
     const key = taskKey(record.tenant, record.taskId);
@@ -297,11 +320,15 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
   function newLiveTask(tenant: string, taskId: string, taskType: string, agentId: string, startMs: number): LiveTask {
     return {
       state: newTaskState({ tenant, taskId, taskType, agentId, startMs }),
+      name: '',
+      agentSettled: false,
+      typeInferred: false,
       status: 'active',
       version: 0,
       peak: undefined,
       raised: new Set(),
       flagged: false,
+      warmupAlerted: false,
       restoredAtScore: undefined,
       learned: false,
       seen: new Set(),
@@ -313,12 +340,83 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     const existing = live.get(key) ?? ended.get(key);
     if (existing !== undefined) return existing;
     const task = newLiveTask(event.tenant, event.taskId, event.taskType, event.agentId, event.startMs);
+    task.agentSettled = event.claims?.agentId !== undefined;
+    if (event.claims !== undefined && event.claims.taskType === undefined) inferType(task);
+    else if (event.claims?.taskType !== undefined) noteAgentType(event.tenant, event.agentId, event.claims.taskType);
     live.set(key, task);
     return task;
   }
 
-  function scoreEvent(event: AgentEvent, output: BatchOutput): void {
+  /** A task that declared no type yet takes the one its agent's tasks declared (see `agentTypes`). */
+  function inferType(task: LiveTask): void {
+    if (task.state.taskType !== UNKNOWN_TASK_TYPE) return;
+    const usual = agentTypes.get(taskKey(task.state.tenant, task.state.agentId));
+    if (usual === undefined || usual === null) return;
+    task.state.taskType = usual;
+    task.typeInferred = true;
+  }
+
+  function noteAgentType(tenant: string, agentId: string, taskType: string): void {
+    const key = taskKey(tenant, agentId);
+    const known = agentTypes.get(key);
+    if (known === taskType || known === null) return;
+    agentTypes.delete(key);
+    agentTypes.set(key, known === undefined ? taskType : null);
+    if (agentTypes.size > AGENT_TYPE_MEMORY) {
+      const oldest = agentTypes.keys().next().value;
+      if (oldest !== undefined) agentTypes.delete(oldest);
+    }
+  }
+
+  /**
+   * Resolves each span's task from its trace (services/processor/trace-tasks.ts), in arrival order, and rewrites
+   * its task id. Returns the names declared for tasks that began under their trace id.
+   */
+  function resolveTasks(batch: EventBatch): Map<string, string> {
+    const names = new Map<string, string>();
+    const exists = (tenant: string) => (taskId: string) => live.has(taskKey(tenant, taskId)) || ended.has(taskKey(tenant, taskId));
+    for (const item of [...batch.events, ...batch.boundaries]) {
+      // An event made without classification (a test, a replay of stored events) names its task outright.
+      const declared = item.claims === undefined ? item.taskId : item.claims.taskId;
+      const resolution = traces.resolve(item.tenant, item.traceId, declared, exists(item.tenant));
+      item.taskId = resolution.taskId;
+      if (resolution.named !== undefined) names.set(taskKey(item.tenant, resolution.taskId), resolution.named);
+    }
+    return names;
+  }
+
+  /**
+   * What a later span of the task says about it that its first did not: the name the agent declared, a type where
+   * the task had none, the agent where the task had only a stand-in. A type or agent a credential gave is kept.
+   */
+  function adoptClaims(task: LiveTask, item: AgentEvent | TaskBoundary, names: ReadonlyMap<string, string>, output: BatchOutput): void {
+    const key = taskKey(item.tenant, item.taskId);
+    const name = names.get(key);
+    let changed = false;
+    if (name !== undefined && task.name === '') {
+      task.name = name;
+      changed = true;
+    }
+    const claims = item.claims;
+    if (claims?.agentId !== undefined && !task.agentSettled && !task.learned) {
+      task.state.agentId = claims.agentId;
+      task.agentSettled = true;
+      changed = true;
+      // Its first spans (a database call exported before the tool span around it) did not name the agent.
+      if (claims.taskType === undefined) inferType(task);
+    }
+    if (claims?.taskType !== undefined && (task.state.taskType === UNKNOWN_TASK_TYPE || task.typeInferred) && !task.learned) {
+      changed ||= task.state.taskType !== claims.taskType;
+      task.state.taskType = claims.taskType;
+      task.typeInferred = false;
+      noteAgentType(task.state.tenant, task.state.agentId, claims.taskType);
+    }
+    if (changed) output.tasks.set(key, task);
+  }
+
+  function scoreEvent(event: AgentEvent, output: BatchOutput, names: ReadonlyMap<string, string>): void {
     const task = taskFor(event);
+    adoptClaims(task, event, names, output);
     // Already folded in (rebuilt from the store, or delivered twice): its verdict is stored; scoring it again
     // would count it twice.
     if (task.seen.has(event.id)) return;
@@ -340,7 +438,7 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     }
 
     if (verdict.decision === 'allow') return;
-    if (!verdict.shadow) task.flagged = true;
+    noteLearningEffect(task, learningEffect(verdict));
     const level: Decision = verdict.decision;
     if (!task.raised.has(level)) {
       task.raised.add(level);
@@ -357,26 +455,56 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     }
   }
 
-  function endTask(boundary: TaskBoundary, output: BatchOutput): void {
+  /**
+   * A boundary: a root span ended its trace's task, or a span declared who the task is. A root of a trace this
+   * processor holds no task for is remembered, not made a task: most traces' roots end tasks that never had an
+   * event (and would be empty tasks), and a trace's events may still come (another topic, another export).
+   */
+  function endTask(boundary: TaskBoundary, output: BatchOutput, names: ReadonlyMap<string, string>): void {
     const key = taskKey(boundary.tenant, boundary.taskId);
-    const task =
-      live.get(key) ??
-      ended.get(key) ??
-      newLiveTask(boundary.tenant, boundary.taskId, boundary.taskType, boundary.agentId, boundary.startMs);
-    completeTask(key, task, boundary.endMs);
+    let task = live.get(key) ?? ended.get(key);
+    if (task === undefined && boundary.ends && boundary.claims?.taskId !== undefined) {
+      task = newLiveTask(boundary.tenant, boundary.taskId, boundary.taskType, boundary.agentId, boundary.startMs);
+      task.agentSettled = boundary.claims.agentId !== undefined;
+    }
+    if (task === undefined) {
+      if (boundary.ends) rememberEndedTrace(boundary);
+      return;
+    }
+    adoptClaims(task, boundary, names, output);
+    if (!boundary.ends) return;
+    completeTask(key, task, boundary.endMs, boundary.traceId);
     output.tasks.set(key, task);
+    // The trace's own task, when the root declared another one for itself (its spans all went there until then).
+    const own = taskKey(boundary.tenant, boundary.traceId);
+    const traceTask = own === key ? undefined : live.get(own);
+    if (traceTask !== undefined) {
+      completeTask(own, traceTask, boundary.endMs, boundary.traceId);
+      output.tasks.set(own, traceTask);
+    }
   }
 
-  function completeTask(key: string, task: LiveTask, endMs: number): void {
+  function rememberEndedTrace(boundary: TaskBoundary): void {
+    const key = taskKey(boundary.tenant, boundary.traceId);
+    endedTraces.delete(key);
+    endedTraces.set(key, boundary);
+    if (endedTraces.size > ENDED_TRACE_MEMORY) {
+      const oldest = endedTraces.keys().next().value;
+      if (oldest !== undefined) endedTraces.delete(oldest);
+    }
+  }
+
+  function completeTask(key: string, task: LiveTask, endMs: number, traceId?: string): void {
     const wasEnded = task.state.endedMs !== null;
-    task.state = markEnded(task.state, endMs);
+    task.state = markEnded(task.state, endMs, traceId);
     if (task.status === 'active') task.status = 'completed';
     if (!wasEnded && options.hooks?.onTaskEnded !== undefined) {
       const onEnded = options.hooks.onTaskEnded;
       hook('onTaskEnded', () => onEnded(task.state.tenant, task.state.taskId, endMs));
     }
     if (!task.flagged && task.status === 'completed' && !task.learned && totalEvents(task) > 0) {
-      book.learnTask(task.state.tenant, task.state.taskType, task.state.agentId, summarize(task.state));
+      if (task.warmupAlerted) book.holdWarmupTask(task.state.tenant, task.state.taskType, task.state.agentId, summarize(task.state), options.detector.warmupTasks);
+      else book.learnTask(task.state.tenant, task.state.taskType, task.state.agentId, summarize(task.state));
       task.learned = true;
     }
     live.delete(key);
@@ -386,6 +514,12 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
       const oldest = ended.keys().next().value;
       if (oldest !== undefined) ended.delete(oldest);
     }
+  }
+
+  function noteLearningEffect(task: LiveTask, effect: LearningEffect): void {
+    const combined = strongerEffect(task.flagged ? 'excluded' : task.warmupAlerted ? 'held' : 'teaches', effect);
+    task.flagged = combined === 'excluded';
+    task.warmupAlerted = combined === 'held';
   }
 
   /** Revokes one task of an escalated agent (applied to the kill switch now, stored with the output). */
@@ -430,6 +564,7 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     return {
       tenant: state.tenant,
       taskId: state.taskId,
+      name: task.name,
       taskType: state.taskType,
       agentId: state.agentId,
       status: task.status,
@@ -603,6 +738,7 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
    * earlier lookup). `scored` resolves when the first step is done, `durable` when both steps' results are.
    */
   function scoreBatch(batch: EventBatch): { scored: Promise<void>; durable: Promise<void> } {
+    const names = resolveTasks(batch);
     // Looked up at once, beside the work in progress; retried like writes (a store outage delays these tasks'
     // events rather than failing the batch).
     const unknown = unknownTasks(batch);
@@ -624,7 +760,7 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     }
     const isDeferred = (item: { tenant: string; taskId: string }): boolean => deferred.has(taskKey(item.tenant, item.taskId));
 
-    const first = serialize(() => scoreSome(batch.events.filter((event) => !isDeferred(event)), batch.boundaries.filter((boundary) => !isDeferred(boundary))));
+    const first = serialize(() => scoreSome(batch.events.filter((event) => !isDeferred(event)), batch.boundaries.filter((boundary) => !isDeferred(boundary)), names));
     if (deferred.size === 0) return { scored: first.then(() => undefined), durable: first.then(async ({ durable }) => durable) };
 
     // Later batches' events of these tasks wait for this step, which waits for the earlier ones.
@@ -633,7 +769,7 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
       const records = (await history) ?? [];
       return serialize(async () => {
         await applyHistory(records);
-        return scoreSome(batch.events.filter(isDeferred), batch.boundaries.filter(isDeferred));
+        return scoreSome(batch.events.filter(isDeferred), batch.boundaries.filter(isDeferred), names);
       });
     })();
     const settled = second.then(
@@ -657,23 +793,40 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
    * Scores events and task ends (serialized work) and queues their results' write. Resolves once scored; the
    * write is wrapped, since a promise returned as is would make the serialized work wait for it.
    */
-  async function scoreSome(batchEvents: readonly AgentEvent[], boundaries: readonly TaskBoundary[]): Promise<{ durable: Promise<void> }> {
+  async function scoreSome(batchEvents: readonly AgentEvent[], boundaries: readonly TaskBoundary[], names: ReadonlyMap<string, string>): Promise<{ durable: Promise<void> }> {
     const output = emptyOutput();
     const events = [...batchEvents].sort((a, b) => a.startMs - b.startMs);
+    // Per task its first end; declarations and further ends apply after the events, declarations before the ends
+    // (a type declared beside the root is the type the task is learned as).
     const ends = new Map<string, TaskBoundary>();
-    for (const boundary of boundaries) ends.set(taskKey(boundary.tenant, boundary.taskId), boundary);
+    const declarations: TaskBoundary[] = [];
+    const repeatedEnds: TaskBoundary[] = [];
+    for (const boundary of boundaries) {
+      const key = taskKey(boundary.tenant, boundary.taskId);
+      if (!boundary.ends) declarations.push(boundary);
+      else if (ends.has(key)) repeatedEnds.push(boundary);
+      else ends.set(key, boundary);
+    }
     for (const event of events) {
-      // A task's end applies before its own events that started after it, also when both arrive in one batch
-      // (credentials used after the task ended).
       const key = taskKey(event.tenant, event.taskId);
+      // A task's end applies before events of other traces that started after it, also when both arrive in one
+      // batch (credentials used after the task ended). Spans of the ending root's own trace are the task's, whatever
+      // their timestamps: they end before their root, and are exported with it or before it.
       const end = ends.get(key);
-      if (end !== undefined && end.endMs < event.startMs) {
-        endTask(end, output);
+      if (end !== undefined && end.traceId !== event.traceId && end.endMs < event.startMs) {
+        endTask(end, output, names);
         ends.delete(key);
       }
-      scoreEvent(event, output);
+      const isNew = !live.has(key) && !ended.has(key);
+      scoreEvent(event, output, names);
+      // The trace's root arrived first (its events came later, from another topic or another exporter).
+      const earlierEnd = isNew ? endedTraces.get(taskKey(event.tenant, event.traceId)) : undefined;
+      if (earlierEnd !== undefined && !ends.has(key)) {
+        endedTraces.delete(taskKey(event.tenant, event.traceId));
+        ends.set(key, { ...earlierEnd, taskId: event.taskId });
+      }
     }
-    for (const boundary of ends.values()) endTask(boundary, output);
+    for (const boundary of [...declarations, ...ends.values(), ...repeatedEnds]) endTask(boundary, output, names);
     applyEscalations(output);
     const durable = persist(output);
     durable.catch(() => undefined);
@@ -682,14 +835,27 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     return { durable };
   }
 
+  /** The task held for an id or a declared name (undefined when this processor holds none). */
+  function heldTask(tenant: string, taskIdOrName: string): LiveTask | undefined {
+    const key = taskKey(tenant, taskIdOrName);
+    const task = live.get(key) ?? ended.get(key);
+    if (task !== undefined) return task;
+    const named = traces.taskNamed(tenant, taskIdOrName);
+    return named === undefined ? undefined : (live.get(taskKey(tenant, named)) ?? ended.get(taskKey(tenant, named)));
+  }
+
   async function manual(action: ManualAction, kind: Revocation['action']): Promise<Revocation> {
-    const key = taskKey(action.tenant, action.taskId);
-    if (!live.has(key) && !ended.has(key)) {
+    let task = heldTask(action.tenant, action.taskId);
+    if (task === undefined) {
       const record = await store.getTask(action.tenant, action.taskId);
       if (record === null) throw new TriplineError('NOT_FOUND', `no task ${action.taskId}`);
-      await rebuildTask(record);
+      task = heldTask(record.tenant, record.taskId);
+      if (task === undefined) {
+        await rebuildTask(record);
+        task = heldTask(record.tenant, record.taskId);
+      }
     }
-    const task = live.get(key) ?? ended.get(key);
+    const key = task === undefined ? '' : taskKey(task.state.tenant, task.state.taskId);
     if (task === undefined) throw new TriplineError('NOT_FOUND', `no task ${action.taskId}`);
     if (kind === 'revoke' && task.status === 'revoked') throw new TriplineError('CONFLICT', `task ${action.taskId} is already revoked`);
     if (kind === 'restore' && task.status !== 'revoked') throw new TriplineError('CONFLICT', `task ${action.taskId} is not revoked (status ${task.status})`);
@@ -797,8 +963,7 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     baselines: () => book,
     liveTasks: () => live.size + ended.size,
     taskSnapshot(tenant, taskId) {
-      const key = taskKey(tenant, taskId);
-      const task = live.get(key) ?? ended.get(key);
+      const task = heldTask(tenant, taskId);
       if (task === undefined) return undefined;
       return { status: task.status, score: task.peak?.score ?? 0, taskType: task.state.taskType, agentId: task.state.agentId };
     },
@@ -817,6 +982,12 @@ const SCORE_AHEAD_EVENTS = 50_000;
 
 /** Agents' clocks and delivery delays: events this much younger than the ownership change may still have history. */
 const HISTORY_SLACK_MS = 5 * 60_000;
+
+/** Agents whose declared task type is remembered (`agentTypes`). */
+const AGENT_TYPE_MEMORY = 50_000;
+
+/** Roots of traces without a task yet, remembered in case the trace's events arrive after them. */
+const ENDED_TRACE_MEMORY = 10_000;
 
 /** Active tasks rebuilt per step at start (their events are read together). */
 const RESTORE_CHUNK = 2000;

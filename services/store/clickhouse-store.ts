@@ -412,6 +412,7 @@ const REVOCATION_COLUMNS = `id, tenant, task_id, task_type, agent_id, action, so
 interface TaskRowIn {
   tenant: string;
   task_id: string;
+  task_name: string;
   task_type: string;
   agent_id: string;
   status: string;
@@ -432,7 +433,7 @@ type TaskRowOut = Omit<TaskRowIn, 'started_at' | 'last_event_at' | 'ended_at'> &
   last_event_us: number;
   ended_us: number | null;
 };
-const TASK_COLUMNS = `tenant, task_id, task_type, agent_id, status, score, decision, regime, reasons,
+const TASK_COLUMNS = `tenant, task_id, task_name, task_type, agent_id, status, score, decision, regime, reasons,
   count_tool_call, count_data_access, count_privilege_change, toUnixTimestamp64Micro(started_at) AS started_us,
   toUnixTimestamp64Micro(last_event_at) AS last_event_us, toUnixTimestamp64Micro(ended_at) AS ended_us, version`;
 
@@ -867,6 +868,7 @@ function taskToRow(t: TaskRecord): TaskRowIn {
   return {
     tenant: t.tenant,
     task_id: t.taskId,
+    task_name: t.name,
     task_type: t.taskType,
     agent_id: t.agentId,
     status: t.status,
@@ -888,6 +890,7 @@ function rowToTask(r: TaskRowOut): TaskRecord {
   return {
     tenant: r.tenant,
     taskId: r.task_id,
+    name: r.task_name,
     taskType: r.task_type,
     agentId: r.agent_id,
     status: r.status as TaskStatus,
@@ -1175,9 +1178,20 @@ class ClickHouseStore implements Store {
   getTask(tenant: string, taskId: string): Promise<TaskRecord | null> {
     return this.#run('getTask', async () => {
       const rows = await this.#selectTasks('tenant = {tenant:String} AND task_id = {taskId:String}', { tenant, taskId });
-      const row = rows[0];
+      const row = rows[0] ?? (await this.#taskByName(tenant, taskId));
       return row === undefined ? null : rowToTask(row);
     });
+  }
+
+  /** The task that took `name` as its declared name (the newest, should two traces have declared it). */
+  async #taskByName(tenant: string, name: string): Promise<TaskRowOut | undefined> {
+    const named = (await this.#select(
+      `SELECT task_id FROM ${this.#db}.tasks FINAL WHERE tenant = {tenant:String} AND task_name = {name:String} ORDER BY version DESC LIMIT 1`,
+      { tenant, name },
+    )) as { task_id: string }[];
+    const taskId = named[0]?.task_id;
+    if (taskId === undefined) return undefined;
+    return (await this.#selectTasks('tenant = {tenant:String} AND task_id = {taskId:String}', { tenant, taskId }))[0];
   }
 
   getTasks(tenant: string, taskIds: readonly string[]): Promise<TaskRecord[]> {

@@ -69,6 +69,8 @@ export interface LearnableTask {
   endMs: number;
   /** An operator marked one of its alerts a false positive. */
   markedFalsePositive: boolean;
+  /** Its only acted-on alerts came in its type's warm-up (rules regime, no revocation): held, as online. */
+  heldInWarmup: boolean;
 }
 
 export interface TimeRange {
@@ -315,18 +317,22 @@ export function createDetectionQueries(client: ClickHouseClient, database: strin
         params.afterTask = options.after.taskId;
       }
       return run('learnableTasks', async () => {
-        const rows = await select<{ tenant: string; task_id: string; task_type: string; agent_id: string; started_us: number; end_us: number; marked: number }>(
+        // A warm-up alert (rules regime, decision alert) holds a task instead of keeping it out, as the processor does
+        // (services/core/detect/score.ts, learningEffect): a hard rule in warm-up always revokes.
+        const acted = options.shadowAlertsBlock === true ? '1' : 'NOT shadow';
+        const rows = await select<{ tenant: string; task_id: string; task_type: string; agent_id: string; started_us: number; end_us: number; marked: number; held: number }>(
           `SELECT * FROM (
              SELECT tenant, task_id, task_type, agent_id, toUnixTimestamp64Micro(started_at) AS started_us,
                     toUnixTimestamp64Micro(coalesce(ended_at, last_event_at)) AS end_us,
                     (tenant, task_id) IN (SELECT tenant, task_id FROM ${db}.feedback FINAL WHERE kind = 'false_positive') AS marked,
+                    (tenant, task_id) IN (SELECT tenant, task_id FROM ${db}.alerts FINAL WHERE ${acted} AND regime = 'rules' AND decision = 'alert') AS held,
                     status
              FROM ${db}.tasks FINAL
              WHERE status != 'active'
            )
            WHERE (marked
                   OR (status = 'completed'
-                      AND (tenant, task_id) NOT IN (SELECT tenant, task_id FROM ${db}.alerts FINAL ${options.shadowAlertsBlock === true ? '' : 'WHERE NOT shadow'})
+                      AND (tenant, task_id) NOT IN (SELECT tenant, task_id FROM ${db}.alerts FINAL WHERE ${acted} AND NOT (regime = 'rules' AND decision = 'alert'))
                       AND (tenant, task_id) NOT IN (SELECT tenant, task_id FROM ${db}.revocations FINAL WHERE action = 'revoke')))
              ${conditions.length === 0 ? '' : `AND ${conditions.join(' AND ')}`}
            ORDER BY end_us, tenant, task_id
@@ -341,6 +347,7 @@ export function createDetectionQueries(client: ClickHouseClient, database: strin
           startedMs: fromMicros(r.started_us),
           endMs: fromMicros(r.end_us),
           markedFalsePositive: r.marked > 0,
+          heldInWarmup: r.held > 0 && r.marked === 0,
         }));
       });
     },

@@ -15,6 +15,11 @@ export interface ScoredEvent {
 export interface TaskRecord {
   tenant: string;
   taskId: string;
+  /**
+   * The task id the agent declared after the task began under its trace id (a wrapper span that ended after the
+   * framework's spans); '' when the task id is the declared one or none was declared.
+   */
+  name: string;
   taskType: string;
   agentId: string;
   status: TaskStatus;
@@ -70,8 +75,9 @@ export interface Store {
   saveBaselines(rows: readonly BaselineRecord[]): Promise<void>;
 
   /**
-   * The current record of a task. Its status follows the revocations log where the log is newer than the task's
-   * snapshot (a revocation is stored the moment it is decided, the snapshot after the batch's events).
+   * The current record of a task, by its id or else by its declared name. Its status follows the revocations log
+   * where the log is newer than the task's snapshot (a revocation is stored the moment it is decided, the snapshot
+   * after the batch's events).
    */
   getTask(tenant: string, taskId: string): Promise<TaskRecord | null>;
   /** The current records of several tasks of one tenant (missing ones are left out). */

@@ -231,6 +231,7 @@ function task(taskId: string, version: number, overrides: Partial<TaskRecord> = 
   return {
     tenant: 'acme',
     taskId,
+    name: '',
     taskType: 'support',
     agentId: 'agent-1',
     status: 'active',
@@ -298,6 +299,7 @@ describe.each(TARGETS)('ClickHouse store on $name', (target) => {
       '008_leases.sql',
       '009_feedback.sql',
       '010_access.sql',
+      '011_task_names.sql',
     ]);
     await store.insertEvents([fullEvent('e1')]);
     await store.insertAlerts([alert('a1', 0)]);
@@ -509,9 +511,14 @@ describe.each(TARGETS)('ClickHouse store on $name', (target) => {
       expect(await store.getTask('acme', 'task-2')).toStrictEqual(task('task-2', 2, { startedMs: at(1), status: 'completed', endedMs: at(50) }));
       expect(await store.getTask('acme', 'nope')).toBeNull();
       expect(await store.getTask('globex', 'task-1')).toBeNull();
+      // A task keyed by its trace id that declared its id later is found by that name too (its own tenant only).
+      const trace = '4bf92f3577b34da6a3ce929d0e0e4736';
+      await store.upsertTasks([task(trace, 1, { startedMs: at(6) }), task(trace, 2, { startedMs: at(6), name: 'refund-42' })]);
+      expect(await store.getTask('acme', 'refund-42')).toStrictEqual(task(trace, 2, { startedMs: at(6), name: 'refund-42' }));
+      expect(await store.getTask('globex', 'refund-42')).toBeNull();
 
       const active = await store.listActiveTasks();
-      expect(active.map((t) => `${t.tenant}/${t.taskId}@${String(t.version)}`)).toEqual(['acme/task-1@3', 'acme/task-5@1', 'globex/task-4@1']);
+      expect(active.map((t) => `${t.tenant}/${t.taskId}@${String(t.version)}`)).toEqual(['acme/task-1@3', 'acme/task-5@1', `acme/${trace}@2`, 'globex/task-4@1']);
       expect((await store.listActiveTasks('globex')).map((t) => t.taskId)).toEqual(['task-4']);
       expect(await store.listActiveTasks(ODD)).toEqual([]);
       expect((await store.counts()).tasks).toBe(5);

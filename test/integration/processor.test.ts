@@ -34,7 +34,7 @@ function boundary(events: readonly AgentEvent[]): TaskBoundary {
   const first = events[0];
   const last = events[events.length - 1];
   if (first === undefined || last === undefined) throw new Error('empty task');
-  return { tenant: first.tenant, taskId: first.taskId, taskType: first.taskType, agentId: first.agentId, traceId: first.traceId, spanId: `root-${first.taskId}`, startMs: first.startMs, endMs: last.endMs + 5, error: false };
+  return { tenant: first.tenant, taskId: first.taskId, taskType: first.taskType, agentId: first.agentId, traceId: first.traceId, spanId: `root-${first.taskId}`, startMs: first.startMs, endMs: last.endMs + 5, error: false, ends: true };
 }
 
 /** The store, with `override`'s methods in place of its own. */

@@ -87,13 +87,45 @@ describe('classifyRequest', () => {
     const batch = classifyRequest(
       request([
         span('task summarize_ticket', { ...task, 'tripline.task.root': true }, { parentSpanId: '' }),
-        span('chat gpt-4o', { ...task, 'gen_ai.operation.name': 'chat' }),
+        span('chat gpt-4o', { 'gen_ai.operation.name': 'chat' }),
         span('GET /health', {}),
       ]),
       'default',
     );
     expect(batch.events).toHaveLength(0);
-    expect(batch.boundaries).toEqual([expect.objectContaining({ taskId: 'task-1', taskType: 'summarize_ticket', agentId: 'agent-7' })]);
+    expect(batch.boundaries).toEqual([expect.objectContaining({ taskId: 'task-1', taskType: 'summarize_ticket', agentId: 'agent-7', ends: true })]);
+    expect(batch.dropped).toBe(2);
+  });
+
+  it('ends the task of the trace at its root (no parent, or a remote parent) without any Tripline attribute', () => {
+    const batch = classifyRequest(
+      request([
+        span('invoke_agent refund_agent', { 'gen_ai.operation.name': 'invoke_agent', 'gen_ai.agent.name': 'refund_agent' }, { parentSpanId: '' }),
+        span('POST /agent', {}, { parentSpanId: 'b7ad6b7169203331', flags: 0x300 }),
+        span('chat gpt-4o', { 'gen_ai.operation.name': 'chat' }, { parentSpanId: 'b7ad6b7169203331', flags: 0x100 }),
+      ], { 'service.name': 'refund-service' }),
+      'default',
+    );
+    expect(batch.boundaries).toEqual([
+      expect.objectContaining({ taskId: TRACE, ends: true, claims: { agentId: 'refund_agent' }, agentId: 'refund_agent' }),
+      expect.objectContaining({ taskId: TRACE, ends: true, claims: {}, agentId: 'refund-service' }),
+    ]);
+    expect(batch.dropped).toBe(1);
+  });
+
+  it('turns a span that declares a task on its own attributes into one declaration per trace and request', () => {
+    const batch = classifyRequest(
+      request(
+        [
+          span('task refund', { 'tripline.task.id': 'refund-42', 'tripline.task.type': 'customer_refund' }),
+          span('chat gpt-4o', { 'tripline.task.id': 'refund-42', 'gen_ai.operation.name': 'chat' }),
+          span('chat gpt-4o', { 'gen_ai.operation.name': 'chat' }),
+        ],
+        { 'tripline.task.type': 'customer_refund' },
+      ),
+      'default',
+    );
+    expect(batch.boundaries).toEqual([expect.objectContaining({ taskId: 'refund-42', ends: false, claims: { taskId: 'refund-42', taskType: 'customer_refund' } })]);
     expect(batch.dropped).toBe(2);
   });
 

@@ -132,11 +132,13 @@ describe('routeTraceRequest', () => {
     expect((error as TriplineError).code).toBe('OTLP_PAYLOAD_TOO_LARGE');
   });
 
-  it('reads task ids afresh when a reused buffer changes between requests', () => {
+  it('keys every span by its trace, whatever task it declares, and reads attributes afresh when a reused buffer changes', () => {
     const body = Buffer.from(encodeTraceRequest({ resourceSpans: [{ scopeSpans: [{ spans: [span({ attributes: [str('tripline.task.id', 'task-aaaa'), str('db.system.name', 'x')] })] }] }] }));
-    expect(routeTraceRequest(body, TOPICS, 900_000).records.map((record) => record.key)).toEqual(['task-aaaa']);
-    body.write('task-bbbb', body.indexOf('task-aaaa'), 'latin1');
-    expect(routeTraceRequest(body, TOPICS, 900_000).records.map((record) => record.key)).toEqual(['task-bbbb']);
+    const trace = span({}).traceId;
+    expect(routeTraceRequest(body, TOPICS, 900_000).records.map((record) => [record.topic, record.key])).toEqual([[TOPICS.data_access, trace]]);
+    // The same bytes with the data attribute renamed: the span is no event now, only a declaration of its task.
+    body.write('db.systex', body.indexOf('db.system'), 'latin1');
+    expect(routeTraceRequest(body, TOPICS, 900_000).records.map((record) => [record.topic, record.key])).toEqual([[TOPICS.tool_call, trace]]);
   });
 
   it('answers OTLP_BAD_REQUEST for malformed protobuf, and nothing for an empty body', () => {

@@ -29,6 +29,6 @@ export {
 } from './baseline.ts';
 export type { Baseline, BaselineDerived, DistName, NoveltyCategory, ResourceStats, ToolStats } from './baseline.ts';
 export type { Dist, Fence } from './stats.ts';
-export { K_BASELINE, K_RULES, PRIORS, regimeFor, score } from './score.ts';
-export type { BaselineLookup } from './score.ts';
+export { K_BASELINE, K_RULES, PRIORS, learningEffect, regimeFor, score, strongerEffect } from './score.ts';
+export type { BaselineLookup, LearningEffect } from './score.ts';
 export { BONUS_FLOOR, FAMILY_BONUS, combine, combineFamilies } from './combine.ts';

@@ -33,6 +33,12 @@ export const K_RULES = 12;
 export const RULES_WIDEN = 3;
 /** ...and the type's own few tasks by this one. */
 export const PARTIAL_TYPE_WIDEN = 2;
+/**
+ * `tool.calls_per_task` at SPREE_FACTOR × the tool's per-task limit and ten times the most a task of the type made (a
+ * spree of one tool) scores up to SPREE_CAP: it revokes alone.
+ */
+export const SPREE_FACTOR = 2;
+export const SPREE_CAP = 85;
 /** Per-tool / per-resource distributions are used once the item appeared in this many tasks. */
 export const MIN_KEYED_TASKS = 5;
 /**
@@ -220,7 +226,8 @@ function share(ctx: Ctx, tasks: number): string {
 
 function lifecycle(ctx: Ctx): void {
   const ended = ctx.state.endedMs;
-  if (ended === null) return;
+  // A span of the trace whose root ended the task is part of the task, however late its clock says it started.
+  if (ended === null || (ctx.state.endedByTrace !== null && ctx.event.traceId === ctx.state.endedByTrace)) return;
   const late = ctx.event.startMs - ended;
   if (late > (ctx.config.afterEndGraceMs ?? DEFAULT_AFTER_END_GRACE_MS)) {
     hard(ctx, 'after_end', 'lifecycle', 'lifecycle.after_end', `${ctx.event.kind.replace('_', ' ')} "${ctx.event.name}" ${fmtDuration(late)} after the task ended: its credentials were used after the task`);
@@ -255,7 +262,11 @@ function tools(ctx: Ctx): void {
       }
       const ts = p.tools[name];
       if (ts?.perTask && ts.tasks >= MIN_KEYED_TASKS) {
-        keyedNumeric(ctx, 'size', 'tool.calls_per_task', ts.perTask.fence, calls, 5, 75, fmtNum, () => `called ${name} ${fmtNum(calls)} times in this task`);
+        // A spree: twice the type's limit for the tool (itself above anything the type has done) and ten times the most
+        // any of its tasks made is no busy day; it may revoke on its own. Below that, a busier task alerts at most.
+        const limit = fenceUpper(ts.perTask.fence, 5);
+        const spree = calls >= Math.max(SPREE_FACTOR * limit, 10 * Math.max(1, ts.perTask.fence.max));
+        keyedNumeric(ctx, 'size', 'tool.calls_per_task', ts.perTask.fence, calls, 5, spree ? SPREE_CAP : 75, fmtNum, () => `called ${name} ${fmtNum(calls)} times in this task${spree ? ` (a spree: at least ${fmtNum(SPREE_FACTOR)}× the type's limit of ${fmtNum(limit)})` : ''}`);
       }
       transition(ctx, p, name);
     }
@@ -507,6 +518,25 @@ function shape(ctx: Ctx): void {
 
 // ---------------------------------------------------------------------------------------------------------
 
+/**
+ * Families whose evidence is that something is new to the type (a tool, a host, a resource, a scope, a transition,
+ * a new host after a secret). In warm-up the type's own record is too short to tell its ordinary work from an
+ * attack by novelty, so novelty alerts there and never revokes on its own.
+ */
+const NOVELTY_FAMILIES: ReadonlySet<string> = new Set(['tool', 'transition', 'resource', 'classification', 'host', 'sequence', 'privilege']);
+
+/**
+ * Whether a revoke-level score may revoke. Always once the type has a baseline. In warm-up (rules regime) only a
+ * signature no legitimate task shows: a hard rule (an unapproved administrative scope, a self-approved privilege,
+ * credentials used after the task), or absolute limits alone reaching the threshold (the built-in volume limits, a
+ * storm of failing calls) — never novelty, which alerts and lets the type learn (`learningEffect`).
+ */
+function mayRevokeInWarmup(ctx: Ctx): boolean {
+  if (ctx.regime !== 'rules' || ctx.hardRule !== undefined) return true;
+  const absolute = combine(ctx.out.filter((feature) => !NOVELTY_FAMILIES.has(feature.family)));
+  return decide(Math.round(absolute * 10) / 10, ctx.state.taskType, ctx.config).decision === 'revoke';
+}
+
 /** Which regime applies and which baselines it rests on. */
 export function regimeFor(
   baselines: BaselineLookup,
@@ -563,7 +593,9 @@ export function score(event: AgentEvent, state: TaskState, baselines: BaselineLo
 
   const combined = ctx.hardRule !== undefined ? 100 : combine(ctx.out);
   const total = Math.round(combined * 10) / 10;
-  const { decision, shadow } = decide(total, state.taskType, config);
+  const decided = decide(total, state.taskType, config);
+  const { shadow } = decided;
+  const decision = decided.decision === 'revoke' && !mayRevokeInWarmup(ctx) ? 'alert' : decided.decision;
   const contributions: Contribution[] = [];
   for (const f of ctx.out) {
     const rounded = Math.round(f.score * 10) / 10;
@@ -573,4 +605,25 @@ export function score(event: AgentEvent, state: TaskState, baselines: BaselineLo
   const verdict: Verdict = { score: total, decision, regime: r.regime, contributions, shadow };
   if (ctx.hardRule !== undefined) verdict.hardRule = ctx.hardRule;
   return verdict;
+}
+
+/**
+ * What a verdict means for learning its task once it completes: `excluded` keeps it out of the baselines (an alert
+ * or revocation acted on); `held`, a warm-up alert (rules regime, no hard rule), waits: a new type's novelty is
+ * what its first tasks are made of, and held tasks are learned together once they are most of the type's warm-up
+ * (`BaselineBook.holdWarmupTask`), so a type whose ordinary work alerts (a deploy agent that reads a secret and
+ * posts to the team's webhook in every task) still leaves warm-up, and a few attacks among normal tasks teach
+ * nothing. Shadow verdicts were not acted on.
+ */
+export type LearningEffect = 'teaches' | 'held' | 'excluded';
+
+export function learningEffect(verdict: Pick<Verdict, 'decision' | 'shadow' | 'regime' | 'hardRule'>): LearningEffect {
+  if (verdict.decision === 'allow' || verdict.shadow) return 'teaches';
+  return verdict.regime === 'rules' && verdict.hardRule === undefined && verdict.decision === 'alert' ? 'held' : 'excluded';
+}
+
+/** The stronger of two effects (a task is excluded by any excluding verdict, else held by any holding one). */
+export function strongerEffect(a: LearningEffect, b: LearningEffect): LearningEffect {
+  const rank = { teaches: 0, held: 1, excluded: 2 } as const;
+  return rank[a] >= rank[b] ? a : b;
 }

@@ -57,6 +57,12 @@ export interface TaskState {
   startedMs: number;
   lastEventMs: number;
   endedMs: number | null;
+  /**
+   * The trace whose root span ended the task: its spans belong to the task whatever their timestamps say
+   * (children end before their root, but clocks and timestamp precision differ), so they never count as
+   * activity after the end.
+   */
+  endedByTrace: string | null;
   counts: { tool_call: number; data_access: number; privilege_change: number };
   events: number;
   errors: number;
@@ -126,6 +132,7 @@ export function newTaskState(init: { tenant: string; taskId: string; taskType: s
     startedMs: init.startMs,
     lastEventMs: init.startMs,
     endedMs: null,
+    endedByTrace: null,
     counts: { tool_call: 0, data_access: 0, privilege_change: 0 },
     events: 0,
     errors: 0,
@@ -271,10 +278,14 @@ export function observe(state: TaskState, event: AgentEvent): TaskState {
   return state;
 }
 
-/** Mark the task ended at `endMs` (the earliest end wins if called twice). Mutates and returns `state`. */
-export function markEnded(state: TaskState, endMs: number): TaskState {
+/**
+ * Mark the task ended at `endMs` (the earliest end wins if called twice), by the root span of `traceId` when a
+ * trace's root ended it. Mutates and returns `state`.
+ */
+export function markEnded(state: TaskState, endMs: number, traceId?: string): TaskState {
   if (state.endedMs === null || endMs < state.endedMs) state.endedMs = endMs;
   if (endMs > state.lastEventMs) state.lastEventMs = endMs;
+  if (traceId !== undefined && traceId !== '') state.endedByTrace ??= traceId;
   return state;
 }
 

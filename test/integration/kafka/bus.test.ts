@@ -68,9 +68,11 @@ async function publishAll(publisher: KafkaEventPublisher, requests: OtlpTraceReq
 describe('gateway records', () => {
   const topics = freshKafkaSettings(['127.0.0.1:1']).topics;
 
-  it('groups spans by kind and task, keeps the wrappers, keys by task id, routes boundaries to tool_calls', () => {
+  it('groups spans by kind and trace, keeps the wrappers, keys by trace id, routes boundaries to tool_calls', () => {
     const a = syntheticRequest({ taskId: 'task-a', spans: 6, withBoundary: true });
     const b = syntheticRequest({ taskId: 'task-b', spans: 3 });
+    const traceA = a.resourceSpans[0]?.scopeSpans[0]?.spans[0]?.traceId ?? '';
+    const traceB = b.resourceSpans[0]?.scopeSpans[0]?.spans[0]?.traceId ?? '';
     // A request with two resources (two tasks) and a span that is none of the three kinds.
     const request: OtlpTraceRequest = { resourceSpans: [...a.resourceSpans, ...b.resourceSpans] };
     const noise = structuredClone(a.resourceSpans[0]?.scopeSpans[0]?.spans[0]);
@@ -86,19 +88,19 @@ describe('gateway records', () => {
     const summary = records.map((record) => ({ topic: record.topic, key: record.key, spans: record.spans })).sort((x, y) => `${x.topic}${x.key}`.localeCompare(`${y.topic}${y.key}`));
     expect(summary).toEqual(
       [
-        { topic: topics.tool_call, key: 'task-a', spans: 3 }, // 2 tool calls + the task-boundary span
-        { topic: topics.data_access, key: 'task-a', spans: 2 },
-        { topic: topics.privilege_change, key: 'task-a', spans: 2 },
-        { topic: topics.tool_call, key: 'task-b', spans: 1 },
-        { topic: topics.data_access, key: 'task-b', spans: 1 },
-        { topic: topics.privilege_change, key: 'task-b', spans: 1 },
+        { topic: topics.tool_call, key: traceA, spans: 3 }, // 2 tool calls + the task-boundary span
+        { topic: topics.data_access, key: traceA, spans: 2 },
+        { topic: topics.privilege_change, key: traceA, spans: 2 },
+        { topic: topics.tool_call, key: traceB, spans: 1 },
+        { topic: topics.data_access, key: traceB, spans: 1 },
+        { topic: topics.privilege_change, key: traceB, spans: 1 },
       ].sort((x, y) => `${x.topic}${x.key}`.localeCompare(`${y.topic}${y.key}`)),
     );
     for (const record of records) {
       expect(record.headers[TENANT_HEADER]).toBe('acme');
       const decoded = decodeTraceRequest(record.value, 'protobuf');
       expect(decoded.resourceSpans).toHaveLength(1);
-      const original = (record.key === 'task-a' ? a : b).resourceSpans[0];
+      const original = (record.key === traceA ? a : b).resourceSpans[0];
       expect(decoded.resourceSpans[0]?.resource).toEqual(original?.resource);
       expect(decoded.resourceSpans[0]?.scopeSpans[0]?.scope).toEqual(original?.scopeSpans[0]?.scope);
       // Classifying the record again gives the same events: the consumer needs nothing but the record.
@@ -132,7 +134,9 @@ describe('the bus on a real broker', () => {
     const [first, second] = sources.map((source) => source.assignedPartitions());
     expect([...(first ?? []), ...(second ?? [])].sort()).toEqual([0, 1, 2, 3, 4, 5]);
 
-    const requests = Array.from({ length: 60 }, (_, i) => syntheticRequest({ taskId: `task-${i % 12}`, spans: 30 }));
+    // Each task is one trace exported in five requests, as an agent's run is.
+    const traces = Array.from({ length: 12 }, (_, i) => `${String(i).padStart(2, '0')}${'ab'.repeat(15)}`);
+    const requests = Array.from({ length: 60 }, (_, i) => syntheticRequest({ taskId: `task-${i % 12}`, spans: 30, traceId: traces[i % 12] ?? '' }));
     const sent = await publishAll(publisher, requests);
     await waitFor('every event to arrive', () => seen.reduce((sum, entry) => sum + entry.events.length, 0) >= sent);
     const ids = seen.flatMap((entry) => entry.events.map((event) => event.id));

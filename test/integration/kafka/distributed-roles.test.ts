@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeTraceRequest } from '../../../collectors/gateway/otlp-codec.ts';
+import { decodeTraceRequest, encodeTraceRequest } from '../../../collectors/gateway/otlp-codec.ts';
 import type { Revocation } from '../../../schemas/events.ts';
 import { startApiService, startDistributed } from '../../../services/distributed.ts';
 import type { RunningApiService, RunningDistributed } from '../../../services/distributed.ts';
@@ -142,7 +142,10 @@ describe('per-service entry scripts', () => {
       }, 60_000, 250);
       expect(output).toMatch(/Tripline \(distributed: gateway\) is running/);
       const [record] = await readTopic(brokers, settings.topics.tool_call, 1);
-      expect(record?.key?.toString()).toBe('script-task');
+      // Keyed by trace: the record's spans are of the trace its key names, and of the task the agent declared.
+      const span = decodeTraceRequest(new Uint8Array(record?.value ?? Buffer.alloc(0)), 'protobuf').resourceSpans[0]?.scopeSpans[0]?.spans[0];
+      expect(record?.key?.toString()).toBe(span?.traceId);
+      expect(JSON.stringify(span?.attributes)).toContain('script-task');
     } finally {
       child.kill('SIGTERM');
     }

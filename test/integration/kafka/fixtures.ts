@@ -109,11 +109,13 @@ export interface SyntheticRequestOptions {
   withBoundary?: boolean;
   /** Realistic span sizes (~450 bytes of protobuf each: call ids, arguments, URLs, user ids), as agents send. */
   rich?: boolean;
+  /** The trace (32 hex): one task's requests share it, as one agent run exported in several requests does. @default random */
+  traceId?: string;
 }
 
 /** One OTLP request of an agent: tool calls, data accesses and privilege changes of one task. */
 export function syntheticRequest(options: SyntheticRequestOptions): OtlpTraceRequest {
-  const traceId = hex(16);
+  const traceId = options.traceId ?? hex(16);
   const rootId = hex(8);
   const start = BigInt(options.startMs ?? Date.now()) * 1_000_000n;
   const count = options.spans ?? 100;

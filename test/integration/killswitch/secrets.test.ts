@@ -135,7 +135,7 @@ describe('leases through the API', () => {
     const now = Date.now();
     await tripline.running.processor.handle({
       events: [],
-      boundaries: [{ tenant: 'default', taskId: 'lease-ends', taskType: 'summarize_ticket', agentId: 'support-3', traceId: 't', spanId: 's', startMs: now - 1000, endMs: now, error: false }],
+      boundaries: [{ tenant: 'default', taskId: 'lease-ends', taskType: 'summarize_ticket', agentId: 'support-3', traceId: 't', spanId: 's', startMs: now - 1000, endMs: now, error: false, ends: true }],
     });
     const ended = await waitFor('the lease to end with the task', async () => {
       const { body } = await getJson(`${tripline.api}/v1/leases/${lease.body.leaseId as string}`);

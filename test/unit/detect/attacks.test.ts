@@ -134,12 +134,14 @@ describe('rules regime (warm-up)', () => {
     expect(own.tasks).toBe(40);
   });
 
-  it('still catches the obvious: admin escalation, secret → generic HTTP to a new host, a storm (revoke); a huge sensitive read (alert)', () => {
+  it('still catches the obvious: admin escalation and a storm (revoke); secret → generic HTTP to a new host and a huge sensitive read (alert)', () => {
     const fleet = fleetWithout(TYPE);
     const lookup = { fleet };
+    // In warm-up novelty alerts and never revokes alone (a new type's usual host is new to it too); hard rules and
+    // absolute limits (a storm of failing calls) still revoke.
     const expectations: Record<string, 'revoke' | 'alert'> = {
       privilege_escalation: 'revoke',
-      secret_then_egress: 'revoke',
+      secret_then_egress: 'alert',
       probing_storm: 'revoke',
       exfiltration_burst: 'alert',
     };

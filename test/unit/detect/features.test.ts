@@ -67,11 +67,15 @@ describe('tool features', () => {
     expect(afterCall('t1d', 'get_timezone', { target: 'https://api.example.org/tz' }).decision).toBe('revoke');
   });
 
-  it('tool.calls_per_task: a known tool called far more than usual', () => {
+  it('tool.calls_per_task: a known tool called more than usual alerts at most; a spree revokes alone', () => {
+    const busy = normalStart('t2-busy');
+    for (let i = 0; i < 9; i++) toolCall(busy, 'summarize');
+    const b = expectFeature(last(busy), 'tool.calls_per_task', 15, 75);
+    expect(b.reason).toMatch(/^called summarize 10 times in this task; p99 for tasks of type summarize_ticket is 1 \(highest 1\)$/);
     const ctx = normalStart('t2');
     for (let i = 0; i < 60; i++) toolCall(ctx, 'summarize');
-    const c = expectFeature(last(ctx), 'tool.calls_per_task', 60, 75);
-    expect(c.reason).toMatch(/^called summarize 61 times in this task; p99 for tasks of type summarize_ticket is 1 \(highest 1\)$/);
+    const c = expectFeature(last(ctx), 'tool.calls_per_task', 85, 85);
+    expect(c.reason).toMatch(/^called summarize 61 times in this task \(a spree: at least 2× the type's limit of 6\); p99 for tasks of type summarize_ticket is 1 \(highest 1\)$/);
   });
 
   it('tool.calls_per_minute: a burst of calls', () => {

