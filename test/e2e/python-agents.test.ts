@@ -169,7 +169,10 @@ describe('real Python agents (pydantic-ai, LangGraph + OpenInference) against Tr
     const planFile = join(workDir, `${taskType}-${name}.json`);
     writeFileSync(planFile, JSON.stringify(plan));
     const env: Record<string, string> = mode === 'trace' ? { OTEL_RESOURCE_ATTRIBUTES: `tripline.task.type=${taskType}` } : {};
-    const { stdout } = await runPythonAgent(framework, 'agent.py', ['--endpoint', tripline.otlpUrl, '--token', TEST_AGENT_TOKEN, '--plan', planFile, '--mode', mode], env, 300_000);
+    // One agent per framework and mode: Tripline escalates an agent whose tasks are revoked three times in ten
+    // minutes, and each suite's two attacks must not count against the next suite's agent.
+    const agent = `refund-agent-${mode}`;
+    const { stdout } = await runPythonAgent(framework, 'agent.py', ['--endpoint', tripline.otlpUrl, '--token', TEST_AGENT_TOKEN, '--plan', planFile, '--mode', mode, '--agent', agent], env, 300_000);
     const ran = stdout
       .split('\n')
       .filter((line) => line.startsWith('{'))

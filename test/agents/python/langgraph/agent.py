@@ -182,7 +182,7 @@ def make_tools(database: str) -> list[BaseTool]:
     return [get_order, export_customers, issue_refund, http_post]
 
 
-def build_graph(model: ScriptedChatModel, tools: list[BaseTool]) -> CompiledStateGraph[Any, Any, Any, Any]:
+def build_graph(model: ScriptedChatModel, tools: list[BaseTool], name: str) -> CompiledStateGraph[Any, Any, Any, Any]:
     bound = model.bind_tools(tools)
 
     def agent(state: MessagesState) -> dict[str, list[BaseMessage]]:
@@ -194,7 +194,7 @@ def build_graph(model: ScriptedChatModel, tools: list[BaseTool]) -> CompiledStat
     graph.add_edge(START, "agent")
     graph.add_conditional_edges("agent", tools_condition, {"tools": "tools", END: END})
     graph.add_edge("tools", "agent")
-    return graph.compile(name=AGENT_NAME)
+    return graph.compile(name=name)
 
 
 def main() -> int:
@@ -203,10 +203,11 @@ def main() -> int:
     parser.add_argument("--token", required=True)
     parser.add_argument("--plan", required=True)
     parser.add_argument("--mode", choices=["wrapper", "trace"], required=True)
+    parser.add_argument("--agent", default=AGENT_NAME, help="the agent's name (and, prefixed, its service.name)")
     args = parser.parse_args()
     plan = load_plan(args.plan)
 
-    resource = Resource.create({"service.name": "langgraph-refund-agent"})
+    resource = Resource.create({"service.name": f"langgraph-{args.agent}"})
     if args.mode == "trace":
         types = {task.task_type for task in plan}
         declared = resource.attributes.get(TASK_TYPE_ATTRIBUTE)
@@ -231,7 +232,7 @@ def main() -> int:
     tracer = provider.get_tracer("tripline-test-agent")
 
     model = ScriptedChatModel()
-    graph = build_graph(model, make_tools(database))
+    graph = build_graph(model, make_tools(database), args.agent)
     for task in plan:
         model.script = task.calls
         prompt = f"Handle support request ({task.label}, {len(task.calls)} steps)."

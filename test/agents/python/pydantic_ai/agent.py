@@ -118,7 +118,7 @@ def make_database(directory: str) -> str:
     return path
 
 
-def build_agent(database: str, script: dict[str, list[Call]]) -> Agent[None, str]:
+def build_agent(database: str, script: dict[str, list[Call]], name: str) -> Agent[None, str]:
     def model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         calls = script["current"]
         made = sum(1 for message in messages if isinstance(message, ModelResponse) for part in message.parts if isinstance(part, ToolCallPart))
@@ -129,7 +129,7 @@ def build_agent(database: str, script: dict[str, list[Call]]) -> Agent[None, str
 
     agent: Agent[None, str] = Agent(
         FunctionModel(model, model_name="scripted-refund-model"),
-        name=AGENT_NAME,
+        name=name,
         instructions="You are a customer-support agent for an online shop. Use the tools to handle refunds.",
     )
 
@@ -176,10 +176,11 @@ def main() -> int:
     parser.add_argument("--token", required=True)
     parser.add_argument("--plan", required=True)
     parser.add_argument("--mode", choices=["wrapper", "trace"], required=True)
+    parser.add_argument("--agent", default=AGENT_NAME, help="the agent's name (and, prefixed, its service.name)")
     args = parser.parse_args()
     plan = load_plan(args.plan)
 
-    resource = Resource.create({"service.name": "pydantic-ai-refund-agent"})
+    resource = Resource.create({"service.name": f"pydantic-ai-{args.agent}"})
     if args.mode == "trace":
         types = {task.task_type for task in plan}
         declared = resource.attributes.get(TASK_TYPE_ATTRIBUTE)
@@ -204,7 +205,7 @@ def main() -> int:
     tracer = provider.get_tracer("tripline-test-agent")
 
     script: dict[str, list[Call]] = {"current": []}
-    agent = build_agent(database, script)
+    agent = build_agent(database, script, args.agent)
     for task in plan:
         script["current"] = task.calls
         prompt = f"Handle support request ({task.label}, {len(task.calls)} steps)."
