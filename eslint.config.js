@@ -20,6 +20,37 @@ export default tseslint.config(
     },
   },
   {
+    // The pure core (classification, features, baselines, scoring) takes values and returns values: it imports
+    // the contracts (schemas/), the error registry (services/shared/errors.ts), simple-statistics and itself, never
+    // an adapter, a node: module or an I/O library. It also compiles without Node's types (services/core/tsconfig.json).
+    files: ['services/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(?!\\.{1,2}/|simple-statistics$)',
+              message: 'services/core is pure: of packages it may import only simple-statistics (no node:*, kafkajs, fastify, @clickhouse/*, chdb, …).',
+            },
+            {
+              regex: '^(\\.\\./)+(api|auth|bus|detection|evaluation|killswitch|learner|processor|store|collectors|dashboards|scripts|test)/',
+              message: 'services/core is pure: it may not import an adapter; pass values in instead.',
+            },
+            {
+              regex: '^(\\.\\./)+(config|embedded|distributed|main|[a-z-]+-main)\\.ts$',
+              message: 'services/core is pure: it may not import a composition root or the configuration.',
+            },
+            {
+              regex: '^(\\.\\./)+shared/(?!errors\\.ts$)',
+              message: 'services/core may use services/shared/errors.ts only.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Command-line scripts and tests talk to a person on the terminal.
     files: ['scripts/**', 'test/**'],
     rules: { 'no-console': 'off' },

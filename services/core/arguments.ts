@@ -18,6 +18,8 @@ const MAX_VALUES = 256;
 /** Keys whose value is where the call goes, preferred over any other URL-valued argument. */
 const TARGET_KEY_RE = /^(url|uri|endpoint|webhook(_?url)?|callback(_?url)?|destination|target|host|hostname|server|address|link|href|remote|upload_?url)$/i;
 const URL_RE = /^(https?|wss?|ftps?|sftp|s3|gs):\/\/[^\s/?#@]*@?[^\s/?#]+[^\s]*$/i;
+/** A key that may hold a bare host name (the only target without `://`). */
+const HOST_KEY_HINT = /"(host|hostname|server|address|destination|target|remote)"\s*:/i;
 const HOSTNAME_RE = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
 
 /**
@@ -26,6 +28,8 @@ const HOSTNAME_RE = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a
  */
 export function targetFromArguments(text: string | undefined): string | undefined {
   if (text === undefined || text.length > MAX_ARGUMENTS_LENGTH) return undefined;
+  // Most arguments name no destination: no parse for them (this runs for every tool span without a target).
+  if (!text.includes('://') && !HOST_KEY_HINT.test(text)) return undefined;
   const trimmed = text.trim();
   if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
     let parsed: unknown;

@@ -12,11 +12,11 @@
  * parent, or flagged `tripline.task.root`) marks the end of the trace's task; one that declares a task id or
  * type on its own attributes names the trace's task (`taskMark`). Both travel as task boundaries.
  */
-import { createHash } from 'node:crypto';
 import { ATTR, DATA_CLASSIFICATIONS, TOOL_SIDE_EFFECTS, isEventKind } from '../../schemas/conventions.ts';
 import type { DataClassification, EventKind, ToolSideEffect } from '../../schemas/conventions.ts';
 import type { AgentEvent, AttributeValue, DataAccessDetail, PrivilegeDetail, TaskBoundary, TaskClaims, ToolCallDetail } from '../../schemas/events.ts';
 import { collectionFromQuery, targetFromArguments } from './arguments.ts';
+import { sha256Hex } from './sha256.ts';
 import type { OtlpAnyValue, OtlpKeyValue, OtlpSpan, OtlpTraceRequest } from '../../schemas/otlp.ts';
 
 export const UNKNOWN_TASK_TYPE = 'unknown';
@@ -160,7 +160,7 @@ export const MAX_TASK_ID_LENGTH = 256;
  */
 export function addressableTaskId(taskId: string): string {
   if (taskId.length >= 1 && taskId.length <= MAX_TASK_ID_LENGTH && taskId !== '.' && taskId !== '..') return taskId;
-  return `tid-${createHash('sha256').update(taskId, 'utf8').digest('hex').slice(0, 32)}`;
+  return `tid-${sha256Hex(taskId).slice(0, 32)}`;
 }
 
 function taskContext(span: OtlpSpan, attributes: Attributes): { ids: TaskIds; claims: TaskClaims } {

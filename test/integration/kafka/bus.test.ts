@@ -244,7 +244,7 @@ describe('the bus on a real broker', () => {
       return new Promise<void>(() => undefined); // never resolves: results "written", offsets never committed
     });
     await waitFor('the hung member to own every partition', () => hung.assignedPartitions().length === 2);
-    const sent = await publishAll(publisher, Array.from({ length: 4 }, (_, i) => syntheticRequest({ taskId: `t-${i}`, spans: 12 })));
+    const sent = await publishAll(publisher, Array.from({ length: 4 }, (_, i) => syntheticRequest({ taskId: `t-${i}`, spans: 12, traceId: `${String(i).repeat(2)}${'cd'.repeat(15)}` })));
     await waitFor('the hung member to take a batch', () => hungGot > 0);
 
     const healthy = sourceFor(settings);
@@ -255,7 +255,7 @@ describe('the bus on a real broker', () => {
     });
     // The hung member stops heartbeating after max.poll.interval (1 s) and is expelled after the session
     // timeout (6 s); the healthy member then owns both partitions and replays from the last commit.
-    await waitFor('the healthy member to replay every record', () => got.size === sent, 45_000);
+    await waitFor('the healthy member to own both partitions and replay every record', () => healthy.assignedPartitions().length === 2 && got.size === sent, 45_000);
     expect(healthy.assignedPartitions()).toEqual([0, 1]);
   }, 60_000);
 });
