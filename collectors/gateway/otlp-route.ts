@@ -345,8 +345,23 @@ function emptyId(start: number, end: number): boolean {
 
 function hexOf(start: number, end: number): string {
   let out = '';
-  for (let i = start; i < end; i++) out += ((buf[i] as number) + 0x100).toString(16).slice(1);
+  for (let i = start; i < end; i++) out += HEX_BYTES[buf[i] as number] as string;
   return out;
+}
+
+const HEX_BYTES = Array.from({ length: 256 }, (_, byte) => (byte + 0x100).toString(16).slice(1));
+
+/** The last trace id turned into hex, and its bytes: a request's spans come trace by trace. */
+let lastTraceHex = '';
+const lastTraceBytes = new Uint8Array(16);
+
+/** The record key of a span: its trace id in hex ('' for none). */
+function traceKey(start: number, end: number): string {
+  if (emptyId(start, end)) return '';
+  if (lastTraceHex !== '' && equalBytes(start, end, lastTraceBytes)) return lastTraceHex;
+  lastTraceBytes.set(buf.subarray(start, end));
+  lastTraceHex = hexOf(start, end);
+  return lastTraceHex;
 }
 
 /**
@@ -604,8 +619,7 @@ function routeSpan(spanEnd: number, resource: ResourceInfo, kindTopics: string[]
   const flagged = (rootType === T_BOOL && aOf(K_TASK_ROOT) === 1) || (rootType === T_STRING && equalBytes(aOf(K_TASK_ROOT), bOf(K_TASK_ROOT), TRUE));
   const root = flagged || emptyId(parentStart, parentEnd) || (flags & SPAN_FLAGS_PARENT_IS_REMOTE) === SPAN_FLAGS_PARENT_IS_REMOTE;
   const mark = taskMark(kind >= 0, root, holdsScalar(spanType, spanA, spanB, K_TASK_ID) || holdsScalar(spanType, spanA, spanB, K_TASK_TYPE));
-  const traceEmpty = emptyId(traceStart, traceEnd);
-  if (mark === 'drop' || (mark === 'boundary' && !keepBoundary(root, traceEmpty ? '' : hexOf(traceStart, traceEnd), holdsScalar(mergedType, mergedA, mergedB, K_TASK_ID), groups.declaredTraces))) {
+  if (mark === 'drop' || (mark === 'boundary' && !keepBoundary(root, traceKey(traceStart, traceEnd), holdsScalar(mergedType, mergedA, mergedB, K_TASK_ID), groups.declaredTraces))) {
     result.dropped += 1;
     return;
   }
@@ -619,7 +633,7 @@ function routeSpan(spanEnd: number, resource: ResourceInfo, kindTopics: string[]
   }
   // Every span of a trace goes to one partition, so one processor sees the whole trace: its task may be declared
   // by a span that arrives after the others (a wrapper around an agent run ends last).
-  const key = traceEmpty ? '' : hexOf(traceStart, traceEnd);
+  const key = traceKey(traceStart, traceEnd);
   let byKey = groups.byTopic.get(topic);
   if (byKey === undefined) {
     byKey = new Map();

@@ -128,11 +128,15 @@ function classifySpanInto(
   }
 }
 
-/** Whether the span's own attributes (not its resource's) declare a task id or type (a repeated key: its last value). */
+/**
+ * Whether the span's own attributes (not its resource's) declare a task id or type. A repeated key counts with
+ * its last value that classification reads at all (`toMap` keeps the previous one over a map or bytes value).
+ */
 function declaresTask(own: readonly OtlpKeyValue[]): boolean {
   let id: OtlpAnyValue | undefined;
   let type: OtlpAnyValue | undefined;
   for (const { key, value } of own) {
+    if (value === undefined || scalarOrList(value) === undefined) continue;
     if (key === ATTR.taskId) id = value;
     else if (key === ATTR.taskType) type = value;
   }
