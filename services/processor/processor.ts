@@ -161,15 +161,8 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
   const endedTaskMemory = options.endedTaskMemory ?? 20_000;
   const live = new Map<string, LiveTask>();
   const ended = new Map<string, LiveTask>();
-  const traces = new TraceTasks();
-  /** Roots of traces whose task this processor did not hold yet (their events may arrive later, on another topic). */
-  const endedTraces = new Map<string, TaskBoundary>();
-  /**
-   * Per agent, the one task type its tasks declared (null once they declared two). A task id and type declared on
-   * a span wrapping the agent's run arrive after the run's spans: until then a task of that agent is scored as the
-   * type its agent's earlier tasks declared, not as `unknown`. An agent that does several types gets no guess.
-   */
-  const agentTypes = new Map<string, string | null>();
+  /** Which task each trace is, declared names, agents' declared types, roots that came first. */
+  const traces = new TraceTasks<TaskBoundary>();
   /**
    * Tasks whose stored history is being looked up, each with the step that scores their events once it is in.
    * Their events (in this batch and in later ones, until that step ran) wait for it; every other event — a kill
@@ -342,30 +335,18 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     const task = newLiveTask(event.tenant, event.taskId, event.taskType, event.agentId, event.startMs);
     task.agentSettled = event.claims?.agentId !== undefined;
     if (event.claims !== undefined && event.claims.taskType === undefined) inferType(task);
-    else if (event.claims?.taskType !== undefined) noteAgentType(event.tenant, event.agentId, event.claims.taskType);
+    else if (event.claims?.taskType !== undefined) traces.noteAgentType(event.tenant, event.agentId, event.claims.taskType);
     live.set(key, task);
     return task;
   }
 
-  /** A task that declared no type yet takes the one its agent's tasks declared (see `agentTypes`). */
+  /** A task that declared no type yet takes the one its agent's tasks declared (`TraceTasks.usualType`). */
   function inferType(task: LiveTask): void {
     if (task.state.taskType !== UNKNOWN_TASK_TYPE) return;
-    const usual = agentTypes.get(taskKey(task.state.tenant, task.state.agentId));
-    if (usual === undefined || usual === null) return;
+    const usual = traces.usualType(task.state.tenant, task.state.agentId);
+    if (usual === undefined) return;
     task.state.taskType = usual;
     task.typeInferred = true;
-  }
-
-  function noteAgentType(tenant: string, agentId: string, taskType: string): void {
-    const key = taskKey(tenant, agentId);
-    const known = agentTypes.get(key);
-    if (known === taskType || known === null) return;
-    agentTypes.delete(key);
-    agentTypes.set(key, known === undefined ? taskType : null);
-    if (agentTypes.size > AGENT_TYPE_MEMORY) {
-      const oldest = agentTypes.keys().next().value;
-      if (oldest !== undefined) agentTypes.delete(oldest);
-    }
   }
 
   /**
@@ -374,15 +355,21 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
    */
   function resolveTasks(batch: EventBatch): Map<string, string> {
     const names = new Map<string, string>();
-    const exists = (tenant: string) => (taskId: string) => live.has(taskKey(tenant, taskId)) || ended.has(taskKey(tenant, taskId));
-    for (const item of [...batch.events, ...batch.boundaries]) {
+    const resolve = (item: AgentEvent | TaskBoundary): void => {
       // An event made without classification (a test, a replay of stored events) names its task outright.
       const declared = item.claims === undefined ? item.taskId : item.claims.taskId;
-      const resolution = traces.resolve(item.tenant, item.traceId, declared, exists(item.tenant));
+      const resolution = traces.resolve(item.tenant, item.traceId, declared, holds);
       item.taskId = resolution.taskId;
       if (resolution.named !== undefined) names.set(taskKey(item.tenant, resolution.taskId), resolution.named);
-    }
+    };
+    for (const event of batch.events) resolve(event);
+    for (const boundary of batch.boundaries) resolve(boundary);
     return names;
+  }
+
+  function holds(tenant: string, taskId: string): boolean {
+    const key = taskKey(tenant, taskId);
+    return live.has(key) || ended.has(key);
   }
 
   /**
@@ -409,7 +396,7 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
       changed ||= task.state.taskType !== claims.taskType;
       task.state.taskType = claims.taskType;
       task.typeInferred = false;
-      noteAgentType(task.state.tenant, task.state.agentId, claims.taskType);
+      traces.noteAgentType(task.state.tenant, task.state.agentId, claims.taskType);
     }
     if (changed) output.tasks.set(key, task);
   }
@@ -468,7 +455,7 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
       task.agentSettled = boundary.claims.agentId !== undefined;
     }
     if (task === undefined) {
-      if (boundary.ends) rememberEndedTrace(boundary);
+      if (boundary.ends) traces.rememberEnd(boundary.tenant, boundary.traceId, boundary);
       return;
     }
     adoptClaims(task, boundary, names, output);
@@ -481,16 +468,6 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     if (traceTask !== undefined) {
       completeTask(own, traceTask, boundary.endMs, boundary.traceId);
       output.tasks.set(own, traceTask);
-    }
-  }
-
-  function rememberEndedTrace(boundary: TaskBoundary): void {
-    const key = taskKey(boundary.tenant, boundary.traceId);
-    endedTraces.delete(key);
-    endedTraces.set(key, boundary);
-    if (endedTraces.size > ENDED_TRACE_MEMORY) {
-      const oldest = endedTraces.keys().next().value;
-      if (oldest !== undefined) endedTraces.delete(oldest);
     }
   }
 
@@ -820,11 +797,8 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
       const isNew = !live.has(key) && !ended.has(key);
       scoreEvent(event, output, names);
       // The trace's root arrived first (its events came later, from another topic or another exporter).
-      const earlierEnd = isNew ? endedTraces.get(taskKey(event.tenant, event.traceId)) : undefined;
-      if (earlierEnd !== undefined && !ends.has(key)) {
-        endedTraces.delete(taskKey(event.tenant, event.traceId));
-        ends.set(key, { ...earlierEnd, taskId: event.taskId });
-      }
+      const earlierEnd = isNew && !ends.has(key) ? traces.takeEnd(event.tenant, event.traceId) : undefined;
+      if (earlierEnd !== undefined) ends.set(key, { ...earlierEnd, taskId: event.taskId });
     }
     for (const boundary of [...declarations, ...ends.values(), ...repeatedEnds]) endTask(boundary, output, names);
     applyEscalations(output);
@@ -855,8 +829,8 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
         task = heldTask(record.tenant, record.taskId);
       }
     }
-    const key = task === undefined ? '' : taskKey(task.state.tenant, task.state.taskId);
     if (task === undefined) throw new TriplineError('NOT_FOUND', `no task ${action.taskId}`);
+    const key = taskKey(task.state.tenant, task.state.taskId);
     if (kind === 'revoke' && task.status === 'revoked') throw new TriplineError('CONFLICT', `task ${action.taskId} is already revoked`);
     if (kind === 'restore' && task.status !== 'revoked') throw new TriplineError('CONFLICT', `task ${action.taskId} is not revoked (status ${task.status})`);
     const peakScore = task.peak?.score ?? 0;
@@ -982,12 +956,6 @@ const SCORE_AHEAD_EVENTS = 50_000;
 
 /** Agents' clocks and delivery delays: events this much younger than the ownership change may still have history. */
 const HISTORY_SLACK_MS = 5 * 60_000;
-
-/** Agents whose declared task type is remembered (`agentTypes`). */
-const AGENT_TYPE_MEMORY = 50_000;
-
-/** Roots of traces without a task yet, remembered in case the trace's events arrive after them. */
-const ENDED_TRACE_MEMORY = 10_000;
 
 /** Active tasks rebuilt per step at start (their events are read together). */
 const RESTORE_CHUNK = 2000;

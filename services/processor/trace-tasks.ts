@@ -24,10 +24,22 @@ export interface Resolution {
 
 /** Traces and names remembered per processor (a few hundred bytes each). */
 export const DEFAULT_TRACE_MEMORY = 200_000;
+/** Agents whose declared task type is remembered. */
+const AGENT_TYPE_MEMORY = 50_000;
+/** Roots of traces without a task yet, remembered in case the trace's events arrive after them. */
+const ENDED_TRACE_MEMORY = 10_000;
 
-export class TraceTasks {
+/**
+ * What a processor remembers about traces and agents to resolve each span's task: which task each trace is, the
+ * names declared for tasks that began under their trace id, each agent's declared task type, and roots that
+ * arrived before any event of their trace.
+ */
+export class TraceTasks<End = unknown> {
   readonly #traces = new Map<string, string>();
   readonly #names = new Map<string, string>();
+  /** Per agent, the one task type its tasks declared (null once they declared two). */
+  readonly #agentTypes = new Map<string, string | null>();
+  readonly #endedTraces = new Map<string, End>();
   readonly #maxEntries: number;
 
   constructor(maxEntries = DEFAULT_TRACE_MEMORY) {
@@ -38,7 +50,7 @@ export class TraceTasks {
    * The task of a span of `traceId` that declares `declaredTaskId` (or nothing). `exists(taskId)` says whether
    * the processor holds (or the store knows) a task of that id.
    */
-  resolve(tenant: string, traceId: string, declaredTaskId: string | undefined, exists: (taskId: string) => boolean): Resolution {
+  resolve(tenant: string, traceId: string, declaredTaskId: string | undefined, exists: (tenant: string, taskId: string) => boolean): Resolution {
     const traceKey = `${tenant}\u0000${traceId}`;
     const mapped = traceId === '' ? undefined : this.#traces.get(traceKey);
     if (declaredTaskId === undefined) {
@@ -52,7 +64,7 @@ export class TraceTasks {
       return { taskId: declared };
     }
     if (mapped === declared) return { taskId: declared };
-    if (mapped === traceId && declared === declaredTaskId && !exists(declaredTaskId)) {
+    if (mapped === traceId && declared === declaredTaskId && !exists(tenant, declaredTaskId)) {
       remember(this.#names, `${tenant}\u0000${declaredTaskId}`, traceId, this.#maxEntries);
       return { taskId: traceId, named: declaredTaskId };
     }
@@ -69,13 +81,37 @@ export class TraceTasks {
     return this.#names.get(`${tenant}\u0000${name}`);
   }
 
-  /** The task the trace resolved to so far, if any. */
-  taskOfTrace(tenant: string, traceId: string): string | undefined {
-    return this.#traces.get(`${tenant}\u0000${traceId}`);
+  /**
+   * A task of `agentId` declared `taskType`. A task id and type declared on a span wrapping the agent's run arrive
+   * after the run's spans: until then a task of that agent is scored as the type its earlier tasks declared
+   * (`usualType`), not as `unknown`. An agent that declared two types gets no guess any more.
+   */
+  noteAgentType(tenant: string, agentId: string, taskType: string): void {
+    const key = `${tenant}\u0000${agentId}`;
+    const known = this.#agentTypes.get(key);
+    if (known === taskType || known === null) return;
+    remember(this.#agentTypes, key, known === undefined ? taskType : null, AGENT_TYPE_MEMORY);
+  }
+
+  usualType(tenant: string, agentId: string): string | undefined {
+    return this.#agentTypes.get(`${tenant}\u0000${agentId}`) ?? undefined;
+  }
+
+  /** The root of a trace that has no task yet ended (its events may still arrive: another topic, another exporter). */
+  rememberEnd(tenant: string, traceId: string, end: End): void {
+    remember(this.#endedTraces, `${tenant}\u0000${traceId}`, end, ENDED_TRACE_MEMORY);
+  }
+
+  /** The end remembered for a trace whose first event just arrived, once. */
+  takeEnd(tenant: string, traceId: string): End | undefined {
+    const key = `${tenant}\u0000${traceId}`;
+    const end = this.#endedTraces.get(key);
+    if (end !== undefined) this.#endedTraces.delete(key);
+    return end;
   }
 }
 
-function remember(map: Map<string, string>, key: string, value: string, max: number): void {
+function remember<V>(map: Map<string, V>, key: string, value: V, max: number): void {
   map.delete(key);
   map.set(key, value);
   if (map.size > max) {
