@@ -2,6 +2,26 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/**
+ * Who may import which I/O library: each adapter lives in one folder. A file may import none of `forbidden`.
+ * Kafka: services/bus/. ClickHouse: services/store/ (and, until they move there, the kill switch's and the
+ * tokens' stores). HTTP (fastify): services/api/, the OTLP receiver, the kill switch's routes and the HTTP helpers.
+ */
+const IO_LIBRARIES = {
+  kafkajs: 'Kafka is reached through services/bus/ only.',
+  chdb: 'the in-process ClickHouse engine is opened by services/store/ only.',
+  '@clickhouse/client': 'ClickHouse is reached through services/store/ only.',
+  fastify: 'HTTP servers live in services/api/ (and the OTLP receiver, the kill switch routes, services/shared/http.ts).',
+};
+function onlyIn(...allowed) {
+  return {
+    'no-restricted-imports': [
+      'error',
+      { paths: Object.entries(IO_LIBRARIES).filter(([name]) => !allowed.includes(name)).map(([name, message]) => ({ name, message })) },
+    ],
+  };
+}
+
 export default tseslint.config(
   { ignores: ['node_modules/', 'data/', 'coverage/', 'test/kafka/**/*.mjs', 'dashboards/generated/'] },
   js.configs.recommended,
@@ -18,6 +38,14 @@ export default tseslint.config(
       'no-console': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_', ignoreRestSiblings: true }],
     },
+  },
+  { files: ['services/**/*.ts', 'collectors/**/*.ts', 'dashboards/**/*.ts', 'scripts/**/*.ts'], rules: onlyIn() },
+  { files: ['services/bus/**/*.ts'], rules: onlyIn('kafkajs') },
+  { files: ['services/store/**/*.ts'], rules: onlyIn('chdb', '@clickhouse/client') },
+  { files: ['services/auth/access-store.ts', 'services/killswitch/clickhouse-ks-store.ts'], rules: onlyIn('@clickhouse/client') },
+  {
+    files: ['services/api/**/*.ts', 'collectors/gateway/receiver.ts', 'services/killswitch/routes.ts', 'services/shared/http.ts', 'services/distributed.ts'],
+    rules: onlyIn('fastify'),
   },
   {
     // The pure core (classification, features, baselines, scoring) takes values and returns values: it imports

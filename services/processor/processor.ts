@@ -20,8 +20,8 @@ import { stableId } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { ScoredEvent, Store, TaskRecord } from '../store/store.ts';
 import { BaselineBook } from './baseline-book.ts';
+import { createResultWriter } from './result-writer.ts';
 import { TraceTasks } from './trace-tasks.ts';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface ProcessorOptions {
   store: Store;
@@ -174,7 +174,6 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
   );
   let lastVersion = 0;
   let chain: Promise<unknown> = Promise.resolve();
-  let stopped = false;
   let ownershipSinceMs = now();
   const escalations = options.escalation === undefined ? undefined : new EscalationWindow(options.escalation);
   /** Escalations decided but not yet applied to the agent's other tasks. */
@@ -587,124 +586,14 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     };
   }
 
-  /**
-   * Writing results. Outputs queue up in the order their batches were scored and are written by one writer:
-   * whatever is waiting when it starts is written together (one insert per table), so ClickHouse's per-insert
-   * cost is paid once per round, not once per batch. Revocations do not queue: they are written the moment they
-   * are decided (the audit trail of a kill waits for nothing; the rows are idempotent by id), and the writer
-   * lets the revocations in flight finish before it starts its next round, so a kill's insert does not share the
-   * CPU with the bulk writes of the same moment. A batch is durable when both are. Failed writes are retried
-   * until they succeed (a few times only once stopping).
-   */
-  interface PendingWrite {
-    events: ScoredEvent[];
-    alerts: Alert[];
-    tasks: TaskRecord[];
-    baselines: ReturnType<BaselineBook['takeDirty']>;
-    resolve: () => void;
-    reject: (error: unknown) => void;
-  }
-  const queued: PendingWrite[] = [];
-  let writing: Promise<void> | undefined;
-  /** Revocation writes not finished yet (the writer lets them go first). */
-  const revocationWrites = new Set<Promise<void>>();
-  /** Outputs not yet durable, and the events in them. */
-  let unwritten = 0;
-  let unwrittenEvents = 0;
+  const writer = createResultWriter({ store, logger, ...(options.writeRevocations === undefined ? {} : { writeRevocations: options.writeRevocations }) });
+  const { retrying } = writer;
   const persistAhead = options.persistAhead ?? 0;
   const scoreAhead = Math.max(persistAhead, SCORE_AHEAD_EVENTS);
-  const writeRevocations = options.writeRevocations ?? ((rows: readonly Revocation[]) => store.insertRevocations(rows));
 
   /** Snapshots the output's task records and dirty baselines now, and queues its write. Resolves when durable. */
   function persist(output: BatchOutput): Promise<void> {
-    const tasks = [...output.tasks.values()].map(taskRecordOf);
-    const baselines = book.takeDirty(now());
-    const size = output.events.length;
-    unwritten += 1;
-    unwrittenEvents += size;
-    const revocations = output.revocations.length === 0 ? Promise.resolve() : retrying('revocations', output.revocations.length, () => writeRevocations(output.revocations));
-    if (output.revocations.length > 0) {
-      revocationWrites.add(revocations);
-      const done = (): void => {
-        revocationWrites.delete(revocations);
-      };
-      revocations.then(done, done);
-    }
-    const rest = new Promise<void>((resolve, reject) => {
-      queued.push({ events: output.events, alerts: output.alerts, tasks, baselines, resolve, reject });
-      pump();
-    });
-    const settle = (): void => {
-      unwritten -= 1;
-      unwrittenEvents -= size;
-    };
-    return Promise.all([revocations, rest]).then(settle, (error: unknown) => {
-      settle();
-      throw error;
-    });
-  }
-
-  function pump(afterRevocations = false): void {
-    if (writing !== undefined || queued.length === 0) return;
-    if (!afterRevocations && revocationWrites.size > 0) {
-      // Once per round, so a stream of kills cannot hold the other results back.
-      writing = Promise.allSettled([...revocationWrites]).then(() => undefined);
-      void writing.finally(() => {
-        writing = undefined;
-        pump(true);
-      });
-      return;
-    }
-    const group = queued.splice(0);
-    writing = writeGroup(group)
-      .then(
-        () => group.forEach((item) => item.resolve()),
-        (error: unknown) => group.forEach((item) => item.reject(error)),
-      )
-      .finally(() => {
-        writing = undefined;
-        pump();
-      });
-  }
-
-  async function writeGroup(group: PendingWrite[]): Promise<void> {
-    const events = group.flatMap((item) => item.events);
-    const alerts = group.flatMap((item) => item.alerts);
-    // A task written by several batches of the group: its newest record is enough (the highest version wins anyway).
-    const tasks = new Map<string, TaskRecord>();
-    for (const record of group.flatMap((item) => item.tasks)) {
-      const key = taskKey(record.tenant, record.taskId);
-      const current = tasks.get(key);
-      if (current === undefined || record.version > current.version) tasks.set(key, record);
-    }
-    const baselines = new Map<string, ReturnType<BaselineBook['takeDirty']>[number]>();
-    for (const record of group.flatMap((item) => item.baselines)) baselines.set(`${record.tenant}\u0000${record.taskType}\u0000${record.agentId}`, record);
-    await retrying('results', events.length, async () => {
-      if (alerts.length > 0) await store.insertAlerts(alerts);
-      if (events.length > 0) await store.insertEvents(events);
-      if (tasks.size > 0) await store.upsertTasks([...tasks.values()]);
-      if (baselines.size > 0) await store.saveBaselines([...baselines.values()]);
-    });
-  }
-
-  async function retrying<T>(what: string, rows: number, work: () => Promise<T>, failure = 'writing results failed; retrying'): Promise<T> {
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        return await work();
-      } catch (error) {
-        if (stopped && attempt >= 3) throw error;
-        const delay = Math.min(5000, 50 * 2 ** Math.min(attempt, 10));
-        logger.error({ err: messageOf(error), attempt, retryInMs: delay, what, rows }, failure);
-        await sleep(delay);
-      }
-    }
-  }
-
-  /** Resolves when every queued write is done (or failed for good). */
-  async function drainWrites(): Promise<void> {
-    while (writing !== undefined || queued.length > 0 || unwritten > 0) {
-      await (writing ?? sleep(5)).catch(() => undefined);
-    }
+    return writer.write({ events: output.events, alerts: output.alerts, revocations: output.revocations, tasks: [...output.tasks.values()].map(taskRecordOf), baselines: book.takeDirty(now()) });
   }
 
   const emptyOutput = (): BatchOutput => ({ events: [], alerts: [], revocations: [], tasks: new Map() });
@@ -805,7 +694,7 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     const durable = persist(output);
     durable.catch(() => undefined);
     // The next batch is scored while this one is written, unless too much is unwritten already (memory).
-    if (unwrittenEvents > scoreAhead) await durable;
+    if (writer.unwrittenEvents() > scoreAhead) await durable;
     return { durable };
   }
 
@@ -856,7 +745,7 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
       const { durable, scored } = scoreBatch(batch);
       if (persistAhead === 0) return durable;
       return scored.then(() => {
-        if (unwrittenEvents <= persistAhead) {
+        if (writer.unwrittenEvents() <= persistAhead) {
           durable.catch((error: unknown) => logger.error({ err: messageOf(error), events: batch.events.length }, 'results of a batch were not written'));
           return undefined;
         }
@@ -926,7 +815,7 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
       await serialize(async () => {
         // Batches are scored ahead of their writes: once a task is forgotten, whoever looks it up in the store
         // next (this processor, if the partition comes back) must find everything scored so far.
-        await drainWrites();
+        await writer.drain();
         for (const { tenant, taskId } of tasks) {
           const key = taskKey(tenant, taskId);
           live.delete(key);
@@ -942,11 +831,11 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
       return { status: task.status, score: task.peak?.score ?? 0, taskType: task.state.taskType, agentId: task.state.agentId };
     },
     async stop() {
-      stopped = true;
+      writer.stopping();
       unsubscribeEscalations?.();
       await Promise.all([...awaitingHistory.values()]);
       await chain;
-      await drainWrites();
+      await writer.drain();
     },
   };
 }

@@ -114,8 +114,8 @@ const ROGUE_ATTRIBUTES: OtlpKeyValue[] = [
  * One task's spans as one OTLP request: `events` benign events, then the rogue one when asked, and the task span
  * that ends the task (unless `end` is false: more of the task follows in another request).
  */
-export function taskExport(options: { taskId: string; agentId: string; events: number; rogue?: boolean; end?: boolean }): TaskExport {
-  const traceId = hex(16);
+export function taskExport(options: { taskId: string; agentId: string; events: number; rogue?: boolean; end?: boolean; traceId?: string }): TaskExport {
+  const traceId = options.traceId ?? hex(16);
   const rootId = hex(8);
   const start = BigInt(Date.now()) * 1_000_000n;
   const spans: OtlpSpan[] = [];

@@ -39,15 +39,18 @@ const DATABASE = 'drill_sigkill';
 const PARTITIONS = 4;
 const PREFIX = 'kill';
 
-/** The partition number Kafka's default partitioner gives a task id (the gateway keys records by task id). */
-function partitionOf(taskId: string): number {
+/** The partition number Kafka's default partitioner gives a key (the gateway keys records by trace id). */
+function partitionOf(key: string): number {
   const metadata: PartitionMetadata[] = Array.from({ length: PARTITIONS }, (_, partitionId) => ({ partitionErrorCode: 0, partitionId, leader: 0, replicas: [0], isr: [0] }));
-  return Partitioners.DefaultPartitioner()({ topic: 'any', partitionMetadata: metadata, message: { key: taskId, value: null } });
+  return Partitioners.DefaultPartitioner()({ topic: 'any', partitionMetadata: metadata, message: { key, value: null } });
 }
 
-/** A task id (`<base>-<n>`) whose records go to one of `partitions`. */
-function taskIdOn(partitions: readonly number[], base: string): string {
-  for (let n = 0; ; n += 1) if (partitions.includes(partitionOf(`${base}-${n}`))) return `${base}-${n}`;
+/** A trace id (32 hex, numbered from `from`; all zeros is no trace id) whose records go to one of `partitions`: an agent's run is one trace. */
+function traceIdOn(partitions: readonly number[], from = 1): string {
+  for (let n = from; ; n += 1) {
+    const traceId = n.toString(16).padStart(32, '0');
+    if (partitions.includes(partitionOf(traceId))) return traceId;
+  }
 }
 
 /** The partitions a processor owns now, from its log (`joined the processor group`). */
@@ -95,19 +98,20 @@ describe('drill: a processor killed with SIGKILL mid-batch, another takes over',
 
   it('stores every event once and revokes the rogue task once', async () => {
     const onA = partitionsOf(processorA);
-    const rogue = taskIdOn(onA, `${PREFIX}-rogue`);
+    const rogue = `${PREFIX}-rogue`;
+    const rogueTrace = traceIdOn(onA);
 
     const running = startAgents({ target: () => gateway.otlpUrl, count: 3, eventsPerTask: 9, pauseMs: 40, prefix: PREFIX });
     agents = running;
     const { ledger } = running;
     // The rogue task's benign start, written by A like any other task.
-    const start = taskExport({ taskId: rogue, agentId: `${PREFIX}-rogue-agent`, events: 4, end: false });
+    const start = taskExport({ taskId: rogue, agentId: `${PREFIX}-rogue-agent`, events: 4, end: false, traceId: rogueTrace });
     await running.send(start);
     await waitUntilStored(audit, DATABASE, new Set(start.ids), { prefix: PREFIX, timeoutMs: 60_000 });
 
     // The escalation: A decides the kill and starts writing its batch; the server holds the insert.
     await server.hold('processor-a', 'events', rogue);
-    await running.send(taskExport({ taskId: rogue, agentId: `${PREFIX}-rogue-agent`, events: 0, rogue: true, end: false }));
+    await running.send(taskExport({ taskId: rogue, agentId: `${PREFIX}-rogue-agent`, events: 0, rogue: true, end: false, traceId: rogueTrace }));
     await waitFor('processor A to be writing the batch with the rogue event', async () => (await server.held()) > 0, 60_000);
     const storedAtKill = await storedEvents(audit, DATABASE, PREFIX);
     const acknowledgedAtKill = new Set(ledger.acked);
@@ -115,7 +119,7 @@ describe('drill: a processor killed with SIGKILL mid-batch, another takes over',
     await processorA.signal('SIGKILL');
     await server.release();
     // A task on A's partitions, sent after the kill: stored once B has taken them over.
-    const afterKill = taskExport({ taskId: taskIdOn(onA, `${PREFIX}-after-kill`), agentId: `${PREFIX}-agent-after-kill`, events: 3 });
+    const afterKill = taskExport({ taskId: `${PREFIX}-after-kill`, agentId: `${PREFIX}-agent-after-kill`, events: 3, traceId: traceIdOn(onA, Number.parseInt(rogueTrace, 16) + 1) });
     await running.send(afterKill);
 
     const backlogStoredAt = await waitUntilStored(audit, DATABASE, acknowledgedAtKill, { prefix: PREFIX });
@@ -123,7 +127,7 @@ describe('drill: a processor killed with SIGKILL mid-batch, another takes over',
     const recoveredAt = Math.max(backlogStoredAt, takenOverAt);
     await waitFor('processor B to own every partition', () => partitionsOf(processorB).length === PARTITIONS, 60_000);
     // The rogue agent keeps trying: B must know the task is revoked already, and not revoke it a second time.
-    await running.send(taskExport({ taskId: rogue, agentId: `${PREFIX}-rogue-agent`, events: 0, rogue: true, end: false }));
+    await running.send(taskExport({ taskId: rogue, agentId: `${PREFIX}-rogue-agent`, events: 0, rogue: true, end: false, traceId: rogueTrace }));
     await running.stop();
     await waitUntilStored(audit, DATABASE, ledger.acked, { prefix: PREFIX });
 

@@ -13,7 +13,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { OtlpSpan, OtlpTraceRequest } from '../../../schemas/otlp.ts';
 import { classifyRequest } from '../../../services/core/classify.ts';
 import { DEFAULT_DETECTOR_CONFIG } from '../../../services/core/detect/index.ts';
@@ -23,12 +23,14 @@ import { createProcessor } from '../../../services/processor/processor.ts';
 import type { Processor } from '../../../services/processor/processor.ts';
 import { createLogger } from '../../../services/shared/logger.ts';
 import { openClickHouseStore } from '../../../services/store/clickhouse-store.ts';
+import { createMemoryStore } from '../../../services/store/memory-store.ts';
 import type { Store } from '../../../services/store/store.ts';
 
 const TENANT = 'default';
 const WARMUP = 20;
 const dataDir = mkdtempSync(join(tmpdir(), 'tripline-trace-tasks-'));
 const logger = createLogger('silent');
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 let databases = 0;
 let ids = 0;
 
@@ -90,14 +92,15 @@ function toolSpan(traceId: string, parentSpanId: string, tool: string, startMs: 
   });
 }
 
-describe('tasks of agents as they are (classification → processor → ClickHouse)', () => {
+// The same behaviour on the ClickHouse engine and on the store's in-memory twin (services/store/memory-store.ts).
+describe.each(['clickhouse', 'memory'] as const)('tasks of agents as they are (classification → processor → %s store)', (backend) => {
   let store: Store;
   const processors: Processor[] = [];
   let t = Date.now() - 6 * 3_600_000;
 
   async function start(messages: KillSwitchMessage[] = []): Promise<Processor> {
     databases += 1;
-    store = await openClickHouseStore({ dataDir, database: `trace_tasks_${process.pid}_${databases}`, logger });
+    store = backend === 'memory' ? createMemoryStore() : await openClickHouseStore({ dataDir, database: `trace_tasks_${process.pid}_${databases}`, logger });
     await store.migrate();
     const killSwitch = createLocalKillSwitch();
     killSwitch.subscribe((message) => messages.push(message));
@@ -113,11 +116,9 @@ describe('tasks of agents as they are (classification → processor → ClickHou
     return processor;
   }
 
-  beforeAll(() => undefined);
   afterAll(async () => {
     for (const processor of processors) await processor.stop();
     await store.close();
-    rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('names the task its framework spans began with the id a wrapper span declares after them', async () => {

@@ -1,0 +1,175 @@
+/**
+ * The Store port in memory: the same contract as the ClickHouse store (writes idempotent by id, the newest task
+ * version wins and a newer revocation decides a task's status, events in time order, alerts and revocations
+ * newest first with cursors), for tests of the processor that need no ClickHouse and for tools that want a
+ * throwaway store. Nothing is kept across a restart; nothing is bounded (it is not for production).
+ */
+import type { Alert, Revocation, TaskStatus } from '../../schemas/events.ts';
+import { TriplineError } from '../shared/errors.ts';
+import type { BaselineRecord, ListFilter, Page, ScoredEvent, Store, TaskRecord } from './store.ts';
+
+const MAX_PAGE = 1000;
+
+const key = (tenant: string, id: string): string => `${tenant}\u0000${id}`;
+
+export interface MemoryStore extends Store {
+  /** Every stored event, in insertion order (for tests). */
+  allEvents(): ScoredEvent[];
+}
+
+export function createMemoryStore(): MemoryStore {
+  const events = new Map<string, ScoredEvent>();
+  const alerts = new Map<string, Alert>();
+  const revocations = new Map<string, Revocation>();
+  const tasks = new Map<string, TaskRecord>();
+  const baselines = new Map<string, BaselineRecord>();
+  let closed = false;
+
+  function open(): void {
+    if (closed) throw new TriplineError('SHUTTING_DOWN', 'the store is closed');
+  }
+
+  /** A task's status as the revocations log says, when the log is newer than its snapshot (as the ClickHouse store). */
+  function reconciled(record: TaskRecord): TaskRecord {
+    let last: Revocation | undefined;
+    for (const revocation of revocations.values()) {
+      if (revocation.tenant !== record.tenant || revocation.taskId !== record.taskId) continue;
+      if (last === undefined || revocation.timeMs > last.timeMs) last = revocation;
+    }
+    if (last === undefined || Math.round(last.timeMs * 1000) <= record.version) return { ...record };
+    let status: TaskStatus = record.status;
+    if (last.action === 'revoke') status = 'revoked';
+    else if (record.status === 'revoked') status = record.endedMs === null ? 'active' : 'completed';
+    return { ...record, status };
+  }
+
+  function byTime(a: ScoredEvent, b: ScoredEvent): number {
+    return a.event.startMs - b.event.startMs || a.event.endMs - b.event.endMs || (a.event.id < b.event.id ? -1 : a.event.id > b.event.id ? 1 : 0);
+  }
+
+  function page<T extends { tenant: string; taskId: string; agentId: string; id: string; timeMs: number }>(rows: Iterable<T>, filter: ListFilter): Page<T> {
+    if (!Number.isInteger(filter.limit) || filter.limit < 1 || filter.limit > MAX_PAGE) {
+      throw new TriplineError('VALIDATION_FAILED', `limit must be an integer from 1 to ${MAX_PAGE} (got ${String(filter.limit)})`, { details: { key: 'limit' } });
+    }
+    const after = filter.cursor === undefined ? undefined : decodeCursor(filter.cursor);
+    const matching = [...rows]
+      .filter(
+        (row) =>
+          (filter.tenant === undefined || row.tenant === filter.tenant) &&
+          (filter.taskId === undefined || row.taskId === filter.taskId) &&
+          (filter.agentId === undefined || row.agentId === filter.agentId) &&
+          (filter.sinceMs === undefined || row.timeMs >= filter.sinceMs) &&
+          (after === undefined || row.timeMs < after.timeMs || (row.timeMs === after.timeMs && row.id < after.id)),
+      )
+      .sort((a, b) => b.timeMs - a.timeMs || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+    const items = matching.slice(0, filter.limit);
+    const last = items.at(-1);
+    return matching.length > filter.limit && last !== undefined ? { items, nextCursor: encodeCursor(last.timeMs, last.id) } : { items };
+  }
+
+  return {
+    migrate: () => Promise.resolve(),
+    insertEvents(rows) {
+      open();
+      for (const row of rows) events.set(key(row.event.tenant, row.event.id), structuredClone(row));
+      return Promise.resolve();
+    },
+    insertAlerts(rows) {
+      open();
+      for (const row of rows) alerts.set(key(row.tenant, row.id), { ...row });
+      return Promise.resolve();
+    },
+    insertRevocations(rows) {
+      open();
+      for (const row of rows) revocations.set(key(row.tenant, row.id), { ...row });
+      return Promise.resolve();
+    },
+    upsertTasks(rows) {
+      open();
+      for (const row of rows) {
+        const current = tasks.get(key(row.tenant, row.taskId));
+        if (current === undefined || row.version >= current.version) tasks.set(key(row.tenant, row.taskId), structuredClone(row));
+      }
+      return Promise.resolve();
+    },
+    saveBaselines(rows) {
+      open();
+      for (const row of rows) {
+        const id = `${row.tenant}\u0000${row.taskType}\u0000${row.agentId}`;
+        const current = baselines.get(id);
+        if (current === undefined || row.updatedMs >= current.updatedMs) baselines.set(id, { ...row });
+      }
+      return Promise.resolve();
+    },
+    getTask(tenant, taskId) {
+      open();
+      const record = tasks.get(key(tenant, taskId)) ?? [...tasks.values()].filter((task) => task.tenant === tenant && task.name === taskId).sort((a, b) => b.version - a.version)[0];
+      return Promise.resolve(record === undefined ? null : reconciled(record));
+    },
+    getTasks(tenant, taskIds) {
+      open();
+      return Promise.resolve(taskIds.map((taskId) => tasks.get(key(tenant, taskId))).filter((record) => record !== undefined).map(reconciled));
+    },
+    listActiveTasks(tenant) {
+      open();
+      return Promise.resolve(
+        [...tasks.values()]
+          .filter((record) => tenant === undefined || record.tenant === tenant)
+          .map(reconciled)
+          .filter((record) => record.status === 'active')
+          .sort((a, b) => (a.tenant < b.tenant ? -1 : a.tenant > b.tenant ? 1 : a.startedMs - b.startedMs || (a.taskId < b.taskId ? -1 : 1))),
+      );
+    },
+    eventsForTask(tenant, taskId) {
+      open();
+      return Promise.resolve([...events.values()].filter(({ event }) => event.tenant === tenant && event.taskId === taskId).sort(byTime).map((row) => structuredClone(row)));
+    },
+    eventsForTasks(tenant, taskIds) {
+      open();
+      const wanted = new Set(taskIds);
+      const out = new Map<string, ScoredEvent[]>();
+      for (const row of [...events.values()].sort(byTime)) {
+        if (row.event.tenant !== tenant || !wanted.has(row.event.taskId)) continue;
+        const list = out.get(row.event.taskId) ?? [];
+        list.push(structuredClone(row));
+        out.set(row.event.taskId, list);
+      }
+      return Promise.resolve(out);
+    },
+    listAlerts(filter) {
+      open();
+      return Promise.resolve(page(alerts.values(), filter));
+    },
+    listRevocations(filter) {
+      open();
+      return Promise.resolve(page(revocations.values(), filter));
+    },
+    loadBaselines(tenant) {
+      open();
+      return Promise.resolve([...baselines.values()].filter((record) => tenant === undefined || record.tenant === tenant).map((record) => ({ ...record })));
+    },
+    counts() {
+      open();
+      return Promise.resolve({ events: events.size, alerts: alerts.size, revocations: revocations.size, tasks: tasks.size, baselines: baselines.size });
+    },
+    close() {
+      closed = true;
+      return Promise.resolve();
+    },
+    allEvents: () => [...events.values()],
+  };
+}
+
+function encodeCursor(timeMs: number, id: string): string {
+  return Buffer.from(JSON.stringify([timeMs, id]), 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): { timeMs: number; id: string } {
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(parsed) && typeof parsed[0] === 'number' && typeof parsed[1] === 'string') return { timeMs: parsed[0], id: parsed[1] };
+  } catch {
+    // falls through to the error below
+  }
+  throw new TriplineError('VALIDATION_FAILED', 'cursor is not a nextCursor returned by a previous page', { details: { key: 'cursor' } });
+}
