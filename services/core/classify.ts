@@ -136,9 +136,9 @@ function declaresTask(own: readonly OtlpKeyValue[]): boolean {
   let id: OtlpAnyValue | undefined;
   let type: OtlpAnyValue | undefined;
   for (const { key, value } of own) {
-    if (value === undefined || scalarOrList(value) === undefined) continue;
+    if ((key !== ATTR.taskId && key !== ATTR.taskType) || value === undefined || scalarOrList(value) === undefined) continue;
     if (key === ATTR.taskId) id = value;
-    else if (key === ATTR.taskType) type = value;
+    else type = value;
   }
   return holdsScalar(id) || holdsScalar(type);
 }

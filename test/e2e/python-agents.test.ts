@@ -10,9 +10,9 @@
  * opentelemetry-instrumentation-sqlite3), the official OTel SDK and OTLP/HTTP protobuf. No Tripline attribute is set
  * on a framework's span. Each framework runs in two modes:
  *
- * - wrapper: the run is wrapped in a span of the script's own tracer with `tripline.task.id` / `tripline.task.type`
- *   (the task is found by that id);
- * - trace: no task id at all, the task type on the resource; the trace is the task (found by its trace id).
+ * - wrapper: the task id on a span of the script's own tracer wrapping the run, and nowhere else (the task is found
+ *   by that id); the task type once per process (`OTEL_RESOURCE_ATTRIBUTES`);
+ * - trace: no task id at all, the task type the same way; the trace is the task (found by its trace id).
  *
  * For each, with a task type of its own: 30 benign warm-up tasks, then a mixed phase of benign tasks, a novel-tool
  * exfiltration (export the customers, then `http_post` to a host the type never saw, a tool it never used) and a
@@ -168,7 +168,9 @@ describe('real Python agents (pydantic-ai, LangGraph + OpenInference) against Tr
   async function runAgent(framework: Framework, mode: Mode, taskType: string, name: string, plan: PlannedTask[]): Promise<RanTask[]> {
     const planFile = join(workDir, `${taskType}-${name}.json`);
     writeFileSync(planFile, JSON.stringify(plan));
-    const env: Record<string, string> = mode === 'trace' ? { OTEL_RESOURCE_ATTRIBUTES: `tripline.task.type=${taskType}` } : {};
+    // The type once per process, as the issue's users set it; in wrapper mode the wrapper then carries the task id only
+    // (test/e2e/more-agents.test.ts covers a wrapper that declares the type too).
+    const env: Record<string, string> = { OTEL_RESOURCE_ATTRIBUTES: `tripline.task.type=${taskType}` };
     // One agent per framework and mode: Tripline escalates an agent whose tasks are revoked three times in ten
     // minutes, and each suite's two attacks must not count against the next suite's agent.
     const agent = `refund-agent-${mode}`;

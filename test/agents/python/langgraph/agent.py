@@ -10,8 +10,8 @@ opentelemetry-instrumentation-sqlite3. Spans go to Tripline through the official
 SDK (OTLP/HTTP protobuf, BatchSpanProcessor).
 
 Modes (no Tripline attribute is ever set on the framework's spans):
-  wrapper  each run is wrapped in a span of this script's own tracer carrying ``tripline.task.id`` and
-           ``tripline.task.type``, the way a user marks a task.
+  wrapper  each run is wrapped in a span of this script's own tracer carrying ``tripline.task.id`` (and
+           ``tripline.task.type`` unless the resource declares it), the way a user marks a task.
   trace    no task id anywhere: each run is its own trace, the task type comes from the resource
            (``OTEL_RESOURCE_ATTRIBUTES=tripline.task.type=...``, or the plan's single type when that is unset).
 
@@ -238,7 +238,8 @@ def main() -> int:
         prompt = f"Handle support request ({task.label}, {len(task.calls)} steps)."
         config: RunnableConfig = {"recursion_limit": 4 * len(task.calls) + 10}
         if args.mode == "wrapper":
-            attributes = {"tripline.task.type": task.task_type}
+            # The type once per process on the resource (OTEL_RESOURCE_ATTRIBUTES) leaves the wrapper the task id only.
+            attributes: dict[str, str] = {} if resource.attributes.get(TASK_TYPE_ATTRIBUTE) == task.task_type else {"tripline.task.type": task.task_type}
             if task.task_id is not None:
                 attributes["tripline.task.id"] = task.task_id
             with tracer.start_as_current_span("task " + task.task_type, attributes=attributes) as span:
