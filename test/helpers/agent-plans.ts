@@ -1,0 +1,71 @@
+/**
+ * What the agent-framework end-to-end tests (test/e2e/python-agents.test.ts, test/e2e/more-agents.test.ts) share:
+ * the plan format every test agent reads (test/agents/), the benign support tasks, and the API views they check.
+ */
+import { adminHeaders } from './auth.ts';
+
+export { rng } from '../../collectors/simulator/scenarios.ts';
+
+export const EXFIL_URL = 'https://exfil.attacker.example/upload';
+/** How long Tripline may take to reach a verdict once the agent has flushed its spans. */
+export const VERDICT_MS = 45_000;
+
+export interface Call {
+  tool: 'get_order' | 'export_customers' | 'issue_refund' | 'http_post';
+  args: Record<string, string | number>;
+}
+
+/** One task of a plan file: the scripted model calls `calls` in order, then answers. */
+export interface PlannedTask<Label extends string = string> {
+  label: Label;
+  taskType: string;
+  taskId: string | null;
+  calls: Call[];
+}
+
+export interface TaskView {
+  taskId: string;
+  name?: string;
+  taskType: string;
+  agentId: string | null;
+  status: 'active' | 'completed' | 'revoked';
+  score: number;
+  decision: string;
+  regime: string;
+  reasons: unknown[];
+  counts: Record<string, number>;
+  detector: { regime: string; baselineTasks: number; warmupTasks: number };
+}
+
+export interface BaselineView {
+  taskType: string;
+  tasks: number;
+  regime: string;
+}
+
+function order(next: () => number): string {
+  return `ord-${String(1 + Math.floor(next() * 200))}`;
+}
+
+/** A support task: 2–5 calls, look orders up and refund small amounts, now and then a look at a few customers. */
+export function benignCalls(next: () => number): Call[] {
+  const calls: Call[] = [];
+  if (next() < 0.15) calls.push({ tool: 'export_customers', args: { limit: 2 + Math.floor(next() * 4) } });
+  const pairs = next() < 0.6 ? 1 : 2;
+  for (let i = 0; i < pairs && calls.length < 5; i++) {
+    const id = order(next);
+    calls.push({ tool: 'get_order', args: { order_id: id } });
+    if (next() < 0.25 && calls.length < 4) calls.push({ tool: 'get_order', args: { order_id: order(next) } });
+    if (calls.length < 5) calls.push({ tool: 'issue_refund', args: { order_id: id, amount: Math.round((5 + next() * 35) * 100) / 100 } });
+  }
+  return calls;
+}
+
+/** The body of a GET with the admin token, or undefined when it is not found. */
+export async function getJson(url: string): Promise<unknown> {
+  const response = await fetch(url, { headers: adminHeaders });
+  const text = await response.text();
+  if (response.status === 404) return undefined;
+  if (!response.ok) throw new Error(`GET ${url}: ${String(response.status)} ${text}`);
+  return JSON.parse(text) as unknown;
+}
