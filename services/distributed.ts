@@ -42,7 +42,7 @@ import { createProcessor } from './processor/processor.ts';
 import type { ManualAction, Processor } from './processor/processor.ts';
 import { TriplineError, messageOf } from './shared/errors.ts';
 import { readList, type Env } from './shared/env.ts';
-import { stableId } from './shared/ids.ts';
+import { manualRevocation } from './core/decide.ts';
 import { createHttpServer } from './shared/http.ts';
 import { createLogger } from './shared/logger.ts';
 import type { Logger } from './shared/logger.ts';
@@ -525,21 +525,7 @@ export function manualCommands(store: Store, killSwitch: KillSwitch, bridge: Pic
     if (kind === 'revoke' && record.status === 'revoked') throw new TriplineError('CONFLICT', `task ${action.taskId} is already revoked`);
     if (kind === 'restore' && record.status !== 'revoked') throw new TriplineError('CONFLICT', `task ${action.taskId} is not revoked (status ${record.status})`);
     const timeMs = now();
-    const revocation: Revocation = {
-      id: stableId(record.tenant, record.taskId, kind, action.actor, timeMs, action.reason),
-      tenant: record.tenant,
-      taskId: record.taskId,
-      taskType: record.taskType,
-      agentId: record.agentId,
-      action: kind,
-      source: 'manual',
-      actor: action.actor,
-      reason: action.reason,
-      reasons: [],
-      score: record.score,
-      eventId: '',
-      timeMs,
-    };
+    const revocation = manualRevocation(record, kind, action.actor, action.reason, record.score, timeMs);
     killSwitch.apply(revocation);
     await bridge.flush();
     await store.insertRevocations([revocation]);

@@ -14,7 +14,9 @@
 import type { Revocation } from '../../schemas/events.ts';
 
 /** The actor of revocations made because the agent was escalated. */
-export const ESCALATION_ACTOR = 'tripline/escalation';
+import { ESCALATION_ACTOR } from '../core/decide.ts';
+
+export { ESCALATION_ACTOR };
 
 export interface EscalationPolicy {
   /** Revocations of one agent's tasks within the window that escalate (0 = never escalate). */

@@ -12,11 +12,11 @@ import { learningEffect, markEnded, newTaskState, observe, score, strongerEffect
 import { UNKNOWN_TASK_TYPE } from '../core/classify.ts';
 import type { DetectorConfig, LearningEffect, TaskState } from '../core/detect/index.ts';
 import type { EventBatch } from '../bus/bus.ts';
-import { ESCALATION_ACTOR, EscalationWindow } from '../killswitch/escalation.ts';
+import { EscalationWindow } from '../killswitch/escalation.ts';
+import { alertOf, detectorRevocation, escalationRevocation, manualRevocation, reasonsOf } from '../core/decide.ts';
 import type { Escalation, EscalationPolicy } from '../killswitch/escalation.ts';
 import type { KillSwitch } from '../killswitch/kill-switch.ts';
 import { TriplineError, messageOf } from '../shared/errors.ts';
-import { stableId } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { ScoredEvent, Store, TaskRecord } from '../store/store.ts';
 import { BaselineBook } from './baseline-book.ts';
@@ -428,14 +428,14 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     const level: Decision = verdict.decision;
     if (!task.raised.has(level)) {
       task.raised.add(level);
-      const alert = alertOf(task, event, verdict);
+      const alert = alertOf(task.state, event, verdict);
       output.alerts.push(alert);
       killSwitch.alert(alert);
     }
     const mayRevoke = task.restoredAtScore === undefined || verdict.score > task.restoredAtScore;
     if (level === 'revoke' && !verdict.shadow && task.status !== 'revoked' && mayRevoke) {
       task.status = 'revoked';
-      const revocation = revocationOf(task, 'detector', 'tripline', 'score reached the revoke threshold', verdict.score, event.id, reasonsOf(verdict));
+      const revocation = detectorRevocation(task.state, verdict, event.id, now());
       killSwitch.apply(revocation);
       output.revocations.push(revocation);
     }
@@ -500,28 +500,12 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
 
   /** Revokes one task of an escalated agent (applied to the kill switch now, stored with the output). */
   function revokeForEscalation(task: LiveTask, escalation: Escalation, eventId: string, output: BatchOutput): void {
-    const { state } = task;
     task.status = 'revoked';
     task.flagged = true;
-    const minutes = Math.max(1, Math.round((options.escalation?.windowMs ?? 0) / 60_000));
-    const revocation: Revocation = {
-      id: stableId(state.tenant, state.taskId, 'revoke', ESCALATION_ACTOR, escalation.atMs),
-      tenant: state.tenant,
-      taskId: state.taskId,
-      taskType: state.taskType,
-      agentId: state.agentId,
-      action: 'revoke',
-      source: 'detector',
-      actor: ESCALATION_ACTOR,
-      reason: `escalated to agent ${state.agentId}: ${escalation.taskIds.length} of its tasks were revoked within ${minutes} min; its tasks are revoked until ${new Date(escalation.untilMs).toISOString()}`,
-      reasons: escalation.taskIds.map((taskId) => `task ${taskId} was revoked`),
-      score: task.peak?.score ?? 0,
-      eventId,
-      timeMs: now(),
-    };
+    const revocation = escalationRevocation(task.state, escalation, options.escalation?.windowMs ?? 0, task.peak?.score ?? 0, eventId, now());
     killSwitch.apply(revocation);
     output.revocations.push(revocation);
-    output.tasks.set(taskKey(state.tenant, state.taskId), task);
+    output.tasks.set(taskKey(task.state.tenant, task.state.taskId), task);
   }
 
   /** Revokes every active task this processor holds of each agent that escalated (never another agent's). */
@@ -553,36 +537,6 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
       lastEventMs: state.lastEventMs,
       endedMs: state.endedMs,
       version: task.version,
-    };
-  }
-
-  function revocationOf(
-    task: LiveTask,
-    source: Revocation['source'],
-    actor: string,
-    reason: string,
-    scoreValue: number,
-    eventId: string,
-    reasons: string[] = [],
-    action: Revocation['action'] = 'revoke',
-  ): Revocation {
-    const { state } = task;
-    const timeMs = now();
-    return {
-      // Detector revocations are named by the event that caused them, so a replay finds the same id.
-      id: source === 'detector' ? stableId(state.tenant, state.taskId, action, eventId) : stableId(state.tenant, state.taskId, action, actor, timeMs, reason),
-      tenant: state.tenant,
-      taskId: state.taskId,
-      taskType: state.taskType,
-      agentId: state.agentId,
-      action,
-      source,
-      actor,
-      reason,
-      reasons,
-      score: scoreValue,
-      eventId,
-      timeMs,
     };
   }
 
@@ -723,7 +677,7 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     if (kind === 'revoke' && task.status === 'revoked') throw new TriplineError('CONFLICT', `task ${action.taskId} is already revoked`);
     if (kind === 'restore' && task.status !== 'revoked') throw new TriplineError('CONFLICT', `task ${action.taskId} is not revoked (status ${task.status})`);
     const peakScore = task.peak?.score ?? 0;
-    const revocation = revocationOf(task, 'manual', action.actor, action.reason, peakScore, '', [], kind);
+    const revocation = manualRevocation(task.state, kind, action.actor, action.reason, peakScore, now());
     if (kind === 'revoke') {
       task.status = 'revoked';
       task.flagged = true;
@@ -856,27 +810,4 @@ function taskKey(tenant: string, taskId: string): string {
 function totalEvents(task: LiveTask): number {
   const { counts } = task.state;
   return counts.tool_call + counts.data_access + counts.privilege_change;
-}
-
-export function reasonsOf(verdict: Verdict): string[] {
-  return verdict.contributions.map((contribution) => contribution.reason);
-}
-
-function alertOf(task: LiveTask, event: AgentEvent, verdict: Verdict): Alert {
-  const { state } = task;
-  return {
-    // One alert per task and level: the same id however often the batch is replayed.
-    id: stableId(state.tenant, state.taskId, 'alert', verdict.decision, verdict.shadow ? 'shadow' : 'live'),
-    tenant: state.tenant,
-    taskId: state.taskId,
-    taskType: state.taskType,
-    agentId: state.agentId,
-    eventId: event.id,
-    timeMs: event.endMs,
-    score: verdict.score,
-    decision: verdict.decision,
-    regime: verdict.regime,
-    reasons: reasonsOf(verdict),
-    shadow: verdict.shadow,
-  };
 }
