@@ -1,0 +1,84 @@
+"""The plan format every test agent reads, the trace-id recorder and the test shop's SQLite database: shared by the
+pydantic-ai and LangGraph test agents (each imports it from the folder above its own)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+
+@dataclass(frozen=True)
+class Call:
+    tool: str
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Task:
+    label: str
+    task_type: str
+    task_id: str | None
+    calls: list[Call]
+
+
+def load_plan(path: str) -> list[Task]:
+    with open(path, encoding="utf-8") as file:
+        raw: list[dict[str, Any]] = json.load(file)
+    return [
+        Task(
+            label=str(item["label"]),
+            task_type=str(item["taskType"]),
+            task_id=None if item.get("taskId") is None else str(item["taskId"]),
+            calls=[Call(tool=str(call["tool"]), args=dict(call.get("args") or {})) for call in item["calls"]],
+        )
+        for item in raw
+    ]
+
+
+class RootTraceRecorder(SpanProcessor):
+    """Remembers the trace id of the first root span started since the last reset: the run's trace in trace mode.
+
+    The first one, not the last: other root spans may start during a run (OpenInference never makes its spans
+    current, so a span that a tool makes, e.g. a database query, can be the root of a trace of its own).
+    """
+
+    def __init__(self) -> None:
+        self.trace_id: int | None = None
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        if span.parent is None and self.trace_id is None:
+            self.trace_id = span.get_span_context().trace_id
+
+    def on_end(self, span: ReadableSpan) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def make_database(directory: str) -> str:
+    path = os.path.join(directory, "shop.db")
+    connection = sqlite3.connect(path)
+    cursor = connection.cursor()
+    cursor.execute("CREATE TABLE orders (id TEXT PRIMARY KEY, customer_id INTEGER, total REAL, status TEXT)")
+    cursor.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, email TEXT, card_last4 TEXT)")
+    cursor.executemany(
+        "INSERT INTO customers VALUES (?, ?, ?, ?)",
+        [(i, f"Customer {i}", f"customer{i}@shop.example", f"{1000 + i * 7 % 9000:04d}") for i in range(1, 51)],
+    )
+    cursor.executemany(
+        "INSERT INTO orders VALUES (?, ?, ?, ?)",
+        [(f"ord-{i}", 1 + i % 50, 10.0 + i % 90, "delivered") for i in range(1, 201)],
+    )
+    connection.commit()
+    connection.close()
+    return path
