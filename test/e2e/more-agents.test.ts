@@ -30,7 +30,7 @@ import { pythonFor, runPythonAgent } from '../helpers/python.ts';
 import { startTriplineProcess } from '../helpers/tripline-process.ts';
 import type { TriplineProcess } from '../helpers/tripline-process.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { EXFIL_URL, VERDICT_MS, benignCalls, getJson, rng } from '../helpers/agent-plans.ts';
+import { EXFIL_URL, VERDICT_MS, baselineView, benignCalls, rng, taskView } from '../helpers/agent-plans.ts';
 import type { BaselineView, Call, PlannedTask as Plan, TaskView } from '../helpers/agent-plans.ts';
 
 const run = promisify(execFile);
@@ -98,13 +98,8 @@ describe('more real agents (OpenAI Agents SDK, CrewAI, Vercel AI SDK) against Tr
     rmSync(workDir, { recursive: true, force: true });
   });
 
-  async function task(id: string): Promise<TaskView | undefined> {
-    return (await getJson(`${tripline.apiUrl}/v1/tasks/${encodeURIComponent(id)}`)) as TaskView | undefined;
-  }
-
-  async function baseline(taskType: string): Promise<BaselineView | undefined> {
-    return (await getJson(`${tripline.apiUrl}/v1/baselines/${encodeURIComponent(taskType)}`)) as BaselineView | undefined;
-  }
+  const task = (id: string): Promise<TaskView | undefined> => taskView(tripline.apiUrl, id);
+  const baseline = (taskType: string): Promise<BaselineView | undefined> => baselineView(tripline.apiUrl, taskType);
 
   /** Runs one agent process over `plan`; returns what it ran, in order. */
   async function runAgent(suite: Suite, phase: string, plan: PlannedTask[]): Promise<RanTask[]> {

@@ -69,3 +69,13 @@ export async function getJson(url: string): Promise<unknown> {
   if (!response.ok) throw new Error(`GET ${url}: ${String(response.status)} ${text}`);
   return JSON.parse(text) as unknown;
 }
+
+/** A task as the API shows it (by id or declared name), or undefined when there is none. */
+export async function taskView(apiUrl: string, id: string): Promise<TaskView | undefined> {
+  return (await getJson(`${apiUrl}/v1/tasks/${encodeURIComponent(id)}`)) as TaskView | undefined;
+}
+
+/** A task type's baseline as the API shows it, or undefined when it has none. */
+export async function baselineView(apiUrl: string, taskType: string): Promise<BaselineView | undefined> {
+  return (await getJson(`${apiUrl}/v1/baselines/${encodeURIComponent(taskType)}`)) as BaselineView | undefined;
+}
