@@ -1,6 +1,6 @@
 # Tripline: one image for every role. Node 24 runs the TypeScript sources directly (type stripping), so there
 # is no build step. The default command is the embedded mode (`npm start`); docker-compose.yml runs the
-# distributed roles with `node services/gateway-main.ts`, `processor-main.ts` and `api-main.ts`.
+# distributed roles with `node services/app/gateway-main.ts`, `processor-main.ts` and `api-main.ts`.
 #
 #   docker build -t tripline:0.1.0 .
 #   docker run -p 4318:4318 -p 8080:8080 -v tripline-data:/data tripline:0.1.0
@@ -28,4 +28,4 @@ USER node
 EXPOSE 4318 8080
 VOLUME ["/data"]
 
-CMD ["node", "services/main.ts"]
+CMD ["node", "services/app/main.ts"]

@@ -3,21 +3,40 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 /**
- * Who may import which I/O library: each adapter lives in one folder. A file may import none of `forbidden`.
- * Kafka: services/bus/. ClickHouse: services/store/ (and, until they move there, the kill switch's and the
- * tokens' stores). HTTP (fastify): services/api/, the OTLP receiver, the kill switch's routes and the HTTP helpers.
+ * Who may import which I/O library: each adapter lives in one folder. Kafka: services/bus/kafka/. ClickHouse:
+ * services/store/clickhouse/ (the only place that opens it). HTTP servers (fastify): services/api/.
  */
 const IO_LIBRARIES = {
-  kafkajs: 'Kafka is reached through services/bus/ only.',
-  chdb: 'the in-process ClickHouse engine is opened by services/store/ only.',
-  '@clickhouse/client': 'ClickHouse is reached through services/store/ only.',
-  fastify: 'HTTP servers live in services/api/ (and the OTLP receiver, the kill switch routes, services/shared/http.ts).',
+  kafkajs: 'Kafka is reached through services/bus/kafka/ only.',
+  chdb: 'the in-process ClickHouse engine is opened by services/store/clickhouse/ only.',
+  '@clickhouse/client': 'ClickHouse is reached through services/store/clickhouse/ only.',
+  fastify: 'HTTP servers live in services/api/ only.',
 };
+/** Folders of the server that sit below the HTTP edge and the composition roots: they never import either. */
+const BELOW_THE_EDGE = /^(\.\.\/)+(api|app)\//.source;
 function onlyIn(...allowed) {
   return {
     'no-restricted-imports': [
       'error',
       { paths: Object.entries(IO_LIBRARIES).filter(([name]) => !allowed.includes(name)).map(([name, message]) => ({ name, message })) },
+    ],
+  };
+}
+function domainOnlyIn(...allowed) {
+  const rule = onlyIn(...allowed)['no-restricted-imports'];
+  return {
+    'no-restricted-imports': [
+      rule[0],
+      {
+        ...rule[1],
+        patterns: [
+          {
+            regex: BELOW_THE_EDGE,
+            allowTypeImports: true,
+            message: 'a domain or adapter folder never imports the HTTP edge (services/api/) or a composition root (services/app/); the root hands it what it needs. Types (the configuration\'s sections) are allowed.',
+          },
+        ],
+      },
     ],
   };
 }
@@ -40,12 +59,27 @@ export default tseslint.config(
     },
   },
   { files: ['services/**/*.ts', 'collectors/**/*.ts', 'dashboards/**/*.ts', 'scripts/**/*.ts'], rules: onlyIn() },
-  { files: ['services/bus/**/*.ts'], rules: onlyIn('kafkajs') },
-  { files: ['services/store/**/*.ts'], rules: onlyIn('chdb', '@clickhouse/client') },
-  { files: ['services/auth/access-store.ts', 'services/killswitch/clickhouse-ks-store.ts'], rules: onlyIn('@clickhouse/client') },
   {
-    files: ['services/api/**/*.ts', 'collectors/gateway/receiver.ts', 'services/killswitch/routes.ts', 'services/shared/http.ts', 'services/distributed.ts'],
-    rules: onlyIn('fastify'),
+    files: ['services/{otlp,gateway,processor,killswitch,auth,bus,store,detection,learner}/**/*.ts'],
+    ignores: ['services/learner/main.ts'],
+    rules: domainOnlyIn(),
+  },
+  { files: ['services/bus/kafka/**/*.ts'], rules: domainOnlyIn('kafkajs') },
+  { files: ['services/store/clickhouse/**/*.ts'], rules: domainOnlyIn('chdb', '@clickhouse/client') },
+  { files: ['services/api/**/*.ts'], rules: onlyIn('fastify') },
+  {
+    // services/shared/ is the floor everything stands on (errors, env parsing, ids, the logger): it imports no
+    // other folder of services/.
+    files: ['services/shared/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: Object.entries(IO_LIBRARIES).map(([name, message]) => ({ name, message })),
+          patterns: [{ regex: '^\\.\\./', message: 'services/shared/ imports nothing from the rest of services/ (nor schemas/).' }],
+        },
+      ],
+    },
   },
   {
     // The pure core (classification, features, baselines, scoring) takes values and returns values: it imports
@@ -62,12 +96,8 @@ export default tseslint.config(
               message: 'services/core is pure: of packages it may import only simple-statistics (no node:*, kafkajs, fastify, @clickhouse/*, chdb, …).',
             },
             {
-              regex: '^(\\.\\./)+(api|auth|bus|detection|evaluation|killswitch|learner|processor|store|collectors|dashboards|scripts|test)/',
+              regex: '^(\\.\\./)+(api|app|auth|bus|detection|evaluation|gateway|killswitch|learner|otlp|processor|store|collectors|dashboards|scripts|test)/',
               message: 'services/core is pure: it may not import an adapter; pass values in instead.',
-            },
-            {
-              regex: '^(\\.\\./)+(config|embedded|distributed|main|[a-z-]+-main)\\.ts$',
-              message: 'services/core is pure: it may not import a composition root or the configuration.',
             },
             {
               regex: '^(\\.\\./)+shared/(?!errors\\.ts$)',

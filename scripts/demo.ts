@@ -17,9 +17,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { runFleet } from '../collectors/simulator/fleet.ts';
 import { generateScenario } from '../collectors/simulator/scenarios.ts';
 import type { TaskPlan } from '../collectors/simulator/scenarios.ts';
-import { loadConfig } from '../services/config.ts';
-import { startEmbedded } from '../services/embedded.ts';
-import type { RunningTripline } from '../services/embedded.ts';
+import { loadConfig } from '../services/app/config.ts';
+import { startEmbedded } from '../services/app/embedded.ts';
+import type { RunningTripline } from '../services/app/embedded.ts';
 import { createLogger } from '../services/shared/logger.ts';
 
 const TYPES = ['summarize_ticket', 'triage_alert', 'generate_report', 'customer_refund'];

@@ -21,8 +21,8 @@ import { DEFAULT_EVALUATION, KNOWN_PATTERNS, KNOWN_TASK_TYPES, runEvaluation } f
 import type { EvaluationOptions } from '../services/evaluation/evaluate.ts';
 import { toMarkdown } from '../services/evaluation/report.ts';
 import type { AttackPattern } from '../collectors/simulator/scenarios.ts';
-import { LOG_LEVELS } from '../services/config.ts';
-import type { LogLevel } from '../services/config.ts';
+import { LOG_LEVELS } from '../services/shared/logger.ts';
+import type { LogLevel } from '../services/app/config.ts';
 
 function usage(message: string): never {
   process.stderr.write(`evaluate: ${message}\nusage: node scripts/evaluate.ts [--seed N] [--benign-per-type N] [--attacks-per-pattern N] [--agents-per-type N] [--warmup N] [--agent-warmup N] [--task-types a,b] [--patterns p,q] [--time-scale X] [--through-pipeline] [--log-level L] [--json FILE] [--quiet]\n`);

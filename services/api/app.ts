@@ -1,7 +1,7 @@
 /**
  * The HTTP API (JSON on port 8080). `buildApiApp` never listens: tests use `app.inject()`, `main.ts` listens.
  * Routes are versioned under /v1. The kill switch's routes (task credentials, JWKS, introspection, revocation,
- * request-time checks, the event stream, leases, secrets, verification) come from services/killswitch/routes.ts
+ * request-time checks, the event stream, leases, secrets, verification) come from services/api/killswitch-routes.ts
  * when `deps.killSwitch` is given. Every route needs a token of the right role unless services/api/access.ts
  * says it is public; each request acts for its token's tenant.
  */
@@ -16,11 +16,11 @@ import type { DetectionRoutesOptions } from './detection-routes.ts';
 import type { Alert, Revocation } from '../../schemas/events.ts';
 import { TriplineError, isTriplineError, messageOf } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
-import { createHttpServer } from '../shared/http.ts';
+import { createHttpServer } from './http.ts';
 import type { ListFilter, Store, TaskRecord } from '../store/store.ts';
 import type { ManualAction } from '../processor/processor.ts';
-import { registerKillSwitchRoutes, verificationView } from '../killswitch/routes.ts';
-import type { KillSwitchRoutesDeps } from '../killswitch/routes.ts';
+import { registerKillSwitchRoutes, verificationView } from './killswitch-routes.ts';
+import type { KillSwitchRoutesDeps } from './killswitch-routes.ts';
 
 /** What a task type's detector rests on right now. */
 export interface DetectorStatus {

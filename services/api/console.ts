@@ -11,7 +11,7 @@
  *   call the same `POST /v1/tasks/:id/revoke|restore` with the reason and name the person enters, so the
  *   console's actions land in the same audit trail as any API client's.
  * - Tasks and activity come from two read endpoints of the console's own (`/console/api/tasks`,
- *   `/console/api/activity`), over services/store/console-queries.ts.
+ *   `/console/api/activity`), over services/store/clickhouse/console-queries.ts.
  *
  * - The page and its script are public; the data needs an API token (viewer to watch, operator to kill and
  *   restore). The page asks for one and keeps it in the tab's sessionStorage; requests send it as a bearer
@@ -22,8 +22,8 @@
 import type { FastifyInstance } from 'fastify';
 import { TriplineError, messageOf } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
-import { openConsoleQueries } from '../store/console-queries.ts';
-import type { ConsoleQueries, ConsoleQueryOptions } from '../store/console-queries.ts';
+import { openConsoleQueries } from '../store/clickhouse/console-queries.ts';
+import type { ConsoleQueries, ConsoleQueryOptions } from '../store/clickhouse/console-queries.ts';
 import { tenantOf } from './access.ts';
 
 export interface ConsoleDeps {

@@ -16,7 +16,7 @@ import type { Feedback } from '../detection/feedback.ts';
 import { shadowReport } from '../detection/shadow-report.ts';
 import type { BaselineBook } from '../processor/baseline-book.ts';
 import { TriplineError } from '../shared/errors.ts';
-import type { DetectionQueries } from '../store/detection-queries.ts';
+import type { DetectionQueries } from '../store/clickhouse/detection-queries.ts';
 
 export interface DetectionRoutesOptions {
   feedback: Feedback;

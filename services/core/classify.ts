@@ -32,7 +32,7 @@ export interface ClassifiedBatch {
 export type TaskMark = 'event' | 'boundary' | 'drop';
 
 /**
- * The one rule for what a span is, shared with the gateway's byte router (collectors/gateway/otlp-route.ts).
+ * The one rule for what a span is, shared with the gateway's byte router (services/otlp/route.ts).
  * `root`: the span is its trace's root here (no parent, a remote parent, or flagged `tripline.task.root`);
  * `declares`: its own attributes (not its resource's, which every span of the resource carries) hold a task id
  * or type.

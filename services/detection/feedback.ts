@@ -12,7 +12,7 @@ import { FLEET_TASK_TYPE } from '../processor/baseline-book.ts';
 import type { BaselineBook } from '../processor/baseline-book.ts';
 import { TriplineError } from '../shared/errors.ts';
 import { stableId } from '../shared/ids.ts';
-import type { DetectionQueries, FeedbackRecord } from '../store/detection-queries.ts';
+import type { DetectionQueries, FeedbackRecord } from '../store/clickhouse/detection-queries.ts';
 import type { BaselineRecord, Store } from '../store/store.ts';
 import { summarizeStored } from './stored-task.ts';
 

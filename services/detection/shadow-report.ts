@@ -4,7 +4,7 @@
  * started in the range, with the strongest examples and their reasons. Live (acted-on) decisions in the same
  * range are counted beside them for comparison. Read from ClickHouse (alerts and tasks).
  */
-import type { DetectionQueries, TaskAlertSummary, TimeRange } from '../store/detection-queries.ts';
+import type { DetectionQueries, TaskAlertSummary, TimeRange } from '../store/clickhouse/detection-queries.ts';
 
 export interface ShadowExample {
   taskId: string;

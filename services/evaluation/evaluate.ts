@@ -15,7 +15,7 @@ import { DEFAULT_RULES_CONFIG, createRulesDetector } from '../core/comparators/r
 import { DEFAULT_ZSCORE_CONFIG, createZScoreDetector } from '../core/comparators/zscore.ts';
 import { resolveDetectorConfig } from '../core/detect/index.ts';
 import type { DetectorConfig } from '../core/detect/index.ts';
-import type { LogLevel } from '../config.ts';
+import type { LogLevel } from '../app/config.ts';
 import { computeMetrics } from './metrics.ts';
 import type { MetricsReport } from './metrics.ts';
 import { FLEET_TIME_SCALE, runThroughPipeline } from './pipeline.ts';

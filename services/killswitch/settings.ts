@@ -1,5 +1,5 @@
 /**
- * The kill switch's settings, as read from the environment by services/config.ts (`config.killSwitch`).
+ * The kill switch's settings, as read from the environment by services/app/config.ts (`config.killSwitch`).
  * Every value has its variable, default and range listed in CONFIG_VARIABLES.
  */
 import { fileURLToPath } from 'node:url';

@@ -1,6 +1,6 @@
 /**
  * The learner: `node services/learner/main.ts [--tenant T] [--dry-run] [--shadow-alerts-block]` with Tripline's environment
- * (TRIPLINE_DATA_DIR or CLICKHOUSE_URL, CLICKHOUSE_DATABASE…; see services/config.ts).
+ * (TRIPLINE_DATA_DIR or CLICKHOUSE_URL, CLICKHOUSE_DATABASE…; see services/app/config.ts).
  *
  * Rebuilds every baseline from ClickHouse history — completed tasks that never alerted and were never revoked,
  * plus tasks whose alert an operator marked a false positive — and saves them. On the embedded engine run it
@@ -10,11 +10,11 @@
  */
 import { parseArgs } from 'node:util';
 import { describeBaseline } from '../core/detect/index.ts';
-import { loadConfig } from '../config.ts';
+import { loadConfig } from '../app/config.ts';
 import { isTriplineError, messageOf } from '../shared/errors.ts';
 import { createLogger } from '../shared/logger.ts';
-import { openClickHouseStore } from '../store/clickhouse-store.ts';
-import { createDetectionQueries, openDetectionClient } from '../store/detection-queries.ts';
+import { openClickHouseStore } from '../store/clickhouse/store.ts';
+import { createDetectionQueries, openDetectionClient } from '../store/clickhouse/detection-queries.ts';
 import { baselineRecords, rebuildBaselines } from './rebuild.ts';
 
 async function main(): Promise<number> {

@@ -6,7 +6,7 @@
  * events exactly as the processor summarizes a completing task.
  */
 import { BaselineBook } from '../processor/baseline-book.ts';
-import type { DetectionQueries, LearnableTask } from '../store/detection-queries.ts';
+import type { DetectionQueries, LearnableTask } from '../store/clickhouse/detection-queries.ts';
 import type { BaselineRecord } from '../store/store.ts';
 import { summarizeStored } from '../detection/stored-task.ts';
 import { DEFAULT_DETECTOR_CONFIG } from '../core/detect/index.ts';

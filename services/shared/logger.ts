@@ -1,8 +1,10 @@
 import { pino } from 'pino';
 import type { DestinationStream, Logger as PinoLogger } from 'pino';
-import type { LogLevel } from '../config.ts';
 
 export type Logger = PinoLogger;
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /**
  * Structured JSON logs on stdout (or `destination`). Secrets never go in: nothing logs a token or a secret

@@ -1,24 +1,24 @@
 /**
  * Tripline's gateway WITHOUT fastify, for the benchmark's "what does the framework cost" row: the same OTLP
- * decoder (collectors/gateway/otlp-codec.ts), the same classification and Kafka publisher
- * (collectors/gateway/gateway.ts + services/bus/kafka-publisher.ts, set up as services/distributed.ts does),
- * behind a bare `node:http` server that answers like collectors/gateway/receiver.ts on the paths the benchmark
+ * decoder (services/otlp/codec.ts), the same classification and Kafka publisher
+ * (services/gateway/gateway.ts + services/bus/kafka/publisher.ts, set up as services/app/distributed.ts does),
+ * behind a bare `node:http` server that answers like services/api/otlp-receiver.ts on the paths the benchmark
  * takes (200 with an empty ExportTraceServiceResponse; 400 undecodable; 413 too large; 429/503 + Retry-After
- * when Kafka is busy or down). Not a product entry point: the real gateway is `node services/gateway-main.ts`.
+ * when Kafka is busy or down). Not a product entry point: the real gateway is `node services/app/gateway-main.ts`.
  *
  *   KAFKA_BROKERS=… TRIPLINE_OTLP_PORT=4318 node test/bench/bare-http-gateway.ts
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gunzipSync } from 'node:zlib';
-import { createGateway, tuneHeapForIngest } from '../../collectors/gateway/gateway.ts';
-import { RPC_CODE, countSpans, decodeTraceRequest, encodeRpcStatus, encodeTraceResponse } from '../../collectors/gateway/otlp-codec.ts';
-import { routeTraceRequest } from '../../collectors/gateway/otlp-route.ts';
-import type { RoutedRecord } from '../../collectors/gateway/otlp-route.ts';
-import { createKafka, ensureTopics } from '../../services/bus/kafka-client.ts';
-import { loadKafkaSettings } from '../../services/bus/kafka-config.ts';
-import { createKafkaPublisher } from '../../services/bus/kafka-publisher.ts';
-import { loadConfig } from '../../services/config.ts';
+import { createGateway, tuneHeapForIngest } from '../../services/gateway/gateway.ts';
+import { RPC_CODE, countSpans, decodeTraceRequest, encodeRpcStatus, encodeTraceResponse } from '../../services/otlp/codec.ts';
+import { routeTraceRequest } from '../../services/otlp/route.ts';
+import type { RoutedRecord } from '../../services/otlp/route.ts';
+import { createKafka, ensureTopics } from '../../services/bus/kafka/client.ts';
+import { loadKafkaSettings } from '../../services/bus/kafka/config.ts';
+import { createKafkaPublisher } from '../../services/bus/kafka/publisher.ts';
+import { loadConfig } from '../../services/app/config.ts';
 import { isTriplineError, messageOf } from '../../services/shared/errors.ts';
 import { createLogger } from '../../services/shared/logger.ts';
 
@@ -33,7 +33,7 @@ const gateway = createGateway(publisher);
 // As the real gateway (createGateway with records) does.
 tuneHeapForIngest();
 /**
- * The byte-level fast path (collectors/gateway/otlp-route.ts), used when the publisher takes ready-made records
+ * The byte-level fast path (services/otlp/route.ts), used when the publisher takes ready-made records
  * (`publishRecords`, the change proposed in docs/otelcol.md); else decode → classify → publish as the gateway does.
  */
 const recordPublisher = (publisher as Partial<{ publishRecords(records: readonly (RoutedRecord & { headers: Record<string, string> })[]): Promise<void> }>).publishRecords?.bind(publisher);

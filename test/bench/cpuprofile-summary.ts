@@ -37,11 +37,11 @@ export function areaOf(frame: CallFrame): string {
   if (functionName === '(garbage collector)') return 'GC';
   if (functionName === '(program)') return 'V8/native (program)';
   if (url === '') return functionName.startsWith('(') ? functionName : 'native/builtins';
-  if (url.includes('/collectors/gateway/otlp-codec.ts')) return 'Tripline OTLP decoder/encoder (otlp-codec.ts)';
-  if (url.includes('/collectors/gateway/receiver.ts')) return 'Tripline receiver (receiver.ts)';
+  if (url.includes('/services/otlp/')) return 'Tripline OTLP decoder/encoder (services/otlp)';
+  if (url.includes('/services/api/otlp-receiver.ts')) return 'Tripline receiver (otlp-receiver.ts)';
   if (url.includes('/services/core/classify.ts')) return 'Tripline classification (classify.ts)';
-  if (url.includes('/services/bus/kafka-publisher.ts')) return 'Tripline Kafka publisher (kafka-publisher.ts)';
-  if (url.includes('/collectors/gateway/')) return 'Tripline gateway (other)';
+  if (url.includes('/services/bus/kafka/publisher.ts')) return 'Tripline Kafka publisher (bus/kafka/publisher.ts)';
+  if (url.includes('/services/gateway/')) return 'Tripline gateway (other)';
   if (url.includes('/node_modules/fastify') || url.includes('/node_modules/find-my-way') || url.includes('/node_modules/avvio') || url.includes('/node_modules/light-my-request')) return 'fastify';
   if (url.includes('/node_modules/pino')) return 'pino';
   if (url.includes('/node_modules/kafkajs')) return 'kafkajs';

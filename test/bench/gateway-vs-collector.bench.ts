@@ -8,7 +8,7 @@
  *
  * Systems under test (each a fresh process per run, pinned with `taskset -c 1`):
  *   collector     otelcol built from collectors/otelcol/builder.yaml, run with collectors/otelcol/config.yaml
- *   gateway       Tripline's gateway as users run it: `node services/gateway-main.ts` (fastify)
+ *   gateway       Tripline's gateway as users run it: `node services/app/gateway-main.ts` (fastify)
  *   gateway-http  the same decoder, classification and Kafka publisher behind bare `node:http`
  *                 (test/bench/bare-http-gateway.ts), to see what fastify costs
  * The load generator (test/bench/load-generator.ts), this orchestrator and the broker (unless KAFKA_BROKERS
@@ -57,7 +57,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
 import type { Consumer } from 'kafkajs';
-import { registerZstdCodec } from '../../services/bus/kafka-codecs.ts';
+import { registerZstdCodec } from '../../services/bus/kafka/codecs.ts';
 import { startBroker, stopBroker, waitForBroker } from '../helpers/kafka-broker.ts';
 import type { BrokerEnv } from '../helpers/kafka-broker.ts';
 import { otelcolBinary, otelcolCollectorEnv, otelcolVersion, startOtelcol } from '../helpers/otelcol.ts';
@@ -70,7 +70,7 @@ import { generatePayloads } from './payloads/generate.ts';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const LOAD_GENERATOR = fileURLToPath(new URL('./load-generator.ts', import.meta.url));
 const BARE_GATEWAY = fileURLToPath(new URL('./bare-http-gateway.ts', import.meta.url));
-const GATEWAY_MAIN = join(ROOT, 'services', 'gateway-main.ts');
+const GATEWAY_MAIN = join(ROOT, 'services', 'app', 'gateway-main.ts');
 /** The agent token the load generator sends (the collector ignores it). */
 const BENCH_AGENT_TOKEN = 'bench-agent-token-0123456789abcdef';
 

@@ -5,7 +5,7 @@
  *   1. kafkajs alone: idempotent producer, acks -1, one send at a time, at several batch sizes (messages per
  *      send), compression none, GZIP (the only codec kafkajs ships) and ZSTD (Node's zlib);
  *   2. the gateway's publisher in process (classify → group → encode → accumulate → Kafka ack), compression
- *      none, GZIP and ZSTD (Node's zlib, registered by services/bus/kafka-codecs.ts);
+ *      none, GZIP and ZSTD (Node's zlib, registered by services/bus/kafka/codecs.ts);
  *   3. the gateway service over HTTP (OTLP/HTTP protobuf → decode → classify → Kafka ack, default settings) in a child process,
  *      its CPU read from /proc, with 32 concurrent clients in this process;
  *   4. Kafka → processor → ClickHouse: (a) the consumer alone (fetch, decompress, decode, classify, commit) with
@@ -29,17 +29,17 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { CompressionTypes, Kafka, Partitioners, logLevel } from 'kafkajs';
-import { encodeTraceRequest } from '../../collectors/gateway/otlp-codec.ts';
+import { encodeTraceRequest } from '../../services/otlp/codec.ts';
 import type { OtlpTraceRequest } from '../../schemas/otlp.ts';
-import { createKafka, ensureTopics } from '../../services/bus/kafka-client.ts';
-import { registerZstdCodec } from '../../services/bus/kafka-codecs.ts';
-import type { KafkaSettings } from '../../services/bus/kafka-config.ts';
-import { buildSpanRecords, createKafkaPublisher } from '../../services/bus/kafka-publisher.ts';
-import { createKafkaSource } from '../../services/bus/kafka-source.ts';
+import { createKafka, ensureTopics } from '../../services/bus/kafka/client.ts';
+import { registerZstdCodec } from '../../services/bus/kafka/codecs.ts';
+import type { KafkaSettings } from '../../services/bus/kafka/config.ts';
+import { buildSpanRecords, createKafkaPublisher } from '../../services/bus/kafka/publisher.ts';
+import { createKafkaSource } from '../../services/bus/kafka/source.ts';
 import { classifyRequest } from '../../services/core/classify.ts';
-import { startGatewayService, startProcessorService } from '../../services/distributed.ts';
+import { startGatewayService, startProcessorService } from '../../services/app/distributed.ts';
 import { createLogger } from '../../services/shared/logger.ts';
-import { openClickHouseStore } from '../../services/store/clickhouse-store.ts';
+import { openClickHouseStore } from '../../services/store/clickhouse/store.ts';
 import { agentHeaders } from '../helpers/auth.ts';
 import { distributedConfig, freshKafkaSettings, syntheticRequest } from '../integration/kafka/fixtures.ts';
 

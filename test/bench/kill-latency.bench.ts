@@ -215,8 +215,8 @@ const BASE_ENV = {
 };
 
 async function embeddedTarget(dataDir: string): Promise<Target> {
-  const { loadConfig } = await import('../../services/config.ts');
-  const { startEmbedded } = await import('../../services/embedded.ts');
+  const { loadConfig } = await import('../../services/app/config.ts');
+  const { startEmbedded } = await import('../../services/app/embedded.ts');
   const { createLogger } = await import('../../services/shared/logger.ts');
   const config = loadConfig({ ...BASE_ENV, TRIPLINE_DATA_DIR: dataDir });
   const running = await startEmbedded(config, createLogger(config.logLevel));
@@ -271,15 +271,15 @@ async function brokers(): Promise<{ list: string[]; stop: () => Promise<void> }>
 
 async function kafkaTarget(dataDir: string): Promise<Target> {
   const broker = await brokers();
-  const { loadConfig } = await import('../../services/config.ts');
+  const { loadConfig } = await import('../../services/app/config.ts');
   const { createLogger } = await import('../../services/shared/logger.ts');
-  const { openClickHouseStore } = await import('../../services/store/clickhouse-store.ts');
-  const { startDistributed, manualCommands } = await import('../../services/distributed.ts');
-  const { createKafka, ensureTopics } = await import('../../services/bus/kafka-client.ts');
-  const { loadKafkaSettings } = await import('../../services/bus/kafka-config.ts');
-  const { bridgeKillSwitchToKafka } = await import('../../services/bus/kafka-kill-switch.ts');
+  const { openClickHouseStore } = await import('../../services/store/clickhouse/store.ts');
+  const { startDistributed, manualCommands } = await import('../../services/app/distributed.ts');
+  const { createKafka, ensureTopics } = await import('../../services/bus/kafka/client.ts');
+  const { loadKafkaSettings } = await import('../../services/bus/kafka/config.ts');
+  const { bridgeKillSwitchToKafka } = await import('../../services/bus/kafka/kill-switch.ts');
   const { createLocalKillSwitch } = await import('../../services/killswitch/kill-switch.ts');
-  const { startKillSwitchRuntime } = await import('../../services/killswitch/runtime.ts');
+  const { startKillSwitchRuntime } = await import('../../services/app/killswitch.ts');
   const { buildApiApp } = await import('../../services/api/app.ts');
   const suffix = `${process.pid}-${Date.now()}`;
   const env = {

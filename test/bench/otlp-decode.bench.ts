@@ -17,7 +17,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
-import { decodeTraceRequest, encodeTraceRequest, otlpSchema } from '../../collectors/gateway/otlp-codec.ts';
+import { decodeTraceRequest, encodeTraceRequest, otlpSchema } from '../../services/otlp/codec.ts';
 
 const SPANS_PER_REQUEST = 100;
 const REQUESTS = 32;

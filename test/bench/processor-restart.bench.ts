@@ -13,7 +13,7 @@ import { DEFAULT_DETECTOR_CONFIG } from '../../services/core/detect/index.ts';
 import { createLocalKillSwitch } from '../../services/killswitch/kill-switch.ts';
 import { createProcessor } from '../../services/processor/processor.ts';
 import { createLogger } from '../../services/shared/logger.ts';
-import { openClickHouseStore } from '../../services/store/clickhouse-store.ts';
+import { openClickHouseStore } from '../../services/store/clickhouse/store.ts';
 import type { AgentEvent } from '../../schemas/events.ts';
 import { dataAccess, taskCtx, toolCall } from '../unit/detect/fixtures.ts';
 

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
-import { openClickHouseStore } from '../../services/store/clickhouse-store.ts';
+import { openClickHouseStore } from '../../services/store/clickhouse/store.ts';
 import type { ScoredEvent } from '../../services/store/store.ts';
 
 const TOTAL = Number(process.argv[2] ?? 100_000);

@@ -1,6 +1,6 @@
 /**
  * Drill: the gateway restarted while agents keep exporting. The gateway runs as its own process
- * (`node services/gateway-main.ts` on a fixed port) in front of a processor on the real broker; agents export
+ * (`node services/app/gateway-main.ts` on a fixed port) in front of a processor on the real broker; agents export
  * the whole time and retry what is refused or lost, as OTLP clients do (a connection refused or reset, 503).
  *
  *   1. a rolling restart: SIGTERM (the gateway stops taking requests and drains what Kafka has not yet
@@ -17,8 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startProcessorService } from '../../services/distributed.ts';
-import type { RunningProcessorService } from '../../services/distributed.ts';
+import { startProcessorService } from '../../services/app/distributed.ts';
+import type { RunningProcessorService } from '../../services/app/distributed.ts';
 import { kafkaBrokers } from '../helpers/kafka-broker.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { concludeDrill, drillConfig, drillEnv, drillLogger, drillRunId, openAuditClient, seconds, startAgents, storedEvents, taskExport, waitUntilStored } from './helpers.ts';

@@ -1,8 +1,8 @@
 /**
  * Drill: sustained overload at twice the capacity, in the two deployments, both writing to a ClickHouse server
  * (test/drills/clickhouse-server.ts): the distributed mode as deployed (the gateway and a processor each in its
- * own process, `node services/gateway-main.ts` and `processor-main.ts`, on the real broker: Kafka holds what the
- * processor has not consumed yet), and the embedded mode (`node services/main.ts`: the in-process bus, whose
+ * own process, `node services/app/gateway-main.ts` and `processor-main.ts`, on the real broker: Kafka holds what the
+ * processor has not consumed yet), and the embedded mode (`node services/app/main.ts`: the in-process bus, whose
  * capacity is what ingest answers 429 past).
  *
  *   1. Capacity: agents export as fast as they are answered (closed loop) for a few seconds; the capacity is the

@@ -1,6 +1,6 @@
 /**
  * Child processes of the drills: Tripline's services started the way an operator starts them
- * (`node services/gateway-main.ts`, `processor-main.ts`, `main.ts`) and the drills' ClickHouse server
+ * (`node services/app/gateway-main.ts`, `processor-main.ts`, `main.ts`) and the drills' ClickHouse server
  * (test/drills/clickhouse-server.ts), each of which a drill may kill (SIGKILL), stop (SIGTERM) and start again.
  * A child still running when the test process exits is killed with it.
  */
@@ -12,9 +12,9 @@ import { freePort } from '../helpers/tripline-process.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const SCRIPTS = {
-  gateway: fileURLToPath(new URL('../../services/gateway-main.ts', import.meta.url)),
-  processor: fileURLToPath(new URL('../../services/processor-main.ts', import.meta.url)),
-  all: fileURLToPath(new URL('../../services/main.ts', import.meta.url)),
+  gateway: fileURLToPath(new URL('../../services/app/gateway-main.ts', import.meta.url)),
+  processor: fileURLToPath(new URL('../../services/app/processor-main.ts', import.meta.url)),
+  all: fileURLToPath(new URL('../../services/app/main.ts', import.meta.url)),
   clickhouse: fileURLToPath(new URL('./clickhouse-server.ts', import.meta.url)),
 } as const;
 

@@ -1,6 +1,6 @@
 /**
  * Drill: a processor killed with SIGKILL mid-batch; another takes over. Two processors run as their own
- * processes (`node services/processor-main.ts`, one consumer group) and share a ClickHouse server
+ * processes (`node services/app/processor-main.ts`, one consumer group) and share a ClickHouse server
  * (test/drills/clickhouse-server.ts); agents keep exporting through the gateway the whole time.
  *
  * The batch processor A is writing when it dies holds the rogue task's revoking event: the rogue task (on one of
@@ -24,9 +24,9 @@ import { Partitioners } from 'kafkajs';
 import type { PartitionMetadata } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Revocation } from '../../schemas/events.ts';
-import { startGatewayService } from '../../services/distributed.ts';
-import { openClickHouseStore } from '../../services/store/clickhouse-store.ts';
-import type { RunningGateway } from '../../services/distributed.ts';
+import { startGatewayService } from '../../services/app/distributed.ts';
+import { openClickHouseStore } from '../../services/store/clickhouse/store.ts';
+import type { RunningGateway } from '../../services/app/distributed.ts';
 import { kafkaBrokers } from '../helpers/kafka-broker.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { readTopic } from '../integration/kafka/fixtures.ts';

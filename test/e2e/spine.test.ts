@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runFleet } from '../../collectors/simulator/fleet.ts';
 import { generateScenario } from '../../collectors/simulator/scenarios.ts';
 import type { TaskPlan } from '../../collectors/simulator/scenarios.ts';
-import { openClickHouseStore } from '../../services/store/clickhouse-store.ts';
+import { openClickHouseStore } from '../../services/store/clickhouse/store.ts';
 import { startTriplineProcess } from '../helpers/tripline-process.ts';
 import type { TriplineProcess } from '../helpers/tripline-process.ts';
 import { waitFor } from '../helpers/wait.ts';

@@ -23,7 +23,7 @@ import { createLocalKillSwitch } from '../../services/killswitch/kill-switch.ts'
 import { createProcessor } from '../../services/processor/processor.ts';
 import type { Processor } from '../../services/processor/processor.ts';
 import { createLogger } from '../../services/shared/logger.ts';
-import { openClickHouseStore } from '../../services/store/clickhouse-store.ts';
+import { openClickHouseStore } from '../../services/store/clickhouse/store.ts';
 import type { Store } from '../../services/store/store.ts';
 import { benignTask, rng } from '../unit/detect/fixtures.ts';
 import { apiCase, chars, fuzzAsync, reportMemory, runsFor, settledHeapMb, summarize, timeoutFor } from './arbitraries.ts';

@@ -27,7 +27,7 @@ import type {
   OtlpStatus,
   OtlpTraceRequest,
 } from '../../schemas/otlp.ts';
-import { encodeTraceRequest } from '../../collectors/gateway/otlp-codec.ts';
+import { encodeTraceRequest } from '../../services/otlp/codec.ts';
 
 // ============================================================================================================
 // Harness: run counts, budgets, reports

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { countSpans } from '../../collectors/gateway/otlp-codec.ts';
+import { countSpans } from '../../services/otlp/codec.ts';
 import { ATTR, EVENT_KINDS } from '../../schemas/conventions.ts';
 import type { OtlpKeyValue, OtlpSpan, OtlpTraceRequest } from '../../schemas/otlp.ts';
 import { classifyRequest } from '../../services/core/classify.ts';

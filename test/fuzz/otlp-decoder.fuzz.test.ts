@@ -1,5 +1,5 @@
 /**
- * Fuzzing the OTLP decoders (collectors/gateway/otlp-codec.ts) with fast-check, in two run modes:
+ * Fuzzing the OTLP decoders (services/otlp/codec.ts) with fast-check, in two run modes:
  * `decoder-protobuf` and `decoder-json`. Each mode spends FUZZ_RUNS generated inputs (see arbitraries.ts):
  *
  * - valid requests with random attributes of every AnyValue type decode to exactly what was encoded (JSON in
@@ -13,7 +13,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { MAX_ANY_VALUE_DEPTH, decodeTraceRequest, encodeTraceRequest } from '../../collectors/gateway/otlp-codec.ts';
+import { MAX_ANY_VALUE_DEPTH, decodeTraceRequest, encodeTraceRequest } from '../../services/otlp/codec.ts';
 import type { OtlpFormat, OtlpTraceRequest } from '../../schemas/otlp.ts';
 import { TriplineError } from '../../services/shared/errors.ts';
 import {

@@ -1,5 +1,5 @@
 /**
- * Fuzzing the OTLP/HTTP edge (collectors/gateway/receiver.ts), run mode `http`:
+ * Fuzzing the OTLP/HTTP edge (services/api/otlp-receiver.ts), run mode `http`:
  *
  * - through a real Fastify instance with `app.inject()` (the receiver in front of the real gateway and
  *   classifier): every generated request (valid and broken bodies in both formats, matching and mismatched
@@ -25,14 +25,14 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
-import { createGateway } from '../../collectors/gateway/gateway.ts';
-import { countSpans, decodeTraceRequest, encodeTraceRequest, otlpSchema } from '../../collectors/gateway/otlp-codec.ts';
-import { registerOtlpReceiver } from '../../collectors/gateway/receiver.ts';
+import { createGateway } from '../../services/gateway/gateway.ts';
+import { countSpans, decodeTraceRequest, encodeTraceRequest, otlpSchema } from '../../services/otlp/codec.ts';
+import { registerOtlpReceiver } from '../../services/api/otlp-receiver.ts';
 import type { OtlpFormat, OtlpTraceRequest } from '../../schemas/otlp.ts';
-import { loadConfig } from '../../services/config.ts';
-import { startEmbedded } from '../../services/embedded.ts';
-import type { RunningTripline } from '../../services/embedded.ts';
-import { createHttpServer } from '../../services/shared/http.ts';
+import { loadConfig } from '../../services/app/config.ts';
+import { startEmbedded } from '../../services/app/embedded.ts';
+import type { RunningTripline } from '../../services/app/embedded.ts';
+import { createHttpServer } from '../../services/api/http.ts';
 import { createLogger } from '../../services/shared/logger.ts';
 import {
   FUZZ_SOCKET_RUNS,

@@ -1,5 +1,5 @@
 /**
- * Starts Tripline the way a user does (`node services/main.ts`, i.e. `npm start`) as a child process on
+ * Starts Tripline the way a user does (`node services/app/main.ts`, i.e. `npm start`) as a child process on
  * free ports, and stops it with SIGTERM.
  */
 import { spawn } from 'node:child_process';
@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from './wait.ts';
 
-const MAIN = fileURLToPath(new URL('../../services/main.ts', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../services/app/main.ts', import.meta.url));
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -21,15 +21,15 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Alert, Revocation } from '../../schemas/events.ts';
 import { isTriplineError } from '../../services/shared/errors.ts';
 import type { ErrorCode } from '../../services/shared/errors.ts';
-import { openClickHouseStore } from '../../services/store/clickhouse-store.ts';
-import type { StoreLogger } from '../../services/store/clickhouse-store.ts';
+import { openClickHouseStore } from '../../services/store/clickhouse/store.ts';
+import type { StoreLogger } from '../../services/store/clickhouse/store.ts';
 import type { BaselineRecord, ScoredEvent, Store, TaskRecord } from '../../services/store/store.ts';
 
 const DATA_DIR = mkdtempSync(join(tmpdir(), 'tripline-store-test-'));
 const SERVER_URL = process.env.CLICKHOUSE_URL;
 const SERVER_USER = process.env.CLICKHOUSE_USER;
 const SERVER_PASSWORD = process.env.CLICKHOUSE_PASSWORD;
-const STORE_MODULE = new URL('../../services/store/clickhouse-store.ts', import.meta.url).href;
+const STORE_MODULE = new URL('../../services/store/clickhouse/store.ts', import.meta.url).href;
 
 interface Target {
   name: 'chdb' | 'server';

@@ -7,8 +7,8 @@
  *   dashboards);
  * - every service another depends on has a health check, and dependents wait for it (`service_healthy`);
  * - Tripline's services are built from this repository, run the distributed entry points, and their ports and
- *   environment agree with the documented configuration (services/config.ts CONFIG_VARIABLES,
- *   services/bus/kafka-config.ts KAFKA_CONFIG_VARIABLES, services/distributed.ts roles): every variable is a
+ *   environment agree with the documented configuration (services/app/config.ts CONFIG_VARIABLES,
+ *   services/bus/kafka/config.ts KAFKA_CONFIG_VARIABLES, services/app/distributed.ts roles): every variable is a
  *   known one, the values load, and the addresses point at the services that serve them.
  */
 import { spawnSync } from 'node:child_process';
@@ -18,9 +18,9 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { PLUGIN_VERSION } from '../../dashboards/src/grafana.ts';
-import { KAFKA_CONFIG_VARIABLES, loadKafkaSettings } from '../../services/bus/kafka-config.ts';
-import { CONFIG_VARIABLES, loadConfig } from '../../services/config.ts';
-import { ROLES, readRoles } from '../../services/distributed.ts';
+import { KAFKA_CONFIG_VARIABLES, loadKafkaSettings } from '../../services/bus/kafka/config.ts';
+import { CONFIG_VARIABLES, loadConfig } from '../../services/app/config.ts';
+import { ROLES, readRoles } from '../../services/app/distributed.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const COMPOSE_FILE = join(ROOT, 'docker-compose.yml');
@@ -70,7 +70,7 @@ function dockerCompose(args: string[]): { status: number; stdout: string; stderr
 const TRIPLINE_VARIABLES = new Set<string>([...CONFIG_VARIABLES.map(([name]) => name), ...KAFKA_CONFIG_VARIABLES.map(([name]) => name), 'TRIPLINE_ROLES']);
 
 /** The distributed entry point each Tripline role runs (services/*-main.ts). */
-const ENTRY_POINTS: Record<string, string> = { gateway: 'services/gateway-main.ts', processor: 'services/processor-main.ts', api: 'services/api-main.ts' };
+const ENTRY_POINTS: Record<string, string> = { gateway: 'services/app/gateway-main.ts', processor: 'services/app/processor-main.ts', api: 'services/app/api-main.ts' };
 
 function commandOf(service: Service): string[] {
   return typeof service.command === 'string' ? service.command.split(/\s+/) : (service.command ?? []);

@@ -3,9 +3,9 @@
  * its body is read, and the bytes are given back once answers are sent.
  */
 import { describe, expect, it } from 'vitest';
-import { encodeTraceRequest } from '../../collectors/gateway/otlp-codec.ts';
-import { registerOtlpReceiver } from '../../collectors/gateway/receiver.ts';
-import { createHttpServer } from '../../services/shared/http.ts';
+import { encodeTraceRequest } from '../../services/otlp/codec.ts';
+import { registerOtlpReceiver } from '../../services/api/otlp-receiver.ts';
+import { createHttpServer } from '../../services/api/http.ts';
 import { createLogger } from '../../services/shared/logger.ts';
 import { syntheticRequest } from './kafka/fixtures.ts';
 

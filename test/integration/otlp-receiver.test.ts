@@ -8,9 +8,9 @@ import { OTLPTraceExporter as OTLPJsonTraceExporter } from '@opentelemetry/expor
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { SpanExporter } from '@opentelemetry/sdk-trace';
-import { encodeTraceRequest, otlpSchema } from '../../collectors/gateway/otlp-codec.ts';
-import { registerOtlpReceiver } from '../../collectors/gateway/receiver.ts';
-import type { OtlpHandlerContext, OtlpHandlerResult } from '../../collectors/gateway/receiver.ts';
+import { encodeTraceRequest, otlpSchema } from '../../services/otlp/codec.ts';
+import { registerOtlpReceiver } from '../../services/api/otlp-receiver.ts';
+import type { OtlpHandlerContext, OtlpHandlerResult } from '../../services/api/otlp-receiver.ts';
 import type { OtlpKeyValue, OtlpSpan, OtlpTraceRequest } from '../../schemas/otlp.ts';
 import { TriplineError } from '../../services/shared/errors.ts';
 import { waitFor } from '../helpers/wait.ts';

@@ -14,7 +14,7 @@ import type { KillSwitchMessage } from '../../services/killswitch/kill-switch.ts
 import { createProcessor } from '../../services/processor/processor.ts';
 import type { Processor } from '../../services/processor/processor.ts';
 import { createLogger } from '../../services/shared/logger.ts';
-import { openClickHouseStore } from '../../services/store/clickhouse-store.ts';
+import { openClickHouseStore } from '../../services/store/clickhouse/store.ts';
 import type { Store } from '../../services/store/store.ts';
 import { TENANT, benignTask, dataAccess, privilegeChange, rng, taskCtx, toolCall } from '../unit/detect/fixtures.ts';
 

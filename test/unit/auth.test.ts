@@ -7,7 +7,7 @@ import { createTenantRateLimiter } from '../../services/auth/rate-limit.ts';
 import { ROLES, permits } from '../../services/auth/roles.ts';
 import type { Access } from '../../services/auth/roles.ts';
 import { ROUTE_ACCESS } from '../../services/api/access.ts';
-import { loadConfig } from '../../services/config.ts';
+import { loadConfig } from '../../services/app/config.ts';
 import { createLogger } from '../../services/shared/logger.ts';
 
 const logger = createLogger('silent');

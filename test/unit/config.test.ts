@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_VARIABLES, loadConfig } from '../../services/config.ts';
-import { KAFKA_CONFIG_VARIABLES } from '../../services/bus/kafka-config.ts';
-import { ROLE_VARIABLE } from '../../services/distributed.ts';
+import { CONFIG_VARIABLES, loadConfig } from '../../services/app/config.ts';
+import { KAFKA_CONFIG_VARIABLES } from '../../services/bus/kafka/config.ts';
+import { ROLE_VARIABLE } from '../../services/app/distributed.ts';
 import { ERRORS, TriplineError } from '../../services/shared/errors.ts';
 
 function configError(env: Record<string, string>): TriplineError {
@@ -57,7 +57,7 @@ describe('configuration', () => {
   });
 
   it('stops start-up with the variable named and exit code 2', () => {
-    const result = spawnSync(process.execPath, ['services/main.ts'], { env: { ...process.env, TRIPLINE_API_PORT: 'eighty' }, encoding: 'utf8' });
+    const result = spawnSync(process.execPath, ['services/app/main.ts'], { env: { ...process.env, TRIPLINE_API_PORT: 'eighty' }, encoding: 'utf8' });
     expect(result.status).toBe(2);
     expect(result.stderr).toContain('TRIPLINE_API_PORT="eighty" is invalid');
   });

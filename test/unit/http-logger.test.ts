@@ -1,10 +1,10 @@
 /**
- * The per-request logger of Tripline's HTTP servers (services/shared/http.ts): a request that never logs makes
+ * The per-request logger of Tripline's HTTP servers (services/api/http.ts): a request that never logs makes
  * no pino child; one that logs writes its line with the request id, as fastify's own child would.
  */
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { LazyChildLogger, createHttpServer } from '../../services/shared/http.ts';
+import { LazyChildLogger, createHttpServer } from '../../services/api/http.ts';
 import { createLogger } from '../../services/shared/logger.ts';
 
 function capture(): { lines: string[]; stream: Writable } {

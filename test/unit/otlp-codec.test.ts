@@ -15,7 +15,7 @@ import {
   encodeTraceResponse,
   otlpSchema,
   uint64ToDecimal,
-} from '../../collectors/gateway/otlp-codec.ts';
+} from '../../services/otlp/codec.ts';
 import type { OtlpAnyValue, OtlpFormat, OtlpKeyValue, OtlpSpan, OtlpTraceRequest } from '../../schemas/otlp.ts';
 import { TriplineError } from '../../services/shared/errors.ts';
 

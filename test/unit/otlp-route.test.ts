@@ -1,5 +1,5 @@
 /**
- * The gateway's byte-level router (collectors/gateway/otlp-route.ts) must give the same Kafka records as the
+ * The gateway's byte-level router (services/otlp/route.ts) must give the same Kafka records as the
  * object path it replaces: decodeTraceRequest → classifyRequest → buildSpanRecords (same topics, keys, span
  * counts, and records that decode to the same objects), on realistic SDK payloads and on generated requests
  * that mix every attribute classification reads, at span and resource level.
@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeTraceRequest, encodeTraceRequest } from '../../collectors/gateway/otlp-codec.ts';
-import { routeTraceRequest } from '../../collectors/gateway/otlp-route.ts';
+import { decodeTraceRequest, encodeTraceRequest } from '../../services/otlp/codec.ts';
+import { routeTraceRequest } from '../../services/otlp/route.ts';
 import type { OtlpAnyValue, OtlpKeyValue, OtlpSpan, OtlpTraceRequest } from '../../schemas/otlp.ts';
-import { buildSpanRecords } from '../../services/bus/kafka-publisher.ts';
+import { buildSpanRecords } from '../../services/bus/kafka/publisher.ts';
 import { classifyRequest } from '../../services/core/classify.ts';
 import { TriplineError } from '../../services/shared/errors.ts';
 import { generatePayloads } from '../bench/payloads/generate.ts';

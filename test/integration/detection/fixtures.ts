@@ -22,9 +22,9 @@ import { createLocalKillSwitch } from '../../../services/killswitch/kill-switch.
 import { createProcessor } from '../../../services/processor/processor.ts';
 import type { Processor } from '../../../services/processor/processor.ts';
 import { createLogger } from '../../../services/shared/logger.ts';
-import { openClickHouseStore } from '../../../services/store/clickhouse-store.ts';
-import { createDetectionQueries, openDetectionClient } from '../../../services/store/detection-queries.ts';
-import type { DetectionQueries } from '../../../services/store/detection-queries.ts';
+import { openClickHouseStore } from '../../../services/store/clickhouse/store.ts';
+import { createDetectionQueries, openDetectionClient } from '../../../services/store/clickhouse/detection-queries.ts';
+import type { DetectionQueries } from '../../../services/store/clickhouse/detection-queries.ts';
 import type { Store } from '../../../services/store/store.ts';
 import type { ClickHouseClient } from '@clickhouse/client';
 

@@ -11,7 +11,7 @@ import { describeBaseline, parseBaseline } from '../../../services/core/detect/i
 import type { LabelledTask } from '../../../services/evaluation/plan-events.ts';
 import { rebuildBaselines } from '../../../services/learner/rebuild.ts';
 import type { BaselineBook } from '../../../services/processor/baseline-book.ts';
-import { openClickHouseStore } from '../../../services/store/clickhouse-store.ts';
+import { openClickHouseStore } from '../../../services/store/clickhouse/store.ts';
 import { TENANT, logger, runTask, startHarness, tasksOf, tempDir } from './fixtures.ts';
 import type { Harness } from './fixtures.ts';
 

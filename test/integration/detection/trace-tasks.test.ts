@@ -22,7 +22,7 @@ import type { KillSwitchMessage } from '../../../services/killswitch/kill-switch
 import { createProcessor } from '../../../services/processor/processor.ts';
 import type { Processor } from '../../../services/processor/processor.ts';
 import { createLogger } from '../../../services/shared/logger.ts';
-import { openClickHouseStore } from '../../../services/store/clickhouse-store.ts';
+import { openClickHouseStore } from '../../../services/store/clickhouse/store.ts';
 import { createMemoryStore } from '../../../services/store/memory-store.ts';
 import type { Store } from '../../../services/store/store.ts';
 

@@ -5,14 +5,14 @@
  * member with its uncommitted records replayed.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { decodeTraceRequest } from '../../../collectors/gateway/otlp-codec.ts';
-import { createKafka, ensureTopics } from '../../../services/bus/kafka-client.ts';
-import { spanTopics } from '../../../services/bus/kafka-config.ts';
-import type { KafkaSettings } from '../../../services/bus/kafka-config.ts';
-import { TENANT_HEADER, buildSpanRecords, createKafkaPublisher } from '../../../services/bus/kafka-publisher.ts';
-import type { KafkaEventPublisher } from '../../../services/bus/kafka-publisher.ts';
-import { createKafkaSource } from '../../../services/bus/kafka-source.ts';
-import type { KafkaEventSource } from '../../../services/bus/kafka-source.ts';
+import { decodeTraceRequest } from '../../../services/otlp/codec.ts';
+import { createKafka, ensureTopics } from '../../../services/bus/kafka/client.ts';
+import { spanTopics } from '../../../services/bus/kafka/config.ts';
+import type { KafkaSettings } from '../../../services/bus/kafka/config.ts';
+import { TENANT_HEADER, buildSpanRecords, createKafkaPublisher } from '../../../services/bus/kafka/publisher.ts';
+import type { KafkaEventPublisher } from '../../../services/bus/kafka/publisher.ts';
+import { createKafkaSource } from '../../../services/bus/kafka/source.ts';
+import type { KafkaEventSource } from '../../../services/bus/kafka/source.ts';
 import type { EventBatch } from '../../../services/bus/bus.ts';
 import { classifyRequest } from '../../../services/core/classify.ts';
 import { isTriplineError } from '../../../services/shared/errors.ts';

@@ -1,7 +1,7 @@
 /**
  * The distributed mode's wiring: all three roles in one process (`startDistributed`), manual kill and restore
  * through the API reaching another API process's kill switch over the revocations topic, and a per-service
- * entry script (`node services/gateway-main.ts`) configured from the environment alone.
+ * entry script (`node services/app/gateway-main.ts`) configured from the environment alone.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeTraceRequest, encodeTraceRequest } from '../../../collectors/gateway/otlp-codec.ts';
+import { decodeTraceRequest, encodeTraceRequest } from '../../../services/otlp/codec.ts';
 import type { Revocation } from '../../../schemas/events.ts';
-import { startApiService, startDistributed } from '../../../services/distributed.ts';
-import type { RunningApiService, RunningDistributed } from '../../../services/distributed.ts';
-import { openClickHouseStore } from '../../../services/store/clickhouse-store.ts';
+import { startApiService, startDistributed } from '../../../services/app/distributed.ts';
+import type { RunningApiService, RunningDistributed } from '../../../services/app/distributed.ts';
+import { openClickHouseStore } from '../../../services/store/clickhouse/store.ts';
 import type { Store } from '../../../services/store/store.ts';
 import { kafkaBrokers } from '../../helpers/kafka-broker.ts';
 import { freePort } from '../../helpers/tripline-process.ts';
@@ -108,11 +108,11 @@ describe('all roles in one process, and a second API process', () => {
 });
 
 describe('per-service entry scripts', () => {
-  it('runs the gateway from `node services/gateway-main.ts` and stops it on SIGTERM', async () => {
+  it('runs the gateway from `node services/app/gateway-main.ts` and stops it on SIGTERM', async () => {
     const brokers = kafkaBrokers();
     const settings = freshKafkaSettings(brokers, { partitions: 1 });
     const port = await freePort();
-    const script = fileURLToPath(new URL('../../../services/gateway-main.ts', import.meta.url));
+    const script = fileURLToPath(new URL('../../../services/app/gateway-main.ts', import.meta.url));
     const child = spawn(process.execPath, [script], {
       env: {
         ...process.env,

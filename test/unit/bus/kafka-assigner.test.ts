@@ -3,7 +3,7 @@
  * numbers are spread in contiguous ranges like Kafka's RangeAssignor, and nothing is left unassigned.
  */
 import { describe, expect, it } from 'vitest';
-import { coPartitionedAssignment, rangeOfNumbers } from '../../../services/bus/kafka-assigner.ts';
+import { coPartitionedAssignment, rangeOfNumbers } from '../../../services/bus/kafka/assigner.ts';
 
 const TOPICS = ['tripline.tool_calls', 'tripline.data_access', 'tripline.privilege_changes'];
 

@@ -7,7 +7,7 @@ import zlib from 'node:zlib';
 import fc from 'fast-check';
 import kafkajs from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { createZstdCompressor, registerZstdCodec } from '../../../services/bus/kafka-codecs.ts';
+import { createZstdCompressor, registerZstdCodec } from '../../../services/bus/kafka/codecs.ts';
 
 /** The window log a zstd frame declares, or undefined for a single-segment frame (no window descriptor). */
 function frameWindowLog(frame: Buffer): number | undefined {

@@ -3,8 +3,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_TOPICS } from '../../../schemas/conventions.ts';
-import { KAFKA_CONFIG_VARIABLES, allTopics, loadKafkaSettings } from '../../../services/bus/kafka-config.ts';
-import { readRoles } from '../../../services/distributed.ts';
+import { KAFKA_CONFIG_VARIABLES, allTopics, loadKafkaSettings } from '../../../services/bus/kafka/config.ts';
+import { readRoles } from '../../../services/app/distributed.ts';
 import { isTriplineError } from '../../../services/shared/errors.ts';
 
 const base = { brokers: ['kafka:9092'], clientId: 'tripline', partitions: 6, groupId: 'tripline-processor' };

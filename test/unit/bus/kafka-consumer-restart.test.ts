@@ -1,12 +1,12 @@
 /**
  * Consumers that kafkajs stops for good (a CRASH with `restart: false`, e.g. KafkaJSGroupCoordinatorNotFound
- * while a restarted broker loads its coordinator) are started again (services/bus/kafka-consumer-restart.ts).
+ * while a restarted broker loads its coordinator) are started again (services/bus/kafka/consumer-restart.ts).
  */
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Consumer, ConsumerConfig, ConsumerRunConfig, Kafka } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { restartingConsumers } from '../../../services/bus/kafka-consumer-restart.ts';
+import { restartingConsumers } from '../../../services/bus/kafka/consumer-restart.ts';
 import { createLogger } from '../../../services/shared/logger.ts';
 
 const CRASH = 'consumer.crash';

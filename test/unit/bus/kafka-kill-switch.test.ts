@@ -5,7 +5,7 @@
 import type { Kafka, ProducerBatch } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import type { Alert, Revocation } from '../../../schemas/events.ts';
-import { bridgeKillSwitchToKafka } from '../../../services/bus/kafka-kill-switch.ts';
+import { bridgeKillSwitchToKafka } from '../../../services/bus/kafka/kill-switch.ts';
 import { createLocalKillSwitch } from '../../../services/killswitch/kill-switch.ts';
 import { createLogger } from '../../../services/shared/logger.ts';
 

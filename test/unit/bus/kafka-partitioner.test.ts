@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { Partitioners } from 'kafkajs';
 import type { PartitionMetadata } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { KeyHashPartitioner, murmur2, partitionOfKey } from '../../../services/bus/kafka-partitioner.ts';
+import { KeyHashPartitioner, murmur2, partitionOfKey } from '../../../services/bus/kafka/partitioner.ts';
 
 const kafkajsMurmur2 = createRequire(import.meta.url)('kafkajs/src/producer/partitioners/default/murmur2.js') as (key: string | Buffer) => number;
 

@@ -5,9 +5,9 @@
  */
 import type { Kafka, TopicMessages } from 'kafkajs';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { loadKafkaSettings } from '../../../services/bus/kafka-config.ts';
-import { createKafkaPublisher } from '../../../services/bus/kafka-publisher.ts';
-import type { KafkaEventPublisher, SpanRecord } from '../../../services/bus/kafka-publisher.ts';
+import { loadKafkaSettings } from '../../../services/bus/kafka/config.ts';
+import { createKafkaPublisher } from '../../../services/bus/kafka/publisher.ts';
+import type { KafkaEventPublisher, SpanRecord } from '../../../services/bus/kafka/publisher.ts';
 import { createLogger } from '../../../services/shared/logger.ts';
 
 interface Send {

@@ -1,12 +1,12 @@
 /**
- * The kafkajs fixes (services/bus/kafkajs-patches.ts): they apply to the installed kafkajs 2.2.4, the request
+ * The kafkajs fixes (services/bus/kafka/kafkajs-patches.ts): they apply to the installed kafkajs 2.2.4, the request
  * queue no longer re-arms its timer when nothing waits, and the faster encoder writes exactly kafkajs' bytes.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { crc32c, originalEncoderMethods, patchKafkajs } from '../../../services/bus/kafkajs-patches.ts';
+import { crc32c, originalEncoderMethods, patchKafkajs } from '../../../services/bus/kafka/kafkajs-patches.ts';
 
 const require = createRequire(import.meta.url);
 const kafkajsVersion = (JSON.parse(readFileSync(require.resolve('kafkajs/package.json'), 'utf8')) as { version: string }).version;

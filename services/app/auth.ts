@@ -4,20 +4,20 @@
  */
 import type { ApiAccess } from '../api/access.ts';
 import type { AdminRoutesDeps } from '../api/admin-routes.ts';
-import type { AuthConfig } from '../config.ts';
+import type { AuthConfig } from './config.ts';
 import { TriplineError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
-import { openDetectionClient } from '../store/detection-queries.ts';
-import type { DetectionClientOptions } from '../store/detection-queries.ts';
-import { bearerToken } from './api-tokens.ts';
-import { openAccessControl } from './access-control.ts';
-import type { AccessControl, GeneratedToken } from './access-control.ts';
-import { createAccessStore } from './access-store.ts';
-import type { AccessStore } from './access-store.ts';
-import { createAuditTrail } from './audit-trail.ts';
-import type { AuditTrail } from './audit-trail.ts';
-import { createTenantRateLimiter } from './rate-limit.ts';
-import type { TenantRateLimiter } from './rate-limit.ts';
+import { openDetectionClient } from '../store/clickhouse/detection-queries.ts';
+import type { DetectionClientOptions } from '../store/clickhouse/detection-queries.ts';
+import { bearerToken } from '../auth/api-tokens.ts';
+import { openAccessControl } from '../auth/access-control.ts';
+import type { AccessControl, GeneratedToken } from '../auth/access-control.ts';
+import { createAccessStore } from '../store/clickhouse/access-store.ts';
+import type { AccessStore } from '../auth/access-store.ts';
+import { createAuditTrail } from '../auth/audit-trail.ts';
+import type { AuditTrail } from '../auth/audit-trail.ts';
+import { createTenantRateLimiter } from '../auth/rate-limit.ts';
+import type { TenantRateLimiter } from '../auth/rate-limit.ts';
 
 export interface RunningAuth {
   control: AccessControl;

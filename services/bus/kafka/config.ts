@@ -1,13 +1,13 @@
 /**
  * Kafka settings of the distributed mode, read from the environment once and validated (the base settings —
- * brokers, client id, partitions, group id — come from `services/config.ts`; this module adds topic names and
+ * brokers, client id, partitions, group id — come from `services/app/config.ts`; this module adds topic names and
  * the producer/consumer knobs). Every variable is listed in KAFKA_CONFIG_VARIABLES for the README.
  */
-import { DEFAULT_TOPICS } from '../../schemas/conventions.ts';
-import type { EventKind } from '../../schemas/conventions.ts';
-import type { TriplineConfig } from '../config.ts';
-import { TriplineError } from '../shared/errors.ts';
-import { deepFreeze, readEnum, readInt, readPattern, type Env } from '../shared/env.ts';
+import { DEFAULT_TOPICS } from '../../../schemas/conventions.ts';
+import type { EventKind } from '../../../schemas/conventions.ts';
+import type { TriplineConfig } from '../../app/config.ts';
+import { TriplineError } from '../../shared/errors.ts';
+import { deepFreeze, readEnum, readInt, readPattern, type Env } from '../../shared/env.ts';
 
 export const KAFKA_COMPRESSIONS = ['gzip', 'zstd', 'none'] as const;
 export type KafkaCompression = (typeof KAFKA_COMPRESSIONS)[number];

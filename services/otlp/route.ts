@@ -17,8 +17,8 @@
  */
 import { ATTR, EVENT_KINDS } from '../../schemas/conventions.ts';
 import type { EventKind } from '../../schemas/conventions.ts';
-import { TriplineError } from '../../services/shared/errors.ts';
-import { SPAN_FLAGS_PARENT_IS_REMOTE, keepBoundary, taskMark } from '../../services/core/classify.ts';
+import { TriplineError } from '../shared/errors.ts';
+import { SPAN_FLAGS_PARENT_IS_REMOTE, keepBoundary, taskMark } from '../core/classify.ts';
 
 export interface RoutedRecord {
   topic: string;

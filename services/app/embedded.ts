@@ -3,36 +3,36 @@
  * ClickHouse engine in-process. `startEmbedded(config)` returns the running parts and an idempotent `stop()`
  * that drains in-flight work before closing the store.
  */
-import { createGateway } from '../collectors/gateway/gateway.ts';
-import type { Gateway } from '../collectors/gateway/gateway.ts';
-import { registerOtlpReceiver } from '../collectors/gateway/receiver.ts';
-import { buildApiApp } from './api/app.ts';
-import { startAuth } from './auth/index.ts';
-import type { RunningAuth } from './auth/index.ts';
-import { registerConsole } from './api/console.ts';
-import { createFeedback } from './detection/feedback.ts';
-import { createDetectionQueries, openDetectionClient } from './store/detection-queries.ts';
-import type { BaselineBook } from './processor/baseline-book.ts';
-import type { ApiDeps } from './api/app.ts';
-import { createInProcessBus } from './bus/in-process-bus.ts';
-import type { InProcessBus } from './bus/in-process-bus.ts';
+import { createGateway } from '../gateway/gateway.ts';
+import type { Gateway } from '../gateway/gateway.ts';
+import { registerOtlpReceiver } from '../api/otlp-receiver.ts';
+import { buildApiApp } from '../api/app.ts';
+import { startAuth } from './auth.ts';
+import type { RunningAuth } from './auth.ts';
+import { registerConsole } from '../api/console.ts';
+import { createFeedback } from '../detection/feedback.ts';
+import { createDetectionQueries, openDetectionClient } from '../store/clickhouse/detection-queries.ts';
+import type { BaselineBook } from '../processor/baseline-book.ts';
+import type { ApiDeps } from '../api/app.ts';
+import { createInProcessBus } from '../bus/in-process-bus.ts';
+import type { InProcessBus } from '../bus/in-process-bus.ts';
 import { detectorConfigOf } from './config.ts';
 import type { TriplineConfig } from './config.ts';
-import { describeBaseline } from './core/detect/index.ts';
-import type { DetectorConfig } from './core/detect/index.ts';
-import { createLocalKillSwitch } from './killswitch/kill-switch.ts';
-import type { KillSwitch } from './killswitch/kill-switch.ts';
-import { startKillSwitchRuntime } from './killswitch/runtime.ts';
-import type { KillSwitchRuntime, KillSwitchRuntimeOptions } from './killswitch/runtime.ts';
-import { createProcessor } from './processor/processor.ts';
-import type { Processor } from './processor/processor.ts';
-import { FLEET_TASK_TYPE } from './processor/baseline-book.ts';
-import { messageOf } from './shared/errors.ts';
-import { createHttpServer } from './shared/http.ts';
-import { createLogger } from './shared/logger.ts';
-import type { Logger } from './shared/logger.ts';
-import { openClickHouseStore } from './store/clickhouse-store.ts';
-import type { Store } from './store/store.ts';
+import { describeBaseline } from '../core/detect/index.ts';
+import type { DetectorConfig } from '../core/detect/index.ts';
+import { createLocalKillSwitch } from '../killswitch/kill-switch.ts';
+import type { KillSwitch } from '../killswitch/kill-switch.ts';
+import { startKillSwitchRuntime } from './killswitch.ts';
+import type { KillSwitchRuntime, KillSwitchRuntimeOptions } from './killswitch.ts';
+import { createProcessor } from '../processor/processor.ts';
+import type { Processor } from '../processor/processor.ts';
+import { FLEET_TASK_TYPE } from '../processor/baseline-book.ts';
+import { messageOf } from '../shared/errors.ts';
+import { createHttpServer } from '../api/http.ts';
+import { createLogger } from '../shared/logger.ts';
+import type { Logger } from '../shared/logger.ts';
+import { openClickHouseStore } from '../store/clickhouse/store.ts';
+import type { Store } from '../store/store.ts';
 
 export interface RunningTripline {
   /** Where the OTLP receiver and the API listen, e.g. `http://127.0.0.1:4318`. */

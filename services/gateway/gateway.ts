@@ -3,12 +3,12 @@
  * the batch, so a 200 means the spans will be scored.
  */
 import v8 from 'node:v8';
-import type { EventPublisher } from '../../services/bus/bus.ts';
-import { TENANT_HEADER } from '../../services/bus/kafka-publisher.ts';
-import type { SpanRecord } from '../../services/bus/kafka-publisher.ts';
-import { routeTraceRequest } from './otlp-route.ts';
-import type { RouteTopics } from './otlp-route.ts';
-import { classifyRequest } from '../../services/core/classify.ts';
+import type { EventPublisher } from '../bus/bus.ts';
+import { TENANT_HEADER } from '../bus/kafka/publisher.ts';
+import type { SpanRecord } from '../bus/kafka/publisher.ts';
+import { routeTraceRequest } from '../otlp/route.ts';
+import type { RouteTopics } from '../otlp/route.ts';
+import { classifyRequest } from '../core/classify.ts';
 import type { OtlpTraceRequest } from '../../schemas/otlp.ts';
 
 export interface GatewayStats {
@@ -29,7 +29,7 @@ export interface Gateway {
   ingest(request: OtlpTraceRequest, context: { tenant: string }): Promise<{ rejectedSpans: number }>;
   /**
    * The fast path of the Kafka gateway: a protobuf request routed from its bytes to the span topics
-   * (collectors/gateway/otlp-route.ts), no span decoded into objects. Only when created with `records`.
+   * (services/otlp/route.ts), no span decoded into objects. Only when created with `records`.
    */
   ingestProtobuf?(body: Uint8Array, context: { tenant: string }): Promise<{ rejectedSpans: number; spans: number }>;
   stats(): Readonly<GatewayStats>;
@@ -58,7 +58,7 @@ export function tuneHeapForIngest(): void {
 }
 
 export function createGateway(publisher: EventPublisher, records?: { publisher: RecordPublisher; topics: RouteTopics; maxRecordBytes: number }): Gateway {
-  // The Kafka gateway has its own process (services/gateway-main.ts); the embedded one shares it with the processor.
+  // The Kafka gateway has its own process (services/app/gateway-main.ts); the embedded one shares it with the processor.
   if (records !== undefined) tuneHeapForIngest();
   const stats: GatewayStats = { requests: 0, spans: 0, events: 0, taskBoundaries: 0, dropped: 0 };
   const fast =

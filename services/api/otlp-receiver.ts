@@ -31,9 +31,9 @@ import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { OtlpFormat, OtlpTraceRequest } from '../../schemas/otlp.ts';
-import { TriplineError, isTriplineError, messageOf } from '../../services/shared/errors.ts';
-import type { TenantRateLimiter } from '../../services/auth/rate-limit.ts';
-import { RPC_CODE, countSpans, decodeTraceRequest, encodeRpcStatus, encodeTraceResponse } from './otlp-codec.ts';
+import { TriplineError, isTriplineError, messageOf } from '../shared/errors.ts';
+import type { TenantRateLimiter } from '../auth/rate-limit.ts';
+import { RPC_CODE, countSpans, decodeTraceRequest, encodeRpcStatus, encodeTraceResponse } from '../otlp/codec.ts';
 
 /** What the receiver tells the handler besides the request. */
 export interface OtlpHandlerContext {

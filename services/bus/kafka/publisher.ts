@@ -28,14 +28,14 @@
 import { Buffer } from 'node:buffer';
 import { CompressionTypes } from 'kafkajs';
 import type { Kafka, Message, Producer, TopicMessages } from 'kafkajs';
-import type { OtlpResourceSpans, OtlpScopeSpans, OtlpSpan, OtlpTraceRequest } from '../../schemas/otlp.ts';
-import { encodeTraceRequest } from '../../collectors/gateway/otlp-codec.ts';
-import type { ClassifiedBatch } from '../core/classify.ts';
-import { TriplineError, messageOf } from '../shared/errors.ts';
-import type { Logger } from '../shared/logger.ts';
-import type { EventPublisher } from './bus.ts';
-import type { KafkaSettings, KafkaTopics } from './kafka-config.ts';
-import { KeyHashPartitioner, partitionOfKey } from './kafka-partitioner.ts';
+import type { OtlpResourceSpans, OtlpScopeSpans, OtlpSpan, OtlpTraceRequest } from '../../../schemas/otlp.ts';
+import { encodeTraceRequest } from '../../otlp/codec.ts';
+import type { ClassifiedBatch } from '../../core/classify.ts';
+import { TriplineError, messageOf } from '../../shared/errors.ts';
+import type { Logger } from '../../shared/logger.ts';
+import type { EventPublisher } from '../bus.ts';
+import type { KafkaSettings, KafkaTopics } from './config.ts';
+import { KeyHashPartitioner, partitionOfKey } from './partitioner.ts';
 
 /** A produce request holds at most this many times `maxBatchBytes` (each partition at most `maxBatchBytes`). */
 const MAX_REQUEST_BATCHES = 16;
@@ -174,7 +174,7 @@ export interface KafkaPublisherStats {
 
 export interface KafkaEventPublisher extends EventPublisher {
   /**
-   * Publishes records already built (the gateway's byte-level router, collectors/gateway/otlp-route.ts):
+   * Publishes records already built (the gateway's byte-level router, services/otlp/route.ts):
    * the same acknowledgement, time-out and back-pressure as `publish`.
    */
   publishRecords(records: readonly SpanRecord[]): Promise<void>;

@@ -25,9 +25,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMainThread } from 'node:worker_threads';
 
-import { EVENT_KINDS } from '../../schemas/conventions.ts';
-import type { EventKind } from '../../schemas/conventions.ts';
-import { DECISIONS, REGIMES, REVOCATION_ACTIONS, TASK_STATUSES } from '../../schemas/events.ts';
+import { EVENT_KINDS } from '../../../schemas/conventions.ts';
+import type { EventKind } from '../../../schemas/conventions.ts';
+import { DECISIONS, REGIMES, REVOCATION_ACTIONS, TASK_STATUSES } from '../../../schemas/events.ts';
 import type {
   Alert,
   AgentEvent,
@@ -42,9 +42,9 @@ import type {
   TaskStatus,
   ToolCallDetail,
   Verdict,
-} from '../../schemas/events.ts';
-import { TriplineError, messageOf } from '../shared/errors.ts';
-import type { BaselineRecord, ListFilter, Page, ScoredEvent, Store, TaskRecord } from './store.ts';
+} from '../../../schemas/events.ts';
+import { TriplineError, messageOf } from '../../shared/errors.ts';
+import type { BaselineRecord, ListFilter, Page, ScoredEvent, Store, TaskRecord } from '../store.ts';
 import { chdbConnection } from './chdb.ts';
 
 /** The subset of a pino logger the store uses. */
@@ -75,7 +75,7 @@ export interface ClickHouseStoreOptions {
   migrationsDir?: string;
 }
 
-const DEFAULT_MIGRATIONS_DIR = fileURLToPath(new URL('../../schemas/clickhouse/', import.meta.url));
+const DEFAULT_MIGRATIONS_DIR = fileURLToPath(new URL('../../../schemas/clickhouse/', import.meta.url));
 const DATABASE_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MIGRATION_FILE = /^(\d{3})_([a-z0-9_]+)\.sql$/;
 const DATABASE_PLACEHOLDER = '{database:Identifier}';

@@ -15,8 +15,8 @@
  * and resume from the committed offsets, as after any restart.
  */
 import type { Consumer, ConsumerConfig, ConsumerCrashEvent, ConsumerRunConfig, Kafka } from 'kafkajs';
-import { messageOf } from '../shared/errors.ts';
-import type { Logger } from '../shared/logger.ts';
+import { messageOf } from '../../shared/errors.ts';
+import type { Logger } from '../../shared/logger.ts';
 
 export interface RestartOptions {
   /** Wait before each attempt to start a stopped consumer again. @default 1000 */

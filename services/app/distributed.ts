@@ -3,7 +3,7 @@
  * ClickHouse behind them (the store). Each `start*Service(config)` returns the running service with an
  * idempotent `stop()` that drains in-flight work; `startDistributed(config, roles)` runs several roles in one
  * process (sharing one store, one kill switch and one Kafka bridge). The code that classifies, scores and
- * decides is the embedded mode's; only the adapters differ (see services/embedded.ts).
+ * decides is the embedded mode's; only the adapters differ (see services/app/embedded.ts).
  *
  *   gateway    OTLP/HTTP in → classify → span topics (kafka-publisher.ts); answers 200 after Kafka's ack,
  *              503/429 with Retry-After when Kafka is unavailable, slow or the in-flight cap is reached.
@@ -12,42 +12,40 @@
  *   api        the HTTP API over the store; manual kills and restores are written to the store and published
  *              on the revocations topic, where processors and other API instances apply them.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { FastifyInstance } from 'fastify';
-import { describeGeneratedTokens, startAuth } from './auth/index.ts';
-import { createMemoryAccessStore } from './auth/memory-access-store.ts';
-import { createGateway } from '../collectors/gateway/gateway.ts';
-import type { Gateway } from '../collectors/gateway/gateway.ts';
-import { registerOtlpReceiver } from '../collectors/gateway/receiver.ts';
-import type { Revocation } from '../schemas/events.ts';
-import type { EventBatch } from './bus/bus.ts';
-import type { ApiDeps } from './api/app.ts';
-import { createKafka, ensureTopics } from './bus/kafka-client.ts';
-import { loadKafkaSettings } from './bus/kafka-config.ts';
-import type { KafkaSettings } from './bus/kafka-config.ts';
-import { restartingConsumers } from './bus/kafka-consumer-restart.ts';
-import { bridgeKillSwitchToKafka } from './bus/kafka-kill-switch.ts';
-import type { KillSwitchBridge } from './bus/kafka-kill-switch.ts';
-import { createKafkaPublisher } from './bus/kafka-publisher.ts';
-import type { KafkaEventPublisher } from './bus/kafka-publisher.ts';
-import { createKafkaSource } from './bus/kafka-source.ts';
-import type { KafkaEventSource } from './bus/kafka-source.ts';
+import { describeGeneratedTokens, startAuth } from './auth.ts';
+import { createMemoryAccessStore } from '../auth/memory-access-store.ts';
+import { createGateway } from '../gateway/gateway.ts';
+import type { Gateway } from '../gateway/gateway.ts';
+import { registerOtlpReceiver } from '../api/otlp-receiver.ts';
+import type { Revocation } from '../../schemas/events.ts';
+import type { EventBatch } from '../bus/bus.ts';
+import type { ApiDeps } from '../api/app.ts';
+import { createKafka, ensureTopics } from '../bus/kafka/client.ts';
+import { loadKafkaSettings } from '../bus/kafka/config.ts';
+import type { KafkaSettings } from '../bus/kafka/config.ts';
+import { restartingConsumers } from '../bus/kafka/consumer-restart.ts';
+import { bridgeKillSwitchToKafka } from '../bus/kafka/kill-switch.ts';
+import type { KillSwitchBridge } from '../bus/kafka/kill-switch.ts';
+import { createKafkaPublisher } from '../bus/kafka/publisher.ts';
+import type { KafkaEventPublisher } from '../bus/kafka/publisher.ts';
+import { createKafkaSource } from '../bus/kafka/source.ts';
+import type { KafkaEventSource } from '../bus/kafka/source.ts';
 import { detectorConfigOf } from './config.ts';
 import type { TriplineConfig } from './config.ts';
-import { describeBaseline } from './core/detect/index.ts';
-import { createLocalKillSwitch } from './killswitch/kill-switch.ts';
-import type { KillSwitch } from './killswitch/kill-switch.ts';
-import { BaselineBook, FLEET_TASK_TYPE } from './processor/baseline-book.ts';
-import { createProcessor } from './processor/processor.ts';
-import type { ManualAction, Processor } from './processor/processor.ts';
-import { TriplineError, messageOf } from './shared/errors.ts';
-import { readList, type Env } from './shared/env.ts';
-import { manualRevocation } from './core/decide.ts';
-import { createHttpServer } from './shared/http.ts';
-import { createLogger } from './shared/logger.ts';
-import type { Logger } from './shared/logger.ts';
-import { openClickHouseStore } from './store/clickhouse-store.ts';
-import type { Store } from './store/store.ts';
+import { describeBaseline } from '../core/detect/index.ts';
+import { createLocalKillSwitch } from '../killswitch/kill-switch.ts';
+import type { KillSwitch } from '../killswitch/kill-switch.ts';
+import { BaselineBook, FLEET_TASK_TYPE } from '../processor/baseline-book.ts';
+import { createProcessor } from '../processor/processor.ts';
+import type { ManualAction, Processor } from '../processor/processor.ts';
+import { TriplineError, messageOf } from '../shared/errors.ts';
+import { readList, type Env } from '../shared/env.ts';
+import { manualRevocation } from '../core/decide.ts';
+import { createHttpServer, retryAfterWhileClosing } from '../api/http.ts';
+import { createLogger } from '../shared/logger.ts';
+import type { Logger } from '../shared/logger.ts';
+import { openClickHouseStore } from '../store/clickhouse/store.ts';
+import type { Store } from '../store/store.ts';
 
 export const ROLES = ['gateway', 'processor', 'api'] as const;
 export type Role = (typeof ROLES)[number];
@@ -199,7 +197,7 @@ export async function startGatewayService(config: Readonly<TriplineConfig>, deps
       rateLimiter: auth.rateLimiter,
       maxInFlightBytes: config.otlp.maxInFlightBytes,
       handler: (request, context) => gateway.ingest(request, context),
-      // Protobuf goes from its bytes to the topics (collectors/gateway/otlp-route.ts); OTLP/JSON is decoded.
+      // Protobuf goes from its bytes to the topics (services/otlp/route.ts); OTLP/JSON is decoded.
       protobufHandler: (body, context) => {
         if (gateway.ingestProtobuf === undefined) throw new Error('the gateway has no protobuf fast path');
         return gateway.ingestProtobuf(body, context);
@@ -222,23 +220,6 @@ export async function startGatewayService(config: Readonly<TriplineConfig>, deps
 
 /** Retry-After of the 503s a stopping gateway answers (as the publisher's SHUTTING_DOWN). */
 const CLOSING_RETRY_AFTER_SECONDS = 5;
-
-/**
- * While the server closes, Fastify answers the requests that still arrive on open keep-alive connections with a
- * 503 of its own, before any hook runs and without the Retry-After promised to OTLP clients with every 503 (found
- * by the gateway-restart drill). The header is set on the raw response before Fastify sees the request.
- */
-function retryAfterWhileClosing(app: FastifyInstance, seconds: number): { begin(): void } {
-  let closing = false;
-  app.server.prependListener('request', (_request: IncomingMessage, response: ServerResponse) => {
-    if (closing) response.setHeader('retry-after', String(seconds));
-  });
-  return {
-    begin() {
-      closing = true;
-    },
-  };
-}
 
 /** A processor: one member of the consumer group over the span topics. */
 export async function startProcessorService(config: Readonly<TriplineConfig>, deps: ServiceDeps = {}): Promise<RunningProcessorService> {
@@ -354,11 +335,11 @@ export async function startApiService(config: Readonly<TriplineConfig>, deps: Se
   // The API's own parts (routes, console, kill-switch enforcement, detection queries) are loaded here, not on
   // import: a process that runs only the gateway or a processor never needs them.
   const [{ buildApiApp }, { registerConsole }, { createFeedback }, { startKillSwitchRuntime }, { createDetectionQueries, openDetectionClient }] = await Promise.all([
-    import('./api/app.ts'),
-    import('./api/console.ts'),
-    import('./detection/feedback.ts'),
-    import('./killswitch/runtime.ts'),
-    import('./store/detection-queries.ts'),
+    import('../api/app.ts'),
+    import('../api/console.ts'),
+    import('../detection/feedback.ts'),
+    import('./killswitch.ts'),
+    import('../store/clickhouse/detection-queries.ts'),
   ]);
   try {
     let store = deps.store;

@@ -5,12 +5,12 @@
  */
 import { Kafka, logLevel } from 'kafkajs';
 import type { Admin, ITopicMetadata, LogEntry } from 'kafkajs';
-import { TriplineError, messageOf } from '../shared/errors.ts';
-import type { Logger } from '../shared/logger.ts';
-import { registerZstdCodec } from './kafka-codecs.ts';
+import { TriplineError, messageOf } from '../../shared/errors.ts';
+import type { Logger } from '../../shared/logger.ts';
+import { registerZstdCodec } from './codecs.ts';
 import { patchKafkajs } from './kafkajs-patches.ts';
-import { allTopics, spanTopics } from './kafka-config.ts';
-import type { KafkaSettings } from './kafka-config.ts';
+import { allTopics, spanTopics } from './config.ts';
+import type { KafkaSettings } from './config.ts';
 
 export interface KafkaClientOptions {
   /** Suffix of the client id, e.g. `gateway`, so broker logs tell the processes apart. */

@@ -15,13 +15,13 @@
 import { randomUUID } from 'node:crypto';
 import { CompressionTypes, Partitioners } from 'kafkajs';
 import type { Consumer, Kafka, Message, Producer } from 'kafkajs';
-import { REVOCATION_ACTIONS } from '../../schemas/events.ts';
-import type { Alert, Revocation } from '../../schemas/events.ts';
-import type { KillSwitch, KillSwitchMessage } from '../killswitch/kill-switch.ts';
-import { TriplineError, messageOf } from '../shared/errors.ts';
-import type { Logger } from '../shared/logger.ts';
-import type { KafkaTopics } from './kafka-config.ts';
-import { TENANT_HEADER } from './kafka-publisher.ts';
+import { REVOCATION_ACTIONS } from '../../../schemas/events.ts';
+import type { Alert, Revocation } from '../../../schemas/events.ts';
+import type { KillSwitch, KillSwitchMessage } from '../../killswitch/kill-switch.ts';
+import { TriplineError, messageOf } from '../../shared/errors.ts';
+import type { Logger } from '../../shared/logger.ts';
+import type { KafkaTopics } from './config.ts';
+import { TENANT_HEADER } from './publisher.ts';
 
 export interface KillSwitchBridgeOptions {
   kafka: Kafka;

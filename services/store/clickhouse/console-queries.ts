@@ -9,10 +9,10 @@ import { createClient } from '@clickhouse/client';
 import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
 import { mkdirSync, realpathSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
-import { EVENT_KINDS } from '../../schemas/conventions.ts';
-import type { EventKind } from '../../schemas/conventions.ts';
-import type { Decision, Regime, TaskStatus } from '../../schemas/events.ts';
-import { TriplineError, messageOf } from '../shared/errors.ts';
+import { EVENT_KINDS } from '../../../schemas/conventions.ts';
+import type { EventKind } from '../../../schemas/conventions.ts';
+import type { Decision, Regime, TaskStatus } from '../../../schemas/events.ts';
+import { TriplineError, messageOf } from '../../shared/errors.ts';
 import { chdbConnection } from './chdb.ts';
 
 /** Where the store is: the `store` part of TriplineConfig. */

@@ -1,6 +1,6 @@
 /**
  * Three fixes to kafkajs 2.2.4 (the version package.json pins), applied to the classes kafkajs itself uses (the
- * same CommonJS module instances), once per process, by `patchKafkajs()` (services/bus/kafka-client.ts calls it
+ * same CommonJS module instances), once per process, by `patchKafkajs()` (services/bus/kafka/client.ts calls it
  * for every Tripline client). Each replaced method is first compared with kafkajs 2.2.4's code (whitespace and
  * comments aside): a kafkajs with other code there (an upgrade) is left untouched, and the tests in
  * test/unit/bus/kafkajs-patches.test.ts say so.

@@ -34,7 +34,7 @@ import type {
   OtlpStatus,
   OtlpTraceRequest,
 } from '../../schemas/otlp.ts';
-import { TriplineError, messageOf } from '../../services/shared/errors.ts';
+import { TriplineError, messageOf } from '../shared/errors.ts';
 
 /**
  * Deepest nesting of `AnyValue`s accepted: an attribute's value is depth 1, an element of an array (or a

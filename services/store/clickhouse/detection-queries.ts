@@ -10,10 +10,10 @@ import { createClient } from '@clickhouse/client';
 import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
 import { mkdirSync, readFileSync, realpathSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
-import type { AgentEvent, Alert, Decision, Regime } from '../../schemas/events.ts';
-import { TriplineError, messageOf } from '../shared/errors.ts';
-import { ALERT_COLUMNS, EVENT_COLUMNS, rowToAlert, rowToEvent } from './clickhouse-store.ts';
-import type { AlertRowOut, EventRowOut } from './clickhouse-store.ts';
+import type { AgentEvent, Alert, Decision, Regime } from '../../../schemas/events.ts';
+import { TriplineError, messageOf } from '../../shared/errors.ts';
+import { ALERT_COLUMNS, EVENT_COLUMNS, rowToAlert, rowToEvent } from './store.ts';
+import type { AlertRowOut, EventRowOut } from './store.ts';
 import { chdbConnection } from './chdb.ts';
 
 const DATABASE_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -25,7 +25,7 @@ const ID_CHUNK = 500;
  * DDL of the feedback table, from its migration (schemas/clickhouse/009_feedback.sql), so a store that has not
  * run that migration yet still gets the table on first use; `{db}` is the database.
  */
-export const FEEDBACK_TABLE_SQL = readFileSync(new URL('../../schemas/clickhouse/009_feedback.sql', import.meta.url), 'utf8')
+export const FEEDBACK_TABLE_SQL = readFileSync(new URL('../../../schemas/clickhouse/009_feedback.sql', import.meta.url), 'utf8')
   .replace(/^--.*$/gm, '')
   .replace('{database:Identifier}', '{db}')
   .trim()

@@ -1,6 +1,6 @@
 /**
  * Command-line runner of the distributed mode, shared by the per-service entry scripts
- * (`node services/gateway-main.ts`, `processor-main.ts`, `api-main.ts`) and by `services/main.ts` when
+ * (`node services/app/gateway-main.ts`, `processor-main.ts`, `api-main.ts`) and by `services/app/main.ts` when
  * KAFKA_BROKERS is set. Roles come from TRIPLINE_ROLES when it is set, else from the script. Stops cleanly
  * (draining) on SIGINT/SIGTERM.
  */
@@ -8,9 +8,9 @@ import { loadConfig } from './config.ts';
 import type { TriplineConfig } from './config.ts';
 import { readRoles, startDistributed } from './distributed.ts';
 import type { Role } from './distributed.ts';
-import { isTriplineError, messageOf } from './shared/errors.ts';
-import { createLogger } from './shared/logger.ts';
-import type { Logger } from './shared/logger.ts';
+import { isTriplineError, messageOf } from '../shared/errors.ts';
+import { createLogger } from '../shared/logger.ts';
+import type { Logger } from '../shared/logger.ts';
 
 /** Stops `running` (draining) on SIGINT or SIGTERM, then exits: 0 when it stopped cleanly, 1 otherwise. */
 export function stopOnSignals(running: { stop(): Promise<void> }, logger: Logger): void {

@@ -5,10 +5,10 @@
 import { loadConfig } from './config.ts';
 import { runDistributedMain, stopOnSignals } from './distributed-main.ts';
 import { ROLES } from './distributed.ts';
-import { describeGeneratedTokens } from './auth/index.ts';
+import { describeGeneratedTokens } from './auth.ts';
 import { startEmbedded } from './embedded.ts';
-import { isTriplineError, messageOf } from './shared/errors.ts';
-import { createLogger } from './shared/logger.ts';
+import { isTriplineError, messageOf } from '../shared/errors.ts';
+import { createLogger } from '../shared/logger.ts';
 
 async function main(): Promise<void> {
   let config;

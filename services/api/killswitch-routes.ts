@@ -20,14 +20,14 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Revocation } from '../../schemas/events.ts';
-import { principalOf, tenantOf } from '../api/access.ts';
+import { principalOf, tenantOf } from './access.ts';
 import { TriplineError } from '../shared/errors.ts';
-import { KillSwitchError } from './errors.ts';
-import type { LeaseRecord, VerificationRecord } from './ks-store.ts';
-import type { KillSwitchRuntime } from './runtime.ts';
-import { STREAM_EVENT_TYPES } from './stream.ts';
-import type { StreamEventType } from './stream.ts';
-import type { TaskClaims } from './tokens.ts';
+import { KillSwitchError } from '../killswitch/errors.ts';
+import type { LeaseRecord, VerificationRecord } from '../killswitch/ks-store.ts';
+import type { KillSwitchRuntime } from '../app/killswitch.ts';
+import { STREAM_EVENT_TYPES } from '../killswitch/stream.ts';
+import type { StreamEventType } from '../killswitch/stream.ts';
+import type { TaskClaims } from '../killswitch/tokens.ts';
 
 export interface KillSwitchRoutesDeps {
   runtime: Pick<KillSwitchRuntime, 'authority' | 'checker' | 'leases' | 'secrets' | 'stream' | 'verifier' | 'tokens' | 'store' | 'config'>;

@@ -41,16 +41,16 @@ import { Buffer } from 'node:buffer';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { CompressionTypes, Partitioners } from 'kafkajs';
 import type { Batch, Consumer, ConsumerRunConfig, IHeaders, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
-import type { OtlpFormat } from '../../schemas/otlp.ts';
-import { decodeTraceRequest } from '../../collectors/gateway/otlp-codec.ts';
-import { classifyRequest } from '../core/classify.ts';
-import { TriplineError, messageOf } from '../shared/errors.ts';
-import type { Logger } from '../shared/logger.ts';
-import type { EventBatch, EventSource } from './bus.ts';
-import { coPartitionAssigner } from './kafka-assigner.ts';
-import { spanTopics } from './kafka-config.ts';
-import type { KafkaSettings } from './kafka-config.ts';
-import { TENANT_HEADER } from './kafka-publisher.ts';
+import type { OtlpFormat } from '../../../schemas/otlp.ts';
+import { decodeTraceRequest } from '../../otlp/codec.ts';
+import { classifyRequest } from '../../core/classify.ts';
+import { TriplineError, messageOf } from '../../shared/errors.ts';
+import type { Logger } from '../../shared/logger.ts';
+import type { EventBatch, EventSource } from '../bus.ts';
+import { coPartitionAssigner } from './assigner.ts';
+import { spanTopics } from './config.ts';
+import type { KafkaSettings } from './config.ts';
+import { TENANT_HEADER } from './publisher.ts';
 
 export const DEFAULT_TENANT = 'default';
 

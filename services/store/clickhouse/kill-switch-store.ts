@@ -5,16 +5,16 @@
  * It opens its own client on the same ClickHouse as the spine's store: the server at `url`, or the in-process
  * engine at `dataDir` (libchdb binds one data directory per process and lets several connections share it, so
  * this is a second connection to the same engine, not a second engine). Close it before the spine's store.
- * Every read uses FINAL, like the spine's store (see services/store/clickhouse-store.ts for why).
+ * Every read uses FINAL, like the spine's store (see services/store/clickhouse/store.ts for why).
  */
 import { createClient } from '@clickhouse/client';
 import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
 import { mkdirSync, realpathSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
-import type { Revocation } from '../../schemas/events.ts';
-import { TriplineError, messageOf } from '../shared/errors.ts';
-import { revocationToRow } from '../store/clickhouse-store.ts';
-import { chdbConnection } from '../store/chdb.ts';
+import type { Revocation } from '../../../schemas/events.ts';
+import { TriplineError, messageOf } from '../../shared/errors.ts';
+import { revocationToRow } from './store.ts';
+import { chdbConnection } from './chdb.ts';
 import type {
   CredentialRecord,
   DecisionFilter,
@@ -29,7 +29,7 @@ import type {
   TokenRevocationRecord,
   VerificationChecks,
   VerificationRecord,
-} from './ks-store.ts';
+} from '../../killswitch/ks-store.ts';
 
 export interface ClickHouseKillSwitchStoreOptions {
   /** A ClickHouse server's HTTP(S) endpoint; when set `dataDir` is ignored. */

@@ -4,11 +4,11 @@
  * the two agree.
  */
 import { join, resolve } from 'node:path';
-import { parseNotifierConfigs } from './killswitch/notifiers/config.ts';
-import { DEFAULT_POLICY_DIR } from './killswitch/settings.ts';
-import { MIN_TOKEN_LENGTH, isAcceptableToken } from './auth/api-tokens.ts';
-import type { KillSwitchConfig } from './killswitch/settings.ts';
-import type { DetectorConfig } from './core/detect/index.ts';
+import { parseNotifierConfigs } from '../killswitch/notifiers/config.ts';
+import { DEFAULT_POLICY_DIR } from '../killswitch/settings.ts';
+import { MIN_TOKEN_LENGTH, isAcceptableToken } from '../auth/api-tokens.ts';
+import type { KillSwitchConfig } from '../killswitch/settings.ts';
+import type { DetectorConfig } from '../core/detect/index.ts';
 import {
   deepFreeze,
   invalid,
@@ -23,10 +23,11 @@ import {
   readString,
   readUrl,
   type Env,
-} from './shared/env.ts';
+} from '../shared/env.ts';
+import { LOG_LEVELS } from '../shared/logger.ts';
+import type { LogLevel } from '../shared/logger.ts';
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+export type { LogLevel };
 
 export interface TaskTypeOverride {
   alertThreshold?: number;

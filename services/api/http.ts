@@ -1,7 +1,8 @@
 import { LogController, fastify } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Bindings, ChildLoggerOptions, LogFn } from 'pino';
-import type { Logger } from './logger.ts';
+import type { Logger } from '../shared/logger.ts';
 
 const LOG_METHODS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -74,4 +75,21 @@ export function createHttpServer(logger: Logger, options: { bodyLimit?: number; 
       void plain.status(error.statusCode ?? 400).send({ error: { code: error.code, message: error.message } });
     },
   });
+}
+
+/**
+ * While the server closes, Fastify answers the requests that still arrive on open keep-alive connections with a
+ * 503 of its own, before any hook runs and without the Retry-After promised to OTLP clients with every 503 (found
+ * by the gateway-restart drill). The header is set on the raw response before Fastify sees the request.
+ */
+export function retryAfterWhileClosing(app: FastifyInstance, seconds: number): { begin(): void } {
+  let closing = false;
+  app.server.prependListener('request', (_request: IncomingMessage, response: ServerResponse) => {
+    if (closing) response.setHeader('retry-after', String(seconds));
+  });
+  return {
+    begin() {
+      closing = true;
+    },
+  };
 }

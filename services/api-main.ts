@@ -1,7 +1,0 @@
-/**
- * The api service of the distributed mode on its own: `KAFKA_BROKERS=… node services/api-main.ts`
- * (TRIPLINE_ROLES, when set, overrides the role). See services/distributed.ts.
- */
-import { runDistributedMain } from './distributed-main.ts';
-
-await runDistributedMain(['api']);
