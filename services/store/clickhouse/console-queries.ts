@@ -5,15 +5,11 @@
  * lets several connections of one process share its data directory (the store's own connection stays the
  * only writer). Same read rule as the store: every table is read with FINAL.
  */
-import { createClient } from '@clickhouse/client';
-import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
-import { mkdirSync, realpathSync } from 'node:fs';
-import { isMainThread } from 'node:worker_threads';
 import { EVENT_KINDS } from '../../../schemas/conventions.ts';
 import type { EventKind } from '../../../schemas/conventions.ts';
 import type { Decision, Regime, TaskStatus } from '../../../schemas/events.ts';
 import { TriplineError, messageOf } from '../../shared/errors.ts';
-import { chdbConnection } from './chdb.ts';
+import { QUERY_SETTINGS, isDatabaseName, openClickHouseClient } from './client.ts';
 
 /** Where the store is: the `store` part of TriplineConfig. */
 export interface ConsoleQueryOptions {
@@ -63,8 +59,6 @@ export interface ConsoleQueries {
   close(): Promise<void>;
 }
 
-const DATABASE_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const SETTINGS: ClickHouseSettings = { output_format_json_quote_64bit_integers: 0 };
 /** Events whose span started this long before the window are not looked at (lets ClickHouse skip old parts). */
 const LATE_ARRIVAL_MS = 3_600_000;
 
@@ -85,31 +79,11 @@ interface TaskRow {
 }
 
 export async function openConsoleQueries(options: ConsoleQueryOptions): Promise<ConsoleQueries> {
-  if (!DATABASE_PATTERN.test(options.database)) {
+  if (!isDatabaseName(options.database)) {
     throw new TriplineError('CONFIG_INVALID', `database must be letters, digits and _ (got ${JSON.stringify(options.database)})`);
   }
   const db = options.database;
-  let client: ClickHouseClient;
-  if (options.url !== undefined && options.url !== '') {
-    client = createClient({
-      url: options.url,
-      ...(options.username === undefined ? {} : { username: options.username }),
-      ...(options.password === undefined ? {} : { password: options.password }),
-      application: 'tripline-console',
-      clickhouse_settings: SETTINGS,
-    });
-  } else {
-    if (!isMainThread) throw new TriplineError('CONFIG_INVALID', 'The embedded engine (chdb) must be used from the main thread');
-    let dir: string;
-    try {
-      mkdirSync(options.dataDir, { recursive: true });
-      dir = realpathSync(options.dataDir);
-    } catch (error) {
-      throw new TriplineError('CONFIG_INVALID', `dataDir ${options.dataDir} cannot be opened: ${messageOf(error)}`, { cause: error });
-    }
-    const connection = chdbConnection(dir);
-    client = createClient({ connection, clickhouse_settings: SETTINGS });
-  }
+  const client = openClickHouseClient(options, { application: 'tripline-console', settings: QUERY_SETTINGS });
 
   try {
     await client.query({ query: 'SELECT 1', format: 'JSONEachRow' }).then((result) => result.json());

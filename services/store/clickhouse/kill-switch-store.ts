@@ -7,27 +7,42 @@
  * this is a second connection to the same engine, not a second engine). Close it before the spine's store.
  * Every read uses FINAL, like the spine's store (see services/store/clickhouse/store.ts for why).
  */
-import { createClient } from '@clickhouse/client';
-import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
-import { mkdirSync, realpathSync } from 'node:fs';
-import { isMainThread } from 'node:worker_threads';
+import type { ClickHouseClient } from '@clickhouse/client';
 import type { Revocation } from '../../../schemas/events.ts';
 import { TriplineError, messageOf } from '../../shared/errors.ts';
-import { revocationToRow } from './store.ts';
-import { chdbConnection } from './chdb.ts';
+import { revocationToRow } from './rows.ts';
+import { INSERT_SETTINGS, QUERY_SETTINGS, isDatabaseName, openClickHouseClient } from './client.ts';
+import {
+  CREDENTIAL_COLUMNS,
+  LEASE_COLUMNS,
+  REVOCATION_COLUMNS,
+  VERIFICATION_COLUMNS,
+  credentialToRow,
+  decisionToRow,
+  leaseToRow,
+  rowToCredential,
+  rowToDecision,
+  rowToLease,
+  rowToRevocation,
+  rowToSecret,
+  rowToTokenRevocation,
+  rowToVerification,
+  secretToRow,
+  tokenRevocationToRow,
+  verificationToRow,
+} from './kill-switch-rows.ts';
+import type { CredentialRowOut, DecisionRowOut, LeaseRowOut, RevocationRowOut, SecretRowOut, TokenRevocationRowOut, VerificationRowOut } from './kill-switch-rows.ts';
+import { fromMicros, utcText, wellFormed } from './values.ts';
 import type {
   CredentialRecord,
   DecisionFilter,
   EventsAfter,
   KillSwitchStore,
   LeaseRecord,
-  LeaseStatus,
-  Outcome,
   PolicyDecisionRecord,
   SecretRecord,
   TaskRevocationState,
   TokenRevocationRecord,
-  VerificationChecks,
   VerificationRecord,
 } from '../../killswitch/ks-store.ts';
 
@@ -43,33 +58,14 @@ export interface ClickHouseKillSwitchStoreOptions {
   requestTimeoutMs?: number;
 }
 
-const QUERY_SETTINGS: ClickHouseSettings = { output_format_json_quote_64bit_integers: 0 };
-const INSERT_SETTINGS: ClickHouseSettings = { precise_float_parsing: 1 };
-const DATABASE_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
 export async function openClickHouseKillSwitchStore(options: ClickHouseKillSwitchStoreOptions): Promise<KillSwitchStore> {
-  if (!DATABASE_PATTERN.test(options.database)) {
+  if (!isDatabaseName(options.database)) {
     throw new TriplineError('CONFIG_INVALID', `database must be letters, digits and _ (got ${JSON.stringify(options.database)})`);
   }
-  const open = (): ClickHouseClient => {
-    if (options.url !== undefined && options.url !== '') {
-      return createClient({
-        url: options.url,
-        ...(options.username === undefined ? {} : { username: options.username }),
-        ...(options.password === undefined ? {} : { password: options.password }),
-        request_timeout: options.requestTimeoutMs ?? 30_000,
-        application: 'tripline-killswitch',
-        clickhouse_settings: QUERY_SETTINGS,
-      });
-    }
-    if (!isMainThread) throw new TriplineError('CONFIG_INVALID', 'The embedded store (chdb) must run on the main thread');
-    mkdirSync(options.dataDir, { recursive: true });
-    const connection = chdbConnection(realpathSync(options.dataDir));
-    return createClient({ connection, clickhouse_settings: QUERY_SETTINGS });
-  };
+  const setup = { application: 'tripline-killswitch', settings: QUERY_SETTINGS, requestTimeoutMs: options.requestTimeoutMs ?? 30_000 };
   // Two connections: one for the revocations of kills alone, one for everything else (see insertRevocations).
-  const client = open();
-  const urgent = open();
+  const client = openClickHouseClient(options, setup);
+  const urgent = openClickHouseClient(options, setup);
   try {
     await client.query({ query: 'SELECT 1', format: 'JSONEachRow' }).then((result) => result.json());
     await urgent.query({ query: 'SELECT 1', format: 'JSONEachRow' }).then((result) => result.json());
@@ -79,206 +75,6 @@ export async function openClickHouseKillSwitchStore(options: ClickHouseKillSwitc
     throw new TriplineError('STORE_UNAVAILABLE', `The kill switch cannot reach ClickHouse: ${messageOf(error)}`, { cause: error });
   }
   return new ClickHouseKillSwitchStore(client, urgent, options.database);
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Times: epoch ms <-> DateTime64(6, 'UTC') text / microseconds.
-
-function utcText(ms: number): string {
-  const us = Math.round(ms * 1000);
-  const seconds = Math.floor(us / 1_000_000);
-  const fraction = us - seconds * 1_000_000;
-  const iso = new Date(seconds * 1000).toISOString();
-  return `${iso.slice(0, 10)} ${iso.slice(11, 19)}.${String(fraction).padStart(6, '0')}`;
-}
-
-const fromMicros = (us: number): number => us / 1000;
-const fromNullableMicros = (us: number | null): number | null => (us === null ? null : us / 1000);
-
-/**
- * The row's strings (values at any depth) without lone UTF-16 surrogates, which JSON allows and UTF-8 cannot
- * hold: ClickHouse refuses a whole JSONEachRow insert over one, and no retry would fix it. They become U+FFFD.
- */
-function wellFormed<T>(value: T): T {
-  if (typeof value === 'string') return (value.isWellFormed() ? value : value.toWellFormed()) as T;
-  if (Array.isArray(value)) return value.map((item: unknown) => wellFormed(item)) as T;
-  if (typeof value === 'object' && value !== null) {
-    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([key, item]) => [key, wellFormed(item)])) as T;
-  }
-  return value;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Row shapes.
-
-interface RevocationRowOut {
-  id: string;
-  tenant: string;
-  task_id: string;
-  task_type: string;
-  agent_id: string;
-  action: string;
-  source: string;
-  actor: string;
-  reason: string;
-  reasons: string[];
-  score: number;
-  event_id: string;
-  time_us: number;
-}
-const REVOCATION_COLUMNS = `id, tenant, task_id, task_type, agent_id, action, source, actor, reason, reasons, score, event_id,
-  toUnixTimestamp64Micro(time) AS time_us`;
-
-function rowToRevocation(r: RevocationRowOut): Revocation {
-  return {
-    id: r.id,
-    tenant: r.tenant,
-    taskId: r.task_id,
-    taskType: r.task_type,
-    agentId: r.agent_id,
-    action: r.action === 'restore' ? 'restore' : 'revoke',
-    source: r.source === 'manual' ? 'manual' : 'detector',
-    actor: r.actor,
-    reason: r.reason,
-    reasons: r.reasons,
-    score: r.score,
-    eventId: r.event_id,
-    timeMs: fromMicros(r.time_us),
-  };
-}
-
-interface CredentialRowOut {
-  tenant: string;
-  jti: string;
-  task_id: string;
-  task_type: string;
-  agent_id: string;
-  scopes: string[];
-  tools: string[];
-  resources: string[];
-  issued_us: number;
-  expires_us: number;
-  decision_id: string;
-  kid: string;
-}
-const CREDENTIAL_COLUMNS = `tenant, jti, task_id, task_type, agent_id, scopes, tools, resources, toUnixTimestamp64Micro(issued_at) AS issued_us,
-  toUnixTimestamp64Micro(expires_at) AS expires_us, decision_id, kid`;
-
-interface TokenRevocationRowOut {
-  tenant: string;
-  jti: string;
-  task_id: string;
-  agent_id: string;
-  time_us: number;
-  expires_us: number;
-  actor: string;
-  reason: string;
-}
-
-interface DecisionRowOut {
-  id: string;
-  tenant: string;
-  time_us: number;
-  action: string;
-  agent_id: string;
-  task_id: string;
-  task_type: string;
-  resource: string;
-  decision: string;
-  policies: string[];
-  reasons: string[];
-  errors: string[];
-  context: string;
-}
-
-interface LeaseRowOut {
-  id: string;
-  tenant: string;
-  task_id: string;
-  task_type: string;
-  agent_id: string;
-  secret: string;
-  provider: string;
-  provider_ref: string;
-  status: string;
-  issued_us: number;
-  expires_us: number;
-  ended_us: number | null;
-  end_reason: string;
-  version: number;
-}
-const LEASE_COLUMNS = `id, tenant, task_id, task_type, agent_id, secret, provider, provider_ref, status, toUnixTimestamp64Micro(issued_at) AS issued_us,
-  toUnixTimestamp64Micro(expires_at) AS expires_us, toUnixTimestamp64Micro(ended_at) AS ended_us, end_reason, version`;
-
-function rowToLease(r: LeaseRowOut): LeaseRecord {
-  return {
-    id: r.id,
-    tenant: r.tenant,
-    taskId: r.task_id,
-    taskType: r.task_type,
-    agentId: r.agent_id,
-    secret: r.secret,
-    provider: r.provider,
-    providerRef: r.provider_ref,
-    status: r.status as LeaseStatus,
-    issuedMs: fromMicros(r.issued_us),
-    expiresMs: fromMicros(r.expires_us),
-    endedMs: fromNullableMicros(r.ended_us),
-    endReason: r.end_reason,
-    version: r.version,
-  };
-}
-
-interface SecretRowOut {
-  tenant: string;
-  name: string;
-  version: number;
-  ciphertext: string;
-  iv: string;
-  tag: string;
-  key_id: string;
-  deleted: boolean;
-  updated_us: number;
-}
-
-interface VerificationRowOut {
-  revocation_id: string;
-  tenant: string;
-  task_id: string;
-  task_type: string;
-  agent_id: string;
-  outcome: string;
-  revoked_us: number;
-  decided_us: number | null;
-  acknowledged_us: number | null;
-  checks: string;
-  failures: string[];
-  version: number;
-}
-const VERIFICATION_COLUMNS = `revocation_id, tenant, task_id, task_type, agent_id, outcome, toUnixTimestamp64Micro(revoked_at) AS revoked_us,
-  toUnixTimestamp64Micro(decided_at) AS decided_us, toUnixTimestamp64Micro(acknowledged_at) AS acknowledged_us, checks, failures, version`;
-
-function rowToVerification(r: VerificationRowOut): VerificationRecord {
-  let checks: VerificationChecks;
-  try {
-    checks = JSON.parse(r.checks) as VerificationChecks;
-  } catch {
-    checks = {};
-  }
-  return {
-    revocationId: r.revocation_id,
-    tenant: r.tenant,
-    taskId: r.task_id,
-    taskType: r.task_type,
-    agentId: r.agent_id,
-    outcome: r.outcome as Outcome,
-    revokedMs: fromMicros(r.revoked_us),
-    decidedMs: fromNullableMicros(r.decided_us),
-    acknowledgedMs: fromNullableMicros(r.acknowledged_us),
-    checks,
-    failures: r.failures,
-    version: r.version,
-  };
 }
 
 class ClickHouseKillSwitchStore implements KillSwitchStore {
@@ -346,119 +142,27 @@ class ClickHouseKillSwitchStore implements KillSwitchStore {
   }
 
   insertCredentials(rows: readonly CredentialRecord[]): Promise<void> {
-    return this.#insert(
-      'credentials',
-      rows.map((r) => ({
-        tenant: r.tenant,
-        jti: r.jti,
-        task_id: r.taskId,
-        task_type: r.taskType,
-        agent_id: r.agentId,
-        scopes: r.scopes,
-        tools: r.tools,
-        resources: r.resources,
-        issued_at: utcText(r.issuedMs),
-        expires_at: utcText(r.expiresMs),
-        decision_id: r.decisionId,
-        kid: r.kid,
-      })),
-    );
+    return this.#insert('credentials', rows.map(credentialToRow));
   }
 
   insertTokenRevocations(rows: readonly TokenRevocationRecord[]): Promise<void> {
-    return this.#insert(
-      'token_revocations',
-      rows.map((r) => ({
-        tenant: r.tenant,
-        jti: r.jti,
-        task_id: r.taskId,
-        agent_id: r.agentId,
-        time: utcText(r.timeMs),
-        expires_at: utcText(r.expiresMs),
-        actor: r.actor,
-        reason: r.reason,
-      })),
-    );
+    return this.#insert('token_revocations', rows.map(tokenRevocationToRow));
   }
 
   insertDecisions(rows: readonly PolicyDecisionRecord[]): Promise<void> {
-    return this.#insert(
-      'policy_decisions',
-      rows.map((r) => ({
-        id: r.id,
-        tenant: r.tenant,
-        time: utcText(r.timeMs),
-        action: r.action,
-        agent_id: r.agentId,
-        task_id: r.taskId,
-        task_type: r.taskType,
-        resource: r.resource,
-        decision: r.decision,
-        policies: r.policies,
-        reasons: r.reasons,
-        errors: r.errors,
-        context: r.context,
-      })),
-    );
+    return this.#insert('policy_decisions', rows.map(decisionToRow));
   }
 
   upsertLeases(rows: readonly LeaseRecord[]): Promise<void> {
-    return this.#insert(
-      'leases',
-      rows.map((r) => ({
-        id: r.id,
-        tenant: r.tenant,
-        task_id: r.taskId,
-        task_type: r.taskType,
-        agent_id: r.agentId,
-        secret: r.secret,
-        provider: r.provider,
-        provider_ref: r.providerRef,
-        status: r.status,
-        issued_at: utcText(r.issuedMs),
-        expires_at: utcText(r.expiresMs),
-        ended_at: r.endedMs === null ? null : utcText(r.endedMs),
-        end_reason: r.endReason,
-        version: r.version,
-      })),
-    );
+    return this.#insert('leases', rows.map(leaseToRow));
   }
 
   upsertSecrets(rows: readonly SecretRecord[]): Promise<void> {
-    return this.#insert(
-      'secrets',
-      rows.map((r) => ({
-        tenant: r.tenant,
-        name: r.name,
-        version: r.version,
-        ciphertext: r.ciphertext,
-        iv: r.iv,
-        tag: r.tag,
-        key_id: r.keyId,
-        deleted: r.deleted,
-        updated_at: utcText(r.updatedMs),
-      })),
-    );
+    return this.#insert('secrets', rows.map(secretToRow));
   }
 
   upsertVerifications(rows: readonly VerificationRecord[]): Promise<void> {
-    return this.#insert(
-      'verifications',
-      rows.map((r) => ({
-        revocation_id: r.revocationId,
-        tenant: r.tenant,
-        task_id: r.taskId,
-        task_type: r.taskType,
-        agent_id: r.agentId,
-        outcome: r.outcome,
-        revoked_at: utcText(r.revokedMs),
-        decided_at: r.decidedMs === null ? null : utcText(r.decidedMs),
-        acknowledged_at: r.acknowledgedMs === null ? null : utcText(r.acknowledgedMs),
-        checks: JSON.stringify(r.checks),
-        failures: r.failures,
-        version: r.version,
-      })),
-    );
+    return this.#insert('verifications', rows.map(verificationToRow));
   }
 
   async loadTaskRevocations(): Promise<TaskRevocationState[]> {
@@ -502,7 +206,7 @@ class ClickHouseKillSwitchStore implements KillSwitchStore {
        FROM ${this.#db}.token_revocations FINAL WHERE expires_at > {now:DateTime64(6, 'UTC')}`,
       { now: utcText(nowMs) },
     );
-    return rows.map((r) => ({ tenant: r.tenant, jti: r.jti, taskId: r.task_id, agentId: r.agent_id, timeMs: fromMicros(r.time_us), expiresMs: fromMicros(r.expires_us), actor: r.actor, reason: r.reason }));
+    return rows.map(rowToTokenRevocation);
   }
 
   async listCredentials(tenant: string, taskId: string): Promise<CredentialRecord[]> {
@@ -511,20 +215,7 @@ class ClickHouseKillSwitchStore implements KillSwitchStore {
       `SELECT ${CREDENTIAL_COLUMNS} FROM ${this.#db}.credentials FINAL WHERE tenant = {tenant:String} AND task_id = {taskId:String} ORDER BY issued_at`,
       { tenant, taskId },
     );
-    return rows.map((r) => ({
-      tenant: r.tenant,
-      jti: r.jti,
-      taskId: r.task_id,
-      taskType: r.task_type,
-      agentId: r.agent_id,
-      scopes: r.scopes,
-      tools: r.tools,
-      resources: r.resources,
-      issuedMs: fromMicros(r.issued_us),
-      expiresMs: fromMicros(r.expires_us),
-      decisionId: r.decision_id,
-      kid: r.kid,
-    }));
+    return rows.map(rowToCredential);
   }
 
   async getRevocation(tenant: string, id: string): Promise<Revocation | null> {
@@ -594,7 +285,7 @@ class ClickHouseKillSwitchStore implements KillSwitchStore {
        FROM ${this.#db}.secrets FINAL WHERE tenant = {tenant:String} ${name === undefined ? '' : 'AND name = {name:String}'} ORDER BY name`,
       name === undefined ? { tenant } : { tenant, name },
     );
-    return rows.map((r) => ({ tenant: r.tenant, name: r.name, version: r.version, ciphertext: r.ciphertext, iv: r.iv, tag: r.tag, keyId: r.key_id, deleted: r.deleted, updatedMs: fromMicros(r.updated_us) }));
+    return rows.map(rowToSecret);
   }
 
   async listDecisions(filter: DecisionFilter): Promise<PolicyDecisionRecord[]> {
@@ -614,21 +305,7 @@ class ClickHouseKillSwitchStore implements KillSwitchStore {
        FROM ${this.#db}.policy_decisions FINAL WHERE ${where.join(' AND ')} ORDER BY time DESC, id DESC LIMIT {limit:UInt32}`,
       params,
     );
-    return rows.map((r) => ({
-      id: r.id,
-      tenant: r.tenant,
-      timeMs: fromMicros(r.time_us),
-      action: r.action,
-      agentId: r.agent_id,
-      taskId: r.task_id,
-      taskType: r.task_type,
-      resource: r.resource,
-      decision: r.decision === 'allow' ? 'allow' : 'deny',
-      policies: r.policies,
-      reasons: r.reasons,
-      errors: r.errors,
-      context: r.context,
-    }));
+    return rows.map(rowToDecision);
   }
 
   async eventsAfter(tenant: string, taskId: string, afterMs: number): Promise<EventsAfter> {
