@@ -1,0 +1,24 @@
+/**
+ * What one step of the processor's work produced (a batch scored, a task swept, a kill): the events with their
+ * verdicts, alerts, revocations and the tasks that changed, and its snapshot for the result writer.
+ */
+import type { Alert, Revocation } from '../../schemas/events.ts';
+import type { ScoredEvent } from '../store/store.ts';
+import type { BaselineBook } from './baseline-book.ts';
+import type { Results } from './result-writer.ts';
+import type { LiveTask, TaskTable } from './task-table.ts';
+
+export interface BatchOutput {
+  events: ScoredEvent[];
+  alerts: Alert[];
+  revocations: Revocation[];
+  /** The tasks that changed, by task key. */
+  tasks: Map<string, LiveTask>;
+}
+
+export const emptyOutput = (): BatchOutput => ({ events: [], alerts: [], revocations: [], tasks: new Map() });
+
+/** The output's results as of now: its task records under new versions and the baselines learned since the last. */
+export function resultsOf(output: BatchOutput, tasks: TaskTable, book: BaselineBook, nowMs: () => number): Results {
+  return { events: output.events, alerts: output.alerts, revocations: output.revocations, tasks: [...output.tasks.values()].map((task) => tasks.recordOf(task)), baselines: book.takeDirty(nowMs()) };
+}

@@ -1,0 +1,87 @@
+/**
+ * Scoring one step of a batch: each event folded into its task's state and scored against the baselines, the
+ * decision acted on (an alert once per level, a revocation), and the batch's task ends applied in an order that
+ * a replay in arrival order reproduces.
+ */
+import type { AgentEvent, Decision, TaskBoundary } from '../../schemas/events.ts';
+import { learningEffect, observe, score } from '../core/detect/index.ts';
+import { alertOf, detectorRevocation } from '../core/decide.ts';
+import { emptyOutput } from './batch-output.ts';
+import type { BatchOutput } from './batch-output.ts';
+import { applyEscalations, runHook } from './processor-parts.ts';
+import type { ProcessorParts } from './processor-parts.ts';
+import { endTask } from './task-ends.ts';
+import { noteLearningEffect, taskKey } from './task-table.ts';
+
+/** Scores events and task ends (the caller serializes it) and returns their results, not yet written. */
+export function scoreItems(parts: ProcessorParts, batchEvents: readonly AgentEvent[], boundaries: readonly TaskBoundary[], names: ReadonlyMap<string, string>): BatchOutput {
+  const output = emptyOutput();
+  const events = [...batchEvents].sort((a, b) => a.startMs - b.startMs);
+  // Per task its first end; declarations and further ends apply after the events, declarations before the ends
+  // (a type declared beside the root is the type the task is learned as).
+  const ends = new Map<string, TaskBoundary>();
+  const declarations: TaskBoundary[] = [];
+  const repeatedEnds: TaskBoundary[] = [];
+  for (const boundary of boundaries) {
+    const key = taskKey(boundary.tenant, boundary.taskId);
+    if (!boundary.ends) declarations.push(boundary);
+    else if (ends.has(key)) repeatedEnds.push(boundary);
+    else ends.set(key, boundary);
+  }
+  for (const event of events) {
+    const key = taskKey(event.tenant, event.taskId);
+    // A task's end applies before events of other traces that started after it, also when both arrive in one
+    // batch (credentials used after the task ended). Spans of the ending root's own trace are the task's, whatever
+    // their timestamps: they end before their root, and are exported with it or before it.
+    const end = ends.get(key);
+    if (end !== undefined && end.traceId !== event.traceId && end.endMs < event.startMs) {
+      endTask(parts, end, output, names);
+      ends.delete(key);
+    }
+    const isNew = !parts.tasks.has(key);
+    scoreEvent(parts, event, output, names);
+    // The trace's root arrived first (its events came later, from another topic or another exporter).
+    const earlierEnd = isNew && !ends.has(key) ? parts.resolver.traces.takeEnd(event.tenant, event.traceId) : undefined;
+    if (earlierEnd !== undefined) ends.set(key, { ...earlierEnd, taskId: event.taskId });
+  }
+  for (const boundary of [...declarations, ...ends.values(), ...repeatedEnds]) endTask(parts, boundary, output, names);
+  applyEscalations(parts, output);
+  return output;
+}
+
+function scoreEvent(parts: ProcessorParts, event: AgentEvent, output: BatchOutput, names: ReadonlyMap<string, string>): void {
+  const task = parts.resolver.taskFor(event);
+  parts.resolver.adoptClaims(task, event, names, output);
+  // Already folded in (rebuilt from the store, or delivered twice): its verdict is stored; scoring it again
+  // would count it twice.
+  if (task.seen.has(event.id)) return;
+  task.seen.add(event.id);
+  const wasRevoked = task.status === 'revoked';
+  task.state = observe(task.state, event);
+  const verdict = score(event, task.state, parts.book.lookup(event.tenant, task.state.taskType, task.state.agentId), parts.detector);
+  output.events.push({ event, verdict });
+  if (task.peak === undefined || verdict.score >= task.peak.score) task.peak = verdict;
+  output.tasks.set(taskKey(event.tenant, event.taskId), task);
+  const onRevoked = parts.hooks?.onRevokedTaskEvent;
+  if (wasRevoked && onRevoked !== undefined) runHook(parts, 'onRevokedTaskEvent', () => onRevoked(event));
+  // An escalated agent's new tasks are revoked as they appear, for as long as the block lasts.
+  const block = parts.escalation?.blocked(event.tenant, task.state.agentId);
+  if (block !== undefined && task.status === 'active') parts.escalation?.revokeTask(task, block, event.id, output);
+
+  if (verdict.decision === 'allow') return;
+  noteLearningEffect(task, learningEffect(verdict));
+  const level: Decision = verdict.decision;
+  if (!task.raised.has(level)) {
+    task.raised.add(level);
+    const alert = alertOf(task.state, event, verdict);
+    output.alerts.push(alert);
+    parts.killSwitch.alert(alert);
+  }
+  const mayRevoke = task.restoredAtScore === undefined || verdict.score > task.restoredAtScore;
+  if (level === 'revoke' && !verdict.shadow && task.status !== 'revoked' && mayRevoke) {
+    task.status = 'revoked';
+    const revocation = detectorRevocation(task.state, verdict, event.id, parts.now());
+    parts.killSwitch.apply(revocation);
+    output.revocations.push(revocation);
+  }
+}

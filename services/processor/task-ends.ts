@@ -1,0 +1,65 @@
+/**
+ * How tasks end: a root span ends its trace's task (or a span declares who the task is), or a task goes idle.
+ * A task that completes benign teaches its baselines, and moves among the recently ended tasks.
+ */
+import type { TaskBoundary } from '../../schemas/events.ts';
+import { markEnded, summarize } from '../core/detect/index.ts';
+import type { BatchOutput } from './batch-output.ts';
+import { runHook } from './processor-parts.ts';
+import type { ProcessorParts } from './processor-parts.ts';
+import { newLiveTask, taskKey, totalEvents } from './task-table.ts';
+import type { LiveTask } from './task-table.ts';
+
+/**
+ * A boundary: a root span ended its trace's task, or a span declared who the task is. A root of a trace this
+ * processor holds no task for is remembered, not made a task: most traces' roots end tasks that never had an
+ * event (and would be empty tasks), and a trace's events may still come (another topic, another export).
+ */
+export function endTask(parts: ProcessorParts, boundary: TaskBoundary, output: BatchOutput, names: ReadonlyMap<string, string>): void {
+  const key = taskKey(boundary.tenant, boundary.taskId);
+  let task = parts.tasks.get(key);
+  if (task === undefined && boundary.ends && boundary.claims?.taskId !== undefined) {
+    task = newLiveTask(boundary.tenant, boundary.taskId, boundary.taskType, boundary.agentId, boundary.startMs);
+    task.agentSettled = boundary.claims.agentId !== undefined;
+  }
+  if (task === undefined) {
+    if (boundary.ends) parts.resolver.traces.rememberEnd(boundary.tenant, boundary.traceId, boundary);
+    return;
+  }
+  parts.resolver.adoptClaims(task, boundary, names, output);
+  if (!boundary.ends) return;
+  completeTask(parts, key, task, boundary.endMs, boundary.traceId);
+  output.tasks.set(key, task);
+  // The trace's own task, when the root declared another one for itself (its spans all went there until then).
+  const own = taskKey(boundary.tenant, boundary.traceId);
+  const traceTask = own === key ? undefined : parts.tasks.getLive(own);
+  if (traceTask !== undefined) {
+    completeTask(parts, own, traceTask, boundary.endMs, boundary.traceId);
+    output.tasks.set(own, traceTask);
+  }
+}
+
+/** Completes the tasks idle since before `cutoffMs` (their last event is their end). */
+export function completeIdleTasks(parts: ProcessorParts, cutoffMs: number, output: BatchOutput): void {
+  for (const [key, task] of parts.tasks.live()) {
+    if (task.state.lastEventMs < cutoffMs) {
+      completeTask(parts, key, task, task.state.lastEventMs);
+      output.tasks.set(key, task);
+    }
+  }
+}
+
+export function completeTask(parts: ProcessorParts, key: string, task: LiveTask, endMs: number, traceId?: string): void {
+  const wasEnded = task.state.endedMs !== null;
+  task.state = markEnded(task.state, endMs, traceId);
+  if (task.status === 'active') task.status = 'completed';
+  const onEnded = parts.hooks?.onTaskEnded;
+  if (!wasEnded && onEnded !== undefined) runHook(parts, 'onTaskEnded', () => onEnded(task.state.tenant, task.state.taskId, endMs));
+  if (!task.flagged && task.status === 'completed' && !task.learned && totalEvents(task) > 0) {
+    const { tenant, taskType, agentId } = task.state;
+    if (task.warmupAlerted) parts.book.holdWarmupTask(tenant, taskType, agentId, summarize(task.state), parts.detector.warmupTasks);
+    else parts.book.learnTask(tenant, taskType, agentId, summarize(task.state));
+    task.learned = true;
+  }
+  parts.tasks.retire(key, task);
+}

@@ -1,0 +1,138 @@
+/**
+ * Tasks this processor did not see begin, rebuilt from the store as if it had seen their events: every active
+ * task at start, and, before their next event is scored, tasks that may have a history elsewhere (a restart, a
+ * Kafka partition that moved here).
+ */
+import { learningEffect, markEnded, observe } from '../core/detect/index.ts';
+import type { EventBatch } from '../bus/bus.ts';
+import type { ScoredEvent, Store, TaskRecord } from '../store/store.ts';
+import type { ProcessorParts } from './processor-parts.ts';
+import { newLiveTask, noteLearningEffect, taskKey } from './task-table.ts';
+
+/** A stored task with its stored events. */
+export interface TaskHistory {
+  record: TaskRecord;
+  events: ScoredEvent[];
+}
+
+/** Agents' clocks and delivery delays: events this much younger than the ownership change may still have history. */
+const HISTORY_SLACK_MS = 5 * 60_000;
+
+/** Active tasks rebuilt per step at start (their events are read together). */
+const RESTORE_CHUNK = 2000;
+
+export async function restoreActiveTasks(parts: ProcessorParts): Promise<void> {
+  const active = await parts.store.listActiveTasks();
+  // A chunk's events at a time, so a store with many long tasks is not read into memory at once.
+  for (let start = 0; start < active.length; start += RESTORE_CHUNK) {
+    for (const { record, events } of await withEvents(parts.store, active.slice(start, start + RESTORE_CHUNK))) await rebuildTask(parts, record, events);
+  }
+  if (active.length > 0) parts.logger.info({ tasks: active.length }, 'rebuilt task state from the store');
+}
+
+/** The tasks with their stored events: one query per tenant (and per 500 tasks), not one per task. */
+async function withEvents(store: Store, records: readonly TaskRecord[]): Promise<TaskHistory[]> {
+  const byTenant = new Map<string, TaskRecord[]>();
+  for (const record of records) {
+    const list = byTenant.get(record.tenant);
+    if (list === undefined) byTenant.set(record.tenant, [record]);
+    else list.push(record);
+  }
+  const out: TaskHistory[] = [];
+  for (const [tenant, list] of byTenant) {
+    const events = await store.eventsForTasks(tenant, list.map((record) => record.taskId));
+    for (const record of list) out.push({ record, events: events.get(record.taskId) ?? [] });
+  }
+  return out;
+}
+
+/** Rebuild a task's detector state from its stored events, as if this processor had seen them. */
+export async function rebuildTask(parts: ProcessorParts, record: TaskRecord, stored?: readonly ScoredEvent[]): Promise<void> {
+  const events = stored ?? (await parts.store.eventsForTask(record.tenant, record.taskId));
+  const task = newLiveTask(record.tenant, record.taskId, record.taskType, record.agentId, record.startedMs);
+  task.name = record.name;
+  task.agentSettled = true;
+  parts.resolver.traces.rememberName(record.tenant, record.name, record.taskId);
+  task.status = record.status;
+  task.version = record.version;
+  parts.tasks.noteVersion(record.version);
+  for (const { event, verdict } of events) {
+    task.seen.add(event.id);
+    task.state = observe(task.state, event);
+    if (task.peak === undefined || verdict.score > task.peak.score) task.peak = verdict;
+    if (verdict.decision !== 'allow' && !verdict.shadow) task.raised.add(verdict.decision);
+    noteLearningEffect(task, learningEffect(verdict));
+  }
+  if (record.endedMs !== null) task.state = markEnded(task.state, record.endedMs);
+  parts.tasks.add(taskKey(record.tenant, record.taskId), task);
+}
+
+/**
+ * Before scoring, load what the store knows of tasks this processor has not seen, when they may have a
+ * history elsewhere: events that started before this processor took ownership (a restart, or a Kafka
+ * partition that moved here). Tasks that start later were never anyone else's, so the common case costs
+ * no query. `awaiting`: tasks already being looked up.
+ */
+export function unknownTasks(parts: ProcessorParts, batch: EventBatch, ownershipSinceMs: number, awaiting: (key: string) => boolean): Map<string, Set<string>> {
+  const horizon = ownershipSinceMs + HISTORY_SLACK_MS;
+  const unknown = new Map<string, Set<string>>();
+  for (const item of [...batch.events, ...batch.boundaries]) {
+    const key = taskKey(item.tenant, item.taskId);
+    if (item.startMs >= horizon || parts.tasks.has(key) || awaiting(key)) continue;
+    const ids = unknown.get(item.tenant) ?? new Set<string>();
+    ids.add(item.taskId);
+    unknown.set(item.tenant, ids);
+  }
+  return unknown;
+}
+
+/**
+ * Reads the stored records of the batch's unknown tasks, and the events of those the store knows (outside the
+ * serialized work).
+ */
+export async function fetchHistory(store: Store, unknown: Map<string, Set<string>>): Promise<TaskHistory[]> {
+  const records: TaskRecord[] = [];
+  for (const [tenant, ids] of unknown) records.push(...(await store.getTasks(tenant, [...ids])));
+  return withEvents(store, records);
+}
+
+/** Rebuilds the fetched tasks that are still unknown when their batch's turn comes. */
+export async function applyHistory(parts: ProcessorParts, found: readonly TaskHistory[]): Promise<void> {
+  for (const { record, events } of found) {
+    if (!parts.tasks.has(taskKey(record.tenant, record.taskId))) await rebuildTask(parts, record, events);
+  }
+}
+
+/** A task given credentials before it sent any event (see Processor.registerTask). */
+export interface RegisteredTask {
+  tenant: string;
+  taskId: string;
+  taskType: string;
+  agentId: string;
+  startMs: number;
+  isNew?: boolean;
+}
+
+/**
+ * Holds a task that was given credentials before it sent any event, so a person can kill it at once and its first
+ * events are scored as its own; a task the store already knows is loaded instead (in `serialize`d work).
+ */
+export async function registerTask(parts: ProcessorParts, task: RegisteredTask, serialize: (work: () => Promise<void>) => Promise<void>): Promise<void> {
+  const key = taskKey(task.tenant, task.taskId);
+  if (parts.tasks.has(key)) return;
+  // Known at once, so a kill of the task (by a person or the detector) never finds it missing.
+  const placeholder = newLiveTask(task.tenant, task.taskId, task.taskType, task.agentId, task.startMs);
+  parts.tasks.setLive(key, placeholder);
+  // An id Tripline just made up has no history anywhere.
+  if (task.isNew === true) return;
+  // Read outside the serialized work: a kill being scored never waits for this lookup.
+  const record = await parts.store.getTask(task.tenant, task.taskId);
+  await serialize(async () => {
+    // A stored history replaces the placeholder unless the placeholder has been used meanwhile.
+    const untouched = parts.tasks.getLive(key) === placeholder && placeholder.seen.size === 0 && placeholder.status === 'active';
+    if (record !== null && untouched) {
+      parts.tasks.deleteLive(key);
+      await rebuildTask(parts, record);
+    }
+  });
+}
