@@ -13,15 +13,14 @@
  * back) is applied and published once: the bridge remembers recent ids.
  */
 import { randomUUID } from 'node:crypto';
-import { CompressionTypes, Partitioners } from 'kafkajs';
-import type { Consumer, Kafka, Message, Producer } from 'kafkajs';
+import type { Consumer, Kafka } from 'kafkajs';
 import { REVOCATION_ACTIONS } from '../../../schemas/events.ts';
-import type { Alert, Revocation } from '../../../schemas/events.ts';
+import type { Revocation } from '../../../schemas/events.ts';
 import type { KillSwitch, KillSwitchMessage } from '../../killswitch/kill-switch.ts';
 import { TriplineError, messageOf } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { KafkaTopics } from './config.ts';
-import { TENANT_HEADER } from './publisher.ts';
+import { KillSwitchOutbox } from './kill-switch-outbox.ts';
 
 export interface KillSwitchBridgeOptions {
   kafka: Kafka;
@@ -63,55 +62,13 @@ export function isRevocation(value: unknown): value is Revocation {
   );
 }
 
-function recordOf(document: Alert | Revocation): Message {
-  return {
-    key: document.taskId,
-    value: JSON.stringify(document),
-    headers: { 'content-type': 'application/json', [TENANT_HEADER]: document.tenant },
-  };
-}
-
 export function bridgeKillSwitchToKafka(options: KillSwitchBridgeOptions): KillSwitchBridge {
   const { kafka, killSwitch, topics, logger } = options;
-  const maxQueued = options.maxQueued ?? 10_000;
-  const newProducer = (): Producer =>
-    kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
-      // Idempotence needs unlimited retries (kafkajs warns otherwise); short backoffs.
-      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 2000 },
-    });
-  let producer = newProducer();
-
-  /**
-   * After a failed produce request kafkajs rolls the idempotence sequences back, also for partitions the broker
-   * had written, and the broker then acknowledges the next batch there as a duplicate without writing it (see
-   * replaceProducer in kafka-publisher.ts): a revocation would be lost. Nothing more goes out on that producer.
-   */
-  async function replaceProducer(): Promise<void> {
-    const failed = producer;
-    producer = newProducer();
-    failed.disconnect().catch(() => undefined);
-    try {
-      await producer.connect();
-    } catch (error) {
-      logger.warn({ err: messageOf(error) }, 'connecting a new Kafka producer for alerts/revocations failed; retrying');
-    }
-  }
+  const outbox = new KillSwitchOutbox(kafka, logger, options.maxQueued ?? 10_000);
   let consumer: Consumer | undefined;
-  const queue: { topic: string; message: Message }[] = [];
   /** Revocation ids applied or published here, most recent last. */
   const seen = new Set<string>();
-  let sending: Promise<void> | undefined;
-  let connected = false;
-  let stopped = false;
   let unsubscribe: (() => void) | undefined;
-  let flushWaiters: { upTo: number; resolve: () => void; reject: (error: unknown) => void }[] = [];
-  /** Messages enqueued so far / acknowledged so far (counters, so flush() waits only for what came before it). */
-  let enqueued = 0;
-  let acknowledged = 0;
 
   function remember(id: string): boolean {
     if (seen.has(id)) return false;
@@ -123,77 +80,15 @@ export function bridgeKillSwitchToKafka(options: KillSwitchBridgeOptions): KillS
     return true;
   }
 
-  function enqueue(topic: string, document: Alert | Revocation): void {
-    queue.push({ topic, message: recordOf(document) });
-    enqueued += 1;
-    if (queue.length > maxQueued) {
-      queue.shift();
-      acknowledged += 1;
-      logger.error({ topic }, 'dropping an unpublished kill-switch message: Kafka has been unavailable too long');
-    }
-    pump();
-  }
-
   function listener(message: KillSwitchMessage): void {
-    if (stopped) return;
+    if (outbox.stopped) return;
     if (message.type === 'alert') {
-      enqueue(topics.alerts, message.alert);
+      outbox.enqueue(topics.alerts, message.alert);
       return;
     }
     // A revocation that came from Kafka (or was published already) is not published again.
     if (!remember(message.revocation.id)) return;
-    enqueue(topics.revocations, message.revocation);
-  }
-
-  const isConnected = (): boolean => connected;
-
-  function settleWaiters(): void {
-    const still: typeof flushWaiters = [];
-    for (const waiter of flushWaiters) {
-      if (acknowledged >= waiter.upTo) waiter.resolve();
-      else still.push(waiter);
-    }
-    flushWaiters = still;
-  }
-
-  function pump(): void {
-    if (!connected || sending !== undefined || queue.length === 0) return;
-    sending = (async () => {
-      // A kill emits its alert and then its revocation in one synchronous pass: wait for the pass to end so
-      // both go in one produce request (otherwise the revocation waits for the alert's acknowledgement).
-      await Promise.resolve();
-      let failures = 0;
-      while (queue.length > 0 && isConnected()) {
-        const batch = queue.slice(0, 500);
-        const byTopic = new Map<string, Message[]>();
-        for (const item of batch) {
-          const list = byTopic.get(item.topic) ?? [];
-          list.push(item.message);
-          byTopic.set(item.topic, list);
-        }
-        try {
-          await producer.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })), acks: -1, compression: CompressionTypes.None });
-          queue.splice(0, batch.length);
-          acknowledged += batch.length;
-          failures = 0;
-          settleWaiters();
-        } catch (error) {
-          failures += 1;
-          const delay = Math.min(5000, 100 * 2 ** Math.min(failures, 10));
-          logger.error({ err: messageOf(error), messages: batch.length, retryInMs: delay }, 'publishing alerts/revocations to Kafka failed; retrying');
-          if (stopped && failures >= 3) {
-            const failure = new TriplineError('KAFKA_UNAVAILABLE', `could not publish alerts/revocations: ${messageOf(error)}`, { cause: error });
-            for (const waiter of flushWaiters.splice(0)) waiter.reject(failure);
-            break;
-          }
-          await new Promise((resolve) => setTimeout(resolve, delay));
-          await replaceProducer();
-        }
-      }
-    })().finally(() => {
-      sending = undefined;
-      if (queue.length > 0 && connected && !stopped) pump();
-    });
+    outbox.enqueue(topics.revocations, message.revocation);
   }
 
   async function onRevocationRecord(value: Buffer | null): Promise<void> {
@@ -224,9 +119,8 @@ export function bridgeKillSwitchToKafka(options: KillSwitchBridgeOptions): KillS
     async start() {
       unsubscribe = killSwitch.subscribe(listener);
       try {
-        await producer.connect();
-        connected = true;
-        pump();
+        await outbox.connect();
+        outbox.open();
         if (options.subscribe ?? true) {
           const groupId = `${options.groupIdPrefix ?? 'tripline-killswitch'}-${randomUUID()}`;
           consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 500, allowAutoTopicCreation: false, sessionTimeout: 10_000, heartbeatInterval: 1000 });
@@ -240,22 +134,18 @@ export function bridgeKillSwitchToKafka(options: KillSwitchBridgeOptions): KillS
     },
 
     flush() {
-      if (acknowledged >= enqueued) return Promise.resolve();
-      return new Promise<void>((resolve, reject) => {
-        flushWaiters.push({ upTo: enqueued, resolve, reject });
-        pump();
-      });
+      return outbox.flush();
     },
 
     async stop() {
-      if (stopped) return;
+      if (outbox.stopped) return;
       unsubscribe?.();
       // Publish what is queued before leaving (bounded by the retry cut-off once stopped).
-      if (queue.length > 0) await Promise.race([this.flush().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 10_000))]);
-      stopped = true;
-      connected = false;
+      if (outbox.size() > 0) await Promise.race([this.flush().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 10_000))]);
+      outbox.stopped = true;
+      outbox.connected = false;
       await consumer?.disconnect().catch(() => undefined);
-      await producer.disconnect().catch(() => undefined);
+      await outbox.disconnect().catch(() => undefined);
     },
   };
 }
