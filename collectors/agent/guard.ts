@@ -210,21 +210,7 @@ export function startGuard(options: GuardOptions): Guard {
       if (whileDisconnected === 'refuse') {
         throw new TaskRevokedError({ taskId, revocationId: '', reason: 'the revocation stream to Tripline is down and the guard refuses while it is', operation, revokedAtMs: Date.now() });
       }
-      try {
-        const response = await fetch(`${base}/v1/check`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', ...headers },
-          body: JSON.stringify({ taskId, tool }),
-          signal: AbortSignal.timeout(2000),
-        });
-        const answer = (await response.json()) as { task?: { revoked?: boolean }; reasons?: string[] };
-        if (answer.task?.revoked === true) {
-          throw new TaskRevokedError({ taskId, revocationId: '', reason: answer.reasons?.[0] ?? 'revoked', operation, revokedAtMs: Date.now() });
-        }
-      } catch (error) {
-        if (error instanceof TaskRevokedError) throw error;
-        report(error);
-      }
+      await checkRemotely(base, headers, taskId, operation, tool, report);
     },
     revocation: (taskId) => revoked.get(taskId),
     close() {
@@ -234,6 +220,28 @@ export function startGuard(options: GuardOptions): Guard {
       readyResolvers = [];
     },
   };
+}
+
+/**
+ * While the stream is down: asks Tripline (`POST /v1/check`) whether the task is revoked; throws
+ * TaskRevokedError when it is. A check that cannot be made is reported and lets the call through.
+ */
+async function checkRemotely(base: string, headers: Record<string, string>, taskId: string, operation: string, tool: string, report: (error: unknown) => void): Promise<void> {
+  try {
+    const response = await fetch(`${base}/v1/check`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify({ taskId, tool }),
+      signal: AbortSignal.timeout(2000),
+    });
+    const answer = (await response.json()) as { task?: { revoked?: boolean }; reasons?: string[] };
+    if (answer.task?.revoked === true) {
+      throw new TaskRevokedError({ taskId, revocationId: '', reason: answer.reasons?.[0] ?? 'revoked', operation, revokedAtMs: Date.now() });
+    }
+  } catch (error) {
+    if (error instanceof TaskRevokedError) throw error;
+    report(error);
+  }
 }
 
 function noticeOf(data: Record<string, unknown>): RevocationNotice | undefined {

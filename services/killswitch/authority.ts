@@ -13,61 +13,24 @@
  * Tokens carry `iat` in whole seconds; a token this process issued is compared at millisecond precision, any
  * other at the start of its second (so a token is never taken as newer than it is).
  */
-import { randomUUID } from 'node:crypto';
 import type { Revocation } from '../../schemas/events.ts';
-import { TriplineError, messageOf } from '../shared/errors.ts';
-import { stableId } from '../shared/ids.ts';
+import { messageOf } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
+import { startTask } from './authority-issuance.ts';
+import type { StartTaskRequest, StartTaskResult } from './authority-issuance.ts';
+import { activeResponse } from './authority-introspection.ts';
+import type { IntrospectionResponse } from './authority-introspection.ts';
+import { AuthorityState } from './authority-state.ts';
 import type { BatchWriter } from './batch-writer.ts';
 import { KillSwitchError } from './errors.ts';
-import { EscalationWindow } from './escalation.ts';
 import type { Escalation, EscalationPolicy } from './escalation.ts';
 import type { KillSwitch } from './kill-switch.ts';
 import type { CredentialRecord, KillSwitchStore, PolicyDecisionRecord, TokenRevocationRecord } from './ks-store.ts';
-import type { PolicyDecision, PolicyEngine } from './policy.ts';
+import type { PolicyEngine } from './policy.ts';
 import type { TaskClaims, TokenService } from './tokens.ts';
 
-export interface StartTaskRequest {
-  tenant: string;
-  agentId: string;
-  taskType: string;
-  /** Reuse a task id (e.g. a restored task asking for new credentials); default a new UUID. */
-  taskId?: string;
-  tools?: readonly string[];
-  resources?: readonly string[];
-  scopes?: readonly string[];
-  /** Shorter than the configured lifetime, never longer. */
-  ttlSeconds?: number;
-}
-
-export interface StartTaskResult {
-  taskId: string;
-  token: string;
-  claims: TaskClaims;
-  decision: PolicyDecision & { id: string };
-}
-
-/** RFC 7662 §2.2 introspection response (with Tripline's task claims as extensions). */
-export type IntrospectionResponse =
-  | { active: false }
-  | {
-      active: true;
-      scope: string;
-      client_id: string;
-      token_type: 'Bearer';
-      exp: number;
-      iat: number;
-      sub: string;
-      aud: string;
-      iss: string;
-      jti: string;
-      tenant: string;
-      agent_id: string;
-      task_id: string;
-      task_type: string;
-      tools: string[];
-      resources: string[];
-    };
+export type { StartTaskRequest, StartTaskResult } from './authority-issuance.ts';
+export type { IntrospectionResponse } from './authority-introspection.ts';
 
 export interface TaskRevocationView {
   revoked: boolean;
@@ -119,40 +82,13 @@ export interface AuthorityOptions {
   now?: () => number;
 }
 
-interface TaskEntry {
-  tenant: string;
-  taskId: string;
-  agentId: string;
-  taskType: string;
-  revoked: boolean;
-  lastRevokeMs: number;
-  revocation?: Revocation;
-  grants?: { tools: string[]; resources: string[]; scopes: string[] };
-  tokens: Map<string, number>;
-  /** Latest expiry of a token of this task (entries without revocation state are forgotten after it). */
-  expiresMs: number;
-}
-
-const key = (tenant: string, id: string): string => `${tenant}\u0000${id}`;
-
 export function createAuthority(options: AuthorityOptions): Authority {
-  const { tokens, policy, store, killSwitch, logger } = options;
+  const { tokens, store, killSwitch, logger } = options;
   const now = options.now ?? Date.now;
-  const tasks = new Map<string, TaskEntry>();
-  /** Tokens revoked one by one: jti → expiry (forgotten once expired). */
-  const revokedTokens = new Map<string, number>();
-  const escalations = new EscalationWindow(options.escalation);
-  /** tenant+agent → time of the newest escalation (tokens issued at or before it are dead). */
-  const agentRevokedBefore = new Map<string, number>();
+  const state = new AuthorityState(options.escalation, killSwitch);
+  const { escalations, revokedTokens } = state;
   const listeners = new Set<(event: AuthorityEvent) => void>();
-
-  function entryFor(tenant: string, taskId: string, agentId: string, taskType: string): TaskEntry {
-    const existing = tasks.get(key(tenant, taskId));
-    if (existing !== undefined) return existing;
-    const entry: TaskEntry = { tenant, taskId, agentId, taskType, revoked: false, lastRevokeMs: 0, tokens: new Map(), expiresMs: 0 };
-    tasks.set(key(tenant, taskId), entry);
-    return entry;
-  }
+  const issuance = { ...options, state, now };
 
   function emit(event: AuthorityEvent): void {
     for (const listener of listeners) {
@@ -166,23 +102,10 @@ export function createAuthority(options: AuthorityOptions): Authority {
 
   /** Applies a revocation or restore to the in-memory state. Synchronous: introspection sees it at once. */
   function apply(revocation: Revocation, replay: boolean): void {
-    const entry = entryFor(revocation.tenant, revocation.taskId, revocation.agentId, revocation.taskType);
-    if (revocation.action === 'revoke') {
-      entry.revoked = true;
-      entry.lastRevokeMs = Math.max(entry.lastRevokeMs, revocation.timeMs);
-      entry.revocation = revocation;
-    } else if (revocation.timeMs >= entry.lastRevokeMs) {
-      entry.revoked = false;
-      entry.revocation = revocation;
-    }
-    const escalation = escalations.observe(revocation);
-    if (escalation !== undefined) {
-      const agent = key(escalation.tenant, escalation.agentId);
-      agentRevokedBefore.set(agent, Math.max(agentRevokedBefore.get(agent) ?? 0, escalation.atMs));
-      if (!replay) {
-        logger.warn({ agentId: escalation.agentId, tasks: escalation.taskIds, until: new Date(escalation.untilMs).toISOString() }, 'agent escalated after repeated revocations: its tokens are revoked and it may not start tasks');
-        emit({ type: 'escalation', escalation });
-      }
+    const escalation = state.apply(revocation);
+    if (escalation !== undefined && !replay) {
+      logger.warn({ agentId: escalation.agentId, tasks: escalation.taskIds, until: new Date(escalation.untilMs).toISOString() }, 'agent escalated after repeated revocations: its tokens are revoked and it may not start tasks');
+      emit({ type: 'escalation', escalation });
     }
   }
 
@@ -190,118 +113,14 @@ export function createAuthority(options: AuthorityOptions): Authority {
     if (message.type === 'revocation') apply(message.revocation, false);
   });
 
-  function isActive(claims: TaskClaims): boolean {
-    const nowMs = now();
-    if (claims.expiresAtMs <= nowMs) return false;
-    if (revokedTokens.has(claims.jti)) return false;
-    const entry = tasks.get(key(claims.tenant, claims.taskId));
-    const issuedMs = entry?.tokens.get(claims.jti) ?? claims.issuedAtMs;
-    if (entry !== undefined && (entry.revoked || issuedMs <= entry.lastRevokeMs)) return false;
-    if (killSwitch.isRevoked(claims.tenant, claims.taskId)) return false;
-    const escalatedAt = agentRevokedBefore.get(key(claims.tenant, claims.agentId));
-    return escalatedAt === undefined || issuedMs > escalatedAt;
-  }
-
-  function remember(claims: TaskClaims): void {
-    const entry = entryFor(claims.tenant, claims.taskId, claims.agentId, claims.taskType);
-    if (!entry.tokens.has(claims.jti)) entry.tokens.set(claims.jti, claims.issuedAtMs);
-    entry.grants ??= { tools: claims.tools, resources: claims.resources, scopes: claims.scopes };
-    entry.expiresMs = Math.max(entry.expiresMs, claims.expiresAtMs);
-  }
-
-  function recordDecision(request: StartTaskRequest, taskId: string, decision: PolicyDecision, reasons: string[], context: Record<string, unknown>): string {
-    const timeMs = now();
-    const id = stableId(request.tenant, 'decision', 'start_task', taskId, timeMs, randomUUID());
-    options.decisions.add({
-      id,
-      tenant: request.tenant,
-      timeMs,
-      action: 'start_task',
-      agentId: request.agentId,
-      taskId,
-      taskType: request.taskType,
-      resource: request.taskType,
-      decision: decision.decision,
-      policies: decision.policies,
-      reasons,
-      errors: decision.errors,
-      context: JSON.stringify(context),
-    });
-    return id;
-  }
+  const isActive = (claims: TaskClaims): boolean => state.isActive(claims, now());
 
   // Forget tasks with no revocation state whose tokens have all expired, and expired token revocations.
-  const sweeper = setInterval(() => {
-    const nowMs = now();
-    for (const [id, entry] of tasks) if (entry.lastRevokeMs === 0 && !entry.revoked && entry.expiresMs < nowMs) tasks.delete(id);
-    for (const [jti, expiresMs] of revokedTokens) if (expiresMs < nowMs) revokedTokens.delete(jti);
-  }, 60_000);
+  const sweeper = setInterval(() => state.sweep(now()), 60_000);
   sweeper.unref();
 
   return {
-    async startTask(request) {
-      const taskId = request.taskId ?? randomUUID();
-      const tools = [...new Set(request.tools ?? [])].sort();
-      const resources = [...new Set(request.resources ?? [])].sort();
-      const scopes = [...new Set(request.scopes ?? [])].sort();
-      const context = { task_id: taskId, tools, resources, scopes };
-      const existing = tasks.get(key(request.tenant, taskId));
-      if (existing !== undefined && existing.agentId !== request.agentId) {
-        throw new TriplineError('CONFLICT', `task ${taskId} belongs to agent ${existing.agentId}`);
-      }
-      const refuse = (code: 'AGENT_BLOCKED' | 'TASK_REVOKED', reason: string, details: Record<string, unknown>): never => {
-        const decisionId = recordDecision(request, taskId, { decision: 'deny', policies: [], errors: [] }, [reason], context);
-        throw new KillSwitchError(code, reason, { details: { ...details, decisionId, taskId } });
-      };
-      const block = escalations.blocked(request.tenant, request.agentId, now());
-      if (block !== undefined) {
-        refuse('AGENT_BLOCKED', `agent ${request.agentId} was escalated after repeated revocations (${block.taskIds.length} tasks) and may not start tasks until ${new Date(block.untilMs).toISOString()}`, { until: new Date(block.untilMs).toISOString() });
-      }
-      if (existing?.revoked === true || killSwitch.isRevoked(request.tenant, taskId)) {
-        refuse('TASK_REVOKED', `task ${taskId} is revoked; a person may restore it first`, { revocationId: existing?.revocation?.id });
-      }
-      const decision = policy.authorize({ agentId: request.agentId, action: 'start_task', resource: request.taskType, context });
-      const decisionId = recordDecision(request, taskId, decision, [], context);
-      if (decision.decision !== 'allow') {
-        const by = decision.policies.length > 0 ? `forbidden by ${decision.policies.join(', ')}` : 'no policy permits it (default deny)';
-        throw new KillSwitchError('POLICY_DENIED', `agent ${request.agentId} may not start a ${request.taskType} task with these tools, resources and scopes: ${by}`, {
-          details: { decisionId, policies: decision.policies, taskId },
-        });
-      }
-      const { token, claims } = await tokens.issue({
-        tenant: request.tenant,
-        agentId: request.agentId,
-        taskId,
-        taskType: request.taskType,
-        scopes,
-        tools,
-        resources,
-        ...(request.ttlSeconds === undefined ? {} : { ttlSeconds: request.ttlSeconds }),
-      });
-      remember(claims);
-      if (options.onTaskStarted !== undefined) {
-        try {
-          options.onTaskStarted(claims, request.taskId === undefined);
-        } catch (error) {
-          logger.error({ err: messageOf(error) }, 'onTaskStarted failed');
-        }
-      }
-      options.credentials.add({
-        tenant: claims.tenant,
-        jti: claims.jti,
-        taskId,
-        taskType: claims.taskType,
-        agentId: claims.agentId,
-        scopes,
-        tools,
-        resources,
-        issuedMs: claims.issuedAtMs,
-        expiresMs: claims.expiresAtMs,
-        decisionId,
-        kid: options.kid,
-      });
-      return { taskId, token, claims, decision: { ...decision, id: decisionId } };
-    },
+    startTask: (request) => startTask(issuance, request),
 
     async introspect(token) {
       let claims: TaskClaims;
@@ -310,33 +129,16 @@ export function createAuthority(options: AuthorityOptions): Authority {
       } catch {
         return { active: false };
       }
-      remember(claims);
+      state.remember(claims);
       if (!isActive(claims)) return { active: false };
-      return {
-        active: true,
-        scope: claims.scopes.join(' '),
-        client_id: claims.agentId,
-        token_type: 'Bearer',
-        exp: Math.floor(claims.expiresAtMs / 1000),
-        iat: Math.floor(claims.issuedAtMs / 1000),
-        sub: claims.agentId,
-        aud: claims.audience,
-        iss: claims.issuer,
-        jti: claims.jti,
-        tenant: claims.tenant,
-        agent_id: claims.agentId,
-        task_id: claims.taskId,
-        task_type: claims.taskType,
-        tools: claims.tools,
-        resources: claims.resources,
-      };
+      return activeResponse(claims);
     },
 
     async authenticate(token) {
       const claims = await tokens.verify(token);
-      remember(claims);
+      state.remember(claims);
       if (isActive(claims)) return claims;
-      const entry = tasks.get(key(claims.tenant, claims.taskId));
+      const entry = state.task(claims.tenant, claims.taskId);
       if (entry?.revoked === true || killSwitch.isRevoked(claims.tenant, claims.taskId)) {
         throw new KillSwitchError('TASK_REVOKED', `task ${claims.taskId} is revoked`, { details: { taskId: claims.taskId, revocationId: entry?.revocation?.id } });
       }
@@ -358,26 +160,26 @@ export function createAuthority(options: AuthorityOptions): Authority {
     },
 
     task(tenant, taskId) {
-      const entry = tasks.get(key(tenant, taskId));
+      const entry = state.task(tenant, taskId);
       const revoked = entry?.revoked === true || killSwitch.isRevoked(tenant, taskId);
       return { revoked, lastRevokeMs: entry?.lastRevokeMs ?? 0, ...(entry?.revocation === undefined ? {} : { revocation: entry.revocation }) };
     },
 
     grants(tenant, taskId) {
-      const entry = tasks.get(key(tenant, taskId));
+      const entry = state.task(tenant, taskId);
       if (entry?.grants === undefined) return undefined;
       return { agentId: entry.agentId, taskType: entry.taskType, ...entry.grants };
     },
 
     knownTokens(tenant, taskId) {
-      return [...(tasks.get(key(tenant, taskId))?.tokens.keys() ?? [])];
+      return [...(state.task(tenant, taskId)?.tokens.keys() ?? [])];
     },
 
     isActive,
 
     revokedTasksOfAgent(tenant, agentId) {
       const out: Revocation[] = [];
-      for (const entry of tasks.values()) {
+      for (const entry of state.tasks.values()) {
         if (entry.tenant === tenant && entry.agentId === agentId && entry.revoked && entry.revocation !== undefined) out.push(entry.revocation);
       }
       return out.sort((a, b) => a.timeMs - b.timeMs).slice(-1000);
@@ -394,14 +196,7 @@ export function createAuthority(options: AuthorityOptions): Authority {
     async load() {
       const nowMs = now();
       const states = await store.loadTaskRevocations();
-      for (const state of states) {
-        const entry = entryFor(state.tenant, state.taskId, state.agentId, state.taskType);
-        entry.lastRevokeMs = Math.max(entry.lastRevokeMs, state.lastRevokeMs);
-        if (state.last.timeMs >= (entry.revocation?.timeMs ?? 0)) {
-          entry.revoked = state.lastAction === 'revoke';
-          entry.revocation = state.last;
-        }
-      }
+      state.loadTaskStates(states);
       for (const row of await store.loadTokenRevocations(nowMs)) revokedTokens.set(row.jti, row.expiresMs);
       const horizon = Math.max(options.escalation.windowMs + options.escalation.blockMs, 0);
       if (escalations.enabled) for (const revocation of await store.loadRevocationsSince(nowMs - horizon)) apply(revocation, true);

@@ -1,0 +1,110 @@
+/**
+ * What the credentials authority knows, in memory, to answer at once whether a token is active: each task's
+ * revocation state, grants and tokens; tokens revoked one by one; agents escalated after repeated revocations.
+ * Learning a revocation is synchronous, so introspection sees it the moment the kill switch applies it.
+ */
+import type { Revocation } from '../../schemas/events.ts';
+import { EscalationWindow } from './escalation.ts';
+import type { Escalation, EscalationPolicy } from './escalation.ts';
+import type { KillSwitch } from './kill-switch.ts';
+import type { TaskRevocationState } from './ks-store.ts';
+import type { TaskClaims } from './tokens.ts';
+
+export interface TaskEntry {
+  tenant: string;
+  taskId: string;
+  agentId: string;
+  taskType: string;
+  revoked: boolean;
+  lastRevokeMs: number;
+  revocation?: Revocation;
+  grants?: { tools: string[]; resources: string[]; scopes: string[] };
+  tokens: Map<string, number>;
+  /** Latest expiry of a token of this task (entries without revocation state are forgotten after it). */
+  expiresMs: number;
+}
+
+export const key = (tenant: string, id: string): string => `${tenant}\u0000${id}`;
+
+export class AuthorityState {
+  readonly tasks = new Map<string, TaskEntry>();
+  /** Tokens revoked one by one: jti → expiry (forgotten once expired). */
+  readonly revokedTokens = new Map<string, number>();
+  readonly escalations: EscalationWindow;
+  /** tenant+agent → time of the newest escalation (tokens issued at or before it are dead). */
+  readonly agentRevokedBefore = new Map<string, number>();
+  readonly killSwitch: KillSwitch;
+
+  constructor(escalation: EscalationPolicy, killSwitch: KillSwitch) {
+    this.escalations = new EscalationWindow(escalation);
+    this.killSwitch = killSwitch;
+  }
+
+  task(tenant: string, taskId: string): TaskEntry | undefined {
+    return this.tasks.get(key(tenant, taskId));
+  }
+
+  entryFor(tenant: string, taskId: string, agentId: string, taskType: string): TaskEntry {
+    const existing = this.tasks.get(key(tenant, taskId));
+    if (existing !== undefined) return existing;
+    const entry: TaskEntry = { tenant, taskId, agentId, taskType, revoked: false, lastRevokeMs: 0, tokens: new Map(), expiresMs: 0 };
+    this.tasks.set(key(tenant, taskId), entry);
+    return entry;
+  }
+
+  /** Applies a revocation or restore. Synchronous: introspection sees it at once. Returns the escalation it set off. */
+  apply(revocation: Revocation): Escalation | undefined {
+    const entry = this.entryFor(revocation.tenant, revocation.taskId, revocation.agentId, revocation.taskType);
+    if (revocation.action === 'revoke') {
+      entry.revoked = true;
+      entry.lastRevokeMs = Math.max(entry.lastRevokeMs, revocation.timeMs);
+      entry.revocation = revocation;
+    } else if (revocation.timeMs >= entry.lastRevokeMs) {
+      entry.revoked = false;
+      entry.revocation = revocation;
+    }
+    const escalation = this.escalations.observe(revocation);
+    if (escalation !== undefined) {
+      const agent = key(escalation.tenant, escalation.agentId);
+      this.agentRevokedBefore.set(agent, Math.max(this.agentRevokedBefore.get(agent) ?? 0, escalation.atMs));
+    }
+    return escalation;
+  }
+
+  isActive(claims: TaskClaims, nowMs: number): boolean {
+    if (claims.expiresAtMs <= nowMs) return false;
+    if (this.revokedTokens.has(claims.jti)) return false;
+    const entry = this.task(claims.tenant, claims.taskId);
+    const issuedMs = entry?.tokens.get(claims.jti) ?? claims.issuedAtMs;
+    if (entry !== undefined && (entry.revoked || issuedMs <= entry.lastRevokeMs)) return false;
+    if (this.killSwitch.isRevoked(claims.tenant, claims.taskId)) return false;
+    const escalatedAt = this.agentRevokedBefore.get(key(claims.tenant, claims.agentId));
+    return escalatedAt === undefined || issuedMs > escalatedAt;
+  }
+
+  /** Remembers a token issued or verified here (its issue time at millisecond precision, its task's grants). */
+  remember(claims: TaskClaims): void {
+    const entry = this.entryFor(claims.tenant, claims.taskId, claims.agentId, claims.taskType);
+    if (!entry.tokens.has(claims.jti)) entry.tokens.set(claims.jti, claims.issuedAtMs);
+    entry.grants ??= { tools: claims.tools, resources: claims.resources, scopes: claims.scopes };
+    entry.expiresMs = Math.max(entry.expiresMs, claims.expiresAtMs);
+  }
+
+  /** Takes the tasks' last revocation states from the store. */
+  loadTaskStates(states: readonly TaskRevocationState[]): void {
+    for (const state of states) {
+      const entry = this.entryFor(state.tenant, state.taskId, state.agentId, state.taskType);
+      entry.lastRevokeMs = Math.max(entry.lastRevokeMs, state.lastRevokeMs);
+      if (state.last.timeMs >= (entry.revocation?.timeMs ?? 0)) {
+        entry.revoked = state.lastAction === 'revoke';
+        entry.revocation = state.last;
+      }
+    }
+  }
+
+  /** Forgets tasks with no revocation state whose tokens have all expired, and expired token revocations. */
+  sweep(nowMs: number): void {
+    for (const [id, entry] of this.tasks) if (entry.lastRevokeMs === 0 && !entry.revoked && entry.expiresMs < nowMs) this.tasks.delete(id);
+    for (const [jti, expiresMs] of this.revokedTokens) if (expiresMs < nowMs) this.revokedTokens.delete(jti);
+  }
+}
