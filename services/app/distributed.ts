@@ -19,7 +19,6 @@ import type { Gateway } from '../gateway/gateway.ts';
 import { registerOtlpReceiver } from '../api/otlp-receiver.ts';
 import type { Revocation } from '../../schemas/events.ts';
 import type { EventBatch } from '../bus/bus.ts';
-import type { ApiDeps } from '../api/app.ts';
 import { createKafka, ensureTopics } from '../bus/kafka/client.ts';
 import { loadKafkaSettings } from '../bus/kafka/config.ts';
 import type { KafkaSettings } from '../bus/kafka/config.ts';
@@ -32,20 +31,22 @@ import { createKafkaSource } from '../bus/kafka/source.ts';
 import type { KafkaEventSource } from '../bus/kafka/source.ts';
 import { detectorConfigOf } from './config.ts';
 import type { TriplineConfig } from './config.ts';
-import { describeBaseline } from '../core/detect/index.ts';
 import { createLocalKillSwitch } from '../killswitch/kill-switch.ts';
 import type { KillSwitch } from '../killswitch/kill-switch.ts';
-import { BaselineBook, FLEET_TASK_TYPE } from '../processor/baseline-book.ts';
+import { BaselineBook } from '../processor/baseline-book.ts';
 import { createProcessor } from '../processor/processor.ts';
-import type { ManualAction, Processor } from '../processor/processor.ts';
+import type { Processor } from '../processor/processor.ts';
 import { TriplineError, messageOf } from '../shared/errors.ts';
 import { readList, type Env } from '../shared/env.ts';
-import { manualRevocation } from '../core/decide.ts';
 import { createHttpServer, retryAfterWhileClosing } from '../api/http.ts';
 import { createLogger } from '../shared/logger.ts';
 import type { Logger } from '../shared/logger.ts';
 import { openClickHouseStore } from '../store/clickhouse/store.ts';
 import type { Store } from '../store/store.ts';
+import { distributedApiDeps } from './distributed-api-deps.ts';
+
+/** Kept here for the benchmarks that import it from this module. */
+export { manualCommands } from './distributed-api-deps.ts';
 
 export const ROLES = ['gateway', 'processor', 'api'] as const;
 export type Role = (typeof ROLES)[number];
@@ -334,9 +335,10 @@ export async function startApiService(config: Readonly<TriplineConfig>, deps: Se
   const lifecycle = stopper(logger);
   // The API's own parts (routes, console, kill-switch enforcement, detection queries) are loaded here, not on
   // import: a process that runs only the gateway or a processor never needs them.
-  const [{ buildApiApp }, { registerConsole }, { createFeedback }, { startKillSwitchRuntime }, { createDetectionQueries, openDetectionClient }] = await Promise.all([
+  const [{ buildApiApp }, { registerConsole }, { openConsoleQueries }, { createFeedback }, { startKillSwitchRuntime }, { createDetectionQueries, openDetectionClient }] = await Promise.all([
     import('../api/app.ts'),
     import('../api/console.ts'),
+    import('../store/clickhouse/console-queries.ts'),
     import('../detection/feedback.ts'),
     import('./killswitch.ts'),
     import('../store/clickhouse/detection-queries.ts'),
@@ -397,7 +399,7 @@ export async function startApiService(config: Readonly<TriplineConfig>, deps: Se
         agentWarmupTasks: detector.agentWarmupTasks,
       },
     });
-    await registerConsole(app, { clickhouse: config.store, logger });
+    await registerConsole(app, { openQueries: () => openConsoleQueries(config.store), logger });
     const apiUrl = await app.listen({ host: config.api.host, port: config.api.port });
     lifecycle.add(() => app.close());
     logger.info({ api: apiUrl }, 'API started');
@@ -449,74 +451,4 @@ export async function startDistributed(config: Readonly<TriplineConfig>, roles: 
     await lifecycle.stop();
     throw error;
   }
-}
-
-// ------------------------------------------------------------------------------------------------------------
-// The API's dependencies in distributed mode: everything from the store (the processors write it), manual
-// actions written to the store and published on the revocations topic.
-
-function distributedApiDeps(store: Store, killSwitch: KillSwitch, bridge: KillSwitchBridge, config: Readonly<TriplineConfig>, logger: Logger): Omit<ApiDeps, 'access'> {
-  const warmupTasks = config.detector.warmupTasks;
-  const regimeOf = (tasks: number): 'rules' | 'type_baseline' => (tasks >= warmupTasks ? 'type_baseline' : 'rules');
-  const book = async (tenant: string): Promise<BaselineBook> =>
-    BaselineBook.fromRecords(await store.loadBaselines(tenant), (record, error) =>
-      logger.warn({ taskType: record.taskType, err: messageOf(error) }, 'ignoring an unreadable baseline'),
-    );
-  return {
-    store,
-    commands: manualCommands(store, killSwitch, bridge),
-    logger,
-    async detectorStatus(tenant, taskType) {
-      const tasks = (await book(tenant)).get(tenant, taskType)?.tasks ?? 0;
-      return { regime: regimeOf(tasks), baselineTasks: tasks, warmupTasks };
-    },
-    async baselines(tenant) {
-      return (await book(tenant))
-        .list(tenant)
-        .filter((entry) => entry.agentId === '' && entry.taskType !== FLEET_TASK_TYPE)
-        .map((entry) => ({ taskType: entry.taskType, tasks: entry.baseline.tasks, regime: regimeOf(entry.baseline.tasks), normal: describeBaseline(entry.baseline) }));
-    },
-    async ready() {
-      try {
-        await store.counts();
-        return { ready: true, checks: { store: 'ok', kafka: 'connected' } };
-      } catch (error) {
-        return { ready: false, checks: { store: messageOf(error), kafka: 'connected' } };
-      }
-    },
-  };
-}
-
-/**
- * Manual kill and restore from the API process: the task's current state is read from the store (the
- * processors keep it there), the revocation is applied to the local kill switch, published on the revocations
- * topic (the owning processor and every other process apply it from there) and stored.
- */
-export function manualCommands(store: Store, killSwitch: KillSwitch, bridge: Pick<KillSwitchBridge, 'flush'>, now: () => number = Date.now): ApiDeps['commands'] {
-  let chain: Promise<unknown> = Promise.resolve();
-  const serialize = <T>(work: () => Promise<T>): Promise<T> => {
-    const result = chain.then(work);
-    chain = result.catch(() => undefined);
-    return result;
-  };
-
-  async function act(action: ManualAction, kind: Revocation['action']): Promise<Revocation> {
-    const record = await store.getTask(action.tenant, action.taskId);
-    if (record === null) throw new TriplineError('NOT_FOUND', `no task ${action.taskId}`);
-    if (kind === 'revoke' && record.status === 'revoked') throw new TriplineError('CONFLICT', `task ${action.taskId} is already revoked`);
-    if (kind === 'restore' && record.status !== 'revoked') throw new TriplineError('CONFLICT', `task ${action.taskId} is not revoked (status ${record.status})`);
-    const timeMs = now();
-    const revocation = manualRevocation(record, kind, action.actor, action.reason, record.score, timeMs);
-    killSwitch.apply(revocation);
-    await bridge.flush();
-    await store.insertRevocations([revocation]);
-    const status = kind === 'revoke' ? 'revoked' : record.endedMs === null ? 'active' : 'completed';
-    await store.upsertTasks([{ ...record, status, version: Math.max(record.version + 1, timeMs * 1000) }]);
-    return revocation;
-  }
-
-  return {
-    revoke: (action) => serialize(() => act(action, 'revoke')),
-    restore: (action) => serialize(() => act(action, 'restore')),
-  };
 }

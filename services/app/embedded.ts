@@ -12,6 +12,7 @@ import type { RunningAuth } from './auth.ts';
 import { registerConsole } from '../api/console.ts';
 import { createFeedback } from '../detection/feedback.ts';
 import { createDetectionQueries, openDetectionClient } from '../store/clickhouse/detection-queries.ts';
+import { openConsoleQueries } from '../store/clickhouse/console-queries.ts';
 import type { BaselineBook } from '../processor/baseline-book.ts';
 import type { ApiDeps } from '../api/app.ts';
 import { createInProcessBus } from '../bus/in-process-bus.ts';
@@ -172,7 +173,7 @@ export async function startEmbedded(config: Readonly<TriplineConfig>, logger: Lo
         agentWarmupTasks: detector.agentWarmupTasks,
       },
     });
-    await registerConsole(apiApp, { clickhouse: config.store, logger });
+    await registerConsole(apiApp, { openQueries: () => openConsoleQueries(config.store), logger });
     const apiAddress = await apiApp.listen({ host: config.api.host, port: config.api.port });
     cleanups.push(() => apiApp.close());
 

@@ -7,18 +7,18 @@
  * Categorical features (tools, resources, hosts, scopes…) count the tasks they appeared in, over all history.
  * `learn` mutates the baseline it is given and returns it (use `cloneBaseline` to keep the old one);
  * `rebuildBaseline` is exactly a fold of `learn`.
+ *
+ * Serialization (and `cloneBaseline`) is in baseline-codec.ts, `describeBaseline` in baseline-view.ts.
  */
 import {
   DEFAULT_WINDOW,
   type Dist,
-  distFromValues,
   emptyDist,
-  type Fence,
   goodTuringNew,
   pushValue,
   refreshFence,
 } from './stats.ts';
-import { CLASSIFICATION_NAMES, classificationRank, hostFamily, namespaceOf } from './signals.ts';
+import { classificationRank, hostFamily, namespaceOf } from './signals.ts';
 import type { TaskSummary } from './summary.ts';
 
 export const BASELINE_FORMAT = 1;
@@ -114,7 +114,7 @@ export interface Baseline {
   derived: BaselineDerived;
 }
 
-function record<V>(): Record<string, V> {
+export function record<V>(): Record<string, V> {
   return Object.create(null) as Record<string, V>;
 }
 
@@ -189,7 +189,7 @@ export function distValue(s: TaskSummary, name: DistName): number {
   }
 }
 
-function refreshDerived(b: Baseline): void {
+export function refreshDerived(b: Baseline): void {
   const d = b.derived;
   const full = (r: Readonly<Record<string, unknown>>): boolean => keyCount(r) >= MAX_BASELINE_KEYS;
   d.pNew.tools = full(b.tools) ? 1 : goodTuringNew(Object.fromEntries(Object.entries(b.tools).map(([k, v]) => [k, v.tasks])), b.tasks);
@@ -300,216 +300,4 @@ export function rebuildBaseline(taskType: string, summaries: readonly TaskSummar
   let b = emptyBaseline(taskType, agentId);
   for (const s of summaries) b = learn(b, s);
   return b;
-}
-
-export function cloneBaseline(b: Baseline): Baseline {
-  return parseBaseline(serializeBaseline(b));
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Serialization: only the learned data; derived parts (sorted windows, fences, Good–Turing rates) are
-// recomputed on parse, so a stored baseline cannot carry inconsistent thresholds.
-
-function wireDist(d: Dist | null): number[] | null {
-  return d === null ? null : d.values;
-}
-
-export function serializeBaseline(b: Baseline): string {
-  const dists: Record<string, number[]> = {};
-  for (const n of DIST_NAMES) dists[n] = b.dists[n].values;
-  const tools = record<unknown>();
-  for (const k in b.tools) {
-    const t = b.tools[k];
-    if (t !== undefined) tools[k] = { tasks: t.tasks, calls: t.calls, perTask: wireDist(t.perTask) };
-  }
-  const resources = record<unknown>();
-  for (const k in b.resources) {
-    const r = b.resources[k];
-    if (r !== undefined) resources[k] = { tasks: r.tasks, accesses: r.accesses, rows: wireDist(r.rows), bytes: wireDist(r.bytes) };
-  }
-  return JSON.stringify({
-    format: b.format,
-    taskType: b.taskType,
-    agentId: b.agentId,
-    tasks: b.tasks,
-    window: b.window,
-    dists,
-    tools,
-    transitions: b.transitions,
-    resources,
-    namespaces: b.namespaces,
-    classifications: b.classifications,
-    hosts: b.hosts,
-    hostFamilies: b.hostFamilies,
-    egressHosts: b.egressHosts,
-    privilegeActions: b.privilegeActions,
-    scopes: b.scopes,
-    secretTasks: b.secretTasks,
-    falsePositivesLearned: b.falsePositivesLearned,
-  });
-}
-
-function fail(path: string, what: string): never {
-  throw new Error(`invalid baseline: ${path} ${what}`);
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function count(v: unknown, path: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) fail(path, `must be a non-negative integer (got ${JSON.stringify(v)})`);
-  return v;
-}
-
-function str(v: unknown, path: string): string {
-  if (typeof v !== 'string') fail(path, `must be a string (got ${JSON.stringify(v)})`);
-  return v;
-}
-
-function values(v: unknown, path: string): number[] {
-  if (!Array.isArray(v)) fail(path, 'must be an array of numbers');
-  for (let i = 0; i < v.length; i++) {
-    const x: unknown = v[i];
-    if (typeof x !== 'number' || !Number.isFinite(x) || x < 0) fail(`${path}[${i}]`, `must be a non-negative finite number (got ${JSON.stringify(x)})`);
-  }
-  return v as number[];
-}
-
-function counts(v: unknown, path: string): Record<string, number> {
-  if (!isObject(v)) fail(path, 'must be an object of counts');
-  const out = record<number>();
-  for (const k of Object.keys(v)) out[k] = count(v[k], `${path}.${k}`);
-  return out;
-}
-
-function optDist(v: unknown, path: string, window: number): Dist | null {
-  return v === null ? null : distFromValues(values(v, path), window);
-}
-
-/** Parse and validate a serialized baseline; throws an Error naming the first bad field. */
-export function parseBaseline(json: string): Baseline {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(json);
-  } catch (error) {
-    throw new Error(`invalid baseline: not JSON (${error instanceof Error ? error.message : String(error)})`, { cause: error });
-  }
-  if (!isObject(raw)) fail('(root)', 'must be an object');
-  if (raw.format !== BASELINE_FORMAT) fail('format', `must be ${BASELINE_FORMAT} (got ${JSON.stringify(raw.format)})`);
-  const b = emptyBaseline(str(raw.taskType, 'taskType'), str(raw.agentId, 'agentId'));
-  b.tasks = count(raw.tasks, 'tasks');
-  b.window = count(raw.window, 'window');
-  if (b.window < 1) fail('window', 'must be at least 1');
-  if (!isObject(raw.dists)) fail('dists', 'must be an object');
-  const dists = raw.dists;
-  for (const n of DIST_NAMES) b.dists[n] = distFromValues(values(dists[n], `dists.${n}`), b.window);
-  if (!isObject(raw.tools)) fail('tools', 'must be an object');
-  for (const k of Object.keys(raw.tools)) {
-    const t = raw.tools[k];
-    const p = `tools.${k}`;
-    if (!isObject(t)) fail(p, 'must be an object');
-    b.tools[k] = { tasks: count(t.tasks, `${p}.tasks`), calls: count(t.calls, `${p}.calls`), perTask: optDist(t.perTask, `${p}.perTask`, KEYED_WINDOW) };
-  }
-  if (!isObject(raw.transitions)) fail('transitions', 'must be an object');
-  for (const k of Object.keys(raw.transitions)) b.transitions[k] = counts(raw.transitions[k], `transitions.${k}`);
-  if (!isObject(raw.resources)) fail('resources', 'must be an object');
-  for (const k of Object.keys(raw.resources)) {
-    const r = raw.resources[k];
-    const p = `resources.${k}`;
-    if (!isObject(r)) fail(p, 'must be an object');
-    b.resources[k] = {
-      tasks: count(r.tasks, `${p}.tasks`),
-      accesses: count(r.accesses, `${p}.accesses`),
-      rows: optDist(r.rows, `${p}.rows`, KEYED_WINDOW),
-      bytes: optDist(r.bytes, `${p}.bytes`, KEYED_WINDOW),
-    };
-  }
-  b.namespaces = counts(raw.namespaces, 'namespaces');
-  b.classifications = counts(raw.classifications, 'classifications');
-  for (const level of Object.keys(b.classifications)) {
-    if (!(CLASSIFICATION_NAMES as readonly string[]).includes(level)) fail(`classifications.${level}`, `is not one of ${CLASSIFICATION_NAMES.join(', ')}`);
-  }
-  b.hosts = counts(raw.hosts, 'hosts');
-  b.hostFamilies = counts(raw.hostFamilies, 'hostFamilies');
-  b.egressHosts = counts(raw.egressHosts, 'egressHosts');
-  b.privilegeActions = counts(raw.privilegeActions, 'privilegeActions');
-  b.scopes = counts(raw.scopes, 'scopes');
-  b.secretTasks = count(raw.secretTasks, 'secretTasks');
-  b.falsePositivesLearned = raw.falsePositivesLearned === undefined ? 0 : count(raw.falsePositivesLearned, 'falsePositivesLearned');
-  refreshDerived(b);
-  return b;
-}
-
-// ---------------------------------------------------------------------------------------------------------
-
-function fenceView(f: Fence): Record<string, number> {
-  const round = (x: number): number => Math.round(x * 1000) / 1000;
-  return { samples: f.n, p50: round(f.p50), p90: round(f.p90), p99: round(f.p99), max: round(f.max), upperFence: round(f.upper) };
-}
-
-function ranked(r: Readonly<Record<string, number>>, tasks: number, limit: number): { key: string; tasks: number; share: number }[] {
-  return Object.keys(r)
-    .map((key) => ({ key, tasks: r[key] ?? 0, share: tasks > 0 ? Math.round(((r[key] ?? 0) / tasks) * 1000) / 1000 : 0 }))
-    .sort((a, b) => b.tasks - a.tasks || (a.key < b.key ? -1 : 1))
-    .slice(0, limit);
-}
-
-/** What is normal for this baseline, for people and the API. */
-export function describeBaseline(b: Baseline): Record<string, unknown> {
-  const perTask: Record<string, Record<string, number>> = {};
-  for (const n of DIST_NAMES) perTask[n] = fenceView(b.dists[n].fence);
-  const tools = Object.keys(b.tools)
-    .map((name) => {
-      const t = b.tools[name] ?? { tasks: 0, calls: 0, perTask: null };
-      return {
-        tool: name,
-        tasks: t.tasks,
-        share: b.tasks > 0 ? Math.round((t.tasks / b.tasks) * 1000) / 1000 : 0,
-        callsPerTask: t.perTask === null ? null : fenceView(t.perTask.fence),
-      };
-    })
-    .sort((x, y) => y.tasks - x.tasks || (x.tool < y.tool ? -1 : 1));
-  const transitions: { from: string; to: string; probability: number; count: number }[] = [];
-  for (const from in b.transitions) {
-    const row = b.transitions[from] ?? {};
-    const total = b.derived.transitionTotals[from] ?? 0;
-    for (const to in row) {
-      const c = row[to] ?? 0;
-      transitions.push({ from, to, count: c, probability: total > 0 ? Math.round((c / total) * 1000) / 1000 : 0 });
-    }
-  }
-  transitions.sort((x, y) => y.count - x.count || (x.from + x.to < y.from + y.to ? -1 : 1));
-  const resources = Object.keys(b.resources)
-    .map((key) => {
-      const r = b.resources[key] ?? { tasks: 0, accesses: 0, rows: null, bytes: null };
-      return {
-        resource: key,
-        tasks: r.tasks,
-        share: b.tasks > 0 ? Math.round((r.tasks / b.tasks) * 1000) / 1000 : 0,
-        rowsPerTask: r.rows === null ? null : fenceView(r.rows.fence),
-        bytesPerTask: r.bytes === null ? null : fenceView(r.bytes.fence),
-      };
-    })
-    .sort((x, y) => y.tasks - x.tasks || (x.resource < y.resource ? -1 : 1))
-    .slice(0, 100);
-  return {
-    taskType: b.taskType,
-    agentId: b.agentId,
-    tasks: b.tasks,
-    window: b.window,
-    perTask,
-    tools,
-    transitions: transitions.slice(0, 50),
-    resources,
-    namespaces: ranked(b.namespaces, b.tasks, 100),
-    classifications: ranked(b.classifications, b.tasks, 10),
-    hosts: ranked(b.hosts, b.tasks, 100),
-    egressHosts: ranked(b.egressHosts, b.tasks, 100),
-    privilegeActions: ranked(b.privilegeActions, b.tasks, 50),
-    scopesGained: ranked(b.scopes, b.tasks, 100),
-    secretReadShare: b.tasks > 0 ? Math.round((b.secretTasks / b.tasks) * 1000) / 1000 : 0,
-    falsePositivesLearned: b.falsePositivesLearned,
-    noveltyRates: { ...b.derived.pNew },
-  };
 }

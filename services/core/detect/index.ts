@@ -1,7 +1,8 @@
 /**
  * Tripline's detector: per-task state, per-task-type baselines, scoring and decisions. Pure and
  * deterministic (no I/O, no clock, no randomness): the processor feeds it events and baselines and acts on
- * the verdicts. See `score.ts` for the features, `combine.ts` for how they add up.
+ * the verdicts. See `score.ts` (and the *-features.ts modules it calls) for the features, `combine.ts` for how
+ * they add up.
  *
  * Typical use per event:
  *   observe(state, event); const v = score(event, state, { type, agent, fleet }, config); recordVerdict(state, v);
@@ -14,19 +15,9 @@ export { MAX_TASK_KEYS, START_TOOL, markEnded, newTaskState, observe, recordVerd
 export type { RateWindow, ResourceUse, TaskState } from './state.ts';
 export { summarize } from './summary.ts';
 export type { ResourceSummary, TaskSummary } from './summary.ts';
-export {
-  BASELINE_FORMAT,
-  DIST_NAMES,
-  FLEET_TASK_TYPE,
-  cloneBaseline,
-  describeBaseline,
-  distValue,
-  emptyBaseline,
-  learn,
-  parseBaseline,
-  rebuildBaseline,
-  serializeBaseline,
-} from './baseline.ts';
+export { BASELINE_FORMAT, DIST_NAMES, FLEET_TASK_TYPE, distValue, emptyBaseline, learn, rebuildBaseline } from './baseline.ts';
+export { cloneBaseline, parseBaseline, serializeBaseline } from './baseline-codec.ts';
+export { describeBaseline } from './baseline-view.ts';
 export type { Baseline, BaselineDerived, DistName, NoveltyCategory, ResourceStats, ToolStats } from './baseline.ts';
 export type { Dist, Fence } from './stats.ts';
 export { K_BASELINE, K_RULES, PRIORS, learningEffect, regimeFor, score, strongerEffect } from './score.ts';
