@@ -18,7 +18,11 @@ function onlyIn(...allowed) {
   return {
     'no-restricted-imports': [
       'error',
-      { paths: Object.entries(IO_LIBRARIES).filter(([name]) => !allowed.includes(name)).map(([name, message]) => ({ name, message })) },
+      {
+        paths: Object.entries(IO_LIBRARIES)
+          .filter(([name]) => !allowed.includes(name))
+          .map(([name, message]) => ({ name, message })),
+      },
     ],
   };
 }
@@ -33,7 +37,8 @@ function domainOnlyIn(...allowed) {
           {
             regex: BELOW_THE_EDGE,
             allowTypeImports: true,
-            message: 'a domain or adapter folder never imports the HTTP edge (services/api/) or a composition root (services/app/); the root hands it what it needs. Types (the configuration\'s sections) are allowed.',
+            message:
+              "a domain or adapter folder never imports the HTTP edge (services/api/) or a composition root (services/app/); the root hands it what it needs. Types (the configuration's sections) are allowed.",
           },
         ],
       },
@@ -47,7 +52,10 @@ export default tseslint.config(
   ...tseslint.configs.strictTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['eslint.config.js'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        projectService: { allowDefaultProject: ['eslint.config.js'] },
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
@@ -55,7 +63,15 @@ export default tseslint.config(
       '@typescript-eslint/no-unnecessary-condition': ['error', { allowConstantLoopConditions: true }],
       '@typescript-eslint/no-confusing-void-expression': 'off',
       'no-console': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_', ignoreRestSiblings: true }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        {
+          argsIgnorePattern: '^_',
+          varsIgnorePattern: '^_',
+          destructuredArrayIgnorePattern: '^_',
+          ignoreRestSiblings: true,
+        },
+      ],
     },
   },
   { files: ['services/**/*.ts', 'collectors/**/*.ts', 'dashboards/**/*.ts', 'scripts/**/*.ts'], rules: onlyIn() },
@@ -76,7 +92,12 @@ export default tseslint.config(
         'error',
         {
           paths: Object.entries(IO_LIBRARIES).map(([name, message]) => ({ name, message })),
-          patterns: [{ regex: '^\\.\\./', message: 'services/shared/ imports nothing from the rest of services/ (nor schemas/).' }],
+          patterns: [
+            {
+              regex: '^\\.\\./',
+              message: 'services/shared/ imports nothing from the rest of services/ (nor schemas/).',
+            },
+          ],
         },
       ],
     },
@@ -93,10 +114,12 @@ export default tseslint.config(
           patterns: [
             {
               regex: '^(?!\\.{1,2}/|simple-statistics$)',
-              message: 'services/core is pure: of packages it may import only simple-statistics (no node:*, kafkajs, fastify, @clickhouse/*, chdb, …).',
+              message:
+                'services/core is pure: of packages it may import only simple-statistics (no node:*, kafkajs, fastify, @clickhouse/*, chdb, …).',
             },
             {
-              regex: '^(\\.\\./)+(api|app|auth|bus|detection|evaluation|gateway|killswitch|learner|otlp|processor|store|collectors|dashboards|scripts|test)/',
+              regex:
+                '^(\\.\\./)+(api|app|auth|bus|detection|evaluation|gateway|killswitch|learner|otlp|processor|store|collectors|dashboards|scripts|test)/',
               message: 'services/core is pure: it may not import an adapter; pass values in instead.',
             },
             {

@@ -7,7 +7,11 @@ import { KAFKA_CONFIG_VARIABLES } from '../services/bus/kafka/config.ts';
 import { ROLE_VARIABLE } from '../services/app/distributed.ts';
 
 function table(rows: readonly (readonly [string, string, string])[]): string {
-  return ['| variable | default | meaning |', '|---|---|---|', ...rows.map(([name, fallback, meaning]) => `| \`${name}\` | \`${fallback}\` | ${meaning} |`)].join('\n');
+  return [
+    '| variable | default | meaning |',
+    '|---|---|---|',
+    ...rows.map(([name, fallback, meaning]) => `| \`${name}\` | \`${fallback}\` | ${meaning} |`),
+  ].join('\n');
 }
 
 console.log(table(CONFIG_VARIABLES));

@@ -55,7 +55,9 @@ async function connect(): Promise<{ apiUrl: string; otlpUrl: string; embedded?: 
     const agent = process.env.TRIPLINE_AGENT_TOKEN;
     const reader = process.env.TRIPLINE_API_TOKEN ?? process.env.TRIPLINE_ADMIN_TOKEN;
     if (agent === undefined || reader === undefined) {
-      throw new Error(`A Tripline answers at ${apiUrl}: set TRIPLINE_AGENT_TOKEN and TRIPLINE_API_TOKEN to the agent and admin tokens it printed at its first start (or stop it, and the demo starts its own)`);
+      throw new Error(
+        `A Tripline answers at ${apiUrl}: set TRIPLINE_AGENT_TOKEN and TRIPLINE_API_TOKEN to the agent and admin tokens it printed at its first start (or stop it, and the demo starts its own)`,
+      );
     }
     tokens.agent = agent;
     tokens.reader = reader;
@@ -63,11 +65,27 @@ async function connect(): Promise<{ apiUrl: string; otlpUrl: string; embedded?: 
     return { apiUrl, otlpUrl, warmup: 20 };
   }
   const dataDir = mkdtempSync(join(tmpdir(), 'tripline-demo-'));
-  const config = loadConfig({ ...process.env, TRIPLINE_DATA_DIR: dataDir, TRIPLINE_OTLP_PORT: '0', TRIPLINE_API_PORT: '0', TRIPLINE_OTLP_HOST: '127.0.0.1', TRIPLINE_API_HOST: '127.0.0.1' });
+  const config = loadConfig({
+    ...process.env,
+    TRIPLINE_DATA_DIR: dataDir,
+    TRIPLINE_OTLP_PORT: '0',
+    TRIPLINE_API_PORT: '0',
+    TRIPLINE_OTLP_HOST: '127.0.0.1',
+    TRIPLINE_API_HOST: '127.0.0.1',
+  });
   console.log(`No Tripline answers at ${apiUrl}; starting one in this process (data in ${dataDir}).`);
   const embedded = await startEmbedded(config, createLogger('warn'));
-  tokens.agent = (await embedded.auth.control.createToken({ tenant: 'default', role: 'agent', name: 'demo agents', createdBy: 'demo' })).token;
-  tokens.reader = (await embedded.auth.control.createToken({ tenant: 'default', role: 'viewer', name: 'demo', createdBy: 'demo' })).token;
+  tokens.agent = (
+    await embedded.auth.control.createToken({
+      tenant: 'default',
+      role: 'agent',
+      name: 'demo agents',
+      createdBy: 'demo',
+    })
+  ).token;
+  tokens.reader = (
+    await embedded.auth.control.createToken({ tenant: 'default', role: 'viewer', name: 'demo', createdBy: 'demo' })
+  ).token;
   return { apiUrl: embedded.apiUrl, otlpUrl: embedded.otlpUrl, embedded, warmup: config.detector.warmupTasks };
 }
 
@@ -94,7 +112,9 @@ function watch(apiUrl: string, agents: ReadonlySet<string>): { stop(): Promise<v
             if (seen.has(item.id) || !agents.has(item.agentId)) continue;
             seen.add(item.id);
             const head = what === 'alerts' ? `ALERT (${item.decision ?? ''})` : `REVOKED (${item.action ?? ''})`;
-            process.stdout.write(`\n  ${head} task ${item.taskId} of ${item.agentId} [${item.taskType}] score ${item.score.toFixed(0)}\n`);
+            process.stdout.write(
+              `\n  ${head} task ${item.taskId} of ${item.agentId} [${item.taskType}] score ${item.score.toFixed(0)}\n`,
+            );
             for (const reason of item.reasons.slice(0, 4)) process.stdout.write(`      - ${reason}\n`);
             if (item.reasons.length > 4) process.stdout.write(`      (+${item.reasons.length - 4} more reasons)\n`);
           }
@@ -148,24 +168,55 @@ async function runPhase(title: string, otlpUrl: string, apiUrl: string, plans: T
 async function main(): Promise<void> {
   console.log('Tripline demo: SYNTHETIC agents doing normal work, then one goes rogue.');
   const { apiUrl, otlpUrl, embedded, warmup } = await connect();
-  const normal = generateScenario({ seed, benignPerType: warmup + 4, attacksPerPattern: 0, agentsPerType: 2, taskTypes: [...TYPES, 'code_review'] }).tasks;
-  const more = generateScenario({ seed: seed + 1, benignPerType: 2, attacksPerPattern: 0, agentsPerType: 2, taskTypes: TYPES }).tasks;
-  const attack = generateScenario({ seed: seed + 2, benignPerType: 0, attacksPerPattern: 1, agentsPerType: 1, taskTypes: ['summarize_ticket'], patterns: ['exfiltration_burst'] }).tasks[0];
+  const normal = generateScenario({
+    seed,
+    benignPerType: warmup + 4,
+    attacksPerPattern: 0,
+    agentsPerType: 2,
+    taskTypes: [...TYPES, 'code_review'],
+  }).tasks;
+  const more = generateScenario({
+    seed: seed + 1,
+    benignPerType: 2,
+    attacksPerPattern: 0,
+    agentsPerType: 2,
+    taskTypes: TYPES,
+  }).tasks;
+  const attack = generateScenario({
+    seed: seed + 2,
+    benignPerType: 0,
+    attacksPerPattern: 1,
+    agentsPerType: 1,
+    taskTypes: ['summarize_ticket'],
+    patterns: ['exfiltration_burst'],
+  }).tasks[0];
   if (attack === undefined) throw new Error('the scenario produced no attack');
   const rogue: TaskPlan = { ...attack, agentId: 'summarize-ticket-agent-rogue' };
   const agents = new Set([...normal, ...more, rogue].map((plan) => plan.agentId));
   const watcher = watch(apiUrl, agents);
 
   try {
-    await runPhase(`Phase 1: ${agents.size - 1} agents do ${normal.length} normal tasks of ${TYPES.length + 1} types; Tripline learns what is normal (${warmup} tasks per type).`, otlpUrl, apiUrl, normal);
+    await runPhase(
+      `Phase 1: ${agents.size - 1} agents do ${normal.length} normal tasks of ${TYPES.length + 1} types; Tripline learns what is normal (${warmup} tasks per type).`,
+      otlpUrl,
+      apiUrl,
+      normal,
+    );
     await waitForBaselines(apiUrl, TYPES, warmup);
-    await runPhase(`Phase 2: normal work goes on, and agent ${rogue.agentId} reads customer data in bulk and sends it out.`, otlpUrl, apiUrl, [...more, rogue]);
+    await runPhase(
+      `Phase 2: normal work goes on, and agent ${rogue.agentId} reads customer data in bulk and sends it out.`,
+      otlpUrl,
+      apiUrl,
+      [...more, rogue],
+    );
     const verdict = await waitForRevocation(apiUrl, rogue.taskId);
     await sleep(500);
     await watcher.stop();
 
     const revocations = await list(apiUrl, 'revocations');
-    const benignRevoked = revocations.filter((item) => agents.has(item.agentId) && item.agentId !== rogue.agentId && item.action === 'revoke');
+    const benignRevoked = revocations.filter(
+      (item) => agents.has(item.agentId) && item.agentId !== rogue.agentId && item.action === 'revoke',
+    );
     console.log('\nResult');
     console.log(`  rogue task ${rogue.taskId}: ${verdict}`);
     console.log(`  benign agents: ${agents.size - 1}, benign tasks revoked: ${benignRevoked.length}`);

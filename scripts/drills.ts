@@ -28,7 +28,9 @@ const { values } = parseArgs({
 });
 const overloadSeconds = values['overload-seconds'];
 if (!/^\d+$/.test(overloadSeconds) || Number(overloadSeconds) < 1) {
-  process.stderr.write(`drills: --overload-seconds must be a whole number of seconds (got ${JSON.stringify(overloadSeconds)})\n`);
+  process.stderr.write(
+    `drills: --overload-seconds must be a whole number of seconds (got ${JSON.stringify(overloadSeconds)})\n`,
+  );
   process.exit(2);
 }
 const resultsFile = values.results ?? join(mkdtempSync(join(tmpdir(), 'tripline-drills-')), 'results.jsonl');
@@ -48,7 +50,9 @@ const figures: DrillFigures[] = existsSync(resultsFile)
 
 const count = (n: number): string => n.toLocaleString('en-US');
 const cells = (row: string[]): string => `| ${row.join(' | ')} |`;
-console.log(`\nFault drills (${new Date().toISOString().slice(0, 10)}, ${figures.length} drills, results in ${resultsFile}):\n`);
+console.log(
+  `\nFault drills (${new Date().toISOString().slice(0, 10)}, ${figures.length} drills, results in ${resultsFile}):\n`,
+);
 console.log(cells(['drill', 'sent', 'stored', 'duplicates', 'revocations', 'time to recover', 'what happened']));
 console.log(cells(['---', '---:', '---:', '---:', '---:', '---:', '---']));
 for (const drill of figures) {
@@ -58,7 +62,9 @@ for (const drill of figures) {
       count(drill.sent),
       count(drill.stored),
       count(drill.duplicates),
-      drill.revocations === null ? '—' : `${count(drill.revocations)} (${count(drill.rogueTasks)} rogue ${drill.rogueTasks === 1 ? 'task' : 'tasks'})`,
+      drill.revocations === null
+        ? '—'
+        : `${count(drill.revocations)} (${count(drill.rogueTasks)} rogue ${drill.rogueTasks === 1 ? 'task' : 'tasks'})`,
       drill.recoverMs === null ? '—' : `${(drill.recoverMs / 1000).toFixed(1)} s`,
       drill.details.replaceAll('|', '\\|'),
     ]),

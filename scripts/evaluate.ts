@@ -17,7 +17,12 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { DEFAULT_EVALUATION, KNOWN_PATTERNS, KNOWN_TASK_TYPES, runEvaluation } from '../services/evaluation/evaluate.ts';
+import {
+  DEFAULT_EVALUATION,
+  KNOWN_PATTERNS,
+  KNOWN_TASK_TYPES,
+  runEvaluation,
+} from '../services/evaluation/evaluate.ts';
 import type { EvaluationOptions } from '../services/evaluation/evaluate.ts';
 import { toMarkdown } from '../services/evaluation/report.ts';
 import type { AttackPattern } from '../collectors/simulator/scenarios.ts';
@@ -25,7 +30,9 @@ import { LOG_LEVELS } from '../services/shared/logger.ts';
 import type { LogLevel } from '../services/app/config.ts';
 
 function usage(message: string): never {
-  process.stderr.write(`evaluate: ${message}\nusage: node scripts/evaluate.ts [--seed N] [--benign-per-type N] [--attacks-per-pattern N] [--agents-per-type N] [--warmup N] [--agent-warmup N] [--task-types a,b] [--patterns p,q] [--time-scale X] [--through-pipeline] [--log-level L] [--json FILE] [--quiet]\n`);
+  process.stderr.write(
+    `evaluate: ${message}\nusage: node scripts/evaluate.ts [--seed N] [--benign-per-type N] [--attacks-per-pattern N] [--agents-per-type N] [--warmup N] [--agent-warmup N] [--task-types a,b] [--patterns p,q] [--time-scale X] [--through-pipeline] [--log-level L] [--json FILE] [--quiet]\n`,
+  );
   process.exit(2);
 }
 
@@ -38,16 +45,21 @@ function int(name: string, value: string | undefined, fallback: number, min: num
 
 function list(name: string, value: string | undefined, known: readonly string[]): string[] | undefined {
   if (value === undefined) return undefined;
-  const items = value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+  const items = value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
   const unknown = items.filter((item) => !known.includes(item));
-  if (items.length === 0 || unknown.length > 0) usage(`--${name}: unknown ${unknown.join(', ') || '(empty)'}; known: ${known.join(', ')}`);
+  if (items.length === 0 || unknown.length > 0)
+    usage(`--${name}: unknown ${unknown.join(', ') || '(empty)'}; known: ${known.join(', ')}`);
   return items;
 }
 
 function scale(value: string | undefined): number {
   if (value === undefined) return DEFAULT_EVALUATION.timeScale;
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0 || n > 1000) usage(`--time-scale must be a number above 0 (got ${JSON.stringify(value)})`);
+  if (!Number.isFinite(n) || n <= 0 || n > 1000)
+    usage(`--time-scale must be a number above 0 (got ${JSON.stringify(value)})`);
   return n;
 }
 
@@ -82,7 +94,9 @@ try {
   usage(error instanceof Error ? error.message : String(error));
 }
 if (parsed.help) {
-  process.stdout.write('usage: node scripts/evaluate.ts [--seed N] [--benign-per-type N] [--attacks-per-pattern N] [--through-pipeline] (see the header of scripts/evaluate.ts)\n');
+  process.stdout.write(
+    'usage: node scripts/evaluate.ts [--seed N] [--benign-per-type N] [--attacks-per-pattern N] [--through-pipeline] (see the header of scripts/evaluate.ts)\n',
+  );
   process.exit(0);
 }
 
@@ -109,6 +123,9 @@ console.log(toMarkdown(result));
 if (!parsed.quiet) process.stderr.write(`evaluate: done in ${(result.elapsedMs / 1000).toFixed(1)} s\n`);
 if (parsed.json !== undefined) {
   const { detectors, ...rest } = result;
-  writeFileSync(parsed.json, JSON.stringify({ ...rest, detectors: detectors.map(({ outcomes: _outcomes, ...detector }) => detector) }, null, 2));
+  writeFileSync(
+    parsed.json,
+    JSON.stringify({ ...rest, detectors: detectors.map(({ outcomes: _outcomes, ...detector }) => detector) }, null, 2),
+  );
 }
 process.exitCode = result.requirements.every((requirement) => requirement.ok) ? 0 : 1;

@@ -37,7 +37,10 @@ function parseArgs(argv: string[]): { runs: number; socketRuns: number; filters:
       process.exit(0);
     } else filters.push(arg);
   }
-  for (const [name, value] of [['--runs', runs], ['--socket-runs', socketRuns]] as const) {
+  for (const [name, value] of [
+    ['--runs', runs],
+    ['--socket-runs', socketRuns],
+  ] as const) {
     if (!Number.isSafeInteger(value) || value < 1) {
       console.error(`${name} must be a positive integer`);
       process.exit(2);
@@ -48,7 +51,8 @@ function parseArgs(argv: string[]): { runs: number; socketRuns: number; filters:
 
 function runVitest(env: NodeJS.ProcessEnv, filters: string[]): Promise<number> {
   const vitest = join(ROOT, 'node_modules', 'vitest', 'vitest.mjs');
-  const files = filters.length === 0 ? ['test/fuzz'] : filters.map((f) => (f.startsWith('test/') ? f : `test/fuzz/${f}`));
+  const files =
+    filters.length === 0 ? ['test/fuzz'] : filters.map((f) => (f.startsWith('test/') ? f : `test/fuzz/${f}`));
   return new Promise((resolveExit) => {
     const child = spawn(process.execPath, [vitest, 'run', ...files], { cwd: ROOT, env, stdio: 'inherit' });
     child.on('exit', (code, signal) => resolveExit(code ?? (signal === null ? 1 : 128)));
@@ -74,7 +78,10 @@ async function main(): Promise<void> {
   const reportDir = mkdtempSync(join(tmpdir(), 'fuzz-report-'));
   console.log(`fuzz: FUZZ_RUNS=${runs} per mode, FUZZ_SOCKET_RUNS=${socketRuns}; reports in ${reportDir}`);
   const started = Date.now();
-  const exitCode = await runVitest({ ...process.env, FUZZ_RUNS: String(runs), FUZZ_SOCKET_RUNS: String(socketRuns), FUZZ_REPORT_DIR: reportDir }, filters);
+  const exitCode = await runVitest(
+    { ...process.env, FUZZ_RUNS: String(runs), FUZZ_SOCKET_RUNS: String(socketRuns), FUZZ_REPORT_DIR: reportDir },
+    filters,
+  );
   const wallSeconds = (Date.now() - started) / 1000;
   const records = readRecords(reportDir);
   rmSync(reportDir, { recursive: true, force: true });
@@ -88,7 +95,9 @@ async function main(): Promise<void> {
   });
 
   console.log('\nfuzz summary');
-  console.log(`${pad('mode', 18)}${lpad('inputs', 10)}${lpad('seconds', 10)}${lpad('inputs/s', 10)}${lpad('slowest ms', 12)}${lpad('heap +MB', 10)}${lpad('peak RSS MB', 13)}  failures`);
+  console.log(
+    `${pad('mode', 18)}${lpad('inputs', 10)}${lpad('seconds', 10)}${lpad('inputs/s', 10)}${lpad('slowest ms', 12)}${lpad('heap +MB', 10)}${lpad('peak RSS MB', 13)}  failures`,
+  );
   let problems = 0;
   for (const mode of modes) {
     const own = properties.filter((r) => r.mode === mode);
@@ -117,14 +126,20 @@ async function main(): Promise<void> {
   if (failures.length > 0) {
     console.log('\nfailures');
     for (const failure of failures) {
-      console.log(`- ${failure.mode} / ${failure.property}: seed ${failure.seed}${failure.path === undefined ? '' : `, path ${failure.path}`}`);
-      console.log(`  replay: FUZZ_SEED=${failure.seed}${failure.path === undefined ? '' : ` FUZZ_PATH=${failure.path}`} npx vitest run test/fuzz -t ${JSON.stringify(failure.property)}`);
+      console.log(
+        `- ${failure.mode} / ${failure.property}: seed ${failure.seed}${failure.path === undefined ? '' : `, path ${failure.path}`}`,
+      );
+      console.log(
+        `  replay: FUZZ_SEED=${failure.seed}${failure.path === undefined ? '' : ` FUZZ_PATH=${failure.path}`} npx vitest run test/fuzz -t ${JSON.stringify(failure.property)}`,
+      );
       for (const line of (failure.message ?? '').split('\n').slice(1, 3)) console.log(`  ${line.slice(0, 400)}`);
     }
   }
   const peak = Math.max(0, ...memory.map((r) => r.peakRssMb ?? 0));
   const total = properties.reduce((sum, r) => sum + r.runs, 0);
-  console.log(`\n${total} inputs in ${wallSeconds.toFixed(0)} s wall time; peak RSS of a test process ${peak} MB; vitest exit code ${exitCode}`);
+  console.log(
+    `\n${total} inputs in ${wallSeconds.toFixed(0)} s wall time; peak RSS of a test process ${peak} MB; vitest exit code ${exitCode}`,
+  );
   if (exitCode !== 0 || failures.length > 0 || problems > 0) process.exit(1);
 }
 

@@ -33,7 +33,14 @@ export class TaskRevokedError extends Error {
   readonly operation: string;
   readonly revokedAtMs: number;
 
-  constructor(options: { taskId: string; revocationId: string; reason: string; reasons?: readonly string[]; operation: string; revokedAtMs: number }) {
+  constructor(options: {
+    taskId: string;
+    revocationId: string;
+    reason: string;
+    reasons?: readonly string[];
+    operation: string;
+    revokedAtMs: number;
+  }) {
     super(`task ${options.taskId} was revoked by Tripline (${options.reason}); refused ${options.operation}`);
     this.taskId = options.taskId;
     this.revocationId = options.revocationId;
@@ -54,7 +61,13 @@ export class TaskDeniedError extends Error {
   readonly policies: readonly string[];
   readonly decisionId: string | undefined;
 
-  constructor(options: { code: string; message: string; taskType: string; policies?: readonly string[]; decisionId?: string }) {
+  constructor(options: {
+    code: string;
+    message: string;
+    taskType: string;
+    policies?: readonly string[];
+    decisionId?: string;
+  }) {
     super(options.message);
     this.code = options.code;
     this.taskType = options.taskType;

@@ -105,17 +105,24 @@ export function startGuard(options: GuardOptions): Guard {
     fetch(`${base}/v1/revocations/${encodeURIComponent(notice.id)}/ack`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...headers },
-      body: JSON.stringify({ agentId: options.agentId, taskId: notice.taskId, receivedAtMs: receivedAtMs ?? Date.now() }),
-    }).then(
-      (response) => {
-        if (!response.ok && response.status !== 404) report(new Error(`acknowledging revocation ${notice.id} failed: HTTP ${response.status}`));
-        return response.body?.cancel();
-      },
-      (error: unknown) => {
-        acked.delete(notice.id);
-        report(error);
-      },
-    ).catch(report);
+      body: JSON.stringify({
+        agentId: options.agentId,
+        taskId: notice.taskId,
+        receivedAtMs: receivedAtMs ?? Date.now(),
+      }),
+    })
+      .then(
+        (response) => {
+          if (!response.ok && response.status !== 404)
+            report(new Error(`acknowledging revocation ${notice.id} failed: HTTP ${response.status}`));
+          return response.body?.cancel();
+        },
+        (error: unknown) => {
+          acked.delete(notice.id);
+          report(error);
+        },
+      )
+      .catch(report);
   }
 
   function onEvent(event: SseEvent): void {
@@ -156,10 +163,13 @@ export function startGuard(options: GuardOptions): Guard {
     while (!isClosed()) {
       controller = new AbortController();
       try {
-        const response = await fetch(`${base}/v1/stream?agent_id=${encodeURIComponent(options.agentId)}&types=revocation,escalation`, {
-          headers: { accept: 'text/event-stream', ...headers },
-          signal: controller.signal,
-        });
+        const response = await fetch(
+          `${base}/v1/stream?agent_id=${encodeURIComponent(options.agentId)}&types=revocation,escalation`,
+          {
+            headers: { accept: 'text/event-stream', ...headers },
+            signal: controller.signal,
+          },
+        );
         if (!response.ok || response.body === null) throw new Error(`GET /v1/stream answered HTTP ${response.status}`);
         for await (const event of readEvents(response.body)) onEvent(event);
         if (!isClosed()) throw new Error('the revocation stream ended');
@@ -180,9 +190,23 @@ export function startGuard(options: GuardOptions): Guard {
   function refusal(taskId: string, operation: string): TaskRevokedError | undefined {
     const notice = revoked.get(taskId);
     if (notice !== undefined) {
-      return new TaskRevokedError({ taskId, revocationId: notice.id, reason: notice.reason, reasons: notice.reasons, operation, revokedAtMs: notice.timeMs });
+      return new TaskRevokedError({
+        taskId,
+        revocationId: notice.id,
+        reason: notice.reason,
+        reasons: notice.reasons,
+        operation,
+        revokedAtMs: notice.timeMs,
+      });
     }
-    if (escalatedUntilMs > Date.now()) return new TaskRevokedError({ taskId, revocationId: '', reason: escalationReason, operation, revokedAtMs: Date.now() });
+    if (escalatedUntilMs > Date.now())
+      return new TaskRevokedError({
+        taskId,
+        revocationId: '',
+        reason: escalationReason,
+        operation,
+        revokedAtMs: Date.now(),
+      });
     return undefined;
   }
 
@@ -208,7 +232,13 @@ export function startGuard(options: GuardOptions): Guard {
       this.check(taskId, operation);
       if (isConnected || whileDisconnected === 'allow') return;
       if (whileDisconnected === 'refuse') {
-        throw new TaskRevokedError({ taskId, revocationId: '', reason: 'the revocation stream to Tripline is down and the guard refuses while it is', operation, revokedAtMs: Date.now() });
+        throw new TaskRevokedError({
+          taskId,
+          revocationId: '',
+          reason: 'the revocation stream to Tripline is down and the guard refuses while it is',
+          operation,
+          revokedAtMs: Date.now(),
+        });
       }
       await checkRemotely(base, headers, taskId, operation, tool, report);
     },
@@ -226,7 +256,14 @@ export function startGuard(options: GuardOptions): Guard {
  * While the stream is down: asks Tripline (`POST /v1/check`) whether the task is revoked; throws
  * TaskRevokedError when it is. A check that cannot be made is reported and lets the call through.
  */
-async function checkRemotely(base: string, headers: Record<string, string>, taskId: string, operation: string, tool: string, report: (error: unknown) => void): Promise<void> {
+async function checkRemotely(
+  base: string,
+  headers: Record<string, string>,
+  taskId: string,
+  operation: string,
+  tool: string,
+  report: (error: unknown) => void,
+): Promise<void> {
   try {
     const response = await fetch(`${base}/v1/check`, {
       method: 'POST',
@@ -236,7 +273,13 @@ async function checkRemotely(base: string, headers: Record<string, string>, task
     });
     const answer = (await response.json()) as { task?: { revoked?: boolean }; reasons?: string[] };
     if (answer.task?.revoked === true) {
-      throw new TaskRevokedError({ taskId, revocationId: '', reason: answer.reasons?.[0] ?? 'revoked', operation, revokedAtMs: Date.now() });
+      throw new TaskRevokedError({
+        taskId,
+        revocationId: '',
+        reason: answer.reasons?.[0] ?? 'revoked',
+        operation,
+        revokedAtMs: Date.now(),
+      });
     }
   } catch (error) {
     if (error instanceof TaskRevokedError) throw error;
@@ -257,7 +300,9 @@ function noticeOf(data: Record<string, unknown>): RevocationNotice | undefined {
     source: data.source === 'manual' ? 'manual' : 'detector',
     actor: text('actor'),
     reason: text('reason'),
-    reasons: Array.isArray(data.reasons) ? data.reasons.filter((reason): reason is string => typeof reason === 'string') : [],
+    reasons: Array.isArray(data.reasons)
+      ? data.reasons.filter((reason): reason is string => typeof reason === 'string')
+      : [],
     score: typeof data.score === 'number' ? data.score : 0,
     timeMs: Number.isFinite(time) ? time : Date.now(),
   };

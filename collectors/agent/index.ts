@@ -64,7 +64,8 @@ export interface TelemetryOptions {
   /** Extra headers for API requests. */
   apiHeaders?: Record<string, string>;
   /** The guard (needs `apiUrl`): false turns it off. @default true when apiUrl is set */
-  guard?: boolean | Pick<GuardOptions, 'whileDisconnected' | 'onError' | 'onRevocation'> & { readyTimeoutMs?: number };
+  guard?:
+    boolean | (Pick<GuardOptions, 'whileDisconnected' | 'onError' | 'onRevocation'> & { readyTimeoutMs?: number });
   /** Ask Tripline for a task token (POST /v1/tasks, after its policy check) at the start of each task (needs `apiUrl`). @default false */
   credentials?: boolean;
 }
@@ -144,7 +145,11 @@ export interface Telemetry {
    * Run `work` as one task: a task span carrying `tripline.task.id` that ends when `work` settles. With
    * `credentials`, a token is asked for first; a denial throws TaskDeniedError and nothing runs.
    */
-  task<T>(taskType: string, work: (task: TaskHandle) => Promise<T>, options?: { taskId?: string; timing?: SpanTiming } & TaskRequest): Promise<T>;
+  task<T>(
+    taskType: string,
+    work: (task: TaskHandle) => Promise<T>,
+    options?: { taskId?: string; timing?: SpanTiming } & TaskRequest,
+  ): Promise<T>;
   /** A handle for a task whose span has already ended or is owned elsewhere (its events still carry the task id). */
   detachedTask(taskType: string, taskId: string, token?: string): TaskHandle;
   forceFlush(): Promise<void>;
@@ -157,9 +162,19 @@ interface ApiClient {
 }
 
 export function startTelemetry(options: TelemetryOptions): Telemetry {
-  const authorization: Record<string, string> = options.token === undefined ? {} : { authorization: `Bearer ${options.token}` };
-  const exporter = options.exporter ?? new OTLPTraceExporter({ url: `${options.endpoint.replace(/\/$/, '')}/v1/traces`, headers: { ...authorization, ...options.headers } });
-  const processor = new BatchSpanProcessor({ exporter, scheduledDelayMillis: options.exportDelayMs ?? 200, maxQueueSize: 8192 });
+  const authorization: Record<string, string> =
+    options.token === undefined ? {} : { authorization: `Bearer ${options.token}` };
+  const exporter =
+    options.exporter ??
+    new OTLPTraceExporter({
+      url: `${options.endpoint.replace(/\/$/, '')}/v1/traces`,
+      headers: { ...authorization, ...options.headers },
+    });
+  const processor = new BatchSpanProcessor({
+    exporter,
+    scheduledDelayMillis: options.exportDelayMs ?? 200,
+    maxQueueSize: 8192,
+  });
   const sdk = new NodeSDK({
     resource: resourceFromAttributes({
       [ATTR.serviceName]: options.serviceName ?? options.agentId,
@@ -174,7 +189,10 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   // each export with their own resource. The global provider is the fallback.
   const own = (sdk as unknown as { _tracerProvider?: TracerProvider })._tracerProvider;
   const tracer = own?.getTracer('tripline-agent', '0.1.0') ?? trace.getTracer('tripline-agent', '0.1.0');
-  const api: ApiClient | undefined = options.apiUrl === undefined ? undefined : { base: options.apiUrl.replace(/\/$/, ''), headers: { ...authorization, ...options.apiHeaders } };
+  const api: ApiClient | undefined =
+    options.apiUrl === undefined
+      ? undefined
+      : { base: options.apiUrl.replace(/\/$/, ''), headers: { ...authorization, ...options.apiHeaders } };
   const guardSettings = typeof options.guard === 'object' ? options.guard : {};
   const guard =
     api === undefined || options.guard === false
@@ -201,10 +219,19 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
       guard?.track(taskId);
       const span = tracer.startSpan(`task ${taskType}`, {
         root: true,
-        attributes: { [ATTR.taskId]: taskId, [ATTR.taskType]: taskType, [ATTR.taskRoot]: true, [ATTR.agentId]: options.agentId },
+        attributes: {
+          [ATTR.taskId]: taskId,
+          [ATTR.taskType]: taskType,
+          [ATTR.taskRoot]: true,
+          [ATTR.agentId]: options.agentId,
+        },
         ...(taskOptions.timing?.startTime === undefined ? {} : { startTime: taskOptions.timing.startTime }),
       });
-      const handle = taskHandle(tracer, trace.setSpan(context.active(), span), taskType, taskId, options.agentId, { guard, api, token });
+      const handle = taskHandle(tracer, trace.setSpan(context.active(), span), taskType, taskId, options.agentId, {
+        guard,
+        api,
+        token,
+      });
       try {
         const result = await work(handle);
         span.setStatus({ code: SpanStatusCode.OK });
@@ -228,7 +255,13 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   };
 }
 
-async function requestToken(api: ApiClient, agentId: string, taskType: string, taskId: string | undefined, request: TaskRequest): Promise<{ token: string; taskId: string }> {
+async function requestToken(
+  api: ApiClient,
+  agentId: string,
+  taskType: string,
+  taskId: string | undefined,
+  request: TaskRequest,
+): Promise<{ token: string; taskId: string }> {
   let response: Response;
   try {
     response = await fetch(`${api.base}/v1/tasks`, {
@@ -245,10 +278,18 @@ async function requestToken(api: ApiClient, agentId: string, taskType: string, t
       }),
     });
   } catch (error) {
-    throw new TriplineUnavailableError(`Tripline's API at ${api.base} cannot be reached to start the task: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new TriplineUnavailableError(
+      `Tripline's API at ${api.base} cannot be reached to start the task: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
   }
-  const body = (await response.json().catch(() => ({}))) as { token?: string; taskId?: string; error?: { code?: string; message?: string; details?: { policies?: string[]; decisionId?: string } } };
-  if (response.status === 201 && typeof body.token === 'string' && typeof body.taskId === 'string') return { token: body.token, taskId: body.taskId };
+  const body = (await response.json().catch(() => ({}))) as {
+    token?: string;
+    taskId?: string;
+    error?: { code?: string; message?: string; details?: { policies?: string[]; decisionId?: string } };
+  };
+  if (response.status === 201 && typeof body.token === 'string' && typeof body.taskId === 'string')
+    return { token: body.token, taskId: body.taskId };
   if (response.status === 403 || response.status === 409) {
     throw new TaskDeniedError({
       code: body.error?.code ?? 'POLICY_DENIED',
@@ -267,11 +308,23 @@ interface HandleDeps {
   token: string | undefined;
 }
 
-function taskHandle(tracer: Tracer, parent: Context, taskType: string, taskId: string, agentId: string, deps: HandleDeps): TaskHandle {
+function taskHandle(
+  tracer: Tracer,
+  parent: Context,
+  taskType: string,
+  taskId: string,
+  agentId: string,
+  deps: HandleDeps,
+): TaskHandle {
   const common: Attributes = { [ATTR.taskId]: taskId, [ATTR.taskType]: taskType, [ATTR.agentId]: agentId };
   const { guard, api, token } = deps;
 
-  async function inSpan<T>(name: string, attributes: Attributes, work: () => Promise<T> | T, timing: SpanTiming | undefined): Promise<T> {
+  async function inSpan<T>(
+    name: string,
+    attributes: Attributes,
+    work: () => Promise<T> | T,
+    timing: SpanTiming | undefined,
+  ): Promise<T> {
     if (guard !== undefined) {
       try {
         const tool = attributes[ATTR.toolName];
@@ -279,12 +332,25 @@ function taskHandle(tracer: Tracer, parent: Context, taskType: string, taskId: s
       } catch (error) {
         if (error instanceof TaskRevokedError) {
           // The refused operation never ran: no span for it, an event on the task span instead.
-          trace.getSpan(parent)?.addEvent('tripline.operation_refused', { 'tripline.operation': name, 'tripline.revocation.id': error.revocationId, 'tripline.revocation.reason': error.reason });
+          trace
+            .getSpan(parent)
+            ?.addEvent('tripline.operation_refused', {
+              'tripline.operation': name,
+              'tripline.revocation.id': error.revocationId,
+              'tripline.revocation.reason': error.reason,
+            });
         }
         throw error;
       }
     }
-    const span = tracer.startSpan(name, { attributes: { ...common, ...attributes }, ...(timing?.startTime === undefined ? {} : { startTime: timing.startTime }) }, parent);
+    const span = tracer.startSpan(
+      name,
+      {
+        attributes: { ...common, ...attributes },
+        ...(timing?.startTime === undefined ? {} : { startTime: timing.startTime }),
+      },
+      parent,
+    );
     try {
       return await context.with(trace.setSpan(parent, span), work);
     } catch (error) {
@@ -301,7 +367,8 @@ function taskHandle(tracer: Tracer, parent: Context, taskType: string, taskId: s
     token,
     revoked: () => guard?.revocation(taskId) !== undefined,
     async lease(secret, ttlSeconds) {
-      if (api === undefined || token === undefined) throw new TypeError('lease() needs apiUrl and credentials: true (the task token)');
+      if (api === undefined || token === undefined)
+        throw new TypeError('lease() needs apiUrl and credentials: true (the task token)');
       guard?.check(taskId, `lease ${secret}`);
       const response = await fetch(`${api.base}/v1/leases`, {
         method: 'POST',
@@ -309,15 +376,33 @@ function taskHandle(tracer: Tracer, parent: Context, taskType: string, taskId: s
         headers: { 'content-type': 'application/json', ...api.headers, authorization: `Bearer ${token}` },
         body: JSON.stringify({ secret, ...(ttlSeconds === undefined ? {} : { ttlSeconds }) }),
       });
-      const body = (await response.json().catch(() => ({}))) as { leaseId?: string; value?: string; expiresAt?: string; error?: { code?: string; message?: string } };
+      const body = (await response.json().catch(() => ({}))) as {
+        leaseId?: string;
+        value?: string;
+        expiresAt?: string;
+        error?: { code?: string; message?: string };
+      };
       if (response.status === 201 && typeof body.value === 'string' && typeof body.leaseId === 'string') {
         return { leaseId: body.leaseId, secret, value: body.value, expiresAt: body.expiresAt ?? '' };
       }
       if (body.error?.code === 'TASK_REVOKED') {
-        throw new TaskRevokedError({ taskId, revocationId: guard?.revocation(taskId)?.id ?? '', reason: body.error.message ?? 'revoked', operation: `lease ${secret}`, revokedAtMs: Date.now() });
+        throw new TaskRevokedError({
+          taskId,
+          revocationId: guard?.revocation(taskId)?.id ?? '',
+          reason: body.error.message ?? 'revoked',
+          operation: `lease ${secret}`,
+          revokedAtMs: Date.now(),
+        });
       }
-      if (response.status === 403) throw new TaskDeniedError({ code: body.error?.code ?? 'POLICY_DENIED', message: body.error?.message ?? `lease of ${secret} denied`, taskType });
-      throw new TriplineUnavailableError(`POST /v1/leases answered HTTP ${response.status}: ${body.error?.message ?? ''}`);
+      if (response.status === 403)
+        throw new TaskDeniedError({
+          code: body.error?.code ?? 'POLICY_DENIED',
+          message: body.error?.message ?? `lease of ${secret} denied`,
+          taskType,
+        });
+      throw new TriplineUnavailableError(
+        `POST /v1/leases answered HTTP ${response.status}: ${body.error?.message ?? ''}`,
+      );
     },
     toolCall(name, options, work, timing) {
       return inSpan(
@@ -340,7 +425,8 @@ function taskHandle(tracer: Tracer, parent: Context, taskType: string, taskId: s
       return inSpan(
         `${options.operation ?? 'read'} ${target}`,
         compact({
-          [ATTR.dbSystem]: options.system ?? (options.url !== undefined || options.file !== undefined ? undefined : 'other_sql'),
+          [ATTR.dbSystem]:
+            options.system ?? (options.url !== undefined || options.file !== undefined ? undefined : 'other_sql'),
           [ATTR.dbNamespace]: options.namespace,
           [ATTR.dbCollection]: options.collection,
           [ATTR.dbOperation]: options.operation,

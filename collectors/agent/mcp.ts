@@ -30,7 +30,11 @@ export interface McpGuardOptions {
 type CallToolParams = Parameters<Client['callTool']>[0];
 type RequestArg = Parameters<Client['request']>[0];
 
-export function guardMcpClient<C extends Pick<Client, 'callTool' | 'request'>>(client: C, task: TaskHandle, options: McpGuardOptions = {}): C {
+export function guardMcpClient<C extends Pick<Client, 'callTool' | 'request'>>(
+  client: C,
+  task: TaskHandle,
+  options: McpGuardOptions = {},
+): C {
   function withToken<P extends { _meta?: Record<string, unknown> }>(params: P): P {
     if (options.forwardToken !== true || task.token === undefined) return params;
     return { ...params, _meta: { ...params._meta, [TOKEN_META_KEY]: task.token } };

@@ -28,7 +28,12 @@ export interface RunOptions {
   timeScale?: number;
 }
 
-export async function runPlans(telemetry: Telemetry, plans: readonly TaskPlan[], onTask: (progress: PlanProgress) => void, options: RunOptions = {}): Promise<void> {
+export async function runPlans(
+  telemetry: Telemetry,
+  plans: readonly TaskPlan[],
+  onTask: (progress: PlanProgress) => void,
+  options: RunOptions = {},
+): Promise<void> {
   const scale = options.timeScale ?? 0.01;
   const wait = (plannedMs: number): Promise<void> => sleep(Math.max(0, Math.round(plannedMs * scale)));
 
@@ -62,7 +67,13 @@ export async function runPlans(telemetry: Telemetry, plans: readonly TaskPlan[],
         }
       }
     }
-    onTask({ taskId: plan.taskId, taskType: plan.taskType, label: plan.label, events: plan.events.length + plan.afterEnd.length, ...(error === undefined ? {} : { error }) });
+    onTask({
+      taskId: plan.taskId,
+      taskType: plan.taskType,
+      label: plan.label,
+      events: plan.events.length + plan.afterEnd.length,
+      ...(error === undefined ? {} : { error }),
+    });
   }
 }
 
@@ -74,7 +85,14 @@ async function emit(task: TaskHandle, event: PlannedEvent, doWork: () => Promise
   const run = async (): Promise<void> => {
     switch (event.kind) {
       case 'tool_call':
-        await task.toolCall(event.tool, { ...(event.sideEffect === undefined ? {} : { sideEffect: event.sideEffect }), ...(event.target === undefined ? {} : { target: event.target }) }, work);
+        await task.toolCall(
+          event.tool,
+          {
+            ...(event.sideEffect === undefined ? {} : { sideEffect: event.sideEffect }),
+            ...(event.target === undefined ? {} : { target: event.target }),
+          },
+          work,
+        );
         return;
       case 'data_access': {
         const { kind: _kind, gapMs: _gap, durationMs: _duration, error: _error, ...fields } = event;

@@ -97,7 +97,8 @@ type Rand = () => number;
 const int = (r: Rand, min: number, max: number): number => min + Math.floor(r() * (max - min + 1));
 const pick = <T>(r: Rand, items: readonly T[]): T => items[Math.floor(r() * items.length)] as T;
 /** Log-normal-ish heavy tail: mostly near `median`, sometimes several times it. */
-const heavy = (r: Rand, median: number, spread: number): number => Math.max(1, Math.round(median * Math.exp((r() + r() + r() - 1.5) * spread)));
+const heavy = (r: Rand, median: number, spread: number): number =>
+  Math.max(1, Math.round(median * Math.exp((r() + r() + r() - 1.5) * spread)));
 
 interface TaskTypeModel {
   name: string;
@@ -105,14 +106,27 @@ interface TaskTypeModel {
   build(r: Rand, busy: boolean): PlannedEvent[];
 }
 
-const ev = <T extends PlannedEvent>(event: Omit<T, 'gapMs' | 'durationMs'> & Partial<Pick<T, 'gapMs' | 'durationMs'>>, r: Rand): PlannedEvent =>
-  ({ gapMs: int(r, 200, 3000), durationMs: int(r, 20, 800), ...event }) as PlannedEvent;
+const ev = <T extends PlannedEvent>(
+  event: Omit<T, 'gapMs' | 'durationMs'> & Partial<Pick<T, 'gapMs' | 'durationMs'>>,
+  r: Rand,
+): PlannedEvent => ({ gapMs: int(r, 200, 3000), durationMs: int(r, 20, 800), ...event }) as PlannedEvent;
 
-const tool = (r: Rand, name: string, sideEffect: PlannedToolCall['sideEffect'] = 'read', extra: Partial<PlannedToolCall> = {}): PlannedEvent =>
-  ev<PlannedToolCall & { gapMs: number; durationMs: number }>({ kind: 'tool_call', tool: name, sideEffect, ...extra }, r);
+const tool = (
+  r: Rand,
+  name: string,
+  sideEffect: PlannedToolCall['sideEffect'] = 'read',
+  extra: Partial<PlannedToolCall> = {},
+): PlannedEvent =>
+  ev<PlannedToolCall & { gapMs: number; durationMs: number }>(
+    { kind: 'tool_call', tool: name, sideEffect, ...extra },
+    r,
+  );
 
 const data = (r: Rand, fields: Omit<PlannedDataAccess, 'kind'>): PlannedEvent =>
-  ev<PlannedDataAccess & { gapMs: number; durationMs: number }>({ kind: 'data_access', system: 'postgresql', operation: 'SELECT', ...fields }, r);
+  ev<PlannedDataAccess & { gapMs: number; durationMs: number }>(
+    { kind: 'data_access', system: 'postgresql', operation: 'SELECT', ...fields },
+    r,
+  );
 
 const priv = (r: Rand, fields: Omit<PlannedPrivilegeChange, 'kind'>): PlannedEvent =>
   ev<PlannedPrivilegeChange & { gapMs: number; durationMs: number }>({ kind: 'privilege_change', ...fields }, r);
@@ -121,11 +135,38 @@ export const TASK_TYPES: readonly TaskTypeModel[] = [
   {
     name: 'summarize_ticket',
     build(r, busy) {
-      const events = [tool(r, 'search_tickets'), data(r, { namespace: 'helpdesk', collection: 'tickets', rows: int(r, 1, 6), bytes: int(r, 2_000, 20_000), classification: 'internal' })];
+      const events = [
+        tool(r, 'search_tickets'),
+        data(r, {
+          namespace: 'helpdesk',
+          collection: 'tickets',
+          rows: int(r, 1, 6),
+          bytes: int(r, 2_000, 20_000),
+          classification: 'internal',
+        }),
+      ];
       const lookups = busy ? int(r, 4, 8) : int(r, 1, 2);
       for (let i = 0; i < lookups; i += 1) {
-        events.push(tool(r, 'get_ticket'), data(r, { namespace: 'helpdesk', collection: 'tickets', rows: int(r, 1, 3), bytes: int(r, 1_000, 12_000), classification: 'internal' }));
-        if (r() < 0.3) events.push(data(r, { namespace: 'crm', collection: 'customers', rows: 1, bytes: int(r, 300, 900), classification: 'confidential' }));
+        events.push(
+          tool(r, 'get_ticket'),
+          data(r, {
+            namespace: 'helpdesk',
+            collection: 'tickets',
+            rows: int(r, 1, 3),
+            bytes: int(r, 1_000, 12_000),
+            classification: 'internal',
+          }),
+        );
+        if (r() < 0.3)
+          events.push(
+            data(r, {
+              namespace: 'crm',
+              collection: 'customers',
+              rows: 1,
+              bytes: int(r, 300, 900),
+              classification: 'confidential',
+            }),
+          );
       }
       events.push(tool(r, 'summarize_text'), tool(r, 'post_comment', 'write', { target: 'helpdesk.internal' }));
       return events;
@@ -137,7 +178,17 @@ export const TASK_TYPES: readonly TaskTypeModel[] = [
       const events = [tool(r, 'get_alert')];
       const queries = busy ? int(r, 5, 10) : int(r, 1, 4);
       for (let i = 0; i < queries; i += 1) {
-        events.push(tool(r, 'query_logs'), data(r, { system: 'clickhouse', namespace: 'siem', collection: 'logs', rows: heavy(r, 400, 1.2), bytes: heavy(r, 120_000, 1.2), classification: 'internal' }));
+        events.push(
+          tool(r, 'query_logs'),
+          data(r, {
+            system: 'clickhouse',
+            namespace: 'siem',
+            collection: 'logs',
+            rows: heavy(r, 400, 1.2),
+            bytes: heavy(r, 120_000, 1.2),
+            classification: 'internal',
+          }),
+        );
         if (r() < 0.5) events.push(tool(r, 'lookup_ip', 'read', { target: 'threatintel.internal' }));
       }
       if (r() < 0.4) events.push(tool(r, 'create_incident', 'write', { target: 'pagerduty.internal' }));
@@ -150,9 +201,28 @@ export const TASK_TYPES: readonly TaskTypeModel[] = [
       const events: PlannedEvent[] = [];
       const queries = busy ? int(r, 4, 7) : int(r, 1, 3);
       for (let i = 0; i < queries; i += 1) {
-        events.push(tool(r, 'run_query'), data(r, { system: 'clickhouse', namespace: 'warehouse', collection: pick(r, ['sales', 'orders_daily', 'inventory']), rows: heavy(r, 3_000, 1.0), bytes: heavy(r, 400_000, 1.0), classification: 'internal' }));
+        events.push(
+          tool(r, 'run_query'),
+          data(r, {
+            system: 'clickhouse',
+            namespace: 'warehouse',
+            collection: pick(r, ['sales', 'orders_daily', 'inventory']),
+            rows: heavy(r, 3_000, 1.0),
+            bytes: heavy(r, 400_000, 1.0),
+            classification: 'internal',
+          }),
+        );
       }
-      if (r() < 0.3) events.push(priv(r, { action: 'token_issue', scopesBefore: ['reports:read'], scopesAfter: ['reports:read', 'reports:write'], resource: 'reports-bucket', approved: true }));
+      if (r() < 0.3)
+        events.push(
+          priv(r, {
+            action: 'token_issue',
+            scopesBefore: ['reports:read'],
+            scopesAfter: ['reports:read', 'reports:write'],
+            resource: 'reports-bucket',
+            approved: true,
+          }),
+        );
       events.push(tool(r, 'render_chart'), tool(r, 'write_file', 'write', { target: 'reports-bucket' }));
       return events;
     },
@@ -161,24 +231,83 @@ export const TASK_TYPES: readonly TaskTypeModel[] = [
     name: 'code_review',
     build(r, busy) {
       const events = [tool(r, 'git_clone', 'read', { target: 'git.internal' })];
-      if (r() < 0.5) events.push(priv(r, { action: 'assume_role', scopesBefore: ['repo:read'], scopesAfter: ['repo:read', 'ci:run'], resource: 'ci-runner', approved: true }));
+      if (r() < 0.5)
+        events.push(
+          priv(r, {
+            action: 'assume_role',
+            scopesBefore: ['repo:read'],
+            scopesAfter: ['repo:read', 'ci:run'],
+            resource: 'ci-runner',
+            approved: true,
+          }),
+        );
       const files = busy ? int(r, 15, 30) : int(r, 3, 10);
       for (let i = 0; i < files; i += 1) {
-        events.push(data(r, { system: undefined, file: `/repo/src/module_${int(r, 1, 40)}.ts`, operation: 'read', bytes: heavy(r, 6_000, 0.8), classification: 'internal' }));
+        events.push(
+          data(r, {
+            system: undefined,
+            file: `/repo/src/module_${int(r, 1, 40)}.ts`,
+            operation: 'read',
+            bytes: heavy(r, 6_000, 0.8),
+            classification: 'internal',
+          }),
+        );
       }
-      events.push(tool(r, 'run_tests', 'write', { target: 'ci.internal', error: r() < 0.1 }), tool(r, 'post_review', 'write', { target: 'git.internal' }));
+      events.push(
+        tool(r, 'run_tests', 'write', { target: 'ci.internal', error: r() < 0.1 }),
+        tool(r, 'post_review', 'write', { target: 'git.internal' }),
+      );
       return events;
     },
   },
   {
     name: 'customer_refund',
     build(r, busy) {
-      const events = [tool(r, 'get_order'), data(r, { namespace: 'billing', collection: 'orders', rows: int(r, 1, 3), bytes: int(r, 500, 3_000), classification: 'confidential' })];
-      events.push(data(r, { namespace: 'crm', collection: 'customers', rows: 1, bytes: int(r, 300, 900), classification: 'confidential' }));
+      const events = [
+        tool(r, 'get_order'),
+        data(r, {
+          namespace: 'billing',
+          collection: 'orders',
+          rows: int(r, 1, 3),
+          bytes: int(r, 500, 3_000),
+          classification: 'confidential',
+        }),
+      ];
+      events.push(
+        data(r, {
+          namespace: 'crm',
+          collection: 'customers',
+          rows: 1,
+          bytes: int(r, 300, 900),
+          classification: 'confidential',
+        }),
+      );
       events.push(tool(r, 'check_policy'));
-      if (busy) for (let i = 0; i < int(r, 2, 4); i += 1) events.push(tool(r, 'get_order'), data(r, { namespace: 'billing', collection: 'orders', rows: int(r, 1, 3), bytes: int(r, 500, 3_000), classification: 'confidential' }));
-      events.push(priv(r, { action: 'elevate', scopesBefore: ['payments:read'], scopesAfter: ['payments:read', 'payments:refund'], resource: 'payments', approved: true }));
-      events.push(tool(r, 'issue_refund', 'write', { target: 'payments.internal' }), tool(r, 'send_email', 'write', { target: 'smtp.internal' }));
+      if (busy)
+        for (let i = 0; i < int(r, 2, 4); i += 1)
+          events.push(
+            tool(r, 'get_order'),
+            data(r, {
+              namespace: 'billing',
+              collection: 'orders',
+              rows: int(r, 1, 3),
+              bytes: int(r, 500, 3_000),
+              classification: 'confidential',
+            }),
+          );
+      events.push(
+        priv(r, {
+          action: 'elevate',
+          scopesBefore: ['payments:read'],
+          scopesAfter: ['payments:read', 'payments:refund'],
+          resource: 'payments',
+          approved: true,
+        }),
+      );
+      events.push(
+        tool(r, 'issue_refund', 'write', { target: 'payments.internal' }),
+        tool(r, 'send_email', 'write', { target: 'smtp.internal' }),
+      );
       return events;
     },
   },
@@ -186,10 +315,32 @@ export const TASK_TYPES: readonly TaskTypeModel[] = [
     // A new type that appears late in the mix: the detector must not revoke it while it warms up.
     name: 'onboarding_assistant',
     build(r, busy) {
-      const events = [tool(r, 'get_employee'), data(r, { namespace: 'hr', collection: 'new_hires', rows: 1, bytes: int(r, 400, 1_200), classification: 'confidential' })];
+      const events = [
+        tool(r, 'get_employee'),
+        data(r, {
+          namespace: 'hr',
+          collection: 'new_hires',
+          rows: 1,
+          bytes: int(r, 400, 1_200),
+          classification: 'confidential',
+        }),
+      ];
       const steps = busy ? int(r, 4, 6) : int(r, 1, 3);
-      for (let i = 0; i < steps; i += 1) events.push(tool(r, pick(r, ['create_account', 'assign_laptop', 'send_welcome_email']), 'write', { target: 'it.internal' }));
-      events.push(priv(r, { action: 'grant', scopesBefore: [], scopesAfter: ['wiki:read', 'chat:write'], resource: 'new-hire-account', approved: true }));
+      for (let i = 0; i < steps; i += 1)
+        events.push(
+          tool(r, pick(r, ['create_account', 'assign_laptop', 'send_welcome_email']), 'write', {
+            target: 'it.internal',
+          }),
+        );
+      events.push(
+        priv(r, {
+          action: 'grant',
+          scopesBefore: [],
+          scopesAfter: ['wiki:read', 'chat:write'],
+          resource: 'new-hire-account',
+          approved: true,
+        }),
+      );
       return events;
     },
   },
@@ -202,8 +353,16 @@ function attackEvents(r: Rand, pattern: AttackPattern): { events: PlannedEvent[]
     case 'exfiltration_burst':
       return {
         events: [
-          data(r, { namespace: 'crm', collection: 'customers', rows: int(r, 20_000, 80_000), bytes: int(r, 20_000_000, 90_000_000), classification: 'restricted' }),
-          tool(r, 'http_request', 'write', { target: pick(r, ['paste.example.net', 'files.evil.example', 'upload.badhost.example']) }),
+          data(r, {
+            namespace: 'crm',
+            collection: 'customers',
+            rows: int(r, 20_000, 80_000),
+            bytes: int(r, 20_000_000, 90_000_000),
+            classification: 'restricted',
+          }),
+          tool(r, 'http_request', 'write', {
+            target: pick(r, ['paste.example.net', 'files.evil.example', 'upload.badhost.example']),
+          }),
         ],
         afterEnd: none,
       };
@@ -211,15 +370,38 @@ function attackEvents(r: Rand, pattern: AttackPattern): { events: PlannedEvent[]
       const events: PlannedEvent[] = [];
       const reads = int(r, 40, 70);
       for (let i = 0; i < reads; i += 1) {
-        events.push(data(r, { namespace: 'crm', collection: 'customers', rows: int(r, 2, 5), bytes: int(r, 600, 2_000), classification: 'confidential' }));
+        events.push(
+          data(r, {
+            namespace: 'crm',
+            collection: 'customers',
+            rows: int(r, 2, 5),
+            bytes: int(r, 600, 2_000),
+            classification: 'confidential',
+          }),
+        );
       }
       return { events, afterEnd: none };
     }
     case 'unseen_tool':
-      return { events: [tool(r, pick(r, ['shell_exec', 'delete_repository', 'disable_mfa', 'transfer_funds']), 'destructive', { target: 'prod.internal' })], afterEnd: none };
+      return {
+        events: [
+          tool(r, pick(r, ['shell_exec', 'delete_repository', 'disable_mfa', 'transfer_funds']), 'destructive', {
+            target: 'prod.internal',
+          }),
+        ],
+        afterEnd: none,
+      };
     case 'privilege_escalation':
       return {
-        events: [priv(r, { action: pick(r, ['elevate', 'assume_role', 'grant']), scopesBefore: ['tickets:read'], scopesAfter: ['tickets:read', pick(r, ['admin', 'iam:*', 'org:admin', 'root'])], resource: 'iam', approved: false })],
+        events: [
+          priv(r, {
+            action: pick(r, ['elevate', 'assume_role', 'grant']),
+            scopesBefore: ['tickets:read'],
+            scopesAfter: ['tickets:read', pick(r, ['admin', 'iam:*', 'org:admin', 'root'])],
+            resource: 'iam',
+            approved: false,
+          }),
+        ],
         afterEnd: none,
       };
     case 'lateral_movement': {
@@ -231,21 +413,49 @@ function attackEvents(r: Rand, pattern: AttackPattern): { events: PlannedEvent[]
         ['legal', 'contracts'],
       ] as const;
       return {
-        events: targets.slice(0, int(r, 3, 5)).map(([namespace, collection]) => data(r, { namespace, collection, rows: int(r, 5, 40), bytes: int(r, 2_000, 40_000), classification: 'confidential' })),
+        events: targets
+          .slice(0, int(r, 3, 5))
+          .map(([namespace, collection]) =>
+            data(r, {
+              namespace,
+              collection,
+              rows: int(r, 5, 40),
+              bytes: int(r, 2_000, 40_000),
+              classification: 'confidential',
+            }),
+          ),
         afterEnd: none,
       };
     }
     case 'post_task_credentials':
       return {
         events: none,
-        afterEnd: [tool(r, 'get_ticket'), data(r, { namespace: 'crm', collection: 'customers', rows: int(r, 1, 3), bytes: 800, classification: 'confidential' })],
+        afterEnd: [
+          tool(r, 'get_ticket'),
+          data(r, {
+            namespace: 'crm',
+            collection: 'customers',
+            rows: int(r, 1, 3),
+            bytes: 800,
+            classification: 'confidential',
+          }),
+        ],
       };
     case 'risky_sequence':
       return {
         events: [
           tool(r, 'read_secret', 'read', { target: 'vault.internal' }),
-          data(r, { system: 'vault', namespace: 'vault', collection: 'secrets', rows: 1, bytes: 256, classification: 'restricted' }),
-          tool(r, 'http_request', 'write', { target: pick(r, ['webhook.site', 'requestbin.example', 'exfil.example.org']) }),
+          data(r, {
+            system: 'vault',
+            namespace: 'vault',
+            collection: 'secrets',
+            rows: 1,
+            bytes: 256,
+            classification: 'restricted',
+          }),
+          tool(r, 'http_request', 'write', {
+            target: pick(r, ['webhook.site', 'requestbin.example', 'exfil.example.org']),
+          }),
         ],
         afterEnd: none,
       };
@@ -253,7 +463,13 @@ function attackEvents(r: Rand, pattern: AttackPattern): { events: PlannedEvent[]
       const events: PlannedEvent[] = [];
       const calls = int(r, 25, 45);
       for (let i = 0; i < calls; i += 1) {
-        events.push({ ...tool(r, pick(r, ['get_ticket', 'get_order', 'query_logs', 'run_query', 'lookup_ip']), 'read', { error: true }), gapMs: int(r, 20, 120), durationMs: int(r, 5, 30) });
+        events.push({
+          ...tool(r, pick(r, ['get_ticket', 'get_order', 'query_logs', 'run_query', 'lookup_ip']), 'read', {
+            error: true,
+          }),
+          gapMs: int(r, 20, 120),
+          durationMs: int(r, 5, 30),
+        });
       }
       return { events, afterEnd: none };
     }
@@ -277,7 +493,8 @@ export function generateScenario(options: ScenarioOptions): Scenario {
       ? [...TASK_TYPES]
       : options.taskTypes.map((name) => {
           const type = TASK_TYPES.find((candidate) => candidate.name === name);
-          if (type === undefined) throw new Error(`unknown task type ${name}; known: ${TASK_TYPES.map((known) => known.name).join(', ')}`);
+          if (type === undefined)
+            throw new Error(`unknown task type ${name}; known: ${TASK_TYPES.map((known) => known.name).join(', ')}`);
           return type;
         });
   const patterns = options.patterns ?? ATTACK_PATTERNS;
@@ -294,7 +511,14 @@ export function generateScenario(options: ScenarioOptions): Scenario {
       const lateType = index === types.length - 1 && types.length > 1;
       if (lateType && round < options.benignPerType / 2) return;
       const busy = r() < 0.08;
-      benign.push({ taskId: taskId(), taskType: type.name, agentId: agentOf(type.name), label: 'benign', events: type.build(r, busy), afterEnd: [] });
+      benign.push({
+        taskId: taskId(),
+        taskType: type.name,
+        agentId: agentOf(type.name),
+        label: 'benign',
+        events: type.build(r, busy),
+        afterEnd: [],
+      });
     });
   }
 

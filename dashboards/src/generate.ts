@@ -45,7 +45,9 @@ function main(argv: readonly string[]): number {
   if (argv.includes('--check')) {
     const drifted = driftedFiles();
     if (drifted.length > 0) {
-      process.stderr.write(`dashboards/json is out of date (${drifted.join(', ')}): run node dashboards/src/generate.ts\n`);
+      process.stderr.write(
+        `dashboards/json is out of date (${drifted.join(', ')}): run node dashboards/src/generate.ts\n`,
+      );
       return 1;
     }
     process.stdout.write('dashboards/json matches dashboards/src\n');

@@ -94,7 +94,18 @@ export interface DashboardJson {
   fiscalYearStartMonth: 0;
   liveNow: false;
   weekStart: '';
-  links: { title: string; type: 'dashboards'; tags: string[]; asDropdown: boolean; includeVars: boolean; keepTime: boolean; icon: 'external link'; targetBlank: false; tooltip: ''; url: '' }[];
+  links: {
+    title: string;
+    type: 'dashboards';
+    tags: string[];
+    asDropdown: boolean;
+    includeVars: boolean;
+    keepTime: boolean;
+    icon: 'external link';
+    targetBlank: false;
+    tooltip: '';
+    url: '';
+  }[];
   annotations: { list: Record<string, unknown>[] };
   templating: { list: VariableJson[] };
   panels: PanelJson[];
@@ -141,7 +152,9 @@ function target(rawSql: string, queryType: SqlTarget['queryType']): SqlTarget {
 /** Dedents a SQL template literal and trims it, so the JSON reads like the source. */
 export function sqlText(sql: string): string {
   const lines = sql.replace(/^\n/, '').replace(/\s+$/, '').split('\n');
-  const indent = Math.min(...lines.filter((line) => line.trim() !== '').map((line) => /^ */.exec(line)?.[0].length ?? 0));
+  const indent = Math.min(
+    ...lines.filter((line) => line.trim() !== '').map((line) => /^ */.exec(line)?.[0].length ?? 0),
+  );
   return lines.map((line) => line.slice(indent)).join('\n');
 }
 
@@ -221,7 +234,12 @@ export function table(title: string, description: string, sql: string, options: 
       datasource: DATASOURCE,
       targets: [target(sql, 'table')],
       fieldConfig: {
-        defaults: { custom: { align: 'auto', cellOptions: { type: 'auto' }, inspect: true, filterable: true }, thresholds: NEUTRAL_THRESHOLDS, color: { mode: 'thresholds' }, mappings: [] },
+        defaults: {
+          custom: { align: 'auto', cellOptions: { type: 'auto' }, inspect: true, filterable: true },
+          thresholds: NEUTRAL_THRESHOLDS,
+          color: { mode: 'thresholds' },
+          mappings: [],
+        },
         overrides: overridesFor(options.columns ?? {}),
       },
       options: {
@@ -359,7 +377,12 @@ export function barGauge(title: string, description: string, sql: string, option
       datasource: DATASOURCE,
       targets: [target(sql, 'table')],
       fieldConfig: {
-        defaults: { unit: options.unit ?? 'short', min: 0, color: { mode: 'continuous-BlPu' }, thresholds: NEUTRAL_THRESHOLDS },
+        defaults: {
+          unit: options.unit ?? 'short',
+          min: 0,
+          color: { mode: 'continuous-BlPu' },
+          thresholds: NEUTRAL_THRESHOLDS,
+        },
         overrides: [],
       },
       options: {
@@ -382,7 +405,13 @@ export function barGauge(title: string, description: string, sql: string, option
 export function note(title: string, markdown: string, size: { w: number; h: number }): PanelSpec {
   return {
     size,
-    json: { type: 'text', title, description: '', fieldConfig: { defaults: {}, overrides: [] }, options: { mode: 'markdown', content: markdown } },
+    json: {
+      type: 'text',
+      title,
+      description: '',
+      fieldConfig: { defaults: {}, overrides: [] },
+      options: { mode: 'markdown', content: markdown },
+    },
     needs: undefined,
   };
 }
@@ -475,7 +504,20 @@ export function dashboard(options: DashboardOptions): DashboardSpec {
       fiscalYearStartMonth: 0,
       liveNow: false,
       weekStart: '',
-      links: [{ title: 'Tripline', type: 'dashboards', tags: ['tripline'], asDropdown: true, includeVars: false, keepTime: true, icon: 'external link', targetBlank: false, tooltip: '', url: '' }],
+      links: [
+        {
+          title: 'Tripline',
+          type: 'dashboards',
+          tags: ['tripline'],
+          asDropdown: true,
+          includeVars: false,
+          keepTime: true,
+          icon: 'external link',
+          targetBlank: false,
+          tooltip: '',
+          url: '',
+        },
+      ],
       annotations: {
         list: [
           {

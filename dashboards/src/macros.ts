@@ -40,7 +40,8 @@ const rfc3339 = (date: Date): string => `${date.toISOString().slice(0, 19)}Z`;
 
 function oneArgument(name: string, args: string[]): string {
   const [column] = args;
-  if (args.length !== 1 || column === undefined) throw new MacroError(`$__${name}: unexpected number of arguments: expected 1 argument, received ${args.length}`);
+  if (args.length !== 1 || column === undefined)
+    throw new MacroError(`$__${name}: unexpected number of arguments: expected 1 argument, received ${args.length}`);
   return column;
 }
 
@@ -66,7 +67,8 @@ const PLUGIN_MACROS: Readonly<Record<string, MacroFunction>> = {
   },
   dateTimeFilter: (c, args) => dateTimeFilter(c, args),
   dt: (c, args) => dateTimeFilter(c, args),
-  timeInterval: (c, args) => `toStartOfInterval(toDateTime(${oneArgument('timeInterval', args)}), INTERVAL ${intervalSeconds(c)} second)`,
+  timeInterval: (c, args) =>
+    `toStartOfInterval(toDateTime(${oneArgument('timeInterval', args)}), INTERVAL ${intervalSeconds(c)} second)`,
   timeInterval_ms: (c, args) =>
     `toStartOfInterval(toDateTime64(${oneArgument('timeInterval_ms', args)}, 3), INTERVAL ${Math.trunc(Math.max(c.intervalMs, 1))} millisecond)`,
   interval_s: (c) => String(intervalSeconds(c)),
@@ -75,7 +77,9 @@ const PLUGIN_MACROS: Readonly<Record<string, MacroFunction>> = {
 function dateTimeFilter(c: QueryContext, args: string[]): string {
   const [dateColumn, timeColumn] = args;
   if (args.length !== 2 || dateColumn === undefined || timeColumn === undefined) {
-    throw new MacroError(`$__dateTimeFilter: unexpected number of arguments: expected 2 arguments, received ${args.length}`);
+    throw new MacroError(
+      `$__dateTimeFilter: unexpected number of arguments: expected 2 arguments, received ${args.length}`,
+    );
   }
   return `(${dateColumn} >= ${toDate(c.from)} AND ${dateColumn} <= ${toDate(c.to)}) AND (${timeColumn} >= ${toDateTime(c.from)} AND ${timeColumn} <= ${toDateTime(c.to)})`;
 }
@@ -90,10 +94,16 @@ const SQLUTIL_DEFAULTS: Readonly<Record<string, MacroFunction>> = {
   timeTo: (c, args) => `${oneArgument('timeTo', args)} <= '${rfc3339(c.to)}'`,
   timeGroup: (_c, args) => {
     const [column, period] = args;
-    if (args.length !== 2 || column === undefined) throw new MacroError(`$__timeGroup: unexpected number of arguments: expected 2, received ${args.length}`);
+    if (args.length !== 2 || column === undefined)
+      throw new MacroError(`$__timeGroup: unexpected number of arguments: expected 2, received ${args.length}`);
     const parts = ['minute', 'hour', 'day', 'month', 'year'];
     const start = parts.indexOf(period ?? '');
-    return start === -1 ? '' : parts.slice(start).map((part) => `datepart(${part}, ${column})`).join(',');
+    return start === -1
+      ? ''
+      : parts
+          .slice(start)
+          .map((part) => `datepart(${part}, ${column})`)
+          .join(',');
   },
   table: () => '',
   column: () => '',
@@ -138,7 +148,11 @@ function macroMatches(sql: string, name: string): { text: string; args: string |
  * Expands the backend macros as `sqlutil.Interpolate` does. `order` is the order macro names are tried in; Go
  * iterates a map in random order, so tests expand with several orders and expect the same SQL.
  */
-export function expandMacros(sql: string, context: QueryContext, order: readonly string[] = Object.keys(MACROS)): string {
+export function expandMacros(
+  sql: string,
+  context: QueryContext,
+  order: readonly string[] = Object.keys(MACROS),
+): string {
   let out = sql;
   for (const name of order) {
     const macro = MACROS[name];
@@ -158,13 +172,16 @@ const VARIABLE_PATTERN = /\$(\w+)|\[\[(\w+?)(?::(\w+))?\]\]|\${(\w+)(?:\.([^:^}]
 
 /** `templateSrv.replace(sql, vars, format)` with the plugin's `format`: arrays become `'a','b'`. */
 export function interpolateVariables(sql: string, variables: QueryContext['variables']): string {
-  return sql.replace(VARIABLE_PATTERN, (whole: string, plain?: string, bracket?: string, _bracketFormat?: string, braced?: string) => {
-    const name = plain ?? bracket ?? braced;
-    if (name === undefined || !Object.hasOwn(variables, name)) return whole;
-    const value = variables[name];
-    if (value === undefined) return whole;
-    return typeof value === 'string' ? value : `'${value.join("','")}'`;
-  });
+  return sql.replace(
+    VARIABLE_PATTERN,
+    (whole: string, plain?: string, bracket?: string, _bracketFormat?: string, braced?: string) => {
+      const name = plain ?? bracket ?? braced;
+      if (name === undefined || !Object.hasOwn(variables, name)) return whole;
+      const value = variables[name];
+      if (value === undefined) return whole;
+      return typeof value === 'string' ? value : `'${value.join("','")}'`;
+    },
+  );
 }
 
 /** Variables in a query that the dashboard must define (builtin `$__…` names excluded). */

@@ -105,7 +105,9 @@ export function installAccessControl(app: FastifyInstance, access: ApiAccess): v
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     for (const method of methods) {
       if (ROUTE_ACCESS[routeKey(method, route.url)] === undefined) {
-        throw new Error(`The route ${method} ${route.url} has no entry in ROUTE_ACCESS (services/api/access.ts): say who may use it`);
+        throw new Error(
+          `The route ${method} ${route.url} has no entry in ROUTE_ACCESS (services/api/access.ts): say who may use it`,
+        );
       }
     }
   });
@@ -123,7 +125,10 @@ export function installAccessControl(app: FastifyInstance, access: ApiAccess): v
     }
     principals.set(request, principal);
     if (!permits(principal.role, needed)) {
-      throw new TriplineError('FORBIDDEN', `a ${principal.role} token may not ${request.method} ${url} (needs ${needed === 'enforce' ? 'any token' : needed})`);
+      throw new TriplineError(
+        'FORBIDDEN',
+        `a ${principal.role} token may not ${request.method} ${url} (needs ${needed === 'enforce' ? 'any token' : needed})`,
+      );
     }
   });
 
@@ -132,7 +137,15 @@ export function installAccessControl(app: FastifyInstance, access: ApiAccess): v
   app.addHook('onResponse', async (request, reply) => {
     const needed = accesses.get(request);
     const key = routeKey(request.method, request.routeOptions.url ?? '');
-    if (needed === undefined || needed === 'public' || needed === 'task' || request.method === 'GET' || request.method === 'HEAD' || READ_ONLY_POSTS.has(key)) return;
+    if (
+      needed === undefined ||
+      needed === 'public' ||
+      needed === 'task' ||
+      request.method === 'GET' ||
+      request.method === 'HEAD' ||
+      READ_ONLY_POSTS.has(key)
+    )
+      return;
     const principal = principals.get(request);
     const body = request.body as { reason?: unknown } | undefined;
     audit.record({

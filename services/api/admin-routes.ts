@@ -64,49 +64,87 @@ function tokenView(record: TokenRecord): Record<string, unknown> {
 export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps): void {
   app.get('/v1/whoami', (request) => {
     const principal = principalOf(request);
-    return { tenant: principal.tenant, role: principal.role, name: principal.name, tokenId: principal.tokenId, superuser: principal.superuser };
+    return {
+      tenant: principal.tenant,
+      role: principal.role,
+      name: principal.name,
+      tokenId: principal.tokenId,
+      superuser: principal.superuser,
+    };
   });
 
-  app.post<{ Body: { role: Role; name: string; tenant?: string; reason?: string } }>('/v1/admin/tokens', { schema: { body: createBody } }, async (request, reply) => {
-    const principal = principalOf(request);
-    const tenant = request.body.tenant ?? principal.tenant;
-    if (tenant !== principal.tenant && !principal.superuser) {
-      throw new TriplineError('FORBIDDEN', `an admin token of tenant ${JSON.stringify(principal.tenant)} may not create tokens for another tenant`);
-    }
-    const { token, record } = await deps.control.createToken({ tenant, role: request.body.role, name: request.body.name, createdBy: principal.name });
-    return reply.status(201).header('cache-control', 'no-store').send({ ...tokenView(record), token });
-  });
+  app.post<{ Body: { role: Role; name: string; tenant?: string; reason?: string } }>(
+    '/v1/admin/tokens',
+    { schema: { body: createBody } },
+    async (request, reply) => {
+      const principal = principalOf(request);
+      const tenant = request.body.tenant ?? principal.tenant;
+      if (tenant !== principal.tenant && !principal.superuser) {
+        throw new TriplineError(
+          'FORBIDDEN',
+          `an admin token of tenant ${JSON.stringify(principal.tenant)} may not create tokens for another tenant`,
+        );
+      }
+      const { token, record } = await deps.control.createToken({
+        tenant,
+        role: request.body.role,
+        name: request.body.name,
+        createdBy: principal.name,
+      });
+      return reply
+        .status(201)
+        .header('cache-control', 'no-store')
+        .send({ ...tokenView(record), token });
+    },
+  );
 
   app.get('/v1/admin/tokens', (request) => {
     const principal = principalOf(request);
     return { items: deps.control.listTokens(principal.tenant).map(tokenView) };
   });
 
-  app.delete<{ Params: { tokenId: string } }>('/v1/admin/tokens/:tokenId', { schema: { params: idParam('tokenId') } }, async (request) => {
-    const principal = principalOf(request);
-    const revoked = await deps.control.revokeToken(request.params.tokenId, principal.superuser ? undefined : principal.tenant, principal.name);
-    if (revoked === undefined) throw new TriplineError('NOT_FOUND', `no live token ${request.params.tokenId}`);
-    return tokenView(revoked);
-  });
+  app.delete<{ Params: { tokenId: string } }>(
+    '/v1/admin/tokens/:tokenId',
+    { schema: { params: idParam('tokenId') } },
+    async (request) => {
+      const principal = principalOf(request);
+      const revoked = await deps.control.revokeToken(
+        request.params.tokenId,
+        principal.superuser ? undefined : principal.tenant,
+        principal.name,
+      );
+      if (revoked === undefined) throw new TriplineError('NOT_FOUND', `no live token ${request.params.tokenId}`);
+      return tokenView(revoked);
+    },
+  );
 
-  app.get<{ Querystring: { limit: number; before?: string } }>('/v1/audit', { schema: { querystring: auditQuery } }, async (request) => {
-    const principal = principalOf(request);
-    const beforeMs = request.query.before === undefined ? undefined : Date.parse(request.query.before);
-    if (beforeMs !== undefined && !Number.isFinite(beforeMs)) throw new TriplineError('VALIDATION_FAILED', 'before must be an ISO 8601 time');
-    const rows = await deps.store.listAudit({ tenant: principal.tenant, limit: request.query.limit, ...(beforeMs === undefined ? {} : { beforeMs }) });
-    return {
-      items: rows.map((row) => ({
-        time: iso(row.timeMs),
-        actor: row.actor,
-        tokenId: row.tokenId,
-        role: row.role,
-        method: row.method,
-        route: row.route,
-        target: JSON.parse(row.target) as unknown,
-        reason: row.reason,
-        status: row.status,
-        requestId: row.requestId,
-      })),
-    };
-  });
+  app.get<{ Querystring: { limit: number; before?: string } }>(
+    '/v1/audit',
+    { schema: { querystring: auditQuery } },
+    async (request) => {
+      const principal = principalOf(request);
+      const beforeMs = request.query.before === undefined ? undefined : Date.parse(request.query.before);
+      if (beforeMs !== undefined && !Number.isFinite(beforeMs))
+        throw new TriplineError('VALIDATION_FAILED', 'before must be an ISO 8601 time');
+      const rows = await deps.store.listAudit({
+        tenant: principal.tenant,
+        limit: request.query.limit,
+        ...(beforeMs === undefined ? {} : { beforeMs }),
+      });
+      return {
+        items: rows.map((row) => ({
+          time: iso(row.timeMs),
+          actor: row.actor,
+          tokenId: row.tokenId,
+          role: row.role,
+          method: row.method,
+          route: row.route,
+          target: JSON.parse(row.target) as unknown,
+          reason: row.reason,
+          status: row.status,
+          requestId: row.requestId,
+        })),
+      };
+    },
+  );
 }

@@ -34,7 +34,9 @@ export interface ApiDeps {
   commands: { revoke(action: ManualAction): Promise<Revocation>; restore(action: ManualAction): Promise<Revocation> };
   detectorStatus(tenant: string, taskType: string): Promise<DetectorStatus>;
   /** Baselines per task type, for people: what is normal and how many tasks it was learned from. */
-  baselines(tenant: string): Promise<{ taskType: string; tasks: number; regime: DetectorStatus['regime']; normal: Record<string, unknown> }[]>;
+  baselines(
+    tenant: string,
+  ): Promise<{ taskType: string; tasks: number; regime: DetectorStatus['regime']; normal: Record<string, unknown> }[]>;
   /** Readiness of the parts behind the API (store, bus). */
   ready(): Promise<{ ready: boolean; checks: Record<string, string> }>;
   logger: Logger;
@@ -80,7 +82,15 @@ export function buildApiApp(deps: ApiDeps): FastifyInstance {
   app.setErrorHandler((error: FastifyError | TriplineError, request, reply) => {
     if (isTriplineError(error)) {
       // Details are safe to show by construction (they never hold secrets), e.g. the policies that denied.
-      return reply.status(error.status).send({ error: { code: error.code, message: error.message, ...(Object.keys(error.details).length === 0 ? {} : { details: error.details }) } });
+      return reply
+        .status(error.status)
+        .send({
+          error: {
+            code: error.code,
+            message: error.message,
+            ...(Object.keys(error.details).length === 0 ? {} : { details: error.details }),
+          },
+        });
     }
     if (error.validation !== undefined) {
       return reply.status(400).send({ error: { code: 'VALIDATION_FAILED', message: error.message } });
@@ -102,7 +112,9 @@ export function buildApiApp(deps: ApiDeps): FastifyInstance {
 
   app.get('/readyz', async (_request, reply) => {
     const readiness = await deps.ready();
-    return reply.status(readiness.ready ? 200 : 503).send({ status: readiness.ready ? 'ready' : 'not_ready', checks: readiness.checks });
+    return reply
+      .status(readiness.ready ? 200 : 503)
+      .send({ status: readiness.ready ? 'ready' : 'not_ready', checks: readiness.checks });
   });
 
   app.get<{ Params: { taskId: string } }>('/v1/tasks/:taskId', { schema: { params: taskIdParam } }, async (request) => {
@@ -123,10 +135,18 @@ export function buildApiApp(deps: ApiDeps): FastifyInstance {
     if (killSwitch === undefined) return { items: page.items.map(revocationView), nextCursor: page.nextCursor ?? null };
     // Each revoke with its verification outcome (one query for the page).
     const verifications = new Map(
-      (await killSwitch.store.getVerifications(tenantOf(request), page.items.filter((item) => item.action === 'revoke').map((item) => item.id))).map((record) => [record.revocationId, record]),
+      (
+        await killSwitch.store.getVerifications(
+          tenantOf(request),
+          page.items.filter((item) => item.action === 'revoke').map((item) => item.id),
+        )
+      ).map((record) => [record.revocationId, record]),
     );
     return {
-      items: page.items.map((item) => ({ ...revocationView(item), verification: item.action === 'revoke' ? verificationView(verifications.get(item.id) ?? null) : null })),
+      items: page.items.map((item) => ({
+        ...revocationView(item),
+        verification: item.action === 'revoke' ? verificationView(verifications.get(item.id) ?? null) : null,
+      })),
       nextCursor: page.nextCursor ?? null,
     };
   });
@@ -175,7 +195,10 @@ function listFilter(tenant: string, query: ListQuery): ListFilter {
 function parseSince(value: string): number {
   const asNumber = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
   if (!Number.isFinite(asNumber)) {
-    throw new TriplineError('VALIDATION_FAILED', `since=${JSON.stringify(value)} is not an ISO 8601 time or epoch milliseconds`);
+    throw new TriplineError(
+      'VALIDATION_FAILED',
+      `since=${JSON.stringify(value)} is not an ISO 8601 time or epoch milliseconds`,
+    );
   }
   return asNumber;
 }

@@ -59,7 +59,8 @@ const activityQuery = {
 } as const;
 
 const SECURITY_HEADERS = {
-  'content-security-policy': "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+  'content-security-policy':
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
 } as const;
@@ -73,28 +74,55 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
       queries = opened;
       app.addHook('onClose', () => opened.close());
     } catch (error) {
-      deps.logger.warn({ err: messageOf(error) }, 'the console cannot read tasks and activity; it will show alerts and revocations only');
+      deps.logger.warn(
+        { err: messageOf(error) },
+        'the console cannot read tasks and activity; it will show alerts and revocations only',
+      );
     }
   }
   const ready = (): ConsoleQueries => {
-    if (queries === undefined) throw new TriplineError('STORE_UNAVAILABLE', 'The console could not open its read connection to ClickHouse; see the server log');
+    if (queries === undefined)
+      throw new TriplineError(
+        'STORE_UNAVAILABLE',
+        'The console could not open its read connection to ClickHouse; see the server log',
+      );
     return queries;
   };
 
-  app.get('/', (_request, reply) => reply.headers({ ...SECURITY_HEADERS, 'cache-control': 'no-cache' }).type('text/html; charset=utf-8').send(page()));
-
-  app.get('/console/app.js', (_request, reply) =>
-    reply.headers({ 'x-content-type-options': 'nosniff', 'cache-control': 'no-cache' }).type('text/javascript; charset=utf-8').send(CLIENT_SCRIPT),
+  app.get('/', (_request, reply) =>
+    reply
+      .headers({ ...SECURITY_HEADERS, 'cache-control': 'no-cache' })
+      .type('text/html; charset=utf-8')
+      .send(page()),
   );
 
-  app.get<{ Querystring: { limit: number } }>('/console/api/tasks', { schema: { querystring: tasksQuery } }, async (request, reply) => {
-    const result = await ready().tasks(tenantOf(request), request.query.limit);
-    return reply.header('cache-control', 'no-store').send(result);
-  });
+  app.get('/console/app.js', (_request, reply) =>
+    reply
+      .headers({ 'x-content-type-options': 'nosniff', 'cache-control': 'no-cache' })
+      .type('text/javascript; charset=utf-8')
+      .send(CLIENT_SCRIPT),
+  );
 
-  app.get<{ Querystring: { minutes: number } }>('/console/api/activity', { schema: { querystring: activityQuery } }, async (request, reply) => {
-    const bucketMs = (request.query.minutes * 60_000) / ACTIVITY_BUCKETS;
-    const result = await ready().activity(tenantOf(request), { nowMs: Date.now(), bucketMs, buckets: ACTIVITY_BUCKETS });
-    return reply.header('cache-control', 'no-store').send({ ...result, minutes: request.query.minutes });
-  });
+  app.get<{ Querystring: { limit: number } }>(
+    '/console/api/tasks',
+    { schema: { querystring: tasksQuery } },
+    async (request, reply) => {
+      const result = await ready().tasks(tenantOf(request), request.query.limit);
+      return reply.header('cache-control', 'no-store').send(result);
+    },
+  );
+
+  app.get<{ Querystring: { minutes: number } }>(
+    '/console/api/activity',
+    { schema: { querystring: activityQuery } },
+    async (request, reply) => {
+      const bucketMs = (request.query.minutes * 60_000) / ACTIVITY_BUCKETS;
+      const result = await ready().activity(tenantOf(request), {
+        nowMs: Date.now(),
+        bucketMs,
+        buckets: ACTIVITY_BUCKETS,
+      });
+      return reply.header('cache-control', 'no-store').send({ ...result, minutes: request.query.minutes });
+    },
+  );
 }

@@ -59,7 +59,12 @@ const baselineQuery = {
 /** ISO 8601 or epoch milliseconds. */
 export function parseTime(name: string, value: string): number {
   const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
-  if (!Number.isFinite(ms)) throw new TriplineError('VALIDATION_FAILED', `${name}=${JSON.stringify(value)} is not an ISO 8601 time or epoch milliseconds`, { details: { key: name } });
+  if (!Number.isFinite(ms))
+    throw new TriplineError(
+      'VALIDATION_FAILED',
+      `${name}=${JSON.stringify(value)} is not an ISO 8601 time or epoch milliseconds`,
+      { details: { key: name } },
+    );
   return ms;
 }
 
@@ -70,24 +75,40 @@ export const detectionRoutes: FastifyPluginAsync<DetectionRoutesOptions> = (app,
     '/v1/alerts/:id/false-positive',
     { schema: { params: alertIdParam, body: feedbackBody } },
     async (request, reply) => {
-      const result = await options.feedback.markFalsePositive({ tenant: tenantOf(request), alertId: request.params.id, actor: actorOf(request, request.body.actor), reason: request.body.reason });
+      const result = await options.feedback.markFalsePositive({
+        tenant: tenantOf(request),
+        alertId: request.params.id,
+        actor: actorOf(request, request.body.actor),
+        reason: request.body.reason,
+      });
       const { tenant: _tenant, timeMs, ...feedback } = result.feedback;
-      return reply.status(result.created ? 201 : 200).send({ created: result.created, feedback: { ...feedback, time: new Date(timeMs).toISOString() }, baseline: result.baseline });
+      return reply
+        .status(result.created ? 201 : 200)
+        .send({
+          created: result.created,
+          feedback: { ...feedback, time: new Date(timeMs).toISOString() },
+          baseline: result.baseline,
+        });
     },
   );
 
-  app.get<{ Querystring: { from?: string; to?: string; task_type?: string; examples: number } }>('/v1/shadow-report', { schema: { querystring: shadowQuery } }, async (request) => {
-    const toMs = request.query.to === undefined ? now() : parseTime('to', request.query.to);
-    const fromMs = request.query.from === undefined ? toMs - DAY_MS : parseTime('from', request.query.from);
-    if (fromMs > toMs) throw new TriplineError('VALIDATION_FAILED', 'from must not be after to', { details: { key: 'from' } });
-    return shadowReport(options.queries, {
-      tenant: tenantOf(request),
-      fromMs,
-      toMs,
-      examples: request.query.examples,
-      ...(request.query.task_type === undefined ? {} : { taskType: request.query.task_type }),
-    });
-  });
+  app.get<{ Querystring: { from?: string; to?: string; task_type?: string; examples: number } }>(
+    '/v1/shadow-report',
+    { schema: { querystring: shadowQuery } },
+    async (request) => {
+      const toMs = request.query.to === undefined ? now() : parseTime('to', request.query.to);
+      const fromMs = request.query.from === undefined ? toMs - DAY_MS : parseTime('from', request.query.from);
+      if (fromMs > toMs)
+        throw new TriplineError('VALIDATION_FAILED', 'from must not be after to', { details: { key: 'from' } });
+      return shadowReport(options.queries, {
+        tenant: tenantOf(request),
+        fromMs,
+        toMs,
+        examples: request.query.examples,
+        ...(request.query.task_type === undefined ? {} : { taskType: request.query.task_type }),
+      });
+    },
+  );
 
   app.get<{ Params: { taskType: string }; Querystring: { agent_id?: string } }>(
     '/v1/baselines/:taskType',
@@ -97,16 +118,26 @@ export const detectionRoutes: FastifyPluginAsync<DetectionRoutesOptions> = (app,
       const { taskType } = request.params;
       const book = await options.baselines(tenant);
       const type = book.get(tenant, taskType);
-      if (type === undefined) throw new TriplineError('NOT_FOUND', `no baseline for task type ${taskType}: no task of this type has completed without an alert yet`);
+      if (type === undefined)
+        throw new TriplineError(
+          'NOT_FOUND',
+          `no baseline for task type ${taskType}: no task of this type has completed without an alert yet`,
+        );
       const agentId = request.query.agent_id;
       const agent = agentId === undefined ? undefined : book.get(tenant, taskType, agentId);
-      if (agentId !== undefined && agent === undefined) throw new TriplineError('NOT_FOUND', `no baseline for agent ${agentId} in task type ${taskType}`);
+      if (agentId !== undefined && agent === undefined)
+        throw new TriplineError('NOT_FOUND', `no baseline for agent ${agentId} in task type ${taskType}`);
       const typeRegime = type.tasks >= options.warmupTasks ? 'type_baseline' : 'rules';
-      const agentRegime = (tasks: number): string => (tasks >= options.agentWarmupTasks ? 'agent_baseline' : typeRegime);
+      const agentRegime = (tasks: number): string =>
+        tasks >= options.agentWarmupTasks ? 'agent_baseline' : typeRegime;
       const agents = book
         .list(tenant)
         .filter((entry) => entry.taskType === taskType && entry.agentId !== '')
-        .map((entry) => ({ agentId: entry.agentId, tasks: entry.baseline.tasks, regime: agentRegime(entry.baseline.tasks) }))
+        .map((entry) => ({
+          agentId: entry.agentId,
+          tasks: entry.baseline.tasks,
+          regime: agentRegime(entry.baseline.tasks),
+        }))
         .sort((a, b) => b.tasks - a.tasks || (a.agentId < b.agentId ? -1 : 1));
       const shown = agent ?? type;
       return {

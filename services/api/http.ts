@@ -60,7 +60,10 @@ for (const method of LOG_METHODS) {
  * A fastify instance on Tripline's logger, without per-request log lines (the hot OTLP path would log
  * thousands a second); errors are still logged by the handlers.
  */
-export function createHttpServer(logger: Logger, options: { bodyLimit?: number; maxParamLength?: number } = {}): FastifyInstance {
+export function createHttpServer(
+  logger: Logger,
+  options: { bodyLimit?: number; maxParamLength?: number } = {},
+): FastifyInstance {
   const loggerInstance: FastifyBaseLogger = logger;
   return fastify({
     loggerInstance,

@@ -30,11 +30,18 @@ import type { StreamEventType } from '../killswitch/stream.ts';
 import type { TaskClaims } from '../killswitch/tokens.ts';
 
 export interface KillSwitchRoutesDeps {
-  runtime: Pick<KillSwitchRuntime, 'authority' | 'checker' | 'leases' | 'secrets' | 'stream' | 'verifier' | 'tokens' | 'store' | 'config'>;
+  runtime: Pick<
+    KillSwitchRuntime,
+    'authority' | 'checker' | 'leases' | 'secrets' | 'stream' | 'verifier' | 'tokens' | 'store' | 'config'
+  >;
 }
 
 const idParam = (name: string) =>
-  ({ type: 'object', required: [name], properties: { [name]: { type: 'string', minLength: 1, maxLength: 256 } } }) as const;
+  ({
+    type: 'object',
+    required: [name],
+    properties: { [name]: { type: 'string', minLength: 1, maxLength: 256 } },
+  }) as const;
 
 const names = { type: 'array', maxItems: 200, items: { type: 'string', minLength: 1, maxLength: 256 } } as const;
 
@@ -57,7 +64,10 @@ const startTaskBody = {
 const tokenBody = {
   type: 'object',
   required: ['token'],
-  properties: { token: { type: 'string', minLength: 1, maxLength: 8192 }, token_type_hint: { type: 'string', maxLength: 64 } },
+  properties: {
+    token: { type: 'string', minLength: 1, maxLength: 8192 },
+    token_type_hint: { type: 'string', maxLength: 64 },
+  },
 } as const;
 
 const checkBody = {
@@ -87,7 +97,10 @@ const leaseBody = {
   type: 'object',
   required: ['secret'],
   additionalProperties: false,
-  properties: { secret: { type: 'string', minLength: 1, maxLength: 200 }, ttlSeconds: { type: 'integer', minimum: 1, maximum: 86_400 } },
+  properties: {
+    secret: { type: 'string', minLength: 1, maxLength: 200 },
+    ttlSeconds: { type: 'integer', minimum: 1, maximum: 86_400 },
+  },
 } as const;
 
 const secretBody = {
@@ -157,12 +170,18 @@ function revocationDocument(revocation: Revocation): Record<string, unknown> {
 function bearer(request: FastifyRequest): string {
   const header = request.headers.authorization;
   const match = typeof header === 'string' ? /^Bearer\s+(\S+)$/i.exec(header) : null;
-  if (match?.[1] === undefined) throw new KillSwitchError('TOKEN_INVALID', 'send the task token as "Authorization: Bearer <token>"');
+  if (match?.[1] === undefined)
+    throw new KillSwitchError('TOKEN_INVALID', 'send the task token as "Authorization: Bearer <token>"');
   return match[1];
 }
 
 function list(value: string | undefined): Set<string> {
-  return new Set((value ?? '').split(',').map((item) => item.trim()).filter((item) => item !== ''));
+  return new Set(
+    (value ?? '')
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item !== ''),
+  );
 }
 
 type Runtime = KillSwitchRoutesDeps['runtime'];
@@ -193,7 +212,9 @@ export function registerKillSwitchRoutes(app: FastifyInstance, deps: KillSwitchR
 function registerTokenRoutes(scope: FastifyInstance, runtime: Runtime): void {
   const { authority, tokens, store, config } = runtime;
 
-  scope.get('/.well-known/jwks.json', (_request, reply) => reply.header('cache-control', 'public, max-age=300').send(tokens.jwks()));
+  scope.get('/.well-known/jwks.json', (_request, reply) =>
+    reply.header('cache-control', 'public, max-age=300').send(tokens.jwks()),
+  );
 
   scope.get('/.well-known/oauth-authorization-server', () => ({
     issuer: config.tokenIssuer,
@@ -205,56 +226,96 @@ function registerTokenRoutes(scope: FastifyInstance, runtime: Runtime): void {
     token_endpoint_auth_signing_alg_values_supported: ['EdDSA'],
   }));
 
-  scope.post<{ Body: { agentId: string; taskType: string; taskId?: string; tools?: string[]; resources?: string[]; scopes?: string[]; ttlSeconds?: number } }>(
-    '/v1/tasks',
-    { schema: { body: startTaskBody } },
-    async (request, reply) => {
-      const body = request.body;
-      const result = await authority.startTask({ tenant: tenantOf(request), ...body });
-      const { claims } = result;
-      return reply.status(201).send({
-        taskId: result.taskId,
-        taskType: claims.taskType,
-        agentId: claims.agentId,
-        token: result.token,
-        tokenType: 'Bearer',
-        jti: claims.jti,
-        scope: claims.scopes.join(' '),
-        tools: claims.tools,
-        resources: claims.resources,
-        issuedAt: iso(claims.issuedAtMs),
-        expiresAt: iso(claims.expiresAtMs),
-        expiresIn: Math.round((claims.expiresAtMs - claims.issuedAtMs) / 1000),
-        decision: { id: result.decision.id, decision: result.decision.decision, policies: result.decision.policies },
-      });
+  scope.post<{
+    Body: {
+      agentId: string;
+      taskType: string;
+      taskId?: string;
+      tools?: string[];
+      resources?: string[];
+      scopes?: string[];
+      ttlSeconds?: number;
+    };
+  }>('/v1/tasks', { schema: { body: startTaskBody } }, async (request, reply) => {
+    const body = request.body;
+    const result = await authority.startTask({ tenant: tenantOf(request), ...body });
+    const { claims } = result;
+    return reply.status(201).send({
+      taskId: result.taskId,
+      taskType: claims.taskType,
+      agentId: claims.agentId,
+      token: result.token,
+      tokenType: 'Bearer',
+      jti: claims.jti,
+      scope: claims.scopes.join(' '),
+      tools: claims.tools,
+      resources: claims.resources,
+      issuedAt: iso(claims.issuedAtMs),
+      expiresAt: iso(claims.expiresAtMs),
+      expiresIn: Math.round((claims.expiresAtMs - claims.issuedAtMs) / 1000),
+      decision: { id: result.decision.id, decision: result.decision.decision, policies: result.decision.policies },
+    });
+  });
+
+  scope.get<{ Params: { taskId: string } }>(
+    '/v1/tasks/:taskId/credentials',
+    { schema: { params: idParam('taskId') } },
+    async (request) => {
+      const tenant = tenantOf(request);
+      const rows = await store.listCredentials(tenant, request.params.taskId);
+      const view = authority.task(tenant, request.params.taskId);
+      return {
+        taskId: request.params.taskId,
+        revoked: view.revoked,
+        items: rows.map((row) => {
+          const claims: TaskClaims = {
+            tenant: row.tenant,
+            agentId: row.agentId,
+            taskId: row.taskId,
+            taskType: row.taskType,
+            scopes: row.scopes,
+            tools: row.tools,
+            resources: row.resources,
+            jti: row.jti,
+            issuedAtMs: row.issuedMs,
+            expiresAtMs: row.expiresMs,
+            issuer: config.tokenIssuer,
+            audience: config.tokenAudience,
+          };
+          return {
+            jti: row.jti,
+            agentId: row.agentId,
+            taskType: row.taskType,
+            scopes: row.scopes,
+            tools: row.tools,
+            resources: row.resources,
+            issuedAt: iso(row.issuedMs),
+            expiresAt: iso(row.expiresMs),
+            decisionId: row.decisionId,
+            kid: row.kid,
+            active: authority.isActive(claims),
+          };
+        }),
+      };
     },
   );
 
-  scope.get<{ Params: { taskId: string } }>('/v1/tasks/:taskId/credentials', { schema: { params: idParam('taskId') } }, async (request) => {
-    const tenant = tenantOf(request);
-    const rows = await store.listCredentials(tenant, request.params.taskId);
-    const view = authority.task(tenant, request.params.taskId);
-    return {
-      taskId: request.params.taskId,
-      revoked: view.revoked,
-      items: rows.map((row) => {
-        const claims: TaskClaims = { tenant: row.tenant, agentId: row.agentId, taskId: row.taskId, taskType: row.taskType, scopes: row.scopes, tools: row.tools, resources: row.resources, jti: row.jti, issuedAtMs: row.issuedMs, expiresAtMs: row.expiresMs, issuer: config.tokenIssuer, audience: config.tokenAudience };
-        return { jti: row.jti, agentId: row.agentId, taskType: row.taskType, scopes: row.scopes, tools: row.tools, resources: row.resources, issuedAt: iso(row.issuedMs), expiresAt: iso(row.expiresMs), decisionId: row.decisionId, kid: row.kid, active: authority.isActive(claims) };
-      }),
-    };
-  });
-
-  scope.post<{ Body: { token: string } }>('/oauth2/introspect', { schema: { body: tokenBody } }, async (request, reply) => {
-    const answer = await authority.introspect(request.body.token);
-    // Another tenant's token is inactive as far as this caller can tell.
-    const own = answer.active && answer.tenant === tenantOf(request);
-    return reply.header('cache-control', 'no-store').send(own ? answer : { active: false });
-  });
+  scope.post<{ Body: { token: string } }>(
+    '/oauth2/introspect',
+    { schema: { body: tokenBody } },
+    async (request, reply) => {
+      const answer = await authority.introspect(request.body.token);
+      // Another tenant's token is inactive as far as this caller can tell.
+      const own = answer.active && answer.tenant === tenantOf(request);
+      return reply.header('cache-control', 'no-store').send(own ? answer : { active: false });
+    },
+  );
 
   scope.post<{ Body: { token: string } }>('/oauth2/revoke', { schema: { body: tokenBody } }, async (request, reply) => {
     // RFC 7009 §2.2: 200 whether or not the token was valid (nothing to learn from the answer).
     const claims = await tokens.verify(request.body.token).catch(() => undefined);
-    if (claims?.tenant === tenantOf(request)) await authority.revokeToken(request.body.token, principalOf(request).name, 'revoked by its holder (RFC 7009)');
+    if (claims?.tenant === tenantOf(request))
+      await authority.revokeToken(request.body.token, principalOf(request).name, 'revoked by its holder (RFC 7009)');
     return reply.status(200).header('cache-control', 'no-store').send();
   });
 }
@@ -263,113 +324,181 @@ function registerTokenRoutes(scope: FastifyInstance, runtime: Runtime): void {
 function registerCheckRoutes(scope: FastifyInstance, runtime: Runtime): void {
   const { checker, stream } = runtime;
 
-  scope.post<{ Body: { token?: string; taskId?: string; tool: string; resource?: string; sideEffect?: string } }>('/v1/check', { schema: { body: checkBody } }, async (request) => {
-    const answer = await checker.check({ tenant: tenantOf(request), ...request.body });
-    return answer;
-  });
+  scope.post<{ Body: { token?: string; taskId?: string; tool: string; resource?: string; sideEffect?: string } }>(
+    '/v1/check',
+    { schema: { body: checkBody } },
+    async (request) => {
+      const answer = await checker.check({ tenant: tenantOf(request), ...request.body });
+      return answer;
+    },
+  );
 
-  scope.get<{ Querystring: { task_id?: string; agent_id?: string; types?: string } }>('/v1/stream', { schema: { querystring: streamQuery } }, (request, reply) => {
-    const types = list(request.query.types);
-    const unknown = [...types].find((type) => !(STREAM_EVENT_TYPES as readonly string[]).includes(type));
-    if (unknown !== undefined) throw new TriplineError('VALIDATION_FAILED', `types has ${JSON.stringify(unknown)}; known: ${STREAM_EVENT_TYPES.join(', ')}`);
-    const filter = {
-      tenant: tenantOf(request),
-      taskIds: list(request.query.task_id),
-      agentIds: list(request.query.agent_id),
-      types: types.size === 0 ? new Set<StreamEventType>(['revocation', 'alert', 'escalation']) : (types as Set<StreamEventType>),
-    };
-    reply.hijack();
-    stream.attach(reply.raw, filter);
-  });
+  scope.get<{ Querystring: { task_id?: string; agent_id?: string; types?: string } }>(
+    '/v1/stream',
+    { schema: { querystring: streamQuery } },
+    (request, reply) => {
+      const types = list(request.query.types);
+      const unknown = [...types].find((type) => !(STREAM_EVENT_TYPES as readonly string[]).includes(type));
+      if (unknown !== undefined)
+        throw new TriplineError(
+          'VALIDATION_FAILED',
+          `types has ${JSON.stringify(unknown)}; known: ${STREAM_EVENT_TYPES.join(', ')}`,
+        );
+      const filter = {
+        tenant: tenantOf(request),
+        taskIds: list(request.query.task_id),
+        agentIds: list(request.query.agent_id),
+        types:
+          types.size === 0
+            ? new Set<StreamEventType>(['revocation', 'alert', 'escalation'])
+            : (types as Set<StreamEventType>),
+      };
+      reply.hijack();
+      stream.attach(reply.raw, filter);
+    },
+  );
 }
 
 /** Secret leases (asked and released with the task token) and the built-in secret store. */
 function registerLeaseRoutes(scope: FastifyInstance, runtime: Runtime): void {
   const { authority, leases, secrets, tokens } = runtime;
 
-  scope.post<{ Body: { secret: string; ttlSeconds?: number } }>('/v1/leases', { schema: { body: leaseBody } }, async (request, reply) => {
-    const claims = await authority.authenticate(bearer(request));
-    const { lease, value } = await leases.lease(claims, request.body.secret, request.body.ttlSeconds);
-    return reply.status(201).header('cache-control', 'no-store').send({ ...leaseView(lease), value });
-  });
+  scope.post<{ Body: { secret: string; ttlSeconds?: number } }>(
+    '/v1/leases',
+    { schema: { body: leaseBody } },
+    async (request, reply) => {
+      const claims = await authority.authenticate(bearer(request));
+      const { lease, value } = await leases.lease(claims, request.body.secret, request.body.ttlSeconds);
+      return reply
+        .status(201)
+        .header('cache-control', 'no-store')
+        .send({ ...leaseView(lease), value });
+    },
+  );
 
   scope.get<{ Querystring: { task_id: string } }>(
     '/v1/leases',
-    { schema: { querystring: { type: 'object', required: ['task_id'], additionalProperties: false, properties: { task_id: { type: 'string', minLength: 1, maxLength: 256 } } } } },
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          required: ['task_id'],
+          additionalProperties: false,
+          properties: { task_id: { type: 'string', minLength: 1, maxLength: 256 } },
+        },
+      },
+    },
     async (request) => ({ items: (await leases.list(tenantOf(request), request.query.task_id)).map(leaseView) }),
   );
 
-  scope.get<{ Params: { leaseId: string } }>('/v1/leases/:leaseId', { schema: { params: idParam('leaseId') } }, async (request) => {
-    const lease = await leases.get(tenantOf(request), request.params.leaseId);
-    if (lease === null) throw new TriplineError('NOT_FOUND', `no lease ${request.params.leaseId}`);
-    return leaseView(lease);
-  });
+  scope.get<{ Params: { leaseId: string } }>(
+    '/v1/leases/:leaseId',
+    { schema: { params: idParam('leaseId') } },
+    async (request) => {
+      const lease = await leases.get(tenantOf(request), request.params.leaseId);
+      if (lease === null) throw new TriplineError('NOT_FOUND', `no lease ${request.params.leaseId}`);
+      return leaseView(lease);
+    },
+  );
 
-  scope.delete<{ Params: { leaseId: string } }>('/v1/leases/:leaseId', { schema: { params: idParam('leaseId') } }, async (request) => {
-    const claims = await tokens.verify(bearer(request));
-    return leaseView(await leases.release(claims, request.params.leaseId));
-  });
+  scope.delete<{ Params: { leaseId: string } }>(
+    '/v1/leases/:leaseId',
+    { schema: { params: idParam('leaseId') } },
+    async (request) => {
+      const claims = await tokens.verify(bearer(request));
+      return leaseView(await leases.release(claims, request.params.leaseId));
+    },
+  );
 
-  scope.put<{ Params: { name: string }; Body: { value: string } }>('/v1/secrets/:name', { schema: { params: idParam('name'), body: secretBody } }, async (request) => {
-    const saved = await secrets.put(tenantOf(request), request.params.name, request.body.value);
-    return { name: saved.name, version: saved.version };
-  });
+  scope.put<{ Params: { name: string }; Body: { value: string } }>(
+    '/v1/secrets/:name',
+    { schema: { params: idParam('name'), body: secretBody } },
+    async (request) => {
+      const saved = await secrets.put(tenantOf(request), request.params.name, request.body.value);
+      return { name: saved.name, version: saved.version };
+    },
+  );
 
   scope.get('/v1/secrets', async (request) => ({
-    items: (await secrets.list(tenantOf(request))).map((secret) => ({ name: secret.name, version: secret.version, updatedAt: iso(secret.updatedMs) })),
+    items: (await secrets.list(tenantOf(request))).map((secret) => ({
+      name: secret.name,
+      version: secret.version,
+      updatedAt: iso(secret.updatedMs),
+    })),
   }));
 
-  scope.delete<{ Params: { name: string } }>('/v1/secrets/:name', { schema: { params: idParam('name') } }, async (request, reply) => {
-    if (!(await secrets.remove(tenantOf(request), request.params.name))) throw new TriplineError('NOT_FOUND', `no secret ${request.params.name}`);
-    return reply.status(204).send();
-  });
+  scope.delete<{ Params: { name: string } }>(
+    '/v1/secrets/:name',
+    { schema: { params: idParam('name') } },
+    async (request, reply) => {
+      if (!(await secrets.remove(tenantOf(request), request.params.name)))
+        throw new TriplineError('NOT_FOUND', `no secret ${request.params.name}`);
+      return reply.status(204).send();
+    },
+  );
 }
 
 /** Revocations with their verification, the agent helper's acknowledgement, and recorded policy decisions. */
 function registerRevocationRoutes(scope: FastifyInstance, runtime: Runtime): void {
   const { verifier, store } = runtime;
 
-  scope.get<{ Params: { revocationId: string } }>('/v1/revocations/:revocationId', { schema: { params: idParam('revocationId') } }, async (request) => {
-    const tenant = tenantOf(request);
-    const revocation = await store.getRevocation(tenant, request.params.revocationId);
-    if (revocation === null) throw new TriplineError('NOT_FOUND', `no revocation ${request.params.revocationId}`);
-    const verification = revocation.action === 'revoke' ? await verifier.get(tenant, revocation.id) : null;
-    return { ...revocationDocument(revocation), verification: verificationView(verification) };
-  });
+  scope.get<{ Params: { revocationId: string } }>(
+    '/v1/revocations/:revocationId',
+    { schema: { params: idParam('revocationId') } },
+    async (request) => {
+      const tenant = tenantOf(request);
+      const revocation = await store.getRevocation(tenant, request.params.revocationId);
+      if (revocation === null) throw new TriplineError('NOT_FOUND', `no revocation ${request.params.revocationId}`);
+      const verification = revocation.action === 'revoke' ? await verifier.get(tenant, revocation.id) : null;
+      return { ...revocationDocument(revocation), verification: verificationView(verification) };
+    },
+  );
 
-  scope.post<{ Params: { revocationId: string }; Body: { agentId?: string; taskId?: string; receivedAt?: string; receivedAtMs?: number } | undefined }>(
+  scope.post<{
+    Params: { revocationId: string };
+    Body: { agentId?: string; taskId?: string; receivedAt?: string; receivedAtMs?: number } | undefined;
+  }>(
     '/v1/revocations/:revocationId/ack',
     { schema: { params: idParam('revocationId'), body: ackBody } },
     async (request, reply) => {
       const body = request.body ?? {};
-      const receivedAtMs = body.receivedAtMs ?? (body.receivedAt === undefined ? undefined : Date.parse(body.receivedAt));
+      const receivedAtMs =
+        body.receivedAtMs ?? (body.receivedAt === undefined ? undefined : Date.parse(body.receivedAt));
       const record = await verifier.acknowledge(tenantOf(request), request.params.revocationId, {
         ...(body.agentId === undefined ? {} : { agentId: body.agentId }),
         ...(receivedAtMs === undefined || !Number.isFinite(receivedAtMs) ? {} : { receivedAtMs }),
       });
-      if (record === undefined) throw new TriplineError('NOT_FOUND', `no revocation ${request.params.revocationId} of this agent is being verified`);
+      if (record === undefined)
+        throw new TriplineError(
+          'NOT_FOUND',
+          `no revocation ${request.params.revocationId} of this agent is being verified`,
+        );
       return reply.status(202).send({ acknowledged: true, outcome: record.outcome });
     },
   );
 
-  scope.get<{ Querystring: { task_id?: string; agent_id?: string; limit: number } }>('/v1/decisions', { schema: { querystring: decisionsQuery } }, async (request) => {
-    const rows = await store.listDecisions({
-      tenant: tenantOf(request),
-      limit: request.query.limit,
-      ...(request.query.task_id === undefined ? {} : { taskId: request.query.task_id }),
-      ...(request.query.agent_id === undefined ? {} : { agentId: request.query.agent_id }),
-    });
-    return {
-      items: rows.map((row) => {
-        let context: unknown = row.context;
-        try {
-          context = JSON.parse(row.context);
-        } catch {
-          // kept as text
-        }
-        const { tenant: _tenant, timeMs, ...rest } = row;
-        return { ...rest, time: iso(timeMs), context };
-      }),
-    };
-  });
+  scope.get<{ Querystring: { task_id?: string; agent_id?: string; limit: number } }>(
+    '/v1/decisions',
+    { schema: { querystring: decisionsQuery } },
+    async (request) => {
+      const rows = await store.listDecisions({
+        tenant: tenantOf(request),
+        limit: request.query.limit,
+        ...(request.query.task_id === undefined ? {} : { taskId: request.query.task_id }),
+        ...(request.query.agent_id === undefined ? {} : { agentId: request.query.agent_id }),
+      });
+      return {
+        items: rows.map((row) => {
+          let context: unknown = row.context;
+          try {
+            context = JSON.parse(row.context);
+          } catch {
+            // kept as text
+          }
+          const { tenant: _tenant, timeMs, ...rest } = row;
+          return { ...rest, time: iso(timeMs), context };
+        }),
+      };
+    },
+  );
 }

@@ -108,7 +108,10 @@ const EMPTY_BODY = Buffer.alloc(0);
 export function registerOtlpReceiver(app: FastifyInstance, options: OtlpReceiverOptions): void {
   const { maxBodyBytes, handler } = options;
   if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes <= 0) {
-    throw new TriplineError('CONFIG_INVALID', `OTLP receiver maxBodyBytes must be a positive integer (bytes), got ${String(maxBodyBytes)}`);
+    throw new TriplineError(
+      'CONFIG_INVALID',
+      `OTLP receiver maxBodyBytes must be a positive integer (bytes), got ${String(maxBodyBytes)}`,
+    );
   }
   const authenticate = options.authenticate ?? ((): Promise<string> => Promise.resolve('default'));
   const { rateLimiter } = options;
@@ -131,9 +134,13 @@ export function registerOtlpReceiver(app: FastifyInstance, options: OtlpReceiver
   void app.register((scope, _pluginOptions, done) => {
     // Raw bytes for the OTLP media types only; decoding happens in the route, after decompression.
     scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser(Object.keys(MEDIA_TYPES), { parseAs: 'buffer', bodyLimit: maxBodyBytes }, (_request, body, parsed) => {
-      parsed(null, body);
-    });
+    scope.addContentTypeParser(
+      Object.keys(MEDIA_TYPES),
+      { parseAs: 'buffer', bodyLimit: maxBodyBytes },
+      (_request, body, parsed) => {
+        parsed(null, body);
+      },
+    );
     scope.setErrorHandler((error, request, reply) => sendError(error, request, reply, maxBodyBytes));
 
     const routeOptions = {
@@ -144,13 +151,21 @@ export function registerOtlpReceiver(app: FastifyInstance, options: OtlpReceiver
         tenants.set(request, tenant);
         const waitSeconds = rateLimiter?.admit(tenant);
         if (waitSeconds !== undefined) {
-          throw new TriplineError('TENANT_RATE_LIMITED', `tenant ${JSON.stringify(tenant)} is over its ingest rate limit; retry in ${String(waitSeconds)} s`, { details: { retryAfterSeconds: waitSeconds } });
+          throw new TriplineError(
+            'TENANT_RATE_LIMITED',
+            `tenant ${JSON.stringify(tenant)} is over its ingest rate limit; retry in ${String(waitSeconds)} s`,
+            { details: { retryAfterSeconds: waitSeconds } },
+          );
         }
         isGzip(request.headers['content-encoding']);
         const declared = Number(request.headers['content-length']);
         const bytes = Number.isSafeInteger(declared) && declared >= 0 ? Math.min(declared, maxBodyBytes) : maxBodyBytes;
         if (inFlightBytes > 0 && inFlightBytes + bytes > maxInFlightBytes) {
-          throw new TriplineError('PIPELINE_BUSY', `the receiver holds ${String(inFlightBytes)} bytes of requests (limit ${String(maxInFlightBytes)}); retry later`, { details: { retryAfterSeconds: 1 } });
+          throw new TriplineError(
+            'PIPELINE_BUSY',
+            `the receiver holds ${String(inFlightBytes)} bytes of requests (limit ${String(maxInFlightBytes)}); retry later`,
+            { details: { retryAfterSeconds: 1 } },
+          );
         }
         inFlightBytes += bytes;
         reserved.set(request, bytes);
@@ -214,7 +229,10 @@ function isGzip(contentEncoding: string | undefined): boolean {
     .filter((coding) => coding !== '' && coding !== 'identity');
   if (codings.length === 0) return false;
   if (codings.length === 1 && (codings[0] === 'gzip' || codings[0] === 'x-gzip')) return true;
-  throw new TriplineError('OTLP_UNSUPPORTED_MEDIA_TYPE', `unsupported content encoding ${JSON.stringify(contentEncoding)}; send gzip or identity`);
+  throw new TriplineError(
+    'OTLP_UNSUPPORTED_MEDIA_TYPE',
+    `unsupported content encoding ${JSON.stringify(contentEncoding)}; send gzip or identity`,
+  );
 }
 
 /** Gunzips with a hard output limit (zlib stops as soon as the output passes it). */
@@ -223,9 +241,14 @@ async function gunzipLimited(raw: Buffer, limit: number): Promise<Buffer> {
     return await gunzipAsync(raw, { maxOutputLength: limit });
   } catch (error) {
     if ((error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new TriplineError('OTLP_PAYLOAD_TOO_LARGE', `the request is larger than ${String(limit)} bytes after decompression`);
+      throw new TriplineError(
+        'OTLP_PAYLOAD_TOO_LARGE',
+        `the request is larger than ${String(limit)} bytes after decompression`,
+      );
     }
-    throw new TriplineError('OTLP_BAD_REQUEST', `the gzip body could not be decompressed (${messageOf(error)})`, { cause: error });
+    throw new TriplineError('OTLP_BAD_REQUEST', `the gzip body could not be decompressed (${messageOf(error)})`, {
+      cause: error,
+    });
   }
 }
 
@@ -267,11 +290,22 @@ function answerFor(error: unknown, request: FastifyRequest, maxBodyBytes: number
         return { status: 403, rpcCode: RPC_CODE.PERMISSION_DENIED, message: error.message };
       case 'PIPELINE_BUSY':
       case 'TENANT_RATE_LIMITED':
-        return { status: 429, rpcCode: RPC_CODE.RESOURCE_EXHAUSTED, message: error.message, retryAfterSeconds: retryAfterOf(error) };
+        return {
+          status: 429,
+          rpcCode: RPC_CODE.RESOURCE_EXHAUSTED,
+          message: error.message,
+          retryAfterSeconds: retryAfterOf(error),
+        };
       default:
-        if (!error.retriable) request.log.error({ err: error }, 'OTLP trace handler failed; answering 503 so that the client retries');
+        if (!error.retriable)
+          request.log.error({ err: error }, 'OTLP trace handler failed; answering 503 so that the client retries');
         else request.log.warn({ code: error.code, message: error.message }, 'OTLP traces refused for now (503)');
-        return { status: 503, rpcCode: RPC_CODE.UNAVAILABLE, message: error.message, retryAfterSeconds: retryAfterOf(error) };
+        return {
+          status: 503,
+          rpcCode: RPC_CODE.UNAVAILABLE,
+          message: error.message,
+          retryAfterSeconds: retryAfterOf(error),
+        };
     }
   }
   const code = (error as { code?: unknown } | null)?.code;
@@ -293,7 +327,9 @@ function answerFor(error: unknown, request: FastifyRequest, maxBodyBytes: number
 
 function retryAfterOf(error: TriplineError): number {
   const seconds = error.details.retryAfterSeconds;
-  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0 ? Math.ceil(seconds) : DEFAULT_RETRY_AFTER_SECONDS;
+  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0
+    ? Math.ceil(seconds)
+    : DEFAULT_RETRY_AFTER_SECONDS;
 }
 
 function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply, maxBodyBytes: number): FastifyReply {

@@ -5,7 +5,10 @@ export function idParam<const Name extends string>(name: Name) {
   return {
     type: 'object',
     required: [name],
-    properties: { [name]: { type: 'string', minLength: 1, maxLength: 256 } } as Record<Name, { type: 'string'; minLength: 1; maxLength: 256 }>,
+    properties: { [name]: { type: 'string', minLength: 1, maxLength: 256 } } as Record<
+      Name,
+      { type: 'string'; minLength: 1; maxLength: 256 }
+    >,
   } as const;
 }
 

@@ -58,9 +58,15 @@ export async function startAuth(options: StartAuthOptions): Promise<RunningAuth>
     await store.ensureSchema();
     const control = await openAccessControl({ store, logger: options.logger, refreshMs: options.config.refreshMs });
     const configured = { adminToken: options.config.adminToken, agentToken: options.config.agentToken };
-    const generated = options.bootstrap === 'none' ? [] : await control.bootstrap(configured, { generate: options.bootstrap === 'first-start' });
+    const generated =
+      options.bootstrap === 'none'
+        ? []
+        : await control.bootstrap(configured, { generate: options.bootstrap === 'first-start' });
     const audit = createAuditTrail(store, options.logger);
-    const rateLimiter = createTenantRateLimiter({ spansPerSecond: options.config.tenantSpansPerSecond, burstSpans: options.config.tenantBurstSpans });
+    const rateLimiter = createTenantRateLimiter({
+      spansPerSecond: options.config.tenantSpansPerSecond,
+      burstSpans: options.config.tenantBurstSpans,
+    });
     return {
       control,
       store,
@@ -69,8 +75,10 @@ export async function startAuth(options: StartAuthOptions): Promise<RunningAuth>
       generated,
       async authenticateIngest(authorization) {
         const principal = await control.authenticate(bearerToken(authorization));
-        if (principal === undefined) throw new TriplineError('UNAUTHENTICATED', 'send an agent token as "Authorization: Bearer <token>"');
-        if (principal.role !== 'agent') throw new TriplineError('FORBIDDEN', `a ${principal.role} token may not send spans; use an agent token`);
+        if (principal === undefined)
+          throw new TriplineError('UNAUTHENTICATED', 'send an agent token as "Authorization: Bearer <token>"');
+        if (principal.role !== 'agent')
+          throw new TriplineError('FORBIDDEN', `a ${principal.role} token may not send spans; use an agent token`);
         return principal.tenant;
       },
       api: { control, audit },
@@ -90,7 +98,9 @@ export async function startAuth(options: StartAuthOptions): Promise<RunningAuth>
 /** The tokens generated at first start, as shown once on the terminal (never through the logger). */
 export function describeGeneratedTokens(generated: readonly GeneratedToken[]): string {
   if (generated.length === 0) return '';
-  const lines = generated.map((token) => `  ${token.role === 'admin' ? 'admin (API, all of it)  ' : 'agent (OTLP ingest)     '} ${token.token}`);
+  const lines = generated.map(
+    (token) => `  ${token.role === 'admin' ? 'admin (API, all of it)  ' : 'agent (OTLP ingest)     '} ${token.token}`,
+  );
   return [
     '',
     'Tripline made its first tokens for the tenant "default". They are shown this once; only their hashes are kept.',

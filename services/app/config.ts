@@ -74,7 +74,11 @@ export const CONFIG_VARIABLES = [
   ['TRIPLINE_OTLP_HOST', '0.0.0.0', 'address the OTLP/HTTP receiver binds'],
   ['TRIPLINE_OTLP_PORT', '4318', 'OTLP/HTTP port (0 picks a free port)'],
   ['TRIPLINE_OTLP_MAX_BODY_BYTES', '16777216', 'largest OTLP request after decompression (1 KiB to 256 MiB)'],
-  ['TRIPLINE_OTLP_MAX_IN_FLIGHT_BYTES', '268435456', 'OTLP request bytes held at once; past it new requests get 429 with Retry-After before their body is read (1 MiB to 16 GiB)'],
+  [
+    'TRIPLINE_OTLP_MAX_IN_FLIGHT_BYTES',
+    '268435456',
+    'OTLP request bytes held at once; past it new requests get 429 with Retry-After before their body is read (1 MiB to 16 GiB)',
+  ],
   ['TRIPLINE_API_HOST', '0.0.0.0', 'address the HTTP API binds'],
   ['TRIPLINE_API_PORT', '8080', 'HTTP API port (0 picks a free port)'],
   ['TRIPLINE_DATA_DIR', './data', 'embedded ClickHouse data directory (used when CLICKHOUSE_URL is unset)'],
@@ -90,36 +94,112 @@ export const CONFIG_VARIABLES = [
   ['TRIPLINE_BATCH_SIZE', '2000', 'events the processor scores and writes per batch (1 to 100,000)'],
   ['TRIPLINE_FLUSH_INTERVAL_MS', '5', 'longest wait before a partial batch is processed (0 to 10,000)'],
   ['TRIPLINE_TASK_IDLE_TIMEOUT_MS', '600000', 'a task with no event for this long is completed (1,000 to 86,400,000)'],
-  ['TRIPLINE_WARMUP_TASKS', '20', 'completed benign tasks a task type needs before its baseline is used (1 to 100,000)'],
+  [
+    'TRIPLINE_WARMUP_TASKS',
+    '20',
+    'completed benign tasks a task type needs before its baseline is used (1 to 100,000)',
+  ],
   ['TRIPLINE_AGENT_WARMUP_TASKS', '30', 'completed benign tasks one agent needs for its own baseline within a type'],
   ['TRIPLINE_ALERT_THRESHOLD', '50', 'score (0 to 100) at or above which an alert is raised'],
   ['TRIPLINE_REVOKE_THRESHOLD', '80', 'score (0 to 100) at or above which the task is revoked'],
   ['TRIPLINE_SHADOW', 'false', 'shadow mode for every task type: record "would have revoked", revoke nothing'],
   ['TRIPLINE_TASK_TYPE_OVERRIDES', '{}', 'JSON: per task type {"alertThreshold":n,"revokeThreshold":n,"shadow":bool}'],
-  ['TRIPLINE_PUBLIC_URL', 'http://localhost:8080', 'the API as agents and people reach it: links in notifications, default token issuer'],
-  ['TRIPLINE_POLICY_DIR', '(the shipped policies/)', 'directory of Cedar policies (*.cedar, optional schema.cedarschema and entities.json); default deny'],
+  [
+    'TRIPLINE_PUBLIC_URL',
+    'http://localhost:8080',
+    'the API as agents and people reach it: links in notifications, default token issuer',
+  ],
+  [
+    'TRIPLINE_POLICY_DIR',
+    '(the shipped policies/)',
+    'directory of Cedar policies (*.cedar, optional schema.cedarschema and entities.json); default deny',
+  ],
   ['TRIPLINE_TOKEN_ISSUER', '(TRIPLINE_PUBLIC_URL)', '`iss` of task tokens'],
   ['TRIPLINE_TOKEN_AUDIENCE', 'tripline', '`aud` of task tokens'],
   ['TRIPLINE_TOKEN_TTL_SECONDS', '900', 'task token lifetime in seconds (30 to 86,400)'],
-  ['TRIPLINE_SIGNING_KEY', '(unset)', 'Ed25519 private key (JWK JSON or PKCS#8 PEM) that signs task tokens; unset = generated once into TRIPLINE_KEYS_DIR (set it in distributed mode so every API instance signs alike)'],
-  ['TRIPLINE_SECRETS_KEY', '(unset)', 'AES-256-GCM key of the built-in secret store, base64 of 32 bytes; unset = generated once into TRIPLINE_KEYS_DIR'],
-  ['TRIPLINE_KEYS_DIR', '(TRIPLINE_DATA_DIR/keys)', 'where generated keys are kept (mode 0600); back it up with the data'],
-  ['TRIPLINE_LEASE_TTL_SECONDS', '900', 'longest secret lease in seconds (30 to 86,400); a lease never outlives its token'],
-  ['TRIPLINE_SECRET_WEBHOOK_URL', '(unset)', 'external vault for secret leases (signed POSTs to lease and revoke); unset = built-in store only'],
-  ['TRIPLINE_SECRET_WEBHOOK_SECRET', '(unset)', 'HMAC-SHA256 key signing requests to TRIPLINE_SECRET_WEBHOOK_URL (required with it)'],
-  ['TRIPLINE_SECRET_WEBHOOK_NAMES', '*', 'comma-separated secret names the vault serves (a trailing * matches any suffix)'],
-  ['TRIPLINE_VERIFY_WINDOW_MS', '5000', 'after a revocation, how long the verifier watches for the agent acting before it records `verified` (100 to 600,000)'],
-  ['TRIPLINE_VERIFY_CLOCK_SKEW_MS', '250', 'events starting this soon after a revocation are not held against the agent (0 to 60,000)'],
+  [
+    'TRIPLINE_SIGNING_KEY',
+    '(unset)',
+    'Ed25519 private key (JWK JSON or PKCS#8 PEM) that signs task tokens; unset = generated once into TRIPLINE_KEYS_DIR (set it in distributed mode so every API instance signs alike)',
+  ],
+  [
+    'TRIPLINE_SECRETS_KEY',
+    '(unset)',
+    'AES-256-GCM key of the built-in secret store, base64 of 32 bytes; unset = generated once into TRIPLINE_KEYS_DIR',
+  ],
+  [
+    'TRIPLINE_KEYS_DIR',
+    '(TRIPLINE_DATA_DIR/keys)',
+    'where generated keys are kept (mode 0600); back it up with the data',
+  ],
+  [
+    'TRIPLINE_LEASE_TTL_SECONDS',
+    '900',
+    'longest secret lease in seconds (30 to 86,400); a lease never outlives its token',
+  ],
+  [
+    'TRIPLINE_SECRET_WEBHOOK_URL',
+    '(unset)',
+    'external vault for secret leases (signed POSTs to lease and revoke); unset = built-in store only',
+  ],
+  [
+    'TRIPLINE_SECRET_WEBHOOK_SECRET',
+    '(unset)',
+    'HMAC-SHA256 key signing requests to TRIPLINE_SECRET_WEBHOOK_URL (required with it)',
+  ],
+  [
+    'TRIPLINE_SECRET_WEBHOOK_NAMES',
+    '*',
+    'comma-separated secret names the vault serves (a trailing * matches any suffix)',
+  ],
+  [
+    'TRIPLINE_VERIFY_WINDOW_MS',
+    '5000',
+    'after a revocation, how long the verifier watches for the agent acting before it records `verified` (100 to 600,000)',
+  ],
+  [
+    'TRIPLINE_VERIFY_CLOCK_SKEW_MS',
+    '250',
+    'events starting this soon after a revocation are not held against the agent (0 to 60,000)',
+  ],
   ['TRIPLINE_VERIFY_REQUIRE_ACK', 'false', 'a kill is verified only if the agent helper acknowledged it'],
-  ['TRIPLINE_ESCALATION_REVOCATIONS', '3', 'revocations of one agent within the window that escalate to the agent: all its tasks revoked, no new ones (0 = never)'],
+  [
+    'TRIPLINE_ESCALATION_REVOCATIONS',
+    '3',
+    'revocations of one agent within the window that escalate to the agent: all its tasks revoked, no new ones (0 = never)',
+  ],
   ['TRIPLINE_ESCALATION_WINDOW_MS', '600000', 'the escalation window (1,000 to 86,400,000)'],
   ['TRIPLINE_ESCALATION_BLOCK_MS', '900000', 'how long an escalated agent may not start tasks (1,000 to 604,800,000)'],
-  ['TRIPLINE_NOTIFIERS', '[]', 'JSON array of notifier destinations (webhook, slack, alertmanager, pagerduty) with routing by severity, kind and task type; see docs/kill-switch.md'],
-  ['TRIPLINE_ADMIN_TOKEN', '(unset)', 'an admin token (24+ characters) registered at start, stored hashed; unset = one is generated at first start and printed once'],
-  ['TRIPLINE_AGENT_TOKEN', '(unset)', 'an agent token (OTLP ingest, task starts) registered at start for the tenant `default`; unset = one is generated at first start and printed once'],
-  ['TRIPLINE_AUTH_REFRESH_MS', '5000', 'how often tokens are re-read from ClickHouse, so tokens made or revoked by another process apply (500 to 300,000)'],
-  ['TRIPLINE_TENANT_SPANS_PER_SECOND', '20000', 'ingest rate limit per tenant and process, in spans per second (1 to 10,000,000); over it: 429 with Retry-After'],
-  ['TRIPLINE_TENANT_BURST_SPANS', '(2 × the rate)', 'spans a tenant may send at once above its rate (1 to 100,000,000)'],
+  [
+    'TRIPLINE_NOTIFIERS',
+    '[]',
+    'JSON array of notifier destinations (webhook, slack, alertmanager, pagerduty) with routing by severity, kind and task type; see docs/kill-switch.md',
+  ],
+  [
+    'TRIPLINE_ADMIN_TOKEN',
+    '(unset)',
+    'an admin token (24+ characters) registered at start, stored hashed; unset = one is generated at first start and printed once',
+  ],
+  [
+    'TRIPLINE_AGENT_TOKEN',
+    '(unset)',
+    'an agent token (OTLP ingest, task starts) registered at start for the tenant `default`; unset = one is generated at first start and printed once',
+  ],
+  [
+    'TRIPLINE_AUTH_REFRESH_MS',
+    '5000',
+    'how often tokens are re-read from ClickHouse, so tokens made or revoked by another process apply (500 to 300,000)',
+  ],
+  [
+    'TRIPLINE_TENANT_SPANS_PER_SECOND',
+    '20000',
+    'ingest rate limit per tenant and process, in spans per second (1 to 10,000,000); over it: 429 with Retry-After',
+  ],
+  [
+    'TRIPLINE_TENANT_BURST_SPANS',
+    '(2 × the rate)',
+    'spans a tenant may send at once above its rate (1 to 100,000,000)',
+  ],
   ['TRIPLINE_STREAM_HEARTBEAT_MS', '15000', 'keep-alive comment interval on GET /v1/stream (1,000 to 300,000)'],
 ] as const;
 
@@ -132,7 +212,11 @@ export function loadConfig(env: Env = process.env): Readonly<TriplineConfig> {
   const alertThreshold = readNumber(env, 'TRIPLINE_ALERT_THRESHOLD', 50, { min: 0, max: 100 });
   const revokeThreshold = readNumber(env, 'TRIPLINE_REVOKE_THRESHOLD', 80, { min: 0, max: 100 });
   if (revokeThreshold < alertThreshold) {
-    throw invalid('TRIPLINE_REVOKE_THRESHOLD', String(revokeThreshold), `a number from TRIPLINE_ALERT_THRESHOLD (${alertThreshold}) to 100`);
+    throw invalid(
+      'TRIPLINE_REVOKE_THRESHOLD',
+      String(revokeThreshold),
+      `a number from TRIPLINE_ALERT_THRESHOLD (${alertThreshold}) to 100`,
+    );
   }
   const brokers = readOptionalString(env, 'KAFKA_BROKERS');
   const dataDir = resolve(readString(env, 'TRIPLINE_DATA_DIR', './data'));
@@ -141,8 +225,14 @@ export function loadConfig(env: Env = process.env): Readonly<TriplineConfig> {
     otlp: {
       host: readString(env, 'TRIPLINE_OTLP_HOST', '0.0.0.0'),
       port: readInt(env, 'TRIPLINE_OTLP_PORT', 4318, { min: 0, max: 65535 }),
-      maxBodyBytes: readInt(env, 'TRIPLINE_OTLP_MAX_BODY_BYTES', 16 * 1024 * 1024, { min: 1024, max: 256 * 1024 * 1024 }),
-      maxInFlightBytes: readInt(env, 'TRIPLINE_OTLP_MAX_IN_FLIGHT_BYTES', 256 * 1024 * 1024, { min: 1024 * 1024, max: 16 * 1024 * 1024 * 1024 }),
+      maxBodyBytes: readInt(env, 'TRIPLINE_OTLP_MAX_BODY_BYTES', 16 * 1024 * 1024, {
+        min: 1024,
+        max: 256 * 1024 * 1024,
+      }),
+      maxInFlightBytes: readInt(env, 'TRIPLINE_OTLP_MAX_IN_FLIGHT_BYTES', 256 * 1024 * 1024, {
+        min: 1024 * 1024,
+        max: 16 * 1024 * 1024 * 1024,
+      }),
     },
     api: {
       host: readString(env, 'TRIPLINE_API_HOST', '0.0.0.0'),
@@ -153,7 +243,13 @@ export function loadConfig(env: Env = process.env): Readonly<TriplineConfig> {
       url: readUrl(env, 'CLICKHOUSE_URL'),
       username: readString(env, 'CLICKHOUSE_USER', 'default'),
       password: env.CLICKHOUSE_PASSWORD ?? '',
-      database: readPattern(env, 'CLICKHOUSE_DATABASE', 'tripline', /^[A-Za-z_][A-Za-z0-9_]*$/, 'a ClickHouse identifier (letters, digits, _)'),
+      database: readPattern(
+        env,
+        'CLICKHOUSE_DATABASE',
+        'tripline',
+        /^[A-Za-z_][A-Za-z0-9_]*$/,
+        'a ClickHouse identifier (letters, digits, _)',
+      ),
     },
     kafka: {
       brokers: brokers === undefined ? undefined : readList(env, 'KAFKA_BROKERS', []),
@@ -173,7 +269,13 @@ export function loadConfig(env: Env = process.env): Readonly<TriplineConfig> {
       alertThreshold,
       revokeThreshold,
       shadow: readBool(env, 'TRIPLINE_SHADOW', false),
-      perTaskType: readJson(env, 'TRIPLINE_TASK_TYPE_OVERRIDES', {}, isOverrides, 'a JSON object {"<task type>": {"alertThreshold": 0-100, "revokeThreshold": 0-100, "shadow": true|false}}'),
+      perTaskType: readJson(
+        env,
+        'TRIPLINE_TASK_TYPE_OVERRIDES',
+        {},
+        isOverrides,
+        'a JSON object {"<task type>": {"alertThreshold": 0-100, "revokeThreshold": 0-100, "shadow": true|false}}',
+      ),
     },
     killSwitch: readKillSwitchConfig(env, dataDir),
     auth: readAuthConfig(env),
@@ -184,19 +286,28 @@ function readAuthConfig(env: Env): AuthConfig {
   const readToken = (name: string): string | undefined => {
     const token = readOptionalString(env, name);
     // The value is a secret: name the problem, not the value.
-    if (token !== undefined && !isAcceptableToken(token)) throw invalid(name, '(not shown: it is a secret)', `at least ${String(MIN_TOKEN_LENGTH)} characters of letters, digits and -._~+/=`);
+    if (token !== undefined && !isAcceptableToken(token))
+      throw invalid(
+        name,
+        '(not shown: it is a secret)',
+        `at least ${String(MIN_TOKEN_LENGTH)} characters of letters, digits and -._~+/=`,
+      );
     return token;
   };
   const adminToken = readToken('TRIPLINE_ADMIN_TOKEN');
   const agentToken = readToken('TRIPLINE_AGENT_TOKEN');
-  if (adminToken !== undefined && adminToken === agentToken) throw invalid('TRIPLINE_AGENT_TOKEN', '(not shown: it is a secret)', 'a token other than TRIPLINE_ADMIN_TOKEN');
+  if (adminToken !== undefined && adminToken === agentToken)
+    throw invalid('TRIPLINE_AGENT_TOKEN', '(not shown: it is a secret)', 'a token other than TRIPLINE_ADMIN_TOKEN');
   const tenantSpansPerSecond = readInt(env, 'TRIPLINE_TENANT_SPANS_PER_SECOND', 20_000, { min: 1, max: 10_000_000 });
   return {
     adminToken,
     agentToken,
     refreshMs: readInt(env, 'TRIPLINE_AUTH_REFRESH_MS', 5000, { min: 500, max: 300_000 }),
     tenantSpansPerSecond,
-    tenantBurstSpans: readInt(env, 'TRIPLINE_TENANT_BURST_SPANS', Math.min(100_000_000, tenantSpansPerSecond * 2), { min: 1, max: 100_000_000 }),
+    tenantBurstSpans: readInt(env, 'TRIPLINE_TENANT_BURST_SPANS', Math.min(100_000_000, tenantSpansPerSecond * 2), {
+      min: 1,
+      max: 100_000_000,
+    }),
   };
 }
 
@@ -205,7 +316,11 @@ function readKillSwitchConfig(env: Env, dataDir: string): KillSwitchConfig {
   const webhookUrl = readUrl(env, 'TRIPLINE_SECRET_WEBHOOK_URL');
   const webhookSecret = readOptionalString(env, 'TRIPLINE_SECRET_WEBHOOK_SECRET');
   if (webhookUrl !== undefined && webhookSecret === undefined) {
-    throw invalid('TRIPLINE_SECRET_WEBHOOK_SECRET', '', 'the HMAC key for requests to TRIPLINE_SECRET_WEBHOOK_URL (required when that is set)');
+    throw invalid(
+      'TRIPLINE_SECRET_WEBHOOK_SECRET',
+      '',
+      'the HMAC key for requests to TRIPLINE_SECRET_WEBHOOK_URL (required when that is set)',
+    );
   }
   const policyDir = readOptionalString(env, 'TRIPLINE_POLICY_DIR');
   const keysDir = readOptionalString(env, 'TRIPLINE_KEYS_DIR');
@@ -216,7 +331,11 @@ function readKillSwitchConfig(env: Env, dataDir: string): KillSwitchConfig {
       notifiers = parseNotifierConfigs(JSON.parse(notifiersText));
     } catch (error) {
       // The value holds secrets (webhook keys, routing keys): name the problem, not the value.
-      throw invalid('TRIPLINE_NOTIFIERS', '(not shown: it may hold secrets)', `a JSON array of notifiers (${error instanceof Error ? error.message : String(error)}); see docs/kill-switch.md`);
+      throw invalid(
+        'TRIPLINE_NOTIFIERS',
+        '(not shown: it may hold secrets)',
+        `a JSON array of notifiers (${error instanceof Error ? error.message : String(error)}); see docs/kill-switch.md`,
+      );
     }
   }
   return {
@@ -229,7 +348,10 @@ function readKillSwitchConfig(env: Env, dataDir: string): KillSwitchConfig {
     secretsKey: readOptionalString(env, 'TRIPLINE_SECRETS_KEY'),
     keysDir: keysDir === undefined ? join(dataDir, 'keys') : resolve(keysDir),
     leaseTtlSeconds: readInt(env, 'TRIPLINE_LEASE_TTL_SECONDS', 900, { min: 30, max: 86_400 }),
-    secretWebhook: webhookUrl === undefined || webhookSecret === undefined ? undefined : { url: webhookUrl, secret: webhookSecret, names: readList(env, 'TRIPLINE_SECRET_WEBHOOK_NAMES', ['*']) },
+    secretWebhook:
+      webhookUrl === undefined || webhookSecret === undefined
+        ? undefined
+        : { url: webhookUrl, secret: webhookSecret, names: readList(env, 'TRIPLINE_SECRET_WEBHOOK_NAMES', ['*']) },
     verifyWindowMs: readInt(env, 'TRIPLINE_VERIFY_WINDOW_MS', 5000, { min: 100, max: 600_000 }),
     verifyClockSkewMs: readInt(env, 'TRIPLINE_VERIFY_CLOCK_SKEW_MS', 250, { min: 0, max: 60_000 }),
     verifyRequireAck: readBool(env, 'TRIPLINE_VERIFY_REQUIRE_ACK', false),

@@ -15,7 +15,13 @@ import { manualRevocation } from '../core/decide.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Store } from '../store/store.ts';
 
-export function distributedApiDeps(store: Store, killSwitch: KillSwitch, bridge: KillSwitchBridge, config: Readonly<TriplineConfig>, logger: Logger): Omit<ApiDeps, 'access'> {
+export function distributedApiDeps(
+  store: Store,
+  killSwitch: KillSwitch,
+  bridge: KillSwitchBridge,
+  config: Readonly<TriplineConfig>,
+  logger: Logger,
+): Omit<ApiDeps, 'access'> {
   const warmupTasks = config.detector.warmupTasks;
   const regimeOf = (tasks: number): 'rules' | 'type_baseline' => (tasks >= warmupTasks ? 'type_baseline' : 'rules');
   const book = async (tenant: string): Promise<BaselineBook> =>
@@ -34,7 +40,12 @@ export function distributedApiDeps(store: Store, killSwitch: KillSwitch, bridge:
       return (await book(tenant))
         .list(tenant)
         .filter((entry) => entry.agentId === '' && entry.taskType !== FLEET_TASK_TYPE)
-        .map((entry) => ({ taskType: entry.taskType, tasks: entry.baseline.tasks, regime: regimeOf(entry.baseline.tasks), normal: describeBaseline(entry.baseline) }));
+        .map((entry) => ({
+          taskType: entry.taskType,
+          tasks: entry.baseline.tasks,
+          regime: regimeOf(entry.baseline.tasks),
+          normal: describeBaseline(entry.baseline),
+        }));
     },
     async ready() {
       try {
@@ -52,7 +63,12 @@ export function distributedApiDeps(store: Store, killSwitch: KillSwitch, bridge:
  * processors keep it there), the revocation is applied to the local kill switch, published on the revocations
  * topic (the owning processor and every other process apply it from there) and stored.
  */
-export function manualCommands(store: Store, killSwitch: KillSwitch, bridge: Pick<KillSwitchBridge, 'flush'>, now: () => number = Date.now): ApiDeps['commands'] {
+export function manualCommands(
+  store: Store,
+  killSwitch: KillSwitch,
+  bridge: Pick<KillSwitchBridge, 'flush'>,
+  now: () => number = Date.now,
+): ApiDeps['commands'] {
   let chain: Promise<unknown> = Promise.resolve();
   const serialize = <T>(work: () => Promise<T>): Promise<T> => {
     const result = chain.then(work);
@@ -63,8 +79,10 @@ export function manualCommands(store: Store, killSwitch: KillSwitch, bridge: Pic
   async function act(action: ManualAction, kind: Revocation['action']): Promise<Revocation> {
     const record = await store.getTask(action.tenant, action.taskId);
     if (record === null) throw new TriplineError('NOT_FOUND', `no task ${action.taskId}`);
-    if (kind === 'revoke' && record.status === 'revoked') throw new TriplineError('CONFLICT', `task ${action.taskId} is already revoked`);
-    if (kind === 'restore' && record.status !== 'revoked') throw new TriplineError('CONFLICT', `task ${action.taskId} is not revoked (status ${record.status})`);
+    if (kind === 'revoke' && record.status === 'revoked')
+      throw new TriplineError('CONFLICT', `task ${action.taskId} is already revoked`);
+    if (kind === 'restore' && record.status !== 'revoked')
+      throw new TriplineError('CONFLICT', `task ${action.taskId} is not revoked (status ${record.status})`);
     const timeMs = now();
     const revocation = manualRevocation(record, kind, action.actor, action.reason, record.score, timeMs);
     killSwitch.apply(revocation);

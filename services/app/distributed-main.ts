@@ -28,12 +28,18 @@ export function stopOnSignals(running: { stop(): Promise<void> }, logger: Logger
   process.once('SIGTERM', shutdown);
 }
 
-export async function runDistributedMain(defaultRoles: readonly Role[], preloaded?: { config: Readonly<TriplineConfig>; logger: Logger }): Promise<void> {
+export async function runDistributedMain(
+  defaultRoles: readonly Role[],
+  preloaded?: { config: Readonly<TriplineConfig>; logger: Logger },
+): Promise<void> {
   let config: Readonly<TriplineConfig>;
   let roles: Role[];
   try {
     config = preloaded?.config ?? loadConfig();
-    roles = process.env.TRIPLINE_ROLES === undefined || process.env.TRIPLINE_ROLES.trim() === '' ? [...defaultRoles] : readRoles();
+    roles =
+      process.env.TRIPLINE_ROLES === undefined || process.env.TRIPLINE_ROLES.trim() === ''
+        ? [...defaultRoles]
+        : readRoles();
   } catch (error) {
     process.stderr.write(`tripline: ${messageOf(error)}\n`);
     process.exit(2);

@@ -52,16 +52,24 @@ export const ROLES = ['gateway', 'processor', 'api'] as const;
 export type Role = (typeof ROLES)[number];
 
 /** TRIPLINE_ROLES, for the README's configuration table. */
-export const ROLE_VARIABLE = ['TRIPLINE_ROLES', 'gateway,processor,api', 'comma-separated roles this process runs in the distributed mode'] as const;
+export const ROLE_VARIABLE = [
+  'TRIPLINE_ROLES',
+  'gateway,processor,api',
+  'comma-separated roles this process runs in the distributed mode',
+] as const;
 
 /** TRIPLINE_ROLES: comma-separated roles this process runs (default all three). */
 export function readRoles(env: Env = process.env): Role[] {
   const roles = readList(env, 'TRIPLINE_ROLES', ROLES);
   for (const role of roles) {
     if (!(ROLES as readonly string[]).includes(role)) {
-      throw new TriplineError('CONFIG_INVALID', `TRIPLINE_ROLES=${JSON.stringify(env.TRIPLINE_ROLES)} is invalid: expected a comma-separated list of ${ROLES.join(', ')}`, {
-        details: { variable: 'TRIPLINE_ROLES' },
-      });
+      throw new TriplineError(
+        'CONFIG_INVALID',
+        `TRIPLINE_ROLES=${JSON.stringify(env.TRIPLINE_ROLES)} is invalid: expected a comma-separated list of ${ROLES.join(', ')}`,
+        {
+          details: { variable: 'TRIPLINE_ROLES' },
+        },
+      );
     }
   }
   return [...new Set(roles as Role[])];
@@ -159,7 +167,9 @@ async function bridgedKillSwitch(
   role: string,
   onRemoteRevocation?: (revocation: Revocation) => void,
 ): Promise<{ killSwitch: KillSwitch; bridge: KillSwitchBridge }> {
-  const killSwitch = createLocalKillSwitch((error) => logger.error({ err: messageOf(error) }, 'a kill-switch subscriber failed'));
+  const killSwitch = createLocalKillSwitch((error) =>
+    logger.error({ err: messageOf(error) }, 'a kill-switch subscriber failed'),
+  );
   const bridge = bridgeKillSwitchToKafka({
     kafka: restartingConsumers(createKafka(settings, logger, { role: `${role}-killswitch` }), logger),
     killSwitch,
@@ -172,7 +182,10 @@ async function bridgedKillSwitch(
 }
 
 /** The gateway: OTLP/HTTP receiver → classification → Kafka. */
-export async function startGatewayService(config: Readonly<TriplineConfig>, deps: ServiceDeps = {}): Promise<RunningGateway> {
+export async function startGatewayService(
+  config: Readonly<TriplineConfig>,
+  deps: ServiceDeps = {},
+): Promise<RunningGateway> {
   const logger = (deps.logger ?? createLogger(config.logLevel)).child({ service: 'gateway' });
   const settings = settingsOf(config, deps);
   const lifecycle = stopper(logger);
@@ -182,14 +195,26 @@ export async function startGatewayService(config: Readonly<TriplineConfig>, deps
     const publisher = createKafkaPublisher({ kafka, topics: settings.topics, producer: settings.producer, logger });
     await publisher.start();
     lifecycle.add(() => publisher.close());
-    const gateway = createGateway(publisher, { publisher, topics: settings.topics, maxRecordBytes: settings.producer.maxRecordBytes });
+    const gateway = createGateway(publisher, {
+      publisher,
+      topics: settings.topics,
+      maxRecordBytes: settings.producer.maxRecordBytes,
+    });
     // Tokens come from the ClickHouse the API writes them to. A gateway on its own, without a ClickHouse server,
     // could only open an engine of its own that no API writes to: it accepts the configured agent token alone.
     const sharesStore = config.store.url !== undefined || deps.store !== undefined;
     if (!sharesStore && config.auth.agentToken === undefined) {
-      logger.warn('the gateway has no ClickHouse server (CLICKHOUSE_URL) to read tokens from and no TRIPLINE_AGENT_TOKEN: it will refuse every request');
+      logger.warn(
+        'the gateway has no ClickHouse server (CLICKHOUSE_URL) to read tokens from and no TRIPLINE_AGENT_TOKEN: it will refuse every request',
+      );
     }
-    const auth = await startAuth({ config: config.auth, clickhouse: { ...config.store }, logger, bootstrap: 'configured', ...(sharesStore ? {} : { store: createMemoryAccessStore() }) });
+    const auth = await startAuth({
+      config: config.auth,
+      clickhouse: { ...config.store },
+      logger,
+      bootstrap: 'configured',
+      ...(sharesStore ? {} : { store: createMemoryAccessStore() }),
+    });
     lifecycle.add(() => auth.stop());
     const app = createHttpServer(logger.child({ component: 'otlp' }));
     registerOtlpReceiver(app, {
@@ -211,7 +236,10 @@ export async function startGatewayService(config: Readonly<TriplineConfig>, deps
       closing.begin();
       return app.close();
     });
-    logger.info({ otlp: `${otlpUrl}/v1/traces`, brokers: settings.brokers, topics: settings.topics }, 'gateway started');
+    logger.info(
+      { otlp: `${otlpUrl}/v1/traces`, brokers: settings.brokers, topics: settings.topics },
+      'gateway started',
+    );
     return { otlpUrl, gateway, publisher, stop: () => lifecycle.stop() };
   } catch (error) {
     await lifecycle.stop();
@@ -223,7 +251,10 @@ export async function startGatewayService(config: Readonly<TriplineConfig>, deps
 const CLOSING_RETRY_AFTER_SECONDS = 5;
 
 /** A processor: one member of the consumer group over the span topics. */
-export async function startProcessorService(config: Readonly<TriplineConfig>, deps: ServiceDeps = {}): Promise<RunningProcessorService> {
+export async function startProcessorService(
+  config: Readonly<TriplineConfig>,
+  deps: ServiceDeps = {},
+): Promise<RunningProcessorService> {
   const logger = (deps.logger ?? createLogger(config.logLevel)).child({ service: 'processor' });
   const settings = settingsOf(config, deps);
   const lifecycle = stopper(logger);
@@ -245,10 +276,20 @@ export async function startProcessorService(config: Readonly<TriplineConfig>, de
       switched = own;
     }
     const { killSwitch, bridge } = switched;
-    const processor = await createProcessor({ store, killSwitch, detector: detectorConfigOf(config), logger, taskIdleTimeoutMs: config.processor.taskIdleTimeoutMs });
+    const processor = await createProcessor({
+      store,
+      killSwitch,
+      detector: detectorConfigOf(config),
+      logger,
+      taskIdleTimeoutMs: config.processor.taskIdleTimeoutMs,
+    });
     lifecycle.add(() => processor.stop());
     remote.apply = (revocation) => {
-      processor.applyRevocation(revocation).catch((error: unknown) => logger.error({ err: messageOf(error), taskId: revocation.taskId }, 'applying a remote revocation failed'));
+      processor
+        .applyRevocation(revocation)
+        .catch((error: unknown) =>
+          logger.error({ err: messageOf(error), taskId: revocation.taskId }, 'applying a remote revocation failed'),
+        );
     };
 
     const source = createKafkaSource({
@@ -264,7 +305,9 @@ export async function startProcessorService(config: Readonly<TriplineConfig>, de
       },
       onTasksReleased: (tasks) => {
         logger.info({ tasks: tasks.length }, 'partitions moved to another processor');
-        processor.forget(tasks).catch((error: unknown) => logger.error({ err: messageOf(error) }, 'forgetting released tasks failed'));
+        processor
+          .forget(tasks)
+          .catch((error: unknown) => logger.error({ err: messageOf(error) }, 'forgetting released tasks failed'));
       },
     });
     await source.start(announcingRebuiltRevocations(processor, store, killSwitch, logger));
@@ -273,7 +316,10 @@ export async function startProcessorService(config: Readonly<TriplineConfig>, de
       // processor gives up writing (the batch stays uncommitted and is replayed by the next owner).
       const drained = source.stop();
       let timer: NodeJS.Timeout | undefined;
-      const late = await Promise.race([drained.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), deps.drainTimeoutMs ?? 30_000)))]);
+      const late = await Promise.race([
+        drained.then(() => false),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), deps.drainTimeoutMs ?? 30_000))),
+      ]);
       clearTimeout(timer);
       if (late) {
         logger.warn('the batch in hand was not written in time; stopping without committing it');
@@ -317,25 +363,40 @@ export function announcingRebuiltRevocations(
   return async (batch) => {
     await processor.handle(batch);
     const tasks = new Map<string, { tenant: string; taskId: string }>();
-    for (const item of [...batch.events, ...batch.boundaries]) tasks.set(`${item.tenant}\u0000${item.taskId}`, { tenant: item.tenant, taskId: item.taskId });
+    for (const item of [...batch.events, ...batch.boundaries])
+      tasks.set(`${item.tenant}\u0000${item.taskId}`, { tenant: item.tenant, taskId: item.taskId });
     for (const { tenant, taskId } of tasks.values()) {
-      if (processor.taskSnapshot(tenant, taskId)?.status !== 'revoked' || killSwitch.isRevoked(tenant, taskId)) continue;
+      if (processor.taskSnapshot(tenant, taskId)?.status !== 'revoked' || killSwitch.isRevoked(tenant, taskId))
+        continue;
       const [latest] = (await store.listRevocations({ tenant, taskId, limit: 1 })).items;
       if (latest?.action !== 'revoke') continue;
-      logger.warn({ tenant, taskId, revocation: latest.id }, 'announcing a revocation found in the store (its processor may have died before publishing it)');
+      logger.warn(
+        { tenant, taskId, revocation: latest.id },
+        'announcing a revocation found in the store (its processor may have died before publishing it)',
+      );
       killSwitch.apply(latest);
     }
   };
 }
 
 /** The HTTP API over the store, with manual kill/restore published to the other processes. */
-export async function startApiService(config: Readonly<TriplineConfig>, deps: ServiceDeps = {}): Promise<RunningApiService> {
+export async function startApiService(
+  config: Readonly<TriplineConfig>,
+  deps: ServiceDeps = {},
+): Promise<RunningApiService> {
   const logger = (deps.logger ?? createLogger(config.logLevel)).child({ service: 'api' });
   const settings = settingsOf(config, deps);
   const lifecycle = stopper(logger);
   // The API's own parts (routes, console, kill-switch enforcement, detection queries) are loaded here, not on
   // import: a process that runs only the gateway or a processor never needs them.
-  const [{ buildApiApp }, { registerConsole }, { openConsoleQueries }, { createFeedback }, { startKillSwitchRuntime }, { createDetectionQueries, openDetectionClient }] = await Promise.all([
+  const [
+    { buildApiApp },
+    { registerConsole },
+    { openConsoleQueries },
+    { createFeedback },
+    { startKillSwitchRuntime },
+    { createDetectionQueries, openDetectionClient },
+  ] = await Promise.all([
     import('../api/app.ts'),
     import('../api/console.ts'),
     import('../store/clickhouse/console-queries.ts'),
@@ -364,12 +425,20 @@ export async function startApiService(config: Readonly<TriplineConfig>, deps: Se
     // enforcement side; processors reach it through the revocations topic.
     const enforcement = await startKillSwitchRuntime({
       config: config.killSwitch,
-      storage: { url: config.store.url, username: config.store.username, password: config.store.password, dataDir: config.store.dataDir, database: config.store.database },
+      storage: {
+        url: config.store.url,
+        username: config.store.username,
+        password: config.store.password,
+        dataDir: config.store.dataDir,
+        database: config.store.database,
+      },
       killSwitch,
       insertAlerts: (alerts) => apiStore.insertAlerts(alerts),
       async taskState(tenant, taskId) {
         const record = await apiStore.getTask(tenant, taskId);
-        return record === null ? undefined : { status: record.status, score: record.score, taskType: record.taskType, agentId: record.agentId };
+        return record === null
+          ? undefined
+          : { status: record.status, score: record.score, taskType: record.taskType, agentId: record.agentId };
       },
       logger,
     });
@@ -380,9 +449,16 @@ export async function startApiService(config: Readonly<TriplineConfig>, deps: Se
     await detectionQueries.ensureSchema();
     // Processors hold the live baselines; the API reads what they last saved.
     const baselines = async (tenant: string): Promise<BaselineBook> =>
-      BaselineBook.fromRecords(await apiStore.loadBaselines(tenant), (record, error) => logger.warn({ taskType: record.taskType, err: messageOf(error) }, 'ignoring an unreadable baseline'));
+      BaselineBook.fromRecords(await apiStore.loadBaselines(tenant), (record, error) =>
+        logger.warn({ taskType: record.taskType, err: messageOf(error) }, 'ignoring an unreadable baseline'),
+      );
     const detector = detectorConfigOf(config);
-    const auth = await startAuth({ config: config.auth, clickhouse: { ...config.store }, logger, bootstrap: 'first-start' });
+    const auth = await startAuth({
+      config: config.auth,
+      clickhouse: { ...config.store },
+      logger,
+      bootstrap: 'first-start',
+    });
     lifecycle.add(() => auth.stop());
     // Shown once, on the terminal only (never through the logger).
     process.stderr.write(describeGeneratedTokens(auth.generated));
@@ -411,7 +487,11 @@ export async function startApiService(config: Readonly<TriplineConfig>, deps: Se
 }
 
 /** Several roles in one process: one store, one kill switch and one Kafka bridge shared between them. */
-export async function startDistributed(config: Readonly<TriplineConfig>, roles: readonly Role[], deps: ServiceDeps = {}): Promise<RunningDistributed> {
+export async function startDistributed(
+  config: Readonly<TriplineConfig>,
+  roles: readonly Role[],
+  deps: ServiceDeps = {},
+): Promise<RunningDistributed> {
   const logger = deps.logger ?? createLogger(config.logLevel);
   const settings = settingsOf(config, deps);
   const lifecycle = stopper(logger);

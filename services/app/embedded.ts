@@ -61,7 +61,11 @@ export interface EmbeddedOverrides {
 /** Events the embedded processor may score ahead of their writes (see ProcessorOptions.persistAhead). */
 const EMBEDDED_PERSIST_AHEAD = 50_000;
 
-export async function startEmbedded(config: Readonly<TriplineConfig>, logger: Logger = createLogger(config.logLevel), overrides: EmbeddedOverrides = {}): Promise<RunningTripline> {
+export async function startEmbedded(
+  config: Readonly<TriplineConfig>,
+  logger: Logger = createLogger(config.logLevel),
+  overrides: EmbeddedOverrides = {},
+): Promise<RunningTripline> {
   const store = await openClickHouseStore({
     url: config.store.url,
     username: config.store.username,
@@ -83,29 +87,53 @@ export async function startEmbedded(config: Readonly<TriplineConfig>, logger: Lo
 
   try {
     await store.migrate();
-    const auth = await startAuth({ config: config.auth, clickhouse: { ...config.store }, logger, bootstrap: 'first-start' });
+    const auth = await startAuth({
+      config: config.auth,
+      clickhouse: { ...config.store },
+      logger,
+      bootstrap: 'first-start',
+    });
     cleanups.push(() => auth.stop());
     const detector = detectorConfigOf(config);
-    const killSwitch = createLocalKillSwitch((error) => logger.error({ err: messageOf(error) }, 'a kill-switch subscriber failed'));
+    const killSwitch = createLocalKillSwitch((error) =>
+      logger.error({ err: messageOf(error) }, 'a kill-switch subscriber failed'),
+    );
     // The processor is created after the kill switch's runtime (which must subscribe first), so task state is
     // looked up through this late-bound reference.
     const late: { processor?: Processor } = {};
     const enforcement = await startKillSwitchRuntime({
       config: config.killSwitch,
-      storage: { url: config.store.url, username: config.store.username, password: config.store.password, dataDir: config.store.dataDir, database: config.store.database },
+      storage: {
+        url: config.store.url,
+        username: config.store.username,
+        password: config.store.password,
+        dataDir: config.store.dataDir,
+        database: config.store.database,
+      },
       killSwitch,
       insertAlerts: (alerts) => store.insertAlerts(alerts),
       async taskState(tenant, taskId) {
         const known = late.processor?.taskSnapshot(tenant, taskId);
         if (known !== undefined) return known;
         const record = await store.getTask(tenant, taskId);
-        return record === null ? undefined : { status: record.status, score: record.score, taskType: record.taskType, agentId: record.agentId };
+        return record === null
+          ? undefined
+          : { status: record.status, score: record.score, taskType: record.taskType, agentId: record.agentId };
       },
       logger,
       onTaskStarted(claims, isNew) {
         late.processor
-          ?.registerTask({ tenant: claims.tenant, taskId: claims.taskId, taskType: claims.taskType, agentId: claims.agentId, startMs: claims.issuedAtMs, isNew })
-          .catch((error: unknown) => logger.error({ err: messageOf(error), taskId: claims.taskId }, 'registering a credentialed task failed'));
+          ?.registerTask({
+            tenant: claims.tenant,
+            taskId: claims.taskId,
+            taskType: claims.taskType,
+            agentId: claims.agentId,
+            startMs: claims.issuedAtMs,
+            isNew,
+          })
+          .catch((error: unknown) =>
+            logger.error({ err: messageOf(error), taskId: claims.taskId }, 'registering a credentialed task failed'),
+          );
       },
       ...(overrides.notifierTargets === undefined ? {} : { notifierTargets: overrides.notifierTargets }),
     });
@@ -127,7 +155,12 @@ export async function startEmbedded(config: Readonly<TriplineConfig>, logger: Lo
     late.processor = running;
     cleanups.push(() => running.stop());
 
-    const bus = createInProcessBus({ capacity: config.bus.capacity, batchSize: config.processor.batchSize, flushIntervalMs: config.processor.flushIntervalMs, logger });
+    const bus = createInProcessBus({
+      capacity: config.bus.capacity,
+      batchSize: config.processor.batchSize,
+      flushIntervalMs: config.processor.flushIntervalMs,
+      logger,
+    });
     await bus.start((batch) => running.handle(batch));
     cleanups.push(() => bus.stop());
 
@@ -166,7 +199,12 @@ export async function startEmbedded(config: Readonly<TriplineConfig>, logger: Lo
       admin: auth.admin,
       killSwitch: enforcement,
       detection: {
-        feedback: createFeedback({ store, queries: detectionQueries, baselines, ...(detector.afterEndGraceMs === undefined ? {} : { afterEndGraceMs: detector.afterEndGraceMs }) }),
+        feedback: createFeedback({
+          store,
+          queries: detectionQueries,
+          baselines,
+          ...(detector.afterEndGraceMs === undefined ? {} : { afterEndGraceMs: detector.afterEndGraceMs }),
+        }),
         queries: detectionQueries,
         baselines,
         warmupTasks: detector.warmupTasks,
@@ -200,9 +238,16 @@ export async function startEmbedded(config: Readonly<TriplineConfig>, logger: Lo
   }
 }
 
-function apiDeps(store: Store, processor: Processor, detector: DetectorConfig, bus: InProcessBus, logger: Logger): Omit<ApiDeps, 'access'> {
+function apiDeps(
+  store: Store,
+  processor: Processor,
+  detector: DetectorConfig,
+  bus: InProcessBus,
+  logger: Logger,
+): Omit<ApiDeps, 'access'> {
   const book = processor.baselines();
-  const regimeOf = (tasks: number): 'rules' | 'type_baseline' => (tasks >= detector.warmupTasks ? 'type_baseline' : 'rules');
+  const regimeOf = (tasks: number): 'rules' | 'type_baseline' =>
+    tasks >= detector.warmupTasks ? 'type_baseline' : 'rules';
   return {
     store,
     commands: processor,

@@ -32,7 +32,12 @@ import { createLeaseManager } from '../killswitch/leases.ts';
 import type { LeaseManager } from '../killswitch/leases.ts';
 import { createDispatcher } from '../killswitch/notifiers/dispatcher.ts';
 import type { Dispatcher } from '../killswitch/notifiers/dispatcher.ts';
-import { fromAlert, fromEscalation, fromFailedVerification, fromRevocation } from '../killswitch/notifiers/notification.ts';
+import {
+  fromAlert,
+  fromEscalation,
+  fromFailedVerification,
+  fromRevocation,
+} from '../killswitch/notifiers/notification.ts';
 import type { NotifierTarget } from '../killswitch/notifiers/targets.ts';
 import type { NotifierConfig } from '../killswitch/notifiers/config.ts';
 import { loadPolicyEngine } from '../killswitch/policy.ts';
@@ -58,7 +63,9 @@ export interface ProcessorHooks {
 export interface KillSwitchRuntimeOptions {
   config: KillSwitchConfig;
   /** Where the kill switch's tables are (the same ClickHouse as the spine's store, already migrated). */
-  storage: { url: string | undefined; username: string; password: string; dataDir: string; database: string } | { store: KillSwitchStore };
+  storage:
+    | { url: string | undefined; username: string; password: string; dataDir: string; database: string }
+    | { store: KillSwitchStore };
   killSwitch: KillSwitch;
   /** Stores the alert of a failed verification (the spine's store). */
   insertAlerts(alerts: Alert[]): Promise<void>;
@@ -100,17 +107,37 @@ export async function startKillSwitchRuntime(options: KillSwitchRuntimeOptions):
   const policy = loadPolicyEngine(config.policyDir);
   const key = await loadSigningKey({ configured: config.signingKey, keysDir: config.keysDir });
   const secretsKey = loadSecretsKey({ configured: config.secretsKey, keysDir: config.keysDir });
-  const store = 'store' in options.storage ? options.storage.store : await openClickHouseKillSwitchStore(options.storage);
+  const store =
+    'store' in options.storage ? options.storage.store : await openClickHouseKillSwitchStore(options.storage);
   const ownsStore = !('store' in options.storage);
   const cleanups: (() => Promise<void> | void)[] = [];
   if (ownsStore) cleanups.push(() => store.close());
 
   try {
-    const decisions: BatchWriter<PolicyDecisionRecord> = createBatchWriter({ name: 'policy_decisions', write: (rows) => store.insertDecisions(rows), logger, intervalMs: 100 });
-    const credentials: BatchWriter<CredentialRecord> = createBatchWriter({ name: 'credentials', write: (rows) => store.insertCredentials(rows), logger, intervalMs: 20 });
-    cleanups.push(() => decisions.stop(), () => credentials.stop());
+    const decisions: BatchWriter<PolicyDecisionRecord> = createBatchWriter({
+      name: 'policy_decisions',
+      write: (rows) => store.insertDecisions(rows),
+      logger,
+      intervalMs: 100,
+    });
+    const credentials: BatchWriter<CredentialRecord> = createBatchWriter({
+      name: 'credentials',
+      write: (rows) => store.insertCredentials(rows),
+      logger,
+      intervalMs: 20,
+    });
+    cleanups.push(
+      () => decisions.stop(),
+      () => credentials.stop(),
+    );
 
-    const tokens = createTokenService({ key, issuer: config.tokenIssuer, audience: config.tokenAudience, ttlSeconds: config.tokenTtlSeconds, now });
+    const tokens = createTokenService({
+      key,
+      issuer: config.tokenIssuer,
+      audience: config.tokenAudience,
+      ttlSeconds: config.tokenTtlSeconds,
+      now,
+    });
     // First subscriber of the kill switch: introspection turns inactive before anyone else hears of a kill.
     const authority = createAuthority({
       tokens,
@@ -131,8 +158,19 @@ export async function startKillSwitchRuntime(options: KillSwitchRuntimeOptions):
     const secrets = createBuiltinSecretStore({ store, key: secretsKey.key, now });
     const providers: SecretProvider[] = [secrets.provider];
     if (config.secretWebhook !== undefined) providers.push(createWebhookSecretProvider(config.secretWebhook));
-    const scoreOf = async (tenant: string, taskId: string): Promise<number> => (await options.taskState(tenant, taskId))?.score ?? 0;
-    const leases = createLeaseManager({ store, providers, policy, decisions, authority, taskScore: scoreOf, ttlSeconds: config.leaseTtlSeconds, logger, now });
+    const scoreOf = async (tenant: string, taskId: string): Promise<number> =>
+      (await options.taskState(tenant, taskId))?.score ?? 0;
+    const leases = createLeaseManager({
+      store,
+      providers,
+      policy,
+      decisions,
+      authority,
+      taskScore: scoreOf,
+      ttlSeconds: config.leaseTtlSeconds,
+      logger,
+      now,
+    });
     cleanups.push(() => leases.stop());
     await leases.load();
 
@@ -155,7 +193,8 @@ export async function startKillSwitchRuntime(options: KillSwitchRuntimeOptions):
       now,
       onOutcome(verification, revocation) {
         stream.verification(verification);
-        if (verification.outcome === 'failed') dispatcher.notify(fromFailedVerification(verification, revocation, config.publicUrl));
+        if (verification.outcome === 'failed')
+          dispatcher.notify(fromFailedVerification(verification, revocation, config.publicUrl));
       },
     });
     cleanups.push(() => verifier.stop());
@@ -165,12 +204,22 @@ export async function startKillSwitchRuntime(options: KillSwitchRuntimeOptions):
       if (message.type === 'revocation') dispatcher.notify(fromRevocation(message.revocation, config.publicUrl));
       else if (!verifier.ownsAlert(message.alert.id)) dispatcher.notify(fromAlert(message.alert, config.publicUrl));
     });
-    const unsubscribeEscalations = authority.subscribe((event) => dispatcher.notify(fromEscalation(event.escalation, config.publicUrl)));
+    const unsubscribeEscalations = authority.subscribe((event) =>
+      dispatcher.notify(fromEscalation(event.escalation, config.publicUrl)),
+    );
     cleanups.push(unsubscribeNotifications, unsubscribeEscalations);
     await verifier.load();
 
     logger.info(
-      { policies: policy.policyIds().length, policyDir: policy.dir, kid: key.kid, signingKey: key.origin, secretsKey: secretsKey.origin, notifiers: config.notifiers.map((n) => n.name), secretWebhook: config.secretWebhook !== undefined },
+      {
+        policies: policy.policyIds().length,
+        policyDir: policy.dir,
+        kid: key.kid,
+        signingKey: key.origin,
+        secretsKey: secretsKey.origin,
+        notifiers: config.notifiers.map((n) => n.name),
+        secretWebhook: config.secretWebhook !== undefined,
+      },
       'kill switch ready',
     );
 
@@ -192,7 +241,11 @@ export async function startKillSwitchRuntime(options: KillSwitchRuntimeOptions):
       processorHooks: {
         onRevokedTaskEvent: (event) => verifier.onRevokedTaskEvent(event),
         onTaskEnded(tenant, taskId) {
-          leases.endTask(tenant, taskId, 'released', 'the task ended').catch((error: unknown) => logger.error({ err: messageOf(error) }, 'ending the leases of a finished task failed'));
+          leases
+            .endTask(tenant, taskId, 'released', 'the task ended')
+            .catch((error: unknown) =>
+              logger.error({ err: messageOf(error) }, 'ending the leases of a finished task failed'),
+            );
         },
       },
       async flush() {

@@ -44,7 +44,10 @@ export interface AccessControl {
   /** The principal of a bearer token, or undefined for an unknown or revoked one. */
   authenticate(token: string | undefined): Promise<Principal | undefined>;
   /** Registers the configured tokens; on first start (with `generate`) makes the admin and agent tokens. */
-  bootstrap(configured: { adminToken?: string | undefined; agentToken?: string | undefined }, options: { generate: boolean }): Promise<GeneratedToken[]>;
+  bootstrap(
+    configured: { adminToken?: string | undefined; agentToken?: string | undefined },
+    options: { generate: boolean },
+  ): Promise<GeneratedToken[]>;
   createToken(input: NewToken): Promise<{ token: string; record: TokenRecord }>;
   /** Revokes a token of `tenant` (any tenant when undefined); undefined when there is no such live token. */
   revokeToken(id: string, tenant: string | undefined, by: string): Promise<TokenRecord | undefined>;
@@ -85,16 +88,29 @@ export async function openAccessControl(options: AccessControlOptions): Promise<
   try {
     await refresh();
   } catch (error) {
-    throw new TriplineError('STORE_UNAVAILABLE', `Cannot read the access tokens: ${messageOf(error)}`, { cause: error });
+    throw new TriplineError('STORE_UNAVAILABLE', `Cannot read the access tokens: ${messageOf(error)}`, {
+      cause: error,
+    });
   }
   const timer = setInterval(() => {
-    refresh().catch((error: unknown) => logger.warn({ err: messageOf(error) }, 're-reading access tokens failed; the tokens read before stay in force'));
+    refresh().catch((error: unknown) =>
+      logger.warn({ err: messageOf(error) }, 're-reading access tokens failed; the tokens read before stay in force'),
+    );
   }, options.refreshMs);
   timer.unref();
 
-  const principalOf = (row: TokenRecord): Principal => ({ tokenId: row.id, tenant: row.tenant, role: row.role, name: row.name, superuser: row.superuser });
+  const principalOf = (row: TokenRecord): Principal => ({
+    tokenId: row.id,
+    tenant: row.tenant,
+    role: row.role,
+    name: row.name,
+    superuser: row.superuser,
+  });
 
-  const createToken = async (input: NewToken, token = generateToken()): Promise<{ token: string; record: TokenRecord }> => {
+  const createToken = async (
+    input: NewToken,
+    token = generateToken(),
+  ): Promise<{ token: string; record: TokenRecord }> => {
     const record: TokenRecord = {
       id: generateTokenId(),
       tenant: input.tenant,
@@ -117,7 +133,11 @@ export async function openAccessControl(options: AccessControlOptions): Promise<
     const hash = hashToken(token);
     const known = [...records.values()].find((row) => row.tokenHash === hash);
     if (known === undefined) await createToken(input, token);
-    else if (known.revokedMs !== null) logger.warn({ tokenId: known.id, role: known.role }, 'a configured token was revoked through the API and stays revoked; configure a new one');
+    else if (known.revokedMs !== null)
+      logger.warn(
+        { tokenId: known.id, role: known.role },
+        'a configured token was revoked through the API and stays revoked; configure a new one',
+      );
   };
 
   return {
@@ -139,17 +159,39 @@ export async function openAccessControl(options: AccessControlOptions): Promise<
     async bootstrap(configured, { generate }) {
       const generated: GeneratedToken[] = [];
       if (configured.adminToken !== undefined) {
-        await ensure(configured.adminToken, { tenant: BOOTSTRAP_TENANT, role: 'admin', name: 'configured admin', createdBy: 'configuration', superuser: true });
+        await ensure(configured.adminToken, {
+          tenant: BOOTSTRAP_TENANT,
+          role: 'admin',
+          name: 'configured admin',
+          createdBy: 'configuration',
+          superuser: true,
+        });
       }
       if (configured.agentToken !== undefined) {
-        await ensure(configured.agentToken, { tenant: BOOTSTRAP_TENANT, role: 'agent', name: 'configured agent', createdBy: 'configuration' });
+        await ensure(configured.agentToken, {
+          tenant: BOOTSTRAP_TENANT,
+          role: 'agent',
+          name: 'configured agent',
+          createdBy: 'configuration',
+        });
       }
       const firstStart = generate && ![...records.values()].some((row) => row.role === 'admin' && row.superuser);
       if (firstStart) {
-        const admin = await createToken({ tenant: BOOTSTRAP_TENANT, role: 'admin', name: 'admin (generated at first start)', createdBy: 'first start', superuser: true });
+        const admin = await createToken({
+          tenant: BOOTSTRAP_TENANT,
+          role: 'admin',
+          name: 'admin (generated at first start)',
+          createdBy: 'first start',
+          superuser: true,
+        });
         generated.push({ role: 'admin', tenant: BOOTSTRAP_TENANT, token: admin.token });
         if (configured.agentToken === undefined) {
-          const agent = await createToken({ tenant: BOOTSTRAP_TENANT, role: 'agent', name: 'agent (generated at first start)', createdBy: 'first start' });
+          const agent = await createToken({
+            tenant: BOOTSTRAP_TENANT,
+            role: 'agent',
+            name: 'agent (generated at first start)',
+            createdBy: 'first start',
+          });
           generated.push({ role: 'agent', tenant: BOOTSTRAP_TENANT, token: agent.token });
         }
       }
@@ -160,7 +202,8 @@ export async function openAccessControl(options: AccessControlOptions): Promise<
 
     async revokeToken(id, tenant, by) {
       const row = records.get(id);
-      if (row === undefined || row.revokedMs !== null || (tenant !== undefined && row.tenant !== tenant)) return undefined;
+      if (row === undefined || row.revokedMs !== null || (tenant !== undefined && row.tenant !== tenant))
+        return undefined;
       const revoked: TokenRecord = { ...row, revokedMs: Math.max(now(), row.createdMs + 1), revokedBy: by };
       await store.saveToken(revoked);
       remember(revoked);
@@ -168,7 +211,9 @@ export async function openAccessControl(options: AccessControlOptions): Promise<
     },
 
     listTokens(tenant) {
-      return [...records.values()].filter((row) => tenant === undefined || row.tenant === tenant).sort((a, b) => b.createdMs - a.createdMs);
+      return [...records.values()]
+        .filter((row) => tenant === undefined || row.tenant === tenant)
+        .sort((a, b) => b.createdMs - a.createdMs);
     },
 
     stop() {

@@ -51,7 +51,8 @@ export function createAuditTrail(store: Pick<AccessStore, 'insertAudit'>, logger
     record(entry) {
       if (queue.length >= MAX_QUEUED_ROWS) {
         droppedRows += 1;
-        if (droppedRows === 1 || droppedRows % 1000 === 0) logger.error({ dropped: droppedRows }, 'the audit queue is full; audit rows are being dropped');
+        if (droppedRows === 1 || droppedRows % 1000 === 0)
+          logger.error({ dropped: droppedRows }, 'the audit queue is full; audit rows are being dropped');
         return;
       }
       queue.push(entry);

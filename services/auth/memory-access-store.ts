@@ -19,7 +19,9 @@ export function createMemoryAccessStore(): AccessStore & { audit: AuditRecord[] 
     listAudit(filter) {
       return Promise.resolve(
         audit
-          .filter((row) => row.tenant === filter.tenant && (filter.beforeMs === undefined || row.timeMs < filter.beforeMs))
+          .filter(
+            (row) => row.tenant === filter.tenant && (filter.beforeMs === undefined || row.timeMs < filter.beforeMs),
+          )
           .sort((a, b) => b.timeMs - a.timeMs)
           .slice(0, filter.limit),
       );

@@ -68,7 +68,8 @@ export function createInProcessBus(options: InProcessBusOptions): InProcessBus {
         }
         // A short wait lets a trickle of small requests share one store write; under load the queue fills while
         // the previous batch is handled, so batches grow without waiting.
-        if (options.flushIntervalMs > 0 && queuedEvents < options.batchSize && !stopping) await sleep(options.flushIntervalMs);
+        if (options.flushIntervalMs > 0 && queuedEvents < options.batchSize && !stopping)
+          await sleep(options.flushIntervalMs);
         pending = take();
         const size = sizeOf(pending);
         queuedEvents -= size;
@@ -84,7 +85,10 @@ export function createInProcessBus(options: InProcessBusOptions): InProcessBus {
       } catch (error) {
         failures += 1;
         const delay = Math.min(options.maxRetryDelayMs ?? 5000, 50 * 2 ** Math.min(failures, 10));
-        options.logger.error({ err: messageOf(error), failures, retryInMs: delay, events: inHand }, 'processing a batch failed; retrying');
+        options.logger.error(
+          { err: messageOf(error), failures, retryInMs: delay, events: inHand },
+          'processing a batch failed; retrying',
+        );
         if (stopping && failures >= 3) {
           options.logger.error({ events: inHand + queuedEvents }, 'stopping with unprocessed events');
           break;
@@ -96,20 +100,30 @@ export function createInProcessBus(options: InProcessBusOptions): InProcessBus {
 
   return {
     publish(batch) {
-      if (closed) return Promise.reject(new TriplineError('SHUTTING_DOWN', 'Tripline is stopping', { details: { retryAfterSeconds: 5 } }));
+      if (closed)
+        return Promise.reject(
+          new TriplineError('SHUTTING_DOWN', 'Tripline is stopping', { details: { retryAfterSeconds: 5 } }),
+        );
       const size = sizeOf(batch);
       if (size === 0) return Promise.resolve();
       if (size > options.capacity) {
         // No wait makes room for it: answering 429 would have the client retry the same batch forever.
         return Promise.reject(
-          new TriplineError('OTLP_PAYLOAD_TOO_LARGE', `the request holds ${size} events, more than the pipeline holds (${options.capacity}); send smaller batches`),
+          new TriplineError(
+            'OTLP_PAYLOAD_TOO_LARGE',
+            `the request holds ${size} events, more than the pipeline holds (${options.capacity}); send smaller batches`,
+          ),
         );
       }
       if (queuedEvents + inHand + size > options.capacity) {
         return Promise.reject(
-          new TriplineError('PIPELINE_BUSY', `the pipeline holds ${queuedEvents + inHand} events (capacity ${options.capacity}); retry later`, {
-            details: { retryAfterSeconds: 1 },
-          }),
+          new TriplineError(
+            'PIPELINE_BUSY',
+            `the pipeline holds ${queuedEvents + inHand} events (capacity ${options.capacity}); retry later`,
+            {
+              details: { retryAfterSeconds: 1 },
+            },
+          ),
         );
       }
       queue.push(batch);

@@ -16,7 +16,8 @@ const MAX_DEPTH = 4;
 const MAX_VALUES = 256;
 
 /** Keys whose value is where the call goes, preferred over any other URL-valued argument. */
-const TARGET_KEY_RE = /^(url|uri|endpoint|webhook(_?url)?|callback(_?url)?|destination|target|host|hostname|server|address|link|href|remote|upload_?url)$/i;
+const TARGET_KEY_RE =
+  /^(url|uri|endpoint|webhook(_?url)?|callback(_?url)?|destination|target|host|hostname|server|address|link|href|remote|upload_?url)$/i;
 const URL_RE = /^(https?|wss?|ftps?|sftp|s3|gs):\/\/[^\s/?#@]*@?[^\s/?#]+[^\s]*$/i;
 /** A key that may hold a bare host name (the only target without `://`). */
 const HOST_KEY_HINT = /"(host|hostname|server|address|destination|target|remote)"\s*:/i;

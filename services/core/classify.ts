@@ -14,7 +14,15 @@
  */
 import { ATTR, DATA_CLASSIFICATIONS, TOOL_SIDE_EFFECTS, isEventKind } from '../../schemas/conventions.ts';
 import type { DataClassification, EventKind, ToolSideEffect } from '../../schemas/conventions.ts';
-import type { AgentEvent, AttributeValue, DataAccessDetail, PrivilegeDetail, TaskBoundary, TaskClaims, ToolCallDetail } from '../../schemas/events.ts';
+import type {
+  AgentEvent,
+  AttributeValue,
+  DataAccessDetail,
+  PrivilegeDetail,
+  TaskBoundary,
+  TaskClaims,
+  ToolCallDetail,
+} from '../../schemas/events.ts';
 import { collectionFromQuery, targetFromArguments } from './arguments.ts';
 import { sha256Hex } from './sha256.ts';
 import type { OtlpAnyValue, OtlpKeyValue, OtlpSpan, OtlpTraceRequest } from '../../schemas/otlp.ts';
@@ -109,7 +117,10 @@ function classifySpanInto(
   const context = taskContext(span, attributes);
   const root = isRootSpan(span.parentSpanId, span.flags, attributes.get(ATTR.taskRoot));
   const mark = taskMark(kind !== null, root, declaresTask(span.attributes));
-  if (mark === 'drop' || (mark === 'boundary' && !keepBoundary(root, span.traceId, context.claims.taskId !== undefined, declaredTraces))) {
+  if (
+    mark === 'drop' ||
+    (mark === 'boundary' && !keepBoundary(root, span.traceId, context.claims.taskId !== undefined, declaredTraces))
+  ) {
     batch.dropped += 1;
   } else if (kind === null) {
     batch.boundaries.push({
@@ -136,7 +147,8 @@ function declaresTask(own: readonly OtlpKeyValue[]): boolean {
   let id: OtlpAnyValue | undefined;
   let type: OtlpAnyValue | undefined;
   for (const { key, value } of own) {
-    if ((key !== ATTR.taskId && key !== ATTR.taskType) || value === undefined || scalarOrList(value) === undefined) continue;
+    if ((key !== ATTR.taskId && key !== ATTR.taskType) || value === undefined || scalarOrList(value) === undefined)
+      continue;
     if (key === ATTR.taskId) id = value;
     else type = value;
   }
@@ -219,7 +231,14 @@ function isDataSpan(name: string, attributes: Attributes): boolean {
   return name.startsWith('resources/read ');
 }
 
-function toEvent(kind: EventKind, span: OtlpSpan, attributes: Attributes, tenant: string, ids: TaskIds, claims: TaskClaims): AgentEvent {
+function toEvent(
+  kind: EventKind,
+  span: OtlpSpan,
+  attributes: Attributes,
+  tenant: string,
+  ids: TaskIds,
+  claims: TaskClaims,
+): AgentEvent {
   const error = span.status?.code === 2 || attributes.has(ATTR.errorType);
   const event: AgentEvent = {
     id: `${span.traceId}${span.spanId}`,
@@ -288,7 +307,10 @@ function dataDetail(spanName: string, attributes: Attributes): DataAccessDetail 
   const detail: DataAccessDetail = { resource: dataResource(spanName, attributes, url) };
   const system = stringAttr(attributes, ATTR.dbSystem) ?? stringAttr(attributes, ATTR.dbSystemLegacy);
   if (system !== undefined) detail.system = system;
-  const operation = stringAttr(attributes, ATTR.dbOperation) ?? stringAttr(attributes, ATTR.dbOperationLegacy) ?? queryOperation(queryText(attributes));
+  const operation =
+    stringAttr(attributes, ATTR.dbOperation) ??
+    stringAttr(attributes, ATTR.dbOperationLegacy) ??
+    queryOperation(queryText(attributes));
   if (operation !== undefined) detail.operation = operation;
   const rows = numberAttr(attributes, ATTR.dbReturnedRows);
   if (rows !== undefined) detail.rows = rows;
@@ -325,7 +347,11 @@ function dataResource(spanName: string, attributes: Attributes, url: string | un
   if (file !== undefined) return file;
   const source = stringAttr(attributes, ATTR.genAiDataSource);
   if (source !== undefined) return source;
-  return namespace ?? stringAttr(attributes, ATTR.dbQuerySummary) ?? (attributes.has(ATTR.openInferenceKind) ? spanName : 'unknown');
+  return (
+    namespace ??
+    stringAttr(attributes, ATTR.dbQuerySummary) ??
+    (attributes.has(ATTR.openInferenceKind) ? spanName : 'unknown')
+  );
 }
 
 function privilegeDetail(attributes: Attributes): PrivilegeDetail {
@@ -354,7 +380,11 @@ function keptAttributes(attributes: Attributes): Record<string, AttributeValue> 
   for (const [key, value] of attributes) {
     if (count >= MAX_KEPT_ATTRIBUTES) break;
     if (Array.isArray(value)) kept[key] = value.join(',').slice(0, MAX_VALUE_LENGTH);
-    else kept[key] = typeof value === 'string' && value.length > MAX_VALUE_LENGTH ? value.slice(0, MAX_VALUE_LENGTH) : (value as AttributeValue);
+    else
+      kept[key] =
+        typeof value === 'string' && value.length > MAX_VALUE_LENGTH
+          ? value.slice(0, MAX_VALUE_LENGTH)
+          : (value as AttributeValue);
     count += 1;
   }
   return kept;
@@ -373,7 +403,10 @@ export function toMap(keyValues: readonly OtlpKeyValue[]): Map<string, Attribute
  * The span's attributes over its resource's, iterated in the order a merged Map would have (resource keys
  * first, holding the span's value where it has one, then the span's other keys), without copying either.
  */
-function mergeAttributes(resource: ReadonlyMap<string, AttributeValue | readonly AttributeValue[]>, own: readonly OtlpKeyValue[]): Attributes {
+function mergeAttributes(
+  resource: ReadonlyMap<string, AttributeValue | readonly AttributeValue[]>,
+  own: readonly OtlpKeyValue[],
+): Attributes {
   if (own.length === 0) return resource;
   const span = toMap(own);
   if (resource.size === 0) return span;

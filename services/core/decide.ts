@@ -63,7 +63,14 @@ export function detectorRevocation(task: TaskIdentity, verdict: Verdict, eventId
 }
 
 /** A person's kill or restore, with the actor and the reason they gave. */
-export function manualRevocation(task: TaskIdentity, action: Revocation['action'], actor: string, reason: string, score: number, timeMs: number): Revocation {
+export function manualRevocation(
+  task: TaskIdentity,
+  action: Revocation['action'],
+  actor: string,
+  reason: string,
+  score: number,
+  timeMs: number,
+): Revocation {
   return {
     id: decisionId(task.tenant, task.taskId, action, actor, timeMs, reason),
     ...identity(task),

@@ -58,20 +58,37 @@ export function createFeedback(deps: FeedbackDeps): Feedback {
     if (alert === null) throw new TriplineError('NOT_FOUND', `no alert ${input.alertId}`);
     const existing = await deps.queries.getFeedback(input.tenant, alert.taskId);
     if (existing !== null) {
-      return { created: false, feedback: existing, baseline: baselineView(await deps.baselines(input.tenant), input.tenant, alert.taskType) };
+      return {
+        created: false,
+        feedback: existing,
+        baseline: baselineView(await deps.baselines(input.tenant), input.tenant, alert.taskType),
+      };
     }
     const task = await deps.store.getTask(input.tenant, alert.taskId);
     if (task === null) throw new TriplineError('NOT_FOUND', `no task ${alert.taskId} for alert ${input.alertId}`);
     if (task.status === 'active') {
-      throw new TriplineError('CONFLICT', `task ${task.taskId} is still running; mark its alert as a false positive once the task has ended`);
+      throw new TriplineError(
+        'CONFLICT',
+        `task ${task.taskId} is still running; mark its alert as a false positive once the task has ended`,
+      );
     }
     const events = (await deps.store.eventsForTask(input.tenant, task.taskId)).map((row) => row.event);
     const summary = summarizeStored(
-      { tenant: task.tenant, taskId: task.taskId, taskType: task.taskType, agentId: task.agentId, endMs: task.endedMs ?? task.lastEventMs },
+      {
+        tenant: task.tenant,
+        taskId: task.taskId,
+        taskType: task.taskType,
+        agentId: task.agentId,
+        endMs: task.endedMs ?? task.lastEventMs,
+      },
       events,
-      { markedFalsePositive: true, ...(deps.afterEndGraceMs === undefined ? {} : { afterEndGraceMs: deps.afterEndGraceMs }) },
+      {
+        markedFalsePositive: true,
+        ...(deps.afterEndGraceMs === undefined ? {} : { afterEndGraceMs: deps.afterEndGraceMs }),
+      },
     );
-    if (summary === undefined) throw new TriplineError('CONFLICT', `task ${task.taskId} has no stored events to learn from`);
+    if (summary === undefined)
+      throw new TriplineError('CONFLICT', `task ${task.taskId} has no stored events to learn from`);
 
     const timeMs = now();
     const feedback: FeedbackRecord = {
@@ -98,7 +115,15 @@ export function createFeedback(deps: FeedbackDeps): Feedback {
       [FLEET_TASK_TYPE, ''],
     ] as const) {
       const baseline = book.get(task.tenant, taskType, agentId);
-      if (baseline !== undefined) records.push({ tenant: task.tenant, taskType, agentId, tasks: baseline.tasks, model: serializeBaseline(baseline), updatedMs: timeMs });
+      if (baseline !== undefined)
+        records.push({
+          tenant: task.tenant,
+          taskType,
+          agentId,
+          tasks: baseline.tasks,
+          model: serializeBaseline(baseline),
+          updatedMs: timeMs,
+        });
     }
     await deps.store.saveBaselines(records);
     return { created: true, feedback, baseline: baselineView(book, task.tenant, task.taskType) };

@@ -61,7 +61,15 @@ export async function shadowReport(queries: DetectionQueries, options: ShadowRep
   const typeReport = (taskType: string): ShadowTypeReport => {
     let report = types.get(taskType);
     if (report === undefined) {
-      report = { taskType, tasks: counts.get(taskType) ?? 0, wouldRevoke: 0, wouldAlert: 0, revoked: 0, alerted: 0, examples: [] };
+      report = {
+        taskType,
+        tasks: counts.get(taskType) ?? 0,
+        wouldRevoke: 0,
+        wouldAlert: 0,
+        revoked: 0,
+        alerted: 0,
+        examples: [],
+      };
       types.set(taskType, report);
     }
     return report;
@@ -77,13 +85,21 @@ export async function shadowReport(queries: DetectionQueries, options: ShadowRep
     } else if (summary.decision === 'revoke') report.revoked++;
     else report.alerted++;
   }
-  const byTaskType = [...types.values()].sort((a, b) => b.wouldRevoke - a.wouldRevoke || b.wouldAlert - a.wouldAlert || (a.taskType < b.taskType ? -1 : 1));
+  const byTaskType = [...types.values()].sort(
+    (a, b) => b.wouldRevoke - a.wouldRevoke || b.wouldAlert - a.wouldAlert || (a.taskType < b.taskType ? -1 : 1),
+  );
   const sum = (pick: (r: ShadowTypeReport) => number): number => byTaskType.reduce((total, r) => total + pick(r), 0);
   return {
     from: new Date(options.fromMs).toISOString(),
     to: new Date(options.toMs).toISOString(),
     taskType: options.taskType ?? null,
-    totals: { tasks: sum((r) => r.tasks), wouldRevoke: sum((r) => r.wouldRevoke), wouldAlert: sum((r) => r.wouldAlert), revoked: sum((r) => r.revoked), alerted: sum((r) => r.alerted) },
+    totals: {
+      tasks: sum((r) => r.tasks),
+      wouldRevoke: sum((r) => r.wouldRevoke),
+      wouldAlert: sum((r) => r.wouldAlert),
+      revoked: sum((r) => r.revoked),
+      alerted: sum((r) => r.alerted),
+    },
     byTaskType,
   };
 }

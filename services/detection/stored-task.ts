@@ -17,12 +17,22 @@ export interface StoredTaskRef {
 }
 
 /** Undefined when the task has no event to learn from (the processor learns only tasks with events). */
-export function summarizeStored(task: StoredTaskRef, events: readonly AgentEvent[], options: { markedFalsePositive?: boolean; afterEndGraceMs?: number } = {}): TaskSummary | undefined {
+export function summarizeStored(
+  task: StoredTaskRef,
+  events: readonly AgentEvent[],
+  options: { markedFalsePositive?: boolean; afterEndGraceMs?: number } = {},
+): TaskSummary | undefined {
   const grace = options.afterEndGraceMs ?? DEFAULT_AFTER_END_GRACE_MS;
   const during = events.filter((event) => event.startMs <= task.endMs + grace).sort((a, b) => a.startMs - b.startMs);
   const first = during[0];
   if (first === undefined) return undefined;
-  let state = newTaskState({ tenant: task.tenant, taskId: task.taskId, taskType: task.taskType, agentId: task.agentId, startMs: first.startMs });
+  let state = newTaskState({
+    tenant: task.tenant,
+    taskId: task.taskId,
+    taskType: task.taskType,
+    agentId: task.agentId,
+    startMs: first.startMs,
+  });
   for (const event of during) state = observe(state, event);
   state = markEnded(state, task.endMs);
   const summary = summarize(state);

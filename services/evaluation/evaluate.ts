@@ -109,7 +109,9 @@ export function taskDecision(outcome: TaskOutcome): Decision {
   return best;
 }
 
-export function detectorConfigFor(options: Pick<EvaluationOptions, 'warmupTasks' | 'agentWarmupTasks' | 'alertThreshold' | 'revokeThreshold'>): DetectorConfig {
+export function detectorConfigFor(
+  options: Pick<EvaluationOptions, 'warmupTasks' | 'agentWarmupTasks' | 'alertThreshold' | 'revokeThreshold'>,
+): DetectorConfig {
   return resolveDetectorConfig({
     warmupTasks: options.warmupTasks,
     agentWarmupTasks: options.agentWarmupTasks,
@@ -118,7 +120,12 @@ export function detectorConfigFor(options: Pick<EvaluationOptions, 'warmupTasks'
   });
 }
 
-export function scenarioPlans(options: Pick<EvaluationOptions, 'seed' | 'benignPerType' | 'attacksPerPattern' | 'agentsPerType' | 'taskTypes' | 'patterns'>): TaskPlan[] {
+export function scenarioPlans(
+  options: Pick<
+    EvaluationOptions,
+    'seed' | 'benignPerType' | 'attacksPerPattern' | 'agentsPerType' | 'taskTypes' | 'patterns'
+  >,
+): TaskPlan[] {
   return generateScenario({
     seed: options.seed,
     benignPerType: options.benignPerType,
@@ -130,7 +137,10 @@ export function scenarioPlans(options: Pick<EvaluationOptions, 'seed' | 'benignP
 }
 
 /** Tripline and both comparators over the same tasks. */
-export function scoreAll(tasks: readonly LabelledTask[], config: DetectorConfig): [DetectorResult, DetectorResult, DetectorResult] {
+export function scoreAll(
+  tasks: readonly LabelledTask[],
+  config: DetectorConfig,
+): [DetectorResult, DetectorResult, DetectorResult] {
   const tripline = replayTripline(tasks, config).outcomes;
   const thresholds = { alertThreshold: config.alertThreshold, revokeThreshold: config.revokeThreshold };
   const rules = createRulesDetector({ ...DEFAULT_RULES_CONFIG, ...thresholds });
@@ -138,14 +148,32 @@ export function scoreAll(tasks: readonly LabelledTask[], config: DetectorConfig)
   const rulesOutcomes = replayComparator(tasks, rules);
   const zOutcomes = replayComparator(tasks, zscore);
   return [
-    { name: 'Tripline', description: 'per-task-type baselines (robust fences, novelty, Markov transitions), hard rules, warm-up on rules and fleet priors', metrics: computeMetrics(tripline), outcomes: tripline },
-    { name: rules.name, description: rules.description, metrics: computeMetrics(rulesOutcomes), outcomes: rulesOutcomes },
+    {
+      name: 'Tripline',
+      description:
+        'per-task-type baselines (robust fences, novelty, Markov transitions), hard rules, warm-up on rules and fleet priors',
+      metrics: computeMetrics(tripline),
+      outcomes: tripline,
+    },
+    {
+      name: rules.name,
+      description: rules.description,
+      metrics: computeMetrics(rulesOutcomes),
+      outcomes: rulesOutcomes,
+    },
     { name: zscore.name, description: zscore.description, metrics: computeMetrics(zOutcomes), outcomes: zOutcomes },
   ];
 }
 
 export function compareOutcomes(pipeline: readonly TaskOutcome[], replay: readonly TaskOutcome[]): Agreement {
-  const agreement: Agreement = { tasks: 0, sameTaskDecision: 0, events: 0, sameEventDecision: 0, sameEventScore: 0, disagreements: [] };
+  const agreement: Agreement = {
+    tasks: 0,
+    sameTaskDecision: 0,
+    events: 0,
+    sameEventDecision: 0,
+    sameEventScore: 0,
+    disagreements: [],
+  };
   pipeline.forEach((stored, index) => {
     const replayed = replay[index];
     if (replayed === undefined) return;
@@ -178,7 +206,10 @@ function eventContent(event: AgentEvent): string {
   ]);
 }
 
-function sameEvents(synthetic: readonly LabelledTask[], stored: readonly LabelledTask[]): { events: number; same: number } {
+function sameEvents(
+  synthetic: readonly LabelledTask[],
+  stored: readonly LabelledTask[],
+): { events: number; same: number } {
   let events = 0;
   let same = 0;
   synthetic.forEach((task, index) => {
@@ -206,7 +237,11 @@ export function checkRequirements(detectors: readonly DetectorResult[]): Require
       detail: `${m.f1.toFixed(3)} vs ${other.metrics.overall.f1.toFixed(3)}`,
     })),
     { name: 'recall >= 0.95', ok: m.recall >= 0.95, detail: m.recall.toFixed(3) },
-    { name: 'benign tasks revoked <= 0.5%', ok: m.benignRevokedShare <= 0.005, detail: `${pct(m.benignRevokedShare)} (${m.benignRevoked} of ${m.benign})` },
+    {
+      name: 'benign tasks revoked <= 0.5%',
+      ok: m.benignRevokedShare <= 0.005,
+      detail: `${pct(m.benignRevokedShare)} (${m.benignRevoked} of ${m.benign})`,
+    },
   ];
 }
 
@@ -229,7 +264,14 @@ export async function runEvaluation(options: EvaluationOptions): Promise<Evaluat
   if (!options.throughPipeline) {
     progress(`replaying ${workload.tasks} tasks (${workload.events} events) through the detector core`);
     const detectors = scoreAll(synthetic, config);
-    return { options: shown, mode: 'replay', workload, detectors, requirements: checkRequirements(detectors), elapsedMs: performance.now() - started };
+    return {
+      options: shown,
+      mode: 'replay',
+      workload,
+      detectors,
+      requirements: checkRequirements(detectors),
+      elapsedMs: performance.now() - started,
+    };
   }
 
   // Which tasks may run side by side: from the replay of the synthetic events (see pipeline.ts).
@@ -246,14 +288,22 @@ export async function runEvaluation(options: EvaluationOptions): Promise<Evaluat
     learnedBefore,
     warmupTasks: options.warmupTasks,
     agentWarmupTasks: options.agentWarmupTasks,
-    env: { TRIPLINE_ALERT_THRESHOLD: String(options.alertThreshold), TRIPLINE_REVOKE_THRESHOLD: String(options.revokeThreshold) },
+    env: {
+      TRIPLINE_ALERT_THRESHOLD: String(options.alertThreshold),
+      TRIPLINE_REVOKE_THRESHOLD: String(options.revokeThreshold),
+    },
     ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
     onWave: (done, total) => {
       if (done === total || done % 25 === 0) progress(`pipeline: wave ${done} of ${total}`);
     },
   });
   const [replayed, rules, zscore] = scoreAll(run.tasks, config);
-  const tripline: DetectorResult = { ...replayed, name: 'Tripline (pipeline)', metrics: computeMetrics(run.outcomes), outcomes: run.outcomes };
+  const tripline: DetectorResult = {
+    ...replayed,
+    name: 'Tripline (pipeline)',
+    metrics: computeMetrics(run.outcomes),
+    outcomes: run.outcomes,
+  };
   const detectors: [DetectorResult, DetectorResult, DetectorResult] = [tripline, rules, zscore];
   return {
     options: shown,

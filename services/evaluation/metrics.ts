@@ -55,7 +55,16 @@ function factsOf(outcome: TaskOutcome): TaskFacts {
   const flagged = outcome.decisions.some((d) => d.decision !== 'allow');
   const revoked = outcome.decisions.some((d) => d.decision === 'revoke');
   if (outcome.label === 'benign') {
-    return { attack: false, pattern: undefined, flagged, revoked, detected: false, revokedAfterStart: false, delayEvents: undefined, delayMs: undefined };
+    return {
+      attack: false,
+      pattern: undefined,
+      flagged,
+      revoked,
+      detected: false,
+      revokedAfterStart: false,
+      delayEvents: undefined,
+      delayMs: undefined,
+    };
   }
   const start = outcome.attackStart ?? 0;
   const at = outcome.decisions.findIndex((d, index) => index >= start && d.decision !== 'allow');
@@ -82,7 +91,11 @@ function quantile(sorted: readonly number[], q: number): number | null {
 
 function summary(values: readonly number[]): { median: number | null; p90: number | null; max: number | null } {
   const sorted = [...values].sort((a, b) => a - b);
-  return { median: quantile(sorted, 0.5), p90: quantile(sorted, 0.9), max: sorted.length === 0 ? null : (sorted[sorted.length - 1] ?? null) };
+  return {
+    median: quantile(sorted, 0.5),
+    p90: quantile(sorted, 0.9),
+    max: sorted.length === 0 ? null : (sorted[sorted.length - 1] ?? null),
+  };
 }
 
 const ratio = (a: number, b: number): number => (b === 0 ? 0 : a / b);
@@ -119,6 +132,10 @@ export function computeMetrics(outcomes: readonly TaskOutcome[]): MetricsReport 
   const benign = facts.filter((f) => !f.attack);
   const attacks = facts.filter((f) => f.attack);
   const byPattern = {} as Record<AttackPattern, Metrics>;
-  for (const pattern of ATTACK_PATTERNS) byPattern[pattern] = metricsOf(attacks.filter((f) => f.pattern === pattern), benign);
+  for (const pattern of ATTACK_PATTERNS)
+    byPattern[pattern] = metricsOf(
+      attacks.filter((f) => f.pattern === pattern),
+      benign,
+    );
   return { overall: metricsOf(attacks, benign), byPattern };
 }

@@ -67,7 +67,11 @@ export interface PipelineRun {
  * Waves in plan order: a new wave starts when the next task's type is already in the current one, and a task
  * whose type has fewer than `warmupTasks + 2` learned tasks runs alone.
  */
-export function planWaves(plans: readonly TaskPlan[], learnedBefore: readonly number[], warmupTasks: number): number[][] {
+export function planWaves(
+  plans: readonly TaskPlan[],
+  learnedBefore: readonly number[],
+  warmupTasks: number,
+): number[][] {
   const waves: number[][] = [];
   let current: number[] = [];
   const types = new Set<string>();
@@ -107,7 +111,12 @@ export async function runThroughPipeline(options: PipelineOptions): Promise<Pipe
   });
   const running = await startEmbedded(config, createLogger(options.logLevel ?? 'warn'));
   try {
-    const { token } = await running.auth.control.createToken({ tenant: PIPELINE_TENANT, role: 'agent', name: 'evaluation agents', createdBy: 'evaluation' });
+    const { token } = await running.auth.control.createToken({
+      tenant: PIPELINE_TENANT,
+      role: 'agent',
+      name: 'evaluation agents',
+      createdBy: 'evaluation',
+    });
     const waves = planWaves(options.plans, options.learnedBefore, options.warmupTasks);
     for (const [index, wave] of waves.entries()) {
       const plans = wave.map((i) => options.plans[i]).filter((plan): plan is TaskPlan => plan !== undefined);
@@ -142,20 +151,33 @@ async function waitForStore(store: Store, plans: readonly TaskPlan[]): Promise<v
   for (;;) {
     const records: TaskRecord[] = [];
     const ids = [...expected.keys()];
-    for (let i = 0; i < ids.length; i += 500) records.push(...(await store.getTasks(PIPELINE_TENANT, ids.slice(i, i + 500))));
-    const done = records.filter((r) => r.endedMs !== null && r.counts.tool_call + r.counts.data_access + r.counts.privilege_change === expected.get(r.taskId)).length;
+    for (let i = 0; i < ids.length; i += 500)
+      records.push(...(await store.getTasks(PIPELINE_TENANT, ids.slice(i, i + 500))));
+    const done = records.filter(
+      (r) =>
+        r.endedMs !== null &&
+        r.counts.tool_call + r.counts.data_access + r.counts.privilege_change === expected.get(r.taskId),
+    ).length;
     const stored = (await store.counts()).events;
     if (done === expected.size && stored >= events) return;
-    if (Date.now() > deadline) throw new Error(`the store holds ${String(done)} of ${String(expected.size)} tasks complete and ${String(stored)} of ${String(events)} events after ${String(DURABLE_TIMEOUT_MS)} ms`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `the store holds ${String(done)} of ${String(expected.size)} tasks complete and ${String(stored)} of ${String(events)} events after ${String(DURABLE_TIMEOUT_MS)} ms`,
+      );
     await sleep(100);
   }
 }
 
 /** A plan's task as stored: its events split at the planned count (the rest came after the end). */
-function storedTask(plan: TaskPlan, record: TaskRecord | null, stored: readonly ScoredEvent[]): { task: LabelledTask; outcome: TaskOutcome } {
+function storedTask(
+  plan: TaskPlan,
+  record: TaskRecord | null,
+  stored: readonly ScoredEvent[],
+): { task: LabelledTask; outcome: TaskOutcome } {
   if (record === null) throw new Error(`task ${plan.taskId} (${plan.label}) never reached the store`);
   const expected = plan.events.length + plan.afterEnd.length;
-  if (stored.length !== expected) throw new Error(`task ${plan.taskId} (${plan.label}): ${stored.length} events stored, ${expected} sent`);
+  if (stored.length !== expected)
+    throw new Error(`task ${plan.taskId} (${plan.label}): ${stored.length} events stored, ${expected} sent`);
   if (record.endedMs === null) throw new Error(`task ${plan.taskId} (${plan.label}) has no end in the store`);
   const events: AgentEvent[] = stored.map((row) => row.event);
   const first = events[0];
@@ -171,7 +193,10 @@ function storedTask(plan: TaskPlan, record: TaskRecord | null, stored: readonly 
     error: false,
     ends: true,
   };
-  const attackStart = plan.label === 'benign' ? undefined : (plan.attackStartIndex ?? (plan.afterEnd.length > 0 ? plan.events.length : undefined));
+  const attackStart =
+    plan.label === 'benign'
+      ? undefined
+      : (plan.attackStartIndex ?? (plan.afterEnd.length > 0 ? plan.events.length : undefined));
   const task: LabelledTask = {
     taskId: plan.taskId,
     taskType: plan.taskType,

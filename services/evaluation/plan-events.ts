@@ -84,7 +84,12 @@ function planTask(plan: TaskPlan, clock: { now: number }, tenant: string, scale:
     kind: 1,
     startTimeUnixNano: nanos(taskStart),
     endTimeUnixNano: nanos(taskEnd),
-    attributes: attrs({ [ATTR.taskId]: plan.taskId, [ATTR.taskType]: plan.taskType, [ATTR.taskRoot]: true, [ATTR.agentId]: plan.agentId }),
+    attributes: attrs({
+      [ATTR.taskId]: plan.taskId,
+      [ATTR.taskType]: plan.taskType,
+      [ATTR.taskRoot]: true,
+      [ATTR.agentId]: plan.agentId,
+    }),
     events: [],
     links: [],
     status: { code: 1 },
@@ -96,16 +101,27 @@ function planTask(plan: TaskPlan, clock: { now: number }, tenant: string, scale:
     const lateTrace = stableId('trace', plan.taskId, 'after-end').slice(0, 32);
     plan.afterEnd.forEach((event, index) => {
       const timing = step(event);
-      late.push(eventSpan(plan, event, timing, lateTrace, stableId('span', plan.taskId, 'after-end', index).slice(0, 16), ''));
+      late.push(
+        eventSpan(plan, event, timing, lateTrace, stableId('span', plan.taskId, 'after-end', index).slice(0, 16), ''),
+      );
     });
   }
   const during = classifyRequest(request(plan.agentId, spans), tenant);
   const after = classifyRequest(request(plan.agentId, late), tenant);
   const boundary = during.boundaries[0];
-  if (boundary === undefined || during.events.length !== plan.events.length || after.events.length !== plan.afterEnd.length) {
-    throw new Error(`task ${plan.taskId}: the classifier did not see the planned events (${during.events.length}/${plan.events.length} during, ${after.events.length}/${plan.afterEnd.length} after)`);
+  if (
+    boundary === undefined ||
+    during.events.length !== plan.events.length ||
+    after.events.length !== plan.afterEnd.length
+  ) {
+    throw new Error(
+      `task ${plan.taskId}: the classifier did not see the planned events (${during.events.length}/${plan.events.length} during, ${after.events.length}/${plan.afterEnd.length} after)`,
+    );
   }
-  const attackStart = plan.label === 'benign' ? undefined : (plan.attackStartIndex ?? (plan.afterEnd.length > 0 ? plan.events.length : undefined));
+  const attackStart =
+    plan.label === 'benign'
+      ? undefined
+      : (plan.attackStartIndex ?? (plan.afterEnd.length > 0 ? plan.events.length : undefined));
   return {
     taskId: plan.taskId,
     taskType: plan.taskType,
@@ -141,7 +157,9 @@ function request(agentId: string, spans: OtlpSpan[]): OtlpTraceRequest {
   return {
     resourceSpans: [
       {
-        resource: { attributes: attrs({ [ATTR.serviceName]: agentId, [ATTR.agentId]: agentId, [ATTR.agentName]: agentId }) },
+        resource: {
+          attributes: attrs({ [ATTR.serviceName]: agentId, [ATTR.agentId]: agentId, [ATTR.agentName]: agentId }),
+        },
         scopeSpans: [{ scope: { name: 'tripline-agent', version: '0.1.0', attributes: [] }, spans }],
       },
     ],
@@ -149,7 +167,14 @@ function request(agentId: string, spans: OtlpSpan[]): OtlpTraceRequest {
 }
 
 /** The span the agent helpers emit for one planned event (names and attributes as in collectors/agent/index.ts). */
-function eventSpan(plan: TaskPlan, event: PlannedEvent, timing: { start: number; end: number }, traceId: string, spanId: string, parentSpanId: string): OtlpSpan {
+function eventSpan(
+  plan: TaskPlan,
+  event: PlannedEvent,
+  timing: { start: number; end: number },
+  traceId: string,
+  spanId: string,
+  parentSpanId: string,
+): OtlpSpan {
   const common = { [ATTR.taskId]: plan.taskId, [ATTR.taskType]: plan.taskType, [ATTR.agentId]: plan.agentId };
   let name: string;
   let own: Record<string, Scalar>;
@@ -169,7 +194,8 @@ function eventSpan(plan: TaskPlan, event: PlannedEvent, timing: { start: number;
       const target = event.collection ?? event.url ?? event.file ?? event.namespace ?? 'data';
       name = `${event.operation ?? 'read'} ${target}`;
       own = {
-        [ATTR.dbSystem]: event.system ?? (event.url !== undefined || event.file !== undefined ? undefined : 'other_sql'),
+        [ATTR.dbSystem]:
+          event.system ?? (event.url !== undefined || event.file !== undefined ? undefined : 'other_sql'),
         [ATTR.dbNamespace]: event.namespace,
         [ATTR.dbCollection]: event.collection,
         [ATTR.dbOperation]: event.operation,

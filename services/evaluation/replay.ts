@@ -12,7 +12,15 @@
 import type { TaskLabel } from '../../collectors/simulator/scenarios.ts';
 import type { AgentEvent, Decision, Regime, Verdict } from '../../schemas/events.ts';
 import type { Comparator } from '../core/comparators/types.ts';
-import { learningEffect, markEnded, newTaskState, observe, recordVerdict, score, summarize } from '../core/detect/index.ts';
+import {
+  learningEffect,
+  markEnded,
+  newTaskState,
+  observe,
+  recordVerdict,
+  score,
+  summarize,
+} from '../core/detect/index.ts';
 import type { DetectorConfig, LearningEffect, TaskSummary } from '../core/detect/index.ts';
 import { strongerEffect } from '../core/detect/index.ts';
 import { BaselineBook } from '../processor/baseline-book.ts';
@@ -42,7 +50,12 @@ export interface TaskOutcome {
 }
 
 /** Decides whether a completed task teaches the baselines; the processor's rule is the default. */
-export type LearningPolicy = (task: { flagged: boolean; revoked: boolean; peak: EventDecision | undefined; events: number }) => boolean;
+export type LearningPolicy = (task: {
+  flagged: boolean;
+  revoked: boolean;
+  peak: EventDecision | undefined;
+  events: number;
+}) => boolean;
 
 /** The processor's rule: learn completed (not revoked) tasks that never alerted. */
 export const PROCESSOR_POLICY: LearningPolicy = ({ flagged, revoked, events }) => !flagged && !revoked && events > 0;
@@ -58,16 +71,31 @@ function timesOf(task: LabelledTask): { startMs: number; endMs: number }[] {
 }
 
 function toDecision(verdict: Verdict): EventDecision {
-  return { score: verdict.score, decision: verdict.decision, regime: verdict.regime, reasons: verdict.contributions.slice(0, 3).map((c) => c.reason) };
+  return {
+    score: verdict.score,
+    decision: verdict.decision,
+    regime: verdict.regime,
+    reasons: verdict.contributions.slice(0, 3).map((c) => c.reason),
+  };
 }
 
 /** Tripline's detector over the tasks, with the processor's learning rule (or `options.policy`). */
-export function replayTripline(tasks: readonly LabelledTask[], config: DetectorConfig, options: ReplayOptions = {}): { outcomes: TaskOutcome[]; book: BaselineBook } {
+export function replayTripline(
+  tasks: readonly LabelledTask[],
+  config: DetectorConfig,
+  options: ReplayOptions = {},
+): { outcomes: TaskOutcome[]; book: BaselineBook } {
   const policy = options.policy ?? PROCESSOR_POLICY;
   const book = new BaselineBook();
   const outcomes = tasks.map((task): TaskOutcome => {
     const first = task.events[0] ?? task.afterEnd[0];
-    let state = newTaskState({ tenant: task.boundary.tenant, taskId: task.taskId, taskType: task.taskType, agentId: task.agentId, startMs: first?.startMs ?? task.boundary.startMs });
+    let state = newTaskState({
+      tenant: task.boundary.tenant,
+      taskId: task.taskId,
+      taskType: task.taskType,
+      agentId: task.agentId,
+      startMs: first?.startMs ?? task.boundary.startMs,
+    });
     let flagged = false;
     let revoked = false;
     let effect = 'teaches' as LearningEffect;
@@ -95,17 +123,36 @@ export function replayTripline(tasks: readonly LabelledTask[], config: DetectorC
       options.onLearn?.(summary);
     }
     for (const event of task.afterEnd) scoreOne(event);
-    return { taskId: task.taskId, taskType: task.taskType, agentId: task.agentId, label: task.label, attackStart: task.attackStart, decisions, times: timesOf(task), learned: learned && effect !== 'held' };
+    return {
+      taskId: task.taskId,
+      taskType: task.taskType,
+      agentId: task.agentId,
+      label: task.label,
+      attackStart: task.attackStart,
+      decisions,
+      times: timesOf(task),
+      learned: learned && effect !== 'held',
+    };
   });
   return { outcomes, book };
 }
 
 /** A comparator over the same tasks with the same learning rule. */
-export function replayComparator<S, M>(tasks: readonly LabelledTask[], detector: Comparator<S, M>, policy: LearningPolicy = PROCESSOR_POLICY): TaskOutcome[] {
+export function replayComparator<S, M>(
+  tasks: readonly LabelledTask[],
+  detector: Comparator<S, M>,
+  policy: LearningPolicy = PROCESSOR_POLICY,
+): TaskOutcome[] {
   const model = detector.newModel();
   return tasks.map((task): TaskOutcome => {
     const first = task.events[0] ?? task.afterEnd[0];
-    let state = detector.newTaskState({ tenant: task.boundary.tenant, taskId: task.taskId, taskType: task.taskType, agentId: task.agentId, startMs: first?.startMs ?? task.boundary.startMs });
+    let state = detector.newTaskState({
+      tenant: task.boundary.tenant,
+      taskId: task.taskId,
+      taskType: task.taskType,
+      agentId: task.agentId,
+      startMs: first?.startMs ?? task.boundary.startMs,
+    });
     let flagged = false;
     let revoked = false;
     let peak: EventDecision | undefined;
@@ -123,6 +170,15 @@ export function replayComparator<S, M>(tasks: readonly LabelledTask[], detector:
     const learned = policy({ flagged, revoked, peak, events: task.events.length });
     if (learned) detector.learn(model, state);
     for (const event of task.afterEnd) scoreOne(event);
-    return { taskId: task.taskId, taskType: task.taskType, agentId: task.agentId, label: task.label, attackStart: task.attackStart, decisions, times: timesOf(task), learned };
+    return {
+      taskId: task.taskId,
+      taskType: task.taskType,
+      agentId: task.agentId,
+      label: task.label,
+      attackStart: task.attackStart,
+      decisions,
+      times: timesOf(task),
+      learned,
+    };
   });
 }

@@ -5,7 +5,8 @@ import type { Metrics } from './metrics.ts';
 
 const share = (x: number): string => `${(x * 100).toFixed(2)}%`;
 const num = (x: number | null): string => (x === null ? '–' : String(Math.round(x)));
-const ms = (x: number | null): string => (x === null ? '–' : x >= 10_000 ? `${(x / 1000).toFixed(1)} s` : `${String(Math.round(x))} ms`);
+const ms = (x: number | null): string =>
+  x === null ? '–' : x >= 10_000 ? `${(x / 1000).toFixed(1)} s` : `${String(Math.round(x))} ms`;
 
 function row(name: string, m: Metrics): string {
   return `| ${name} | ${m.detected}/${m.attacks} | ${m.recall.toFixed(3)} | ${m.precision.toFixed(3)} | ${m.f1.toFixed(3)} | ${m.revokedAttacks}/${m.attacks} | ${share(m.benignAlertedShare)} (${m.benignAlerted}) | ${share(m.benignRevokedShare)} (${m.benignRevoked}) | ${num(m.delayEvents.median)} / ${num(m.delayEvents.p90)} | ${ms(m.delayMs.median)} / ${ms(m.delayMs.p90)} |`;
@@ -18,7 +19,12 @@ const HEADER = [
 
 export function commandLine(result: EvaluationResult): string {
   const o = result.options;
-  const parts = ['node scripts/evaluate.ts', `--seed ${o.seed}`, `--benign-per-type ${o.benignPerType}`, `--attacks-per-pattern ${o.attacksPerPattern}`];
+  const parts = [
+    'node scripts/evaluate.ts',
+    `--seed ${o.seed}`,
+    `--benign-per-type ${o.benignPerType}`,
+    `--attacks-per-pattern ${o.attacksPerPattern}`,
+  ];
   if (o.agentsPerType !== 3) parts.push(`--agents-per-type ${o.agentsPerType}`);
   if (o.warmupTasks !== 20) parts.push(`--warmup ${o.warmupTasks}`);
   if (o.taskTypes !== undefined) parts.push(`--task-types ${o.taskTypes.join(',')}`);
@@ -41,7 +47,9 @@ export function toMarkdown(result: EvaluationResult): string {
   lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const d of result.detectors) {
     const m = d.metrics.overall;
-    lines.push(`| ${d.name} | ${m.recall.toFixed(3)} | ${m.precision.toFixed(3)} | ${m.f1.toFixed(3)} | ${share(m.benignAlertedShare)} | ${share(m.benignRevokedShare)} | ${num(m.delayEvents.median)} / ${ms(m.delayMs.median)} |`);
+    lines.push(
+      `| ${d.name} | ${m.recall.toFixed(3)} | ${m.precision.toFixed(3)} | ${m.f1.toFixed(3)} | ${share(m.benignAlertedShare)} | ${share(m.benignRevokedShare)} | ${num(m.delayEvents.median)} / ${ms(m.delayMs.median)} |`,
+    );
   }
   for (const d of result.detectors) {
     lines.push('');
@@ -62,14 +70,15 @@ export function toMarkdown(result: EvaluationResult): string {
     lines.push(
       `Pipeline: ${String(p.waves)} waves of agents in ${(p.wallMs / 1000).toFixed(1)} s. Against the replay of the generated events: same task decision for ${a.sameTaskDecision}/${a.tasks} tasks, same event decision for ${a.sameEventDecision}/${a.events} events. Against the replay of the events as stored: ${s.sameTaskDecision}/${s.tasks} tasks, ${s.sameEventDecision}/${s.events} event decisions, ${s.sameEventScore}/${s.events} identical scores. Generated events equal to the pipeline's classified events (all but times): ${p.sameEvents.same}/${p.sameEvents.events}.`,
     );
-    for (const d of a.disagreements.slice(0, 20)) lines.push(`- ${d.taskId} (${d.label}): pipeline ${d.pipeline}, replay ${d.replay}`);
+    for (const d of a.disagreements.slice(0, 20))
+      lines.push(`- ${d.taskId} (${d.label}): pipeline ${d.pipeline}, replay ${d.replay}`);
   }
   lines.push('');
   lines.push('Requirements (issue 4):');
   for (const r of result.requirements) lines.push(`- ${r.ok ? 'PASS' : 'FAIL'} ${r.name}: ${r.detail}`);
   lines.push('');
   lines.push(
-    'Recall: attacks flagged (alert or revoke) at or after the attack\'s first event. Precision: detected attacks / all flagged tasks; per pattern, that pattern\'s attacks against every benign task. Benign alerted counts any alert (revoked included). Delay: from the attack\'s first event to the first flag, in events (0 = on the first malicious event) and event time.',
+    "Recall: attacks flagged (alert or revoke) at or after the attack's first event. Precision: detected attacks / all flagged tasks; per pattern, that pattern's attacks against every benign task. Benign alerted counts any alert (revoked included). Delay: from the attack's first event to the first flag, in events (0 = on the first malicious event) and event time.",
   );
   return lines.join('\n');
 }

@@ -57,7 +57,10 @@ export function tuneHeapForIngest(): void {
   v8.setFlagsFromString(`--heap-growing-percent=${String(HEAP_GROWING_PERCENT)}`);
 }
 
-export function createGateway(publisher: EventPublisher, records?: { publisher: RecordPublisher; topics: RouteTopics; maxRecordBytes: number }): Gateway {
+export function createGateway(
+  publisher: EventPublisher,
+  records?: { publisher: RecordPublisher; topics: RouteTopics; maxRecordBytes: number },
+): Gateway {
   // The Kafka gateway has its own process (services/app/gateway-main.ts); the embedded one shares it with the processor.
   if (records !== undefined) tuneHeapForIngest();
   const stats: GatewayStats = { requests: 0, spans: 0, events: 0, taskBoundaries: 0, dropped: 0 };
@@ -65,7 +68,10 @@ export function createGateway(publisher: EventPublisher, records?: { publisher: 
     records === undefined
       ? {}
       : {
-          async ingestProtobuf(body: Uint8Array, context: { tenant: string }): Promise<{ rejectedSpans: number; spans: number }> {
+          async ingestProtobuf(
+            body: Uint8Array,
+            context: { tenant: string },
+          ): Promise<{ rejectedSpans: number; spans: number }> {
             const routed = routeTraceRequest(body, records.topics, records.maxRecordBytes);
             if (routed.records.length > 0) {
               const headers = { [TENANT_HEADER]: context.tenant };

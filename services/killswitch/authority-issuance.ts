@@ -56,7 +56,14 @@ interface Grants {
   context: { task_id: string; tools: string[]; resources: string[]; scopes: string[] };
 }
 
-function recordDecision(deps: IssuanceDeps, request: StartTaskRequest, taskId: string, decision: PolicyDecision, reasons: string[], context: Record<string, unknown>): string {
+function recordDecision(
+  deps: IssuanceDeps,
+  request: StartTaskRequest,
+  taskId: string,
+  decision: PolicyDecision,
+  reasons: string[],
+  context: Record<string, unknown>,
+): string {
   const timeMs = deps.now();
   const id = stableId(request.tenant, 'decision', 'start_task', taskId, timeMs, randomUUID());
   deps.decisions.add({
@@ -85,32 +92,66 @@ function refuseBlockedOrRevoked(deps: IssuanceDeps, request: StartTaskRequest, {
     throw new TriplineError('CONFLICT', `task ${taskId} belongs to agent ${existing.agentId}`);
   }
   const refuse = (code: 'AGENT_BLOCKED' | 'TASK_REVOKED', reason: string, details: Record<string, unknown>): never => {
-    const decisionId = recordDecision(deps, request, taskId, { decision: 'deny', policies: [], errors: [] }, [reason], context);
+    const decisionId = recordDecision(
+      deps,
+      request,
+      taskId,
+      { decision: 'deny', policies: [], errors: [] },
+      [reason],
+      context,
+    );
     throw new KillSwitchError(code, reason, { details: { ...details, decisionId, taskId } });
   };
   const block = state.escalations.blocked(request.tenant, request.agentId, deps.now());
   if (block !== undefined) {
-    refuse('AGENT_BLOCKED', `agent ${request.agentId} was escalated after repeated revocations (${block.taskIds.length} tasks) and may not start tasks until ${new Date(block.untilMs).toISOString()}`, { until: new Date(block.untilMs).toISOString() });
+    refuse(
+      'AGENT_BLOCKED',
+      `agent ${request.agentId} was escalated after repeated revocations (${block.taskIds.length} tasks) and may not start tasks until ${new Date(block.untilMs).toISOString()}`,
+      { until: new Date(block.untilMs).toISOString() },
+    );
   }
   if (existing?.revoked === true || state.killSwitch.isRevoked(request.tenant, taskId)) {
-    refuse('TASK_REVOKED', `task ${taskId} is revoked; a person may restore it first`, { revocationId: existing?.revocation?.id });
+    refuse('TASK_REVOKED', `task ${taskId} is revoked; a person may restore it first`, {
+      revocationId: existing?.revocation?.id,
+    });
   }
 }
 
 /** Asks the policy; returns the recorded decision, or throws POLICY_DENIED. */
-function authorize(deps: IssuanceDeps, request: StartTaskRequest, { taskId, context }: Grants): PolicyDecision & { id: string } {
-  const decision = deps.policy.authorize({ agentId: request.agentId, action: 'start_task', resource: request.taskType, context });
+function authorize(
+  deps: IssuanceDeps,
+  request: StartTaskRequest,
+  { taskId, context }: Grants,
+): PolicyDecision & { id: string } {
+  const decision = deps.policy.authorize({
+    agentId: request.agentId,
+    action: 'start_task',
+    resource: request.taskType,
+    context,
+  });
   const decisionId = recordDecision(deps, request, taskId, decision, [], context);
   if (decision.decision !== 'allow') {
-    const by = decision.policies.length > 0 ? `forbidden by ${decision.policies.join(', ')}` : 'no policy permits it (default deny)';
-    throw new KillSwitchError('POLICY_DENIED', `agent ${request.agentId} may not start a ${request.taskType} task with these tools, resources and scopes: ${by}`, {
-      details: { decisionId, policies: decision.policies, taskId },
-    });
+    const by =
+      decision.policies.length > 0
+        ? `forbidden by ${decision.policies.join(', ')}`
+        : 'no policy permits it (default deny)';
+    throw new KillSwitchError(
+      'POLICY_DENIED',
+      `agent ${request.agentId} may not start a ${request.taskType} task with these tools, resources and scopes: ${by}`,
+      {
+        details: { decisionId, policies: decision.policies, taskId },
+      },
+    );
   }
   return { ...decision, id: decisionId };
 }
 
-function recordCredentials(deps: IssuanceDeps, claims: TaskClaims, { taskId, tools, resources, scopes }: Grants, decisionId: string): void {
+function recordCredentials(
+  deps: IssuanceDeps,
+  claims: TaskClaims,
+  { taskId, tools, resources, scopes }: Grants,
+  decisionId: string,
+): void {
   deps.credentials.add({
     tenant: claims.tenant,
     jti: claims.jti,

@@ -47,7 +47,16 @@ export class AuthorityState {
   entryFor(tenant: string, taskId: string, agentId: string, taskType: string): TaskEntry {
     const existing = this.tasks.get(key(tenant, taskId));
     if (existing !== undefined) return existing;
-    const entry: TaskEntry = { tenant, taskId, agentId, taskType, revoked: false, lastRevokeMs: 0, tokens: new Map(), expiresMs: 0 };
+    const entry: TaskEntry = {
+      tenant,
+      taskId,
+      agentId,
+      taskType,
+      revoked: false,
+      lastRevokeMs: 0,
+      tokens: new Map(),
+      expiresMs: 0,
+    };
     this.tasks.set(key(tenant, taskId), entry);
     return entry;
   }
@@ -104,7 +113,8 @@ export class AuthorityState {
 
   /** Forgets tasks with no revocation state whose tokens have all expired, and expired token revocations. */
   sweep(nowMs: number): void {
-    for (const [id, entry] of this.tasks) if (entry.lastRevokeMs === 0 && !entry.revoked && entry.expiresMs < nowMs) this.tasks.delete(id);
+    for (const [id, entry] of this.tasks)
+      if (entry.lastRevokeMs === 0 && !entry.revoked && entry.expiresMs < nowMs) this.tasks.delete(id);
     for (const [jti, expiresMs] of this.revokedTokens) if (expiresMs < nowMs) this.revokedTokens.delete(jti);
   }
 }

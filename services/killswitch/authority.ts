@@ -52,7 +52,10 @@ export interface Authority {
   revokeToken(token: string, actor: string, reason: string): Promise<{ revoked: boolean }>;
   task(tenant: string, taskId: string): TaskRevocationView;
   /** What a task's tokens were issued for (from tokens issued or verified here), if known. */
-  grants(tenant: string, taskId: string): { agentId: string; taskType: string; tools: string[]; resources: string[]; scopes: string[] } | undefined;
+  grants(
+    tenant: string,
+    taskId: string,
+  ): { agentId: string; taskType: string; tools: string[]; resources: string[]; scopes: string[] } | undefined;
   /** jtis of the task's tokens known to this process (issued here or seen by introspection). */
   knownTokens(tenant: string, taskId: string): string[];
   /** Is a token with these claims active now? (The check introspection makes after verifying.) */
@@ -104,7 +107,10 @@ export function createAuthority(options: AuthorityOptions): Authority {
   function apply(revocation: Revocation, replay: boolean): void {
     const escalation = state.apply(revocation);
     if (escalation !== undefined && !replay) {
-      logger.warn({ agentId: escalation.agentId, tasks: escalation.taskIds, until: new Date(escalation.untilMs).toISOString() }, 'agent escalated after repeated revocations: its tokens are revoked and it may not start tasks');
+      logger.warn(
+        { agentId: escalation.agentId, tasks: escalation.taskIds, until: new Date(escalation.untilMs).toISOString() },
+        'agent escalated after repeated revocations: its tokens are revoked and it may not start tasks',
+      );
       emit({ type: 'escalation', escalation });
     }
   }
@@ -140,7 +146,9 @@ export function createAuthority(options: AuthorityOptions): Authority {
       if (isActive(claims)) return claims;
       const entry = state.task(claims.tenant, claims.taskId);
       if (entry?.revoked === true || killSwitch.isRevoked(claims.tenant, claims.taskId)) {
-        throw new KillSwitchError('TASK_REVOKED', `task ${claims.taskId} is revoked`, { details: { taskId: claims.taskId, revocationId: entry?.revocation?.id } });
+        throw new KillSwitchError('TASK_REVOKED', `task ${claims.taskId} is revoked`, {
+          details: { taskId: claims.taskId, revocationId: entry?.revocation?.id },
+        });
       }
       throw new KillSwitchError('TOKEN_INVALID', 'the token is no longer active (revoked or superseded)');
     },
@@ -154,7 +162,16 @@ export function createAuthority(options: AuthorityOptions): Authority {
       }
       if (revokedTokens.has(claims.jti)) return { revoked: false };
       revokedTokens.set(claims.jti, claims.expiresAtMs);
-      const row: TokenRevocationRecord = { tenant: claims.tenant, jti: claims.jti, taskId: claims.taskId, agentId: claims.agentId, timeMs: now(), expiresMs: claims.expiresAtMs, actor, reason };
+      const row: TokenRevocationRecord = {
+        tenant: claims.tenant,
+        jti: claims.jti,
+        taskId: claims.taskId,
+        agentId: claims.agentId,
+        timeMs: now(),
+        expiresMs: claims.expiresAtMs,
+        actor,
+        reason,
+      };
       await store.insertTokenRevocations([row]);
       return { revoked: true };
     },
@@ -162,7 +179,11 @@ export function createAuthority(options: AuthorityOptions): Authority {
     task(tenant, taskId) {
       const entry = state.task(tenant, taskId);
       const revoked = entry?.revoked === true || killSwitch.isRevoked(tenant, taskId);
-      return { revoked, lastRevokeMs: entry?.lastRevokeMs ?? 0, ...(entry?.revocation === undefined ? {} : { revocation: entry.revocation }) };
+      return {
+        revoked,
+        lastRevokeMs: entry?.lastRevokeMs ?? 0,
+        ...(entry?.revocation === undefined ? {} : { revocation: entry.revocation }),
+      };
     },
 
     grants(tenant, taskId) {
@@ -180,7 +201,8 @@ export function createAuthority(options: AuthorityOptions): Authority {
     revokedTasksOfAgent(tenant, agentId) {
       const out: Revocation[] = [];
       for (const entry of state.tasks.values()) {
-        if (entry.tenant === tenant && entry.agentId === agentId && entry.revoked && entry.revocation !== undefined) out.push(entry.revocation);
+        if (entry.tenant === tenant && entry.agentId === agentId && entry.revoked && entry.revocation !== undefined)
+          out.push(entry.revocation);
       }
       return out.sort((a, b) => a.timeMs - b.timeMs).slice(-1000);
     },
@@ -199,8 +221,16 @@ export function createAuthority(options: AuthorityOptions): Authority {
       state.loadTaskStates(states);
       for (const row of await store.loadTokenRevocations(nowMs)) revokedTokens.set(row.jti, row.expiresMs);
       const horizon = Math.max(options.escalation.windowMs + options.escalation.blockMs, 0);
-      if (escalations.enabled) for (const revocation of await store.loadRevocationsSince(nowMs - horizon)) apply(revocation, true);
-      logger.info({ revokedTasks: states.filter((s) => s.lastAction === 'revoke').length, revokedTokens: revokedTokens.size, escalatedAgents: escalations.active(nowMs).length }, 'kill switch state loaded');
+      if (escalations.enabled)
+        for (const revocation of await store.loadRevocationsSince(nowMs - horizon)) apply(revocation, true);
+      logger.info(
+        {
+          revokedTasks: states.filter((s) => s.lastAction === 'revoke').length,
+          revokedTokens: revokedTokens.size,
+          escalatedAgents: escalations.active(nowMs).length,
+        },
+        'kill switch state loaded',
+      );
     },
 
     stop() {

@@ -73,7 +73,10 @@ export function createBatchWriter<T>(options: BatchWriterOptions<T>): BatchWrite
         },
         (error: unknown) => {
           failures += 1;
-          options.logger.error({ writer: options.name, rows: batch.length, attempt: failures, err: messageOf(error) }, 'background write failed; retrying');
+          options.logger.error(
+            { writer: options.name, rows: batch.length, attempt: failures, err: messageOf(error) },
+            'background write failed; retrying',
+          );
         },
       )
       .finally(() => {
@@ -94,7 +97,10 @@ export function createBatchWriter<T>(options: BatchWriterOptions<T>): BatchWrite
       if (queue.length > maxQueued) {
         queue.shift();
         done += 1;
-        options.logger.error({ writer: options.name }, 'dropping an unwritten row: the store has been unavailable too long');
+        options.logger.error(
+          { writer: options.name },
+          'dropping an unwritten row: the store has been unavailable too long',
+        );
       }
       if (queue.length >= batchSize) pump();
       else schedule(intervalMs);
@@ -115,10 +121,14 @@ export function createBatchWriter<T>(options: BatchWriterOptions<T>): BatchWrite
       const flushed = this.flush();
       stopped = true;
       let deadline: NodeJS.Timeout | undefined;
-      await Promise.race([flushed, new Promise<void>((resolve) => (deadline = setTimeout(resolve, options.stopTimeoutMs ?? 10_000)))]);
+      await Promise.race([
+        flushed,
+        new Promise<void>((resolve) => (deadline = setTimeout(resolve, options.stopTimeoutMs ?? 10_000))),
+      ]);
       clearTimeout(deadline);
       if (timer !== undefined) clearTimeout(timer);
-      if (done < added) options.logger.error({ writer: options.name, unwritten: added - done }, 'stopping with rows not written');
+      if (done < added)
+        options.logger.error({ writer: options.name, unwritten: added - done }, 'stopping with rows not written');
       await writing;
     },
   };

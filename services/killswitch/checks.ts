@@ -44,21 +44,58 @@ export interface CheckAnswer {
   /** The policies that decided (empty for a default deny or a deny before the policies). */
   policies: string[];
   decisionId: string;
-  task?: { taskId: string; taskType: string; agentId: string; status: TaskStatus | 'unknown'; score: number; revoked: boolean };
+  task?: {
+    taskId: string;
+    taskType: string;
+    agentId: string;
+    status: TaskStatus | 'unknown';
+    score: number;
+    revoked: boolean;
+  };
 }
 
 export interface Checker {
   check(request: CheckRequest): Promise<CheckAnswer>;
 }
 
-export function createChecker(options: { authority: Authority; policy: PolicyEngine; taskState: TaskStateSource; decisions: BatchWriter<PolicyDecisionRecord>; now?: () => number }): Checker {
+export function createChecker(options: {
+  authority: Authority;
+  policy: PolicyEngine;
+  taskState: TaskStateSource;
+  decisions: BatchWriter<PolicyDecisionRecord>;
+  now?: () => number;
+}): Checker {
   const { authority, policy } = options;
   const now = options.now ?? Date.now;
 
-  function record(request: CheckRequest, taskId: string, taskType: string, agentId: string, decision: 'allow' | 'deny', policies: string[], reasons: string[], errors: string[], context: Record<string, unknown>): string {
+  function record(
+    request: CheckRequest,
+    taskId: string,
+    taskType: string,
+    agentId: string,
+    decision: 'allow' | 'deny',
+    policies: string[],
+    reasons: string[],
+    errors: string[],
+    context: Record<string, unknown>,
+  ): string {
     const timeMs = now();
     const id = stableId(request.tenant, 'decision', 'call_tool', taskId, timeMs, randomUUID());
-    options.decisions.add({ id, tenant: request.tenant, timeMs, action: 'call_tool', agentId, taskId, taskType, resource: request.tool, decision, policies, reasons, errors, context: JSON.stringify(context) });
+    options.decisions.add({
+      id,
+      tenant: request.tenant,
+      timeMs,
+      action: 'call_tool',
+      agentId,
+      taskId,
+      taskType,
+      resource: request.tool,
+      decision,
+      policies,
+      reasons,
+      errors,
+      context: JSON.stringify(context),
+    });
     return id;
   }
 
@@ -96,12 +133,17 @@ export function createChecker(options: { authority: Authority; policy: PolicyEng
       };
       if (taskId === '') return deny('name the task: send its token (preferred) or taskId');
       if (revocation.revoked) {
-        const by = revocation.revocation === undefined ? '' : ` by ${revocation.revocation.source === 'detector' ? 'the detector' : revocation.revocation.actor} (${revocation.revocation.reason})`;
+        const by =
+          revocation.revocation === undefined
+            ? ''
+            : ` by ${revocation.revocation.source === 'detector' ? 'the detector' : revocation.revocation.actor} (${revocation.revocation.reason})`;
         return deny(`task ${taskId} is revoked${by}`);
       }
-      if (taskType === '' || agentId === '') return deny(`task ${taskId} is not known to Tripline (no token issued, no events seen)`);
+      if (taskType === '' || agentId === '')
+        return deny(`task ${taskId} is not known to Tripline (no token issued, no events seen)`);
       const block = authority.blocked(request.tenant, agentId);
-      if (block !== undefined) return deny(`agent ${agentId} is escalated until ${new Date(block.untilMs).toISOString()}`);
+      if (block !== undefined)
+        return deny(`agent ${agentId} is escalated until ${new Date(block.untilMs).toISOString()}`);
       const context = {
         task_id: taskId,
         task_type: taskType,
@@ -120,8 +162,25 @@ export function createChecker(options: { authority: Authority; policy: PolicyEng
           : decision.policies.length > 0
             ? [`forbidden by ${decision.policies.join(', ')}`]
             : [`no policy permits ${taskType} tasks to call ${request.tool} (default deny)`];
-      const id = record(request, taskId, taskType, agentId, decision.decision, decision.policies, decision.decision === 'allow' ? [] : reasons, decision.errors, context);
-      return { allowed: decision.decision === 'allow', decision: decision.decision, reasons, policies: decision.policies, decisionId: id, task };
+      const id = record(
+        request,
+        taskId,
+        taskType,
+        agentId,
+        decision.decision,
+        decision.policies,
+        decision.decision === 'allow' ? [] : reasons,
+        decision.errors,
+        context,
+      );
+      return {
+        allowed: decision.decision === 'allow',
+        decision: decision.decision,
+        reasons,
+        policies: decision.policies,
+        decisionId: id,
+        task,
+      };
     },
   };
 }

@@ -6,19 +6,33 @@
  */
 import { ERRORS, TriplineError } from '../shared/errors.ts';
 
-const KILL_SWITCH_CODES = ['POLICY_DENIED', 'AGENT_BLOCKED', 'TASK_REVOKED', 'TOKEN_INVALID', 'SECRET_NOT_FOUND', 'SECRET_PROVIDER_FAILED', 'POLICY_INVALID'] as const;
+const KILL_SWITCH_CODES = [
+  'POLICY_DENIED',
+  'AGENT_BLOCKED',
+  'TASK_REVOKED',
+  'TOKEN_INVALID',
+  'SECRET_NOT_FOUND',
+  'SECRET_PROVIDER_FAILED',
+  'POLICY_INVALID',
+] as const;
 export type KillSwitchErrorCode = (typeof KILL_SWITCH_CODES)[number];
 
 /** The kill switch's entries of the one error registry. */
-export const KILL_SWITCH_ERRORS: Readonly<Record<KillSwitchErrorCode, (typeof ERRORS)[KillSwitchErrorCode]>> = Object.fromEntries(
-  KILL_SWITCH_CODES.map((code) => [code, ERRORS[code]]),
-) as Record<KillSwitchErrorCode, (typeof ERRORS)[KillSwitchErrorCode]>;
+export const KILL_SWITCH_ERRORS: Readonly<Record<KillSwitchErrorCode, (typeof ERRORS)[KillSwitchErrorCode]>> =
+  Object.fromEntries(KILL_SWITCH_CODES.map((code) => [code, ERRORS[code]])) as Record<
+    KillSwitchErrorCode,
+    (typeof ERRORS)[KillSwitchErrorCode]
+  >;
 
 /** A TriplineError with one of the kill switch's codes. */
 export class KillSwitchError extends TriplineError {
   declare readonly code: KillSwitchErrorCode;
 
-  constructor(code: KillSwitchErrorCode, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+  constructor(
+    code: KillSwitchErrorCode,
+    message: string,
+    options: { cause?: unknown; details?: Record<string, unknown> } = {},
+  ) {
     super(code, message, options);
     this.name = 'KillSwitchError';
   }

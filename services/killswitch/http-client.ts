@@ -20,7 +20,13 @@ export function signBody(secret: string, timestampSeconds: number, body: string)
  * Checks a signature header against the body (for receivers; Tripline's tests use it). Rejects signatures
  * older than `toleranceSeconds` (replays).
  */
-export function verifySignature(secret: string, header: string | undefined, body: string, nowMs: number = Date.now(), toleranceSeconds = 300): boolean {
+export function verifySignature(
+  secret: string,
+  header: string | undefined,
+  body: string,
+  nowMs: number = Date.now(),
+  toleranceSeconds = 300,
+): boolean {
   if (header === undefined) return false;
   const parts = new Map(header.split(',').map((part) => part.trim().split('=', 2) as [string, string]));
   const timestamp = Number(parts.get('t'));
@@ -64,13 +70,28 @@ export async function postJson(url: string, body: string, options: PostOptions):
     });
     const text = await response.text();
     const retryAfter = parseRetryAfter(response.headers.get('retry-after'));
-    const result: PostResult = { ok: response.ok, status: response.status, body: text.slice(0, 4096), attempts: 1, elapsedMs: performance.now() - started };
+    const result: PostResult = {
+      ok: response.ok,
+      status: response.status,
+      body: text.slice(0, 4096),
+      attempts: 1,
+      elapsedMs: performance.now() - started,
+    };
     if (!response.ok) result.error = `HTTP ${response.status}: ${text.slice(0, 200)}`;
     if (retryAfter !== undefined) result.retryAfterSeconds = retryAfter;
     return result;
   } catch (error) {
     const name = error instanceof Error ? error.name : '';
-    const message = name === 'TimeoutError' ? `no answer within ${options.timeoutMs} ms` : name === 'AbortError' ? 'aborted' : error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error);
+    const message =
+      name === 'TimeoutError'
+        ? `no answer within ${options.timeoutMs} ms`
+        : name === 'AbortError'
+          ? 'aborted'
+          : error instanceof Error
+            ? error.cause instanceof Error
+              ? error.cause.message
+              : error.message
+            : String(error);
     return { ok: false, error: message, attempts: 1, elapsedMs: performance.now() - started };
   }
 }
@@ -101,16 +122,29 @@ export function isRetryable(result: PostResult): boolean {
  * POSTs until it succeeds, a non-retryable answer comes, or the attempts run out. `makeHeaders` is called per
  * attempt (a fresh signature timestamp each time); the body — and so the idempotency key in it — stays the same.
  */
-export async function postWithRetries(url: string, body: string, makeHeaders: () => Record<string, string>, options: { timeoutMs: number; retry: RetryPolicy; signal?: AbortSignal }): Promise<PostResult> {
+export async function postWithRetries(
+  url: string,
+  body: string,
+  makeHeaders: () => Record<string, string>,
+  options: { timeoutMs: number; retry: RetryPolicy; signal?: AbortSignal },
+): Promise<PostResult> {
   const started = performance.now();
   let last: PostResult = { ok: false, error: 'not attempted', attempts: 0, elapsedMs: 0 };
   for (let attempt = 1; attempt <= options.retry.maxAttempts; attempt += 1) {
-    last = await postJson(url, body, { headers: makeHeaders(), timeoutMs: options.timeoutMs, ...(options.signal === undefined ? {} : { signal: options.signal }) });
+    last = await postJson(url, body, {
+      headers: makeHeaders(),
+      timeoutMs: options.timeoutMs,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
     last.attempts = attempt;
-    if (last.ok || !isRetryable(last) || attempt === options.retry.maxAttempts || options.signal?.aborted === true) break;
+    if (last.ok || !isRetryable(last) || attempt === options.retry.maxAttempts || options.signal?.aborted === true)
+      break;
     const backoff = Math.min(options.retry.maxBackoffMs, options.retry.initialBackoffMs * 2 ** (attempt - 1));
     const jittered = backoff * (0.8 + Math.random() * 0.4);
-    const wait = last.retryAfterSeconds === undefined ? jittered : Math.min(options.retry.maxBackoffMs, Math.max(jittered, last.retryAfterSeconds * 1000));
+    const wait =
+      last.retryAfterSeconds === undefined
+        ? jittered
+        : Math.min(options.retry.maxBackoffMs, Math.max(jittered, last.retryAfterSeconds * 1000));
     try {
       await sleep(wait, undefined, options.signal === undefined ? {} : { signal: options.signal });
     } catch {

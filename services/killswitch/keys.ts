@@ -47,7 +47,11 @@ export async function loadSigningKey(options: SigningKeyOptions): Promise<Signin
     try {
       return { ...(await fromPrivateJwk(JSON.parse(existing) as JWK)), origin: 'file' };
     } catch (error) {
-      throw new TriplineError('CONFIG_INVALID', `The signing key in ${file} cannot be read (${messageOf(error)}); restore it from a backup or remove it to issue a new key (tokens signed with the old key then stop verifying)`, { cause: error });
+      throw new TriplineError(
+        'CONFIG_INVALID',
+        `The signing key in ${file} cannot be read (${messageOf(error)}); restore it from a backup or remove it to issue a new key (tokens signed with the old key then stop verifying)`,
+        { cause: error },
+      );
     }
   }
   const { privateKey } = await generateKeyPair('Ed25519', { extractable: true });
@@ -62,10 +66,14 @@ async function importConfigured(text: string): Promise<Omit<SigningKey, 'origin'
     const privateKey = await importPKCS8(text, 'EdDSA', { extractable: true });
     return await fromPrivateJwk(await exportJWK(privateKey));
   } catch (error) {
-    throw new TriplineError('CONFIG_INVALID', `TRIPLINE_SIGNING_KEY is invalid: expected an Ed25519 private key as a JWK (JSON with kty "OKP", crv "Ed25519", d, x) or a PKCS#8 PEM (${messageOf(error)})`, {
-      cause: error,
-      details: { variable: 'TRIPLINE_SIGNING_KEY' },
-    });
+    throw new TriplineError(
+      'CONFIG_INVALID',
+      `TRIPLINE_SIGNING_KEY is invalid: expected an Ed25519 private key as a JWK (JSON with kty "OKP", crv "Ed25519", d, x) or a PKCS#8 PEM (${messageOf(error)})`,
+      {
+        cause: error,
+        details: { variable: 'TRIPLINE_SIGNING_KEY' },
+      },
+    );
   }
 }
 
@@ -85,13 +93,20 @@ function isCryptoKey(value: unknown): value is CryptoKey {
 }
 
 /** The 32-byte AES-256-GCM key of the built-in secret store (configured base64, or the persisted/generated file). */
-export function loadSecretsKey(options: { configured?: string | undefined; keysDir: string }): { key: Buffer; origin: 'env' | 'file' | 'generated' } {
+export function loadSecretsKey(options: { configured?: string | undefined; keysDir: string }): {
+  key: Buffer;
+  origin: 'env' | 'file' | 'generated';
+} {
   if (options.configured !== undefined && options.configured.trim() !== '') {
     const key = Buffer.from(options.configured.trim(), 'base64');
     if (key.length !== 32) {
-      throw new TriplineError('CONFIG_INVALID', `TRIPLINE_SECRETS_KEY is invalid: expected 32 bytes in base64 (e.g. \`openssl rand -base64 32\`), got ${key.length} bytes`, {
-        details: { variable: 'TRIPLINE_SECRETS_KEY' },
-      });
+      throw new TriplineError(
+        'CONFIG_INVALID',
+        `TRIPLINE_SECRETS_KEY is invalid: expected 32 bytes in base64 (e.g. \`openssl rand -base64 32\`), got ${key.length} bytes`,
+        {
+          details: { variable: 'TRIPLINE_SECRETS_KEY' },
+        },
+      );
     }
     return { key, origin: 'env' };
   }
@@ -99,7 +114,11 @@ export function loadSecretsKey(options: { configured?: string | undefined; keysD
   const existing = readOptional(file);
   if (existing !== undefined) {
     const key = Buffer.from(existing.trim(), 'base64');
-    if (key.length !== 32) throw new TriplineError('CONFIG_INVALID', `The secrets key in ${file} is not 32 bytes of base64; restore it from a backup (secrets encrypted with it cannot be read otherwise)`);
+    if (key.length !== 32)
+      throw new TriplineError(
+        'CONFIG_INVALID',
+        `The secrets key in ${file} is not 32 bytes of base64; restore it from a backup (secrets encrypted with it cannot be read otherwise)`,
+      );
     return { key, origin: 'file' };
   }
   const key = randomBytes(32);
@@ -125,6 +144,8 @@ function writePrivate(file: string, content: string): void {
     chmodSync(temporary, 0o600);
     renameSync(temporary, file);
   } catch (error) {
-    throw new TriplineError('CONFIG_INVALID', `Cannot write the key file ${file}: ${messageOf(error)}`, { cause: error });
+    throw new TriplineError('CONFIG_INVALID', `Cannot write the key file ${file}: ${messageOf(error)}`, {
+      cause: error,
+    });
   }
 }

@@ -99,7 +99,10 @@ export interface VerificationChecks {
   /** Every lease of the task was revoked at its provider. */
   leases?: CheckResult & { revoked: number; failed: string[] };
   /** No tool call, data access or privilege change started after the revocation (plus the clock-skew allowance). */
-  agentStopped?: CheckResult & { violations: number; firstViolation?: { eventId: string; name: string; kind: string; startMs: number } };
+  agentStopped?: CheckResult & {
+    violations: number;
+    firstViolation?: { eventId: string; name: string; kind: string; startMs: number };
+  };
   /** The agent helper acknowledged the revocation (required only when TRIPLINE_VERIFY_REQUIRE_ACK is true). */
   acknowledged?: CheckResult & { required: boolean };
 }
@@ -194,7 +197,9 @@ export interface InMemorySeed {
 }
 
 /** The in-memory twin: the same semantics (newest version wins, idempotent by id), nothing persisted. */
-export function createInMemoryKillSwitchStore(seed: InMemorySeed = {}): KillSwitchStore & { seed: Required<InMemorySeed> } {
+export function createInMemoryKillSwitchStore(
+  seed: InMemorySeed = {},
+): KillSwitchStore & { seed: Required<InMemorySeed> } {
   const all: Required<InMemorySeed> = { revocations: seed.revocations ?? [], events: seed.events ?? [] };
   const credentials = new Map<string, CredentialRecord>();
   const tokenRevocations = new Map<string, TokenRevocationRecord>();
@@ -211,7 +216,9 @@ export function createInMemoryKillSwitchStore(seed: InMemorySeed = {}): KillSwit
   return {
     seed: all,
     insertRevocations(rows) {
-      for (const row of rows) if (!all.revocations.some((r) => r.tenant === row.tenant && r.id === row.id)) all.revocations.push(structuredClone(row));
+      for (const row of rows)
+        if (!all.revocations.some((r) => r.tenant === row.tenant && r.id === row.id))
+          all.revocations.push(structuredClone(row));
       return Promise.resolve();
     },
     insertCredentials(rows) {
@@ -262,7 +269,11 @@ export function createInMemoryKillSwitchStore(seed: InMemorySeed = {}): KillSwit
       return Promise.resolve([...tokenRevocations.values()].filter((row) => row.expiresMs > nowMs));
     },
     listCredentials(tenant, taskId) {
-      return Promise.resolve([...credentials.values()].filter((row) => row.tenant === tenant && row.taskId === taskId).sort((a, b) => a.issuedMs - b.issuedMs));
+      return Promise.resolve(
+        [...credentials.values()]
+          .filter((row) => row.tenant === tenant && row.taskId === taskId)
+          .sort((a, b) => a.issuedMs - b.issuedMs),
+      );
     },
     getRevocation(tenant, id) {
       return Promise.resolve(all.revocations.find((r) => r.tenant === tenant && r.id === id) ?? null);
@@ -271,41 +282,65 @@ export function createInMemoryKillSwitchStore(seed: InMemorySeed = {}): KillSwit
       return Promise.resolve(structuredClone(verifications.get(key(tenant, revocationId)) ?? null));
     },
     getVerifications(tenant, revocationIds) {
-      return Promise.resolve(revocationIds.flatMap((id) => {
-        const row = verifications.get(key(tenant, id));
-        return row === undefined ? [] : [structuredClone(row)];
-      }));
+      return Promise.resolve(
+        revocationIds.flatMap((id) => {
+          const row = verifications.get(key(tenant, id));
+          return row === undefined ? [] : [structuredClone(row)];
+        }),
+      );
     },
     listPendingVerifications() {
-      return Promise.resolve([...verifications.values()].filter((row) => row.outcome === 'pending').map((row) => structuredClone(row)));
+      return Promise.resolve(
+        [...verifications.values()].filter((row) => row.outcome === 'pending').map((row) => structuredClone(row)),
+      );
     },
     getLease(tenant, id) {
       return Promise.resolve(structuredClone(leases.get(key(tenant, id)) ?? null));
     },
     listLeases(tenant, taskId) {
-      return Promise.resolve([...leases.values()].filter((row) => row.tenant === tenant && row.taskId === taskId).map((row) => structuredClone(row)));
+      return Promise.resolve(
+        [...leases.values()]
+          .filter((row) => row.tenant === tenant && row.taskId === taskId)
+          .map((row) => structuredClone(row)),
+      );
     },
     listActiveLeases() {
-      return Promise.resolve([...leases.values()].filter((row) => row.status === 'active').map((row) => structuredClone(row)));
+      return Promise.resolve(
+        [...leases.values()].filter((row) => row.status === 'active').map((row) => structuredClone(row)),
+      );
     },
     getSecret(tenant, name) {
       return Promise.resolve(structuredClone(secrets.get(key(tenant, name)) ?? null));
     },
     listSecrets(tenant) {
-      return Promise.resolve([...secrets.values()].filter((row) => row.tenant === tenant).map((row) => structuredClone(row)));
+      return Promise.resolve(
+        [...secrets.values()].filter((row) => row.tenant === tenant).map((row) => structuredClone(row)),
+      );
     },
     listDecisions(filter) {
       return Promise.resolve(
         [...decisions.values()]
-          .filter((row) => row.tenant === filter.tenant && (filter.taskId === undefined || row.taskId === filter.taskId) && (filter.agentId === undefined || row.agentId === filter.agentId))
+          .filter(
+            (row) =>
+              row.tenant === filter.tenant &&
+              (filter.taskId === undefined || row.taskId === filter.taskId) &&
+              (filter.agentId === undefined || row.agentId === filter.agentId),
+          )
           .sort((a, b) => b.timeMs - a.timeMs)
           .slice(0, filter.limit),
       );
     },
     eventsAfter(tenant, taskId, afterMs) {
-      const after = all.events.filter((event) => event.tenant === tenant && event.taskId === taskId && event.startMs > afterMs).sort((a, b) => a.startMs - b.startMs);
+      const after = all.events
+        .filter((event) => event.tenant === tenant && event.taskId === taskId && event.startMs > afterMs)
+        .sort((a, b) => a.startMs - b.startMs);
       const first = after[0];
-      return Promise.resolve({ count: after.length, ...(first === undefined ? {} : { first: { eventId: first.eventId, name: first.name, kind: first.kind, startMs: first.startMs } }) });
+      return Promise.resolve({
+        count: after.length,
+        ...(first === undefined
+          ? {}
+          : { first: { eventId: first.eventId, name: first.name, kind: first.kind, startMs: first.startMs } }),
+      });
     },
     close: () => Promise.resolve(),
   };

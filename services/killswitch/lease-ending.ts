@@ -28,7 +28,12 @@ export interface LeaseBook {
 }
 
 /** Ends one lease at its provider and records the new status. Never throws; resolves the provider's failure, if any. */
-export async function endLease(book: LeaseBook, lease: LeaseRecord, status: Exclude<LeaseStatus, 'active' | 'revoke_failed'>, reason: string): Promise<string | undefined> {
+export async function endLease(
+  book: LeaseBook,
+  lease: LeaseRecord,
+  status: Exclude<LeaseStatus, 'active' | 'revoke_failed'>,
+  reason: string,
+): Promise<string | undefined> {
   const { store, logger, open } = book;
   let failure: string | undefined;
   try {
@@ -39,9 +44,16 @@ export async function endLease(book: LeaseBook, lease: LeaseRecord, status: Excl
     failure = messageOf(error);
   }
   const endedMs = book.now();
-  const next: LeaseRecord = failure === undefined
-    ? { ...lease, status, endedMs, endReason: reason, version: book.nextVersion() }
-    : { ...lease, status: 'revoke_failed', endedMs, endReason: `${reason}; provider: ${failure}`, version: book.nextVersion() };
+  const next: LeaseRecord =
+    failure === undefined
+      ? { ...lease, status, endedMs, endReason: reason, version: book.nextVersion() }
+      : {
+          ...lease,
+          status: 'revoke_failed',
+          endedMs,
+          endReason: `${reason}; provider: ${failure}`,
+          version: book.nextVersion(),
+        };
   if (failure === undefined) open.drop(lease);
   else open.hold(next);
   try {
@@ -49,14 +61,27 @@ export async function endLease(book: LeaseBook, lease: LeaseRecord, status: Excl
   } catch (error) {
     logger.error({ leaseId: lease.id, err: messageOf(error) }, 'recording a lease state failed');
   }
-  if (failure !== undefined) logger.error({ leaseId: lease.id, secret: lease.secret, provider: lease.provider, err: failure }, 'a lease could not be ended at its provider; retrying');
+  if (failure !== undefined)
+    logger.error(
+      { leaseId: lease.id, secret: lease.secret, provider: lease.provider, err: failure },
+      'a lease could not be ended at its provider; retrying',
+    );
   return failure;
 }
 
 /** Ends the given leases together and sums up. */
-export async function endLeases(book: LeaseBook, leases: readonly LeaseRecord[], how: 'revoked' | 'released', reason: string): Promise<EndResult> {
+export async function endLeases(
+  book: LeaseBook,
+  leases: readonly LeaseRecord[],
+  how: 'revoked' | 'released',
+  reason: string,
+): Promise<EndResult> {
   const failures = await Promise.all(leases.map((lease) => endLease(book, lease, how, reason)));
-  const failed = leases.flatMap((lease, index) => (failures[index] === undefined ? [] : [`lease ${lease.id} (${lease.secret}, ${lease.provider}): ${failures[index] ?? ''}`]));
+  const failed = leases.flatMap((lease, index) =>
+    failures[index] === undefined
+      ? []
+      : [`lease ${lease.id} (${lease.secret}, ${lease.provider}): ${failures[index] ?? ''}`],
+  );
   return { ended: leases.length - failed.length, failed };
 }
 
@@ -65,7 +90,8 @@ export async function sweepLeases(book: LeaseBook): Promise<void> {
   const nowMs = book.now();
   const work: Promise<unknown>[] = [];
   for (const lease of book.open.all()) {
-    if (lease.status === 'revoke_failed') work.push(endLease(book, lease, 'revoked', lease.endReason.split('; provider:')[0] ?? 'revoked'));
+    if (lease.status === 'revoke_failed')
+      work.push(endLease(book, lease, 'revoked', lease.endReason.split('; provider:')[0] ?? 'revoked'));
     else if (lease.expiresMs <= nowMs) work.push(endLease(book, lease, 'expired', 'the lease expired'));
   }
   await Promise.all(work);

@@ -28,8 +28,19 @@ export interface IssuingDeps extends LeaseBook {
 /** Asks the policy whether the task may lease the secret, records the decision, throws POLICY_DENIED if not. */
 async function authorize(deps: IssuingDeps, claims: TaskClaims, secret: string): Promise<void> {
   const score = await deps.taskScore(claims.tenant, claims.taskId);
-  const context = { task_id: claims.taskId, task_type: claims.taskType, secret, score: Math.round(score), scopes: claims.scopes };
-  const decision = deps.policy.authorize({ agentId: claims.agentId, action: 'lease_secret', resource: secret, context });
+  const context = {
+    task_id: claims.taskId,
+    task_type: claims.taskType,
+    secret,
+    score: Math.round(score),
+    scopes: claims.scopes,
+  };
+  const decision = deps.policy.authorize({
+    agentId: claims.agentId,
+    action: 'lease_secret',
+    resource: secret,
+    context,
+  });
   const decisionId = stableId(claims.tenant, 'decision', 'lease_secret', claims.taskId, deps.now(), randomUUID());
   deps.decisions.add({
     id: decisionId,
@@ -47,8 +58,15 @@ async function authorize(deps: IssuingDeps, claims: TaskClaims, secret: string):
     context: JSON.stringify(context),
   });
   if (decision.decision !== 'allow') {
-    const by = decision.policies.length > 0 ? `forbidden by ${decision.policies.join(', ')}` : 'no policy permits it (default deny)';
-    throw new KillSwitchError('POLICY_DENIED', `task ${claims.taskId} (${claims.taskType}) may not lease ${secret}: ${by}`, { details: { decisionId, policies: decision.policies } });
+    const by =
+      decision.policies.length > 0
+        ? `forbidden by ${decision.policies.join(', ')}`
+        : 'no policy permits it (default deny)';
+    throw new KillSwitchError(
+      'POLICY_DENIED',
+      `task ${claims.taskId} (${claims.taskType}) may not lease ${secret}: ${by}`,
+      { details: { decisionId, policies: decision.policies } },
+    );
   }
 }
 
@@ -61,14 +79,28 @@ async function providerFor(deps: IssuingDeps, tenant: string, secret: string): P
 }
 
 /** `secret`: a checked secret name. */
-export async function issueLease(deps: IssuingDeps, claims: TaskClaims, secret: string, ttlSeconds: number | undefined): Promise<{ lease: LeaseRecord; value: string }> {
+export async function issueLease(
+  deps: IssuingDeps,
+  claims: TaskClaims,
+  secret: string,
+  ttlSeconds: number | undefined,
+): Promise<{ lease: LeaseRecord; value: string }> {
   await authorize(deps, claims, secret);
   const provider = await providerFor(deps, claims.tenant, secret);
   const issuedMs = deps.now();
   const lifetime = Math.max(1, Math.min(deps.ttlSeconds, ttlSeconds ?? deps.ttlSeconds));
   const wantedExpiry = Math.min(issuedMs + lifetime * 1000, claims.expiresAtMs);
   const leaseId = randomUUID();
-  const provided = await provider.lease({ leaseId, tenant: claims.tenant, taskId: claims.taskId, taskType: claims.taskType, agentId: claims.agentId, secret, ttlSeconds: Math.ceil((wantedExpiry - issuedMs) / 1000), expiresMs: wantedExpiry });
+  const provided = await provider.lease({
+    leaseId,
+    tenant: claims.tenant,
+    taskId: claims.taskId,
+    taskType: claims.taskType,
+    agentId: claims.agentId,
+    secret,
+    ttlSeconds: Math.ceil((wantedExpiry - issuedMs) / 1000),
+    expiresMs: wantedExpiry,
+  });
   const lease: LeaseRecord = {
     id: leaseId,
     tenant: claims.tenant,
@@ -90,7 +122,9 @@ export async function issueLease(deps: IssuingDeps, claims: TaskClaims, secret: 
   // The task may have been revoked while the provider answered: then the lease ends at once.
   if (!deps.authority.isActive(claims)) {
     await endLease(deps, lease, 'revoked', 'the task was revoked while the lease was being issued');
-    throw new KillSwitchError('TASK_REVOKED', `task ${claims.taskId} was revoked`, { details: { taskId: claims.taskId } });
+    throw new KillSwitchError('TASK_REVOKED', `task ${claims.taskId} was revoked`, {
+      details: { taskId: claims.taskId },
+    });
   }
   return { lease, value: provided.value };
 }

@@ -89,11 +89,17 @@ export function createLeaseManager(options: LeaseManagerOptions): LeaseManager {
     },
 
     async release(claims, leaseId) {
-      const lease = open.get(claims.tenant, claims.taskId, leaseId) ?? (await store.getLease(claims.tenant, leaseId)) ?? undefined;
-      if (lease?.taskId !== claims.taskId) throw new TriplineError('NOT_FOUND', `task ${claims.taskId} holds no lease ${leaseId}`);
+      const lease =
+        open.get(claims.tenant, claims.taskId, leaseId) ?? (await store.getLease(claims.tenant, leaseId)) ?? undefined;
+      if (lease?.taskId !== claims.taskId)
+        throw new TriplineError('NOT_FOUND', `task ${claims.taskId} holds no lease ${leaseId}`);
       if (lease.status !== 'active') return lease;
       const failure = await endLease(book, lease, 'released', 'released by the task');
-      if (failure !== undefined) throw new KillSwitchError('SECRET_PROVIDER_FAILED', `lease ${leaseId} could not be ended at its provider: ${failure}`);
+      if (failure !== undefined)
+        throw new KillSwitchError(
+          'SECRET_PROVIDER_FAILED',
+          `lease ${leaseId} could not be ended at its provider: ${failure}`,
+        );
       return (await store.getLease(claims.tenant, leaseId)) ?? lease;
     },
 
@@ -116,8 +122,11 @@ export function createLeaseManager(options: LeaseManagerOptions): LeaseManager {
       }
       // A crash between a kill and its lease revocation: end the leases of tasks that are revoked now.
       const revoked = leases.filter((lease) => authority.task(lease.tenant, lease.taskId).revoked);
-      await Promise.all(revoked.map((lease) => endLease(book, lease, 'revoked', 'the task was revoked (ended at start-up)')));
-      if (leases.length > 0) logger.info({ active: leases.length - revoked.length, revokedAtStart: revoked.length }, 'leases loaded');
+      await Promise.all(
+        revoked.map((lease) => endLease(book, lease, 'revoked', 'the task was revoked (ended at start-up)')),
+      );
+      if (leases.length > 0)
+        logger.info({ active: leases.length - revoked.length, revokedAtStart: revoked.length }, 'leases loaded');
     },
 
     async stop() {

@@ -77,41 +77,72 @@ function engine(): typeof cedar {
 export function loadPolicyEngine(dir: string = DEFAULT_POLICY_DIR): PolicyEngine {
   let files: string[];
   try {
-    files = readdirSync(dir).filter((file) => file.endsWith('.cedar')).sort();
+    files = readdirSync(dir)
+      .filter((file) => file.endsWith('.cedar'))
+      .sort();
   } catch (error) {
-    throw new KillSwitchError('POLICY_INVALID', `The policy directory ${dir} cannot be read; set TRIPLINE_POLICY_DIR to a directory of .cedar files`, { cause: error });
+    throw new KillSwitchError(
+      'POLICY_INVALID',
+      `The policy directory ${dir} cannot be read; set TRIPLINE_POLICY_DIR to a directory of .cedar files`,
+      { cause: error },
+    );
   }
   const policies: Record<string, string> = {};
   for (const file of files) {
     const text = readFileSync(join(dir, file), 'utf8');
     const parts = engine().policySetTextToParts(text);
-    if (parts.type === 'failure') throw new KillSwitchError('POLICY_INVALID', `${file} does not parse: ${detail(parts.errors)}`, { details: { file } });
-    if (parts.policy_templates.length > 0) throw new KillSwitchError('POLICY_INVALID', `${file} holds policy templates, which Tripline does not link; write static policies`, { details: { file } });
+    if (parts.type === 'failure')
+      throw new KillSwitchError('POLICY_INVALID', `${file} does not parse: ${detail(parts.errors)}`, {
+        details: { file },
+      });
+    if (parts.policy_templates.length > 0)
+      throw new KillSwitchError(
+        'POLICY_INVALID',
+        `${file} holds policy templates, which Tripline does not link; write static policies`,
+        { details: { file } },
+      );
     parts.policies.forEach((policy, index) => {
       const id = annotatedId(policy) ?? `${basename(file, '.cedar')}:${index}`;
-      if (id in policies) throw new KillSwitchError('POLICY_INVALID', `Two policies are named ${JSON.stringify(id)} (the second in ${file}); @id annotations must be unique`, { details: { file, id } });
+      if (id in policies)
+        throw new KillSwitchError(
+          'POLICY_INVALID',
+          `Two policies are named ${JSON.stringify(id)} (the second in ${file}); @id annotations must be unique`,
+          { details: { file, id } },
+        );
       policies[id] = policy;
     });
   }
   if (Object.keys(policies).length === 0) {
-    throw new KillSwitchError('POLICY_INVALID', `${dir} holds no .cedar policies: with default deny nothing would ever be allowed`);
+    throw new KillSwitchError(
+      'POLICY_INVALID',
+      `${dir} holds no .cedar policies: with default deny nothing would ever be allowed`,
+    );
   }
   const schemaFile = join(dir, 'schema.cedarschema');
   if (existsSync(schemaFile)) {
-    const answer = engine().validate({ schema: readFileSync(schemaFile, 'utf8'), policies: { staticPolicies: policies } });
-    if (answer.type === 'failure') throw new KillSwitchError('POLICY_INVALID', `schema.cedarschema does not parse: ${detail(answer.errors)}`);
+    const answer = engine().validate({
+      schema: readFileSync(schemaFile, 'utf8'),
+      policies: { staticPolicies: policies },
+    });
+    if (answer.type === 'failure')
+      throw new KillSwitchError('POLICY_INVALID', `schema.cedarschema does not parse: ${detail(answer.errors)}`);
     const first = answer.validationErrors[0];
     if (first !== undefined) {
-      throw new KillSwitchError('POLICY_INVALID', `Policy ${first.policyId} does not validate against schema.cedarschema: ${first.error.message}`, {
-        details: { policy: first.policyId, errors: answer.validationErrors.length },
-      });
+      throw new KillSwitchError(
+        'POLICY_INVALID',
+        `Policy ${first.policyId} does not validate against schema.cedarschema: ${first.error.message}`,
+        {
+          details: { policy: first.policyId, errors: answer.validationErrors.length },
+        },
+      );
     }
   }
   const entities = loadEntities(join(dir, 'entities.json'));
   policySetCounter += 1;
   const setId = `tripline-policies-${process.pid}-${policySetCounter}`;
   const parsed = engine().preparsePolicySet(setId, { staticPolicies: policies });
-  if (parsed.type === 'failure') throw new KillSwitchError('POLICY_INVALID', `The policies do not parse together: ${detail(parsed.errors)}`);
+  if (parsed.type === 'failure')
+    throw new KillSwitchError('POLICY_INVALID', `The policies do not parse together: ${detail(parsed.errors)}`);
   const ids = Object.keys(policies);
 
   return {
@@ -153,11 +184,19 @@ function loadEntities(file: string): cedar.EntityJson[] {
   try {
     parsed = JSON.parse(readFileSync(file, 'utf8'));
   } catch (error) {
-    throw new KillSwitchError('POLICY_INVALID', `entities.json is not JSON: ${error instanceof Error ? error.message : String(error)}`);
+    throw new KillSwitchError(
+      'POLICY_INVALID',
+      `entities.json is not JSON: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
-  if (!Array.isArray(parsed)) throw new KillSwitchError('POLICY_INVALID', 'entities.json must be a JSON array of Cedar entities ({ "uid": {...}, "attrs": {...}, "parents": [...] })');
+  if (!Array.isArray(parsed))
+    throw new KillSwitchError(
+      'POLICY_INVALID',
+      'entities.json must be a JSON array of Cedar entities ({ "uid": {...}, "attrs": {...}, "parents": [...] })',
+    );
   const answer = engine().checkParseEntities({ entities: parsed as cedar.EntityJson[] });
-  if (answer.type === 'failure') throw new KillSwitchError('POLICY_INVALID', `entities.json does not parse: ${detail(answer.errors)}`);
+  if (answer.type === 'failure')
+    throw new KillSwitchError('POLICY_INVALID', `entities.json does not parse: ${detail(answer.errors)}`);
   return parsed as cedar.EntityJson[];
 }
 

@@ -58,35 +58,62 @@ export interface BuiltinSecretStore {
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$/;
 
 export function checkSecretName(name: string): void {
-  if (!NAME_PATTERN.test(name)) throw new TriplineError('VALIDATION_FAILED', `${JSON.stringify(name)} is not a secret name (letters, digits and . _ : / -, at most 200)`);
+  if (!NAME_PATTERN.test(name))
+    throw new TriplineError(
+      'VALIDATION_FAILED',
+      `${JSON.stringify(name)} is not a secret name (letters, digits and . _ : / -, at most 200)`,
+    );
 }
 
-export function createBuiltinSecretStore(options: { store: KillSwitchStore; key: Buffer; now?: () => number }): BuiltinSecretStore {
+export function createBuiltinSecretStore(options: {
+  store: KillSwitchStore;
+  key: Buffer;
+  now?: () => number;
+}): BuiltinSecretStore {
   if (options.key.length !== 32) throw new Error('the secrets key must be 32 bytes');
   const { store, key } = options;
   const now = options.now ?? Date.now;
   const keyId = createHash('sha256').update(key).digest('hex').slice(0, 16);
-  const aad = (tenant: string, name: string, version: number): Buffer => Buffer.from(`${tenant}\u0000${name}\u0000${version}`, 'utf8');
+  const aad = (tenant: string, name: string, version: number): Buffer =>
+    Buffer.from(`${tenant}\u0000${name}\u0000${version}`, 'utf8');
 
-  function encrypt(tenant: string, name: string, version: number, value: string): Pick<SecretRecord, 'ciphertext' | 'iv' | 'tag'> {
+  function encrypt(
+    tenant: string,
+    name: string,
+    version: number,
+    value: string,
+  ): Pick<SecretRecord, 'ciphertext' | 'iv' | 'tag'> {
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', key, iv);
     cipher.setAAD(aad(tenant, name, version));
     const ciphertext = Buffer.concat([cipher.update(value, 'utf8'), cipher.final()]);
-    return { ciphertext: ciphertext.toString('base64'), iv: iv.toString('base64'), tag: cipher.getAuthTag().toString('base64') };
+    return {
+      ciphertext: ciphertext.toString('base64'),
+      iv: iv.toString('base64'),
+      tag: cipher.getAuthTag().toString('base64'),
+    };
   }
 
   function decrypt(record: SecretRecord): string {
     if (record.keyId !== keyId) {
-      throw new KillSwitchError('SECRET_PROVIDER_FAILED', `secret ${record.name} was encrypted with another key (${record.keyId}); set TRIPLINE_SECRETS_KEY to that key`);
+      throw new KillSwitchError(
+        'SECRET_PROVIDER_FAILED',
+        `secret ${record.name} was encrypted with another key (${record.keyId}); set TRIPLINE_SECRETS_KEY to that key`,
+      );
     }
     try {
       const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(record.iv, 'base64'));
       decipher.setAAD(aad(record.tenant, record.name, record.version));
       decipher.setAuthTag(Buffer.from(record.tag, 'base64'));
-      return Buffer.concat([decipher.update(Buffer.from(record.ciphertext, 'base64')), decipher.final()]).toString('utf8');
+      return Buffer.concat([decipher.update(Buffer.from(record.ciphertext, 'base64')), decipher.final()]).toString(
+        'utf8',
+      );
     } catch (error) {
-      throw new KillSwitchError('SECRET_PROVIDER_FAILED', `secret ${record.name} does not decrypt (tampered with, or another key)`, { cause: error });
+      throw new KillSwitchError(
+        'SECRET_PROVIDER_FAILED',
+        `secret ${record.name} does not decrypt (tampered with, or another key)`,
+        { cause: error },
+      );
     }
   }
 
@@ -114,18 +141,24 @@ export function createBuiltinSecretStore(options: { store: KillSwitchStore; key:
       checkSecretName(name);
       const previous = await store.getSecret(tenant, name);
       const version = Math.max((previous?.version ?? 0) + 1, now() * 1000);
-      await store.upsertSecrets([{ tenant, name, version, ...encrypt(tenant, name, version, value), keyId, deleted: false, updatedMs: now() }]);
+      await store.upsertSecrets([
+        { tenant, name, version, ...encrypt(tenant, name, version, value), keyId, deleted: false, updatedMs: now() },
+      ]);
       return { name, version };
     },
     async remove(tenant, name) {
       const previous = await current(tenant, name);
       if (previous === undefined) return false;
       const version = Math.max(previous.version + 1, now() * 1000);
-      await store.upsertSecrets([{ tenant, name, version, ciphertext: '', iv: '', tag: '', keyId, deleted: true, updatedMs: now() }]);
+      await store.upsertSecrets([
+        { tenant, name, version, ciphertext: '', iv: '', tag: '', keyId, deleted: true, updatedMs: now() },
+      ]);
       return true;
     },
     async list(tenant) {
-      return (await store.listSecrets(tenant)).filter((record) => !record.deleted).map((record) => ({ name: record.name, version: record.version, updatedMs: record.updatedMs }));
+      return (await store.listSecrets(tenant))
+        .filter((record) => !record.deleted)
+        .map((record) => ({ name: record.name, version: record.version, updatedMs: record.updatedMs }));
     },
   };
 }
@@ -143,16 +176,25 @@ export interface WebhookSecretProviderOptions {
 export function createWebhookSecretProvider(options: WebhookSecretProviderOptions): SecretProvider {
   const patterns = options.names ?? ['*'];
   const timeoutMs = options.timeoutMs ?? 5000;
-  const serves = (secret: string): boolean => patterns.some((pattern) => (pattern.endsWith('*') ? secret.startsWith(pattern.slice(0, -1)) : secret === pattern));
+  const serves = (secret: string): boolean =>
+    patterns.some((pattern) => (pattern.endsWith('*') ? secret.startsWith(pattern.slice(0, -1)) : secret === pattern));
 
-  async function call(body: Record<string, unknown>, idempotencyKey: string, attempts: number): Promise<{ status: number | undefined; json: unknown; error: string | undefined }> {
+  async function call(
+    body: Record<string, unknown>,
+    idempotencyKey: string,
+    attempts: number,
+  ): Promise<{ status: number | undefined; json: unknown; error: string | undefined }> {
     const text = JSON.stringify(body);
     const result = await postWithRetries(
       options.url,
       text,
       () => {
         const timestamp = Math.floor(Date.now() / 1000);
-        return { [SIGNATURE_HEADER]: signBody(options.secret, timestamp, text), [TIMESTAMP_HEADER]: String(timestamp), [IDEMPOTENCY_HEADER]: idempotencyKey };
+        return {
+          [SIGNATURE_HEADER]: signBody(options.secret, timestamp, text),
+          [TIMESTAMP_HEADER]: String(timestamp),
+          [IDEMPOTENCY_HEADER]: idempotencyKey,
+        };
       },
       { timeoutMs, retry: { maxAttempts: attempts, initialBackoffMs: 200, maxBackoffMs: 2000 } },
     );
@@ -184,10 +226,14 @@ export function createWebhookSecretProvider(options: WebhookSecretProviderOption
         `lease:${request.leaseId}`,
         2,
       );
-      if (answer.status === 404) throw new KillSwitchError('SECRET_NOT_FOUND', `the secret provider has no secret named ${request.secret}`);
+      if (answer.status === 404)
+        throw new KillSwitchError('SECRET_NOT_FOUND', `the secret provider has no secret named ${request.secret}`);
       const body = answer.json as { value?: unknown; ref?: unknown; expiresAt?: unknown } | undefined;
       if (answer.error !== undefined || typeof body?.value !== 'string') {
-        throw new KillSwitchError('SECRET_PROVIDER_FAILED', `the secret provider did not lease ${request.secret}: ${answer.error ?? 'its answer has no "value"'}`);
+        throw new KillSwitchError(
+          'SECRET_PROVIDER_FAILED',
+          `the secret provider did not lease ${request.secret}: ${answer.error ?? 'its answer has no "value"'}`,
+        );
       }
       const expiresMs = typeof body.expiresAt === 'string' ? Date.parse(body.expiresAt) : Number.NaN;
       return {
@@ -197,8 +243,13 @@ export function createWebhookSecretProvider(options: WebhookSecretProviderOption
       };
     },
     async revoke(lease, reason) {
-      const answer = await call({ type: 'revoke', leaseId: lease.id, ref: lease.providerRef, secret: lease.secret, reason }, `revoke:${lease.id}`, 4);
-      if (answer.error !== undefined && answer.status !== 404) throw new Error(`the secret provider did not revoke lease ${lease.id}: ${answer.error}`);
+      const answer = await call(
+        { type: 'revoke', leaseId: lease.id, ref: lease.providerRef, secret: lease.secret, reason },
+        `revoke:${lease.id}`,
+        4,
+      );
+      if (answer.error !== undefined && answer.status !== 404)
+        throw new Error(`the secret provider did not revoke lease ${lease.id}: ${answer.error}`);
     },
   };
 }

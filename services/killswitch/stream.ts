@@ -55,7 +55,14 @@ function alertEvent(alert: Alert): Record<string, unknown> {
 }
 
 function escalationEvent(escalation: Escalation): Record<string, unknown> {
-  return { agentId: escalation.agentId, taskIds: escalation.taskIds, at: new Date(escalation.atMs).toISOString(), until: new Date(escalation.untilMs).toISOString(), atMs: escalation.atMs, untilMs: escalation.untilMs };
+  return {
+    agentId: escalation.agentId,
+    taskIds: escalation.taskIds,
+    at: new Date(escalation.atMs).toISOString(),
+    until: new Date(escalation.untilMs).toISOString(),
+    atMs: escalation.atMs,
+    untilMs: escalation.untilMs,
+  };
 }
 
 function frame(type: string, id: string | undefined, data: unknown): string {
@@ -68,7 +75,12 @@ function matches(filter: StreamFilter, tenant: string, taskId: string | undefine
   return (taskId !== undefined && filter.taskIds.has(taskId)) || filter.agentIds.has(agentId);
 }
 
-export function createStreamHub(options: { killSwitch: KillSwitch; authority: Authority; logger: Logger; heartbeatMs: number }): StreamHub {
+export function createStreamHub(options: {
+  killSwitch: KillSwitch;
+  authority: Authority;
+  logger: Logger;
+  heartbeatMs: number;
+}): StreamHub {
   const { authority, logger } = options;
   const clients = new Set<Client>();
 
@@ -89,7 +101,14 @@ export function createStreamHub(options: { killSwitch: KillSwitch; authority: Au
     client.response.socket?.uncork();
   }
 
-  function broadcast(type: StreamEventType, tenant: string, taskId: string | undefined, agentId: string, id: string | undefined, data: unknown): void {
+  function broadcast(
+    type: StreamEventType,
+    tenant: string,
+    taskId: string | undefined,
+    agentId: string,
+    id: string | undefined,
+    data: unknown,
+  ): void {
     let text: string | undefined;
     for (const client of clients) {
       if (!client.filter.types.has(type) || !matches(client.filter, tenant, taskId, agentId)) continue;
@@ -144,7 +163,10 @@ export function createStreamHub(options: { killSwitch: KillSwitch; authority: Au
           const view = authority.task(filter.tenant, taskId);
           if (view.revoked && view.revocation !== undefined && !seen.has(view.revocation.id)) {
             seen.add(view.revocation.id);
-            snapshot += frame('revocation', view.revocation.id, { ...revocationEvent(view.revocation), snapshot: true });
+            snapshot += frame('revocation', view.revocation.id, {
+              ...revocationEvent(view.revocation),
+              snapshot: true,
+            });
             count += 1;
           }
         }
@@ -161,25 +183,40 @@ export function createStreamHub(options: { killSwitch: KillSwitch; authority: Au
         for (const agentId of filter.agentIds) {
           const escalation = authority.blocked(filter.tenant, agentId);
           if (escalation !== undefined) {
-            snapshot += frame('escalation', `escalation-${agentId}-${escalation.atMs}`, { ...escalationEvent(escalation), snapshot: true });
+            snapshot += frame('escalation', `escalation-${agentId}-${escalation.atMs}`, {
+              ...escalationEvent(escalation),
+              snapshot: true,
+            });
             count += 1;
           }
         }
       }
-      snapshot += frame('ready', undefined, { snapshot: count, types: [...filter.types], taskIds: [...filter.taskIds], agentIds: [...filter.agentIds] });
+      snapshot += frame('ready', undefined, {
+        snapshot: count,
+        types: [...filter.types],
+        taskIds: [...filter.taskIds],
+        agentIds: [...filter.agentIds],
+      });
       response.write(snapshot);
       clients.add(client);
     },
     verification(record) {
-      broadcast('verification', record.tenant, record.taskId, record.agentId, `verification-${record.revocationId}-${record.version}`, {
-        revocationId: record.revocationId,
-        taskId: record.taskId,
-        taskType: record.taskType,
-        agentId: record.agentId,
-        outcome: record.outcome,
-        failures: record.failures,
-        decidedAt: record.decidedMs === null ? null : new Date(record.decidedMs).toISOString(),
-      });
+      broadcast(
+        'verification',
+        record.tenant,
+        record.taskId,
+        record.agentId,
+        `verification-${record.revocationId}-${record.version}`,
+        {
+          revocationId: record.revocationId,
+          taskId: record.taskId,
+          taskType: record.taskType,
+          agentId: record.agentId,
+          outcome: record.outcome,
+          failures: record.failures,
+          decidedAt: record.decidedMs === null ? null : new Date(record.decidedMs).toISOString(),
+        },
+      );
     },
     clients: () => clients.size,
     stop() {

@@ -65,7 +65,8 @@ const CLOCK_TOLERANCE_SECONDS = 5;
 export function createTokenService(options: TokenServiceOptions): TokenService {
   const now = options.now ?? Date.now;
   const ttlSeconds = options.ttlSeconds ?? 900;
-  if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) throw new Error(`ttlSeconds must be a positive integer (got ${ttlSeconds})`);
+  if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1)
+    throw new Error(`ttlSeconds must be a positive integer (got ${ttlSeconds})`);
   const keys: JSONWebKeySet = { keys: [options.key.publicJwk, ...(options.previousPublicKeys ?? [])] };
   const keySet = createLocalJWKSet(keys);
   /** Verified tokens, so introspecting the same token again costs a map lookup, not a signature check. */
@@ -117,7 +118,8 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
     async verify(token) {
       const cached = verified.get(token);
       if (cached !== undefined) {
-        if (cached.expiresAtMs + CLOCK_TOLERANCE_SECONDS * 1000 <= now()) throw new KillSwitchError('TOKEN_INVALID', 'the token has expired');
+        if (cached.expiresAtMs + CLOCK_TOLERANCE_SECONDS * 1000 <= now())
+          throw new KillSwitchError('TOKEN_INVALID', 'the token has expired');
         return cached;
       }
       let payload: JWTPayload;
@@ -151,21 +153,35 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
 
 function reasonOf(error: unknown): string {
   if (error instanceof joseErrors.JWTExpired) return 'the token has expired';
-  if (error instanceof joseErrors.JWTClaimValidationFailed) return `the token's ${error.claim} claim is not accepted here`;
+  if (error instanceof joseErrors.JWTClaimValidationFailed)
+    return `the token's ${error.claim} claim is not accepted here`;
   if (error instanceof joseErrors.JWSSignatureVerificationFailed) return 'the token signature does not verify';
-  if (error instanceof joseErrors.JWKSNoMatchingKey) return 'the token was signed by a key this Tripline does not publish';
+  if (error instanceof joseErrors.JWKSNoMatchingKey)
+    return 'the token was signed by a key this Tripline does not publish';
   return 'the token is not a valid Tripline task token';
 }
 
 function claimsOf(payload: JWTPayload, options: TokenServiceOptions): TaskClaims {
-  const strings = (value: unknown): string[] => (Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : []);
+  const strings = (value: unknown): string[] =>
+    Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
   const text = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
   const taskId = text(payload.task_id);
   const taskType = text(payload.task_type);
   const tenant = text(payload.tenant);
   const agentId = text(payload.agent_id) ?? payload.sub;
-  if (taskId === undefined || taskType === undefined || tenant === undefined || agentId === undefined || payload.jti === undefined || payload.iat === undefined || payload.exp === undefined) {
-    throw new KillSwitchError('TOKEN_INVALID', 'the token lacks the task claims (tenant, agent_id, task_id, task_type)');
+  if (
+    taskId === undefined ||
+    taskType === undefined ||
+    tenant === undefined ||
+    agentId === undefined ||
+    payload.jti === undefined ||
+    payload.iat === undefined ||
+    payload.exp === undefined
+  ) {
+    throw new KillSwitchError(
+      'TOKEN_INVALID',
+      'the token lacks the task claims (tenant, agent_id, task_id, task_type)',
+    );
   }
   return {
     tenant,

@@ -14,16 +14,36 @@ export const IN_FLIGHT_MAX_MS = 1000;
 export function introspectionCheck(authority: Authority, revocation: Revocation, at: number): CheckResult {
   const view = authority.task(revocation.tenant, revocation.taskId);
   const jtis = authority.knownTokens(revocation.tenant, revocation.taskId);
-  if (!view.revoked) return { ok: false, detail: 'the task is not marked revoked: its tokens would still introspect active', atMs: at };
-  return { ok: true, detail: jtis.length === 0 ? 'task refused; no tokens issued or seen by this process' : `task refused; ${jtis.length} token(s) introspect inactive`, atMs: at };
+  if (!view.revoked)
+    return { ok: false, detail: 'the task is not marked revoked: its tokens would still introspect active', atMs: at };
+  return {
+    ok: true,
+    detail:
+      jtis.length === 0
+        ? 'task refused; no tokens issued or seen by this process'
+        : `task refused; ${jtis.length} token(s) introspect inactive`,
+    atMs: at,
+  };
 }
 
 /** `stillOpen`: the task's leases still active after the providers answered. */
-export function leasesCheck(result: EndResult, stillOpen: readonly LeaseRecord[], at: number): NonNullable<VerificationChecks['leases']> {
-  const leaseFailures = [...result.failed, ...stillOpen.map((lease) => `lease ${lease.id} (${lease.secret}) is still active`)];
+export function leasesCheck(
+  result: EndResult,
+  stillOpen: readonly LeaseRecord[],
+  at: number,
+): NonNullable<VerificationChecks['leases']> {
+  const leaseFailures = [
+    ...result.failed,
+    ...stillOpen.map((lease) => `lease ${lease.id} (${lease.secret}) is still active`),
+  ];
   return {
     ok: leaseFailures.length === 0,
-    detail: leaseFailures.length === 0 ? (result.ended === 0 ? 'no leases held' : `${result.ended} lease(s) revoked at their provider`) : leaseFailures.join('; '),
+    detail:
+      leaseFailures.length === 0
+        ? result.ended === 0
+          ? 'no leases held'
+          : `${result.ended} lease(s) revoked at their provider`
+        : leaseFailures.join('; '),
     atMs: at,
     revoked: result.ended,
     failed: leaseFailures,
@@ -32,19 +52,29 @@ export function leasesCheck(result: EndResult, stillOpen: readonly LeaseRecord[]
 
 export function failuresOf(checks: VerificationChecks): string[] {
   const failures: string[] = [];
-  if (checks.introspection !== undefined && !checks.introspection.ok) failures.push(`introspection: ${checks.introspection.detail}`);
+  if (checks.introspection !== undefined && !checks.introspection.ok)
+    failures.push(`introspection: ${checks.introspection.detail}`);
   if (checks.leases !== undefined && !checks.leases.ok) failures.push(`leases: ${checks.leases.detail}`);
-  if (checks.agentStopped !== undefined && !checks.agentStopped.ok) failures.push(`agent: ${checks.agentStopped.detail}`);
-  if (checks.acknowledged !== undefined && !checks.acknowledged.ok && checks.acknowledged.required) failures.push(`acknowledgement: ${checks.acknowledged.detail}`);
+  if (checks.agentStopped !== undefined && !checks.agentStopped.ok)
+    failures.push(`agent: ${checks.agentStopped.detail}`);
+  if (checks.acknowledged !== undefined && !checks.acknowledged.ok && checks.acknowledged.required)
+    failures.push(`acknowledgement: ${checks.acknowledged.detail}`);
   return failures;
 }
 
 export function ackDetail(item: Tracked, acknowledgedMs: number): string {
-  const received = item.agentReceivedMs === undefined ? '' : `; the agent received it ${Math.round(item.agentReceivedMs - item.revocation.timeMs)} ms after it (agent clock)`;
+  const received =
+    item.agentReceivedMs === undefined
+      ? ''
+      : `; the agent received it ${Math.round(item.agentReceivedMs - item.revocation.timeMs)} ms after it (agent clock)`;
   return `acknowledged ${Math.round(acknowledgedMs - item.revocation.timeMs)} ms after the revocation${received}`;
 }
 
-export function violationDetail(count: number, first: { name: string; kind: string; startMs: number }, revokedMs: number): string {
+export function violationDetail(
+  count: number,
+  first: { name: string; kind: string; startMs: number },
+  revokedMs: number,
+): string {
   return `the agent kept acting: ${count} event(s) started after the revocation, the first "${first.name}" (${first.kind.replace('_', ' ')}) ${Math.round(first.startMs - revokedMs)} ms after it`;
 }
 
@@ -64,5 +94,11 @@ export function judgeAgent(item: Tracked, clockSkewMs: number, now: () => number
   if (count === 0) return;
   const first = [...late, ...item.violations].sort((a, b) => a.startMs - b.startMs)[0];
   if (first === undefined) return;
-  item.record.checks.agentStopped = { ok: false, detail: violationDetail(count, first, item.revocation.timeMs), atMs: now(), violations: count, firstViolation: first };
+  item.record.checks.agentStopped = {
+    ok: false,
+    detail: violationDetail(count, first, item.revocation.timeMs),
+    atMs: now(),
+    violations: count,
+    firstViolation: first,
+  };
 }

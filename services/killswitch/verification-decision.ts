@@ -4,7 +4,14 @@
  */
 import type { EndResult } from './leases.ts';
 import { messageOf } from '../shared/errors.ts';
-import { ackDetail, graceEnd, introspectionCheck, judgeAgent, leasesCheck, violationDetail } from './verification-checks.ts';
+import {
+  ackDetail,
+  graceEnd,
+  introspectionCheck,
+  judgeAgent,
+  leasesCheck,
+  violationDetail,
+} from './verification-checks.ts';
 import { conclude } from './verification-outcome.ts';
 import { isDecided } from './verification-state.ts';
 import type { Tracked, VerifierContext } from './verification-state.ts';
@@ -20,14 +27,21 @@ export function decide(ctx: VerifierContext, item: Tracked): Promise<void> {
 export function decideSoon(ctx: VerifierContext, item: Tracked, context: Record<string, unknown> = {}): void {
   if (item.timer !== undefined) clearTimeout(item.timer);
   item.timer = undefined;
-  decide(ctx, item).catch((error: unknown) => ctx.options.logger.error({ err: messageOf(error), ...context }, 'verification failed to run'));
+  decide(ctx, item).catch((error: unknown) =>
+    ctx.options.logger.error({ err: messageOf(error), ...context }, 'verification failed to run'),
+  );
 }
 
 /** Leases: wait for the providers (bounded: a provider that hangs counts as failed). */
 async function leasesInTime(ctx: VerifierContext, item: Tracked): Promise<EndResult> {
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), Math.max(5000, ctx.options.windowMs))));
-  const result = (await Promise.race([item.leases, late])) ?? { ended: 0, failed: ['the lease providers did not answer in time'] };
+  const late = new Promise<undefined>(
+    (resolve) => (timer = setTimeout(() => resolve(undefined), Math.max(5000, ctx.options.windowMs))),
+  );
+  const result = (await Promise.race([item.leases, late])) ?? {
+    ended: 0,
+    failed: ['the lease providers did not answer in time'],
+  };
   clearTimeout(timer);
   return result;
 }
@@ -39,13 +53,26 @@ async function leasesInTime(ctx: VerifierContext, item: Tracked): Promise<EndRes
 async function lookUpLaterEvents(ctx: VerifierContext, item: Tracked): Promise<boolean> {
   const { revocation, record } = item;
   try {
-    const after = await ctx.options.store.eventsAfter(revocation.tenant, revocation.taskId, graceEnd(item, ctx.options.clockSkewMs));
+    const after = await ctx.options.store.eventsAfter(
+      revocation.tenant,
+      revocation.taskId,
+      graceEnd(item, ctx.options.clockSkewMs),
+    );
     if (isDecided(item)) return false;
     if (after.count > 0 && after.first !== undefined) {
-      record.checks.agentStopped = { ok: false, detail: violationDetail(after.count, after.first, revocation.timeMs), atMs: ctx.now(), violations: after.count, firstViolation: after.first };
+      record.checks.agentStopped = {
+        ok: false,
+        detail: violationDetail(after.count, after.first, revocation.timeMs),
+        atMs: ctx.now(),
+        violations: after.count,
+        firstViolation: after.first,
+      };
     }
   } catch (error) {
-    ctx.options.logger.warn({ err: messageOf(error) }, 'could not look up events after a revocation; deciding on the events this process saw');
+    ctx.options.logger.warn(
+      { err: messageOf(error) },
+      'could not look up events after a revocation; deciding on the events this process saw',
+    );
   }
   return true;
 }
@@ -55,12 +82,20 @@ async function decideNow(ctx: VerifierContext, item: Tracked): Promise<void> {
   const { options } = ctx;
   if (item.leaseResult === undefined) item.leaseResult = await leasesInTime(ctx, item);
   if (isDecided(item)) return;
-  const stillOpen = options.leases.open(revocation.tenant, revocation.taskId).filter((lease) => lease.status === 'active');
+  const stillOpen = options.leases
+    .open(revocation.tenant, revocation.taskId)
+    .filter((lease) => lease.status === 'active');
   record.checks.leases = leasesCheck(item.leaseResult, stillOpen, ctx.now());
   // Introspection again, unless a person restored the task in the meantime (then the first check stands).
-  if (item.restoredMs === undefined) record.checks.introspection = introspectionCheck(options.authority, revocation, ctx.now());
+  if (item.restoredMs === undefined)
+    record.checks.introspection = introspectionCheck(options.authority, revocation, ctx.now());
   judgeAgent(item, options.clockSkewMs, ctx.now);
-  if (record.checks.agentStopped?.ok !== false && item.restoredMs === undefined && !(await lookUpLaterEvents(ctx, item))) return;
+  if (
+    record.checks.agentStopped?.ok !== false &&
+    item.restoredMs === undefined &&
+    !(await lookUpLaterEvents(ctx, item))
+  )
+    return;
   const inFlight = item.suspects.length;
   record.checks.agentStopped ??= {
     ok: true,
@@ -69,8 +104,14 @@ async function decideNow(ctx: VerifierContext, item: Tracked): Promise<void> {
     violations: 0,
   };
   const acknowledgedAt = record.acknowledgedMs;
-  record.checks.acknowledged = acknowledgedAt === null
-    ? { ok: false, required: options.requireAck, detail: 'the agent helper did not acknowledge the revocation', atMs: ctx.now() }
-    : { ok: true, required: options.requireAck, detail: ackDetail(item, acknowledgedAt), atMs: acknowledgedAt };
+  record.checks.acknowledged =
+    acknowledgedAt === null
+      ? {
+          ok: false,
+          required: options.requireAck,
+          detail: 'the agent helper did not acknowledge the revocation',
+          atMs: ctx.now(),
+        }
+      : { ok: true, required: options.requireAck, detail: ackDetail(item, acknowledgedAt), atMs: acknowledgedAt };
   conclude(ctx, item);
 }

@@ -32,9 +32,16 @@ function alertOf(ctx: VerifierContext, item: Tracked, failures: string[]): Alert
 function raiseAlert(ctx: VerifierContext, item: Tracked, failures: string[], late: boolean): Alert {
   const { logger, killSwitch } = ctx.options;
   const alert = alertOf(ctx, item, failures);
-  logger.error({ taskId: item.revocation.taskId, revocationId: item.revocation.id, failures, late }, 'the kill could not be verified');
+  logger.error(
+    { taskId: item.revocation.taskId, revocationId: item.revocation.id, failures, late },
+    'the kill could not be verified',
+  );
   killSwitch.alert(alert);
-  const stored = ctx.options.insertAlerts([alert]).catch((error: unknown) => logger.error({ err: messageOf(error) }, 'storing the alert of a failed verification failed'));
+  const stored = ctx.options
+    .insertAlerts([alert])
+    .catch((error: unknown) =>
+      logger.error({ err: messageOf(error) }, 'storing the alert of a failed verification failed'),
+    );
   ctx.writes.add(stored);
   void stored.finally(() => ctx.writes.delete(stored));
   return alert;
@@ -57,7 +64,14 @@ export function conclude(ctx: VerifierContext, item: Tracked): void {
   if (item.record.outcome === 'failed') {
     alert = raiseAlert(ctx, item, failures, wasVerified);
   } else {
-    logger.info({ taskId: item.revocation.taskId, revocationId: item.revocation.id, ms: Math.round((item.record.decidedMs) - item.record.revokedMs) }, 'kill verified');
+    logger.info(
+      {
+        taskId: item.revocation.taskId,
+        revocationId: item.revocation.id,
+        ms: Math.round(item.record.decidedMs - item.record.revokedMs),
+      },
+      'kill verified',
+    );
   }
   try {
     ctx.options.onOutcome?.(structuredClone(item.record), item.revocation, alert);

@@ -42,14 +42,26 @@ export function observeEvent(ctx: VerifierContext, item: Tracked, event: AgentEv
  * Records the acknowledgement of a verification this process watches (`acknowledgedAt`: now). Returns false
  * when it came from another agent than the revoked task's.
  */
-export function acknowledgeTracked(ctx: VerifierContext, item: Tracked, ack: Acknowledgement, acknowledgedAt: number): boolean {
+export function acknowledgeTracked(
+  ctx: VerifierContext,
+  item: Tracked,
+  ack: Acknowledgement,
+  acknowledgedAt: number,
+): boolean {
   if (ack.agentId !== undefined && ack.agentId !== item.revocation.agentId) return false;
   const { requireAck } = ctx.options;
   item.record.acknowledgedMs ??= acknowledgedAt;
-  if (item.agentReceivedMs === undefined && ack.receivedAtMs !== undefined && !item.decided) item.agentReceivedMs = ack.receivedAtMs;
+  if (item.agentReceivedMs === undefined && ack.receivedAtMs !== undefined && !item.decided)
+    item.agentReceivedMs = ack.receivedAtMs;
   if (item.decided) {
-    item.record.checks.acknowledged = { ok: true, required: requireAck, detail: ackDetail(item, acknowledgedAt), atMs: acknowledgedAt };
-    if (requireAck && item.record.outcome === 'failed' && failuresOf(item.record.checks).length === 0) conclude(ctx, item);
+    item.record.checks.acknowledged = {
+      ok: true,
+      required: requireAck,
+      detail: ackDetail(item, acknowledgedAt),
+      atMs: acknowledgedAt,
+    };
+    if (requireAck && item.record.outcome === 'failed' && failuresOf(item.record.checks).length === 0)
+      conclude(ctx, item);
     else ctx.write(item.record);
   } else {
     ctx.write(item.record);
@@ -58,7 +70,13 @@ export function acknowledgeTracked(ctx: VerifierContext, item: Tracked, ack: Ack
 }
 
 /** Records the acknowledgement of a verification this process does not watch (its record is read from the store). */
-export async function acknowledgeStored(ctx: VerifierContext, tenant: string, revocationId: string, ack: Acknowledgement, acknowledgedAt: number): Promise<VerificationRecord | undefined> {
+export async function acknowledgeStored(
+  ctx: VerifierContext,
+  tenant: string,
+  revocationId: string,
+  ack: Acknowledgement,
+  acknowledgedAt: number,
+): Promise<VerificationRecord | undefined> {
   const stored = await ctx.options.store.getVerification(tenant, revocationId);
   if (stored === null) return undefined;
   if (ack.agentId !== undefined && ack.agentId !== stored.agentId) return undefined;

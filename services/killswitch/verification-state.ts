@@ -114,4 +114,9 @@ export function newTracked(revocation: Revocation, record: VerificationRecord, l
 }
 
 /** The event as evidence. */
-export const violationOf = (event: AgentEvent): Violation => ({ eventId: event.id, name: event.name, kind: event.kind, startMs: event.startMs });
+export const violationOf = (event: AgentEvent): Violation => ({
+  eventId: event.id,
+  name: event.name,
+  kind: event.kind,
+  startMs: event.startMs,
+});

@@ -60,7 +60,12 @@ export function createVerifier(options: VerifierOptions): Verifier {
   /** tenant+task → the tracked revocation of its newest revoke. */
   const byTask = new Map<string, Tracked>();
   /** Versions make the newest record of a verification win, whichever insert carries it. */
-  const records = createBatchWriter<VerificationRecord>({ name: 'verifications', write: (rows) => store.upsertVerifications(rows), logger, intervalMs: WRITE_INTERVAL_MS });
+  const records = createBatchWriter<VerificationRecord>({
+    name: 'verifications',
+    write: (rows) => store.upsertVerifications(rows),
+    logger,
+    intervalMs: WRITE_INTERVAL_MS,
+  });
   let lastVersion = 0;
   let stopped = false;
 
@@ -83,14 +88,19 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const id = key(revocation.tenant, revocation.id);
     if (tracked.has(id) || stopped) return;
     const record: VerificationRecord = existing ?? pendingRecord(revocation);
-    const item = newTracked(revocation, record, leases.endTask(revocation.tenant, revocation.taskId, 'revoked', `task revoked: ${revocation.reason}`));
+    const item = newTracked(
+      revocation,
+      record,
+      leases.endTask(revocation.tenant, revocation.taskId, 'revoked', `task revoked: ${revocation.reason}`),
+    );
     void item.leases.then((result) => (item.leaseResult = result)).catch(() => undefined);
     tracked.set(id, item);
     byTask.set(key(revocation.tenant, revocation.taskId), item);
     if (existing === undefined) ctx.write(record);
     // The kill switch applies a revocation to every subscriber in turn: check once they all have.
     queueMicrotask(() => {
-      if (!item.decided && item.restoredMs === undefined) record.checks.introspection = introspectionCheck(options.authority, revocation, now());
+      if (!item.decided && item.restoredMs === undefined)
+        record.checks.introspection = introspectionCheck(options.authority, revocation, now());
     });
     const delay = Math.max(0, revocation.timeMs + options.windowMs - now());
     item.timer = setTimeout(() => {

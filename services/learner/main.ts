@@ -22,12 +22,18 @@ async function main(): Promise<number> {
   let config;
   try {
     args = parseArgs({
-      options: { tenant: { type: 'string' }, 'dry-run': { type: 'boolean', default: false }, 'shadow-alerts-block': { type: 'boolean', default: false } },
+      options: {
+        tenant: { type: 'string' },
+        'dry-run': { type: 'boolean', default: false },
+        'shadow-alerts-block': { type: 'boolean', default: false },
+      },
       strict: true,
     }).values;
     config = loadConfig();
   } catch (error) {
-    process.stderr.write(`learner: ${messageOf(error)}\nusage: node services/learner/main.ts [--tenant T] [--dry-run] [--shadow-alerts-block]\n`);
+    process.stderr.write(
+      `learner: ${messageOf(error)}\nusage: node services/learner/main.ts [--tenant T] [--dry-run] [--shadow-alerts-block]\n`,
+    );
     return 2;
   }
   const logger = createLogger(config.logLevel, 'tripline-learner');
@@ -49,10 +55,25 @@ async function main(): Promise<number> {
       for (const entry of result.book.list()) {
         if (entry.agentId !== '') continue;
         const described = describeBaseline(entry.baseline);
-        logger.info({ tenant: entry.tenant, taskType: entry.taskType, tasks: entry.baseline.tasks, falsePositivesLearned: described.falsePositivesLearned }, 'baseline rebuilt');
+        logger.info(
+          {
+            tenant: entry.tenant,
+            taskType: entry.taskType,
+            tasks: entry.baseline.tasks,
+            falsePositivesLearned: described.falsePositivesLearned,
+          },
+          'baseline rebuilt',
+        );
       }
       logger.info(
-        { tasks: result.tasks, falsePositives: result.falsePositives, skipped: result.skipped, baselines: records.length, saved: !args['dry-run'], ms: Date.now() - started },
+        {
+          tasks: result.tasks,
+          falsePositives: result.falsePositives,
+          skipped: result.skipped,
+          baselines: records.length,
+          saved: !args['dry-run'],
+          ms: Date.now() - started,
+        },
         args['dry-run'] ? 'rebuilt the baselines (dry run: nothing saved)' : 'rebuilt and saved the baselines',
       );
       return 0;
@@ -61,7 +82,10 @@ async function main(): Promise<number> {
       await store.close();
     }
   } catch (error) {
-    logger.fatal({ code: isTriplineError(error) ? error.code : 'LEARNER_FAILED', err: messageOf(error) }, `the learner failed: ${messageOf(error)}`);
+    logger.fatal(
+      { code: isTriplineError(error) ? error.code : 'LEARNER_FAILED', err: messageOf(error) },
+      `the learner failed: ${messageOf(error)}`,
+    );
     return 1;
   }
 }

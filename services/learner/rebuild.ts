@@ -37,7 +37,10 @@ export interface RebuildResult {
   skipped: number;
 }
 
-export async function rebuildBaselines(queries: DetectionQueries, options: RebuildOptions = {}): Promise<RebuildResult> {
+export async function rebuildBaselines(
+  queries: DetectionQueries,
+  options: RebuildOptions = {},
+): Promise<RebuildResult> {
   const pageSize = options.pageSize ?? 1000;
   const book = new BaselineBook();
   const result: RebuildResult = { book, tasks: 0, falsePositives: 0, skipped: 0 };
@@ -53,7 +56,14 @@ export async function rebuildBaselines(queries: DetectionQueries, options: Rebui
     const byTenant = new Map<string, LearnableTask[]>();
     for (const task of page) byTenant.set(task.tenant, [...(byTenant.get(task.tenant) ?? []), task]);
     const events = new Map<string, Awaited<ReturnType<DetectionQueries['eventsForTasks']>>>();
-    for (const [tenant, tasks] of byTenant) events.set(tenant, await queries.eventsForTasks(tenant, tasks.map((task) => task.taskId)));
+    for (const [tenant, tasks] of byTenant)
+      events.set(
+        tenant,
+        await queries.eventsForTasks(
+          tenant,
+          tasks.map((task) => task.taskId),
+        ),
+      );
     for (const task of page) {
       const summary = summarizeStored(task, events.get(task.tenant)?.get(task.taskId) ?? [], {
         markedFalsePositive: task.markedFalsePositive,
@@ -64,7 +74,13 @@ export async function rebuildBaselines(queries: DetectionQueries, options: Rebui
         continue;
       }
       if (task.heldInWarmup) {
-        result.tasks += book.holdWarmupTask(task.tenant, task.taskType, task.agentId, summary, options.warmupTasks ?? DEFAULT_DETECTOR_CONFIG.warmupTasks);
+        result.tasks += book.holdWarmupTask(
+          task.tenant,
+          task.taskType,
+          task.agentId,
+          summary,
+          options.warmupTasks ?? DEFAULT_DETECTOR_CONFIG.warmupTasks,
+        );
         continue;
       }
       book.learnTask(task.tenant, task.taskType, task.agentId, summary);

@@ -38,7 +38,9 @@ export const RPC_CODE = {
   UNAUTHENTICATED: 16,
 } as const;
 
-const ExportTraceServiceResponse = otlpSchema.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse');
+const ExportTraceServiceResponse = otlpSchema.lookupType(
+  'opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse',
+);
 const RpcStatus = otlpSchema.lookupType('google.rpc.Status');
 
 /**
@@ -53,7 +55,10 @@ const RpcStatus = otlpSchema.lookupType('google.rpc.Status');
 export function decodeTraceRequest(body: Uint8Array, format: OtlpFormat): OtlpTraceRequest {
   const name: string = format; // checked at run time too: callers may come from untyped code
   if (name !== 'protobuf' && name !== 'json') {
-    throw new TriplineError('OTLP_UNSUPPORTED_MEDIA_TYPE', `unknown OTLP format ${JSON.stringify(name)}; use 'protobuf' or 'json'`);
+    throw new TriplineError(
+      'OTLP_UNSUPPORTED_MEDIA_TYPE',
+      `unknown OTLP format ${JSON.stringify(name)}; use 'protobuf' or 'json'`,
+    );
   }
   try {
     return format === 'protobuf' ? decodeProtobufRequest(body) : decodeJsonRequest(body);
@@ -67,7 +72,11 @@ export function decodeTraceRequest(body: Uint8Array, format: OtlpFormat): OtlpTr
  * was rejected and there is no message, else `partialSuccess { rejectedSpans, errorMessage }`. A message with
  * `rejectedSpans` 0 is a warning, as the specification allows.
  */
-export function encodeTraceResponse(rejectedSpans: number, errorMessage: string | undefined, format: OtlpFormat): Uint8Array {
+export function encodeTraceResponse(
+  rejectedSpans: number,
+  errorMessage: string | undefined,
+  format: OtlpFormat,
+): Uint8Array {
   const rejected = Number.isSafeInteger(rejectedSpans) && rejectedSpans > 0 ? rejectedSpans : 0;
   const message = errorMessage ?? '';
   if (rejected === 0 && message === '') {

@@ -19,10 +19,17 @@ export function asBadRequest(error: unknown, format: OtlpFormat): TriplineError 
   if (error instanceof TriplineError) return error;
   if (error instanceof DecodeError) {
     const where = error.path.length > 0 ? ` at ${error.path.join('.').replaceAll('.[', '[')}` : '';
-    return new TriplineError('OTLP_BAD_REQUEST', `invalid OTLP/${format === 'json' ? 'JSON' : 'protobuf'} trace request${where}: ${error.message}`);
+    return new TriplineError(
+      'OTLP_BAD_REQUEST',
+      `invalid OTLP/${format === 'json' ? 'JSON' : 'protobuf'} trace request${where}: ${error.message}`,
+    );
   }
   // Not expected (the decoders throw DecodeError), but a request must never turn into a 500.
-  return new TriplineError('OTLP_BAD_REQUEST', `invalid OTLP/${format === 'json' ? 'JSON' : 'protobuf'} trace request: ${messageOf(error)}`, {
-    cause: error,
-  });
+  return new TriplineError(
+    'OTLP_BAD_REQUEST',
+    `invalid OTLP/${format === 'json' ? 'JSON' : 'protobuf'} trace request: ${messageOf(error)}`,
+    {
+      cause: error,
+    },
+  );
 }

@@ -52,7 +52,10 @@ export function decodeJsonRequest(body: Uint8Array): OtlpTraceRequest {
   let objects = 0;
   for (let i = 0; i < body.length; i += 1) if (body[i] === 0x7b /* { */) objects += 1;
   if (objects * OBJECT_COST.keyValue > objectBudgetFor(body)) {
-    throw new TriplineError('OTLP_PAYLOAD_TOO_LARGE', 'the request holds more JSON objects than its size can encode sensibly; send fewer spans per request');
+    throw new TriplineError(
+      'OTLP_PAYLOAD_TOO_LARGE',
+      'the request holds more JSON objects than its size can encode sensibly; send fewer spans per request',
+    );
   }
   let parsed: unknown;
   try {
@@ -63,7 +66,8 @@ export function decodeJsonRequest(body: Uint8Array): OtlpTraceRequest {
   const root = jsonObject(parsed, 'the request');
   let resourceSpans: OtlpResourceSpans[] = [];
   for (const key in root) {
-    if (key === 'resourceSpans' || key === 'resource_spans') resourceSpans = jsonArray(root[key], key, jsonResourceSpans);
+    if (key === 'resourceSpans' || key === 'resource_spans')
+      resourceSpans = jsonArray(root[key], key, jsonResourceSpans);
   }
   return { resourceSpans };
 }
@@ -76,7 +80,11 @@ const SPAN_KIND_NAMES: Readonly<Record<string, number>> = {
   SPAN_KIND_PRODUCER: 4,
   SPAN_KIND_CONSUMER: 5,
 };
-const STATUS_CODE_NAMES: Readonly<Record<string, number>> = { STATUS_CODE_UNSET: 0, STATUS_CODE_OK: 1, STATUS_CODE_ERROR: 2 };
+const STATUS_CODE_NAMES: Readonly<Record<string, number>> = {
+  STATUS_CODE_UNSET: 0,
+  STATUS_CODE_OK: 1,
+  STATUS_CODE_ERROR: 2,
+};
 
 function jsonResourceSpans(element: unknown): OtlpResourceSpans {
   const o = jsonObject(element, 'a ResourceSpans');
@@ -418,14 +426,20 @@ function jsonAnyValue(o: JsonObject, depth: number): OtlpAnyValue {
       case 'arrayValue':
       case 'array_value': {
         const list = jsonMessage(v, key);
-        const values = list === undefined ? [] : within(key, () => jsonListValues(list, (item) => jsonAnyValue(jsonObject(item, 'an AnyValue'), depth + 1)));
+        const values =
+          list === undefined
+            ? []
+            : within(key, () =>
+                jsonListValues(list, (item) => jsonAnyValue(jsonObject(item, 'an AnyValue'), depth + 1)),
+              );
         value = { arrayValue: { values } };
         break;
       }
       case 'kvlistValue':
       case 'kvlist_value': {
         const list = jsonMessage(v, key);
-        const values = list === undefined ? [] : within(key, () => jsonListValues(list, (item) => jsonKeyValue(item, depth)));
+        const values =
+          list === undefined ? [] : within(key, () => jsonListValues(list, (item) => jsonKeyValue(item, depth)));
         value = { kvlistValue: { values } };
         break;
       }

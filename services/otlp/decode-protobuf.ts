@@ -66,7 +66,10 @@ let objectBudget = 0;
 function spendObject(cost: number): void {
   objectBudget -= cost;
   if (objectBudget < 0) {
-    throw new TriplineError('OTLP_PAYLOAD_TOO_LARGE', 'the request holds more spans, events, links and attributes than its size can encode sensibly; send fewer per request');
+    throw new TriplineError(
+      'OTLP_PAYLOAD_TOO_LARGE',
+      'the request holds more spans, events, links and attributes than its size can encode sensibly; send fewer per request',
+    );
   }
 }
 

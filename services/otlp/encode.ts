@@ -3,7 +3,14 @@
  * out fields at their default value, as protoc-generated encoders do.
  */
 import protobuf from 'protobufjs';
-import type { OtlpAnyValue, OtlpKeyValue, OtlpResourceSpans, OtlpScopeSpans, OtlpSpan, OtlpTraceRequest } from '../../schemas/otlp.ts';
+import type {
+  OtlpAnyValue,
+  OtlpKeyValue,
+  OtlpResourceSpans,
+  OtlpScopeSpans,
+  OtlpSpan,
+  OtlpTraceRequest,
+} from '../../schemas/otlp.ts';
 import { INT64_LIMIT, INT64_MIN, TWO_POW_32 } from './int64.ts';
 import { TAG_LEN_1, WIRE_I64, WIRE_LEN, tag } from './wire.ts';
 
@@ -153,7 +160,8 @@ function writeAnyValueBody(w: Writer, v: OtlpAnyValue): void {
 function writeInt64(w: Writer, value: number | string): void {
   w.uint32(24 /* 3:varint */);
   if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value)) throw new TypeError(`intValue ${value} is not a safe integer; pass larger values as decimal strings`);
+    if (!Number.isSafeInteger(value))
+      throw new TypeError(`intValue ${value} is not a safe integer; pass larger values as decimal strings`);
     w.int64(value);
     return;
   }
@@ -166,7 +174,8 @@ const DIGITS = /^\d+$/;
 
 function writeNanos(w: Writer, field: number, value: string): void {
   if (value === '0' || value === '') return;
-  if (!DIGITS.test(value) || value.length > 20) throw new TypeError(`timestamp ${JSON.stringify(value)} is not an unsigned decimal integer`);
+  if (!DIGITS.test(value) || value.length > 20)
+    throw new TypeError(`timestamp ${JSON.stringify(value)} is not an unsigned decimal integer`);
   let low: number;
   let high: number;
   if (value.length <= 15) {
@@ -209,7 +218,8 @@ const ID_BYTES: Record<number, Uint8Array> = { 8: new Uint8Array(8), 16: new Uin
 function writeId(w: Writer, field: number, id: string, size: 8 | 16): void {
   if (id === '') return;
   const bytes = ID_BYTES[size];
-  if (id.length !== size * 2 || bytes === undefined) throw new TypeError(`id ${JSON.stringify(id)} must be ${size * 2} hex characters (or '' when absent)`);
+  if (id.length !== size * 2 || bytes === undefined)
+    throw new TypeError(`id ${JSON.stringify(id)} must be ${size * 2} hex characters (or '' when absent)`);
   for (let i = 0; i < size; i++) {
     const high = HEX_NIBBLE[id.charCodeAt(2 * i)] ?? -1;
     const low = HEX_NIBBLE[id.charCodeAt(2 * i + 1)] ?? -1;

@@ -4,10 +4,26 @@
  */
 
 export const REQUEST_FIELDS: readonly (string | undefined)[] = [undefined, 'resource_spans'];
-export const RESOURCE_SPANS_FIELDS: readonly (string | undefined)[] = [undefined, 'resource', 'scope_spans', 'schema_url'];
-export const RESOURCE_FIELDS: readonly (string | undefined)[] = [undefined, 'attributes', 'dropped_attributes_count', 'entity_refs'];
+export const RESOURCE_SPANS_FIELDS: readonly (string | undefined)[] = [
+  undefined,
+  'resource',
+  'scope_spans',
+  'schema_url',
+];
+export const RESOURCE_FIELDS: readonly (string | undefined)[] = [
+  undefined,
+  'attributes',
+  'dropped_attributes_count',
+  'entity_refs',
+];
 export const SCOPE_SPANS_FIELDS: readonly (string | undefined)[] = [undefined, 'scope', 'spans', 'schema_url'];
-export const SCOPE_FIELDS: readonly (string | undefined)[] = [undefined, 'name', 'version', 'attributes', 'dropped_attributes_count'];
+export const SCOPE_FIELDS: readonly (string | undefined)[] = [
+  undefined,
+  'name',
+  'version',
+  'attributes',
+  'dropped_attributes_count',
+];
 export const SPAN_FIELDS: readonly (string | undefined)[] = [
   undefined,
   'trace_id',
@@ -27,7 +43,13 @@ export const SPAN_FIELDS: readonly (string | undefined)[] = [
   'status',
   'flags',
 ];
-export const EVENT_FIELDS: readonly (string | undefined)[] = [undefined, 'time_unix_nano', 'name', 'attributes', 'dropped_attributes_count'];
+export const EVENT_FIELDS: readonly (string | undefined)[] = [
+  undefined,
+  'time_unix_nano',
+  'name',
+  'attributes',
+  'dropped_attributes_count',
+];
 export const LINK_FIELDS: readonly (string | undefined)[] = [
   undefined,
   'trace_id',

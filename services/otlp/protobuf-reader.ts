@@ -169,7 +169,8 @@ interface NativeSlices {
   hexSlice(start: number, end: number): string;
 }
 const bufferPrototype = Buffer.prototype as Partial<NativeSlices>;
-const HAS_NATIVE_SLICES = typeof bufferPrototype.utf8Slice === 'function' && typeof bufferPrototype.hexSlice === 'function';
+const HAS_NATIVE_SLICES =
+  typeof bufferPrototype.utf8Slice === 'function' && typeof bufferPrototype.hexSlice === 'function';
 
 function utf8(start: number, end: number): string {
   return HAS_NATIVE_SLICES ? (buf as Buffer & NativeSlices).utf8Slice(start, end) : buf.toString('utf8', start, end);
@@ -276,7 +277,8 @@ function skipField(wire: number, field: number, end: number, depth: number): voi
       pos += 4;
       return;
     case WIRE_START_GROUP: {
-      if (depth >= MAX_UNKNOWN_GROUP_DEPTH) fail(`unknown groups nested deeper than ${MAX_UNKNOWN_GROUP_DEPTH} at byte ${pos}`);
+      if (depth >= MAX_UNKNOWN_GROUP_DEPTH)
+        fail(`unknown groups nested deeper than ${MAX_UNKNOWN_GROUP_DEPTH} at byte ${pos}`);
       for (;;) {
         const t = readTag(end);
         if ((t & 7) === WIRE_END_GROUP) {

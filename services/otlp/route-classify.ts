@@ -166,7 +166,8 @@ export function spanKind(buf: Uint8Array, nameStart: number, nameEnd: number): n
     if (
       stringIs(buf, K_GENAI_OPERATION, EXECUTE_TOOL) ||
       stringIs(buf, method, TOOLS_CALL) ||
-      (typeOf(K_OPENINFERENCE) === T_STRING && text(buf, aOf(K_OPENINFERENCE), bOf(K_OPENINFERENCE)).toUpperCase() === 'TOOL') ||
+      (typeOf(K_OPENINFERENCE) === T_STRING &&
+        text(buf, aOf(K_OPENINFERENCE), bOf(K_OPENINFERENCE)).toUpperCase() === 'TOOL') ||
       (typeOf(K_TRACELOOP) === T_STRING && text(buf, aOf(K_TRACELOOP), bOf(K_TRACELOOP)).toLowerCase() === 'tool') ||
       startsWithBytes(buf, nameStart, nameEnd, EXECUTE_TOOL_PREFIX) ||
       startsWithBytes(buf, nameStart, nameEnd, TOOLS_CALL_PREFIX)
@@ -188,7 +189,8 @@ export function spanKind(buf: Uint8Array, nameStart: number, nameEnd: number): n
     if (
       stringIs(buf, K_GENAI_OPERATION, RETRIEVAL) ||
       stringIs(buf, method, RESOURCES_READ) ||
-      (typeOf(K_OPENINFERENCE) === T_STRING && text(buf, aOf(K_OPENINFERENCE), bOf(K_OPENINFERENCE)).toUpperCase() === 'RETRIEVER') ||
+      (typeOf(K_OPENINFERENCE) === T_STRING &&
+        text(buf, aOf(K_OPENINFERENCE), bOf(K_OPENINFERENCE)).toUpperCase() === 'RETRIEVER') ||
       startsWithBytes(buf, nameStart, nameEnd, RESOURCES_READ_PREFIX)
     ) {
       kind = 1;
@@ -203,8 +205,14 @@ export function spanKind(buf: Uint8Array, nameStart: number, nameEnd: number): n
  */
 export function isTaskRoot(buf: Uint8Array, parentStart: number, parentEnd: number, flags: number): boolean {
   const rootType = typeOf(K_TASK_ROOT);
-  const flagged = (rootType === T_BOOL && aOf(K_TASK_ROOT) === 1) || (rootType === T_STRING && equalBytes(buf, aOf(K_TASK_ROOT), bOf(K_TASK_ROOT), TRUE));
-  return flagged || emptyId(buf, parentStart, parentEnd) || (flags & SPAN_FLAGS_PARENT_IS_REMOTE) === SPAN_FLAGS_PARENT_IS_REMOTE;
+  const flagged =
+    (rootType === T_BOOL && aOf(K_TASK_ROOT) === 1) ||
+    (rootType === T_STRING && equalBytes(buf, aOf(K_TASK_ROOT), bOf(K_TASK_ROOT), TRUE));
+  return (
+    flagged ||
+    emptyId(buf, parentStart, parentEnd) ||
+    (flags & SPAN_FLAGS_PARENT_IS_REMOTE) === SPAN_FLAGS_PARENT_IS_REMOTE
+  );
 }
 
 /** Whether the span itself (not its resource) holds a task id or a task type. */

@@ -56,7 +56,13 @@ function fieldSize(contentSize: number): number {
 }
 
 /** Content sizes of the ResourceSpans and ScopeSpans runs of a group's spans (from index `from` to `to`, in triples). */
-function layout(spans: readonly number[], from: number, to: number, resources: readonly ResourceInfo[], scopes: readonly ScopeInfo[]): { total: number; sizes: number[] } {
+function layout(
+  spans: readonly number[],
+  from: number,
+  to: number,
+  resources: readonly ResourceInfo[],
+  scopes: readonly ScopeInfo[],
+): { total: number; sizes: number[] } {
   // sizes: for each resource run, its content size, followed by its scope runs' content sizes.
   const sizes: number[] = [];
   let total = 0;
@@ -66,11 +72,15 @@ function layout(spans: readonly number[], from: number, to: number, resources: r
     const resource = resources[resourceIndex] as ResourceInfo;
     const rsAt = sizes.length;
     sizes.push(0);
-    let rsSize = (resource.resourceStart >= 0 ? resource.resourceEnd - resource.resourceStart : 0) + (resource.schemaStart >= 0 ? resource.schemaEnd - resource.schemaStart : 0);
+    let rsSize =
+      (resource.resourceStart >= 0 ? resource.resourceEnd - resource.resourceStart : 0) +
+      (resource.schemaStart >= 0 ? resource.schemaEnd - resource.schemaStart : 0);
     while (i < to && (scopes[spans[i] as number] as ScopeInfo).resource === resourceIndex) {
       const scopeIndex = spans[i] as number;
       const scope = scopes[scopeIndex] as ScopeInfo;
-      let ssSize = (scope.scopeStart >= 0 ? scope.scopeEnd - scope.scopeStart : 0) + (scope.schemaStart >= 0 ? scope.schemaEnd - scope.schemaStart : 0);
+      let ssSize =
+        (scope.scopeStart >= 0 ? scope.scopeEnd - scope.scopeStart : 0) +
+        (scope.schemaStart >= 0 ? scope.schemaEnd - scope.schemaStart : 0);
       while (i < to && spans[i] === scopeIndex) {
         ssSize += (spans[i + 2] as number) - (spans[i + 1] as number);
         i += 3;
@@ -98,12 +108,23 @@ function copy(buf: Uint8Array, out: Uint8Array, at: number, start: number, end: 
   return at + (end - start);
 }
 
-export function writeGroup(buf: Uint8Array, group: Group, spans: readonly number[], resources: readonly ResourceInfo[], scopes: readonly ScopeInfo[], maxBytes: number, records: RoutedRecord[]): void {
+export function writeGroup(
+  buf: Uint8Array,
+  group: Group,
+  spans: readonly number[],
+  resources: readonly ResourceInfo[],
+  scopes: readonly ScopeInfo[],
+  maxBytes: number,
+  records: RoutedRecord[],
+): void {
   const { total, sizes } = layout(spans, 0, spans.length, resources, scopes);
   const count = spans.length / 3;
   if (total > maxBytes) {
     if (count === 1) {
-      throw new TriplineError('OTLP_PAYLOAD_TOO_LARGE', `a span encodes to ${String(total)} bytes, more than the Kafka record limit of ${String(maxBytes)} bytes (TRIPLINE_KAFKA_MAX_RECORD_BYTES)`);
+      throw new TriplineError(
+        'OTLP_PAYLOAD_TOO_LARGE',
+        `a span encodes to ${String(total)} bytes, more than the Kafka record limit of ${String(maxBytes)} bytes (TRIPLINE_KAFKA_MAX_RECORD_BYTES)`,
+      );
     }
     const half = Math.ceil(count / 2) * 3;
     writeGroup(buf, group, spans.slice(0, half), resources, scopes, maxBytes, records);

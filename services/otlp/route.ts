@@ -17,7 +17,17 @@
  */
 import { TriplineError } from '../shared/errors.ts';
 import { keepBoundary, taskMark } from '../core/classify.ts';
-import { declaresTask, holdsTaskId, isTaskRoot, mergeWithResource, spanA, spanB, spanKind, spanType, traceKey } from './route-classify.ts';
+import {
+  declaresTask,
+  holdsTaskId,
+  isTaskRoot,
+  mergeWithResource,
+  spanA,
+  spanB,
+  spanKind,
+  spanType,
+  traceKey,
+} from './route-classify.ts';
 import { KEY_COUNT, T_BOOL, T_DOUBLE, T_INT, T_LIST, T_NONE, T_STRING, keyId } from './route-keys.ts';
 import { writeGroup } from './route-records.ts';
 import type { Group, ResourceInfo, RoutedRecord, ScopeInfo } from './route-records.ts';
@@ -216,7 +226,15 @@ export function routeTraceRequest(body: Uint8Array, topics: RouteTopics, maxReco
         continue;
       }
       const rsEnd = len(end);
-      const info: ResourceInfo = { resourceStart: -1, resourceEnd: -1, schemaStart: -1, schemaEnd: -1, types: new Uint8Array(KEY_COUNT), a: new Float64Array(KEY_COUNT), b: new Float64Array(KEY_COUNT) };
+      const info: ResourceInfo = {
+        resourceStart: -1,
+        resourceEnd: -1,
+        schemaStart: -1,
+        schemaEnd: -1,
+        types: new Uint8Array(KEY_COUNT),
+        a: new Float64Array(KEY_COUNT),
+        b: new Float64Array(KEY_COUNT),
+      };
       const resourceIndex = resources.length;
       resources.push(info);
       // Pass 1: the resource and the schema url (they may come after the scope spans).
@@ -248,7 +266,13 @@ export function routeTraceRequest(body: Uint8Array, topics: RouteTopics, maxReco
           continue;
         }
         const ssEnd = len(rsEnd);
-        const scope: ScopeInfo = { resource: resourceIndex, scopeStart: -1, scopeEnd: -1, schemaStart: -1, schemaEnd: -1 };
+        const scope: ScopeInfo = {
+          resource: resourceIndex,
+          scopeStart: -1,
+          scopeEnd: -1,
+          schemaStart: -1,
+          schemaEnd: -1,
+        };
         const scopeIndex = scopes.length;
         scopes.push(scope);
         const ssStart = pos;
@@ -284,14 +308,24 @@ export function routeTraceRequest(body: Uint8Array, topics: RouteTopics, maxReco
       }
       pos = rsEnd;
     }
-    for (const group of groups.inOrder) writeGroup(buf, group, group.spans, resources, scopes, maxRecordBytes, result.records);
+    for (const group of groups.inOrder)
+      writeGroup(buf, group, group.spans, resources, scopes, maxRecordBytes, result.records);
   } finally {
     buf = new Uint8Array(0);
   }
   return result;
 }
 
-function routeSpan(spanEnd: number, resource: ResourceInfo, kindTopics: string[], boundaryTopic: string, groups: Groups, scopeIndex: number, fieldStart: number, result: RoutedRequest): void {
+function routeSpan(
+  spanEnd: number,
+  resource: ResourceInfo,
+  kindTopics: string[],
+  boundaryTopic: string,
+  groups: Groups,
+  scopeIndex: number,
+  fieldStart: number,
+  result: RoutedRequest,
+): void {
   spanType.fill(0);
   let traceStart = 0;
   let traceEnd = 0;
@@ -305,7 +339,12 @@ function routeSpan(spanEnd: number, resource: ResourceInfo, kindTopics: string[]
     switch (tag) {
       case 133 /* 16 flags, fixed32 */: {
         if (pos + 4 > spanEnd) bad('truncated Span.flags');
-        flags = ((buf[pos] as number) | ((buf[pos + 1] as number) << 8) | ((buf[pos + 2] as number) << 16) | ((buf[pos + 3] as number) << 24)) >>> 0;
+        flags =
+          ((buf[pos] as number) |
+            ((buf[pos + 1] as number) << 8) |
+            ((buf[pos + 2] as number) << 16) |
+            ((buf[pos + 3] as number) << 24)) >>>
+          0;
         pos += 4;
         break;
       }
@@ -346,7 +385,8 @@ function routeSpan(spanEnd: number, resource: ResourceInfo, kindTopics: string[]
       }
       default: {
         const field = tag >>> 3;
-        if (field === 1 || field === 2 || field === 4 || field === 5 || field === 9) expectWire(tag, 2, `Span field ${String(field)}`);
+        if (field === 1 || field === 2 || field === 4 || field === 5 || field === 9)
+          expectWire(tag, 2, `Span field ${String(field)}`);
         skip(tag & 7, spanEnd);
       }
     }
@@ -356,7 +396,11 @@ function routeSpan(spanEnd: number, resource: ResourceInfo, kindTopics: string[]
   const kind = spanKind(buf, nameStart, nameEnd);
   const root = isTaskRoot(buf, parentStart, parentEnd, flags);
   const mark = taskMark(kind >= 0, root, declaresTask());
-  if (mark === 'drop' || (mark === 'boundary' && !keepBoundary(root, traceKey(buf, traceStart, traceEnd), holdsTaskId(), groups.declaredTraces))) {
+  if (
+    mark === 'drop' ||
+    (mark === 'boundary' &&
+      !keepBoundary(root, traceKey(buf, traceStart, traceEnd), holdsTaskId(), groups.declaredTraces))
+  ) {
     result.dropped += 1;
     return;
   }

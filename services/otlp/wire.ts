@@ -9,4 +9,4 @@ export const WIRE_I32 = 5;
 
 export const tag = (field: number, wire: number): number => (field << 3) | wire;
 /** `ExportTraceServiceRequest.resource_spans` (field 1, length-delimited). */
-export const TAG_LEN_1 = 10 /* 1:len */;
+export const TAG_LEN_1 = 10; /* 1:len */

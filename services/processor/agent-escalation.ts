@@ -34,7 +34,10 @@ export class AgentEscalation {
   observe(revocation: Revocation): boolean {
     const escalation = this.#window.observe(revocation);
     if (escalation === undefined) return false;
-    this.#logger.warn({ agentId: escalation.agentId, tasks: escalation.taskIds, until: new Date(escalation.untilMs).toISOString() }, 'escalating to the agent after repeated revocations');
+    this.#logger.warn(
+      { agentId: escalation.agentId, tasks: escalation.taskIds, until: new Date(escalation.untilMs).toISOString() },
+      'escalating to the agent after repeated revocations',
+    );
     this.#pending.push(escalation);
     return true;
   }
@@ -47,7 +50,14 @@ export class AgentEscalation {
   /** Revokes one task of an escalated agent (applied to the kill switch now, stored with the output). */
   revokeTask(task: LiveTask, escalation: Escalation, eventId: string, output: BatchOutput): void {
     markRevoked(task);
-    const revocation = escalationRevocation(task.state, escalation, this.#windowMs, task.peak?.score ?? 0, eventId, this.#now());
+    const revocation = escalationRevocation(
+      task.state,
+      escalation,
+      this.#windowMs,
+      task.peak?.score ?? 0,
+      eventId,
+      this.#now(),
+    );
     this.#killSwitch.apply(revocation);
     output.revocations.push(revocation);
     output.tasks.set(taskKey(task.state.tenant, task.state.taskId), task);
@@ -57,7 +67,12 @@ export class AgentEscalation {
   applyPending(liveTasks: () => Iterable<LiveTask>, output: BatchOutput): void {
     for (const escalation of this.#pending.splice(0)) {
       for (const task of liveTasks()) {
-        if (task.status !== 'active' || task.state.tenant !== escalation.tenant || task.state.agentId !== escalation.agentId) continue;
+        if (
+          task.status !== 'active' ||
+          task.state.tenant !== escalation.tenant ||
+          task.state.agentId !== escalation.agentId
+        )
+          continue;
         this.revokeTask(task, escalation, '', output);
       }
     }

@@ -10,12 +10,18 @@ import type { BaselineRecord } from '../store/store.ts';
 export { FLEET_TASK_TYPE } from '../core/detect/index.ts';
 
 export class BaselineBook {
-  private readonly entries = new Map<string, { tenant: string; taskType: string; agentId: string; baseline: Baseline }>();
+  private readonly entries = new Map<
+    string,
+    { tenant: string; taskType: string; agentId: string; baseline: Baseline }
+  >();
   private readonly dirty = new Set<string>();
   /** Per task type, the completed tasks that alerted during its warm-up, waiting (see `holdWarmupTask`). */
   private readonly held = new Map<string, { agentId: string; summary: TaskSummary }[]>();
 
-  static fromRecords(records: readonly BaselineRecord[], onBadRecord: (record: BaselineRecord, error: unknown) => void): BaselineBook {
+  static fromRecords(
+    records: readonly BaselineRecord[],
+    onBadRecord: (record: BaselineRecord, error: unknown) => void,
+  ): BaselineBook {
     const book = new BaselineBook();
     for (const record of records) {
       try {

@@ -20,5 +20,11 @@ export const emptyOutput = (): BatchOutput => ({ events: [], alerts: [], revocat
 
 /** The output's results as of now: its task records under new versions and the baselines learned since the last. */
 export function resultsOf(output: BatchOutput, tasks: TaskTable, book: BaselineBook, nowMs: () => number): Results {
-  return { events: output.events, alerts: output.alerts, revocations: output.revocations, tasks: [...output.tasks.values()].map((task) => tasks.recordOf(task)), baselines: book.takeDirty(nowMs()) };
+  return {
+    events: output.events,
+    alerts: output.alerts,
+    revocations: output.revocations,
+    tasks: [...output.tasks.values()].map((task) => tasks.recordOf(task)),
+    baselines: book.takeDirty(nowMs()),
+  };
 }

@@ -68,7 +68,9 @@ export class BatchScheduler {
 
   /** The history lookups under way for these tasks. */
   lookupsOf(tasks: readonly { tenant: string; taskId: string }[]): Promise<void>[] {
-    return tasks.map(({ tenant, taskId }) => this.#awaitingHistory.get(taskKey(tenant, taskId))).filter((lookup) => lookup !== undefined);
+    return tasks
+      .map(({ tenant, taskId }) => this.#awaitingHistory.get(taskKey(tenant, taskId)))
+      .filter((lookup) => lookup !== undefined);
   }
 
   /** Resolves once every lookup and every step queued so far is done (not their writes). */
@@ -83,7 +85,12 @@ export class BatchScheduler {
     if (this.#persistAhead === 0) return durable;
     return scored.then(() => {
       if (this.#writer.unwrittenEvents() <= this.#persistAhead) {
-        durable.catch((error: unknown) => this.#parts.logger.error({ err: messageOf(error), events: batch.events.length }, 'results of a batch were not written'));
+        durable.catch((error: unknown) =>
+          this.#parts.logger.error(
+            { err: messageOf(error), events: batch.events.length },
+            'results of a batch were not written',
+          ),
+        );
         return undefined;
       }
       return durable;
@@ -100,13 +107,29 @@ export class BatchScheduler {
     // Looked up at once, beside the work in progress; retried like writes (a store outage delays these tasks'
     // events rather than failing the batch).
     const unknown = unknownTasks(this.#parts, batch, this.#ownershipSinceMs, (key) => this.#awaitingHistory.has(key));
-    const history = unknown.size === 0 ? undefined : this.#writer.retrying('task history', unknown.size, () => fetchHistory(this.#parts.store, unknown), 'reading task history failed; retrying');
+    const history =
+      unknown.size === 0
+        ? undefined
+        : this.#writer.retrying(
+            'task history',
+            unknown.size,
+            () => fetchHistory(this.#parts.store, unknown),
+            'reading task history failed; retrying',
+          );
     history?.catch(() => undefined);
     const { deferred, earlier } = this.#deferral(batch, unknown);
-    const isDeferred = (item: { tenant: string; taskId: string }): boolean => deferred.has(taskKey(item.tenant, item.taskId));
+    const isDeferred = (item: { tenant: string; taskId: string }): boolean =>
+      deferred.has(taskKey(item.tenant, item.taskId));
 
-    const first = this.serialize(() => this.#scoreStep(batch.events.filter((event) => !isDeferred(event)), batch.boundaries.filter((boundary) => !isDeferred(boundary)), names));
-    if (deferred.size === 0) return { scored: first.then(() => undefined), durable: first.then(async ({ durable }) => durable) };
+    const first = this.serialize(() =>
+      this.#scoreStep(
+        batch.events.filter((event) => !isDeferred(event)),
+        batch.boundaries.filter((boundary) => !isDeferred(boundary)),
+        names,
+      ),
+    );
+    if (deferred.size === 0)
+      return { scored: first.then(() => undefined), durable: first.then(async ({ durable }) => durable) };
 
     // Later batches' events of these tasks wait for this step, which waits for the earlier ones.
     const second = (async () => {
@@ -130,7 +153,9 @@ export class BatchScheduler {
     });
     durable.catch(() => undefined);
     // In order, the batch counts as scored only once its waiting tasks are (so the bus hands over no more meanwhile).
-    const scored = this.#scoreInOrder ? Promise.all([first, second]).then(() => undefined) : first.then(() => undefined);
+    const scored = this.#scoreInOrder
+      ? Promise.all([first, second]).then(() => undefined)
+      : first.then(() => undefined);
     return { scored, durable };
   }
 
@@ -138,7 +163,10 @@ export class BatchScheduler {
    * The batch's tasks whose events wait for a history lookup (this batch's, or an earlier one still under way;
    * scoring in order, all of them while any lookup is), and the earlier steps they wait for.
    */
-  #deferral(batch: EventBatch, unknown: ReadonlyMap<string, ReadonlySet<string>>): { deferred: Set<string>; earlier: Set<Promise<void>> } {
+  #deferral(
+    batch: EventBatch,
+    unknown: ReadonlyMap<string, ReadonlySet<string>>,
+  ): { deferred: Set<string>; earlier: Set<Promise<void>> } {
     const deferred = new Set<string>();
     const earlier = new Set<Promise<void>>();
     for (const [tenant, ids] of unknown) for (const taskId of ids) deferred.add(taskKey(tenant, taskId));
@@ -160,7 +188,11 @@ export class BatchScheduler {
    * Scores events and task ends (serialized work) and queues their results' write. Resolves once scored; the
    * write is wrapped, since a promise returned as is would make the serialized work wait for it.
    */
-  async #scoreStep(events: readonly AgentEvent[], boundaries: readonly TaskBoundary[], names: ReadonlyMap<string, string>): Promise<{ durable: Promise<void> }> {
+  async #scoreStep(
+    events: readonly AgentEvent[],
+    boundaries: readonly TaskBoundary[],
+    names: ReadonlyMap<string, string>,
+  ): Promise<{ durable: Promise<void> }> {
     const output = scoreItems(this.#parts, events, boundaries, names);
     const durable = this.persist(output);
     durable.catch(() => undefined);

@@ -14,7 +14,12 @@ import { endTask } from './task-ends.ts';
 import { noteLearningEffect, taskKey } from './task-table.ts';
 
 /** Scores events and task ends (the caller serializes it) and returns their results, not yet written. */
-export function scoreItems(parts: ProcessorParts, batchEvents: readonly AgentEvent[], boundaries: readonly TaskBoundary[], names: ReadonlyMap<string, string>): BatchOutput {
+export function scoreItems(
+  parts: ProcessorParts,
+  batchEvents: readonly AgentEvent[],
+  boundaries: readonly TaskBoundary[],
+  names: ReadonlyMap<string, string>,
+): BatchOutput {
   const output = emptyOutput();
   const events = [...batchEvents].sort((a, b) => a.startMs - b.startMs);
   // Per task its first end; declarations and further ends apply after the events, declarations before the ends
@@ -49,7 +54,12 @@ export function scoreItems(parts: ProcessorParts, batchEvents: readonly AgentEve
   return output;
 }
 
-function scoreEvent(parts: ProcessorParts, event: AgentEvent, output: BatchOutput, names: ReadonlyMap<string, string>): void {
+function scoreEvent(
+  parts: ProcessorParts,
+  event: AgentEvent,
+  output: BatchOutput,
+  names: ReadonlyMap<string, string>,
+): void {
   const task = parts.resolver.taskFor(event);
   parts.resolver.adoptClaims(task, event, names, output);
   // Already folded in (rebuilt from the store, or delivered twice): its verdict is stored; scoring it again
@@ -58,7 +68,12 @@ function scoreEvent(parts: ProcessorParts, event: AgentEvent, output: BatchOutpu
   task.seen.add(event.id);
   const wasRevoked = task.status === 'revoked';
   task.state = observe(task.state, event);
-  const verdict = score(event, task.state, parts.book.lookup(event.tenant, task.state.taskType, task.state.agentId), parts.detector);
+  const verdict = score(
+    event,
+    task.state,
+    parts.book.lookup(event.tenant, task.state.taskType, task.state.agentId),
+    parts.detector,
+  );
   output.events.push({ event, verdict });
   if (task.peak === undefined || verdict.score >= task.peak.score) task.peak = verdict;
   output.tasks.set(taskKey(event.tenant, event.taskId), task);

@@ -25,11 +25,17 @@ export interface ManualAction {
  * the output to write. Throws NOT_FOUND for a task neither held nor stored, CONFLICT for a kill of a revoked task
  * or a restore of one that is not.
  */
-export async function manualAction(parts: ProcessorParts, action: ManualAction, kind: Revocation['action']): Promise<{ revocation: Revocation; output: BatchOutput }> {
+export async function manualAction(
+  parts: ProcessorParts,
+  action: ManualAction,
+  kind: Revocation['action'],
+): Promise<{ revocation: Revocation; output: BatchOutput }> {
   const task = await findTask(parts, action);
   const key = taskKey(task.state.tenant, task.state.taskId);
-  if (kind === 'revoke' && task.status === 'revoked') throw new TriplineError('CONFLICT', `task ${action.taskId} is already revoked`);
-  if (kind === 'restore' && task.status !== 'revoked') throw new TriplineError('CONFLICT', `task ${action.taskId} is not revoked (status ${task.status})`);
+  if (kind === 'revoke' && task.status === 'revoked')
+    throw new TriplineError('CONFLICT', `task ${action.taskId} is already revoked`);
+  if (kind === 'restore' && task.status !== 'revoked')
+    throw new TriplineError('CONFLICT', `task ${action.taskId} is not revoked (status ${task.status})`);
   const peakScore = task.peak?.score ?? 0;
   const revocation = manualRevocation(task.state, kind, action.actor, action.reason, peakScore, parts.now());
   if (kind === 'revoke') markRevoked(task);

@@ -127,15 +127,39 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
   const { store, killSwitch, logger } = options;
   const now = options.now ?? Date.now;
   const book = BaselineBook.fromRecords(await store.loadBaselines(), (record, error) =>
-    logger.error({ tenant: record.tenant, taskType: record.taskType, agentId: record.agentId, err: messageOf(error) }, 'ignoring an unreadable baseline'),
+    logger.error(
+      { tenant: record.tenant, taskType: record.taskType, agentId: record.agentId, err: messageOf(error) },
+      'ignoring an unreadable baseline',
+    ),
   );
   const ownershipSinceMs = now();
   const tasks = new TaskTable(options.endedTaskMemory ?? 20_000, now);
-  const escalation = options.escalation === undefined ? undefined : new AgentEscalation(options.escalation, { killSwitch, logger, now });
-  const parts: ProcessorParts = { store, killSwitch, logger, detector: options.detector, now, hooks: options.hooks, tasks, resolver: new TaskResolver(tasks), book, escalation };
+  const escalation =
+    options.escalation === undefined ? undefined : new AgentEscalation(options.escalation, { killSwitch, logger, now });
+  const parts: ProcessorParts = {
+    store,
+    killSwitch,
+    logger,
+    detector: options.detector,
+    now,
+    hooks: options.hooks,
+    tasks,
+    resolver: new TaskResolver(tasks),
+    book,
+    escalation,
+  };
   await restoreActiveTasks(parts);
-  const writer = createResultWriter({ store, logger, ...(options.writeRevocations === undefined ? {} : { writeRevocations: options.writeRevocations }) });
-  const scheduler = new BatchScheduler(parts, writer, { persistAhead: options.persistAhead ?? 0, scoreInOrder: options.scoreInOrder === true }, ownershipSinceMs);
+  const writer = createResultWriter({
+    store,
+    logger,
+    ...(options.writeRevocations === undefined ? {} : { writeRevocations: options.writeRevocations }),
+  });
+  const scheduler = new BatchScheduler(
+    parts,
+    writer,
+    { persistAhead: options.persistAhead ?? 0, scoreInOrder: options.scoreInOrder === true },
+    ownershipSinceMs,
+  );
   const unsubscribeEscalations = watchEscalations(parts, scheduler);
   const manual = (action: ManualAction, kind: Revocation['action']): Promise<Revocation> =>
     scheduler.serialize(async () => {
@@ -167,7 +191,12 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     taskSnapshot(tenant, taskId) {
       const task = parts.resolver.held(tenant, taskId);
       if (task === undefined) return undefined;
-      return { status: task.status, score: task.peak?.score ?? 0, taskType: task.state.taskType, agentId: task.state.agentId };
+      return {
+        status: task.status,
+        score: task.peak?.score ?? 0,
+        taskType: task.state.taskType,
+        agentId: task.state.agentId,
+      };
     },
     async stop() {
       writer.stopping();
@@ -202,7 +231,12 @@ function watchEscalations(parts: ProcessorParts, scheduler: BatchScheduler): (()
 }
 
 /** Drops tasks whose partitions moved to another processor, once what was scored of them is written. */
-async function forgetTasks(parts: ProcessorParts, scheduler: BatchScheduler, writer: ResultWriter, list: readonly { tenant: string; taskId: string }[]): Promise<void> {
+async function forgetTasks(
+  parts: ProcessorParts,
+  scheduler: BatchScheduler,
+  writer: ResultWriter,
+  list: readonly { tenant: string; taskId: string }[],
+): Promise<void> {
   // A lookup under way would bring a forgotten task back: let it finish first.
   const lookups = scheduler.lookupsOf(list);
   if (lookups.length > 0) await Promise.all(lookups);

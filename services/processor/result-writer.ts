@@ -46,7 +46,11 @@ interface PendingWrite {
   reject: (error: unknown) => void;
 }
 
-export function createResultWriter(options: { store: Store; logger: Logger; writeRevocations?: (rows: readonly Revocation[]) => Promise<void> }): ResultWriter {
+export function createResultWriter(options: {
+  store: Store;
+  logger: Logger;
+  writeRevocations?: (rows: readonly Revocation[]) => Promise<void>;
+}): ResultWriter {
   const { store, logger } = options;
   const writeRevocations = options.writeRevocations ?? ((rows: readonly Revocation[]) => store.insertRevocations(rows));
   const queued: PendingWrite[] = [];
@@ -58,7 +62,12 @@ export function createResultWriter(options: { store: Store; logger: Logger; writ
   let unwrittenEvents = 0;
   let stopped = false;
 
-  async function retrying<T>(what: string, rows: number, work: () => Promise<T>, failure = 'writing results failed; retrying'): Promise<T> {
+  async function retrying<T>(
+    what: string,
+    rows: number,
+    work: () => Promise<T>,
+    failure = 'writing results failed; retrying',
+  ): Promise<T> {
     for (let attempt = 1; ; attempt += 1) {
       try {
         return await work();
@@ -105,7 +114,8 @@ export function createResultWriter(options: { store: Store; logger: Logger; writ
       if (current === undefined || record.version > current.version) tasks.set(key, record);
     }
     const baselines = new Map<string, BaselineRecord>();
-    for (const record of group.flatMap((item) => item.baselines)) baselines.set(`${record.tenant}\u0000${record.taskType}\u0000${record.agentId}`, record);
+    for (const record of group.flatMap((item) => item.baselines))
+      baselines.set(`${record.tenant}\u0000${record.taskType}\u0000${record.agentId}`, record);
     await retrying('results', events.length, async () => {
       if (alerts.length > 0) await store.insertAlerts(alerts);
       if (events.length > 0) await store.insertEvents(events);
@@ -119,7 +129,10 @@ export function createResultWriter(options: { store: Store; logger: Logger; writ
       const size = results.events.length;
       unwritten += 1;
       unwrittenEvents += size;
-      const revocations = results.revocations.length === 0 ? Promise.resolve() : retrying('revocations', results.revocations.length, () => writeRevocations(results.revocations));
+      const revocations =
+        results.revocations.length === 0
+          ? Promise.resolve()
+          : retrying('revocations', results.revocations.length, () => writeRevocations(results.revocations));
       if (results.revocations.length > 0) {
         revocationWrites.add(revocations);
         const done = (): void => {
@@ -128,7 +141,14 @@ export function createResultWriter(options: { store: Store; logger: Logger; writ
         revocations.then(done, done);
       }
       const rest = new Promise<void>((resolve, reject) => {
-        queued.push({ events: results.events, alerts: results.alerts, tasks: results.tasks, baselines: results.baselines, resolve, reject });
+        queued.push({
+          events: results.events,
+          alerts: results.alerts,
+          tasks: results.tasks,
+          baselines: results.baselines,
+          resolve,
+          reject,
+        });
         pump();
       });
       const settle = (): void => {

@@ -15,7 +15,12 @@ import type { LiveTask } from './task-table.ts';
  * processor holds no task for is remembered, not made a task: most traces' roots end tasks that never had an
  * event (and would be empty tasks), and a trace's events may still come (another topic, another export).
  */
-export function endTask(parts: ProcessorParts, boundary: TaskBoundary, output: BatchOutput, names: ReadonlyMap<string, string>): void {
+export function endTask(
+  parts: ProcessorParts,
+  boundary: TaskBoundary,
+  output: BatchOutput,
+  names: ReadonlyMap<string, string>,
+): void {
   const key = taskKey(boundary.tenant, boundary.taskId);
   let task = parts.tasks.get(key);
   if (task === undefined && boundary.ends && boundary.claims?.taskId !== undefined) {
@@ -49,15 +54,23 @@ export function completeIdleTasks(parts: ProcessorParts, cutoffMs: number, outpu
   }
 }
 
-export function completeTask(parts: ProcessorParts, key: string, task: LiveTask, endMs: number, traceId?: string): void {
+export function completeTask(
+  parts: ProcessorParts,
+  key: string,
+  task: LiveTask,
+  endMs: number,
+  traceId?: string,
+): void {
   const wasEnded = task.state.endedMs !== null;
   task.state = markEnded(task.state, endMs, traceId);
   if (task.status === 'active') task.status = 'completed';
   const onEnded = parts.hooks?.onTaskEnded;
-  if (!wasEnded && onEnded !== undefined) runHook(parts, 'onTaskEnded', () => onEnded(task.state.tenant, task.state.taskId, endMs));
+  if (!wasEnded && onEnded !== undefined)
+    runHook(parts, 'onTaskEnded', () => onEnded(task.state.tenant, task.state.taskId, endMs));
   if (!task.flagged && task.status === 'completed' && !task.learned && totalEvents(task) > 0) {
     const { tenant, taskType, agentId } = task.state;
-    if (task.warmupAlerted) parts.book.holdWarmupTask(tenant, taskType, agentId, summarize(task.state), parts.detector.warmupTasks);
+    if (task.warmupAlerted)
+      parts.book.holdWarmupTask(tenant, taskType, agentId, summarize(task.state), parts.detector.warmupTasks);
     else parts.book.learnTask(tenant, taskType, agentId, summarize(task.state));
     task.learned = true;
   }

@@ -25,7 +25,8 @@ export async function restoreActiveTasks(parts: ProcessorParts): Promise<void> {
   const active = await parts.store.listActiveTasks();
   // A chunk's events at a time, so a store with many long tasks is not read into memory at once.
   for (let start = 0; start < active.length; start += RESTORE_CHUNK) {
-    for (const { record, events } of await withEvents(parts.store, active.slice(start, start + RESTORE_CHUNK))) await rebuildTask(parts, record, events);
+    for (const { record, events } of await withEvents(parts.store, active.slice(start, start + RESTORE_CHUNK)))
+      await rebuildTask(parts, record, events);
   }
   if (active.length > 0) parts.logger.info({ tasks: active.length }, 'rebuilt task state from the store');
 }
@@ -40,14 +41,21 @@ async function withEvents(store: Store, records: readonly TaskRecord[]): Promise
   }
   const out: TaskHistory[] = [];
   for (const [tenant, list] of byTenant) {
-    const events = await store.eventsForTasks(tenant, list.map((record) => record.taskId));
+    const events = await store.eventsForTasks(
+      tenant,
+      list.map((record) => record.taskId),
+    );
     for (const record of list) out.push({ record, events: events.get(record.taskId) ?? [] });
   }
   return out;
 }
 
 /** Rebuild a task's detector state from its stored events, as if this processor had seen them. */
-export async function rebuildTask(parts: ProcessorParts, record: TaskRecord, stored?: readonly ScoredEvent[]): Promise<void> {
+export async function rebuildTask(
+  parts: ProcessorParts,
+  record: TaskRecord,
+  stored?: readonly ScoredEvent[],
+): Promise<void> {
   const events = stored ?? (await parts.store.eventsForTask(record.tenant, record.taskId));
   const task = newLiveTask(record.tenant, record.taskId, record.taskType, record.agentId, record.startedMs);
   task.name = record.name;
@@ -73,7 +81,12 @@ export async function rebuildTask(parts: ProcessorParts, record: TaskRecord, sto
  * partition that moved here). Tasks that start later were never anyone else's, so the common case costs
  * no query. `awaiting`: tasks already being looked up.
  */
-export function unknownTasks(parts: ProcessorParts, batch: EventBatch, ownershipSinceMs: number, awaiting: (key: string) => boolean): Map<string, Set<string>> {
+export function unknownTasks(
+  parts: ProcessorParts,
+  batch: EventBatch,
+  ownershipSinceMs: number,
+  awaiting: (key: string) => boolean,
+): Map<string, Set<string>> {
   const horizon = ownershipSinceMs + HISTORY_SLACK_MS;
   const unknown = new Map<string, Set<string>>();
   for (const item of [...batch.events, ...batch.boundaries]) {
@@ -117,7 +130,11 @@ export interface RegisteredTask {
  * Holds a task that was given credentials before it sent any event, so a person can kill it at once and its first
  * events are scored as its own; a task the store already knows is loaded instead (in `serialize`d work).
  */
-export async function registerTask(parts: ProcessorParts, task: RegisteredTask, serialize: (work: () => Promise<void>) => Promise<void>): Promise<void> {
+export async function registerTask(
+  parts: ProcessorParts,
+  task: RegisteredTask,
+  serialize: (work: () => Promise<void>) => Promise<void>,
+): Promise<void> {
   const key = taskKey(task.tenant, task.taskId);
   if (parts.tasks.has(key)) return;
   // Known at once, so a kill of the task (by a person or the detector) never finds it missing.
@@ -129,7 +146,8 @@ export async function registerTask(parts: ProcessorParts, task: RegisteredTask, 
   const record = await parts.store.getTask(task.tenant, task.taskId);
   await serialize(async () => {
     // A stored history replaces the placeholder unless the placeholder has been used meanwhile.
-    const untouched = parts.tasks.getLive(key) === placeholder && placeholder.seen.size === 0 && placeholder.status === 'active';
+    const untouched =
+      parts.tasks.getLive(key) === placeholder && placeholder.seen.size === 0 && placeholder.status === 'active';
     if (record !== null && untouched) {
       parts.tasks.deleteLive(key);
       await rebuildTask(parts, record);

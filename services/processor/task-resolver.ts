@@ -55,7 +55,8 @@ export class TaskResolver {
     const task = newLiveTask(event.tenant, event.taskId, event.taskType, event.agentId, event.startMs);
     task.agentSettled = event.claims?.agentId !== undefined;
     if (event.claims !== undefined && event.claims.taskType === undefined) this.inferType(task);
-    else if (event.claims?.taskType !== undefined) this.traces.noteAgentType(event.tenant, event.agentId, event.claims.taskType);
+    else if (event.claims?.taskType !== undefined)
+      this.traces.noteAgentType(event.tenant, event.agentId, event.claims.taskType);
     this.#tasks.setLive(key, task);
     return task;
   }
@@ -73,7 +74,12 @@ export class TaskResolver {
    * What a later span of the task says about it that its first did not: the name the agent declared, a type where
    * the task had none, the agent where the task had only a stand-in. A type or agent a credential gave is kept.
    */
-  adoptClaims(task: LiveTask, item: AgentEvent | TaskBoundary, names: ReadonlyMap<string, string>, output: BatchOutput): void {
+  adoptClaims(
+    task: LiveTask,
+    item: AgentEvent | TaskBoundary,
+    names: ReadonlyMap<string, string>,
+    output: BatchOutput,
+  ): void {
     const key = taskKey(item.tenant, item.taskId);
     const name = names.get(key);
     let changed = false;
@@ -89,7 +95,11 @@ export class TaskResolver {
       // Its first spans (a database call exported before the tool span around it) did not name the agent.
       if (claims.taskType === undefined) this.inferType(task);
     }
-    if (claims?.taskType !== undefined && (task.state.taskType === UNKNOWN_TASK_TYPE || task.typeInferred) && !task.learned) {
+    if (
+      claims?.taskType !== undefined &&
+      (task.state.taskType === UNKNOWN_TASK_TYPE || task.typeInferred) &&
+      !task.learned
+    ) {
       changed ||= task.state.taskType !== claims.taskType;
       task.state.taskType = claims.taskType;
       task.typeInferred = false;

@@ -40,7 +40,13 @@ export function taskKey(tenant: string, taskId: string): string {
   return `${tenant}\u0000${taskId}`;
 }
 
-export function newLiveTask(tenant: string, taskId: string, taskType: string, agentId: string, startMs: number): LiveTask {
+export function newLiveTask(
+  tenant: string,
+  taskId: string,
+  taskType: string,
+  agentId: string,
+  startMs: number,
+): LiveTask {
   return {
     state: newTaskState({ tenant, taskId, taskType, agentId, startMs }),
     name: '',

@@ -50,7 +50,12 @@ export class TraceTasks<End = unknown> {
    * The task of a span of `traceId` that declares `declaredTaskId` (or nothing). `exists(taskId)` says whether
    * the processor holds (or the store knows) a task of that id.
    */
-  resolve(tenant: string, traceId: string, declaredTaskId: string | undefined, exists: (tenant: string, taskId: string) => boolean): Resolution {
+  resolve(
+    tenant: string,
+    traceId: string,
+    declaredTaskId: string | undefined,
+    exists: (tenant: string, taskId: string) => boolean,
+  ): Resolution {
     const traceKey = `${tenant}\u0000${traceId}`;
     const mapped = traceId === '' ? undefined : this.#traces.get(traceKey);
     if (declaredTaskId === undefined) {

@@ -71,7 +71,10 @@ export function readEnum<T extends string>(env: Env, name: string, fallback: T, 
 export function readList(env: Env, name: string, fallback: readonly string[]): string[] {
   const value = raw(env, name);
   if (value === undefined) return [...fallback];
-  const items = value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+  const items = value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
   if (items.length === 0) throw invalid(name, value, 'a comma-separated list');
   return items;
 }
@@ -88,7 +91,13 @@ export function readUrl(env: Env, name: string): string | undefined {
   }
 }
 
-export function readJson<T>(env: Env, name: string, fallback: T, check: (value: unknown) => value is T, expected: string): T {
+export function readJson<T>(
+  env: Env,
+  name: string,
+  fallback: T,
+  check: (value: unknown) => value is T,
+  expected: string,
+): T {
   const value = raw(env, name);
   if (value === undefined) return fallback;
   let parsed: unknown;

@@ -15,7 +15,16 @@ export function createLogger(level: LogLevel, name = 'tripline', destination?: D
     name,
     level,
     redact: {
-      paths: ['req.headers.authorization', 'headers.authorization', 'authorization', '*.authorization', '*.password', '*.token', 'password', 'token'],
+      paths: [
+        'req.headers.authorization',
+        'headers.authorization',
+        'authorization',
+        '*.authorization',
+        '*.password',
+        '*.token',
+        'password',
+        'token',
+      ],
       censor: '[redacted]',
     },
   };

@@ -44,12 +44,23 @@ export function createMemoryStore(): MemoryStore {
   }
 
   function byTime(a: ScoredEvent, b: ScoredEvent): number {
-    return a.event.startMs - b.event.startMs || a.event.endMs - b.event.endMs || (a.event.id < b.event.id ? -1 : a.event.id > b.event.id ? 1 : 0);
+    return (
+      a.event.startMs - b.event.startMs ||
+      a.event.endMs - b.event.endMs ||
+      (a.event.id < b.event.id ? -1 : a.event.id > b.event.id ? 1 : 0)
+    );
   }
 
-  function page<T extends { tenant: string; taskId: string; agentId: string; id: string; timeMs: number }>(rows: Iterable<T>, filter: ListFilter): Page<T> {
+  function page<T extends { tenant: string; taskId: string; agentId: string; id: string; timeMs: number }>(
+    rows: Iterable<T>,
+    filter: ListFilter,
+  ): Page<T> {
     if (!Number.isInteger(filter.limit) || filter.limit < 1 || filter.limit > MAX_PAGE) {
-      throw new TriplineError('VALIDATION_FAILED', `limit must be an integer from 1 to ${MAX_PAGE} (got ${String(filter.limit)})`, { details: { key: 'limit' } });
+      throw new TriplineError(
+        'VALIDATION_FAILED',
+        `limit must be an integer from 1 to ${MAX_PAGE} (got ${String(filter.limit)})`,
+        { details: { key: 'limit' } },
+      );
     }
     const after = filter.cursor === undefined ? undefined : decodeCursor(filter.cursor);
     const matching = [...rows]
@@ -64,7 +75,9 @@ export function createMemoryStore(): MemoryStore {
       .sort((a, b) => b.timeMs - a.timeMs || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
     const items = matching.slice(0, filter.limit);
     const last = items.at(-1);
-    return matching.length > filter.limit && last !== undefined ? { items, nextCursor: encodeCursor(last.timeMs, last.id) } : { items };
+    return matching.length > filter.limit && last !== undefined
+      ? { items, nextCursor: encodeCursor(last.timeMs, last.id) }
+      : { items };
   }
 
   return {
@@ -88,7 +101,8 @@ export function createMemoryStore(): MemoryStore {
       open();
       for (const row of rows) {
         const current = tasks.get(key(row.tenant, row.taskId));
-        if (current === undefined || row.version >= current.version) tasks.set(key(row.tenant, row.taskId), structuredClone(row));
+        if (current === undefined || row.version >= current.version)
+          tasks.set(key(row.tenant, row.taskId), structuredClone(row));
       }
       return Promise.resolve();
     },
@@ -103,12 +117,21 @@ export function createMemoryStore(): MemoryStore {
     },
     getTask(tenant, taskId) {
       open();
-      const record = tasks.get(key(tenant, taskId)) ?? [...tasks.values()].filter((task) => task.tenant === tenant && task.name === taskId).sort((a, b) => b.version - a.version)[0];
+      const record =
+        tasks.get(key(tenant, taskId)) ??
+        [...tasks.values()]
+          .filter((task) => task.tenant === tenant && task.name === taskId)
+          .sort((a, b) => b.version - a.version)[0];
       return Promise.resolve(record === undefined ? null : reconciled(record));
     },
     getTasks(tenant, taskIds) {
       open();
-      return Promise.resolve(taskIds.map((taskId) => tasks.get(key(tenant, taskId))).filter((record) => record !== undefined).map(reconciled));
+      return Promise.resolve(
+        taskIds
+          .map((taskId) => tasks.get(key(tenant, taskId)))
+          .filter((record) => record !== undefined)
+          .map(reconciled),
+      );
     },
     listActiveTasks(tenant) {
       open();
@@ -117,12 +140,23 @@ export function createMemoryStore(): MemoryStore {
           .filter((record) => tenant === undefined || record.tenant === tenant)
           .map(reconciled)
           .filter((record) => record.status === 'active')
-          .sort((a, b) => (a.tenant < b.tenant ? -1 : a.tenant > b.tenant ? 1 : a.startedMs - b.startedMs || (a.taskId < b.taskId ? -1 : 1))),
+          .sort((a, b) =>
+            a.tenant < b.tenant
+              ? -1
+              : a.tenant > b.tenant
+                ? 1
+                : a.startedMs - b.startedMs || (a.taskId < b.taskId ? -1 : 1),
+          ),
       );
     },
     eventsForTask(tenant, taskId) {
       open();
-      return Promise.resolve([...events.values()].filter(({ event }) => event.tenant === tenant && event.taskId === taskId).sort(byTime).map((row) => structuredClone(row)));
+      return Promise.resolve(
+        [...events.values()]
+          .filter(({ event }) => event.tenant === tenant && event.taskId === taskId)
+          .sort(byTime)
+          .map((row) => structuredClone(row)),
+      );
     },
     eventsForTasks(tenant, taskIds) {
       open();
@@ -146,11 +180,21 @@ export function createMemoryStore(): MemoryStore {
     },
     loadBaselines(tenant) {
       open();
-      return Promise.resolve([...baselines.values()].filter((record) => tenant === undefined || record.tenant === tenant).map((record) => ({ ...record })));
+      return Promise.resolve(
+        [...baselines.values()]
+          .filter((record) => tenant === undefined || record.tenant === tenant)
+          .map((record) => ({ ...record })),
+      );
     },
     counts() {
       open();
-      return Promise.resolve({ events: events.size, alerts: alerts.size, revocations: revocations.size, tasks: tasks.size, baselines: baselines.size });
+      return Promise.resolve({
+        events: events.size,
+        alerts: alerts.size,
+        revocations: revocations.size,
+        tasks: tasks.size,
+        baselines: baselines.size,
+      });
     },
     close() {
       closed = true;
@@ -167,9 +211,12 @@ function encodeCursor(timeMs: number, id: string): string {
 function decodeCursor(cursor: string): { timeMs: number; id: string } {
   try {
     const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(parsed) && typeof parsed[0] === 'number' && typeof parsed[1] === 'string') return { timeMs: parsed[0], id: parsed[1] };
+    if (Array.isArray(parsed) && typeof parsed[0] === 'number' && typeof parsed[1] === 'string')
+      return { timeMs: parsed[0], id: parsed[1] };
   } catch {
     // falls through to the error below
   }
-  throw new TriplineError('VALIDATION_FAILED', 'cursor is not a nextCursor returned by a previous page', { details: { key: 'cursor' } });
+  throw new TriplineError('VALIDATION_FAILED', 'cursor is not a nextCursor returned by a previous page', {
+    details: { key: 'cursor' },
+  });
 }

@@ -12,7 +12,13 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { createGateway, tuneHeapForIngest } from '../../services/gateway/gateway.ts';
-import { RPC_CODE, countSpans, decodeTraceRequest, encodeRpcStatus, encodeTraceResponse } from '../../services/otlp/codec.ts';
+import {
+  RPC_CODE,
+  countSpans,
+  decodeTraceRequest,
+  encodeRpcStatus,
+  encodeTraceResponse,
+} from '../../services/otlp/codec.ts';
 import { routeTraceRequest } from '../../services/otlp/route.ts';
 import type { RoutedRecord } from '../../services/otlp/route.ts';
 import { createKafka, ensureTopics } from '../../services/bus/kafka/client.ts';
@@ -36,20 +42,28 @@ tuneHeapForIngest();
  * The byte-level fast path (services/otlp/route.ts), used when the publisher takes ready-made records
  * (`publishRecords`, the change proposed in docs/otelcol.md); else decode → classify → publish as the gateway does.
  */
-const recordPublisher = (publisher as Partial<{ publishRecords(records: readonly (RoutedRecord & { headers: Record<string, string> })[]): Promise<void> }>).publishRecords?.bind(publisher);
+const recordPublisher = (
+  publisher as Partial<{
+    publishRecords(records: readonly (RoutedRecord & { headers: Record<string, string> })[]): Promise<void>;
+  }>
+).publishRecords?.bind(publisher);
 const FAST = recordPublisher !== undefined && process.env.BENCH_SLOW_PATH !== '1';
 const maxBodyBytes = config.otlp.maxBodyBytes;
 const EMPTY_RESPONSE = Buffer.from(encodeTraceResponse(0, undefined, 'protobuf'));
 
 function answer(res: ServerResponse, status: number, body: Uint8Array, retryAfter?: number): void {
-  const headers: Record<string, string | number> = { 'content-type': 'application/x-protobuf', 'content-length': body.byteLength };
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/x-protobuf',
+    'content-length': body.byteLength,
+  };
   if (retryAfter !== undefined) headers['retry-after'] = retryAfter;
   res.writeHead(status, headers);
   res.end(body);
 }
 
 function fail(res: ServerResponse, status: number, message: string, retryAfter?: number): void {
-  const code = status === 429 ? RPC_CODE.RESOURCE_EXHAUSTED : status >= 500 ? RPC_CODE.UNAVAILABLE : RPC_CODE.INVALID_ARGUMENT;
+  const code =
+    status === 429 ? RPC_CODE.RESOURCE_EXHAUSTED : status >= 500 ? RPC_CODE.UNAVAILABLE : RPC_CODE.INVALID_ARGUMENT;
   answer(res, status, encodeRpcStatus(code, message, 'protobuf'), retryAfter);
 }
 
@@ -96,10 +110,12 @@ const server = createServer((req, res) => {
       fail(res, 413, `the request body is larger than ${String(maxBodyBytes)} bytes`);
       return;
     }
-    handle(req, res, chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)).catch((error: unknown) => {
-      if (isTriplineError(error) && error.code === 'PIPELINE_BUSY') fail(res, 429, error.message, 1);
-      else fail(res, 503, messageOf(error), 1);
-    });
+    handle(req, res, chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)).catch(
+      (error: unknown) => {
+        if (isTriplineError(error) && error.code === 'PIPELINE_BUSY') fail(res, 429, error.message, 1);
+        else fail(res, 503, messageOf(error), 1);
+      },
+    );
   });
 });
 server.keepAliveTimeout = 65_000;

@@ -37,7 +37,8 @@ export function cpuSecondsOf(pid: number): number {
 /** Resident set size now and its peak (VmRSS, VmHWM) in MiB, from /proc/<pid>/status. */
 export function memoryOf(pid: number): { rssMiB: number; peakRssMiB: number } {
   const status = readFileSync(`/proc/${String(pid)}/status`, 'utf8');
-  const kib = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
+  const kib = (name: string): number =>
+    Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
   return { rssMiB: kib('VmRSS') / 1024, peakRssMiB: kib('VmHWM') / 1024 };
 }
 
@@ -50,7 +51,11 @@ export function pinProcess(pid: number, cpus: string): void {
 export function canPin(): boolean {
   try {
     execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' });
-    return readFileSync('/proc/cpuinfo', 'utf8').split('\n').filter((line) => line.startsWith('processor')).length >= 2;
+    return (
+      readFileSync('/proc/cpuinfo', 'utf8')
+        .split('\n')
+        .filter((line) => line.startsWith('processor')).length >= 2
+    );
   } catch {
     return false;
   }
@@ -92,7 +97,13 @@ function varint(buf: Uint8Array, pos: number): [number, number] {
 }
 
 /** Calls `each(start, end)` for every length-delimited field `field` in buf[start, end). */
-function forEachField(buf: Uint8Array, start: number, end: number, field: number, each: (from: number, to: number) => void): void {
+function forEachField(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  field: number,
+  each: (from: number, to: number) => void,
+): void {
   let pos = start;
   while (pos < end) {
     const [key, afterKey] = varint(buf, pos);

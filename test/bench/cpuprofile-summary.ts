@@ -42,7 +42,13 @@ export function areaOf(frame: CallFrame): string {
   if (url.includes('/services/core/classify.ts')) return 'Tripline classification (classify.ts)';
   if (url.includes('/services/bus/kafka/publisher.ts')) return 'Tripline Kafka publisher (bus/kafka/publisher.ts)';
   if (url.includes('/services/gateway/')) return 'Tripline gateway (other)';
-  if (url.includes('/node_modules/fastify') || url.includes('/node_modules/find-my-way') || url.includes('/node_modules/avvio') || url.includes('/node_modules/light-my-request')) return 'fastify';
+  if (
+    url.includes('/node_modules/fastify') ||
+    url.includes('/node_modules/find-my-way') ||
+    url.includes('/node_modules/avvio') ||
+    url.includes('/node_modules/light-my-request')
+  )
+    return 'fastify';
   if (url.includes('/node_modules/pino')) return 'pino';
   if (url.includes('/node_modules/kafkajs')) return 'kafkajs';
   if (url.includes('/node_modules/protobufjs')) return 'protobufjs';
@@ -73,9 +79,16 @@ export function summarize(profile: CpuProfile, top = 25, skipMs = 0): ProfileSum
     if (node === undefined || node.callFrame.functionName === '(idle)') continue;
     const ms = micros / 1000;
     busy += ms;
-    const where = node.callFrame.url === '' ? '' : `${node.callFrame.url.replace(/^file:\/\/.*?\/(node_modules|collectors|services|test)\//, '$1/')}:${String(node.callFrame.lineNumber + 1)}`;
+    const where =
+      node.callFrame.url === ''
+        ? ''
+        : `${node.callFrame.url.replace(/^file:\/\/.*?\/(node_modules|collectors|services|test)\//, '$1/')}:${String(node.callFrame.lineNumber + 1)}`;
     const key = `${node.callFrame.functionName}@${where}`;
-    const entry = functions.get(key) ?? { name: node.callFrame.functionName === '' ? '(anonymous)' : node.callFrame.functionName, where, selfMs: 0 };
+    const entry = functions.get(key) ?? {
+      name: node.callFrame.functionName === '' ? '(anonymous)' : node.callFrame.functionName,
+      where,
+      selfMs: 0,
+    };
     entry.selfMs += ms;
     functions.set(key, entry);
     const area = areaOf(node.callFrame);
@@ -87,7 +100,9 @@ export function summarize(profile: CpuProfile, top = 25, skipMs = 0): ProfileSum
       .sort((a, b) => b.selfMs - a.selfMs)
       .slice(0, top)
       .map((entry) => ({ ...entry, share: entry.selfMs / busy })),
-    areas: [...areas.entries()].map(([area, selfMs]) => ({ area, selfMs, share: selfMs / busy })).sort((a, b) => b.selfMs - a.selfMs),
+    areas: [...areas.entries()]
+      .map(([area, selfMs]) => ({ area, selfMs, share: selfMs / busy }))
+      .sort((a, b) => b.selfMs - a.selfMs),
   };
 }
 
@@ -106,5 +121,9 @@ if (import.meta.main) {
     console.error('usage: node test/bench/cpuprofile-summary.ts <file.cpuprofile> [top=25] [skipMs=0]');
     process.exit(2);
   }
-  console.log(formatSummary(summarize(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, Number(top ?? 25), Number(skip ?? 0))));
+  console.log(
+    formatSummary(
+      summarize(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, Number(top ?? 25), Number(skip ?? 0)),
+    ),
+  );
 }

@@ -112,7 +112,13 @@ function pass(): { ms: number; revoked: Set<string>; alerted: Set<string> } {
   for (const e of stream) {
     let s = states.get(e.taskId);
     if (s === undefined) {
-      s = newTaskState({ tenant: e.tenant, taskId: e.taskId, taskType: e.taskType, agentId: e.agentId, startMs: e.startMs });
+      s = newTaskState({
+        tenant: e.tenant,
+        taskId: e.taskId,
+        taskType: e.taskType,
+        agentId: e.agentId,
+        startMs: e.startMs,
+      });
       states.set(e.taskId, s);
     }
     observe(s, e);
@@ -143,7 +149,13 @@ for (let i = 0; i < 10_000; i++) {
   const evs = i % 3 === 0 ? big : typical;
   const first = evs[0];
   if (first === undefined) break;
-  const s = newTaskState({ tenant: 't1', taskId: `m-${String(i)}`, taskType: first.taskType, agentId: first.agentId, startMs: first.startMs });
+  const s = newTaskState({
+    tenant: 't1',
+    taskId: `m-${String(i)}`,
+    taskType: first.taskType,
+    agentId: first.agentId,
+    startMs: first.startMs,
+  });
   for (const e of evs) observe(s, e);
   live.push(s);
 }
@@ -151,7 +163,9 @@ gc();
 const perTask = (process.memoryUsage().heapUsed - before) / live.length;
 
 // Learning cost and baseline size.
-const summaries = Array.from({ length: 500 }, (_, i) => summarize(stateOf(benignTask('summarize_ticket', `l-${String(i)}`, r).events)));
+const summaries = Array.from({ length: 500 }, (_, i) =>
+  summarize(stateOf(benignTask('summarize_ticket', `l-${String(i)}`, r).events)),
+);
 const rb0 = performance.now();
 const rebuilt = rebuildBaseline('summarize_ticket', summaries);
 const rebuildMs = performance.now() - rb0;
@@ -161,8 +175,16 @@ console.log(`detector benchmark (synthetic data), node ${process.version}`);
 const benignHit = (set: Set<string>): number => [...set].filter((id) => id.startsWith('task-')).length;
 const attacks = tasks.length / 50;
 console.log(`events in the mix: ${fmt(stream.length)} from ${fmt(tasks.length)} tasks (${fmt(attacks)} attacks)`);
-console.log(`tasks revoked: ${fmt(last.revoked.size - benignHit(last.revoked))} of ${fmt(attacks)} attacks, ${fmt(benignHit(last.revoked))} benign; benign tasks alerted (not revoked): ${fmt(benignHit(new Set([...last.alerted].filter((id) => !last.revoked.has(id)))))}`);
-console.log(`observe+score: median ${fmt(runs[Math.floor(PASSES / 2)] ?? 0)} events/s per core over ${String(PASSES)} passes (min ${fmt(runs[0] ?? 0)}, max ${fmt(runs[PASSES - 1] ?? 0)})`);
-console.log(`memory per active task: ~${fmt(perTask)} bytes (heap delta over ${fmt(live.length)} live task states, ${String(typical.length)}–${String(big.length)} events each)`);
-console.log(`learn: ${(learnMs / learnCalls).toFixed(3)} ms per learn() call while training; rebuild of 500 tasks ${rebuildMs.toFixed(1)} ms`);
+console.log(
+  `tasks revoked: ${fmt(last.revoked.size - benignHit(last.revoked))} of ${fmt(attacks)} attacks, ${fmt(benignHit(last.revoked))} benign; benign tasks alerted (not revoked): ${fmt(benignHit(new Set([...last.alerted].filter((id) => !last.revoked.has(id)))))}`,
+);
+console.log(
+  `observe+score: median ${fmt(runs[Math.floor(PASSES / 2)] ?? 0)} events/s per core over ${String(PASSES)} passes (min ${fmt(runs[0] ?? 0)}, max ${fmt(runs[PASSES - 1] ?? 0)})`,
+);
+console.log(
+  `memory per active task: ~${fmt(perTask)} bytes (heap delta over ${fmt(live.length)} live task states, ${String(typical.length)}–${String(big.length)} events each)`,
+);
+console.log(
+  `learn: ${(learnMs / learnCalls).toFixed(3)} ms per learn() call while training; rebuild of 500 tasks ${rebuildMs.toFixed(1)} ms`,
+);
 console.log(`serialized baseline of 500 tasks: ${fmt(serializeBaseline(rebuilt).length)} bytes`);

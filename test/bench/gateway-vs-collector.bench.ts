@@ -80,20 +80,30 @@ const num = (name: string, fallback: number): number => {
 };
 const SECONDS = num('BENCH_SECONDS', 10);
 const WARMUP_SECONDS = num('BENCH_WARMUP_SECONDS', 30);
-const LOADS = (process.env.BENCH_LOADS ?? '2000,5000,10000,20000').split(',').map(Number).filter((n) => n > 0);
+const LOADS = (process.env.BENCH_LOADS ?? '2000,5000,10000,20000')
+  .split(',')
+  .map(Number)
+  .filter((n) => n > 0);
 const CONCURRENCY = num('BENCH_CONCURRENCY', 32);
 const SUTS = (process.env.BENCH_SUTS ?? 'collector,gateway,gateway-http').split(',').map((s) => s.trim()) as SutName[];
 const SUSTAINED = num('BENCH_SUSTAINED', 1) === 1;
 const PRODUCER = num('BENCH_PRODUCER', 1) === 1;
 const PROFILE = num('BENCH_PROFILE', 1) === 1;
-const PROFILE_RATES = (process.env.BENCH_PROFILE_RATES ?? '10000').split(',').map(Number).filter((n) => n > 0);
+const PROFILE_RATES = (process.env.BENCH_PROFILE_RATES ?? '10000')
+  .split(',')
+  .map(Number)
+  .filter((n) => n > 0);
 const SATURATION = num('BENCH_SATURATION', 1) === 1;
 const PARTITIONS = 6;
 /** Kafka compression of the Tripline gateways: by default the codec collectors/otelcol/config.yaml gives the collector. */
 const GATEWAY_COMPRESSION = process.env.BENCH_GATEWAY_COMPRESSION ?? 'zstd';
 
 type SutName = 'collector' | 'gateway' | 'gateway-http';
-const LABEL: Record<SutName, string> = { collector: `otelcol ${otelcolVersion()}`, gateway: 'Tripline gateway (fastify)', 'gateway-http': 'Tripline gateway (node:http)' };
+const LABEL: Record<SutName, string> = {
+  collector: `otelcol ${otelcolVersion()}`,
+  gateway: 'Tripline gateway (fastify)',
+  'gateway-http': 'Tripline gateway (node:http)',
+};
 
 interface Topics {
   tool_call: string;
@@ -150,11 +160,18 @@ async function startTopicCounter(brokers: string[], topics: Topics): Promise<Top
   // The collector's config.yaml (and a gateway set to zstd) write ZSTD batches: kafkajs needs the codec to read them.
   registerZstdCodec();
   const kafka = new Kafka({ clientId: 'bench-counter', brokers, logLevel: logLevel.NOTHING });
-  const consumer: Consumer = kafka.consumer({ groupId: `bench-counter-${randomBytes(4).toString('hex')}`, maxWaitTimeInMs: 100, sessionTimeout: 30_000 });
+  const consumer: Consumer = kafka.consumer({
+    groupId: `bench-counter-${randomBytes(4).toString('hex')}`,
+    maxWaitTimeInMs: 100,
+    sessionTimeout: 30_000,
+  });
   const state = { spans: 0, joined: false };
   consumer.on(consumer.events.GROUP_JOIN, () => (state.joined = true));
   await consumer.connect();
-  await consumer.subscribe({ topics: [topics.tool_call, topics.data_access, topics.privilege_change], fromBeginning: true });
+  await consumer.subscribe({
+    topics: [topics.tool_call, topics.data_access, topics.privilege_change],
+    fromBeginning: true,
+  });
   await consumer.run({
     partitionsConsumedConcurrently: 3,
     eachBatch: async ({ batch }) => {
@@ -189,38 +206,53 @@ async function startTopicCounter(brokers: string[], topics: Topics): Promise<Top
 
 function answersHttp(port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path: '/v1/traces', method: 'GET', timeout: 1000, agent: false }, (res) => {
-      res.resume();
-      resolve(true);
-    });
+    const req = request(
+      { host: '127.0.0.1', port, path: '/v1/traces', method: 'GET', timeout: 1000, agent: false },
+      (res) => {
+        res.resume();
+        resolve(true);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', () => resolve(false));
     req.end();
   });
 }
 
-async function startNodeSut(script: string, port: number, brokers: string[], topics: Topics, env: Record<string, string>, nodeArgs: string[], pinned: boolean): Promise<RunningSut> {
+async function startNodeSut(
+  script: string,
+  port: number,
+  brokers: string[],
+  topics: Topics,
+  env: Record<string, string>,
+  nodeArgs: string[],
+  pinned: boolean,
+): Promise<RunningSut> {
   const argv = [...nodeArgs, script];
-  const child: ChildProcess = spawn(pinned ? 'taskset' : process.execPath, pinned ? ['-c', '1', process.execPath, ...argv] : argv, {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      KAFKA_BROKERS: brokers.join(','),
-      KAFKA_PARTITIONS: String(PARTITIONS),
-      TRIPLINE_TOPIC_TOOL_CALLS: topics.tool_call,
-      TRIPLINE_TOPIC_DATA_ACCESS: topics.data_access,
-      TRIPLINE_TOPIC_PRIVILEGE_CHANGES: topics.privilege_change,
-      TRIPLINE_OTLP_HOST: '127.0.0.1',
-      TRIPLINE_OTLP_PORT: String(port),
-      LOG_LEVEL: 'warn',
-      TRIPLINE_KAFKA_COMPRESSION: GATEWAY_COMPRESSION,
-      // Agents send a token, as in production; the tenant's ingest limit is not what is measured.
-      TRIPLINE_AGENT_TOKEN: BENCH_AGENT_TOKEN,
-      TRIPLINE_TENANT_SPANS_PER_SECOND: '10000000',
-      ...env,
+  const child: ChildProcess = spawn(
+    pinned ? 'taskset' : process.execPath,
+    pinned ? ['-c', '1', process.execPath, ...argv] : argv,
+    {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        KAFKA_BROKERS: brokers.join(','),
+        KAFKA_PARTITIONS: String(PARTITIONS),
+        TRIPLINE_TOPIC_TOOL_CALLS: topics.tool_call,
+        TRIPLINE_TOPIC_DATA_ACCESS: topics.data_access,
+        TRIPLINE_TOPIC_PRIVILEGE_CHANGES: topics.privilege_change,
+        TRIPLINE_OTLP_HOST: '127.0.0.1',
+        TRIPLINE_OTLP_PORT: String(port),
+        LOG_LEVEL: 'warn',
+        TRIPLINE_KAFKA_COMPRESSION: GATEWAY_COMPRESSION,
+        // Agents send a token, as in production; the tenant's ingest limit is not what is measured.
+        TRIPLINE_AGENT_TOKEN: BENCH_AGENT_TOKEN,
+        TRIPLINE_TENANT_SPANS_PER_SECOND: '10000000',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  );
   let output = '';
   const append = (chunk: Buffer): void => {
     output = (output + chunk.toString('utf8')).slice(-200_000);
@@ -252,13 +284,26 @@ async function startNodeSut(script: string, port: number, brokers: string[], top
   };
 }
 
-async function startSut(sut: SutName, brokers: string[], topics: Topics, options: { env?: Record<string, string>; nodeArgs?: string[]; pinned: boolean; logDir: string }): Promise<RunningSut> {
+async function startSut(
+  sut: SutName,
+  brokers: string[],
+  topics: Topics,
+  options: { env?: Record<string, string>; nodeArgs?: string[]; pinned: boolean; logDir: string },
+): Promise<RunningSut> {
   const port = await freePort();
   if (sut === 'collector') {
     const grpcPort = await freePort();
     const collector = await startOtelcol({
       otlpHttpPort: port,
-      env: { ...otelcolCollectorEnv({ brokers, topics, otlpHttpEndpoint: `127.0.0.1:${String(port)}`, otlpGrpcEndpoint: `127.0.0.1:${String(grpcPort)}` }), ...options.env },
+      env: {
+        ...otelcolCollectorEnv({
+          brokers,
+          topics,
+          otlpHttpEndpoint: `127.0.0.1:${String(port)}`,
+          otlpGrpcEndpoint: `127.0.0.1:${String(grpcPort)}`,
+        }),
+        ...options.env,
+      },
       ...(options.pinned ? { cpus: '1' } : {}),
       logFile: join(options.logDir, 'otelcol.log'),
     });
@@ -271,17 +316,34 @@ async function startSut(sut: SutName, brokers: string[], topics: Topics, options
       },
     };
   }
-  return startNodeSut(sut === 'gateway' ? GATEWAY_MAIN : BARE_GATEWAY, port, brokers, topics, options.env ?? {}, options.nodeArgs ?? [], options.pinned);
+  return startNodeSut(
+    sut === 'gateway' ? GATEWAY_MAIN : BARE_GATEWAY,
+    port,
+    brokers,
+    topics,
+    options.env ?? {},
+    options.nodeArgs ?? [],
+    options.pinned,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // Load
 
-async function runLoad(url: string, dir: string, load: { rate?: number; concurrency?: number }, seconds: number, pinned: boolean): Promise<LoadResult> {
+async function runLoad(
+  url: string,
+  dir: string,
+  load: { rate?: number; concurrency?: number },
+  seconds: number,
+  pinned: boolean,
+): Promise<LoadResult> {
   const args = [LOAD_GENERATOR, '--url', url, '--dir', dir, '--seconds', String(seconds), '--token', BENCH_AGENT_TOKEN];
   if (load.rate !== undefined) args.push('--rate', String(load.rate));
   else args.push('--concurrency', String(load.concurrency ?? CONCURRENCY));
-  const child = spawn(pinned ? 'taskset' : process.execPath, pinned ? ['-c', '0', process.execPath, ...args] : args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(pinned ? 'taskset' : process.execPath, pinned ? ['-c', '0', process.execPath, ...args] : args, {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
@@ -321,17 +383,34 @@ const createdTopics: Topics[] = [];
 async function createTopics(brokers: string[]): Promise<Topics> {
   runCounter += 1;
   const prefix = `bench-${randomBytes(3).toString('hex')}-${String(runCounter)}`;
-  const topics: Topics = { tool_call: `${prefix}.tool_calls`, data_access: `${prefix}.data_access`, privilege_change: `${prefix}.privilege_changes` };
+  const topics: Topics = {
+    tool_call: `${prefix}.tool_calls`,
+    data_access: `${prefix}.data_access`,
+    privilege_change: `${prefix}.privilege_changes`,
+  };
   const names = [topics.tool_call, topics.data_access, topics.privilege_change];
-  const admin = new Kafka({ clientId: 'bench-admin', brokers, logLevel: logLevel.NOTHING, retry: { retries: 10 } }).admin();
+  const admin = new Kafka({
+    clientId: 'bench-admin',
+    brokers,
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 10 },
+  }).admin();
   await admin.connect();
   try {
-    await admin.createTopics({ topics: names.map((topic) => ({ topic, numPartitions: PARTITIONS, replicationFactor: 1 })) });
+    await admin.createTopics({
+      topics: names.map((topic) => ({ topic, numPartitions: PARTITIONS, replicationFactor: 1 })),
+    });
     // Every partition has a leader before the run starts.
     for (let attempt = 0; ; attempt++) {
       try {
         const metadata = await admin.fetchTopicMetadata({ topics: names });
-        if (metadata.topics.every((topic) => topic.partitions.length === PARTITIONS && topic.partitions.every((partition) => partition.leader >= 0))) break;
+        if (
+          metadata.topics.every(
+            (topic) =>
+              topic.partitions.length === PARTITIONS && topic.partitions.every((partition) => partition.leader >= 0),
+          )
+        )
+          break;
       } catch (error) {
         if (attempt > 100) throw error;
       }
@@ -349,7 +428,9 @@ async function deleteTopics(brokers: string[]): Promise<void> {
   const admin = new Kafka({ clientId: 'bench-admin', brokers, logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   try {
-    await admin.deleteTopics({ topics: createdTopics.flatMap((topics) => [topics.tool_call, topics.data_access, topics.privilege_change]) });
+    await admin.deleteTopics({
+      topics: createdTopics.flatMap((topics) => [topics.tool_call, topics.data_access, topics.privilege_change]),
+    });
   } catch {
     // best effort
   } finally {
@@ -361,14 +442,24 @@ async function measure(
   ctx: Context,
   sut: SutName,
   load: { rate?: number; concurrency?: number },
-  options: { variant?: string; env?: Record<string, string>; nodeArgs?: string[]; afterStop?: (dir: string) => void } = {},
+  options: {
+    variant?: string;
+    env?: Record<string, string>;
+    nodeArgs?: string[];
+    afterStop?: (dir: string) => void;
+  } = {},
 ): Promise<Row> {
   const topics = await createTopics(ctx.brokers);
   const counter = await startTopicCounter(ctx.brokers, topics);
   const logDir = join(ctx.outDir, `run-${String(runCounter)}-${sut}`);
   mkdirSync(logDir, { recursive: true });
   const spawnedAt = Date.now();
-  const running = await startSut(sut, ctx.brokers, topics, { pinned: ctx.pinned, logDir, ...(options.env === undefined ? {} : { env: options.env }), ...(options.nodeArgs === undefined ? {} : { nodeArgs: options.nodeArgs }) });
+  const running = await startSut(sut, ctx.brokers, topics, {
+    pinned: ctx.pinned,
+    logDir,
+    ...(options.env === undefined ? {} : { env: options.env }),
+    ...(options.nodeArgs === undefined ? {} : { nodeArgs: options.nodeArgs }),
+  });
   activeSut = running;
   try {
     const startCpu = cpuSecondsOf(running.pid);
@@ -390,7 +481,9 @@ async function measure(
     const problems = [
       ...(loss > 0 ? [`${fmt(loss)} spans lost`] : []),
       ...(non200 > 0 ? [`answers ${JSON.stringify(result.statuses)}`] : []),
-      ...(result.behindSchedule > 0 ? [`${fmt(result.behindSchedule)} times ${String(256)} requests were outstanding`] : []),
+      ...(result.behindSchedule > 0
+        ? [`${fmt(result.behindSchedule)} times ${String(256)} requests were outstanding`]
+        : []),
       ...(offered !== null && result.achievedSpansPerSecond < offered * 0.97 ? ['< 97% of the offered rate'] : []),
     ];
     const clean = problems.length === 0;
@@ -438,7 +531,8 @@ function fmt(value: number, digits = 0): string {
   return value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }
 
-const ratio = (a: number, b: number): string => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? (a / b).toFixed(2) : '–');
+const ratio = (a: number, b: number): string =>
+  Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? (a / b).toFixed(2) : '–';
 
 function loadLabel(row: Row): string {
   if (row.mode === 'concurrency') return `saturation (${String(row.concurrency)} in flight)`;
@@ -465,16 +559,30 @@ function ratioTable(rows: Row[], a: SutName, b: SutName, title: string): string 
     `| offered spans/s | spans/s | CPU-s / 10k spans | first ${String(WARMUP_SECONDS)} s | peak RSS | p50 | p99 |`,
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
-  const keyOf = (row: Row): string => (row.variant === 'sustained' ? 'sustained' : row.mode === 'concurrency' ? 'saturation' : String(row.offered));
+  const keyOf = (row: Row): string =>
+    row.variant === 'sustained' ? 'sustained' : row.mode === 'concurrency' ? 'saturation' : String(row.offered);
   const left = rows.filter((row) => row.sut === a && (row.variant === '' || row.variant === 'sustained'));
   // A load given twice (BENCH_LOADS=2000,2000) pairs its first runs, then its second ones.
   const paired = new Set<Row>();
   for (const row of left) {
-    const other = rows.find((candidate) => !paired.has(candidate) && candidate.sut === b && keyOf(candidate) === keyOf(row) && (candidate.variant === '' || candidate.variant === 'sustained'));
+    const other = rows.find(
+      (candidate) =>
+        !paired.has(candidate) &&
+        candidate.sut === b &&
+        keyOf(candidate) === keyOf(row) &&
+        (candidate.variant === '' || candidate.variant === 'sustained'),
+    );
     if (other === undefined) continue;
     paired.add(other);
-    const label = keyOf(row) === 'sustained' ? `max sustained (${fmt(row.offered ?? 0)} vs ${fmt(other.offered ?? 0)})` : keyOf(row) === 'saturation' ? 'saturation' : fmt(row.offered ?? 0);
-    lines.push(`| ${label} | ${ratio(row.achieved, other.achieved)} | ${ratio(row.cpuPer10k, other.cpuPer10k)} | ${ratio(row.warmupCpuPer10k, other.warmupCpuPer10k)} | ${ratio(row.peakRssMiB, other.peakRssMiB)} | ${ratio(row.p50, other.p50)} | ${ratio(row.p99, other.p99)} |`);
+    const label =
+      keyOf(row) === 'sustained'
+        ? `max sustained (${fmt(row.offered ?? 0)} vs ${fmt(other.offered ?? 0)})`
+        : keyOf(row) === 'saturation'
+          ? 'saturation'
+          : fmt(row.offered ?? 0);
+    lines.push(
+      `| ${label} | ${ratio(row.achieved, other.achieved)} | ${ratio(row.cpuPer10k, other.cpuPer10k)} | ${ratio(row.warmupCpuPer10k, other.warmupCpuPer10k)} | ${ratio(row.peakRssMiB, other.peakRssMiB)} | ${ratio(row.p50, other.p50)} | ${ratio(row.p99, other.p99)} |`,
+    );
   }
   return lines.join('\n');
 }
@@ -539,7 +647,9 @@ async function main(): Promise<void> {
     }
 
     if (PRODUCER && SUTS.includes('gateway')) {
-      log('\nTripline gateway: Kafka producer settings (TRIPLINE_KAFKA_COMPRESSION / _MAX_BATCH_BYTES / _LINGER_MS), closed loop');
+      log(
+        '\nTripline gateway: Kafka producer settings (TRIPLINE_KAFKA_COMPRESSION / _MAX_BATCH_BYTES / _LINGER_MS), closed loop',
+      );
       for (const [compression, batch, linger] of [
         ['none', '900000', '100'],
         ['gzip', '900000', '100'],
@@ -552,10 +662,19 @@ async function main(): Promise<void> {
         ['zstd', '4194304', '100'],
       ] as const) {
         rows.push(
-          await measure(ctx, 'gateway', { concurrency: CONCURRENCY }, {
-            variant: `${compression}, batch ${fmt(Number(batch))} B, linger ${linger} ms`,
-            env: { TRIPLINE_KAFKA_COMPRESSION: compression, TRIPLINE_KAFKA_MAX_BATCH_BYTES: batch, TRIPLINE_KAFKA_LINGER_MS: linger },
-          }),
+          await measure(
+            ctx,
+            'gateway',
+            { concurrency: CONCURRENCY },
+            {
+              variant: `${compression}, batch ${fmt(Number(batch))} B, linger ${linger} ms`,
+              env: {
+                TRIPLINE_KAFKA_COMPRESSION: compression,
+                TRIPLINE_KAFKA_MAX_BATCH_BYTES: batch,
+                TRIPLINE_KAFKA_LINGER_MS: linger,
+              },
+            },
+          ),
         );
       }
     }
@@ -566,40 +685,70 @@ async function main(): Promise<void> {
         log(`\nTripline gateway under --cpu-prof at ${fmt(rate)} spans/s (the measured window only)`);
         const profileDir = join(outDir, `cpu-profile-${String(rate)}`);
         mkdirSync(profileDir, { recursive: true });
-        await measure(ctx, 'gateway', { rate }, { variant: 'cpu-prof', nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] });
+        await measure(
+          ctx,
+          'gateway',
+          { rate },
+          { variant: 'cpu-prof', nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] },
+        );
         const file = readdirSync(profileDir).find((name) => name.endsWith('.cpuprofile'));
         if (file === undefined) {
           log('no .cpuprofile was written');
           continue;
         }
-        const text = formatSummary(summarize(JSON.parse(readFileSync(join(profileDir, file), 'utf8')) as Parameters<typeof summarize>[0], 30, measuredFromMs));
+        const text = formatSummary(
+          summarize(
+            JSON.parse(readFileSync(join(profileDir, file), 'utf8')) as Parameters<typeof summarize>[0],
+            30,
+            measuredFromMs,
+          ),
+        );
         log(text);
         profiles.push({ rate, text });
       }
     }
 
-    writeFileSync(join(outDir, 'results.json'), JSON.stringify({ rows, seconds: SECONDS, payloadBytes: payloads.meanBytes, node: process.version, otelcol: otelcolVersion() }, null, 2));
+    writeFileSync(
+      join(outDir, 'results.json'),
+      JSON.stringify(
+        { rows, seconds: SECONDS, payloadBytes: payloads.meanBytes, node: process.version, otelcol: otelcolVersion() },
+        null,
+        2,
+      ),
+    );
     const main = rows.filter((row) => row.variant === '' || row.variant === 'sustained');
     const producer = rows.filter((row) => row.variant.includes(', batch '));
-    console.log(`\n## Gateway vs collector (${String(SECONDS)} s per run, 100 spans per request, ${fmt(payloads.meanBytes)} bytes per request)\n`);
+    console.log(
+      `\n## Gateway vs collector (${String(SECONDS)} s per run, 100 spans per request, ${fmt(payloads.meanBytes)} bytes per request)\n`,
+    );
     console.log(table(main.filter((row) => row.sut !== 'gateway-http')));
-    if (SUTS.includes('gateway') && SUTS.includes('collector')) console.log(`\n${ratioTable(main, 'gateway', 'collector', '### Ratios: Tripline gateway (fastify) / otelcol (CPU ≤ 1.00 is the goal)')}`);
-    if (SUTS.includes('gateway-http') && SUTS.includes('collector')) console.log(`\n${ratioTable(main, 'gateway-http', 'collector', '### Ratios: Tripline gateway (node:http) / otelcol')}`);
+    if (SUTS.includes('gateway') && SUTS.includes('collector'))
+      console.log(
+        `\n${ratioTable(main, 'gateway', 'collector', '### Ratios: Tripline gateway (fastify) / otelcol (CPU ≤ 1.00 is the goal)')}`,
+      );
+    if (SUTS.includes('gateway-http') && SUTS.includes('collector'))
+      console.log(
+        `\n${ratioTable(main, 'gateway-http', 'collector', '### Ratios: Tripline gateway (node:http) / otelcol')}`,
+      );
     if (SUTS.includes('gateway-http') && SUTS.includes('gateway')) {
       console.log(`\n## fastify vs bare node:http (same decoder, classification and publisher)\n`);
       console.log(table(main.filter((row) => row.sut !== 'collector')));
       console.log(`\n${ratioTable(main, 'gateway', 'gateway-http', '### Ratios: fastify / node:http')}`);
     }
     if (producer.length > 0) {
-      console.log(`\n## Tripline gateway: Kafka producer settings (closed loop, ${String(CONCURRENCY)} requests in flight)\n`);
+      console.log(
+        `\n## Tripline gateway: Kafka producer settings (closed loop, ${String(CONCURRENCY)} requests in flight)\n`,
+      );
       console.log(table(producer));
     }
-    for (const profile of profiles) console.log(`\n## CPU profile of the gateway at ${fmt(profile.rate)} spans/s\n\n\`\`\`\n${profile.text}\n\`\`\``);
+    for (const profile of profiles)
+      console.log(`\n## CPU profile of the gateway at ${fmt(profile.rate)} spans/s\n\n\`\`\`\n${profile.text}\n\`\`\``);
     console.log(`\nresults: ${join(outDir, 'results.json')}`);
   } finally {
     if (brokerEnv === undefined) await deleteTopics(brokers);
     else await stopBroker(brokerEnv).catch((error: unknown) => log(`stopping the broker failed: ${String(error)}`));
-    if (process.env.BENCH_OUT === undefined && existsSync(join(outDir, 'kafka'))) rmSync(join(outDir, 'kafka'), { recursive: true, force: true });
+    if (process.env.BENCH_OUT === undefined && existsSync(join(outDir, 'kafka')))
+      rmSync(join(outDir, 'kafka'), { recursive: true, force: true });
   }
 }
 

@@ -45,7 +45,10 @@ import { distributedConfig, freshKafkaSettings, syntheticRequest } from '../inte
 
 const SPANS_PER_REQUEST = 100;
 const logger = createLogger('error', 'kafka-bench');
-const brokers = (process.env.KAFKA_BROKERS ?? '').split(',').map((item) => item.trim()).filter((item) => item !== '');
+const brokers = (process.env.KAFKA_BROKERS ?? '')
+  .split(',')
+  .map((item) => item.trim())
+  .filter((item) => item !== '');
 if (brokers.length === 0) {
   console.error('kafka.bench: set KAFKA_BROKERS (test/kafka/broker.sh start prints it)');
   process.exit(2);
@@ -76,12 +79,21 @@ function brokerPid(): number | undefined {
   }
 }
 
-const fmt = (value: number, digits = 0): string => value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const fmt = (value: number, digits = 0): string =>
+  value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 function requests(count: number, prefix: string): OtlpTraceRequest[] {
   // Five requests per task, the last one carrying the task's root span (the task ends).
   return Array.from({ length: count }, (_, i) =>
-    syntheticRequest({ taskId: `${prefix}-task-${Math.floor(i / 5)}`, taskType: `type_${Math.floor(i / 5) % 4}`, agentId: `agent-${i % 16}`, spans: SPANS_PER_REQUEST, rich: true, withBoundary: i % 5 === 4, startMs: Date.now() - 3_600_000 + i * 200 }),
+    syntheticRequest({
+      taskId: `${prefix}-task-${Math.floor(i / 5)}`,
+      taskType: `type_${Math.floor(i / 5) % 4}`,
+      agentId: `agent-${i % 16}`,
+      spans: SPANS_PER_REQUEST,
+      rich: true,
+      withBoundary: i % 5 === 4,
+      startMs: Date.now() - 3_600_000 + i * 200,
+    }),
   );
 }
 
@@ -89,9 +101,13 @@ async function main(): Promise<void> {
   const totalSpans = Number(process.argv[2] ?? 200_000);
   const requestCount = Math.max(10, Math.round(totalSpans / SPANS_PER_REQUEST));
   const broker = brokerPid();
-  console.log(`kafka.bench: brokers ${brokers.join(',')}, ${fmt(requestCount * SPANS_PER_REQUEST)} spans per run, ${SPANS_PER_REQUEST} spans per OTLP request`);
+  console.log(
+    `kafka.bench: brokers ${brokers.join(',')}, ${fmt(requestCount * SPANS_PER_REQUEST)} spans per run, ${SPANS_PER_REQUEST} spans per OTLP request`,
+  );
   const sample = requests(50, 'sample');
-  const sampleRecords = sample.flatMap((request) => buildSpanRecords(classifyRequest(request, 'default'), request, freshKafkaSettings(brokers).topics, 900_000));
+  const sampleRecords = sample.flatMap((request) =>
+    buildSpanRecords(classifyRequest(request, 'default'), request, freshKafkaSettings(brokers).topics, 900_000),
+  );
   const recordBytes = sampleRecords.reduce((sum, record) => sum + record.value.byteLength, 0) / sampleRecords.length;
   const requestBytes = sample.reduce((sum, request) => sum + encodeTraceRequest(request).byteLength, 0) / sample.length;
   const joined = Buffer.concat(sampleRecords.slice(0, 30).map((record) => Buffer.from(record.value)));
@@ -101,7 +117,9 @@ async function main(): Promise<void> {
 
   const parts = new Set((process.env.BENCH_PARTS ?? '1,2,3,4').split(',').map((part) => part.trim()));
   if (parts.has('1')) await rawKafkajs(Math.round(recordBytes));
-  if (parts.has('2')) for (const compression of ['none', 'gzip', 'zstd'] as const) await publisherInProcess(requestCount, compression, broker);
+  if (parts.has('2'))
+    for (const compression of ['none', 'gzip', 'zstd'] as const)
+      await publisherInProcess(requestCount, compression, broker);
   if (parts.has('3')) await gatewayOverHttp(requestCount, broker);
   if (parts.has('4')) {
     await processorToClickHouse(requestCount, broker, 'source-only');
@@ -117,12 +135,19 @@ async function freshTopics(env: Record<string, string> = {}): Promise<KafkaSetti
 
 // 1 ----------------------------------------------------------------------------------------------------------
 async function rawKafkajs(messageBytes: number): Promise<void> {
-  console.log(`\n1. kafkajs 2.2.4 alone: idempotent, acks -1, one send() at a time, ${fmt(messageBytes)}-byte messages`);
+  console.log(
+    `\n1. kafkajs 2.2.4 alone: idempotent, acks -1, one send() at a time, ${fmt(messageBytes)}-byte messages`,
+  );
   console.log('   batch  compression      msgs/s       MB/s   CPU µs/msg');
   const settings = await freshTopics();
   registerZstdCodec();
   const kafka = new Kafka({ clientId: 'bench-raw', brokers, logLevel: logLevel.NOTHING });
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+  const producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    createPartitioner: Partitioners.DefaultPartitioner,
+    allowAutoTopicCreation: false,
+  });
   await producer.connect();
   const payload = Buffer.alloc(messageBytes, 'x');
   try {
@@ -135,7 +160,8 @@ async function rawKafkajs(messageBytes: number): Promise<void> {
         await producer.send({ topic: settings.topics.tool_call, acks: -1, compression, messages }); // warm up
         const cpu = process.cpuUsage();
         const t0 = performance.now();
-        for (let sent = 0; sent < total; sent += batch) await producer.send({ topic: settings.topics.tool_call, acks: -1, compression, messages });
+        for (let sent = 0; sent < total; sent += batch)
+          await producer.send({ topic: settings.topics.tool_call, acks: -1, compression, messages });
         const seconds = (performance.now() - t0) / 1000;
         const used = cpuSeconds(cpu);
         console.log(
@@ -149,9 +175,18 @@ async function rawKafkajs(messageBytes: number): Promise<void> {
 }
 
 // 2 ----------------------------------------------------------------------------------------------------------
-async function publisherInProcess(requestCount: number, compression: 'none' | 'gzip' | 'zstd', broker: number | undefined): Promise<void> {
+async function publisherInProcess(
+  requestCount: number,
+  compression: 'none' | 'gzip' | 'zstd',
+  broker: number | undefined,
+): Promise<void> {
   const settings = await freshTopics({ TRIPLINE_KAFKA_COMPRESSION: compression });
-  const publisher = createKafkaPublisher({ kafka: createKafka(settings, logger, { role: 'bench-gateway' }), topics: settings.topics, producer: settings.producer, logger });
+  const publisher = createKafkaPublisher({
+    kafka: createKafka(settings, logger, { role: 'bench-gateway' }),
+    topics: settings.topics,
+    producer: settings.producer,
+    logger,
+  });
   await publisher.start();
   const all = requests(requestCount, `pub-${compression}-${randomUUID().slice(0, 6)}`);
   const concurrency = 64;
@@ -173,7 +208,10 @@ async function publisherInProcess(requestCount: number, compression: 'none' | 'g
   const brokerUsed = broker === undefined ? Number.NaN : procCpuSeconds(broker) - brokerCpu0;
   const stats = publisher.stats();
   await publisher.close();
-  if (compression === 'none') console.log('\n2. gateway publisher in process (classify, group, encode, batch, Kafka ack), 64 requests outstanding');
+  if (compression === 'none')
+    console.log(
+      '\n2. gateway publisher in process (classify, group, encode, batch, Kafka ack), 64 requests outstanding',
+    );
   console.log(
     `   compression ${compression.padEnd(4)}: ${fmt(stats.spans / seconds).padStart(8)} spans/s, ${fmt((used / stats.spans) * 10_000, 3)} CPU-s per 10k spans (broker JVM ${fmt((brokerUsed / stats.spans) * 10_000, 3)}), ${fmt(stats.records / stats.sends, 1)} records per produce request`,
   );
@@ -189,9 +227,15 @@ async function gatewayOverHttp(requestCount: number, broker: number | undefined)
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const first = await lines.next();
   const { url } = JSON.parse(String(first.value)) as { url: string };
-  const bodies = requests(Math.min(requestCount, 500), `http-${randomUUID().slice(0, 6)}`).map((request) => encodeTraceRequest(request));
+  const bodies = requests(Math.min(requestCount, 500), `http-${randomUUID().slice(0, 6)}`).map((request) =>
+    encodeTraceRequest(request),
+  );
   const post = async (body: Uint8Array): Promise<void> => {
-    const response = await fetch(`${url}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf', ...agentHeaders }, body });
+    const response = await fetch(`${url}/v1/traces`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-protobuf', ...agentHeaders },
+      body,
+    });
     await response.arrayBuffer();
     if (response.status !== 200) throw new Error(`gateway answered ${response.status}`);
   };
@@ -223,9 +267,18 @@ async function gatewayOverHttp(requestCount: number, broker: number | undefined)
 }
 
 // 4 ----------------------------------------------------------------------------------------------------------
-async function processorToClickHouse(requestCount: number, broker: number | undefined, mode: 'source-only' | 'full'): Promise<void> {
+async function processorToClickHouse(
+  requestCount: number,
+  broker: number | undefined,
+  mode: 'source-only' | 'full',
+): Promise<void> {
   const settings = await freshTopics();
-  const publisher = createKafkaPublisher({ kafka: createKafka(settings, logger, { role: 'bench-fill' }), topics: settings.topics, producer: settings.producer, logger });
+  const publisher = createKafkaPublisher({
+    kafka: createKafka(settings, logger, { role: 'bench-fill' }),
+    topics: settings.topics,
+    producer: settings.producer,
+    logger,
+  });
   await publisher.start();
   let events = 0;
   const fill = requests(requestCount, `proc-${randomUUID().slice(0, 6)}`);
@@ -245,7 +298,12 @@ async function processorToClickHouse(requestCount: number, broker: number | unde
   await publisher.close();
 
   if (mode === 'source-only') {
-    const source = createKafkaSource({ kafka: createKafka(settings, logger, { role: 'bench-source' }), settings, logger, maxEventsPerBatch: 2000 });
+    const source = createKafkaSource({
+      kafka: createKafka(settings, logger, { role: 'bench-source' }),
+      settings,
+      logger,
+      maxEventsPerBatch: 2000,
+    });
     const cpu = process.cpuUsage();
     const t0 = performance.now();
     let handed = 0;
@@ -278,7 +336,9 @@ async function processorToClickHouse(requestCount: number, broker: number | unde
     const stats = processor.source.stats();
     await processor.stop();
     const counts = await store.counts();
-    console.log('\n4b. Kafka → processor (decode, classify, score, decide) → ClickHouse (in-process engine), committed after the write');
+    console.log(
+      '\n4b. Kafka → processor (decode, classify, score, decide) → ClickHouse (in-process engine), committed after the write',
+    );
     console.log(
       `   ${fmt(events / seconds)} spans/s, ${fmt((used / events) * 10_000, 3)} CPU-s per 10k spans incl. the engine (broker JVM ${fmt((brokerUsed / events) * 10_000, 3)}), ${fmt(events / stats.batches)} events per store write; stored ${fmt(counts.events)} events, ${fmt(counts.tasks)} tasks`,
     );
@@ -292,7 +352,11 @@ async function processorToClickHouse(requestCount: number, broker: number | unde
 // Child mode: the gateway service alone in its own process.
 if (process.argv[2] === '--gateway-child') {
   const settings = JSON.parse(process.env.BENCH_KAFKA_SETTINGS ?? '{}') as KafkaSettings;
-  const config = distributedConfig(brokers, tmpdir(), { LOG_LEVEL: 'error', TRIPLINE_OTLP_MAX_BODY_BYTES: String(64 * 1024 * 1024), TRIPLINE_TENANT_SPANS_PER_SECOND: '10000000' });
+  const config = distributedConfig(brokers, tmpdir(), {
+    LOG_LEVEL: 'error',
+    TRIPLINE_OTLP_MAX_BODY_BYTES: String(64 * 1024 * 1024),
+    TRIPLINE_TENANT_SPANS_PER_SECOND: '10000000',
+  });
   const gateway = await startGatewayService(config, { kafka: settings, logger });
   process.stdout.write(`${JSON.stringify({ url: gateway.otlpUrl })}\n`);
   process.stdin.resume();

@@ -59,7 +59,8 @@ interface KillSample {
 }
 
 type ToAgent = { type: 'run'; kills: number } | { type: 'stop' };
-type FromAgent = { type: 'ready' } | { type: 'kill'; sample: KillSample } | { type: 'done' } | { type: 'error'; message: string };
+type FromAgent =
+  { type: 'ready' } | { type: 'kill'; sample: KillSample } | { type: 'done' } | { type: 'error'; message: string };
 
 // ---------------------------------------------------------------------------------------------------------------
 // The agent process.
@@ -75,7 +76,11 @@ async function agentMain(role: 'killer' | 'background', otlp: string, api: strin
     export(spans: Parameters<typeof inner.export>[0], done: Parameters<typeof inner.export>[1]) {
       if (offending !== undefined) {
         const target = offending;
-        if (spans.some((span) => span.name === 'privilege elevate' && span.attributes['tripline.task.id'] === target.taskId)) {
+        if (
+          spans.some(
+            (span) => span.name === 'privilege elevate' && span.attributes['tripline.task.id'] === target.taskId,
+          )
+        ) {
           target.resolve(clock());
           offending = undefined;
         }
@@ -118,7 +123,12 @@ async function agentMain(role: 'killer' | 'background', otlp: string, api: strin
 
   const introspectUntilInactive = async (token: string, signal: AbortSignal): Promise<number> => {
     for (;;) {
-      const response = await fetch(`${api}/oauth2/introspect`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...agentHeaders }, body: `token=${token}`, signal });
+      const response = await fetch(`${api}/oauth2/introspect`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...agentHeaders },
+        body: `token=${token}`,
+        signal,
+      });
       const answer = (await response.json()) as { active: boolean };
       if (!answer.active) return clock();
       await sleep(2);
@@ -141,24 +151,41 @@ async function agentMain(role: 'killer' | 'background', otlp: string, api: strin
               const guarded = new Promise<number>((resolve) => armed.set(taskId, resolve));
               const abort = new AbortController();
               const inactive = introspectUntilInactive(token, abort.signal);
-              await task.privilegeChange({ action: 'elevate', scopesBefore: ['payments:read'], scopesAfter: ['payments:read', 'admin'], approved: false }, () => undefined);
+              await task.privilegeChange(
+                {
+                  action: 'elevate',
+                  scopesBefore: ['payments:read'],
+                  scopesAfter: ['payments:read', 'admin'],
+                  approved: false,
+                },
+                () => undefined,
+              );
               const tc = await guarded;
               armed.delete(taskId);
               // The next tool call must be refused.
-              const refused = await task.toolCall('get_order', { sideEffect: 'read' }, () => undefined).then(
-                () => false,
-                (error: unknown) => error instanceof TaskRevokedError,
-              );
+              const refused = await task
+                .toolCall('get_order', { sideEffect: 'read' }, () => undefined)
+                .then(
+                  () => false,
+                  (error: unknown) => error instanceof TaskRevokedError,
+                );
               if (!refused) throw new Error(`task ${taskId}: the tool call after the revocation was not refused`);
               const [t0, tb] = await Promise.all([left, inactive]);
               abort.abort();
               sample = { taskId, t0, tb, tc };
-              throw new TaskRevokedError({ taskId, revocationId: '', reason: 'bench', operation: 'bench', revokedAtMs: tc });
+              throw new TaskRevokedError({
+                taskId,
+                revocationId: '',
+                reason: 'bench',
+                operation: 'bench',
+                revokedAtMs: tc,
+              });
             },
             { tools: ['get_order'], scopes: ['payments:read'] },
           )
           .catch((error: unknown) => {
-            if (!(error instanceof TaskRevokedError)) send({ type: 'error', message: error instanceof Error ? error.message : String(error) });
+            if (!(error instanceof TaskRevokedError))
+              send({ type: 'error', message: error instanceof Error ? error.message : String(error) });
           });
         if (sample !== undefined) send({ type: 'kill', sample });
         await sleep(20);
@@ -181,7 +208,9 @@ interface Target {
   stop(): Promise<void>;
 }
 
-function hookStore(store: { insertRevocations(rows: readonly { taskId: string }[]): Promise<void> }): (taskId: string) => Promise<number> {
+function hookStore(store: {
+  insertRevocations(rows: readonly { taskId: string }[]): Promise<void>;
+}): (taskId: string) => Promise<number> {
   const times = new Map<string, number>();
   const waiters = new Map<string, (t: number) => void>();
   const original = store.insertRevocations.bind(store);
@@ -223,11 +252,20 @@ async function embeddedTarget(dataDir: string): Promise<Target> {
   // The embedded processor writes revocations over the kill switch's own ClickHouse connection.
   const stored = hookStore(running.enforcement.store);
   if (process.env.BENCH_DEBUG === '1') {
-    running.killSwitch.subscribe((m) => { if (m.type === 'revocation') decided.set(m.revocation.taskId, clock()); });
+    running.killSwitch.subscribe((m) => {
+      if (m.type === 'revocation') decided.set(m.revocation.taskId, clock());
+    });
     const handle = running.processor.handle.bind(running.processor);
-    running.processor.handle = (batch) => { for (const e of batch.events) if (e.kind === 'privilege_change') handled.set(e.taskId, clock()); return handle(batch); };
+    running.processor.handle = (batch) => {
+      for (const e of batch.events) if (e.kind === 'privilege_change') handled.set(e.taskId, clock());
+      return handle(batch);
+    };
     const ingest = running.gateway.ingest.bind(running.gateway);
-    running.gateway.ingest = (request, context) => { const r = ingest(request, context); received.push(clock()); return r; };
+    running.gateway.ingest = (request, context) => {
+      const r = ingest(request, context);
+      received.push(clock());
+      return r;
+    };
   }
   return { otlp: running.otlpUrl, api: running.apiUrl, stored, stop: () => running.stop() };
 }
@@ -250,13 +288,22 @@ async function freePortPair(): Promise<number> {
 
 async function brokers(): Promise<{ list: string[]; stop: () => Promise<void> }> {
   const configured = process.env.KAFKA_BROKERS?.trim();
-  if (configured !== undefined && configured !== '') return { list: configured.split(','), stop: () => Promise.resolve() };
+  if (configured !== undefined && configured !== '')
+    return { list: configured.split(','), stop: () => Promise.resolve() };
   const script = fileURLToPath(new URL('../kafka/broker.sh', import.meta.url));
   // A broker of the bench's own, on two free ports (broker, controller), with its own state.
   const port = await freePortPair();
-  const env = { ...process.env, KAFKA_PORT: String(port), TRIPLINE_KAFKA_STATE: join(tmpdir(), `tripline-kafka-bench-${port}`) };
+  const env = {
+    ...process.env,
+    KAFKA_PORT: String(port),
+    TRIPLINE_KAFKA_STATE: join(tmpdir(), `tripline-kafka-bench-${port}`),
+  };
   const run = (command: string): Promise<string> =>
-    new Promise((resolve, reject) => execFile('bash', [script, command], { env, timeout: 180_000 }, (error, stdout, stderr) => (error === null ? resolve(stdout) : reject(new Error(`broker.sh ${command}: ${stderr}`)))));
+    new Promise((resolve, reject) =>
+      execFile('bash', [script, command], { env, timeout: 180_000 }, (error, stdout, stderr) =>
+        error === null ? resolve(stdout) : reject(new Error(`broker.sh ${command}: ${stderr}`)),
+      ),
+    );
   const out = await run('start');
   const found = /^KAFKA_BROKERS=(\S+)$/m.exec(out)?.[1];
   if (found === undefined) throw new Error(`broker.sh start printed no KAFKA_BROKERS: ${out}`);
@@ -290,7 +337,10 @@ async function kafkaTarget(dataDir: string): Promise<Target> {
     KAFKA_BROKERS: broker.list.join(','),
     KAFKA_GROUP_ID: `bench-processor-${suffix}`,
     ...Object.fromEntries(
-      ['TOOL_CALLS', 'DATA_ACCESS', 'PRIVILEGE_CHANGES', 'ALERTS', 'REVOCATIONS', 'DEAD_LETTER'].map((name) => [`TRIPLINE_TOPIC_${name}`, `bench-${suffix}.${name.toLowerCase()}`]),
+      ['TOOL_CALLS', 'DATA_ACCESS', 'PRIVILEGE_CHANGES', 'ALERTS', 'REVOCATIONS', 'DEAD_LETTER'].map((name) => [
+        `TRIPLINE_TOPIC_${name}`,
+        `bench-${suffix}.${name.toLowerCase()}`,
+      ]),
     ),
   };
   const config = loadConfig(env);
@@ -304,7 +354,13 @@ async function kafkaTarget(dataDir: string): Promise<Target> {
   // The API side: its own kill switch, bridged to Kafka with its own consumer group.
   await ensureTopics(createKafka(settings, logger, { role: 'bench-admin' }), settings, logger);
   const killSwitch = createLocalKillSwitch();
-  const bridge = bridgeKillSwitchToKafka({ kafka: createKafka(settings, logger, { role: 'bench-api' }), killSwitch, topics: settings.topics, logger, groupIdPrefix: `bench-api-${suffix}` });
+  const bridge = bridgeKillSwitchToKafka({
+    kafka: createKafka(settings, logger, { role: 'bench-api' }),
+    killSwitch,
+    topics: settings.topics,
+    logger,
+    groupIdPrefix: `bench-api-${suffix}`,
+  });
   const runtime = await startKillSwitchRuntime({
     config: config.killSwitch,
     storage: { url: undefined, username: 'default', password: '', dataDir, database: config.store.database },
@@ -312,7 +368,9 @@ async function kafkaTarget(dataDir: string): Promise<Target> {
     insertAlerts: (alerts) => store.insertAlerts(alerts),
     async taskState(tenant, taskId) {
       const record = await store.getTask(tenant, taskId);
-      return record === null ? undefined : { status: record.status, score: record.score, taskType: record.taskType, agentId: record.agentId };
+      return record === null
+        ? undefined
+        : { status: record.status, score: record.score, taskType: record.taskType, agentId: record.agentId };
     },
     logger,
   });
@@ -323,7 +381,8 @@ async function kafkaTarget(dataDir: string): Promise<Target> {
     store,
     commands: manualCommands(store, killSwitch, bridge),
     logger,
-    detectorStatus: () => Promise.resolve({ regime: 'rules', baselineTasks: 0, warmupTasks: config.detector.warmupTasks }),
+    detectorStatus: () =>
+      Promise.resolve({ regime: 'rules', baselineTasks: 0, warmupTasks: config.detector.warmupTasks }),
     baselines: () => Promise.resolve([]),
     ready: () => Promise.resolve({ ready: true, checks: {} }),
     killSwitch: runtime,
@@ -424,9 +483,15 @@ function printBreakdown(all: readonly Stages[]): void {
   const steps: [string, (s: Stages) => number | undefined][] = [
     ['span left the agent → gateway received it', (s) => s.received],
     ['gateway received → Kafka acknowledged', (s) => (s.acked === undefined ? undefined : s.acked - s.received)],
-    [`${all[0]?.acked === undefined ? 'gateway received' : 'Kafka acknowledged'} → processor handed it`, (s) => s.handled - (s.acked ?? s.received)],
+    [
+      `${all[0]?.acked === undefined ? 'gateway received' : 'Kafka acknowledged'} → processor handed it`,
+      (s) => s.handled - (s.acked ?? s.received),
+    ],
     ['processor handed it → kill decided', (s) => s.decided - s.handled],
-    ['kill decided → API side applied it (Kafka)', (s) => (s.applied === undefined ? undefined : s.applied - s.decided)],
+    [
+      'kill decided → API side applied it (Kafka)',
+      (s) => (s.applied === undefined ? undefined : s.applied - s.decided),
+    ],
     ['kill decided → guard held it', (s) => s.guard - s.decided],
     ['kill decided → revocation insert called', (s) => s.insert - s.decided],
     ['revocation insert called → stored', (s) => s.stored - s.insert],
@@ -438,8 +503,19 @@ function printBreakdown(all: readonly Stages[]): void {
   }
 }
 
-function startAgent(role: 'killer' | 'background', target: Target): { child: ChildProcess; ready: Promise<void>; done: Promise<void>; onKill(listener: (sample: KillSample) => void): void } {
-  const child = spawn(process.execPath, [SELF, '--agent', role, target.otlp, target.api], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: process.env });
+function startAgent(
+  role: 'killer' | 'background',
+  target: Target,
+): {
+  child: ChildProcess;
+  ready: Promise<void>;
+  done: Promise<void>;
+  onKill(listener: (sample: KillSample) => void): void;
+} {
+  const child = spawn(process.execPath, [SELF, '--agent', role, target.otlp, target.api], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: process.env,
+  });
   const listeners: ((sample: KillSample) => void)[] = [];
   let ready: () => void = () => undefined;
   let done: () => void = () => undefined;
@@ -462,7 +538,11 @@ async function bench(): Promise<void> {
   const kills = Number(process.env.KILLS ?? '250');
   const backgroundEps = Number(process.env.BACKGROUND_EPS ?? '0');
   const dataDir = mkdtempSync(join(tmpdir(), 'tripline-kill-bench-'));
-  console.log(`kill latency, ${kafka ? 'through Kafka' : 'embedded'}: ${kills} kills (after ${WARMUP_KILLS} not counted)${backgroundEps > 0 ? `, background ${backgroundEps} events/s` : ''}; load average ${loadavg().map((v) => v.toFixed(1)).join(' ')} on ${availableParallelism()} CPUs`);
+  console.log(
+    `kill latency, ${kafka ? 'through Kafka' : 'embedded'}: ${kills} kills (after ${WARMUP_KILLS} not counted)${backgroundEps > 0 ? `, background ${backgroundEps} events/s` : ''}; load average ${loadavg()
+      .map((v) => v.toFixed(1))
+      .join(' ')} on ${availableParallelism()} CPUs`,
+  );
   const target = kafka ? await kafkaTarget(dataDir) : await embeddedTarget(dataDir);
   try {
     const background = backgroundEps > 0 ? startAgent('background', target) : undefined;
@@ -501,7 +581,11 @@ async function bench(): Promise<void> {
     console.log(`(b) introspection inactive  ${describeSeries(samples.map((s) => s.b))}`);
     console.log(`(c) next tool call refused  ${describeSeries(samples.map((s) => s.c))}`);
     if (breakdowns.length > 0) printBreakdown(breakdowns);
-    console.log(`load average at the end ${loadavg().map((v) => v.toFixed(1)).join(' ')}`);
+    console.log(
+      `load average at the end ${loadavg()
+        .map((v) => v.toFixed(1))
+        .join(' ')}`,
+    );
   } finally {
     await target.stop();
     rmSync(dataDir, { recursive: true, force: true });

@@ -47,8 +47,18 @@ function parseArgs(argv: string[]): Options {
   const num = (key: string): number | undefined => (values.has(key) ? Number(values.get(key)) : undefined);
   const rate = num('rate');
   const concurrency = num('concurrency');
-  if ((rate === undefined) === (concurrency === undefined)) throw new Error('give exactly one of --rate (spans/s) or --concurrency');
-  return { url: new URL('/v1/traces', url), dir, rate, concurrency, seconds: num('seconds') ?? 10, maxInFlight: num('max-in-flight') ?? 256, warmupSeconds: num('warmup') ?? 0, token: values.get('token') };
+  if ((rate === undefined) === (concurrency === undefined))
+    throw new Error('give exactly one of --rate (spans/s) or --concurrency');
+  return {
+    url: new URL('/v1/traces', url),
+    dir,
+    rate,
+    concurrency,
+    seconds: num('seconds') ?? 10,
+    maxInFlight: num('max-in-flight') ?? 256,
+    warmupSeconds: num('warmup') ?? 0,
+    token: values.get('token'),
+  };
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -75,7 +85,9 @@ export interface LoadResult {
 
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
-  const files = readdirSync(options.dir).filter((name) => name.endsWith('.pb')).sort();
+  const files = readdirSync(options.dir)
+    .filter((name) => name.endsWith('.pb'))
+    .sort();
   const manifest = JSON.parse(readFileSync(join(options.dir, 'manifest.json'), 'utf8')) as { spans: number[] };
   const bodies = files.map((name) => readFileSync(join(options.dir, name)));
   const spansOf = manifest.spans;
@@ -121,7 +133,15 @@ async function main(): Promise<void> {
       };
       const req = request(
         options.url,
-        { method: 'POST', agent, headers: { 'content-type': 'application/x-protobuf', 'content-length': body.length, ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }) } },
+        {
+          method: 'POST',
+          agent,
+          headers: {
+            'content-type': 'application/x-protobuf',
+            'content-length': body.length,
+            ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }),
+          },
+        },
         (res) => {
           res.resume();
           res.on('end', () => done(String(res.statusCode)));
@@ -204,7 +224,12 @@ async function main(): Promise<void> {
     errors,
     behindSchedule: behind,
     achievedSpansPerSecond: spansOk / elapsed,
-    latencyMs: { p50: percentile(sorted, 0.5), p90: percentile(sorted, 0.9), p99: percentile(sorted, 0.99), max: sorted[sorted.length - 1] ?? Number.NaN },
+    latencyMs: {
+      p50: percentile(sorted, 0.5),
+      p90: percentile(sorted, 0.9),
+      p99: percentile(sorted, 0.99),
+      max: sorted[sorted.length - 1] ?? Number.NaN,
+    },
     loadGeneratorCpuSeconds: (cpu.user + cpu.system) / 1e6,
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -212,7 +237,9 @@ async function main(): Promise<void> {
 
 if (import.meta.main) {
   main().catch((error: unknown) => {
-    process.stderr.write(`load-generator: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(
+      `load-generator: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
     process.exit(1);
   });
 }

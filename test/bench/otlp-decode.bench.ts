@@ -47,7 +47,13 @@ async function realisticSpans(count: number, request: number): Promise<ReadableS
     const taskId = `task-${String(request * 10 + Math.floor(i / 10)).padStart(6, '0')}`;
     const variant = i % 4;
     const span = tracer.startSpan(
-      variant === 0 ? 'execute_tool search_tickets' : variant === 1 ? 'SELECT customers' : variant === 2 ? 'grant scope' : 'POST',
+      variant === 0
+        ? 'execute_tool search_tickets'
+        : variant === 1
+          ? 'SELECT customers'
+          : variant === 2
+            ? 'grant scope'
+            : 'POST',
       { kind: variant === 3 ? SpanKind.CLIENT : SpanKind.INTERNAL },
     );
     span.setAttributes({
@@ -67,7 +73,9 @@ async function realisticSpans(count: number, request: number): Promise<ReadableS
         'gen_ai.usage.input_tokens': 1834 + i,
         'gen_ai.usage.output_tokens': 212,
       });
-      span.addEvent('gen_ai.tool.message', { 'gen_ai.event.content': `{"query":"refund status ${String(request)}-${String(i)}","limit":20}` });
+      span.addEvent('gen_ai.tool.message', {
+        'gen_ai.event.content': `{"query":"refund status ${String(request)}-${String(i)}","limit":20}`,
+      });
     } else if (variant === 1) {
       span.setAttributes({
         'db.system.name': 'postgresql',

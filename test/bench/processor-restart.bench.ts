@@ -27,7 +27,13 @@ try {
   const store = await openClickHouseStore({ dataDir, database: 'restart_bench', logger });
   await store.migrate();
   const startProcessor = () =>
-    createProcessor({ store, killSwitch: createLocalKillSwitch(), logger, taskIdleTimeoutMs: 3_600_000, detector: { ...DEFAULT_DETECTOR_CONFIG, warmupTasks: 1_000_000 } });
+    createProcessor({
+      store,
+      killSwitch: createLocalKillSwitch(),
+      logger,
+      taskIdleTimeoutMs: 3_600_000,
+      detector: { ...DEFAULT_DETECTOR_CONFIG, warmupTasks: 1_000_000 },
+    });
 
   const first = await startProcessor();
   const t0 = performance.now();
@@ -49,7 +55,9 @@ try {
   if (batch.length > 0) await first.handle({ events: batch, boundaries: [] });
   await first.stop();
   const active = (await store.listActiveTasks()).length;
-  process.stderr.write(`stored ${String(TASKS)} active tasks × ${String(EVENTS_PER_TASK)} events in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+  process.stderr.write(
+    `stored ${String(TASKS)} active tasks × ${String(EVENTS_PER_TASK)} events in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
+  );
 
   const t1 = performance.now();
   const second = await startProcessor();

@@ -36,22 +36,46 @@ function makeEvent(i: number): ScoredEvent {
       traceId: (i * 7919).toString(16).padStart(32, '0'),
       spanId: i.toString(16).padStart(16, '0'),
       parentSpanId: task.toString(16).padStart(16, '0'),
-      name: kind === 'tool_call' ? 'execute_tool search_web' : kind === 'data_access' ? 'SELECT crm.customers' : 'grant scopes',
+      name:
+        kind === 'tool_call'
+          ? 'execute_tool search_web'
+          : kind === 'data_access'
+            ? 'SELECT crm.customers'
+            : 'grant scopes',
       startMs: startUs / 1000,
       endMs: (startUs + 25_000) / 1000,
       error: i % 50 === 0,
-      ...(kind === 'tool_call' ? { tool: { name: 'search_web', type: 'function', sideEffect: 'read' as const, target: 'api.search.example' } } : {}),
-      ...(kind === 'data_access'
-        ? { data: { resource: 'crm.customers', system: 'postgresql', operation: 'SELECT', rows: i % 500, bytes: (i % 500) * 220, classification: 'confidential' as const } }
+      ...(kind === 'tool_call'
+        ? { tool: { name: 'search_web', type: 'function', sideEffect: 'read' as const, target: 'api.search.example' } }
         : {}),
-      ...(kind === 'privilege_change' ? { privilege: { action: 'grant', scopesBefore: ['read:crm'], scopesAfter: ['read:crm', 'write:crm'] } } : {}),
-      attributes: { 'gen_ai.operation.name': 'execute_tool', 'service.name': 'support-agent', 'db.response.returned_rows': i % 500, retry: false },
+      ...(kind === 'data_access'
+        ? {
+            data: {
+              resource: 'crm.customers',
+              system: 'postgresql',
+              operation: 'SELECT',
+              rows: i % 500,
+              bytes: (i % 500) * 220,
+              classification: 'confidential' as const,
+            },
+          }
+        : {}),
+      ...(kind === 'privilege_change'
+        ? { privilege: { action: 'grant', scopesBefore: ['read:crm'], scopesAfter: ['read:crm', 'write:crm'] } }
+        : {}),
+      attributes: {
+        'gen_ai.operation.name': 'execute_tool',
+        'service.name': 'support-agent',
+        'db.response.returned_rows': i % 500,
+        retry: false,
+      },
     },
     verdict: {
       score: (i % 1000) / 10,
       decision: i % 100 === 0 ? 'alert' : 'allow',
       regime: 'type_baseline',
-      contributions: i % 100 === 0 ? [{ feature: 'data.rows_per_task', score: 80, reason: 'Read 10x the usual rows' }] : [],
+      contributions:
+        i % 100 === 0 ? [{ feature: 'data.rows_per_task', score: 80, reason: 'Read 10x the usual rows' }] : [],
       shadow: false,
     },
   };

@@ -59,7 +59,14 @@ async function getBody(url: string): Promise<unknown> {
 }
 
 function attack(seed: number, taskType: string, agentId: string): TaskPlan {
-  const plan = generateScenario({ seed, benignPerType: 0, attacksPerPattern: 1, agentsPerType: 1, taskTypes: [taskType], patterns: ['exfiltration_burst'] }).tasks[0];
+  const plan = generateScenario({
+    seed,
+    benignPerType: 0,
+    attacksPerPattern: 1,
+    agentsPerType: 1,
+    taskTypes: [taskType],
+    patterns: ['exfiltration_burst'],
+  }).tasks[0];
   if (plan === undefined) throw new Error('the scenario produced no attack');
   return { ...plan, agentId };
 }
@@ -80,7 +87,8 @@ describe('the console in Chromium, over a real pipeline run', () => {
   const problems: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`The console test needs Debian's Chromium at ${CHROMIUM}: apt-get install -y chromium`);
+    if (!existsSync(CHROMIUM))
+      throw new Error(`The console test needs Debian's Chromium at ${CHROMIUM}: apt-get install -y chromium`);
     const config = loadConfig({
       TRIPLINE_DATA_DIR: dataDir,
       TRIPLINE_OTLP_HOST: '127.0.0.1',
@@ -92,28 +100,63 @@ describe('the console in Chromium, over a real pipeline run', () => {
     });
     running = await startEmbedded(config, createLogger('warn'));
     consoleUrl = running.apiUrl;
-    operatorToken = (await running.auth.control.createToken({ tenant: 'default', role: 'operator', name: 'ops console', createdBy: 'test' })).token;
-    viewerToken = (await running.auth.control.createToken({ tenant: 'default', role: 'viewer', name: 'wall screen', createdBy: 'test' })).token;
+    operatorToken = (
+      await running.auth.control.createToken({
+        tenant: 'default',
+        role: 'operator',
+        name: 'ops console',
+        createdBy: 'test',
+      })
+    ).token;
+    viewerToken = (
+      await running.auth.control.createToken({
+        tenant: 'default',
+        role: 'viewer',
+        name: 'wall screen',
+        createdBy: 'test',
+      })
+    ).token;
 
     // The last type of a scenario starts late (a new type ramping up): listed last so the three warm up.
-    const warmup = generateScenario({ seed: 41, benignPerType: WARMUP + 2, attacksPerPattern: 0, agentsPerType: 2, taskTypes: [...TYPES, 'customer_refund'] }).tasks;
+    const warmup = generateScenario({
+      seed: 41,
+      benignPerType: WARMUP + 2,
+      attacksPerPattern: 0,
+      agentsPerType: 2,
+      taskTypes: [...TYPES, 'customer_refund'],
+    }).tasks;
     await runFleet({ endpoint: running.otlpUrl, plans: warmup, token: TEST_AGENT_TOKEN });
     await waitFor(
       'the task types to warm up',
       async () => {
-        const body = (await getBody(`${running.apiUrl}/v1/baselines`)) as { items: { taskType: string; tasks: number }[] };
+        const body = (await getBody(`${running.apiUrl}/v1/baselines`)) as {
+          items: { taskType: string; tasks: number }[];
+        };
         return TYPES.every((type) => (body.items.find((item) => item.taskType === type)?.tasks ?? 0) >= WARMUP);
       },
       60_000,
     );
-    benign = generateScenario({ seed: 42, benignPerType: 1, attacksPerPattern: 0, agentsPerType: 2, taskTypes: TYPES }).tasks;
+    benign = generateScenario({
+      seed: 42,
+      benignPerType: 1,
+      attacksPerPattern: 0,
+      agentsPerType: 2,
+      taskTypes: TYPES,
+    }).tasks;
     await runFleet({ endpoint: running.otlpUrl, plans: [...benign, rogue, rogue2], token: TEST_AGENT_TOKEN });
     for (const plan of [rogue, rogue2]) {
-      await waitFor(`${plan.taskId} to be revoked`, async () => ((await getBody(`${running.apiUrl}/v1/tasks/${plan.taskId}`)) as { status?: string }).status === 'revoked');
+      await waitFor(
+        `${plan.taskId} to be revoked`,
+        async () =>
+          ((await getBody(`${running.apiUrl}/v1/tasks/${plan.taskId}`)) as { status?: string }).status === 'revoked',
+      );
     }
     await waitFor('the benign tasks to complete', async () => {
       for (const plan of benign) {
-        if (((await getBody(`${running.apiUrl}/v1/tasks/${plan.taskId}`)) as { status?: string }).status !== 'completed') return false;
+        if (
+          ((await getBody(`${running.apiUrl}/v1/tasks/${plan.taskId}`)) as { status?: string }).status !== 'completed'
+        )
+          return false;
       }
       return true;
     });
@@ -160,9 +203,10 @@ describe('the console in Chromium, over a real pipeline run', () => {
   });
 
   it('shows the revocations the pipeline produced, with scores, reasons and activity', async () => {
-
     for (const plan of [rogue, rogue2]) {
-      const item = page.locator(`#revocations li[data-task-id="${plan.taskId}"][data-action="revoke"][data-source="detector"]`);
+      const item = page.locator(
+        `#revocations li[data-task-id="${plan.taskId}"][data-action="revoke"][data-source="detector"]`,
+      );
       await item.waitFor({ timeout: 15_000 });
       expect(await item.textContent()).toContain('revoked');
       expect(await item.textContent()).toContain(plan.agentId);
@@ -193,10 +237,18 @@ describe('the console in Chromium, over a real pipeline run', () => {
     await page.locator(`#revocations li[data-task-id="${rogue.taskId}"][data-action="restore"]`).waitFor();
     expect(await page.locator('#toast').textContent()).toContain(`Restored ${rogue.taskId}`);
 
-    const body = (await getBody(`${running.apiUrl}/v1/revocations?task_id=${rogue.taskId}`)) as { items: RevocationView[] };
+    const body = (await getBody(`${running.apiUrl}/v1/revocations?task_id=${rogue.taskId}`)) as {
+      items: RevocationView[];
+    };
     const restore = body.items.find((item) => item.action === 'restore');
     // The name typed in, and the token it came through (the name alone could be anyone's).
-    expect(restore).toMatchObject({ taskId: rogue.taskId, action: 'restore', source: 'manual', actor: 'Alice Martin (via ops console)', reason: 'Reviewed with the data owner: the export was approved.' });
+    expect(restore).toMatchObject({
+      taskId: rogue.taskId,
+      action: 'restore',
+      source: 'manual',
+      actor: 'Alice Martin (via ops console)',
+      reason: 'Reviewed with the data owner: the export was approved.',
+    });
     const task = (await getBody(`${running.apiUrl}/v1/tasks/${rogue.taskId}`)) as { status: string };
     expect(task.status).not.toBe('revoked');
     await page.locator(`#tasks tr[data-task-id="${rogue.taskId}"] button[data-action="revoke"]`).waitFor();
@@ -210,14 +262,24 @@ describe('the console in Chromium, over a real pipeline run', () => {
     expect(await page.locator('#dialog-title').textContent()).toBe(`Kill ${target.taskId}`);
     // The name is remembered from the last action.
     expect(await page.locator('#dialog-actor').inputValue()).toBe('Alice Martin');
-    await page.locator('#dialog-reason').fill('Agent asked for credentials outside its task; stopping it while we look.');
+    await page
+      .locator('#dialog-reason')
+      .fill('Agent asked for credentials outside its task; stopping it while we look.');
     await page.locator('#dialog-confirm').click();
-    await page.locator(`#revocations li[data-task-id="${target.taskId}"][data-action="revoke"][data-source="manual"]`).waitFor();
+    await page
+      .locator(`#revocations li[data-task-id="${target.taskId}"][data-action="revoke"][data-source="manual"]`)
+      .waitFor();
     await page.locator(`#tasks tr[data-task-id="${target.taskId}"][data-status="revoked"]`).waitFor();
 
-    const body = (await getBody(`${running.apiUrl}/v1/revocations?task_id=${target.taskId}`)) as { items: RevocationView[] };
+    const body = (await getBody(`${running.apiUrl}/v1/revocations?task_id=${target.taskId}`)) as {
+      items: RevocationView[];
+    };
     expect(body.items).toHaveLength(1);
-    expect(body.items[0]).toMatchObject({ action: 'revoke', source: 'manual', actor: 'Alice Martin (via ops console)' });
+    expect(body.items[0]).toMatchObject({
+      action: 'revoke',
+      source: 'manual',
+      actor: 'Alice Martin (via ops console)',
+    });
   });
 
   it('says what is wrong when an action is refused, and leaves the dialog open', async () => {

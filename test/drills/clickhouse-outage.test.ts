@@ -20,7 +20,19 @@ import { startGatewayService, startProcessorService } from '../../services/app/d
 import type { RunningGateway, RunningProcessorService } from '../../services/app/distributed.ts';
 import { kafkaBrokers } from '../helpers/kafka-broker.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { concludeDrill, drillConfig, drillEnv, drillLogger, drillRunId, openAuditClient, seconds, startAgents, storedEvents, taskExport, waitUntilStored } from './helpers.ts';
+import {
+  concludeDrill,
+  drillConfig,
+  drillEnv,
+  drillLogger,
+  drillRunId,
+  openAuditClient,
+  seconds,
+  startAgents,
+  storedEvents,
+  taskExport,
+  waitUntilStored,
+} from './helpers.ts';
 import { startClickHouseServer } from './processes.ts';
 import type { ClickHouseServer } from './processes.ts';
 
@@ -38,7 +50,13 @@ describe('drill: ClickHouse writes failing, then recovering', () => {
 
   beforeAll(async () => {
     server = await startClickHouseServer(dataDir);
-    const env = drillEnv({ brokers: kafkaBrokers(), run: drillRunId(), dataDir, database: DATABASE, extra: { CLICKHOUSE_URL: server.url, CLICKHOUSE_USER: 'processor' } });
+    const env = drillEnv({
+      brokers: kafkaBrokers(),
+      run: drillRunId(),
+      dataDir,
+      database: DATABASE,
+      extra: { CLICKHOUSE_URL: server.url, CLICKHOUSE_USER: 'processor' },
+    });
     const { config, kafka } = drillConfig(env);
     processor = await startProcessorService(config, { kafka, logger, drainTimeoutMs: 5000 });
     gateway = await startGatewayService(config, { kafka, logger });
@@ -54,9 +72,18 @@ describe('drill: ClickHouse writes failing, then recovering', () => {
   }, 120_000);
 
   /** Agents export while `fault` is in force for FAULT_MS; `repair` ends it. Returns the drill's figures. */
-  async function drill(name: string, prefix: string, fault: () => Promise<void>, repair: () => Promise<void>): Promise<void> {
+  async function drill(
+    name: string,
+    prefix: string,
+    fault: () => Promise<void>,
+    repair: () => Promise<void>,
+  ): Promise<void> {
     const agents = startAgents({ target: () => gateway.otlpUrl, count: 3, eventsPerTask: 9, pauseMs: 40, prefix });
-    await waitFor('the first events in ClickHouse', async () => (await storedEvents(audit, DATABASE, prefix)) > 0, 60_000);
+    await waitFor(
+      'the first events in ClickHouse',
+      async () => (await storedEvents(audit, DATABASE, prefix)) > 0,
+      60_000,
+    );
     await fault();
     const rogue = `${prefix}-rogue`;
     await agents.send(taskExport({ taskId: rogue, agentId: `${prefix}-rogue-agent`, events: 2, rogue: true }));
@@ -86,12 +113,19 @@ describe('drill: ClickHouse writes failing, then recovering', () => {
     await drill(
       'ClickHouse: events table missing',
       'ch-table',
-      () => audit.command({ query: `RENAME TABLE ${DATABASE}.events TO ${DATABASE}.events_away` }).then(() => undefined),
-      () => audit.command({ query: `RENAME TABLE ${DATABASE}.events_away TO ${DATABASE}.events` }).then(() => undefined),
+      () =>
+        audit.command({ query: `RENAME TABLE ${DATABASE}.events TO ${DATABASE}.events_away` }).then(() => undefined),
+      () =>
+        audit.command({ query: `RENAME TABLE ${DATABASE}.events_away TO ${DATABASE}.events` }).then(() => undefined),
     );
   }, 240_000);
 
   it('the ClickHouse server goes away (killed), then is started again', async () => {
-    await drill('ClickHouse: server killed and restarted', 'ch-server', () => server.kill(), () => server.restart());
+    await drill(
+      'ClickHouse: server killed and restarted',
+      'ch-server',
+      () => server.kill(),
+      () => server.restart(),
+    );
   }, 240_000);
 });

@@ -37,7 +37,11 @@ interface Lane {
   tail: Promise<unknown>;
   waiting: number;
 }
-const lanes: Lane[] = Array.from({ length: POOL_SIZE }, () => ({ connection: createChdbConnection({ path: dataDir }), tail: Promise.resolve(), waiting: 0 }));
+const lanes: Lane[] = Array.from({ length: POOL_SIZE }, () => ({
+  connection: createChdbConnection({ path: dataDir }),
+  tail: Promise.resolve(),
+  waiting: 0,
+}));
 
 function onLane<T>(work: (connection: Lane['connection']) => Promise<T>): Promise<T> {
   const lane = lanes.reduce((best, candidate) => (candidate.waiting < best.waiting ? candidate : best));
@@ -67,7 +71,8 @@ async function readBody(request: IncomingMessage): Promise<string> {
 
 function userOf(request: IncomingMessage): string {
   const header = request.headers.authorization;
-  if (header?.startsWith('Basic ') === true) return Buffer.from(header.slice(6), 'base64').toString('utf8').split(':')[0] ?? '';
+  if (header?.startsWith('Basic ') === true)
+    return Buffer.from(header.slice(6), 'base64').toString('utf8').split(':')[0] ?? '';
   const user = request.headers['x-clickhouse-user'];
   return typeof user === 'string' ? user : 'default';
 }
@@ -92,7 +97,10 @@ function multipartFields(body: string, contentType: string): Map<string, string>
  */
 function unescapeParam(text: string): string {
   const quoted = text.startsWith('[') || text.startsWith('(') ? text : text.replaceAll("\\'", "'");
-  return quoted.replace(/\\([\\0bfnrt])/g, (_match, char: string) => ({ '\\': '\\', '0': '\0', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' })[char] ?? char);
+  return quoted.replace(
+    /\\([\\0bfnrt])/g,
+    (_match, char: string) => ({ '\\': '\\', '0': '\0', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' })[char] ?? char,
+  );
 }
 
 async function parse(request: IncomingMessage): Promise<Statement> {
@@ -119,11 +127,16 @@ async function parse(request: IncomingMessage): Promise<Statement> {
 }
 
 async function run(statement: Statement): Promise<Buffer> {
-  const common = { clickhouse_settings: statement.settings, ...(Object.keys(statement.params).length === 0 ? {} : { query_params: statement.params }) };
+  const common = {
+    clickhouse_settings: statement.settings,
+    ...(Object.keys(statement.params).length === 0 ? {} : { query_params: statement.params }),
+  };
   if (statement.rows !== undefined) {
     const rows = statement.rows;
     const table = /^\s*INSERT\s+INTO\s+([\w.`]+)/i.exec(statement.sql)?.[1]?.replaceAll('`', '').split('.').pop() ?? '';
-    const holdIndex = holds.findIndex((hold) => hold.user === statement.user && hold.table === table && rows.includes(hold.contains));
+    const holdIndex = holds.findIndex(
+      (hold) => hold.user === statement.user && hold.table === table && rows.includes(hold.contains),
+    );
     if (holdIndex !== -1) {
       holds.splice(holdIndex, 1);
       await new Promise<void>((resolve) => held.push(resolve));
@@ -144,7 +157,9 @@ function answerError(response: ServerResponse, error: unknown): void {
   const type = (error as { type?: unknown }).type;
   const message = error instanceof Error ? error.message : String(error);
   const numeric = typeof code === 'string' && /^\d+$/.test(code) ? code : '1001';
-  const text = /^Code: \d+/.test(causeText) ? causeText : `Code: ${numeric}. DB::Exception: ${message} (${typeof type === 'string' ? type : 'STD_EXCEPTION'})`;
+  const text = /^Code: \d+/.test(causeText)
+    ? causeText
+    : `Code: ${numeric}. DB::Exception: ${message} (${typeof type === 'string' ? type : 'STD_EXCEPTION'})`;
   if (response.headersSent) {
     response.destroy();
     return;
@@ -154,7 +169,12 @@ function answerError(response: ServerResponse, error: unknown): void {
 }
 
 async function control(url: URL, response: ServerResponse): Promise<void> {
-  if (url.pathname === '/drill/hold') holds.push({ user: url.searchParams.get('user') ?? '', table: url.searchParams.get('table') ?? 'events', contains: url.searchParams.get('contains') ?? '' });
+  if (url.pathname === '/drill/hold')
+    holds.push({
+      user: url.searchParams.get('user') ?? '',
+      table: url.searchParams.get('table') ?? 'events',
+      contains: url.searchParams.get('contains') ?? '',
+    });
   if (url.pathname === '/drill/release') for (const resolve of held.splice(0)) resolve();
   response.writeHead(200, { 'content-type': 'application/json' });
   response.end(JSON.stringify({ held: held.length, holds: holds.length }));

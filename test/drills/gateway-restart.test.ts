@@ -21,7 +21,19 @@ import { startProcessorService } from '../../services/app/distributed.ts';
 import type { RunningProcessorService } from '../../services/app/distributed.ts';
 import { kafkaBrokers } from '../helpers/kafka-broker.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { concludeDrill, drillConfig, drillEnv, drillLogger, drillRunId, openAuditClient, seconds, startAgents, storedEvents, taskExport, waitUntilStored } from './helpers.ts';
+import {
+  concludeDrill,
+  drillConfig,
+  drillEnv,
+  drillLogger,
+  drillRunId,
+  openAuditClient,
+  seconds,
+  startAgents,
+  storedEvents,
+  taskExport,
+  waitUntilStored,
+} from './helpers.ts';
 import { freePort, startService } from './processes.ts';
 import type { ServiceProcess } from './processes.ts';
 
@@ -39,7 +51,13 @@ describe('drill: the gateway restarted while agents keep exporting', () => {
   beforeAll(async () => {
     const port = await freePort();
     otlpUrl = `http://127.0.0.1:${port}`;
-    env = drillEnv({ brokers: kafkaBrokers(), run: drillRunId(), dataDir, database: DATABASE, extra: { TRIPLINE_OTLP_PORT: String(port) } });
+    env = drillEnv({
+      brokers: kafkaBrokers(),
+      run: drillRunId(),
+      dataDir,
+      database: DATABASE,
+      extra: { TRIPLINE_OTLP_PORT: String(port) },
+    });
     const { config, kafka } = drillConfig(env);
     processor = await startProcessorService(config, { kafka, logger, drainTimeoutMs: 5000 });
     gateway = await startService('gateway', env);
@@ -60,10 +78,17 @@ describe('drill: the gateway restarted while agents keep exporting', () => {
     const exitCode = await gateway.signal(signal);
     if (signal === 'SIGTERM') expect(exitCode).toBe(0);
     const rogue = `${prefix}-rogue`;
-    const rogueSent = agents.send(taskExport({ taskId: rogue, agentId: `${prefix}-rogue-agent`, events: 2, rogue: true }));
+    const rogueSent = agents.send(
+      taskExport({ taskId: rogue, agentId: `${prefix}-rogue-agent`, events: 2, rogue: true }),
+    );
     gateway = await startService('gateway', env);
     const upAt = Date.now();
-    await waitFor('an export acknowledged by the new gateway', () => agents.ledger.firstAckAfter(upAt) !== undefined, 60_000, 20);
+    await waitFor(
+      'an export acknowledged by the new gateway',
+      () => agents.ledger.firstAckAfter(upAt) !== undefined,
+      60_000,
+      20,
+    );
     const recoveredAt = agents.ledger.firstAckAfter(upAt) ?? Date.now();
     await rogueSent;
     await agents.stop();

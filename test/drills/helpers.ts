@@ -93,13 +93,31 @@ export interface TaskExport {
 
 const hex = (bytes: number): string => randomBytes(bytes).toString('hex');
 const text = (key: string, value: string): OtlpKeyValue => ({ key, value: { stringValue: value } });
-const list = (key: string, values: string[]): OtlpKeyValue => ({ key, value: { arrayValue: { values: values.map((value) => ({ stringValue: value })) } } });
+const list = (key: string, values: string[]): OtlpKeyValue => ({
+  key,
+  value: { arrayValue: { values: values.map((value) => ({ stringValue: value })) } },
+});
 
 /** Attributes of the i-th benign event: a tool call, a read, or a routine privilege change, in turn. */
 function benignAttributes(i: number): OtlpKeyValue[] {
-  if (i % 3 === 0) return [text('gen_ai.operation.name', 'execute_tool'), text('gen_ai.tool.name', `lookup_${i % 4}`), text('tripline.tool.side_effect', 'read')];
-  if (i % 3 === 1) return [text('db.system.name', 'postgresql'), text('db.namespace', 'helpdesk'), text('db.collection.name', 'tickets'), { key: 'db.response.returned_rows', value: { intValue: 3 } }];
-  return [text('tripline.privilege.action', 'token_issue'), list('tripline.privilege.scopes_before', ['tickets:read']), list('tripline.privilege.scopes_after', ['tickets:read'])];
+  if (i % 3 === 0)
+    return [
+      text('gen_ai.operation.name', 'execute_tool'),
+      text('gen_ai.tool.name', `lookup_${i % 4}`),
+      text('tripline.tool.side_effect', 'read'),
+    ];
+  if (i % 3 === 1)
+    return [
+      text('db.system.name', 'postgresql'),
+      text('db.namespace', 'helpdesk'),
+      text('db.collection.name', 'tickets'),
+      { key: 'db.response.returned_rows', value: { intValue: 3 } },
+    ];
+  return [
+    text('tripline.privilege.action', 'token_issue'),
+    list('tripline.privilege.scopes_before', ['tickets:read']),
+    list('tripline.privilege.scopes_after', ['tickets:read']),
+  ];
 }
 
 /** An unapproved change into an admin scope: a hard rule that revokes the task at once. */
@@ -114,7 +132,14 @@ const ROGUE_ATTRIBUTES: OtlpKeyValue[] = [
  * One task's spans as one OTLP request: `events` benign events, then the rogue one when asked, and the task span
  * that ends the task (unless `end` is false: more of the task follows in another request).
  */
-export function taskExport(options: { taskId: string; agentId: string; events: number; rogue?: boolean; end?: boolean; traceId?: string }): TaskExport {
+export function taskExport(options: {
+  taskId: string;
+  agentId: string;
+  events: number;
+  rogue?: boolean;
+  end?: boolean;
+  traceId?: string;
+}): TaskExport {
   const traceId = options.traceId ?? hex(16);
   const rootId = hex(8);
   const start = BigInt(Date.now()) * 1_000_000n;
@@ -140,12 +165,31 @@ export function taskExport(options: { taskId: string; agentId: string; events: n
   const ids = spans.map((span) => span.traceId + span.spanId);
   if (options.end !== false) {
     const ends = start + BigInt(count + 1) * 1_000_000n;
-    spans.push({ traceId, spanId: rootId, parentSpanId: '', name: `task ${DRILL_TASK_TYPE}`, kind: 1, startTimeUnixNano: start.toString(), endTimeUnixNano: ends.toString(), attributes: [{ key: 'tripline.task.root', value: { boolValue: true } }], events: [], links: [], status: { code: 1 } });
+    spans.push({
+      traceId,
+      spanId: rootId,
+      parentSpanId: '',
+      name: `task ${DRILL_TASK_TYPE}`,
+      kind: 1,
+      startTimeUnixNano: start.toString(),
+      endTimeUnixNano: ends.toString(),
+      attributes: [{ key: 'tripline.task.root', value: { boolValue: true } }],
+      events: [],
+      links: [],
+      status: { code: 1 },
+    });
   }
   const request: OtlpTraceRequest = {
     resourceSpans: [
       {
-        resource: { attributes: [text('service.name', options.agentId), text('gen_ai.agent.id', options.agentId), text('tripline.task.id', options.taskId), text('tripline.task.type', DRILL_TASK_TYPE)] },
+        resource: {
+          attributes: [
+            text('service.name', options.agentId),
+            text('gen_ai.agent.id', options.agentId),
+            text('tripline.task.id', options.taskId),
+            text('tripline.task.type', DRILL_TASK_TYPE),
+          ],
+        },
         scopeSpans: [{ scope: { name: 'tripline-drill', version: '1', attributes: [] }, spans }],
       },
     ],
@@ -199,7 +243,12 @@ export interface ExportOptions {
 }
 
 /** Sends one task's spans until a 2xx; `target()` is asked for the URL at every attempt. */
-export async function exportUntilAcknowledged(target: () => string, task: TaskExport, ledger: Ledger, options: ExportOptions = {}): Promise<void> {
+export async function exportUntilAcknowledged(
+  target: () => string,
+  task: TaskExport,
+  ledger: Ledger,
+  options: ExportOptions = {},
+): Promise<void> {
   const maxWaitMs = options.maxWaitMs ?? 2000;
   const deadline = Date.now() + (options.deadlineMs ?? 180_000);
   for (let attempt = 1; ; attempt += 1) {
@@ -216,7 +265,8 @@ export async function exportUntilAcknowledged(target: () => string, task: TaskEx
         return;
       }
       if (![429, 502, 503, 504].includes(answer.status)) throw new ExportRejected(task.taskId, answer.status);
-      if (answer.retryAfter === null) ledger.refusedWithoutRetryAfter += answer.status === 429 || answer.status === 503 ? 1 : 0;
+      if (answer.retryAfter === null)
+        ledger.refusedWithoutRetryAfter += answer.status === 429 || answer.status === 503 ? 1 : 0;
       else waitMs = Math.min(maxWaitMs, Number(answer.retryAfter) * 1000);
     } catch (error) {
       if (error instanceof ExportRejected) throw error;
@@ -241,7 +291,15 @@ export interface Agents {
  * `count` agents, each exporting one task after the other (`eventsPerTask` events each, `pauseMs` apart) to
  * `target()` until stopped. Task ids are `<prefix>-<agent>-<n>`.
  */
-export function startAgents(options: { target: () => string; count: number; eventsPerTask: number; pauseMs: number; prefix: string; ledger?: Ledger; exportOptions?: ExportOptions }): Agents {
+export function startAgents(options: {
+  target: () => string;
+  count: number;
+  eventsPerTask: number;
+  pauseMs: number;
+  prefix: string;
+  ledger?: Ledger;
+  exportOptions?: ExportOptions;
+}): Agents {
   const ledger = options.ledger ?? new Ledger();
   let stopping = false;
   let started = 0;
@@ -249,7 +307,11 @@ export function startAgents(options: { target: () => string; count: number; even
   const loops = Array.from({ length: options.count }, async (_, agent) => {
     for (let n = 0; !stopping; n += 1) {
       started += 1;
-      const task = taskExport({ taskId: `${options.prefix}-${agent}-${n}`, agentId: `${options.prefix}-agent-${agent}`, events: options.eventsPerTask });
+      const task = taskExport({
+        taskId: `${options.prefix}-${agent}-${n}`,
+        agentId: `${options.prefix}-agent-${agent}`,
+        events: options.eventsPerTask,
+      });
       await exportUntilAcknowledged(options.target, task, ledger, options.exportOptions);
       if (options.pauseMs > 0) await sleep(options.pauseMs);
     }
@@ -323,9 +385,22 @@ class AcknowledgingExporter implements SpanExporter {
 /** Starts the SDK (process-global, one at a time) exporting to `otlpUrl`; its timeouts are `timeoutMs`. */
 export function startSdkAgent(otlpUrl: string, agentId: string, timeoutMs: number): SdkAgent {
   const ledger = new Ledger();
-  const exporter = new OTLPTraceExporter({ url: `${otlpUrl}/v1/traces`, headers: { authorization: `Bearer ${DRILL_AGENT_TOKEN}` }, timeoutMillis: timeoutMs });
-  const spans = new BatchSpanProcessor({ exporter: new AcknowledgingExporter(exporter, ledger), scheduledDelayMillis: 100, exportTimeoutMillis: timeoutMs, maxQueueSize: 8192 });
-  const sdk = new NodeSDK({ resource: resourceFromAttributes({ 'service.name': agentId }), spanProcessors: [spans], instrumentations: [] });
+  const exporter = new OTLPTraceExporter({
+    url: `${otlpUrl}/v1/traces`,
+    headers: { authorization: `Bearer ${DRILL_AGENT_TOKEN}` },
+    timeoutMillis: timeoutMs,
+  });
+  const spans = new BatchSpanProcessor({
+    exporter: new AcknowledgingExporter(exporter, ledger),
+    scheduledDelayMillis: 100,
+    exportTimeoutMillis: timeoutMs,
+    maxQueueSize: 8192,
+  });
+  const sdk = new NodeSDK({
+    resource: resourceFromAttributes({ 'service.name': agentId }),
+    spanProcessors: [spans],
+    instrumentations: [],
+  });
   sdk.start();
   const tracer = trace.getTracer(agentId);
   return {
@@ -333,15 +408,28 @@ export function startSdkAgent(otlpUrl: string, agentId: string, timeoutMs: numbe
     ledger,
     runTask(taskId, events) {
       const common = { 'tripline.task.id': taskId, 'tripline.task.type': DRILL_TASK_TYPE, 'gen_ai.agent.id': agentId };
-      const root = tracer.startSpan(`task ${DRILL_TASK_TYPE}`, { root: true, attributes: { ...common, 'tripline.task.root': true } });
+      const root = tracer.startSpan(`task ${DRILL_TASK_TYPE}`, {
+        root: true,
+        attributes: { ...common, 'tripline.task.root': true },
+      });
       const parent = trace.setSpan(context.active(), root);
       for (let i = 0; i < events; i += 1) {
         const attributes =
           i % 3 === 0
             ? { ...common, 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'get_ticket' }
             : i % 3 === 1
-              ? { ...common, 'db.system.name': 'postgresql', 'db.namespace': 'helpdesk', 'db.collection.name': 'tickets', 'db.response.returned_rows': 3 }
-              : { ...common, 'tripline.privilege.action': 'token_issue', 'tripline.privilege.scopes_after': ['tickets:read'] };
+              ? {
+                  ...common,
+                  'db.system.name': 'postgresql',
+                  'db.namespace': 'helpdesk',
+                  'db.collection.name': 'tickets',
+                  'db.response.returned_rows': 3,
+                }
+              : {
+                  ...common,
+                  'tripline.privilege.action': 'token_issue',
+                  'tripline.privilege.scopes_after': ['tickets:read'],
+                };
         tracer.startSpan(`event ${i}`, { attributes }, parent).end();
       }
       root.end();
@@ -357,9 +445,14 @@ export function startSdkAgent(otlpUrl: string, agentId: string, timeoutMs: numbe
 /** A SQL client on the drill's ClickHouse: a server URL, or a second connection to this process's engine. */
 export function openAuditClient(target: { url: string } | { dataDir: string }): ClickHouseClient {
   // Quiet: the drills query while the server is away, and retry.
-  const common = { clickhouse_settings: { output_format_json_quote_64bit_integers: 0 as const }, log: { level: ClickHouseLogLevel.OFF } };
+  const common = {
+    clickhouse_settings: { output_format_json_quote_64bit_integers: 0 as const },
+    log: { level: ClickHouseLogLevel.OFF },
+  };
   if ('url' in target) return createClient({ url: target.url, username: 'drill-audit', ...common });
-  const connection = createChdbConnection({ path: target.dataDir }) as unknown as NonNullable<NonNullable<Parameters<typeof createClient>[0]>['connection']>;
+  const connection = createChdbConnection({ path: target.dataDir }) as unknown as NonNullable<
+    NonNullable<Parameters<typeof createClient>[0]>['connection']
+  >;
   return createClient({ connection, ...common });
 }
 
@@ -382,10 +475,17 @@ export interface EventAudit {
 
 /** Limits an audit to the tasks whose id starts with `prefix` (one phase of a drill), or to every task. */
 function taskFilter(prefix: string | undefined): { where: string; params: Record<string, unknown> } {
-  return prefix === undefined ? { where: '', params: {} } : { where: 'WHERE startsWith(task_id, {prefix:String})', params: { prefix } };
+  return prefix === undefined
+    ? { where: '', params: {} }
+    : { where: 'WHERE startsWith(task_id, {prefix:String})', params: { prefix } };
 }
 
-export async function auditEvents(client: ClickHouseClient, database: string, acked: ReadonlySet<string>, prefix?: string): Promise<EventAudit> {
+export async function auditEvents(
+  client: ClickHouseClient,
+  database: string,
+  acked: ReadonlySet<string>,
+  prefix?: string,
+): Promise<EventAudit> {
   const { where, params } = taskFilter(prefix);
   const [counts] = await select<{ rows: number; ids: number; physical: number }>(
     client,
@@ -407,25 +507,40 @@ export async function auditEvents(client: ClickHouseClient, database: string, ac
 /** Distinct events stored so far (cheap; polled while waiting for recovery). */
 export async function storedEvents(client: ClickHouseClient, database: string, prefix?: string): Promise<number> {
   const { where, params } = taskFilter(prefix);
-  const [row] = await select<{ ids: number }>(client, `SELECT uniqExact(id) AS ids FROM ${database}.events FINAL ${where}`, params);
+  const [row] = await select<{ ids: number }>(
+    client,
+    `SELECT uniqExact(id) AS ids FROM ${database}.events FINAL ${where}`,
+    params,
+  );
   return row?.ids ?? 0;
 }
 
 /** The tenant a task's events were stored under (it comes from the agent's credentials). */
 export async function tenantOf(client: ClickHouseClient, database: string, taskId: string): Promise<string> {
-  const [row] = await select<{ tenant: string }>(client, `SELECT any(tenant) AS tenant FROM ${database}.events WHERE task_id = {taskId:String}`, { taskId });
+  const [row] = await select<{ tenant: string }>(
+    client,
+    `SELECT any(tenant) AS tenant FROM ${database}.events WHERE task_id = {taskId:String}`,
+    { taskId },
+  );
   return row?.tenant ?? '';
 }
 
 /** Revocations (action revoke) per task, as stored. */
 export async function revocationsByTask(client: ClickHouseClient, database: string): Promise<Map<string, number>> {
-  const rows = await select<{ task_id: string; revocations: number }>(client, `SELECT task_id, count() AS revocations FROM ${database}.revocations FINAL WHERE action = 'revoke' GROUP BY task_id`);
+  const rows = await select<{ task_id: string; revocations: number }>(
+    client,
+    `SELECT task_id, count() AS revocations FROM ${database}.revocations FINAL WHERE action = 'revoke' GROUP BY task_id`,
+  );
   return new Map(rows.map((row) => [row.task_id, row.revocations]));
 }
 
 async function storedIds(client: ClickHouseClient, database: string, prefix?: string): Promise<Set<string>> {
   const { where, params } = taskFilter(prefix);
-  return new Set((await select<{ id: string }>(client, `SELECT id FROM ${database}.events FINAL ${where}`, params)).map((row) => row.id));
+  return new Set(
+    (await select<{ id: string }>(client, `SELECT id FROM ${database}.events FINAL ${where}`, params)).map(
+      (row) => row.id,
+    ),
+  );
 }
 
 /**
@@ -451,8 +566,13 @@ export async function waitUntilStored(
     200,
   ).catch(async (error: unknown) => {
     const stored = await storedIds(client, database, options.prefix).catch(() => new Set<string>());
-    const missing = [...ids].filter((id) => !stored.has(id)).slice(0, 5).map((id) => `${id} of ${options.taskOf?.get(id) ?? '?'}`);
-    throw new Error(`${error instanceof Error ? error.message : String(error)} (stored ${last}, expected ${ids.size}; missing e.g. ${missing.join(', ')})`);
+    const missing = [...ids]
+      .filter((id) => !stored.has(id))
+      .slice(0, 5)
+      .map((id) => `${id} of ${options.taskOf?.get(id) ?? '?'}`);
+    throw new Error(
+      `${error instanceof Error ? error.message : String(error)} (stored ${last}, expected ${ids.size}; missing e.g. ${missing.join(', ')})`,
+    );
   });
   return Date.now();
 }
@@ -483,7 +603,9 @@ export function recordDrill(figures: DrillFigures): void {
   const file = resultsFile();
   mkdirSync(dirname(file), { recursive: true });
   appendFileSync(file, `${JSON.stringify({ ...figures, atMs: Date.now() })}\n`);
-  console.log(`[drill] ${figures.drill}: sent ${figures.sent}, stored ${figures.stored}, duplicates ${figures.duplicates}, revocations ${figures.revocations ?? '-'}, time to recover ${figures.recoverMs === null ? '-' : `${figures.recoverMs} ms`}; ${figures.details}`);
+  console.log(
+    `[drill] ${figures.drill}: sent ${figures.sent}, stored ${figures.stored}, duplicates ${figures.duplicates}, revocations ${figures.revocations ?? '-'}, time to recover ${figures.recoverMs === null ? '-' : `${figures.recoverMs} ms`}; ${figures.details}`,
+  );
 }
 
 /**
@@ -522,7 +644,10 @@ export async function concludeDrill(options: {
   expect(audit.stored).toBe(options.ledger.acked.size);
   expect(audit.duplicates).toBe(0);
   for (const taskId of rogues) expect(revoked.get(taskId), `revocations of rogue task ${taskId}`).toBe(1);
-  expect(inScope.filter(([taskId]) => !rogues.includes(taskId)), 'benign tasks revoked').toEqual([]);
+  expect(
+    inScope.filter(([taskId]) => !rogues.includes(taskId)),
+    'benign tasks revoked',
+  ).toEqual([]);
   return audit;
 }
 
@@ -560,7 +685,11 @@ export async function startReceiver(): Promise<Receiver> {
     request.resume();
     request.on('end', () => {
       const key = request.headers['idempotency-key'];
-      const entry: ReceivedNotification = { idempotencyKey: typeof key === 'string' ? key : '', atMs: Date.now(), answered: false };
+      const entry: ReceivedNotification = {
+        idempotencyKey: typeof key === 'string' ? key : '',
+        atMs: Date.now(),
+        answered: false,
+      };
       requests.push(entry);
       const answer = (): void => {
         if (response.destroyed) return;
@@ -604,7 +733,14 @@ export function drillRunId(): string {
  * The environment of a distributed-mode Tripline for one drill: topics and consumer group of its own (so
  * drills never see each other's records), fast failure detection, the drill's tokens, free ports.
  */
-export function drillEnv(options: { brokers: string[]; run: string; dataDir: string; database: string; partitions?: number; extra?: Record<string, string> }): Record<string, string> {
+export function drillEnv(options: {
+  brokers: string[];
+  run: string;
+  dataDir: string;
+  database: string;
+  partitions?: number;
+  extra?: Record<string, string>;
+}): Record<string, string> {
   const prefix = `drill-${options.run}`;
   return {
     ...authEnv(),
@@ -632,7 +768,10 @@ export function drillEnv(options: { brokers: string[]; run: string; dataDir: str
   };
 }
 
-export function drillConfig(env: Record<string, string>): { config: Readonly<TriplineConfig>; kafka: Readonly<KafkaSettings> } {
+export function drillConfig(env: Record<string, string>): {
+  config: Readonly<TriplineConfig>;
+  kafka: Readonly<KafkaSettings>;
+} {
   const config = loadConfig(env);
   return { config, kafka: loadKafkaSettings(config.kafka, env) };
 }

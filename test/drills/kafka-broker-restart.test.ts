@@ -146,7 +146,11 @@ describe('drill: the Kafka broker restarted during ingest and during processing'
     try {
       for (const taskId of before) sdk.runTask(taskId, EVENTS_PER_TASK);
       await sdk.forceFlush();
-      await waitFor('the first tasks to be scored', async () => (await storedEvents(audit, DATABASE, prefix)) >= before.length * EVENTS_PER_TASK, 60_000);
+      await waitFor(
+        'the first tasks to be scored',
+        async () => (await storedEvents(audit, DATABASE, prefix)) >= before.length * EVENTS_PER_TASK,
+        60_000,
+      );
 
       outage.stoppedAt = Date.now();
       await broker.stop();
@@ -165,7 +169,11 @@ describe('drill: the Kafka broker restarted during ingest and during processing'
       // The agents keep working; their exports are refused and retried until the broker is back.
       for (const taskId of during) sdk.runTask(taskId, EVENTS_PER_TASK);
       const flushed = sdk.forceFlush();
-      await waitFor("the SDK agent's export to be refused", () => gateway.publisher.stats().unavailable > refused, 30_000);
+      await waitFor(
+        "the SDK agent's export to be refused",
+        () => gateway.publisher.stats().unavailable > refused,
+        30_000,
+      );
       await broker.restart();
       outage.repairedAt = Date.now();
       await flushed;
@@ -179,7 +187,11 @@ describe('drill: the Kafka broker restarted during ingest and during processing'
       for (const id of source.acked) ledger.acked.add(id);
       for (const [id, taskId] of source.taskOf) ledger.taskOf.set(id, taskId);
     }
-    const recoveredAt = await waitUntilStored(audit, DATABASE, ledger.acked, { prefix, taskOf: ledger.taskOf, timeoutMs: 90_000 });
+    const recoveredAt = await waitUntilStored(audit, DATABASE, ledger.acked, {
+      prefix,
+      taskOf: ledger.taskOf,
+      timeoutMs: 90_000,
+    });
     // Every SDK task scored once, with its counts (the task span completed it).
     for (const taskId of [...before, ...during]) {
       const task = await waitFor(`task ${taskId} to complete`, async () => {
@@ -197,7 +209,14 @@ describe('drill: the Kafka broker restarted during ingest and during processing'
       recoverMs: recoveredAt - outage.repairedAt,
       details: `broker down ${seconds(outage.repairedAt - outage.stoppedAt)}; ingest answered ${agents.ledger.count(503)} × 503 with Retry-After to the drill agents (the SDK agent's refusals are retried inside the SDK); real OTel SDK agent: ${sdk.ledger.acked.size} events`,
     });
-    expect((await postTraces(gateway.otlpUrl, taskExport({ taskId: 'after-the-outage', agentId: 'probe-agent', events: 3 }).body)).status).toBe(200);
+    expect(
+      (
+        await postTraces(
+          gateway.otlpUrl,
+          taskExport({ taskId: 'after-the-outage', agentId: 'probe-agent', events: 3 }).body,
+        )
+      ).status,
+    ).toBe(200);
   }, 300_000);
 
   it('during processing: the batch in hand when the broker stops is published, committed or replayed, never lost', async () => {
@@ -217,7 +236,11 @@ describe('drill: the Kafka broker restarted during ingest and during processing'
     await broker.restart();
     const repairedAt = Date.now();
     await agents.stop();
-    const recoveredAt = await waitUntilStored(audit, DATABASE, agents.ledger.acked, { prefix, taskOf: agents.ledger.taskOf, timeoutMs: 90_000 });
+    const recoveredAt = await waitUntilStored(audit, DATABASE, agents.ledger.acked, {
+      prefix,
+      taskOf: agents.ledger.taskOf,
+      timeoutMs: 90_000,
+    });
 
     await concludeDrill({
       drill: 'Kafka broker restarted during processing',
@@ -230,7 +253,11 @@ describe('drill: the Kafka broker restarted during ingest and during processing'
       details: `broker down ${seconds(repairedAt - stoppedAt)} while the processor held a batch; ${processor.source.stats().failedCommits - failedCommitsBefore} offset commits failed; ingest answered ${agents.ledger.count(503)} × 503 with Retry-After meanwhile`,
     });
     // The revocation decided while the broker was going down reached the revocations topic, under one id.
-    const published = (await readTopic(broker.brokers, revocationsTopic, 1, 60_000)).map((record) => JSON.parse(record.value?.toString() ?? '{}') as Revocation);
-    expect(new Set(published.filter((revocation) => revocation.taskId === rogue).map((revocation) => revocation.id)).size).toBe(1);
+    const published = (await readTopic(broker.brokers, revocationsTopic, 1, 60_000)).map(
+      (record) => JSON.parse(record.value?.toString() ?? '{}') as Revocation,
+    );
+    expect(
+      new Set(published.filter((revocation) => revocation.taskId === rogue).map((revocation) => revocation.id)).size,
+    ).toBe(1);
   }, 300_000);
 });

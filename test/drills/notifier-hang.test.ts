@@ -21,7 +21,22 @@ import { openClickHouseStore } from '../../services/store/clickhouse/store.ts';
 import type { Store } from '../../services/store/store.ts';
 import { kafkaBrokers } from '../helpers/kafka-broker.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { api, concludeDrill, drillConfig, drillEnv, drillLogger, drillRunId, openAuditClient, revocationsByTask, seconds, startAgents, startReceiver, storedEvents, taskExport, waitUntilStored } from './helpers.ts';
+import {
+  api,
+  concludeDrill,
+  drillConfig,
+  drillEnv,
+  drillLogger,
+  drillRunId,
+  openAuditClient,
+  revocationsByTask,
+  seconds,
+  startAgents,
+  startReceiver,
+  storedEvents,
+  taskExport,
+  waitUntilStored,
+} from './helpers.ts';
 import type { Receiver } from './helpers.ts';
 
 const DATABASE = 'drill_notifier';
@@ -51,11 +66,27 @@ describe('drill: a notifier endpoint that hangs', () => {
     [hanging, webhook, slack] = await Promise.all([startReceiver(), startReceiver(), startReceiver()]);
     const kinds = ['revocation'];
     const notifiers = [
-      { type: 'webhook', name: 'hanging-webhook', url: hanging.url, secret: 'drill-secret', kinds, timeoutMs: 2000, maxAttempts: 20, initialBackoffMs: 200, maxBackoffMs: 1000 },
+      {
+        type: 'webhook',
+        name: 'hanging-webhook',
+        url: hanging.url,
+        secret: 'drill-secret',
+        kinds,
+        timeoutMs: 2000,
+        maxAttempts: 20,
+        initialBackoffMs: 200,
+        maxBackoffMs: 1000,
+      },
       { type: 'webhook', name: 'webhook', url: webhook.url, secret: 'drill-secret', kinds },
       { type: 'slack', name: 'slack', url: slack.url, kinds },
     ];
-    const env = drillEnv({ brokers: kafkaBrokers(), run: drillRunId(), dataDir, database: DATABASE, extra: { TRIPLINE_NOTIFIERS: JSON.stringify(notifiers), TRIPLINE_KEYS_DIR: join(dataDir, 'keys') } });
+    const env = drillEnv({
+      brokers: kafkaBrokers(),
+      run: drillRunId(),
+      dataDir,
+      database: DATABASE,
+      extra: { TRIPLINE_NOTIFIERS: JSON.stringify(notifiers), TRIPLINE_KEYS_DIR: join(dataDir, 'keys') },
+    });
     const { config, kafka } = drillConfig(env);
     store = await openClickHouseStore({ dataDir, database: DATABASE });
     await store.migrate();
@@ -77,15 +108,26 @@ describe('drill: a notifier endpoint that hangs', () => {
   }, 120_000);
 
   it('kills and the other notifiers go on while one endpoint hangs; it gets every kill once it answers', async () => {
-    const agents = startAgents({ target: () => gateway.otlpUrl, count: 3, eventsPerTask: 9, pauseMs: 40, prefix: PREFIX });
-    await waitFor('the first events in ClickHouse', async () => (await storedEvents(audit, DATABASE, PREFIX)) > 0, 60_000);
+    const agents = startAgents({
+      target: () => gateway.otlpUrl,
+      count: 3,
+      eventsPerTask: 9,
+      pauseMs: 40,
+      prefix: PREFIX,
+    });
+    await waitFor(
+      'the first events in ClickHouse',
+      async () => (await storedEvents(audit, DATABASE, PREFIX)) > 0,
+      60_000,
+    );
     hanging.hang();
     const hangingSince = Date.now();
 
     // When the API process's kill switch (introspection, checks, the event stream) learns of each kill.
     const knownAt = new Map<string, number>();
     apiService.killSwitch.subscribe((message) => {
-      if (message.type === 'revocation' && message.revocation.action === 'revoke') knownAt.set(message.revocation.taskId, Date.now());
+      if (message.type === 'revocation' && message.revocation.action === 'revoke')
+        knownAt.set(message.revocation.taskId, Date.now());
     });
     const rogues: string[] = [];
     const killLatencies: number[] = [];
@@ -96,9 +138,19 @@ describe('drill: a notifier endpoint that hangs', () => {
       // Each rogue task of its own agent: a third revocation of one agent would escalate to the agent.
       await agents.send(taskExport({ taskId: rogue, agentId: `${PREFIX}-rogue-agent-${i}`, events: 2, rogue: true }));
       const sentAt = Date.now();
-      const known = await waitFor(`the API's kill switch to know ${rogue} is revoked`, () => knownAt.get(rogue), 60_000, 10);
+      const known = await waitFor(
+        `the API's kill switch to know ${rogue} is revoked`,
+        () => knownAt.get(rogue),
+        60_000,
+        10,
+      );
       killLatencies.push(known - sentAt);
-      await waitFor('the healthy notifiers to deliver the kill', () => webhook.delivered().size > i && slack.requests.length > i, 60_000, 10);
+      await waitFor(
+        'the healthy notifiers to deliver the kill',
+        () => webhook.delivered().size > i && slack.requests.length > i,
+        60_000,
+        10,
+      );
       notifyLatencies.push(Date.now() - sentAt);
     }
     await agents.stop();
@@ -110,20 +162,31 @@ describe('drill: a notifier endpoint that hangs', () => {
     expect(hanging.requests.length).toBeGreaterThan(0);
     expect(hanging.delivered().size).toBe(0);
     // The kill reaches other processes as soon as it is decided; its row is written beside that: wait for it.
-    const revoked = await waitFor('every kill to be stored', async () => {
-      const rows = await revocationsByTask(audit, DATABASE);
-      return rogues.every((rogue) => rows.has(rogue)) ? rows : undefined;
-    }, 60_000);
+    const revoked = await waitFor(
+      'every kill to be stored',
+      async () => {
+        const rows = await revocationsByTask(audit, DATABASE);
+        return rogues.every((rogue) => rows.has(rogue)) ? rows : undefined;
+      },
+      60_000,
+    );
     for (const rogue of rogues) {
       expect(revoked.get(rogue)).toBe(1);
-      const listed = (await (await api(apiService.apiUrl, `/v1/revocations?task_id=${encodeURIComponent(rogue)}`)).json()) as { items: unknown[] };
+      const listed = (await (
+        await api(apiService.apiUrl, `/v1/revocations?task_id=${encodeURIComponent(rogue)}`)
+      ).json()) as { items: unknown[] };
       expect(listed.items, `revocations of ${rogue} in the API`).toHaveLength(1);
     }
 
     await sleep(Math.max(0, hangingSince + HANG_MS - Date.now()));
     const recoveredFrom = Date.now();
     hanging.recover();
-    await waitFor('the hanging endpoint to get every kill once it answers', () => hanging.delivered().size === ROGUES, 90_000, 20);
+    await waitFor(
+      'the hanging endpoint to get every kill once it answers',
+      () => hanging.delivered().size === ROGUES,
+      90_000,
+      20,
+    );
     const recoveredAt = Date.now();
     const attempts = hanging.requests.length;
     expect(new Set(hanging.requests.map((entry) => entry.idempotencyKey))).toEqual(webhook.delivered());

@@ -24,7 +24,19 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kafkaBrokers } from '../helpers/kafka-broker.ts';
-import { Ledger, concludeDrill, drillEnv, drillRunId, exportUntilAcknowledged, openAuditClient, postTraces, seconds, storedEvents, taskExport, waitUntilStored } from './helpers.ts';
+import {
+  Ledger,
+  concludeDrill,
+  drillEnv,
+  drillRunId,
+  exportUntilAcknowledged,
+  openAuditClient,
+  postTraces,
+  seconds,
+  storedEvents,
+  taskExport,
+  waitUntilStored,
+} from './helpers.ts';
 import type { TaskExport } from './helpers.ts';
 import { freePort, startClickHouseServer, startService } from './processes.ts';
 import type { ClickHouseServer, ServiceProcess } from './processes.ts';
@@ -67,7 +79,11 @@ function startLoad(target: string, ledger: Ledger, rate: number | undefined, pre
   const nextTask = (agent: number): TaskExport => {
     sequence += 1;
     load.generated += EVENTS_PER_TASK;
-    return taskExport({ taskId: `${prefix}-${sequence}`, agentId: `${prefix}-agent-${agent}`, events: EVENTS_PER_TASK });
+    return taskExport({
+      taskId: `${prefix}-${sequence}`,
+      agentId: `${prefix}-agent-${agent}`,
+      events: EVENTS_PER_TASK,
+    });
   };
   const timed = (): string => target;
   const arrivals = (async () => {
@@ -110,7 +126,14 @@ function startLoad(target: string, ledger: Ledger, rate: number | undefined, pre
 }
 
 /** Calibrates, overloads, recovers; asserts and records the figures. */
-async function overloadDrill(name: string, otlpUrl: string, audit: ClickHouseClient, database: string, processes: Record<string, ServiceProcess>, prefix: string): Promise<void> {
+async function overloadDrill(
+  name: string,
+  otlpUrl: string,
+  audit: ClickHouseClient,
+  database: string,
+  processes: Record<string, ServiceProcess>,
+  prefix: string,
+): Promise<void> {
   const ledger = new Ledger();
   // 1. Capacity: the steady rates of a closed loop, after a warm-up.
   const calibration = startLoad(otlpUrl, ledger, undefined, `${prefix}-calibration`);
@@ -127,19 +150,24 @@ async function overloadDrill(name: string, otlpUrl: string, audit: ClickHouseCli
   // 2. Overload at twice the capacity, memory sampled.
   const peaks = new Map<string, number>();
   const sample = (): void => {
-    for (const [role, child] of Object.entries(processes)) peaks.set(role, Math.max(peaks.get(role) ?? 0, child.rssBytes() ?? 0));
+    for (const [role, child] of Object.entries(processes))
+      peaks.set(role, Math.max(peaks.get(role) ?? 0, child.rssBytes() ?? 0));
   };
   const sampler = setInterval(sample, 250);
   const refusedBefore = ledger.refusals();
   const overload = startLoad(otlpUrl, ledger, 2 * capacity, `${prefix}-overload`);
   await sleep(OVERLOAD_SECONDS * 1000);
   const overloadEndedAt = Date.now();
-  for (const [role, child] of Object.entries(processes)) expect(child.running(), `the ${role} survived the overload`).toBe(true);
+  for (const [role, child] of Object.entries(processes))
+    expect(child.running(), `the ${role} survived the overload`).toBe(true);
   await overload.stop();
   const recoveredAt = await waitUntilStored(audit, database, ledger.acked, { prefix, timeoutMs: 600_000 });
   clearInterval(sampler);
   sample();
-  const fresh = await postTraces(otlpUrl, taskExport({ taskId: `after-the-overload-${prefix}`, agentId: 'probe-agent', events: 3 }).body);
+  const fresh = await postTraces(
+    otlpUrl,
+    taskExport({ taskId: `after-the-overload-${prefix}`, agentId: 'probe-agent', events: 3 }).body,
+  );
 
   const mib = (bytes: number): string => `${Math.round(bytes / 1024 / 1024)} MiB`;
   await concludeDrill({
@@ -181,12 +209,25 @@ describe('drill: sustained overload at twice the capacity', () => {
 
   it(`distributed: gateway and processor processes on the real broker, ${OVERLOAD_SECONDS} s at twice the capacity`, async () => {
     const port = await freePort();
-    const env = drillEnv({ brokers: kafkaBrokers(), run: drillRunId(), dataDir: join(dataDir, 'distributed'), database: 'drill_overload_kafka', extra: { ...HEAP_LIMIT, CLICKHOUSE_URL: server.url, TRIPLINE_OTLP_PORT: String(port) } });
+    const env = drillEnv({
+      brokers: kafkaBrokers(),
+      run: drillRunId(),
+      dataDir: join(dataDir, 'distributed'),
+      database: 'drill_overload_kafka',
+      extra: { ...HEAP_LIMIT, CLICKHOUSE_URL: server.url, TRIPLINE_OTLP_PORT: String(port) },
+    });
     const processor = await startService('processor', env);
     running.push(processor);
     const gateway = await startService('gateway', env);
     running.push(gateway);
-    await overloadDrill(`Overload at 2× capacity for ${OVERLOAD_SECONDS} s (distributed)`, `http://127.0.0.1:${port}`, audit, 'drill_overload_kafka', { gateway, processor }, 'load-kafka');
+    await overloadDrill(
+      `Overload at 2× capacity for ${OVERLOAD_SECONDS} s (distributed)`,
+      `http://127.0.0.1:${port}`,
+      audit,
+      'drill_overload_kafka',
+      { gateway, processor },
+      'load-kafka',
+    );
     await Promise.all([gateway.signal('SIGTERM'), processor.signal('SIGTERM')]);
   }, 900_000);
 
@@ -198,11 +239,23 @@ describe('drill: sustained overload at twice the capacity', () => {
       dataDir: join(dataDir, 'embedded'),
       // A database of its own: at start the embedded processor rebuilds every active task it finds.
       database: 'drill_overload_embedded',
-      extra: { ...HEAP_LIMIT, CLICKHOUSE_URL: server.url, TRIPLINE_OTLP_PORT: String(port), TRIPLINE_BUS_CAPACITY: String(EMBEDDED_BUS_CAPACITY) },
+      extra: {
+        ...HEAP_LIMIT,
+        CLICKHOUSE_URL: server.url,
+        TRIPLINE_OTLP_PORT: String(port),
+        TRIPLINE_BUS_CAPACITY: String(EMBEDDED_BUS_CAPACITY),
+      },
     });
     const tripline = await startService('all', env);
     running.push(tripline);
-    await overloadDrill(`Overload at 2× capacity for ${OVERLOAD_SECONDS} s (embedded)`, `http://127.0.0.1:${port}`, audit, 'drill_overload_embedded', { tripline }, 'load-embedded');
+    await overloadDrill(
+      `Overload at 2× capacity for ${OVERLOAD_SECONDS} s (embedded)`,
+      `http://127.0.0.1:${port}`,
+      audit,
+      'drill_overload_embedded',
+      { tripline },
+      'load-embedded',
+    );
     await tripline.signal('SIGTERM');
   }, 900_000);
 });

@@ -32,7 +32,10 @@ export interface Child {
 }
 
 function startChild(script: string, args: string[], env: Record<string, string>): Child {
-  const child: ChildProcess = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, [script, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   const append = (chunk: Buffer): void => {
     output += chunk.toString('utf8');
@@ -73,7 +76,12 @@ function startChild(script: string, args: string[], env: Record<string, string>)
   };
 }
 
-async function ready(child: Child, what: string, check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+async function ready(
+  child: Child,
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+): Promise<void> {
   await waitFor(
     what,
     async () => {
@@ -84,7 +92,9 @@ async function ready(child: Child, what: string, check: () => boolean | Promise<
     100,
   ).catch(async (error: unknown) => {
     await child.signal('SIGKILL');
-    throw new Error(`${error instanceof Error ? error.message : String(error)}; its output ended with:\n${child.output().slice(-2000)}`);
+    throw new Error(
+      `${error instanceof Error ? error.message : String(error)}; its output ended with:\n${child.output().slice(-2000)}`,
+    );
   });
 }
 
@@ -104,7 +114,11 @@ export interface ServiceProcess extends Child {
  * (see drillEnv); give fixed ports (TRIPLINE_OTLP_PORT, TRIPLINE_API_PORT) to reach it, and LOG_LEVEL info or
  * lower is set here so that the start line can be seen.
  */
-export async function startService(role: ServiceRole, env: Record<string, string>, timeoutMs = 90_000): Promise<ServiceProcess> {
+export async function startService(
+  role: ServiceRole,
+  env: Record<string, string>,
+  timeoutMs = 90_000,
+): Promise<ServiceProcess> {
   const { KAFKA_BROKERS: _ignored, ...inherited } = process.env;
   const child = startChild(SCRIPTS[role], [], { ...stringEnv(inherited), ...env, LOG_LEVEL: 'info' });
   await ready(child, `the ${role} service to start`, () => /is running/.test(child.output()), timeoutMs);

@@ -30,7 +30,20 @@ import type { RunningGateway } from '../../services/app/distributed.ts';
 import { kafkaBrokers } from '../helpers/kafka-broker.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { readTopic } from '../integration/kafka/fixtures.ts';
-import { concludeDrill, drillConfig, drillEnv, drillLogger, drillRunId, openAuditClient, seconds, startAgents, storedEvents, taskExport, tenantOf, waitUntilStored } from './helpers.ts';
+import {
+  concludeDrill,
+  drillConfig,
+  drillEnv,
+  drillLogger,
+  drillRunId,
+  openAuditClient,
+  seconds,
+  startAgents,
+  storedEvents,
+  taskExport,
+  tenantOf,
+  waitUntilStored,
+} from './helpers.ts';
 import type { Agents } from './helpers.ts';
 import { startClickHouseServer, startService } from './processes.ts';
 import type { ClickHouseServer, ServiceProcess } from './processes.ts';
@@ -41,8 +54,18 @@ const PREFIX = 'kill';
 
 /** The partition number Kafka's default partitioner gives a key (the gateway keys records by trace id). */
 function partitionOf(key: string): number {
-  const metadata: PartitionMetadata[] = Array.from({ length: PARTITIONS }, (_, partitionId) => ({ partitionErrorCode: 0, partitionId, leader: 0, replicas: [0], isr: [0] }));
-  return Partitioners.DefaultPartitioner()({ topic: 'any', partitionMetadata: metadata, message: { key, value: null } });
+  const metadata: PartitionMetadata[] = Array.from({ length: PARTITIONS }, (_, partitionId) => ({
+    partitionErrorCode: 0,
+    partitionId,
+    leader: 0,
+    replicas: [0],
+    isr: [0],
+  }));
+  return Partitioners.DefaultPartitioner()({
+    topic: 'any',
+    partitionMetadata: metadata,
+    message: { key, value: null },
+  });
 }
 
 /** A trace id (32 hex, numbered from `from`; all zeros is no trace id) whose records go to one of `partitions`: an agent's run is one trace. */
@@ -78,10 +101,21 @@ describe('drill: a processor killed with SIGKILL mid-batch, another takes over',
 
   beforeAll(async () => {
     server = await startClickHouseServer(dataDir);
-    env = drillEnv({ brokers, run, dataDir, database: DATABASE, partitions: PARTITIONS, extra: { CLICKHOUSE_URL: server.url } });
+    env = drillEnv({
+      brokers,
+      run,
+      dataDir,
+      database: DATABASE,
+      partitions: PARTITIONS,
+      extra: { CLICKHOUSE_URL: server.url },
+    });
     processorA = await startService('processor', { ...env, CLICKHOUSE_USER: 'processor-a' });
     processorB = await startService('processor', { ...env, CLICKHOUSE_USER: 'processor-b' });
-    await waitFor('both processors to share the partitions', () => partitionsOf(processorA).length === PARTITIONS / 2 && partitionsOf(processorB).length === PARTITIONS / 2, 60_000);
+    await waitFor(
+      'both processors to share the partitions',
+      () => partitionsOf(processorA).length === PARTITIONS / 2 && partitionsOf(processorB).length === PARTITIONS / 2,
+      60_000,
+    );
     const { config, kafka } = drillConfig(env);
     gateway = await startGatewayService(config, { kafka, logger });
     audit = openAuditClient({ url: server.url });
@@ -101,25 +135,55 @@ describe('drill: a processor killed with SIGKILL mid-batch, another takes over',
     const rogue = `${PREFIX}-rogue`;
     const rogueTrace = traceIdOn(onA);
 
-    const running = startAgents({ target: () => gateway.otlpUrl, count: 3, eventsPerTask: 9, pauseMs: 40, prefix: PREFIX });
+    const running = startAgents({
+      target: () => gateway.otlpUrl,
+      count: 3,
+      eventsPerTask: 9,
+      pauseMs: 40,
+      prefix: PREFIX,
+    });
     agents = running;
     const { ledger } = running;
     // The rogue task's benign start, written by A like any other task.
-    const start = taskExport({ taskId: rogue, agentId: `${PREFIX}-rogue-agent`, events: 4, end: false, traceId: rogueTrace });
+    const start = taskExport({
+      taskId: rogue,
+      agentId: `${PREFIX}-rogue-agent`,
+      events: 4,
+      end: false,
+      traceId: rogueTrace,
+    });
     await running.send(start);
     await waitUntilStored(audit, DATABASE, new Set(start.ids), { prefix: PREFIX, timeoutMs: 60_000 });
 
     // The escalation: A decides the kill and starts writing its batch; the server holds the insert.
     await server.hold('processor-a', 'events', rogue);
-    await running.send(taskExport({ taskId: rogue, agentId: `${PREFIX}-rogue-agent`, events: 0, rogue: true, end: false, traceId: rogueTrace }));
-    await waitFor('processor A to be writing the batch with the rogue event', async () => (await server.held()) > 0, 60_000);
+    await running.send(
+      taskExport({
+        taskId: rogue,
+        agentId: `${PREFIX}-rogue-agent`,
+        events: 0,
+        rogue: true,
+        end: false,
+        traceId: rogueTrace,
+      }),
+    );
+    await waitFor(
+      'processor A to be writing the batch with the rogue event',
+      async () => (await server.held()) > 0,
+      60_000,
+    );
     const storedAtKill = await storedEvents(audit, DATABASE, PREFIX);
     const acknowledgedAtKill = new Set(ledger.acked);
     const killedAt = Date.now();
     await processorA.signal('SIGKILL');
     await server.release();
     // A task on A's partitions, sent after the kill: stored once B has taken them over.
-    const afterKill = taskExport({ taskId: `${PREFIX}-after-kill`, agentId: `${PREFIX}-agent-after-kill`, events: 3, traceId: traceIdOn(onA, Number.parseInt(rogueTrace, 16) + 1) });
+    const afterKill = taskExport({
+      taskId: `${PREFIX}-after-kill`,
+      agentId: `${PREFIX}-agent-after-kill`,
+      events: 3,
+      traceId: traceIdOn(onA, Number.parseInt(rogueTrace, 16) + 1),
+    });
     await running.send(afterKill);
 
     const backlogStoredAt = await waitUntilStored(audit, DATABASE, acknowledgedAtKill, { prefix: PREFIX });
@@ -127,7 +191,16 @@ describe('drill: a processor killed with SIGKILL mid-batch, another takes over',
     const recoveredAt = Math.max(backlogStoredAt, takenOverAt);
     await waitFor('processor B to own every partition', () => partitionsOf(processorB).length === PARTITIONS, 60_000);
     // The rogue agent keeps trying: B must know the task is revoked already, and not revoke it a second time.
-    await running.send(taskExport({ taskId: rogue, agentId: `${PREFIX}-rogue-agent`, events: 0, rogue: true, end: false, traceId: rogueTrace }));
+    await running.send(
+      taskExport({
+        taskId: rogue,
+        agentId: `${PREFIX}-rogue-agent`,
+        events: 0,
+        rogue: true,
+        end: false,
+        traceId: rogueTrace,
+      }),
+    );
     await running.stop();
     await waitUntilStored(audit, DATABASE, ledger.acked, { prefix: PREFIX });
 
@@ -151,7 +224,9 @@ describe('drill: a processor killed with SIGKILL mid-batch, another takes over',
       await store.close();
     }
     const records = await readTopic(brokers, env.TRIPLINE_TOPIC_REVOCATIONS ?? '', 1, 60_000);
-    const published = records.map((record) => JSON.parse(record.value?.toString() ?? '{}') as Revocation).filter((revocation) => revocation.taskId === rogue);
+    const published = records
+      .map((record) => JSON.parse(record.value?.toString() ?? '{}') as Revocation)
+      .filter((revocation) => revocation.taskId === rogue);
     expect(new Set(published.map((revocation) => revocation.id)).size).toBe(1);
   }, 300_000);
 });

@@ -28,13 +28,22 @@ import type { Receiver } from '../integration/killswitch/helpers.ts';
 import { TEST_AGENT_TOKEN, TEST_AUTH_ENV, adminHeaders, authFor } from '../helpers/auth.ts';
 
 async function json(url: string, init: RequestInit = {}): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await fetch(url, { ...init, headers: { ...authFor(init.method ?? 'GET', url), ...(init.headers as Record<string, string> | undefined) } });
+  const response = await fetch(url, {
+    ...init,
+    headers: { ...authFor(init.method ?? 'GET', url), ...(init.headers as Record<string, string> | undefined) },
+  });
   const text = await response.text();
   return { status: response.status, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
 }
 
 async function introspect(api: string, token: string): Promise<Record<string, unknown>> {
-  return (await json(`${api}/oauth2/introspect`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token }) })).body;
+  return (
+    await json(`${api}/oauth2/introspect`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token }),
+    })
+  ).body;
 }
 
 describe('the kill switch, end to end', () => {
@@ -47,7 +56,15 @@ describe('the kill switch, end to end', () => {
   let rogueToken = '';
 
   function agent(agentId: string, guard = true): Telemetry {
-    const telemetry = startTelemetry({ endpoint: tripline.otlpUrl, apiUrl: tripline.apiUrl, token: TEST_AGENT_TOKEN, agentId, credentials: guard, guard, exportDelayMs: 20 });
+    const telemetry = startTelemetry({
+      endpoint: tripline.otlpUrl,
+      apiUrl: tripline.apiUrl,
+      token: TEST_AGENT_TOKEN,
+      agentId,
+      credentials: guard,
+      guard,
+      exportDelayMs: 20,
+    });
     telemetries.push(telemetry);
     return telemetry;
   }
@@ -65,15 +82,32 @@ describe('the kill switch, end to end', () => {
       TRIPLINE_VERIFY_WINDOW_MS: '1500',
       TRIPLINE_VERIFY_CLOCK_SKEW_MS: '50',
       TRIPLINE_NOTIFIERS: JSON.stringify([
-        { type: 'webhook', name: 'hanging-first', url: receivers.hanging.url, secret: 'x', timeoutMs: 60_000, maxAttempts: 1, kinds: ['revocation'] },
+        {
+          type: 'webhook',
+          name: 'hanging-first',
+          url: receivers.hanging.url,
+          secret: 'x',
+          timeoutMs: 60_000,
+          maxAttempts: 1,
+          kinds: ['revocation'],
+        },
         { type: 'webhook', name: 'ops', url: receivers.webhook.url, secret: 'whsec-e2e', minSeverity: 'critical' },
         { type: 'slack', url: receivers.slack.url, kinds: ['revocation'] },
         { type: 'alertmanager', url: receivers.alertmanager.url, kinds: ['revocation'] },
-        { type: 'pagerduty', url: receivers.pagerduty.url, routingKey: 'e2e-routing-key', kinds: ['revocation', 'verification_failed'] },
+        {
+          type: 'pagerduty',
+          url: receivers.pagerduty.url,
+          routingKey: 'e2e-routing-key',
+          kinds: ['revocation', 'verification_failed'],
+        },
       ]),
     };
     tripline = await startTriplineProcess(env);
-    const put = await fetch(`${tripline.apiUrl}/v1/secrets/payments-api-key`, { method: 'PUT', headers: { 'content-type': 'application/json', ...adminHeaders }, body: JSON.stringify({ value: 'pk_live_e2e' }) });
+    const put = await fetch(`${tripline.apiUrl}/v1/secrets/payments-api-key`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', ...adminHeaders },
+      body: JSON.stringify({ value: 'pk_live_e2e' }),
+    });
     expect(put.status).toBe(200);
   }, 120_000);
 
@@ -88,7 +122,10 @@ describe('the kill switch, end to end', () => {
     const telemetry = agent('summarize-ticket-agent-1');
     let ran = false;
     const denied = await telemetry
-      .task('summarize_ticket', () => Promise.resolve((ran = true)), { taskId: 'e2e-denied', tools: ['get_ticket', 'shell_exec'] })
+      .task('summarize_ticket', () => Promise.resolve((ran = true)), {
+        taskId: 'e2e-denied',
+        tools: ['get_ticket', 'shell_exec'],
+      })
       .catch((error: unknown) => error);
     expect(denied).toBeInstanceOf(TaskDeniedError);
     expect((denied as TaskDeniedError).code).toBe('POLICY_DENIED');
@@ -104,7 +141,12 @@ describe('the kill switch, end to end', () => {
       async (task) => {
         const jwks = createRemoteJWKSet(new URL(`${tripline.apiUrl}/.well-known/jwks.json`));
         const { payload } = await jwtVerify(task.token ?? '', jwks, { audience: 'tripline', algorithms: ['EdDSA'] });
-        expect(payload).toMatchObject({ task_id: 'e2e-report', task_type: 'generate_report', agent_id: 'report-agent-1', tools: ['run_query'] });
+        expect(payload).toMatchObject({
+          task_id: 'e2e-report',
+          task_type: 'generate_report',
+          agent_id: 'report-agent-1',
+          tools: ['run_query'],
+        });
         await task.toolCall('run_query', { sideEffect: 'read' }, () => undefined);
       },
       { taskId: 'e2e-report', tools: ['run_query'], scopes: ['warehouse:read'] },
@@ -121,7 +163,15 @@ describe('the kill switch, end to end', () => {
           rogueToken = task.token ?? '';
           leaseId = (await task.lease('payments-api-key')).leaseId;
           await task.toolCall('get_order', { sideEffect: 'read' }, () => undefined);
-          await task.privilegeChange({ action: 'elevate', scopesBefore: ['payments:read'], scopesAfter: ['payments:read', 'admin'], approved: false }, () => undefined);
+          await task.privilegeChange(
+            {
+              action: 'elevate',
+              scopesBefore: ['payments:read'],
+              scopesAfter: ['payments:read', 'admin'],
+              approved: false,
+            },
+            () => undefined,
+          );
           for (let i = 0; i < 2000; i += 1) {
             await task.toolCall('get_order', { sideEffect: 'read' }, () => undefined);
             await sleep(5);
@@ -138,11 +188,20 @@ describe('the kill switch, end to end', () => {
       return body.status === 'revoked' ? body : undefined;
     });
     expect(lease.secret).toBe('payments-api-key');
-    const revocation = await waitFor('the outcome to be verified', async () => {
-      const { body } = await json(`${tripline.apiUrl}/v1/revocations/${rogueRevocationId}`);
-      return (body.verification as { outcome?: string } | null)?.outcome === 'verified' ? body : undefined;
-    }, 20_000, 100);
-    expect(revocation).toMatchObject({ taskId: 'e2e-rogue', source: 'detector', verification: { outcome: 'verified', failures: [] } });
+    const revocation = await waitFor(
+      'the outcome to be verified',
+      async () => {
+        const { body } = await json(`${tripline.apiUrl}/v1/revocations/${rogueRevocationId}`);
+        return (body.verification as { outcome?: string } | null)?.outcome === 'verified' ? body : undefined;
+      },
+      20_000,
+      100,
+    );
+    expect(revocation).toMatchObject({
+      taskId: 'e2e-rogue',
+      source: 'detector',
+      verification: { outcome: 'verified', failures: [] },
+    });
     expect((revocation.verification as { acknowledgedAt: string | null }).acknowledgedAt).not.toBeNull();
 
     // Every notifier heard of it; the hanging one holds its request open and delayed nothing.
@@ -152,7 +211,9 @@ describe('the kill switch, end to end', () => {
     expect(alertmanager?.url).toBe('/api/v2/alerts');
     const [pagerduty] = await receivers.pagerduty.received(1);
     expect(pagerduty?.json).toMatchObject({ routing_key: 'e2e-routing-key', event_action: 'trigger' });
-    const hooks = await waitFor('the ops webhook to get the revocation', () => receivers.webhook.requests.find((request) => (request.json as { kind?: string }).kind === 'revocation'));
+    const hooks = await waitFor('the ops webhook to get the revocation', () =>
+      receivers.webhook.requests.find((request) => (request.json as { kind?: string }).kind === 'revocation'),
+    );
     expect(verifySignature('whsec-e2e', hooks.headers['x-tripline-signature'] as string, hooks.body)).toBe(true);
     expect(receivers.hanging.requests.length).toBeGreaterThanOrEqual(1);
   });
@@ -163,8 +224,22 @@ describe('the kill switch, end to end', () => {
       'triage_alert',
       async (task) => {
         await task.toolCall('get_alert', { sideEffect: 'read' }, () => undefined);
-        await task.privilegeChange({ action: 'assume_role', scopesBefore: ['alerts:read'], scopesAfter: ['alerts:read', 'root'], approved: false }, () => undefined);
-        await waitFor('the revocation', async () => ((await json(`${tripline.apiUrl}/v1/revocations?task_id=e2e-ignores`)).body.items as unknown[]).length > 0, 15_000, 20);
+        await task.privilegeChange(
+          {
+            action: 'assume_role',
+            scopesBefore: ['alerts:read'],
+            scopesAfter: ['alerts:read', 'root'],
+            approved: false,
+          },
+          () => undefined,
+        );
+        await waitFor(
+          'the revocation',
+          async () =>
+            ((await json(`${tripline.apiUrl}/v1/revocations?task_id=e2e-ignores`)).body.items as unknown[]).length > 0,
+          15_000,
+          20,
+        );
         for (let i = 0; i < 3; i += 1) {
           await sleep(100);
           await task.toolCall('query_logs', { sideEffect: 'read' }, () => undefined);
@@ -175,19 +250,36 @@ describe('the kill switch, end to end', () => {
     await telemetry.forceFlush();
     const items = (await json(`${tripline.apiUrl}/v1/revocations?task_id=e2e-ignores`)).body.items as { id: string }[];
     const id = items[0]?.id ?? '';
-    const revocation = await waitFor('the outcome to be failed', async () => {
-      const { body } = await json(`${tripline.apiUrl}/v1/revocations/${id}`);
-      return (body.verification as { outcome?: string } | null)?.outcome === 'failed' ? body : undefined;
-    }, 20_000, 100);
-    expect((revocation.verification as { failures: string[] }).failures.join(' ')).toMatch(/the agent kept acting: \d+ event\(s\) started after the revocation/);
+    const revocation = await waitFor(
+      'the outcome to be failed',
+      async () => {
+        const { body } = await json(`${tripline.apiUrl}/v1/revocations/${id}`);
+        return (body.verification as { outcome?: string } | null)?.outcome === 'failed' ? body : undefined;
+      },
+      20_000,
+      100,
+    );
+    expect((revocation.verification as { failures: string[] }).failures.join(' ')).toMatch(
+      /the agent kept acting: \d+ event\(s\) started after the revocation/,
+    );
     const alert = await waitFor('the alert', async () => {
-      const alerts = (await json(`${tripline.apiUrl}/v1/alerts?task_id=e2e-ignores`)).body.items as { reasons: string[] }[];
+      const alerts = (await json(`${tripline.apiUrl}/v1/alerts?task_id=e2e-ignores`)).body.items as {
+        reasons: string[];
+      }[];
       return alerts.find((item) => item.reasons.some((reason) => reason.includes('could not be verified')));
     });
     expect(alert.reasons.join(' ')).toMatch(/kept acting/);
-    await waitFor('the verification_failed notifications', () =>
-      receivers.webhook.requests.some((request) => (request.json as { kind?: string; taskId?: string }).kind === 'verification_failed' && (request.json as { taskId?: string }).taskId === 'e2e-ignores') &&
-      receivers.pagerduty.requests.some((request) => (request.json as { payload?: { class?: string } }).payload?.class === 'verification_failed'),
+    await waitFor(
+      'the verification_failed notifications',
+      () =>
+        receivers.webhook.requests.some(
+          (request) =>
+            (request.json as { kind?: string; taskId?: string }).kind === 'verification_failed' &&
+            (request.json as { taskId?: string }).taskId === 'e2e-ignores',
+        ) &&
+        receivers.pagerduty.requests.some(
+          (request) => (request.json as { payload?: { class?: string } }).payload?.class === 'verification_failed',
+        ),
     );
   });
 
@@ -197,7 +289,9 @@ describe('the kill switch, end to end', () => {
     expect(await introspect(tripline.apiUrl, rogueToken)).toEqual({ active: false });
     const { body } = await json(`${tripline.apiUrl}/v1/revocations/${rogueRevocationId}`);
     expect(body).toMatchObject({ taskId: 'e2e-rogue', verification: { outcome: 'verified' } });
-    const stream = await fetch(`${tripline.apiUrl}/v1/stream?agent_id=refund-agent-1&types=revocation`, { headers: adminHeaders });
+    const stream = await fetch(`${tripline.apiUrl}/v1/stream?agent_id=refund-agent-1&types=revocation`, {
+      headers: adminHeaders,
+    });
     const text = await readStreamUntil(stream, 'event: ready');
     expect(text).toContain(`id: ${rogueRevocationId}`);
   });

@@ -105,11 +105,23 @@ describe('more real agents (OpenAI Agents SDK, CrewAI, Vercel AI SDK) against Tr
   async function runAgent(suite: Suite, phase: string, plan: PlannedTask[]): Promise<RanTask[]> {
     const planFile = join(workDir, `${suite.taskType}-${phase}.json`);
     writeFileSync(planFile, JSON.stringify(plan));
-    const args = ['--endpoint', tripline.otlpUrl, '--token', TEST_AGENT_TOKEN, '--plan', planFile, '--mode', suite.mode];
+    const args = [
+      '--endpoint',
+      tripline.otlpUrl,
+      '--token',
+      TEST_AGENT_TOKEN,
+      '--plan',
+      planFile,
+      '--mode',
+      suite.mode,
+    ];
     let stdout: string;
     if (suite.python === undefined) {
       try {
-        ({ stdout } = await run(process.execPath, [VERCEL_AGENT, ...args], { maxBuffer: 64 * 1024 * 1024, timeout: 300_000 }));
+        ({ stdout } = await run(process.execPath, [VERCEL_AGENT, ...args], {
+          maxBuffer: 64 * 1024 * 1024,
+          timeout: 300_000,
+        }));
       } catch (error) {
         const failure = error as { stderr?: string; message: string };
         throw new Error(`vercel-ai-agent.ts failed: ${failure.message}\n${failure.stderr ?? ''}`, { cause: error });
@@ -122,7 +134,10 @@ describe('more real agents (OpenAI Agents SDK, CrewAI, Vercel AI SDK) against Tr
     const ran = stdout
       .split('\n')
       .filter((line) => line.startsWith('{'))
-      .map((line, index) => ({ ...(JSON.parse(line) as Omit<RanTask, 'calls'>), calls: plan[index]?.calls.length ?? -1 }));
+      .map((line, index) => ({
+        ...(JSON.parse(line) as Omit<RanTask, 'calls'>),
+        calls: plan[index]?.calls.length ?? -1,
+      }));
     expect(ran.map((entry) => entry.label)).toEqual(plan.map((entry) => entry.label));
     for (const [index, entry] of ran.entries()) {
       expect(entry.traceId).toMatch(/^[0-9a-f]{32}$/);
@@ -148,97 +163,133 @@ describe('more real agents (OpenAI Agents SDK, CrewAI, Vercel AI SDK) against Tr
       let mixed: RanTask[] = [];
       const mixedOf = (label: Label): RanTask[] => mixed.filter((entry) => entry.label === label);
 
-      it(`runs ${String(WARMUP_RUN)} benign warm-up tasks and the type reaches its baseline`, async () => {
-        const plan = Array.from({ length: WARMUP_RUN }, () => planned('benign', benignCalls(next)));
-        warmup = await runAgent(suite, 'warmup', plan);
-        let last: BaselineView | undefined;
-        try {
-          await waitFor(
-            `the baseline of ${taskType} to be learned from ${String(WARMUP_TASKS)} tasks`,
-            async () => {
-              last = await baseline(taskType);
-              return last !== undefined && last.tasks >= WARMUP_TASKS;
-            },
-            VERDICT_MS,
-            250,
-          );
-        } catch (error) {
-          const first = warmup[0];
-          const seen = first === undefined ? undefined : await task(idOf(first));
-          throw new Error(
-            `${(error as Error).message}; baseline: ${last === undefined ? '404' : JSON.stringify(last)}; first warm-up task ${first === undefined ? '' : idOf(first)}: ${seen === undefined ? '404' : JSON.stringify(seen)}`,
-            { cause: error },
-          );
-        }
-        expect(last?.regime).toBe('type_baseline');
-      }, 10 * 60_000);
+      it(
+        `runs ${String(WARMUP_RUN)} benign warm-up tasks and the type reaches its baseline`,
+        async () => {
+          const plan = Array.from({ length: WARMUP_RUN }, () => planned('benign', benignCalls(next)));
+          warmup = await runAgent(suite, 'warmup', plan);
+          let last: BaselineView | undefined;
+          try {
+            await waitFor(
+              `the baseline of ${taskType} to be learned from ${String(WARMUP_TASKS)} tasks`,
+              async () => {
+                last = await baseline(taskType);
+                return last !== undefined && last.tasks >= WARMUP_TASKS;
+              },
+              VERDICT_MS,
+              250,
+            );
+          } catch (error) {
+            const first = warmup[0];
+            const seen = first === undefined ? undefined : await task(idOf(first));
+            throw new Error(
+              `${(error as Error).message}; baseline: ${last === undefined ? '404' : JSON.stringify(last)}; first warm-up task ${first === undefined ? '' : idOf(first)}: ${seen === undefined ? '404' : JSON.stringify(seen)}`,
+              { cause: error },
+            );
+          }
+          expect(last?.regime).toBe('type_baseline');
+        },
+        10 * 60_000,
+      );
 
-      it('runs a mixed phase: benign tasks and a novel-tool exfiltration', async () => {
-        const plan = Array.from({ length: MIXED_BENIGN }, () => planned('benign', benignCalls(next)));
-        plan.splice(2, 0, planned('exfiltration', exfiltrationCalls()));
-        mixed = await runAgent(suite, 'mixed', plan);
-        expect(mixed).toHaveLength(MIXED_BENIGN + 1);
-      }, 10 * 60_000);
+      it(
+        'runs a mixed phase: benign tasks and a novel-tool exfiltration',
+        async () => {
+          const plan = Array.from({ length: MIXED_BENIGN }, () => planned('benign', benignCalls(next)));
+          plan.splice(2, 0, planned('exfiltration', exfiltrationCalls()));
+          mixed = await runAgent(suite, 'mixed', plan);
+          expect(mixed).toHaveLength(MIXED_BENIGN + 1);
+        },
+        10 * 60_000,
+      );
 
-      it('scores the mixed phase under the type baseline', async () => {
-        const first = mixed[0];
-        expect(first, 'the mixed phase ran').toBeDefined();
-        if (first === undefined) return;
-        const view = await waitFor(`task ${idOf(first)} to be known`, () => task(idOf(first)), VERDICT_MS, 250);
-        expect(view.detector.regime, JSON.stringify(view)).toBe('type_baseline');
-      }, 2 * 60_000);
+      it(
+        'scores the mixed phase under the type baseline',
+        async () => {
+          const first = mixed[0];
+          expect(first, 'the mixed phase ran').toBeDefined();
+          if (first === undefined) return;
+          const view = await waitFor(`task ${idOf(first)} to be known`, () => task(idOf(first)), VERDICT_MS, 250);
+          expect(view.detector.regime, JSON.stringify(view)).toBe('type_baseline');
+        },
+        2 * 60_000,
+      );
 
-      it('revokes the novel-tool exfiltration', async () => {
-        const [attack] = mixedOf('exfiltration');
-        expect(attack, 'the mixed phase ran').toBeDefined();
-        if (attack === undefined) return;
-        let last: TaskView | undefined;
-        try {
-          await waitFor(
-            `task ${idOf(attack)} (exfiltration) to be revoked`,
-            async () => {
-              last = await task(idOf(attack));
-              return last?.status === 'revoked';
-            },
-            VERDICT_MS,
-            250,
-          );
-        } catch (error) {
-          throw new Error(`${(error as Error).message}; last seen: ${last === undefined ? 'unknown to Tripline (404)' : JSON.stringify(last)}`, { cause: error });
-        }
-      }, 2 * 60_000);
+      it(
+        'revokes the novel-tool exfiltration',
+        async () => {
+          const [attack] = mixedOf('exfiltration');
+          expect(attack, 'the mixed phase ran').toBeDefined();
+          if (attack === undefined) return;
+          let last: TaskView | undefined;
+          try {
+            await waitFor(
+              `task ${idOf(attack)} (exfiltration) to be revoked`,
+              async () => {
+                last = await task(idOf(attack));
+                return last?.status === 'revoked';
+              },
+              VERDICT_MS,
+              250,
+            );
+          } catch (error) {
+            throw new Error(
+              `${(error as Error).message}; last seen: ${last === undefined ? 'unknown to Tripline (404)' : JSON.stringify(last)}`,
+              { cause: error },
+            );
+          }
+        },
+        2 * 60_000,
+      );
 
-      it('completes every benign task with each of its tool calls counted, and revokes none', async () => {
-        const benign = [...warmup, ...mixedOf('benign')];
-        expect(benign.length, 'the warm-up and the mixed phase ran').toBe(WARMUP_RUN + MIXED_BENIGN);
-        const views = new Map<string, TaskView | undefined>();
-        const settled = (entry: RanTask): boolean => {
-          const status = views.get(idOf(entry))?.status;
-          return status === 'completed' || status === 'revoked';
-        };
-        try {
-          await waitFor(
-            `all ${String(benign.length)} benign tasks of ${taskType} to complete`,
-            async () => {
-              for (const entry of benign) if (!settled(entry)) views.set(idOf(entry), await task(idOf(entry)));
-              return benign.every(settled);
-            },
-            VERDICT_MS,
-            500,
-          );
-        } catch (error) {
-          const pending = benign.filter((entry) => !settled(entry)).map((entry) => `${idOf(entry)}: ${JSON.stringify(views.get(idOf(entry)) ?? '404')}`);
-          throw new Error(`${(error as Error).message}; not completed (${String(pending.length)}): ${pending.slice(0, 3).join('; ')}`, { cause: error });
-        }
-        const revoked = benign.filter((entry) => views.get(idOf(entry))?.status === 'revoked');
-        expect(revoked.map((entry) => JSON.stringify(views.get(idOf(entry)))), 'benign tasks revoked').toEqual([]);
-        // Completed is not enough: a task whose framework spans went elsewhere completes empty.
-        const miscounted = benign.filter((entry) => views.get(idOf(entry))?.counts.tool_call !== entry.calls);
-        expect(
-          miscounted.slice(0, 3).map((entry) => `${idOf(entry)}: planned ${String(entry.calls)} tool calls, counted ${JSON.stringify(views.get(idOf(entry))?.counts)}`),
-          `benign tasks whose tool calls were not all counted (${String(miscounted.length)} of ${String(benign.length)})`,
-        ).toEqual([]);
-      }, 2 * 60_000);
+      it(
+        'completes every benign task with each of its tool calls counted, and revokes none',
+        async () => {
+          const benign = [...warmup, ...mixedOf('benign')];
+          expect(benign.length, 'the warm-up and the mixed phase ran').toBe(WARMUP_RUN + MIXED_BENIGN);
+          const views = new Map<string, TaskView | undefined>();
+          const settled = (entry: RanTask): boolean => {
+            const status = views.get(idOf(entry))?.status;
+            return status === 'completed' || status === 'revoked';
+          };
+          try {
+            await waitFor(
+              `all ${String(benign.length)} benign tasks of ${taskType} to complete`,
+              async () => {
+                for (const entry of benign) if (!settled(entry)) views.set(idOf(entry), await task(idOf(entry)));
+                return benign.every(settled);
+              },
+              VERDICT_MS,
+              500,
+            );
+          } catch (error) {
+            const pending = benign
+              .filter((entry) => !settled(entry))
+              .map((entry) => `${idOf(entry)}: ${JSON.stringify(views.get(idOf(entry)) ?? '404')}`);
+            throw new Error(
+              `${(error as Error).message}; not completed (${String(pending.length)}): ${pending.slice(0, 3).join('; ')}`,
+              { cause: error },
+            );
+          }
+          const revoked = benign.filter((entry) => views.get(idOf(entry))?.status === 'revoked');
+          expect(
+            revoked.map((entry) => JSON.stringify(views.get(idOf(entry)))),
+            'benign tasks revoked',
+          ).toEqual([]);
+          // Completed is not enough: a task whose framework spans went elsewhere completes empty.
+          const miscounted = benign.filter((entry) => views.get(idOf(entry))?.counts.tool_call !== entry.calls);
+          expect(
+            miscounted
+              .slice(0, 3)
+              .map(
+                (entry) =>
+                  `${idOf(entry)}: planned ${String(entry.calls)} tool calls, counted ${JSON.stringify(views.get(idOf(entry))?.counts)}`,
+              ),
+            `benign tasks whose tool calls were not all counted (${String(miscounted.length)} of ${String(benign.length)})`,
+          ).toEqual([]);
+        },
+        2 * 60_000,
+      );
     });
   }
 });

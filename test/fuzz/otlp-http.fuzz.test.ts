@@ -115,21 +115,37 @@ function expectedOf(c: OtlpHttpCase, maxBodyBytes: number): Expected {
 }
 
 /** Checks a response against the contract: status, content type, a body that decodes in that format. */
-function checkResponse(c: OtlpHttpCase, expected: Expected, status: number, headers: IncomingHttpHeaders | Record<string, unknown>, body: Buffer): void {
+function checkResponse(
+  c: OtlpHttpCase,
+  expected: Expected,
+  status: number,
+  headers: IncomingHttpHeaders | Record<string, unknown>,
+  body: Buffer,
+): void {
   const where = `${c.what} (content-type ${JSON.stringify(c.contentType)}, content-encoding ${JSON.stringify(c.contentEncoding)}, ${c.body.length} bytes)`;
   if (status >= 500) throw new Error(`${where}: answered ${status}: ${body.toString('utf8').slice(0, 300)}`);
-  if (status !== expected.status) throw new Error(`${where}: expected ${expected.status}, got ${status}: ${summarize(body)}`);
+  if (status !== expected.status)
+    throw new Error(`${where}: expected ${expected.status}, got ${status}: ${summarize(body)}`);
   const raw = headers['content-type'];
   const contentType = typeof raw === 'string' ? raw : Array.isArray(raw) ? raw.join(',') : '';
   const answerFormat: OtlpFormat = expected.format ?? 'json';
-  if (formatOf(contentType) !== answerFormat) throw new Error(`${where}: answered with content type ${contentType}, not ${answerFormat}`);
+  if (formatOf(contentType) !== answerFormat)
+    throw new Error(`${where}: answered with content type ${contentType}, not ${answerFormat}`);
   if (status === 200) {
-    const decoded = answerFormat === 'json' ? (JSON.parse(body.toString('utf8')) as Record<string, unknown>) : ResponseType.toObject(ResponseType.decode(body));
-    if (decoded.partialSuccess !== undefined) throw new Error(`${where}: unexpected partial success ${JSON.stringify(decoded)}`);
+    const decoded =
+      answerFormat === 'json'
+        ? (JSON.parse(body.toString('utf8')) as Record<string, unknown>)
+        : ResponseType.toObject(ResponseType.decode(body));
+    if (decoded.partialSuccess !== undefined)
+      throw new Error(`${where}: unexpected partial success ${JSON.stringify(decoded)}`);
     return;
   }
-  const rpc = answerFormat === 'json' ? (JSON.parse(body.toString('utf8')) as { code?: unknown; message?: unknown }) : (StatusType.toObject(StatusType.decode(body)) as { code?: unknown; message?: unknown });
-  if (rpc.code !== 3 || typeof rpc.message !== 'string' || rpc.message === '') throw new Error(`${where}: error body is not google.rpc.Status{code 3, message}: ${summarize(body)}`);
+  const rpc =
+    answerFormat === 'json'
+      ? (JSON.parse(body.toString('utf8')) as { code?: unknown; message?: unknown })
+      : (StatusType.toObject(StatusType.decode(body)) as { code?: unknown; message?: unknown });
+  if (rpc.code !== 3 || typeof rpc.message !== 'string' || rpc.message === '')
+    throw new Error(`${where}: error body is not google.rpc.Status{code 3, message}: ${summarize(body)}`);
 }
 
 // ------------------------------------------------------------------------------------------------------------
@@ -179,50 +195,63 @@ describe('fuzz: OTLP/HTTP edge through app.inject()', () => {
     await target.app.close();
   });
 
-  it('answers every request with the status, format and body the contract names', async () => {
-    await fuzzAsync(
-      mode,
-      'inject',
-      otlpHttpCase(MAX_BODY_BYTES),
-      async (c) => {
-        const expected = expectedOf(c, MAX_BODY_BYTES);
-        const headers: Record<string, string> = {};
-        if (c.contentType !== undefined) headers['content-type'] = c.contentType;
-        if (c.contentEncoding !== undefined) headers['content-encoding'] = c.contentEncoding;
-        const before = target.stats();
-        const response = await target.app.inject({ method: 'POST', url: '/v1/traces', headers, payload: c.body });
-        checkResponse(c, expected, response.statusCode, response.headers, response.rawPayload);
-        const after = target.stats();
-        const spans = expected.decoded === undefined ? 0 : countSpans(expected.decoded);
-        if (after.handed - before.handed !== spans || after.spans - before.spans !== spans) {
-          throw new Error(`${c.what}: ${spans} spans sent, handler got ${after.handed - before.handed}, gateway counted ${after.spans - before.spans}`);
-        }
-      },
-      { runs: runsFor(0.99), caseBudgetMs: 5000 },
-    );
-    const { heapGrowthMb } = reportMemory(mode, heapBefore);
-    expect(heapGrowthMb).toBeLessThan(64);
-  }, timeoutFor(runsFor(0.99), 10));
+  it(
+    'answers every request with the status, format and body the contract names',
+    async () => {
+      await fuzzAsync(
+        mode,
+        'inject',
+        otlpHttpCase(MAX_BODY_BYTES),
+        async (c) => {
+          const expected = expectedOf(c, MAX_BODY_BYTES);
+          const headers: Record<string, string> = {};
+          if (c.contentType !== undefined) headers['content-type'] = c.contentType;
+          if (c.contentEncoding !== undefined) headers['content-encoding'] = c.contentEncoding;
+          const before = target.stats();
+          const response = await target.app.inject({ method: 'POST', url: '/v1/traces', headers, payload: c.body });
+          checkResponse(c, expected, response.statusCode, response.headers, response.rawPayload);
+          const after = target.stats();
+          const spans = expected.decoded === undefined ? 0 : countSpans(expected.decoded);
+          if (after.handed - before.handed !== spans || after.spans - before.spans !== spans) {
+            throw new Error(
+              `${c.what}: ${spans} spans sent, handler got ${after.handed - before.handed}, gateway counted ${after.spans - before.spans}`,
+            );
+          }
+        },
+        { runs: runsFor(0.99), caseBudgetMs: 5000 },
+      );
+      const { heapGrowthMb } = reportMemory(mode, heapBefore);
+      expect(heapGrowthMb).toBeLessThan(64);
+    },
+    timeoutFor(runsFor(0.99), 10),
+  );
 
-  it('keeps the requests it cannot decode out of the handler, and the ones it can intact', async () => {
-    await fuzzAsync(
-      mode,
-      'inject round trip',
-      fc.tuple(validProtobuf(), fc.boolean(), fc.boolean()),
-      async ([{ request, bytes }, json, gzip]) => {
-        const body = json ? toOtlpJson(request) : bytes;
-        const response = await target.app.inject({
-          method: 'POST',
-          url: '/v1/traces',
-          headers: { 'content-type': json ? 'application/json' : 'application/x-protobuf', ...(gzip ? { 'content-encoding': 'gzip' } : {}) },
-          payload: gzip ? gzipSync(body) : body,
-        });
-        if (body.length > MAX_BODY_BYTES) expect(response.statusCode).toBe(413);
-        else expect(response.statusCode).toBe(200);
-      },
-      { runs: runsFor(0.01), caseBudgetMs: 5000 },
-    );
-  }, timeoutFor(runsFor(0.01), 10));
+  it(
+    'keeps the requests it cannot decode out of the handler, and the ones it can intact',
+    async () => {
+      await fuzzAsync(
+        mode,
+        'inject round trip',
+        fc.tuple(validProtobuf(), fc.boolean(), fc.boolean()),
+        async ([{ request, bytes }, json, gzip]) => {
+          const body = json ? toOtlpJson(request) : bytes;
+          const response = await target.app.inject({
+            method: 'POST',
+            url: '/v1/traces',
+            headers: {
+              'content-type': json ? 'application/json' : 'application/x-protobuf',
+              ...(gzip ? { 'content-encoding': 'gzip' } : {}),
+            },
+            payload: gzip ? gzipSync(body) : body,
+          });
+          if (body.length > MAX_BODY_BYTES) expect(response.statusCode).toBe(413);
+          else expect(response.statusCode).toBe(200);
+        },
+        { runs: runsFor(0.01), caseBudgetMs: 5000 },
+      );
+    },
+    timeoutFor(runsFor(0.01), 10),
+  );
 });
 
 // ------------------------------------------------------------------------------------------------------------
@@ -237,8 +266,11 @@ const DEFAULT_MAX_BODY_BYTES = loadConfig({}).otlp.maxBodyBytes;
 const SMALL_LIMIT = 512 * 1024;
 
 function eventfulTinySpans(size: number): Buffer {
-  const attributes = [lenField(1, Buffer.concat([stringField(1, 'tripline.event.kind'), lenField(2, stringField(1, 'tool_call'))]))];
-  for (let i = 0; i < 63; i += 1) attributes.push(lenField(1, Buffer.concat([stringField(1, `k${i}`), lenField(2, stringField(1, 'v'))])));
+  const attributes = [
+    lenField(1, Buffer.concat([stringField(1, 'tripline.event.kind'), lenField(2, stringField(1, 'tool_call'))])),
+  ];
+  for (let i = 0; i < 63; i += 1)
+    attributes.push(lenField(1, Buffer.concat([stringField(1, `k${i}`), lenField(2, stringField(1, 'v'))])));
   const resource = lenField(1, Buffer.concat(attributes));
   const spans = Math.floor((size - resource.length - 16) / 2);
   const scope = Buffer.alloc(spans * 2);
@@ -248,9 +280,27 @@ function eventfulTinySpans(size: number): Buffer {
 
 const amplifying: fc.Arbitrary<{ body: Buffer; format: OtlpFormat; what: string; limit: number }> = fc
   .constantFrom(
-    { format: 'protobuf' as const, limit: DEFAULT_MAX_BODY_BYTES, what: 'empty spans (2 bytes each)', make: () => emptySpansProtobuf(Math.floor((DEFAULT_MAX_BODY_BYTES - 16) / 2)) },
-    { format: 'json' as const, limit: DEFAULT_MAX_BODY_BYTES, what: 'empty JSON spans ({} each)', make: () => Buffer.from(`{"resourceSpans":[{"scopeSpans":[{"spans":[${'{},'.repeat(Math.floor((DEFAULT_MAX_BODY_BYTES - 64) / 3))}{}]}]}]}`) },
-    { format: 'protobuf' as const, limit: SMALL_LIMIT, what: '2-byte spans that each become an event with 64 resource attributes', make: () => eventfulTinySpans(SMALL_LIMIT) },
+    {
+      format: 'protobuf' as const,
+      limit: DEFAULT_MAX_BODY_BYTES,
+      what: 'empty spans (2 bytes each)',
+      make: () => emptySpansProtobuf(Math.floor((DEFAULT_MAX_BODY_BYTES - 16) / 2)),
+    },
+    {
+      format: 'json' as const,
+      limit: DEFAULT_MAX_BODY_BYTES,
+      what: 'empty JSON spans ({} each)',
+      make: () =>
+        Buffer.from(
+          `{"resourceSpans":[{"scopeSpans":[{"spans":[${'{},'.repeat(Math.floor((DEFAULT_MAX_BODY_BYTES - 64) / 3))}{}]}]}]}`,
+        ),
+    },
+    {
+      format: 'protobuf' as const,
+      limit: SMALL_LIMIT,
+      what: '2-byte spans that each become an event with 64 resource attributes',
+      make: () => eventfulTinySpans(SMALL_LIMIT),
+    },
   )
   .map(({ format, what, make, limit }) => ({ format, what, limit, body: make() }));
 
@@ -275,11 +325,21 @@ describe('fuzz: OTLP/HTTP edge memory at the body limit', () => {
           const boundMb = (32 * limit) / 1e6;
           const baseline = settledHeapMb();
           target.heapAtHandler.mb = 0;
-          const response = await target.app.inject({ method: 'POST', url: '/v1/traces', headers: { 'content-type': format === 'json' ? 'application/json' : 'application/x-protobuf' }, payload: body });
+          const response = await target.app.inject({
+            method: 'POST',
+            url: '/v1/traces',
+            headers: { 'content-type': format === 'json' ? 'application/json' : 'application/x-protobuf' },
+            payload: body,
+          });
           const grewMb = target.heapAtHandler.mb - baseline;
-          console.log(`fuzz ${mode}: ${what}, ${(body.length / 1e6).toFixed(2)} MB body: status ${response.statusCode}, heap +${grewMb.toFixed(0)} MB while handled`);
+          console.log(
+            `fuzz ${mode}: ${what}, ${(body.length / 1e6).toFixed(2)} MB body: status ${response.statusCode}, heap +${grewMb.toFixed(0)} MB while handled`,
+          );
           expect(response.statusCode).toBeLessThan(500);
-          if (grewMb > boundMb) throw new Error(`${what}: a ${(body.length / 1e6).toFixed(2)} MB request took ${grewMb.toFixed(0)} MB of heap (bound ${boundMb.toFixed(0)} MB)`);
+          if (grewMb > boundMb)
+            throw new Error(
+              `${what}: a ${(body.length / 1e6).toFixed(2)} MB request took ${grewMb.toFixed(0)} MB of heap (bound ${boundMb.toFixed(0)} MB)`,
+            );
         },
         { runs: Math.min(6, Math.max(3, runsFor(0.001))), caseBudgetMs: 60_000, shrink: false },
       );
@@ -300,12 +360,18 @@ interface RawResponse {
 
 function post(url: string, headers: Record<string, string>, body: Buffer): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const request = httpRequest(`${url}/v1/traces`, { method: 'POST', headers: { ...agentHeaders, ...headers, 'content-length': String(body.length) } }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }));
-      response.on('error', reject);
-    });
+    const request = httpRequest(
+      `${url}/v1/traces`,
+      { method: 'POST', headers: { ...agentHeaders, ...headers, 'content-length': String(body.length) } },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }),
+        );
+        response.on('error', reject);
+      },
+    );
     request.on('error', reject);
     request.end(body);
   });
@@ -343,39 +409,83 @@ function rawExchange(url: string, bytes: Buffer, { abortAfterWrite = false, wait
 function httpAbuse(url: string): fc.Arbitrary<{ what: string; run: () => Promise<number> }> {
   const host = new URL(url).host;
   // With the agent token, so that the body-level limits are what answers.
-  const head = ([first, ...rest]: string[]): string => `${[first, `Authorization: ${agentHeaders.authorization}`, ...rest].join('\r\n')}\r\n\r\n`;
+  const head = ([first, ...rest]: string[]): string =>
+    `${[first, `Authorization: ${agentHeaders.authorization}`, ...rest].join('\r\n')}\r\n\r\n`;
   return fc.oneof(
     fc.tuple(validProtobuf(), fc.integer({ min: 1, max: 1000 })).map(([{ bytes }, extra]) => ({
       what: `Content-Length ${extra} bytes longer than the body, then half-close`,
-      run: () => rawExchange(url, Buffer.concat([Buffer.from(head(['POST /v1/traces HTTP/1.1', `Host: ${host}`, 'Content-Type: application/x-protobuf', `Content-Length: ${bytes.length + extra}`])), bytes])),
+      run: () =>
+        rawExchange(
+          url,
+          Buffer.concat([
+            Buffer.from(
+              head([
+                'POST /v1/traces HTTP/1.1',
+                `Host: ${host}`,
+                'Content-Type: application/x-protobuf',
+                `Content-Length: ${bytes.length + extra}`,
+              ]),
+            ),
+            bytes,
+          ]),
+        ),
     })),
     fc.tuple(validProtobuf(), fc.nat()).map(([{ bytes }, cut]) => ({
       what: 'a body cut off by closing the connection',
       run: () =>
-        rawExchange(url, Buffer.concat([Buffer.from(head(['POST /v1/traces HTTP/1.1', `Host: ${host}`, 'Content-Type: application/x-protobuf', `Content-Length: ${bytes.length + 10}`])), bytes.subarray(0, bytes.length === 0 ? 0 : cut % bytes.length)]), { abortAfterWrite: true }),
+        rawExchange(
+          url,
+          Buffer.concat([
+            Buffer.from(
+              head([
+                'POST /v1/traces HTTP/1.1',
+                `Host: ${host}`,
+                'Content-Type: application/x-protobuf',
+                `Content-Length: ${bytes.length + 10}`,
+              ]),
+            ),
+            bytes.subarray(0, bytes.length === 0 ? 0 : cut % bytes.length),
+          ]),
+          { abortAfterWrite: true },
+        ),
     })),
     fc.integer({ min: 1, max: 4 }).map((chunks) => ({
       what: `a chunked body of ${chunks} × 32 KiB (over the limit)`,
       run: () => {
         const chunk = Buffer.alloc(32 * 1024, 0x0a);
-        const parts = [Buffer.from(head(['POST /v1/traces HTTP/1.1', `Host: ${host}`, 'Content-Type: application/x-protobuf', 'Transfer-Encoding: chunked']))];
-        for (let i = 0; i < chunks + 1; i += 1) parts.push(Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n'));
+        const parts = [
+          Buffer.from(
+            head([
+              'POST /v1/traces HTTP/1.1',
+              `Host: ${host}`,
+              'Content-Type: application/x-protobuf',
+              'Transfer-Encoding: chunked',
+            ]),
+          ),
+        ];
+        for (let i = 0; i < chunks + 1; i += 1)
+          parts.push(Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n'));
         parts.push(Buffer.from('0\r\n\r\n'));
         return rawExchange(url, Buffer.concat(parts));
       },
     })),
-    fc.constantFrom(
-      'GARBAGE\r\n\r\n',
-      'POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n',
-      'POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!',
-      'POST /v1/traces HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nzz\r\n',
-      'POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nnot-hex\r\n',
-      `POST /v1/traces HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
-      'POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}',
-      'POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\n\x1f\x8b\x08\x00',
-      'POST /v1/traces?x=%ZZ HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n',
-      'POST http://evil.example/v1/traces HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n',
-    ).map((text) => ({ what: `raw: ${JSON.stringify(text.slice(0, 80))}`, run: () => rawExchange(url, Buffer.from(text, 'latin1')) })),
+    fc
+      .constantFrom(
+        'GARBAGE\r\n\r\n',
+        'POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n',
+        'POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!',
+        'POST /v1/traces HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nzz\r\n',
+        'POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nnot-hex\r\n',
+        `POST /v1/traces HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+        'POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}',
+        'POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\n\x1f\x8b\x08\x00',
+        'POST /v1/traces?x=%ZZ HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n',
+        'POST http://evil.example/v1/traces HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n',
+      )
+      .map((text) => ({
+        what: `raw: ${JSON.stringify(text.slice(0, 80))}`,
+        run: () => rawExchange(url, Buffer.from(text, 'latin1')),
+      })),
   );
 }
 
@@ -387,7 +497,11 @@ const SOCKET_ANSWERS = new Set([0, 200, 400, 401, 404, 408, 413, 415, 431]);
  * decoded from JSON (`"\ud800"` is valid JSON; JSON.stringify writes it so), with times the store accepts.
  */
 const loneSurrogateRequest: fc.Arbitrary<Buffer> = fc
-  .tuple(fc.constantFrom('\ud800', '\udfff', 'a\ud83d'), fc.constantFrom('taskId', 'name', 'attribute'), fc.array(fc.tuple(nonZeroId(16), nonZeroId(8)), { minLength: 1, maxLength: 3 }))
+  .tuple(
+    fc.constantFrom('\ud800', '\udfff', 'a\ud83d'),
+    fc.constantFrom('taskId', 'name', 'attribute'),
+    fc.array(fc.tuple(nonZeroId(16), nonZeroId(8)), { minLength: 1, maxLength: 3 }),
+  )
   .map(([lone, where, ids]) => {
     const nowNs = `${Date.now()}000000`;
     const request: OtlpTraceRequest = {
@@ -395,7 +509,10 @@ const loneSurrogateRequest: fc.Arbitrary<Buffer> = fc
         {
           resource: {
             attributes: [
-              { key: 'tripline.task.id', value: { stringValue: where === 'taskId' ? `fuzz-lone-${lone}` : 'fuzz-lone' } },
+              {
+                key: 'tripline.task.id',
+                value: { stringValue: where === 'taskId' ? `fuzz-lone-${lone}` : 'fuzz-lone' },
+              },
               { key: 'tripline.event.kind', value: { stringValue: 'tool_call' } },
             ],
           },
@@ -444,54 +561,66 @@ describe('fuzz: OTLP/HTTP edge through a real socket on the embedded pipeline', 
     rmSync(dataDir, { recursive: true, force: true });
   }, 30_000);
 
-  it(`answers ${FUZZ_SOCKET_RUNS} requests over HTTP as the contract says, and keeps serving`, async () => {
-    const heapBefore = settledHeapMb();
-    const url = running.otlpUrl;
-    const kind = fc.oneof(
-      { arbitrary: otlpHttpCase(MAX_BODY_BYTES).map((c) => ({ type: 'case' as const, c })), weight: 10 },
-      { arbitrary: fc.tuple(agentRequest(), fc.boolean()).map(([request, json]) => ({ type: 'agent' as const, request, json })), weight: 6 },
-      { arbitrary: httpAbuse(url).map((abuse) => ({ type: 'abuse' as const, abuse })), weight: 3 },
-    );
-    await fuzzAsync(
-      mode,
-      'socket',
-      kind,
-      async (input) => {
-        if (input.type === 'abuse') {
-          const status = await input.abuse.run();
-          if (!SOCKET_ANSWERS.has(status)) throw new Error(`${input.abuse.what}: answered ${status}`);
-          return;
-        }
-        const c: OtlpHttpCase =
-          input.type === 'case'
-            ? input.c
-            : {
-                contentType: input.json ? 'application/json' : 'application/x-protobuf',
-                contentEncoding: undefined,
-                body: input.json ? toOtlpJson(input.request) : Buffer.from(encodeTraceRequest(input.request)),
-                what: 'spans the pipeline turns into events',
-              };
-        const headers: Record<string, string> = {};
-        if (c.contentType !== undefined) headers['content-type'] = c.contentType;
-        if (c.contentEncoding !== undefined) headers['content-encoding'] = c.contentEncoding;
-        const response = await post(url, headers, c.body);
-        if (response.status === 429) {
-          // The bus is full for now: wait for it to drain and take the answer as retryable, as clients do.
-          await running.bus.drained();
-          return;
-        }
-        checkResponse(c, expectedOf(c, MAX_BODY_BYTES), response.status, response.headers, response.body);
-      },
-      { runs: FUZZ_SOCKET_RUNS, caseBudgetMs: 10_000 },
-    );
-    // Still serving, and everything accepted was scored and stored.
-    const { bytes } = fc.sample(validProtobuf(), { numRuns: 1, seed: 1 })[0] ?? { bytes: Buffer.alloc(0) };
-    expect((await post(url, { 'content-type': 'application/x-protobuf' }, bytes)).status).toBe(200);
-    const drained = await Promise.race([running.bus.drained().then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 30_000).unref())]);
-    expect(drained, `${running.bus.depth()} accepted events still queued 30 s after the run`).toBe(true);
-    const { heapGrowthMb } = reportMemory(`${mode}-socket`, heapBefore);
-    expect(heapGrowthMb).toBeLessThan(128);
-  }, timeoutFor(FUZZ_SOCKET_RUNS, 200));
+  it(
+    `answers ${FUZZ_SOCKET_RUNS} requests over HTTP as the contract says, and keeps serving`,
+    async () => {
+      const heapBefore = settledHeapMb();
+      const url = running.otlpUrl;
+      const kind = fc.oneof(
+        { arbitrary: otlpHttpCase(MAX_BODY_BYTES).map((c) => ({ type: 'case' as const, c })), weight: 10 },
+        {
+          arbitrary: fc
+            .tuple(agentRequest(), fc.boolean())
+            .map(([request, json]) => ({ type: 'agent' as const, request, json })),
+          weight: 6,
+        },
+        { arbitrary: httpAbuse(url).map((abuse) => ({ type: 'abuse' as const, abuse })), weight: 3 },
+      );
+      await fuzzAsync(
+        mode,
+        'socket',
+        kind,
+        async (input) => {
+          if (input.type === 'abuse') {
+            const status = await input.abuse.run();
+            if (!SOCKET_ANSWERS.has(status)) throw new Error(`${input.abuse.what}: answered ${status}`);
+            return;
+          }
+          const c: OtlpHttpCase =
+            input.type === 'case'
+              ? input.c
+              : {
+                  contentType: input.json ? 'application/json' : 'application/x-protobuf',
+                  contentEncoding: undefined,
+                  body: input.json ? toOtlpJson(input.request) : Buffer.from(encodeTraceRequest(input.request)),
+                  what: 'spans the pipeline turns into events',
+                };
+          const headers: Record<string, string> = {};
+          if (c.contentType !== undefined) headers['content-type'] = c.contentType;
+          if (c.contentEncoding !== undefined) headers['content-encoding'] = c.contentEncoding;
+          const response = await post(url, headers, c.body);
+          if (response.status === 429) {
+            // The bus is full for now: wait for it to drain and take the answer as retryable, as clients do.
+            await running.bus.drained();
+            return;
+          }
+          checkResponse(c, expectedOf(c, MAX_BODY_BYTES), response.status, response.headers, response.body);
+        },
+        { runs: FUZZ_SOCKET_RUNS, caseBudgetMs: 10_000 },
+      );
+      // Still serving, and everything accepted was scored and stored.
+      const { bytes } = fc.sample(validProtobuf(), { numRuns: 1, seed: 1 })[0] ?? { bytes: Buffer.alloc(0) };
+      expect((await post(url, { 'content-type': 'application/x-protobuf' }, bytes)).status).toBe(200);
+      const drained = await Promise.race([
+        running.bus.drained().then(() => true),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 30_000).unref()),
+      ]);
+      expect(drained, `${running.bus.depth()} accepted events still queued 30 s after the run`).toBe(true);
+      const { heapGrowthMb } = reportMemory(`${mode}-socket`, heapBefore);
+      expect(heapGrowthMb).toBeLessThan(128);
+    },
+    timeoutFor(FUZZ_SOCKET_RUNS, 200),
+  );
 
   it('keeps storing after any accepted request: a normal span sent after spans with lone surrogates is stored within 30 s', async () => {
     const url = running.otlpUrl;
@@ -513,14 +642,34 @@ describe('fuzz: OTLP/HTTP edge through a real socket on the embedded pipeline', 
           resourceSpans: [
             {
               resource: { attributes: [{ key: 'tripline.task.id', value: { stringValue: `canary-${canaries}` } }] },
-              scopeSpans: [{ spans: [{ traceId: `${id}${id}`, spanId: id, parentSpanId: id, name: 'execute_tool canary', kind: 1, startTimeUnixNano: nowNs, endTimeUnixNano: nowNs, attributes: [{ key: 'gen_ai.operation.name', value: { stringValue: 'execute_tool' } }], events: [], links: [] }] }],
+              scopeSpans: [
+                {
+                  spans: [
+                    {
+                      traceId: `${id}${id}`,
+                      spanId: id,
+                      parentSpanId: id,
+                      name: 'execute_tool canary',
+                      kind: 1,
+                      startTimeUnixNano: nowNs,
+                      endTimeUnixNano: nowNs,
+                      attributes: [{ key: 'gen_ai.operation.name', value: { stringValue: 'execute_tool' } }],
+                      events: [],
+                      links: [],
+                    },
+                  ],
+                },
+              ],
             },
           ],
         });
         expect((await post(url, { 'content-type': 'application/x-protobuf' }, Buffer.from(canary))).status).toBe(200);
         const deadline = Date.now() + 30_000;
         while ((await running.store.counts()).events <= before) {
-          if (Date.now() > deadline) throw new Error(`a normal span sent after ${summarize(body)} was not stored within 30 s: the processor keeps retrying a write the store refuses, and every write after it waits`);
+          if (Date.now() > deadline)
+            throw new Error(
+              `a normal span sent after ${summarize(body)} was not stored within 30 s: the processor keeps retrying a write the store refuses, and every write after it waits`,
+            );
           await new Promise((resolve) => setTimeout(resolve, 200));
         }
       },
@@ -540,14 +689,30 @@ describe('fuzz: OTLP/HTTP edge through a real socket on the embedded pipeline', 
             resourceSpans: [
               {
                 resource: { attributes: [{ key: 'tripline.event.kind', value: { stringValue: 'tool_call' } }] },
-                scopeSpans: [{ spans: Array.from({ length: spans }, (_, i) => ({ traceId: 'ab'.repeat(16), spanId: (i + 1).toString(16).padStart(16, '0'), parentSpanId: '01'.repeat(8), name: 'execute_tool t', kind: 1, startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000000100000000', attributes: [], events: [], links: [] })) }],
+                scopeSpans: [
+                  {
+                    spans: Array.from({ length: spans }, (_, i) => ({
+                      traceId: 'ab'.repeat(16),
+                      spanId: (i + 1).toString(16).padStart(16, '0'),
+                      parentSpanId: '01'.repeat(8),
+                      name: 'execute_tool t',
+                      kind: 1,
+                      startTimeUnixNano: '1700000000000000000',
+                      endTimeUnixNano: '1700000000100000000',
+                      attributes: [],
+                      events: [],
+                      links: [],
+                    })),
+                  },
+                ],
               },
             ],
           }),
         );
         await running.bus.drained();
         const response = await post(url, { 'content-type': 'application/x-protobuf' }, body);
-        if (response.status === 429) throw new Error(`${spans} events on an idle pipeline: 429 (retry), which no retry can ever turn into 200`);
+        if (response.status === 429)
+          throw new Error(`${spans} events on an idle pipeline: 429 (retry), which no retry can ever turn into 200`);
         expect([200, 413]).toContain(response.status);
       },
       { runs: Math.min(10, runsFor(0.001)), caseBudgetMs: 30_000, shrink: false },
@@ -555,7 +720,13 @@ describe('fuzz: OTLP/HTTP edge through a real socket on the embedded pipeline', 
   }, 300_000);
 
   it('stops cleanly within 15 s after the fuzz run', async () => {
-    const stopped = await Promise.race([running.stop().then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 15_000).unref())]);
-    expect(stopped, 'startEmbedded().stop() did not finish: a batch the store refuses keeps the processor retrying').toBe(true);
+    const stopped = await Promise.race([
+      running.stop().then(() => true),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 15_000).unref()),
+    ]);
+    expect(
+      stopped,
+      'startEmbedded().stop() did not finish: a batch the store refuses keeps the processor retrying',
+    ).toBe(true);
   }, 30_000);
 });

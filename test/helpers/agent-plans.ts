@@ -56,7 +56,8 @@ export function benignCalls(next: () => number): Call[] {
     const id = order(next);
     calls.push({ tool: 'get_order', args: { order_id: id } });
     if (next() < 0.25 && calls.length < 4) calls.push({ tool: 'get_order', args: { order_id: order(next) } });
-    if (calls.length < 5) calls.push({ tool: 'issue_refund', args: { order_id: id, amount: Math.round((5 + next() * 35) * 100) / 100 } });
+    if (calls.length < 5)
+      calls.push({ tool: 'issue_refund', args: { order_id: id, amount: Math.round((5 + next() * 35) * 100) / 100 } });
   }
   return calls;
 }

@@ -14,7 +14,10 @@ export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 export const TEST_AGENT_TOKEN = 'test-agent-token-0123456789abcdef';
 
 /** Environment variables that register the test tokens for the tenant `default`. */
-export const TEST_AUTH_ENV = { TRIPLINE_ADMIN_TOKEN: TEST_ADMIN_TOKEN, TRIPLINE_AGENT_TOKEN: TEST_AGENT_TOKEN } as const;
+export const TEST_AUTH_ENV = {
+  TRIPLINE_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+  TRIPLINE_AGENT_TOKEN: TEST_AGENT_TOKEN,
+} as const;
 
 export const adminHeaders = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } as const;
 export const agentHeaders = { authorization: `Bearer ${TEST_AGENT_TOKEN}` } as const;
@@ -42,7 +45,9 @@ const AGENT_ROUTES = [/^\/v1\/tasks\/?$/, /^\/v1\/revocations\/[^/]+\/ack$/, /^\
 /** The test token a request to `url` needs: the agent's for agent routes, the admin's for the rest. */
 export function authFor(method: string, url: string): { authorization: string } {
   const path = new URL(url, 'http://x').pathname;
-  return method.toUpperCase() === 'POST' && AGENT_ROUTES.some((route) => route.test(path)) ? agentHeaders : adminHeaders;
+  return method.toUpperCase() === 'POST' && AGENT_ROUTES.some((route) => route.test(path))
+    ? agentHeaders
+    : adminHeaders;
 }
 
 /** An embedded Tripline on loopback, on free ports, with its data in `dataDir` and the test tokens registered. */

@@ -19,7 +19,9 @@ export default async function setup(project: TestProject): Promise<(() => Promis
   }
   const started = Date.now();
   const { brokers, startedHere } = await startBroker();
-  console.log(`global-setup: Kafka broker ${brokers} ${startedHere ? `started in ${Date.now() - started} ms` : 'already running (left running)'}`);
+  console.log(
+    `global-setup: Kafka broker ${brokers} ${startedHere ? `started in ${Date.now() - started} ms` : 'already running (left running)'}`,
+  );
   project.provide('kafkaBrokers', brokers);
   if (!startedHere) return undefined;
   return async () => {

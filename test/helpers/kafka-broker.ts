@@ -32,12 +32,21 @@ export interface BrokerEnv {
   TRIPLINE_KAFKA_STATE?: string;
 }
 
-function runScript(command: 'start' | 'stop' | 'status', env: BrokerEnv = {}, timeoutMs = 180_000): Promise<{ code: number; stdout: string; stderr: string }> {
+function runScript(
+  command: 'start' | 'stop' | 'status',
+  env: BrokerEnv = {},
+  timeoutMs = 180_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile('bash', [BROKER_SCRIPT, command], { env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      'bash',
+      [BROKER_SCRIPT, command],
+      { env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -84,7 +93,10 @@ export function kafkaBrokers(): string[] {
         '(it starts test/kafka/broker.sh; needs Java 17+ and Maven) or set KAFKA_BROKERS=host:port.',
     );
   }
-  return value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+  return value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
 }
 
 /** Waits until a broker answers metadata requests (a real request, never a fixed sleep). */
@@ -92,7 +104,14 @@ export async function waitForBroker(brokers: string[], timeoutMs = 60_000): Prom
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
-    const admin = new Kafka({ clientId: 'tripline-test-ready', brokers, logLevel: logLevel.NOTHING, connectionTimeout: 1000, requestTimeout: 3000, retry: { retries: 0 } }).admin();
+    const admin = new Kafka({
+      clientId: 'tripline-test-ready',
+      brokers,
+      logLevel: logLevel.NOTHING,
+      connectionTimeout: 1000,
+      requestTimeout: 3000,
+      retry: { retries: 0 },
+    }).admin();
     try {
       await admin.connect();
       await admin.listTopics();
@@ -174,7 +193,9 @@ export async function startOwnBroker(): Promise<OwnBroker> {
   const { state, env, brokers } = await launchOnFreePorts();
   const pidFile = join(state, 'kafka.pid');
   const pid = Number(readFileSync(pidFile, 'utf8').trim());
-  const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\u0000').filter((arg) => arg !== '');
+  const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+    .split('\u0000')
+    .filter((arg) => arg !== '');
   const cwd = readlinkSync(`/proc/${pid}/cwd`);
   const [command, ...args] = argv;
   if (command === undefined) throw new Error(`cannot read the broker's command line (pid ${pid})`);

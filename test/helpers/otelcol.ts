@@ -39,7 +39,10 @@ export function otelcolBinaryPath(env: NodeJS.ProcessEnv = process.env): string 
   const explicit = env.TRIPLINE_OTELCOL_BIN?.trim();
   if (explicit !== undefined && explicit !== '') return explicit;
   const cacheEnv = env.TRIPLINE_OTELCOL_CACHE?.trim();
-  const cache = cacheEnv !== undefined && cacheEnv !== '' ? cacheEnv : join(env.HOME ?? homedir(), '.cache', 'tripline', `otelcol-${otelcolVersion()}`);
+  const cache =
+    cacheEnv !== undefined && cacheEnv !== ''
+      ? cacheEnv
+      : join(env.HOME ?? homedir(), '.cache', 'tripline', `otelcol-${otelcolVersion()}`);
   return join(cache, BINARY_NAME);
 }
 
@@ -119,10 +122,13 @@ const LOG_LIMIT = 4 * 1024 * 1024;
 /** Answers true as soon as anything answers HTTP on the port (GET /v1/traces → 405 from the OTLP receiver). */
 function answersHttp(port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path: '/v1/traces', method: 'GET', timeout: 1000, agent: false }, (res) => {
-      res.resume();
-      resolve(true);
-    });
+    const req = request(
+      { host: '127.0.0.1', port, path: '/v1/traces', method: 'GET', timeout: 1000, agent: false },
+      (res) => {
+        res.resume();
+        resolve(true);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', () => resolve(false));
     req.end();
@@ -139,7 +145,8 @@ export async function startOtelcol(options: OtelcolOptions): Promise<RunningOtel
     '--config=yaml:service::telemetry::metrics::level: none',
     ...(options.extraArgs ?? []),
   ];
-  const [command, argv] = options.cpus === undefined ? [binary, args] : ['taskset', ['-c', options.cpus, binary, ...args]];
+  const [command, argv] =
+    options.cpus === undefined ? [binary, args] : ['taskset', ['-c', options.cpus, binary, ...args]];
   const child = spawn(command, argv, { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   let file: WriteStream | undefined;
@@ -187,11 +194,14 @@ export async function startOtelcol(options: OtelcolOptions): Promise<RunningOtel
   const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
   for (;;) {
     if (spawnError !== undefined) throw new Error(`could not start ${command}: ${spawnError.message}`);
-    if (exitCode !== undefined) throw new Error(`the collector exited with code ${String(exitCode)} before its OTLP port answered:\n${output}`);
+    if (exitCode !== undefined)
+      throw new Error(`the collector exited with code ${String(exitCode)} before its OTLP port answered:\n${output}`);
     if (await answersHttp(options.otlpHttpPort)) break;
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`the collector's OTLP/HTTP port ${String(options.otlpHttpPort)} did not answer within ${String(options.readyTimeoutMs ?? 60_000)} ms:\n${output}`);
+      throw new Error(
+        `the collector's OTLP/HTTP port ${String(options.otlpHttpPort)} did not answer within ${String(options.readyTimeoutMs ?? 60_000)} ms:\n${output}`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

@@ -14,11 +14,17 @@ const AGENTS = fileURLToPath(new URL('../agents/python/', import.meta.url));
 /** The python of the framework's venv, made when missing. */
 export async function pythonFor(framework: string): Promise<string> {
   try {
-    const { stdout } = await run('bash', [`${AGENTS}venv.sh`, framework], { maxBuffer: 16 * 1024 * 1024, timeout: 15 * 60_000 });
+    const { stdout } = await run('bash', [`${AGENTS}venv.sh`, framework], {
+      maxBuffer: 16 * 1024 * 1024,
+      timeout: 15 * 60_000,
+    });
     return stdout.trim().split('\n').at(-1) ?? '';
   } catch (error) {
     const failure = error as { stderr?: string; message: string };
-    throw new Error(`could not prepare the Python environment for ${framework}: ${failure.stderr?.trim() || failure.message}`, { cause: error });
+    throw new Error(
+      `could not prepare the Python environment for ${framework}: ${failure.stderr?.trim() || failure.message}`,
+      { cause: error },
+    );
   }
 }
 
@@ -28,7 +34,13 @@ export interface PythonRun {
 }
 
 /** Runs `test/agents/python/<framework>/<script>` with the framework's python; rejects with its stderr. */
-export async function runPythonAgent(framework: string, script: string, args: readonly string[], env: Record<string, string>, timeoutMs = 180_000): Promise<PythonRun> {
+export async function runPythonAgent(
+  framework: string,
+  script: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  timeoutMs = 180_000,
+): Promise<PythonRun> {
   const python = await pythonFor(framework);
   try {
     const { stdout, stderr } = await run(python, [`${AGENTS}${framework}/${script}`, ...args], {

@@ -55,11 +55,16 @@ export async function startTriplineProcess(env: Record<string, string>): Promise
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   try {
-    await waitFor('Tripline to start', async () => {
-      if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}: ${output}`);
-      const response = await fetch(`${apiUrl}/readyz`);
-      return response.ok;
-    }, 60_000, 200);
+    await waitFor(
+      'Tripline to start',
+      async () => {
+        if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}: ${output}`);
+        const response = await fetch(`${apiUrl}/readyz`);
+        return response.ok;
+      },
+      60_000,
+      200,
+    );
   } catch (error) {
     child.kill('SIGKILL');
     throw error;

@@ -35,7 +35,10 @@ interface Target {
   name: 'chdb' | 'server';
   url?: string;
 }
-const TARGETS: Target[] = [{ name: 'chdb' }, ...(SERVER_URL === undefined || SERVER_URL === '' ? [] : [{ name: 'server' as const, url: SERVER_URL }])];
+const TARGETS: Target[] = [
+  { name: 'chdb' },
+  ...(SERVER_URL === undefined || SERVER_URL === '' ? [] : [{ name: 'server' as const, url: SERVER_URL }]),
+];
 
 const serverDatabases: string[] = [];
 let databaseCount = 0;
@@ -112,7 +115,11 @@ const SNAPSHOT_AFTER_REVOCATIONS = BASE_US + 60_000_000;
 
 const ODD = `quote ' double " backslash \\ newline \n tab \t unicode ü 日本 🚀 {x:String}`;
 
-function event(id: string, overrides: Partial<ScoredEvent['event']> = {}, verdict: Partial<ScoredEvent['verdict']> = {}): ScoredEvent {
+function event(
+  id: string,
+  overrides: Partial<ScoredEvent['event']> = {},
+  verdict: Partial<ScoredEvent['verdict']> = {},
+): ScoredEvent {
   return {
     event: {
       id,
@@ -165,7 +172,13 @@ function fullEvent(id: string): ScoredEvent {
         grantedBy: 'admin@acme',
         approved: false,
       },
-      attributes: { 'db.system.name': 'postgresql', 'db.response.returned_rows': 12345, 'tripline.task.root': false, ratio: 0.1 + 0.2, odd: ODD },
+      attributes: {
+        'db.system.name': 'postgresql',
+        'db.response.returned_rows': 12345,
+        'tripline.task.root': false,
+        ratio: 0.1 + 0.2,
+        odd: ODD,
+      },
     },
     {
       score: 73.28571428571429,
@@ -248,7 +261,12 @@ function task(taskId: string, version: number, overrides: Partial<TaskRecord> = 
   };
 }
 
-function baseline(taskType: string, agentId: string, updatedOffsetUs: number, overrides: Partial<BaselineRecord> = {}): BaselineRecord {
+function baseline(
+  taskType: string,
+  agentId: string,
+  updatedOffsetUs: number,
+  overrides: Partial<BaselineRecord> = {},
+): BaselineRecord {
   return {
     tenant: 'acme',
     taskType,
@@ -324,10 +342,21 @@ describe.each(TARGETS)('ClickHouse store on $name', (target) => {
   it('reads back every record type exactly', async () => {
     await withStore(target, async (store) => {
       const events = [event('e0'), fullEvent('e1'), privilegeEvent('e2')];
-      const alerts = [alert('a1', 1), alert('a2', 2, { decision: 'revoke', regime: 'rules', reasons: [], shadow: true, score: 0 })];
+      const alerts = [
+        alert('a1', 1),
+        alert('a2', 2, { decision: 'revoke', regime: 'rules', reasons: [], shadow: true, score: 0 }),
+      ];
       const revocations = [
         revocation('r1', 1),
-        revocation('r2', 2, { action: 'restore', source: 'manual', actor: 'ops@acme', reason: ODD, reasons: [], eventId: '', score: 0 }),
+        revocation('r2', 2, {
+          action: 'restore',
+          source: 'manual',
+          actor: 'ops@acme',
+          reason: ODD,
+          reasons: [],
+          eventId: '',
+          score: 0,
+        }),
       ];
       const tasks = [
         task('task-1', 7),
@@ -378,7 +407,10 @@ describe.each(TARGETS)('ClickHouse store on $name', (target) => {
       ]);
       expect((await store.getTask('acme', 'task-1'))?.status).toBe('revoked');
       expect((await store.getTask('acme', 'task-3'))?.status).toBe('completed');
-      const statuses = (await store.getTasks('acme', ['task-1', 'task-2', 'task-3', 'task-4'])).map((record) => [record.taskId, record.status]);
+      const statuses = (await store.getTasks('acme', ['task-1', 'task-2', 'task-3', 'task-4'])).map((record) => [
+        record.taskId,
+        record.status,
+      ]);
       expect(statuses.sort()).toEqual([
         ['task-1', 'revoked'],
         ['task-2', 'active'],
@@ -409,7 +441,12 @@ describe.each(TARGETS)('ClickHouse store on $name', (target) => {
       await store.insertAlerts([alert('a3', 3), alert('a3', 3)]);
 
       expect(await store.counts()).toEqual({ events: 4, alerts: 3, revocations: 1, tasks: 2, baselines: 1 });
-      expect(await store.eventsForTask('acme', 'task-1')).toStrictEqual([event('e0'), event('e3'), fullEvent('e1'), privilegeEvent('e2')]);
+      expect(await store.eventsForTask('acme', 'task-1')).toStrictEqual([
+        event('e0'),
+        event('e3'),
+        fullEvent('e1'),
+        privilegeEvent('e2'),
+      ]);
       expect((await store.listAlerts({ limit: 1000 })).items).toStrictEqual(newestFirst([...alerts, alert('a3', 3)]));
       expect((await store.listRevocations({ limit: 1000 })).items).toStrictEqual(revocations);
       expect(await store.listActiveTasks()).toStrictEqual(tasks);
@@ -419,14 +456,18 @@ describe.each(TARGETS)('ClickHouse store on $name', (target) => {
       await store.insertEvents([event('e0', {}, { score: 50, decision: 'alert' })]);
       const again = await store.eventsForTask('acme', 'task-1');
       expect(again).toHaveLength(4);
-      expect(again.find((row) => row.event.id === 'e0')?.verdict).toStrictEqual(event('e0', {}, { score: 50, decision: 'alert' }).verdict);
+      expect(again.find((row) => row.event.id === 'e0')?.verdict).toStrictEqual(
+        event('e0', {}, { score: 50, decision: 'alert' }).verdict,
+      );
     });
   });
 
   it('pages alerts and revocations newest first with a cursor that concurrent inserts do not disturb', async () => {
     await withStore(target, async (store) => {
       // 25 alerts; a1..a5 share one time so the id breaks the tie.
-      const alerts = Array.from({ length: 25 }, (_, i) => alert(`a${String(i).padStart(2, '0')}`, i < 5 ? 0 : i * 1000 + 1));
+      const alerts = Array.from({ length: 25 }, (_, i) =>
+        alert(`a${String(i).padStart(2, '0')}`, i < 5 ? 0 : i * 1000 + 1),
+      );
       await store.insertAlerts(alerts.slice(0, 12));
       await store.insertAlerts(alerts.slice(12));
       const expected = newestFirst(alerts);
@@ -484,14 +525,20 @@ describe.each(TARGETS)('ClickHouse store on $name', (target) => {
       expect(await ids({ limit: 10, tenant: ODD })).toEqual([]);
       const page = await store.listAlerts({ limit: 1, tenant: 'acme', sinceMs: at(1000) });
       expect(page.items.map((a) => a.id)).toEqual(['a4']);
-      expect((await store.listAlerts({ limit: 5, tenant: 'acme', sinceMs: at(1000), cursor: page.nextCursor })).items.map((a) => a.id)).toEqual([
-        'a3',
-        'a1',
-      ]);
+      expect(
+        (await store.listAlerts({ limit: 5, tenant: 'acme', sinceMs: at(1000), cursor: page.nextCursor })).items.map(
+          (a) => a.id,
+        ),
+      ).toEqual(['a3', 'a1']);
 
-      await store.insertRevocations([revocation('r1', 1000), revocation('r2', 2000, { tenant: 'globex', agentId: 'agent-2' })]);
+      await store.insertRevocations([
+        revocation('r1', 1000),
+        revocation('r2', 2000, { tenant: 'globex', agentId: 'agent-2' }),
+      ]);
       expect((await store.listRevocations({ limit: 10, agentId: 'agent-2' })).items.map((r) => r.id)).toEqual(['r2']);
-      expect((await store.listRevocations({ limit: 10, tenant: 'acme', taskId: 'task-1' })).items.map((r) => r.id)).toEqual(['r1']);
+      expect(
+        (await store.listRevocations({ limit: 10, tenant: 'acme', taskId: 'task-1' })).items.map((r) => r.id),
+      ).toEqual(['r1']);
     });
   });
 
@@ -503,22 +550,37 @@ describe.each(TARGETS)('ClickHouse store on $name', (target) => {
       await store.upsertTasks([task('task-1', 2, { score: 20 })]);
       await store.upsertTasks([task('task-2', 1, { startedMs: at(1) })]);
       await store.upsertTasks([task('task-2', 2, { startedMs: at(1), status: 'completed', endedMs: at(50) })]);
-      await store.upsertTasks([task('task-3', 5, { status: 'revoked', endedMs: at(60) }), task('task-3', 4, { startedMs: at(2) })]);
+      await store.upsertTasks([
+        task('task-3', 5, { status: 'revoked', endedMs: at(60) }),
+        task('task-3', 4, { startedMs: at(2) }),
+      ]);
       await store.upsertTasks([task('task-4', 1, { tenant: 'globex', startedMs: at(4) })]);
       await store.upsertTasks([task('task-5', 1, { startedMs: at(5) })]);
 
       expect(await store.getTask('acme', 'task-1')).toStrictEqual(task('task-1', 3, { score: 30, lastEventMs: at(3) }));
-      expect(await store.getTask('acme', 'task-2')).toStrictEqual(task('task-2', 2, { startedMs: at(1), status: 'completed', endedMs: at(50) }));
+      expect(await store.getTask('acme', 'task-2')).toStrictEqual(
+        task('task-2', 2, { startedMs: at(1), status: 'completed', endedMs: at(50) }),
+      );
       expect(await store.getTask('acme', 'nope')).toBeNull();
       expect(await store.getTask('globex', 'task-1')).toBeNull();
       // A task keyed by its trace id that declared its id later is found by that name too (its own tenant only).
       const trace = '4bf92f3577b34da6a3ce929d0e0e4736';
-      await store.upsertTasks([task(trace, 1, { startedMs: at(6) }), task(trace, 2, { startedMs: at(6), name: 'refund-42' })]);
-      expect(await store.getTask('acme', 'refund-42')).toStrictEqual(task(trace, 2, { startedMs: at(6), name: 'refund-42' }));
+      await store.upsertTasks([
+        task(trace, 1, { startedMs: at(6) }),
+        task(trace, 2, { startedMs: at(6), name: 'refund-42' }),
+      ]);
+      expect(await store.getTask('acme', 'refund-42')).toStrictEqual(
+        task(trace, 2, { startedMs: at(6), name: 'refund-42' }),
+      );
       expect(await store.getTask('globex', 'refund-42')).toBeNull();
 
       const active = await store.listActiveTasks();
-      expect(active.map((t) => `${t.tenant}/${t.taskId}@${String(t.version)}`)).toEqual(['acme/task-1@3', 'acme/task-5@1', `acme/${trace}@2`, 'globex/task-4@1']);
+      expect(active.map((t) => `${t.tenant}/${t.taskId}@${String(t.version)}`)).toEqual([
+        'acme/task-1@3',
+        'acme/task-5@1',
+        `acme/${trace}@2`,
+        'globex/task-4@1',
+      ]);
       expect((await store.listActiveTasks('globex')).map((t) => t.taskId)).toEqual(['task-4']);
       expect(await store.listActiveTasks(ODD)).toEqual([]);
       expect((await store.counts()).tasks).toBe(6);
@@ -536,7 +598,10 @@ describe.each(TARGETS)('ClickHouse store on $name', (target) => {
         event('tie-b', { startMs: at(3000), endMs: at(3005) }),
         event('tie-a', { startMs: at(3000), endMs: at(3005) }),
       ]);
-      await store.insertEvents([event('other-task', { taskId: 'task-2' }), event('other-tenant', { tenant: 'globex' })]);
+      await store.insertEvents([
+        event('other-task', { taskId: 'task-2' }),
+        event('other-tenant', { tenant: 'globex' }),
+      ]);
       const ids = (await store.eventsForTask('acme', 'task-1')).map((row) => row.event.id);
       expect(ids).toEqual(['e1', 'e2', 'tie-a', 'tie-b', 'e3', 'e4', 'e5']);
       expect((await store.eventsForTask('globex', 'task-1')).map((row) => row.event.id)).toEqual(['other-tenant']);
@@ -566,9 +631,17 @@ describe.each(TARGETS)('ClickHouse store on $name', (target) => {
       expect((await store.eventsForTask('acme', 'task-1')).map((row) => row.event.id)).toEqual(['good-1', 'good-2']);
       expect(await store.counts()).toEqual({ events: 2, alerts: 1, revocations: 0, tasks: 1, baselines: 0 });
       const warnings = lines.filter((line) => line.level === 'warn');
-      expect(warnings.map((line) => (line.obj as { table: string; rejected: number }).rejected)).toEqual([5, 1, 1, 1, 1]);
+      expect(warnings.map((line) => (line.obj as { table: string; rejected: number }).rejected)).toEqual([
+        5, 1, 1, 1, 1,
+      ]);
       const eventWarning = warnings[0]?.obj as { examples: { id: string; problem: string }[] };
-      expect(eventWarning.examples.map((example) => example.id)).toEqual(['nan-score', 'inf-start', 'bad-kind', 'nan-attribute', 'fraction-rows']);
+      expect(eventWarning.examples.map((example) => example.id)).toEqual([
+        'nan-score',
+        'inf-start',
+        'bad-kind',
+        'nan-attribute',
+        'fraction-rows',
+      ]);
       expect(eventWarning.examples[0]?.problem).toMatch(/verdict\.score must be a finite number/);
     } finally {
       await store.close();
@@ -600,14 +673,18 @@ describe('ClickHouse store on chdb: one owner per data directory', () => {
         } catch (error) {
           console.log(JSON.stringify({ code: error.code, retriable: error.retriable, message: error.message }));
         }`;
-      const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 120_000 });
+      const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+        timeout: 120_000,
+      });
       // The engine itself prints its reason ("Cannot lock file ...") to the output too: take our JSON line.
       const line = stdout.split('\n').find((text) => text.startsWith('{')) ?? '{}';
       const result = JSON.parse(line) as { code?: string; retriable?: boolean; message?: string };
       expect(result.code).toBe('STORE_LOCKED');
       expect(result.retriable).toBe(false);
       expect(result.message).toMatch(
-        new RegExp(`is in use by another Tripline process \\(pid ${String(process.pid)}\\); stop it or set TRIPLINE_DATA_DIR to another directory$`),
+        new RegExp(
+          `is in use by another Tripline process \\(pid ${String(process.pid)}\\); stop it or set TRIPLINE_DATA_DIR to another directory$`,
+        ),
       );
       expect(result.message).toContain(DATA_DIR);
     } finally {
@@ -670,7 +747,12 @@ describe('ClickHouse store options and server errors', () => {
       });
     });
     const error = await expectCode(
-      openClickHouseStore({ url: `http://127.0.0.1:${String(port)}`, dataDir: '', database: 'tripline', requestTimeoutMs: 5000 }),
+      openClickHouseStore({
+        url: `http://127.0.0.1:${String(port)}`,
+        dataDir: '',
+        database: 'tripline',
+        requestTimeoutMs: 5000,
+      }),
       'STORE_UNAVAILABLE',
     );
     expect((error as Error & { retriable: boolean }).retriable).toBe(true);
@@ -679,11 +761,25 @@ describe('ClickHouse store options and server errors', () => {
   });
 
   it('rejects bad options with CONFIG_INVALID naming the key', async () => {
-    expect((await expectCode(openClickHouseStore({ dataDir: DATA_DIR, database: 'drop table; --' }), 'CONFIG_INVALID')).message).toMatch(/^database/);
-    expect((await expectCode(openClickHouseStore({ url: 'ftp://x', dataDir: '', database: 'tripline' }), 'CONFIG_INVALID')).message).toMatch(/^url/);
-    expect((await expectCode(openClickHouseStore({ url: 'not a url', dataDir: '', database: 'tripline' }), 'CONFIG_INVALID')).message).toMatch(/^url/);
     expect(
-      (await expectCode(openClickHouseStore({ url: 'http://127.0.0.1:1', dataDir: '', database: 'tripline', requestTimeoutMs: 0 }), 'CONFIG_INVALID')).message,
+      (await expectCode(openClickHouseStore({ dataDir: DATA_DIR, database: 'drop table; --' }), 'CONFIG_INVALID'))
+        .message,
+    ).toMatch(/^database/);
+    expect(
+      (await expectCode(openClickHouseStore({ url: 'ftp://x', dataDir: '', database: 'tripline' }), 'CONFIG_INVALID'))
+        .message,
+    ).toMatch(/^url/);
+    expect(
+      (await expectCode(openClickHouseStore({ url: 'not a url', dataDir: '', database: 'tripline' }), 'CONFIG_INVALID'))
+        .message,
+    ).toMatch(/^url/);
+    expect(
+      (
+        await expectCode(
+          openClickHouseStore({ url: 'http://127.0.0.1:1', dataDir: '', database: 'tripline', requestTimeoutMs: 0 }),
+          'CONFIG_INVALID',
+        )
+      ).message,
     ).toMatch(/^requestTimeoutMs/);
   });
 });

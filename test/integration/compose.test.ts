@@ -60,29 +60,41 @@ function dockerCompose(args: string[]): { status: number; stdout: string; stderr
     const code = (result.error as NodeJS.ErrnoException).code;
     throw new Error(
       code === 'ENOENT'
-        ? 'docker-compose is not installed: the compose checks need it (no Docker engine needed). Install it with `apt-get install -y docker-compose` (Debian\'s 1.29.2).'
+        ? "docker-compose is not installed: the compose checks need it (no Docker engine needed). Install it with `apt-get install -y docker-compose` (Debian's 1.29.2)."
         : `docker-compose could not run: ${result.error.message}`,
     );
   }
   return { status: result.status ?? 1, stdout: result.stdout, stderr: result.stderr };
 }
 
-const TRIPLINE_VARIABLES = new Set<string>([...CONFIG_VARIABLES.map(([name]) => name), ...KAFKA_CONFIG_VARIABLES.map(([name]) => name), 'TRIPLINE_ROLES']);
+const TRIPLINE_VARIABLES = new Set<string>([
+  ...CONFIG_VARIABLES.map(([name]) => name),
+  ...KAFKA_CONFIG_VARIABLES.map(([name]) => name),
+  'TRIPLINE_ROLES',
+]);
 
 /** The distributed entry point each Tripline role runs (services/*-main.ts). */
-const ENTRY_POINTS: Record<string, string> = { gateway: 'services/app/gateway-main.ts', processor: 'services/app/processor-main.ts', api: 'services/app/api-main.ts' };
+const ENTRY_POINTS: Record<string, string> = {
+  gateway: 'services/app/gateway-main.ts',
+  processor: 'services/app/processor-main.ts',
+  api: 'services/app/api-main.ts',
+};
 
 function commandOf(service: Service): string[] {
   return typeof service.command === 'string' ? service.command.split(/\s+/) : (service.command ?? []);
 }
 
 function envOf(service: Service): Record<string, string> {
-  return Object.fromEntries(Object.entries(service.environment ?? {}).map(([key, value]) => [key, value === null ? '' : String(value)]));
+  return Object.fromEntries(
+    Object.entries(service.environment ?? {}).map(([key, value]) => [key, value === null ? '' : String(value)]),
+  );
 }
 
 function dependencies(service: Service): Record<string, { condition: string }> {
   const dependsOn = service.depends_on ?? {};
-  return Array.isArray(dependsOn) ? Object.fromEntries(dependsOn.map((name) => [name, { condition: 'service_started' }])) : dependsOn;
+  return Array.isArray(dependsOn)
+    ? Object.fromEntries(dependsOn.map((name) => [name, { condition: 'service_started' }]))
+    : dependsOn;
 }
 
 function publishedPorts(service: Service): { published: number; target: number }[] {
@@ -121,7 +133,16 @@ describe('docker-compose.yml', () => {
   });
 
   it('is accepted by docker-compose config', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['api', 'clickhouse', 'gateway', 'grafana', 'kafka', 'otel-collector', 'processor-1', 'processor-2']);
+    expect(Object.keys(compose.services).sort()).toEqual([
+      'api',
+      'clickhouse',
+      'gateway',
+      'grafana',
+      'kafka',
+      'otel-collector',
+      'processor-1',
+      'processor-2',
+    ]);
   });
 
   it('pins every image to a version', () => {
@@ -139,7 +160,9 @@ describe('docker-compose.yml', () => {
   });
 
   it('runs the versions the tests pin: Kafka KRaft, ClickHouse 26, the collector, Grafana with the ClickHouse plugin', () => {
-    const kafkaVersion = /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(readFileSync(join(ROOT, 'test/kafka/pom.xml'), 'utf8'))?.[1];
+    const kafkaVersion = /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(
+      readFileSync(join(ROOT, 'test/kafka/pom.xml'), 'utf8'),
+    )?.[1];
     expect(kafkaVersion).toBeDefined();
     expect(compose.services.kafka?.image).toBe(`apache/kafka:${kafkaVersion ?? ''}`);
     const kafkaEnv = envOf(compose.services.kafka ?? {});
@@ -148,14 +171,20 @@ describe('docker-compose.yml', () => {
 
     expect(compose.services.clickhouse?.image).toMatch(/^clickhouse\/clickhouse-server:26\.\d+/);
 
-    const builderVersion = /^\s+version:\s*["']?([0-9.]+)/m.exec(readFileSync(join(ROOT, 'collectors/otelcol/builder.yaml'), 'utf8'))?.[1];
+    const builderVersion = /^\s+version:\s*["']?([0-9.]+)/m.exec(
+      readFileSync(join(ROOT, 'collectors/otelcol/builder.yaml'), 'utf8'),
+    )?.[1];
     const collectorTag = tagOf(compose.services['otel-collector']?.image ?? '') ?? '';
     expect(compose.services['otel-collector']?.image).toMatch(/^otel\/opentelemetry-collector-contrib:/);
     expect(Number(collectorTag.split('.')[1]), 'collector contrib v0.141 or newer').toBeGreaterThanOrEqual(141);
-    expect(collectorTag, 'the same collector version collectors/otelcol/builder.yaml builds for the tests').toBe(builderVersion);
+    expect(collectorTag, 'the same collector version collectors/otelcol/builder.yaml builds for the tests').toBe(
+      builderVersion,
+    );
 
     expect(compose.services.grafana?.image).toMatch(/^grafana\/grafana:\d+\.\d+\.\d+$/);
-    expect(envOf(compose.services.grafana ?? {}).GF_PLUGINS_PREINSTALL_SYNC).toBe(`grafana-clickhouse-datasource@${PLUGIN_VERSION}`);
+    expect(envOf(compose.services.grafana ?? {}).GF_PLUGINS_PREINSTALL_SYNC).toBe(
+      `grafana-clickhouse-datasource@${PLUGIN_VERSION}`,
+    );
   });
 
   it('gives every service another depends on a health check, and dependents wait for it', () => {
@@ -187,7 +216,8 @@ describe('docker-compose.yml', () => {
   });
 
   describe("Tripline's services", () => {
-    const tripline = (): [string, Service][] => Object.entries(compose.services).filter(([, service]) => service.image?.startsWith('tripline:') === true);
+    const tripline = (): [string, Service][] =>
+      Object.entries(compose.services).filter(([, service]) => service.image?.startsWith('tripline:') === true);
 
     it('are built from this repository with the Dockerfile, and run the distributed entry points', () => {
       const services = tripline();
@@ -211,7 +241,10 @@ describe('docker-compose.yml', () => {
       for (const [name, service] of tripline()) {
         const env = envOf(service);
         for (const variable of Object.keys(env)) {
-          expect(TRIPLINE_VARIABLES.has(variable), `${name} sets ${variable}, which is not in CONFIG_VARIABLES / KAFKA_CONFIG_VARIABLES / TRIPLINE_ROLES`).toBe(true);
+          expect(
+            TRIPLINE_VARIABLES.has(variable),
+            `${name} sets ${variable}, which is not in CONFIG_VARIABLES / KAFKA_CONFIG_VARIABLES / TRIPLINE_ROLES`,
+          ).toBe(true);
         }
         const config = loadConfig(env);
         expect(config.kafka.brokers, `${name} runs the distributed mode`).toBeDefined();
@@ -229,7 +262,10 @@ describe('docker-compose.yml', () => {
         const env = envOf(service);
         const config = loadConfig(env);
         for (const broker of config.kafka.brokers ?? []) {
-          expect(advertised.map((listener) => listener.replace(/^\w+:\/\//, '')), `${name}: ${broker} is a listener Kafka advertises`).toContain(broker);
+          expect(
+            advertised.map((listener) => listener.replace(/^\w+:\/\//, '')),
+            `${name}: ${broker} is a listener Kafka advertises`,
+          ).toContain(broker);
         }
         const url = new URL(config.store.url ?? '');
         expect(url.hostname, name).toBe('clickhouse');
@@ -254,7 +290,9 @@ describe('docker-compose.yml', () => {
       expect(healthcheckText(api)).toContain(`:${apiConfig.api.port}/readyz`);
       expect(apiConfig.api.host).toBe('0.0.0.0');
 
-      const hostPorts = Object.values(compose.services).flatMap((service) => publishedPorts(service).map((port) => port.published));
+      const hostPorts = Object.values(compose.services).flatMap((service) =>
+        publishedPorts(service).map((port) => port.published),
+      );
       expect(new Set(hostPorts).size, 'no two services publish the same host port').toBe(hostPorts.length);
     });
   });
@@ -265,18 +303,27 @@ describe('docker-compose.yml', () => {
     const clickhouseEnv = envOf(compose.services.clickhouse ?? {});
     const provisioning = readFileSync(join(ROOT, 'dashboards/provisioning/datasources/clickhouse.yaml'), 'utf8');
     for (const variable of provisioning.matchAll(/\$\{(\w+)\}/g)) {
-      expect(env, `Grafana's environment sets ${variable[1] ?? ''} for the data source provisioning`).toHaveProperty(variable[1] ?? '');
+      expect(env, `Grafana's environment sets ${variable[1] ?? ''} for the data source provisioning`).toHaveProperty(
+        variable[1] ?? '',
+      );
     }
     expect(env.CLICKHOUSE_HOST).toBe('clickhouse');
     expect(env.CLICKHOUSE_USER).toBe(clickhouseEnv.CLICKHOUSE_USER);
     expect(env.CLICKHOUSE_PASSWORD).toBe(clickhouseEnv.CLICKHOUSE_PASSWORD);
     expect(env.CLICKHOUSE_DATABASE).toBe(clickhouseEnv.CLICKHOUSE_DB);
-    expect(publishedPorts(compose.services.clickhouse ?? {}).map((port) => port.target), 'the native port the data source uses').toContain(9000);
+    expect(
+      publishedPorts(compose.services.clickhouse ?? {}).map((port) => port.target),
+      'the native port the data source uses',
+    ).toContain(9000);
     const mounts = (raw.services.grafana?.volumes ?? []).map(String);
     expect(mounts).toContain('./dashboards/provisioning/datasources:/etc/grafana/provisioning/datasources:ro');
     expect(mounts).toContain('./dashboards/provisioning/dashboards:/etc/grafana/provisioning/dashboards:ro');
     expect(mounts).toContain('./dashboards/json:/var/lib/grafana/dashboards/tripline:ro');
-    expect(existsSync(join(ROOT, 'dashboards/json', (env.GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH ?? '').split('/').pop() ?? ''))).toBe(true);
+    expect(
+      existsSync(
+        join(ROOT, 'dashboards/json', (env.GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH ?? '').split('/').pop() ?? ''),
+      ),
+    ).toBe(true);
   });
 
   it('runs the collector on collectors/otelcol/config.yaml with every environment variable it reads', () => {
@@ -296,13 +343,16 @@ describe('docker-compose.yml', () => {
     expect(env.TRIPLINE_TOPIC_PRIVILEGE_CHANGES).toBe(settings.topics.privilege_change);
     const targets = publishedPorts(compose.services['otel-collector'] ?? {}).map((port) => port.target);
     for (const endpoint of [env.OTLP_GRPC_ENDPOINT, env.OTLP_HTTP_ENDPOINT]) {
-      expect(targets, `the collector publishes the port of ${endpoint ?? ''}`).toContain(Number(endpoint?.split(':').pop()));
+      expect(targets, `the collector publishes the port of ${endpoint ?? ''}`).toContain(
+        Number(endpoint?.split(':').pop()),
+      );
     }
     const configFile = join(ROOT, 'collectors/otelcol/config.yaml');
     expect(existsSync(configFile), 'collectors/otelcol/config.yaml exists').toBe(true);
     for (const match of readFileSync(configFile, 'utf8').matchAll(/\$\{(?:env:)?(\w+)(:-[^}]*)?\}/g)) {
       const [, name, fallback] = match;
-      if (fallback === undefined) expect(env, `the collector's environment sets ${name ?? ''}`).toHaveProperty(name ?? '');
+      if (fallback === undefined)
+        expect(env, `the collector's environment sets ${name ?? ''}`).toHaveProperty(name ?? '');
     }
   });
 
@@ -312,12 +362,17 @@ describe('docker-compose.yml', () => {
     expect(from).toMatch(/^node:24\.\d+\.\d+-[a-z]+(-slim)?$/);
     expect(dockerfile).toMatch(/RUN npm ci --omit=dev/);
     expect(dockerfile).toMatch(/CMD \["node", "services\/main\.ts"\]/);
-    const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((line) => line.trim());
+    const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
+      .split('\n')
+      .map((line) => line.trim());
     expect(ignored).toEqual(expect.arrayContaining(['node_modules', 'data', '.git']));
-    const engines = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
+    const engines = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } })
+      .engines.node;
     const floor = /(\d+)\.(\d+)\.(\d+)/.exec(engines)?.slice(1).map(Number) ?? [];
     const image = /node:(\d+)\.(\d+)\.(\d+)/.exec(from)?.slice(1).map(Number) ?? [];
-    const atLeast = (image[0] ?? 0) * 1e6 + (image[1] ?? 0) * 1e3 + (image[2] ?? 0) >= (floor[0] ?? 0) * 1e6 + (floor[1] ?? 0) * 1e3 + (floor[2] ?? 0);
+    const atLeast =
+      (image[0] ?? 0) * 1e6 + (image[1] ?? 0) * 1e3 + (image[2] ?? 0) >=
+      (floor[0] ?? 0) * 1e6 + (floor[1] ?? 0) * 1e3 + (floor[2] ?? 0);
     expect(atLeast, `${from} satisfies package.json engines.node ${engines}`).toBe(true);
   });
 });

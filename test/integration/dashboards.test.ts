@@ -39,7 +39,10 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const JSON_DIR = join(ROOT, 'dashboards/json');
 
 function readDashboards(): { file: string; json: DashboardJson }[] {
-  return [...renderDashboards().keys()].map((file) => ({ file, json: JSON.parse(readFileSync(join(JSON_DIR, file), 'utf8')) as DashboardJson }));
+  return [...renderDashboards().keys()].map((file) => ({
+    file,
+    json: JSON.parse(readFileSync(join(JSON_DIR, file), 'utf8')) as DashboardJson,
+  }));
 }
 
 function needsOf(uid: string, panelId: number): PanelNeeds | undefined {
@@ -58,7 +61,12 @@ describe('dashboard files', () => {
 
   it('are Grafana dashboards with unique uids, titles, and panels on the grid', () => {
     const dashboards = readDashboards();
-    expect(dashboards.map((d) => d.file).sort()).toEqual(['baselines.json', 'fleet.json', 'kill-switch.json', 'task.json']);
+    expect(dashboards.map((d) => d.file).sort()).toEqual([
+      'baselines.json',
+      'fleet.json',
+      'kill-switch.json',
+      'task.json',
+    ]);
     const uids = dashboards.map((d) => d.json.uid);
     expect(new Set(uids).size).toBe(uids.length);
     for (const { file, json } of dashboards) {
@@ -75,7 +83,10 @@ describe('dashboard files', () => {
         const where = `${file} panel ${panel.id} "${panel.title}"`;
         expect(panel.title, where).not.toBe('');
         expect([x, y, w, h].every(Number.isInteger), where).toBe(true);
-        expect(x >= 0 && y >= 0 && w >= 1 && h >= 1 && x + w <= GRID_WIDTH, `${where}: gridPos ${JSON.stringify(panel.gridPos)}`).toBe(true);
+        expect(
+          x >= 0 && y >= 0 && w >= 1 && h >= 1 && x + w <= GRID_WIDTH,
+          `${where}: gridPos ${JSON.stringify(panel.gridPos)}`,
+        ).toBe(true);
         for (let row = y; row < y + h; row += 1) {
           for (let column = x; column < x + w; column += 1) {
             const cell = `${row}:${column}`;
@@ -88,7 +99,9 @@ describe('dashboard files', () => {
   });
 
   it('query only the provisioned ClickHouse data source, in SQL mode', () => {
-    const provisioned = parseYaml(readFileSync(join(ROOT, 'dashboards/provisioning/datasources/clickhouse.yaml'), 'utf8')) as {
+    const provisioned = parseYaml(
+      readFileSync(join(ROOT, 'dashboards/provisioning/datasources/clickhouse.yaml'), 'utf8'),
+    ) as {
       apiVersion: number;
       datasources: { uid: string; type: string; name: string; jsonData: Record<string, unknown> }[];
     };
@@ -128,9 +141,13 @@ describe('dashboard files', () => {
     const uids = new Set(dashboards.map((d) => d.json.uid));
     for (const { file, json } of dashboards) {
       const defined = new Set(json.templating.list.map((variable) => variable.name));
-      const queries = [...json.templating.list.map((variable) => variable.query.rawSql), ...json.panels.flatMap((panel) => (panel.targets ?? []).map((target) => target.rawSql))];
+      const queries = [
+        ...json.templating.list.map((variable) => variable.query.rawSql),
+        ...json.panels.flatMap((panel) => (panel.targets ?? []).map((target) => target.rawSql)),
+      ];
       for (const sql of queries) {
-        for (const name of referencedVariables(sql)) expect(defined.has(name), `${file} uses $${name} without defining it`).toBe(true);
+        for (const name of referencedVariables(sql))
+          expect(defined.has(name), `${file} uses $${name} without defining it`).toBe(true);
         expect(/^[\x20-\x7e\n]*$/.test(sql), `${file}: the plugin parses SQL bytewise; keep it ASCII`).toBe(true);
       }
       for (const panel of json.panels) {
@@ -148,13 +165,20 @@ describe('dashboard files', () => {
   });
 
   it('are loaded by the dashboard provider from the folder docker-compose.yml mounts', () => {
-    const provider = parseYaml(readFileSync(join(ROOT, 'dashboards/provisioning/dashboards/tripline.yaml'), 'utf8')) as {
+    const provider = parseYaml(
+      readFileSync(join(ROOT, 'dashboards/provisioning/dashboards/tripline.yaml'), 'utf8'),
+    ) as {
       apiVersion: number;
       providers: { type: string; options: { path: string } }[];
     };
     expect(provider.apiVersion).toBe(1);
-    expect(provider.providers[0]).toMatchObject({ type: 'file', options: { path: '/var/lib/grafana/dashboards/tripline' } });
-    const compose = parseYaml(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, { volumes?: string[] }> };
+    expect(provider.providers[0]).toMatchObject({
+      type: 'file',
+      options: { path: '/var/lib/grafana/dashboards/tripline' },
+    });
+    const compose = parseYaml(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+      services: Record<string, { volumes?: string[] }>;
+    };
     const volumes = compose.services.grafana?.volumes ?? [];
     expect(volumes).toContain(`./dashboards/json:${provider.providers[0]?.options.path ?? ''}:ro`);
     expect(volumes).toContain('./dashboards/provisioning/dashboards:/etc/grafana/provisioning/dashboards:ro');
@@ -165,13 +189,33 @@ describe('dashboard files', () => {
 describe('macro expansion', () => {
   // The cases of the plugin's own test (grafana/clickhouse-datasource pkg/macros/macros_test.go, TestInterpolate),
   // plus the two macros the dashboards use that it does not cover.
-  const context: QueryContext = { from: new Date('2014-11-12T11:45:26.123Z'), to: new Date('2015-11-12T11:45:26.456Z'), intervalMs: 20_000, variables: {} };
+  const context: QueryContext = {
+    from: new Date('2014-11-12T11:45:26.123Z'),
+    to: new Date('2015-11-12T11:45:26.456Z'),
+    intervalMs: 20_000,
+    variables: {},
+  };
   const cases: [string, string][] = [
-    ['select * from foo where $__timeFilter(cast(sth as timestamp))', 'select * from foo where cast(sth as timestamp) >= toDateTime(1415792726) AND cast(sth as timestamp) <= toDateTime(1447328726)'],
-    ['select * from foo where $__timeFilter(cast(sth as timestamp) )', 'select * from foo where cast(sth as timestamp) >= toDateTime(1415792726) AND cast(sth as timestamp) <= toDateTime(1447328726)'],
-    ['select * from foo where $__timeFilter_ms(cast(sth as timestamp))', 'select * from foo where cast(sth as timestamp) >= fromUnixTimestamp64Milli(1415792726123) AND cast(sth as timestamp) <= fromUnixTimestamp64Milli(1447328726456)'],
-    ['select * from foo where ( date >= $__fromTime and date <= $__toTime ) limit 100', 'select * from foo where ( date >= toDateTime(1415792726) and date <= toDateTime(1447328726) ) limit 100'],
-    ['select * from foo where ( date >= $__fromTime_ms ) and ( date <= $__toTime_ms ) limit 100', 'select * from foo where ( date >= fromUnixTimestamp64Milli(1415792726123) ) and ( date <= fromUnixTimestamp64Milli(1447328726456) ) limit 100'],
+    [
+      'select * from foo where $__timeFilter(cast(sth as timestamp))',
+      'select * from foo where cast(sth as timestamp) >= toDateTime(1415792726) AND cast(sth as timestamp) <= toDateTime(1447328726)',
+    ],
+    [
+      'select * from foo where $__timeFilter(cast(sth as timestamp) )',
+      'select * from foo where cast(sth as timestamp) >= toDateTime(1415792726) AND cast(sth as timestamp) <= toDateTime(1447328726)',
+    ],
+    [
+      'select * from foo where $__timeFilter_ms(cast(sth as timestamp))',
+      'select * from foo where cast(sth as timestamp) >= fromUnixTimestamp64Milli(1415792726123) AND cast(sth as timestamp) <= fromUnixTimestamp64Milli(1447328726456)',
+    ],
+    [
+      'select * from foo where ( date >= $__fromTime and date <= $__toTime ) limit 100',
+      'select * from foo where ( date >= toDateTime(1415792726) and date <= toDateTime(1447328726) ) limit 100',
+    ],
+    [
+      'select * from foo where ( date >= $__fromTime_ms ) and ( date <= $__toTime_ms ) limit 100',
+      'select * from foo where ( date >= fromUnixTimestamp64Milli(1415792726123) ) and ( date <= fromUnixTimestamp64Milli(1447328726456) ) limit 100',
+    ],
     ['select $__timeInterval(col) from foo', 'select toStartOfInterval(toDateTime(col), INTERVAL 20 second) from foo'],
     ['select count() / $__interval_s() from foo', 'select count() / 20 from foo'],
   ];
@@ -180,18 +224,26 @@ describe('macro expansion', () => {
   });
 
   it('shows why argument-less macros need parentheses: without them they swallow text up to the next parenthesis', () => {
-    expect(expandMacros('SELECT count() / $__interval_s AS rate FROM t WHERE x IN (1)', context)).toBe('SELECT count() / 20');
+    expect(expandMacros('SELECT count() / $__interval_s AS rate FROM t WHERE x IN (1)', context)).toBe(
+      'SELECT count() / 20',
+    );
     // The backend tries macros in Go map order, which is random: once $__toTime has become toDateTime(...),
     // a bare $__fromTime before it takes that call's parentheses as its arguments.
     const bare = 'select * from foo where ( date >= $__fromTime and date <= $__toTime ) limit 100';
-    expect(expandMacros(bare, context, ['toTime', 'fromTime'])).toBe('select * from foo where ( date >= toDateTime(1415792726) ) limit 100');
+    expect(expandMacros(bare, context, ['toTime', 'fromTime'])).toBe(
+      'select * from foo where ( date >= toDateTime(1415792726) ) limit 100',
+    );
     const safe = 'select * from foo where ( date >= $__fromTime() and date <= $__toTime() ) limit 100';
-    expect(expandMacros(safe, context, ['toTime', 'fromTime'])).toBe(expandMacros(safe, context, ['fromTime', 'toTime']));
+    expect(expandMacros(safe, context, ['toTime', 'fromTime'])).toBe(
+      expandMacros(safe, context, ['fromTime', 'toTime']),
+    );
   });
 
   it('substitutes template variables the way the plugin formats them', () => {
     const sql = "WHERE a = '${one}' AND b IN (${many}) AND c = '$one' AND d = '[[one]]' AND e = '${unknown}'";
-    expect(renderQuery(sql, { ...context, variables: { one: 'x', many: ['p', 'q'] } })).toBe("WHERE a = 'x' AND b IN ('p','q') AND c = 'x' AND d = 'x' AND e = '${unknown}'");
+    expect(renderQuery(sql, { ...context, variables: { one: 'x', many: ['p', 'q'] } })).toBe(
+      "WHERE a = 'x' AND b IN ('p','q') AND c = 'x' AND d = 'x' AND e = '${unknown}'",
+    );
   });
 });
 
@@ -229,7 +281,14 @@ async function seed(dataDir: string): Promise<Seeded> {
   });
   const running: RunningTripline = await startEmbedded(config, createLogger('warn'));
   const attack = (seedValue: number, taskType: string, agentId: string): TaskPlan => {
-    const plan = generateScenario({ seed: seedValue, benignPerType: 0, attacksPerPattern: 1, agentsPerType: 1, taskTypes: [taskType], patterns: ['exfiltration_burst'] }).tasks[0];
+    const plan = generateScenario({
+      seed: seedValue,
+      benignPerType: 0,
+      attacksPerPattern: 1,
+      agentsPerType: 1,
+      taskTypes: [taskType],
+      patterns: ['exfiltration_burst'],
+    }).tasks[0];
     if (plan === undefined) throw new Error('the scenario produced no attack');
     return { ...plan, agentId };
   };
@@ -237,22 +296,42 @@ async function seed(dataDir: string): Promise<Seeded> {
   const shadowRogue = attack(34, SHADOW_TYPE, 'rogue-agent-2');
   try {
     // The last type of a scenario starts late (a new type ramping up): listed last so the three warm up.
-    const warmup = generateScenario({ seed: 31, benignPerType: WARMUP + 2, attacksPerPattern: 0, agentsPerType: 2, taskTypes: [...TYPES, 'customer_refund'] }).tasks;
+    const warmup = generateScenario({
+      seed: 31,
+      benignPerType: WARMUP + 2,
+      attacksPerPattern: 0,
+      agentsPerType: 2,
+      taskTypes: [...TYPES, 'customer_refund'],
+    }).tasks;
     await runFleet({ endpoint: running.otlpUrl, plans: warmup, token: TEST_AGENT_TOKEN });
     await waitFor(
       'the task types to warm up',
       async () => {
-        const body = (await getBody(`${running.apiUrl}/v1/baselines`)) as { items: { taskType: string; tasks: number }[] };
+        const body = (await getBody(`${running.apiUrl}/v1/baselines`)) as {
+          items: { taskType: string; tasks: number }[];
+        };
         return TYPES.every((type) => (body.items.find((item) => item.taskType === type)?.tasks ?? 0) >= WARMUP);
       },
       60_000,
     );
-    const mixed = generateScenario({ seed: 32, benignPerType: 1, attacksPerPattern: 0, agentsPerType: 2, taskTypes: TYPES }).tasks;
+    const mixed = generateScenario({
+      seed: 32,
+      benignPerType: 1,
+      attacksPerPattern: 0,
+      agentsPerType: 2,
+      taskTypes: TYPES,
+    }).tasks;
     await runFleet({ endpoint: running.otlpUrl, plans: [...mixed, rogue, shadowRogue], token: TEST_AGENT_TOKEN });
 
-    await waitFor('the rogue task to be revoked', async () => ((await getBody(`${running.apiUrl}/v1/tasks/${rogue.taskId}`)) as { status?: string }).status === 'revoked');
+    await waitFor(
+      'the rogue task to be revoked',
+      async () =>
+        ((await getBody(`${running.apiUrl}/v1/tasks/${rogue.taskId}`)) as { status?: string }).status === 'revoked',
+    );
     await waitFor('the shadow-mode attack to be recorded', async () => {
-      const body = (await getBody(`${running.apiUrl}/v1/alerts?task_id=${shadowRogue.taskId}`)) as { items: { shadow: boolean; decision: string }[] };
+      const body = (await getBody(`${running.apiUrl}/v1/alerts?task_id=${shadowRogue.taskId}`)) as {
+        items: { shadow: boolean; decision: string }[];
+      };
       return body.items.some((alert) => alert.shadow && alert.decision === 'revoke');
     });
     const restored = await fetch(`${running.apiUrl}/v1/tasks/${rogue.taskId}/restore`, {
@@ -262,7 +341,10 @@ async function seed(dataDir: string): Promise<Seeded> {
     });
     expect(restored.status).toBe(201);
 
-    const sent = [...warmup, ...mixed, rogue, shadowRogue].reduce((sum, plan) => sum + plan.events.length + plan.afterEnd.length, 0);
+    const sent = [...warmup, ...mixed, rogue, shadowRogue].reduce(
+      (sum, plan) => sum + plan.events.length + plan.afterEnd.length,
+      0,
+    );
     await waitFor('every event to be stored', async () => (await running.store.counts()).events === sent);
   } finally {
     await running.stop();
@@ -295,13 +377,19 @@ describe('every dashboard query on ClickHouse, over a real pipeline run', () => 
     variables: { tenant: 'default', task_id: seeded.rogue.taskId },
   });
 
-  async function run(sql: string): Promise<{ meta: { name: string; type: string }[]; rows: number; data: Record<string, unknown>[] }> {
+  async function run(
+    sql: string,
+  ): Promise<{ meta: { name: string; type: string }[]; rows: number; data: Record<string, unknown>[] }> {
     const orders = [Object.keys(MACROS), Object.keys(MACROS).reverse(), Object.keys(MACROS).sort()];
     const rendered = orders.map((order) => renderQuery(sql, context(), order));
     expect(new Set(rendered).size, 'the expansion does not depend on the order macros are tried in').toBe(1);
     const query = rendered[0] ?? '';
     expect(query).not.toMatch(/\$__|\$\{|\[\[/);
-    const result = await client.query({ query, format: 'JSON', clickhouse_settings: { output_format_json_quote_64bit_integers: 0 } });
+    const result = await client.query({
+      query,
+      format: 'JSON',
+      clickhouse_settings: { output_format_json_quote_64bit_integers: 0 },
+    });
     const json = await result.json<Record<string, unknown>>();
     return { meta: json.meta ?? [], rows: json.rows ?? 0, data: json.data };
   }
@@ -311,9 +399,14 @@ describe('every dashboard query on ClickHouse, over a real pipeline run', () => 
     if (needs.rows === 'always') return true;
     const table = needs.rows.whenTableHasRows;
     expect(table).toMatch(/^\w+$/);
-    const result = await client.query({ query: `SELECT count() AS n FROM tripline.${table} FINAL`, format: 'JSONEachRow', clickhouse_settings: { output_format_json_quote_64bit_integers: 0 } });
+    const result = await client.query({
+      query: `SELECT count() AS n FROM tripline.${table} FINAL`,
+      format: 'JSONEachRow',
+      clickhouse_settings: { output_format_json_quote_64bit_integers: 0 },
+    });
     const [row] = await result.json<{ n: number }>();
-    if (row?.n === 0) console.warn(`tripline.${table} is empty after the pipeline run: its panels are checked for columns only`);
+    if (row?.n === 0)
+      console.warn(`tripline.${table} is empty after the pipeline run: its panels are checked for columns only`);
     return (row?.n ?? 0) > 0;
   }
 
@@ -343,7 +436,8 @@ describe('every dashboard query on ClickHouse, over a real pipeline run', () => 
               expect(result.meta[0]?.name, 'the time column comes first').toBe(needs.timeColumn);
               expect(result.meta[0]?.type, 'the time column has a time type').toMatch(/^DateTime/);
             }
-            if (await rowsExpected(needs)) expect(result.rows, `"${panel.title}" has rows over the seeded data`).toBeGreaterThan(0);
+            if (await rowsExpected(needs))
+              expect(result.rows, `"${panel.title}" has rows over the seeded data`).toBeGreaterThan(0);
           }
         });
       }
@@ -351,10 +445,17 @@ describe('every dashboard query on ClickHouse, over a real pipeline run', () => 
   }
 
   it('show what the run did: the revocation, the manual restore with its actor, and the shadow decision', async () => {
-    const revocations = await run(`SELECT action, source, actor, reason FROM tripline.revocations FINAL WHERE task_id = '${seeded.rogue.taskId}' ORDER BY time`);
+    const revocations = await run(
+      `SELECT action, source, actor, reason FROM tripline.revocations FINAL WHERE task_id = '${seeded.rogue.taskId}' ORDER BY time`,
+    );
     expect(revocations.data).toEqual([
       { action: 'revoke', source: 'detector', actor: 'tripline', reason: 'score reached the revoke threshold' },
-      { action: 'restore', source: 'manual', actor: 'alice@example.com (via configured admin)', reason: 'reviewed: the export was approved' },
+      {
+        action: 'restore',
+        source: 'manual',
+        actor: 'alice@example.com (via configured admin)',
+        reason: 'reviewed: the export was approved',
+      },
     ]);
     const shadow = await run(`SELECT task_id FROM tripline.alerts FINAL WHERE shadow AND decision = 'revoke'`);
     expect(shadow.data).toEqual([{ task_id: seeded.shadowRogue.taskId }]);

@@ -32,14 +32,22 @@ const SMALL: EvaluationOptions = {
 };
 
 let counter = 0;
-function outcome(label: TaskOutcome['label'], decisions: ('allow' | 'alert' | 'revoke')[], attackStart?: number): TaskOutcome {
+function outcome(
+  label: TaskOutcome['label'],
+  decisions: ('allow' | 'alert' | 'revoke')[],
+  attackStart?: number,
+): TaskOutcome {
   return {
     taskId: `t-${String((counter += 1))}`,
     taskType: 'x',
     agentId: 'a',
     label,
     attackStart,
-    decisions: decisions.map((decision) => ({ decision, score: decision === 'allow' ? 0 : decision === 'alert' ? 60 : 90, reasons: [] })),
+    decisions: decisions.map((decision) => ({
+      decision,
+      score: decision === 'allow' ? 0 : decision === 'alert' ? 60 : 90,
+      reasons: [],
+    })),
     times: decisions.map((_, i) => ({ startMs: i * 1000, endMs: i * 1000 + 100 })),
   };
 }
@@ -52,12 +60,15 @@ describe('evaluation on the default mix (replay)', () => {
     const [tripline, rules, zscore] = result.detectors;
     expect(result.workload.patterns.sort()).toEqual([...ATTACK_PATTERNS].sort());
     expect(result.workload.taskTypes).toHaveLength(6);
-    expect(result.requirements.map((r) => `${r.name}: ${r.ok ? 'ok' : r.detail}`)).toEqual(result.requirements.map((r) => `${r.name}: ok`));
+    expect(result.requirements.map((r) => `${r.name}: ${r.ok ? 'ok' : r.detail}`)).toEqual(
+      result.requirements.map((r) => `${r.name}: ok`),
+    );
     expect(tripline.metrics.overall.f1).toBeGreaterThan(rules.metrics.overall.f1);
     expect(tripline.metrics.overall.f1).toBeGreaterThan(zscore.metrics.overall.f1);
     expect(tripline.metrics.overall.recall).toBeGreaterThanOrEqual(0.95);
     expect(tripline.metrics.overall.benignRevokedShare).toBeLessThanOrEqual(0.005);
-    for (const pattern of ATTACK_PATTERNS) expect(tripline.metrics.byPattern[pattern].recall, pattern).toBeGreaterThanOrEqual(0.9);
+    for (const pattern of ATTACK_PATTERNS)
+      expect(tripline.metrics.byPattern[pattern].recall, pattern).toBeGreaterThanOrEqual(0.9);
   }, 60_000);
 
   it('is deterministic and prints the tables with the command that made them', async () => {
@@ -66,12 +77,16 @@ describe('evaluation on the default mix (replay)', () => {
     const markdown = toMarkdown(result);
     expect(markdown).toContain('node scripts/evaluate.ts --seed 1 --benign-per-type 200 --attacks-per-pattern 25');
     expect(markdown).toContain('SYNTHETIC');
-    for (const name of ['Tripline', 'rules-only', 'global z-score', ...ATTACK_PATTERNS]) expect(markdown).toContain(name);
+    for (const name of ['Tripline', 'rules-only', 'global z-score', ...ATTACK_PATTERNS])
+      expect(markdown).toContain(name);
   }, 60_000);
 
   it('meets the thresholds at a modest size with warm-up 8 as well', async () => {
     const small = await runEvaluation(SMALL);
-    expect(small.requirements.every((r) => r.ok), JSON.stringify(small.requirements)).toBe(true);
+    expect(
+      small.requirements.every((r) => r.ok),
+      JSON.stringify(small.requirements),
+    ).toBe(true);
   });
 });
 
@@ -84,7 +99,14 @@ describe('metrics', () => {
       outcome('benign', ['allow', 'allow']),
       outcome('benign', ['alert', 'allow']),
     ]);
-    expect(report.overall).toMatchObject({ attacks: 2, detected: 1, earlyFlags: 1, benign: 3, benignAlerted: 2, benignRevoked: 1 });
+    expect(report.overall).toMatchObject({
+      attacks: 2,
+      detected: 1,
+      earlyFlags: 1,
+      benign: 3,
+      benignAlerted: 2,
+      benignRevoked: 1,
+    });
     expect(report.overall.recall).toBe(0.5);
     expect(report.overall.precision).toBe(0.25);
     expect(report.byPattern.exfiltration_burst.delayEvents.median).toBe(1);
@@ -101,10 +123,20 @@ describe('comparators', () => {
     if (task === undefined) throw new Error(pattern);
     return task;
   };
-  const run = <S, M>(detector: Comparator<S, M>, events: readonly AgentEvent[], model: M = detector.newModel()): number => {
+  const run = <S, M>(
+    detector: Comparator<S, M>,
+    events: readonly AgentEvent[],
+    model: M = detector.newModel(),
+  ): number => {
     const first = events[0];
     if (first === undefined) return 0;
-    let state = detector.newTaskState({ tenant: first.tenant, taskId: first.taskId, taskType: first.taskType, agentId: first.agentId, startMs: first.startMs });
+    let state = detector.newTaskState({
+      tenant: first.tenant,
+      taskId: first.taskId,
+      taskType: first.taskType,
+      agentId: first.agentId,
+      startMs: first.startMs,
+    });
     let top = 0;
     for (const event of events) {
       state = detector.observe(state, event);
@@ -119,7 +151,12 @@ describe('comparators', () => {
     expect(run(rules, byPattern('privilege_escalation').events)).toBe(100);
     expect(run(rules, byPattern('unseen_tool').events)).toBe(60);
     expect(run(rules, byPattern('slow_drip').events)).toBe(0);
-    expect(rules.learn(rules.newModel(), rules.newTaskState({ tenant: 't', taskId: 'x', taskType: 'y', agentId: 'a', startMs: 0 }))).toBeNull();
+    expect(
+      rules.learn(
+        rules.newModel(),
+        rules.newTaskState({ tenant: 't', taskId: 'x', taskType: 'y', agentId: 'a', startMs: 0 }),
+      ),
+    ).toBeNull();
   });
 
   it('global z-score: silent during warm-up, then one mean and deviation per feature for the whole fleet', () => {
@@ -129,7 +166,13 @@ describe('comparators', () => {
     const scoreWith = (): number => run(z, attack, model);
     expect(scoreWith()).toBe(0);
     for (const task of tasks.filter((t) => t.label === 'benign').slice(0, 40)) {
-      let state = z.newTaskState({ tenant: 'default', taskId: task.taskId, taskType: task.taskType, agentId: task.agentId, startMs: 0 });
+      let state = z.newTaskState({
+        tenant: 'default',
+        taskId: task.taskId,
+        taskType: task.taskType,
+        agentId: task.agentId,
+        startMs: 0,
+      });
       for (const event of task.events) state = z.observe(state, event);
       z.learn(model, state);
     }
@@ -173,9 +216,18 @@ describe('through the real pipeline (OTel SDK agent processes, OTLP, processor, 
     // The replay of the generated events (at the agents' time scale) decides the tasks as the pipeline did. Not
     // to the task: the agents run in real (scaled) time, so on a loaded machine their gaps stretch and rate
     // features can differ from the plan; the decisions agree at least 95% and the outcome meets the same bar.
-    expect(p.agreement.sameTaskDecision / piped.workload.tasks, JSON.stringify(p.agreement.disagreements)).toBeGreaterThanOrEqual(0.95);
+    expect(
+      p.agreement.sameTaskDecision / piped.workload.tasks,
+      JSON.stringify(p.agreement.disagreements),
+    ).toBeGreaterThanOrEqual(0.95);
     const replayed = await runEvaluation({ ...options, throughPipeline: false, timeScale: FLEET_TIME_SCALE });
-    expect(replayed.requirements.every((r) => r.ok), JSON.stringify(replayed.requirements)).toBe(true);
-    expect(piped.requirements.every((r) => r.ok), JSON.stringify(piped.requirements)).toBe(true);
+    expect(
+      replayed.requirements.every((r) => r.ok),
+      JSON.stringify(replayed.requirements),
+    ).toBe(true);
+    expect(
+      piped.requirements.every((r) => r.ok),
+      JSON.stringify(piped.requirements),
+    ).toBe(true);
   }, 300_000);
 });

@@ -20,7 +20,13 @@ describe('OTLP requests in flight', () => {
       handler: () => new Promise((resolve) => gates.push(() => resolve({ rejectedSpans: 0 }))),
     });
     await app.ready();
-    const post = () => app.inject({ method: 'POST', url: '/v1/traces', headers: { 'content-type': 'application/x-protobuf' }, payload: body });
+    const post = () =>
+      app.inject({
+        method: 'POST',
+        url: '/v1/traces',
+        headers: { 'content-type': 'application/x-protobuf' },
+        payload: body,
+      });
 
     const first = post();
     await expect.poll(() => gates.length).toBe(1);

@@ -50,7 +50,10 @@ function buildApp(): TestApp {
   const test: TestApp = { app, calls: [], behaviours: [], logs, headers: [] };
   app.addHook('onRequest', (request, _reply, done) => {
     if (request.url === '/v1/traces') {
-      test.headers.push({ contentType: request.headers['content-type'], contentEncoding: request.headers['content-encoding'] });
+      test.headers.push({
+        contentType: request.headers['content-type'],
+        contentEncoding: request.headers['content-encoding'],
+      });
     }
     done();
   });
@@ -92,7 +95,12 @@ const REQUEST: OtlpTraceRequest = {
   resourceSpans: [
     {
       resource: { attributes: [{ key: 'service.name', value: { stringValue: 'support-agent' } }] },
-      scopeSpans: [{ scope: { name: 'agent', attributes: [] }, spans: [SPAN, { ...SPAN, spanId: 'eee19b7ec3c1b175', parentSpanId: 'eee19b7ec3c1b174' }] }],
+      scopeSpans: [
+        {
+          scope: { name: 'agent', attributes: [] },
+          spans: [SPAN, { ...SPAN, spanId: 'eee19b7ec3c1b175', parentSpanId: 'eee19b7ec3c1b174' }],
+        },
+      ],
     },
   ],
 };
@@ -139,7 +147,11 @@ const JSON_BODY = JSON.stringify({
   ],
 });
 
-function post(app: FastifyInstance, body: Buffer | string, headers: Record<string, string>): Promise<LightMyRequestResponse> {
+function post(
+  app: FastifyInstance,
+  body: Buffer | string,
+  headers: Record<string, string>,
+): Promise<LightMyRequestResponse> {
   return app.inject({ method: 'POST', url: '/v1/traces', payload: body, headers });
 }
 
@@ -164,12 +176,17 @@ describe('OTLP receiver (app.inject)', () => {
     expect(response.statusCode).toBe(200);
     expect(response.headers['content-type']).toBe('application/x-protobuf');
     expect(response.rawPayload).toHaveLength(0);
-    expect(t.calls.slice(before)).toStrictEqual([{ request: REQUEST, context: { tenant: 'default', format: 'protobuf' } }]);
+    expect(t.calls.slice(before)).toStrictEqual([
+      { request: REQUEST, context: { tenant: 'default', format: 'protobuf' } },
+    ]);
   });
 
   it('accepts OTLP/JSON (camelCase and snake_case) and answers {}', async () => {
     const before = t.calls.length;
-    const response = await post(t.app, JSON_BODY, { 'content-type': 'application/json; charset=utf-8', authorization: 'Bearer acme-token' });
+    const response = await post(t.app, JSON_BODY, {
+      'content-type': 'application/json; charset=utf-8',
+      authorization: 'Bearer acme-token',
+    });
     expect(response.statusCode).toBe(200);
     expect(response.headers['content-type']).toBe('application/json');
     expect(response.body).toBe('{}');
@@ -184,11 +201,20 @@ describe('OTLP receiver (app.inject)', () => {
 
   it('accepts gzip (and identity) content encodings', async () => {
     const before = t.calls.length;
-    const gzipped = await post(t.app, gzipSync(PROTOBUF_BODY), { 'content-type': 'application/x-protobuf', 'content-encoding': 'gzip' });
+    const gzipped = await post(t.app, gzipSync(PROTOBUF_BODY), {
+      'content-type': 'application/x-protobuf',
+      'content-encoding': 'gzip',
+    });
     expect(gzipped.statusCode).toBe(200);
-    const gzippedJson = await post(t.app, gzipSync(JSON_BODY), { 'content-type': 'application/json', 'content-encoding': 'GZIP' });
+    const gzippedJson = await post(t.app, gzipSync(JSON_BODY), {
+      'content-type': 'application/json',
+      'content-encoding': 'GZIP',
+    });
     expect(gzippedJson.statusCode).toBe(200);
-    const identity = await post(t.app, PROTOBUF_BODY, { 'content-type': 'application/x-protobuf', 'content-encoding': 'identity' });
+    const identity = await post(t.app, PROTOBUF_BODY, {
+      'content-type': 'application/x-protobuf',
+      'content-encoding': 'identity',
+    });
     expect(identity.statusCode).toBe(200);
     expect(t.calls.slice(before).map((call) => call.request)).toStrictEqual([REQUEST, REQUEST, REQUEST]);
   });
@@ -200,16 +226,26 @@ describe('OTLP receiver (app.inject)', () => {
     expect(emptyProtobuf.rawPayload).toHaveLength(0);
     const emptyJson = await post(t.app, '{}', { 'content-type': 'application/json' });
     expect([emptyJson.statusCode, emptyJson.body]).toStrictEqual([200, '{}']);
-    const noSpans = encodeTraceRequest({ resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ spans: [] }] }] });
+    const noSpans = encodeTraceRequest({
+      resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ spans: [] }] }],
+    });
     const noSpansResponse = await post(t.app, Buffer.from(noSpans), { 'content-type': 'application/x-protobuf' });
     expect(noSpansResponse.statusCode).toBe(200);
-    const emptyGzip = await post(t.app, Buffer.alloc(0), { 'content-type': 'application/x-protobuf', 'content-encoding': 'gzip' });
+    const emptyGzip = await post(t.app, Buffer.alloc(0), {
+      'content-type': 'application/x-protobuf',
+      'content-encoding': 'gzip',
+    });
     expect(emptyGzip.statusCode).toBe(200);
     expect(t.calls.length).toBe(before);
   });
 
   it('answers 415 with a JSON google.rpc.Status for other content types, or none', async () => {
-    const cases: Record<string, string>[] = [{ 'content-type': 'text/plain' }, { 'content-type': 'application/xml' }, { 'content-type': 'nonsense' }, {}];
+    const cases: Record<string, string>[] = [
+      { 'content-type': 'text/plain' },
+      { 'content-type': 'application/xml' },
+      { 'content-type': 'nonsense' },
+      {},
+    ];
     for (const headers of cases) {
       const response = await post(t.app, 'hello', headers);
       expect(response.statusCode).toBe(415);
@@ -221,23 +257,39 @@ describe('OTLP receiver (app.inject)', () => {
   });
 
   it('answers 415 for content encodings other than gzip and identity', async () => {
-    const response = await post(t.app, PROTOBUF_BODY, { 'content-type': 'application/x-protobuf', 'content-encoding': 'br' });
+    const response = await post(t.app, PROTOBUF_BODY, {
+      'content-type': 'application/x-protobuf',
+      'content-encoding': 'br',
+    });
     expect(response.statusCode).toBe(415);
-    expect(rpcStatusOf(response)).toStrictEqual({ code: 3, message: 'unsupported content encoding "br"; send gzip or identity' });
+    expect(rpcStatusOf(response)).toStrictEqual({
+      code: 3,
+      message: 'unsupported content encoding "br"; send gzip or identity',
+    });
   });
 
   it('answers 400 with a google.rpc.Status in the request format for a body that cannot be decoded', async () => {
-    const protobuf = await post(t.app, Buffer.from('definitely not protobuf, but text'), { 'content-type': 'application/x-protobuf' });
+    const protobuf = await post(t.app, Buffer.from('definitely not protobuf, but text'), {
+      'content-type': 'application/x-protobuf',
+    });
     expect(protobuf.statusCode).toBe(400);
     expect(protobuf.headers['content-type']).toBe('application/x-protobuf');
-    expect(rpcStatusOf(protobuf)).toMatchObject({ code: 3, message: expect.stringMatching(/^invalid OTLP\/protobuf trace request/) as unknown });
+    expect(rpcStatusOf(protobuf)).toMatchObject({
+      code: 3,
+      message: expect.stringMatching(/^invalid OTLP\/protobuf trace request/) as unknown,
+    });
 
     const json = await post(t.app, '{"resourceSpans": "nope"}', { 'content-type': 'application/json' });
     expect(json.statusCode).toBe(400);
     expect(json.headers['content-type']).toBe('application/json');
-    expect(json.json()).toStrictEqual({ code: 3, message: 'invalid OTLP/JSON trace request at resourceSpans: expected an array, got the string "nope"' });
+    expect(json.json()).toStrictEqual({
+      code: 3,
+      message: 'invalid OTLP/JSON trace request at resourceSpans: expected an array, got the string "nope"',
+    });
 
-    const truncated = await post(t.app, PROTOBUF_BODY.subarray(0, PROTOBUF_BODY.length - 3), { 'content-type': 'application/x-protobuf' });
+    const truncated = await post(t.app, PROTOBUF_BODY.subarray(0, PROTOBUF_BODY.length - 3), {
+      'content-type': 'application/x-protobuf',
+    });
     expect(truncated.statusCode).toBe(400);
     expect(rpcStatusOf(truncated).message).toMatch(/truncated input/);
 
@@ -251,7 +303,10 @@ describe('OTLP receiver (app.inject)', () => {
     const corrupt = await post(t.app, gz, { 'content-type': 'application/x-protobuf', 'content-encoding': 'gzip' });
     expect(corrupt.statusCode).toBe(400);
     expect(rpcStatusOf(corrupt).message).toMatch(/gzip body could not be decompressed/);
-    const notGzip = await post(t.app, PROTOBUF_BODY, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+    const notGzip = await post(t.app, PROTOBUF_BODY, {
+      'content-type': 'application/json',
+      'content-encoding': 'gzip',
+    });
     expect(notGzip.statusCode).toBe(400);
     expect(notGzip.json()).toMatchObject({ code: 3 });
   });
@@ -270,7 +325,10 @@ describe('OTLP receiver (app.inject)', () => {
     expect(bomb.length).toBeLessThan(MAX_BODY_BYTES);
     const response = await post(t.app, bomb, { 'content-type': 'application/x-protobuf', 'content-encoding': 'gzip' });
     expect(response.statusCode).toBe(413);
-    expect(rpcStatusOf(response)).toStrictEqual({ code: 3, message: `the request is larger than ${String(MAX_BODY_BYTES)} bytes after decompression` });
+    expect(rpcStatusOf(response)).toStrictEqual({
+      code: 3,
+      message: `the request is larger than ${String(MAX_BODY_BYTES)} bytes after decompression`,
+    });
 
     // 20 gzip members of 50 MB each: 1 GB if inflated. Stopping at the limit takes milliseconds and ~1 MB.
     const gigabyte = Buffer.concat(Array.from({ length: 20 }, () => bomb));
@@ -313,7 +371,9 @@ describe('OTLP receiver (app.inject)', () => {
 
   it('answers 503 with Retry-After when the pipeline is unavailable or shutting down', async () => {
     t.behaviours.push(() => {
-      throw new TriplineError('PIPELINE_UNAVAILABLE', 'Kafka is not accepting events', { details: { retryAfterSeconds: 2.5 } });
+      throw new TriplineError('PIPELINE_UNAVAILABLE', 'Kafka is not accepting events', {
+        details: { retryAfterSeconds: 2.5 },
+      });
     });
     const unavailable = await post(t.app, PROTOBUF_BODY, { 'content-type': 'application/x-protobuf' });
     expect(unavailable.statusCode).toBe(503);
@@ -336,7 +396,10 @@ describe('OTLP receiver (app.inject)', () => {
     const response = await post(t.app, PROTOBUF_BODY, { 'content-type': 'application/x-protobuf' });
     expect(response.statusCode).toBe(503);
     expect(response.headers['retry-after']).toBe('1');
-    expect(rpcStatusOf(response)).toStrictEqual({ code: 14, message: 'the trace pipeline failed unexpectedly; retry later' });
+    expect(rpcStatusOf(response)).toStrictEqual({
+      code: 14,
+      message: 'the trace pipeline failed unexpectedly; retry later',
+    });
     expect(t.logs.some((line) => line.level >= 50 && line.err?.message === 'kaboom: the handler has a bug')).toBe(true);
   });
 
@@ -346,7 +409,12 @@ describe('OTLP receiver (app.inject)', () => {
     expect(t.calls.at(-1)?.request).toStrictEqual(REQUEST);
     const echo = await t.app.inject({ method: 'POST', url: '/echo', payload: { hello: 'world' } });
     expect(echo.json()).toStrictEqual({ echoed: { hello: 'world' } });
-    const badJson = await t.app.inject({ method: 'POST', url: '/echo', payload: '{', headers: { 'content-type': 'application/json' } });
+    const badJson = await t.app.inject({
+      method: 'POST',
+      url: '/echo',
+      payload: '{',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(badJson.statusCode).toBe(400); // Fastify's own answer, not the receiver's
   });
 
@@ -380,7 +448,9 @@ describe('OTLP receiver (listening server, real OpenTelemetry exporters)', () =>
   async function exportSpans(exporter: SpanExporter, batch: boolean, marker: string): Promise<void> {
     const provider = new TracerProvider({
       resource: resourceFromAttributes({ 'service.name': `exporter-test-${marker}`, 'gen_ai.agent.id': 'agent-9' }),
-      spanProcessors: [batch ? new BatchSpanProcessor({ exporter, scheduledDelayMillis: 50 }) : new SimpleSpanProcessor({ exporter })],
+      spanProcessors: [
+        batch ? new BatchSpanProcessor({ exporter, scheduledDelayMillis: 50 }) : new SimpleSpanProcessor({ exporter }),
+      ],
     });
     const tracer = provider.getTracer('receiver-test', '1.0.0');
     for (let i = 0; i < 3; i++) {
@@ -403,12 +473,20 @@ describe('OTLP receiver (listening server, real OpenTelemetry exporters)', () =>
     await provider.shutdown();
   }
 
-  function spansWithMarker(marker: string): { spans: OtlpSpan[]; contexts: OtlpHandlerContext[]; requests: OtlpTraceRequest[] } {
+  function spansWithMarker(marker: string): {
+    spans: OtlpSpan[];
+    contexts: OtlpHandlerContext[];
+    requests: OtlpTraceRequest[];
+  } {
     const matching = t.calls.filter((call) =>
-      call.request.resourceSpans.some((rs) => rs.resource?.attributes.some((a) => a.value?.stringValue === `exporter-test-${marker}`)),
+      call.request.resourceSpans.some((rs) =>
+        rs.resource?.attributes.some((a) => a.value?.stringValue === `exporter-test-${marker}`),
+      ),
     );
     return {
-      spans: matching.flatMap((call) => call.request.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans))),
+      spans: matching.flatMap((call) =>
+        call.request.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans)),
+      ),
       contexts: matching.map((call) => call.context),
       requests: matching.map((call) => call.request),
     };
@@ -435,7 +513,10 @@ describe('OTLP receiver (listening server, real OpenTelemetry exporters)', () =>
     expect(spans.map((span) => attributeOf(span, 'gen_ai.usage.input_tokens'))).toEqual(
       expect.arrayContaining([{ intValue: 100 }, { intValue: 101 }, { intValue: 102 }]),
     );
-    expect(requests[0]?.resourceSpans[0]?.scopeSpans[0]?.scope).toMatchObject({ name: 'receiver-test', version: '1.0.0' });
+    expect(requests[0]?.resourceSpans[0]?.scopeSpans[0]?.scope).toMatchObject({
+      name: 'receiver-test',
+      version: '1.0.0',
+    });
     expect(BigInt(first?.endTimeUnixNano ?? '0')).toBeGreaterThanOrEqual(BigInt(first?.startTimeUnixNano ?? '1'));
   }
 
@@ -461,7 +542,9 @@ describe('OTLP receiver (listening server, real OpenTelemetry exporters)', () =>
         throw new TriplineError('PIPELINE_BUSY', 'the pipeline is full', { details: { retryAfterSeconds: 1 } });
       },
       () => {
-        throw new TriplineError('PIPELINE_UNAVAILABLE', 'Kafka is not accepting events', { details: { retryAfterSeconds: 1 } });
+        throw new TriplineError('PIPELINE_UNAVAILABLE', 'Kafka is not accepting events', {
+          details: { retryAfterSeconds: 1 },
+        });
       },
     );
     const exporter = new OTLPProtoTraceExporter({ url, timeoutMillis: 15_000 });
@@ -476,11 +559,19 @@ describe('OTLP receiver (listening server, real OpenTelemetry exporters)', () =>
   }, 30_000);
 
   it('still accepts a good request from a plain HTTP client afterwards', async () => {
-    const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: PROTOBUF_BODY });
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-protobuf' },
+      body: PROTOBUF_BODY,
+    });
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('application/x-protobuf');
     expect((await response.arrayBuffer()).byteLength).toBe(0);
-    const tooBig = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.alloc(MAX_BODY_BYTES + 1, 0x20) });
+    const tooBig = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: Buffer.alloc(MAX_BODY_BYTES + 1, 0x20),
+    });
     expect(tooBig.status).toBe(413);
     expect(await tooBig.json()).toMatchObject({ code: 3 });
   });

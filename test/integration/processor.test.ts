@@ -34,7 +34,18 @@ function boundary(events: readonly AgentEvent[]): TaskBoundary {
   const first = events[0];
   const last = events[events.length - 1];
   if (first === undefined || last === undefined) throw new Error('empty task');
-  return { tenant: first.tenant, taskId: first.taskId, taskType: first.taskType, agentId: first.agentId, traceId: first.traceId, spanId: `root-${first.taskId}`, startMs: first.startMs, endMs: last.endMs + 5, error: false, ends: true };
+  return {
+    tenant: first.tenant,
+    taskId: first.taskId,
+    taskType: first.taskType,
+    agentId: first.agentId,
+    traceId: first.traceId,
+    spanId: `root-${first.taskId}`,
+    startMs: first.startMs,
+    endMs: last.endMs + 5,
+    error: false,
+    ends: true,
+  };
 }
 
 /** The store, with `override`'s methods in place of its own. */
@@ -52,7 +63,13 @@ function wrapped(store: Store, override: Partial<Store>): Store {
 async function start(store: Store, messages: KillSwitchMessage[] = []): Promise<Processor> {
   const killSwitch = createLocalKillSwitch();
   killSwitch.subscribe((message) => messages.push(message));
-  return createProcessor({ store, killSwitch, logger, taskIdleTimeoutMs: 600_000, detector: { ...DEFAULT_DETECTOR_CONFIG, warmupTasks: WARMUP } });
+  return createProcessor({
+    store,
+    killSwitch,
+    logger,
+    taskIdleTimeoutMs: 600_000,
+    detector: { ...DEFAULT_DETECTOR_CONFIG, warmupTasks: WARMUP },
+  });
 }
 
 /** Completes WARMUP + 5 benign summarize_ticket tasks so the type's baseline is in force. */
@@ -116,14 +133,25 @@ describe('processor over the ClickHouse engine', () => {
     const task = benignTask('summarize_ticket', 'manual-1', rng(7), { start: now + 4_000_000 });
     await processor.handle({ events: task.events, boundaries: [] });
 
-    await expect(processor.restore({ tenant: TENANT, taskId: 'manual-1', actor: 'alice', reason: 'x' })).rejects.toMatchObject({ code: 'CONFLICT' });
+    await expect(
+      processor.restore({ tenant: TENANT, taskId: 'manual-1', actor: 'alice', reason: 'x' }),
+    ).rejects.toMatchObject({ code: 'CONFLICT' });
     const kill = await processor.revoke({ tenant: TENANT, taskId: 'manual-1', actor: 'alice', reason: 'looks odd' });
     expect(kill).toMatchObject({ action: 'revoke', source: 'manual', actor: 'alice', reason: 'looks odd' });
-    await expect(processor.revoke({ tenant: TENANT, taskId: 'manual-1', actor: 'alice', reason: 'again' })).rejects.toMatchObject({ code: 'CONFLICT' });
-    const restore = await processor.restore({ tenant: TENANT, taskId: 'manual-1', actor: 'bob', reason: 'checked with the owner' });
+    await expect(
+      processor.revoke({ tenant: TENANT, taskId: 'manual-1', actor: 'alice', reason: 'again' }),
+    ).rejects.toMatchObject({ code: 'CONFLICT' });
+    const restore = await processor.restore({
+      tenant: TENANT,
+      taskId: 'manual-1',
+      actor: 'bob',
+      reason: 'checked with the owner',
+    });
     expect(restore).toMatchObject({ action: 'restore', actor: 'bob' });
     expect((await store.getTask(TENANT, 'manual-1'))?.status).toBe('active');
-    await expect(processor.revoke({ tenant: TENANT, taskId: 'no-such-task', actor: 'a', reason: 'r' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(
+      processor.revoke({ tenant: TENANT, taskId: 'no-such-task', actor: 'a', reason: 'r' }),
+    ).rejects.toMatchObject({ code: 'NOT_FOUND' });
 
     const history = await store.listRevocations({ tenant: TENANT, taskId: 'manual-1', limit: 10 });
     expect(history.items.map((item) => item.action)).toEqual(['restore', 'revoke']);
@@ -212,7 +240,10 @@ describe('processor over the ClickHouse engine', () => {
       if (!key.endsWith('/restart-7')) continue;
       await second.handle({ events, boundaries: [boundary(events)] });
       const tenant = events[0]?.tenant ?? '';
-      expect(await own.getTask(tenant, 'restart-7')).toMatchObject({ status: 'completed', counts: { data_access: events.length } });
+      expect(await own.getTask(tenant, 'restart-7')).toMatchObject({
+        status: 'completed',
+        counts: { data_access: events.length },
+      });
     }
     expect(second.taskSnapshot('tenant-b', 'restart-39')).toMatchObject({ status: 'active', agentId: 'agent-5' });
     await second.stop();
@@ -240,15 +271,26 @@ describe('processor over the ClickHouse engine', () => {
     // Another task this processor has not seen: its history lookup hangs until released.
     lookupsBlocked = true;
     const slow = taskCtx('summarize_ticket', 'slow-history', 'agent-4', startedBefore);
-    const slowFirst = processor.handle({ events: [toolCall(slow, 'get_ticket', { type: 'function', sideEffect: 'read' })], boundaries: [] });
+    const slowFirst = processor.handle({
+      events: [toolCall(slow, 'get_ticket', { type: 'function', sideEffect: 'read' })],
+      boundaries: [],
+    });
     // The known task's unapproved administrative scope is revoked, and its results written, meanwhile.
-    await processor.handle({ events: [privilegeChange(known, 'elevate', ['tickets:read'], ['tickets:read', 'admin'], { approved: false })], boundaries: [] });
-    expect(messages.flatMap((message) => (message.type === 'revocation' ? [message.revocation.taskId] : []))).toEqual(['quick-kill']);
+    await processor.handle({
+      events: [privilegeChange(known, 'elevate', ['tickets:read'], ['tickets:read', 'admin'], { approved: false })],
+      boundaries: [],
+    });
+    expect(messages.flatMap((message) => (message.type === 'revocation' ? [message.revocation.taskId] : []))).toEqual([
+      'quick-kill',
+    ]);
     expect((await store.getTask(TENANT, 'quick-kill'))?.status).toBe('revoked');
     expect(processor.taskSnapshot(TENANT, 'slow-history')).toBeUndefined();
 
     // The waiting task's next event, in a later batch, waits for the same lookup and comes after its first.
-    const slowSecond = processor.handle({ events: [toolCall(slow, 'search_kb', { type: 'function', sideEffect: 'read' })], boundaries: [boundary(slow.events)] });
+    const slowSecond = processor.handle({
+      events: [toolCall(slow, 'search_kb', { type: 'function', sideEffect: 'read' })],
+      boundaries: [boundary(slow.events)],
+    });
     release();
     await Promise.all([slowFirst, slowSecond]);
     const record = await store.getTask(TENANT, 'slow-history');

@@ -11,7 +11,10 @@ const require = createRequire(import.meta.url);
 const { Kafka, CompressionTypes, Partitioners, logLevel } = require('kafkajs');
 const kafkajsVersion = require('kafkajs/package.json').version;
 
-const brokers = (process.env.KAFKA_BROKERS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const brokers = (process.env.KAFKA_BROKERS ?? '')
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 if (brokers.length === 0) {
   console.error('smoke: set KAFKA_BROKERS (e.g. from test/kafka/broker.sh start)');
   process.exit(2);
@@ -133,7 +136,9 @@ async function main() {
 
   const groups = await admin.describeGroups([groupId]);
   const g = groups.groups[0];
-  step(`group ${groupId}: state ${g.state}, protocolType ${g.protocolType}, protocol ${g.protocol}, ${g.members.length} member(s)`);
+  step(
+    `group ${groupId}: state ${g.state}, protocolType ${g.protocolType}, protocol ${g.protocol}, ${g.members.length} member(s)`,
+  );
   assert(g.protocolType === 'consumer', 'classic consumer group');
   await consumer.disconnect();
 

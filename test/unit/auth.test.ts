@@ -29,7 +29,9 @@ describe('roles', () => {
       expect(accesses.has(access), route).toBe(true);
     }
     // Writes are never public.
-    expect(Object.entries(ROUTE_ACCESS).filter(([route, access]) => !route.startsWith('GET') && access === 'public')).toEqual([]);
+    expect(
+      Object.entries(ROUTE_ACCESS).filter(([route, access]) => !route.startsWith('GET') && access === 'public'),
+    ).toEqual([]);
   });
 });
 
@@ -41,7 +43,8 @@ describe('tokens', () => {
     expect(hashToken(token)).toMatch(/^[0-9a-f]{64}$/);
     expect(bearerToken(`Bearer ${token}`)).toBe(token);
     expect(bearerToken(`bearer  ${token} `)).toBe(token);
-    for (const header of [undefined, '', 'Bearer', 'Bearer ', `Basic ${token}`, `Bearer a b`, ['Bearer x']]) expect(bearerToken(header), String(header)).toBeUndefined();
+    for (const header of [undefined, '', 'Bearer', 'Bearer ', `Basic ${token}`, `Bearer a b`, ['Bearer x']])
+      expect(bearerToken(header), String(header)).toBeUndefined();
   });
 
   it('accepts configured tokens of 24+ header-safe characters only, naming the variable and never the value', () => {
@@ -51,8 +54,14 @@ describe('tokens', () => {
     const attempt = (): unknown => loadConfig({ TRIPLINE_ADMIN_TOKEN: 'too-short-secret' });
     expect(attempt).toThrow(/TRIPLINE_ADMIN_TOKEN/);
     expect(attempt).not.toThrow(/too-short-secret/);
-    expect(() => loadConfig({ TRIPLINE_ADMIN_TOKEN: 'x'.repeat(30), TRIPLINE_AGENT_TOKEN: 'x'.repeat(30) })).toThrow(/TRIPLINE_AGENT_TOKEN/);
-    expect(loadConfig({}).auth).toMatchObject({ adminToken: undefined, tenantSpansPerSecond: 20_000, tenantBurstSpans: 40_000 });
+    expect(() => loadConfig({ TRIPLINE_ADMIN_TOKEN: 'x'.repeat(30), TRIPLINE_AGENT_TOKEN: 'x'.repeat(30) })).toThrow(
+      /TRIPLINE_AGENT_TOKEN/,
+    );
+    expect(loadConfig({}).auth).toMatchObject({
+      adminToken: undefined,
+      tenantSpansPerSecond: 20_000,
+      tenantBurstSpans: 40_000,
+    });
   });
 });
 
@@ -83,7 +92,10 @@ describe('the token registry', () => {
     const store = createMemoryAccessStore();
     const first = await openAccessControl({ store, logger, refreshMs: 60_000 });
     const generated = await first.bootstrap({}, { generate: true });
-    expect(generated.map((token) => [token.role, token.tenant])).toEqual([['admin', 'default'], ['agent', 'default']]);
+    expect(generated.map((token) => [token.role, token.tenant])).toEqual([
+      ['admin', 'default'],
+      ['agent', 'default'],
+    ]);
     const rows = await store.listTokens();
     for (const token of generated) {
       expect(JSON.stringify(rows)).not.toContain(token.token);

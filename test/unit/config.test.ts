@@ -46,25 +46,35 @@ describe('configuration', () => {
   });
 
   it('rejects a revoke threshold below the alert threshold', () => {
-    expect(configError({ TRIPLINE_ALERT_THRESHOLD: '70', TRIPLINE_REVOKE_THRESHOLD: '60' }).message).toContain('TRIPLINE_REVOKE_THRESHOLD');
+    expect(configError({ TRIPLINE_ALERT_THRESHOLD: '70', TRIPLINE_REVOKE_THRESHOLD: '60' }).message).toContain(
+      'TRIPLINE_REVOKE_THRESHOLD',
+    );
   });
 
   it('parses lists, booleans and per-type overrides', () => {
-    const config = loadConfig({ KAFKA_BROKERS: 'a:9092, b:9092', TRIPLINE_SHADOW: 'yes', TRIPLINE_TASK_TYPE_OVERRIDES: '{"triage_alert":{"shadow":true,"revokeThreshold":90}}' });
+    const config = loadConfig({
+      KAFKA_BROKERS: 'a:9092, b:9092',
+      TRIPLINE_SHADOW: 'yes',
+      TRIPLINE_TASK_TYPE_OVERRIDES: '{"triage_alert":{"shadow":true,"revokeThreshold":90}}',
+    });
     expect(config.kafka.brokers).toEqual(['a:9092', 'b:9092']);
     expect(config.detector.shadow).toBe(true);
     expect(config.detector.perTaskType.triage_alert).toEqual({ shadow: true, revokeThreshold: 90 });
   });
 
   it('stops start-up with the variable named and exit code 2', () => {
-    const result = spawnSync(process.execPath, ['services/app/main.ts'], { env: { ...process.env, TRIPLINE_API_PORT: 'eighty' }, encoding: 'utf8' });
+    const result = spawnSync(process.execPath, ['services/app/main.ts'], {
+      env: { ...process.env, TRIPLINE_API_PORT: 'eighty' },
+      encoding: 'utf8',
+    });
     expect(result.status).toBe(2);
     expect(result.stderr).toContain('TRIPLINE_API_PORT="eighty" is invalid');
   });
 
   it('documents every variable in the README', () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    for (const [name] of [...CONFIG_VARIABLES, ...KAFKA_CONFIG_VARIABLES, ROLE_VARIABLE]) expect(readme, `README lacks ${name}`).toContain(`\`${name}\``);
+    for (const [name] of [...CONFIG_VARIABLES, ...KAFKA_CONFIG_VARIABLES, ROLE_VARIABLE])
+      expect(readme, `README lacks ${name}`).toContain(`\`${name}\``);
   });
 
   it('documents every error code', () => {

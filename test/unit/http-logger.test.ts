@@ -11,7 +11,12 @@ function capture(): { lines: string[]; stream: Writable } {
   const lines: string[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      lines.push(...chunk.toString('utf8').split('\n').filter((line) => line !== ''));
+      lines.push(
+        ...chunk
+          .toString('utf8')
+          .split('\n')
+          .filter((line) => line !== ''),
+      );
       done();
     },
   });
@@ -40,7 +45,9 @@ describe('per-request logger', () => {
     expect((await app.inject({ method: 'GET', url: '/loud' })).statusCode).toBe(200);
     expect(child).toHaveBeenCalledTimes(1);
     await new Promise((resolve) => setImmediate(resolve));
-    const line = lines.map((text) => JSON.parse(text) as Record<string, unknown>).find((entry) => entry.msg === 'something to say');
+    const line = lines
+      .map((text) => JSON.parse(text) as Record<string, unknown>)
+      .find((entry) => entry.msg === 'something to say');
     expect(line).toMatchObject({ level: 40, detail: 42, token: '[redacted]', name: 'http-test' });
     expect(typeof line?.reqId).toBe('string');
     await app.close();

@@ -42,7 +42,12 @@ describe('in-process bus', () => {
       (error: unknown) => error,
     );
     expect(refused).toBeInstanceOf(TriplineError);
-    expect(refused).toMatchObject({ code: 'PIPELINE_BUSY', status: 429, retriable: true, details: { retryAfterSeconds: 1 } });
+    expect(refused).toMatchObject({
+      code: 'PIPELINE_BUSY',
+      status: 429,
+      retriable: true,
+      details: { retryAfterSeconds: 1 },
+    });
     release();
     await bus.drained();
     await expect(bus.publish(batchOf(60), request)).resolves.toBeUndefined();

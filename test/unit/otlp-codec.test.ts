@@ -80,25 +80,47 @@ interface JsonStyle {
 const CAMEL: JsonStyle = { snakeCase: false, int64AsNumber: false, enumNames: false, upperCaseIds: false };
 
 function toOtlpJson(request: OtlpTraceRequest, style: JsonStyle = CAMEL): string {
-  const k = (camel: string): string => (style.snakeCase ? camel.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) : camel);
+  const k = (camel: string): string =>
+    style.snakeCase ? camel.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) : camel;
   const id = (value: string): string => (style.upperCaseIds ? value.toUpperCase() : value);
-  const u64 = (value: string): string | number => (style.int64AsNumber && Number.isSafeInteger(Number(value)) ? Number(value) : value);
+  const u64 = (value: string): string | number =>
+    style.int64AsNumber && Number.isSafeInteger(Number(value)) ? Number(value) : value;
   const dbl = (value: number): number | string =>
-    Number.isNaN(value) ? 'NaN' : value === Infinity ? 'Infinity' : value === -Infinity ? '-Infinity' : Object.is(value, -0) ? '-0' : value;
-  const kinds = ['SPAN_KIND_UNSPECIFIED', 'SPAN_KIND_INTERNAL', 'SPAN_KIND_SERVER', 'SPAN_KIND_CLIENT', 'SPAN_KIND_PRODUCER', 'SPAN_KIND_CONSUMER'];
+    Number.isNaN(value)
+      ? 'NaN'
+      : value === Infinity
+        ? 'Infinity'
+        : value === -Infinity
+          ? '-Infinity'
+          : Object.is(value, -0)
+            ? '-0'
+            : value;
+  const kinds = [
+    'SPAN_KIND_UNSPECIFIED',
+    'SPAN_KIND_INTERNAL',
+    'SPAN_KIND_SERVER',
+    'SPAN_KIND_CLIENT',
+    'SPAN_KIND_PRODUCER',
+    'SPAN_KIND_CONSUMER',
+  ];
   const codes = ['STATUS_CODE_UNSET', 'STATUS_CODE_OK', 'STATUS_CODE_ERROR'];
-  const enumValue = (value: number, names: string[]): number | string => (style.enumNames ? (names[value] ?? value) : value);
+  const enumValue = (value: number, names: string[]): number | string =>
+    style.enumNames ? (names[value] ?? value) : value;
   const anyValue = (v: OtlpAnyValue): unknown => {
     if (v.stringValue !== undefined) return { [k('stringValue')]: v.stringValue };
     if (v.boolValue !== undefined) return { [k('boolValue')]: v.boolValue };
-    if (v.intValue !== undefined) return { [k('intValue')]: typeof v.intValue === 'number' && style.int64AsNumber ? v.intValue : String(v.intValue) };
+    if (v.intValue !== undefined)
+      return {
+        [k('intValue')]: typeof v.intValue === 'number' && style.int64AsNumber ? v.intValue : String(v.intValue),
+      };
     if (v.doubleValue !== undefined) return { [k('doubleValue')]: dbl(v.doubleValue) };
     if (v.arrayValue !== undefined) return { [k('arrayValue')]: { values: v.arrayValue.values.map(anyValue) } };
     if (v.kvlistValue !== undefined) return { [k('kvlistValue')]: { values: v.kvlistValue.values.map(keyValue) } };
     if (v.bytesValue !== undefined) return { [k('bytesValue')]: Buffer.from(v.bytesValue).toString('base64') };
     return {};
   };
-  const keyValue = (kv: OtlpKeyValue): unknown => (kv.value === undefined ? { key: kv.key } : { key: kv.key, value: anyValue(kv.value) });
+  const keyValue = (kv: OtlpKeyValue): unknown =>
+    kv.value === undefined ? { key: kv.key } : { key: kv.key, value: anyValue(kv.value) };
   const span = (s: OtlpSpan): unknown => ({
     [k('traceId')]: id(s.traceId),
     [k('spanId')]: id(s.spanId),
@@ -134,7 +156,10 @@ function toOtlpJson(request: OtlpTraceRequest, style: JsonStyle = CAMEL): string
       resource:
         rs.resource === undefined
           ? undefined
-          : { attributes: rs.resource.attributes.map(keyValue), [k('droppedAttributesCount')]: rs.resource.droppedAttributesCount },
+          : {
+              attributes: rs.resource.attributes.map(keyValue),
+              [k('droppedAttributesCount')]: rs.resource.droppedAttributesCount,
+            },
       [k('scopeSpans')]: rs.scopeSpans.map((ss) => ({
         scope:
           ss.scope === undefined
@@ -169,7 +194,12 @@ const richRequest: OtlpTraceRequest = {
       schemaUrl: 'https://opentelemetry.io/schemas/1.30.0',
       scopeSpans: [
         {
-          scope: { name: '@tripline/agent', version: '0.3.1', attributes: [{ key: 'scope.attr', value: { boolValue: false } }], droppedAttributesCount: 1 },
+          scope: {
+            name: '@tripline/agent',
+            version: '0.3.1',
+            attributes: [{ key: 'scope.attr', value: { boolValue: false } }],
+            droppedAttributesCount: 1,
+          },
           schemaUrl: 'https://opentelemetry.io/schemas/1.29.0',
           spans: [
             {
@@ -202,7 +232,14 @@ const richRequest: OtlpTraceRequest = {
                   value: {
                     kvlistValue: {
                       values: [
-                        { key: 'list', value: { arrayValue: { values: [{ stringValue: 'a' }, { intValue: 1 }, {}, { arrayValue: { values: [] } }] } } },
+                        {
+                          key: 'list',
+                          value: {
+                            arrayValue: {
+                              values: [{ stringValue: 'a' }, { intValue: 1 }, {}, { arrayValue: { values: [] } }],
+                            },
+                          },
+                        },
                         { key: 'no.value' },
                         { key: 'empty.list', value: { kvlistValue: { values: [] } } },
                       ],
@@ -214,7 +251,12 @@ const richRequest: OtlpTraceRequest = {
               ],
               droppedAttributesCount: 2,
               events: [
-                { timeUnixNano: '1544712660300000000', name: 'exception', attributes: [{ key: 'exception.type', value: { stringValue: 'Error' } }], droppedAttributesCount: 4 },
+                {
+                  timeUnixNano: '1544712660300000000',
+                  name: 'exception',
+                  attributes: [{ key: 'exception.type', value: { stringValue: 'Error' } }],
+                  droppedAttributesCount: 4,
+                },
                 { timeUnixNano: '0', name: '', attributes: [] },
               ],
               droppedEventsCount: 5,
@@ -259,12 +301,19 @@ const richRequest: OtlpTraceRequest = {
 
 const hexOf = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 const nonZeroId = (size: number): fc.Arbitrary<string> =>
-  fc.uint8Array({ minLength: size, maxLength: size }).filter((b) => b.some((x) => x !== 0)).map(hexOf);
+  fc
+    .uint8Array({ minLength: size, maxLength: size })
+    .filter((b) => b.some((x) => x !== 0))
+    .map(hexOf);
 const optionalId = (size: number): fc.Arbitrary<string> => fc.oneof(fc.constant(''), nonZeroId(size));
 const text = fc.string({ unit: 'binary', maxLength: 12 });
 const nonEmptyText = fc.string({ unit: 'binary', minLength: 1, maxLength: 12 });
 const uint32NonZero = fc.integer({ min: 1, max: 0xffffffff });
-const nanos = fc.oneof(fc.constant('0'), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }).map(String), fc.bigInt({ min: 1_600_000_000_000_000_000n, max: 1_900_000_000_000_000_000n }).map(String));
+const nanos = fc.oneof(
+  fc.constant('0'),
+  fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }).map(String),
+  fc.bigInt({ min: 1_600_000_000_000_000_000n, max: 1_900_000_000_000_000_000n }).map(String),
+);
 const int64 = fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map((big) => {
   const n = Number(big);
   return Number.isSafeInteger(n) ? n : big.toString();
@@ -298,45 +347,78 @@ const span: fc.Arbitrary<OtlpSpan> = fc.record(
     attributes,
     droppedAttributesCount: uint32NonZero,
     events: fc.array(
-      fc.record({ timeUnixNano: nanos, name: text, attributes, droppedAttributesCount: uint32NonZero }, { noNullPrototype: true, requiredKeys: ['timeUnixNano', 'name', 'attributes'] }),
+      fc.record(
+        { timeUnixNano: nanos, name: text, attributes, droppedAttributesCount: uint32NonZero },
+        { noNullPrototype: true, requiredKeys: ['timeUnixNano', 'name', 'attributes'] },
+      ),
       { maxLength: 2 },
     ),
     droppedEventsCount: uint32NonZero,
     links: fc.array(
       fc.record(
-        { traceId: optionalId(16), spanId: optionalId(8), traceState: nonEmptyText, attributes, droppedAttributesCount: uint32NonZero, flags: uint32NonZero },
+        {
+          traceId: optionalId(16),
+          spanId: optionalId(8),
+          traceState: nonEmptyText,
+          attributes,
+          droppedAttributesCount: uint32NonZero,
+          flags: uint32NonZero,
+        },
         { noNullPrototype: true, requiredKeys: ['traceId', 'spanId', 'attributes'] },
       ),
       { maxLength: 2 },
     ),
     droppedLinksCount: uint32NonZero,
-    status: fc.record({ code: fc.integer({ min: 0, max: 2 }), message: nonEmptyText }, { noNullPrototype: true, requiredKeys: ['code'] }),
+    status: fc.record(
+      { code: fc.integer({ min: 0, max: 2 }), message: nonEmptyText },
+      { noNullPrototype: true, requiredKeys: ['code'] },
+    ),
   },
-  { noNullPrototype: true, requiredKeys: ['traceId', 'spanId', 'parentSpanId', 'name', 'kind', 'startTimeUnixNano', 'endTimeUnixNano', 'attributes', 'events', 'links'] },
+  {
+    noNullPrototype: true,
+    requiredKeys: [
+      'traceId',
+      'spanId',
+      'parentSpanId',
+      'name',
+      'kind',
+      'startTimeUnixNano',
+      'endTimeUnixNano',
+      'attributes',
+      'events',
+      'links',
+    ],
+  },
 );
 const traceRequest: fc.Arbitrary<OtlpTraceRequest> = fc.record(
   {
-  resourceSpans: fc.array(
-    fc.record(
-      {
-        resource: fc.record({ attributes, droppedAttributesCount: uint32NonZero }, { noNullPrototype: true, requiredKeys: ['attributes'] }),
-        scopeSpans: fc.array(
-          fc.record(
-            {
-              scope: fc.record({ name: text, version: nonEmptyText, attributes, droppedAttributesCount: uint32NonZero }, { noNullPrototype: true, requiredKeys: ['name', 'attributes'] }),
-              spans: fc.array(span, { maxLength: 3 }),
-              schemaUrl: nonEmptyText,
-            },
-            { noNullPrototype: true, requiredKeys: ['spans'] },
+    resourceSpans: fc.array(
+      fc.record(
+        {
+          resource: fc.record(
+            { attributes, droppedAttributesCount: uint32NonZero },
+            { noNullPrototype: true, requiredKeys: ['attributes'] },
           ),
-          { maxLength: 2 },
-        ),
-        schemaUrl: nonEmptyText,
-      },
-      { noNullPrototype: true, requiredKeys: ['scopeSpans'] },
+          scopeSpans: fc.array(
+            fc.record(
+              {
+                scope: fc.record(
+                  { name: text, version: nonEmptyText, attributes, droppedAttributesCount: uint32NonZero },
+                  { noNullPrototype: true, requiredKeys: ['name', 'attributes'] },
+                ),
+                spans: fc.array(span, { maxLength: 3 }),
+                schemaUrl: nonEmptyText,
+              },
+              { noNullPrototype: true, requiredKeys: ['spans'] },
+            ),
+            { maxLength: 2 },
+          ),
+          schemaUrl: nonEmptyText,
+        },
+        { noNullPrototype: true, requiredKeys: ['scopeSpans'] },
+      ),
+      { maxLength: 2 },
     ),
-    { maxLength: 2 },
-  ),
   },
   { noNullPrototype: true },
 );
@@ -347,11 +429,18 @@ const traceRequest: fc.Arbitrary<OtlpTraceRequest> = fc.record(
 async function sdkSpans(): Promise<ReadableSpan[]> {
   const exporter = new InMemorySpanExporter();
   const provider = new TracerProvider({
-    resource: resourceFromAttributes({ 'service.name': 'codec-test-agent', 'gen_ai.agent.id': 'agent-7', 'process.pid': 1234 }),
+    resource: resourceFromAttributes({
+      'service.name': 'codec-test-agent',
+      'gen_ai.agent.id': 'agent-7',
+      'process.pid': 1234,
+    }),
     spanProcessors: [new SimpleSpanProcessor({ exporter })],
   });
   const tracer = provider.getTracer('codec-test-scope', '9.8.7');
-  const parent = tracer.startSpan('invoke_agent', { kind: SpanKind.SERVER, attributes: { 'tripline.task.id': 'task-1' } });
+  const parent = tracer.startSpan('invoke_agent', {
+    kind: SpanKind.SERVER,
+    attributes: { 'tripline.task.id': 'task-1' },
+  });
   const child = tracer.startSpan(
     'execute_tool search',
     {
@@ -390,8 +479,13 @@ describe('OTLP codec: protobuf', () => {
   it('encodes exactly what protobufjs (reflection, same .proto files) encodes for the same message', () => {
     const bytes = encodeTraceRequest(richRequest);
     expect(Buffer.from(protobufjsReencode(bytes)).equals(Buffer.from(bytes))).toBe(true);
-    const viaReflection = RequestType.toObject(RequestType.decode(bytes), { longs: String, enums: Number, bytes: String });
-    const firstSpan = (viaReflection as { resourceSpans: { scopeSpans: { spans: Record<string, unknown>[] }[] }[] }).resourceSpans[0]?.scopeSpans[0]?.spans[0];
+    const viaReflection = RequestType.toObject(RequestType.decode(bytes), {
+      longs: String,
+      enums: Number,
+      bytes: String,
+    });
+    const firstSpan = (viaReflection as { resourceSpans: { scopeSpans: { spans: Record<string, unknown>[] }[] }[] })
+      .resourceSpans[0]?.scopeSpans[0]?.spans[0];
     expect(firstSpan).toMatchObject({
       traceId: Buffer.from('5b8efff798038103d269b633813fc60c', 'hex').toString('base64'),
       flags: 0x301,
@@ -429,14 +523,35 @@ describe('OTLP codec: protobuf', () => {
 
   it('skips unknown fields of every wire type (including groups) and the reserved/profiling-only fields', () => {
     const unknown = [
-      ...key(99, 0), ...varint(123456789012n),
-      ...key(98, 1), 1, 2, 3, 4, 5, 6, 7, 8,
+      ...key(99, 0),
+      ...varint(123456789012n),
+      ...key(98, 1),
+      1,
+      2,
+      3,
+      4,
+      5,
+      6,
+      7,
+      8,
       ...len(97, [1, 2, 3]),
-      ...key(96, 5), 1, 2, 3, 4,
-      ...key(95, 3), ...key(1, 0), 1, ...key(2, 3), ...key(2, 4), ...key(95, 4),
+      ...key(96, 5),
+      1,
+      2,
+      3,
+      4,
+      ...key(95, 3),
+      ...key(1, 0),
+      1,
+      ...key(2, 3),
+      ...key(2, 4),
+      ...key(95, 4),
     ];
     const spanBody = [
-      ...len(1, ID16), ...len(2, ID8), ...str(5, 'op'), ...unknown,
+      ...len(1, ID16),
+      ...len(2, ID8),
+      ...str(5, 'op'),
+      ...unknown,
       ...len(15, [...key(1, 0), 2, ...str(2, 'm')]), // Status field 1 is reserved (old deprecated_code)
       ...len(9, [...str(1, 'k'), ...key(3, 0), 7, ...len(2, [...key(8, 0), 5])]), // key_strindex, string_value_strindex
     ];
@@ -461,9 +576,14 @@ describe('OTLP codec: protobuf', () => {
       ...len(15, [...key(3, 0), 2]),
       ...len(15, [...str(2, 'late message')]),
       ...len(9, [...str(1, 'k'), ...len(2, [...str(1, 'first')]), ...len(2, [...key(3, 0), ...varint(5)])]),
-      ...len(9, [...str(1, 'list'), ...len(2, [...len(5, len(1, str(1, 'a')))]), ...len(2, [...len(5, len(1, str(1, 'b')))])]),
+      ...len(9, [
+        ...str(1, 'list'),
+        ...len(2, [...len(5, len(1, str(1, 'a')))]),
+        ...len(2, [...len(5, len(1, str(1, 'b')))]),
+      ]),
     ];
-    const decoded = decodeTraceRequest(bytesOf(requestWithSpan(spanBody)), 'protobuf').resourceSpans[0]?.scopeSpans[0]?.spans[0];
+    const decoded = decodeTraceRequest(bytesOf(requestWithSpan(spanBody)), 'protobuf').resourceSpans[0]?.scopeSpans[0]
+      ?.spans[0];
     expect(decoded?.status).toStrictEqual({ code: 2, message: 'late message' });
     expect(decoded?.attributes).toStrictEqual([
       { key: 'k', value: { intValue: 5 } },
@@ -474,11 +594,22 @@ describe('OTLP codec: protobuf', () => {
   it('decodes strings exactly as UTF-8 (invalid bytes as U+FFFD), also when they repeat and collide in the string cache', () => {
     const byte = fc.constantFrom(0x61, 0x62, 0x7a, 0x2e, 0x80, 0xc3, 0xa9, 0xe2, 0x82, 0xac, 0xf0, 0x9f);
     const names = fc.array(fc.uint8Array({ minLength: 1, maxLength: 70 }), { minLength: 1, maxLength: 8 });
-    const shortNames = fc.array(fc.array(byte, { minLength: 1, maxLength: 6 }).map((b) => Uint8Array.from(b)), { minLength: 1, maxLength: 8 });
+    const shortNames = fc.array(
+      fc.array(byte, { minLength: 1, maxLength: 6 }).map((b) => Uint8Array.from(b)),
+      { minLength: 1, maxLength: 8 },
+    );
     fc.assert(
       fc.property(fc.oneof(names, shortNames), (raw) => {
         const spans = [...raw, ...raw].map((name) => [...len(1, ID16), ...len(2, ID8), ...len(5, [...name])]);
-        const body = bytesOf(len(1, len(2, spans.flatMap((spanBody) => len(2, spanBody)))));
+        const body = bytesOf(
+          len(
+            1,
+            len(
+              2,
+              spans.flatMap((spanBody) => len(2, spanBody)),
+            ),
+          ),
+        );
         const decoded = decodeTraceRequest(body, 'protobuf').resourceSpans[0]?.scopeSpans[0]?.spans.map((s) => s.name);
         expect(decoded).toStrictEqual([...raw, ...raw].map((name) => Buffer.from(name).toString('utf8')));
       }),
@@ -500,9 +631,19 @@ describe('OTLP codec: protobuf', () => {
       }),
       { numRuns: 2000 },
     );
-    for (const value of ['1', '4294967295', '4294967296', '9007199254740991', '9007199254740992', '1000000000000000000', '18446744073709551615']) {
+    for (const value of [
+      '1',
+      '4294967295',
+      '4294967296',
+      '9007199254740991',
+      '9007199254740992',
+      '1000000000000000000',
+      '18446744073709551615',
+    ]) {
       const request: OtlpTraceRequest = {
-        resourceSpans: [{ scopeSpans: [{ spans: [{ ...spanTemplate, startTimeUnixNano: value, endTimeUnixNano: value }] }] }],
+        resourceSpans: [
+          { scopeSpans: [{ spans: [{ ...spanTemplate, startTimeUnixNano: value, endTimeUnixNano: value }] }] },
+        ],
       };
       expect(decodeTraceRequest(encodeTraceRequest(request), 'protobuf')).toStrictEqual(request);
     }
@@ -511,24 +652,56 @@ describe('OTLP codec: protobuf', () => {
   it('rejects ids of the wrong length', () => {
     expectBadRequest(bytesOf(requestWithSpan(len(1, ID8))), 'protobuf', /Span\.trace_id must be 16 bytes, got 8/);
     expectBadRequest(bytesOf(requestWithSpan(len(2, ID16))), 'protobuf', /Span\.span_id must be 8 bytes, got 16/);
-    expectBadRequest(bytesOf(requestWithSpan(len(4, [1, 2, 3]))), 'protobuf', /Span\.parent_span_id must be 8 bytes, got 3/);
-    expectBadRequest(bytesOf(requestWithSpan(len(13, len(1, [1])))), 'protobuf', /Span\.Link\.trace_id must be 16 bytes, got 1/);
+    expectBadRequest(
+      bytesOf(requestWithSpan(len(4, [1, 2, 3]))),
+      'protobuf',
+      /Span\.parent_span_id must be 8 bytes, got 3/,
+    );
+    expectBadRequest(
+      bytesOf(requestWithSpan(len(13, len(1, [1])))),
+      'protobuf',
+      /Span\.Link\.trace_id must be 16 bytes, got 1/,
+    );
   });
 
   it('rejects a known field with the wrong wire type', () => {
-    expectBadRequest(bytesOf(requestWithSpan([...key(5, 0), 1])), 'protobuf', /wrong wire type 0 for Span\.name \(field 5\)/);
-    expectBadRequest(bytesOf(requestWithSpan([...key(7, 0), 1])), 'protobuf', /wrong wire type 0 for Span\.start_time_unix_nano/);
+    expectBadRequest(
+      bytesOf(requestWithSpan([...key(5, 0), 1])),
+      'protobuf',
+      /wrong wire type 0 for Span\.name \(field 5\)/,
+    );
+    expectBadRequest(
+      bytesOf(requestWithSpan([...key(7, 0), 1])),
+      'protobuf',
+      /wrong wire type 0 for Span\.start_time_unix_nano/,
+    );
     expectBadRequest(bytesOf(requestWithSpan([...key(16, 0), 1])), 'protobuf', /wrong wire type 0 for Span\.flags/);
-    expectBadRequest(bytesOf(key(1, 0), [1]), 'protobuf', /wrong wire type 0 for ExportTraceServiceRequest\.resource_spans/);
-    expectBadRequest(bytesOf(requestWithSpan(len(9, [...key(2, 0), 1]))), 'protobuf', /wrong wire type 0 for KeyValue\.value/);
-    expectBadRequest(bytesOf(requestWithSpan(len(9, len(2, [...key(3, 2), 0])))), 'protobuf', /wrong wire type 2 for AnyValue\.int_value/);
+    expectBadRequest(
+      bytesOf(key(1, 0), [1]),
+      'protobuf',
+      /wrong wire type 0 for ExportTraceServiceRequest\.resource_spans/,
+    );
+    expectBadRequest(
+      bytesOf(requestWithSpan(len(9, [...key(2, 0), 1]))),
+      'protobuf',
+      /wrong wire type 0 for KeyValue\.value/,
+    );
+    expectBadRequest(
+      bytesOf(requestWithSpan(len(9, len(2, [...key(3, 2), 0])))),
+      'protobuf',
+      /wrong wire type 2 for AnyValue\.int_value/,
+    );
   });
 
   it('rejects invalid wire types, field number 0, overlong varints and unbalanced groups', () => {
     expectBadRequest(bytesOf([(7 << 3) | 6]), 'protobuf', /invalid wire type 6/);
     expectBadRequest(bytesOf([(7 << 3) | 7]), 'protobuf', /invalid wire type 7/);
     expectBadRequest(bytesOf([0x02, 0x00]), 'protobuf', /invalid field number 0/);
-    expectBadRequest(bytesOf(key(9, 0), new Array<number>(11).fill(0xff), [1]), 'protobuf', /varint longer than 10 bytes/);
+    expectBadRequest(
+      bytesOf(key(9, 0), new Array<number>(11).fill(0xff), [1]),
+      'protobuf',
+      /varint longer than 10 bytes/,
+    );
     expectBadRequest(bytesOf(key(9, 4)), 'protobuf', /unexpected end-group/);
     expectBadRequest(bytesOf(key(9, 3), key(8, 4)), 'protobuf', /end-group tag for field 8 closes group 9/);
     expectBadRequest(bytesOf(key(9, 3)), 'protobuf', /truncated/);
@@ -589,7 +762,12 @@ describe('OTLP codec: protobuf', () => {
       size += header.length;
     }
     const anyValue = Buffer.concat([...headers.reverse(), leaf]);
-    const keyValueBody = Buffer.concat([Buffer.from(str(1, 'deep')), Buffer.from(key(2, 2)), Buffer.from(varint(anyValue.length)), anyValue]);
+    const keyValueBody = Buffer.concat([
+      Buffer.from(str(1, 'deep')),
+      Buffer.from(key(2, 2)),
+      Buffer.from(varint(anyValue.length)),
+      anyValue,
+    ]);
     const spanBody = Buffer.concat([Buffer.from(key(9, 2)), Buffer.from(varint(keyValueBody.length)), keyValueBody]);
     expectBadRequest(bytesOf(requestWithSpan([...spanBody])), 'protobuf', /AnyValue nested deeper than 32 levels/);
   });
@@ -612,7 +790,9 @@ describe('OTLP codec: OTLP/JSON', () => {
   it('decodes the JSON form of a request to the same value as its protobuf form', () => {
     const json = toOtlpJson(richRequest);
     expect(decodeTraceRequest(Buffer.from(json), 'json')).toStrictEqual(richRequest);
-    expect(decodeTraceRequest(Buffer.from(json), 'json')).toStrictEqual(decodeTraceRequest(encodeTraceRequest(richRequest), 'protobuf'));
+    expect(decodeTraceRequest(Buffer.from(json), 'json')).toStrictEqual(
+      decodeTraceRequest(encodeTraceRequest(richRequest), 'protobuf'),
+    );
   });
 
   it('accepts snake_case names, int64 as numbers, enum names and upper-case hex ids', () => {
@@ -621,7 +801,12 @@ describe('OTLP codec: OTLP/JSON', () => {
   });
 
   it('decodes any spelling of arbitrary requests to the value their protobuf form decodes to', () => {
-    const style = fc.record({ snakeCase: fc.boolean(), int64AsNumber: fc.boolean(), enumNames: fc.boolean(), upperCaseIds: fc.boolean() });
+    const style = fc.record({
+      snakeCase: fc.boolean(),
+      int64AsNumber: fc.boolean(),
+      enumNames: fc.boolean(),
+      upperCaseIds: fc.boolean(),
+    });
     fc.assert(
       fc.property(traceRequest, style, (request, s) => {
         expect(decodeTraceRequest(Buffer.from(toOtlpJson(request, s)), 'json')).toStrictEqual(request);
@@ -639,13 +824,39 @@ describe('OTLP codec: OTLP/JSON', () => {
         {
           resource: null,
           futureField: { anything: [1, 2] },
-          scopeSpans: [{ scope: null, spans: [{ traceId: null, spanId: '', name: null, kind: null, status: null, attributes: null, unknown: 1 }] }],
+          scopeSpans: [
+            {
+              scope: null,
+              spans: [
+                { traceId: null, spanId: '', name: null, kind: null, status: null, attributes: null, unknown: 1 },
+              ],
+            },
+          ],
         },
       ],
     });
     expect(decodeTraceRequest(Buffer.from(body), 'json')).toStrictEqual({
       resourceSpans: [
-        { scopeSpans: [{ spans: [{ traceId: '', spanId: '', parentSpanId: '', name: '', kind: 0, startTimeUnixNano: '0', endTimeUnixNano: '0', attributes: [], events: [], links: [] }] }] },
+        {
+          scopeSpans: [
+            {
+              spans: [
+                {
+                  traceId: '',
+                  spanId: '',
+                  parentSpanId: '',
+                  name: '',
+                  kind: 0,
+                  startTimeUnixNano: '0',
+                  endTimeUnixNano: '0',
+                  attributes: [],
+                  events: [],
+                  links: [],
+                },
+              ],
+            },
+          ],
+        },
       ],
     });
   });
@@ -700,21 +911,58 @@ describe('OTLP codec: OTLP/JSON', () => {
   });
 
   it('rejects JSON values of the wrong type, naming where', () => {
-    const spanWith = (fields: Record<string, unknown>): string => JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [{ ...fields }] }] }] });
+    const spanWith = (fields: Record<string, unknown>): string =>
+      JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [{ ...fields }] }] }] });
     expectBadRequest('[]', 'json', /the request must be a JSON object, got an array/);
     expectBadRequest('"x"', 'json', /must be a JSON object/);
     expectBadRequest('{"resourceSpans": "x"}', 'json', /at resourceSpans: expected an array, got the string "x"/);
-    expectBadRequest('{"resourceSpans": [1]}', 'json', /at resourceSpans\[0\]: a ResourceSpans must be a JSON object, got number 1/);
-    expectBadRequest('{"resourceSpans": [{"resource": []}]}', 'json', /resourceSpans\[0\]\.resource: expected an object, got an array/);
-    expectBadRequest(spanWith({ name: 5 }), 'json', /resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[0\]\.name: expected a string, got number 5/);
+    expectBadRequest(
+      '{"resourceSpans": [1]}',
+      'json',
+      /at resourceSpans\[0\]: a ResourceSpans must be a JSON object, got number 1/,
+    );
+    expectBadRequest(
+      '{"resourceSpans": [{"resource": []}]}',
+      'json',
+      /resourceSpans\[0\]\.resource: expected an object, got an array/,
+    );
+    expectBadRequest(
+      spanWith({ name: 5 }),
+      'json',
+      /resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[0\]\.name: expected a string, got number 5/,
+    );
     expectBadRequest(spanWith({ attributes: {} }), 'json', /spans\[0\]\.attributes: expected an array/);
-    expectBadRequest(spanWith({ attributes: [{ key: 'k', value: { intValue: 1.5 } }] }), 'json', /attributes\[0\]\.value\.intValue: expected a signed 64-bit integer/);
-    expectBadRequest(spanWith({ attributes: [{ key: 'k', value: { intValue: '9223372036854775808' } }] }), 'json', /intValue: expected a signed 64-bit integer/);
-    expectBadRequest(spanWith({ attributes: [{ key: 'k', value: { boolValue: 'true' } }] }), 'json', /boolValue: expected true or false/);
-    expectBadRequest(spanWith({ attributes: [{ key: 'k', value: { bytesValue: 'not base64!' } }] }), 'json', /bytesValue: expected base64/);
-    expectBadRequest(spanWith({ attributes: [{ key: 'k', value: { arrayValue: { values: 'x' } } }] }), 'json', /arrayValue\.values: expected an array/);
+    expectBadRequest(
+      spanWith({ attributes: [{ key: 'k', value: { intValue: 1.5 } }] }),
+      'json',
+      /attributes\[0\]\.value\.intValue: expected a signed 64-bit integer/,
+    );
+    expectBadRequest(
+      spanWith({ attributes: [{ key: 'k', value: { intValue: '9223372036854775808' } }] }),
+      'json',
+      /intValue: expected a signed 64-bit integer/,
+    );
+    expectBadRequest(
+      spanWith({ attributes: [{ key: 'k', value: { boolValue: 'true' } }] }),
+      'json',
+      /boolValue: expected true or false/,
+    );
+    expectBadRequest(
+      spanWith({ attributes: [{ key: 'k', value: { bytesValue: 'not base64!' } }] }),
+      'json',
+      /bytesValue: expected base64/,
+    );
+    expectBadRequest(
+      spanWith({ attributes: [{ key: 'k', value: { arrayValue: { values: 'x' } } }] }),
+      'json',
+      /arrayValue\.values: expected an array/,
+    );
     expectBadRequest(spanWith({ attributes: [{ key: 7 }] }), 'json', /attributes\[0\]\.key: expected a string/);
-    expectBadRequest(spanWith({ startTimeUnixNano: '-1' }), 'json', /startTimeUnixNano: expected an unsigned 64-bit integer/);
+    expectBadRequest(
+      spanWith({ startTimeUnixNano: '-1' }),
+      'json',
+      /startTimeUnixNano: expected an unsigned 64-bit integer/,
+    );
     expectBadRequest(spanWith({ startTimeUnixNano: '18446744073709551616' }), 'json', /startTimeUnixNano/);
     expectBadRequest(spanWith({ kind: 'SPAN_KIND_NOPE' }), 'json', /kind: expected an enum number/);
     expectBadRequest(spanWith({ kind: 'constructor' }), 'json', /kind: expected an enum number/);
@@ -725,8 +973,13 @@ describe('OTLP codec: OTLP/JSON', () => {
   });
 
   it('rejects ids of the wrong length or with invalid hex', () => {
-    const spanWith = (fields: Record<string, unknown>): string => JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [{ ...fields }] }] }] });
-    expectBadRequest(spanWith({ traceId: '5b8efff798038103d269b633813fc60' }), 'json', /traceId: expected 32 hex characters \(16 bytes\), got 31 characters/);
+    const spanWith = (fields: Record<string, unknown>): string =>
+      JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [{ ...fields }] }] }] });
+    expectBadRequest(
+      spanWith({ traceId: '5b8efff798038103d269b633813fc60' }),
+      'json',
+      /traceId: expected 32 hex characters \(16 bytes\), got 31 characters/,
+    );
     expectBadRequest(spanWith({ spanId: 'eee19b7ec3c1b1740' }), 'json', /spanId: expected 16 hex characters/);
     expectBadRequest(spanWith({ spanId: 'eee19b7ec3c1b17g' }), 'json', /spanId: expected hex characters/);
     expectBadRequest(spanWith({ parentSpanId: 12 }), 'json', /parentSpanId: expected a hex string/);
@@ -797,7 +1050,10 @@ describe('OTLP codec: bytes from the OpenTelemetry JS exporter', () => {
       { key: 'counts', value: { arrayValue: { values: [{ intValue: 1 }, { intValue: 2 }, { intValue: 3 }] } } },
     ]);
     expect(child?.events).toStrictEqual([
-      expect.objectContaining({ name: 'gen_ai.tool.message', attributes: [{ key: 'content', value: { stringValue: 'hello' } }] }),
+      expect.objectContaining({
+        name: 'gen_ai.tool.message',
+        attributes: [{ key: 'content', value: { stringValue: 'hello' } }],
+      }),
     ]);
     expect(child?.links[0]).toMatchObject({
       traceId: sdkParent?.spanContext().traceId,
@@ -824,11 +1080,15 @@ describe('OTLP codec: responses', () => {
     expect(ResponseType.toObject(ResponseType.decode(protobufBody), { longs: Number })).toStrictEqual({
       partialSuccess: { rejectedSpans: 3, errorMessage: 'three spans lacked a task id' },
     });
-    expect(JSON.parse(Buffer.from(encodeTraceResponse(3, 'three spans lacked a task id', 'json')).toString())).toStrictEqual({
+    expect(
+      JSON.parse(Buffer.from(encodeTraceResponse(3, 'three spans lacked a task id', 'json')).toString()),
+    ).toStrictEqual({
       partialSuccess: { rejectedSpans: '3', errorMessage: 'three spans lacked a task id' },
     });
     // a warning: nothing rejected but a message
-    expect(JSON.parse(Buffer.from(encodeTraceResponse(0, 'attribute names are deprecated', 'json')).toString())).toStrictEqual({
+    expect(
+      JSON.parse(Buffer.from(encodeTraceResponse(0, 'attribute names are deprecated', 'json')).toString()),
+    ).toStrictEqual({
       partialSuccess: { errorMessage: 'attribute names are deprecated' },
     });
   });
@@ -836,7 +1096,10 @@ describe('OTLP codec: responses', () => {
   it('encodes google.rpc.Status in both formats', () => {
     const protobufBody = encodeRpcStatus(3, 'bad request', 'protobuf');
     expect(StatusType.toObject(StatusType.decode(protobufBody))).toStrictEqual({ code: 3, message: 'bad request' });
-    expect(JSON.parse(Buffer.from(encodeRpcStatus(14, 'busy', 'json')).toString())).toStrictEqual({ code: 14, message: 'busy' });
+    expect(JSON.parse(Buffer.from(encodeRpcStatus(14, 'busy', 'json')).toString())).toStrictEqual({
+      code: 14,
+      message: 'busy',
+    });
     // the status.proto stand-in for google.protobuf.Any has Any's field numbers
     const anyType = otlpSchema.lookupType('google.rpc.Any');
     expect(anyType.fieldsArray.map((f) => [f.name, f.id])).toStrictEqual([
@@ -851,21 +1114,70 @@ describe('OTLP codec: schema', () => {
     const fields = (name: string): Record<string, number> =>
       Object.fromEntries(otlpSchema.lookupType(name).fieldsArray.map((f) => [f.name, f.id]));
     expect(fields('opentelemetry.proto.trace.v1.Span')).toStrictEqual({
-      traceId: 1, spanId: 2, traceState: 3, parentSpanId: 4, flags: 16, name: 5, kind: 6, startTimeUnixNano: 7, endTimeUnixNano: 8,
-      attributes: 9, droppedAttributesCount: 10, events: 11, droppedEventsCount: 12, links: 13, droppedLinksCount: 14, status: 15,
+      traceId: 1,
+      spanId: 2,
+      traceState: 3,
+      parentSpanId: 4,
+      flags: 16,
+      name: 5,
+      kind: 6,
+      startTimeUnixNano: 7,
+      endTimeUnixNano: 8,
+      attributes: 9,
+      droppedAttributesCount: 10,
+      events: 11,
+      droppedEventsCount: 12,
+      links: 13,
+      droppedLinksCount: 14,
+      status: 15,
     });
     expect(fields('opentelemetry.proto.common.v1.AnyValue')).toStrictEqual({
-      stringValue: 1, boolValue: 2, intValue: 3, doubleValue: 4, arrayValue: 5, kvlistValue: 6, bytesValue: 7, stringValueStrindex: 8,
+      stringValue: 1,
+      boolValue: 2,
+      intValue: 3,
+      doubleValue: 4,
+      arrayValue: 5,
+      kvlistValue: 6,
+      bytesValue: 7,
+      stringValueStrindex: 8,
     });
     expect(fields('opentelemetry.proto.trace.v1.Status')).toStrictEqual({ message: 2, code: 3 });
-    expect(fields('opentelemetry.proto.trace.v1.Span.Link')).toStrictEqual({ traceId: 1, spanId: 2, traceState: 3, attributes: 4, droppedAttributesCount: 5, flags: 6 });
-    expect(fields('opentelemetry.proto.trace.v1.Span.Event')).toStrictEqual({ timeUnixNano: 1, name: 2, attributes: 3, droppedAttributesCount: 4 });
+    expect(fields('opentelemetry.proto.trace.v1.Span.Link')).toStrictEqual({
+      traceId: 1,
+      spanId: 2,
+      traceState: 3,
+      attributes: 4,
+      droppedAttributesCount: 5,
+      flags: 6,
+    });
+    expect(fields('opentelemetry.proto.trace.v1.Span.Event')).toStrictEqual({
+      timeUnixNano: 1,
+      name: 2,
+      attributes: 3,
+      droppedAttributesCount: 4,
+    });
     expect(fields('opentelemetry.proto.common.v1.KeyValue')).toStrictEqual({ key: 1, value: 2, keyStrindex: 3 });
-    expect(fields('opentelemetry.proto.common.v1.InstrumentationScope')).toStrictEqual({ name: 1, version: 2, attributes: 3, droppedAttributesCount: 4 });
-    expect(fields('opentelemetry.proto.resource.v1.Resource')).toStrictEqual({ attributes: 1, droppedAttributesCount: 2, entityRefs: 3 });
-    expect(fields('opentelemetry.proto.trace.v1.ResourceSpans')).toStrictEqual({ resource: 1, scopeSpans: 2, schemaUrl: 3 });
+    expect(fields('opentelemetry.proto.common.v1.InstrumentationScope')).toStrictEqual({
+      name: 1,
+      version: 2,
+      attributes: 3,
+      droppedAttributesCount: 4,
+    });
+    expect(fields('opentelemetry.proto.resource.v1.Resource')).toStrictEqual({
+      attributes: 1,
+      droppedAttributesCount: 2,
+      entityRefs: 3,
+    });
+    expect(fields('opentelemetry.proto.trace.v1.ResourceSpans')).toStrictEqual({
+      resource: 1,
+      scopeSpans: 2,
+      schemaUrl: 3,
+    });
     expect(fields('opentelemetry.proto.trace.v1.ScopeSpans')).toStrictEqual({ scope: 1, spans: 2, schemaUrl: 3 });
-    expect(fields('opentelemetry.proto.collector.trace.v1.ExportTracePartialSuccess')).toStrictEqual({ rejectedSpans: 1, errorMessage: 2 });
+    expect(fields('opentelemetry.proto.collector.trace.v1.ExportTracePartialSuccess')).toStrictEqual({
+      rejectedSpans: 1,
+      errorMessage: 2,
+    });
     const spanFields = otlpSchema.lookupType('opentelemetry.proto.trace.v1.Span').fields;
     expect([spanFields.startTimeUnixNano?.type, spanFields.flags?.type]).toStrictEqual(['fixed64', 'fixed32']);
     // TracesData and ExportTraceServiceRequest share one wire format
@@ -880,12 +1192,20 @@ describe('OTLP codec: schema', () => {
   });
 
   it('refuses to encode ids and numbers that are not valid', () => {
-    const withSpan = (s: Partial<OtlpSpan>): OtlpTraceRequest => ({ resourceSpans: [{ scopeSpans: [{ spans: [{ ...spanTemplate, ...s }] }] }] });
+    const withSpan = (s: Partial<OtlpSpan>): OtlpTraceRequest => ({
+      resourceSpans: [{ scopeSpans: [{ spans: [{ ...spanTemplate, ...s }] }] }],
+    });
     expect(() => encodeTraceRequest(withSpan({ traceId: 'abc' }))).toThrow(TypeError);
     expect(() => encodeTraceRequest(withSpan({ spanId: 'zzzzzzzzzzzzzzzz' }))).toThrow(/must be hex/);
     expect(() => encodeTraceRequest(withSpan({ startTimeUnixNano: '1e9' }))).toThrow(/not an unsigned decimal integer/);
-    expect(() => encodeTraceRequest(withSpan({ endTimeUnixNano: '18446744073709551616' }))).toThrow(/outside the uint64 range/);
-    expect(() => encodeTraceRequest(withSpan({ attributes: [{ key: 'k', value: { intValue: 2 ** 60 } }] }))).toThrow(/not a safe integer/);
-    expect(() => encodeTraceRequest(withSpan({ attributes: [{ key: 'k', value: { intValue: '9223372036854775808' } }] }))).toThrow(/outside the int64 range/);
+    expect(() => encodeTraceRequest(withSpan({ endTimeUnixNano: '18446744073709551616' }))).toThrow(
+      /outside the uint64 range/,
+    );
+    expect(() => encodeTraceRequest(withSpan({ attributes: [{ key: 'k', value: { intValue: 2 ** 60 } }] }))).toThrow(
+      /not a safe integer/,
+    );
+    expect(() =>
+      encodeTraceRequest(withSpan({ attributes: [{ key: 'k', value: { intValue: '9223372036854775808' } }] })),
+    ).toThrow(/outside the int64 range/);
   });
 });

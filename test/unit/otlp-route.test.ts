@@ -17,7 +17,14 @@ import { classifyRequest } from '../../services/core/classify.ts';
 import { TriplineError } from '../../services/shared/errors.ts';
 import { generatePayloads } from '../bench/payloads/generate.ts';
 
-const TOPICS = { tool_call: 'tools', data_access: 'data', privilege_change: 'privileges', alerts: 'alerts', revocations: 'revocations', deadLetter: 'dlq' };
+const TOPICS = {
+  tool_call: 'tools',
+  data_access: 'data',
+  privilege_change: 'privileges',
+  alerts: 'alerts',
+  revocations: 'revocations',
+  deadLetter: 'dlq',
+};
 
 interface Comparable {
   topic: string;
@@ -26,18 +33,40 @@ interface Comparable {
   value: OtlpTraceRequest;
 }
 
-const sorted = (records: Comparable[]): Comparable[] => [...records].sort((a, b) => `${a.topic}\u0000${a.key}`.localeCompare(`${b.topic}\u0000${b.key}`));
+const sorted = (records: Comparable[]): Comparable[] =>
+  [...records].sort((a, b) => `${a.topic}\u0000${a.key}`.localeCompare(`${b.topic}\u0000${b.key}`));
 
-function viaObjects(body: Uint8Array, maxRecordBytes = 900_000): { records: Comparable[]; events: number; boundaries: number; dropped: number } {
+function viaObjects(
+  body: Uint8Array,
+  maxRecordBytes = 900_000,
+): { records: Comparable[]; events: number; boundaries: number; dropped: number } {
   const request = decodeTraceRequest(body, 'protobuf');
   const batch = classifyRequest(request, 'default');
-  const records = buildSpanRecords(batch, request, TOPICS, maxRecordBytes).map((record) => ({ topic: record.topic, key: record.key, spans: record.spans, value: decodeTraceRequest(record.value, 'protobuf') }));
-  return { records: sorted(records), events: batch.events.length, boundaries: batch.boundaries.length, dropped: batch.dropped };
+  const records = buildSpanRecords(batch, request, TOPICS, maxRecordBytes).map((record) => ({
+    topic: record.topic,
+    key: record.key,
+    spans: record.spans,
+    value: decodeTraceRequest(record.value, 'protobuf'),
+  }));
+  return {
+    records: sorted(records),
+    events: batch.events.length,
+    boundaries: batch.boundaries.length,
+    dropped: batch.dropped,
+  };
 }
 
-function viaBytes(body: Uint8Array, maxRecordBytes = 900_000): { records: Comparable[]; events: number; boundaries: number; dropped: number } {
+function viaBytes(
+  body: Uint8Array,
+  maxRecordBytes = 900_000,
+): { records: Comparable[]; events: number; boundaries: number; dropped: number } {
   const routed = routeTraceRequest(body, TOPICS, maxRecordBytes);
-  const records = routed.records.map((record) => ({ topic: record.topic, key: record.key, spans: record.spans, value: decodeTraceRequest(record.value, 'protobuf') }));
+  const records = routed.records.map((record) => ({
+    topic: record.topic,
+    key: record.key,
+    spans: record.spans,
+    value: decodeTraceRequest(record.value, 'protobuf'),
+  }));
   return { records: sorted(records), events: routed.events, boundaries: routed.boundaries, dropped: routed.dropped };
 }
 
@@ -87,10 +116,16 @@ describe('routeTraceRequest', () => {
                 span({ spanId: '0000000000000001', attributes: [str('gen_ai.operation.name', 'execute_tool')] }),
                 span({ spanId: '0000000000000002', parentSpanId: '', name: 'task root' }),
                 span({ spanId: '0000000000000003', attributes: [str('http.method', 'GET')] }),
-                span({ spanId: '0000000000000004', attributes: [{ key: 'tripline.task.id', value: { intValue: 42 } }, str('db.system', 'mysql')] }),
+                span({
+                  spanId: '0000000000000004',
+                  attributes: [{ key: 'tripline.task.id', value: { intValue: 42 } }, str('db.system', 'mysql')],
+                }),
               ],
             },
-            { scope: { name: 'b', attributes: [] }, spans: [span({ spanId: '0000000000000005', name: 'tools/call x' })] },
+            {
+              scope: { name: 'b', attributes: [] },
+              spans: [span({ spanId: '0000000000000005', name: 'tools/call x' })],
+            },
           ],
         },
         {
@@ -98,10 +133,22 @@ describe('routeTraceRequest', () => {
             {
               spans: [
                 span({ spanId: '0000000000000006', attributes: [str('rpc.method', 'tools/call')] }),
-                span({ spanId: '0000000000000007', attributes: [str('mcp.method.name', 'initialize'), str('rpc.method', 'tools/call')] }),
-                span({ spanId: '0000000000000008', attributes: [str('tripline.event.kind', 'privilege_change'), str('db.system.name', 'x')] }),
-                span({ spanId: '0000000000000009', attributes: [{ key: 'tripline.data.bytes', value: { arrayValue: { values: [] } } }] }),
-                span({ spanId: '000000000000000a', attributes: [{ key: 'tripline.privilege.action', value: { kvlistValue: { values: [] } } }] }),
+                span({
+                  spanId: '0000000000000007',
+                  attributes: [str('mcp.method.name', 'initialize'), str('rpc.method', 'tools/call')],
+                }),
+                span({
+                  spanId: '0000000000000008',
+                  attributes: [str('tripline.event.kind', 'privilege_change'), str('db.system.name', 'x')],
+                }),
+                span({
+                  spanId: '0000000000000009',
+                  attributes: [{ key: 'tripline.data.bytes', value: { arrayValue: { values: [] } } }],
+                }),
+                span({
+                  spanId: '000000000000000a',
+                  attributes: [{ key: 'tripline.privilege.action', value: { kvlistValue: { values: [] } } }],
+                }),
               ],
             },
           ],
@@ -115,8 +162,19 @@ describe('routeTraceRequest', () => {
   });
 
   it('halves a group over maxRecordBytes the same way, and refuses a span larger than the limit', () => {
-    const spans = Array.from({ length: 40 }, (_, i) => span({ spanId: (i + 1).toString(16).padStart(16, '0'), attributes: [str('tripline.task.id', 't'), str('gen_ai.operation.name', 'execute_tool'), str('payload', 'x'.repeat(200))] }));
-    const body = encodeTraceRequest({ resourceSpans: [{ scopeSpans: [{ scope: { name: 's', attributes: [] }, spans }] }] });
+    const spans = Array.from({ length: 40 }, (_, i) =>
+      span({
+        spanId: (i + 1).toString(16).padStart(16, '0'),
+        attributes: [
+          str('tripline.task.id', 't'),
+          str('gen_ai.operation.name', 'execute_tool'),
+          str('payload', 'x'.repeat(200)),
+        ],
+      }),
+    );
+    const body = encodeTraceRequest({
+      resourceSpans: [{ scopeSpans: [{ scope: { name: 's', attributes: [] }, spans }] }],
+    });
     const objects = viaObjects(body, 2000);
     expect(objects.records.length).toBeGreaterThan(4);
     expect(viaBytes(body, 2000)).toEqual(objects);
@@ -133,17 +191,41 @@ describe('routeTraceRequest', () => {
   });
 
   it('keys every span by its trace, whatever task it declares, and reads attributes afresh when a reused buffer changes', () => {
-    const body = Buffer.from(encodeTraceRequest({ resourceSpans: [{ scopeSpans: [{ spans: [span({ attributes: [str('tripline.task.id', 'task-aaaa'), str('db.system.name', 'x')] })] }] }] }));
+    const body = Buffer.from(
+      encodeTraceRequest({
+        resourceSpans: [
+          {
+            scopeSpans: [
+              { spans: [span({ attributes: [str('tripline.task.id', 'task-aaaa'), str('db.system.name', 'x')] })] },
+            ],
+          },
+        ],
+      }),
+    );
     const trace = span({}).traceId;
-    expect(routeTraceRequest(body, TOPICS, 900_000).records.map((record) => [record.topic, record.key])).toEqual([[TOPICS.data_access, trace]]);
+    expect(routeTraceRequest(body, TOPICS, 900_000).records.map((record) => [record.topic, record.key])).toEqual([
+      [TOPICS.data_access, trace],
+    ]);
     // The same bytes with the data attribute renamed: the span is no event now, only a declaration of its task.
     body.write('db.systex', body.indexOf('db.system'), 'latin1');
-    expect(routeTraceRequest(body, TOPICS, 900_000).records.map((record) => [record.topic, record.key])).toEqual([[TOPICS.tool_call, trace]]);
+    expect(routeTraceRequest(body, TOPICS, 900_000).records.map((record) => [record.topic, record.key])).toEqual([
+      [TOPICS.tool_call, trace],
+    ]);
   });
 
   it('answers OTLP_BAD_REQUEST for malformed protobuf, and nothing for an empty body', () => {
-    expect(routeTraceRequest(new Uint8Array(0), TOPICS, 900_000)).toEqual({ records: [], events: 0, boundaries: 0, dropped: 0 });
-    for (const garbage of [Uint8Array.of(0x0a, 0x05, 0x12), Uint8Array.of(0x0a, 0x02, 0x12, 0x7f), Uint8Array.of(0x0f), Buffer.from('{"resourceSpans":[]}')]) {
+    expect(routeTraceRequest(new Uint8Array(0), TOPICS, 900_000)).toEqual({
+      records: [],
+      events: 0,
+      boundaries: 0,
+      dropped: 0,
+    });
+    for (const garbage of [
+      Uint8Array.of(0x0a, 0x05, 0x12),
+      Uint8Array.of(0x0a, 0x02, 0x12, 0x7f),
+      Uint8Array.of(0x0f),
+      Buffer.from('{"resourceSpans":[]}'),
+    ]) {
       let caught: unknown;
       try {
         routeTraceRequest(garbage, TOPICS, 900_000);
@@ -174,7 +256,22 @@ describe('routeTraceRequest', () => {
       'service.name',
       'other.key',
     ];
-    const strings = ['tool_call', 'data_access', 'privilege_change', 'execute_tool', 'tools/call', 'TOOL', 'tool', 'Tool', 'true', 'false', '', 'task-1', 'task-2', 'x'];
+    const strings = [
+      'tool_call',
+      'data_access',
+      'privilege_change',
+      'execute_tool',
+      'tools/call',
+      'TOOL',
+      'tool',
+      'Tool',
+      'true',
+      'false',
+      '',
+      'task-1',
+      'task-2',
+      'x',
+    ];
     const value: fc.Arbitrary<OtlpAnyValue> = fc.oneof(
       fc.constantFrom(...strings).map((stringValue): OtlpAnyValue => ({ stringValue })),
       fc.boolean().map((boolValue): OtlpAnyValue => ({ boolValue })),
@@ -184,16 +281,27 @@ describe('routeTraceRequest', () => {
       fc.constant<OtlpAnyValue>({ kvlistValue: { values: [] } }),
     );
     const attributes = fc.array(fc.record({ key: fc.constantFrom(...keys), value }), { maxLength: 5 });
-    const id = (bytes: number): fc.Arbitrary<string> => fc.constantFrom('', '0'.repeat(bytes * 2), 'ab'.repeat(bytes), 'cd'.repeat(bytes));
+    const id = (bytes: number): fc.Arbitrary<string> =>
+      fc.constantFrom('', '0'.repeat(bytes * 2), 'ab'.repeat(bytes), 'cd'.repeat(bytes));
     const spanArb = fc.record({
       traceId: id(16),
-      spanId: fc.constantFrom('0000000000000001', '0000000000000002', '0000000000000003', '0000000000000004', '0000000000000005', '0000000000000006'),
+      spanId: fc.constantFrom(
+        '0000000000000001',
+        '0000000000000002',
+        '0000000000000003',
+        '0000000000000004',
+        '0000000000000005',
+        '0000000000000006',
+      ),
       parentSpanId: id(8),
       name: fc.constantFrom('execute_tool x', 'tools/call y', 'execute_tool', 'plain', ''),
       attributes,
     });
     const requestArb = fc.array(
-      fc.record({ resource: attributes, scopes: fc.array(fc.array(spanArb, { maxLength: 4 }), { minLength: 1, maxLength: 2 }) }),
+      fc.record({
+        resource: attributes,
+        scopes: fc.array(fc.array(spanArb, { maxLength: 4 }), { minLength: 1, maxLength: 2 }),
+      }),
       { minLength: 1, maxLength: 3 },
     );
     fc.assert(
@@ -205,7 +313,9 @@ describe('routeTraceRequest', () => {
             scopeSpans: resource.scopes.map((spans) => ({
               scope: { name: 'scope', attributes: [] },
               // Unique span ids: the object path routes by trace id + span id.
-              spans: spans.map((generatedSpan) => span({ ...generatedSpan, spanId: (++counter).toString(16).padStart(16, '0') })),
+              spans: spans.map((generatedSpan) =>
+                span({ ...generatedSpan, spanId: (++counter).toString(16).padStart(16, '0') }),
+              ),
             })),
           })),
         };

@@ -7,7 +7,8 @@ export const baselines: DashboardSpec = dashboard({
   file: 'baselines.json',
   uid: 'tripline-baselines',
   title: 'Tripline / Baselines',
-  description: 'What normal looks like per task type, how many completed tasks it was learned from, and what shadow mode would have revoked.',
+  description:
+    'What normal looks like per task type, how many completed tasks it was learned from, and what shadow mode would have revoked.',
   variables: [tenantVariable],
   panels: [
     barGauge(
@@ -48,7 +49,18 @@ export const baselines: DashboardSpec = dashboard({
       {
         size: { w: 16, h: 8 },
         columns: { duration_median_s: { unit: 's' } },
-        needs: ['task_type', 'learned_from_tasks', 'events_median', 'events_p90', 'tool_calls_median', 'rows_p90', 'distinct_tools', 'distinct_resources', 'egress_hosts', 'updated_at'],
+        needs: [
+          'task_type',
+          'learned_from_tasks',
+          'events_median',
+          'events_p90',
+          'tool_calls_median',
+          'rows_p90',
+          'distinct_tools',
+          'distinct_resources',
+          'egress_hosts',
+          'updated_at',
+        ],
       },
     ),
     table(
@@ -64,7 +76,11 @@ export const baselines: DashboardSpec = dashboard({
       WHERE ${TENANT} AND agent_id = '' AND task_type != '*'
       ORDER BY task_type, share_of_tasks DESC, tool
       `,
-      { size: { w: 12, h: 10 }, columns: { share_of_tasks: { unit: 'percentunit' } }, needs: ['task_type', 'tool', 'tasks_using', 'share_of_tasks', 'calls_per_task'] },
+      {
+        size: { w: 12, h: 10 },
+        columns: { share_of_tasks: { unit: 'percentunit' } },
+        needs: ['task_type', 'tool', 'tasks_using', 'share_of_tasks', 'calls_per_task'],
+      },
     ),
     table(
       'Data resources per task type',
@@ -79,7 +95,11 @@ export const baselines: DashboardSpec = dashboard({
       WHERE ${TENANT} AND agent_id = '' AND task_type != '*'
       ORDER BY task_type, share_of_tasks DESC, resource
       `,
-      { size: { w: 12, h: 10 }, columns: { share_of_tasks: { unit: 'percentunit' } }, needs: ['task_type', 'resource', 'tasks_using', 'share_of_tasks', 'rows_per_task_p90'] },
+      {
+        size: { w: 12, h: 10 },
+        columns: { share_of_tasks: { unit: 'percentunit' } },
+        needs: ['task_type', 'resource', 'tasks_using', 'share_of_tasks', 'rows_per_task_p90'],
+      },
     ),
     stat(
       'Shadow mode: would have revoked',
@@ -100,7 +120,12 @@ export const baselines: DashboardSpec = dashboard({
       `,
       {
         size: { w: 18, h: 8 },
-        columns: { task_id: taskIdColumn, score: scoreColumn, decision: { mappings: DECISION_COLORS, width: 80 }, reasons_text: { displayName: 'reasons' } },
+        columns: {
+          task_id: taskIdColumn,
+          score: scoreColumn,
+          decision: { mappings: DECISION_COLORS, width: 80 },
+          reasons_text: { displayName: 'reasons' },
+        },
         needs: ['time', 'decision', 'task_type', 'task_id', 'agent_id', 'score', 'reasons_text'],
       },
     ),

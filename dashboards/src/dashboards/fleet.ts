@@ -7,29 +7,50 @@ export const fleet: DashboardSpec = dashboard({
   file: 'fleet.json',
   uid: 'tripline-fleet',
   title: 'Tripline / Fleet',
-  description: 'Every agent at a glance: event rates by kind, alerts and revocations, the riskiest agents and tasks, and which detector regime each task type is in.',
+  description:
+    'Every agent at a glance: event rates by kind, alerts and revocations, the riskiest agents and tasks, and which detector regime each task type is in.',
   variables: [tenantVariable],
   panels: [
-    stat('Events', 'Classified spans stored in the time range.', `SELECT count() AS events FROM tripline.events FINAL WHERE ${TENANT} AND $__timeFilter(start_time)`, {
-      size: { w: 5, h: 4 },
-      color: 'blue',
-      needs: ['events'],
-    }),
-    stat('Alerts', 'Alerts raised in the time range (shadow-mode alerts not counted; see Baselines).', `SELECT countIf(NOT shadow) AS alerts FROM tripline.alerts FINAL WHERE ${TENANT} AND $__timeFilter(time)`, {
-      size: { w: 5, h: 4 },
-      color: 'orange',
-      needs: ['alerts'],
-    }),
-    stat('Revocations', 'Tasks revoked in the time range, by the detector or by hand.', `SELECT countIf(action = 'revoke') AS revocations FROM tripline.revocations FINAL WHERE ${TENANT} AND $__timeFilter(time)`, {
-      size: { w: 5, h: 4 },
-      color: 'red',
-      needs: ['revocations'],
-    }),
-    stat('Active tasks', 'Tasks running now (not completed, not revoked), whatever the time range.', `SELECT countIf(status = 'active') AS active_tasks FROM tripline.tasks FINAL WHERE ${TENANT}`, {
-      size: { w: 5, h: 4 },
-      color: 'green',
-      needs: ['active_tasks'],
-    }),
+    stat(
+      'Events',
+      'Classified spans stored in the time range.',
+      `SELECT count() AS events FROM tripline.events FINAL WHERE ${TENANT} AND $__timeFilter(start_time)`,
+      {
+        size: { w: 5, h: 4 },
+        color: 'blue',
+        needs: ['events'],
+      },
+    ),
+    stat(
+      'Alerts',
+      'Alerts raised in the time range (shadow-mode alerts not counted; see Baselines).',
+      `SELECT countIf(NOT shadow) AS alerts FROM tripline.alerts FINAL WHERE ${TENANT} AND $__timeFilter(time)`,
+      {
+        size: { w: 5, h: 4 },
+        color: 'orange',
+        needs: ['alerts'],
+      },
+    ),
+    stat(
+      'Revocations',
+      'Tasks revoked in the time range, by the detector or by hand.',
+      `SELECT countIf(action = 'revoke') AS revocations FROM tripline.revocations FINAL WHERE ${TENANT} AND $__timeFilter(time)`,
+      {
+        size: { w: 5, h: 4 },
+        color: 'red',
+        needs: ['revocations'],
+      },
+    ),
+    stat(
+      'Active tasks',
+      'Tasks running now (not completed, not revoked), whatever the time range.',
+      `SELECT countIf(status = 'active') AS active_tasks FROM tripline.tasks FINAL WHERE ${TENANT}`,
+      {
+        size: { w: 5, h: 4 },
+        color: 'green',
+        needs: ['active_tasks'],
+      },
+    ),
     stat(
       'Since the last event',
       'Seconds since Tripline last stored an event of a span that started in the time range. A pipeline that stopped (agents, collector, gateway, Kafka or processors) shows here first: alert on it in Grafana (docs/dashboards.md).',
@@ -55,7 +76,13 @@ export const fleet: DashboardSpec = dashboard({
       GROUP BY t, kind
       ORDER BY t, kind
       `,
-      { size: { w: 12, h: 8 }, unit: 'reqps', style: 'lines', timeColumn: 't', needs: ['t', 'kind', 'events_per_second'] },
+      {
+        size: { w: 12, h: 8 },
+        unit: 'reqps',
+        style: 'lines',
+        timeColumn: 't',
+        needs: ['t', 'kind', 'events_per_second'],
+      },
     ),
     timeseries(
       'Alerts and revocations',
@@ -93,8 +120,23 @@ export const fleet: DashboardSpec = dashboard({
       `,
       {
         size: { w: 14, h: 10 },
-        columns: { task_id: taskIdColumn, score: scoreColumn, status: { mappings: STATUS_COLORS, width: 90 }, decision: { mappings: DECISION_COLORS, width: 80 } },
-        needs: ['task_id', 'task_type', 'agent_id', 'status', 'score', 'decision', 'regime', 'top_reasons', 'last_event_at'],
+        columns: {
+          task_id: taskIdColumn,
+          score: scoreColumn,
+          status: { mappings: STATUS_COLORS, width: 90 },
+          decision: { mappings: DECISION_COLORS, width: 80 },
+        },
+        needs: [
+          'task_id',
+          'task_type',
+          'agent_id',
+          'status',
+          'score',
+          'decision',
+          'regime',
+          'top_reasons',
+          'last_event_at',
+        ],
       },
     ),
     table(
@@ -154,7 +196,13 @@ export const fleet: DashboardSpec = dashboard({
       {
         size: { w: 24, h: 7 },
         columns: {
-          current_regime: { mappings: { rules: { text: 'rules (warming up)', color: 'orange' }, type_baseline: { text: 'type baseline', color: 'green' }, agent_baseline: { text: 'agent baseline', color: 'green' } } },
+          current_regime: {
+            mappings: {
+              rules: { text: 'rules (warming up)', color: 'orange' },
+              type_baseline: { text: 'type baseline', color: 'green' },
+              agent_baseline: { text: 'agent baseline', color: 'green' },
+            },
+          },
         },
         needs: ['task_type', 'current_regime', 'events', 'rules_events', 'baseline_events', 'baseline_tasks'],
       },

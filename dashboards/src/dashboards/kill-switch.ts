@@ -14,29 +14,50 @@ export const killSwitch: DashboardSpec = dashboard({
   file: 'kill-switch.json',
   uid: 'tripline-kill-switch',
   title: 'Tripline / Kill switch',
-  description: 'Revocations and restores, automatic and manual; whether each kill was verified to have taken effect; how fast kills happen; and who acted by hand.',
+  description:
+    'Revocations and restores, automatic and manual; whether each kill was verified to have taken effect; how fast kills happen; and who acted by hand.',
   variables: [tenantVariable],
   panels: [
-    stat('Automatic kills', 'Tasks the detector revoked in the time range.', `SELECT countIf(action = 'revoke' AND source = 'detector') AS automatic_kills FROM tripline.revocations FINAL WHERE ${TENANT} AND $__timeFilter(time)`, {
-      size: { w: 6, h: 4 },
-      color: 'red',
-      needs: ['automatic_kills'],
-    }),
-    stat('Manual kills', 'Tasks a person revoked (POST /v1/tasks/:id/revoke or the console).', `SELECT countIf(action = 'revoke' AND source = 'manual') AS manual_kills FROM tripline.revocations FINAL WHERE ${TENANT} AND $__timeFilter(time)`, {
-      size: { w: 6, h: 4 },
-      color: 'purple',
-      needs: ['manual_kills'],
-    }),
-    stat('Restores', 'Revoked tasks a person restored.', `SELECT countIf(action = 'restore') AS restores FROM tripline.revocations FINAL WHERE ${TENANT} AND $__timeFilter(time)`, {
-      size: { w: 6, h: 4 },
-      color: 'green',
-      needs: ['restores'],
-    }),
-    stat('Revoked now', 'Tasks whose credentials are revoked at this moment, whatever the time range.', `SELECT countIf(status = 'revoked') AS revoked_now FROM tripline.tasks FINAL WHERE ${TENANT}`, {
-      size: { w: 6, h: 4 },
-      color: 'dark-red',
-      needs: ['revoked_now'],
-    }),
+    stat(
+      'Automatic kills',
+      'Tasks the detector revoked in the time range.',
+      `SELECT countIf(action = 'revoke' AND source = 'detector') AS automatic_kills FROM tripline.revocations FINAL WHERE ${TENANT} AND $__timeFilter(time)`,
+      {
+        size: { w: 6, h: 4 },
+        color: 'red',
+        needs: ['automatic_kills'],
+      },
+    ),
+    stat(
+      'Manual kills',
+      'Tasks a person revoked (POST /v1/tasks/:id/revoke or the console).',
+      `SELECT countIf(action = 'revoke' AND source = 'manual') AS manual_kills FROM tripline.revocations FINAL WHERE ${TENANT} AND $__timeFilter(time)`,
+      {
+        size: { w: 6, h: 4 },
+        color: 'purple',
+        needs: ['manual_kills'],
+      },
+    ),
+    stat(
+      'Restores',
+      'Revoked tasks a person restored.',
+      `SELECT countIf(action = 'restore') AS restores FROM tripline.revocations FINAL WHERE ${TENANT} AND $__timeFilter(time)`,
+      {
+        size: { w: 6, h: 4 },
+        color: 'green',
+        needs: ['restores'],
+      },
+    ),
+    stat(
+      'Revoked now',
+      'Tasks whose credentials are revoked at this moment, whatever the time range.',
+      `SELECT countIf(status = 'revoked') AS revoked_now FROM tripline.tasks FINAL WHERE ${TENANT}`,
+      {
+        size: { w: 6, h: 4 },
+        color: 'dark-red',
+        needs: ['revoked_now'],
+      },
+    ),
     stat(
       'Verification outcomes',
       'After each revocation Tripline checks that the kill took effect (introspection inactive, leases revoked, the agent stopped and acknowledged): verified, failed (each failure also raises an alert), or still pending.',
@@ -63,7 +84,7 @@ export const killSwitch: DashboardSpec = dashboard({
     ),
     stat(
       'Detection latency: offending span to revocation',
-      'Automatic kills: from the end of the offending span (as the agent timed it) to the revocation decision (Tripline\'s clock). Meaningful when agent and Tripline clocks are synchronised (NTP); simulated agents run a faster clock, so their values can be negative.',
+      "Automatic kills: from the end of the offending span (as the agent timed it) to the revocation decision (Tripline's clock). Meaningful when agent and Tripline clocks are synchronised (NTP); simulated agents run a faster clock, so their values can be negative.",
       `
       SELECT quantile(0.5)(latency_ms) AS p50, quantile(0.9)(latency_ms) AS p90, quantile(0.99)(latency_ms) AS p99, count() AS kills
       FROM
@@ -114,11 +135,25 @@ export const killSwitch: DashboardSpec = dashboard({
           task_id: taskIdColumn,
           score: scoreColumn,
           action: { mappings: ACTION_COLORS, width: 80 },
-          verification: { mappings: { ...OUTCOME_COLORS, unverified: { text: 'unverified', color: 'text' } }, width: 100 },
+          verification: {
+            mappings: { ...OUTCOME_COLORS, unverified: { text: 'unverified', color: 'text' } },
+            width: 100,
+          },
           reasons_text: { displayName: 'reasons' },
           time: { width: 190 },
         },
-        needs: ['time', 'action', 'source', 'actor', 'task_id', 'agent_id', 'score', 'reason', 'reasons_text', 'verification'],
+        needs: [
+          'time',
+          'action',
+          'source',
+          'actor',
+          'task_id',
+          'agent_id',
+          'score',
+          'reason',
+          'reasons_text',
+          'verification',
+        ],
       },
     ),
     table(
@@ -143,7 +178,15 @@ export const killSwitch: DashboardSpec = dashboard({
           acknowledged_after_ms: { unit: 'ms' },
           failures_text: { displayName: 'failures' },
         },
-        needs: ['revoked_at', 'task_id', 'agent_id', 'outcome', 'decided_after_ms', 'acknowledged_after_ms', 'failures_text'],
+        needs: [
+          'revoked_at',
+          'task_id',
+          'agent_id',
+          'outcome',
+          'decided_after_ms',
+          'acknowledged_after_ms',
+          'failures_text',
+        ],
         rows: VERIFICATIONS,
       },
     ),

@@ -15,31 +15,52 @@ export const task: DashboardSpec = dashboard({
   file: 'task.json',
   uid: 'tripline-task',
   title: 'Tripline / Task',
-  description: 'One task: its state, and each event with the score, reasons and decision it got. The panels show the whole task whatever the time range.',
+  description:
+    'One task: its state, and each event with the score, reasons and decision it got. The panels show the whole task whatever the time range.',
   variables: [tenantVariable, taskIdVariable],
   panels: [
-    stat('Status', 'active, completed or revoked (a restore returns a revoked task to active or completed).', `SELECT status FROM tripline.tasks FINAL WHERE ${TENANT} AND ${TASK}`, {
-      size: { w: 6, h: 4 },
-      text: true,
-      mappings: STATUS_COLORS,
-      needs: ['status'],
-    }),
-    stat('Peak score', 'The highest verdict score of the task, 0 to 100.', `SELECT score FROM tripline.tasks FINAL WHERE ${TENANT} AND ${TASK}`, {
-      size: { w: 6, h: 4 },
-      colorByScore: true,
-      needs: ['score'],
-    }),
-    stat('Decision', 'The strongest decision reached: allow, alert or revoke.', `SELECT decision FROM tripline.tasks FINAL WHERE ${TENANT} AND ${TASK}`, {
-      size: { w: 6, h: 4 },
-      text: true,
-      mappings: DECISION_COLORS,
-      needs: ['decision'],
-    }),
-    stat('Regime', 'Which knowledge the peak verdict rested on.', `SELECT regime FROM tripline.tasks FINAL WHERE ${TENANT} AND ${TASK}`, {
-      size: { w: 6, h: 4 },
-      text: true,
-      needs: ['regime'],
-    }),
+    stat(
+      'Status',
+      'active, completed or revoked (a restore returns a revoked task to active or completed).',
+      `SELECT status FROM tripline.tasks FINAL WHERE ${TENANT} AND ${TASK}`,
+      {
+        size: { w: 6, h: 4 },
+        text: true,
+        mappings: STATUS_COLORS,
+        needs: ['status'],
+      },
+    ),
+    stat(
+      'Peak score',
+      'The highest verdict score of the task, 0 to 100.',
+      `SELECT score FROM tripline.tasks FINAL WHERE ${TENANT} AND ${TASK}`,
+      {
+        size: { w: 6, h: 4 },
+        colorByScore: true,
+        needs: ['score'],
+      },
+    ),
+    stat(
+      'Decision',
+      'The strongest decision reached: allow, alert or revoke.',
+      `SELECT decision FROM tripline.tasks FINAL WHERE ${TENANT} AND ${TASK}`,
+      {
+        size: { w: 6, h: 4 },
+        text: true,
+        mappings: DECISION_COLORS,
+        needs: ['decision'],
+      },
+    ),
+    stat(
+      'Regime',
+      'Which knowledge the peak verdict rested on.',
+      `SELECT regime FROM tripline.tasks FINAL WHERE ${TENANT} AND ${TASK}`,
+      {
+        size: { w: 6, h: 4 },
+        text: true,
+        needs: ['regime'],
+      },
+    ),
     table(
       'Task',
       'Who ran it, when, how much it did, and why it scored as it did.',
@@ -50,7 +71,20 @@ export const task: DashboardSpec = dashboard({
       FROM tripline.tasks FINAL
       WHERE ${TENANT} AND ${TASK}
       `,
-      { size: { w: 24, h: 4 }, columns: { reasons_text: { displayName: 'reasons' } }, needs: ['task_type', 'agent_id', 'started_at', 'ended_at', 'tool_calls', 'data_accesses', 'privilege_changes', 'reasons_text'] },
+      {
+        size: { w: 24, h: 4 },
+        columns: { reasons_text: { displayName: 'reasons' } },
+        needs: [
+          'task_type',
+          'agent_id',
+          'started_at',
+          'ended_at',
+          'tool_calls',
+          'data_accesses',
+          'privilege_changes',
+          'reasons_text',
+        ],
+      },
     ),
     timeseries(
       'Score of each event',
@@ -61,7 +95,15 @@ export const task: DashboardSpec = dashboard({
       WHERE ${TENANT} AND ${TASK}
       ORDER BY t
       `,
-      { size: { w: 24, h: 8 }, style: 'points', scoreThresholds: true, min: 0, max: 100, timeColumn: 't', needs: ['t', 'kind', 'score'] },
+      {
+        size: { w: 24, h: 8 },
+        style: 'points',
+        scoreThresholds: true,
+        min: 0,
+        max: 100,
+        timeColumn: 't',
+        needs: ['t', 'kind', 'score'],
+      },
     ),
     table(
       'Timeline',
@@ -83,7 +125,12 @@ export const task: DashboardSpec = dashboard({
       `,
       {
         size: { w: 24, h: 12 },
-        columns: { score: scoreColumn, decision: { mappings: DECISION_COLORS, width: 80 }, reasons_text: { displayName: 'reasons' }, start_time: { width: 190 } },
+        columns: {
+          score: scoreColumn,
+          decision: { mappings: DECISION_COLORS, width: 80 },
+          reasons_text: { displayName: 'reasons' },
+          start_time: { width: 190 },
+        },
         needs: ['start_time', 'kind', 'detail', 'score', 'decision', 'regime', 'reasons_text', 'shadow'],
       },
     ),
@@ -106,7 +153,11 @@ export const task: DashboardSpec = dashboard({
       )
       ORDER BY time
       `,
-      { size: { w: 24, h: 7 }, columns: { score: scoreColumn }, needs: ['time', 'what', 'score', 'actor', 'reason', 'details'] },
+      {
+        size: { w: 24, h: 7 },
+        columns: { score: scoreColumn },
+        needs: ['time', 'what', 'score', 'actor', 'reason', 'details'],
+      },
     ),
   ],
 });

@@ -78,21 +78,32 @@ export const coPartitionAssigner: PartitionAssigner = ({ cluster, logger }) => {
       const counts = new Map<string, number>();
       for (const topic of topics) counts.set(topic, cluster.findTopicPartitionMetadata(topic).length);
       if (new Set(counts.values()).size > 1) {
-        logger.warn('topics of the group have different partition counts: co-partitioning holds only for the common partition numbers', {
-          counts: Object.fromEntries(counts),
-        });
+        logger.warn(
+          'topics of the group have different partition counts: co-partitioning holds only for the common partition numbers',
+          {
+            counts: Object.fromEntries(counts),
+          },
+        );
       }
       const plan = coPartitionedAssignment(subscriptions, counts);
       const assignments: GroupMemberAssignment[] = [...plan].map(([memberId, assignment]) => ({
         memberId,
-        memberAssignment: AssignerProtocol.MemberAssignment.encode({ version: assigner.version, assignment, userData: Buffer.alloc(0) }),
+        memberAssignment: AssignerProtocol.MemberAssignment.encode({
+          version: assigner.version,
+          assignment,
+          userData: Buffer.alloc(0),
+        }),
       }));
       return Promise.resolve(assignments);
     },
     protocol({ topics }) {
       return {
         name: assigner.name,
-        metadata: AssignerProtocol.MemberMetadata.encode({ version: assigner.version, topics, userData: Buffer.alloc(0) }),
+        metadata: AssignerProtocol.MemberMetadata.encode({
+          version: assigner.version,
+          topics,
+          userData: Buffer.alloc(0),
+        }),
       };
     },
   };

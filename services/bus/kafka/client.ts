@@ -21,7 +21,11 @@ export interface KafkaClientOptions {
 }
 
 /** A kafkajs client whose log lines go to `logger` (kafkajs INFO is chatty: it goes to debug). */
-export function createKafka(settings: Pick<KafkaSettings, 'brokers' | 'clientId'>, logger: Logger, options: KafkaClientOptions): Kafka {
+export function createKafka(
+  settings: Pick<KafkaSettings, 'brokers' | 'clientId'>,
+  logger: Logger,
+  options: KafkaClientOptions,
+): Kafka {
   // Every Tripline client can read (and the gateway write) ZSTD batches.
   registerZstdCodec();
   // kafkajs' request queue timer, produce encoder and CRC-32C (see kafkajs-patches.ts).
@@ -39,7 +43,8 @@ export function createKafka(settings: Pick<KafkaSettings, 'brokers' | 'clientId'
       () =>
       ({ level, namespace, log: entry }: LogEntry) => {
         const fields: Record<string, unknown> = { kafkaNamespace: namespace };
-        for (const [key, value] of Object.entries(entry)) if (key !== 'message' && key !== 'timestamp') fields[key] = value as unknown;
+        for (const [key, value] of Object.entries(entry))
+          if (key !== 'message' && key !== 'timestamp') fields[key] = value as unknown;
         const message = entry.message;
         if (level === logLevel.ERROR || level === logLevel.WARN) log.warn(fields, message);
         else if (level === logLevel.INFO) log.debug(fields, message);
@@ -69,23 +74,32 @@ export async function ensureTopics(kafka: Kafka, settings: KafkaSettings, logger
         if (missing.length > 0) {
           const created = await admin.createTopics({
             waitForLeaders: true,
-            topics: missing.map((topic) => ({ topic, numPartitions: settings.partitions, replicationFactor: settings.replicationFactor })),
+            topics: missing.map((topic) => ({
+              topic,
+              numPartitions: settings.partitions,
+              replicationFactor: settings.replicationFactor,
+            })),
           });
           if (created) logger.info({ topics: missing, partitions: settings.partitions }, 'created Kafka topics');
         }
         await checkCoPartitioned(admin, settings, logger);
         return;
       } catch (error) {
-        if (error instanceof TriplineError || (error as { retriable?: unknown }).retriable !== true || attempt >= 20) throw error;
+        if (error instanceof TriplineError || (error as { retriable?: unknown }).retriable !== true || attempt >= 20)
+          throw error;
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
     }
   } catch (error) {
     if (error instanceof TriplineError) throw error;
-    throw new TriplineError('KAFKA_UNAVAILABLE', `could not prepare the Kafka topics on ${settings.brokers.join(',')}: ${messageOf(error)}`, {
-      cause: error,
-      details: { retryAfterSeconds: 5 },
-    });
+    throw new TriplineError(
+      'KAFKA_UNAVAILABLE',
+      `could not prepare the Kafka topics on ${settings.brokers.join(',')}: ${messageOf(error)}`,
+      {
+        cause: error,
+        details: { retryAfterSeconds: 5 },
+      },
+    );
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
@@ -105,6 +119,9 @@ async function checkCoPartitioned(admin: Admin, settings: KafkaSettings, logger:
   }
   const [count] = distinct;
   if (count !== undefined && count !== settings.partitions) {
-    logger.info({ partitions: count, configured: settings.partitions }, 'span topics already exist with another partition count; using theirs');
+    logger.info(
+      { partitions: count, configured: settings.partitions },
+      'span topics already exist with another partition count; using theirs',
+    );
   }
 }

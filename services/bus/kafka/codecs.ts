@@ -20,11 +20,21 @@ export const ZSTD_LEVEL = 3;
  * KB; batches are at most maxBatchBytes, and the window only bounds back-references (ratio unchanged on span
  * records).
  */
-const ZSTD_OPTIONS: zlib.ZstdOptions = { params: { [zlib.constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL, [zlib.constants.ZSTD_c_windowLog]: 17 } };
+const ZSTD_OPTIONS: zlib.ZstdOptions = {
+  params: { [zlib.constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL, [zlib.constants.ZSTD_c_windowLog]: 17 },
+};
 
 /** The native compressor inside a zlib stream, as `zlib.zstdCompressSync` itself drives it. */
 interface NativeHandle {
-  writeSync(flush: number, input: Uint8Array, inOffset: number, inLength: number, output: Uint8Array, outOffset: number, outLength: number): void;
+  writeSync(
+    flush: number,
+    input: Uint8Array,
+    inOffset: number,
+    inLength: number,
+    output: Uint8Array,
+    outOffset: number,
+    outLength: number,
+  ): void;
 }
 
 /**
@@ -57,7 +67,13 @@ function openReusable(): ((input: Buffer) => Buffer | undefined) | undefined {
   const internals = zstd as unknown as { _handle?: Partial<NativeHandle>; _writeState?: unknown };
   const handle = internals._handle;
   const state = internals._writeState;
-  if (handle === undefined || typeof handle.writeSync !== 'function' || !(state instanceof Uint32Array) || state.length < 2) return undefined;
+  if (
+    handle === undefined ||
+    typeof handle.writeSync !== 'function' ||
+    !(state instanceof Uint32Array) ||
+    state.length < 2
+  )
+    return undefined;
   const native = handle as NativeHandle;
   let scratch = Buffer.allocUnsafe(64 * 1024);
   const compress = (input: Buffer): Buffer | undefined => {
@@ -77,7 +93,10 @@ function openReusable(): ((input: Buffer) => Buffer | undefined) | undefined {
     return Buffer.from(scratch.subarray(0, scratch.length - outputLeft));
   };
   // Proof on samples that the handle does what zstdCompressSync does, frame after frame; else never use it.
-  const samples = [Buffer.from('tripline zstd codec self-check '.repeat(64)), Buffer.from('and the frame after it '.repeat(32))];
+  const samples = [
+    Buffer.from('tripline zstd codec self-check '.repeat(64)),
+    Buffer.from('and the frame after it '.repeat(32)),
+  ];
   for (const sample of samples) {
     const proof = compress(sample);
     if (proof === undefined || !zlib.zstdDecompressSync(proof).equals(sample)) return undefined;

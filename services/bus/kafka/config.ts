@@ -94,22 +94,78 @@ export const KAFKA_CONFIG_VARIABLES = [
   ['TRIPLINE_TOPIC_TOOL_CALLS', DEFAULT_TOPICS.tool_call, 'topic of tool-call spans (and task-boundary spans)'],
   ['TRIPLINE_TOPIC_DATA_ACCESS', DEFAULT_TOPICS.data_access, 'topic of data-access spans'],
   ['TRIPLINE_TOPIC_PRIVILEGE_CHANGES', DEFAULT_TOPICS.privilege_change, 'topic of privilege-change spans'],
-  ['TRIPLINE_TOPIC_ALERTS', DEFAULT_TOPICS.alerts, 'topic Tripline publishes alerts to (JSON, schemas/alert.schema.json)'],
-  ['TRIPLINE_TOPIC_REVOCATIONS', DEFAULT_TOPICS.revocations, 'topic of revocations and restores (JSON, schemas/revocation.schema.json)'],
+  [
+    'TRIPLINE_TOPIC_ALERTS',
+    DEFAULT_TOPICS.alerts,
+    'topic Tripline publishes alerts to (JSON, schemas/alert.schema.json)',
+  ],
+  [
+    'TRIPLINE_TOPIC_REVOCATIONS',
+    DEFAULT_TOPICS.revocations,
+    'topic of revocations and restores (JSON, schemas/revocation.schema.json)',
+  ],
   ['TRIPLINE_TOPIC_DEAD_LETTER', DEFAULT_TOPICS.deadLetter, 'topic undecodable span records are moved to'],
-  ['TRIPLINE_KAFKA_REPLICATION_FACTOR', '-1', 'replication factor of topics Tripline creates (-1 = broker default, up to 32)'],
-  ['TRIPLINE_KAFKA_COMPRESSION', 'gzip', 'compression of produced span batches: gzip, zstd (cheaper; readers need ZSTD support) or none'],
-  ['TRIPLINE_KAFKA_PUBLISH_TIMEOUT_MS', '5000', 'longest wait for Kafka to acknowledge spans before ingest answers 503 (100 to 120,000)'],
+  [
+    'TRIPLINE_KAFKA_REPLICATION_FACTOR',
+    '-1',
+    'replication factor of topics Tripline creates (-1 = broker default, up to 32)',
+  ],
+  [
+    'TRIPLINE_KAFKA_COMPRESSION',
+    'gzip',
+    'compression of produced span batches: gzip, zstd (cheaper; readers need ZSTD support) or none',
+  ],
+  [
+    'TRIPLINE_KAFKA_PUBLISH_TIMEOUT_MS',
+    '5000',
+    'longest wait for Kafka to acknowledge spans before ingest answers 503 (100 to 120,000)',
+  ],
   ['TRIPLINE_KAFKA_RETRY_AFTER_SECONDS', '2', 'Retry-After advertised with 503 while Kafka is unavailable (1 to 60)'],
-  ['TRIPLINE_KAFKA_MAX_IN_FLIGHT_BYTES', '67108864', 'span bytes accepted but not yet acknowledged by Kafka before ingest answers 429/503 (1 MiB to 4 GiB)'],
-  ['TRIPLINE_KAFKA_LINGER_MS', '100', 'longest a record waits for others to share a produce request, which goes out sooner once 256 KiB are queued (0 to 1,000)'],
-  ['TRIPLINE_KAFKA_MAX_BATCH_BYTES', '900000', "most bytes of one partition per produce request; keep below the broker's message.max.bytes (16 KiB to 64 MiB)"],
-  ['TRIPLINE_KAFKA_MAX_RECORD_BYTES', '900000', 'largest record; bigger groups of spans are split (1 KiB to 64 MiB, at most TRIPLINE_KAFKA_MAX_BATCH_BYTES)'],
-  ['TRIPLINE_KAFKA_SESSION_TIMEOUT_MS', '30000', 'consumer session timeout: a processor silent this long is replaced (6,000 to 300,000)'],
-  ['TRIPLINE_KAFKA_HEARTBEAT_INTERVAL_MS', '3000', 'consumer heartbeat interval (100 to 60,000, below the session timeout)'],
-  ['TRIPLINE_KAFKA_REBALANCE_TIMEOUT_MS', '60000', 'time a processor has to finish its batch and rejoin during a rebalance (1,000 to 600,000)'],
-  ['TRIPLINE_KAFKA_FETCH_MAX_BYTES', '4194304', 'largest fetch of a processor, as stored (compressed); bounds its memory (64 KiB to 256 MiB)'],
-  ['TRIPLINE_KAFKA_MAX_POLL_INTERVAL_MS', '300000', 'longest a processor may work on one batch and keep its partitions; a hung one is replaced after this plus the session timeout (1,000 to 3,600,000)'],
+  [
+    'TRIPLINE_KAFKA_MAX_IN_FLIGHT_BYTES',
+    '67108864',
+    'span bytes accepted but not yet acknowledged by Kafka before ingest answers 429/503 (1 MiB to 4 GiB)',
+  ],
+  [
+    'TRIPLINE_KAFKA_LINGER_MS',
+    '100',
+    'longest a record waits for others to share a produce request, which goes out sooner once 256 KiB are queued (0 to 1,000)',
+  ],
+  [
+    'TRIPLINE_KAFKA_MAX_BATCH_BYTES',
+    '900000',
+    "most bytes of one partition per produce request; keep below the broker's message.max.bytes (16 KiB to 64 MiB)",
+  ],
+  [
+    'TRIPLINE_KAFKA_MAX_RECORD_BYTES',
+    '900000',
+    'largest record; bigger groups of spans are split (1 KiB to 64 MiB, at most TRIPLINE_KAFKA_MAX_BATCH_BYTES)',
+  ],
+  [
+    'TRIPLINE_KAFKA_SESSION_TIMEOUT_MS',
+    '30000',
+    'consumer session timeout: a processor silent this long is replaced (6,000 to 300,000)',
+  ],
+  [
+    'TRIPLINE_KAFKA_HEARTBEAT_INTERVAL_MS',
+    '3000',
+    'consumer heartbeat interval (100 to 60,000, below the session timeout)',
+  ],
+  [
+    'TRIPLINE_KAFKA_REBALANCE_TIMEOUT_MS',
+    '60000',
+    'time a processor has to finish its batch and rejoin during a rebalance (1,000 to 600,000)',
+  ],
+  [
+    'TRIPLINE_KAFKA_FETCH_MAX_BYTES',
+    '4194304',
+    'largest fetch of a processor, as stored (compressed); bounds its memory (64 KiB to 256 MiB)',
+  ],
+  [
+    'TRIPLINE_KAFKA_MAX_POLL_INTERVAL_MS',
+    '300000',
+    'longest a processor may work on one batch and keep its partitions; a hung one is replaced after this plus the session timeout (1,000 to 3,600,000)',
+  ],
 ] as const;
 
 /** Kafka's own rule for topic names. */
@@ -136,11 +192,16 @@ export function allTopics(topics: KafkaTopics): string[] {
  */
 export function loadKafkaSettings(base: TriplineConfig['kafka'], env: Env = process.env): Readonly<KafkaSettings> {
   if (base.brokers === undefined || base.brokers.length === 0) {
-    throw new TriplineError('CONFIG_INVALID', 'KAFKA_BROKERS is not set: the distributed mode needs a Kafka cluster (e.g. KAFKA_BROKERS=kafka:9092)', {
-      details: { variable: 'KAFKA_BROKERS' },
-    });
+    throw new TriplineError(
+      'CONFIG_INVALID',
+      'KAFKA_BROKERS is not set: the distributed mode needs a Kafka cluster (e.g. KAFKA_BROKERS=kafka:9092)',
+      {
+        details: { variable: 'KAFKA_BROKERS' },
+      },
+    );
   }
-  const topic = (name: string, fallback: string): string => readPattern(env, name, fallback, TOPIC_PATTERN, TOPIC_EXPECTED);
+  const topic = (name: string, fallback: string): string =>
+    readPattern(env, name, fallback, TOPIC_PATTERN, TOPIC_EXPECTED);
   const topics: KafkaTopics = {
     tool_call: topic('TRIPLINE_TOPIC_TOOL_CALLS', DEFAULT_TOPICS.tool_call),
     data_access: topic('TRIPLINE_TOPIC_DATA_ACCESS', DEFAULT_TOPICS.data_access),
@@ -151,11 +212,18 @@ export function loadKafkaSettings(base: TriplineConfig['kafka'], env: Env = proc
   };
   const names = allTopics(topics);
   if (new Set(names).size !== names.length) {
-    throw new TriplineError('CONFIG_INVALID', `Kafka topic names must differ from each other (got ${names.join(', ')})`, {
-      details: { variable: 'TRIPLINE_TOPIC_*' },
-    });
+    throw new TriplineError(
+      'CONFIG_INVALID',
+      `Kafka topic names must differ from each other (got ${names.join(', ')})`,
+      {
+        details: { variable: 'TRIPLINE_TOPIC_*' },
+      },
+    );
   }
-  const maxBatchBytes = readInt(env, 'TRIPLINE_KAFKA_MAX_BATCH_BYTES', 900_000, { min: 16 * 1024, max: 64 * 1024 * 1024 });
+  const maxBatchBytes = readInt(env, 'TRIPLINE_KAFKA_MAX_BATCH_BYTES', 900_000, {
+    min: 16 * 1024,
+    max: 64 * 1024 * 1024,
+  });
   const sessionTimeoutMs = readInt(env, 'TRIPLINE_KAFKA_SESSION_TIMEOUT_MS', 30_000, { min: 6000, max: 300_000 });
   return deepFreeze<KafkaSettings>({
     brokers: [...base.brokers],
@@ -168,16 +236,25 @@ export function loadKafkaSettings(base: TriplineConfig['kafka'], env: Env = proc
       compression: readEnum(env, 'TRIPLINE_KAFKA_COMPRESSION', 'gzip', KAFKA_COMPRESSIONS),
       publishTimeoutMs: readInt(env, 'TRIPLINE_KAFKA_PUBLISH_TIMEOUT_MS', 5000, { min: 100, max: 120_000 }),
       retryAfterSeconds: readInt(env, 'TRIPLINE_KAFKA_RETRY_AFTER_SECONDS', 2, { min: 1, max: 60 }),
-      maxInFlightBytes: readInt(env, 'TRIPLINE_KAFKA_MAX_IN_FLIGHT_BYTES', 64 * 1024 * 1024, { min: 1024 * 1024, max: 4 * 1024 * 1024 * 1024 }),
+      maxInFlightBytes: readInt(env, 'TRIPLINE_KAFKA_MAX_IN_FLIGHT_BYTES', 64 * 1024 * 1024, {
+        min: 1024 * 1024,
+        max: 4 * 1024 * 1024 * 1024,
+      }),
       lingerMs: readInt(env, 'TRIPLINE_KAFKA_LINGER_MS', 100, { min: 0, max: 1000 }),
       maxBatchBytes,
       maxRecordBytes: readInt(env, 'TRIPLINE_KAFKA_MAX_RECORD_BYTES', 900_000, { min: 1024, max: maxBatchBytes }),
     },
     consumer: {
       sessionTimeoutMs,
-      heartbeatIntervalMs: readInt(env, 'TRIPLINE_KAFKA_HEARTBEAT_INTERVAL_MS', 3000, { min: 100, max: Math.min(60_000, sessionTimeoutMs - 1) }),
+      heartbeatIntervalMs: readInt(env, 'TRIPLINE_KAFKA_HEARTBEAT_INTERVAL_MS', 3000, {
+        min: 100,
+        max: Math.min(60_000, sessionTimeoutMs - 1),
+      }),
       rebalanceTimeoutMs: readInt(env, 'TRIPLINE_KAFKA_REBALANCE_TIMEOUT_MS', 60_000, { min: 1000, max: 600_000 }),
-      maxBytes: readInt(env, 'TRIPLINE_KAFKA_FETCH_MAX_BYTES', 4 * 1024 * 1024, { min: 64 * 1024, max: 256 * 1024 * 1024 }),
+      maxBytes: readInt(env, 'TRIPLINE_KAFKA_FETCH_MAX_BYTES', 4 * 1024 * 1024, {
+        min: 64 * 1024,
+        max: 256 * 1024 * 1024,
+      }),
       maxPollIntervalMs: readInt(env, 'TRIPLINE_KAFKA_MAX_POLL_INTERVAL_MS', 300_000, { min: 1000, max: 3_600_000 }),
     },
   });
@@ -185,6 +262,11 @@ export function loadKafkaSettings(base: TriplineConfig['kafka'], env: Env = proc
 
 function readReplicationFactor(env: Env): number {
   const value = readInt(env, 'TRIPLINE_KAFKA_REPLICATION_FACTOR', -1, { min: -1, max: 32 });
-  if (value === 0) throw new TriplineError('CONFIG_INVALID', 'TRIPLINE_KAFKA_REPLICATION_FACTOR="0" is invalid: expected -1 (broker default) or 1 to 32', { details: { variable: 'TRIPLINE_KAFKA_REPLICATION_FACTOR' } });
+  if (value === 0)
+    throw new TriplineError(
+      'CONFIG_INVALID',
+      'TRIPLINE_KAFKA_REPLICATION_FACTOR="0" is invalid: expected -1 (broker default) or 1 to 32',
+      { details: { variable: 'TRIPLINE_KAFKA_REPLICATION_FACTOR' } },
+    );
   return value;
 }

@@ -27,7 +27,8 @@ export function restartingConsumers(kafka: Kafka, logger: Logger, options: Resta
   const delayMs = options.delayMs ?? 1000;
   // The same client (producers, admins, its cluster) with one method replaced.
   const client = Object.create(kafka) as Kafka;
-  client.consumer = (config: ConsumerConfig): Consumer => keepRunning(kafka.consumer(config), config.groupId, logger, delayMs);
+  client.consumer = (config: ConsumerConfig): Consumer =>
+    keepRunning(kafka.consumer(config), config.groupId, logger, delayMs);
   return client;
 }
 
@@ -53,7 +54,10 @@ function keepRunning(consumer: Consumer, groupId: string, logger: Logger, delayM
       await run(lastRun);
       logger.info({ groupId }, 'the Kafka consumer is running again');
     } catch (error) {
-      logger.error({ groupId, err: messageOf(error), retryInMs: delayMs }, 'starting the Kafka consumer again failed; retrying');
+      logger.error(
+        { groupId, err: messageOf(error), retryInMs: delayMs },
+        'starting the Kafka consumer again failed; retrying',
+      );
       schedule();
     }
   }
@@ -69,7 +73,10 @@ function keepRunning(consumer: Consumer, groupId: string, logger: Logger, delayM
   };
   consumer.on(consumer.events.CRASH, (event: ConsumerCrashEvent) => {
     if (event.payload.restart || disconnected || lastRun === undefined) return;
-    logger.warn({ groupId, err: messageOf(event.payload.error), retryInMs: delayMs }, 'kafkajs stopped the Kafka consumer for good; starting it again');
+    logger.warn(
+      { groupId, err: messageOf(event.payload.error), retryInMs: delayMs },
+      'kafkajs stopped the Kafka consumer for good; starting it again',
+    );
     schedule();
   });
   return consumer;

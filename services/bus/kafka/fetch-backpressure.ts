@@ -52,7 +52,8 @@ export class FetchBackPressure {
    * kafkajs fetches the next one only while there is room for it.
    */
   async room(): Promise<void> {
-    while (this.uncommittedFetches >= this.maxUncommitted && !this.flags.expelled && !this.flags.stopRequested) await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+    while (this.uncommittedFetches >= this.maxUncommitted && !this.flags.expelled && !this.flags.stopRequested)
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
   }
 
   wake(): void {

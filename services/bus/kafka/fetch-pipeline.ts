@@ -165,7 +165,10 @@ export class FetchPipeline {
       const size = Math.max(1, this.options.source.maxEventsPerBatch ?? 5000);
       for (let start = 0; start < merged.events.length || start === 0; start += size) {
         const last = start + size >= merged.events.length;
-        const chunk: EventBatch = { events: merged.events.slice(start, start + size), boundaries: last ? merged.boundaries : [] };
+        const chunk: EventBatch = {
+          events: merged.events.slice(start, start + size),
+          boundaries: last ? merged.boundaries : [],
+        };
         // The processor takes the calls in order and scores each once the previous one is scored.
         results.push(
           handler(chunk).then(() => {
@@ -187,12 +190,16 @@ export class FetchPipeline {
       await flush.deadLetters;
       await flush.durable;
       if (this.broken !== undefined) throw this.broken;
-      if (source.beforeCommit !== undefined) await this.retrying('publishing alerts and revocations', source.beforeCommit);
+      if (source.beforeCommit !== undefined)
+        await this.retrying('publishing alerts and revocations', source.beforeCommit);
       await this.commit(parts);
     } catch (error) {
       if (this.broken === undefined) {
         this.broken = error instanceof Error ? error : new Error(messageOf(error));
-        logger.warn({ err: messageOf(error) }, 'handling a fetch failed; nothing after it is committed, and its records will be handed again');
+        logger.warn(
+          { err: messageOf(error) },
+          'handling a fetch failed; nothing after it is committed, and its records will be handed again',
+        );
       }
       for (const part of parts) {
         this.rewind(part);
@@ -217,7 +224,10 @@ export class FetchPipeline {
       this.options.consumer.seek({ topic: part.topic, partition: part.partition, offset: part.firstOffset });
     } catch (error) {
       // Not running (stopping): the next owner starts from the committed offset anyway.
-      this.options.logger.warn({ err: messageOf(error), topic: part.topic, partition: part.partition }, 'could not go back to the first uncommitted record');
+      this.options.logger.warn(
+        { err: messageOf(error), topic: part.topic, partition: part.partition },
+        'could not go back to the first uncommitted record',
+      );
     }
   }
 
@@ -243,7 +253,8 @@ export class FetchPipeline {
       const next = (BigInt(part.lastOffset) + 1n).toString();
       const key = `${part.topic}|${part.partition}`;
       const previous = offsets.get(key);
-      if (previous === undefined || BigInt(next) > BigInt(previous.offset)) offsets.set(key, { topic: part.topic, partition: part.partition, offset: next });
+      if (previous === undefined || BigInt(next) > BigInt(previous.offset))
+        offsets.set(key, { topic: part.topic, partition: part.partition, offset: next });
     }
     if (offsets.size === 0) return;
     try {
@@ -252,7 +263,10 @@ export class FetchPipeline {
     } catch (error) {
       // The results are durable; whoever owns these partitions next replays the records harmlessly.
       stats.failedCommits += 1;
-      logger.warn({ err: messageOf(error), partitions: [...offsets.keys()] }, 'committing offsets failed; the records will be replayed');
+      logger.warn(
+        { err: messageOf(error), partitions: [...offsets.keys()] },
+        'committing offsets failed; the records will be replayed',
+      );
     }
   }
 }

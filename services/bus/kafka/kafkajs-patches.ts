@@ -81,10 +81,12 @@ function scheduleCheckPendingRequests(this: QueueState): void {
 }
 
 function fixRequestQueue(): PatchOutcome {
-  const RequestQueue = require('kafkajs/src/network/requestQueue/index.js') as { prototype?: Partial<QueueState> } | undefined;
+  const RequestQueue = require('kafkajs/src/network/requestQueue/index.js') as
+    { prototype?: Partial<QueueState> } | undefined;
   const proto = RequestQueue?.prototype;
   const method = proto?.scheduleCheckPendingRequests;
-  if (proto === undefined || typeof method !== 'function' || bodyOf(method) !== FAULTY_SCHEDULE_BODY) return 'not-needed';
+  if (proto === undefined || typeof method !== 'function' || bodyOf(method) !== FAULTY_SCHEDULE_BODY)
+    return 'not-needed';
   proto.scheduleCheckPendingRequests = scheduleCheckPendingRequests;
   return 'patched';
 }
@@ -125,7 +127,14 @@ function isSmallInteger(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= -SMALL && value < SMALL;
 }
 
-let originals: { ensureAvailable: EncoderInstance['ensureAvailable']; writeUVarInt: EncoderInstance['writeUVarInt']; writeVarLong: EncoderInstance['writeVarLong']; sizeOfVarLong: EncoderClass['sizeOfVarLong'] } | undefined;
+let originals:
+  | {
+      ensureAvailable: EncoderInstance['ensureAvailable'];
+      writeUVarInt: EncoderInstance['writeUVarInt'];
+      writeVarLong: EncoderInstance['writeVarLong'];
+      sizeOfVarLong: EncoderClass['sizeOfVarLong'];
+    }
+  | undefined;
 
 /** kafkajs' own methods as they were before the patch (for tests), or undefined when nothing was patched. */
 export function originalEncoderMethods(): typeof originals {
@@ -136,7 +145,12 @@ export function originalEncoderMethods(): typeof originals {
 function speedUpEncoder(): PatchOutcome {
   const Encoder = require('kafkajs/src/protocol/encoder.js') as EncoderClass;
   const proto = Encoder.prototype;
-  const current = { ensureAvailable: proto.ensureAvailable, writeUVarInt: proto.writeUVarInt, writeVarLong: proto.writeVarLong, sizeOfVarLong: Encoder.sizeOfVarLong };
+  const current = {
+    ensureAvailable: proto.ensureAvailable,
+    writeUVarInt: proto.writeUVarInt,
+    writeVarLong: proto.writeVarLong,
+    sizeOfVarLong: Encoder.sizeOfVarLong,
+  };
   const matches = (Object.keys(ENCODER_BODIES) as (keyof typeof ENCODER_BODIES)[]).every(
     (name) => typeof current[name] === 'function' && bodyOf(current[name]) === ENCODER_BODIES[name],
   );
@@ -216,8 +230,17 @@ export function crc32c(bytes: Uint8Array): number {
   let i = 0;
   const length = bytes.length;
   for (; i + 8 <= length; i += 8) {
-    const one = crc ^ ((bytes[i] as number) | ((bytes[i + 1] as number) << 8) | ((bytes[i + 2] as number) << 16) | ((bytes[i + 3] as number) << 24));
-    const two = (bytes[i + 4] as number) | ((bytes[i + 5] as number) << 8) | ((bytes[i + 6] as number) << 16) | ((bytes[i + 7] as number) << 24);
+    const one =
+      crc ^
+      ((bytes[i] as number) |
+        ((bytes[i + 1] as number) << 8) |
+        ((bytes[i + 2] as number) << 16) |
+        ((bytes[i + 3] as number) << 24));
+    const two =
+      (bytes[i + 4] as number) |
+      ((bytes[i + 5] as number) << 8) |
+      ((bytes[i + 6] as number) << 16) |
+      ((bytes[i + 7] as number) << 24);
     crc =
       (t[1792 + (one & 0xff)] as number) ^
       (t[1536 + ((one >>> 8) & 0xff)] as number) ^
@@ -240,7 +263,11 @@ function replaceCrc32c(): PatchOutcome {
   const original = require(crcPath) as (bytes: Buffer) => number;
   const cached = require.cache[crcPath];
   if (typeof original !== 'function' || cached === undefined) return 'not-needed';
-  const vectors = [Buffer.from('123456789'), Buffer.alloc(0), Buffer.from(Array.from({ length: 1031 }, (_, i) => (i * 37 + 11) & 0xff))];
+  const vectors = [
+    Buffer.from('123456789'),
+    Buffer.alloc(0),
+    Buffer.from(Array.from({ length: 1031 }, (_, i) => (i * 37 + 11) & 0xff)),
+  ];
   if (!vectors.every((bytes) => crc32c(bytes) === original(bytes))) return 'not-needed';
   cached.exports = crc32c;
   return 'patched';

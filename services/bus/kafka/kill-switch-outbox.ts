@@ -113,7 +113,10 @@ export class KillSwitchOutbox {
     try {
       await this.producer.connect();
     } catch (error) {
-      this.logger.warn({ err: messageOf(error) }, 'connecting a new Kafka producer for alerts/revocations failed; retrying');
+      this.logger.warn(
+        { err: messageOf(error) },
+        'connecting a new Kafka producer for alerts/revocations failed; retrying',
+      );
     }
   }
 
@@ -148,7 +151,11 @@ export class KillSwitchOutbox {
         byTopic.set(item.topic, list);
       }
       try {
-        await this.producer.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })), acks: -1, compression: CompressionTypes.None });
+        await this.producer.sendBatch({
+          topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+          acks: -1,
+          compression: CompressionTypes.None,
+        });
         this.queue.splice(0, batch.length);
         this.acknowledged += batch.length;
         failures = 0;
@@ -156,9 +163,16 @@ export class KillSwitchOutbox {
       } catch (error) {
         failures += 1;
         const delay = Math.min(5000, 100 * 2 ** Math.min(failures, 10));
-        this.logger.error({ err: messageOf(error), messages: batch.length, retryInMs: delay }, 'publishing alerts/revocations to Kafka failed; retrying');
+        this.logger.error(
+          { err: messageOf(error), messages: batch.length, retryInMs: delay },
+          'publishing alerts/revocations to Kafka failed; retrying',
+        );
         if (this.stopped && failures >= 3) {
-          const failure = new TriplineError('KAFKA_UNAVAILABLE', `could not publish alerts/revocations: ${messageOf(error)}`, { cause: error });
+          const failure = new TriplineError(
+            'KAFKA_UNAVAILABLE',
+            `could not publish alerts/revocations: ${messageOf(error)}`,
+            { cause: error },
+          );
           for (const waiter of this.flushWaiters.splice(0)) waiter.reject(failure);
           break;
         }

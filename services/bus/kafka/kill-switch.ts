@@ -105,7 +105,10 @@ export function bridgeKillSwitchToKafka(options: KillSwitchBridgeOptions): KillS
       return;
     }
     if (!remember(document.id)) return;
-    logger.info({ taskId: document.taskId, action: document.action, source: document.source, id: document.id }, 'applying a revocation from another process');
+    logger.info(
+      { taskId: document.taskId, action: document.action, source: document.source, id: document.id },
+      'applying a revocation from another process',
+    );
     killSwitch.apply(document);
     try {
       options.onRemoteRevocation?.(document);
@@ -123,13 +126,23 @@ export function bridgeKillSwitchToKafka(options: KillSwitchBridgeOptions): KillS
         outbox.open();
         if (options.subscribe ?? true) {
           const groupId = `${options.groupIdPrefix ?? 'tripline-killswitch'}-${randomUUID()}`;
-          consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 500, allowAutoTopicCreation: false, sessionTimeout: 10_000, heartbeatInterval: 1000 });
+          consumer = kafka.consumer({
+            groupId,
+            maxWaitTimeInMs: 500,
+            allowAutoTopicCreation: false,
+            sessionTimeout: 10_000,
+            heartbeatInterval: 1000,
+          });
           await consumer.connect();
           await consumer.subscribe({ topics: [topics.revocations], fromBeginning: false });
           await consumer.run({ autoCommit: false, eachMessage: ({ message }) => onRevocationRecord(message.value) });
         }
       } catch (error) {
-        throw new TriplineError('KAFKA_UNAVAILABLE', `could not connect the kill switch to Kafka: ${messageOf(error)}`, { cause: error });
+        throw new TriplineError(
+          'KAFKA_UNAVAILABLE',
+          `could not connect the kill switch to Kafka: ${messageOf(error)}`,
+          { cause: error },
+        );
       }
     },
 
@@ -141,7 +154,11 @@ export function bridgeKillSwitchToKafka(options: KillSwitchBridgeOptions): KillS
       if (outbox.stopped) return;
       unsubscribe?.();
       // Publish what is queued before leaving (bounded by the retry cut-off once stopped).
-      if (outbox.size() > 0) await Promise.race([this.flush().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 10_000))]);
+      if (outbox.size() > 0)
+        await Promise.race([
+          this.flush().catch(() => undefined),
+          new Promise((resolve) => setTimeout(resolve, 10_000)),
+        ]);
       outbox.stopped = true;
       outbox.connected = false;
       await consumer?.disconnect().catch(() => undefined);

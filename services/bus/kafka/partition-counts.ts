@@ -29,7 +29,9 @@ export class SpanTopicPartitionCounts {
     const admin = this.kafka.admin();
     try {
       await admin.connect();
-      const metadata = await admin.fetchTopicMetadata({ topics: [topics.tool_call, topics.data_access, topics.privilege_change] });
+      const metadata = await admin.fetchTopicMetadata({
+        topics: [topics.tool_call, topics.data_access, topics.privilege_change],
+      });
       for (const topic of metadata.topics) this.counts.set(topic.name, topic.partitions.length);
     } finally {
       await admin.disconnect().catch(() => undefined);
@@ -39,7 +41,9 @@ export class SpanTopicPartitionCounts {
   /** Partitions may be added while running: keep the sizing of produce requests close to the truth. */
   refreshEvery(intervalMs: number, logger: Logger): void {
     this.refreshTimer = setInterval(() => {
-      this.refresh().catch((error: unknown) => logger.debug({ err: messageOf(error) }, 'refreshing partition counts failed'));
+      this.refresh().catch((error: unknown) =>
+        logger.debug({ err: messageOf(error) }, 'refreshing partition counts failed'),
+      );
     }, intervalMs);
     this.refreshTimer.unref();
   }

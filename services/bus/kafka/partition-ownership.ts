@@ -8,7 +8,10 @@ import type { Logger } from '../../shared/logger.ts';
 import type { KafkaSourceOptions } from './source.ts';
 import type { TaskRef } from './span-record-decoding.ts';
 
-export type OwnershipOptions = Pick<KafkaSourceOptions, 'logger' | 'onAssignment' | 'onTasksReleased' | 'tasksPerPartitionMemory'>;
+export type OwnershipOptions = Pick<
+  KafkaSourceOptions,
+  'logger' | 'onAssignment' | 'onTasksReleased' | 'tasksPerPartitionMemory'
+>;
 
 export class PartitionOwnership {
   private readonly options: OwnershipOptions;
@@ -46,7 +49,10 @@ export class PartitionOwnership {
     } catch (error) {
       logger.error({ err: messageOf(error) }, 'onAssignment failed');
     }
-    logger.info({ partitions: this.assigned, ...fields, releasedTasks: released.length }, numbers.size === 0 ? 'left the processor group' : 'joined the processor group');
+    logger.info(
+      { partitions: this.assigned, ...fields, releasedTasks: released.length },
+      numbers.size === 0 ? 'left the processor group' : 'joined the processor group',
+    );
     if (released.length > 0) {
       try {
         options.onTasksReleased?.(released);

@@ -17,7 +17,11 @@ function murmur2Bytes(bytes: Uint8Array, length: number): number {
   const length4 = length >>> 2;
   for (let i = 0; i < length4; i++) {
     const i4 = i * 4;
-    let k = (bytes[i4] as number) | ((bytes[i4 + 1] as number) << 8) | ((bytes[i4 + 2] as number) << 16) | ((bytes[i4 + 3] as number) << 24);
+    let k =
+      (bytes[i4] as number) |
+      ((bytes[i4 + 1] as number) << 8) |
+      ((bytes[i4 + 2] as number) << 16) |
+      ((bytes[i4 + 3] as number) << 24);
     k = Math.imul(k, M);
     k ^= k >>> 24;
     k = Math.imul(k, M);
@@ -65,7 +69,8 @@ export const KeyHashPartitioner: ICustomPartitioner = () => {
   return (args) => {
     const { message, partitionMetadata } = args;
     if (typeof message.partition === 'number') return message.partition;
-    if (message.key !== undefined && message.key !== null && partitionMetadata.length > 0) return partitionOfKey(message.key, partitionMetadata.length);
+    if (message.key !== undefined && message.key !== null && partitionMetadata.length > 0)
+      return partitionOfKey(message.key, partitionMetadata.length);
     return fallback(args);
   };
 };

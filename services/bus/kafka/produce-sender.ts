@@ -60,7 +60,12 @@ export class ProduceSender {
     this.logger = options.logger;
     this.maxConcurrentSends = options.maxConcurrentSends;
     this.stats = options.stats;
-    this.compression = settings.compression === 'gzip' ? CompressionTypes.GZIP : settings.compression === 'zstd' ? CompressionTypes.ZSTD : CompressionTypes.None;
+    this.compression =
+      settings.compression === 'gzip'
+        ? CompressionTypes.GZIP
+        : settings.compression === 'zstd'
+          ? CompressionTypes.ZSTD
+          : CompressionTypes.None;
     this.enoughBytes = Math.min(ENOUGH_BYTES, settings.maxBatchBytes);
     this.queue = new ProduceQueue(settings.maxBatchBytes);
     this.producer = this.newProducer();
@@ -96,7 +101,10 @@ export class ProduceSender {
   }
 
   unavailable(message: string, cause?: unknown): TriplineError {
-    return new TriplineError('PIPELINE_UNAVAILABLE', message, { cause, details: { retryAfterSeconds: this.settings.retryAfterSeconds } });
+    return new TriplineError('PIPELINE_UNAVAILABLE', message, {
+      cause,
+      details: { retryAfterSeconds: this.settings.retryAfterSeconds },
+    });
   }
 
   /**
@@ -203,7 +211,11 @@ export class ProduceSender {
   private replaceProducer(): void {
     const failed = this.producer;
     this.connected = false;
-    failed.disconnect().catch((error: unknown) => this.logger.debug({ err: messageOf(error) }, 'disconnecting a failed Kafka producer failed'));
+    failed
+      .disconnect()
+      .catch((error: unknown) =>
+        this.logger.debug({ err: messageOf(error) }, 'disconnecting a failed Kafka producer failed'),
+      );
     this.producer = this.newProducer();
     const replacement = this.producer;
     this.connectReplacement(replacement, 1);
@@ -220,7 +232,10 @@ export class ProduceSender {
       },
       (error: unknown) => {
         const delay = Math.min(5000, 100 * 2 ** Math.min(attempt, 6));
-        this.logger.warn({ err: messageOf(error), retryInMs: delay }, 'connecting a new Kafka producer failed; retrying');
+        this.logger.warn(
+          { err: messageOf(error), retryInMs: delay },
+          'connecting a new Kafka producer failed; retrying',
+        );
         setTimeout(() => this.connectReplacement(replacement, attempt + 1), delay).unref();
       },
     );
@@ -254,7 +269,11 @@ export class ProduceSender {
   async shutdown(error: TriplineError): Promise<void> {
     if (this.lingerTimer !== undefined) clearTimeout(this.lingerTimer);
     this.queue.clear(error);
-    await this.producer.disconnect().catch((failure: unknown) => this.logger.warn({ err: messageOf(failure) }, 'disconnecting the Kafka producer failed'));
+    await this.producer
+      .disconnect()
+      .catch((failure: unknown) =>
+        this.logger.warn({ err: messageOf(failure) }, 'disconnecting the Kafka producer failed'),
+      );
     this.connected = false;
   }
 }

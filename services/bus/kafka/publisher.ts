@@ -79,18 +79,36 @@ export interface KafkaEventPublisher extends EventPublisher {
 export function createKafkaPublisher(options: KafkaPublisherOptions): KafkaEventPublisher {
   const { topics, logger } = options;
   const settings = options.producer;
-  const stats: KafkaPublisherStats = { publishes: 0, records: 0, spans: 0, bytes: 0, sends: 0, busy: 0, unavailable: 0, failedSends: 0 };
-  const sender = new ProduceSender({ kafka: options.kafka, settings, logger, maxConcurrentSends: options.maxConcurrentSends ?? 1, stats });
+  const stats: KafkaPublisherStats = {
+    publishes: 0,
+    records: 0,
+    spans: 0,
+    bytes: 0,
+    sends: 0,
+    busy: 0,
+    unavailable: 0,
+    failedSends: 0,
+  };
+  const sender = new ProduceSender({
+    kafka: options.kafka,
+    settings,
+    logger,
+    maxConcurrentSends: options.maxConcurrentSends ?? 1,
+    stats,
+  });
   const partitionCounts = new SpanTopicPartitionCounts(options.kafka, topics);
   const retryAfterSeconds = settings.retryAfterSeconds;
-  const shuttingDown = (): TriplineError => new TriplineError('SHUTTING_DOWN', 'Tripline is stopping', { details: { retryAfterSeconds: 5 } });
+  const shuttingDown = (): TriplineError =>
+    new TriplineError('SHUTTING_DOWN', 'Tripline is stopping', { details: { retryAfterSeconds: 5 } });
 
   /** Why Kafka cannot take `bytes` more now (undefined: it can), counted in the stats. */
   function refusal(bytes: number): TriplineError | undefined {
     if (sender.stuck()) {
       // Waiting out the timeout would only hold the agent and memory: Kafka is not answering now.
       stats.unavailable += 1;
-      return sender.unavailable(`Kafka has not acknowledged spans for more than ${settings.publishTimeoutMs} ms; retry later`);
+      return sender.unavailable(
+        `Kafka has not acknowledged spans for more than ${settings.publishTimeoutMs} ms; retry later`,
+      );
     }
     const { bytesInFlight } = sender;
     if (bytesInFlight > 0 && bytesInFlight + bytes > settings.maxInFlightBytes) {
@@ -99,9 +117,13 @@ export function createKafkaPublisher(options: KafkaPublisherOptions): KafkaEvent
         return sender.unavailable(`Kafka is not acknowledging spans (${bytesInFlight} bytes waiting); retry later`);
       }
       stats.busy += 1;
-      return new TriplineError('PIPELINE_BUSY', `${bytesInFlight} bytes of spans are waiting for Kafka (limit ${settings.maxInFlightBytes}); retry later`, {
-        details: { retryAfterSeconds: 1 },
-      });
+      return new TriplineError(
+        'PIPELINE_BUSY',
+        `${bytesInFlight} bytes of spans are waiting for Kafka (limit ${settings.maxInFlightBytes}); retry later`,
+        {
+          details: { retryAfterSeconds: 1 },
+        },
+      );
     }
     return undefined;
   }
@@ -109,15 +131,36 @@ export function createKafkaPublisher(options: KafkaPublisherOptions): KafkaEvent
   /** Queues the records of one accepted publication; it is answered when Kafka acknowledged them all. */
   function accept(records: readonly SpanRecord[], bytes: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const publication: Publication = { acceptedAt: Date.now(), remaining: records.length, settled: false, withdrawn: false, resolve, reject, timer: undefined };
+      const publication: Publication = {
+        acceptedAt: Date.now(),
+        remaining: records.length,
+        settled: false,
+        withdrawn: false,
+        resolve,
+        reject,
+        timer: undefined,
+      };
       publication.timer = setTimeout(() => {
         publication.withdrawn = true;
         stats.unavailable += 1;
-        settle(publication, sender.unavailable(`Kafka did not acknowledge the spans within ${settings.publishTimeoutMs} ms; retry later`));
+        settle(
+          publication,
+          sender.unavailable(`Kafka did not acknowledge the spans within ${settings.publishTimeoutMs} ms; retry later`),
+        );
       }, settings.publishTimeoutMs);
       for (const record of records) {
-        const message: Message = { key: record.key, value: Buffer.from(record.value.buffer, record.value.byteOffset, record.value.byteLength), headers: record.headers };
-        sender.queue.push({ topic: record.topic, partition: partitionCounts.partitionOf(record.topic, record.key), message, bytes: record.value.byteLength, publication });
+        const message: Message = {
+          key: record.key,
+          value: Buffer.from(record.value.buffer, record.value.byteOffset, record.value.byteLength),
+          headers: record.headers,
+        };
+        sender.queue.push({
+          topic: record.topic,
+          partition: partitionCounts.partitionOf(record.topic, record.key),
+          message,
+          bytes: record.value.byteLength,
+          publication,
+        });
       }
       sender.bytesInFlight += bytes;
       sender.schedule();
@@ -130,7 +173,10 @@ export function createKafkaPublisher(options: KafkaPublisherOptions): KafkaEvent
         await sender.connect();
         await partitionCounts.refresh();
       } catch (error) {
-        throw new TriplineError('KAFKA_UNAVAILABLE', `could not connect the Kafka producer: ${messageOf(error)}`, { cause: error, details: { retryAfterSeconds } });
+        throw new TriplineError('KAFKA_UNAVAILABLE', `could not connect the Kafka producer: ${messageOf(error)}`, {
+          cause: error,
+          details: { retryAfterSeconds },
+        });
       }
       sender.connected = true;
       partitionCounts.refreshEvery(5 * 60_000, logger);

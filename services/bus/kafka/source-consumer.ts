@@ -19,7 +19,16 @@ import type { KafkaSourceOptions, KafkaSourceStats } from './source.ts';
 import { decodeFetchedBatch } from './span-record-decoding.ts';
 
 export class SpanSourceConsumer {
-  readonly stats: KafkaSourceStats = { records: 0, deadLetters: 0, skippedReplays: 0, batches: 0, events: 0, boundaries: 0, commits: 0, failedCommits: 0 };
+  readonly stats: KafkaSourceStats = {
+    records: 0,
+    deadLetters: 0,
+    skippedReplays: 0,
+    batches: 0,
+    events: 0,
+    boundaries: 0,
+    commits: 0,
+    failedCommits: 0,
+  };
   readonly ownership: PartitionOwnership;
   private readonly options: KafkaSourceOptions;
   private readonly settings: KafkaSourceOptions['settings'];
@@ -101,12 +110,19 @@ export class SpanSourceConsumer {
         eachBatch: (payload) => this.eachBatch(payload),
       };
       await consumer.run(this.runConfig);
-      this.watchdog = setInterval(() => {
-        this.checkProgress();
-      }, Math.min(1000, settings.consumer.heartbeatIntervalMs));
+      this.watchdog = setInterval(
+        () => {
+          this.checkProgress();
+        },
+        Math.min(1000, settings.consumer.heartbeatIntervalMs),
+      );
       this.watchdog.unref();
     } catch (error) {
-      throw new TriplineError('KAFKA_UNAVAILABLE', `could not start the Kafka consumer (group ${settings.groupId}): ${messageOf(error)}`, { cause: error });
+      throw new TriplineError(
+        'KAFKA_UNAVAILABLE',
+        `could not start the Kafka consumer (group ${settings.groupId}): ${messageOf(error)}`,
+        { cause: error },
+      );
     }
   }
 
@@ -118,7 +134,12 @@ export class SpanSourceConsumer {
     // A failed fetch is still in the pipeline: kafkajs fetches again (from the rewound offsets) after a pause.
     if (pipeline.broken !== undefined) throw pipeline.broken;
     const accepted = pipeline.add(() =>
-      decodeFetchedBatch(batch, { handledUpTo: pipeline.handledUpTo(batch.topic, batch.partition), deadLetterTopic: settings.topics.deadLetter, stats: this.stats, logger: this.logger }),
+      decodeFetchedBatch(batch, {
+        handledUpTo: pipeline.handledUpTo(batch.topic, batch.partition),
+        deadLetterTopic: settings.topics.deadLetter,
+        stats: this.stats,
+        logger: this.logger,
+      }),
     );
     // Keep the membership alive while the pipeline is full (a rebalance notice is acted on by kafkajs
     // after this call returns), but not forever: a hung handler must lose its partitions.
@@ -150,7 +171,10 @@ export class SpanSourceConsumer {
     if (Date.now() - oldest <= this.settings.consumer.maxPollIntervalMs) return;
     flags.expelled = true;
     this.backPressure.wake();
-    logger.warn({ waitedMs: Date.now() - oldest }, 'a fetch has not been written within max.poll.interval: leaving the group so that another processor takes its partitions');
+    logger.warn(
+      { waitedMs: Date.now() - oldest },
+      'a fetch has not been written within max.poll.interval: leaving the group so that another processor takes its partitions',
+    );
     this.leaving = this.consumer
       .stop()
       .then(() => this.ownership.reassign(new Set(), { reason: 'max.poll.interval' }))
@@ -161,7 +185,9 @@ export class SpanSourceConsumer {
     const config = this.runConfig;
     if (config === undefined) return;
     this.flags.expelled = false;
-    this.joinAgain(config).catch((error: unknown) => this.logger.error({ err: messageOf(error) }, 'joining the processor group again failed'));
+    this.joinAgain(config).catch((error: unknown) =>
+      this.logger.error({ err: messageOf(error) }, 'joining the processor group again failed'),
+    );
   }
 
   private async joinAgain(config: ConsumerRunConfig): Promise<void> {
@@ -195,7 +221,9 @@ export class SpanSourceConsumer {
         await pipeline.inFlight.catch(() => undefined);
         return true;
       })();
-      const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), this.options.drainTimeoutMs ?? 30_000)));
+      const timeout = new Promise<boolean>(
+        (resolve) => (timer = setTimeout(() => resolve(false), this.options.drainTimeoutMs ?? 30_000)),
+      );
       if (!(await Promise.race([drained, timeout]))) {
         logger.warn('stopping with a batch in hand: it stays uncommitted and is replayed by the next owner');
         // Release kafkajs' workers (they wait for eachBatch) so the consumer can leave the group.
@@ -204,7 +232,9 @@ export class SpanSourceConsumer {
       }
       clearTimeout(timer);
     }
-    await consumer.disconnect().catch((error: unknown) => logger.warn({ err: messageOf(error) }, 'disconnecting the Kafka consumer failed'));
+    await consumer
+      .disconnect()
+      .catch((error: unknown) => logger.warn({ err: messageOf(error) }, 'disconnecting the Kafka consumer failed'));
     await this.deadLetters.disconnect().catch(() => undefined);
   }
 }

@@ -61,8 +61,10 @@ export function decodeSpanRecord(value: Buffer | null, headers: IHeaders | undef
   try {
     const request = decodeTraceRequest(value, format);
     let spans = 0;
-    for (const resourceSpans of request.resourceSpans) for (const scopeSpans of resourceSpans.scopeSpans) spans += scopeSpans.spans.length;
-    if (spans === 0) return { ok: false, reason: `no spans in the ${format === 'json' ? 'OTLP/JSON' : 'OTLP protobuf'} record` };
+    for (const resourceSpans of request.resourceSpans)
+      for (const scopeSpans of resourceSpans.scopeSpans) spans += scopeSpans.spans.length;
+    if (spans === 0)
+      return { ok: false, reason: `no spans in the ${format === 'json' ? 'OTLP/JSON' : 'OTLP protobuf'} record` };
     const classified = classifyRequest(request, tenant);
     return { ok: true, events: { events: classified.events, boundaries: classified.boundaries } };
   } catch (error) {
@@ -102,7 +104,10 @@ export function decodeFetchedBatch(batch: Batch, context: DecodeContext): Fetche
     const decoded = decodeSpanRecord(message.value, message.headers);
     if (!decoded.ok) {
       part.deadLetters.messages.push(deadLetterOf(message, decoded.reason, batch));
-      logger.warn({ topic: batch.topic, partition: batch.partition, offset: message.offset, reason: decoded.reason }, 'moving an undecodable record to the dead-letter topic');
+      logger.warn(
+        { topic: batch.topic, partition: batch.partition, offset: message.offset, reason: decoded.reason },
+        'moving an undecodable record to the dead-letter topic',
+      );
       continue;
     }
     for (const event of decoded.events.events) {

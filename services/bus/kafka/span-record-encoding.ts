@@ -33,14 +33,21 @@ interface Entry {
  *
  * @throws TriplineError OTLP_PAYLOAD_TOO_LARGE when a single span encodes larger than `maxRecordBytes`.
  */
-export function buildSpanRecords(batch: Pick<ClassifiedBatch, 'events' | 'boundaries'>, request: OtlpTraceRequest, topics: KafkaTopics, maxRecordBytes: number): SpanRecord[] {
+export function buildSpanRecords(
+  batch: Pick<ClassifiedBatch, 'events' | 'boundaries'>,
+  request: OtlpTraceRequest,
+  topics: KafkaTopics,
+  maxRecordBytes: number,
+): SpanRecord[] {
   const tenant = batch.events[0]?.tenant ?? batch.boundaries[0]?.tenant;
   if (tenant === undefined) return [];
   // Keyed by trace: every span of a trace reaches one processor, which resolves the trace's task (a task may be
   // declared by a span that arrives after the others).
   const routes = new Map<string, { topic: string; key: string }>();
-  for (const event of batch.events) routes.set(event.traceId + event.spanId, { topic: topics[event.kind], key: event.traceId });
-  for (const boundary of batch.boundaries) routes.set(boundary.traceId + boundary.spanId, { topic: topics.tool_call, key: boundary.traceId });
+  for (const event of batch.events)
+    routes.set(event.traceId + event.spanId, { topic: topics[event.kind], key: event.traceId });
+  for (const boundary of batch.boundaries)
+    routes.set(boundary.traceId + boundary.spanId, { topic: topics.tool_call, key: boundary.traceId });
 
   const groups = new Map<string, { topic: string; key: string; entries: Entry[] }>();
   for (const resourceSpans of request.resourceSpans) {
@@ -75,7 +82,10 @@ function encodeSplit(entries: readonly Entry[], maxBytes: number): { value: Uint
   if (value.byteLength <= maxBytes) return [{ value, spans: entries.length }];
   if (entries.length === 1) {
     const span = entries[0]?.span;
-    throw new TriplineError('OTLP_PAYLOAD_TOO_LARGE', `span ${span?.spanId ?? '?'} (${span?.name ?? '?'}) encodes to ${value.byteLength} bytes, more than the Kafka record limit of ${maxBytes} bytes (TRIPLINE_KAFKA_MAX_RECORD_BYTES)`);
+    throw new TriplineError(
+      'OTLP_PAYLOAD_TOO_LARGE',
+      `span ${span?.spanId ?? '?'} (${span?.name ?? '?'}) encodes to ${value.byteLength} bytes, more than the Kafka record limit of ${maxBytes} bytes (TRIPLINE_KAFKA_MAX_RECORD_BYTES)`,
+    );
   }
   const half = Math.ceil(entries.length / 2);
   return [...encodeSplit(entries.slice(0, half), maxBytes), ...encodeSplit(entries.slice(half), maxBytes)];

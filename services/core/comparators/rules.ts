@@ -58,7 +58,14 @@ export function createRulesDetector(config: RulesConfig = DEFAULT_RULES_CONFIG):
     name: 'rules-only',
     description: 'static thresholds and hard rules, the same for every task type; learns nothing',
     newModel: () => null,
-    newTaskState: (_init: TaskInit): RulesState => ({ endedMs: null, rows: 0, restricted: false, externalEgress: undefined, recentErrors: [], recentTools: [] }),
+    newTaskState: (_init: TaskInit): RulesState => ({
+      endedMs: null,
+      rows: 0,
+      restricted: false,
+      externalEgress: undefined,
+      recentErrors: [],
+      recentTools: [],
+    }),
     observe(state, event) {
       if (event.kind === 'data_access') {
         state.rows += event.data?.rows ?? 0;
@@ -73,9 +80,12 @@ export function createRulesDetector(config: RulesConfig = DEFAULT_RULES_CONFIG):
       const rule = (score: number, reason: string): void => {
         fired.push({ score, reason });
       };
-      if (state.endedMs !== null && event.startMs - state.endedMs > config.afterEndGraceMs) rule(100, 'event after the task ended');
+      if (state.endedMs !== null && event.startMs - state.endedMs > config.afterEndGraceMs)
+        rule(100, 'event after the task ended');
       if (event.kind === 'privilege_change') {
-        const gained = (event.privilege?.scopesAfter ?? []).filter((scope) => !(event.privilege?.scopesBefore ?? []).includes(scope));
+        const gained = (event.privilege?.scopesAfter ?? []).filter(
+          (scope) => !(event.privilege?.scopesBefore ?? []).includes(scope),
+        );
         const admin = gained.find(isAdminScope);
         if (admin !== undefined) rule(100, `administrative scope ${admin}`);
         if (event.privilege?.approved === false) rule(50, 'privilege change not approved');
@@ -94,16 +104,22 @@ export function createRulesDetector(config: RulesConfig = DEFAULT_RULES_CONFIG):
         else if (bytes >= 10 * 1024 ** 2) rule(60, `${bytes} bytes in one access`);
         if (state.rows >= 50_000) rule(60, `${state.rows} rows in the task`);
       }
-      if (state.restricted && state.externalEgress !== undefined) rule(90, `restricted data and egress to ${state.externalEgress}`);
+      if (state.restricted && state.externalEgress !== undefined)
+        rule(90, `restricted data and egress to ${state.externalEgress}`);
       const host = eventHost(event);
-      if (host !== undefined && isEgress(event, host) && !isInternal(host, config) && isGenericEgress(event)) rule(50, `data sent to external host ${host}`);
+      if (host !== undefined && isEgress(event, host) && !isInternal(host, config) && isGenericEgress(event))
+        rule(50, `data sent to external host ${host}`);
       if (event.error) {
         const errors = pushRecent(state.recentErrors, event.startMs);
         if (errors >= 40) rule(85, `${errors} failing calls in a minute`);
         else if (errors >= 20) rule(60, `${errors} failing calls in a minute`);
       }
       const score = fired.reduce((top, item) => Math.max(top, item.score), 0);
-      return { score, decision: decideComparator(score, config), reasons: fired.sort((a, b) => b.score - a.score).map((item) => item.reason) };
+      return {
+        score,
+        decision: decideComparator(score, config),
+        reasons: fired.sort((a, b) => b.score - a.score).map((item) => item.reason),
+      };
     },
     markEnded(state, endMs) {
       if (state.endedMs === null || endMs < state.endedMs) state.endedMs = endMs;

@@ -21,7 +21,10 @@ export interface ComparatorThresholds {
   revokeThreshold: number;
 }
 
-export const DEFAULT_COMPARATOR_THRESHOLDS: Readonly<ComparatorThresholds> = Object.freeze({ alertThreshold: 50, revokeThreshold: 80 });
+export const DEFAULT_COMPARATOR_THRESHOLDS: Readonly<ComparatorThresholds> = Object.freeze({
+  alertThreshold: 50,
+  revokeThreshold: 80,
+});
 
 export interface TaskInit {
   tenant: string;

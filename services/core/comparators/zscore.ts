@@ -38,7 +38,12 @@ export interface ZScoreConfig extends ComparatorThresholds {
   minStdDev: number;
 }
 
-export const DEFAULT_ZSCORE_CONFIG: Readonly<ZScoreConfig> = Object.freeze({ ...DEFAULT_COMPARATOR_THRESHOLDS, warmupTasks: 20, alertZ: 3, minStdDev: 0.1 });
+export const DEFAULT_ZSCORE_CONFIG: Readonly<ZScoreConfig> = Object.freeze({
+  ...DEFAULT_COMPARATOR_THRESHOLDS,
+  warmupTasks: 20,
+  alertZ: 3,
+  minStdDev: 0.1,
+});
 
 /** Welford accumulators per feature (each over the events the feature applies to). */
 export interface ZScoreModel {
@@ -81,12 +86,19 @@ function features(event: AgentEvent, state: ZScoreState): (number | undefined)[]
   ];
 }
 
-export function createZScoreDetector(config: ZScoreConfig = DEFAULT_ZSCORE_CONFIG): Comparator<ZScoreState, ZScoreModel> {
+export function createZScoreDetector(
+  config: ZScoreConfig = DEFAULT_ZSCORE_CONFIG,
+): Comparator<ZScoreState, ZScoreModel> {
   const perZ = config.alertThreshold / config.alertZ;
   return {
     name: 'global z-score',
     description: `one mean and standard deviation per feature over all events of all task types; score ${perZ.toFixed(1)} per z, so z ≥ ${config.alertZ} alerts`,
-    newModel: () => ({ tasks: 0, n: ZSCORE_FEATURES.map(() => 0), mean: ZSCORE_FEATURES.map(() => 0), m2: ZSCORE_FEATURES.map(() => 0) }),
+    newModel: () => ({
+      tasks: 0,
+      n: ZSCORE_FEATURES.map(() => 0),
+      mean: ZSCORE_FEATURES.map(() => 0),
+      m2: ZSCORE_FEATURES.map(() => 0),
+    }),
     newTaskState: (_init: TaskInit): ZScoreState => ({
       endedMs: null,
       events: 0,
@@ -114,7 +126,8 @@ export function createZScoreDetector(config: ZScoreConfig = DEFAULT_ZSCORE_CONFI
         for (const scope of event.privilege.scopesAfter) if (!before.has(scope)) state.scopes.add(scope);
       }
       if (event.error) state.recentErrors.push(event.startMs);
-      while (state.recentErrors.length > 0 && (state.recentErrors[0] ?? 0) <= event.startMs - MINUTE_MS) state.recentErrors.shift();
+      while (state.recentErrors.length > 0 && (state.recentErrors[0] ?? 0) <= event.startMs - MINUTE_MS)
+        state.recentErrors.shift();
       state.vectors.push(features(event, state));
       return state;
     },
@@ -135,7 +148,11 @@ export function createZScoreDetector(config: ZScoreConfig = DEFAULT_ZSCORE_CONFI
         }
       }
       const score = Math.min(100, Math.round(top * perZ * 10) / 10);
-      return { score, decision: decideComparator(score, config), reasons: score > 0 ? [`${which} at z = ${top.toFixed(1)}`] : [] };
+      return {
+        score,
+        decision: decideComparator(score, config),
+        reasons: score > 0 ? [`${which} at z = ${top.toFixed(1)}`] : [],
+      };
     },
     markEnded(state, endMs) {
       if (state.endedMs === null || endMs < state.endedMs) state.endedMs = endMs;

@@ -3,7 +3,15 @@
  * rates) are recomputed on parse, so a stored baseline cannot carry inconsistent thresholds. Parsing validates
  * every field and names the first bad one.
  */
-import { BASELINE_FORMAT, DIST_NAMES, KEYED_WINDOW, emptyBaseline, record, refreshDerived, type Baseline } from './baseline.ts';
+import {
+  BASELINE_FORMAT,
+  DIST_NAMES,
+  KEYED_WINDOW,
+  emptyBaseline,
+  record,
+  refreshDerived,
+  type Baseline,
+} from './baseline.ts';
 import { CLASSIFICATION_NAMES } from './signals.ts';
 import { type Dist, distFromValues } from './stats.ts';
 
@@ -26,7 +34,8 @@ export function serializeBaseline(b: Baseline): string {
   const resources = record<unknown>();
   for (const k in b.resources) {
     const r = b.resources[k];
-    if (r !== undefined) resources[k] = { tasks: r.tasks, accesses: r.accesses, rows: wireDist(r.rows), bytes: wireDist(r.bytes) };
+    if (r !== undefined)
+      resources[k] = { tasks: r.tasks, accesses: r.accesses, rows: wireDist(r.rows), bytes: wireDist(r.bytes) };
   }
   return JSON.stringify({
     format: b.format,
@@ -59,7 +68,8 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 function count(v: unknown, path: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) fail(path, `must be a non-negative integer (got ${JSON.stringify(v)})`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0)
+    fail(path, `must be a non-negative integer (got ${JSON.stringify(v)})`);
   return v;
 }
 
@@ -72,7 +82,8 @@ function values(v: unknown, path: string): number[] {
   if (!Array.isArray(v)) fail(path, 'must be an array of numbers');
   for (let i = 0; i < v.length; i++) {
     const x: unknown = v[i];
-    if (typeof x !== 'number' || !Number.isFinite(x) || x < 0) fail(`${path}[${i}]`, `must be a non-negative finite number (got ${JSON.stringify(x)})`);
+    if (typeof x !== 'number' || !Number.isFinite(x) || x < 0)
+      fail(`${path}[${i}]`, `must be a non-negative finite number (got ${JSON.stringify(x)})`);
   }
   return v as number[];
 }
@@ -94,7 +105,9 @@ export function parseBaseline(json: string): Baseline {
   try {
     raw = JSON.parse(json);
   } catch (error) {
-    throw new Error(`invalid baseline: not JSON (${error instanceof Error ? error.message : String(error)})`, { cause: error });
+    throw new Error(`invalid baseline: not JSON (${error instanceof Error ? error.message : String(error)})`, {
+      cause: error,
+    });
   }
   if (!isObject(raw)) fail('(root)', 'must be an object');
   if (raw.format !== BASELINE_FORMAT) fail('format', `must be ${BASELINE_FORMAT} (got ${JSON.stringify(raw.format)})`);
@@ -110,7 +123,11 @@ export function parseBaseline(json: string): Baseline {
     const t = raw.tools[k];
     const p = `tools.${k}`;
     if (!isObject(t)) fail(p, 'must be an object');
-    b.tools[k] = { tasks: count(t.tasks, `${p}.tasks`), calls: count(t.calls, `${p}.calls`), perTask: optDist(t.perTask, `${p}.perTask`, KEYED_WINDOW) };
+    b.tools[k] = {
+      tasks: count(t.tasks, `${p}.tasks`),
+      calls: count(t.calls, `${p}.calls`),
+      perTask: optDist(t.perTask, `${p}.perTask`, KEYED_WINDOW),
+    };
   }
   if (!isObject(raw.transitions)) fail('transitions', 'must be an object');
   for (const k of Object.keys(raw.transitions)) b.transitions[k] = counts(raw.transitions[k], `transitions.${k}`);
@@ -129,7 +146,8 @@ export function parseBaseline(json: string): Baseline {
   b.namespaces = counts(raw.namespaces, 'namespaces');
   b.classifications = counts(raw.classifications, 'classifications');
   for (const level of Object.keys(b.classifications)) {
-    if (!(CLASSIFICATION_NAMES as readonly string[]).includes(level)) fail(`classifications.${level}`, `is not one of ${CLASSIFICATION_NAMES.join(', ')}`);
+    if (!(CLASSIFICATION_NAMES as readonly string[]).includes(level))
+      fail(`classifications.${level}`, `is not one of ${CLASSIFICATION_NAMES.join(', ')}`);
   }
   b.hosts = counts(raw.hosts, 'hosts');
   b.hostFamilies = counts(raw.hostFamilies, 'hostFamilies');
@@ -137,7 +155,8 @@ export function parseBaseline(json: string): Baseline {
   b.privilegeActions = counts(raw.privilegeActions, 'privilegeActions');
   b.scopes = counts(raw.scopes, 'scopes');
   b.secretTasks = count(raw.secretTasks, 'secretTasks');
-  b.falsePositivesLearned = raw.falsePositivesLearned === undefined ? 0 : count(raw.falsePositivesLearned, 'falsePositivesLearned');
+  b.falsePositivesLearned =
+    raw.falsePositivesLearned === undefined ? 0 : count(raw.falsePositivesLearned, 'falsePositivesLearned');
   refreshDerived(b);
   return b;
 }

@@ -4,12 +4,27 @@ import type { Fence } from './stats.ts';
 
 function fenceView(f: Fence): Record<string, number> {
   const round = (x: number): number => Math.round(x * 1000) / 1000;
-  return { samples: f.n, p50: round(f.p50), p90: round(f.p90), p99: round(f.p99), max: round(f.max), upperFence: round(f.upper) };
+  return {
+    samples: f.n,
+    p50: round(f.p50),
+    p90: round(f.p90),
+    p99: round(f.p99),
+    max: round(f.max),
+    upperFence: round(f.upper),
+  };
 }
 
-function ranked(r: Readonly<Record<string, number>>, tasks: number, limit: number): { key: string; tasks: number; share: number }[] {
+function ranked(
+  r: Readonly<Record<string, number>>,
+  tasks: number,
+  limit: number,
+): { key: string; tasks: number; share: number }[] {
   return Object.keys(r)
-    .map((key) => ({ key, tasks: r[key] ?? 0, share: tasks > 0 ? Math.round(((r[key] ?? 0) / tasks) * 1000) / 1000 : 0 }))
+    .map((key) => ({
+      key,
+      tasks: r[key] ?? 0,
+      share: tasks > 0 ? Math.round(((r[key] ?? 0) / tasks) * 1000) / 1000 : 0,
+    }))
     .sort((a, b) => b.tasks - a.tasks || (a.key < b.key ? -1 : 1))
     .slice(0, limit);
 }

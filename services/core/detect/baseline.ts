@@ -10,14 +10,7 @@
  *
  * Serialization (and `cloneBaseline`) is in baseline-codec.ts, `describeBaseline` in baseline-view.ts.
  */
-import {
-  DEFAULT_WINDOW,
-  type Dist,
-  emptyDist,
-  goodTuringNew,
-  pushValue,
-  refreshFence,
-} from './stats.ts';
+import { DEFAULT_WINDOW, type Dist, emptyDist, goodTuringNew, pushValue, refreshFence } from './stats.ts';
 import { classificationRank, hostFamily, namespaceOf } from './signals.ts';
 import type { TaskSummary } from './summary.ts';
 
@@ -70,7 +63,15 @@ export interface ResourceStats {
   bytes: Dist | null;
 }
 
-export const NOVELTY_CATEGORIES = ['tools', 'resources', 'namespaces', 'hosts', 'hostFamilies', 'privilegeActions', 'scopes'] as const;
+export const NOVELTY_CATEGORIES = [
+  'tools',
+  'resources',
+  'namespaces',
+  'hosts',
+  'hostFamilies',
+  'privilegeActions',
+  'scopes',
+] as const;
 export type NoveltyCategory = (typeof NOVELTY_CATEGORIES)[number];
 
 /** Recomputed on every `learn` and on parse; never serialized. */
@@ -120,7 +121,15 @@ export function record<V>(): Record<string, V> {
 
 function emptyDerived(): BaselineDerived {
   return {
-    pNew: { tools: 0.5, resources: 0.5, namespaces: 0.5, hosts: 0.5, hostFamilies: 0.5, privilegeActions: 0.5, scopes: 0.5 },
+    pNew: {
+      tools: 0.5,
+      resources: 0.5,
+      namespaces: 0.5,
+      hosts: 0.5,
+      hostFamilies: 0.5,
+      privilegeActions: 0.5,
+      scopes: 0.5,
+    },
     transitionTotals: record<number>(),
     vocabulary: 1,
     maxClassRank: -1,
@@ -167,33 +176,56 @@ function bump(r: Record<string, number>, key: string): void {
 /** The per-task value of a distribution, from a summary. */
 export function distValue(s: TaskSummary, name: DistName): number {
   switch (name) {
-    case 'events': return s.events;
-    case 'toolCalls': return s.toolCalls;
-    case 'dataAccesses': return s.dataAccesses;
-    case 'privilegeChanges': return s.privilegeChanges;
-    case 'errors': return s.errors;
-    case 'errorRate': return s.events > 0 ? s.errors / s.events : 0;
-    case 'durationMs': return s.durationMs;
-    case 'rows': return s.rows;
-    case 'bytes': return s.bytes;
-    case 'sensitiveRows': return s.sensitiveRows;
-    case 'maxRowsPerAccess': return s.maxRowsPerAccess;
-    case 'maxBytesPerAccess': return s.maxBytesPerAccess;
-    case 'distinctTools': return Object.keys(s.tools).length;
-    case 'distinctResources': return Object.keys(s.resources).length;
-    case 'distinctHosts': return s.hosts.length;
-    case 'scopesGained': return s.scopesGained.length;
-    case 'maxEventsPerMinute': return s.maxEventsPerMinute;
-    case 'maxToolCallsPerMinute': return s.maxToolCallsPerMinute;
-    case 'maxErrorsPerMinute': return s.maxErrorsPerMinute;
+    case 'events':
+      return s.events;
+    case 'toolCalls':
+      return s.toolCalls;
+    case 'dataAccesses':
+      return s.dataAccesses;
+    case 'privilegeChanges':
+      return s.privilegeChanges;
+    case 'errors':
+      return s.errors;
+    case 'errorRate':
+      return s.events > 0 ? s.errors / s.events : 0;
+    case 'durationMs':
+      return s.durationMs;
+    case 'rows':
+      return s.rows;
+    case 'bytes':
+      return s.bytes;
+    case 'sensitiveRows':
+      return s.sensitiveRows;
+    case 'maxRowsPerAccess':
+      return s.maxRowsPerAccess;
+    case 'maxBytesPerAccess':
+      return s.maxBytesPerAccess;
+    case 'distinctTools':
+      return Object.keys(s.tools).length;
+    case 'distinctResources':
+      return Object.keys(s.resources).length;
+    case 'distinctHosts':
+      return s.hosts.length;
+    case 'scopesGained':
+      return s.scopesGained.length;
+    case 'maxEventsPerMinute':
+      return s.maxEventsPerMinute;
+    case 'maxToolCallsPerMinute':
+      return s.maxToolCallsPerMinute;
+    case 'maxErrorsPerMinute':
+      return s.maxErrorsPerMinute;
   }
 }
 
 export function refreshDerived(b: Baseline): void {
   const d = b.derived;
   const full = (r: Readonly<Record<string, unknown>>): boolean => keyCount(r) >= MAX_BASELINE_KEYS;
-  d.pNew.tools = full(b.tools) ? 1 : goodTuringNew(Object.fromEntries(Object.entries(b.tools).map(([k, v]) => [k, v.tasks])), b.tasks);
-  d.pNew.resources = full(b.resources) ? 1 : goodTuringNew(Object.fromEntries(Object.entries(b.resources).map(([k, v]) => [k, v.tasks])), b.tasks);
+  d.pNew.tools = full(b.tools)
+    ? 1
+    : goodTuringNew(Object.fromEntries(Object.entries(b.tools).map(([k, v]) => [k, v.tasks])), b.tasks);
+  d.pNew.resources = full(b.resources)
+    ? 1
+    : goodTuringNew(Object.fromEntries(Object.entries(b.resources).map(([k, v]) => [k, v.tasks])), b.tasks);
   d.pNew.namespaces = full(b.namespaces) ? 1 : goodTuringNew(b.namespaces, b.tasks);
   d.pNew.hosts = full(b.hosts) ? 1 : goodTuringNew(b.hosts, b.tasks);
   d.pNew.hostFamilies = full(b.hostFamilies) ? 1 : goodTuringNew(b.hostFamilies, b.tasks);

@@ -73,14 +73,16 @@ export function resolveDetectorConfig(partial: Partial<DetectorConfig> = {}): De
   const merged = { ...DEFAULT_DETECTOR_CONFIG, ...partial };
   const alertThreshold = checkThreshold('alertThreshold', merged.alertThreshold);
   const revokeThreshold = checkThreshold('revokeThreshold', merged.revokeThreshold);
-  if (revokeThreshold < alertThreshold) throw invalid('revokeThreshold', `must not be below alertThreshold (${alertThreshold})`);
+  if (revokeThreshold < alertThreshold)
+    throw invalid('revokeThreshold', `must not be below alertThreshold (${alertThreshold})`);
   if (typeof merged.shadow !== 'boolean') throw invalid('shadow', 'must be a boolean');
   const perTaskType: Record<string, TaskTypeOverrides> = {};
   for (const [type, o] of Object.entries(merged.perTaskType)) {
     const key = `perTaskType.${type}`;
     const out: TaskTypeOverrides = {};
     if (o.alertThreshold !== undefined) out.alertThreshold = checkThreshold(`${key}.alertThreshold`, o.alertThreshold);
-    if (o.revokeThreshold !== undefined) out.revokeThreshold = checkThreshold(`${key}.revokeThreshold`, o.revokeThreshold);
+    if (o.revokeThreshold !== undefined)
+      out.revokeThreshold = checkThreshold(`${key}.revokeThreshold`, o.revokeThreshold);
     const a = out.alertThreshold ?? alertThreshold;
     const r = out.revokeThreshold ?? revokeThreshold;
     if (r < a) throw invalid(`${key}.revokeThreshold`, `must not be below the alert threshold (${a})`);
@@ -102,7 +104,10 @@ export function resolveDetectorConfig(partial: Partial<DetectorConfig> = {}): De
 }
 
 /** The thresholds and shadow flag that apply to one task type. */
-export function thresholdsFor(taskType: string, config: DetectorConfig): { alert: number; revoke: number; shadow: boolean } {
+export function thresholdsFor(
+  taskType: string,
+  config: DetectorConfig,
+): { alert: number; revoke: number; shadow: boolean } {
   const o = Object.hasOwn(config.perTaskType, taskType) ? config.perTaskType[taskType] : undefined;
   return {
     alert: o?.alertThreshold ?? config.alertThreshold,
@@ -115,7 +120,11 @@ export function thresholdsFor(taskType: string, config: DetectorConfig): { alert
  * Map a 0–100 score to a decision with the task type's thresholds (`>=` on both). `shadow` says the decision
  * is to be recorded but not acted on; it is reported for every decision, `allow` included.
  */
-export function decide(score: number, taskType: string, config: DetectorConfig): { decision: Decision; shadow: boolean } {
+export function decide(
+  score: number,
+  taskType: string,
+  config: DetectorConfig,
+): { decision: Decision; shadow: boolean } {
   const t = thresholdsFor(taskType, config);
   const decision: Decision = score >= t.revoke ? 'revoke' : score >= t.alert ? 'alert' : 'allow';
   return { decision, shadow: t.shadow };

@@ -20,14 +20,75 @@ export function data(ctx: Ctx): void {
   const bytes = nonNegative(d?.bytes);
   const use = state.resources.get(key);
 
-  numeric(ctx, 'volume', 'data.rows_per_access', 'maxRowsPerAccess', rows, 20, 100, fmtNum, () => `read ${fmtNum(rows)} rows from ${resource} in one access`);
-  numeric(ctx, 'volume', 'data.bytes_per_access', 'maxBytesPerAccess', bytes, 256 * 1024, 100, fmtBytes, () => `moved ${fmtBytes(bytes)} in one access to ${resource}`);
-  numeric(ctx, 'volume', 'data.rows_per_task', 'rows', state.rows, 20, 100, fmtNum, () => `read ${fmtNum(state.rows)} rows in this task over ${fmtNum(state.counts.data_access)} accesses`);
-  numeric(ctx, 'volume', 'data.bytes_per_task', 'bytes', state.bytes, 256 * 1024, 100, fmtBytes, () => `moved ${fmtBytes(state.bytes)} in this task over ${fmtNum(state.counts.data_access)} accesses`);
+  numeric(
+    ctx,
+    'volume',
+    'data.rows_per_access',
+    'maxRowsPerAccess',
+    rows,
+    20,
+    100,
+    fmtNum,
+    () => `read ${fmtNum(rows)} rows from ${resource} in one access`,
+  );
+  numeric(
+    ctx,
+    'volume',
+    'data.bytes_per_access',
+    'maxBytesPerAccess',
+    bytes,
+    256 * 1024,
+    100,
+    fmtBytes,
+    () => `moved ${fmtBytes(bytes)} in one access to ${resource}`,
+  );
+  numeric(
+    ctx,
+    'volume',
+    'data.rows_per_task',
+    'rows',
+    state.rows,
+    20,
+    100,
+    fmtNum,
+    () => `read ${fmtNum(state.rows)} rows in this task over ${fmtNum(state.counts.data_access)} accesses`,
+  );
+  numeric(
+    ctx,
+    'volume',
+    'data.bytes_per_task',
+    'bytes',
+    state.bytes,
+    256 * 1024,
+    100,
+    fmtBytes,
+    () => `moved ${fmtBytes(state.bytes)} in this task over ${fmtNum(state.counts.data_access)} accesses`,
+  );
   if (state.sensitiveRows > 0 && classificationRank(d?.classification) >= 2) {
-    numeric(ctx, 'volume', 'data.sensitive_rows_per_task', 'sensitiveRows', state.sensitiveRows, 20, 100, fmtNum, () => `read ${fmtNum(state.sensitiveRows)} rows of confidential or restricted data in this task`, RULES_SPECIFIC_CAP);
+    numeric(
+      ctx,
+      'volume',
+      'data.sensitive_rows_per_task',
+      'sensitiveRows',
+      state.sensitiveRows,
+      20,
+      100,
+      fmtNum,
+      () => `read ${fmtNum(state.sensitiveRows)} rows of confidential or restricted data in this task`,
+      RULES_SPECIFIC_CAP,
+    );
   }
-  numeric(ctx, 'size', 'data.accesses_per_task', 'dataAccesses', state.counts.data_access, 10, 70, fmtNum, () => `made ${fmtNum(state.counts.data_access)} data accesses in this task`);
+  numeric(
+    ctx,
+    'size',
+    'data.accesses_per_task',
+    'dataAccesses',
+    state.counts.data_access,
+    10,
+    70,
+    fmtNum,
+    () => `made ${fmtNum(state.counts.data_access)} data accesses in this task`,
+  );
 
   const p = ctx.primary;
   if (use === undefined) return;
@@ -36,19 +97,61 @@ export function data(ctx: Ctx): void {
     const fr = ctx.fleet?.resources[key];
     if (fr?.rows && fr.tasks >= MIN_KEYED_TASKS) {
       const ownRows = ctx.type?.resources[key]?.rows;
-      const upper = Math.max(fenceUpper(fr.rows.fence, 20) * RULES_WIDEN, ownRows ? fenceUpper(ownRows.fence, 20) * PARTIAL_TYPE_WIDEN : 0);
+      const upper = Math.max(
+        fenceUpper(fr.rows.fence, 20) * RULES_WIDEN,
+        ownRows ? fenceUpper(ownRows.fence, 20) * PARTIAL_TYPE_WIDEN : 0,
+      );
       const s = excessScore(use.rows, upper, K_RULES);
-      if (s > 0) add(ctx, 'volume', 'data.resource_rows_per_task', Math.min(RULES_SPECIFIC_CAP, s), `read ${fmtNum(use.rows)} rows from ${resource} in this task; ${rulesWho(ctx)}: p99 across the tenant's tasks that read it is ${fmtNum(fr.rows.fence.p99)}, limit ${fmtNum(upper)}`);
+      if (s > 0)
+        add(
+          ctx,
+          'volume',
+          'data.resource_rows_per_task',
+          Math.min(RULES_SPECIFIC_CAP, s),
+          `read ${fmtNum(use.rows)} rows from ${resource} in this task; ${rulesWho(ctx)}: p99 across the tenant's tasks that read it is ${fmtNum(fr.rows.fence.p99)}, limit ${fmtNum(upper)}`,
+        );
     }
     return;
   }
   const rs = p.resources[key];
   if (rs !== undefined && rs.tasks >= MIN_KEYED_TASKS) {
-    if (rs.rows) keyedNumeric(ctx, 'volume', 'data.resource_rows_per_task', rs.rows.fence, use.rows, 20, 100, fmtNum, () => `read ${fmtNum(use.rows)} rows from ${resource} in this task`);
-    if (rs.bytes) keyedNumeric(ctx, 'volume', 'data.resource_bytes_per_task', rs.bytes.fence, use.bytes, 256 * 1024, 100, fmtBytes, () => `moved ${fmtBytes(use.bytes)} from ${resource} in this task`);
+    if (rs.rows)
+      keyedNumeric(
+        ctx,
+        'volume',
+        'data.resource_rows_per_task',
+        rs.rows.fence,
+        use.rows,
+        20,
+        100,
+        fmtNum,
+        () => `read ${fmtNum(use.rows)} rows from ${resource} in this task`,
+      );
+    if (rs.bytes)
+      keyedNumeric(
+        ctx,
+        'volume',
+        'data.resource_bytes_per_task',
+        rs.bytes.fence,
+        use.bytes,
+        256 * 1024,
+        100,
+        fmtBytes,
+        () => `moved ${fmtBytes(use.bytes)} from ${resource} in this task`,
+      );
   }
   resourceNovelty(ctx, p, key, resource, use.classRank);
-  numeric(ctx, 'resource', 'data.distinct_resources', 'distinctResources', state.resources.size, 3, 70, fmtNum, () => `touched ${fmtNum(state.resources.size)} different resources in this task`);
+  numeric(
+    ctx,
+    'resource',
+    'data.distinct_resources',
+    'distinctResources',
+    state.resources.size,
+    3,
+    70,
+    fmtNum,
+    () => `touched ${fmtNum(state.resources.size)} different resources in this task`,
+  );
   classification(ctx, p, resource, classificationRank(d?.classification));
 }
 
@@ -83,9 +186,21 @@ function classification(ctx: Ctx, p: Baseline, resource: string, rank: number): 
   const f = novelty(s);
   const maxSeen = CLASSIFICATION_NAMES[p.derived.maxClassRank] ?? 'unclassified';
   if (f > 0) {
-    add(ctx, 'classification', 'data.classification', (rank === 3 ? 65 : 45) * f, `read ${level} data (${resource}); ${ctx.who} never reached above ${maxSeen}`);
+    add(
+      ctx,
+      'classification',
+      'data.classification',
+      (rank === 3 ? 65 : 45) * f,
+      `read ${level} data (${resource}); ${ctx.who} never reached above ${maxSeen}`,
+    );
   } else if (s.type <= 2 && p.tasks >= 50 * s.type) {
-    add(ctx, 'classification', 'data.classification', (rank === 3 ? 65 : 45) * 0.3, `read ${level} data (${resource}); only ${fmtNum(s.type)} of ${fmtNum(p.tasks)} ${ctx.who} did`);
+    add(
+      ctx,
+      'classification',
+      'data.classification',
+      (rank === 3 ? 65 : 45) * 0.3,
+      `read ${level} data (${resource}); only ${fmtNum(s.type)} of ${fmtNum(p.tasks)} ${ctx.who} did`,
+    );
   }
 }
 
@@ -94,7 +209,13 @@ export function restrictedAfterEgress(ctx: Ctx, p: Baseline, rank: number): void
   if (rank !== 3 || seen(ctx, (b) => b.classifications.restricted).type > 0) return;
   for (const h of ctx.state.egressHosts) {
     if (seen(ctx, (b) => b.hosts[h]).type === 0) {
-      hard(ctx, 'restricted_with_new_egress', 'sequence', 'sequence.restricted_with_new_egress', `read restricted data, which ${ctx.who} never read (${fmtNum(p.tasks)} tasks), after sending data to ${h}, a host they never contact`);
+      hard(
+        ctx,
+        'restricted_with_new_egress',
+        'sequence',
+        'sequence.restricted_with_new_egress',
+        `read restricted data, which ${ctx.who} never read (${fmtNum(p.tasks)} tasks), after sending data to ${h}, a host they never contact`,
+      );
       return;
     }
   }

@@ -8,7 +8,15 @@ import type { AgentEvent, Contribution, Regime } from '../../../schemas/events.t
 import type { Baseline, DistName } from './baseline.ts';
 import type { DetectorConfig } from './config.ts';
 import { fmtNum, fmtPercent } from './format.ts';
-import { K_BASELINE, K_RULES, RULES_WIDEN, PARTIAL_TYPE_WIDEN, AGENT_ONLY_FACTOR, PRIORS, RULES_FLEET_CAP } from './limits.ts';
+import {
+  K_BASELINE,
+  K_RULES,
+  RULES_WIDEN,
+  PARTIAL_TYPE_WIDEN,
+  AGENT_ONLY_FACTOR,
+  PRIORS,
+  RULES_FLEET_CAP,
+} from './limits.ts';
 import { excessScore, type Fence } from './stats.ts';
 import type { TaskState } from './state.ts';
 
@@ -60,7 +68,12 @@ export function fenceUpper(f: Fence, floor: number): number {
 export function baselineRef(ctx: Ctx, p: Baseline, d: DistName, floor: number): NumRef {
   const f = p.dists[d].fence;
   let upper = fenceUpper(f, floor);
-  if (ctx.regime === 'agent_baseline' && ctx.type !== undefined && ctx.type !== p && ctx.type.tasks >= ctx.config.warmupTasks) {
+  if (
+    ctx.regime === 'agent_baseline' &&
+    ctx.type !== undefined &&
+    ctx.type !== p &&
+    ctx.type.tasks >= ctx.config.warmupTasks
+  ) {
     upper = Math.max(upper, ctx.type.dists[d].fence.p99);
   }
   return { upper, p99: f.p99, max: f.max, k: K_BASELINE };
@@ -88,7 +101,14 @@ export function numeric(
   if (p !== undefined) {
     const ref = baselineRef(ctx, p, d, floor);
     const s = excessScore(x, ref.upper, ref.k);
-    if (s > 0) add(ctx, family, feature, Math.min(cap, s), `${what()}; p99 for ${ctx.who} is ${fmt(ref.p99)} (highest ${fmt(ref.max)})`);
+    if (s > 0)
+      add(
+        ctx,
+        family,
+        feature,
+        Math.min(cap, s),
+        `${what()}; p99 for ${ctx.who} is ${fmt(ref.p99)} (highest ${fmt(ref.max)})`,
+      );
     return;
   }
   // Rules regime: the built-in limit can score fully; the fleet (other types' behaviour) only weakly.
@@ -99,8 +119,16 @@ export function numeric(
   const fleetUpper = fleet === undefined ? 0 : Math.max(fenceUpper(fleet, floor) * RULES_WIDEN, own);
   const sFleet = fleet === undefined ? 0 : Math.min(cap, fleetCap, excessScore(x, fleetUpper, K_RULES));
   if (sPrior <= 0 && sFleet <= 0) return;
-  if (sPrior >= sFleet || fleet === undefined) add(ctx, family, feature, sPrior, `${what()}; ${rulesWho(ctx)}: built-in limit ${fmt(priorUpper)}`);
-  else add(ctx, family, feature, sFleet, `${what()}; ${rulesWho(ctx)}: p99 across the tenant's tasks is ${fmt(fleet.p99)}, limit ${fmt(fleetUpper)}`);
+  if (sPrior >= sFleet || fleet === undefined)
+    add(ctx, family, feature, sPrior, `${what()}; ${rulesWho(ctx)}: built-in limit ${fmt(priorUpper)}`);
+  else
+    add(
+      ctx,
+      family,
+      feature,
+      sFleet,
+      `${what()}; ${rulesWho(ctx)}: p99 across the tenant's tasks is ${fmt(fleet.p99)}, limit ${fmt(fleetUpper)}`,
+    );
 }
 
 export function rulesWho(ctx: Ctx): string {
@@ -120,7 +148,14 @@ export function keyedNumeric(
 ): void {
   const upper = fenceUpper(fence, floor);
   const s = excessScore(x, upper, K_BASELINE);
-  if (s > 0) add(ctx, family, feature, Math.min(cap, s), `${what()}; p99 for ${ctx.who} is ${fmt(fence.p99)} (highest ${fmt(fence.max)})`);
+  if (s > 0)
+    add(
+      ctx,
+      family,
+      feature,
+      Math.min(cap, s),
+      `${what()}; p99 for ${ctx.who} is ${fmt(fence.p99)} (highest ${fmt(fence.max)})`,
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -27,7 +27,9 @@ export function fmtBytes(n: number): string {
     u++;
   }
   const unit = UNITS[u] ?? 'B';
-  return u === 0 ? `${fmtNum(v)} ${unit}` : `${v >= 100 ? String(Math.round(v)) : (Math.round(v * 10) / 10).toString()} ${unit}`;
+  return u === 0
+    ? `${fmtNum(v)} ${unit}`
+    : `${v >= 100 ? String(Math.round(v)) : (Math.round(v * 10) / 10).toString()} ${unit}`;
 }
 
 /** `850` → `850 ms`; `12000` → `12 s`; `270000` → `4.5 min`; `7560000` → `2.1 h`. */

@@ -25,11 +25,28 @@ export function hosts(ctx: Ctx, host: string): void {
       // type never contacts is exfiltration's signature: it revokes on its own, unless the type often meets new hosts.
       const base = (egress ? (familyNew && isGenericEgress(event) ? 80 : 60) : 35) * (familyNew ? 1 : 0.6);
       const whoText = f === 1 ? ctx.who : `agent ${state.agentId}'s tasks (other agents of the type do)`;
-      add(ctx, 'host', 'egress.host_unseen', base * f * (1 - pNew), `${egress ? 'sent data to' : 'contacted'} ${host}, a host ${whoText} have never contacted${familyNew ? ` (nor anything under ${family})` : ''}`);
+      add(
+        ctx,
+        'host',
+        'egress.host_unseen',
+        base * f * (1 - pNew),
+        `${egress ? 'sent data to' : 'contacted'} ${host}, a host ${whoText} have never contacted${familyNew ? ` (nor anything under ${family})` : ''}`,
+      );
     }
-    numeric(ctx, 'host', 'egress.distinct_hosts', 'distinctHosts', state.hosts.size, 2, 60, fmtNum, () => `contacted ${fmtNum(state.hosts.size)} different hosts in this task`);
+    numeric(
+      ctx,
+      'host',
+      'egress.distinct_hosts',
+      'distinctHosts',
+      state.hosts.size,
+      2,
+      60,
+      fmtNum,
+      () => `contacted ${fmtNum(state.hosts.size)} different hosts in this task`,
+    );
   } else {
-    const known = (b: Baseline | undefined, k: 'hosts' | 'hostFamilies', v: string): boolean => b !== undefined && b[k][v] !== undefined;
+    const known = (b: Baseline | undefined, k: 'hosts' | 'hostFamilies', v: string): boolean =>
+      b !== undefined && b[k][v] !== undefined;
     hostNew = !known(ctx.type, 'hosts', host) && !known(ctx.fleet, 'hosts', host);
     familyNew = !known(ctx.type, 'hostFamilies', family) && !known(ctx.fleet, 'hostFamilies', family);
   }
@@ -49,10 +66,22 @@ export function hosts(ctx: Ctx, host: string): void {
       s = familyNew ? 45 : 30;
     }
     const whoText = p !== undefined ? ctx.who : `type ${state.taskType} and the tenant's other tasks`;
-    add(ctx, 'sequence', 'sequence.secret_then_egress', s, `sent data to ${host} ${fmtDuration(event.startMs - state.secretReadMs)} after reading ${state.secretWhat}; ${whoText} never contacted that host`);
+    add(
+      ctx,
+      'sequence',
+      'sequence.secret_then_egress',
+      s,
+      `sent data to ${host} ${fmtDuration(event.startMs - state.secretReadMs)} after reading ${state.secretWhat}; ${whoText} never contacted that host`,
+    );
   }
   // Hard rule: restricted data the type never reads, plus egress to a host it never contacts.
   if (p !== undefined && state.classRank === 3 && seen(ctx, (b) => b.classifications.restricted).type === 0) {
-    hard(ctx, 'restricted_with_new_egress', 'sequence', 'sequence.restricted_with_new_egress', `read restricted data, which ${ctx.who} never read, and sent data to ${host}, a host they never contact`);
+    hard(
+      ctx,
+      'restricted_with_new_egress',
+      'sequence',
+      'sequence.restricted_with_new_egress',
+      `read restricted data, which ${ctx.who} never read, and sent data to ${host}, a host they never contact`,
+    );
   }
 }

@@ -9,13 +9,27 @@
  * Per completed benign task:
  *   const s = summarize(state); learn(typeBaseline, s); learn(agentBaseline, s); learn(fleetBaseline, s);
  */
-export { DEFAULT_AFTER_END_GRACE_MS, DEFAULT_DETECTOR_CONFIG, decide, resolveDetectorConfig, thresholdsFor } from './config.ts';
+export {
+  DEFAULT_AFTER_END_GRACE_MS,
+  DEFAULT_DETECTOR_CONFIG,
+  decide,
+  resolveDetectorConfig,
+  thresholdsFor,
+} from './config.ts';
 export type { DetectorConfig, TaskTypeOverrides } from './config.ts';
 export { MAX_TASK_KEYS, START_TOOL, markEnded, newTaskState, observe, recordVerdict } from './state.ts';
 export type { RateWindow, ResourceUse, TaskState } from './state.ts';
 export { summarize } from './summary.ts';
 export type { ResourceSummary, TaskSummary } from './summary.ts';
-export { BASELINE_FORMAT, DIST_NAMES, FLEET_TASK_TYPE, distValue, emptyBaseline, learn, rebuildBaseline } from './baseline.ts';
+export {
+  BASELINE_FORMAT,
+  DIST_NAMES,
+  FLEET_TASK_TYPE,
+  distValue,
+  emptyBaseline,
+  learn,
+  rebuildBaseline,
+} from './baseline.ts';
 export { cloneBaseline, parseBaseline, serializeBaseline } from './baseline-codec.ts';
 export { describeBaseline } from './baseline-view.ts';
 export type { Baseline, BaselineDerived, DistName, NoveltyCategory, ResourceStats, ToolStats } from './baseline.ts';

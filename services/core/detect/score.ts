@@ -44,10 +44,13 @@ export function regimeFor(
   config: DetectorConfig,
 ): { regime: Regime; primary: Baseline | undefined; type: Baseline | undefined; fleet: Baseline | undefined } {
   const type = baselines.type;
-  const fleet = baselines.fleet !== undefined && baselines.fleet.tasks >= config.warmupTasks ? baselines.fleet : undefined;
+  const fleet =
+    baselines.fleet !== undefined && baselines.fleet.tasks >= config.warmupTasks ? baselines.fleet : undefined;
   const agent = baselines.agent;
-  if (agent !== undefined && agent.tasks >= config.agentWarmupTasks) return { regime: 'agent_baseline', primary: agent, type: type ?? agent, fleet };
-  if (type !== undefined && type.tasks >= config.warmupTasks) return { regime: 'type_baseline', primary: type, type, fleet };
+  if (agent !== undefined && agent.tasks >= config.agentWarmupTasks)
+    return { regime: 'agent_baseline', primary: agent, type: type ?? agent, fleet };
+  if (type !== undefined && type.tasks >= config.warmupTasks)
+    return { regime: 'type_baseline', primary: type, type, fleet };
   return { regime: 'rules', primary: undefined, type, fleet };
 }
 
@@ -69,7 +72,10 @@ export function score(event: AgentEvent, state: TaskState, baselines: BaselineLo
     primary: r.primary,
     type: r.type,
     fleet: r.fleet,
-    who: r.regime === 'agent_baseline' ? `agent ${state.agentId}'s tasks of type ${state.taskType}` : `tasks of type ${state.taskType}`,
+    who:
+      r.regime === 'agent_baseline'
+        ? `agent ${state.agentId}'s tasks of type ${state.taskType}`
+        : `tasks of type ${state.taskType}`,
     out: [],
     hardRule: undefined,
   };
@@ -80,7 +86,8 @@ export function score(event: AgentEvent, state: TaskState, baselines: BaselineLo
       break;
     case 'data_access': {
       data(ctx);
-      if (ctx.primary !== undefined) restrictedAfterEgress(ctx, ctx.primary, classificationRank(event.data?.classification));
+      if (ctx.primary !== undefined)
+        restrictedAfterEgress(ctx, ctx.primary, classificationRank(event.data?.classification));
       break;
     }
     case 'privilege_change':

@@ -24,9 +24,41 @@ const HOSTLIKE_RE = /^([a-z0-9-]+(?:\.[a-z0-9-]+)+)(?::\d+)?(?:[/?#].*)?$/i;
 const IPV4_RE = /^\d{1,3}(?:\.\d{1,3}){3}$/;
 /** Last labels that make a dotted name without a path a host rather than `namespace.collection`. */
 const HOST_TLDS = new Set([
-  'com', 'net', 'org', 'io', 'ai', 'dev', 'app', 'co', 'xyz', 'ru', 'cn', 'internal', 'local', 'corp', 'cloud',
-  'me', 'info', 'biz', 'site', 'online', 'top', 'sh', 'tk', 'cc', 'us', 'uk', 'de', 'fr', 'eu', 'example', 'test',
-  'invalid', 'lan', 'svc', 'localhost',
+  'com',
+  'net',
+  'org',
+  'io',
+  'ai',
+  'dev',
+  'app',
+  'co',
+  'xyz',
+  'ru',
+  'cn',
+  'internal',
+  'local',
+  'corp',
+  'cloud',
+  'me',
+  'info',
+  'biz',
+  'site',
+  'online',
+  'top',
+  'sh',
+  'tk',
+  'cc',
+  'us',
+  'uk',
+  'de',
+  'fr',
+  'eu',
+  'example',
+  'test',
+  'invalid',
+  'lan',
+  'svc',
+  'localhost',
 ]);
 
 /**
@@ -59,7 +91,8 @@ export function hostFamily(host: string): string {
   return prev < 0 ? host : host.slice(prev + 1);
 }
 
-const EGRESS_TOOL_RE = /http|fetch|request|curl|wget|post|upload|send|webhook|e-?mail|smtp|slack|notify|publish|browse|web|download|ftp|s3_put|put_object/i;
+const EGRESS_TOOL_RE =
+  /http|fetch|request|curl|wget|post|upload|send|webhook|e-?mail|smtp|slack|notify|publish|browse|web|download|ftp|s3_put|put_object/i;
 const WRITE_OP_RE = /write|insert|update|upsert|put|post|patch|upload|send|export|copy|push|publish|create/i;
 
 /** The host an event talks to (tool target, `data.host`, or a URL resource), if any. */
@@ -84,7 +117,12 @@ export function isEgress(event: AgentEvent, host: string | undefined): boolean {
     const t = event.tool;
     if (t === undefined) return false;
     if (t.sideEffect === 'read') return false;
-    return EGRESS_TOOL_RE.test(t.name) || t.sideEffect === 'write' || t.sideEffect === 'destructive' || URL_RE.test(t.target ?? '');
+    return (
+      EGRESS_TOOL_RE.test(t.name) ||
+      t.sideEffect === 'write' ||
+      t.sideEffect === 'destructive' ||
+      URL_RE.test(t.target ?? '')
+    );
   }
   if (event.kind === 'data_access') {
     const op = event.data?.operation;
@@ -104,7 +142,8 @@ export function isGenericEgress(event: AgentEvent): boolean {
   return event.kind === 'data_access';
 }
 
-const SECRET_RE = /secret|credential|passw(or)?d|passwd|api[_-]?key|private[_-]?key|access[_-]?key|token|vault|\.pem\b|\.env\b|ssh|kms|keychain|keystore|shadow$/i;
+const SECRET_RE =
+  /secret|credential|passw(or)?d|passwd|api[_-]?key|private[_-]?key|access[_-]?key|token|vault|\.pem\b|\.env\b|ssh|kms|keychain|keystore|shadow$/i;
 
 /** Whether the event reads a secret: restricted data, or a resource/tool whose name says secret, token, vault… */
 export function isSecretRead(event: AgentEvent): boolean {

@@ -123,7 +123,13 @@ export interface TaskState {
   lastResourceKey: string;
 }
 
-export function newTaskState(init: { tenant: string; taskId: string; taskType: string; agentId: string; startMs: number }): TaskState {
+export function newTaskState(init: {
+  tenant: string;
+  taskId: string;
+  taskType: string;
+  agentId: string;
+  startMs: number;
+}): TaskState {
   return {
     tenant: init.tenant,
     taskId: init.taskId,
@@ -223,7 +229,8 @@ export function observe(state: TaskState, event: AgentEvent): TaskState {
       const tk = state.prevTool + '\u0001' + name;
       state.transitions.set(tk, (state.transitions.get(tk) ?? 0) + 1);
       state.toolCallsLastMinute = addRate(state.toolRate, t);
-      if (state.toolCallsLastMinute > state.maxToolCallsPerMinute) state.maxToolCallsPerMinute = state.toolCallsLastMinute;
+      if (state.toolCallsLastMinute > state.maxToolCallsPerMinute)
+        state.maxToolCallsPerMinute = state.toolCallsLastMinute;
       if (event.error) addToSet(state.failingTargets, name + ' ' + (event.tool?.target ?? ''));
       break;
     }

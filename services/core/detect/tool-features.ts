@@ -16,7 +16,10 @@ export function tools(ctx: Ctx): void {
     const pNew = p.derived.pNew.tools;
     if (f > 0) {
       const sideEffect = event.tool?.sideEffect;
-      const risky = sideEffect === 'write' || sideEffect === 'destructive' || (sideEffect !== 'read' && eventHost(event) !== undefined);
+      const risky =
+        sideEffect === 'write' ||
+        sideEffect === 'destructive' ||
+        (sideEffect !== 'read' && eventHost(event) !== undefined);
       const fleetNew = ctx.fleet !== undefined && ctx.fleet.tools[name] === undefined;
       // A new tool declared read-only alerts but does not revoke alone: agents gain read-only tools (a timezone
       // lookup, a search) far more often than they turn hostile through one, and what they read is scored anyway.
@@ -29,7 +32,13 @@ export function tools(ctx: Ctx): void {
     } else {
       if (s.type <= 2 && p.tasks >= 10 * s.type) {
         const rarity = 1 / (1 + s.type) ** 2;
-        add(ctx, 'tool', 'tool.rare', 75 * rarity * (1 - pNew), `called tool ${name}, which only ${fmtNum(s.type)} of ${fmtNum(p.tasks)} ${ctx.who} have used`);
+        add(
+          ctx,
+          'tool',
+          'tool.rare',
+          75 * rarity * (1 - pNew),
+          `called tool ${name}, which only ${fmtNum(s.type)} of ${fmtNum(p.tasks)} ${ctx.who} have used`,
+        );
       }
       const ts = p.tools[name];
       if (ts?.perTask && ts.tasks >= MIN_KEYED_TASKS) {
@@ -37,13 +46,44 @@ export function tools(ctx: Ctx): void {
         // any of its tasks made is no busy day; it may revoke on its own. Below that, a busier task alerts at most.
         const limit = fenceUpper(ts.perTask.fence, 5);
         const spree = calls >= Math.max(SPREE_FACTOR * limit, 10 * Math.max(1, ts.perTask.fence.max));
-        keyedNumeric(ctx, 'size', 'tool.calls_per_task', ts.perTask.fence, calls, 5, spree ? SPREE_CAP : 75, fmtNum, () => `called ${name} ${fmtNum(calls)} times in this task${spree ? ` (a spree: at least ${fmtNum(SPREE_FACTOR)}× the type's limit of ${fmtNum(limit)})` : ''}`);
+        keyedNumeric(
+          ctx,
+          'size',
+          'tool.calls_per_task',
+          ts.perTask.fence,
+          calls,
+          5,
+          spree ? SPREE_CAP : 75,
+          fmtNum,
+          () =>
+            `called ${name} ${fmtNum(calls)} times in this task${spree ? ` (a spree: at least ${fmtNum(SPREE_FACTOR)}× the type's limit of ${fmtNum(limit)})` : ''}`,
+        );
       }
       transition(ctx, p, name);
     }
-    numeric(ctx, 'tool', 'tool.distinct_per_task', 'distinctTools', state.tools.size, 3, 50, fmtNum, () => `used ${fmtNum(state.tools.size)} different tools in this task`);
+    numeric(
+      ctx,
+      'tool',
+      'tool.distinct_per_task',
+      'distinctTools',
+      state.tools.size,
+      3,
+      50,
+      fmtNum,
+      () => `used ${fmtNum(state.tools.size)} different tools in this task`,
+    );
   }
-  numeric(ctx, 'rate', 'tool.calls_per_minute', 'maxToolCallsPerMinute', state.toolCallsLastMinute, 20, 70, fmtNum, () => `made ${fmtNum(state.toolCallsLastMinute)} tool calls in the last minute`);
+  numeric(
+    ctx,
+    'rate',
+    'tool.calls_per_minute',
+    'maxToolCallsPerMinute',
+    state.toolCallsLastMinute,
+    20,
+    70,
+    fmtNum,
+    () => `made ${fmtNum(state.toolCallsLastMinute)} tool calls in the last minute`,
+  );
 }
 
 /** Smoothed Markov model: P(to | from) = (c + ½) / (n_from + ½ · V). Scored only with enough evidence. */
@@ -56,5 +96,11 @@ function transition(ctx: Ctx, p: Baseline, to: string): void {
   const prob = (c + 0.5) / (total + 0.5 * p.derived.vocabulary);
   const s = Math.min(45, 30 * (-Math.log10(prob) - 2));
   const fromText = from === '^' ? 'the task start' : from;
-  add(ctx, 'transition', 'tool.transition', s, `went from ${fromText} to ${to}; ${ctx.who} made that step ${fmtNum(c)} times in ${fmtNum(total)} steps from ${fromText} (smoothed probability ${fmtPercent(prob)})`);
+  add(
+    ctx,
+    'transition',
+    'tool.transition',
+    s,
+    `went from ${fromText} to ${to}; ${ctx.who} made that step ${fmtNum(c)} times in ${fmtNum(total)} steps from ${fromText} (smoothed probability ${fmtPercent(prob)})`,
+  );
 }

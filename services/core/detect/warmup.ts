@@ -12,7 +12,15 @@ import type { Ctx } from './evidence.ts';
  * a new host after a secret). In warm-up the type's own record is too short to tell its ordinary work from an
  * attack by novelty, so novelty alerts there and never revokes on its own.
  */
-const NOVELTY_FAMILIES: ReadonlySet<string> = new Set(['tool', 'transition', 'resource', 'classification', 'host', 'sequence', 'privilege']);
+const NOVELTY_FAMILIES: ReadonlySet<string> = new Set([
+  'tool',
+  'transition',
+  'resource',
+  'classification',
+  'host',
+  'sequence',
+  'privilege',
+]);
 
 /**
  * Whether a revoke-level score may revoke. Always once the type has a baseline. In warm-up (rules regime) only a
@@ -38,7 +46,9 @@ export type LearningEffect = 'teaches' | 'held' | 'excluded';
 
 export function learningEffect(verdict: Pick<Verdict, 'decision' | 'shadow' | 'regime' | 'hardRule'>): LearningEffect {
   if (verdict.decision === 'allow' || verdict.shadow) return 'teaches';
-  return verdict.regime === 'rules' && verdict.hardRule === undefined && verdict.decision === 'alert' ? 'held' : 'excluded';
+  return verdict.regime === 'rules' && verdict.hardRule === undefined && verdict.decision === 'alert'
+    ? 'held'
+    : 'excluded';
 }
 
 /** The stronger of two effects (a task is excluded by any excluding verdict, else held by any holding one). */

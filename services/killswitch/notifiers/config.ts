@@ -38,7 +38,22 @@ export interface NotifierConfig {
   maxQueued: number;
 }
 
-const KEYS = ['type', 'name', 'url', 'secret', 'routingKey', 'minSeverity', 'kinds', 'taskTypes', 'timeoutMs', 'maxAttempts', 'initialBackoffMs', 'maxBackoffMs', 'concurrency', 'maxQueued'];
+const KEYS = [
+  'type',
+  'name',
+  'url',
+  'secret',
+  'routingKey',
+  'minSeverity',
+  'kinds',
+  'taskTypes',
+  'timeoutMs',
+  'maxAttempts',
+  'initialBackoffMs',
+  'maxBackoffMs',
+  'concurrency',
+  'maxQueued',
+];
 
 /** Validates and fills defaults; throws an Error whose message names the entry and the key. */
 export function parseNotifierConfigs(value: unknown): NotifierConfig[] {
@@ -46,12 +61,15 @@ export function parseNotifierConfigs(value: unknown): NotifierConfig[] {
   const names = new Set<string>();
   return (value as unknown[]).map((entry, index) => {
     const where = `entry ${index}`;
-    if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) throw new Error(`${where} must be an object`);
+    if (entry === null || typeof entry !== 'object' || Array.isArray(entry))
+      throw new Error(`${where} must be an object`);
     const raw = entry as Record<string, unknown>;
     const unknown = Object.keys(raw).find((key) => !KEYS.includes(key));
-    if (unknown !== undefined) throw new Error(`${where} has an unknown key ${JSON.stringify(unknown)} (known: ${KEYS.join(', ')})`);
+    if (unknown !== undefined)
+      throw new Error(`${where} has an unknown key ${JSON.stringify(unknown)} (known: ${KEYS.join(', ')})`);
     const type = raw.type;
-    if (typeof type !== 'string' || !(NOTIFIER_TYPES as readonly string[]).includes(type)) throw new Error(`${where}.type must be one of ${NOTIFIER_TYPES.join(', ')}`);
+    if (typeof type !== 'string' || !(NOTIFIER_TYPES as readonly string[]).includes(type))
+      throw new Error(`${where}.type must be one of ${NOTIFIER_TYPES.join(', ')}`);
     const name = optionalString(raw.name, `${where}.name`) ?? `${type}-${index}`;
     if (names.has(name)) throw new Error(`${where}.name ${JSON.stringify(name)} is used twice`);
     names.add(name);
@@ -64,14 +82,18 @@ export function parseNotifierConfigs(value: unknown): NotifierConfig[] {
       throw new Error(`${where}.url must be an http(s) URL`);
     }
     const secret = optionalString(raw.secret, `${where}.secret`);
-    if (type === 'webhook' && secret === undefined) throw new Error(`${where}.secret is required for webhook (the HMAC-SHA256 signing key)`);
+    if (type === 'webhook' && secret === undefined)
+      throw new Error(`${where}.secret is required for webhook (the HMAC-SHA256 signing key)`);
     const routingKey = optionalString(raw.routingKey, `${where}.routingKey`);
-    if (type === 'pagerduty' && routingKey === undefined) throw new Error(`${where}.routingKey is required for pagerduty`);
+    if (type === 'pagerduty' && routingKey === undefined)
+      throw new Error(`${where}.routingKey is required for pagerduty`);
     const minSeverity = raw.minSeverity ?? 'warning';
-    if (typeof minSeverity !== 'string' || !(SEVERITIES as readonly string[]).includes(minSeverity)) throw new Error(`${where}.minSeverity must be one of ${SEVERITIES.join(', ')}`);
+    if (typeof minSeverity !== 'string' || !(SEVERITIES as readonly string[]).includes(minSeverity))
+      throw new Error(`${where}.minSeverity must be one of ${SEVERITIES.join(', ')}`);
     const kinds = stringList(raw.kinds, `${where}.kinds`) ?? [...NOTIFICATION_KINDS];
     const badKind = kinds.find((kind) => !(NOTIFICATION_KINDS as readonly string[]).includes(kind));
-    if (badKind !== undefined) throw new Error(`${where}.kinds has ${JSON.stringify(badKind)}; known: ${NOTIFICATION_KINDS.join(', ')}`);
+    if (badKind !== undefined)
+      throw new Error(`${where}.kinds has ${JSON.stringify(badKind)}; known: ${NOTIFICATION_KINDS.join(', ')}`);
     const timeoutMs = integer(raw.timeoutMs, `${where}.timeoutMs`, 5000, 100, 120_000);
     const initialBackoffMs = integer(raw.initialBackoffMs, `${where}.initialBackoffMs`, 500, 1, 600_000);
     const maxBackoffMs = integer(raw.maxBackoffMs, `${where}.maxBackoffMs`, 30_000, 1, 3_600_000);
@@ -103,12 +125,14 @@ function optionalString(value: unknown, where: string): string | undefined {
 
 function stringList(value: unknown, where: string): string[] | undefined {
   if (value === undefined) return undefined;
-  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string' && item !== '')) throw new Error(`${where} must be an array of non-empty strings`);
+  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string' && item !== ''))
+    throw new Error(`${where} must be an array of non-empty strings`);
   return value as string[];
 }
 
 function integer(value: unknown, where: string, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) throw new Error(`${where} must be a whole number from ${min} to ${max}`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max)
+    throw new Error(`${where} must be a whole number from ${min} to ${max}`);
   return value;
 }

@@ -63,8 +63,18 @@ export function matches(config: NotifierConfig, notification: Notification): boo
   );
 }
 
-export function createDispatcher(configs: readonly NotifierConfig[], logger: Logger, targets: (config: NotifierConfig) => NotifierTarget = createTarget): Dispatcher {
-  const destinations: Destination[] = configs.map((config) => ({ config, target: targets(config), queue: [], inFlight: 0, sent: new Set() }));
+export function createDispatcher(
+  configs: readonly NotifierConfig[],
+  logger: Logger,
+  targets: (config: NotifierConfig) => NotifierTarget = createTarget,
+): Dispatcher {
+  const destinations: Destination[] = configs.map((config) => ({
+    config,
+    target: targets(config),
+    queue: [],
+    inFlight: 0,
+    sent: new Set(),
+  }));
   const abort = new AbortController();
   const history: DeliveryRecord[] = [];
   const listeners = new Set<(record: DeliveryRecord) => void>();
@@ -96,8 +106,22 @@ export function createDispatcher(configs: readonly NotifierConfig[], logger: Log
     };
     history.push(entry);
     if (history.length > 1000) history.shift();
-    if (result.ok) logger.debug({ notifier: entry.destination, kind: entry.kind, attempts: entry.attempts, ms: Math.round(entry.elapsedMs) }, 'notification delivered');
-    else logger.error({ notifier: entry.destination, kind: entry.kind, attempts: entry.attempts, status: entry.status, err: entry.error }, 'notification not delivered');
+    if (result.ok)
+      logger.debug(
+        { notifier: entry.destination, kind: entry.kind, attempts: entry.attempts, ms: Math.round(entry.elapsedMs) },
+        'notification delivered',
+      );
+    else
+      logger.error(
+        {
+          notifier: entry.destination,
+          kind: entry.kind,
+          attempts: entry.attempts,
+          status: entry.status,
+          err: entry.error,
+        },
+        'notification not delivered',
+      );
     for (const listener of listeners) {
       try {
         listener(entry);
@@ -139,7 +163,10 @@ export function createDispatcher(configs: readonly NotifierConfig[], logger: Log
         destination.queue.push({ notification, queuedAt: performance.now() });
         if (destination.queue.length > destination.config.maxQueued) {
           const dropped = destination.queue.shift();
-          logger.error({ notifier: destination.config.name, dropped: dropped?.notification.id }, 'notifier queue full: dropping its oldest notification (the destination is too slow or down)');
+          logger.error(
+            { notifier: destination.config.name, dropped: dropped?.notification.id },
+            'notifier queue full: dropping its oldest notification (the destination is too slow or down)',
+          );
         }
         queued.push(destination.config.name);
         // Start deliveries on the next tick: the caller (a kill in progress) is never slowed by a send.
@@ -159,7 +186,10 @@ export function createDispatcher(configs: readonly NotifierConfig[], logger: Log
     async stop(options = {}) {
       if (stopped) return;
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.idle(), new Promise<void>((resolve) => (timer = setTimeout(resolve, options.drainMs ?? 5000)))]);
+      await Promise.race([
+        this.idle(),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, options.drainMs ?? 5000))),
+      ]);
       clearTimeout(timer);
       stopped = true;
       abort.abort();

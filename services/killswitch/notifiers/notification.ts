@@ -57,7 +57,10 @@ export function fromAlert(alert: Alert, baseUrl: string): Notification {
     summary: alert.reasons.slice(0, 3).join('; ') || 'no reasons recorded',
     reasons: alert.reasons,
     score: alert.score,
-    links: { task: `${baseUrl}/v1/tasks/${encodeURIComponent(alert.taskId)}`, alerts: `${baseUrl}/v1/alerts?task_id=${encodeURIComponent(alert.taskId)}` },
+    links: {
+      task: `${baseUrl}/v1/tasks/${encodeURIComponent(alert.taskId)}`,
+      alerts: `${baseUrl}/v1/alerts?task_id=${encodeURIComponent(alert.taskId)}`,
+    },
     incidentKey: `tripline/${alert.tenant}/${alert.taskId}/alert`,
     data: { alert },
   };
@@ -81,7 +84,10 @@ export function fromRevocation(revocation: Revocation, baseUrl: string): Notific
     summary: [revocation.reason, ...revocation.reasons.slice(0, 3)].filter((line) => line !== '').join('; '),
     reasons: revocation.reasons,
     score: revocation.score,
-    links: { revocation: `${baseUrl}/v1/revocations/${revocation.id}`, task: `${baseUrl}/v1/tasks/${encodeURIComponent(revocation.taskId)}` },
+    links: {
+      revocation: `${baseUrl}/v1/revocations/${revocation.id}`,
+      task: `${baseUrl}/v1/tasks/${encodeURIComponent(revocation.taskId)}`,
+    },
     incidentKey: `tripline/${revocation.tenant}/${revocation.taskId}/revocation`,
     data: { revocation },
   };
@@ -106,7 +112,11 @@ export function fromEscalation(escalation: Escalation, baseUrl: string): Notific
   };
 }
 
-export function fromFailedVerification(verification: VerificationRecord, revocation: Revocation | undefined, baseUrl: string): Notification {
+export function fromFailedVerification(
+  verification: VerificationRecord,
+  revocation: Revocation | undefined,
+  baseUrl: string,
+): Notification {
   return {
     id: stableId('notification', 'verification_failed', verification.tenant, verification.revocationId),
     kind: 'verification_failed',
@@ -120,7 +130,10 @@ export function fromFailedVerification(verification: VerificationRecord, revocat
     summary: verification.failures.join('; '),
     reasons: verification.failures,
     ...(revocation === undefined ? {} : { score: revocation.score }),
-    links: { revocation: `${baseUrl}/v1/revocations/${verification.revocationId}`, task: `${baseUrl}/v1/tasks/${encodeURIComponent(verification.taskId)}` },
+    links: {
+      revocation: `${baseUrl}/v1/revocations/${verification.revocationId}`,
+      task: `${baseUrl}/v1/tasks/${encodeURIComponent(verification.taskId)}`,
+    },
     incidentKey: `tripline/${verification.tenant}/${verification.taskId}/verification`,
     data: { verification, ...(revocation === undefined ? {} : { revocation }) },
   };

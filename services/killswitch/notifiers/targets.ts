@@ -34,8 +34,18 @@ export function createTarget(config: NotifierConfig): NotifierTarget {
   }
 }
 
-function retryOf(config: NotifierConfig): { timeoutMs: number; retry: { maxAttempts: number; initialBackoffMs: number; maxBackoffMs: number } } {
-  return { timeoutMs: config.timeoutMs, retry: { maxAttempts: config.maxAttempts, initialBackoffMs: config.initialBackoffMs, maxBackoffMs: config.maxBackoffMs } };
+function retryOf(config: NotifierConfig): {
+  timeoutMs: number;
+  retry: { maxAttempts: number; initialBackoffMs: number; maxBackoffMs: number };
+} {
+  return {
+    timeoutMs: config.timeoutMs,
+    retry: {
+      maxAttempts: config.maxAttempts,
+      initialBackoffMs: config.initialBackoffMs,
+      maxBackoffMs: config.maxBackoffMs,
+    },
+  };
 }
 
 function webhookTarget(config: NotifierConfig): NotifierTarget {
@@ -63,7 +73,11 @@ function webhookTarget(config: NotifierConfig): NotifierTarget {
   };
 }
 
-function simpleTarget(config: NotifierConfig, url: string, format: (notification: Notification) => unknown): NotifierTarget {
+function simpleTarget(
+  config: NotifierConfig,
+  url: string,
+  format: (notification: Notification) => unknown,
+): NotifierTarget {
   return {
     name: config.name,
     type: config.type,
@@ -94,7 +108,11 @@ export function webhookDocument(notification: Notification): Record<string, unkn
   };
 }
 
-const SLACK_EMOJI: Record<Notification['severity'], string> = { info: ':information_source:', warning: ':warning:', critical: ':rotating_light:' };
+const SLACK_EMOJI: Record<Notification['severity'], string> = {
+  info: ':information_source:',
+  warning: ':warning:',
+  critical: ':rotating_light:',
+};
 
 export function slackMessage(notification: Notification): Record<string, unknown> {
   const fields = [
@@ -103,7 +121,10 @@ export function slackMessage(notification: Notification): Record<string, unknown
     `*Agent*\n${notification.agentId}`,
     `*Severity*\n${notification.severity}${notification.score === undefined ? '' : ` (score ${Math.round(notification.score)})`}`,
   ];
-  const reasons = notification.reasons.slice(0, 5).map((reason) => `• ${reason}`).join('\n');
+  const reasons = notification.reasons
+    .slice(0, 5)
+    .map((reason) => `• ${reason}`)
+    .join('\n');
   const link = Object.values(notification.links)[0];
   return {
     text: `${SLACK_EMOJI[notification.severity]} ${notification.title}`,
@@ -111,7 +132,15 @@ export function slackMessage(notification: Notification): Record<string, unknown
       { type: 'header', text: { type: 'plain_text', text: truncate(notification.title, 150) } },
       { type: 'section', fields: fields.map((text) => ({ type: 'mrkdwn', text })) },
       ...(reasons === '' ? [] : [{ type: 'section', text: { type: 'mrkdwn', text: truncate(reasons, 2900) } }]),
-      { type: 'context', elements: [{ type: 'mrkdwn', text: `${new Date(notification.timeMs).toISOString()}${link === undefined ? '' : ` · <${link}|details>`} · ${notification.kind}` }] },
+      {
+        type: 'context',
+        elements: [
+          {
+            type: 'mrkdwn',
+            text: `${new Date(notification.timeMs).toISOString()}${link === undefined ? '' : ` · <${link}|details>`} · ${notification.kind}`,
+          },
+        ],
+      },
     ],
   };
 }
@@ -141,7 +170,11 @@ export function alertmanagerAlerts(notification: Notification): Record<string, u
   if (notification.taskType !== '') labels.task_type = notification.taskType;
   const alert: Record<string, unknown> = {
     labels,
-    annotations: { summary: truncate(notification.title, 1000), description: truncate(notification.summary, 4000), reasons: truncate(notification.reasons.join('\n'), 4000) },
+    annotations: {
+      summary: truncate(notification.title, 1000),
+      description: truncate(notification.summary, 4000),
+      reasons: truncate(notification.reasons.join('\n'), 4000),
+    },
     startsAt: starts,
     generatorURL: Object.values(notification.links)[0] ?? 'http://tripline',
   };
@@ -150,7 +183,11 @@ export function alertmanagerAlerts(notification: Notification): Record<string, u
   return [alert];
 }
 
-const PD_SEVERITY: Record<Notification['severity'], string> = { info: 'info', warning: 'warning', critical: 'critical' };
+const PD_SEVERITY: Record<Notification['severity'], string> = {
+  info: 'info',
+  warning: 'warning',
+  critical: 'critical',
+};
 
 export function pagerDutyEvent(notification: Notification, routingKey: string): Record<string, unknown> {
   const resolve = notification.kind === 'restore';
@@ -170,7 +207,13 @@ export function pagerDutyEvent(notification: Notification, routingKey: string): 
             component: notification.taskType || 'agent',
             group: notification.agentId,
             class: notification.kind,
-            custom_details: { taskId: notification.taskId, reasons: notification.reasons, summary: notification.summary, score: notification.score, id: notification.id },
+            custom_details: {
+              taskId: notification.taskId,
+              reasons: notification.reasons,
+              summary: notification.summary,
+              score: notification.score,
+              id: notification.id,
+            },
           },
           links: Object.entries(notification.links).map(([text, href]) => ({ href, text })),
         }),

@@ -48,7 +48,10 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 export function createAccessStore(client: ClickHouseClient, database: string): AccessStore {
   return {
     async ensureSchema() {
-      await client.command({ query: 'CREATE DATABASE IF NOT EXISTS {database:Identifier}', query_params: { database } });
+      await client.command({
+        query: 'CREATE DATABASE IF NOT EXISTS {database:Identifier}',
+        query_params: { database },
+      });
       for (const query of SCHEMA_STATEMENTS) await client.command({ query, query_params: { database } });
     },
 
@@ -127,7 +130,12 @@ export function createAccessStore(client: ClickHouseClient, database: string): A
                 WHERE tenant = {tenant:String} ${filter.beforeMs === undefined ? '' : 'AND time < fromUnixTimestamp64Milli({before:Int64})'}
                 ORDER BY time DESC
                 LIMIT {limit:UInt32}`,
-        query_params: { database, tenant: filter.tenant, limit: filter.limit, ...(filter.beforeMs === undefined ? {} : { before: filter.beforeMs }) },
+        query_params: {
+          database,
+          tenant: filter.tenant,
+          limit: filter.limit,
+          ...(filter.beforeMs === undefined ? {} : { before: filter.beforeMs }),
+        },
         format: 'JSONEachRow',
       });
       return (await result.json<AuditRow>()).map((row) => ({

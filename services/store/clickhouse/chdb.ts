@@ -13,7 +13,9 @@ let create: typeof createChdbConnection | undefined;
 
 /** A connection to the chdb engine on `path` (an existing directory; chdb resolves no symlinks). */
 export function chdbConnection(path: string): ClientConnection {
-  create ??= (createRequire(import.meta.url)('chdb/connection') as { createChdbConnection: typeof createChdbConnection }).createChdbConnection;
+  create ??= (
+    createRequire(import.meta.url)('chdb/connection') as { createChdbConnection: typeof createChdbConnection }
+  ).createChdbConnection;
   // chdb declares the Connection contract from the standalone @clickhouse/client-common, which the client now
   // bundles as its own copy: the same shape under two type identities, hence the cast.
   return create({ path }) as unknown as ClientConnection;

@@ -32,7 +32,9 @@ function requireTime(name: string, value: unknown): Check {
 }
 
 function requireFinite(name: string, value: unknown): Check {
-  return typeof value === 'number' && Number.isFinite(value) ? undefined : `${name} must be a finite number (got ${String(value)})`;
+  return typeof value === 'number' && Number.isFinite(value)
+    ? undefined
+    : `${name} must be a finite number (got ${String(value)})`;
 }
 
 function requireCount(name: string, value: unknown): Check {
@@ -46,7 +48,9 @@ function requireBoolean(name: string, value: unknown): Check {
 }
 
 function requireOneOf(name: string, allowed: readonly string[], value: unknown): Check {
-  return isString(value) && allowed.includes(value) ? undefined : `${name} must be one of ${allowed.join(', ')} (got ${String(value)})`;
+  return isString(value) && allowed.includes(value)
+    ? undefined
+    : `${name} must be one of ${allowed.join(', ')} (got ${String(value)})`;
 }
 
 function requireStringArray(name: string, value: unknown): Check {
@@ -77,8 +81,12 @@ export function checkEvent(row: ScoredEvent): Check {
     requireBoolean('event.error', event.error),
     event.data?.rows === undefined ? undefined : requireCount('event.data.rows', event.data.rows),
     event.data?.bytes === undefined ? undefined : requireCount('event.data.bytes', event.data.bytes),
-    event.privilege === undefined ? undefined : requireStringArray('event.privilege.scopesBefore', event.privilege.scopesBefore),
-    event.privilege === undefined ? undefined : requireStringArray('event.privilege.scopesAfter', event.privilege.scopesAfter),
+    event.privilege === undefined
+      ? undefined
+      : requireStringArray('event.privilege.scopesBefore', event.privilege.scopesBefore),
+    event.privilege === undefined
+      ? undefined
+      : requireStringArray('event.privilege.scopesAfter', event.privilege.scopesAfter),
     checkAttributes(event.attributes),
     requireFinite('verdict.score', verdict.score),
     requireOneOf('verdict.decision', DECISIONS, verdict.decision),
@@ -89,7 +97,8 @@ export function checkEvent(row: ScoredEvent): Check {
 }
 
 function checkAttributes(attributes: unknown): Check {
-  if (typeof attributes !== 'object' || attributes === null || Array.isArray(attributes)) return 'event.attributes must be an object';
+  if (typeof attributes !== 'object' || attributes === null || Array.isArray(attributes))
+    return 'event.attributes must be an object';
   for (const [key, value] of Object.entries(attributes)) {
     const ok = isString(value) || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value));
     if (!ok) return `event.attributes[${JSON.stringify(key)}] must be a string, a boolean or a finite number`;
@@ -114,7 +123,13 @@ function checkContributions(contributions: unknown): Check {
 export function checkAlert(row: Alert): Check {
   return firstProblem(
     requireId('id', row.id),
-    requireStrings({ tenant: row.tenant, taskId: row.taskId, taskType: row.taskType, agentId: row.agentId, eventId: row.eventId }),
+    requireStrings({
+      tenant: row.tenant,
+      taskId: row.taskId,
+      taskType: row.taskType,
+      agentId: row.agentId,
+      eventId: row.eventId,
+    }),
     requireTime('timeMs', row.timeMs),
     requireFinite('score', row.score),
     requireOneOf('decision', DECISIONS, row.decision),

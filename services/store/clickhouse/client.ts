@@ -69,7 +69,11 @@ export function openClickHouseClient(target: ClickHouseTarget, setup: ClientSetu
 }
 
 /** A client on the server at `url` (not contacted until the first query). */
-export function serverClient(url: string, credentials: Omit<ClickHouseTarget, 'dataDir' | 'url'>, setup: ClientSetup): ClickHouseClient {
+export function serverClient(
+  url: string,
+  credentials: Omit<ClickHouseTarget, 'dataDir' | 'url'>,
+  setup: ClientSetup,
+): ClickHouseClient {
   return createClient({
     url,
     ...(credentials.username === undefined ? {} : { username: credentials.username }),
@@ -92,12 +96,15 @@ export function embeddedDataDir(dataDir: string): string {
       'The embedded store (chdb) must run on the main thread: it hangs after use from a worker thread. Open it in the main thread or set a ClickHouse url.',
     );
   }
-  if (dataDir === '') throw new TriplineError('CONFIG_INVALID', 'dataDir must be a directory path when no ClickHouse url is set');
+  if (dataDir === '')
+    throw new TriplineError('CONFIG_INVALID', 'dataDir must be a directory path when no ClickHouse url is set');
   try {
     mkdirSync(dataDir, { recursive: true });
     return realpathSync(dataDir);
   } catch (error) {
-    throw new TriplineError('CONFIG_INVALID', `dataDir ${dataDir} cannot be created: ${messageOf(error)}`, { cause: error });
+    throw new TriplineError('CONFIG_INVALID', `dataDir ${dataDir} cannot be created: ${messageOf(error)}`, {
+      cause: error,
+    });
   }
 }
 
@@ -116,7 +123,10 @@ export function embeddedClient(dir: string, setup: ClientSetup): ClickHouseClien
  */
 function clientLog(logger: StoreLogger): { LoggerClass: new () => ClientLogger; level: ClickHouseLogLevel } {
   const forward = (params: { module: string; message: string; err?: Error }): void => {
-    logger.warn({ module: params.module, ...(params.err === undefined ? {} : { err: messageOf(params.err) }) }, `ClickHouse client: ${params.message}`);
+    logger.warn(
+      { module: params.module, ...(params.err === undefined ? {} : { err: messageOf(params.err) }) },
+      `ClickHouse client: ${params.message}`,
+    );
   };
   class ForwardingLogger implements ClientLogger {
     trace(): void {

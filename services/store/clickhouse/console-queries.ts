@@ -80,7 +80,10 @@ interface TaskRow {
 
 export async function openConsoleQueries(options: ConsoleQueryOptions): Promise<ConsoleQueries> {
   if (!isDatabaseName(options.database)) {
-    throw new TriplineError('CONFIG_INVALID', `database must be letters, digits and _ (got ${JSON.stringify(options.database)})`);
+    throw new TriplineError(
+      'CONFIG_INVALID',
+      `database must be letters, digits and _ (got ${JSON.stringify(options.database)})`,
+    );
   }
   const db = options.database;
   const client = openClickHouseClient(options, { application: 'tripline-console', settings: QUERY_SETTINGS });
@@ -89,7 +92,9 @@ export async function openConsoleQueries(options: ConsoleQueryOptions): Promise<
     await client.query({ query: 'SELECT 1', format: 'JSONEachRow' }).then((result) => result.json());
   } catch (error) {
     await client.close().catch(() => undefined);
-    throw new TriplineError('STORE_UNAVAILABLE', `The console cannot read ClickHouse: ${messageOf(error)}`, { cause: error });
+    throw new TriplineError('STORE_UNAVAILABLE', `The console cannot read ClickHouse: ${messageOf(error)}`, {
+      cause: error,
+    });
   }
 
   async function select<T>(query: string, params: Record<string, unknown>): Promise<T[]> {
@@ -97,7 +102,9 @@ export async function openConsoleQueries(options: ConsoleQueryOptions): Promise<
       const result = await client.query({ query, format: 'JSONEachRow', query_params: params });
       return await result.json<T>();
     } catch (error) {
-      throw new TriplineError('STORE_UNAVAILABLE', `ClickHouse console query failed: ${messageOf(error)}`, { cause: error });
+      throw new TriplineError('STORE_UNAVAILABLE', `ClickHouse console query failed: ${messageOf(error)}`, {
+        cause: error,
+      });
     }
   }
 
@@ -131,7 +138,11 @@ export async function openConsoleQueries(options: ConsoleQueryOptions): Promise<
           decision: row.decision,
           regime: row.regime,
           reasons: row.reasons,
-          counts: { tool_call: row.count_tool_call, data_access: row.count_data_access, privilege_change: row.count_privilege_change },
+          counts: {
+            tool_call: row.count_tool_call,
+            data_access: row.count_data_access,
+            privilege_change: row.count_privilege_change,
+          },
           startedMs: row.started_ms,
           lastEventMs: row.last_event_ms,
         })),
@@ -150,7 +161,9 @@ export async function openConsoleQueries(options: ConsoleQueryOptions): Promise<
          GROUP BY kind, bucket`,
         { tenant, startMs, bucketMs, horizonMs: startMs - LATE_ARRIVAL_MS },
       );
-      const series = Object.fromEntries(EVENT_KINDS.map((kind) => [kind, new Array<number>(buckets).fill(0)])) as Record<EventKind, number[]>;
+      const series = Object.fromEntries(
+        EVENT_KINDS.map((kind) => [kind, new Array<number>(buckets).fill(0)]),
+      ) as Record<EventKind, number[]>;
       for (const row of rows) {
         const values = series[row.kind as EventKind] as number[] | undefined;
         if (values === undefined) continue;

@@ -16,12 +16,24 @@ export async function run<T>(operation: string, work: () => Promise<T>): Promise
     return await work();
   } catch (error) {
     if (error instanceof TriplineError) throw error;
-    throw new TriplineError('STORE_UNAVAILABLE', `ClickHouse ${operation} failed: ${messageOf(error)}`, { cause: error, details: { operation } });
+    throw new TriplineError('STORE_UNAVAILABLE', `ClickHouse ${operation} failed: ${messageOf(error)}`, {
+      cause: error,
+      details: { operation },
+    });
   }
 }
 
 /** Rows as ClickHouse sent them, of the shape the caller's column list produces. */
-export async function select<T>(context: DetectionContext, query: string, params: Record<string, unknown> = {}): Promise<T[]> {
-  const result = await context.client.query({ query, format: 'JSONEachRow', query_params: params, clickhouse_settings: QUERY_SETTINGS });
+export async function select<T>(
+  context: DetectionContext,
+  query: string,
+  params: Record<string, unknown> = {},
+): Promise<T[]> {
+  const result = await context.client.query({
+    query,
+    format: 'JSONEachRow',
+    query_params: params,
+    clickhouse_settings: QUERY_SETTINGS,
+  });
   return result.json<T>();
 }

@@ -43,7 +43,11 @@ export interface DetectionQueries {
 }
 
 export function createDetectionQueries(client: ClickHouseClient, database: string): DetectionQueries {
-  if (!isDatabaseName(database)) throw new TriplineError('CONFIG_INVALID', `database must be letters, digits and _ (got ${JSON.stringify(database)})`);
+  if (!isDatabaseName(database))
+    throw new TriplineError(
+      'CONFIG_INVALID',
+      `database must be letters, digits and _ (got ${JSON.stringify(database)})`,
+    );
   const context: DetectionContext = { client, db: database };
   let schema: Promise<void> | undefined;
   const ensureSchema = (): Promise<void> => {

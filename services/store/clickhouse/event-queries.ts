@@ -19,7 +19,11 @@ export async function eventsOfTask(reader: Reader, tenant: string, taskId: strin
 }
 
 /** The events of several tasks, per task in time order (tasks without events are absent). */
-export async function eventsOfTasks(reader: Reader, tenant: string, taskIds: readonly string[]): Promise<Map<string, ScoredEvent[]>> {
+export async function eventsOfTasks(
+  reader: Reader,
+  tenant: string,
+  taskIds: readonly string[],
+): Promise<Map<string, ScoredEvent[]>> {
   const byTask = new Map<string, ScoredEvent[]>();
   for (let i = 0; i < taskIds.length; i += TASK_IDS_PER_QUERY) {
     const rows = (await reader.select(

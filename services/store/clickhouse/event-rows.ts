@@ -60,7 +60,10 @@ export interface EventRowIn {
   shadow: boolean;
 }
 
-export type EventRowOut = Omit<EventRowIn, 'start_time' | 'end_time' | 'reasons'> & { start_us: number; end_us: number };
+export type EventRowOut = Omit<EventRowIn, 'start_time' | 'end_time' | 'reasons'> & {
+  start_us: number;
+  end_us: number;
+};
 
 export const EVENT_COLUMNS = `id, tenant, task_id, task_type, agent_id, kind, name, trace_id, span_id, parent_span_id,
   toUnixTimestamp64Micro(start_time) AS start_us, toUnixTimestamp64Micro(end_time) AS end_us, error, error_type,

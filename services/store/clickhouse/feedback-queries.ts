@@ -12,7 +12,10 @@ import { fromMicros, utcText } from './values.ts';
  * DDL of the feedback table, from its migration (schemas/clickhouse/009_feedback.sql), so a store that has not
  * run that migration yet still gets the table on first use; `{db}` is the database.
  */
-export const FEEDBACK_TABLE_SQL = readFileSync(new URL('../../../schemas/clickhouse/009_feedback.sql', import.meta.url), 'utf8')
+export const FEEDBACK_TABLE_SQL = readFileSync(
+  new URL('../../../schemas/clickhouse/009_feedback.sql', import.meta.url),
+  'utf8',
+)
   .replace(/^--.*$/gm, '')
   .replace('{database:Identifier}', '{db}')
   .trim()
@@ -59,7 +62,8 @@ function rowToFeedback(r: FeedbackRow): FeedbackRecord {
   };
 }
 
-const FEEDBACK_COLUMNS = 'id, tenant, task_id, task_type, agent_id, alert_id, kind, actor, reason, toUnixTimestamp64Micro(time) AS time_us';
+const FEEDBACK_COLUMNS =
+  'id, tenant, task_id, task_type, agent_id, alert_id, kind, actor, reason, toUnixTimestamp64Micro(time) AS time_us';
 
 /** Creates the feedback table if it is missing. */
 export async function createFeedbackTable(context: DetectionContext): Promise<void> {

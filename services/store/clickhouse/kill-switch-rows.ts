@@ -207,7 +207,16 @@ export function rowToCredential(r: CredentialRowOut): CredentialRecord {
 }
 
 export function rowToTokenRevocation(r: TokenRevocationRowOut): TokenRevocationRecord {
-  return { tenant: r.tenant, jti: r.jti, taskId: r.task_id, agentId: r.agent_id, timeMs: fromMicros(r.time_us), expiresMs: fromMicros(r.expires_us), actor: r.actor, reason: r.reason };
+  return {
+    tenant: r.tenant,
+    jti: r.jti,
+    taskId: r.task_id,
+    agentId: r.agent_id,
+    timeMs: fromMicros(r.time_us),
+    expiresMs: fromMicros(r.expires_us),
+    actor: r.actor,
+    reason: r.reason,
+  };
 }
 
 export function rowToDecision(r: DecisionRowOut): PolicyDecisionRecord {
@@ -229,7 +238,17 @@ export function rowToDecision(r: DecisionRowOut): PolicyDecisionRecord {
 }
 
 export function rowToSecret(r: SecretRowOut): SecretRecord {
-  return { tenant: r.tenant, name: r.name, version: r.version, ciphertext: r.ciphertext, iv: r.iv, tag: r.tag, keyId: r.key_id, deleted: r.deleted, updatedMs: fromMicros(r.updated_us) };
+  return {
+    tenant: r.tenant,
+    name: r.name,
+    version: r.version,
+    ciphertext: r.ciphertext,
+    iv: r.iv,
+    tag: r.tag,
+    keyId: r.key_id,
+    deleted: r.deleted,
+    updatedMs: fromMicros(r.updated_us),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------

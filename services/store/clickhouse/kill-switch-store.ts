@@ -31,7 +31,15 @@ import {
   tokenRevocationToRow,
   verificationToRow,
 } from './kill-switch-rows.ts';
-import type { CredentialRowOut, DecisionRowOut, LeaseRowOut, RevocationRowOut, SecretRowOut, TokenRevocationRowOut, VerificationRowOut } from './kill-switch-rows.ts';
+import type {
+  CredentialRowOut,
+  DecisionRowOut,
+  LeaseRowOut,
+  RevocationRowOut,
+  SecretRowOut,
+  TokenRevocationRowOut,
+  VerificationRowOut,
+} from './kill-switch-rows.ts';
 import { fromMicros, utcText, wellFormed } from './values.ts';
 import type {
   CredentialRecord,
@@ -58,11 +66,20 @@ export interface ClickHouseKillSwitchStoreOptions {
   requestTimeoutMs?: number;
 }
 
-export async function openClickHouseKillSwitchStore(options: ClickHouseKillSwitchStoreOptions): Promise<KillSwitchStore> {
+export async function openClickHouseKillSwitchStore(
+  options: ClickHouseKillSwitchStoreOptions,
+): Promise<KillSwitchStore> {
   if (!isDatabaseName(options.database)) {
-    throw new TriplineError('CONFIG_INVALID', `database must be letters, digits and _ (got ${JSON.stringify(options.database)})`);
+    throw new TriplineError(
+      'CONFIG_INVALID',
+      `database must be letters, digits and _ (got ${JSON.stringify(options.database)})`,
+    );
   }
-  const setup = { application: 'tripline-killswitch', settings: QUERY_SETTINGS, requestTimeoutMs: options.requestTimeoutMs ?? 30_000 };
+  const setup = {
+    application: 'tripline-killswitch',
+    settings: QUERY_SETTINGS,
+    requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
+  };
   // Two connections: one for the revocations of kills alone, one for everything else (see insertRevocations).
   const client = openClickHouseClient(options, setup);
   const urgent = openClickHouseClient(options, setup);
@@ -72,7 +89,9 @@ export async function openClickHouseKillSwitchStore(options: ClickHouseKillSwitc
   } catch (error) {
     await client.close().catch(() => undefined);
     await urgent.close().catch(() => undefined);
-    throw new TriplineError('STORE_UNAVAILABLE', `The kill switch cannot reach ClickHouse: ${messageOf(error)}`, { cause: error });
+    throw new TriplineError('STORE_UNAVAILABLE', `The kill switch cannot reach ClickHouse: ${messageOf(error)}`, {
+      cause: error,
+    });
   }
   return new ClickHouseKillSwitchStore(client, urgent, options.database);
 }
@@ -94,7 +113,8 @@ class ClickHouseKillSwitchStore implements KillSwitchStore {
 
   async #run<T>(operation: string, work: () => Promise<T>, urgent = false): Promise<T> {
     const refuseIfClosed = (): void => {
-      if (this.#closing !== undefined) throw new TriplineError('SHUTTING_DOWN', `The kill-switch store is closed; ${operation} was not run`);
+      if (this.#closing !== undefined)
+        throw new TriplineError('SHUTTING_DOWN', `The kill-switch store is closed; ${operation} was not run`);
     };
     refuseIfClosed();
     // A kill's revocation is stored before the kill switch's bookkeeping of the same moment (its verification,
@@ -110,7 +130,10 @@ class ClickHouseKillSwitchStore implements KillSwitchStore {
       return await promise;
     } catch (error) {
       if (error instanceof TriplineError) throw error;
-      throw new TriplineError('STORE_UNAVAILABLE', `ClickHouse ${operation} failed: ${messageOf(error)}`, { cause: error, details: { operation } });
+      throw new TriplineError('STORE_UNAVAILABLE', `ClickHouse ${operation} failed: ${messageOf(error)}`, {
+        cause: error,
+        details: { operation },
+      });
     } finally {
       this.#inflight.delete(promise);
       this.#revocations.delete(promise);
@@ -130,7 +153,12 @@ class ClickHouseKillSwitchStore implements KillSwitchStore {
     await this.#run(
       `insert into ${table}`,
       async () => {
-        await client.insert({ table: `${this.#db}.${table}`, values: values.map(wellFormed), format: 'JSONEachRow', clickhouse_settings: INSERT_SETTINGS });
+        await client.insert({
+          table: `${this.#db}.${table}`,
+          values: values.map(wellFormed),
+          format: 'JSONEachRow',
+          clickhouse_settings: INSERT_SETTINGS,
+        });
       },
       urgent,
     );
@@ -251,7 +279,11 @@ class ClickHouseKillSwitchStore implements KillSwitchStore {
   }
 
   async getLease(tenant: string, id: string): Promise<LeaseRecord | null> {
-    const rows = await this.#select<LeaseRowOut>('getLease', `SELECT ${LEASE_COLUMNS} FROM ${this.#db}.leases FINAL WHERE tenant = {tenant:String} AND id = {id:String} LIMIT 1`, { tenant, id });
+    const rows = await this.#select<LeaseRowOut>(
+      'getLease',
+      `SELECT ${LEASE_COLUMNS} FROM ${this.#db}.leases FINAL WHERE tenant = {tenant:String} AND id = {id:String} LIMIT 1`,
+      { tenant, id },
+    );
     const row = rows[0];
     return row === undefined ? null : rowToLease(row);
   }
@@ -266,7 +298,10 @@ class ClickHouseKillSwitchStore implements KillSwitchStore {
   }
 
   async listActiveLeases(): Promise<LeaseRecord[]> {
-    const rows = await this.#select<LeaseRowOut>('listActiveLeases', `SELECT ${LEASE_COLUMNS} FROM ${this.#db}.leases FINAL WHERE status = 'active' ORDER BY issued_at LIMIT 100000`);
+    const rows = await this.#select<LeaseRowOut>(
+      'listActiveLeases',
+      `SELECT ${LEASE_COLUMNS} FROM ${this.#db}.leases FINAL WHERE status = 'active' ORDER BY issued_at LIMIT 100000`,
+    );
     return rows.map(rowToLease);
   }
 
@@ -319,7 +354,10 @@ class ClickHouseKillSwitchStore implements KillSwitchStore {
     );
     const first = rows[0];
     if (first === undefined) return { count: 0 };
-    return { count: first.total, first: { eventId: first.id, name: first.name, kind: first.kind, startMs: fromMicros(first.start_us) } };
+    return {
+      count: first.total,
+      first: { eventId: first.id, name: first.name, kind: first.kind, startMs: fromMicros(first.start_us) },
+    };
   }
 
   close(): Promise<void> {

@@ -37,9 +37,15 @@ export interface LearnableTaskOptions {
  * Tasks to learn from, in the order they ended: completed tasks with no live alert and never revoked (the
  * processor's rule), plus ended tasks an operator marked false positive. Keyset paging. Needs the feedback table.
  */
-export async function learnableTasks(context: DetectionContext, options: LearnableTaskOptions): Promise<LearnableTask[]> {
+export async function learnableTasks(
+  context: DetectionContext,
+  options: LearnableTaskOptions,
+): Promise<LearnableTask[]> {
   if (!Number.isInteger(options.limit) || options.limit < 1 || options.limit > 100_000) {
-    throw new TriplineError('VALIDATION_FAILED', `limit must be an integer from 1 to 100000 (got ${String(options.limit)})`);
+    throw new TriplineError(
+      'VALIDATION_FAILED',
+      `limit must be an integer from 1 to 100000 (got ${String(options.limit)})`,
+    );
   }
   const conditions: string[] = [];
   const params: Record<string, unknown> = { limit: options.limit };
@@ -58,7 +64,16 @@ export async function learnableTasks(context: DetectionContext, options: Learnab
     // A warm-up alert (rules regime, decision alert) holds a task instead of keeping it out, as the processor does
     // (services/core/detect/score.ts, learningEffect): a hard rule in warm-up always revokes.
     const acted = options.shadowAlertsBlock === true ? '1' : 'NOT shadow';
-    const rows = await select<{ tenant: string; task_id: string; task_type: string; agent_id: string; started_us: number; end_us: number; marked: number; held: number }>(
+    const rows = await select<{
+      tenant: string;
+      task_id: string;
+      task_type: string;
+      agent_id: string;
+      started_us: number;
+      end_us: number;
+      marked: number;
+      held: number;
+    }>(
       context,
       `SELECT * FROM (
          SELECT tenant, task_id, task_type, agent_id, toUnixTimestamp64Micro(started_at) AS started_us,
@@ -92,7 +107,11 @@ export async function learnableTasks(context: DetectionContext, options: Learnab
 }
 
 /** Events of several tasks of a tenant, per task in time order (as `Store.eventsForTask`). */
-export function eventsForTasks(context: DetectionContext, tenant: string, taskIds: readonly string[]): Promise<Map<string, AgentEvent[]>> {
+export function eventsForTasks(
+  context: DetectionContext,
+  tenant: string,
+  taskIds: readonly string[],
+): Promise<Map<string, AgentEvent[]>> {
   return run('eventsForTasks', async () => {
     const out = new Map<string, AgentEvent[]>();
     for (let i = 0; i < taskIds.length; i += ID_CHUNK) {

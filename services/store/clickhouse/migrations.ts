@@ -66,7 +66,12 @@ function isAlreadyExists(error: unknown): boolean {
 }
 
 /** Applies the migrations of `dir` that the ledger of `database` does not hold yet, in order. */
-export async function runMigrations(client: ClickHouseClient, database: string, dir: string, logger: StoreLogger): Promise<void> {
+export async function runMigrations(
+  client: ClickHouseClient,
+  database: string,
+  dir: string,
+  logger: StoreLogger,
+): Promise<void> {
   let migrations: Migration[];
   try {
     migrations = loadMigrations(dir, database);

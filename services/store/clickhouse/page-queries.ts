@@ -16,16 +16,28 @@ export interface ListRow {
 }
 
 /** The query of one page of `table` (one row more than the page, to tell whether another follows); throws on a bad filter. */
-export function pageQuery(db: string, table: 'alerts' | 'revocations', columns: string, filter: ListFilter): { query: string; params: Record<string, unknown> } {
+export function pageQuery(
+  db: string,
+  table: 'alerts' | 'revocations',
+  columns: string,
+  filter: ListFilter,
+): { query: string; params: Record<string, unknown> } {
   const { limit } = filter;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
-    throw new TriplineError('VALIDATION_FAILED', `limit must be an integer from 1 to ${MAX_PAGE} (got ${String(limit)})`, {
-      details: { key: 'limit' },
-    });
+    throw new TriplineError(
+      'VALIDATION_FAILED',
+      `limit must be an integer from 1 to ${MAX_PAGE} (got ${String(limit)})`,
+      {
+        details: { key: 'limit' },
+      },
+    );
   }
   const { conditions, params } = pageConditions(filter);
   const where = conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
-  return { query: `SELECT ${columns} FROM ${db}.${table} FINAL ${where} ORDER BY time DESC, id DESC LIMIT ${limit + 1}`, params };
+  return {
+    query: `SELECT ${columns} FROM ${db}.${table} FINAL ${where} ORDER BY time DESC, id DESC LIMIT ${limit + 1}`,
+    params,
+  };
 }
 
 /** The page of the rows `pageQuery` selected. */
@@ -55,9 +67,13 @@ function pageConditions(filter: ListFilter): { conditions: string[]; params: Rec
   }
   if (filter.sinceMs !== undefined) {
     if (!Number.isFinite(filter.sinceMs)) {
-      throw new TriplineError('VALIDATION_FAILED', `sinceMs must be epoch milliseconds (got ${String(filter.sinceMs)})`, {
-        details: { key: 'sinceMs' },
-      });
+      throw new TriplineError(
+        'VALIDATION_FAILED',
+        `sinceMs must be epoch milliseconds (got ${String(filter.sinceMs)})`,
+        {
+          details: { key: 'sinceMs' },
+        },
+      );
     }
     conditions.push("time >= fromUnixTimestamp64Micro({sinceUs:Int64}, 'UTC')");
     // Clamped to the times the store holds (writes stop at MAX_TIME_MS): a later `since` matches nothing,

@@ -80,7 +80,8 @@ export interface BaselineRowIn {
   updated_at: string;
 }
 export type BaselineRowOut = Omit<BaselineRowIn, 'updated_at'> & { updated_us: number };
-export const BASELINE_COLUMNS = 'tenant, task_type, agent_id, tasks, model, toUnixTimestamp64Micro(updated_at) AS updated_us';
+export const BASELINE_COLUMNS =
+  'tenant, task_type, agent_id, tasks, model, toUnixTimestamp64Micro(updated_at) AS updated_us';
 
 export function alertToRow(a: Alert): AlertRowIn {
   return {
@@ -188,7 +189,11 @@ export function rowToTask(r: TaskRowOut): TaskRecord {
     decision: r.decision as Decision,
     regime: r.regime as Regime,
     reasons: r.reasons,
-    counts: { tool_call: r.count_tool_call, data_access: r.count_data_access, privilege_change: r.count_privilege_change },
+    counts: {
+      tool_call: r.count_tool_call,
+      data_access: r.count_data_access,
+      privilege_change: r.count_privilege_change,
+    },
     startedMs: fromMicros(r.started_us),
     lastEventMs: fromMicros(r.last_event_us),
     endedMs: r.ended_us === null ? null : fromMicros(r.ended_us),

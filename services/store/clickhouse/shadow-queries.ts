@@ -30,7 +30,10 @@ export interface TimeRange {
 
 function checkRange(range: TimeRange): void {
   if (!Number.isFinite(range.fromMs) || !Number.isFinite(range.toMs) || range.fromMs < 0 || range.toMs < range.fromMs) {
-    throw new TriplineError('VALIDATION_FAILED', `the time range must be epoch milliseconds with from <= to (got ${String(range.fromMs)} .. ${String(range.toMs)})`);
+    throw new TriplineError(
+      'VALIDATION_FAILED',
+      `the time range must be epoch milliseconds with from <= to (got ${String(range.fromMs)} .. ${String(range.toMs)})`,
+    );
   }
 }
 
@@ -107,5 +110,10 @@ export function taskCountsByType(context: DetectionContext, range: TimeRange): P
 }
 
 function rangeParams(range: TimeRange): Record<string, unknown> {
-  return { tenant: range.tenant, fromUs: toMicros(range.fromMs), toUs: toMicros(range.toMs), ...(range.taskType === undefined ? {} : { taskType: range.taskType }) };
+  return {
+    tenant: range.tenant,
+    fromUs: toMicros(range.fromMs),
+    toUs: toMicros(range.toMs),
+    ...(range.taskType === undefined ? {} : { taskType: range.taskType }),
+  };
 }

@@ -14,7 +14,12 @@ import { CODE, clickHouseErrorCode } from './error-codes.ts';
 
 /** The store's client setup: the server sees the application `tripline`; the client's warnings go to `logger`. */
 export function storeClientSetup(logger: StoreLogger, requestTimeoutMs?: number): ClientSetup {
-  return { application: 'tripline', settings: QUERY_SETTINGS, logger, ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }) };
+  return {
+    application: 'tripline',
+    settings: QUERY_SETTINGS,
+    logger,
+    ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }),
+  };
 }
 
 /**
@@ -39,7 +44,9 @@ export async function openServer(
   try {
     url = new URL(rawUrl);
   } catch (error) {
-    throw new TriplineError('CONFIG_INVALID', `url must be an http(s) URL (got ${JSON.stringify(rawUrl)})`, { cause: error });
+    throw new TriplineError('CONFIG_INVALID', `url must be an http(s) URL (got ${JSON.stringify(rawUrl)})`, {
+      cause: error,
+    });
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new TriplineError('CONFIG_INVALID', `url must be an http(s) URL (got protocol ${url.protocol})`);
@@ -55,10 +62,14 @@ export async function openServer(
     await client.close().catch(() => undefined);
     const code = clickHouseErrorCode(error);
     if (code === CODE.AUTHENTICATION_FAILED || code === CODE.REQUIRED_PASSWORD) {
-      throw new TriplineError('CONFIG_INVALID', `ClickHouse at ${where} refused the credentials; check the username and password`, {
-        cause: error,
-        details: { url: where },
-      });
+      throw new TriplineError(
+        'CONFIG_INVALID',
+        `ClickHouse at ${where} refused the credentials; check the username and password`,
+        {
+          cause: error,
+          details: { url: where },
+        },
+      );
     }
     throw new TriplineError('STORE_UNAVAILABLE', `ClickHouse at ${where} cannot be reached: ${messageOf(error)}`, {
       cause: error,
@@ -96,7 +107,9 @@ export async function openEmbeddedEngine(
   } catch (error) {
     openEmbedded.delete(key);
     await client.close().catch(() => undefined);
-    throw new TriplineError('STORE_UNAVAILABLE', `The embedded engine at ${dir} does not answer: ${messageOf(error)}`, { cause: error });
+    throw new TriplineError('STORE_UNAVAILABLE', `The embedded engine at ${dir} does not answer: ${messageOf(error)}`, {
+      cause: error,
+    });
   }
   return { client, key, dir };
 }

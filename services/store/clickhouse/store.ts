@@ -129,7 +129,14 @@ class ClickHouseStore implements Store {
   #migrating: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
 
-  constructor(client: ClickHouseClient, database: string, migrationsDir: string, logger: StoreLogger, embeddedKey: string | undefined, side?: { revocations: ClickHouseClient; lookups: ClickHouseClient }) {
+  constructor(
+    client: ClickHouseClient,
+    database: string,
+    migrationsDir: string,
+    logger: StoreLogger,
+    embeddedKey: string | undefined,
+    side?: { revocations: ClickHouseClient; lookups: ClickHouseClient },
+  ) {
     this.#client = client;
     this.#side = side;
     this.#db = database;
@@ -167,7 +174,14 @@ class ClickHouseStore implements Store {
     return result.json();
   }
 
-  async #insert<T>(table: Table, rows: readonly T[], check: (row: T) => Check, toRow: (row: T) => object, idOf: (row: T) => string, client = this.#client): Promise<void> {
+  async #insert<T>(
+    table: Table,
+    rows: readonly T[],
+    check: (row: T) => Check,
+    toRow: (row: T) => object,
+    idOf: (row: T) => string,
+    client = this.#client,
+  ): Promise<void> {
     const values: object[] = [];
     const rejected: { id: string; problem: string }[] = [];
     for (const row of rows) {
@@ -195,7 +209,11 @@ class ClickHouseStore implements Store {
   migrate(): Promise<void> {
     // One migration at a time in this process; a later call re-reads the ledger and finds nothing to do.
     const previous = this.#migrating ?? Promise.resolve();
-    const next = previous.catch(() => undefined).then(() => this.#run('migration', () => runMigrations(this.#client, this.#db, this.#migrationsDir, this.#logger)));
+    const next = previous
+      .catch(() => undefined)
+      .then(() =>
+        this.#run('migration', () => runMigrations(this.#client, this.#db, this.#migrationsDir, this.#logger)),
+      );
     this.#migrating = next;
     return next;
   }
@@ -209,15 +227,34 @@ class ClickHouseStore implements Store {
   }
 
   insertRevocations(rows: readonly Revocation[]): Promise<void> {
-    return this.#insert('revocations', rows, checkRevocation, revocationToRow, (row) => row.id, this.#side?.revocations);
+    return this.#insert(
+      'revocations',
+      rows,
+      checkRevocation,
+      revocationToRow,
+      (row) => row.id,
+      this.#side?.revocations,
+    );
   }
 
   upsertTasks(rows: readonly TaskRecord[]): Promise<void> {
-    return this.#insert('tasks', rows, checkTask, taskToRow, (row) => `${row.tenant}/${row.taskId}@${String(row.version)}`);
+    return this.#insert(
+      'tasks',
+      rows,
+      checkTask,
+      taskToRow,
+      (row) => `${row.tenant}/${row.taskId}@${String(row.version)}`,
+    );
   }
 
   saveBaselines(rows: readonly BaselineRecord[]): Promise<void> {
-    return this.#insert('baselines', rows, checkBaseline, baselineToRow, (row) => `${row.tenant}/${row.taskType}/${row.agentId}`);
+    return this.#insert(
+      'baselines',
+      rows,
+      checkBaseline,
+      baselineToRow,
+      (row) => `${row.tenant}/${row.taskType}/${row.agentId}`,
+    );
   }
 
   getTask(tenant: string, taskId: string): Promise<TaskRecord | null> {
@@ -256,7 +293,9 @@ class ClickHouseStore implements Store {
     toRecord: (row: ListRow) => T,
   ): Promise<Page<T>> {
     const { query, params } = pageQuery(this.#db, table, columns, filter);
-    return this.#run(`list ${table}`, async () => toPage((await this.#select(query, params)) as ListRow[], filter.limit, toRecord));
+    return this.#run(`list ${table}`, async () =>
+      toPage((await this.#select(query, params)) as ListRow[], filter.limit, toRecord),
+    );
   }
 
   loadBaselines(tenant?: string): Promise<BaselineRecord[]> {

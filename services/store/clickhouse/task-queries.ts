@@ -14,17 +14,33 @@ export async function findTask(reader: Reader, tenant: string, taskId: string): 
 }
 
 /** The tasks of `tenant` among `taskIds` (those that exist), read over `client` when given. */
-export async function findTasks(reader: Reader, tenant: string, taskIds: readonly string[], client?: ClickHouseClient): Promise<TaskRecord[]> {
-  const rows = await selectTasks(reader, 'tenant = {tenant:String} AND task_id IN {taskIds:Array(String)}', { tenant, taskIds: [...taskIds] }, {}, client);
+export async function findTasks(
+  reader: Reader,
+  tenant: string,
+  taskIds: readonly string[],
+  client?: ClickHouseClient,
+): Promise<TaskRecord[]> {
+  const rows = await selectTasks(
+    reader,
+    'tenant = {tenant:String} AND task_id IN {taskIds:Array(String)}',
+    { tenant, taskIds: [...taskIds] },
+    {},
+    client,
+  );
   return rows.map(rowToTask);
 }
 
 /** The active tasks (of `tenant`, or of every tenant), oldest first. */
 export async function activeTasks(reader: Reader, tenant: string | undefined): Promise<TaskRecord[]> {
-  const rows = await selectTasks(reader, tenant === undefined ? '1' : 'tenant = {tenant:String}', tenant === undefined ? {} : { tenant }, {
-    where: "status = 'active'",
-    orderBy: 'tenant, started_us, task_id',
-  });
+  const rows = await selectTasks(
+    reader,
+    tenant === undefined ? '1' : 'tenant = {tenant:String}',
+    tenant === undefined ? {} : { tenant },
+    {
+      where: "status = 'active'",
+      orderBy: 'tenant, started_us, task_id',
+    },
+  );
   return rows.map(rowToTask);
 }
 

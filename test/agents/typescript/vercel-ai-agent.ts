@@ -47,7 +47,12 @@ const { values: options } = parseArgs({
   strict: true,
 });
 const { endpoint, token, plan: planPath, mode } = options;
-if (endpoint === undefined || token === undefined || planPath === undefined || (mode !== 'wrapper' && mode !== 'trace')) {
+if (
+  endpoint === undefined ||
+  token === undefined ||
+  planPath === undefined ||
+  (mode !== 'wrapper' && mode !== 'trace')
+) {
   console.error('usage: vercel-ai-agent.ts --endpoint <url> --token <token> --plan <plan.json> --mode wrapper|trace');
   process.exit(2);
 }
@@ -82,7 +87,12 @@ const sdk = new NodeSDK({
   }),
   spanProcessors: [
     roots,
-    new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: `${endpoint.replace(/\/$/, '')}/v1/traces`, headers: { authorization: `Bearer ${token}` } }) }),
+    new BatchSpanProcessor({
+      exporter: new OTLPTraceExporter({
+        url: `${endpoint.replace(/\/$/, '')}/v1/traces`,
+        headers: { authorization: `Bearer ${token}` },
+      }),
+    }),
   ],
 });
 sdk.start();
@@ -94,7 +104,11 @@ const orders = new Map<string, { order_id: string; amount: number; status: strin
 const tools = {
   get_order: tool({
     description: 'Look up an order by its id.',
-    inputSchema: jsonSchema<{ order_id: string }>({ type: 'object', properties: { order_id: { type: 'string' } }, required: ['order_id'] }),
+    inputSchema: jsonSchema<{ order_id: string }>({
+      type: 'object',
+      properties: { order_id: { type: 'string' } },
+      required: ['order_id'],
+    }),
     execute: ({ order_id }) => {
       const order = orders.get(order_id) ?? { order_id, amount: 42.5, status: 'delivered' };
       orders.set(order_id, order);
@@ -114,7 +128,12 @@ const tools = {
     description: 'Export (the first `limit` rows of) the customer list.',
     inputSchema: jsonSchema<{ limit?: number }>({ type: 'object', properties: { limit: { type: 'integer' } } }),
     execute: ({ limit = 3 }) =>
-      Promise.resolve({ customers: Array.from({ length: limit }, (_, n) => ({ id: `c-${String(n + 1)}`, email: `customer${String(n + 1)}@shop.example` })) }),
+      Promise.resolve({
+        customers: Array.from({ length: limit }, (_, n) => ({
+          id: `c-${String(n + 1)}`,
+          email: `customer${String(n + 1)}@shop.example`,
+        })),
+      }),
   }),
   http_post: tool({
     description: 'POST a body to a URL.',
@@ -145,9 +164,16 @@ function scriptedModel(task: PlannedTask, index: number): MockLanguageModelV4 {
       step += 1;
       return Promise.resolve(
         call === undefined
-          ? { content: [{ type: 'text' as const, text: `Done: ${task.label}.` }], finishReason: { unified: 'stop' as const, raw: 'stop' }, usage, warnings: [] }
+          ? {
+              content: [{ type: 'text' as const, text: `Done: ${task.label}.` }],
+              finishReason: { unified: 'stop' as const, raw: 'stop' },
+              usage,
+              warnings: [],
+            }
           : {
-              content: [{ type: 'tool-call' as const, toolCallId: id, toolName: call.tool, input: JSON.stringify(call.args) }],
+              content: [
+                { type: 'tool-call' as const, toolCallId: id, toolName: call.tool, input: JSON.stringify(call.args) },
+              ],
               finishReason: { unified: 'tool-calls' as const, raw: 'tool_calls' },
               usage,
               warnings: [],
@@ -174,17 +200,21 @@ for (const [index, task] of plan.entries()) {
   let traceId: string | undefined;
   if (taskId !== null) {
     // Mode wrapper: the user's own span around the run, the only place the task id is declared.
-    await tracer.startActiveSpan(`support ticket ${index}`, { root: true, attributes: { 'tripline.task.id': taskId, 'tripline.task.type': task.taskType } }, async (span) => {
-      traceId = span.spanContext().traceId;
-      try {
-        await runTask(task, index);
-      } catch (error) {
-        span.setStatus({ code: SpanStatusCode.ERROR, message: String(error) });
-        throw error;
-      } finally {
-        span.end();
-      }
-    });
+    await tracer.startActiveSpan(
+      `support ticket ${index}`,
+      { root: true, attributes: { 'tripline.task.id': taskId, 'tripline.task.type': task.taskType } },
+      async (span) => {
+        traceId = span.spanContext().traceId;
+        try {
+          await runTask(task, index);
+        } catch (error) {
+          span.setStatus({ code: SpanStatusCode.ERROR, message: String(error) });
+          throw error;
+        } finally {
+          span.end();
+        }
+      },
+    );
   } else {
     const before = roots.traceIds.length;
     await runTask(task, index);

@@ -23,7 +23,15 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 
-export const SPAN_SHAPES = ['genai_tool', 'mcp_tool', 'openinference_tool', 'openllmetry_tool', 'db', 'http_data', 'privilege'] as const;
+export const SPAN_SHAPES = [
+  'genai_tool',
+  'mcp_tool',
+  'openinference_tool',
+  'openllmetry_tool',
+  'db',
+  'http_data',
+  'privilege',
+] as const;
 export type SpanShape = (typeof SPAN_SHAPES)[number];
 
 /** The kind Tripline (and the collector config's routing table) gives each shape. */
@@ -60,7 +68,15 @@ function prng(seed: number): () => number {
   };
 }
 
-const TOOLS = ['search_tickets', 'get_customer', 'send_email', 'create_refund', 'lookup_order', 'summarize_thread', 'fetch_invoice'];
+const TOOLS = [
+  'search_tickets',
+  'get_customer',
+  'send_email',
+  'create_refund',
+  'lookup_order',
+  'summarize_thread',
+  'fetch_invoice',
+];
 const TABLES = ['customers', 'orders', 'tickets', 'invoices', 'refunds'];
 const TASK_TYPES = ['summarize_ticket', 'triage_alert', 'customer_refund', 'generate_report'];
 
@@ -76,7 +92,11 @@ function shapeOf(i: number, random: () => number): SpanShape {
   return i % 2 === 0 ? 'privilege' : 'db';
 }
 
-async function requestSpans(request: number, count: number, seed: number): Promise<{ spans: ReadableSpan[]; shapes: SpanShape[] }> {
+async function requestSpans(
+  request: number,
+  count: number,
+  seed: number,
+): Promise<{ spans: ReadableSpan[]; shapes: SpanShape[] }> {
   const random = prng(seed * 1_000_003 + request);
   const agent = `agent-${String(request % 16).padStart(4, '0')}`;
   const exporter = new InMemorySpanExporter();
@@ -106,7 +126,9 @@ async function requestSpans(request: number, count: number, seed: number): Promi
   // One trace per task: the task's spans are children of its (not exported) task span, as an agent's are.
   const taskContexts: Context[] = [];
   for (let task = 0; task < tasksInRequest; task++) {
-    taskContexts.push(trace.setSpan(ROOT_CONTEXT, tracer.startSpan(`task ${String(task)}`, { root: true, startTime: base })));
+    taskContexts.push(
+      trace.setSpan(ROOT_CONTEXT, tracer.startSpan(`task ${String(task)}`, { root: true, startTime: base })),
+    );
   }
   for (let i = 0; i < count; i++) {
     const task = Math.floor((i * tasksInRequest) / count);
@@ -123,7 +145,9 @@ async function requestSpans(request: number, count: number, seed: number): Promi
       'gen_ai.agent.id': agent,
       'enduser.id': `user-${String(Math.floor(random() * 5000))}`,
     };
-    const callId = `call_${Math.floor(random() * 2 ** 48).toString(16).padStart(12, '0')}`;
+    const callId = `call_${Math.floor(random() * 2 ** 48)
+      .toString(16)
+      .padStart(12, '0')}`;
     let name: string;
     let kind: SpanKind = SpanKind.INTERNAL;
     let attributes: Record<string, string | number | boolean | string[]>;
@@ -219,9 +243,17 @@ async function requestSpans(request: number, count: number, seed: number): Promi
         };
         break;
     }
-    const span = tracer.startSpan(name, { kind, startTime: start, attributes: { ...common, ...attributes } }, taskContexts[task]);
+    const span = tracer.startSpan(
+      name,
+      { kind, startTime: start, attributes: { ...common, ...attributes } },
+      taskContexts[task],
+    );
     if (shape === 'genai_tool' || shape === 'openinference_tool') {
-      span.addEvent('gen_ai.tool.message', { 'gen_ai.event.content': `{"query":"refund status ${String(request)}-${String(i)}","limit":20}` }, start + 2);
+      span.addEvent(
+        'gen_ai.tool.message',
+        { 'gen_ai.event.content': `{"query":"refund status ${String(request)}-${String(i)}","limit":20}` },
+        start + 2,
+      );
     }
     if (random() < 0.03) {
       span.setStatus({ code: SpanStatusCode.ERROR, message: 'upstream timeout after 30000 ms' });
@@ -238,12 +270,21 @@ async function requestSpans(request: number, count: number, seed: number): Promi
 }
 
 /** Writes `requests` payload files of `spansPerRequest` spans into `dir`. */
-export async function generatePayloads(dir: string, options: { requests?: number; spansPerRequest?: number; seed?: number } = {}): Promise<PayloadSet> {
+export async function generatePayloads(
+  dir: string,
+  options: { requests?: number; spansPerRequest?: number; seed?: number } = {},
+): Promise<PayloadSet> {
   const requests = options.requests ?? 64;
   const perRequest = options.spansPerRequest ?? 100;
   const seed = options.seed ?? 1;
   mkdirSync(dir, { recursive: true });
-  const set: PayloadSet = { dir, files: [], spans: [], byKind: { tool_call: 0, data_access: 0, privilege_change: 0 }, meanBytes: 0 };
+  const set: PayloadSet = {
+    dir,
+    files: [],
+    spans: [],
+    byKind: { tool_call: 0, data_access: 0, privilege_change: 0 },
+    meanBytes: 0,
+  };
   let bytes = 0;
   for (let r = 0; r < requests; r++) {
     const { spans, shapes } = await requestSpans(r, perRequest, seed);
@@ -268,5 +309,7 @@ if (import.meta.main) {
     process.exit(2);
   }
   const set = await generatePayloads(dir, { requests: Number(requests ?? 64), spansPerRequest: Number(spans ?? 100) });
-  console.log(`${String(set.files.length)} files, ${String(set.spans.reduce((a, b) => a + b, 0))} spans, mean ${String(Math.round(set.meanBytes))} bytes → ${dir}`);
+  console.log(
+    `${String(set.files.length)} files, ${String(set.spans.reduce((a, b) => a + b, 0))} spans, mean ${String(Math.round(set.meanBytes))} bytes → ${dir}`,
+  );
 }

@@ -29,9 +29,16 @@ async function send(token: string, taskId: string): Promise<Response> {
 }
 
 beforeAll(async () => {
-  const config = loadConfig({ ...loopbackTestEnv(dataDir), LOG_LEVEL: 'silent', TRIPLINE_TENANT_SPANS_PER_SECOND: '10', TRIPLINE_TENANT_BURST_SPANS: '20' });
+  const config = loadConfig({
+    ...loopbackTestEnv(dataDir),
+    LOG_LEVEL: 'silent',
+    TRIPLINE_TENANT_SPANS_PER_SECOND: '10',
+    TRIPLINE_TENANT_BURST_SPANS: '20',
+  });
   running = await startEmbedded(config, createLogger('silent'));
-  otherTenantToken = (await running.auth.control.createToken({ tenant: 'other', role: 'agent', name: 'other agents', createdBy: 'test' })).token;
+  otherTenantToken = (
+    await running.auth.control.createToken({ tenant: 'other', role: 'agent', name: 'other agents', createdBy: 'test' })
+  ).token;
 });
 
 afterAll(async () => {
@@ -40,7 +47,7 @@ afterAll(async () => {
 });
 
 describe('per-tenant ingest limits', () => {
-  it('answers 429 with Retry-After past the tenant\'s burst, lets other tenants in, and recovers', async () => {
+  it("answers 429 with Retry-After past the tenant's burst, lets other tenants in, and recovers", async () => {
     // A burst of 20 spans: 9 + 9 fit, the third request overdraws the bucket, the fourth waits.
     const accepted: string[] = [];
     for (let i = 0; i < 3; i += 1) {
@@ -56,11 +63,19 @@ describe('per-tenant ingest limits', () => {
 
     expect((await send(otherTenantToken, 'other-1')).status).toBe(200);
 
-    const retried = await waitFor('the tenant to be let in again', async () => ((await send(TEST_AGENT_TOKEN, 'limited-after')).status === 200 ? true : undefined), 15_000, 250);
+    const retried = await waitFor(
+      'the tenant to be let in again',
+      async () => ((await send(TEST_AGENT_TOKEN, 'limited-after')).status === 200 ? true : undefined),
+      15_000,
+      250,
+    );
     expect(retried).toBe(true);
     accepted.push('limited-after');
 
-    await waitFor('the accepted tasks to be stored', async () => (await running.store.getTasks('default', accepted)).length === accepted.length);
+    await waitFor(
+      'the accepted tasks to be stored',
+      async () => (await running.store.getTasks('default', accepted)).length === accepted.length,
+    );
     expect(await running.store.getTask('default', 'limited-refused')).toBeNull();
     expect(await running.store.getTask('other', 'other-1')).not.toBeNull();
   });

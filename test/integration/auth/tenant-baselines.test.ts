@@ -23,17 +23,35 @@ function boundary(events: readonly AgentEvent[]): TaskBoundary {
   const first = events[0];
   const last = events[events.length - 1];
   if (first === undefined || last === undefined) throw new Error('empty task');
-  return { tenant: first.tenant, taskId: first.taskId, taskType: first.taskType, agentId: first.agentId, traceId: first.traceId, spanId: `root-${first.taskId}`, startMs: first.startMs, endMs: last.endMs + 5, error: false, ends: true };
+  return {
+    tenant: first.tenant,
+    taskId: first.taskId,
+    taskType: first.taskType,
+    agentId: first.agentId,
+    traceId: first.traceId,
+    spanId: `root-${first.taskId}`,
+    startMs: first.startMs,
+    endMs: last.endMs + 5,
+    error: false,
+    ends: true,
+  };
 }
 
-const asTenant = (events: readonly AgentEvent[], tenant: string): AgentEvent[] => events.map((event) => ({ ...event, tenant }));
+const asTenant = (events: readonly AgentEvent[], tenant: string): AgentEvent[] =>
+  events.map((event) => ({ ...event, tenant }));
 
 describe('per-tenant baselines', () => {
-  it('learns one tenant\'s normal without scoring another tenant against it', async () => {
+  it("learns one tenant's normal without scoring another tenant against it", async () => {
     const logger = createLogger('silent');
     const store = await openClickHouseStore({ dataDir, database: 'tenant_baselines', logger });
     await store.migrate();
-    const processor = await createProcessor({ store, killSwitch: createLocalKillSwitch(), logger, taskIdleTimeoutMs: 600_000, detector: { ...DEFAULT_DETECTOR_CONFIG, warmupTasks: WARMUP } });
+    const processor = await createProcessor({
+      store,
+      killSwitch: createLocalKillSwitch(),
+      logger,
+      taskIdleTimeoutMs: 600_000,
+      detector: { ...DEFAULT_DETECTOR_CONFIG, warmupTasks: WARMUP },
+    });
     try {
       const r = rng(7);
       const start = Date.now() - 3_600_000;
@@ -54,7 +72,12 @@ describe('per-tenant baselines', () => {
       await processor.handle({ events: [], boundaries: [boundary(other)] });
       expect(processor.baselines().get('acme', 'summarize_ticket')?.tasks).toBe(1);
       expect(processor.baselines().get(TENANT, 'summarize_ticket')?.tasks).toBe(WARMUP + 2);
-      expect(processor.baselines().list('acme').every((entry) => entry.tenant === 'acme')).toBe(true);
+      expect(
+        processor
+          .baselines()
+          .list('acme')
+          .every((entry) => entry.tenant === 'acme'),
+      ).toBe(true);
     } finally {
       await processor.stop();
       await store.close();

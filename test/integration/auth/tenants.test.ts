@@ -49,11 +49,23 @@ let defaultTaskToken = '';
 let defaultRevocationId = '';
 let defaultAlertId = '';
 
-async function call(token: string | undefined, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<Answer> {
+async function call(
+  token: string | undefined,
+  method: string,
+  path: string,
+  body?: unknown,
+  contentType = 'application/json',
+): Promise<Answer> {
   const headers: Record<string, string> = {};
   if (token !== undefined) headers.authorization = `Bearer ${token}`;
   if (body !== undefined) headers['content-type'] = contentType;
-  const response = await fetch(`${running.apiUrl}${path}`, { method, headers, ...(body === undefined ? {} : { body: contentType === 'application/json' ? JSON.stringify(body) : (body as string) }) });
+  const response = await fetch(`${running.apiUrl}${path}`, {
+    method,
+    headers,
+    ...(body === undefined
+      ? {}
+      : { body: contentType === 'application/json' ? JSON.stringify(body) : (body as string) }),
+  });
   const text = await response.text();
   let parsed: Record<string, unknown>;
   try {
@@ -67,7 +79,10 @@ async function call(token: string | undefined, method: string, path: string, bod
 async function ingest(token: string | undefined, taskId: string, spans = 9): Promise<Response> {
   return fetch(`${running.otlpUrl}/v1/traces`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-protobuf', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
+    headers: {
+      'content-type': 'application/x-protobuf',
+      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+    },
     body: encodeTraceRequest(syntheticRequest({ taskId, taskType: 'summarize_ticket', agentId: 'agent-1', spans })),
   });
 }
@@ -79,7 +94,11 @@ async function tokenFor(creator: string, tenant: string, role: string): Promise<
 }
 
 beforeAll(async () => {
-  const config = loadConfig({ ...loopbackTestEnv(dataDir), TRIPLINE_VERIFY_WINDOW_MS: '500', TRIPLINE_AUTH_REFRESH_MS: '500' });
+  const config = loadConfig({
+    ...loopbackTestEnv(dataDir),
+    TRIPLINE_VERIFY_WINDOW_MS: '500',
+    TRIPLINE_AUTH_REFRESH_MS: '500',
+  });
   running = await startEmbedded(config, createLogger('debug', 'tripline', logSink));
   tokens.default.viewer = await tokenFor(TEST_ADMIN_TOKEN, 'default', 'viewer');
   tokens.default.operator = await tokenFor(TEST_ADMIN_TOKEN, 'default', 'operator');
@@ -90,23 +109,53 @@ beforeAll(async () => {
   tokens.acme.operator = await tokenFor(tokens.acme.admin, 'acme', 'operator');
 
   // The same task id in both tenants, and a task of default's alone.
-  for (const [token, taskId] of [[tokens.default.agent, SHARED_TASK], [tokens.acme.agent, SHARED_TASK], [tokens.default.agent, 'default-only']] as const) {
+  for (const [token, taskId] of [
+    [tokens.default.agent, SHARED_TASK],
+    [tokens.acme.agent, SHARED_TASK],
+    [tokens.default.agent, 'default-only'],
+  ] as const) {
     expect((await ingest(token, taskId)).status).toBe(200);
   }
-  await waitFor('both tenants\' tasks to be stored', async () => {
-    const [a, b, c] = await Promise.all([running.store.getTask('default', SHARED_TASK), running.store.getTask('acme', SHARED_TASK), running.store.getTask('default', 'default-only')]);
+  await waitFor("both tenants' tasks to be stored", async () => {
+    const [a, b, c] = await Promise.all([
+      running.store.getTask('default', SHARED_TASK),
+      running.store.getTask('acme', SHARED_TASK),
+      running.store.getTask('default', 'default-only'),
+    ]);
     return a !== null && b !== null && c !== null;
   });
 
   // default's secret, task token, lease, kill and alert.
-  expect((await call(tokens.default.admin, 'PUT', '/v1/secrets/helpdesk-api-token', { value: SECRET_VALUE })).status).toBe(200);
-  const started = await call(tokens.default.agent, 'POST', '/v1/tasks', { agentId: 'agent-1', taskType: 'summarize_ticket', taskId: 'default-credentialed', tools: ['get_ticket'] });
+  expect(
+    (await call(tokens.default.admin, 'PUT', '/v1/secrets/helpdesk-api-token', { value: SECRET_VALUE })).status,
+  ).toBe(200);
+  const started = await call(tokens.default.agent, 'POST', '/v1/tasks', {
+    agentId: 'agent-1',
+    taskType: 'summarize_ticket',
+    taskId: 'default-credentialed',
+    tools: ['get_ticket'],
+  });
   expect(started.status, JSON.stringify(started.body)).toBe(201);
   defaultTaskToken = started.body.token as string;
-  const kill = await call(tokens.default.operator, 'POST', '/v1/tasks/default-only/revoke', { reason: 'default tenant kill' });
+  const kill = await call(tokens.default.operator, 'POST', '/v1/tasks/default-only/revoke', {
+    reason: 'default tenant kill',
+  });
   expect(kill.status, JSON.stringify(kill.body)).toBe(201);
   defaultRevocationId = kill.body.id as string;
-  const alert: Alert = { id: 'default-alert-1', tenant: 'default', taskId: 'default-only', taskType: 'summarize_ticket', agentId: 'agent-1', eventId: 'e1', timeMs: Date.now(), score: 90, decision: 'revoke', regime: 'rules', reasons: ['seeded'], shadow: false };
+  const alert: Alert = {
+    id: 'default-alert-1',
+    tenant: 'default',
+    taskId: 'default-only',
+    taskType: 'summarize_ticket',
+    agentId: 'agent-1',
+    eventId: 'e1',
+    timeMs: Date.now(),
+    score: 90,
+    decision: 'revoke',
+    regime: 'rules',
+    reasons: ['seeded'],
+    shadow: false,
+  };
   await running.store.insertAlerts([alert]);
   defaultAlertId = alert.id;
 }, 120_000);
@@ -135,17 +184,26 @@ describe('authentication', () => {
         expect(answer.headers.get('www-authenticate')).toMatch(/^Bearer/);
       }
     }
-    const basic = await fetch(`${running.apiUrl}/v1/alerts`, { headers: { authorization: `Basic ${Buffer.from(`admin:${TEST_ADMIN_TOKEN}`).toString('base64')}` } });
+    const basic = await fetch(`${running.apiUrl}/v1/alerts`, {
+      headers: { authorization: `Basic ${Buffer.from(`admin:${TEST_ADMIN_TOKEN}`).toString('base64')}` },
+    });
     expect(basic.status).toBe(401);
   });
 
   it('serves the public routes without a token', async () => {
-    for (const path of ['/healthz', '/readyz', '/', '/console/app.js', '/.well-known/jwks.json', '/.well-known/oauth-authorization-server']) {
+    for (const path of [
+      '/healthz',
+      '/readyz',
+      '/',
+      '/console/app.js',
+      '/.well-known/jwks.json',
+      '/.well-known/oauth-authorization-server',
+    ]) {
       expect((await fetch(`${running.apiUrl}${path}`)).status, path).toBe(200);
     }
   });
 
-  it('refuses OTLP without an agent token: 401 (not retried by OTLP clients), 403 for a person\'s token', async () => {
+  it("refuses OTLP without an agent token: 401 (not retried by OTLP clients), 403 for a person's token", async () => {
     const none = await ingest(undefined, 'x');
     expect(none.status).toBe(401);
     expect(none.headers.get('www-authenticate')).toMatch(/^Bearer/);
@@ -192,20 +250,34 @@ describe('roles', () => {
   });
 
   it('lets an operator kill but not manage tokens or secrets; an agent starts tasks but reads nothing', async () => {
-    expect((await call(tokens.default.operator, 'POST', '/v1/admin/tokens', { role: 'viewer', name: 'x' })).status).toBe(403);
+    expect(
+      (await call(tokens.default.operator, 'POST', '/v1/admin/tokens', { role: 'viewer', name: 'x' })).status,
+    ).toBe(403);
     expect((await call(tokens.default.operator, 'DELETE', '/v1/secrets/helpdesk-api-token')).status).toBe(403);
     expect((await call(tokens.default.agent, 'GET', '/v1/alerts')).status).toBe(403);
-    expect((await call(tokens.default.agent, 'POST', `/v1/tasks/${SHARED_TASK}/revoke`, { reason: 'x' })).status).toBe(403);
-    expect((await call(tokens.default.admin, 'POST', '/v1/tasks', { agentId: 'a', taskType: 'summarize_ticket' })).status).toBe(403);
+    expect((await call(tokens.default.agent, 'POST', `/v1/tasks/${SHARED_TASK}/revoke`, { reason: 'x' })).status).toBe(
+      403,
+    );
+    expect(
+      (await call(tokens.default.admin, 'POST', '/v1/tasks', { agentId: 'a', taskType: 'summarize_ticket' })).status,
+    ).toBe(403);
   });
 
-  it('keeps a tenant admin to its own tenant\'s tokens', async () => {
-    const answer = await call(tokens.acme.admin, 'POST', '/v1/admin/tokens', { tenant: 'default', role: 'admin', name: 'takeover' });
+  it("keeps a tenant admin to its own tenant's tokens", async () => {
+    const answer = await call(tokens.acme.admin, 'POST', '/v1/admin/tokens', {
+      tenant: 'default',
+      role: 'admin',
+      name: 'takeover',
+    });
     expect(answer.status).toBe(403);
     const defaults = await call(tokens.default.admin, 'GET', '/v1/admin/tokens');
-    const someDefaultToken = (defaults.body.items as { id: string; tenant: string }[]).find((item) => item.tenant === 'default');
+    const someDefaultToken = (defaults.body.items as { id: string; tenant: string }[]).find(
+      (item) => item.tenant === 'default',
+    );
     expect(someDefaultToken).toBeDefined();
-    expect((await call(tokens.acme.admin, 'DELETE', `/v1/admin/tokens/${someDefaultToken?.id ?? ''}`)).status).toBe(404);
+    expect((await call(tokens.acme.admin, 'DELETE', `/v1/admin/tokens/${someDefaultToken?.id ?? ''}`)).status).toBe(
+      404,
+    );
     const acmeList = await call(tokens.acme.admin, 'GET', '/v1/admin/tokens');
     expect((acmeList.body.items as { tenant: string }[]).every((item) => item.tenant === 'acme')).toBe(true);
   });
@@ -214,17 +286,32 @@ describe('roles', () => {
 describe('tenant isolation', () => {
   const acme = (): string => tokens.acme.admin;
 
-  it('never shows one tenant another tenant\'s tasks, alerts, revocations, decisions, secrets or audit', async () => {
+  it("never shows one tenant another tenant's tasks, alerts, revocations, decisions, secrets or audit", async () => {
     expect((await call(acme(), 'GET', '/v1/tasks/default-only')).status).toBe(404);
     const shared = await call(acme(), 'GET', `/v1/tasks/${SHARED_TASK}`);
     expect(shared.status).toBe(200);
     expect(shared.body.status).toBe('active');
-    const lists = ['/v1/alerts?limit=1000', '/v1/revocations?limit=1000', '/v1/decisions?limit=1000', '/v1/secrets', '/console/api/tasks?limit=200', '/v1/audit?limit=1000', '/v1/baselines'];
+    const lists = [
+      '/v1/alerts?limit=1000',
+      '/v1/revocations?limit=1000',
+      '/v1/decisions?limit=1000',
+      '/v1/secrets',
+      '/console/api/tasks?limit=200',
+      '/v1/audit?limit=1000',
+      '/v1/baselines',
+    ];
     for (const path of lists) {
       const answer = await call(acme(), 'GET', path);
       expect(answer.status, path).toBe(200);
       const text = JSON.stringify(answer.body);
-      for (const foreign of ['default-only', 'default-credentialed', defaultAlertId, defaultRevocationId, 'helpdesk-api-token', 'default tenant kill']) {
+      for (const foreign of [
+        'default-only',
+        'default-credentialed',
+        defaultAlertId,
+        defaultRevocationId,
+        'helpdesk-api-token',
+        'default tenant kill',
+      ]) {
         expect(text, `${path} shows ${foreign}`).not.toContain(foreign);
       }
     }
@@ -234,17 +321,30 @@ describe('tenant isolation', () => {
     expect((await call(acme(), 'GET', '/v1/shadow-report')).status).toBe(200);
   });
 
-  it('never lets one tenant kill, restore, mark, delete or acknowledge another tenant\'s things', async () => {
-    expect((await call(tokens.acme.operator, 'POST', '/v1/tasks/default-only/restore', { reason: 'cross-tenant' })).status).toBe(404);
-    expect((await call(tokens.acme.operator, 'POST', '/v1/tasks/default-credentialed/revoke', { reason: 'cross-tenant' })).status).toBe(404);
-    expect((await call(tokens.acme.operator, 'POST', `/v1/alerts/${defaultAlertId}/false-positive`, { reason: 'cross-tenant' })).status).toBe(404);
+  it("never lets one tenant kill, restore, mark, delete or acknowledge another tenant's things", async () => {
+    expect(
+      (await call(tokens.acme.operator, 'POST', '/v1/tasks/default-only/restore', { reason: 'cross-tenant' })).status,
+    ).toBe(404);
+    expect(
+      (await call(tokens.acme.operator, 'POST', '/v1/tasks/default-credentialed/revoke', { reason: 'cross-tenant' }))
+        .status,
+    ).toBe(404);
+    expect(
+      (
+        await call(tokens.acme.operator, 'POST', `/v1/alerts/${defaultAlertId}/false-positive`, {
+          reason: 'cross-tenant',
+        })
+      ).status,
+    ).toBe(404);
     expect((await call(acme(), 'DELETE', '/v1/secrets/helpdesk-api-token')).status).toBe(404);
     expect((await call(tokens.acme.agent, 'POST', `/v1/revocations/${defaultRevocationId}/ack`, {})).status).toBe(404);
     expect((await running.store.getTask('default', 'default-only'))?.status).toBe('revoked');
-    expect((await call(tokens.default.viewer, 'GET', '/v1/secrets')).body.items).toEqual([expect.objectContaining({ name: 'helpdesk-api-token' })]);
+    expect((await call(tokens.default.viewer, 'GET', '/v1/secrets')).body.items).toEqual([
+      expect.objectContaining({ name: 'helpdesk-api-token' }),
+    ]);
   });
 
-  it('kills a task id in one tenant only, leaving the other tenant\'s task of the same id alone', async () => {
+  it("kills a task id in one tenant only, leaving the other tenant's task of the same id alone", async () => {
     const kill = await call(tokens.acme.operator, 'POST', `/v1/tasks/${SHARED_TASK}/revoke`, { reason: 'acme kill' });
     expect(kill.status).toBe(201);
     expect((await call(tokens.acme.viewer, 'GET', `/v1/tasks/${SHARED_TASK}`)).body.status).toBe('revoked');
@@ -254,20 +354,54 @@ describe('tenant isolation', () => {
     expect((await ingest(tokens.default.agent, SHARED_TASK)).status).toBe(200);
   });
 
-  it('answers introspection, checks and token revocation for another tenant\'s task token as if it did not exist', async () => {
-    const own = await call(tokens.default.agent, 'POST', '/oauth2/introspect', `token=${defaultTaskToken}`, 'application/x-www-form-urlencoded');
+  it("answers introspection, checks and token revocation for another tenant's task token as if it did not exist", async () => {
+    const own = await call(
+      tokens.default.agent,
+      'POST',
+      '/oauth2/introspect',
+      `token=${defaultTaskToken}`,
+      'application/x-www-form-urlencoded',
+    );
     expect(own.body.active).toBe(true);
-    const foreign = await call(tokens.acme.agent, 'POST', '/oauth2/introspect', `token=${defaultTaskToken}`, 'application/x-www-form-urlencoded');
+    const foreign = await call(
+      tokens.acme.agent,
+      'POST',
+      '/oauth2/introspect',
+      `token=${defaultTaskToken}`,
+      'application/x-www-form-urlencoded',
+    );
     expect(foreign.body).toEqual({ active: false });
     const check = await call(tokens.acme.agent, 'POST', '/v1/check', { token: defaultTaskToken, tool: 'get_ticket' });
     expect(check.body).toMatchObject({ allowed: false });
     expect(JSON.stringify(check.body)).not.toContain('default-credentialed');
-    expect((await call(tokens.acme.agent, 'POST', '/oauth2/revoke', `token=${defaultTaskToken}`, 'application/x-www-form-urlencoded')).status).toBe(200);
-    expect((await call(tokens.default.agent, 'POST', '/oauth2/introspect', `token=${defaultTaskToken}`, 'application/x-www-form-urlencoded')).body.active).toBe(true);
+    expect(
+      (
+        await call(
+          tokens.acme.agent,
+          'POST',
+          '/oauth2/revoke',
+          `token=${defaultTaskToken}`,
+          'application/x-www-form-urlencoded',
+        )
+      ).status,
+    ).toBe(200);
+    expect(
+      (
+        await call(
+          tokens.default.agent,
+          'POST',
+          '/oauth2/introspect',
+          `token=${defaultTaskToken}`,
+          'application/x-www-form-urlencoded',
+        )
+      ).body.active,
+    ).toBe(true);
   });
 
   it('streams a tenant its own revocations only', async () => {
-    const response = await fetch(`${running.apiUrl}/v1/stream?types=revocation`, { headers: { authorization: `Bearer ${tokens.acme.viewer}` } });
+    const response = await fetch(`${running.apiUrl}/v1/stream?types=revocation`, {
+      headers: { authorization: `Bearer ${tokens.acme.viewer}` },
+    });
     const text = await readStreamUntil(response, 'event: ready');
     expect(text).not.toContain(defaultRevocationId);
     expect(text).not.toContain('default-only');
@@ -279,7 +413,15 @@ describe('secrets stay out of the log', () => {
     await running.auth.audit.flush();
     const log = logLines.join('');
     expect(log.length).toBeGreaterThan(0);
-    for (const secret of [TEST_ADMIN_TOKEN, TEST_AGENT_TOKEN, tokens.acme.admin, tokens.acme.agent, tokens.default.viewer, defaultTaskToken, SECRET_VALUE]) {
+    for (const secret of [
+      TEST_ADMIN_TOKEN,
+      TEST_AGENT_TOKEN,
+      tokens.acme.admin,
+      tokens.acme.agent,
+      tokens.default.viewer,
+      defaultTaskToken,
+      SECRET_VALUE,
+    ]) {
       expect(log).not.toContain(secret);
     }
   });

@@ -19,7 +19,14 @@ describe('credentials used after the task ended', () => {
 
   beforeAll(async () => {
     h = await startHarness(dataDir, `after_end_${String(process.pid)}`, { warmupTasks: 6 });
-    const tasks = tasksOf({ seed: 13, taskTypes: ['summarize_ticket'], benignPerType: 10, attacksPerPattern: 2, patterns: ['post_task_credentials'], startMs: START });
+    const tasks = tasksOf({
+      seed: 13,
+      taskTypes: ['summarize_ticket'],
+      benignPerType: 10,
+      attacksPerPattern: 2,
+      patterns: ['post_task_credentials'],
+      startMs: START,
+    });
     attacks = tasks.filter((task) => task.label === 'post_task_credentials');
     for (const task of tasks) if (task.label === 'benign') await runTask(h.processor, task);
   });

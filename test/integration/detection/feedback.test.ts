@@ -19,7 +19,13 @@ const WARMUP = 8;
 
 /** A benign summarize_ticket task that also translates the ticket: a tool the type has never used. */
 function translating(taskId: string, startMs: number, seed: number, tool = 'translate_text'): LabelledTask {
-  const plan = generateScenario({ seed, benignPerType: 1, attacksPerPattern: 0, agentsPerType: 1, taskTypes: ['summarize_ticket'] }).tasks[0] as TaskPlan;
+  const plan = generateScenario({
+    seed,
+    benignPerType: 1,
+    attacksPerPattern: 0,
+    agentsPerType: 1,
+    taskTypes: ['summarize_ticket'],
+  }).tasks[0] as TaskPlan;
   plan.taskId = taskId;
   plan.events.splice(2, 0, { kind: 'tool_call', tool, sideEffect: 'read', gapMs: 700, durationMs: 300 });
   const [task] = planEvents([plan], { tenant: TENANT, startMs });
@@ -35,7 +41,14 @@ describe('false-positive feedback', () => {
   beforeAll(async () => {
     // Revoke at 90 so the unseen (read-only) tool alerts rather than revokes.
     h = await startHarness(dataDir, `feedback_${String(process.pid)}`, { warmupTasks: WARMUP, revokeThreshold: 90 });
-    for (const task of tasksOf({ seed: 3, taskTypes: ['summarize_ticket'], benignPerType: WARMUP + 4, agentsPerType: 1, startMs: START })) await runTask(h.processor, task);
+    for (const task of tasksOf({
+      seed: 3,
+      taskTypes: ['summarize_ticket'],
+      benignPerType: WARMUP + 4,
+      agentsPerType: 1,
+      startMs: START,
+    }))
+      await runTask(h.processor, task);
   });
 
   afterAll(async () => {
@@ -57,20 +70,42 @@ describe('false-positive feedback', () => {
   it('marking the alert a false positive learns the task into the type, agent and fleet baselines and saves them', async () => {
     const book = h.processor.baselines();
     const agentId = (await h.store.getTask(TENANT, 'translate-1'))?.agentId ?? '';
-    const counts = [book.get(TENANT, 'summarize_ticket'), book.get(TENANT, 'summarize_ticket', agentId), book.get(TENANT, FLEET_TASK_TYPE)].map((b) => b?.tasks ?? 0);
+    const counts = [
+      book.get(TENANT, 'summarize_ticket'),
+      book.get(TENANT, 'summarize_ticket', agentId),
+      book.get(TENANT, FLEET_TASK_TYPE),
+    ].map((b) => b?.tasks ?? 0);
 
-    const { status, body } = await json(h.app, 'POST', `/v1/alerts/${alertId}/false-positive`, { reason: 'translation is part of the job now', actor: 'alice' });
+    const { status, body } = await json(h.app, 'POST', `/v1/alerts/${alertId}/false-positive`, {
+      reason: 'translation is part of the job now',
+      actor: 'alice',
+    });
     expect(status).toBe(201);
     expect(body).toMatchObject({
       created: true,
-      feedback: { taskId: 'translate-1', taskType: 'summarize_ticket', alertId, actor: 'alice (via configured admin)', reason: 'translation is part of the job now', kind: 'false_positive' },
+      feedback: {
+        taskId: 'translate-1',
+        taskType: 'summarize_ticket',
+        alertId,
+        actor: 'alice (via configured admin)',
+        reason: 'translation is part of the job now',
+        kind: 'false_positive',
+      },
       baseline: { taskType: 'summarize_ticket', tasks: (counts[0] ?? 0) + 1, falsePositivesLearned: 1 },
     });
-    expect([book.get(TENANT, 'summarize_ticket'), book.get(TENANT, 'summarize_ticket', agentId), book.get(TENANT, FLEET_TASK_TYPE)].map((b) => b?.tasks ?? 0)).toEqual(counts.map((n) => n + 1));
+    expect(
+      [
+        book.get(TENANT, 'summarize_ticket'),
+        book.get(TENANT, 'summarize_ticket', agentId),
+        book.get(TENANT, FLEET_TASK_TYPE),
+      ].map((b) => b?.tasks ?? 0),
+    ).toEqual(counts.map((n) => n + 1));
     expect(book.get(TENANT, 'summarize_ticket')?.tools.translate_text?.tasks).toBe(1);
 
     // Saved: the stored baselines carry the learned task and the count of false positives.
-    const stored = (await h.store.loadBaselines(TENANT)).filter((record) => record.taskType === 'summarize_ticket' || record.taskType === FLEET_TASK_TYPE);
+    const stored = (await h.store.loadBaselines(TENANT)).filter(
+      (record) => record.taskType === 'summarize_ticket' || record.taskType === FLEET_TASK_TYPE,
+    );
     const typeModel = stored.find((record) => record.taskType === 'summarize_ticket' && record.agentId === '');
     expect(typeModel === undefined ? undefined : parseBaseline(typeModel.model).falsePositivesLearned).toBe(1);
     expect(stored.find((record) => record.agentId === agentId)?.tasks).toBe((counts[1] ?? 0) + 1);
@@ -80,7 +115,12 @@ describe('false-positive feedback', () => {
   it('shows the feedback in the baseline', async () => {
     const { status, body } = await json(h.app, 'GET', '/v1/baselines/summarize_ticket');
     expect(status).toBe(200);
-    expect(body).toMatchObject({ taskType: 'summarize_ticket', regime: 'type_baseline', warmupTasks: WARMUP, falsePositivesLearned: 1 });
+    expect(body).toMatchObject({
+      taskType: 'summarize_ticket',
+      regime: 'type_baseline',
+      warmupTasks: WARMUP,
+      falsePositivesLearned: 1,
+    });
     const normal = body.normal as { falsePositivesLearned: number; tools: { tool: string; tasks: number }[] };
     expect(normal.falsePositivesLearned).toBe(1);
     expect(normal.tools.find((tool) => tool.tool === 'translate_text')?.tasks).toBe(1);

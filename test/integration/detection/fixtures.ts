@@ -48,13 +48,24 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(dataDir: string, database: string, detector: Partial<DetectorConfig> = {}, now?: () => number): Promise<Harness> {
+export async function startHarness(
+  dataDir: string,
+  database: string,
+  detector: Partial<DetectorConfig> = {},
+  now?: () => number,
+): Promise<Harness> {
   const config: DetectorConfig = { ...DEFAULT_DETECTOR_CONFIG, ...detector };
   const store = await openClickHouseStore({ dataDir, database, logger });
   await store.migrate();
   const client = openDetectionClient({ dataDir });
   const queries = createDetectionQueries(client, database);
-  const processor = await createProcessor({ store, killSwitch: createLocalKillSwitch(), detector: config, logger, taskIdleTimeoutMs: 600_000 });
+  const processor = await createProcessor({
+    store,
+    killSwitch: createLocalKillSwitch(),
+    detector: config,
+    logger,
+    taskIdleTimeoutMs: 600_000,
+  });
   const feedback = createFeedback({ store, queries, baselines: () => processor.baselines() });
   const book = processor.baselines();
   const access = await testAccess();
@@ -63,8 +74,23 @@ export async function startHarness(dataDir: string, database: string, detector: 
     store,
     commands: processor,
     logger,
-    detectorStatus: (tenant, taskType) => Promise.resolve({ regime: (book.get(tenant, taskType)?.tasks ?? 0) >= config.warmupTasks ? 'type_baseline' : 'rules', baselineTasks: book.get(tenant, taskType)?.tasks ?? 0, warmupTasks: config.warmupTasks }),
-    baselines: (tenant) => Promise.resolve(book.list(tenant).map((entry) => ({ taskType: entry.taskType, tasks: entry.baseline.tasks, regime: 'rules' as const, normal: describeBaseline(entry.baseline) }))),
+    detectorStatus: (tenant, taskType) =>
+      Promise.resolve({
+        regime: (book.get(tenant, taskType)?.tasks ?? 0) >= config.warmupTasks ? 'type_baseline' : 'rules',
+        baselineTasks: book.get(tenant, taskType)?.tasks ?? 0,
+        warmupTasks: config.warmupTasks,
+      }),
+    baselines: (tenant) =>
+      Promise.resolve(
+        book
+          .list(tenant)
+          .map((entry) => ({
+            taskType: entry.taskType,
+            tasks: entry.baseline.tasks,
+            regime: 'rules' as const,
+            normal: describeBaseline(entry.baseline),
+          })),
+      ),
     ready: () => Promise.resolve({ ready: true, checks: {} }),
   });
   await app.register(detectionRoutes, {
@@ -100,7 +126,15 @@ export async function startHarness(dataDir: string, database: string, detector: 
 }
 
 /** Tasks from the scenario generator as events, starting at `startMs` (one clock per agent). */
-export function tasksOf(options: { seed: number; taskTypes: string[]; benignPerType: number; attacksPerPattern?: number; patterns?: AttackPattern[]; agentsPerType?: number; startMs: number }): LabelledTask[] {
+export function tasksOf(options: {
+  seed: number;
+  taskTypes: string[];
+  benignPerType: number;
+  attacksPerPattern?: number;
+  patterns?: AttackPattern[];
+  agentsPerType?: number;
+  startMs: number;
+}): LabelledTask[] {
   const plans = generateScenario({
     seed: options.seed,
     benignPerType: options.benignPerType,
@@ -113,17 +147,41 @@ export function tasksOf(options: { seed: number; taskTypes: string[]; benignPerT
 }
 
 /** Run a task through the processor as the pipeline would: its events and its end, then events after the end. */
-export async function runTask(processor: Processor, task: LabelledTask, options: { end?: boolean } = {}): Promise<void> {
+export async function runTask(
+  processor: Processor,
+  task: LabelledTask,
+  options: { end?: boolean } = {},
+): Promise<void> {
   await processor.handle({ events: task.events, boundaries: options.end === false ? [] : [task.boundary] });
   if (task.afterEnd.length > 0) await processor.handle({ events: task.afterEnd, boundaries: [] });
 }
 
 export function renameTask(task: LabelledTask, taskId: string): LabelledTask {
-  const rename = <T extends { taskId: string; id?: string }>(item: T): T => ({ ...item, taskId, ...(item.id === undefined ? {} : { id: `${item.id}-${taskId}` }) });
-  return { ...task, taskId, events: task.events.map(rename), afterEnd: task.afterEnd.map(rename), boundary: { ...task.boundary, taskId } };
+  const rename = <T extends { taskId: string; id?: string }>(item: T): T => ({
+    ...item,
+    taskId,
+    ...(item.id === undefined ? {} : { id: `${item.id}-${taskId}` }),
+  });
+  return {
+    ...task,
+    taskId,
+    events: task.events.map(rename),
+    afterEnd: task.afterEnd.map(rename),
+    boundary: { ...task.boundary, taskId },
+  };
 }
 
-export async function json(app: FastifyInstance, method: 'GET' | 'POST', url: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await app.inject({ method, url, headers: adminHeaders, ...(body === undefined ? {} : { payload: body as Record<string, unknown> }) });
+export async function json(
+  app: FastifyInstance,
+  method: 'GET' | 'POST',
+  url: string,
+  body?: unknown,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await app.inject({
+    method,
+    url,
+    headers: adminHeaders,
+    ...(body === undefined ? {} : { payload: body as Record<string, unknown> }),
+  });
   return { status: response.statusCode, body: response.json<Record<string, unknown>>() };
 }

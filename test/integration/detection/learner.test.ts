@@ -21,13 +21,20 @@ const LEARNER = fileURLToPath(new URL('../../../services/learner/main.ts', impor
 
 function described(book: BaselineBook): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const entry of book.list()) out[`${entry.tenant}/${entry.taskType}/${entry.agentId}`] = describeBaseline(entry.baseline);
+  for (const entry of book.list())
+    out[`${entry.tenant}/${entry.taskType}/${entry.agentId}`] = describeBaseline(entry.baseline);
   return out;
 }
 
-function runLearner(env: Record<string, string>, args: string[] = []): Promise<{ code: number | null; lines: Record<string, unknown>[] }> {
+function runLearner(
+  env: Record<string, string>,
+  args: string[] = [],
+): Promise<{ code: number | null; lines: Record<string, unknown>[] }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [LEARNER, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [LEARNER, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
     child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
@@ -50,7 +57,14 @@ describe('the learner', () => {
 
   beforeAll(async () => {
     h = await startHarness(dataDir, database, { warmupTasks: WARMUP });
-    tasks = tasksOf({ seed: 9, taskTypes: ['summarize_ticket', 'triage_alert', 'customer_refund'], benignPerType: 14, attacksPerPattern: 1, patterns: ['exfiltration_burst', 'unseen_tool', 'lateral_movement'], startMs: START });
+    tasks = tasksOf({
+      seed: 9,
+      taskTypes: ['summarize_ticket', 'triage_alert', 'customer_refund'],
+      benignPerType: 14,
+      attacksPerPattern: 1,
+      patterns: ['exfiltration_burst', 'unseen_tool', 'lateral_movement'],
+      startMs: START,
+    });
     for (const task of tasks) await runTask(h.processor, task);
   });
 
@@ -69,9 +83,16 @@ describe('the learner', () => {
   });
 
   it('includes tasks marked false positive, and shows how many', async () => {
-    const alert = (await h.store.listAlerts({ tenant: TENANT, limit: 1000 })).items.find((item) => tasks.find((t) => t.taskId === item.taskId)?.label === 'unseen_tool');
+    const alert = (await h.store.listAlerts({ tenant: TENANT, limit: 1000 })).items.find(
+      (item) => tasks.find((t) => t.taskId === item.taskId)?.label === 'unseen_tool',
+    );
     if (alert === undefined) throw new Error('no alert on the unseen-tool attack');
-    const marked = await h.feedback.markFalsePositive({ tenant: TENANT, alertId: alert.id, actor: 'carol', reason: 'the new tool is approved' });
+    const marked = await h.feedback.markFalsePositive({
+      tenant: TENANT,
+      alertId: alert.id,
+      actor: 'carol',
+      reason: 'the new tool is approved',
+    });
     expect(marked.created).toBe(true);
     const rebuilt = await rebuildBaselines(h.queries, { tenant: TENANT });
     expect(rebuilt.falsePositives).toBe(1);
@@ -88,22 +109,34 @@ describe('the learner', () => {
 
     const dry = await runLearner(env, ['--dry-run']);
     expect(dry.code).toBe(0);
-    expect(dry.lines.find((line) => typeof line.saved === 'boolean')).toMatchObject({ msg: 'rebuilt the baselines (dry run: nothing saved)', saved: false, falsePositives: 1 });
+    expect(dry.lines.find((line) => typeof line.saved === 'boolean')).toMatchObject({
+      msg: 'rebuilt the baselines (dry run: nothing saved)',
+      saved: false,
+      falsePositives: 1,
+    });
 
     const run = await runLearner(env);
     expect(run.code, JSON.stringify(run.lines)).toBe(0);
-    expect(run.lines.find((line) => typeof line.saved === 'boolean')).toMatchObject({ msg: 'rebuilt and saved the baselines', saved: true, falsePositives: 1 });
-    expect(run.lines.filter((line) => line.msg === 'baseline rebuilt').map((line) => line.taskType)).toContain('summarize_ticket');
+    expect(run.lines.find((line) => typeof line.saved === 'boolean')).toMatchObject({
+      msg: 'rebuilt and saved the baselines',
+      saved: true,
+      falsePositives: 1,
+    });
+    expect(run.lines.filter((line) => line.msg === 'baseline rebuilt').map((line) => line.taskType)).toContain(
+      'summarize_ticket',
+    );
 
     const store = await openClickHouseStore({ dataDir, database, logger });
     try {
       const saved = await store.loadBaselines(TENANT);
       expect(saved.length).toBe(savedBefore.length);
       const book: Record<string, unknown> = {};
-      for (const record of saved) book[`${record.tenant}/${record.taskType}/${record.agentId}`] = describeBaseline(parseBaseline(record.model));
+      for (const record of saved)
+        book[`${record.tenant}/${record.taskType}/${record.agentId}`] = describeBaseline(parseBaseline(record.model));
       expect(book).toEqual(expected);
       const before = new Map(savedBefore.map((record) => [`${record.taskType}/${record.agentId}`, record.updatedMs]));
-      for (const record of saved) expect(record.updatedMs).toBeGreaterThan(before.get(`${record.taskType}/${record.agentId}`) ?? 0);
+      for (const record of saved)
+        expect(record.updatedMs).toBeGreaterThan(before.get(`${record.taskType}/${record.agentId}`) ?? 0);
     } finally {
       await store.close();
     }

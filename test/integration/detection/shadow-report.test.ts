@@ -28,7 +28,14 @@ describe('shadow report', () => {
       () => end + 60_000,
     );
     // Three types (the last starts late); one exfiltration on summarize_ticket (live), one on triage_alert (shadow).
-    tasks = tasksOf({ seed: 5, taskTypes: ['summarize_ticket', 'triage_alert', 'generate_report'], benignPerType: 14, attacksPerPattern: 2, patterns: ['exfiltration_burst'], startMs: START });
+    tasks = tasksOf({
+      seed: 5,
+      taskTypes: ['summarize_ticket', 'triage_alert', 'generate_report'],
+      benignPerType: 14,
+      attacksPerPattern: 2,
+      patterns: ['exfiltration_burst'],
+      startMs: START,
+    });
     for (const task of tasks) {
       await runTask(h.processor, task);
       end = Math.max(end, task.boundary.endMs);
@@ -47,17 +54,34 @@ describe('shadow report', () => {
   };
 
   it('the live type revokes; the shadow type records the decision and does not act', async () => {
-    expect(await h.store.getTask(TENANT, attackOn('summarize_ticket').taskId)).toMatchObject({ status: 'revoked', decision: 'revoke' });
-    expect(await h.store.getTask(TENANT, attackOn('triage_alert').taskId)).toMatchObject({ status: 'completed', decision: 'revoke' });
-    expect((await h.store.listRevocations({ tenant: TENANT, taskId: attackOn('triage_alert').taskId, limit: 10 })).items).toEqual([]);
+    expect(await h.store.getTask(TENANT, attackOn('summarize_ticket').taskId)).toMatchObject({
+      status: 'revoked',
+      decision: 'revoke',
+    });
+    expect(await h.store.getTask(TENANT, attackOn('triage_alert').taskId)).toMatchObject({
+      status: 'completed',
+      decision: 'revoke',
+    });
+    expect(
+      (await h.store.listRevocations({ tenant: TENANT, taskId: attackOn('triage_alert').taskId, limit: 10 })).items,
+    ).toEqual([]);
   });
 
   it('reports what shadow mode would have done, by task type', async () => {
-    const { status, body } = await json(h.app, 'GET', `/v1/shadow-report?from=${String(START)}&to=${new Date(end + 1).toISOString()}`);
+    const { status, body } = await json(
+      h.app,
+      'GET',
+      `/v1/shadow-report?from=${String(START)}&to=${new Date(end + 1).toISOString()}`,
+    );
     expect(status).toBe(200);
     const byType = new Map((body.byTaskType as ShadowTypeReport[]).map((r) => [r.taskType, r]));
     const triage = byType.get('triage_alert');
-    expect(triage).toMatchObject({ wouldRevoke: 1, wouldAlert: 0, revoked: 0, tasks: tasks.filter((t) => t.taskType === 'triage_alert').length });
+    expect(triage).toMatchObject({
+      wouldRevoke: 1,
+      wouldAlert: 0,
+      revoked: 0,
+      tasks: tasks.filter((t) => t.taskType === 'triage_alert').length,
+    });
     expect(triage?.examples[0]).toMatchObject({ taskId: attackOn('triage_alert').taskId, decision: 'revoke' });
     expect(triage?.examples[0]?.reasons.join(' ')).toMatch(/crm\.customers/);
     expect(byType.get('summarize_ticket')).toMatchObject({ wouldRevoke: 0, revoked: 1, examples: [] });
@@ -70,11 +94,17 @@ describe('shadow report', () => {
   it('shadow mode learns the task it would have revoked (as the processor does); the learner can keep it out', async () => {
     const online = h.processor.baselines().get(TENANT, 'triage_alert')?.tasks ?? 0;
     expect((await rebuildBaselines(h.queries)).book.get(TENANT, 'triage_alert')?.tasks).toBe(online);
-    expect((await rebuildBaselines(h.queries, { shadowAlertsBlock: true })).book.get(TENANT, 'triage_alert')?.tasks).toBe(online - 1);
+    expect(
+      (await rebuildBaselines(h.queries, { shadowAlertsBlock: true })).book.get(TENANT, 'triage_alert')?.tasks,
+    ).toBe(online - 1);
   });
 
   it('filters by task type and time range', async () => {
-    const only = await json(h.app, 'GET', `/v1/shadow-report?from=${String(START)}&to=${String(end + 1)}&task_type=triage_alert`);
+    const only = await json(
+      h.app,
+      'GET',
+      `/v1/shadow-report?from=${String(START)}&to=${String(end + 1)}&task_type=triage_alert`,
+    );
     expect((only.body.byTaskType as ShadowTypeReport[]).map((r) => r.taskType)).toEqual(['triage_alert']);
     const before = await shadowReport(h.queries, { tenant: TENANT, fromMs: START - 86_400_000, toMs: START - 1 });
     expect(before.totals).toEqual({ tasks: 0, wouldRevoke: 0, wouldAlert: 0, revoked: 0, alerted: 0 });
@@ -88,6 +118,8 @@ describe('shadow report', () => {
 
   it('rejects bad times', async () => {
     expect((await json(h.app, 'GET', '/v1/shadow-report?from=yesterday')).status).toBe(400);
-    expect((await json(h.app, 'GET', `/v1/shadow-report?from=${String(START + 10)}&to=${String(START)}`)).status).toBe(400);
+    expect((await json(h.app, 'GET', `/v1/shadow-report?from=${String(START + 10)}&to=${String(START)}`)).status).toBe(
+      400,
+    );
   });
 });

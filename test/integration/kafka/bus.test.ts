@@ -37,7 +37,12 @@ async function publisherFor(settings: KafkaSettings): Promise<KafkaEventPublishe
 }
 
 function sourceFor(settings: KafkaSettings): KafkaEventSource {
-  const source = createKafkaSource({ kafka: createKafka(settings, logger, { role: 'test-processor' }), settings, logger, drainTimeoutMs: 2000 });
+  const source = createKafkaSource({
+    kafka: createKafka(settings, logger, { role: 'test-processor' }),
+    settings,
+    logger,
+    drainTimeoutMs: 2000,
+  });
   cleanups.push(() => source.stop());
   return source;
 }
@@ -49,11 +54,17 @@ async function committedOffsets(brokers: string[], settings: KafkaSettings): Pro
   cleanups.push(() => admin.disconnect());
   return async () => {
     const offsets = await admin.fetchOffsets({ groupId: settings.groupId, topics: spanTopics(settings.topics) });
-    return offsets.flatMap((topic) => topic.partitions).reduce((sum, partition) => sum + Math.max(0, Number(partition.offset)), 0);
+    return offsets
+      .flatMap((topic) => topic.partitions)
+      .reduce((sum, partition) => sum + Math.max(0, Number(partition.offset)), 0);
   };
 }
 
-async function publishAll(publisher: KafkaEventPublisher, requests: OtlpTraceRequest[], tenant = 'acme'): Promise<number> {
+async function publishAll(
+  publisher: KafkaEventPublisher,
+  requests: OtlpTraceRequest[],
+  tenant = 'acme',
+): Promise<number> {
   let events = 0;
   await Promise.all(
     requests.map((request) => {
@@ -85,7 +96,9 @@ describe('gateway records', () => {
     expect(batch.dropped).toBe(1);
 
     const records = buildSpanRecords(batch, request, topics, 900_000);
-    const summary = records.map((record) => ({ topic: record.topic, key: record.key, spans: record.spans })).sort((x, y) => `${x.topic}${x.key}`.localeCompare(`${y.topic}${y.key}`));
+    const summary = records
+      .map((record) => ({ topic: record.topic, key: record.key, spans: record.spans }))
+      .sort((x, y) => `${x.topic}${x.key}`.localeCompare(`${y.topic}${y.key}`));
     expect(summary).toEqual(
       [
         { topic: topics.tool_call, key: traceA, spans: 3 }, // 2 tool calls + the task-boundary span
@@ -127,8 +140,14 @@ describe('the bus on a real broker', () => {
     const publisher = await publisherFor(settings);
     const seen: { member: number; events: EventBatch['events'] }[] = [];
     const sources = [sourceFor(settings), sourceFor(settings)];
-    await Promise.all(sources.map((source, member) => source.start((batch) => Promise.resolve(void seen.push({ member, events: batch.events })))));
-    await waitFor('both members to be assigned', () => sources.every((source) => source.assignedPartitions().length === 3));
+    await Promise.all(
+      sources.map((source, member) =>
+        source.start((batch) => Promise.resolve(void seen.push({ member, events: batch.events }))),
+      ),
+    );
+    await waitFor('both members to be assigned', () =>
+      sources.every((source) => source.assignedPartitions().length === 3),
+    );
 
     // Same partition numbers of every topic on one member: the assignment is per number, and disjoint.
     const [first, second] = sources.map((source) => source.assignedPartitions());
@@ -136,16 +155,21 @@ describe('the bus on a real broker', () => {
 
     // Each task is one trace exported in five requests, as an agent's run is.
     const traces = Array.from({ length: 12 }, (_, i) => `${String(i).padStart(2, '0')}${'ab'.repeat(15)}`);
-    const requests = Array.from({ length: 60 }, (_, i) => syntheticRequest({ taskId: `task-${i % 12}`, spans: 30, traceId: traces[i % 12] ?? '' }));
+    const requests = Array.from({ length: 60 }, (_, i) =>
+      syntheticRequest({ taskId: `task-${i % 12}`, spans: 30, traceId: traces[i % 12] ?? '' }),
+    );
     const sent = await publishAll(publisher, requests);
     await waitFor('every event to arrive', () => seen.reduce((sum, entry) => sum + entry.events.length, 0) >= sent);
     const ids = seen.flatMap((entry) => entry.events.map((event) => event.id));
     expect(ids).toHaveLength(sent);
     expect(new Set(ids).size).toBe(sent);
     const memberOfTask = new Map<string, Set<number>>();
-    for (const entry of seen) for (const event of entry.events) memberOfTask.set(event.taskId, (memberOfTask.get(event.taskId) ?? new Set()).add(entry.member));
+    for (const entry of seen)
+      for (const event of entry.events)
+        memberOfTask.set(event.taskId, (memberOfTask.get(event.taskId) ?? new Set()).add(entry.member));
     expect(memberOfTask.size).toBe(12);
-    for (const [task, members] of memberOfTask) expect(members.size, `task ${task} was split across processors`).toBe(1);
+    for (const [task, members] of memberOfTask)
+      expect(members.size, `task ${task} was split across processors`).toBe(1);
     expect(new Set(seen.map((entry) => entry.member)).size).toBe(2);
     expect(seen.every((entry) => entry.events.every((event) => event.tenant === 'acme'))).toBe(true);
   });
@@ -171,21 +195,29 @@ describe('the bus on a real broker', () => {
     await waitFor('the offsets to be committed', async () => (await committed()) === 3);
   });
 
-  it("hands the next fetch over while the previous one is written, and commits each, in order, once it is durable", async () => {
+  it('hands the next fetch over while the previous one is written, and commits each, in order, once it is durable', async () => {
     const brokers = kafkaBrokers();
     const settings = freshKafkaSettings(brokers, { partitions: 1 });
     const publisher = await publisherFor(settings);
     const writes: { events: number; durable: () => void }[] = [];
     const source = sourceFor(settings);
-    await source.start((batch) => new Promise<void>((resolve) => writes.push({ events: batch.events.length, durable: resolve })));
+    await source.start(
+      (batch) => new Promise<void>((resolve) => writes.push({ events: batch.events.length, durable: resolve })),
+    );
     const committed = await committedOffsets(brokers, settings);
 
     await publishAll(publisher, [syntheticRequest({ taskId: 'first', spans: 9 })]);
-    await waitFor('the first fetch to reach the handler', () => writes.reduce((sum, write) => sum + write.events, 0) === 9);
+    await waitFor(
+      'the first fetch to reach the handler',
+      () => writes.reduce((sum, write) => sum + write.events, 0) === 9,
+    );
     const firstFetch = writes.length;
     // The first fetch is still being written: the next one reaches the handler anyway.
     await publishAll(publisher, [syntheticRequest({ taskId: 'second', spans: 9 })]);
-    await waitFor('the second fetch to reach the handler', () => writes.reduce((sum, write) => sum + write.events, 0) === 18);
+    await waitFor(
+      'the second fetch to reach the handler',
+      () => writes.reduce((sum, write) => sum + write.events, 0) === 18,
+    );
     // The later fetch is durable first: nothing is committed before the earlier one is.
     for (const write of writes.slice(firstFetch)) write.durable();
     await new Promise((resolve) => setTimeout(resolve, 1500));
@@ -214,18 +246,29 @@ describe('the bus on a real broker', () => {
     cleanups.push(() => admin.disconnect());
     await waitFor('the offsets to be committed', async () => {
       const offsets = await admin.fetchOffsets({ groupId: settings.groupId, topics: spanTopics(settings.topics) });
-      return offsets.flatMap((topic) => topic.partitions).reduce((sum, partition) => sum + Math.max(0, Number(partition.offset)), 0) === 3;
+      return (
+        offsets
+          .flatMap((topic) => topic.partitions)
+          .reduce((sum, partition) => sum + Math.max(0, Number(partition.offset)), 0) === 3
+      );
     });
   }, 60_000);
 
   it('answers PIPELINE_BUSY past the in-flight byte cap', async () => {
     const brokers = kafkaBrokers();
-    const settings = freshKafkaSettings(brokers, { partitions: 1, env: { TRIPLINE_KAFKA_MAX_IN_FLIGHT_BYTES: String(1024 * 1024), TRIPLINE_KAFKA_LINGER_MS: '50' } });
+    const settings = freshKafkaSettings(brokers, {
+      partitions: 1,
+      env: { TRIPLINE_KAFKA_MAX_IN_FLIGHT_BYTES: String(1024 * 1024), TRIPLINE_KAFKA_LINGER_MS: '50' },
+    });
     const publisher = await publisherFor(settings);
     const big = (i: number): OtlpTraceRequest => syntheticRequest({ taskId: `big-${i}`, spans: 3000 });
     const requests = [big(1), big(2), big(3), big(4)];
-    const results = await Promise.allSettled(requests.map((request) => publisher.publish(classifyRequest(request, 'acme'), request)));
-    const busy = results.filter((result) => result.status === 'rejected' && isTriplineError(result.reason, 'PIPELINE_BUSY'));
+    const results = await Promise.allSettled(
+      requests.map((request) => publisher.publish(classifyRequest(request, 'acme'), request)),
+    );
+    const busy = results.filter(
+      (result) => result.status === 'rejected' && isTriplineError(result.reason, 'PIPELINE_BUSY'),
+    );
     expect(results[0]?.status).toBe('fulfilled');
     expect(busy.length).toBeGreaterThan(0);
     const reason: unknown = busy[0]?.status === 'rejected' ? busy[0].reason : undefined;
@@ -235,7 +278,10 @@ describe('the bus on a real broker', () => {
 
   it("moves a hung processor's partitions to another member, which replays the uncommitted records", async () => {
     const brokers = kafkaBrokers();
-    const settings = freshKafkaSettings(brokers, { partitions: 2, env: { TRIPLINE_KAFKA_MAX_POLL_INTERVAL_MS: '1000' } });
+    const settings = freshKafkaSettings(brokers, {
+      partitions: 2,
+      env: { TRIPLINE_KAFKA_MAX_POLL_INTERVAL_MS: '1000' },
+    });
     const publisher = await publisherFor(settings);
     const hung = sourceFor(settings);
     let hungGot = 0;
@@ -244,7 +290,12 @@ describe('the bus on a real broker', () => {
       return new Promise<void>(() => undefined); // never resolves: results "written", offsets never committed
     });
     await waitFor('the hung member to own every partition', () => hung.assignedPartitions().length === 2);
-    const sent = await publishAll(publisher, Array.from({ length: 4 }, (_, i) => syntheticRequest({ taskId: `t-${i}`, spans: 12, traceId: `${String(i).repeat(2)}${'cd'.repeat(15)}` })));
+    const sent = await publishAll(
+      publisher,
+      Array.from({ length: 4 }, (_, i) =>
+        syntheticRequest({ taskId: `t-${i}`, spans: 12, traceId: `${String(i).repeat(2)}${'cd'.repeat(15)}` }),
+      ),
+    );
     await waitFor('the hung member to take a batch', () => hungGot > 0);
 
     const healthy = sourceFor(settings);
@@ -255,7 +306,11 @@ describe('the bus on a real broker', () => {
     });
     // The hung member stops heartbeating after max.poll.interval (1 s) and is expelled after the session
     // timeout (6 s); the healthy member then owns both partitions and replays from the last commit.
-    await waitFor('the healthy member to own both partitions and replay every record', () => healthy.assignedPartitions().length === 2 && got.size === sent, 45_000);
+    await waitFor(
+      'the healthy member to own both partitions and replay every record',
+      () => healthy.assignedPartitions().length === 2 && got.size === sent,
+      45_000,
+    );
     expect(healthy.assignedPartitions()).toEqual([0, 1]);
   }, 60_000);
 });

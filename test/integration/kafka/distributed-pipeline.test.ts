@@ -76,7 +76,8 @@ function crashableStore(inner: Store): { store: Store; kill(): void; hung(): boo
   };
 }
 
-const eventsOf = (plans: readonly TaskPlan[]): number => plans.reduce((sum, plan) => sum + plan.events.length + plan.afterEnd.length, 0);
+const eventsOf = (plans: readonly TaskPlan[]): number =>
+  plans.reduce((sum, plan) => sum + plan.events.length + plan.afterEnd.length, 0);
 
 async function getJson(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const response = await fetch(url, { headers: adminHeaders });
@@ -87,7 +88,11 @@ describe('agents → gateway → Kafka → two processors → ClickHouse → API
   const brokers = kafkaBrokers();
   const settings = freshKafkaSettings(brokers, { partitions: 6, env: { TRIPLINE_KAFKA_MAX_POLL_INTERVAL_MS: '1000' } });
   const dataDir = mkdtempSync(join(tmpdir(), 'tripline-kafka-pipeline-'));
-  const config = distributedConfig(brokers, dataDir, { CLICKHOUSE_DATABASE: 'pipeline', TRIPLINE_WARMUP_TASKS: String(WARMUP), TRIPLINE_TASK_IDLE_TIMEOUT_MS: '600000' });
+  const config = distributedConfig(brokers, dataDir, {
+    CLICKHOUSE_DATABASE: 'pipeline',
+    TRIPLINE_WARMUP_TASKS: String(WARMUP),
+    TRIPLINE_TASK_IDLE_TIMEOUT_MS: '600000',
+  });
   const logger = testLogger();
   let store: Store;
   let p1: RunningProcessorService;
@@ -96,10 +101,35 @@ describe('agents → gateway → Kafka → two processors → ClickHouse → API
   let gateway: RunningGateway;
   let api: RunningApiService;
 
-  const warmup = generateScenario({ seed: 31, benignPerType: WARMUP * 3, attacksPerPattern: 0, agentsPerType: 2, taskTypes: TYPES }).tasks;
-  const stream = generateScenario({ seed: 32, benignPerType: 5, attacksPerPattern: 0, agentsPerType: 3, taskTypes: TYPES }).tasks;
-  const extra = generateScenario({ seed: 33, benignPerType: 6, attacksPerPattern: 0, agentsPerType: 2, taskTypes: TYPES }).tasks;
-  const rogue = generateScenario({ seed: 34, benignPerType: 0, attacksPerPattern: 1, agentsPerType: 1, taskTypes: [TYPES[0] ?? ''], patterns: ['privilege_escalation'] }).tasks[0] as TaskPlan;
+  const warmup = generateScenario({
+    seed: 31,
+    benignPerType: WARMUP * 3,
+    attacksPerPattern: 0,
+    agentsPerType: 2,
+    taskTypes: TYPES,
+  }).tasks;
+  const stream = generateScenario({
+    seed: 32,
+    benignPerType: 5,
+    attacksPerPattern: 0,
+    agentsPerType: 3,
+    taskTypes: TYPES,
+  }).tasks;
+  const extra = generateScenario({
+    seed: 33,
+    benignPerType: 6,
+    attacksPerPattern: 0,
+    agentsPerType: 2,
+    taskTypes: TYPES,
+  }).tasks;
+  const rogue = generateScenario({
+    seed: 34,
+    benignPerType: 0,
+    attacksPerPattern: 1,
+    agentsPerType: 1,
+    taskTypes: [TYPES[0] ?? ''],
+    patterns: ['privilege_escalation'],
+  }).tasks[0] as TaskPlan;
   rogue.agentId = 'rogue-agent-7';
   const sent: TaskPlan[] = [];
 
@@ -111,14 +141,25 @@ describe('agents → gateway → Kafka → two processors → ClickHouse → API
     p2 = await startProcessorService(config, { kafka: settings, store: crash.store, logger, drainTimeoutMs: 2000 });
     gateway = await startGatewayService(config, { kafka: settings, logger });
     api = await startApiService(config, { kafka: settings, store, logger });
-    await waitFor('both processors to share the partitions', () => p1.source.assignedPartitions().length === 3 && p2.source.assignedPartitions().length === 3, 30_000);
+    await waitFor(
+      'both processors to share the partitions',
+      () => p1.source.assignedPartitions().length === 3 && p2.source.assignedPartitions().length === 3,
+      30_000,
+    );
 
     await runFleet({ endpoint: gateway.otlpUrl, plans: warmup, token: TEST_AGENT_TOKEN });
     sent.push(...warmup);
-    await waitFor('the warm-up tasks to complete', async () => {
-      const tasks = await store.getTasks('default', warmup.map((plan) => plan.taskId));
-      return tasks.length === warmup.length && tasks.every((task) => task.status !== 'active');
-    }, 60_000);
+    await waitFor(
+      'the warm-up tasks to complete',
+      async () => {
+        const tasks = await store.getTasks(
+          'default',
+          warmup.map((plan) => plan.taskId),
+        );
+        return tasks.length === warmup.length && tasks.every((task) => task.status !== 'active');
+      },
+      60_000,
+    );
     expect(p1.processor.liveTasks()).toBeGreaterThan(0);
     expect(p2.processor.liveTasks()).toBeGreaterThan(0);
 
@@ -161,7 +202,11 @@ describe('agents → gateway → Kafka → two processors → ClickHouse → API
 
   it('stores every event exactly once', async () => {
     const expected = eventsOf(sent);
-    await waitFor(`all ${expected} events in ClickHouse`, async () => (await store.counts()).events >= expected, 90_000);
+    await waitFor(
+      `all ${expected} events in ClickHouse`,
+      async () => (await store.counts()).events >= expected,
+      90_000,
+    );
     // Some more time for stray duplicates to show up, then the exact count.
     await new Promise((resolve) => setTimeout(resolve, 1000));
     expect((await store.counts()).events).toBe(expected);
@@ -174,10 +219,14 @@ describe('agents → gateway → Kafka → two processors → ClickHouse → API
   }, 120_000);
 
   it('revokes the rogue task exactly once, and the API shows it', async () => {
-    const task = await waitFor('the API to show the rogue task revoked', async () => {
-      const { status, body } = await getJson(`${api.apiUrl}/v1/tasks/${rogue.taskId}`);
-      return status === 200 && body.status === 'revoked' ? body : undefined;
-    }, 60_000);
+    const task = await waitFor(
+      'the API to show the rogue task revoked',
+      async () => {
+        const { status, body } = await getJson(`${api.apiUrl}/v1/tasks/${rogue.taskId}`);
+        return status === 200 && body.status === 'revoked' ? body : undefined;
+      },
+      60_000,
+    );
     expect(task.agentId).toBe('rogue-agent-7');
     const { body } = await getJson(`${api.apiUrl}/v1/revocations?task_id=${rogue.taskId}`);
     const items = body.items as Record<string, unknown>[];
@@ -199,6 +248,8 @@ describe('agents → gateway → Kafka → two processors → ClickHouse → API
     expect([...rogueIds][0]).toBe(items[0]?.id);
     expect(records.find((record) => record.key?.toString() === rogue.taskId)).toBeDefined();
     // Every process applied it to its kill switch.
-    await waitFor('the kill switches to know', () => [p1, api].every((service) => service.killSwitch.isRevoked('default', rogue.taskId)));
+    await waitFor('the kill switches to know', () =>
+      [p1, api].every((service) => service.killSwitch.isRevoked('default', rogue.taskId)),
+    );
   }, 120_000);
 });

@@ -64,7 +64,11 @@ describe('all roles in one process, and a second API process', () => {
       const response = await fetch(`${api.apiUrl}/v1/tasks/roles-task-1`, { headers: adminHeaders });
       return response.status === 200 ? ((await response.json()) as Record<string, unknown>) : undefined;
     });
-    expect(task).toMatchObject({ taskId: 'roles-task-1', status: 'active', counts: { tool_call: 3, data_access: 3, privilege_change: 3 } });
+    expect(task).toMatchObject({
+      taskId: 'roles-task-1',
+      status: 'active',
+      counts: { tool_call: 3, data_access: 3, privilege_change: 3 },
+    });
     const ready = await fetch(`${api.apiUrl}/readyz`);
     expect(ready.status).toBe(200);
   }, 90_000);
@@ -81,9 +85,15 @@ describe('all roles in one process, and a second API process', () => {
     const revocation = (await revoke.json()) as Revocation;
     expect(revocation).toMatchObject({ action: 'revoke', source: 'manual', actor: 'alice (via configured admin)' });
     expect(running.processor?.killSwitch.isRevoked('default', 'roles-task-1')).toBe(true);
-    await waitFor('the other API process to apply the kill', () => otherApi.killSwitch.isRevoked('default', 'roles-task-1'));
+    await waitFor('the other API process to apply the kill', () =>
+      otherApi.killSwitch.isRevoked('default', 'roles-task-1'),
+    );
 
-    const again = await fetch(`${api.apiUrl}/v1/tasks/roles-task-1/revoke`, { method: 'POST', headers: { 'content-type': 'application/json', ...adminHeaders }, body: JSON.stringify({ reason: 'twice' }) });
+    const again = await fetch(`${api.apiUrl}/v1/tasks/roles-task-1/revoke`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...adminHeaders },
+      body: JSON.stringify({ reason: 'twice' }),
+    });
     expect(again.status).toBe(409);
 
     // Restored from the other process this time.
@@ -93,8 +103,13 @@ describe('all roles in one process, and a second API process', () => {
       body: JSON.stringify({ reason: 'false alarm', actor: 'bob' }),
     });
     expect(restore.status).toBe(201);
-    await waitFor('the first process to apply the restore', () => running.api?.killSwitch.isRevoked('default', 'roles-task-1') === false);
-    const task = (await (await fetch(`${api.apiUrl}/v1/tasks/roles-task-1`, { headers: adminHeaders })).json()) as Record<string, unknown>;
+    await waitFor(
+      'the first process to apply the restore',
+      () => running.api?.killSwitch.isRevoked('default', 'roles-task-1') === false,
+    );
+    const task = (await (
+      await fetch(`${api.apiUrl}/v1/tasks/roles-task-1`, { headers: adminHeaders })
+    ).json()) as Record<string, unknown>;
     expect(task.status).toBe('active');
 
     const records = await readTopic(brokers, settings.topics.revocations, 2);
@@ -103,7 +118,12 @@ describe('all roles in one process, and a second API process', () => {
       ['revoke', 'alice (via configured admin)'],
       ['restore', 'bob (via configured admin)'],
     ]);
-    expect(records.every((record) => record.key?.toString() === 'roles-task-1' && record.headers?.['tripline-tenant']?.toString() === 'default')).toBe(true);
+    expect(
+      records.every(
+        (record) =>
+          record.key?.toString() === 'roles-task-1' && record.headers?.['tripline-tenant']?.toString() === 'default',
+      ),
+    ).toBe(true);
   }, 90_000);
 });
 
@@ -136,14 +156,20 @@ describe('per-service entry scripts', () => {
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     try {
-      await waitFor('the gateway to answer', async () => {
-        if (child.exitCode !== null) throw new Error(`exited ${String(child.exitCode)}: ${output}`);
-        return (await postTraces(`http://127.0.0.1:${port}`, 'script-task')).status === 200;
-      }, 60_000, 250);
+      await waitFor(
+        'the gateway to answer',
+        async () => {
+          if (child.exitCode !== null) throw new Error(`exited ${String(child.exitCode)}: ${output}`);
+          return (await postTraces(`http://127.0.0.1:${port}`, 'script-task')).status === 200;
+        },
+        60_000,
+        250,
+      );
       expect(output).toMatch(/Tripline \(distributed: gateway\) is running/);
       const [record] = await readTopic(brokers, settings.topics.tool_call, 1);
       // Keyed by trace: the record's spans are of the trace its key names.
-      const span = decodeTraceRequest(new Uint8Array(record?.value ?? Buffer.alloc(0)), 'protobuf').resourceSpans[0]?.scopeSpans[0]?.spans[0];
+      const span = decodeTraceRequest(new Uint8Array(record?.value ?? Buffer.alloc(0)), 'protobuf').resourceSpans[0]
+        ?.scopeSpans[0]?.spans[0];
       expect(record?.key?.toString()).toMatch(/^[0-9a-f]{32}$/);
       expect(record?.key?.toString()).toBe(span?.traceId);
     } finally {

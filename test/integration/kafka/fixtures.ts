@@ -19,7 +19,10 @@ export function runId(): string {
 }
 
 /** Kafka settings with topic names and a group id of their own (so tests never see each other's records). */
-export function freshKafkaSettings(brokers: string[], options: { partitions?: number; env?: Record<string, string> } = {}): KafkaSettings {
+export function freshKafkaSettings(
+  brokers: string[],
+  options: { partitions?: number; env?: Record<string, string> } = {},
+): KafkaSettings {
   const run = runId();
   const env: Record<string, string> = {
     TRIPLINE_TOPIC_TOOL_CALLS: `test-${run}.tool_calls`,
@@ -34,11 +37,18 @@ export function freshKafkaSettings(brokers: string[], options: { partitions?: nu
     TRIPLINE_KAFKA_REBALANCE_TIMEOUT_MS: '15000',
     ...options.env,
   };
-  return loadKafkaSettings({ brokers, clientId: `test-${run}`, partitions: options.partitions ?? 6, groupId: `test-${run}-processors` }, env);
+  return loadKafkaSettings(
+    { brokers, clientId: `test-${run}`, partitions: options.partitions ?? 6, groupId: `test-${run}-processors` },
+    env,
+  );
 }
 
 /** A distributed-mode config on 127.0.0.1 and free ports. */
-export function distributedConfig(brokers: string[], dataDir: string, env: Record<string, string> = {}): Readonly<TriplineConfig> {
+export function distributedConfig(
+  brokers: string[],
+  dataDir: string,
+  env: Record<string, string> = {},
+): Readonly<TriplineConfig> {
   return loadConfig({
     KAFKA_BROKERS: brokers.join(','),
     TRIPLINE_OTLP_HOST: '127.0.0.1',
@@ -54,7 +64,9 @@ export function distributedConfig(brokers: string[], dataDir: string, env: Recor
 
 export function testLogLevel(): LogLevel {
   const level = process.env.TEST_LOG_LEVEL;
-  return level === 'debug' || level === 'info' || level === 'warn' || level === 'error' || level === 'trace' ? level : 'error';
+  return level === 'debug' || level === 'info' || level === 'warn' || level === 'error' || level === 'trace'
+    ? level
+    : 'error';
 }
 
 export function testLogger(): Logger {
@@ -66,14 +78,22 @@ export function plainKafka(brokers: string[]): Kafka {
 }
 
 /** Reads a topic from the beginning until `count` records arrived (or fails after `timeoutMs`). */
-export async function readTopic(brokers: string[], topic: string, count: number, timeoutMs = 30_000): Promise<KafkaMessage[]> {
+export async function readTopic(
+  brokers: string[],
+  topic: string,
+  count: number,
+  timeoutMs = 30_000,
+): Promise<KafkaMessage[]> {
   const consumer = plainKafka(brokers).consumer({ groupId: `tripline-test-reader-${runId()}`, maxWaitTimeInMs: 200 });
   const messages: KafkaMessage[] = [];
   try {
     await consumer.connect();
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`read ${messages.length} of ${count} records from ${topic} in ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`read ${messages.length} of ${count} records from ${topic} in ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       consumer
         .run({
           eachMessage: ({ message }) => {
@@ -124,14 +144,31 @@ export function syntheticRequest(options: SyntheticRequestOptions): OtlpTraceReq
     const kind = i % 3;
     const attributes =
       kind === 0
-        ? [str('gen_ai.operation.name', 'execute_tool'), str('gen_ai.tool.name', `tool_${i % 7}`), str('tripline.tool.side_effect', 'read')]
+        ? [
+            str('gen_ai.operation.name', 'execute_tool'),
+            str('gen_ai.tool.name', `tool_${i % 7}`),
+            str('tripline.tool.side_effect', 'read'),
+          ]
         : kind === 1
-          ? [str('db.system.name', 'postgresql'), str('db.namespace', 'crm'), str('db.collection.name', 'customers'), str('db.operation.name', 'SELECT'), int('db.response.returned_rows', 10)]
-          : [str('tripline.privilege.action', 'token_issue'), str('tripline.privilege.scopes_before', 'tickets:read'), str('tripline.privilege.scopes_after', 'tickets:read')];
+          ? [
+              str('db.system.name', 'postgresql'),
+              str('db.namespace', 'crm'),
+              str('db.collection.name', 'customers'),
+              str('db.operation.name', 'SELECT'),
+              int('db.response.returned_rows', 10),
+            ]
+          : [
+              str('tripline.privilege.action', 'token_issue'),
+              str('tripline.privilege.scopes_before', 'tickets:read'),
+              str('tripline.privilege.scopes_after', 'tickets:read'),
+            ];
     if (options.rich === true) {
       attributes.push(
         str('gen_ai.tool.call.id', `call_${hex(12)}`),
-        str('gen_ai.tool.call.arguments', JSON.stringify({ query: `customer ${hex(4)} open tickets`, limit: 20, include: ['history', 'notes'] })),
+        str(
+          'gen_ai.tool.call.arguments',
+          JSON.stringify({ query: `customer ${hex(4)} open tickets`, limit: 20, include: ['history', 'notes'] }),
+        ),
         str('enduser.id', `user-${hex(3)}`),
         str('server.address', 'crm.internal.example.com'),
         str('url.full', `https://crm.internal.example.com/api/v2/customers/${hex(4)}/tickets?state=open`),

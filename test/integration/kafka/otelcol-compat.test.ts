@@ -61,42 +61,75 @@ function shapeSpans(task: number): ShapeSpan[] {
       shape: 'genai',
       name: 'execute_tool web_search',
       kind: 0,
-      attributes: { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'web_search', 'gen_ai.tool.call.id': callId, 'gen_ai.tool.type': 'function' },
+      attributes: {
+        'gen_ai.operation.name': 'execute_tool',
+        'gen_ai.tool.name': 'web_search',
+        'gen_ai.tool.call.id': callId,
+        'gen_ai.tool.type': 'function',
+      },
       expect: { kind: 'tool_call', name: 'web_search' },
     },
     {
       shape: 'mcp',
       name: 'tools/call read_file',
       kind: 2,
-      attributes: { 'mcp.method.name': 'tools/call', 'gen_ai.tool.name': 'read_file', 'mcp.session.id': `session-${String(task)}`, 'jsonrpc.request.id': '7', 'network.transport': 'pipe' },
+      attributes: {
+        'mcp.method.name': 'tools/call',
+        'gen_ai.tool.name': 'read_file',
+        'mcp.session.id': `session-${String(task)}`,
+        'jsonrpc.request.id': '7',
+        'network.transport': 'pipe',
+      },
       expect: { kind: 'tool_call', name: 'read_file' },
     },
     {
       shape: 'openinference',
       name: 'lookup_weather',
       kind: 0,
-      attributes: { 'openinference.span.kind': 'TOOL', 'tool.name': 'lookup_weather', 'input.value': '{"city":"Lisbon"}', 'output.value': '{"temp_c":21}' },
+      attributes: {
+        'openinference.span.kind': 'TOOL',
+        'tool.name': 'lookup_weather',
+        'input.value': '{"city":"Lisbon"}',
+        'output.value': '{"temp_c":21}',
+      },
       expect: { kind: 'tool_call', name: 'lookup_weather' },
     },
     {
       shape: 'openllmetry',
       name: 'calculator.tool',
       kind: 0,
-      attributes: { 'traceloop.span.kind': 'tool', 'traceloop.entity.name': 'calculator', 'traceloop.workflow.name': 'research', 'traceloop.entity.input': '{"expr":"6*7"}' },
+      attributes: {
+        'traceloop.span.kind': 'tool',
+        'traceloop.entity.name': 'calculator',
+        'traceloop.workflow.name': 'research',
+        'traceloop.entity.input': '{"expr":"6*7"}',
+      },
       expect: { kind: 'tool_call', name: 'calculator' },
     },
     {
       shape: 'db',
       name: 'SELECT app.documents',
       kind: 2,
-      attributes: { 'db.system.name': 'postgresql', 'db.namespace': 'app', 'db.collection.name': 'documents', 'db.operation.name': 'SELECT', 'db.response.returned_rows': 3, 'server.address': 'db.internal' },
+      attributes: {
+        'db.system.name': 'postgresql',
+        'db.namespace': 'app',
+        'db.collection.name': 'documents',
+        'db.operation.name': 'SELECT',
+        'db.response.returned_rows': 3,
+        'server.address': 'db.internal',
+      },
       expect: { kind: 'data_access', name: 'app.documents' },
     },
     {
       shape: 'llm_chat',
       name: 'chat gpt-4o',
       kind: 2,
-      attributes: { 'gen_ai.operation.name': 'chat', 'gen_ai.request.model': 'gpt-4o', 'gen_ai.usage.input_tokens': 812, 'gen_ai.usage.output_tokens': 96 },
+      attributes: {
+        'gen_ai.operation.name': 'chat',
+        'gen_ai.request.model': 'gpt-4o',
+        'gen_ai.usage.input_tokens': 812,
+        'gen_ai.usage.output_tokens': 96,
+      },
       expect: null,
     },
   ];
@@ -151,13 +184,16 @@ function runShapesAgent(endpoint: string, agentId: string, tasks: ShapeTask[]): 
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString('utf8')).slice(-4000)));
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`the shapes agent exited with ${String(code)}: ${stderr}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`the shapes agent exited with ${String(code)}: ${stderr}`)),
+    );
   });
 }
 
 // ---------------------------------------------------------------------------------------------------------
 
-const eventsOf = (plans: readonly TaskPlan[]): number => plans.reduce((sum, plan) => sum + plan.events.length + plan.afterEnd.length, 0);
+const eventsOf = (plans: readonly TaskPlan[]): number =>
+  plans.reduce((sum, plan) => sum + plan.events.length + plan.afterEnd.length, 0);
 
 async function getJson(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const response = await fetch(url, { headers: adminHeaders });
@@ -168,7 +204,11 @@ describe('agents → the real OpenTelemetry Collector → Kafka → Tripline pro
   const brokers = kafkaBrokers();
   const settings = freshKafkaSettings(brokers, { partitions: 6 });
   const dataDir = mkdtempSync(join(tmpdir(), 'tripline-otelcol-compat-'));
-  const config = distributedConfig(brokers, dataDir, { CLICKHOUSE_DATABASE: 'otelcol_compat', TRIPLINE_WARMUP_TASKS: String(WARMUP), TRIPLINE_TASK_IDLE_TIMEOUT_MS: '600000' });
+  const config = distributedConfig(brokers, dataDir, {
+    CLICKHOUSE_DATABASE: 'otelcol_compat',
+    TRIPLINE_WARMUP_TASKS: String(WARMUP),
+    TRIPLINE_TASK_IDLE_TIMEOUT_MS: '600000',
+  });
   const logger = testLogger();
   let store: Store | undefined;
   let p1: RunningProcessorService | undefined;
@@ -176,11 +216,34 @@ describe('agents → the real OpenTelemetry Collector → Kafka → Tripline pro
   let api: RunningApiService | undefined;
   let collector: RunningOtelcol | undefined;
 
-  const warmup = generateScenario({ seed: 71, benignPerType: WARMUP * 3, attacksPerPattern: 0, agentsPerType: 2, taskTypes: TYPES }).tasks;
-  const stream = generateScenario({ seed: 72, benignPerType: 3, attacksPerPattern: 0, agentsPerType: 2, taskTypes: TYPES }).tasks;
-  const rogue = generateScenario({ seed: 73, benignPerType: 0, attacksPerPattern: 1, agentsPerType: 1, taskTypes: [TYPES[0] ?? ''], patterns: ['privilege_escalation'] }).tasks[0] as TaskPlan;
+  const warmup = generateScenario({
+    seed: 71,
+    benignPerType: WARMUP * 3,
+    attacksPerPattern: 0,
+    agentsPerType: 2,
+    taskTypes: TYPES,
+  }).tasks;
+  const stream = generateScenario({
+    seed: 72,
+    benignPerType: 3,
+    attacksPerPattern: 0,
+    agentsPerType: 2,
+    taskTypes: TYPES,
+  }).tasks;
+  const rogue = generateScenario({
+    seed: 73,
+    benignPerType: 0,
+    attacksPerPattern: 1,
+    agentsPerType: 1,
+    taskTypes: [TYPES[0] ?? ''],
+    patterns: ['privilege_escalation'],
+  }).tasks[0] as TaskPlan;
   rogue.agentId = 'rogue-agent-9';
-  const shapes: ShapeTask[] = Array.from({ length: 4 }, (_, i) => ({ taskId: `shapes-task-${String(i)}`, taskType: 'research_assistant', spans: shapeSpans(i) }));
+  const shapes: ShapeTask[] = Array.from({ length: 4 }, (_, i) => ({
+    taskId: `shapes-task-${String(i)}`,
+    taskType: 'research_assistant',
+    spans: shapeSpans(i),
+  }));
   const plans = [...warmup, ...stream, rogue];
   const shapeEvents = shapes.reduce((sum, task) => sum + task.spans.filter((span) => span.expect !== null).length, 0);
   const expectedEvents = eventsOf(plans) + shapeEvents;
@@ -210,24 +273,44 @@ describe('agents → the real OpenTelemetry Collector → Kafka → Tripline pro
     collector = await startOtelcol({
       binary,
       otlpHttpPort: port,
-      env: otelcolCollectorEnv({ brokers, topics: settings.topics, otlpHttpEndpoint: `127.0.0.1:${String(port)}`, otlpGrpcEndpoint: `127.0.0.1:${String(grpcPort)}` }),
+      env: otelcolCollectorEnv({
+        brokers,
+        topics: settings.topics,
+        otlpHttpEndpoint: `127.0.0.1:${String(port)}`,
+        otlpGrpcEndpoint: `127.0.0.1:${String(grpcPort)}`,
+      }),
     });
     const [first, second] = [p1, p2];
-    await waitFor('both processors to share the partitions', () => first.source.assignedPartitions().length === 3 && second.source.assignedPartitions().length === 3, 30_000);
+    await waitFor(
+      'both processors to share the partitions',
+      () => first.source.assignedPartitions().length === 3 && second.source.assignedPartitions().length === 3,
+      30_000,
+    );
 
     await runFleet({ endpoint: collector.otlpUrl, plans: warmup });
     const opened = store;
-    await waitFor('the warm-up tasks to complete', async () => {
-      const tasks = await opened.getTasks('default', warmup.map((plan) => plan.taskId));
-      return tasks.length === warmup.length && tasks.every((task) => task.status !== 'active');
-    }, 90_000);
+    await waitFor(
+      'the warm-up tasks to complete',
+      async () => {
+        const tasks = await opened.getTasks(
+          'default',
+          warmup.map((plan) => plan.taskId),
+        );
+        return tasks.length === warmup.length && tasks.every((task) => task.status !== 'active');
+      },
+      90_000,
+    );
 
-    await Promise.all([runFleet({ endpoint: collector.otlpUrl, plans: [...stream.slice(0, 2), rogue, ...stream.slice(2)] }), runShapesAgent(collector.otlpUrl, 'research-agent-1', shapes)]);
+    await Promise.all([
+      runFleet({ endpoint: collector.otlpUrl, plans: [...stream.slice(0, 2), rogue, ...stream.slice(2)] }),
+      runShapesAgent(collector.otlpUrl, 'research-agent-1', shapes),
+    ]);
   }, 300_000);
 
   afterAll(async () => {
     const code = await collector?.stop();
-    if (code !== 0 && collector !== undefined) console.error(`otelcol exited with ${String(code)}; its log:\n${collector.log().slice(-8000)}`);
+    if (code !== 0 && collector !== undefined)
+      console.error(`otelcol exited with ${String(code)}; its log:\n${collector.log().slice(-8000)}`);
     await Promise.allSettled([p1?.stop(), p2?.stop()]);
     await api?.stop();
     await store?.close();
@@ -244,13 +327,20 @@ describe('agents → the real OpenTelemetry Collector → Kafka → Tripline pro
     // The collector answers the agents before Kafka has the spans (batch processor); once the processors
     // stored them all, every record is on the topics.
     const opened = store as Store;
-    await waitFor(`all ${String(expectedEvents)} events through Kafka`, async () => (await opened.counts()).events >= expectedEvents, 90_000);
+    await waitFor(
+      `all ${String(expectedEvents)} events through Kafka`,
+      async () => (await opened.counts()).events >= expectedEvents,
+      90_000,
+    );
     const admin = plainKafka(brokers).admin();
     await admin.connect();
     const records: Record<string, number> = {};
     try {
       for (const topic of [settings.topics.tool_call, settings.topics.data_access, settings.topics.privilege_change]) {
-        records[topic] = (await admin.fetchTopicOffsets(topic)).reduce((sum, partition) => sum + Number(partition.high), 0);
+        records[topic] = (await admin.fetchTopicOffsets(topic)).reduce(
+          (sum, partition) => sum + Number(partition.high),
+          0,
+        );
       }
     } finally {
       await admin.disconnect();
@@ -276,9 +366,14 @@ describe('agents → the real OpenTelemetry Collector → Kafka → Tripline pro
     }
     const sentByKind = { tool_call: 0, data_access: 0, privilege_change: 0 };
     for (const plan of plans) for (const event of [...plan.events, ...plan.afterEnd]) sentByKind[event.kind] += 1;
-    for (const task of shapes) for (const span of task.spans) if (span.expect !== null) sentByKind[span.expect.kind] += 1;
+    for (const task of shapes)
+      for (const span of task.spans) if (span.expect !== null) sentByKind[span.expect.kind] += 1;
     // No span lost or duplicated between the agents and Kafka.
-    expect({ tool_call: kinds.tool_call, data_access: kinds.data_access, privilege_change: kinds.privilege_change }).toEqual(sentByKind);
+    expect({
+      tool_call: kinds.tool_call,
+      data_access: kinds.data_access,
+      privilege_change: kinds.privilege_change,
+    }).toEqual(sentByKind);
     // One root per task; the collector cannot leave out repeated declarations as the gateway does (per request).
     expect(kinds.boundaries).toBe(plans.length + shapes.length);
     expect(kinds.dropped).toBe(0);
@@ -287,7 +382,11 @@ describe('agents → the real OpenTelemetry Collector → Kafka → Tripline pro
   it('stores every span of the three kinds exactly once', async () => {
     requireCollector();
     const opened = store as Store;
-    await waitFor(`all ${String(expectedEvents)} events in ClickHouse`, async () => (await opened.counts()).events >= expectedEvents, 90_000);
+    await waitFor(
+      `all ${String(expectedEvents)} events in ClickHouse`,
+      async () => (await opened.counts()).events >= expectedEvents,
+      90_000,
+    );
     await new Promise((resolve) => setTimeout(resolve, 1000));
     expect((await opened.counts()).events).toBe(expectedEvents);
     for (const plan of plans) {
@@ -301,39 +400,66 @@ describe('agents → the real OpenTelemetry Collector → Kafka → Tripline pro
     requireCollector();
     const opened = store as Store;
     for (const task of shapes) {
-      const stored = await waitFor(`events of ${task.taskId}`, async () => {
-        const events = await opened.eventsForTask('default', task.taskId);
-        return events.length >= 5 ? events : undefined;
-      }, 60_000);
-      const seen = stored.map(({ event }) => ({ kind: event.kind, name: event.kind === 'tool_call' ? event.tool?.name : event.data?.resource, agentId: event.agentId, taskType: event.taskType }));
-      const wanted = task.spans.flatMap((span) => (span.expect === null ? [] : [{ ...span.expect, agentId: 'research-agent-1', taskType: 'research_assistant' }]));
-      const order = (a: { kind: string; name?: string }, b: { kind: string; name?: string }): number => `${a.kind}${a.name ?? ''}`.localeCompare(`${b.kind}${b.name ?? ''}`);
+      const stored = await waitFor(
+        `events of ${task.taskId}`,
+        async () => {
+          const events = await opened.eventsForTask('default', task.taskId);
+          return events.length >= 5 ? events : undefined;
+        },
+        60_000,
+      );
+      const seen = stored.map(({ event }) => ({
+        kind: event.kind,
+        name: event.kind === 'tool_call' ? event.tool?.name : event.data?.resource,
+        agentId: event.agentId,
+        taskType: event.taskType,
+      }));
+      const wanted = task.spans.flatMap((span) =>
+        span.expect === null ? [] : [{ ...span.expect, agentId: 'research-agent-1', taskType: 'research_assistant' }],
+      );
+      const order = (a: { kind: string; name?: string }, b: { kind: string; name?: string }): number =>
+        `${a.kind}${a.name ?? ''}`.localeCompare(`${b.kind}${b.name ?? ''}`);
       expect(seen.sort(order)).toEqual(wanted.sort(order));
     }
-    const tasks = await waitFor('the shapes tasks to complete', async () => {
-      const found = await opened.getTasks('default', shapes.map((task) => task.taskId));
-      return found.length === shapes.length && found.every((task) => task.status !== 'active') ? found : undefined;
-    }, 60_000);
+    const tasks = await waitFor(
+      'the shapes tasks to complete',
+      async () => {
+        const found = await opened.getTasks(
+          'default',
+          shapes.map((task) => task.taskId),
+        );
+        return found.length === shapes.length && found.every((task) => task.status !== 'active') ? found : undefined;
+      },
+      60_000,
+    );
     for (const task of tasks) expect(task.status, task.taskId).toBe('completed');
   });
 
   it('revokes the rogue task exactly once and leaves the benign ones alone', async () => {
     requireCollector();
     const apiUrl = (api as RunningApiService).apiUrl;
-    const task = await waitFor('the API to show the rogue task revoked', async () => {
-      const { status, body } = await getJson(`${apiUrl}/v1/tasks/${rogue.taskId}`);
-      return status === 200 && body.status === 'revoked' ? body : undefined;
-    }, 60_000);
+    const task = await waitFor(
+      'the API to show the rogue task revoked',
+      async () => {
+        const { status, body } = await getJson(`${apiUrl}/v1/tasks/${rogue.taskId}`);
+        return status === 200 && body.status === 'revoked' ? body : undefined;
+      },
+      60_000,
+    );
     expect(task.agentId).toBe('rogue-agent-9');
     const { body } = await getJson(`${apiUrl}/v1/revocations?limit=1000`);
     const items = body.items as { taskId: string; action: string; source: string }[];
     expect(items.map((item) => item.taskId)).toEqual([rogue.taskId]);
     expect(items[0]).toMatchObject({ action: 'revoke', source: 'detector' });
     for (const plan of stream) {
-      const found = await waitFor(`benign task ${plan.taskId} to complete`, async () => {
-        const { status, body: taskBody } = await getJson(`${apiUrl}/v1/tasks/${plan.taskId}`);
-        return status === 200 && taskBody.status !== 'active' ? taskBody : undefined;
-      }, 60_000);
+      const found = await waitFor(
+        `benign task ${plan.taskId} to complete`,
+        async () => {
+          const { status, body: taskBody } = await getJson(`${apiUrl}/v1/tasks/${plan.taskId}`);
+          return status === 200 && taskBody.status !== 'active' ? taskBody : undefined;
+        },
+        60_000,
+      );
       expect(found.status, `${plan.taskType} ${plan.taskId}: ${JSON.stringify(found.reasons)}`).toBe('completed');
     }
   });

@@ -29,7 +29,12 @@ const TracesData = otlpSchema.lookupType('opentelemetry.proto.trace.v1.TracesDat
 const hexId = (bytes: number): string => randomBytes(bytes).toString('hex');
 const attr = (key: string, value: string | number | boolean): Record<string, unknown> => ({
   key,
-  value: typeof value === 'string' ? { stringValue: value } : typeof value === 'boolean' ? { boolValue: value } : { intValue: value },
+  value:
+    typeof value === 'string'
+      ? { stringValue: value }
+      : typeof value === 'boolean'
+        ? { boolValue: value }
+        : { intValue: value },
 });
 
 interface SpanSpec {
@@ -57,7 +62,11 @@ function span(spec: SpanSpec): Record<string, unknown> {
   };
 }
 
-function resourceSpans(service: string, spans: Record<string, unknown>[], scope = 'opentelemetry.instrumentation.genai'): Record<string, unknown> {
+function resourceSpans(
+  service: string,
+  spans: Record<string, unknown>[],
+  scope = 'opentelemetry.instrumentation.genai',
+): Record<string, unknown> {
   return {
     resource: { attributes: [attr('service.name', service), attr('telemetry.sdk.language', 'python')] },
     scopeSpans: [{ scope: { name: scope, version: '1.2.3' }, spans }],
@@ -83,23 +92,87 @@ describe('records from the upstream collector', () => {
   const trace1 = hexId(16);
   const root1 = hexId(8);
   const task1 = `upstream-task-${hexId(3)}`;
-  const t1 = (name: string, attributes: Record<string, unknown>[], offset: number, parent: string = root1): SpanSpec => ({ traceId: trace1, spanId: hexId(8), parentSpanId: parent, name, attributes, startMs: now + offset });
+  const t1 = (
+    name: string,
+    attributes: Record<string, unknown>[],
+    offset: number,
+    parent: string = root1,
+  ): SpanSpec => ({ traceId: trace1, spanId: hexId(8), parentSpanId: parent, name, attributes, startMs: now + offset });
   const agent1 = [
-    span(t1('execute_tool search_tickets', [attr('gen_ai.operation.name', 'execute_tool'), attr('gen_ai.tool.name', 'search_tickets'), attr('tripline.task.id', task1), attr('tripline.task.type', 'support'), attr('gen_ai.agent.id', 'py-agent-1')], 10)),
-    span(t1('SELECT helpdesk.tickets', [attr('db.system.name', 'postgresql'), attr('db.namespace', 'helpdesk'), attr('db.collection.name', 'tickets'), attr('db.response.returned_rows', 7), attr('tripline.task.id', task1), attr('tripline.task.type', 'support')], 20)),
-    span({ traceId: trace1, spanId: root1, name: 'invoke_agent support', attributes: [attr('tripline.task.id', task1), attr('tripline.task.type', 'support'), attr('tripline.task.root', true), attr('gen_ai.agent.id', 'py-agent-1')], startMs: now }),
+    span(
+      t1(
+        'execute_tool search_tickets',
+        [
+          attr('gen_ai.operation.name', 'execute_tool'),
+          attr('gen_ai.tool.name', 'search_tickets'),
+          attr('tripline.task.id', task1),
+          attr('tripline.task.type', 'support'),
+          attr('gen_ai.agent.id', 'py-agent-1'),
+        ],
+        10,
+      ),
+    ),
+    span(
+      t1(
+        'SELECT helpdesk.tickets',
+        [
+          attr('db.system.name', 'postgresql'),
+          attr('db.namespace', 'helpdesk'),
+          attr('db.collection.name', 'tickets'),
+          attr('db.response.returned_rows', 7),
+          attr('tripline.task.id', task1),
+          attr('tripline.task.type', 'support'),
+        ],
+        20,
+      ),
+    ),
+    span({
+      traceId: trace1,
+      spanId: root1,
+      name: 'invoke_agent support',
+      attributes: [
+        attr('tripline.task.id', task1),
+        attr('tripline.task.type', 'support'),
+        attr('tripline.task.root', true),
+        attr('gen_ai.agent.id', 'py-agent-1'),
+      ],
+      startMs: now,
+    }),
   ];
-  const mcp1 = [span(t1('tools/call fetch_url', [attr('mcp.method.name', 'tools/call'), attr('mcp.tool.name', 'fetch_url'), attr('tripline.task.id', task1)], 30))];
+  const mcp1 = [
+    span(
+      t1(
+        'tools/call fetch_url',
+        [attr('mcp.method.name', 'tools/call'), attr('mcp.tool.name', 'fetch_url'), attr('tripline.task.id', task1)],
+        30,
+      ),
+    ),
+  ];
   const record1 = tracesData([resourceSpans('support-agent', agent1), resourceSpans('mcp-fetch', mcp1, 'mcp')]);
 
   // Trace 2: a plain GenAI agent without Tripline attributes (the task is the trace); OpenInference and
   // OpenLLMetry tool spans and a privilege change; key null (partition_traces_by_id off), three resources.
   const trace2 = hexId(16);
-  const t2 = (name: string, attributes: Record<string, unknown>[], offset: number): Record<string, unknown> => span({ traceId: trace2, spanId: hexId(8), parentSpanId: hexId(8), name, attributes, startMs: now + offset });
+  const t2 = (name: string, attributes: Record<string, unknown>[], offset: number): Record<string, unknown> =>
+    span({ traceId: trace2, spanId: hexId(8), parentSpanId: hexId(8), name, attributes, startMs: now + offset });
   const record2 = tracesData([
-    resourceSpans('oi-agent', [t2('lookup', [attr('openinference.span.kind', 'TOOL'), attr('tool.name', 'lookup')], 5)], 'openinference'),
-    resourceSpans('traceloop-agent', [t2('weather.tool', [attr('traceloop.span.kind', 'tool'), attr('traceloop.entity.name', 'weather')], 6)], 'traceloop'),
-    resourceSpans('iam-helper', [t2('assume_role', [attr('tripline.privilege.action', 'assume_role'), attr('tripline.privilege.scopes_after', 'reports:read')], 7)]),
+    resourceSpans(
+      'oi-agent',
+      [t2('lookup', [attr('openinference.span.kind', 'TOOL'), attr('tool.name', 'lookup')], 5)],
+      'openinference',
+    ),
+    resourceSpans(
+      'traceloop-agent',
+      [t2('weather.tool', [attr('traceloop.span.kind', 'tool'), attr('traceloop.entity.name', 'weather')], 6)],
+      'traceloop',
+    ),
+    resourceSpans('iam-helper', [
+      t2(
+        'assume_role',
+        [attr('tripline.privilege.action', 'assume_role'), attr('tripline.privilege.scopes_after', 'reports:read')],
+        7,
+      ),
+    ]),
   ]);
 
   // The same trace-2 data as OTLP/JSON (`encoding: otlp_json`), with a span of its own.
@@ -121,7 +194,10 @@ describe('records from the upstream collector', () => {
                   kind: 3,
                   startTimeUnixNano: String(BigInt(now + 8) * 1_000_000n),
                   endTimeUnixNano: String(BigInt(now + 9) * 1_000_000n),
-                  attributes: [{ key: 'gen_ai.operation.name', value: { stringValue: 'execute_tool' } }, { key: 'gen_ai.tool.name', value: { stringValue: 'send_email' } }],
+                  attributes: [
+                    { key: 'gen_ai.operation.name', value: { stringValue: 'execute_tool' } },
+                    { key: 'gen_ai.tool.name', value: { stringValue: 'send_email' } },
+                  ],
                 },
               ],
             },
@@ -139,14 +215,29 @@ describe('records from the upstream collector', () => {
     await ensureTopics(createKafka(settings, logger, { role: 'test' }), settings, logger);
     processor = await startProcessorService(distributedConfig(brokers, dataDir), { kafka: settings, store, logger });
 
-    const producer = plainKafka(brokers).producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+    const producer = plainKafka(brokers).producer({
+      createPartitioner: Partitioners.DefaultPartitioner,
+      allowAutoTopicCreation: false,
+    });
     await producer.connect();
     try {
       // Garbage first on data_access partition 0, then valid records behind it on the same partition.
-      await producer.send({ topic: settings.topics.data_access, acks: -1, messages: [{ key: null, value: garbage, partition: 0, headers: { origin: 'test' } }] });
-      await producer.send({ topic: settings.topics.data_access, acks: -1, messages: [{ key: trace1, value: record1, partition: 0 }] });
+      await producer.send({
+        topic: settings.topics.data_access,
+        acks: -1,
+        messages: [{ key: null, value: garbage, partition: 0, headers: { origin: 'test' } }],
+      });
+      await producer.send({
+        topic: settings.topics.data_access,
+        acks: -1,
+        messages: [{ key: trace1, value: record1, partition: 0 }],
+      });
       await producer.send({ topic: settings.topics.tool_call, acks: -1, messages: [{ key: trace1, value: record1 }] });
-      await producer.send({ topic: settings.topics.privilege_change, acks: -1, messages: [{ key: null, value: record2 }] });
+      await producer.send({
+        topic: settings.topics.privilege_change,
+        acks: -1,
+        messages: [{ key: null, value: record2 }],
+      });
       await producer.send({ topic: settings.topics.tool_call, acks: -1, messages: [{ key: null, value: record3 }] });
     } finally {
       await producer.disconnect();
@@ -178,8 +269,18 @@ describe('records from the upstream collector', () => {
 
     // Without a task id the trace is the task.
     const scored2 = await store.eventsForTask('default', trace2);
-    expect(scored2.map((entry) => entry.event.kind).sort()).toEqual(['privilege_change', 'tool_call', 'tool_call', 'tool_call']);
-    expect(scored2.map((entry) => entry.event.tool?.name).filter((name) => name !== undefined).sort()).toEqual(['lookup', 'send_email', 'weather']);
+    expect(scored2.map((entry) => entry.event.kind).sort()).toEqual([
+      'privilege_change',
+      'tool_call',
+      'tool_call',
+      'tool_call',
+    ]);
+    expect(
+      scored2
+        .map((entry) => entry.event.tool?.name)
+        .filter((name) => name !== undefined)
+        .sort(),
+    ).toEqual(['lookup', 'send_email', 'weather']);
     expect(scored2.some((entry) => entry.event.spanId === jsonSpanId)).toBe(true);
   }, 120_000);
 

@@ -15,9 +15,20 @@ let tripline: TestTripline;
 let eventCounter = 0;
 
 beforeAll(async () => {
-  tripline = await startTripline({ TRIPLINE_ESCALATION_REVOCATIONS: '2', TRIPLINE_ESCALATION_WINDOW_MS: '60000', TRIPLINE_ESCALATION_BLOCK_MS: '60000' });
-  for (const [name, value] of [['payments-api-key', 'pk_1'], ['helpdesk-api-token', 'hd_1']]) {
-    await fetch(`${tripline.api}/v1/secrets/${name}`, { method: 'PUT', headers: { 'content-type': 'application/json', ...adminHeaders }, body: JSON.stringify({ value }) });
+  tripline = await startTripline({
+    TRIPLINE_ESCALATION_REVOCATIONS: '2',
+    TRIPLINE_ESCALATION_WINDOW_MS: '60000',
+    TRIPLINE_ESCALATION_BLOCK_MS: '60000',
+  });
+  for (const [name, value] of [
+    ['payments-api-key', 'pk_1'],
+    ['helpdesk-api-token', 'hd_1'],
+  ]) {
+    await fetch(`${tripline.api}/v1/secrets/${name}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', ...adminHeaders },
+      body: JSON.stringify({ value }),
+    });
   }
 });
 
@@ -61,7 +72,12 @@ async function offend(agentId: string, taskId: string, taskType = 'customer_refu
     startMs: now - 5,
     endMs: now,
     error: false,
-    privilege: { action: 'elevate', scopesBefore: ['payments:read'], scopesAfter: ['payments:read', 'admin'], approved: false },
+    privilege: {
+      action: 'elevate',
+      scopesBefore: ['payments:read'],
+      scopesAfter: ['payments:read', 'admin'],
+      approved: false,
+    },
     attributes: {},
   };
   await tripline.running.processor.handle({ events: [event], boundaries: [] });
@@ -89,58 +105,135 @@ describe('blast radius', () => {
     expect(await leaseStatus(a2.leaseId)).toBe('active');
     expect(await leaseStatus(b1.leaseId)).toBe('active');
     // The same agent still starts other tasks (one revocation is not an escalation).
-    expect((await postJson(`${tripline.api}/v1/tasks`, { agentId: 'agent-a', taskType: 'customer_refund', taskId: 'a-task-3', tools: ['get_order'] })).status).toBe(201);
+    expect(
+      (
+        await postJson(`${tripline.api}/v1/tasks`, {
+          agentId: 'agent-a',
+          taskType: 'customer_refund',
+          taskId: 'a-task-3',
+          tools: ['get_order'],
+        })
+      ).status,
+    ).toBe(201);
   });
 
   it('escalates to the agent after repeated revocations, never to another agent', async () => {
-    const stream = await fetch(`${tripline.api}/v1/stream?agent_id=agent-a&types=escalation`, { headers: { accept: 'text/event-stream', ...adminHeaders } });
+    const stream = await fetch(`${tripline.api}/v1/stream?agent_id=agent-a&types=escalation`, {
+      headers: { accept: 'text/event-stream', ...adminHeaders },
+    });
     const escalationEvent = readStreamUntil(stream, 'event: escalation');
-    const a3 = (await postJson(`${tripline.api}/v1/tasks`, { agentId: 'agent-a', taskType: 'customer_refund', taskId: 'a-task-4', tools: ['get_order'] })).body.token as string;
+    const a3 = (
+      await postJson(`${tripline.api}/v1/tasks`, {
+        agentId: 'agent-a',
+        taskType: 'customer_refund',
+        taskId: 'a-task-4',
+        tools: ['get_order'],
+      })
+    ).body.token as string;
     const b2 = await start('agent-b', 'b-task-2');
 
     // The second revocation of agent-a within the window.
     await offend('agent-a', 'a-task-2');
 
     const others = await waitFor('agent-a’s other tasks to be revoked by escalation', async () => {
-      const items = [...(await revocationsOf(tripline.api, 'a-task-3')), ...(await revocationsOf(tripline.api, 'a-task-4'))];
+      const items = [
+        ...(await revocationsOf(tripline.api, 'a-task-3')),
+        ...(await revocationsOf(tripline.api, 'a-task-4')),
+      ];
       return items.length === 2 ? items : undefined;
     });
-    for (const item of others) expect(item).toMatchObject({ action: 'revoke', actor: 'tripline/escalation', agentId: 'agent-a' });
+    for (const item of others)
+      expect(item).toMatchObject({ action: 'revoke', actor: 'tripline/escalation', agentId: 'agent-a' });
     expect(others[0]?.reason).toMatch(/escalated to agent agent-a: 2 of its tasks were revoked/);
     expect(await active(a3)).toBe(false);
 
-    const refused = await postJson(`${tripline.api}/v1/tasks`, { agentId: 'agent-a', taskType: 'customer_refund', taskId: 'a-task-5', tools: ['get_order'] });
+    const refused = await postJson(`${tripline.api}/v1/tasks`, {
+      agentId: 'agent-a',
+      taskType: 'customer_refund',
+      taskId: 'a-task-5',
+      tools: ['get_order'],
+    });
     expect(refused.status).toBe(403);
     expect((refused.body.error as { code: string }).code).toBe('AGENT_BLOCKED');
 
     // agent-b is untouched: its tokens and leases live, it starts new tasks.
     expect(await active(b2.token)).toBe(true);
     expect(await leaseStatus(b2.leaseId)).toBe('active');
-    expect((await postJson(`${tripline.api}/v1/tasks`, { agentId: 'agent-b', taskType: 'customer_refund', taskId: 'b-task-3', tools: ['get_order'] })).status).toBe(201);
-    expect((await revocationsOf(tripline.api, 'b-task-1')).length + (await revocationsOf(tripline.api, 'b-task-2')).length).toBe(0);
+    expect(
+      (
+        await postJson(`${tripline.api}/v1/tasks`, {
+          agentId: 'agent-b',
+          taskType: 'customer_refund',
+          taskId: 'b-task-3',
+          tools: ['get_order'],
+        })
+      ).status,
+    ).toBe(201);
+    expect(
+      (await revocationsOf(tripline.api, 'b-task-1')).length + (await revocationsOf(tripline.api, 'b-task-2')).length,
+    ).toBe(0);
 
     const text = await escalationEvent;
-    expect(text).toMatch(/event: escalation\nid: escalation-agent-a-\d+\ndata: \{"agentId":"agent-a","taskIds":\["a-task-1","a-task-2"\]/);
+    expect(text).toMatch(
+      /event: escalation\nid: escalation-agent-a-\d+\ndata: \{"agentId":"agent-a","taskIds":\["a-task-1","a-task-2"\]/,
+    );
   });
 
   it('audits a manual kill and restore with actor and reason; a restore re-issues nothing', async () => {
     const task = await start('agent-c', 'c-task-1', 'summarize_ticket');
-    const kill = await postJson(`${tripline.api}/v1/tasks/c-task-1/revoke`, { reason: 'customer complaint #4411', actor: 'bob@example.com' });
+    const kill = await postJson(`${tripline.api}/v1/tasks/c-task-1/revoke`, {
+      reason: 'customer complaint #4411',
+      actor: 'bob@example.com',
+    });
     expect(kill.status).toBe(201);
-    expect(kill.body).toMatchObject({ action: 'revoke', source: 'manual', actor: 'bob@example.com (via configured admin)', reason: 'customer complaint #4411' });
+    expect(kill.body).toMatchObject({
+      action: 'revoke',
+      source: 'manual',
+      actor: 'bob@example.com (via configured admin)',
+      reason: 'customer complaint #4411',
+    });
     expect(await active(task.token)).toBe(false);
     await waitFor('the lease to be revoked', async () => (await leaseStatus(task.leaseId)) === 'revoked');
     const credentialsBefore = (await getJson(`${tripline.api}/v1/tasks/c-task-1/credentials`)).body.items as unknown[];
 
-    const restore = await postJson(`${tripline.api}/v1/tasks/c-task-1/restore`, { reason: 'complaint was about another bot', actor: 'carol@example.com' });
+    const restore = await postJson(`${tripline.api}/v1/tasks/c-task-1/restore`, {
+      reason: 'complaint was about another bot',
+      actor: 'carol@example.com',
+    });
     expect(restore.status).toBe(201);
-    expect(restore.body).toMatchObject({ action: 'restore', source: 'manual', actor: 'carol@example.com (via configured admin)', reason: 'complaint was about another bot' });
+    expect(restore.body).toMatchObject({
+      action: 'restore',
+      source: 'manual',
+      actor: 'carol@example.com (via configured admin)',
+      reason: 'complaint was about another bot',
+    });
     await tripline.running.auth.audit.flush();
-    const auditRows = (await getJson(`${tripline.api}/v1/audit?limit=1000`)).body.items as { route: string; target: { taskId?: string }; actor: string; role: string; reason: string; status: number }[];
-    const trail = auditRows.filter((row) => row.target.taskId === 'c-task-1').map(({ route, actor, role, reason, status }) => ({ route, actor, role, reason, status }));
+    const auditRows = (await getJson(`${tripline.api}/v1/audit?limit=1000`)).body.items as {
+      route: string;
+      target: { taskId?: string };
+      actor: string;
+      role: string;
+      reason: string;
+      status: number;
+    }[];
+    const trail = auditRows
+      .filter((row) => row.target.taskId === 'c-task-1')
+      .map(({ route, actor, role, reason, status }) => ({ route, actor, role, reason, status }));
     expect(trail).toEqual([
-      { route: '/v1/tasks/:taskId/restore', actor: 'configured admin', role: 'admin', reason: 'complaint was about another bot', status: 201 },
-      { route: '/v1/tasks/:taskId/revoke', actor: 'configured admin', role: 'admin', reason: 'customer complaint #4411', status: 201 },
+      {
+        route: '/v1/tasks/:taskId/restore',
+        actor: 'configured admin',
+        role: 'admin',
+        reason: 'complaint was about another bot',
+        status: 201,
+      },
+      {
+        route: '/v1/tasks/:taskId/revoke',
+        actor: 'configured admin',
+        role: 'admin',
+        reason: 'customer complaint #4411',
+        status: 201,
+      },
     ]);
 
     // Nothing comes back by itself: the old token stays dead, the lease stays revoked, no credential was issued.
@@ -151,7 +244,12 @@ describe('blast radius', () => {
     expect(credentialsAfter.items).toEqual(credentialsBefore.map((item) => ({ ...(item as object), active: false })));
     expect(credentialsAfter.revoked).toBe(false);
     // The task may ask again, through the policy, and gets a new token.
-    const fresh = await postJson(`${tripline.api}/v1/tasks`, { agentId: 'agent-c', taskType: 'summarize_ticket', taskId: 'c-task-1', tools: ['get_ticket'] });
+    const fresh = await postJson(`${tripline.api}/v1/tasks`, {
+      agentId: 'agent-c',
+      taskType: 'summarize_ticket',
+      taskId: 'c-task-1',
+      tools: ['get_ticket'],
+    });
     expect(fresh.status).toBe(201);
     expect(await active(fresh.body.token as string)).toBe(true);
 

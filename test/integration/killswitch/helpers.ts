@@ -37,7 +37,9 @@ export interface Receiver {
   close(): Promise<void>;
 }
 
-export async function startReceiver(answer: (request: ReceivedRequest, index: number) => Answer = () => ({ status: 200, body: { ok: true } })): Promise<Receiver> {
+export async function startReceiver(
+  answer: (request: ReceivedRequest, index: number) => Answer = () => ({ status: 200, body: { ok: true } }),
+): Promise<Receiver> {
   const requests: ReceivedRequest[] = [];
   const hanging = new Set<() => void>();
   const server: Server = createServer((request, response) => {
@@ -51,7 +53,14 @@ export async function startReceiver(answer: (request: ReceivedRequest, index: nu
       } catch {
         json = undefined;
       }
-      const received: ReceivedRequest = { method: request.method ?? '', url: request.url ?? '', headers: request.headers, body, json, atMs: Date.now() };
+      const received: ReceivedRequest = {
+        method: request.method ?? '',
+        url: request.url ?? '',
+        headers: request.headers,
+        body,
+        json,
+        atMs: Date.now(),
+      };
       requests.push(received);
       const reply = answer(received, requests.length - 1);
       if (reply === 'hang') {
@@ -62,7 +71,9 @@ export async function startReceiver(answer: (request: ReceivedRequest, index: nu
         return;
       }
       response.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
-      response.end(reply.body === undefined ? '' : typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body));
+      response.end(
+        reply.body === undefined ? '' : typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body),
+      );
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -71,7 +82,13 @@ export async function startReceiver(answer: (request: ReceivedRequest, index: nu
   return {
     url: `http://127.0.0.1:${address.port}`,
     requests,
-    received: (count, timeoutMs = 10_000) => waitFor(`${count} request(s) at the receiver`, () => (requests.length >= count ? requests.slice(0, count) : undefined), timeoutMs, 10),
+    received: (count, timeoutMs = 10_000) =>
+      waitFor(
+        `${count} request(s) at the receiver`,
+        () => (requests.length >= count ? requests.slice(0, count) : undefined),
+        timeoutMs,
+        10,
+      ),
     close: () =>
       new Promise<void>((resolve) => {
         for (const end of hanging) end();
@@ -95,7 +112,11 @@ export interface TestTripline {
 }
 
 /** Starts an embedded Tripline in this process on a fresh database (or the given one, to restart). */
-export async function startTripline(env: Record<string, string> = {}, overrides: EmbeddedOverrides = {}, reuse?: { database: string; keysDir: string }): Promise<TestTripline> {
+export async function startTripline(
+  env: Record<string, string> = {},
+  overrides: EmbeddedOverrides = {},
+  reuse?: { database: string; keysDir: string },
+): Promise<TestTripline> {
   instances += 1;
   const database = reuse?.database ?? `ks_${process.pid}_${instances}`;
   const keysDir = reuse?.keysDir ?? join(dataDir, `keys-${database}`);
@@ -115,16 +136,35 @@ export async function startTripline(env: Record<string, string> = {}, overrides:
   };
   const config = loadConfig(fullEnv);
   const running = await startEmbedded(config, createLogger(config.logLevel), overrides);
-  return { running, api: running.apiUrl, otlp: running.otlpUrl, database, keysDir, env: fullEnv, stop: () => running.stop() };
+  return {
+    running,
+    api: running.apiUrl,
+    otlp: running.otlpUrl,
+    database,
+    keysDir,
+    env: fullEnv,
+    stop: () => running.stop(),
+  };
 }
 
-export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...authFor('POST', url), ...headers }, body: JSON.stringify(body) });
+export async function postJson(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...authFor('POST', url), ...headers },
+    body: JSON.stringify(body),
+  });
   const text = await response.text();
   return { status: response.status, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
 }
 
-export async function getJson(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+export async function getJson(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const response = await fetch(url, { headers: { ...authFor('GET', url), ...headers } });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
@@ -147,7 +187,11 @@ export async function revocationsOf(api: string, taskId: string): Promise<Revoca
 }
 
 export async function introspect(api: string, token: string): Promise<Record<string, unknown>> {
-  const response = await fetch(`${api}/oauth2/introspect`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...authFor('POST', '/oauth2/introspect') }, body: new URLSearchParams({ token }) });
+  const response = await fetch(`${api}/oauth2/introspect`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...authFor('POST', '/oauth2/introspect') },
+    body: new URLSearchParams({ token }),
+  });
   return (await response.json()) as Record<string, unknown>;
 }
 

@@ -13,7 +13,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskRevokedError, guardMcpClient, startTelemetry } from '../../../collectors/agent/index.ts';
 import type { TaskHandle, Telemetry } from '../../../collectors/agent/index.ts';
 import { waitFor } from '../../helpers/wait.ts';
-import { getJson, introspect, postJson, readStreamUntil, revocationsOf, startReceiver, startTripline } from './helpers.ts';
+import {
+  getJson,
+  introspect,
+  postJson,
+  readStreamUntil,
+  revocationsOf,
+  startReceiver,
+  startTripline,
+} from './helpers.ts';
 import type { Receiver, RevocationItem, TestTripline } from './helpers.ts';
 import { TEST_AGENT_TOKEN, adminHeaders } from '../../helpers/auth.ts';
 
@@ -24,9 +32,22 @@ const telemetries: Telemetry[] = [];
 beforeAll(async () => {
   hook = await startReceiver();
   tripline = await startTripline({
-    TRIPLINE_NOTIFIERS: JSON.stringify([{ type: 'webhook', name: 'ops', url: hook.url, secret: 'whsec', minSeverity: 'critical', kinds: ['verification_failed'] }]),
+    TRIPLINE_NOTIFIERS: JSON.stringify([
+      {
+        type: 'webhook',
+        name: 'ops',
+        url: hook.url,
+        secret: 'whsec',
+        minSeverity: 'critical',
+        kinds: ['verification_failed'],
+      },
+    ]),
   });
-  const put = await fetch(`${tripline.api}/v1/secrets/payments-api-key`, { method: 'PUT', headers: { 'content-type': 'application/json', ...adminHeaders }, body: JSON.stringify({ value: 'pk_live_s3cr3t' }) });
+  const put = await fetch(`${tripline.api}/v1/secrets/payments-api-key`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json', ...adminHeaders },
+    body: JSON.stringify({ value: 'pk_live_s3cr3t' }),
+  });
   expect(put.status).toBe(200);
 });
 
@@ -37,27 +58,54 @@ afterAll(async () => {
 });
 
 function agent(agentId: string, options: { guard?: boolean; credentials?: boolean } = {}): Telemetry {
-  const telemetry = startTelemetry({ endpoint: tripline.otlp, apiUrl: tripline.api, token: TEST_AGENT_TOKEN, agentId, exportDelayMs: 10, guard: options.guard ?? true, credentials: options.credentials ?? true });
+  const telemetry = startTelemetry({
+    endpoint: tripline.otlp,
+    apiUrl: tripline.api,
+    token: TEST_AGENT_TOKEN,
+    agentId,
+    exportDelayMs: 10,
+    guard: options.guard ?? true,
+    credentials: options.credentials ?? true,
+  });
   telemetries.push(telemetry);
   return telemetry;
 }
 
 /** The offending span: an administrative scope the task type never holds, not approved (a hard rule). */
 function escalatePrivileges(task: TaskHandle): Promise<void> {
-  return task.privilegeChange({ action: 'elevate', scopesBefore: ['payments:read'], scopesAfter: ['payments:read', 'admin'], resource: 'iam', approved: false }, () => undefined);
+  return task.privilegeChange(
+    {
+      action: 'elevate',
+      scopesBefore: ['payments:read'],
+      scopesAfter: ['payments:read', 'admin'],
+      resource: 'iam',
+      approved: false,
+    },
+    () => undefined,
+  );
 }
 
 async function revokeOf(taskId: string): Promise<RevocationItem> {
-  return waitFor(`task ${taskId} to be revoked`, async () => (await revocationsOf(tripline.api, taskId)).find((item) => item.action === 'revoke'), 15_000, 20);
+  return waitFor(
+    `task ${taskId} to be revoked`,
+    async () => (await revocationsOf(tripline.api, taskId)).find((item) => item.action === 'revoke'),
+    15_000,
+    20,
+  );
 }
 
 async function outcomeOf(taskId: string, outcome: 'verified' | 'failed'): Promise<Record<string, unknown>> {
   const revocation = await revokeOf(taskId);
-  return waitFor(`the revocation of ${taskId} to be ${outcome}`, async () => {
-    const { body } = await getJson(`${tripline.api}/v1/revocations/${revocation.id}`);
-    const verification = body.verification as { outcome: string } | null;
-    return verification?.outcome === outcome ? body : undefined;
-  }, 15_000, 50);
+  return waitFor(
+    `the revocation of ${taskId} to be ${outcome}`,
+    async () => {
+      const { body } = await getJson(`${tripline.api}/v1/revocations/${revocation.id}`);
+      const verification = body.verification as { outcome: string } | null;
+      return verification?.outcome === outcome ? body : undefined;
+    },
+    15_000,
+    50,
+  );
 }
 
 describe('a revoked task stops', () => {
@@ -114,7 +162,11 @@ describe('a revoked task stops', () => {
     });
     expect(lease.endReason).toMatch(/task revoked/);
     // The token no longer leases anything.
-    const again = await postJson(`${tripline.api}/v1/leases`, { secret: 'payments-api-key' }, { authorization: `Bearer ${token}` });
+    const again = await postJson(
+      `${tripline.api}/v1/leases`,
+      { secret: 'payments-api-key' },
+      { authorization: `Bearer ${token}` },
+    );
     expect(again.status).toBe(403);
     expect((again.body.error as { code: string }).code).toBe('TASK_REVOKED');
     const check = await postJson(`${tripline.api}/v1/check`, { taskId, tool: 'get_order' });
@@ -122,7 +174,11 @@ describe('a revoked task stops', () => {
 
     const revocation = await outcomeOf(taskId, 'verified');
     expect(revocation).toMatchObject({ taskId, agentId: 'refund-agent-1', source: 'detector', action: 'revoke' });
-    const verification = revocation.verification as { checks: Record<string, { ok: boolean }>; acknowledgedAt: string | null; failures: string[] };
+    const verification = revocation.verification as {
+      checks: Record<string, { ok: boolean }>;
+      acknowledgedAt: string | null;
+      failures: string[];
+    };
     expect(verification.failures).toEqual([]);
     expect(verification.checks.introspection?.ok).toBe(true);
     expect(verification.checks.leases).toMatchObject({ ok: true, revoked: 1 });
@@ -150,7 +206,10 @@ describe('a revoked task stops', () => {
     );
     await telemetry.forceFlush();
     const revocation = await outcomeOf(taskId, 'failed');
-    const verification = revocation.verification as { failures: string[]; checks: { agentStopped: { violations: number; firstViolation: { name: string } } } };
+    const verification = revocation.verification as {
+      failures: string[];
+      checks: { agentStopped: { violations: number; firstViolation: { name: string } } };
+    };
     expect(verification.failures.join(' ')).toMatch(/the agent kept acting/);
     expect(verification.checks.agentStopped.firstViolation.name).toBe('execute_tool get_ticket');
     expect(verification.checks.agentStopped.violations).toBeGreaterThanOrEqual(1);
@@ -162,7 +221,12 @@ describe('a revoked task stops', () => {
     });
     expect(alerts.reasons.join(' ')).toMatch(/kept acting/);
     const [notification] = await hook.received(1);
-    expect(notification?.json).toMatchObject({ kind: 'verification_failed', severity: 'critical', taskId, agentId: 'rogue-agent-2' });
+    expect(notification?.json).toMatchObject({
+      kind: 'verification_failed',
+      severity: 'critical',
+      taskId,
+      agentId: 'rogue-agent-2',
+    });
   });
 
   it('a guarded MCP client traces every tools/call and refuses once the task is revoked', async () => {
@@ -184,10 +248,17 @@ describe('a revoked task stops', () => {
       .task(
         'summarize_ticket',
         async (task) => {
-          const mcp = guardMcpClient(client, task, { sideEffectOf: () => 'read', target: 'helpdesk-mcp', forwardToken: true });
+          const mcp = guardMcpClient(client, task, {
+            sideEffectOf: () => 'read',
+            target: 'helpdesk-mcp',
+            forwardToken: true,
+          });
           const result = await mcp.callTool({ name: 'get_ticket', arguments: {} });
           expect(JSON.stringify(result.content)).toContain('printer on fire');
-          const kill = await postJson(`${tripline.api}/v1/tasks/${taskId}/revoke`, { reason: 'operator kill from the console', actor: 'alice@example.com' });
+          const kill = await postJson(`${tripline.api}/v1/tasks/${taskId}/revoke`, {
+            reason: 'operator kill from the console',
+            actor: 'alice@example.com',
+          });
           expect(kill.status).toBe(201);
           await waitFor('the guard to hear of the kill', () => task.revoked(), 15_000, 5);
           try {
@@ -206,15 +277,24 @@ describe('a revoked task stops', () => {
       const stored = await tripline.running.store.eventsForTask('default', taskId);
       return stored.length > 0 ? stored : undefined;
     });
-    expect(events[0]?.event).toMatchObject({ kind: 'tool_call', tool: { name: 'get_ticket', type: 'mcp', sideEffect: 'read', target: 'helpdesk-mcp' } });
+    expect(events[0]?.event).toMatchObject({
+      kind: 'tool_call',
+      tool: { name: 'get_ticket', type: 'mcp', sideEffect: 'read', target: 'helpdesk-mcp' },
+    });
     expect(events[0]?.event.attributes['mcp.method.name']).toBe('tools/call');
     const revocation = await outcomeOf(taskId, 'verified');
-    expect(revocation).toMatchObject({ source: 'manual', actor: 'alice@example.com (via configured admin)', reason: 'operator kill from the console' });
+    expect(revocation).toMatchObject({
+      source: 'manual',
+      actor: 'alice@example.com (via configured admin)',
+      reason: 'operator kill from the console',
+    });
     await client.close();
   });
 
   it('pushes revocations to a stream subscriber that connects after the kill (snapshot), filtered by task', async () => {
-    const response = await fetch(`${tripline.api}/v1/stream?task_id=rogue-refund-1,no-such-task&types=revocation`, { headers: { accept: 'text/event-stream', ...adminHeaders } });
+    const response = await fetch(`${tripline.api}/v1/stream?task_id=rogue-refund-1,no-such-task&types=revocation`, {
+      headers: { accept: 'text/event-stream', ...adminHeaders },
+    });
     expect(response.headers.get('content-type')).toMatch(/text\/event-stream/);
     const text = await readStreamUntil(response, 'event: ready');
     expect(text).toMatch(/event: revocation\nid: [0-9a-f]{32}\ndata: \{.*"taskId":"rogue-refund-1".*"snapshot":true/);

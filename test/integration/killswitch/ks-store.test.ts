@@ -22,9 +22,50 @@ describe("the kill switch's store", () => {
   it('stores a revocation before the writes that came beside it start', async () => {
     const store = tripline.running.enforcement.store;
     const now = Date.now();
-    const revocation: Revocation = { id: 'ks-store-r1', tenant: 'default', taskId: 'ks-store-t1', taskType: 'customer_refund', agentId: 'a', action: 'revoke', source: 'manual', actor: 'alice', reason: 'test', reasons: [], score: 0, eventId: '', timeMs: now };
-    const decision: PolicyDecisionRecord = { id: 'ks-store-d1', tenant: 'default', timeMs: now, action: 'start_task', agentId: 'a', taskId: 'ks-store-t2', taskType: 'customer_refund', resource: 'customer_refund', decision: 'allow', policies: [], reasons: [], errors: [], context: '{}' };
-    const verification: VerificationRecord = { revocationId: 'ks-store-r1', tenant: 'default', taskId: 'ks-store-t1', taskType: 'customer_refund', agentId: 'a', outcome: 'pending', revokedMs: now, decidedMs: null, acknowledgedMs: null, checks: {}, failures: [], version: 1 };
+    const revocation: Revocation = {
+      id: 'ks-store-r1',
+      tenant: 'default',
+      taskId: 'ks-store-t1',
+      taskType: 'customer_refund',
+      agentId: 'a',
+      action: 'revoke',
+      source: 'manual',
+      actor: 'alice',
+      reason: 'test',
+      reasons: [],
+      score: 0,
+      eventId: '',
+      timeMs: now,
+    };
+    const decision: PolicyDecisionRecord = {
+      id: 'ks-store-d1',
+      tenant: 'default',
+      timeMs: now,
+      action: 'start_task',
+      agentId: 'a',
+      taskId: 'ks-store-t2',
+      taskType: 'customer_refund',
+      resource: 'customer_refund',
+      decision: 'allow',
+      policies: [],
+      reasons: [],
+      errors: [],
+      context: '{}',
+    };
+    const verification: VerificationRecord = {
+      revocationId: 'ks-store-r1',
+      tenant: 'default',
+      taskId: 'ks-store-t1',
+      taskType: 'customer_refund',
+      agentId: 'a',
+      outcome: 'pending',
+      revokedMs: now,
+      decidedMs: null,
+      acknowledgedMs: null,
+      checks: {},
+      failures: [],
+      version: 1,
+    };
     const done: string[] = [];
     await Promise.all([
       store.insertRevocations([revocation]).then(() => done.push('revocation')),
@@ -32,8 +73,13 @@ describe("the kill switch's store", () => {
       store.upsertVerifications([verification]).then(() => done.push('verification')),
     ]);
     expect(done[0]).toBe('revocation');
-    expect(await store.getRevocation('default', 'ks-store-r1')).toMatchObject({ taskId: 'ks-store-t1', action: 'revoke' });
+    expect(await store.getRevocation('default', 'ks-store-r1')).toMatchObject({
+      taskId: 'ks-store-t1',
+      action: 'revoke',
+    });
     expect(await store.getVerification('default', 'ks-store-r1')).toMatchObject({ outcome: 'pending' });
-    expect((await store.listDecisions({ tenant: 'default', taskId: 'ks-store-t2', limit: 10 })).map((row) => row.id)).toEqual(['ks-store-d1']);
+    expect(
+      (await store.listDecisions({ tenant: 'default', taskId: 'ks-store-t2', limit: 10 })).map((row) => row.id),
+    ).toEqual(['ks-store-d1']);
   });
 });

@@ -46,7 +46,9 @@ const revocation: Revocation = {
   source: 'detector',
   actor: 'tripline',
   reason: 'score reached the revoke threshold',
-  reasons: ['gained administrative scope admin (elevate, not approved), which type customer_refund never hold (hard rule privilege_admin_unseen)'],
+  reasons: [
+    'gained administrative scope admin (elevate, not approved), which type customer_refund never hold (hard rule privilege_admin_unseen)',
+  ],
   score: 100,
   eventId: 'ev-1',
   timeMs: Date.parse('2026-01-02T03:04:05.000Z'),
@@ -55,7 +57,9 @@ const revocation: Revocation = {
 describe('generic webhook', () => {
   it('signs the body with HMAC-SHA256 and sends the notification id as the idempotency key', async () => {
     const hook = await receiver();
-    const notifications = dispatcher([{ type: 'webhook', url: `${hook.url}/hook`, secret: 'whsec-test', minSeverity: 'info' }]);
+    const notifications = dispatcher([
+      { type: 'webhook', url: `${hook.url}/hook`, secret: 'whsec-test', minSeverity: 'info' },
+    ]);
     notifications.notify(fromRevocation(revocation, BASE));
     const [request] = await hook.received(1);
     expect(request?.url).toBe('/hook');
@@ -67,14 +71,31 @@ describe('generic webhook', () => {
     expect(verifySignature('whsec-test', signature as string, request?.body ?? '')).toBe(true);
     expect(verifySignature('another-key', signature as string, request?.body ?? '')).toBe(false);
     expect(verifySignature('whsec-test', signature as string, `${request?.body ?? ''} `)).toBe(false);
-    expect(request?.json).toMatchObject({ kind: 'revocation', severity: 'critical', taskId: 'task-1', agentId: 'refund-agent-1', taskType: 'customer_refund', data: { revocation: { id: 'rev-1' } } });
+    expect(request?.json).toMatchObject({
+      kind: 'revocation',
+      severity: 'critical',
+      taskId: 'task-1',
+      agentId: 'refund-agent-1',
+      taskType: 'customer_refund',
+      data: { revocation: { id: 'rev-1' } },
+    });
   });
 
   it('retries 5xx and network failures with backoff, keeping one idempotency key, and gives up on 4xx', async () => {
-    const flaky = await receiver((_request, index) => (index < 2 ? { status: 503, headers: { 'retry-after': '0' } } : { status: 200 }));
+    const flaky = await receiver((_request, index) =>
+      index < 2 ? { status: 503, headers: { 'retry-after': '0' } } : { status: 200 },
+    );
     const rejecting = await receiver(() => ({ status: 400, body: { error: 'bad' } }));
     const notifications = dispatcher([
-      { type: 'webhook', name: 'flaky', url: flaky.url, secret: 's', initialBackoffMs: 50, maxBackoffMs: 200, maxAttempts: 5 },
+      {
+        type: 'webhook',
+        name: 'flaky',
+        url: flaky.url,
+        secret: 's',
+        initialBackoffMs: 50,
+        maxBackoffMs: 200,
+        maxAttempts: 5,
+      },
       { type: 'webhook', name: 'rejecting', url: rejecting.url, secret: 's', initialBackoffMs: 50, maxAttempts: 5 },
     ]);
     notifications.notify(fromRevocation(revocation, BASE));
@@ -87,7 +108,11 @@ describe('generic webhook', () => {
     expect(rejecting.requests).toHaveLength(1);
     const deliveries = notifications.recent();
     expect(deliveries.find((d) => d.destination === 'flaky')).toMatchObject({ ok: true, attempts: 3 });
-    expect(deliveries.find((d) => d.destination === 'rejecting')).toMatchObject({ ok: false, attempts: 1, status: 400 });
+    expect(deliveries.find((d) => d.destination === 'rejecting')).toMatchObject({
+      ok: false,
+      attempts: 1,
+      status: 400,
+    });
   });
 
   it('delivers one notification id once per destination', async () => {
@@ -118,12 +143,32 @@ describe('Slack, Alertmanager and PagerDuty formats', () => {
     const alertmanager = await receiver();
     const notifications = dispatcher([{ type: 'alertmanager', url: alertmanager.url, minSeverity: 'info' }]);
     notifications.notify(fromRevocation(revocation, BASE));
-    notifications.notify(fromRevocation({ ...revocation, id: 'rev-2', action: 'restore', source: 'manual', actor: 'alice', reason: 'false positive', timeMs: revocation.timeMs + 60_000 }, BASE));
+    notifications.notify(
+      fromRevocation(
+        {
+          ...revocation,
+          id: 'rev-2',
+          action: 'restore',
+          source: 'manual',
+          actor: 'alice',
+          reason: 'false positive',
+          timeMs: revocation.timeMs + 60_000,
+        },
+        BASE,
+      ),
+    );
     const [fired, resolved] = await alertmanager.received(2);
     expect(fired?.url).toBe('/api/v2/alerts');
     const [alert] = fired?.json as Record<string, unknown>[];
     expect(alert).toMatchObject({
-      labels: { alertname: 'TriplineTaskRevoked', severity: 'critical', task_id: 'task-1', task_type: 'customer_refund', agent_id: 'refund-agent-1', source: 'tripline' },
+      labels: {
+        alertname: 'TriplineTaskRevoked',
+        severity: 'critical',
+        task_id: 'task-1',
+        task_type: 'customer_refund',
+        agent_id: 'refund-agent-1',
+        source: 'tripline',
+      },
       startsAt: '2026-01-02T03:04:05.000Z',
       generatorURL: `${BASE}/v1/revocations/rev-1`,
     });
@@ -135,18 +180,35 @@ describe('Slack, Alertmanager and PagerDuty formats', () => {
 
   it('posts PagerDuty Events v2 trigger and resolve with one dedup key', async () => {
     const pagerduty = await receiver(() => ({ status: 202, body: { status: 'success', dedup_key: 'x' } }));
-    const notifications = dispatcher([{ type: 'pagerduty', url: `${pagerduty.url}/v2/enqueue`, routingKey: 'R0UT1NGKEY', minSeverity: 'info' }]);
+    const notifications = dispatcher([
+      { type: 'pagerduty', url: `${pagerduty.url}/v2/enqueue`, routingKey: 'R0UT1NGKEY', minSeverity: 'info' },
+    ]);
     notifications.notify(fromRevocation(revocation, BASE));
-    notifications.notify(fromRevocation({ ...revocation, id: 'rev-2', action: 'restore', source: 'manual', actor: 'alice', reason: 'false positive' }, BASE));
+    notifications.notify(
+      fromRevocation(
+        { ...revocation, id: 'rev-2', action: 'restore', source: 'manual', actor: 'alice', reason: 'false positive' },
+        BASE,
+      ),
+    );
     const [trigger, resolve] = await pagerduty.received(2);
     expect(trigger?.url).toBe('/v2/enqueue');
     expect(trigger?.json).toMatchObject({
       routing_key: 'R0UT1NGKEY',
       event_action: 'trigger',
-      payload: { severity: 'critical', source: 'tripline', component: 'customer_refund', group: 'refund-agent-1', class: 'revocation' },
+      payload: {
+        severity: 'critical',
+        source: 'tripline',
+        component: 'customer_refund',
+        group: 'refund-agent-1',
+        class: 'revocation',
+      },
     });
     expect((trigger?.json as { payload: { summary: string } }).payload.summary).toContain('task-1');
-    expect(resolve?.json).toMatchObject({ routing_key: 'R0UT1NGKEY', event_action: 'resolve', dedup_key: (trigger?.json as { dedup_key: string }).dedup_key });
+    expect(resolve?.json).toMatchObject({
+      routing_key: 'R0UT1NGKEY',
+      event_action: 'resolve',
+      dedup_key: (trigger?.json as { dedup_key: string }).dedup_key,
+    });
   });
 });
 
@@ -156,14 +218,64 @@ describe('routing and isolation', () => {
     const refunds = await receiver();
     const everything = await receiver();
     const notifications = dispatcher([
-      { type: 'webhook', name: 'critical-revocations', url: critical.url, secret: 's', minSeverity: 'critical', kinds: ['revocation'] },
-      { type: 'webhook', name: 'refund-team', url: refunds.url, secret: 's', minSeverity: 'warning', taskTypes: ['customer_refund'] },
+      {
+        type: 'webhook',
+        name: 'critical-revocations',
+        url: critical.url,
+        secret: 's',
+        minSeverity: 'critical',
+        kinds: ['revocation'],
+      },
+      {
+        type: 'webhook',
+        name: 'refund-team',
+        url: refunds.url,
+        secret: 's',
+        minSeverity: 'warning',
+        taskTypes: ['customer_refund'],
+      },
       { type: 'webhook', name: 'everything', url: everything.url, secret: 's', minSeverity: 'info' },
     ]);
-    const warningAlert = fromAlert({ id: 'a-1', tenant: 'default', taskId: 'task-9', taskType: 'triage_alert', agentId: 'x', eventId: 'e', timeMs: Date.now(), score: 60, decision: 'alert', regime: 'rules', reasons: ['odd'], shadow: false }, BASE);
+    const warningAlert = fromAlert(
+      {
+        id: 'a-1',
+        tenant: 'default',
+        taskId: 'task-9',
+        taskType: 'triage_alert',
+        agentId: 'x',
+        eventId: 'e',
+        timeMs: Date.now(),
+        score: 60,
+        decision: 'alert',
+        regime: 'rules',
+        reasons: ['odd'],
+        shadow: false,
+      },
+      BASE,
+    );
     expect(notifications.notify(warningAlert)).toEqual(['everything']);
-    expect(notifications.notify(fromRevocation(revocation, BASE))).toEqual(['critical-revocations', 'refund-team', 'everything']);
-    const shadow = fromAlert({ id: 'a-2', tenant: 'default', taskId: 'task-1', taskType: 'customer_refund', agentId: 'x', eventId: 'e', timeMs: Date.now(), score: 95, decision: 'revoke', regime: 'rules', reasons: ['odd'], shadow: true }, BASE);
+    expect(notifications.notify(fromRevocation(revocation, BASE))).toEqual([
+      'critical-revocations',
+      'refund-team',
+      'everything',
+    ]);
+    const shadow = fromAlert(
+      {
+        id: 'a-2',
+        tenant: 'default',
+        taskId: 'task-1',
+        taskType: 'customer_refund',
+        agentId: 'x',
+        eventId: 'e',
+        timeMs: Date.now(),
+        score: 95,
+        decision: 'revoke',
+        regime: 'rules',
+        reasons: ['odd'],
+        shadow: true,
+      },
+      BASE,
+    );
     expect(shadow.severity).toBe('info');
     expect(notifications.notify(shadow)).toEqual(['everything']);
     await notifications.idle();
@@ -202,7 +314,11 @@ describe('routing and isolation', () => {
     expect(() => parseNotifierConfigs([{ type: 'webhook', url: 'http://x' }])).toThrow(/entry 0\.secret is required/);
     expect(() => parseNotifierConfigs([{ type: 'pagerduty' }])).toThrow(/routingKey is required/);
     expect(() => parseNotifierConfigs([{ type: 'email', url: 'http://x' }])).toThrow(/entry 0\.type must be one of/);
-    expect(() => parseNotifierConfigs([{ type: 'slack', url: 'http://x', minSeverity: 'loud' }])).toThrow(/minSeverity/);
-    expect(parseNotifierConfigs([{ type: 'pagerduty', routingKey: 'k' }])[0]?.url).toBe('https://events.pagerduty.com/v2/enqueue');
+    expect(() => parseNotifierConfigs([{ type: 'slack', url: 'http://x', minSeverity: 'loud' }])).toThrow(
+      /minSeverity/,
+    );
+    expect(parseNotifierConfigs([{ type: 'pagerduty', routingKey: 'k' }])[0]?.url).toBe(
+      'https://events.pagerduty.com/v2/enqueue',
+    );
   });
 });

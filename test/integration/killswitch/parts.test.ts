@@ -28,8 +28,28 @@ import { waitFor } from '../../helpers/wait.ts';
 
 const logger = createLogger('silent');
 
-function revocation(taskId: string, agentId: string, timeMs: number, action: Revocation['action'] = 'revoke', actor = 'tripline'): Revocation {
-  return { id: `${action}-${taskId}-${timeMs}`, tenant: 'default', taskId, taskType: 'customer_refund', agentId, action, source: actor === 'tripline' ? 'detector' : 'manual', actor, reason: 'r', reasons: [], score: 100, eventId: 'e', timeMs };
+function revocation(
+  taskId: string,
+  agentId: string,
+  timeMs: number,
+  action: Revocation['action'] = 'revoke',
+  actor = 'tripline',
+): Revocation {
+  return {
+    id: `${action}-${taskId}-${timeMs}`,
+    tenant: 'default',
+    taskId,
+    taskType: 'customer_refund',
+    agentId,
+    action,
+    source: actor === 'tripline' ? 'detector' : 'manual',
+    actor,
+    reason: 'r',
+    reasons: [],
+    score: 100,
+    eventId: 'e',
+    timeMs,
+  };
 }
 
 describe('the escalation window', () => {
@@ -55,22 +75,46 @@ describe('the escalation window', () => {
     expect(window.observe(revocation('t3', 'a', 22_000, 'revoke', ESCALATION_ACTOR))).toBeUndefined();
     expect(window.observe(revocation('t4', 'a', 23_000))).toBeUndefined();
     expect(window.observe(revocation('t5', 'a', 24_000))).toBeDefined();
-    expect(new EscalationWindow({ revocations: 0, windowMs: 1, blockMs: 1 }).observe(revocation('t', 'a', 0))).toBeUndefined();
+    expect(
+      new EscalationWindow({ revocations: 0, windowMs: 1, blockMs: 1 }).observe(revocation('t', 'a', 0)),
+    ).toBeUndefined();
   });
 });
 
 function writer<T>(rows: T[]): ReturnType<typeof createBatchWriter<T>> {
-  return createBatchWriter<T>({ name: 'test', write: (batch) => Promise.resolve(void rows.push(...batch)), logger, intervalMs: 1 });
+  return createBatchWriter<T>({
+    name: 'test',
+    write: (batch) => Promise.resolve(void rows.push(...batch)),
+    logger,
+    intervalMs: 1,
+  });
 }
 
 async function authorityFixture(now: () => number) {
   const key = await loadSigningKey({ keysDir: mkdtempSync(join(tmpdir(), 'tripline-keys-')) });
-  const tokens = createTokenService({ key, issuer: 'https://tripline.test', audience: 'tripline', ttlSeconds: 60, now });
+  const tokens = createTokenService({
+    key,
+    issuer: 'https://tripline.test',
+    audience: 'tripline',
+    ttlSeconds: 60,
+    now,
+  });
   const store = createInMemoryKillSwitchStore();
   const killSwitch = createLocalKillSwitch();
   const decisions: PolicyDecisionRecord[] = [];
   const credentials: CredentialRecord[] = [];
-  const authority = createAuthority({ tokens, policy: loadPolicyEngine(), store, killSwitch, decisions: writer(decisions), credentials: writer(credentials), escalation: { revocations: 0, windowMs: 1, blockMs: 1 }, kid: key.kid, logger, now });
+  const authority = createAuthority({
+    tokens,
+    policy: loadPolicyEngine(),
+    store,
+    killSwitch,
+    decisions: writer(decisions),
+    credentials: writer(credentials),
+    escalation: { revocations: 0, windowMs: 1, blockMs: 1 },
+    kid: key.kid,
+    logger,
+    now,
+  });
   return { key, tokens, store, killSwitch, authority, decisions, credentials };
 }
 
@@ -82,11 +126,18 @@ describe('tokens and the authority', () => {
     expect(first.origin).toBe('generated');
     expect(second.origin).toBe('file');
     expect(second.kid).toBe(first.kid);
-    await expect(loadSigningKey({ keysDir: dir, configured: '{"kty":"RSA"}' })).rejects.toThrow(/TRIPLINE_SIGNING_KEY is invalid/);
+    await expect(loadSigningKey({ keysDir: dir, configured: '{"kty":"RSA"}' })).rejects.toThrow(
+      /TRIPLINE_SIGNING_KEY is invalid/,
+    );
 
     let clock = Date.parse('2026-03-01T00:00:00Z');
     const { authority, tokens } = await authorityFixture(() => clock);
-    const { token } = await authority.startTask({ tenant: 'default', agentId: 'a', taskType: 'summarize_ticket', taskId: 't-exp' });
+    const { token } = await authority.startTask({
+      tenant: 'default',
+      agentId: 'a',
+      taskType: 'summarize_ticket',
+      taskId: 't-exp',
+    });
     expect((await authority.introspect(token)).active).toBe(true);
     clock += 70_000; // past exp and the 5 s clock tolerance
     expect(await authority.introspect(token)).toEqual({ active: false });
@@ -96,21 +147,40 @@ describe('tokens and the authority', () => {
   it('kills tokens issued before a revocation for good; a restore lets only new tokens live', async () => {
     let clock = Date.parse('2026-03-01T00:00:00Z');
     const { authority, killSwitch } = await authorityFixture(() => clock);
-    const before = await authority.startTask({ tenant: 'default', agentId: 'a', taskType: 'summarize_ticket', taskId: 't-1' });
-    const other = await authority.startTask({ tenant: 'default', agentId: 'a', taskType: 'summarize_ticket', taskId: 't-2' });
+    const before = await authority.startTask({
+      tenant: 'default',
+      agentId: 'a',
+      taskType: 'summarize_ticket',
+      taskId: 't-1',
+    });
+    const other = await authority.startTask({
+      tenant: 'default',
+      agentId: 'a',
+      taskType: 'summarize_ticket',
+      taskId: 't-2',
+    });
     clock += 10;
     killSwitch.apply(revocation('t-1', 'a', clock));
     expect(await authority.introspect(before.token)).toEqual({ active: false });
     expect((await authority.introspect(other.token)).active).toBe(true);
-    await expect(authority.startTask({ tenant: 'default', agentId: 'a', taskType: 'summarize_ticket', taskId: 't-1' })).rejects.toSatisfy((error: unknown) => isKillSwitchError(error, 'TASK_REVOKED'));
+    await expect(
+      authority.startTask({ tenant: 'default', agentId: 'a', taskType: 'summarize_ticket', taskId: 't-1' }),
+    ).rejects.toSatisfy((error: unknown) => isKillSwitchError(error, 'TASK_REVOKED'));
     clock += 10;
     killSwitch.apply(revocation('t-1', 'a', clock, 'restore', 'alice'));
     expect(await authority.introspect(before.token)).toEqual({ active: false });
     clock += 10;
-    const after = await authority.startTask({ tenant: 'default', agentId: 'a', taskType: 'summarize_ticket', taskId: 't-1' });
+    const after = await authority.startTask({
+      tenant: 'default',
+      agentId: 'a',
+      taskType: 'summarize_ticket',
+      taskId: 't-1',
+    });
     expect((await authority.introspect(after.token)).active).toBe(true);
     // Another agent cannot take the task over.
-    await expect(authority.startTask({ tenant: 'default', agentId: 'b', taskType: 'summarize_ticket', taskId: 't-1' })).rejects.toThrow(/belongs to agent a/);
+    await expect(
+      authority.startTask({ tenant: 'default', agentId: 'b', taskType: 'summarize_ticket', taskId: 't-1' }),
+    ).rejects.toThrow(/belongs to agent a/);
   });
 });
 
@@ -125,16 +195,55 @@ describe('verification', () => {
 
   async function fixture(options: { provider?: SecretProvider; requireAck?: boolean } = {}): Promise<Fixture> {
     const { authority, killSwitch, store } = await authorityFixture(Date.now);
-    const provider: SecretProvider = options.provider ?? { name: 'builtin', has: () => Promise.resolve(true), lease: () => Promise.resolve({ value: 'v', providerRef: '' }), revoke: () => Promise.resolve() };
+    const provider: SecretProvider = options.provider ?? {
+      name: 'builtin',
+      has: () => Promise.resolve(true),
+      lease: () => Promise.resolve({ value: 'v', providerRef: '' }),
+      revoke: () => Promise.resolve(),
+    };
     const decisions: PolicyDecisionRecord[] = [];
-    const leases = createLeaseManager({ store, providers: [provider], policy: loadPolicyEngine(), decisions: writer(decisions), authority, taskScore: () => Promise.resolve(0), ttlSeconds: 60, logger });
+    const leases = createLeaseManager({
+      store,
+      providers: [provider],
+      policy: loadPolicyEngine(),
+      decisions: writer(decisions),
+      authority,
+      taskScore: () => Promise.resolve(0),
+      ttlSeconds: 60,
+      logger,
+    });
     const alerts: Alert[] = [];
-    const verifier = createVerifier({ store, authority, leases, killSwitch, insertAlerts: (rows) => Promise.resolve(void alerts.push(...rows)), windowMs: 150, clockSkewMs: 10, requireAck: options.requireAck ?? false, logger });
+    const verifier = createVerifier({
+      store,
+      authority,
+      leases,
+      killSwitch,
+      insertAlerts: (rows) => Promise.resolve(void alerts.push(...rows)),
+      windowMs: 150,
+      clockSkewMs: 10,
+      requireAck: options.requireAck ?? false,
+      logger,
+    });
     return { killSwitch, verifier, alerts, store, leases };
   }
 
   function event(taskId: string, startMs: number): AgentEvent {
-    return { id: `e-${startMs}`, tenant: 'default', kind: 'tool_call', taskId, taskType: 'customer_refund', agentId: 'a', traceId: 't', spanId: 's', parentSpanId: '', name: 'execute_tool get_order', startMs, endMs: startMs + 1, error: false, attributes: {} };
+    return {
+      id: `e-${startMs}`,
+      tenant: 'default',
+      kind: 'tool_call',
+      taskId,
+      taskType: 'customer_refund',
+      agentId: 'a',
+      traceId: 't',
+      spanId: 's',
+      parentSpanId: '',
+      name: 'execute_tool get_order',
+      startMs,
+      endMs: startMs + 1,
+      error: false,
+      attributes: {},
+    };
   }
 
   it('records verified when every check passes, and failed at once on evidence', async () => {
@@ -150,10 +259,15 @@ describe('verification', () => {
     verifier.onRevokedTaskEvent(event('dirty', dirty.timeMs - 100)); // before the revocation: fine
     verifier.onRevokedTaskEvent(event('dirty', dirty.timeMs + 5)); // within the clock-skew allowance: fine
     verifier.onRevokedTaskEvent(event('dirty', dirty.timeMs + 1500)); // past any grace: fails at once
-    const failed = await waitFor('the failure', async () => {
-      const record = await verifier.get('default', dirty.id);
-      return record?.outcome === 'failed' ? record : undefined;
-    }, 100, 5);
+    const failed = await waitFor(
+      'the failure',
+      async () => {
+        const record = await verifier.get('default', dirty.id);
+        return record?.outcome === 'failed' ? record : undefined;
+      },
+      100,
+      5,
+    );
     expect(failed.decidedMs).toBeLessThan(dirty.timeMs + 150);
     expect(failed.checks.agentStopped).toMatchObject({ ok: false, violations: 1 });
     await verifier.settled();
@@ -196,10 +310,30 @@ describe('verification', () => {
   });
 
   it('fails when a lease provider cannot revoke, or when an acknowledgement is required and missing', async () => {
-    const failing: SecretProvider = { name: 'builtin', has: () => Promise.resolve(true), lease: () => Promise.resolve({ value: 'v', providerRef: 'ref' }), revoke: () => Promise.reject(new Error('vault down')) };
+    const failing: SecretProvider = {
+      name: 'builtin',
+      has: () => Promise.resolve(true),
+      lease: () => Promise.resolve({ value: 'v', providerRef: 'ref' }),
+      revoke: () => Promise.reject(new Error('vault down')),
+    };
     const { killSwitch, verifier, store, leases } = await fixture({ provider: failing, requireAck: true });
     const now = Date.now();
-    const lease: LeaseRecord = { id: 'lease-1', tenant: 'default', taskId: 'leaky', taskType: 'customer_refund', agentId: 'a', secret: 's', provider: 'builtin', providerRef: 'ref', status: 'active', issuedMs: now, expiresMs: now + 60_000, endedMs: null, endReason: '', version: 1 };
+    const lease: LeaseRecord = {
+      id: 'lease-1',
+      tenant: 'default',
+      taskId: 'leaky',
+      taskType: 'customer_refund',
+      agentId: 'a',
+      secret: 's',
+      provider: 'builtin',
+      providerRef: 'ref',
+      status: 'active',
+      issuedMs: now,
+      expiresMs: now + 60_000,
+      endedMs: null,
+      endReason: '',
+      version: 1,
+    };
     await store.upsertLeases([lease]);
     await leases.load();
     const leaky = revocation('leaky', 'a', now);

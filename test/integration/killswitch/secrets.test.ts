@@ -29,7 +29,9 @@ describe('the built-in encrypted store', () => {
     expect(second.key.equals(first.key)).toBe(true);
     const configured = Buffer.alloc(32, 7).toString('base64');
     expect(loadSecretsKey({ keysDir: dir, configured }).key.equals(Buffer.alloc(32, 7))).toBe(true);
-    expect(() => loadSecretsKey({ keysDir: dir, configured: Buffer.alloc(16).toString('base64') })).toThrow(TriplineError);
+    expect(() => loadSecretsKey({ keysDir: dir, configured: Buffer.alloc(16).toString('base64') })).toThrow(
+      TriplineError,
+    );
   });
 
   it('stores only ciphertext, authenticates name and version, and needs the same key', async () => {
@@ -41,7 +43,16 @@ describe('the built-in encrypted store', () => {
     expect(record).not.toBeNull();
     expect(JSON.stringify(record)).not.toContain('pk_live_plaintext');
     expect(Buffer.from(record?.iv ?? '', 'base64')).toHaveLength(12);
-    const lease = { leaseId: 'l', tenant: 'default', taskId: 't', taskType: 'customer_refund', agentId: 'a', secret: 'payments-api-key', ttlSeconds: 60, expiresMs: Date.now() + 60_000 };
+    const lease = {
+      leaseId: 'l',
+      tenant: 'default',
+      taskId: 't',
+      taskType: 'customer_refund',
+      agentId: 'a',
+      secret: 'payments-api-key',
+      ttlSeconds: 60,
+      expiresMs: Date.now() + 60_000,
+    };
     expect((await secrets.provider.lease(lease)).value).toBe('pk_live_plaintext');
 
     // A ciphertext moved to another name does not decrypt.
@@ -70,11 +81,20 @@ describe('leases through the API', () => {
   beforeAll(async () => {
     vault = await startReceiver((request) => {
       const body = request.json as { type: string; leaseId: string };
-      if (body.type === 'lease') return { status: 200, body: { value: `dyn-${body.leaseId.slice(0, 8)}`, ref: `vault-lease-${body.leaseId}` } };
+      if (body.type === 'lease')
+        return { status: 200, body: { value: `dyn-${body.leaseId.slice(0, 8)}`, ref: `vault-lease-${body.leaseId}` } };
       return { status: 204 };
     });
-    tripline = await startTripline({ TRIPLINE_SECRET_WEBHOOK_URL: `${vault.url}/lease`, TRIPLINE_SECRET_WEBHOOK_SECRET: 'vault-hmac', TRIPLINE_SECRET_WEBHOOK_NAMES: 'warehouse-*,git-readonly-token' });
-    await fetch(`${tripline.api}/v1/secrets/helpdesk-api-token`, { method: 'PUT', headers: { 'content-type': 'application/json', ...adminHeaders }, body: JSON.stringify({ value: 'hd_static' }) });
+    tripline = await startTripline({
+      TRIPLINE_SECRET_WEBHOOK_URL: `${vault.url}/lease`,
+      TRIPLINE_SECRET_WEBHOOK_SECRET: 'vault-hmac',
+      TRIPLINE_SECRET_WEBHOOK_NAMES: 'warehouse-*,git-readonly-token',
+    });
+    await fetch(`${tripline.api}/v1/secrets/helpdesk-api-token`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', ...adminHeaders },
+      body: JSON.stringify({ value: 'hd_static' }),
+    });
   });
 
   afterAll(async () => {
@@ -90,9 +110,18 @@ describe('leases through the API', () => {
 
   it('never returns a secret value except in the lease answer, and lists names only', async () => {
     const token = await task('support-1', 'summarize_ticket', 'lease-static');
-    const lease = await postJson(`${tripline.api}/v1/leases`, { secret: 'helpdesk-api-token' }, { authorization: `Bearer ${token}` });
+    const lease = await postJson(
+      `${tripline.api}/v1/leases`,
+      { secret: 'helpdesk-api-token' },
+      { authorization: `Bearer ${token}` },
+    );
     expect(lease.status).toBe(201);
-    expect(lease.body).toMatchObject({ value: 'hd_static', provider: 'builtin', status: 'active', taskId: 'lease-static' });
+    expect(lease.body).toMatchObject({
+      value: 'hd_static',
+      provider: 'builtin',
+      status: 'active',
+      taskId: 'lease-static',
+    });
     const view = await getJson(`${tripline.api}/v1/leases/${lease.body.leaseId as string}`);
     expect(view.body.value).toBeUndefined();
     const list = await getJson(`${tripline.api}/v1/secrets`);
@@ -103,7 +132,11 @@ describe('leases through the API', () => {
 
   it('refuses leases the policy does not permit, and leases without a valid token', async () => {
     const token = await task('support-2', 'summarize_ticket', 'lease-denied');
-    const denied = await postJson(`${tripline.api}/v1/leases`, { secret: 'payments-api-key' }, { authorization: `Bearer ${token}` });
+    const denied = await postJson(
+      `${tripline.api}/v1/leases`,
+      { secret: 'payments-api-key' },
+      { authorization: `Bearer ${token}` },
+    );
     expect(denied.status).toBe(403);
     expect(denied.body.error).toMatchObject({ code: 'POLICY_DENIED' });
     const anonymous = await postJson(`${tripline.api}/v1/leases`, { secret: 'helpdesk-api-token' });
@@ -113,29 +146,76 @@ describe('leases through the API', () => {
 
   it('leases from the vault with signed requests, and revokes at the vault when the task is killed', async () => {
     const token = await task('report-1', 'generate_report', 'lease-vault');
-    const lease = await postJson(`${tripline.api}/v1/leases`, { secret: 'warehouse-readonly', ttlSeconds: 120 }, { authorization: `Bearer ${token}` });
+    const lease = await postJson(
+      `${tripline.api}/v1/leases`,
+      { secret: 'warehouse-readonly', ttlSeconds: 120 },
+      { authorization: `Bearer ${token}` },
+    );
     expect(lease.status, JSON.stringify(lease.body)).toBe(201);
     expect(lease.body).toMatchObject({ provider: 'webhook', status: 'active' });
     expect(lease.body.value).toMatch(/^dyn-/);
     const [leaseRequest] = await vault.received(1);
-    expect(verifySignature('vault-hmac', leaseRequest?.headers['x-tripline-signature'] as string, leaseRequest?.body ?? '')).toBe(true);
-    expect(leaseRequest?.json).toMatchObject({ type: 'lease', secret: 'warehouse-readonly', taskId: 'lease-vault', taskType: 'generate_report', agentId: 'report-1', ttlSeconds: 120 });
+    expect(
+      verifySignature('vault-hmac', leaseRequest?.headers['x-tripline-signature'] as string, leaseRequest?.body ?? ''),
+    ).toBe(true);
+    expect(leaseRequest?.json).toMatchObject({
+      type: 'lease',
+      secret: 'warehouse-readonly',
+      taskId: 'lease-vault',
+      taskType: 'generate_report',
+      agentId: 'report-1',
+      ttlSeconds: 120,
+    });
 
-    const kill = await postJson(`${tripline.api}/v1/tasks/lease-vault/revoke`, { reason: 'test kill', actor: 'tester' });
+    const kill = await postJson(`${tripline.api}/v1/tasks/lease-vault/revoke`, {
+      reason: 'test kill',
+      actor: 'tester',
+    });
     expect(kill.status).toBe(201);
     const [, revokeRequest] = await vault.received(2);
-    expect(revokeRequest?.json).toMatchObject({ type: 'revoke', leaseId: lease.body.leaseId, ref: `vault-lease-${lease.body.leaseId as string}` });
-    expect(verifySignature('vault-hmac', revokeRequest?.headers['x-tripline-signature'] as string, revokeRequest?.body ?? '')).toBe(true);
-    await waitFor('the lease to be revoked', async () => (await getJson(`${tripline.api}/v1/leases/${lease.body.leaseId as string}`)).body.status === 'revoked');
+    expect(revokeRequest?.json).toMatchObject({
+      type: 'revoke',
+      leaseId: lease.body.leaseId,
+      ref: `vault-lease-${lease.body.leaseId as string}`,
+    });
+    expect(
+      verifySignature(
+        'vault-hmac',
+        revokeRequest?.headers['x-tripline-signature'] as string,
+        revokeRequest?.body ?? '',
+      ),
+    ).toBe(true);
+    await waitFor(
+      'the lease to be revoked',
+      async () =>
+        (await getJson(`${tripline.api}/v1/leases/${lease.body.leaseId as string}`)).body.status === 'revoked',
+    );
   });
 
   it('ends a task’s leases when the task ends', async () => {
     const token = await task('support-3', 'summarize_ticket', 'lease-ends');
-    const lease = await postJson(`${tripline.api}/v1/leases`, { secret: 'helpdesk-api-token' }, { authorization: `Bearer ${token}` });
+    const lease = await postJson(
+      `${tripline.api}/v1/leases`,
+      { secret: 'helpdesk-api-token' },
+      { authorization: `Bearer ${token}` },
+    );
     const now = Date.now();
     await tripline.running.processor.handle({
       events: [],
-      boundaries: [{ tenant: 'default', taskId: 'lease-ends', taskType: 'summarize_ticket', agentId: 'support-3', traceId: 't', spanId: 's', startMs: now - 1000, endMs: now, error: false, ends: true }],
+      boundaries: [
+        {
+          tenant: 'default',
+          taskId: 'lease-ends',
+          taskType: 'summarize_ticket',
+          agentId: 'support-3',
+          traceId: 't',
+          spanId: 's',
+          startMs: now - 1000,
+          endMs: now,
+          error: false,
+          ends: true,
+        },
+      ],
     });
     const ended = await waitFor('the lease to end with the task', async () => {
       const { body } = await getJson(`${tripline.api}/v1/leases/${lease.body.leaseId as string}`);

@@ -20,17 +20,30 @@ function frameWindowLog(frame: Buffer): number | undefined {
 describe('zstd codec', () => {
   it('compresses each batch into a frame of its own', () => {
     const compress = createZstdCompressor();
-    const text = Buffer.from('{"name":"execute_tool search","attributes":{"gen_ai.operation.name":"execute_tool"}}'.repeat(2000));
-    const inputs = [Buffer.alloc(0), Buffer.from('x'), randomBytes(5000), text.subarray(0, 6000), text, randomBytes(200_000), text.subarray(100, 300)];
+    const text = Buffer.from(
+      '{"name":"execute_tool search","attributes":{"gen_ai.operation.name":"execute_tool"}}'.repeat(2000),
+    );
+    const inputs = [
+      Buffer.alloc(0),
+      Buffer.from('x'),
+      randomBytes(5000),
+      text.subarray(0, 6000),
+      text,
+      randomBytes(200_000),
+      text.subarray(100, 300),
+    ];
     for (const input of inputs) {
       const output = compress(input);
       expect(zlib.zstdDecompressSync(output).equals(input)).toBe(true);
       // The same level and window as zstdCompressSync with the codec's options (frame headers may differ by a byte).
-      const reference = zlib.zstdCompressSync(input, { params: { [zlib.constants.ZSTD_c_compressionLevel]: 3, [zlib.constants.ZSTD_c_windowLog]: 17 } });
+      const reference = zlib.zstdCompressSync(input, {
+        params: { [zlib.constants.ZSTD_c_compressionLevel]: 3, [zlib.constants.ZSTD_c_windowLog]: 17 },
+      });
       expect(Math.abs(output.length - reference.length)).toBeLessThanOrEqual(8);
     }
     // Every frame keeps the codec's parameters, not only the first: a 128 KiB window for inputs above it.
-    for (const input of [randomBytes(200_000), text, randomBytes(300_000)]) expect(frameWindowLog(compress(input))).toBe(17);
+    for (const input of [randomBytes(200_000), text, randomBytes(300_000)])
+      expect(frameWindowLog(compress(input))).toBe(17);
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 20_000 }), fc.integer({ min: 0, max: 50 }), (bytes, repeat) => {
         const input = Buffer.concat([Buffer.from(bytes), text.subarray(0, repeat * 100)]);
@@ -42,7 +55,12 @@ describe('zstd codec', () => {
 
   it('is the codec kafkajs uses for ZSTD, for writing and reading', async () => {
     registerZstdCodec();
-    const codec = (kafkajs.CompressionCodecs as unknown as Record<number, () => { compress(encoder: { buffer: Buffer }): Promise<Buffer>; decompress(buffer: Buffer): Promise<Buffer> }>)[kafkajs.CompressionTypes.ZSTD];
+    const codec = (
+      kafkajs.CompressionCodecs as unknown as Record<
+        number,
+        () => { compress(encoder: { buffer: Buffer }): Promise<Buffer>; decompress(buffer: Buffer): Promise<Buffer> }
+      >
+    )[kafkajs.CompressionTypes.ZSTD];
     expect(codec).toBeDefined();
     const input = Buffer.from('span bytes '.repeat(500));
     const zstd = codec?.();

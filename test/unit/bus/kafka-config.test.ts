@@ -23,8 +23,22 @@ describe('Kafka settings', () => {
   it('has defaults for everything but the brokers', () => {
     const settings = loadKafkaSettings(base, {});
     expect(settings.topics).toEqual(DEFAULT_TOPICS);
-    expect(settings.producer).toEqual({ compression: 'gzip', publishTimeoutMs: 5000, retryAfterSeconds: 2, maxInFlightBytes: 64 * 1024 * 1024, lingerMs: 100, maxBatchBytes: 900_000, maxRecordBytes: 900_000 });
-    expect(settings.consumer).toEqual({ sessionTimeoutMs: 30_000, heartbeatIntervalMs: 3000, rebalanceTimeoutMs: 60_000, maxBytes: 4 * 1024 * 1024, maxPollIntervalMs: 300_000 });
+    expect(settings.producer).toEqual({
+      compression: 'gzip',
+      publishTimeoutMs: 5000,
+      retryAfterSeconds: 2,
+      maxInFlightBytes: 64 * 1024 * 1024,
+      lingerMs: 100,
+      maxBatchBytes: 900_000,
+      maxRecordBytes: 900_000,
+    });
+    expect(settings.consumer).toEqual({
+      sessionTimeoutMs: 30_000,
+      heartbeatIntervalMs: 3000,
+      rebalanceTimeoutMs: 60_000,
+      maxBytes: 4 * 1024 * 1024,
+      maxPollIntervalMs: 300_000,
+    });
     expect(settings.replicationFactor).toBe(-1);
     expect(Object.isFrozen(settings.topics)).toBe(true);
     // Every variable read is listed for the README.
@@ -32,7 +46,11 @@ describe('Kafka settings', () => {
   });
 
   it('reads topic names and knobs', () => {
-    const settings = loadKafkaSettings(base, { TRIPLINE_TOPIC_TOOL_CALLS: 'acme.tools', TRIPLINE_KAFKA_COMPRESSION: 'zstd', TRIPLINE_KAFKA_PUBLISH_TIMEOUT_MS: '2500' });
+    const settings = loadKafkaSettings(base, {
+      TRIPLINE_TOPIC_TOOL_CALLS: 'acme.tools',
+      TRIPLINE_KAFKA_COMPRESSION: 'zstd',
+      TRIPLINE_KAFKA_PUBLISH_TIMEOUT_MS: '2500',
+    });
     expect(settings.topics.tool_call).toBe('acme.tools');
     expect(allTopics(settings.topics)).toHaveLength(6);
     expect(settings.producer.compression).toBe('zstd');
@@ -41,12 +59,24 @@ describe('Kafka settings', () => {
 
   it('refuses bad values with the variable and what it accepts', () => {
     expect(errorOf(() => loadKafkaSettings({ ...base, brokers: undefined }, {}))).toMatch(/KAFKA_BROKERS is not set/);
-    expect(errorOf(() => loadKafkaSettings(base, { TRIPLINE_TOPIC_ALERTS: 'bad topic!' }))).toMatch(/TRIPLINE_TOPIC_ALERTS="bad topic!" is invalid: expected a Kafka topic name/);
-    expect(errorOf(() => loadKafkaSettings(base, { TRIPLINE_TOPIC_ALERTS: 'tripline.tool_calls' }))).toMatch(/must differ/);
-    expect(errorOf(() => loadKafkaSettings(base, { TRIPLINE_KAFKA_COMPRESSION: 'lz4' }))).toMatch(/one of gzip, zstd, none/);
-    expect(errorOf(() => loadKafkaSettings(base, { TRIPLINE_KAFKA_MAX_RECORD_BYTES: '2000000' }))).toMatch(/TRIPLINE_KAFKA_MAX_RECORD_BYTES/);
-    expect(errorOf(() => loadKafkaSettings(base, { TRIPLINE_KAFKA_HEARTBEAT_INTERVAL_MS: '30000' }))).toMatch(/below|29999/);
-    expect(errorOf(() => loadKafkaSettings(base, { TRIPLINE_KAFKA_REPLICATION_FACTOR: '0' }))).toMatch(/-1 \(broker default\) or 1 to 32/);
+    expect(errorOf(() => loadKafkaSettings(base, { TRIPLINE_TOPIC_ALERTS: 'bad topic!' }))).toMatch(
+      /TRIPLINE_TOPIC_ALERTS="bad topic!" is invalid: expected a Kafka topic name/,
+    );
+    expect(errorOf(() => loadKafkaSettings(base, { TRIPLINE_TOPIC_ALERTS: 'tripline.tool_calls' }))).toMatch(
+      /must differ/,
+    );
+    expect(errorOf(() => loadKafkaSettings(base, { TRIPLINE_KAFKA_COMPRESSION: 'lz4' }))).toMatch(
+      /one of gzip, zstd, none/,
+    );
+    expect(errorOf(() => loadKafkaSettings(base, { TRIPLINE_KAFKA_MAX_RECORD_BYTES: '2000000' }))).toMatch(
+      /TRIPLINE_KAFKA_MAX_RECORD_BYTES/,
+    );
+    expect(errorOf(() => loadKafkaSettings(base, { TRIPLINE_KAFKA_HEARTBEAT_INTERVAL_MS: '30000' }))).toMatch(
+      /below|29999/,
+    );
+    expect(errorOf(() => loadKafkaSettings(base, { TRIPLINE_KAFKA_REPLICATION_FACTOR: '0' }))).toMatch(
+      /-1 \(broker default\) or 1 to 32/,
+    );
   });
 
   it('reads the roles of a process', () => {

@@ -41,7 +41,9 @@ class FakeConsumer {
   }
 
   crash(restart: boolean): void {
-    this.emitter.emit(CRASH, { payload: { error: new Error('Failed to find group coordinator'), groupId: 'g', restart } });
+    this.emitter.emit(CRASH, {
+      payload: { error: new Error('Failed to find group coordinator'), groupId: 'g', restart },
+    });
   }
 }
 

@@ -9,15 +9,44 @@ import { bridgeKillSwitchToKafka } from '../../../services/bus/kafka/kill-switch
 import { createLocalKillSwitch } from '../../../services/killswitch/kill-switch.ts';
 import { createLogger } from '../../../services/shared/logger.ts';
 
-const revocation: Revocation = { id: 'r-1', tenant: 't', taskId: 'task-1', taskType: 'x', agentId: 'a', action: 'revoke', source: 'detector', actor: 'tripline', reason: 'r', reasons: [], score: 100, eventId: 'e', timeMs: 1 };
-const alert: Alert = { id: 'a-1', tenant: 't', taskId: 'task-1', taskType: 'x', agentId: 'a', eventId: 'e', timeMs: 1, score: 100, decision: 'revoke', regime: 'rules', reasons: [], shadow: false };
+const revocation: Revocation = {
+  id: 'r-1',
+  tenant: 't',
+  taskId: 'task-1',
+  taskType: 'x',
+  agentId: 'a',
+  action: 'revoke',
+  source: 'detector',
+  actor: 'tripline',
+  reason: 'r',
+  reasons: [],
+  score: 100,
+  eventId: 'e',
+  timeMs: 1,
+};
+const alert: Alert = {
+  id: 'a-1',
+  tenant: 't',
+  taskId: 'task-1',
+  taskType: 'x',
+  agentId: 'a',
+  eventId: 'e',
+  timeMs: 1,
+  score: 100,
+  decision: 'revoke',
+  regime: 'rules',
+  reasons: [],
+  shadow: false,
+};
 
 function recordingKafka(requests: { topic: string; messages: number }[][]): Kafka {
   const producer = {
     connect: () => Promise.resolve(),
     disconnect: () => Promise.resolve(),
     sendBatch: (batch: ProducerBatch) => {
-      requests.push((batch.topicMessages ?? []).map((topic) => ({ topic: topic.topic, messages: topic.messages.length })));
+      requests.push(
+        (batch.topicMessages ?? []).map((topic) => ({ topic: topic.topic, messages: topic.messages.length })),
+      );
       return Promise.resolve([]);
     },
   };
@@ -28,7 +57,13 @@ describe('bridgeKillSwitchToKafka', () => {
   it('publishes the alert and the revocation of one kill in one produce request', async () => {
     const requests: { topic: string; messages: number }[][] = [];
     const killSwitch = createLocalKillSwitch();
-    const bridge = bridgeKillSwitchToKafka({ kafka: recordingKafka(requests), killSwitch, topics: { alerts: 'alerts', revocations: 'revocations' }, logger: createLogger('silent'), subscribe: false });
+    const bridge = bridgeKillSwitchToKafka({
+      kafka: recordingKafka(requests),
+      killSwitch,
+      topics: { alerts: 'alerts', revocations: 'revocations' },
+      logger: createLogger('silent'),
+      subscribe: false,
+    });
     await bridge.start();
     killSwitch.alert(alert);
     killSwitch.apply(revocation);

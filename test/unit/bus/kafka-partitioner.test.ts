@@ -9,14 +9,37 @@ import type { PartitionMetadata } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { KeyHashPartitioner, murmur2, partitionOfKey } from '../../../services/bus/kafka/partitioner.ts';
 
-const kafkajsMurmur2 = createRequire(import.meta.url)('kafkajs/src/producer/partitioners/default/murmur2.js') as (key: string | Buffer) => number;
+const kafkajsMurmur2 = createRequire(import.meta.url)('kafkajs/src/producer/partitioners/default/murmur2.js') as (
+  key: string | Buffer,
+) => number;
 
 const metadata = (count: number): PartitionMetadata[] =>
-  Array.from({ length: count }, (_, partitionId) => ({ partitionErrorCode: 0, partitionId, leader: 0, replicas: [0], isr: [0] }));
+  Array.from({ length: count }, (_, partitionId) => ({
+    partitionErrorCode: 0,
+    partitionId,
+    leader: 0,
+    replicas: [0],
+    isr: [0],
+  }));
 
 describe('murmur2 partitioner', () => {
   it('hashes like kafkajs (and Java) for ASCII, non-ASCII, empty, long and byte keys', () => {
-    const keys = ['', 'a', 'ab', 'abc', 'abcd', 'abcde', 'task-0001', '4bf92f3577b34da6a3ce929d0e0e4736', 'été', '任务-7', '🙂 emoji', 'lone \ud800 surrogate', 'x'.repeat(5000), '任'.repeat(400)];
+    const keys = [
+      '',
+      'a',
+      'ab',
+      'abc',
+      'abcd',
+      'abcde',
+      'task-0001',
+      '4bf92f3577b34da6a3ce929d0e0e4736',
+      'été',
+      '任务-7',
+      '🙂 emoji',
+      'lone \ud800 surrogate',
+      'x'.repeat(5000),
+      '任'.repeat(400),
+    ];
     for (const key of keys) {
       expect(murmur2(key)).toBe(kafkajsMurmur2(key));
       expect(murmur2(Buffer.from(key))).toBe(kafkajsMurmur2(Buffer.from(key)));
@@ -46,9 +69,12 @@ describe('murmur2 partitioner', () => {
 
   it('keeps an explicit partition and spreads keyless messages over the partitions', () => {
     const partitioner = KeyHashPartitioner();
-    expect(partitioner({ topic: 't', partitionMetadata: metadata(6), message: { key: 'k', value: null, partition: 4 } })).toBe(4);
+    expect(
+      partitioner({ topic: 't', partitionMetadata: metadata(6), message: { key: 'k', value: null, partition: 4 } }),
+    ).toBe(4);
     const seen = new Set<number>();
-    for (let i = 0; i < 60; i++) seen.add(partitioner({ topic: 't', partitionMetadata: metadata(6), message: { value: null } }));
+    for (let i = 0; i < 60; i++)
+      seen.add(partitioner({ topic: 't', partitionMetadata: metadata(6), message: { value: null } }));
     expect(seen.size).toBe(6);
   });
 });

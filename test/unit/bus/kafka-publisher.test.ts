@@ -25,7 +25,9 @@ function fakeKafka(): { kafka: Kafka; sends: Send[] } {
     connect: () => Promise.resolve(),
     disconnect: () => Promise.resolve(),
     sendBatch: (request: { topicMessages: TopicMessages[] }) =>
-      new Promise((resolve, reject) => sends.push({ topicMessages: request.topicMessages, producer: number, answer: () => resolve([]), fail: reject })),
+      new Promise((resolve, reject) =>
+        sends.push({ topicMessages: request.topicMessages, producer: number, answer: () => resolve([]), fail: reject }),
+      ),
   });
   const producer = (): object => {
     producers += 1;
@@ -34,7 +36,13 @@ function fakeKafka(): { kafka: Kafka; sends: Send[] } {
   const admin = {
     connect: () => Promise.resolve(),
     disconnect: () => Promise.resolve(),
-    fetchTopicMetadata: ({ topics }: { topics: string[] }) => Promise.resolve({ topics: topics.map((name) => ({ name, partitions: Array.from({ length: 6 }, (_, partitionId) => ({ partitionId })) })) }),
+    fetchTopicMetadata: ({ topics }: { topics: string[] }) =>
+      Promise.resolve({
+        topics: topics.map((name) => ({
+          name,
+          partitions: Array.from({ length: 6 }, (_, partitionId) => ({ partitionId })),
+        })),
+      }),
   };
   return { kafka: { producer, admin: () => admin } as unknown as Kafka, sends };
 }
@@ -42,8 +50,15 @@ function fakeKafka(): { kafka: Kafka; sends: Send[] } {
 const settings = loadKafkaSettings({ brokers: ['kafka:9092'], clientId: 'test', partitions: 6, groupId: 'test' }, {});
 const LINGER = settings.producer.lingerMs;
 
-const record = (key: string, bytes: number): SpanRecord => ({ topic: settings.topics.tool_call, key, value: new Uint8Array(bytes), headers: { 'tripline-tenant': 't' }, spans: 1 });
-const messagesOf = (send: Send | undefined): string[] => (send?.topicMessages ?? []).flatMap((topic) => topic.messages.map((message) => String(message.key)));
+const record = (key: string, bytes: number): SpanRecord => ({
+  topic: settings.topics.tool_call,
+  key,
+  value: new Uint8Array(bytes),
+  headers: { 'tripline-tenant': 't' },
+  spans: 1,
+});
+const messagesOf = (send: Send | undefined): string[] =>
+  (send?.topicMessages ?? []).flatMap((topic) => topic.messages.map((message) => String(message.key)));
 
 /** Lets promise callbacks run (fake timers leave microtasks alone). */
 const settle = async (): Promise<void> => {
@@ -58,7 +73,12 @@ describe('Kafka publisher accumulator', () => {
     vi.useFakeTimers();
     const fake = fakeKafka();
     sends = fake.sends;
-    publisher = createKafkaPublisher({ kafka: fake.kafka, topics: settings.topics, producer: settings.producer, logger: createLogger('silent') });
+    publisher = createKafkaPublisher({
+      kafka: fake.kafka,
+      topics: settings.topics,
+      producer: settings.producer,
+      logger: createLogger('silent'),
+    });
     await publisher.start();
   });
 

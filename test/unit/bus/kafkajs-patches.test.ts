@@ -9,7 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { crc32c, originalEncoderMethods, patchKafkajs } from '../../../services/bus/kafka/kafkajs-patches.ts';
 
 const require = createRequire(import.meta.url);
-const kafkajsVersion = (JSON.parse(readFileSync(require.resolve('kafkajs/package.json'), 'utf8')) as { version: string }).version;
+const kafkajsVersion = (
+  JSON.parse(readFileSync(require.resolve('kafkajs/package.json'), 'utf8')) as { version: string }
+).version;
 
 interface Queue {
   pending: unknown[];
@@ -31,7 +33,10 @@ interface Encoder {
   writeInt32(value: number): Encoder;
   writeString(value: string): Encoder;
 }
-const Encoder = require('kafkajs/src/protocol/encoder.js') as { new (initialSize?: number): Encoder; sizeOfVarLong(value: unknown): number };
+const Encoder = require('kafkajs/src/protocol/encoder.js') as {
+  new (initialSize?: number): Encoder;
+  sizeOfVarLong(value: unknown): number;
+};
 
 const silent = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -45,7 +50,14 @@ describe('kafkajs patches', () => {
   });
 
   it('arm the request queue timer only while requests wait or a throttle runs', () => {
-    const queue = new RequestQueue({ maxInFlightRequests: 1, requestTimeout: 1000, enforceRequestTimeout: false, clientId: 'test', broker: 'b:9092', logger: silent });
+    const queue = new RequestQueue({
+      maxInFlightRequests: 1,
+      requestTimeout: 1000,
+      enforceRequestTimeout: false,
+      clientId: 'test',
+      broker: 'b:9092',
+      logger: silent,
+    });
     try {
       // What kafkajs does after every answer: nothing waits, no throttle → nothing to schedule (was: a 1 ms timer, forever).
       queue.checkPendingRequests();
@@ -74,16 +86,38 @@ describe('kafkajs patches', () => {
     expect(originals).toBeDefined();
     if (originals === undefined) return;
     expect((Encoder as unknown as { prototype: Encoder }).prototype.writeUVarInt).not.toBe(originals.writeUVarInt);
-    const kafkajsOwn = (): Encoder => Object.assign(new Encoder(), { ensureAvailable: originals.ensureAvailable, writeUVarInt: originals.writeUVarInt, writeVarLong: originals.writeVarLong });
+    const kafkajsOwn = (): Encoder =>
+      Object.assign(new Encoder(), {
+        ensureAvailable: originals.ensureAvailable,
+        writeUVarInt: originals.writeUVarInt,
+        writeVarLong: originals.writeVarLong,
+      });
 
-    const int = fc.oneof(fc.integer(), fc.integer({ min: -200, max: 200 }), fc.constantFrom(0, -1, 127, 128, 2 ** 30 - 1, -(2 ** 30), 2 ** 31 - 1, -(2 ** 31)));
-    const long = fc.oneof(int, fc.maxSafeInteger(), fc.constantFrom(2 ** 30, -(2 ** 30) - 1, 2 ** 40, -(2 ** 53) + 1, Date.now()));
+    const int = fc.oneof(
+      fc.integer(),
+      fc.integer({ min: -200, max: 200 }),
+      fc.constantFrom(0, -1, 127, 128, 2 ** 30 - 1, -(2 ** 30), 2 ** 31 - 1, -(2 ** 31)),
+    );
+    const long = fc.oneof(
+      int,
+      fc.maxSafeInteger(),
+      fc.constantFrom(2 ** 30, -(2 ** 30) - 1, 2 ** 40, -(2 ** 53) + 1, Date.now()),
+    );
     const op = fc.oneof(
       fc.record({ op: fc.constant('uvarint' as const), value: fc.oneof(int, fc.nat({ max: 2 ** 32 - 1 })) }),
       fc.record({ op: fc.constant('varint' as const), value: int }),
       fc.record({ op: fc.constant('varlong' as const), value: long }),
-      fc.record({ op: fc.constant('varintBytes' as const), value: fc.oneof(fc.string(), fc.uint8Array({ maxLength: 3000 }).map((bytes) => Buffer.from(bytes))) }),
-      fc.record({ op: fc.constant('bytes' as const), value: fc.uint8Array({ maxLength: 5000 }).map((bytes) => Buffer.from(bytes)) }),
+      fc.record({
+        op: fc.constant('varintBytes' as const),
+        value: fc.oneof(
+          fc.string(),
+          fc.uint8Array({ maxLength: 3000 }).map((bytes) => Buffer.from(bytes)),
+        ),
+      }),
+      fc.record({
+        op: fc.constant('bytes' as const),
+        value: fc.uint8Array({ maxLength: 5000 }).map((bytes) => Buffer.from(bytes)),
+      }),
       fc.record({ op: fc.constant('int32' as const), value: fc.integer() }),
       fc.record({ op: fc.constant('string' as const), value: fc.string({ maxLength: 100 }) }),
     );
@@ -104,7 +138,12 @@ describe('kafkajs patches', () => {
       { numRuns: 1000 },
     );
     fc.assert(
-      fc.property(long, (value) => Encoder.sizeOfVarLong(value) === originals.sizeOfVarLong.call(Encoder as unknown as ThisParameterType<typeof originals.sizeOfVarLong>, value)),
+      fc.property(
+        long,
+        (value) =>
+          Encoder.sizeOfVarLong(value) ===
+          originals.sizeOfVarLong.call(Encoder as unknown as ThisParameterType<typeof originals.sizeOfVarLong>, value),
+      ),
       { numRuns: 2000 },
     );
   });

@@ -6,7 +6,22 @@
 import { describe, expect, it } from 'vitest';
 import type { AgentEvent } from '../../../schemas/events.ts';
 import { FLEET_TASK_TYPE, emptyBaseline, learn, summarize } from '../../../services/core/detect/index.ts';
-import { ATTACKS, TYPES, afterEnd, benignTask, deployService, gap, rng, run, stateOf, summarizeTicket, taskCtx, toolCall, train, dataAccess } from './fixtures.ts';
+import {
+  ATTACKS,
+  TYPES,
+  afterEnd,
+  benignTask,
+  deployService,
+  gap,
+  rng,
+  run,
+  stateOf,
+  summarizeTicket,
+  taskCtx,
+  toolCall,
+  train,
+  dataAccess,
+} from './fixtures.ts';
 
 const TYPE = 'summarize_ticket';
 const trained = train(TYPE, 30, 31, 30);
@@ -21,14 +36,19 @@ function attack(name: string, seed: number): { events: AgentEvent[]; start: numb
 }
 
 describe('attack patterns after 30 benign tasks of the type', () => {
-  it.each(Object.keys(ATTACKS))('%s is revoked, for every one of 20 variants, without touching the benign prefix', (name) => {
-    for (let seed = 1; seed <= 20; seed++) {
-      const { events, start } = attack(name, seed);
-      const res = run(events, trained.lookup);
-      expect(res.firstRevoke, `${name} seed ${String(seed)}: ${JSON.stringify(res.max)}`).toBeGreaterThanOrEqual(start);
-      expect(res.max.regime).toBe('type_baseline');
-    }
-  });
+  it.each(Object.keys(ATTACKS))(
+    '%s is revoked, for every one of 20 variants, without touching the benign prefix',
+    (name) => {
+      for (let seed = 1; seed <= 20; seed++) {
+        const { events, start } = attack(name, seed);
+        const res = run(events, trained.lookup);
+        expect(res.firstRevoke, `${name} seed ${String(seed)}: ${JSON.stringify(res.max)}`).toBeGreaterThanOrEqual(
+          start,
+        );
+        expect(res.max.regime).toBe('type_baseline');
+      }
+    },
+  );
 
   it('detection delay: bursts, escalation and sequences at their first event; slow drip within ~25 events', () => {
     const delays: Record<string, number> = {};
@@ -79,7 +99,8 @@ describe('busy but normal', () => {
   const withBusy: Record<string, ReturnType<typeof emptyBaseline>> = {};
   for (const type of Object.keys(TYPES)) {
     const b = emptyBaseline(type);
-    for (let i = 0; i < 60; i++) learn(b, summarize(stateOf(benignTask(type, `tb-${String(i)}`, r, { busy: i % 10 === 0 ? 3 : 1 }).events)));
+    for (let i = 0; i < 60; i++)
+      learn(b, summarize(stateOf(benignTask(type, `tb-${String(i)}`, r, { busy: i % 10 === 0 ? 3 : 1 }).events)));
     withBusy[type] = b;
   }
 
@@ -87,7 +108,9 @@ describe('busy but normal', () => {
     const rr = rng(51);
     const scores: number[] = [];
     for (let i = 0; i < 100; i++) {
-      const res = run(benignTask(type, `busy-${String(i)}`, rr, { busy: 2 + (i % 2) }).events, { type: withBusy[type] });
+      const res = run(benignTask(type, `busy-${String(i)}`, rr, { busy: 2 + (i % 2) }).events, {
+        type: withBusy[type],
+      });
       scores.push(res.max.score);
     }
     scores.sort((a, b) => a - b);
@@ -117,7 +140,8 @@ describe('rules regime (warm-up)', () => {
     const r = rng(70);
     for (const other of Object.keys(TYPES)) {
       if (other === type) continue;
-      for (let i = 0; i < 30; i++) learn(fleet, summarize(stateOf(benignTask(other, `f-${other}-${String(i)}`, r).events)));
+      for (let i = 0; i < 30; i++)
+        learn(fleet, summarize(stateOf(benignTask(other, `f-${other}-${String(i)}`, r).events)));
     }
     return fleet;
   }
@@ -127,7 +151,10 @@ describe('rules regime (warm-up)', () => {
     const own = emptyBaseline(type);
     const r = rng(71);
     for (let i = 0; i < 40; i++) {
-      const res = run(benignTask(type, `new-${String(i)}`, r, { busy: i % 10 === 0 ? 3 : 1 }).events, { fleet, type: own });
+      const res = run(benignTask(type, `new-${String(i)}`, r, { busy: i % 10 === 0 ? 3 : 1 }).events, {
+        fleet,
+        type: own,
+      });
       expect(res.max.decision, JSON.stringify(res.max)).toBe('allow');
       learn(own, summarize(res.state));
     }
@@ -159,7 +186,9 @@ describe('rules regime (warm-up)', () => {
     dataAccess(ctx, 'crm.customers', { rows: 2_000_000, classification: 'confidential' });
     const res = run(ctx.events, {});
     expect(res.max).toMatchObject({ regime: 'rules', decision: 'revoke' });
-    expect(res.max.contributions[0]?.reason).toMatch(/rules regime \(0 of 20 warm-up tasks for type brand_new\): built-in limit/);
+    expect(res.max.contributions[0]?.reason).toMatch(
+      /rules regime \(0 of 20 warm-up tasks for type brand_new\): built-in limit/,
+    );
   });
 
   it('does not revoke an integration call after a secret read (purpose-named tool) in warm-up', () => {

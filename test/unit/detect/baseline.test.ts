@@ -85,12 +85,20 @@ describe('serialize / parse', () => {
   });
 
   it('names the bad field', () => {
-    const good = JSON.parse(serializeBaseline(rebuildBaseline('summarize_ticket', summaries('summarize_ticket', 3)))) as Record<string, unknown>;
+    const good = JSON.parse(
+      serializeBaseline(rebuildBaseline('summarize_ticket', summaries('summarize_ticket', 3))),
+    ) as Record<string, unknown>;
     const bad = (patch: Record<string, unknown>): string => JSON.stringify({ ...good, ...patch });
     expect(() => parseBaseline(bad({ tasks: -1 }))).toThrow(/tasks must be a non-negative integer/);
-    expect(() => parseBaseline(bad({ dists: { ...(good.dists as object), rows: [1, 'x'] } }))).toThrow(/dists.rows\[1\] must be a non-negative finite number/);
-    expect(() => parseBaseline(bad({ classifications: { secretish: 1 } }))).toThrow(/classifications.secretish is not one of/);
-    expect(() => parseBaseline(bad({ tools: { a: { tasks: 1, calls: 1, perTask: 'x' } } }))).toThrow(/tools.a.perTask must be an array/);
+    expect(() => parseBaseline(bad({ dists: { ...(good.dists as object), rows: [1, 'x'] } }))).toThrow(
+      /dists.rows\[1\] must be a non-negative finite number/,
+    );
+    expect(() => parseBaseline(bad({ classifications: { secretish: 1 } }))).toThrow(
+      /classifications.secretish is not one of/,
+    );
+    expect(() => parseBaseline(bad({ tools: { a: { tasks: 1, calls: 1, perTask: 'x' } } }))).toThrow(
+      /tools.a.perTask must be an array/,
+    );
   });
 });
 
@@ -102,7 +110,9 @@ describe('describeBaseline', () => {
     expect(perTask.rows?.p99).toBeGreaterThanOrEqual(perTask.rows?.p50 ?? Infinity);
     const tools = d.tools as { tool: string; share: number }[];
     expect(tools[0]).toMatchObject({ share: 1 });
-    expect(tools.map((t) => t.tool)).toEqual(expect.arrayContaining(['get_ticket', 'search_kb', 'summarize', 'post_comment']));
+    expect(tools.map((t) => t.tool)).toEqual(
+      expect.arrayContaining(['get_ticket', 'search_kb', 'summarize', 'post_comment']),
+    );
     expect((d.privilegeActions as { key: string }[]).map((a) => a.key)).toEqual(['token_issue']);
     expect(JSON.parse(JSON.stringify(d))).toEqual(d);
   });

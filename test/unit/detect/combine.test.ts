@@ -17,13 +17,17 @@ describe('combine', () => {
     expect(combineFamilies([50, 10, 10, 10, 10, 10])).toBe(50);
   });
   it('counts one family once (the strongest feature stands for it)', () => {
-    expect(combine([
-      { family: 'volume', score: 70 },
-      { family: 'volume', score: 65 },
-    ])).toBe(70);
-    expect(combine([
-      { family: 'volume', score: 70 },
-      { family: 'host', score: 50 },
-    ])).toBeCloseTo(77.5);
+    expect(
+      combine([
+        { family: 'volume', score: 70 },
+        { family: 'volume', score: 65 },
+      ]),
+    ).toBe(70);
+    expect(
+      combine([
+        { family: 'volume', score: 70 },
+        { family: 'host', score: 50 },
+      ]),
+    ).toBeCloseTo(77.5);
   });
 });

@@ -4,7 +4,13 @@ import { isTriplineError } from '../../../services/shared/errors.ts';
 
 describe('detector config', () => {
   it('has the documented defaults', () => {
-    expect(DEFAULT_DETECTOR_CONFIG).toMatchObject({ warmupTasks: 20, agentWarmupTasks: 30, alertThreshold: 50, revokeThreshold: 80, shadow: false });
+    expect(DEFAULT_DETECTOR_CONFIG).toMatchObject({
+      warmupTasks: 20,
+      agentWarmupTasks: 30,
+      alertThreshold: 50,
+      revokeThreshold: 80,
+      shadow: false,
+    });
     expect(Object.isFrozen(resolveDetectorConfig())).toBe(true);
   });
   it('rejects bad values naming the key and the range', () => {
@@ -19,14 +25,20 @@ describe('detector config', () => {
     const e1 = bad({ alertThreshold: 120 });
     expect(isTriplineError(e1, 'CONFIG_INVALID')).toBe(true);
     expect((e1 as Error).message).toMatch(/alertThreshold must be a number from 0 to 100/);
-    expect((bad({ alertThreshold: 90, revokeThreshold: 80 }) as Error).message).toMatch(/revokeThreshold must not be below alertThreshold/);
+    expect((bad({ alertThreshold: 90, revokeThreshold: 80 }) as Error).message).toMatch(
+      /revokeThreshold must not be below alertThreshold/,
+    );
     expect((bad({ warmupTasks: 0 }) as Error).message).toMatch(/warmupTasks must be an integer >= 1/);
-    expect((bad({ perTaskType: { x: { revokeThreshold: 10 } } }) as Error).message).toMatch(/perTaskType.x.revokeThreshold/);
+    expect((bad({ perTaskType: { x: { revokeThreshold: 10 } } }) as Error).message).toMatch(
+      /perTaskType.x.revokeThreshold/,
+    );
   });
 });
 
 describe('decide', () => {
-  const config = resolveDetectorConfig({ perTaskType: { strict: { alertThreshold: 30, revokeThreshold: 60 }, canary: { shadow: true } } });
+  const config = resolveDetectorConfig({
+    perTaskType: { strict: { alertThreshold: 30, revokeThreshold: 60 }, canary: { shadow: true } },
+  });
   it('applies the global thresholds with >=', () => {
     expect(decide(49.9, 'any', config)).toEqual({ decision: 'allow', shadow: false });
     expect(decide(50, 'any', config)).toEqual({ decision: 'alert', shadow: false });

@@ -5,7 +5,20 @@
 import { describe, expect, it } from 'vitest';
 import type { Contribution, Verdict } from '../../../schemas/events.ts';
 import { emptyBaseline, learn, summarize } from '../../../services/core/detect/index.ts';
-import { type TaskCtx, benignTask, dataAccess, gap, privilegeChange, rng, run, stateOf, summarizeTicket, taskCtx, toolCall, train } from './fixtures.ts';
+import {
+  type TaskCtx,
+  benignTask,
+  dataAccess,
+  gap,
+  privilegeChange,
+  rng,
+  run,
+  stateOf,
+  summarizeTicket,
+  taskCtx,
+  toolCall,
+  train,
+} from './fixtures.ts';
 
 const TYPE = 'summarize_ticket';
 const trained = train(TYPE, 30, 11, 30);
@@ -55,7 +68,9 @@ describe('tool features', () => {
     const ctx = normalStart('t1');
     toolCall(ctx, 'delete_records', { sideEffect: 'destructive' });
     const c = expectFeature(last(ctx), 'tool.unseen', 85);
-    expect(c.reason).toBe(`called tool delete_records, which tasks of type ${TYPE} have never used (30 tasks learned; no task of this tenant has used it)`);
+    expect(c.reason).toBe(
+      `called tool delete_records, which tasks of type ${TYPE} have never used (30 tasks learned; no task of this tenant has used it)`,
+    );
     const ctx2 = normalStart('t1b');
     toolCall(ctx2, 'run_query', { sideEffect: 'read' }); // used by another type of the tenant
     expectFeature(last(ctx2), 'tool.unseen', 60, 70);
@@ -71,11 +86,15 @@ describe('tool features', () => {
     const busy = normalStart('t2-busy');
     for (let i = 0; i < 9; i++) toolCall(busy, 'summarize');
     const b = expectFeature(last(busy), 'tool.calls_per_task', 15, 75);
-    expect(b.reason).toMatch(/^called summarize 10 times in this task; p99 for tasks of type summarize_ticket is 1 \(highest 1\)$/);
+    expect(b.reason).toMatch(
+      /^called summarize 10 times in this task; p99 for tasks of type summarize_ticket is 1 \(highest 1\)$/,
+    );
     const ctx = normalStart('t2');
     for (let i = 0; i < 60; i++) toolCall(ctx, 'summarize');
     const c = expectFeature(last(ctx), 'tool.calls_per_task', 85, 85);
-    expect(c.reason).toMatch(/^called summarize 61 times in this task \(a spree: at least 2× the type's limit of 6\); p99 for tasks of type summarize_ticket is 1 \(highest 1\)$/);
+    expect(c.reason).toMatch(
+      /^called summarize 61 times in this task \(a spree: at least 2× the type's limit of 6\); p99 for tasks of type summarize_ticket is 1 \(highest 1\)$/,
+    );
   });
 
   it('tool.calls_per_minute: a burst of calls', () => {
@@ -93,7 +112,9 @@ describe('tool features', () => {
     toolCall(ctx, 'post_comment', { sideEffect: 'write', target: 'https://helpdesk.acme.io/api/comments' });
     const res = run(ctx.events, { type: b });
     const c = res.verdicts.at(-1)?.contributions.find((x) => x.feature === 'tool.transition');
-    expect(c?.reason).toMatch(/^went from get_ticket to post_comment; tasks of type summarize_ticket made that step 0 times in 200 steps from get_ticket/);
+    expect(c?.reason).toMatch(
+      /^went from get_ticket to post_comment; tasks of type summarize_ticket made that step 0 times in 200 steps from get_ticket/,
+    );
     expect(c?.score).toBeLessThanOrEqual(45);
   });
 });
@@ -105,7 +126,9 @@ describe('data features', () => {
     const v = last(ctx);
     expectFeature(v, 'data.rows_per_access', 100);
     const c = expectFeature(v, 'data.resource_rows_per_task', 100);
-    expect(c.reason).toMatch(/^read 5,00\d rows from crm.customers in this task; p99 for tasks of type summarize_ticket is 1 \(highest 1\)$/);
+    expect(c.reason).toMatch(
+      /^read 5,00\d rows from crm.customers in this task; p99 for tasks of type summarize_ticket is 1 \(highest 1\)$/,
+    );
     expect(v.decision).toBe('revoke');
   });
 
@@ -128,11 +151,15 @@ describe('data features', () => {
     const ctx = normalStart('d4');
     dataAccess(ctx, 'crm.invoices', { rows: 1, classification: 'internal' });
     const one = expectFeature(last(ctx), 'data.resource_unseen', 35, 45);
-    expect(one.reason).toBe(`accessed crm.invoices, a resource tasks of type ${TYPE} have never touched; 1 new resource in this task`);
+    expect(one.reason).toBe(
+      `accessed crm.invoices, a resource tasks of type ${TYPE} have never touched; 1 new resource in this task`,
+    );
     dataAccess(ctx, 'hr.salaries', { rows: 1, classification: 'confidential' });
     dataAccess(ctx, 'finance.ledger', { rows: 1, classification: 'confidential' });
     const three = expectFeature(last(ctx), 'data.resource_unseen', 80);
-    expect(three.reason).toMatch(/namespace finance, which tasks of type summarize_ticket have never touched; 3 new resources/);
+    expect(three.reason).toMatch(
+      /namespace finance, which tasks of type summarize_ticket have never touched; 3 new resources/,
+    );
   });
 
   it('data.classification: a level the type never reaches', () => {
@@ -148,7 +175,9 @@ describe('host features', () => {
     const ctx = normalStart('h1');
     toolCall(ctx, 'post_comment', { sideEffect: 'write', target: 'https://drop.example.org/x' });
     const c = expectFeature(last(ctx), 'egress.host_unseen', 55, 60);
-    expect(c.reason).toBe(`sent data to drop.example.org, a host tasks of type ${TYPE} have never contacted (nor anything under example.org)`);
+    expect(c.reason).toBe(
+      `sent data to drop.example.org, a host tasks of type ${TYPE} have never contacted (nor anything under example.org)`,
+    );
     const ctx2 = normalStart('h2');
     toolCall(ctx2, 'post_comment', { sideEffect: 'write', target: 'https://status.acme.io/x' });
     expectFeature(last(ctx2), 'egress.host_unseen', 30, 40);
@@ -159,7 +188,12 @@ describe('host features', () => {
     expectFeature(v, 'egress.host_unseen', 75, 80);
     expect(v.decision).toBe('revoke');
     // A known organisation through the same tool is weaker evidence.
-    expectFeature(afterCall('h6', 'upload_attachment', { sideEffect: 'write', target: 'https://files.acme.io/invoice.pdf' }), 'egress.host_unseen', 30, 40);
+    expectFeature(
+      afterCall('h6', 'upload_attachment', { sideEffect: 'write', target: 'https://files.acme.io/invoice.pdf' }),
+      'egress.host_unseen',
+      30,
+      40,
+    );
   });
 
   it('sequence.secret_then_egress: a secret read, then sending to a new host', () => {
@@ -169,7 +203,9 @@ describe('host features', () => {
     toolCall(ctx, 'post_comment', { sideEffect: 'write', target: 'https://drop.example.org/x' });
     const v = last(ctx);
     const c = expectFeature(v, 'sequence.secret_then_egress', 85);
-    expect(c.reason).toMatch(/^sent data to drop.example.org 2.1 s after reading vault\/secret\/api-key; tasks of type summarize_ticket never contacted that host$/);
+    expect(c.reason).toMatch(
+      /^sent data to drop.example.org 2.1 s after reading vault\/secret\/api-key; tasks of type summarize_ticket never contacted that host$/,
+    );
     // Restricted data never read by the type + egress to a new host: a hard rule.
     expect(v.hardRule).toBe('restricted_with_new_egress');
     expect(v.score).toBe(100);
@@ -186,7 +222,10 @@ describe('host features', () => {
 describe('privilege features', () => {
   it('privilege.admin_scope: escalation into an admin scope the type never holds is a hard rule', () => {
     const ctx = normalStart('p1');
-    privilegeChange(ctx, 'elevate', ['helpdesk:read'], ['helpdesk:read', 'org:admin'], { grantedBy: 'self', approved: false });
+    privilegeChange(ctx, 'elevate', ['helpdesk:read'], ['helpdesk:read', 'org:admin'], {
+      grantedBy: 'self',
+      approved: false,
+    });
     const v = last(ctx);
     expect(v.hardRule).toBe('privilege_admin_unseen');
     expect(v.decision).toBe('revoke');
@@ -199,7 +238,12 @@ describe('privilege features', () => {
 
   it('privilege.scope_unseen and privilege.scope_growth: scopes pile up', () => {
     const ctx = normalStart('p2');
-    privilegeChange(ctx, 'token_issue', ['helpdesk:read'], ['helpdesk:read', 'crm:read', 'crm:write', 'billing:read', 'billing:write', 'hr:read']);
+    privilegeChange(
+      ctx,
+      'token_issue',
+      ['helpdesk:read'],
+      ['helpdesk:read', 'crm:read', 'crm:write', 'billing:read', 'billing:write', 'hr:read'],
+    );
     const v = last(ctx);
     expectFeature(v, 'privilege.scope_unseen', 70, 75);
     expectFeature(v, 'privilege.scope_growth', 20);
@@ -208,7 +252,10 @@ describe('privilege features', () => {
   it('privilege.self_approved: a change the agent granted itself is not approved, whatever it says (hard rule)', () => {
     for (const grantedBy of ['agent-1', 'agent:agent-1', ' Agent-1 ', 'self']) {
       const ctx = normalStart(`p4-${grantedBy}`);
-      privilegeChange(ctx, 'token_issue', ['helpdesk:read'], ['helpdesk:read', 'helpdesk:comment'], { grantedBy, approved: true });
+      privilegeChange(ctx, 'token_issue', ['helpdesk:read'], ['helpdesk:read', 'helpdesk:comment'], {
+        grantedBy,
+        approved: true,
+      });
       const v = last(ctx);
       expect(v.hardRule).toBe('privilege_self_approved');
       expect(v.decision).toBe('revoke');
@@ -218,7 +265,10 @@ describe('privilege features', () => {
     }
     // Approved by someone else: the usual change is not scored.
     const ctx = normalStart('p5');
-    privilegeChange(ctx, 'token_issue', ['helpdesk:read'], ['helpdesk:read', 'helpdesk:comment'], { grantedBy: 'manager-7', approved: true });
+    privilegeChange(ctx, 'token_issue', ['helpdesk:read'], ['helpdesk:read', 'helpdesk:comment'], {
+      grantedBy: 'manager-7',
+      approved: true,
+    });
     expect(last(ctx).contributions.filter((c) => c.feature.startsWith('privilege.'))).toEqual([]);
   });
 
@@ -232,10 +282,13 @@ describe('privilege features', () => {
 describe('errors and shape', () => {
   it('errors.storm: a burst of failing calls across many targets', () => {
     const ctx = normalStart('e1');
-    for (let i = 0; i < 25; i++) toolCall(ctx, 'search_kb', { error: true, target: `https://helpdesk.acme.io/api/${String(i)}`, durMs: 100 });
+    for (let i = 0; i < 25; i++)
+      toolCall(ctx, 'search_kb', { error: true, target: `https://helpdesk.acme.io/api/${String(i)}`, durMs: 100 });
     const v = last(ctx);
     const c = expectFeature(v, 'errors.storm', 90);
-    expect(c.reason).toMatch(/^probing storm: 25 failing calls in the last minute \(\d+% of calls\), against 25 different targets; tasks of type summarize_ticket stay under 10$/);
+    expect(c.reason).toMatch(
+      /^probing storm: 25 failing calls in the last minute \(\d+% of calls\), against 25 different targets; tasks of type summarize_ticket stay under 10$/,
+    );
     expectFeature(v, 'errors.per_task', 50);
   });
 
@@ -264,6 +317,8 @@ describe('lifecycle', () => {
     const v = res.verdicts.at(-1);
     expect(v?.hardRule).toBe('after_end');
     expect(v?.decision).toBe('revoke');
-    expect(v?.contributions[0]?.reason).toBe('tool call "execute_tool get_ticket" 30.7 s after the task ended: its credentials were used after the task (hard rule after_end)');
+    expect(v?.contributions[0]?.reason).toBe(
+      'tool call "execute_tool get_ticket" 30.7 s after the task ended: its credentials were used after the task (hard rule after_end)',
+    );
   });
 });

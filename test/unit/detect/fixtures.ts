@@ -2,7 +2,13 @@
  * Test data for the detector: AgentEvent builders, a seeded random source, a few synthetic benign task types
  * with realistic variance, and attack sequences. All synthetic; deterministic for a given seed.
  */
-import type { AgentEvent, DataAccessDetail, PrivilegeDetail, ToolCallDetail, Verdict } from '../../../schemas/events.ts';
+import type {
+  AgentEvent,
+  DataAccessDetail,
+  PrivilegeDetail,
+  ToolCallDetail,
+  Verdict,
+} from '../../../schemas/events.ts';
 import {
   type Baseline,
   type BaselineLookup,
@@ -87,7 +93,11 @@ export function gap(ctx: TaskCtx, ms: number): void {
   ctx.t += ms;
 }
 
-export function toolCall(ctx: TaskCtx, name: string, opts: Partial<ToolCallDetail> & { error?: boolean; durMs?: number } = {}): AgentEvent {
+export function toolCall(
+  ctx: TaskCtx,
+  name: string,
+  opts: Partial<ToolCallDetail> & { error?: boolean; durMs?: number } = {},
+): AgentEvent {
   const { error = false, durMs = 200, ...tool } = opts;
   const e = base(ctx, 'tool_call', `execute_tool ${name}`, durMs, error);
   e.tool = { name, ...tool };
@@ -95,14 +105,24 @@ export function toolCall(ctx: TaskCtx, name: string, opts: Partial<ToolCallDetai
   return e;
 }
 
-export function dataAccess(ctx: TaskCtx, resource: string, opts: Partial<DataAccessDetail> & { error?: boolean; durMs?: number } = {}): AgentEvent {
+export function dataAccess(
+  ctx: TaskCtx,
+  resource: string,
+  opts: Partial<DataAccessDetail> & { error?: boolean; durMs?: number } = {},
+): AgentEvent {
   const { error = false, durMs = 50, ...d } = opts;
   const e = base(ctx, 'data_access', `SELECT ${resource}`, durMs, error);
   e.data = { resource, operation: 'SELECT', ...d };
   return e;
 }
 
-export function privilegeChange(ctx: TaskCtx, action: string, scopesBefore: string[], scopesAfter: string[], opts: Partial<PrivilegeDetail> = {}): AgentEvent {
+export function privilegeChange(
+  ctx: TaskCtx,
+  action: string,
+  scopesBefore: string[],
+  scopesAfter: string[],
+  opts: Partial<PrivilegeDetail> = {},
+): AgentEvent {
   const e = base(ctx, 'privilege_change', `privilege ${action}`, 20, false);
   e.privilege = { action, scopesBefore, scopesAfter, ...opts };
   return e;
@@ -116,12 +136,21 @@ export type TaskGen = (ctx: TaskCtx, r: () => number, busy?: number) => void;
 /** Helpdesk: read a ticket, search the knowledge base, look up the customer, post a comment. */
 export const summarizeTicket: TaskGen = (ctx, r, busy = 1) => {
   toolCall(ctx, 'get_ticket', { type: 'function', sideEffect: 'read' });
-  dataAccess(ctx, `tickets/${String(int(r, 1000, 99999))}`, { rows: 1, bytes: int(r, 800, 4000), classification: 'internal', system: 'postgresql' });
+  dataAccess(ctx, `tickets/${String(int(r, 1000, 99999))}`, {
+    rows: 1,
+    bytes: int(r, 800, 4000),
+    classification: 'internal',
+    system: 'postgresql',
+  });
   const searches = Math.max(1, Math.round(lognormal(r, 2, 0.45) * busy));
   for (let i = 0; i < searches; i++) {
     gap(ctx, int(r, 500, 4000));
     toolCall(ctx, 'search_kb', { type: 'function', sideEffect: 'read' });
-    dataAccess(ctx, 'kb.articles', { rows: Math.max(1, lognormal(r, 5, 0.4)), bytes: lognormal(r, 20_000, 0.5), classification: 'internal' });
+    dataAccess(ctx, 'kb.articles', {
+      rows: Math.max(1, lognormal(r, 5, 0.4)),
+      bytes: lognormal(r, 20_000, 0.5),
+      classification: 'internal',
+    });
   }
   if (r() < 0.6) {
     toolCall(ctx, 'lookup_customer', { type: 'function', sideEffect: 'read' });
@@ -131,7 +160,11 @@ export const summarizeTicket: TaskGen = (ctx, r, busy = 1) => {
   if (r() < 0.3) privilegeChange(ctx, 'token_issue', ['helpdesk:read'], ['helpdesk:read', 'helpdesk:comment']);
   gap(ctx, int(r, 1000, 8000));
   toolCall(ctx, 'summarize', { type: 'function' });
-  toolCall(ctx, 'post_comment', { type: 'function', sideEffect: 'write', target: 'https://helpdesk.acme.io/api/comments' });
+  toolCall(ctx, 'post_comment', {
+    type: 'function',
+    sideEffect: 'write',
+    target: 'https://helpdesk.acme.io/api/comments',
+  });
 };
 
 /** Deploys: checkout, tests, fetch a deploy key from the vault, deploy, notify. */
@@ -145,7 +178,10 @@ export const deployService: TaskGen = (ctx, r, busy = 1) => {
   }
   toolCall(ctx, 'get_secret', { sideEffect: 'read' });
   dataAccess(ctx, 'vault/secret/deploy-key', { rows: 1, bytes: 512, classification: 'restricted', system: 'vault' });
-  privilegeChange(ctx, 'assume_role', ['deploy:staging'], ['deploy:staging', 'deploy:prod'], { grantedBy: 'ci-policy', approved: true });
+  privilegeChange(ctx, 'assume_role', ['deploy:staging'], ['deploy:staging', 'deploy:prod'], {
+    grantedBy: 'ci-policy',
+    approved: true,
+  });
   toolCall(ctx, 'deploy', { sideEffect: 'write', target: 'https://deploy.acme.io/v1/releases' });
   toolCall(ctx, 'notify_slack', { sideEffect: 'write', target: 'https://hooks.slack.com/services/T0/B0' });
 };
@@ -155,7 +191,12 @@ export const buildReport: TaskGen = (ctx, r, busy = 1) => {
   const queries = Math.max(1, Math.round(lognormal(r, 4, 0.5) * busy));
   for (let i = 0; i < queries; i++) {
     toolCall(ctx, 'run_query', { sideEffect: 'read' });
-    dataAccess(ctx, r() < 0.5 ? 'warehouse.sales' : 'warehouse.orders', { rows: lognormal(r, 20_000, 0.8), bytes: lognormal(r, 2_000_000, 0.8), classification: 'internal', system: 'clickhouse' });
+    dataAccess(ctx, r() < 0.5 ? 'warehouse.sales' : 'warehouse.orders', {
+      rows: lognormal(r, 20_000, 0.8),
+      bytes: lognormal(r, 2_000_000, 0.8),
+      classification: 'internal',
+      system: 'clickhouse',
+    });
     gap(ctx, int(r, 2000, 20_000));
   }
   toolCall(ctx, 'render_chart', { type: 'function' });
@@ -168,7 +209,12 @@ export const TYPES: Readonly<Record<string, TaskGen>> = {
   build_report: buildReport,
 };
 
-export function benignTask(taskType: string, taskId: string, r: () => number, opts: { agentId?: string; start?: number; busy?: number } = {}): TaskCtx {
+export function benignTask(
+  taskType: string,
+  taskId: string,
+  r: () => number,
+  opts: { agentId?: string; start?: number; busy?: number } = {},
+): TaskCtx {
   const gen = TYPES[taskType];
   if (gen === undefined) throw new Error(`no generator for ${taskType}`);
   const ctx = taskCtx(taskType, taskId, opts.agentId ?? `agent-${String(int(r, 1, 3))}`, opts.start ?? T0);
@@ -187,10 +233,21 @@ export interface RunResult {
   firstRevoke: number;
 }
 
-export function run(events: readonly AgentEvent[], baselines: BaselineLookup, config: DetectorConfig = DEFAULT_DETECTOR_CONFIG, endAfter?: number): RunResult {
+export function run(
+  events: readonly AgentEvent[],
+  baselines: BaselineLookup,
+  config: DetectorConfig = DEFAULT_DETECTOR_CONFIG,
+  endAfter?: number,
+): RunResult {
   const first = events[0];
   if (first === undefined) throw new Error('no events');
-  const state = newTaskState({ tenant: first.tenant, taskId: first.taskId, taskType: first.taskType, agentId: first.agentId, startMs: first.startMs });
+  const state = newTaskState({
+    tenant: first.tenant,
+    taskId: first.taskId,
+    taskType: first.taskType,
+    agentId: first.agentId,
+    startMs: first.startMs,
+  });
   const verdicts: Verdict[] = [];
   events.forEach((e, i) => {
     observe(state, e);
@@ -208,7 +265,13 @@ export function run(events: readonly AgentEvent[], baselines: BaselineLookup, co
 export function stateOf(events: readonly AgentEvent[], endMs?: number): TaskState {
   const first = events[0];
   if (first === undefined) throw new Error('no events');
-  const state = newTaskState({ tenant: first.tenant, taskId: first.taskId, taskType: first.taskType, agentId: first.agentId, startMs: first.startMs });
+  const state = newTaskState({
+    tenant: first.tenant,
+    taskId: first.taskId,
+    taskType: first.taskType,
+    agentId: first.agentId,
+    startMs: first.startMs,
+  });
   for (const e of events) observe(state, e);
   if (endMs !== undefined) markEnded(state, endMs);
   return state;
@@ -232,7 +295,8 @@ export function train(taskType: string, n: number, seed = 1, otherTasks = 0): Tr
   }
   for (const other of Object.keys(TYPES)) {
     if (other === taskType) continue;
-    for (let i = 0; i < otherTasks; i++) learn(fleet, summarize(stateOf(benignTask(other, `${other}-${String(i)}`, r).events)));
+    for (let i = 0; i < otherTasks; i++)
+      learn(fleet, summarize(stateOf(benignTask(other, `${other}-${String(i)}`, r).events)));
   }
   return { type, fleet, lookup: { type, fleet } };
 }
@@ -252,7 +316,11 @@ export const ATTACKS: Readonly<Record<string, Attack>> = {
   slow_drip: (ctx, r) => {
     for (let i = 0; i < 40; i++) {
       toolCall(ctx, 'lookup_customer', { sideEffect: 'read' });
-      dataAccess(ctx, 'crm.customers', { rows: int(r, 5, 9), bytes: int(r, 2000, 4000), classification: 'confidential' });
+      dataAccess(ctx, 'crm.customers', {
+        rows: int(r, 5, 9),
+        bytes: int(r, 2000, 4000),
+        classification: 'confidential',
+      });
       gap(ctx, int(r, 3000, 9000));
     }
   },
@@ -280,7 +348,11 @@ export const ATTACKS: Readonly<Record<string, Attack>> = {
   probing_storm: (ctx, r) => {
     const tools = ['get_ticket', 'search_kb', 'lookup_customer', 'admin_api', 'list_users', 'read_file'];
     for (let i = 0; i < 30; i++) {
-      toolCall(ctx, tools[i % tools.length] ?? 'x', { target: `https://helpdesk.acme.io/api/${String(i)}`, error: true, durMs: 50 });
+      toolCall(ctx, tools[i % tools.length] ?? 'x', {
+        target: `https://helpdesk.acme.io/api/${String(i)}`,
+        error: true,
+        durMs: 50,
+      });
       gap(ctx, int(r, 200, 1500));
     }
   },

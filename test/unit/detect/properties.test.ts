@@ -36,8 +36,18 @@ function volumeScore(v: Verdict): number {
   return m;
 }
 
-const resources = fc.constantFrom('crm.customers', 'kb.articles', 'tickets/17', 'hr.salaries', 'https://api.acme.io/v1/x', '__proto__', 'constructor');
-const classification = fc.option(fc.constantFrom('public', 'internal', 'confidential', 'restricted' as const), { nil: undefined });
+const resources = fc.constantFrom(
+  'crm.customers',
+  'kb.articles',
+  'tickets/17',
+  'hr.salaries',
+  'https://api.acme.io/v1/x',
+  '__proto__',
+  'constructor',
+);
+const classification = fc.option(fc.constantFrom('public', 'internal', 'confidential', 'restricted' as const), {
+  nil: undefined,
+});
 const access = fc.record({
   resource: resources,
   rows: fc.nat({ max: 100_000 }),
@@ -46,7 +56,16 @@ const access = fc.record({
   gapMs: fc.nat({ max: 120_000 }),
 });
 
-function dataEvents(taskId: string, accesses: readonly { resource: string; rows: number; bytes: number; classification: DataClassification | undefined; gapMs: number }[]): AgentEvent[] {
+function dataEvents(
+  taskId: string,
+  accesses: readonly {
+    resource: string;
+    rows: number;
+    bytes: number;
+    classification: DataClassification | undefined;
+    gapMs: number;
+  }[],
+): AgentEvent[] {
   let t = T0;
   return accesses.map((a, i) => {
     t += a.gapMs;
@@ -64,18 +83,55 @@ function dataEvents(taskId: string, accesses: readonly { resource: string; rows:
       startMs: t,
       endMs: t + 10,
       error: false,
-      data: { resource: a.resource, rows: a.rows, bytes: a.bytes, ...(a.classification === undefined ? {} : { classification: a.classification }) },
+      data: {
+        resource: a.resource,
+        rows: a.rows,
+        bytes: a.bytes,
+        ...(a.classification === undefined ? {} : { classification: a.classification }),
+      },
       attributes: {},
     };
     return e;
   });
 }
 
-const toolNames = fc.constantFrom('get_ticket', 'search_kb', 'summarize', 'post_comment', 'shell_exec', 'http_request', 'toString', '__proto__');
+const toolNames = fc.constantFrom(
+  'get_ticket',
+  'search_kb',
+  'summarize',
+  'post_comment',
+  'shell_exec',
+  'http_request',
+  'toString',
+  '__proto__',
+);
 const anyEvent = fc.oneof(
-  fc.record({ kind: fc.constant('tool_call' as const), name: toolNames, target: fc.option(fc.constantFrom('https://x.example.com/a', 'helpdesk.acme.io/api', 'crm.customers', ''), { nil: undefined }), error: fc.boolean(), gapMs: fc.nat({ max: 90_000 }) }),
-  fc.record({ kind: fc.constant('data_access' as const), resource: resources, rows: fc.double({ min: -10, max: 1e9, noNaN: false }), bytes: fc.double({ min: -10, max: 1e12 }), classification, error: fc.boolean(), gapMs: fc.nat({ max: 90_000 }) }),
-  fc.record({ kind: fc.constant('privilege_change' as const), action: fc.constantFrom('grant', 'elevate', 'token_issue', 'assume_role'), before: fc.subarray(['a:read', 'b:write', 'helpdesk:read']), after: fc.subarray(['a:read', 'b:write', 'iam:admin', '*', 'helpdesk:comment']), error: fc.boolean(), gapMs: fc.nat({ max: 90_000 }) }),
+  fc.record({
+    kind: fc.constant('tool_call' as const),
+    name: toolNames,
+    target: fc.option(fc.constantFrom('https://x.example.com/a', 'helpdesk.acme.io/api', 'crm.customers', ''), {
+      nil: undefined,
+    }),
+    error: fc.boolean(),
+    gapMs: fc.nat({ max: 90_000 }),
+  }),
+  fc.record({
+    kind: fc.constant('data_access' as const),
+    resource: resources,
+    rows: fc.double({ min: -10, max: 1e9, noNaN: false }),
+    bytes: fc.double({ min: -10, max: 1e12 }),
+    classification,
+    error: fc.boolean(),
+    gapMs: fc.nat({ max: 90_000 }),
+  }),
+  fc.record({
+    kind: fc.constant('privilege_change' as const),
+    action: fc.constantFrom('grant', 'elevate', 'token_issue', 'assume_role'),
+    before: fc.subarray(['a:read', 'b:write', 'helpdesk:read']),
+    after: fc.subarray(['a:read', 'b:write', 'iam:admin', '*', 'helpdesk:comment']),
+    error: fc.boolean(),
+    gapMs: fc.nat({ max: 90_000 }),
+  }),
 );
 
 type AnySpec = typeof anyEvent extends fc.Arbitrary<infer T> ? T : never;
@@ -84,9 +140,30 @@ function anyEvents(taskId: string, specs: readonly AnySpec[]): AgentEvent[] {
   let t = T0;
   return specs.map((s, i) => {
     t += s.gapMs;
-    const e: AgentEvent = { id: `${taskId}:${String(i)}`, tenant: TENANT, kind: s.kind, taskId, taskType: TYPE, agentId: 'agent-1', traceId: taskId, spanId: String(i), parentSpanId: '', name: s.kind, startMs: t, endMs: t + 5, error: s.error, attributes: {} };
+    const e: AgentEvent = {
+      id: `${taskId}:${String(i)}`,
+      tenant: TENANT,
+      kind: s.kind,
+      taskId,
+      taskType: TYPE,
+      agentId: 'agent-1',
+      traceId: taskId,
+      spanId: String(i),
+      parentSpanId: '',
+      name: s.kind,
+      startMs: t,
+      endMs: t + 5,
+      error: s.error,
+      attributes: {},
+    };
     if (s.kind === 'tool_call') e.tool = { name: s.name, ...(s.target === undefined ? {} : { target: s.target }) };
-    else if (s.kind === 'data_access') e.data = { resource: s.resource, rows: s.rows, bytes: s.bytes, ...(s.classification === undefined ? {} : { classification: s.classification }) };
+    else if (s.kind === 'data_access')
+      e.data = {
+        resource: s.resource,
+        rows: s.rows,
+        bytes: s.bytes,
+        ...(s.classification === undefined ? {} : { classification: s.classification }),
+      };
     else e.privilege = { action: s.action, scopesBefore: s.before, scopesAfter: s.after };
     return e;
   });
@@ -95,44 +172,61 @@ function anyEvents(taskId: string, specs: readonly AnySpec[]): AgentEvent[] {
 describe('properties', () => {
   it('more data read never lowers the data score or the total score (type and rules regimes)', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(access, fc.nat({ max: 1_000_000 }), fc.nat({ max: 10_000_000 })), { minLength: 1, maxLength: 25 }), fc.boolean(), (rows, rules) => {
-        const small = dataEvents('small', rows.map(([a]) => a));
-        const big = dataEvents('big', rows.map(([a, dr, db]) => ({ ...a, rows: a.rows + dr, bytes: a.bytes + db })));
-        const lookup = rules ? { fleet: trained.fleet } : trained.lookup;
-        const vs = run(small, lookup).verdicts;
-        const vb = run(big, lookup).verdicts;
-        vs.forEach((v, i) => {
-          const w = vb[i];
-          if (w === undefined) throw new Error('missing verdict');
-          expect(volumeScore(w)).toBeGreaterThanOrEqual(volumeScore(v));
-          expect(w.score).toBeGreaterThanOrEqual(v.score);
-        });
-      }),
+      fc.property(
+        fc.array(fc.tuple(access, fc.nat({ max: 1_000_000 }), fc.nat({ max: 10_000_000 })), {
+          minLength: 1,
+          maxLength: 25,
+        }),
+        fc.boolean(),
+        (rows, rules) => {
+          const small = dataEvents(
+            'small',
+            rows.map(([a]) => a),
+          );
+          const big = dataEvents(
+            'big',
+            rows.map(([a, dr, db]) => ({ ...a, rows: a.rows + dr, bytes: a.bytes + db })),
+          );
+          const lookup = rules ? { fleet: trained.fleet } : trained.lookup;
+          const vs = run(small, lookup).verdicts;
+          const vb = run(big, lookup).verdicts;
+          vs.forEach((v, i) => {
+            const w = vb[i];
+            if (w === undefined) throw new Error('missing verdict');
+            expect(volumeScore(w)).toBeGreaterThanOrEqual(volumeScore(v));
+            expect(w.score).toBeGreaterThanOrEqual(v.score);
+          });
+        },
+      ),
       { numRuns: 150 },
     );
   });
 
   it('every score is in [0, 100], every contribution too, for arbitrary event sequences', () => {
     fc.assert(
-      fc.property(fc.array(anyEvent, { minLength: 1, maxLength: 30 }), fc.constantFrom('type', 'rules', 'none'), (specs, which) => {
-        const lookup = which === 'type' ? trained.lookup : which === 'rules' ? { fleet: trained.fleet } : {};
-        for (const v of run(anyEvents('any', specs), lookup, DEFAULT_DETECTOR_CONFIG).verdicts) {
-          expect(v.score).toBeGreaterThanOrEqual(0);
-          expect(v.score).toBeLessThanOrEqual(100);
-          expect(Number.isFinite(v.score)).toBe(true);
-          for (const c of v.contributions) {
-            expect(c.score).toBeGreaterThan(0);
-            expect(c.score).toBeLessThanOrEqual(100);
+      fc.property(
+        fc.array(anyEvent, { minLength: 1, maxLength: 30 }),
+        fc.constantFrom('type', 'rules', 'none'),
+        (specs, which) => {
+          const lookup = which === 'type' ? trained.lookup : which === 'rules' ? { fleet: trained.fleet } : {};
+          for (const v of run(anyEvents('any', specs), lookup, DEFAULT_DETECTOR_CONFIG).verdicts) {
+            expect(v.score).toBeGreaterThanOrEqual(0);
+            expect(v.score).toBeLessThanOrEqual(100);
+            expect(Number.isFinite(v.score)).toBe(true);
+            for (const c of v.contributions) {
+              expect(c.score).toBeGreaterThan(0);
+              expect(c.score).toBeLessThanOrEqual(100);
+            }
           }
-        }
-      }),
+        },
+      ),
       { numRuns: 200 },
     );
   });
 
-  const summariesArb = fc.array(fc.array(anyEvent, { minLength: 1, maxLength: 15 }), { minLength: 0, maxLength: 12 }).map((tasks) =>
-    tasks.map((specs, i): TaskSummary => summarize(stateOf(anyEvents(`task-${String(i)}`, specs)))),
-  );
+  const summariesArb = fc
+    .array(fc.array(anyEvent, { minLength: 1, maxLength: 15 }), { minLength: 0, maxLength: 12 })
+    .map((tasks) => tasks.map((specs, i): TaskSummary => summarize(stateOf(anyEvents(`task-${String(i)}`, specs)))));
 
   it('serialize → parse round-trips any learned baseline', () => {
     fc.assert(
@@ -167,26 +261,36 @@ describe('properties', () => {
 
   it('combining is bounded, at least the strongest family, and monotone in each family', () => {
     fc.assert(
-      fc.property(fc.array(fc.double({ min: 0, max: 100, noNaN: true }), { maxLength: 8 }), fc.nat({ max: 7 }), fc.double({ min: 0, max: 100, noNaN: true }), (scores, i, bump) => {
-        const c = combineFamilies(scores);
-        expect(c).toBeGreaterThanOrEqual(0);
-        expect(c).toBeLessThanOrEqual(100);
-        expect(c).toBeGreaterThanOrEqual(Math.max(0, ...scores) - 1e-9);
-        if (i < scores.length) {
-          const raised = [...scores];
-          raised[i] = Math.max(scores[i] ?? 0, bump);
-          expect(combineFamilies(raised)).toBeGreaterThanOrEqual(c - 1e-9);
-        }
-      }),
+      fc.property(
+        fc.array(fc.double({ min: 0, max: 100, noNaN: true }), { maxLength: 8 }),
+        fc.nat({ max: 7 }),
+        fc.double({ min: 0, max: 100, noNaN: true }),
+        (scores, i, bump) => {
+          const c = combineFamilies(scores);
+          expect(c).toBeGreaterThanOrEqual(0);
+          expect(c).toBeLessThanOrEqual(100);
+          expect(c).toBeGreaterThanOrEqual(Math.max(0, ...scores) - 1e-9);
+          if (i < scores.length) {
+            const raised = [...scores];
+            raised[i] = Math.max(scores[i] ?? 0, bump);
+            expect(combineFamilies(raised)).toBeGreaterThanOrEqual(c - 1e-9);
+          }
+        },
+      ),
     );
   });
 
   it('excessScore is monotone in the value', () => {
     fc.assert(
-      fc.property(fc.double({ min: 0, max: 1e12, noNaN: true }), fc.double({ min: 0, max: 1e12, noNaN: true }), fc.double({ min: 1e-3, max: 1e9, noNaN: true }), (a, b, upper) => {
-        const [lo, hi] = a <= b ? [a, b] : [b, a];
-        expect(excessScore(hi, upper, 6)).toBeGreaterThanOrEqual(excessScore(lo, upper, 6));
-      }),
+      fc.property(
+        fc.double({ min: 0, max: 1e12, noNaN: true }),
+        fc.double({ min: 0, max: 1e12, noNaN: true }),
+        fc.double({ min: 1e-3, max: 1e9, noNaN: true }),
+        (a, b, upper) => {
+          const [lo, hi] = a <= b ? [a, b] : [b, a];
+          expect(excessScore(hi, upper, 6)).toBeGreaterThanOrEqual(excessScore(lo, upper, 6));
+        },
+      ),
     );
   });
 });

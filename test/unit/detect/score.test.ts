@@ -115,7 +115,9 @@ describe('regimes', () => {
     toolCall(ctx, 'wipe_disk', { sideEffect: 'destructive' });
     const vs = run(ctx.events, { type, agent }).verdicts;
     expect(vs[0]?.contributions[0]?.feature).toBe('tool.agent_unseen');
-    expect(vs[0]?.contributions[0]?.reason).toMatch(/agent agent-9 has never used for type summarize_ticket \(other agents use it in 2.4% of tasks\)/);
+    expect(vs[0]?.contributions[0]?.reason).toMatch(
+      /agent agent-9 has never used for type summarize_ticket \(other agents use it in 2.4% of tasks\)/,
+    );
     expect(vs[0]?.decision).toBe('allow');
     expect(vs[1]?.contributions[0]?.feature).toBe('tool.unseen');
     expect(vs[1]?.decision).toBe('revoke');
@@ -146,7 +148,22 @@ describe('events without details', () => {
   it('scores spans that lack their tool/data/privilege detail without throwing', () => {
     const s = newTaskState({ tenant: 't1', taskId: 'bare', taskType: TYPE, agentId: 'a', startMs: T0 });
     for (const kind of ['tool_call', 'data_access', 'privilege_change'] as const) {
-      const e = { id: kind, tenant: 't1', kind, taskId: 'bare', taskType: TYPE, agentId: 'a', traceId: 'x', spanId: kind, parentSpanId: '', name: kind, startMs: T0, endMs: T0 + 1, error: false, attributes: {} };
+      const e = {
+        id: kind,
+        tenant: 't1',
+        kind,
+        taskId: 'bare',
+        taskType: TYPE,
+        agentId: 'a',
+        traceId: 'x',
+        spanId: kind,
+        parentSpanId: '',
+        name: kind,
+        startMs: T0,
+        endMs: T0 + 1,
+        error: false,
+        attributes: {},
+      };
       observe(s, e);
       expect(score(e, s, trained.lookup, DEFAULT_DETECTOR_CONFIG).score).toBeGreaterThanOrEqual(0);
     }

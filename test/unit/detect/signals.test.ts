@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { classificationRank, hostFamily, hostOf, isAdminScope, isEgress, isSecretRead, namespaceOf, resourceKey } from '../../../services/core/detect/signals.ts';
+import {
+  classificationRank,
+  hostFamily,
+  hostOf,
+  isAdminScope,
+  isEgress,
+  isSecretRead,
+  namespaceOf,
+  resourceKey,
+} from '../../../services/core/detect/signals.ts';
 import { dataAccess, taskCtx, toolCall } from './fixtures.ts';
 
 describe('hostOf', () => {
@@ -14,9 +23,12 @@ describe('hostOf', () => {
   ])('%s names host %s', (target, host) => {
     expect(hostOf(target)).toBe(host);
   });
-  it.each(['crm.customers', 'kb.articles', 'reports/q1.csv', '/etc/passwd', '', 'data.csv'])('%s is not a host', (target) => {
-    expect(hostOf(target)).toBeUndefined();
-  });
+  it.each(['crm.customers', 'kb.articles', 'reports/q1.csv', '/etc/passwd', '', 'data.csv'])(
+    '%s is not a host',
+    (target) => {
+      expect(hostOf(target)).toBeUndefined();
+    },
+  );
 });
 
 describe('hostFamily', () => {
@@ -38,7 +50,12 @@ describe('isEgress / isSecretRead', () => {
     expect(isEgress(toolCall(ctx, 'summarize'), undefined)).toBe(false);
   });
   it('sees a data write to a host as egress and a read as not', () => {
-    expect(isEgress(dataAccess(ctx, 's3://bucket/k', { operation: 'PUT', host: 'bucket.s3.amazonaws.com' }), 'bucket.s3.amazonaws.com')).toBe(true);
+    expect(
+      isEgress(
+        dataAccess(ctx, 's3://bucket/k', { operation: 'PUT', host: 'bucket.s3.amazonaws.com' }),
+        'bucket.s3.amazonaws.com',
+      ),
+    ).toBe(true);
     expect(isEgress(dataAccess(ctx, 'crm.customers', { host: 'db.acme.io' }), 'db.acme.io')).toBe(false);
   });
   it('recognises secret reads by classification, resource or tool name', () => {
@@ -56,9 +73,12 @@ describe('isAdminScope', () => {
   it.each(['admin', 'iam:admin', 'org.owner', 'root', '*', 's3:*', 'repo:all', 'sudo'])('%s is administrative', (s) => {
     expect(isAdminScope(s)).toBe(true);
   });
-  it.each(['helpdesk:read', 'deploy:prod', 'administration-report:read', 'tickets:write', 'overall:read'])('%s is not', (s) => {
-    expect(isAdminScope(s)).toBe(false);
-  });
+  it.each(['helpdesk:read', 'deploy:prod', 'administration-report:read', 'tickets:write', 'overall:read'])(
+    '%s is not',
+    (s) => {
+      expect(isAdminScope(s)).toBe(false);
+    },
+  );
 });
 
 describe('resourceKey / namespaceOf / classificationRank', () => {

@@ -6,7 +6,13 @@ describe('observe', () => {
   it('mutates and returns the same state, counting kinds, errors and time', () => {
     const ctx = taskCtx('summarize_ticket', 'task-1');
     const e = toolCall(ctx, 'get_ticket', { error: true });
-    const s = newTaskState({ tenant: 't1', taskId: 'task-1', taskType: 'summarize_ticket', agentId: 'agent-1', startMs: T0 });
+    const s = newTaskState({
+      tenant: 't1',
+      taskId: 'task-1',
+      taskType: 'summarize_ticket',
+      agentId: 'agent-1',
+      startMs: T0,
+    });
     expect(observe(s, e)).toBe(s);
     expect(s.counts).toEqual({ tool_call: 1, data_access: 0, privilege_change: 0 });
     expect(s.errors).toBe(1);
@@ -21,7 +27,10 @@ describe('observe', () => {
     gap(ctx, 120_000);
     toolCall(ctx, 'b');
     const s = stateOf(ctx.events);
-    expect([...s.tools]).toEqual([['a', 2], ['b', 2]]);
+    expect([...s.tools]).toEqual([
+      ['a', 2],
+      ['b', 2],
+    ]);
     expect(s.prevTool).toBe('a');
     expect(s.lastTool).toBe('b');
     expect(s.transitions.get('^\u0001a')).toBe(1);
@@ -63,12 +72,16 @@ describe('observe', () => {
     const s = stateOf(ctx.events);
     expect([...s.gainedScopes].sort()).toEqual(['b', 'c', 'd']);
     expect(s.unapprovedChanges).toBe(1);
-    expect([...s.privilegeActions]).toEqual([['grant', 1], ['elevate', 1]]);
+    expect([...s.privilegeActions]).toEqual([
+      ['grant', 1],
+      ['elevate', 1],
+    ]);
   });
 
   it('counts failing targets for probing storms and errors per minute', () => {
     const ctx = taskCtx('x', 'task');
-    for (let i = 0; i < 12; i++) toolCall(ctx, `t${String(i % 4)}`, { error: true, target: `h${String(i)}.example.com` });
+    for (let i = 0; i < 12; i++)
+      toolCall(ctx, `t${String(i % 4)}`, { error: true, target: `h${String(i)}.example.com` });
     const s = stateOf(ctx.events);
     expect(s.failingTargets.size).toBe(12);
     expect(s.errorsLastMinute).toBe(12);

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { computeFence, distFromValues, emptyDist, excessScore, goodTuringNew, pushValue } from '../../../services/core/detect/stats.ts';
+import {
+  computeFence,
+  distFromValues,
+  emptyDist,
+  excessScore,
+  goodTuringNew,
+  pushValue,
+} from '../../../services/core/detect/stats.ts';
 
 describe('computeFence', () => {
   it('is empty for no data', () => {

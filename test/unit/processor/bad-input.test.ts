@@ -26,7 +26,12 @@ const running: { h: Harness; bus: InProcessBus }[] = [];
 
 async function pipeline(): Promise<{ h: Harness; bus: InProcessBus; receive: (body: string) => Promise<void> }> {
   const h = await startProcessor();
-  const bus = createInProcessBus({ capacity: 1000, batchSize: 100, flushIntervalMs: 0, logger: createLogger('silent') });
+  const bus = createInProcessBus({
+    capacity: 1000,
+    batchSize: 100,
+    flushIntervalMs: 0,
+    logger: createLogger('silent'),
+  });
   await bus.start((batch) => h.processor.handle(batch));
   running.push({ h, bus });
   // What the OTLP route does with a request body: decode (typed errors), classify, publish.
@@ -51,7 +56,10 @@ describe('bad input (in-process bus, memory store)', () => {
     const trace = newTraceId();
     const spans = [toolSpan(trace, '', 'get_order', NOW), toolSpan(trace, '', 'issue_refund', NOW + 100)];
     const body = JSON.stringify(request(RESOURCE, spans));
-    const broken = body.replace(`"startTimeUnixNano":"${spans[1]?.startTimeUnixNano ?? ''}"`, '"startTimeUnixNano":"soon"');
+    const broken = body.replace(
+      `"startTimeUnixNano":"${spans[1]?.startTimeUnixNano ?? ''}"`,
+      '"startTimeUnixNano":"soon"',
+    );
     expect(broken).not.toBe(body);
 
     const refused = await receive(broken).then(
@@ -59,7 +67,12 @@ describe('bad input (in-process bus, memory store)', () => {
       (error: unknown) => error,
     );
     expect(refused).toBeInstanceOf(TriplineError);
-    expect(refused).toMatchObject({ code: 'OTLP_BAD_REQUEST', status: 400, retriable: false, message: expect.stringContaining('spans[1].startTimeUnixNano') as string });
+    expect(refused).toMatchObject({
+      code: 'OTLP_BAD_REQUEST',
+      status: 400,
+      retriable: false,
+      message: expect.stringContaining('spans[1].startTimeUnixNano') as string,
+    });
     expect(bus.depth()).toBe(0);
     expect(h.store.allEvents()).toEqual([]);
 
@@ -78,15 +91,27 @@ describe('bad input (in-process bus, memory store)', () => {
       name: 'SELECT orders',
       startMs: NOW + 50,
       endMs: NOW + 60,
-      attributes: { 'db.system': 'postgresql', 'db.collection.name': 'orders', 'db.response.returned_rows': 'many', 'tripline.data.classification': 'galactic' },
+      attributes: {
+        'db.system': 'postgresql',
+        'db.collection.name': 'orders',
+        'db.response.returned_rows': 'many',
+        'tripline.data.classification': 'galactic',
+      },
     });
-    await receive(JSON.stringify(request(RESOURCE, [toolSpan(trace, root, 'get_order', NOW), read, toolSpan(trace, root, 'reply', NOW + 100)])));
+    await receive(
+      JSON.stringify(
+        request(RESOURCE, [toolSpan(trace, root, 'get_order', NOW), read, toolSpan(trace, root, 'reply', NOW + 100)]),
+      ),
+    );
 
     const stored = await h.store.eventsForTask(OTLP_TENANT, trace);
     expect(stored.map(({ event }) => event.kind)).toEqual(['tool_call', 'data_access', 'tool_call']);
     expect(stored[1]?.event.data).toEqual({ resource: 'orders', system: 'postgresql' });
     expect(stored.every(({ verdict }) => Number.isFinite(verdict.score))).toBe(true);
-    expect(await h.store.getTask(OTLP_TENANT, trace)).toMatchObject({ status: 'active', counts: { tool_call: 2, data_access: 1, privilege_change: 0 } });
+    expect(await h.store.getTask(OTLP_TENANT, trace)).toMatchObject({
+      status: 'active',
+      counts: { tool_call: 2, data_access: 1, privilege_change: 0 },
+    });
     expect(h.errors).toEqual([]);
   });
 
@@ -102,13 +127,31 @@ describe('bad input (in-process bus, memory store)', () => {
 
   it('logs and skips an unreadable stored baseline, scoring against none', async () => {
     const store = createMemoryStore();
-    await store.saveBaselines([{ tenant: TENANT, taskType: 'summarize_ticket', agentId: '', tasks: 40, model: '{"not": "a baseline"', updatedMs: NOW }]);
+    await store.saveBaselines([
+      {
+        tenant: TENANT,
+        taskType: 'summarize_ticket',
+        agentId: '',
+        tasks: 40,
+        model: '{"not": "a baseline"',
+        updatedMs: NOW,
+      },
+    ]);
     const { processor, errors } = await startProcessor({ store });
-    expect(errors).toEqual([expect.objectContaining({ msg: 'ignoring an unreadable baseline', tenant: TENANT, taskType: 'summarize_ticket', agentId: '' })]);
+    expect(errors).toEqual([
+      expect.objectContaining({
+        msg: 'ignoring an unreadable baseline',
+        tenant: TENANT,
+        taskType: 'summarize_ticket',
+        agentId: '',
+      }),
+    ]);
     expect(processor.baselines().get(TENANT, 'summarize_ticket')).toBeUndefined();
     const task = benignTask('summarize_ticket', 'after-bad-baseline', rng(4), { start: NOW });
     await processor.handle({ events: task.events, boundaries: [] });
-    expect((await store.eventsForTask(TENANT, 'after-bad-baseline')).map(({ verdict }) => verdict.regime)).toEqual(task.events.map(() => 'rules'));
+    expect((await store.eventsForTask(TENANT, 'after-bad-baseline')).map(({ verdict }) => verdict.regime)).toEqual(
+      task.events.map(() => 'rules'),
+    );
     await processor.stop();
   });
 
@@ -116,12 +159,17 @@ describe('bad input (in-process bus, memory store)', () => {
     const store: MemoryStore = createMemoryStore();
     const refusing: MemoryStore = {
       ...store,
-      insertEvents: (rows) => (rows.some(({ event }) => event.taskId === 'refused') ? Promise.reject(new TriplineError('VALIDATION_FAILED', 'an event the store cannot take')) : store.insertEvents(rows)),
+      insertEvents: (rows) =>
+        rows.some(({ event }) => event.taskId === 'refused')
+          ? Promise.reject(new TriplineError('VALIDATION_FAILED', 'an event the store cannot take'))
+          : store.insertEvents(rows),
     };
     const { processor } = await startProcessor({ store: refusing });
     const bad = taskCtx('summarize_ticket', 'refused', 'agent-1', NOW);
     toolCall(bad, 'get_ticket');
-    await expect(processor.handle({ events: bad.events, boundaries: [] })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    await expect(processor.handle({ events: bad.events, boundaries: [] })).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+    });
     const good = benignTask('summarize_ticket', 'accepted', rng(6), { start: NOW });
     await processor.handle({ events: good.events, boundaries: [] });
     expect(await store.eventsForTask(TENANT, 'accepted')).toHaveLength(good.events.length);

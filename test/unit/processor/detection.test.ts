@@ -23,15 +23,23 @@ describe('processor verdicts (memory store)', () => {
     expect(revocationsOf(h.messages)).toEqual([]);
     expect((await h.store.listRevocations({ tenant: TENANT, limit: 10 })).items).toEqual([]);
     // The learned baseline is stored with the results.
-    expect((await h.store.loadBaselines()).find((row) => row.taskType === 'summarize_ticket' && row.agentId === '')?.tasks).toBe(WARMUP + 5);
+    expect(
+      (await h.store.loadBaselines()).find((row) => row.taskType === 'summarize_ticket' && row.agentId === '')?.tasks,
+    ).toBe(WARMUP + 5);
 
     // A task that has not ended teaches nothing yet; once idle past the timeout it completes and is learned.
     const running = benignTask('summarize_ticket', 'still-running', rng(3), { start: NOW + 2_000_000 });
     await h.processor.handle({ events: running.events, boundaries: [] });
-    expect(h.processor.taskSnapshot(TENANT, 'still-running')).toMatchObject({ status: 'active', taskType: 'summarize_ticket' });
+    expect(h.processor.taskSnapshot(TENANT, 'still-running')).toMatchObject({
+      status: 'active',
+      taskType: 'summarize_ticket',
+    });
     expect(h.processor.baselines().get(TENANT, 'summarize_ticket')?.tasks).toBe(WARMUP + 5);
     await h.processor.sweep();
-    expect(await h.store.getTask(TENANT, 'still-running')).toMatchObject({ status: 'completed', counts: { tool_call: expect.any(Number) as number } });
+    expect(await h.store.getTask(TENANT, 'still-running')).toMatchObject({
+      status: 'completed',
+      counts: { tool_call: expect.any(Number) as number },
+    });
     expect(h.processor.baselines().get(TENANT, 'summarize_ticket')?.tasks).toBe(WARMUP + 6);
     expect(h.errors).toEqual([]);
     await h.processor.stop();
@@ -44,12 +52,23 @@ describe('processor verdicts (memory store)', () => {
     await h.processor.handle({ events: attack, boundaries: [] });
 
     const record = await h.store.getTask(TENANT, 'rogue-1');
-    expect(record).toMatchObject({ status: 'revoked', regime: 'type_baseline', decision: 'revoke', agentId: 'agent-rogue' });
+    expect(record).toMatchObject({
+      status: 'revoked',
+      regime: 'type_baseline',
+      decision: 'revoke',
+      agentId: 'agent-rogue',
+    });
     expect(record?.reasons.join(' ')).toMatch(/crm\.customers/);
     const stored = await h.store.listRevocations({ tenant: TENANT, taskId: 'rogue-1', limit: 10 });
     expect(stored.items).toHaveLength(1);
     const [revocation] = stored.items;
-    expect(revocation).toMatchObject({ action: 'revoke', source: 'detector', actor: 'tripline', taskType: 'summarize_ticket', agentId: 'agent-rogue' });
+    expect(revocation).toMatchObject({
+      action: 'revoke',
+      source: 'detector',
+      actor: 'tripline',
+      taskType: 'summarize_ticket',
+      agentId: 'agent-rogue',
+    });
     expect(revocation?.reasons.length).toBeGreaterThan(0);
     for (const reason of revocation?.reasons ?? []) expect(reason).toMatch(/[a-z]{3,} /);
     expect(attack.map((event) => event.id)).toContain(revocation?.eventId);
@@ -61,7 +80,9 @@ describe('processor verdicts (memory store)', () => {
 
     // The same batch delivered again (a replay after a crash) counts nothing twice and decides nothing new.
     await h.processor.handle({ events: attack, boundaries: [] });
-    expect((await h.store.listRevocations({ tenant: TENANT, taskId: 'rogue-1', limit: 10 })).items.map((item) => item.id)).toEqual([revocation?.id]);
+    expect(
+      (await h.store.listRevocations({ tenant: TENANT, taskId: 'rogue-1', limit: 10 })).items.map((item) => item.id),
+    ).toEqual([revocation?.id]);
     expect(revocationsOf(h.messages)).toHaveLength(1);
     expect(await h.store.eventsForTask(TENANT, 'rogue-1')).toHaveLength(attack.length);
     expect((await h.store.getTask(TENANT, 'rogue-1'))?.counts).toMatchObject({ tool_call: 2, data_access: 1 });
@@ -112,13 +133,20 @@ describe('processor verdicts (memory store)', () => {
     const task = benignTask('summarize_ticket', 'hooked', rng(5), { start: NOW });
     await h.processor.handle({ events: task.events, boundaries: [rootOf(task.events)] });
     expect((await h.store.getTask(TENANT, 'hooked'))?.status).toBe('completed');
-    expect(h.errors).toEqual([expect.objectContaining({ hook: 'onTaskEnded', err: 'hook down', msg: 'a processor hook failed' })]);
+    expect(h.errors).toEqual([
+      expect.objectContaining({ hook: 'onTaskEnded', err: 'hook down', msg: 'a processor hook failed' }),
+    ]);
     await h.processor.stop();
   });
 
   it('decides the same behind the in-process bus', async () => {
     const h = await startProcessor({ persistAhead: 10_000, scoreInOrder: true });
-    const bus = createInProcessBus({ capacity: 10_000, batchSize: 200, flushIntervalMs: 0, logger: createLogger('silent') });
+    const bus = createInProcessBus({
+      capacity: 10_000,
+      batchSize: 200,
+      flushIntervalMs: 0,
+      logger: createLogger('silent'),
+    });
     await bus.start((batch) => h.processor.handle(batch));
     const r = rng(42);
     const request = { resourceSpans: [] };

@@ -39,7 +39,9 @@ export function capturingLogger(lines: { msg: string; [key: string]: unknown }[]
 }
 
 /** Starts a processor over `store` (a fresh memory store by default). */
-export async function startProcessor(options: Partial<ProcessorOptions> & { store?: MemoryStore } = {}): Promise<Harness> {
+export async function startProcessor(
+  options: Partial<ProcessorOptions> & { store?: MemoryStore } = {},
+): Promise<Harness> {
   const store = options.store ?? createMemoryStore();
   await store.migrate();
   const messages: KillSwitchMessage[] = [];
@@ -66,7 +68,18 @@ export function rootOf(events: readonly AgentEvent[], endMs?: number): TaskBound
   const first = events[0];
   const last = events[events.length - 1];
   if (first === undefined || last === undefined) throw new Error('empty task');
-  return { tenant: first.tenant, taskId: first.taskId, taskType: first.taskType, agentId: first.agentId, traceId: first.traceId, spanId: `root-${first.taskId}`, startMs: first.startMs, endMs: endMs ?? last.endMs + 5, error: false, ends: true };
+  return {
+    tenant: first.tenant,
+    taskId: first.taskId,
+    taskType: first.taskType,
+    agentId: first.agentId,
+    traceId: first.traceId,
+    spanId: `root-${first.taskId}`,
+    startMs: first.startMs,
+    endMs: endMs ?? last.endMs + 5,
+    error: false,
+    ends: true,
+  };
 }
 
 /** Completes `count` benign summarize_ticket tasks (warm-up and then some), one batch each, from `startMs`. */
@@ -101,7 +114,15 @@ const nanos = (ms: number): string => `${String(Math.round(ms * 1000))}000`;
 
 export type Attrs = Record<string, string | number | boolean>;
 
-export function span(spec: { traceId: string; spanId?: string; parentSpanId?: string; name: string; startMs: number; endMs: number; attributes?: Attrs }): OtlpSpan {
+export function span(spec: {
+  traceId: string;
+  spanId?: string;
+  parentSpanId?: string;
+  name: string;
+  startMs: number;
+  endMs: number;
+  attributes?: Attrs;
+}): OtlpSpan {
   return {
     traceId: spec.traceId,
     spanId: spec.spanId ?? newSpanId(),
@@ -111,7 +132,11 @@ export function span(spec: { traceId: string; spanId?: string; parentSpanId?: st
     startTimeUnixNano: nanos(spec.startMs),
     endTimeUnixNano: nanos(spec.endMs),
     attributes: Object.entries(spec.attributes ?? {}).map(([key, value]) =>
-      typeof value === 'string' ? { key, value: { stringValue: value } } : typeof value === 'boolean' ? { key, value: { boolValue: value } } : { key, value: { intValue: value } },
+      typeof value === 'string'
+        ? { key, value: { stringValue: value } }
+        : typeof value === 'boolean'
+          ? { key, value: { boolValue: value } }
+          : { key, value: { intValue: value } },
     ),
     events: [],
     links: [],
@@ -119,10 +144,32 @@ export function span(spec: { traceId: string; spanId?: string; parentSpanId?: st
 }
 
 /** A framework's tool span (GenAI conventions): no Tripline attribute. */
-export function toolSpan(traceId: string, parentSpanId: string, tool: string, startMs: number, agent = 'refund-agent'): OtlpSpan {
-  return span({ traceId, parentSpanId, name: `execute_tool ${tool}`, startMs, endMs: startMs + 20, attributes: { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': tool, 'gen_ai.agent.name': agent } });
+export function toolSpan(
+  traceId: string,
+  parentSpanId: string,
+  tool: string,
+  startMs: number,
+  agent = 'refund-agent',
+): OtlpSpan {
+  return span({
+    traceId,
+    parentSpanId,
+    name: `execute_tool ${tool}`,
+    startMs,
+    endMs: startMs + 20,
+    attributes: { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': tool, 'gen_ai.agent.name': agent },
+  });
 }
 
 export function request(resource: Attrs, spans: OtlpSpan[]): OtlpTraceRequest {
-  return { resourceSpans: [{ resource: { attributes: Object.entries(resource).map(([key, value]) => ({ key, value: { stringValue: String(value) } })) }, scopeSpans: [{ spans }] }] };
+  return {
+    resourceSpans: [
+      {
+        resource: {
+          attributes: Object.entries(resource).map(([key, value]) => ({ key, value: { stringValue: String(value) } })),
+        },
+        scopeSpans: [{ spans }],
+      },
+    ],
+  };
 }

@@ -17,17 +17,41 @@ describe('manual kills and restores (memory store)', () => {
     const task = benignTask('summarize_ticket', 'manual-1', rng(7), { start: NOW });
     await processor.handle({ events: task.events, boundaries: [] });
 
-    await expect(processor.restore({ tenant: TENANT, taskId: 'manual-1', actor: 'alice', reason: 'x' })).rejects.toMatchObject({ code: 'CONFLICT' });
+    await expect(
+      processor.restore({ tenant: TENANT, taskId: 'manual-1', actor: 'alice', reason: 'x' }),
+    ).rejects.toMatchObject({ code: 'CONFLICT' });
     const kill = await processor.revoke({ tenant: TENANT, taskId: 'manual-1', actor: 'alice', reason: 'looks odd' });
-    expect(kill).toMatchObject({ tenant: TENANT, taskId: 'manual-1', action: 'revoke', source: 'manual', actor: 'alice', reason: 'looks odd', taskType: 'summarize_ticket' });
+    expect(kill).toMatchObject({
+      tenant: TENANT,
+      taskId: 'manual-1',
+      action: 'revoke',
+      source: 'manual',
+      actor: 'alice',
+      reason: 'looks odd',
+      taskType: 'summarize_ticket',
+    });
     expect(processor.taskSnapshot(TENANT, 'manual-1')?.status).toBe('revoked');
     expect((await store.getTask(TENANT, 'manual-1'))?.status).toBe('revoked');
-    await expect(processor.revoke({ tenant: TENANT, taskId: 'manual-1', actor: 'alice', reason: 'again' })).rejects.toMatchObject({ code: 'CONFLICT' });
+    await expect(
+      processor.revoke({ tenant: TENANT, taskId: 'manual-1', actor: 'alice', reason: 'again' }),
+    ).rejects.toMatchObject({ code: 'CONFLICT' });
 
-    const restore = await processor.restore({ tenant: TENANT, taskId: 'manual-1', actor: 'bob', reason: 'checked with the owner' });
-    expect(restore).toMatchObject({ action: 'restore', source: 'manual', actor: 'bob', reason: 'checked with the owner' });
+    const restore = await processor.restore({
+      tenant: TENANT,
+      taskId: 'manual-1',
+      actor: 'bob',
+      reason: 'checked with the owner',
+    });
+    expect(restore).toMatchObject({
+      action: 'restore',
+      source: 'manual',
+      actor: 'bob',
+      reason: 'checked with the owner',
+    });
     expect((await store.getTask(TENANT, 'manual-1'))?.status).toBe('active');
-    await expect(processor.revoke({ tenant: TENANT, taskId: 'no-such-task', actor: 'a', reason: 'r' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(
+      processor.revoke({ tenant: TENANT, taskId: 'no-such-task', actor: 'a', reason: 'r' }),
+    ).rejects.toMatchObject({ code: 'NOT_FOUND' });
 
     const history = await store.listRevocations({ tenant: TENANT, taskId: 'manual-1', limit: 10 });
     expect(history.items.map((item) => item.action)).toEqual(['restore', 'revoke']);
@@ -50,9 +74,15 @@ describe('manual kills and restores (memory store)', () => {
     const second = await startProcessor({ store });
     expect(second.processor.taskSnapshot(TENANT, 'stored-only')).toBeUndefined();
     await second.processor.revoke({ tenant: TENANT, taskId: 'stored-only', actor: 'alice', reason: 'audit' });
-    expect(second.processor.taskSnapshot(TENANT, 'stored-only')).toMatchObject({ status: 'revoked', taskType: 'summarize_ticket' });
+    expect(second.processor.taskSnapshot(TENANT, 'stored-only')).toMatchObject({
+      status: 'revoked',
+      taskType: 'summarize_ticket',
+    });
     await second.processor.restore({ tenant: TENANT, taskId: 'stored-only', actor: 'alice', reason: 'fine' });
-    expect(await store.getTask(TENANT, 'stored-only')).toMatchObject({ status: 'completed', counts: { tool_call: expect.any(Number) as number } });
+    expect(await store.getTask(TENANT, 'stored-only')).toMatchObject({
+      status: 'completed',
+      counts: { tool_call: expect.any(Number) as number },
+    });
     expect((await store.eventsForTask(TENANT, 'stored-only')).length).toBe(task.events.length);
     await second.processor.stop();
   });
@@ -82,7 +112,21 @@ describe('manual kills and restores (memory store)', () => {
     const { processor, store, messages } = await startProcessor();
     const task = benignTask('summarize_ticket', 'remote-1', rng(9), { start: NOW });
     await processor.handle({ events: task.events, boundaries: [] });
-    const decided: Revocation = { id: 'remote-kill', tenant: TENANT, taskId: 'remote-1', taskType: 'summarize_ticket', agentId: task.agentId, action: 'revoke', source: 'manual', actor: 'carol', reason: 'api', reasons: [], score: 0, eventId: '', timeMs: Date.now() };
+    const decided: Revocation = {
+      id: 'remote-kill',
+      tenant: TENANT,
+      taskId: 'remote-1',
+      taskType: 'summarize_ticket',
+      agentId: task.agentId,
+      action: 'revoke',
+      source: 'manual',
+      actor: 'carol',
+      reason: 'api',
+      reasons: [],
+      score: 0,
+      eventId: '',
+      timeMs: Date.now(),
+    };
     await processor.applyRevocation(decided);
     expect(processor.taskSnapshot(TENANT, 'remote-1')?.status).toBe('revoked');
     expect((await store.getTask(TENANT, 'remote-1'))?.status).toBe('revoked');
@@ -99,9 +143,23 @@ describe('manual kills and restores (memory store)', () => {
 
   it('holds a task given credentials before its first event: a kill finds it, its events are its own', async () => {
     const revokedEvents: string[] = [];
-    const { processor, store } = await startProcessor({ hooks: { onRevokedTaskEvent: (event) => revokedEvents.push(event.id) } });
-    await processor.registerTask({ tenant: TENANT, taskId: 'issued-1', taskType: 'summarize_ticket', agentId: 'agent-9', startMs: NOW, isNew: true });
-    expect(processor.taskSnapshot(TENANT, 'issued-1')).toEqual({ status: 'active', score: 0, taskType: 'summarize_ticket', agentId: 'agent-9' });
+    const { processor, store } = await startProcessor({
+      hooks: { onRevokedTaskEvent: (event) => revokedEvents.push(event.id) },
+    });
+    await processor.registerTask({
+      tenant: TENANT,
+      taskId: 'issued-1',
+      taskType: 'summarize_ticket',
+      agentId: 'agent-9',
+      startMs: NOW,
+      isNew: true,
+    });
+    expect(processor.taskSnapshot(TENANT, 'issued-1')).toEqual({
+      status: 'active',
+      score: 0,
+      taskType: 'summarize_ticket',
+      agentId: 'agent-9',
+    });
     await processor.revoke({ tenant: TENANT, taskId: 'issued-1', actor: 'alice', reason: 'not expected today' });
     const ctx = taskCtx('summarize_ticket', 'issued-1', 'agent-9', NOW + 1000);
     toolCall(ctx, 'get_ticket');
@@ -115,8 +173,17 @@ describe('manual kills and restores (memory store)', () => {
     await other.processor.handle({ events: known.events, boundaries: [rootOf(known.events)] });
     await other.processor.stop();
     const fresh = await startProcessor({ store });
-    await fresh.processor.registerTask({ tenant: TENANT, taskId: 'known-1', taskType: 'summarize_ticket', agentId: 'agent-9', startMs: NOW });
-    expect(fresh.processor.taskSnapshot(TENANT, 'known-1')).toMatchObject({ status: 'completed', agentId: known.agentId });
+    await fresh.processor.registerTask({
+      tenant: TENANT,
+      taskId: 'known-1',
+      taskType: 'summarize_ticket',
+      agentId: 'agent-9',
+      startMs: NOW,
+    });
+    expect(fresh.processor.taskSnapshot(TENANT, 'known-1')).toMatchObject({
+      status: 'completed',
+      agentId: known.agentId,
+    });
     await fresh.processor.stop();
     await processor.stop();
   });

@@ -9,7 +9,17 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { classifyRequest } from '../../../services/core/classify.ts';
 import type { Processor } from '../../../services/processor/processor.ts';
 import { dataAccess, taskCtx, toolCall } from '../detect/fixtures.ts';
-import { TENANT, newSpanId, newTraceId, request, revocationsOf, rootOf, span, startProcessor, toolSpan } from './harness.ts';
+import {
+  TENANT,
+  newSpanId,
+  newTraceId,
+  request,
+  revocationsOf,
+  rootOf,
+  span,
+  startProcessor,
+  toolSpan,
+} from './harness.ts';
 import type { Attrs, Harness } from './harness.ts';
 
 const OTLP_TENANT = 'default';
@@ -35,17 +45,47 @@ afterEach(async () => {
 describe('task identity and task ends (memory store)', () => {
   it('takes the trace as the task when nothing declares one, and completes and learns it when its root ends', async () => {
     const ended: { taskId: string; endMs: number }[] = [];
-    const { processor, store } = await start({ hooks: { onTaskEnded: (_tenant, taskId, endMs) => ended.push({ taskId, endMs }) } });
+    const { processor, store } = await start({
+      hooks: { onTaskEnded: (_tenant, taskId, endMs) => ended.push({ taskId, endMs }) },
+    });
     const trace = newTraceId();
     const root = newSpanId();
     t += 60_000;
     await send(processor, [toolSpan(trace, root, 'get_order', t + 10), toolSpan(trace, root, 'issue_refund', t + 40)]);
-    expect(await store.getTask(OTLP_TENANT, trace)).toMatchObject({ taskId: trace, name: '', status: 'active', taskType: 'customer_refund', agentId: 'refund-agent' });
-    await send(processor, [span({ traceId: trace, spanId: root, name: 'invoke_agent refund-agent', startMs: t, endMs: t + 80, attributes: { 'gen_ai.operation.name': 'invoke_agent' } })]);
-    expect(await store.getTask(OTLP_TENANT, trace)).toMatchObject({ status: 'completed', endedMs: t + 80, counts: { tool_call: 2 } });
+    expect(await store.getTask(OTLP_TENANT, trace)).toMatchObject({
+      taskId: trace,
+      name: '',
+      status: 'active',
+      taskType: 'customer_refund',
+      agentId: 'refund-agent',
+    });
+    await send(processor, [
+      span({
+        traceId: trace,
+        spanId: root,
+        name: 'invoke_agent refund-agent',
+        startMs: t,
+        endMs: t + 80,
+        attributes: { 'gen_ai.operation.name': 'invoke_agent' },
+      }),
+    ]);
+    expect(await store.getTask(OTLP_TENANT, trace)).toMatchObject({
+      status: 'completed',
+      endedMs: t + 80,
+      counts: { tool_call: 2 },
+    });
     expect(processor.baselines().get(OTLP_TENANT, 'customer_refund')?.tasks).toBe(1);
     // The same root delivered again ends nothing twice and teaches nothing twice.
-    await send(processor, [span({ traceId: trace, spanId: root, name: 'invoke_agent refund-agent', startMs: t, endMs: t + 80, attributes: { 'gen_ai.operation.name': 'invoke_agent' } })]);
+    await send(processor, [
+      span({
+        traceId: trace,
+        spanId: root,
+        name: 'invoke_agent refund-agent',
+        startMs: t,
+        endMs: t + 80,
+        attributes: { 'gen_ai.operation.name': 'invoke_agent' },
+      }),
+    ]);
     expect(ended).toEqual([{ taskId: trace, endMs: t + 80 }]);
     expect(processor.baselines().get(OTLP_TENANT, 'customer_refund')?.tasks).toBe(1);
   });
@@ -55,12 +95,33 @@ describe('task identity and task ends (memory store)', () => {
     const trace = newTraceId();
     const wrapper = newSpanId();
     t += 60_000;
-    await send(processor, [toolSpan(trace, wrapper, 'get_order', t + 10), toolSpan(trace, wrapper, 'issue_refund', t + 50)]);
+    await send(processor, [
+      toolSpan(trace, wrapper, 'get_order', t + 10),
+      toolSpan(trace, wrapper, 'issue_refund', t + 50),
+    ]);
     expect(processor.taskSnapshot(OTLP_TENANT, 'refund-42')).toBeUndefined();
-    await send(processor, [span({ traceId: trace, spanId: wrapper, name: 'task customer_refund', startMs: t, endMs: t + 95, attributes: { 'tripline.task.id': 'refund-42' } })]);
+    await send(processor, [
+      span({
+        traceId: trace,
+        spanId: wrapper,
+        name: 'task customer_refund',
+        startMs: t,
+        endMs: t + 95,
+        attributes: { 'tripline.task.id': 'refund-42' },
+      }),
+    ]);
     // Stored under the trace id it began with, found by either.
-    expect(await store.getTask(OTLP_TENANT, 'refund-42')).toMatchObject({ taskId: trace, name: 'refund-42', status: 'completed', counts: { tool_call: 2 } });
-    expect(processor.taskSnapshot(OTLP_TENANT, 'refund-42')).toMatchObject({ status: 'completed', taskType: 'customer_refund', agentId: 'refund-agent' });
+    expect(await store.getTask(OTLP_TENANT, 'refund-42')).toMatchObject({
+      taskId: trace,
+      name: 'refund-42',
+      status: 'completed',
+      counts: { tool_call: 2 },
+    });
+    expect(processor.taskSnapshot(OTLP_TENANT, 'refund-42')).toMatchObject({
+      status: 'completed',
+      taskType: 'customer_refund',
+      agentId: 'refund-agent',
+    });
     expect(processor.taskSnapshot(OTLP_TENANT, trace)).toEqual(processor.taskSnapshot(OTLP_TENANT, 'refund-42'));
     // A later span of the trace that declares the name belongs to the same task; a person kills it by its name.
     const notify = toolSpan(trace, wrapper, 'notify', t + 60);
@@ -83,10 +144,32 @@ describe('task identity and task ends (memory store)', () => {
 
     const trace = newTraceId();
     const root = newSpanId();
-    await send(processor, [span({ traceId: trace, spanId: root, name: 'invoke_agent refund-agent', startMs: t, endMs: t + 80, attributes: { 'gen_ai.operation.name': 'invoke_agent' } })]);
+    await send(processor, [
+      span({
+        traceId: trace,
+        spanId: root,
+        name: 'invoke_agent refund-agent',
+        startMs: t,
+        endMs: t + 80,
+        attributes: { 'gen_ai.operation.name': 'invoke_agent' },
+      }),
+    ]);
     expect(await store.getTask(OTLP_TENANT, trace)).toBeNull();
-    await send(processor, [span({ traceId: trace, parentSpanId: root, name: 'SELECT', startMs: t + 10, endMs: t + 12, attributes: { 'db.system': 'sqlite', 'db.statement': 'SELECT * FROM orders WHERE id = ?' } })]);
-    expect(await store.getTask(OTLP_TENANT, trace)).toMatchObject({ status: 'completed', endedMs: t + 80, counts: { tool_call: 0, data_access: 1 } });
+    await send(processor, [
+      span({
+        traceId: trace,
+        parentSpanId: root,
+        name: 'SELECT',
+        startMs: t + 10,
+        endMs: t + 12,
+        attributes: { 'db.system': 'sqlite', 'db.statement': 'SELECT * FROM orders WHERE id = ?' },
+      }),
+    ]);
+    expect(await store.getTask(OTLP_TENANT, trace)).toMatchObject({
+      status: 'completed',
+      endedMs: t + 80,
+      counts: { tool_call: 0, data_access: 1 },
+    });
   });
 
   it('applies a declaration of the task type before the end beside it, so the task is learned as that type', async () => {
@@ -100,8 +183,22 @@ describe('task identity and task ends (memory store)', () => {
     await send(
       processor,
       [
-        span({ traceId: trace, parentSpanId: root, name: 'declare', startMs: t + 20, endMs: t + 21, attributes: { 'tripline.task.type': 'order_lookup' } }),
-        span({ traceId: trace, spanId: root, name: 'invoke_agent', startMs: t, endMs: t + 50, attributes: { 'gen_ai.operation.name': 'invoke_agent' } }),
+        span({
+          traceId: trace,
+          parentSpanId: root,
+          name: 'declare',
+          startMs: t + 20,
+          endMs: t + 21,
+          attributes: { 'tripline.task.type': 'order_lookup' },
+        }),
+        span({
+          traceId: trace,
+          spanId: root,
+          name: 'invoke_agent',
+          startMs: t,
+          endMs: t + 50,
+          attributes: { 'gen_ai.operation.name': 'invoke_agent' },
+        }),
       ],
       resource,
     );
@@ -122,7 +219,10 @@ describe('task identity and task ends (memory store)', () => {
     const late = taskCtx('summarize_ticket', 'ends-early', 'agent-1', ctx.t + 60_000);
     late.seq = ctx.seq;
     const lateEvent = dataAccess(late, 'crm.customers', { rows: 500, classification: 'restricted' });
-    await processor.handle({ events: [{ ...lateEvent, traceId: 'another-trace', id: 'another-trace:late' }], boundaries: [] });
+    await processor.handle({
+      events: [{ ...lateEvent, traceId: 'another-trace', id: 'another-trace:late' }],
+      boundaries: [],
+    });
     const record = await store.getTask(TENANT, 'ends-early');
     expect(record).toMatchObject({ status: 'revoked', decision: 'revoke' });
     expect(record?.reasons.join(' ')).toMatch(/after the task ended/);
