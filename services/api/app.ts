@@ -82,15 +82,13 @@ export function buildApiApp(deps: ApiDeps): FastifyInstance {
   app.setErrorHandler((error: FastifyError | TriplineError, request, reply) => {
     if (isTriplineError(error)) {
       // Details are safe to show by construction (they never hold secrets), e.g. the policies that denied.
-      return reply
-        .status(error.status)
-        .send({
-          error: {
-            code: error.code,
-            message: error.message,
-            ...(Object.keys(error.details).length === 0 ? {} : { details: error.details }),
-          },
-        });
+      return reply.status(error.status).send({
+        error: {
+          code: error.code,
+          message: error.message,
+          ...(Object.keys(error.details).length === 0 ? {} : { details: error.details }),
+        },
+      });
     }
     if (error.validation !== undefined) {
       return reply.status(400).send({ error: { code: 'VALIDATION_FAILED', message: error.message } });

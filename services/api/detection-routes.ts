@@ -82,13 +82,11 @@ export const detectionRoutes: FastifyPluginAsync<DetectionRoutesOptions> = (app,
         reason: request.body.reason,
       });
       const { tenant: _tenant, timeMs, ...feedback } = result.feedback;
-      return reply
-        .status(result.created ? 201 : 200)
-        .send({
-          created: result.created,
-          feedback: { ...feedback, time: new Date(timeMs).toISOString() },
-          baseline: result.baseline,
-        });
+      return reply.status(result.created ? 201 : 200).send({
+        created: result.created,
+        feedback: { ...feedback, time: new Date(timeMs).toISOString() },
+        baseline: result.baseline,
+      });
     },
   );
 

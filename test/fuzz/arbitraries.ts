@@ -1268,13 +1268,11 @@ export const heavyProtobuf: fc.Arbitrary<{ bytes: Buffer; expectValid: boolean |
       expectValid: depth <= 32,
       what: `AnyValue nested ${depth} deep via ${via}`,
     })),
-  fc
-    .oneof(fc.integer({ min: 1, max: 40 }), fc.constantFrom(1000, 50_000))
-    .map((depth) => ({
-      bytes: deepGroupsProtobuf(depth),
-      expectValid: depth <= 32,
-      what: `groups nested ${depth} deep`,
-    })),
+  fc.oneof(fc.integer({ min: 1, max: 40 }), fc.constantFrom(1000, 50_000)).map((depth) => ({
+    bytes: deepGroupsProtobuf(depth),
+    expectValid: depth <= 32,
+    what: `groups nested ${depth} deep`,
+  })),
   fc
     .constantFrom(1000, 10_000, 50_000)
     .map((count) => ({ bytes: manyAttributesProtobuf(count), expectValid: true, what: `${count} attributes` })),
@@ -1283,13 +1281,11 @@ export const heavyProtobuf: fc.Arbitrary<{ bytes: Buffer; expectValid: boolean |
     .map((length) => ({ bytes: longStringProtobuf(length), expectValid: true, what: `a ${length}-byte string` })),
   // Two-byte spans decode to hundreds of times their size: up to the decoder's allowance they are accepted,
   // past it refused with 413 (either is a contract answer).
-  fc
-    .constantFrom(1_000, 10_000, 100_000)
-    .map((count) => ({
-      bytes: emptySpansProtobuf(count),
-      expectValid: count <= 1_000 ? true : undefined,
-      what: `${count} empty spans`,
-    })),
+  fc.constantFrom(1_000, 10_000, 100_000).map((count) => ({
+    bytes: emptySpansProtobuf(count),
+    expectValid: count <= 1_000 ? true : undefined,
+    what: `${count} empty spans`,
+  })),
 );
 
 /** Any bytes at all. */
@@ -1579,27 +1575,21 @@ export function otlpHttpCase(maxBodyBytes: number): fc.Arbitrary<OtlpHttpCase> {
           },
         );
   const sized: fc.Arbitrary<{ body: Buffer; what: string; gzip: boolean }> = fc.oneof(
-    fc
-      .constantFrom(-1, 0, 1)
-      .map((delta) => ({
-        body: paddedProtobuf(maxBodyBytes + delta),
-        what: `protobuf of max${delta >= 0 ? '+' : ''}${delta} bytes`,
-        gzip: false,
-      })),
-    fc
-      .constantFrom(-1, 0, 1)
-      .map((delta) => ({
-        body: gzipValidOfSize(maxBodyBytes + delta),
-        what: `gzip of protobuf of max${delta >= 0 ? '+' : ''}${delta} bytes`,
-        gzip: true,
-      })),
-    fc
-      .constantFrom(2, 16, 64)
-      .map((factor) => ({
-        body: gzipBomb(maxBodyBytes * factor),
-        what: `gzip bomb: zeros ×${factor} the limit`,
-        gzip: true,
-      })),
+    fc.constantFrom(-1, 0, 1).map((delta) => ({
+      body: paddedProtobuf(maxBodyBytes + delta),
+      what: `protobuf of max${delta >= 0 ? '+' : ''}${delta} bytes`,
+      gzip: false,
+    })),
+    fc.constantFrom(-1, 0, 1).map((delta) => ({
+      body: gzipValidOfSize(maxBodyBytes + delta),
+      what: `gzip of protobuf of max${delta >= 0 ? '+' : ''}${delta} bytes`,
+      gzip: true,
+    })),
+    fc.constantFrom(2, 16, 64).map((factor) => ({
+      body: gzipBomb(maxBodyBytes * factor),
+      what: `gzip bomb: zeros ×${factor} the limit`,
+      gzip: true,
+    })),
   );
   const plain = fc.tuple(format, fc.boolean(), fc.nat()).chain(([f, gzip, pick]) =>
     body(f).map(({ body: b, what }) => ({

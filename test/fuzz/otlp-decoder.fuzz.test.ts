@@ -148,20 +148,16 @@ const heavyJson: fc.Arbitrary<{ bytes: Buffer; expectValid: boolean | undefined;
       expectValid: depth <= MAX_ANY_VALUE_DEPTH,
       what: `AnyValue nested ${depth} deep via ${via}`,
     })),
-  fc
-    .constantFrom(1000, 100_000, 1_000_000)
-    .map((depth) => ({
-      bytes: deepIgnoredJson(depth),
-      expectValid: undefined,
-      what: `arrays nested ${depth} deep in an ignored field`,
-    })),
-  fc
-    .constantFrom(21, 1000, 1_000_000, 16 * 1024 * 1024 - 120)
-    .map((digits) => ({
-      bytes: longIntValueJson(digits),
-      expectValid: false,
-      what: `an intValue of ${digits} digits`,
-    })),
+  fc.constantFrom(1000, 100_000, 1_000_000).map((depth) => ({
+    bytes: deepIgnoredJson(depth),
+    expectValid: undefined,
+    what: `arrays nested ${depth} deep in an ignored field`,
+  })),
+  fc.constantFrom(21, 1000, 1_000_000, 16 * 1024 * 1024 - 120).map((digits) => ({
+    bytes: longIntValueJson(digits),
+    expectValid: false,
+    what: `an intValue of ${digits} digits`,
+  })),
 );
 
 describe('fuzz: OTLP/JSON decoder', () => {

@@ -82,14 +82,12 @@ export async function startHarness(
       }),
     baselines: (tenant) =>
       Promise.resolve(
-        book
-          .list(tenant)
-          .map((entry) => ({
-            taskType: entry.taskType,
-            tasks: entry.baseline.tasks,
-            regime: 'rules' as const,
-            normal: describeBaseline(entry.baseline),
-          })),
+        book.list(tenant).map((entry) => ({
+          taskType: entry.taskType,
+          tasks: entry.baseline.tasks,
+          regime: 'rules' as const,
+          normal: describeBaseline(entry.baseline),
+        })),
       ),
     ready: () => Promise.resolve({ ready: true, checks: {} }),
   });
