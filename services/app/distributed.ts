@@ -5,45 +5,42 @@
  * process (sharing one store, one kill switch and one Kafka bridge). The code that classifies, scores and
  * decides is the embedded mode's; only the adapters differ (see services/app/embedded.ts).
  *
- *   gateway    OTLP/HTTP in → classify → span topics (kafka-publisher.ts); answers 200 after Kafka's ack,
+ *   gateway    OTLP/HTTP in → classify → span topics (bus/kafka/publisher.ts); answers 200 after Kafka's ack,
  *              503/429 with Retry-After when Kafka is unavailable, slow or the in-flight cap is reached.
- *   processor  consumer group over the span topics (kafka-source.ts, co-partitioned) → processor → ClickHouse;
+ *   processor  consumer group over the span topics (bus/kafka/source.ts, co-partitioned) → processor → ClickHouse;
  *              offsets committed after the results are durable and the alerts/revocations published.
  *   api        the HTTP API over the store; manual kills and restores are written to the store and published
  *              on the revocations topic, where processors and other API instances apply them.
  */
 import { describeGeneratedTokens, startAuth } from './auth.ts';
-import { createMemoryAccessStore } from '../auth/memory-access-store.ts';
-import { createGateway } from '../gateway/gateway.ts';
-import type { Gateway } from '../gateway/gateway.ts';
-import { registerOtlpReceiver } from '../api/otlp-receiver.ts';
-import type { Revocation } from '../../schemas/events.ts';
 import type { EventBatch } from '../bus/bus.ts';
 import { createKafka, ensureTopics } from '../bus/kafka/client.ts';
-import { loadKafkaSettings } from '../bus/kafka/config.ts';
-import type { KafkaSettings } from '../bus/kafka/config.ts';
 import { restartingConsumers } from '../bus/kafka/consumer-restart.ts';
-import { bridgeKillSwitchToKafka } from '../bus/kafka/kill-switch.ts';
-import type { KillSwitchBridge } from '../bus/kafka/kill-switch.ts';
-import { createKafkaPublisher } from '../bus/kafka/publisher.ts';
-import type { KafkaEventPublisher } from '../bus/kafka/publisher.ts';
 import { createKafkaSource } from '../bus/kafka/source.ts';
 import type { KafkaEventSource } from '../bus/kafka/source.ts';
 import { detectorConfigOf } from './config.ts';
 import type { TriplineConfig } from './config.ts';
-import { createLocalKillSwitch } from '../killswitch/kill-switch.ts';
 import type { KillSwitch } from '../killswitch/kill-switch.ts';
+import type { Revocation } from '../../schemas/events.ts';
 import { BaselineBook } from '../processor/baseline-book.ts';
 import { createProcessor } from '../processor/processor.ts';
 import type { Processor } from '../processor/processor.ts';
 import { TriplineError, messageOf } from '../shared/errors.ts';
 import { readList, type Env } from '../shared/env.ts';
-import { createHttpServer, retryAfterWhileClosing } from '../api/http.ts';
 import { createLogger } from '../shared/logger.ts';
 import type { Logger } from '../shared/logger.ts';
-import { openClickHouseStore } from '../store/clickhouse/store.ts';
 import type { Store } from '../store/store.ts';
 import { distributedApiDeps } from './distributed-api-deps.ts';
+import { startGatewayService } from './distributed-gateway.ts';
+import type { RunningGateway } from './distributed-gateway.ts';
+import { bridgedKillSwitch, openStore, settingsOf, stopper } from './distributed-shared.ts';
+import type { ServiceDeps } from './distributed-shared.ts';
+import { startIdleSweeper } from './idle-sweeper.ts';
+
+/** Kept here for the tests, drills and benchmarks that import them from this module. */
+export { startGatewayService } from './distributed-gateway.ts';
+export type { RunningGateway } from './distributed-gateway.ts';
+export type { ServiceDeps } from './distributed-shared.ts';
 
 /** Kept here for the benchmarks that import it from this module. */
 export { manualCommands } from './distributed-api-deps.ts';
@@ -75,27 +72,6 @@ export function readRoles(env: Env = process.env): Role[] {
   return [...new Set(roles as Role[])];
 }
 
-/** What a service may be given instead of building it itself (tests; several roles in one process). */
-export interface ServiceDeps {
-  logger?: Logger;
-  /** Kafka settings; default `loadKafkaSettings(config.kafka, env)`. */
-  kafka?: KafkaSettings;
-  env?: Env;
-  /** A store opened (and migrated) by the caller, who also closes it. */
-  store?: Store;
-  /** A kill switch already bridged to Kafka by the caller, who also stops the bridge. */
-  killSwitch?: { killSwitch: KillSwitch; bridge: KillSwitchBridge };
-  /** How long a stopping processor waits for the batch in hand to be written. @default 30000 */
-  drainTimeoutMs?: number;
-}
-
-export interface RunningGateway {
-  otlpUrl: string;
-  gateway: Gateway;
-  publisher: KafkaEventPublisher;
-  stop(): Promise<void>;
-}
-
 export interface RunningProcessorService {
   processor: Processor;
   source: KafkaEventSource;
@@ -117,138 +93,6 @@ export interface RunningDistributed {
   api?: RunningApiService;
   stop(): Promise<void>;
 }
-
-/** Runs cleanups in reverse order once, logging failures; returns the idempotent stop. */
-function stopper(logger: Logger): { add(cleanup: () => Promise<void>): void; stop(): Promise<void> } {
-  const cleanups: (() => Promise<void>)[] = [];
-  let stopping: Promise<void> | undefined;
-  return {
-    add: (cleanup) => cleanups.push(cleanup),
-    stop() {
-      stopping ??= (async () => {
-        for (const cleanup of cleanups.splice(0).reverse()) {
-          try {
-            await cleanup();
-          } catch (error) {
-            logger.error({ err: messageOf(error) }, 'error while stopping');
-          }
-        }
-      })();
-      return stopping;
-    },
-  };
-}
-
-function settingsOf(config: Readonly<TriplineConfig>, deps: ServiceDeps): KafkaSettings {
-  return deps.kafka ?? loadKafkaSettings(config.kafka, deps.env);
-}
-
-async function openStore(config: Readonly<TriplineConfig>, logger: Logger): Promise<Store> {
-  const store = await openClickHouseStore({
-    url: config.store.url,
-    username: config.store.username,
-    password: config.store.password,
-    dataDir: config.store.dataDir,
-    database: config.store.database,
-    logger,
-  });
-  try {
-    await store.migrate();
-  } catch (error) {
-    await store.close();
-    throw error;
-  }
-  return store;
-}
-
-async function bridgedKillSwitch(
-  settings: KafkaSettings,
-  logger: Logger,
-  role: string,
-  onRemoteRevocation?: (revocation: Revocation) => void,
-): Promise<{ killSwitch: KillSwitch; bridge: KillSwitchBridge }> {
-  const killSwitch = createLocalKillSwitch((error) =>
-    logger.error({ err: messageOf(error) }, 'a kill-switch subscriber failed'),
-  );
-  const bridge = bridgeKillSwitchToKafka({
-    kafka: restartingConsumers(createKafka(settings, logger, { role: `${role}-killswitch` }), logger),
-    killSwitch,
-    topics: settings.topics,
-    logger,
-    ...(onRemoteRevocation === undefined ? {} : { onRemoteRevocation }),
-  });
-  await bridge.start();
-  return { killSwitch, bridge };
-}
-
-/** The gateway: OTLP/HTTP receiver → classification → Kafka. */
-export async function startGatewayService(
-  config: Readonly<TriplineConfig>,
-  deps: ServiceDeps = {},
-): Promise<RunningGateway> {
-  const logger = (deps.logger ?? createLogger(config.logLevel)).child({ service: 'gateway' });
-  const settings = settingsOf(config, deps);
-  const lifecycle = stopper(logger);
-  try {
-    const kafka = createKafka(settings, logger, { role: 'gateway' });
-    await ensureTopics(kafka, settings, logger);
-    const publisher = createKafkaPublisher({ kafka, topics: settings.topics, producer: settings.producer, logger });
-    await publisher.start();
-    lifecycle.add(() => publisher.close());
-    const gateway = createGateway(publisher, {
-      publisher,
-      topics: settings.topics,
-      maxRecordBytes: settings.producer.maxRecordBytes,
-    });
-    // Tokens come from the ClickHouse the API writes them to. A gateway on its own, without a ClickHouse server,
-    // could only open an engine of its own that no API writes to: it accepts the configured agent token alone.
-    const sharesStore = config.store.url !== undefined || deps.store !== undefined;
-    if (!sharesStore && config.auth.agentToken === undefined) {
-      logger.warn(
-        'the gateway has no ClickHouse server (CLICKHOUSE_URL) to read tokens from and no TRIPLINE_AGENT_TOKEN: it will refuse every request',
-      );
-    }
-    const auth = await startAuth({
-      config: config.auth,
-      clickhouse: { ...config.store },
-      logger,
-      bootstrap: 'configured',
-      ...(sharesStore ? {} : { store: createMemoryAccessStore() }),
-    });
-    lifecycle.add(() => auth.stop());
-    const app = createHttpServer(logger.child({ component: 'otlp' }));
-    registerOtlpReceiver(app, {
-      maxBodyBytes: config.otlp.maxBodyBytes,
-      authenticate: (authorization) => auth.authenticateIngest(authorization),
-      rateLimiter: auth.rateLimiter,
-      maxInFlightBytes: config.otlp.maxInFlightBytes,
-      handler: (request, context) => gateway.ingest(request, context),
-      // Protobuf goes from its bytes to the topics (services/otlp/route.ts); OTLP/JSON is decoded.
-      protobufHandler: (body, context) => {
-        if (gateway.ingestProtobuf === undefined) throw new Error('the gateway has no protobuf fast path');
-        return gateway.ingestProtobuf(body, context);
-      },
-    });
-    const closing = retryAfterWhileClosing(app, CLOSING_RETRY_AFTER_SECONDS);
-    const otlpUrl = await app.listen({ host: config.otlp.host, port: config.otlp.port });
-    // Closing the listener first lets requests in flight finish; then the publisher drains.
-    lifecycle.add(() => {
-      closing.begin();
-      return app.close();
-    });
-    logger.info(
-      { otlp: `${otlpUrl}/v1/traces`, brokers: settings.brokers, topics: settings.topics },
-      'gateway started',
-    );
-    return { otlpUrl, gateway, publisher, stop: () => lifecycle.stop() };
-  } catch (error) {
-    await lifecycle.stop();
-    throw error;
-  }
-}
-
-/** Retry-After of the 503s a stopping gateway answers (as the publisher's SHUTTING_DOWN). */
-const CLOSING_RETRY_AFTER_SECONDS = 5;
 
 /** A processor: one member of the consumer group over the span topics. */
 export async function startProcessorService(
@@ -328,15 +172,7 @@ export async function startProcessorService(
       await drained;
     });
 
-    const sweepEvery = Math.max(1000, Math.min(60_000, Math.floor(config.processor.taskIdleTimeoutMs / 4)));
-    const sweeper = setInterval(() => {
-      processor.sweep().catch((error: unknown) => logger.error({ err: messageOf(error) }, 'idle-task sweep failed'));
-    }, sweepEvery);
-    sweeper.unref();
-    lifecycle.add(() => {
-      clearInterval(sweeper);
-      return Promise.resolve();
-    });
+    lifecycle.add(startIdleSweeper(processor, config.processor.taskIdleTimeoutMs, logger));
     logger.info({ group: settings.groupId, brokers: settings.brokers }, 'processor started');
     return { processor, source, store, killSwitch, stop: () => lifecycle.stop() };
   } catch (error) {

@@ -26,6 +26,7 @@ import type { KillSwitch } from '../killswitch/kill-switch.ts';
 import { startKillSwitchRuntime } from './killswitch.ts';
 import type { KillSwitchRuntime, KillSwitchRuntimeOptions } from './killswitch.ts';
 import { createProcessor } from '../processor/processor.ts';
+import { startIdleSweeper } from './idle-sweeper.ts';
 import type { Processor } from '../processor/processor.ts';
 import { FLEET_TASK_TYPE } from '../processor/baseline-book.ts';
 import { messageOf } from '../shared/errors.ts';
@@ -61,6 +62,9 @@ export interface EmbeddedOverrides {
 /** Events the embedded processor may score ahead of their writes (see ProcessorOptions.persistAhead). */
 const EMBEDDED_PERSIST_AHEAD = 50_000;
 
+/** Registers a cleanup; cleanups run in reverse order when the embedded mode stops (or fails to start). */
+type AddCleanup = (cleanup: () => Promise<void>) => void;
+
 export async function startEmbedded(
   config: Readonly<TriplineConfig>,
   logger: Logger = createLogger(config.logLevel),
@@ -75,6 +79,7 @@ export async function startEmbedded(
     logger,
   });
   const cleanups: (() => Promise<void>)[] = [() => store.close()];
+  const addCleanup: AddCleanup = (cleanup) => cleanups.push(cleanup);
   const stopAll = async (): Promise<void> => {
     for (const cleanup of cleanups.splice(0).reverse()) {
       try {
@@ -85,6 +90,8 @@ export async function startEmbedded(
     }
   };
 
+  // A span's path is receiver → gateway → bus → processor → kill switch → store. The parts are started from
+  // the store outwards, so each exists before anything sends to it, and stopped from the receiver inwards.
   try {
     await store.migrate();
     const auth = await startAuth({
@@ -93,7 +100,7 @@ export async function startEmbedded(
       logger,
       bootstrap: 'first-start',
     });
-    cleanups.push(() => auth.stop());
+    addCleanup(() => auth.stop());
     const detector = detectorConfigOf(config);
     const killSwitch = createLocalKillSwitch((error) =>
       logger.error({ err: messageOf(error) }, 'a kill-switch subscriber failed'),
@@ -101,43 +108,8 @@ export async function startEmbedded(
     // The processor is created after the kill switch's runtime (which must subscribe first), so task state is
     // looked up through this late-bound reference.
     const late: { processor?: Processor } = {};
-    const enforcement = await startKillSwitchRuntime({
-      config: config.killSwitch,
-      storage: {
-        url: config.store.url,
-        username: config.store.username,
-        password: config.store.password,
-        dataDir: config.store.dataDir,
-        database: config.store.database,
-      },
-      killSwitch,
-      insertAlerts: (alerts) => store.insertAlerts(alerts),
-      async taskState(tenant, taskId) {
-        const known = late.processor?.taskSnapshot(tenant, taskId);
-        if (known !== undefined) return known;
-        const record = await store.getTask(tenant, taskId);
-        return record === null
-          ? undefined
-          : { status: record.status, score: record.score, taskType: record.taskType, agentId: record.agentId };
-      },
-      logger,
-      onTaskStarted(claims, isNew) {
-        late.processor
-          ?.registerTask({
-            tenant: claims.tenant,
-            taskId: claims.taskId,
-            taskType: claims.taskType,
-            agentId: claims.agentId,
-            startMs: claims.issuedAtMs,
-            isNew,
-          })
-          .catch((error: unknown) =>
-            logger.error({ err: messageOf(error), taskId: claims.taskId }, 'registering a credentialed task failed'),
-          );
-      },
-      ...(overrides.notifierTargets === undefined ? {} : { notifierTargets: overrides.notifierTargets }),
-    });
-    cleanups.push(() => enforcement.stop());
+    const enforcement = await startEmbeddedEnforcement(config, { store, killSwitch, late, logger, overrides });
+    addCleanup(() => enforcement.stop());
     const running = await createProcessor({
       store,
       killSwitch,
@@ -153,7 +125,7 @@ export async function startEmbedded(
       writeRevocations: (rows) => enforcement.writeRevocations(rows),
     });
     late.processor = running;
-    cleanups.push(() => running.stop());
+    addCleanup(() => running.stop());
 
     const bus = createInProcessBus({
       capacity: config.bus.capacity,
@@ -162,58 +134,16 @@ export async function startEmbedded(
       logger,
     });
     await bus.start((batch) => running.handle(batch));
-    cleanups.push(() => bus.stop());
-
-    const sweepEvery = Math.max(1000, Math.min(60_000, Math.floor(config.processor.taskIdleTimeoutMs / 4)));
-    const sweeper = setInterval(() => {
-      running.sweep().catch((error: unknown) => logger.error({ err: messageOf(error) }, 'idle-task sweep failed'));
-    }, sweepEvery);
-    sweeper.unref();
-    cleanups.push(() => {
-      clearInterval(sweeper);
-      return Promise.resolve();
-    });
+    addCleanup(() => bus.stop());
+    addCleanup(startIdleSweeper(running, config.processor.taskIdleTimeoutMs, logger));
 
     const gateway = createGateway(bus);
-    const otlpApp = createHttpServer(logger.child({ component: 'otlp' }));
-    registerOtlpReceiver(otlpApp, {
-      maxBodyBytes: config.otlp.maxBodyBytes,
-      handler: (request, context) => gateway.ingest(request, context),
-      authenticate: (authorization) => auth.authenticateIngest(authorization),
-      rateLimiter: auth.rateLimiter,
-      maxInFlightBytes: config.otlp.maxInFlightBytes,
-    });
-    const otlpAddress = await otlpApp.listen({ host: config.otlp.host, port: config.otlp.port });
-    cleanups.push(() => otlpApp.close());
-
-    // Detection queries and the console read over connections of their own (one chdb connection runs one
-    // query at a time, and the processor's writes must not wait behind a person's dashboard).
-    const detectionClient = openDetectionClient(config.store);
-    cleanups.push(() => detectionClient.close());
-    const detectionQueries = createDetectionQueries(detectionClient, config.store.database);
-    await detectionQueries.ensureSchema();
-    const baselines = (): BaselineBook => running.baselines();
-    const apiApp = buildApiApp({
-      ...apiDeps(store, running, detector, bus, logger),
-      access: auth.api,
-      admin: auth.admin,
-      killSwitch: enforcement,
-      detection: {
-        feedback: createFeedback({
-          store,
-          queries: detectionQueries,
-          baselines,
-          ...(detector.afterEndGraceMs === undefined ? {} : { afterEndGraceMs: detector.afterEndGraceMs }),
-        }),
-        queries: detectionQueries,
-        baselines,
-        warmupTasks: detector.warmupTasks,
-        agentWarmupTasks: detector.agentWarmupTasks,
-      },
-    });
-    await registerConsole(apiApp, { openQueries: () => openConsoleQueries(config.store), logger });
-    const apiAddress = await apiApp.listen({ host: config.api.host, port: config.api.port });
-    cleanups.push(() => apiApp.close());
+    const otlpAddress = await startOtlpReceiver(config, { gateway, auth, logger }, addCleanup);
+    const apiAddress = await startEmbeddedApi(
+      config,
+      { store, processor: running, detector, bus, auth, enforcement, logger },
+      addCleanup,
+    );
 
     let stopping: Promise<void> | undefined;
     return {
@@ -236,6 +166,126 @@ export async function startEmbedded(
     await stopAll();
     throw error;
   }
+}
+
+/**
+ * The kill switch's runtime over its own connection to the store. Task state comes from the processor's memory
+ * (through `late`, set once the processor exists), else from the store; tasks given a token are registered
+ * with the processor.
+ */
+function startEmbeddedEnforcement(
+  config: Readonly<TriplineConfig>,
+  parts: {
+    store: Store;
+    killSwitch: KillSwitch;
+    late: { processor?: Processor };
+    logger: Logger;
+    overrides: EmbeddedOverrides;
+  },
+): Promise<KillSwitchRuntime> {
+  const { store, killSwitch, late, logger, overrides } = parts;
+  return startKillSwitchRuntime({
+    config: config.killSwitch,
+    storage: {
+      url: config.store.url,
+      username: config.store.username,
+      password: config.store.password,
+      dataDir: config.store.dataDir,
+      database: config.store.database,
+    },
+    killSwitch,
+    insertAlerts: (alerts) => store.insertAlerts(alerts),
+    async taskState(tenant, taskId) {
+      const known = late.processor?.taskSnapshot(tenant, taskId);
+      if (known !== undefined) return known;
+      const record = await store.getTask(tenant, taskId);
+      return record === null
+        ? undefined
+        : { status: record.status, score: record.score, taskType: record.taskType, agentId: record.agentId };
+    },
+    logger,
+    onTaskStarted(claims, isNew) {
+      late.processor
+        ?.registerTask({
+          tenant: claims.tenant,
+          taskId: claims.taskId,
+          taskType: claims.taskType,
+          agentId: claims.agentId,
+          startMs: claims.issuedAtMs,
+          isNew,
+        })
+        .catch((error: unknown) =>
+          logger.error({ err: messageOf(error), taskId: claims.taskId }, 'registering a credentialed task failed'),
+        );
+    },
+    ...(overrides.notifierTargets === undefined ? {} : { notifierTargets: overrides.notifierTargets }),
+  });
+}
+
+/** The OTLP/HTTP receiver in front of the gateway; returns where it listens. */
+async function startOtlpReceiver(
+  config: Readonly<TriplineConfig>,
+  parts: { gateway: Gateway; auth: RunningAuth; logger: Logger },
+  addCleanup: AddCleanup,
+): Promise<string> {
+  const { gateway, auth, logger } = parts;
+  const otlpApp = createHttpServer(logger.child({ component: 'otlp' }));
+  registerOtlpReceiver(otlpApp, {
+    maxBodyBytes: config.otlp.maxBodyBytes,
+    handler: (request, context) => gateway.ingest(request, context),
+    authenticate: (authorization) => auth.authenticateIngest(authorization),
+    rateLimiter: auth.rateLimiter,
+    maxInFlightBytes: config.otlp.maxInFlightBytes,
+  });
+  const otlpAddress = await otlpApp.listen({ host: config.otlp.host, port: config.otlp.port });
+  addCleanup(() => otlpApp.close());
+  return otlpAddress;
+}
+
+/** The HTTP API (with the kill switch's routes, detection and the console); returns where it listens. */
+async function startEmbeddedApi(
+  config: Readonly<TriplineConfig>,
+  parts: {
+    store: Store;
+    processor: Processor;
+    detector: DetectorConfig;
+    bus: InProcessBus;
+    auth: RunningAuth;
+    enforcement: KillSwitchRuntime;
+    logger: Logger;
+  },
+  addCleanup: AddCleanup,
+): Promise<string> {
+  const { store, processor, detector, bus, auth, enforcement, logger } = parts;
+  // Detection queries and the console read over connections of their own (one chdb connection runs one
+  // query at a time, and the processor's writes must not wait behind a person's dashboard).
+  const detectionClient = openDetectionClient(config.store);
+  addCleanup(() => detectionClient.close());
+  const detectionQueries = createDetectionQueries(detectionClient, config.store.database);
+  await detectionQueries.ensureSchema();
+  const baselines = (): BaselineBook => processor.baselines();
+  const apiApp = buildApiApp({
+    ...apiDeps(store, processor, detector, bus, logger),
+    access: auth.api,
+    admin: auth.admin,
+    killSwitch: enforcement,
+    detection: {
+      feedback: createFeedback({
+        store,
+        queries: detectionQueries,
+        baselines,
+        ...(detector.afterEndGraceMs === undefined ? {} : { afterEndGraceMs: detector.afterEndGraceMs }),
+      }),
+      queries: detectionQueries,
+      baselines,
+      warmupTasks: detector.warmupTasks,
+      agentWarmupTasks: detector.agentWarmupTasks,
+    },
+  });
+  await registerConsole(apiApp, { openQueries: () => openConsoleQueries(config.store), logger });
+  const apiAddress = await apiApp.listen({ host: config.api.host, port: config.api.port });
+  addCleanup(() => apiApp.close());
+  return apiAddress;
 }
 
 function apiDeps(

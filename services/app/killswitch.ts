@@ -114,18 +114,7 @@ export async function startKillSwitchRuntime(options: KillSwitchRuntimeOptions):
   if (ownsStore) cleanups.push(() => store.close());
 
   try {
-    const decisions: BatchWriter<PolicyDecisionRecord> = createBatchWriter({
-      name: 'policy_decisions',
-      write: (rows) => store.insertDecisions(rows),
-      logger,
-      intervalMs: 100,
-    });
-    const credentials: BatchWriter<CredentialRecord> = createBatchWriter({
-      name: 'credentials',
-      write: (rows) => store.insertCredentials(rows),
-      logger,
-      intervalMs: 20,
-    });
+    const { decisions, credentials } = createRecordWriters(store, logger);
     cleanups.push(
       () => decisions.stop(),
       () => credentials.stop(),
@@ -199,15 +188,10 @@ export async function startKillSwitchRuntime(options: KillSwitchRuntimeOptions):
     });
     cleanups.push(() => verifier.stop());
 
-    // Notifications: after every enforcement subscriber. notify() only enqueues, so no destination can delay a kill.
-    const unsubscribeNotifications = killSwitch.subscribe((message) => {
-      if (message.type === 'revocation') dispatcher.notify(fromRevocation(message.revocation, config.publicUrl));
-      else if (!verifier.ownsAlert(message.alert.id)) dispatcher.notify(fromAlert(message.alert, config.publicUrl));
-    });
-    const unsubscribeEscalations = authority.subscribe((event) =>
-      dispatcher.notify(fromEscalation(event.escalation, config.publicUrl)),
+    // Notifications: after every enforcement subscriber.
+    cleanups.push(
+      ...subscribeNotifications({ killSwitch, authority, verifier, dispatcher, publicUrl: config.publicUrl }),
     );
-    cleanups.push(unsubscribeNotifications, unsubscribeEscalations);
     await verifier.load();
 
     logger.info(
@@ -238,16 +222,7 @@ export async function startKillSwitchRuntime(options: KillSwitchRuntimeOptions):
       stream,
       store,
       writeRevocations: (rows) => store.insertRevocations(rows),
-      processorHooks: {
-        onRevokedTaskEvent: (event) => verifier.onRevokedTaskEvent(event),
-        onTaskEnded(tenant, taskId) {
-          leases
-            .endTask(tenant, taskId, 'released', 'the task ended')
-            .catch((error: unknown) =>
-              logger.error({ err: messageOf(error) }, 'ending the leases of a finished task failed'),
-            );
-        },
-      },
+      processorHooks: processorHooksOf(verifier, leases, logger),
       async flush() {
         await Promise.all([decisions.flush(), credentials.flush()]);
       },
@@ -260,6 +235,63 @@ export async function startKillSwitchRuntime(options: KillSwitchRuntimeOptions):
     await runCleanups(cleanups, logger);
     throw error;
   }
+}
+
+/** Policy decisions and issued credentials are written in the background, in batches. */
+function createRecordWriters(
+  store: KillSwitchStore,
+  logger: Logger,
+): { decisions: BatchWriter<PolicyDecisionRecord>; credentials: BatchWriter<CredentialRecord> } {
+  const decisions: BatchWriter<PolicyDecisionRecord> = createBatchWriter({
+    name: 'policy_decisions',
+    write: (rows) => store.insertDecisions(rows),
+    logger,
+    intervalMs: 100,
+  });
+  const credentials: BatchWriter<CredentialRecord> = createBatchWriter({
+    name: 'credentials',
+    write: (rows) => store.insertCredentials(rows),
+    logger,
+    intervalMs: 20,
+  });
+  return { decisions, credentials };
+}
+
+/**
+ * Subscribes the notifier dispatcher to revocations, alerts (except those of failed verifications, which the
+ * verifier notifies itself) and escalations; returns the unsubscribes. Called after every enforcement
+ * subscriber: notify() only enqueues, so no destination can delay a kill.
+ */
+function subscribeNotifications(parts: {
+  killSwitch: KillSwitch;
+  authority: Authority;
+  verifier: Verifier;
+  dispatcher: Dispatcher;
+  publicUrl: string;
+}): (() => void)[] {
+  const { killSwitch, authority, verifier, dispatcher, publicUrl } = parts;
+  const unsubscribeNotifications = killSwitch.subscribe((message) => {
+    if (message.type === 'revocation') dispatcher.notify(fromRevocation(message.revocation, publicUrl));
+    else if (!verifier.ownsAlert(message.alert.id)) dispatcher.notify(fromAlert(message.alert, publicUrl));
+  });
+  const unsubscribeEscalations = authority.subscribe((event) =>
+    dispatcher.notify(fromEscalation(event.escalation, publicUrl)),
+  );
+  return [unsubscribeNotifications, unsubscribeEscalations];
+}
+
+/** What the processor calls: events of revoked tasks go to the verifier, task ends release the task's leases. */
+function processorHooksOf(verifier: Verifier, leases: LeaseManager, logger: Logger): ProcessorHooks {
+  return {
+    onRevokedTaskEvent: (event) => verifier.onRevokedTaskEvent(event),
+    onTaskEnded(tenant, taskId) {
+      leases
+        .endTask(tenant, taskId, 'released', 'the task ended')
+        .catch((error: unknown) =>
+          logger.error({ err: messageOf(error) }, 'ending the leases of a finished task failed'),
+        );
+    },
+  };
 }
 
 async function runCleanups(cleanups: (() => Promise<void> | void)[], logger: Logger): Promise<void> {

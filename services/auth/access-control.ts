@@ -56,6 +56,46 @@ export interface AccessControl {
   stop(): void;
 }
 
+/** The tokens `bootstrap` registers from the configuration (`TRIPLINE_ADMIN_TOKEN` / `TRIPLINE_AGENT_TOKEN`). */
+const CONFIGURED_ADMIN: NewToken = {
+  tenant: BOOTSTRAP_TENANT,
+  role: 'admin',
+  name: 'configured admin',
+  createdBy: 'configuration',
+  superuser: true,
+};
+const CONFIGURED_AGENT: NewToken = {
+  tenant: BOOTSTRAP_TENANT,
+  role: 'agent',
+  name: 'configured agent',
+  createdBy: 'configuration',
+};
+
+/** The tokens `bootstrap` generates on first start (no superuser admin token anywhere). */
+const GENERATED_ADMIN: NewToken = {
+  tenant: BOOTSTRAP_TENANT,
+  role: 'admin',
+  name: 'admin (generated at first start)',
+  createdBy: 'first start',
+  superuser: true,
+};
+const GENERATED_AGENT: NewToken = {
+  tenant: BOOTSTRAP_TENANT,
+  role: 'agent',
+  name: 'agent (generated at first start)',
+  createdBy: 'first start',
+};
+
+function principalOf(row: TokenRecord): Principal {
+  return {
+    tokenId: row.id,
+    tenant: row.tenant,
+    role: row.role,
+    name: row.name,
+    superuser: row.superuser,
+  };
+}
+
 export async function openAccessControl(options: AccessControlOptions): Promise<AccessControl> {
   const { store, logger } = options;
   const now = options.now ?? Date.now;
@@ -98,14 +138,6 @@ export async function openAccessControl(options: AccessControlOptions): Promise<
     );
   }, options.refreshMs);
   timer.unref();
-
-  const principalOf = (row: TokenRecord): Principal => ({
-    tokenId: row.id,
-    tenant: row.tenant,
-    role: row.role,
-    name: row.name,
-    superuser: row.superuser,
-  });
 
   const createToken = async (
     input: NewToken,
@@ -158,40 +190,14 @@ export async function openAccessControl(options: AccessControlOptions): Promise<
 
     async bootstrap(configured, { generate }) {
       const generated: GeneratedToken[] = [];
-      if (configured.adminToken !== undefined) {
-        await ensure(configured.adminToken, {
-          tenant: BOOTSTRAP_TENANT,
-          role: 'admin',
-          name: 'configured admin',
-          createdBy: 'configuration',
-          superuser: true,
-        });
-      }
-      if (configured.agentToken !== undefined) {
-        await ensure(configured.agentToken, {
-          tenant: BOOTSTRAP_TENANT,
-          role: 'agent',
-          name: 'configured agent',
-          createdBy: 'configuration',
-        });
-      }
+      if (configured.adminToken !== undefined) await ensure(configured.adminToken, CONFIGURED_ADMIN);
+      if (configured.agentToken !== undefined) await ensure(configured.agentToken, CONFIGURED_AGENT);
       const firstStart = generate && ![...records.values()].some((row) => row.role === 'admin' && row.superuser);
       if (firstStart) {
-        const admin = await createToken({
-          tenant: BOOTSTRAP_TENANT,
-          role: 'admin',
-          name: 'admin (generated at first start)',
-          createdBy: 'first start',
-          superuser: true,
-        });
+        const admin = await createToken(GENERATED_ADMIN);
         generated.push({ role: 'admin', tenant: BOOTSTRAP_TENANT, token: admin.token });
         if (configured.agentToken === undefined) {
-          const agent = await createToken({
-            tenant: BOOTSTRAP_TENANT,
-            role: 'agent',
-            name: 'agent (generated at first start)',
-            createdBy: 'first start',
-          });
+          const agent = await createToken(GENERATED_AGENT);
           generated.push({ role: 'agent', tenant: BOOTSTRAP_TENANT, token: agent.token });
         }
       }

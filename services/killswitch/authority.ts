@@ -85,6 +85,35 @@ export interface AuthorityOptions {
   now?: () => number;
 }
 
+/** The stored row of a token revoked on its own (RFC 7009). */
+function tokenRevocationRecord(
+  claims: TaskClaims,
+  timeMs: number,
+  actor: string,
+  reason: string,
+): TokenRevocationRecord {
+  return {
+    tenant: claims.tenant,
+    jti: claims.jti,
+    taskId: claims.taskId,
+    agentId: claims.agentId,
+    timeMs,
+    expiresMs: claims.expiresAtMs,
+    actor,
+    reason,
+  };
+}
+
+/** The revocations in force for the agent's tasks, oldest first (the newest 1000). */
+function revokedTasksOfAgent(state: AuthorityState, tenant: string, agentId: string): Revocation[] {
+  const out: Revocation[] = [];
+  for (const entry of state.tasks.values()) {
+    if (entry.tenant === tenant && entry.agentId === agentId && entry.revoked && entry.revocation !== undefined)
+      out.push(entry.revocation);
+  }
+  return out.sort((a, b) => a.timeMs - b.timeMs).slice(-1000);
+}
+
 export function createAuthority(options: AuthorityOptions): Authority {
   const { tokens, store, killSwitch, logger } = options;
   const now = options.now ?? Date.now;
@@ -162,17 +191,7 @@ export function createAuthority(options: AuthorityOptions): Authority {
       }
       if (revokedTokens.has(claims.jti)) return { revoked: false };
       revokedTokens.set(claims.jti, claims.expiresAtMs);
-      const row: TokenRevocationRecord = {
-        tenant: claims.tenant,
-        jti: claims.jti,
-        taskId: claims.taskId,
-        agentId: claims.agentId,
-        timeMs: now(),
-        expiresMs: claims.expiresAtMs,
-        actor,
-        reason,
-      };
-      await store.insertTokenRevocations([row]);
+      await store.insertTokenRevocations([tokenRevocationRecord(claims, now(), actor, reason)]);
       return { revoked: true };
     },
 
@@ -198,14 +217,7 @@ export function createAuthority(options: AuthorityOptions): Authority {
 
     isActive,
 
-    revokedTasksOfAgent(tenant, agentId) {
-      const out: Revocation[] = [];
-      for (const entry of state.tasks.values()) {
-        if (entry.tenant === tenant && entry.agentId === agentId && entry.revoked && entry.revocation !== undefined)
-          out.push(entry.revocation);
-      }
-      return out.sort((a, b) => a.timeMs - b.timeMs).slice(-1000);
-    },
+    revokedTasksOfAgent: (tenant, agentId) => revokedTasksOfAgent(state, tenant, agentId),
 
     blocked: (tenant, agentId) => escalations.blocked(tenant, agentId, now()),
     activeEscalations: () => escalations.active(now()),

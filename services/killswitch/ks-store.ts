@@ -1,6 +1,6 @@
 /**
  * The kill switch's store port: credentials, policy decisions, leases, secrets and verification outcomes, plus
- * the reads it needs of the spine's tables (revocations, events). `clickhouse-ks-store.ts` implements it over
+ * the reads it needs of the spine's tables (revocations, events). `services/store/clickhouse/kill-switch-store.ts` implements it over
  * the same ClickHouse (server or in-process engine) as the spine's store; `createInMemoryKillSwitchStore()` is
  * the in-memory twin for unit tests.
  * Writes are idempotent by id (and by version for rows with state): a repeated write changes nothing.

@@ -65,6 +65,18 @@ function escalationEvent(escalation: Escalation): Record<string, unknown> {
   };
 }
 
+function verificationEvent(record: VerificationRecord): Record<string, unknown> {
+  return {
+    revocationId: record.revocationId,
+    taskId: record.taskId,
+    taskType: record.taskType,
+    agentId: record.agentId,
+    outcome: record.outcome,
+    failures: record.failures,
+    decidedAt: record.decidedMs === null ? null : new Date(record.decidedMs).toISOString(),
+  };
+}
+
 function frame(type: string, id: string | undefined, data: unknown): string {
   return `event: ${type}\n${id === undefined ? '' : `id: ${id}\n`}data: ${JSON.stringify(data)}\n\n`;
 }
@@ -73,6 +85,64 @@ function matches(filter: StreamFilter, tenant: string, taskId: string | undefine
   if (filter.tenant !== tenant) return false;
   if (filter.taskIds.size === 0 && filter.agentIds.size === 0) return true;
   return (taskId !== undefined && filter.taskIds.has(taskId)) || filter.agentIds.has(agentId);
+}
+
+/** The revocations in force for the filter's tasks, then for its agents' tasks, each revocation once. */
+function revocationSnapshot(authority: Authority, filter: StreamFilter): string[] {
+  const frames: string[] = [];
+  const seen = new Set<string>();
+  for (const taskId of filter.taskIds) {
+    const view = authority.task(filter.tenant, taskId);
+    if (view.revoked && view.revocation !== undefined && !seen.has(view.revocation.id)) {
+      seen.add(view.revocation.id);
+      frames.push(frame('revocation', view.revocation.id, { ...revocationEvent(view.revocation), snapshot: true }));
+    }
+  }
+  for (const agentId of filter.agentIds) {
+    for (const revocation of authority.revokedTasksOfAgent(filter.tenant, agentId)) {
+      if (seen.has(revocation.id)) continue;
+      seen.add(revocation.id);
+      frames.push(frame('revocation', revocation.id, { ...revocationEvent(revocation), snapshot: true }));
+    }
+  }
+  return frames;
+}
+
+/** The escalations in force for the filter's agents. */
+function escalationSnapshot(authority: Authority, filter: StreamFilter): string[] {
+  const frames: string[] = [];
+  for (const agentId of filter.agentIds) {
+    const escalation = authority.blocked(filter.tenant, agentId);
+    if (escalation !== undefined) {
+      frames.push(
+        frame('escalation', `escalation-${agentId}-${escalation.atMs}`, {
+          ...escalationEvent(escalation),
+          snapshot: true,
+        }),
+      );
+    }
+  }
+  return frames;
+}
+
+/**
+ * What a subscriber gets on connect, in one write: the retry hint, the current state matching its filter (so a
+ * revocation decided before it connected is not missed), then `ready`.
+ */
+function connectSnapshot(authority: Authority, filter: StreamFilter): string {
+  const frames = [
+    ...(filter.types.has('revocation') ? revocationSnapshot(authority, filter) : []),
+    ...(filter.types.has('escalation') ? escalationSnapshot(authority, filter) : []),
+  ];
+  const ready = frame('ready', undefined, {
+    snapshot: frames.length,
+    types: [...filter.types],
+    taskIds: [...filter.taskIds],
+    agentIds: [...filter.agentIds],
+  });
+  // Tell the client how long to wait before reconnecting.
+  const retry = 'retry: 1000\n\n';
+  return retry + frames.join('') + ready;
 }
 
 export function createStreamHub(options: {
@@ -154,50 +224,7 @@ export function createStreamHub(options: {
         logger.debug({ err: messageOf(error) }, 'stream subscriber went away');
         clients.delete(client);
       });
-      // Tell the client how long to wait before reconnecting.
-      let snapshot = 'retry: 1000\n\n';
-      let count = 0;
-      if (filter.types.has('revocation')) {
-        const seen = new Set<string>();
-        for (const taskId of filter.taskIds) {
-          const view = authority.task(filter.tenant, taskId);
-          if (view.revoked && view.revocation !== undefined && !seen.has(view.revocation.id)) {
-            seen.add(view.revocation.id);
-            snapshot += frame('revocation', view.revocation.id, {
-              ...revocationEvent(view.revocation),
-              snapshot: true,
-            });
-            count += 1;
-          }
-        }
-        for (const agentId of filter.agentIds) {
-          for (const revocation of authority.revokedTasksOfAgent(filter.tenant, agentId)) {
-            if (seen.has(revocation.id)) continue;
-            seen.add(revocation.id);
-            snapshot += frame('revocation', revocation.id, { ...revocationEvent(revocation), snapshot: true });
-            count += 1;
-          }
-        }
-      }
-      if (filter.types.has('escalation')) {
-        for (const agentId of filter.agentIds) {
-          const escalation = authority.blocked(filter.tenant, agentId);
-          if (escalation !== undefined) {
-            snapshot += frame('escalation', `escalation-${agentId}-${escalation.atMs}`, {
-              ...escalationEvent(escalation),
-              snapshot: true,
-            });
-            count += 1;
-          }
-        }
-      }
-      snapshot += frame('ready', undefined, {
-        snapshot: count,
-        types: [...filter.types],
-        taskIds: [...filter.taskIds],
-        agentIds: [...filter.agentIds],
-      });
-      response.write(snapshot);
+      response.write(connectSnapshot(authority, filter));
       clients.add(client);
     },
     verification(record) {
@@ -207,15 +234,7 @@ export function createStreamHub(options: {
         record.taskId,
         record.agentId,
         `verification-${record.revocationId}-${record.version}`,
-        {
-          revocationId: record.revocationId,
-          taskId: record.taskId,
-          taskType: record.taskType,
-          agentId: record.agentId,
-          outcome: record.outcome,
-          failures: record.failures,
-          decidedAt: record.decidedMs === null ? null : new Date(record.decidedMs).toISOString(),
-        },
+        verificationEvent(record),
       );
     },
     clients: () => clients.size,

@@ -17,84 +17,72 @@ export interface MemoryStore extends Store {
   allEvents(): ScoredEvent[];
 }
 
+/** The stored rows, each keyed by tenant and id. */
+interface MemoryTables {
+  events: Map<string, ScoredEvent>;
+  alerts: Map<string, Alert>;
+  revocations: Map<string, Revocation>;
+  tasks: Map<string, TaskRecord>;
+  baselines: Map<string, BaselineRecord>;
+}
+
+/** Throws once the store is closed. */
+type OpenCheck = () => void;
+
+type TaskAndEventMethods = Pick<
+  Store,
+  'insertEvents' | 'upsertTasks' | 'getTask' | 'getTasks' | 'listActiveTasks' | 'eventsForTask' | 'eventsForTasks'
+>;
+
+type AlertRevocationBaselineMethods = Pick<
+  Store,
+  'insertAlerts' | 'insertRevocations' | 'saveBaselines' | 'listAlerts' | 'listRevocations' | 'loadBaselines'
+>;
+
 export function createMemoryStore(): MemoryStore {
-  const events = new Map<string, ScoredEvent>();
-  const alerts = new Map<string, Alert>();
-  const revocations = new Map<string, Revocation>();
-  const tasks = new Map<string, TaskRecord>();
-  const baselines = new Map<string, BaselineRecord>();
+  const tables: MemoryTables = {
+    events: new Map(),
+    alerts: new Map(),
+    revocations: new Map(),
+    tasks: new Map(),
+    baselines: new Map(),
+  };
   let closed = false;
 
   function open(): void {
     if (closed) throw new TriplineError('SHUTTING_DOWN', 'the store is closed');
   }
 
-  /** A task's status as the revocations log says, when the log is newer than its snapshot (as the ClickHouse store). */
-  function reconciled(record: TaskRecord): TaskRecord {
-    let last: Revocation | undefined;
-    for (const revocation of revocations.values()) {
-      if (revocation.tenant !== record.tenant || revocation.taskId !== record.taskId) continue;
-      if (last === undefined || revocation.timeMs > last.timeMs) last = revocation;
-    }
-    if (last === undefined || Math.round(last.timeMs * 1000) <= record.version) return { ...record };
-    let status: TaskStatus = record.status;
-    if (last.action === 'revoke') status = 'revoked';
-    else if (record.status === 'revoked') status = record.endedMs === null ? 'active' : 'completed';
-    return { ...record, status };
-  }
-
-  function byTime(a: ScoredEvent, b: ScoredEvent): number {
-    return (
-      a.event.startMs - b.event.startMs ||
-      a.event.endMs - b.event.endMs ||
-      (a.event.id < b.event.id ? -1 : a.event.id > b.event.id ? 1 : 0)
-    );
-  }
-
-  function page<T extends { tenant: string; taskId: string; agentId: string; id: string; timeMs: number }>(
-    rows: Iterable<T>,
-    filter: ListFilter,
-  ): Page<T> {
-    if (!Number.isInteger(filter.limit) || filter.limit < 1 || filter.limit > MAX_PAGE) {
-      throw new TriplineError(
-        'VALIDATION_FAILED',
-        `limit must be an integer from 1 to ${MAX_PAGE} (got ${String(filter.limit)})`,
-        { details: { key: 'limit' } },
-      );
-    }
-    const after = filter.cursor === undefined ? undefined : decodeCursor(filter.cursor);
-    const matching = [...rows]
-      .filter(
-        (row) =>
-          (filter.tenant === undefined || row.tenant === filter.tenant) &&
-          (filter.taskId === undefined || row.taskId === filter.taskId) &&
-          (filter.agentId === undefined || row.agentId === filter.agentId) &&
-          (filter.sinceMs === undefined || row.timeMs >= filter.sinceMs) &&
-          (after === undefined || row.timeMs < after.timeMs || (row.timeMs === after.timeMs && row.id < after.id)),
-      )
-      .sort((a, b) => b.timeMs - a.timeMs || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
-    const items = matching.slice(0, filter.limit);
-    const last = items.at(-1);
-    return matching.length > filter.limit && last !== undefined
-      ? { items, nextCursor: encodeCursor(last.timeMs, last.id) }
-      : { items };
-  }
-
   return {
     migrate: () => Promise.resolve(),
+    ...taskAndEventMethods(tables, open),
+    ...alertRevocationBaselineMethods(tables, open),
+    counts() {
+      open();
+      return Promise.resolve({
+        events: tables.events.size,
+        alerts: tables.alerts.size,
+        revocations: tables.revocations.size,
+        tasks: tables.tasks.size,
+        baselines: tables.baselines.size,
+      });
+    },
+    close() {
+      closed = true;
+      return Promise.resolve();
+    },
+    allEvents: () => [...tables.events.values()],
+  };
+}
+
+/** Tasks (the newest version wins, the status reconciled with the revocations log) and their events. */
+function taskAndEventMethods(tables: MemoryTables, open: OpenCheck): TaskAndEventMethods {
+  const { events, tasks, revocations } = tables;
+  const withRevocations = (record: TaskRecord): TaskRecord => reconciled(record, revocations);
+  return {
     insertEvents(rows) {
       open();
       for (const row of rows) events.set(key(row.event.tenant, row.event.id), structuredClone(row));
-      return Promise.resolve();
-    },
-    insertAlerts(rows) {
-      open();
-      for (const row of rows) alerts.set(key(row.tenant, row.id), { ...row });
-      return Promise.resolve();
-    },
-    insertRevocations(rows) {
-      open();
-      for (const row of rows) revocations.set(key(row.tenant, row.id), { ...row });
       return Promise.resolve();
     },
     upsertTasks(rows) {
@@ -106,15 +94,6 @@ export function createMemoryStore(): MemoryStore {
       }
       return Promise.resolve();
     },
-    saveBaselines(rows) {
-      open();
-      for (const row of rows) {
-        const id = `${row.tenant}\u0000${row.taskType}\u0000${row.agentId}`;
-        const current = baselines.get(id);
-        if (current === undefined || row.updatedMs >= current.updatedMs) baselines.set(id, { ...row });
-      }
-      return Promise.resolve();
-    },
     getTask(tenant, taskId) {
       open();
       const record =
@@ -122,7 +101,7 @@ export function createMemoryStore(): MemoryStore {
         [...tasks.values()]
           .filter((task) => task.tenant === tenant && task.name === taskId)
           .sort((a, b) => b.version - a.version)[0];
-      return Promise.resolve(record === undefined ? null : reconciled(record));
+      return Promise.resolve(record === undefined ? null : withRevocations(record));
     },
     getTasks(tenant, taskIds) {
       open();
@@ -130,7 +109,7 @@ export function createMemoryStore(): MemoryStore {
         taskIds
           .map((taskId) => tasks.get(key(tenant, taskId)))
           .filter((record) => record !== undefined)
-          .map(reconciled),
+          .map(withRevocations),
       );
     },
     listActiveTasks(tenant) {
@@ -138,7 +117,7 @@ export function createMemoryStore(): MemoryStore {
       return Promise.resolve(
         [...tasks.values()]
           .filter((record) => tenant === undefined || record.tenant === tenant)
-          .map(reconciled)
+          .map(withRevocations)
           .filter((record) => record.status === 'active')
           .sort((a, b) =>
             a.tenant < b.tenant
@@ -170,6 +149,32 @@ export function createMemoryStore(): MemoryStore {
       }
       return Promise.resolve(out);
     },
+  };
+}
+
+/** Alerts and revocations (newest first, with cursors) and baselines (the newest update wins). */
+function alertRevocationBaselineMethods(tables: MemoryTables, open: OpenCheck): AlertRevocationBaselineMethods {
+  const { alerts, revocations, baselines } = tables;
+  return {
+    insertAlerts(rows) {
+      open();
+      for (const row of rows) alerts.set(key(row.tenant, row.id), { ...row });
+      return Promise.resolve();
+    },
+    insertRevocations(rows) {
+      open();
+      for (const row of rows) revocations.set(key(row.tenant, row.id), { ...row });
+      return Promise.resolve();
+    },
+    saveBaselines(rows) {
+      open();
+      for (const row of rows) {
+        const id = `${row.tenant}\u0000${row.taskType}\u0000${row.agentId}`;
+        const current = baselines.get(id);
+        if (current === undefined || row.updatedMs >= current.updatedMs) baselines.set(id, { ...row });
+      }
+      return Promise.resolve();
+    },
     listAlerts(filter) {
       open();
       return Promise.resolve(page(alerts.values(), filter));
@@ -186,22 +191,61 @@ export function createMemoryStore(): MemoryStore {
           .map((record) => ({ ...record })),
       );
     },
-    counts() {
-      open();
-      return Promise.resolve({
-        events: events.size,
-        alerts: alerts.size,
-        revocations: revocations.size,
-        tasks: tasks.size,
-        baselines: baselines.size,
-      });
-    },
-    close() {
-      closed = true;
-      return Promise.resolve();
-    },
-    allEvents: () => [...events.values()],
   };
+}
+
+/** A task's status as the revocations log says, when the log is newer than its snapshot (as the ClickHouse store). */
+function reconciled(record: TaskRecord, revocations: ReadonlyMap<string, Revocation>): TaskRecord {
+  let last: Revocation | undefined;
+  for (const revocation of revocations.values()) {
+    if (revocation.tenant !== record.tenant || revocation.taskId !== record.taskId) continue;
+    if (last === undefined || revocation.timeMs > last.timeMs) last = revocation;
+  }
+  if (last === undefined || Math.round(last.timeMs * 1000) <= record.version) return { ...record };
+  let status: TaskStatus = record.status;
+  if (last.action === 'revoke') status = 'revoked';
+  else if (record.status === 'revoked') status = record.endedMs === null ? 'active' : 'completed';
+  return { ...record, status };
+}
+
+function byTime(a: ScoredEvent, b: ScoredEvent): number {
+  return (
+    a.event.startMs - b.event.startMs ||
+    a.event.endMs - b.event.endMs ||
+    (a.event.id < b.event.id ? -1 : a.event.id > b.event.id ? 1 : 0)
+  );
+}
+
+/** One page of alerts or revocations matching the filter, newest first, after the filter's cursor. */
+function page<T extends { tenant: string; taskId: string; agentId: string; id: string; timeMs: number }>(
+  rows: Iterable<T>,
+  filter: ListFilter,
+): Page<T> {
+  if (!Number.isInteger(filter.limit) || filter.limit < 1 || filter.limit > MAX_PAGE) {
+    throw new TriplineError(
+      'VALIDATION_FAILED',
+      `limit must be an integer from 1 to ${MAX_PAGE} (got ${String(filter.limit)})`,
+      {
+        details: { key: 'limit' },
+      },
+    );
+  }
+  const after = filter.cursor === undefined ? undefined : decodeCursor(filter.cursor);
+  const matching = [...rows]
+    .filter(
+      (row) =>
+        (filter.tenant === undefined || row.tenant === filter.tenant) &&
+        (filter.taskId === undefined || row.taskId === filter.taskId) &&
+        (filter.agentId === undefined || row.agentId === filter.agentId) &&
+        (filter.sinceMs === undefined || row.timeMs >= filter.sinceMs) &&
+        (after === undefined || row.timeMs < after.timeMs || (row.timeMs === after.timeMs && row.id < after.id)),
+    )
+    .sort((a, b) => b.timeMs - a.timeMs || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+  const items = matching.slice(0, filter.limit);
+  const last = items.at(-1);
+  return matching.length > filter.limit && last !== undefined
+    ? { items, nextCursor: encodeCursor(last.timeMs, last.id) }
+    : { items };
 }
 
 function encodeCursor(timeMs: number, id: string): string {

@@ -1,5 +1,5 @@
 /**
- * The store port: everything Tripline keeps. The ClickHouse adapter (`clickhouse-store.ts`) implements it over
+ * The store port: everything Tripline keeps. The ClickHouse adapter (`clickhouse/store.ts`) implements it over
  * the in-process engine (chdb) or a ClickHouse server; the SQL is the same for both.
  * Writes are idempotent by id: a replayed batch creates no duplicate rows as seen through the read methods.
  */

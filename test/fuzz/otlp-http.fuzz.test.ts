@@ -4,7 +4,7 @@
  * - through a real Fastify instance with `app.inject()` (the receiver in front of the real gateway and
  *   classifier): every generated request (valid and broken bodies in both formats, matching and mismatched
  *   content types, gzip, corrupt gzip, gzip bombs, bodies at and over the limit, unsupported encodings) gets
- *   exactly the status the contract table in receiver.ts names (200/400/413/415), in the request's format,
+ *   exactly the status the contract table in services/api/otlp-receiver.ts names (200/400/413/415), in the request's format,
  *   with a decodable body; never a 500, a hang or a crash;
  * - at the default 16 MiB limit, the heap a single request takes while it is handled stays bounded;
  * - through a real listening socket on the whole embedded pipeline (`startEmbedded`: receiver, gateway,

@@ -1,7 +1,7 @@
 /**
  * The kafkajs client as Tripline uses it: one factory (logs go to Tripline's logger), topic creation at start,
  * and the check that the three span topics are co-partitioned (same partition count), which per-task state
- * on the processors depends on (see kafka-assigner.ts).
+ * on the processors depends on (see assigner.ts).
  */
 import { Kafka, logLevel } from 'kafkajs';
 import type { Admin, ITopicMetadata, LogEntry } from 'kafkajs';

@@ -37,7 +37,7 @@ export interface KafkaSettings {
     /**
      * Compression of produced record batches. GZIP is the default: kafkajs computes the record-batch CRC in
      * JavaScript, so sending 10x fewer bytes costs less CPU than compressing them (test/bench/kafka.bench.ts),
-     * and every Kafka client reads it. ZSTD (Node's zlib, see kafka-codecs.ts) is cheaper still and smaller;
+     * and every Kafka client reads it. ZSTD (Node's zlib, see codecs.ts) is cheaper still and smaller;
      * its readers need ZSTD support (Java, librdkafka, franz-go and Tripline do; plain kafkajs does not).
      * @default 'gzip'
      */
@@ -53,7 +53,7 @@ export interface KafkaSettings {
     maxInFlightBytes: number;
     /**
      * Longest a record waits for others to share its produce request; the request goes out sooner once 256 KiB
-     * are queued (kafka-publisher.ts). Each produce request and each partition batch in it has a fixed cost (kafkajs'
+     * are queued (publisher.ts). Each produce request and each partition batch in it has a fixed cost (kafkajs'
      * encoders, one zstd frame per partition, a socket round trip), so at low load waiting for company is what
      * keeps the CPU per span down (test/bench/gateway-vs-collector.bench.ts: at 2,000 spans/s, 100 ms gives ~3
      * OTLP requests per produce request instead of 1); it also bounds the latency added to each OTLP request

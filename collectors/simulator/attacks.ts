@@ -1,0 +1,146 @@
+/**
+ * The attack patterns of the SYNTHETIC workloads (see ./scenarios.ts): each unfolds over a sequence of
+ * individually harmless calls appended to a benign prefix, or (credentials used after the task) after it ended.
+ */
+import { data, int, pick, priv, tool } from './planned-events.ts';
+import type { PlannedEvent, Rand } from './planned-events.ts';
+
+export const ATTACK_PATTERNS = [
+  'exfiltration_burst',
+  'slow_drip',
+  'unseen_tool',
+  'privilege_escalation',
+  'lateral_movement',
+  'post_task_credentials',
+  'risky_sequence',
+  'probing_storm',
+] as const;
+export type AttackPattern = (typeof ATTACK_PATTERNS)[number];
+
+/** Events that turn a benign task into an attack, appended after a benign prefix. */
+export function attackEvents(r: Rand, pattern: AttackPattern): { events: PlannedEvent[]; afterEnd: PlannedEvent[] } {
+  const none: PlannedEvent[] = [];
+  switch (pattern) {
+    case 'exfiltration_burst':
+      return {
+        events: [
+          data(r, {
+            namespace: 'crm',
+            collection: 'customers',
+            rows: int(r, 20_000, 80_000),
+            bytes: int(r, 20_000_000, 90_000_000),
+            classification: 'restricted',
+          }),
+          tool(r, 'http_request', 'write', {
+            target: pick(r, ['paste.example.net', 'files.evil.example', 'upload.badhost.example']),
+          }),
+        ],
+        afterEnd: none,
+      };
+    case 'slow_drip': {
+      const events: PlannedEvent[] = [];
+      const reads = int(r, 40, 70);
+      for (let i = 0; i < reads; i += 1) {
+        events.push(
+          data(r, {
+            namespace: 'crm',
+            collection: 'customers',
+            rows: int(r, 2, 5),
+            bytes: int(r, 600, 2_000),
+            classification: 'confidential',
+          }),
+        );
+      }
+      return { events, afterEnd: none };
+    }
+    case 'unseen_tool':
+      return {
+        events: [
+          tool(r, pick(r, ['shell_exec', 'delete_repository', 'disable_mfa', 'transfer_funds']), 'destructive', {
+            target: 'prod.internal',
+          }),
+        ],
+        afterEnd: none,
+      };
+    case 'privilege_escalation':
+      return {
+        events: [
+          priv(r, {
+            action: pick(r, ['elevate', 'assume_role', 'grant']),
+            scopesBefore: ['tickets:read'],
+            scopesAfter: ['tickets:read', pick(r, ['admin', 'iam:*', 'org:admin', 'root'])],
+            resource: 'iam',
+            approved: false,
+          }),
+        ],
+        afterEnd: none,
+      };
+    case 'lateral_movement': {
+      const targets = [
+        ['hr', 'salaries'],
+        ['finance', 'ledger'],
+        ['prod', 'users'],
+        ['secrets', 'api_keys'],
+        ['legal', 'contracts'],
+      ] as const;
+      return {
+        events: targets.slice(0, int(r, 3, 5)).map(([namespace, collection]) =>
+          data(r, {
+            namespace,
+            collection,
+            rows: int(r, 5, 40),
+            bytes: int(r, 2_000, 40_000),
+            classification: 'confidential',
+          }),
+        ),
+        afterEnd: none,
+      };
+    }
+    case 'post_task_credentials':
+      return {
+        events: none,
+        afterEnd: [
+          tool(r, 'get_ticket'),
+          data(r, {
+            namespace: 'crm',
+            collection: 'customers',
+            rows: int(r, 1, 3),
+            bytes: 800,
+            classification: 'confidential',
+          }),
+        ],
+      };
+    case 'risky_sequence':
+      return {
+        events: [
+          tool(r, 'read_secret', 'read', { target: 'vault.internal' }),
+          data(r, {
+            system: 'vault',
+            namespace: 'vault',
+            collection: 'secrets',
+            rows: 1,
+            bytes: 256,
+            classification: 'restricted',
+          }),
+          tool(r, 'http_request', 'write', {
+            target: pick(r, ['webhook.site', 'requestbin.example', 'exfil.example.org']),
+          }),
+        ],
+        afterEnd: none,
+      };
+    case 'probing_storm': {
+      const events: PlannedEvent[] = [];
+      const calls = int(r, 25, 45);
+      for (let i = 0; i < calls; i += 1) {
+        events.push({
+          ...tool(r, pick(r, ['get_ticket', 'get_order', 'query_logs', 'run_query', 'lookup_ip']), 'read', {
+            error: true,
+          }),
+          gapMs: int(r, 20, 120),
+          durationMs: int(r, 5, 30),
+        });
+      }
+      return { events, afterEnd: none };
+    }
+  }
+}
