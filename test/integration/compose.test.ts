@@ -73,7 +73,7 @@ const TRIPLINE_VARIABLES = new Set<string>([
   'TRIPLINE_ROLES',
 ]);
 
-/** The distributed entry point each Tripline role runs (services/*-main.ts). */
+/** The distributed entry point each Tripline role runs (services/app/*-main.ts). */
 const ENTRY_POINTS: Record<string, string> = {
   gateway: 'services/app/gateway-main.ts',
   processor: 'services/app/processor-main.ts',
@@ -361,7 +361,7 @@ describe('docker-compose.yml', () => {
     const from = /^FROM\s+(\S+)/m.exec(dockerfile)?.[1] ?? '';
     expect(from).toMatch(/^node:24\.\d+\.\d+-[a-z]+(-slim)?$/);
     expect(dockerfile).toMatch(/RUN npm ci --omit=dev/);
-    expect(dockerfile).toMatch(/CMD \["node", "services\/main\.ts"\]/);
+    expect(dockerfile).toMatch(/CMD \["node", "services\/app\/main\.ts"\]/);
     const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
       .split('\n')
       .map((line) => line.trim());
