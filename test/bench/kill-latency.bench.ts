@@ -321,7 +321,8 @@ async function kafkaTarget(dataDir: string): Promise<Target> {
   const { loadConfig } = await import('../../services/app/config.ts');
   const { createLogger } = await import('../../services/shared/logger.ts');
   const { openClickHouseStore } = await import('../../services/store/clickhouse/store.ts');
-  const { startDistributed, manualCommands } = await import('../../services/app/distributed.ts');
+  const { startDistributed } = await import('../../services/app/distributed.ts');
+  const { storeManualActions } = await import('../../services/processor/store-manual-actions.ts');
   const { createKafka, ensureTopics } = await import('../../services/bus/kafka/client.ts');
   const { loadKafkaSettings } = await import('../../services/bus/kafka/config.ts');
   const { bridgeKillSwitchToKafka } = await import('../../services/bus/kafka/kill-switch.ts');
@@ -379,7 +380,7 @@ async function kafkaTarget(dataDir: string): Promise<Target> {
   const app = buildApiApp({
     access: (await testAccess()).api,
     store,
-    commands: manualCommands(store, killSwitch, bridge),
+    commands: storeManualActions(store, killSwitch, bridge),
     logger,
     detectorStatus: () =>
       Promise.resolve({ regime: 'rules', baselineTasks: 0, warmupTasks: config.detector.warmupTasks }),

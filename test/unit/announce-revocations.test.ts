@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { AgentEvent, Revocation } from '../../schemas/events.ts';
-import { announcingRebuiltRevocations } from '../../services/app/distributed.ts';
+import { announcingRebuiltRevocations } from '../../services/processor/rebuilt-revocations.ts';
 import { createLocalKillSwitch } from '../../services/killswitch/kill-switch.ts';
 import { createLogger } from '../../services/shared/logger.ts';
 import type { Page } from '../../services/store/store.ts';

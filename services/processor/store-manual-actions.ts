@@ -1,0 +1,53 @@
+import type { Revocation } from '../../schemas/events.ts';
+import { manualRevocation } from '../core/decide.ts';
+import type { KillSwitch } from '../killswitch/kill-switch.ts';
+import { TriplineError } from '../shared/errors.ts';
+import type { Store } from '../store/store.ts';
+import type { ManualAction } from './processor.ts';
+
+/** A person's kill and restore, as the API calls them in either mode (the embedded processor implements it too). */
+export interface ManualActions {
+  revoke(action: ManualAction): Promise<Revocation>;
+  restore(action: ManualAction): Promise<Revocation>;
+}
+
+/**
+ * Manual kill and restore from the API process: the task's current state is read from the store (the
+ * processors keep it there), the revocation is applied to the local kill switch, published on the revocations
+ * topic (the owning processor and every other process apply it from there) and stored.
+ */
+export function storeManualActions(
+  store: Store,
+  killSwitch: KillSwitch,
+  published: { flush(): Promise<void> },
+  now: () => number = Date.now,
+): ManualActions {
+  let chain: Promise<unknown> = Promise.resolve();
+  const serialize = <T>(work: () => Promise<T>): Promise<T> => {
+    const result = chain.then(work);
+    chain = result.catch(() => undefined);
+    return result;
+  };
+
+  async function act(action: ManualAction, kind: Revocation['action']): Promise<Revocation> {
+    const record = await store.getTask(action.tenant, action.taskId);
+    if (record === null) throw new TriplineError('NOT_FOUND', `no task ${action.taskId}`);
+    if (kind === 'revoke' && record.status === 'revoked')
+      throw new TriplineError('CONFLICT', `task ${action.taskId} is already revoked`);
+    if (kind === 'restore' && record.status !== 'revoked')
+      throw new TriplineError('CONFLICT', `task ${action.taskId} is not revoked (status ${record.status})`);
+    const timeMs = now();
+    const revocation = manualRevocation(record, kind, action.actor, action.reason, record.score, timeMs);
+    killSwitch.apply(revocation);
+    await published.flush();
+    await store.insertRevocations([revocation]);
+    const status = kind === 'revoke' ? 'revoked' : record.endedMs === null ? 'active' : 'completed';
+    await store.upsertTasks([{ ...record, status, version: Math.max(record.version + 1, timeMs * 1000) }]);
+    return revocation;
+  }
+
+  return {
+    revoke: (action) => serialize(() => act(action, 'revoke')),
+    restore: (action) => serialize(() => act(action, 'restore')),
+  };
+}
