@@ -32,6 +32,10 @@ export const ATTR = {
   toolCallArguments: 'gen_ai.tool.call.arguments',
   /** The same, as pydantic-ai / Logfire recorded it before the GenAI attribute existed. */
   toolArgumentsLegacy: 'tool_arguments',
+  /** The tool's result as the framework serialised it (GenAI conventions 1.37 and later; the Vercel AI SDK, pydantic-ai 3+). */
+  toolCallResult: 'gen_ai.tool.call.result',
+  /** The same, as pydantic-ai recorded it with its instrumentation version 2 (`tool_arguments` beside it). */
+  toolResponseLegacy: 'tool_response',
   /** Where a GenAI `retrieval` reads from (a vector store, an index). */
   genAiDataSource: 'gen_ai.data_source.id',
   toolType: 'gen_ai.tool.type',
@@ -52,11 +56,14 @@ export const ATTR = {
   openInferenceToolName: 'tool.name',
   /** The span's input (a TOOL span's arguments, as JSON text when the tool took structured input). */
   openInferenceInput: 'input.value',
+  /** The span's output (a TOOL span's result). */
+  openInferenceOutput: 'output.value',
 
   // OpenLLMetry (Traceloop)
   traceloopKind: 'traceloop.span.kind',
   traceloopEntityName: 'traceloop.entity.name',
   traceloopEntityInput: 'traceloop.entity.input',
+  traceloopEntityOutput: 'traceloop.entity.output',
 
   // Data access (OTel database, URL, file)
   dbSystem: 'db.system.name',
@@ -89,6 +96,22 @@ export const ATTR = {
   privilegeGrantedBy: 'tripline.privilege.granted_by',
   privilegeApproved: 'tripline.privilege.approved',
 } as const;
+
+/** Where frameworks record a tool call's arguments, in the order classification prefers them. */
+export const TOOL_ARGUMENT_ATTRIBUTES = [
+  ATTR.toolCallArguments,
+  ATTR.toolArgumentsLegacy,
+  ATTR.openInferenceInput,
+  ATTR.traceloopEntityInput,
+] as const;
+
+/** Where frameworks record a tool call's result, in the order classification prefers them. */
+export const TOOL_RESULT_ATTRIBUTES = [
+  ATTR.toolCallResult,
+  ATTR.toolResponseLegacy,
+  ATTR.openInferenceOutput,
+  ATTR.traceloopEntityOutput,
+] as const;
 
 export const TOOL_SIDE_EFFECTS = ['read', 'write', 'destructive'] as const;
 export type ToolSideEffect = (typeof TOOL_SIDE_EFFECTS)[number];

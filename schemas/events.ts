@@ -8,6 +8,19 @@ import type { DataClassification, EventKind, ToolSideEffect } from './convention
 
 export type AttributeValue = string | number | boolean;
 
+/** What kind of party a counterparty is (see schemas/conventions.md#counterparties). */
+export type CounterpartyKind = 'email' | 'domain' | 'account' | 'url_host' | 'handle' | 'phone';
+
+/**
+ * Someone or something a tool call deals with, named in its arguments or its result: a mail address (and its
+ * domain), a bank account or IBAN, a URL's host, a user or channel handle, a phone number. Kept as a keyed hash
+ * of the normalised value (`key`: 16 hex digits), never the raw value.
+ */
+export interface Counterparty {
+  kind: CounterpartyKind;
+  key: string;
+}
+
 export interface ToolCallDetail {
   name: string;
   type?: string;
@@ -15,6 +28,16 @@ export interface ToolCallDetail {
   /** Host, URL or resource the tool acts on, when known. */
   target?: string;
   callId?: string;
+  /** Counterparties named in the call's arguments (bounded; absent when none or no arguments were recorded). */
+  counterparties?: Counterparty[];
+  /** Counterparties named in the call's recorded result (absent when none or no result was recorded). */
+  resultCounterparties?: Counterparty[];
+  /** Whether the framework recorded the call's result at all (a flow from a result can only be seen then). */
+  resultRecorded?: boolean;
+  /** The largest amount-like argument (`amount`, `value`, `sum`, `price`, `total`…), when one is a number. */
+  amount?: number;
+  /** The argument keys the call was made with (top level, sorted, bounded). */
+  argumentKeys?: string[];
 }
 
 export interface DataAccessDetail {
@@ -168,4 +191,22 @@ export interface Revocation {
   /** The event that triggered an automatic revocation ('' for manual ones). */
   eventId: string;
   timeMs: number;
+  /** Whether it counts toward escalating its agent, and the task's scope (absent on older revocations). */
+  escalation?: EscalationBasis;
+}
+
+/** Why a revocation counts toward escalation or not (services/core/escalation-policy.ts). */
+export type EscalationBasisKind =
+  'manual' | 'hard_rule' | 'confident_score' | 'below_confidence' | 'uncorroborated' | 'warmup' | 'escalation';
+
+/**
+ * Whether a revocation counts toward escalating its agent, and the scope its task named: the end user
+ * (`enduser.id`) and the conversation (`gen_ai.conversation.id`, else `session.id`) as the task's spans claimed
+ * them (each at most 128 characters). Claims only ever narrow an escalation (see docs/kill-switch.md).
+ */
+export interface EscalationBasis {
+  counts: boolean;
+  basis: EscalationBasisKind;
+  endUser?: string;
+  conversation?: string;
 }

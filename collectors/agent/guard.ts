@@ -30,15 +30,35 @@ export interface Guard {
   /** Resolves true once the stream delivered its snapshot (`ready`), false after `timeoutMs`. */
   ready(timeoutMs?: number): Promise<boolean>;
   connected(): boolean;
-  /** Mark a task as run by this process (its revocations are acknowledged). */
-  track(taskId: string): void;
-  /** Throws TaskRevokedError when the task is revoked (or the agent escalated). Synchronous: no I/O. */
+  /**
+   * Mark a task as run by this process (its revocations are acknowledged), with the end user / conversation it
+   * acts for if known: an escalation scoped to them refuses it too (without, only a whole-agent one does, and the
+   * task's own revocation when Tripline revokes it in scope).
+   */
+  track(taskId: string, scope?: GuardScope): void;
+  /** Throws TaskRevokedError when the task is revoked (or an escalation reaches it). Synchronous: no I/O. */
   check(taskId: string, operation: string): void;
   /** `check`, plus a request to Tripline when the stream is down (see `whileDisconnected`). */
   enforce(taskId: string, operation: string, tool: string): Promise<void>;
   revocation(taskId: string): RevocationNotice | undefined;
   close(): void;
 }
+
+/** The end user and conversation a task acts for (`enduser.id`, `gen_ai.conversation.id`). */
+export interface GuardScope {
+  endUser?: string;
+  conversation?: string;
+}
+
+interface ScopedBlock {
+  scope: GuardScope;
+  untilMs: number;
+  reason: string;
+}
+
+/** Most scoped escalations and task scopes the guard keeps (the oldest dropped first). */
+const MAX_SCOPED_BLOCKS = 64;
+const MAX_TASK_SCOPES = 10_000;
 
 interface SseEvent {
   event: string;
@@ -78,6 +98,50 @@ export async function* readEvents(body: ReadableStream<Uint8Array>): AsyncGenera
   }
 }
 
+/** The escalations this agent heard of: the whole agent's block, and blocks scoped to an end user or conversation. */
+class EscalationBlocks {
+  readonly #agentId: string;
+  #agentUntilMs = 0;
+  #agentReason = '';
+  #scoped: ScopedBlock[] = [];
+  readonly #taskScopes = new Map<string, GuardScope>();
+
+  constructor(agentId: string) {
+    this.#agentId = agentId;
+  }
+
+  apply(data: Record<string, unknown>): void {
+    const until = typeof data.untilMs === 'number' ? data.untilMs : 0;
+    const scope = scopeOf(data.scope);
+    if (scope === undefined) {
+      // No scope (or an older Tripline's escalation): the whole agent.
+      this.#agentUntilMs = Math.max(this.#agentUntilMs, until);
+      this.#agentReason = `agent ${this.#agentId} was escalated after repeated revocations, until ${new Date(until).toISOString()}`;
+      return;
+    }
+    const reason = `agent ${this.#agentId} was escalated for ${describe(scope)} after repeated revocations, until ${new Date(until).toISOString()}`;
+    this.#scoped = [...this.#scoped.filter((block) => block.untilMs > Date.now()), { scope, untilMs: until, reason }];
+    this.#scoped = this.#scoped.slice(-MAX_SCOPED_BLOCKS);
+  }
+
+  track(taskId: string, scope: GuardScope | undefined): void {
+    if (scope === undefined || (scope.endUser === undefined && scope.conversation === undefined)) return;
+    this.#taskScopes.delete(taskId);
+    this.#taskScopes.set(taskId, scope);
+    if (this.#taskScopes.size > MAX_TASK_SCOPES) this.#taskScopes.delete(this.#taskScopes.keys().next().value ?? '');
+  }
+
+  /** Until when the task may not proceed (0 or past: it may), and why. */
+  blockOf(taskId: string): { until: number; reason: string } {
+    const scoped = this.#scoped.find(
+      (block) => block.untilMs > Date.now() && reaches(block.scope, this.#taskScopes.get(taskId)),
+    );
+    const until = Math.max(this.#agentUntilMs, scoped?.untilMs ?? 0);
+    const reason = this.#agentUntilMs > Date.now() || scoped === undefined ? this.#agentReason : scoped.reason;
+    return { until, reason };
+  }
+}
+
 export function startGuard(options: GuardOptions): Guard {
   const base = options.apiUrl.replace(/\/$/, '');
   const headers = options.headers ?? {};
@@ -85,8 +149,7 @@ export function startGuard(options: GuardOptions): Guard {
   const revoked = new Map<string, RevocationNotice>();
   const tracked = new Set<string>();
   const acked = new Set<string>();
-  let escalatedUntilMs = 0;
-  let escalationReason = '';
+  const blocks = new EscalationBlocks(options.agentId);
   let isConnected = false;
   let closed = false;
   /** Read through a function: `closed` changes while the connect loop awaits. */
@@ -134,9 +197,7 @@ export function startGuard(options: GuardOptions): Guard {
       }
       options.onRevocation?.(notice);
     } else if (event.event === 'escalation') {
-      const until = typeof data.untilMs === 'number' ? data.untilMs : 0;
-      escalatedUntilMs = Math.max(escalatedUntilMs, until);
-      escalationReason = `agent ${options.agentId} was escalated after repeated revocations, until ${new Date(until).toISOString()}`;
+      blocks.apply(data);
     }
   }
 
@@ -177,13 +238,15 @@ export function startGuard(options: GuardOptions): Guard {
       });
     },
     connected: () => isConnected,
-    track(taskId) {
+    track(taskId, scope) {
       tracked.add(taskId);
+      blocks.track(taskId, scope);
       const notice = revoked.get(taskId);
       if (notice !== undefined) acknowledge(notice);
     },
     check(taskId, operation) {
-      const error = refusal(revoked.get(taskId), escalatedUntilMs, escalationReason, taskId, operation);
+      const { until, reason } = blocks.blockOf(taskId);
+      const error = refusal(revoked.get(taskId), until, reason, taskId, operation);
       if (error !== undefined) throw error;
     },
     async enforce(taskId, operation, tool) {
@@ -242,7 +305,31 @@ function postAck(
     .catch(report);
 }
 
-/** The error refusing `operation` of a task: its revocation, else the agent's escalation while in force. */
+/** The scope of an escalation event; undefined when it names none (the whole agent). */
+function scopeOf(value: unknown): GuardScope | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  const { endUser, conversation } = value as Record<string, unknown>;
+  const scope: GuardScope = {};
+  if (typeof endUser === 'string' && endUser !== '') scope.endUser = endUser;
+  if (typeof conversation === 'string' && conversation !== '') scope.conversation = conversation;
+  return scope.endUser === undefined && scope.conversation === undefined ? undefined : scope;
+}
+
+/** Whether a scoped escalation reaches a task: the task named every field the escalation sets, with its value. */
+function reaches(block: GuardScope, task: GuardScope | undefined): boolean {
+  if (task === undefined) return false;
+  if (block.endUser !== undefined && task.endUser !== block.endUser) return false;
+  return block.conversation === undefined || task.conversation === block.conversation;
+}
+
+function describe(scope: GuardScope): string {
+  return [
+    ...(scope.endUser === undefined ? [] : [`end user ${scope.endUser}`]),
+    ...(scope.conversation === undefined ? [] : [`conversation ${scope.conversation}`]),
+  ].join(', ');
+}
+
+/** The error refusing `operation` of a task: its revocation, else an escalation that reaches it while in force. */
 function refusal(
   notice: RevocationNotice | undefined,
   escalatedUntilMs: number,

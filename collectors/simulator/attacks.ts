@@ -15,10 +15,23 @@ export const ATTACK_PATTERNS = [
   'risky_sequence',
   'probing_storm',
 ] as const;
-export type AttackPattern = (typeof ATTACK_PATTERNS)[number];
+/**
+ * Injection attacks (./injection.ts): each targets the task type whose own tools it reuses (mail, payments, chat,
+ * file shares), with an attacker counterparty that first appears in a tool's result.
+ */
+export const INJECTION_PATTERNS = ['injected_mail', 'injected_payment', 'injected_post', 'injected_share'] as const;
+export type InjectionPattern = (typeof INJECTION_PATTERNS)[number];
+export type ClassicPattern = (typeof ATTACK_PATTERNS)[number];
+export type AttackPattern = ClassicPattern | InjectionPattern;
+/** Every pattern: the eight of the original mix, then the injection patterns. */
+export const ALL_ATTACK_PATTERNS: readonly AttackPattern[] = [...ATTACK_PATTERNS, ...INJECTION_PATTERNS];
+
+export function isInjectionPattern(pattern: AttackPattern): pattern is InjectionPattern {
+  return (INJECTION_PATTERNS as readonly string[]).includes(pattern);
+}
 
 /** Events that turn a benign task into an attack, appended after a benign prefix. */
-export function attackEvents(r: Rand, pattern: AttackPattern): { events: PlannedEvent[]; afterEnd: PlannedEvent[] } {
+export function attackEvents(r: Rand, pattern: ClassicPattern): { events: PlannedEvent[]; afterEnd: PlannedEvent[] } {
   const none: PlannedEvent[] = [];
   switch (pattern) {
     case 'exfiltration_burst':

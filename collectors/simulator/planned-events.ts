@@ -3,12 +3,33 @@
  * PRNG, and the small builders the benign task types and the attack patterns compose their events from.
  */
 
+import { ATTR } from '../../schemas/conventions.ts';
+
+/**
+ * The span attributes a tool call's recorded arguments and result go in (OpenTelemetry GenAI conventions;
+ * `gen_ai.tool.call.result` is opt-in there: frameworks that do not record results leave it out).
+ */
+export const TOOL_CALL_ARGUMENTS_ATTR = ATTR.toolCallArguments;
+export const TOOL_CALL_RESULT_ATTR = ATTR.toolCallResult;
+
+/** The attributes recording a planned tool call's arguments and result (none when the plan has neither). */
+export function recordedCall(event: { arguments?: string; result?: string }): Record<string, string> {
+  return {
+    ...(event.arguments === undefined ? {} : { [TOOL_CALL_ARGUMENTS_ATTR]: event.arguments }),
+    ...(event.result === undefined ? {} : { [TOOL_CALL_RESULT_ATTR]: event.result }),
+  };
+}
+
 export interface PlannedToolCall {
   kind: 'tool_call';
   tool: string;
   sideEffect?: 'read' | 'write' | 'destructive';
   target?: string;
   error?: boolean;
+  /** The call's arguments as JSON text, as frameworks record them (`gen_ai.tool.call.arguments`). */
+  arguments?: string;
+  /** The call's result as text (`gen_ai.tool.call.result`); absent when the framework does not record results. */
+  result?: string;
 }
 export interface PlannedDataAccess {
   kind: 'data_access';

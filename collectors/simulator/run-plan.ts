@@ -6,6 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TaskHandle, Telemetry } from '../agent/index.ts';
+import { recordedCall } from './planned-events.ts';
 import type { PlannedEvent, TaskPlan } from './scenarios.ts';
 
 export interface PlanProgress {
@@ -90,6 +91,8 @@ async function emit(task: TaskHandle, event: PlannedEvent, doWork: () => Promise
           {
             ...(event.sideEffect === undefined ? {} : { sideEffect: event.sideEffect }),
             ...(event.target === undefined ? {} : { target: event.target }),
+            // Arguments and result as frameworks record them; the plan knows the result before the call.
+            attributes: recordedCall(event),
           },
           work,
         );

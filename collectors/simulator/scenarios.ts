@@ -6,13 +6,16 @@
  * detector evaluation and the benchmarks. None of this data comes from real agents.
  */
 import type { EventKind } from '../../schemas/conventions.ts';
-import { ATTACK_PATTERNS, attackEvents } from './attacks.ts';
-import type { AttackPattern } from './attacks.ts';
+import { ALL_ATTACK_PATTERNS, attackEvents, isInjectionPattern } from './attacks.ts';
+import type { AttackPattern, ClassicPattern } from './attacks.ts';
+import { INJECTION_TASK_TYPES } from './injection.ts';
+import { injectionTasks, mergeStreams } from './injection-scenario.ts';
 import { data, heavy, int, pick, priv, rng, tool } from './planned-events.ts';
 import type { PlannedEvent, Rand } from './planned-events.ts';
 
-export { ATTACK_PATTERNS } from './attacks.ts';
-export type { AttackPattern } from './attacks.ts';
+export { ALL_ATTACK_PATTERNS, ATTACK_PATTERNS, INJECTION_PATTERNS, isInjectionPattern } from './attacks.ts';
+export type { AttackPattern, ClassicPattern, InjectionPattern } from './attacks.ts';
+export { INJECTION_TASK_TYPES } from './injection.ts';
 export { rng } from './planned-events.ts';
 export type { PlannedDataAccess, PlannedEvent, PlannedPrivilegeChange, PlannedToolCall } from './planned-events.ts';
 
@@ -43,7 +46,7 @@ export interface ScenarioOptions {
   patterns?: readonly AttackPattern[];
 }
 
-interface TaskTypeModel {
+export interface TaskTypeModel {
   name: string;
   /** Builds the benign event sequence; `busy` asks for a long-but-normal task. */
   build(r: Rand, busy: boolean): PlannedEvent[];
@@ -270,22 +273,37 @@ export interface Scenario {
 }
 
 /**
- * Builds a labelled workload. The first `benignPerType` tasks of each type are benign; attacks are spread
- * through the second half of the timeline, each on a task type chosen round-robin, by an agent of that type.
- * The last task type of the list (in the order given) starts only halfway through (a new type ramping up).
+ * Builds a labelled workload. Task types of the original mix (`TASK_TYPES`): the first `benignPerType` tasks of each
+ * type are benign; attacks are spread through the second half of the timeline, each on a task type chosen
+ * round-robin, by an agent of that type; the last task type of the list (in the order given) starts only halfway
+ * through (a new type ramping up). Injection task types (`INJECTION_TASK_TYPES`, only when named in `taskTypes`) are
+ * their own stream (injection-scenario.ts), from a PRNG of their own, merged in proportionally: the original mix's
+ * tasks stay exactly what they were for the same seed. A pattern whose task type is not in the mix makes no task.
  */
 export function generateScenario(options: ScenarioOptions): Scenario {
-  const r = rng(options.seed);
+  const known = [...TASK_TYPES.map((type) => type.name), ...INJECTION_TASK_TYPES.map((type) => type.name)];
+  for (const name of options.taskTypes ?? [])
+    if (!known.includes(name)) throw new Error(`unknown task type ${name}; known: ${known.join(', ')}`);
   const types =
     options.taskTypes === undefined
       ? [...TASK_TYPES]
-      : options.taskTypes.map((name) => {
-          const type = TASK_TYPES.find((candidate) => candidate.name === name);
-          if (type === undefined)
-            throw new Error(`unknown task type ${name}; known: ${TASK_TYPES.map((known) => known.name).join(', ')}`);
-          return type;
-        });
-  const patterns = options.patterns ?? ATTACK_PATTERNS;
+      : options.taskTypes.flatMap((name) => TASK_TYPES.filter((candidate) => candidate.name === name));
+  const injectionTypes = (options.taskTypes ?? []).flatMap((name) =>
+    INJECTION_TASK_TYPES.filter((candidate) => candidate.name === name),
+  );
+  const patterns = options.patterns ?? ALL_ATTACK_PATTERNS;
+  const classic = patterns.filter((pattern): pattern is ClassicPattern => !isInjectionPattern(pattern));
+  const injected = patterns.filter(isInjectionPattern);
+  const tasks = classicTasks(options, types, types.length > 0 ? classic : []);
+  return { tasks: mergeStreams(tasks, injectionTasks(options, injectionTypes, injected)) };
+}
+
+function classicTasks(
+  options: ScenarioOptions,
+  types: readonly TaskTypeModel[],
+  patterns: readonly ClassicPattern[],
+): TaskPlan[] {
+  const r = rng(options.seed);
   let counter = 0;
   const taskId = (): string => {
     counter += 1;
@@ -336,7 +354,7 @@ export function generateScenario(options: ScenarioOptions): Scenario {
     const position = half + Math.floor(((index + 1) * (tasks.length - half)) / (attacks.length + 1)) + index;
     tasks.splice(Math.min(position, tasks.length), 0, attack);
   });
-  return { tasks };
+  return tasks;
 }
 
 export function eventKinds(plan: TaskPlan): Record<EventKind, number> {

@@ -120,6 +120,8 @@ function registerTokenRoutes(scope: FastifyInstance, runtime: Runtime): void {
       resources?: string[];
       scopes?: string[];
       ttlSeconds?: number;
+      endUser?: string;
+      conversation?: string;
     };
   }>('/v1/tasks', { schema: { body: startTaskBody } }, async (request, reply) => {
     const body = request.body;

@@ -28,6 +28,9 @@ export const startTaskBody = {
     resources: names,
     scopes: names,
     ttlSeconds: { type: 'integer', minimum: 1, maximum: 86_400 },
+    // Claims that only narrow an escalation (services/core/escalation-policy.ts).
+    endUser: { type: 'string', minLength: 1, maxLength: 128 },
+    conversation: { type: 'string', minLength: 1, maxLength: 128 },
   },
 } as const;
 

@@ -9,6 +9,7 @@ import { DEFAULT_POLICY_DIR } from '../killswitch/settings.ts';
 import { MIN_TOKEN_LENGTH, isAcceptableToken } from '../auth/api-tokens.ts';
 import type { KillSwitchConfig } from '../killswitch/settings.ts';
 import type { DetectorConfig } from '../core/detect/index.ts';
+import { DEFAULT_COUNTERPARTY_KEY } from '../core/counterparties.ts';
 import {
   deepFreeze,
   invalid,
@@ -56,7 +57,19 @@ export interface TriplineConfig {
   killSwitch: KillSwitchConfig;
   /** API and ingest tokens, per-tenant ingest limits (services/auth). */
   auth: AuthConfig;
+  /** How spans are classified (services/core/classify.ts): the gateway's and the processors' alike. */
+  classify: ClassifyConfig;
 }
+
+export interface ClassifyConfig {
+  /** The secret of the counterparties' keyed hashes (services/core/counterparties.ts). */
+  counterpartyKey: string;
+  /** Keep tool calls' arguments and results in stored events (else a `[not stored: N chars]` marker). */
+  storeToolContent: boolean;
+}
+
+/** Shortest TRIPLINE_COUNTERPARTY_KEY accepted. */
+export const MIN_COUNTERPARTY_KEY_LENGTH = 16;
 
 export interface AuthConfig {
   /** Registered (hashed) at start as the `default` tenant's superuser admin token. */
@@ -166,7 +179,7 @@ export const CONFIG_VARIABLES = [
   [
     'TRIPLINE_ESCALATION_REVOCATIONS',
     '3',
-    'revocations of one agent within the window that escalate to the agent: all its tasks revoked, no new ones (0 = never)',
+    'confident revocations (a person, a hard rule, a score 15 over the revoke threshold) of one agent within the window that escalate: its tasks in the narrowest scope they share (end user, conversation, else the agent) revoked, no new ones there (0 = never)',
   ],
   ['TRIPLINE_ESCALATION_WINDOW_MS', '600000', 'the escalation window (1,000 to 86,400,000)'],
   ['TRIPLINE_ESCALATION_BLOCK_MS', '900000', 'how long an escalated agent may not start tasks (1,000 to 604,800,000)'],
@@ -201,6 +214,16 @@ export const CONFIG_VARIABLES = [
     'spans a tenant may send at once above its rate (1 to 100,000,000)',
   ],
   ['TRIPLINE_STREAM_HEARTBEAT_MS', '15000', 'keep-alive comment interval on GET /v1/stream (1,000 to 300,000)'],
+  [
+    'TRIPLINE_COUNTERPARTY_KEY',
+    '(built in, public)',
+    'secret (16+ characters) of the keyed hashes that stand for the counterparties of tool calls (mail addresses, accounts, hosts, handles, phones); the built-in default is public, so set your own, the same in every gateway and processor; changing it makes every counterparty look new',
+  ],
+  [
+    'TRIPLINE_STORE_TOOL_CONTENT',
+    'false',
+    "keep tool calls' arguments and results (cut at 512 characters) in stored events; false = each is stored as `[not stored: N chars]`",
+  ],
 ] as const;
 
 /** The detector's settings as the core takes them: a mutable copy of the frozen configuration. */
@@ -279,7 +302,23 @@ export function loadConfig(env: Env = process.env): Readonly<TriplineConfig> {
     },
     killSwitch: readKillSwitchConfig(env, dataDir),
     auth: readAuthConfig(env),
+    classify: readClassifyConfig(env),
   });
+}
+
+function readClassifyConfig(env: Env): ClassifyConfig {
+  const key = readOptionalString(env, 'TRIPLINE_COUNTERPARTY_KEY');
+  // The value is a secret: name the problem, not the value.
+  if (key !== undefined && key.length < MIN_COUNTERPARTY_KEY_LENGTH)
+    throw invalid(
+      'TRIPLINE_COUNTERPARTY_KEY',
+      '(not shown: it is a secret)',
+      `at least ${String(MIN_COUNTERPARTY_KEY_LENGTH)} characters`,
+    );
+  return {
+    counterpartyKey: key ?? DEFAULT_COUNTERPARTY_KEY,
+    storeToolContent: readBool(env, 'TRIPLINE_STORE_TOOL_CONTENT', false),
+  };
 }
 
 function readAuthConfig(env: Env): AuthConfig {

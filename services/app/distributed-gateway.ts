@@ -38,11 +38,15 @@ export async function startGatewayService(
     const publisher = createKafkaPublisher({ kafka, topics: settings.topics, producer: settings.producer, logger });
     await publisher.start();
     lifecycle.add(() => publisher.close());
-    const gateway = createGateway(publisher, {
+    const gateway = createGateway(
       publisher,
-      topics: settings.topics,
-      maxRecordBytes: settings.producer.maxRecordBytes,
-    });
+      {
+        publisher,
+        topics: settings.topics,
+        maxRecordBytes: settings.producer.maxRecordBytes,
+      },
+      config.classify,
+    );
     // Tokens come from the ClickHouse the API writes them to. A gateway on its own, without a ClickHouse server,
     // could only open an engine of its own that no API writes to: it accepts the configured agent token alone.
     const sharesStore = config.store.url !== undefined || deps.store !== undefined;

@@ -141,6 +141,7 @@ export async function startProcessorService(
       // Alerts and revocations reach Kafka before the offsets of the batch that decided them are committed.
       beforeCommit: () => bridge.flush(),
       maxEventsPerBatch: config.processor.batchSize,
+      classify: config.classify,
       // Partitions gained may carry tasks another processor began: the processor rebuilds them from the store.
       onAssignment: ({ gained }) => {
         if (gained.length > 0) processor.ownershipChanged();

@@ -137,7 +137,7 @@ export async function startEmbedded(
     addCleanup(() => bus.stop());
     addCleanup(startIdleSweeper(running, config.processor.taskIdleTimeoutMs, logger));
 
-    const gateway = createGateway(bus);
+    const gateway = createGateway(bus, undefined, config.classify);
     const otlpAddress = await startOtlpReceiver(config, { gateway, auth, logger }, addCleanup);
     const apiAddress = await startEmbeddedApi(
       config,

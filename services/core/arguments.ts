@@ -12,8 +12,9 @@
 
 /** Longest argument text parsed (frameworks record arguments whole; a megabyte of JSON is not worth parsing per span). */
 export const MAX_ARGUMENTS_LENGTH = 16 * 1024;
-const MAX_DEPTH = 4;
-const MAX_VALUES = 256;
+/** How deep JSON arguments are read, and how many of their values at most (services/core/counterparties.ts too). */
+export const MAX_DEPTH = 4;
+export const MAX_VALUES = 256;
 
 /** Keys whose value is where the call goes, preferred over any other URL-valued argument. */
 const TARGET_KEY_RE =

@@ -12,8 +12,8 @@
  * parent, or flagged `tripline.task.root`) marks the end of the trace's task; one that declares a task id or
  * type on its own attributes names the trace's task (`taskMark`). Both travel as task boundaries.
  */
-import { ATTR, DATA_CLASSIFICATIONS, TOOL_SIDE_EFFECTS, isEventKind } from '../../schemas/conventions.ts';
-import type { DataClassification, EventKind, ToolSideEffect } from '../../schemas/conventions.ts';
+import { ATTR, DATA_CLASSIFICATIONS, isEventKind } from '../../schemas/conventions.ts';
+import type { DataClassification, EventKind } from '../../schemas/conventions.ts';
 import type {
   AgentEvent,
   AttributeValue,
@@ -21,13 +21,39 @@ import type {
   PrivilegeDetail,
   TaskBoundary,
   TaskClaims,
-  ToolCallDetail,
 } from '../../schemas/events.ts';
-import { collectionFromQuery, targetFromArguments } from './arguments.ts';
+import { collectionFromQuery } from './arguments.ts';
+import { hostOf, isOneOf, numberAttr, stringAttr, stringListAttr } from './attribute-values.ts';
+import type { Attributes } from './attribute-values.ts';
+import { DEFAULT_COUNTERPARTY_KEY } from './counterparties.ts';
+import type { CounterpartyHashing } from './counterparties.ts';
 import { sha256Hex } from './sha256.ts';
+import { keptAttributes, toolDetail } from './tool-detail.ts';
 import type { OtlpAnyValue, OtlpKeyValue, OtlpSpan, OtlpTraceRequest } from '../../schemas/otlp.ts';
 
+export type { Attributes } from './attribute-values.ts';
+
 export const UNKNOWN_TASK_TYPE = 'unknown';
+
+export interface ClassifyOptions {
+  /**
+   * The secret of the counterparties' keyed hashes (TRIPLINE_COUNTERPARTY_KEY; services/core/counterparties.ts).
+   * @default DEFAULT_COUNTERPARTY_KEY
+   */
+  counterpartyKey?: string;
+  /**
+   * Keep tool calls' arguments and results (cut at 512 characters) in the stored event's attributes
+   * (TRIPLINE_STORE_TOOL_CONTENT); otherwise each is replaced by `[not stored: N chars]`. @default false
+   */
+  storeToolContent?: boolean;
+}
+
+interface SpanContext {
+  tenant: string;
+  hashing: CounterpartyHashing;
+  storeToolContent: boolean;
+  declaredTraces: Set<string>;
+}
 
 export interface ClassifiedBatch {
   events: AgentEvent[];
@@ -71,24 +97,23 @@ export function isRootSpan(parentSpanId: string, flags: number | undefined, task
   return parentSpanId === '' || ((flags ?? 0) & SPAN_FLAGS_PARENT_IS_REMOTE) === SPAN_FLAGS_PARENT_IS_REMOTE;
 }
 
-/**
- * Flat attribute lookup: the span's own attributes win over its resource's. A Map is one; the view that
- * classification builds per span layers the span's attributes over its resource's without copying them
- * (copying made a request cost spans × resource attributes: 20 000 × 20 000 in a 1 MB request took minutes).
- */
-export interface Attributes extends Iterable<[string, AttributeValue | readonly AttributeValue[]]> {
-  get(key: string): AttributeValue | readonly AttributeValue[] | undefined;
-  has(key: string): boolean;
-}
-
-export function classifyRequest(request: OtlpTraceRequest, tenant: string): ClassifiedBatch {
+export function classifyRequest(
+  request: OtlpTraceRequest,
+  tenant: string,
+  options: ClassifyOptions = {},
+): ClassifiedBatch {
   const batch: ClassifiedBatch = { events: [], boundaries: [], dropped: 0 };
-  const declaredTraces = new Set<string>();
+  const context: SpanContext = {
+    tenant,
+    hashing: { secret: options.counterpartyKey ?? DEFAULT_COUNTERPARTY_KEY, tenant },
+    storeToolContent: options.storeToolContent ?? false,
+    declaredTraces: new Set<string>(),
+  };
   for (const resourceSpans of request.resourceSpans) {
     const resourceAttributes = toMap(resourceSpans.resource?.attributes ?? []);
     for (const scopeSpans of resourceSpans.scopeSpans) {
       for (const span of scopeSpans.spans) {
-        classifySpanInto(batch, span, resourceAttributes, tenant, declaredTraces);
+        classifySpanInto(batch, span, resourceAttributes, context);
       }
     }
   }
@@ -109,9 +134,9 @@ function classifySpanInto(
   batch: ClassifiedBatch,
   span: OtlpSpan,
   resource: ReadonlyMap<string, AttributeValue | readonly AttributeValue[]>,
-  tenant: string,
-  declaredTraces: Set<string>,
+  spanContext: SpanContext,
 ): void {
+  const { tenant, declaredTraces } = spanContext;
   const attributes = mergeAttributes(resource, span.attributes);
   const kind = kindOf(span, attributes);
   const context = taskContext(span, attributes);
@@ -135,7 +160,7 @@ function classifySpanInto(
       error: span.status?.code === 2,
     });
   } else {
-    batch.events.push(toEvent(kind, span, attributes, tenant, context.ids, context.claims));
+    batch.events.push(toEvent(kind, span, attributes, spanContext, context));
   }
 }
 
@@ -235,9 +260,8 @@ function toEvent(
   kind: EventKind,
   span: OtlpSpan,
   attributes: Attributes,
-  tenant: string,
-  ids: TaskIds,
-  claims: TaskClaims,
+  { tenant, hashing, storeToolContent }: SpanContext,
+  { ids, claims }: { ids: TaskIds; claims: TaskClaims },
 ): AgentEvent {
   const error = span.status?.code === 2 || attributes.has(ATTR.errorType);
   const event: AgentEvent = {
@@ -253,52 +277,14 @@ function toEvent(
     startMs: nanosToMs(span.startTimeUnixNano),
     endMs: nanosToMs(span.endTimeUnixNano),
     error,
-    attributes: keptAttributes(attributes),
+    attributes: keptAttributes(attributes, storeToolContent),
   };
   const errorType = stringAttr(attributes, ATTR.errorType);
   if (errorType !== undefined) event.errorType = errorType;
-  if (kind === 'tool_call') event.tool = toolDetail(span.name, attributes);
+  if (kind === 'tool_call') event.tool = toolDetail(span.name, attributes, hashing);
   else if (kind === 'data_access') event.data = dataDetail(span.name, attributes);
   else event.privilege = privilegeDetail(attributes);
   return event;
-}
-
-function toolDetail(spanName: string, attributes: Attributes): ToolCallDetail {
-  const name =
-    stringAttr(attributes, ATTR.toolName) ??
-    stringAttr(attributes, ATTR.mcpToolName) ??
-    stringAttr(attributes, ATTR.openInferenceToolName) ??
-    stringAttr(attributes, ATTR.traceloopEntityName) ??
-    toolNameFromSpanName(spanName);
-  const detail: ToolCallDetail = { name };
-  const type = stringAttr(attributes, ATTR.toolType);
-  if (type !== undefined) detail.type = type;
-  const sideEffect = stringAttr(attributes, ATTR.toolSideEffect);
-  if (isOneOf<ToolSideEffect>(sideEffect, TOOL_SIDE_EFFECTS)) detail.sideEffect = sideEffect;
-  const target =
-    stringAttr(attributes, ATTR.toolTarget) ??
-    hostOf(stringAttr(attributes, ATTR.urlFull)) ??
-    stringAttr(attributes, ATTR.serverAddress) ??
-    targetFromArguments(toolArguments(attributes));
-  if (target !== undefined) detail.target = target;
-  const callId = stringAttr(attributes, ATTR.toolCallId);
-  if (callId !== undefined) detail.callId = callId;
-  return detail;
-}
-
-/** The arguments a framework recorded for a tool call, as text (JSON where the framework wrote JSON). */
-function toolArguments(attributes: Attributes): string | undefined {
-  return (
-    stringAttr(attributes, ATTR.toolCallArguments) ??
-    stringAttr(attributes, ATTR.toolArgumentsLegacy) ??
-    stringAttr(attributes, ATTR.openInferenceInput) ??
-    stringAttr(attributes, ATTR.traceloopEntityInput)
-  );
-}
-
-function toolNameFromSpanName(spanName: string): string {
-  const space = spanName.indexOf(' ');
-  return space > 0 ? spanName.slice(space + 1) : spanName;
 }
 
 function dataDetail(spanName: string, attributes: Attributes): DataAccessDetail {
@@ -370,26 +356,6 @@ function privilegeDetail(attributes: Attributes): PrivilegeDetail {
   return detail;
 }
 
-/** Attributes worth keeping with the stored event: scalars only, long values cut. */
-const MAX_KEPT_ATTRIBUTES = 64;
-const MAX_VALUE_LENGTH = 512;
-
-function keptAttributes(attributes: Attributes): Record<string, AttributeValue> {
-  const kept: Record<string, AttributeValue> = {};
-  let count = 0;
-  for (const [key, value] of attributes) {
-    if (count >= MAX_KEPT_ATTRIBUTES) break;
-    if (Array.isArray(value)) kept[key] = value.join(',').slice(0, MAX_VALUE_LENGTH);
-    else
-      kept[key] =
-        typeof value === 'string' && value.length > MAX_VALUE_LENGTH
-          ? value.slice(0, MAX_VALUE_LENGTH)
-          : (value as AttributeValue);
-    count += 1;
-  }
-  return kept;
-}
-
 export function toMap(keyValues: readonly OtlpKeyValue[]): Map<string, AttributeValue | AttributeValue[]> {
   const map = new Map<string, AttributeValue | AttributeValue[]>();
   for (const { key, value } of keyValues) {
@@ -440,41 +406,6 @@ function scalarOf(value: OtlpAnyValue): AttributeValue | undefined {
   if (value.intValue !== undefined) return typeof value.intValue === 'number' ? value.intValue : Number(value.intValue);
   if (value.doubleValue !== undefined) return value.doubleValue;
   return undefined;
-}
-
-function stringAttr(attributes: Attributes, key: string): string | undefined {
-  const value = attributes.get(key);
-  if (value === undefined || Array.isArray(value)) return undefined;
-  const text = String(value);
-  return text === '' ? undefined : text;
-}
-
-function numberAttr(attributes: Attributes, key: string): number | undefined {
-  const value = attributes.get(key);
-  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined;
-  if (typeof value === 'string' && value.trim() !== '') {
-    const parsed = Number(value);
-    return Number.isFinite(parsed) && parsed >= 0 ? parsed : undefined;
-  }
-  return undefined;
-}
-
-/** Scopes may come as a string array or as one comma/space separated string. */
-function stringListAttr(attributes: Attributes, key: string): string[] {
-  const value = attributes.get(key);
-  if (value === undefined) return [];
-  const items = Array.isArray(value) ? value.map(String) : String(value).split(/[,\s]+/);
-  return items.map((item) => item.trim()).filter((item) => item !== '');
-}
-
-function isOneOf<T extends string>(value: string | undefined, allowed: readonly T[]): value is T {
-  return value !== undefined && (allowed as readonly string[]).includes(value);
-}
-
-function hostOf(url: string | undefined): string | undefined {
-  if (url === undefined) return undefined;
-  const match = /^[a-z][a-z0-9+.-]*:\/\/(?:[^@/]*@)?([^:/?#]+)/i.exec(url);
-  return match?.[1]?.toLowerCase();
 }
 
 function stripQuery(url: string): string {

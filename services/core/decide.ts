@@ -4,10 +4,18 @@
  * so a replayed batch (Kafka redelivery, a restart) finds the same alert and revocation again.
  */
 import type { Alert, Revocation, Verdict } from '../../schemas/events.ts';
+import {
+  ESCALATION_ACTOR,
+  describeScope,
+  detectorBasis,
+  escalationBasis,
+  isWholeAgent,
+  manualBasis,
+} from './escalation-policy.ts';
+import type { EscalationScope } from './escalation-policy.ts';
 import { sha256Hex } from './sha256.ts';
 
-/** The actor of revocations an escalation makes (they never count towards escalating again). */
-export const ESCALATION_ACTOR = 'tripline/escalation';
+export { ESCALATION_ACTOR };
 
 /** Who a revocation or alert is about. */
 export interface TaskIdentity {
@@ -46,8 +54,23 @@ export function alertOf(task: TaskIdentity, event: { id: string; endMs: number }
   };
 }
 
-/** The detector's kill: named by the event that caused it, so a replay finds the same id. */
-export function detectorRevocation(task: TaskIdentity, verdict: Verdict, eventId: string, timeMs: number): Revocation {
+/** What a detector kill's escalation basis is decided on: the type's revoke threshold and the task's scope. */
+export interface DetectorContext {
+  revokeThreshold: number;
+  scope: EscalationScope;
+}
+
+/**
+ * The detector's kill: named by the event that caused it, so a replay finds the same id. It says whether it
+ * counts toward escalating the agent (services/core/escalation-policy.ts).
+ */
+export function detectorRevocation(
+  task: TaskIdentity,
+  verdict: Verdict,
+  eventId: string,
+  timeMs: number,
+  context: DetectorContext,
+): Revocation {
   return {
     id: decisionId(task.tenant, task.taskId, 'revoke', eventId),
     ...identity(task),
@@ -59,10 +82,11 @@ export function detectorRevocation(task: TaskIdentity, verdict: Verdict, eventId
     score: verdict.score,
     eventId,
     timeMs,
+    escalation: detectorBasis(verdict, context.revokeThreshold, context.scope),
   };
 }
 
-/** A person's kill or restore, with the actor and the reason they gave. */
+/** A person's kill or restore, with the actor and the reason they gave (a kill counts toward escalation). */
 export function manualRevocation(
   task: TaskIdentity,
   action: Revocation['action'],
@@ -70,6 +94,7 @@ export function manualRevocation(
   reason: string,
   score: number,
   timeMs: number,
+  scope: EscalationScope = {},
 ): Revocation {
   return {
     id: decisionId(task.tenant, task.taskId, action, actor, timeMs, reason),
@@ -82,30 +107,37 @@ export function manualRevocation(
     score,
     eventId: '',
     timeMs,
+    ...(action === 'revoke' ? { escalation: manualBasis(scope) } : {}),
   };
 }
 
-/** The revocation of one task of an agent that escalated after repeated revocations of its tasks. */
+/**
+ * The revocation of one task (of scope `taskScope`) in the scope an agent was escalated at after repeated
+ * revocations of its tasks. It never counts toward escalating again.
+ */
 export function escalationRevocation(
   task: TaskIdentity,
-  escalation: { atMs: number; untilMs: number; taskIds: readonly string[] },
+  escalation: { atMs: number; untilMs: number; taskIds: readonly string[]; scope?: EscalationScope },
   windowMs: number,
   score: number,
   eventId: string,
   timeMs: number,
+  taskScope: EscalationScope = {},
 ): Revocation {
   const minutes = Math.max(1, Math.round(windowMs / 60_000));
+  const scoped = isWholeAgent(escalation.scope) ? '' : ` for ${describeScope(escalation.scope)}`;
   return {
     id: decisionId(task.tenant, task.taskId, 'revoke', ESCALATION_ACTOR, escalation.atMs),
     ...identity(task),
     action: 'revoke',
     source: 'detector',
     actor: ESCALATION_ACTOR,
-    reason: `escalated to agent ${task.agentId}: ${escalation.taskIds.length} of its tasks were revoked within ${minutes} min; its tasks are revoked until ${new Date(escalation.untilMs).toISOString()}`,
+    reason: `escalated to agent ${task.agentId}${scoped}: ${escalation.taskIds.length} of its tasks were revoked within ${minutes} min; its tasks${scoped} are revoked until ${new Date(escalation.untilMs).toISOString()}`,
     reasons: escalation.taskIds.map((taskId) => `task ${taskId} was revoked`),
     score,
     eventId,
     timeMs,
+    escalation: escalationBasis(taskScope),
   };
 }
 

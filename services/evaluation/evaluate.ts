@@ -8,7 +8,12 @@
  * (`pipeline.ts`) and Tripline's verdicts are read back from ClickHouse; the comparators then score the events
  * as the pipeline stored them, and the pure replay of those same events is checked against the stored verdicts.
  */
-import { ATTACK_PATTERNS, TASK_TYPES, generateScenario } from '../../collectors/simulator/scenarios.ts';
+import {
+  ALL_ATTACK_PATTERNS,
+  INJECTION_TASK_TYPES,
+  TASK_TYPES,
+  generateScenario,
+} from '../../collectors/simulator/scenarios.ts';
 import type { AttackPattern, TaskPlan } from '../../collectors/simulator/scenarios.ts';
 import type { AgentEvent, Decision } from '../../schemas/events.ts';
 import { DEFAULT_RULES_CONFIG, createRulesDetector } from '../core/comparators/rules.ts';
@@ -16,8 +21,10 @@ import { DEFAULT_ZSCORE_CONFIG, createZScoreDetector } from '../core/comparators
 import { resolveDetectorConfig } from '../core/detect/index.ts';
 import type { DetectorConfig } from '../core/detect/index.ts';
 import type { LogLevel } from '../app/config.ts';
+import { replayEscalation } from './escalation-replay.ts';
+import type { EscalationReport } from './escalation-replay.ts';
 import { computeMetrics } from './metrics.ts';
-import type { MetricsReport } from './metrics.ts';
+import type { Metrics, MetricsReport } from './metrics.ts';
 import { FLEET_TIME_SCALE, runThroughPipeline } from './pipeline.ts';
 import { planEvents } from './plan-events.ts';
 import type { LabelledTask } from './plan-events.ts';
@@ -29,7 +36,10 @@ export interface EvaluationOptions {
   benignPerType: number;
   attacksPerPattern: number;
   agentsPerType: number;
-  /** Task types (default: all of the generator's, the last one appearing late). */
+  /**
+   * Task types (default: all of the generator's — the original mix, its last type appearing late, and the injection
+   * scenarios' types).
+   */
   taskTypes?: readonly string[];
   patterns?: readonly AttackPattern[];
   warmupTasks: number;
@@ -43,7 +53,10 @@ export interface EvaluationOptions {
   onProgress?: (message: string) => void;
 }
 
-/** The generator's default mix: every task type (the last appearing halfway), every attack pattern. */
+/**
+ * The generator's default mix: every task type (the original mix's last appearing halfway; the injection types
+ * after their warm-up rounds), every attack pattern.
+ */
 export const DEFAULT_EVALUATION: Readonly<EvaluationOptions> = Object.freeze({
   seed: 1,
   benignPerType: 200,
@@ -97,6 +110,8 @@ export interface EvaluationResult {
   workload: { tasks: number; events: number; benign: number; attacks: number; taskTypes: string[]; patterns: string[] };
   detectors: [DetectorResult, DetectorResult, DetectorResult];
   pipeline?: PipelineReport;
+  /** What escalation would do with Tripline's decisions, before and after issue 20 (escalation-replay.ts). */
+  escalation?: EscalationReport;
   requirements: Requirement[];
   elapsedMs: number;
 }
@@ -131,7 +146,7 @@ export function scenarioPlans(
     benignPerType: options.benignPerType,
     attacksPerPattern: options.attacksPerPattern,
     agentsPerType: options.agentsPerType,
-    ...(options.taskTypes === undefined ? {} : { taskTypes: options.taskTypes }),
+    taskTypes: options.taskTypes ?? KNOWN_TASK_TYPES,
     ...(options.patterns === undefined ? {} : { patterns: options.patterns }),
   }).tasks;
 }
@@ -192,6 +207,11 @@ export function compareOutcomes(pipeline: readonly TaskOutcome[], replay: readon
   return agreement;
 }
 
+/** The same fields in one order (the classifier and the store's read-back build the tool detail in different ones). */
+function keysSorted(value: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
 /** What the detector reads of an event, except its times (the agents' real clocks jitter). */
 function eventContent(event: AgentEvent): string {
   return JSON.stringify([
@@ -200,7 +220,7 @@ function eventContent(event: AgentEvent): string {
     event.taskType,
     event.agentId,
     event.error,
-    event.tool ? { ...event.tool, callId: undefined } : null,
+    event.tool ? keysSorted({ ...event.tool, callId: undefined }) : null,
     event.data ?? null,
     event.privilege ?? null,
   ]);
@@ -242,7 +262,41 @@ export function checkRequirements(detectors: readonly DetectorResult[]): Require
       ok: m.benignRevokedShare <= 0.005,
       detail: `${pct(m.benignRevokedShare)} (${m.benignRevoked} of ${m.benign})`,
     },
+    ...injectionRequirements(tripline.metrics.injection),
   ];
+}
+
+/** Issue 20's acceptance on the injection scenarios, when the workload has them. */
+function injectionRequirements(m: Metrics): Requirement[] {
+  if (m.attacks === 0) return [];
+  const pct = (x: number): string => `${(x * 100).toFixed(2)}%`;
+  return [
+    {
+      name: 'injection attacks revoked >= 0.9',
+      ok: m.revokeRecall >= 0.9,
+      detail: `${m.revokeRecall.toFixed(3)} (${m.revokedAttacks} of ${m.attacks})`,
+    },
+    {
+      name: 'injection types: benign tasks revoked <= 0.5%',
+      ok: m.benignRevokedShare <= 0.005,
+      detail: `${pct(m.benignRevokedShare)} (${m.benignRevoked} of ${m.benign})`,
+    },
+    {
+      name: 'injection: median detection at the first attacker-directed call',
+      ok: m.delayEvents.median === 0,
+      detail: `median delay ${m.delayEvents.median === null ? '–' : String(m.delayEvents.median)} events`,
+    },
+  ];
+}
+
+/** Issue 20: no escalation caused by false positives. */
+export function escalationRequirement(report: EscalationReport): Requirement {
+  const { after } = report;
+  return {
+    name: 'no escalation caused by false positives',
+    ok: after.causedByFalsePositives === 0,
+    detail: `${String(after.causedByFalsePositives)} of ${String(after.escalations)} escalations; benign tasks revoked by escalation ${String(after.benignRevoked)} (before: ${String(report.before.benignRevoked)})`,
+  };
 }
 
 export async function runEvaluation(options: EvaluationOptions): Promise<EvaluationResult> {
@@ -264,12 +318,14 @@ export async function runEvaluation(options: EvaluationOptions): Promise<Evaluat
   if (!options.throughPipeline) {
     progress(`replaying ${workload.tasks} tasks (${workload.events} events) through the detector core`);
     const detectors = scoreAll(synthetic, config);
+    const escalation = replayEscalation(synthetic, detectors[0].outcomes, config);
     return {
       options: shown,
       mode: 'replay',
       workload,
       detectors,
-      requirements: checkRequirements(detectors),
+      escalation,
+      requirements: [...checkRequirements(detectors), escalationRequirement(escalation)],
       elapsedMs: performance.now() - started,
     };
   }
@@ -305,6 +361,7 @@ export async function runEvaluation(options: EvaluationOptions): Promise<Evaluat
     outcomes: run.outcomes,
   };
   const detectors: [DetectorResult, DetectorResult, DetectorResult] = [tripline, rules, zscore];
+  const escalation = replayEscalation(run.tasks, replayed.outcomes, config);
   return {
     options: shown,
     mode: 'pipeline',
@@ -317,10 +374,11 @@ export async function runEvaluation(options: EvaluationOptions): Promise<Evaluat
       storedAgreement: compareOutcomes(run.outcomes, replayed.outcomes),
       sameEvents: sameEvents(synthetic, run.tasks),
     },
-    requirements: checkRequirements(detectors),
+    escalation,
+    requirements: [...checkRequirements(detectors), escalationRequirement(escalation)],
     elapsedMs: performance.now() - started,
   };
 }
 
-export const KNOWN_TASK_TYPES: readonly string[] = TASK_TYPES.map((type) => type.name);
-export const KNOWN_PATTERNS: readonly AttackPattern[] = ATTACK_PATTERNS;
+export const KNOWN_TASK_TYPES: readonly string[] = [...TASK_TYPES, ...INJECTION_TASK_TYPES].map((type) => type.name);
+export const KNOWN_PATTERNS: readonly AttackPattern[] = ALL_ATTACK_PATTERNS;

@@ -10,7 +10,7 @@
  * - Delay: from the attack's first event to the first flagging event, in events (0 = flagged on the attack's
  *   first event) and in milliseconds (flagging event's end minus the attack event's start, event times).
  */
-import { ATTACK_PATTERNS } from '../../collectors/simulator/scenarios.ts';
+import { ALL_ATTACK_PATTERNS, INJECTION_TASK_TYPES, isInjectionPattern } from '../../collectors/simulator/scenarios.ts';
 import type { AttackPattern } from '../../collectors/simulator/scenarios.ts';
 import type { TaskOutcome } from './replay.ts';
 
@@ -37,10 +37,20 @@ export interface Metrics {
 export interface MetricsReport {
   overall: Metrics;
   byPattern: Record<AttackPattern, Metrics>;
+  /**
+   * The original mix (its eight patterns against the benign tasks of its task types) and the injection scenarios
+   * (the injection patterns against the benign tasks of the injection task types), each on its own.
+   */
+  original: Metrics;
+  injection: Metrics;
 }
+
+const INJECTION_TYPES: ReadonlySet<string> = new Set(INJECTION_TASK_TYPES.map((type) => type.name));
 
 interface TaskFacts {
   attack: boolean;
+  /** A task of an injection task type (benign or attacked). */
+  injectionType: boolean;
   pattern: AttackPattern | undefined;
   flagged: boolean;
   revoked: boolean;
@@ -57,6 +67,7 @@ function factsOf(outcome: TaskOutcome): TaskFacts {
   if (outcome.label === 'benign') {
     return {
       attack: false,
+      injectionType: INJECTION_TYPES.has(outcome.taskType),
       pattern: undefined,
       flagged,
       revoked,
@@ -73,6 +84,7 @@ function factsOf(outcome: TaskOutcome): TaskFacts {
   const flagTime = at >= 0 ? outcome.times[at]?.endMs : undefined;
   return {
     attack: true,
+    injectionType: INJECTION_TYPES.has(outcome.taskType),
     pattern: outcome.label,
     flagged,
     revoked,
@@ -132,10 +144,22 @@ export function computeMetrics(outcomes: readonly TaskOutcome[]): MetricsReport 
   const benign = facts.filter((f) => !f.attack);
   const attacks = facts.filter((f) => f.attack);
   const byPattern = {} as Record<AttackPattern, Metrics>;
-  for (const pattern of ATTACK_PATTERNS)
+  for (const pattern of ALL_ATTACK_PATTERNS)
     byPattern[pattern] = metricsOf(
       attacks.filter((f) => f.pattern === pattern),
       benign,
     );
-  return { overall: metricsOf(attacks, benign), byPattern };
+  const injected = (f: TaskFacts): boolean => f.pattern !== undefined && isInjectionPattern(f.pattern);
+  return {
+    overall: metricsOf(attacks, benign),
+    byPattern,
+    original: metricsOf(
+      attacks.filter((f) => !injected(f)),
+      benign.filter((f) => !f.injectionType),
+    ),
+    injection: metricsOf(
+      attacks.filter(injected),
+      benign.filter((f) => f.injectionType),
+    ),
+  };
 }

@@ -12,6 +12,7 @@
  * seconds, not hours. Deterministic: ids come from the task id and the event's position, times from `startMs`.
  * The data is SYNTHETIC (see collectors/simulator/scenarios.ts).
  */
+import { recordedCall } from '../../collectors/simulator/planned-events.ts';
 import type { PlannedEvent, TaskLabel, TaskPlan } from '../../collectors/simulator/scenarios.ts';
 import { ATTR } from '../../schemas/conventions.ts';
 import type { AgentEvent, TaskBoundary } from '../../schemas/events.ts';
@@ -188,6 +189,7 @@ function eventSpan(
         [ATTR.toolSideEffect]: event.sideEffect,
         [ATTR.toolTarget]: event.target,
         [ATTR.toolCallId]: `${spanId}-call`,
+        ...recordedCall(event),
       };
       break;
     case 'data_access': {

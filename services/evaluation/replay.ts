@@ -32,6 +32,9 @@ export interface EventDecision {
   decision: Decision;
   /** Tripline only. */
   regime?: Regime;
+  /** Tripline only: the hard rule that decided, and a revoke's contributions (escalation-replay.ts weighs them). */
+  hardRule?: string;
+  contributions?: { feature: string; score: number }[];
   reasons: string[];
 }
 
@@ -75,6 +78,10 @@ function toDecision(verdict: Verdict): EventDecision {
     score: verdict.score,
     decision: verdict.decision,
     regime: verdict.regime,
+    ...(verdict.hardRule === undefined ? {} : { hardRule: verdict.hardRule }),
+    ...(verdict.decision === 'revoke'
+      ? { contributions: verdict.contributions.map(({ feature, score }) => ({ feature, score })) }
+      : {}),
     reasons: verdict.contributions.slice(0, 3).map((c) => c.reason),
   };
 }

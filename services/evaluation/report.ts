@@ -1,5 +1,6 @@
 /** The evaluation as markdown: a summary table, one table per detector by attack pattern, the requirements. */
-import { ATTACK_PATTERNS } from '../../collectors/simulator/scenarios.ts';
+import { ALL_ATTACK_PATTERNS } from '../../collectors/simulator/scenarios.ts';
+import { escalationLines } from './escalation-replay.ts';
 import type { EvaluationResult } from './evaluate.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -56,9 +57,13 @@ export function toMarkdown(result: EvaluationResult): string {
     lines.push(`**${d.name}** — ${d.description}`);
     lines.push('');
     lines.push(...HEADER);
-    for (const pattern of ATTACK_PATTERNS) {
+    for (const pattern of ALL_ATTACK_PATTERNS) {
       const m = d.metrics.byPattern[pattern];
       if (m.attacks > 0) lines.push(row(pattern, m));
+    }
+    if (d.metrics.injection.attacks > 0 && d.metrics.original.attacks > 0) {
+      lines.push(row('*original mix* (its benign tasks)', d.metrics.original));
+      lines.push(row('*injection* (its benign tasks)', d.metrics.injection));
     }
     lines.push(row('**overall**', d.metrics.overall));
   }
@@ -73,8 +78,12 @@ export function toMarkdown(result: EvaluationResult): string {
     for (const d of a.disagreements.slice(0, 20))
       lines.push(`- ${d.taskId} (${d.label}): pipeline ${d.pipeline}, replay ${d.replay}`);
   }
+  if (result.escalation !== undefined) {
+    lines.push('');
+    lines.push(...escalationLines(result.escalation));
+  }
   lines.push('');
-  lines.push('Requirements (issue 4):');
+  lines.push('Requirements (issues 4 and 20):');
   for (const r of result.requirements) lines.push(`- ${r.ok ? 'PASS' : 'FAIL'} ${r.name}: ${r.detail}`);
   lines.push('');
   lines.push(

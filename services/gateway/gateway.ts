@@ -9,6 +9,7 @@ import type { SpanRecord } from '../bus/kafka/publisher.ts';
 import { routeTraceRequest } from '../otlp/route.ts';
 import type { RouteTopics } from '../otlp/route.ts';
 import { classifyRequest } from '../core/classify.ts';
+import type { ClassifyOptions } from '../core/classify.ts';
 import type { OtlpTraceRequest } from '../../schemas/otlp.ts';
 
 export interface GatewayStats {
@@ -57,9 +58,14 @@ export function tuneHeapForIngest(): void {
   v8.setFlagsFromString(`--heap-growing-percent=${String(HEAP_GROWING_PERCENT)}`);
 }
 
+/**
+ * `classify`: the counterparties' hashing key and whether tool content is stored (TRIPLINE_COUNTERPARTY_KEY,
+ * TRIPLINE_STORE_TOOL_CONTENT). With `records`, the processors classify the records again with theirs.
+ */
 export function createGateway(
   publisher: EventPublisher,
   records?: { publisher: RecordPublisher; topics: RouteTopics; maxRecordBytes: number },
+  classify: ClassifyOptions = {},
 ): Gateway {
   // The Kafka gateway has its own process (services/app/gateway-main.ts); the embedded one shares it with the processor.
   if (records !== undefined) tuneHeapForIngest();
@@ -89,7 +95,7 @@ export function createGateway(
   return {
     ...fast,
     async ingest(request, context) {
-      const batch = classifyRequest(request, context.tenant);
+      const batch = classifyRequest(request, context.tenant, classify);
       await publisher.publish(batch, request);
       stats.requests += 1;
       stats.events += batch.events.length;

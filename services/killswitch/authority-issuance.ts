@@ -1,9 +1,12 @@
 /**
- * Token issuance: a task gets a token only when its agent is not escalated, the task is not revoked and the
+ * Token issuance: a task gets a token only when no escalation in force reaches it (the whole agent, or the end
+ * user / conversation the request names), the task is not revoked and the
  * policy allows `start_task` with the tools, resources and scopes asked for. Every decision is recorded (a
  * refusal too), and so is every token issued (its claims, never the token).
  */
 import { randomUUID } from 'node:crypto';
+import { cleanScope, describeScope, isWholeAgent } from '../core/escalation-policy.ts';
+import type { EscalationScope } from '../core/escalation-policy.ts';
 import { TriplineError, messageOf } from '../shared/errors.ts';
 import { stableId } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -25,6 +28,12 @@ export interface StartTaskRequest {
   scopes?: readonly string[];
   /** Shorter than the configured lifetime, never longer. */
   ttlSeconds?: number;
+  /**
+   * The end user the task acts for and its conversation, as the agent says (claims: they only narrow an
+   * escalation — a task naming another end user than a scoped block's is not refused by it; none can lift one).
+   */
+  endUser?: string;
+  conversation?: string;
 }
 
 export interface StartTaskResult {
@@ -50,6 +59,7 @@ export interface IssuanceDeps {
 /** What a start_task decision is taken on (and recorded with). */
 interface Grants {
   taskId: string;
+  scope: EscalationScope;
   tools: string[];
   resources: string[];
   scopes: string[];
@@ -85,7 +95,11 @@ function recordDecision(
 }
 
 /** Refuses a task its agent may not start (escalated) or that is revoked, before the policy is asked; recorded as a deny. */
-function refuseBlockedOrRevoked(deps: IssuanceDeps, request: StartTaskRequest, { taskId, context }: Grants): void {
+function refuseBlockedOrRevoked(
+  deps: IssuanceDeps,
+  request: StartTaskRequest,
+  { taskId, scope, context }: Grants,
+): void {
   const { state } = deps;
   const existing = state.task(request.tenant, taskId);
   if (existing !== undefined && existing.agentId !== request.agentId) {
@@ -102,12 +116,13 @@ function refuseBlockedOrRevoked(deps: IssuanceDeps, request: StartTaskRequest, {
     );
     throw new KillSwitchError(code, reason, { details: { ...details, decisionId, taskId } });
   };
-  const block = state.escalations.blocked(request.tenant, request.agentId, deps.now());
+  const block = state.escalations.blocking(request.tenant, request.agentId, scope, deps.now());
   if (block !== undefined) {
+    const scoped = isWholeAgent(block.scope) ? '' : ` for ${describeScope(block.scope)}`;
     refuse(
       'AGENT_BLOCKED',
-      `agent ${request.agentId} was escalated after repeated revocations (${block.taskIds.length} tasks) and may not start tasks until ${new Date(block.untilMs).toISOString()}`,
-      { until: new Date(block.untilMs).toISOString() },
+      `agent ${request.agentId} was escalated${scoped} after repeated revocations (${block.taskIds.length} tasks) and may not start tasks${scoped} until ${new Date(block.untilMs).toISOString()}`,
+      { until: new Date(block.untilMs).toISOString(), ...(block.scope === undefined ? {} : { scope: block.scope }) },
     );
   }
   if (existing?.revoked === true || state.killSwitch.isRevoked(request.tenant, taskId)) {
@@ -173,7 +188,13 @@ export async function startTask(deps: IssuanceDeps, request: StartTaskRequest): 
   const tools = [...new Set(request.tools ?? [])].sort();
   const resources = [...new Set(request.resources ?? [])].sort();
   const scopes = [...new Set(request.scopes ?? [])].sort();
-  const grants: Grants = { taskId, tools, resources, scopes, context: { task_id: taskId, tools, resources, scopes } };
+  // What the task named before wins, field by field: asking again under another end user lifts no block.
+  const scope = {
+    ...cleanScope({ endUser: request.endUser, conversation: request.conversation }),
+    ...deps.state.task(request.tenant, taskId)?.scope,
+  };
+  const context = { task_id: taskId, tools, resources, scopes };
+  const grants: Grants = { taskId, scope, tools, resources, scopes, context };
   refuseBlockedOrRevoked(deps, request, grants);
   const decision = authorize(deps, request, grants);
   const { token, claims } = await deps.tokens.issue({
@@ -187,6 +208,8 @@ export async function startTask(deps: IssuanceDeps, request: StartTaskRequest): 
     ...(request.ttlSeconds === undefined ? {} : { ttlSeconds: request.ttlSeconds }),
   });
   deps.state.remember(claims);
+  const entry = deps.state.task(claims.tenant, taskId);
+  if (entry !== undefined) entry.scope = scope;
   if (deps.onTaskStarted !== undefined) {
     try {
       deps.onTaskStarted(claims, request.taskId === undefined);

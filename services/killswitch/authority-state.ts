@@ -4,7 +4,9 @@
  * Learning a revocation is synchronous, so introspection sees it the moment the kill switch applies it.
  */
 import type { Revocation } from '../../schemas/events.ts';
-import { EscalationWindow } from './escalation.ts';
+import { covers, isWholeAgent } from '../core/escalation-policy.ts';
+import type { EscalationScope } from '../core/escalation-policy.ts';
+import { EscalationWindow, MAX_BLOCKS_PER_AGENT } from './escalation.ts';
 import type { Escalation, EscalationPolicy } from './escalation.ts';
 import type { KillSwitch } from './kill-switch.ts';
 import type { TaskRevocationState } from './ks-store.ts';
@@ -22,6 +24,8 @@ export interface TaskEntry {
   tokens: Map<string, number>;
   /** Latest expiry of a token of this task (entries without revocation state are forgotten after it). */
   expiresMs: number;
+  /** The end user / conversation the agent named when it started the task (`{}`: none). */
+  scope: EscalationScope;
 }
 
 export const key = (tenant: string, id: string): string => `${tenant}\u0000${id}`;
@@ -31,8 +35,10 @@ export class AuthorityState {
   /** Tokens revoked one by one: jti → expiry (forgotten once expired). */
   readonly revokedTokens = new Map<string, number>();
   readonly escalations: EscalationWindow;
-  /** tenant+agent → time of the newest escalation (tokens issued at or before it are dead). */
+  /** tenant+agent → time of the newest whole-agent escalation (tokens issued at or before it are dead). */
   readonly agentRevokedBefore = new Map<string, number>();
+  /** tenant+agent → its recent scoped escalations (tokens of tasks in scope issued at or before one are dead). */
+  readonly scopedRevokedBefore = new Map<string, { scope: EscalationScope; atMs: number }[]>();
   readonly killSwitch: KillSwitch;
 
   constructor(escalation: EscalationPolicy, killSwitch: KillSwitch) {
@@ -56,6 +62,7 @@ export class AuthorityState {
       lastRevokeMs: 0,
       tokens: new Map(),
       expiresMs: 0,
+      scope: {},
     };
     this.tasks.set(key(tenant, taskId), entry);
     return entry;
@@ -75,9 +82,21 @@ export class AuthorityState {
     const escalation = this.escalations.observe(revocation);
     if (escalation !== undefined) {
       const agent = key(escalation.tenant, escalation.agentId);
-      this.agentRevokedBefore.set(agent, Math.max(this.agentRevokedBefore.get(agent) ?? 0, escalation.atMs));
+      if (escalation.scope === undefined || isWholeAgent(escalation.scope))
+        this.agentRevokedBefore.set(agent, Math.max(this.agentRevokedBefore.get(agent) ?? 0, escalation.atMs));
+      else {
+        const scoped = this.scopedRevokedBefore.get(agent) ?? [];
+        scoped.push({ scope: escalation.scope, atMs: escalation.atMs });
+        this.scopedRevokedBefore.set(agent, scoped.slice(-MAX_BLOCKS_PER_AGENT * 4));
+      }
     }
     return escalation;
+  }
+
+  /** The escalation in force that reaches a task (by the scope it was started with; none given: the whole agent). */
+  blocking(tenant: string, agentId: string, taskId: string | undefined, nowMs: number): Escalation | undefined {
+    const scope = taskId === undefined ? {} : (this.task(tenant, taskId)?.scope ?? {});
+    return this.escalations.blocking(tenant, agentId, scope, nowMs);
   }
 
   isActive(claims: TaskClaims, nowMs: number): boolean {
@@ -87,8 +106,13 @@ export class AuthorityState {
     const issuedMs = entry?.tokens.get(claims.jti) ?? claims.issuedAtMs;
     if (entry !== undefined && (entry.revoked || issuedMs <= entry.lastRevokeMs)) return false;
     if (this.killSwitch.isRevoked(claims.tenant, claims.taskId)) return false;
-    const escalatedAt = this.agentRevokedBefore.get(key(claims.tenant, claims.agentId));
-    return escalatedAt === undefined || issuedMs > escalatedAt;
+    const agent = key(claims.tenant, claims.agentId);
+    const escalatedAt = this.agentRevokedBefore.get(agent);
+    if (escalatedAt !== undefined && issuedMs <= escalatedAt) return false;
+    const scope = entry?.scope ?? {};
+    return !(this.scopedRevokedBefore.get(agent) ?? []).some(
+      (block) => issuedMs <= block.atMs && covers(block.scope, scope),
+    );
   }
 
   /** Remembers a token issued or verified here (its issue time at millisecond precision, its task's grants). */

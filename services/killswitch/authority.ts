@@ -9,11 +9,13 @@
  * - its task was revoked at or after the token was issued (a restore re-issues nothing and revives nothing:
  *   the task may get *new* tokens through POST /v1/tasks, the old ones stay dead);
  * - it was revoked on its own (RFC 7009);
- * - its agent was escalated at or after the token was issued.
+ * - its agent was escalated at or after the token was issued (a scoped escalation: when the task was started
+ *   for that end user / conversation).
  * Tokens carry `iat` in whole seconds; a token this process issued is compared at millisecond precision, any
  * other at the start of its second (so a token is never taken as newer than it is).
  */
 import type { Revocation } from '../../schemas/events.ts';
+import { describeScope } from '../core/escalation-policy.ts';
 import { messageOf } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { startTask } from './authority-issuance.ts';
@@ -62,7 +64,13 @@ export interface Authority {
   isActive(claims: TaskClaims): boolean;
   /** Tasks of the agent revoked now (for a subscriber that connects late). */
   revokedTasksOfAgent(tenant: string, agentId: string): Revocation[];
-  blocked(tenant: string, agentId: string): Escalation | undefined;
+  /**
+   * The escalation in force that reaches the task (the whole agent's, or one of the end user / conversation the
+   * task was started with); without a task, only a whole-agent one.
+   */
+  blocked(tenant: string, agentId: string, taskId?: string): Escalation | undefined;
+  /** The agent's escalations in force, whatever their scope. */
+  escalationsOf(tenant: string, agentId: string): Escalation[];
   activeEscalations(): Escalation[];
   subscribe(listener: (event: AuthorityEvent) => void): () => void;
   /** Loads revoked tasks, revoked tokens and recent escalations from the store. */
@@ -137,8 +145,13 @@ export function createAuthority(options: AuthorityOptions): Authority {
     const escalation = state.apply(revocation);
     if (escalation !== undefined && !replay) {
       logger.warn(
-        { agentId: escalation.agentId, tasks: escalation.taskIds, until: new Date(escalation.untilMs).toISOString() },
-        'agent escalated after repeated revocations: its tokens are revoked and it may not start tasks',
+        {
+          agentId: escalation.agentId,
+          scope: describeScope(escalation.scope),
+          tasks: escalation.taskIds,
+          until: new Date(escalation.untilMs).toISOString(),
+        },
+        'agent escalated after repeated revocations: its tokens in scope are revoked and it may not start tasks there',
       );
       emit({ type: 'escalation', escalation });
     }
@@ -219,7 +232,8 @@ export function createAuthority(options: AuthorityOptions): Authority {
 
     revokedTasksOfAgent: (tenant, agentId) => revokedTasksOfAgent(state, tenant, agentId),
 
-    blocked: (tenant, agentId) => escalations.blocked(tenant, agentId, now()),
+    blocked: (tenant, agentId, taskId) => state.blocking(tenant, agentId, taskId, now()),
+    escalationsOf: (tenant, agentId) => escalations.blocks(tenant, agentId, now()),
     activeEscalations: () => escalations.active(now()),
 
     subscribe(listener) {

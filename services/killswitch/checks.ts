@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { TaskStatus } from '../../schemas/events.ts';
+import { describeScope } from '../core/escalation-policy.ts';
 import { stableId } from '../shared/ids.ts';
 import type { Authority } from './authority.ts';
 import type { BatchWriter } from './batch-writer.ts';
@@ -141,9 +142,11 @@ export function createChecker(options: {
       }
       if (taskType === '' || agentId === '')
         return deny(`task ${taskId} is not known to Tripline (no token issued, no events seen)`);
-      const block = authority.blocked(request.tenant, agentId);
+      const block = authority.blocked(request.tenant, agentId, taskId);
       if (block !== undefined)
-        return deny(`agent ${agentId} is escalated until ${new Date(block.untilMs).toISOString()}`);
+        return deny(
+          `agent ${agentId} is escalated${block.scope === undefined ? '' : ` for ${describeScope(block.scope)}`} until ${new Date(block.untilMs).toISOString()}`,
+        );
       const context = {
         task_id: taskId,
         task_type: taskType,

@@ -54,6 +54,7 @@ function alertEvent(alert: Alert): Record<string, unknown> {
   return { ...rest, time: new Date(alert.timeMs).toISOString() };
 }
 
+/** An escalation as streamed; `scope` (end user / conversation) only when it is not the whole agent. */
 function escalationEvent(escalation: Escalation): Record<string, unknown> {
   return {
     agentId: escalation.agentId,
@@ -62,6 +63,7 @@ function escalationEvent(escalation: Escalation): Record<string, unknown> {
     until: new Date(escalation.untilMs).toISOString(),
     atMs: escalation.atMs,
     untilMs: escalation.untilMs,
+    ...(escalation.scope === undefined ? {} : { scope: escalation.scope }),
   };
 }
 
@@ -108,12 +110,11 @@ function revocationSnapshot(authority: Authority, filter: StreamFilter): string[
   return frames;
 }
 
-/** The escalations in force for the filter's agents. */
+/** The escalations in force for the filter's agents (each scope of an agent its own event). */
 function escalationSnapshot(authority: Authority, filter: StreamFilter): string[] {
   const frames: string[] = [];
   for (const agentId of filter.agentIds) {
-    const escalation = authority.blocked(filter.tenant, agentId);
-    if (escalation !== undefined) {
+    for (const escalation of authority.escalationsOf(filter.tenant, agentId)) {
       frames.push(
         frame('escalation', `escalation-${agentId}-${escalation.atMs}`, {
           ...escalationEvent(escalation),

@@ -1,10 +1,14 @@
 /**
- * Escalation as the processor applies it: every revocation this process applies counts toward escalating its
- * agent (services/killswitch/escalation.ts); an escalated agent's active tasks here are revoked, and its tasks
- * that appear while the block lasts. Only that agent: never another agent's tasks.
+ * Escalation as the processor applies it: every revocation this process applies is folded into the window
+ * (services/killswitch/escalation.ts), which counts only the confident ones (services/core/escalation-policy.ts);
+ * an escalated agent's active tasks here in the escalation's scope are revoked, and its tasks in that scope that
+ * appear while the block lasts. Only that agent, only that scope: never another agent's tasks, never a task whose
+ * spans name another end user or conversation than a scoped block's.
  */
 import type { Revocation } from '../../schemas/events.ts';
 import { escalationRevocation } from '../core/decide.ts';
+import { covers, describeScope } from '../core/escalation-policy.ts';
+import type { EscalationScope } from '../core/escalation-policy.ts';
 import { EscalationWindow } from '../killswitch/escalation.ts';
 import type { Escalation, EscalationPolicy } from '../killswitch/escalation.ts';
 import type { KillSwitch } from '../killswitch/kill-switch.ts';
@@ -35,19 +39,24 @@ export class AgentEscalation {
     const escalation = this.#window.observe(revocation);
     if (escalation === undefined) return false;
     this.#logger.warn(
-      { agentId: escalation.agentId, tasks: escalation.taskIds, until: new Date(escalation.untilMs).toISOString() },
+      {
+        agentId: escalation.agentId,
+        scope: describeScope(escalation.scope),
+        tasks: escalation.taskIds,
+        until: new Date(escalation.untilMs).toISOString(),
+      },
       'escalating to the agent after repeated revocations',
     );
     this.#pending.push(escalation);
     return true;
   }
 
-  /** The agent's escalation in force now, if any. */
-  blocked(tenant: string, agentId: string): Escalation | undefined {
-    return this.#window.blocked(tenant, agentId, this.#now());
+  /** The agent's escalation in force now that reaches a task of `scope`, if any. */
+  blocking(tenant: string, agentId: string, scope: EscalationScope): Escalation | undefined {
+    return this.#window.blocking(tenant, agentId, scope, this.#now());
   }
 
-  /** Revokes one task of an escalated agent (applied to the kill switch now, stored with the output). */
+  /** Revokes one task in an escalation's scope (applied to the kill switch now, stored with the output). */
   revokeTask(task: LiveTask, escalation: Escalation, eventId: string, output: BatchOutput): void {
     markRevoked(task);
     const revocation = escalationRevocation(
@@ -57,20 +66,22 @@ export class AgentEscalation {
       task.peak?.score ?? 0,
       eventId,
       this.#now(),
+      task.scope,
     );
     this.#killSwitch.apply(revocation);
     output.revocations.push(revocation);
     output.tasks.set(taskKey(task.state.tenant, task.state.taskId), task);
   }
 
-  /** Revokes every active task this processor holds of each agent that escalated (never another agent's). */
+  /** Revokes every active task this processor holds in the scope of each escalation (never another agent's). */
   applyPending(liveTasks: () => Iterable<LiveTask>, output: BatchOutput): void {
     for (const escalation of this.#pending.splice(0)) {
       for (const task of liveTasks()) {
         if (
           task.status !== 'active' ||
           task.state.tenant !== escalation.tenant ||
-          task.state.agentId !== escalation.agentId
+          task.state.agentId !== escalation.agentId ||
+          !covers(escalation.scope, task.scope)
         )
           continue;
         this.revokeTask(task, escalation, '', output);

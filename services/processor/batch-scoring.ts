@@ -4,8 +4,9 @@
  * a replay in arrival order reproduces.
  */
 import type { AgentEvent, Decision, TaskBoundary } from '../../schemas/events.ts';
-import { learningEffect, observe, score } from '../core/detect/index.ts';
+import { learningEffect, observe, score, thresholdsFor } from '../core/detect/index.ts';
 import { alertOf, detectorRevocation } from '../core/decide.ts';
+import { noteScope } from '../core/escalation-policy.ts';
 import { emptyOutput } from './batch-output.ts';
 import type { BatchOutput } from './batch-output.ts';
 import { applyEscalations, runHook } from './processor-parts.ts';
@@ -68,6 +69,7 @@ function scoreEvent(
   task.seen.add(event.id);
   const wasRevoked = task.status === 'revoked';
   task.state = observe(task.state, event);
+  noteScope(task.scope, event.attributes);
   const verdict = score(
     event,
     task.state,
@@ -79,8 +81,8 @@ function scoreEvent(
   output.tasks.set(taskKey(event.tenant, event.taskId), task);
   const onRevoked = parts.hooks?.onRevokedTaskEvent;
   if (wasRevoked && onRevoked !== undefined) runHook(parts, 'onRevokedTaskEvent', () => onRevoked(event));
-  // An escalated agent's new tasks are revoked as they appear, for as long as the block lasts.
-  const block = parts.escalation?.blocked(event.tenant, task.state.agentId);
+  // An escalated agent's new tasks in the block's scope are revoked as they appear, for as long as it lasts.
+  const block = parts.escalation?.blocking(event.tenant, task.state.agentId, task.scope);
   if (block !== undefined && task.status === 'active') parts.escalation?.revokeTask(task, block, event.id, output);
 
   if (verdict.decision === 'allow') return;
@@ -95,7 +97,10 @@ function scoreEvent(
   const mayRevoke = task.restoredAtScore === undefined || verdict.score > task.restoredAtScore;
   if (level === 'revoke' && !verdict.shadow && task.status !== 'revoked' && mayRevoke) {
     task.status = 'revoked';
-    const revocation = detectorRevocation(task.state, verdict, event.id, parts.now());
+    const revocation = detectorRevocation(task.state, verdict, event.id, parts.now(), {
+      revokeThreshold: thresholdsFor(task.state.taskType, parts.detector).revoke,
+      scope: task.scope,
+    });
     parts.killSwitch.apply(revocation);
     output.revocations.push(revocation);
   }

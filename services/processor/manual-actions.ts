@@ -37,7 +37,15 @@ export async function manualAction(
   if (kind === 'restore' && task.status !== 'revoked')
     throw new TriplineError('CONFLICT', `task ${action.taskId} is not revoked (status ${task.status})`);
   const peakScore = task.peak?.score ?? 0;
-  const revocation = manualRevocation(task.state, kind, action.actor, action.reason, peakScore, parts.now());
+  const revocation = manualRevocation(
+    task.state,
+    kind,
+    action.actor,
+    action.reason,
+    peakScore,
+    parts.now(),
+    task.scope,
+  );
   if (kind === 'revoke') markRevoked(task);
   else markRestored(task, peakScore);
   parts.killSwitch.apply(revocation);

@@ -49,8 +49,9 @@ export interface ProcessorOptions {
   endedTaskMemory?: number;
   now?: () => number;
   /**
-   * Escalation to the agent: this many revocations of one agent's tasks within the window revoke the agent's
-   * other tasks, and the tasks it starts during the block (services/killswitch/escalation.ts). Only that agent.
+   * Escalation: this many confident revocations of one agent's tasks within the window revoke the agent's other
+   * tasks in the narrowest scope they share, and the tasks it starts there during the block
+   * (services/killswitch/escalation.ts, services/core/escalation-policy.ts). Only that agent.
    * @default undefined (never escalate)
    */
   escalation?: EscalationPolicy;
@@ -208,8 +209,8 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
 }
 
 /**
- * Every revocation this process applies — its own, or another process's carried over Kafka — counts toward
- * escalating that agent. The escalation itself runs inside the serialized work (it touches task state).
+ * Every revocation this process applies — its own, or another process's carried over Kafka — is folded into the
+ * escalation window, which counts the confident ones. The escalation itself runs inside the serialized work (it touches task state).
  * Returns the unsubscribe, undefined when the processor never escalates.
  */
 function watchEscalations(parts: ProcessorParts, scheduler: BatchScheduler): (() => void) | undefined {

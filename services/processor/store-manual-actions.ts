@@ -1,5 +1,7 @@
 import type { Revocation } from '../../schemas/events.ts';
 import { manualRevocation } from '../core/decide.ts';
+import { noteScope } from '../core/escalation-policy.ts';
+import type { EscalationScope } from '../core/escalation-policy.ts';
 import type { KillSwitch } from '../killswitch/kill-switch.ts';
 import { TriplineError } from '../shared/errors.ts';
 import type { Store } from '../store/store.ts';
@@ -37,7 +39,12 @@ export function storeManualActions(
     if (kind === 'restore' && record.status !== 'revoked')
       throw new TriplineError('CONFLICT', `task ${action.taskId} is not revoked (status ${record.status})`);
     const timeMs = now();
-    const revocation = manualRevocation(record, kind, action.actor, action.reason, record.score, timeMs);
+    // The end user / conversation the task's spans named: a person's kills escalate at the narrowest scope too.
+    const scope: EscalationScope = {};
+    if (kind === 'revoke')
+      for (const { event } of await store.eventsForTask(record.tenant, record.taskId))
+        noteScope(scope, event.attributes);
+    const revocation = manualRevocation(record, kind, action.actor, action.reason, record.score, timeMs, scope);
     killSwitch.apply(revocation);
     await published.flush();
     await store.insertRevocations([revocation]);

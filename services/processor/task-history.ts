@@ -4,6 +4,7 @@
  * Kafka partition that moved here).
  */
 import { learningEffect, markEnded, observe } from '../core/detect/index.ts';
+import { noteScope } from '../core/escalation-policy.ts';
 import type { EventBatch } from '../bus/bus.ts';
 import type { ScoredEvent, Store, TaskRecord } from '../store/store.ts';
 import type { ProcessorParts } from './processor-parts.ts';
@@ -67,6 +68,7 @@ export async function rebuildTask(
   for (const { event, verdict } of events) {
     task.seen.add(event.id);
     task.state = observe(task.state, event);
+    noteScope(task.scope, event.attributes);
     if (task.peak === undefined || verdict.score > task.peak.score) task.peak = verdict;
     if (verdict.decision !== 'allow' && !verdict.shadow) task.raised.add(verdict.decision);
     noteLearningEffect(task, learningEffect(verdict));

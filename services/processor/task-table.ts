@@ -7,6 +7,7 @@ import type { Decision, TaskStatus, Verdict } from '../../schemas/events.ts';
 import { newTaskState, strongerEffect } from '../core/detect/index.ts';
 import type { LearningEffect, TaskState } from '../core/detect/index.ts';
 import { reasonsOf } from '../core/decide.ts';
+import type { EscalationScope } from '../core/escalation-policy.ts';
 import type { TaskRecord } from '../store/store.ts';
 
 export interface LiveTask {
@@ -34,6 +35,8 @@ export interface LiveTask {
   learned: boolean;
   /** Ids of the events folded into `state`, so an event delivered again (a Kafka replay) is not counted twice. */
   seen: Set<string>;
+  /** The end user and conversation its spans named first (escalation scope: core/escalation-policy.ts). */
+  scope: EscalationScope;
 }
 
 export function taskKey(tenant: string, taskId: string): string {
@@ -61,6 +64,7 @@ export function newLiveTask(
     restoredAtScore: undefined,
     learned: false,
     seen: new Set(),
+    scope: {},
   };
 }
 

@@ -53,7 +53,8 @@ export const ERRORS = {
   AGENT_BLOCKED: {
     status: 403,
     retriable: true,
-    summary: 'The agent was escalated after repeated revocations and may not start tasks until the block ends.',
+    summary:
+      'The agent was escalated after repeated confident revocations and may not start tasks in the blocked scope (an end user, a conversation, or the whole agent) until the block ends.',
   },
   TASK_REVOKED: {
     status: 403,

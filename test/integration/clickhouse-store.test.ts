@@ -154,7 +154,21 @@ function fullEvent(id: string): ScoredEvent {
       endMs: at(2_000_010),
       error: true,
       errorType: 'TimeoutError',
-      tool: { name: 'sql.query', type: 'function', sideEffect: 'read', target: 'db.internal:5432', callId: 'call_42' },
+      tool: {
+        name: 'sql.query',
+        type: 'function',
+        sideEffect: 'read',
+        target: 'db.internal:5432',
+        callId: 'call_42',
+        counterparties: [
+          { kind: 'email', key: '0123456789abcdef' },
+          { kind: 'account', key: 'fedcba9876543210' },
+        ],
+        resultCounterparties: [{ kind: 'url_host', key: '00112233445566ff' }],
+        resultRecorded: true,
+        amount: 1234.5,
+        argumentKeys: ['amount', 'to', ODD],
+      },
       data: {
         resource: 'crm.customers',
         system: 'postgresql',
@@ -318,6 +332,8 @@ describe.each(TARGETS)('ClickHouse store on $name', (target) => {
       '009_feedback.sql',
       '010_access.sql',
       '011_task_names.sql',
+      '012_revocation_escalation.sql',
+      '013_event_tool_facts.sql',
     ]);
     await store.insertEvents([fullEvent('e1')]);
     await store.insertAlerts([alert('a1', 0)]);
@@ -347,7 +363,7 @@ describe.each(TARGETS)('ClickHouse store on $name', (target) => {
         alert('a2', 2, { decision: 'revoke', regime: 'rules', reasons: [], shadow: true, score: 0 }),
       ];
       const revocations = [
-        revocation('r1', 1),
+        revocation('r1', 1, { escalation: { counts: true, basis: 'hard_rule', endUser: 'u-1', conversation: ODD } }),
         revocation('r2', 2, {
           action: 'restore',
           source: 'manual',

@@ -7,7 +7,7 @@
  * test/integration/detection/after-end.test.ts.)
  */
 import { describe, expect, it } from 'vitest';
-import { ATTACK_PATTERNS } from '../../collectors/simulator/scenarios.ts';
+import { ALL_ATTACK_PATTERNS, ATTACK_PATTERNS, INJECTION_PATTERNS } from '../../collectors/simulator/scenarios.ts';
 import type { AttackPattern } from '../../collectors/simulator/scenarios.ts';
 import type { AgentEvent } from '../../schemas/events.ts';
 import { createRulesDetector } from '../../services/core/comparators/rules.ts';
@@ -58,8 +58,8 @@ describe('evaluation on the default mix (replay)', () => {
   it('meets issue 4: beats both comparators on F1, recall >= 0.95, <= 0.5% benign revoked', async () => {
     result = await runEvaluation(DEFAULT_EVALUATION);
     const [tripline, rules, zscore] = result.detectors;
-    expect(result.workload.patterns.sort()).toEqual([...ATTACK_PATTERNS].sort());
-    expect(result.workload.taskTypes).toHaveLength(6);
+    expect(result.workload.patterns.sort()).toEqual([...ALL_ATTACK_PATTERNS].sort());
+    expect(result.workload.taskTypes).toHaveLength(10);
     expect(result.requirements.map((r) => `${r.name}: ${r.ok ? 'ok' : r.detail}`)).toEqual(
       result.requirements.map((r) => `${r.name}: ok`),
     );
@@ -71,13 +71,32 @@ describe('evaluation on the default mix (replay)', () => {
       expect(tripline.metrics.byPattern[pattern].recall, pattern).toBeGreaterThanOrEqual(0.9);
   }, 60_000);
 
+  it('meets issue 20 on the injection scenarios: >= 0.9 revoked, <= 0.5% benign revoked, detected at the first attacker call', () => {
+    const [tripline, rules, zscore] = result.detectors;
+    const m = tripline.metrics.injection;
+    expect(m.attacks).toBe(INJECTION_PATTERNS.length * DEFAULT_EVALUATION.attacksPerPattern);
+    expect(m.revokeRecall).toBeGreaterThanOrEqual(0.9);
+    expect(m.benignRevokedShare).toBeLessThanOrEqual(0.005);
+    expect(m.delayEvents.median).toBe(0);
+    // Each attack pattern: at least 0.85 flagged (an attacker at a partner domain the company deals with is missed).
+    for (const pattern of INJECTION_PATTERNS)
+      expect(tripline.metrics.byPattern[pattern].recall, pattern).toBeGreaterThanOrEqual(0.85);
+    // The same tools, counts and order as the type's benign work: neither comparator revokes them.
+    expect(rules.metrics.injection.revokedAttacks).toBe(0);
+    expect(zscore.metrics.injection.revokeRecall).toBeLessThan(0.5);
+    // The original mix's figures are those of its own tasks and benign tasks, as before the injection types.
+    expect(tripline.metrics.original.attacks).toBe(ATTACK_PATTERNS.length * DEFAULT_EVALUATION.attacksPerPattern);
+    expect(tripline.metrics.original.recall).toBe(1);
+    expect(tripline.metrics.original.benignAlerted).toBe(0);
+  });
+
   it('is deterministic and prints the tables with the command that made them', async () => {
     const again = await runEvaluation(DEFAULT_EVALUATION);
     expect(again.detectors.map((d) => d.metrics)).toEqual(result.detectors.map((d) => d.metrics));
     const markdown = toMarkdown(result);
     expect(markdown).toContain('node scripts/evaluate.ts --seed 1 --benign-per-type 200 --attacks-per-pattern 25');
     expect(markdown).toContain('SYNTHETIC');
-    for (const name of ['Tripline', 'rules-only', 'global z-score', ...ATTACK_PATTERNS])
+    for (const name of ['Tripline', 'rules-only', 'global z-score', ...ALL_ATTACK_PATTERNS, '*injection*'])
       expect(markdown).toContain(name);
   }, 60_000);
 
@@ -229,5 +248,26 @@ describe('through the real pipeline (OTel SDK agent processes, OTLP, processor, 
       piped.requirements.every((r) => r.ok),
       JSON.stringify(piped.requirements),
     ).toBe(true);
+  }, 300_000);
+
+  it('runs injection scenarios with real agents whose spans carry the arguments and results, as the replay builds them', async () => {
+    const options: EvaluationOptions = {
+      ...SMALL,
+      taskTypes: ['online_banking', 'office_assistant'],
+      benignPerType: 10,
+      attacksPerPattern: 1,
+      throughPipeline: true,
+      logLevel: 'silent',
+    };
+    const synthetic = planEvents(scenarioPlans(options), { tenant: 'default', startMs: Date.UTC(2026, 0, 1) });
+    const sinks = synthetic.flatMap((task) => task.events).filter((e) => (e.tool?.counterparties ?? []).length > 0);
+    expect(sinks.length).toBeGreaterThan(20);
+    const piped = await runEvaluation(options);
+    const p = piped.pipeline;
+    if (p === undefined) throw new Error('no pipeline report');
+    expect(piped.workload.patterns.sort()).toEqual(['injected_mail', 'injected_payment']);
+    // Counterparties, results recorded, amounts and argument keys included: the agents' spans are the replay's.
+    expect(p.sameEvents.same).toBe(p.sameEvents.events);
+    expect(p.storedAgreement.sameEventScore).toBe(p.storedAgreement.events);
   }, 300_000);
 });

@@ -42,12 +42,21 @@ describe('decision builders', () => {
       timeMs: 5,
       reasons: ['called tool http_post'],
     });
-    expect(detectorRevocation(task, verdict, 'e1', 9)).toMatchObject({
+    expect(
+      detectorRevocation(task, verdict, 'e1', 9, { revokeThreshold: 80, scope: { endUser: 'u-1' } }),
+    ).toMatchObject({
       id: stableId('acme', 'task-1', 'revoke', 'e1'),
       source: 'detector',
       actor: 'tripline',
       score: 91.5,
       timeMs: 9,
+      // 91.5 is below 80 + the margin: the kill stands, it does not count toward escalation.
+      escalation: { counts: false, basis: 'below_confidence', endUser: 'u-1' },
+    });
+    expect(manualRevocation(task, 'revoke', 'alice', 'bad', 12, 10, { conversation: 'c-1' }).escalation).toEqual({
+      counts: true,
+      basis: 'manual',
+      conversation: 'c-1',
     });
     expect(manualRevocation(task, 'restore', 'alice', 'checked', 12, 10)).toMatchObject({
       id: stableId('acme', 'task-1', 'restore', 'alice', 10, 'checked'),
@@ -71,5 +80,19 @@ describe('decision builders', () => {
     expect(escalated.reason).toBe(
       'escalated to agent agent-7: 3 of its tasks were revoked within 10 min; its tasks are revoked until 2026-01-01T00:00:00.000Z',
     );
+    expect(escalated.escalation).toEqual({ counts: false, basis: 'escalation' });
+    const scoped = escalationRevocation(
+      task,
+      { atMs: 3, untilMs: Date.UTC(2026, 0, 1), taskIds: ['a', 'b'], scope: { endUser: 'u-1' } },
+      600_000,
+      40,
+      'e9',
+      11,
+      { endUser: 'u-1', conversation: 'c-2' },
+    );
+    expect(scoped.reason).toBe(
+      'escalated to agent agent-7 for end user u-1: 2 of its tasks were revoked within 10 min; its tasks for end user u-1 are revoked until 2026-01-01T00:00:00.000Z',
+    );
+    expect(scoped.escalation).toEqual({ counts: false, basis: 'escalation', endUser: 'u-1', conversation: 'c-2' });
   });
 });

@@ -15,6 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Consumer, Kafka } from 'kafkajs';
 import { REVOCATION_ACTIONS } from '../../../schemas/events.ts';
+import { parseEscalationBasis } from '../../core/escalation-policy.ts';
 import type { Revocation } from '../../../schemas/events.ts';
 import type { KillSwitch, KillSwitchMessage } from '../../killswitch/kill-switch.ts';
 import { TriplineError, messageOf } from '../../shared/errors.ts';
@@ -62,6 +63,17 @@ export function isRevocation(value: unknown): value is Revocation {
   );
 }
 
+/**
+ * A revocation document read from Kafka, or undefined when it is not one. A malformed escalation basis loses the
+ * basis, never the kill (without one it counts as an older version's: a person's kill counts, a detector's not).
+ */
+export function revocationOf(document: unknown): Revocation | undefined {
+  if (!isRevocation(document)) return undefined;
+  const { escalation, ...rest } = document;
+  const basis = parseEscalationBasis(escalation);
+  return basis === undefined ? rest : { ...rest, escalation: basis };
+}
+
 export function bridgeKillSwitchToKafka(options: KillSwitchBridgeOptions): KillSwitchBridge {
   const { kafka, killSwitch, topics, logger } = options;
   const outbox = new KillSwitchOutbox(kafka, logger, options.maxQueued ?? 10_000);
@@ -100,18 +112,19 @@ export function bridgeKillSwitchToKafka(options: KillSwitchBridgeOptions): KillS
       logger.warn('ignoring a revocation record that is not JSON');
       return;
     }
-    if (!isRevocation(document)) {
+    const revocation = revocationOf(document);
+    if (revocation === undefined) {
       logger.warn('ignoring a revocation record that does not match schemas/revocation.schema.json');
       return;
     }
-    if (!remember(document.id)) return;
+    if (!remember(revocation.id)) return;
     logger.info(
-      { taskId: document.taskId, action: document.action, source: document.source, id: document.id },
+      { taskId: revocation.taskId, action: revocation.action, source: revocation.source, id: revocation.id },
       'applying a revocation from another process',
     );
-    killSwitch.apply(document);
+    killSwitch.apply(revocation);
     try {
-      options.onRemoteRevocation?.(document);
+      options.onRemoteRevocation?.(revocation);
     } catch (error) {
       logger.error({ err: messageOf(error) }, 'applying a remote revocation failed');
     }

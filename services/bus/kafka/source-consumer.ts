@@ -139,6 +139,7 @@ export class SpanSourceConsumer {
         deadLetterTopic: settings.topics.deadLetter,
         stats: this.stats,
         logger: this.logger,
+        classify: this.options.classify,
       }),
     );
     // Keep the membership alive while the pipeline is full (a rebalance notice is acted on by kafkajs

@@ -38,6 +38,7 @@
  * state can be dropped and rebuilt by whoever owns them next.
  */
 import type { Kafka } from 'kafkajs';
+import type { ClassifyOptions } from '../../core/classify.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { EventSource } from '../bus.ts';
 import type { KafkaSettings } from './config.ts';
@@ -79,6 +80,8 @@ export interface KafkaSourceOptions {
   maxEventsPerBatch?: number;
   /** Fetches handed to the handler whose offsets are not committed yet, at most (see Pipelining). @default 4 */
   maxUncommittedFetches?: number;
+  /** How spans are classified (the counterparties' hashing key, whether tool content is stored). */
+  classify?: ClassifyOptions;
 }
 
 export interface KafkaSourceStats {

@@ -8,6 +8,7 @@ import type { Batch, IHeaders, KafkaMessage, Message } from 'kafkajs';
 import type { OtlpFormat } from '../../../schemas/otlp.ts';
 import { decodeTraceRequest } from '../../otlp/codec.ts';
 import { classifyRequest } from '../../core/classify.ts';
+import type { ClassifyOptions } from '../../core/classify.ts';
 import { messageOf } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { EventBatch } from '../bus.ts';
@@ -47,12 +48,18 @@ export interface DecodeContext {
   deadLetterTopic: string;
   stats: { records: number; skippedReplays: number };
   logger: Logger;
+  /** How spans are classified (the counterparties' hashing key, whether tool content is stored). */
+  classify?: ClassifyOptions | undefined;
 }
 
 type Decoded = { ok: true; events: EventBatch } | { ok: false; reason: string };
 
 /** Decodes and classifies one span record (exported for tests). */
-export function decodeSpanRecord(value: Buffer | null, headers: IHeaders | undefined): Decoded {
+export function decodeSpanRecord(
+  value: Buffer | null,
+  headers: IHeaders | undefined,
+  options: ClassifyOptions = {},
+): Decoded {
   if (value === null || value.byteLength === 0) return { ok: false, reason: 'empty record' };
   const format: OtlpFormat = value[0] === 0x7b ? 'json' : 'protobuf';
   let tenant = DEFAULT_TENANT;
@@ -65,7 +72,7 @@ export function decodeSpanRecord(value: Buffer | null, headers: IHeaders | undef
       for (const scopeSpans of resourceSpans.scopeSpans) spans += scopeSpans.spans.length;
     if (spans === 0)
       return { ok: false, reason: `no spans in the ${format === 'json' ? 'OTLP/JSON' : 'OTLP protobuf'} record` };
-    const classified = classifyRequest(request, tenant);
+    const classified = classifyRequest(request, tenant, options);
     return { ok: true, events: { events: classified.events, boundaries: classified.boundaries } };
   } catch (error) {
     return { ok: false, reason: `not an OTLP trace record (${format}): ${messageOf(error)}` };
@@ -101,7 +108,7 @@ export function decodeFetchedBatch(batch: Batch, context: DecodeContext): Fetche
     }
     stats.records += 1;
     part.handledUpTo = offset;
-    const decoded = decodeSpanRecord(message.value, message.headers);
+    const decoded = decodeSpanRecord(message.value, message.headers, context.classify);
     if (!decoded.ok) {
       part.deadLetters.messages.push(deadLetterOf(message, decoded.reason, batch));
       logger.warn(

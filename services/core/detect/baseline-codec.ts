@@ -12,6 +12,7 @@ import {
   refreshDerived,
   type Baseline,
 } from './baseline.ts';
+import { counterpartyWire, parseCounterparties } from './counterparty-baseline.ts';
 import { CLASSIFICATION_NAMES } from './signals.ts';
 import { type Dist, distFromValues } from './stats.ts';
 
@@ -56,6 +57,7 @@ export function serializeBaseline(b: Baseline): string {
     scopes: b.scopes,
     secretTasks: b.secretTasks,
     falsePositivesLearned: b.falsePositivesLearned,
+    counterparties: counterpartyWire(b.counterparties),
   });
 }
 
@@ -157,6 +159,8 @@ export function parseBaseline(json: string): Baseline {
   b.secretTasks = count(raw.secretTasks, 'secretTasks');
   b.falsePositivesLearned =
     raw.falsePositivesLearned === undefined ? 0 : count(raw.falsePositivesLearned, 'falsePositivesLearned');
+  // Stored before counterparties were learned: none known yet.
+  b.counterparties = parseCounterparties(raw.counterparties, b.tasks, { isObject, count, counts, values, fail });
   refreshDerived(b);
   return b;
 }

@@ -85,5 +85,22 @@ export function describeBaseline(b: Baseline): Record<string, unknown> {
     secretReadShare: b.tasks > 0 ? Math.round((b.secretTasks / b.tasks) * 1000) / 1000 : 0,
     falsePositivesLearned: b.falsePositivesLearned,
     noveltyRates: { ...b.derived.pNew },
+    counterparties: counterpartyView(b),
+  };
+}
+
+/** How the baseline's tasks deal with counterparties (counts and shares; the keys are hashes and stay out). */
+function counterpartyView(b: Baseline): Record<string, unknown> {
+  const c = b.counterparties;
+  const of = (n: number): number => (b.tasks > 0 ? Math.round((n / b.tasks) * 1000) / 1000 : 0);
+  return {
+    known: Object.keys(c.known).length,
+    recipients: Object.keys(c.sinks).length,
+    readAbout: Object.keys(c.read).length,
+    sinkTaskShare: of(c.sinkTasks),
+    flowShare: of(c.flows),
+    newRecipientRate: Math.round(c.pNewAtSink * 1000) / 1000,
+    newOrganisationRate: Math.round(c.pNewOrgAtSink * 1000) / 1000,
+    amountPerTask: fenceView(c.amounts.fence),
   };
 }

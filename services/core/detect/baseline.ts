@@ -10,6 +10,7 @@
  *
  * Serialization (and `cloneBaseline`) is in baseline-codec.ts, `describeBaseline` in baseline-view.ts.
  */
+import { type CounterpartyStats, emptyCounterpartyStats, learnCounterparties } from './counterparty-baseline.ts';
 import { DEFAULT_WINDOW, type Dist, emptyDist, goodTuringNew, pushValue, refreshFence } from './stats.ts';
 import { classificationRank, hostFamily, namespaceOf } from './signals.ts';
 import type { TaskSummary } from './summary.ts';
@@ -112,6 +113,8 @@ export interface Baseline {
   secretTasks: number;
   /** Tasks learned because an operator marked their alert a false positive. */
   falsePositivesLearned: number;
+  /** Counterparties dealt with, how often new ones receive something, flows from results, amounts. */
+  counterparties: CounterpartyStats;
   derived: BaselineDerived;
 }
 
@@ -158,6 +161,7 @@ export function emptyBaseline(taskType: string, agentId = ''): Baseline {
     scopes: record<number>(),
     secretTasks: 0,
     falsePositivesLearned: 0,
+    counterparties: emptyCounterpartyStats(),
     derived: emptyDerived(),
   };
 }
@@ -323,6 +327,7 @@ export function learn(baseline: Baseline, summary: TaskSummary): Baseline {
   for (const s of summary.scopesGained) bump(b.scopes, s);
   if (summary.secretRead) b.secretTasks++;
   if (summary.markedFalsePositive === true) b.falsePositivesLearned++;
+  learnCounterparties(b.counterparties, summary, b.tasks);
   refreshDerived(b);
   return b;
 }

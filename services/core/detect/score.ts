@@ -10,7 +10,7 @@
  * kind (rows so far, scopes gained so far…), plus lifecycle, error and shape features on every event.
  *
  * Here: the regime and the verdict. The features are scored in task-features.ts (every event), tool-features.ts,
- * data-features.ts, host-features.ts and privilege-features.ts, with the helpers of evidence.ts and the numbers
+ * counterparty-features.ts, data-features.ts, host-features.ts and privilege-features.ts, with the helpers of evidence.ts and the numbers
  * of limits.ts; warmup.ts says what may revoke in warm-up and what a verdict means for learning.
  */
 import type { AgentEvent, Contribution, Regime, Verdict } from '../../../schemas/events.ts';
@@ -22,6 +22,7 @@ import { classificationRank, eventHost } from './signals.ts';
 import type { TaskState } from './state.ts';
 import { lifecycle, errors, shape } from './task-features.ts';
 import { tools } from './tool-features.ts';
+import { counterparties } from './counterparty-features.ts';
 import { data, restrictedAfterEgress } from './data-features.ts';
 import { hosts } from './host-features.ts';
 import { privilege } from './privilege-features.ts';
@@ -83,6 +84,7 @@ export function score(event: AgentEvent, state: TaskState, baselines: BaselineLo
   switch (event.kind) {
     case 'tool_call':
       tools(ctx);
+      counterparties(ctx);
       break;
     case 'data_access': {
       data(ctx);

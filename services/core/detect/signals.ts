@@ -199,3 +199,70 @@ export function namespaceOf(key: string): string {
 export function toolName(event: AgentEvent): string {
   return event.tool?.name ?? event.name;
 }
+
+/** What a sink call does with its counterparty, for reasons people read. */
+export type SinkKind = 'money' | 'mail' | 'share' | 'message' | 'invite' | 'data';
+
+const MONEY_WORDS = new Set(['pay', 'payment', 'payments', 'transfer', 'wire', 'remit', 'payout', 'refund', 'money']);
+const MAIL_WORDS = new Set(['email', 'mail', 'reply', 'smtp']);
+const SHARE_WORDS = new Set(['share', 'upload', 'publish']);
+const MESSAGE_WORDS = new Set(['post', 'forward', 'message', 'dm', 'chat', 'notify', 'send', 'submit']);
+const INVITE_WORDS = new Set(['invite', 'grant', 'event', 'meeting']);
+/** A leading verb that says the call only reads (a name like `read_email` is no sink unless declared a write). */
+const READ_VERBS = new Set([
+  'get',
+  'read',
+  'list',
+  'search',
+  'fetch',
+  'lookup',
+  'find',
+  'query',
+  'view',
+  'check',
+  'show',
+]);
+const MAX_NAME_WORDS = 8;
+
+/** `sendEmail`, `send-email`, `send_email` → `['send', 'email']` (lower-cased, at most MAX_NAME_WORDS words). */
+function nameWords(name: string): string[] {
+  return name
+    .slice(0, 128)
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter((w) => w !== '')
+    .slice(0, MAX_NAME_WORDS);
+}
+
+/**
+ * Whether a tool call hands something to its counterparties (sends, pays, shares, posts, invites): a call declared
+ * `write` or `destructive`, or one whose name says so (send, pay, transfer, share, forward, post, invite, email,
+ * upload, wire…) and that is not declared read-only nor named after a reading verb (`read_email`, `get_payees`).
+ * Undefined when it is no sink; else what kind of hand-over, for reasons.
+ */
+export function sinkKind(tool: {
+  name: string;
+  sideEffect?: string | undefined;
+  amount?: number | undefined;
+}): SinkKind | undefined {
+  if (tool.sideEffect === 'read') return undefined;
+  const words = nameWords(tool.name);
+  const declared = tool.sideEffect === 'write' || tool.sideEffect === 'destructive';
+  const has = (set: ReadonlySet<string>): boolean => words.some((w) => set.has(w));
+  const money = has(MONEY_WORDS) || (tool.amount !== undefined && Number.isFinite(tool.amount) && tool.amount > 0);
+  const kind: SinkKind | undefined = money
+    ? 'money'
+    : has(SHARE_WORDS)
+      ? 'share'
+      : has(INVITE_WORDS)
+        ? 'invite'
+        : has(MAIL_WORDS)
+          ? 'mail'
+          : has(MESSAGE_WORDS)
+            ? 'message'
+            : undefined;
+  if (declared) return kind ?? 'data';
+  if (kind === undefined || READ_VERBS.has(words[0] ?? '')) return undefined;
+  return kind;
+}

@@ -4,6 +4,7 @@
  * hot path). Time comes only from the events.
  */
 import type { AgentEvent, Verdict } from '../../../schemas/events.ts';
+import { observeParties, type PartyUse } from './parties.ts';
 import { classificationRank, eventHost, isEgress, isSecretRead, resourceKey, toolName } from './signals.ts';
 
 /** Tool-to-tool transitions start from this pseudo-tool. */
@@ -105,6 +106,14 @@ export interface TaskState {
   /** Failing (tool or resource) targets, for probing storms. */
   failingTargets: Set<string>;
 
+  /** Counterparties met in the task's tool calls, `kind:key` → where first met (bounded: parties.ts). */
+  parties: Map<string, PartyUse>;
+  /** Largest amount-like argument of a sink call (0 none). */
+  maxAmount: number;
+  /** Tool calls whose result was recorded, and those whose result was not (or that said nothing about it). */
+  resultsRecorded: number;
+  resultsUnrecorded: number;
+
   eventRate: RateWindow;
   toolRate: RateWindow;
   errorRate: RateWindow;
@@ -163,6 +172,10 @@ export function newTaskState(init: {
     gainedScopes: new Set(),
     unapprovedChanges: 0,
     failingTargets: new Set(),
+    parties: new Map(),
+    maxAmount: 0,
+    resultsRecorded: 0,
+    resultsUnrecorded: 0,
     eventRate: newRate(),
     toolRate: newRate(),
     errorRate: newRate(),
@@ -232,6 +245,7 @@ export function observe(state: TaskState, event: AgentEvent): TaskState {
       if (state.toolCallsLastMinute > state.maxToolCallsPerMinute)
         state.maxToolCallsPerMinute = state.toolCallsLastMinute;
       if (event.error) addToSet(state.failingTargets, name + ' ' + (event.tool?.target ?? ''));
+      if (event.tool !== undefined) observeParties(state, event.tool);
       break;
     }
     case 'data_access': {

@@ -49,6 +49,17 @@ export interface TaskSummary {
   maxEventsPerMinute: number;
   maxToolCallsPerMinute: number;
   maxErrorsPerMinute: number;
+  /**
+   * Counterparties (`kind:key`) the task's calls named in their arguments; those that received something through a
+   * sink call; those of them that first appeared in a call's result; those named in a call's result. Absent when
+   * the task met none.
+   */
+  counterparties?: string[];
+  sinkCounterparties?: string[];
+  flowCounterparties?: string[];
+  readCounterparties?: string[];
+  /** The largest amount a sink call of the task carried (absent: none). */
+  maxAmount?: number;
   /** The highest verdict score the task got (callers learn only from tasks they consider benign). */
   maxScore: number;
   /**
@@ -83,7 +94,7 @@ export function summarize(state: TaskState): TaskSummary {
     if (name !== undefined && (state.classBits & (1 << r)) !== 0) classifications.push(name);
   }
   const endMs = state.endedMs ?? state.lastEventMs;
-  return {
+  const summary: TaskSummary = {
     tenant: state.tenant,
     taskId: state.taskId,
     taskType: state.taskType,
@@ -116,4 +127,24 @@ export function summarize(state: TaskState): TaskSummary {
     maxErrorsPerMinute: state.maxErrorsPerMinute,
     maxScore: state.maxScore,
   };
+  addParties(summary, state);
+  return summary;
+}
+
+function addParties(summary: TaskSummary, state: TaskState): void {
+  const args: string[] = [];
+  const sinks: string[] = [];
+  const flows: string[] = [];
+  const read: string[] = [];
+  for (const [k, use] of state.parties) {
+    if (use.inArgs) args.push(k);
+    if (use.atSink) sinks.push(k);
+    if (use.flowed) flows.push(k);
+    if (use.inResult) read.push(k);
+  }
+  if (args.length > 0) summary.counterparties = args;
+  if (sinks.length > 0) summary.sinkCounterparties = sinks;
+  if (flows.length > 0) summary.flowCounterparties = flows;
+  if (read.length > 0) summary.readCounterparties = read;
+  if (state.maxAmount > 0) summary.maxAmount = state.maxAmount;
 }

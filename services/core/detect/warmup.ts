@@ -9,7 +9,7 @@ import type { Ctx } from './evidence.ts';
 
 /**
  * Families whose evidence is that something is new to the type (a tool, a host, a resource, a scope, a transition,
- * a new host after a secret). In warm-up the type's own record is too short to tell its ordinary work from an
+ * a new host after a secret, a counterparty — also one that came from content the agent read). In warm-up the type's own record is too short to tell its ordinary work from an
  * attack by novelty, so novelty alerts there and never revokes on its own.
  */
 const NOVELTY_FAMILIES: ReadonlySet<string> = new Set([
@@ -20,6 +20,7 @@ const NOVELTY_FAMILIES: ReadonlySet<string> = new Set([
   'host',
   'sequence',
   'privilege',
+  'counterparty',
 ]);
 
 /**

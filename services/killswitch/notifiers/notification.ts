@@ -7,6 +7,7 @@ import type { Alert, Revocation } from '../../../schemas/events.ts';
 import type { Escalation } from '../escalation.ts';
 import type { VerificationRecord } from '../ks-store.ts';
 import { stableId } from '../../shared/ids.ts';
+import { describeScope } from '../../core/escalation-policy.ts';
 
 export const SEVERITIES = ['info', 'warning', 'critical'] as const;
 export type Severity = (typeof SEVERITIES)[number];
@@ -103,7 +104,10 @@ export function fromEscalation(escalation: Escalation, baseUrl: string): Notific
     taskType: '',
     agentId: escalation.agentId,
     timeMs: escalation.atMs,
-    title: `Tripline escalated agent ${escalation.agentId}: ${escalation.taskIds.length} of its tasks were revoked; all its tasks are revoked and it may not start tasks until ${new Date(escalation.untilMs).toISOString()}`,
+    title:
+      escalation.scope === undefined
+        ? `Tripline escalated agent ${escalation.agentId}: ${escalation.taskIds.length} of its tasks were revoked; all its tasks are revoked and it may not start tasks until ${new Date(escalation.untilMs).toISOString()}`
+        : `Tripline escalated agent ${escalation.agentId} for ${describeScope(escalation.scope)}: ${escalation.taskIds.length} of its tasks were revoked; its tasks there are revoked and it may not start tasks there until ${new Date(escalation.untilMs).toISOString()}`,
     summary: `Revoked tasks: ${escalation.taskIds.join(', ')}`,
     reasons: [`${escalation.taskIds.length} revocations within the escalation window`],
     links: { revocations: `${baseUrl}/v1/revocations?agent_id=${encodeURIComponent(escalation.agentId)}` },

@@ -15,6 +15,7 @@ import type {
   Verdict,
 } from '../../../schemas/events.ts';
 import type { ScoredEvent } from '../store.ts';
+import { toolFactsOfRow, toolFactsText } from './tool-facts.ts';
 import { fromMicros, utcText } from './values.ts';
 
 export interface EventRowIn {
@@ -37,6 +38,8 @@ export interface EventRowIn {
   tool_side_effect: string | null;
   tool_target: string | null;
   tool_call_id: string | null;
+  /** JSON of the tool call's counterparties and the rest of `toolFacts` ('' when none). */
+  tool_facts: string;
   data_resource: string | null;
   data_system: string | null;
   data_operation: string | null;
@@ -67,7 +70,7 @@ export type EventRowOut = Omit<EventRowIn, 'start_time' | 'end_time' | 'reasons'
 
 export const EVENT_COLUMNS = `id, tenant, task_id, task_type, agent_id, kind, name, trace_id, span_id, parent_span_id,
   toUnixTimestamp64Micro(start_time) AS start_us, toUnixTimestamp64Micro(end_time) AS end_us, error, error_type,
-  tool_name, tool_type, tool_side_effect, tool_target, tool_call_id,
+  tool_name, tool_type, tool_side_effect, tool_target, tool_call_id, tool_facts,
   data_resource, data_system, data_operation, data_rows, data_bytes, data_classification, data_host,
   privilege_action, scopes_before, scopes_after, privilege_resource, privilege_granted_by, privilege_approved,
   attributes, score, decision, regime, contributions, hard_rule, shadow`;
@@ -93,6 +96,7 @@ export function eventToRow({ event: e, verdict: v }: ScoredEvent): EventRowIn {
     tool_side_effect: e.tool?.sideEffect ?? null,
     tool_target: e.tool?.target ?? null,
     tool_call_id: e.tool?.callId ?? null,
+    tool_facts: toolFactsText(e.tool),
     data_resource: e.data?.resource ?? null,
     data_system: e.data?.system ?? null,
     data_operation: e.data?.operation ?? null,
@@ -155,6 +159,7 @@ export function rowToEvent(r: EventRowOut): ScoredEvent {
         target: r.tool_target,
         callId: r.tool_call_id,
       }),
+      ...toolFactsOfRow(r.tool_facts),
     };
   }
   if (r.data_resource !== null) {

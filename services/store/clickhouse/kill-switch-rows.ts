@@ -15,6 +15,7 @@ import type {
   VerificationChecks,
   VerificationRecord,
 } from '../../killswitch/ks-store.ts';
+import { escalationOfRow } from './rows.ts';
 import { fromMicros, utcText } from './values.ts';
 
 const fromNullableMicros = (us: number | null): number | null => (us === null ? null : us / 1000);
@@ -33,9 +34,10 @@ export interface RevocationRowOut {
   score: number;
   event_id: string;
   time_us: number;
+  escalation: string;
 }
 export const REVOCATION_COLUMNS = `id, tenant, task_id, task_type, agent_id, action, source, actor, reason, reasons, score, event_id,
-  toUnixTimestamp64Micro(time) AS time_us`;
+  toUnixTimestamp64Micro(time) AS time_us, escalation`;
 
 export function rowToRevocation(r: RevocationRowOut): Revocation {
   return {
@@ -52,6 +54,7 @@ export function rowToRevocation(r: RevocationRowOut): Revocation {
     score: r.score,
     eventId: r.event_id,
     timeMs: fromMicros(r.time_us),
+    ...escalationOfRow(r.escalation),
   };
 }
 

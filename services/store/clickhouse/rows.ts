@@ -3,6 +3,7 @@
  * columns are named), the column lists to read them with, and the mapping between the rows and the records.
  */
 import type { Alert, Decision, Regime, Revocation, RevocationAction, TaskStatus } from '../../../schemas/events.ts';
+import { parseEscalationBasis } from '../../core/escalation-policy.ts';
 import type { BaselineRecord, TaskRecord } from '../store.ts';
 import { fromMicros, utcText } from './values.ts';
 
@@ -38,10 +39,12 @@ export interface RevocationRowIn {
   score: number;
   event_id: string;
   time: string;
+  /** JSON of the escalation basis ('' when absent). */
+  escalation: string;
 }
 export type RevocationRowOut = Omit<RevocationRowIn, 'time'> & { time_us: number };
 export const REVOCATION_COLUMNS = `id, tenant, task_id, task_type, agent_id, action, source, actor, reason, reasons, score,
-  event_id, toUnixTimestamp64Micro(time) AS time_us`;
+  event_id, toUnixTimestamp64Micro(time) AS time_us, escalation`;
 
 export interface TaskRowIn {
   tenant: string;
@@ -134,6 +137,7 @@ export function revocationToRow(v: Revocation): RevocationRowIn {
     score: v.score,
     event_id: v.eventId,
     time: utcText(v.timeMs),
+    escalation: v.escalation === undefined ? '' : JSON.stringify(v.escalation),
   };
 }
 
@@ -152,7 +156,21 @@ export function rowToRevocation(r: RevocationRowOut): Revocation {
     score: r.score,
     eventId: r.event_id,
     timeMs: fromMicros(r.time_us),
+    ...escalationOfRow(r.escalation),
   };
+}
+
+/** The escalation basis of a stored row: absent when empty or unreadable (the row still stands). */
+export function escalationOfRow(text: string | undefined): Pick<Revocation, 'escalation'> {
+  if (text === undefined || text === '') return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return {};
+  }
+  const basis = parseEscalationBasis(value);
+  return basis === undefined ? {} : { escalation: basis };
 }
 
 export function taskToRow(t: TaskRecord): TaskRowIn {

@@ -1,8 +1,9 @@
 /**
  * Blast radius: revoking a task revokes that task's credentials and leases only — not the same agent's other
  * tasks, not other agents'. Repeated revocations of one agent within the window escalate to that agent (all its
- * tasks revoked, no new tokens, an `escalation` event on the stream), never to an unrelated agent. Manual kill
- * and restore are audited with actor and reason, and a restore re-issues nothing by itself.
+ * tasks revoked, no new tokens, an `escalation` event on the stream), never to an unrelated agent; when the
+ * revoked tasks all acted for one end user, only that end user's tasks of the agent. Manual kill and restore are
+ * audited with actor and reason, and a restore re-issues nothing by itself.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentEvent } from '../../../schemas/events.ts';
@@ -42,10 +43,22 @@ interface Started {
   leaseId: string;
 }
 
-async function start(agentId: string, taskId: string, taskType = 'customer_refund'): Promise<Started> {
+async function start(
+  agentId: string,
+  taskId: string,
+  taskType = 'customer_refund',
+  claims: { endUser?: string } = {},
+): Promise<Started> {
   const tools = taskType === 'customer_refund' ? ['get_order'] : ['get_ticket'];
   const scopes = taskType === 'customer_refund' ? ['payments:refund'] : [];
-  const { status, body } = await postJson(`${tripline.api}/v1/tasks`, { agentId, taskType, taskId, tools, scopes });
+  const { status, body } = await postJson(`${tripline.api}/v1/tasks`, {
+    agentId,
+    taskType,
+    taskId,
+    tools,
+    scopes,
+    ...claims,
+  });
   expect(status, JSON.stringify(body)).toBe(201);
   const token = body.token as string;
   const secret = taskType === 'customer_refund' ? 'payments-api-key' : 'helpdesk-api-token';
@@ -55,7 +68,12 @@ async function start(agentId: string, taskId: string, taskType = 'customer_refun
 }
 
 /** Feeds the processor the offending event (an unapproved admin scope: a hard rule) for the task. */
-async function offend(agentId: string, taskId: string, taskType = 'customer_refund'): Promise<void> {
+async function offend(
+  agentId: string,
+  taskId: string,
+  taskType = 'customer_refund',
+  attributes: AgentEvent['attributes'] = {},
+): Promise<void> {
   eventCounter += 1;
   const now = Date.now();
   const event: AgentEvent = {
@@ -78,7 +96,31 @@ async function offend(agentId: string, taskId: string, taskType = 'customer_refu
       scopesAfter: ['payments:read', 'admin'],
       approved: false,
     },
-    attributes: {},
+    attributes,
+  };
+  await tripline.running.processor.handle({ events: [event], boundaries: [] });
+}
+
+/** Feeds the processor an ordinary read for the task, its spans naming the end user. */
+async function touch(agentId: string, taskId: string, endUser: string): Promise<void> {
+  eventCounter += 1;
+  const now = Date.now();
+  const event: AgentEvent = {
+    id: `touch-${eventCounter}`,
+    tenant: 'default',
+    kind: 'tool_call',
+    taskId,
+    taskType: 'customer_refund',
+    agentId,
+    traceId: `trace-touch-${taskId}`,
+    spanId: `span-${eventCounter}`,
+    parentSpanId: '',
+    name: 'execute_tool get_order',
+    startMs: now - 5,
+    endMs: now,
+    error: false,
+    tool: { name: 'get_order', sideEffect: 'read' },
+    attributes: { 'enduser.id': endUser },
   };
   await tripline.running.processor.handle({ events: [event], boundaries: [] });
 }
@@ -177,6 +219,53 @@ describe('blast radius', () => {
     expect(text).toMatch(
       /event: escalation\nid: escalation-agent-a-\d+\ndata: \{"agentId":"agent-a","taskIds":\["a-task-1","a-task-2"\]/,
     );
+  });
+
+  it("escalates a shared agent only for the end user its revoked tasks share: other people's work goes on", async () => {
+    const stream = await fetch(`${tripline.api}/v1/stream?agent_id=agent-s&types=escalation`, {
+      headers: { accept: 'text/event-stream', ...adminHeaders },
+    });
+    const escalationEvent = readStreamUntil(stream, 'event: escalation');
+    await start('agent-s', 's-u1-1', 'customer_refund', { endUser: 'u1' });
+    await start('agent-s', 's-u1-2', 'customer_refund', { endUser: 'u1' });
+    const u1Other = await start('agent-s', 's-u1-3', 'customer_refund', { endUser: 'u1' });
+    const u2 = await start('agent-s', 's-u2-1', 'customer_refund', { endUser: 'u2' });
+    const unnamed = await start('agent-s', 's-none-1');
+    await touch('agent-s', 's-u1-3', 'u1');
+    await touch('agent-s', 's-u2-1', 'u2');
+
+    await offend('agent-s', 's-u1-1', 'customer_refund', { 'enduser.id': 'u1' });
+    await offend('agent-s', 's-u1-2', 'customer_refund', { 'enduser.id': 'u1' });
+
+    const [byEscalation] = await waitFor('u1’s other task to be revoked by escalation', async () => {
+      const items = await revocationsOf(tripline.api, 's-u1-3');
+      return items.length === 1 ? items : undefined;
+    });
+    expect(byEscalation).toMatchObject({ actor: 'tripline/escalation', agentId: 'agent-s' });
+    expect(byEscalation?.reason).toMatch(/escalated to agent agent-s for end user u1: 2 of its tasks were revoked/);
+    expect(await active(u1Other.token)).toBe(false);
+    expect(await active(u2.token)).toBe(true);
+    expect(await active(unnamed.token)).toBe(true);
+    expect(await revocationsOf(tripline.api, 's-u2-1')).toHaveLength(0);
+
+    const ask = (taskId: string, claims: Record<string, string>) =>
+      postJson(`${tripline.api}/v1/tasks`, {
+        agentId: 'agent-s',
+        taskType: 'customer_refund',
+        taskId,
+        tools: ['get_order'],
+        ...claims,
+      });
+    const refused = await ask('s-u1-4', { endUser: 'u1' });
+    expect(refused.status).toBe(403);
+    expect((refused.body.error as { code: string; message: string }).message).toMatch(/for end user u1/);
+    expect((await ask('s-u2-2', { endUser: 'u2' })).status).toBe(201);
+    expect((await ask('s-none-2', {})).status).toBe(201);
+    // Asking again for a task started for u1, now naming someone else, does not get round the block.
+    const again = await ask('s-u1-3', { endUser: 'u2' });
+    expect((again.body.error as { code: string }).code).toBe('AGENT_BLOCKED');
+
+    expect(await escalationEvent).toMatch(/"taskIds":\["s-u1-1","s-u1-2"\].*"scope":\{"endUser":"u1"\}/);
   });
 
   it('audits a manual kill and restore with actor and reason; a restore re-issues nothing', async () => {

@@ -82,4 +82,31 @@ describe("the kill switch's store", () => {
       (await store.listDecisions({ tenant: 'default', taskId: 'ks-store-t2', limit: 10 })).map((row) => row.id),
     ).toEqual(['ks-store-d1']);
   });
+
+  it('keeps what escalation needs of a revocation, so a restart rebuilds the same scoped blocks', async () => {
+    const store = tripline.running.enforcement.store;
+    const now = Date.now();
+    const base: Revocation = {
+      id: 'ks-store-e1',
+      tenant: 'default',
+      taskId: 'ks-store-e1',
+      taskType: 'customer_refund',
+      agentId: 'shared-agent',
+      action: 'revoke',
+      source: 'detector',
+      actor: 'tripline',
+      reason: 'score reached the revoke threshold',
+      reasons: [],
+      score: 100,
+      eventId: 'e',
+      timeMs: now,
+      escalation: { counts: true, basis: 'hard_rule', endUser: 'u-1', conversation: 'c-1' },
+    };
+    const older: Revocation = { ...base, id: 'ks-store-e2', taskId: 'ks-store-e2' };
+    delete older.escalation;
+    await store.insertRevocations([base, older]);
+    const loaded = (await store.loadRevocationsSince(now - 1)).filter((r) => r.agentId === 'shared-agent');
+    expect(loaded).toEqual([base, older]);
+    expect(await store.getRevocation('default', 'ks-store-e1')).toEqual(base);
+  });
 });

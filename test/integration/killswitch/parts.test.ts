@@ -49,6 +49,10 @@ function revocation(
     score: 100,
     eventId: 'e',
     timeMs,
+    // A hard rule: a revocation that counts toward escalation.
+    ...(actor === 'tripline' && action === 'revoke'
+      ? { escalation: { counts: true, basis: 'hard_rule' as const } }
+      : {}),
   };
 }
 
@@ -61,10 +65,10 @@ describe('the escalation window', () => {
     expect(window.observe(revocation('t2', 'a', 2000))).toBeUndefined();
     const escalation = window.observe(revocation('t3', 'a', 3000));
     expect(escalation).toMatchObject({ agentId: 'a', atMs: 3000, untilMs: 33_000, taskIds: ['t1', 't2', 't3'] });
-    expect(window.blocked('default', 'a', 10_000)).toBeDefined();
-    expect(window.blocked('default', 'a', 33_000)).toBeUndefined();
-    expect(window.blocked('default', 'b', 10_000)).toBeUndefined();
-    expect(window.blocked('other-tenant', 'a', 10_000)).toBeUndefined();
+    expect(window.blocking('default', 'a', {}, 10_000)).toBeDefined();
+    expect(window.blocking('default', 'a', {}, 33_000)).toBeUndefined();
+    expect(window.blocking('default', 'b', {}, 10_000)).toBeUndefined();
+    expect(window.blocking('other-tenant', 'a', {}, 10_000)).toBeUndefined();
   });
 
   it('forgets revocations older than the window, restored ones, and its own', () => {

@@ -5,7 +5,7 @@
 import type { Kafka, ProducerBatch } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import type { Alert, Revocation } from '../../../schemas/events.ts';
-import { bridgeKillSwitchToKafka } from '../../../services/bus/kafka/kill-switch.ts';
+import { bridgeKillSwitchToKafka, revocationOf } from '../../../services/bus/kafka/kill-switch.ts';
 import { createLocalKillSwitch } from '../../../services/killswitch/kill-switch.ts';
 import { createLogger } from '../../../services/shared/logger.ts';
 
@@ -75,5 +75,18 @@ describe('bridgeKillSwitchToKafka', () => {
       ],
     ]);
     await bridge.stop();
+  });
+
+  it("reads a revocation's escalation basis, drops a malformed one and keeps the kill", () => {
+    const scoped = { ...revocation, escalation: { counts: true, basis: 'hard_rule', endUser: 'u-1' } };
+    expect(revocationOf(JSON.parse(JSON.stringify(scoped)))).toEqual(scoped);
+    expect(revocationOf({ ...revocation, escalation: { counts: 'yes', basis: 'hard_rule' } })).toEqual(revocation);
+    expect(revocationOf({ ...revocation, escalation: { counts: true, basis: 'made_up' } })).toEqual(revocation);
+    const long = revocationOf({
+      ...revocation,
+      escalation: { counts: true, basis: 'manual', endUser: 'x'.repeat(999) },
+    });
+    expect(long?.escalation?.endUser).toHaveLength(128);
+    expect(revocationOf({ ...revocation, taskId: '' })).toBeUndefined();
   });
 });

@@ -1,0 +1,94 @@
+/**
+ * A tool call's detail (name, type, side effect, target, call id, and what its arguments and recorded result
+ * say: services/core/counterparties.ts), and the attributes kept with a stored event, where the content of tool
+ * calls (arguments and results) is replaced by a marker unless the deployment asks to store it.
+ */
+import {
+  ATTR,
+  TOOL_ARGUMENT_ATTRIBUTES,
+  TOOL_RESULT_ATTRIBUTES,
+  TOOL_SIDE_EFFECTS,
+} from '../../schemas/conventions.ts';
+import type { ToolSideEffect } from '../../schemas/conventions.ts';
+import type { AttributeValue, ToolCallDetail } from '../../schemas/events.ts';
+import { targetFromArguments } from './arguments.ts';
+import { hostOf, isOneOf, stringAttr } from './attribute-values.ts';
+import type { Attributes } from './attribute-values.ts';
+import { toolContentFacts } from './counterparties.ts';
+import type { CounterpartyHashing } from './counterparties.ts';
+
+export function toolDetail(spanName: string, attributes: Attributes, hashing: CounterpartyHashing): ToolCallDetail {
+  const name =
+    stringAttr(attributes, ATTR.toolName) ??
+    stringAttr(attributes, ATTR.mcpToolName) ??
+    stringAttr(attributes, ATTR.openInferenceToolName) ??
+    stringAttr(attributes, ATTR.traceloopEntityName) ??
+    toolNameFromSpanName(spanName);
+  const detail: ToolCallDetail = { name };
+  const type = stringAttr(attributes, ATTR.toolType);
+  if (type !== undefined) detail.type = type;
+  const sideEffect = stringAttr(attributes, ATTR.toolSideEffect);
+  if (isOneOf<ToolSideEffect>(sideEffect, TOOL_SIDE_EFFECTS)) detail.sideEffect = sideEffect;
+  const args = toolArguments(attributes);
+  const target =
+    stringAttr(attributes, ATTR.toolTarget) ??
+    hostOf(stringAttr(attributes, ATTR.urlFull)) ??
+    stringAttr(attributes, ATTR.serverAddress) ??
+    targetFromArguments(args);
+  if (target !== undefined) detail.target = target;
+  const callId = stringAttr(attributes, ATTR.toolCallId);
+  if (callId !== undefined) detail.callId = callId;
+  return { ...detail, ...toolContentFacts(args, toolResult(attributes), hashing) };
+}
+
+/** The arguments a framework recorded for a tool call, as text (JSON where the framework wrote JSON). */
+function toolArguments(attributes: Attributes): string | undefined {
+  for (const key of TOOL_ARGUMENT_ATTRIBUTES) {
+    const text = stringAttr(attributes, key);
+    if (text !== undefined) return text;
+  }
+  return undefined;
+}
+
+/** The result a framework recorded for a tool call, as text, or undefined when it recorded none. */
+function toolResult(attributes: Attributes): string | undefined {
+  for (const key of TOOL_RESULT_ATTRIBUTES) {
+    const value = attributes.get(key);
+    if (value !== undefined) return Array.isArray(value) ? value.join('\n') : String(value);
+  }
+  return undefined;
+}
+
+function toolNameFromSpanName(spanName: string): string {
+  const space = spanName.indexOf(' ');
+  return space > 0 ? spanName.slice(space + 1) : spanName;
+}
+
+/** Attributes worth keeping with the stored event: scalars only, long values cut. */
+export const MAX_KEPT_ATTRIBUTES = 64;
+export const MAX_VALUE_LENGTH = 512;
+
+const TOOL_CONTENT = new Set<string>([...TOOL_ARGUMENT_ATTRIBUTES, ...TOOL_RESULT_ATTRIBUTES]);
+
+/** What stands for a tool's arguments or result in a stored event: `[not stored: 1,234 chars]`. */
+export function notStoredMarker(length: number): string {
+  const digits = String(length);
+  let grouped = '';
+  for (let i = 0; i < digits.length; i++)
+    grouped += (i > 0 && (digits.length - i) % 3 === 0 ? ',' : '') + digits.charAt(i);
+  return `[not stored: ${grouped} chars]`;
+}
+
+export function keptAttributes(attributes: Attributes, storeToolContent: boolean): Record<string, AttributeValue> {
+  const kept: Record<string, AttributeValue> = {};
+  let count = 0;
+  for (const [key, value] of attributes) {
+    if (count >= MAX_KEPT_ATTRIBUTES) break;
+    const text = Array.isArray(value) ? value.join(',') : (value as AttributeValue);
+    if (!storeToolContent && TOOL_CONTENT.has(key)) kept[key] = notStoredMarker(String(text).length);
+    else
+      kept[key] = typeof text === 'string' && text.length > MAX_VALUE_LENGTH ? text.slice(0, MAX_VALUE_LENGTH) : text;
+    count += 1;
+  }
+  return kept;
+}

@@ -1,0 +1,64 @@
+/**
+ * The `events.tool_facts` column (schemas/clickhouse/013_event_tool_facts.sql): what classification read from a
+ * tool call's arguments and result, as JSON text, and back. A row that does not parse, or a field of the wrong
+ * shape, is left out (the event still stands).
+ */
+import type { Counterparty, CounterpartyKind, ToolCallDetail } from '../../../schemas/events.ts';
+
+type ToolFacts = Pick<
+  ToolCallDetail,
+  'counterparties' | 'resultCounterparties' | 'resultRecorded' | 'amount' | 'argumentKeys'
+>;
+
+const KINDS: ReadonlySet<string> = new Set<CounterpartyKind>([
+  'email',
+  'domain',
+  'account',
+  'url_host',
+  'handle',
+  'phone',
+]);
+
+export function toolFactsText(tool: ToolCallDetail | undefined): string {
+  if (tool === undefined) return '';
+  const facts: ToolFacts = {};
+  if (tool.counterparties !== undefined) facts.counterparties = tool.counterparties;
+  if (tool.resultCounterparties !== undefined) facts.resultCounterparties = tool.resultCounterparties;
+  if (tool.resultRecorded !== undefined) facts.resultRecorded = tool.resultRecorded;
+  if (tool.amount !== undefined) facts.amount = tool.amount;
+  if (tool.argumentKeys !== undefined) facts.argumentKeys = tool.argumentKeys;
+  return Object.keys(facts).length === 0 ? '' : JSON.stringify(facts);
+}
+
+function counterpartiesOf(value: unknown): Counterparty[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  const list: Counterparty[] = [];
+  for (const item of value as unknown[]) {
+    const { kind, key } = (item ?? {}) as Partial<Record<string, unknown>>;
+    if (typeof kind === 'string' && KINDS.has(kind) && typeof key === 'string')
+      list.push({ kind: kind as CounterpartyKind, key });
+  }
+  return list;
+}
+
+export function toolFactsOfRow(text: string | undefined): ToolFacts {
+  if (text === undefined || text === '') return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return {};
+  }
+  if (typeof parsed !== 'object' || parsed === null) return {};
+  const stored = parsed as Partial<Record<string, unknown>>;
+  const facts: ToolFacts = {};
+  const counterparties = counterpartiesOf(stored.counterparties);
+  if (counterparties !== undefined) facts.counterparties = counterparties;
+  const resultCounterparties = counterpartiesOf(stored.resultCounterparties);
+  if (resultCounterparties !== undefined) facts.resultCounterparties = resultCounterparties;
+  if (typeof stored.resultRecorded === 'boolean') facts.resultRecorded = stored.resultRecorded;
+  if (typeof stored.amount === 'number') facts.amount = stored.amount;
+  if (Array.isArray(stored.argumentKeys))
+    facts.argumentKeys = (stored.argumentKeys as unknown[]).filter((key): key is string => typeof key === 'string');
+  return facts;
+}

@@ -1,0 +1,203 @@
+/**
+ * What classification reads from the content of tool calls (services/core/tool-detail.ts, counterparties.ts) in the
+ * attribute shapes real instrumentations use, and that the content itself stays out of the stored event.
+ */
+import { describe, expect, it } from 'vitest';
+import { classifyRequest } from '../../services/core/classify.ts';
+import { DEFAULT_COUNTERPARTY_KEY, counterpartyKey } from '../../services/core/counterparties.ts';
+import type { CounterpartyKind } from '../../schemas/events.ts';
+import type { OtlpKeyValue, OtlpSpan, OtlpTraceRequest } from '../../schemas/otlp.ts';
+
+const TRACE = '0af7651916cd43dd8448eb211c80319c';
+let spanCounter = 0;
+
+function kv(key: string, value: string | number | boolean | string[]): OtlpKeyValue {
+  if (Array.isArray(value))
+    return { key, value: { arrayValue: { values: value.map((item) => ({ stringValue: item })) } } };
+  if (typeof value === 'string') return { key, value: { stringValue: value } };
+  if (typeof value === 'boolean') return { key, value: { boolValue: value } };
+  return Number.isInteger(value) ? { key, value: { intValue: value } } : { key, value: { doubleValue: value } };
+}
+
+function span(
+  name: string,
+  attributes: Record<string, string | number | boolean | string[]>,
+  extra: Partial<OtlpSpan> = {},
+): OtlpSpan {
+  spanCounter += 1;
+  return {
+    traceId: TRACE,
+    spanId: spanCounter.toString(16).padStart(16, '0'),
+    parentSpanId: 'b7ad6b7169203331',
+    name,
+    kind: 1,
+    startTimeUnixNano: '1795900000123456789',
+    endTimeUnixNano: '1795900000223456789',
+    attributes: Object.entries(attributes).map(([key, value]) => kv(key, value)),
+    events: [],
+    links: [],
+    ...extra,
+  };
+}
+
+function request(
+  spans: OtlpSpan[],
+  resource: Record<string, string> = { 'service.name': 'svc', 'gen_ai.agent.id': 'agent-7' },
+): OtlpTraceRequest {
+  return {
+    resourceSpans: [
+      {
+        resource: { attributes: Object.entries(resource).map(([key, value]) => kv(key, value)) },
+        scopeSpans: [{ spans }],
+      },
+    ],
+  };
+}
+
+describe('counterparties and tool content', () => {
+  const secret = 'classify-test-secret-0123';
+  const cp = (kind: CounterpartyKind, value: string, tenant = 'acme') => ({
+    kind,
+    key: counterpartyKey({ secret, tenant }, kind, value),
+  });
+  const transferArgs = '{"to_account":"DE89 3704 0044 0532 0130 00","amount":2500,"memo":"for bob@payee.example"}';
+  const transferResult = '{"status":"sent","confirmation_to":"alice@bank.example"}';
+  // The attribute shapes real instrumentations give a tool call (their sources: @ai-sdk/otel's `execute_tool`,
+  // pydantic-ai's InstrumentationNames for versions 2 and 3+, OpenInference's TOOL span, OpenLLMetry's tool).
+  const shapes = {
+    'GenAI (Vercel AI SDK, pydantic-ai 3+)': span('execute_tool transfer', {
+      'gen_ai.operation.name': 'execute_tool',
+      'gen_ai.tool.name': 'transfer',
+      'gen_ai.tool.call.id': 'call_1',
+      'gen_ai.tool.type': 'function',
+      'gen_ai.tool.call.arguments': transferArgs,
+      'gen_ai.tool.call.result': transferResult,
+    }),
+    'pydantic-ai 2': span('running tool', {
+      'gen_ai.operation.name': 'execute_tool',
+      'gen_ai.tool.name': 'transfer',
+      'gen_ai.tool.call.id': 'call_2',
+      tool_arguments: transferArgs,
+      tool_response: transferResult,
+      'logfire.msg': 'running tool: transfer',
+    }),
+    OpenInference: span('transfer', {
+      'openinference.span.kind': 'TOOL',
+      'tool.name': 'transfer',
+      'input.value': transferArgs,
+      'input.mime_type': 'application/json',
+      'output.value': transferResult,
+    }),
+    OpenLLMetry: span('transfer.tool', {
+      'traceloop.span.kind': 'tool',
+      'traceloop.entity.name': 'transfer',
+      'traceloop.entity.input': transferArgs,
+      'traceloop.entity.output': transferResult,
+    }),
+  };
+
+  it.each(Object.entries(shapes))('reads the arguments and the result of a %s tool span', (_, toolSpan) => {
+    const [event] = classifyRequest(request([toolSpan]), 'acme', { counterpartyKey: secret }).events;
+    expect(event?.tool).toMatchObject({
+      name: 'transfer',
+      counterparties: [
+        cp('account', 'DE89370400440532013000'),
+        cp('email', 'bob@payee.example'),
+        cp('domain', 'payee.example'),
+      ],
+      resultCounterparties: [cp('email', 'alice@bank.example'), cp('domain', 'bank.example')],
+      resultRecorded: true,
+      amount: 2500,
+      argumentKeys: ['amount', 'memo', 'to_account'],
+    });
+  });
+
+  it('stores neither the arguments nor the result, nor any raw counterparty, unless asked to', () => {
+    const spans = Object.values(shapes);
+    const { events } = classifyRequest(request(spans), 'acme', { counterpartyKey: secret });
+    expect(events).toHaveLength(4);
+    for (const event of events) {
+      const stored = JSON.stringify(event);
+      for (const raw of ['payee.example', 'bank.example', '3704', 'DE89', 'sent']) expect(stored).not.toContain(raw);
+    }
+    expect(events[0]?.attributes).toMatchObject({
+      'gen_ai.tool.call.arguments': `[not stored: ${String(transferArgs.length)} chars]`,
+      'gen_ai.tool.call.result': `[not stored: ${String(transferResult.length)} chars]`,
+      'gen_ai.tool.name': 'transfer',
+    });
+    expect(events[1]?.attributes).toMatchObject({
+      tool_arguments: `[not stored: ${String(transferArgs.length)} chars]`,
+    });
+    expect(events[2]?.attributes['output.value']).toBe(`[not stored: ${String(transferResult.length)} chars]`);
+    expect(events[3]?.attributes['traceloop.entity.input']).toBe(`[not stored: ${String(transferArgs.length)} chars]`);
+
+    const kept = classifyRequest(request(spans), 'acme', { counterpartyKey: secret, storeToolContent: true });
+    expect(kept.events[0]?.attributes).toMatchObject({
+      'gen_ai.tool.call.arguments': transferArgs,
+      'gen_ai.tool.call.result': transferResult,
+    });
+    expect(kept.events[2]?.attributes['input.value']).toBe(transferArgs);
+    // Kept content is still cut like any attribute.
+    const long = classifyRequest(
+      request([
+        span('execute_tool x', {
+          'gen_ai.operation.name': 'execute_tool',
+          'gen_ai.tool.call.arguments': 'a'.repeat(2000),
+        }),
+      ]),
+      'acme',
+      { storeToolContent: true },
+    );
+    expect(long.events[0]?.attributes['gen_ai.tool.call.arguments']).toBe('a'.repeat(512));
+    expect(
+      classifyRequest(
+        request([
+          span('execute_tool x', {
+            'gen_ai.operation.name': 'execute_tool',
+            'gen_ai.tool.call.arguments': 'a'.repeat(1234),
+          }),
+        ]),
+        'acme',
+      ).events[0]?.attributes['gen_ai.tool.call.arguments'],
+    ).toBe('[not stored: 1,234 chars]');
+  });
+
+  it('hashes with the tenant and the configured key, and with the documented default when none is given', () => {
+    const toolSpan = shapes['GenAI (Vercel AI SDK, pydantic-ai 3+)'];
+    const other = classifyRequest(request([toolSpan]), 'globex', { counterpartyKey: secret }).events[0];
+    expect(other?.tool?.resultCounterparties?.[0]).toEqual(cp('email', 'alice@bank.example', 'globex'));
+    const byDefault = classifyRequest(request([toolSpan]), 'acme').events[0];
+    expect(byDefault?.tool?.resultCounterparties?.[0]).toEqual({
+      kind: 'email',
+      key: counterpartyKey({ secret: DEFAULT_COUNTERPARTY_KEY, tenant: 'acme' }, 'email', 'alice@bank.example'),
+    });
+    expect(byDefault?.tool?.resultCounterparties?.[0]).not.toEqual(cp('email', 'alice@bank.example'));
+  });
+
+  it('says when the framework recorded no result, and reads nothing for spans of other kinds', () => {
+    const { events } = classifyRequest(
+      request([
+        span('execute_tool lookup', {
+          'gen_ai.operation.name': 'execute_tool',
+          'gen_ai.tool.name': 'lookup',
+          'gen_ai.tool.call.arguments': '{"user":"Carol"}',
+        }),
+        span('VectorStoreRetriever', {
+          'openinference.span.kind': 'RETRIEVER',
+          'input.value': 'mail of dave@corp.example',
+          'output.value': 'dave@corp.example',
+        }),
+      ]),
+      'acme',
+      { counterpartyKey: secret },
+    );
+    expect(events[0]?.tool).toEqual({
+      name: 'lookup',
+      counterparties: [cp('handle', 'carol')],
+      resultRecorded: false,
+      argumentKeys: ['user'],
+    });
+    expect(events[1]?.tool).toBeUndefined();
+    expect(events[1]?.attributes['input.value']).toBe('[not stored: 25 chars]');
+  });
+});
