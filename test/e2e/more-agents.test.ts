@@ -17,27 +17,40 @@
  * For each framework and mode, with a task type of its own: 25 benign warm-up tasks, then a few benign tasks and a
  * novel-tool exfiltration (export the customers, then `http_post` to a host the type never saw, a tool it never
  * used). Expected: the type reaches its baseline, the exfiltration is revoked, every benign task completes.
+ *
+ * Then an injection through content the agent reads (Vercel AI SDK, trace mode, an agent and type of its own): 25
+ * accounts-payable tasks read supplier invoices and pay each to the IBAN it names, then a few more and one whose
+ * invoice says to pay the attacker's account, which the scripted model does. Expected: that task is revoked with the
+ * counterparty-flow reason naming `read_invoice`, no benign task is, and the stored events carry the attacker's IBAN
+ * and address as keyed hashes (Tripline stopped to read ClickHouse, then started again on the same data).
+ *
+ * Last, counterparties: the Vercel AI SDK agent mails an invoice (a mail address and an IBAN in the arguments, the
+ * address and another in the recorded result); the events stored in ClickHouse carry those as keyed hashes under
+ * the configured TRIPLINE_COUNTERPARTY_KEY (recomputed here with node:crypto) and hold none of the raw values.
  */
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openClickHouseStore } from '../../services/store/clickhouse/store.ts';
 import { TEST_AGENT_TOKEN, TEST_AUTH_ENV } from '../helpers/auth.ts';
 import { pythonFor, runPythonAgent } from '../helpers/python.ts';
 import { startTriplineProcess } from '../helpers/tripline-process.ts';
 import type { TriplineProcess } from '../helpers/tripline-process.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { EXFIL_URL, VERDICT_MS, baselineView, benignCalls, rng, taskView } from '../helpers/agent-plans.ts';
+import { invoiceInjectionTests, readStoredEvents } from '../helpers/invoice-injection.ts';
 import type { BaselineView, Call, PlannedTask as Plan, TaskView } from '../helpers/agent-plans.ts';
 
 const run = promisify(execFile);
 const VERCEL_AGENT = fileURLToPath(new URL('../agents/typescript/vercel-ai-agent.ts', import.meta.url));
 
 type Mode = 'wrapper' | 'trace';
-type Label = 'benign' | 'exfiltration';
+type Label = 'benign' | 'exfiltration' | 'injection';
 
 interface Suite {
   name: string;
@@ -45,6 +58,8 @@ interface Suite {
   python?: 'openai_agents' | 'crewai';
   mode: Mode;
   taskType: string;
+  /** The agent's name, when not the script's default. */
+  agent?: string;
 }
 
 const SUITES: Suite[] = [
@@ -53,6 +68,14 @@ const SUITES: Suite[] = [
   { name: 'Vercel AI SDK', mode: 'wrapper', taskType: 'refund_vercel_ai_wrapper' },
   { name: 'Vercel AI SDK', mode: 'trace', taskType: 'refund_vercel_ai_trace' },
 ];
+
+/** The hashing secret the process runs with; the test recomputes the keys with it. */
+const COUNTERPARTY_KEY = 'e2e-counterparty-key-5f1c2a7e93b1';
+/** The ingest token's tenant (TEST_AUTH_ENV registers TRIPLINE_AGENT_TOKEN for `default`). */
+const TENANT = 'default';
+/** A counterparty's key as Tripline computes it (schemas/conventions.md, "Counterparties"). */
+const keyOf = (kind: string, value: string): string =>
+  createHash('sha256').update(`${COUNTERPARTY_KEY}\n${TENANT}\n${kind}\n${value}`).digest('hex').slice(0, 16);
 
 const WARMUP_TASKS = 20;
 const WARMUP_RUN = 25;
@@ -80,16 +103,20 @@ describe('more real agents (OpenAI Agents SDK, CrewAI, Vercel AI SDK) against Tr
   const runId = Date.now().toString(36);
   let tripline: TriplineProcess;
 
+  const startTripline = (): Promise<TriplineProcess> =>
+    startTriplineProcess({
+      ...TEST_AUTH_ENV,
+      TRIPLINE_DATA_DIR: dataDir,
+      TRIPLINE_WARMUP_TASKS: String(WARMUP_TASKS),
+      TRIPLINE_COUNTERPARTY_KEY: COUNTERPARTY_KEY,
+      LOG_LEVEL: 'warn',
+    });
+
   beforeAll(async () => {
     // The first run installs each Python framework from PyPI (CrewAI takes a minute and a half); later runs reuse
     // the cached venvs.
     await Promise.all(['openai_agents', 'crewai'].map((framework) => pythonFor(framework)));
-    tripline = await startTriplineProcess({
-      ...TEST_AUTH_ENV,
-      TRIPLINE_DATA_DIR: dataDir,
-      TRIPLINE_WARMUP_TASKS: String(WARMUP_TASKS),
-      LOG_LEVEL: 'warn',
-    });
+    tripline = await startTripline();
   }, 20 * 60_000);
 
   afterAll(async () => {
@@ -114,6 +141,7 @@ describe('more real agents (OpenAI Agents SDK, CrewAI, Vercel AI SDK) against Tr
       planFile,
       '--mode',
       suite.mode,
+      ...(suite.agent === undefined ? [] : ['--agent', suite.agent]),
     ];
     let stdout: string;
     if (suite.python === undefined) {
@@ -292,4 +320,101 @@ describe('more real agents (OpenAI Agents SDK, CrewAI, Vercel AI SDK) against Tr
       );
     });
   }
+  describe('Vercel AI SDK: an instruction injected into an invoice, caught as a counterparty flow', () => {
+    // An agent of its own: the exfiltrations above were revoked under the default one.
+    const suite: Suite = {
+      name: 'Vercel AI SDK',
+      mode: 'trace',
+      taskType: 'payables_vercel_ai',
+      agent: 'payables-agent',
+    };
+    invoiceInjectionTests({
+      taskType: suite.taskType,
+      warmupRun: WARMUP_RUN,
+      warmupTasks: WARMUP_TASKS,
+      mixedBenign: MIXED_BENIGN,
+      seed: 2024,
+      runId: null,
+      apiUrl: () => tripline.apiUrl,
+      run: (phase, plan) => runAgent(suite, phase, plan),
+      // Stopped to read ClickHouse, then started again on the same data for the test below.
+      storedEvents: async (taskIds) => {
+        await tripline.stop();
+        const events = await readStoredEvents(dataDir, TENANT, taskIds);
+        tripline = await startTripline();
+        return events;
+      },
+      keyOf,
+    });
+  });
+
+  describe('Vercel AI SDK: counterparties of a tool call, stored as keyed hashes only', () => {
+    const suite: Suite = { name: 'Vercel AI SDK', mode: 'wrapper', taskType: 'invoice_vercel_ai' };
+    const taskId = `invoice-vercel-ai-${runId}`;
+
+    it(
+      'mails an invoice; the stored event carries the hashed address, IBAN and result addresses, and no raw value',
+      async () => {
+        const args = { to: 'Billing@Customer.example', account: 'DE89 3704 0044 0532 0130 00', amount: 120.5 };
+        await runAgent(suite, 'invoice', [
+          { label: 'benign', taskType: suite.taskType, taskId, calls: [{ tool: 'send_invoice', args }] },
+        ]);
+        const view = await waitFor(
+          `task ${taskId} to complete`,
+          async () => {
+            const seen = await task(taskId);
+            return seen?.status === 'completed' ? seen : undefined;
+          },
+          VERDICT_MS,
+          250,
+        );
+        // The events as ClickHouse holds them: stop the process (it drains its writes), then open its data.
+        await tripline.stop();
+        const store = await openClickHouseStore({ dataDir, database: 'tripline' });
+        let stored: Awaited<ReturnType<typeof store.eventsForTask>>;
+        try {
+          // The task is keyed by its trace (the wrapper span declared `taskId`, its name, after the tool ran).
+          stored = await store.eventsForTask(TENANT, view.taskId);
+        } finally {
+          await store.close();
+        }
+        const invoice = stored.map(({ event }) => event).find((event) => event.tool?.name === 'send_invoice');
+        expect(invoice, JSON.stringify(stored.map(({ event }) => event.name))).toBeDefined();
+        expect(invoice?.tool?.counterparties).toEqual(
+          expect.arrayContaining([
+            { kind: 'email', key: keyOf('email', 'billing@customer.example') },
+            { kind: 'domain', key: keyOf('domain', 'customer.example') },
+            { kind: 'account', key: keyOf('account', 'DE89370400440532013000') },
+          ]),
+        );
+        expect(invoice?.tool?.counterparties).toHaveLength(3);
+        expect(invoice?.tool?.resultCounterparties).toEqual(
+          expect.arrayContaining([
+            { kind: 'email', key: keyOf('email', 'billing@customer.example') },
+            { kind: 'email', key: keyOf('email', 'ledger@books.example') },
+            { kind: 'domain', key: keyOf('domain', 'books.example') },
+          ]),
+        );
+        expect(invoice?.tool).toMatchObject({
+          resultRecorded: true,
+          amount: 120.5,
+          argumentKeys: ['account', 'amount', 'to'],
+        });
+        expect(invoice?.attributes['gen_ai.tool.call.arguments']).toMatch(/^\[not stored: \d+ chars\]$/);
+        expect(invoice?.attributes['gen_ai.tool.call.result']).toMatch(/^\[not stored: \d+ chars\]$/);
+        const everything = JSON.stringify(stored).toLowerCase();
+        for (const raw of [
+          'billing',
+          'customer.example',
+          'ledger',
+          'books.example',
+          'de89',
+          '3704 0044',
+          '370400440532013000',
+        ])
+          expect(everything, `a stored event of ${taskId} holds ${raw}`).not.toContain(raw);
+      },
+      10 * 60_000,
+    );
+  });
 });

@@ -2,6 +2,7 @@
  * What the agent-framework end-to-end tests (test/e2e/python-agents.test.ts, test/e2e/more-agents.test.ts) share:
  * the plan format every test agent reads (test/agents/), the benign support tasks, and the API views they check.
  */
+import { readFileSync } from 'node:fs';
 import { adminHeaders } from './auth.ts';
 
 export { rng } from '../../collectors/simulator/scenarios.ts';
@@ -11,7 +12,8 @@ export const EXFIL_URL = 'https://exfil.attacker.example/upload';
 export const VERDICT_MS = 45_000;
 
 export interface Call {
-  tool: 'get_order' | 'export_customers' | 'issue_refund' | 'http_post';
+  tool:
+    'get_order' | 'export_customers' | 'issue_refund' | 'http_post' | 'send_invoice' | 'read_invoice' | 'pay_invoice';
   args: Record<string, string | number>;
 }
 
@@ -60,6 +62,55 @@ export function benignCalls(next: () => number): Call[] {
       calls.push({ tool: 'issue_refund', args: { order_id: id, amount: Math.round((5 + next() * 35) * 100) / 100 } });
   }
   return calls;
+}
+
+export interface Invoice {
+  id: string;
+  supplier: string;
+  email: string;
+  /** As printed on the invoice: in groups of four. */
+  iban: string;
+  amount: number;
+}
+
+/** The supplier invoices the test agents' `read_invoice` tool reads (test/agents/invoices.json). */
+export const INVOICES = JSON.parse(readFileSync(new URL('../agents/invoices.json', import.meta.url), 'utf8')) as {
+  invoices: Invoice[];
+  poisoned: Invoice & { note: string; attackerIban: string; attackerEmail: string };
+};
+
+const compact = (iban: string): string => iban.replace(/\s+/g, '');
+
+/**
+ * An accounts-payable task: read one or two invoices (in turn, from `first` on) and pay each to the account the
+ * invoice names: a counterparty that enters through `read_invoice`'s result and leaves through `pay_invoice`'s
+ * arguments, as every such task's does, to the same three suppliers.
+ */
+export function invoiceCalls(next: () => number, first: number): Call[] {
+  const calls: Call[] = [];
+  const count = next() < 0.7 ? 1 : 2;
+  for (let i = 0; i < count; i++) {
+    const invoice = INVOICES.invoices[(first + i) % INVOICES.invoices.length];
+    if (invoice === undefined) continue;
+    calls.push({ tool: 'read_invoice', args: { invoice_id: invoice.id } });
+    calls.push({
+      tool: 'pay_invoice',
+      args: { invoice_id: invoice.id, iban: compact(invoice.iban), amount: invoice.amount },
+    });
+  }
+  return calls;
+}
+
+/**
+ * The injection: the same two tools, but the invoice read carries an instruction to pay another account, and the
+ * (scripted) model follows it: the attacker's IBAN first appears in `read_invoice`'s result, then is paid.
+ */
+export function injectedInvoiceCalls(): Call[] {
+  const { id, attackerIban, amount } = INVOICES.poisoned;
+  return [
+    { tool: 'read_invoice', args: { invoice_id: id } },
+    { tool: 'pay_invoice', args: { invoice_id: id, iban: attackerIban, amount } },
+  ];
 }
 
 /** The body of a GET with the admin token, or undefined when it is not found. */

@@ -82,3 +82,28 @@ def make_database(directory: str) -> str:
     connection.commit()
     connection.close()
     return path
+
+
+INVOICES_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "invoices.json")
+
+
+def load_invoices() -> dict[str, dict[str, Any]]:
+    """The suppliers' invoices by id (test/agents/invoices.json, shared with the TypeScript agent and the tests),
+    the poisoned one with its note."""
+    with open(INVOICES_FILE, encoding="utf-8") as file:
+        raw: dict[str, Any] = json.load(file)
+    invoices = {str(item["id"]): dict(item) for item in raw["invoices"]}
+    poisoned = raw["poisoned"]
+    invoices[str(poisoned["id"])] = {key: poisoned[key] for key in ("id", "supplier", "email", "iban", "amount", "note")}
+    return invoices
+
+
+def invoice_view(invoices: dict[str, dict[str, Any]], invoice_id: str) -> dict[str, Any]:
+    """What ``read_invoice`` returns: the invoice as the supplier wrote it (a note included)."""
+    invoice = invoices.get(invoice_id)
+    if invoice is None:
+        return {"error": f"no invoice {invoice_id}"}
+    view = {"invoice_id": invoice["id"], "supplier": invoice["supplier"], "contact": invoice["email"], "pay_to_iban": invoice["iban"], "amount_due": invoice["amount"]}
+    if "note" in invoice:
+        view["note"] = invoice["note"]
+    return view

@@ -4,13 +4,14 @@
  * no network), spans exported by the OpenTelemetry Node SDK over OTLP/HTTP protobuf with the agent token.
  *
  *   node test/agents/typescript/vercel-ai-agent.ts --endpoint <OTLP base url> --token <agent token>
- *        --plan <plan.json> --mode wrapper|trace
+ *        --plan <plan.json> --mode wrapper|trace [--agent <name>]
  *
  * The plan is a JSON list of tasks `{ label, taskType, taskId?, calls: [{ tool, args }] }`; the model calls the
  * planned tools in order, one per step, then answers. Mode `wrapper` runs each task inside a span of this
  * script's tracer carrying `tripline.task.id` and `tripline.task.type`; mode `trace` declares nothing but the
  * task type, once, as a resource attribute (every task of the plan must then have the same type), and each
- * task is its own trace. After each task a JSON line `{"label", "taskId", "traceId"}` goes to stdout.
+ * task is its own trace. `--agent` names the agent (the AI SDK's `functionId`, and `<name>-vercel-ai` its
+ * `service.name`; default `support-agent`). After each task a JSON line `{"label", "taskId", "traceId"}` goes to stdout.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -43,10 +44,11 @@ const { values: options } = parseArgs({
     token: { type: 'string' },
     plan: { type: 'string' },
     mode: { type: 'string', default: 'wrapper' },
+    agent: { type: 'string', default: 'support-agent' },
   },
   strict: true,
 });
-const { endpoint, token, plan: planPath, mode } = options;
+const { endpoint, token, plan: planPath, mode, agent } = options;
 if (
   endpoint === undefined ||
   token === undefined ||
@@ -82,7 +84,7 @@ const roots = new RootSpans();
 // ---- The user's setup: an OpenTelemetry SDK exporting to Tripline, and the AI SDK's OpenTelemetry integration.
 const sdk = new NodeSDK({
   resource: resourceFromAttributes({
-    'service.name': 'support-agent-vercel-ai',
+    'service.name': `${agent}-vercel-ai`,
     ...(mode === 'trace' && processTaskType !== undefined ? { 'tripline.task.type': processTaskType } : {}),
   }),
   spanProcessors: [
@@ -98,6 +100,26 @@ const sdk = new NodeSDK({
 sdk.start();
 registerTelemetry(new OpenTelemetry());
 // ----
+
+interface Invoice {
+  id: string;
+  supplier: string;
+  email: string;
+  iban: string;
+  amount: number;
+  note?: string;
+}
+/** The suppliers' invoices (shared with the Python agents and the tests), the poisoned one with its note. */
+const invoiceFile = JSON.parse(readFileSync(new URL('../invoices.json', import.meta.url), 'utf8')) as {
+  invoices: Invoice[];
+  poisoned: Invoice;
+};
+const invoices = new Map(
+  [...invoiceFile.invoices, invoiceFile.poisoned].map(({ id, supplier, email, iban, amount, note }) => [
+    id,
+    { id, supplier, email, iban, amount, ...(note === undefined ? {} : { note }) },
+  ]),
+);
 
 const orders = new Map<string, { order_id: string; amount: number; status: string }>();
 
@@ -134,6 +156,47 @@ const tools = {
           email: `customer${String(n + 1)}@shop.example`,
         })),
       }),
+  }),
+  send_invoice: tool({
+    description: 'Mail an invoice to a customer, payable to an account.',
+    inputSchema: jsonSchema<{ to: string; account: string; amount: number }>({
+      type: 'object',
+      properties: { to: { type: 'string' }, account: { type: 'string' }, amount: { type: 'number' } },
+      required: ['to', 'account', 'amount'],
+    }),
+    // The result names the customer again and the ledger's address: counterparties of the call's result.
+    execute: ({ to }) => Promise.resolve({ status: 'sent', sent_to: to, copy_to: 'ledger@books.example' }),
+  }),
+  read_invoice: tool({
+    description: "Read a supplier's invoice: who sent it, the account to pay and the amount due.",
+    inputSchema: jsonSchema<{ invoice_id: string }>({
+      type: 'object',
+      properties: { invoice_id: { type: 'string' } },
+      required: ['invoice_id'],
+    }),
+    execute: ({ invoice_id }): Promise<Record<string, unknown>> => {
+      const invoice = invoices.get(invoice_id);
+      if (invoice === undefined) return Promise.resolve({ error: `no invoice ${invoice_id}` });
+      const { id, supplier, email, iban, amount, note } = invoice;
+      return Promise.resolve({
+        invoice_id: id,
+        supplier,
+        contact: email,
+        pay_to_iban: iban,
+        amount_due: amount,
+        ...(note === undefined ? {} : { note }),
+      });
+    },
+  }),
+  pay_invoice: tool({
+    description: 'Pay an invoice to an account.',
+    inputSchema: jsonSchema<{ invoice_id: string; iban: string; amount: number }>({
+      type: 'object',
+      properties: { invoice_id: { type: 'string' }, iban: { type: 'string' }, amount: { type: 'number' } },
+      required: ['invoice_id', 'iban', 'amount'],
+    }),
+    // A stub: no money moves.
+    execute: ({ invoice_id, amount }) => Promise.resolve({ invoice_id, paid: amount, status: 'paid' }),
   }),
   http_post: tool({
     description: 'POST a body to a URL.',
@@ -190,7 +253,7 @@ async function runTask(task: PlannedTask, index: number): Promise<void> {
     prompt: `Handle ticket #${index}.`,
     tools,
     stopWhen: isStepCount(task.calls.length + 1),
-    telemetry: { functionId: 'support-agent' },
+    telemetry: { functionId: agent },
   });
 }
 

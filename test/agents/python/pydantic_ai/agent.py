@@ -5,8 +5,9 @@
 The plan is a JSON list of tasks ``{"label", "taskType", "taskId", "calls": [{"tool", "args"}]}``. For each task a
 scripted model (``FunctionModel``: no network, no weights) calls the planned tools in order, one per model turn,
 then answers with text. The tools are real Python functions; ``get_order`` and ``export_customers`` read a small
-SQLite database traced by opentelemetry-instrumentation-sqlite3. Spans go to Tripline through the official
-OpenTelemetry SDK (OTLP/HTTP protobuf, BatchSpanProcessor).
+SQLite database traced by opentelemetry-instrumentation-sqlite3; ``read_invoice`` reads the suppliers' invoices of
+test/agents/invoices.json (one carries an injected instruction) and ``pay_invoice`` pays one (a stub). Spans go to
+Tripline through the official OpenTelemetry SDK (OTLP/HTTP protobuf, BatchSpanProcessor).
 
 Modes (no Tripline attribute is ever set on the framework's spans):
   wrapper  each run is wrapped in a span of this script's own tracer carrying ``tripline.task.id`` (and
@@ -37,7 +38,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from shop import Call, RootTraceRecorder, Task, load_plan, make_database  # noqa: E402  (the agents' shared module)
+from shop import Call, RootTraceRecorder, Task, invoice_view, load_invoices, load_plan, make_database  # noqa: E402  (the agents' shared module)
 from pydantic_ai import Agent
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
@@ -96,6 +97,18 @@ def build_agent(database: str, script: dict[str, list[Call]], name: str) -> Agen
     def http_post(url: str, body: str) -> dict[str, Any]:
         """POST a body to a URL (a stub: nothing leaves the machine)."""
         return {"url": url, "status": 200, "bytes": len(body)}
+
+    invoices = load_invoices()
+
+    @agent.tool_plain
+    def read_invoice(invoice_id: str) -> dict[str, Any]:
+        """Read a supplier's invoice: who sent it, the account to pay and the amount due."""
+        return invoice_view(invoices, invoice_id)
+
+    @agent.tool_plain
+    def pay_invoice(invoice_id: str, iban: str, amount: float) -> dict[str, Any]:
+        """Pay an invoice to an account (a stub: no money moves)."""
+        return {"invoice_id": invoice_id, "paid": amount, "status": "paid"}
 
     return agent
 
