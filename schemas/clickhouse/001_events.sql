@@ -3,7 +3,7 @@
 -- Deduplication: the id is deterministic (trace id + span id), and the other sorting-key columns (tenant,
 -- task_id, start_time) come from the same span, so a replayed event has the same sorting key and
 -- ReplacingMergeTree collapses it. Merges happen in the background at an unknown time, so every read adds
--- FINAL (see services/store/clickhouse/store.ts). Among copies the one with the latest ingested_at wins.
+-- FINAL (see services/store/clickhouse-store.ts). Among copies the one with the latest ingested_at wins.
 --
 -- Time columns are DateTime64(6, 'UTC'): microseconds, and the column time zone is fixed so a text value is
 -- read as UTC whatever the server or process time zone is.
