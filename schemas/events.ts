@@ -12,6 +12,20 @@ export type AttributeValue = string | number | boolean;
 export type CounterpartyKind = 'email' | 'domain' | 'account' | 'url_host' | 'handle' | 'phone';
 
 /**
+ * What marks text a tool returned as instructions meant for the agent, not its reader (services/core/instruction-cues.ts):
+ * it overrides the agent's instructions, addresses the model, asks it to keep a step from its user, claims an
+ * authority approved the step, or forges prompt markup.
+ */
+export const INSTRUCTION_CUES = [
+  'overrides_instructions',
+  'addresses_the_assistant',
+  'hides_from_user',
+  'claims_authority',
+  'role_markup',
+] as const;
+export type InstructionCue = (typeof INSTRUCTION_CUES)[number];
+
+/**
  * Someone or something a tool call deals with, named in its arguments or its result: a mail address (and its
  * domain), a bank account or IBAN, a URL's host, a user or channel handle, a phone number. Kept as a keyed hash
  * of the normalised value (`key`: 16 hex digits), never the raw value.
@@ -34,6 +48,8 @@ export interface ToolCallDetail {
   resultCounterparties?: Counterparty[];
   /** Whether the framework recorded the call's result at all (a flow from a result can only be seen then). */
   resultRecorded?: boolean;
+  /** Instruction cues in the recorded result (absent when none): the result reads like an injected instruction. */
+  resultInstructions?: InstructionCue[];
   /** The largest amount-like argument (`amount`, `value`, `sum`, `price`, `total`…), when one is a number. */
   amount?: number;
   /** The argument keys the call was made with (top level, sorted, bounded). */

@@ -17,10 +17,21 @@ export const ATTACK_PATTERNS = [
 ] as const;
 /**
  * Injection attacks (./injection.ts): each targets the task type whose own tools it reuses (mail, payments, chat,
- * file shares), with an attacker counterparty that first appears in a tool's result.
+ * file shares), with an attacker counterparty that first appears in a tool's result. `quiet_injection` is the same
+ * attacks, each type in turn, with text that carries no instruction to the model (injection-wording.ts): what a
+ * legitimate first hand-over to a stranger looks like too, reported apart.
  */
-export const INJECTION_PATTERNS = ['injected_mail', 'injected_payment', 'injected_post', 'injected_share'] as const;
+export const QUIET_INJECTION = 'quiet_injection';
+export const INJECTION_PATTERNS = [
+  'injected_mail',
+  'injected_payment',
+  'injected_post',
+  'injected_share',
+  QUIET_INJECTION,
+] as const;
 export type InjectionPattern = (typeof INJECTION_PATTERNS)[number];
+/** The injection pattern of one task type (all but the quiet one). */
+export type TypedInjectionPattern = Exclude<InjectionPattern, typeof QUIET_INJECTION>;
 export type ClassicPattern = (typeof ATTACK_PATTERNS)[number];
 export type AttackPattern = ClassicPattern | InjectionPattern;
 /** Every pattern: the eight of the original mix, then the injection patterns. */

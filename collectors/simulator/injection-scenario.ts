@@ -6,6 +6,7 @@
  * evaluation rounds, each with one more benign task per type and one attack per pattern, in a seeded order. Its own
  * PRNG (derived from the seed) and task ids (`task-<seed>-i…`) keep the original mix's tasks unchanged.
  */
+import { QUIET_INJECTION } from './attacks.ts';
 import type { InjectionPattern } from './attacks.ts';
 import type { InjectionTypeModel } from './injection.ts';
 import { int, rng } from './planned-events.ts';
@@ -50,20 +51,23 @@ export function injectionTasks(
   const tasks: TaskPlan[] = [];
   for (let round = 0; round < options.benignPerType; round += 1) for (const type of types) tasks.push(benign(type));
   const attacked = patterns.flatMap((pattern) => types.filter((type) => type.pattern === pattern));
+  const quiet = patterns.includes(QUIET_INJECTION);
+  const attack = (type: InjectionTypeModel, label: InjectionPattern): TaskPlan => {
+    const planned = type.attack(r, label === QUIET_INJECTION);
+    return {
+      taskId: taskId(),
+      taskType: type.name,
+      agentId: agentOf(type.name),
+      label,
+      events: planned.events,
+      attackStartIndex: planned.attackStartIndex,
+      afterEnd: [],
+    };
+  };
   for (let round = 0; round < options.attacksPerPattern; round += 1) {
     const mix = types.map(benign);
-    for (const type of attacked) {
-      const attack = type.attack(r);
-      mix.push({
-        taskId: taskId(),
-        taskType: type.name,
-        agentId: agentOf(type.name),
-        label: type.pattern,
-        events: attack.events,
-        attackStartIndex: attack.attackStartIndex,
-        afterEnd: [],
-      });
-    }
+    for (const type of attacked) mix.push(attack(type, type.pattern));
+    if (quiet) mix.push(attack(types[round % types.length] as InjectionTypeModel, QUIET_INJECTION));
     tasks.push(...shuffle(r, mix));
   }
   return tasks;

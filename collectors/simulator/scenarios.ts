@@ -13,7 +13,13 @@ import { injectionTasks, mergeStreams } from './injection-scenario.ts';
 import { data, heavy, int, pick, priv, rng, tool } from './planned-events.ts';
 import type { PlannedEvent, Rand } from './planned-events.ts';
 
-export { ALL_ATTACK_PATTERNS, ATTACK_PATTERNS, INJECTION_PATTERNS, isInjectionPattern } from './attacks.ts';
+export {
+  ALL_ATTACK_PATTERNS,
+  ATTACK_PATTERNS,
+  INJECTION_PATTERNS,
+  QUIET_INJECTION,
+  isInjectionPattern,
+} from './attacks.ts';
 export type { AttackPattern, ClassicPattern, InjectionPattern } from './attacks.ts';
 export { INJECTION_TASK_TYPES } from './injection.ts';
 export { rng } from './planned-events.ts';

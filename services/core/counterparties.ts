@@ -11,6 +11,7 @@
 import type { Counterparty, CounterpartyKind, ToolCallDetail } from '../../schemas/events.ts';
 import { MAX_ARGUMENTS_LENGTH, MAX_DEPTH, MAX_VALUES } from './arguments.ts';
 import { domainName, ibanOf, scanText, urlHost } from './counterparty-text.ts';
+import { instructionCues } from './instruction-cues.ts';
 import type { Sink } from './counterparty-text.ts';
 import { sha256Hex } from './sha256.ts';
 
@@ -28,7 +29,7 @@ export const DEFAULT_COUNTERPARTY_KEY = 'tripline-default-counterparty-key';
 
 export type ToolContentFacts = Pick<
   ToolCallDetail,
-  'counterparties' | 'resultCounterparties' | 'resultRecorded' | 'amount' | 'argumentKeys'
+  'counterparties' | 'resultCounterparties' | 'resultRecorded' | 'resultInstructions' | 'amount' | 'argumentKeys'
 >;
 
 export interface CounterpartyHashing {
@@ -114,6 +115,11 @@ export function toolContentFacts(
     readContent(result, MAX_RESULT_LENGTH, found);
     const list = found.hashed(hashing);
     if (list.length > 0) facts.resultCounterparties = list;
+    // Cues matter only where the result names someone the agent may then hand something to.
+    if (list.length > 0) {
+      const cues = instructionCues(result);
+      if (cues.length > 0) facts.resultInstructions = cues;
+    }
   }
   return facts;
 }

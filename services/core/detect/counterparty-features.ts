@@ -19,7 +19,10 @@ import { READ_TASKS } from './counterparty-baseline.ts';
 import { add, keyedNumeric, novelty, rulesWho, seen, type Ctx } from './evidence.ts';
 import { fmtNum, fmtPercent } from './format.ts';
 import { MIN_KEYED_TASKS } from './limits.ts';
+import { CUE_WORDS } from '../instruction-cues.ts';
+import { thresholdsFor } from './config.ts';
 import { partyKey, partyKind, validAmount, validParties } from './parties.ts';
+import type { PartyUse } from './parties.ts';
 import { type SinkKind, sinkKind } from './signals.ts';
 
 /** A flow from read content to a sink, to a counterparty new to the type and tenant: money / anything else. */
@@ -38,6 +41,14 @@ const RARE_DOMAIN_FACTOR = 0.7;
 const DAILY_DOMAIN_TASKS = 5;
 /** A familiar counterparty (named in results of READ_TASKS learned tasks: counterparty-baseline.ts) counts this much. */
 const READ_FACTOR = 0.5;
+/**
+ * A flow whose source text carried no instruction cue scores at most this far under the type's revoke threshold:
+ * it alerts. A legitimate first payment of a new biller's invoice, or a reply to a new customer, is the same flow
+ * without the cue, and a person should look, not the kill switch act; corroborating evidence from other families
+ * (an amount far above the type's) can still carry the task over the threshold.
+ */
+export const UNBACKED_MARGIN = 5;
+
 /** Warm-up: a flow to a counterparty the tenant never dealt with alerts (never revokes: novelty). */
 const WARMUP_FLOW = 60;
 
@@ -57,6 +68,18 @@ const NOUN: Readonly<Record<Counterparty['kind'], string>> = {
   handle: 'a user or channel',
   phone: 'a phone number',
 };
+
+/** `; the result of read_file(x), which named it, is addressed to the assistant and overrides its instructions`. */
+function instructedText(use: PartyUse): string {
+  const instructed = use.instructed;
+  if (instructed === undefined)
+    return '; nothing it read in this task carried instructions to the assistant, so this alerts and does not revoke';
+  const words = instructed.cues.map((cue) => CUE_WORDS[cue]);
+  const listed = words.length > 1 ? `${words.slice(0, -1).join(', ')} and ${words.at(-1) ?? ''}` : (words[0] ?? '');
+  const where =
+    instructed.source === use.source ? 'that result' : `the result of ${instructed.source}, which also named it,`;
+  return `; ${where} reads as an injected instruction: it ${listed}`;
+}
 
 interface Candidate {
   score: number;
@@ -190,11 +213,17 @@ function judge(
     const rateText = `${fmtPercent(r)} of their tasks hand something to a new ${orgLevel ? 'organisation, account or handle' : 'address'} the tenant does not know`;
     const use = ctx.state.parties.get(k);
     if (use?.fromResult === true) {
-      const s = (sink === 'money' ? FLOW_MONEY : FLOW_OTHER) * factor * (1 - r);
+      const top = sink === 'money' ? FLOW_MONEY : FLOW_OTHER;
+      // The type's rate of flows to strangers, and an address's known organisation, measure how often such a flow is
+      // legitimate; legitimate flows carry no instruction to the assistant, so neither discounts an instructed one.
+      const s =
+        use.instructed !== undefined
+          ? top * f * (tenantKnown ? TENANT_KNOWN_FACTOR : 1) * (familiar ? READ_FACTOR : 1)
+          : Math.min(top * factor * (1 - r), thresholdsFor(ctx.state.taskType, ctx.config).revoke - UNBACKED_MARGIN);
       if (flow === undefined || s > flow.score)
         flow = {
           score: s,
-          reason: `${what}; it first appeared in the result of ${use.source} in this task (${rateText}; ${fmtPercent(stats.flows / Math.max(1, p.tasks))} pass a counterparty from a result to such a call)`,
+          reason: `${what}; it first appeared in the result of ${use.source} in this task${instructedText(use)} (${rateText}; ${fmtPercent(stats.flows / Math.max(1, p.tasks))} pass a counterparty from a result to such a call)`,
         };
     } else {
       // Alone a new recipient alerts, never revokes: the processor does not learn tasks that alerted, so the rate of

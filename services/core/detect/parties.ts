@@ -7,7 +7,8 @@
  * Bounded: at most MAX_TASK_PARTIES counterparties per task (more are not tracked) and MAX_PARTIES_PER_CALL read per
  * call and list; a counterparty with an unknown kind or a key that is not a short string is ignored, never thrown on.
  */
-import type { Counterparty, CounterpartyKind, ToolCallDetail } from '../../../schemas/events.ts';
+import { INSTRUCTION_CUES } from '../../../schemas/events.ts';
+import type { Counterparty, CounterpartyKind, InstructionCue, ToolCallDetail } from '../../../schemas/events.ts';
 import { sinkKind } from './signals.ts';
 
 /** Counterparties tracked per task (first met first); later ones are not tracked. */
@@ -40,6 +41,8 @@ export interface PartyUse {
   atSink: boolean;
   /** Reached a sink call after first appearing in a result (a source → sink flow). */
   flowed: boolean;
+  /** The first result naming it that carried instruction cues (instruction-cues.ts), and those cues. */
+  instructed?: { source: string; cues: InstructionCue[] };
 }
 
 /** `kind:key`, the identity of a counterparty in task states and baselines. */
@@ -66,6 +69,13 @@ export function validParties(list: unknown): Counterparty[] {
     out.push({ kind: kind as CounterpartyKind, key });
   }
   return out;
+}
+
+/** The known instruction cues of an event's `resultInstructions` (undefined when none). */
+export function validCues(list: unknown): InstructionCue[] | undefined {
+  if (!Array.isArray(list)) return undefined;
+  const cues = INSTRUCTION_CUES.filter((cue) => list.includes(cue));
+  return cues.length > 0 ? cues : undefined;
 }
 
 /** A finite positive amount from an event, else undefined. */
@@ -114,20 +124,16 @@ export function observeParties(state: PartyState, tool: ToolCallDetail): void {
       if (use.fromResult) use.flowed = true;
     }
   }
+  const cues = tool.resultCounterparties === undefined ? undefined : validCues(tool.resultInstructions);
   for (const c of validParties(tool.resultCounterparties)) {
     const k = partyKey(c);
-    const use = parties.get(k);
+    let use = parties.get(k);
     if (use !== undefined) use.inResult = true;
-    else if (parties.size < MAX_TASK_PARTIES)
-      parties.set(k, {
-        kind: c.kind,
-        fromResult: true,
-        source,
-        inArgs: false,
-        inResult: true,
-        atSink: false,
-        flowed: false,
-      });
+    else if (parties.size < MAX_TASK_PARTIES) {
+      use = { kind: c.kind, fromResult: true, source, inArgs: false, inResult: true, atSink: false, flowed: false };
+      parties.set(k, use);
+    }
+    if (use !== undefined && cues !== undefined && use.instructed === undefined) use.instructed = { source, cues };
   }
   const amount = validAmount(tool.amount);
   if (sink && amount !== undefined && amount > state.maxAmount) state.maxAmount = amount;

@@ -3,11 +3,12 @@
  * tool call's arguments and result, as JSON text, and back. A row that does not parse, or a field of the wrong
  * shape, is left out (the event still stands).
  */
-import type { Counterparty, CounterpartyKind, ToolCallDetail } from '../../../schemas/events.ts';
+import { INSTRUCTION_CUES } from '../../../schemas/events.ts';
+import type { Counterparty, CounterpartyKind, InstructionCue, ToolCallDetail } from '../../../schemas/events.ts';
 
 type ToolFacts = Pick<
   ToolCallDetail,
-  'counterparties' | 'resultCounterparties' | 'resultRecorded' | 'amount' | 'argumentKeys'
+  'counterparties' | 'resultCounterparties' | 'resultRecorded' | 'resultInstructions' | 'amount' | 'argumentKeys'
 >;
 
 const KINDS: ReadonlySet<string> = new Set<CounterpartyKind>([
@@ -25,6 +26,7 @@ export function toolFactsText(tool: ToolCallDetail | undefined): string {
   if (tool.counterparties !== undefined) facts.counterparties = tool.counterparties;
   if (tool.resultCounterparties !== undefined) facts.resultCounterparties = tool.resultCounterparties;
   if (tool.resultRecorded !== undefined) facts.resultRecorded = tool.resultRecorded;
+  if (tool.resultInstructions !== undefined) facts.resultInstructions = tool.resultInstructions;
   if (tool.amount !== undefined) facts.amount = tool.amount;
   if (tool.argumentKeys !== undefined) facts.argumentKeys = tool.argumentKeys;
   return Object.keys(facts).length === 0 ? '' : JSON.stringify(facts);
@@ -57,6 +59,12 @@ export function toolFactsOfRow(text: string | undefined): ToolFacts {
   const resultCounterparties = counterpartiesOf(stored.resultCounterparties);
   if (resultCounterparties !== undefined) facts.resultCounterparties = resultCounterparties;
   if (typeof stored.resultRecorded === 'boolean') facts.resultRecorded = stored.resultRecorded;
+  if (Array.isArray(stored.resultInstructions)) {
+    const cues = (stored.resultInstructions as unknown[]).filter((cue): cue is InstructionCue =>
+      (INSTRUCTION_CUES as readonly unknown[]).includes(cue),
+    );
+    if (cues.length > 0) facts.resultInstructions = cues;
+  }
   if (typeof stored.amount === 'number') facts.amount = stored.amount;
   if (Array.isArray(stored.argumentKeys))
     facts.argumentKeys = (stored.argumentKeys as unknown[]).filter((key): key is string => typeof key === 'string');

@@ -5,7 +5,7 @@
  * classifier's fields (`counterparties`, `resultCounterparties`, `resultRecorded`, `amount`) directly.
  */
 import { describe, expect, it } from 'vitest';
-import type { Counterparty, CounterpartyKind, Verdict } from '../../../schemas/events.ts';
+import type { Counterparty, CounterpartyKind, InstructionCue, Verdict } from '../../../schemas/events.ts';
 import {
   type Baseline,
   type BaselineLookup,
@@ -19,6 +19,7 @@ import {
   summarize,
 } from '../../../services/core/detect/index.ts';
 import { MAX_COUNTERPARTIES, PRUNE_TO } from '../../../services/core/detect/counterparty-baseline.ts';
+import { UNBACKED_MARGIN } from '../../../services/core/detect/counterparty-features.ts';
 import { MAX_TASK_PARTIES } from '../../../services/core/detect/parties.ts';
 import { sinkKind } from '../../../services/core/detect/signals.ts';
 import { type TaskCtx, int, rng, run, stateOf, taskCtx, toolCall } from './fixtures.ts';
@@ -231,22 +232,75 @@ describe('features (type regime, 40 tasks learned)', () => {
     expect(v.contributions.filter((c) => c.feature.startsWith('tool.') && c.feature !== 'tool.transition')).toEqual([]);
   });
 
-  it('revoke money sent to an account that first appeared in a document the agent read', () => {
-    const ctx = taskCtx('payments', 'injected');
+  /** Read a letter naming the rent's account and a mule's (with the cues given), then pay the mule. */
+  function payMule(id: string, cues?: InstructionCue[]): Verdict {
+    const ctx = taskCtx('payments', id);
     toolCall(ctx, 'list_documents', { sideEffect: 'read', resultRecorded: true });
     toolCall(ctx, 'read_document', {
       sideEffect: 'read',
       target: 'bills/address-change.txt',
       resultRecorded: true,
       resultCounterparties: [account('rent'), account('mule')],
+      ...(cues === undefined ? {} : { resultInstructions: cues }),
     });
     toolCall(ctx, 'pay_invoice', { sideEffect: 'write', counterparties: [account('mule')], amount: 140 });
-    const v = lastVerdict(ctx, w.lookup);
+    return lastVerdict(ctx, w.lookup);
+  }
+
+  it('revoke money sent to an account that first appeared in a document that instructs the assistant', () => {
+    const v = payMule('injected', ['overrides_instructions', 'hides_from_user']);
     const flow = feature(v, 'tool.counterparty_flow');
     expect(v.decision).toBe('revoke');
     expect(flow?.score).toBeGreaterThanOrEqual(90);
     expect(flow?.reason).toMatch(
-      /^sent 140 to an account tasks of type payments never dealt with \(nor has any task of this tenant\); it first appeared in the result of read_document\(bills\/address-change\.txt\) in this task/,
+      /^sent 140 to an account tasks of type payments never dealt with \(nor has any task of this tenant\); it first appeared in the result of read_document\(bills\/address-change\.txt\) in this task; that result reads as an injected instruction: it overrides its instructions and asks it to keep the step from its user \(/,
+    );
+  });
+
+  it('only alert on the same flow when nothing the task read instructs the assistant (a new biller’s first invoice)', () => {
+    const v = payMule('new-biller');
+    const flow = feature(v, 'tool.counterparty_flow');
+    expect(v.decision).toBe('alert');
+    expect(flow?.score).toBe(80 - UNBACKED_MARGIN);
+    expect(flow?.reason).toContain('nothing it read in this task carried instructions to the assistant');
+  });
+
+  it('revoke an instructed flow to a new address at a partner’s domain (a compromised mailbox) that alone only alerts', () => {
+    const mailLookup = { type: w.mailType, fleet: w.fleet };
+    const send = (cues?: InstructionCue[]): Verdict => {
+      const ctx = taskCtx('mail', 'partner');
+      toolCall(ctx, 'read_email', {
+        sideEffect: 'read',
+        resultRecorded: true,
+        resultCounterparties: mail('accounts7@acme.io'),
+        ...(cues === undefined ? {} : { resultInstructions: cues }),
+      });
+      toolCall(ctx, 'send_email', { sideEffect: 'write', counterparties: mail('accounts7@acme.io') });
+      return lastVerdict(ctx, mailLookup);
+    };
+    expect(send().decision).not.toBe('revoke');
+    expect(send(['overrides_instructions']).decision).toBe('revoke');
+  });
+
+  it('back a flow with cues from any result that named the counterparty, and name that result', () => {
+    const ctx = taskCtx('payments', 'listed-then-read');
+    toolCall(ctx, 'list_documents', {
+      sideEffect: 'read',
+      resultRecorded: true,
+      resultCounterparties: [account('mule')],
+    });
+    toolCall(ctx, 'read_document', {
+      sideEffect: 'read',
+      target: 'bills/note.txt',
+      resultRecorded: true,
+      resultCounterparties: [account('mule')],
+      resultInstructions: ['addresses_the_assistant'],
+    });
+    toolCall(ctx, 'pay_invoice', { sideEffect: 'write', counterparties: [account('mule')] });
+    const v = lastVerdict(ctx, w.lookup);
+    expect(v.decision).toBe('revoke');
+    expect(feature(v, 'tool.counterparty_flow')?.reason).toMatch(
+      /first appeared in the result of list_documents in this task; the result of read_document\(bills\/note\.txt\), which also named it, reads as an injected instruction: it is addressed to the assistant/,
     );
   });
 
@@ -286,8 +340,8 @@ describe('features (type regime, 40 tasks learned)', () => {
     const stranger = send('billing@acme-payments.xyz');
     expect(colleague?.score ?? 0).toBeLessThan(50);
     expect(colleague?.reason).toMatch(/at a domain the tenant dealt with in \d+ tasks/);
-    expect(feature(stranger, 'tool.counterparty_flow')?.score).toBeGreaterThanOrEqual(85);
-    expect(stranger.decision).toBe('revoke');
+    expect(feature(stranger, 'tool.counterparty_flow')?.score).toBe(80 - UNBACKED_MARGIN);
+    expect(stranger.decision).toBe('alert');
   });
 
   it('count a counterparty other task types of the tenant deal with less', () => {
@@ -319,7 +373,7 @@ describe('features (type regime, 40 tasks learned)', () => {
     const tightFlow = feature(lastVerdict(tight, w.lookup), 'tool.counterparty_flow')?.score ?? 0;
     expect(loose.type.counterparties.pNewOrgAtSink).toBeGreaterThan(0.9);
     expect(looseFlow).toBeLessThan(10);
-    expect(tightFlow).toBeGreaterThan(90);
+    expect(tightFlow).toBe(80 - UNBACKED_MARGIN);
   });
 
   it('halve a counterparty the type reads about in its ordinary work', () => {

@@ -8,10 +8,12 @@ import {
   ATTACK_PATTERNS,
   INJECTION_PATTERNS,
   INJECTION_TASK_TYPES,
+  QUIET_INJECTION,
   TASK_TYPES,
   generateScenario,
 } from '../../../collectors/simulator/scenarios.ts';
 import type { PlannedEvent, TaskPlan } from '../../../collectors/simulator/scenarios.ts';
+import { instructionCues } from '../../../services/core/instruction-cues.ts';
 import { planEvents } from '../../../services/evaluation/plan-events.ts';
 
 const ALL = [...TASK_TYPES, ...INJECTION_TASK_TYPES].map((type) => type.name);
@@ -64,7 +66,8 @@ describe('injection scenarios', () => {
 
   it('follow the warm-up protocol: benign rounds first, then attacks mixed with one benign task per type', () => {
     const types = INJECTION_TASK_TYPES.length;
-    expect(injection).toHaveLength(types * options.benignPerType + options.attacksPerPattern * types * 2);
+    // Per evaluation round: one benign task and one attack per type, and one quiet injection.
+    expect(injection).toHaveLength(types * options.benignPerType + options.attacksPerPattern * (types * 2 + 1));
     expect(injection.slice(0, types * options.benignPerType).every((plan) => plan.label === 'benign')).toBe(true);
     for (const type of INJECTION_TASK_TYPES) {
       const attacks = injection.filter((plan) => plan.label === type.pattern);
@@ -72,6 +75,18 @@ describe('injection scenarios', () => {
       expect(attacks.every((plan) => plan.taskType === type.name)).toBe(true);
     }
     expect(new Set(injection.map((plan) => plan.label))).toEqual(new Set(['benign', ...INJECTION_PATTERNS]));
+    const quiet = injection.filter((plan) => plan.label === QUIET_INJECTION);
+    expect(quiet).toHaveLength(options.attacksPerPattern);
+    expect(new Set(quiet.map((plan) => plan.taskType))).toEqual(new Set(INJECTION_TASK_TYPES.map((type) => type.name)));
+  });
+
+  it('word every typed injection as an instruction to the model, and no quiet one', () => {
+    for (const attack of injection.filter((plan) => plan.label !== 'benign')) {
+      const read = calls({ ...attack, events: attack.events.slice(0, attack.attackStartIndex) });
+      const cues = read.flatMap((call) => instructionCues(call.result ?? ''));
+      if (attack.label === QUIET_INJECTION) expect(cues, attack.taskId).toEqual([]);
+      else expect(cues.length, attack.taskId).toBeGreaterThan(0);
+    }
   });
 
   it('attack with the type’s own tools, the attacker first named in a result and then receiving at attackStartIndex', () => {
