@@ -47,7 +47,16 @@ function domainOnlyIn(...allowed) {
 }
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'data/', 'coverage/', 'test/kafka/**/*.mjs', 'dashboards/generated/'] },
+  {
+    ignores: [
+      'node_modules/',
+      'data/',
+      'coverage/',
+      'test/kafka/**/*.mjs',
+      'dashboards/generated/',
+      'kits/typescript/dist/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
@@ -130,6 +139,53 @@ export default tseslint.config(
         },
       ],
     },
+  },
+  {
+    // The TypeScript agent kit is published on its own (@tripline/agent, built from kits/typescript/src): it imports
+    // its own modules, node: built-ins and the packages its package.json declares, never Tripline's tree.
+    files: ['kits/typescript/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: Object.entries(IO_LIBRARIES).map(([name, message]) => ({ name, message })),
+          patterns: [
+            {
+              regex: '^(\\.\\./)+(services|schemas|collectors|test|scripts|dashboards|kits)/',
+              message:
+                "the agent kit is installed by itself: it may not import Tripline's code (it owns the span conventions it emits; schemas/conventions.ts re-uses them).",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The contracts import nothing of the server; of the agent kit, only the span conventions it owns.
+    files: ['schemas/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: Object.entries(IO_LIBRARIES).map(([name, message]) => ({ name, message })),
+          patterns: [
+            {
+              regex: '^(\\.\\./)+(services|collectors|test|scripts|dashboards)/',
+              message: 'schemas/ holds the contracts: it imports nothing of the server.',
+            },
+            {
+              regex: '^(\\.\\./)+kits/(?!typescript/src/conventions\\.ts$)',
+              message: "schemas/ may use the agent kit's span conventions (kits/typescript/src/conventions.ts) only.",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // Test agents written as plain JavaScript, run from outside the repository against an installed package.
+    files: ['test/agents/**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
   },
   {
     // Command-line scripts and tests talk to a person on the terminal.

@@ -4,6 +4,11 @@
  * The prose version of this contract is `schemas/conventions.md`; keep the two in step.
  */
 
+import { AGENT_ATTR } from '../kits/typescript/src/conventions.ts';
+
+export { DATA_CLASSIFICATIONS, PRIVILEGE_ACTIONS, TOOL_SIDE_EFFECTS } from '../kits/typescript/src/conventions.ts';
+export type { DataClassification, PrivilegeAction, ToolSideEffect } from '../kits/typescript/src/conventions.ts';
+
 /** The three kinds of events Tripline scores. */
 export const EVENT_KINDS = ['tool_call', 'data_access', 'privilege_change'] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
@@ -12,42 +17,25 @@ export function isEventKind(value: unknown): value is EventKind {
   return typeof value === 'string' && (EVENT_KINDS as readonly string[]).includes(value);
 }
 
-/** Identity and task context, on the span, its resource, or propagated as baggage. */
+/**
+ * Every attribute name Tripline reads. The names an agent writes (identity and task context, on the span, its
+ * resource, or propagated as baggage; tool calls, data access, privilege changes) are the agent kit's
+ * (`kits/typescript/src/conventions.ts`, published as `@tripline/agent/conventions`), so the kit and the server
+ * share one definition; the rest are what other instrumentations write.
+ */
 export const ATTR = {
-  taskId: 'tripline.task.id',
-  taskType: 'tripline.task.type',
-  eventKind: 'tripline.event.kind',
-  /** Set to true on the span that stands for the whole task (optional: a root span carrying the task id also counts). */
-  taskRoot: 'tripline.task.root',
-  agentId: 'gen_ai.agent.id',
-  agentName: 'gen_ai.agent.name',
-  endUserId: 'enduser.id',
-  serviceName: 'service.name',
+  ...AGENT_ATTR,
 
-  // Tool calls (OTel GenAI)
-  genAiOperation: 'gen_ai.operation.name',
-  toolName: 'gen_ai.tool.name',
-  toolCallId: 'gen_ai.tool.call.id',
-  /** The tool's arguments as JSON text (GenAI conventions 1.37 and later). */
-  toolCallArguments: 'gen_ai.tool.call.arguments',
-  /** The same, as pydantic-ai / Logfire recorded it before the GenAI attribute existed. */
+  /** The same as `toolCallArguments`, as pydantic-ai / Logfire recorded it before the GenAI attribute existed. */
   toolArgumentsLegacy: 'tool_arguments',
-  /** The tool's result as the framework serialised it (GenAI conventions 1.37 and later; the Vercel AI SDK, pydantic-ai 3+). */
-  toolCallResult: 'gen_ai.tool.call.result',
-  /** The same, as pydantic-ai recorded it with its instrumentation version 2 (`tool_arguments` beside it). */
+  /** The same as `toolCallResult`, as pydantic-ai recorded it with its instrumentation version 2 (`tool_arguments` beside it). */
   toolResponseLegacy: 'tool_response',
   /** Where a GenAI `retrieval` reads from (a vector store, an index). */
   genAiDataSource: 'gen_ai.data_source.id',
-  toolType: 'gen_ai.tool.type',
-  errorType: 'error.type',
-  toolSideEffect: 'tripline.tool.side_effect',
-  toolTarget: 'tripline.tool.target',
 
   // MCP
-  mcpMethod: 'mcp.method.name',
   /** Older MCP instrumentations put the method on `rpc.method`. */
   rpcMethod: 'rpc.method',
-  mcpToolName: 'mcp.tool.name',
   /** The resource of an MCP `resources/read`. */
   mcpResourceUri: 'mcp.resource.uri',
 
@@ -65,13 +53,9 @@ export const ATTR = {
   traceloopEntityInput: 'traceloop.entity.input',
   traceloopEntityOutput: 'traceloop.entity.output',
 
-  // Data access (OTel database, URL, file)
-  dbSystem: 'db.system.name',
+  // Data access: other names for the database attributes
   /** Deprecated name still emitted by many instrumentations. */
   dbSystemLegacy: 'db.system',
-  dbNamespace: 'db.namespace',
-  dbCollection: 'db.collection.name',
-  dbOperation: 'db.operation.name',
   dbQuerySummary: 'db.query.summary',
   dbQueryText: 'db.query.text',
   /** Older database conventions: the statement, the database name, the table and the operation. */
@@ -80,21 +64,6 @@ export const ATTR = {
   dbTableLegacy: 'db.sql.table',
   dbOperationLegacy: 'db.operation',
   dbMongoCollectionLegacy: 'db.mongodb.collection',
-  dbReturnedRows: 'db.response.returned_rows',
-  serverAddress: 'server.address',
-  urlFull: 'url.full',
-  filePath: 'file.path',
-  dataBytes: 'tripline.data.bytes',
-  dataClassification: 'tripline.data.classification',
-  dataResource: 'tripline.data.resource',
-
-  // Privilege changes (Tripline's own; OpenTelemetry has no convention)
-  privilegeAction: 'tripline.privilege.action',
-  privilegeScopesBefore: 'tripline.privilege.scopes_before',
-  privilegeScopesAfter: 'tripline.privilege.scopes_after',
-  privilegeResource: 'tripline.privilege.resource',
-  privilegeGrantedBy: 'tripline.privilege.granted_by',
-  privilegeApproved: 'tripline.privilege.approved',
 } as const;
 
 /** Where frameworks record a tool call's arguments, in the order classification prefers them. */
@@ -112,15 +81,6 @@ export const TOOL_RESULT_ATTRIBUTES = [
   ATTR.openInferenceOutput,
   ATTR.traceloopEntityOutput,
 ] as const;
-
-export const TOOL_SIDE_EFFECTS = ['read', 'write', 'destructive'] as const;
-export type ToolSideEffect = (typeof TOOL_SIDE_EFFECTS)[number];
-
-export const DATA_CLASSIFICATIONS = ['public', 'internal', 'confidential', 'restricted'] as const;
-export type DataClassification = (typeof DATA_CLASSIFICATIONS)[number];
-
-export const PRIVILEGE_ACTIONS = ['grant', 'revoke', 'elevate', 'assume_role', 'token_issue'] as const;
-export type PrivilegeAction = (typeof PRIVILEGE_ACTIONS)[number];
 
 /** Kafka topics, one per kind (names configurable; these are the defaults). */
 export const DEFAULT_TOPICS = {

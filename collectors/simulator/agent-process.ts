@@ -3,7 +3,7 @@
  * would). Reads a job as JSON on stdin, runs its task plans, reports one JSON line per finished task on
  * stdout, flushes its spans and exits.
  */
-import { startTelemetry } from '../agent/index.ts';
+import { startTelemetry } from '../../kits/typescript/src/index.ts';
 import { runPlans } from './run-plan.ts';
 import type { TaskPlan } from './scenarios.ts';
 

@@ -5,7 +5,7 @@
  * takes 0.6 s and its timestamps stay comparable with the wall clock (revocation times, verification).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { TaskHandle, Telemetry } from '../agent/index.ts';
+import type { TaskHandle, Telemetry } from '../../kits/typescript/src/index.ts';
 import { recordedCall } from './planned-events.ts';
 import type { PlannedEvent, TaskPlan } from './scenarios.ts';
 

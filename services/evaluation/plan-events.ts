@@ -1,6 +1,6 @@
 /**
  * Turns the scenario generator's task plans into the events Tripline scores, without running agents: each
- * planned event becomes the OTLP span the agent helpers (`collectors/agent/index.ts`) would export for it (same
+ * planned event becomes the OTLP span the agent helpers (`kits/typescript/src/index.ts`) would export for it (same
  * span names, same attributes, same task span), and the spans go through the real classifier
  * (`classifyRequest`), so the events are those the pipeline would see. Timing follows the simulated agents
  * (`collectors/simulator/run-plan.ts`): one clock per agent; each event waits its planned gap and lasts its
@@ -167,7 +167,7 @@ function request(agentId: string, spans: OtlpSpan[]): OtlpTraceRequest {
   };
 }
 
-/** The span the agent helpers emit for one planned event (names and attributes as in collectors/agent/index.ts). */
+/** The span the agent helpers emit for one planned event (names and attributes as in kits/typescript/src/index.ts). */
 function eventSpan(
   plan: TaskPlan,
   event: PlannedEvent,

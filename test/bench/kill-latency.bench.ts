@@ -66,7 +66,7 @@ type FromAgent =
 // The agent process.
 
 async function agentMain(role: 'killer' | 'background', otlp: string, api: string): Promise<void> {
-  const { startTelemetry, TaskRevokedError } = await import('../../collectors/agent/index.ts');
+  const { startTelemetry, TaskRevokedError } = await import('../../kits/typescript/src/index.ts');
   const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-proto');
   const send = (message: FromAgent): void => void process.send?.(message);
   const { TEST_AGENT_TOKEN, agentHeaders } = await import('../helpers/auth.ts');

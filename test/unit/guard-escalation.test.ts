@@ -1,5 +1,5 @@
 /**
- * The agent guard and scoped escalations (collectors/agent/guard.ts): an escalation that names an end user
+ * The agent guard and scoped escalations (kits/typescript/src/guard.ts): an escalation that names an end user
  * refuses only the tasks tracked for that end user; one without a scope (the whole agent, or an older Tripline's)
  * refuses every task of the agent. Served by a local server-sent-events endpoint, no Tripline.
  */
@@ -7,9 +7,9 @@ import { createServer } from 'node:http';
 import type { ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TaskRevokedError } from '../../collectors/agent/errors.ts';
-import { startGuard } from '../../collectors/agent/guard.ts';
-import type { Guard } from '../../collectors/agent/guard.ts';
+import { TaskRevokedError } from '../../kits/typescript/src/errors.ts';
+import { startGuard } from '../../kits/typescript/src/guard.ts';
+import type { Guard } from '../../kits/typescript/src/guard.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const cleanups: (() => void)[] = [];

@@ -10,8 +10,9 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TaskRevokedError, guardMcpClient, startTelemetry } from '../../../collectors/agent/index.ts';
-import type { TaskHandle, Telemetry } from '../../../collectors/agent/index.ts';
+import { TaskRevokedError, startTelemetry } from '../../../kits/typescript/src/index.ts';
+import type { TaskHandle, Telemetry } from '../../../kits/typescript/src/index.ts';
+import { guardMcpClient } from '../../../kits/typescript/src/mcp.ts';
 import { waitFor } from '../../helpers/wait.ts';
 import {
   getJson,

@@ -8,7 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readEvents } from '../../../collectors/agent/guard.ts';
+import { readEvents } from '../../../kits/typescript/src/guard.ts';
 import type { AgentEvent, Alert, Revocation } from '../../../schemas/events.ts';
 import { createAuthority } from '../../../services/killswitch/authority.ts';
 import { createBatchWriter } from '../../../services/killswitch/batch-writer.ts';

@@ -18,7 +18,8 @@
  * Once Tripline revokes the task, its next `toolCall` / `dataAccess` / `privilegeChange` throws
  * `TaskRevokedError` without running the work (the guard holds one server-sent-events connection; no request
  * per call), and the guard acknowledges the revocation so Tripline can verify the kill. A task the policy does
- * not allow throws `TaskDeniedError` before it starts. `guardMcpClient` (./mcp.ts) does the same for an MCP client.
+ * not allow throws `TaskDeniedError` before it starts. `guardMcpClient` (`@tripline/agent/mcp`, ./mcp.ts) does the
+ * same for an MCP client.
  */
 import { randomUUID } from 'node:crypto';
 import { SpanStatusCode, context, trace } from '@opentelemetry/api';
@@ -28,16 +29,18 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor } from '@opentelemetry/sdk-trace';
 import type { SpanExporter, TracerProvider } from '@opentelemetry/sdk-trace';
-import { ATTR } from '../../schemas/conventions.ts';
-import type { DataClassification, PrivilegeAction, ToolSideEffect } from '../../schemas/conventions.ts';
+import { AGENT_ATTR as ATTR, REFUSAL_EVENT } from './conventions.ts';
+import type { DataClassification, PrivilegeAction, ToolSideEffect } from './conventions.ts';
 import { TaskDeniedError, TaskRevokedError, TriplineUnavailableError } from './errors.ts';
 import { startGuard } from './guard.ts';
 import type { Guard, GuardOptions } from './guard.ts';
+import { KIT_VERSION, USER_AGENT } from './version.ts';
 
 export { TaskDeniedError, TaskRevokedError, TriplineUnavailableError } from './errors.ts';
 export type { RevocationNotice } from './errors.ts';
-export type { Guard } from './guard.ts';
-export { guardMcpClient } from './mcp.ts';
+export type { Guard, GuardOptions, GuardScope } from './guard.ts';
+export { CONTRACT_VERSION, KIT_VERSION } from './version.ts';
+export type { DataClassification, PrivilegeAction, ToolSideEffect } from './conventions.ts';
 
 export interface TelemetryOptions {
   /** Tripline's (or a collector's) OTLP/HTTP base URL, e.g. `http://localhost:4318`. */
@@ -188,11 +191,14 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   // This SDK's own provider, not the global one: several agents in one process (tests, a multi-agent host)
   // each export with their own resource. The global provider is the fallback.
   const own = (sdk as unknown as { _tracerProvider?: TracerProvider })._tracerProvider;
-  const tracer = own?.getTracer('tripline-agent', '0.1.0') ?? trace.getTracer('tripline-agent', '0.1.0');
+  const tracer = own?.getTracer('tripline-agent', KIT_VERSION) ?? trace.getTracer('tripline-agent', KIT_VERSION);
   const api: ApiClient | undefined =
     options.apiUrl === undefined
       ? undefined
-      : { base: options.apiUrl.replace(/\/$/, ''), headers: { ...authorization, ...options.apiHeaders } };
+      : {
+          base: options.apiUrl.replace(/\/$/, ''),
+          headers: { 'user-agent': USER_AGENT, ...authorization, ...options.apiHeaders },
+        };
   const guardSettings = typeof options.guard === 'object' ? options.guard : {};
   const guard =
     api === undefined || options.guard === false
@@ -332,10 +338,10 @@ function taskHandle(
       } catch (error) {
         if (error instanceof TaskRevokedError) {
           // The refused operation never ran: no span for it, an event on the task span instead.
-          trace.getSpan(parent)?.addEvent('tripline.operation_refused', {
-            'tripline.operation': name,
-            'tripline.revocation.id': error.revocationId,
-            'tripline.revocation.reason': error.reason,
+          trace.getSpan(parent)?.addEvent(REFUSAL_EVENT.name, {
+            [REFUSAL_EVENT.operation]: name,
+            [REFUSAL_EVENT.revocationId]: error.revocationId,
+            [REFUSAL_EVENT.reason]: error.reason,
           });
         }
         throw error;

@@ -12,8 +12,8 @@
  * ask Tripline's request-time check.
  */
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { ATTR } from '../../schemas/conventions.ts';
-import type { ToolSideEffect } from '../../schemas/conventions.ts';
+import { AGENT_ATTR as ATTR } from './conventions.ts';
+import type { ToolSideEffect } from './conventions.ts';
 import type { TaskHandle } from './index.ts';
 
 export const TOKEN_META_KEY = 'dev.tripline/task-token';
