@@ -6,8 +6,9 @@
 #     compose file check), python3-venv (the Python agents). Installed with apt-get when run as root; otherwise the
 #     script stops and prints the one command to run.
 #   - the Kafka broker's jars (test/kafka/broker.sh fetch), the upstream collector (collectors/otelcol/build.sh,
-#     needs Go 1.25+), the Python agents' virtual environments (test/agents/python/venv.sh): cached outside the
-#     repository, in ~/.cache/tripline.
+#     needs Go 1.25+), the Python agents' virtual environments (test/agents/python/venv.sh) and the Python agent
+#     kit's (its wheel built and installed with pip: test/helpers/python-kit.ts): cached outside the repository, in
+#     ~/.cache/tripline.
 #
 # TRIPLINE_SKIP_PROVISION=1 skips it all (a machine provisioned some other way; the suite still says what is
 # missing, test by test).
@@ -50,4 +51,6 @@ for requirements in test/agents/python/*/requirements.txt; do
   log "the Python environment of $framework"
   bash test/agents/python/venv.sh "$framework" >/dev/null
 done
+log "the Python agent kit's environment (its wheel, installed with pip)"
+node_modules/.bin/node --input-type=module -e "await (await import('./test/helpers/python-kit.ts')).kitPython()" >/dev/null
 log "ready"

@@ -1,0 +1,97 @@
+"""Typed errors of the kit. Agents catch them by class (``except TaskRevokedError``) or by ``code``.
+
+The codes are the ones of the TypeScript helpers and of Tripline's API (docs/kill-switch.md, "Error codes").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class RevocationNotice:
+    """What Tripline sent about a revocation (the ``revocation`` server-sent event)."""
+
+    id: str
+    task_id: str
+    task_type: str
+    agent_id: str
+    action: Literal["revoke", "restore"]
+    source: Literal["detector", "manual"]
+    actor: str
+    reason: str
+    reasons: tuple[str, ...] = field(default_factory=tuple)
+    score: float = 0.0
+    time_ms: float = 0.0
+
+
+class TriplineError(Exception):
+    """Base of the kit's errors; ``code`` is stable (``TASK_REVOKED``, ``POLICY_DENIED``, ...)."""
+
+    code: str = "TRIPLINE_ERROR"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+class TaskRevokedError(TriplineError):
+    """Raised instead of running a tool call (or another operation) of a task Tripline has revoked.
+
+    The operation did not run. The task's credentials are dead; a person may restore the task.
+    ``revocation_id`` is the revocation's id (``GET /v1/revocations/{id}``), or ``""`` for an escalation or an
+    answer of ``POST /v1/check``.
+    """
+
+    code = "TASK_REVOKED"
+
+    def __init__(
+        self,
+        *,
+        task_id: str,
+        revocation_id: str,
+        reason: str,
+        operation: str,
+        revoked_at_ms: float,
+        reasons: Sequence[str] = (),
+    ) -> None:
+        super().__init__(f"task {task_id} was revoked by Tripline ({reason}); refused {operation}")
+        self.task_id = task_id
+        self.revocation_id = revocation_id
+        self.reason = reason
+        self.reasons: tuple[str, ...] = tuple(reasons)
+        self.operation = operation
+        self.revoked_at_ms = revoked_at_ms
+
+
+class TaskDeniedError(TriplineError):
+    """Tripline refused to start the task or lease (HTTP 403): nothing was issued and nothing ran.
+
+    ``code`` is ``POLICY_DENIED``, ``AGENT_BLOCKED`` or ``TASK_REVOKED``; ``policies`` are the policies that
+    decided (empty: no policy permits it, default deny).
+    """
+
+    code = "POLICY_DENIED"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        task_type: str,
+        policies: Sequence[str] = (),
+        decision_id: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
+        self.task_type = task_type
+        self.policies: tuple[str, ...] = tuple(policies)
+        self.decision_id = decision_id
+
+
+class TriplineUnavailableError(TriplineError):
+    """Tripline's API could not be reached or answered unexpectedly (not a decision)."""
+
+    code = "TRIPLINE_UNAVAILABLE"

@@ -1,0 +1,1 @@
+"""Framework integrations, each importable only with its framework installed (``pip install tripline[<extra>]``)."""

@@ -1,0 +1,84 @@
+"""The plan the kit's end-to-end agents run, and the line each prints per task (shared by the test agents here).
+
+A plan is a JSON list of tasks ``{"label", "taskType", "calls": [{"tool", "args"}], "afterRevocation"?: {"tool",
+"args"}}``. The agent makes ``calls`` in order; with ``afterRevocation`` it then waits (bounded) until Tripline has
+revoked the task, as a model thinking between two calls would, and makes that call: the guard must refuse it.
+
+After each task the agent prints one JSON line: ``{"label", "taskId", "ran": [{"tool", "args"}], "refused": null |
+{"tool", "code", "revocationId", "reason"}, "waitedMs"}``; ``ran`` lists the tool calls that executed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import tripline
+
+#: How long an agent waits for Tripline to revoke a misbehaving task before making its next call anyway.
+REVOCATION_WAIT_S = 30.0
+
+
+@dataclass(frozen=True)
+class Call:
+    tool: str
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PlannedTask:
+    label: str
+    task_type: str
+    calls: list[Call]
+    after_revocation: Call | None = None
+
+
+@dataclass
+class Outcome:
+    label: str
+    task_id: str = ""
+    ran: list[Call] = field(default_factory=list)
+    refused: tripline.TaskRevokedError | None = None
+    waited_ms: float | None = None
+
+    def line(self) -> str:
+        refused = None
+        if self.refused is not None:
+            refused = {"tool": self.refused.operation.removeprefix("execute_tool "), "code": self.refused.code, "revocationId": self.refused.revocation_id, "reason": self.refused.reason}
+        return json.dumps(
+            {
+                "label": self.label,
+                "taskId": self.task_id,
+                "ran": [{"tool": call.tool, "args": call.args} for call in self.ran],
+                "refused": refused,
+                "waitedMs": self.waited_ms,
+            }
+        )
+
+
+def _call(raw: dict[str, Any]) -> Call:
+    return Call(tool=str(raw["tool"]), args=dict(raw.get("args") or {}))
+
+
+def load_plan(path: str) -> list[PlannedTask]:
+    with open(path, encoding="utf-8") as file:
+        raw: list[dict[str, Any]] = json.load(file)
+    return [
+        PlannedTask(
+            label=str(item["label"]),
+            task_type=str(item["taskType"]),
+            calls=[_call(call) for call in item["calls"]],
+            after_revocation=None if item.get("afterRevocation") is None else _call(item["afterRevocation"]),
+        )
+        for item in raw
+    ]
+
+
+def wait_for_revocation(task: tripline.Task, timeout_s: float = REVOCATION_WAIT_S) -> float:
+    """Waits until the guard holds the task's revocation (or the timeout); returns the milliseconds waited."""
+    started = time.monotonic()
+    while not task.revoked and time.monotonic() - started < timeout_s:
+        time.sleep(0.005)
+    return (time.monotonic() - started) * 1000
