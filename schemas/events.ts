@@ -89,6 +89,8 @@ export interface TaskClaims {
   taskType?: string;
   /** `gen_ai.agent.id`, else `gen_ai.agent.name`. */
   agentId?: string;
+  /** `tripline.task.parent_id` (made addressable): the task this one was started inside; a link, never authority. */
+  parentTaskId?: string;
 }
 
 /** One classified span. `id` is deterministic (trace id + span id), so replays deduplicate. */
@@ -209,11 +211,24 @@ export interface Revocation {
   timeMs: number;
   /** Whether it counts toward escalating its agent, and the task's scope (absent on older revocations). */
   escalation?: EscalationBasis;
+  /**
+   * The task's parent task (`tripline.task.parent_id`), when it declared one: the processor holding the parent
+   * raises the parent's score on a child's kill (services/core/task-tree.ts). Carried on the kill switch and
+   * `tripline.revocations`, not stored.
+   */
+  parentTaskId?: string;
 }
 
 /** Why a revocation counts toward escalation or not (services/core/escalation-policy.ts). */
 export type EscalationBasisKind =
-  'manual' | 'hard_rule' | 'confident_score' | 'below_confidence' | 'uncorroborated' | 'warmup' | 'escalation';
+  | 'manual'
+  | 'hard_rule'
+  | 'confident_score'
+  | 'below_confidence'
+  | 'uncorroborated'
+  | 'warmup'
+  | 'escalation'
+  | 'task_tree';
 
 /**
  * Whether a revocation counts toward escalating its agent, and the scope its task named: the end user

@@ -18,6 +18,7 @@ import { TriplineError, isTriplineError, messageOf } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { createHttpServer } from './http.ts';
 import type { ListFilter, Store, TaskRecord } from '../store/store.ts';
+import { taskTreeView } from './task-tree-view.ts';
 import type { ManualAction } from '../processor/processor.ts';
 import { registerKillSwitchRoutes, verificationView } from './killswitch-routes.ts';
 import type { KillSwitchRoutesDeps } from './killswitch-routes.ts';
@@ -119,7 +120,11 @@ export function buildApiApp(deps: ApiDeps): FastifyInstance {
     const tenant = tenantOf(request);
     const task = await deps.store.getTask(tenant, request.params.taskId);
     if (task === null) throw new TriplineError('NOT_FOUND', `no task ${request.params.taskId}`);
-    return taskView(task, await deps.detectorStatus(tenant, task.taskType));
+    const [detector, tree] = await Promise.all([
+      deps.detectorStatus(tenant, task.taskType),
+      taskTreeView(deps.store, task),
+    ]);
+    return { ...taskView(task, detector), ...tree };
   });
 
   app.get<{ Querystring: ListQuery }>('/v1/alerts', { schema: { querystring: listQuery } }, async (request) => {

@@ -212,6 +212,8 @@ function taskContext(span: OtlpSpan, attributes: Attributes): { ids: TaskIds; cl
   if (taskId !== undefined) claims.taskId = addressableTaskId(taskId);
   if (taskType !== undefined) claims.taskType = taskType;
   if (agent !== undefined) claims.agentId = agent;
+  const parent = stringAttr(attributes, ATTR.taskParentId);
+  if (parent !== undefined) claims.parentTaskId = addressableTaskId(parent);
   return {
     claims,
     ids: {

@@ -12,7 +12,8 @@
  * Not counted: a detector kill below that bar (`below_confidence`) or resting on one kind of evidence however
  * strong (`uncorroborated`: a single novelty, such as a payment to a new account, is what an ordinary task also
  * does at its type's rate), a warm-up kill (rules regime) without a hard rule (`warmup`), and a kill an escalation
- * made (`escalation`), whatever its message says, so a block never feeds the next one. A restore takes its task's
+ * made (`escalation`), whatever its message says, so a block never feeds the next one, nor a kill of a task because
+ * its ancestor task was killed (`task_tree`: the ancestor's own kill is what counts). A restore takes its task's
  * revoke out of the window (killswitch/escalation.ts).
  *
  * Scope: each revocation carries the end user and the conversation its task's spans named. An escalation blocks
@@ -99,6 +100,11 @@ export function escalationBasis(scope: EscalationScope): EscalationBasis {
   return basisWith(false, 'escalation', scope);
 }
 
+/** A task revoked because an ancestor task was (services/core/task-tree.ts): never counts, the ancestor's kill does. */
+export function taskTreeBasis(scope: EscalationScope): EscalationBasis {
+  return basisWith(false, 'task_tree', scope);
+}
+
 /**
  * Whether a revoke counts toward escalating its agent. A revocation without a basis (published or stored by an
  * older version) counts when a person made it; a detector one does not, since nothing says it was confident.
@@ -178,6 +184,7 @@ const BASIS_KINDS: readonly EscalationBasisKind[] = [
   'uncorroborated',
   'warmup',
   'escalation',
+  'task_tree',
 ];
 
 function isBasisKind(value: unknown): value is EscalationBasisKind {

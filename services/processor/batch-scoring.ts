@@ -13,6 +13,7 @@ import { applyEscalations, runHook } from './processor-parts.ts';
 import type { ProcessorParts } from './processor-parts.ts';
 import { endTask } from './task-ends.ts';
 import { noteLearningEffect, taskKey } from './task-table.ts';
+import { revokeUnderRevokedParent } from './task-tree.ts';
 
 /** Scores events and task ends (the caller serializes it) and returns their results, not yet written. */
 export function scoreItems(
@@ -84,6 +85,8 @@ function scoreEvent(
   // An escalated agent's new tasks in the block's scope are revoked as they appear, for as long as it lasts.
   const block = parts.escalation?.blocking(event.tenant, task.state.agentId, task.scope);
   if (block !== undefined && task.status === 'active') parts.escalation?.revokeTask(task, block, event.id, output);
+  // A sub-agent's task first heard of after its parent's kill goes with it.
+  revokeUnderRevokedParent(parts, task, output);
 
   if (verdict.decision === 'allow') return;
   noteLearningEffect(task, learningEffect(verdict));
@@ -101,6 +104,7 @@ function scoreEvent(
       revokeThreshold: thresholdsFor(task.state.taskType, parts.detector).revoke,
       scope: task.scope,
     });
+    if (task.parentId !== '') revocation.parentTaskId = task.parentId;
     parts.killSwitch.apply(revocation);
     output.revocations.push(revocation);
   }

@@ -46,6 +46,7 @@ export async function manualAction(
     parts.now(),
     task.scope,
   );
+  if (kind === 'revoke' && task.parentId !== '') revocation.parentTaskId = task.parentId;
   if (kind === 'revoke') markRevoked(task);
   else markRestored(task, peakScore);
   parts.killSwitch.apply(revocation);

@@ -13,6 +13,7 @@ import type { BaselineBook } from './baseline-book.ts';
 import type { BatchOutput } from './batch-output.ts';
 import type { TaskResolver } from './task-resolver.ts';
 import type { TaskTable } from './task-table.ts';
+import type { KillMemory } from './task-tree.ts';
 
 export interface ProcessorHooks {
   /** An event of a task that is revoked now (after scoring): evidence the agent kept acting, or not. */
@@ -33,6 +34,8 @@ export interface ProcessorParts {
   book: BaselineBook;
   /** Undefined when the processor never escalates. */
   escalation: AgentEscalation | undefined;
+  /** The kills in force this process applied, by task (task-tree.ts: a child appearing after its parent's kill). */
+  kills: KillMemory;
 }
 
 /** Calls a hook; a throwing hook is logged and ignored. */

@@ -9,8 +9,8 @@
  *
  * This module wires the parts together: the tasks held in memory (task-table.ts), which task a span is
  * (task-resolver.ts), when work runs and is written (batch-scheduler.ts, result-writer.ts), scoring (batch-scoring.ts),
- * task ends (task-ends.ts), tasks rebuilt from the store (task-history.ts), kills and restores (manual-actions.ts) and
- * escalation to the agent (agent-escalation.ts).
+ * task ends (task-ends.ts), tasks rebuilt from the store (task-history.ts), kills and restores (manual-actions.ts),
+ * escalation to the agent (agent-escalation.ts) and task trees (task-tree.ts: a kill reaches the descendants).
  */
 import type { Revocation, TaskStatus } from '../../schemas/events.ts';
 import type { EventBatch } from '../bus/bus.ts';
@@ -35,6 +35,7 @@ import { registerTask, restoreActiveTasks } from './task-history.ts';
 import type { RegisteredTask } from './task-history.ts';
 import { TaskResolver } from './task-resolver.ts';
 import { TaskTable, taskKey } from './task-table.ts';
+import { KillMemory, watchTaskTrees } from './task-tree.ts';
 
 export type { ManualAction } from './manual-actions.ts';
 export type { ProcessorHooks } from './processor-parts.ts';
@@ -148,6 +149,7 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     resolver: new TaskResolver(tasks),
     book,
     escalation,
+    kills: new KillMemory(),
   };
   await restoreActiveTasks(parts);
   const writer = createResultWriter({
@@ -162,6 +164,7 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     ownershipSinceMs,
   );
   const unsubscribeEscalations = watchEscalations(parts, scheduler);
+  const unsubscribeTrees = watchTaskTrees(parts, scheduler);
   const manual = (action: ManualAction, kind: Revocation['action']): Promise<Revocation> =>
     scheduler.serialize(async () => {
       const { revocation, output } = await manualAction(parts, action, kind);
@@ -202,6 +205,7 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     async stop() {
       writer.stopping();
       unsubscribeEscalations?.();
+      unsubscribeTrees();
       await scheduler.settle();
       await writer.drain();
     },

@@ -45,6 +45,8 @@ export function storeManualActions(
       for (const { event } of await store.eventsForTask(record.tenant, record.taskId))
         noteScope(scope, event.attributes);
     const revocation = manualRevocation(record, kind, action.actor, action.reason, record.score, timeMs, scope);
+    // The processor holding the parent raises it; the processors cascade the kill to the descendants (task-tree.ts).
+    if (kind === 'revoke' && record.parentTaskId !== undefined) revocation.parentTaskId = record.parentTaskId;
     killSwitch.apply(revocation);
     await published.flush();
     await store.insertRevocations([revocation]);

@@ -60,6 +60,7 @@ export async function rebuildTask(
   const events = stored ?? (await parts.store.eventsForTask(record.tenant, record.taskId));
   const task = newLiveTask(record.tenant, record.taskId, record.taskType, record.agentId, record.startedMs);
   task.name = record.name;
+  task.parentId = record.parentTaskId ?? '';
   task.agentSettled = true;
   parts.resolver.traces.rememberName(record.tenant, record.name, record.taskId);
   task.status = record.status;

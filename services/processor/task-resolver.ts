@@ -5,6 +5,7 @@
  */
 import type { AgentEvent, TaskBoundary } from '../../schemas/events.ts';
 import { UNKNOWN_TASK_TYPE } from '../core/classify.ts';
+import { parentOf } from '../core/task-tree.ts';
 import type { EventBatch } from '../bus/bus.ts';
 import type { BatchOutput } from './batch-output.ts';
 import { newLiveTask, taskKey } from './task-table.ts';
@@ -54,6 +55,7 @@ export class TaskResolver {
     if (existing !== undefined) return existing;
     const task = newLiveTask(event.tenant, event.taskId, event.taskType, event.agentId, event.startMs);
     task.agentSettled = event.claims?.agentId !== undefined;
+    task.parentId = parentOf(event.taskId, event.claims?.parentTaskId) ?? '';
     if (event.claims !== undefined && event.claims.taskType === undefined) this.inferType(task);
     else if (event.claims?.taskType !== undefined)
       this.traces.noteAgentType(event.tenant, event.agentId, event.claims.taskType);
@@ -72,7 +74,8 @@ export class TaskResolver {
 
   /**
    * What a later span of the task says about it that its first did not: the name the agent declared, a type where
-   * the task had none, the agent where the task had only a stand-in. A type or agent a credential gave is kept.
+   * the task had none, the agent where the task had only a stand-in, the parent where it declared none (the first
+   * declared parent stays). A type or agent a credential gave is kept.
    */
   adoptClaims(
     task: LiveTask,
@@ -88,6 +91,11 @@ export class TaskResolver {
       changed = true;
     }
     const claims = item.claims;
+    const parent = parentOf(task.state.taskId, claims?.parentTaskId);
+    if (parent !== undefined && task.parentId === '' && parent !== task.name) {
+      task.parentId = parent;
+      changed = true;
+    }
     if (claims?.agentId !== undefined && !task.agentSettled && !task.learned) {
       task.state.agentId = claims.agentId;
       task.agentSettled = true;

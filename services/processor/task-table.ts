@@ -14,6 +14,10 @@ export interface LiveTask {
   state: TaskState;
   /** The task id the agent declared after the task began under its trace id ('' for none). */
   name: string;
+  /** The parent task its spans declared first (`tripline.task.parent_id`; '' for none): a link, never authority. */
+  parentId: string;
+  /** Its children killed for what they did themselves (services/core/task-tree.ts), each raising its score once. */
+  revokedChildren: Set<string>;
   /**
    * The agent came from a span's own claim (`gen_ai.agent.id` / `gen_ai.agent.name`) or a credential, not from a
    * stand-in (`service.name`): a later span's claim does not replace it.
@@ -53,6 +57,8 @@ export function newLiveTask(
   return {
     state: newTaskState({ tenant, taskId, taskType, agentId, startMs }),
     name: '',
+    parentId: '',
+    revokedChildren: new Set(),
     agentSettled: false,
     typeInferred: false,
     status: 'active',
@@ -161,6 +167,12 @@ export class TaskTable {
     return this.#live.values();
   }
 
+  /** Every task held: live, revoked, or recently ended. */
+  *held(): Generator<LiveTask> {
+    yield* this.#live.values();
+    yield* this.#ended.values();
+  }
+
   /** Tasks held: live, revoked, or recently ended. */
   get size(): number {
     return this.#live.size + this.#ended.size;
@@ -179,6 +191,7 @@ export class TaskTable {
       tenant: state.tenant,
       taskId: state.taskId,
       name: task.name,
+      ...(task.parentId === '' ? {} : { parentTaskId: task.parentId }),
       taskType: state.taskType,
       agentId: state.agentId,
       status: task.status,

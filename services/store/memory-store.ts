@@ -31,7 +31,14 @@ type OpenCheck = () => void;
 
 type TaskAndEventMethods = Pick<
   Store,
-  'insertEvents' | 'upsertTasks' | 'getTask' | 'getTasks' | 'listActiveTasks' | 'eventsForTask' | 'eventsForTasks'
+  | 'insertEvents'
+  | 'upsertTasks'
+  | 'getTask'
+  | 'getTasks'
+  | 'childTasks'
+  | 'listActiveTasks'
+  | 'eventsForTask'
+  | 'eventsForTasks'
 >;
 
 type AlertRevocationBaselineMethods = Pick<
@@ -109,6 +116,17 @@ function taskAndEventMethods(tables: MemoryTables, open: OpenCheck): TaskAndEven
         taskIds
           .map((taskId) => tasks.get(key(tenant, taskId)))
           .filter((record) => record !== undefined)
+          .map(withRevocations),
+      );
+    },
+    childTasks(tenant, parentTaskIds, limit) {
+      open();
+      const parents = new Set(parentTaskIds);
+      return Promise.resolve(
+        [...tasks.values()]
+          .filter((record) => record.tenant === tenant && parents.has(record.parentTaskId ?? ''))
+          .sort((a, b) => a.startedMs - b.startedMs || (a.taskId < b.taskId ? -1 : 1))
+          .slice(0, limit)
           .map(withRevocations),
       );
     },

@@ -20,6 +20,8 @@ export interface TaskRecord {
    * framework's spans); '' when the task id is the declared one or none was declared.
    */
   name: string;
+  /** The task it declared it was started inside (`tripline.task.parent_id`: a claim, for linking only); absent for none. */
+  parentTaskId?: string;
   taskType: string;
   agentId: string;
   status: TaskStatus;
@@ -82,6 +84,11 @@ export interface Store {
   getTask(tenant: string, taskId: string): Promise<TaskRecord | null>;
   /** The current records of several tasks of one tenant (missing ones are left out). */
   getTasks(tenant: string, taskIds: readonly string[]): Promise<TaskRecord[]>;
+  /**
+   * The tasks of a tenant that declared one of `parentTaskIds` as their parent, at most `limit`, oldest first (status
+   * reconciled as for getTask).
+   */
+  childTasks(tenant: string, parentTaskIds: readonly string[], limit: number): Promise<TaskRecord[]>;
   /** Tasks not yet completed or revoked, for rebuilding state after a restart or rebalance. */
   listActiveTasks(tenant?: string): Promise<TaskRecord[]>;
   /** The task's events in time order (to rebuild its detector state). */

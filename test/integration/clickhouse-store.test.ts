@@ -334,6 +334,7 @@ describe.each(TARGETS)('ClickHouse store on $name', (target) => {
       '011_task_names.sql',
       '012_revocation_escalation.sql',
       '013_event_tool_facts.sql',
+      '014_task_parent.sql',
     ]);
     await store.insertEvents([fullEvent('e1')]);
     await store.insertAlerts([alert('a1', 0)]);

@@ -31,16 +31,22 @@ import { BatchSpanProcessor } from '@opentelemetry/sdk-trace';
 import type { SpanExporter, TracerProvider } from '@opentelemetry/sdk-trace';
 import { AGENT_ATTR as ATTR, REFUSAL_EVENT } from './conventions.ts';
 import type { DataClassification, PrivilegeAction, ToolSideEffect } from './conventions.ts';
-import { TaskDeniedError, TaskRevokedError, TriplineUnavailableError } from './errors.ts';
+import { TaskRevokedError } from './errors.ts';
 import { startGuard } from './guard.ts';
+import { requestLease, requestToken } from './api.ts';
+import type { ApiClient, SecretLease, TaskRequest } from './api.ts';
 import type { Guard, GuardOptions } from './guard.ts';
 import { KIT_VERSION, USER_AGENT } from './version.ts';
+import { currentTaskId, outgoingHeaders, parentTaskOf, withTask } from './task-context.ts';
+import type { IncomingHeaders } from './task-context.ts';
 
 export { TaskDeniedError, TaskRevokedError, TriplineUnavailableError } from './errors.ts';
 export type { RevocationNotice } from './errors.ts';
 export type { Guard, GuardOptions, GuardScope } from './guard.ts';
 export { CONTRACT_VERSION, KIT_VERSION } from './version.ts';
+export type { SecretLease, TaskRequest } from './api.ts';
 export type { DataClassification, PrivilegeAction, ToolSideEffect } from './conventions.ts';
+export type { IncomingHeaders } from './task-context.ts';
 
 export interface TelemetryOptions {
   /** Tripline's (or a collector's) OTLP/HTTP base URL, e.g. `http://localhost:4318`. */
@@ -71,21 +77,6 @@ export interface TelemetryOptions {
     boolean | (Pick<GuardOptions, 'whileDisconnected' | 'onError' | 'onRevocation'> & { readyTimeoutMs?: number });
   /** Ask Tripline for a task token (POST /v1/tasks, after its policy check) at the start of each task (needs `apiUrl`). @default false */
   credentials?: boolean;
-}
-
-/** What a task asks for when `credentials` is on (the policy decides; the token carries them). */
-export interface TaskRequest {
-  tools?: string[];
-  resources?: string[];
-  scopes?: string[];
-  ttlSeconds?: number;
-}
-
-export interface SecretLease {
-  leaseId: string;
-  secret: string;
-  value: string;
-  expiresAt: string;
 }
 
 export interface ToolCallOptions {
@@ -126,9 +117,29 @@ export interface SpanTiming {
   endTime?: number;
 }
 
+/** Where a task comes from in a tree of tasks (schemas/conventions.md, "Task trees"). */
+export interface TaskParentOptions {
+  /**
+   * The task this one works for. Default: the task current where `task()` is called (one started by this kit in
+   * this process), else the task id in the baggage of `incomingHeaders` or of the active context (a caller's
+   * task, propagated over HTTP). `null`: none.
+   */
+  parentTaskId?: string | null;
+  /** The headers of the request that started this task (a sub-agent's server): their W3C baggage names the parent. */
+  incomingHeaders?: IncomingHeaders;
+}
+
 export interface TaskHandle {
   readonly taskId: string;
   readonly taskType: string;
+  /** The task this one was started inside, when there is one (`tripline.task.parent_id` on its spans). */
+  readonly parentTaskId: string | undefined;
+  /**
+   * W3C `traceparent` and `baggage` headers for a request this task makes to another agent, carrying this task's
+   * id: a task that agent starts with the kit (either language) becomes this task's child. Merge them into the
+   * request's headers.
+   */
+  propagationHeaders(): Record<string, string>;
   /** The task's bearer token (with `credentials`), for the tools and services the task calls. */
   readonly token: string | undefined;
   /** True once Tripline revoked the task (the next operation throws TaskRevokedError). */
@@ -151,17 +162,12 @@ export interface Telemetry {
   task<T>(
     taskType: string,
     work: (task: TaskHandle) => Promise<T>,
-    options?: { taskId?: string; timing?: SpanTiming } & TaskRequest,
+    options?: { taskId?: string; timing?: SpanTiming } & TaskRequest & TaskParentOptions,
   ): Promise<T>;
   /** A handle for a task whose span has already ended or is owned elsewhere (its events still carry the task id). */
   detachedTask(taskType: string, taskId: string, token?: string): TaskHandle;
   forceFlush(): Promise<void>;
   shutdown(): Promise<void>;
-}
-
-interface ApiClient {
-  base: string;
-  headers: Record<string, string>;
 }
 
 export function startTelemetry(options: TelemetryOptions): Telemetry {
@@ -223,6 +229,7 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
         ({ token, taskId } = await requestToken(api, options.agentId, taskType, taskOptions.taskId, taskOptions));
       }
       guard?.track(taskId);
+      const parentTaskId = parentTaskOf(taskId, taskOptions, context.active());
       const span = tracer.startSpan(`task ${taskType}`, {
         root: true,
         attributes: {
@@ -230,16 +237,20 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
           [ATTR.taskType]: taskType,
           [ATTR.taskRoot]: true,
           [ATTR.agentId]: options.agentId,
+          ...(parentTaskId === undefined ? {} : { [ATTR.taskParentId]: parentTaskId }),
         },
         ...(taskOptions.timing?.startTime === undefined ? {} : { startTime: taskOptions.timing.startTime }),
       });
-      const handle = taskHandle(tracer, trace.setSpan(context.active(), span), taskType, taskId, options.agentId, {
+      // The task is current while `work` runs: a task started inside it is its child, and requests carry it.
+      const taskContext = withTask(trace.setSpan(context.active(), span), { taskId, taskType, parentTaskId });
+      const handle = taskHandle(tracer, taskContext, taskType, taskId, options.agentId, {
         guard,
         api,
         token,
+        parentTaskId,
       });
       try {
-        const result = await work(handle);
+        const result = await context.with(taskContext, () => work(handle));
         span.setStatus({ code: SpanStatusCode.OK });
         return result;
       } catch (error) {
@@ -251,7 +262,12 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
     },
     detachedTask(taskType, taskId, token) {
       guard?.track(taskId);
-      return taskHandle(tracer, context.active(), taskType, taskId, options.agentId, { guard, api, token });
+      return taskHandle(tracer, context.active(), taskType, taskId, options.agentId, {
+        guard,
+        api,
+        token,
+        parentTaskId: undefined,
+      });
     },
     forceFlush: () => processor.forceFlush(),
     async shutdown() {
@@ -261,57 +277,11 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   };
 }
 
-async function requestToken(
-  api: ApiClient,
-  agentId: string,
-  taskType: string,
-  taskId: string | undefined,
-  request: TaskRequest,
-): Promise<{ token: string; taskId: string }> {
-  let response: Response;
-  try {
-    response = await fetch(`${api.base}/v1/tasks`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...api.headers },
-      body: JSON.stringify({
-        agentId,
-        taskType,
-        ...(taskId === undefined ? {} : { taskId }),
-        ...(request.tools === undefined ? {} : { tools: request.tools }),
-        ...(request.resources === undefined ? {} : { resources: request.resources }),
-        ...(request.scopes === undefined ? {} : { scopes: request.scopes }),
-        ...(request.ttlSeconds === undefined ? {} : { ttlSeconds: request.ttlSeconds }),
-      }),
-    });
-  } catch (error) {
-    throw new TriplineUnavailableError(
-      `Tripline's API at ${api.base} cannot be reached to start the task: ${error instanceof Error ? error.message : String(error)}`,
-      { cause: error },
-    );
-  }
-  const body = (await response.json().catch(() => ({}))) as {
-    token?: string;
-    taskId?: string;
-    error?: { code?: string; message?: string; details?: { policies?: string[]; decisionId?: string } };
-  };
-  if (response.status === 201 && typeof body.token === 'string' && typeof body.taskId === 'string')
-    return { token: body.token, taskId: body.taskId };
-  if (response.status === 403 || response.status === 409) {
-    throw new TaskDeniedError({
-      code: body.error?.code ?? 'POLICY_DENIED',
-      message: body.error?.message ?? `Tripline refused to start the ${taskType} task`,
-      taskType,
-      ...(body.error?.details?.policies === undefined ? {} : { policies: body.error.details.policies }),
-      ...(body.error?.details?.decisionId === undefined ? {} : { decisionId: body.error.details.decisionId }),
-    });
-  }
-  throw new TriplineUnavailableError(`POST /v1/tasks answered HTTP ${response.status}: ${body.error?.message ?? ''}`);
-}
-
 interface HandleDeps {
   guard: Guard | undefined;
   api: ApiClient | undefined;
   token: string | undefined;
+  parentTaskId: string | undefined;
 }
 
 function taskHandle(
@@ -322,8 +292,13 @@ function taskHandle(
   agentId: string,
   deps: HandleDeps,
 ): TaskHandle {
-  const common: Attributes = { [ATTR.taskId]: taskId, [ATTR.taskType]: taskType, [ATTR.agentId]: agentId };
-  const { guard, api, token } = deps;
+  const { guard, api, token, parentTaskId } = deps;
+  const common: Attributes = {
+    [ATTR.taskId]: taskId,
+    [ATTR.taskType]: taskType,
+    [ATTR.agentId]: agentId,
+    ...(parentTaskId === undefined ? {} : { [ATTR.taskParentId]: parentTaskId }),
+  };
 
   async function inSpan<T>(
     name: string,
@@ -369,6 +344,14 @@ function taskHandle(
     taskId,
     taskType,
     token,
+    parentTaskId,
+    propagationHeaders: () =>
+      // Made inside the task (a tool call's span current): that span is the request's parent span.
+      outgoingHeaders(
+        currentTaskId(context.active()) === taskId
+          ? context.active()
+          : withTask(parent, { taskId, taskType, parentTaskId }),
+      ),
     revoked: () => guard?.revocation(taskId) !== undefined,
     async lease(secret, ttlSeconds) {
       if (api === undefined || token === undefined)
@@ -432,49 +415,6 @@ function taskHandle(
       );
     },
   };
-}
-
-/** `POST /v1/leases` with the task token; Tripline's refusals become TaskRevokedError / TaskDeniedError. */
-async function requestLease(
-  api: ApiClient,
-  token: string,
-  guard: Guard | undefined,
-  taskId: string,
-  taskType: string,
-  secret: string,
-  ttlSeconds: number | undefined,
-): Promise<SecretLease> {
-  const response = await fetch(`${api.base}/v1/leases`, {
-    method: 'POST',
-    // The task token, not the agent token: a lease belongs to the task.
-    headers: { 'content-type': 'application/json', ...api.headers, authorization: `Bearer ${token}` },
-    body: JSON.stringify({ secret, ...(ttlSeconds === undefined ? {} : { ttlSeconds }) }),
-  });
-  const body = (await response.json().catch(() => ({}))) as {
-    leaseId?: string;
-    value?: string;
-    expiresAt?: string;
-    error?: { code?: string; message?: string };
-  };
-  if (response.status === 201 && typeof body.value === 'string' && typeof body.leaseId === 'string') {
-    return { leaseId: body.leaseId, secret, value: body.value, expiresAt: body.expiresAt ?? '' };
-  }
-  if (body.error?.code === 'TASK_REVOKED') {
-    throw new TaskRevokedError({
-      taskId,
-      revocationId: guard?.revocation(taskId)?.id ?? '',
-      reason: body.error.message ?? 'revoked',
-      operation: `lease ${secret}`,
-      revokedAtMs: Date.now(),
-    });
-  }
-  if (response.status === 403)
-    throw new TaskDeniedError({
-      code: body.error?.code ?? 'POLICY_DENIED',
-      message: body.error?.message ?? `lease of ${secret} denied`,
-      taskType,
-    });
-  throw new TriplineUnavailableError(`POST /v1/leases answered HTTP ${response.status}: ${body.error?.message ?? ''}`);
 }
 
 function markError(span: Span, error: unknown): void {

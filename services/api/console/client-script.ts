@@ -142,6 +142,14 @@ export const CLIENT_SCRIPT = String.raw`'use strict';
     }));
   }
 
+  // The task's place in its tree: the parent it declared, how many tasks declared it their parent.
+  function treeLine(t) {
+    var parts = [];
+    if (t.parentTaskId) parts.push('child of ' + t.parentTaskId);
+    if (t.children > 0) parts.push(t.children + (t.children === 1 ? ' child' : ' children'));
+    return parts.length === 0 ? [] : [el('div', { className: 'sub tree', 'data-parent-id': t.parentTaskId || '', text: parts.join(' \u00b7 ') })];
+  }
+
   function renderTasks(result) {
     document.getElementById('stat-active').textContent = number(result.totals.active);
     document.getElementById('stat-revoked').textContent = number(result.totals.revoked);
@@ -154,7 +162,7 @@ export const CLIENT_SCRIPT = String.raw`'use strict';
       var total = t.counts.tool_call + t.counts.data_access + t.counts.privilege_change;
       var reasons = t.reasons.length === 0 ? [el('div', { className: 'sub', text: 'nothing unusual' })] : t.reasons.slice(0, 2).map(function (reason) { return el('div', { title: reason, text: reason }); });
       return el('tr', { 'data-task-id': t.taskId, 'data-status': t.status, className: revoked ? 'is-revoked' : '' }, [
-        el('td', null, [el('div', { className: 'mono', text: t.taskId }), el('div', { className: 'sub', text: t.taskType })]),
+        el('td', null, [el('div', { className: 'mono', text: t.taskId }), el('div', { className: 'sub', text: t.taskType })].concat(treeLine(t))),
         el('td', { className: 'mono', text: t.agentId }),
         el('td', null, [el('span', { className: 'badge ' + t.status, text: t.status })]),
         el('td', null, [scoreCell(t.score)]),
@@ -304,7 +312,8 @@ export const CLIENT_SCRIPT = String.raw`'use strict';
     document.getElementById('dialog-title').textContent = (action === 'restore' ? 'Restore ' : 'Kill ') + taskId;
     document.getElementById('dialog-text').textContent = action === 'restore'
       ? 'The task becomes active again (or completed, if it had ended). Its agent gets no new credentials by this alone.'
-      : 'The task\u2019s credentials are revoked at once and its agent\u2019s next tool call is refused' + (task ? ' (' + task.agentId + ', ' + task.taskType + ').' : '.');
+      : 'The task\u2019s credentials are revoked at once and its agent\u2019s next tool call is refused' + (task ? ' (' + task.agentId + ', ' + task.taskType + ').' : '.') +
+        (task && task.children > 0 ? ' Its descendant tasks are revoked with it.' : '');
     confirmButton.textContent = action === 'restore' ? 'Restore task' : 'Kill task';
     confirmButton.className = 'button primary ' + (action === 'restore' ? 'restore-confirm' : 'kill-confirm');
     reasonInput.value = '';

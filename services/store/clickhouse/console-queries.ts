@@ -34,6 +34,9 @@ export interface ConsoleTask {
   counts: Record<EventKind, number>;
   startedMs: number;
   lastEventMs: number;
+  /** The parent task it declared ('' for none) and how many tasks declared it their parent. */
+  parentTaskId: string;
+  children: number;
 }
 
 export interface TaskTotals {
@@ -76,6 +79,7 @@ interface TaskRow {
   count_privilege_change: number;
   started_ms: number;
   last_event_ms: number;
+  parent_task_id: string;
 }
 
 export async function openConsoleQueries(options: ConsoleQueryOptions): Promise<ConsoleQueries> {
@@ -112,7 +116,7 @@ export async function openConsoleQueries(options: ConsoleQueryOptions): Promise<
     async tasks(tenant, limit) {
       const [rows, totals] = await Promise.all([
         select<TaskRow>(
-          `SELECT task_id, task_type, agent_id, status, score, decision, regime, reasons,
+          `SELECT task_id, task_type, agent_id, status, score, decision, regime, reasons, parent_task_id,
                   count_tool_call, count_data_access, count_privilege_change,
                   toUnixTimestamp64Milli(started_at) AS started_ms, toUnixTimestamp64Milli(last_event_at) AS last_event_ms
            FROM ${db}.tasks FINAL
@@ -128,6 +132,18 @@ export async function openConsoleQueries(options: ConsoleQueryOptions): Promise<
           { tenant },
         ),
       ]);
+      const children = new Map(
+        rows.length === 0
+          ? []
+          : (
+              await select<{ parent_task_id: string; children: number }>(
+                `SELECT parent_task_id, count() AS children FROM ${db}.tasks FINAL
+                 WHERE tenant = {tenant:String} AND parent_task_id IN {ids:Array(String)}
+                 GROUP BY parent_task_id`,
+                { tenant, ids: rows.map((row) => row.task_id) },
+              )
+            ).map((row) => [row.parent_task_id, row.children]),
+      );
       return {
         items: rows.map((row) => ({
           taskId: row.task_id,
@@ -145,6 +161,8 @@ export async function openConsoleQueries(options: ConsoleQueryOptions): Promise<
           },
           startedMs: row.started_ms,
           lastEventMs: row.last_event_ms,
+          parentTaskId: row.parent_task_id,
+          children: children.get(row.task_id) ?? 0,
         })),
         totals: totals[0] ?? { tasks: 0, active: 0, revoked: 0, flagged: 0 },
       };

@@ -50,6 +50,7 @@ export interface TaskRowIn {
   tenant: string;
   task_id: string;
   task_name: string;
+  parent_task_id: string;
   task_type: string;
   agent_id: string;
   status: string;
@@ -70,7 +71,7 @@ export type TaskRowOut = Omit<TaskRowIn, 'started_at' | 'last_event_at' | 'ended
   last_event_us: number;
   ended_us: number | null;
 };
-export const TASK_COLUMNS = `tenant, task_id, task_name, task_type, agent_id, status, score, decision, regime, reasons,
+export const TASK_COLUMNS = `tenant, task_id, task_name, parent_task_id, task_type, agent_id, status, score, decision, regime, reasons,
   count_tool_call, count_data_access, count_privilege_change, toUnixTimestamp64Micro(started_at) AS started_us,
   toUnixTimestamp64Micro(last_event_at) AS last_event_us, toUnixTimestamp64Micro(ended_at) AS ended_us, version`;
 
@@ -178,6 +179,7 @@ export function taskToRow(t: TaskRecord): TaskRowIn {
     tenant: t.tenant,
     task_id: t.taskId,
     task_name: t.name,
+    parent_task_id: t.parentTaskId ?? '',
     task_type: t.taskType,
     agent_id: t.agentId,
     status: t.status,
@@ -200,6 +202,7 @@ export function rowToTask(r: TaskRowOut): TaskRecord {
     tenant: r.tenant,
     taskId: r.task_id,
     name: r.task_name,
+    ...(r.parent_task_id === '' ? {} : { parentTaskId: r.parent_task_id }),
     taskType: r.task_type,
     agentId: r.agent_id,
     status: r.status as TaskStatus,

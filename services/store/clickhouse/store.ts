@@ -47,7 +47,7 @@ import {
 } from './rows.ts';
 import type { AlertRowOut, BaselineRowOut, RevocationRowOut } from './rows.ts';
 import { openEmbeddedEngine, openServer, releaseEmbedded, storeClientSetup } from './store-connection.ts';
-import { activeTasks, findTask, findTasks } from './task-queries.ts';
+import { activeTasks, childTasksOf, findTask, findTasks } from './task-queries.ts';
 import { wellFormed } from './values.ts';
 
 export type { StoreLogger } from './client.ts';
@@ -264,6 +264,11 @@ class ClickHouseStore implements Store {
   getTasks(tenant: string, taskIds: readonly string[]): Promise<TaskRecord[]> {
     if (taskIds.length === 0) return Promise.resolve([]);
     return this.#run('getTasks', () => findTasks(this.#reader, tenant, taskIds, this.#side?.lookups));
+  }
+
+  childTasks(tenant: string, parentTaskIds: readonly string[], limit: number): Promise<TaskRecord[]> {
+    if (parentTaskIds.length === 0 || limit <= 0) return Promise.resolve([]);
+    return this.#run('childTasks', () => childTasksOf(this.#reader, tenant, parentTaskIds, limit));
   }
 
   listActiveTasks(tenant?: string): Promise<TaskRecord[]> {

@@ -30,6 +30,29 @@ export async function findTasks(
   return rows.map(rowToTask);
 }
 
+/** The tasks of `tenant` that declared one of `parentTaskIds` as their parent, oldest first, at most `limit`. */
+export async function childTasksOf(
+  reader: Reader,
+  tenant: string,
+  parentTaskIds: readonly string[],
+  limit: number,
+): Promise<TaskRecord[]> {
+  const children = (await reader.select(
+    `SELECT task_id FROM ${reader.db}.tasks FINAL
+     WHERE tenant = {tenant:String} AND parent_task_id IN {parents:Array(String)}
+     ORDER BY started_at, task_id LIMIT {limit:UInt32}`,
+    { tenant, parents: [...parentTaskIds], limit },
+  )) as { task_id: string }[];
+  if (children.length === 0) return [];
+  const rows = await selectTasks(
+    reader,
+    'tenant = {tenant:String} AND task_id IN {taskIds:Array(String)}',
+    { tenant, taskIds: children.map((child) => child.task_id) },
+    { orderBy: 'started_us, task_id' },
+  );
+  return rows.map(rowToTask);
+}
+
 /** The active tasks (of `tenant`, or of every tenant), oldest first. */
 export async function activeTasks(reader: Reader, tenant: string | undefined): Promise<TaskRecord[]> {
   const rows = await selectTasks(
