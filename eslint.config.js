@@ -85,7 +85,7 @@ export default tseslint.config(
   },
   { files: ['services/**/*.ts', 'collectors/**/*.ts', 'dashboards/**/*.ts', 'scripts/**/*.ts'], rules: onlyIn() },
   {
-    files: ['services/{otlp,gateway,processor,killswitch,auth,bus,store,detection,learner}/**/*.ts'],
+    files: ['services/{otlp,gateway,mcp-gateway,processor,killswitch,auth,bus,store,detection,learner}/**/*.ts'],
     ignores: ['services/learner/main.ts'],
     rules: domainOnlyIn(),
   },

@@ -26,6 +26,8 @@ import {
   type Env,
 } from '../shared/env.ts';
 import { LOG_LEVELS } from '../shared/logger.ts';
+import { readMcpGatewayConfig } from '../mcp-gateway/config.ts';
+import type { McpGatewayConfig } from '../mcp-gateway/config.ts';
 import type { LogLevel } from '../shared/logger.ts';
 
 export type { LogLevel };
@@ -59,6 +61,8 @@ export interface TriplineConfig {
   auth: AuthConfig;
   /** How spans are classified (services/core/classify.ts): the gateway's and the processors' alike. */
   classify: ClassifyConfig;
+  /** The MCP gateway (services/mcp-gateway/config.ts); off unless TRIPLINE_MCP_SERVERS names a server. */
+  mcpGateway: McpGatewayConfig;
 }
 
 export interface ClassifyConfig {
@@ -303,6 +307,7 @@ export function loadConfig(env: Env = process.env): Readonly<TriplineConfig> {
     killSwitch: readKillSwitchConfig(env, dataDir),
     auth: readAuthConfig(env),
     classify: readClassifyConfig(env),
+    mcpGateway: readMcpGatewayConfig(env),
   });
 }
 

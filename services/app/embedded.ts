@@ -27,6 +27,7 @@ import { startKillSwitchRuntime } from './killswitch.ts';
 import type { KillSwitchRuntime, KillSwitchRuntimeOptions } from './killswitch.ts';
 import { createProcessor } from '../processor/processor.ts';
 import { startIdleSweeper } from './idle-sweeper.ts';
+import { startEmbeddedMcpGateway } from './mcp-gateway.ts';
 import type { Processor } from '../processor/processor.ts';
 import { FLEET_TASK_TYPE } from '../processor/baseline-book.ts';
 import { messageOf } from '../shared/errors.ts';
@@ -49,6 +50,8 @@ export interface RunningTripline {
   enforcement: KillSwitchRuntime;
   /** API and ingest tokens (with those generated at first start), the audit trail, ingest limits. */
   auth: RunningAuth;
+  /** Where the MCP gateway listens (its servers at `<url>/mcp/<name>`); undefined when none is configured. */
+  mcpGatewayUrl: string | undefined;
   logger: Logger;
   stop(): Promise<void>;
 }
@@ -144,6 +147,8 @@ export async function startEmbedded(
       { store, processor: running, detector, bus, auth, enforcement, logger },
       addCleanup,
     );
+    const mcp = await startEmbeddedMcpGateway(config, { enforcement, gateway, logger });
+    if (mcp !== undefined) addCleanup(() => mcp.stop());
 
     let stopping: Promise<void> | undefined;
     return {
@@ -156,6 +161,7 @@ export async function startEmbedded(
       killSwitch,
       enforcement,
       auth,
+      mcpGatewayUrl: mcp?.url,
       logger,
       stop() {
         stopping ??= stopAll();

@@ -27,9 +27,15 @@ async function main(): Promise<void> {
     const running = await startEmbedded(config, logger);
     // Shown once, on the terminal only: the log may be shipped elsewhere and must never hold a secret.
     process.stderr.write(describeGeneratedTokens(running.auth.generated));
+    const mcp = running.mcpGatewayUrl === undefined ? '' : `; MCP servers at ${running.mcpGatewayUrl}/mcp/<name>`;
     logger.info(
-      { otlp: `${running.otlpUrl}/v1/traces`, api: running.apiUrl, dataDir: config.store.url ?? config.store.dataDir },
-      `Tripline is running: send OTLP traces to ${running.otlpUrl}/v1/traces; API and console at ${running.apiUrl}`,
+      {
+        otlp: `${running.otlpUrl}/v1/traces`,
+        api: running.apiUrl,
+        mcpGateway: running.mcpGatewayUrl,
+        dataDir: config.store.url ?? config.store.dataDir,
+      },
+      `Tripline is running: send OTLP traces to ${running.otlpUrl}/v1/traces; API and console at ${running.apiUrl}${mcp}`,
     );
     stopOnSignals(running, logger);
   } catch (error) {

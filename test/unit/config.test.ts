@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_VARIABLES, loadConfig } from '../../services/app/config.ts';
 import { KAFKA_CONFIG_VARIABLES } from '../../services/bus/kafka/config.ts';
+import { MCP_GATEWAY_VARIABLES } from '../../services/mcp-gateway/config.ts';
 import { ROLE_VARIABLE } from '../../services/app/distributed.ts';
 import { ERRORS, TriplineError } from '../../services/shared/errors.ts';
 
@@ -73,7 +74,7 @@ describe('configuration', () => {
 
   it('documents every variable in the README', () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    for (const [name] of [...CONFIG_VARIABLES, ...KAFKA_CONFIG_VARIABLES, ROLE_VARIABLE])
+    for (const [name] of [...CONFIG_VARIABLES, ...MCP_GATEWAY_VARIABLES, ...KAFKA_CONFIG_VARIABLES, ROLE_VARIABLE])
       expect(readme, `README lacks ${name}`).toContain(`\`${name}\``);
   });
 
