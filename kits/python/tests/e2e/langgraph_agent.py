@@ -14,7 +14,6 @@ plain Python functions that record each run. Prints one line per task (plan.py).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -29,6 +28,7 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 from openinference.instrumentation.langchain import LangChainInstrumentor
+import plan  # noqa: E402  (the sibling module: the script's folder is on sys.path)
 from plan import Call, Outcome, PlannedTask, load_plan, wait_for_revocation  # the sibling module (the script's folder is on sys.path)
 
 import tripline
@@ -79,25 +79,25 @@ def make_tools(script: Script) -> list[BaseTool]:
     def get_order(order_id: str) -> dict[str, Any]:
         """Look an order up by its id."""
         ran("get_order", order_id=order_id)
-        return {"id": order_id, "customer_id": "cust-7", "total": 59.9, "status": "delivered"}
+        return plan.order(order_id)
 
     @tool
     def export_customers(limit: int = 50) -> list[dict[str, Any]]:
         """Export the customer list."""
         ran("export_customers", limit=limit)
-        return [{"id": i, "name": f"Customer {i}", "email": f"customer{i}@shop.example"} for i in range(1, limit + 1)]
+        return plan.customers(limit)
 
     @tool
     def issue_refund(order_id: str, amount: float) -> dict[str, Any]:
         """Refund part or all of an order."""
         ran("issue_refund", order_id=order_id, amount=amount)
-        return {"order_id": order_id, "refunded": amount, "status": "ok"}
+        return plan.refund(order_id, amount)
 
     @tool
     def http_post(url: str, body: str) -> dict[str, Any]:
         """POST a body to a URL (a stub: nothing leaves the machine)."""
         ran("http_post", url=url, body=body)
-        return {"url": url, "status": 200, "bytes": len(body)}
+        return plan.posted(url, body)
 
     return [get_order, export_customers, issue_refund, http_post]
 
@@ -118,15 +118,9 @@ def build_graph(model: ScriptedChatModel, tools: list[BaseTool], name: str) -> C
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--endpoint", required=True, help="OTLP/HTTP base URL")
-    parser.add_argument("--api", required=True, help="Tripline's API base URL")
-    parser.add_argument("--token", required=True, help="the agent token")
-    parser.add_argument("--agent", required=True, help="the agent id")
-    parser.add_argument("--plan", required=True)
-    args = parser.parse_args()
+    args = plan.agent_arguments()
 
-    tl = tripline.Tripline(endpoint=args.endpoint, api_url=args.api, token=args.token, agent_id=args.agent, on_error=lambda error: print(f"tripline: {error}", file=sys.stderr))
+    tl = plan.start_tripline(args)
     LangChainInstrumentor().instrument(tracer_provider=tl.tracer_provider)
     guard = TriplineCallbackHandler()
     script = Script()

@@ -19,6 +19,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import plan  # noqa: E402  (the sibling module: the script's folder is on sys.path)
 from plan import REVOCATION_WAIT_S, Outcome, load_plan  # noqa: E402
 
 from mcp import ClientSession, StdioServerParameters
@@ -39,7 +40,7 @@ async def wait_for_revocation(task: tripline.Task) -> float:
 
 
 async def run(args: argparse.Namespace) -> None:
-    tl = tripline.Tripline(endpoint=args.endpoint, api_url=args.api, token=args.token, agent_id=args.agent, on_error=lambda error: print(f"tripline: {error}", file=sys.stderr))
+    tl = plan.start_tripline(args)
     server = StdioServerParameters(command=sys.executable, args=[os.path.join(HERE, "mcp_server.py"), "--log", args.server_log])
     async with stdio_client(server) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
@@ -64,14 +65,7 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--endpoint", required=True, help="OTLP/HTTP base URL")
-    parser.add_argument("--api", required=True, help="Tripline's API base URL")
-    parser.add_argument("--token", required=True, help="the agent token")
-    parser.add_argument("--agent", required=True, help="the agent id")
-    parser.add_argument("--plan", required=True)
-    parser.add_argument("--server-log", required=True)
-    args = parser.parse_args()
+    args = plan.agent_arguments("--server-log")
     asyncio.run(run(args))
     return 0
 

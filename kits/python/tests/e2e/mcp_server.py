@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
+import plan  # the sibling module (the script's folder is on sys.path)
 
 
 def main() -> None:
@@ -31,25 +32,25 @@ def main() -> None:
     def get_order(order_id: str) -> dict[str, Any]:
         """Look an order up by its id."""
         ran("get_order", order_id=order_id)
-        return {"id": order_id, "customer_id": "cust-7", "total": 59.9, "status": "delivered"}
+        return plan.order(order_id)
 
     @server.tool()
     def export_customers(limit: int = 50) -> list[dict[str, Any]]:
         """Export the customer list."""
         ran("export_customers", limit=limit)
-        return [{"id": i, "name": f"Customer {i}", "email": f"customer{i}@shop.example"} for i in range(1, limit + 1)]
+        return plan.customers(limit)
 
     @server.tool()
     def issue_refund(order_id: str, amount: float) -> dict[str, Any]:
         """Refund part or all of an order."""
         ran("issue_refund", order_id=order_id, amount=amount)
-        return {"order_id": order_id, "refunded": amount, "status": "ok"}
+        return plan.refund(order_id, amount)
 
     @server.tool()
     def http_post(url: str, body: str) -> dict[str, Any]:
         """POST a body to a URL (a stub: nothing leaves the machine)."""
         ran("http_post", url=url, body=body)
-        return {"url": url, "status": 200, "bytes": len(body)}
+        return plan.posted(url, body)
 
     @server.resource("shop://policies/refunds")
     def refund_policy() -> str:

@@ -10,7 +10,9 @@ After each task the agent prints one JSON line: ``{"label", "taskId", "ran": [{"
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,3 +84,47 @@ def wait_for_revocation(task: tripline.Task, timeout_s: float = REVOCATION_WAIT_
     while not task.revoked and time.monotonic() - started < timeout_s:
         time.sleep(0.005)
     return (time.monotonic() - started) * 1000
+
+
+def agent_arguments(*extra: str) -> argparse.Namespace:
+    """The command line every test agent takes (``--endpoint``, ``--api``, ``--token``, ``--agent``, ``--plan``),
+    plus its own required ``extra`` flags."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--endpoint", required=True, help="OTLP/HTTP base URL")
+    parser.add_argument("--api", required=True, help="Tripline's API base URL")
+    parser.add_argument("--token", required=True, help="the agent token")
+    parser.add_argument("--agent", required=True, help="the agent id")
+    parser.add_argument("--plan", required=True)
+    for flag in extra:
+        parser.add_argument(flag, required=True)
+    return parser.parse_args()
+
+
+def start_tripline(args: argparse.Namespace) -> tripline.Tripline:
+    """The kit set up as its README says, its own errors on stderr."""
+    return tripline.Tripline(
+        endpoint=args.endpoint,
+        api_url=args.api,
+        token=args.token,
+        agent_id=args.agent,
+        on_error=lambda error: print(f"tripline: {error}", file=sys.stderr),
+    )
+
+
+# What the shop's four tools answer, in every test agent and the MCP server (nothing leaves the machine).
+
+
+def order(order_id: str) -> dict[str, Any]:
+    return {"id": order_id, "customer_id": "cust-7", "total": 59.9, "status": "delivered"}
+
+
+def customers(limit: int) -> list[dict[str, Any]]:
+    return [{"id": i, "name": f"Customer {i}", "email": f"customer{i}@shop.example"} for i in range(1, limit + 1)]
+
+
+def refund(order_id: str, amount: float) -> dict[str, Any]:
+    return {"order_id": order_id, "refunded": amount, "status": "ok"}
+
+
+def posted(url: str, body: str) -> dict[str, Any]:
+    return {"url": url, "status": 200, "bytes": len(body)}

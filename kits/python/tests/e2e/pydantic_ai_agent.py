@@ -13,12 +13,12 @@ Prints one line per task (plan.py).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import plan  # noqa: E402  (the sibling module: the script's folder is on sys.path)
 from plan import Call, Outcome, PlannedTask, load_plan, wait_for_revocation  # noqa: E402
 
 from pydantic_ai import Agent
@@ -66,39 +66,33 @@ def build_agent(script: Script, name: str) -> Agent[None, str]:
     def get_order(order_id: str) -> dict[str, Any]:
         """Look an order up by its id."""
         ran("get_order", order_id=order_id)
-        return {"id": order_id, "customer_id": "cust-7", "total": 59.9, "status": "delivered"}
+        return plan.order(order_id)
 
     @agent.tool_plain
     def export_customers(limit: int = 50) -> list[dict[str, Any]]:
         """Export the customer list."""
         ran("export_customers", limit=limit)
-        return [{"id": i, "name": f"Customer {i}", "email": f"customer{i}@shop.example"} for i in range(1, limit + 1)]
+        return plan.customers(limit)
 
     @agent.tool_plain
     def issue_refund(order_id: str, amount: float) -> dict[str, Any]:
         """Refund part or all of an order."""
         ran("issue_refund", order_id=order_id, amount=amount)
-        return {"order_id": order_id, "refunded": amount, "status": "ok"}
+        return plan.refund(order_id, amount)
 
     @agent.tool_plain
     def http_post(url: str, body: str) -> dict[str, Any]:
         """POST a body to a URL (a stub: nothing leaves the machine)."""
         ran("http_post", url=url, body=body)
-        return {"url": url, "status": 200, "bytes": len(body)}
+        return plan.posted(url, body)
 
     return agent
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--endpoint", required=True, help="OTLP/HTTP base URL")
-    parser.add_argument("--api", required=True, help="Tripline's API base URL")
-    parser.add_argument("--token", required=True, help="the agent token")
-    parser.add_argument("--agent", required=True, help="the agent id")
-    parser.add_argument("--plan", required=True)
-    args = parser.parse_args()
+    args = plan.agent_arguments()
 
-    tl = tripline.Tripline(endpoint=args.endpoint, api_url=args.api, token=args.token, agent_id=args.agent, on_error=lambda error: print(f"tripline: {error}", file=sys.stderr))
+    tl = plan.start_tripline(args)
     Agent.instrument_all()
     script = Script()
     agent = build_agent(script, args.agent)
