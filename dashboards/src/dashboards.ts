@@ -3,7 +3,8 @@
  * test/integration/dashboards.test.ts checks that the files match this source and runs every query against the
  * ClickHouse engine with data from a real pipeline run.
  *
- * Every query reads with FINAL (schemas/clickhouse/README.md), filters on the tenant variable, and uses the
+ * Every query reads with FINAL (schemas/clickhouse/README.md), filters on the tenant variable (a variable reaches
+ * SQL only as `decodeURLComponent('${name:percentencode}')`, see ./dashboards/common.ts), and uses the
  * plugin's macros: `$__timeFilter(col)`, `$__timeInterval(col)`, `$__interval_s()` (argument-less macros are
  * written with `()`, see macros.ts for why). The database is `tripline` (CLICKHOUSE_DATABASE's default).
  *

@@ -170,15 +170,46 @@ export function expandMacros(
 /** Grafana's variable syntax (public/app/features/variables/utils.ts `variableRegex`). */
 const VARIABLE_PATTERN = /\$(\w+)|\[\[(\w+?)(?::(\w+))?\]\]|\${(\w+)(?:\.([^:^}]+))?(?::([^}]+))?}/g;
 
-/** `templateSrv.replace(sql, vars, format)` with the plugin's `format`: arrays become `'a','b'`. */
+/** Grafana's `encodeURIComponentStrict` (the `percentencode` format): also encodes `!'()*`. */
+const percentEncode = (value: string): string =>
+  encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+
+/** Grafana's `sqlstring` format: `'` doubled, `"` backslash-escaped, backslashes left as they are. */
+const sqlString = (value: string): string => `'${value.replace(/'|"/g, (c) => (c === "'" ? "''" : '\\"'))}'`;
+
+/** The explicit formats (`${name:format}`) the dashboards may use, as Grafana's format registry applies them. */
+const FORMATS: Readonly<Record<string, (value: string | readonly string[]) => string>> = {
+  percentencode: (value) => (typeof value === 'string' ? percentEncode(value) : percentEncode(`{${value.join(',')}}`)),
+  sqlstring: (value) => (typeof value === 'string' ? sqlString(value) : value.map(sqlString).join(',')),
+  raw: (value) => (typeof value === 'string' ? value : value.join(',')),
+};
+
+/**
+ * `templateSrv.replace(sql, vars, format)`: an explicit `${name:format}` applies that format; otherwise the
+ * plugin's `format` joins arrays as `'a','b'` and leaves a single value as it is (unescaped).
+ */
 export function interpolateVariables(sql: string, variables: QueryContext['variables']): string {
   return sql.replace(
     VARIABLE_PATTERN,
-    (whole: string, plain?: string, bracket?: string, _bracketFormat?: string, braced?: string) => {
+    (
+      whole: string,
+      plain?: string,
+      bracket?: string,
+      bracketFormat?: string,
+      braced?: string,
+      _field?: string,
+      bracedFormat?: string,
+    ) => {
       const name = plain ?? bracket ?? braced;
       if (name === undefined || !Object.hasOwn(variables, name)) return whole;
       const value = variables[name];
       if (value === undefined) return whole;
+      const formatName = bracedFormat ?? bracketFormat;
+      if (formatName !== undefined) {
+        const format = FORMATS[formatName];
+        if (format === undefined) throw new MacroError(`variable format ${formatName} is not reproduced here`);
+        return format(value);
+      }
       return typeof value === 'string' ? value : `'${value.join("','")}'`;
     },
   );

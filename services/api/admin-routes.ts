@@ -5,7 +5,8 @@
  *   POST   /v1/admin/tokens           create a token; the answer is the only time it is shown (admin)
  *   GET    /v1/admin/tokens           the tenant's tokens, never the tokens themselves (admin)
  *   DELETE /v1/admin/tokens/:tokenId  revoke a token (admin)
- *   GET    /v1/audit                  the tenant's audit trail, newest first (admin)
+ *   GET    /v1/audit                  the tenant's audit trail, newest first (admin); with `unauthenticated=true`,
+ *                                      the writes refused for want of a valid token, which name no tenant (superuser)
  *
  * An admin manages its own tenant's tokens. The bootstrap admin token (superuser) may name another tenant,
  * which is how a new tenant gets its first admin token.
@@ -42,6 +43,7 @@ const auditQuery = {
   properties: {
     limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
     before: { type: 'string', minLength: 1, maxLength: 64 },
+    unauthenticated: { type: 'boolean', default: false },
   },
 } as const;
 
@@ -118,16 +120,23 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
     },
   );
 
-  app.get<{ Querystring: { limit: number; before?: string } }>(
+  app.get<{ Querystring: { limit: number; before?: string; unauthenticated: boolean } }>(
     '/v1/audit',
     { schema: { querystring: auditQuery } },
     async (request) => {
       const principal = principalOf(request);
+      if (request.query.unauthenticated && !principal.superuser) {
+        throw new TriplineError(
+          'FORBIDDEN',
+          'requests without a valid token name no tenant: only the superuser admin token may list them',
+        );
+      }
       const beforeMs = request.query.before === undefined ? undefined : Date.parse(request.query.before);
       if (beforeMs !== undefined && !Number.isFinite(beforeMs))
         throw new TriplineError('VALIDATION_FAILED', 'before must be an ISO 8601 time');
       const rows = await deps.store.listAudit({
-        tenant: principal.tenant,
+        // The audit trail records a request without a valid token under no tenant ('').
+        tenant: request.query.unauthenticated ? '' : principal.tenant,
         limit: request.query.limit,
         ...(beforeMs === undefined ? {} : { beforeMs }),
       });

@@ -38,7 +38,10 @@ export interface ApiDeps {
   baselines(
     tenant: string,
   ): Promise<{ taskType: string; tasks: number; regime: DetectorStatus['regime']; normal: Record<string, unknown> }[]>;
-  /** Readiness of the parts behind the API (store, bus). */
+  /**
+   * Readiness of the parts behind the API (store, bus): cheap, no table read. `checks` (store errors included) go
+   * to the log, never to the public /readyz.
+   */
   ready(): Promise<{ ready: boolean; checks: Record<string, string> }>;
   logger: Logger;
   /** The kill switch (credentials, introspection, leases, verification, stream); its routes are absent without it. */
@@ -109,11 +112,11 @@ export function buildApiApp(deps: ApiDeps): FastifyInstance {
 
   app.get('/healthz', () => ({ status: 'ok' }));
 
+  // Public (probes send no token): the answer says ready or not, nothing about the parts behind it.
   app.get('/readyz', async (_request, reply) => {
     const readiness = await deps.ready();
-    return reply
-      .status(readiness.ready ? 200 : 503)
-      .send({ status: readiness.ready ? 'ready' : 'not_ready', checks: readiness.checks });
+    if (!readiness.ready) deps.logger.warn({ checks: readiness.checks }, 'not ready');
+    return reply.status(readiness.ready ? 200 : 503).send({ status: readiness.ready ? 'ready' : 'not_ready' });
   });
 
   app.get<{ Params: { taskId: string } }>('/v1/tasks/:taskId', { schema: { params: taskIdParam } }, async (request) => {

@@ -47,7 +47,7 @@ export function distributedApiDeps(
     },
     async ready() {
       try {
-        await store.counts();
+        await store.ping();
         return { ready: true, checks: { store: 'ok', kafka: 'connected' } };
       } catch (error) {
         return { ready: false, checks: { store: messageOf(error), kafka: 'connected' } };

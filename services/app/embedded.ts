@@ -327,7 +327,7 @@ function apiDeps(
     },
     async ready() {
       try {
-        await store.counts();
+        await store.ping();
         return { ready: true, checks: { store: 'ok', bus: `${bus.depth()} events queued` } };
       } catch (error) {
         return { ready: false, checks: { store: messageOf(error), bus: `${bus.depth()} events queued` } };

@@ -147,15 +147,13 @@ export async function startKillSwitchRuntime(options: KillSwitchRuntimeOptions):
     const secrets = createBuiltinSecretStore({ store, key: secretsKey.key, now });
     const providers: SecretProvider[] = [secrets.provider];
     if (config.secretWebhook !== undefined) providers.push(createWebhookSecretProvider(config.secretWebhook));
-    const scoreOf = async (tenant: string, taskId: string): Promise<number> =>
-      (await options.taskState(tenant, taskId))?.score ?? 0;
     const leases = createLeaseManager({
       store,
       providers,
       policy,
       decisions,
       authority,
-      taskScore: scoreOf,
+      taskState: options.taskState,
       ttlSeconds: config.leaseTtlSeconds,
       logger,
       now,

@@ -1,7 +1,8 @@
 /**
  * Request-time checks (`POST /v1/check`): an enforcement point (a tool gateway, an MCP proxy, an API in front
  * of a database) asks "may task T call tool X on resource R now?" before it acts. The answer comes from, in
- * order: the token (if given: valid and active), the task's revocation state, the agent's escalation, then the
+ * order: the token (if given: valid and active), the task's revocation state and whether it ended (an ended task
+ * is denied like a revoked one), the agent's escalation, then the
  * Cedar policies (`call_tool`) with the task's current score in the context. Every answer is recorded with
  * the policies and reasons that decided it.
  */
@@ -140,6 +141,8 @@ export function createChecker(options: {
             : ` by ${revocation.revocation.source === 'detector' ? 'the detector' : revocation.revocation.actor} (${revocation.revocation.reason})`;
         return deny(`task ${taskId} is revoked${by}`);
       }
+      // An ended task acts no more: its token and its id are refused like a revoked one's.
+      if (status === 'completed') return deny(`task ${taskId} ended: nothing may act for it any more`);
       if (taskType === '' || agentId === '')
         return deny(`task ${taskId} is not known to Tripline (no token issued, no events seen)`);
       const block = authority.blocked(request.tenant, agentId, taskId);

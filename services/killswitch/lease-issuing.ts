@@ -1,11 +1,12 @@
 /**
  * Issuing a lease: the policy must allow `lease_secret` (the decision is recorded either way), the first
- * provider that has the secret serves it, and the lease never outlives the token it was asked with. A task
- * revoked while the provider answered gets no secret: its lease ends at once.
+ * provider that has the secret serves it, and the lease never outlives the token it was asked with. An ended task's
+ * token gets none; a task revoked while the provider answered gets no secret: its lease ends at once.
  */
 import { randomUUID } from 'node:crypto';
 import { stableId } from '../shared/ids.ts';
 import type { Authority } from './authority.ts';
+import type { TaskStateSource } from './checks.ts';
 import type { BatchWriter } from './batch-writer.ts';
 import { KillSwitchError } from './errors.ts';
 import { endLease } from './lease-ending.ts';
@@ -19,15 +20,18 @@ export interface IssuingDeps extends LeaseBook {
   policy: PolicyEngine;
   decisions: BatchWriter<PolicyDecisionRecord>;
   authority: Authority;
-  /** The task's current score (0–100), for the policy. */
-  taskScore(tenant: string, taskId: string): Promise<number>;
+  /** The task's current status and score (0–100, for the policy). */
+  taskState: TaskStateSource;
   /** Default and longest lease, in seconds. */
   ttlSeconds: number;
 }
 
 /** Asks the policy whether the task may lease the secret, records the decision, throws POLICY_DENIED if not. */
 async function authorize(deps: IssuingDeps, claims: TaskClaims, secret: string): Promise<void> {
-  const score = await deps.taskScore(claims.tenant, claims.taskId);
+  const snapshot = await deps.taskState(claims.tenant, claims.taskId);
+  if (snapshot?.status === 'completed')
+    throw new KillSwitchError('TOKEN_INVALID', `task ${claims.taskId} ended: its token is no longer valid`);
+  const score = snapshot?.score ?? 0;
   const context = {
     task_id: claims.taskId,
     task_type: claims.taskType,

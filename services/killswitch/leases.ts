@@ -9,6 +9,7 @@
 import { TriplineError, messageOf } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Authority } from './authority.ts';
+import type { TaskStateSource } from './checks.ts';
 import type { BatchWriter } from './batch-writer.ts';
 import { KillSwitchError } from './errors.ts';
 import type { KillSwitchStore, LeaseRecord, PolicyDecisionRecord } from './ks-store.ts';
@@ -31,8 +32,8 @@ export interface LeaseManagerOptions {
   policy: PolicyEngine;
   decisions: BatchWriter<PolicyDecisionRecord>;
   authority: Authority;
-  /** The task's current score (0–100), for the policy. */
-  taskScore(tenant: string, taskId: string): Promise<number>;
+  /** The task's current status (an ended task leases nothing) and score (0–100, for the policy). */
+  taskState: TaskStateSource;
   /** Default and longest lease, in seconds (a lease never outlives the token it was asked with). */
   ttlSeconds: number;
   logger: Logger;

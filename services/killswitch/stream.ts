@@ -79,8 +79,26 @@ function verificationEvent(record: VerificationRecord): Record<string, unknown> 
   };
 }
 
+/**
+ * A field value safe on one SSE line: ids carry agent-chosen text (an escalation's id names its agent), and a CR or
+ * LF there would end the field and start a forged one. Control characters and `%` are percent-encoded, so distinct
+ * values stay distinct. The data line needs nothing: JSON escapes every control character.
+ */
+export function sseFieldValue(value: string): string {
+  let safe = '';
+  for (const character of value) {
+    const code = character.charCodeAt(0);
+    safe +=
+      code < 0x20 || code === 0x7f || character === '%'
+        ? `%${code.toString(16).toUpperCase().padStart(2, '0')}`
+        : character;
+  }
+  return safe;
+}
+
 function frame(type: string, id: string | undefined, data: unknown): string {
-  return `event: ${type}\n${id === undefined ? '' : `id: ${id}\n`}data: ${JSON.stringify(data)}\n\n`;
+  const idLine = id === undefined ? '' : `id: ${sseFieldValue(id)}\n`;
+  return `event: ${sseFieldValue(type)}\n${idLine}data: ${JSON.stringify(data)}\n\n`;
 }
 
 function matches(filter: StreamFilter, tenant: string, taskId: string | undefined, agentId: string): boolean {

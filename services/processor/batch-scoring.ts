@@ -12,7 +12,7 @@ import type { BatchOutput } from './batch-output.ts';
 import { applyEscalations, runHook } from './processor-parts.ts';
 import type { ProcessorParts } from './processor-parts.ts';
 import { endTask } from './task-ends.ts';
-import { noteLearningEffect, taskKey } from './task-table.ts';
+import { noteLearningEffect, onlyAcceptedEvidence, taskKey } from './task-table.ts';
 import { revokeUnderRevokedParent } from './task-tree.ts';
 
 /** Scores events and task ends (the caller serializes it) and returns their results, not yet written. */
@@ -90,6 +90,7 @@ function scoreEvent(
 
   if (verdict.decision === 'allow') return;
   noteLearningEffect(task, learningEffect(verdict));
+  if (onlyAcceptedEvidence(task, verdict)) return;
   const level: Decision = verdict.decision;
   if (!task.raised.has(level)) {
     task.raised.add(level);
@@ -97,8 +98,7 @@ function scoreEvent(
     output.alerts.push(alert);
     parts.killSwitch.alert(alert);
   }
-  const mayRevoke = task.restoredAtScore === undefined || verdict.score > task.restoredAtScore;
-  if (level === 'revoke' && !verdict.shadow && task.status !== 'revoked' && mayRevoke) {
+  if (level === 'revoke' && !verdict.shadow && task.status !== 'revoked') {
     task.status = 'revoked';
     const revocation = detectorRevocation(task.state, verdict, event.id, parts.now(), {
       revokeThreshold: thresholdsFor(task.state.taskType, parts.detector).revoke,

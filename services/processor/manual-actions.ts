@@ -48,7 +48,7 @@ export async function manualAction(
   );
   if (kind === 'revoke' && task.parentId !== '') revocation.parentTaskId = task.parentId;
   if (kind === 'revoke') markRevoked(task);
-  else markRestored(task, peakScore);
+  else markRestored(task);
   parts.killSwitch.apply(revocation);
   const output = emptyOutput();
   output.revocations.push(revocation);
@@ -86,7 +86,7 @@ export function applyRemoteRevocation(parts: ProcessorParts, revocation: Revocat
     markRevoked(task);
   } else {
     if (task.status !== 'revoked') return undefined;
-    markRestored(task, task.peak?.score ?? 0);
+    markRestored(task);
   }
   const output = emptyOutput();
   output.tasks.set(key, task);

@@ -3,7 +3,7 @@
  * late events — credentials used after the task ended. Each holds the task's detector state and what the
  * processor decided about it; `recordOf` snapshots one for the store under a fresh version.
  */
-import type { Decision, TaskStatus, Verdict } from '../../schemas/events.ts';
+import type { Contribution, Decision, TaskStatus, Verdict } from '../../schemas/events.ts';
 import { newTaskState, strongerEffect } from '../core/detect/index.ts';
 import type { LearningEffect, TaskState } from '../core/detect/index.ts';
 import { reasonsOf } from '../core/decide.ts';
@@ -34,8 +34,12 @@ export interface LiveTask {
   flagged: boolean;
   /** It alerted during its type's warm-up only: held, learned once such tasks are the type's norm. */
   warmupAlerted: boolean;
-  /** After a manual restore, the detector revokes again only if the score rises above this. */
-  restoredAtScore: number | undefined;
+  /** A person restored it: the detector judges it on what it did since (`markRestored`). */
+  restored: boolean;
+  /** Evidence a person accepted by restoring it (`evidenceKey`): a verdict made only of it is not acted on. */
+  accepted: Set<string>;
+  /** Its event counts before its last restore (the detector state starts afresh there; the record keeps all). */
+  countsBeforeRestore: TaskState['counts'];
   learned: boolean;
   /** Ids of the events folded into `state`, so an event delivered again (a Kafka replay) is not counted twice. */
   seen: Set<string>;
@@ -67,7 +71,9 @@ export function newLiveTask(
     raised: new Set(),
     flagged: false,
     warmupAlerted: false,
-    restoredAtScore: undefined,
+    restored: false,
+    accepted: new Set(),
+    countsBeforeRestore: { tool_call: 0, data_access: 0, privilege_change: 0 },
     learned: false,
     seen: new Set(),
     scope: {},
@@ -91,10 +97,52 @@ export function markRevoked(task: LiveTask): void {
   task.flagged = true;
 }
 
-/** A restore: the task goes on (or stays completed); the detector revokes it again only above `atScore`. */
-export function markRestored(task: LiveTask, atScore: number): void {
+/**
+ * A restore: the task goes on (or stays completed). A person accepted what it did so far, so the detector judges it
+ * on what it does from here: its state starts afresh (keeping the task's identity, start and end), each level may
+ * alert again, and the evidence of the verdict it was restored at (its highest) is accepted. A later verdict with
+ * evidence beyond that alerts and revokes as for any task; one made only of accepted evidence does neither.
+ */
+export function markRestored(task: LiveTask): void {
   task.status = task.state.endedMs === null ? 'active' : 'completed';
-  task.restoredAtScore = atScore;
+  task.restored = true;
+  for (const contribution of task.peak?.contributions ?? []) {
+    if (task.accepted.size < MAX_ACCEPTED) task.accepted.add(evidenceKey(contribution));
+  }
+  const before = task.state;
+  task.countsBeforeRestore = sumCounts(task.countsBeforeRestore, before.counts);
+  const { tenant, taskId, taskType, agentId } = before;
+  const fresh = newTaskState({ tenant, taskId, taskType, agentId, startMs: before.startedMs });
+  fresh.lastEventMs = before.lastEventMs;
+  fresh.endedMs = before.endedMs;
+  fresh.endedByTrace = before.endedByTrace;
+  task.state = fresh;
+  task.raised.clear();
+}
+
+/** Accepted evidence kept per task (a restore adds its verdict's contributions, a handful each). */
+const MAX_ACCEPTED = 256;
+
+/** Standalone figures in a reason ("50,000 rows", "40.0 MB"), not those inside a host, address or name. */
+const FIGURE = /(?<![\w.])\d+(?:,\d{3})*(?:\.\d+)?(?![\w.])/g;
+
+/** A contribution's feature and what it names, its figures aside ("read 5 rows" and "read 7 rows" are one). */
+function evidenceKey(contribution: Contribution): string {
+  return `${contribution.feature}\u0000${contribution.reason.replace(FIGURE, '#')}`;
+}
+
+/** Is this verdict of a restored task made only of evidence a person accepted by restoring it? */
+export function onlyAcceptedEvidence(task: LiveTask, verdict: Verdict): boolean {
+  if (!task.restored) return false;
+  return verdict.contributions.every((contribution) => task.accepted.has(evidenceKey(contribution)));
+}
+
+function sumCounts(a: TaskState['counts'], b: TaskState['counts']): TaskState['counts'] {
+  return {
+    tool_call: a.tool_call + b.tool_call,
+    data_access: a.data_access + b.data_access,
+    privilege_change: a.privilege_change + b.privilege_change,
+  };
 }
 
 export class TaskTable {
@@ -199,7 +247,7 @@ export class TaskTable {
       decision: peak?.decision ?? 'allow',
       regime: peak?.regime ?? 'rules',
       reasons: peak === undefined ? [] : reasonsOf(peak),
-      counts: { ...state.counts },
+      counts: sumCounts(task.countsBeforeRestore, state.counts),
       startedMs: state.startedMs,
       lastEventMs: state.lastEventMs,
       endedMs: state.endedMs,

@@ -195,7 +195,7 @@ function revokeDescendant(parts: ProcessorParts, child: Child, ancestor: Revocat
  * it: a sub-agent started, or first heard of, after its orchestrator's kill.
  */
 export function revokeUnderRevokedParent(parts: ProcessorParts, task: LiveTask, output: BatchOutput): void {
-  if (task.parentId === '' || task.status !== 'active' || task.restoredAtScore !== undefined) return;
+  if (task.parentId === '' || task.status !== 'active' || task.restored) return;
   const { tenant } = task.state;
   const parent = parts.resolver.held(tenant, task.parentId);
   const kill = parts.kills.killOf(tenant, parent?.state.taskId ?? task.parentId);

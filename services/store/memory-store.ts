@@ -74,6 +74,10 @@ export function createMemoryStore(): MemoryStore {
         baselines: tables.baselines.size,
       });
     },
+    ping() {
+      open();
+      return Promise.resolve();
+    },
     close() {
       closed = true;
       return Promise.resolve();

@@ -98,8 +98,13 @@ export interface Store {
   listAlerts(filter: ListFilter): Promise<Page<Alert>>;
   listRevocations(filter: ListFilter): Promise<Page<Revocation>>;
   loadBaselines(tenant?: string): Promise<BaselineRecord[]>;
-  /** Row counts per table (deduplicated), for tests, health and the console. */
+  /** Row counts per table (deduplicated), for tests and the console: full-table reads, never for health checks. */
   counts(): Promise<Record<'events' | 'alerts' | 'revocations' | 'tasks' | 'baselines', number>>;
+  /**
+   * Resolves when the store answers and its tables exist, reading no table (readiness probes call it often);
+   * rejects with a TriplineError otherwise.
+   */
+  ping(): Promise<void>;
 
   close(): Promise<void>;
 }

@@ -60,6 +60,7 @@ function holdingStore(inner: Store): { store: Store; hold(text: string): void; h
   let released: Promise<void> = Promise.resolve();
   const store: Store = {
     migrate: () => inner.migrate(),
+    ping: () => inner.ping(),
     childTasks: (tenant, parents, limit) => inner.childTasks(tenant, parents, limit),
     async insertEvents(rows: readonly ScoredEvent[]) {
       if (text !== undefined && rows.some((row) => row.event.taskId === text)) {

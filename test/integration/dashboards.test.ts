@@ -38,6 +38,9 @@ import { TEST_AGENT_TOKEN, TEST_AUTH_ENV, adminHeaders } from '../helpers/auth.t
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const JSON_DIR = join(ROOT, 'dashboards/json');
 
+/** The one way a dashboard may put a variable into SQL: percent-encoded by Grafana, decoded by ClickHouse. */
+const ESCAPED_VARIABLE = /decodeURLComponent\('\$\{\w+:percentencode\}'\)/g;
+
 function readDashboards(): { file: string; json: DashboardJson }[] {
   return [...renderDashboards().keys()].map((file) => ({
     file,
@@ -164,6 +167,19 @@ describe('dashboard files', () => {
     }
   });
 
+  it('interpolate every variable into SQL only percent-encoded and decoded by ClickHouse, never raw', () => {
+    for (const { file, json } of readDashboards()) {
+      const queries = [
+        ...json.templating.list.map((variable) => variable.query.rawSql),
+        ...json.panels.flatMap((panel) => (panel.targets ?? []).map((target) => target.rawSql)),
+      ];
+      for (const sql of queries) {
+        const outside = referencedVariables(sql.replaceAll(ESCAPED_VARIABLE, ''));
+        expect(outside, `${file}: variables outside decodeURLComponent('\${name:percentencode}'): ${sql}`).toEqual([]);
+      }
+    }
+  });
+
   it('are loaded by the dashboard provider from the folder docker-compose.yml mounts', () => {
     const provider = parseYaml(
       readFileSync(join(ROOT, 'dashboards/provisioning/dashboards/tripline.yaml'), 'utf8'),
@@ -244,6 +260,14 @@ describe('macro expansion', () => {
     expect(renderQuery(sql, { ...context, variables: { one: 'x', many: ['p', 'q'] } })).toBe(
       "WHERE a = 'x' AND b IN ('p','q') AND c = 'x' AND d = 'x' AND e = '${unknown}'",
     );
+  });
+
+  it('applies the explicit formats the way Grafana formats them', () => {
+    const sql = "a = '${one:percentencode}' AND b = ${one:sqlstring} AND c IN (${many:sqlstring})";
+    expect(renderQuery(sql, { ...context, variables: { one: "x' (y)\\", many: ['p', "q'"] } })).toBe(
+      "a = 'x%27%20%28y%29%5C' AND b = 'x'' (y)\\' AND c IN ('p','q''')",
+    );
+    expect(() => renderQuery('${one:lucene}', { ...context, variables: { one: 'x' } })).toThrow(/lucene/);
   });
 });
 
@@ -443,6 +467,31 @@ describe('every dashboard query on ClickHouse, over a real pipeline run', () => 
       }
     });
   }
+
+  it('confine hostile variable values to a literal: every query answers as for an unknown value', async () => {
+    // A variable's value comes from the URL. Each of these ends the literal under raw interpolation, and the
+    // backslash one also under Grafana's sqlstring format (ClickHouse reads \' as an escaped quote).
+    const hostile = ["' OR 1=1 OR tenant = '", "\\' OR 1=1 OR tenant = \\'", "x') OR (1=1"];
+    const answer = async (sql: string, value: string): Promise<unknown> => {
+      const query = renderQuery(sql, { ...context(), variables: { tenant: value, task_id: value } });
+      try {
+        const result = await client.query({ query, format: 'JSON' });
+        return (await result.json()).data;
+      } catch (error) {
+        return `error: ${(error as Error).message.split('\n')[0] ?? ''}`;
+      }
+    };
+    for (const { json } of dashboards) {
+      const queries = [
+        ...json.templating.list.map((variable) => variable.query.rawSql),
+        ...json.panels.flatMap((panel) => (panel.targets ?? []).map((target) => target.rawSql)),
+      ];
+      for (const sql of queries) {
+        const unknown = await answer(sql, 'no-such-value');
+        for (const value of hostile) expect(await answer(sql, value), `${json.uid}, ${value}: ${sql}`).toEqual(unknown);
+      }
+    }
+  });
 
   it('show what the run did: the revocation, the manual restore with its actor, and the shadow decision', async () => {
     const revocations = await run(

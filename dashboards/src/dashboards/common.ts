@@ -5,9 +5,12 @@
 import { variable } from '../grafana.ts';
 import type { ColumnOptions, Link } from '../grafana.ts';
 
-// Grafana template syntax inside SQL (plain strings: not TypeScript template placeholders).
-export const TENANT = "tenant = '${tenant}'";
-export const TASK = "task_id = '${task_id}'";
+// Grafana template syntax inside SQL (plain strings: not TypeScript template placeholders). A variable's value is
+// whatever the URL says (`var-tenant=...`), so it reaches SQL only percent-encoded (Grafana's `percentencode`
+// leaves [A-Za-z0-9._~%-], nothing that can end a literal) and is decoded by ClickHouse. Grafana's `sqlstring`
+// is not enough here: it doubles quotes but keeps backslashes, and ClickHouse reads `\'` as an escaped quote.
+export const TENANT = "tenant = decodeURLComponent('${tenant:percentencode}')";
+export const TASK = "task_id = decodeURLComponent('${task_id:percentencode}')";
 
 export const tenantVariable = variable({
   name: 'tenant',
@@ -19,7 +22,7 @@ export const tenantVariable = variable({
 
 const TASK_LINK: Link = {
   title: 'Open the task timeline',
-  url: '/d/tripline-task/tripline-task?var-tenant=${tenant}&var-task_id=${__value.raw}&${__url_time_range}',
+  url: '/d/tripline-task/tripline-task?var-tenant=${tenant:percentencode}&var-task_id=${__value.raw}&${__url_time_range}',
 };
 export const taskIdColumn: ColumnOptions = { links: [TASK_LINK], width: 170 };
 export const scoreColumn: ColumnOptions = { colorByScore: true, width: 70 };

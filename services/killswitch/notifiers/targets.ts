@@ -114,20 +114,29 @@ const SLACK_EMOJI: Record<Notification['severity'], string> = {
   critical: ':rotating_light:',
 };
 
+/**
+ * Text for Slack's `mrkdwn`, where `<…>` makes mentions (`<!channel>`, `<@U…>`) and links: agent-controlled text
+ * (ids, task types, reasons, titles) is escaped as Slack's formatting rules say (`&`, `<`, `>`), so it can neither
+ * ping nor link. Plain `@channel` only pings with `link_names`, which these messages never set.
+ */
+export function slackEscape(text: string): string {
+  return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
+}
+
 export function slackMessage(notification: Notification): Record<string, unknown> {
   const fields = [
-    `*Task*\n${notification.taskId || '—'}`,
-    `*Type*\n${notification.taskType || '—'}`,
-    `*Agent*\n${notification.agentId}`,
+    `*Task*\n${slackEscape(notification.taskId) || '—'}`,
+    `*Type*\n${slackEscape(notification.taskType) || '—'}`,
+    `*Agent*\n${slackEscape(notification.agentId)}`,
     `*Severity*\n${notification.severity}${notification.score === undefined ? '' : ` (score ${Math.round(notification.score)})`}`,
   ];
   const reasons = notification.reasons
     .slice(0, 5)
-    .map((reason) => `• ${reason}`)
+    .map((reason) => `• ${slackEscape(reason)}`)
     .join('\n');
   const link = Object.values(notification.links)[0];
   return {
-    text: `${SLACK_EMOJI[notification.severity]} ${notification.title}`,
+    text: `${SLACK_EMOJI[notification.severity]} ${slackEscape(notification.title)}`,
     blocks: [
       { type: 'header', text: { type: 'plain_text', text: truncate(notification.title, 150) } },
       { type: 'section', fields: fields.map((text) => ({ type: 'mrkdwn', text })) },

@@ -329,6 +329,20 @@ class ClickHouseStore implements Store {
     });
   }
 
+  ping(): Promise<void> {
+    return this.#run('ping', async () => {
+      // Metadata only, and over the lookups connection where there is one: a probe never waits behind a bulk insert.
+      const rows = (await this.#select(
+        `EXISTS TABLE ${this.#db}.revocations`,
+        {},
+        this.#side?.lookups ?? this.#client,
+      )) as { result: number }[];
+      if (rows[0]?.result !== 1) {
+        throw new TriplineError('STORE_UNAVAILABLE', `ClickHouse has no ${this.#db}.revocations (has migrate() run?)`);
+      }
+    });
+  }
+
   close(): Promise<void> {
     this.#closing ??= (async () => {
       await Promise.allSettled([...this.#inflight]);

@@ -42,6 +42,7 @@ function crashableStore(inner: Store): { store: Store; kill(): void; hung(): boo
   };
   const store: Store = {
     migrate: () => live(() => inner.migrate()),
+    ping: () => live(() => inner.ping()),
     childTasks: (tenant, parents, limit) => live(() => inner.childTasks(tenant, parents, limit)),
     async insertEvents(rows) {
       await live(() => inner.insertEvents(rows));

@@ -212,7 +212,7 @@ describe('verification', () => {
       policy: loadPolicyEngine(),
       decisions: writer(decisions),
       authority,
-      taskScore: () => Promise.resolve(0),
+      taskState: () => Promise.resolve(undefined),
       ttlSeconds: 60,
       logger,
     });

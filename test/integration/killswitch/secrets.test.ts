@@ -223,4 +223,41 @@ describe('leases through the API', () => {
     });
     expect(ended.endReason).toBe('the task ended');
   });
+
+  it('refuses a task’s token for checks and new leases once the task ended', async () => {
+    const token = await task('support-4', 'summarize_ticket', 'token-after-end');
+    const auth = { authorization: `Bearer ${token}` };
+    const checkBody = { token, tool: 'get_ticket' };
+    const before = await postJson(`${tripline.api}/v1/check`, checkBody);
+    expect(before.body, JSON.stringify(before.body)).toMatchObject({ allowed: true });
+    expect((await postJson(`${tripline.api}/v1/leases`, { secret: 'helpdesk-api-token' }, auth)).status).toBe(201);
+
+    const now = Date.now();
+    await tripline.running.processor.handle({
+      events: [],
+      boundaries: [
+        {
+          tenant: 'default',
+          taskId: 'token-after-end',
+          taskType: 'summarize_ticket',
+          agentId: 'support-4',
+          traceId: 't-end',
+          spanId: 's-end',
+          startMs: now - 1000,
+          endMs: now,
+          error: false,
+          ends: true,
+        },
+      ],
+    });
+    const after = await postJson(`${tripline.api}/v1/check`, checkBody);
+    expect(after.body).toMatchObject({ allowed: false, decision: 'deny', task: { status: 'completed' } });
+    expect((after.body.reasons as string[]).join(' ')).toContain('task token-after-end ended');
+    const byId = await postJson(`${tripline.api}/v1/check`, { taskId: 'token-after-end', tool: 'get_ticket' });
+    expect(byId.body).toMatchObject({ allowed: false });
+    const lease = await postJson(`${tripline.api}/v1/leases`, { secret: 'helpdesk-api-token' }, auth);
+    expect(lease.status).toBe(401);
+    expect(lease.body.error).toMatchObject({ code: 'TOKEN_INVALID' });
+    expect(JSON.stringify(lease.body)).toContain('ended');
+  });
 });

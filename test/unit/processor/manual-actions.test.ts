@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Revocation } from '../../../schemas/events.ts';
 import { createMemoryStore } from '../../../services/store/memory-store.ts';
-import { benignTask, rng, taskCtx, toolCall } from '../detect/fixtures.ts';
+import { benignTask, dataAccess, rng, taskCtx, toolCall } from '../detect/fixtures.ts';
 import { TENANT, exfiltration, revocationsOf, rootOf, startProcessor, warmUp } from './harness.ts';
 
 const NOW = Date.now() - 3_600_000;
@@ -87,24 +87,47 @@ describe('manual kills and restores (memory store)', () => {
     await second.processor.stop();
   });
 
-  it('after a restore, does not revoke again at a score no higher than the restored one', async () => {
+  it('after a restore, judges the task on what it does next: what the person accepted does not revoke again', async () => {
     const { processor, store, messages } = await startProcessor();
     await warmUp(processor, NOW);
     const attack = exfiltration('restored-1', NOW + 3_000_000);
     await processor.handle({ events: attack, boundaries: [] });
     expect(revocationsOf(messages)).toHaveLength(1);
     await processor.restore({ tenant: TENANT, taskId: 'restored-1', actor: 'bob', reason: 'a sanctioned export' });
+    const alertsBefore = messages.filter((message) => message.type === 'alert').length;
 
     const ctx = taskCtx('summarize_ticket', 'restored-1', 'agent-rogue', NOW + 3_010_000);
     ctx.seq = attack.length;
-    // The same post again: a revoke-level verdict, but no higher than the score the person restored it at.
-    const peak = processor.taskSnapshot(TENANT, 'restored-1')?.score ?? 0;
+    // The post the person accepted, again: still scored (the tool and host are new to the type), not acted on.
     toolCall(ctx, 'http_request', { target: 'paste.example.net', sideEffect: 'write' });
     await processor.handle({ events: ctx.events, boundaries: [] });
     const [after] = (await store.eventsForTask(TENANT, 'restored-1')).slice(-1);
-    expect(after?.verdict).toMatchObject({ decision: 'revoke', score: peak });
+    expect(after?.event.id).toBe(ctx.events[0]?.id);
+    expect(messages.filter((message) => message.type === 'alert')).toHaveLength(alertsBefore);
     expect((await store.getTask(TENANT, 'restored-1'))?.status).toBe('active');
     expect(revocationsOf(messages).map((item) => item.action)).toEqual(['revoke', 'restore']);
+    expect((await store.getTask(TENANT, 'restored-1'))?.counts.tool_call).toBe(3);
+    await processor.stop();
+  });
+
+  it('after a restore at the highest score, new evidence alerts and revokes again', async () => {
+    const { processor, store, messages } = await startProcessor();
+    await warmUp(processor, NOW);
+    const attack = exfiltration('restored-2', NOW + 3_000_000);
+    await processor.handle({ events: attack, boundaries: [] });
+    expect(processor.taskSnapshot(TENANT, 'restored-2')?.score).toBe(100);
+    await processor.restore({ tenant: TENANT, taskId: 'restored-2', actor: 'bob', reason: 'a sanctioned export' });
+    const alertsBefore = messages.filter((message) => message.type === 'alert').length;
+
+    // After the restore the task reads the restricted table again and posts it elsewhere: a new exfiltration.
+    const ctx = taskCtx('summarize_ticket', 'restored-2', 'agent-rogue', NOW + 3_010_000);
+    ctx.seq = attack.length;
+    dataAccess(ctx, 'crm.customers', { rows: 50_000, bytes: 40_000_000, classification: 'restricted' });
+    toolCall(ctx, 'http_request', { target: 'drop.example.org', sideEffect: 'write' });
+    await processor.handle({ events: ctx.events, boundaries: [] });
+    expect(revocationsOf(messages).map((item) => item.action)).toEqual(['revoke', 'restore', 'revoke']);
+    expect(messages.filter((message) => message.type === 'alert').length).toBeGreaterThan(alertsBefore);
+    expect((await store.getTask(TENANT, 'restored-2'))?.status).toBe('revoked');
     await processor.stop();
   });
 
