@@ -210,7 +210,9 @@ describe('task trees: a TypeScript orchestrator and a Python sub-agent over HTTP
       'the API to show the child with its parent',
       async () => {
         const [view, parentView] = [await tree(child.taskId), await tree(parentId)];
+        // The child's view names its parent's status once the parent's own record is stored (it may come second).
         return view?.parent?.taskId === parentId &&
+          view.parent.found !== false &&
           parentView?.children.some((link) => link.taskId === child.taskId) === true
           ? view
           : undefined;
