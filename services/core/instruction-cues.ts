@@ -14,6 +14,7 @@
  * never to flag text on its own. Pure and bounded: the first MAX_CUE_TEXT characters are read, in one pass per
  * cue; zero-width and soft-hyphen characters, which hide an instruction from a person, are removed first.
  */
+import { INSTRUCTION_CUES } from '../../schemas/events.ts';
 import type { InstructionCue } from '../../schemas/events.ts';
 
 /** Longest text read for cues (a longer result is read up to this length). */
@@ -113,3 +114,10 @@ export const CUE_WORDS: Readonly<Record<InstructionCue, string>> = {
   claims_authority: 'invokes an authority to justify the step',
   role_markup: 'forges prompt markup',
 };
+
+/** The known cues of a list read from elsewhere (an event, a stored row), in their fixed order; undefined for none. */
+export function knownCues(list: unknown): InstructionCue[] | undefined {
+  if (!Array.isArray(list)) return undefined;
+  const cues = INSTRUCTION_CUES.filter((cue) => list.includes(cue));
+  return cues.length > 0 ? cues : undefined;
+}

@@ -7,8 +7,8 @@
  * Bounded: at most MAX_TASK_PARTIES counterparties per task (more are not tracked) and MAX_PARTIES_PER_CALL read per
  * call and list; a counterparty with an unknown kind or a key that is not a short string is ignored, never thrown on.
  */
-import { INSTRUCTION_CUES } from '../../../schemas/events.ts';
 import type { Counterparty, CounterpartyKind, InstructionCue, ToolCallDetail } from '../../../schemas/events.ts';
+import { knownCues } from '../instruction-cues.ts';
 import { sinkKind } from './signals.ts';
 
 /** Counterparties tracked per task (first met first); later ones are not tracked. */
@@ -71,13 +71,6 @@ export function validParties(list: unknown): Counterparty[] {
   return out;
 }
 
-/** The known instruction cues of an event's `resultInstructions` (undefined when none). */
-export function validCues(list: unknown): InstructionCue[] | undefined {
-  if (!Array.isArray(list)) return undefined;
-  const cues = INSTRUCTION_CUES.filter((cue) => list.includes(cue));
-  return cues.length > 0 ? cues : undefined;
-}
-
 /** A finite positive amount from an event, else undefined. */
 export function validAmount(amount: unknown): number | undefined {
   return typeof amount === 'number' && Number.isFinite(amount) && amount > 0 ? amount : undefined;
@@ -124,7 +117,7 @@ export function observeParties(state: PartyState, tool: ToolCallDetail): void {
       if (use.fromResult) use.flowed = true;
     }
   }
-  const cues = tool.resultCounterparties === undefined ? undefined : validCues(tool.resultInstructions);
+  const cues = tool.resultCounterparties === undefined ? undefined : knownCues(tool.resultInstructions);
   for (const c of validParties(tool.resultCounterparties)) {
     const k = partyKey(c);
     let use = parties.get(k);

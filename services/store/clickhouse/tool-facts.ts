@@ -3,8 +3,8 @@
  * tool call's arguments and result, as JSON text, and back. A row that does not parse, or a field of the wrong
  * shape, is left out (the event still stands).
  */
-import { INSTRUCTION_CUES } from '../../../schemas/events.ts';
-import type { Counterparty, CounterpartyKind, InstructionCue, ToolCallDetail } from '../../../schemas/events.ts';
+import type { Counterparty, CounterpartyKind, ToolCallDetail } from '../../../schemas/events.ts';
+import { knownCues } from '../../core/instruction-cues.ts';
 
 type ToolFacts = Pick<
   ToolCallDetail,
@@ -59,12 +59,8 @@ export function toolFactsOfRow(text: string | undefined): ToolFacts {
   const resultCounterparties = counterpartiesOf(stored.resultCounterparties);
   if (resultCounterparties !== undefined) facts.resultCounterparties = resultCounterparties;
   if (typeof stored.resultRecorded === 'boolean') facts.resultRecorded = stored.resultRecorded;
-  if (Array.isArray(stored.resultInstructions)) {
-    const cues = (stored.resultInstructions as unknown[]).filter((cue): cue is InstructionCue =>
-      (INSTRUCTION_CUES as readonly unknown[]).includes(cue),
-    );
-    if (cues.length > 0) facts.resultInstructions = cues;
-  }
+  const cues = knownCues(stored.resultInstructions);
+  if (cues !== undefined) facts.resultInstructions = cues;
   if (typeof stored.amount === 'number') facts.amount = stored.amount;
   if (Array.isArray(stored.argumentKeys))
     facts.argumentKeys = (stored.argumentKeys as unknown[]).filter((key): key is string => typeof key === 'string');
