@@ -91,6 +91,11 @@ export interface TaskClaims {
   agentId?: string;
   /** `tripline.task.parent_id` (made addressable): the task this one was started inside; a link, never authority. */
   parentTaskId?: string;
+  /**
+   * The agent the span claimed when its agent token may not speak for it (services/core/agent-binding.ts): the
+   * event was put under the token's identity instead, and its task alerts (`identity.agent_refused`).
+   */
+  refusedAgentId?: string;
 }
 
 /** One classified span. `id` is deterministic (trace id + span id), so replays deduplicate. */

@@ -14,6 +14,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { AccessControl } from '../auth/access-control.ts';
 import type { AccessStore, TokenRecord } from '../auth/access-store.ts';
+import { AGENT_PATTERN_SOURCE, MAX_BINDING_PATTERNS } from '../core/agent-binding.ts';
 import { ROLES } from '../auth/roles.ts';
 import type { Role } from '../auth/roles.ts';
 import { TriplineError } from '../shared/errors.ts';
@@ -33,6 +34,13 @@ const createBody = {
     role: { type: 'string', enum: [...ROLES] },
     name: { type: 'string', minLength: 1, maxLength: 200 },
     tenant: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' },
+    // Agent tokens only: the agent ids (and `prefix*`) it may speak for; none: every agent of its tenant.
+    agents: {
+      type: 'array',
+      maxItems: MAX_BINDING_PATTERNS,
+      uniqueItems: true,
+      items: { type: 'string', pattern: AGENT_PATTERN_SOURCE },
+    },
     reason: { type: 'string', maxLength: 1000 },
   },
 } as const;
@@ -56,6 +64,7 @@ function tokenView(record: TokenRecord): Record<string, unknown> {
     role: record.role,
     name: record.name,
     superuser: record.superuser,
+    agents: record.agents,
     createdAt: iso(record.createdMs),
     createdBy: record.createdBy,
     revokedAt: iso(record.revokedMs),
@@ -72,10 +81,11 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
       name: principal.name,
       tokenId: principal.tokenId,
       superuser: principal.superuser,
+      agents: principal.agents,
     };
   });
 
-  app.post<{ Body: { role: Role; name: string; tenant?: string; reason?: string } }>(
+  app.post<{ Body: { role: Role; name: string; tenant?: string; agents?: string[]; reason?: string } }>(
     '/v1/admin/tokens',
     { schema: { body: createBody } },
     async (request, reply) => {
@@ -87,11 +97,15 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
           `an admin token of tenant ${JSON.stringify(principal.tenant)} may not create tokens for another tenant`,
         );
       }
+      const agents = request.body.agents ?? [];
+      if (agents.length > 0 && request.body.role !== 'agent')
+        throw new TriplineError('VALIDATION_FAILED', `agents binds agent tokens only, not a ${request.body.role} token`);
       const { token, record } = await deps.control.createToken({
         tenant,
         role: request.body.role,
         name: request.body.name,
         createdBy: principal.name,
+        agents,
       });
       return reply
         .status(201)

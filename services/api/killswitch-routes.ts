@@ -19,6 +19,7 @@
  *   GET    /v1/decisions                             recorded policy decisions (filter task_id, agent_id)
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { speaksFor } from '../core/agent-binding.ts';
 import { principalOf, tenantOf } from './access.ts';
 import { TriplineError } from '../shared/errors.ts';
 import { KillSwitchError } from '../killswitch/errors.ts';
@@ -125,7 +126,14 @@ function registerTokenRoutes(scope: FastifyInstance, runtime: Runtime): void {
     };
   }>('/v1/tasks', { schema: { body: startTaskBody } }, async (request, reply) => {
     const body = request.body;
-    const result = await authority.startTask({ tenant: tenantOf(request), ...body });
+    // The agent is the token's to name: a bound token starts tasks for its own agents only (Cedar's principal).
+    const principal = principalOf(request);
+    if (!speaksFor(principal.agents, body.agentId))
+      throw new TriplineError(
+        'FORBIDDEN',
+        `this agent token may not speak for agent ${JSON.stringify(body.agentId)} (it is bound to ${principal.agents.join(', ')})`,
+      );
+    const result = await authority.startTask({ tenant: principal.tenant, ...body });
     const { claims } = result;
     return reply.status(201).send({
       taskId: result.taskId,

@@ -33,12 +33,21 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { OtlpFormat, OtlpTraceRequest } from '../../schemas/otlp.ts';
 import { TriplineError, isTriplineError, messageOf } from '../shared/errors.ts';
 import type { TenantRateLimiter } from '../auth/rate-limit.ts';
+import type { AgentBinding } from '../core/agent-binding.ts';
 import { RPC_CODE, countSpans, decodeTraceRequest, encodeRpcStatus, encodeTraceResponse } from '../otlp/codec.ts';
 
 /** What the receiver tells the handler besides the request. */
 export interface OtlpHandlerContext {
   tenant: string;
   format: OtlpFormat;
+  /** The agent ids the request's token may speak for (services/core/agent-binding.ts); empty: any of its tenant. */
+  agents: AgentBinding;
+}
+
+/** Who sent a request, from its token: the tenant and the agents it may speak for. */
+export interface IngestCaller {
+  tenant: string;
+  agents: AgentBinding;
 }
 
 /** The handler's verdict: how many spans it rejected (0 for none) and, optionally, why. */
@@ -69,11 +78,12 @@ export interface OtlpReceiverOptions {
    */
   protobufHandler?: (body: Uint8Array, context: OtlpHandlerContext) => Promise<OtlpHandlerResult>;
   /**
-   * The tenant of a request from its `Authorization` header; throws TriplineError UNAUTHENTICATED (→ 401)
-   * for a missing, unknown or revoked token. Tripline's entry points always set it.
+   * The tenant of a request (a string: any agent of it) or its caller (tenant and agent binding) from its
+   * `Authorization` header; throws TriplineError UNAUTHENTICATED (→ 401) for a missing, unknown or revoked token.
+   * Tripline's entry points always set it.
    * @default every request is the tenant `default` (for embedding the receiver behind other authentication)
    */
-  authenticate?: (authorization: string | undefined) => Promise<string>;
+  authenticate?: (authorization: string | undefined) => Promise<string | IngestCaller>;
   /** Per-tenant span rate limits (→ 429 with Retry-After). @default none */
   rateLimiter?: TenantRateLimiter;
   /**
@@ -124,11 +134,11 @@ export function registerOtlpReceiver(app: FastifyInstance, options: OtlpReceiver
     reserved.delete(request);
     inFlightBytes -= bytes;
   };
-  const tenants = new WeakMap<FastifyRequest, string>();
-  const tenantOf = (request: FastifyRequest): string => {
-    const tenant = tenants.get(request);
-    if (tenant === undefined) throw new TriplineError('UNAUTHENTICATED', 'the request was not authenticated');
-    return tenant;
+  const callers = new WeakMap<FastifyRequest, IngestCaller>();
+  const callerOf = (request: FastifyRequest): IngestCaller => {
+    const caller = callers.get(request);
+    if (caller === undefined) throw new TriplineError('UNAUTHENTICATED', 'the request was not authenticated');
+    return caller;
   };
 
   void app.register((scope, _pluginOptions, done) => {
@@ -147,8 +157,10 @@ export function registerOtlpReceiver(app: FastifyInstance, options: OtlpReceiver
       bodyLimit: maxBodyBytes,
       // Refuse an unknown token, a tenant over its limit and an unsupported Content-Encoding before the body is read.
       onRequest: async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-        const tenant = await authenticate(request.headers.authorization);
-        tenants.set(request, tenant);
+        const authenticated = await authenticate(request.headers.authorization);
+        const caller = typeof authenticated === 'string' ? { tenant: authenticated, agents: [] } : authenticated;
+        callers.set(request, caller);
+        const { tenant } = caller;
         const waitSeconds = rateLimiter?.admit(tenant);
         if (waitSeconds !== undefined) {
           throw new TriplineError(
@@ -189,18 +201,18 @@ export function registerOtlpReceiver(app: FastifyInstance, options: OtlpReceiver
       const gzipped = isGzip(request.headers['content-encoding']);
       const raw = Buffer.isBuffer(request.body) ? request.body : EMPTY_BODY;
       const body = gzipped && raw.length > 0 ? await gunzipLimited(raw, maxBodyBytes) : raw;
-      const tenant = tenantOf(request);
+      const { tenant, agents } = callerOf(request);
       let result: OtlpHandlerResult = { rejectedSpans: 0 };
       let spans = 0;
       if (format === 'protobuf' && options.protobufHandler !== undefined) {
         if (body.length > 0) {
-          result = await options.protobufHandler(body, { tenant, format });
+          result = await options.protobufHandler(body, { tenant, format, agents });
           spans = result.spans ?? 0;
         }
       } else {
         const decoded = decodeTraceRequest(body, format);
         spans = countSpans(decoded);
-        if (spans > 0) result = await handler(decoded, { tenant, format });
+        if (spans > 0) result = await handler(decoded, { tenant, format, agents });
       }
       rateLimiter?.charge(tenant, spans);
 

@@ -3,6 +3,7 @@
  * the audit trail, per-tenant ingest limits, and what the OTLP receiver and the API plug in.
  */
 import type { ApiAccess } from '../api/access.ts';
+import type { IngestCaller } from '../api/otlp-receiver.ts';
 import type { AdminRoutesDeps } from '../api/admin-routes.ts';
 import type { AuthConfig } from './config.ts';
 import { TriplineError } from '../shared/errors.ts';
@@ -26,8 +27,8 @@ export interface RunningAuth {
   rateLimiter: TenantRateLimiter;
   /** Tokens generated at this start (first start only), to be shown once. */
   generated: GeneratedToken[];
-  /** The OTLP receiver's check: the tenant of an agent token, or UNAUTHENTICATED / FORBIDDEN. */
-  authenticateIngest(authorization: string | undefined): Promise<string>;
+  /** The OTLP receiver's check: the tenant and agent binding of an agent token, or UNAUTHENTICATED / FORBIDDEN. */
+  authenticateIngest(authorization: string | undefined): Promise<IngestCaller>;
   /** What the API app needs. */
   api: ApiAccess;
   admin: AdminRoutesDeps;
@@ -79,7 +80,7 @@ export async function startAuth(options: StartAuthOptions): Promise<RunningAuth>
           throw new TriplineError('UNAUTHENTICATED', 'send an agent token as "Authorization: Bearer <token>"');
         if (principal.role !== 'agent')
           throw new TriplineError('FORBIDDEN', `a ${principal.role} token may not send spans; use an agent token`);
-        return principal.tenant;
+        return { tenant: principal.tenant, agents: principal.agents };
       },
       api: { control, audit },
       admin: { control, store },
@@ -106,6 +107,7 @@ export function describeGeneratedTokens(generated: readonly GeneratedToken[]): s
     'Tripline made its first tokens for the tenant "default". They are shown this once; only their hashes are kept.',
     ...lines,
     'Send them as "Authorization: Bearer <token>" (agents: OTEL_EXPORTER_OTLP_HEADERS="authorization=Bearer <agent token>").',
+    'The agent token is fleet-wide (any agent id); give each agent its own: POST /v1/admin/tokens with "agents".',
     'Lost the admin token? Restart with TRIPLINE_ADMIN_TOKEN set to a new one (24+ characters).',
     '',
   ].join('\n');

@@ -31,6 +31,8 @@ export interface NewToken {
   name: string;
   createdBy: string;
   superuser?: boolean;
+  /** Agent tokens: the agent ids (and `prefix*`) it may speak for. @default [] (fleet-wide) */
+  agents?: readonly string[];
 }
 
 /** Tokens made by `bootstrap`, to be shown once. */
@@ -86,6 +88,14 @@ const GENERATED_AGENT: NewToken = {
   createdBy: 'first start',
 };
 
+/**
+ * The first-start and configured agent tokens are bound to no agent: they speak for every agent id of their tenant
+ * (a fleet's shared token), so one leaked copy can put spans, task starts and acknowledgements under any agent.
+ */
+const FLEET_WIDE_WARNING = {
+  advice: 'give each agent a token bound to its ids: POST /v1/admin/tokens {"role":"agent","agents":["id","prefix*"]}',
+};
+
 function principalOf(row: TokenRecord): Principal {
   return {
     tokenId: row.id,
@@ -93,6 +103,7 @@ function principalOf(row: TokenRecord): Principal {
     role: row.role,
     name: row.name,
     superuser: row.superuser,
+    agents: row.agents,
   };
 }
 
@@ -150,6 +161,7 @@ export async function openAccessControl(options: AccessControlOptions): Promise<
       name: input.name,
       tokenHash: hashToken(token),
       superuser: input.superuser ?? false,
+      agents: [...(input.agents ?? [])],
       createdMs: now(),
       createdBy: input.createdBy,
       revokedMs: null,
@@ -191,7 +203,10 @@ export async function openAccessControl(options: AccessControlOptions): Promise<
     async bootstrap(configured, { generate }) {
       const generated: GeneratedToken[] = [];
       if (configured.adminToken !== undefined) await ensure(configured.adminToken, CONFIGURED_ADMIN);
-      if (configured.agentToken !== undefined) await ensure(configured.agentToken, CONFIGURED_AGENT);
+      if (configured.agentToken !== undefined) {
+        await ensure(configured.agentToken, CONFIGURED_AGENT);
+        logger.warn(FLEET_WIDE_WARNING, 'TRIPLINE_AGENT_TOKEN is fleet-wide: it may speak for every agent id of "default"');
+      }
       const firstStart = generate && ![...records.values()].some((row) => row.role === 'admin' && row.superuser);
       if (firstStart) {
         const admin = await createToken(GENERATED_ADMIN);
@@ -199,6 +214,7 @@ export async function openAccessControl(options: AccessControlOptions): Promise<
         if (configured.agentToken === undefined) {
           const agent = await createToken(GENERATED_AGENT);
           generated.push({ role: 'agent', tenant: BOOTSTRAP_TENANT, token: agent.token });
+          logger.warn(FLEET_WIDE_WARNING, 'the first-start agent token is fleet-wide: it may speak for every agent id of "default"');
         }
       }
       return generated;

@@ -8,6 +8,8 @@ export interface TokenRecord {
   name: string;
   tokenHash: string;
   superuser: boolean;
+  /** Agent tokens: the agent ids (and `prefix*`) it may speak for; empty for fleet-wide (services/core/agent-binding.ts). */
+  agents: string[];
   createdMs: number;
   createdBy: string;
   revokedMs: number | null;

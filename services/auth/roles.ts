@@ -31,6 +31,11 @@ export interface Principal {
   name: string;
   /** May manage the tokens of every tenant (the bootstrap admin token only). */
   superuser: boolean;
+  /**
+   * Agent tokens: the agent ids it may speak for (exact ids and `prefix*`; services/core/agent-binding.ts); empty
+   * for a fleet-wide token and for every other role.
+   */
+  agents: readonly string[];
 }
 
 const PERSON_RANK: Record<Exclude<Role, 'agent'>, number> = { viewer: 1, operator: 2, admin: 3 };

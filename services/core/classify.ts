@@ -22,6 +22,7 @@ import type {
   TaskBoundary,
   TaskClaims,
 } from '../../schemas/events.ts';
+import type { AgentBinding } from './agent-binding.ts';
 import { collectionFromQuery } from './arguments.ts';
 import { hostOf, isOneOf, numberAttr, stringAttr, stringListAttr } from './attribute-values.ts';
 import type { Attributes } from './attribute-values.ts';
@@ -60,6 +61,11 @@ export interface ClassifiedBatch {
   boundaries: TaskBoundary[];
   /** Spans that are none of the three kinds and no task boundary: counted, not stored. */
   dropped: number;
+  /**
+   * The agent binding its events were held to (services/core/agent-binding.ts), set by the gateway: the span
+   * records carry it to the processors, which classify the spans again.
+   */
+  agents?: AgentBinding;
 }
 
 /** What becomes of a span: an event, a task boundary (it ends or names its trace's task), or nothing. */

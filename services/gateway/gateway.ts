@@ -4,11 +4,13 @@
  */
 import v8 from 'node:v8';
 import type { EventPublisher } from '../bus/bus.ts';
-import { TENANT_HEADER } from '../bus/kafka/publisher.ts';
+import { recordHeaders } from '../bus/kafka/publisher.ts';
 import type { SpanRecord } from '../bus/kafka/publisher.ts';
 import { routeTraceRequest } from '../otlp/route.ts';
 import type { RouteTopics } from '../otlp/route.ts';
 import { classifyRequest } from '../core/classify.ts';
+import { bindBatch } from '../core/agent-binding.ts';
+import type { AgentBinding } from '../core/agent-binding.ts';
 import type { ClassifyOptions } from '../core/classify.ts';
 import type { OtlpTraceRequest } from '../../schemas/otlp.ts';
 
@@ -26,13 +28,19 @@ export interface RecordPublisher {
   publishRecords(records: readonly SpanRecord[]): Promise<void>;
 }
 
+/** Who sent a request: its token's tenant and the agents it may speak for (absent or empty: any of its tenant). */
+export interface IngestContext {
+  tenant: string;
+  agents?: AgentBinding;
+}
+
 export interface Gateway {
-  ingest(request: OtlpTraceRequest, context: { tenant: string }): Promise<{ rejectedSpans: number }>;
+  ingest(request: OtlpTraceRequest, context: IngestContext): Promise<{ rejectedSpans: number }>;
   /**
    * The fast path of the Kafka gateway: a protobuf request routed from its bytes to the span topics
    * (services/otlp/route.ts), no span decoded into objects. Only when created with `records`.
    */
-  ingestProtobuf?(body: Uint8Array, context: { tenant: string }): Promise<{ rejectedSpans: number; spans: number }>;
+  ingestProtobuf?(body: Uint8Array, context: IngestContext): Promise<{ rejectedSpans: number; spans: number }>;
   stats(): Readonly<GatewayStats>;
 }
 
@@ -76,11 +84,12 @@ export function createGateway(
       : {
           async ingestProtobuf(
             body: Uint8Array,
-            context: { tenant: string },
+            context: IngestContext,
           ): Promise<{ rejectedSpans: number; spans: number }> {
             const routed = routeTraceRequest(body, records.topics, records.maxRecordBytes);
             if (routed.records.length > 0) {
-              const headers = { [TENANT_HEADER]: context.tenant };
+              // The processors classify the records again and hold their agents to the token's binding.
+              const headers = recordHeaders(context.tenant, context.agents);
               await records.publisher.publishRecords(routed.records.map((record) => ({ ...record, headers })));
             }
             stats.requests += 1;
@@ -95,7 +104,8 @@ export function createGateway(
   return {
     ...fast,
     async ingest(request, context) {
-      const batch = classifyRequest(request, context.tenant, classify);
+      const agents = context.agents ?? [];
+      const batch = { ...bindBatch(classifyRequest(request, context.tenant, classify), agents), agents };
       await publisher.publish(batch, request);
       stats.requests += 1;
       stats.events += batch.events.length;

@@ -11,6 +11,7 @@ import { emptyOutput } from './batch-output.ts';
 import type { BatchOutput } from './batch-output.ts';
 import { applyEscalations, runHook } from './processor-parts.ts';
 import type { ProcessorParts } from './processor-parts.ts';
+import { checkEventIdentity } from './identity-findings.ts';
 import { endTask } from './task-ends.ts';
 import { noteLearningEffect, onlyAcceptedEvidence, taskKey } from './task-table.ts';
 import { revokeUnderRevokedParent } from './task-tree.ts';
@@ -68,6 +69,7 @@ function scoreEvent(
   // would count it twice.
   if (task.seen.has(event.id)) return;
   task.seen.add(event.id);
+  checkEventIdentity(parts, task, event, output);
   const wasRevoked = task.status === 'revoked';
   task.state = observe(task.state, event);
   noteScope(task.scope, event.attributes);

@@ -32,6 +32,11 @@ export interface LiveTask {
   raised: Set<Decision>;
   /** A task that alerted or was revoked never teaches the baseline. */
   flagged: boolean;
+  /**
+   * What its telemetry said against its credentials that was alerted already (`feature` NUL `subject`;
+   * services/core/agent-binding.ts), so each alerts once; at most MAX_IDENTITY_FINDINGS.
+   */
+  identityFindings: Set<string>;
   /** It alerted during its type's warm-up only: held, learned once such tasks are the type's norm. */
   warmupAlerted: boolean;
   /** A person restored it: the detector judges it on what it did since (`markRestored`). */
@@ -70,6 +75,7 @@ export function newLiveTask(
     peak: undefined,
     raised: new Set(),
     flagged: false,
+    identityFindings: new Set(),
     warmupAlerted: false,
     restored: false,
     accepted: new Set(),

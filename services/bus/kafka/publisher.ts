@@ -38,7 +38,7 @@ import { ProduceSender } from './produce-sender.ts';
 import { buildSpanRecords } from './span-record-encoding.ts';
 import type { SpanRecord } from './span-record-encoding.ts';
 
-export { TENANT_HEADER, buildSpanRecords } from './span-record-encoding.ts';
+export { AGENTS_HEADER, TENANT_HEADER, buildSpanRecords, recordHeaders } from './span-record-encoding.ts';
 export type { SpanRecord } from './span-record-encoding.ts';
 
 export interface KafkaPublisherOptions {

@@ -12,7 +12,8 @@ import type { ClassifyOptions } from '../../core/classify.ts';
 import { messageOf } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { EventBatch } from '../bus.ts';
-import { TENANT_HEADER } from './span-record-encoding.ts';
+import { bindBatch, parseBinding } from '../../core/agent-binding.ts';
+import { AGENTS_HEADER, TENANT_HEADER } from './span-record-encoding.ts';
 
 export const DEFAULT_TENANT = 'default';
 
@@ -65,6 +66,9 @@ export function decodeSpanRecord(
   let tenant = DEFAULT_TENANT;
   const header = headerString(headers, TENANT_HEADER);
   if (header !== undefined && header !== '' && header.length <= 256) tenant = header;
+  const agentsHeader = headerString(headers, AGENTS_HEADER);
+  const agents = agentsHeader === undefined ? [] : parseBinding(agentsHeader);
+  if (agents === undefined) return { ok: false, reason: `an unreadable ${AGENTS_HEADER} header` };
   try {
     const request = decodeTraceRequest(value, format);
     let spans = 0;
@@ -72,7 +76,7 @@ export function decodeSpanRecord(
       for (const scopeSpans of resourceSpans.scopeSpans) spans += scopeSpans.spans.length;
     if (spans === 0)
       return { ok: false, reason: `no spans in the ${format === 'json' ? 'OTLP/JSON' : 'OTLP protobuf'} record` };
-    const classified = classifyRequest(request, tenant, options);
+    const classified = bindBatch(classifyRequest(request, tenant, options), agents);
     return { ok: true, events: { events: classified.events, boundaries: classified.boundaries } };
   } catch (error) {
     return { ok: false, reason: `not an OTLP trace record (${format}): ${messageOf(error)}` };

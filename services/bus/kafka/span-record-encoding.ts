@@ -11,6 +11,18 @@ import type { KafkaTopics } from './config.ts';
 
 /** Record header carrying the tenant of the spans (set by the gateway from the ingest credential). */
 export const TENANT_HEADER = 'tripline-tenant';
+/**
+ * Record header carrying the agent binding of the ingest credential (JSON array of patterns; absent for a
+ * fleet-wide token): the processor holds the spans' agents to it (services/core/agent-binding.ts).
+ */
+export const AGENTS_HEADER = 'tripline-agents';
+
+/** The headers of the records of one request: its tenant and, for a bound token, its agent binding. */
+export function recordHeaders(tenant: string, agents: readonly string[] | undefined): Record<string, string> {
+  return agents === undefined || agents.length === 0
+    ? { [TENANT_HEADER]: tenant }
+    : { [TENANT_HEADER]: tenant, [AGENTS_HEADER]: JSON.stringify(agents) };
+}
 
 export interface SpanRecord {
   topic: string;
@@ -34,7 +46,7 @@ interface Entry {
  * @throws TriplineError OTLP_PAYLOAD_TOO_LARGE when a single span encodes larger than `maxRecordBytes`.
  */
 export function buildSpanRecords(
-  batch: Pick<ClassifiedBatch, 'events' | 'boundaries'>,
+  batch: Pick<ClassifiedBatch, 'events' | 'boundaries' | 'agents'>,
   request: OtlpTraceRequest,
   topics: KafkaTopics,
   maxRecordBytes: number,
@@ -67,7 +79,7 @@ export function buildSpanRecords(
   }
 
   const records: SpanRecord[] = [];
-  const headers = { [TENANT_HEADER]: tenant };
+  const headers = recordHeaders(tenant, batch.agents);
   for (const group of groups.values()) {
     for (const { value, spans } of encodeSplit(group.entries, maxRecordBytes)) {
       records.push({ topic: group.topic, key: group.key, value, headers, spans });

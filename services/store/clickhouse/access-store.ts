@@ -14,6 +14,7 @@ interface TokenRow {
   name: string;
   token_hash: string;
   superuser: boolean;
+  agents: string[];
   created_ms: number;
   created_by: string;
   revoked_ms: number | null;
@@ -34,12 +35,14 @@ interface AuditRow {
   request_id: string;
 }
 
-/** The statements of the tables' migration, so that ensureSchema and the migration never differ. */
-const SCHEMA_STATEMENTS = readFileSync(new URL('../../../schemas/clickhouse/010_access.sql', import.meta.url), 'utf8')
-  .replace(/^--.*$/gm, '')
-  .split(/;\s*$/m)
-  .map((statement) => statement.trim())
-  .filter((statement) => statement !== '');
+/** The statements of the tables' migrations, so that ensureSchema and the migrations never differ. */
+const SCHEMA_STATEMENTS = ['010_access.sql', '019_token_agents.sql'].flatMap((file) =>
+  readFileSync(new URL(`../../../schemas/clickhouse/${file}`, import.meta.url), 'utf8')
+    .replace(/^--.*$/gm, '')
+    .split(/;\s*$/m)
+    .map((statement) => statement.trim())
+    .filter((statement) => statement !== ''),
+);
 
 const INSERT_SETTINGS = { date_time_input_format: 'best_effort' } as const;
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -57,7 +60,7 @@ export function createAccessStore(client: ClickHouseClient, database: string): A
 
     async listTokens() {
       const result = await client.query({
-        query: `SELECT id, tenant, role, name, token_hash, superuser, toUnixTimestamp64Milli(created_at) AS created_ms, created_by,
+        query: `SELECT id, tenant, role, name, token_hash, superuser, agents, toUnixTimestamp64Milli(created_at) AS created_ms, created_by,
                        if(revoked_at IS NULL, NULL, toUnixTimestamp64Milli(assumeNotNull(revoked_at))) AS revoked_ms, revoked_by
                 FROM {database:Identifier}.access_tokens FINAL`,
         query_params: { database },
@@ -70,6 +73,7 @@ export function createAccessStore(client: ClickHouseClient, database: string): A
         name: row.name,
         tokenHash: row.token_hash,
         superuser: row.superuser,
+        agents: row.agents,
         createdMs: row.created_ms,
         createdBy: row.created_by,
         revokedMs: row.revoked_ms,
@@ -90,6 +94,7 @@ export function createAccessStore(client: ClickHouseClient, database: string): A
             name: record.name,
             token_hash: record.tokenHash,
             superuser: record.superuser,
+            agents: record.agents,
             created_at: iso(record.createdMs),
             created_by: record.createdBy,
             revoked_at: record.revokedMs === null ? null : iso(record.revokedMs),

@@ -1,0 +1,49 @@
+/**
+ * Telemetry that says something its credentials do not (services/core/agent-binding.ts): the task alerts, once per
+ * finding, with a reason that names the finding, and never teaches the baseline.
+ */
+import type { AgentEvent } from '../../schemas/events.ts';
+import { identityAlert, refusedAgentFinding } from '../core/agent-binding.ts';
+import type { BatchOutput } from './batch-output.ts';
+import type { ProcessorParts } from './processor-parts.ts';
+import { noteLearningEffect, taskKey } from './task-table.ts';
+import type { LiveTask } from './task-table.ts';
+
+/** Findings remembered per task: a hostile agent naming a new victim on every span alerts this often at most. */
+export const MAX_IDENTITY_FINDINGS = 16;
+
+export interface IdentityFinding {
+  feature: string;
+  subject: string;
+  reason: string;
+}
+
+/** Alerts on the task for `finding` unless it did already (or has alerted MAX_IDENTITY_FINDINGS times). */
+export function raiseIdentityFinding(
+  parts: Pick<ProcessorParts, 'killSwitch'>,
+  task: LiveTask,
+  at: { eventId: string; timeMs: number },
+  finding: IdentityFinding,
+  output: BatchOutput,
+): void {
+  const key = `${finding.feature}\u0000${finding.subject}`;
+  if (task.identityFindings.has(key) || task.identityFindings.size >= MAX_IDENTITY_FINDINGS) return;
+  task.identityFindings.add(key);
+  noteLearningEffect(task, 'excluded');
+  const alert = identityAlert(task.state, at, finding, task.peak);
+  output.alerts.push(alert);
+  parts.killSwitch.alert(alert);
+  output.tasks.set(taskKey(task.state.tenant, task.state.taskId), task);
+}
+
+/** The findings of one event of the task: a span that claimed an agent its token may not speak for. */
+export function checkEventIdentity(
+  parts: Pick<ProcessorParts, 'killSwitch'>,
+  task: LiveTask,
+  event: AgentEvent,
+  output: BatchOutput,
+): void {
+  const refused = refusedAgentFinding(event);
+  if (refused !== undefined)
+    raiseIdentityFinding(parts, task, { eventId: event.id, timeMs: event.endMs }, refused, output);
+}
