@@ -99,7 +99,10 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
       }
       const agents = request.body.agents ?? [];
       if (agents.length > 0 && request.body.role !== 'agent')
-        throw new TriplineError('VALIDATION_FAILED', `agents binds agent tokens only, not a ${request.body.role} token`);
+        throw new TriplineError(
+          'VALIDATION_FAILED',
+          `agents binds agent tokens only, not a ${request.body.role} token`,
+        );
       const { token, record } = await deps.control.createToken({
         tenant,
         role: request.body.role,

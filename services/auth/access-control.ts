@@ -205,7 +205,10 @@ export async function openAccessControl(options: AccessControlOptions): Promise<
       if (configured.adminToken !== undefined) await ensure(configured.adminToken, CONFIGURED_ADMIN);
       if (configured.agentToken !== undefined) {
         await ensure(configured.agentToken, CONFIGURED_AGENT);
-        logger.warn(FLEET_WIDE_WARNING, 'TRIPLINE_AGENT_TOKEN is fleet-wide: it may speak for every agent id of "default"');
+        logger.warn(
+          FLEET_WIDE_WARNING,
+          'TRIPLINE_AGENT_TOKEN is fleet-wide: it may speak for every agent id of "default"',
+        );
       }
       const firstStart = generate && ![...records.values()].some((row) => row.role === 'admin' && row.superuser);
       if (firstStart) {
@@ -214,7 +217,10 @@ export async function openAccessControl(options: AccessControlOptions): Promise<
         if (configured.agentToken === undefined) {
           const agent = await createToken(GENERATED_AGENT);
           generated.push({ role: 'agent', tenant: BOOTSTRAP_TENANT, token: agent.token });
-          logger.warn(FLEET_WIDE_WARNING, 'the first-start agent token is fleet-wide: it may speak for every agent id of "default"');
+          logger.warn(
+            FLEET_WIDE_WARNING,
+            'the first-start agent token is fleet-wide: it may speak for every agent id of "default"',
+          );
         }
       }
       return generated;
