@@ -223,7 +223,13 @@ function registerCheckRoutes(scope: FastifyInstance, runtime: Runtime): void {
     '/v1/check',
     { schema: { body: checkBody } },
     async (request) => {
-      const answer = await checker.check({ tenant: tenantOf(request), ...request.body });
+      const principal = principalOf(request);
+      const answer = await checker.check({
+        tenant: principal.tenant,
+        ...request.body,
+        // A bound agent token asks about its own agents' tasks only.
+        ...(principal.role === 'agent' ? { agents: principal.agents } : {}),
+      });
       return answer;
     },
   );
@@ -239,14 +245,17 @@ function registerCheckRoutes(scope: FastifyInstance, runtime: Runtime): void {
           'VALIDATION_FAILED',
           `types has ${JSON.stringify(unknown)}; known: ${STREAM_EVENT_TYPES.join(', ')}`,
         );
+      const principal = principalOf(request);
       const filter = {
-        tenant: tenantOf(request),
+        tenant: principal.tenant,
         taskIds: list(request.query.task_id),
         agentIds: list(request.query.agent_id),
         types:
           types.size === 0
             ? new Set<StreamEventType>(['revocation', 'alert', 'escalation'])
             : (types as Set<StreamEventType>),
+        // An agent hears of its own agents' tasks only, without the evidence (services/killswitch/stream.ts).
+        ...(principal.role === 'agent' ? { agentToken: principal.agents } : {}),
       };
       reply.hijack();
       stream.attach(reply.raw, filter);
@@ -359,8 +368,11 @@ function registerRevocationRoutes(scope: FastifyInstance, runtime: Runtime): voi
       const body = request.body ?? {};
       const receivedAtMs =
         body.receivedAtMs ?? (body.receivedAt === undefined ? undefined : Date.parse(body.receivedAt));
-      const record = await verifier.acknowledge(tenantOf(request), request.params.revocationId, {
+      const principal = principalOf(request);
+      const record = await verifier.acknowledge(principal.tenant, request.params.revocationId, {
         ...(body.agentId === undefined ? {} : { agentId: body.agentId }),
+        // Only an agent the revocation is about acknowledges it (the token's binding, not the body, says who).
+        agents: principal.agents,
         ...(receivedAtMs === undefined || !Number.isFinite(receivedAtMs) ? {} : { receivedAtMs }),
       });
       if (record === undefined)

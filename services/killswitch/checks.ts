@@ -8,6 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { TaskStatus } from '../../schemas/events.ts';
+import { speaksFor } from '../core/agent-binding.ts';
 import { describeScope } from '../core/escalation-policy.ts';
 import { stableId } from '../shared/ids.ts';
 import type { Authority } from './authority.ts';
@@ -36,6 +37,8 @@ export interface CheckRequest {
   resource?: string;
   /** read, write or destructive (default read). */
   sideEffect?: string;
+  /** Set when an agent token asks: the agents it speaks for; another agent's task is denied and not described. */
+  agents?: readonly string[];
 }
 
 export interface CheckAnswer {
@@ -125,6 +128,11 @@ export function createChecker(options: {
       const grants = claims ?? authority.grants(request.tenant, taskId);
       const taskType = claims?.taskType ?? grants?.taskType ?? snapshot?.taskType ?? '';
       const agentId = claims?.agentId ?? grants?.agentId ?? snapshot?.agentId ?? '';
+      if (request.agents !== undefined && agentId !== '' && !speaksFor(request.agents, agentId)) {
+        const reason = `task ${taskId} is not one of this agent token's tasks`;
+        const id = record(request, taskId, taskType, agentId, 'deny', [], [reason], [], { tool: request.tool });
+        return { allowed: false, decision: 'deny', reasons: [reason], policies: [], decisionId: id };
+      }
       const score = snapshot?.score ?? 0;
       const revocation = authority.task(request.tenant, taskId);
       const status: TaskStatus | 'unknown' = revocation.revoked ? 'revoked' : (snapshot?.status ?? 'unknown');

@@ -11,6 +11,8 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Alert, Revocation } from '../../schemas/events.ts';
+import { speaksFor } from '../core/agent-binding.ts';
+import type { AgentBinding } from '../core/agent-binding.ts';
 import { messageOf } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Authority } from './authority.ts';
@@ -26,6 +28,12 @@ export interface StreamFilter {
   taskIds: ReadonlySet<string>;
   agentIds: ReadonlySet<string>;
   types: ReadonlySet<StreamEventType>;
+  /**
+   * Set when an agent token subscribed: the agents it speaks for (services/core/agent-binding.ts; empty: every agent
+   * of its tenant). It hears of those agents' tasks only, and of alerts and revocations without their reasons (the
+   * evidence, baselines and percentiles are for people).
+   */
+  agentToken?: AgentBinding;
 }
 
 export interface StreamHub {
@@ -52,6 +60,12 @@ export function revocationEvent(revocation: Revocation): Record<string, unknown>
 function alertEvent(alert: Alert): Record<string, unknown> {
   const { tenant: _tenant, ...rest } = alert;
   return { ...rest, time: new Date(alert.timeMs).toISOString() };
+}
+
+/** What an agent token's subscriber gets of an alert or a revocation: no reasons (evidence is for people). */
+function forAgentToken(data: Record<string, unknown>): Record<string, unknown> {
+  const { reasons: _reasons, ...rest } = data;
+  return rest;
 }
 
 /** An escalation as streamed; `scope` (end user / conversation) only when it is not the whole agent. */
@@ -103,6 +117,7 @@ function frame(type: string, id: string | undefined, data: unknown): string {
 
 function matches(filter: StreamFilter, tenant: string, taskId: string | undefined, agentId: string): boolean {
   if (filter.tenant !== tenant) return false;
+  if (filter.agentToken !== undefined && !speaksFor(filter.agentToken, agentId)) return false;
   if (filter.taskIds.size === 0 && filter.agentIds.size === 0) return true;
   return (taskId !== undefined && filter.taskIds.has(taskId)) || filter.agentIds.has(agentId);
 }
@@ -111,18 +126,24 @@ function matches(filter: StreamFilter, tenant: string, taskId: string | undefine
 function revocationSnapshot(authority: Authority, filter: StreamFilter): string[] {
   const frames: string[] = [];
   const seen = new Set<string>();
+  const visible = (revocation: Revocation): boolean =>
+    filter.agentToken === undefined || speaksFor(filter.agentToken, revocation.agentId);
+  const data = (revocation: Revocation): Record<string, unknown> => {
+    const event = { ...revocationEvent(revocation), snapshot: true };
+    return filter.agentToken === undefined ? event : forAgentToken(event);
+  };
   for (const taskId of filter.taskIds) {
     const view = authority.task(filter.tenant, taskId);
-    if (view.revoked && view.revocation !== undefined && !seen.has(view.revocation.id)) {
+    if (view.revoked && view.revocation !== undefined && visible(view.revocation) && !seen.has(view.revocation.id)) {
       seen.add(view.revocation.id);
-      frames.push(frame('revocation', view.revocation.id, { ...revocationEvent(view.revocation), snapshot: true }));
+      frames.push(frame('revocation', view.revocation.id, data(view.revocation)));
     }
   }
   for (const agentId of filter.agentIds) {
     for (const revocation of authority.revokedTasksOfAgent(filter.tenant, agentId)) {
-      if (seen.has(revocation.id)) continue;
+      if (seen.has(revocation.id) || !visible(revocation)) continue;
       seen.add(revocation.id);
-      frames.push(frame('revocation', revocation.id, { ...revocationEvent(revocation), snapshot: true }));
+      frames.push(frame('revocation', revocation.id, data(revocation)));
     }
   }
   return frames;
@@ -132,6 +153,7 @@ function revocationSnapshot(authority: Authority, filter: StreamFilter): string[
 function escalationSnapshot(authority: Authority, filter: StreamFilter): string[] {
   const frames: string[] = [];
   for (const agentId of filter.agentIds) {
+    if (filter.agentToken !== undefined && !speaksFor(filter.agentToken, agentId)) continue;
     for (const escalation of authority.escalationsOf(filter.tenant, agentId)) {
       frames.push(
         frame('escalation', `escalation-${agentId}-${escalation.atMs}`, {
@@ -196,13 +218,14 @@ export function createStreamHub(options: {
     taskId: string | undefined,
     agentId: string,
     id: string | undefined,
-    data: unknown,
+    data: Record<string, unknown>,
   ): void {
     let text: string | undefined;
+    let agentText: string | undefined;
     for (const client of clients) {
       if (!client.filter.types.has(type) || !matches(client.filter, tenant, taskId, agentId)) continue;
-      text ??= frame(type, id, data);
-      send(client, text);
+      if (client.filter.agentToken === undefined) send(client, (text ??= frame(type, id, data)));
+      else send(client, (agentText ??= frame(type, id, forAgentToken(data))));
     }
   }
 

@@ -2,6 +2,7 @@
  * What the verifier hears about a kill it watches: the revoked task's events (evidence the agent kept acting,
  * reported by the processor as it scores) and the agent helper's acknowledgement of the revocation.
  */
+import { speaksFor } from '../core/agent-binding.ts';
 import type { AgentEvent } from '../../schemas/events.ts';
 import type { VerificationRecord } from './ks-store.ts';
 import { IN_FLIGHT_MAX_MS, ackDetail, failuresOf, graceEnd, judgeAgent } from './verification-checks.ts';
@@ -49,6 +50,7 @@ export function acknowledgeTracked(
   acknowledgedAt: number,
 ): boolean {
   if (ack.agentId !== undefined && ack.agentId !== item.revocation.agentId) return false;
+  if (!speaksFor(ack.agents ?? [], item.revocation.agentId)) return false;
   const { requireAck } = ctx.options;
   item.record.acknowledgedMs ??= acknowledgedAt;
   if (item.agentReceivedMs === undefined && ack.receivedAtMs !== undefined && !item.decided)
@@ -80,6 +82,7 @@ export async function acknowledgeStored(
   const stored = await ctx.options.store.getVerification(tenant, revocationId);
   if (stored === null) return undefined;
   if (ack.agentId !== undefined && ack.agentId !== stored.agentId) return undefined;
+  if (!speaksFor(ack.agents ?? [], stored.agentId)) return undefined;
   if (stored.acknowledgedMs === null) {
     stored.acknowledgedMs = acknowledgedAt;
     ctx.write(stored);

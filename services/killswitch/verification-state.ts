@@ -29,6 +29,8 @@ export interface VerifierOptions {
 
 export interface Acknowledgement {
   agentId?: string;
+  /** The acknowledging token's binding: the revocation must be about an agent it speaks for (empty: any). */
+  agents?: readonly string[];
   /** When the agent helper received the revocation (agent clock, epoch ms). */
   receivedAtMs?: number;
 }
