@@ -219,6 +219,11 @@ export const CONFIG_VARIABLES = [
   ],
   ['TRIPLINE_STREAM_HEARTBEAT_MS', '15000', 'keep-alive comment interval on GET /v1/stream (1,000 to 300,000)'],
   [
+    'TRIPLINE_SILENT_TASK_GRACE_MS',
+    '30000',
+    'a task that checks or leases this long after it got its token, with no telemetry under its task id, alerts `identity.no_telemetry` (0 to 3,600,000)',
+  ],
+  [
     'TRIPLINE_COUNTERPARTY_KEY',
     '(built in, public)',
     'secret (16+ characters) of the keyed hashes that stand for the counterparties of tool calls (mail addresses, accounts, hosts, handles, phones); the built-in default is public, so set your own, the same in every gateway and processor; changing it makes every counterparty look new',
@@ -406,6 +411,7 @@ function readKillSwitchConfig(env: Env, dataDir: string): KillSwitchConfig {
     },
     notifiers,
     streamHeartbeatMs: readInt(env, 'TRIPLINE_STREAM_HEARTBEAT_MS', 15_000, { min: 1000, max: 300_000 }),
+    silentTaskGraceMs: readInt(env, 'TRIPLINE_SILENT_TASK_GRACE_MS', 30_000, { min: 0, max: 3_600_000 }),
   };
 }
 

@@ -239,7 +239,13 @@ export async function startApiService(
         const record = await apiStore.getTask(tenant, taskId);
         return record === null
           ? undefined
-          : { status: record.status, score: record.score, taskType: record.taskType, agentId: record.agentId };
+          : {
+              status: record.status,
+              score: record.score,
+              taskType: record.taskType,
+              agentId: record.agentId,
+              events: record.counts.tool_call + record.counts.data_access + record.counts.privilege_change,
+            };
       },
       logger,
     });

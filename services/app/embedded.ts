@@ -207,7 +207,13 @@ function startEmbeddedEnforcement(
       const record = await store.getTask(tenant, taskId);
       return record === null
         ? undefined
-        : { status: record.status, score: record.score, taskType: record.taskType, agentId: record.agentId };
+        : {
+            status: record.status,
+            score: record.score,
+            taskType: record.taskType,
+            agentId: record.agentId,
+            events: record.counts.tool_call + record.counts.data_access + record.counts.privilege_change,
+          };
     },
     logger,
     onTaskStarted(claims, isNew) {

@@ -23,6 +23,7 @@ import { createBatchWriter } from '../killswitch/batch-writer.ts';
 import type { BatchWriter } from '../killswitch/batch-writer.ts';
 import { createChecker } from '../killswitch/checks.ts';
 import type { Checker, TaskStateSource } from '../killswitch/checks.ts';
+import { createSilentTaskWatch } from '../killswitch/silent-tasks.ts';
 import { openClickHouseKillSwitchStore } from '../store/clickhouse/kill-switch-store.ts';
 import { loadSecretsKey, loadSigningKey } from '../killswitch/keys.ts';
 import type { SigningKey } from '../killswitch/keys.ts';
@@ -144,6 +145,18 @@ export async function startKillSwitchRuntime(options: KillSwitchRuntimeOptions):
     cleanups.push(() => authority.stop());
     await authority.load();
 
+    // A credentialed task that checks or leases without telemetry alerts once (services/killswitch/silent-tasks.ts).
+    const silentTasks = createSilentTaskWatch({
+      graceMs: config.silentTaskGraceMs,
+      now,
+      raise(alert) {
+        logger.warn({ taskId: alert.taskId, agentId: alert.agentId }, 'a credentialed task acts without telemetry');
+        killSwitch.alert(alert);
+        options
+          .insertAlerts([alert])
+          .catch((error: unknown) => logger.error({ err: messageOf(error) }, 'storing a no-telemetry alert failed'));
+      },
+    });
     const secrets = createBuiltinSecretStore({ store, key: secretsKey.key, now });
     const providers: SecretProvider[] = [secrets.provider];
     if (config.secretWebhook !== undefined) providers.push(createWebhookSecretProvider(config.secretWebhook));
@@ -154,6 +167,7 @@ export async function startKillSwitchRuntime(options: KillSwitchRuntimeOptions):
       decisions,
       authority,
       taskState: options.taskState,
+      silentTasks,
       ttlSeconds: config.leaseTtlSeconds,
       logger,
       now,
@@ -161,7 +175,7 @@ export async function startKillSwitchRuntime(options: KillSwitchRuntimeOptions):
     cleanups.push(() => leases.stop());
     await leases.load();
 
-    const checker = createChecker({ authority, policy, taskState: options.taskState, decisions, now });
+    const checker = createChecker({ authority, policy, taskState: options.taskState, decisions, silentTasks, now });
     const dispatcher = createDispatcher(config.notifiers, logger, options.notifierTargets);
     cleanups.push(() => dispatcher.stop());
     const stream = createStreamHub({ killSwitch, authority, logger, heartbeatMs: config.streamHeartbeatMs });

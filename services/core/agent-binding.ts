@@ -27,6 +27,10 @@ const AGENT_PATTERN = new RegExp(AGENT_PATTERN_SOURCE);
 
 /** The stable feature name of the alert on a span that claimed an agent its token may not speak for. */
 export const IDENTITY_AGENT_REFUSED = 'identity.agent_refused';
+/** … on a credentialed task whose spans name another task type or agent than its task token. */
+export const IDENTITY_CREDENTIAL_MISMATCH = 'identity.credential_mismatch';
+/** … on a credentialed task that checks or leases without having sent telemetry (services/killswitch/silent-tasks.ts). */
+export const IDENTITY_NO_TELEMETRY = 'identity.no_telemetry';
 
 export function isAgentPattern(value: unknown): value is string {
   return typeof value === 'string' && AGENT_PATTERN.test(value);
@@ -116,6 +120,32 @@ export function identityAlert(
     reasons: [`${finding.feature}: ${finding.reason}`],
     shadow: false,
   };
+}
+
+/**
+ * What a credentialed task's span claims against its task token: another task type or another agent (each at most
+ * once per task and claimed value).
+ */
+export function credentialFindings(
+  credential: { taskType: string; agentId: string },
+  event: Pick<AgentEvent, 'claims'>,
+): { feature: string; subject: string; reason: string }[] {
+  const findings: { feature: string; subject: string; reason: string }[] = [];
+  const claims = event.claims;
+  if (claims?.taskType !== undefined && claims.taskType !== credential.taskType)
+    findings.push({
+      feature: IDENTITY_CREDENTIAL_MISMATCH,
+      subject: `type:${claims.taskType}`,
+      reason: `its spans claim task type ${JSON.stringify(claims.taskType)}; its task token was issued for ${JSON.stringify(credential.taskType)}`,
+    });
+  const agent = claims?.refusedAgentId ?? claims?.agentId;
+  if (agent !== undefined && agent !== credential.agentId)
+    findings.push({
+      feature: IDENTITY_CREDENTIAL_MISMATCH,
+      subject: `agent:${agent}`,
+      reason: `its spans claim agent ${JSON.stringify(agent)}; its task token was issued to ${JSON.stringify(credential.agentId)}`,
+    });
+  return findings;
 }
 
 /** The finding on an event whose span claimed an agent its token may not speak for (undefined for any other). */

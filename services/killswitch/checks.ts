@@ -16,6 +16,7 @@ import type { BatchWriter } from './batch-writer.ts';
 import { isKillSwitchError } from './errors.ts';
 import type { PolicyDecisionRecord } from './ks-store.ts';
 import type { PolicyEngine } from './policy.ts';
+import type { SilentTaskWatch } from './silent-tasks.ts';
 import type { TaskClaims } from './tokens.ts';
 
 /** What the processor (or the store) knows of a task right now. */
@@ -24,6 +25,8 @@ export interface TaskSnapshot {
   score: number;
   taskType: string;
   agentId: string;
+  /** Events scored for the task so far (its telemetry); absent when unknown. */
+  events?: number;
 }
 
 export type TaskStateSource = (tenant: string, taskId: string) => Promise<TaskSnapshot | undefined>;
@@ -68,6 +71,8 @@ export function createChecker(options: {
   policy: PolicyEngine;
   taskState: TaskStateSource;
   decisions: BatchWriter<PolicyDecisionRecord>;
+  /** Told of every check of a credentialed task (services/killswitch/silent-tasks.ts). */
+  silentTasks?: SilentTaskWatch;
   now?: () => number;
 }): Checker {
   const { authority, policy } = options;
@@ -133,6 +138,18 @@ export function createChecker(options: {
         const id = record(request, taskId, taskType, agentId, 'deny', [], [reason], [], { tool: request.tool });
         return { allowed: false, decision: 'deny', reasons: [reason], policies: [], decisionId: id };
       }
+      if (grants !== undefined && taskType !== '' && agentId !== '')
+        options.silentTasks?.observe(
+          {
+            tenant: request.tenant,
+            taskId,
+            taskType,
+            agentId,
+            ...(claims === undefined ? {} : { issuedAtMs: claims.issuedAtMs }),
+          },
+          snapshot,
+          'check',
+        );
       const score = snapshot?.score ?? 0;
       const revocation = authority.task(request.tenant, taskId);
       const status: TaskStatus | 'unknown' = revocation.revoked ? 'revoked' : (snapshot?.status ?? 'unknown');

@@ -14,6 +14,7 @@ import type { LeaseBook } from './lease-ending.ts';
 import type { LeaseRecord, PolicyDecisionRecord } from './ks-store.ts';
 import type { PolicyEngine } from './policy.ts';
 import type { SecretProvider } from './secrets.ts';
+import type { SilentTaskWatch } from './silent-tasks.ts';
 import type { TaskClaims } from './tokens.ts';
 
 export interface IssuingDeps extends LeaseBook {
@@ -24,11 +25,14 @@ export interface IssuingDeps extends LeaseBook {
   taskState: TaskStateSource;
   /** Default and longest lease, in seconds. */
   ttlSeconds: number;
+  /** Told of every lease asked (services/killswitch/silent-tasks.ts). */
+  silentTasks?: SilentTaskWatch | undefined;
 }
 
 /** Asks the policy whether the task may lease the secret, records the decision, throws POLICY_DENIED if not. */
 async function authorize(deps: IssuingDeps, claims: TaskClaims, secret: string): Promise<void> {
   const snapshot = await deps.taskState(claims.tenant, claims.taskId);
+  deps.silentTasks?.observe(claims, snapshot, 'lease');
   if (snapshot?.status === 'completed')
     throw new KillSwitchError('TOKEN_INVALID', `task ${claims.taskId} ended: its token is no longer valid`);
   const score = snapshot?.score ?? 0;

@@ -10,6 +10,7 @@ import { TriplineError, messageOf } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Authority } from './authority.ts';
 import type { TaskStateSource } from './checks.ts';
+import type { SilentTaskWatch } from './silent-tasks.ts';
 import type { BatchWriter } from './batch-writer.ts';
 import { KillSwitchError } from './errors.ts';
 import type { KillSwitchStore, LeaseRecord, PolicyDecisionRecord } from './ks-store.ts';
@@ -36,6 +37,8 @@ export interface LeaseManagerOptions {
   taskState: TaskStateSource;
   /** Default and longest lease, in seconds (a lease never outlives the token it was asked with). */
   ttlSeconds: number;
+  /** Told of every lease asked: a credentialed task leasing without telemetry alerts (silent-tasks.ts). */
+  silentTasks?: SilentTaskWatch;
   logger: Logger;
   /** How often expired leases are ended and failed revocations retried. @default 1000 */
   sweepIntervalMs?: number;

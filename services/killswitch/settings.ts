@@ -40,4 +40,9 @@ export interface KillSwitchConfig {
   notifiers: NotifierConfig[];
   /** Comment lines on idle server-sent-event streams. @default 15000 */
   streamHeartbeatMs: number;
+  /**
+   * A credentialed task that checks or leases this long after it got its token without having sent telemetry
+   * alerts (`identity.no_telemetry`; services/killswitch/silent-tasks.ts). @default 30000
+   */
+  silentTaskGraceMs: number;
 }

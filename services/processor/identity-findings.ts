@@ -3,7 +3,7 @@
  * finding, with a reason that names the finding, and never teaches the baseline.
  */
 import type { AgentEvent } from '../../schemas/events.ts';
-import { identityAlert, refusedAgentFinding } from '../core/agent-binding.ts';
+import { credentialFindings, identityAlert, refusedAgentFinding } from '../core/agent-binding.ts';
 import type { BatchOutput } from './batch-output.ts';
 import type { ProcessorParts } from './processor-parts.ts';
 import { noteLearningEffect, taskKey } from './task-table.ts';
@@ -36,14 +36,20 @@ export function raiseIdentityFinding(
   output.tasks.set(taskKey(task.state.tenant, task.state.taskId), task);
 }
 
-/** The findings of one event of the task: a span that claimed an agent its token may not speak for. */
+/**
+ * The findings of one event of the task: a span that claimed an agent its token may not speak for; a credentialed
+ * task's span that names another task type or agent than its task token.
+ */
 export function checkEventIdentity(
   parts: Pick<ProcessorParts, 'killSwitch'>,
   task: LiveTask,
   event: AgentEvent,
   output: BatchOutput,
 ): void {
+  const at = { eventId: event.id, timeMs: event.endMs };
   const refused = refusedAgentFinding(event);
-  if (refused !== undefined)
-    raiseIdentityFinding(parts, task, { eventId: event.id, timeMs: event.endMs }, refused, output);
+  if (refused !== undefined) raiseIdentityFinding(parts, task, at, refused, output);
+  if (task.credential !== undefined)
+    for (const finding of credentialFindings(task.credential, event))
+      raiseIdentityFinding(parts, task, at, finding, output);
 }

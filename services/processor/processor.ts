@@ -34,7 +34,7 @@ import { completeIdleTasks } from './task-ends.ts';
 import { registerTask, restoreActiveTasks } from './task-history.ts';
 import type { RegisteredTask } from './task-history.ts';
 import { TaskResolver } from './task-resolver.ts';
-import { TaskTable, taskKey } from './task-table.ts';
+import { TaskTable, taskKey, totalEvents } from './task-table.ts';
 import { KillMemory, watchTaskTrees } from './task-tree.ts';
 
 export type { ManualAction } from './manual-actions.ts';
@@ -200,6 +200,7 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
         score: task.peak?.score ?? 0,
         taskType: task.state.taskType,
         agentId: task.state.agentId,
+        events: totalEvents(task) + Object.values(task.countsBeforeRestore).reduce((sum, count) => sum + count, 0),
       };
     },
     async stop() {

@@ -142,6 +142,10 @@ export async function registerTask(
   if (parts.tasks.has(key)) return;
   // Known at once, so a kill of the task (by a person or the detector) never finds it missing.
   const placeholder = newLiveTask(task.tenant, task.taskId, task.taskType, task.agentId, task.startMs);
+  const credential = { taskType: task.taskType, agentId: task.agentId };
+  // The credential's agent is the task's: a span's claim does not replace it (services/processor/identity-findings.ts).
+  placeholder.agentSettled = true;
+  placeholder.credential = credential;
   parts.tasks.setLive(key, placeholder);
   // An id Tripline just made up has no history anywhere.
   if (task.isNew === true) return;
@@ -154,6 +158,8 @@ export async function registerTask(
     if (record !== null && untouched) {
       parts.tasks.deleteLive(key);
       await rebuildTask(parts, record);
+      const rebuilt = parts.tasks.getLive(key);
+      if (rebuilt !== undefined) rebuilt.credential = credential;
     }
   });
 }

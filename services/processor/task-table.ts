@@ -37,6 +37,8 @@ export interface LiveTask {
    * services/core/agent-binding.ts), so each alerts once; at most MAX_IDENTITY_FINDINGS.
    */
   identityFindings: Set<string>;
+  /** The task type and agent its credentials (a task token from `POST /v1/tasks`) name; its spans must agree. */
+  credential?: { taskType: string; agentId: string };
   /** It alerted during its type's warm-up only: held, learned once such tasks are the type's norm. */
   warmupAlerted: boolean;
   /** A person restored it: the detector judges it on what it did since (`markRestored`). */
