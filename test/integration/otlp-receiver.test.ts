@@ -177,7 +177,7 @@ describe('OTLP receiver (app.inject)', () => {
     expect(response.headers['content-type']).toBe('application/x-protobuf');
     expect(response.rawPayload).toHaveLength(0);
     expect(t.calls.slice(before)).toStrictEqual([
-      { request: REQUEST, context: { tenant: 'default', format: 'protobuf' } },
+      { request: REQUEST, context: { tenant: 'default', format: 'protobuf', agents: [] } },
     ]);
   });
 
@@ -190,7 +190,9 @@ describe('OTLP receiver (app.inject)', () => {
     expect(response.statusCode).toBe(200);
     expect(response.headers['content-type']).toBe('application/json');
     expect(response.body).toBe('{}');
-    expect(t.calls.slice(before)).toStrictEqual([{ request: REQUEST, context: { tenant: 'acme', format: 'json' } }]);
+    expect(t.calls.slice(before)).toStrictEqual([
+      { request: REQUEST, context: { tenant: 'acme', format: 'json', agents: [] } },
+    ]);
   });
 
   it('accepts application/protobuf and answers in the same media type', async () => {

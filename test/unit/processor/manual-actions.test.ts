@@ -182,6 +182,7 @@ describe('manual kills and restores (memory store)', () => {
       score: 0,
       taskType: 'summarize_ticket',
       agentId: 'agent-9',
+      events: 0,
     });
     await processor.revoke({ tenant: TENANT, taskId: 'issued-1', actor: 'alice', reason: 'not expected today' });
     const ctx = taskCtx('summarize_ticket', 'issued-1', 'agent-9', NOW + 1000);
