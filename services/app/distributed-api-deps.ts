@@ -5,6 +5,7 @@
 import type { ApiDeps } from '../api/app.ts';
 import type { KillSwitchBridge } from '../bus/kafka/kill-switch.ts';
 import { storeManualActions } from '../processor/store-manual-actions.ts';
+import type { CredentialedTaskLookup } from '../processor/store-manual-actions.ts';
 import type { TriplineConfig } from './config.ts';
 import { describeBaseline } from '../core/detect/index.ts';
 import type { KillSwitch } from '../killswitch/kill-switch.ts';
@@ -19,6 +20,8 @@ export function distributedApiDeps(
   bridge: KillSwitchBridge,
   config: Readonly<TriplineConfig>,
   logger: Logger,
+  /** Tasks known by their credentials only (a token, no event yet): a person can kill them too. */
+  credentialed?: CredentialedTaskLookup,
 ): Omit<ApiDeps, 'access'> {
   const warmupTasks = config.detector.warmupTasks;
   const regimeOf = (tasks: number): 'rules' | 'type_baseline' => (tasks >= warmupTasks ? 'type_baseline' : 'rules');
@@ -28,7 +31,7 @@ export function distributedApiDeps(
     );
   return {
     store,
-    commands: storeManualActions(store, killSwitch, bridge),
+    commands: storeManualActions(store, killSwitch, bridge, Date.now, credentialed),
     logger,
     async detectorStatus(tenant, taskType) {
       const tasks = (await book(tenant)).get(tenant, taskType)?.tasks ?? 0;

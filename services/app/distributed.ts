@@ -270,7 +270,18 @@ export async function startApiService(
     // Shown once, on the terminal only (never through the logger).
     process.stderr.write(describeGeneratedTokens(auth.generated));
     const app = buildApiApp({
-      ...distributedApiDeps(store, killSwitch, bridge, config, logger),
+      ...distributedApiDeps(store, killSwitch, bridge, config, logger, async (tenant, taskId) => {
+        // Tokens this process issued are in memory; another API process's are in the credentials table.
+        const [newest] = (await enforcement.store.listCredentials(tenant, taskId)).sort(
+          (a, b) => b.issuedMs - a.issuedMs,
+        );
+        const grants = enforcement.authority.grants(tenant, taskId);
+        if (grants !== undefined)
+          return { taskType: grants.taskType, agentId: grants.agentId, issuedMs: newest?.issuedMs ?? Date.now() };
+        return newest === undefined
+          ? undefined
+          : { taskType: newest.taskType, agentId: newest.agentId, issuedMs: newest.issuedMs };
+      }),
       access: auth.api,
       admin: auth.admin,
       killSwitch: enforcement,

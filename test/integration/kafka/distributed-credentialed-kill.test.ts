@@ -1,0 +1,109 @@
+/**
+ * Distributed mode kills a task that holds a token but has sent no event yet (issue 14; docs/kill-switch.md): no
+ * task record is stored, so the API takes who the task is from its credentials — the ones it issued itself (in
+ * memory) and the ones another API process issued (the credentials table). The kill makes the token inactive in
+ * both API processes (over the revocations topic of a real broker), and the task is stored as revoked.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Revocation } from '../../../schemas/events.ts';
+import { startApiService, startDistributed } from '../../../services/app/distributed.ts';
+import type { RunningApiService, RunningDistributed } from '../../../services/app/distributed.ts';
+import { openClickHouseStore } from '../../../services/store/clickhouse/store.ts';
+import type { Store } from '../../../services/store/store.ts';
+import { adminHeaders, agentHeaders } from '../../helpers/auth.ts';
+import { kafkaBrokers } from '../../helpers/kafka-broker.ts';
+import { waitFor } from '../../helpers/wait.ts';
+import { distributedConfig, freshKafkaSettings, testLogger } from './fixtures.ts';
+
+describe('a distributed kill of a task known only by its token', () => {
+  const brokers = kafkaBrokers();
+  const settings = freshKafkaSettings(brokers, { partitions: 1 });
+  const dataDir = mkdtempSync(join(tmpdir(), 'tripline-kafka-credentialed-'));
+  const config = distributedConfig(brokers, dataDir, { CLICKHOUSE_DATABASE: 'credentialed' });
+  const logger = testLogger();
+  let store: Store;
+  let running: RunningDistributed;
+  let otherApi: RunningApiService;
+  let api = '';
+
+  async function startTask(url: string, taskId: string): Promise<string> {
+    const response = await fetch(`${url}/v1/tasks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...agentHeaders },
+      body: JSON.stringify({ agentId: 'agent-k', taskType: 'summarize_ticket', taskId, tools: ['get_ticket'] }),
+    });
+    const body = (await response.json()) as Record<string, unknown>;
+    expect(response.status, JSON.stringify(body)).toBe(201);
+    return body.token as string;
+  }
+
+  async function active(url: string, token: string): Promise<boolean> {
+    const response = await fetch(`${url}/oauth2/introspect`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...adminHeaders },
+      body: JSON.stringify({ token }),
+    });
+    return ((await response.json()) as { active: boolean }).active;
+  }
+
+  async function revoke(url: string, taskId: string): Promise<{ status: number; body: Revocation }> {
+    const response = await fetch(`${url}/v1/tasks/${taskId}/revoke`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...adminHeaders },
+      body: JSON.stringify({ reason: 'should not be running', actor: 'alice' }),
+    });
+    return { status: response.status, body: (await response.json()) as Revocation };
+  }
+
+  beforeAll(async () => {
+    store = await openClickHouseStore({ dataDir, database: config.store.database });
+    await store.migrate();
+    running = await startDistributed(config, ['gateway', 'processor', 'api'], { kafka: settings, store, logger });
+    otherApi = await startApiService(config, { kafka: settings, store, logger });
+    api = running.api?.apiUrl ?? '';
+  }, 120_000);
+
+  afterAll(async () => {
+    await otherApi.stop();
+    await running.stop();
+    await store.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('kills a task this API process issued a token to', async () => {
+    const token = await startTask(api, 'silent-1');
+    expect(await store.getTask('default', 'silent-1')).toBeNull();
+    const killed = await revoke(api, 'silent-1');
+    expect(killed.status, JSON.stringify(killed.body)).toBe(201);
+    expect(killed.body).toMatchObject({
+      taskId: 'silent-1',
+      taskType: 'summarize_ticket',
+      agentId: 'agent-k',
+      action: 'revoke',
+      source: 'manual',
+    });
+    expect(await active(api, token)).toBe(false);
+    await waitFor('the other API process to apply the kill', async () => !(await active(otherApi.apiUrl, token)));
+    expect(await store.getTask('default', 'silent-1')).toMatchObject({ status: 'revoked', agentId: 'agent-k' });
+    expect((await revoke(api, 'silent-1')).status).toBe(409);
+  }, 60_000);
+
+  it('kills a task another API process issued a token to, from its stored credentials', async () => {
+    const token = await startTask(api, 'silent-2');
+    await waitFor('the credentials to be stored', async () => {
+      const response = await fetch(`${otherApi.apiUrl}/v1/tasks/silent-2/credentials`, { headers: adminHeaders });
+      return ((await response.json()) as { items: unknown[] }).items.length > 0;
+    });
+    const killed = await revoke(otherApi.apiUrl, 'silent-2');
+    expect(killed.status, JSON.stringify(killed.body)).toBe(201);
+    expect(killed.body).toMatchObject({ taskId: 'silent-2', agentId: 'agent-k' });
+    await waitFor('the issuing API process to apply the kill', async () => !(await active(api, token)));
+  }, 60_000);
+
+  it('still answers 404 for a task with neither events nor a token', async () => {
+    expect((await revoke(api, 'never-heard-of')).status).toBe(404);
+  });
+});
