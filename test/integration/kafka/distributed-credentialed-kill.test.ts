@@ -2,7 +2,8 @@
  * Distributed mode kills a task that holds a token but has sent no event yet (issue 14; docs/kill-switch.md): no
  * task record is stored, so the API takes who the task is from its credentials — the ones it issued itself (in
  * memory) and the ones another API process issued (the credentials table). The kill makes the token inactive in
- * both API processes (over the revocations topic of a real broker), and the task is stored as revoked.
+ * both API processes (over the revocations topic of a real broker), and the task is stored as revoked. And spans a
+ * bound agent token sends under another agent's id reach the processor as the token's agent, with an alert.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +17,8 @@ import type { Store } from '../../../services/store/store.ts';
 import { adminHeaders, agentHeaders } from '../../helpers/auth.ts';
 import { kafkaBrokers } from '../../helpers/kafka-broker.ts';
 import { waitFor } from '../../helpers/wait.ts';
-import { distributedConfig, freshKafkaSettings, testLogger } from './fixtures.ts';
+import { encodeTraceRequest } from '../../../services/otlp/codec.ts';
+import { distributedConfig, freshKafkaSettings, syntheticRequest, testLogger } from './fixtures.ts';
 
 describe('a distributed kill of a task known only by its token', () => {
   const brokers = kafkaBrokers();
@@ -101,6 +103,37 @@ describe('a distributed kill of a task known only by its token', () => {
     expect(killed.status, JSON.stringify(killed.body)).toBe(201);
     expect(killed.body).toMatchObject({ taskId: 'silent-2', agentId: 'agent-k' });
     await waitFor('the issuing API process to apply the kill', async () => !(await active(api, token)));
+  }, 60_000);
+
+  it('holds spans to a bound agent token through the gateway, Kafka and the processor', async () => {
+    const created = await fetch(`${api}/v1/admin/tokens`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...adminHeaders },
+      body: JSON.stringify({ role: 'agent', name: 'attacker bot', agents: ['attacker'] }),
+    });
+    expect(created.status).toBe(201);
+    const token = ((await created.json()) as { token: string }).token;
+    const gateway = running.gateway?.otlpUrl ?? '';
+    const sent = await fetch(`${gateway}/v1/traces`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${token}` },
+      body: encodeTraceRequest(
+        syntheticRequest({ taskId: 'forged-task', taskType: 'summarize_ticket', agentId: 'victim', spans: 3 }),
+      ),
+    });
+    expect(sent.status).toBe(200);
+    const task = await waitFor('the forged task in the API', async () => {
+      const response = await fetch(`${api}/v1/tasks/forged-task`, { headers: adminHeaders });
+      return response.status === 200 ? ((await response.json()) as Record<string, unknown>) : undefined;
+    });
+    expect(task.agentId).toBe('attacker');
+    const reasons = await waitFor('the identity alert', async () => {
+      const response = await fetch(`${api}/v1/alerts?task_id=forged-task`, { headers: adminHeaders });
+      const items = ((await response.json()) as { items: { reasons: string[] }[] }).items;
+      const found = items.flatMap((alert) => alert.reasons).filter((reason) => reason.startsWith('identity.'));
+      return found.length > 0 ? found : undefined;
+    });
+    expect(reasons[0]).toMatch(/^identity\.agent_refused: a span claimed agent "victim"/);
   }, 60_000);
 
   it('still answers 404 for a task with neither events nor a token', async () => {
