@@ -139,10 +139,15 @@ export async function registerTask(
   serialize: (work: () => Promise<void>) => Promise<void>,
 ): Promise<void> {
   const key = taskKey(task.tenant, task.taskId);
-  if (parts.tasks.has(key)) return;
+  const credential = { taskType: task.taskType, agentId: task.agentId };
+  const held = parts.tasks.get(key);
+  if (held !== undefined) {
+    // Its spans came first: from now on they must agree with its first credentials.
+    held.credential ??= credential;
+    return;
+  }
   // Known at once, so a kill of the task (by a person or the detector) never finds it missing.
   const placeholder = newLiveTask(task.tenant, task.taskId, task.taskType, task.agentId, task.startMs);
-  const credential = { taskType: task.taskType, agentId: task.agentId };
   // The credential's agent is the task's: a span's claim does not replace it (services/processor/identity-findings.ts).
   placeholder.agentSettled = true;
   placeholder.credential = credential;
