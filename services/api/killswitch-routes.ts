@@ -8,7 +8,8 @@
  *   GET    /v1/tasks/:taskId/credentials             the task's tokens (claims, never the token) and whether active
  *   POST   /oauth2/introspect                        RFC 7662 (form or JSON: token)
  *   POST   /oauth2/revoke                            RFC 7009 (form or JSON: token)
- *   POST   /v1/check                                 request-time check: may task T call tool X on R now?
+ *   POST   /v1/check                                 request-time check: may task T call tool X on R now? (allow,
+ *                                                     deny, or pending: an approval point, services/api/approval-routes.ts)
  *   GET    /v1/stream                                server-sent events (revocations, alerts, escalations, verifications)
  *   POST   /v1/leases                                lease a secret (Authorization: Bearer <task token>)
  *   GET    /v1/leases?task_id=…, GET /v1/leases/:id  lease state (never the value)
@@ -49,7 +50,8 @@ export interface KillSwitchRoutesDeps {
   runtime: Pick<
     KillSwitchRuntime,
     'authority' | 'checker' | 'leases' | 'secrets' | 'stream' | 'verifier' | 'tokens' | 'store' | 'config'
-  >;
+  > &
+    Partial<Pick<KillSwitchRuntime, 'approvals'>>;
 }
 
 function bearer(request: FastifyRequest): string {
@@ -211,14 +213,19 @@ function registerTokenRoutes(scope: FastifyInstance, runtime: Runtime): void {
 function registerCheckRoutes(scope: FastifyInstance, runtime: Runtime): void {
   const { checker, stream } = runtime;
 
-  scope.post<{ Body: { token?: string; taskId?: string; tool: string; resource?: string; sideEffect?: string } }>(
-    '/v1/check',
-    { schema: { body: checkBody } },
-    async (request) => {
-      const answer = await checker.check({ tenant: tenantOf(request), ...request.body });
-      return answer;
-    },
-  );
+  scope.post<{
+    Body: {
+      token?: string;
+      taskId?: string;
+      tool: string;
+      resource?: string;
+      sideEffect?: string;
+      arguments?: Record<string, unknown>;
+    };
+  }>('/v1/check', { schema: { body: checkBody } }, async (request) => {
+    const answer = await checker.check({ tenant: tenantOf(request), ...request.body });
+    return answer;
+  });
 
   scope.get<{ Querystring: { task_id?: string; agent_id?: string; types?: string } }>(
     '/v1/stream',

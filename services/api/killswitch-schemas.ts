@@ -53,6 +53,8 @@ export const checkBody = {
     tool: { type: 'string', minLength: 1, maxLength: 256 },
     resource: { type: 'string', maxLength: 1024 },
     sideEffect: { type: 'string', enum: ['read', 'write', 'destructive'] },
+    // The call's arguments (docs/approvals.md): bound into an approval, top-level scalars reach the policy.
+    arguments: { type: 'object', maxProperties: 200 },
   },
 } as const;
 

@@ -97,9 +97,7 @@ export function bindingHash(binding: ApprovalBinding): string {
  * (rounded to whole numbers: Cedar has no floats), strings and booleans. Nested values are bound by the hash
  * but not given to the policy.
  */
-export function policyArguments(
-  args: Readonly<Record<string, unknown>>,
-): Record<string, string | number | boolean> {
+export function policyArguments(args: Readonly<Record<string, unknown>>): Record<string, string | number | boolean> {
   const out: Record<string, string | number | boolean> = {};
   for (const [key, value] of Object.entries(args)) {
     if (typeof value === 'number' && Number.isFinite(value)) out[key] = Math.round(value);
@@ -115,8 +113,7 @@ export interface ApprovalState {
 }
 
 export type TransitionResult =
-  | { ok: true; status: ApprovalStatus; step: ApprovalStep }
-  | { ok: false; status: ApprovalStatus; reason: string };
+  { ok: true; status: ApprovalStatus; step: ApprovalStep } | { ok: false; status: ApprovalStatus; reason: string };
 
 const NEXT: Record<ApprovalEvent, { from: readonly ApprovalStatus[]; to: ApprovalStatus; step: ApprovalStep }> = {
   approve: { from: ['pending'], to: 'approved', step: 'approved' },

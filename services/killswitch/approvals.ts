@@ -155,7 +155,12 @@ export function createApprovalManager(options: {
   async function expire(approval: ApprovalRecord): Promise<ApprovalRecord> {
     const next: ApprovalRecord = { ...approval, status: 'expired', version: approval.version + 1 };
     forget(next);
-    await save(next, 'expired', 'tripline', `not ${approval.status === 'approved' ? 'used' : 'decided'} before its expiry`);
+    await save(
+      next,
+      'expired',
+      'tripline',
+      `not ${approval.status === 'approved' ? 'used' : 'decided'} before its expiry`,
+    );
     return next;
   }
 

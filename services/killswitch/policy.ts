@@ -41,11 +41,7 @@ const RESOURCE_TYPE: Record<PolicyAction, string> = {
 export { DEFAULT_POLICY_DIR };
 
 export type PolicyValue =
-  | string
-  | number
-  | boolean
-  | readonly string[]
-  | Readonly<Record<string, string | number | boolean>>;
+  string | number | boolean | readonly string[] | Readonly<Record<string, string | number | boolean>>;
 
 export interface PolicyRequest {
   agentId: string;

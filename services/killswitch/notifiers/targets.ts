@@ -164,6 +164,7 @@ const ALERT_NAMES: Record<Notification['kind'], string> = {
   restore: 'TriplineTaskRevoked',
   escalation: 'TriplineAgentEscalated',
   verification_failed: 'TriplineKillNotVerified',
+  approval_requested: 'TriplineApprovalRequested',
 };
 
 export function alertmanagerAlerts(notification: Notification): Record<string, unknown>[] {
