@@ -60,8 +60,8 @@ export interface ApprovalStore {
   getApproval(tenant: string, id: string): Promise<ApprovalRecord | null>;
   /** Newest first. */
   listApprovals(filter: ApprovalFilter): Promise<ApprovalRecord[]>;
-  /** Pending and approved approvals of every tenant (to rebuild the open set at start). */
-  listOpenApprovals(): Promise<ApprovalRecord[]>;
+  /** Pending and approved approvals of every tenant, and denied ones not expired at `nowMs` (to rebuild at start). */
+  listOpenApprovals(nowMs: number): Promise<ApprovalRecord[]>;
   /** A task's approval steps in time order (the task's timeline reads them). */
   listTaskApprovalSteps(tenant: string, taskId: string): Promise<ApprovalStepRecord[]>;
   close(): Promise<void>;
@@ -101,10 +101,15 @@ export function createInMemoryApprovalStore(): ApprovalStore {
           .map((row) => structuredClone(row)),
       );
     },
-    listOpenApprovals() {
+    listOpenApprovals(nowMs) {
       return Promise.resolve(
         [...approvals.values()]
-          .filter((row) => row.status === 'pending' || row.status === 'approved')
+          .filter(
+            (row) =>
+              row.status === 'pending' ||
+              row.status === 'approved' ||
+              (row.status === 'denied' && row.expiresMs > nowMs),
+          )
           .map((row) => structuredClone(row)),
       );
     },

@@ -204,7 +204,7 @@ export function createApprovalManager(options: {
   return {
     ttlMs,
     async load() {
-      for (const approval of await store.listOpenApprovals()) remember(approval);
+      for (const approval of await store.listOpenApprovals(now())) remember(approval);
     },
     bound(tenant, taskId, hash) {
       const approval = byBinding.get(bindingKey(tenant, taskId, hash));

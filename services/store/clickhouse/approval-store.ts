@@ -227,11 +227,13 @@ class ClickHouseApprovalStore implements ApprovalStore {
     return rows.map(rowToApproval);
   }
 
-  async listOpenApprovals(): Promise<ApprovalRecord[]> {
+  async listOpenApprovals(nowMs: number): Promise<ApprovalRecord[]> {
     const rows = await this.#select<ApprovalRowOut>(
       'listOpenApprovals',
-      `SELECT ${APPROVAL_COLUMNS} FROM ${this.#db}.approvals FINAL WHERE status IN ('pending', 'approved')
+      `SELECT ${APPROVAL_COLUMNS} FROM ${this.#db}.approvals FINAL
+       WHERE status IN ('pending', 'approved') OR (status = 'denied' AND expires_at > {now:DateTime64(6, 'UTC')})
        ORDER BY requested_at LIMIT 100000`,
+      { now: utcText(nowMs) },
     );
     return rows.map(rowToApproval);
   }
