@@ -284,7 +284,8 @@ describe('approval points, end to end', () => {
       const { body } = await api('GET', '/v1/audit?limit=1000', adminHeaders);
       const items = body.items as { route: string; actor: string; status: number; target: unknown }[];
       const routes = new Set(items.map((item) => item.route));
-      return ['approval requested', 'approval used', 'approval expired'].every((route) => routes.has(route)) &&
+      return ['approval requested', 'approval used'].every((route) => routes.has(route)) &&
+        items.some((item) => item.route === 'approval expired' && JSON.stringify(item.target).includes(expiredId)) &&
         items.some((item) => item.route === '/v1/approvals/:approvalId/deny' && item.status === 200)
         ? items
         : undefined;
