@@ -153,7 +153,7 @@ describe('approvals in the console, in Chromium', () => {
     await item.locator('button[data-approval-action="approve"]').click();
     await page.locator('#action-dialog').waitFor({ state: 'visible' });
     expect(await page.locator('#dialog-title').textContent()).toBe(
-      'Approve issue_refund {"order":"o-42","amount":900}',
+      'Approve issue_refund {"amount":900,"order":"o-42"}',
     );
     await page.locator('#dialog-reason').fill('Customer called; the order was damaged.');
     await page.locator('#dialog-actor').fill('Alice Martin');
