@@ -119,8 +119,8 @@ describe('approvals in the console, in Chromium', () => {
   }, 180_000);
 
   afterAll(async () => {
-    await context?.close();
-    await running?.stop();
+    await context.close();
+    await running.stop();
     rmSync(dataDir, { recursive: true, force: true });
     rmSync(profileDir, { recursive: true, force: true });
   });

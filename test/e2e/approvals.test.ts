@@ -12,9 +12,13 @@
  * - a denial ends the wait with ApprovalDeniedError naming the approver, and the same call stays denied;
  * - an approval nobody decides expires (TRIPLINE_APPROVAL_TTL_SECONDS) and ends the wait with ApprovalExpiredError;
  *   the caller's own bound ends it with ApprovalTimeoutError; `onPending: 'fail'` with ApprovalPendingError;
- * - another task's token cannot read the approval; every step is in the audit trail with its actor.
+ * - another task's token cannot read the approval; every step is in the audit trail with its actor;
+ * - the Python kit (the `tripline` wheel, kits/python/tests/e2e/approval_agent.py, real OpenTelemetry SDK) waits,
+ *   proceeds once approved, asks again for the same call, and ends its wait on a denial and on its own bound.
  */
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -32,6 +36,7 @@ import { startTriplineProcess } from '../helpers/tripline-process.ts';
 import type { TriplineProcess } from '../helpers/tripline-process.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { startReceiver } from '../integration/killswitch/helpers.ts';
+import { spawnKitScript } from '../helpers/python-kit.ts';
 import type { Receiver } from '../integration/killswitch/helpers.ts';
 
 const APPROVAL_TTL_SECONDS = 12;
@@ -130,9 +135,9 @@ describe('approval points, end to end', () => {
   }, 120_000);
 
   afterAll(async () => {
-    await telemetry?.shutdown();
-    await tripline?.stop();
-    await slack?.close();
+    await telemetry.shutdown();
+    await tripline.stop();
+    await slack.close();
     rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -300,4 +305,67 @@ describe('approval points, end to end', () => {
     );
     expect(of('/v1/approvals/:approvalId/approve').some((row) => row.status === 403)).toBe(true);
   });
+
+  it('the Python kit waits for the approval, proceeds once, and ends its wait on a denial or its own bound', async () => {
+    const taskId = 'approvals-e2e-python';
+    const agent: ChildProcess = await spawnKitScript('approval_agent.py', [
+      '--endpoint',
+      tripline.otlpUrl,
+      '--api',
+      tripline.apiUrl,
+      '--token',
+      TEST_AGENT_TOKEN,
+      '--task-id',
+      taskId,
+    ]);
+    let stderr = '';
+    agent.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    const exited = new Promise<number | null>((resolve) => agent.once('exit', resolve));
+    if (agent.stdout === null) throw new Error('the Python agent has no stdout');
+    const lines = createInterface({ input: agent.stdout })[Symbol.asyncIterator]();
+    const next = async (): Promise<Record<string, unknown>> => {
+      const line = await lines.next();
+      if (line.done === true) throw new Error(`the Python agent ended: ${stderr}`);
+      return JSON.parse(line.value) as Record<string, unknown>;
+    };
+    const send = (refund: Record<string, unknown>): void => {
+      agent.stdin?.write(`${JSON.stringify(refund)}\n`);
+    };
+    try {
+      expect(await next()).toEqual({ started: taskId });
+
+      send({ order: 'p-1', amount: 800 });
+      const approval = await pendingOf(taskId);
+      expect(approval.arguments).toEqual({ order: 'p-1', amount: 800 });
+      expect((await api('POST', `/v1/approvals/${approval.approvalId}/approve`, agentHeaders, {})).status).toBe(403);
+      await api('POST', `/v1/approvals/${approval.approvalId}/approve`, operatorHeaders, { reason: 'ok' });
+      expect(await next()).toEqual({ ran: true, approval_id: approval.approvalId, order: 'p-1', amount: 800 });
+
+      send({ order: 'p-1', amount: 800, on_pending: 'fail' });
+      const again = await next();
+      expect(again).toMatchObject({ ran: false, error: 'ApprovalPendingError', code: 'APPROVAL_PENDING' });
+      expect(again.approval_id).not.toBe(approval.approvalId);
+
+      send({ order: 'p-2', amount: 1500 });
+      const second = await pendingOf(taskId, [approval.approvalId, String(again.approval_id)]);
+      await api('POST', `/v1/approvals/${second.approvalId}/deny`, operatorHeaders, { reason: 'duplicate order' });
+      expect(await next()).toEqual({
+        ran: false,
+        error: 'ApprovalDeniedError',
+        code: 'APPROVAL_DENIED',
+        order: 'p-2',
+        amount: 1500,
+        approval_id: second.approvalId,
+        decided_by: 'alice',
+        reason: 'duplicate order',
+      });
+
+      send({ order: 'p-3', amount: 1600, timeout_s: 0.3 });
+      expect(await next()).toMatchObject({ ran: false, error: 'ApprovalTimeoutError', code: 'APPROVAL_TIMEOUT' });
+      agent.stdin?.end();
+      expect(await exited).toBe(0);
+    } finally {
+      agent.kill();
+    }
+  }, 120_000);
 });

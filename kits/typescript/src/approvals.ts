@@ -58,7 +58,7 @@ interface ApprovalStatusAnswer {
   error?: { code?: string; message?: string };
 }
 
-async function request<T>(what: string, url: string, init: RequestInit): Promise<{ status: number; body: T }> {
+async function request(what: string, url: string, init: RequestInit): Promise<{ status: number; body: unknown }> {
   let response: Response;
   try {
     response = await fetch(url, { ...init, signal: AbortSignal.timeout(10_000) });
@@ -68,7 +68,7 @@ async function request<T>(what: string, url: string, init: RequestInit): Promise
       { cause: error },
     );
   }
-  const body = (await response.json().catch(() => ({}))) as T;
+  const body: unknown = await response.json().catch(() => ({}));
   return { status: response.status, body };
 }
 
@@ -87,7 +87,7 @@ export async function checkCall(
   const started = Date.now();
 
   const ask = async (): Promise<CheckAnswer> => {
-    const { status, body } = await request<CheckAnswer>('a check', `${api.base}/v1/check`, {
+    const { status, body: raw } = await request('a check', `${api.base}/v1/check`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...api.headers },
       body: JSON.stringify({
@@ -98,6 +98,7 @@ export async function checkCall(
         ...(options.arguments === undefined ? {} : { arguments: options.arguments }),
       }),
     });
+    const body = raw as CheckAnswer;
     if (status !== 200 || body.decision === undefined)
       throw new TriplineUnavailableError(`POST /v1/check answered HTTP ${status}: ${body.error?.message ?? ''}`);
     return body;
@@ -144,11 +145,12 @@ export async function checkCall(
     const waited = Date.now() - started;
     if (waited >= timeoutMs) throw new ApprovalTimeoutError({ approvalId, tool, waitedMs: waited });
     await sleep(Math.min(pollIntervalMs, timeoutMs - waited));
-    const { status, body } = await request<ApprovalStatusAnswer>(
+    const { status, body: raw } = await request(
       'an approval',
       `${api.base}/v1/approvals/${encodeURIComponent(approvalId)}/status`,
       { headers: { ...api.headers, authorization: `Bearer ${task.token}` } },
     );
+    const body = raw as ApprovalStatusAnswer;
     if (status !== 200)
       throw new TriplineUnavailableError(
         `GET /v1/approvals/${approvalId}/status answered HTTP ${status}: ${body.error?.message ?? ''}`,
