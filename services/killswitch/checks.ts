@@ -187,8 +187,11 @@ export function createChecker(options: {
           `agent ${agentId} is escalated${block.scope === undefined ? '' : ` for ${describeScope(block.scope)}`} until ${new Date(block.untilMs).toISOString()}`,
         );
       const args = request.arguments ?? {};
-      let hash: string;
-      let canonical: string;
+      // Arguments too large or deep to bind (services/core/approvals.ts) still reach the policies; only an
+      // approval cannot be bound to them, so a call that would need one is denied instead.
+      let hash = '';
+      let canonical = '';
+      let unbindable: string | undefined;
       try {
         canonical = canonicalJson(args);
         hash = bindingHash({
@@ -200,7 +203,7 @@ export function createChecker(options: {
         });
       } catch (error) {
         if (!(error instanceof ArgumentsNotBindable)) throw error;
-        return deny(`the call's arguments cannot be checked: ${error.message}`);
+        unbindable = error.message;
       }
       const context = {
         task_id: taskId,
@@ -253,7 +256,7 @@ export function createChecker(options: {
           task,
         };
       };
-      const bound = approvals?.bound(request.tenant, taskId, hash);
+      const bound = unbindable === undefined ? approvals?.bound(request.tenant, taskId, hash) : undefined;
 
       // An approved call: allowed once, if the policies allow it with the approval (the task may have changed).
       if (approvals !== undefined && bound?.status === 'approved') {
@@ -278,6 +281,13 @@ export function createChecker(options: {
         decision.policies.length > 0 &&
         decision.policies.every((id) => approvalIds.has(id)) &&
         authorize(true).decision === 'allow';
+      if (approvals !== undefined && waitsForPerson && unbindable !== undefined)
+        return answer(
+          'deny',
+          decision.policies,
+          [`a person must approve this call, but its arguments cannot be bound to an approval: ${unbindable}`],
+          decision.errors,
+        );
       if (approvals !== undefined && waitsForPerson) {
         const names = decision.policies.join(', ');
         if (bound?.status === 'denied') {

@@ -25,7 +25,7 @@ export interface TaskIdentity {
   expiresAtMs: number;
 }
 
-export type RefusalCode = 'TASK_REVOKED' | 'AGENT_BLOCKED' | 'POLICY_DENIED' | 'TOKEN_INVALID';
+export type RefusalCode = 'TASK_REVOKED' | 'AGENT_BLOCKED' | 'POLICY_DENIED' | 'TOKEN_INVALID' | 'APPROVAL_PENDING';
 
 export type Verdict =
   | { allowed: true; decisionId?: string }
@@ -34,8 +34,12 @@ export type Verdict =
 export interface McpAuthority {
   /** Verifies a task token offline; throws InvalidCredential when it is no valid, unexpired Tripline task token. */
   verify(token: string): Promise<TaskIdentity>;
-  /** May the task call this tool now (revocation, escalation, policy with its current score)? */
-  checkTool(identity: TaskIdentity, tool: string, sideEffect: string): Promise<Verdict>;
+  /**
+   * May the task call this tool now (revocation, escalation, policy with its current score and the call's
+   * arguments)? A call an approval point stops is refused with APPROVAL_PENDING and the approval's link
+   * (docs/approvals.md); the same call once a person approved it goes through.
+   */
+  checkTool(identity: TaskIdentity, tool: string, sideEffect: string, args?: Record<string, unknown>): Promise<Verdict>;
   /** May the task read data now (its token still active)? */
   checkRead(identity: TaskIdentity): Promise<Verdict>;
   /** Starts a task for a bound client (a policy decision; refused: TaskStartRefused). */
@@ -55,6 +59,15 @@ export class TaskStartRefused extends Error {
 /** The refusal's code, read from what the check said (a revocation, an escalation, else the policy). */
 export function verdictOf(answer: CheckAnswer): Verdict {
   if (answer.allowed) return { allowed: true, decisionId: answer.decisionId };
+  if (answer.decision === 'pending') {
+    const link = answer.approval === undefined ? [] : [`a person can approve or deny it at ${answer.approval.url}`];
+    return {
+      allowed: false,
+      code: 'APPROVAL_PENDING',
+      reasons: [...answer.reasons, ...link],
+      decisionId: answer.decisionId,
+    };
+  }
   const text = answer.reasons.join(' ');
   const code: RefusalCode =
     answer.task?.revoked === true || / is revoked/.test(text)
@@ -81,8 +94,16 @@ export function inProcessAuthority(parts: {
         throw new InvalidCredential(isKillSwitchError(error) ? error.message : 'the token is not valid');
       }
     },
-    async checkTool(identity, tool, sideEffect) {
-      return verdictOf(await checker.check({ tenant: identity.tenant, token: identity.token, tool, sideEffect }));
+    async checkTool(identity, tool, sideEffect, args) {
+      return verdictOf(
+        await checker.check({
+          tenant: identity.tenant,
+          token: identity.token,
+          tool,
+          sideEffect,
+          ...(args === undefined ? {} : { arguments: args }),
+        }),
+      );
     },
     async checkRead(identity) {
       const block = authority.blocked(identity.tenant, identity.agentId, identity.taskId);
@@ -200,8 +221,9 @@ export function httpAuthority(options: HttpAuthorityOptions): McpAuthority {
         );
       }
     },
-    async checkTool(identity, tool, sideEffect) {
-      const { json } = await post('/v1/check', { token: identity.token, tool, sideEffect }, [200]);
+    async checkTool(identity, tool, sideEffect, args) {
+      const body = { token: identity.token, tool, sideEffect, ...(args === undefined ? {} : { arguments: args }) };
+      const { json } = await post('/v1/check', body, [200]);
       return verdictOf(json as CheckAnswer);
     },
     async checkRead(identity) {

@@ -23,6 +23,7 @@ import type { ApprovalRequest } from '../../services/killswitch/approvals.ts';
 import { isKillSwitchError } from '../../services/killswitch/errors.ts';
 import { loadPolicyEngine } from '../../services/killswitch/policy.ts';
 import { DEFAULT_POLICY_DIR } from '../../services/killswitch/settings.ts';
+import { verdictOf } from '../../services/mcp-gateway/authority.ts';
 import { isTriplineError } from '../../services/shared/errors.ts';
 import { createLogger } from '../../services/shared/logger.ts';
 
@@ -301,5 +302,28 @@ describe('approval policies', () => {
     expect(isKillSwitchError(permit, 'POLICY_INVALID') && permit.message).toMatch(/a permit/);
     const odd = load('@id("y") @approval("maybe") forbid (principal, action, resource);');
     expect(isTriplineError(odd) && odd.message).toMatch(/the only value is "required"/);
+  });
+});
+
+describe('the MCP gateway at an approval point', () => {
+  it('refuses a pending call with APPROVAL_PENDING and the link a person approves at', () => {
+    const verdict = verdictOf({
+      allowed: false,
+      decision: 'pending',
+      approvalId: 'ap-1',
+      approval: { approvalId: 'ap-1', status: 'pending', expiresAt: '', url: 'https://t.example/#approval=ap-1' },
+      reasons: ['a person must approve this call (approval.large-refunds)'],
+      policies: ['approval.large-refunds'],
+      decisionId: 'd-1',
+    });
+    expect(verdict).toEqual({
+      allowed: false,
+      code: 'APPROVAL_PENDING',
+      reasons: [
+        'a person must approve this call (approval.large-refunds)',
+        'a person can approve or deny it at https://t.example/#approval=ap-1',
+      ],
+      decisionId: 'd-1',
+    });
   });
 });
