@@ -151,6 +151,15 @@ export async function checkCall(
       { headers: { ...api.headers, authorization: `Bearer ${task.token}` } },
     );
     const body = raw as ApprovalStatusAnswer;
+    // The task was revoked while it waited: its token no longer reads anything.
+    if (body.error?.code === 'TASK_REVOKED')
+      throw new TaskRevokedError({
+        taskId: task.taskId,
+        revocationId: '',
+        reason: body.error.message ?? 'revoked',
+        operation: `call ${tool}`,
+        revokedAtMs: Date.now(),
+      });
     if (status !== 200)
       throw new TriplineUnavailableError(
         `GET /v1/approvals/${approvalId}/status answered HTTP ${status}: ${body.error?.message ?? ''}`,

@@ -118,6 +118,15 @@ class _Flow:
     def polled(self, response: httpx.Response) -> bool:
         """After a poll: False to keep waiting, True to check again (approved); raises on denial or expiry."""
         body = _json(response)
+        error = body.get("error") if isinstance(body.get("error"), dict) else {}
+        if error.get("code") == "TASK_REVOKED":  # revoked while it waited: its token no longer reads anything
+            raise TaskRevokedError(
+                task_id=self.task_id,
+                revocation_id="",
+                reason=str(error.get("message") or "revoked"),
+                operation=f"call {self.check.tool}",
+                revoked_at_ms=time.time() * 1000,
+            )
         if response.status_code != 200:
             raise TriplineUnavailableError(f"GET approval {self.approval_id} answered HTTP {response.status_code}")
         status = body.get("status")
