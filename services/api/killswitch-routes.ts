@@ -221,6 +221,7 @@ function registerCheckRoutes(scope: FastifyInstance, runtime: Runtime): void {
       resource?: string;
       sideEffect?: string;
       arguments?: Record<string, unknown>;
+      argumentsComplete?: boolean;
     };
   }>('/v1/check', { schema: { body: checkBody } }, async (request) => {
     const answer = await checker.check({ tenant: tenantOf(request), ...request.body });

@@ -54,7 +54,9 @@ export const checkBody = {
     resource: { type: 'string', maxLength: 1024 },
     sideEffect: { type: 'string', enum: ['read', 'write', 'destructive'] },
     // The call's arguments (docs/approvals.md): bound into an approval, top-level scalars reach the policy.
-    arguments: { type: 'object', maxProperties: 200 },
+    arguments: { type: 'object' },
+    // false: `arguments` holds only some of the call's arguments (too large to send whole): no approval can be bound.
+    argumentsComplete: { type: 'boolean' },
   },
 } as const;
 

@@ -47,6 +47,8 @@ export interface CheckRequest {
   sideEffect?: string;
   /** The call's arguments: bound into an approval's hash; top-level numbers, strings and booleans reach the policy. */
   arguments?: Record<string, unknown>;
+  /** false: `arguments` are only part of the call's (too large to send whole); no approval can be bound to them. */
+  argumentsComplete?: boolean;
 }
 
 /** The approval a `pending` answer waits for. */
@@ -205,6 +207,7 @@ export function createChecker(options: {
         if (!(error instanceof ArgumentsNotBindable)) throw error;
         unbindable = error.message;
       }
+      if (request.argumentsComplete === false) unbindable = 'only part of them was sent (too large to send whole)';
       const context = {
         task_id: taskId,
         task_type: taskType,

@@ -12,6 +12,7 @@ import type { Authority } from '../killswitch/authority.ts';
 import type { CheckAnswer, Checker } from '../killswitch/checks.ts';
 import type { TokenService } from '../killswitch/tokens.ts';
 import { isKillSwitchError } from '../killswitch/errors.ts';
+import { policyArguments } from '../core/approvals.ts';
 import type { ClientBinding } from './config.ts';
 
 /** Who a request acts for: from the credential, never from the request. */
@@ -222,7 +223,7 @@ export function httpAuthority(options: HttpAuthorityOptions): McpAuthority {
       }
     },
     async checkTool(identity, tool, sideEffect, args) {
-      const body = { token: identity.token, tool, sideEffect, ...(args === undefined ? {} : { arguments: args }) };
+      const body = { token: identity.token, tool, sideEffect, ...argumentsToSend(args) };
       const { json } = await post('/v1/check', body, [200]);
       return verdictOf(json as CheckAnswer);
     },
@@ -269,4 +270,29 @@ export function httpAuthority(options: HttpAuthorityOptions): McpAuthority {
       return this.verify(body.token);
     },
   };
+}
+
+/** Above this, a call's arguments are not sent whole to `POST /v1/check` (its body is limited to 64 KiB). */
+const MAX_SENT_ARGUMENTS_CHARS = 48 * 1024;
+
+/**
+ * The arguments of a check over HTTP: whole when they fit, else their top-level scalars (what policies read; strings
+ * up to 1 KiB) marked incomplete, so that no approval is ever bound to less than the whole call (docs/approvals.md).
+ */
+export function argumentsToSend(args: Record<string, unknown> | undefined): {
+  arguments?: Record<string, unknown>;
+  argumentsComplete?: false;
+} {
+  if (args === undefined) return {};
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(args);
+  } catch {
+    text = undefined;
+  }
+  if (text !== undefined && text.length <= MAX_SENT_ARGUMENTS_CHARS) return { arguments: args };
+  const scalars = Object.entries(policyArguments(args)).filter(
+    ([, value]) => typeof value !== 'string' || value.length <= 1024,
+  );
+  return { arguments: Object.fromEntries(scalars), argumentsComplete: false };
 }

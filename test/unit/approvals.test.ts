@@ -23,7 +23,7 @@ import type { ApprovalRequest } from '../../services/killswitch/approvals.ts';
 import { isKillSwitchError } from '../../services/killswitch/errors.ts';
 import { loadPolicyEngine } from '../../services/killswitch/policy.ts';
 import { DEFAULT_POLICY_DIR } from '../../services/killswitch/settings.ts';
-import { verdictOf } from '../../services/mcp-gateway/authority.ts';
+import { argumentsToSend, verdictOf } from '../../services/mcp-gateway/authority.ts';
 import { isTriplineError } from '../../services/shared/errors.ts';
 import { createLogger } from '../../services/shared/logger.ts';
 
@@ -325,5 +325,16 @@ describe('the MCP gateway at an approval point', () => {
       ],
       decisionId: 'd-1',
     });
+  });
+});
+
+describe('arguments sent to the check over HTTP', () => {
+  it('sends them whole when they fit, else the scalars marked incomplete', () => {
+    expect(argumentsToSend(undefined)).toEqual({});
+    expect(argumentsToSend({ amount: 900, order: { id: 'o-1' } })).toEqual({
+      arguments: { amount: 900, order: { id: 'o-1' } },
+    });
+    const big = { amount: 900, note: 'x'.repeat(2000), rows: Array.from({ length: 10_000 }, (_, i) => i) };
+    expect(argumentsToSend(big)).toEqual({ arguments: { amount: 900 }, argumentsComplete: false });
   });
 });

@@ -45,6 +45,15 @@ describe('approvals in ClickHouse', () => {
         sideEffect: 'write',
         arguments: { amount: 700, order: 'o-7' },
       });
+    // Arguments sent only in part can never be approved: the call is denied, not pending.
+    const partial = await post(`${running.api}/v1/check`, agentHeaders, {
+      token,
+      tool: 'issue_refund',
+      arguments: { amount: 700 },
+      argumentsComplete: false,
+    });
+    expect(partial).toMatchObject({ decision: 'deny', policies: ['approval.large-refunds'] });
+    expect(String(partial.reasons)).toContain('cannot be bound to an approval');
     const first = await check();
     expect(first).toMatchObject({ decision: 'pending' });
     const id = String(first.approvalId);
