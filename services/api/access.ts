@@ -39,10 +39,15 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'GET /v1/secrets': 'viewer',
   'GET /console/api/tasks': 'viewer',
   'GET /console/api/activity': 'viewer',
+  'GET /v1/approvals': 'viewer',
+  'GET /v1/approvals/:approvalId': 'viewer',
 
   'POST /v1/tasks/:taskId/revoke': 'operator',
   'POST /v1/tasks/:taskId/restore': 'operator',
   'POST /v1/alerts/:id/false-positive': 'operator',
+  // Approval points: a person decides; agent tokens never pass (services/auth/roles.ts).
+  'POST /v1/approvals/:approvalId/approve': 'operator',
+  'POST /v1/approvals/:approvalId/deny': 'operator',
 
   'PUT /v1/secrets/:name': 'admin',
   'DELETE /v1/secrets/:name': 'admin',
@@ -63,6 +68,8 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   // Leases are asked for with the task token (the route checks it).
   'POST /v1/leases': 'task',
   'DELETE /v1/leases/:leaseId': 'task',
+  // An agent polls its own approval with its task token (the route checks it).
+  'GET /v1/approvals/:approvalId/status': 'task',
 };
 
 /** POST routes that only read (not audited). */

@@ -21,6 +21,7 @@ import type { ListFilter, Store, TaskRecord } from '../store/store.ts';
 import { taskTreeView } from './task-tree-view.ts';
 import type { ManualAction } from '../processor/processor.ts';
 import { registerKillSwitchRoutes, verificationView } from './killswitch-routes.ts';
+import { registerApprovalRoutes } from './approval-routes.ts';
 import type { KillSwitchRoutesDeps } from './killswitch-routes.ts';
 
 /** What a task type's detector rests on right now. */
@@ -179,6 +180,13 @@ export function buildApiApp(deps: ApiDeps): FastifyInstance {
 
   if (deps.admin !== undefined) registerAdminRoutes(app, deps.admin);
   if (deps.killSwitch !== undefined) registerKillSwitchRoutes(app, { runtime: deps.killSwitch });
+  if (deps.killSwitch?.approvals !== undefined)
+    registerApprovalRoutes(app, {
+      approvals: deps.killSwitch.approvals,
+      authority: deps.killSwitch.authority,
+      publicUrl: deps.killSwitch.config.publicUrl,
+      ...(deps.access.audit === undefined ? {} : { audit: deps.access.audit }),
+    });
   if (deps.detection !== undefined) void app.register(detectionRoutes, deps.detection);
 
   return app;

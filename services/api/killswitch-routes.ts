@@ -8,7 +8,8 @@
  *   GET    /v1/tasks/:taskId/credentials             the task's tokens (claims, never the token) and whether active
  *   POST   /oauth2/introspect                        RFC 7662 (form or JSON: token)
  *   POST   /oauth2/revoke                            RFC 7009 (form or JSON: token)
- *   POST   /v1/check                                 request-time check: may task T call tool X on R now?
+ *   POST   /v1/check                                 request-time check: may task T call tool X on R now? (allow,
+ *                                                     deny, or pending: an approval point, services/api/approval-routes.ts)
  *   GET    /v1/stream                                server-sent events (revocations, alerts, escalations, verifications)
  *   POST   /v1/leases                                lease a secret (Authorization: Bearer <task token>)
  *   GET    /v1/leases?task_id=…, GET /v1/leases/:id  lease state (never the value)
@@ -50,7 +51,8 @@ export interface KillSwitchRoutesDeps {
   runtime: Pick<
     KillSwitchRuntime,
     'authority' | 'checker' | 'leases' | 'secrets' | 'stream' | 'verifier' | 'tokens' | 'store' | 'config'
-  >;
+  > &
+    Partial<Pick<KillSwitchRuntime, 'approvals'>>;
 }
 
 function bearer(request: FastifyRequest): string {
@@ -219,20 +221,26 @@ function registerTokenRoutes(scope: FastifyInstance, runtime: Runtime): void {
 function registerCheckRoutes(scope: FastifyInstance, runtime: Runtime): void {
   const { checker, stream } = runtime;
 
-  scope.post<{ Body: { token?: string; taskId?: string; tool: string; resource?: string; sideEffect?: string } }>(
-    '/v1/check',
-    { schema: { body: checkBody } },
-    async (request) => {
-      const principal = principalOf(request);
-      const answer = await checker.check({
-        tenant: principal.tenant,
-        ...request.body,
-        // A bound agent token asks about its own agents' tasks only.
-        ...(principal.role === 'agent' ? { agents: principal.agents } : {}),
-      });
-      return answer;
-    },
-  );
+  scope.post<{
+    Body: {
+      token?: string;
+      taskId?: string;
+      tool: string;
+      resource?: string;
+      sideEffect?: string;
+      arguments?: Record<string, unknown>;
+      argumentsComplete?: boolean;
+    };
+  }>('/v1/check', { schema: { body: checkBody } }, async (request) => {
+    const principal = principalOf(request);
+    const answer = await checker.check({
+      tenant: principal.tenant,
+      ...request.body,
+      // A bound agent token asks about its own agents' tasks only.
+      ...(principal.role === 'agent' ? { agents: principal.agents } : {}),
+    });
+    return answer;
+  });
 
   scope.get<{ Querystring: { task_id?: string; agent_id?: string; types?: string } }>(
     '/v1/stream',

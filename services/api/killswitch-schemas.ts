@@ -53,6 +53,10 @@ export const checkBody = {
     tool: { type: 'string', minLength: 1, maxLength: 256 },
     resource: { type: 'string', maxLength: 1024 },
     sideEffect: { type: 'string', enum: ['read', 'write', 'destructive'] },
+    // The call's arguments (docs/approvals.md): bound into an approval, top-level scalars reach the policy.
+    arguments: { type: 'object' },
+    // false: `arguments` holds only some of the call's arguments (too large to send whole): no approval can be bound.
+    argumentsComplete: { type: 'boolean' },
   },
 } as const;
 

@@ -155,6 +155,11 @@ export const CONFIG_VARIABLES = [
     'longest secret lease in seconds (30 to 86,400); a lease never outlives its token',
   ],
   [
+    'TRIPLINE_APPROVAL_TTL_SECONDS',
+    '900',
+    'how long an approval point stays valid after it is asked for (1 to 86,400 seconds): a pending one not decided, or an approved one not used, by then expires (docs/approvals.md)',
+  ],
+  [
     'TRIPLINE_SECRET_WEBHOOK_URL',
     '(unset)',
     'external vault for secret leases (signed POSTs to lease and revoke); unset = built-in store only',
@@ -397,6 +402,7 @@ function readKillSwitchConfig(env: Env, dataDir: string): KillSwitchConfig {
     secretsKey: readOptionalString(env, 'TRIPLINE_SECRETS_KEY'),
     keysDir: keysDir === undefined ? join(dataDir, 'keys') : resolve(keysDir),
     leaseTtlSeconds: readInt(env, 'TRIPLINE_LEASE_TTL_SECONDS', 900, { min: 30, max: 86_400 }),
+    approvalTtlSeconds: readInt(env, 'TRIPLINE_APPROVAL_TTL_SECONDS', 900, { min: 1, max: 86_400 }),
     secretWebhook:
       webhookUrl === undefined || webhookSecret === undefined
         ? undefined

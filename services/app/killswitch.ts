@@ -21,6 +21,11 @@ import { createAuthority } from '../killswitch/authority.ts';
 import type { Authority } from '../killswitch/authority.ts';
 import { createBatchWriter } from '../killswitch/batch-writer.ts';
 import type { BatchWriter } from '../killswitch/batch-writer.ts';
+import { createInMemoryApprovalStore } from '../killswitch/approval-store.ts';
+import type { ApprovalStore } from '../killswitch/approval-store.ts';
+import { createApprovalManager } from '../killswitch/approvals.ts';
+import type { ApprovalManager } from '../killswitch/approvals.ts';
+import { openClickHouseApprovalStore } from '../store/clickhouse/approval-store.ts';
 import { createChecker } from '../killswitch/checks.ts';
 import type { Checker, TaskStateSource } from '../killswitch/checks.ts';
 import { createSilentTaskWatch } from '../killswitch/silent-tasks.ts';
@@ -35,6 +40,7 @@ import { createDispatcher } from '../killswitch/notifiers/dispatcher.ts';
 import type { Dispatcher } from '../killswitch/notifiers/dispatcher.ts';
 import {
   fromAlert,
+  fromApprovalRequest,
   fromEscalation,
   fromFailedVerification,
   fromRevocation,
@@ -66,7 +72,7 @@ export interface KillSwitchRuntimeOptions {
   /** Where the kill switch's tables are (the same ClickHouse as the spine's store, already migrated). */
   storage:
     | { url: string | undefined; username: string; password: string; dataDir: string; database: string }
-    | { store: KillSwitchStore };
+    | { store: KillSwitchStore; approvals?: ApprovalStore };
   killSwitch: KillSwitch;
   /** Stores the alert of a failed verification (the spine's store). */
   insertAlerts(alerts: Alert[]): Promise<void>;
@@ -89,6 +95,8 @@ export interface KillSwitchRuntime {
   leases: LeaseManager;
   secrets: BuiltinSecretStore;
   checker: Checker;
+  /** Approval points (docs/approvals.md). */
+  approvals: ApprovalManager;
   verifier: Verifier;
   dispatcher: Dispatcher;
   stream: StreamHub;
@@ -175,9 +183,37 @@ export async function startKillSwitchRuntime(options: KillSwitchRuntimeOptions):
     cleanups.push(() => leases.stop());
     await leases.load();
 
-    const checker = createChecker({ authority, policy, taskState: options.taskState, decisions, silentTasks, now });
+    const approvalStore =
+      'store' in options.storage
+        ? (options.storage.approvals ?? createInMemoryApprovalStore())
+        : await openClickHouseApprovalStore(options.storage);
+    if (ownsStore) cleanups.push(() => approvalStore.close());
+    const approvals = createApprovalManager({
+      store: approvalStore,
+      ttlMs: config.approvalTtlSeconds * 1000,
+      logger,
+      now,
+    });
+    cleanups.push(() => approvals.stop());
+    await approvals.load();
+    const checker = createChecker({
+      authority,
+      policy,
+      taskState: options.taskState,
+      decisions,
+      silentTasks,
+      approvals,
+      publicUrl: config.publicUrl,
+      now,
+    });
     const dispatcher = createDispatcher(config.notifiers, logger, options.notifierTargets);
     cleanups.push(() => dispatcher.stop());
+    // A person is asked (Slack, webhooks): a link to the approval in the console.
+    cleanups.push(
+      approvals.subscribe((step, approval) => {
+        if (step.step === 'requested') dispatcher.notify(fromApprovalRequest(approval, config.publicUrl));
+      }),
+    );
     const stream = createStreamHub({ killSwitch, authority, logger, heartbeatMs: config.streamHeartbeatMs });
     cleanups.push(() => stream.stop());
 
@@ -229,6 +265,7 @@ export async function startKillSwitchRuntime(options: KillSwitchRuntimeOptions):
       leases,
       secrets,
       checker,
+      approvals,
       verifier,
       dispatcher,
       stream,

@@ -3,14 +3,23 @@
  * of a database) asks "may task T call tool X on resource R now?" before it acts. The answer comes from, in
  * order: the token (if given: valid and active), the task's revocation state and whether it ended (an ended task
  * is denied like a revoked one), the agent's escalation, then the
- * Cedar policies (`call_tool`) with the task's current score in the context. Every answer is recorded with
- * the policies and reasons that decided it.
+ * Cedar policies (`call_tool`) with the task's current score and the call's arguments in the context. Every
+ * answer is recorded with the policies and reasons that decided it.
+ *
+ * Approval points (docs/approvals.md): when the only policies that deny a call are `@approval("required")`
+ * forbids and the same call with `approved` would be allowed, the answer is `pending` with an approval id bound
+ * to the exact call (task, tool, resource, canonical arguments). Once a person approved it, the same call is
+ * allowed once (the approval is used up); a denied one stays denied until its expiry.
  */
 import { randomUUID } from 'node:crypto';
 import type { TaskStatus } from '../../schemas/events.ts';
 import { speaksFor } from '../core/agent-binding.ts';
+import { ArgumentsNotBindable, bindingHash, canonicalJson, policyArguments } from '../core/approvals.ts';
 import { describeScope } from '../core/escalation-policy.ts';
 import { stableId } from '../shared/ids.ts';
+import type { ApprovalRecord } from './approval-store.ts';
+import { approvalUrl } from './approvals.ts';
+import type { ApprovalManager } from './approvals.ts';
 import type { Authority } from './authority.ts';
 import type { BatchWriter } from './batch-writer.ts';
 import { isKillSwitchError } from './errors.ts';
@@ -42,11 +51,27 @@ export interface CheckRequest {
   sideEffect?: string;
   /** Set when an agent token asks: the agents it speaks for; another agent's task is denied and not described. */
   agents?: readonly string[];
+  /** The call's arguments: bound into an approval's hash; top-level numbers, strings and booleans reach the policy. */
+  arguments?: Record<string, unknown>;
+  /** false: `arguments` are only part of the call's (too large to send whole); no approval can be bound to them. */
+  argumentsComplete?: boolean;
+}
+
+/** The approval a `pending` answer waits for. */
+export interface CheckApproval {
+  approvalId: string;
+  status: ApprovalRecord['status'];
+  expiresAt: string;
+  /** The console page of the approval. */
+  url: string;
 }
 
 export interface CheckAnswer {
   allowed: boolean;
-  decision: 'allow' | 'deny';
+  /** `pending`: a person must approve this exact call first (`approvalId`; `allowed` is false). */
+  decision: 'allow' | 'deny' | 'pending';
+  approvalId?: string;
+  approval?: CheckApproval;
   /** Why, for people: the revocation, the token, the policies. */
   reasons: string[];
   /** The policies that decided (empty for a default deny or a deny before the policies). */
@@ -73,24 +98,37 @@ export function createChecker(options: {
   decisions: BatchWriter<PolicyDecisionRecord>;
   /** Told of every check of a credentialed task (services/killswitch/silent-tasks.ts). */
   silentTasks?: SilentTaskWatch;
+  /** Approval points; without them a call an approval policy forbids is denied. */
+  approvals?: ApprovalManager;
+  /** Links to approvals. @default http://localhost:8080 */
+  publicUrl?: string;
   now?: () => number;
 }): Checker {
-  const { authority, policy } = options;
+  const { authority, policy, approvals } = options;
   const now = options.now ?? Date.now;
+  const publicUrl = options.publicUrl ?? 'http://localhost:8080';
+  const approvalIds = new Set(policy.approvalPolicyIds());
+  const approvalOf = (approval: ApprovalRecord): CheckApproval => ({
+    approvalId: approval.id,
+    status: approval.status,
+    expiresAt: new Date(approval.expiresMs).toISOString(),
+    url: approvalUrl(publicUrl, approval.id),
+  });
 
   function record(
     request: CheckRequest,
     taskId: string,
     taskType: string,
     agentId: string,
-    decision: 'allow' | 'deny',
+    decision: 'allow' | 'deny' | 'pending',
     policies: string[],
     reasons: string[],
     errors: string[],
     context: Record<string, unknown>,
+    presetId?: string,
   ): string {
     const timeMs = now();
-    const id = stableId(request.tenant, 'decision', 'call_tool', taskId, timeMs, randomUUID());
+    const id = presetId ?? stableId(request.tenant, 'decision', 'call_tool', taskId, timeMs, randomUUID());
     options.decisions.add({
       id,
       tenant: request.tenant,
@@ -175,6 +213,26 @@ export function createChecker(options: {
         return deny(
           `agent ${agentId} is escalated${block.scope === undefined ? '' : ` for ${describeScope(block.scope)}`} until ${new Date(block.untilMs).toISOString()}`,
         );
+      const args = request.arguments ?? {};
+      // Arguments too large or deep to bind (services/core/approvals.ts) still reach the policies; only an
+      // approval cannot be bound to them, so a call that would need one is denied instead.
+      let hash = '';
+      let canonical = '';
+      let unbindable: string | undefined;
+      try {
+        canonical = canonicalJson(args);
+        hash = bindingHash({
+          tenant: request.tenant,
+          taskId,
+          tool: request.tool,
+          resource: request.resource ?? '',
+          arguments: args,
+        });
+      } catch (error) {
+        if (!(error instanceof ArgumentsNotBindable)) throw error;
+        unbindable = error.message;
+      }
+      if (request.argumentsComplete === false) unbindable = 'only part of them was sent (too large to send whole)';
       const context = {
         task_id: taskId,
         task_type: taskType,
@@ -185,33 +243,121 @@ export function createChecker(options: {
         granted_tools: grants?.tools ?? [],
         granted_resources: grants?.resources ?? [],
         scopes: grants?.scopes ?? [],
+        arguments: policyArguments(args),
+        approved: false,
       };
-      const decision = policy.authorize({ agentId, action: 'call_tool', resource: request.tool, context });
+      const authorize = (approved: boolean) =>
+        policy.authorize({ agentId, action: 'call_tool', resource: request.tool, context: { ...context, approved } });
+      const answer = (
+        decision: 'allow' | 'deny' | 'pending',
+        policies: string[],
+        reasons: string[],
+        errors: string[],
+        approval?: ApprovalRecord,
+        decisionId?: string,
+      ): CheckAnswer => {
+        const recorded = {
+          ...context,
+          binding_hash: hash,
+          ...(approval === undefined ? {} : { approval_id: approval.id }),
+        };
+        const recordedReasons = decision === 'allow' && approval === undefined ? [] : reasons;
+        const id = record(
+          request,
+          taskId,
+          taskType,
+          agentId,
+          decision,
+          policies,
+          recordedReasons,
+          errors,
+          recorded,
+          decisionId,
+        );
+        return {
+          allowed: decision === 'allow',
+          decision,
+          ...(approval === undefined ? {} : { approvalId: approval.id, approval: approvalOf(approval) }),
+          reasons,
+          policies,
+          decisionId: id,
+          task,
+        };
+      };
+      const bound = unbindable === undefined ? approvals?.bound(request.tenant, taskId, hash) : undefined;
+
+      // An approved call: allowed once, if the policies allow it with the approval (the task may have changed).
+      if (approvals !== undefined && bound?.status === 'approved') {
+        const approved = authorize(true);
+        if (approved.decision === 'allow') {
+          const used = await approvals.use(bound, agentId).catch(() => undefined);
+          if (used !== undefined)
+            return answer(
+              'allow',
+              approved.policies,
+              [`approved by ${bound.decidedBy} (approval ${bound.id})`, `allowed by ${approved.policies.join(', ')}`],
+              approved.errors,
+              used,
+            );
+        }
+      }
+
+      const decision = authorize(false);
+      if (decision.decision === 'allow')
+        return answer('allow', decision.policies, [`allowed by ${decision.policies.join(', ')}`], decision.errors);
+      const waitsForPerson =
+        decision.policies.length > 0 &&
+        decision.policies.every((id) => approvalIds.has(id)) &&
+        authorize(true).decision === 'allow';
+      if (approvals !== undefined && waitsForPerson && unbindable !== undefined)
+        return answer(
+          'deny',
+          decision.policies,
+          [`a person must approve this call, but its arguments cannot be bound to an approval: ${unbindable}`],
+          decision.errors,
+        );
+      if (approvals !== undefined && waitsForPerson) {
+        const names = decision.policies.join(', ');
+        if (bound?.status === 'denied') {
+          const why = bound.decisionReason === '' ? '' : `: ${bound.decisionReason}`;
+          return answer(
+            'deny',
+            decision.policies,
+            [`${bound.decidedBy} denied this call (approval ${bound.id}${why})`],
+            decision.errors,
+            bound,
+          );
+        }
+        if (bound?.status === 'pending')
+          return answer(
+            'pending',
+            decision.policies,
+            [`waiting for a person to approve this call (${names})`],
+            decision.errors,
+            bound,
+          );
+        const reasons = [`a person must approve this call (${names})`];
+        const decisionId = stableId(request.tenant, 'decision', 'call_tool', taskId, now(), randomUUID());
+        const requested = await approvals.request({
+          tenant: request.tenant,
+          taskId,
+          taskType,
+          agentId,
+          tool: request.tool,
+          resource: request.resource ?? '',
+          arguments: canonical,
+          bindingHash: hash,
+          policies: decision.policies,
+          reasons,
+          decisionId,
+        });
+        return answer('pending', decision.policies, reasons, decision.errors, requested, decisionId);
+      }
       const reasons =
-        decision.decision === 'allow'
-          ? [`allowed by ${decision.policies.join(', ')}`]
-          : decision.policies.length > 0
-            ? [`forbidden by ${decision.policies.join(', ')}`]
-            : [`no policy permits ${taskType} tasks to call ${request.tool} (default deny)`];
-      const id = record(
-        request,
-        taskId,
-        taskType,
-        agentId,
-        decision.decision,
-        decision.policies,
-        decision.decision === 'allow' ? [] : reasons,
-        decision.errors,
-        context,
-      );
-      return {
-        allowed: decision.decision === 'allow',
-        decision: decision.decision,
-        reasons,
-        policies: decision.policies,
-        decisionId: id,
-        task,
-      };
+        decision.policies.length > 0
+          ? [`forbidden by ${decision.policies.join(', ')}`]
+          : [`no policy permits ${taskType} tasks to call ${request.tool} (default deny)`];
+      return answer('deny', decision.policies, reasons, decision.errors);
     },
   };
 }

@@ -42,7 +42,8 @@ export interface PolicyDecisionRecord {
   taskId: string;
   taskType: string;
   resource: string;
-  decision: 'allow' | 'deny';
+  /** `pending`: a call_tool that waits for a person's approval (docs/approvals.md). */
+  decision: 'allow' | 'deny' | 'pending';
   policies: string[];
   reasons: string[];
   errors: string[];

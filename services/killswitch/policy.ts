@@ -10,9 +10,14 @@
  * Requests are `Tripline::Agent::"<agent id>"` doing one of the actions of `ACTIONS` on a resource:
  *   start_task    on Tripline::TaskType::"<task type>"  context { task_id, tools, resources, scopes }
  *   call_tool     on Tripline::Tool::"<tool>"           context { task_id, task_type, tool, resource, score,
- *                                                                 side_effect, granted_tools, granted_resources, scopes }
+ *                                                                 side_effect, granted_tools, granted_resources, scopes,
+ *                                                                 arguments, approved }
  *   lease_secret  on Tripline::Secret::"<name>"         context { task_id, task_type, secret, score, scopes }
  * (see policies/schema.cedarschema). Scores are whole numbers 0–100 (Cedar has no floats).
+ *
+ * Approval points (docs/approvals.md): a `forbid` annotated `@approval("required")` names a call that needs a
+ * person, and lets it through `unless { context.approved }`. call_tool requests without `approved` and
+ * `arguments` get `false` and `{}` (a caller that knows nothing of approvals can never pass one).
  *
  * The policy set is parsed once (`preparsePolicySet`) and evaluated with `statefulIsAuthorized`: about 60 µs a
  * decision on this machine, against ~470 µs when the text is re-parsed per call.
@@ -35,7 +40,8 @@ const RESOURCE_TYPE: Record<PolicyAction, string> = {
 
 export { DEFAULT_POLICY_DIR };
 
-export type PolicyValue = string | number | boolean | readonly string[];
+export type PolicyValue =
+  string | number | boolean | readonly string[] | Readonly<Record<string, string | number | boolean>>;
 
 export interface PolicyRequest {
   agentId: string;
@@ -57,6 +63,8 @@ export interface PolicyEngine {
   readonly dir: string;
   /** Every loaded policy id, in load order. */
   policyIds(): string[];
+  /** The ids of the policies annotated `@approval("required")`: a call they alone forbid waits for a person. */
+  approvalPolicyIds(): string[];
   authorize(request: PolicyRequest): PolicyDecision;
 }
 
@@ -88,6 +96,7 @@ export function loadPolicyEngine(dir: string = DEFAULT_POLICY_DIR): PolicyEngine
     );
   }
   const policies: Record<string, string> = {};
+  const approvalIds: string[] = [];
   for (const file of files) {
     const text = readFileSync(join(dir, file), 'utf8');
     const parts = engine().policySetTextToParts(text);
@@ -110,6 +119,7 @@ export function loadPolicyEngine(dir: string = DEFAULT_POLICY_DIR): PolicyEngine
           { details: { file, id } },
         );
       policies[id] = policy;
+      if (approvalAnnotation(policy, file, id)) approvalIds.push(id);
     });
   }
   if (Object.keys(policies).length === 0) {
@@ -148,12 +158,15 @@ export function loadPolicyEngine(dir: string = DEFAULT_POLICY_DIR): PolicyEngine
   return {
     dir,
     policyIds: () => [...ids],
+    approvalPolicyIds: () => [...approvalIds],
     authorize(request) {
+      const context =
+        request.action === 'call_tool' ? { arguments: {}, approved: false, ...request.context } : request.context;
       const answer = engine().statefulIsAuthorized({
         principal: { type: 'Tripline::Agent', id: request.agentId },
         action: { type: 'Tripline::Action', id: request.action },
         resource: { type: RESOURCE_TYPE[request.action], id: request.resource },
-        context: toCedarContext(request.context),
+        context: toCedarContext(context),
         preparsedPolicySetId: setId,
         entities,
       });
@@ -176,6 +189,30 @@ function annotatedId(policy: string): string | undefined {
   if (json.type !== 'success') return undefined;
   const id = json.json.annotations?.id;
   return typeof id === 'string' && id !== '' ? id : undefined;
+}
+
+/**
+ * Whether the policy is an approval point (`@approval("required")`). Only a forbid can be one (a permit that
+ * waits for a person would grant what nothing else grants); any other value of the annotation is refused.
+ */
+function approvalAnnotation(policy: string, file: string, id: string): boolean {
+  const json = engine().policyToJson(policy);
+  if (json.type !== 'success') return false;
+  const value = json.json.annotations?.approval;
+  if (value === undefined) return false;
+  if (value !== 'required')
+    throw new KillSwitchError(
+      'POLICY_INVALID',
+      `Policy ${id} in ${file} has @approval(${JSON.stringify(value)}); the only value is "required"`,
+      { details: { file, id } },
+    );
+  if (json.json.effect !== 'forbid')
+    throw new KillSwitchError(
+      'POLICY_INVALID',
+      `Policy ${id} in ${file} is an approval point but a permit; write it as a forbid … unless { context.approved }`,
+      { details: { file, id } },
+    );
+  return true;
 }
 
 function loadEntities(file: string): cedar.EntityJson[] {
@@ -205,9 +242,14 @@ function toCedarContext(context: Readonly<Record<string, PolicyValue>>): cedar.C
   for (const [key, value] of Object.entries(context)) {
     if (typeof value === 'number') out[key] = Math.round(value);
     else if (typeof value === 'string' || typeof value === 'boolean') out[key] = value;
-    else out[key] = [...value];
+    else if (isStringList(value)) out[key] = [...value];
+    else out[key] = toCedarContext(value);
   }
   return out;
+}
+
+function isStringList(value: PolicyValue): value is readonly string[] {
+  return Array.isArray(value);
 }
 
 function detail(errors: readonly cedar.DetailedError[]): string {

@@ -28,6 +28,8 @@ export interface KillSwitchConfig {
   keysDir: string;
   /** Longest (and default) secret lease. @default 900 */
   leaseTtlSeconds: number;
+  /** How long an approval point stays valid after it is asked for (docs/approvals.md). @default 900 */
+  approvalTtlSeconds: number;
   /** The webhook secret provider (an external vault), when configured. */
   secretWebhook: { url: string; secret: string; names: string[] } | undefined;
   /** How long after a revocation the verifier watches for the agent acting. @default 5000 */

@@ -12,6 +12,7 @@ import type { Authority } from '../killswitch/authority.ts';
 import type { CheckAnswer, Checker } from '../killswitch/checks.ts';
 import type { TokenService } from '../killswitch/tokens.ts';
 import { isKillSwitchError } from '../killswitch/errors.ts';
+import { policyArguments } from '../core/approvals.ts';
 import type { ClientBinding } from './config.ts';
 
 /** Who a request acts for: from the credential, never from the request. */
@@ -25,7 +26,7 @@ export interface TaskIdentity {
   expiresAtMs: number;
 }
 
-export type RefusalCode = 'TASK_REVOKED' | 'AGENT_BLOCKED' | 'POLICY_DENIED' | 'TOKEN_INVALID';
+export type RefusalCode = 'TASK_REVOKED' | 'AGENT_BLOCKED' | 'POLICY_DENIED' | 'TOKEN_INVALID' | 'APPROVAL_PENDING';
 
 export type Verdict =
   | { allowed: true; decisionId?: string }
@@ -34,8 +35,12 @@ export type Verdict =
 export interface McpAuthority {
   /** Verifies a task token offline; throws InvalidCredential when it is no valid, unexpired Tripline task token. */
   verify(token: string): Promise<TaskIdentity>;
-  /** May the task call this tool now (revocation, escalation, policy with its current score)? */
-  checkTool(identity: TaskIdentity, tool: string, sideEffect: string): Promise<Verdict>;
+  /**
+   * May the task call this tool now (revocation, escalation, policy with its current score and the call's
+   * arguments)? A call an approval point stops is refused with APPROVAL_PENDING and the approval's link
+   * (docs/approvals.md); the same call once a person approved it goes through.
+   */
+  checkTool(identity: TaskIdentity, tool: string, sideEffect: string, args?: Record<string, unknown>): Promise<Verdict>;
   /** May the task read data now (its token still active)? */
   checkRead(identity: TaskIdentity): Promise<Verdict>;
   /** Starts a task for a bound client (a policy decision; refused: TaskStartRefused). */
@@ -55,6 +60,15 @@ export class TaskStartRefused extends Error {
 /** The refusal's code, read from what the check said (a revocation, an escalation, else the policy). */
 export function verdictOf(answer: CheckAnswer): Verdict {
   if (answer.allowed) return { allowed: true, decisionId: answer.decisionId };
+  if (answer.decision === 'pending') {
+    const link = answer.approval === undefined ? [] : [`a person can approve or deny it at ${answer.approval.url}`];
+    return {
+      allowed: false,
+      code: 'APPROVAL_PENDING',
+      reasons: [...answer.reasons, ...link],
+      decisionId: answer.decisionId,
+    };
+  }
   const text = answer.reasons.join(' ');
   const code: RefusalCode =
     answer.task?.revoked === true || / is revoked/.test(text)
@@ -81,8 +95,16 @@ export function inProcessAuthority(parts: {
         throw new InvalidCredential(isKillSwitchError(error) ? error.message : 'the token is not valid');
       }
     },
-    async checkTool(identity, tool, sideEffect) {
-      return verdictOf(await checker.check({ tenant: identity.tenant, token: identity.token, tool, sideEffect }));
+    async checkTool(identity, tool, sideEffect, args) {
+      return verdictOf(
+        await checker.check({
+          tenant: identity.tenant,
+          token: identity.token,
+          tool,
+          sideEffect,
+          ...(args === undefined ? {} : { arguments: args }),
+        }),
+      );
     },
     async checkRead(identity) {
       const block = authority.blocked(identity.tenant, identity.agentId, identity.taskId);
@@ -200,8 +222,9 @@ export function httpAuthority(options: HttpAuthorityOptions): McpAuthority {
         );
       }
     },
-    async checkTool(identity, tool, sideEffect) {
-      const { json } = await post('/v1/check', { token: identity.token, tool, sideEffect }, [200]);
+    async checkTool(identity, tool, sideEffect, args) {
+      const body = { token: identity.token, tool, sideEffect, ...argumentsToSend(args) };
+      const { json } = await post('/v1/check', body, [200]);
       return verdictOf(json as CheckAnswer);
     },
     async checkRead(identity) {
@@ -247,4 +270,29 @@ export function httpAuthority(options: HttpAuthorityOptions): McpAuthority {
       return this.verify(body.token);
     },
   };
+}
+
+/** Above this, a call's arguments are not sent whole to `POST /v1/check` (its body is limited to 64 KiB). */
+const MAX_SENT_ARGUMENTS_CHARS = 48 * 1024;
+
+/**
+ * The arguments of a check over HTTP: whole when they fit, else their top-level scalars (what policies read; strings
+ * up to 1 KiB) marked incomplete, so that no approval is ever bound to less than the whole call (docs/approvals.md).
+ */
+export function argumentsToSend(args: Record<string, unknown> | undefined): {
+  arguments?: Record<string, unknown>;
+  argumentsComplete?: false;
+} {
+  if (args === undefined) return {};
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(args);
+  } catch {
+    text = undefined;
+  }
+  if (text !== undefined && text.length <= MAX_SENT_ARGUMENTS_CHARS) return { arguments: args };
+  const scalars = Object.entries(policyArguments(args)).filter(
+    ([, value]) => typeof value !== 'string' || value.length <= 1024,
+  );
+  return { arguments: Object.fromEntries(scalars), argumentsComplete: false };
 }

@@ -97,7 +97,7 @@ export class CallGuard {
     try {
       verdict =
         call.method === 'tools/call'
-          ? await this.#authority.checkTool(identity, call.name, sideEffect ?? 'write')
+          ? await this.#authority.checkTool(identity, call.name, sideEffect ?? 'write', argumentsOf(call))
           : await this.#authority.checkRead(identity);
     } catch (error) {
       // The authority cannot be asked: the call does not go (fail closed), and the client is told why.
@@ -195,6 +195,14 @@ export function sideEffectOfAnnotations(annotations: unknown): string {
  * it is not the tool's answer for the model to retry around but Tripline stopping the agent, which the client
  * shows the person. `data` says why, in Tripline's codes.
  */
+/** A tool call's arguments when they are a JSON object (what approval points bind to, docs/approvals.md). */
+function argumentsOf(call: GuardedCall): Record<string, unknown> | undefined {
+  const args = call.arguments;
+  return typeof args === 'object' && args !== null && !Array.isArray(args)
+    ? (args as Record<string, unknown>)
+    : undefined;
+}
+
 function refusal(
   call: GuardedCall,
   code: string,

@@ -81,3 +81,103 @@ export class TriplineUnavailableError extends Error {
   override readonly name = 'TriplineUnavailableError';
   readonly code = 'TRIPLINE_UNAVAILABLE';
 }
+
+/** `POST /v1/check` denied the call (no approval can change that): the call did not run. */
+export class CallDeniedError extends Error {
+  override readonly name = 'CallDeniedError';
+  readonly code = 'CALL_DENIED';
+  readonly tool: string;
+  readonly reasons: readonly string[];
+  /** The policies that decided (empty: default deny or a refusal before the policies). */
+  readonly policies: readonly string[];
+  readonly decisionId: string;
+
+  constructor(options: { tool: string; reasons: readonly string[]; policies: readonly string[]; decisionId: string }) {
+    super(`Tripline denied the call to ${options.tool}: ${options.reasons.join('; ') || 'no reason given'}`);
+    this.tool = options.tool;
+    this.reasons = options.reasons;
+    this.policies = options.policies;
+    this.decisionId = options.decisionId;
+  }
+}
+
+/** What every approval error carries: the approval (GET /v1/approvals/{id}) and the call it is bound to. */
+export abstract class ApprovalError extends Error {
+  abstract readonly code: 'APPROVAL_PENDING' | 'APPROVAL_DENIED' | 'APPROVAL_EXPIRED' | 'APPROVAL_TIMEOUT';
+  readonly approvalId: string;
+  readonly tool: string;
+
+  constructor(message: string, options: { approvalId: string; tool: string }) {
+    super(message);
+    this.approvalId = options.approvalId;
+    this.tool = options.tool;
+  }
+}
+
+/** The call waits for a person's approval and the caller chose not to wait (`onPending: 'fail'`). */
+export class ApprovalPendingError extends ApprovalError {
+  override readonly name = 'ApprovalPendingError';
+  readonly code = 'APPROVAL_PENDING';
+  /** The approval's page in Tripline's console. */
+  readonly url: string;
+  readonly expiresAt: string;
+
+  constructor(options: {
+    approvalId: string;
+    tool: string;
+    url: string;
+    expiresAt: string;
+    reasons: readonly string[];
+  }) {
+    super(
+      `the call to ${options.tool} waits for a person's approval ${options.approvalId} (${options.reasons.join('; ')}); ${options.url}`,
+      options,
+    );
+    this.url = options.url;
+    this.expiresAt = options.expiresAt;
+  }
+}
+
+/** A person denied the call: it did not run, and the same call is denied until the approval's expiry. */
+export class ApprovalDeniedError extends ApprovalError {
+  override readonly name = 'ApprovalDeniedError';
+  readonly code = 'APPROVAL_DENIED';
+  readonly decidedBy: string;
+  readonly reason: string;
+
+  constructor(options: { approvalId: string; tool: string; decidedBy: string; reason: string }) {
+    super(
+      `${options.decidedBy || 'a person'} denied the call to ${options.tool} (approval ${options.approvalId})${options.reason === '' ? '' : `: ${options.reason}`}`,
+      options,
+    );
+    this.decidedBy = options.decidedBy;
+    this.reason = options.reason;
+  }
+}
+
+/** Nobody decided (or the approved call was not made) before the approval expired: the call did not run. */
+export class ApprovalExpiredError extends ApprovalError {
+  override readonly name = 'ApprovalExpiredError';
+  readonly code = 'APPROVAL_EXPIRED';
+  readonly expiresAt: string;
+
+  constructor(options: { approvalId: string; tool: string; expiresAt: string }) {
+    super(`approval ${options.approvalId} of the call to ${options.tool} expired at ${options.expiresAt}`, options);
+    this.expiresAt = options.expiresAt;
+  }
+}
+
+/** The caller's wait (`timeoutMs`) ended before a person decided: the call did not run; the approval may still come. */
+export class ApprovalTimeoutError extends ApprovalError {
+  override readonly name = 'ApprovalTimeoutError';
+  readonly code = 'APPROVAL_TIMEOUT';
+  readonly waitedMs: number;
+
+  constructor(options: { approvalId: string; tool: string; waitedMs: number }) {
+    super(
+      `no decision on approval ${options.approvalId} of the call to ${options.tool} within ${options.waitedMs} ms`,
+      options,
+    );
+    this.waitedMs = options.waitedMs;
+  }
+}

@@ -34,13 +34,26 @@ import type { DataClassification, PrivilegeAction, ToolSideEffect } from './conv
 import { TaskRevokedError } from './errors.ts';
 import { startGuard } from './guard.ts';
 import { requestLease, requestToken } from './api.ts';
+import { checkCall } from './approvals.ts';
+import type { CallCheckOptions, CallCheckResult } from './approvals.ts';
 import type { ApiClient, SecretLease, TaskRequest } from './api.ts';
 import type { Guard, GuardOptions } from './guard.ts';
 import { KIT_VERSION, USER_AGENT } from './version.ts';
 import { currentTaskId, outgoingHeaders, parentTaskOf, withTask } from './task-context.ts';
 import type { IncomingHeaders } from './task-context.ts';
 
-export { TaskDeniedError, TaskRevokedError, TriplineUnavailableError } from './errors.ts';
+export {
+  ApprovalDeniedError,
+  ApprovalError,
+  ApprovalExpiredError,
+  ApprovalPendingError,
+  ApprovalTimeoutError,
+  CallDeniedError,
+  TaskDeniedError,
+  TaskRevokedError,
+  TriplineUnavailableError,
+} from './errors.ts';
+export type { CallCheckOptions, CallCheckResult } from './approvals.ts';
 export type { RevocationNotice } from './errors.ts';
 export type { Guard, GuardOptions, GuardScope } from './guard.ts';
 export { CONTRACT_VERSION, KIT_VERSION } from './version.ts';
@@ -84,6 +97,11 @@ export interface ToolCallOptions {
   target?: string;
   type?: string;
   attributes?: Attributes;
+  /**
+   * Ask Tripline (`POST /v1/check`, needs `apiUrl`) before the call runs, with its arguments: a denial throws
+   * CallDeniedError, an approval point waits for a person or fails fast (docs/approvals.md). Off by default.
+   */
+  check?: CallCheckOptions;
 }
 
 export interface DataAccessOptions {
@@ -146,6 +164,12 @@ export interface TaskHandle {
   revoked(): boolean;
   /** Lease a named secret for this task's lifetime (needs the task token). */
   lease(secret: string, ttlSeconds?: number): Promise<SecretLease>;
+  /**
+   * Ask Tripline whether this task may make a call now (`POST /v1/check`); resolves when it may, throws
+   * CallDeniedError, TaskRevokedError or an ApprovalError (pending with `onPending: 'fail'`, denied, expired,
+   * timed out) when it may not. Waiting for an approval needs the task token (`credentials: true`).
+   */
+  check(tool: string, options?: CallCheckOptions): Promise<CallCheckResult>;
   toolCall<T>(name: string, options: ToolCallOptions, work: () => Promise<T> | T, timing?: SpanTiming): Promise<T>;
   dataAccess<T>(options: DataAccessOptions, work: () => Promise<T> | T, timing?: SpanTiming): Promise<T>;
   privilegeChange<T>(options: PrivilegeChangeOptions, work: () => Promise<T> | T, timing?: SpanTiming): Promise<T>;
@@ -305,6 +329,7 @@ function taskHandle(
     attributes: Attributes,
     work: () => Promise<T> | T,
     timing: SpanTiming | undefined,
+    check?: { tool: string; options: CallCheckOptions },
   ): Promise<T> {
     if (guard !== undefined) {
       try {
@@ -321,6 +346,11 @@ function taskHandle(
         }
         throw error;
       }
+    }
+    // The request-time check (and the wait for a person, at an approval point) before the call's span starts.
+    if (check !== undefined) {
+      if (api === undefined) throw new TypeError('check needs apiUrl');
+      await checkCall(api, { taskId, token }, check.tool, check.options);
     }
     const span = tracer.startSpan(
       name,
@@ -353,6 +383,10 @@ function taskHandle(
           : withTask(parent, { taskId, taskType, parentTaskId }),
       ),
     revoked: () => guard?.revocation(taskId) !== undefined,
+    check(tool, checkOptions) {
+      if (api === undefined) throw new TypeError('check() needs apiUrl');
+      return checkCall(api, { taskId, token }, tool, checkOptions);
+    },
     async lease(secret, ttlSeconds) {
       if (api === undefined || token === undefined)
         throw new TypeError('lease() needs apiUrl and credentials: true (the task token)');
@@ -373,6 +407,15 @@ function taskHandle(
         }),
         work,
         timing,
+        options.check === undefined
+          ? undefined
+          : {
+              tool: name,
+              options: {
+                ...(options.sideEffect === undefined ? {} : { sideEffect: options.sideEffect }),
+                ...options.check,
+              },
+            },
       );
     },
     dataAccess(options, work, timing) {

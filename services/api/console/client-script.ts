@@ -181,6 +181,42 @@ export const CLIENT_SCRIPT = String.raw`'use strict';
     }));
   }
 
+  // Approval points (docs/approvals.md): pending ones first, each with Approve and Deny; #approval=<id> (the link
+  // in notifications) marks one. Without the kill switch the API has no approvals: the card says so.
+  function focusedApproval() {
+    var match = /^#approval=(.+)$/.exec(window.location.hash);
+    return match ? decodeURIComponent(match[1]) : '';
+  }
+
+  function renderApprovals(items) {
+    var list = document.getElementById('approvals');
+    if (items === null) { replaceChildren(list, [el('li', { className: 'empty', text: 'This API has no approval points.' })]); return; }
+    if (items.length === 0) { replaceChildren(list, [el('li', { className: 'empty', text: 'No approvals asked for.' })]); return; }
+    var focused = focusedApproval();
+    var order = { pending: 0, approved: 1 };
+    var sorted = items.slice().sort(function (a, b) { return (order[a.status] === undefined ? 2 : order[a.status]) - (order[b.status] === undefined ? 2 : order[b.status]); });
+    replaceChildren(list, sorted.map(function (a) {
+      var pending = a.status === 'pending';
+      var decided = a.decidedBy ? (a.status === 'denied' ? 'denied by ' : 'approved by ') + a.decidedBy + (a.decisionReason ? ': “' + a.decisionReason + '”' : '') : '';
+      var item = el('li', { className: 'item approval' + (a.approvalId === focused ? ' focused' : ''), 'data-approval-id': a.approvalId, 'data-status': a.status, 'data-task-id': a.taskId }, [
+        el('div', { className: 'line1' }, [
+          el('span', { className: 'badge approval-' + a.status, text: a.status }),
+          el('span', { className: 'mono', text: a.tool + (a.resource ? ' on ' + a.resource : '') }),
+          el('span', { className: 'when', title: a.requestedAt, text: when(a.requestedAt) })
+        ]),
+        el('div', { className: 'line2', text: a.agentId + ' · ' + a.taskType + ' · task ' + a.taskId + (pending ? ' · expires ' + when(a.expiresAt) : '') }),
+        el('div', { className: 'line3 mono', title: JSON.stringify(a.arguments), text: JSON.stringify(a.arguments) }),
+        el('div', { className: 'line3', title: (a.reasons || []).join('\n'), text: decided || (a.reasons || []).join(' · ') }),
+        pending ? el('div', { className: 'approval-actions' }, [
+          el('button', { type: 'button', className: 'button restore', 'data-approval-action': 'approve', 'data-approval-id': a.approvalId, 'aria-label': 'Approve ' + a.approvalId, text: 'Approve' }),
+          el('button', { type: 'button', className: 'button kill', 'data-approval-action': 'deny', 'data-approval-id': a.approvalId, 'aria-label': 'Deny ' + a.approvalId, text: 'Deny' })
+        ]) : null
+      ]);
+      return item;
+    }));
+    state.approvals = sorted;
+  }
+
   function sparkline(values, color) {
     var width = 300, height = 42, max = Math.max(1, Math.max.apply(null, values));
     var step = values.length > 1 ? width / (values.length - 1) : width;
@@ -219,7 +255,10 @@ export const CLIENT_SCRIPT = String.raw`'use strict';
       getJson('/v1/revocations?limit=20').then(function (body) { renderRevocations(body.items); }),
       getJson('/v1/alerts?limit=20').then(function (body) { renderAlerts(body.items); }),
       getJson('/console/api/tasks?limit=50').then(renderTasks),
-      getJson('/console/api/activity?minutes=5').then(renderActivity)
+      getJson('/console/api/activity?minutes=5').then(renderActivity),
+      getJson('/v1/approvals?limit=30').then(function (body) { renderApprovals(body.items); }, function (error) {
+        if (/no route/.test(error.message)) renderApprovals(null); else throw error;
+      })
     ]).then(function () {
       setLive(true, 'live \u00b7 ' + clock(Date.now()));
     }, function (error) {
@@ -329,6 +368,30 @@ export const CLIENT_SCRIPT = String.raw`'use strict';
   });
   document.getElementById('dialog-cancel').addEventListener('click', function () { dialog.close(); });
 
+  // Approve and deny: POST /v1/approvals/:id/approve|deny with the reason and name, like kill and restore.
+  document.getElementById('approvals').addEventListener('click', function (event) {
+    var button = event.target.closest('button[data-approval-action]');
+    if (!button) return;
+    var action = button.getAttribute('data-approval-action'), id = button.getAttribute('data-approval-id');
+    var approval = (state.approvals || []).filter(function (a) { return a.approvalId === id; })[0];
+    var call = approval ? approval.tool + ' ' + JSON.stringify(approval.arguments) : 'the call';
+    state.pending = {
+      url: '/v1/approvals/' + encodeURIComponent(id) + '/' + action,
+      done: (action === 'approve' ? 'Approved ' : 'Denied ') + call
+    };
+    document.getElementById('dialog-title').textContent = (action === 'approve' ? 'Approve ' : 'Deny ') + call;
+    document.getElementById('dialog-text').textContent = action === 'approve'
+      ? 'The agent’s task may make this exact call once' + (approval ? ' (' + approval.agentId + ', task ' + approval.taskId + ')' : '') + '; a changed argument needs a new approval.'
+      : 'The call is refused, and the same call stays refused until the approval’s expiry.';
+    confirmButton.textContent = action === 'approve' ? 'Approve call' : 'Deny call';
+    confirmButton.className = 'button primary ' + (action === 'approve' ? 'restore-confirm' : 'kill-confirm');
+    reasonInput.value = '';
+    actorInput.value = localStorage.getItem('tripline.actor') || '';
+    errorBox.hidden = true;
+    dialog.showModal();
+    (actorInput.value ? reasonInput : actorInput).focus();
+  });
+
   form.addEventListener('submit', function (event) {
     event.preventDefault();
     var pending = state.pending;
@@ -336,13 +399,13 @@ export const CLIENT_SCRIPT = String.raw`'use strict';
     if (!pending || !reason || !actor) { errorBox.textContent = 'A reason and your name are both required.'; errorBox.hidden = false; return; }
     localStorage.setItem('tripline.actor', actor);
     confirmButton.disabled = true;
-    fetch('/v1/tasks/' + encodeURIComponent(pending.taskId) + '/' + pending.action, {
+    fetch(pending.url || ('/v1/tasks/' + encodeURIComponent(pending.taskId) + '/' + pending.action), {
       method: 'POST',
       headers: authHeaders({ 'content-type': 'application/json', accept: 'application/json' }),
       body: JSON.stringify({ reason: reason, actor: actor })
     }).then(readJson).then(function () {
       dialog.close();
-      toast((pending.action === 'restore' ? 'Restored ' : 'Killed ') + pending.taskId + ', recorded as ' + actor + '.');
+      toast((pending.done || ((pending.action === 'restore' ? 'Restored ' : 'Killed ') + pending.taskId)) + ', recorded as ' + actor + '.');
       return refresh();
     }, function (error) {
       errorBox.textContent = error.message;

@@ -48,6 +48,10 @@ export function page(): string {
       <ol id="alerts" class="feed"><li class="empty">Loading…</li></ol>
     </article>
   </section>
+  <section class="card" id="approvals-card">
+    <h2>Approvals <span class="hint">calls waiting for a person, then the latest decided</span></h2>
+    <ol id="approvals" class="feed"><li class="empty">Loading…</li></ol>
+  </section>
   <section class="card">
     <h2>Tasks <span class="hint">revoked first, then by score</span></h2>
     <div class="table-wrap">

@@ -59,6 +59,11 @@ main { padding: 22px 28px 40px; max-width: 1500px; margin: 0 auto; display: flex
 .badge.outcome-verified { background: transparent; color: #047857; border: 1px solid #a7f3d0; }
 .badge.outcome-failed { background: transparent; color: #b45309; border: 1px solid #fcd34d; }
 .badge.outcome-pending { background: transparent; color: #1d4ed8; border: 1px solid #bfdbfe; }
+.badge.approval-pending { background: var(--amber-soft); color: #b45309; }
+.badge.approval-approved, .badge.approval-used { background: var(--green-soft); color: #047857; }
+.badge.approval-denied, .badge.approval-expired { background: var(--red-soft); color: #be123c; }
+.feed li.item.approval.focused { background: var(--amber-soft); }
+.approval-actions { display: flex; gap: 8px; margin-top: 6px; }
 .table-wrap { overflow-x: auto; }
 table { width: 100%; border-collapse: collapse; }
 th { text-align: left; font-size: 11.5px; text-transform: uppercase; letter-spacing: .06em; color: var(--muted); font-weight: 600; padding: 8px 10px; border-bottom: 1px solid var(--line); white-space: nowrap; }

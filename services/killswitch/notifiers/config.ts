@@ -7,7 +7,7 @@
  *     "secret": "…",                              // webhook: HMAC-SHA256 key (required for webhook)
  *     "routingKey": "…",                          // pagerduty: the integration's routing key (required)
  *     "minSeverity": "info" | "warning" | "critical",   // default "warning"
- *     "kinds": ["alert", "revocation", "restore", "escalation", "verification_failed"],  // default all
+ *     "kinds": ["alert", "revocation", "restore", "escalation", "verification_failed", "approval_requested"],  // default all
  *     "taskTypes": ["customer_refund"],           // default all task types
  *     "timeoutMs": 5000, "maxAttempts": 5, "initialBackoffMs": 500, "maxBackoffMs": 30000,
  *     "concurrency": 4, "maxQueued": 1000 }

@@ -1,18 +1,28 @@
 /**
- * What notifiers send: one `Notification` per alert, revocation, restore, escalation or failed verification,
+ * What notifiers send: one `Notification` per alert, revocation, restore, escalation, failed verification or
+ * approval asked for,
  * with a severity (for routing) and a deterministic id (the idempotency key: the same event notified twice has
  * the same id, so receivers deduplicate).
  */
 import type { Alert, Revocation } from '../../../schemas/events.ts';
 import type { Escalation } from '../escalation.ts';
 import type { VerificationRecord } from '../ks-store.ts';
+import type { ApprovalRecord } from '../approval-store.ts';
+import { approvalUrl } from '../approvals.ts';
 import { stableId } from '../../shared/ids.ts';
 import { describeScope } from '../../core/escalation-policy.ts';
 
 export const SEVERITIES = ['info', 'warning', 'critical'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 
-export const NOTIFICATION_KINDS = ['alert', 'revocation', 'restore', 'escalation', 'verification_failed'] as const;
+export const NOTIFICATION_KINDS = [
+  'alert',
+  'revocation',
+  'restore',
+  'escalation',
+  'verification_failed',
+  'approval_requested',
+] as const;
 export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
 
 export interface Notification {
@@ -140,5 +150,28 @@ export function fromFailedVerification(
     },
     incidentKey: `tripline/${verification.tenant}/${verification.taskId}/verification`,
     data: { verification, ...(revocation === undefined ? {} : { revocation }) },
+  };
+}
+
+/** A call waits for a person (docs/approvals.md): the first link opens the approval in the console. */
+export function fromApprovalRequest(approval: ApprovalRecord, baseUrl: string): Notification {
+  return {
+    id: stableId('notification', 'approval_requested', approval.tenant, approval.id),
+    kind: 'approval_requested',
+    severity: 'warning',
+    tenant: approval.tenant,
+    taskId: approval.taskId,
+    taskType: approval.taskType,
+    agentId: approval.agentId,
+    timeMs: approval.requestedMs,
+    title: `Approval needed: task ${approval.taskId} (${approval.taskType}) of agent ${approval.agentId} wants to call ${approval.tool}${approval.resource === '' ? '' : ` on ${approval.resource}`}`,
+    summary: `Arguments: ${approval.arguments.slice(0, 500)}. ${approval.reasons.join('; ')}. Expires ${new Date(approval.expiresMs).toISOString()}.`,
+    reasons: approval.reasons,
+    links: {
+      approve: approvalUrl(baseUrl, approval.id),
+      approval: `${baseUrl}/v1/approvals/${encodeURIComponent(approval.id)}`,
+    },
+    incidentKey: `tripline/${approval.tenant}/${approval.taskId}/approval/${approval.id}`,
+    data: { approval: { ...approval, tenant: undefined } },
   };
 }

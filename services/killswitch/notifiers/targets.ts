@@ -146,7 +146,7 @@ export function slackMessage(notification: Notification): Record<string, unknown
         elements: [
           {
             type: 'mrkdwn',
-            text: `${new Date(notification.timeMs).toISOString()}${link === undefined ? '' : ` · <${link}|details>`} · ${notification.kind}`,
+            text: `${new Date(notification.timeMs).toISOString()}${link === undefined ? '' : ` · <${link}|${notification.kind === 'approval_requested' ? 'approve or deny' : 'details'}>`} · ${notification.kind}`,
           },
         ],
       },
@@ -164,6 +164,7 @@ const ALERT_NAMES: Record<Notification['kind'], string> = {
   restore: 'TriplineTaskRevoked',
   escalation: 'TriplineAgentEscalated',
   verification_failed: 'TriplineKillNotVerified',
+  approval_requested: 'TriplineApprovalRequested',
 };
 
 export function alertmanagerAlerts(notification: Notification): Record<string, unknown>[] {

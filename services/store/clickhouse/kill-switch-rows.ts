@@ -232,7 +232,7 @@ export function rowToDecision(r: DecisionRowOut): PolicyDecisionRecord {
     taskId: r.task_id,
     taskType: r.task_type,
     resource: r.resource,
-    decision: r.decision === 'allow' ? 'allow' : 'deny',
+    decision: r.decision === 'allow' || r.decision === 'pending' ? r.decision : 'deny',
     policies: r.policies,
     reasons: r.reasons,
     errors: r.errors,

@@ -11,19 +11,39 @@ Integrations (each a few lines): ``tripline.integrations.pydantic_ai``, ``.langg
 """
 
 from ._api import SecretLease
+from ._approvals import CallAllowed
 from ._context import TaskSpanProcessor, current_task
 from ._contract import CONTRACT_VERSION, KIT_VERSION
 from ._escalation import GuardScope
 from ._guard import Guard
 from .client import Tripline
-from .errors import RevocationNotice, TaskDeniedError, TaskRevokedError, TriplineError, TriplineUnavailableError
+from .errors import (
+    ApprovalDeniedError,
+    ApprovalError,
+    ApprovalExpiredError,
+    ApprovalPendingError,
+    ApprovalTimeoutError,
+    CallDeniedError,
+    RevocationNotice,
+    TaskDeniedError,
+    TaskRevokedError,
+    TriplineError,
+    TriplineUnavailableError,
+)
 from .guard_tool import guard_tool
 from .task import Task, TaskScope
 
 __version__ = KIT_VERSION
 
 __all__ = [
+    "ApprovalDeniedError",
+    "ApprovalError",
+    "ApprovalExpiredError",
+    "ApprovalPendingError",
+    "ApprovalTimeoutError",
     "CONTRACT_VERSION",
+    "CallAllowed",
+    "CallDeniedError",
     "Guard",
     "GuardScope",
     "RevocationNotice",

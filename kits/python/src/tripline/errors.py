@@ -95,3 +95,80 @@ class TriplineUnavailableError(TriplineError):
     """Tripline's API could not be reached or answered unexpectedly (not a decision)."""
 
     code = "TRIPLINE_UNAVAILABLE"
+
+
+class CallDeniedError(TriplineError):
+    """``POST /v1/check`` denied the call (no approval can change that): the call did not run."""
+
+    code = "CALL_DENIED"
+
+    def __init__(self, *, tool: str, reasons: Sequence[str], policies: Sequence[str], decision_id: str) -> None:
+        super().__init__(f"Tripline denied the call to {tool}: {'; '.join(reasons) or 'no reason given'}")
+        self.tool = tool
+        self.reasons: tuple[str, ...] = tuple(reasons)
+        self.policies: tuple[str, ...] = tuple(policies)
+        self.decision_id = decision_id
+
+
+class ApprovalError(TriplineError):
+    """Base of the approval errors (docs/approvals.md): the call waits for, or was refused by, a person."""
+
+    def __init__(self, message: str, *, approval_id: str, tool: str) -> None:
+        super().__init__(message)
+        self.approval_id = approval_id
+        self.tool = tool
+
+
+class ApprovalPendingError(ApprovalError):
+    """The call waits for a person's approval and the caller chose not to wait (``on_pending="fail"``)."""
+
+    code = "APPROVAL_PENDING"
+
+    def __init__(self, *, approval_id: str, tool: str, url: str, expires_at: str, reasons: Sequence[str]) -> None:
+        super().__init__(
+            f"the call to {tool} waits for a person's approval {approval_id} ({'; '.join(reasons)}); {url}",
+            approval_id=approval_id,
+            tool=tool,
+        )
+        self.url = url
+        self.expires_at = expires_at
+
+
+class ApprovalDeniedError(ApprovalError):
+    """A person denied the call: it did not run, and the same call is denied until the approval's expiry."""
+
+    code = "APPROVAL_DENIED"
+
+    def __init__(self, *, approval_id: str, tool: str, decided_by: str, reason: str) -> None:
+        detail = f": {reason}" if reason else ""
+        super().__init__(
+            f"{decided_by or 'a person'} denied the call to {tool} (approval {approval_id}){detail}",
+            approval_id=approval_id,
+            tool=tool,
+        )
+        self.decided_by = decided_by
+        self.reason = reason
+
+
+class ApprovalExpiredError(ApprovalError):
+    """Nobody decided (or the approved call was not made) before the approval expired: the call did not run."""
+
+    code = "APPROVAL_EXPIRED"
+
+    def __init__(self, *, approval_id: str, tool: str, expires_at: str) -> None:
+        super().__init__(f"approval {approval_id} of the call to {tool} expired at {expires_at}", approval_id=approval_id, tool=tool)
+        self.expires_at = expires_at
+
+
+class ApprovalTimeoutError(ApprovalError):
+    """The caller's wait (``timeout_s``) ended before a person decided: the call did not run."""
+
+    code = "APPROVAL_TIMEOUT"
+
+    def __init__(self, *, approval_id: str, tool: str, waited_s: float) -> None:
+        super().__init__(
+            f"no decision on approval {approval_id} of the call to {tool} within {waited_s:.1f} s",
+            approval_id=approval_id,
+            tool=tool,
+        )
+        self.waited_s = waited_s

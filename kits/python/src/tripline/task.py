@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -21,6 +21,7 @@ from opentelemetry.trace import Span, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from ._api import SecretLease, TaskRequest
+from ._approvals import CallAllowed, CallCheck, OnPending, acheck_call, check_call
 from ._context import TASK_PARENT_ID, current_task, parent_task_id, propagation_headers, with_task
 from ._contract import AGENT_ID, CONVERSATION, END_USER, ERROR_TYPE, OPERATION_REFUSED_EVENT, TASK_ID, TASK_ROOT, TASK_TYPE
 from ._escalation import GuardScope
@@ -93,6 +94,43 @@ class Task:
         except TaskRevokedError as error:
             self._record_refusal(error)
             raise
+
+    def check_call(
+        self,
+        tool: str,
+        *,
+        arguments: Mapping[str, Any] | None = None,
+        resource: str | None = None,
+        side_effect: Literal["read", "write", "destructive"] | None = None,
+        on_pending: OnPending = "wait",
+        timeout_s: float = 300.0,
+        poll_interval_s: float = 1.0,
+    ) -> CallAllowed:
+        """Asks Tripline whether this task may make a call now (``POST /v1/check`` with its arguments).
+
+        Returns when it may; raises ``CallDeniedError``, ``TaskRevokedError`` or an ``ApprovalError`` when it may not.
+        At an approval point (docs/approvals.md) it waits for a person, bounded by ``timeout_s`` (polling with the
+        task token: needs ``credentials=True``), or raises ``ApprovalPendingError`` at once (``on_pending="fail"``).
+        """
+        self.enforce(f"call {tool}", tool)
+        check = CallCheck(tool, arguments, resource, side_effect, on_pending, timeout_s, poll_interval_s)
+        return check_call(self._tripline.api_client, self.id, self.token, check)
+
+    async def acheck_call(
+        self,
+        tool: str,
+        *,
+        arguments: Mapping[str, Any] | None = None,
+        resource: str | None = None,
+        side_effect: Literal["read", "write", "destructive"] | None = None,
+        on_pending: OnPending = "wait",
+        timeout_s: float = 300.0,
+        poll_interval_s: float = 1.0,
+    ) -> CallAllowed:
+        """The async ``check_call``."""
+        await self.acheck(f"call {tool}", tool)
+        check = CallCheck(tool, arguments, resource, side_effect, on_pending, timeout_s, poll_interval_s)
+        return await acheck_call(self._tripline.api_client, self.id, self.token, check)
 
     def propagation_headers(self) -> dict[str, str]:
         """W3C ``traceparent`` and ``baggage`` headers for a request this task makes to another agent (merge them into
