@@ -35,5 +35,6 @@ export interface AccessStore {
   /** Writes the token row (a new token, or a newer version of one: its revocation). */
   saveToken(record: TokenRecord): Promise<void>;
   insertAudit(records: readonly AuditRecord[]): Promise<void>;
-  listAudit(filter: { tenant: string; limit: number; beforeMs?: number }): Promise<AuditRecord[]>;
+  /** Newest first; `taskId`: only requests whose route named that task (`/v1/tasks/:taskId/…`). */
+  listAudit(filter: { tenant: string; limit: number; beforeMs?: number; taskId?: string }): Promise<AuditRecord[]>;
 }

@@ -20,11 +20,24 @@ export function createMemoryAccessStore(): AccessStore & { audit: AuditRecord[] 
       return Promise.resolve(
         audit
           .filter(
-            (row) => row.tenant === filter.tenant && (filter.beforeMs === undefined || row.timeMs < filter.beforeMs),
+            (row) =>
+              row.tenant === filter.tenant &&
+              (filter.beforeMs === undefined || row.timeMs < filter.beforeMs) &&
+              (filter.taskId === undefined || targetTaskId(row.target) === filter.taskId),
           )
           .sort((a, b) => b.timeMs - a.timeMs)
           .slice(0, filter.limit),
       );
     },
   };
+}
+
+/** The task id a route's parameters named (`{"taskId":"…"}`), or undefined. */
+function targetTaskId(target: string): string | undefined {
+  try {
+    const parsed = JSON.parse(target) as { taskId?: unknown };
+    return typeof parsed.taskId === 'string' ? parsed.taskId : undefined;
+  } catch {
+    return undefined;
+  }
 }

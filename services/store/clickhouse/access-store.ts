@@ -128,6 +128,7 @@ export function createAccessStore(client: ClickHouseClient, database: string): A
         query: `SELECT toUnixTimestamp64Milli(time) AS time_ms, tenant, actor, token_id, role, method, route, target, reason, status, request_id
                 FROM {database:Identifier}.audit_log
                 WHERE tenant = {tenant:String} ${filter.beforeMs === undefined ? '' : 'AND time < fromUnixTimestamp64Milli({before:Int64})'}
+                  ${filter.taskId === undefined ? '' : "AND JSONExtractString(target, 'taskId') = {taskId:String}"}
                 ORDER BY time DESC
                 LIMIT {limit:UInt32}`,
         query_params: {
@@ -135,6 +136,7 @@ export function createAccessStore(client: ClickHouseClient, database: string): A
           tenant: filter.tenant,
           limit: filter.limit,
           ...(filter.beforeMs === undefined ? {} : { before: filter.beforeMs }),
+          ...(filter.taskId === undefined ? {} : { taskId: filter.taskId }),
         },
         format: 'JSONEachRow',
       });
