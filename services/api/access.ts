@@ -21,6 +21,8 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'GET /readyz': 'public',
   'GET /': 'public',
   'GET /console/app.js': 'public',
+  'GET /console/timeline': 'public',
+  'GET /console/timeline.js': 'public',
   'GET /.well-known/jwks.json': 'public',
   'GET /.well-known/oauth-authorization-server': 'public',
 
