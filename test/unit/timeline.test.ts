@@ -1,0 +1,372 @@
+/**
+ * A task's timeline: the pure merge (services/core/timeline.ts), the sources read through the in-memory twins of
+ * the store ports (services/api/timeline.ts), and the route on the API app (paging, export, cap, who may read).
+ * The same reads over ClickHouse are in test/e2e/timeline.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import type { AgentEvent, Alert, Revocation, Verdict } from '../../schemas/events.ts';
+import { buildApiApp } from '../../services/api/app.ts';
+import { readTaskTimeline } from '../../services/api/timeline.ts';
+import { mergeTimeline } from '../../services/core/timeline.ts';
+import type { TimelineEntry } from '../../services/core/timeline.ts';
+import { createInMemoryKillSwitchStore } from '../../services/killswitch/ks-store.ts';
+import { createLogger } from '../../services/shared/logger.ts';
+import { createMemoryStore } from '../../services/store/memory-store.ts';
+import type { TaskRecord } from '../../services/store/store.ts';
+import { adminHeaders, agentHeaders, testAccess } from '../helpers/auth.ts';
+
+const T0 = Date.UTC(2026, 11, 7, 12, 0, 0);
+const ALLOW: Verdict = { score: 2, decision: 'allow', regime: 'rules', contributions: [], shadow: false };
+const REVOKE: Verdict = {
+  score: 97,
+  decision: 'revoke',
+  regime: 'rules',
+  contributions: [{ feature: 'privilege.unapproved', score: 97, reason: 'admin scope granted without approval' }],
+  hardRule: 'unapproved_admin',
+  shadow: false,
+};
+
+function event(id: string, atMs: number, kind: AgentEvent['kind'] = 'tool_call', taskId = 'task-1'): AgentEvent {
+  return {
+    id,
+    tenant: 'default',
+    kind,
+    taskId,
+    taskType: 'customer_refund',
+    agentId: 'refund-agent',
+    traceId: 't1',
+    spanId: id,
+    parentSpanId: '',
+    name: kind === 'tool_call' ? 'execute_tool get_order' : 'elevate',
+    startMs: atMs,
+    endMs: atMs + 1,
+    error: false,
+    ...(kind === 'tool_call' ? { tool: { name: 'get_order', sideEffect: 'read' as const } } : {}),
+    ...(kind === 'privilege_change'
+      ? { privilege: { action: 'elevate', scopesBefore: ['payments:read'], scopesAfter: ['admin'], approved: false } }
+      : {}),
+    attributes: {},
+  };
+}
+
+function task(overrides: Partial<TaskRecord> = {}): TaskRecord {
+  return {
+    tenant: 'default',
+    taskId: 'task-1',
+    name: '',
+    taskType: 'customer_refund',
+    agentId: 'refund-agent',
+    status: 'revoked',
+    score: 97,
+    decision: 'revoke',
+    regime: 'rules',
+    reasons: ['admin scope granted without approval'],
+    counts: { tool_call: 2, data_access: 0, privilege_change: 1 },
+    startedMs: T0,
+    lastEventMs: T0 + 30,
+    endedMs: T0 + 40,
+    version: 1,
+    ...overrides,
+  };
+}
+
+const alert: Alert = {
+  id: 'alert-1',
+  tenant: 'default',
+  taskId: 'task-1',
+  taskType: 'customer_refund',
+  agentId: 'refund-agent',
+  eventId: 'e2',
+  timeMs: T0 + 21,
+  score: 97,
+  decision: 'revoke',
+  regime: 'rules',
+  reasons: ['admin scope granted without approval'],
+  shadow: false,
+};
+
+const revocation: Revocation = {
+  id: 'rev-1',
+  tenant: 'default',
+  taskId: 'task-1',
+  taskType: 'customer_refund',
+  agentId: 'refund-agent',
+  action: 'revoke',
+  source: 'detector',
+  actor: 'tripline',
+  reason: 'score reached the revoke threshold',
+  reasons: ['admin scope granted without approval'],
+  score: 97,
+  eventId: 'e2',
+  timeMs: T0 + 25,
+};
+
+async function seeded() {
+  const store = createMemoryStore();
+  await store.upsertTasks([
+    task(),
+    task({ taskId: 'child-1', parentTaskId: 'task-1', startedMs: T0 + 5, endedMs: null, status: 'active' }),
+  ]);
+  await store.insertEvents([
+    { event: event('e1', T0 + 10), verdict: ALLOW },
+    { event: event('e2', T0 + 20, 'privilege_change'), verdict: REVOKE },
+    { event: event('e3', T0 + 30), verdict: ALLOW },
+    { event: event('other', T0 + 12, 'tool_call', 'task-2'), verdict: ALLOW },
+    { event: { ...event('foreign', T0 + 13), tenant: 'other' }, verdict: ALLOW },
+  ]);
+  await store.insertAlerts([alert]);
+  await store.insertRevocations([revocation]);
+  const ks = createInMemoryKillSwitchStore({ revocations: [revocation] });
+  await ks.insertCredentials([
+    {
+      tenant: 'default',
+      jti: 'jti-1',
+      taskId: 'task-1',
+      taskType: 'customer_refund',
+      agentId: 'refund-agent',
+      scopes: ['payments:refund'],
+      tools: ['get_order'],
+      resources: [],
+      issuedMs: T0 + 1,
+      expiresMs: T0 + 900_000,
+      decisionId: 'dec-1',
+      kid: 'k',
+    },
+  ]);
+  await ks.insertDecisions([
+    {
+      id: 'dec-1',
+      tenant: 'default',
+      timeMs: T0 + 1,
+      action: 'start_task',
+      agentId: 'refund-agent',
+      taskId: 'task-1',
+      taskType: 'customer_refund',
+      resource: 'customer_refund',
+      decision: 'allow',
+      policies: ['refund-agents'],
+      reasons: [],
+      errors: [],
+      context: '{}',
+    },
+  ]);
+  await ks.upsertLeases([
+    {
+      id: 'lease-1',
+      tenant: 'default',
+      taskId: 'task-1',
+      taskType: 'customer_refund',
+      agentId: 'refund-agent',
+      secret: 'payments-api-key',
+      provider: 'builtin',
+      providerRef: '',
+      status: 'revoked',
+      issuedMs: T0 + 2,
+      expiresMs: T0 + 600_000,
+      endedMs: T0 + 26,
+      endReason: 'task revoked',
+      version: 2,
+    },
+  ]);
+  await ks.upsertVerifications([
+    {
+      revocationId: 'rev-1',
+      tenant: 'default',
+      taskId: 'task-1',
+      taskType: 'customer_refund',
+      agentId: 'refund-agent',
+      outcome: 'verified',
+      revokedMs: T0 + 25,
+      decidedMs: T0 + 1600,
+      acknowledgedMs: T0 + 27,
+      checks: { introspection: { ok: true, detail: 'every token inactive', atMs: T0 + 1600 } },
+      failures: [],
+      version: 3,
+    },
+  ]);
+  const access = await testAccess();
+  await access.store.insertAudit([
+    {
+      timeMs: T0 + 2000,
+      tenant: 'default',
+      actor: 'alice',
+      tokenId: 'tok_a',
+      role: 'operator',
+      method: 'POST',
+      route: '/v1/alerts/:id/false-positive',
+      target: JSON.stringify({ taskId: 'task-1' }),
+      reason: 'checked',
+      status: 201,
+      requestId: 'r1',
+    },
+    {
+      timeMs: T0 + 2001,
+      tenant: 'default',
+      actor: 'alice',
+      tokenId: 'tok_a',
+      role: 'operator',
+      method: 'POST',
+      route: '/v1/tasks/:taskId/revoke',
+      target: JSON.stringify({ taskId: 'task-2' }),
+      reason: 'other task',
+      status: 201,
+      requestId: 'r2',
+    },
+  ]);
+  return { store, ks, access };
+}
+
+const kinds = (entries: readonly { kind: string }[]): string[] => entries.map((e) => e.kind);
+
+describe('mergeTimeline', () => {
+  const at = (timeMs: number, kind: string, id: string, source = 's'): TimelineEntry => ({
+    timeMs,
+    kind,
+    source,
+    id,
+    summary: id,
+    detail: {},
+  });
+
+  it('orders by time, then cause before effect within a millisecond, and pages with a cursor', () => {
+    const sources = [
+      {
+        source: 'b',
+        entries: [at(5, 'verification', 'v'), at(5, 'revocation', 'r'), at(1, 'tool_call', 'e')],
+        truncated: false,
+      },
+      {
+        source: 'a',
+        entries: [at(5, 'alert', 'a'), at(Number.NaN, 'alert', 'bad'), at(9, 'approval', 'new')],
+        truncated: false,
+      },
+    ];
+    const all = mergeTimeline(sources, { limit: 100 });
+    expect(all.items.map((e) => e.id)).toEqual(['e', 'a', 'r', 'v', 'new']);
+    expect(all.next).toBeUndefined();
+    const first = mergeTimeline(sources, { limit: 2 });
+    expect(first.items.map((e) => e.id)).toEqual(['e', 'a']);
+    const second = mergeTimeline(sources, { limit: 2, ...(first.next === undefined ? {} : { after: first.next }) });
+    expect(second.items.map((e) => e.id)).toEqual(['r', 'v']);
+  });
+
+  it('says which sources were cut at their cap', () => {
+    const page = mergeTimeline(
+      [
+        { source: 'events', entries: [at(1, 'tool_call', 'x')], truncated: true },
+        { source: 'alerts', entries: [], truncated: false },
+      ],
+      { limit: 10 },
+    );
+    expect(page).toMatchObject({ truncated: true, truncatedSources: ['events'], counts: { events: 1, alerts: 0 } });
+  });
+});
+
+describe('readTaskTimeline over the in-memory stores', () => {
+  it('tells the whole story of the task in order, and nothing of other tasks or tenants', async () => {
+    const { store, ks, access } = await seeded();
+    const timeline = await readTaskTimeline({ store, killSwitch: ks, audit: access.store }, 'default', 'task-1');
+    const page = mergeTimeline(timeline.sources, { limit: 1000 });
+    expect(kinds(page.items)).toEqual([
+      'task_started',
+      'credential_issued',
+      'policy_decision',
+      'lease_issued',
+      'child_started',
+      'tool_call',
+      'privilege_change',
+      'alert',
+      'revocation',
+      'credential_revoked',
+      'lease_ended',
+      'acknowledged',
+      'tool_call',
+      'task_ended',
+      'verification',
+      'audit',
+    ]);
+    const byKind = new Map(page.items.map((e) => [e.kind, e]));
+    expect(byKind.get('privilege_change')?.summary).toContain('the detector said revoke (score 97)');
+    expect(byKind.get('revocation')?.summary).toContain('revoked by the detector');
+    expect(byKind.get('verification')?.summary).toContain('verified');
+    expect(byKind.get('lease_ended')?.summary).toContain('revoked at its provider');
+    expect(page.items.some((e) => e.id === 'other' || e.id === 'foreign')).toBe(false);
+    expect(page.truncated).toBe(false);
+  });
+
+  it('caps each source and marks the timeline truncated', async () => {
+    const { store } = await seeded();
+    const timeline = await readTaskTimeline({ store, cap: 2 }, 'default', 'task-1');
+    const page = mergeTimeline(timeline.sources, { limit: 1000 });
+    expect(page.truncatedSources).toEqual(['task', 'events']);
+    expect(page.counts.events).toBe(2);
+  });
+});
+
+describe('GET /v1/tasks/:taskId/timeline', () => {
+  async function app() {
+    const { store, access } = await seeded();
+    const api = buildApiApp({
+      access: access.api,
+      admin: access.admin,
+      store,
+      commands: { revoke: () => Promise.reject(new Error('no')), restore: () => Promise.reject(new Error('no')) },
+      logger: createLogger('silent'),
+      detectorStatus: () => Promise.resolve({ regime: 'rules', baselineTasks: 0, warmupTasks: 20 }),
+      baselines: () => Promise.resolve([]),
+      ready: () => Promise.resolve({ ready: true, checks: {} }),
+    });
+    await api.ready();
+    return { api, access };
+  }
+
+  it('pages the timeline, and the JSON-lines export holds the same entries', async () => {
+    const { api } = await app();
+    const pages: { kind: string; id: string }[] = [];
+    let cursor: string | null = null;
+    do {
+      const response = await api.inject({
+        url: `/v1/tasks/task-1/timeline?limit=3${cursor === null ? '' : `&cursor=${cursor}`}`,
+        headers: adminHeaders,
+      });
+      expect(response.statusCode).toBe(200);
+      const body = response.json<{ items: { kind: string; id: string }[]; nextCursor: string | null }>();
+      expect(body.items.length).toBeLessThanOrEqual(3);
+      pages.push(...body.items);
+      cursor = body.nextCursor;
+    } while (cursor !== null);
+    const exported = await api.inject({ url: '/v1/tasks/task-1/timeline?format=jsonl', headers: adminHeaders });
+    expect(exported.headers['content-type']).toContain('application/x-ndjson');
+    expect(exported.headers['content-disposition']).toBe('attachment; filename="timeline-task-1.jsonl"');
+    const lines = exported.body
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { kind: string; id: string });
+    expect(lines).toEqual(pages);
+    expect(kinds(lines)).toContain('audit');
+    await api.close();
+  });
+
+  it("refuses agent tokens, reads only the caller's tenant, and rejects a forged cursor", async () => {
+    const { api, access } = await app();
+    const agent = await api.inject({ url: '/v1/tasks/task-1/timeline', headers: agentHeaders });
+    expect(agent.statusCode).toBe(403);
+    // Another tenant's task-1 is another task: its viewer sees its own event only, and a tenant with none a 404.
+    const other = await access.control.createToken({ tenant: 'other', role: 'viewer', name: 'o', createdBy: 't' });
+    const foreign = await api.inject({
+      url: '/v1/tasks/task-1/timeline',
+      headers: { authorization: `Bearer ${other.token}` },
+    });
+    expect(foreign.json<{ items: { id: string }[] }>().items.map((item) => item.id)).toEqual(['foreign']);
+    const third = await access.control.createToken({ tenant: 'third', role: 'viewer', name: 't', createdBy: 't' });
+    const none = await api.inject({
+      url: '/v1/tasks/task-1/timeline',
+      headers: { authorization: `Bearer ${third.token}` },
+    });
+    expect(none.statusCode).toBe(404);
+    const forged = await api.inject({ url: '/v1/tasks/task-1/timeline?cursor=bm9wZQ', headers: adminHeaders });
+    expect(forged.statusCode).toBe(400);
+    expect(forged.json()).toMatchObject({ error: { code: 'VALIDATION_FAILED' } });
+    await api.close();
+  });
+});
