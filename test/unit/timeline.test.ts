@@ -325,10 +325,8 @@ describe('GET /v1/tasks/:taskId/timeline', () => {
     const pages: { kind: string; id: string }[] = [];
     let cursor: string | null = null;
     do {
-      const response = await api.inject({
-        url: `/v1/tasks/task-1/timeline?limit=3${cursor === null ? '' : `&cursor=${cursor}`}`,
-        headers: adminHeaders,
-      });
+      const url: string = `/v1/tasks/task-1/timeline?limit=3${cursor === null ? '' : `&cursor=${cursor}`}`;
+      const response = await api.inject({ url, headers: adminHeaders });
       expect(response.statusCode).toBe(200);
       const body = response.json<{ items: { kind: string; id: string }[]; nextCursor: string | null }>();
       expect(body.items.length).toBeLessThanOrEqual(3);
