@@ -105,10 +105,13 @@ function actionText(event: AgentEvent): string {
   }
   if (event.kind === 'data_access') {
     const data = event.data;
-    const rows = data?.rows === undefined ? '' : ` ${number(data.rows)} rows`;
-    const verb = data?.operation === undefined ? 'Accessed' : `${data.operation}:`;
-    const label = data?.classification === undefined ? '' : ` (${data.classification})`;
-    return `${verb}${rows} ${data?.resource ?? event.name}${label}`;
+    const facts = [
+      data?.operation,
+      data?.rows === undefined ? undefined : `${number(data.rows)} ${data.rows === 1 ? 'row' : 'rows'}`,
+      data?.bytes === undefined ? undefined : `${number(data.bytes)} bytes`,
+      data?.classification,
+    ].filter((fact) => fact !== undefined);
+    return `Accessed ${data?.resource ?? event.name}${facts.length === 0 ? '' : ` (${facts.join(', ')})`}`;
   }
   const privilege = event.privilege;
   const approved = privilege?.approved === undefined ? '' : privilege.approved ? ', approved' : ', not approved';

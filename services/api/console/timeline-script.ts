@@ -53,7 +53,7 @@ export const TIMELINE_SCRIPT = String.raw`'use strict';
 
   function replaceChildren(parent, children) {
     while (parent.firstChild) parent.removeChild(parent.firstChild);
-    children.forEach(function (child) { parent.appendChild(child); });
+    children.forEach(function (child) { if (child) parent.appendChild(child); });
   }
 
   function pad(n, width) { var s = String(n); while (s.length < (width || 2)) s = '0' + s; return s; }
@@ -62,7 +62,7 @@ export const TIMELINE_SCRIPT = String.raw`'use strict';
     return pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds()) + '.' + pad(d.getMilliseconds(), 3);
   }
   function relative(ms, startMs) {
-    var delta = ms - startMs;
+    var delta = Math.round(ms - startMs);
     if (delta < 0) return '';
     if (delta < 1000) return '+' + delta + ' ms';
     if (delta < 60000) return '+' + (delta / 1000).toFixed(delta < 10000 ? 2 : 1) + ' s';
