@@ -7,6 +7,7 @@
  * - GET /v1/tasks/:id/timeline shows every step in order: the task token and the lease issued, the agent's
  *   events, the alert, the revocation, the token dead and the lease revoked, the helper's acknowledgement, the
  *   verification;
+ * - the request-time checks (`POST /v1/check`) before and after the kill are on it, allowed then denied;
  * - read page by page (cursor) it holds exactly the entries of the JSON-lines export;
  * - a person's restore afterwards appears with its audit row; agent and task tokens may not read it.
  */
@@ -68,6 +69,16 @@ describe('a killed task’s timeline, end to end', () => {
     return entries;
   }
 
+  /** The request-time check an enforcement point makes before the agent's refund (POST /v1/check). */
+  async function check(token: string): Promise<Record<string, unknown>> {
+    const response = await fetch(`${tripline.apiUrl}/v1/check`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...agentHeaders },
+      body: JSON.stringify({ token, taskId: TASK_ID, tool: 'issue_refund', sideEffect: 'write' }),
+    });
+    return (await response.json()) as Record<string, unknown>;
+  }
+
   beforeAll(async () => {
     tripline = await startTriplineProcess({
       ...TEST_AUTH_ENV,
@@ -107,6 +118,7 @@ describe('a killed task’s timeline, end to end', () => {
           taskToken = task.token ?? '';
           leaseId = (await task.lease('payments-api-key')).leaseId;
           await task.toolCall('get_order', { sideEffect: 'read' }, () => undefined);
+          expect(await check(taskToken)).toMatchObject({ allowed: true });
           await task.privilegeChange(
             {
               action: 'elevate',
@@ -126,6 +138,8 @@ describe('a killed task’s timeline, end to end', () => {
       .catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(TaskRevokedError);
     revocationId = (refused as TaskRevokedError).revocationId;
+    // An enforcement point asks again with the dead token: denied, and recorded.
+    expect(await check(taskToken)).toMatchObject({ allowed: false });
     expect(taskToken).not.toBe('');
     expect(leaseId).not.toBe('');
   });
@@ -136,7 +150,10 @@ describe('a killed task’s timeline, end to end', () => {
       'the timeline to hold the verification',
       async () => {
         const entries = await wholeTimeline(1000);
-        return entries.some((e) => e.kind === 'verification' && e.detail.outcome === 'verified') ? entries : undefined;
+        return entries.some((e) => e.kind === 'verification' && e.detail.outcome === 'verified') &&
+          entries.some((e) => e.kind === 'policy_decision' && e.detail.decision === 'deny')
+          ? entries
+          : undefined;
       },
       30_000,
       200,
@@ -167,6 +184,10 @@ describe('a killed task’s timeline, end to end', () => {
     const leaseIssued = index('the lease issued', (e) => e.kind === 'lease_issued' && e.detail.leaseId === leaseId);
     expect(leaseIssued).toBeLessThan(steps[3] ?? -1);
     index('the policy allowing the task', (e) => e.kind === 'policy_decision' && e.detail.action === 'start_task');
+    const isCheck = (e: Entry, decision: string): boolean =>
+      e.kind === 'policy_decision' && e.detail.action === 'call_tool' && e.detail.decision === decision;
+    expect(index('the check allowed before the kill', (e) => isCheck(e, 'allow'))).toBeLessThan(steps[3] ?? -1);
+    expect(index('the check denied after the kill', (e) => isCheck(e, 'deny'))).toBeGreaterThan(steps[4] ?? Infinity);
 
     const byStep = (at: number | undefined): Entry => entries[at ?? -1] as Entry;
     expect(byStep(steps[4]).summary).toMatch(/^Task revoked by the detector \(score \d+\)/);
