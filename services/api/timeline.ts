@@ -95,7 +95,7 @@ export async function readTaskTimeline(deps: TimelineDeps, tenant: string, reque
   const [children, events, alerts, revocations, credentials, tokenRevocations, decisions, leases, audits] =
     await Promise.all([
       task === null ? [] : deps.store.childTasks(tenant, ids, CHILD_CAP),
-      forEachId(ids, (id) => deps.store.eventsForTask(tenant, id)),
+      forEachId(ids, (id) => deps.store.eventsForTask(tenant, id, cap + 1)),
       forEachId(ids, (id) => readPages((f) => deps.store.listAlerts(f), { tenant, taskId: id }, cap)),
       forEachId(ids, (id) => readPages((f) => deps.store.listRevocations(f), { tenant, taskId: id }, cap)),
       ks === undefined ? [] : forEachId(ids, (id) => ks.listCredentials(tenant, id)),

@@ -8,7 +8,7 @@ import type { KillSwitchStore } from '../../services/killswitch/ks-store.ts';
 import type { Store, TaskRecord } from '../../services/store/store.ts';
 
 export const T0 = Date.UTC(2026, 11, 7, 12, 0, 0);
-const ALLOW: Verdict = { score: 2, decision: 'allow', regime: 'rules', contributions: [], shadow: false };
+export const ALLOW: Verdict = { score: 2, decision: 'allow', regime: 'rules', contributions: [], shadow: false };
 const REVOKE: Verdict = {
   score: 97,
   decision: 'revoke',
