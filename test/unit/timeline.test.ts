@@ -5,7 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { buildApiApp } from '../../services/api/app.ts';
-import { readTaskTimeline } from '../../services/api/timeline.ts';
+import { installAccessControl } from '../../services/api/access.ts';
+import { createHttpServer } from '../../services/api/http.ts';
+import { readTaskTimeline, registerTimelineRoutes } from '../../services/api/timeline.ts';
 import { mergeTimeline } from '../../services/core/timeline.ts';
 import type { TimelineEntry } from '../../services/core/timeline.ts';
 import { createInMemoryKillSwitchStore } from '../../services/killswitch/ks-store.ts';
@@ -171,6 +173,26 @@ describe('GET /v1/tasks/:taskId/timeline', () => {
     const forged = await api.inject({ url: '/v1/tasks/task-1/timeline?cursor=bm9wZQ', headers: adminHeaders });
     expect(forged.statusCode).toBe(400);
     expect(forged.json()).toMatchObject({ error: { code: 'VALIDATION_FAILED' } });
+    await api.close();
+  });
+
+  it('ends a cut export with a line of kind truncated naming the sources', async () => {
+    const { store, ks, access } = await seeded();
+    const api = createHttpServer(createLogger('silent'));
+    installAccessControl(api, access.api);
+    registerTimelineRoutes(api, { store, killSwitch: ks, cap: 2 });
+    await api.ready();
+    const exported = await api.inject({ url: '/v1/tasks/task-1/timeline?format=jsonl', headers: adminHeaders });
+    const lines = exported.body
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { kind: string; detail: Record<string, unknown> });
+    expect(lines.at(-1)).toMatchObject({
+      kind: 'truncated',
+      detail: { truncatedSources: ['task', 'events'], capPerSource: 2 },
+    });
+    const page = await api.inject({ url: '/v1/tasks/task-1/timeline', headers: adminHeaders });
+    expect(page.json()).toMatchObject({ truncated: true, truncatedSources: ['task', 'events'], capPerSource: 2 });
     await api.close();
   });
 });
