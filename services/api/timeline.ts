@@ -92,26 +92,32 @@ export async function readTaskTimeline(deps: TimelineDeps, tenant: string, reque
   const ids = [...new Set([taskId, task?.name ?? '', requested].filter((id) => id !== ''))];
   const ks = deps.killSwitch;
   const audit = deps.audit;
-  const [children, events, alerts, revocations, credentials, tokenRevocations, decisions, leases, audits] =
-    await Promise.all([
-      task === null ? [] : deps.store.childTasks(tenant, ids, CHILD_CAP),
-      forEachId(ids, (id) => deps.store.eventsForTask(tenant, id, cap + 1)),
-      forEachId(ids, (id) => readPages((f) => deps.store.listAlerts(f), { tenant, taskId: id }, cap)),
-      forEachId(ids, (id) => readPages((f) => deps.store.listRevocations(f), { tenant, taskId: id }, cap)),
-      ks === undefined ? [] : forEachId(ids, (id) => ks.listCredentials(tenant, id)),
-      ks === undefined ? [] : forEachId(ids, (id) => ks.listTokenRevocations(tenant, id)),
-      ks === undefined ? [] : forEachId(ids, (id) => ks.listDecisions({ tenant, taskId: id, limit: cap + 1 })),
-      ks === undefined ? [] : forEachId(ids, (id) => ks.listLeases(tenant, id)),
-      audit === undefined ? [] : forEachId(ids, (id) => audit.listAudit({ tenant, taskId: id, limit: cap + 1 })),
-    ]);
+  const [children, events, alerts, revocations, credentials, tokenRevocations, decisions, leases] = await Promise.all([
+    task === null ? [] : deps.store.childTasks(tenant, ids, CHILD_CAP),
+    forEachId(ids, (id) => deps.store.eventsForTask(tenant, id, cap + 1)),
+    forEachId(ids, (id) => readPages((f) => deps.store.listAlerts(f), { tenant, taskId: id }, cap)),
+    forEachId(ids, (id) => readPages((f) => deps.store.listRevocations(f), { tenant, taskId: id }, cap)),
+    ks === undefined ? [] : forEachId(ids, (id) => ks.listCredentials(tenant, id)),
+    ks === undefined ? [] : forEachId(ids, (id) => ks.listTokenRevocations(tenant, id)),
+    ks === undefined ? [] : forEachId(ids, (id) => ks.listDecisions({ tenant, taskId: id, limit: cap + 1 })),
+    ks === undefined ? [] : forEachId(ids, (id) => ks.listLeases(tenant, id)),
+  ]);
   const uniqueRevocations = uniqueBy(revocations, (r: Revocation) => r.id);
-  const verifications =
+  // Audit rows about the task, its revocations (acknowledgements) and its alerts (false positives).
+  const about = {
+    taskIds: ids,
+    revocationIds: uniqueRevocations.map((r) => r.id),
+    alertIds: uniqueBy(alerts, (a) => a.id).map((a) => a.id),
+  };
+  const [verifications, audits] = await Promise.all([
     ks === undefined
       ? []
-      : await ks.getVerifications(
+      : ks.getVerifications(
           tenant,
           uniqueRevocations.filter((r) => r.action === 'revoke').map((r) => r.id),
-        );
+        ),
+    audit === undefined ? [] : audit.listAudit({ tenant, about, limit: cap + 1 }),
+  ]);
   const source = (name: string, entries: TimelineEntry[]): TimelineSource =>
     capSource(
       name,

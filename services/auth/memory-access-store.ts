@@ -1,4 +1,5 @@
 /** An AccessStore in memory: for an API embedded in another program's process, and for tests. */
+import { auditNames } from './access-store.ts';
 import type { AccessStore, AuditRecord, TokenRecord } from './access-store.ts';
 
 export function createMemoryAccessStore(): AccessStore & { audit: AuditRecord[] } {
@@ -23,21 +24,11 @@ export function createMemoryAccessStore(): AccessStore & { audit: AuditRecord[] 
             (row) =>
               row.tenant === filter.tenant &&
               (filter.beforeMs === undefined || row.timeMs < filter.beforeMs) &&
-              (filter.taskId === undefined || targetTaskId(row.target) === filter.taskId),
+              (filter.about === undefined || auditNames(row.target, filter.about)),
           )
           .sort((a, b) => b.timeMs - a.timeMs)
           .slice(0, filter.limit),
       );
     },
   };
-}
-
-/** The task id a route's parameters named (`{"taskId":"…"}`), or undefined. */
-function targetTaskId(target: string): string | undefined {
-  try {
-    const parsed = JSON.parse(target) as { taskId?: unknown };
-    return typeof parsed.taskId === 'string' ? parsed.taskId : undefined;
-  } catch {
-    return undefined;
-  }
 }

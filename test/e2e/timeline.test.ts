@@ -9,6 +9,7 @@
  *   verification;
  * - the request-time checks (`POST /v1/check`) before and after the kill are on it, allowed then denied;
  * - read page by page (cursor) it holds exactly the entries of the JSON-lines export;
+ * - the helper's acknowledgement is there twice: as the kill's delivery and as its audit row;
  * - a person's restore afterwards appears with its audit row; agent and task tokens may not read it.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -151,7 +152,8 @@ describe('a killed task’s timeline, end to end', () => {
       async () => {
         const entries = await wholeTimeline(1000);
         return entries.some((e) => e.kind === 'verification' && e.detail.outcome === 'verified') &&
-          entries.some((e) => e.kind === 'policy_decision' && e.detail.decision === 'deny')
+          entries.some((e) => e.kind === 'policy_decision' && e.detail.decision === 'deny') &&
+          entries.some((e) => e.kind === 'audit' && e.detail.route === '/v1/revocations/:revocationId/ack')
           ? entries
           : undefined;
       },
@@ -189,6 +191,10 @@ describe('a killed task’s timeline, end to end', () => {
     expect(index('the check allowed before the kill', (e) => isCheck(e, 'allow'))).toBeLessThan(steps[3] ?? -1);
     expect(index('the check denied after the kill', (e) => isCheck(e, 'deny'))).toBeGreaterThan(steps[4] ?? Infinity);
 
+    // The helper's acknowledgement is also in the audit trail, with the token that sent it.
+    const ackAudit = index('the acknowledgement’s audit row', (e) => e.kind === 'audit');
+    expect(entries[ackAudit]?.detail).toMatchObject({ route: '/v1/revocations/:revocationId/ack', role: 'agent' });
+    expect(ackAudit).toBeGreaterThan(steps[4] ?? Infinity);
     const byStep = (at: number | undefined): Entry => entries[at ?? -1] as Entry;
     expect(byStep(steps[4]).summary).toMatch(/^Task revoked by the detector \(score \d+\)/);
     expect(byStep(steps[6]).summary).toContain('revoked at its provider');
@@ -214,11 +220,14 @@ describe('a killed task’s timeline, end to end', () => {
     expect(restore.status).toBe(201);
     const entries = await waitFor('the restore and its audit row', async () => {
       const all = await wholeTimeline(1000);
-      return all.some((e) => e.kind === 'audit') && all.some((e) => e.kind === 'restore') ? all : undefined;
+      return all.some((e) => e.kind === 'audit' && e.detail.route === '/v1/tasks/:taskId/restore') &&
+        all.some((e) => e.kind === 'restore')
+        ? all
+        : undefined;
     });
     const restored = entries.find((e) => e.kind === 'restore');
     expect(restored?.summary).toContain('"checked with the customer"');
-    const audit = entries.find((e) => e.kind === 'audit');
+    const audit = entries.find((e) => e.kind === 'audit' && e.detail.route === '/v1/tasks/:taskId/restore');
     expect(audit?.detail).toMatchObject({ route: '/v1/tasks/:taskId/restore', reason: 'checked with the customer' });
 
     const asAgent = await fetch(`${tripline.apiUrl}/v1/tasks/${TASK_ID}/timeline`, { headers: agentHeaders });

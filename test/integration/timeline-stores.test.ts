@@ -95,6 +95,7 @@ describe('the timeline over ClickHouse and over the in-memory stores', () => {
       'credential_revoked',
       'lease_ended',
       'acknowledged',
+      'audit',
       'tool_call',
       'task_ended',
       'verification',
@@ -105,8 +106,9 @@ describe('the timeline over ClickHouse and over the in-memory stores', () => {
       'Task token jti-1 revoked by gateway-1: token leaked in a log.',
     );
     expect(fromClickHouse.some((entry) => entry.id.startsWith('jti-9'))).toBe(false);
-    // Audit rows: only those whose route named task-1.
+    // Audit rows: those whose route named task-1, its revocation (the acknowledgement) or its alert.
     expect(fromClickHouse.filter((entry) => entry.kind === 'audit').map((entry) => entry.detail.requestId)).toEqual([
+      'r3',
       'r1',
     ]);
   });

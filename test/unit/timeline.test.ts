@@ -88,6 +88,7 @@ describe('readTaskTimeline over the in-memory stores', () => {
       'credential_revoked',
       'lease_ended',
       'acknowledged',
+      'audit',
       'tool_call',
       'task_ended',
       'verification',
