@@ -19,6 +19,7 @@ import type { ScoredEvent, TaskRecord } from '../store/store.ts';
 const iso = (ms: number): string => new Date(ms).toISOString();
 const list = (items: readonly string[]): string => (items.length === 0 ? 'none' : items.join(', '));
 const number = (n: number): string => n.toLocaleString('en-US');
+const count = (n: number, one: string, many = `${one}s`): string => `${number(n)} ${n === 1 ? one : many}`;
 
 function entry(
   source: string,
@@ -87,7 +88,7 @@ export function taskEntries(task: TaskRecord, children: readonly TaskRecord[]): 
         'task_ended',
         `${task.taskId}/end`,
         task.endedMs,
-        `Task ended ${task.status === 'revoked' ? 'revoked' : 'normally'}: ${number(task.counts.tool_call)} tool calls, ${number(task.counts.data_access)} data accesses, ${number(task.counts.privilege_change)} privilege changes, final score ${Math.round(task.score)}.`,
+        `Task ended ${task.status === 'revoked' ? 'revoked' : 'normally'}: ${count(task.counts.tool_call, 'tool call')}, ${count(task.counts.data_access, 'data access', 'data accesses')}, ${count(task.counts.privilege_change, 'privilege change')}, final score ${Math.round(task.score)}.`,
         { status: task.status, score: task.score, decision: task.decision, reasons: task.reasons, counts: task.counts },
       ),
     );

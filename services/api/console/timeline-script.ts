@@ -139,6 +139,8 @@ export const TIMELINE_SCRIPT = String.raw`'use strict';
     ]);
   }
 
+  function count(n, one, many) { return n + ' ' + (n === 1 ? one : many); }
+
   function first(kind) {
     for (var i = 0; i < state.items.length; i += 1) if (state.items[i].kind === kind) return state.items[i];
     return null;
@@ -162,7 +164,7 @@ export const TIMELINE_SCRIPT = String.raw`'use strict';
     state.items.forEach(function (item) { if (item.kind === 'verification') verification = item; });
     var decided = revoked || alert;
     replaceChildren(document.getElementById('story'), [
-      tile('The agent did', acts.tool_call + ' tool calls', acts.data_access + ' data accesses, ' + acts.privilege_change + ' privilege changes'),
+      tile('The agent did', count(acts.tool_call, 'tool call', 'tool calls'), count(acts.data_access, 'data access', 'data accesses') + ', ' + count(acts.privilege_change, 'privilege change', 'privilege changes')),
       tile('Tripline decided', decided ? (revoked ? 'revoked at ' + clock(revoked.timeMs) : 'alerted at ' + clock(alert.timeMs)) : 'nothing unusual', decided ? decided.summary : '', revoked ? 'danger' : alert ? 'warn' : ''),
       tile('Credentials died', dead ? clock(dead.timeMs) : revoked ? clock(revoked.timeMs) : 'still valid', dead ? dead.summary : ''),
       tile('Verification', verification ? verification.detail.outcome : revoked ? 'none recorded' : 'no kill to verify', verification ? verification.summary : '', verification && verification.detail.outcome !== 'verified' ? 'warn' : '')
