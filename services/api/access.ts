@@ -21,12 +21,16 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'GET /readyz': 'public',
   'GET /': 'public',
   'GET /console/app.js': 'public',
+  'GET /console/timeline': 'public',
+  'GET /console/timeline.js': 'public',
   'GET /.well-known/jwks.json': 'public',
   'GET /.well-known/oauth-authorization-server': 'public',
 
   'GET /v1/whoami': 'enforce',
   'GET /v1/tasks/:taskId': 'viewer',
   'GET /v1/tasks/:taskId/credentials': 'viewer',
+  // Scores and reasons an agent must not read (docs/timeline.md): people only.
+  'GET /v1/tasks/:taskId/timeline': 'viewer',
   'GET /v1/alerts': 'viewer',
   'GET /v1/revocations': 'viewer',
   'GET /v1/revocations/:revocationId': 'viewer',

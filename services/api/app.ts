@@ -19,6 +19,7 @@ import type { Logger } from '../shared/logger.ts';
 import { createHttpServer } from './http.ts';
 import type { ListFilter, Store, TaskRecord } from '../store/store.ts';
 import { taskTreeView } from './task-tree-view.ts';
+import { registerTimelineRoutes } from './timeline.ts';
 import type { ManualAction } from '../processor/processor.ts';
 import { registerKillSwitchRoutes, verificationView } from './killswitch-routes.ts';
 import { registerApprovalRoutes } from './approval-routes.ts';
@@ -177,6 +178,12 @@ export function buildApiApp(deps: ApiDeps): FastifyInstance {
   );
 
   app.get('/v1/baselines', async (request) => ({ items: await deps.baselines(tenantOf(request)) }));
+
+  registerTimelineRoutes(app, {
+    store: deps.store,
+    ...(deps.killSwitch === undefined ? {} : { killSwitch: deps.killSwitch.store }),
+    ...(deps.admin === undefined ? {} : { audit: deps.admin.store }),
+  });
 
   if (deps.admin !== undefined) registerAdminRoutes(app, deps.admin);
   if (deps.killSwitch !== undefined) registerKillSwitchRoutes(app, { runtime: deps.killSwitch });

@@ -31,6 +31,8 @@ import type { ConsoleQueries } from '../store/clickhouse/console-queries.ts';
 import { tenantOf } from './access.ts';
 import { CLIENT_SCRIPT } from './console/client-script.ts';
 import { page } from './console/page.ts';
+import { timelinePage } from './console/timeline-page.ts';
+import { TIMELINE_SCRIPT } from './console/timeline-script.ts';
 
 export interface ConsoleDeps {
   /**
@@ -101,6 +103,21 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
       .headers({ 'x-content-type-options': 'nosniff', 'cache-control': 'no-cache' })
       .type('text/javascript; charset=utf-8')
       .send(CLIENT_SCRIPT),
+  );
+
+  // A task's timeline (docs/timeline.md): the page and its script are public, the data needs a viewer token.
+  app.get('/console/timeline', (_request, reply) =>
+    reply
+      .headers({ ...SECURITY_HEADERS, 'cache-control': 'no-cache' })
+      .type('text/html; charset=utf-8')
+      .send(timelinePage()),
+  );
+
+  app.get('/console/timeline.js', (_request, reply) =>
+    reply
+      .headers({ 'x-content-type-options': 'nosniff', 'cache-control': 'no-cache' })
+      .type('text/javascript; charset=utf-8')
+      .send(TIMELINE_SCRIPT),
   );
 
   app.get<{ Querystring: { limit: number } }>(

@@ -30,6 +30,33 @@ export interface AuditRecord {
   requestId: string;
 }
 
+/**
+ * What an audit row is about, by its route parameters (`target`): a task (`:taskId`, kills and restores), one of its
+ * revocations (`:revocationId`, acknowledgements) or one of its alerts (`:id`, false positives).
+ */
+export interface AuditSubject {
+  taskIds: readonly string[];
+  revocationIds: readonly string[];
+  alertIds: readonly string[];
+}
+
+/** Whether a row's route parameters (`target`, JSON) name the subject. */
+export function auditNames(target: string, about: AuditSubject): boolean {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(target);
+  } catch {
+    return false;
+  }
+  if (typeof parsed !== 'object' || parsed === null) return false;
+  const { taskId, revocationId, id } = parsed as { taskId?: unknown; revocationId?: unknown; id?: unknown };
+  return (
+    (typeof taskId === 'string' && about.taskIds.includes(taskId)) ||
+    (typeof revocationId === 'string' && about.revocationIds.includes(revocationId)) ||
+    (typeof id === 'string' && about.alertIds.includes(id))
+  );
+}
+
 export interface AccessStore {
   /** Creates the tables when missing (a gateway may start on a store no migration has run on yet). */
   ensureSchema(): Promise<void>;
@@ -37,5 +64,6 @@ export interface AccessStore {
   /** Writes the token row (a new token, or a newer version of one: its revocation). */
   saveToken(record: TokenRecord): Promise<void>;
   insertAudit(records: readonly AuditRecord[]): Promise<void>;
-  listAudit(filter: { tenant: string; limit: number; beforeMs?: number }): Promise<AuditRecord[]>;
+  /** Newest first; with `about`, only the requests whose route parameters named one of its ids. */
+  listAudit(filter: { tenant: string; limit: number; beforeMs?: number; about?: AuditSubject }): Promise<AuditRecord[]>;
 }

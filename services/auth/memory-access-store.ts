@@ -1,4 +1,5 @@
 /** An AccessStore in memory: for an API embedded in another program's process, and for tests. */
+import { auditNames } from './access-store.ts';
 import type { AccessStore, AuditRecord, TokenRecord } from './access-store.ts';
 
 export function createMemoryAccessStore(): AccessStore & { audit: AuditRecord[] } {
@@ -20,7 +21,10 @@ export function createMemoryAccessStore(): AccessStore & { audit: AuditRecord[] 
       return Promise.resolve(
         audit
           .filter(
-            (row) => row.tenant === filter.tenant && (filter.beforeMs === undefined || row.timeMs < filter.beforeMs),
+            (row) =>
+              row.tenant === filter.tenant &&
+              (filter.beforeMs === undefined || row.timeMs < filter.beforeMs) &&
+              (filter.about === undefined || auditNames(row.target, filter.about)),
           )
           .sort((a, b) => b.timeMs - a.timeMs)
           .slice(0, filter.limit),

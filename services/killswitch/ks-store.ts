@@ -169,6 +169,8 @@ export interface KillSwitchStore {
   loadRevocationsSince(sinceMs: number): Promise<Revocation[]>;
   /** Token revocations whose token has not expired at `nowMs`. */
   loadTokenRevocations(nowMs: number): Promise<TokenRevocationRecord[]>;
+  /** The tokens of one task revoked on their own, oldest first (the task's timeline). */
+  listTokenRevocations(tenant: string, taskId: string): Promise<TokenRevocationRecord[]>;
   listCredentials(tenant: string, taskId: string): Promise<CredentialRecord[]>;
   getRevocation(tenant: string, id: string): Promise<Revocation | null>;
 
@@ -268,6 +270,14 @@ export function createInMemoryKillSwitchStore(
     },
     loadTokenRevocations(nowMs) {
       return Promise.resolve([...tokenRevocations.values()].filter((row) => row.expiresMs > nowMs));
+    },
+    listTokenRevocations(tenant, taskId) {
+      return Promise.resolve(
+        [...tokenRevocations.values()]
+          .filter((row) => row.tenant === tenant && row.taskId === taskId)
+          .sort((a, b) => a.timeMs - b.timeMs)
+          .map((row) => structuredClone(row)),
+      );
     },
     listCredentials(tenant, taskId) {
       return Promise.resolve(

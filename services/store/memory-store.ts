@@ -150,12 +150,13 @@ function taskAndEventMethods(tables: MemoryTables, open: OpenCheck): TaskAndEven
           ),
       );
     },
-    eventsForTask(tenant, taskId) {
+    eventsForTask(tenant, taskId, limit) {
       open();
       return Promise.resolve(
         [...events.values()]
           .filter(({ event }) => event.tenant === tenant && event.taskId === taskId)
           .sort(byTime)
+          .slice(0, limit)
           .map((row) => structuredClone(row)),
       );
     },

@@ -91,8 +91,8 @@ export interface Store {
   childTasks(tenant: string, parentTaskIds: readonly string[], limit: number): Promise<TaskRecord[]>;
   /** Tasks not yet completed or revoked, for rebuilding state after a restart or rebalance. */
   listActiveTasks(tenant?: string): Promise<TaskRecord[]>;
-  /** The task's events in time order (to rebuild its detector state). */
-  eventsForTask(tenant: string, taskId: string): Promise<ScoredEvent[]>;
+  /** The task's events in time order (to rebuild its detector state); the first `limit` only when given. */
+  eventsForTask(tenant: string, taskId: string, limit?: number): Promise<ScoredEvent[]>;
   /** The events of several tasks of a tenant, by task id, each task's in time order; tasks without events are absent. */
   eventsForTasks(tenant: string, taskIds: readonly string[]): Promise<Map<string, ScoredEvent[]>>;
   listAlerts(filter: ListFilter): Promise<Page<Alert>>;

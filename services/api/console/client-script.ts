@@ -120,7 +120,8 @@ export const CLIENT_SCRIPT = String.raw`'use strict';
           el('span', { className: 'when', title: r.time, text: when(r.time) })
         ]),
         el('div', { className: 'line2', text: r.agentId + ' \u00b7 ' + r.taskType + ' \u00b7 ' + who + ' \u00b7 score ' + Math.round(r.score) }),
-        el('div', { className: 'line3', title: (r.reasons || []).join('\n'), text: r.source === 'manual' ? '\u201c' + r.reason + '\u201d' : ((r.reasons && r.reasons[0]) || r.reason) })
+        el('div', { className: 'line3', title: (r.reasons || []).join('\n'), text: r.source === 'manual' ? '\u201c' + r.reason + '\u201d' : ((r.reasons && r.reasons[0]) || r.reason) }),
+        timelineLink(r.taskId)
       ]);
     }));
   }
@@ -140,6 +141,11 @@ export const CLIENT_SCRIPT = String.raw`'use strict';
         el('div', { className: 'line3', title: a.reasons.join('\n'), text: a.reasons.slice(0, 2).join(' \u00b7 ') })
       ]);
     }));
+  }
+
+  // The task's timeline page (services/api/console/timeline-page.ts): everything that happened to it, in order.
+  function timelineLink(taskId) {
+    return el('a', { className: 'sub timeline-link', href: '/console/timeline?task=' + encodeURIComponent(taskId), text: 'timeline \u2192' });
   }
 
   // The task's place in its tree: the parent it declared, how many tasks declared it their parent.
@@ -162,7 +168,7 @@ export const CLIENT_SCRIPT = String.raw`'use strict';
       var total = t.counts.tool_call + t.counts.data_access + t.counts.privilege_change;
       var reasons = t.reasons.length === 0 ? [el('div', { className: 'sub', text: 'nothing unusual' })] : t.reasons.slice(0, 2).map(function (reason) { return el('div', { title: reason, text: reason }); });
       return el('tr', { 'data-task-id': t.taskId, 'data-status': t.status, className: revoked ? 'is-revoked' : '' }, [
-        el('td', null, [el('div', { className: 'mono', text: t.taskId }), el('div', { className: 'sub', text: t.taskType })].concat(treeLine(t))),
+        el('td', null, [el('div', { className: 'mono', text: t.taskId }), el('div', { className: 'sub', text: t.taskType })].concat(treeLine(t), [timelineLink(t.taskId)])),
         el('td', { className: 'mono', text: t.agentId }),
         el('td', null, [el('span', { className: 'badge ' + t.status, text: t.status })]),
         el('td', null, [scoreCell(t.score)]),

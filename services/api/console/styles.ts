@@ -102,5 +102,7 @@ dialog textarea:focus, dialog input:focus { outline: 2px solid var(--blue-soft);
 .error { color: #be123c; margin: 0; font-size: 13px; }
 .toast { position: fixed; right: 24px; bottom: 24px; background: #0b1220; color: #fff; padding: 10px 16px; border-radius: 10px; box-shadow: 0 10px 30px rgba(15,23,42,.3); font-size: 13.5px; }
 .toast.bad { background: #9f1239; }
+.timeline-link { display: inline-block; margin-top: 2px; font-size: 12px; color: var(--blue); text-decoration: none; }
+.timeline-link:hover { text-decoration: underline; }
 @media (max-width: 1100px) { .grid { grid-template-columns: 1fr; } .stats { grid-template-columns: repeat(2, 1fr); } }
 `;

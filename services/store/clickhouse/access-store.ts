@@ -48,6 +48,12 @@ const INSERT_SETTINGS = { date_time_input_format: 'best_effort' } as const;
 const iso = (ms: number): string => new Date(ms).toISOString();
 
 /** Over a client whose settings return 64-bit integers as JSON numbers (output_format_json_quote_64bit_integers=0). */
+/** The rows whose route parameters name the subject (AccessStore.listAudit's `about`; the same test as auditNames). */
+const ABOUT_CONDITION = `AND (
+    (JSONHas(target, 'taskId') AND JSONExtractString(target, 'taskId') IN {taskIds:Array(String)})
+    OR (JSONHas(target, 'revocationId') AND JSONExtractString(target, 'revocationId') IN {revocationIds:Array(String)})
+    OR (JSONHas(target, 'id') AND JSONExtractString(target, 'id') IN {alertIds:Array(String)}))`;
+
 export function createAccessStore(client: ClickHouseClient, database: string): AccessStore {
   return {
     async ensureSchema() {
@@ -133,6 +139,7 @@ export function createAccessStore(client: ClickHouseClient, database: string): A
         query: `SELECT toUnixTimestamp64Milli(time) AS time_ms, tenant, actor, token_id, role, method, route, target, reason, status, request_id
                 FROM {database:Identifier}.audit_log
                 WHERE tenant = {tenant:String} ${filter.beforeMs === undefined ? '' : 'AND time < fromUnixTimestamp64Milli({before:Int64})'}
+                  ${filter.about === undefined ? '' : ABOUT_CONDITION}
                 ORDER BY time DESC
                 LIMIT {limit:UInt32}`,
         query_params: {
@@ -140,6 +147,13 @@ export function createAccessStore(client: ClickHouseClient, database: string): A
           tenant: filter.tenant,
           limit: filter.limit,
           ...(filter.beforeMs === undefined ? {} : { before: filter.beforeMs }),
+          ...(filter.about === undefined
+            ? {}
+            : {
+                taskIds: filter.about.taskIds,
+                revocationIds: filter.about.revocationIds,
+                alertIds: filter.about.alertIds,
+              }),
         },
         format: 'JSONEachRow',
       });

@@ -7,13 +7,18 @@ import type { Reader } from './reader.ts';
 /** Task ids per query of a many-task read: a server takes query parameters in the URL (1 MiB at most by default). */
 const TASK_IDS_PER_QUERY = 500;
 
-/** The events of one task, in time order. */
-export async function eventsOfTask(reader: Reader, tenant: string, taskId: string): Promise<ScoredEvent[]> {
+/** The events of one task, in time order (the first `limit` when given). */
+export async function eventsOfTask(
+  reader: Reader,
+  tenant: string,
+  taskId: string,
+  limit?: number,
+): Promise<ScoredEvent[]> {
   const rows = (await reader.select(
     `SELECT ${EVENT_COLUMNS} FROM ${reader.db}.events FINAL
      WHERE tenant = {tenant:String} AND task_id = {taskId:String}
-     ORDER BY start_time, end_time, id`,
-    { tenant, taskId },
+     ORDER BY start_time, end_time, id${limit === undefined ? '' : ' LIMIT {limit:UInt32}'}`,
+    limit === undefined ? { tenant, taskId } : { tenant, taskId, limit },
   )) as EventRowOut[];
   return rows.map(rowToEvent);
 }

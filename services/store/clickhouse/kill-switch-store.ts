@@ -237,6 +237,16 @@ class ClickHouseKillSwitchStore implements KillSwitchStore {
     return rows.map(rowToTokenRevocation);
   }
 
+  async listTokenRevocations(tenant: string, taskId: string): Promise<TokenRevocationRecord[]> {
+    const rows = await this.#select<TokenRevocationRowOut>(
+      'listTokenRevocations',
+      `SELECT tenant, jti, task_id, agent_id, toUnixTimestamp64Micro(time) AS time_us, toUnixTimestamp64Micro(expires_at) AS expires_us, actor, reason
+       FROM ${this.#db}.token_revocations FINAL WHERE tenant = {tenant:String} AND task_id = {taskId:String} ORDER BY time`,
+      { tenant, taskId },
+    );
+    return rows.map(rowToTokenRevocation);
+  }
+
   async listCredentials(tenant: string, taskId: string): Promise<CredentialRecord[]> {
     const rows = await this.#select<CredentialRowOut>(
       'listCredentials',

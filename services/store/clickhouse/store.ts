@@ -275,8 +275,8 @@ class ClickHouseStore implements Store {
     return this.#run('listActiveTasks', () => activeTasks(this.#reader, tenant));
   }
 
-  eventsForTask(tenant: string, taskId: string): Promise<ScoredEvent[]> {
-    return this.#run('eventsForTask', () => eventsOfTask(this.#reader, tenant, taskId));
+  eventsForTask(tenant: string, taskId: string, limit?: number): Promise<ScoredEvent[]> {
+    return this.#run('eventsForTask', () => eventsOfTask(this.#reader, tenant, taskId, limit));
   }
 
   eventsForTasks(tenant: string, taskIds: readonly string[]): Promise<Map<string, ScoredEvent[]>> {
