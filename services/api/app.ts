@@ -182,6 +182,7 @@ export function buildApiApp(deps: ApiDeps): FastifyInstance {
   registerTimelineRoutes(app, {
     store: deps.store,
     ...(deps.killSwitch === undefined ? {} : { killSwitch: deps.killSwitch.store }),
+    ...(deps.killSwitch?.approvals === undefined ? {} : { approvals: deps.killSwitch.approvals }),
     ...(deps.admin === undefined ? {} : { audit: deps.admin.store }),
   });
 

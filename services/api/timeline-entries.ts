@@ -6,6 +6,7 @@
 import type { AgentEvent, Alert, Revocation } from '../../schemas/events.ts';
 import type { AuditRecord } from '../auth/access-store.ts';
 import type { TimelineEntry } from '../core/timeline.ts';
+import type { ApprovalStepRecord } from '../killswitch/approval-store.ts';
 import type {
   CheckResult,
   CredentialRecord,
@@ -213,6 +214,12 @@ export function revocationEntries(revocations: readonly Revocation[]): TimelineE
   );
 }
 
+const DECISION_WORDS: Record<PolicyDecisionRecord['decision'], string> = {
+  allow: 'allowed',
+  deny: 'denied',
+  pending: "held for a person's approval",
+};
+
 /** Request-time checks and task starts the policy answered (`/v1/check`, `POST /v1/tasks`, leases). */
 export function decisionEntries(decisions: readonly PolicyDecisionRecord[]): TimelineEntry[] {
   return decisions.map((decision) => {
@@ -229,7 +236,7 @@ export function decisionEntries(decisions: readonly PolicyDecisionRecord[]): Tim
       'policy_decision',
       decision.id,
       decision.timeMs,
-      `Policy ${decision.decision === 'allow' ? 'allowed' : 'denied'} ${decision.action} ${decision.resource}${why}.`,
+      `Policy ${DECISION_WORDS[decision.decision]} ${decision.action} ${decision.resource}${why}.`,
       {
         decisionId: decision.id,
         action: decision.action,
@@ -414,4 +421,28 @@ export function auditEntries(records: readonly AuditRecord[]): TimelineEntry[] {
       },
     ),
   );
+}
+
+const APPROVAL_WORDS: Record<ApprovalStepRecord['step'], string> = {
+  requested: 'asked a person to approve',
+  approved: 'approved',
+  denied: 'denied',
+  used: 'used the approval of',
+  expired: 'expired unanswered:',
+};
+
+/** Approval points (docs/approvals.md): each step of each approval the task's calls waited for. */
+export function approvalEntries(steps: readonly ApprovalStepRecord[]): TimelineEntry[] {
+  return steps.map((step) => {
+    const who = step.step === 'expired' ? 'The approval' : step.actor;
+    const why = step.reason === '' ? '' : ` (${step.reason})`;
+    return entry(
+      'approvals',
+      'approval',
+      `${step.approvalId}:${step.step}:${step.timeMs}`,
+      step.timeMs,
+      `${who} ${APPROVAL_WORDS[step.step]} approval ${step.approvalId}${why}.`,
+      { approvalId: step.approvalId, step: step.step, actor: step.actor, reason: step.reason },
+    );
+  });
 }

@@ -15,6 +15,7 @@ import type { Revocation } from '../../schemas/events.ts';
 import type { AccessStore } from '../auth/access-store.ts';
 import { capSource, mergeTimeline } from '../core/timeline.ts';
 import type { TimelineEntry, TimelinePosition, TimelineSource } from '../core/timeline.ts';
+import type { ApprovalManager } from '../killswitch/approvals.ts';
 import type { KillSwitchStore } from '../killswitch/ks-store.ts';
 import { TriplineError } from '../shared/errors.ts';
 import type { ListFilter, Page, Store, TaskRecord } from '../store/store.ts';
@@ -22,6 +23,7 @@ import { tenantOf } from './access.ts';
 import { idParam } from './schemas.ts';
 import {
   alertEntries,
+  approvalEntries,
   auditEntries,
   credentialEntries,
   decisionEntries,
@@ -45,6 +47,8 @@ export interface TimelineDeps {
     'listCredentials' | 'listTokenRevocations' | 'listDecisions' | 'listLeases' | 'getVerifications'
   >;
   audit?: Pick<AccessStore, 'listAudit'>;
+  /** Approval points' steps (services/killswitch/approvals.ts). */
+  approvals?: Pick<ApprovalManager, 'taskSteps'>;
   /** Per-source cap (tests); TIMELINE_SOURCE_CAP by default. */
   cap?: number;
 }
@@ -109,7 +113,8 @@ export async function readTaskTimeline(deps: TimelineDeps, tenant: string, reque
     revocationIds: uniqueRevocations.map((r) => r.id),
     alertIds: uniqueBy(alerts, (a) => a.id).map((a) => a.id),
   };
-  const [verifications, audits] = await Promise.all([
+  const approvals = deps.approvals;
+  const [verifications, audits, approvalSteps] = await Promise.all([
     ks === undefined
       ? []
       : ks.getVerifications(
@@ -117,6 +122,7 @@ export async function readTaskTimeline(deps: TimelineDeps, tenant: string, reque
           uniqueRevocations.filter((r) => r.action === 'revoke').map((r) => r.id),
         ),
     audit === undefined ? [] : audit.listAudit({ tenant, about, limit: cap + 1 }),
+    approvals === undefined ? [] : forEachId(ids, (id) => approvals.taskSteps(tenant, id)),
   ]);
   const source = (name: string, entries: TimelineEntry[]): TimelineSource =>
     capSource(
@@ -139,6 +145,7 @@ export async function readTaskTimeline(deps: TimelineDeps, tenant: string, reque
     );
   }
   if (audit !== undefined) sources.push(source('audit', auditEntries(audits)));
+  if (approvals !== undefined) sources.push(source('approvals', approvalEntries(approvalSteps)));
   return { taskId, task, sources };
 }
 

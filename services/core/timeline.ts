@@ -14,6 +14,7 @@ export const TIMELINE_KINDS = [
   'credential_issued',
   'lease_issued',
   'policy_decision',
+  'approval',
   'tool_call',
   'data_access',
   'privilege_change',

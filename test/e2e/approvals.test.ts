@@ -235,6 +235,13 @@ describe('approval points, end to end', () => {
       .map((item) => item.decision)
       .sort();
     expect(kinds).toEqual(['allow', 'pending']);
+
+    // The task's timeline holds the approval's steps in order, between the check that asked and the call it let by.
+    const timeline = await api('GET', `/v1/tasks/${taskId}/timeline?limit=1000`, adminHeaders);
+    const steps = (timeline.body.items as { kind: string; detail: { approvalId?: string; step?: string } }[])
+      .filter((item) => item.kind === 'approval' && item.detail.approvalId === approval.approvalId)
+      .map((item) => item.detail.step);
+    expect(steps).toEqual(['requested', 'approved', 'used']);
   });
 
   it('a denial ends the wait with the approver and reason, and the same call stays denied', async () => {
