@@ -54,6 +54,13 @@ export interface ToolCallDetail {
   amount?: number;
   /** The argument keys the call was made with (top level, sorted, bounded). */
   argumentKeys?: string[];
+  /**
+   * Keyed hash of the recorded arguments (16 hex digits, as counterparties' keys; never the arguments): equal
+   * arguments of one tenant hash equal (services/core/loops.ts counts exact repeats by it).
+   */
+  argumentsHash?: string;
+  /** Keyed hash of the recorded result (as `argumentsHash`): the same result again is no progress. */
+  resultHash?: string;
 }
 
 export interface DataAccessDetail {

@@ -122,6 +122,7 @@ export async function startProcessorService(
       store,
       killSwitch,
       detector: detectorConfigOf(config),
+      loops: config.loops,
       logger,
       taskIdleTimeoutMs: config.processor.taskIdleTimeoutMs,
     });

@@ -2,7 +2,8 @@
  * Request-time checks (`POST /v1/check`): an enforcement point (a tool gateway, an MCP proxy, an API in front
  * of a database) asks "may task T call tool X on resource R now?" before it acts. The answer comes from, in
  * order: the token (if given: valid and active), the task's revocation state and whether it ended (an ended task
- * is denied like a revoked one), the agent's escalation, then the
+ * is denied like a revoked one), the agent's escalation, a loop or rate limit refusing the task's calls for a
+ * while (services/core/loops.ts), then the
  * Cedar policies (`call_tool`) with the task's current score in the context. Every answer is recorded with
  * the policies and reasons that decided it.
  */
@@ -23,6 +24,11 @@ export interface TaskSnapshot {
   score: number;
   taskType: string;
   agentId: string;
+  /**
+   * A loop or rate limit's `refuse` step (services/core/loops.ts): the task's calls are denied with this reason
+   * until `untilMs`, while it stays active (not revoked).
+   */
+  refusing?: { reason: string; untilMs: number };
 }
 
 export type TaskStateSource = (tenant: string, taskId: string) => Promise<TaskSnapshot | undefined>;
@@ -149,6 +155,11 @@ export function createChecker(options: {
       if (block !== undefined)
         return deny(
           `agent ${agentId} is escalated${block.scope === undefined ? '' : ` for ${describeScope(block.scope)}`} until ${new Date(block.untilMs).toISOString()}`,
+        );
+      const refusing = snapshot?.refusing;
+      if (refusing !== undefined && refusing.untilMs > now())
+        return deny(
+          `task ${taskId} is refused calls until ${new Date(refusing.untilMs).toISOString()}: ${refusing.reason}`,
         );
       const context = {
         task_id: taskId,
