@@ -67,13 +67,14 @@ function onlyKeys(value: Record<string, unknown>, allowed: readonly string[], pa
 function ladderOf(value: unknown, base: Ladder, path: string, extra: readonly string[]): Ladder {
   if (!isObject(value)) throw new LoopPolicyError(path, 'expected an object');
   onlyKeys(value, [...LOOP_ACTIONS, ...extra], path);
-  const ladder: Ladder = { ...base };
+  const ladder: Ladder = {};
   for (const action of LOOP_ACTIONS) {
     const step = value[action];
-    if (step === undefined) continue;
-    // null leaves the step out of the ladder.
-    if (step === null) delete ladder[action];
-    else ladder[action] = count(step, `${path}.${action}`, 1, MAX_COUNT);
+    // Absent: the base's step; null: the step is left out of the ladder.
+    if (step === undefined) {
+      const inherited = base[action];
+      if (inherited !== undefined) ladder[action] = inherited;
+    } else if (step !== null) ladder[action] = count(step, `${path}.${action}`, 1, MAX_COUNT);
   }
   let previous = 0;
   for (const action of LOOP_ACTIONS) {
