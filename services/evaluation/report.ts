@@ -114,7 +114,7 @@ function loopFeatureOf(reason: string): LoopFeature | undefined {
 export function loopLines(outcomes: readonly TaskOutcome[]): string[] {
   const byLabel = new Map<string, { tasks: number; features: Map<LoopFeature, number>; revoked: number }>();
   for (const outcome of outcomes) {
-    const entry = byLabel.get(outcome.label) ?? { tasks: 0, features: new Map(), revoked: 0 };
+    const entry = byLabel.get(outcome.label) ?? { tasks: 0, features: new Map<LoopFeature, number>(), revoked: 0 };
     byLabel.set(outcome.label, entry);
     entry.tasks += 1;
     const seen = new Set<LoopFeature>();

@@ -23,11 +23,12 @@ function file(name: string, text: string): string {
   return path;
 }
 
-function rejection(call: () => unknown): Error {
+function rejection<E extends Error>(kind: abstract new (...args: never[]) => E, call: () => unknown): E {
   try {
     call();
   } catch (error) {
-    if (error instanceof Error) return error;
+    if (error instanceof kind) return error;
+    throw error;
   }
   throw new Error('expected a rejection');
 }
@@ -72,9 +73,8 @@ describe('loop policy', () => {
     [{ taskTypes: { t: { refuseForMs: -1 } } }, 'taskTypes.t.refuseForMs'],
     [{ taskTypes: [] }, 'taskTypes'],
   ])('rejects %j naming %s', (document, path) => {
-    const error = rejection(() => parseLoopPolicy(document));
-    expect(error).toBeInstanceOf(LoopPolicyError);
-    expect((error as LoopPolicyError).path).toBe(path);
+    const error = rejection(LoopPolicyError, () => parseLoopPolicy(document));
+    expect(error.path).toBe(path);
     expect(error.message.startsWith(`${path}: `)).toBe(true);
   });
 
@@ -83,9 +83,8 @@ describe('loop policy', () => {
     ['not JSON', file('bad.json', '{ repeat: 5'), 'a JSON file'],
     ['wrong shape', file('shape.json', '{"defaults":{"repeat":{"alert":-3}}}'), 'defaults.repeat.alert'],
   ])('stops start-up on a %s, naming TRIPLINE_LIMITS_FILE', (_, path, expected) => {
-    const error = rejection(() => loadConfig({ TRIPLINE_LIMITS_FILE: path }));
-    expect(error).toBeInstanceOf(TriplineError);
-    expect((error as TriplineError).code).toBe('CONFIG_INVALID');
+    const error = rejection(TriplineError, () => loadConfig({ TRIPLINE_LIMITS_FILE: path }));
+    expect(error.code).toBe('CONFIG_INVALID');
     expect(error.message).toContain('TRIPLINE_LIMITS_FILE');
     expect(error.message).toContain(expected);
   });
