@@ -195,6 +195,11 @@ export interface Alert {
   regime: Regime;
   reasons: string[];
   shadow: boolean;
+  /**
+   * A loop or rate limit's `refuse` step (services/core/loops.ts): the task's calls are refused until then (POST
+   * /v1/check denies them; the agent helpers' guards refuse them). Absent on other alerts.
+   */
+  refuseUntilMs?: number;
 }
 
 export const REVOCATION_ACTIONS = ['revoke', 'restore'] as const;

@@ -118,6 +118,7 @@ export function refusalAlert(
       ...reasonsOf(verdict).filter((r) => r !== finding.reason),
     ],
     shadow: verdict.shadow,
+    refuseUntilMs: untilMs,
   };
 }
 

@@ -59,6 +59,8 @@ export interface CheckAnswer {
     status: TaskStatus | 'unknown';
     score: number;
     revoked: boolean;
+    /** A loop or rate limit refuses the task's calls until `untilMs` (services/core/loops.ts); it is not revoked. */
+    refusing?: { reason: string; untilMs: number };
   };
 }
 
@@ -134,7 +136,17 @@ export function createChecker(options: {
       const score = snapshot?.score ?? 0;
       const revocation = authority.task(request.tenant, taskId);
       const status: TaskStatus | 'unknown' = revocation.revoked ? 'revoked' : (snapshot?.status ?? 'unknown');
-      const task = { taskId, taskType, agentId, status, score, revoked: revocation.revoked };
+      const refusing =
+        snapshot?.refusing !== undefined && snapshot.refusing.untilMs > now() ? snapshot.refusing : undefined;
+      const task = {
+        taskId,
+        taskType,
+        agentId,
+        status,
+        score,
+        revoked: revocation.revoked,
+        ...(refusing === undefined ? {} : { refusing }),
+      };
       const deny = (reason: string): CheckAnswer => {
         const id = record(request, taskId, taskType, agentId, 'deny', [], [reason], [], { tool: request.tool, score });
         return { allowed: false, decision: 'deny', reasons: [reason], policies: [], decisionId: id, task };
@@ -156,8 +168,7 @@ export function createChecker(options: {
         return deny(
           `agent ${agentId} is escalated${block.scope === undefined ? '' : ` for ${describeScope(block.scope)}`} until ${new Date(block.untilMs).toISOString()}`,
         );
-      const refusing = snapshot?.refusing;
-      if (refusing !== undefined && refusing.untilMs > now())
+      if (refusing !== undefined)
         return deny(
           `task ${taskId} is refused calls until ${new Date(refusing.untilMs).toISOString()}: ${refusing.reason}`,
         );
