@@ -78,7 +78,7 @@ describe('loops: refused through /v1/check, then revoked with the loop reason', 
   }, 90_000);
 
   afterAll(async () => {
-    await tripline?.stop();
+    await tripline.stop();
     rmSync(dataDir, { recursive: true, force: true });
   });
 
