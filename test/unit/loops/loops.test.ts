@@ -8,6 +8,7 @@ import { DEFAULT_LOOP_LIMITS } from '../../../services/core/loop-policy.ts';
 import { MAX_LOOP_KEYS, newLoopState, observeLoops, stepOf, withLoopFindings } from '../../../services/core/loops.ts';
 import type { LoopFinding, LoopLimits, LoopState } from '../../../services/core/loops.ts';
 import type { Verdict } from '../../../schemas/events.ts';
+import { contentHash, toolDetail } from '../../../services/core/tool-detail.ts';
 import { taskCtx, toolCall } from '../detect/fixtures.ts';
 import type { TaskCtx } from '../detect/fixtures.ts';
 
@@ -202,5 +203,34 @@ describe('loop findings in a verdict', () => {
     const revoked = withLoopFindings(allow, [finding('revoke')], { alert: 50, revoke: 80 });
     expect(revoked).toMatchObject({ decision: 'revoke', score: 100, hardRule: 'loop.repeat' });
     expect(withLoopFindings(allow, [], { alert: 50, revoke: 80 })).toBe(allow);
+  });
+});
+
+describe('arguments and result hashes', () => {
+  const hashing = { secret: 'a-secret-of-sixteen-chars', tenant: 'acme' };
+
+  it('are keyed: equal content of one tenant hashes equal, another tenant or secret differently', () => {
+    const a = contentHash(hashing, 'arguments', '{"order_id":"ord-7"}');
+    expect(a).toMatch(/^[0-9a-f]{16}$/);
+    expect(contentHash(hashing, 'arguments', '  {"order_id":"ord-7"}\n')).toBe(a);
+    expect(contentHash(hashing, 'arguments', '{"order_id":"ord-8"}')).not.toBe(a);
+    expect(contentHash(hashing, 'result', '{"order_id":"ord-7"}')).not.toBe(a);
+    expect(contentHash({ ...hashing, tenant: 'other' }, 'arguments', '{"order_id":"ord-7"}')).not.toBe(a);
+    expect(contentHash({ ...hashing, secret: 'another-secret-16+' }, 'arguments', '{"order_id":"ord-7"}')).not.toBe(a);
+  });
+
+  it('are set on a classified tool call, never the content itself', () => {
+    const detail = toolDetail(
+      'execute_tool get_order',
+      new Map<string, unknown>([
+        ['gen_ai.tool.name', 'get_order'],
+        ['gen_ai.tool.call.arguments', '{"order_id":"ord-7"}'],
+        ['gen_ai.tool.call.result', '{"status":"pending"}'],
+      ]) as Parameters<typeof toolDetail>[1],
+      hashing,
+    );
+    expect(detail.argumentsHash).toBe(contentHash(hashing, 'arguments', '{"order_id":"ord-7"}'));
+    expect(detail.resultHash).toBe(contentHash(hashing, 'result', '{"status":"pending"}'));
+    expect(JSON.stringify(detail)).not.toContain('ord-7');
   });
 });
