@@ -16,7 +16,14 @@ from ._contract import CONTRACT_VERSION, KIT_VERSION
 from ._escalation import GuardScope
 from ._guard import Guard
 from .client import Tripline
-from .errors import RevocationNotice, TaskDeniedError, TaskRevokedError, TriplineError, TriplineUnavailableError
+from .errors import (
+    RevocationNotice,
+    TaskDeniedError,
+    TaskRefusedError,
+    TaskRevokedError,
+    TriplineError,
+    TriplineUnavailableError,
+)
 from .guard_tool import guard_tool
 from .task import Task, TaskScope
 
@@ -30,6 +37,7 @@ __all__ = [
     "SecretLease",
     "Task",
     "TaskDeniedError",
+    "TaskRefusedError",
     "TaskRevokedError",
     "TaskScope",
     "TaskSpanProcessor",
