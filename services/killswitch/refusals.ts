@@ -6,6 +6,7 @@
 import type { Alert } from '../../schemas/events.ts';
 
 export const MAX_REFUSALS = 100_000;
+const UNTIL_SUFFIX = / until \d{4}-\d\d-\d\dT[\d:.]+Z$/;
 
 export interface Refusing {
   reason: string;
@@ -22,7 +23,10 @@ export class RefusalBook {
     const current = this.#refusals.get(key);
     if (current !== undefined && current.untilMs >= alert.refuseUntilMs) return;
     this.#refusals.delete(key);
-    this.#refusals.set(key, { reason: alert.reasons[0] ?? 'a loop or rate limit', untilMs: alert.refuseUntilMs });
+    // The alert's first reason is the loop's sentence and `until <ISO time>` (core/decide.ts refusalAlert); the
+    // time is said again by /v1/check.
+    const reason = (alert.reasons[0] ?? 'a loop or rate limit').replace(UNTIL_SUFFIX, '');
+    this.#refusals.set(key, { reason, untilMs: alert.refuseUntilMs });
     if (this.#refusals.size > MAX_REFUSALS) {
       const oldest = this.#refusals.keys().next().value;
       if (oldest !== undefined) this.#refusals.delete(oldest);

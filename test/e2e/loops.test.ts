@@ -1,5 +1,6 @@
 /**
- * Loops end to end, the way a user runs it: `npm start` (embedded) with a loop policy file (TRIPLINE_LIMITS_FILE),
+ * Loops end to end, the way a user runs it: `npm start` (embedded, and distributed over Kafka with all roles in one
+ * process) with a loop policy file (TRIPLINE_LIMITS_FILE),
  * real agents (test/agents/typescript/loop-agent.ts: the agent kit over `@opentelemetry/sdk-node`, OTLP/HTTP, the
  * kit's guard, and a `POST /v1/check` before each call):
  *
@@ -9,6 +10,7 @@
  * - an agent calling the same tool with different arguments is neither refused, revoked nor alerted for a loop.
  */
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_AGENT_TOKEN, TEST_AUTH_ENV, adminHeaders } from '../helpers/auth.ts';
+import { kafkaBrokers } from '../helpers/kafka-broker.ts';
 import { startTriplineProcess } from '../helpers/tripline-process.ts';
 import type { TriplineProcess } from '../helpers/tripline-process.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -56,7 +59,29 @@ interface RevocationView {
   reasons: string[];
 }
 
-describe('loops: refused through /v1/check, then revoked with the loop reason', () => {
+/** The embedded mode, and the distributed mode (all roles in one process, over Kafka). */
+const MODES: { name: string; env: () => Record<string, string> }[] = [
+  { name: 'embedded', env: () => ({}) },
+  {
+    name: 'distributed',
+    env: () => {
+      const run = randomBytes(4).toString('hex');
+      return {
+        KAFKA_BROKERS: kafkaBrokers().join(','),
+        KAFKA_GROUP_ID: `loops-${run}`,
+        KAFKA_PARTITIONS: '2',
+        TRIPLINE_TOPIC_TOOL_CALLS: `loops-${run}.tool_calls`,
+        TRIPLINE_TOPIC_DATA_ACCESS: `loops-${run}.data_access`,
+        TRIPLINE_TOPIC_PRIVILEGE_CHANGES: `loops-${run}.privilege_changes`,
+        TRIPLINE_TOPIC_ALERTS: `loops-${run}.alerts`,
+        TRIPLINE_TOPIC_REVOCATIONS: `loops-${run}.revocations`,
+        TRIPLINE_TOPIC_DEAD_LETTER: `loops-${run}.dead_letter`,
+      };
+    },
+  },
+];
+
+describe.each(MODES)('loops ($name): refused through /v1/check, then revoked with the loop reason', (mode) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'tripline-loops-'));
   const limitsFile = join(dataDir, 'limits.json');
   let tripline: TriplineProcess;
@@ -74,6 +99,7 @@ describe('loops: refused through /v1/check, then revoked with the loop reason', 
       TRIPLINE_DATA_DIR: dataDir,
       TRIPLINE_LIMITS_FILE: limitsFile,
       LOG_LEVEL: 'warn',
+      ...mode.env(),
     });
   }, 90_000);
 

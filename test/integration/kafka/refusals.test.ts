@@ -106,6 +106,12 @@ describe('refusal alerts across processes', () => {
     );
     expect(received.refuseUntilMs).toBe(untilMs);
     expect(book.of('default', 'task-a', NOW)).toEqual({ reason: received.reasons[0], untilMs });
+    const withTime = {
+      ...alert('refusal-2', 'task-b', untilMs),
+      reasons: [`loop.cycle: x until ${new Date(untilMs).toISOString()}`],
+    };
+    book.note(withTime);
+    expect(book.of('default', 'task-b', NOW)).toEqual({ reason: 'loop.cycle: x', untilMs });
     expect(book.of('default', 'task-a', untilMs)).toBeUndefined();
     expect(apiAlerts.filter((candidate) => candidate.id === 'plain-1')).toEqual([]);
     // Published once (by the processor side): the API side did not publish it again. Anything it published came
