@@ -54,6 +54,13 @@ export interface ToolCallDetail {
   amount?: number;
   /** The argument keys the call was made with (top level, sorted, bounded). */
   argumentKeys?: string[];
+  /**
+   * Keyed hash of the recorded arguments (16 hex digits, as counterparties' keys; never the arguments): equal
+   * arguments of one tenant hash equal (services/core/loops.ts counts exact repeats by it).
+   */
+  argumentsHash?: string;
+  /** Keyed hash of the recorded result (as `argumentsHash`): the same result again is no progress. */
+  resultHash?: string;
 }
 
 export interface DataAccessDetail {
@@ -193,6 +200,11 @@ export interface Alert {
   regime: Regime;
   reasons: string[];
   shadow: boolean;
+  /**
+   * A loop or rate limit's `refuse` step (services/core/loops.ts): the task's calls are refused until then (POST
+   * /v1/check denies them; the agent helpers' guards refuse them). Absent on other alerts.
+   */
+  refuseUntilMs?: number;
 }
 
 export const REVOCATION_ACTIONS = ['revoke', 'restore'] as const;

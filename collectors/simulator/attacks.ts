@@ -16,6 +16,17 @@ export const ATTACK_PATTERNS = [
   'probing_storm',
 ] as const;
 /**
+ * Loops and floods (services/core/loops.ts): a runaway agent repeating one call with the same arguments, and a cycle
+ * of three tools that never converges. Their own stream of tasks (scenarios.ts `loopTasks`), from a PRNG of their
+ * own, so the original mix's tasks stay exactly what they were for the same seed.
+ */
+export const LOOP_PATTERNS = ['loop_repeat_flood', 'loop_tool_cycle'] as const;
+export type LoopPattern = (typeof LOOP_PATTERNS)[number];
+
+export function isLoopPattern(pattern: AttackPattern): pattern is LoopPattern {
+  return (LOOP_PATTERNS as readonly string[]).includes(pattern);
+}
+/**
  * Injection attacks (./injection.ts): each targets the task type whose own tools it reuses (mail, payments, chat,
  * file shares), with an attacker counterparty that first appears in a tool's result. `quiet_injection` is the same
  * attacks, each type in turn, with text that carries no instruction to the model (injection-wording.ts): what a
@@ -33,16 +44,23 @@ export type InjectionPattern = (typeof INJECTION_PATTERNS)[number];
 /** The injection pattern of one task type (all but the quiet one). */
 export type TypedInjectionPattern = Exclude<InjectionPattern, typeof QUIET_INJECTION>;
 export type ClassicPattern = (typeof ATTACK_PATTERNS)[number];
-export type AttackPattern = ClassicPattern | InjectionPattern;
-/** Every pattern: the eight of the original mix, then the injection patterns. */
-export const ALL_ATTACK_PATTERNS: readonly AttackPattern[] = [...ATTACK_PATTERNS, ...INJECTION_PATTERNS];
+export type AttackPattern = ClassicPattern | LoopPattern | InjectionPattern;
+/** Every pattern: the eight of the original mix, the loops, then the injection patterns. */
+export const ALL_ATTACK_PATTERNS: readonly AttackPattern[] = [
+  ...ATTACK_PATTERNS,
+  ...LOOP_PATTERNS,
+  ...INJECTION_PATTERNS,
+];
 
 export function isInjectionPattern(pattern: AttackPattern): pattern is InjectionPattern {
   return (INJECTION_PATTERNS as readonly string[]).includes(pattern);
 }
 
 /** Events that turn a benign task into an attack, appended after a benign prefix. */
-export function attackEvents(r: Rand, pattern: ClassicPattern): { events: PlannedEvent[]; afterEnd: PlannedEvent[] } {
+export function attackEvents(
+  r: Rand,
+  pattern: ClassicPattern | LoopPattern,
+): { events: PlannedEvent[]; afterEnd: PlannedEvent[] } {
   const none: PlannedEvent[] = [];
   switch (pattern) {
     case 'exfiltration_burst':
@@ -164,6 +182,30 @@ export function attackEvents(r: Rand, pattern: ClassicPattern): { events: Planne
           durationMs: int(r, 5, 30),
         });
       }
+      return { events, afterEnd: none };
+    }
+    case 'loop_repeat_flood': {
+      // A runaway agent: one lookup with the same arguments, again and again, a few seconds apart.
+      const name = pick(r, ['get_order', 'search_tickets', 'query_logs', 'run_query']);
+      const args = JSON.stringify({ id: `item-${int(r, 1, 999)}`, page: 1 });
+      const calls = int(r, 25, 40);
+      const events: PlannedEvent[] = [];
+      for (let i = 0; i < calls; i += 1)
+        events.push({ ...tool(r, name, 'read', { arguments: args }), gapMs: int(r, 300, 2_000) });
+      return { events, afterEnd: none };
+    }
+    case 'loop_tool_cycle': {
+      // A cycle of three tools that never converges (search → open → summarise → search …), arguments varying.
+      const cycle = pick(r, [
+        ['search_docs', 'open_page', 'summarize_text'],
+        ['list_files', 'read_file', 'write_note'],
+        ['get_order', 'check_policy', 'get_customer'],
+      ] as const);
+      const rounds = int(r, 22, 30);
+      const events: PlannedEvent[] = [];
+      for (let i = 0; i < rounds; i += 1)
+        for (const name of cycle)
+          events.push(tool(r, name, 'read', { arguments: JSON.stringify({ step: i, q: `query-${int(r, 1, 9999)}` }) }));
       return { events, afterEnd: none };
     }
   }

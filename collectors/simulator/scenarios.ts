@@ -6,8 +6,8 @@
  * detector evaluation and the benchmarks. None of this data comes from real agents.
  */
 import type { EventKind } from '../../schemas/conventions.ts';
-import { ALL_ATTACK_PATTERNS, attackEvents, isInjectionPattern } from './attacks.ts';
-import type { AttackPattern, ClassicPattern } from './attacks.ts';
+import { ALL_ATTACK_PATTERNS, attackEvents, isInjectionPattern, isLoopPattern } from './attacks.ts';
+import type { AttackPattern, ClassicPattern, LoopPattern } from './attacks.ts';
 import { INJECTION_TASK_TYPES } from './injection.ts';
 import { injectionTasks, mergeStreams } from './injection-scenario.ts';
 import { data, heavy, int, pick, priv, rng, tool } from './planned-events.ts';
@@ -17,10 +17,12 @@ export {
   ALL_ATTACK_PATTERNS,
   ATTACK_PATTERNS,
   INJECTION_PATTERNS,
+  LOOP_PATTERNS,
   QUIET_INJECTION,
   isInjectionPattern,
+  isLoopPattern,
 } from './attacks.ts';
-export type { AttackPattern, ClassicPattern, InjectionPattern } from './attacks.ts';
+export type { AttackPattern, ClassicPattern, InjectionPattern, LoopPattern } from './attacks.ts';
 export { INJECTION_TASK_TYPES } from './injection.ts';
 export { rng } from './planned-events.ts';
 export type { PlannedDataAccess, PlannedEvent, PlannedPrivilegeChange, PlannedToolCall } from './planned-events.ts';
@@ -298,10 +300,47 @@ export function generateScenario(options: ScenarioOptions): Scenario {
     INJECTION_TASK_TYPES.filter((candidate) => candidate.name === name),
   );
   const patterns = options.patterns ?? ALL_ATTACK_PATTERNS;
-  const classic = patterns.filter((pattern): pattern is ClassicPattern => !isInjectionPattern(pattern));
+  const classic = patterns.filter(
+    (pattern): pattern is ClassicPattern => !isInjectionPattern(pattern) && !isLoopPattern(pattern),
+  );
+  const loops = patterns.filter(isLoopPattern);
   const injected = patterns.filter(isInjectionPattern);
-  const tasks = classicTasks(options, types, types.length > 0 ? classic : []);
+  const tasks = mergeStreams(
+    classicTasks(options, types, types.length > 0 ? classic : []),
+    loopTasks(options, types, loops),
+  );
   return { tasks: mergeStreams(tasks, injectionTasks(options, injectionTypes, injected)) };
+}
+
+/**
+ * The loop attacks (attacks.ts `LOOP_PATTERNS`), from a PRNG of their own: each on a task type of the original mix
+ * chosen round-robin, after a benign prefix of that type, by one of its agents; merged into the mix proportionally.
+ */
+function loopTasks(
+  options: ScenarioOptions,
+  types: readonly TaskTypeModel[],
+  patterns: readonly LoopPattern[],
+): TaskPlan[] {
+  if (types.length === 0 || patterns.length === 0) return [];
+  const r = rng(options.seed * 7919 + 17);
+  const tasks: TaskPlan[] = [];
+  for (let i = 0; i < options.attacksPerPattern; i += 1) {
+    patterns.forEach((pattern, index) => {
+      const type = types[(i * patterns.length + index) % types.length] as TaskTypeModel;
+      const prefix = type.build(r, false).slice(0, int(r, 1, 3));
+      const attack = attackEvents(r, pattern);
+      tasks.push({
+        taskId: `task-${options.seed}-loop-${String(tasks.length + 1).padStart(6, '0')}`,
+        taskType: type.name,
+        agentId: `${type.name.replace(/_/g, '-')}-agent-${int(r, 1, options.agentsPerType)}`,
+        label: pattern,
+        events: [...prefix, ...attack.events],
+        attackStartIndex: prefix.length,
+        afterEnd: attack.afterEnd,
+      });
+    });
+  }
+  return tasks;
 }
 
 function classicTasks(

@@ -26,6 +26,8 @@ import {
   type Env,
 } from '../shared/env.ts';
 import { LOG_LEVELS } from '../shared/logger.ts';
+import type { LoopPolicy } from '../core/loop-policy.ts';
+import { readLoopPolicy } from './loop-limits.ts';
 import { readMcpGatewayConfig } from '../mcp-gateway/config.ts';
 import type { McpGatewayConfig } from '../mcp-gateway/config.ts';
 import type { LogLevel } from '../shared/logger.ts';
@@ -63,6 +65,8 @@ export interface TriplineConfig {
   classify: ClassifyConfig;
   /** The MCP gateway (services/mcp-gateway/config.ts); off unless TRIPLINE_MCP_SERVERS names a server. */
   mcpGateway: McpGatewayConfig;
+  /** Loop and rate limits with their action ladders (TRIPLINE_LIMITS_FILE; services/core/loops.ts, docs/loops.md). */
+  loops: LoopPolicy;
 }
 
 export interface ClassifyConfig {
@@ -117,6 +121,11 @@ export const CONFIG_VARIABLES = [
     'completed benign tasks a task type needs before its baseline is used (1 to 100,000)',
   ],
   ['TRIPLINE_AGENT_WARMUP_TASKS', '30', 'completed benign tasks one agent needs for its own baseline within a type'],
+  [
+    'TRIPLINE_LIMITS_FILE',
+    '(the shipped policies/limits.json)',
+    'loop and rate-limit policy (JSON, docs/loops.md): limits and the alert / refuse / revoke ladder per task type; `off` counts nothing',
+  ],
   ['TRIPLINE_ALERT_THRESHOLD', '50', 'score (0 to 100) at or above which an alert is raised'],
   ['TRIPLINE_REVOKE_THRESHOLD', '80', 'score (0 to 100) at or above which the task is revoked'],
   ['TRIPLINE_SHADOW', 'false', 'shadow mode for every task type: record "would have revoked", revoke nothing'],
@@ -318,6 +327,7 @@ export function loadConfig(env: Env = process.env): Readonly<TriplineConfig> {
     auth: readAuthConfig(env),
     classify: readClassifyConfig(env),
     mcpGateway: readMcpGatewayConfig(env),
+    loops: readLoopPolicy(env),
   });
 }
 

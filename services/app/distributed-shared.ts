@@ -81,6 +81,7 @@ export async function bridgedKillSwitch(
   logger: Logger,
   role: string,
   onRemoteRevocation?: (revocation: Revocation) => void,
+  applyRemoteRefusals = false,
 ): Promise<{ killSwitch: KillSwitch; bridge: KillSwitchBridge }> {
   const killSwitch = createLocalKillSwitch((error) =>
     logger.error({ err: messageOf(error) }, 'a kill-switch subscriber failed'),
@@ -91,6 +92,7 @@ export async function bridgedKillSwitch(
     topics: settings.topics,
     logger,
     ...(onRemoteRevocation === undefined ? {} : { onRemoteRevocation }),
+    applyRemoteRefusals,
   });
   await bridge.start();
   return { killSwitch, bridge };

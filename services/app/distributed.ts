@@ -12,6 +12,7 @@
  *   api        the HTTP API over the store; manual kills and restores are written to the store and published
  *              on the revocations topic, where processors and other API instances apply them.
  */
+import { RefusalBook } from '../killswitch/refusals.ts';
 import { describeGeneratedTokens, startAuth } from './auth.ts';
 import { announcingRebuiltRevocations } from '../processor/rebuilt-revocations.ts';
 import { createKafka, ensureTopics } from '../bus/kafka/client.ts';
@@ -122,6 +123,7 @@ export async function startProcessorService(
       store,
       killSwitch,
       detector: detectorConfigOf(config),
+      loops: config.loops,
       logger,
       taskIdleTimeoutMs: config.processor.taskIdleTimeoutMs,
     });
@@ -216,12 +218,22 @@ export async function startApiService(
     if (switched === undefined) {
       const kafka = createKafka(settings, logger, { role: 'api' });
       await ensureTopics(kafka, settings, logger);
-      const own = await bridgedKillSwitch(settings, logger, 'api');
+      const own = await bridgedKillSwitch(settings, logger, 'api', undefined, true);
       lifecycle.add(() => own.bridge.stop());
       switched = own;
     }
     const { killSwitch, bridge } = switched;
     const apiStore = store;
+    // Refusals (a loop or rate limit's refuse step) decided by processors reach this process as alerts (the bridge
+    // applies those published elsewhere): /v1/check answers from them, as the embedded mode from the processor.
+    const refusals = new RefusalBook();
+    const unsubscribeRefusals = killSwitch.subscribe((message) => {
+      if (message.type === 'alert') refusals.note(message.alert);
+    });
+    lifecycle.add(() => {
+      unsubscribeRefusals();
+      return Promise.resolve();
+    });
     // Credentials, introspection, leases, verification and notifiers: the API process owns the kill switch's
     // enforcement side; processors reach it through the revocations topic.
     const enforcement = await startKillSwitchRuntime({
@@ -237,6 +249,7 @@ export async function startApiService(
       insertAlerts: (alerts) => apiStore.insertAlerts(alerts),
       async taskState(tenant, taskId) {
         const record = await apiStore.getTask(tenant, taskId);
+        const refusing = refusals.of(tenant, taskId, Date.now());
         return record === null
           ? undefined
           : {
@@ -245,6 +258,7 @@ export async function startApiService(
               taskType: record.taskType,
               agentId: record.agentId,
               events: record.counts.tool_call + record.counts.data_access + record.counts.privilege_change,
+              ...(refusing === undefined ? {} : { refusing }),
             };
       },
       logger,
@@ -325,7 +339,7 @@ export async function startDistributed(
       }
       if (shared.killSwitch === undefined) {
         await ensureTopics(createKafka(settings, logger, { role: 'admin' }), settings, logger);
-        const own = await bridgedKillSwitch(settings, logger, roles.join('+'));
+        const own = await bridgedKillSwitch(settings, logger, roles.join('+'), undefined, roles.includes('api'));
         lifecycle.add(() => own.bridge.stop());
         shared.killSwitch = own;
       }

@@ -117,6 +117,7 @@ export async function startEmbedded(
       store,
       killSwitch,
       detector,
+      loops: config.loops,
       logger,
       taskIdleTimeoutMs: config.processor.taskIdleTimeoutMs,
       escalation: config.killSwitch.escalation,

@@ -13,6 +13,8 @@ import {
   manualBasis,
 } from './escalation-policy.ts';
 import type { EscalationScope } from './escalation-policy.ts';
+import { isLoopFeature } from './loops.ts';
+import type { LoopFinding } from './loops.ts';
 import { sha256Hex } from './sha256.ts';
 
 export { ESCALATION_ACTOR };
@@ -77,12 +79,46 @@ export function detectorRevocation(
     action: 'revoke',
     source: 'detector',
     actor: 'tripline',
-    reason: 'score reached the revoke threshold',
+    reason: typedReason(verdict) ?? 'score reached the revoke threshold',
     reasons: reasonsOf(verdict),
     score: verdict.score,
     eventId,
     timeMs,
     escalation: detectorBasis(verdict, context.revokeThreshold, context.scope),
+  };
+}
+
+/** A loop or rate limit that revoked names itself as the reason (`loop.repeat: tool … was called 20 times …`). */
+function typedReason(verdict: Verdict): string | undefined {
+  if (verdict.hardRule === undefined || !isLoopFeature(verdict.hardRule)) return undefined;
+  return verdict.contributions.find((contribution) => contribution.feature === verdict.hardRule)?.reason;
+}
+
+/**
+ * The alert of a loop or rate limit's `refuse` step: the task's calls are refused until `untilMs`. One per task and
+ * feature, however often the batch is replayed.
+ */
+export function refusalAlert(
+  task: TaskIdentity,
+  event: { id: string; endMs: number },
+  verdict: Verdict,
+  finding: LoopFinding,
+  untilMs: number,
+): Alert {
+  return {
+    id: decisionId(task.tenant, task.taskId, 'alert', 'refuse', finding.feature, verdict.shadow ? 'shadow' : 'live'),
+    ...identity(task),
+    eventId: event.id,
+    timeMs: event.endMs,
+    score: verdict.score,
+    decision: 'alert',
+    regime: verdict.regime,
+    reasons: [
+      `${finding.reason} until ${new Date(untilMs).toISOString()}`,
+      ...reasonsOf(verdict).filter((r) => r !== finding.reason),
+    ],
+    shadow: verdict.shadow,
+    refuseUntilMs: untilMs,
   };
 }
 

@@ -16,6 +16,7 @@ import { hostOf, isOneOf, stringAttr } from './attribute-values.ts';
 import type { Attributes } from './attribute-values.ts';
 import { toolContentFacts } from './counterparties.ts';
 import type { CounterpartyHashing } from './counterparties.ts';
+import { sha256Hex } from './sha256.ts';
 
 export function toolDetail(spanName: string, attributes: Attributes, hashing: CounterpartyHashing): ToolCallDetail {
   const name =
@@ -38,7 +39,24 @@ export function toolDetail(spanName: string, attributes: Attributes, hashing: Co
   if (target !== undefined) detail.target = target;
   const callId = stringAttr(attributes, ATTR.toolCallId);
   if (callId !== undefined) detail.callId = callId;
-  return { ...detail, ...toolContentFacts(args, toolResult(attributes), hashing) };
+  const result = toolResult(attributes);
+  if (args !== undefined) detail.argumentsHash = contentHash(hashing, 'arguments', args);
+  if (result !== undefined) detail.resultHash = contentHash(hashing, 'result', result);
+  return { ...detail, ...toolContentFacts(args, result, hashing) };
+}
+
+/** Longest content hashed whole; a longer one is hashed by its first part and its length. */
+export const MAX_HASHED_CONTENT = 64 * 1024;
+
+/**
+ * The keyed hash of a tool call's arguments or result (the secret, the tenant, what it is and the trimmed text,
+ * newline-separated; 16 hex digits): equal content of one tenant compares equal, the content itself is not kept.
+ */
+export function contentHash(hashing: CounterpartyHashing, what: 'arguments' | 'result', text: string): string {
+  const trimmed = text.trim();
+  const bounded =
+    trimmed.length > MAX_HASHED_CONTENT ? `${trimmed.slice(0, MAX_HASHED_CONTENT)}\n${trimmed.length}` : trimmed;
+  return sha256Hex(`${hashing.secret}\n${hashing.tenant}\n${what}\n${bounded}`).slice(0, 16);
 }
 
 /** The arguments a framework recorded for a tool call, as text (JSON where the framework wrote JSON). */

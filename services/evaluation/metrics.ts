@@ -15,6 +15,7 @@ import {
   INJECTION_TASK_TYPES,
   QUIET_INJECTION,
   isInjectionPattern,
+  isLoopPattern,
 } from '../../collectors/simulator/scenarios.ts';
 import type { AttackPattern } from '../../collectors/simulator/scenarios.ts';
 import type { TaskOutcome } from './replay.ts';
@@ -48,6 +49,8 @@ export interface MetricsReport {
    * the quiet injections (no instruction to the model in the injected text) against the same benign tasks.
    */
   original: Metrics;
+  /** The loop attacks (collectors/simulator/attacks.ts `LOOP_PATTERNS`) against the original mix's benign tasks. */
+  loops: Metrics;
   injection: Metrics;
   quiet: Metrics;
 }
@@ -158,11 +161,16 @@ export function computeMetrics(outcomes: readonly TaskOutcome[]): MetricsReport 
     );
   const injection = (f: TaskFacts): boolean => f.pattern !== undefined && isInjectionPattern(f.pattern);
   const quiet = (f: TaskFacts): boolean => f.pattern === QUIET_INJECTION;
+  const loop = (f: TaskFacts): boolean => f.pattern !== undefined && isLoopPattern(f.pattern);
   return {
     overall: metricsOf(attacks, benign),
     byPattern,
     original: metricsOf(
-      attacks.filter((f) => !injection(f)),
+      attacks.filter((f) => !injection(f) && !loop(f)),
+      benign.filter((f) => !f.injectionType),
+    ),
+    loops: metricsOf(
+      attacks.filter(loop),
       benign.filter((f) => !f.injectionType),
     ),
     injection: metricsOf(

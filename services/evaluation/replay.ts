@@ -22,7 +22,10 @@ import {
   summarize,
 } from '../core/detect/index.ts';
 import type { DetectorConfig, LearningEffect, TaskSummary } from '../core/detect/index.ts';
-import { strongerEffect } from '../core/detect/index.ts';
+import { strongerEffect, thresholdsFor } from '../core/detect/index.ts';
+import { DEFAULT_LOOP_POLICY, limitsFor } from '../core/loop-policy.ts';
+import type { LoopPolicy } from '../core/loop-policy.ts';
+import { newLoopState, observeLoops, withLoopFindings } from '../core/loops.ts';
 import { BaselineBook } from '../processor/baseline-book.ts';
 import type { LabelledTask } from './plan-events.ts';
 
@@ -67,6 +70,8 @@ export interface ReplayOptions {
   policy?: LearningPolicy;
   /** Called for each task Tripline learns (e.g. to collect summaries). */
   onLearn?: (summary: TaskSummary) => void;
+  /** Loop and rate limits, as the processor applies them (services/core/loops.ts). @default DEFAULT_LOOP_POLICY */
+  loops?: LoopPolicy;
 }
 
 function timesOf(task: LabelledTask): { startMs: number; endMs: number }[] {
@@ -93,6 +98,7 @@ export function replayTripline(
   options: ReplayOptions = {},
 ): { outcomes: TaskOutcome[]; book: BaselineBook } {
   const policy = options.policy ?? PROCESSOR_POLICY;
+  const loops = options.loops ?? DEFAULT_LOOP_POLICY;
   const book = new BaselineBook();
   const outcomes = tasks.map((task): TaskOutcome => {
     const first = task.events[0] ?? task.afterEnd[0];
@@ -108,9 +114,17 @@ export function replayTripline(
     let effect = 'teaches' as LearningEffect;
     let peak: EventDecision | undefined;
     const decisions: EventDecision[] = [];
+    const loopState = newLoopState();
     const scoreOne = (event: AgentEvent): void => {
       state = observe(state, event);
-      const verdict = score(event, state, book.lookup(event.tenant, state.taskType, state.agentId), config);
+      const scored = score(event, state, book.lookup(event.tenant, state.taskType, state.agentId), config);
+      const verdict = loops.enabled
+        ? withLoopFindings(
+            scored,
+            observeLoops(loopState, event, limitsFor(loops, state.taskType)),
+            thresholdsFor(state.taskType, config),
+          )
+        : scored;
       recordVerdict(state, verdict);
       const decision = toDecision(verdict);
       decisions.push(decision);

@@ -3,6 +3,9 @@ import { ALL_ATTACK_PATTERNS } from '../../collectors/simulator/scenarios.ts';
 import { escalationLines } from './escalation-replay.ts';
 import type { EvaluationResult } from './evaluate.ts';
 import type { Metrics } from './metrics.ts';
+import { LOOP_FEATURES } from '../core/loops.ts';
+import type { LoopFeature } from '../core/loops.ts';
+import type { TaskOutcome } from './replay.ts';
 
 const share = (x: number): string => `${(x * 100).toFixed(2)}%`;
 const num = (x: number | null): string => (x === null ? '–' : String(Math.round(x)));
@@ -61,6 +64,8 @@ export function toMarkdown(result: EvaluationResult): string {
       const m = d.metrics.byPattern[pattern];
       if (m.attacks > 0) lines.push(row(pattern, m));
     }
+    if (d.metrics.loops.attacks > 0 && d.metrics.original.attacks > 0)
+      lines.push(row("*loops* (the original mix's benign tasks)", d.metrics.loops));
     if (d.metrics.injection.attacks > 0 && d.metrics.original.attacks > 0) {
       lines.push(row('*original mix* (its benign tasks)', d.metrics.original));
       lines.push(row('*injection* (its benign tasks)', d.metrics.injection));
@@ -79,6 +84,8 @@ export function toMarkdown(result: EvaluationResult): string {
     for (const d of a.disagreements.slice(0, 20))
       lines.push(`- ${d.taskId} (${d.label}): pipeline ${d.pipeline}, replay ${d.replay}`);
   }
+  lines.push('');
+  lines.push(...loopLines(result.detectors[0].outcomes));
   if (result.escalation !== undefined) {
     lines.push('');
     lines.push(...escalationLines(result.escalation));
@@ -91,4 +98,48 @@ export function toMarkdown(result: EvaluationResult): string {
     "Recall: attacks flagged (alert or revoke) at or after the attack's first event. Precision: detected attacks / all flagged tasks; per pattern, that pattern's attacks against every benign task. Benign alerted counts any alert (revoked included). Delay: from the attack's first event to the first flag, in events (0 = on the first malicious event) and event time. Quiet injections carry no instruction to the model (the text reads as a person's request): Tripline alerts on them and leaves the revocation to a person, so they are reported apart and not in the injection requirements.",
   );
   return lines.join('\n');
+}
+
+/** The loop or rate-limit feature a reason names (`loop.repeat: tool …`), if any. */
+function loopFeatureOf(reason: string): LoopFeature | undefined {
+  const colon = reason.indexOf(':');
+  const feature = colon < 0 ? '' : reason.slice(0, colon);
+  return (LOOP_FEATURES as readonly string[]).includes(feature) ? (feature as LoopFeature) : undefined;
+}
+
+/**
+ * Tripline's loop and rate-limit findings (services/core/loops.ts) by label: tasks with a finding of each feature
+ * (any step), and tasks revoked by one (the revoke decision's hard rule).
+ */
+export function loopLines(outcomes: readonly TaskOutcome[]): string[] {
+  const byLabel = new Map<string, { tasks: number; features: Map<LoopFeature, number>; revoked: number }>();
+  for (const outcome of outcomes) {
+    const entry = byLabel.get(outcome.label) ?? { tasks: 0, features: new Map<LoopFeature, number>(), revoked: 0 };
+    byLabel.set(outcome.label, entry);
+    entry.tasks += 1;
+    const seen = new Set<LoopFeature>();
+    for (const decision of outcome.decisions)
+      for (const reason of decision.reasons) {
+        const feature = loopFeatureOf(reason);
+        if (feature !== undefined) seen.add(feature);
+      }
+    for (const feature of seen) entry.features.set(feature, (entry.features.get(feature) ?? 0) + 1);
+    const revoke = outcome.decisions.find((decision) => decision.decision === 'revoke');
+    if (revoke?.hardRule !== undefined && (LOOP_FEATURES as readonly string[]).includes(revoke.hardRule))
+      entry.revoked += 1;
+  }
+  const lines = [
+    'Loop and rate-limit findings (Tripline; policies/limits.json): tasks with a finding of each kind (alert, refuse or revoke step), and tasks a loop or rate limit revoked.',
+    '',
+    `| | tasks | ${LOOP_FEATURES.join(' | ')} | revoked by a loop or rate limit |`,
+    `| --- | ---: | ${LOOP_FEATURES.map(() => '---:').join(' | ')} | ---: |`,
+  ];
+  const labels = ['benign', ...ALL_ATTACK_PATTERNS].filter((label) => byLabel.has(label));
+  for (const label of labels) {
+    const entry = byLabel.get(label);
+    if (entry === undefined) continue;
+    const cells = LOOP_FEATURES.map((feature) => String(entry.features.get(feature) ?? 0));
+    lines.push(`| ${label} | ${entry.tasks} | ${cells.join(' | ')} | ${entry.revoked} |`);
+  }
+  return lines;
 }

@@ -2,7 +2,8 @@
  * Request-time checks (`POST /v1/check`): an enforcement point (a tool gateway, an MCP proxy, an API in front
  * of a database) asks "may task T call tool X on resource R now?" before it acts. The answer comes from, in
  * order: the token (if given: valid and active), the task's revocation state and whether it ended (an ended task
- * is denied like a revoked one), the agent's escalation, then the
+ * is denied like a revoked one), the agent's escalation, a loop or rate limit refusing the task's calls for a
+ * while (services/core/loops.ts), then the
  * Cedar policies (`call_tool`) with the task's current score and the call's arguments in the context. Every
  * answer is recorded with the policies and reasons that decided it.
  *
@@ -36,6 +37,11 @@ export interface TaskSnapshot {
   agentId: string;
   /** Events scored for the task so far (its telemetry); absent when unknown. */
   events?: number;
+  /**
+   * A loop or rate limit's `refuse` step (services/core/loops.ts): the task's calls are denied with this reason
+   * until `untilMs`, while it stays active (not revoked).
+   */
+  refusing?: { reason: string; untilMs: number };
 }
 
 export type TaskStateSource = (tenant: string, taskId: string) => Promise<TaskSnapshot | undefined>;
@@ -84,6 +90,8 @@ export interface CheckAnswer {
     status: TaskStatus | 'unknown';
     score: number;
     revoked: boolean;
+    /** A loop or rate limit refuses the task's calls until `untilMs` (services/core/loops.ts); it is not revoked. */
+    refusing?: { reason: string; untilMs: number };
   };
 }
 
@@ -191,7 +199,17 @@ export function createChecker(options: {
       const score = snapshot?.score ?? 0;
       const revocation = authority.task(request.tenant, taskId);
       const status: TaskStatus | 'unknown' = revocation.revoked ? 'revoked' : (snapshot?.status ?? 'unknown');
-      const task = { taskId, taskType, agentId, status, score, revoked: revocation.revoked };
+      const refusing =
+        snapshot?.refusing !== undefined && snapshot.refusing.untilMs > now() ? snapshot.refusing : undefined;
+      const task = {
+        taskId,
+        taskType,
+        agentId,
+        status,
+        score,
+        revoked: revocation.revoked,
+        ...(refusing === undefined ? {} : { refusing }),
+      };
       const deny = (reason: string): CheckAnswer => {
         const id = record(request, taskId, taskType, agentId, 'deny', [], [reason], [], { tool: request.tool, score });
         return { allowed: false, decision: 'deny', reasons: [reason], policies: [], decisionId: id, task };
@@ -212,6 +230,10 @@ export function createChecker(options: {
       if (block !== undefined)
         return deny(
           `agent ${agentId} is escalated${block.scope === undefined ? '' : ` for ${describeScope(block.scope)}`} until ${new Date(block.untilMs).toISOString()}`,
+        );
+      if (refusing !== undefined)
+        return deny(
+          `task ${taskId} is refused calls until ${new Date(refusing.untilMs).toISOString()}: ${refusing.reason}`,
         );
       const args = request.arguments ?? {};
       // Arguments too large or deep to bind (services/core/approvals.ts) still reach the policies; only an

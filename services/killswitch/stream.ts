@@ -62,9 +62,14 @@ function alertEvent(alert: Alert): Record<string, unknown> {
   return { ...rest, time: new Date(alert.timeMs).toISOString() };
 }
 
-/** What an agent token's subscriber gets of an alert or a revocation: no reasons (evidence is for people). */
+/**
+ * What an agent token's subscriber gets of an alert or a revocation: no reasons (evidence is for people), except
+ * the one sentence of a loop or rate limit's refusal (`refuseUntilMs`), which tells the agent what to stop doing.
+ */
 function forAgentToken(data: Record<string, unknown>): Record<string, unknown> {
-  const { reasons: _reasons, ...rest } = data;
+  const { reasons, ...rest } = data;
+  if (typeof data.refuseUntilMs === 'number' && Array.isArray(reasons) && typeof reasons[0] === 'string')
+    return { ...rest, reasons: [reasons[0]] };
   return rest;
 }
 

@@ -3,9 +3,11 @@
  * decision acted on (an alert once per level, a revocation), and the batch's task ends applied in an order that
  * a replay in arrival order reproduces.
  */
-import type { AgentEvent, Decision, TaskBoundary } from '../../schemas/events.ts';
+import type { AgentEvent, Decision, TaskBoundary, Verdict } from '../../schemas/events.ts';
 import { learningEffect, observe, score, thresholdsFor } from '../core/detect/index.ts';
-import { alertOf, detectorRevocation } from '../core/decide.ts';
+import { alertOf, detectorRevocation, refusalAlert } from '../core/decide.ts';
+import { limitsFor } from '../core/loop-policy.ts';
+import { observeLoops, withLoopFindings } from '../core/loops.ts';
 import { noteScope } from '../core/escalation-policy.ts';
 import { emptyOutput } from './batch-output.ts';
 import type { BatchOutput } from './batch-output.ts';
@@ -14,6 +16,7 @@ import type { ProcessorParts } from './processor-parts.ts';
 import { checkEventIdentity } from './identity-findings.ts';
 import { endTask } from './task-ends.ts';
 import { noteLearningEffect, onlyAcceptedEvidence, taskKey } from './task-table.ts';
+import type { LiveTask } from './task-table.ts';
 import { revokeUnderRevokedParent } from './task-tree.ts';
 
 /** Scores events and task ends (the caller serializes it) and returns their results, not yet written. */
@@ -73,12 +76,13 @@ function scoreEvent(
   const wasRevoked = task.status === 'revoked';
   task.state = observe(task.state, event);
   noteScope(task.scope, event.attributes);
-  const verdict = score(
+  const scored = score(
     event,
     task.state,
     parts.book.lookup(event.tenant, task.state.taskType, task.state.agentId),
     parts.detector,
   );
+  const verdict = withLoops(parts, task, event, scored, output);
   output.events.push({ event, verdict });
   if (task.peak === undefined || verdict.score >= task.peak.score) task.peak = verdict;
   output.tasks.set(taskKey(event.tenant, event.taskId), task);
@@ -110,4 +114,37 @@ function scoreEvent(
     parts.killSwitch.apply(revocation);
     output.revocations.push(revocation);
   }
+}
+
+/**
+ * Loops and rate limits (services/core/loops.ts): the event counted, its findings folded into the verdict (they
+ * alert and revoke through the normal path), and a `refuse` step marking the task refusing for the policy's time
+ * (POST /v1/check denies its calls meanwhile) with an alert of its own naming the reason.
+ */
+function withLoops(
+  parts: ProcessorParts,
+  task: LiveTask,
+  event: AgentEvent,
+  verdict: Verdict,
+  output: BatchOutput,
+): Verdict {
+  if (!parts.loops.enabled) return verdict;
+  const limits = limitsFor(parts.loops, task.state.taskType);
+  const findings = observeLoops(task.loops, event, limits);
+  if (findings.length === 0) return verdict;
+  const thresholds = thresholdsFor(task.state.taskType, parts.detector);
+  const merged = withLoopFindings(verdict, findings, thresholds);
+  const refuse = findings.find((finding) => finding.action === 'refuse');
+  if (refuse !== undefined && !merged.shadow && merged.decision !== 'revoke' && task.status === 'active') {
+    const untilMs = parts.now() + limits.refuseForMs;
+    task.refusing = { feature: refuse.feature, reason: refuse.reason, untilMs };
+    const alert = refusalAlert(task.state, event, merged, refuse, untilMs);
+    output.alerts.push(alert);
+    parts.killSwitch.alert(alert);
+    parts.logger.warn(
+      { taskId: task.state.taskId, feature: refuse.feature, until: new Date(untilMs).toISOString() },
+      "a loop or rate limit refuses the task's calls",
+    );
+  }
+  return merged;
 }

@@ -4,6 +4,7 @@
  */
 import type { AgentEvent } from '../../schemas/events.ts';
 import type { DetectorConfig } from '../core/detect/index.ts';
+import type { LoopPolicy } from '../core/loop-policy.ts';
 import type { KillSwitch } from '../killswitch/kill-switch.ts';
 import { messageOf } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -27,6 +28,8 @@ export interface ProcessorParts {
   killSwitch: KillSwitch;
   logger: Logger;
   detector: DetectorConfig;
+  /** Loop and rate limits (services/core/loops.ts); `enabled: false` counts nothing. */
+  loops: LoopPolicy;
   now: () => number;
   hooks: ProcessorHooks | undefined;
   tasks: TaskTable;

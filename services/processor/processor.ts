@@ -15,6 +15,8 @@
 import type { Revocation, TaskStatus } from '../../schemas/events.ts';
 import type { EventBatch } from '../bus/bus.ts';
 import type { DetectorConfig } from '../core/detect/index.ts';
+import { DISABLED_LOOP_POLICY } from '../core/loop-policy.ts';
+import type { LoopPolicy } from '../core/loop-policy.ts';
 import type { EscalationPolicy } from '../killswitch/escalation.ts';
 import type { KillSwitch } from '../killswitch/kill-switch.ts';
 import { messageOf } from '../shared/errors.ts';
@@ -44,6 +46,11 @@ export interface ProcessorOptions {
   store: Store;
   killSwitch: KillSwitch;
   detector: DetectorConfig;
+  /**
+   * Loop and rate limits with their action ladders (services/core/loops.ts; the apps pass the policy file's,
+   * TRIPLINE_LIMITS_FILE). @default DISABLED_LOOP_POLICY (nothing counted)
+   */
+  loops?: LoopPolicy;
   logger: Logger;
   taskIdleTimeoutMs: number;
   /** Completed tasks kept in memory to recognise late events (credentials used after the task ended). */
@@ -91,6 +98,8 @@ export interface TaskSnapshot {
   score: number;
   taskType: string;
   agentId: string;
+  /** A loop or rate limit refuses the task's calls until `untilMs` (it stays active). */
+  refusing?: { reason: string; untilMs: number };
 }
 
 export interface Processor {
@@ -143,6 +152,7 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     killSwitch,
     logger,
     detector: options.detector,
+    loops: options.loops ?? DISABLED_LOOP_POLICY,
     now,
     hooks: options.hooks,
     tasks,
@@ -201,6 +211,9 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
         taskType: task.state.taskType,
         agentId: task.state.agentId,
         events: totalEvents(task) + Object.values(task.countsBeforeRestore).reduce((sum, count) => sum + count, 0),
+        ...(task.refusing === undefined || task.refusing.untilMs <= now()
+          ? {}
+          : { refusing: { reason: task.refusing.reason, untilMs: task.refusing.untilMs } }),
       };
     },
     async stop() {

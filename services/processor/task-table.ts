@@ -8,6 +8,8 @@ import { newTaskState, strongerEffect } from '../core/detect/index.ts';
 import type { LearningEffect, TaskState } from '../core/detect/index.ts';
 import { reasonsOf } from '../core/decide.ts';
 import type { EscalationScope } from '../core/escalation-policy.ts';
+import { newLoopState } from '../core/loops.ts';
+import type { LoopFeature, LoopState } from '../core/loops.ts';
 import type { TaskRecord } from '../store/store.ts';
 
 export interface LiveTask {
@@ -52,6 +54,17 @@ export interface LiveTask {
   seen: Set<string>;
   /** The end user and conversation its spans named first (escalation scope: core/escalation-policy.ts). */
   scope: EscalationScope;
+  /** Its loop and rate counts (services/core/loops.ts; memory only: a restart counts afresh). */
+  loops: LoopState;
+  /** A loop or rate limit's `refuse` step: POST /v1/check denies its calls until then (the task stays active). */
+  refusing?: Refusal;
+}
+
+/** Why and until when a task's calls are refused (services/core/loops.ts). */
+export interface Refusal {
+  feature: LoopFeature;
+  reason: string;
+  untilMs: number;
 }
 
 export function taskKey(tenant: string, taskId: string): string {
@@ -85,6 +98,7 @@ export function newLiveTask(
     learned: false,
     seen: new Set(),
     scope: {},
+    loops: newLoopState(),
   };
 }
 
@@ -126,6 +140,8 @@ export function markRestored(task: LiveTask): void {
   fresh.endedByTrace = before.endedByTrace;
   task.state = fresh;
   task.raised.clear();
+  task.loops = newLoopState();
+  delete task.refusing;
 }
 
 /** Accepted evidence kept per task (a restore adds its verdict's contributions, a handful each). */

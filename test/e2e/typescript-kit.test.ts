@@ -204,6 +204,7 @@ describe('the TypeScript kit installed from its tarball (@tripline/agent)', () =
         'CONTRACT_VERSION',
         'KIT_VERSION',
         'TaskDeniedError',
+        'TaskRefusedError',
         'TaskRevokedError',
         'TriplineUnavailableError',
         'startTelemetry',

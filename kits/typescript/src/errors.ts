@@ -51,6 +51,32 @@ export class TaskRevokedError extends Error {
   }
 }
 
+/**
+ * Thrown instead of running an operation of a task that a loop or rate limit refuses for a while (Tripline's
+ * `refuse` step: the task repeated one call, cycled through the same tools, or called too fast). The operation did
+ * not run; the task is not revoked: after `refusedUntilMs` its calls run again (a task that keeps looping is then
+ * revoked).
+ */
+export class TaskRefusedError extends Error {
+  override readonly name = 'TaskRefusedError';
+  readonly code = 'TASK_REFUSED';
+  readonly taskId: string;
+  /** Why, e.g. `loop.repeat: tool get_order was called 10 times with the same arguments in this task …`. */
+  readonly reason: string;
+  readonly operation: string;
+  readonly refusedUntilMs: number;
+
+  constructor(options: { taskId: string; reason: string; operation: string; refusedUntilMs: number }) {
+    super(
+      `task ${options.taskId} is refused calls until ${new Date(options.refusedUntilMs).toISOString()} (${options.reason}); refused ${options.operation}`,
+    );
+    this.taskId = options.taskId;
+    this.reason = options.reason;
+    this.operation = options.operation;
+    this.refusedUntilMs = options.refusedUntilMs;
+  }
+}
+
 /** Tripline refused to start the task (POST /v1/tasks answered 403): no credentials were issued and nothing ran. */
 export class TaskDeniedError extends Error {
   override readonly name = 'TaskDeniedError';

@@ -9,8 +9,11 @@
  * down (Tripline restarting, a network cut) the guard reconnects with backoff and, until it is back, asks
  * `POST /v1/check` before each operation (`whileDisconnected: 'check'`, the default), refuses everything
  * (`'refuse'`), or lets calls through (`'allow'`).
+ *
+ * A loop or rate limit's `refuse` step (an `alert` event with `refuseUntilMs`) refuses the task's operations until
+ * then with `TaskRefusedError` (the task is not revoked); so does a `POST /v1/check` answer that says so.
  */
-import { TaskRevokedError } from './errors.ts';
+import { TaskRefusedError, TaskRevokedError } from './errors.ts';
 import type { RevocationNotice } from './errors.ts';
 
 export interface GuardOptions {
@@ -36,7 +39,10 @@ export interface Guard {
    * task's own revocation when Tripline revokes it in scope).
    */
   track(taskId: string, scope?: GuardScope): void;
-  /** Throws TaskRevokedError when the task is revoked (or an escalation reaches it). Synchronous: no I/O. */
+  /**
+   * Throws TaskRevokedError when the task is revoked (or an escalation reaches it), TaskRefusedError while a loop
+   * or rate limit refuses its calls. Synchronous: no I/O.
+   */
   check(taskId: string, operation: string): void;
   /** `check`, plus a request to Tripline when the stream is down (see `whileDisconnected`). */
   enforce(taskId: string, operation: string, tool: string): Promise<void>;
@@ -59,6 +65,8 @@ interface ScopedBlock {
 /** Most scoped escalations and task scopes the guard keeps (the oldest dropped first). */
 const MAX_SCOPED_BLOCKS = 64;
 const MAX_TASK_SCOPES = 10_000;
+/** Most refused tasks the guard keeps (the oldest dropped first). */
+const MAX_REFUSALS = 10_000;
 
 interface SseEvent {
   event: string;
@@ -150,6 +158,7 @@ export function startGuard(options: GuardOptions): Guard {
   const tracked = new Set<string>();
   const acked = new Set<string>();
   const blocks = new EscalationBlocks(options.agentId);
+  const refusals = new Map<string, { untilMs: number; reason: string }>();
   let isConnected = false;
   let closed = false;
   /** Read through a function: `closed` changes while the connect loop awaits. */
@@ -198,6 +207,18 @@ export function startGuard(options: GuardOptions): Guard {
       options.onRevocation?.(notice);
     } else if (event.event === 'escalation') {
       blocks.apply(data);
+    } else if (event.event === 'alert') {
+      const taskId = typeof data.taskId === 'string' ? data.taskId : '';
+      const untilMs = typeof data.refuseUntilMs === 'number' ? data.refuseUntilMs : 0;
+      if (taskId === '' || !(untilMs > Date.now())) return;
+      const reasons = Array.isArray(data.reasons) ? data.reasons : [];
+      const reason = typeof reasons[0] === 'string' ? reasons[0] : 'a loop or rate limit refuses its calls';
+      refusals.delete(taskId);
+      refusals.set(taskId, { untilMs, reason });
+      if (refusals.size > MAX_REFUSALS) {
+        const oldest = refusals.keys().next().value;
+        if (oldest !== undefined) refusals.delete(oldest);
+      }
     }
   }
 
@@ -206,7 +227,7 @@ export function startGuard(options: GuardOptions): Guard {
       controller = new AbortController();
       try {
         const response = await fetch(
-          `${base}/v1/stream?agent_id=${encodeURIComponent(options.agentId)}&types=revocation,escalation`,
+          `${base}/v1/stream?agent_id=${encodeURIComponent(options.agentId)}&types=revocation,escalation,alert`,
           {
             headers: { accept: 'text/event-stream', ...headers },
             signal: controller.signal,
@@ -248,6 +269,10 @@ export function startGuard(options: GuardOptions): Guard {
       const { until, reason } = blocks.blockOf(taskId);
       const error = refusal(revoked.get(taskId), until, reason, taskId, operation);
       if (error !== undefined) throw error;
+      const refused = refusals.get(taskId);
+      if (refused === undefined) return;
+      if (refused.untilMs <= Date.now()) refusals.delete(taskId);
+      else throw new TaskRefusedError({ taskId, reason: refused.reason, operation, refusedUntilMs: refused.untilMs });
     },
     async enforce(taskId, operation, tool) {
       this.check(taskId, operation);
@@ -377,7 +402,18 @@ async function checkRemotely(
       body: JSON.stringify({ taskId, tool }),
       signal: AbortSignal.timeout(2000),
     });
-    const answer = (await response.json()) as { task?: { revoked?: boolean }; reasons?: string[] };
+    const answer = (await response.json()) as {
+      task?: { revoked?: boolean; refusing?: { reason?: string; untilMs?: number } };
+      reasons?: string[];
+    };
+    const refusing = answer.task?.refusing;
+    if (answer.task?.revoked !== true && typeof refusing?.untilMs === 'number')
+      throw new TaskRefusedError({
+        taskId,
+        reason: refusing.reason ?? answer.reasons?.[0] ?? 'refused',
+        operation,
+        refusedUntilMs: refusing.untilMs,
+      });
     if (answer.task?.revoked === true) {
       throw new TaskRevokedError({
         taskId,
@@ -388,7 +424,7 @@ async function checkRemotely(
       });
     }
   } catch (error) {
-    if (error instanceof TaskRevokedError) throw error;
+    if (error instanceof TaskRevokedError || error instanceof TaskRefusedError) throw error;
     report(error);
   }
 }

@@ -31,7 +31,7 @@ import { BatchSpanProcessor } from '@opentelemetry/sdk-trace';
 import type { SpanExporter, TracerProvider } from '@opentelemetry/sdk-trace';
 import { AGENT_ATTR as ATTR, REFUSAL_EVENT } from './conventions.ts';
 import type { DataClassification, PrivilegeAction, ToolSideEffect } from './conventions.ts';
-import { TaskRevokedError } from './errors.ts';
+import { TaskRefusedError, TaskRevokedError } from './errors.ts';
 import { startGuard } from './guard.ts';
 import { requestLease, requestToken } from './api.ts';
 import { checkCall } from './approvals.ts';
@@ -50,6 +50,7 @@ export {
   ApprovalTimeoutError,
   CallDeniedError,
   TaskDeniedError,
+  TaskRefusedError,
   TaskRevokedError,
   TriplineUnavailableError,
 } from './errors.ts';
@@ -336,11 +337,11 @@ function taskHandle(
         const tool = attributes[ATTR.toolName];
         await guard.enforce(taskId, name, typeof tool === 'string' ? tool : name);
       } catch (error) {
-        if (error instanceof TaskRevokedError) {
+        if (error instanceof TaskRevokedError || error instanceof TaskRefusedError) {
           // The refused operation never ran: no span for it, an event on the task span instead.
           trace.getSpan(parent)?.addEvent(REFUSAL_EVENT.name, {
             [REFUSAL_EVENT.operation]: name,
-            [REFUSAL_EVENT.revocationId]: error.revocationId,
+            [REFUSAL_EVENT.revocationId]: error instanceof TaskRevokedError ? error.revocationId : '',
             [REFUSAL_EVENT.reason]: error.reason,
           });
         }

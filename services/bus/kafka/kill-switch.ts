@@ -14,9 +14,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Consumer, Kafka } from 'kafkajs';
-import { REVOCATION_ACTIONS } from '../../../schemas/events.ts';
+import { DECISIONS, REVOCATION_ACTIONS } from '../../../schemas/events.ts';
 import { parseEscalationBasis } from '../../core/escalation-policy.ts';
-import type { Revocation } from '../../../schemas/events.ts';
+import type { Alert, Revocation } from '../../../schemas/events.ts';
 import type { KillSwitch, KillSwitchMessage } from '../../killswitch/kill-switch.ts';
 import { TriplineError, messageOf } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
@@ -34,6 +34,12 @@ export interface KillSwitchBridgeOptions {
   groupIdPrefix?: string;
   /** Called for each revocation or restore that came from another process (after the local kill switch applied it). */
   onRemoteRevocation?: (revocation: Revocation) => void;
+  /**
+   * Also read the alerts topic and raise, on the local kill switch, the refusal alerts (a loop or rate limit's
+   * refuse step: `refuseUntilMs`, services/core/loops.ts) other processes published: the API process then refuses
+   * the task's calls (POST /v1/check) and streams the refusal to the agents' guards. @default false
+   */
+  applyRemoteRefusals?: boolean;
   /** Most unpublished messages kept while Kafka is down; older ones are dropped with an error log. @default 10000 */
   maxQueued?: number;
 }
@@ -61,6 +67,28 @@ export function isRevocation(value: unknown): value is Revocation {
     typeof r.score === 'number' &&
     typeof r.timeMs === 'number'
   );
+}
+
+/** A refusal alert read from Kafka (an alert, per schemas/alert.schema.json, with `refuseUntilMs`), or undefined. */
+export function refusalAlertOf(document: unknown): Alert | undefined {
+  if (document === null || typeof document !== 'object') return undefined;
+  const a = document as Record<string, unknown>;
+  const strings = ['id', 'tenant', 'taskId', 'taskType', 'agentId', 'eventId', 'regime'];
+  if (
+    !strings.every((key) => typeof a[key] === 'string') ||
+    a.id === '' ||
+    a.taskId === '' ||
+    !(DECISIONS as readonly unknown[]).includes(a.decision) ||
+    !Array.isArray(a.reasons) ||
+    !a.reasons.every((reason) => typeof reason === 'string') ||
+    typeof a.score !== 'number' ||
+    typeof a.timeMs !== 'number' ||
+    typeof a.shadow !== 'boolean' ||
+    typeof a.refuseUntilMs !== 'number' ||
+    !Number.isFinite(a.refuseUntilMs)
+  )
+    return undefined;
+  return document as Alert;
 }
 
 /**
@@ -95,6 +123,8 @@ export function bridgeKillSwitchToKafka(options: KillSwitchBridgeOptions): KillS
   function listener(message: KillSwitchMessage): void {
     if (outbox.stopped) return;
     if (message.type === 'alert') {
+      // A refusal alert that came from Kafka (or was published already) is not published again.
+      if (message.alert.refuseUntilMs !== undefined && !remember(`alert:${message.alert.id}`)) return;
       outbox.enqueue(topics.alerts, message.alert);
       return;
     }
@@ -131,6 +161,24 @@ export function bridgeKillSwitchToKafka(options: KillSwitchBridgeOptions): KillS
     await Promise.resolve();
   }
 
+  function onAlertRecord(value: Buffer | null): void {
+    if (value === null) return;
+    let document: unknown;
+    try {
+      document = JSON.parse(value.toString('utf8'));
+    } catch {
+      return;
+    }
+    // Only refusal alerts matter here; any other alert (or a malformed one) is someone else's business.
+    const alert = refusalAlertOf(document);
+    if (alert === undefined || !remember(`alert:${alert.id}`)) return;
+    logger.info(
+      { taskId: alert.taskId, id: alert.id, until: new Date(alert.refuseUntilMs ?? 0).toISOString() },
+      'applying a refusal from another process',
+    );
+    killSwitch.alert(alert);
+  }
+
   return {
     async start() {
       unsubscribe = killSwitch.subscribe(listener);
@@ -147,8 +195,18 @@ export function bridgeKillSwitchToKafka(options: KillSwitchBridgeOptions): KillS
             heartbeatInterval: 1000,
           });
           await consumer.connect();
-          await consumer.subscribe({ topics: [topics.revocations], fromBeginning: false });
-          await consumer.run({ autoCommit: false, eachMessage: ({ message }) => onRevocationRecord(message.value) });
+          const refusals = options.applyRemoteRefusals === true;
+          await consumer.subscribe({
+            topics: refusals ? [topics.revocations, topics.alerts] : [topics.revocations],
+            fromBeginning: false,
+          });
+          await consumer.run({
+            autoCommit: false,
+            eachMessage: async ({ topic, message }) => {
+              if (topic === topics.alerts) onAlertRecord(message.value);
+              else await onRevocationRecord(message.value);
+            },
+          });
         }
       } catch (error) {
         throw new TriplineError(

@@ -8,7 +8,14 @@ import { knownCues } from '../../core/instruction-cues.ts';
 
 type ToolFacts = Pick<
   ToolCallDetail,
-  'counterparties' | 'resultCounterparties' | 'resultRecorded' | 'resultInstructions' | 'amount' | 'argumentKeys'
+  | 'counterparties'
+  | 'resultCounterparties'
+  | 'resultRecorded'
+  | 'resultInstructions'
+  | 'amount'
+  | 'argumentKeys'
+  | 'argumentsHash'
+  | 'resultHash'
 >;
 
 const KINDS: ReadonlySet<string> = new Set<CounterpartyKind>([
@@ -29,6 +36,8 @@ export function toolFactsText(tool: ToolCallDetail | undefined): string {
   if (tool.resultInstructions !== undefined) facts.resultInstructions = tool.resultInstructions;
   if (tool.amount !== undefined) facts.amount = tool.amount;
   if (tool.argumentKeys !== undefined) facts.argumentKeys = tool.argumentKeys;
+  if (tool.argumentsHash !== undefined) facts.argumentsHash = tool.argumentsHash;
+  if (tool.resultHash !== undefined) facts.resultHash = tool.resultHash;
   return Object.keys(facts).length === 0 ? '' : JSON.stringify(facts);
 }
 
@@ -64,5 +73,7 @@ export function toolFactsOfRow(text: string | undefined): ToolFacts {
   if (typeof stored.amount === 'number') facts.amount = stored.amount;
   if (Array.isArray(stored.argumentKeys))
     facts.argumentKeys = (stored.argumentKeys as unknown[]).filter((key): key is string => typeof key === 'string');
+  if (typeof stored.argumentsHash === 'string') facts.argumentsHash = stored.argumentsHash;
+  if (typeof stored.resultHash === 'string') facts.resultHash = stored.resultHash;
   return facts;
 }

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   ATTACK_PATTERNS,
+  LOOP_PATTERNS,
   INJECTION_PATTERNS,
   INJECTION_TASK_TYPES,
   QUIET_INJECTION,
@@ -61,7 +62,9 @@ describe('injection scenarios', () => {
     const original = generateScenario(options).tasks;
     expect(plans.filter((plan) => !plan.taskId.includes('-i'))).toEqual(original);
     expect(original.every((plan) => TASK_TYPES.some((type) => type.name === plan.taskType))).toBe(true);
-    expect(new Set(original.map((plan) => plan.label))).toEqual(new Set(['benign', ...ATTACK_PATTERNS]));
+    expect(new Set(original.map((plan) => plan.label))).toEqual(
+      new Set(['benign', ...ATTACK_PATTERNS, ...LOOP_PATTERNS]),
+    );
   });
 
   it('follow the warm-up protocol: benign rounds first, then attacks mixed with one benign task per type', () => {

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import httpx
 
 from ._contract import API_PREFIX, USER_AGENT
-from .errors import TaskDeniedError, TaskRevokedError, TriplineUnavailableError
+from .errors import TaskDeniedError, TaskRefusedError, TaskRevokedError, TriplineUnavailableError
 
 #: How long a request-time check may take before the call goes through unchecked (reported).
 CHECK_TIMEOUT_S = 2.0
@@ -127,7 +127,7 @@ def _leased(secret: str, task_id: str, task_type: str, revocation_id: str, respo
     raise TriplineUnavailableError(f"POST {API_PREFIX}/leases answered HTTP {response.status_code}: {message}")
 
 
-def _check_refusal(task_id: str, operation: str, response: httpx.Response) -> TaskRevokedError | None:
+def _check_refusal(task_id: str, operation: str, response: httpx.Response) -> TaskRevokedError | TaskRefusedError | None:
     body = _json(response)
     if response.status_code >= 400:
         raise TriplineUnavailableError(f"POST {API_PREFIX}/check answered HTTP {response.status_code}: {_error(body).get('message', '')}")
@@ -136,6 +136,15 @@ def _check_refusal(task_id: str, operation: str, response: httpx.Response) -> Ta
         reasons = body.get("reasons")
         reason = reasons[0] if isinstance(reasons, list) and reasons and isinstance(reasons[0], str) else "revoked"
         return TaskRevokedError(task_id=task_id, revocation_id="", reason=reason, operation=operation, revoked_at_ms=_now_ms())
+    refusing = task.get("refusing") if isinstance(task, dict) else None
+    if isinstance(refusing, dict) and isinstance(refusing.get("untilMs"), (int, float)):
+        reason = refusing.get("reason")
+        return TaskRefusedError(
+            task_id=task_id,
+            reason=reason if isinstance(reason, str) else "refused",
+            operation=operation,
+            refused_until_ms=float(refusing["untilMs"]),
+        )
     return None
 
 
@@ -208,14 +217,14 @@ class ApiClient:
         return _leased(secret, task_id, task_type, revocation_id, response)
 
     # POST /v1/check: returns the refusal when Tripline says the task is revoked; raises when it cannot tell.
-    def check(self, task_id: str, tool: str, operation: str) -> TaskRevokedError | None:
+    def check(self, task_id: str, tool: str, operation: str) -> TaskRevokedError | TaskRefusedError | None:
         try:
             response = self.sync.post(self.url(f"{API_PREFIX}/check"), json={"taskId": task_id, "tool": tool}, timeout=CHECK_TIMEOUT_S)
         except httpx.HTTPError as error:
             raise self._unreachable("check the task", error) from error
         return _check_refusal(task_id, operation, response)
 
-    async def acheck(self, task_id: str, tool: str, operation: str) -> TaskRevokedError | None:
+    async def acheck(self, task_id: str, tool: str, operation: str) -> TaskRevokedError | TaskRefusedError | None:
         try:
             response = await self.async_client().post(self.url(f"{API_PREFIX}/check"), json={"taskId": task_id, "tool": tool}, timeout=CHECK_TIMEOUT_S)
         except httpx.HTTPError as error:

@@ -8,6 +8,10 @@ On connect Tripline sends the revocations in force for the agent, then ``ready``
 reconnects with backoff and, until it is back, ``enforce`` asks ``POST /v1/check`` (``while_disconnected="check"``),
 refuses (``"refuse"``) or lets calls through (``"allow"``). The stream runs on a daemon thread, so sync and async
 agents share it; checks take a lock for microseconds and never wait on I/O.
+
+A loop or rate limit's ``refuse`` step (an ``alert`` event with ``refuseUntilMs``; docs/loops.md) makes the task's
+operations raise ``TaskRefusedError`` until then (the task is not revoked); so does a ``POST /v1/check`` answer that
+says so.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from ._api import ApiClient
 from ._contract import API_PREFIX
 from ._escalation import EscalationBlocks, GuardScope
 from ._sse import SseEvent, SseParser
-from .errors import RevocationNotice, TaskRevokedError, TriplineError
+from .errors import RevocationNotice, TaskRefusedError, TaskRevokedError, TriplineError
 
 WhileDisconnected = Literal["check", "refuse", "allow"]
 
@@ -103,6 +107,8 @@ class Guard:
         self._on_revocation = on_revocation
         self._lock = threading.Lock()
         self._revoked = _Bounded()
+        # task id -> (refused until, epoch ms; reason): a loop or rate limit's refuse step (an alert with refuseUntilMs).
+        self._refusals = _Bounded()
         self._tracked = _Bounded()
         self._acked = _Bounded()
         self._blocks = EscalationBlocks(agent_id)
@@ -143,10 +149,12 @@ class Guard:
             return notice
 
     def check(self, task_id: str, operation: str) -> None:
-        """Raises TaskRevokedError when the task is revoked (or an escalation reaches it). No I/O."""
+        """Raises TaskRevokedError when the task is revoked (or an escalation reaches it), TaskRefusedError while a
+        loop or rate limit refuses its calls. No I/O."""
         with self._lock:
             notice: RevocationNotice | None = self._revoked.get(task_id)
             until, reason = self._blocks.block_of(task_id)
+            refused: tuple[float, str] | None = self._refusals.get(task_id)
         if notice is not None:
             raise TaskRevokedError(
                 task_id=task_id,
@@ -158,6 +166,8 @@ class Guard:
             )
         if until > _now_ms():
             raise TaskRevokedError(task_id=task_id, revocation_id="", reason=reason, operation=operation, revoked_at_ms=_now_ms())
+        if refused is not None and refused[0] > _now_ms():
+            raise TaskRefusedError(task_id=task_id, reason=refused[1], operation=operation, refused_until_ms=refused[0])
 
     def enforce(self, task_id: str, operation: str, tool: str) -> None:
         """``check``, plus ``POST /v1/check`` while the stream is down (per ``while_disconnected``)."""
@@ -271,9 +281,17 @@ class Guard:
         elif event.event == "escalation":
             with self._lock:
                 self._blocks.apply(data)
+        elif event.event == "alert":
+            task_id, until = data.get("taskId"), data.get("refuseUntilMs")
+            if not isinstance(task_id, str) or not task_id or not isinstance(until, (int, float)) or until <= _now_ms():
+                return
+            reasons = data.get("reasons")
+            reason = reasons[0] if isinstance(reasons, list) and reasons and isinstance(reasons[0], str) else "a loop or rate limit refuses its calls"
+            with self._lock:
+                self._refusals.remember(task_id, (float(until), reason))
 
     def _run(self) -> None:
-        url = self._api.url(f"{API_PREFIX}/stream?agent_id={quote(self.agent_id, safe='')}&types=revocation,escalation")
+        url = self._api.url(f"{API_PREFIX}/stream?agent_id={quote(self.agent_id, safe='')}&types=revocation,escalation,alert")
         timeout = httpx.Timeout(10.0, read=STREAM_READ_TIMEOUT_S)
         with httpx.Client(headers=self._api.headers, timeout=timeout) as client:
             while not self._closed.is_set():

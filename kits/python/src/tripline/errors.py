@@ -67,6 +67,24 @@ class TaskRevokedError(TriplineError):
         self.revoked_at_ms = revoked_at_ms
 
 
+class TaskRefusedError(TriplineError):
+    """Raised instead of running an operation of a task that a loop or rate limit refuses for a while.
+
+    Tripline's ``refuse`` step (docs/loops.md): the task repeated one call, cycled through the same tools, or called
+    too fast. The operation did not run; the task is not revoked: after ``refused_until_ms`` its calls run again (a
+    task that keeps looping is then revoked).
+    """
+
+    code = "TASK_REFUSED"
+
+    def __init__(self, *, task_id: str, reason: str, operation: str, refused_until_ms: float) -> None:
+        super().__init__(f"task {task_id} is refused calls for a while ({reason}); refused {operation}")
+        self.task_id = task_id
+        self.reason = reason
+        self.operation = operation
+        self.refused_until_ms = refused_until_ms
+
+
 class TaskDeniedError(TriplineError):
     """Tripline refused to start the task or lease (HTTP 403): nothing was issued and nothing ran.
 

@@ -25,7 +25,7 @@ from ._approvals import CallAllowed, CallCheck, OnPending, acheck_call, check_ca
 from ._context import TASK_PARENT_ID, current_task, parent_task_id, propagation_headers, with_task
 from ._contract import AGENT_ID, CONVERSATION, END_USER, ERROR_TYPE, OPERATION_REFUSED_EVENT, TASK_ID, TASK_ROOT, TASK_TYPE
 from ._escalation import GuardScope
-from .errors import TaskRevokedError
+from .errors import TaskRefusedError, TaskRevokedError
 
 if TYPE_CHECKING:
     from .client import Tripline
@@ -91,7 +91,7 @@ class Task:
             return
         try:
             await guard.aenforce(self.id, operation, tool or operation)
-        except TaskRevokedError as error:
+        except (TaskRevokedError, TaskRefusedError) as error:
             self._record_refusal(error)
             raise
 
@@ -163,16 +163,17 @@ class Task:
     def _refused(self, check: Callable[[], None]) -> None:
         try:
             check()
-        except TaskRevokedError as error:
+        except (TaskRevokedError, TaskRefusedError) as error:
             self._record_refusal(error)
             raise
 
-    def _record_refusal(self, error: TaskRevokedError) -> None:
+    def _record_refusal(self, error: TaskRevokedError | TaskRefusedError) -> None:
         # The refused operation never ran: no span for it, an event on the task span instead.
         if self.span is not None and self.span.is_recording():
+            revocation_id = error.revocation_id if isinstance(error, TaskRevokedError) else ""
             self.span.add_event(
                 OPERATION_REFUSED_EVENT,
-                {"tripline.operation": error.operation, "tripline.revocation.id": error.revocation_id, "tripline.revocation.reason": error.reason},
+                {"tripline.operation": error.operation, "tripline.revocation.id": revocation_id, "tripline.revocation.reason": error.reason},
             )
 
     def __repr__(self) -> str:
