@@ -42,6 +42,8 @@ export interface TriplineConfig {
   logLevel: LogLevel;
   otlp: { host: string; port: number; maxBodyBytes: number; maxInFlightBytes: number };
   api: { host: string; port: number };
+  /** The health endpoint of roles without an HTTP server (processors); `port` undefined = none. */
+  health: { host: string; port: number | undefined };
   store: { dataDir: string; url: string | undefined; username: string; password: string; database: string };
   /** Set → distributed mode over this Kafka cluster; unset → the in-process bus. */
   kafka: { brokers: string[] | undefined; clientId: string; partitions: number; groupId: string };
@@ -98,6 +100,12 @@ export const CONFIG_VARIABLES = [
   ],
   ['TRIPLINE_API_HOST', '0.0.0.0', 'address the HTTP API binds'],
   ['TRIPLINE_API_PORT', '8080', 'HTTP API port (0 picks a free port)'],
+  [
+    'TRIPLINE_HEALTH_PORT',
+    '(unset)',
+    "port of a processor's health endpoint (GET /healthz: 200 while it runs); unset = none",
+  ],
+  ['TRIPLINE_HEALTH_HOST', '127.0.0.1', "address a processor's health endpoint binds"],
   ['TRIPLINE_DATA_DIR', './data', 'embedded ClickHouse data directory (used when CLICKHOUSE_URL is unset)'],
   ['CLICKHOUSE_URL', '(unset)', 'ClickHouse server URL; unset = the in-process engine in TRIPLINE_DATA_DIR'],
   ['CLICKHOUSE_USER', 'default', 'ClickHouse server user'],
@@ -264,6 +272,13 @@ export function loadConfig(env: Env = process.env): Readonly<TriplineConfig> {
     api: {
       host: readString(env, 'TRIPLINE_API_HOST', '0.0.0.0'),
       port: readInt(env, 'TRIPLINE_API_PORT', 8080, { min: 0, max: 65535 }),
+    },
+    health: {
+      host: readString(env, 'TRIPLINE_HEALTH_HOST', '127.0.0.1'),
+      port:
+        readOptionalString(env, 'TRIPLINE_HEALTH_PORT') === undefined
+          ? undefined
+          : readInt(env, 'TRIPLINE_HEALTH_PORT', 0, { min: 0, max: 65535 }),
     },
     store: {
       dataDir,

@@ -281,7 +281,7 @@ describe('docker-compose.yml', () => {
       const gateway = compose.services.gateway ?? {};
       const gatewayConfig = loadConfig(envOf(gateway));
       expect(publishedPorts(gateway).map((port) => port.target)).toContain(gatewayConfig.otlp.port);
-      expect(healthcheckText(gateway)).toContain(`:${gatewayConfig.otlp.port}/v1/traces`);
+      expect(healthcheckText(gateway)).toContain(`:${gatewayConfig.otlp.port}/healthz`);
       expect(gatewayConfig.otlp.host).toBe('0.0.0.0');
 
       const api = compose.services.api ?? {};
