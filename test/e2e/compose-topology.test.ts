@@ -28,23 +28,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { startClickHouseServer } from '../drills/processes.ts';
 import type { ClickHouseServer } from '../drills/processes.ts';
+import {
+  COMPOSE_ADMIN_TOKEN as ADMIN_TOKEN,
+  COMPOSE_AGENT_TOKEN as AGENT_TOKEN,
+  COMPOSE_SECRETS,
+} from '../helpers/compose-env.ts';
 import { kafkaBrokers } from '../helpers/kafka-broker.ts';
 import { freePort } from '../helpers/tripline-process.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const COMPOSE_FILE = join(ROOT, 'docker-compose.yml');
-
-/** What the deployment supplies (.env or the shell): the tokens the test uses, and the secrets compose asks for. */
-const ADMIN_TOKEN = 'compose-admin-token-0123456789abcdef';
-const AGENT_TOKEN = 'compose-agent-token-0123456789abcdef';
-const DEPLOYMENT_ENV: Record<string, string> = {
-  TRIPLINE_ADMIN_TOKEN: ADMIN_TOKEN,
-  TRIPLINE_AGENT_TOKEN: AGENT_TOKEN,
-  CLICKHOUSE_PASSWORD: 'compose-clickhouse-password-0123',
-  GRAFANA_ADMIN_PASSWORD: 'compose-grafana-password-0123',
-  GRAFANA_CLICKHOUSE_PASSWORD: 'compose-grafana-reader-password-0123',
-};
 
 /** Ports the services listen on, by variable. */
 const PORT_VARIABLES = ['TRIPLINE_OTLP_PORT', 'TRIPLINE_API_PORT', 'TRIPLINE_HEALTH_PORT'];
@@ -79,7 +73,7 @@ function resolvedCompose(): Record<string, Service> {
   const result = spawnSync('docker-compose', ['-f', COMPOSE_FILE, 'config'], {
     cwd: ROOT,
     encoding: 'utf8',
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...DEPLOYMENT_ENV },
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...COMPOSE_SECRETS },
     timeout: 60_000,
   });
   if (result.error !== undefined)

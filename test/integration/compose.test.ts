@@ -12,7 +12,9 @@
  *   known one, the values load, and the addresses point at the services that serve them.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +23,7 @@ import { PLUGIN_VERSION } from '../../dashboards/src/grafana.ts';
 import { KAFKA_CONFIG_VARIABLES, loadKafkaSettings } from '../../services/bus/kafka/config.ts';
 import { CONFIG_VARIABLES, loadConfig } from '../../services/app/config.ts';
 import { ROLES, readRoles } from '../../services/app/distributed.ts';
+import { COMPOSE_SECRETS } from '../helpers/compose-env.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const COMPOSE_FILE = join(ROOT, 'docker-compose.yml');
@@ -48,12 +51,18 @@ interface Compose {
   volumes?: Record<string, unknown>;
 }
 
-/** Runs Debian's docker-compose on the file, with a clean environment so the file's defaults apply. */
-function dockerCompose(args: string[]): { status: number; stdout: string; stderr: string } {
+/**
+ * Runs Debian's docker-compose on the file, with a clean environment plus what a deployment's .env supplies (the
+ * secrets the file requires), so the file's defaults apply to everything else.
+ */
+function dockerCompose(
+  args: string[],
+  deployment: Readonly<Record<string, string>> = COMPOSE_SECRETS,
+): { status: number; stdout: string; stderr: string } {
   const result = spawnSync('docker-compose', ['-f', COMPOSE_FILE, ...args], {
     cwd: ROOT,
     encoding: 'utf8',
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp' },
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...deployment },
     timeout: 60_000,
   });
   if (result.error !== undefined) {
@@ -270,7 +279,6 @@ describe('docker-compose.yml', () => {
         const url = new URL(config.store.url ?? '');
         expect(url.hostname, name).toBe('clickhouse');
         expect(url.port, `${name}: the ClickHouse HTTP port`).toBe('8123');
-        expect(publishedPorts(compose.services.clickhouse ?? {}).map((port) => port.target)).toContain(8123);
         expect(config.store.username, name).toBe(clickhouseEnv.CLICKHOUSE_USER);
         expect(config.store.password, name).toBe(clickhouseEnv.CLICKHOUSE_PASSWORD);
         expect(config.store.database, name).toBe(clickhouseEnv.CLICKHOUSE_DB);
@@ -297,6 +305,93 @@ describe('docker-compose.yml', () => {
     });
   });
 
+  it('refuses to start without each secret: no default passwords, tokens or keys', () => {
+    const none = dockerCompose(['config', '-q'], {});
+    expect(none.status, 'docker-compose config without any secret').not.toBe(0);
+    for (const variable of Object.keys(COMPOSE_SECRETS)) {
+      const { [variable]: _left, ...others } = COMPOSE_SECRETS;
+      const answer = dockerCompose(['config', '-q'], others);
+      expect(answer.status, `docker-compose config without ${variable}`).not.toBe(0);
+      expect(answer.stderr, `the refusal names ${variable}`).toContain(`set ${variable}`);
+    }
+    for (const [name, service] of Object.entries(raw.services)) {
+      for (const [variable, value] of Object.entries(service.environment ?? {})) {
+        if (!/PASSWORD|TOKEN|_KEY$|SECRET/.test(variable)) continue;
+        expect(String(value), `${name}: ${variable} has no default`).not.toMatch(/:-[^}]/);
+      }
+    }
+  });
+
+  it('publishes no store or broker port: only the front doors (gateway, API, collector, Grafana)', () => {
+    expect(publishedPorts(compose.services.clickhouse ?? {}), 'ClickHouse').toEqual([]);
+    expect(publishedPorts(compose.services.kafka ?? {}), 'Kafka').toEqual([]);
+    const kafkaEnv = envOf(compose.services.kafka ?? {});
+    expect(kafkaEnv.KAFKA_ADVERTISED_LISTENERS, 'Kafka advertises no listener on the host').not.toMatch(
+      /localhost|127\.0\.0\.1/,
+    );
+    const publishing = Object.entries(compose.services)
+      .filter(([, service]) => publishedPorts(service).length > 0)
+      .map(([name]) => name)
+      .sort();
+    expect(publishing).toEqual(['api', 'gateway', 'grafana', 'otel-collector']);
+  });
+
+  it("gives Grafana a read-only ClickHouse user, limited to the dashboards' tables", () => {
+    const grafanaEnv = envOf(compose.services.grafana ?? {});
+    const clickhouseEnv = envOf(compose.services.clickhouse ?? {});
+    expect(grafanaEnv.CLICKHOUSE_USER, "Grafana is not Tripline's ClickHouse user").not.toBe(
+      clickhouseEnv.CLICKHOUSE_USER,
+    );
+    expect(grafanaEnv.CLICKHOUSE_USER).toBe(clickhouseEnv.GRAFANA_CLICKHOUSE_USER);
+    expect(grafanaEnv.CLICKHOUSE_PASSWORD).toBe(clickhouseEnv.GRAFANA_CLICKHOUSE_PASSWORD);
+    expect(grafanaEnv.CLICKHOUSE_PASSWORD).not.toBe(clickhouseEnv.CLICKHOUSE_PASSWORD);
+    const script = 'dashboards/provisioning/clickhouse/grafana-reader.sh';
+    expect((raw.services.clickhouse?.volumes ?? []).map(String)).toContain(
+      `./${script}:/docker-entrypoint-initdb.d/grafana-reader.sh:ro`,
+    );
+
+    // The script as the image runs it at first start, with a `clickhouse` that records the SQL it is given.
+    const bin = mkdtempSync(join(tmpdir(), 'tripline-fake-clickhouse-'));
+    const recorded = join(bin, 'sql.txt');
+    writeFileSync(
+      join(bin, 'clickhouse'),
+      `#!/bin/bash\nwhile [ $# -gt 0 ]; do if [ "$1" = --query ]; then printf '%s' "$2" > "${recorded}"; fi; shift; done\n`,
+      { mode: 0o755 },
+    );
+    const run = spawnSync('bash', [join(ROOT, script)], {
+      encoding: 'utf8',
+      env: { PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`, ...clickhouseEnv },
+    });
+    expect(run.status, run.stderr).toBe(0);
+    const sql = readFileSync(recorded, 'utf8');
+    rmSync(bin, { recursive: true, force: true });
+    const statements = sql
+      .split(';')
+      .map((statement) => statement.trim())
+      .filter((statement) => statement !== '');
+    const user = clickhouseEnv.GRAFANA_CLICKHOUSE_USER ?? '';
+    const hash = createHash('sha256')
+      .update(clickhouseEnv.GRAFANA_CLICKHOUSE_PASSWORD ?? '')
+      .digest('hex');
+    expect(statements[0]).toBe(
+      `CREATE USER IF NOT EXISTS ${user} IDENTIFIED WITH sha256_hash BY '${hash}' SETTINGS readonly = 2`,
+    );
+    expect(sql, 'the password itself is not sent').not.toContain(clickhouseEnv.GRAFANA_CLICKHOUSE_PASSWORD);
+    const database = clickhouseEnv.CLICKHOUSE_DB ?? '';
+    const grants = statements.slice(1);
+    for (const grant of grants) expect(grant).toMatch(new RegExp(`^GRANT SELECT ON ${database}\\.\\w+ TO ${user}$`));
+    const granted = grants.map((grant) => /\.(\w+) TO/.exec(grant)?.[1]).sort();
+    // Exactly the tables the dashboards query.
+    const shown = new Set<string>();
+    for (const file of readdirSync(join(ROOT, 'dashboards/json')))
+      for (const match of readFileSync(join(ROOT, 'dashboards/json', file), 'utf8').matchAll(
+        /\b(?:FROM|JOIN)\s+tripline\.(\w+)/g,
+      ))
+        shown.add(match[1] ?? '');
+    expect(granted).toEqual([...shown].sort());
+    expect(granted).not.toContain('access_tokens');
+  });
+
   it('gives Grafana the provisioned data source settings and the dashboards', () => {
     const grafana = compose.services.grafana ?? {};
     const env = envOf(grafana);
@@ -308,13 +403,7 @@ describe('docker-compose.yml', () => {
       );
     }
     expect(env.CLICKHOUSE_HOST).toBe('clickhouse');
-    expect(env.CLICKHOUSE_USER).toBe(clickhouseEnv.CLICKHOUSE_USER);
-    expect(env.CLICKHOUSE_PASSWORD).toBe(clickhouseEnv.CLICKHOUSE_PASSWORD);
     expect(env.CLICKHOUSE_DATABASE).toBe(clickhouseEnv.CLICKHOUSE_DB);
-    expect(
-      publishedPorts(compose.services.clickhouse ?? {}).map((port) => port.target),
-      'the native port the data source uses',
-    ).toContain(9000);
     const mounts = (raw.services.grafana?.volumes ?? []).map(String);
     expect(mounts).toContain('./dashboards/provisioning/datasources:/etc/grafana/provisioning/datasources:ro');
     expect(mounts).toContain('./dashboards/provisioning/dashboards:/etc/grafana/provisioning/dashboards:ro');
