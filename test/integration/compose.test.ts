@@ -44,6 +44,7 @@ interface Service {
   volumes?: (string | { type: string; source: string; target: string; read_only?: boolean })[];
   depends_on?: Record<string, { condition: string }> | string[];
   healthcheck?: Healthcheck;
+  profiles?: string[];
 }
 
 interface Compose {
@@ -334,6 +335,14 @@ describe('docker-compose.yml', () => {
       .map(([name]) => name)
       .sort();
     expect(publishing).toEqual(['api', 'gateway', 'grafana', 'otel-collector']);
+  });
+
+  it('runs the upstream collector, whose receivers take spans without authentication, only when asked', () => {
+    expect(compose.services['otel-collector']?.profiles, 'the collector is in the opt-in profile').toEqual([
+      'collector',
+    ]);
+    for (const [name, service] of Object.entries(compose.services))
+      if (name !== 'otel-collector') expect(service.profiles, `${name} runs by default`).toBeUndefined();
   });
 
   it("gives Grafana a read-only ClickHouse user, limited to the dashboards' tables", () => {
