@@ -31,9 +31,11 @@ import type { ClickHouseServer } from '../drills/processes.ts';
 import {
   COMPOSE_ADMIN_TOKEN as ADMIN_TOKEN,
   COMPOSE_AGENT_TOKEN as AGENT_TOKEN,
+  COMPOSE_KAFKA_USERS,
   COMPOSE_SECRETS,
 } from '../helpers/compose-env.ts';
-import { kafkaBrokers } from '../helpers/kafka-broker.ts';
+import { startOwnBroker } from '../helpers/kafka-broker.ts';
+import type { OwnBroker } from '../helpers/kafka-broker.ts';
 import { freePort } from '../helpers/tripline-process.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -54,6 +56,7 @@ interface Healthcheck {
 
 interface Service {
   image?: string;
+  restart?: string;
   command?: string[] | string;
   environment?: Record<string, string | number | boolean | null>;
   depends_on?: Record<string, { condition: string }>;
@@ -163,27 +166,36 @@ async function becomesHealthy(service: Running, healthcheck: Healthcheck): Promi
 describe('docker-compose.yml: the Tripline services, started as compose starts them, become healthy and revoke a rogue task', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'tripline-compose-'));
   let clickhouse: ClickHouseServer | undefined;
+  let broker: OwnBroker | undefined;
   let services: Record<string, Service>;
   const running = new Map<string, Running>();
   const health = new Map<string, number>();
+  const completed = new Set<string>();
 
   beforeAll(async () => {
     services = resolvedCompose();
     const store = await startClickHouseServer(join(dataDir, 'clickhouse'));
     clickhouse = store;
-    const brokers = kafkaBrokers();
+    // The compose Kafka: SASL/SCRAM with ACLs enforced, and the users the kafka-users job makes (made here when the
+    // broker is formatted: that job runs the apache/kafka image's tools, which are no Tripline service).
+    const kafka = await startOwnBroker({ saslUsers: COMPOSE_KAFKA_USERS });
+    broker = kafka;
     const image = imageEnv();
     const tripline = Object.keys(services).filter((name) => services[name]?.image?.startsWith('tripline:') === true);
     const addresses: Record<string, string> = {
-      'kafka:9092': brokers.join(','),
+      'kafka:9092': kafka.brokers.join(','),
       'http://clickhouse:8123': store.url,
     };
     for (const name of startOrder(services, tripline)) {
       const service = services[name] ?? {};
-      // Every dependency that is a Tripline service passed its health check before this one starts.
+      // Every dependency that is a Tripline service passed its health check (or, a one-shot job, finished
+      // successfully) before this one starts.
       for (const [dependency, { condition }] of Object.entries(service.depends_on ?? {}))
-        if (tripline.includes(dependency) && condition === 'service_healthy')
-          expect(health.has(dependency), `${name} waits for ${dependency}`).toBe(true);
+        if (tripline.includes(dependency))
+          expect(
+            condition === 'service_healthy' ? health.has(dependency) : completed.has(dependency),
+            `${name} waits for ${dependency} (${condition})`,
+          ).toBe(true);
       const ports = new Map<number, number>();
       const env: Record<string, string> = {
         PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -216,6 +228,16 @@ describe('docker-compose.yml: the Tripline services, started as compose starts t
       const service_: Running = { name, child, output: () => output, ports, env };
       running.set(name, service_);
       process.once('exit', () => child.kill('SIGKILL'));
+      if (service.restart === 'no') {
+        // A one-shot job: it must finish, successfully.
+        const code = await new Promise<number | null>((resolve) => {
+          if (child.exitCode !== null) resolve(child.exitCode);
+          else child.once('exit', (exitCode) => resolve(exitCode));
+        });
+        expect(code, `${name} finished successfully:\n${output.slice(-4000)}`).toBe(0);
+        completed.add(name);
+        continue;
+      }
       const healthcheck = service.healthcheck;
       expect(healthcheck, `${name} has a health check`).toBeDefined();
       const { attempts } = await becomesHealthy(service_, healthcheck ?? { test: [] });
@@ -235,10 +257,12 @@ describe('docker-compose.yml: the Tripline services, started as compose starts t
       ),
     );
     await clickhouse?.stop();
+    await broker?.destroy();
     rmSync(dataDir, { recursive: true, force: true });
   }, 120_000);
 
   it('starts every Tripline service with its compose command and environment, and each passes its compose health check', () => {
+    expect([...completed]).toEqual(['kafka-acls']);
     expect([...health.keys()].sort()).toEqual(['api', 'gateway', 'processor-1', 'processor-2']);
   });
 

@@ -77,6 +77,9 @@ function dockerCompose(
   return { status: result.status ?? 1, stdout: result.stdout, stderr: result.stderr };
 }
 
+/** Jobs that run once before the services (restart "no"): dependents wait for them to finish successfully. */
+const ONE_SHOT_JOBS = ['kafka-users', 'kafka-acls'];
+
 const TRIPLINE_VARIABLES = new Set<string>([
   ...CONFIG_VARIABLES.map(([name]) => name),
   ...KAFKA_CONFIG_VARIABLES.map(([name]) => name),
@@ -149,6 +152,8 @@ describe('docker-compose.yml', () => {
       'gateway',
       'grafana',
       'kafka',
+      'kafka-acls',
+      'kafka-users',
       'otel-collector',
       'processor-1',
       'processor-2',
@@ -202,8 +207,12 @@ describe('docker-compose.yml', () => {
     for (const [name, service] of Object.entries(compose.services)) {
       for (const [dependency, { condition }] of Object.entries(dependencies(service))) {
         expect(Object.keys(compose.services), `${name} depends on ${dependency}, which exists`).toContain(dependency);
-        expect(condition, `${name} waits for ${dependency} to be healthy`).toBe('service_healthy');
-        dependedOn.add(dependency);
+        // One-shot jobs (restart "no") are waited for until they finished; services until they are healthy.
+        const job = ONE_SHOT_JOBS.includes(dependency);
+        expect(condition, `${name} waits for ${dependency}`).toBe(
+          job ? 'service_completed_successfully' : 'service_healthy',
+        );
+        if (!job) dependedOn.add(dependency);
       }
     }
     expect([...dependedOn].sort()).toEqual(['clickhouse', 'gateway', 'kafka']);
@@ -217,7 +226,9 @@ describe('docker-compose.yml', () => {
 
   it('starts Kafka and ClickHouse before the Tripline roles, the roles before the collector', () => {
     const waitsFor = (name: string): string[] => Object.keys(dependencies(compose.services[name] ?? {})).sort();
-    expect(waitsFor('gateway')).toEqual(['kafka']);
+    expect(waitsFor('kafka-users')).toEqual(['kafka']);
+    expect(waitsFor('kafka-acls')).toEqual(['kafka-users']);
+    expect(waitsFor('gateway')).toEqual(['kafka', 'kafka-acls']);
     expect(waitsFor('processor-1')).toEqual(['clickhouse', 'gateway', 'kafka']);
     expect(waitsFor('processor-2')).toEqual(['clickhouse', 'gateway', 'kafka']);
     expect(waitsFor('api')).toEqual(['clickhouse', 'gateway', 'kafka']);
@@ -227,7 +238,50 @@ describe('docker-compose.yml', () => {
 
   describe("Tripline's services", () => {
     const tripline = (): [string, Service][] =>
-      Object.entries(compose.services).filter(([, service]) => service.image?.startsWith('tripline:') === true);
+      Object.entries(compose.services).filter(
+        ([name, service]) => service.image?.startsWith('tripline:') === true && !ONE_SHOT_JOBS.includes(name),
+      );
+
+    it('authenticate to Kafka each as its own role, whose ACLs the kafka-acls job makes as the Kafka administrator', () => {
+      const kafkaEnv = envOf(compose.services.kafka ?? {});
+      expect(kafkaEnv.KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND, 'nothing is allowed without an ACL').toBe('false');
+      expect(kafkaEnv.KAFKA_AUTHORIZER_CLASS_NAME).toBe('org.apache.kafka.metadata.authorizer.StandardAuthorizer');
+      expect(kafkaEnv.KAFKA_SASL_ENABLED_MECHANISMS).toBe('SCRAM-SHA-256');
+      // The only listener off the container's loopback is the authenticated one.
+      for (const listener of kafkaEnv.KAFKA_LISTENERS?.split(',') ?? [])
+        if (!/^SASL_PLAINTEXT:\/\//.test(listener)) expect(listener, 'loopback only').toMatch(/:\/\/localhost:\d+$/);
+      const users = new Map<string, string>();
+      for (const [name, service] of tripline()) {
+        const config = loadConfig(envOf(service));
+        expect(config.kafka.sasl?.mechanism, name).toBe('scram-sha-256');
+        users.set(name, config.kafka.sasl?.username ?? '');
+      }
+      expect(new Set(users.values()).size, 'one Kafka user per role').toBe(3);
+      expect(users.get('processor-1')).toBe(users.get('processor-2'));
+      const acls = compose.services['kafka-acls'] ?? {};
+      const command = commandOf(acls);
+      expect(command.slice(0, 2)).toEqual(['node', 'scripts/kafka-acls.ts']);
+      const flag = (role: string): string | undefined => command[command.indexOf(`--${role}`) + 1];
+      expect(flag('gateway')).toBe(users.get('gateway'));
+      expect(flag('processor')).toBe(users.get('processor-1'));
+      expect(flag('api')).toBe(users.get('api'));
+      const admin = loadConfig(envOf(acls)).kafka.sasl?.username ?? '';
+      expect(kafkaEnv.KAFKA_SUPER_USERS?.split(';')).toContain(`User:${admin}`);
+      const made = envOf(compose.services['kafka-users'] ?? {});
+      expect([made.KAFKA_GATEWAY_USER, made.KAFKA_PROCESSOR_USER, made.KAFKA_API_USER, made.KAFKA_ADMIN_USER]).toEqual([
+        users.get('gateway'),
+        users.get('processor-1'),
+        users.get('api'),
+        admin,
+      ]);
+      expect(made.KAFKA_GATEWAY_PASSWORD).toBe(envOf(compose.services.gateway ?? {}).KAFKA_SASL_PASSWORD);
+      expect(made.KAFKA_PROCESSOR_PASSWORD).toBe(envOf(compose.services['processor-1'] ?? {}).KAFKA_SASL_PASSWORD);
+      expect(made.KAFKA_API_PASSWORD).toBe(envOf(compose.services.api ?? {}).KAFKA_SASL_PASSWORD);
+      expect(made.KAFKA_ADMIN_PASSWORD).toBe(envOf(acls).KAFKA_SASL_PASSWORD);
+      expect((raw.services['kafka-users']?.volumes ?? []).map(String)).toEqual([
+        './deploy/kafka/kafka-users.sh:/tripline/kafka-users.sh:ro',
+      ]);
+    });
 
     it('are built from this repository with the Dockerfile, and run the distributed entry points', () => {
       const services = tripline();
@@ -309,11 +363,17 @@ describe('docker-compose.yml', () => {
   it('refuses to start without each secret: no default passwords, tokens or keys', () => {
     const none = dockerCompose(['config', '-q'], {});
     expect(none.status, 'docker-compose config without any secret').not.toBe(0);
+    const { CLICKHOUSE_PASSWORD: _left, ...others } = COMPOSE_SECRETS;
+    const one = dockerCompose(['config', '-q'], others);
+    expect(one.status, 'docker-compose config without CLICKHOUSE_PASSWORD').not.toBe(0);
+    expect(one.stderr, 'the refusal names the variable').toContain('set CLICKHOUSE_PASSWORD');
+    // Every other secret is required the same way wherever the file reads it (docker-compose names only the
+    // first missing one, so this is read from the file rather than tried one by one).
+    const text = readFileSync(COMPOSE_FILE, 'utf8');
     for (const variable of Object.keys(COMPOSE_SECRETS)) {
-      const { [variable]: _left, ...others } = COMPOSE_SECRETS;
-      const answer = dockerCompose(['config', '-q'], others);
-      expect(answer.status, `docker-compose config without ${variable}`).not.toBe(0);
-      expect(answer.stderr, `the refusal names ${variable}`).toContain(`set ${variable}`);
+      const uses = [...text.matchAll(new RegExp(`\\$\\{${variable}(:?[-?])?([^}]*)\\}`, 'g'))];
+      expect(uses.length, `the file reads ${variable}`).toBeGreaterThan(0);
+      for (const use of uses) expect(use[0], `${variable} is required where it is read`).toMatch(/^\$\{\w+:\?set /);
     }
     for (const [name, service] of Object.entries(raw.services)) {
       for (const [variable, value] of Object.entries(service.environment ?? {})) {
@@ -327,9 +387,10 @@ describe('docker-compose.yml', () => {
     expect(publishedPorts(compose.services.clickhouse ?? {}), 'ClickHouse').toEqual([]);
     expect(publishedPorts(compose.services.kafka ?? {}), 'Kafka').toEqual([]);
     const kafkaEnv = envOf(compose.services.kafka ?? {});
-    expect(kafkaEnv.KAFKA_ADVERTISED_LISTENERS, 'Kafka advertises no listener on the host').not.toMatch(
-      /localhost|127\.0\.0\.1/,
-    );
+    for (const listener of kafkaEnv.KAFKA_ADVERTISED_LISTENERS?.split(',') ?? [])
+      expect(listener, 'Kafka advertises only the compose network and its own loopback').toMatch(
+        /:\/\/(kafka|localhost):\d+$/,
+      );
     const publishing = Object.entries(compose.services)
       .filter(([, service]) => publishedPorts(service).length > 0)
       .map(([name]) => name)
