@@ -3,17 +3,18 @@
  * image is reachable on our machines): for each Tripline service (built from this repository) its exact compose
  * `command` and `environment` (as `docker-compose config` resolves them) plus the image's `ENV` (Dockerfile), as
  * a native process in the repository (the image's WORKDIR holds it). Only addresses are mapped: the compose
- * hostnames `kafka` and `clickhouse` become the suite's real Kafka broker and the ClickHouse stand-in of the
- * drills (test/drills/clickhouse-server.ts); each listening port becomes a free port on 127.0.0.1; the `/data`
- * volume becomes a temporary directory.
+ * hostname `kafka` becomes a real Kafka broker of this test's own configured as the file's (SASL/SCRAM-SHA-256,
+ * ACLs enforced, nothing allowed without one, with the SCRAM users the `kafka-users` job makes), `clickhouse` the
+ * ClickHouse stand-in of the drills (test/drills/clickhouse-server.ts); each listening port becomes a free port
+ * on 127.0.0.1; the `/data` volume becomes a temporary directory.
  *
- * Services start in the order `depends_on` gives, each dependent only once what it waits for passed its compose
- * health check, run as the file writes it (the port mapped), within the file's own `start_period` + `retries` ×
- * `interval`. Then an agent on the real OpenTelemetry SDK sends a task through that topology, gateway → Kafka →
+ * Services start as `depends_on` says, side by side once what they wait for passed its compose health check (run
+ * as the file writes it, the port mapped, within the file's own `start_period` + `retries` × `interval`) or, a
+ * one-shot job (the `kafka-acls` job making the roles' ACLs), finished successfully. Then an agent on the real OpenTelemetry SDK sends a task through that topology, gateway → Kafka →
  * processors → ClickHouse, whose unapproved privilege elevation revokes it: the API, a process of its own, reports
  * the task revoked and lists the revocation.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -107,18 +108,6 @@ function seconds(duration: string | undefined, fallback: number): number {
   return match[2] === 'ms' ? value / 1000 : match[2] === 'm' ? value * 60 : value;
 }
 
-/** Compose's start order: a service after everything it depends on. */
-function startOrder(services: Record<string, Service>, names: string[]): string[] {
-  const order: string[] = [];
-  const visit = (name: string): void => {
-    if (order.includes(name)) return;
-    for (const dependency of Object.keys(services[name]?.depends_on ?? {})) visit(dependency);
-    order.push(name);
-  };
-  for (const name of names) visit(name);
-  return order.filter((name) => names.includes(name));
-}
-
 /**
  * Runs a service's health check as compose does: the CMD / CMD-SHELL test, every `interval` after
  * `start_period`, healthy at the first success, unhealthy after `retries` failures. Container ports in the
@@ -146,11 +135,14 @@ async function becomesHealthy(service: Running, healthcheck: Healthcheck): Promi
     if (service.child.exitCode !== null)
       throw new Error(`${service.name} exited (${service.child.exitCode}):\n${service.output().slice(-4000)}`);
     attempts += 1;
-    const result = spawnSync(command.file, command.args, {
-      cwd: ROOT,
-      encoding: 'utf8',
-      env: service.env,
-      timeout: seconds(healthcheck.timeout, 30) * 1000,
+    const result = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+      execFile(
+        command.file,
+        command.args,
+        { cwd: ROOT, env: service.env, timeout: seconds(healthcheck.timeout, 30) * 1000 },
+        (error, _stdout, stderr) =>
+          resolve({ status: error === null ? 0 : typeof error.code === 'number' ? error.code : null, stderr }),
+      );
     });
     if (result.status === 0) return { attempts };
     const last = `exit ${String(result.status)} ${result.stderr}`;
@@ -186,7 +178,7 @@ describe('docker-compose.yml: the Tripline services, started as compose starts t
       'kafka:9092': kafka.brokers.join(','),
       'http://clickhouse:8123': store.url,
     };
-    for (const name of startOrder(services, tripline)) {
+    const bringUp = async (name: string): Promise<void> => {
       const service = services[name] ?? {};
       // Every dependency that is a Tripline service passed its health check (or, a one-shot job, finished
       // successfully) before this one starts.
@@ -236,13 +228,26 @@ describe('docker-compose.yml: the Tripline services, started as compose starts t
         });
         expect(code, `${name} finished successfully:\n${output.slice(-4000)}`).toBe(0);
         completed.add(name);
-        continue;
+        return;
       }
       const healthcheck = service.healthcheck;
       expect(healthcheck, `${name} has a health check`).toBeDefined();
       const { attempts } = await becomesHealthy(service_, healthcheck ?? { test: [] });
       health.set(name, attempts);
-    }
+    };
+    // As compose does: each service starts once what it depends on is healthy (or finished), services whose
+    // dependencies are met start side by side.
+    const up = new Map<string, Promise<void>>();
+    const started = (name: string): Promise<void> => {
+      let promise = up.get(name);
+      if (promise === undefined) {
+        const dependencies = Object.keys(services[name]?.depends_on ?? {}).filter((other) => tripline.includes(other));
+        promise = Promise.all(dependencies.map(started)).then(() => bringUp(name));
+        up.set(name, promise);
+      }
+      return promise;
+    };
+    await Promise.all(tripline.map(started));
   }, 400_000);
 
   afterAll(async () => {
