@@ -4,7 +4,8 @@
  * `command` and `environment` (as `docker-compose config` resolves them) plus the image's `ENV` (Dockerfile), as
  * a native process in the repository (the image's WORKDIR holds it). Only addresses are mapped: the compose
  * hostname `kafka` becomes a real Kafka broker of this test's own configured as the file's (SASL/SCRAM-SHA-256,
- * ACLs enforced, nothing allowed without one, with the SCRAM users the `kafka-users` job makes), `clickhouse` the
+ * ACLs enforced, nothing allowed without one; its SCRAM users made by the file's `kafka-users` job, run natively
+ * with Kafka's own ConfigCommand), `clickhouse` the
  * ClickHouse stand-in of the drills (test/drills/clickhouse-server.ts); each listening port becomes a free port
  * on 127.0.0.1; the `/data` volume becomes a temporary directory.
  *
@@ -16,8 +17,8 @@
  */
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { context, trace } from '@opentelemetry/api';
@@ -155,6 +156,65 @@ async function becomesHealthy(service: Running, healthcheck: Healthcheck): Promi
   }
 }
 
+/**
+ * The `kafka-users` job (deploy/kafka/kafka-users.sh, mounted into the apache/kafka image) run natively: its
+ * entrypoint and environment from the file, the image's `kafka-configs.sh` being Kafka's ConfigCommand from the
+ * test broker's jars, talking to the broker as its administrator (in compose: as the super user on the loopback
+ * listener).
+ */
+async function runKafkaUsersJob(
+  service: Service & { entrypoint?: string[]; volumes?: (string | { source: string; target: string })[] },
+  brokers: string,
+  binDir: string,
+  admin: { user: string; password: string },
+): Promise<void> {
+  const version = /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(
+    readFileSync(join(ROOT, 'test/kafka/pom.xml'), 'utf8'),
+  )?.[1];
+  const jars = process.env.TRIPLINE_KAFKA_CACHE ?? join(homedir(), '.cache', 'tripline', `kafka-${version ?? ''}`);
+  mkdirSync(binDir, { recursive: true });
+  writeFileSync(
+    join(binDir, 'admin.properties'),
+    [
+      'security.protocol=SASL_PLAINTEXT',
+      'sasl.mechanism=SCRAM-SHA-256',
+      `sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="${admin.user}" password="${admin.password}";`,
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(
+    join(binDir, 'kafka-configs.sh'),
+    `#!/bin/bash\nexec java -Xmx128m -XX:TieredStopAtLevel=1 -cp '${jars}/*' org.apache.kafka.tools.ConfigCommand "$@" --command-config '${join(binDir, 'admin.properties')}'\n`,
+    { mode: 0o755 },
+  );
+  // The mounted script: the container path of the entrypoint, back to the file in the repository.
+  const mounts = new Map<string, string>();
+  for (const volume of service.volumes ?? []) {
+    if (typeof volume === 'string') {
+      const [source, target] = volume.split(':');
+      if (source !== undefined && target !== undefined) mounts.set(target, source);
+    } else mounts.set(volume.target, volume.source);
+  }
+  const [shell, ...args] = (service.entrypoint ?? []).map((arg) => mounts.get(arg) ?? arg);
+  expect(shell, 'kafka-users runs a shell script').toBe('/bin/bash');
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/tmp',
+    KAFKA_BIN: binDir,
+    KAFKA_INTERNAL_BOOTSTRAP: brokers,
+  };
+  for (const [key, value] of Object.entries(service.environment ?? {})) env[key] = value === null ? '' : String(value);
+  const result = await new Promise<{ code: number | null; output: string }>((resolve) => {
+    execFile('/bin/bash', args, { cwd: ROOT, env, timeout: 120_000 }, (error, stdout, stderr) =>
+      resolve({
+        code: error === null ? 0 : typeof error.code === 'number' ? error.code : null,
+        output: stdout + stderr,
+      }),
+    );
+  });
+  expect(result.code, `kafka-users finished successfully:\n${result.output}`).toBe(0);
+}
+
 describe('docker-compose.yml: the Tripline services, started as compose starts them, become healthy and revoke a rogue task', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'tripline-compose-'));
   let clickhouse: ClickHouseServer | undefined;
@@ -168,10 +228,16 @@ describe('docker-compose.yml: the Tripline services, started as compose starts t
     services = resolvedCompose();
     const store = await startClickHouseServer(join(dataDir, 'clickhouse'));
     clickhouse = store;
-    // The compose Kafka: SASL/SCRAM with ACLs enforced, and the users the kafka-users job makes (made here when the
-    // broker is formatted: that job runs the apache/kafka image's tools, which are no Tripline service).
-    const kafka = await startOwnBroker({ saslUsers: COMPOSE_KAFKA_USERS });
+    // The compose Kafka: SASL/SCRAM with ACLs enforced and, made when the broker is formatted, its administrator
+    // only (the kafka-users job reaches the compose broker as its super user on the loopback listener instead).
+    const admin = 'tripline-admin';
+    const kafka = await startOwnBroker({ saslUsers: { [admin]: COMPOSE_KAFKA_USERS[admin] ?? '' } });
     broker = kafka;
+    await runKafkaUsersJob(services['kafka-users'] ?? {}, kafka.brokers.join(','), join(dataDir, 'kafka-bin'), {
+      user: admin,
+      password: COMPOSE_KAFKA_USERS[admin] ?? '',
+    });
+    completed.add('kafka-users');
     const image = imageEnv();
     const tripline = Object.keys(services).filter((name) => services[name]?.image?.startsWith('tripline:') === true);
     const addresses: Record<string, string> = {
@@ -267,7 +333,7 @@ describe('docker-compose.yml: the Tripline services, started as compose starts t
   }, 120_000);
 
   it('starts every Tripline service with its compose command and environment, and each passes its compose health check', () => {
-    expect([...completed]).toEqual(['kafka-acls']);
+    expect([...completed]).toEqual(['kafka-users', 'kafka-acls']);
     expect([...health.keys()].sort()).toEqual(['api', 'gateway', 'processor-1', 'processor-2']);
   });
 
