@@ -5,9 +5,9 @@
  * a native process in the repository (the image's WORKDIR holds it). Only addresses are mapped: the compose
  * hostname `kafka` becomes a real Kafka broker of this test's own configured as the file's (SASL/SCRAM-SHA-256,
  * ACLs enforced, nothing allowed without one; its SCRAM users made by the file's `kafka-users` job, run natively
- * with Kafka's own ConfigCommand), `clickhouse` the
- * ClickHouse stand-in of the drills (test/drills/clickhouse-server.ts); each listening port becomes a free port
- * on 127.0.0.1; the `/data` volume becomes a temporary directory.
+ * with Kafka's own ConfigCommand), `clickhouse` the ClickHouse stand-in of the drills
+ * (test/drills/clickhouse-server.ts); each listening port becomes a free port on 127.0.0.1; the `/data` volume
+ * becomes a temporary directory.
  *
  * Services start as `depends_on` says, side by side once what they wait for passed its compose health check (run
  * as the file writes it, the port mapped, within the file's own `start_period` + `retries` × `interval`) or, a
