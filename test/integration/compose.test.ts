@@ -247,6 +247,10 @@ describe('docker-compose.yml', () => {
       expect(kafkaEnv.KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND, 'nothing is allowed without an ACL').toBe('false');
       expect(kafkaEnv.KAFKA_AUTHORIZER_CLASS_NAME).toBe('org.apache.kafka.metadata.authorizer.StandardAuthorizer');
       expect(kafkaEnv.KAFKA_SASL_ENABLED_MECHANISMS).toBe('SCRAM-SHA-256');
+      expect((raw.services.kafka?.volumes ?? []).map(String)).toContain(
+        './deploy/kafka/broker-jaas.conf:/etc/kafka/tripline/broker-jaas.conf:ro',
+      );
+      expect(kafkaEnv.KAFKA_OPTS).toBe('-Djava.security.auth.login.config=/etc/kafka/tripline/broker-jaas.conf');
       // The only listener off the container's loopback is the authenticated one.
       for (const listener of kafkaEnv.KAFKA_LISTENERS?.split(',') ?? [])
         if (!/^SASL_PLAINTEXT:\/\//.test(listener)) expect(listener, 'loopback only').toMatch(/:\/\/localhost:\d+$/);
