@@ -2,12 +2,13 @@
  * docker-compose.yml's Tripline services, run the way the file runs them, without Docker (no engine or registry
  * image is reachable on our machines): for each Tripline service (built from this repository) its exact compose
  * `command` and `environment` (as `docker-compose config` resolves them) plus the image's `ENV` (Dockerfile), as
- * a native process in the repository (the image's WORKDIR holds it). Only addresses are mapped: the compose
- * hostname `kafka` becomes a real Kafka broker of this test's own configured as the file's (SASL/SCRAM-SHA-256,
- * ACLs enforced, nothing allowed without one; its SCRAM users made by the file's `kafka-users` job, run natively
- * with Kafka's own ConfigCommand), `clickhouse` the ClickHouse stand-in of the drills
- * (test/drills/clickhouse-server.ts); each listening port becomes a free port on 127.0.0.1; the `/data` volume
- * becomes a temporary directory.
+ * a native process in the repository (the image's WORKDIR holds it). Kafka too runs as the file configures it
+ * (test/helpers/compose-kafka.ts: the `kafka` service's environment as the apache/kafka image turns it into
+ * server.properties, its mounted JAAS file, on Kafka's own jars): SASL/SCRAM-SHA-256 for clients, ACLs enforced,
+ * healthy by its compose health check; then the file's `kafka-users` job (its script, Kafka's own ConfigCommand)
+ * makes the users. Only addresses are mapped: the hostname `kafka` and `clickhouse` (the ClickHouse stand-in of
+ * the drills, test/drills/clickhouse-server.ts) become 127.0.0.1, each listening port a free port; the `/data`
+ * volume becomes a temporary directory.
  *
  * Services start as `depends_on` says, side by side once what they wait for passed its compose health check (run
  * as the file writes it, the port mapped, within the file's own `start_period` + `retries` × `interval`) or, a
@@ -17,8 +18,8 @@
  */
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { context, trace } from '@opentelemetry/api';
@@ -33,11 +34,10 @@ import type { ClickHouseServer } from '../drills/processes.ts';
 import {
   COMPOSE_ADMIN_TOKEN as ADMIN_TOKEN,
   COMPOSE_AGENT_TOKEN as AGENT_TOKEN,
-  COMPOSE_KAFKA_USERS,
   COMPOSE_SECRETS,
 } from '../helpers/compose-env.ts';
-import { startOwnBroker } from '../helpers/kafka-broker.ts';
-import type { OwnBroker } from '../helpers/kafka-broker.ts';
+import { mountsOf, startComposeKafka } from '../helpers/compose-kafka.ts';
+import type { ComposeKafka } from '../helpers/compose-kafka.ts';
 import { freePort } from '../helpers/tripline-process.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -114,13 +114,19 @@ function seconds(duration: string | undefined, fallback: number): number {
  * `start_period`, healthy at the first success, unhealthy after `retries` failures. Container ports in the
  * command are the service's mapped ports; `node` is this Node.js (the image's).
  */
-async function becomesHealthy(service: Running, healthcheck: Healthcheck): Promise<{ attempts: number }> {
+async function becomesHealthy(
+  service: Running,
+  healthcheck: Healthcheck,
+  paths: ReadonlyMap<string, string> = new Map(),
+): Promise<{ attempts: number }> {
   const test = Array.isArray(healthcheck.test) ? healthcheck.test : ['CMD-SHELL', healthcheck.test];
   const mapPorts = (text: string): string =>
-    text.replace(/(127\.0\.0\.1|localhost):(\d+)/g, (whole, host: string, port: string) => {
-      const mapped = service.ports.get(Number(port));
-      return mapped === undefined ? whole : `${host}:${mapped}`;
-    });
+    [...paths]
+      .reduce((mapped, [from, to]) => mapped.replaceAll(from, to), text)
+      .replace(/(127\.0\.0\.1|localhost):(\d+)/g, (whole, host: string, port: string) => {
+        const mapped = service.ports.get(Number(port));
+        return mapped === undefined ? whole : `${host}:${mapped}`;
+      });
   const [kind, ...argv] = test.map(mapPorts);
   const command =
     kind === 'CMD-SHELL'
@@ -158,50 +164,21 @@ async function becomesHealthy(service: Running, healthcheck: Healthcheck): Promi
 
 /**
  * The `kafka-users` job (deploy/kafka/kafka-users.sh, mounted into the apache/kafka image) run natively: its
- * entrypoint and environment from the file, the image's `kafka-configs.sh` being Kafka's ConfigCommand from the
- * test broker's jars, talking to the broker as its administrator (in compose: as the super user on the loopback
- * listener).
+ * entrypoint and environment from the file, the image's tools from `binDir`, the broker's own listener mapped.
  */
 async function runKafkaUsersJob(
   service: Service & { entrypoint?: string[]; volumes?: (string | { source: string; target: string })[] },
-  brokers: string,
   binDir: string,
-  admin: { user: string; password: string },
+  internal: string,
 ): Promise<void> {
-  const version = /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(
-    readFileSync(join(ROOT, 'test/kafka/pom.xml'), 'utf8'),
-  )?.[1];
-  const jars = process.env.TRIPLINE_KAFKA_CACHE ?? join(homedir(), '.cache', 'tripline', `kafka-${version ?? ''}`);
-  mkdirSync(binDir, { recursive: true });
-  writeFileSync(
-    join(binDir, 'admin.properties'),
-    [
-      'security.protocol=SASL_PLAINTEXT',
-      'sasl.mechanism=SCRAM-SHA-256',
-      `sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="${admin.user}" password="${admin.password}";`,
-      '',
-    ].join('\n'),
-  );
-  writeFileSync(
-    join(binDir, 'kafka-configs.sh'),
-    `#!/bin/bash\nexec java -Xmx128m -XX:TieredStopAtLevel=1 -cp '${jars}/*' org.apache.kafka.tools.ConfigCommand "$@" --command-config '${join(binDir, 'admin.properties')}'\n`,
-    { mode: 0o755 },
-  );
-  // The mounted script: the container path of the entrypoint, back to the file in the repository.
-  const mounts = new Map<string, string>();
-  for (const volume of service.volumes ?? []) {
-    if (typeof volume === 'string') {
-      const [source, target] = volume.split(':');
-      if (source !== undefined && target !== undefined) mounts.set(target, source);
-    } else mounts.set(volume.target, volume.source);
-  }
+  const mounts = mountsOf(service);
   const [shell, ...args] = (service.entrypoint ?? []).map((arg) => mounts.get(arg) ?? arg);
   expect(shell, 'kafka-users runs a shell script').toBe('/bin/bash');
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: process.env.HOME ?? '/tmp',
     KAFKA_BIN: binDir,
-    KAFKA_INTERNAL_BOOTSTRAP: brokers,
+    KAFKA_INTERNAL_BOOTSTRAP: internal,
   };
   for (const [key, value] of Object.entries(service.environment ?? {})) env[key] = value === null ? '' : String(value);
   const result = await new Promise<{ code: number | null; output: string }>((resolve) => {
@@ -218,7 +195,7 @@ async function runKafkaUsersJob(
 describe('docker-compose.yml: the Tripline services, started as compose starts them, become healthy and revoke a rogue task', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'tripline-compose-'));
   let clickhouse: ClickHouseServer | undefined;
-  let broker: OwnBroker | undefined;
+  let broker: ComposeKafka | undefined;
   let services: Record<string, Service>;
   const running = new Map<string, Running>();
   const health = new Map<string, number>();
@@ -228,20 +205,28 @@ describe('docker-compose.yml: the Tripline services, started as compose starts t
     services = resolvedCompose();
     const store = await startClickHouseServer(join(dataDir, 'clickhouse'));
     clickhouse = store;
-    // The compose Kafka: SASL/SCRAM with ACLs enforced and, made when the broker is formatted, its administrator
-    // only (the kafka-users job reaches the compose broker as its super user on the loopback listener instead).
-    const admin = 'tripline-admin';
-    const kafka = await startOwnBroker({ saslUsers: { [admin]: COMPOSE_KAFKA_USERS[admin] ?? '' } });
+    // The compose Kafka (the file's broker configuration on Kafka's jars), healthy by its compose health check,
+    // then the kafka-users job.
+    const kafka = await startComposeKafka(services.kafka ?? {}, join(dataDir, 'kafka'));
     broker = kafka;
-    await runKafkaUsersJob(services['kafka-users'] ?? {}, kafka.brokers.join(','), join(dataDir, 'kafka-bin'), {
-      user: admin,
-      password: COMPOSE_KAFKA_USERS[admin] ?? '',
-    });
+    const kafkaService: Running = {
+      name: 'kafka',
+      child: kafka.process,
+      output: () => kafka.output(),
+      ports: kafka.ports,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp' },
+    };
+    await becomesHealthy(
+      kafkaService,
+      services.kafka?.healthcheck ?? { test: [] },
+      new Map([['/opt/kafka/bin', kafka.binDir]]),
+    );
+    await runKafkaUsersJob(services['kafka-users'] ?? {}, kafka.binDir, `localhost:${String(kafka.ports.get(9094))}`);
     completed.add('kafka-users');
     const image = imageEnv();
     const tripline = Object.keys(services).filter((name) => services[name]?.image?.startsWith('tripline:') === true);
     const addresses: Record<string, string> = {
-      'kafka:9092': kafka.brokers.join(','),
+      'kafka:9092': kafka.brokers,
       'http://clickhouse:8123': store.url,
     };
     const bringUp = async (name: string): Promise<void> => {
@@ -328,7 +313,7 @@ describe('docker-compose.yml: the Tripline services, started as compose starts t
       ),
     );
     await clickhouse?.stop();
-    await broker?.destroy();
+    await broker?.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }, 120_000);
 

@@ -17,11 +17,3 @@ export const COMPOSE_SECRETS: Readonly<Record<string, string>> = {
   KAFKA_PROCESSOR_PASSWORD: 'compose-kafka-processor-0123456789',
   KAFKA_API_PASSWORD: 'compose-kafka-api-0123456789',
 };
-
-/** The Kafka SCRAM users docker-compose.yml's `kafka-users` job makes (deploy/kafka/kafka-users.sh), admin first. */
-export const COMPOSE_KAFKA_USERS: Readonly<Record<string, string>> = {
-  'tripline-admin': COMPOSE_SECRETS.KAFKA_ADMIN_PASSWORD ?? '',
-  'tripline-gateway': COMPOSE_SECRETS.KAFKA_GATEWAY_PASSWORD ?? '',
-  'tripline-processor': COMPOSE_SECRETS.KAFKA_PROCESSOR_PASSWORD ?? '',
-  'tripline-api': COMPOSE_SECRETS.KAFKA_API_PASSWORD ?? '',
-};

@@ -152,7 +152,7 @@ function brokerPortRange(): { from: number; to: number } {
 }
 
 /** Two consecutive free ports (broker, controller). */
-async function freePortPair(): Promise<number> {
+export async function freePortPair(): Promise<number> {
   const { from, to } = brokerPortRange();
   for (let attempt = 0; attempt < 50; attempt += 1) {
     const port = from + Math.floor(Math.random() * (to - from - 1));
