@@ -12,9 +12,9 @@
  *
  * Services start as `depends_on` says, side by side once what they wait for passed its compose health check (run
  * as the file writes it, the port mapped, within the file's own `start_period` + `retries` × `interval`) or, a
- * one-shot job (the `kafka-acls` job making the roles' ACLs), finished successfully. Then an agent on the real OpenTelemetry SDK sends a task through that topology, gateway → Kafka →
- * processors → ClickHouse, whose unapproved privilege elevation revokes it: the API, a process of its own, reports
- * the task revoked and lists the revocation.
+ * one-shot job (the `kafka-acls` job making the roles' ACLs), finished successfully. Then an agent on the real
+ * OpenTelemetry SDK sends a task through that topology, gateway → Kafka → processors → ClickHouse, whose unapproved
+ * privilege elevation revokes it: the API, a process of its own, reports the task revoked and lists it.
  */
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
