@@ -44,9 +44,20 @@ export interface TriplineConfig {
   logLevel: LogLevel;
   otlp: { host: string; port: number; maxBodyBytes: number; maxInFlightBytes: number };
   api: { host: string; port: number };
+  /** The health endpoint of roles without an HTTP server (processors); `port` undefined = none. */
+  health: { host: string; port: number | undefined };
   store: { dataDir: string; url: string | undefined; username: string; password: string; database: string };
   /** Set → distributed mode over this Kafka cluster; unset → the in-process bus. */
-  kafka: { brokers: string[] | undefined; clientId: string; partitions: number; groupId: string };
+  kafka: {
+    brokers: string[] | undefined;
+    clientId: string;
+    partitions: number;
+    groupId: string;
+    /** SASL authentication of every Kafka client of this process; undefined = none. */
+    sasl?: KafkaSasl | undefined;
+    /** TLS to the brokers. @default false */
+    ssl?: boolean;
+  };
   bus: { capacity: number };
   processor: { batchSize: number; flushIntervalMs: number; taskIdleTimeoutMs: number };
   detector: {
@@ -67,6 +78,15 @@ export interface TriplineConfig {
   mcpGateway: McpGatewayConfig;
   /** Loop and rate limits with their action ladders (TRIPLINE_LIMITS_FILE; services/core/loops.ts, docs/loops.md). */
   loops: LoopPolicy;
+}
+
+export const KAFKA_SASL_MECHANISMS = ['none', 'plain', 'scram-sha-256', 'scram-sha-512'] as const;
+
+/** A Kafka client's SASL credentials (one principal per role: the broker's ACLs say what each may do). */
+export interface KafkaSasl {
+  mechanism: Exclude<(typeof KAFKA_SASL_MECHANISMS)[number], 'none'>;
+  username: string;
+  password: string;
 }
 
 export interface ClassifyConfig {
@@ -102,6 +122,12 @@ export const CONFIG_VARIABLES = [
   ],
   ['TRIPLINE_API_HOST', '0.0.0.0', 'address the HTTP API binds'],
   ['TRIPLINE_API_PORT', '8080', 'HTTP API port (0 picks a free port)'],
+  [
+    'TRIPLINE_HEALTH_PORT',
+    '(unset)',
+    "port of a processor's health endpoint (GET /healthz: 200 while it runs); unset = none",
+  ],
+  ['TRIPLINE_HEALTH_HOST', '127.0.0.1', "address a processor's health endpoint binds"],
   ['TRIPLINE_DATA_DIR', './data', 'embedded ClickHouse data directory (used when CLICKHOUSE_URL is unset)'],
   ['CLICKHOUSE_URL', '(unset)', 'ClickHouse server URL; unset = the in-process engine in TRIPLINE_DATA_DIR'],
   ['CLICKHOUSE_USER', 'default', 'ClickHouse server user'],
@@ -111,6 +137,14 @@ export const CONFIG_VARIABLES = [
   ['KAFKA_CLIENT_ID', 'tripline', 'Kafka client id'],
   ['KAFKA_PARTITIONS', '6', 'partitions for topics Tripline creates (1 to 1024)'],
   ['KAFKA_GROUP_ID', 'tripline-processor', 'consumer group of the processors'],
+  [
+    'KAFKA_SASL_MECHANISM',
+    'none',
+    "SASL authentication to Kafka: none, plain, scram-sha-256 or scram-sha-512 (give each role its own user: the broker's ACLs decide what it may write)",
+  ],
+  ['KAFKA_SASL_USERNAME', '(unset)', 'Kafka SASL user (required with a mechanism)'],
+  ['KAFKA_SASL_PASSWORD', '(unset)', 'Kafka SASL password (required with a mechanism)'],
+  ['KAFKA_SSL', 'false', 'TLS to the Kafka brokers (with SASL: SASL_SSL; plain SASL should always use it)'],
   ['TRIPLINE_BUS_CAPACITY', '100000', 'events the in-process bus holds before ingest answers 429 (100 to 10,000,000)'],
   ['TRIPLINE_BATCH_SIZE', '2000', 'events the processor scores and writes per batch (1 to 100,000)'],
   ['TRIPLINE_FLUSH_INTERVAL_MS', '5', 'longest wait before a partial batch is processed (0 to 10,000)'],
@@ -284,6 +318,13 @@ export function loadConfig(env: Env = process.env): Readonly<TriplineConfig> {
       host: readString(env, 'TRIPLINE_API_HOST', '0.0.0.0'),
       port: readInt(env, 'TRIPLINE_API_PORT', 8080, { min: 0, max: 65535 }),
     },
+    health: {
+      host: readString(env, 'TRIPLINE_HEALTH_HOST', '127.0.0.1'),
+      port:
+        readOptionalString(env, 'TRIPLINE_HEALTH_PORT') === undefined
+          ? undefined
+          : readInt(env, 'TRIPLINE_HEALTH_PORT', 0, { min: 0, max: 65535 }),
+    },
     store: {
       dataDir,
       url: readUrl(env, 'CLICKHOUSE_URL'),
@@ -302,6 +343,8 @@ export function loadConfig(env: Env = process.env): Readonly<TriplineConfig> {
       clientId: readString(env, 'KAFKA_CLIENT_ID', 'tripline'),
       partitions: readInt(env, 'KAFKA_PARTITIONS', 6, { min: 1, max: 1024 }),
       groupId: readString(env, 'KAFKA_GROUP_ID', 'tripline-processor'),
+      sasl: readKafkaSasl(env),
+      ssl: readBool(env, 'KAFKA_SSL', false),
     },
     bus: { capacity: readInt(env, 'TRIPLINE_BUS_CAPACITY', 100_000, { min: 100, max: 10_000_000 }) },
     processor: {
@@ -329,6 +372,22 @@ export function loadConfig(env: Env = process.env): Readonly<TriplineConfig> {
     mcpGateway: readMcpGatewayConfig(env),
     loops: readLoopPolicy(env),
   });
+}
+
+function readKafkaSasl(env: Env): KafkaSasl | undefined {
+  const mechanism = readEnum(env, 'KAFKA_SASL_MECHANISM', 'none', KAFKA_SASL_MECHANISMS);
+  if (mechanism === 'none') return undefined;
+  const username = readOptionalString(env, 'KAFKA_SASL_USERNAME');
+  if (username === undefined) throw invalid('KAFKA_SASL_USERNAME', '', `a user (KAFKA_SASL_MECHANISM=${mechanism})`);
+  const password = readOptionalString(env, 'KAFKA_SASL_PASSWORD');
+  // The value is a secret: name the problem, not the value.
+  if (password === undefined)
+    throw invalid(
+      'KAFKA_SASL_PASSWORD',
+      '(not shown: it is a secret)',
+      `a password (KAFKA_SASL_MECHANISM=${mechanism})`,
+    );
+  return { mechanism, username, password };
 }
 
 function readClassifyConfig(env: Env): ClassifyConfig {

@@ -76,6 +76,9 @@ export async function startGatewayService(
         return gateway.ingestProtobuf(body, context);
       },
     });
+    // Public (a container health check sends no token) and cheap: up once the receiver listens, which is after
+    // the producer connected; nothing about the parts behind it.
+    app.get('/healthz', () => ({ status: 'ok' }));
     const closing = retryAfterWhileClosing(app, CLOSING_RETRY_AFTER_SECONDS);
     const otlpUrl = await app.listen({ host: config.otlp.host, port: config.otlp.port });
     // Closing the listener first lets requests in flight finish; then the publisher drains.

@@ -35,6 +35,7 @@ import { startGatewayService } from './distributed-gateway.ts';
 import type { RunningGateway } from './distributed-gateway.ts';
 import { bridgedKillSwitch, openStore, settingsOf, stopper } from './distributed-shared.ts';
 import type { ServiceDeps } from './distributed-shared.ts';
+import { startHealthServer } from './health-server.ts';
 import { startIdleSweeper } from './idle-sweeper.ts';
 
 /** Kept here for the tests, drills and benchmarks that import them from this module. */
@@ -174,6 +175,21 @@ export async function startProcessorService(
     });
 
     lifecycle.add(startIdleSweeper(processor, config.processor.taskIdleTimeoutMs, logger));
+    // Healthy from here (the source consumes) until stop begins.
+    let running = true;
+    if (config.health.port !== undefined) {
+      const health = await startHealthServer({
+        host: config.health.host,
+        port: config.health.port,
+        healthy: () => running,
+        logger,
+      });
+      lifecycle.add(async () => {
+        running = false;
+        await health.stop();
+      });
+      logger.info({ health: `${health.url}/healthz` }, 'processor health endpoint listening');
+    }
     logger.info({ group: settings.groupId, brokers: settings.brokers }, 'processor started');
     return { processor, source, store, killSwitch, stop: () => lifecycle.stop() };
   } catch (error) {

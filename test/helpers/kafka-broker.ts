@@ -30,6 +30,8 @@ export const BROKER_SCRIPT = fileURLToPath(new URL('../kafka/broker.sh', import.
 export interface BrokerEnv {
   KAFKA_PORT?: string;
   TRIPLINE_KAFKA_STATE?: string;
+  /** SASL/SCRAM users and enforced ACLs (test/kafka/broker.sh): `admin=<password>,<user>=<password>,...`. */
+  KAFKA_SASL_USERS?: string;
 }
 
 function runScript(
@@ -150,7 +152,7 @@ function brokerPortRange(): { from: number; to: number } {
 }
 
 /** Two consecutive free ports (broker, controller). */
-async function freePortPair(): Promise<number> {
+export async function freePortPair(): Promise<number> {
   const { from, to } = brokerPortRange();
   for (let attempt = 0; attempt < 50; attempt += 1) {
     const port = from + Math.floor(Math.random() * (to - from - 1));
@@ -175,11 +177,11 @@ export interface OwnBroker {
  * committed offsets survive.
  */
 /** Starts a broker on a free port pair with its own state directory; another pair when a port was taken meanwhile. */
-async function launchOnFreePorts(): Promise<{ state: string; env: BrokerEnv; brokers: string }> {
+async function launchOnFreePorts(extra: BrokerEnv = {}): Promise<{ state: string; env: BrokerEnv; brokers: string }> {
   for (let attempt = 1; ; attempt += 1) {
     const port = await freePortPair();
     const state = join(tmpdir(), `tripline-kafka-test-${port}`);
-    const env: BrokerEnv = { KAFKA_PORT: String(port), TRIPLINE_KAFKA_STATE: state };
+    const env: BrokerEnv = { ...extra, KAFKA_PORT: String(port), TRIPLINE_KAFKA_STATE: state };
     try {
       return { state, env, brokers: (await startBroker(env)).brokers };
     } catch (error) {
@@ -189,8 +191,16 @@ async function launchOnFreePorts(): Promise<{ state: string; env: BrokerEnv; bro
   }
 }
 
-export async function startOwnBroker(): Promise<OwnBroker> {
-  const { state, env, brokers } = await launchOnFreePorts();
+/**
+ * `saslUsers` (name → password, the first one the super user): the broker authenticates clients with
+ * SASL/SCRAM-SHA-256 and enforces ACLs, nothing allowed without one (`restart()` is then not supported: its
+ * readiness probe has no credentials).
+ */
+export async function startOwnBroker(options: { saslUsers?: Record<string, string> } = {}): Promise<OwnBroker> {
+  const users = Object.entries(options.saslUsers ?? {});
+  const { state, env, brokers } = await launchOnFreePorts(
+    users.length === 0 ? {} : { KAFKA_SASL_USERS: users.map(([name, password]) => `${name}=${password}`).join(',') },
+  );
   const pidFile = join(state, 'kafka.pid');
   const pid = Number(readFileSync(pidFile, 'utf8').trim());
   const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8')

@@ -12,7 +12,9 @@
  *   known one, the values load, and the addresses point at the services that serve them.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +23,7 @@ import { PLUGIN_VERSION } from '../../dashboards/src/grafana.ts';
 import { KAFKA_CONFIG_VARIABLES, loadKafkaSettings } from '../../services/bus/kafka/config.ts';
 import { CONFIG_VARIABLES, loadConfig } from '../../services/app/config.ts';
 import { ROLES, readRoles } from '../../services/app/distributed.ts';
+import { COMPOSE_SECRETS } from '../helpers/compose-env.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const COMPOSE_FILE = join(ROOT, 'docker-compose.yml');
@@ -41,6 +44,7 @@ interface Service {
   volumes?: (string | { type: string; source: string; target: string; read_only?: boolean })[];
   depends_on?: Record<string, { condition: string }> | string[];
   healthcheck?: Healthcheck;
+  profiles?: string[];
 }
 
 interface Compose {
@@ -48,12 +52,18 @@ interface Compose {
   volumes?: Record<string, unknown>;
 }
 
-/** Runs Debian's docker-compose on the file, with a clean environment so the file's defaults apply. */
-function dockerCompose(args: string[]): { status: number; stdout: string; stderr: string } {
+/**
+ * Runs Debian's docker-compose on the file, with a clean environment plus what a deployment's .env supplies (the
+ * secrets the file requires), so the file's defaults apply to everything else.
+ */
+function dockerCompose(
+  args: string[],
+  deployment: Readonly<Record<string, string>> = COMPOSE_SECRETS,
+): { status: number; stdout: string; stderr: string } {
   const result = spawnSync('docker-compose', ['-f', COMPOSE_FILE, ...args], {
     cwd: ROOT,
     encoding: 'utf8',
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp' },
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...deployment },
     timeout: 60_000,
   });
   if (result.error !== undefined) {
@@ -66,6 +76,9 @@ function dockerCompose(args: string[]): { status: number; stdout: string; stderr
   }
   return { status: result.status ?? 1, stdout: result.stdout, stderr: result.stderr };
 }
+
+/** Jobs that run once before the services (restart "no"): dependents wait for them to finish successfully. */
+const ONE_SHOT_JOBS = ['kafka-users', 'kafka-acls'];
 
 const TRIPLINE_VARIABLES = new Set<string>([
   ...CONFIG_VARIABLES.map(([name]) => name),
@@ -139,6 +152,8 @@ describe('docker-compose.yml', () => {
       'gateway',
       'grafana',
       'kafka',
+      'kafka-acls',
+      'kafka-users',
       'otel-collector',
       'processor-1',
       'processor-2',
@@ -192,8 +207,12 @@ describe('docker-compose.yml', () => {
     for (const [name, service] of Object.entries(compose.services)) {
       for (const [dependency, { condition }] of Object.entries(dependencies(service))) {
         expect(Object.keys(compose.services), `${name} depends on ${dependency}, which exists`).toContain(dependency);
-        expect(condition, `${name} waits for ${dependency} to be healthy`).toBe('service_healthy');
-        dependedOn.add(dependency);
+        // One-shot jobs (restart "no") are waited for until they finished; services until they are healthy.
+        const job = ONE_SHOT_JOBS.includes(dependency);
+        expect(condition, `${name} waits for ${dependency}`).toBe(
+          job ? 'service_completed_successfully' : 'service_healthy',
+        );
+        if (!job) dependedOn.add(dependency);
       }
     }
     expect([...dependedOn].sort()).toEqual(['clickhouse', 'gateway', 'kafka']);
@@ -207,7 +226,9 @@ describe('docker-compose.yml', () => {
 
   it('starts Kafka and ClickHouse before the Tripline roles, the roles before the collector', () => {
     const waitsFor = (name: string): string[] => Object.keys(dependencies(compose.services[name] ?? {})).sort();
-    expect(waitsFor('gateway')).toEqual(['kafka']);
+    expect(waitsFor('kafka-users')).toEqual(['kafka']);
+    expect(waitsFor('kafka-acls')).toEqual(['kafka-users']);
+    expect(waitsFor('gateway')).toEqual(['kafka', 'kafka-acls']);
     expect(waitsFor('processor-1')).toEqual(['clickhouse', 'gateway', 'kafka']);
     expect(waitsFor('processor-2')).toEqual(['clickhouse', 'gateway', 'kafka']);
     expect(waitsFor('api')).toEqual(['clickhouse', 'gateway', 'kafka']);
@@ -217,7 +238,54 @@ describe('docker-compose.yml', () => {
 
   describe("Tripline's services", () => {
     const tripline = (): [string, Service][] =>
-      Object.entries(compose.services).filter(([, service]) => service.image?.startsWith('tripline:') === true);
+      Object.entries(compose.services).filter(
+        ([name, service]) => service.image?.startsWith('tripline:') === true && !ONE_SHOT_JOBS.includes(name),
+      );
+
+    it('authenticate to Kafka each as its own role, whose ACLs the kafka-acls job makes as the Kafka administrator', () => {
+      const kafkaEnv = envOf(compose.services.kafka ?? {});
+      expect(kafkaEnv.KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND, 'nothing is allowed without an ACL').toBe('false');
+      expect(kafkaEnv.KAFKA_AUTHORIZER_CLASS_NAME).toBe('org.apache.kafka.metadata.authorizer.StandardAuthorizer');
+      expect(kafkaEnv.KAFKA_SASL_ENABLED_MECHANISMS).toBe('SCRAM-SHA-256');
+      expect((raw.services.kafka?.volumes ?? []).map(String)).toContain(
+        './deploy/kafka/broker-jaas.conf:/etc/kafka/tripline/broker-jaas.conf:ro',
+      );
+      expect(kafkaEnv.KAFKA_OPTS).toBe('-Djava.security.auth.login.config=/etc/kafka/tripline/broker-jaas.conf');
+      // The only listener off the container's loopback is the authenticated one.
+      for (const listener of kafkaEnv.KAFKA_LISTENERS?.split(',') ?? [])
+        if (!/^SASL_PLAINTEXT:\/\//.test(listener)) expect(listener, 'loopback only').toMatch(/:\/\/localhost:\d+$/);
+      const users = new Map<string, string>();
+      for (const [name, service] of tripline()) {
+        const config = loadConfig(envOf(service));
+        expect(config.kafka.sasl?.mechanism, name).toBe('scram-sha-256');
+        users.set(name, config.kafka.sasl?.username ?? '');
+      }
+      expect(new Set(users.values()).size, 'one Kafka user per role').toBe(3);
+      expect(users.get('processor-1')).toBe(users.get('processor-2'));
+      const acls = compose.services['kafka-acls'] ?? {};
+      const command = commandOf(acls);
+      expect(command.slice(0, 2)).toEqual(['node', 'scripts/kafka-acls.ts']);
+      const flag = (role: string): string | undefined => command[command.indexOf(`--${role}`) + 1];
+      expect(flag('gateway')).toBe(users.get('gateway'));
+      expect(flag('processor')).toBe(users.get('processor-1'));
+      expect(flag('api')).toBe(users.get('api'));
+      const admin = loadConfig(envOf(acls)).kafka.sasl?.username ?? '';
+      expect(kafkaEnv.KAFKA_SUPER_USERS?.split(';')).toContain(`User:${admin}`);
+      const made = envOf(compose.services['kafka-users'] ?? {});
+      expect([made.KAFKA_GATEWAY_USER, made.KAFKA_PROCESSOR_USER, made.KAFKA_API_USER, made.KAFKA_ADMIN_USER]).toEqual([
+        users.get('gateway'),
+        users.get('processor-1'),
+        users.get('api'),
+        admin,
+      ]);
+      expect(made.KAFKA_GATEWAY_PASSWORD).toBe(envOf(compose.services.gateway ?? {}).KAFKA_SASL_PASSWORD);
+      expect(made.KAFKA_PROCESSOR_PASSWORD).toBe(envOf(compose.services['processor-1'] ?? {}).KAFKA_SASL_PASSWORD);
+      expect(made.KAFKA_API_PASSWORD).toBe(envOf(compose.services.api ?? {}).KAFKA_SASL_PASSWORD);
+      expect(made.KAFKA_ADMIN_PASSWORD).toBe(envOf(acls).KAFKA_SASL_PASSWORD);
+      expect((raw.services['kafka-users']?.volumes ?? []).map(String)).toEqual([
+        './deploy/kafka/kafka-users.sh:/tripline/kafka-users.sh:ro',
+      ]);
+    });
 
     it('are built from this repository with the Dockerfile, and run the distributed entry points', () => {
       const services = tripline();
@@ -270,7 +338,6 @@ describe('docker-compose.yml', () => {
         const url = new URL(config.store.url ?? '');
         expect(url.hostname, name).toBe('clickhouse');
         expect(url.port, `${name}: the ClickHouse HTTP port`).toBe('8123');
-        expect(publishedPorts(compose.services.clickhouse ?? {}).map((port) => port.target)).toContain(8123);
         expect(config.store.username, name).toBe(clickhouseEnv.CLICKHOUSE_USER);
         expect(config.store.password, name).toBe(clickhouseEnv.CLICKHOUSE_PASSWORD);
         expect(config.store.database, name).toBe(clickhouseEnv.CLICKHOUSE_DB);
@@ -281,7 +348,7 @@ describe('docker-compose.yml', () => {
       const gateway = compose.services.gateway ?? {};
       const gatewayConfig = loadConfig(envOf(gateway));
       expect(publishedPorts(gateway).map((port) => port.target)).toContain(gatewayConfig.otlp.port);
-      expect(healthcheckText(gateway)).toContain(`:${gatewayConfig.otlp.port}/v1/traces`);
+      expect(healthcheckText(gateway)).toContain(`:${gatewayConfig.otlp.port}/healthz`);
       expect(gatewayConfig.otlp.host).toBe('0.0.0.0');
 
       const api = compose.services.api ?? {};
@@ -297,6 +364,108 @@ describe('docker-compose.yml', () => {
     });
   });
 
+  it('refuses to start without each secret: no default passwords, tokens or keys', () => {
+    const none = dockerCompose(['config', '-q'], {});
+    expect(none.status, 'docker-compose config without any secret').not.toBe(0);
+    const { CLICKHOUSE_PASSWORD: _left, ...others } = COMPOSE_SECRETS;
+    const one = dockerCompose(['config', '-q'], others);
+    expect(one.status, 'docker-compose config without CLICKHOUSE_PASSWORD').not.toBe(0);
+    expect(one.stderr, 'the refusal names the variable').toContain('set CLICKHOUSE_PASSWORD');
+    // Every other secret is required the same way wherever the file reads it (docker-compose names only the
+    // first missing one, so this is read from the file rather than tried one by one).
+    const text = readFileSync(COMPOSE_FILE, 'utf8');
+    for (const variable of Object.keys(COMPOSE_SECRETS)) {
+      const uses = [...text.matchAll(new RegExp(`\\$\\{${variable}(:?[-?])?([^}]*)\\}`, 'g'))];
+      expect(uses.length, `the file reads ${variable}`).toBeGreaterThan(0);
+      for (const use of uses) expect(use[0], `${variable} is required where it is read`).toMatch(/^\$\{\w+:\?set /);
+    }
+    for (const [name, service] of Object.entries(raw.services)) {
+      for (const [variable, value] of Object.entries(service.environment ?? {})) {
+        if (!/PASSWORD|TOKEN|_KEY$|SECRET/.test(variable)) continue;
+        expect(String(value), `${name}: ${variable} has no default`).not.toMatch(/:-[^}]/);
+      }
+    }
+  });
+
+  it('publishes no store or broker port: only the front doors (gateway, API, collector, Grafana)', () => {
+    expect(publishedPorts(compose.services.clickhouse ?? {}), 'ClickHouse').toEqual([]);
+    expect(publishedPorts(compose.services.kafka ?? {}), 'Kafka').toEqual([]);
+    const kafkaEnv = envOf(compose.services.kafka ?? {});
+    for (const listener of kafkaEnv.KAFKA_ADVERTISED_LISTENERS?.split(',') ?? [])
+      expect(listener, 'Kafka advertises only the compose network and its own loopback').toMatch(
+        /:\/\/(kafka|localhost):\d+$/,
+      );
+    const publishing = Object.entries(compose.services)
+      .filter(([, service]) => publishedPorts(service).length > 0)
+      .map(([name]) => name)
+      .sort();
+    expect(publishing).toEqual(['api', 'gateway', 'grafana', 'otel-collector']);
+  });
+
+  it('runs the upstream collector, whose receivers take spans without authentication, only when asked', () => {
+    expect(compose.services['otel-collector']?.profiles, 'the collector is in the opt-in profile').toEqual([
+      'collector',
+    ]);
+    for (const [name, service] of Object.entries(compose.services))
+      if (name !== 'otel-collector') expect(service.profiles, `${name} runs by default`).toBeUndefined();
+  });
+
+  it("gives Grafana a read-only ClickHouse user, limited to the dashboards' tables", () => {
+    const grafanaEnv = envOf(compose.services.grafana ?? {});
+    const clickhouseEnv = envOf(compose.services.clickhouse ?? {});
+    expect(grafanaEnv.CLICKHOUSE_USER, "Grafana is not Tripline's ClickHouse user").not.toBe(
+      clickhouseEnv.CLICKHOUSE_USER,
+    );
+    expect(grafanaEnv.CLICKHOUSE_USER).toBe(clickhouseEnv.GRAFANA_CLICKHOUSE_USER);
+    expect(grafanaEnv.CLICKHOUSE_PASSWORD).toBe(clickhouseEnv.GRAFANA_CLICKHOUSE_PASSWORD);
+    expect(grafanaEnv.CLICKHOUSE_PASSWORD).not.toBe(clickhouseEnv.CLICKHOUSE_PASSWORD);
+    const script = 'dashboards/provisioning/clickhouse/grafana-reader.sh';
+    expect((raw.services.clickhouse?.volumes ?? []).map(String)).toContain(
+      `./${script}:/docker-entrypoint-initdb.d/grafana-reader.sh:ro`,
+    );
+
+    // The script as the image runs it at first start, with a `clickhouse` that records the SQL it is given.
+    const bin = mkdtempSync(join(tmpdir(), 'tripline-fake-clickhouse-'));
+    const recorded = join(bin, 'sql.txt');
+    writeFileSync(
+      join(bin, 'clickhouse'),
+      `#!/bin/bash\nwhile [ $# -gt 0 ]; do if [ "$1" = --query ]; then printf '%s' "$2" > "${recorded}"; fi; shift; done\n`,
+      { mode: 0o755 },
+    );
+    const run = spawnSync('bash', [join(ROOT, script)], {
+      encoding: 'utf8',
+      env: { PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`, ...clickhouseEnv },
+    });
+    expect(run.status, run.stderr).toBe(0);
+    const sql = readFileSync(recorded, 'utf8');
+    rmSync(bin, { recursive: true, force: true });
+    const statements = sql
+      .split(';')
+      .map((statement) => statement.trim())
+      .filter((statement) => statement !== '');
+    const user = clickhouseEnv.GRAFANA_CLICKHOUSE_USER ?? '';
+    const hash = createHash('sha256')
+      .update(clickhouseEnv.GRAFANA_CLICKHOUSE_PASSWORD ?? '')
+      .digest('hex');
+    expect(statements[0]).toBe(
+      `CREATE USER IF NOT EXISTS ${user} IDENTIFIED WITH sha256_hash BY '${hash}' SETTINGS readonly = 2`,
+    );
+    expect(sql, 'the password itself is not sent').not.toContain(clickhouseEnv.GRAFANA_CLICKHOUSE_PASSWORD);
+    const database = clickhouseEnv.CLICKHOUSE_DB ?? '';
+    const grants = statements.slice(1);
+    for (const grant of grants) expect(grant).toMatch(new RegExp(`^GRANT SELECT ON ${database}\\.\\w+ TO ${user}$`));
+    const granted = grants.map((grant) => /\.(\w+) TO/.exec(grant)?.[1]).sort();
+    // Exactly the tables the dashboards query.
+    const shown = new Set<string>();
+    for (const file of readdirSync(join(ROOT, 'dashboards/json')))
+      for (const match of readFileSync(join(ROOT, 'dashboards/json', file), 'utf8').matchAll(
+        /\b(?:FROM|JOIN)\s+tripline\.(\w+)/g,
+      ))
+        shown.add(match[1] ?? '');
+    expect(granted).toEqual([...shown].sort());
+    expect(granted).not.toContain('access_tokens');
+  });
+
   it('gives Grafana the provisioned data source settings and the dashboards', () => {
     const grafana = compose.services.grafana ?? {};
     const env = envOf(grafana);
@@ -308,13 +477,7 @@ describe('docker-compose.yml', () => {
       );
     }
     expect(env.CLICKHOUSE_HOST).toBe('clickhouse');
-    expect(env.CLICKHOUSE_USER).toBe(clickhouseEnv.CLICKHOUSE_USER);
-    expect(env.CLICKHOUSE_PASSWORD).toBe(clickhouseEnv.CLICKHOUSE_PASSWORD);
     expect(env.CLICKHOUSE_DATABASE).toBe(clickhouseEnv.CLICKHOUSE_DB);
-    expect(
-      publishedPorts(compose.services.clickhouse ?? {}).map((port) => port.target),
-      'the native port the data source uses',
-    ).toContain(9000);
     const mounts = (raw.services.grafana?.volumes ?? []).map(String);
     expect(mounts).toContain('./dashboards/provisioning/datasources:/etc/grafana/provisioning/datasources:ro');
     expect(mounts).toContain('./dashboards/provisioning/dashboards:/etc/grafana/provisioning/dashboards:ro');

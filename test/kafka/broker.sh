@@ -17,6 +17,11 @@
 #   KAFKA_STOP_TIMEOUT     seconds between SIGTERM and SIGKILL (default 30)
 #   KAFKA_HEAP_OPTS        JVM heap flags (default -Xms256m -Xmx512m)
 #   KAFKA_AUTO_CREATE_TOPICS  auto.create.topics.enable (default false)
+#   KAFKA_SASL_USERS       unset (default): the client listener is PLAINTEXT, no authentication, no ACLs.
+#                          Set to `admin=<password>,<user>=<password>,...`: the client listener is SASL_PLAINTEXT
+#                          with SCRAM-SHA-256 for these users (created at format time), ACLs are enforced
+#                          (StandardAuthorizer, nothing allowed without an ACL) and the first user is the super
+#                          user (it also authenticates the probe).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -34,6 +39,10 @@ START_TIMEOUT=${KAFKA_START_TIMEOUT:-90}
 STOP_TIMEOUT=${KAFKA_STOP_TIMEOUT:-30}
 HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}
 AUTO_CREATE=${KAFKA_AUTO_CREATE_TOPICS:-false}
+SASL_USERS=${KAFKA_SASL_USERS:-}
+SASL_ADMIN=${SASL_USERS%%,*}
+SASL_ADMIN_NAME=${SASL_ADMIN%%=*}
+SASL_ADMIN_PASSWORD=${SASL_ADMIN#*=}
 
 PID_FILE="$STATE/kafka.pid"
 LOG_DIR="$STATE/logs"
@@ -137,9 +146,12 @@ wait_ready() {
     local left=$((deadline - $(date +%s)))
     ((left > 0)) || return 1
     KAFKAJS="$ROOT/node_modules/kafkajs" BROKERS="$BROKERS" DEADLINE_MS=$((left * 1000)) BROKER_PID="$pid" \
+      SASL_USER="$SASL_ADMIN_NAME" SASL_PASSWORD="$SASL_ADMIN_PASSWORD" \
       "$node" --no-warnings -e '
         const { Kafka, logLevel } = require(process.env.KAFKAJS);
         const deadline = Date.now() + Number(process.env.DEADLINE_MS);
+        const sasl = process.env.SASL_USER === "" ? undefined
+          : { mechanism: "scram-sha-256", username: process.env.SASL_USER, password: process.env.SASL_PASSWORD };
         const alive = () => { try { process.kill(Number(process.env.BROKER_PID), 0); return true; } catch { return false; } };
         (async () => {
           let last = "";
@@ -147,7 +159,7 @@ wait_ready() {
             if (!alive()) process.exit(2);
             const admin = new Kafka({ clientId: "tripline-kafka-ready", brokers: [process.env.BROKERS],
               logLevel: logLevel.NOTHING, connectionTimeout: 1000, requestTimeout: 3000,
-              retry: { retries: 0 } }).admin();
+              retry: { retries: 0 }, ...(sasl === undefined ? {} : { sasl }) }).admin();
             try {
               await admin.connect();
               await admin.listTopics();
@@ -162,6 +174,7 @@ wait_ready() {
           process.exit(1);
         })();' && return 0 || return $?
   fi
+  [[ -z "$SASL_USERS" ]] || die "KAFKA_SASL_USERS needs kafkajs (node_modules) for the readiness probe"
   while (($(date +%s) < deadline)); do
     kill -0 "$pid" 2>/dev/null || return 2
     if java -Xmx128m -XX:TieredStopAtLevel=1 -cp "$CACHE/*" \
@@ -205,6 +218,25 @@ num.partitions=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=$AUTO_CREATE
 EOF
+  if [[ -n "$SASL_USERS" ]]; then
+    # SASL/SCRAM on the client listener and ACLs (KAFKA_SASL_USERS). The controller listener stays PLAINTEXT on
+    # 127.0.0.1 (KRaft cannot authenticate it with SCRAM: the credentials live in the metadata it serves); its
+    # principal, ANONYMOUS, is the broker talking to its own controller, hence a super user.
+    sed -i -e "s|^listeners=PLAINTEXT://|listeners=SASL_PLAINTEXT://|" \
+      -e "s|^advertised.listeners=PLAINTEXT://|advertised.listeners=SASL_PLAINTEXT://|" \
+      -e "s|^listener.security.protocol.map=.*|listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT|" \
+      -e "s|^inter.broker.listener.name=.*|inter.broker.listener.name=SASL_PLAINTEXT|" "$STATE/server.properties"
+    cat >>"$STATE/server.properties" <<EOF
+
+# KAFKA_SASL_USERS: SCRAM-SHA-256 clients, ACLs enforced.
+sasl.enabled.mechanisms=SCRAM-SHA-256
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-256
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$SASL_ADMIN_NAME" password="$SASL_ADMIN_PASSWORD";
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:$SASL_ADMIN_NAME;User:ANONYMOUS
+EOF
+  fi
   cat >"$STATE/log4j2.properties" <<'EOF'
 # Written by test/kafka/broker.sh. Kafka 4.x logs through SLF4J 1.7 -> log4j-slf4j-impl -> Log4j 2.
 status = warn
@@ -265,8 +297,16 @@ cmd_start() {
   # Cluster ids are 16 random bytes in unpadded base64url (what `kafka-storage random-uuid` prints).
   local cluster_id
   cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+  local scram=() user users
+  if [[ -n "$SASL_USERS" ]]; then
+    IFS=',' read -ra users <<<"$SASL_USERS"
+    for user in "${users[@]}"; do
+      [[ "$user" =~ ^[A-Za-z0-9_.-]+=[A-Za-z0-9_.-]+$ ]] || die "KAFKA_SASL_USERS: expected name=password pairs (letters, digits, _.-)"
+      scram+=(--add-scram "SCRAM-SHA-256=[name=${user%%=*},password=${user#*=}]")
+    done
+  fi
   if ! java -Xmx256m -XX:TieredStopAtLevel=1 "${jvm_common[@]}" -Dtripline.log.name=format \
-      -cp "$CACHE/*" kafka.tools.StorageTool format --standalone \
+      -cp "$CACHE/*" kafka.tools.StorageTool format --standalone "${scram[@]}" \
       -t "$cluster_id" -c "$STATE/server.properties" >"$LOG_DIR/format.out" 2>&1; then
     cat "$LOG_DIR/format.out" >&2
     die "formatting $STATE/data failed"

@@ -4,7 +4,7 @@
  * on the processors depends on (see assigner.ts).
  */
 import { Kafka, logLevel } from 'kafkajs';
-import type { Admin, ITopicMetadata, LogEntry } from 'kafkajs';
+import type { Admin, ITopicMetadata, LogEntry, SASLOptions } from 'kafkajs';
 import { TriplineError, messageOf } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { registerZstdCodec } from './codecs.ts';
@@ -22,7 +22,7 @@ export interface KafkaClientOptions {
 
 /** A kafkajs client whose log lines go to `logger` (kafkajs INFO is chatty: it goes to debug). */
 export function createKafka(
-  settings: Pick<KafkaSettings, 'brokers' | 'clientId'>,
+  settings: Pick<KafkaSettings, 'brokers' | 'clientId' | 'sasl' | 'ssl'>,
   logger: Logger,
   options: KafkaClientOptions,
 ): Kafka {
@@ -34,6 +34,9 @@ export function createKafka(
   return new Kafka({
     clientId: `${settings.clientId}-${options.role}`,
     brokers: settings.brokers,
+    // The role's own principal (KAFKA_SASL_*): the broker's ACLs decide which topics it may read and write.
+    ...(settings.sasl === undefined ? {} : { sasl: { ...settings.sasl } as SASLOptions }),
+    ...(settings.ssl === true ? { ssl: true } : {}),
     connectionTimeout: options.connectionTimeoutMs ?? 3000,
     requestTimeout: options.requestTimeoutMs ?? 30_000,
     // Reconnect quickly once a broker is back (kafkajs' default backoff grows to 30 s).

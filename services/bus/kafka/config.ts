@@ -5,7 +5,7 @@
  */
 import { DEFAULT_TOPICS } from '../../../schemas/conventions.ts';
 import type { EventKind } from '../../../schemas/conventions.ts';
-import type { TriplineConfig } from '../../app/config.ts';
+import type { KafkaSasl, TriplineConfig } from '../../app/config.ts';
 import { TriplineError } from '../../shared/errors.ts';
 import { deepFreeze, readEnum, readInt, readPattern, type Env } from '../../shared/env.ts';
 
@@ -32,6 +32,10 @@ export interface KafkaSettings {
   replicationFactor: number;
   /** Consumer group of the processors. */
   groupId: string;
+  /** SASL credentials of this process's clients (KAFKA_SASL_*); undefined = none. */
+  sasl?: KafkaSasl | undefined;
+  /** TLS to the brokers (KAFKA_SSL). @default false */
+  ssl?: boolean;
   topics: KafkaTopics;
   producer: {
     /**
@@ -231,6 +235,8 @@ export function loadKafkaSettings(base: TriplineConfig['kafka'], env: Env = proc
     partitions: base.partitions,
     replicationFactor: readReplicationFactor(env),
     groupId: base.groupId,
+    ...(base.sasl === undefined ? {} : { sasl: { ...base.sasl } }),
+    ssl: base.ssl ?? false,
     topics,
     producer: {
       compression: readEnum(env, 'TRIPLINE_KAFKA_COMPRESSION', 'gzip', KAFKA_COMPRESSIONS),
