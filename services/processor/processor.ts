@@ -15,6 +15,9 @@
 import type { Revocation, TaskStatus } from '../../schemas/events.ts';
 import type { EventBatch } from '../bus/bus.ts';
 import type { DetectorConfig } from '../core/detect/index.ts';
+import { SpendLedger } from '../core/spend/index.ts';
+import type { SpendSettings } from '../core/spend/index.ts';
+import { DEFAULT_SPEND } from './spend-scoring.ts';
 import type { EscalationPolicy } from '../killswitch/escalation.ts';
 import type { KillSwitch } from '../killswitch/kill-switch.ts';
 import { messageOf } from '../shared/errors.ts';
@@ -83,6 +86,11 @@ export interface ProcessorOptions {
    * @default false
    */
   scoreInOrder?: boolean;
+  /**
+   * Model-call prices and spend budgets (services/core/spend/; TRIPLINE_MODEL_PRICES, TRIPLINE_BUDGETS).
+   * @default the shipped price table, no budgets
+   */
+  spend?: SpendSettings;
 }
 
 /** What the processor knows of a task right now (memory only). */
@@ -150,6 +158,7 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     book,
     escalation,
     kills: new KillMemory(),
+    spend: { ...(options.spend ?? DEFAULT_SPEND), ledger: new SpendLedger() },
   };
   await restoreActiveTasks(parts);
   const writer = createResultWriter({

@@ -8,6 +8,8 @@ import { newTaskState, strongerEffect } from '../core/detect/index.ts';
 import type { LearningEffect, TaskState } from '../core/detect/index.ts';
 import { reasonsOf } from '../core/decide.ts';
 import type { EscalationScope } from '../core/escalation-policy.ts';
+import { emptySpend } from '../core/spend/index.ts';
+import type { Spend } from '../core/spend/index.ts';
 import type { TaskRecord } from '../store/store.ts';
 
 export interface LiveTask {
@@ -45,6 +47,8 @@ export interface LiveTask {
   seen: Set<string>;
   /** The end user and conversation its spans named first (escalation scope: core/escalation-policy.ts). */
   scope: EscalationScope;
+  /** What its model calls cost and used (services/core/spend/), since it began or since a person restored it. */
+  spend: Spend;
 }
 
 export function taskKey(tenant: string, taskId: string): string {
@@ -77,6 +81,7 @@ export function newLiveTask(
     learned: false,
     seen: new Set(),
     scope: {},
+    spend: emptySpend(),
   };
 }
 
@@ -118,6 +123,8 @@ export function markRestored(task: LiveTask): void {
   fresh.endedByTrace = before.endedByTrace;
   task.state = fresh;
   task.raised.clear();
+  // A person accepted what it spent so far: its task budgets count from here.
+  task.spend = emptySpend();
 }
 
 /** Accepted evidence kept per task (a restore adds its verdict's contributions, a handful each). */

@@ -1,0 +1,70 @@
+/**
+ * Model calls in the processor: each is priced (services/core/spend/prices.ts), added to its task's spend and to
+ * the windows of the agent, task type and tenant budgets this processor counts, and checked against the budgets.
+ * A budget's warning alerts, its limit revokes the task — through the same alert and revocation as a detector
+ * verdict (core/decide.ts, the kill switch, the store), with reasons naming the budget, the spend and the window.
+ */
+import type { Decision, ModelUsage } from '../../schemas/events.ts';
+import { thresholdsFor } from '../core/detect/index.ts';
+import { alertOf, detectorRevocation } from '../core/decide.ts';
+import { addSpend, budgetVerdict, checkTaskBudgets, costOf } from '../core/spend/index.ts';
+import type { SpendSettings } from '../core/spend/index.ts';
+import type { BatchOutput } from './batch-output.ts';
+import type { ProcessorParts } from './processor-parts.ts';
+import { noteLearningEffect, onlyAcceptedEvidence, taskKey } from './task-table.ts';
+
+/** Without settings: no budgets, every model priced at the shipped table's fallback (the app passes the table). */
+export const DEFAULT_SPEND: SpendSettings = {
+  prices: { date: '2025-08-01', fallback: { input: 10, output: 30 }, models: new Map() },
+  budgets: [],
+};
+
+export function scoreUsage(
+  parts: ProcessorParts,
+  usage: ModelUsage,
+  output: BatchOutput,
+  names: ReadonlyMap<string, string>,
+): void {
+  const task = parts.resolver.taskFor(usage);
+  parts.resolver.adoptClaims(task, usage, names, output);
+  // Counted already (rebuilt from the store, or delivered twice).
+  if (task.seen.has(usage.id)) return;
+  task.seen.add(usage.id);
+  const { prices, budgets, ledger } = parts.spend;
+  const cost = costOf(prices, usage.model, usage.inputTokens, usage.outputTokens);
+  addSpend(task.spend, usage, cost);
+  const key = taskKey(usage.tenant, usage.taskId);
+  output.tasks.set(key, task);
+  output.usages ??= [];
+  output.usages.push({ usage, costUsd: cost.usd, priced: cost.priced });
+  if (budgets.length === 0) return;
+  const who = { tenant: usage.tenant, agentId: task.state.agentId, taskType: task.state.taskType };
+  const findings = [
+    ...checkTaskBudgets(budgets, who, task.spend),
+    ...ledger.add(budgets, who, usage, cost, usage.endMs),
+  ];
+  const thresholds = thresholdsFor(task.state.taskType, parts.detector);
+  const verdict = budgetVerdict(findings, thresholds.shadow);
+  if (verdict === undefined) return;
+  if (task.peak === undefined || verdict.score >= task.peak.score) task.peak = verdict;
+  noteLearningEffect(task, 'excluded');
+  if (onlyAcceptedEvidence(task, verdict)) return;
+  const level: Decision = verdict.decision;
+  if (!task.raised.has(level)) {
+    task.raised.add(level);
+    const alert = alertOf(task.state, usage, verdict);
+    output.alerts.push(alert);
+    parts.killSwitch.alert(alert);
+  }
+  if (level === 'revoke' && !verdict.shadow && task.status !== 'revoked') {
+    task.status = 'revoked';
+    const revocation = detectorRevocation(task.state, verdict, usage.id, parts.now(), {
+      revokeThreshold: thresholds.revoke,
+      scope: task.scope,
+    });
+    revocation.reason = `spend budget reached: ${verdict.contributions[0]?.reason ?? ''}`;
+    if (task.parentId !== '') revocation.parentTaskId = task.parentId;
+    parts.killSwitch.apply(revocation);
+    output.revocations.push(revocation);
+  }
+}
