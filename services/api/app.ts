@@ -21,6 +21,7 @@ import type { ListFilter, Store, TaskRecord } from '../store/store.ts';
 import { taskTreeView } from './task-tree-view.ts';
 import type { ManualAction } from '../processor/processor.ts';
 import { registerKillSwitchRoutes, verificationView } from './killswitch-routes.ts';
+import { registerSpendRoutes, taskSpend } from './spend-routes.ts';
 import type { KillSwitchRoutesDeps } from './killswitch-routes.ts';
 
 /** What a task type's detector rests on right now. */
@@ -123,11 +124,12 @@ export function buildApiApp(deps: ApiDeps): FastifyInstance {
     const tenant = tenantOf(request);
     const task = await deps.store.getTask(tenant, request.params.taskId);
     if (task === null) throw new TriplineError('NOT_FOUND', `no task ${request.params.taskId}`);
-    const [detector, tree] = await Promise.all([
+    const [detector, tree, spend] = await Promise.all([
       deps.detectorStatus(tenant, task.taskType),
       taskTreeView(deps.store, task),
+      taskSpend(deps.store, tenant, task.taskId, Date.now()),
     ]);
-    return { ...taskView(task, detector), ...tree };
+    return { ...taskView(task, detector), ...tree, spend };
   });
 
   app.get<{ Querystring: ListQuery }>('/v1/alerts', { schema: { querystring: listQuery } }, async (request) => {
@@ -180,6 +182,7 @@ export function buildApiApp(deps: ApiDeps): FastifyInstance {
   if (deps.admin !== undefined) registerAdminRoutes(app, deps.admin);
   if (deps.killSwitch !== undefined) registerKillSwitchRoutes(app, { runtime: deps.killSwitch });
   if (deps.detection !== undefined) void app.register(detectionRoutes, deps.detection);
+  registerSpendRoutes(app, deps.store);
 
   return app;
 }

@@ -124,6 +124,7 @@ export async function startProcessorService(
       detector: detectorConfigOf(config),
       logger,
       taskIdleTimeoutMs: config.processor.taskIdleTimeoutMs,
+      spend: config.spend,
     });
     lifecycle.add(() => processor.stop());
     remote.apply = (revocation) => {
