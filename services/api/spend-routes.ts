@@ -40,7 +40,9 @@ interface SpendQuery {
 function windowMs(text: string): number {
   const ms = Number(text.slice(0, -1)) * (UNIT_MS[text.slice(-1)] ?? 0);
   if (!(ms > 0 && ms <= MAX_WINDOW_MS))
-    throw new TriplineError('VALIDATION_FAILED', `window=${text} must be from 1m to 366d`, { details: { key: 'window' } });
+    throw new TriplineError('VALIDATION_FAILED', `window=${text} must be from 1m to 366d`, {
+      details: { key: 'window' },
+    });
   return ms;
 }
 
@@ -69,7 +71,11 @@ export async function taskSpend(
   return row === undefined ? null : spendView(row);
 }
 
-export function registerSpendRoutes(app: FastifyInstance, store: Pick<Store, 'spend'>, now: () => number = Date.now): void {
+export function registerSpendRoutes(
+  app: FastifyInstance,
+  store: Pick<Store, 'spend'>,
+  now: () => number = Date.now,
+): void {
   app.get<{ Querystring: SpendQuery }>('/v1/spend', { schema: { querystring: spendQuery } }, async (request) => {
     const { query } = request;
     const toMs = query.to === undefined ? now() : parseTime('to', query.to);

@@ -46,7 +46,8 @@ export function modelOperation(attributes: Attributes): ModelOperation | null {
   const openInference = attributes.get(ATTR.openInferenceKind);
   if (typeof openInference === 'string') return OPENINFERENCE_MODEL_KINDS[openInference.toUpperCase()] ?? null;
   const requestType = attributes.get(ATTR.llmRequestType);
-  if (typeof requestType === 'string') return Object.hasOwn(LLM_REQUEST_TYPES, requestType) ? (LLM_REQUEST_TYPES[requestType] ?? null) : null;
+  if (typeof requestType === 'string')
+    return Object.hasOwn(LLM_REQUEST_TYPES, requestType) ? (LLM_REQUEST_TYPES[requestType] ?? null) : null;
   if (attributes.has(ATTR.genAiUsagePromptLegacy) || attributes.has(ATTR.genAiUsageCompletionLegacy)) return 'chat';
   return null;
 }

@@ -243,7 +243,10 @@ function stringIsOneOf(buf: Uint8Array, k: number, list: readonly Uint8Array[]):
 export function isModelCall(buf: Uint8Array): boolean {
   if (typeOf(K_GENAI_OPERATION) === T_STRING) return stringIsOneOf(buf, K_GENAI_OPERATION, MODEL_OPERATION_BYTES);
   if (typeOf(K_OPENINFERENCE) === T_STRING)
-    return Object.hasOwn(OPENINFERENCE_MODEL_KINDS, text(buf, aOf(K_OPENINFERENCE), bOf(K_OPENINFERENCE)).toUpperCase());
+    return Object.hasOwn(
+      OPENINFERENCE_MODEL_KINDS,
+      text(buf, aOf(K_OPENINFERENCE), bOf(K_OPENINFERENCE)).toUpperCase(),
+    );
   if (typeOf(K_LLM_REQUEST_TYPE) === T_STRING) return stringIsOneOf(buf, K_LLM_REQUEST_TYPE, LLM_REQUEST_TYPE_BYTES);
   for (let k = K_USAGE_LEGACY_FIRST; k <= K_USAGE_LEGACY_LAST; k++) if (typeOf(k) !== T_NONE) return true;
   return false;

@@ -176,7 +176,8 @@ export class BatchScheduler {
     const deferred = new Set<string>();
     const earlier = new Set<Promise<void>>();
     for (const [tenant, ids] of unknown) for (const taskId of ids) deferred.add(taskKey(tenant, taskId));
-    for (const item of [...batch.events, ...batch.boundaries]) {
+    const items = [...batch.events, ...batch.boundaries, ...(batch.usages ?? [])];
+    for (const item of items) {
       const key = taskKey(item.tenant, item.taskId);
       const waiting = this.#awaitingHistory.get(key);
       if (waiting === undefined) continue;
@@ -184,7 +185,7 @@ export class BatchScheduler {
       earlier.add(waiting);
     }
     if (this.#scoreInOrder && (deferred.size > 0 || this.#awaitingHistory.size > 0)) {
-      for (const item of [...batch.events, ...batch.boundaries]) deferred.add(taskKey(item.tenant, item.taskId));
+      for (const item of items) deferred.add(taskKey(item.tenant, item.taskId));
       for (const waiting of this.#awaitingHistory.values()) earlier.add(waiting);
     }
     return { deferred, earlier };

@@ -54,7 +54,14 @@ export function scoreItems(
     if (earlierEnd !== undefined) ends.set(key, { ...earlierEnd, taskId: event.taskId });
   }
   // Model calls count toward their tasks' spend before the tasks end (a root and its last call come together).
-  for (const usage of [...usages].sort((a, b) => a.endMs - b.endMs)) scoreUsage(parts, usage, output, names);
+  // What the batch's boundaries say of a task (its type, its agent) applies first: a budget may name them.
+  const declared = new Map<string, TaskBoundary[]>();
+  for (const boundary of boundaries) {
+    const key = taskKey(boundary.tenant, boundary.taskId);
+    declared.set(key, [...(declared.get(key) ?? []), boundary]);
+  }
+  for (const usage of [...usages].sort((a, b) => a.endMs - b.endMs))
+    scoreUsage(parts, usage, output, names, declared.get(taskKey(usage.tenant, usage.taskId)) ?? []);
   for (const boundary of [...declarations, ...ends.values(), ...repeatedEnds]) endTask(parts, boundary, output, names);
   applyEscalations(parts, output);
   return output;

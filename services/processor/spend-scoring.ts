@@ -4,7 +4,7 @@
  * A budget's warning alerts, its limit revokes the task — through the same alert and revocation as a detector
  * verdict (core/decide.ts, the kill switch, the store), with reasons naming the budget, the spend and the window.
  */
-import type { Decision, ModelUsage } from '../../schemas/events.ts';
+import type { Decision, ModelUsage, TaskBoundary } from '../../schemas/events.ts';
 import { thresholdsFor } from '../core/detect/index.ts';
 import { alertOf, detectorRevocation } from '../core/decide.ts';
 import { addSpend, budgetVerdict, checkTaskBudgets, costOf } from '../core/spend/index.ts';
@@ -24,9 +24,11 @@ export function scoreUsage(
   usage: ModelUsage,
   output: BatchOutput,
   names: ReadonlyMap<string, string>,
+  boundaries: readonly TaskBoundary[] = [],
 ): void {
   const task = parts.resolver.taskFor(usage);
   parts.resolver.adoptClaims(task, usage, names, output);
+  for (const boundary of boundaries) parts.resolver.adoptClaims(task, boundary, names, output);
   // Counted already (rebuilt from the store, or delivered twice).
   if (task.seen.has(usage.id)) return;
   task.seen.add(usage.id);
@@ -36,7 +38,12 @@ export function scoreUsage(
   const key = taskKey(usage.tenant, usage.taskId);
   output.tasks.set(key, task);
   output.usages ??= [];
-  output.usages.push({ usage, costUsd: cost.usd, priced: cost.priced });
+  // Stored under the task as resolved: its id, type and agent (the span itself may name none of them).
+  output.usages.push({
+    usage: { ...usage, taskType: task.state.taskType, agentId: task.state.agentId },
+    costUsd: cost.usd,
+    priced: cost.priced,
+  });
   if (budgets.length === 0) return;
   const who = { tenant: usage.tenant, agentId: task.state.agentId, taskType: task.state.taskType };
   const findings = [

@@ -6,7 +6,16 @@
  */
 import type { Alert, Revocation, TaskStatus } from '../../schemas/events.ts';
 import { TriplineError } from '../shared/errors.ts';
-import type { BaselineRecord, ListFilter, ModelUsageRow, Page, ScoredEvent, SpendRow, Store, TaskRecord } from './store.ts';
+import type {
+  BaselineRecord,
+  ListFilter,
+  ModelUsageRow,
+  Page,
+  ScoredEvent,
+  SpendRow,
+  Store,
+  TaskRecord,
+} from './store.ts';
 
 const MAX_PAGE = 1000;
 

@@ -115,7 +115,14 @@ export interface Store {
    * Spend grouped by task, agent or task type over [fromMs, toMs), costliest first, at most `limit` groups; `taskId`
    * keeps one task's calls only.
    */
-  spend(query: { tenant: string; by: SpendGroup; fromMs: number; toMs: number; limit: number; taskId?: string }): Promise<SpendRow[]>;
+  spend(query: {
+    tenant: string;
+    by: SpendGroup;
+    fromMs: number;
+    toMs: number;
+    limit: number;
+    taskId?: string;
+  }): Promise<SpendRow[]>;
 
   /**
    * The current record of a task, by its id or else by its declared name. Its status follows the revocations log

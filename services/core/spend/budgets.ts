@@ -68,7 +68,11 @@ export function emptySpend(): Spend {
 }
 
 /** Adds one call to a spend (mutates and returns it). */
-export function addSpend(spend: Spend, usage: Pick<ModelUsage, 'model' | 'inputTokens' | 'outputTokens'>, cost: Cost): Spend {
+export function addSpend(
+  spend: Spend,
+  usage: Pick<ModelUsage, 'model' | 'inputTokens' | 'outputTokens'>,
+  cost: Cost,
+): Spend {
   spend.usd += cost.usd;
   spend.inputTokens += usage.inputTokens;
   spend.outputTokens += usage.outputTokens;
@@ -111,14 +115,16 @@ export function parseBudgets(document: unknown): Budget[] | string {
     if (typeof scope !== 'string' || !(BUDGET_SCOPES as readonly string[]).includes(scope))
       return `${where}.scope must be one of ${BUDGET_SCOPES.join(', ')}`;
     const id = item.id ?? `${scope}-${String(index)}`;
-    if (typeof id !== 'string' || id === '' || id.length > 64) return `${where}.id must be a name of 1 to 64 characters`;
+    if (typeof id !== 'string' || id === '' || id.length > 64)
+      return `${where}.id must be a name of 1 to 64 characters`;
     if (ids.has(id)) return `${where}.id "${id}" is used twice`;
     ids.add(id);
     if (item.usd !== undefined && !positive(item.usd)) return `${where}.usd must be a positive number of USD`;
     if (item.tokens !== undefined && !positive(item.tokens)) return `${where}.tokens must be a positive number`;
     if (item.usd === undefined && item.tokens === undefined) return `${where} needs a limit: usd, tokens or both`;
     const warnAt = item.warnAt ?? DEFAULT_WARN_AT;
-    if (typeof warnAt !== 'number' || !(warnAt > 0 && warnAt <= 1)) return `${where}.warnAt must be a fraction in (0, 1]`;
+    if (typeof warnAt !== 'number' || !(warnAt > 0 && warnAt <= 1))
+      return `${where}.warnAt must be a fraction in (0, 1]`;
     for (const key of ['match', 'tenant'] as const) {
       const value = item[key];
       if (value !== undefined && (typeof value !== 'string' || value === ''))
@@ -135,8 +141,8 @@ export function parseBudgets(document: unknown): Budget[] | string {
       return `${where}: a task budget holds for the task's life; it takes no window`;
     }
     const budget: Budget = { id, scope: scope as BudgetScope, warnAt, windowMs, window };
-    if (item.usd !== undefined) budget.usd = item.usd as number;
-    if (item.tokens !== undefined) budget.tokens = item.tokens as number;
+    if (item.usd !== undefined) budget.usd = item.usd;
+    if (item.tokens !== undefined) budget.tokens = item.tokens;
     if (typeof item.match === 'string') budget.match = item.match;
     if (typeof item.tenant === 'string') budget.tenant = item.tenant;
     budgets.push(budget);
@@ -340,7 +346,8 @@ function sumOf(window: WindowSpend): Spend {
     total.calls += bucket.calls;
     total.unpriced += bucket.unpriced;
     for (const [model, usd] of Object.entries(bucket.models)) {
-      const key = Object.hasOwn(total.models, model) || Object.keys(total.models).length < MAX_SPEND_MODELS ? model : 'other';
+      const key =
+        Object.hasOwn(total.models, model) || Object.keys(total.models).length < MAX_SPEND_MODELS ? model : 'other';
       total.models[key] = (Object.hasOwn(total.models, key) ? (total.models[key] ?? 0) : 0) + usd;
     }
   }

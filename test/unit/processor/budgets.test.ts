@@ -24,7 +24,14 @@ function settings(budgets: unknown): SpendSettings {
 }
 
 let seq = 0;
-function chat(taskId: string, atMs: number, inputTokens: number, outputTokens: number, model = 'gpt-4o', agentId = 'agent-1'): ModelUsage {
+function chat(
+  taskId: string,
+  atMs: number,
+  inputTokens: number,
+  outputTokens: number,
+  model = 'gpt-4o',
+  agentId = 'agent-1',
+): ModelUsage {
   seq += 1;
   return {
     id: `trace-${taskId}:chat-${String(seq)}`,
@@ -57,7 +64,9 @@ describe('spend budgets in the processor (memory store)', () => {
     expect(h.processor.taskSnapshot(TENANT, 'looping')).toMatchObject({ status: 'active', score: 60 });
     const warned = await h.store.listAlerts({ tenant: TENANT, taskId: 'looping', limit: 10 });
     expect(warned.items).toEqual([expect.objectContaining({ decision: 'alert' })]);
-    expect(warned.items[0]?.reasons[0]).toMatch(/^task budget "per-task" \$5\.00 per task: spent \$4\.25 .* 85% of the limit$/);
+    expect(warned.items[0]?.reasons[0]).toMatch(
+      /^task budget "per-task" \$5\.00 per task: spent \$4\.25 .* 85% of the limit$/,
+    );
 
     // Another call, delivered twice, takes it over: $4.25 + $0.75 + 38k out ($0.38) = $5.38.
     const over = chat('looping', NOW + 20, 300_000, 38_000);
@@ -73,7 +82,11 @@ describe('spend budgets in the processor (memory store)', () => {
     expect((await h.store.listRevocations({ tenant: TENANT, taskId: 'looping', limit: 10 })).items).toHaveLength(1);
 
     // A frugal task next to it is not touched.
-    await h.processor.handle({ events: [], boundaries: [], usages: [chat('frugal', NOW + 30, 20_000, 2000, 'gpt-4o-mini')] });
+    await h.processor.handle({
+      events: [],
+      boundaries: [],
+      usages: [chat('frugal', NOW + 30, 20_000, 2000, 'gpt-4o-mini')],
+    });
     expect(h.processor.taskSnapshot(TENANT, 'frugal')).toMatchObject({ status: 'active', score: 0 });
 
     // The calls are stored with their cost, once each.
@@ -92,7 +105,11 @@ describe('spend budgets in the processor (memory store)', () => {
     });
     // Three tasks of one agent, $0.75 each: the third crosses $2 within the hour.
     for (const [index, taskId] of ['a', 'b', 'c'].entries())
-      await h.processor.handle({ events: [], boundaries: [], usages: [chat(taskId, NOW + index * 60_000, 300_000, 0)] });
+      await h.processor.handle({
+        events: [],
+        boundaries: [],
+        usages: [chat(taskId, NOW + index * 60_000, 300_000, 0)],
+      });
     expect(revocationsOf(h.messages).map((revocation) => revocation.taskId)).toEqual(['c']);
     expect(revocationsOf(h.messages)[0]?.reasons[0]).toBe(
       'agent budget "agent-hour" $2.00 per 1h for agent agent-1: spent $2.25 (900k tokens in, 0 out, gpt-4o) in the last 1h',

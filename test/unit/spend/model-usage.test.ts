@@ -28,7 +28,7 @@ function span(name: string, attributes: Record<string, string | number>): OtlpSp
     attributes: Object.entries(attributes).map(([key, value]) => attr(key, value)),
     events: [],
     links: [],
-  } as unknown as OtlpSpan;
+  };
 }
 
 function request(spans: OtlpSpan[]): OtlpTraceRequest {
@@ -39,7 +39,7 @@ function request(spans: OtlpSpan[]): OtlpTraceRequest {
         scopeSpans: [{ scope: { name: 'test', attributes: [] }, spans }],
       },
     ],
-  } as unknown as OtlpTraceRequest;
+  };
 }
 
 describe('model calls', () => {
@@ -130,17 +130,37 @@ describe('model calls', () => {
       ]),
       'acme',
     );
-    expect(batch.usages.map(({ operation, model, provider, inputTokens, outputTokens }) => ({
-      operation,
-      model,
-      provider,
-      inputTokens,
-      outputTokens,
-    }))).toEqual([
+    expect(
+      batch.usages.map(({ operation, model, provider, inputTokens, outputTokens }) => ({
+        operation,
+        model,
+        provider,
+        inputTokens,
+        outputTokens,
+      })),
+    ).toEqual([
       { operation: 'chat', model: 'gpt-4.1', provider: 'OpenAI', inputTokens: 10, outputTokens: 20 },
-      { operation: 'embeddings', model: 'text-embedding-3-small', provider: undefined, inputTokens: 64, outputTokens: 0 },
-      { operation: 'chat', model: 'claude-3-5-sonnet-20241022', provider: 'anthropic', inputTokens: 300, outputTokens: 50 },
-      { operation: 'embeddings', model: 'text-embedding-3-large', provider: undefined, inputTokens: 0, outputTokens: 0 },
+      {
+        operation: 'embeddings',
+        model: 'text-embedding-3-small',
+        provider: undefined,
+        inputTokens: 64,
+        outputTokens: 0,
+      },
+      {
+        operation: 'chat',
+        model: 'claude-3-5-sonnet-20241022',
+        provider: 'anthropic',
+        inputTokens: 300,
+        outputTokens: 50,
+      },
+      {
+        operation: 'embeddings',
+        model: 'text-embedding-3-large',
+        provider: undefined,
+        inputTokens: 0,
+        outputTokens: 0,
+      },
     ]);
   });
 
@@ -156,12 +176,18 @@ describe('model calls', () => {
         span('execute_tool refund', { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.usage.prompt_tokens': 9 }),
         span('chain', { 'openinference.span.kind': 'CHAIN', 'llm.token_count.prompt': 300 }),
         span('workflow', { 'llm.request.type': 'rerank', 'gen_ai.usage.prompt_tokens': 4 }),
-        span('chat', { 'gen_ai.operation.name': 'chat', 'gen_ai.usage.input_tokens': 1e30, 'gen_ai.usage.output_tokens': -5 }),
+        span('chat', {
+          'gen_ai.operation.name': 'chat',
+          'gen_ai.usage.input_tokens': 1e30,
+          'gen_ai.usage.output_tokens': -5,
+        }),
       ]),
       'acme',
     );
     expect(batch.events.map((event) => event.kind)).toEqual(['tool_call']);
-    expect(batch.usages).toEqual([expect.objectContaining({ inputTokens: 100_000_000, outputTokens: 0, model: 'unknown' })]);
+    expect(batch.usages).toEqual([
+      expect.objectContaining({ inputTokens: 100_000_000, outputTokens: 0, model: 'unknown' }),
+    ]);
     expect(batch.usageOnly).toBe(1);
     expect(batch.dropped).toBe(4);
   });

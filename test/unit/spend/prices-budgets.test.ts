@@ -51,13 +51,18 @@ describe('prices', () => {
   });
 
   it('lays an operator table over the shipped one and refuses bad prices with a sentence', () => {
-    const mine = parsePriceTable({ models: { 'gpt-4o': { input: 5, output: 15 }, 'my-model': { input: 1, output: 2 } } }, table);
+    const mine = parsePriceTable(
+      { models: { 'gpt-4o': { input: 5, output: 15 }, 'my-model': { input: 1, output: 2 } } },
+      table,
+    );
     if (typeof mine === 'string') throw new Error(mine);
     expect(mine.date).toBe(table.date);
     expect(costOf(mine, 'gpt-4o', 1_000_000, 0).usd).toBe(5);
     expect(costOf(mine, 'my-model', 0, 1_000_000).usd).toBe(2);
     expect(costOf(mine, 'gpt-4.1', 1_000_000, 0).usd).toBe(2);
-    expect(parsePriceTable({ date: '2025-01-01', fallback: { input: 1 } })).toMatch(/"fallback"\.output must be a number/);
+    expect(parsePriceTable({ date: '2025-01-01', fallback: { input: 1 } })).toMatch(
+      /"fallback"\.output must be a number/,
+    );
     expect(parsePriceTable({ models: { x: { input: -1, output: 1 } } }, table)).toMatch(/"models"\."x"\.input/);
     expect(parsePriceTable({ date: 'yesterday', fallback: { input: 1, output: 1 } })).toMatch(/"date"/);
   });
@@ -71,23 +76,36 @@ describe('budgets', () => {
     expect(parseBudgets({ budgets: [{ scope: 'agent', usd: 1 }] })).toMatch(/budgets\[0\]\.window must be a duration/);
     expect(parseBudgets({ budgets: [{ scope: 'task', usd: 1, window: '1h' }] })).toMatch(/takes no window/);
     expect(parseBudgets({ budgets: [{ scope: 'task', usd: 1, warnAt: 2 }] })).toMatch(/warnAt/);
-    expect(parseBudgets({ budgets: [{ id: 'a', scope: 'task', usd: 1 }, { id: 'a', scope: 'task', usd: 2 }] })).toMatch(
-      /used twice/,
-    );
+    expect(
+      parseBudgets({
+        budgets: [
+          { id: 'a', scope: 'task', usd: 1 },
+          { id: 'a', scope: 'task', usd: 2 },
+        ],
+      }),
+    ).toMatch(/used twice/);
   });
 
   it('warns at the fraction and revokes at the limit, naming the budget, the spend, the tokens and the models', () => {
     const list = budgets({ budgets: [{ id: 'per-task', scope: 'task', usd: 5 }] });
     const spend = emptySpend();
     // 1.6M tokens in and 0 out of gpt-4o: $4.00, 80% of $5.
-    addSpend(spend, { model: 'gpt-4o', inputTokens: 1_600_000, outputTokens: 0 }, costOf(table, 'gpt-4o', 1_600_000, 0));
+    addSpend(
+      spend,
+      { model: 'gpt-4o', inputTokens: 1_600_000, outputTokens: 0 },
+      costOf(table, 'gpt-4o', 1_600_000, 0),
+    );
     const warn = checkTaskBudgets(list, who, spend);
     expect(warn).toEqual([expect.objectContaining({ level: 'warn', feature: 'budget.task' })]);
     expect(warn[0]?.reason).toBe(
       'task budget "per-task" $5.00 per task: spent $4.00 (1.60M tokens in, 0 out, gpt-4o) in this task: 80% of the limit',
     );
     expect(budgetVerdict(warn, false)).toMatchObject({ decision: 'alert', score: 60 });
-    addSpend(spend, { model: 'gpt-4o', inputTokens: 12_000, outputTokens: 38_000 }, costOf(table, 'gpt-4o', 12_000, 38_000));
+    addSpend(
+      spend,
+      { model: 'gpt-4o', inputTokens: 12_000, outputTokens: 38_000 },
+      costOf(table, 'gpt-4o', 12_000, 38_000),
+    );
     const reached = checkTaskBudgets(list, who, spend);
     expect(reached[0]?.reason).toBe(
       'task budget "per-task" $5.00 per task: spent $4.41 (1.61M tokens in, 38k out, gpt-4o) in this task: 88% of the limit',
@@ -114,8 +132,14 @@ describe('budgets', () => {
         { id: 'other-type', scope: 'task', usd: 0.000001, match: 'triage' },
       ],
     });
-    const spend = addSpend(emptySpend(), { model: 'gpt-4o', inputTokens: 700, outputTokens: 400 }, costOf(table, 'gpt-4o', 700, 400));
-    expect(checkTaskBudgets(list, who, spend).map((found) => [found.budget.id, found.level])).toEqual([['tokens', 'limit']]);
+    const spend = addSpend(
+      emptySpend(),
+      { model: 'gpt-4o', inputTokens: 700, outputTokens: 400 },
+      costOf(table, 'gpt-4o', 700, 400),
+    );
+    expect(checkTaskBudgets(list, who, spend).map((found) => [found.budget.id, found.level])).toEqual([
+      ['tokens', 'limit'],
+    ]);
     expect(checkTaskBudgets(list, who, spend)[0]?.reason).toMatch(/^task budget "tokens" 1.0k tokens per task: spent/);
   });
 
@@ -153,7 +177,13 @@ describe('budgets', () => {
     const ledger = new SpendLedger(100);
     const cost = costOf(table, 'gpt-4o', 1, 0);
     for (let i = 0; i < 1000; i++)
-      ledger.add(list, { ...who, agentId: `agent-${String(i)}` }, { model: 'gpt-4o', inputTokens: 1, outputTokens: 0 }, cost, 0);
+      ledger.add(
+        list,
+        { ...who, agentId: `agent-${String(i)}` },
+        { model: 'gpt-4o', inputTokens: 1, outputTokens: 0 },
+        cost,
+        0,
+      );
     expect(ledger.size).toBe(100);
     expect(ledger.spendOf(list[0] as Budget, { ...who, agentId: 'agent-999' })?.calls).toBe(1);
     expect(ledger.spendOf(list[0] as Budget, { ...who, agentId: 'agent-0' })).toBeUndefined();
