@@ -14,6 +14,7 @@ export const ATTACK_PATTERNS = [
   'post_task_credentials',
   'risky_sequence',
   'probing_storm',
+  'runaway_spend',
 ] as const;
 /**
  * Injection attacks (./injection.ts): each targets the task type whose own tools it reuses (mail, payments, chat,
@@ -166,5 +167,8 @@ export function attackEvents(r: Rand, pattern: ClassicPattern): { events: Planne
       }
       return { events, afterEnd: none };
     }
+    case 'runaway_spend':
+      // No event of its own: the task's model calls run away (scenarios.ts adds them, runawayModelCalls).
+      return { events: none, afterEnd: none };
   }
 }

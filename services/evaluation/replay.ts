@@ -23,6 +23,8 @@ import {
 } from '../core/detect/index.ts';
 import type { DetectorConfig, LearningEffect, TaskSummary } from '../core/detect/index.ts';
 import { strongerEffect } from '../core/detect/index.ts';
+import { SpendLedger, addSpend, budgetVerdict, checkTaskBudgets, costOf, emptySpend } from '../core/spend/index.ts';
+import type { SpendSettings } from '../core/spend/index.ts';
 import { BaselineBook } from '../processor/baseline-book.ts';
 import type { LabelledTask } from './plan-events.ts';
 
@@ -67,6 +69,11 @@ export interface ReplayOptions {
   policy?: LearningPolicy;
   /** Called for each task Tripline learns (e.g. to collect summaries). */
   onLearn?: (summary: TaskSummary) => void;
+  /**
+   * Prices and budgets the tasks' model calls are held to, as the processor holds them
+   * (services/processor/spend-scoring.ts); absent: model calls are not checked.
+   */
+  spend?: SpendSettings;
 }
 
 function timesOf(task: LabelledTask): { startMs: number; endMs: number }[] {
@@ -94,6 +101,7 @@ export function replayTripline(
 ): { outcomes: TaskOutcome[]; book: BaselineBook } {
   const policy = options.policy ?? PROCESSOR_POLICY;
   const book = new BaselineBook();
+  const ledger = new SpendLedger();
   const outcomes = tasks.map((task): TaskOutcome => {
     const first = task.events[0] ?? task.afterEnd[0];
     let state = newTaskState({
@@ -119,7 +127,42 @@ export function replayTripline(
       if (effect === 'excluded') flagged = true;
       if (verdict.decision === 'revoke' && !verdict.shadow) revoked = true;
     };
-    for (const event of task.events) scoreOne(event);
+    // Model calls after an event (or before the first) are checked against the budgets right after it; a budget's
+    // verdict stands for that event when it is the stronger one.
+    const spend = emptySpend();
+    const spendVerdict = (afterEvent: number): Verdict | undefined => {
+      const settings = options.spend;
+      if (settings === undefined) return undefined;
+      const findings = [];
+      for (const { afterEvent: after, usage } of task.usages ?? []) {
+        if (after !== afterEvent) continue;
+        const cost = costOf(settings.prices, usage.model, usage.inputTokens, usage.outputTokens);
+        addSpend(spend, usage, cost);
+        const who = { tenant: usage.tenant, agentId: state.agentId, taskType: state.taskType };
+        findings.push(
+          ...checkTaskBudgets(settings.budgets, who, spend),
+          ...ledger.add(settings.budgets, who, usage, cost, usage.endMs),
+        );
+        // The call that reaches a limit revokes the task there (its reason names the spend at that call).
+        if (findings.some((found) => found.level === 'limit')) break;
+      }
+      return budgetVerdict(findings, config.shadow);
+    };
+    const applySpend = (verdict: Verdict | undefined): void => {
+      const last = decisions.length - 1;
+      if (verdict === undefined || last < 0 || verdict.score <= (decisions[last]?.score ?? 0)) return;
+      const decision = toDecision(verdict);
+      decisions[last] = decision;
+      if (peak === undefined || decision.score >= peak.score) peak = decision;
+      flagged = true;
+      if (verdict.decision === 'revoke' && !verdict.shadow) revoked = true;
+    };
+    const before = spendVerdict(-1);
+    task.events.forEach((event, index) => {
+      scoreOne(event);
+      if (index === 0) applySpend(before);
+      applySpend(spendVerdict(index));
+    });
     state = markEnded(state, task.boundary.endMs);
     const learned = policy({ flagged, revoked, peak, events: task.events.length });
     if (learned && effect === 'held' && policy === PROCESSOR_POLICY) {

@@ -68,6 +68,7 @@ export function toMarkdown(result: EvaluationResult): string {
     }
     lines.push(row('**overall**', d.metrics.overall));
   }
+  lines.push(...spendLines(result));
   if (result.pipeline !== undefined) {
     const p = result.pipeline;
     const a = p.agreement;
@@ -92,3 +93,30 @@ export function toMarkdown(result: EvaluationResult): string {
   );
   return lines.join('\n');
 }
+
+/**
+ * What the budgets decided (docs/budgets.md): Tripline's tasks flagged by a `budget.*` feature, by label, and the
+ * reason of the first runaway-spend task caught.
+ */
+function spendLines(result: EvaluationResult): string[] {
+  const tripline = result.detectors[0];
+  if (tripline === undefined) return [];
+  const byLabel = new Map<string, number>();
+  let example: string | undefined;
+  for (const outcome of tripline.outcomes) {
+    const flagged = outcome.decisions.find(
+      (decision) => decision.decision !== 'allow' && decision.reasons.some((reason) => BUDGET_REASON.test(reason)),
+    );
+    if (flagged === undefined) continue;
+    byLabel.set(outcome.label, (byLabel.get(outcome.label) ?? 0) + 1);
+    if (outcome.label === 'runaway_spend' && example === undefined) example = flagged.reasons[0];
+  }
+  if (byLabel.size === 0) return [];
+  const counts = [...byLabel].map(([label, count]) => `${label} ${String(count)}`).join(', ');
+  return [
+    '',
+    `Spend budgets (shipped policies/budgets.json and model-prices.json unless TRIPLINE_BUDGETS / TRIPLINE_MODEL_PRICES say otherwise): tasks flagged by a budget: ${counts}.${example === undefined ? '' : ` Example: "${example}"`}`,
+  ];
+}
+
+const BUDGET_REASON = /^(task|agent|task type|tenant) budget "/;
