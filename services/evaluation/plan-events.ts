@@ -79,7 +79,9 @@ function planTask(plan: TaskPlan, clock: { now: number }, tenant: string, scale:
   const callsAfter = (index: number, atMs: number): void => {
     calls.forEach((call, n) => {
       if (call.afterEvent === index)
-        spans.push(modelSpan(plan, call, atMs, traceId, stableId('span', plan.taskId, 'model', n).slice(0, 16), rootSpanId));
+        spans.push(
+          modelSpan(plan, call, atMs, traceId, stableId('span', plan.taskId, 'model', n).slice(0, 16), rootSpanId),
+        );
     });
   };
   callsAfter(-1, taskStart);

@@ -99,8 +99,7 @@ export function toMarkdown(result: EvaluationResult): string {
  * reason of the first runaway-spend task caught.
  */
 function spendLines(result: EvaluationResult): string[] {
-  const tripline = result.detectors[0];
-  if (tripline === undefined) return [];
+  const [tripline] = result.detectors;
   const byLabel = new Map<string, number>();
   let example: string | undefined;
   for (const outcome of tripline.outcomes) {

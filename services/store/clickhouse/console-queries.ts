@@ -151,7 +151,7 @@ export async function openConsoleQueries(options: ConsoleQueryOptions): Promise<
         rows.length === 0
           ? []
           : (
-              await select<{ task_id: string; cost_usd: number; tokens: number }>(
+              await select<{ task_id: string; cost_usd: number; tokens: number | string }>(
                 `SELECT task_id, sum(cost_usd) AS cost_usd, sum(input_tokens + output_tokens) AS tokens
                  FROM ${db}.model_usage FINAL
                  WHERE tenant = {tenant:String} AND task_id IN {ids:Array(String)}
