@@ -95,6 +95,8 @@ function windowMsOf(text: unknown): number | undefined {
   return ms >= MIN_WINDOW_MS && ms <= MAX_WINDOW_MS ? ms : undefined;
 }
 
+const BUDGET_KEYS = new Set(['id', 'scope', 'match', 'tenant', 'usd', 'tokens', 'warnAt', 'window']);
+
 const positive = (value: unknown): value is number =>
   typeof value === 'number' && Number.isFinite(value) && value > 0 && value <= 1e12;
 
@@ -111,6 +113,8 @@ export function parseBudgets(document: unknown): Budget[] | string {
   for (const [index, item] of document.budgets.entries()) {
     const where = `budgets[${String(index)}]`;
     if (!isRecord(item)) return `${where} must be an object`;
+    const unknown = Object.keys(item).find((key) => !BUDGET_KEYS.has(key));
+    if (unknown !== undefined) return `${where} has an unknown key "${unknown}" (${[...BUDGET_KEYS].join(', ')})`;
     const scope = item.scope;
     if (typeof scope !== 'string' || !(BUDGET_SCOPES as readonly string[]).includes(scope))
       return `${where}.scope must be one of ${BUDGET_SCOPES.join(', ')}`;

@@ -55,6 +55,8 @@ function priceOf(value: unknown, where: string): ModelPrice | string {
  */
 export function parsePriceTable(document: unknown, base?: PriceTable): PriceTable | string {
   if (!isRecord(document)) return 'the price table must be a JSON object';
+  const unknown = Object.keys(document).find((key) => !TABLE_KEYS.has(key));
+  if (unknown !== undefined) return `unknown key "${unknown}" (a price table has date, currency, fallback, models)`;
   if (document.currency !== undefined && document.currency !== 'USD') return '"currency" must be "USD"';
   const date = document.date ?? base?.date;
   if (typeof date !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(date)) return '"date" must be a date YYYY-MM-DD';
@@ -76,6 +78,8 @@ export function parsePriceTable(document: unknown, base?: PriceTable): PriceTabl
   if (models.size > MAX_MODELS) return `"models" holds more than ${String(MAX_MODELS)} models`;
   return { date, fallback, models };
 }
+
+const TABLE_KEYS = new Set(['//', 'date', 'currency', 'fallback', 'models']);
 
 const PREFIX = /^(?:[a-z0-9_.-]+[/:])+/;
 const SEPARATORS = new Set(['-', '@', ':', '.']);

@@ -65,6 +65,7 @@ describe('prices', () => {
     );
     expect(parsePriceTable({ models: { x: { input: -1, output: 1 } } }, table)).toMatch(/"models"\."x"\.input/);
     expect(parsePriceTable({ date: 'yesterday', fallback: { input: 1, output: 1 } })).toMatch(/"date"/);
+    expect(parsePriceTable({ model: {} }, table)).toMatch(/unknown key "model"/);
   });
 });
 
@@ -76,6 +77,7 @@ describe('budgets', () => {
     expect(parseBudgets({ budgets: [{ scope: 'agent', usd: 1 }] })).toMatch(/budgets\[0\]\.window must be a duration/);
     expect(parseBudgets({ budgets: [{ scope: 'task', usd: 1, window: '1h' }] })).toMatch(/takes no window/);
     expect(parseBudgets({ budgets: [{ scope: 'task', usd: 1, warnAt: 2 }] })).toMatch(/warnAt/);
+    expect(parseBudgets({ budgets: [{ scope: 'task', limit: 1 }] })).toMatch(/budgets\[0\] has an unknown key "limit"/);
     expect(
       parseBudgets({
         budgets: [
