@@ -39,7 +39,7 @@ function span(id: number, name: string, attributes: OtlpKeyValue[], parent = 'ee
     attributes,
     events: [],
     links: [],
-  } as unknown as OtlpSpan;
+  };
 }
 
 const request: OtlpTraceRequest = {
@@ -69,7 +69,7 @@ const request: OtlpTraceRequest = {
       ],
     },
   ],
-} as unknown as OtlpTraceRequest;
+};
 
 describe('model calls through the byte router and the Kafka record decoding', () => {
   it('routes both shapes to the tool_calls topic, decodes them into usages, and a processor revokes over budget', async () => {
