@@ -15,7 +15,7 @@
 import type { Revocation, TaskStatus } from '../../schemas/events.ts';
 import type { EventBatch } from '../bus/bus.ts';
 import type { DetectorConfig } from '../core/detect/index.ts';
-import { SpendLedger } from '../core/spend/index.ts';
+import { SpendBaselines, SpendLedger } from '../core/spend/index.ts';
 import type { SpendSettings } from '../core/spend/index.ts';
 import { DEFAULT_SPEND } from './spend-scoring.ts';
 import type { EscalationPolicy } from '../killswitch/escalation.ts';
@@ -158,7 +158,7 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     book,
     escalation,
     kills: new KillMemory(),
-    spend: { ...(options.spend ?? DEFAULT_SPEND), ledger: new SpendLedger() },
+    spend: { ...(options.spend ?? DEFAULT_SPEND), ledger: new SpendLedger(), baselines: new SpendBaselines() },
   };
   await restoreActiveTasks(parts);
   const writer = createResultWriter({

@@ -3,11 +3,13 @@
  * the windows of the agent, task type and tenant budgets this processor counts, and checked against the budgets.
  * A budget's warning alerts, its limit revokes the task — through the same alert and revocation as a detector
  * verdict (core/decide.ts, the kill switch, the store), with reasons naming the budget, the spend and the window.
+ * Beside the budgets, the task's spend against its type's p99 (`spend.per_task`, core/spend/spend-baseline.ts,
+ * learned from the tasks the detector learns) alerts at 5× and revokes at 10×.
  */
-import type { Decision, ModelUsage, TaskBoundary } from '../../schemas/events.ts';
+import type { Contribution, Decision, ModelUsage, TaskBoundary, Verdict } from '../../schemas/events.ts';
 import { thresholdsFor } from '../core/detect/index.ts';
 import { alertOf, detectorRevocation } from '../core/decide.ts';
-import { addSpend, budgetVerdict, checkTaskBudgets, costOf } from '../core/spend/index.ts';
+import { addSpend, budgetVerdict, checkTaskBudgets, costOf, spendContribution } from '../core/spend/index.ts';
 import type { SpendSettings } from '../core/spend/index.ts';
 import type { BatchOutput } from './batch-output.ts';
 import type { ProcessorParts } from './processor-parts.ts';
@@ -44,14 +46,19 @@ export function scoreUsage(
     costUsd: cost.usd,
     priced: cost.priced,
   });
-  if (budgets.length === 0) return;
   const who = { tenant: usage.tenant, agentId: task.state.agentId, taskType: task.state.taskType };
   const findings = [
     ...checkTaskBudgets(budgets, who, task.spend),
     ...ledger.add(budgets, who, usage, cost, usage.endMs),
   ];
   const thresholds = thresholdsFor(task.state.taskType, parts.detector);
-  const verdict = budgetVerdict(findings, thresholds.shadow);
+  const typeSpend = spendContribution(
+    parts.spend.baselines.reference(usage.tenant, task.state.taskType),
+    task.spend,
+    task.state.taskType,
+    parts.detector.warmupTasks,
+  );
+  const verdict = withSpendFeature(budgetVerdict(findings, thresholds.shadow), typeSpend, thresholds);
   if (verdict === undefined) return;
   if (task.peak === undefined || verdict.score >= task.peak.score) task.peak = verdict;
   noteLearningEffect(task, 'excluded');
@@ -69,9 +76,40 @@ export function scoreUsage(
       revokeThreshold: thresholds.revoke,
       scope: task.scope,
     });
-    revocation.reason = `spend budget reached: ${verdict.contributions[0]?.reason ?? ''}`;
+    const first = verdict.contributions[0];
+    revocation.reason = `${first?.feature.startsWith('budget.') === true ? 'spend budget reached' : 'spend far above its task type'}: ${first?.reason ?? ''}`;
     if (task.parentId !== '') revocation.parentTaskId = task.parentId;
     parts.killSwitch.apply(revocation);
     output.revocations.push(revocation);
   }
+}
+
+/**
+ * The budgets' verdict with the `spend.per_task` contribution (the task's spend against its type's p99) beside it:
+ * the higher score decides, by the type's thresholds; a budget's limit always revokes. Undefined when neither says
+ * anything (or the spend feature alone stays under the alert threshold).
+ */
+function withSpendFeature(
+  budget: Verdict | undefined,
+  typeSpend: Contribution | undefined,
+  thresholds: { alert: number; revoke: number; shadow: boolean },
+): Verdict | undefined {
+  if (typeSpend === undefined) return budget;
+  const score = Math.max(budget?.score ?? 0, typeSpend.score);
+  const decision: Decision =
+    budget?.decision === 'revoke' || score >= thresholds.revoke
+      ? 'revoke'
+      : score >= thresholds.alert || budget !== undefined
+        ? 'alert'
+        : 'allow';
+  if (decision === 'allow') return undefined;
+  const contributions = [...(budget?.contributions ?? []), typeSpend].sort((a, b) => b.score - a.score);
+  return {
+    score,
+    decision,
+    regime: budget === undefined ? 'type_baseline' : budget.regime,
+    contributions,
+    shadow: thresholds.shadow,
+    ...(budget?.hardRule === undefined ? {} : { hardRule: budget.hardRule }),
+  };
 }

@@ -10,3 +10,4 @@ export interface SpendSettings {
   prices: PriceTable;
   budgets: readonly Budget[];
 }
+export * from './spend-baseline.ts';

@@ -12,7 +12,7 @@ import { DEFAULT_DETECTOR_CONFIG } from '../../../services/core/detect/index.ts'
 import { parseBudgets, parsePriceTable } from '../../../services/core/spend/index.ts';
 import type { SpendSettings } from '../../../services/core/spend/index.ts';
 import { taskCtx, toolCall } from '../detect/fixtures.ts';
-import { TENANT, WARMUP, revocationsOf, startProcessor } from './harness.ts';
+import { TENANT, WARMUP, revocationsOf, rootOf, startProcessor } from './harness.ts';
 
 const NOW = Date.now() - 3_600_000;
 
@@ -117,6 +117,35 @@ describe('spend budgets in the processor (memory store)', () => {
     // Another agent's task is under its own window.
     await h.processor.handle({ events: [], boundaries: [], usages: [chat('d', NOW, 300_000, 0, 'gpt-4o', 'agent-2')] });
     expect(revocationsOf(h.messages)).toHaveLength(1);
+    await h.processor.stop();
+  });
+
+  it("without a budget, revokes a task that spends ten times its type's p99 (spend.per_task)", async () => {
+    const h = await startProcessor({ spend: settings({ budgets: [] }) });
+    // Warm-up: tasks of the type that spend a few cents each (20k tokens in of gpt-4o-mini and a bit more).
+    for (let i = 0; i < WARMUP; i += 1) {
+      const ctx = taskCtx('summarize_ticket', `cheap-${String(i)}`, 'agent-1', NOW + i * 10_000);
+      const events = [toolCall(ctx, 'search_kb')];
+      await h.processor.handle({
+        events,
+        boundaries: [rootOf(events)],
+        usages: [chat(`cheap-${String(i)}`, NOW + i * 10_000 + 5, 20_000 + i * 1000, 2000, 'gpt-4o-mini')],
+      });
+    }
+    expect(revocationsOf(h.messages)).toEqual([]);
+    // $3.20 in one task: more than ten times the floor of the reference ($0.25).
+    const ctx = taskCtx('summarize_ticket', 'spender', 'agent-1', NOW + 500_000);
+    await h.processor.handle({
+      events: [toolCall(ctx, 'search_kb')],
+      boundaries: [],
+      usages: [chat('spender', NOW + 500_010, 1_000_000, 70_000)],
+    });
+    const [revocation] = revocationsOf(h.messages);
+    expect(revocation?.taskId).toBe('spender');
+    expect(revocation?.reason).toMatch(/^spend far above its task type: spent \$3\.20 on model calls in this task/);
+    expect(revocation?.reasons[0]).toBe(
+      'spent $3.20 on model calls in this task (1.00M tokens in, 70k out); p99 for tasks of type summarize_ticket is $0.0056 (taken as $0.25): 12.8× it',
+    );
     await h.processor.stop();
   });
 
