@@ -20,10 +20,21 @@ import {
   recordVerdict,
   score,
   summarize,
+  thresholdsFor,
 } from '../core/detect/index.ts';
 import type { DetectorConfig, LearningEffect, TaskSummary } from '../core/detect/index.ts';
 import { strongerEffect } from '../core/detect/index.ts';
-import { SpendLedger, addSpend, budgetVerdict, checkTaskBudgets, costOf, emptySpend } from '../core/spend/index.ts';
+import {
+  SpendBaselines,
+  SpendLedger,
+  addSpend,
+  budgetVerdict,
+  checkTaskBudgets,
+  costOf,
+  emptySpend,
+  spendContribution,
+  withSpendFeature,
+} from '../core/spend/index.ts';
 import type { SpendSettings } from '../core/spend/index.ts';
 import { BaselineBook } from '../processor/baseline-book.ts';
 import type { LabelledTask } from './plan-events.ts';
@@ -102,6 +113,7 @@ export function replayTripline(
   const policy = options.policy ?? PROCESSOR_POLICY;
   const book = new BaselineBook();
   const ledger = new SpendLedger();
+  const spendBaselines = new SpendBaselines();
   const outcomes = tasks.map((task): TaskOutcome => {
     const first = task.events[0] ?? task.afterEnd[0];
     let state = newTaskState({
@@ -134,8 +146,10 @@ export function replayTripline(
       const settings = options.spend;
       if (settings === undefined) return undefined;
       const findings = [];
+      let added = 0;
       for (const { afterEvent: after, usage } of task.usages ?? []) {
         if (after !== afterEvent) continue;
+        added += 1;
         const cost = costOf(settings.prices, usage.model, usage.inputTokens, usage.outputTokens);
         addSpend(spend, usage, cost);
         const who = { tenant: usage.tenant, agentId: state.agentId, taskType: state.taskType };
@@ -146,7 +160,14 @@ export function replayTripline(
         // The call that reaches a limit revokes the task there (its reason names the spend at that call).
         if (findings.some((found) => found.level === 'limit')) break;
       }
-      return budgetVerdict(findings, config.shadow);
+      if (added === 0) return undefined;
+      const typeSpend = spendContribution(
+        spendBaselines.reference(task.boundary.tenant, state.taskType),
+        spend,
+        state.taskType,
+        config.warmupTasks,
+      );
+      return withSpendFeature(budgetVerdict(findings, config.shadow), typeSpend, thresholdsFor(state.taskType, config));
     };
     const applySpend = (verdict: Verdict | undefined): void => {
       const last = decisions.length - 1;
@@ -165,6 +186,7 @@ export function replayTripline(
     });
     state = markEnded(state, task.boundary.endMs);
     const learned = policy({ flagged, revoked, peak, events: task.events.length });
+    if (learned && options.spend !== undefined) spendBaselines.learn(task.boundary.tenant, state.taskType, spend.usd);
     if (learned && effect === 'held' && policy === PROCESSOR_POLICY) {
       book.holdWarmupTask(task.boundary.tenant, task.taskType, task.agentId, summarize(state), config.warmupTasks);
     } else if (learned) {

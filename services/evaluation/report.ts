@@ -95,8 +95,8 @@ export function toMarkdown(result: EvaluationResult): string {
 }
 
 /**
- * What the budgets decided (docs/budgets.md): Tripline's tasks flagged by a `budget.*` feature, by label, and the
- * reason of the first runaway-spend task caught.
+ * What spend decided (docs/budgets.md): Tripline's tasks flagged by a `budget.*` or the `spend.per_task` feature, by
+ * label, and the reason of the first runaway-spend task caught.
  */
 function spendLines(result: EvaluationResult): string[] {
   const [tripline] = result.detectors;
@@ -114,8 +114,9 @@ function spendLines(result: EvaluationResult): string[] {
   const counts = [...byLabel].map(([label, count]) => `${label} ${String(count)}`).join(', ');
   return [
     '',
-    `Spend budgets (shipped policies/budgets.json and model-prices.json unless TRIPLINE_BUDGETS / TRIPLINE_MODEL_PRICES say otherwise): tasks flagged by a budget: ${counts}.${example === undefined ? '' : ` Example: "${example}"`}`,
+    `Spend budgets (shipped policies/budgets.json and model-prices.json unless TRIPLINE_BUDGETS / TRIPLINE_MODEL_PRICES say otherwise): tasks flagged by a budget or by spend.per_task (10× the type's p99): ${counts}.${example === undefined ? '' : ` Example: "${example}"`}`,
   ];
 }
 
-const BUDGET_REASON = /^(task|agent|task type|tenant) budget "/;
+/** A budget's reason (core/spend/budgets.ts) or the spend feature's (`spend.per_task`, core/spend/spend-baseline.ts). */
+const BUDGET_REASON = /^((task|agent|task type|tenant) budget "|spent \$[\d.]+ on model calls in this task)/;

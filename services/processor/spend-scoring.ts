@@ -6,10 +6,17 @@
  * Beside the budgets, the task's spend against its type's p99 (`spend.per_task`, core/spend/spend-baseline.ts,
  * learned from the tasks the detector learns) alerts at 5× and revokes at 10×.
  */
-import type { Contribution, Decision, ModelUsage, TaskBoundary, Verdict } from '../../schemas/events.ts';
+import type { Decision, ModelUsage, TaskBoundary } from '../../schemas/events.ts';
 import { thresholdsFor } from '../core/detect/index.ts';
 import { alertOf, detectorRevocation } from '../core/decide.ts';
-import { addSpend, budgetVerdict, checkTaskBudgets, costOf, spendContribution } from '../core/spend/index.ts';
+import {
+  addSpend,
+  budgetVerdict,
+  checkTaskBudgets,
+  costOf,
+  spendContribution,
+  withSpendFeature,
+} from '../core/spend/index.ts';
 import type { SpendSettings } from '../core/spend/index.ts';
 import type { BatchOutput } from './batch-output.ts';
 import type { ProcessorParts } from './processor-parts.ts';
@@ -82,34 +89,4 @@ export function scoreUsage(
     parts.killSwitch.apply(revocation);
     output.revocations.push(revocation);
   }
-}
-
-/**
- * The budgets' verdict with the `spend.per_task` contribution (the task's spend against its type's p99) beside it:
- * the higher score decides, by the type's thresholds; a budget's limit always revokes. Undefined when neither says
- * anything (or the spend feature alone stays under the alert threshold).
- */
-function withSpendFeature(
-  budget: Verdict | undefined,
-  typeSpend: Contribution | undefined,
-  thresholds: { alert: number; revoke: number; shadow: boolean },
-): Verdict | undefined {
-  if (typeSpend === undefined) return budget;
-  const score = Math.max(budget?.score ?? 0, typeSpend.score);
-  const decision: Decision =
-    budget?.decision === 'revoke' || score >= thresholds.revoke
-      ? 'revoke'
-      : score >= thresholds.alert || budget !== undefined
-        ? 'alert'
-        : 'allow';
-  if (decision === 'allow') return undefined;
-  const contributions = [...(budget?.contributions ?? []), typeSpend].sort((a, b) => b.score - a.score);
-  return {
-    score,
-    decision,
-    regime: budget === undefined ? 'type_baseline' : budget.regime,
-    contributions,
-    shadow: thresholds.shadow,
-    ...(budget?.hardRule === undefined ? {} : { hardRule: budget.hardRule }),
-  };
 }

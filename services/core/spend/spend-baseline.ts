@@ -4,7 +4,7 @@
  * the default thresholds), five times raises an alert. Pure; memory is bounded (SPEND_WINDOW tasks per type,
  * MAX_SPEND_TYPES types, least recently learned dropped first).
  */
-import type { Contribution } from '../../../schemas/events.ts';
+import type { Contribution, Decision, Verdict } from '../../../schemas/events.ts';
 import type { Spend } from './budgets.ts';
 import { fmtTokens, fmtUsd } from './budgets.ts';
 
@@ -82,5 +82,35 @@ export function spendContribution(
     feature: 'spend.per_task',
     score: ratio >= SPEND_REVOKE_FACTOR ? SPEND_REVOKE_SCORE : SPEND_ALERT_SCORE,
     reason: `spent ${fmtUsd(spend.usd)} on model calls in this task (${fmtTokens(spend.inputTokens)} tokens in, ${fmtTokens(spend.outputTokens)} out); p99 for tasks of type ${taskType} is ${fmtUsd(reference.p99)}${reference.p99 < MIN_SPEND_REFERENCE_USD ? ` (taken as ${fmtUsd(MIN_SPEND_REFERENCE_USD)})` : ''}: ${ratio >= 100 ? Math.round(ratio) : ratio.toFixed(1)}× it`,
+  };
+}
+
+/**
+ * The budgets' verdict with the `spend.per_task` contribution (the task's spend against its type's p99) beside it:
+ * the higher score decides, by the type's thresholds; a budget's limit always revokes. Undefined when neither says
+ * anything (or the spend feature alone stays under the alert threshold).
+ */
+export function withSpendFeature(
+  budget: Verdict | undefined,
+  typeSpend: Contribution | undefined,
+  thresholds: { alert: number; revoke: number; shadow: boolean },
+): Verdict | undefined {
+  if (typeSpend === undefined) return budget;
+  const score = Math.max(budget?.score ?? 0, typeSpend.score);
+  const decision: Decision =
+    budget?.decision === 'revoke' || score >= thresholds.revoke
+      ? 'revoke'
+      : score >= thresholds.alert || budget !== undefined
+        ? 'alert'
+        : 'allow';
+  if (decision === 'allow') return undefined;
+  const contributions = [...(budget?.contributions ?? []), typeSpend].sort((a, b) => b.score - a.score);
+  return {
+    score,
+    decision,
+    regime: budget === undefined ? 'type_baseline' : budget.regime,
+    contributions,
+    shadow: thresholds.shadow,
+    ...(budget?.hardRule === undefined ? {} : { hardRule: budget.hardRule }),
   };
 }
