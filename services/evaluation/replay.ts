@@ -157,8 +157,15 @@ export function replayTripline(
           ...checkTaskBudgets(settings.budgets, who, spend),
           ...ledger.add(settings.budgets, who, usage, cost, usage.endMs),
         );
-        // The call that reaches a limit revokes the task there (its reason names the spend at that call).
-        if (findings.some((found) => found.level === 'limit')) break;
+        // The call that reaches a limit (or ten times the type's p99) revokes the task there: its reason names the
+        // spend at that call.
+        const reference = spendBaselines.reference(task.boundary.tenant, state.taskType);
+        if (
+          findings.some((found) => found.level === 'limit') ||
+          (spendContribution(reference, spend, state.taskType, config.warmupTasks)?.score ?? 0) >=
+            config.revokeThreshold
+        )
+          break;
       }
       if (added === 0) return undefined;
       const typeSpend = spendContribution(
