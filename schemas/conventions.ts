@@ -53,6 +53,27 @@ export const ATTR = {
   traceloopEntityInput: 'traceloop.entity.input',
   traceloopEntityOutput: 'traceloop.entity.output',
 
+  // Model calls (services/core/model-usage.ts): GenAI current and older names, OpenLLMetry, OpenInference
+  genAiUsageInput: 'gen_ai.usage.input_tokens',
+  genAiUsageOutput: 'gen_ai.usage.output_tokens',
+  /** Older GenAI conventions (and OpenLLMetry before 0.40). */
+  genAiUsagePromptLegacy: 'gen_ai.usage.prompt_tokens',
+  genAiUsageCompletionLegacy: 'gen_ai.usage.completion_tokens',
+  genAiRequestModel: 'gen_ai.request.model',
+  genAiResponseModel: 'gen_ai.response.model',
+  genAiProvider: 'gen_ai.provider.name',
+  /** Older name of `gen_ai.provider.name`. */
+  genAiSystem: 'gen_ai.system',
+  /** OpenLLMetry: `chat`, `completion`, `embedding`, `rerank`. */
+  llmRequestType: 'llm.request.type',
+  llmUsagePrompt: 'llm.usage.prompt_tokens',
+  llmUsageCompletion: 'llm.usage.completion_tokens',
+  /** OpenInference. */
+  llmTokenCountPrompt: 'llm.token_count.prompt',
+  llmTokenCountCompletion: 'llm.token_count.completion',
+  llmModelName: 'llm.model_name',
+  llmProvider: 'llm.provider',
+
   // Data access: other names for the database attributes
   /** Deprecated name still emitted by many instrumentations. */
   dbSystemLegacy: 'db.system',

@@ -152,6 +152,32 @@ export interface TaskBoundary {
   error: boolean;
 }
 
+/**
+ * One model call (a GenAI `chat` / `text_completion` / `generate_content` / `embeddings` span, or its OpenLLMetry
+ * or OpenInference equivalent): the tokens it used and the model. Not an event: it is folded into its task's spend
+ * (services/core/spend/), which budgets are checked against. `id` is the trace id + span id, like an event's.
+ */
+export interface ModelUsage {
+  id: string;
+  tenant: string;
+  /** As classified (the span's own task id or its trace id); the processor rewrites it to the trace's task. */
+  taskId: string;
+  taskType: string;
+  agentId: string;
+  claims?: TaskClaims;
+  traceId: string;
+  spanId: string;
+  startMs: number;
+  endMs: number;
+  /** `chat`, `text_completion`, `generate_content`, `embeddings` (OpenLLMetry / OpenInference kinds mapped). */
+  operation: string;
+  /** `gen_ai.response.model`, else `gen_ai.request.model`, else `llm.model_name`; `unknown` when none. */
+  model: string;
+  provider?: string;
+  inputTokens: number;
+  outputTokens: number;
+}
+
 export const DECISIONS = ['allow', 'alert', 'revoke'] as const;
 export type Decision = (typeof DECISIONS)[number];
 

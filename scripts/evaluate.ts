@@ -27,6 +27,7 @@ import type { EvaluationOptions } from '../services/evaluation/evaluate.ts';
 import { toMarkdown } from '../services/evaluation/report.ts';
 import type { AttackPattern } from '../collectors/simulator/scenarios.ts';
 import { LOG_LEVELS } from '../services/shared/logger.ts';
+import { readSpendConfig } from '../services/app/spend-config.ts';
 import type { LogLevel } from '../services/app/config.ts';
 
 function usage(message: string): never {
@@ -116,6 +117,8 @@ const options: EvaluationOptions = {
   ...(taskTypes === undefined ? {} : { taskTypes }),
   ...(patterns === undefined ? {} : { patterns }),
   ...(parsed.quiet ? {} : { onProgress: (message: string) => process.stderr.write(`evaluate: ${message}\n`) }),
+  // The shipped price table and budgets (or TRIPLINE_MODEL_PRICES / TRIPLINE_BUDGETS), as `npm start` reads them.
+  spend: readSpendConfig(process.env),
 };
 
 const result = await runEvaluation(options);

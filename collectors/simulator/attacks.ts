@@ -14,6 +14,7 @@ export const ATTACK_PATTERNS = [
   'post_task_credentials',
   'risky_sequence',
   'probing_storm',
+  'runaway_spend',
 ] as const;
 /**
  * Loops and floods (services/core/loops.ts): a runaway agent repeating one call with the same arguments, and a cycle
@@ -208,5 +209,8 @@ export function attackEvents(
           events.push(tool(r, name, 'read', { arguments: JSON.stringify({ step: i, q: `query-${int(r, 1, 9999)}` }) }));
       return { events, afterEnd: none };
     }
+    case 'runaway_spend':
+      // No event of its own: the task's model calls run away (scenarios.ts adds them, runawayModelCalls).
+      return { events: none, afterEnd: none };
   }
 }

@@ -54,6 +54,52 @@ export interface PlannedPrivilegeChange {
   approved?: boolean;
   error?: boolean;
 }
+/**
+ * A model call (a GenAI `chat` span with its usage): not one of the three event kinds, so it rides beside a task's
+ * events (`TaskPlan.modelCalls`), made right after the event at `afterEvent` (-1: before the first).
+ */
+export interface PlannedModelCall {
+  afterEvent: number;
+  model: string;
+  inputTokens: number;
+  outputTokens: number;
+}
+
+/** Models the benign simulated agents call, cheapest most often. */
+const BENIGN_MODELS = ['gpt-4o-mini', 'gpt-4o-mini', 'gpt-4o-mini', 'gpt-4o', 'claude-3-5-haiku'] as const;
+
+/**
+ * A benign task's model calls: one before its first event and about one per two events after, each a few thousand
+ * tokens (heavy tail): varied spend, a few cents a task. From its own PRNG (seeded by `seed`), so the events of a
+ * scenario stay what they were.
+ */
+export function benignModelCalls(seed: number, events: number): PlannedModelCall[] {
+  const r = rng(seed);
+  const calls: PlannedModelCall[] = [];
+  for (let afterEvent = -1; afterEvent < events; afterEvent += 1) {
+    if (afterEvent >= 0 && r() < 0.5) continue;
+    calls.push({
+      afterEvent,
+      model: pick(r, BENIGN_MODELS),
+      inputTokens: heavy(r, 3000, 1.2),
+      outputTokens: heavy(r, 400, 1.2),
+    });
+  }
+  return calls;
+}
+
+/**
+ * A runaway model loop (attack `runaway_spend`): after the event at `afterEvent`, the agent calls gpt-4o again and
+ * again with a context that keeps growing, 160 to 240 times: tens of dollars in one task.
+ */
+export function runawayModelCalls(r: Rand, afterEvent: number): PlannedModelCall[] {
+  const calls: PlannedModelCall[] = [];
+  const count = int(r, 160, 240);
+  for (let i = 0; i < count; i += 1)
+    calls.push({ afterEvent, model: 'gpt-4o', inputTokens: 40_000 + i * 600, outputTokens: int(r, 300, 1500) });
+  return calls;
+}
+
 export type PlannedEvent = (PlannedToolCall | PlannedDataAccess | PlannedPrivilegeChange) & {
   /** Simulated time since the previous event, ms. */
   gapMs: number;

@@ -10,8 +10,8 @@ import { ALL_ATTACK_PATTERNS, attackEvents, isInjectionPattern, isLoopPattern } 
 import type { AttackPattern, ClassicPattern, LoopPattern } from './attacks.ts';
 import { INJECTION_TASK_TYPES } from './injection.ts';
 import { injectionTasks, mergeStreams } from './injection-scenario.ts';
-import { data, heavy, int, pick, priv, rng, tool } from './planned-events.ts';
-import type { PlannedEvent, Rand } from './planned-events.ts';
+import { benignModelCalls, data, heavy, int, pick, priv, rng, runawayModelCalls, tool } from './planned-events.ts';
+import type { PlannedEvent, PlannedModelCall, Rand } from './planned-events.ts';
 
 export {
   ALL_ATTACK_PATTERNS,
@@ -25,7 +25,13 @@ export {
 export type { AttackPattern, ClassicPattern, InjectionPattern, LoopPattern } from './attacks.ts';
 export { INJECTION_TASK_TYPES } from './injection.ts';
 export { rng } from './planned-events.ts';
-export type { PlannedDataAccess, PlannedEvent, PlannedPrivilegeChange, PlannedToolCall } from './planned-events.ts';
+export type {
+  PlannedDataAccess,
+  PlannedEvent,
+  PlannedModelCall,
+  PlannedPrivilegeChange,
+  PlannedToolCall,
+} from './planned-events.ts';
 
 export type TaskLabel = 'benign' | AttackPattern;
 
@@ -39,6 +45,8 @@ export interface TaskPlan {
   attackStartIndex?: number;
   /** Events sent with the task id after the task span ended (credentials used after the task ended). */
   afterEnd: PlannedEvent[];
+  /** The task's model calls (GenAI `chat` spans), each after one of its events; absent: none. */
+  modelCalls?: PlannedModelCall[];
 }
 
 export interface ScenarioOptions {
@@ -362,13 +370,16 @@ function classicTasks(
       const lateType = index === types.length - 1 && types.length > 1;
       if (lateType && round < options.benignPerType / 2) return;
       const busy = r() < 0.08;
+      const events = type.build(r, busy);
       benign.push({
         taskId: taskId(),
         taskType: type.name,
         agentId: agentOf(type.name),
         label: 'benign',
-        events: type.build(r, busy),
+        events,
         afterEnd: [],
+        // From a PRNG of their own (seeded by the task's number): the events stay what they were for the seed.
+        modelCalls: benignModelCalls(options.seed * 1_000_003 + counter, events.length),
       });
     });
   }
@@ -380,14 +391,20 @@ function classicTasks(
       const type = attackTypes[(i * patterns.length + index) % attackTypes.length] as TaskTypeModel;
       const prefix = type.build(r, false).slice(0, int(r, 1, 3));
       const attack = attackEvents(r, pattern);
+      const id = taskId();
+      const modelCalls = benignModelCalls(options.seed * 1_000_003 + counter, prefix.length);
+      // A runaway model loop starts after the prefix's last event: that event is where the attack begins.
+      if (pattern === 'runaway_spend') modelCalls.push(...runawayModelCalls(r, prefix.length - 1));
       attacks.push({
-        taskId: taskId(),
+        taskId: id,
         taskType: type.name,
         agentId: agentOf(type.name),
         label: pattern,
         events: [...prefix, ...attack.events],
         ...(attack.events.length > 0 ? { attackStartIndex: prefix.length } : {}),
+        ...(pattern === 'runaway_spend' ? { attackStartIndex: prefix.length - 1 } : {}),
         afterEnd: attack.afterEnd,
+        modelCalls,
       });
     });
   }

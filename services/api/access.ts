@@ -37,6 +37,7 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'GET /v1/baselines': 'viewer',
   'GET /v1/baselines/:taskType': 'viewer',
   'GET /v1/shadow-report': 'viewer',
+  'GET /v1/spend': 'viewer',
   'GET /v1/decisions': 'viewer',
   'GET /v1/leases': 'viewer',
   'GET /v1/leases/:leaseId': 'viewer',

@@ -23,6 +23,7 @@ import { registerTimelineRoutes } from './timeline.ts';
 import type { ManualAction } from '../processor/processor.ts';
 import { registerKillSwitchRoutes, verificationView } from './killswitch-routes.ts';
 import { registerApprovalRoutes } from './approval-routes.ts';
+import { registerSpendRoutes, taskSpend } from './spend-routes.ts';
 import type { KillSwitchRoutesDeps } from './killswitch-routes.ts';
 
 /** What a task type's detector rests on right now. */
@@ -125,11 +126,12 @@ export function buildApiApp(deps: ApiDeps): FastifyInstance {
     const tenant = tenantOf(request);
     const task = await deps.store.getTask(tenant, request.params.taskId);
     if (task === null) throw new TriplineError('NOT_FOUND', `no task ${request.params.taskId}`);
-    const [detector, tree] = await Promise.all([
+    const [detector, tree, spend] = await Promise.all([
       deps.detectorStatus(tenant, task.taskType),
       taskTreeView(deps.store, task),
+      taskSpend(deps.store, tenant, task.taskId, Date.now()),
     ]);
-    return { ...taskView(task, detector), ...tree };
+    return { ...taskView(task, detector), ...tree, spend };
   });
 
   app.get<{ Querystring: ListQuery }>('/v1/alerts', { schema: { querystring: listQuery } }, async (request) => {
@@ -196,6 +198,7 @@ export function buildApiApp(deps: ApiDeps): FastifyInstance {
       ...(deps.access.audit === undefined ? {} : { audit: deps.access.audit }),
     });
   if (deps.detection !== undefined) void app.register(detectionRoutes, deps.detection);
+  registerSpendRoutes(app, deps.store);
 
   return app;
 }

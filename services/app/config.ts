@@ -3,6 +3,8 @@
  * Every variable, its default and its range is listed in the README ("Configuration"); a test checks that
  * the two agree.
  */
+import type { SpendSettings } from '../core/spend/index.ts';
+import { readSpendConfig } from './spend-config.ts';
 import { join, resolve } from 'node:path';
 import { parseNotifierConfigs } from '../killswitch/notifiers/config.ts';
 import { DEFAULT_POLICY_DIR } from '../killswitch/settings.ts';
@@ -74,6 +76,8 @@ export interface TriplineConfig {
   auth: AuthConfig;
   /** How spans are classified (services/core/classify.ts): the gateway's and the processors' alike. */
   classify: ClassifyConfig;
+  /** Model-call prices and spend budgets (services/app/spend-config.ts, docs/budgets.md). */
+  spend: SpendSettings;
   /** The MCP gateway (services/mcp-gateway/config.ts); off unless TRIPLINE_MCP_SERVERS names a server. */
   mcpGateway: McpGatewayConfig;
   /** Loop and rate limits with their action ladders (TRIPLINE_LIMITS_FILE; services/core/loops.ts, docs/loops.md). */
@@ -281,6 +285,16 @@ export const CONFIG_VARIABLES = [
     'false',
     "keep tool calls' arguments and results (cut at 512 characters) in stored events; false = each is stored as `[not stored: N chars]`",
   ],
+  [
+    'TRIPLINE_MODEL_PRICES',
+    '(unset)',
+    'JSON file of model prices (USD per million tokens in and out) over the shipped policies/model-prices.json (docs/budgets.md)',
+  ],
+  [
+    'TRIPLINE_BUDGETS',
+    '(policies/budgets.json)',
+    'JSON file of spend budgets per task, agent, task type or tenant (docs/budgets.md)',
+  ],
 ] as const;
 
 /** The detector's settings as the core takes them: a mutable copy of the frozen configuration. */
@@ -369,6 +383,7 @@ export function loadConfig(env: Env = process.env): Readonly<TriplineConfig> {
     killSwitch: readKillSwitchConfig(env, dataDir),
     auth: readAuthConfig(env),
     classify: readClassifyConfig(env),
+    spend: readSpendConfig(env),
     mcpGateway: readMcpGatewayConfig(env),
     loops: readLoopPolicy(env),
   });

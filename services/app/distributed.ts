@@ -127,6 +127,7 @@ export async function startProcessorService(
       loops: config.loops,
       logger,
       taskIdleTimeoutMs: config.processor.taskIdleTimeoutMs,
+      spend: config.spend,
     });
     lifecycle.add(() => processor.stop());
     remote.apply = (revocation) => {

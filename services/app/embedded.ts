@@ -127,6 +127,7 @@ export async function startEmbedded(
       persistAhead: EMBEDDED_PERSIST_AHEAD,
       scoreInOrder: true,
       writeRevocations: (rows) => enforcement.writeRevocations(rows),
+      spend: config.spend,
     });
     late.processor = running;
     addCleanup(() => running.stop());

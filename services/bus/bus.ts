@@ -5,7 +5,8 @@
 import type { ClassifiedBatch } from '../core/classify.ts';
 import type { OtlpTraceRequest } from '../../schemas/otlp.ts';
 
-export type EventBatch = Pick<ClassifiedBatch, 'events' | 'boundaries'>;
+/** `usages`: the model calls (absent: none), folded into their tasks' spend (services/core/spend/). */
+export type EventBatch = Pick<ClassifiedBatch, 'events' | 'boundaries'> & Partial<Pick<ClassifiedBatch, 'usages'>>;
 
 /** The gateway's side. */
 export interface EventPublisher {

@@ -37,7 +37,8 @@ export function createInProcessBus(options: InProcessBusOptions): InProcessBus {
   let closed = false;
   const drainWaiters: (() => void)[] = [];
 
-  const sizeOf = (batch: EventBatch): number => batch.events.length + batch.boundaries.length;
+  const sizeOf = (batch: EventBatch): number =>
+    batch.events.length + batch.boundaries.length + (batch.usages?.length ?? 0);
 
   function notifyDrained(): void {
     if (queuedEvents + inHand > 0) return;
@@ -45,12 +46,13 @@ export function createInProcessBus(options: InProcessBusOptions): InProcessBus {
   }
 
   function take(): EventBatch {
-    const merged: EventBatch = { events: [], boundaries: [] };
+    const merged: EventBatch = { events: [], boundaries: [], usages: [] };
     while (queue.length > 0 && merged.events.length < options.batchSize) {
       const next = queue.shift();
       if (next === undefined) break;
       merged.events.push(...next.events);
       merged.boundaries.push(...next.boundaries);
+      if (next.usages.length > 0) merged.usages?.push(...next.usages);
     }
     return merged;
   }

@@ -8,7 +8,8 @@
  * 3. tool call: OTel GenAI `execute_tool`, MCP `tools/call`, OpenInference `TOOL`, OpenLLMetry `tool`;
  * 4. data access: database client spans (current and older conventions), MCP `resources/read`, GenAI
  *    `retrieval`, OpenInference `RETRIEVER`, or `tripline.data.*`;
- * otherwise the span is not an event. A span that is no event but is its trace's root (no parent, a remote
+ * otherwise the span is not an event. A span that is not an event may be a model call (services/core/model-usage.ts):
+ * its tokens and model travel as a model usage. A span that is no event but is its trace's root (no parent, a remote
  * parent, or flagged `tripline.task.root`) marks the end of the trace's task; one that declares a task id or
  * type on its own attributes names the trace's task (`taskMark`). Both travel as task boundaries.
  */
@@ -18,6 +19,7 @@ import type {
   AgentEvent,
   AttributeValue,
   DataAccessDetail,
+  ModelUsage,
   PrivilegeDetail,
   TaskBoundary,
   TaskClaims,
@@ -27,6 +29,7 @@ import { collectionFromQuery } from './arguments.ts';
 import { hostOf, isOneOf, numberAttr, stringAttr, stringListAttr } from './attribute-values.ts';
 import type { Attributes } from './attribute-values.ts';
 import { DEFAULT_COUNTERPARTY_KEY } from './counterparties.ts';
+import { modelOperation, modelUsage } from './model-usage.ts';
 import type { CounterpartyHashing } from './counterparties.ts';
 import { sha256Hex } from './sha256.ts';
 import { keptAttributes, toolDetail } from './tool-detail.ts';
@@ -59,7 +62,14 @@ interface SpanContext {
 export interface ClassifiedBatch {
   events: AgentEvent[];
   boundaries: TaskBoundary[];
-  /** Spans that are none of the three kinds and no task boundary: counted, not stored. */
+  /**
+   * Model calls (services/core/model-usage.ts): spans of none of the three kinds that used a model. Not events; a
+   * model-call span that is also a task boundary is both.
+   */
+  usages: ModelUsage[];
+  /** Model calls that are no task boundary (so events + boundaries + usageOnly + dropped is every span). */
+  usageOnly: number;
+  /** Spans that are none of the three kinds, no task boundary and no model call: counted, not stored. */
   dropped: number;
   /**
    * The agent binding its events were held to (services/core/agent-binding.ts), set by the gateway: the span
@@ -108,7 +118,7 @@ export function classifyRequest(
   tenant: string,
   options: ClassifyOptions = {},
 ): ClassifiedBatch {
-  const batch: ClassifiedBatch = { events: [], boundaries: [], dropped: 0 };
+  const batch: ClassifiedBatch = { events: [], boundaries: [], usages: [], usageOnly: 0, dropped: 0 };
   const context: SpanContext = {
     tenant,
     hashing: { secret: options.counterpartyKey ?? DEFAULT_COUNTERPARTY_KEY, tenant },
@@ -148,11 +158,26 @@ function classifySpanInto(
   const context = taskContext(span, attributes);
   const root = isRootSpan(span.parentSpanId, span.flags, attributes.get(ATTR.taskRoot));
   const mark = taskMark(kind !== null, root, declaresTask(span.attributes));
+  const operation = kind === null ? modelOperation(attributes) : null;
+  if (operation !== null) {
+    batch.usages.push(
+      modelUsage(operation, attributes, {
+        tenant,
+        ...context.ids,
+        claims: context.claims,
+        traceId: span.traceId,
+        spanId: span.spanId,
+        startMs: nanosToMs(span.startTimeUnixNano),
+        endMs: nanosToMs(span.endTimeUnixNano),
+      }),
+    );
+  }
   if (
     mark === 'drop' ||
     (mark === 'boundary' && !keepBoundary(root, span.traceId, context.claims.taskId !== undefined, declaredTraces))
   ) {
-    batch.dropped += 1;
+    if (operation === null) batch.dropped += 1;
+    else batch.usageOnly += 1;
   } else if (kind === null) {
     batch.boundaries.push({
       tenant,

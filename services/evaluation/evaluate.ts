@@ -8,6 +8,8 @@
  * (`pipeline.ts`) and Tripline's verdicts are read back from ClickHouse; the comparators then score the events
  * as the pipeline stored them, and the pure replay of those same events is checked against the stored verdicts.
  */
+import { readSpendConfig } from '../app/spend-config.ts';
+import type { SpendSettings } from '../core/spend/index.ts';
 import {
   ALL_ATTACK_PATTERNS,
   INJECTION_TASK_TYPES,
@@ -49,6 +51,13 @@ export interface EvaluationOptions {
   /** Replay only: real time per planned time (1 = the scenario's own timing). Through the pipeline it is the fleet's. */
   timeScale: number;
   throughPipeline: boolean;
+  /**
+   * Replay only: prices and budgets the tasks' model calls are held to (scripts/evaluate.ts passes
+   * TRIPLINE_MODEL_PRICES / TRIPLINE_BUDGETS when set). @default the shipped policies/model-prices.json and
+   * policies/budgets.json. The pipeline's simulated agents send no model calls (its default mix leaves out
+   * `runaway_spend`).
+   */
+  spend?: SpendSettings;
   logLevel?: LogLevel;
   onProgress?: (message: string) => void;
 }
@@ -155,8 +164,9 @@ export function scenarioPlans(
 export function scoreAll(
   tasks: readonly LabelledTask[],
   config: DetectorConfig,
+  spend?: SpendSettings,
 ): [DetectorResult, DetectorResult, DetectorResult] {
-  const tripline = replayTripline(tasks, config).outcomes;
+  const tripline = replayTripline(tasks, config, spend === undefined ? {} : { spend }).outcomes;
   const thresholds = { alertThreshold: config.alertThreshold, revokeThreshold: config.revokeThreshold };
   const rules = createRulesDetector({ ...DEFAULT_RULES_CONFIG, ...thresholds });
   const zscore = createZScoreDetector({ ...DEFAULT_ZSCORE_CONFIG, ...thresholds, warmupTasks: config.warmupTasks });
@@ -303,7 +313,13 @@ export async function runEvaluation(options: EvaluationOptions): Promise<Evaluat
   const started = performance.now();
   const progress = options.onProgress ?? (() => undefined);
   const config = detectorConfigFor(options);
-  const plans = scenarioPlans(options);
+  // The pipeline's simulated agents send no model calls: there, the spend attack has nothing to show.
+  const plans = scenarioPlans(
+    options.throughPipeline && options.patterns === undefined
+      ? { ...options, patterns: ALL_ATTACK_PATTERNS.filter((pattern) => pattern !== 'runaway_spend') }
+      : options,
+  );
+  const spend = options.spend ?? readSpendConfig({});
   const timeScale = options.throughPipeline ? FLEET_TIME_SCALE : options.timeScale;
   const synthetic = planEvents(plans, { tenant: 'default', startMs: Date.UTC(2026, 0, 1), timeScale });
   const workload = {
@@ -317,7 +333,7 @@ export async function runEvaluation(options: EvaluationOptions): Promise<Evaluat
   const { onProgress: _ignored, ...shown } = options;
   if (!options.throughPipeline) {
     progress(`replaying ${workload.tasks} tasks (${workload.events} events) through the detector core`);
-    const detectors = scoreAll(synthetic, config);
+    const detectors = scoreAll(synthetic, config, spend);
     const escalation = replayEscalation(synthetic, detectors[0].outcomes, config);
     return {
       options: shown,

@@ -13,9 +13,9 @@
  * The data is SYNTHETIC (see collectors/simulator/scenarios.ts).
  */
 import { recordedCall } from '../../collectors/simulator/planned-events.ts';
-import type { PlannedEvent, TaskLabel, TaskPlan } from '../../collectors/simulator/scenarios.ts';
+import type { PlannedEvent, PlannedModelCall, TaskLabel, TaskPlan } from '../../collectors/simulator/scenarios.ts';
 import { ATTR } from '../../schemas/conventions.ts';
-import type { AgentEvent, TaskBoundary } from '../../schemas/events.ts';
+import type { AgentEvent, ModelUsage, TaskBoundary } from '../../schemas/events.ts';
 import type { OtlpAnyValue, OtlpKeyValue, OtlpSpan, OtlpTraceRequest } from '../../schemas/otlp.ts';
 import { classifyRequest } from '../core/classify.ts';
 import { stableId } from '../shared/ids.ts';
@@ -32,6 +32,8 @@ export interface LabelledTask {
   boundary: TaskBoundary;
   /** Events with the task's id after the task ended (attack `post_task_credentials`). */
   afterEnd: AgentEvent[];
+  /** The task's model calls as classified, each after the event at `afterEvent` of `events` (-1: before the first). */
+  usages?: { afterEvent: number; usage: ModelUsage }[];
   /**
    * Index in `[...events, ...afterEnd]` of the first malicious event; undefined for benign tasks.
    * For `post_task_credentials` it is the first event after the end.
@@ -72,9 +74,21 @@ function planTask(plan: TaskPlan, clock: { now: number }, tenant: string, scale:
     clock.now = timing.end;
     return timing;
   };
+  // Model calls take no planned time: the events keep the timing they had without them.
+  const calls = [...(plan.modelCalls ?? [])].sort((a, b) => a.afterEvent - b.afterEvent);
+  const callsAfter = (index: number, atMs: number): void => {
+    calls.forEach((call, n) => {
+      if (call.afterEvent === index)
+        spans.push(
+          modelSpan(plan, call, atMs, traceId, stableId('span', plan.taskId, 'model', n).slice(0, 16), rootSpanId),
+        );
+    });
+  };
+  callsAfter(-1, taskStart);
   plan.events.forEach((event, index) => {
     const timing = step(event);
     spans.push(eventSpan(plan, event, timing, traceId, stableId('span', plan.taskId, index).slice(0, 16), rootSpanId));
+    callsAfter(index, timing.end);
   });
   const taskEnd = clock.now;
   spans.push({
@@ -131,6 +145,7 @@ function planTask(plan: TaskPlan, clock: { now: number }, tenant: string, scale:
     events: during.events,
     boundary,
     afterEnd: after.events,
+    usages: during.usages.map((usage, n) => ({ afterEvent: calls[n]?.afterEvent ?? -1, usage })),
     attackStart,
   };
 }
@@ -164,6 +179,39 @@ function request(agentId: string, spans: OtlpSpan[]): OtlpTraceRequest {
         scopeSpans: [{ scope: { name: 'tripline-agent', version: '0.1.0', attributes: [] }, spans }],
       },
     ],
+  };
+}
+
+/** The `chat` span a GenAI instrumentation emits for one model call (current conventions). */
+function modelSpan(
+  plan: TaskPlan,
+  call: PlannedModelCall,
+  atMs: number,
+  traceId: string,
+  spanId: string,
+  parentSpanId: string,
+): OtlpSpan {
+  return {
+    traceId,
+    spanId,
+    parentSpanId,
+    name: `chat ${call.model}`,
+    kind: 3,
+    startTimeUnixNano: nanos(atMs),
+    endTimeUnixNano: nanos(atMs),
+    attributes: attrs({
+      [ATTR.taskId]: plan.taskId,
+      [ATTR.taskType]: plan.taskType,
+      [ATTR.agentId]: plan.agentId,
+      [ATTR.genAiOperation]: 'chat',
+      [ATTR.genAiProvider]: call.model.startsWith('claude') ? 'anthropic' : 'openai',
+      [ATTR.genAiRequestModel]: call.model,
+      [ATTR.genAiUsageInput]: call.inputTokens,
+      [ATTR.genAiUsageOutput]: call.outputTokens,
+    }),
+    events: [],
+    links: [],
+    status: { code: 0 },
   };
 }
 

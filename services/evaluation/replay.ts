@@ -26,6 +26,18 @@ import { strongerEffect, thresholdsFor } from '../core/detect/index.ts';
 import { DEFAULT_LOOP_POLICY, limitsFor } from '../core/loop-policy.ts';
 import type { LoopPolicy } from '../core/loop-policy.ts';
 import { newLoopState, observeLoops, withLoopFindings } from '../core/loops.ts';
+import {
+  SpendBaselines,
+  SpendLedger,
+  addSpend,
+  budgetVerdict,
+  checkTaskBudgets,
+  costOf,
+  emptySpend,
+  spendContribution,
+  withSpendFeature,
+} from '../core/spend/index.ts';
+import type { SpendSettings } from '../core/spend/index.ts';
 import { BaselineBook } from '../processor/baseline-book.ts';
 import type { LabelledTask } from './plan-events.ts';
 
@@ -72,6 +84,11 @@ export interface ReplayOptions {
   onLearn?: (summary: TaskSummary) => void;
   /** Loop and rate limits, as the processor applies them (services/core/loops.ts). @default DEFAULT_LOOP_POLICY */
   loops?: LoopPolicy;
+  /**
+   * Prices and budgets the tasks' model calls are held to, as the processor holds them
+   * (services/processor/spend-scoring.ts); absent: model calls are not checked.
+   */
+  spend?: SpendSettings;
 }
 
 function timesOf(task: LabelledTask): { startMs: number; endMs: number }[] {
@@ -100,6 +117,8 @@ export function replayTripline(
   const policy = options.policy ?? PROCESSOR_POLICY;
   const loops = options.loops ?? DEFAULT_LOOP_POLICY;
   const book = new BaselineBook();
+  const ledger = new SpendLedger();
+  const spendBaselines = new SpendBaselines();
   const outcomes = tasks.map((task): TaskOutcome => {
     const first = task.events[0] ?? task.afterEnd[0];
     let state = newTaskState({
@@ -133,9 +152,61 @@ export function replayTripline(
       if (effect === 'excluded') flagged = true;
       if (verdict.decision === 'revoke' && !verdict.shadow) revoked = true;
     };
-    for (const event of task.events) scoreOne(event);
+    // Model calls after an event (or before the first) are checked against the budgets right after it; a budget's
+    // verdict stands for that event when it is the stronger one.
+    const spend = emptySpend();
+    const spendVerdict = (afterEvent: number): Verdict | undefined => {
+      const settings = options.spend;
+      if (settings === undefined) return undefined;
+      const findings = [];
+      let added = 0;
+      for (const { afterEvent: after, usage } of task.usages ?? []) {
+        if (after !== afterEvent) continue;
+        added += 1;
+        const cost = costOf(settings.prices, usage.model, usage.inputTokens, usage.outputTokens);
+        addSpend(spend, usage, cost);
+        const who = { tenant: usage.tenant, agentId: state.agentId, taskType: state.taskType };
+        findings.push(
+          ...checkTaskBudgets(settings.budgets, who, spend),
+          ...ledger.add(settings.budgets, who, usage, cost, usage.endMs),
+        );
+        // The call that reaches a limit (or ten times the type's p99) revokes the task there: its reason names the
+        // spend at that call.
+        const reference = spendBaselines.reference(task.boundary.tenant, state.taskType);
+        if (
+          findings.some((found) => found.level === 'limit') ||
+          (spendContribution(reference, spend, state.taskType, config.warmupTasks)?.score ?? 0) >=
+            config.revokeThreshold
+        )
+          break;
+      }
+      if (added === 0) return undefined;
+      const typeSpend = spendContribution(
+        spendBaselines.reference(task.boundary.tenant, state.taskType),
+        spend,
+        state.taskType,
+        config.warmupTasks,
+      );
+      return withSpendFeature(budgetVerdict(findings, config.shadow), typeSpend, thresholdsFor(state.taskType, config));
+    };
+    const applySpend = (verdict: Verdict | undefined): void => {
+      const last = decisions.length - 1;
+      if (verdict === undefined || last < 0 || verdict.score <= (decisions[last]?.score ?? 0)) return;
+      const decision = toDecision(verdict);
+      decisions[last] = decision;
+      if (peak === undefined || decision.score >= peak.score) peak = decision;
+      flagged = true;
+      if (verdict.decision === 'revoke' && !verdict.shadow) revoked = true;
+    };
+    const before = spendVerdict(-1);
+    task.events.forEach((event, index) => {
+      scoreOne(event);
+      if (index === 0) applySpend(before);
+      applySpend(spendVerdict(index));
+    });
     state = markEnded(state, task.boundary.endMs);
     const learned = policy({ flagged, revoked, peak, events: task.events.length });
+    if (learned && options.spend !== undefined) spendBaselines.learn(task.boundary.tenant, state.taskType, spend.usd);
     if (learned && effect === 'held' && policy === PROCESSOR_POLICY) {
       book.holdWarmupTask(task.boundary.tenant, task.taskType, task.agentId, summarize(state), config.warmupTasks);
     } else if (learned) {

@@ -73,6 +73,7 @@ export function toMarkdown(result: EvaluationResult): string {
     }
     lines.push(row('**overall**', d.metrics.overall));
   }
+  lines.push(...spendLines(result));
   if (result.pipeline !== undefined) {
     const p = result.pipeline;
     const a = p.agreement;
@@ -143,3 +144,29 @@ export function loopLines(outcomes: readonly TaskOutcome[]): string[] {
   }
   return lines;
 }
+/**
+ * What spend decided (docs/budgets.md): Tripline's tasks flagged by a `budget.*` or the `spend.per_task` feature, by
+ * label, and the reason of the first runaway-spend task caught.
+ */
+function spendLines(result: EvaluationResult): string[] {
+  const [tripline] = result.detectors;
+  const byLabel = new Map<string, number>();
+  let example: string | undefined;
+  for (const outcome of tripline.outcomes) {
+    const flagged = outcome.decisions.find(
+      (decision) => decision.decision !== 'allow' && decision.reasons.some((reason) => BUDGET_REASON.test(reason)),
+    );
+    if (flagged === undefined) continue;
+    byLabel.set(outcome.label, (byLabel.get(outcome.label) ?? 0) + 1);
+    if (outcome.label === 'runaway_spend' && example === undefined) example = flagged.reasons[0];
+  }
+  if (byLabel.size === 0) return [];
+  const counts = [...byLabel].map(([label, count]) => `${label} ${String(count)}`).join(', ');
+  return [
+    '',
+    `Spend budgets (shipped policies/budgets.json and model-prices.json unless TRIPLINE_BUDGETS / TRIPLINE_MODEL_PRICES say otherwise): tasks flagged by a budget or by spend.per_task (10× the type's p99): ${counts}.${example === undefined ? '' : ` Example: "${example}"`}`,
+  ];
+}
+
+/** A budget's reason (core/spend/budgets.ts) or the spend feature's (`spend.per_task`, core/spend/spend-baseline.ts). */
+const BUDGET_REASON = /^((task|agent|task type|tenant) budget "|spent \$[\d.]+ on model calls in this task)/;

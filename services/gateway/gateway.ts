@@ -19,7 +19,9 @@ export interface GatewayStats {
   spans: number;
   events: number;
   taskBoundaries: number;
-  /** Spans that are none of the three kinds: counted and dropped. */
+  /** Model-call spans that are no task boundary: forwarded for their tokens (services/core/model-usage.ts). */
+  modelCalls: number;
+  /** Spans that are none of the three kinds, no boundary and no model call: counted and dropped. */
   dropped: number;
 }
 
@@ -77,7 +79,7 @@ export function createGateway(
 ): Gateway {
   // The Kafka gateway has its own process (services/app/gateway-main.ts); the embedded one shares it with the processor.
   if (records !== undefined) tuneHeapForIngest();
-  const stats: GatewayStats = { requests: 0, spans: 0, events: 0, taskBoundaries: 0, dropped: 0 };
+  const stats: GatewayStats = { requests: 0, spans: 0, events: 0, taskBoundaries: 0, modelCalls: 0, dropped: 0 };
   const fast =
     records === undefined
       ? {}
@@ -96,7 +98,8 @@ export function createGateway(
             stats.events += routed.events;
             stats.taskBoundaries += routed.boundaries;
             stats.dropped += routed.dropped;
-            const spans = routed.events + routed.boundaries + routed.dropped;
+            stats.modelCalls += routed.usageOnly;
+            const spans = routed.events + routed.boundaries + routed.usageOnly + routed.dropped;
             stats.spans += spans;
             return { rejectedSpans: 0, spans };
           },
@@ -111,7 +114,8 @@ export function createGateway(
       stats.events += batch.events.length;
       stats.taskBoundaries += batch.boundaries.length;
       stats.dropped += batch.dropped;
-      stats.spans += batch.events.length + batch.boundaries.length + batch.dropped;
+      stats.modelCalls += batch.usageOnly;
+      stats.spans += batch.events.length + batch.boundaries.length + batch.usageOnly + batch.dropped;
       return { rejectedSpans: 0 };
     },
     stats: () => stats,

@@ -7,6 +7,7 @@
 import { EVENT_KINDS } from '../../schemas/conventions.ts';
 import type { EventKind } from '../../schemas/conventions.ts';
 import { SPAN_FLAGS_PARENT_IS_REMOTE } from '../core/classify.ts';
+import { OPENINFERENCE_MODEL_KINDS } from '../core/model-usage.ts';
 import {
   EXECUTE_TOOL,
   EXECUTE_TOOL_PREFIX,
@@ -16,6 +17,7 @@ import {
   K_DATA_LAST,
   K_EVENT_KIND,
   K_GENAI_OPERATION,
+  K_LLM_REQUEST_TYPE,
   K_MCP_METHOD,
   K_OPENINFERENCE,
   K_PRIVILEGE,
@@ -24,6 +26,10 @@ import {
   K_TASK_ROOT,
   K_TASK_TYPE,
   K_TRACELOOP,
+  K_USAGE_LEGACY_FIRST,
+  K_USAGE_LEGACY_LAST,
+  LLM_REQUEST_TYPE_BYTES,
+  MODEL_OPERATION_BYTES,
   RESOURCES_READ,
   RESOURCES_READ_PREFIX,
   RETRIEVAL,
@@ -223,4 +229,25 @@ export function declaresTask(): boolean {
 /** Whether the span or its resource holds a task id (merged values). */
 export function holdsTaskId(): boolean {
   return holdsScalar(mergedType, mergedA, mergedB, K_TASK_ID);
+}
+
+function stringIsOneOf(buf: Uint8Array, k: number, list: readonly Uint8Array[]): boolean {
+  for (const bytes of list) if (stringIs(buf, k, bytes)) return true;
+  return false;
+}
+
+/**
+ * Whether a span of none of the three kinds is a model call (services/core/model-usage.ts `modelOperation`, on
+ * the merged values).
+ */
+export function isModelCall(buf: Uint8Array): boolean {
+  if (typeOf(K_GENAI_OPERATION) === T_STRING) return stringIsOneOf(buf, K_GENAI_OPERATION, MODEL_OPERATION_BYTES);
+  if (typeOf(K_OPENINFERENCE) === T_STRING)
+    return Object.hasOwn(
+      OPENINFERENCE_MODEL_KINDS,
+      text(buf, aOf(K_OPENINFERENCE), bOf(K_OPENINFERENCE)).toUpperCase(),
+    );
+  if (typeOf(K_LLM_REQUEST_TYPE) === T_STRING) return stringIsOneOf(buf, K_LLM_REQUEST_TYPE, LLM_REQUEST_TYPE_BYTES);
+  for (let k = K_USAGE_LEGACY_FIRST; k <= K_USAGE_LEGACY_LAST; k++) if (typeOf(k) !== T_NONE) return true;
+  return false;
 }

@@ -3,6 +3,7 @@
  * their keys and the values it compares are encoded to, and the value types classification distinguishes.
  */
 import { ATTR, EVENT_KINDS } from '../../schemas/conventions.ts';
+import { LLM_REQUEST_TYPES, MODEL_OPERATIONS } from '../core/model-usage.ts';
 
 const KEYS = [
   ATTR.eventKind, // 0
@@ -20,6 +21,9 @@ const KEYS = [
   ATTR.taskId, // 12
   ATTR.taskRoot, // 13
   ATTR.taskType, // 14
+  ATTR.llmRequestType, // 15
+  ATTR.genAiUsagePromptLegacy, // 16
+  ATTR.genAiUsageCompletionLegacy, // 17
 ] as const;
 export const K_EVENT_KIND = 0;
 export const K_PRIVILEGE = 1;
@@ -33,6 +37,9 @@ export const K_DATA_LAST = 11;
 export const K_TASK_ID = 12;
 export const K_TASK_ROOT = 13;
 export const K_TASK_TYPE = 14;
+export const K_LLM_REQUEST_TYPE = 15;
+export const K_USAGE_LEGACY_FIRST = 16;
+export const K_USAGE_LEGACY_LAST = 17;
 export const KEY_COUNT = KEYS.length;
 
 const encoder = new TextEncoder();
@@ -54,6 +61,8 @@ export const RESOURCES_READ = ascii('resources/read');
 export const RESOURCES_READ_PREFIX = ascii('resources/read ');
 export const RETRIEVAL = ascii('retrieval');
 export const KIND_BYTES = EVENT_KINDS.map((kind) => ascii(kind));
+export const MODEL_OPERATION_BYTES = MODEL_OPERATIONS.map((operation) => ascii(operation));
+export const LLM_REQUEST_TYPE_BYTES = Object.keys(LLM_REQUEST_TYPES).map((type) => ascii(type));
 
 /** Value types as classification sees them (services/core/classify.ts `scalarOrList`). */
 export const T_NONE = 0;

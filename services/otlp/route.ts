@@ -4,7 +4,7 @@
  *
  * It gives the same records as `decodeTraceRequest` → `classifyRequest` → `buildSpanRecords` (the span kind
  * and task id of services/core/classify.ts; one record per (topic, task id) holding that group's spans in
- * request order inside their resource and scope wrappers; task-boundary spans to the tool_calls topic; spans
+ * request order inside their resource and scope wrappers; task-boundary and model-call spans to the tool_calls topic; spans
  * of none of the three kinds left out; a group over `maxRecordBytes` halved until it fits), except that each
  * span, resource and scope is copied byte for byte as the agent sent it instead of being re-encoded, and only
  * the fields `buildSpanRecords` keeps are kept (ResourceSpans: resource, schema_url; ScopeSpans: scope,
@@ -20,6 +20,7 @@ import { keepBoundary, taskMark } from '../core/classify.ts';
 import {
   declaresTask,
   holdsTaskId,
+  isModelCall,
   isTaskRoot,
   mergeWithResource,
   spanA,
@@ -40,7 +41,9 @@ export interface RoutedRequest {
   events: number;
   /** Task-boundary spans (sent to the tool_calls topic). */
   boundaries: number;
-  /** Spans of none of the three kinds and no task boundary (not forwarded). */
+  /** Model-call spans that are no task boundary (sent to the tool_calls topic, like boundaries). */
+  usageOnly: number;
+  /** Spans of none of the three kinds, no task boundary and no model call (not forwarded). */
   dropped: number;
 }
 
@@ -215,7 +218,7 @@ export function routeTraceRequest(body: Uint8Array, topics: RouteTopics, maxReco
   const resources: ResourceInfo[] = [];
   const scopes: ScopeInfo[] = [];
   const groups: Groups = { byTopic: new Map(), inOrder: [], declaredTraces: new Set() };
-  const result: RoutedRequest = { records: [], events: 0, boundaries: 0, dropped: 0 };
+  const result: RoutedRequest = { records: [], events: 0, boundaries: 0, usageOnly: 0, dropped: 0 };
   const kindTopics = [topics.tool_call, topics.data_access, topics.privilege_change];
   try {
     while (pos < end) {
@@ -396,21 +399,27 @@ function routeSpan(
   const kind = spanKind(buf, nameStart, nameEnd);
   const root = isTaskRoot(buf, parentStart, parentEnd, flags);
   const mark = taskMark(kind >= 0, root, declaresTask());
+  const modelCall = kind < 0 && isModelCall(buf);
   if (
     mark === 'drop' ||
     (mark === 'boundary' &&
       !keepBoundary(root, traceKey(buf, traceStart, traceEnd), holdsTaskId(), groups.declaredTraces))
   ) {
-    result.dropped += 1;
-    return;
+    if (!modelCall) {
+      result.dropped += 1;
+      return;
+    }
+    result.usageOnly += 1;
+  } else if (mark === 'boundary') {
+    result.boundaries += 1;
   }
   let topic: string;
   if (mark === 'event') {
     topic = kindTopics[kind] as string;
     result.events += 1;
   } else {
+    // Task boundaries and model calls: the processor classifies them again (a model call may be both).
     topic = boundaryTopic;
-    result.boundaries += 1;
   }
   // Every span of a trace goes to one partition, so one processor sees the whole trace: its task may be declared
   // by a span that arrives after the others (a wrapper around an agent run ends last).

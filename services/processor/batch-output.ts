@@ -3,7 +3,7 @@
  * verdicts, alerts, revocations and the tasks that changed, and its snapshot for the result writer.
  */
 import type { Alert, Revocation } from '../../schemas/events.ts';
-import type { ScoredEvent } from '../store/store.ts';
+import type { ModelUsageRow, ScoredEvent } from '../store/store.ts';
 import type { BaselineBook } from './baseline-book.ts';
 import type { Results } from './result-writer.ts';
 import type { LiveTask, TaskTable } from './task-table.ts';
@@ -14,6 +14,8 @@ export interface BatchOutput {
   revocations: Revocation[];
   /** The tasks that changed, by task key. */
   tasks: Map<string, LiveTask>;
+  /** Model calls counted, with their cost (absent: none). */
+  usages?: ModelUsageRow[];
 }
 
 export const emptyOutput = (): BatchOutput => ({ events: [], alerts: [], revocations: [], tasks: new Map() });
@@ -22,6 +24,7 @@ export const emptyOutput = (): BatchOutput => ({ events: [], alerts: [], revocat
 export function resultsOf(output: BatchOutput, tasks: TaskTable, book: BaselineBook, nowMs: () => number): Results {
   return {
     events: output.events,
+    ...(output.usages === undefined ? {} : { usages: output.usages }),
     alerts: output.alerts,
     revocations: output.revocations,
     tasks: [...output.tasks.values()].map((task) => tasks.recordOf(task)),

@@ -4,7 +4,7 @@
  * bound on unwritten events. A batch with tasks whose stored history is being looked up is scored in two steps,
  * so a kill among its other events waits for no lookup.
  */
-import type { AgentEvent, TaskBoundary } from '../../schemas/events.ts';
+import type { AgentEvent, ModelUsage, TaskBoundary } from '../../schemas/events.ts';
 import type { EventBatch } from '../bus/bus.ts';
 import { messageOf } from '../shared/errors.ts';
 import type { BatchOutput } from './batch-output.ts';
@@ -126,6 +126,7 @@ export class BatchScheduler {
         batch.events.filter((event) => !isDeferred(event)),
         batch.boundaries.filter((boundary) => !isDeferred(boundary)),
         names,
+        (batch.usages ?? []).filter((usage) => !isDeferred(usage)),
       ),
     );
     if (deferred.size === 0)
@@ -137,7 +138,12 @@ export class BatchScheduler {
       const records = (await history) ?? [];
       return this.serialize(async () => {
         await applyHistory(this.#parts, records);
-        return this.#scoreStep(batch.events.filter(isDeferred), batch.boundaries.filter(isDeferred), names);
+        return this.#scoreStep(
+          batch.events.filter(isDeferred),
+          batch.boundaries.filter(isDeferred),
+          names,
+          (batch.usages ?? []).filter(isDeferred),
+        );
       });
     })();
     const settled = second.then(
@@ -170,7 +176,8 @@ export class BatchScheduler {
     const deferred = new Set<string>();
     const earlier = new Set<Promise<void>>();
     for (const [tenant, ids] of unknown) for (const taskId of ids) deferred.add(taskKey(tenant, taskId));
-    for (const item of [...batch.events, ...batch.boundaries]) {
+    const items = [...batch.events, ...batch.boundaries, ...(batch.usages ?? [])];
+    for (const item of items) {
       const key = taskKey(item.tenant, item.taskId);
       const waiting = this.#awaitingHistory.get(key);
       if (waiting === undefined) continue;
@@ -178,7 +185,7 @@ export class BatchScheduler {
       earlier.add(waiting);
     }
     if (this.#scoreInOrder && (deferred.size > 0 || this.#awaitingHistory.size > 0)) {
-      for (const item of [...batch.events, ...batch.boundaries]) deferred.add(taskKey(item.tenant, item.taskId));
+      for (const item of items) deferred.add(taskKey(item.tenant, item.taskId));
       for (const waiting of this.#awaitingHistory.values()) earlier.add(waiting);
     }
     return { deferred, earlier };
@@ -192,8 +199,9 @@ export class BatchScheduler {
     events: readonly AgentEvent[],
     boundaries: readonly TaskBoundary[],
     names: ReadonlyMap<string, string>,
+    usages: readonly ModelUsage[] = [],
   ): Promise<{ durable: Promise<void> }> {
-    const output = scoreItems(this.#parts, events, boundaries, names);
+    const output = scoreItems(this.#parts, events, boundaries, names, usages);
     const durable = this.persist(output);
     durable.catch(() => undefined);
     // The next batch is scored while this one is written, unless too much is unwritten already (memory).

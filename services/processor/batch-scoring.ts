@@ -3,7 +3,7 @@
  * decision acted on (an alert once per level, a revocation), and the batch's task ends applied in an order that
  * a replay in arrival order reproduces.
  */
-import type { AgentEvent, Decision, TaskBoundary, Verdict } from '../../schemas/events.ts';
+import type { AgentEvent, Decision, ModelUsage, TaskBoundary, Verdict } from '../../schemas/events.ts';
 import { learningEffect, observe, score, thresholdsFor } from '../core/detect/index.ts';
 import { alertOf, detectorRevocation, refusalAlert } from '../core/decide.ts';
 import { limitsFor } from '../core/loop-policy.ts';
@@ -18,6 +18,7 @@ import { endTask } from './task-ends.ts';
 import { noteLearningEffect, onlyAcceptedEvidence, taskKey } from './task-table.ts';
 import type { LiveTask } from './task-table.ts';
 import { revokeUnderRevokedParent } from './task-tree.ts';
+import { scoreUsage } from './spend-scoring.ts';
 
 /** Scores events and task ends (the caller serializes it) and returns their results, not yet written. */
 export function scoreItems(
@@ -25,6 +26,7 @@ export function scoreItems(
   batchEvents: readonly AgentEvent[],
   boundaries: readonly TaskBoundary[],
   names: ReadonlyMap<string, string>,
+  usages: readonly ModelUsage[] = [],
 ): BatchOutput {
   const output = emptyOutput();
   const events = [...batchEvents].sort((a, b) => a.startMs - b.startMs);
@@ -55,6 +57,15 @@ export function scoreItems(
     const earlierEnd = isNew && !ends.has(key) ? parts.resolver.traces.takeEnd(event.tenant, event.traceId) : undefined;
     if (earlierEnd !== undefined) ends.set(key, { ...earlierEnd, taskId: event.taskId });
   }
+  // Model calls count toward their tasks' spend before the tasks end (a root and its last call come together).
+  // What the batch's boundaries say of a task (its type, its agent) applies first: a budget may name them.
+  const declared = new Map<string, TaskBoundary[]>();
+  for (const boundary of boundaries) {
+    const key = taskKey(boundary.tenant, boundary.taskId);
+    declared.set(key, [...(declared.get(key) ?? []), boundary]);
+  }
+  for (const usage of [...usages].sort((a, b) => a.endMs - b.endMs))
+    scoreUsage(parts, usage, output, names, declared.get(taskKey(usage.tenant, usage.taskId)) ?? []);
   for (const boundary of [...declarations, ...ends.values(), ...repeatedEnds]) endTask(parts, boundary, output, names);
   applyEscalations(parts, output);
   return output;

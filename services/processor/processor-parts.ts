@@ -5,6 +5,7 @@
 import type { AgentEvent } from '../../schemas/events.ts';
 import type { DetectorConfig } from '../core/detect/index.ts';
 import type { LoopPolicy } from '../core/loop-policy.ts';
+import type { SpendBaselines, SpendLedger, SpendSettings } from '../core/spend/index.ts';
 import type { KillSwitch } from '../killswitch/kill-switch.ts';
 import { messageOf } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -39,6 +40,8 @@ export interface ProcessorParts {
   escalation: AgentEscalation | undefined;
   /** The kills in force this process applied, by task (task-tree.ts: a child appearing after its parent's kill). */
   kills: KillMemory;
+  /** Prices and budgets of model calls, and the spend of windowed budgets this processor counted (spend-scoring.ts). */
+  spend: SpendSettings & { ledger: SpendLedger; baselines: SpendBaselines };
 }
 
 /** Calls a hook; a throwing hook is logged and ignored. */

@@ -17,6 +17,9 @@ import type { EventBatch } from '../bus/bus.ts';
 import type { DetectorConfig } from '../core/detect/index.ts';
 import { DISABLED_LOOP_POLICY } from '../core/loop-policy.ts';
 import type { LoopPolicy } from '../core/loop-policy.ts';
+import { SpendBaselines, SpendLedger } from '../core/spend/index.ts';
+import type { SpendSettings } from '../core/spend/index.ts';
+import { DEFAULT_SPEND } from './spend-scoring.ts';
 import type { EscalationPolicy } from '../killswitch/escalation.ts';
 import type { KillSwitch } from '../killswitch/kill-switch.ts';
 import { messageOf } from '../shared/errors.ts';
@@ -90,6 +93,11 @@ export interface ProcessorOptions {
    * @default false
    */
   scoreInOrder?: boolean;
+  /**
+   * Model-call prices and spend budgets (services/core/spend/; TRIPLINE_MODEL_PRICES, TRIPLINE_BUDGETS).
+   * @default the shipped price table, no budgets
+   */
+  spend?: SpendSettings;
 }
 
 /** What the processor knows of a task right now (memory only). */
@@ -160,6 +168,7 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     book,
     escalation,
     kills: new KillMemory(),
+    spend: { ...(options.spend ?? DEFAULT_SPEND), ledger: new SpendLedger(), baselines: new SpendBaselines() },
   };
   await restoreActiveTasks(parts);
   const writer = createResultWriter({

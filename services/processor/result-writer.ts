@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Alert, Revocation } from '../../schemas/events.ts';
 import { isTriplineError, messageOf } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
-import type { BaselineRecord, ScoredEvent, Store, TaskRecord } from '../store/store.ts';
+import type { BaselineRecord, ModelUsageRow, ScoredEvent, Store, TaskRecord } from '../store/store.ts';
 
 /** One batch's results, its task records and baselines already snapshotted. */
 export interface Results {
@@ -22,6 +22,8 @@ export interface Results {
   revocations: Revocation[];
   tasks: TaskRecord[];
   baselines: BaselineRecord[];
+  /** Model calls and their cost (absent: none). */
+  usages?: ModelUsageRow[];
 }
 
 export interface ResultWriter {
@@ -42,6 +44,7 @@ interface PendingWrite {
   alerts: Alert[];
   tasks: TaskRecord[];
   baselines: BaselineRecord[];
+  usages: ModelUsageRow[];
   resolve: () => void;
   reject: (error: unknown) => void;
 }
@@ -106,6 +109,7 @@ export function createResultWriter(options: {
   async function writeGroup(group: PendingWrite[]): Promise<void> {
     const events = group.flatMap((item) => item.events);
     const alerts = group.flatMap((item) => item.alerts);
+    const usages = group.flatMap((item) => item.usages);
     // A task written by several batches of the group: its newest record is enough (the highest version wins anyway).
     const tasks = new Map<string, TaskRecord>();
     for (const record of group.flatMap((item) => item.tasks)) {
@@ -119,6 +123,7 @@ export function createResultWriter(options: {
     await retrying('results', events.length, async () => {
       if (alerts.length > 0) await store.insertAlerts(alerts);
       if (events.length > 0) await store.insertEvents(events);
+      if (usages.length > 0) await store.insertModelUsage(usages);
       if (tasks.size > 0) await store.upsertTasks([...tasks.values()]);
       if (baselines.size > 0) await store.saveBaselines([...baselines.values()]);
     });
@@ -146,6 +151,7 @@ export function createResultWriter(options: {
           alerts: results.alerts,
           tasks: results.tasks,
           baselines: results.baselines,
+          usages: results.usages ?? [],
           resolve,
           reject,
         });

@@ -72,6 +72,8 @@ export function completeTask(
     if (task.warmupAlerted)
       parts.book.holdWarmupTask(tenant, taskType, agentId, summarize(task.state), parts.detector.warmupTasks);
     else parts.book.learnTask(tenant, taskType, agentId, summarize(task.state));
+    // What it spent on model calls is what the type's tasks spend (spend.per_task; memory only).
+    parts.spend.baselines.learn(tenant, taskType, task.spend.usd);
     task.learned = true;
   }
   parts.tasks.retire(key, task);

@@ -92,7 +92,7 @@ export function unknownTasks(
 ): Map<string, Set<string>> {
   const horizon = ownershipSinceMs + HISTORY_SLACK_MS;
   const unknown = new Map<string, Set<string>>();
-  for (const item of [...batch.events, ...batch.boundaries]) {
+  for (const item of [...batch.events, ...batch.boundaries, ...(batch.usages ?? [])]) {
     const key = taskKey(item.tenant, item.taskId);
     if (item.startMs >= horizon || parts.tasks.has(key) || awaiting(key)) continue;
     const ids = unknown.get(item.tenant) ?? new Set<string>();

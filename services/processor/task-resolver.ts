@@ -3,7 +3,7 @@
  * (services/processor/trace-tasks.ts), the task held for an id or a declared name, the new task an event of an
  * unknown task makes, and what a later span says about its task that its first did not.
  */
-import type { AgentEvent, TaskBoundary } from '../../schemas/events.ts';
+import type { AgentEvent, ModelUsage, TaskBoundary } from '../../schemas/events.ts';
 import { UNKNOWN_TASK_TYPE } from '../core/classify.ts';
 import { parentOf } from '../core/task-tree.ts';
 import type { EventBatch } from '../bus/bus.ts';
@@ -28,7 +28,7 @@ export class TaskResolver {
    */
   resolve(batch: EventBatch): Map<string, string> {
     const names = new Map<string, string>();
-    const resolve = (item: AgentEvent | TaskBoundary): void => {
+    const resolve = (item: AgentEvent | TaskBoundary | ModelUsage): void => {
       // An event made without classification (a test, a replay of stored events) names its task outright.
       const declared = item.claims === undefined ? item.taskId : item.claims.taskId;
       const resolution = this.traces.resolve(item.tenant, item.traceId, declared, this.#holds);
@@ -37,6 +37,7 @@ export class TaskResolver {
     };
     for (const event of batch.events) resolve(event);
     for (const boundary of batch.boundaries) resolve(boundary);
+    for (const usage of batch.usages ?? []) resolve(usage);
     return names;
   }
 
@@ -48,8 +49,8 @@ export class TaskResolver {
     return named === undefined ? undefined : this.#tasks.get(taskKey(tenant, named));
   }
 
-  /** The event's task, made (live) from the event when this processor holds none. */
-  taskFor(event: AgentEvent): LiveTask {
+  /** The event's (or model call's) task, made (live) from it when this processor holds none. */
+  taskFor(event: AgentEvent | ModelUsage): LiveTask {
     const key = taskKey(event.tenant, event.taskId);
     const existing = this.#tasks.get(key);
     if (existing !== undefined) return existing;
@@ -79,7 +80,7 @@ export class TaskResolver {
    */
   adoptClaims(
     task: LiveTask,
-    item: AgentEvent | TaskBoundary,
+    item: AgentEvent | TaskBoundary | ModelUsage,
     names: ReadonlyMap<string, string>,
     output: BatchOutput,
   ): void {

@@ -10,6 +10,8 @@ import { reasonsOf } from '../core/decide.ts';
 import type { EscalationScope } from '../core/escalation-policy.ts';
 import { newLoopState } from '../core/loops.ts';
 import type { LoopFeature, LoopState } from '../core/loops.ts';
+import { emptySpend } from '../core/spend/index.ts';
+import type { Spend } from '../core/spend/index.ts';
 import type { TaskRecord } from '../store/store.ts';
 
 export interface LiveTask {
@@ -58,6 +60,8 @@ export interface LiveTask {
   loops: LoopState;
   /** A loop or rate limit's `refuse` step: POST /v1/check denies its calls until then (the task stays active). */
   refusing?: Refusal;
+  /** What its model calls cost and used (services/core/spend/), since it began or since a person restored it. */
+  spend: Spend;
 }
 
 /** Why and until when a task's calls are refused (services/core/loops.ts). */
@@ -99,6 +103,7 @@ export function newLiveTask(
     seen: new Set(),
     scope: {},
     loops: newLoopState(),
+    spend: emptySpend(),
   };
 }
 
@@ -142,6 +147,8 @@ export function markRestored(task: LiveTask): void {
   task.raised.clear();
   task.loops = newLoopState();
   delete task.refusing;
+  // A person accepted what it spent so far: its task budgets count from here.
+  task.spend = emptySpend();
 }
 
 /** Accepted evidence kept per task (a restore adds its verdict's contributions, a handful each). */

@@ -6,7 +6,16 @@
  */
 import type { Alert, Revocation, TaskStatus } from '../../schemas/events.ts';
 import { TriplineError } from '../shared/errors.ts';
-import type { BaselineRecord, ListFilter, Page, ScoredEvent, Store, TaskRecord } from './store.ts';
+import type {
+  BaselineRecord,
+  ListFilter,
+  ModelUsageRow,
+  Page,
+  ScoredEvent,
+  SpendRow,
+  Store,
+  TaskRecord,
+} from './store.ts';
 
 const MAX_PAGE = 1000;
 
@@ -24,6 +33,7 @@ interface MemoryTables {
   revocations: Map<string, Revocation>;
   tasks: Map<string, TaskRecord>;
   baselines: Map<string, BaselineRecord>;
+  usages: Map<string, ModelUsageRow>;
 }
 
 /** Throws once the store is closed. */
@@ -53,6 +63,7 @@ export function createMemoryStore(): MemoryStore {
     revocations: new Map(),
     tasks: new Map(),
     baselines: new Map(),
+    usages: new Map(),
   };
   let closed = false;
 
@@ -64,6 +75,15 @@ export function createMemoryStore(): MemoryStore {
     migrate: () => Promise.resolve(),
     ...taskAndEventMethods(tables, open),
     ...alertRevocationBaselineMethods(tables, open),
+    insertModelUsage(rows) {
+      open();
+      for (const row of rows) tables.usages.set(key(row.usage.tenant, row.usage.id), structuredClone(row));
+      return Promise.resolve();
+    },
+    spend(query) {
+      open();
+      return Promise.resolve(spendOf([...tables.usages.values()], query));
+    },
     counts() {
       open();
       return Promise.resolve({
@@ -286,4 +306,34 @@ function decodeCursor(cursor: string): { timeMs: number; id: string } {
   throw new TriplineError('VALIDATION_FAILED', 'cursor is not a nextCursor returned by a previous page', {
     details: { key: 'cursor' },
   });
+}
+
+/** Spend grouped as the ClickHouse store groups it (services/store/clickhouse/spend-queries.ts). */
+function spendOf(rows: readonly ModelUsageRow[], query: Parameters<Store['spend']>[0]): SpendRow[] {
+  const groups = new Map<string, SpendRow>();
+  for (const { usage, costUsd, priced } of rows) {
+    if (usage.tenant !== query.tenant || usage.endMs < query.fromMs || usage.endMs >= query.toMs) continue;
+    if (query.taskId !== undefined && usage.taskId !== query.taskId) continue;
+    const groupKey = query.by === 'task' ? usage.taskId : query.by === 'agent' ? usage.agentId : usage.taskType;
+    const row = groups.get(groupKey) ?? {
+      key: groupKey,
+      costUsd: 0,
+      inputTokens: 0,
+      outputTokens: 0,
+      calls: 0,
+      unpriced: 0,
+      models: [],
+    };
+    row.costUsd += costUsd;
+    row.inputTokens += usage.inputTokens;
+    row.outputTokens += usage.outputTokens;
+    row.calls += 1;
+    if (!priced) row.unpriced += 1;
+    if (!row.models.includes(usage.model) && row.models.length < 8) row.models.push(usage.model);
+    groups.set(groupKey, row);
+  }
+  return [...groups.values()]
+    .map((row) => ({ ...row, models: row.models.sort() }))
+    .sort((a, b) => b.costUsd - a.costUsd || a.key.localeCompare(b.key))
+    .slice(0, query.limit);
 }

@@ -3,12 +3,46 @@
  * the in-process engine (chdb) or a ClickHouse server; the SQL is the same for both.
  * Writes are idempotent by id: a replayed batch creates no duplicate rows as seen through the read methods.
  */
-import type { Alert, AgentEvent, Decision, Regime, Revocation, TaskStatus, Verdict } from '../../schemas/events.ts';
+import type {
+  Alert,
+  AgentEvent,
+  Decision,
+  ModelUsage,
+  Regime,
+  Revocation,
+  TaskStatus,
+  Verdict,
+} from '../../schemas/events.ts';
 
 /** An event as stored: the classified span plus the verdict it got. */
 export interface ScoredEvent {
   event: AgentEvent;
   verdict: Verdict;
+}
+
+/** A model call as stored: its tokens and model, the task it was counted for, and what it cost. */
+export interface ModelUsageRow {
+  usage: ModelUsage;
+  costUsd: number;
+  /** Its model is in the price table (else it was priced at the table's fallback). */
+  priced: boolean;
+}
+
+/** What to group spend by (GET /v1/spend). */
+export const SPEND_GROUPS = ['task', 'agent', 'task_type'] as const;
+export type SpendGroup = (typeof SPEND_GROUPS)[number];
+
+/** Spend of one task, agent or task type over a time range. */
+export interface SpendRow {
+  key: string;
+  costUsd: number;
+  inputTokens: number;
+  outputTokens: number;
+  calls: number;
+  /** Calls priced at the fallback (model not in the price table). */
+  unpriced: number;
+  /** Model names used (at most 8). */
+  models: string[];
 }
 
 /** The latest known state of a task (one row per task; the newest `version` wins). */
@@ -75,6 +109,20 @@ export interface Store {
   insertRevocations(rows: readonly Revocation[]): Promise<void>;
   upsertTasks(rows: readonly TaskRecord[]): Promise<void>;
   saveBaselines(rows: readonly BaselineRecord[]): Promise<void>;
+  /** Model calls with their cost (services/processor/spend-scoring.ts); idempotent by the call's id. */
+  insertModelUsage(rows: readonly ModelUsageRow[]): Promise<void>;
+  /**
+   * Spend grouped by task, agent or task type over [fromMs, toMs), costliest first, at most `limit` groups; `taskId`
+   * keeps one task's calls only.
+   */
+  spend(query: {
+    tenant: string;
+    by: SpendGroup;
+    fromMs: number;
+    toMs: number;
+    limit: number;
+    taskId?: string;
+  }): Promise<SpendRow[]>;
 
   /**
    * The current record of a task, by its id or else by its declared name. Its status follows the revocations log

@@ -74,6 +74,8 @@ function holdingStore(inner: Store): { store: Store; hold(text: string): void; h
     insertRevocations: (rows) => inner.insertRevocations(rows),
     upsertTasks: (rows) => inner.upsertTasks(rows),
     saveBaselines: (rows) => inner.saveBaselines(rows),
+    insertModelUsage: (rows) => inner.insertModelUsage(rows),
+    spend: (query) => inner.spend(query),
     getTask: (tenant, taskId) => inner.getTask(tenant, taskId),
     getTasks: (tenant, taskIds) => inner.getTasks(tenant, taskIds),
     listActiveTasks: (tenant) => inner.listActiveTasks(tenant),

@@ -52,9 +52,9 @@ const classifiable: fc.Arbitrary<OtlpTraceRequest> = fc
 function checkBatch(request: OtlpTraceRequest): void {
   const batch = classifyRequest(request, TENANT);
   const spans = countSpans(request);
-  if (batch.events.length + batch.boundaries.length + batch.dropped !== spans) {
+  if (batch.events.length + batch.boundaries.length + batch.usageOnly + batch.dropped !== spans) {
     throw new Error(
-      `${batch.events.length} events + ${batch.boundaries.length} boundaries + ${batch.dropped} dropped != ${spans} spans`,
+      `${batch.events.length} events + ${batch.boundaries.length} boundaries + ${batch.usageOnly} model calls + ${batch.dropped} dropped != ${spans} spans`,
     );
   }
   for (const event of batch.events) {

@@ -190,7 +190,10 @@ describe('classifyRequest', () => {
     expect(batch.boundaries).toEqual([
       expect.objectContaining({ taskId: 'task-1', taskType: 'summarize_ticket', agentId: 'agent-7', ends: true }),
     ]);
-    expect(batch.dropped).toBe(2);
+    // The chat span is no event and no boundary, but a model call: its usage goes on (services/core/model-usage.ts).
+    expect(batch.usages).toEqual([expect.objectContaining({ taskId: TRACE, operation: 'chat', model: 'unknown' })]);
+    expect(batch.usageOnly).toBe(1);
+    expect(batch.dropped).toBe(1);
   });
 
   it('ends the task of the trace at its root (no parent, or a remote parent) without any Tripline attribute', () => {
@@ -218,7 +221,8 @@ describe('classifyRequest', () => {
       }),
       expect.objectContaining({ taskId: TRACE, ends: true, claims: {}, agentId: 'refund-service' }),
     ]);
-    expect(batch.dropped).toBe(1);
+    expect(batch.usageOnly).toBe(1);
+    expect(batch.dropped).toBe(0);
   });
 
   it('turns a span that declares a task on its own attributes into one declaration per trace and request', () => {
@@ -240,7 +244,9 @@ describe('classifyRequest', () => {
         claims: { taskId: 'refund-42', taskType: 'customer_refund' },
       }),
     ]);
-    expect(batch.dropped).toBe(2);
+    expect(batch.usages.map((usage) => usage.taskId)).toEqual(['refund-42', TRACE]);
+    expect(batch.usageOnly).toBe(2);
+    expect(batch.dropped).toBe(0);
   });
 
   it('falls back to the trace id, unknown type and service name when task context is missing', () => {

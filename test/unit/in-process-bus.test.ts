@@ -11,7 +11,7 @@ const request = { resourceSpans: [] };
 
 function batchOf(count: number, prefix = 'e'): ClassifiedBatch {
   const events = Array.from({ length: count }, (_, index) => ({ id: `${prefix}${index}` }) as AgentEvent);
-  return { events, boundaries: [], dropped: 0 };
+  return { events, boundaries: [], usages: [], usageOnly: 0, dropped: 0 };
 }
 
 describe('in-process bus', () => {

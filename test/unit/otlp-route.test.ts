@@ -39,7 +39,7 @@ const sorted = (records: Comparable[]): Comparable[] =>
 function viaObjects(
   body: Uint8Array,
   maxRecordBytes = 900_000,
-): { records: Comparable[]; events: number; boundaries: number; dropped: number } {
+): { records: Comparable[]; events: number; boundaries: number; usageOnly: number; dropped: number } {
   const request = decodeTraceRequest(body, 'protobuf');
   const batch = classifyRequest(request, 'default');
   const records = buildSpanRecords(batch, request, TOPICS, maxRecordBytes).map((record) => ({
@@ -52,6 +52,7 @@ function viaObjects(
     records: sorted(records),
     events: batch.events.length,
     boundaries: batch.boundaries.length,
+    usageOnly: batch.usageOnly,
     dropped: batch.dropped,
   };
 }
@@ -59,7 +60,7 @@ function viaObjects(
 function viaBytes(
   body: Uint8Array,
   maxRecordBytes = 900_000,
-): { records: Comparable[]; events: number; boundaries: number; dropped: number } {
+): { records: Comparable[]; events: number; boundaries: number; usageOnly: number; dropped: number } {
   const routed = routeTraceRequest(body, TOPICS, maxRecordBytes);
   const records = routed.records.map((record) => ({
     topic: record.topic,
@@ -67,7 +68,13 @@ function viaBytes(
     spans: record.spans,
     value: decodeTraceRequest(record.value, 'protobuf'),
   }));
-  return { records: sorted(records), events: routed.events, boundaries: routed.boundaries, dropped: routed.dropped };
+  return {
+    records: sorted(records),
+    events: routed.events,
+    boundaries: routed.boundaries,
+    usageOnly: routed.usageOnly,
+    dropped: routed.dropped,
+  };
 }
 
 const str = (key: string, value: string): OtlpKeyValue => ({ key, value: { stringValue: value } });
@@ -158,7 +165,7 @@ describe('routeTraceRequest', () => {
     const body = encodeTraceRequest(request);
     const objects = viaObjects(body);
     expect(viaBytes(body)).toEqual(objects);
-    expect(objects).toMatchObject({ events: 6, boundaries: 1, dropped: 3 });
+    expect(objects).toMatchObject({ events: 6, boundaries: 1, usageOnly: 0, dropped: 3 });
   });
 
   it('halves a group over maxRecordBytes the same way, and refuses a span larger than the limit', () => {
@@ -218,6 +225,7 @@ describe('routeTraceRequest', () => {
       records: [],
       events: 0,
       boundaries: 0,
+      usageOnly: 0,
       dropped: 0,
     });
     for (const garbage of [
@@ -253,6 +261,9 @@ describe('routeTraceRequest', () => {
       'tripline.data.bytes',
       'tripline.task.id',
       'tripline.task.root',
+      'llm.request.type',
+      'gen_ai.usage.prompt_tokens',
+      'gen_ai.usage.completion_tokens',
       'service.name',
       'other.key',
     ];
@@ -265,6 +276,14 @@ describe('routeTraceRequest', () => {
       'TOOL',
       'tool',
       'Tool',
+      'chat',
+      'embeddings',
+      'text_completion',
+      'invoke_agent',
+      'completion',
+      'embedding',
+      'LLM',
+      'Embedding',
       'true',
       'false',
       '',

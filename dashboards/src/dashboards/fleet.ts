@@ -163,6 +163,51 @@ export const fleet: DashboardSpec = dashboard({
         needs: ['agent_id', 'task_types', 'tasks', 'max_score', 'flagged_tasks', 'revoked_now', 'last_seen'],
       },
     ),
+    timeseries(
+      'Model spend per agent',
+      "What the agents' model calls cost (USD per interval, priced by the processor's price table: docs/budgets.md), by agent.",
+      `
+      SELECT $__timeInterval(time) AS t, agent_id, sum(cost_usd) AS cost_usd
+      FROM tripline.model_usage FINAL
+      WHERE ${TENANT} AND $__timeFilter(time)
+      GROUP BY t, agent_id
+      ORDER BY t, agent_id
+      `,
+      {
+        size: { w: 12, h: 8 },
+        unit: 'currencyUSD',
+        style: 'bars',
+        stack: true,
+        timeColumn: 't',
+        needs: ['t', 'agent_id', 'cost_usd'],
+        rows: { whenTableHasRows: 'model_usage' },
+      },
+    ),
+    table(
+      'Costliest tasks',
+      "Tasks by what their model calls cost in the time range, with tokens in and out, the models, and how many calls were priced at the table's fallback (model not in the price table).",
+      `
+      SELECT task_id, task_type, agent_id,
+             round(sum(cost_usd), 4) AS cost_usd,
+             sum(input_tokens) AS input_tokens,
+             sum(output_tokens) AS output_tokens,
+             count() AS calls,
+             countIf(NOT priced) AS unpriced_calls,
+             arrayStringConcat(arraySort(groupUniqArray(model)), ', ') AS models,
+             max(time) AS last_call
+      FROM tripline.model_usage FINAL
+      WHERE ${TENANT} AND $__timeFilter(time)
+      GROUP BY task_id, task_type, agent_id
+      ORDER BY cost_usd DESC, last_call DESC
+      LIMIT 25
+      `,
+      {
+        size: { w: 12, h: 8 },
+        columns: { task_id: taskIdColumn },
+        needs: ['task_id', 'task_type', 'agent_id', 'cost_usd', 'input_tokens', 'output_tokens', 'calls', 'models'],
+        rows: { whenTableHasRows: 'model_usage' },
+      },
+    ),
     table(
       'Detector regime per task type',
       'Which knowledge the verdicts of each task type rest on: "rules" while it warms up, "type_baseline" once it has learned from enough completed tasks (TRIPLINE_WARMUP_TASKS), "agent_baseline" for agents with their own.',

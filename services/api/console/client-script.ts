@@ -173,7 +173,7 @@ export const CLIENT_SCRIPT = String.raw`'use strict';
         el('td', null, [el('span', { className: 'badge ' + t.status, text: t.status })]),
         el('td', null, [scoreCell(t.score)]),
         el('td', { className: 'why', title: t.reasons.join('\n') }, reasons),
-        el('td', { className: 'num', title: t.counts.tool_call + ' tool calls, ' + t.counts.data_access + ' data accesses, ' + t.counts.privilege_change + ' privilege changes', text: total }),
+        el('td', { className: 'num', title: t.counts.tool_call + ' tool calls, ' + t.counts.data_access + ' data accesses, ' + t.counts.privilege_change + ' privilege changes' }, [el('div', { text: total })].concat(t.spend ? [el('div', { className: 'sub spend', title: 'model calls: ' + number(t.spend.tokens) + ' tokens (docs/budgets.md)', text: '$' + t.spend.usd.toFixed(2) })] : [])),
         el('td', { className: 'sub', title: new Date(t.lastEventMs).toISOString(), text: when(t.lastEventMs) }),
         el('td', null, [el('button', {
           type: 'button',

@@ -121,11 +121,12 @@ export class FetchPipeline {
   /** Hands the fetch's events to the handler without waiting for their results to be durable. */
   private handOver(parts: Part[]): Flush {
     if (this.broken !== undefined) throw this.broken;
-    const merged: EventBatch = { events: [], boundaries: [] };
+    const merged: EventBatch = { events: [], boundaries: [], usages: [] };
     const deadLetterMessages: Message[] = [];
     for (const part of parts) {
       for (const event of part.events.events) merged.events.push(event);
       for (const boundary of part.events.boundaries) merged.boundaries.push(boundary);
+      for (const usage of part.events.usages ?? []) merged.usages?.push(usage);
       deadLetterMessages.push(...part.deadLetters.messages);
     }
     const deadLetters = this.sendDeadLetters(deadLetterMessages);
@@ -160,7 +161,7 @@ export class FetchPipeline {
     const { handler } = this;
     const { stats } = this.options;
     const results: Promise<void>[] = [];
-    if (merged.events.length > 0 || merged.boundaries.length > 0) {
+    if (merged.events.length > 0 || merged.boundaries.length > 0 || (merged.usages?.length ?? 0) > 0) {
       if (handler === undefined) throw new Error('the Kafka source was started without a handler');
       const size = Math.max(1, this.options.source.maxEventsPerBatch ?? 5000);
       for (let start = 0; start < merged.events.length || start === 0; start += size) {
@@ -168,6 +169,7 @@ export class FetchPipeline {
         const chunk: EventBatch = {
           events: merged.events.slice(start, start + size),
           boundaries: last ? merged.boundaries : [],
+          usages: last ? (merged.usages ?? []) : [],
         };
         // The processor takes the calls in order and scores each once the previous one is scored.
         results.push(

@@ -77,7 +77,10 @@ export function decodeSpanRecord(
     if (spans === 0)
       return { ok: false, reason: `no spans in the ${format === 'json' ? 'OTLP/JSON' : 'OTLP protobuf'} record` };
     const classified = bindBatch(classifyRequest(request, tenant, options), agents);
-    return { ok: true, events: { events: classified.events, boundaries: classified.boundaries } };
+    return {
+      ok: true,
+      events: { events: classified.events, boundaries: classified.boundaries, usages: classified.usages },
+    };
   } catch (error) {
     return { ok: false, reason: `not an OTLP trace record (${format}): ${messageOf(error)}` };
   }
@@ -99,7 +102,7 @@ export function decodeFetchedBatch(batch: Batch, context: DecodeContext): Fetche
     firstOffset: batch.messages[0]?.offset ?? batch.lastOffset(),
     lastOffset: batch.lastOffset(),
     handledUpTo: null,
-    events: { events: [], boundaries: [] },
+    events: { events: [], boundaries: [], usages: [] },
     deadLetters: { topic: context.deadLetterTopic, messages: [] },
     tasks: [],
   };
@@ -126,6 +129,7 @@ export function decodeFetchedBatch(batch: Batch, context: DecodeContext): Fetche
       tasks.set(`${event.tenant}\u0000${event.taskId}`, { tenant: event.tenant, taskId: event.taskId });
     }
     for (const boundary of decoded.events.boundaries) part.events.boundaries.push(boundary);
+    for (const usage of decoded.events.usages ?? []) part.events.usages?.push(usage);
   }
   part.tasks = [...tasks.values()];
   return part;

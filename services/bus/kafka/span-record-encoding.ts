@@ -46,12 +46,12 @@ interface Entry {
  * @throws TriplineError OTLP_PAYLOAD_TOO_LARGE when a single span encodes larger than `maxRecordBytes`.
  */
 export function buildSpanRecords(
-  batch: Pick<ClassifiedBatch, 'events' | 'boundaries' | 'agents'>,
+  batch: Pick<ClassifiedBatch, 'events' | 'boundaries' | 'agents'> & Partial<Pick<ClassifiedBatch, 'usages'>>,
   request: OtlpTraceRequest,
   topics: KafkaTopics,
   maxRecordBytes: number,
 ): SpanRecord[] {
-  const tenant = batch.events[0]?.tenant ?? batch.boundaries[0]?.tenant;
+  const tenant = batch.events[0]?.tenant ?? batch.boundaries[0]?.tenant ?? batch.usages?.[0]?.tenant;
   if (tenant === undefined) return [];
   // Keyed by trace: every span of a trace reaches one processor, which resolves the trace's task (a task may be
   // declared by a span that arrives after the others).
@@ -60,6 +60,9 @@ export function buildSpanRecords(
     routes.set(event.traceId + event.spanId, { topic: topics[event.kind], key: event.traceId });
   for (const boundary of batch.boundaries)
     routes.set(boundary.traceId + boundary.spanId, { topic: topics.tool_call, key: boundary.traceId });
+  // Model calls travel with the task boundaries (the processor classifies them again).
+  for (const usage of batch.usages ?? [])
+    routes.set(usage.traceId + usage.spanId, { topic: topics.tool_call, key: usage.traceId });
 
   const groups = new Map<string, { topic: string; key: string; entries: Entry[] }>();
   for (const resourceSpans of request.resourceSpans) {

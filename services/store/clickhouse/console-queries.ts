@@ -37,6 +37,8 @@ export interface ConsoleTask {
   /** The parent task it declared ('' for none) and how many tasks declared it their parent. */
   parentTaskId: string;
   children: number;
+  /** What its model calls cost and used (null without any: docs/budgets.md). */
+  spend?: { usd: number; tokens: number } | null;
 }
 
 export interface TaskTotals {
@@ -144,6 +146,20 @@ export async function openConsoleQueries(options: ConsoleQueryOptions): Promise<
               )
             ).map((row) => [row.parent_task_id, row.children]),
       );
+      // What each listed task's model calls cost (docs/budgets.md); tasks without any are left out.
+      const spend = new Map(
+        rows.length === 0
+          ? []
+          : (
+              await select<{ task_id: string; cost_usd: number; tokens: number | string }>(
+                `SELECT task_id, sum(cost_usd) AS cost_usd, sum(input_tokens + output_tokens) AS tokens
+                 FROM ${db}.model_usage FINAL
+                 WHERE tenant = {tenant:String} AND task_id IN {ids:Array(String)}
+                 GROUP BY task_id`,
+                { tenant, ids: rows.map((row) => row.task_id) },
+              )
+            ).map((row) => [row.task_id, { usd: row.cost_usd, tokens: Number(row.tokens) }]),
+      );
       return {
         items: rows.map((row) => ({
           taskId: row.task_id,
@@ -163,6 +179,7 @@ export async function openConsoleQueries(options: ConsoleQueryOptions): Promise<
           lastEventMs: row.last_event_ms,
           parentTaskId: row.parent_task_id,
           children: children.get(row.task_id) ?? 0,
+          spend: spend.get(row.task_id) ?? null,
         })),
         totals: totals[0] ?? { tasks: 0, active: 0, revoked: 0, flagged: 0 },
       };

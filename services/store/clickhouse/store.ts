@@ -21,7 +21,18 @@ import type { ClickHouseClient } from '@clickhouse/client';
 
 import type { Alert, Revocation } from '../../../schemas/events.ts';
 import { TriplineError, messageOf } from '../../shared/errors.ts';
-import type { BaselineRecord, ListFilter, Page, ScoredEvent, Store, TaskRecord } from '../store.ts';
+import type {
+  BaselineRecord,
+  ListFilter,
+  ModelUsageRow,
+  Page,
+  ScoredEvent,
+  SpendGroup,
+  SpendRow,
+  Store,
+  TaskRecord,
+} from '../store.ts';
+import { checkUsage, spendBy, usageToRow } from './spend-queries.ts';
 import { INSERT_SETTINGS, embeddedClient, isDatabaseName, isServerUrl } from './client.ts';
 import type { StoreLogger } from './client.ts';
 import { checkAlert, checkBaseline, checkEvent, checkRevocation, checkTask } from './checks.ts';
@@ -175,7 +186,7 @@ class ClickHouseStore implements Store {
   }
 
   async #insert<T>(
-    table: Table,
+    table: Table | 'model_usage',
     rows: readonly T[],
     check: (row: T) => Check,
     toRow: (row: T) => object,
@@ -255,6 +266,21 @@ class ClickHouseStore implements Store {
       baselineToRow,
       (row) => `${row.tenant}/${row.taskType}/${row.agentId}`,
     );
+  }
+
+  insertModelUsage(rows: readonly ModelUsageRow[]): Promise<void> {
+    return this.#insert('model_usage', rows, checkUsage, usageToRow, (row) => row.usage.id);
+  }
+
+  spend(query: {
+    tenant: string;
+    by: SpendGroup;
+    fromMs: number;
+    toMs: number;
+    limit: number;
+    taskId?: string;
+  }): Promise<SpendRow[]> {
+    return this.#run('spend', () => spendBy(this.#reader, query));
   }
 
   getTask(tenant: string, taskId: string): Promise<TaskRecord | null> {

@@ -56,6 +56,8 @@ function crashableStore(inner: Store): { store: Store; kill(): void; hung(): boo
     insertRevocations: (rows) => live(() => inner.insertRevocations(rows)),
     upsertTasks: (rows) => live(() => inner.upsertTasks(rows)),
     saveBaselines: (rows) => live(() => inner.saveBaselines(rows)),
+    insertModelUsage: (rows) => live(() => inner.insertModelUsage(rows)),
+    spend: (query) => live(() => inner.spend(query)),
     getTask: (tenant, taskId) => live(() => inner.getTask(tenant, taskId)),
     getTasks: (tenant, taskIds) => live(() => inner.getTasks(tenant, taskIds)),
     listActiveTasks: (tenant) => live(() => inner.listActiveTasks(tenant)),

@@ -152,11 +152,17 @@ describe('processor verdicts (memory store)', () => {
     const request = { resourceSpans: [] };
     for (let i = 0; i < WARMUP + 5; i += 1) {
       const task = benignTask('summarize_ticket', `bus-warm-${String(i)}`, r, { start: NOW + i * 60_000 });
-      await bus.publish({ events: task.events, boundaries: [rootOf(task.events)], dropped: 0 }, request);
+      await bus.publish(
+        { events: task.events, boundaries: [rootOf(task.events)], usages: [], usageOnly: 0, dropped: 0 },
+        request,
+      );
       // One task at a time, as its agent would send it (a batch scores its tasks' ends after all its events).
       await bus.drained();
     }
-    await bus.publish({ events: exfiltration('bus-rogue', NOW + 3_000_000), boundaries: [], dropped: 0 }, request);
+    await bus.publish(
+      { events: exfiltration('bus-rogue', NOW + 3_000_000), boundaries: [], usages: [], usageOnly: 0, dropped: 0 },
+      request,
+    );
     await bus.drained();
     await h.processor.stop();
     expect(h.processor.baselines().get(TENANT, 'summarize_ticket')?.tasks).toBe(WARMUP + 5);
