@@ -15,7 +15,7 @@ import type {
   TokenRevocationRecord,
   VerificationRecord,
 } from '../killswitch/ks-store.ts';
-import type { ScoredEvent, TaskRecord } from '../store/store.ts';
+import type { ModelUsageRow, ScoredEvent, TaskRecord } from '../store/store.ts';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 const list = (items: readonly string[]): string => (items.length === 0 ? 'none' : items.join(', '));
@@ -445,4 +445,26 @@ export function approvalEntries(steps: readonly ApprovalStepRecord[]): TimelineE
       { approvalId: step.approvalId, step: step.step, actor: step.actor, reason: step.reason },
     );
   });
+}
+
+/** The task's model calls (docs/budgets.md): tokens in and out, the model, and what the price table made of them. */
+export function modelCallEntries(rows: readonly ModelUsageRow[]): TimelineEntry[] {
+  return rows.map(({ usage, costUsd, priced }) =>
+    entry(
+      'model_calls',
+      'model_call',
+      usage.id,
+      usage.endMs,
+      `The agent called ${usage.model} (${usage.operation}): ${count(usage.inputTokens, 'token')} in, ${count(usage.outputTokens, 'token')} out, $${costUsd.toFixed(4)}${priced ? '' : ' (model not in the price table: fallback price)'}.`,
+      {
+        model: usage.model,
+        operation: usage.operation,
+        ...(usage.provider === undefined ? {} : { provider: usage.provider }),
+        inputTokens: usage.inputTokens,
+        outputTokens: usage.outputTokens,
+        costUsd,
+        priced,
+      },
+    ),
+  );
 }

@@ -29,6 +29,7 @@ import {
   decisionEntries,
   eventEntries,
   leaseEntries,
+  modelCallEntries,
   revocationEntries,
   taskEntries,
   verificationEntries,
@@ -41,7 +42,10 @@ const CHILD_CAP = 1000;
 const PAGE_OF_ROWS = 1000;
 
 export interface TimelineDeps {
-  store: Pick<Store, 'getTask' | 'childTasks' | 'eventsForTask' | 'listAlerts' | 'listRevocations'>;
+  store: Pick<
+    Store,
+    'getTask' | 'childTasks' | 'eventsForTask' | 'listAlerts' | 'listRevocations' | 'modelCallsForTask'
+  >;
   killSwitch?: Pick<
     KillSwitchStore,
     'listCredentials' | 'listTokenRevocations' | 'listDecisions' | 'listLeases' | 'getVerifications'
@@ -96,16 +100,18 @@ export async function readTaskTimeline(deps: TimelineDeps, tenant: string, reque
   const ids = [...new Set([taskId, task?.name ?? '', requested].filter((id) => id !== ''))];
   const ks = deps.killSwitch;
   const audit = deps.audit;
-  const [children, events, alerts, revocations, credentials, tokenRevocations, decisions, leases] = await Promise.all([
-    task === null ? [] : deps.store.childTasks(tenant, ids, CHILD_CAP),
-    forEachId(ids, (id) => deps.store.eventsForTask(tenant, id, cap + 1)),
-    forEachId(ids, (id) => readPages((f) => deps.store.listAlerts(f), { tenant, taskId: id }, cap)),
-    forEachId(ids, (id) => readPages((f) => deps.store.listRevocations(f), { tenant, taskId: id }, cap)),
-    ks === undefined ? [] : forEachId(ids, (id) => ks.listCredentials(tenant, id)),
-    ks === undefined ? [] : forEachId(ids, (id) => ks.listTokenRevocations(tenant, id)),
-    ks === undefined ? [] : forEachId(ids, (id) => ks.listDecisions({ tenant, taskId: id, limit: cap + 1 })),
-    ks === undefined ? [] : forEachId(ids, (id) => ks.listLeases(tenant, id)),
-  ]);
+  const [children, events, modelCalls, alerts, revocations, credentials, tokenRevocations, decisions, leases] =
+    await Promise.all([
+      task === null ? [] : deps.store.childTasks(tenant, ids, CHILD_CAP),
+      forEachId(ids, (id) => deps.store.eventsForTask(tenant, id, cap + 1)),
+      forEachId(ids, (id) => deps.store.modelCallsForTask(tenant, id, cap + 1)),
+      forEachId(ids, (id) => readPages((f) => deps.store.listAlerts(f), { tenant, taskId: id }, cap)),
+      forEachId(ids, (id) => readPages((f) => deps.store.listRevocations(f), { tenant, taskId: id }, cap)),
+      ks === undefined ? [] : forEachId(ids, (id) => ks.listCredentials(tenant, id)),
+      ks === undefined ? [] : forEachId(ids, (id) => ks.listTokenRevocations(tenant, id)),
+      ks === undefined ? [] : forEachId(ids, (id) => ks.listDecisions({ tenant, taskId: id, limit: cap + 1 })),
+      ks === undefined ? [] : forEachId(ids, (id) => ks.listLeases(tenant, id)),
+    ]);
   const uniqueRevocations = uniqueBy(revocations, (r: Revocation) => r.id);
   // Audit rows about the task, its revocations (acknowledgements) and its alerts (false positives).
   const about = {
@@ -133,6 +139,7 @@ export async function readTaskTimeline(deps: TimelineDeps, tenant: string, reque
   const sources: TimelineSource[] = [
     source('task', task === null ? [] : taskEntries(task, children)),
     source('events', eventEntries(events)),
+    source('model_calls', modelCallEntries(modelCalls)),
     source('alerts', alertEntries(alerts)),
     source('revocations', revocationEntries(uniqueRevocations)),
   ];

@@ -18,6 +18,7 @@ export const TIMELINE_KINDS = [
   'tool_call',
   'data_access',
   'privilege_change',
+  'model_call',
   'alert',
   'revocation',
   'escalation',

@@ -84,6 +84,13 @@ export function createMemoryStore(): MemoryStore {
       open();
       return Promise.resolve(spendOf([...tables.usages.values()], query));
     },
+    modelCallsForTask(tenant, taskId, limit) {
+      open();
+      const rows = [...tables.usages.values()]
+        .filter((row) => row.usage.tenant === tenant && row.usage.taskId === taskId)
+        .sort((a, b) => a.usage.endMs - b.usage.endMs || a.usage.id.localeCompare(b.usage.id));
+      return Promise.resolve(structuredClone(rows.slice(0, limit)));
+    },
     counts() {
       open();
       return Promise.resolve({

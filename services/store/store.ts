@@ -123,6 +123,8 @@ export interface Store {
     limit: number;
     taskId?: string;
   }): Promise<SpendRow[]>;
+  /** One task's model calls with their cost, oldest first, at most `limit` (its timeline reads them). */
+  modelCallsForTask(tenant: string, taskId: string, limit: number): Promise<ModelUsageRow[]>;
 
   /**
    * The current record of a task, by its id or else by its declared name. Its status follows the revocations log

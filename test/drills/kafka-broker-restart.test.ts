@@ -76,6 +76,7 @@ function holdingStore(inner: Store): { store: Store; hold(text: string): void; h
     saveBaselines: (rows) => inner.saveBaselines(rows),
     insertModelUsage: (rows) => inner.insertModelUsage(rows),
     spend: (query) => inner.spend(query),
+    modelCallsForTask: (tenant, taskId, limit) => inner.modelCallsForTask(tenant, taskId, limit),
     getTask: (tenant, taskId) => inner.getTask(tenant, taskId),
     getTasks: (tenant, taskIds) => inner.getTasks(tenant, taskIds),
     listActiveTasks: (tenant) => inner.listActiveTasks(tenant),

@@ -150,6 +150,14 @@ describe('spend budgets with real OpenTelemetry SDK agents', () => {
       /spent \$0\.\d{4} \(200 tokens in, 100 out, scripted-model; 10 calls of a model not in the price table, priced at its fallback\) in this task$/,
     );
     expect(revoked.spend).toMatchObject({ calls: 15, inputTokens: 300, outputTokens: 150, unpricedCalls: 15 });
+    // Its timeline holds every model call, and the revocation after the call that reached the budget.
+    const timeline = (await getJson(
+      `${tripline.apiUrl}/v1/tasks/${encodeURIComponent(revoked.taskId)}/timeline?limit=1000`,
+    )) as { items: { kind: string; detail: { inputTokens?: number } }[] };
+    const kinds = timeline.items.map((item) => item.kind);
+    expect(kinds.filter((kind) => kind === 'model_call')).toHaveLength(15);
+    expect(timeline.items.find((item) => item.kind === 'model_call')?.detail.inputTokens).toBe(20);
+    expect(kinds.indexOf('revocation')).toBeGreaterThan(kinds.indexOf('model_call'));
 
     for (const task of benign) {
       const view = await settled(task.taskId);

@@ -5,7 +5,7 @@
 import type { AgentEvent, Alert, Revocation, Verdict } from '../../schemas/events.ts';
 import type { AccessStore } from '../../services/auth/access-store.ts';
 import type { KillSwitchStore } from '../../services/killswitch/ks-store.ts';
-import type { Store, TaskRecord } from '../../services/store/store.ts';
+import type { ModelUsageRow, Store, TaskRecord } from '../../services/store/store.ts';
 
 export const T0 = Date.UTC(2026, 11, 7, 12, 0, 0);
 export const ALLOW: Verdict = { score: 2, decision: 'allow', regime: 'rules', contributions: [], shadow: false };
@@ -116,6 +116,11 @@ export async function seedTimeline({ store, ks, access }: TimelineStores, ksRevo
     { event: event('e3', T0 + 30), verdict: ALLOW },
     { event: event('other', T0 + 12, 'tool_call', 'task-2'), verdict: ALLOW },
     { event: { ...event('foreign', T0 + 13), tenant: 'other' }, verdict: ALLOW },
+  ]);
+  await store.insertModelUsage([
+    modelCall('m1', T0 + 15, 'task-1'),
+    modelCall('m-other', T0 + 16, 'task-2'),
+    modelCall('foreign-call', T0 + 14, 'task-1', 'other'),
   ]);
   await store.insertAlerts([alert]);
   await store.insertRevocations([revocation]);
@@ -241,4 +246,28 @@ export async function seedTimeline({ store, ks, access }: TimelineStores, ksRevo
       requestId: 'r4',
     },
   ]);
+}
+
+/** A model call of the task (a chat span's tokens, priced at $2.50 / $10 per million tokens). */
+export function modelCall(id: string, atMs: number, taskId: string, tenant = 'default'): ModelUsageRow {
+  return {
+    usage: {
+      id,
+      tenant,
+      taskId,
+      taskType: 'support',
+      agentId: 'agent-1',
+      traceId: 'trace-1',
+      spanId: id.slice(-16),
+      startMs: atMs - 1,
+      endMs: atMs,
+      operation: 'chat',
+      model: 'gpt-4o',
+      provider: 'openai',
+      inputTokens: 1200,
+      outputTokens: 300,
+    },
+    costUsd: 0.006,
+    priced: true,
+  };
 }

@@ -88,6 +88,7 @@ describe('the timeline over ClickHouse and over the in-memory stores', () => {
       'lease_issued',
       'child_started',
       'tool_call',
+      'model_call',
       'privilege_change',
       'alert',
       'credential_revoked',
@@ -121,6 +122,6 @@ describe('the timeline over ClickHouse and over the in-memory stores', () => {
       'task-1',
     );
     expect(fromClickHouse).toEqual(fromMemory);
-    expect(fromClickHouse.map((entry) => entry.id)).toEqual(['foreign']);
+    expect(fromClickHouse.map((entry) => entry.id)).toEqual(['foreign', 'foreign-call']);
   });
 });

@@ -102,3 +102,50 @@ export async function spendBy(
     models: [...row.models].sort(),
   }));
 }
+
+interface ModelCallRowOut extends Omit<ModelUsageRowIn, 'input_tokens' | 'output_tokens'> {
+  time_ms: number | string;
+  input_tokens: number | string;
+  output_tokens: number | string;
+}
+
+/** One task's model calls, oldest first, at most `limit`. */
+export async function taskModelCalls(
+  reader: Reader,
+  tenant: string,
+  taskId: string,
+  limit: number,
+): Promise<ModelUsageRow[]> {
+  const rows = (await reader.select(
+    `SELECT id, tenant, task_id, task_type, agent_id, trace_id, toUnixTimestamp64Milli(time) AS time_ms, operation,
+            model, provider, input_tokens, output_tokens, cost_usd, priced
+       FROM ${reader.db}.model_usage FINAL
+      WHERE tenant = {tenant:String} AND task_id = {taskId:String}
+      ORDER BY time, id
+      LIMIT {limit:UInt32}`,
+    { tenant, taskId, limit },
+  )) as ModelCallRowOut[];
+  return rows.map((row) => {
+    const timeMs = Number(row.time_ms);
+    return {
+      usage: {
+        id: row.id,
+        tenant: row.tenant,
+        taskId: row.task_id,
+        taskType: row.task_type,
+        agentId: row.agent_id,
+        traceId: row.trace_id,
+        spanId: row.id.slice(-16),
+        startMs: timeMs,
+        endMs: timeMs,
+        operation: row.operation,
+        model: row.model,
+        ...(row.provider === '' ? {} : { provider: row.provider }),
+        inputTokens: Number(row.input_tokens),
+        outputTokens: Number(row.output_tokens),
+      },
+      costUsd: row.cost_usd,
+      priced: Boolean(row.priced),
+    };
+  });
+}

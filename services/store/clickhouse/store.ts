@@ -32,7 +32,7 @@ import type {
   Store,
   TaskRecord,
 } from '../store.ts';
-import { checkUsage, spendBy, usageToRow } from './spend-queries.ts';
+import { checkUsage, spendBy, taskModelCalls, usageToRow } from './spend-queries.ts';
 import { INSERT_SETTINGS, embeddedClient, isDatabaseName, isServerUrl } from './client.ts';
 import type { StoreLogger } from './client.ts';
 import { checkAlert, checkBaseline, checkEvent, checkRevocation, checkTask } from './checks.ts';
@@ -281,6 +281,10 @@ class ClickHouseStore implements Store {
     taskId?: string;
   }): Promise<SpendRow[]> {
     return this.#run('spend', () => spendBy(this.#reader, query));
+  }
+
+  modelCallsForTask(tenant: string, taskId: string, limit: number): Promise<ModelUsageRow[]> {
+    return this.#run('modelCallsForTask', () => taskModelCalls(this.#reader, tenant, taskId, limit));
   }
 
   getTask(tenant: string, taskId: string): Promise<TaskRecord | null> {

@@ -58,6 +58,7 @@ function crashableStore(inner: Store): { store: Store; kill(): void; hung(): boo
     saveBaselines: (rows) => live(() => inner.saveBaselines(rows)),
     insertModelUsage: (rows) => live(() => inner.insertModelUsage(rows)),
     spend: (query) => live(() => inner.spend(query)),
+    modelCallsForTask: (tenant, taskId, limit) => live(() => inner.modelCallsForTask(tenant, taskId, limit)),
     getTask: (tenant, taskId) => live(() => inner.getTask(tenant, taskId)),
     getTasks: (tenant, taskIds) => live(() => inner.getTasks(tenant, taskIds)),
     listActiveTasks: (tenant) => live(() => inner.listActiveTasks(tenant)),
