@@ -82,6 +82,7 @@ describe('readTaskTimeline over the in-memory stores', () => {
       'lease_issued',
       'child_started',
       'tool_call',
+      'model_call',
       'privilege_change',
       'alert',
       'revocation',
@@ -98,8 +99,11 @@ describe('readTaskTimeline over the in-memory stores', () => {
     expect(byKind.get('privilege_change')?.summary).toContain('the detector said revoke (score 97)');
     expect(byKind.get('revocation')?.summary).toContain('revoked by the detector');
     expect(byKind.get('verification')?.summary).toContain('verified');
+    expect(byKind.get('model_call')?.summary).toBe(
+      'The agent called gpt-4o (chat): 1,200 tokens in, 300 tokens out, $0.0060.',
+    );
     expect(byKind.get('lease_ended')?.summary).toContain('revoked at its provider');
-    expect(page.items.some((e) => e.id === 'other' || e.id === 'foreign')).toBe(false);
+    expect(page.items.some((e) => ['other', 'foreign', 'm-other', 'foreign-call'].includes(e.id))).toBe(false);
     expect(page.truncated).toBe(false);
   });
 
@@ -164,7 +168,10 @@ describe('GET /v1/tasks/:taskId/timeline', () => {
       url: '/v1/tasks/task-1/timeline',
       headers: { authorization: `Bearer ${other.token}` },
     });
-    expect(foreign.json<{ items: { id: string }[] }>().items.map((item) => item.id)).toEqual(['foreign']);
+    expect(foreign.json<{ items: { id: string }[] }>().items.map((item) => item.id)).toEqual([
+      'foreign',
+      'foreign-call',
+    ]);
     const third = await access.control.createToken({ tenant: 'third', role: 'viewer', name: 't', createdBy: 't' });
     const none = await api.inject({
       url: '/v1/tasks/task-1/timeline',
