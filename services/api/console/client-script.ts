@@ -2,6 +2,8 @@
  * The page's script (plain browser JavaScript, served as is). Data goes into the DOM through textContent and
  * attributes only. No backticks or template placeholders inside: this is a TypeScript template literal.
  */
+import { DOM_HELPERS } from './dom-script.ts';
+
 export const CLIENT_SCRIPT = String.raw`'use strict';
 (function () {
   var KINDS = [
@@ -13,30 +15,7 @@ export const CLIENT_SCRIPT = String.raw`'use strict';
   var TOKEN_KEY = 'tripline.token';
   var state = { tasks: [], busy: false, pending: null, signedIn: false };
 
-  function authHeaders(headers) {
-    var token = sessionStorage.getItem(TOKEN_KEY);
-    if (token) headers.authorization = 'Bearer ' + token;
-    return headers;
-  }
-
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    if (attrs) {
-      Object.keys(attrs).forEach(function (key) {
-        var value = attrs[key];
-        if (value === undefined || value === null || value === false) return;
-        if (key === 'text') node.textContent = String(value);
-        else if (key === 'className') node.className = value;
-        else node.setAttribute(key, value === true ? '' : String(value));
-      });
-    }
-    (children || []).forEach(function (child) {
-      if (child === null || child === undefined) return;
-      node.appendChild(typeof child === 'string' ? document.createTextNode(child) : child);
-    });
-    return node;
-  }
-
+${DOM_HELPERS}
   function svg(tag, attrs) {
     var node = document.createElementNS('http://www.w3.org/2000/svg', tag);
     Object.keys(attrs).forEach(function (key) { node.setAttribute(key, String(attrs[key])); });
@@ -68,11 +47,6 @@ export const CLIENT_SCRIPT = String.raw`'use strict';
   }
   function level(score) { return score >= 80 ? 'high' : score >= 50 ? 'mid' : 'low'; }
   function number(n) { return Number(n).toLocaleString('en-US'); }
-
-  function replaceChildren(parent, children) {
-    while (parent.firstChild) parent.removeChild(parent.firstChild);
-    children.forEach(function (child) { parent.appendChild(child); });
-  }
 
   function setLive(ok, text) {
     var live = document.getElementById('live');

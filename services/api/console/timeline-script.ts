@@ -3,6 +3,8 @@
  * `GET /v1/tasks/:taskId/timeline` and draws it. Data goes into the DOM through textContent and attributes only.
  * No backticks or template placeholders inside: this is a TypeScript template literal.
  */
+import { DOM_HELPERS } from './dom-script.ts';
+
 export const TIMELINE_SCRIPT = String.raw`'use strict';
 (function () {
   var TOKEN_KEY = 'tripline.token';
@@ -10,7 +12,7 @@ export const TIMELINE_SCRIPT = String.raw`'use strict';
   var MAX_PAGES = 100;
   var CATEGORY = {
     task_started: 'task', parent: 'task', child_started: 'task', task_ended: 'task',
-    tool_call: 'act', data_access: 'act', privilege_change: 'act',
+    tool_call: 'act', data_access: 'act', privilege_change: 'act', model_call: 'act', approval: 'note',
     credential_issued: 'cred', lease_issued: 'cred',
     alert: 'flag', policy_decision: 'note',
     revocation: 'kill', escalation: 'kill', credential_revoked: 'kill', lease_ended: 'kill',
@@ -19,6 +21,7 @@ export const TIMELINE_SCRIPT = String.raw`'use strict';
   var LABEL = {
     task_started: 'task started', parent: 'parent', child_started: 'child task', task_ended: 'task ended',
     tool_call: 'tool call', data_access: 'data access', privilege_change: 'privilege change',
+    model_call: 'model call', approval: 'approval',
     credential_issued: 'token issued', lease_issued: 'lease issued', alert: 'alert', policy_decision: 'policy',
     revocation: 'revoked', escalation: 'escalation', credential_revoked: 'token dead', lease_ended: 'lease ended',
     acknowledged: 'acknowledged', verification: 'verification', restore: 'restored', audit: 'audit'
@@ -27,35 +30,7 @@ export const TIMELINE_SCRIPT = String.raw`'use strict';
   var taskId = params.get('task') || '';
   var state = { items: [], body: null };
 
-  function authHeaders(headers) {
-    var token = sessionStorage.getItem(TOKEN_KEY);
-    if (token) headers.authorization = 'Bearer ' + token;
-    return headers;
-  }
-
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    if (attrs) {
-      Object.keys(attrs).forEach(function (key) {
-        var value = attrs[key];
-        if (value === undefined || value === null || value === false) return;
-        if (key === 'text') node.textContent = String(value);
-        else if (key === 'className') node.className = value;
-        else node.setAttribute(key, value === true ? '' : String(value));
-      });
-    }
-    (children || []).forEach(function (child) {
-      if (child === null || child === undefined) return;
-      node.appendChild(typeof child === 'string' ? document.createTextNode(child) : child);
-    });
-    return node;
-  }
-
-  function replaceChildren(parent, children) {
-    while (parent.firstChild) parent.removeChild(parent.firstChild);
-    children.forEach(function (child) { if (child) parent.appendChild(child); });
-  }
-
+${DOM_HELPERS}
   function pad(n, width) { var s = String(n); while (s.length < (width || 2)) s = '0' + s; return s; }
   function clock(ms) {
     var d = new Date(ms);
