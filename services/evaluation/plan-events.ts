@@ -123,7 +123,8 @@ function planTask(plan: TaskPlan, clock: { now: number }, tenant: string, scale:
   }
   const during = classifyRequest(request(plan.agentId, spans), tenant);
   const after = classifyRequest(request(plan.agentId, late), tenant);
-  const boundary = during.boundaries[0];
+  // The root's end (a model-call span that names the task also declares it: a boundary that ends nothing).
+  const boundary = during.boundaries.find((candidate) => candidate.ends);
   if (
     boundary === undefined ||
     during.events.length !== plan.events.length ||
