@@ -277,6 +277,16 @@ export const CONFIG_VARIABLES = [
   ],
   ['TRIPLINE_STREAM_HEARTBEAT_MS', '15000', 'keep-alive comment interval on GET /v1/stream (1,000 to 300,000)'],
   [
+    'TRIPLINE_STREAM_MAX_CLIENTS',
+    '1000',
+    'open GET /v1/stream connections per API process, all tenants together (1 to 1,000,000); beyond: 503 with Retry-After',
+  ],
+  [
+    'TRIPLINE_STREAM_MAX_CLIENTS_PER_TENANT',
+    '100',
+    'open GET /v1/stream connections per tenant and API process (1 to 1,000,000); beyond: 429 with Retry-After',
+  ],
+  [
     'TRIPLINE_SILENT_TASK_GRACE_MS',
     '30000',
     'a task that checks or leases this long after it got its token, with no telemetry under its task id, alerts `identity.no_telemetry` (0 to 3,600,000)',
@@ -517,6 +527,8 @@ function readKillSwitchConfig(env: Env, dataDir: string): KillSwitchConfig {
     },
     notifiers,
     streamHeartbeatMs: readInt(env, 'TRIPLINE_STREAM_HEARTBEAT_MS', 15_000, { min: 1000, max: 300_000 }),
+    streamMaxClients: readInt(env, 'TRIPLINE_STREAM_MAX_CLIENTS', 1000, { min: 1, max: 1_000_000 }),
+    streamMaxClientsPerTenant: readInt(env, 'TRIPLINE_STREAM_MAX_CLIENTS_PER_TENANT', 100, { min: 1, max: 1_000_000 }),
     silentTaskGraceMs: readInt(env, 'TRIPLINE_SILENT_TASK_GRACE_MS', 30_000, { min: 0, max: 3_600_000 }),
   };
 }
