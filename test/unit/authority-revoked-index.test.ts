@@ -16,7 +16,7 @@ function revocation(taskId: string, agentId: string, action: 'revoke' | 'restore
     taskType: 'summarize_ticket',
     agentId,
     action,
-    source: 'operator',
+    source: 'manual',
     actor: 'ops',
     reason: 'test',
     reasons: [],
