@@ -88,6 +88,8 @@ export function buildApiApp(deps: ApiDeps): FastifyInstance {
 
   app.setErrorHandler((error: FastifyError | TriplineError, request, reply) => {
     if (isTriplineError(error)) {
+      const retryAfter = error.details.retryAfterSeconds;
+      if (typeof retryAfter === 'number') void reply.header('retry-after', String(retryAfter));
       // Details are safe to show by construction (they never hold secrets), e.g. the policies that denied.
       return reply.status(error.status).send({
         error: {

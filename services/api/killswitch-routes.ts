@@ -265,6 +265,9 @@ function registerCheckRoutes(scope: FastifyInstance, runtime: Runtime): void {
         // An agent hears of its own agents' tasks only, without the evidence (services/killswitch/stream.ts).
         ...(principal.role === 'agent' ? { agentToken: principal.agents } : {}),
       };
+      // Refused before the response is taken over: the usual error body, with Retry-After.
+      const refusal = stream.refusal(principal.tenant);
+      if (refusal !== undefined) throw refusal;
       reply.hijack();
       stream.attach(reply.raw, filter);
     },

@@ -60,7 +60,8 @@ export interface TriplineConfig {
     /** TLS to the brokers. @default false */
     ssl?: boolean;
   };
-  bus: { capacity: number };
+  /** `tenantCapacity`: one tenant's share of the bus (services/bus/in-process-bus.ts). */
+  bus: { capacity: number; tenantCapacity: number };
   processor: { batchSize: number; flushIntervalMs: number; taskIdleTimeoutMs: number };
   detector: {
     warmupTasks: number;
@@ -150,6 +151,11 @@ export const CONFIG_VARIABLES = [
   ['KAFKA_SASL_PASSWORD', '(unset)', 'Kafka SASL password (required with a mechanism)'],
   ['KAFKA_SSL', 'false', 'TLS to the Kafka brokers (with SASL: SASL_SSL; plain SASL should always use it)'],
   ['TRIPLINE_BUS_CAPACITY', '100000', 'events the in-process bus holds before ingest answers 429 (100 to 10,000,000)'],
+  [
+    'TRIPLINE_BUS_TENANT_CAPACITY',
+    '(half of TRIPLINE_BUS_CAPACITY)',
+    "events one tenant holds in the in-process bus before its ingest answers 429 while other tenants' is accepted (1 to TRIPLINE_BUS_CAPACITY)",
+  ],
   ['TRIPLINE_BATCH_SIZE', '2000', 'events the processor scores and writes per batch (1 to 100,000)'],
   ['TRIPLINE_FLUSH_INTERVAL_MS', '5', 'longest wait before a partial batch is processed (0 to 10,000)'],
   ['TRIPLINE_TASK_IDLE_TIMEOUT_MS', '600000', 'a task with no event for this long is completed (1,000 to 86,400,000)'],
@@ -271,6 +277,16 @@ export const CONFIG_VARIABLES = [
   ],
   ['TRIPLINE_STREAM_HEARTBEAT_MS', '15000', 'keep-alive comment interval on GET /v1/stream (1,000 to 300,000)'],
   [
+    'TRIPLINE_STREAM_MAX_CLIENTS',
+    '1000',
+    'open GET /v1/stream connections per API process, all tenants together (1 to 1,000,000); beyond: 503 with Retry-After',
+  ],
+  [
+    'TRIPLINE_STREAM_MAX_CLIENTS_PER_TENANT',
+    '100',
+    'open GET /v1/stream connections per tenant and API process (1 to 1,000,000); beyond: 429 with Retry-After',
+  ],
+  [
     'TRIPLINE_SILENT_TASK_GRACE_MS',
     '30000',
     'a task that checks or leases this long after it got its token, with no telemetry under its task id, alerts `identity.no_telemetry` (0 to 3,600,000)',
@@ -360,7 +376,7 @@ export function loadConfig(env: Env = process.env): Readonly<TriplineConfig> {
       sasl: readKafkaSasl(env),
       ssl: readBool(env, 'KAFKA_SSL', false),
     },
-    bus: { capacity: readInt(env, 'TRIPLINE_BUS_CAPACITY', 100_000, { min: 100, max: 10_000_000 }) },
+    bus: readBus(env),
     processor: {
       batchSize: readInt(env, 'TRIPLINE_BATCH_SIZE', 2000, { min: 1, max: 100_000 }),
       flushIntervalMs: readInt(env, 'TRIPLINE_FLUSH_INTERVAL_MS', 5, { min: 0, max: 10_000 }),
@@ -387,6 +403,16 @@ export function loadConfig(env: Env = process.env): Readonly<TriplineConfig> {
     mcpGateway: readMcpGatewayConfig(env),
     loops: readLoopPolicy(env),
   });
+}
+
+/** The in-process bus: its capacity and one tenant's share of it (half by default). */
+function readBus(env: Env): TriplineConfig['bus'] {
+  const capacity = readInt(env, 'TRIPLINE_BUS_CAPACITY', 100_000, { min: 100, max: 10_000_000 });
+  const tenantCapacity = readInt(env, 'TRIPLINE_BUS_TENANT_CAPACITY', Math.floor(capacity / 2), {
+    min: 1,
+    max: capacity,
+  });
+  return { capacity, tenantCapacity };
 }
 
 function readKafkaSasl(env: Env): KafkaSasl | undefined {
@@ -501,6 +527,8 @@ function readKillSwitchConfig(env: Env, dataDir: string): KillSwitchConfig {
     },
     notifiers,
     streamHeartbeatMs: readInt(env, 'TRIPLINE_STREAM_HEARTBEAT_MS', 15_000, { min: 1000, max: 300_000 }),
+    streamMaxClients: readInt(env, 'TRIPLINE_STREAM_MAX_CLIENTS', 1000, { min: 1, max: 1_000_000 }),
+    streamMaxClientsPerTenant: readInt(env, 'TRIPLINE_STREAM_MAX_CLIENTS_PER_TENANT', 100, { min: 1, max: 1_000_000 }),
     silentTaskGraceMs: readInt(env, 'TRIPLINE_SILENT_TASK_GRACE_MS', 30_000, { min: 0, max: 3_600_000 }),
   };
 }

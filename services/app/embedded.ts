@@ -134,6 +134,7 @@ export async function startEmbedded(
 
     const bus = createInProcessBus({
       capacity: config.bus.capacity,
+      tenantCapacity: config.bus.tenantCapacity,
       batchSize: config.processor.batchSize,
       flushIntervalMs: config.processor.flushIntervalMs,
       logger,

@@ -214,7 +214,14 @@ export async function startKillSwitchRuntime(options: KillSwitchRuntimeOptions):
         if (step.step === 'requested') dispatcher.notify(fromApprovalRequest(approval, config.publicUrl));
       }),
     );
-    const stream = createStreamHub({ killSwitch, authority, logger, heartbeatMs: config.streamHeartbeatMs });
+    const stream = createStreamHub({
+      killSwitch,
+      authority,
+      logger,
+      heartbeatMs: config.streamHeartbeatMs,
+      maxClients: config.streamMaxClients,
+      maxClientsPerTenant: config.streamMaxClientsPerTenant,
+    });
     cleanups.push(() => stream.stop());
 
     const verifier = createVerifier({

@@ -1,7 +1,9 @@
 /**
  * The embedded bus: a bounded in-memory queue between the gateway and the processor in one process.
  * Publishing past `capacity` events is refused with PIPELINE_BUSY (the OTLP edge answers 429 with
- * Retry-After, and the SDK retries), so memory stays bounded. A handler failure (e.g. the store is down)
+ * Retry-After, and the SDK retries), so memory stays bounded. Each tenant holds at most `tenantCapacity` of it:
+ * a tenant past its share is refused (PIPELINE_BUSY, naming the tenant) while other tenants' spans are still
+ * accepted, so one tenant's burst cannot fill the bus for all. A handler failure (e.g. the store is down)
  * keeps the batch and retries it with backoff: nothing accepted is dropped.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,6 +14,8 @@ import type { EventBatch, EventPublisher, EventSource } from './bus.ts';
 
 export interface InProcessBusOptions {
   capacity: number;
+  /** Most events one tenant holds (waiting or in hand). @default capacity (no per-tenant share) */
+  tenantCapacity?: number;
   batchSize: number;
   flushIntervalMs: number;
   logger: Logger;
@@ -30,6 +34,10 @@ export function createInProcessBus(options: InProcessBusOptions): InProcessBus {
   const queue: ClassifiedBatch[] = [];
   let queuedEvents = 0;
   let inHand = 0;
+  /** Per tenant, its events waiting or in hand. */
+  const held = new Map<string, number>();
+  let inHandByTenant = new Map<string, number>();
+  const tenantCapacity = Math.min(options.tenantCapacity ?? options.capacity, options.capacity);
   let handler: ((batch: EventBatch) => Promise<void>) | undefined;
   let wake: (() => void) | undefined;
   let loop: Promise<void> | undefined;
@@ -39,6 +47,22 @@ export function createInProcessBus(options: InProcessBusOptions): InProcessBus {
 
   const sizeOf = (batch: EventBatch): number =>
     batch.events.length + batch.boundaries.length + (batch.usages?.length ?? 0);
+
+  /** The batch's events per tenant (a gateway's batch is one request's: one tenant). */
+  function tenantsOf(batch: EventBatch): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const item of [...batch.events, ...batch.boundaries, ...(batch.usages ?? [])])
+      counts.set(item.tenant, (counts.get(item.tenant) ?? 0) + 1);
+    return counts;
+  }
+
+  function release(counts: ReadonlyMap<string, number>): void {
+    for (const [tenant, count] of counts) {
+      const left = (held.get(tenant) ?? 0) - count;
+      if (left > 0) held.set(tenant, left);
+      else held.delete(tenant);
+    }
+  }
 
   function notifyDrained(): void {
     if (queuedEvents + inHand > 0) return;
@@ -76,12 +100,15 @@ export function createInProcessBus(options: InProcessBusOptions): InProcessBus {
         const size = sizeOf(pending);
         queuedEvents -= size;
         inHand = size;
+        inHandByTenant = tenantsOf(pending);
       }
       try {
         if (handler === undefined) throw new Error('bus started without a handler');
         await handler(pending);
         pending = undefined;
         inHand = 0;
+        release(inHandByTenant);
+        inHandByTenant = new Map();
         failures = 0;
         notifyDrained();
       } catch (error) {
@@ -128,6 +155,19 @@ export function createInProcessBus(options: InProcessBusOptions): InProcessBus {
           ),
         );
       }
+      const tenants = tenantsOf(batch);
+      for (const [tenant, count] of tenants) {
+        const holds = held.get(tenant) ?? 0;
+        if (holds + count <= tenantCapacity) continue;
+        return Promise.reject(
+          new TriplineError(
+            'PIPELINE_BUSY',
+            `tenant ${JSON.stringify(tenant)} holds ${holds} events of the pipeline (its share is ${tenantCapacity}); retry later`,
+            { details: { retryAfterSeconds: 1 } },
+          ),
+        );
+      }
+      for (const [tenant, count] of tenants) held.set(tenant, (held.get(tenant) ?? 0) + count);
       queue.push(batch);
       queuedEvents += size;
       wake?.();

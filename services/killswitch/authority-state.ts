@@ -32,6 +32,11 @@ export const key = (tenant: string, id: string): string => `${tenant}\u0000${id}
 
 export class AuthorityState {
   readonly tasks = new Map<string, TaskEntry>();
+  /**
+   * tenant+agent → its revoked tasks (by task key), kept with every change of `revoked`: the stream's connect
+   * snapshot reads an agent's revocations without walking every task.
+   */
+  readonly #revokedByAgent = new Map<string, Map<string, TaskEntry>>();
   /** Tokens revoked one by one: jti → expiry (forgotten once expired). */
   readonly revokedTokens = new Map<string, number>();
   readonly escalations: EscalationWindow;
@@ -68,6 +73,25 @@ export class AuthorityState {
     return entry;
   }
 
+  /** The agent's revoked tasks (from the index: the cost follows the agent's revocations, not all tasks). */
+  revokedOf(tenant: string, agentId: string): TaskEntry[] {
+    return [...(this.#revokedByAgent.get(key(tenant, agentId))?.values() ?? [])];
+  }
+
+  /** Keeps the per-agent index of revoked tasks in step with the entry's `revoked`. */
+  #index(entry: TaskEntry): void {
+    const agent = key(entry.tenant, entry.agentId);
+    const task = key(entry.tenant, entry.taskId);
+    const revoked = this.#revokedByAgent.get(agent);
+    if (entry.revoked) {
+      if (revoked === undefined) this.#revokedByAgent.set(agent, new Map([[task, entry]]));
+      else revoked.set(task, entry);
+      return;
+    }
+    revoked?.delete(task);
+    if (revoked?.size === 0) this.#revokedByAgent.delete(agent);
+  }
+
   /** Applies a revocation or restore. Synchronous: introspection sees it at once. Returns the escalation it set off. */
   apply(revocation: Revocation): Escalation | undefined {
     const entry = this.entryFor(revocation.tenant, revocation.taskId, revocation.agentId, revocation.taskType);
@@ -79,6 +103,7 @@ export class AuthorityState {
       entry.revoked = false;
       entry.revocation = revocation;
     }
+    this.#index(entry);
     const escalation = this.escalations.observe(revocation);
     if (escalation !== undefined) {
       const agent = key(escalation.tenant, escalation.agentId);
@@ -132,6 +157,7 @@ export class AuthorityState {
         entry.revoked = state.lastAction === 'revoke';
         entry.revocation = state.last;
       }
+      this.#index(entry);
     }
   }
 

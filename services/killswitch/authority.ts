@@ -112,12 +112,14 @@ function tokenRevocationRecord(
   };
 }
 
-/** The revocations in force for the agent's tasks, oldest first (the newest 1000). */
-function revokedTasksOfAgent(state: AuthorityState, tenant: string, agentId: string): Revocation[] {
+/**
+ * The revocations in force for the agent's tasks, oldest first (the newest 1000), from the state's per-agent index:
+ * the cost follows the agent's revoked tasks, not every task the authority knows.
+ */
+export function revokedTasksOfAgent(state: AuthorityState, tenant: string, agentId: string): Revocation[] {
   const out: Revocation[] = [];
-  for (const entry of state.tasks.values()) {
-    if (entry.tenant === tenant && entry.agentId === agentId && entry.revoked && entry.revocation !== undefined)
-      out.push(entry.revocation);
+  for (const entry of state.revokedOf(tenant, agentId)) {
+    if (entry.revoked && entry.revocation !== undefined) out.push(entry.revocation);
   }
   return out.sort((a, b) => a.timeMs - b.timeMs).slice(-1000);
 }

@@ -42,6 +42,10 @@ export interface KillSwitchConfig {
   notifiers: NotifierConfig[];
   /** Comment lines on idle server-sent-event streams. @default 15000 */
   streamHeartbeatMs: number;
+  /** Open `/v1/stream` connections at most, in all (beyond: 503 with Retry-After). @default 1000 */
+  streamMaxClients: number;
+  /** Open `/v1/stream` connections at most per tenant (beyond: 429 with Retry-After). @default 100 */
+  streamMaxClientsPerTenant: number;
   /**
    * A credentialed task that checks or leases this long after it got its token without having sent telemetry
    * alerts (`identity.no_telemetry`; services/killswitch/silent-tasks.ts). @default 30000

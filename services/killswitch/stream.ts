@@ -8,12 +8,17 @@
  * `ready` event; then live events. Each event carries `id:` (the revocation or alert id). A comment line is
  * sent every `heartbeatMs` so proxies keep the connection open and clients notice a dead one. A subscriber
  * that does not read (more than 1 MiB buffered) is disconnected rather than buffered without limit.
+ *
+ * Bounded: at most `maxClientsPerTenant` connections per tenant (beyond: STREAM_TENANT_LIMIT, 429) and `maxClients`
+ * in all (beyond: STREAM_FULL, 503), both with Retry-After; the connect snapshot reads the revocations of the
+ * filter's tasks and agents from the authority's per-agent index, so its cost follows the caller's scope, not the
+ * number of tasks the authority knows.
  */
 import type { ServerResponse } from 'node:http';
 import type { Alert, Revocation } from '../../schemas/events.ts';
 import { speaksFor } from '../core/agent-binding.ts';
 import type { AgentBinding } from '../core/agent-binding.ts';
-import { messageOf } from '../shared/errors.ts';
+import { TriplineError, messageOf } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Authority } from './authority.ts';
 import type { Escalation } from './escalation.ts';
@@ -37,6 +42,8 @@ export interface StreamFilter {
 }
 
 export interface StreamHub {
+  /** Why a new subscriber of the tenant is refused now (too many connections), or undefined: it may attach. */
+  refusal(tenant: string): TriplineError | undefined;
   /** Takes over the response: writes the headers, the snapshot, `ready`, then live events until it closes. */
   attach(response: ServerResponse, filter: StreamFilter): void;
   /** Publishes a verification outcome to subscribers of `verification`. */
@@ -51,6 +58,8 @@ interface Client {
 }
 
 const MAX_BUFFERED = 1024 * 1024;
+/** What a refused subscriber is told to wait before connecting again. */
+const REFUSED_RETRY_SECONDS = 5;
 
 export function revocationEvent(revocation: Revocation): Record<string, unknown> {
   const { tenant: _tenant, ...rest } = revocation;
@@ -196,9 +205,25 @@ export function createStreamHub(options: {
   authority: Authority;
   logger: Logger;
   heartbeatMs: number;
+  /** @default 1000 */
+  maxClients?: number;
+  /** @default 100 */
+  maxClientsPerTenant?: number;
 }): StreamHub {
   const { authority, logger } = options;
+  const maxClients = options.maxClients ?? 1000;
+  const maxClientsPerTenant = options.maxClientsPerTenant ?? 100;
   const clients = new Set<Client>();
+  /** Per tenant, its open connections (counted from attach to close, whatever ended them). */
+  const perTenant = new Map<string, number>();
+  let open = 0;
+
+  function closed(tenant: string): void {
+    open -= 1;
+    const left = (perTenant.get(tenant) ?? 0) - 1;
+    if (left > 0) perTenant.set(tenant, left);
+    else perTenant.delete(tenant);
+  }
 
   function send(client: Client, text: string): void {
     if (client.response.writableEnded || client.response.destroyed) {
@@ -256,6 +281,20 @@ export function createStreamHub(options: {
   heartbeat.unref();
 
   return {
+    refusal(tenant) {
+      const details = { retryAfterSeconds: REFUSED_RETRY_SECONDS };
+      if ((perTenant.get(tenant) ?? 0) >= maxClientsPerTenant)
+        return new TriplineError(
+          'STREAM_TENANT_LIMIT',
+          `the tenant holds ${maxClientsPerTenant} open streams, as many as it may; close one or retry later`,
+          { details },
+        );
+      if (open >= maxClients)
+        return new TriplineError('STREAM_FULL', `${maxClients} streams are open, as many as this API holds`, {
+          details,
+        });
+      return undefined;
+    },
     attach(response, filter) {
       response.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
@@ -266,7 +305,12 @@ export function createStreamHub(options: {
       response.socket?.setNoDelay(true);
       response.socket?.setKeepAlive(true);
       const client: Client = { response, filter };
-      response.on('close', () => clients.delete(client));
+      open += 1;
+      perTenant.set(filter.tenant, (perTenant.get(filter.tenant) ?? 0) + 1);
+      response.once('close', () => {
+        clients.delete(client);
+        closed(filter.tenant);
+      });
       response.on('error', (error) => {
         logger.debug({ err: messageOf(error) }, 'stream subscriber went away');
         clients.delete(client);

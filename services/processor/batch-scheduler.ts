@@ -2,7 +2,8 @@
  * When the processor's work runs and its results are written. Work that touches task state (batches, sweeps,
  * manual actions) runs one step at a time; a step's results are written while the next steps are scored, up to a
  * bound on unwritten events. A batch with tasks whose stored history is being looked up is scored in two steps,
- * so a kill among its other events waits for no lookup.
+ * so a kill among its other events waits for no lookup. Scoring in order, a lookup holds the batch's other tasks
+ * and the next batches too, unless its task is backdated (task-history.ts, BACKDATE_BOUND_MS): then it waits alone.
  */
 import type { AgentEvent, ModelUsage, TaskBoundary } from '../../schemas/events.ts';
 import type { EventBatch } from '../bus/bus.ts';
@@ -39,6 +40,8 @@ export class BatchScheduler {
    * among them — and the next batches do not.
    */
   readonly #awaitingHistory = new Map<string, Promise<void>>();
+  /** The tasks of #awaitingHistory looked up as backdated: scoring in order, nothing else waits for them. */
+  readonly #awaitingAlone = new Set<string>();
 
   constructor(parts: ProcessorParts, writer: ResultWriter, options: SchedulerOptions, ownershipSinceMs: number) {
     this.#parts = parts;
@@ -71,6 +74,11 @@ export class BatchScheduler {
     return tasks
       .map(({ tenant, taskId }) => this.#awaitingHistory.get(taskKey(tenant, taskId)))
       .filter((lookup) => lookup !== undefined);
+  }
+
+  /** Lookups that hold the other tasks' events when scoring in order (all but the backdated ones). */
+  #orderedLookups(): Promise<void>[] {
+    return [...this.#awaitingHistory].filter(([key]) => !this.#awaitingAlone.has(key)).map(([, lookup]) => lookup);
   }
 
   /** Resolves once every lookup and every step queued so far is done (not their writes). */
@@ -106,7 +114,9 @@ export class BatchScheduler {
     const names = this.#parts.resolver.resolve(batch);
     // Looked up at once, beside the work in progress; retried like writes (a store outage delays these tasks'
     // events rather than failing the batch).
-    const unknown = unknownTasks(this.#parts, batch, this.#ownershipSinceMs, (key) => this.#awaitingHistory.has(key));
+    const { unknown, backdated } = unknownTasks(this.#parts, batch, this.#ownershipSinceMs, (key) =>
+      this.#awaitingHistory.has(key),
+    );
     const history =
       unknown.size === 0
         ? undefined
@@ -117,7 +127,7 @@ export class BatchScheduler {
             'reading task history failed; retrying',
           );
     history?.catch(() => undefined);
-    const { deferred, earlier } = this.#deferral(batch, unknown);
+    const { deferred, earlier, ordered } = this.#deferral(batch, unknown, backdated);
     const isDeferred = (item: { tenant: string; taskId: string }): boolean =>
       deferred.has(taskKey(item.tenant, item.taskId));
 
@@ -150,32 +160,47 @@ export class BatchScheduler {
       () => undefined,
       () => undefined,
     );
-    for (const key of deferred) this.#awaitingHistory.set(key, settled);
+    for (const key of deferred) {
+      this.#awaitingHistory.set(key, settled);
+      if (ordered) this.#awaitingAlone.delete(key);
+      else this.#awaitingAlone.add(key);
+    }
     void settled.then(() => {
-      for (const key of deferred) if (this.#awaitingHistory.get(key) === settled) this.#awaitingHistory.delete(key);
+      for (const key of deferred)
+        if (this.#awaitingHistory.get(key) === settled) {
+          this.#awaitingHistory.delete(key);
+          this.#awaitingAlone.delete(key);
+        }
     });
     const durable = Promise.all([first, second]).then(async ([a, b]) => {
       await Promise.all([a.durable, b.durable]);
     });
     durable.catch(() => undefined);
     // In order, the batch counts as scored only once its waiting tasks are (so the bus hands over no more meanwhile).
-    const scored = this.#scoreInOrder
-      ? Promise.all([first, second]).then(() => undefined)
-      : first.then(() => undefined);
+    const scored = ordered ? Promise.all([first, second]).then(() => undefined) : first.then(() => undefined);
     return { scored, durable };
   }
 
   /**
    * The batch's tasks whose events wait for a history lookup (this batch's, or an earlier one still under way;
-   * scoring in order, all of them while any lookup is), and the earlier steps they wait for.
+   * scoring in order, all of them while any lookup of a task that is not backdated is), the earlier steps they wait
+   * for, and whether the batch waits in order (the whole batch, and the next ones, held behind its lookups).
    */
   #deferral(
     batch: EventBatch,
     unknown: ReadonlyMap<string, ReadonlySet<string>>,
-  ): { deferred: Set<string>; earlier: Set<Promise<void>> } {
+    backdated: ReadonlySet<string>,
+  ): { deferred: Set<string>; earlier: Set<Promise<void>>; ordered: boolean } {
     const deferred = new Set<string>();
     const earlier = new Set<Promise<void>>();
-    for (const [tenant, ids] of unknown) for (const taskId of ids) deferred.add(taskKey(tenant, taskId));
+    // Lookups (this batch's, or earlier ones its tasks wait for) that hold the other tasks when scoring in order.
+    let holding = false;
+    for (const [tenant, ids] of unknown)
+      for (const taskId of ids) {
+        const key = taskKey(tenant, taskId);
+        deferred.add(key);
+        if (!backdated.has(key)) holding = true;
+      }
     const items = [...batch.events, ...batch.boundaries, ...(batch.usages ?? [])];
     for (const item of items) {
       const key = taskKey(item.tenant, item.taskId);
@@ -183,12 +208,15 @@ export class BatchScheduler {
       if (waiting === undefined) continue;
       deferred.add(key);
       earlier.add(waiting);
+      if (!this.#awaitingAlone.has(key)) holding = true;
     }
-    if (this.#scoreInOrder && (deferred.size > 0 || this.#awaitingHistory.size > 0)) {
+    const orderedLookups = this.#scoreInOrder ? this.#orderedLookups() : [];
+    const ordered = this.#scoreInOrder && (holding || orderedLookups.length > 0);
+    if (ordered) {
       for (const item of items) deferred.add(taskKey(item.tenant, item.taskId));
-      for (const waiting of this.#awaitingHistory.values()) earlier.add(waiting);
+      for (const waiting of orderedLookups) earlier.add(waiting);
     }
-    return { deferred, earlier };
+    return { deferred, earlier, ordered };
   }
 
   /**

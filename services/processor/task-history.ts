@@ -19,6 +19,14 @@ export interface TaskHistory {
 /** Agents' clocks and delivery delays: events this much younger than the ownership change may still have history. */
 const HISTORY_SLACK_MS = 5 * 60_000;
 
+/**
+ * Backdated spans (issue 14): an item this much older than its task's newest item in the batch is an outlier and
+ * sets off no history lookup; a lookup for a task whose newest item is this much older than the processor's clock
+ * waits alone (its task's events wait for it, no other task's do, even scoring in order). So a hostile agent's spans
+ * far in the past cannot stall the scoring, kills included, of other tasks. Documented in docs/security.md.
+ */
+export const BACKDATE_BOUND_MS = 60 * 60_000;
+
 /** Active tasks rebuilt per step at start (their events are read together). */
 const RESTORE_CHUNK = 2000;
 
@@ -82,24 +90,36 @@ export async function rebuildTask(
  * Before scoring, load what the store knows of tasks this processor has not seen, when they may have a
  * history elsewhere: events that started before this processor took ownership (a restart, or a Kafka
  * partition that moved here). Tasks that start later were never anyone else's, so the common case costs
- * no query. `awaiting`: tasks already being looked up.
+ * no query. `awaiting`: tasks already being looked up. `backdated`: the keys (services/processor/task-table.ts) of
+ * the unknown tasks whose newest item is more than BACKDATE_BOUND_MS before the processor's clock.
  */
 export function unknownTasks(
   parts: ProcessorParts,
   batch: EventBatch,
   ownershipSinceMs: number,
   awaiting: (key: string) => boolean,
-): Map<string, Set<string>> {
+): { unknown: Map<string, Set<string>>; backdated: Set<string> } {
   const horizon = ownershipSinceMs + HISTORY_SLACK_MS;
-  const unknown = new Map<string, Set<string>>();
-  for (const item of [...batch.events, ...batch.boundaries, ...(batch.usages ?? [])]) {
+  const items = [...batch.events, ...batch.boundaries, ...(batch.usages ?? [])];
+  const newest = new Map<string, number>();
+  for (const item of items) {
     const key = taskKey(item.tenant, item.taskId);
-    if (item.startMs >= horizon || parts.tasks.has(key) || awaiting(key)) continue;
+    newest.set(key, Math.max(newest.get(key) ?? item.startMs, item.startMs));
+  }
+  const unknown = new Map<string, Set<string>>();
+  const backdated = new Set<string>();
+  const nowMs = parts.now();
+  for (const item of items) {
+    const key = taskKey(item.tenant, item.taskId);
+    const taskNewest = newest.get(key) ?? item.startMs;
+    if (item.startMs >= horizon || item.startMs < taskNewest - BACKDATE_BOUND_MS) continue;
+    if (parts.tasks.has(key) || awaiting(key)) continue;
     const ids = unknown.get(item.tenant) ?? new Set<string>();
     ids.add(item.taskId);
     unknown.set(item.tenant, ids);
+    if (taskNewest < nowMs - BACKDATE_BOUND_MS) backdated.add(key);
   }
-  return unknown;
+  return { unknown, backdated };
 }
 
 /**

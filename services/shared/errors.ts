@@ -84,6 +84,17 @@ export const ERRORS = {
     summary:
       "The token's role may not do this (viewer reads; operator kills, restores and marks false positives; admin manages tokens and secrets; agent ingests and starts tasks).",
   },
+  STREAM_TENANT_LIMIT: {
+    status: 429,
+    retriable: true,
+    summary:
+      'The tenant holds as many /v1/stream connections as it may; close one or retry after the advertised delay.',
+  },
+  STREAM_FULL: {
+    status: 503,
+    retriable: true,
+    summary: 'The API process holds as many /v1/stream connections as it may; retry after the advertised delay.',
+  },
   TENANT_RATE_LIMITED: {
     status: 429,
     retriable: true,

@@ -10,7 +10,8 @@
  *     "kinds": ["alert", "revocation", "restore", "escalation", "verification_failed", "approval_requested"],  // default all
  *     "taskTypes": ["customer_refund"],           // default all task types
  *     "timeoutMs": 5000, "maxAttempts": 5, "initialBackoffMs": 500, "maxBackoffMs": 30000,
- *     "concurrency": 4, "maxQueued": 1000 }
+ *     "concurrency": 4, "maxQueued": 1000,
+ *     "maxQueuedPerTenant": 1000 }                // one tenant's share of the queue (default maxQueued; see dispatcher.ts)
  */
 import { NOTIFICATION_KINDS, SEVERITIES } from './notification.ts';
 import type { NotificationKind, Severity } from './notification.ts';
@@ -36,6 +37,8 @@ export interface NotifierConfig {
   maxBackoffMs: number;
   concurrency: number;
   maxQueued: number;
+  /** One tenant's share of the queue: past it the tenant drops its own oldest (services/killswitch/notifiers/dispatcher.ts). */
+  maxQueuedPerTenant: number;
 }
 
 const KEYS = [
@@ -53,6 +56,7 @@ const KEYS = [
   'maxBackoffMs',
   'concurrency',
   'maxQueued',
+  'maxQueuedPerTenant',
 ];
 
 /** Validates and fills defaults; throws an Error whose message names the entry and the key. */
@@ -97,6 +101,7 @@ export function parseNotifierConfigs(value: unknown): NotifierConfig[] {
     const timeoutMs = integer(raw.timeoutMs, `${where}.timeoutMs`, 5000, 100, 120_000);
     const initialBackoffMs = integer(raw.initialBackoffMs, `${where}.initialBackoffMs`, 500, 1, 600_000);
     const maxBackoffMs = integer(raw.maxBackoffMs, `${where}.maxBackoffMs`, 30_000, 1, 3_600_000);
+    const maxQueued = integer(raw.maxQueued, `${where}.maxQueued`, 1000, 1, 1_000_000);
     if (maxBackoffMs < initialBackoffMs) throw new Error(`${where}.maxBackoffMs must not be below initialBackoffMs`);
     return {
       type: type as NotifierType,
@@ -112,7 +117,8 @@ export function parseNotifierConfigs(value: unknown): NotifierConfig[] {
       initialBackoffMs,
       maxBackoffMs,
       concurrency: integer(raw.concurrency, `${where}.concurrency`, 4, 1, 64),
-      maxQueued: integer(raw.maxQueued, `${where}.maxQueued`, 1000, 1, 1_000_000),
+      maxQueued,
+      maxQueuedPerTenant: integer(raw.maxQueuedPerTenant, `${where}.maxQueuedPerTenant`, maxQueued, 1, maxQueued),
     };
   });
 }

@@ -5,7 +5,10 @@
  * Isolation: `notify()` only enqueues (synchronous, O(destinations)); each destination has its own bounded
  * queue and its own workers (`concurrency`), so a destination that hangs or fails uses up its own workers and
  * retries and nothing else — the kill that raised the notification, and every other destination, go on at once.
- * A full queue drops the oldest notification of that destination with an error log. Each destination sends a
+ * Each destination's queue is shared fairly between tenants: every tenant has its own queue (delivered in turn),
+ * holding at most `maxQueuedPerTenant`; a tenant past its share drops its own oldest notification, and when the
+ * destination holds `maxQueued` the tenant holding the most drops its oldest, so one tenant's flood never evicts
+ * another tenant's notifications. Every drop is logged with its tenant and counted (`dropped()`). Each destination sends a
  * notification id at most once (recent ids are remembered), so the same event reaching the dispatcher twice
  * (e.g. from the kill switch and from the verifier) is delivered once.
  */
@@ -39,6 +42,8 @@ export interface Dispatcher {
   /** The most recent deliveries (newest last), for tests and the log. */
   recent(): DeliveryRecord[];
   onDelivery(listener: (record: DeliveryRecord) => void): () => void;
+  /** Notifications dropped from full queues so far, per destination and tenant. */
+  dropped(): { destination: string; tenant: string; count: number }[];
   stop(options?: { drainMs?: number }): Promise<void>;
 }
 
@@ -50,7 +55,11 @@ interface Queued {
 interface Destination {
   config: NotifierConfig;
   target: NotifierTarget;
-  queue: Queued[];
+  /** Per tenant, oldest first; the map's order is the delivery turn (a tenant served moves to the end). */
+  queues: Map<string, Queued[]>;
+  queued: number;
+  /** Per tenant, notifications dropped from this destination's full queue. */
+  dropped: Map<string, number>;
   inFlight: number;
   sent: Set<string>;
 }
@@ -71,7 +80,9 @@ export function createDispatcher(
   const destinations: Destination[] = configs.map((config) => ({
     config,
     target: targets(config),
-    queue: [],
+    queues: new Map(),
+    queued: 0,
+    dropped: new Map(),
     inFlight: 0,
     sent: new Set(),
   }));
@@ -82,7 +93,7 @@ export function createDispatcher(
   let stopped = false;
 
   function busy(): boolean {
-    return destinations.some((destination) => destination.queue.length > 0 || destination.inFlight > 0);
+    return destinations.some((destination) => destination.queued > 0 || destination.inFlight > 0);
   }
 
   function settleIdle(): void {
@@ -131,9 +142,54 @@ export function createDispatcher(
     }
   }
 
+  /** The next notification to deliver: the oldest of the tenant whose turn it is. */
+  function next(destination: Destination): Queued | undefined {
+    for (const [tenant, queue] of destination.queues) {
+      const item = queue.shift();
+      destination.queues.delete(tenant);
+      if (queue.length > 0) destination.queues.set(tenant, queue);
+      if (item === undefined) continue;
+      destination.queued -= 1;
+      return item;
+    }
+    return undefined;
+  }
+
+  /** Drops the oldest notification of `tenant` (its share, or the destination, is full), logged and counted. */
+  function dropOldest(destination: Destination, tenant: string, why: string): void {
+    const queue = destination.queues.get(tenant);
+    const dropped = queue?.shift();
+    if (queue === undefined || dropped === undefined) return;
+    if (queue.length === 0) destination.queues.delete(tenant);
+    destination.queued -= 1;
+    const count = (destination.dropped.get(tenant) ?? 0) + 1;
+    destination.dropped.set(tenant, count);
+    logger.error(
+      { notifier: destination.config.name, tenant, dropped: dropped.notification.id, droppedSoFar: count },
+      `notifier queue full: dropping the tenant's oldest notification (${why})`,
+    );
+  }
+
+  /** Queues a notification within its tenant's share (see the module's comment on fairness). */
+  function enqueue(destination: Destination, notification: Notification): void {
+    const { tenant } = notification;
+    const queue = destination.queues.get(tenant) ?? [];
+    if (queue.length === 0) destination.queues.set(tenant, queue);
+    queue.push({ notification, queuedAt: performance.now() });
+    destination.queued += 1;
+    if (queue.length > destination.config.maxQueuedPerTenant)
+      dropOldest(destination, tenant, 'its share of the queue is full: the destination is too slow or down');
+    if (destination.queued > destination.config.maxQueued) {
+      let largest = tenant;
+      for (const [other, list] of destination.queues)
+        if (list.length > (destination.queues.get(largest)?.length ?? 0)) largest = other;
+      dropOldest(destination, largest, 'the destination is full and this tenant holds the most');
+    }
+  }
+
   function pump(destination: Destination): void {
-    while (!stopped && destination.inFlight < destination.config.concurrency && destination.queue.length > 0) {
-      const item = destination.queue.shift();
+    while (!stopped && destination.inFlight < destination.config.concurrency && destination.queued > 0) {
+      const item = next(destination);
       if (item === undefined) break;
       destination.inFlight += 1;
       destination.target
@@ -160,14 +216,7 @@ export function createDispatcher(
           const oldest = destination.sent.values().next().value;
           if (oldest !== undefined) destination.sent.delete(oldest);
         }
-        destination.queue.push({ notification, queuedAt: performance.now() });
-        if (destination.queue.length > destination.config.maxQueued) {
-          const dropped = destination.queue.shift();
-          logger.error(
-            { notifier: destination.config.name, dropped: dropped?.notification.id },
-            'notifier queue full: dropping its oldest notification (the destination is too slow or down)',
-          );
-        }
+        enqueue(destination, notification);
         queued.push(destination.config.name);
         // Start deliveries on the next tick: the caller (a kill in progress) is never slowed by a send.
         queueMicrotask(() => pump(destination));
@@ -179,6 +228,10 @@ export function createDispatcher(
       return new Promise((resolve) => idleWaiters.push(resolve));
     },
     recent: () => [...history],
+    dropped: () =>
+      destinations.flatMap((destination) =>
+        [...destination.dropped].map(([tenant, count]) => ({ destination: destination.config.name, tenant, count })),
+      ),
     onDelivery(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
@@ -193,9 +246,12 @@ export function createDispatcher(
       clearTimeout(timer);
       stopped = true;
       abort.abort();
-      const left = destinations.reduce((sum, destination) => sum + destination.queue.length, 0);
+      const left = destinations.reduce((sum, destination) => sum + destination.queued, 0);
       if (left > 0) logger.warn({ notifications: left }, 'stopping with notifications not delivered');
-      for (const destination of destinations) destination.queue.length = 0;
+      for (const destination of destinations) {
+        destination.queues.clear();
+        destination.queued = 0;
+      }
       settleIdle();
     },
   };

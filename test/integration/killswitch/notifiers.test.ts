@@ -310,6 +310,58 @@ describe('routing and isolation', () => {
     expect(delivered.webhook).toBeDefined();
   });
 
+  it("one tenant's flood drops its own oldest notifications, never another tenant's", async () => {
+    // The first request hangs until its timeout, so the destination's queue fills behind it.
+    const hook = await receiver((_request, index) => (index === 0 ? 'hang' : { status: 200 }));
+    const configs = parseNotifierConfigs([{ type: 'webhook', url: hook.url, secret: 's', maxQueued: 10 }]);
+    expect(configs[0]?.maxQueuedPerTenant).toBe(10);
+    const small = createDispatcher(
+      parseNotifierConfigs([
+        { type: 'webhook', name: 'ops', url: hook.url, secret: 's', timeoutMs: 100, maxAttempts: 1, concurrency: 1 },
+      ]).map((config) => ({ ...config, maxQueued: 10, maxQueuedPerTenant: 6 })),
+      logger,
+    );
+    dispatchers.push(small);
+    const of = (tenant: string, id: string) => fromRevocation({ ...revocation, tenant, id }, BASE);
+    small.notify(of('quiet', 'quiet-0'));
+    await hook.received(1);
+    for (let i = 1; i <= 3; i += 1) small.notify(of('quiet', `quiet-${i}`));
+    for (let i = 0; i < 50; i += 1) small.notify(of('noisy', `noisy-${i}`));
+    await small.idle();
+    const delivered = hook.requests
+      .slice(1)
+      .map((request) => (request.json as { data: { revocation: Revocation } }).data.revocation.id);
+    const noisy = delivered.filter((id) => id.startsWith('noisy-'));
+    // Every notification of the quiet tenant is delivered; the noisy one keeps its newest, within its share.
+    expect(delivered.filter((id) => id.startsWith('quiet-'))).toEqual(['quiet-1', 'quiet-2', 'quiet-3']);
+    expect(noisy).toEqual(Array.from({ length: 6 }, (_, i) => `noisy-${44 + i}`));
+    expect(small.dropped()).toEqual([{ destination: 'ops', tenant: 'noisy', count: 44 }]);
+  });
+
+  it('the whole queue full: the tenant holding the most drops its oldest', async () => {
+    const hook = await receiver((_request, index) => (index === 0 ? 'hang' : { status: 200 }));
+    const small = createDispatcher(
+      parseNotifierConfigs([
+        { type: 'webhook', name: 'ops', url: hook.url, secret: 's', timeoutMs: 100, maxAttempts: 1, concurrency: 1 },
+      ]).map((config) => ({ ...config, maxQueued: 8 })),
+      logger,
+    );
+    dispatchers.push(small);
+    const of = (tenant: string, id: string) => fromRevocation({ ...revocation, tenant, id }, BASE);
+    small.notify(of('a', 'a-0'));
+    await hook.received(1);
+    small.notify(of('b', 'b-1'));
+    small.notify(of('c', 'c-1'));
+    for (let i = 1; i <= 20; i += 1) small.notify(of('a', `a-${i}`));
+    small.notify(of('b', 'b-2'));
+    await small.idle();
+    const delivered = hook.requests
+      .slice(1)
+      .map((request) => (request.json as { data: { revocation: Revocation } }).data.revocation.id);
+    expect(delivered.filter((id) => !id.startsWith('a-'))).toEqual(['b-1', 'c-1', 'b-2']);
+    expect(small.dropped()).toEqual([{ destination: 'ops', tenant: 'a', count: 15 }]);
+  });
+
   it('rejects a bad notifier configuration with a message that names the key', () => {
     expect(() => parseNotifierConfigs([{ type: 'webhook', url: 'http://x' }])).toThrow(/entry 0\.secret is required/);
     expect(() => parseNotifierConfigs([{ type: 'pagerduty' }])).toThrow(/routingKey is required/);
