@@ -8,12 +8,10 @@
  *   node collector-agent.ts --endpoint <otlp url> --token <token> --agent <id> --tasks <id,id,...> [--header k=v]
  */
 import { parseArgs } from 'node:util';
-import { ExportResultCode } from '@opentelemetry/core';
-import type { ExportResult } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { context, trace } from '@opentelemetry/api';
 
 const { values } = parseArgs({
@@ -33,23 +31,21 @@ for (const pair of values.header ?? []) {
   headers[pair.slice(0, at)] = pair.slice(at + 1);
 }
 
-/** The SDK's exporter, counting what the endpoint took and refused. */
+/** The SDK's exporter, counting what the endpoint took and refused (a refusal always carries its error). */
 const outcome = { exported: 0, failed: 0, errors: [] as string[] };
-const otlp = new OTLPTraceExporter({ url: `${endpoint.replace(/\/$/, '')}/v1/traces`, headers });
-const counting: SpanExporter = {
-  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
-    otlp.export(spans, (result) => {
-      if (result.code === ExportResultCode.SUCCESS) outcome.exported += spans.length;
+class CountingExporter extends OTLPTraceExporter {
+  override export(spans: ReadableSpan[], done: Parameters<OTLPTraceExporter['export']>[1]): void {
+    super.export(spans, (result) => {
+      if (result.error === undefined) outcome.exported += spans.length;
       else {
         outcome.failed += spans.length;
-        outcome.errors.push(result.error?.message ?? 'export failed');
+        outcome.errors.push(result.error.message);
       }
       done(result);
     });
-  },
-  shutdown: () => otlp.shutdown(),
-  forceFlush: () => otlp.forceFlush(),
-};
+  }
+}
+const counting = new CountingExporter({ url: `${endpoint.replace(/\/$/, '')}/v1/traces`, headers });
 
 const provider = new TracerProvider({
   resource: resourceFromAttributes({ 'service.name': 'collector-agent' }),

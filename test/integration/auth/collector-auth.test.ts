@@ -106,8 +106,8 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await collector?.stop();
-  await tripline?.stop();
+  await collector.stop();
+  await tripline.stop();
   rmSync(workDir, { recursive: true, force: true });
 });
 
