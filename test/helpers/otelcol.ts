@@ -23,6 +23,8 @@ import { fileURLToPath } from 'node:url';
 export const OTELCOL_BUILD_SCRIPT = 'collectors/otelcol/build.sh';
 export const OTELCOL_MANIFEST = fileURLToPath(new URL('../../collectors/otelcol/builder.yaml', import.meta.url));
 export const OTELCOL_CONFIG = fileURLToPath(new URL('../../collectors/otelcol/config.yaml', import.meta.url));
+/** The authenticated collector in front of Tripline's gateway (bearer tokens in, the collector's token out). */
+export const OTELCOL_GATEWAY_CONFIG = fileURLToPath(new URL('../../collectors/otelcol/gateway.yaml', import.meta.url));
 const BINARY_NAME = 'otelcol-tripline';
 
 /** The pinned collector version: `dist.version` of collectors/otelcol/builder.yaml. */

@@ -224,7 +224,7 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('starts Kafka and ClickHouse before the Tripline roles, the roles before the collector', () => {
+  it('starts Kafka and ClickHouse before the Tripline roles, the gateway before the collector', () => {
     const waitsFor = (name: string): string[] => Object.keys(dependencies(compose.services[name] ?? {})).sort();
     expect(waitsFor('kafka-users')).toEqual(['kafka']);
     expect(waitsFor('kafka-acls')).toEqual(['kafka-users']);
@@ -232,7 +232,7 @@ describe('docker-compose.yml', () => {
     expect(waitsFor('processor-1')).toEqual(['clickhouse', 'gateway', 'kafka']);
     expect(waitsFor('processor-2')).toEqual(['clickhouse', 'gateway', 'kafka']);
     expect(waitsFor('api')).toEqual(['clickhouse', 'gateway', 'kafka']);
-    expect(waitsFor('otel-collector')).toEqual(['gateway', 'kafka']);
+    expect(waitsFor('otel-collector')).toEqual(['gateway']);
     expect(waitsFor('grafana')).toEqual(['clickhouse']);
   });
 
@@ -402,7 +402,7 @@ describe('docker-compose.yml', () => {
     expect(publishing).toEqual(['api', 'gateway', 'grafana', 'otel-collector']);
   });
 
-  it('runs the upstream collector, whose receivers take spans without authentication, only when asked', () => {
+  it('runs the upstream collector, an extra front door, only when asked', () => {
     expect(compose.services['otel-collector']?.profiles, 'the collector is in the opt-in profile').toEqual([
       'collector',
     ]);
@@ -489,34 +489,41 @@ describe('docker-compose.yml', () => {
     ).toBe(true);
   });
 
-  it('runs the collector on collectors/otelcol/config.yaml with every environment variable it reads', () => {
+  it('runs the collector on collectors/otelcol/gateway.yaml, forwarding to the gateway, with every variable it reads', () => {
     const collector = raw.services['otel-collector'] ?? {};
     const mounts = (collector.volumes ?? []).map(String);
-    const mount = mounts.find((volume) => volume.startsWith('./collectors/otelcol/config.yaml:'));
-    expect(mount, 'the collector mounts collectors/otelcol/config.yaml').toBeDefined();
+    const mount = mounts.find((volume) => volume.startsWith('./collectors/otelcol/gateway.yaml:'));
+    expect(mount, 'the collector mounts collectors/otelcol/gateway.yaml').toBeDefined();
     const target = mount?.split(':')[1] ?? '';
     expect(commandOf(compose.services['otel-collector'] ?? {})).toContain(`--config=${target}`);
     const env = envOf(compose.services['otel-collector'] ?? {});
-    // The same brokers and span topics as Tripline's processors, and receivers on the ports it publishes.
-    const processorEnv = envOf(compose.services['processor-1'] ?? {});
-    const settings = loadKafkaSettings(loadConfig(processorEnv).kafka, processorEnv);
-    expect(env.KAFKA_BROKERS?.split(',')).toEqual(settings.brokers);
-    expect(env.TRIPLINE_TOPIC_TOOL_CALLS).toBe(settings.topics.tool_call);
-    expect(env.TRIPLINE_TOPIC_DATA_ACCESS).toBe(settings.topics.data_access);
-    expect(env.TRIPLINE_TOPIC_PRIVILEGE_CHANGES).toBe(settings.topics.privilege_change);
+    // It forwards to the gateway's OTLP/HTTP port, not to Kafka, and has no Kafka setting.
+    const gatewayEnv = envOf(compose.services.gateway ?? {});
+    expect(env.TRIPLINE_GATEWAY_URL).toBe(`http://gateway:${gatewayEnv.TRIPLINE_OTLP_PORT ?? ''}`);
+    expect(Object.keys(env).filter((name) => name.startsWith('KAFKA_'))).toEqual([]);
+    // The token it forwards with comes from the deployment (no default token); the agents' tokens from a file.
+    expect(String(collector.environment?.TRIPLINE_COLLECTOR_TOKEN)).toBe('${TRIPLINE_COLLECTOR_TOKEN:-}');
+    const tokensMount = mounts.find((volume) => volume.includes(`:${env.TRIPLINE_COLLECTOR_AGENT_TOKENS_FILE ?? ''}:`));
+    expect(tokensMount, "the agents' tokens file is mounted, read-only, where the collector reads it").toMatch(/:ro$/);
     const targets = publishedPorts(compose.services['otel-collector'] ?? {}).map((port) => port.target);
-    for (const endpoint of [env.OTLP_GRPC_ENDPOINT, env.OTLP_HTTP_ENDPOINT]) {
-      expect(targets, `the collector publishes the port of ${endpoint ?? ''}`).toContain(
-        Number(endpoint?.split(':').pop()),
-      );
-    }
-    const configFile = join(ROOT, 'collectors/otelcol/config.yaml');
-    expect(existsSync(configFile), 'collectors/otelcol/config.yaml exists').toBe(true);
-    for (const match of readFileSync(configFile, 'utf8').matchAll(/\$\{(?:env:)?(\w+)(:-[^}]*)?\}/g)) {
+    expect(targets, 'the collector publishes the port of its OTLP/HTTP receiver').toEqual([
+      Number(env.OTLP_HTTP_ENDPOINT?.split(':').pop()),
+    ]);
+    const configFile = join(ROOT, 'collectors/otelcol/gateway.yaml');
+    expect(existsSync(configFile), 'collectors/otelcol/gateway.yaml exists').toBe(true);
+    const config = readFileSync(configFile, 'utf8');
+    for (const match of config.matchAll(/\$\{(?:env:)?(\w+)(:-[^}]*)?\}/g)) {
       const [, name, fallback] = match;
       if (fallback === undefined)
         expect(env, `the collector's environment sets ${name ?? ''}`).toHaveProperty(name ?? '');
     }
+    // Every receiver requires a token (test/integration/auth/collector-auth.test.ts runs it).
+    const parsed = parseYaml(config) as {
+      receivers: Record<string, { protocols: Record<string, { auth?: { authenticator?: string } }> }>;
+    };
+    for (const [name, receiver] of Object.entries(parsed.receivers))
+      for (const [protocol, settings] of Object.entries(receiver.protocols))
+        expect(settings.auth?.authenticator, `${name}/${protocol} requires a bearer token`).toMatch(/^bearertokenauth/);
   });
 
   it('has a Dockerfile on a pinned Node 24 that installs production dependencies only', () => {
