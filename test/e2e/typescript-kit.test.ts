@@ -201,7 +201,13 @@ describe('the TypeScript kit installed from its tarball (@tripline/agent)', () =
     expect(existsSync(join(app, 'node_modules/@modelcontextprotocol'))).toBe(false);
     expect(loaded).toEqual({
       kit: [
+        'ApprovalDeniedError',
+        'ApprovalError',
+        'ApprovalExpiredError',
+        'ApprovalPendingError',
+        'ApprovalTimeoutError',
         'CONTRACT_VERSION',
+        'CallDeniedError',
         'KIT_VERSION',
         'TaskDeniedError',
         'TaskRefusedError',
