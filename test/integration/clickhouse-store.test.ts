@@ -338,6 +338,7 @@ describe.each(TARGETS)('ClickHouse store on $name', (target) => {
       '015_audit_failed_auth_ttl.sql',
       '017_approvals.sql',
       '019_token_agents.sql',
+      '020_baseline_books.sql',
     ]);
     await store.insertEvents([fullEvent('e1')]);
     await store.insertAlerts([alert('a1', 0)]);
