@@ -336,6 +336,7 @@ describe.each(TARGETS)('ClickHouse store on $name', (target) => {
       '013_event_tool_facts.sql',
       '014_task_parent.sql',
       '015_audit_failed_auth_ttl.sql',
+      '016_model_usage.sql',
       '017_approvals.sql',
       '019_token_agents.sql',
       '020_baseline_books.sql',
