@@ -63,6 +63,11 @@ export interface TriplineConfig {
   /** `tenantCapacity`: one tenant's share of the bus (services/bus/in-process-bus.ts). */
   bus: { capacity: number; tenantCapacity: number };
   processor: { batchSize: number; flushIntervalMs: number; taskIdleTimeoutMs: number };
+  /**
+   * Distributed mode: the learner of record (in the API role) and the published baseline book (docs/detection.md,
+   * "One learner of record"). `intervalMs` 0: this API process does not learn (another one does).
+   */
+  learner: { intervalMs: number; pollMs: number };
   detector: {
     warmupTasks: number;
     agentWarmupTasks: number;
@@ -159,6 +164,16 @@ export const CONFIG_VARIABLES = [
   ['TRIPLINE_BATCH_SIZE', '2000', 'events the processor scores and writes per batch (1 to 100,000)'],
   ['TRIPLINE_FLUSH_INTERVAL_MS', '5', 'longest wait before a partial batch is processed (0 to 10,000)'],
   ['TRIPLINE_TASK_IDLE_TIMEOUT_MS', '600000', 'a task with no event for this long is completed (1,000 to 86,400,000)'],
+  [
+    'TRIPLINE_LEARNER_INTERVAL_MS',
+    '60000',
+    'distributed mode: how often the API role rebuilds the baselines from the store and publishes a new book when it changed (0 = this process does not learn; 1,000 to 86,400,000)',
+  ],
+  [
+    'TRIPLINE_BASELINE_POLL_MS',
+    '2000',
+    'distributed mode: how often processors and the API look for a newer baseline book, and the learner for new false-positive marks (100 to 60,000)',
+  ],
   [
     'TRIPLINE_WARMUP_TASKS',
     '20',
@@ -382,6 +397,10 @@ export function loadConfig(env: Env = process.env): Readonly<TriplineConfig> {
       flushIntervalMs: readInt(env, 'TRIPLINE_FLUSH_INTERVAL_MS', 5, { min: 0, max: 10_000 }),
       taskIdleTimeoutMs: readInt(env, 'TRIPLINE_TASK_IDLE_TIMEOUT_MS', 600_000, { min: 1000, max: 86_400_000 }),
     },
+    learner: {
+      intervalMs: readLearnerInterval(env),
+      pollMs: readInt(env, 'TRIPLINE_BASELINE_POLL_MS', 2000, { min: 100, max: 60_000 }),
+    },
     detector: {
       warmupTasks: readInt(env, 'TRIPLINE_WARMUP_TASKS', 20, { min: 1, max: 100_000 }),
       agentWarmupTasks: readInt(env, 'TRIPLINE_AGENT_WARMUP_TASKS', 30, { min: 1, max: 100_000 }),
@@ -413,6 +432,11 @@ function readBus(env: Env): TriplineConfig['bus'] {
     max: capacity,
   });
   return { capacity, tenantCapacity };
+}
+
+function readLearnerInterval(env: Env): number {
+  if (env.TRIPLINE_LEARNER_INTERVAL_MS?.trim() === '0') return 0;
+  return readInt(env, 'TRIPLINE_LEARNER_INTERVAL_MS', 60_000, { min: 1000, max: 86_400_000 });
 }
 
 function readKafkaSasl(env: Env): KafkaSasl | undefined {

@@ -1,6 +1,6 @@
 /**
  * The API's dependencies in distributed mode: everything from the store (the processors write it), manual
- * actions written to the store and published on the revocations topic.
+ * actions written to the store and published on the revocations topic, and the baselines from the published book.
  */
 import type { ApiDeps } from '../api/app.ts';
 import type { KillSwitchBridge } from '../bus/kafka/kill-switch.ts';
@@ -9,7 +9,8 @@ import type { CredentialedTaskLookup } from '../processor/store-manual-actions.t
 import type { TriplineConfig } from './config.ts';
 import { describeBaseline } from '../core/detect/index.ts';
 import type { KillSwitch } from '../killswitch/kill-switch.ts';
-import { BaselineBook, FLEET_TASK_TYPE } from '../processor/baseline-book.ts';
+import { FLEET_TASK_TYPE } from '../processor/baseline-book.ts';
+import type { BaselineBook } from '../processor/baseline-book.ts';
 import { messageOf } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Store } from '../store/store.ts';
@@ -20,25 +21,23 @@ export function distributedApiDeps(
   bridge: KillSwitchBridge,
   config: Readonly<TriplineConfig>,
   logger: Logger,
+  /** The published baseline book (the one every processor scores against), held in memory. */
+  book: (tenant: string) => BaselineBook,
   /** Tasks known by their credentials only (a token, no event yet): a person can kill them too. */
   credentialed?: CredentialedTaskLookup,
 ): Omit<ApiDeps, 'access'> {
   const warmupTasks = config.detector.warmupTasks;
   const regimeOf = (tasks: number): 'rules' | 'type_baseline' => (tasks >= warmupTasks ? 'type_baseline' : 'rules');
-  const book = async (tenant: string): Promise<BaselineBook> =>
-    BaselineBook.fromRecords(await store.loadBaselines(tenant), (record, error) =>
-      logger.warn({ taskType: record.taskType, err: messageOf(error) }, 'ignoring an unreadable baseline'),
-    );
   return {
     store,
     commands: storeManualActions(store, killSwitch, bridge, Date.now, credentialed),
     logger,
-    async detectorStatus(tenant, taskType) {
-      const tasks = (await book(tenant)).get(tenant, taskType)?.tasks ?? 0;
-      return { regime: regimeOf(tasks), baselineTasks: tasks, warmupTasks };
+    detectorStatus(tenant, taskType) {
+      const tasks = book(tenant).get(tenant, taskType)?.tasks ?? 0;
+      return Promise.resolve({ regime: regimeOf(tasks), baselineTasks: tasks, warmupTasks });
     },
-    async baselines(tenant) {
-      return (await book(tenant))
+    baselines(tenant) {
+      const items = book(tenant)
         .list(tenant)
         .filter((entry) => entry.agentId === '' && entry.taskType !== FLEET_TASK_TYPE)
         .map((entry) => ({
@@ -47,6 +46,7 @@ export function distributedApiDeps(
           regime: regimeOf(entry.baseline.tasks),
           normal: describeBaseline(entry.baseline),
         }));
+      return Promise.resolve(items);
     },
     async ready() {
       try {

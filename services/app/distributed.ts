@@ -10,7 +10,9 @@
  *   processor  consumer group over the span topics (bus/kafka/source.ts, co-partitioned) → processor → ClickHouse;
  *              offsets committed after the results are durable and the alerts/revocations published.
  *   api        the HTTP API over the store; manual kills and restores are written to the store and published
- *              on the revocations topic, where processors and other API instances apply them.
+ *              on the revocations topic, where processors and other API instances apply them. It is also the
+ *              learner of record: it rebuilds the baselines from the store and publishes versioned books
+ *              (services/learner/publish.ts) that every processor polls and swaps in (docs/detection.md).
  */
 import { RefusalBook } from '../killswitch/refusals.ts';
 import { describeGeneratedTokens, startAuth } from './auth.ts';
@@ -23,7 +25,10 @@ import { detectorConfigOf } from './config.ts';
 import type { TriplineConfig } from './config.ts';
 import type { KillSwitch } from '../killswitch/kill-switch.ts';
 import type { Revocation } from '../../schemas/events.ts';
-import { BaselineBook } from '../processor/baseline-book.ts';
+import { publishedBaselines } from '../processor/published-baselines.ts';
+import type { PublishedBaselines } from '../processor/published-baselines.ts';
+import { createBaselineBooks } from '../store/clickhouse/baseline-books.ts';
+import { openDetectionClient } from '../store/clickhouse/detection-queries.ts';
 import { createProcessor } from '../processor/processor.ts';
 import type { Processor } from '../processor/processor.ts';
 import { TriplineError, messageOf } from '../shared/errors.ts';
@@ -37,6 +42,10 @@ import { bridgedKillSwitch, openStore, settingsOf, stopper } from './distributed
 import type { ServiceDeps } from './distributed-shared.ts';
 import { startHealthServer } from './health-server.ts';
 import { startIdleSweeper } from './idle-sweeper.ts';
+import { startLearner } from './distributed-learner.ts';
+import type { RunningLearner } from './distributed-learner.ts';
+import type { Logger } from '../shared/logger.ts';
+import type { BaselineBook } from '../processor/baseline-book.ts';
 
 /** Kept here for the tests, drills and benchmarks that import them from this module. */
 export { startGatewayService } from './distributed-gateway.ts';
@@ -84,6 +93,10 @@ export interface RunningApiService {
   apiUrl: string;
   store: Store;
   killSwitch: KillSwitch;
+  /** The published baseline book this API answers from. */
+  baselines: PublishedBaselines;
+  /** The learner of record, unless TRIPLINE_LEARNER_INTERVAL_MS=0. */
+  learner?: RunningLearner;
   stop(): Promise<void>;
 }
 
@@ -120,6 +133,8 @@ export async function startProcessorService(
       switched = own;
     }
     const { killSwitch, bridge } = switched;
+    // The baselines: the newest book the learner of record published, never learned here (docs/detection.md).
+    const published = await followPublishedBooks(config, logger, lifecycle);
     const processor = await createProcessor({
       store,
       killSwitch,
@@ -128,8 +143,11 @@ export async function startProcessorService(
       logger,
       taskIdleTimeoutMs: config.processor.taskIdleTimeoutMs,
       spend: config.spend,
+      learnOnline: false,
+      baselines: published.current(),
     });
     lifecycle.add(() => processor.stop());
+    published.onChange((book, version) => processor.useBaselines(book, version));
     remote.apply = (revocation) => {
       processor
         .applyRevocation(revocation)
@@ -197,6 +215,37 @@ export async function startProcessorService(
     await lifecycle.stop();
     throw error;
   }
+}
+
+/**
+ * Follows the baseline books the learner publishes: the newest is loaded now and looked for every
+ * TRIPLINE_BASELINE_POLL_MS (one small query; the book is loaded and parsed only when a newer version exists).
+ */
+async function followPublishedBooks(
+  config: Readonly<TriplineConfig>,
+  logger: Logger,
+  lifecycle: ReturnType<typeof stopper>,
+  client?: ReturnType<typeof openDetectionClient>,
+): Promise<PublishedBaselines> {
+  let own = client;
+  if (own === undefined) {
+    const opened = openDetectionClient(config.store);
+    lifecycle.add(() => opened.close());
+    own = opened;
+  }
+  const published = publishedBaselines(createBaselineBooks(own, config.store.database), logger);
+  await published.refresh();
+  const timer = setInterval(() => {
+    published
+      .refresh()
+      .catch((error: unknown) => logger.warn({ err: messageOf(error) }, 'looking for a newer baseline book failed'));
+  }, config.learner.pollMs);
+  timer.unref();
+  lifecycle.add(() => {
+    clearInterval(timer);
+    return Promise.resolve();
+  });
+  return published;
 }
 
 /** The HTTP API over the store, with manual kill/restore published to the other processes. */
@@ -285,12 +334,22 @@ export async function startApiService(
     lifecycle.add(() => detectionClient.close());
     const detectionQueries = createDetectionQueries(detectionClient, config.store.database);
     await detectionQueries.ensureSchema();
-    // Processors hold the live baselines; the API reads what they last saved.
-    const baselines = async (tenant: string): Promise<BaselineBook> =>
-      BaselineBook.fromRecords(await apiStore.loadBaselines(tenant), (record, error) =>
-        logger.warn({ taskType: record.taskType, err: messageOf(error) }, 'ignoring an unreadable baseline'),
-      );
     const detector = detectorConfigOf(config);
+    // The API answers from the published book (as the processors score), and learns it when it is the learner.
+    const published = await followPublishedBooks(config, logger, lifecycle, detectionClient);
+    const baselines = (): BaselineBook => published.current().book;
+    const learner =
+      config.learner.intervalMs === 0
+        ? undefined
+        : await startLearner({
+            config,
+            logger,
+            queries: detectionQueries,
+            books: createBaselineBooks(detectionClient, config.store.database),
+            saveBaselines: (records) => apiStore.saveBaselines(records),
+            published,
+          });
+    if (learner !== undefined) lifecycle.add(() => learner.stop());
     const auth = await startAuth({
       config: config.auth,
       clickhouse: { ...config.store },
@@ -301,7 +360,7 @@ export async function startApiService(
     // Shown once, on the terminal only (never through the logger).
     process.stderr.write(describeGeneratedTokens(auth.generated));
     const app = buildApiApp({
-      ...distributedApiDeps(store, killSwitch, bridge, config, logger, async (tenant, taskId) => {
+      ...distributedApiDeps(store, killSwitch, bridge, config, logger, baselines, async (tenant, taskId) => {
         // Tokens this process issued are in memory; another API process's are in the credentials table.
         const [newest] = (await enforcement.store.listCredentials(tenant, taskId)).sort(
           (a, b) => b.issuedMs - a.issuedMs,
@@ -317,7 +376,13 @@ export async function startApiService(
       admin: auth.admin,
       killSwitch: enforcement,
       detection: {
-        feedback: createFeedback({ store, queries: detectionQueries, baselines }),
+        feedback: createFeedback({
+          store,
+          queries: detectionQueries,
+          baselines,
+          learnedByLearner: true,
+          ...(learner === undefined ? {} : { onMarked: () => learner.nudge() }),
+        }),
         queries: detectionQueries,
         baselines,
         warmupTasks: detector.warmupTasks,
@@ -328,7 +393,14 @@ export async function startApiService(
     const apiUrl = await app.listen({ host: config.api.host, port: config.api.port });
     lifecycle.add(() => app.close());
     logger.info({ api: apiUrl }, 'API started');
-    return { apiUrl, store, killSwitch, stop: () => lifecycle.stop() };
+    return {
+      apiUrl,
+      store,
+      killSwitch,
+      baselines: published,
+      ...(learner === undefined ? {} : { learner }),
+      stop: () => lifecycle.stop(),
+    };
   } catch (error) {
     await lifecycle.stop();
     throw error;

@@ -6,6 +6,8 @@
  *
  * A task is learned once, however many of its alerts are marked or how often: the feedback row (one per task)
  * is written first and later marks find it. The learner includes marked tasks when it rebuilds from history.
+ * In the distributed mode only the mark is written: the learner of record learns it and publishes a new book,
+ * which every processor swaps in within the bound of docs/detection.md ("One learner of record").
  */
 import { serializeBaseline } from '../core/detect/index.ts';
 import { FLEET_TASK_TYPE } from '../processor/baseline-book.ts';
@@ -23,6 +25,14 @@ export interface FeedbackDeps {
   baselines: (tenant: string) => BaselineBook | Promise<BaselineBook>;
   afterEndGraceMs?: number;
   now?: () => number;
+  /**
+   * Distributed mode: the learner of record learns the mark from the store (services/learner/publish.ts) and
+   * publishes a new book; here only the mark is written (then `onMarked`), and `baselines` is never edited.
+   * @default false (embedded: learned into the processor's book at once)
+   */
+  learnedByLearner?: boolean;
+  /** Called after a new mark is written (the learner in this process publishes at once). */
+  onMarked?: () => void;
 }
 
 export interface FalsePositiveInput {
@@ -106,6 +116,14 @@ export function createFeedback(deps: FeedbackDeps): Feedback {
     // The feedback row first: if learning or saving fails after it, a retry finds the mark and does not learn
     // twice; the book marks what it learned dirty, so the processor saves it with its next batch anyway.
     await deps.queries.insertFeedback(feedback);
+    if (deps.learnedByLearner === true) {
+      deps.onMarked?.();
+      return {
+        created: true,
+        feedback,
+        baseline: baselineView(await deps.baselines(input.tenant), input.tenant, task.taskType),
+      };
+    }
     const book = await deps.baselines(input.tenant);
     book.learnTask(task.tenant, task.taskType, task.agentId, summary);
     const records: BaselineRecord[] = [];

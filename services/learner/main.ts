@@ -4,8 +4,9 @@
  *
  * Rebuilds every baseline from ClickHouse history — completed tasks that never alerted and were never revoked,
  * plus tasks whose alert an operator marked a false positive — and saves them. On the embedded engine run it
- * while Tripline is stopped (one process holds the data directory); against a ClickHouse server, restart the
- * processors afterwards so they load the rebuilt baselines. `--shadow-alerts-block` also keeps out tasks whose
+ * while Tripline is stopped (one process holds the data directory); against a ClickHouse server it also publishes
+ * the book as a new version, which distributed-mode processors poll and swap in (docs/detection.md, "One learner
+ * of record"); embedded Tripline loads the rebuilt baselines at its next start. `--shadow-alerts-block` also keeps out tasks whose
  * only alerts were in shadow mode (the processor learns those today; see docs/detection.md).
  */
 import { parseArgs } from 'node:util';
@@ -15,6 +16,8 @@ import { isTriplineError, messageOf } from '../shared/errors.ts';
 import { createLogger } from '../shared/logger.ts';
 import { openClickHouseStore } from '../store/clickhouse/store.ts';
 import { createDetectionQueries, openDetectionClient } from '../store/clickhouse/detection-queries.ts';
+import { createBaselineBooks } from '../store/clickhouse/baseline-books.ts';
+import { hostname } from 'node:os';
 import { baselineRecords, rebuildBaselines } from './rebuild.ts';
 
 async function main(): Promise<number> {
@@ -51,7 +54,24 @@ async function main(): Promise<number> {
         onProgress: (tasks) => logger.debug({ tasks }, 'learning'),
       });
       const records = baselineRecords(result.book, Date.now());
-      if (!args['dry-run']) await store.saveBaselines(records);
+      let version: number | undefined;
+      if (!args['dry-run']) {
+        await store.saveBaselines(records);
+        if (args.tenant === undefined) {
+          // The whole book as a new version (a one-tenant rebuild is not a whole book: saved only).
+          const books = createBaselineBooks(client, config.store.database);
+          const builtMs = Date.now();
+          version = Math.max(builtMs, (await books.latestVersion()) + 1);
+          await books.publish({
+            version,
+            builtMs,
+            learner: `learner-cli@${hostname()}`,
+            tasks: result.tasks,
+            feedback: await books.feedbackCount(),
+            records,
+          });
+        }
+      }
       for (const entry of result.book.list()) {
         if (entry.agentId !== '') continue;
         const described = describeBaseline(entry.baseline);
@@ -72,6 +92,7 @@ async function main(): Promise<number> {
           skipped: result.skipped,
           baselines: records.length,
           saved: !args['dry-run'],
+          ...(version === undefined ? {} : { version }),
           ms: Date.now() - started,
         },
         args['dry-run'] ? 'rebuilt the baselines (dry run: nothing saved)' : 'rebuilt and saved the baselines',

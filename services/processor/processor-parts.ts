@@ -35,7 +35,10 @@ export interface ProcessorParts {
   hooks: ProcessorHooks | undefined;
   tasks: TaskTable;
   resolver: TaskResolver;
+  /** Replaced whole when a published version arrives (distributed mode). */
   book: BaselineBook;
+  /** Completed benign tasks teach `book` (false: the learner of record does, from the store). */
+  learnOnline: boolean;
   /** Undefined when the processor never escalates. */
   escalation: AgentEscalation | undefined;
   /** The kills in force this process applied, by task (task-tree.ts: a child appearing after its parent's kill). */

@@ -98,6 +98,15 @@ export interface ProcessorOptions {
    * @default the shipped price table, no budgets
    */
   spend?: SpendSettings;
+  /**
+   * Learn completed benign tasks into the book as they end (embedded mode). The distributed mode turns it off:
+   * the learner of record rebuilds the book from the store and every processor swaps in the version it
+   * publishes (`useBaselines`), so no processor's book depends on its partitions.
+   * @default true
+   */
+  learnOnline?: boolean;
+  /** The book to start from (with its published version). @default the store's `baselines` rows, version 0 */
+  baselines?: { book: BaselineBook; version: number };
 }
 
 /** What the processor knows of a task right now (memory only). */
@@ -128,6 +137,10 @@ export interface Processor {
    */
   ownershipChanged(): void;
   baselines(): BaselineBook;
+  /** Swap in a published book between two batches (distributed mode); every later event is scored against it. */
+  useBaselines(book: BaselineBook, version: number): Promise<void>;
+  /** The published version in force (0: the store's rows, or learned online). */
+  baselineVersion(): number;
   /** Live tasks in memory (active, revoked, or recently ended). */
   liveTasks(): number;
   /** A task's status and peak score if it is in memory (active, revoked, or recently ended). */
@@ -145,12 +158,15 @@ export interface Processor {
 export async function createProcessor(options: ProcessorOptions): Promise<Processor> {
   const { store, killSwitch, logger } = options;
   const now = options.now ?? Date.now;
-  const book = BaselineBook.fromRecords(await store.loadBaselines(), (record, error) =>
-    logger.error(
-      { tenant: record.tenant, taskType: record.taskType, agentId: record.agentId, err: messageOf(error) },
-      'ignoring an unreadable baseline',
-    ),
-  );
+  const book =
+    options.baselines?.book ??
+    BaselineBook.fromRecords(await store.loadBaselines(), (record, error) =>
+      logger.error(
+        { tenant: record.tenant, taskType: record.taskType, agentId: record.agentId, err: messageOf(error) },
+        'ignoring an unreadable baseline',
+      ),
+    );
+  let baselineVersion = options.baselines?.version ?? 0;
   const ownershipSinceMs = now();
   const tasks = new TaskTable(options.endedTaskMemory ?? 20_000, now);
   const escalation =
@@ -166,6 +182,7 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     tasks,
     resolver: new TaskResolver(tasks),
     book,
+    learnOnline: options.learnOnline ?? true,
     escalation,
     kills: new KillMemory(),
     spend: { ...(options.spend ?? DEFAULT_SPEND), ledger: new SpendLedger(), baselines: new SpendBaselines() },
@@ -209,7 +226,14 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
         if (output !== undefined) await scheduler.persist(output);
       }),
     forget: (list) => forgetTasks(parts, scheduler, writer, list),
-    baselines: () => book,
+    baselines: () => parts.book,
+    useBaselines: (next, version) =>
+      scheduler.serialize(() => {
+        parts.book = next;
+        baselineVersion = version;
+        return Promise.resolve();
+      }),
+    baselineVersion: () => baselineVersion,
     liveTasks: () => tasks.size,
     taskSnapshot(tenant, taskId) {
       const task = parts.resolver.held(tenant, taskId);

@@ -69,7 +69,9 @@ export function completeTask(
     runHook(parts, 'onTaskEnded', () => onEnded(task.state.tenant, task.state.taskId, endMs));
   if (!task.flagged && task.status === 'completed' && !task.learned && totalEvents(task) > 0) {
     const { tenant, taskType, agentId } = task.state;
-    if (task.warmupAlerted)
+    if (!parts.learnOnline) {
+      // The learner of record learns it from the store.
+    } else if (task.warmupAlerted)
       parts.book.holdWarmupTask(tenant, taskType, agentId, summarize(task.state), parts.detector.warmupTasks);
     else parts.book.learnTask(tenant, taskType, agentId, summarize(task.state));
     // What it spent on model calls is what the type's tasks spend (spend.per_task; memory only).

@@ -339,6 +339,7 @@ describe.each(TARGETS)('ClickHouse store on $name', (target) => {
       '016_model_usage.sql',
       '017_approvals.sql',
       '019_token_agents.sql',
+      '020_baseline_books.sql',
     ]);
     await store.insertEvents([fullEvent('e1')]);
     await store.insertAlerts([alert('a1', 0)]);
