@@ -111,6 +111,10 @@ export interface AuthConfig {
   refreshMs: number;
   tenantSpansPerSecond: number;
   tenantBurstSpans: number;
+  /** Decoded OTLP body bytes per second and tenant (TRIPLINE_TENANT_BYTES_PER_SECOND, 32 MiB). */
+  tenantBytesPerSecond: number;
+  /** TRIPLINE_TENANT_BURST_BYTES, twice the rate. */
+  tenantBurstBytes: number;
 }
 
 /** Every variable the config reads, with its default, for the README and `--help`. */
@@ -437,6 +441,10 @@ function readAuthConfig(env: Env): AuthConfig {
   if (adminToken !== undefined && adminToken === agentToken)
     throw invalid('TRIPLINE_AGENT_TOKEN', '(not shown: it is a secret)', 'a token other than TRIPLINE_ADMIN_TOKEN');
   const tenantSpansPerSecond = readInt(env, 'TRIPLINE_TENANT_SPANS_PER_SECOND', 20_000, { min: 1, max: 10_000_000 });
+  const tenantBytesPerSecond = readInt(env, 'TRIPLINE_TENANT_BYTES_PER_SECOND', 32 * 1024 * 1024, {
+    min: 1024,
+    max: 10 * 1024 * 1024 * 1024,
+  });
   return {
     adminToken,
     agentToken,
@@ -445,6 +453,11 @@ function readAuthConfig(env: Env): AuthConfig {
     tenantBurstSpans: readInt(env, 'TRIPLINE_TENANT_BURST_SPANS', Math.min(100_000_000, tenantSpansPerSecond * 2), {
       min: 1,
       max: 100_000_000,
+    }),
+    tenantBytesPerSecond,
+    tenantBurstBytes: readInt(env, 'TRIPLINE_TENANT_BURST_BYTES', tenantBytesPerSecond * 2, {
+      min: 1024,
+      max: 20 * 1024 * 1024 * 1024,
     }),
   };
 }
