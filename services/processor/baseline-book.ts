@@ -11,8 +11,12 @@ export { FLEET_TASK_TYPE } from '../core/detect/index.ts';
 
 /** Task types with a baseline per tenant (each also has one per agent): a new type beyond it is not learned. */
 export const MAX_TASK_TYPES_PER_TENANT = 1000;
-/** Agents with a baseline of their own per tenant and task type: a new agent beyond it learns the type's only. */
-export const MAX_AGENT_BASELINES_PER_TYPE = 1000;
+/**
+ * Agent baselines (one per task type and agent) per tenant: a new one beyond it is not made, the task teaching its
+ * type's and the fleet's only. With the type cap, a tenant holds at most 1,000 + 5,000 + 1 baselines (each at most
+ * MAX_BASELINE_KEYS keys per collection).
+ */
+export const MAX_AGENT_BASELINES_PER_TENANT = 5000;
 
 /** Why a baseline was not made (counted in `refused`). */
 export type BaselineRefusal = 'task_types_full' | 'agent_baselines_full';
@@ -74,7 +78,7 @@ export class BaselineBook {
 
   /**
    * Learn one completed benign task into its type's, its agent's and the fleet's baselines. A type or an agent
-   * beyond its cap (MAX_TASK_TYPES_PER_TENANT, MAX_AGENT_BASELINES_PER_TYPE) gets no baseline of its own: the
+   * beyond its cap (MAX_TASK_TYPES_PER_TENANT, MAX_AGENT_BASELINES_PER_TENANT) gets no baseline of its own: the
    * refusal is counted in `refused`, and the others still learn.
    */
   learnTask(tenant: string, taskType: string, agentId: string, summary: TaskSummary): void {
@@ -89,9 +93,9 @@ export class BaselineBook {
   private admits(tenant: string, taskType: string, agentId: string): boolean {
     if (this.entries.has(entryKey(tenant, taskType, agentId))) return true;
     if (taskType === FLEET_TASK_TYPE && agentId === '') return true;
-    const group = agentId === '' ? `${tenant}\u0000` : `${tenant}\u0000${taskType}\u0000`;
+    const group = agentId === '' ? `${tenant}\u0000types` : `${tenant}\u0000agents`;
     const held = this.counts.get(group) ?? 0;
-    const cap = agentId === '' ? MAX_TASK_TYPES_PER_TENANT : MAX_AGENT_BASELINES_PER_TYPE;
+    const cap = agentId === '' ? MAX_TASK_TYPES_PER_TENANT : MAX_AGENT_BASELINES_PER_TENANT;
     if (held >= cap) {
       this.refused[agentId === '' ? 'task_types_full' : 'agent_baselines_full']++;
       return false;

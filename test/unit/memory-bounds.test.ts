@@ -18,7 +18,7 @@ import { AuthorityState, MAX_REVOKED_TASKS } from '../../services/killswitch/aut
 import { createLocalKillSwitch } from '../../services/killswitch/kill-switch.ts';
 import {
   BaselineBook,
-  MAX_AGENT_BASELINES_PER_TYPE,
+  MAX_AGENT_BASELINES_PER_TENANT,
   MAX_TASK_TYPES_PER_TENANT,
 } from '../../services/processor/baseline-book.ts';
 import { MAX_SEEN_EVENTS, TaskTable, markSeen, newLiveTask } from '../../services/processor/task-table.ts';
@@ -134,13 +134,13 @@ describe('baselines', () => {
     return summarize(stateOf(ctx.events));
   };
 
-  it('learn at most MAX_AGENT_BASELINES_PER_TYPE agents per type, the type and the fleet still learning', () => {
+  it('learn at most MAX_AGENT_BASELINES_PER_TENANT agent baselines per tenant, the type and the fleet still learning', () => {
     const book = new BaselineBook();
     const s = summary();
-    for (let i = 0; i < MAX_AGENT_BASELINES_PER_TYPE + 10; i++) book.learnTask('t1', 'x', `agent-${String(i)}`, s);
-    expect(book.list('t1').filter((entry) => entry.agentId !== '')).toHaveLength(MAX_AGENT_BASELINES_PER_TYPE);
+    for (let i = 0; i < MAX_AGENT_BASELINES_PER_TENANT + 10; i++) book.learnTask('t1', 'x', `agent-${String(i)}`, s);
+    expect(book.list('t1').filter((entry) => entry.agentId !== '')).toHaveLength(MAX_AGENT_BASELINES_PER_TENANT);
     expect(book.refused.agent_baselines_full).toBe(10);
-    expect(book.get('t1', 'x')?.tasks).toBe(MAX_AGENT_BASELINES_PER_TYPE + 10);
+    expect(book.get('t1', 'x')?.tasks).toBe(MAX_AGENT_BASELINES_PER_TENANT + 10);
     // An agent held already keeps learning.
     book.learnTask('t1', 'x', 'agent-0', s);
     expect(book.get('t1', 'x', 'agent-0')?.tasks).toBe(2);
@@ -155,7 +155,7 @@ describe('baselines', () => {
     expect(book.refused.task_types_full).toBe(5);
     expect(book.get('t1', `type-${String(MAX_TASK_TYPES_PER_TENANT)}`, 'a')).toBeUndefined();
 
-    const records = Array.from({ length: MAX_AGENT_BASELINES_PER_TYPE + 7 }, (_, i) => ({
+    const records = Array.from({ length: MAX_AGENT_BASELINES_PER_TENANT + 7 }, (_, i) => ({
       tenant: 't1',
       taskType: 'x',
       agentId: `agent-${String(i)}`,
@@ -164,7 +164,7 @@ describe('baselines', () => {
       updatedMs: T0,
     }));
     const loaded = BaselineBook.fromRecords(records, () => undefined);
-    expect(loaded.list('t1')).toHaveLength(MAX_AGENT_BASELINES_PER_TYPE);
+    expect(loaded.list('t1')).toHaveLength(MAX_AGENT_BASELINES_PER_TENANT);
   });
 });
 
