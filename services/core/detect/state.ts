@@ -235,7 +235,9 @@ export function observe(state: TaskState, event: AgentEvent): TaskState {
   }
   if (state.secretReadMs === null && isSecretRead(event)) {
     state.secretReadMs = t;
-    state.secretWhat = boundedKey(event.kind === 'data_access' ? (event.data?.resource ?? event.name) : toolName(event));
+    state.secretWhat = boundedKey(
+      event.kind === 'data_access' ? (event.data?.resource ?? event.name) : toolName(event),
+    );
   }
 
   switch (event.kind) {
