@@ -273,6 +273,16 @@ export const CONFIG_VARIABLES = [
     '(2 × the rate)',
     'spans a tenant may send at once above its rate (1 to 100,000,000)',
   ],
+  [
+    'TRIPLINE_TENANT_BYTES_PER_SECOND',
+    '33554432',
+    'ingest rate limit per tenant and process, in decoded OTLP body bytes per second (1 KiB to 10 GiB); over it: 429 with Retry-After',
+  ],
+  [
+    'TRIPLINE_TENANT_BURST_BYTES',
+    '(2 × the rate)',
+    'bytes a tenant may send at once above its byte rate (1 KiB to 20 GiB)',
+  ],
   ['TRIPLINE_STREAM_HEARTBEAT_MS', '15000', 'keep-alive comment interval on GET /v1/stream (1,000 to 300,000)'],
   [
     'TRIPLINE_SILENT_TASK_GRACE_MS',
