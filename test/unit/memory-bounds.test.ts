@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createTenantRateLimiter } from '../../services/auth/rate-limit.ts';
-import { boundedName, MAX_NAME_LENGTH } from '../../services/core/classify.ts';
+import { boundedName, classifyRequest, MAX_NAME_LENGTH } from '../../services/core/classify.ts';
+import { request, span } from '../helpers/otlp-spans.ts';
 import {
   MAX_KEY_CHARS,
   MAX_TASK_KEYS,
@@ -72,6 +73,24 @@ describe('agent ids and task types from spans', () => {
     const b = boundedName(`${HUGE}b`);
     expect(a.length).toBeLessThanOrEqual(MAX_NAME_LENGTH);
     expect(a).not.toBe(b);
+  });
+
+  it('are bounded as classification reads them from a span', () => {
+    const { events } = classifyRequest(
+      request([
+        span('execute_tool get_ticket', {
+          'tripline.task.id': 'task-1',
+          'tripline.task.type': `type-${HUGE}`,
+          'gen_ai.agent.id': `agent-${HUGE}`,
+          'gen_ai.operation.name': 'execute_tool',
+          'gen_ai.tool.name': 'get_ticket',
+        }),
+      ]),
+      'acme',
+    );
+    expect(events[0]?.agentId.length).toBeLessThanOrEqual(MAX_NAME_LENGTH);
+    expect(events[0]?.taskType.length).toBeLessThanOrEqual(MAX_NAME_LENGTH);
+    expect(events[0]?.claims?.agentId).toBe(events[0]?.agentId);
   });
 });
 
