@@ -7,12 +7,12 @@
  * 1. The pure core: one task's state (`observe`) and its loop state (`observeLoops`) fold `events` tool calls and
  *    data accesses, every one with a new 300-character tool name, host, resource and event id. The heap the task
  *    holds is read at checkpoints: flat once its keys reach their caps.
- * 2. The processor: one tenant's agent starts `tasks` tasks, each with a new task id, a new 300-character agent id
- *    and a new task type, one event each (a store that keeps nothing, so only the processor's memory counts). The heap is read at
- *    checkpoints with the live tasks held: flat once the tenant holds `liveCap` live tasks and the ended, trace and
- *    baseline memories are full.
- * 3. The processor: one task receives `events` / 5 events, each with a new event id and a new tool name; the heap
+ * 2. The processor: one task receives `events` / 5 events, each with a new event id and a new tool name; the heap
  *    is read at checkpoints: flat once its seen ids (4,096) and keys reach their caps.
+ * 3. The processor: one tenant's agent starts `tasks` tasks, each with a new task id, a new 300-character agent id
+ *    and a new task type, one event each (a store that keeps nothing, so only the processor's memory counts). The
+ *    heap is read at checkpoints with the live tasks held: flat once the tenant holds `liveCap` live tasks and the
+ *    ended, trace and baseline memories are full.
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -91,7 +91,41 @@ console.log(`memory under a hostile agent (synthetic data), node ${process.versi
   }
 }
 
-// 2. The processor's task table.
+// 2. One task in the processor: distinct event ids.
+{
+  const memory = createMemoryStore();
+  await memory.migrate();
+  const store = new Proxy(memory, {
+    get(target, name, receiver) {
+      if (typeof name === 'string' && /^(insert|upsert|save)/.test(name)) return () => Promise.resolve();
+      return Reflect.get(target, name, receiver) as unknown;
+    },
+  }) as Store;
+  const processor = await createProcessor({
+    store,
+    killSwitch: createLocalKillSwitch(),
+    detector: { ...DEFAULT_DETECTOR_CONFIG, warmupTasks: 10 },
+    logger: createLogger('error'),
+    taskIdleTimeoutMs: 24 * 3_600_000,
+  });
+  const total = Math.max(1000, Math.floor(EVENTS / 5));
+  const before = heap();
+  const marks = checkpoints(total);
+  console.log(`\n2. one task in the processor, ${fmt(total)} events, each a new event id and tool name`);
+  console.log('   events   heap (MiB)');
+  const ctx = taskCtx('hostile', 'one-task');
+  const BATCH = 1000;
+  for (let sent = 0; sent < total;) {
+    ctx.events.length = 0;
+    for (let j = 0; j < BATCH && sent < total; j++, sent++) toolCall(ctx, `tool-${String(sent)}-${PAD}`);
+    await processor.handle({ events: [...ctx.events], boundaries: [] });
+    if ([...marks].some((mark) => mark > sent - BATCH && mark <= sent))
+      console.log(`   ${fmt(sent).padStart(9)}   ${mib(heap() - before).padStart(10)}`);
+  }
+  await processor.stop();
+}
+
+// 3. The processor's task table.
 {
   const memory = createMemoryStore();
   await memory.migrate();
@@ -113,7 +147,7 @@ console.log(`memory under a hostile agent (synthetic data), node ${process.versi
   const before = heap();
   const marks = checkpoints(TASKS);
   console.log(
-    `\n2. one tenant, ${fmt(TASKS)} tasks, each a new task id, agent id and task type (live tasks held per tenant: ${fmt(LIVE_CAP)})`,
+    `\n3. one tenant, ${fmt(TASKS)} tasks, each a new task id, agent id and task type (live tasks held per tenant: ${fmt(LIVE_CAP)})`,
   );
   console.log('    tasks   heap (MiB)   tasks held   bytes per task sent   baselines');
   const BATCH = 500;
@@ -132,40 +166,6 @@ console.log(`memory under a hostile agent (synthetic data), node ${process.versi
         `   ${fmt(sent).padStart(7)}   ${mib(held).padStart(10)}   ${fmt(processor.liveTasks()).padStart(10)}   ${fmt(held / sent).padStart(19)}   ${fmt(processor.baselines().list().length).padStart(9)}`,
       );
     }
-  }
-  await processor.stop();
-}
-
-// 3. One task in the processor: distinct event ids.
-{
-  const memory = createMemoryStore();
-  await memory.migrate();
-  const store = new Proxy(memory, {
-    get(target, name, receiver) {
-      if (typeof name === 'string' && /^(insert|upsert|save)/.test(name)) return () => Promise.resolve();
-      return Reflect.get(target, name, receiver) as unknown;
-    },
-  }) as Store;
-  const processor = await createProcessor({
-    store,
-    killSwitch: createLocalKillSwitch(),
-    detector: { ...DEFAULT_DETECTOR_CONFIG, warmupTasks: 10 },
-    logger: createLogger('error'),
-    taskIdleTimeoutMs: 24 * 3_600_000,
-  });
-  const total = Math.max(1000, Math.floor(EVENTS / 5));
-  const before = heap();
-  const marks = checkpoints(total);
-  console.log(`\n3. one task in the processor, ${fmt(total)} events, each a new event id and tool name`);
-  console.log('   events   heap (MiB)');
-  const ctx = taskCtx('hostile', 'one-task');
-  const BATCH = 1000;
-  for (let sent = 0; sent < total;) {
-    ctx.events.length = 0;
-    for (let j = 0; j < BATCH && sent < total; j++, sent++) toolCall(ctx, `tool-${String(sent)}-${PAD}`);
-    await processor.handle({ events: [...ctx.events], boundaries: [] });
-    if ([...marks].some((mark) => mark > sent - BATCH && mark <= sent))
-      console.log(`   ${fmt(sent).padStart(9)}   ${mib(heap() - before).padStart(10)}`);
   }
   await processor.stop();
 }
