@@ -214,7 +214,7 @@ export function registerOtlpReceiver(app: FastifyInstance, options: OtlpReceiver
         spans = countSpans(decoded);
         if (spans > 0) result = await handler(decoded, { tenant, format, agents });
       }
-      rateLimiter?.charge(tenant, spans);
+      rateLimiter?.charge(tenant, spans, body.length);
 
       return reply
         .code(200)

@@ -67,6 +67,8 @@ export async function startAuth(options: StartAuthOptions): Promise<RunningAuth>
     const rateLimiter = createTenantRateLimiter({
       spansPerSecond: options.config.tenantSpansPerSecond,
       burstSpans: options.config.tenantBurstSpans,
+      bytesPerSecond: options.config.tenantBytesPerSecond,
+      burstBytes: options.config.tenantBurstBytes,
     });
     return {
       control,

@@ -117,6 +117,10 @@ export interface AuthConfig {
   refreshMs: number;
   tenantSpansPerSecond: number;
   tenantBurstSpans: number;
+  /** Decoded OTLP body bytes per second and tenant (TRIPLINE_TENANT_BYTES_PER_SECOND, 32 MiB). */
+  tenantBytesPerSecond: number;
+  /** TRIPLINE_TENANT_BURST_BYTES, twice the rate. */
+  tenantBurstBytes: number;
 }
 
 /** Every variable the config reads, with its default, for the README and `--help`. */
@@ -289,6 +293,16 @@ export const CONFIG_VARIABLES = [
     'TRIPLINE_TENANT_BURST_SPANS',
     '(2 × the rate)',
     'spans a tenant may send at once above its rate (1 to 100,000,000)',
+  ],
+  [
+    'TRIPLINE_TENANT_BYTES_PER_SECOND',
+    '33554432',
+    'ingest rate limit per tenant and process, in decoded OTLP body bytes per second (1 KiB to 10 GiB); over it: 429 with Retry-After',
+  ],
+  [
+    'TRIPLINE_TENANT_BURST_BYTES',
+    '(2 × the rate)',
+    'bytes a tenant may send at once above its byte rate (1 KiB to 20 GiB)',
   ],
   ['TRIPLINE_STREAM_HEARTBEAT_MS', '15000', 'keep-alive comment interval on GET /v1/stream (1,000 to 300,000)'],
   [
@@ -487,6 +501,10 @@ function readAuthConfig(env: Env): AuthConfig {
   if (adminToken !== undefined && adminToken === agentToken)
     throw invalid('TRIPLINE_AGENT_TOKEN', '(not shown: it is a secret)', 'a token other than TRIPLINE_ADMIN_TOKEN');
   const tenantSpansPerSecond = readInt(env, 'TRIPLINE_TENANT_SPANS_PER_SECOND', 20_000, { min: 1, max: 10_000_000 });
+  const tenantBytesPerSecond = readInt(env, 'TRIPLINE_TENANT_BYTES_PER_SECOND', 32 * 1024 * 1024, {
+    min: 1024,
+    max: 10 * 1024 * 1024 * 1024,
+  });
   return {
     adminToken,
     agentToken,
@@ -495,6 +513,11 @@ function readAuthConfig(env: Env): AuthConfig {
     tenantBurstSpans: readInt(env, 'TRIPLINE_TENANT_BURST_SPANS', Math.min(100_000_000, tenantSpansPerSecond * 2), {
       min: 1,
       max: 100_000_000,
+    }),
+    tenantBytesPerSecond,
+    tenantBurstBytes: readInt(env, 'TRIPLINE_TENANT_BURST_BYTES', tenantBytesPerSecond * 2, {
+      min: 1024,
+      max: 20 * 1024 * 1024 * 1024,
     }),
   };
 }

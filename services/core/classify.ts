@@ -235,10 +235,26 @@ export function addressableTaskId(taskId: string): string {
   return `tid-${sha256Hex(taskId).slice(0, 32)}`;
 }
 
+/** The longest agent id or task type kept as a span says it (they key baselines, escalations, trace memory). */
+export const MAX_NAME_LENGTH = 256;
+
+/**
+ * An agent id or task type as a key: one longer than MAX_NAME_LENGTH keeps its first 200 characters, then `~` and
+ * 32 hex digits of its SHA-256 (distinct long names stay distinct; no name costs more than 233 characters).
+ */
+export function boundedName(name: string): string {
+  return name.length <= MAX_NAME_LENGTH ? name : `${name.slice(0, 200)}~${sha256Hex(name).slice(0, 32)}`;
+}
+
+function boundedAttr(attributes: Attributes, key: string): string | undefined {
+  const value = stringAttr(attributes, key);
+  return value === undefined ? undefined : boundedName(value);
+}
+
 function taskContext(span: OtlpSpan, attributes: Attributes): { ids: TaskIds; claims: TaskClaims } {
   const taskId = stringAttr(attributes, ATTR.taskId);
-  const taskType = stringAttr(attributes, ATTR.taskType);
-  const agent = stringAttr(attributes, ATTR.agentId) ?? stringAttr(attributes, ATTR.agentName);
+  const taskType = boundedAttr(attributes, ATTR.taskType);
+  const agent = boundedAttr(attributes, ATTR.agentId) ?? boundedAttr(attributes, ATTR.agentName);
   const claims: TaskClaims = {};
   if (taskId !== undefined) claims.taskId = addressableTaskId(taskId);
   if (taskType !== undefined) claims.taskType = taskType;
@@ -251,7 +267,7 @@ function taskContext(span: OtlpSpan, attributes: Attributes): { ids: TaskIds; cl
       // Without an explicit task id, a trace is the best available stand-in for a task.
       taskId: claims.taskId ?? span.traceId,
       taskType: taskType ?? UNKNOWN_TASK_TYPE,
-      agentId: agent ?? stringAttr(attributes, ATTR.serviceName) ?? 'unknown',
+      agentId: agent ?? boundedAttr(attributes, ATTR.serviceName) ?? 'unknown',
     },
   };
 }

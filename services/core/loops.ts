@@ -12,6 +12,7 @@
  * once per task and feature, with a sentence a person reads naming the tool, the count and the window.
  * Pure: values in, values out; the caller keeps the state with its task.
  */
+import { boundedKey } from './detect/signals.ts';
 import type { AgentEvent, Contribution, Verdict } from '../../schemas/events.ts';
 
 export const LOOP_FEATURES = ['loop.repeat', 'loop.cycle', 'loop.no_progress', 'rate.tool', 'rate.task'] as const;
@@ -125,7 +126,7 @@ const STEP_WORDS: Record<LoopAction, string> = {
 export function observeLoops(state: LoopState, event: AgentEvent, limits: LoopLimits): LoopFinding[] {
   const tool = event.tool;
   if (event.kind !== 'tool_call' || tool === undefined) return [];
-  const name = tool.name;
+  const name = boundedKey(tool.name);
   const found: LoopFinding[] = [];
   const report = (feature: LoopFeature, ladder: Ladder, count: number, describe: (step: string) => string): void => {
     const step = stepOf(ladder, count);

@@ -30,6 +30,13 @@ export interface TaskEntry {
 
 export const key = (tenant: string, id: string): string => `${tenant}\u0000${id}`;
 
+/**
+ * Revoked tasks whose tokens have all expired kept in memory with their revocation (what `task()` and the agents'
+ * stream describe). Beyond it the sweep forgets the longest revoked first; such a task stays refused by the kill
+ * switch (`isRevoked`: its key only) and by the store, and its revocation is read from the store.
+ */
+export const MAX_REVOKED_TASKS = 100_000;
+
 export class AuthorityState {
   readonly tasks = new Map<string, TaskEntry>();
   /**
@@ -161,10 +168,21 @@ export class AuthorityState {
     }
   }
 
-  /** Forgets tasks with no revocation state whose tokens have all expired, and expired token revocations. */
-  sweep(nowMs: number): void {
-    for (const [id, entry] of this.tasks)
-      if (entry.lastRevokeMs === 0 && !entry.revoked && entry.expiresMs < nowMs) this.tasks.delete(id);
+  /**
+   * Forgets tasks with no revocation state whose tokens have all expired, expired token revocations, and the
+   * longest-revoked tasks beyond `maxRevoked` whose tokens have all expired (MAX_REVOKED_TASKS).
+   */
+  sweep(nowMs: number, maxRevoked = MAX_REVOKED_TASKS): void {
+    const expiredRevoked: [string, TaskEntry][] = [];
+    for (const [id, entry] of this.tasks) {
+      if (entry.expiresMs >= nowMs) continue;
+      if (entry.lastRevokeMs === 0 && !entry.revoked) this.tasks.delete(id);
+      else expiredRevoked.push([id, entry]);
+    }
+    if (expiredRevoked.length > maxRevoked) {
+      expiredRevoked.sort((a, b) => a[1].lastRevokeMs - b[1].lastRevokeMs);
+      for (const [id] of expiredRevoked.slice(0, expiredRevoked.length - maxRevoked)) this.tasks.delete(id);
+    }
     for (const [jti, expiresMs] of this.revokedTokens) if (expiresMs < nowMs) this.revokedTokens.delete(jti);
   }
 }

@@ -9,12 +9,28 @@ import type { BaselineRecord } from '../store/store.ts';
 
 export { FLEET_TASK_TYPE } from '../core/detect/index.ts';
 
+/** Task types with a baseline per tenant (each also has one per agent): a new type beyond it is not learned. */
+export const MAX_TASK_TYPES_PER_TENANT = 1000;
+/**
+ * Agent baselines (one per task type and agent) per tenant: a new one beyond it is not made, the task teaching its
+ * type's and the fleet's only. With the type cap, a tenant holds at most 1,000 + 5,000 + 1 baselines (each at most
+ * MAX_BASELINE_KEYS keys per collection).
+ */
+export const MAX_AGENT_BASELINES_PER_TENANT = 5000;
+
+/** Why a baseline was not made (counted in `refused`). */
+export type BaselineRefusal = 'task_types_full' | 'agent_baselines_full';
+
 export class BaselineBook {
   private readonly entries = new Map<
     string,
     { tenant: string; taskType: string; agentId: string; baseline: Baseline }
   >();
   private readonly dirty = new Set<string>();
+  /** Baselines per tenant (types) and per tenant and type (agents), to hold each under its cap. */
+  private readonly counts = new Map<string, number>();
+  /** New baselines not made because a cap was reached, by reason (see MAX_TASK_TYPES_PER_TENANT). */
+  readonly refused: Record<BaselineRefusal, number> = { task_types_full: 0, agent_baselines_full: 0 };
   /** Per task type, the completed tasks that alerted during its warm-up, waiting (see `holdWarmupTask`). */
   private readonly held = new Map<string, { agentId: string; summary: TaskSummary }[]>();
 
@@ -25,11 +41,13 @@ export class BaselineBook {
     const book = new BaselineBook();
     for (const record of records) {
       try {
+        const baseline = parseBaseline(record.model);
+        if (!book.admits(record.tenant, record.taskType, record.agentId)) continue;
         book.entries.set(entryKey(record.tenant, record.taskType, record.agentId), {
           tenant: record.tenant,
           taskType: record.taskType,
           agentId: record.agentId,
-          baseline: parseBaseline(record.model),
+          baseline,
         });
       } catch (error) {
         onBadRecord(record, error);
@@ -58,11 +76,32 @@ export class BaselineBook {
     return [...this.entries.values()].filter((entry) => tenant === undefined || entry.tenant === tenant);
   }
 
-  /** Learn one completed benign task into its type's, its agent's and the fleet's baselines. */
+  /**
+   * Learn one completed benign task into its type's, its agent's and the fleet's baselines. A type or an agent
+   * beyond its cap (MAX_TASK_TYPES_PER_TENANT, MAX_AGENT_BASELINES_PER_TENANT) gets no baseline of its own: the
+   * refusal is counted in `refused`, and the others still learn.
+   */
   learnTask(tenant: string, taskType: string, agentId: string, summary: TaskSummary): void {
-    this.learnInto(tenant, taskType, '', summary);
-    this.learnInto(tenant, taskType, agentId, summary);
+    if (this.learnInto(tenant, taskType, '', summary)) this.learnInto(tenant, taskType, agentId, summary);
     this.learnInto(tenant, FLEET_TASK_TYPE, '', summary);
+  }
+
+  /**
+   * Whether a baseline may be held under this key: one held already, or a new one within the caps (counted
+   * here when admitted; a refusal is counted in `refused`).
+   */
+  private admits(tenant: string, taskType: string, agentId: string): boolean {
+    if (this.entries.has(entryKey(tenant, taskType, agentId))) return true;
+    if (taskType === FLEET_TASK_TYPE && agentId === '') return true;
+    const group = agentId === '' ? `${tenant}\u0000types` : `${tenant}\u0000agents`;
+    const held = this.counts.get(group) ?? 0;
+    const cap = agentId === '' ? MAX_TASK_TYPES_PER_TENANT : MAX_AGENT_BASELINES_PER_TENANT;
+    if (held >= cap) {
+      this.refused[agentId === '' ? 'task_types_full' : 'agent_baselines_full']++;
+      return false;
+    }
+    this.counts.set(group, held + 1);
+    return true;
   }
 
   /**
@@ -104,12 +143,15 @@ export class BaselineBook {
     return records;
   }
 
-  private learnInto(tenant: string, taskType: string, agentId: string, summary: TaskSummary): void {
+  /** Returns false when a cap refused a new baseline. */
+  private learnInto(tenant: string, taskType: string, agentId: string, summary: TaskSummary): boolean {
     const key = entryKey(tenant, taskType, agentId);
+    if (!this.admits(tenant, taskType, agentId)) return false;
     const entry = this.entries.get(key) ?? { tenant, taskType, agentId, baseline: emptyBaseline(taskType, agentId) };
     entry.baseline = learn(entry.baseline, summary);
     this.entries.set(key, entry);
     this.dirty.add(key);
+    return true;
   }
 }
 

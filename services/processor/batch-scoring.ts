@@ -14,8 +14,8 @@ import type { BatchOutput } from './batch-output.ts';
 import { applyEscalations, runHook } from './processor-parts.ts';
 import type { ProcessorParts } from './processor-parts.ts';
 import { checkEventIdentity } from './identity-findings.ts';
-import { endTask } from './task-ends.ts';
-import { noteLearningEffect, onlyAcceptedEvidence, taskKey } from './task-table.ts';
+import { completeOverflow, endTask } from './task-ends.ts';
+import { markSeen, noteLearningEffect, onlyAcceptedEvidence, taskKey } from './task-table.ts';
 import type { LiveTask } from './task-table.ts';
 import { revokeUnderRevokedParent } from './task-tree.ts';
 import { scoreUsage } from './spend-scoring.ts';
@@ -67,6 +67,7 @@ export function scoreItems(
   for (const usage of [...usages].sort((a, b) => a.endMs - b.endMs))
     scoreUsage(parts, usage, output, names, declared.get(taskKey(usage.tenant, usage.taskId)) ?? []);
   for (const boundary of [...declarations, ...ends.values(), ...repeatedEnds]) endTask(parts, boundary, output, names);
+  completeOverflow(parts, output);
   applyEscalations(parts, output);
   return output;
 }
@@ -81,8 +82,7 @@ function scoreEvent(
   parts.resolver.adoptClaims(task, event, names, output);
   // Already folded in (rebuilt from the store, or delivered twice): its verdict is stored; scoring it again
   // would count it twice.
-  if (task.seen.has(event.id)) return;
-  task.seen.add(event.id);
+  if (!markSeen(task, event.id)) return;
   checkEventIdentity(parts, task, event, output);
   const wasRevoked = task.status === 'revoked';
   task.state = observe(task.state, event);

@@ -58,6 +58,11 @@ export interface ProcessorOptions {
   taskIdleTimeoutMs: number;
   /** Completed tasks kept in memory to recognise late events (credentials used after the task ended). */
   endedTaskMemory?: number;
+  /**
+   * Live tasks held per tenant; beyond it the tenant's oldest live tasks are completed early (docs/limits.md).
+   * @default DEFAULT_MAX_LIVE_TASKS_PER_TENANT (50,000)
+   */
+  maxLiveTasksPerTenant?: number;
   now?: () => number;
   /**
    * Escalation: this many confident revocations of one agent's tasks within the window revoke the agent's other
@@ -168,7 +173,7 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
     );
   let baselineVersion = options.baselines?.version ?? 0;
   const ownershipSinceMs = now();
-  const tasks = new TaskTable(options.endedTaskMemory ?? 20_000, now);
+  const tasks = new TaskTable(options.endedTaskMemory ?? 20_000, now, options.maxLiveTasksPerTenant);
   const escalation =
     options.escalation === undefined ? undefined : new AgentEscalation(options.escalation, { killSwitch, logger, now });
   const parts: ProcessorParts = {

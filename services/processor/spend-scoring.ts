@@ -20,7 +20,7 @@ import {
 import type { SpendSettings } from '../core/spend/index.ts';
 import type { BatchOutput } from './batch-output.ts';
 import type { ProcessorParts } from './processor-parts.ts';
-import { noteLearningEffect, onlyAcceptedEvidence, taskKey } from './task-table.ts';
+import { markSeen, noteLearningEffect, onlyAcceptedEvidence, taskKey } from './task-table.ts';
 
 /** Without settings: no budgets, every model priced at the shipped table's fallback (the app passes the table). */
 export const DEFAULT_SPEND: SpendSettings = {
@@ -39,8 +39,7 @@ export function scoreUsage(
   parts.resolver.adoptClaims(task, usage, names, output);
   for (const boundary of boundaries) parts.resolver.adoptClaims(task, boundary, names, output);
   // Counted already (rebuilt from the store, or delivered twice).
-  if (task.seen.has(usage.id)) return;
-  task.seen.add(usage.id);
+  if (!markSeen(task, usage.id)) return;
   const { prices, budgets, ledger } = parts.spend;
   const cost = costOf(prices, usage.model, usage.inputTokens, usage.outputTokens);
   addSpend(task.spend, usage, cost);

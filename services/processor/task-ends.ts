@@ -54,6 +54,27 @@ export function completeIdleTasks(parts: ProcessorParts, cutoffMs: number, outpu
   }
 }
 
+/**
+ * A tenant holding more live tasks than the table's `maxLivePerTenant` (an agent starting millions of task ids):
+ * its oldest live tasks are completed as if idle (their last event is their end), so memory per tenant stays
+ * bounded. Logged once per call with the count.
+ */
+export function completeOverflow(parts: ProcessorParts, output: BatchOutput): void {
+  let completed = 0;
+  let tenant = '';
+  for (const [key, task] of parts.tasks.overflowing()) {
+    completeTask(parts, key, task, task.state.lastEventMs);
+    output.tasks.set(key, task);
+    completed++;
+    tenant = task.state.tenant;
+  }
+  if (completed > 0)
+    parts.logger.warn(
+      { tenant, completed, maxLiveTasksPerTenant: parts.tasks.maxLivePerTenant },
+      'live tasks over the limit of a tenant: the oldest completed early',
+    );
+}
+
 export function completeTask(
   parts: ProcessorParts,
   key: string,

@@ -8,7 +8,7 @@ import { noteScope } from '../core/escalation-policy.ts';
 import type { EventBatch } from '../bus/bus.ts';
 import type { ScoredEvent, Store, TaskRecord } from '../store/store.ts';
 import type { ProcessorParts } from './processor-parts.ts';
-import { newLiveTask, noteLearningEffect, taskKey } from './task-table.ts';
+import { markSeen, newLiveTask, noteLearningEffect, taskKey } from './task-table.ts';
 
 /** A stored task with its stored events. */
 export interface TaskHistory {
@@ -75,7 +75,7 @@ export async function rebuildTask(
   task.version = record.version;
   parts.tasks.noteVersion(record.version);
   for (const { event, verdict } of events) {
-    task.seen.add(event.id);
+    markSeen(task, event.id);
     task.state = observe(task.state, event);
     noteScope(task.scope, event.attributes);
     if (task.peak === undefined || verdict.score > task.peak.score) task.peak = verdict;

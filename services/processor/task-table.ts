@@ -52,7 +52,10 @@ export interface LiveTask {
   /** Its event counts before its last restore (the detector state starts afresh there; the record keeps all). */
   countsBeforeRestore: TaskState['counts'];
   learned: boolean;
-  /** Ids of the events folded into `state`, so an event delivered again (a Kafka replay) is not counted twice. */
+  /**
+   * Ids of the events folded into `state`, so an event delivered again (a Kafka replay) is not counted twice: the
+   * newest MAX_SEEN_EVENTS only (`markSeen`), so a replay of an event older than those counts again.
+   */
   seen: Set<string>;
   /** The end user and conversation its spans named first (escalation scope: core/escalation-policy.ts). */
   scope: EscalationScope;
@@ -105,6 +108,28 @@ export function newLiveTask(
     loops: newLoopState(),
     spend: emptySpend(),
   };
+}
+
+/**
+ * Event ids remembered per task for de-duplication. Replays redeliver a batch or a partition's uncommitted tail,
+ * not a task's whole history, so the newest ids are the ones that come again; an agent sending millions of distinct
+ * ids keeps this many.
+ */
+export const MAX_SEEN_EVENTS = 4096;
+
+/**
+ * Records that `eventId` is folded into the task; false when it was already (a redelivery: do not count it again).
+ * Beyond MAX_SEEN_EVENTS ids the oldest is forgotten.
+ */
+export function markSeen(task: LiveTask, eventId: string): boolean {
+  const { seen } = task;
+  if (seen.has(eventId)) return false;
+  seen.add(eventId);
+  if (seen.size > MAX_SEEN_EVENTS) {
+    const oldest = seen.values().next().value;
+    if (oldest !== undefined) seen.delete(oldest);
+  }
+  return true;
 }
 
 export function totalEvents(task: LiveTask): number {
@@ -176,17 +201,25 @@ function sumCounts(a: TaskState['counts'], b: TaskState['counts']): TaskState['c
   };
 }
 
+/** Live tasks a processor holds per tenant by default (see TaskTable's `maxLivePerTenant`). */
+export const DEFAULT_MAX_LIVE_TASKS_PER_TENANT = 50_000;
+
 export class TaskTable {
   readonly #live = new Map<string, LiveTask>();
+  /** Live tasks per tenant (the keys of `#live` start with the tenant). */
+  readonly #liveCounts = new Map<string, number>();
   readonly #ended = new Map<string, LiveTask>();
   readonly #endedMemory: number;
   readonly #now: () => number;
   #lastVersion = 0;
+  /** Live tasks held per tenant: beyond it, the tenant's oldest live tasks are completed (`overflowing`). */
+  readonly maxLivePerTenant: number;
 
   /** `endedMemory`: completed tasks kept in memory, the oldest dropped first. */
-  constructor(endedMemory: number, now: () => number) {
+  constructor(endedMemory: number, now: () => number, maxLivePerTenant = DEFAULT_MAX_LIVE_TASKS_PER_TENANT) {
     this.#endedMemory = endedMemory;
     this.#now = now;
+    this.maxLivePerTenant = maxLivePerTenant;
   }
 
   /** The task held under `key` (live or recently ended). */
@@ -208,22 +241,26 @@ export class TaskTable {
   }
 
   setLive(key: string, task: LiveTask): void {
+    if (!this.#live.has(key)) this.#count(task.state.tenant, 1);
     this.#live.set(key, task);
   }
 
   deleteLive(key: string): void {
+    const task = this.#live.get(key);
+    if (task === undefined) return;
     this.#live.delete(key);
+    this.#count(task.state.tenant, -1);
   }
 
   /** A task rebuilt from its stored record: live while active, else among the ended. */
   add(key: string, task: LiveTask): void {
-    if (task.status === 'active') this.#live.set(key, task);
+    if (task.status === 'active') this.setLive(key, task);
     else this.#ended.set(key, task);
   }
 
   /** Moves a task that completed to the newest end of the ended tasks, dropping the oldest beyond the memory. */
   retire(key: string, task: LiveTask): void {
-    this.#live.delete(key);
+    this.deleteLive(key);
     this.#ended.delete(key);
     this.#ended.set(key, task);
     if (this.#ended.size > this.#endedMemory) {
@@ -233,8 +270,38 @@ export class TaskTable {
   }
 
   forget(key: string): void {
-    this.#live.delete(key);
+    this.deleteLive(key);
     this.#ended.delete(key);
+  }
+
+  /** Live tasks held for `tenant`. */
+  liveCount(tenant: string): number {
+    return this.#liveCounts.get(tenant) ?? 0;
+  }
+
+  /**
+   * The live tasks beyond `maxLivePerTenant`, oldest begun first (Map insertion order), of the tenants over it:
+   * the processor completes them (task-ends.ts `completeOverflow`).
+   */
+  *overflowing(): Generator<[string, LiveTask]> {
+    const excess = new Map<string, number>();
+    for (const [tenant, count] of this.#liveCounts)
+      if (count > this.maxLivePerTenant) excess.set(tenant, count - this.maxLivePerTenant);
+    if (excess.size === 0) return;
+    for (const [key, task] of this.#live) {
+      const left = excess.get(task.state.tenant);
+      if (left === undefined) continue;
+      if (left <= 1) excess.delete(task.state.tenant);
+      else excess.set(task.state.tenant, left - 1);
+      yield [key, task];
+      if (excess.size === 0) return;
+    }
+  }
+
+  #count(tenant: string, delta: number): void {
+    const count = (this.#liveCounts.get(tenant) ?? 0) + delta;
+    if (count <= 0) this.#liveCounts.delete(tenant);
+    else this.#liveCounts.set(tenant, count);
   }
 
   /** The live tasks by key (a task may retire while this is iterated). */

@@ -80,6 +80,9 @@ export function watchTaskTrees(parts: ProcessorParts, scheduler: BatchScheduler)
   });
 }
 
+/** Revoked children remembered per parent: beyond it a child's kill no longer raises its parent (raised enough). */
+export const MAX_REVOKED_CHILDREN = 1000;
+
 /** A child's own kill: its parent (when held here and not revoked) alerts, its score raised below the revoke level. */
 export function raiseParent(
   parts: ProcessorParts,
@@ -88,6 +91,7 @@ export function raiseParent(
 ): void {
   const parent = parts.resolver.held(child.tenant, child.parentTaskId);
   if (parent === undefined || parent.status === 'revoked' || parent.revokedChildren.has(child.taskId)) return;
+  if (parent.revokedChildren.size >= MAX_REVOKED_CHILDREN) return;
   parent.revokedChildren.add(child.taskId);
   const verdict = childRevokedVerdict(
     parent.peak,

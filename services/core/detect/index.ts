@@ -18,6 +18,7 @@ export {
 } from './config.ts';
 export type { DetectorConfig, TaskTypeOverrides } from './config.ts';
 export { MAX_TASK_KEYS, START_TOOL, markEnded, newTaskState, observe, recordVerdict } from './state.ts';
+export { MAX_KEY_CHARS } from './signals.ts';
 export type { RateWindow, ResourceUse, TaskState } from './state.ts';
 export { summarize } from './summary.ts';
 export type { ResourceSummary, TaskSummary } from './summary.ts';

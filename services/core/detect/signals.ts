@@ -97,14 +97,30 @@ const WRITE_OP_RE = /write|insert|update|upsert|put|post|patch|upload|send|expor
 
 /** The host an event talks to (tool target, `data.host`, or a URL resource), if any. */
 export function eventHost(event: AgentEvent): string | undefined {
-  if (event.kind === 'tool_call') return hostOf(event.tool?.target);
+  if (event.kind === 'tool_call') return boundedHost(hostOf(event.tool?.target));
   if (event.kind === 'data_access') {
     const d = event.data;
     if (d === undefined) return undefined;
-    if (d.host !== undefined && d.host !== '') return d.host.toLowerCase();
-    return URL_RE.test(d.resource) ? hostOf(d.resource) : undefined;
+    if (d.host !== undefined && d.host !== '') return boundedKey(d.host.toLowerCase());
+    return URL_RE.test(d.resource) ? boundedHost(hostOf(d.resource)) : undefined;
   }
   return undefined;
+}
+
+function boundedHost(host: string | undefined): string | undefined {
+  return host === undefined ? undefined : boundedKey(host);
+}
+
+/**
+ * Longest agent-given string kept as a key of task state (tool names, hosts, resource keys, privilege actions,
+ * scopes, failing targets): longer ones are cut to this many characters, so one span cannot make a key of megabytes
+ * and every feature reads the same key the state holds.
+ */
+export const MAX_KEY_CHARS = 256;
+
+/** An agent-given string as a key: at most MAX_KEY_CHARS characters. */
+export function boundedKey(text: string): string {
+  return text.length <= MAX_KEY_CHARS ? text : text.slice(0, MAX_KEY_CHARS);
 }
 
 /**
@@ -177,7 +193,7 @@ const DIGITS_RE = /\d+/g;
  * replaced by `#`, so `tickets/1234` and `tickets/98` are one resource.
  */
 export function resourceKey(resource: string): string {
-  let r = resource.toLowerCase();
+  let r = boundedKey(resource).toLowerCase();
   const scheme = r.indexOf('://');
   if (scheme > 0) r = r.slice(scheme + 3);
   const q = r.search(/[?#]/);
@@ -197,7 +213,7 @@ export function namespaceOf(key: string): string {
 
 /** The tool name of a tool-call event (the span name when the detail is missing). */
 export function toolName(event: AgentEvent): string {
-  return event.tool?.name ?? event.name;
+  return boundedKey(event.tool?.name ?? event.name);
 }
 
 /** What a sink call does with its counterparty, for reasons people read. */

@@ -5,7 +5,7 @@
  */
 import type { AgentEvent, Verdict } from '../../../schemas/events.ts';
 import { observeParties, type PartyUse } from './parties.ts';
-import { classificationRank, eventHost, isEgress, isSecretRead, resourceKey, toolName } from './signals.ts';
+import { boundedKey, classificationRank, eventHost, isEgress, isSecretRead, resourceKey, toolName } from './signals.ts';
 
 /** Tool-to-tool transitions start from this pseudo-tool. */
 export const START_TOOL = '^';
@@ -73,7 +73,7 @@ export interface TaskState {
   /** Tool before the current one (`^` at the start), i.e. the transition `prevTool → lastTool`. */
   prevTool: string;
   lastTool: string;
-  /** Transition counts, key `from\u0001to`. */
+  /** Transition counts, key `from\u0001to` (at most MAX_TASK_KEYS; new transitions beyond are not kept). */
   transitions: Map<string, number>;
 
   /** Per resource key. */
@@ -197,7 +197,14 @@ export function nonNegative(n: number | undefined): number {
 }
 
 function addToSet(set: Set<string>, key: string): void {
-  if (set.size < MAX_TASK_KEYS) set.add(key);
+  if (set.size < MAX_TASK_KEYS) set.add(boundedKey(key));
+}
+
+/** Count one more under `key`; a key not held yet is kept only while the map has fewer than MAX_TASK_KEYS. */
+function countKey(map: Map<string, number>, key: string): void {
+  const n = map.get(key);
+  if (n !== undefined) map.set(key, n + 1);
+  else if (map.size < MAX_TASK_KEYS) map.set(key, 1);
 }
 
 /**
@@ -228,19 +235,18 @@ export function observe(state: TaskState, event: AgentEvent): TaskState {
   }
   if (state.secretReadMs === null && isSecretRead(event)) {
     state.secretReadMs = t;
-    state.secretWhat = event.kind === 'data_access' ? (event.data?.resource ?? event.name) : toolName(event);
+    state.secretWhat = boundedKey(
+      event.kind === 'data_access' ? (event.data?.resource ?? event.name) : toolName(event),
+    );
   }
 
   switch (event.kind) {
     case 'tool_call': {
       const name = toolName(event);
-      const calls = state.tools.get(name);
-      if (calls !== undefined) state.tools.set(name, calls + 1);
-      else if (state.tools.size < MAX_TASK_KEYS) state.tools.set(name, 1);
+      countKey(state.tools, name);
       state.prevTool = state.lastTool;
       state.lastTool = name;
-      const tk = state.prevTool + '\u0001' + name;
-      state.transitions.set(tk, (state.transitions.get(tk) ?? 0) + 1);
+      countKey(state.transitions, state.prevTool + '\u0001' + name);
       state.toolCallsLastMinute = addRate(state.toolRate, t);
       if (state.toolCallsLastMinute > state.maxToolCallsPerMinute)
         state.maxToolCallsPerMinute = state.toolCallsLastMinute;
@@ -259,7 +265,7 @@ export function observe(state: TaskState, event: AgentEvent): TaskState {
       const rank = classificationRank(d?.classification);
       let use = state.resources.get(key);
       if (use === undefined && state.resources.size < MAX_TASK_KEYS) {
-        use = { rows: 0, bytes: 0, accesses: 0, classRank: -1, example: resource };
+        use = { rows: 0, bytes: 0, accesses: 0, classRank: -1, example: boundedKey(resource) };
         state.resources.set(key, use);
       }
       if (use !== undefined) {
@@ -282,15 +288,12 @@ export function observe(state: TaskState, event: AgentEvent): TaskState {
     }
     case 'privilege_change': {
       const p = event.privilege;
-      const action = p?.action ?? event.name;
-      const n = state.privilegeActions.get(action);
-      if (n !== undefined) state.privilegeActions.set(action, n + 1);
-      else if (state.privilegeActions.size < MAX_TASK_KEYS) state.privilegeActions.set(action, 1);
+      countKey(state.privilegeActions, boundedKey(p?.action ?? event.name));
       if (p !== undefined) {
-        state.initialScopes ??= new Set(p.scopesBefore);
+        state.initialScopes ??= new Set(p.scopesBefore.slice(0, MAX_TASK_KEYS).map(boundedKey));
         const initial = state.initialScopes;
-        for (const s of p.scopesBefore) if (!initial.has(s)) addToSet(state.gainedScopes, s);
-        for (const s of p.scopesAfter) if (!initial.has(s)) addToSet(state.gainedScopes, s);
+        for (const s of p.scopesBefore) if (!initial.has(boundedKey(s))) addToSet(state.gainedScopes, s);
+        for (const s of p.scopesAfter) if (!initial.has(boundedKey(s))) addToSet(state.gainedScopes, s);
         if (p.approved === false) state.unapprovedChanges++;
       }
       break;

@@ -19,6 +19,7 @@ import { syntheticRequest } from '../kafka/fixtures.ts';
 const dataDir = mkdtempSync(join(tmpdir(), 'tripline-rate-limit-'));
 let running: RunningTripline;
 let otherTenantToken = '';
+let bulkyTenantToken = '';
 
 async function send(token: string, taskId: string): Promise<Response> {
   return fetch(`${running.otlpUrl}/v1/traces`, {
@@ -34,10 +35,15 @@ beforeAll(async () => {
     LOG_LEVEL: 'silent',
     TRIPLINE_TENANT_SPANS_PER_SECOND: '10',
     TRIPLINE_TENANT_BURST_SPANS: '20',
+    TRIPLINE_TENANT_BYTES_PER_SECOND: String(64 * 1024),
+    TRIPLINE_TENANT_BURST_BYTES: String(256 * 1024),
   });
   running = await startEmbedded(config, createLogger('silent'));
   otherTenantToken = (
     await running.auth.control.createToken({ tenant: 'other', role: 'agent', name: 'other agents', createdBy: 'test' })
+  ).token;
+  bulkyTenantToken = (
+    await running.auth.control.createToken({ tenant: 'bulky', role: 'agent', name: 'bulky agents', createdBy: 'test' })
   ).token;
 });
 
@@ -78,5 +84,31 @@ describe('per-tenant ingest limits', () => {
     );
     expect(await running.store.getTask('default', 'limited-refused')).toBeNull();
     expect(await running.store.getTask('other', 'other-1')).not.toBeNull();
+  });
+
+  it('charges bytes too: one span with a 300 kB attribute overdraws the byte bucket, and the next request waits', async () => {
+    const huge = syntheticRequest({ taskId: 'bulky-1', spans: 1 });
+    huge.resourceSpans[0]?.scopeSpans[0]?.spans[0]?.attributes.push({
+      key: 'gen_ai.tool.name',
+      value: { stringValue: 'x'.repeat(300_000) },
+    });
+    const post = (request: typeof huge): Promise<Response> =>
+      fetch(`${running.otlpUrl}/v1/traces`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${bulkyTenantToken}` },
+        body: encodeTraceRequest(request),
+      });
+    expect((await post(huge)).status).toBe(200);
+    // Two spans in all: far under the span rate, over the byte burst.
+    const refused = await post(syntheticRequest({ taskId: 'bulky-2', spans: 1 }));
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    const retried = await waitFor(
+      'the bulky tenant to be let in again',
+      async () => ((await post(syntheticRequest({ taskId: 'bulky-3', spans: 1 }))).status === 200 ? true : undefined),
+      15_000,
+      250,
+    );
+    expect(retried).toBe(true);
   });
 });
