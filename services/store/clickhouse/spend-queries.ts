@@ -145,7 +145,7 @@ export async function taskModelCalls(
         outputTokens: Number(row.output_tokens),
       },
       costUsd: row.cost_usd,
-      priced: Boolean(row.priced),
+      priced: row.priced,
     };
   });
 }
