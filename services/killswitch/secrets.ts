@@ -46,6 +46,11 @@ export interface SecretProvider {
   lease(request: SecretLeaseRequest): Promise<ProvidedSecret>;
   /** Ends the lease at the source. Throws on failure (the lease manager records revoke_failed and retries). */
   revoke(lease: LeaseRecord, reason: string): Promise<void>;
+  /**
+   * False when ending a lease cannot stop a value already handed out (the built-in store's static secrets):
+   * the lease is recorded revoked at Tripline only, and the verification says so. @default true
+   */
+  readonly revokesAtSource?: boolean;
 }
 
 export interface BuiltinSecretStore {
@@ -132,7 +137,9 @@ export function createBuiltinSecretStore(options: {
       if (record === undefined) throw new KillSwitchError('SECRET_NOT_FOUND', `no secret named ${request.secret}`);
       return { value: decrypt(record), providerRef: '' };
     },
+    // A static value: nothing to end at its source; the value handed out works until it is rotated there.
     revoke: () => Promise.resolve(),
+    revokesAtSource: false,
   };
 
   return {
