@@ -89,6 +89,8 @@ export function ackDetail(item: Tracked, acknowledgedMs: number): string {
   return `acknowledged ${Math.round(acknowledgedMs - item.revocation.timeMs)} ms after the revocation${received}`;
 }
 
+const relative = (ms: number): string => (ms < 0 ? `${Math.round(-ms)} ms before` : `${Math.round(ms)} ms after`);
+
 export function violationDetail(
   count: number,
   first: { name: string; kind: string; startMs: number; receivedMs?: number },
@@ -96,7 +98,7 @@ export function violationDetail(
 ): string {
   const what = `the first "${first.name}" (${first.kind.replace('_', ' ')})`;
   if (first.receivedMs !== undefined && first.startMs <= revokedMs + RECEIPT_ALLOWANCE_MS)
-    return `the agent kept acting: ${count} event(s) after the revocation, ${what} received ${Math.round(first.receivedMs - revokedMs)} ms after it though it claims to have started ${Math.round(first.startMs - revokedMs)} ms after it (agent clock; backdated?)`;
+    return `the agent kept acting: ${count} event(s) after the revocation, ${what} received ${Math.round(first.receivedMs - revokedMs)} ms after it though it claims to have started ${relative(first.startMs - revokedMs)} it (agent clock: backdated)`;
   return `the agent kept acting: ${count} event(s) started after the revocation, ${what} ${Math.round(first.startMs - revokedMs)} ms after it`;
 }
 

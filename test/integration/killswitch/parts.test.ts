@@ -344,7 +344,9 @@ describe('verification', () => {
     expect(record?.checks.agentStopped).toMatchObject({ ok: false, violations: 1 });
     expect(record?.checks.agentStopped?.firstViolation?.eventId).toBe('backdated');
     expect(record?.checks.agentStopped?.firstViolation?.receivedMs).toBeGreaterThan(kill.timeMs + RECEIPT_ALLOWANCE_MS);
-    expect(record?.failures.join(' ')).toMatch(/received \d+ ms after it though it claims to have started -100 ms/);
+    expect(record?.failures.join(' ')).toMatch(
+      /received \d+ ms after it though it claims to have started 100 ms before it/,
+    );
     expect(alerts).toHaveLength(1);
   });
 
