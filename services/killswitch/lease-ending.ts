@@ -1,7 +1,8 @@
 /**
  * Ending leases at their provider: when the task releases one, when it expires, when the task ends or is
  * revoked. A provider that fails leaves the lease `revoke_failed` (which the kill's verification reports), and
- * the sweep retries it until the provider confirms.
+ * the sweep retries it until the provider confirms. A lease revoked by a provider that cannot stop a value
+ * already handed out (the built-in store) is recorded `revoked_at_tripline_only`.
  */
 import { messageOf } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
