@@ -331,7 +331,9 @@ export function leaseEntries(leases: readonly LeaseRecord[]): TimelineEntry[] {
           ? 'could not be revoked at its provider'
           : lease.status === 'revoked'
             ? 'revoked at its provider'
-            : lease.status;
+            : lease.status === 'revoked_at_tripline_only'
+              ? 'revoked at Tripline only (the value handed out still works at its system until rotated there)'
+              : lease.status;
       out.push(
         entry(
           'leases',

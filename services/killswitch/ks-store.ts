@@ -51,7 +51,18 @@ export interface PolicyDecisionRecord {
   context: string;
 }
 
-export const LEASE_STATUSES = ['active', 'released', 'expired', 'revoked', 'revoke_failed'] as const;
+/**
+ * `revoked_at_tripline_only`: revoked by a provider that cannot stop a value already handed out (the built-in
+ * store): Tripline no longer hands it out, but the value works at the system it unlocks until rotated there.
+ */
+export const LEASE_STATUSES = [
+  'active',
+  'released',
+  'expired',
+  'revoked',
+  'revoked_at_tripline_only',
+  'revoke_failed',
+] as const;
 export type LeaseStatus = (typeof LEASE_STATUSES)[number];
 
 export interface LeaseRecord {
@@ -97,12 +108,17 @@ export interface CheckResult {
 export interface VerificationChecks {
   /** Introspection answers inactive for every token of the task, and the task is refused new ones. */
   introspection?: CheckResult;
-  /** Every lease of the task was revoked at its provider. */
-  leases?: CheckResult & { revoked: number; failed: string[] };
+  /**
+   * Every lease of the task was revoked at its provider. `atTriplineOnly`: the leases among them whose provider
+   * cannot stop a value already handed out (the built-in store): Tripline stops handing it out, and the value
+   * keeps working at the system it unlocks until it is rotated there.
+   */
+  leases?: CheckResult & { revoked: number; failed: string[]; atTriplineOnly?: string[] };
   /** No tool call, data access or privilege change started after the revocation (plus the clock-skew allowance). */
   agentStopped?: CheckResult & {
     violations: number;
-    firstViolation?: { eventId: string; name: string; kind: string; startMs: number };
+    /** `receivedMs`: when Tripline received it, when that made it a violation (a backdated span). */
+    firstViolation?: { eventId: string; name: string; kind: string; startMs: number; receivedMs?: number };
   };
   /** The agent helper acknowledged the revocation (required only when TRIPLINE_VERIFY_REQUIRE_ACK is true). */
   acknowledged?: CheckResult & { required: boolean };
@@ -139,7 +155,7 @@ export interface TaskRevocationState {
 
 export interface EventsAfter {
   count: number;
-  first?: { eventId: string; name: string; kind: string; startMs: number };
+  first?: { eventId: string; name: string; kind: string; startMs: number; receivedMs?: number };
 }
 
 export interface DecisionFilter {
@@ -188,7 +204,16 @@ export interface KillSwitchStore {
   listDecisions(filter: DecisionFilter): Promise<PolicyDecisionRecord[]>;
 
   /** Events of the task that started after `afterMs` (the evidence an agent kept acting after a revocation). */
-  eventsAfter(tenant: string, taskId: string, afterMs: number): Promise<EventsAfter>;
+  /**
+   * Events of the task that started after `afterMs` (agent clock), or that were stored more than `allowanceMs`
+   * after both `revokedMs` and their own claimed end (Tripline's clock: `ingested_at`), the earliest first.
+   */
+  eventsAfter(
+    tenant: string,
+    taskId: string,
+    afterMs: number,
+    receipt: { revokedMs: number; allowanceMs: number },
+  ): Promise<EventsAfter>;
 
   close(): Promise<void>;
 }
@@ -196,7 +221,17 @@ export interface KillSwitchStore {
 /** What the in-memory store is seeded with, standing in for the spine's tables. */
 export interface InMemorySeed {
   revocations?: Revocation[];
-  events?: { tenant: string; taskId: string; eventId: string; name: string; kind: string; startMs: number }[];
+  events?: {
+    tenant: string;
+    taskId: string;
+    eventId: string;
+    name: string;
+    kind: string;
+    startMs: number;
+    endMs?: number;
+    /** When the event was stored (Tripline's clock). */
+    ingestedMs?: number;
+  }[];
 }
 
 /** The in-memory twin: the same semantics (newest version wins, idempotent by id), nothing persisted. */
@@ -341,16 +376,29 @@ export function createInMemoryKillSwitchStore(
           .slice(0, filter.limit),
       );
     },
-    eventsAfter(tenant, taskId, afterMs) {
+    eventsAfter(tenant, taskId, afterMs, receipt) {
+      const late = (event: (typeof all.events)[number]): boolean =>
+        event.ingestedMs !== undefined &&
+        event.ingestedMs > Math.max(event.endMs ?? event.startMs, receipt.revokedMs) + receipt.allowanceMs;
       const after = all.events
-        .filter((event) => event.tenant === tenant && event.taskId === taskId && event.startMs > afterMs)
+        .filter(
+          (event) => event.tenant === tenant && event.taskId === taskId && (event.startMs > afterMs || late(event)),
+        )
         .sort((a, b) => a.startMs - b.startMs);
       const first = after[0];
       return Promise.resolve({
         count: after.length,
         ...(first === undefined
           ? {}
-          : { first: { eventId: first.eventId, name: first.name, kind: first.kind, startMs: first.startMs } }),
+          : {
+              first: {
+                eventId: first.eventId,
+                name: first.name,
+                kind: first.kind,
+                startMs: first.startMs,
+                ...(first.ingestedMs === undefined ? {} : { receivedMs: first.ingestedMs }),
+              },
+            }),
       });
     },
     close: () => Promise.resolve(),

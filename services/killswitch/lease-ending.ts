@@ -1,7 +1,8 @@
 /**
  * Ending leases at their provider: when the task releases one, when it expires, when the task ends or is
  * revoked. A provider that fails leaves the lease `revoke_failed` (which the kill's verification reports), and
- * the sweep retries it until the provider confirms.
+ * the sweep retries it until the provider confirms. A lease revoked by a provider that cannot stop a value
+ * already handed out (the built-in store) is recorded `revoked_at_tripline_only`.
  */
 import { messageOf } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -14,7 +15,13 @@ export interface EndResult {
   ended: number;
   /** Leases whose provider did not confirm (ids with the reason). */
   failed: string[];
+  /** Leases ended at Tripline only: their provider cannot stop a value already handed out (the built-in store). */
+  atTriplineOnly?: string[];
 }
+
+/** What a lease ended at Tripline only says: the value handed out still works at the system it unlocks. */
+export const AT_TRIPLINE_ONLY =
+  'revoked at Tripline only: the value was handed out and still works at its system; rotate it there';
 
 /** What ending a lease needs: the providers, where lease states are recorded, the open leases, the clock. */
 export interface LeaseBook {
@@ -31,22 +38,29 @@ export interface LeaseBook {
 export async function endLease(
   book: LeaseBook,
   lease: LeaseRecord,
-  status: Exclude<LeaseStatus, 'active' | 'revoke_failed'>,
+  status: Exclude<LeaseStatus, 'active' | 'revoke_failed' | 'revoked_at_tripline_only'>,
   reason: string,
 ): Promise<string | undefined> {
   const { store, logger, open } = book;
   let failure: string | undefined;
+  const provider = book.providers.find((candidate) => candidate.name === lease.provider);
   try {
-    const provider = book.providers.find((candidate) => candidate.name === lease.provider);
     if (provider === undefined) throw new Error(`provider ${lease.provider} is not configured`);
     await provider.revoke(lease, reason);
   } catch (error) {
     failure = messageOf(error);
   }
   const endedMs = book.now();
+  const onlyHere = status === 'revoked' && provider?.revokesAtSource === false;
   const next: LeaseRecord =
     failure === undefined
-      ? { ...lease, status, endedMs, endReason: reason, version: book.nextVersion() }
+      ? {
+          ...lease,
+          status: onlyHere ? 'revoked_at_tripline_only' : status,
+          endedMs,
+          endReason: onlyHere ? `${reason}; ${AT_TRIPLINE_ONLY}` : reason,
+          version: book.nextVersion(),
+        }
       : {
           ...lease,
           status: 'revoke_failed',
@@ -82,7 +96,16 @@ export async function endLeases(
       ? []
       : [`lease ${lease.id} (${lease.secret}, ${lease.provider}): ${failures[index] ?? ''}`],
   );
-  return { ended: leases.length - failed.length, failed };
+  const atTriplineOnly =
+    how !== 'revoked'
+      ? []
+      : leases.flatMap((lease, index) =>
+          failures[index] === undefined &&
+          book.providers.find((candidate) => candidate.name === lease.provider)?.revokesAtSource === false
+            ? [`lease ${lease.id} (${lease.secret}, ${lease.provider})`]
+            : [],
+        );
+  return { ended: leases.length - failed.length, failed, ...(atTriplineOnly.length > 0 ? { atTriplineOnly } : {}) };
 }
 
 /** Ends expired leases and retries the revocations providers failed. */

@@ -5,8 +5,9 @@
  *   write; the tenant, name and version are authenticated as associated data, so a ciphertext moved to another
  *   name or version does not decrypt). The key is TRIPLINE_SECRETS_KEY or `<data dir>/keys/secrets.key`.
  *   Its secrets are static values: ending a lease stops Tripline handing the secret to that task and marks the
- *   lease revoked for every enforcement point that checks it; a secret that must stop working at its source
- *   belongs in a vault behind the webhook provider.
+ *   lease dead for every enforcement point that checks it, but a value already handed out keeps working at the
+ *   system it unlocks, so a kill records the lease `revoked_at_tripline_only` (rotate the value there); a secret
+ *   that must stop working at its source belongs in a vault behind the webhook provider.
  * - The webhook provider asks an external vault over HTTPS (signed like the webhook notifier) to issue and to
  *   revoke a lease, so a vault that mints dynamic credentials kills them at the source:
  *     POST <url> {"type":"lease","leaseId","tenant","taskId","taskType","agentId","secret","ttlSeconds","expiresAt"}
@@ -46,6 +47,11 @@ export interface SecretProvider {
   lease(request: SecretLeaseRequest): Promise<ProvidedSecret>;
   /** Ends the lease at the source. Throws on failure (the lease manager records revoke_failed and retries). */
   revoke(lease: LeaseRecord, reason: string): Promise<void>;
+  /**
+   * False when ending a lease cannot stop a value already handed out (the built-in store's static secrets):
+   * the lease is recorded revoked at Tripline only, and the verification says so. @default true
+   */
+  readonly revokesAtSource?: boolean;
 }
 
 export interface BuiltinSecretStore {
@@ -132,7 +138,9 @@ export function createBuiltinSecretStore(options: {
       if (record === undefined) throw new KillSwitchError('SECRET_NOT_FOUND', `no secret named ${request.secret}`);
       return { value: decrypt(record), providerRef: '' };
     },
+    // A static value: nothing to end at its source; the value handed out works until it is rotated there.
     revoke: () => Promise.resolve(),
+    revokesAtSource: false,
   };
 
   return {

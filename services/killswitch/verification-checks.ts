@@ -5,11 +5,25 @@
 import type { Revocation } from '../../schemas/events.ts';
 import type { Authority } from './authority.ts';
 import type { CheckResult, LeaseRecord, VerificationChecks } from './ks-store.ts';
+import { AT_TRIPLINE_ONLY } from './lease-ending.ts';
 import type { EndResult } from './leases.ts';
 import type { Tracked } from './verification-state.ts';
 
 /** The longest an acknowledged revocation may take to reach the agent and still excuse operations under way. */
 export const IN_FLIGHT_MAX_MS = 1000;
+
+/**
+ * The longest Tripline may take to receive a span after the span ended (an exporter's batching delay plus the
+ * pipeline's lag). A span's start and end times are the agent's word; when Tripline receives it is not. A span
+ * received more than this after both the revocation and its own claimed end cannot have been an operation that
+ * finished before the kill: it counts as acting after it, whatever its timestamps say (a backdated span).
+ */
+export const RECEIPT_ALLOWANCE_MS = 10_000;
+
+/** Was the event received (Tripline's clock) too long after the revocation and its own claimed end? */
+export function receivedTooLate(endMs: number, receivedMs: number, revokedMs: number): boolean {
+  return receivedMs > Math.max(endMs, revokedMs) + RECEIPT_ALLOWANCE_MS;
+}
 
 export function introspectionCheck(authority: Authority, revocation: Revocation, at: number): CheckResult {
   const view = authority.task(revocation.tenant, revocation.taskId);
@@ -36,17 +50,22 @@ export function leasesCheck(
     ...result.failed,
     ...stillOpen.map((lease) => `lease ${lease.id} (${lease.secret}) is still active`),
   ];
+  const onlyHere = result.atTriplineOnly ?? [];
+  const atSource = result.ended - onlyHere.length;
+  const ended =
+    result.ended === 0
+      ? 'no leases held'
+      : [
+          ...(atSource > 0 ? [`${atSource} lease(s) revoked at their provider`] : []),
+          ...(onlyHere.length > 0 ? [`${onlyHere.length} lease(s) ${AT_TRIPLINE_ONLY} (${onlyHere.join(', ')})`] : []),
+        ].join('; ');
   return {
     ok: leaseFailures.length === 0,
-    detail:
-      leaseFailures.length === 0
-        ? result.ended === 0
-          ? 'no leases held'
-          : `${result.ended} lease(s) revoked at their provider`
-        : leaseFailures.join('; '),
+    detail: leaseFailures.length === 0 ? ended : leaseFailures.join('; '),
     atMs: at,
     revoked: result.ended,
     failed: leaseFailures,
+    ...(onlyHere.length > 0 ? { atTriplineOnly: onlyHere } : {}),
   };
 }
 
@@ -70,12 +89,17 @@ export function ackDetail(item: Tracked, acknowledgedMs: number): string {
   return `acknowledged ${Math.round(acknowledgedMs - item.revocation.timeMs)} ms after the revocation${received}`;
 }
 
+const relative = (ms: number): string => (ms < 0 ? `${Math.round(-ms)} ms before` : `${Math.round(ms)} ms after`);
+
 export function violationDetail(
   count: number,
-  first: { name: string; kind: string; startMs: number },
+  first: { name: string; kind: string; startMs: number; receivedMs?: number },
   revokedMs: number,
 ): string {
-  return `the agent kept acting: ${count} event(s) started after the revocation, the first "${first.name}" (${first.kind.replace('_', ' ')}) ${Math.round(first.startMs - revokedMs)} ms after it`;
+  const what = `the first "${first.name}" (${first.kind.replace('_', ' ')})`;
+  if (first.receivedMs !== undefined && first.startMs <= revokedMs + RECEIPT_ALLOWANCE_MS)
+    return `the agent kept acting: ${count} event(s) after the revocation, ${what} received ${Math.round(first.receivedMs - revokedMs)} ms after it though it claims to have started ${relative(first.startMs - revokedMs)} it (agent clock: backdated)`;
+  return `the agent kept acting: ${count} event(s) started after the revocation, ${what} ${Math.round(first.startMs - revokedMs)} ms after it`;
 }
 
 /** Operations that started before this (agent clock) were under way when the kill reached the agent. */

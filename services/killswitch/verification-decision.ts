@@ -5,6 +5,7 @@
 import type { EndResult } from './leases.ts';
 import { messageOf } from '../shared/errors.ts';
 import {
+  RECEIPT_ALLOWANCE_MS,
   ackDetail,
   graceEnd,
   introspectionCheck,
@@ -57,6 +58,7 @@ async function lookUpLaterEvents(ctx: VerifierContext, item: Tracked): Promise<b
       revocation.tenant,
       revocation.taskId,
       graceEnd(item, ctx.options.clockSkewMs),
+      { revokedMs: revocation.timeMs, allowanceMs: RECEIPT_ALLOWANCE_MS },
     );
     if (isDecided(item)) return false;
     if (after.count > 0 && after.first !== undefined) {

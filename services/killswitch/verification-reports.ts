@@ -5,17 +5,33 @@
 import { speaksFor } from '../core/agent-binding.ts';
 import type { AgentEvent } from '../../schemas/events.ts';
 import type { VerificationRecord } from './ks-store.ts';
-import { IN_FLIGHT_MAX_MS, ackDetail, failuresOf, graceEnd, judgeAgent } from './verification-checks.ts';
+import {
+  IN_FLIGHT_MAX_MS,
+  ackDetail,
+  failuresOf,
+  graceEnd,
+  judgeAgent,
+  receivedTooLate,
+} from './verification-checks.ts';
 import { decideSoon } from './verification-decision.ts';
 import { conclude } from './verification-outcome.ts';
 import { violationOf } from './verification-state.ts';
-import type { Acknowledgement, Tracked, VerifierContext } from './verification-state.ts';
+import type { Acknowledgement, Tracked, VerifierContext, Violation } from './verification-state.ts';
 
-/** An event of the task after its revocation: weighed now, or when the outcome is decided. */
+/**
+ * An event of the task after its revocation: weighed now, or when the outcome is decided. Its timestamps are the
+ * agent's word; one received (now, Tripline's clock) too long after the revocation and its own claimed end
+ * counts whatever they say.
+ */
 export function observeEvent(ctx: VerifierContext, item: Tracked, event: AgentEvent): void {
   const { clockSkewMs } = ctx.options;
   if (item.restoredMs !== undefined) return;
   const revokedMs = item.revocation.timeMs;
+  const receivedMs = ctx.now();
+  if (receivedTooLate(event.endMs, receivedMs, revokedMs)) {
+    record(ctx, item, { ...violationOf(event), receivedMs });
+    return;
+  }
   if (event.startMs <= revokedMs + clockSkewMs) return;
   const seen = violationOf(event);
   if (item.decided) {
@@ -25,6 +41,12 @@ export function observeEvent(ctx: VerifierContext, item: Tracked, event: AgentEv
     if (item.suspects.length < 10_000) item.suspects.push(seen);
     return;
   }
+  record(ctx, item, seen);
+}
+
+/** Evidence the agent kept acting: fails the kill now (or again, when it was verified). */
+function record(ctx: VerifierContext, item: Tracked, seen: Violation): void {
+  const { clockSkewMs } = ctx.options;
   item.violationCount += 1;
   if (item.violations.length < 100) item.violations.push(seen);
   judgeAgent(item, clockSkewMs, ctx.now);

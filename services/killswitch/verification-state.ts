@@ -61,6 +61,8 @@ export interface Violation {
   name: string;
   kind: string;
   startMs: number;
+  /** When Tripline received it, when that is what makes it a violation (see RECEIPT_ALLOWANCE_MS). */
+  receivedMs?: number;
 }
 
 /** What the verifier's parts share. */

@@ -15,6 +15,8 @@
  * the revocation. An operation that started in between was already under way when the kill arrived; one that
  * started later is the agent acting on a dead task. Evidence past the longest grace fails the kill at once;
  * evidence inside it is weighed when the outcome is decided (the acknowledgement may still be on its way).
+ * Those times are the agent's word: an event Tripline received more than `RECEIPT_ALLOWANCE_MS` after both the
+ * revocation and its own claimed end counts whatever its timestamps say (a backdated span).
  * The outcome is `verified` when every check passed, else `failed` with what failed and when; evidence of
  * continued activity fails it at once, even before the window ends, and even after it was `verified` (late
  * spans). A failed verification raises its own alert (stored, published, notified).

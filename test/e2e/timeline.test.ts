@@ -197,7 +197,7 @@ describe('a killed task’s timeline, end to end', () => {
     expect(ackAudit).toBeGreaterThan(steps[4] ?? Infinity);
     const byStep = (at: number | undefined): Entry => entries[at ?? -1] as Entry;
     expect(byStep(steps[4]).summary).toMatch(/^Task revoked by the detector \(score \d+\)/);
-    expect(byStep(steps[6]).summary).toContain('revoked at its provider');
+    expect(byStep(steps[6]).summary).toContain('revoked at Tripline only');
     expect(byStep(steps[7]).detail).toMatchObject({ outcome: 'verified', failures: [] });
 
     const exported = await fetch(`${tripline.apiUrl}/v1/tasks/${TASK_ID}/timeline?format=jsonl`, {

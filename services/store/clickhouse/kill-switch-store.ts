@@ -353,20 +353,50 @@ class ClickHouseKillSwitchStore implements KillSwitchStore {
     return rows.map(rowToDecision);
   }
 
-  async eventsAfter(tenant: string, taskId: string, afterMs: number): Promise<EventsAfter> {
-    const rows = await this.#select<{ id: string; name: string; kind: string; start_us: number; total: number }>(
+  async eventsAfter(
+    tenant: string,
+    taskId: string,
+    afterMs: number,
+    receipt: { revokedMs: number; allowanceMs: number },
+  ): Promise<EventsAfter> {
+    // `ingested_at` is the store's clock, not the agent's: a span stored long after both the revocation and its
+    // own claimed end counts whatever its timestamps say (a backdated span).
+    const rows = await this.#select<{
+      id: string;
+      name: string;
+      kind: string;
+      start_us: number;
+      ingested_us: number;
+      total: number;
+    }>(
       'eventsAfter',
-      `SELECT id, name, kind, toUnixTimestamp64Micro(start_time) AS start_us, count() OVER () AS total
+      `SELECT id, name, kind, toUnixTimestamp64Micro(start_time) AS start_us,
+              toUnixTimestamp64Micro(ingested_at) AS ingested_us, count() OVER () AS total
        FROM ${this.#db}.events FINAL
-       WHERE tenant = {tenant:String} AND task_id = {taskId:String} AND start_time > {after:DateTime64(6, 'UTC')}
+       WHERE tenant = {tenant:String} AND task_id = {taskId:String}
+         AND (start_time > {after:DateTime64(6, 'UTC')}
+              OR toUnixTimestamp64Milli(ingested_at) >
+                 greatest(toUnixTimestamp64Milli(end_time), {revokedMs:Int64}) + {allowanceMs:Int64})
        ORDER BY start_time LIMIT 1`,
-      { tenant, taskId, after: utcText(afterMs) },
+      {
+        tenant,
+        taskId,
+        after: utcText(afterMs),
+        revokedMs: Math.floor(receipt.revokedMs),
+        allowanceMs: Math.floor(receipt.allowanceMs),
+      },
     );
     const first = rows[0];
     if (first === undefined) return { count: 0 };
     return {
       count: first.total,
-      first: { eventId: first.id, name: first.name, kind: first.kind, startMs: fromMicros(first.start_us) },
+      first: {
+        eventId: first.id,
+        name: first.name,
+        kind: first.kind,
+        startMs: fromMicros(first.start_us),
+        receivedMs: fromMicros(first.ingested_us),
+      },
     };
   }
 

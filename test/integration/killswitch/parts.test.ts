@@ -4,6 +4,7 @@
  * verifier's outcomes (verified, failed at once on evidence, a verified kill turned failed by late evidence, a
  * lease provider that fails), and the server-sent-events parser of the agent guard.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,8 +21,10 @@ import { createInMemoryKillSwitchStore } from '../../../services/killswitch/ks-s
 import type { CredentialRecord, LeaseRecord, PolicyDecisionRecord } from '../../../services/killswitch/ks-store.ts';
 import { createLeaseManager } from '../../../services/killswitch/leases.ts';
 import { loadPolicyEngine } from '../../../services/killswitch/policy.ts';
+import { createBuiltinSecretStore } from '../../../services/killswitch/secrets.ts';
 import type { SecretProvider } from '../../../services/killswitch/secrets.ts';
 import { createTokenService } from '../../../services/killswitch/tokens.ts';
+import { RECEIPT_ALLOWANCE_MS } from '../../../services/killswitch/verification-checks.ts';
 import { createVerifier } from '../../../services/killswitch/verifier.ts';
 import { createLogger } from '../../../services/shared/logger.ts';
 import { waitFor } from '../../helpers/wait.ts';
@@ -197,9 +200,17 @@ describe('verification', () => {
     leases: ReturnType<typeof createLeaseManager>;
   }
 
-  async function fixture(options: { provider?: SecretProvider; requireAck?: boolean } = {}): Promise<Fixture> {
+  async function fixture(
+    options: {
+      provider?: SecretProvider | ((store: ReturnType<typeof createInMemoryKillSwitchStore>) => SecretProvider);
+      requireAck?: boolean;
+      /** The verifier's clock (when Tripline receives an event). */
+      now?: () => number;
+    } = {},
+  ): Promise<Fixture> {
     const { authority, killSwitch, store } = await authorityFixture(Date.now);
-    const provider: SecretProvider = options.provider ?? {
+    const given = typeof options.provider === 'function' ? options.provider(store) : options.provider;
+    const provider: SecretProvider = given ?? {
       name: 'builtin',
       has: () => Promise.resolve(true),
       lease: () => Promise.resolve({ value: 'v', providerRef: '' }),
@@ -227,6 +238,7 @@ describe('verification', () => {
       clockSkewMs: 10,
       requireAck: options.requireAck ?? false,
       logger,
+      ...(options.now === undefined ? {} : { now: options.now }),
     });
     return { killSwitch, verifier, alerts, store, leases };
   }
@@ -311,6 +323,99 @@ describe('verification', () => {
     verifier.onRevokedTaskEvent(event('late', late.timeMs + 100));
     expect((await verifier.get('default', late.id))?.outcome).toBe('failed');
     expect(alerts).toHaveLength(1);
+  });
+
+  it('fails a kill when a span arrives long after it, however early the span says it ran (backdated)', async () => {
+    let receivedLater = 0;
+    const { killSwitch, verifier, alerts } = await fixture({ now: () => Date.now() + receivedLater });
+    const kill = revocation('backdated', 'a', Date.now());
+    killSwitch.apply(kill);
+    // Received at once, a span that ended before the kill finished before it: fine.
+    verifier.onRevokedTaskEvent({ ...event('backdated', kill.timeMs - 100), id: 'prompt' });
+    // A long operation under way at the kill, received soon after it ended: already under way, fine.
+    receivedLater = 30_000;
+    verifier.onRevokedTaskEvent({ ...event('backdated', kill.timeMs - 50), id: 'long', endMs: kill.timeMs + 29_000 });
+    expect((await verifier.get('default', kill.id))?.outcome).toBe('pending');
+    // Claims to have run before the kill, received 30 s after it: the agent set its timestamps back.
+    verifier.onRevokedTaskEvent({ ...event('backdated', kill.timeMs - 100), id: 'backdated' });
+    await verifier.settled();
+    const record = await verifier.get('default', kill.id);
+    expect(record?.outcome).toBe('failed');
+    expect(record?.checks.agentStopped).toMatchObject({ ok: false, violations: 1 });
+    expect(record?.checks.agentStopped?.firstViolation?.eventId).toBe('backdated');
+    expect(record?.checks.agentStopped?.firstViolation?.receivedMs).toBeGreaterThan(kill.timeMs + RECEIPT_ALLOWANCE_MS);
+    expect(record?.failures.join(' ')).toMatch(
+      /received \d+ ms after it though it claims to have started 100 ms before it/,
+    );
+    expect(alerts).toHaveLength(1);
+  });
+
+  it('finds stored spans by when Tripline stored them, not only by their own start time', async () => {
+    const revokedMs = Date.now();
+    const base = { tenant: 'default', taskId: 't', name: 'execute_tool get_order', kind: 'tool_call' };
+    const store = createInMemoryKillSwitchStore({
+      events: [
+        { ...base, eventId: 'before', startMs: revokedMs - 500, endMs: revokedMs - 400, ingestedMs: revokedMs + 200 },
+        {
+          ...base,
+          eventId: 'backdated',
+          startMs: revokedMs - 900,
+          endMs: revokedMs - 800,
+          ingestedMs: revokedMs + 20_000,
+        },
+      ],
+    });
+    const receipt = { revokedMs, allowanceMs: RECEIPT_ALLOWANCE_MS };
+    expect(await store.eventsAfter('default', 't', revokedMs + 10, receipt)).toEqual({
+      count: 1,
+      first: {
+        eventId: 'backdated',
+        name: base.name,
+        kind: base.kind,
+        startMs: revokedMs - 900,
+        receivedMs: revokedMs + 20_000,
+      },
+    });
+  });
+
+  it('says a built-in-store lease was revoked at Tripline only: the value handed out still works', async () => {
+    const { killSwitch, verifier, store, leases } = await fixture({
+      provider: (kill) => createBuiltinSecretStore({ store: kill, key: randomBytes(32) }).provider,
+    });
+    const now = Date.now();
+    const lease: LeaseRecord = {
+      id: 'lease-static',
+      tenant: 'default',
+      taskId: 'static',
+      taskType: 'customer_refund',
+      agentId: 'a',
+      secret: 'refund-api-key',
+      provider: 'builtin',
+      providerRef: '',
+      status: 'active',
+      issuedMs: now,
+      expiresMs: now + 60_000,
+      endedMs: null,
+      endReason: '',
+      version: 1,
+    };
+    await store.upsertLeases([lease]);
+    await leases.load();
+    const kill = revocation('static', 'a', now);
+    killSwitch.apply(kill);
+    await verifier.settled();
+    const record = await verifier.get('default', kill.id);
+    expect(record?.checks.leases).toMatchObject({
+      ok: true,
+      revoked: 1,
+      atTriplineOnly: ['lease lease-static (refund-api-key, builtin)'],
+    });
+    expect(record?.checks.leases?.detail).toMatch(/revoked at Tripline only: the value was handed out .* rotate it/);
+    expect(record?.checks.leases?.detail).not.toMatch(/at their provider/);
+    const ended = await store.getLease('default', 'lease-static');
+    expect(ended?.status).toBe('revoked_at_tripline_only');
+    expect(ended?.endReason).toMatch(/rotate it there/);
+    await leases.stop();
   });
 
   it('fails when a lease provider cannot revoke, or when an acknowledgement is required and missing', async () => {
