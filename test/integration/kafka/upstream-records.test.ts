@@ -213,7 +213,11 @@ describe('records from the upstream collector', () => {
     await store.migrate();
     const logger = testLogger();
     await ensureTopics(createKafka(settings, logger, { role: 'test' }), settings, logger);
-    processor = await startProcessorService(distributedConfig(brokers, dataDir), { kafka: settings, store, logger });
+    processor = await startProcessorService(distributedConfig(brokers, dataDir, { CLICKHOUSE_DATABASE: 'upstream' }), {
+      kafka: settings,
+      store,
+      logger,
+    });
 
     const producer = plainKafka(brokers).producer({
       createPartitioner: Partitioners.DefaultPartitioner,
