@@ -301,6 +301,10 @@ describe('task trees: a TypeScript orchestrator and a Python sub-agent over HTTP
     const answers = await telemetry.task(PARENT_TYPE, async (task) => {
       parentId = task.taskId;
       await task.toolCall('plan_refunds', { sideEffect: 'read' }, () => 'two orders to check');
+      // The parent is known to Tripline before its children act (a child's kill raises only a parent the processor
+      // already holds: docs/kill-switch.md, "Task trees").
+      await telemetry.forceFlush();
+      await waitFor('the parent task to be held', async () => (await tree(task.taskId)) ?? undefined, WAIT_MS, 100);
       const headers = task.propagationHeaders();
       runs += 2;
       const sibling = await callSubagent(

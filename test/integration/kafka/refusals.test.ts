@@ -87,10 +87,10 @@ describe('refusal alerts across processes', () => {
         await processorSide.bridge?.flush();
         return apiAlerts.some((received) => received.taskId === 'warmup-task');
       },
-      60_000,
+      150_000,
       1000,
     );
-  }, 90_000);
+  }, 180_000);
 
   afterAll(async () => {
     await Promise.all([processorSide.bridge?.stop(), apiSide.bridge?.stop(), plainSide.bridge?.stop()]);
