@@ -62,7 +62,7 @@ export interface TriplineConfig {
   };
   /** `tenantCapacity`: one tenant's share of the bus (services/bus/in-process-bus.ts). */
   bus: { capacity: number; tenantCapacity: number };
-  processor: { batchSize: number; flushIntervalMs: number; taskIdleTimeoutMs: number };
+  processor: { batchSize: number; flushIntervalMs: number; writeLingerMs: number; taskIdleTimeoutMs: number };
   /**
    * Distributed mode: the learner of record (in the API role) and the published baseline book (docs/detection.md,
    * "One learner of record"). `intervalMs` 0: this API process does not learn (another one does).
@@ -167,6 +167,11 @@ export const CONFIG_VARIABLES = [
   ],
   ['TRIPLINE_BATCH_SIZE', '2000', 'events the processor scores and writes per batch (1 to 100,000)'],
   ['TRIPLINE_FLUSH_INTERVAL_MS', '5', 'longest wait before a partial batch is processed (0 to 10,000)'],
+  [
+    'TRIPLINE_STORE_WRITE_LINGER_MS',
+    '100',
+    "longest a processor's store write waits for more results to join it (up to 10,000 events); kills are never held back (0 to 5,000; 0 = write at once)",
+  ],
   ['TRIPLINE_TASK_IDLE_TIMEOUT_MS', '600000', 'a task with no event for this long is completed (1,000 to 86,400,000)'],
   [
     'TRIPLINE_LEARNER_INTERVAL_MS',
@@ -409,6 +414,7 @@ export function loadConfig(env: Env = process.env): Readonly<TriplineConfig> {
     processor: {
       batchSize: readInt(env, 'TRIPLINE_BATCH_SIZE', 2000, { min: 1, max: 100_000 }),
       flushIntervalMs: readInt(env, 'TRIPLINE_FLUSH_INTERVAL_MS', 5, { min: 0, max: 10_000 }),
+      writeLingerMs: readInt(env, 'TRIPLINE_STORE_WRITE_LINGER_MS', 100, { min: 0, max: 5000 }),
       taskIdleTimeoutMs: readInt(env, 'TRIPLINE_TASK_IDLE_TIMEOUT_MS', 600_000, { min: 1000, max: 86_400_000 }),
     },
     learner: {

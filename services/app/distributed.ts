@@ -142,6 +142,7 @@ export async function startProcessorService(
       loops: config.loops,
       logger,
       taskIdleTimeoutMs: config.processor.taskIdleTimeoutMs,
+      writeLingerMs: config.processor.writeLingerMs,
       spend: config.spend,
       learnOnline: false,
       baselines: published.current(),

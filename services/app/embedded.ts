@@ -120,6 +120,7 @@ export async function startEmbedded(
       loops: config.loops,
       logger,
       taskIdleTimeoutMs: config.processor.taskIdleTimeoutMs,
+      writeLingerMs: config.processor.writeLingerMs,
       escalation: config.killSwitch.escalation,
       hooks: enforcement.processorHooks,
       // The in-process bus keeps nothing durably: score the next batch (and decide its kills) while the

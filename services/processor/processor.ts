@@ -84,6 +84,12 @@ export interface ProcessorOptions {
    */
   persistAhead?: number;
   /**
+   * How long a store write waits for more results to join it (up to WRITE_ROUND_MIN_EVENTS events): fewer, larger
+   * inserts cost the store less per event (docs/scaling.md). Kills are not held back. Wall-clock time, whatever
+   * `now` says. @default 0 (the app passes TRIPLINE_STORE_WRITE_LINGER_MS)
+   */
+  writeLingerMs?: number;
+  /**
    * Where revocations are written (the moment they are decided). The embedded mode passes a writer with a
    * ClickHouse connection of its own, so the audit row of a kill never queues behind a large insert of events.
    * @default store.insertRevocations
@@ -196,6 +202,7 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
   const writer = createResultWriter({
     store,
     logger,
+    lingerMs: options.writeLingerMs ?? 0,
     ...(options.writeRevocations === undefined ? {} : { writeRevocations: options.writeRevocations }),
   });
   const scheduler = new BatchScheduler(

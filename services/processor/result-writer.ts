@@ -6,6 +6,11 @@
  * revocations in flight finish before it starts its next round, so a kill's insert does not share the CPU with the
  * bulk writes of the same moment. A batch is durable when both are.
  *
+ * A round waits up to `lingerMs` for `minEvents` events to queue before it starts: the engine's cost per insert
+ * (a part per table per insert, and the merges of small parts later) is a large share of its cost per event at a
+ * few thousand rows. A kill does not wait for it (revocations are written at once, and a round holding them
+ * starts at once), nor does a drain.
+ *
  * Failed writes are retried with backoff while the error is retriable (a store outage), a few times only once
  * stopping; an error that says it is not retriable (`TriplineError.retriable`) fails the write at once.
  */
@@ -40,6 +45,9 @@ export interface ResultWriter {
 }
 
 interface PendingWrite {
+  queuedAtMs: number;
+  /** It carries revocations: the task records of a kill are not held back. */
+  urgent: boolean;
   events: ScoredEvent[];
   alerts: Alert[];
   tasks: TaskRecord[];
@@ -49,12 +57,25 @@ interface PendingWrite {
   reject: (error: unknown) => void;
 }
 
+/** Events a write round waits for (up to the linger) before it starts. */
+export const WRITE_ROUND_MIN_EVENTS = 10_000;
+
 export function createResultWriter(options: {
   store: Store;
   logger: Logger;
   writeRevocations?: (rows: readonly Revocation[]) => Promise<void>;
+  /** Longest wait for a round to fill up (0: a round starts as soon as anything is queued). @default 0 */
+  lingerMs?: number;
+  /** @default WRITE_ROUND_MIN_EVENTS */
+  minEvents?: number;
+  now?: () => number;
 }): ResultWriter {
   const { store, logger } = options;
+  const lingerMs = options.lingerMs ?? 0;
+  const minEvents = options.minEvents ?? WRITE_ROUND_MIN_EVENTS;
+  const now = options.now ?? Date.now;
+  let lingering: NodeJS.Timeout | undefined;
+  let draining = false;
   const writeRevocations = options.writeRevocations ?? ((rows: readonly Revocation[]) => store.insertRevocations(rows));
   const queued: PendingWrite[] = [];
   let writing: Promise<void> | undefined;
@@ -83,8 +104,28 @@ export function createResultWriter(options: {
     }
   }
 
+  /** Whether the round should wait for more results; if so, a timer pumps once the oldest has waited enough. */
+  function shouldLinger(): boolean {
+    const oldest = queued[0];
+    if (lingerMs === 0 || stopped || draining || oldest === undefined) return false;
+    if (queued.some((item) => item.urgent)) return false;
+    if (queued.reduce((sum, item) => sum + item.events.length, 0) >= minEvents) return false;
+    const waited = now() - oldest.queuedAtMs;
+    if (waited >= lingerMs) return false;
+    lingering ??= setTimeout(() => {
+      lingering = undefined;
+      pump();
+    }, lingerMs - waited);
+    return true;
+  }
+
   function pump(afterRevocations = false): void {
     if (writing !== undefined || queued.length === 0) return;
+    if (shouldLinger()) return;
+    if (lingering !== undefined) {
+      clearTimeout(lingering);
+      lingering = undefined;
+    }
     if (!afterRevocations && revocationWrites.size > 0) {
       // Once per round, so a stream of kills cannot hold the other results back.
       writing = Promise.allSettled([...revocationWrites]).then(() => undefined);
@@ -147,6 +188,8 @@ export function createResultWriter(options: {
       }
       const rest = new Promise<void>((resolve, reject) => {
         queued.push({
+          queuedAtMs: now(),
+          urgent: results.revocations.length > 0,
           events: results.events,
           alerts: results.alerts,
           tasks: results.tasks,
@@ -169,12 +212,20 @@ export function createResultWriter(options: {
     retrying,
     unwrittenEvents: () => unwrittenEvents,
     async drain() {
-      while (writing !== undefined || queued.length > 0 || unwritten > 0) {
-        await (writing ?? sleep(5)).catch(() => undefined);
+      draining = true;
+      try {
+        pump();
+        while (writing !== undefined || queued.length > 0 || unwritten > 0) {
+          await (writing ?? sleep(5)).catch(() => undefined);
+          pump();
+        }
+      } finally {
+        draining = false;
       }
     },
     stopping() {
       stopped = true;
+      pump();
     },
   };
 }

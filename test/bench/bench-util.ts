@@ -141,3 +141,22 @@ export function countOtlpSpans(buf: Uint8Array): number {
   });
   return spans;
 }
+
+/**
+ * Profiles this process's main thread from now until the returned function is called, which writes a V8
+ * `.cpuprofile` to `file` (summarise it with cpuprofile-summary.ts). Only the measured window is sampled, not the
+ * set-up around it.
+ */
+export async function profileWindow(file: string): Promise<() => Promise<void>> {
+  const { Session } = await import('node:inspector/promises');
+  const { writeFileSync } = await import('node:fs');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return async () => {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(file, JSON.stringify(profile));
+    session.disconnect();
+  };
+}

@@ -57,7 +57,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
 import type { Consumer } from 'kafkajs';
-import { registerZstdCodec } from '../../services/bus/kafka/codecs.ts';
+import { registerKafkaCodecs } from '../../services/bus/kafka/codecs.ts';
 import { startBroker, stopBroker, waitForBroker } from '../helpers/kafka-broker.ts';
 import type { BrokerEnv } from '../helpers/kafka-broker.ts';
 import { otelcolBinary, otelcolCollectorEnv, otelcolVersion, startOtelcol } from '../helpers/otelcol.ts';
@@ -158,7 +158,7 @@ interface TopicCounter {
 
 async function startTopicCounter(brokers: string[], topics: Topics): Promise<TopicCounter> {
   // The collector's config.yaml (and a gateway set to zstd) write ZSTD batches: kafkajs needs the codec to read them.
-  registerZstdCodec();
+  registerKafkaCodecs();
   const kafka = new Kafka({ clientId: 'bench-counter', brokers, logLevel: logLevel.NOTHING });
   const consumer: Consumer = kafka.consumer({
     groupId: `bench-counter-${randomBytes(4).toString('hex')}`,

@@ -15,6 +15,7 @@
  *   test/kafka/broker.sh start
  *   KAFKA_BROKERS=127.0.0.1:39092 npx node test/bench/kafka.bench.ts [spans=200000]   # Node 24 from node_modules
  *   BENCH_PARTS=3,4 KAFKA_BROKERS=… npx node test/bench/kafka.bench.ts                 # only some parts
+ *   BENCH_PROFILE_DIR=/tmp/p BENCH_PARTS=4 KAFKA_BROKERS=… …   # CPU profiles of part 4's measured windows
  *
  * Every run uses fresh topics. CPU-seconds per 10k spans are user+system time of the process named; the
  * broker's JVM is reported separately (from /proc, when the broker runs on this machine via broker.sh).
@@ -32,7 +33,7 @@ import { CompressionTypes, Kafka, Partitioners, logLevel } from 'kafkajs';
 import { encodeTraceRequest } from '../../services/otlp/codec.ts';
 import type { OtlpTraceRequest } from '../../schemas/otlp.ts';
 import { createKafka, ensureTopics } from '../../services/bus/kafka/client.ts';
-import { registerZstdCodec } from '../../services/bus/kafka/codecs.ts';
+import { registerKafkaCodecs } from '../../services/bus/kafka/codecs.ts';
 import type { KafkaSettings } from '../../services/bus/kafka/config.ts';
 import { buildSpanRecords, createKafkaPublisher } from '../../services/bus/kafka/publisher.ts';
 import { createKafkaSource } from '../../services/bus/kafka/source.ts';
@@ -41,6 +42,7 @@ import { startGatewayService, startProcessorService } from '../../services/app/d
 import { createLogger } from '../../services/shared/logger.ts';
 import { openClickHouseStore } from '../../services/store/clickhouse/store.ts';
 import { agentHeaders } from '../helpers/auth.ts';
+import { profileWindow } from './bench-util.ts';
 import { distributedConfig, freshKafkaSettings, syntheticRequest } from '../integration/kafka/fixtures.ts';
 
 const SPANS_PER_REQUEST = 100;
@@ -52,6 +54,17 @@ const brokers = (process.env.KAFKA_BROKERS ?? '')
 if (brokers.length === 0) {
   console.error('kafka.bench: set KAFKA_BROKERS (test/kafka/broker.sh start prints it)');
   process.exit(2);
+}
+
+/** With BENCH_PROFILE_DIR set, a profile of the measured window only, written to `<dir>/<name>.cpuprofile`. */
+async function profiling(name: string): Promise<() => Promise<void>> {
+  const dir = process.env.BENCH_PROFILE_DIR;
+  if (dir === undefined || dir === '') return () => Promise.resolve();
+  const stop = await profileWindow(join(dir, `${name}.cpuprofile`));
+  return async () => {
+    await stop();
+    console.log(`   profile: ${join(dir, `${name}.cpuprofile`)} (node test/bench/cpuprofile-summary.ts <file>)`);
+  };
 }
 
 function cpuSeconds(since: NodeJS.CpuUsage): number {
@@ -140,7 +153,7 @@ async function rawKafkajs(messageBytes: number): Promise<void> {
   );
   console.log('   batch  compression      msgs/s       MB/s   CPU µs/msg');
   const settings = await freshTopics();
-  registerZstdCodec();
+  registerKafkaCodecs();
   const kafka = new Kafka({ clientId: 'bench-raw', brokers, logLevel: logLevel.NOTHING });
   const producer = kafka.producer({
     idempotent: true,
@@ -304,6 +317,7 @@ async function processorToClickHouse(
       logger,
       maxEventsPerBatch: 2000,
     });
+    const profiled = await profiling('source');
     const cpu = process.cpuUsage();
     const t0 = performance.now();
     let handed = 0;
@@ -314,24 +328,35 @@ async function processorToClickHouse(
     while (handed < events) await new Promise((resolve) => setTimeout(resolve, 20));
     const seconds = (performance.now() - t0) / 1000;
     const used = cpuSeconds(cpu);
+    await profiled();
     await source.stop();
     console.log('\n4a. Kafka → decode → classify → commit (the processor source with a handler that does nothing)');
     console.log(`   ${fmt(events / seconds)} spans/s, ${fmt((used / events) * 10_000, 3)} CPU-s per 10k spans`);
     return;
   }
   const dataDir = mkdtempSync(join(tmpdir(), 'tripline-kafka-bench-'));
-  const store = await openClickHouseStore({ dataDir, database: 'bench' });
+  const config = distributedConfig(brokers, dataDir, { LOG_LEVEL: 'error' });
+  // The database the processor's own readers (published baseline books) look in.
+  const store = await openClickHouseStore({ dataDir, database: config.store.database });
   await store.migrate();
   await store.counts(); // load the engine before the clock starts
+  // Counts the processor's inserts of events (its handler calls are not its store writes: the writer merges them).
+  let eventWrites = 0;
+  const insertEvents = store.insertEvents.bind(store);
+  store.insertEvents = (rows) => {
+    eventWrites += 1;
+    return insertEvents(rows);
+  };
   try {
-    const config = distributedConfig(brokers, dataDir, { LOG_LEVEL: 'error' });
     const brokerCpu0 = broker === undefined ? Number.NaN : procCpuSeconds(broker);
+    const profiled = await profiling('processor');
     const cpu = process.cpuUsage();
     const t0 = performance.now();
     const processor = await startProcessorService(config, { kafka: settings, store, logger });
     while (processor.source.stats().events < events) await new Promise((resolve) => setTimeout(resolve, 20));
     const seconds = (performance.now() - t0) / 1000;
     const used = cpuSeconds(cpu);
+    await profiled();
     const brokerUsed = broker === undefined ? Number.NaN : procCpuSeconds(broker) - brokerCpu0;
     const stats = processor.source.stats();
     await processor.stop();
@@ -340,7 +365,7 @@ async function processorToClickHouse(
       '\n4b. Kafka → processor (decode, classify, score, decide) → ClickHouse (in-process engine), committed after the write',
     );
     console.log(
-      `   ${fmt(events / seconds)} spans/s, ${fmt((used / events) * 10_000, 3)} CPU-s per 10k spans incl. the engine (broker JVM ${fmt((brokerUsed / events) * 10_000, 3)}), ${fmt(events / stats.batches)} events per store write; stored ${fmt(counts.events)} events, ${fmt(counts.tasks)} tasks`,
+      `   ${fmt(events / seconds)} spans/s, ${fmt((used / events) * 10_000, 3)} CPU-s per 10k spans incl. the engine (broker JVM ${fmt((brokerUsed / events) * 10_000, 3)}), ${fmt(events / stats.batches)} events per handler call, ${fmt(events / Math.max(1, eventWrites))} per store write; stored ${fmt(counts.events)} events, ${fmt(counts.tasks)} tasks`,
     );
   } finally {
     await store.close();

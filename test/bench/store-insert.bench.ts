@@ -96,6 +96,7 @@ try {
   await store.insertEvents(batches[0]?.slice(0, 10) ?? []); // warm up (first insert loads the table)
 
   const latencies: number[] = [];
+  const cpu = process.cpuUsage();
   const started = performance.now();
   for (const batch of batches) {
     const t0 = performance.now();
@@ -103,6 +104,8 @@ try {
     latencies.push(performance.now() - t0);
   }
   const seconds = (performance.now() - started) / 1000;
+  const used = process.cpuUsage(cpu);
+  const cpuSeconds = (used.user + used.system) / 1e6;
   latencies.sort((a, b) => a - b);
 
   const t1 = performance.now();
@@ -113,7 +116,9 @@ try {
   const timelineMs = performance.now() - t2;
 
   console.log(`events: ${String(TOTAL)} in batches of ${String(BATCH)} on chdb`);
-  console.log(`insert: ${seconds.toFixed(2)} s = ${Math.round(TOTAL / seconds).toLocaleString('en-US')} rows/s`);
+  console.log(
+    `insert: ${seconds.toFixed(2)} s = ${Math.round(TOTAL / seconds).toLocaleString('en-US')} rows/s, ${((cpuSeconds / TOTAL) * 10_000).toFixed(3)} CPU-s per 10k rows (this process: rows, serialisation and the engine's threads)`,
+  );
   console.log(
     `per batch: p50 ${percentile(latencies, 0.5).toFixed(1)} ms, p99 ${percentile(latencies, 0.99).toFixed(1)} ms, max ${(latencies[latencies.length - 1] ?? 0).toFixed(1)} ms`,
   );

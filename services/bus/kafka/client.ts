@@ -7,7 +7,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import type { Admin, ITopicMetadata, LogEntry, SASLOptions } from 'kafkajs';
 import { TriplineError, messageOf } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { registerZstdCodec } from './codecs.ts';
+import { registerKafkaCodecs } from './codecs.ts';
 import { patchKafkajs } from './kafkajs-patches.ts';
 import { allTopics, spanTopics } from './config.ts';
 import type { KafkaSettings } from './config.ts';
@@ -27,7 +27,7 @@ export function createKafka(
   options: KafkaClientOptions,
 ): Kafka {
   // Every Tripline client can read (and the gateway write) ZSTD batches.
-  registerZstdCodec();
+  registerKafkaCodecs();
   // kafkajs' request queue timer, produce encoder and CRC-32C (see kafkajs-patches.ts).
   patchKafkajs();
   const log = logger.child({ component: 'kafkajs', role: options.role });

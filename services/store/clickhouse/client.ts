@@ -49,6 +49,18 @@ export interface ClientSetup {
 export const QUERY_SETTINGS: ClickHouseSettings = { output_format_json_quote_64bit_integers: 0 };
 /** Inserts: correctly rounded float parsing, so a Float64 read back is the double that was written. */
 export const INSERT_SETTINGS: ClickHouseSettings = { precise_float_parsing: 1 };
+/**
+ * The store's bulk inserts (events, alerts, tasks, usage): as INSERT_SETTINGS, and without the two steps that cost
+ * more than they give here. `optimize_on_insert` would collapse duplicate ids within one insert block, which every
+ * read's FINAL does anyway (the store's reading rule); parallel parsing starts threads for blocks of a few thousand
+ * rows that one thread parses sooner. Measured on the in-process engine: 0.47 → 0.22 CPU-s per 10k event rows,
+ * together with the compact row format (test/bench/store-insert.bench.ts).
+ */
+export const BULK_INSERT_SETTINGS: ClickHouseSettings = {
+  ...INSERT_SETTINGS,
+  optimize_on_insert: 0,
+  input_format_parallel_parsing: 0,
+};
 
 const DATABASE_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 

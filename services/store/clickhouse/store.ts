@@ -33,7 +33,7 @@ import type {
   TaskRecord,
 } from '../store.ts';
 import { checkUsage, spendBy, taskModelCalls, usageToRow } from './spend-queries.ts';
-import { INSERT_SETTINGS, embeddedClient, isDatabaseName, isServerUrl } from './client.ts';
+import { BULK_INSERT_SETTINGS, embeddedClient, isDatabaseName, isServerUrl } from './client.ts';
 import type { StoreLogger } from './client.ts';
 import { checkAlert, checkBaseline, checkEvent, checkRevocation, checkTask } from './checks.ts';
 import type { Check } from './checks.ts';
@@ -59,7 +59,7 @@ import {
 import type { AlertRowOut, BaselineRowOut, RevocationRowOut } from './rows.ts';
 import { openEmbeddedEngine, openServer, releaseEmbedded, storeClientSetup } from './store-connection.ts';
 import { activeTasks, childTasksOf, findTask, findTasks } from './task-queries.ts';
-import { wellFormed } from './values.ts';
+import { compactRows } from './values.ts';
 
 export type { StoreLogger } from './client.ts';
 
@@ -193,11 +193,11 @@ class ClickHouseStore implements Store {
     idOf: (row: T) => string,
     client = this.#client,
   ): Promise<void> {
-    const values: object[] = [];
+    const accepted: object[] = [];
     const rejected: { id: string; problem: string }[] = [];
     for (const row of rows) {
       const problem = check(row);
-      if (problem === undefined) values.push(wellFormed(toRow(row)));
+      if (problem === undefined) accepted.push(toRow(row));
       else rejected.push({ id: idOf(row), problem });
     }
     if (rejected.length > 0) {
@@ -206,13 +206,15 @@ class ClickHouseStore implements Store {
         'store left out rows that cannot be stored',
       );
     }
-    if (values.length === 0) return;
+    if (accepted.length === 0) return;
+    const { columns, values } = compactRows(accepted);
     await this.#run(`insert into ${table}`, async () => {
       await client.insert({
         table: `${this.#db}.${table}`,
+        columns: columns as [string, ...string[]],
         values,
-        format: 'JSONEachRow',
-        clickhouse_settings: INSERT_SETTINGS,
+        format: 'JSONCompactEachRow',
+        clickhouse_settings: BULK_INSERT_SETTINGS,
       });
     });
   }

@@ -16,13 +16,54 @@ export function fromMicros(us: number): number {
   return us / 1000;
 }
 
+let lastSecond = Number.NaN;
+let lastSecondText = '';
+
 /** `YYYY-MM-DD hh:mm:ss.ffffff` in UTC; the columns are typed 'UTC', so this text means the same instant anywhere. */
 export function utcText(ms: number): string {
   const us = toMicros(ms);
   const seconds = Math.floor(us / 1_000_000);
   const fraction = us - seconds * 1_000_000;
-  const iso = new Date(seconds * 1000).toISOString();
-  return `${iso.slice(0, 10)} ${iso.slice(11, 19)}.${String(fraction).padStart(6, '0')}`;
+  // A batch's times mostly share their second: the date text is made once per second, not once per value.
+  if (seconds !== lastSecond) {
+    const iso = new Date(seconds * 1000).toISOString();
+    lastSecondText = `${iso.slice(0, 10)} ${iso.slice(11, 19)}`;
+    lastSecond = seconds;
+  }
+  return `${lastSecondText}.${String(fraction).padStart(6, '0')}`;
+}
+
+/** Rows for a `JSONCompactEachRow` insert: the column names once, each row's values in that order. */
+export interface CompactRows {
+  columns: string[];
+  values: unknown[][];
+}
+
+/**
+ * Object rows (all made by one row function, so all with the same keys in the same order) as compact rows with
+ * well-formed strings. The engine parses a positional row about twice as fast as one keyed by column name, and the
+ * client serialises an array faster than an object.
+ */
+export function compactRows(rows: readonly object[]): CompactRows {
+  const first = rows[0];
+  if (first === undefined) return { columns: [], values: [] };
+  const columns = Object.keys(first);
+  const values = rows.map((row) => {
+    const items = Object.values(row) as unknown[];
+    if (items.length !== columns.length) {
+      throw new Error(`compactRows: a row has ${String(items.length)} columns, not ${String(columns.length)}`);
+    }
+    for (let i = 0; i < items.length; i += 1) {
+      const item = items[i];
+      if (typeof item === 'string') {
+        if (!item.isWellFormed()) items[i] = item.toWellFormed();
+      } else if (typeof item === 'object' && item !== null) {
+        items[i] = wellFormed(item);
+      }
+    }
+    return items;
+  });
+  return { columns, values };
 }
 
 /**

@@ -7,7 +7,7 @@ import zlib from 'node:zlib';
 import fc from 'fast-check';
 import kafkajs from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { createZstdCompressor, registerZstdCodec } from '../../../services/bus/kafka/codecs.ts';
+import { createZstdCompressor, registerKafkaCodecs } from '../../../services/bus/kafka/codecs.ts';
 
 /** The window log a zstd frame declares, or undefined for a single-segment frame (no window descriptor). */
 function frameWindowLog(frame: Buffer): number | undefined {
@@ -54,7 +54,7 @@ describe('zstd codec', () => {
   });
 
   it('is the codec kafkajs uses for ZSTD, for writing and reading', async () => {
-    registerZstdCodec();
+    registerKafkaCodecs();
     const codec = (
       kafkajs.CompressionCodecs as unknown as Record<
         number,
@@ -66,5 +66,22 @@ describe('zstd codec', () => {
     const zstd = codec?.();
     const compressed = await zstd?.compress({ buffer: input });
     expect(compressed !== undefined && (await zstd?.decompress(compressed))?.equals(input)).toBe(true);
+  });
+
+  it('reads GZIP batches (and zlib-wrapped ones, as kafkajs does) and rejects a corrupt one', async () => {
+    registerKafkaCodecs();
+    type Codec = {
+      compress(encoder: { buffer: Buffer }): Promise<Buffer>;
+      decompress(buffer: Buffer): Promise<Buffer>;
+    };
+    const gzip = (kafkajs.CompressionCodecs as unknown as Record<number, () => Codec>)[
+      kafkajs.CompressionTypes.GZIP
+    ]?.();
+    const input = Buffer.from('span bytes '.repeat(5000));
+    const compressed = await gzip?.compress({ buffer: input });
+    expect(compressed?.subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
+    expect(compressed !== undefined && (await gzip?.decompress(compressed))?.equals(input)).toBe(true);
+    expect((await gzip?.decompress(zlib.deflateSync(input)))?.equals(input)).toBe(true);
+    await expect(gzip?.decompress(Buffer.from('not a gzip stream'))).rejects.toThrow();
   });
 });
