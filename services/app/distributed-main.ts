@@ -12,20 +12,43 @@ import { isTriplineError, messageOf } from '../shared/errors.ts';
 import { createLogger } from '../shared/logger.ts';
 import type { Logger } from '../shared/logger.ts';
 
-/** Stops `running` (draining) on SIGINT or SIGTERM, then exits: 0 when it stopped cleanly, 1 otherwise. */
-export function stopOnSignals(running: { stop(): Promise<void> }, logger: Logger): void {
+/**
+ * Stops `running` (draining) on SIGINT or SIGTERM, then exits: 0 when it stopped cleanly, 1 otherwise. The stop is
+ * bounded by `graceMs` (TRIPLINE_SHUTDOWN_GRACE_MS): past it, the steps still under way are logged (an error naming
+ * them) and the process exits with code 1 rather than hang. A second signal while stopping changes nothing.
+ */
+export function stopOnSignals(
+  running: { stop(): Promise<void>; pendingStops?(): string[] },
+  logger: Logger,
+  graceMs: number,
+): void {
+  let stopping = false;
   const shutdown = (signal: string): void => {
-    logger.info({ signal }, 'stopping');
+    if (stopping) return;
+    stopping = true;
+    const startedMs = Date.now();
+    logger.info({ signal, graceMs }, 'stopping');
+    const grace = setTimeout(() => {
+      const pending = running.pendingStops?.() ?? [];
+      logger.error(
+        { code: 'SHUTDOWN_TIMEOUT', graceMs, pending },
+        `stopping took longer than ${graceMs} ms; exiting with steps still under way: ${pending.join(', ') || 'unknown'}`,
+      );
+      process.exit(1);
+    }, graceMs);
     running.stop().then(
-      () => process.exit(0),
+      () => {
+        logger.info({ ms: Date.now() - startedMs }, 'stopped');
+        process.exit(0);
+      },
       (error: unknown) => {
         logger.error({ err: messageOf(error) }, 'stop failed');
         process.exit(1);
       },
     );
   };
-  process.once('SIGINT', shutdown);
-  process.once('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
 }
 
 export async function runDistributedMain(
@@ -57,7 +80,7 @@ export async function runDistributedMain(
       },
       `Tripline (distributed: ${roles.join(', ')}) is running`,
     );
-    stopOnSignals(running, logger);
+    stopOnSignals(running, logger, config.shutdownGraceMs);
   } catch (error) {
     const code = isTriplineError(error) ? error.code : 'START_FAILED';
     logger.fatal({ code, err: messageOf(error) }, `Tripline could not start: ${messageOf(error)}`);
