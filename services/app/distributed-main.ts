@@ -28,7 +28,7 @@ export function stopOnSignals(
     stopping = true;
     const startedMs = Date.now();
     logger.info({ signal, graceMs }, 'stopping');
-    const grace = setTimeout(() => {
+    setTimeout(() => {
       const pending = running.pendingStops?.() ?? [];
       logger.error(
         { code: 'SHUTDOWN_TIMEOUT', graceMs, pending },

@@ -46,6 +46,7 @@ import { startLearner } from './distributed-learner.ts';
 import type { RunningLearner } from './distributed-learner.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { BaselineBook } from '../processor/baseline-book.ts';
+import { closeHttpServer } from '../api/http.ts';
 
 /** Kept here for the tests, drills and benchmarks that import them from this module. */
 export { startGatewayService } from './distributed-gateway.ts';
@@ -391,7 +392,7 @@ export async function startApiService(
     });
     await registerConsole(app, { openQueries: () => openConsoleQueries(config.store), logger });
     const apiUrl = await app.listen({ host: config.api.host, port: config.api.port });
-    lifecycle.add(() => app.close());
+    lifecycle.add(() => closeHttpServer(app));
     logger.info({ api: apiUrl }, 'API started');
     return {
       apiUrl,

@@ -32,7 +32,7 @@ import type { Processor } from '../processor/processor.ts';
 import { FLEET_TASK_TYPE } from '../processor/baseline-book.ts';
 import { messageOf } from '../shared/errors.ts';
 import { createShutdownSteps } from './shutdown-steps.ts';
-import { createHttpServer } from '../api/http.ts';
+import { closeHttpServer, createHttpServer } from '../api/http.ts';
 import { createLogger } from '../shared/logger.ts';
 import type { Logger } from '../shared/logger.ts';
 import { openClickHouseStore } from '../store/clickhouse/store.ts';
@@ -250,7 +250,7 @@ async function startOtlpReceiver(
     maxInFlightBytes: config.otlp.maxInFlightBytes,
   });
   const otlpAddress = await otlpApp.listen({ host: config.otlp.host, port: config.otlp.port });
-  addCleanup('otlp receiver', () => otlpApp.close());
+  addCleanup('otlp receiver', () => closeHttpServer(otlpApp));
   return otlpAddress;
 }
 
@@ -296,7 +296,7 @@ async function startEmbeddedApi(
   });
   await registerConsole(apiApp, { openQueries: () => openConsoleQueries(config.store), logger });
   const apiAddress = await apiApp.listen({ host: config.api.host, port: config.api.port });
-  addCleanup('api', () => apiApp.close());
+  addCleanup('api', () => closeHttpServer(apiApp));
   return apiAddress;
 }
 
