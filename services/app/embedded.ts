@@ -36,6 +36,7 @@ import { closeHttpServer, createHttpServer } from '../api/http.ts';
 import { createLogger } from '../shared/logger.ts';
 import type { Logger } from '../shared/logger.ts';
 import { openClickHouseStore } from '../store/clickhouse/store.ts';
+import { drainEmbeddedEngine } from '../store/clickhouse/chdb.ts';
 import type { Store } from '../store/store.ts';
 
 export interface RunningTripline {
@@ -85,6 +86,8 @@ export async function startEmbedded(
     logger,
   });
   const steps = createShutdownSteps(logger);
+  // Last: nothing exits while the embedded engine still runs a query of a connection closed before.
+  steps.add('embedded engine', () => drainEmbeddedEngine());
   steps.add('store', () => store.close());
   const addCleanup: AddCleanup = (name, cleanup) => steps.add(name, cleanup);
   const stopAll = (): Promise<void> => steps.run();
