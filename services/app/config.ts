@@ -131,7 +131,7 @@ export const CONFIG_VARIABLES = [
   [
     'TRIPLINE_SHUTDOWN_GRACE_MS',
     '30000',
-    'how long stopping (SIGINT/SIGTERM) may take; past it the steps still under way are logged and the process exits with code 1 (1,000 to 600,000)',
+    'how long stopping (SIGINT/SIGTERM) may take; past it (or at a second signal) the steps still under way are logged and the process exits with code 1 (1,000 to 600,000)',
   ],
   ['TRIPLINE_OTLP_HOST', '0.0.0.0', 'address the OTLP/HTTP receiver binds'],
   ['TRIPLINE_OTLP_PORT', '4318', 'OTLP/HTTP port (0 picks a free port)'],

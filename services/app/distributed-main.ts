@@ -14,31 +14,35 @@ import type { Logger } from '../shared/logger.ts';
 
 /**
  * Stops `running` (draining) on SIGINT or SIGTERM, then exits: 0 when it stopped cleanly, 1 otherwise. The stop is
- * bounded by `graceMs` (TRIPLINE_SHUTDOWN_GRACE_MS): past it, the steps still under way are logged (an error naming
- * them) and the process exits with code 1 rather than hang. A second signal while stopping changes nothing.
+ * bounded by `graceMs` (TRIPLINE_SHUTDOWN_GRACE_MS): past it, or at a second signal, the steps still under way are
+ * logged (SHUTDOWN_TIMEOUT, naming them) and the process exits with code 1 rather than hang.
  */
 export function stopOnSignals(
   running: { stop(): Promise<void>; pendingStops?(): string[] },
   logger: Logger,
   graceMs: number,
 ): void {
-  let stopping = false;
+  let startedMs: number | undefined;
+  const giveUp = (why: string): void => {
+    const pending = running.pendingStops?.() ?? [];
+    logger.error(
+      { code: 'SHUTDOWN_TIMEOUT', graceMs, pending },
+      `${why}; exiting with steps still under way: ${pending.join(', ') || 'unknown'}`,
+    );
+    process.exit(1);
+  };
   const shutdown = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    const startedMs = Date.now();
+    if (startedMs !== undefined) {
+      giveUp(`${signal} again after ${Date.now() - startedMs} ms of stopping`);
+      return;
+    }
+    const started = Date.now();
+    startedMs = started;
     logger.info({ signal, graceMs }, 'stopping');
-    setTimeout(() => {
-      const pending = running.pendingStops?.() ?? [];
-      logger.error(
-        { code: 'SHUTDOWN_TIMEOUT', graceMs, pending },
-        `stopping took longer than ${graceMs} ms; exiting with steps still under way: ${pending.join(', ') || 'unknown'}`,
-      );
-      process.exit(1);
-    }, graceMs);
+    setTimeout(() => giveUp(`stopping took longer than ${graceMs} ms`), graceMs);
     running.stop().then(
       () => {
-        logger.info({ ms: Date.now() - startedMs }, 'stopped');
+        logger.info({ ms: Date.now() - started }, 'stopped');
         process.exit(0);
       },
       (error: unknown) => {
