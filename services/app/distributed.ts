@@ -47,6 +47,7 @@ import type { RunningLearner } from './distributed-learner.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { BaselineBook } from '../processor/baseline-book.ts';
 import { closeHttpServer } from '../api/http.ts';
+import { drainEmbeddedEngine } from '../store/clickhouse/chdb.ts';
 
 /** Kept here for the tests, drills and benchmarks that import them from this module. */
 export { startGatewayService } from './distributed-gateway.ts';
@@ -418,6 +419,8 @@ export async function startDistributed(
   const settings = settingsOf(config, deps);
   const lifecycle = stopper(logger);
   const running: RunningDistributed = { stop: () => lifecycle.stop() };
+  // Last: nothing exits while an embedded engine (no CLICKHOUSE_URL) still runs a query (see drainEmbeddedEngine).
+  lifecycle.add(() => drainEmbeddedEngine());
   try {
     const shared: ServiceDeps = { ...deps, logger, kafka: settings };
     const needsStore = roles.includes('processor') || roles.includes('api');
