@@ -96,3 +96,35 @@ export function retryAfterWhileClosing(app: FastifyInstance, seconds: number): {
     },
   };
 }
+
+/** How long a closing server lets the requests in flight finish before it closes every connection still open. */
+export const CLOSE_DRAIN_MS = 10_000;
+/** How often a closing server closes the connections that went idle since it began closing. */
+const IDLE_SWEEP_MS = 100;
+
+/**
+ * Closes `app` (stops listening, runs its close hooks, which end the event streams) within a bound. Fastify closes
+ * the connections idle when it begins, and then waits for every other one, which can be forever:
+ * - a request in flight then is answered with `Connection: keep-alive`, so its connection stays open, idle, for the
+ *   keep-alive timeout (72 s) after its response;
+ * - a request whose body never completes (an exporter stalled mid-upload, a subscriber that sent a body it did not
+ *   finish) holds its connection as long as the client does (Fastify sets no request timeout);
+ * - a response that cannot be flushed to a client that does not read never finishes.
+ * So while closing, connections that went idle are closed as they do, and after `drainMs` every connection still
+ * open is closed.
+ */
+export async function closeHttpServer(app: FastifyInstance, drainMs = CLOSE_DRAIN_MS): Promise<void> {
+  const closed = app.close();
+  const server = app.server;
+  const sweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
+  const force = setTimeout(() => {
+    app.log.warn({ drainMs }, 'closing the connections still open after the drain');
+    server.closeAllConnections();
+  }, drainMs);
+  try {
+    await closed;
+  } finally {
+    clearInterval(sweep);
+    clearTimeout(force);
+  }
+}

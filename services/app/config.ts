@@ -44,6 +44,8 @@ export interface TaskTypeOverride {
 
 export interface TriplineConfig {
   logLevel: LogLevel;
+  /** How long a signalled shutdown may take before the process logs what is pending and exits 1. */
+  shutdownGraceMs: number;
   otlp: { host: string; port: number; maxBodyBytes: number; maxInFlightBytes: number };
   api: { host: string; port: number };
   /** The health endpoint of roles without an HTTP server (processors); `port` undefined = none. */
@@ -126,6 +128,11 @@ export interface AuthConfig {
 /** Every variable the config reads, with its default, for the README and `--help`. */
 export const CONFIG_VARIABLES = [
   ['LOG_LEVEL', 'info', 'fatal, error, warn, info, debug, trace or silent'],
+  [
+    'TRIPLINE_SHUTDOWN_GRACE_MS',
+    '30000',
+    'how long stopping (SIGINT/SIGTERM) may take; past it (or at a second signal) the steps still under way are logged and the process exits with code 1 (1,000 to 600,000)',
+  ],
   ['TRIPLINE_OTLP_HOST', '0.0.0.0', 'address the OTLP/HTTP receiver binds'],
   ['TRIPLINE_OTLP_PORT', '4318', 'OTLP/HTTP port (0 picks a free port)'],
   ['TRIPLINE_OTLP_MAX_BODY_BYTES', '16777216', 'largest OTLP request after decompression (1 KiB to 256 MiB)'],
@@ -366,6 +373,7 @@ export function loadConfig(env: Env = process.env): Readonly<TriplineConfig> {
   const dataDir = resolve(readString(env, 'TRIPLINE_DATA_DIR', './data'));
   return deepFreeze<TriplineConfig>({
     logLevel: readEnum(env, 'LOG_LEVEL', 'info', LOG_LEVELS),
+    shutdownGraceMs: readInt(env, 'TRIPLINE_SHUTDOWN_GRACE_MS', 30_000, { min: 1000, max: 600_000 }),
     otlp: {
       host: readString(env, 'TRIPLINE_OTLP_HOST', '0.0.0.0'),
       port: readInt(env, 'TRIPLINE_OTLP_PORT', 4318, { min: 0, max: 65535 }),

@@ -12,7 +12,7 @@ import { createKafka, ensureTopics } from '../bus/kafka/client.ts';
 import { createKafkaPublisher } from '../bus/kafka/publisher.ts';
 import type { KafkaEventPublisher } from '../bus/kafka/publisher.ts';
 import type { TriplineConfig } from './config.ts';
-import { createHttpServer, retryAfterWhileClosing } from '../api/http.ts';
+import { closeHttpServer, createHttpServer, retryAfterWhileClosing } from '../api/http.ts';
 import { createLogger } from '../shared/logger.ts';
 import { settingsOf, stopper } from './distributed-shared.ts';
 import type { ServiceDeps } from './distributed-shared.ts';
@@ -84,7 +84,7 @@ export async function startGatewayService(
     // Closing the listener first lets requests in flight finish; then the publisher drains.
     lifecycle.add(() => {
       closing.begin();
-      return app.close();
+      return closeHttpServer(app);
     });
     logger.info(
       { otlp: `${otlpUrl}/v1/traces`, brokers: settings.brokers, topics: settings.topics },

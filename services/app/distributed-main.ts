@@ -12,20 +12,47 @@ import { isTriplineError, messageOf } from '../shared/errors.ts';
 import { createLogger } from '../shared/logger.ts';
 import type { Logger } from '../shared/logger.ts';
 
-/** Stops `running` (draining) on SIGINT or SIGTERM, then exits: 0 when it stopped cleanly, 1 otherwise. */
-export function stopOnSignals(running: { stop(): Promise<void> }, logger: Logger): void {
+/**
+ * Stops `running` (draining) on SIGINT or SIGTERM, then exits: 0 when it stopped cleanly, 1 otherwise. The stop is
+ * bounded by `graceMs` (TRIPLINE_SHUTDOWN_GRACE_MS): past it, or at a second signal, the steps still under way are
+ * logged (SHUTDOWN_TIMEOUT, naming them) and the process exits with code 1 rather than hang.
+ */
+export function stopOnSignals(
+  running: { stop(): Promise<void>; pendingStops?(): string[] },
+  logger: Logger,
+  graceMs: number,
+): void {
+  let startedMs: number | undefined;
+  const giveUp = (why: string): void => {
+    const pending = running.pendingStops?.() ?? [];
+    logger.error(
+      { code: 'SHUTDOWN_TIMEOUT', graceMs, pending },
+      `${why}; exiting with steps still under way: ${pending.join(', ') || 'unknown'}`,
+    );
+    process.exit(1);
+  };
   const shutdown = (signal: string): void => {
-    logger.info({ signal }, 'stopping');
+    if (startedMs !== undefined) {
+      giveUp(`${signal} again after ${Date.now() - startedMs} ms of stopping`);
+      return;
+    }
+    const started = Date.now();
+    startedMs = started;
+    logger.info({ signal, graceMs }, 'stopping');
+    setTimeout(() => giveUp(`stopping took longer than ${graceMs} ms`), graceMs);
     running.stop().then(
-      () => process.exit(0),
+      () => {
+        logger.info({ ms: Date.now() - started }, 'stopped');
+        process.exit(0);
+      },
       (error: unknown) => {
         logger.error({ err: messageOf(error) }, 'stop failed');
         process.exit(1);
       },
     );
   };
-  process.once('SIGINT', shutdown);
-  process.once('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
 }
 
 export async function runDistributedMain(
@@ -57,7 +84,7 @@ export async function runDistributedMain(
       },
       `Tripline (distributed: ${roles.join(', ')}) is running`,
     );
-    stopOnSignals(running, logger);
+    stopOnSignals(running, logger, config.shutdownGraceMs);
   } catch (error) {
     const code = isTriplineError(error) ? error.code : 'START_FAILED';
     logger.fatal({ code, err: messageOf(error) }, `Tripline could not start: ${messageOf(error)}`);

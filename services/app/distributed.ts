@@ -46,6 +46,8 @@ import { startLearner } from './distributed-learner.ts';
 import type { RunningLearner } from './distributed-learner.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { BaselineBook } from '../processor/baseline-book.ts';
+import { closeHttpServer } from '../api/http.ts';
+import { drainEmbeddedEngine } from '../store/clickhouse/chdb.ts';
 
 /** Kept here for the tests, drills and benchmarks that import them from this module. */
 export { startGatewayService } from './distributed-gateway.ts';
@@ -392,7 +394,7 @@ export async function startApiService(
     });
     await registerConsole(app, { openQueries: () => openConsoleQueries(config.store), logger });
     const apiUrl = await app.listen({ host: config.api.host, port: config.api.port });
-    lifecycle.add(() => app.close());
+    lifecycle.add(() => closeHttpServer(app));
     logger.info({ api: apiUrl }, 'API started');
     return {
       apiUrl,
@@ -418,6 +420,8 @@ export async function startDistributed(
   const settings = settingsOf(config, deps);
   const lifecycle = stopper(logger);
   const running: RunningDistributed = { stop: () => lifecycle.stop() };
+  // Last: nothing exits while an embedded engine (no CLICKHOUSE_URL) still runs a query (see drainEmbeddedEngine).
+  lifecycle.add(() => drainEmbeddedEngine());
   try {
     const shared: ServiceDeps = { ...deps, logger, kafka: settings };
     const needsStore = roles.includes('processor') || roles.includes('api');

@@ -31,10 +31,12 @@ import { startEmbeddedMcpGateway } from './mcp-gateway.ts';
 import type { Processor } from '../processor/processor.ts';
 import { FLEET_TASK_TYPE } from '../processor/baseline-book.ts';
 import { messageOf } from '../shared/errors.ts';
-import { createHttpServer } from '../api/http.ts';
+import { createShutdownSteps } from './shutdown-steps.ts';
+import { closeHttpServer, createHttpServer } from '../api/http.ts';
 import { createLogger } from '../shared/logger.ts';
 import type { Logger } from '../shared/logger.ts';
 import { openClickHouseStore } from '../store/clickhouse/store.ts';
+import { drainEmbeddedEngine } from '../store/clickhouse/chdb.ts';
 import type { Store } from '../store/store.ts';
 
 export interface RunningTripline {
@@ -54,6 +56,8 @@ export interface RunningTripline {
   mcpGatewayUrl: string | undefined;
   logger: Logger;
   stop(): Promise<void>;
+  /** The shutdown steps under way (logged when a shutdown outlasts its grace). */
+  pendingStops(): string[];
 }
 
 /** What tests may replace in the embedded composition. */
@@ -65,8 +69,8 @@ export interface EmbeddedOverrides {
 /** Events the embedded processor may score ahead of their writes (see ProcessorOptions.persistAhead). */
 const EMBEDDED_PERSIST_AHEAD = 50_000;
 
-/** Registers a cleanup; cleanups run in reverse order when the embedded mode stops (or fails to start). */
-type AddCleanup = (cleanup: () => Promise<void>) => void;
+/** Registers a named cleanup; cleanups run in reverse order when the embedded mode stops (or fails to start). */
+type AddCleanup = (name: string, cleanup: () => Promise<void>) => void;
 
 export async function startEmbedded(
   config: Readonly<TriplineConfig>,
@@ -81,17 +85,12 @@ export async function startEmbedded(
     database: config.store.database,
     logger,
   });
-  const cleanups: (() => Promise<void>)[] = [() => store.close()];
-  const addCleanup: AddCleanup = (cleanup) => cleanups.push(cleanup);
-  const stopAll = async (): Promise<void> => {
-    for (const cleanup of cleanups.splice(0).reverse()) {
-      try {
-        await cleanup();
-      } catch (error) {
-        logger.error({ err: messageOf(error) }, 'error while stopping');
-      }
-    }
-  };
+  const steps = createShutdownSteps(logger);
+  // Last: nothing exits while the embedded engine still runs a query of a connection closed before.
+  steps.add('embedded engine', () => drainEmbeddedEngine());
+  steps.add('store', () => store.close());
+  const addCleanup: AddCleanup = (name, cleanup) => steps.add(name, cleanup);
+  const stopAll = (): Promise<void> => steps.run();
 
   // A span's path is receiver → gateway → bus → processor → kill switch → store. The parts are started from
   // the store outwards, so each exists before anything sends to it, and stopped from the receiver inwards.
@@ -103,7 +102,7 @@ export async function startEmbedded(
       logger,
       bootstrap: 'first-start',
     });
-    addCleanup(() => auth.stop());
+    addCleanup('auth', () => auth.stop());
     const detector = detectorConfigOf(config);
     const killSwitch = createLocalKillSwitch((error) =>
       logger.error({ err: messageOf(error) }, 'a kill-switch subscriber failed'),
@@ -112,7 +111,11 @@ export async function startEmbedded(
     // looked up through this late-bound reference.
     const late: { processor?: Processor } = {};
     const enforcement = await startEmbeddedEnforcement(config, { store, killSwitch, late, logger, overrides });
-    addCleanup(() => enforcement.stop());
+    steps.add(
+      'kill switch',
+      () => enforcement.stop(),
+      () => enforcement.pendingStops(),
+    );
     const running = await createProcessor({
       store,
       killSwitch,
@@ -131,7 +134,7 @@ export async function startEmbedded(
       spend: config.spend,
     });
     late.processor = running;
-    addCleanup(() => running.stop());
+    addCleanup('processor', () => running.stop());
 
     const bus = createInProcessBus({
       capacity: config.bus.capacity,
@@ -141,8 +144,8 @@ export async function startEmbedded(
       logger,
     });
     await bus.start((batch) => running.handle(batch));
-    addCleanup(() => bus.stop());
-    addCleanup(startIdleSweeper(running, config.processor.taskIdleTimeoutMs, logger));
+    addCleanup('bus', () => bus.stop());
+    addCleanup('idle sweeper', startIdleSweeper(running, config.processor.taskIdleTimeoutMs, logger));
 
     const gateway = createGateway(bus, undefined, config.classify);
     const otlpAddress = await startOtlpReceiver(config, { gateway, auth, logger }, addCleanup);
@@ -152,9 +155,8 @@ export async function startEmbedded(
       addCleanup,
     );
     const mcp = await startEmbeddedMcpGateway(config, { enforcement, gateway, logger });
-    if (mcp !== undefined) addCleanup(() => mcp.stop());
+    if (mcp !== undefined) addCleanup('mcp gateway', () => mcp.stop());
 
-    let stopping: Promise<void> | undefined;
     return {
       otlpUrl: otlpAddress,
       apiUrl: apiAddress,
@@ -167,10 +169,8 @@ export async function startEmbedded(
       auth,
       mcpGatewayUrl: mcp?.url,
       logger,
-      stop() {
-        stopping ??= stopAll();
-        return stopping;
-      },
+      stop: stopAll,
+      pendingStops: () => steps.pending(),
     };
   } catch (error) {
     await stopAll();
@@ -254,7 +254,7 @@ async function startOtlpReceiver(
     maxInFlightBytes: config.otlp.maxInFlightBytes,
   });
   const otlpAddress = await otlpApp.listen({ host: config.otlp.host, port: config.otlp.port });
-  addCleanup(() => otlpApp.close());
+  addCleanup('otlp receiver', () => closeHttpServer(otlpApp));
   return otlpAddress;
 }
 
@@ -276,7 +276,7 @@ async function startEmbeddedApi(
   // Detection queries and the console read over connections of their own (one chdb connection runs one
   // query at a time, and the processor's writes must not wait behind a person's dashboard).
   const detectionClient = openDetectionClient(config.store);
-  addCleanup(() => detectionClient.close());
+  addCleanup('detection client', () => detectionClient.close());
   const detectionQueries = createDetectionQueries(detectionClient, config.store.database);
   await detectionQueries.ensureSchema();
   const baselines = (): BaselineBook => processor.baselines();
@@ -300,7 +300,7 @@ async function startEmbeddedApi(
   });
   await registerConsole(apiApp, { openQueries: () => openConsoleQueries(config.store), logger });
   const apiAddress = await apiApp.listen({ host: config.api.host, port: config.api.port });
-  addCleanup(() => apiApp.close());
+  addCleanup('api', () => closeHttpServer(apiApp));
   return apiAddress;
 }
 

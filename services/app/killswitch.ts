@@ -16,6 +16,7 @@
  */
 import type { AgentEvent, Alert, Revocation } from '../../schemas/events.ts';
 import { messageOf } from '../shared/errors.ts';
+import { createShutdownSteps } from './shutdown-steps.ts';
 import type { Logger } from '../shared/logger.ts';
 import { createAuthority } from '../killswitch/authority.ts';
 import type { Authority } from '../killswitch/authority.ts';
@@ -107,6 +108,8 @@ export interface KillSwitchRuntime {
   /** Writes everything queued in the background (decisions, credentials). */
   flush(): Promise<void>;
   stop(): Promise<void>;
+  /** The shutdown steps under way. */
+  pendingStops(): string[];
 }
 
 export async function startKillSwitchRuntime(options: KillSwitchRuntimeOptions): Promise<KillSwitchRuntime> {
@@ -119,15 +122,13 @@ export async function startKillSwitchRuntime(options: KillSwitchRuntimeOptions):
   const store =
     'store' in options.storage ? options.storage.store : await openClickHouseKillSwitchStore(options.storage);
   const ownsStore = !('store' in options.storage);
-  const cleanups: (() => Promise<void> | void)[] = [];
-  if (ownsStore) cleanups.push(() => store.close());
+  const cleanups = createShutdownSteps(logger, 'error while stopping the kill switch');
+  if (ownsStore) cleanups.add('store', () => store.close());
 
   try {
     const { decisions, credentials } = createRecordWriters(store, logger);
-    cleanups.push(
-      () => decisions.stop(),
-      () => credentials.stop(),
-    );
+    cleanups.add('decision writer', () => decisions.stop());
+    cleanups.add('credential writer', () => credentials.stop());
 
     const tokens = createTokenService({
       key,
@@ -150,7 +151,7 @@ export async function startKillSwitchRuntime(options: KillSwitchRuntimeOptions):
       now,
       ...(options.onTaskStarted === undefined ? {} : { onTaskStarted: options.onTaskStarted }),
     });
-    cleanups.push(() => authority.stop());
+    cleanups.add('authority', () => authority.stop());
     await authority.load();
 
     // A credentialed task that checks or leases without telemetry alerts once (services/killswitch/silent-tasks.ts).
@@ -180,21 +181,21 @@ export async function startKillSwitchRuntime(options: KillSwitchRuntimeOptions):
       logger,
       now,
     });
-    cleanups.push(() => leases.stop());
+    cleanups.add('leases', () => leases.stop());
     await leases.load();
 
     const approvalStore =
       'store' in options.storage
         ? (options.storage.approvals ?? createInMemoryApprovalStore())
         : await openClickHouseApprovalStore(options.storage);
-    if (ownsStore) cleanups.push(() => approvalStore.close());
+    if (ownsStore) cleanups.add('approvals store', () => approvalStore.close());
     const approvals = createApprovalManager({
       store: approvalStore,
       ttlMs: config.approvalTtlSeconds * 1000,
       logger,
       now,
     });
-    cleanups.push(() => approvals.stop());
+    cleanups.add('approvals', () => approvals.stop());
     await approvals.load();
     const checker = createChecker({
       authority,
@@ -207,13 +208,12 @@ export async function startKillSwitchRuntime(options: KillSwitchRuntimeOptions):
       now,
     });
     const dispatcher = createDispatcher(config.notifiers, logger, options.notifierTargets);
-    cleanups.push(() => dispatcher.stop());
+    cleanups.add('notifier dispatcher', () => dispatcher.stop());
     // A person is asked (Slack, webhooks): a link to the approval in the console.
-    cleanups.push(
-      approvals.subscribe((step, approval) => {
-        if (step.step === 'requested') dispatcher.notify(fromApprovalRequest(approval, config.publicUrl));
-      }),
-    );
+    const unsubscribeApprovals = approvals.subscribe((step, approval) => {
+      if (step.step === 'requested') dispatcher.notify(fromApprovalRequest(approval, config.publicUrl));
+    });
+    cleanups.add('approval notifications', unsubscribeApprovals);
     const stream = createStreamHub({
       killSwitch,
       authority,
@@ -222,7 +222,7 @@ export async function startKillSwitchRuntime(options: KillSwitchRuntimeOptions):
       maxClients: config.streamMaxClients,
       maxClientsPerTenant: config.streamMaxClientsPerTenant,
     });
-    cleanups.push(() => stream.stop());
+    cleanups.add('stream', () => stream.stop());
 
     const verifier = createVerifier({
       store,
@@ -241,12 +241,17 @@ export async function startKillSwitchRuntime(options: KillSwitchRuntimeOptions):
           dispatcher.notify(fromFailedVerification(verification, revocation, config.publicUrl));
       },
     });
-    cleanups.push(() => verifier.stop());
+    cleanups.add('verifier', () => verifier.stop());
 
     // Notifications: after every enforcement subscriber.
-    cleanups.push(
-      ...subscribeNotifications({ killSwitch, authority, verifier, dispatcher, publicUrl: config.publicUrl }),
-    );
+    for (const unsubscribe of subscribeNotifications({
+      killSwitch,
+      authority,
+      verifier,
+      dispatcher,
+      publicUrl: config.publicUrl,
+    }))
+      cleanups.add('notifications', unsubscribe);
     await verifier.load();
 
     logger.info(
@@ -262,7 +267,6 @@ export async function startKillSwitchRuntime(options: KillSwitchRuntimeOptions):
       'kill switch ready',
     );
 
-    let stopping: Promise<void> | undefined;
     return {
       config,
       key,
@@ -282,13 +286,11 @@ export async function startKillSwitchRuntime(options: KillSwitchRuntimeOptions):
       async flush() {
         await Promise.all([decisions.flush(), credentials.flush()]);
       },
-      stop() {
-        stopping ??= runCleanups(cleanups, logger);
-        return stopping;
-      },
+      stop: () => cleanups.run(),
+      pendingStops: () => cleanups.pending(),
     };
   } catch (error) {
-    await runCleanups(cleanups, logger);
+    await cleanups.run();
     throw error;
   }
 }
@@ -348,14 +350,4 @@ function processorHooksOf(verifier: Verifier, leases: LeaseManager, logger: Logg
         );
     },
   };
-}
-
-async function runCleanups(cleanups: (() => Promise<void> | void)[], logger: Logger): Promise<void> {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    try {
-      await cleanup();
-    } catch (error) {
-      logger.error({ err: messageOf(error) }, 'error while stopping the kill switch');
-    }
-  }
 }

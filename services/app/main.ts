@@ -37,7 +37,7 @@ async function main(): Promise<void> {
       },
       `Tripline is running: send OTLP traces to ${running.otlpUrl}/v1/traces; API and console at ${running.apiUrl}${mcp}`,
     );
-    stopOnSignals(running, logger);
+    stopOnSignals(running, logger, config.shutdownGraceMs);
   } catch (error) {
     const code = isTriplineError(error) ? error.code : 'START_FAILED';
     logger.fatal({ code, err: messageOf(error) }, `Tripline could not start: ${messageOf(error)}`);

@@ -19,7 +19,7 @@ try {
 const logger = createLogger(config.logLevel);
 try {
   const running = await startMcpGatewayService(config, logger);
-  stopOnSignals(running, logger);
+  stopOnSignals(running, logger, config.shutdownGraceMs);
 } catch (error) {
   const code = isTriplineError(error) ? error.code : 'START_FAILED';
   logger.fatal({ code, err: messageOf(error) }, `the MCP gateway could not start: ${messageOf(error)}`);

@@ -8,6 +8,7 @@ import type { TriplineConfig } from './config.ts';
 import type { KillSwitchRuntime } from './killswitch.ts';
 import type { Gateway } from '../gateway/gateway.ts';
 import { buildMcpGatewayServer } from '../api/mcp-gateway-routes.ts';
+import { closeHttpServer } from '../api/http.ts';
 import { httpAuthority, inProcessAuthority } from '../mcp-gateway/authority.ts';
 import type { McpAuthority } from '../mcp-gateway/authority.ts';
 import { mcpGatewayEnabled } from '../mcp-gateway/config.ts';
@@ -110,7 +111,7 @@ async function listen(
       stopping ??= (async () => {
         // Response streams are ended (the listener first, then the stdio servers' sessions), bound sessions' tasks
         // end, and the spans go out.
-        const closing = app.close();
+        const closing = closeHttpServer(app);
         await gateway.stop();
         await closing;
         await sink.flush();

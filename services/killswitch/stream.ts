@@ -200,6 +200,24 @@ function connectSnapshot(authority: Authority, filter: StreamFilter): string {
   return retry + frames.join('') + ready;
 }
 
+/** How long an ended stream may take to flush to its subscriber before its connection is closed anyway. */
+const END_FLUSH_MS = 1000;
+
+/**
+ * Ends a stream and closes its connection (a stream's connection serves nothing after it): once the end is flushed,
+ * or after END_FLUSH_MS when the subscriber does not read. Left to keep-alive, it would stay open, idle, after the
+ * server began closing.
+ */
+function endStream(response: ServerResponse, last?: string): void {
+  const socket = response.socket;
+  const timer = setTimeout(() => socket?.destroy(), END_FLUSH_MS);
+  timer.unref();
+  response.end(last, () => {
+    clearTimeout(timer);
+    socket?.destroySoon();
+  });
+}
+
 export function createStreamHub(options: {
   killSwitch: KillSwitch;
   authority: Authority;
@@ -217,6 +235,8 @@ export function createStreamHub(options: {
   /** Per tenant, its open connections (counted from attach to close, whatever ended them). */
   const perTenant = new Map<string, number>();
   let open = 0;
+  /** Set by stop(): the server is closing, and no stream may outlive it. */
+  let stopped = false;
 
   function closed(tenant: string): void {
     open -= 1;
@@ -283,6 +303,7 @@ export function createStreamHub(options: {
   return {
     refusal(tenant) {
       const details = { retryAfterSeconds: REFUSED_RETRY_SECONDS };
+      if (stopped) return new TriplineError('SHUTTING_DOWN', 'Tripline is stopping; connect again later', { details });
       if ((perTenant.get(tenant) ?? 0) >= maxClientsPerTenant)
         return new TriplineError(
           'STREAM_TENANT_LIMIT',
@@ -304,6 +325,12 @@ export function createStreamHub(options: {
       });
       response.socket?.setNoDelay(true);
       response.socket?.setKeepAlive(true);
+      if (stopped) {
+        // A subscriber let in before stop() (its request was on its way) would otherwise be held open by nothing
+        // and keep the server from closing: it is ended at once, and reconnects (after the retry hint) elsewhere.
+        endStream(response, 'retry: 1000\n\n');
+        return;
+      }
       const client: Client = { response, filter };
       open += 1;
       perTenant.set(filter.tenant, (perTenant.get(filter.tenant) ?? 0) + 1);
@@ -333,7 +360,8 @@ export function createStreamHub(options: {
       unsubscribeKillSwitch();
       unsubscribeAuthority();
       clearInterval(heartbeat);
-      for (const client of clients) client.response.end();
+      stopped = true;
+      for (const client of clients) endStream(client.response);
       clients.clear();
     },
   };

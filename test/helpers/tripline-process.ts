@@ -1,6 +1,9 @@
 /**
  * Starts Tripline the way a user does (`node services/app/main.ts`, i.e. `npm start`) as a child process on
- * free ports, and stops it with SIGTERM.
+ * free ports, and stops it with SIGTERM. The stop is bounded: Tripline bounds its own shutdown
+ * (TRIPLINE_SHUTDOWN_GRACE_MS, 30 s by default: past it, it logs the steps still under way and exits 1); a child not
+ * gone `STOP_WAIT_MS` after the signal is killed (SIGKILL). Either way stop() fails with the tail of the child's
+ * output, so a shutdown hang fails the test that stops it instead of holding its hook until the runner's timeout.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -9,6 +12,13 @@ import { fileURLToPath } from 'node:url';
 import { waitFor } from './wait.ts';
 
 const MAIN = fileURLToPath(new URL('../../services/app/main.ts', import.meta.url));
+/** How long stop() waits for the child after SIGTERM before it kills it: past Tripline's own 30 s grace. */
+const STOP_WAIT_MS = 60_000;
+/** How much of the child's output a failed stop shows. */
+const OUTPUT_TAIL_CHARS = 8000;
+
+/** Thrown by stop() when the child did not stop by itself (see the module comment). */
+export class TriplineStopError extends Error {}
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -29,6 +39,7 @@ export interface TriplineProcess {
   otlpUrl: string;
   child: ChildProcess;
   output(): string;
+  /** SIGTERM, then the exit code; rejects (TriplineStopError) when the shutdown hung. */
   stop(): Promise<number | null>;
 }
 
@@ -75,8 +86,26 @@ export async function startTriplineProcess(env: Record<string, string>): Promise
     child,
     output: () => output,
     async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      return exited;
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      let timer: NodeJS.Timeout | undefined;
+      const waited = await Promise.race([
+        exited.then((code) => ({ code })),
+        new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), STOP_WAIT_MS))),
+      ]);
+      clearTimeout(timer);
+      const tail = (): string => output.slice(-OUTPUT_TAIL_CHARS);
+      if (waited === 'timeout') {
+        child.kill('SIGKILL');
+        await exited;
+        throw new TriplineStopError(
+          `Tripline did not exit within ${STOP_WAIT_MS} ms of SIGTERM and was killed; its output ends:\n${tail()}`,
+        );
+      }
+      if (waited.code !== 0 && output.includes('SHUTDOWN_TIMEOUT'))
+        throw new TriplineStopError(
+          `Tripline's shutdown outlasted its grace (exit code ${String(waited.code)}); its output ends:\n${tail()}`,
+        );
+      return waited.code;
     },
   };
 }

@@ -27,6 +27,8 @@ describe('configuration', () => {
     expect(config.kafka.brokers).toBeUndefined();
     expect(config.detector).toMatchObject({ warmupTasks: 20, alertThreshold: 50, revokeThreshold: 80, shadow: false });
     expect(Object.isFrozen(config.detector)).toBe(true);
+    expect(config.shutdownGraceMs).toBe(30_000);
+    expect(loadConfig({ TRIPLINE_SHUTDOWN_GRACE_MS: '5000' }).shutdownGraceMs).toBe(5000);
   });
 
   it.each([
@@ -36,6 +38,8 @@ describe('configuration', () => {
     ['TRIPLINE_ALERT_THRESHOLD', '101'],
     ['TRIPLINE_SHADOW', 'maybe'],
     ['LOG_LEVEL', 'loud'],
+    ['TRIPLINE_SHUTDOWN_GRACE_MS', '999'],
+    ['TRIPLINE_SHUTDOWN_GRACE_MS', 'soon'],
     ['CLICKHOUSE_URL', 'ftp://x'],
     ['CLICKHOUSE_DATABASE', 'drop table'],
     ['TRIPLINE_TASK_TYPE_OVERRIDES', '{"a":{"revokeThreshold":900}}'],

@@ -20,3 +20,15 @@ export function chdbConnection(path: string): ClientConnection {
   // bundles as its own copy: the same shape under two type identities, hence the cast.
   return create({ path }) as unknown as ClientConnection;
 }
+
+/**
+ * Waits until the embedded engine runs nothing: queries still running on libuv's threads (a closed connection's
+ * included: closing one defers its teardown behind them) and deferred teardowns. A process that exits meanwhile does
+ * not exit until they end (measured: `process.exit()` waited out a 15 s query), and an engine torn down by the exit
+ * under a running query can leave it blocked for good. Resolves at once when this process never loaded chdb.
+ */
+export async function drainEmbeddedEngine(): Promise<void> {
+  if (create === undefined) return;
+  const chdb = createRequire(import.meta.url)('chdb') as { drainPending?: () => Promise<void> };
+  await chdb.drainPending?.();
+}
