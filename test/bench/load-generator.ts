@@ -7,7 +7,9 @@
  *   node test/bench/load-generator.ts --url http://127.0.0.1:4318 --dir /tmp/payloads \
  *     --rate 10000 --seconds 10          # open loop: a fixed offered load in spans/s
  *   node test/bench/load-generator.ts --url … --dir … --concurrency 32 --seconds 10   # closed loop (saturation)
- *   (--token T sends `Authorization: Bearer T`, as agents of a Tripline gateway do)
+ *   (--token T sends `Authorization: Bearer T`, as agents of a Tripline gateway do; --fresh-ids 1 writes the
+ *   request's sequence number into every trace id of the body, so that each request carries new events rather
+ *   than repeating the payload files' — a pipeline that deduplicates events must not see replays)
  *
  * Open loop: requests start on a fixed schedule (rate / spans-per-request per second) whatever the answers;
  * latency is measured from each request's SCHEDULED start (so a stalled server is not hidden by the generator
@@ -31,6 +33,7 @@ interface Options {
   warmupSeconds: number;
   /** Sent as `Authorization: Bearer <token>`. */
   token: string | undefined;
+  freshIds: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -58,7 +61,38 @@ function parseArgs(argv: string[]): Options {
     maxInFlight: num('max-in-flight') ?? 256,
     warmupSeconds: num('warmup') ?? 0,
     token: values.get('token'),
+    freshIds: values.get('fresh-ids') === '1',
   };
+}
+
+/** Where a payload file's ids and times lie (payloads/generate.ts). */
+interface FreshPlaces {
+  traceIdOffsets?: number[][];
+  taskSuffixOffsets?: number[][];
+  timeOffsets?: number[][];
+  firstTimeNs?: string[];
+}
+
+/**
+ * A copy of file `index`'s body as a new request: its trace ids end in the request's sequence number, its task
+ * ids' suffixes are that number in hex (new tasks), and its times are moved so that its first span starts now.
+ */
+function freshIds(body: Buffer, places: FreshPlaces, index: number, sequence: number): Buffer {
+  const traceIds = places.traceIdOffsets?.[index];
+  const suffixes = places.taskSuffixOffsets?.[index];
+  const times = places.timeOffsets?.[index];
+  const first = places.firstTimeNs?.[index];
+  if (traceIds === undefined || suffixes === undefined || times === undefined || first === undefined)
+    throw new Error(
+      '--fresh-ids needs payloads whose manifest lists their places (node test/bench/payloads/generate.ts)',
+    );
+  const copy = Buffer.from(body);
+  for (const at of traceIds) copy.writeUInt32BE(sequence >>> 0, at + 12);
+  const suffix = Buffer.from((sequence >>> 0).toString(16).padStart(8, '0'));
+  for (const at of suffixes) suffix.copy(copy, at);
+  const shift = BigInt(Math.round(monotonicEpochMs() * 1e6)) - BigInt(first);
+  for (const at of times) copy.writeBigUInt64LE(copy.readBigUInt64LE(at) + shift, at);
+  return copy;
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -88,7 +122,9 @@ async function main(): Promise<void> {
   const files = readdirSync(options.dir)
     .filter((name) => name.endsWith('.pb'))
     .sort();
-  const manifest = JSON.parse(readFileSync(join(options.dir, 'manifest.json'), 'utf8')) as { spans: number[] };
+  const manifest = JSON.parse(readFileSync(join(options.dir, 'manifest.json'), 'utf8')) as FreshPlaces & {
+    spans: number[];
+  };
   const bodies = files.map((name) => readFileSync(join(options.dir, name)));
   const spansOf = manifest.spans;
   if (bodies.length === 0) throw new Error(`no .pb payloads in ${options.dir}`);
@@ -111,7 +147,9 @@ async function main(): Promise<void> {
     new Promise((resolve) => {
       const index = next % bodies.length;
       next += 1;
-      const body = bodies[index] as Buffer;
+      const body = options.freshIds
+        ? freshIds(bodies[index] as Buffer, manifest, index, next)
+        : (bodies[index] as Buffer);
       const spans = spansOf[index] ?? 0;
       const counted = measuring;
       if (counted) {

@@ -54,6 +54,76 @@ export interface PayloadSet {
   byKind: Record<'tool_call' | 'data_access' | 'privilege_change', number>;
   /** Mean body size in bytes. */
   meanBytes: number;
+  /**
+   * Per file, where each span's 16-byte trace id starts in the body, where each task id's 8-character suffix
+   * (TASK_SUFFIX) starts, and where each span's start and end time (fixed64 nanoseconds) lie, with the earliest
+   * of them: a load generator that writes a counter into the ids and moves the times to the moment of sending
+   * (`--fresh-ids`) sends new events of new tasks, happening now, with every request — not the same 64 requests
+   * again, with their tasks revoked and their times backdated.
+   */
+  traceIdOffsets: number[][];
+  taskSuffixOffsets: number[][];
+  timeOffsets: number[][];
+  firstTimeNs: string[];
+}
+
+/** The task ids' last 8 characters, for a load generator to overwrite. */
+export const TASK_SUFFIX = '00000000';
+
+/** Every place `needle` occurs in `haystack`. */
+function offsetsOf(haystack: Buffer, needle: Buffer, into: Set<number>, skip = 0): void {
+  for (let at = haystack.indexOf(needle); at >= 0; at = haystack.indexOf(needle, at + 1)) into.add(at + skip);
+}
+
+function nanos(time: readonly [number, number]): bigint {
+  return BigInt(time[0]) * 1_000_000_000n + BigInt(time[1]);
+}
+
+/** Where the ids and times of `spans` lie in their serialized body (see PayloadSet). */
+function placesIn(
+  body: Uint8Array,
+  spans: readonly ReadableSpan[],
+): {
+  traceIds: number[];
+  taskSuffixes: number[];
+  times: number[];
+  firstTimeNs: bigint;
+} {
+  const buffer = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  const traceIds = new Set<number>();
+  const taskSuffixes = new Set<number>();
+  const times = new Set<number>();
+  let firstTimeNs: bigint | undefined;
+  const fixed64 = (tag: number, value: bigint): Buffer => {
+    const field = Buffer.alloc(9);
+    field[0] = tag;
+    field.writeBigUInt64LE(value, 1);
+    return field;
+  };
+  for (const span of spans) {
+    // Span.trace_id (field 1, length-delimited, 16 bytes); start/end_time_unix_nano (fields 7 and 8, fixed64).
+    offsetsOf(
+      buffer,
+      Buffer.concat([Buffer.from([0x0a, 0x10]), Buffer.from(span.spanContext().traceId, 'hex')]),
+      traceIds,
+      2,
+    );
+    const start = nanos(span.startTime);
+    const end = nanos(span.endTime);
+    offsetsOf(buffer, fixed64(0x39, start), times, 1);
+    offsetsOf(buffer, fixed64(0x41, end), times, 1);
+    if (firstTimeNs === undefined || start < firstTimeNs) firstTimeNs = start;
+    const taskId = span.attributes['tripline.task.id'];
+    if (typeof taskId === 'string')
+      offsetsOf(buffer, Buffer.from(taskId), taskSuffixes, taskId.length - TASK_SUFFIX.length);
+  }
+  const sorted = (set: Set<number>): number[] => [...set].sort((a, b) => a - b);
+  return {
+    traceIds: sorted(traceIds),
+    taskSuffixes: sorted(taskSuffixes),
+    times: sorted(times),
+    firstTimeNs: firstTimeNs ?? 0n,
+  };
 }
 
 /** A small deterministic PRNG (mulberry32). */
@@ -132,7 +202,8 @@ async function requestSpans(
   }
   for (let i = 0; i < count; i++) {
     const task = Math.floor((i * tasksInRequest) / count);
-    const taskId = `task-${String(seed)}-${String(request)}-${String(task)}`;
+    // The suffix is a placeholder a load generator may overwrite (see traceIdOffsets): same length, new task.
+    const taskId = `task-${String(seed)}-${String(request)}-${String(task)}-${TASK_SUFFIX}`;
     const taskType = TASK_TYPES[(request + task) % TASK_TYPES.length] ?? 'summarize_ticket';
     const shape = shapeOf(i, random);
     shapes.push(shape);
@@ -284,6 +355,10 @@ export async function generatePayloads(
     spans: [],
     byKind: { tool_call: 0, data_access: 0, privilege_change: 0 },
     meanBytes: 0,
+    traceIdOffsets: [],
+    taskSuffixOffsets: [],
+    timeOffsets: [],
+    firstTimeNs: [],
   };
   let bytes = 0;
   for (let r = 0; r < requests; r++) {
@@ -294,6 +369,11 @@ export async function generatePayloads(
     writeFileSync(file, body);
     set.files.push(file);
     set.spans.push(spans.length);
+    const places = placesIn(body, spans);
+    set.traceIdOffsets.push(places.traceIds);
+    set.taskSuffixOffsets.push(places.taskSuffixes);
+    set.timeOffsets.push(places.times);
+    set.firstTimeNs.push(String(places.firstTimeNs));
     for (const shape of shapes) set.byKind[KIND_OF_SHAPE[shape]] += 1;
     bytes += body.byteLength;
   }
