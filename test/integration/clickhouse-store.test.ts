@@ -631,6 +631,28 @@ describe.each(TARGETS)('ClickHouse store on $name', (target) => {
     });
   });
 
+  it('stores strings holding lone surrogates (U+FFFD in their place in text columns), and the rest of the batch', async () => {
+    await withStore(target, async (store) => {
+      const lone = `half \ud83d of a pair, and \udc00 alone`;
+      const mended = 'half \ufffd of a pair, and \ufffd alone';
+      await store.insertEvents([
+        event('lone-1', {
+          name: lone,
+          attributes: { [lone]: lone },
+          privilege: { action: 'grant', scopesBefore: [lone], scopesAfter: [] },
+        }),
+        event('plain-1'),
+      ]);
+      const stored = await store.eventsForTask('acme', 'task-1');
+      const row = stored.find((item) => item.event.id === 'lone-1');
+      expect(stored.map((item) => item.event.id).sort()).toEqual(['lone-1', 'plain-1']);
+      expect(row?.event.name).toBe(mended);
+      // Attributes are stored as JSON text, whose escapes carry a lone surrogate intact.
+      expect(row?.event.attributes).toEqual({ [lone]: lone });
+      expect(row?.event.privilege?.scopesBefore).toEqual([mended]);
+    });
+  });
+
   it('leaves out rows that cannot be stored, keeps the rest of the batch, and says so', async () => {
     const { lines, logger } = recordingLogger();
     const store = await open(target, freshDatabase(), logger);
