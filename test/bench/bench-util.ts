@@ -3,7 +3,7 @@
  * memory from /proc (Linux), CPU pinning with taskset.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
 /** Milliseconds on a monotonic clock. */
@@ -159,4 +159,29 @@ export async function profileWindow(file: string): Promise<() => Promise<void>> 
     writeFileSync(file, JSON.stringify(profile));
     session.disconnect();
   };
+}
+
+/** CPU seconds per thread name (`/proc/self/task/<tid>/comm`) of this process so far, all threads of a name summed. */
+export function threadCpuByName(): Map<string, number> {
+  const byName = new Map<string, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const name = readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const seconds = (Number(fields[11]) + Number(fields[12])) / clockTicks();
+      byName.set(name, (byName.get(name) ?? 0) + seconds);
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return byName;
+}
+
+/** Thread names whose CPU grew from `before` to `after`, most first: `[name, seconds]`. */
+export function threadCpuGrowth(before: Map<string, number>, after: Map<string, number>): [string, number][] {
+  return [...after]
+    .map(([name, seconds]): [string, number] => [name, seconds - (before.get(name) ?? 0)])
+    .filter(([, seconds]) => seconds > 0)
+    .sort((a, b) => b[1] - a[1]);
 }

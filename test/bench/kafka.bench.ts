@@ -42,7 +42,7 @@ import { startGatewayService, startProcessorService } from '../../services/app/d
 import { createLogger } from '../../services/shared/logger.ts';
 import { openClickHouseStore } from '../../services/store/clickhouse/store.ts';
 import { agentHeaders } from '../helpers/auth.ts';
-import { profileWindow } from './bench-util.ts';
+import { profileWindow, threadCpuByName, threadCpuGrowth } from './bench-util.ts';
 import { distributedConfig, freshKafkaSettings, syntheticRequest } from '../integration/kafka/fixtures.ts';
 
 const SPANS_PER_REQUEST = 100;
@@ -136,8 +136,25 @@ async function main(): Promise<void> {
   if (parts.has('3')) await gatewayOverHttp(requestCount, broker);
   if (parts.has('4')) {
     await processorToClickHouse(requestCount, broker, 'source-only');
-    await processorToClickHouse(requestCount, broker, 'full');
+    const perCore = await processorToClickHouse(requestCount, broker, 'full');
+    // The pure detector in the same run (same machine, same moment): the processor's rate per core against it.
+    const pure = await pureDetectorRate();
+    console.log(
+      `\n4c. the pure detector (observe + score, test/bench/detect.bench.ts) in this run: ${fmt(pure)} events/s per core; the processor end to end (scored and stored, all its threads): ${fmt(perCore)} events per CPU-second = ${fmt((perCore / pure) * 100, 1)}% of it`,
+    );
   }
+}
+
+/** The median observe+score rate per core that test/bench/detect.bench.ts reports, run as a child now. */
+async function pureDetectorRate(): Promise<number> {
+  const script = fileURLToPath(new URL('./detect.bench.ts', import.meta.url));
+  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
+  await new Promise((resolve) => child.once('exit', resolve));
+  const match = /observe\+score: median ([\d,]+) events\/s per core/.exec(out);
+  if (match?.[1] === undefined) throw new Error(`detect.bench.ts printed no rate: ${out}`);
+  return Number(match[1].replaceAll(',', ''));
 }
 
 async function freshTopics(env: Record<string, string> = {}): Promise<KafkaSettings> {
@@ -284,7 +301,7 @@ async function processorToClickHouse(
   requestCount: number,
   broker: number | undefined,
   mode: 'source-only' | 'full',
-): Promise<void> {
+): Promise<number> {
   const settings = await freshTopics();
   const publisher = createKafkaPublisher({
     kafka: createKafka(settings, logger, { role: 'bench-fill' }),
@@ -332,7 +349,7 @@ async function processorToClickHouse(
     await source.stop();
     console.log('\n4a. Kafka → decode → classify → commit (the processor source with a handler that does nothing)');
     console.log(`   ${fmt(events / seconds)} spans/s, ${fmt((used / events) * 10_000, 3)} CPU-s per 10k spans`);
-    return;
+    return events / used;
   }
   const dataDir = mkdtempSync(join(tmpdir(), 'tripline-kafka-bench-'));
   const config = distributedConfig(brokers, dataDir, { LOG_LEVEL: 'error' });
@@ -350,12 +367,17 @@ async function processorToClickHouse(
   try {
     const brokerCpu0 = broker === undefined ? Number.NaN : procCpuSeconds(broker);
     const profiled = await profiling('processor');
+    const mainThread = process.threadCpuUsage();
+    const threads = threadCpuByName();
     const cpu = process.cpuUsage();
     const t0 = performance.now();
     const processor = await startProcessorService(config, { kafka: settings, store, logger });
     while (processor.source.stats().events < events) await new Promise((resolve) => setTimeout(resolve, 20));
     const seconds = (performance.now() - t0) / 1000;
     const used = cpuSeconds(cpu);
+    const mainUsage = process.threadCpuUsage(mainThread);
+    const mainUsed = (mainUsage.user + mainUsage.system) / 1e6;
+    const byThread = threadCpuGrowth(threads, threadCpuByName());
     await profiled();
     const brokerUsed = broker === undefined ? Number.NaN : procCpuSeconds(broker) - brokerCpu0;
     const stats = processor.source.stats();
@@ -365,8 +387,15 @@ async function processorToClickHouse(
       '\n4b. Kafka → processor (decode, classify, score, decide) → ClickHouse (in-process engine), committed after the write',
     );
     console.log(
-      `   ${fmt(events / seconds)} spans/s, ${fmt((used / events) * 10_000, 3)} CPU-s per 10k spans incl. the engine (broker JVM ${fmt((brokerUsed / events) * 10_000, 3)}), ${fmt(events / stats.batches)} events per handler call, ${fmt(events / Math.max(1, eventWrites))} per store write; stored ${fmt(counts.events)} events, ${fmt(counts.tasks)} tasks`,
+      `   ${fmt(events / seconds)} spans/s, ${fmt((used / events) * 10_000, 3)} CPU-s per 10k spans: main thread ${fmt((mainUsed / events) * 10_000, 3)}, the engine's and libuv's threads ${fmt(((used - mainUsed) / events) * 10_000, 3)} (broker JVM ${fmt((brokerUsed / events) * 10_000, 3)}), ${fmt(events / stats.batches)} events per handler call, ${fmt(events / Math.max(1, eventWrites))} per store write; stored ${fmt(counts.events)} events, ${fmt(counts.tasks)} tasks`,
     );
+    console.log(
+      `   by thread (CPU-s per 10k spans): ${byThread
+        .slice(0, 8)
+        .map(([name, seconds]) => `${name} ${fmt((seconds / events) * 10_000, 3)}`)
+        .join(', ')}`,
+    );
+    return events / used;
   } finally {
     await store.close();
     rmSync(dataDir, { recursive: true, force: true });

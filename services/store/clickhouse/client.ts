@@ -61,6 +61,17 @@ export const BULK_INSERT_SETTINGS: ClickHouseSettings = {
   optimize_on_insert: 0,
   input_format_parallel_parsing: 0,
 };
+/**
+ * QUERY_SETTINGS unset, for a statement that returns no rows: the in-process engine turns a client's settings into
+ * `SET …;` statements before the query, and a multi-statement query is lexed whole, an insert's rows included.
+ */
+export const WITHOUT_QUERY_SETTINGS: ClickHouseSettings = Object.fromEntries(
+  Object.keys(QUERY_SETTINGS).map((name) => [name, undefined]),
+);
+/** BULK_INSERT_SETTINGS as an INSERT's SETTINGS clause (names and numbers only, so nothing needs quoting). */
+export const BULK_INSERT_SETTINGS_SQL = Object.entries(BULK_INSERT_SETTINGS)
+  .map(([name, value]) => `${name} = ${String(value)}`)
+  .join(', ');
 
 const DATABASE_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 

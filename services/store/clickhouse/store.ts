@@ -18,6 +18,7 @@
  * from a worker thread), and libchdb binds one data directory per process.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
+import { Readable } from 'node:stream';
 
 import type { Alert, Revocation } from '../../../schemas/events.ts';
 import { TriplineError, messageOf } from '../../shared/errors.ts';
@@ -33,7 +34,13 @@ import type {
   TaskRecord,
 } from '../store.ts';
 import { checkUsage, spendBy, taskModelCalls, usageToRow } from './spend-queries.ts';
-import { BULK_INSERT_SETTINGS, embeddedClient, isDatabaseName, isServerUrl } from './client.ts';
+import {
+  BULK_INSERT_SETTINGS_SQL,
+  WITHOUT_QUERY_SETTINGS,
+  embeddedClient,
+  isDatabaseName,
+  isServerUrl,
+} from './client.ts';
 import type { StoreLogger } from './client.ts';
 import { checkAlert, checkBaseline, checkEvent, checkRevocation, checkTask } from './checks.ts';
 import type { Check } from './checks.ts';
@@ -208,14 +215,17 @@ class ClickHouseStore implements Store {
     }
     if (accepted.length === 0) return;
     const { columns, values } = compactRows(accepted);
+    const body = values.map((row) => JSON.stringify(row)).join('\n');
     await this.#run(`insert into ${table}`, async () => {
-      await client.insert({
-        table: `${this.#db}.${table}`,
-        columns: columns as [string, ...string[]],
-        values,
-        format: 'JSONCompactEachRow',
-        clickhouse_settings: BULK_INSERT_SETTINGS,
+      // The settings in the statement, and none as `clickhouse_settings`: the in-process engine would prefix `SET …;`
+      // statements, and a multi-statement query is lexed whole, rows included (+0.16 CPU-s per 10k event rows).
+      const result = await client.exec({
+        query: `INSERT INTO ${this.#db}.${table} (${columns.join(', ')}) SETTINGS ${BULK_INSERT_SETTINGS_SQL} FORMAT JSONCompactEachRow`,
+        values: Readable.from([body]),
+        clickhouse_settings: WITHOUT_QUERY_SETTINGS,
       });
+      // An insert answers nothing: the response is released at once (as client.insert does).
+      result.stream.destroy();
     });
   }
 
