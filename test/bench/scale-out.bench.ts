@@ -120,6 +120,10 @@ interface Row {
   shares: number[];
   peakRssMiB: number[];
   rebalancedInWindow: boolean;
+  /** Inserts into the events table (its highest block number: each insert takes the next one). */
+  eventInserts: number;
+  /** Assignments, warnings and errors the processors logged in the window. */
+  notes: string[];
 }
 
 async function runWith(
@@ -161,6 +165,7 @@ async function runWith(
     await sleep(SETTLE_MS);
   }
   const assignmentsAtStart = processors.map((processor) => assignmentsOf(processor).length);
+  const outputAtStart = processors.map((processor) => processor.output().length);
 
   const requests = otlpRequests(Math.max(10, Math.round(totalSpans / SPANS_PER_REQUEST)), `scale-${run}`);
   const publisher = createKafkaPublisher({
@@ -214,6 +219,20 @@ async function runWith(
       format: 'JSONEachRow',
     });
     const [counts] = await result.json<{ rows: number; ids: number }>();
+    const parts = await audit.query({
+      query: `SELECT max(max_block_number) AS inserts FROM system.parts WHERE database = {database:String} AND table = 'events'`,
+      query_params: { database },
+      format: 'JSONEachRow',
+    });
+    const eventInserts = (await parts.json<{ inserts: number }>())[0]?.inserts ?? 0;
+    const notes = processors.flatMap((processor, i) =>
+      processor
+        .output()
+        .slice(outputAtStart[i] ?? 0)
+        .split('\n')
+        .filter((line) => /"level":[4-6]\d|processor group/.test(line))
+        .map((line) => `processor ${String(i + 1)}: ${line.slice(0, 300)}`),
+    );
     const stored = counts?.ids ?? 0;
     const duplicates = (counts?.rows ?? 0) - stored;
     if (stored !== events || duplicates !== 0)
@@ -233,12 +252,16 @@ async function runWith(
       shares,
       peakRssMiB,
       rebalancedInWindow,
+      eventInserts,
+      notes,
     };
   } finally {
     await admin.disconnect();
     await publisher.close().catch(() => undefined);
     await Promise.all(processors.map((processor) => processor.signal('SIGTERM')));
     for (const processor of processors) live.delete(processor);
+    // Its parts would go on merging in the next count's window.
+    await audit.command({ query: `DROP DATABASE IF EXISTS ${database}` });
   }
 }
 
@@ -252,8 +275,9 @@ function report(row: Row): void {
     `   processors ${fmt(per10k(total), 3)} CPU-s per 10k events (each: ${row.processorCpu.map((seconds) => fmt(per10k(seconds), 3)).join(' / ')}); stand-in store ${fmt(per10k(row.standInCpu), 3)}; broker JVM ${fmt(per10k(row.brokerCpu), 3)}`,
   );
   console.log(
-    `   share of records ${row.shares.map((share) => `${fmt(share * 100, 1)}%`).join(' / ')}; peak RSS ${row.peakRssMiB.map((mib) => `${fmt(mib)} MiB`).join(' / ')}`,
+    `   share of records ${row.shares.map((share) => `${fmt(share * 100, 1)}%`).join(' / ')}; peak RSS ${row.peakRssMiB.map((mib) => `${fmt(mib)} MiB`).join(' / ')}; ${fmt(row.eventInserts)} inserts into events (${fmt(row.events / Math.max(1, row.eventInserts))} events each)`,
   );
+  for (const note of row.notes.slice(0, 12)) console.log(`   ${note}`);
 }
 
 function table(rows: readonly Row[]): void {
@@ -265,12 +289,12 @@ function table(rows: readonly Row[]): void {
     );
   const base = rows.find((row) => row.processors === 1) ?? rows[0];
   console.log(
-    '\n| processors | wall s | events/s | CPU-s/10k events, all processors | per processor | stand-in store | broker JVM | vs k=1 | share of records | peak RSS MiB |',
+    '\n| processors | wall s | events/s | CPU-s/10k events, all processors | per processor | stand-in store | broker JVM | vs k=1 | share of records | peak RSS MiB | events per insert |',
   );
-  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const row of rows)
     console.log(
-      `| ${String(row.processors)} | ${fmt(row.wallSeconds, 1)} | ${fmt(row.events / row.wallSeconds)} | ${fmt(processorsOf(row), 3)} | ${row.processorCpu.map((seconds) => fmt(per10k(row, seconds), 3)).join(' / ')} | ${fmt(per10k(row, row.standInCpu), 3)} | ${fmt(per10k(row, row.brokerCpu), 3)} | ${base === undefined ? '—' : fmt(processorsOf(row) / processorsOf(base), 2)} | ${row.shares.map((share) => `${fmt(share * 100)}%`).join(' / ')} | ${row.peakRssMiB.map((mib) => fmt(mib)).join(' / ')} |`,
+      `| ${String(row.processors)} | ${fmt(row.wallSeconds, 1)} | ${fmt(row.events / row.wallSeconds)} | ${fmt(processorsOf(row), 3)} | ${row.processorCpu.map((seconds) => fmt(per10k(row, seconds), 3)).join(' / ')} | ${fmt(per10k(row, row.standInCpu), 3)} | ${fmt(per10k(row, row.brokerCpu), 3)} | ${base === undefined ? '—' : fmt(processorsOf(row) / processorsOf(base), 2)} | ${row.shares.map((share) => `${fmt(share * 100)}%`).join(' / ')} | ${row.peakRssMiB.map((mib) => fmt(mib)).join(' / ')} | ${fmt(row.events / Math.max(1, row.eventInserts))} |`,
     );
 }
 
