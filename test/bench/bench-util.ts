@@ -11,6 +11,7 @@ import { performance } from 'node:perf_hooks';
 import type { OtlpTraceRequest } from '../../schemas/otlp.ts';
 import type { EventPublisher } from '../../services/bus/bus.ts';
 import { classifyRequest } from '../../services/core/classify.ts';
+import { TriplineError } from '../../services/shared/errors.ts';
 import { syntheticRequest } from '../integration/kafka/fixtures.ts';
 
 /** Milliseconds on a monotonic clock. */
@@ -199,7 +200,11 @@ export function otlpRequests(count: number, prefix: string): OtlpTraceRequest[] 
   );
 }
 
-/** Publishes `requests` (tenant `default`) with `concurrency` publishes outstanding; returns the events published. */
+/**
+ * Publishes `requests` (tenant `default`) with `concurrency` publishes outstanding; returns the events published.
+ * A publish refused as retriable (the broker is slow to acknowledge) is tried again after the advised pause, as an
+ * agent's exporter does: the store's dedup absorbs a copy that reached Kafka anyway.
+ */
 export async function publishRequests(
   publisher: Pick<EventPublisher, 'publish'>,
   requests: readonly OtlpTraceRequest[],
@@ -215,7 +220,16 @@ export async function publishRequests(
         if (request === undefined) continue;
         const batch = classifyRequest(request, 'default');
         events += batch.events.length;
-        await publisher.publish(batch, request);
+        for (;;) {
+          try {
+            await publisher.publish(batch, request);
+            break;
+          } catch (error) {
+            if (!(error instanceof TriplineError) || !error.retriable) throw error;
+            const pause = Number(error.details.retryAfterSeconds ?? 1) * 1000;
+            await new Promise((resolve) => setTimeout(resolve, pause));
+          }
+        }
       }
     }),
   );

@@ -136,7 +136,14 @@ async function runWith(
 ): Promise<Row> {
   const run = drillRunId();
   const database = `scale_out_${run}`;
-  const env = drillEnv({
+  // The drills' environment with Kafka's group timings left at Tripline's defaults (the drills shorten them to
+  // notice a dead processor fast; on a loaded machine that also evicts a busy one).
+  const {
+    TRIPLINE_KAFKA_SESSION_TIMEOUT_MS: _session,
+    TRIPLINE_KAFKA_HEARTBEAT_INTERVAL_MS: _heartbeat,
+    TRIPLINE_KAFKA_REBALANCE_TIMEOUT_MS: _rebalance,
+    ...env
+  } = drillEnv({
     brokers,
     run: `scale-${run}`,
     dataDir,
@@ -185,6 +192,7 @@ async function runWith(
     const standIn0 = cpuOf(standInPid);
     const broker0 = cpuOf(broker);
     const t0 = performance.now();
+    const startedAt = Date.now();
     const events = await publishRequests(publisher, requests);
     await publisher.close();
     const perPartition = await recordsPerPartition(admin, settings);
@@ -231,7 +239,11 @@ async function runWith(
         .slice(outputAtStart[i] ?? 0)
         .split('\n')
         .filter((line) => /"level":[4-6]\d|processor group/.test(line))
-        .map((line) => `processor ${String(i + 1)}: ${line.slice(0, 300)}`),
+        .map((line) => {
+          const entry = JSON.parse(line) as { time?: number; msg?: string; err?: string; error?: string };
+          const at = ((entry.time ?? 0) - startedAt) / 1000;
+          return `+${fmt(at, 1)} s processor ${String(i + 1)}: ${entry.msg ?? ''} ${(entry.err ?? entry.error ?? '').slice(0, 120)}`;
+        }),
     );
     const stored = counts?.ids ?? 0;
     const duplicates = (counts?.rows ?? 0) - stored;
