@@ -7,6 +7,7 @@
  *   KAFKA_PORT=39492 bash test/kafka/broker.sh start
  *   KAFKA_BROKERS=127.0.0.1:39492 node test/bench/scale-out.bench.ts [spans=200000]   # Node 24 from node_modules
  *   BENCH_PROCESSORS=1,3 KAFKA_BROKERS=… node test/bench/scale-out.bench.ts            # only some counts
+ *   BENCH_PROCESSOR_ENV=TRIPLINE_STORE_WRITE_LINGER_MS=1000,TRIPLINE_BATCH_SIZE=5000 …  # processor settings
  *
  * Per count k: fresh topics, consumer group and database; k processors started one after another (each migrates
  * the database, then joins the group) and left until every one owns partitions and the group has been quiet for
@@ -50,6 +51,14 @@ const PARTITIONS = 6;
 /** The group must be quiet (no new assignment logged) this long before the clock starts. */
 const SETTLE_MS = 3_000;
 const logger = createLogger('error', 'scale-out-bench');
+/** Settings given to every processor (BENCH_PROCESSOR_ENV=NAME=value,NAME=value). */
+const processorEnv: Record<string, string> = Object.fromEntries(
+  (process.env.BENCH_PROCESSOR_ENV ?? '')
+    .split(',')
+    .map((pair) => pair.trim())
+    .filter((pair) => pair.includes('='))
+    .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+);
 const brokers = (process.env.KAFKA_BROKERS ?? '')
   .split(',')
   .map((item) => item.trim())
@@ -149,7 +158,7 @@ async function runWith(
     dataDir,
     database,
     partitions: PARTITIONS,
-    extra: { CLICKHOUSE_URL: server.url },
+    extra: { CLICKHOUSE_URL: server.url, ...processorEnv },
   });
   const { kafka: settings } = drillConfig(env);
   const processors: ServiceProcess[] = [];
@@ -313,7 +322,7 @@ function table(rows: readonly Row[]): void {
 const totalSpans = Number(process.argv[2] ?? 200_000);
 const counts = (process.env.BENCH_PROCESSORS ?? '1,2,3').split(',').map((count) => Number(count.trim()));
 console.log(
-  `scale-out.bench: brokers ${brokers.join(',')}, ${fmt(totalSpans)} spans per run over ${String(PARTITIONS)} partitions, processors ${counts.join(', ')}`,
+  `scale-out.bench: brokers ${brokers.join(',')}, ${fmt(totalSpans)} spans per run over ${String(PARTITIONS)} partitions, processors ${counts.join(', ')}${Object.keys(processorEnv).length > 0 ? `; processor settings ${JSON.stringify(processorEnv)}` : ''}`,
 );
 const dataDir = mkdtempSync(join(tmpdir(), 'tripline-scale-out-'));
 const live = new Set<ServiceProcess>();
