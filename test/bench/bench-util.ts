@@ -1,10 +1,18 @@
 /**
- * Small measuring helpers of the gateway-vs-collector benchmark: a monotonic clock, a process's CPU time and
- * memory from /proc (Linux), CPU pinning with taskset.
+ * Small measuring helpers of the benchmarks: a monotonic clock, a process's CPU time and memory from /proc
+ * (Linux), CPU pinning with taskset, the test broker's process, and the realistic OTLP load the Kafka benchmarks
+ * publish.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import type { OtlpTraceRequest } from '../../schemas/otlp.ts';
+import type { EventPublisher } from '../../services/bus/bus.ts';
+import { classifyRequest } from '../../services/core/classify.ts';
+import { TriplineError } from '../../services/shared/errors.ts';
+import { syntheticRequest } from '../integration/kafka/fixtures.ts';
 
 /** Milliseconds on a monotonic clock. */
 export function monotonicEpochMs(): number {
@@ -184,4 +192,71 @@ export function threadCpuGrowth(before: Map<string, number>, after: Map<string, 
     .map(([name, seconds]): [string, number] => [name, seconds - (before.get(name) ?? 0)])
     .filter(([, seconds]) => seconds > 0)
     .sort((a, b) => b[1] - a[1]);
+}
+
+/** The JVM of the test broker (test/kafka/broker.sh) on the first of `brokers`' port, when it runs here. */
+export function kafkaBrokerPid(brokers: readonly string[]): number | undefined {
+  const port = brokers[0]?.split(':')[1] ?? '39092';
+  try {
+    return Number(readFileSync(join(tmpdir(), `tripline-kafka-${port}`, 'kafka.pid'), 'utf8').trim());
+  } catch {
+    return undefined;
+  }
+}
+
+/** Spans per OTLP request of `otlpRequests`. */
+export const SPANS_PER_REQUEST = 100;
+
+/**
+ * `count` OTLP requests of realistic spans (~450 bytes of protobuf each), five per task (the last carries the
+ * task's root span: the task ends), each in a trace of its own, so that records spread over every partition.
+ */
+export function otlpRequests(count: number, prefix: string): OtlpTraceRequest[] {
+  return Array.from({ length: count }, (_, i) =>
+    syntheticRequest({
+      taskId: `${prefix}-task-${Math.floor(i / 5)}`,
+      taskType: `type_${Math.floor(i / 5) % 4}`,
+      agentId: `agent-${i % 16}`,
+      spans: SPANS_PER_REQUEST,
+      rich: true,
+      withBoundary: i % 5 === 4,
+      startMs: Date.now() - 3_600_000 + i * 200,
+    }),
+  );
+}
+
+/**
+ * Publishes `requests` (tenant `default`) with `concurrency` publishes outstanding; returns the events published.
+ * A publish refused as retriable (the broker is slow to acknowledge) is tried again after the advised pause, as an
+ * agent's exporter does: the store's dedup absorbs a copy that reached Kafka anyway.
+ */
+export async function publishRequests(
+  publisher: Pick<EventPublisher, 'publish'>,
+  requests: readonly OtlpTraceRequest[],
+  concurrency = 32,
+): Promise<number> {
+  let events = 0;
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < requests.length) {
+        const request = requests[next];
+        next += 1;
+        if (request === undefined) continue;
+        const batch = classifyRequest(request, 'default');
+        events += batch.events.length;
+        for (;;) {
+          try {
+            await publisher.publish(batch, request);
+            break;
+          } catch (error) {
+            if (!(error instanceof TriplineError) || !error.retriable) throw error;
+            const pause = Number(error.details.retryAfterSeconds ?? 1) * 1000;
+            await new Promise((resolve) => setTimeout(resolve, pause));
+          }
+        }
+      }
+    }),
+  );
+  return events;
 }

@@ -31,7 +31,6 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { CompressionTypes, Kafka, Partitioners, logLevel } from 'kafkajs';
 import { encodeTraceRequest } from '../../services/otlp/codec.ts';
-import type { OtlpTraceRequest } from '../../schemas/otlp.ts';
 import { createKafka, ensureTopics } from '../../services/bus/kafka/client.ts';
 import { registerKafkaCodecs } from '../../services/bus/kafka/codecs.ts';
 import type { KafkaSettings } from '../../services/bus/kafka/config.ts';
@@ -42,10 +41,17 @@ import { startGatewayService, startProcessorService } from '../../services/app/d
 import { createLogger } from '../../services/shared/logger.ts';
 import { openClickHouseStore } from '../../services/store/clickhouse/store.ts';
 import { agentHeaders } from '../helpers/auth.ts';
-import { profileWindow, threadCpuByName, threadCpuGrowth } from './bench-util.ts';
-import { distributedConfig, freshKafkaSettings, syntheticRequest } from '../integration/kafka/fixtures.ts';
+import {
+  SPANS_PER_REQUEST,
+  kafkaBrokerPid,
+  otlpRequests,
+  profileWindow,
+  publishRequests,
+  threadCpuByName,
+  threadCpuGrowth,
+} from './bench-util.ts';
+import { distributedConfig, freshKafkaSettings } from '../integration/kafka/fixtures.ts';
 
-const SPANS_PER_REQUEST = 100;
 const logger = createLogger('error', 'kafka-bench');
 const brokers = (process.env.KAFKA_BROKERS ?? '')
   .split(',')
@@ -83,41 +89,17 @@ function procCpuSeconds(pid: number): number {
   }
 }
 
-function brokerPid(): number | undefined {
-  const port = brokers[0]?.split(':')[1] ?? '39092';
-  try {
-    return Number(readFileSync(join(tmpdir(), `tripline-kafka-${port}`, 'kafka.pid'), 'utf8').trim());
-  } catch {
-    return undefined;
-  }
-}
-
 const fmt = (value: number, digits = 0): string =>
   value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-
-function requests(count: number, prefix: string): OtlpTraceRequest[] {
-  // Five requests per task, the last one carrying the task's root span (the task ends).
-  return Array.from({ length: count }, (_, i) =>
-    syntheticRequest({
-      taskId: `${prefix}-task-${Math.floor(i / 5)}`,
-      taskType: `type_${Math.floor(i / 5) % 4}`,
-      agentId: `agent-${i % 16}`,
-      spans: SPANS_PER_REQUEST,
-      rich: true,
-      withBoundary: i % 5 === 4,
-      startMs: Date.now() - 3_600_000 + i * 200,
-    }),
-  );
-}
 
 async function main(): Promise<void> {
   const totalSpans = Number(process.argv[2] ?? 200_000);
   const requestCount = Math.max(10, Math.round(totalSpans / SPANS_PER_REQUEST));
-  const broker = brokerPid();
+  const broker = kafkaBrokerPid(brokers);
   console.log(
     `kafka.bench: brokers ${brokers.join(',')}, ${fmt(requestCount * SPANS_PER_REQUEST)} spans per run, ${SPANS_PER_REQUEST} spans per OTLP request`,
   );
-  const sample = requests(50, 'sample');
+  const sample = otlpRequests(50, 'sample');
   const sampleRecords = sample.flatMap((request) =>
     buildSpanRecords(classifyRequest(request, 'default'), request, freshKafkaSettings(brokers).topics, 900_000),
   );
@@ -218,7 +200,7 @@ async function publisherInProcess(
     logger,
   });
   await publisher.start();
-  const all = requests(requestCount, `pub-${compression}-${randomUUID().slice(0, 6)}`);
+  const all = otlpRequests(requestCount, `pub-${compression}-${randomUUID().slice(0, 6)}`);
   const concurrency = 64;
   const brokerCpu0 = broker === undefined ? Number.NaN : procCpuSeconds(broker);
   const cpu = process.cpuUsage();
@@ -257,7 +239,7 @@ async function gatewayOverHttp(requestCount: number, broker: number | undefined)
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const first = await lines.next();
   const { url } = JSON.parse(String(first.value)) as { url: string };
-  const bodies = requests(Math.min(requestCount, 500), `http-${randomUUID().slice(0, 6)}`).map((request) =>
+  const bodies = otlpRequests(Math.min(requestCount, 500), `http-${randomUUID().slice(0, 6)}`).map((request) =>
     encodeTraceRequest(request),
   );
   const post = async (body: Uint8Array): Promise<void> => {
@@ -310,21 +292,7 @@ async function processorToClickHouse(
     logger,
   });
   await publisher.start();
-  let events = 0;
-  const fill = requests(requestCount, `proc-${randomUUID().slice(0, 6)}`);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: 32 }, async () => {
-      while (next < fill.length) {
-        const request = fill[next];
-        next += 1;
-        if (request === undefined) continue;
-        const batch = classifyRequest(request, 'default');
-        events += batch.events.length;
-        await publisher.publish(batch, request);
-      }
-    }),
-  );
+  const events = await publishRequests(publisher, otlpRequests(requestCount, `proc-${randomUUID().slice(0, 6)}`));
   await publisher.close();
 
   if (mode === 'source-only') {
