@@ -176,7 +176,7 @@ export const CONFIG_VARIABLES = [
   ['TRIPLINE_FLUSH_INTERVAL_MS', '5', 'longest wait before a partial batch is processed (0 to 10,000)'],
   [
     'TRIPLINE_STORE_WRITE_LINGER_MS',
-    '100',
+    '1000',
     "longest a processor's store write waits for more results to join it (up to 10,000 events); kills are never held back (0 to 5,000; 0 = write at once)",
   ],
   ['TRIPLINE_TASK_IDLE_TIMEOUT_MS', '600000', 'a task with no event for this long is completed (1,000 to 86,400,000)'],
@@ -422,7 +422,7 @@ export function loadConfig(env: Env = process.env): Readonly<TriplineConfig> {
     processor: {
       batchSize: readInt(env, 'TRIPLINE_BATCH_SIZE', 2000, { min: 1, max: 100_000 }),
       flushIntervalMs: readInt(env, 'TRIPLINE_FLUSH_INTERVAL_MS', 5, { min: 0, max: 10_000 }),
-      writeLingerMs: readInt(env, 'TRIPLINE_STORE_WRITE_LINGER_MS', 100, { min: 0, max: 5000 }),
+      writeLingerMs: readInt(env, 'TRIPLINE_STORE_WRITE_LINGER_MS', 1000, { min: 0, max: 5000 }),
       taskIdleTimeoutMs: readInt(env, 'TRIPLINE_TASK_IDLE_TIMEOUT_MS', 600_000, { min: 1000, max: 86_400_000 }),
     },
     learner: {
