@@ -12,8 +12,6 @@ import type { AttributeValue } from '../../schemas/events.ts';
 export interface Attributes extends Iterable<[string, AttributeValue | readonly AttributeValue[]]> {
   get(key: string): AttributeValue | readonly AttributeValue[] | undefined;
   has(key: string): boolean;
-  /** Every entry in iteration order, as Map's forEach: the hot paths' way through them (no iterator objects). */
-  forEach(visit: (value: AttributeValue | readonly AttributeValue[], key: string) => void): void;
 }
 
 export function stringAttr(attributes: Attributes, key: string): string | undefined {

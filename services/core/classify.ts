@@ -432,12 +432,6 @@ function mergeAttributes(
       for (const [key, value] of resource) yield [key, span.get(key) ?? value];
       for (const entry of span) if (!resource.has(entry[0])) yield entry;
     },
-    forEach(visit) {
-      resource.forEach((value, key) => visit(span.get(key) ?? value, key));
-      span.forEach((value, key) => {
-        if (!resource.has(key)) visit(value, key);
-      });
-    },
   };
 }
 

@@ -100,13 +100,13 @@ export function notStoredMarker(length: number): string {
 export function keptAttributes(attributes: Attributes, storeToolContent: boolean): Record<string, AttributeValue> {
   const kept: Record<string, AttributeValue> = {};
   let count = 0;
-  attributes.forEach((value, key) => {
-    if (count >= MAX_KEPT_ATTRIBUTES) return;
+  for (const [key, value] of attributes) {
+    if (count >= MAX_KEPT_ATTRIBUTES) break;
     const text = Array.isArray(value) ? value.join(',') : (value as AttributeValue);
     if (!storeToolContent && TOOL_CONTENT.has(key)) kept[key] = notStoredMarker(String(text).length);
     else
       kept[key] = typeof text === 'string' && text.length > MAX_VALUE_LENGTH ? text.slice(0, MAX_VALUE_LENGTH) : text;
     count += 1;
-  });
+  }
   return kept;
 }
