@@ -22,12 +22,16 @@ export const emptyOutput = (): BatchOutput => ({ events: [], alerts: [], revocat
 
 /** The output's results as of now: its task records under new versions and the baselines learned since the last. */
 export function resultsOf(output: BatchOutput, tasks: TaskTable, book: BaselineBook, nowMs: () => number): Results {
+  const live = [...output.tasks.values()];
+  // Before recordOf gives them a version: a task never written yet is new to the store.
+  const firstRecords = live.some((task) => task.version === 0);
   return {
     events: output.events,
     ...(output.usages === undefined ? {} : { usages: output.usages }),
     alerts: output.alerts,
     revocations: output.revocations,
-    tasks: [...output.tasks.values()].map((task) => tasks.recordOf(task)),
+    tasks: live.map((task) => tasks.recordOf(task)),
+    ...(firstRecords ? { firstRecords } : {}),
     baselines: book.takeDirty(nowMs()),
   };
 }

@@ -9,7 +9,7 @@
  * A round waits up to `lingerMs` for `minEvents` events to queue before it starts: the engine's cost per insert
  * (a part per table per insert, and the merges of small parts later) is a large share of its cost per event at a
  * few thousand rows. A kill does not wait for it (revocations are written at once, and a round holding them
- * starts at once), nor does a drain.
+ * starts at once), nor does a task's first record, nor a drain.
  *
  * Failed writes are retried with backoff while the error is retriable (a store outage), a few times only once
  * stopping; an error that says it is not retriable (`TriplineError.retriable`) fails the write at once.
@@ -29,6 +29,11 @@ export interface Results {
   baselines: BaselineRecord[];
   /** Model calls and their cost (absent: none). */
   usages?: ModelUsageRow[];
+  /**
+   * It holds the first record of a task: written without lingering, because a process that knows tasks only from
+   * the store (the distributed API's `/v1/check`) answers "not known" until the record is there.
+   */
+  firstRecords?: boolean;
 }
 
 export interface ResultWriter {
@@ -46,7 +51,7 @@ export interface ResultWriter {
 
 interface PendingWrite {
   queuedAtMs: number;
-  /** It carries revocations: the task records of a kill are not held back. */
+  /** It carries revocations (a kill's task records) or a task's first record: not held back. */
   urgent: boolean;
   events: ScoredEvent[];
   alerts: Alert[];
@@ -189,7 +194,7 @@ export function createResultWriter(options: {
       const rest = new Promise<void>((resolve, reject) => {
         queued.push({
           queuedAtMs: now(),
-          urgent: results.revocations.length > 0,
+          urgent: results.revocations.length > 0 || results.firstRecords === true,
           events: results.events,
           alerts: results.alerts,
           tasks: results.tasks,

@@ -88,6 +88,13 @@ describe('result writer', () => {
     expect(inserts).toEqual([1]);
   });
 
+  it("does not hold back a task's first record", async () => {
+    const { store, inserts } = await countingStore();
+    const writer = createResultWriter({ store, logger, lingerMs: 5000 });
+    await writer.write({ ...results([scored(7)]), firstRecords: true });
+    expect(inserts).toEqual([1]);
+  });
+
   it('a drain and a stop write what lingers at once', async () => {
     const { store, inserts } = await countingStore();
     const writer = createResultWriter({ store, logger, lingerMs: 5000 });
