@@ -3,13 +3,14 @@
  * processor → ClickHouse engine, in this process) under an open-loop load of real OTLP protobuf requests (100 SDK
  * spans each, test/bench/payloads/generate.ts) from the load generator in a child process:
  *
- *   node test/bench/embedded-pipeline.bench.ts                       # offered 5k, 10k, 20k, 30k, 40k, 50k spans/s
+ *   node test/bench/embedded-pipeline.bench.ts                       # offered 5k, 10k, 15k, 20k, 30k, 50k spans/s
  *   BENCH_RATES=10000,20000 BENCH_SECONDS=20 node test/bench/embedded-pipeline.bench.ts
  *
  * Per offered rate: the spans accepted and refused with 429 (the bus full: the pipeline behind), the time the
  * pipeline then needs to drain what it accepted (every accepted span scored and stored), and this process's CPU
- * per 10k spans (the engine's threads included). "Held" is the highest rate answered without a 429 and drained
- * within a second of the load's end. The tenant ingest limits are raised (they are a policy, not a capacity);
+ * per 10k spans (the engine's threads included). "Held" is the highest rate of which at least 95% was accepted
+ * (the answers kept pace with the load generator's schedule), none answered 429, and all stored within 2 s of
+ * the load's end (the store write linger is 1 s). The tenant ingest limits are raised (they are a policy, not a capacity);
  * the bus keeps its defaults. Each rate runs on a fresh data directory.
  */
 import { spawn } from 'node:child_process';
@@ -28,11 +29,13 @@ import type { LoadResult } from './load-generator.ts';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const LOAD_GENERATOR = fileURLToPath(new URL('./load-generator.ts', import.meta.url));
 const GENERATE = fileURLToPath(new URL('./payloads/generate.ts', import.meta.url));
-const RATES = (process.env.BENCH_RATES ?? '5000,10000,20000,30000,40000,50000')
+const RATES = (process.env.BENCH_RATES ?? '5000,10000,15000,20000,30000,50000')
   .split(',')
   .map(Number)
   .filter((rate) => rate > 0);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
+/** Seconds after the load within which everything accepted must be stored: the store write linger (1 s) and 1 s. */
+const DRAIN_ALLOWANCE_S = 2;
 
 function fmt(value: number, digits = 0): string {
   return value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -142,9 +145,12 @@ try {
     console.log(
       `${fmt(rate)} | ${fmt(accepted)} | ${fmt(result.refused)} | ${result.drainSeconds.toFixed(1)} s | ${result.cpuPer10k.toFixed(3)} | ${fmt(result.stored)}`,
     );
-    if (result.refused === 0 && result.drainSeconds <= 1 && result.load.errors === 0) held = Math.max(held, rate);
+    const keptUp = accepted >= 0.95 * rate && result.refused === 0 && result.load.errors === 0;
+    if (keptUp && result.drainSeconds <= DRAIN_ALLOWANCE_S) held = Math.max(held, rate);
   }
-  console.log(`held without 429 and drained within 1 s: ${fmt(held)} spans/s offered`);
+  console.log(
+    `held (no 429, ≥ 95% of the offered rate accepted, drained within ${String(DRAIN_ALLOWANCE_S)} s): ${fmt(held)} spans/s`,
+  );
 } finally {
   rmSync(payloadDir, { recursive: true, force: true });
 }
