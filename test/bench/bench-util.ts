@@ -260,3 +260,16 @@ export async function publishRequests(
   );
   return events;
 }
+
+/** The brokers of KAFKA_BROKERS (comma-separated); without any, says how to get them and exits. */
+export function benchBrokers(bench: string): string[] {
+  const brokers = (process.env.KAFKA_BROKERS ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+  if (brokers.length === 0) {
+    console.error(`${bench}: set KAFKA_BROKERS (test/kafka/broker.sh start prints it)`);
+    process.exit(2);
+  }
+  return brokers;
+}

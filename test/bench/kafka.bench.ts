@@ -49,18 +49,12 @@ import {
   publishRequests,
   threadCpuByName,
   threadCpuGrowth,
+  benchBrokers,
 } from './bench-util.ts';
 import { distributedConfig, freshKafkaSettings } from '../integration/kafka/fixtures.ts';
 
 const logger = createLogger('error', 'kafka-bench');
-const brokers = (process.env.KAFKA_BROKERS ?? '')
-  .split(',')
-  .map((item) => item.trim())
-  .filter((item) => item !== '');
-if (brokers.length === 0) {
-  console.error('kafka.bench: set KAFKA_BROKERS (test/kafka/broker.sh start prints it)');
-  process.exit(2);
-}
+const brokers = benchBrokers('kafka.bench');
 
 /** With BENCH_PROFILE_DIR set, a profile of the measured window only, written to `<dir>/<name>.cpuprofile`. */
 async function profiling(name: string): Promise<() => Promise<void>> {

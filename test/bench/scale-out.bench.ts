@@ -45,6 +45,7 @@ import {
   memoryOf,
   otlpRequests,
   publishRequests,
+  benchBrokers,
 } from './bench-util.ts';
 
 const PARTITIONS = 6;
@@ -59,14 +60,7 @@ const processorEnv: Record<string, string> = Object.fromEntries(
     .filter((pair) => pair.includes('='))
     .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
 );
-const brokers = (process.env.KAFKA_BROKERS ?? '')
-  .split(',')
-  .map((item) => item.trim())
-  .filter((item) => item !== '');
-if (brokers.length === 0) {
-  console.error('scale-out.bench: set KAFKA_BROKERS (test/kafka/broker.sh start prints it)');
-  process.exit(2);
-}
+const brokers = benchBrokers('scale-out.bench');
 
 const fmt = (value: number, digits = 0): string =>
   value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
