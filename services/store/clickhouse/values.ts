@@ -2,6 +2,7 @@
  * How values cross into ClickHouse: times as DateTime64(6, 'UTC') (epoch milliseconds, whose fraction is the
  * microseconds), and strings as well-formed UTF-16 so that they encode as UTF-8.
  */
+import { TriplineError } from '../../shared/errors.ts';
 
 /** Latest time accepted (2200-01-01): DateTime64(6) ends in 2299, and microseconds stay below 2^53. */
 export const MAX_TIME_MS = 7_258_118_400_000;
@@ -41,8 +42,8 @@ export interface CompactRows {
 
 /**
  * Object rows (all made by one row function, so all with the same keys in the same order) as compact rows with
- * well-formed strings. The engine parses a positional row about twice as fast as one keyed by column name, and the
- * client serialises an array faster than an object.
+ * well-formed strings. The engine parses a positional row about twice as fast as one keyed by column name, and an
+ * array serialises faster than an object.
  */
 export function compactRows(rows: readonly object[]): CompactRows {
   const first = rows[0];
@@ -51,7 +52,12 @@ export function compactRows(rows: readonly object[]): CompactRows {
   const values = rows.map((row) => {
     const items = Object.values(row) as unknown[];
     if (items.length !== columns.length) {
-      throw new Error(`compactRows: a row has ${String(items.length)} columns, not ${String(columns.length)}`);
+      // A row function that leaves a key out sometimes: a bug, and a write no retry would fix.
+      throw new TriplineError(
+        'VALIDATION_FAILED',
+        `a row has ${String(items.length)} columns where the first of its insert has ${String(columns.length)}`,
+        { details: { columns } },
+      );
     }
     for (let i = 0; i < items.length; i += 1) {
       const item = items[i];
