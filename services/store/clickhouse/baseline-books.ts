@@ -57,6 +57,13 @@ interface BookRow {
   records: string;
 }
 
+/**
+ * Versions kept besides the one being published: a book is the whole of every baseline (megabytes for a large
+ * fleet) and the learner may publish one a minute, so older versions are deleted; the newest few stay to compare
+ * with, and a processor that just read the newest version's number still finds it.
+ */
+export const KEPT_BOOK_VERSIONS = 10;
+
 export function createBaselineBooks(client: ClickHouseClient, database: string): BaselineBooks {
   if (!isDatabaseName(database))
     throw new TriplineError(
@@ -76,10 +83,27 @@ export function createBaselineBooks(client: ClickHouseClient, database: string):
     });
     return schema;
   };
+  /** Deletes all but the newest KEPT_BOOK_VERSIONS - 1 versions older than `publishing`. */
+  const pruneBefore = (publishing: number): Promise<void> =>
+    run('pruning old baseline books', async () => {
+      const rows = await select<{ version: number }>(
+        context,
+        `SELECT version FROM ${db}.baseline_books FINAL WHERE version < {publishing:UInt64}
+         ORDER BY version DESC LIMIT 1 OFFSET {kept:UInt64}`,
+        { publishing, kept: KEPT_BOOK_VERSIONS - 1 },
+      );
+      const newestDropped = rows[0]?.version;
+      if (newestDropped === undefined) return;
+      await client.command({
+        query: `DELETE FROM ${db}.baseline_books WHERE version <= {newestDropped:UInt64}`,
+        query_params: { newestDropped },
+      });
+    });
   return {
     ensureSchema,
     async publish(book) {
       await ensureSchema();
+      await pruneBefore(book.version);
       await run('insert into baseline_books', async () => {
         await client.insert({
           table: `${db}.baseline_books`,

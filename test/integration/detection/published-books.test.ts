@@ -17,7 +17,7 @@ import { createProcessor } from '../../../services/processor/processor.ts';
 import type { Processor } from '../../../services/processor/processor.ts';
 import { publishedBaselines } from '../../../services/processor/published-baselines.ts';
 import type { PublishedBaselines } from '../../../services/processor/published-baselines.ts';
-import { createBaselineBooks } from '../../../services/store/clickhouse/baseline-books.ts';
+import { KEPT_BOOK_VERSIONS, createBaselineBooks } from '../../../services/store/clickhouse/baseline-books.ts';
 import type { BaselineBooks } from '../../../services/store/clickhouse/baseline-books.ts';
 import { TENANT, logger, runTask, startHarness, tasksOf, tempDir } from './fixtures.ts';
 import type { Harness } from './fixtures.ts';
@@ -147,5 +147,35 @@ describe('published baseline books', () => {
     expect(await follower.refresh()).toBe(outcome?.version);
     expect(follower2.baselineVersion()).toBe(outcome?.version);
     expect(follower2.baselines().get(TENANT, TYPE)?.falsePositivesLearned).toBe(1);
+  });
+});
+
+describe('published baseline books are pruned', () => {
+  const dataDir = tempDir('tripline-books-prune-');
+  let h: Harness;
+
+  beforeAll(async () => {
+    h = await startHarness(dataDir, `books_prune_${String(process.pid)}`, { warmupTasks: WARMUP });
+  });
+
+  afterAll(async () => {
+    await h.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it(`keeps the newest ${String(KEPT_BOOK_VERSIONS)} versions, and the newest loads`, async () => {
+    const books = createBaselineBooks(h.client, h.database);
+    const versions = Array.from({ length: KEPT_BOOK_VERSIONS + 5 }, (_, i) => START + i * 60_000);
+    for (const version of versions)
+      await books.publish({ version, builtMs: version, learner: 'test', tasks: 0, feedback: 0, records: [] });
+    const rows = await h.client.query({
+      query: `SELECT version FROM ${h.database}.baseline_books FINAL ORDER BY version`,
+      format: 'JSONEachRow',
+    });
+    const stored = (await rows.json<{ version: number }>()).map((row) => row.version);
+    expect(stored).toEqual(versions.slice(-KEPT_BOOK_VERSIONS));
+    expect(await books.latestVersion()).toBe(versions.at(-1));
+    expect((await books.load())?.version).toBe(versions.at(-1));
+    expect(await books.load(versions[0])).toBeNull();
   });
 });
