@@ -73,12 +73,10 @@ export function createResultWriter(options: {
   lingerMs?: number;
   /** @default WRITE_ROUND_MIN_EVENTS */
   minEvents?: number;
-  now?: () => number;
 }): ResultWriter {
   const { store, logger } = options;
   const lingerMs = options.lingerMs ?? 0;
   const minEvents = options.minEvents ?? WRITE_ROUND_MIN_EVENTS;
-  const now = options.now ?? Date.now;
   let lingering: NodeJS.Timeout | undefined;
   let draining = false;
   const writeRevocations = options.writeRevocations ?? ((rows: readonly Revocation[]) => store.insertRevocations(rows));
@@ -115,7 +113,7 @@ export function createResultWriter(options: {
     if (lingerMs === 0 || stopped || draining || oldest === undefined) return false;
     if (queued.some((item) => item.urgent)) return false;
     if (queued.reduce((sum, item) => sum + item.events.length, 0) >= minEvents) return false;
-    const waited = now() - oldest.queuedAtMs;
+    const waited = Date.now() - oldest.queuedAtMs;
     if (waited >= lingerMs) return false;
     lingering ??= setTimeout(() => {
       lingering = undefined;
@@ -193,7 +191,7 @@ export function createResultWriter(options: {
       }
       const rest = new Promise<void>((resolve, reject) => {
         queued.push({
-          queuedAtMs: now(),
+          queuedAtMs: Date.now(),
           urgent: results.revocations.length > 0 || results.firstRecords === true,
           events: results.events,
           alerts: results.alerts,

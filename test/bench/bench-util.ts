@@ -10,8 +10,12 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { OtlpTraceRequest } from '../../schemas/otlp.ts';
 import type { EventPublisher } from '../../services/bus/bus.ts';
+import { createKafka } from '../../services/bus/kafka/client.ts';
+import type { KafkaSettings } from '../../services/bus/kafka/config.ts';
+import { createKafkaPublisher } from '../../services/bus/kafka/publisher.ts';
 import { classifyRequest } from '../../services/core/classify.ts';
 import { TriplineError } from '../../services/shared/errors.ts';
+import type { Logger } from '../../services/shared/logger.ts';
 import { syntheticRequest } from '../integration/kafka/fixtures.ts';
 
 /** Milliseconds on a monotonic clock. */
@@ -272,4 +276,20 @@ export function benchBrokers(bench: string): string[] {
     process.exit(2);
   }
   return brokers;
+}
+
+/** A started Kafka publisher over `settings`' span topics, as the gateway publishes (its client named `role`). */
+export async function startBenchPublisher(
+  settings: KafkaSettings,
+  logger: Logger,
+  role: string,
+): Promise<ReturnType<typeof createKafkaPublisher>> {
+  const publisher = createKafkaPublisher({
+    kafka: createKafka(settings, logger, { role }),
+    topics: settings.topics,
+    producer: settings.producer,
+    logger,
+  });
+  await publisher.start();
+  return publisher;
 }

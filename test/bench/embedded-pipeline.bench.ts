@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../services/app/config.ts';
 import { startEmbedded } from '../../services/app/embedded.ts';
 import { createLogger } from '../../services/shared/logger.ts';
-import { TEST_AGENT_TOKEN, TEST_AUTH_ENV } from '../helpers/auth.ts';
+import { TEST_AGENT_TOKEN, loopbackTestEnv } from '../helpers/auth.ts';
 import type { LoadResult } from './load-generator.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -67,15 +67,10 @@ interface RateResult {
 async function measure(rate: number, payloadDir: string): Promise<RateResult> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tripline-embedded-bench-'));
   const config = loadConfig({
-    TRIPLINE_DATA_DIR: dataDir,
-    TRIPLINE_OTLP_HOST: '127.0.0.1',
-    TRIPLINE_OTLP_PORT: '0',
-    TRIPLINE_API_HOST: '127.0.0.1',
-    TRIPLINE_API_PORT: '0',
+    ...loopbackTestEnv(dataDir),
     TRIPLINE_TENANT_SPANS_PER_SECOND: '10000000',
     TRIPLINE_TENANT_BYTES_PER_SECOND: String(10 * 1024 ** 3),
     LOG_LEVEL: 'error',
-    ...TEST_AUTH_ENV,
   });
   const running = await startEmbedded(config, createLogger('error'));
   try {

@@ -34,7 +34,7 @@ import { encodeTraceRequest } from '../../services/otlp/codec.ts';
 import { createKafka, ensureTopics } from '../../services/bus/kafka/client.ts';
 import { registerKafkaCodecs } from '../../services/bus/kafka/codecs.ts';
 import type { KafkaSettings } from '../../services/bus/kafka/config.ts';
-import { buildSpanRecords, createKafkaPublisher } from '../../services/bus/kafka/publisher.ts';
+import { buildSpanRecords } from '../../services/bus/kafka/publisher.ts';
 import { createKafkaSource } from '../../services/bus/kafka/source.ts';
 import { classifyRequest } from '../../services/core/classify.ts';
 import { startGatewayService, startProcessorService } from '../../services/app/distributed.ts';
@@ -50,6 +50,7 @@ import {
   threadCpuByName,
   threadCpuGrowth,
   benchBrokers,
+  startBenchPublisher,
 } from './bench-util.ts';
 import { distributedConfig, freshKafkaSettings } from '../integration/kafka/fixtures.ts';
 
@@ -187,28 +188,13 @@ async function publisherInProcess(
   broker: number | undefined,
 ): Promise<void> {
   const settings = await freshTopics({ TRIPLINE_KAFKA_COMPRESSION: compression });
-  const publisher = createKafkaPublisher({
-    kafka: createKafka(settings, logger, { role: 'bench-gateway' }),
-    topics: settings.topics,
-    producer: settings.producer,
-    logger,
-  });
-  await publisher.start();
+  const publisher = await startBenchPublisher(settings, logger, 'bench-gateway');
   const all = otlpRequests(requestCount, `pub-${compression}-${randomUUID().slice(0, 6)}`);
   const concurrency = 64;
   const brokerCpu0 = broker === undefined ? Number.NaN : procCpuSeconds(broker);
   const cpu = process.cpuUsage();
   const t0 = performance.now();
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < all.length) {
-        const request = all[next];
-        next += 1;
-        if (request !== undefined) await publisher.publish(classifyRequest(request, 'default'), request);
-      }
-    }),
-  );
+  await publishRequests(publisher, all, concurrency);
   const seconds = (performance.now() - t0) / 1000;
   const used = cpuSeconds(cpu);
   const brokerUsed = broker === undefined ? Number.NaN : procCpuSeconds(broker) - brokerCpu0;
@@ -279,13 +265,7 @@ async function processorToClickHouse(
   mode: 'source-only' | 'full',
 ): Promise<number> {
   const settings = await freshTopics();
-  const publisher = createKafkaPublisher({
-    kafka: createKafka(settings, logger, { role: 'bench-fill' }),
-    topics: settings.topics,
-    producer: settings.producer,
-    logger,
-  });
-  await publisher.start();
+  const publisher = await startBenchPublisher(settings, logger, 'bench-fill');
   const events = await publishRequests(publisher, otlpRequests(requestCount, `proc-${randomUUID().slice(0, 6)}`));
   await publisher.close();
 

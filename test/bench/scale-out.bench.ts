@@ -28,10 +28,8 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Admin } from 'kafkajs';
-import { createKafka } from '../../services/bus/kafka/client.ts';
 import { spanTopics } from '../../services/bus/kafka/config.ts';
 import type { KafkaSettings } from '../../services/bus/kafka/config.ts';
-import { createKafkaPublisher } from '../../services/bus/kafka/publisher.ts';
 import { createLogger } from '../../services/shared/logger.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { plainKafka } from '../integration/kafka/fixtures.ts';
@@ -40,6 +38,7 @@ import { startClickHouseServer, startService } from '../drills/processes.ts';
 import type { ClickHouseServer, ServiceProcess } from '../drills/processes.ts';
 import {
   SPANS_PER_REQUEST,
+  startBenchPublisher,
   cpuSecondsOf,
   kafkaBrokerPid,
   memoryOf,
@@ -178,13 +177,7 @@ async function runWith(
   const outputAtStart = processors.map((processor) => processor.output().length);
 
   const requests = otlpRequests(Math.max(10, Math.round(totalSpans / SPANS_PER_REQUEST)), `scale-${run}`);
-  const publisher = createKafkaPublisher({
-    kafka: createKafka(settings, logger, { role: 'bench-fill' }),
-    topics: settings.topics,
-    producer: settings.producer,
-    logger,
-  });
-  await publisher.start();
+  const publisher = await startBenchPublisher(settings, logger, 'bench-fill');
   const kafka = plainKafka(brokers);
   const admin = kafka.admin();
   await admin.connect();

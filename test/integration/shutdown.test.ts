@@ -15,6 +15,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { TEST_AGENT_TOKEN, TEST_AUTH_ENV } from '../helpers/auth.ts';
 import { startTriplineProcess } from '../helpers/tripline-process.ts';
 import type { TriplineProcess } from '../helpers/tripline-process.ts';
+import { streamUntilReady } from '../helpers/event-stream.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'tripline-shutdown-'));
 let tripline: TriplineProcess | undefined;
@@ -30,21 +31,8 @@ async function openStream(apiUrl: string): Promise<{ ended: Promise<string> }> {
     headers: { authorization: `Bearer ${TEST_AGENT_TOKEN}` },
   });
   expect(response.status).toBe(200);
-  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
-  const decoder = new TextDecoder();
-  let text = '';
-  while (!text.includes('event: ready')) {
-    const chunk = await reader.read();
-    if (chunk.done) throw new Error(`the stream ended before ready: ${text}`);
-    text += decoder.decode(chunk.value, { stream: true });
-  }
-  const ended = (async () => {
-    for (;;) {
-      const chunk = await reader.read().catch(() => ({ done: true as const, value: undefined }));
-      if (chunk.done) return 'ended';
-    }
-  })();
-  return { ended };
+  const { ended } = await streamUntilReady(response);
+  return { ended: ended.then(() => 'ended') };
 }
 
 /** An OTLP upload whose headers and the first bytes of its body were sent, the rest never; resolves when connected. */

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentHeaders } from '../../helpers/auth.ts';
 import { startTripline } from './helpers.ts';
 import type { TestTripline } from './helpers.ts';
+import { streamUntilReady } from '../../helpers/event-stream.ts';
 
 let tripline: TestTripline;
 let stopped = false;
@@ -24,21 +25,11 @@ describe('the event stream when Tripline stops', () => {
   it('ends open streams, refuses new subscribers with 503 SHUTTING_DOWN, and lets Tripline stop', async () => {
     const response = await fetch(`${tripline.api}/v1/stream?agent_id=stopping-agent`, { headers: agentHeaders });
     expect(response.status).toBe(200);
-    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
-    const decoder = new TextDecoder();
-    let text = '';
-    while (!text.includes('event: ready')) {
-      const chunk = await reader.read();
-      if (chunk.done) throw new Error(`the stream ended before ready: ${text}`);
-      text += decoder.decode(chunk.value, { stream: true });
-    }
+    const { ended } = await streamUntilReady(response);
 
     tripline.running.enforcement.stream.stop();
 
-    for (;;) {
-      const chunk = await reader.read().catch(() => ({ done: true as const, value: undefined }));
-      if (chunk.done) break;
-    }
+    await ended;
     const late = await fetch(`${tripline.api}/v1/stream?agent_id=stopping-agent`, { headers: agentHeaders });
     expect(late.status).toBe(503);
     expect(late.headers.get('retry-after')).toBe('5');
