@@ -13,7 +13,7 @@ import type { Logger } from '../shared/logger.ts';
 import type { AuthorityState } from './authority-state.ts';
 import type { BatchWriter } from './batch-writer.ts';
 import { KillSwitchError } from './errors.ts';
-import type { CredentialRecord, PolicyDecisionRecord } from './ks-store.ts';
+import type { CredentialRecord, KillSwitchStore, PolicyDecisionRecord } from './ks-store.ts';
 import type { PolicyDecision, PolicyEngine } from './policy.ts';
 import type { TaskClaims, TokenService } from './tokens.ts';
 
@@ -45,6 +45,8 @@ export interface StartTaskResult {
 
 export interface IssuanceDeps {
   state: AuthorityState;
+  /** Read when the state forgot revocations and a start names a task it has none for. */
+  store: Pick<KillSwitchStore, 'loadTaskRevocations'>;
   tokens: TokenService;
   policy: PolicyEngine;
   decisions: BatchWriter<PolicyDecisionRecord>;
@@ -195,6 +197,9 @@ export async function startTask(deps: IssuanceDeps, request: StartTaskRequest): 
   };
   const context = { task_id: taskId, tools, resources, scopes };
   const grants: Grants = { taskId, scope, tools, resources, scopes, context };
+  // A task id Tripline chose now was never revoked.
+  if (request.taskId !== undefined && deps.state.needsStoredState(request.tenant, taskId))
+    deps.state.loadTaskStates(await deps.store.loadTaskRevocations({ tenant: request.tenant, taskId }));
   refuseBlockedOrRevoked(deps, request, grants);
   const decision = authorize(deps, request, grants);
   const { token, claims } = await deps.tokens.issue({

@@ -31,9 +31,10 @@ export interface TaskEntry {
 export const key = (tenant: string, id: string): string => `${tenant}\u0000${id}`;
 
 /**
- * Revoked tasks whose tokens have all expired kept in memory with their revocation (what `task()` and the agents'
- * stream describe). Beyond it the sweep forgets the longest revoked first; such a task stays refused by the kill
- * switch (`isRevoked`: its key only) and by the store, and its revocation is read from the store.
+ * Revoked (or once revoked, then restored) tasks kept in memory with their revocation after their tokens have
+ * expired (what `task()` and the agents' stream describe). Beyond it the sweep forgets the longest-revoked first,
+ * once no token issued before its revoke can still verify; a task start naming a forgotten task reads the task's
+ * revocation state from the store again (`needsStoredState`).
  */
 export const MAX_REVOKED_TASKS = 100_000;
 
@@ -52,10 +53,27 @@ export class AuthorityState {
   /** tenant+agent → its recent scoped escalations (tokens of tasks in scope issued at or before one are dead). */
   readonly scopedRevokedBefore = new Map<string, { scope: EscalationScope; atMs: number }[]>();
   readonly killSwitch: KillSwitch;
+  /** The longest a token verifies after it was issued (lifetime and clock tolerance). */
+  readonly #tokenLifetimeMs: number;
+  /** Tasks whose revocation state the sweep forgot since start. */
+  #forgottenRevocations = 0;
 
-  constructor(escalation: EscalationPolicy, killSwitch: KillSwitch) {
+  constructor(escalation: EscalationPolicy, killSwitch: KillSwitch, tokenLifetimeMs: number) {
     this.escalations = new EscalationWindow(escalation);
     this.killSwitch = killSwitch;
+    this.#tokenLifetimeMs = tokenLifetimeMs;
+  }
+
+  get forgottenRevocations(): number {
+    return this.#forgottenRevocations;
+  }
+
+  /**
+   * Whether memory alone may not know a task's revocation state: the sweep forgot some, and this task has none
+   * here. (Until the sweep forgets, memory holds every revocation since the store was loaded.)
+   */
+  needsStoredState(tenant: string, taskId: string): boolean {
+    return this.#forgottenRevocations > 0 && this.task(tenant, taskId)?.revocation === undefined;
   }
 
   task(tenant: string, taskId: string): TaskEntry | undefined {
@@ -170,18 +188,25 @@ export class AuthorityState {
 
   /**
    * Forgets tasks with no revocation state whose tokens have all expired, expired token revocations, and the
-   * longest-revoked tasks beyond `maxRevoked` whose tokens have all expired (MAX_REVOKED_TASKS).
+   * longest-revoked tasks beyond `maxRevoked` (MAX_REVOKED_TASKS) whose known tokens have all expired and whose
+   * newest revoke is older than a token's lifetime: a token issued before it (elsewhere, never seen here) can no
+   * longer verify, so forgetting it revives none.
    */
   sweep(nowMs: number, maxRevoked = MAX_REVOKED_TASKS): void {
-    const expiredRevoked: [string, TaskEntry][] = [];
+    const forgettable: [string, TaskEntry][] = [];
     for (const [id, entry] of this.tasks) {
       if (entry.expiresMs >= nowMs) continue;
       if (entry.lastRevokeMs === 0 && !entry.revoked) this.tasks.delete(id);
-      else expiredRevoked.push([id, entry]);
+      else if (entry.lastRevokeMs + this.#tokenLifetimeMs < nowMs) forgettable.push([id, entry]);
     }
-    if (expiredRevoked.length > maxRevoked) {
-      expiredRevoked.sort((a, b) => a[1].lastRevokeMs - b[1].lastRevokeMs);
-      for (const [id] of expiredRevoked.slice(0, expiredRevoked.length - maxRevoked)) this.tasks.delete(id);
+    if (forgettable.length > maxRevoked) {
+      forgettable.sort((a, b) => a[1].lastRevokeMs - b[1].lastRevokeMs);
+      for (const [id, entry] of forgettable.slice(0, forgettable.length - maxRevoked)) {
+        this.tasks.delete(id);
+        entry.revoked = false;
+        this.#index(entry);
+        this.#forgottenRevocations += 1;
+      }
     }
     for (const [jti, expiresMs] of this.revokedTokens) if (expiresMs < nowMs) this.revokedTokens.delete(jti);
   }

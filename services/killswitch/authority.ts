@@ -29,6 +29,7 @@ import type { Escalation, EscalationPolicy } from './escalation.ts';
 import type { KillSwitch } from './kill-switch.ts';
 import type { CredentialRecord, KillSwitchStore, PolicyDecisionRecord, TokenRevocationRecord } from './ks-store.ts';
 import type { PolicyEngine } from './policy.ts';
+import { CLOCK_TOLERANCE_SECONDS } from './tokens.ts';
 import type { TaskClaims, TokenService } from './tokens.ts';
 
 export type { StartTaskRequest, StartTaskResult } from './authority-issuance.ts';
@@ -90,6 +91,8 @@ export interface AuthorityOptions {
   logger: Logger;
   /** Called after a token was issued (the processor holds the task from then on). `isNew`: Tripline chose the task id. */
   onTaskStarted?: (claims: TaskClaims, isNew: boolean) => void;
+  /** Revoked tasks kept in memory once their tokens expired (beyond it the store is read). @default MAX_REVOKED_TASKS */
+  maxRevokedTasks?: number;
   now?: () => number;
 }
 
@@ -127,7 +130,11 @@ export function revokedTasksOfAgent(state: AuthorityState, tenant: string, agent
 export function createAuthority(options: AuthorityOptions): Authority {
   const { tokens, store, killSwitch, logger } = options;
   const now = options.now ?? Date.now;
-  const state = new AuthorityState(options.escalation, killSwitch);
+  const state = new AuthorityState(
+    options.escalation,
+    killSwitch,
+    (tokens.ttlSeconds + CLOCK_TOLERANCE_SECONDS) * 1000,
+  );
   const { escalations, revokedTokens } = state;
   const listeners = new Set<(event: AuthorityEvent) => void>();
   const issuance = { ...options, state, now };
@@ -166,7 +173,8 @@ export function createAuthority(options: AuthorityOptions): Authority {
   const isActive = (claims: TaskClaims): boolean => state.isActive(claims, now());
 
   // Forget tasks with no revocation state whose tokens have all expired, and expired token revocations.
-  const sweeper = setInterval(() => state.sweep(now()), 60_000);
+  const sweep = (): void => state.sweep(now(), options.maxRevokedTasks);
+  const sweeper = setInterval(sweep, 60_000);
   sweeper.unref();
 
   return {
@@ -247,6 +255,7 @@ export function createAuthority(options: AuthorityOptions): Authority {
       const nowMs = now();
       const states = await store.loadTaskRevocations();
       state.loadTaskStates(states);
+      sweep();
       for (const row of await store.loadTokenRevocations(nowMs)) revokedTokens.set(row.jti, row.expiresMs);
       const horizon = Math.max(options.escalation.windowMs + options.escalation.blockMs, 0);
       if (escalations.enabled)
@@ -254,6 +263,7 @@ export function createAuthority(options: AuthorityOptions): Authority {
       logger.info(
         {
           revokedTasks: states.filter((s) => s.lastAction === 'revoke').length,
+          forgottenUntilAsked: state.forgottenRevocations,
           revokedTokens: revokedTokens.size,
           escalatedAgents: escalations.active(nowMs).length,
         },

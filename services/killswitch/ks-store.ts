@@ -179,8 +179,11 @@ export interface KillSwitchStore {
   upsertSecrets(rows: readonly SecretRecord[]): Promise<void>;
   upsertVerifications(rows: readonly VerificationRecord[]): Promise<void>;
 
-  /** The last revocation state of every task that was ever revoked (to rebuild the revoked set at start). */
-  loadTaskRevocations(): Promise<TaskRevocationState[]>;
+  /**
+   * The last revocation state of every task that was ever revoked (to rebuild the revoked set at start), or of
+   * one task (none: never revoked).
+   */
+  loadTaskRevocations(task?: { tenant: string; taskId: string }): Promise<TaskRevocationState[]>;
   /** Revocations at or after `sinceMs`, oldest first (to rebuild escalation windows at start). */
   loadRevocationsSince(sinceMs: number): Promise<Revocation[]>;
   /** Token revocations whose token has not expired at `nowMs`. */
@@ -283,9 +286,12 @@ export function createInMemoryKillSwitchStore(
       for (const row of rows) newer(verifications, key(row.tenant, row.revocationId), row);
       return Promise.resolve();
     },
-    loadTaskRevocations() {
+    loadTaskRevocations(task) {
       const byTask = new Map<string, TaskRevocationState>();
-      for (const revocation of [...all.revocations].sort((a, b) => a.timeMs - b.timeMs)) {
+      const ofTask = all.revocations.filter(
+        (r) => task === undefined || (r.tenant === task.tenant && r.taskId === task.taskId),
+      );
+      for (const revocation of ofTask.sort((a, b) => a.timeMs - b.timeMs)) {
         const id = key(revocation.tenant, revocation.taskId);
         const previous = byTask.get(id);
         byTask.set(id, {

@@ -60,7 +60,8 @@ export interface TokenService {
   jwks(): JSONWebKeySet;
 }
 
-const CLOCK_TOLERANCE_SECONDS = 5;
+/** How far past its expiry a token still verifies (clock skew between issuer and verifier). */
+export const CLOCK_TOLERANCE_SECONDS = 5;
 
 export function createTokenService(options: TokenServiceOptions): TokenService {
   const now = options.now ?? Date.now;

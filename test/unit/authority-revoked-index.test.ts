@@ -28,7 +28,11 @@ function revocation(taskId: string, agentId: string, action: 'revoke' | 'restore
 
 describe("the authority's index of revoked tasks by agent", () => {
   it('answers from the index, in step with revokes, restores and stored states', () => {
-    const state = new AuthorityState({ revocations: 0, windowMs: 60_000, blockMs: 60_000 }, createLocalKillSwitch());
+    const state = new AuthorityState(
+      { revocations: 0, windowMs: 60_000, blockMs: 60_000 },
+      createLocalKillSwitch(),
+      60_000,
+    );
     for (let i = 0; i < 5000; i += 1) state.entryFor('t', `idle-${i}`, `agent-${i % 50}`, 'summarize_ticket');
     state.apply(revocation('a-1', 'agent-a', 'revoke', 1));
     state.apply(revocation('a-2', 'agent-a', 'revoke', 2));

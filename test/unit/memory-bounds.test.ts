@@ -16,7 +16,7 @@ import {
 import { DISABLED_LOOP_POLICY } from '../../services/core/loop-policy.ts';
 import { MAX_LOOP_KEYS, newLoopState, observeLoops } from '../../services/core/loops.ts';
 import { AuthorityState, MAX_REVOKED_TASKS } from '../../services/killswitch/authority-state.ts';
-import { createLocalKillSwitch } from '../../services/killswitch/kill-switch.ts';
+import { MAX_REVOKED_KEYS, createLocalKillSwitch } from '../../services/killswitch/kill-switch.ts';
 import {
   BaselineBook,
   MAX_AGENT_BASELINES_PER_TENANT,
@@ -188,9 +188,9 @@ describe('baselines', () => {
 });
 
 describe('the credentials authority', () => {
-  it('forgets the longest-revoked tasks beyond its cap once their tokens have expired; the kill switch still refuses them', () => {
+  it('forgets the longest-revoked tasks beyond its cap once no token issued before their revoke can verify', () => {
     const killSwitch = createLocalKillSwitch();
-    const state = new AuthorityState({ revocations: 0, windowMs: 60_000, blockMs: 60_000 }, killSwitch);
+    const state = new AuthorityState({ revocations: 0, windowMs: 60_000, blockMs: 60_000 }, killSwitch, 60_000);
     const revoke = (i: number): void => {
       const revocation = {
         id: `r-${String(i)}`,
@@ -211,12 +211,53 @@ describe('the credentials authority', () => {
       killSwitch.apply(revocation);
     };
     for (let i = 0; i < 50; i++) revoke(i);
+    // Within a token's lifetime of the revokes, a token issued elsewhere before them may still verify: all kept.
     state.sweep(T0 + 1_000, 10);
+    expect(state.tasks.size).toBe(50);
+    expect(state.needsStoredState('t1', 'task-0')).toBe(false);
+
+    state.sweep(T0 + 61_000, 10);
     expect(state.tasks.size).toBe(10);
+    expect(state.forgottenRevocations).toBe(40);
     expect(state.task('t1', 'task-49')?.revoked).toBe(true);
     expect(state.task('t1', 'task-0')).toBeUndefined();
-    expect(killSwitch.isRevoked('t1', 'task-0')).toBe(true);
+    expect(state.revokedOf('t1', 'agent')).toHaveLength(10);
+    // What memory forgot is read from the store when a task start names it; what it holds is not.
+    expect(state.needsStoredState('t1', 'task-0')).toBe(true);
+    expect(state.needsStoredState('t1', 'task-49')).toBe(false);
     expect(MAX_REVOKED_TASKS).toBeGreaterThan(0);
+  });
+});
+
+describe('the kill switch', () => {
+  it('remembers the newest revoked tasks up to its cap, forgetting the longest-revoked first', () => {
+    const killSwitch = createLocalKillSwitch(undefined, { maxRevoked: 3 });
+    const apply = (taskId: string, action: 'revoke' | 'restore'): void =>
+      killSwitch.apply({
+        id: `${action}-${taskId}`,
+        tenant: 't1',
+        taskId,
+        taskType: 'x',
+        agentId: 'agent',
+        action,
+        source: 'manual',
+        actor: 'ops',
+        reason: 'test',
+        reasons: [],
+        score: 0,
+        eventId: '',
+        timeMs: T0,
+      });
+    const revoked = (): string[] => ['a', 'b', 'c', 'd', 'e'].filter((id) => killSwitch.isRevoked('t1', id));
+    for (const id of ['a', 'b', 'c', 'd']) apply(id, 'revoke');
+    expect(revoked()).toEqual(['b', 'c', 'd']);
+    apply('b', 'revoke'); // revoked again: the newest now
+    apply('e', 'revoke');
+    expect(revoked()).toEqual(['b', 'd', 'e']);
+    apply('d', 'restore');
+    expect(revoked()).toEqual(['b', 'e']);
+    expect(killSwitch.isRevoked('t2', 'b')).toBe(false);
+    expect(MAX_REVOKED_KEYS).toBeGreaterThan(0);
   });
 });
 

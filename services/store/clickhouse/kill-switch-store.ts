@@ -193,16 +193,18 @@ class ClickHouseKillSwitchStore implements KillSwitchStore {
     return this.#insert('verifications', rows.map(verificationToRow));
   }
 
-  async loadTaskRevocations(): Promise<TaskRevocationState[]> {
+  async loadTaskRevocations(task?: { tenant: string; taskId: string }): Promise<TaskRevocationState[]> {
     // The newest row per task decides (ties: a revoke wins over a restore at the same microsecond).
     const rows = await this.#select<RevocationRowOut & { last_revoke_us: number }>(
       'loadTaskRevocations',
       `SELECT ${REVOCATION_COLUMNS}, last_revoke_us FROM (
          SELECT *, max(if(action = 'revoke', toUnixTimestamp64Micro(time), 0)) OVER (PARTITION BY tenant, task_id) AS last_revoke_us
          FROM ${this.#db}.revocations FINAL
+         ${task === undefined ? '' : 'WHERE tenant = {tenant:String} AND task_id = {taskId:String}'}
        )
        ORDER BY tenant, task_id, time DESC, action = 'revoke' DESC
        LIMIT 1 BY tenant, task_id`,
+      task,
     );
     return rows.map((row) => {
       const last = rowToRevocation(row);

@@ -109,4 +109,33 @@ describe("the kill switch's store", () => {
     expect(loaded).toEqual([base, older]);
     expect(await store.getRevocation('default', 'ks-store-e1')).toEqual(base);
   });
+
+  it("reads one task's revocation state, as it reads every task's at start", async () => {
+    const store = tripline.running.enforcement.store;
+    const now = Date.now();
+    const revoke: Revocation = {
+      id: 'ks-store-s1',
+      tenant: 'default',
+      taskId: 'ks-store-s',
+      taskType: 'customer_refund',
+      agentId: 'a',
+      action: 'revoke',
+      source: 'detector',
+      actor: 'tripline',
+      reason: 'score reached the revoke threshold',
+      reasons: [],
+      score: 100,
+      eventId: 'e',
+      timeMs: now,
+    };
+    const restore: Revocation = { ...revoke, id: 'ks-store-s2', action: 'restore', actor: 'alice', timeMs: now + 5 };
+    const otherTenant: Revocation = { ...revoke, id: 'ks-store-s3', tenant: 'other', timeMs: now + 9 };
+    await store.insertRevocations([revoke, restore, otherTenant]);
+    const [state, ...rest] = await store.loadTaskRevocations({ tenant: 'default', taskId: 'ks-store-s' });
+    expect(rest).toEqual([]);
+    expect(state).toMatchObject({ lastAction: 'restore', lastRevokeMs: now, last: restore });
+    const all = await store.loadTaskRevocations();
+    expect(all.find((s) => s.tenant === 'default' && s.taskId === 'ks-store-s')).toEqual(state);
+    expect(await store.loadTaskRevocations({ tenant: 'default', taskId: 'never-revoked' })).toEqual([]);
+  });
 });

@@ -97,7 +97,10 @@ function writer<T>(rows: T[]): ReturnType<typeof createBatchWriter<T>> {
   });
 }
 
-async function authorityFixture(now: () => number) {
+async function authorityFixture(
+  now: () => number,
+  options: { store?: ReturnType<typeof createInMemoryKillSwitchStore>; maxRevokedTasks?: number } = {},
+) {
   const key = await loadSigningKey({ keysDir: mkdtempSync(join(tmpdir(), 'tripline-keys-')) });
   const tokens = createTokenService({
     key,
@@ -106,7 +109,7 @@ async function authorityFixture(now: () => number) {
     ttlSeconds: 60,
     now,
   });
-  const store = createInMemoryKillSwitchStore();
+  const store = options.store ?? createInMemoryKillSwitchStore();
   const killSwitch = createLocalKillSwitch();
   const decisions: PolicyDecisionRecord[] = [];
   const credentials: CredentialRecord[] = [];
@@ -121,6 +124,7 @@ async function authorityFixture(now: () => number) {
     kid: key.kid,
     logger,
     now,
+    ...(options.maxRevokedTasks === undefined ? {} : { maxRevokedTasks: options.maxRevokedTasks }),
   });
   return { key, tokens, store, killSwitch, authority, decisions, credentials };
 }
@@ -188,6 +192,31 @@ describe('tokens and the authority', () => {
     await expect(
       authority.startTask({ tenant: 'default', agentId: 'b', taskType: 'summarize_ticket', taskId: 't-1' }),
     ).rejects.toThrow(/belongs to agent a/);
+  });
+
+  it('refuses to start a revoked task it no longer holds in memory: it reads the task from the store', async () => {
+    const clock = Date.parse('2026-03-01T00:00:00Z');
+    const store = createInMemoryKillSwitchStore();
+    const longAgo = clock - 3_600_000; // older than a token's lifetime: no token issued before can verify
+    await store.insertRevocations([
+      revocation('old-1', 'a', longAgo),
+      revocation('old-2', 'a', longAgo + 1),
+      revocation('old-3', 'a', longAgo + 2),
+      revocation('old-3', 'a', longAgo + 3, 'restore', 'alice'),
+      revocation('old-4', 'a', longAgo + 4),
+    ]);
+    // A restart: memory keeps one revoked task of the four, the store has them all.
+    const { authority } = await authorityFixture(() => clock, { store, maxRevokedTasks: 1 });
+    await authority.load();
+    expect(authority.task('default', 'old-1').revoked).toBe(false);
+    const start = (taskId: string, agentId = 'a') =>
+      authority.startTask({ tenant: 'default', agentId, taskType: 'summarize_ticket', taskId });
+    for (const taskId of ['old-1', 'old-2', 'old-4'])
+      await expect(start(taskId)).rejects.toSatisfy((error: unknown) => isKillSwitchError(error, 'TASK_REVOKED'));
+    expect(authority.task('default', 'old-1').revoked).toBe(true);
+    await expect(start('old-2', 'b')).rejects.toThrow(/belongs to agent a/);
+    expect((await start('old-3')).taskId).toBe('old-3'); // restored: new tokens may be issued
+    expect((await start('never-revoked')).taskId).toBe('never-revoked');
   });
 });
 
