@@ -17,6 +17,7 @@
 import { RefusalBook } from '../killswitch/refusals.ts';
 import { describeGeneratedTokens, startAuth } from './auth.ts';
 import { announcingRebuiltRevocations } from '../processor/rebuilt-revocations.ts';
+import { bindingStoredCredentials } from '../processor/stored-credentials.ts';
 import { createKafka, ensureTopics } from '../bus/kafka/client.ts';
 import { restartingConsumers } from '../bus/kafka/consumer-restart.ts';
 import { createKafkaSource } from '../bus/kafka/source.ts';
@@ -178,7 +179,15 @@ export async function startProcessorService(
           .catch((error: unknown) => logger.error({ err: messageOf(error) }, 'forgetting released tasks failed'));
       },
     });
-    await source.start(announcingRebuiltRevocations(processor, store, killSwitch, logger));
+    // Task tokens are issued by the API: their credentials are read from the store to compare spans with.
+    await source.start(
+      bindingStoredCredentials(
+        announcingRebuiltRevocations(processor, store, killSwitch, logger),
+        processor,
+        store,
+        logger,
+      ),
+    );
     lifecycle.add(async () => {
       // Drain: the batch in hand is written and committed. If the store does not take it in time, the
       // processor gives up writing (the batch stays uncommitted and is replayed by the next owner).

@@ -4,6 +4,7 @@
  */
 import type { AgentEvent } from '../../schemas/events.ts';
 import { credentialFindings, identityAlert, refusedAgentFinding } from '../core/agent-binding.ts';
+import { UNKNOWN_TASK_TYPE } from '../core/classify.ts';
 import type { BatchOutput } from './batch-output.ts';
 import type { ProcessorParts } from './processor-parts.ts';
 import { noteLearningEffect, taskKey } from './task-table.ts';
@@ -52,4 +53,26 @@ export function checkEventIdentity(
   if (task.credential !== undefined)
     for (const finding of credentialFindings(task.credential, event))
       raiseIdentityFinding(parts, task, at, finding, output);
+}
+
+/**
+ * A task whose credentials became known after its first spans (its token was issued later, or, in distributed mode,
+ * its credentials were read from the store): what its spans claimed so far — its declared type, the agent they
+ * named — against the credentials. A type taken from the agent's earlier tasks, or an agent taken from
+ * `service.name`, was never claimed, and is not compared.
+ */
+export function checkClaimedIdentity(
+  parts: Pick<ProcessorParts, 'killSwitch' | 'now'>,
+  task: LiveTask,
+  output: BatchOutput,
+): void {
+  if (task.credential === undefined) return;
+  const { taskType, agentId } = task.state;
+  const claims = {
+    ...(task.typeInferred || taskType === UNKNOWN_TASK_TYPE ? {} : { taskType }),
+    ...(task.agentSettled ? { agentId } : {}),
+  };
+  const at = { eventId: '', timeMs: parts.now() };
+  for (const finding of credentialFindings(task.credential, { claims }))
+    raiseIdentityFinding(parts, task, at, finding, output);
 }

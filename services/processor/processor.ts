@@ -230,7 +230,7 @@ export async function createProcessor(options: ProcessorOptions): Promise<Proces
       }),
     revoke: (action) => manual(action, 'revoke'),
     restore: (action) => manual(action, 'restore'),
-    registerTask: (task) => registerTask(parts, task, (work) => scheduler.serialize(work)),
+    registerTask: (task) => registerTask(parts, task, scheduler),
     ownershipChanged: () => scheduler.ownershipChanged(),
     applyRevocation: (revocation) =>
       scheduler.serialize(async () => {

@@ -7,6 +7,9 @@ import { learningEffect, markEnded, observe } from '../core/detect/index.ts';
 import { noteScope } from '../core/escalation-policy.ts';
 import type { EventBatch } from '../bus/bus.ts';
 import type { ScoredEvent, Store, TaskRecord } from '../store/store.ts';
+import { emptyOutput } from './batch-output.ts';
+import type { BatchOutput } from './batch-output.ts';
+import { checkClaimedIdentity } from './identity-findings.ts';
 import type { ProcessorParts } from './processor-parts.ts';
 import { markSeen, newLiveTask, noteLearningEffect, taskKey } from './task-table.ts';
 
@@ -156,14 +159,23 @@ export interface RegisteredTask {
 export async function registerTask(
   parts: ProcessorParts,
   task: RegisteredTask,
-  serialize: (work: () => Promise<void>) => Promise<void>,
+  scheduler: {
+    serialize: (work: () => Promise<void>) => Promise<void>;
+    persist: (output: BatchOutput) => Promise<void>;
+  },
 ): Promise<void> {
   const key = taskKey(task.tenant, task.taskId);
   const credential = { taskType: task.taskType, agentId: task.agentId };
   const held = parts.tasks.get(key);
   if (held !== undefined) {
-    // Its spans came first: from now on they must agree with its first credentials.
-    held.credential ??= credential;
+    if (held.credential !== undefined) return;
+    // Its spans came first: from now on they must agree with its first credentials, and what they claimed so far too.
+    held.credential = credential;
+    await scheduler.serialize(async () => {
+      const output = emptyOutput();
+      checkClaimedIdentity(parts, held, output);
+      if (output.alerts.length > 0) await scheduler.persist(output);
+    });
     return;
   }
   // Known at once, so a kill of the task (by a person or the detector) never finds it missing.
@@ -176,7 +188,7 @@ export async function registerTask(
   if (task.isNew === true) return;
   // Read outside the serialized work: a kill being scored never waits for this lookup.
   const record = await parts.store.getTask(task.tenant, task.taskId);
-  await serialize(async () => {
+  await scheduler.serialize(async () => {
     // A stored history replaces the placeholder unless the placeholder has been used meanwhile.
     const untouched =
       parts.tasks.getLive(key) === placeholder && placeholder.seen.size === 0 && placeholder.status === 'active';

@@ -14,6 +14,7 @@ import type {
   ScoredEvent,
   SpendRow,
   Store,
+  TaskCredential,
   TaskRecord,
 } from './store.ts';
 
@@ -24,6 +25,8 @@ const key = (tenant: string, id: string): string => `${tenant}\u0000${id}`;
 export interface MemoryStore extends Store {
   /** Every stored event, in insertion order (for tests). */
   allEvents(): ScoredEvent[];
+  /** Records a task token's credentials, as the kill switch's store does when it issues one (for tests). */
+  addCredentials(rows: readonly TaskCredential[]): void;
 }
 
 /** The stored rows, each keyed by tenant and id. */
@@ -34,6 +37,8 @@ interface MemoryTables {
   tasks: Map<string, TaskRecord>;
   baselines: Map<string, BaselineRecord>;
   usages: Map<string, ModelUsageRow>;
+  /** A task's first credentials. */
+  credentials: Map<string, TaskCredential>;
 }
 
 /** Throws once the store is closed. */
@@ -64,6 +69,7 @@ export function createMemoryStore(): MemoryStore {
     tasks: new Map(),
     baselines: new Map(),
     usages: new Map(),
+    credentials: new Map(),
   };
   let closed = false;
 
@@ -73,6 +79,22 @@ export function createMemoryStore(): MemoryStore {
 
   return {
     migrate: () => Promise.resolve(),
+    addCredentials(rows) {
+      for (const row of rows) {
+        const first = tables.credentials.get(key(row.tenant, row.taskId));
+        if (first === undefined || row.issuedMs < first.issuedMs)
+          tables.credentials.set(key(row.tenant, row.taskId), { ...row });
+      }
+    },
+    taskCredentials(tenant, taskIds) {
+      open();
+      return Promise.resolve(
+        taskIds.flatMap((taskId) => {
+          const row = tables.credentials.get(key(tenant, taskId));
+          return row === undefined ? [] : [{ ...row }];
+        }),
+      );
+    },
     ...taskAndEventMethods(tables, open),
     ...alertRevocationBaselineMethods(tables, open),
     insertModelUsage(rows) {

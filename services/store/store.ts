@@ -71,6 +71,15 @@ export interface TaskRecord {
   version: number;
 }
 
+/** Who a task's first task token (POST /v1/tasks) was issued to, and for which type: what its spans must agree with. */
+export interface TaskCredential {
+  tenant: string;
+  taskId: string;
+  taskType: string;
+  agentId: string;
+  issuedMs: number;
+}
+
 export interface BaselineRecord {
   tenant: string;
   taskType: string;
@@ -134,6 +143,8 @@ export interface Store {
   getTask(tenant: string, taskId: string): Promise<TaskRecord | null>;
   /** The current records of several tasks of one tenant (missing ones are left out). */
   getTasks(tenant: string, taskIds: readonly string[]): Promise<TaskRecord[]>;
+  /** The first credentials of those of these tasks that were issued task tokens (the others are left out). */
+  taskCredentials(tenant: string, taskIds: readonly string[]): Promise<TaskCredential[]>;
   /**
    * The tasks of a tenant that declared one of `parentTaskIds` as their parent, at most `limit`, oldest first (status
    * reconciled as for getTask).

@@ -79,6 +79,7 @@ function holdingStore(inner: Store): { store: Store; hold(text: string): void; h
     modelCallsForTask: (tenant, taskId, limit) => inner.modelCallsForTask(tenant, taskId, limit),
     getTask: (tenant, taskId) => inner.getTask(tenant, taskId),
     getTasks: (tenant, taskIds) => inner.getTasks(tenant, taskIds),
+    taskCredentials: (tenant, taskIds) => inner.taskCredentials(tenant, taskIds),
     listActiveTasks: (tenant) => inner.listActiveTasks(tenant),
     eventsForTask: (tenant, taskId) => inner.eventsForTask(tenant, taskId),
     eventsForTasks: (tenant, taskIds) => inner.eventsForTasks(tenant, taskIds),

@@ -31,6 +31,7 @@ import type {
   SpendGroup,
   SpendRow,
   Store,
+  TaskCredential,
   TaskRecord,
 } from '../store.ts';
 import { checkUsage, spendBy, taskModelCalls, usageToRow } from './spend-queries.ts';
@@ -65,7 +66,7 @@ import {
 } from './rows.ts';
 import type { AlertRowOut, BaselineRowOut, RevocationRowOut } from './rows.ts';
 import { openEmbeddedEngine, openServer, releaseEmbedded, storeClientSetup } from './store-connection.ts';
-import { activeTasks, childTasksOf, findTask, findTasks } from './task-queries.ts';
+import { activeTasks, childTasksOf, findTask, findTaskCredentials, findTasks } from './task-queries.ts';
 import { compactRows } from './values.ts';
 
 export type { StoreLogger } from './client.ts';
@@ -306,6 +307,11 @@ class ClickHouseStore implements Store {
   getTasks(tenant: string, taskIds: readonly string[]): Promise<TaskRecord[]> {
     if (taskIds.length === 0) return Promise.resolve([]);
     return this.#run('getTasks', () => findTasks(this.#reader, tenant, taskIds, this.#side?.lookups));
+  }
+
+  taskCredentials(tenant: string, taskIds: readonly string[]): Promise<TaskCredential[]> {
+    if (taskIds.length === 0) return Promise.resolve([]);
+    return this.#run('taskCredentials', () => findTaskCredentials(this.#reader, tenant, taskIds));
   }
 
   childTasks(tenant: string, parentTaskIds: readonly string[], limit: number): Promise<TaskRecord[]> {

@@ -1,7 +1,7 @@
 /** Reads of the `tasks` table, each task's status reconciled with the revocations log. */
 import type { ClickHouseClient } from '@clickhouse/client';
 
-import type { TaskRecord } from '../store.ts';
+import type { TaskCredential, TaskRecord } from '../store.ts';
 import type { Reader } from './reader.ts';
 import { TASK_COLUMNS, rowToTask } from './rows.ts';
 import type { TaskRowOut } from './rows.ts';
@@ -28,6 +28,29 @@ export async function findTasks(
     client,
   );
   return rows.map(rowToTask);
+}
+
+/** The first token issued to each of these tasks that has one (credentials table). */
+export async function findTaskCredentials(
+  reader: Reader,
+  tenant: string,
+  taskIds: readonly string[],
+): Promise<TaskCredential[]> {
+  const rows = (await reader.select(
+    `SELECT task_id, argMin(task_type, issued_at) AS task_type, argMin(agent_id, issued_at) AS agent_id,
+            toUnixTimestamp64Milli(min(issued_at)) AS issued_ms
+     FROM ${reader.db}.credentials FINAL
+     WHERE tenant = {tenant:String} AND task_id IN {taskIds:Array(String)}
+     GROUP BY task_id`,
+    { tenant, taskIds: [...taskIds] },
+  )) as { task_id: string; task_type: string; agent_id: string; issued_ms: number | string }[];
+  return rows.map((row) => ({
+    tenant,
+    taskId: row.task_id,
+    taskType: row.task_type,
+    agentId: row.agent_id,
+    issuedMs: Number(row.issued_ms),
+  }));
 }
 
 /** The tasks of `tenant` that declared one of `parentTaskIds` as their parent, oldest first, at most `limit`. */

@@ -2,8 +2,10 @@
  * Distributed mode kills a task that holds a token but has sent no event yet (issue 14; docs/kill-switch.md): no
  * task record is stored, so the API takes who the task is from its credentials — the ones it issued itself (in
  * memory) and the ones another API process issued (the credentials table). The kill makes the token inactive in
- * both API processes (over the revocations topic of a real broker), and the task is stored as revoked. And spans a
- * bound agent token sends under another agent's id reach the processor as the token's agent, with an alert.
+ * both API processes (over the revocations topic of a real broker), and the task is stored as revoked. Spans a
+ * bound agent token sends under another agent's id reach the processor as the token's agent, with an alert; spans
+ * of a credentialed task that name another task type than its token are compared by the processor, which reads
+ * the credentials the API stored.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -134,6 +136,32 @@ describe('a distributed kill of a task known only by its token', () => {
       return found.length > 0 ? found : undefined;
     });
     expect(reasons[0]).toMatch(/^identity\.agent_refused: a span claimed agent "victim"/);
+  }, 60_000);
+
+  it('compares a credentialed task’s spans with its stored credentials in the processor', async () => {
+    await startTask(api, 'mismatch-1');
+    await waitFor('the credentials to be stored', async () => {
+      const response = await fetch(`${api}/v1/tasks/mismatch-1/credentials`, { headers: adminHeaders });
+      return ((await response.json()) as { items: unknown[] }).items.length > 0;
+    });
+    const gateway = running.gateway?.otlpUrl ?? '';
+    const sent = await fetch(`${gateway}/v1/traces`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-protobuf', ...agentHeaders },
+      body: encodeTraceRequest(
+        syntheticRequest({ taskId: 'mismatch-1', taskType: 'wire_transfer', agentId: 'agent-k', spans: 3 }),
+      ),
+    });
+    expect(sent.status).toBe(200);
+    const reasons = await waitFor('the identity alert', async () => {
+      const response = await fetch(`${api}/v1/alerts?task_id=mismatch-1`, { headers: adminHeaders });
+      const items = ((await response.json()) as { items: { reasons: string[] }[] }).items;
+      const found = items.flatMap((alert) => alert.reasons).filter((reason) => reason.startsWith('identity.'));
+      return found.length > 0 ? found : undefined;
+    });
+    expect(reasons).toEqual([
+      'identity.credential_mismatch: its spans claim task type "wire_transfer"; its task token was issued for "summarize_ticket"',
+    ]);
   }, 60_000);
 
   it('still answers 404 for a task with neither events nor a token', async () => {

@@ -61,6 +61,7 @@ function crashableStore(inner: Store): { store: Store; kill(): void; hung(): boo
     modelCallsForTask: (tenant, taskId, limit) => live(() => inner.modelCallsForTask(tenant, taskId, limit)),
     getTask: (tenant, taskId) => live(() => inner.getTask(tenant, taskId)),
     getTasks: (tenant, taskIds) => live(() => inner.getTasks(tenant, taskIds)),
+    taskCredentials: (tenant, taskIds) => live(() => inner.taskCredentials(tenant, taskIds)),
     listActiveTasks: (tenant) => live(() => inner.listActiveTasks(tenant)),
     eventsForTask: (tenant, taskId) => live(() => inner.eventsForTask(tenant, taskId)),
     eventsForTasks: (tenant, taskIds) => live(() => inner.eventsForTasks(tenant, taskIds)),
