@@ -3,7 +3,7 @@
 # as `pretest`). Idempotent and quick when everything is there; the first run on a fresh machine takes minutes.
 #
 #   - Debian packages: Java 17 and Maven (the Kafka broker), chromium (the console test), docker-compose (the
-#     compose file check), python3-venv (the Python agents). Installed with apt-get when run as root; otherwise the
+#     compose file check), python3-venv (the Python agents), openssl (test certificates). Installed with apt-get when run as root; otherwise the
 #     script stops and prints the one command to run.
 #   - the Kafka broker's jars (test/kafka/broker.sh fetch), the upstream collector (collectors/otelcol/build.sh,
 #     needs Go 1.25+), the Python agents' virtual environments (test/agents/python/venv.sh) and the Python agent
@@ -29,6 +29,7 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" != "0" ] || ! command -v apt-get >/dev/null 2>&1; then
     log "the tests need: ${missing[*]}"

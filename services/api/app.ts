@@ -17,6 +17,7 @@ import type { Alert, Revocation } from '../../schemas/events.ts';
 import { TriplineError, isTriplineError, messageOf } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { createHttpServer } from './http.ts';
+import type { TlsOptions } from './http.ts';
 import type { ListFilter, Store, TaskRecord } from '../store/store.ts';
 import { taskTreeView } from './task-tree-view.ts';
 import { registerTimelineRoutes } from './timeline.ts';
@@ -35,6 +36,8 @@ export interface DetectorStatus {
 
 export interface ApiDeps {
   store: Store;
+  /** Serve HTTPS with this certificate and key; undefined = plain HTTP. */
+  tls?: TlsOptions | undefined;
   commands: { revoke(action: ManualAction): Promise<Revocation>; restore(action: ManualAction): Promise<Revocation> };
   detectorStatus(tenant: string, taskType: string): Promise<DetectorStatus>;
   /** Baselines per task type, for people: what is normal and how many tasks it was learned from. */
@@ -84,7 +87,7 @@ interface ListQuery {
 
 export function buildApiApp(deps: ApiDeps): FastifyInstance {
   // Task ids may be up to 256 characters (encoded, more): the router's default of 100 would answer 414.
-  const app = createHttpServer(deps.logger, { bodyLimit: 64 * 1024, maxParamLength: 1024 });
+  const app = createHttpServer(deps.logger, { bodyLimit: 64 * 1024, maxParamLength: 1024, tls: deps.tls });
 
   app.setErrorHandler((error: FastifyError | TriplineError, request, reply) => {
     if (isTriplineError(error)) {

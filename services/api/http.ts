@@ -56,16 +56,26 @@ for (const method of LOG_METHODS) {
   });
 }
 
+/** A certificate chain (leaf first) and its private key, PEM (services/app/tls.ts reads and checks them). */
+export interface TlsOptions {
+  cert: Buffer;
+  key: Buffer;
+}
+
 /**
  * A fastify instance on Tripline's logger, without per-request log lines (the hot OTLP path would log
  * thousands a second); errors are still logged by the handlers.
  */
 export function createHttpServer(
   logger: Logger,
-  options: { bodyLimit?: number; maxParamLength?: number } = {},
+  options: { bodyLimit?: number; maxParamLength?: number; tls?: TlsOptions | undefined } = {},
 ): FastifyInstance {
   const loggerInstance: FastifyBaseLogger = logger;
+  // An HTTPS server is an HTTP server to every route, hook and close step here (Node's https.Server extends it
+  // with TLS); only fastify's generic parameter differs.
+  const https = options.tls === undefined ? {} : { https: { cert: options.tls.cert, key: options.tls.key } };
   return fastify({
+    ...(https as object),
     loggerInstance,
     logController: new LogController({ disableRequestLogging: true }),
     childLoggerFactory: (logger, bindings, options) => new LazyChildLogger(logger, bindings, options),

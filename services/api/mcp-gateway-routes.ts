@@ -8,14 +8,16 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { McpGateway } from '../mcp-gateway/gateway.ts';
 import type { Logger } from '../shared/logger.ts';
 import { createHttpServer } from './http.ts';
+import type { TlsOptions } from './http.ts';
 
 /** Largest MCP request body (a tool call's arguments). */
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
-export function buildMcpGatewayServer(gateway: McpGateway, logger: Logger): FastifyInstance {
+export function buildMcpGatewayServer(gateway: McpGateway, logger: Logger, tls?: TlsOptions): FastifyInstance {
   const app = createHttpServer(logger.child({ component: 'mcp-gateway' }), {
     bodyLimit: MAX_BODY_BYTES,
     maxParamLength: 256,
+    tls,
   });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));

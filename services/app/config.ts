@@ -5,6 +5,7 @@
  */
 import type { SpendSettings } from '../core/spend/index.ts';
 import { readSpendConfig } from './spend-config.ts';
+import type { TlsFiles } from './tls.ts';
 import { join, resolve } from 'node:path';
 import { parseNotifierConfigs } from '../killswitch/notifiers/config.ts';
 import { DEFAULT_POLICY_DIR } from '../killswitch/settings.ts';
@@ -50,6 +51,8 @@ export interface TriplineConfig {
   api: { host: string; port: number };
   /** The health endpoint of roles without an HTTP server (processors); `port` undefined = none. */
   health: { host: string; port: number | undefined };
+  /** TLS on the API, OTLP and MCP gateway servers (services/app/tls.ts); undefined = plain HTTP. */
+  tls: TlsFiles | undefined;
   store: { dataDir: string; url: string | undefined; username: string; password: string; database: string };
   /** Set → distributed mode over this Kafka cluster; unset → the in-process bus. */
   kafka: {
@@ -149,6 +152,12 @@ export const CONFIG_VARIABLES = [
     "port of a processor's health endpoint (GET /healthz: 200 while it runs); unset = none",
   ],
   ['TRIPLINE_HEALTH_HOST', '127.0.0.1', "address a processor's health endpoint binds"],
+  [
+    'TRIPLINE_TLS_CERT_FILE',
+    '(unset)',
+    'PEM certificate (chain, leaf first) the API, OTLP and MCP gateway servers present: set with TRIPLINE_TLS_KEY_FILE, they speak HTTPS; unset = plain HTTP (terminate TLS in front)',
+  ],
+  ['TRIPLINE_TLS_KEY_FILE', '(unset)', "the certificate's unencrypted PEM private key"],
   ['TRIPLINE_DATA_DIR', './data', 'embedded ClickHouse data directory (used when CLICKHOUSE_URL is unset)'],
   ['CLICKHOUSE_URL', '(unset)', 'ClickHouse server URL; unset = the in-process engine in TRIPLINE_DATA_DIR'],
   ['CLICKHOUSE_USER', 'default', 'ClickHouse server user'],
@@ -397,6 +406,7 @@ export function loadConfig(env: Env = process.env): Readonly<TriplineConfig> {
           ? undefined
           : readInt(env, 'TRIPLINE_HEALTH_PORT', 0, { min: 0, max: 65535 }),
     },
+    tls: readTlsFiles(env),
     store: {
       dataDir,
       url: readUrl(env, 'CLICKHOUSE_URL'),
@@ -460,6 +470,16 @@ function readBus(env: Env): TriplineConfig['bus'] {
     max: capacity,
   });
   return { capacity, tenantCapacity };
+}
+
+function readTlsFiles(env: Env): TlsFiles | undefined {
+  const certFile = readOptionalString(env, 'TRIPLINE_TLS_CERT_FILE');
+  const keyFile = readOptionalString(env, 'TRIPLINE_TLS_KEY_FILE');
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined)
+    throw invalid('TRIPLINE_TLS_CERT_FILE', '', 'a certificate file (TRIPLINE_TLS_KEY_FILE is set)');
+  if (keyFile === undefined) throw invalid('TRIPLINE_TLS_KEY_FILE', '', 'a key file (TRIPLINE_TLS_CERT_FILE is set)');
+  return { certFile: resolve(certFile), keyFile: resolve(keyFile) };
 }
 
 function readLearnerInterval(env: Env): number {

@@ -16,6 +16,7 @@ import { closeHttpServer, createHttpServer, retryAfterWhileClosing } from '../ap
 import { createLogger } from '../shared/logger.ts';
 import { settingsOf, stopper } from './distributed-shared.ts';
 import type { ServiceDeps } from './distributed-shared.ts';
+import { readTls } from './tls.ts';
 
 export interface RunningGateway {
   otlpUrl: string;
@@ -63,7 +64,7 @@ export async function startGatewayService(
       ...(sharesStore ? {} : { store: createMemoryAccessStore() }),
     });
     lifecycle.add(() => auth.stop());
-    const app = createHttpServer(logger.child({ component: 'otlp' }));
+    const app = createHttpServer(logger.child({ component: 'otlp' }), { tls: readTls(config.tls) });
     registerOtlpReceiver(app, {
       maxBodyBytes: config.otlp.maxBodyBytes,
       authenticate: (authorization) => auth.authenticateIngest(authorization),

@@ -49,6 +49,7 @@ import type { Logger } from '../shared/logger.ts';
 import type { BaselineBook } from '../processor/baseline-book.ts';
 import { closeHttpServer } from '../api/http.ts';
 import { drainEmbeddedEngine } from '../store/clickhouse/chdb.ts';
+import { readTls } from './tls.ts';
 
 /** Kept here for the tests, drills and benchmarks that import them from this module. */
 export { startGatewayService } from './distributed-gateway.ts';
@@ -372,6 +373,7 @@ export async function startApiService(
     // Shown once, on the terminal only (never through the logger).
     process.stderr.write(describeGeneratedTokens(auth.generated));
     const app = buildApiApp({
+      tls: readTls(config.tls),
       ...distributedApiDeps(store, killSwitch, bridge, config, logger, baselines, async (tenant, taskId) => {
         // Tokens this process issued are in memory; another API process's are in the credentials table.
         const [newest] = (await enforcement.store.listCredentials(tenant, taskId)).sort(

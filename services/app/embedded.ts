@@ -28,6 +28,7 @@ import type { KillSwitchRuntime, KillSwitchRuntimeOptions } from './killswitch.t
 import { createProcessor } from '../processor/processor.ts';
 import { startIdleSweeper } from './idle-sweeper.ts';
 import { startEmbeddedMcpGateway } from './mcp-gateway.ts';
+import { readTls } from './tls.ts';
 import type { Processor } from '../processor/processor.ts';
 import { FLEET_TASK_TYPE } from '../processor/baseline-book.ts';
 import { messageOf } from '../shared/errors.ts';
@@ -245,7 +246,7 @@ async function startOtlpReceiver(
   addCleanup: AddCleanup,
 ): Promise<string> {
   const { gateway, auth, logger } = parts;
-  const otlpApp = createHttpServer(logger.child({ component: 'otlp' }));
+  const otlpApp = createHttpServer(logger.child({ component: 'otlp' }), { tls: readTls(config.tls) });
   registerOtlpReceiver(otlpApp, {
     maxBodyBytes: config.otlp.maxBodyBytes,
     handler: (request, context) => gateway.ingest(request, context),
@@ -282,6 +283,7 @@ async function startEmbeddedApi(
   const baselines = (): BaselineBook => processor.baselines();
   const apiApp = buildApiApp({
     ...apiDeps(store, processor, detector, bus, logger),
+    tls: readTls(config.tls),
     access: auth.api,
     admin: auth.admin,
     killSwitch: enforcement,

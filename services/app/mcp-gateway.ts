@@ -18,6 +18,7 @@ import { ingestSink, otlpSink } from '../mcp-gateway/span-sink.ts';
 import type { SpanSink } from '../mcp-gateway/span-sink.ts';
 import { TriplineError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
+import { readTls } from './tls.ts';
 
 export interface RunningMcpGateway {
   /** Where the gateway listens, e.g. `http://127.0.0.1:8090`; its servers are at `<url>/mcp/<name>`. */
@@ -87,7 +88,7 @@ async function listen(
     issuer: config.killSwitch.tokenIssuer,
     logger,
   });
-  const app = buildMcpGatewayServer(gateway, logger);
+  const app = buildMcpGatewayServer(gateway, logger, readTls(config.tls));
   let url: string;
   try {
     url = await app.listen({ host: settings.host, port: settings.port });
