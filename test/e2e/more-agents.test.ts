@@ -1,10 +1,15 @@
 /**
- * Three more agent frameworks, each instrumented the way its users instrument it, against Tripline started as
+ * Five more agent frameworks, each instrumented the way its users instrument it, against Tripline started as
  * `npm start` does (for the guide "Agents you already have"):
  *
  * - OpenAI Agents SDK (Python): the SDK's own tracing bridged to OpenTelemetry by
  *   openinference-instrumentation-openai-agents; the SDK's scripted test model (`agents.testing.ScriptedModel`);
  * - CrewAI (Python): openinference-instrumentation-crewai; a scripted `crewai.BaseLLM` with native tool calls;
+ * - smolagents (Python, Hugging Face): openinference-instrumentation-smolagents; a `ToolCallingAgent` whose model is a
+ *   scripted subclass of smolagents' `Model` (every run ends with smolagents' own `final_answer` tool, a tool call
+ *   of its own);
+ * - LlamaIndex (Python): openinference-instrumentation-llama-index; a `FunctionAgent` with `FunctionTool`s whose LLM
+ *   is llama-index-core's `MockFunctionCallingLLM` with a scripted response generator;
  * - Vercel AI SDK (TypeScript): `generateText` with `ai` 7's OpenTelemetry integration (`@ai-sdk/otel`) and
  *   `MockLanguageModelV4` from `ai/test`.
  *
@@ -55,16 +60,29 @@ type Label = 'benign' | 'exfiltration' | 'injection';
 interface Suite {
   name: string;
   /** The venv folder of a Python framework, or undefined for the TypeScript agent. */
-  python?: 'openai_agents' | 'crewai';
+  python?: PythonFramework;
   mode: Mode;
   taskType: string;
   /** The agent's name, when not the script's default. */
   agent?: string;
+  /** Tool calls the framework makes in every run on top of the planned ones (smolagents' `final_answer`). */
+  frameworkToolCalls?: number;
 }
+
+const PYTHON_FRAMEWORKS = ['openai_agents', 'crewai', 'smolagents', 'llama_index'] as const;
+type PythonFramework = (typeof PYTHON_FRAMEWORKS)[number];
 
 const SUITES: Suite[] = [
   { name: 'OpenAI Agents SDK', python: 'openai_agents', mode: 'wrapper', taskType: 'refund_openai_agents_wrapper' },
   { name: 'CrewAI', python: 'crewai', mode: 'trace', taskType: 'refund_crewai_trace' },
+  {
+    name: 'smolagents',
+    python: 'smolagents',
+    mode: 'trace',
+    taskType: 'refund_smolagents_trace',
+    frameworkToolCalls: 1,
+  },
+  { name: 'LlamaIndex', python: 'llama_index', mode: 'wrapper', taskType: 'refund_llama_index_wrapper' },
   { name: 'Vercel AI SDK', mode: 'wrapper', taskType: 'refund_vercel_ai_wrapper' },
   { name: 'Vercel AI SDK', mode: 'trace', taskType: 'refund_vercel_ai_trace' },
 ];
@@ -82,7 +100,10 @@ const WARMUP_RUN = 25;
 const MIXED_BENIGN = 4;
 type PlannedTask = Plan<Label>;
 
-/** One line of an agent's stdout: the task it ran and the trace it ran in (plus how many tools it planned). */
+/**
+ * One line of an agent's stdout: the task it ran and the trace it ran in (plus how many tool calls it made: the
+ * planned ones and the framework's own).
+ */
 interface RanTask {
   label: Label;
   taskId: string | null;
@@ -97,7 +118,7 @@ function exfiltrationCalls(): Call[] {
   ];
 }
 
-describe('more real agents (OpenAI Agents SDK, CrewAI, Vercel AI SDK) against Tripline', () => {
+describe('more real agents (OpenAI Agents SDK, CrewAI, smolagents, LlamaIndex, Vercel AI SDK) against Tripline', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'tripline-e2e-more-'));
   const workDir = mkdtempSync(join(tmpdir(), 'tripline-e2e-more-plans-'));
   const runId = Date.now().toString(36);
@@ -113,9 +134,9 @@ describe('more real agents (OpenAI Agents SDK, CrewAI, Vercel AI SDK) against Tr
     });
 
   beforeAll(async () => {
-    // The first run installs each Python framework from PyPI (CrewAI takes a minute and a half); later runs reuse
+    // The first run installs each Python framework from PyPI (CrewAI and LlamaIndex take a minute and a half each); later runs reuse
     // the cached venvs.
-    await Promise.all(['openai_agents', 'crewai'].map((framework) => pythonFor(framework)));
+    await Promise.all(PYTHON_FRAMEWORKS.map((framework) => pythonFor(framework)));
     tripline = await startTripline();
   }, 20 * 60_000);
 
@@ -164,7 +185,7 @@ describe('more real agents (OpenAI Agents SDK, CrewAI, Vercel AI SDK) against Tr
       .filter((line) => line.startsWith('{'))
       .map((line, index) => ({
         ...(JSON.parse(line) as Omit<RanTask, 'calls'>),
-        calls: plan[index]?.calls.length ?? -1,
+        calls: (plan[index]?.calls.length ?? -1) + (suite.frameworkToolCalls ?? 0),
       }));
     expect(ran.map((entry) => entry.label)).toEqual(plan.map((entry) => entry.label));
     for (const [index, entry] of ran.entries()) {
