@@ -58,5 +58,6 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 function asText(value: unknown): string {
-  return typeof value === 'string' ? value : (JSON.stringify(value) ?? 'null');
+  // Parsed JSON: never undefined, so JSON.stringify gives text.
+  return typeof value === 'string' ? value : JSON.stringify(value);
 }
