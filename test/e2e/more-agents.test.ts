@@ -41,13 +41,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ToolCallDetail } from '../../schemas/events.ts';
 import { openClickHouseStore } from '../../services/store/clickhouse/store.ts';
 import { TEST_AGENT_TOKEN, TEST_AUTH_ENV } from '../helpers/auth.ts';
 import { pythonFor, runPythonAgent } from '../helpers/python.ts';
 import { startTriplineProcess } from '../helpers/tripline-process.ts';
 import type { TriplineProcess } from '../helpers/tripline-process.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { EXFIL_URL, VERDICT_MS, baselineView, benignCalls, rng, taskView } from '../helpers/agent-plans.ts';
+import { EXFIL_URL, VERDICT_MS, baselineView, benignCalls, getJson, rng, taskView } from '../helpers/agent-plans.ts';
 import { invoiceInjectionTests, readStoredEvents } from '../helpers/invoice-injection.ts';
 import type { BaselineView, Call, PlannedTask as Plan, TaskView } from '../helpers/agent-plans.ts';
 
@@ -67,6 +68,11 @@ interface Suite {
   agent?: string;
   /** Tool calls the framework makes in every run on top of the planned ones (smolagents' `final_answer`). */
   frameworkToolCalls?: number;
+  /**
+   * Whether the framework's instrumentation records each turn of the scripted model as one model call (LlamaIndex:
+   * its LLM spans, the request preparation not counted), so a task has one more model call than planned tool calls.
+   */
+  modelCallPerTurn?: boolean;
 }
 
 const PYTHON_FRAMEWORKS = ['openai_agents', 'crewai', 'smolagents', 'llama_index'] as const;
@@ -82,7 +88,13 @@ const SUITES: Suite[] = [
     taskType: 'refund_smolagents_trace',
     frameworkToolCalls: 1,
   },
-  { name: 'LlamaIndex', python: 'llama_index', mode: 'wrapper', taskType: 'refund_llama_index_wrapper' },
+  {
+    name: 'LlamaIndex',
+    python: 'llama_index',
+    mode: 'wrapper',
+    taskType: 'refund_llama_index_wrapper',
+    modelCallPerTurn: true,
+  },
   { name: 'Vercel AI SDK', mode: 'wrapper', taskType: 'refund_vercel_ai_wrapper' },
   { name: 'Vercel AI SDK', mode: 'trace', taskType: 'refund_vercel_ai_trace' },
 ];
@@ -287,6 +299,39 @@ describe('more real agents (OpenAI Agents SDK, CrewAI, smolagents, LlamaIndex, V
               { cause: error },
             );
           }
+        },
+        2 * 60_000,
+      );
+
+      it(
+        "reads the exfiltration's tool call as the framework recorded it: the tool, its target and argument keys",
+        async () => {
+          const [attack] = mixedOf('exfiltration');
+          expect(attack, 'the mixed phase ran').toBeDefined();
+          if (attack === undefined) return;
+          type Timeline = { items: { kind: string; detail: { tool?: ToolCallDetail } }[] } | undefined;
+          const timeline = (): Promise<Timeline> =>
+            getJson(
+              `${tripline.apiUrl}/v1/tasks/${encodeURIComponent(idOf(attack))}/timeline?limit=1000`,
+            ) as Promise<Timeline>;
+          const items = await waitFor(
+            `the http_post of ${idOf(attack)} in its timeline`,
+            async () => {
+              const seen = await timeline();
+              return seen?.items.some((item) => item.detail.tool?.name === 'http_post') === true
+                ? seen.items
+                : undefined;
+            },
+            VERDICT_MS,
+            250,
+          );
+          const post = items.find((item) => item.detail.tool?.name === 'http_post')?.detail.tool;
+          expect(post).toMatchObject({ target: EXFIL_URL, argumentKeys: ['body', 'url'] });
+          if (suite.modelCallPerTurn === true)
+            // A turn per planned call, and the answer.
+            expect(items.filter((item) => item.kind === 'model_call')).toHaveLength(
+              attack.calls - (suite.frameworkToolCalls ?? 0) + 1,
+            );
         },
         2 * 60_000,
       );
