@@ -146,8 +146,8 @@ describe('more real agents (OpenAI Agents SDK, CrewAI, smolagents, LlamaIndex, V
     });
 
   beforeAll(async () => {
-    // The first run installs each Python framework from PyPI (CrewAI and LlamaIndex take a minute and a half each); later runs reuse
-    // the cached venvs.
+    // The first run installs each Python framework from PyPI (CrewAI and LlamaIndex take a minute and a half each);
+    // later runs reuse the cached venvs.
     await Promise.all(PYTHON_FRAMEWORKS.map((framework) => pythonFor(framework)));
     tripline = await startTripline();
   }, 20 * 60_000);
@@ -309,29 +309,37 @@ describe('more real agents (OpenAI Agents SDK, CrewAI, smolagents, LlamaIndex, V
           const [attack] = mixedOf('exfiltration');
           expect(attack, 'the mixed phase ran').toBeDefined();
           if (attack === undefined) return;
-          type Timeline = { items: { kind: string; detail: { tool?: ToolCallDetail } }[] } | undefined;
+          type Items = { kind: string; detail: { tool?: ToolCallDetail } }[];
+          type Timeline = { items: Items } | undefined;
           const timeline = (): Promise<Timeline> =>
             getJson(
               `${tripline.apiUrl}/v1/tasks/${encodeURIComponent(idOf(attack))}/timeline?limit=1000`,
             ) as Promise<Timeline>;
-          const items = await waitFor(
-            `the http_post of ${idOf(attack)} in its timeline`,
-            async () => {
-              const seen = await timeline();
-              return seen?.items.some((item) => item.detail.tool?.name === 'http_post') === true
-                ? seen.items
-                : undefined;
-            },
-            VERDICT_MS,
-            250,
-          );
+          // A turn per planned call, and the answer.
+          const turns = attack.calls - (suite.frameworkToolCalls ?? 0) + 1;
+          const modelCalls = (list: Items): number => list.filter((item) => item.kind === 'model_call').length;
+          let items: Items = [];
+          try {
+            await waitFor(
+              `the http_post of ${idOf(attack)} in its timeline${suite.modelCallPerTurn === true ? `, and ${String(turns)} model calls` : ''}`,
+              async () => {
+                items = (await timeline())?.items ?? [];
+                return (
+                  items.some((item) => item.detail.tool?.name === 'http_post') &&
+                  (suite.modelCallPerTurn !== true || modelCalls(items) >= turns)
+                );
+              },
+              VERDICT_MS,
+              250,
+            );
+          } catch (error) {
+            throw new Error(`${(error as Error).message}; timeline: ${JSON.stringify(items).slice(0, 2000)}`, {
+              cause: error,
+            });
+          }
           const post = items.find((item) => item.detail.tool?.name === 'http_post')?.detail.tool;
           expect(post).toMatchObject({ target: EXFIL_URL, argumentKeys: ['body', 'url'] });
-          if (suite.modelCallPerTurn === true)
-            // A turn per planned call, and the answer.
-            expect(items.filter((item) => item.kind === 'model_call')).toHaveLength(
-              attack.calls - (suite.frameworkToolCalls ?? 0) + 1,
-            );
+          if (suite.modelCallPerTurn === true) expect(modelCalls(items)).toBe(turns);
         },
         2 * 60_000,
       );
