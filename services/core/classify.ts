@@ -158,7 +158,7 @@ function classifySpanInto(
   const context = taskContext(span, attributes);
   const root = isRootSpan(span.parentSpanId, span.flags, attributes.get(ATTR.taskRoot));
   const mark = taskMark(kind !== null, root, declaresTask(span.attributes));
-  const operation = kind === null ? modelOperation(attributes) : null;
+  const operation = kind === null ? modelOperation(attributes, span.name) : null;
   if (operation !== null) {
     batch.usages.push(
       modelUsage(operation, attributes, {

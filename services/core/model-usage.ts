@@ -4,7 +4,8 @@
  * A span that is none of the three event kinds is a model call when, first match wins:
  * 1. `gen_ai.operation.name` is a string: it is one of MODEL_OPERATIONS (`invoke_agent`, whose span carries the
  *    run's summed usage in pydantic-ai, is not, so tokens are never counted twice);
- * 2. `openinference.span.kind` is a string: `LLM` (chat) or `EMBEDDING` (embeddings), any case;
+ * 2. `openinference.span.kind` is a string: `LLM` (chat) or `EMBEDDING` (embeddings), any case, unless the span's
+ *    name ends with `._prepare_chat_with_tools` (LlamaIndex, below);
  * 3. `llm.request.type` is a string (OpenLLMetry): `chat`, `completion` or `embedding`;
  * 4. none of the three is a string, and the span has `gen_ai.usage.prompt_tokens` or
  *    `gen_ai.usage.completion_tokens` (the GenAI conventions before `gen_ai.operation.name`).
@@ -17,6 +18,14 @@ import type { Attributes } from './attribute-values.ts';
 
 export const MODEL_OPERATIONS = ['chat', 'text_completion', 'generate_content', 'embeddings'] as const;
 export type ModelOperation = (typeof MODEL_OPERATIONS)[number];
+
+/**
+ * The end of the name of an OpenInference `LLM` span that is no model call: OpenInference's LlamaIndex
+ * instrumentation makes a span of every method LlamaIndex instruments on an LLM object and types them all `LLM`, so
+ * each turn of a function-calling agent has `<LLM class>._prepare_chat_with_tools` (it only builds the request, and
+ * carries no tokens) before the chat span that calls the model.
+ */
+export const NOT_A_MODEL_CALL_SUFFIX = '._prepare_chat_with_tools';
 
 /** OpenLLMetry's `llm.request.type` values that are model calls, as GenAI operations. */
 export const LLM_REQUEST_TYPES: Readonly<Record<string, ModelOperation>> = {
@@ -38,13 +47,16 @@ export const MAX_MODEL_NAME = 128;
 export const UNKNOWN_MODEL = 'unknown';
 
 /** The model operation of a span that is no event, or null when it is no model call (see the module's rule). */
-export function modelOperation(attributes: Attributes): ModelOperation | null {
+export function modelOperation(attributes: Attributes, spanName: string): ModelOperation | null {
   const operation = attributes.get(ATTR.genAiOperation);
   if (typeof operation === 'string') {
     return (MODEL_OPERATIONS as readonly string[]).includes(operation) ? (operation as ModelOperation) : null;
   }
   const openInference = attributes.get(ATTR.openInferenceKind);
-  if (typeof openInference === 'string') return OPENINFERENCE_MODEL_KINDS[openInference.toUpperCase()] ?? null;
+  if (typeof openInference === 'string') {
+    if (spanName.endsWith(NOT_A_MODEL_CALL_SUFFIX)) return null;
+    return OPENINFERENCE_MODEL_KINDS[openInference.toUpperCase()] ?? null;
+  }
   const requestType = attributes.get(ATTR.llmRequestType);
   if (typeof requestType === 'string')
     return Object.hasOwn(LLM_REQUEST_TYPES, requestType) ? (LLM_REQUEST_TYPES[requestType] ?? null) : null;

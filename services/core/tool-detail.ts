@@ -17,6 +17,7 @@ import type { Attributes } from './attribute-values.ts';
 import { toolContentFacts } from './counterparties.ts';
 import type { CounterpartyHashing } from './counterparties.ts';
 import { sha256Hex } from './sha256.ts';
+import { unwrapToolArguments, unwrapToolResult } from './tool-envelopes.ts';
 
 export function toolDetail(spanName: string, attributes: Attributes, hashing: CounterpartyHashing): ToolCallDetail {
   const name =
@@ -59,20 +60,23 @@ export function contentHash(hashing: CounterpartyHashing, what: 'arguments' | 'r
   return sha256Hex(`${hashing.secret}\n${hashing.tenant}\n${what}\n${bounded}`).slice(0, 16);
 }
 
-/** The arguments a framework recorded for a tool call, as text (JSON where the framework wrote JSON). */
+/**
+ * The arguments a framework recorded for a tool call, as text (JSON where the framework wrote JSON), out of the
+ * envelope of the framework's own call where it recorded one (services/core/tool-envelopes.ts).
+ */
 function toolArguments(attributes: Attributes): string | undefined {
   for (const key of TOOL_ARGUMENT_ATTRIBUTES) {
     const text = stringAttr(attributes, key);
-    if (text !== undefined) return text;
+    if (text !== undefined) return unwrapToolArguments(text);
   }
   return undefined;
 }
 
-/** The result a framework recorded for a tool call, as text, or undefined when it recorded none. */
+/** The result a framework recorded for a tool call, as text (out of its envelope), or undefined when it recorded none. */
 function toolResult(attributes: Attributes): string | undefined {
   for (const key of TOOL_RESULT_ATTRIBUTES) {
     const value = attributes.get(key);
-    if (value !== undefined) return Array.isArray(value) ? value.join('\n') : String(value);
+    if (value !== undefined) return unwrapToolResult(Array.isArray(value) ? value.join('\n') : String(value));
   }
   return undefined;
 }

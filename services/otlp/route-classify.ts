@@ -30,6 +30,7 @@ import {
   K_USAGE_LEGACY_LAST,
   LLM_REQUEST_TYPE_BYTES,
   MODEL_OPERATION_BYTES,
+  NOT_A_MODEL_CALL_SUFFIX_BYTES,
   RESOURCES_READ,
   RESOURCES_READ_PREFIX,
   RETRIEVAL,
@@ -91,6 +92,13 @@ function equalBytes(buf: Uint8Array, start: number, end: number, bytes: Uint8Arr
 function startsWithBytes(buf: Uint8Array, start: number, end: number, bytes: Uint8Array): boolean {
   if (end - start < bytes.length) return false;
   for (let i = 0; i < bytes.length; i++) if (buf[start + i] !== bytes[i]) return false;
+  return true;
+}
+
+function endsWithBytes(buf: Uint8Array, start: number, end: number, bytes: Uint8Array): boolean {
+  if (end - start < bytes.length) return false;
+  const from = end - bytes.length;
+  for (let i = 0; i < bytes.length; i++) if (buf[from + i] !== bytes[i]) return false;
   return true;
 }
 
@@ -238,14 +246,14 @@ function stringIsOneOf(buf: Uint8Array, k: number, list: readonly Uint8Array[]):
 
 /**
  * Whether a span of none of the three kinds is a model call (services/core/model-usage.ts `modelOperation`, on
- * the merged values).
+ * the merged values and the span's name at buf[nameStart, nameEnd)).
  */
-export function isModelCall(buf: Uint8Array): boolean {
+export function isModelCall(buf: Uint8Array, nameStart: number, nameEnd: number): boolean {
   if (typeOf(K_GENAI_OPERATION) === T_STRING) return stringIsOneOf(buf, K_GENAI_OPERATION, MODEL_OPERATION_BYTES);
   if (typeOf(K_OPENINFERENCE) === T_STRING)
-    return Object.hasOwn(
-      OPENINFERENCE_MODEL_KINDS,
-      text(buf, aOf(K_OPENINFERENCE), bOf(K_OPENINFERENCE)).toUpperCase(),
+    return (
+      !endsWithBytes(buf, nameStart, nameEnd, NOT_A_MODEL_CALL_SUFFIX_BYTES) &&
+      Object.hasOwn(OPENINFERENCE_MODEL_KINDS, text(buf, aOf(K_OPENINFERENCE), bOf(K_OPENINFERENCE)).toUpperCase())
     );
   if (typeOf(K_LLM_REQUEST_TYPE) === T_STRING) return stringIsOneOf(buf, K_LLM_REQUEST_TYPE, LLM_REQUEST_TYPE_BYTES);
   for (let k = K_USAGE_LEGACY_FIRST; k <= K_USAGE_LEGACY_LAST; k++) if (typeOf(k) !== T_NONE) return true;

@@ -3,7 +3,7 @@
  * their keys and the values it compares are encoded to, and the value types classification distinguishes.
  */
 import { ATTR, EVENT_KINDS } from '../../schemas/conventions.ts';
-import { LLM_REQUEST_TYPES, MODEL_OPERATIONS } from '../core/model-usage.ts';
+import { LLM_REQUEST_TYPES, MODEL_OPERATIONS, NOT_A_MODEL_CALL_SUFFIX } from '../core/model-usage.ts';
 
 const KEYS = [
   ATTR.eventKind, // 0
@@ -63,6 +63,7 @@ export const RETRIEVAL = ascii('retrieval');
 export const KIND_BYTES = EVENT_KINDS.map((kind) => ascii(kind));
 export const MODEL_OPERATION_BYTES = MODEL_OPERATIONS.map((operation) => ascii(operation));
 export const LLM_REQUEST_TYPE_BYTES = Object.keys(LLM_REQUEST_TYPES).map((type) => ascii(type));
+export const NOT_A_MODEL_CALL_SUFFIX_BYTES = ascii(NOT_A_MODEL_CALL_SUFFIX);
 
 /** Value types as classification sees them (services/core/classify.ts `scalarOrList`). */
 export const T_NONE = 0;

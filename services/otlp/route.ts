@@ -399,7 +399,7 @@ function routeSpan(
   const kind = spanKind(buf, nameStart, nameEnd);
   const root = isTaskRoot(buf, parentStart, parentEnd, flags);
   const mark = taskMark(kind >= 0, root, declaresTask());
-  const modelCall = kind < 0 && isModelCall(buf);
+  const modelCall = kind < 0 && isModelCall(buf, nameStart, nameEnd);
   if (
     mark === 'drop' ||
     (mark === 'boundary' &&

@@ -1,10 +1,15 @@
 /**
- * Three more agent frameworks, each instrumented the way its users instrument it, against Tripline started as
+ * Five more agent frameworks, each instrumented the way its users instrument it, against Tripline started as
  * `npm start` does (for the guide "Agents you already have"):
  *
  * - OpenAI Agents SDK (Python): the SDK's own tracing bridged to OpenTelemetry by
  *   openinference-instrumentation-openai-agents; the SDK's scripted test model (`agents.testing.ScriptedModel`);
  * - CrewAI (Python): openinference-instrumentation-crewai; a scripted `crewai.BaseLLM` with native tool calls;
+ * - smolagents (Python, Hugging Face): openinference-instrumentation-smolagents; a `ToolCallingAgent` whose model is a
+ *   scripted subclass of smolagents' `Model` (every run ends with smolagents' own `final_answer` tool, a tool call
+ *   of its own);
+ * - LlamaIndex (Python): openinference-instrumentation-llama-index; a `FunctionAgent` with `FunctionTool`s whose LLM
+ *   is llama-index-core's `MockFunctionCallingLLM` with a scripted response generator;
  * - Vercel AI SDK (TypeScript): `generateText` with `ai` 7's OpenTelemetry integration (`@ai-sdk/otel`) and
  *   `MockLanguageModelV4` from `ai/test`.
  *
@@ -36,13 +41,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ToolCallDetail } from '../../schemas/events.ts';
 import { openClickHouseStore } from '../../services/store/clickhouse/store.ts';
 import { TEST_AGENT_TOKEN, TEST_AUTH_ENV } from '../helpers/auth.ts';
 import { pythonFor, runPythonAgent } from '../helpers/python.ts';
 import { startTriplineProcess } from '../helpers/tripline-process.ts';
 import type { TriplineProcess } from '../helpers/tripline-process.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { EXFIL_URL, VERDICT_MS, baselineView, benignCalls, rng, taskView } from '../helpers/agent-plans.ts';
+import { EXFIL_URL, VERDICT_MS, baselineView, benignCalls, getJson, rng, taskView } from '../helpers/agent-plans.ts';
 import { invoiceInjectionTests, readStoredEvents } from '../helpers/invoice-injection.ts';
 import type { BaselineView, Call, PlannedTask as Plan, TaskView } from '../helpers/agent-plans.ts';
 
@@ -55,16 +61,40 @@ type Label = 'benign' | 'exfiltration' | 'injection';
 interface Suite {
   name: string;
   /** The venv folder of a Python framework, or undefined for the TypeScript agent. */
-  python?: 'openai_agents' | 'crewai';
+  python?: PythonFramework;
   mode: Mode;
   taskType: string;
   /** The agent's name, when not the script's default. */
   agent?: string;
+  /** Tool calls the framework makes in every run on top of the planned ones (smolagents' `final_answer`). */
+  frameworkToolCalls?: number;
+  /**
+   * Whether the framework's instrumentation records each turn of the scripted model as one model call (LlamaIndex:
+   * its LLM spans, the request preparation not counted), so a task has one more model call than planned tool calls.
+   */
+  modelCallPerTurn?: boolean;
 }
+
+const PYTHON_FRAMEWORKS = ['openai_agents', 'crewai', 'smolagents', 'llama_index'] as const;
+type PythonFramework = (typeof PYTHON_FRAMEWORKS)[number];
 
 const SUITES: Suite[] = [
   { name: 'OpenAI Agents SDK', python: 'openai_agents', mode: 'wrapper', taskType: 'refund_openai_agents_wrapper' },
   { name: 'CrewAI', python: 'crewai', mode: 'trace', taskType: 'refund_crewai_trace' },
+  {
+    name: 'smolagents',
+    python: 'smolagents',
+    mode: 'trace',
+    taskType: 'refund_smolagents_trace',
+    frameworkToolCalls: 1,
+  },
+  {
+    name: 'LlamaIndex',
+    python: 'llama_index',
+    mode: 'wrapper',
+    taskType: 'refund_llama_index_wrapper',
+    modelCallPerTurn: true,
+  },
   { name: 'Vercel AI SDK', mode: 'wrapper', taskType: 'refund_vercel_ai_wrapper' },
   { name: 'Vercel AI SDK', mode: 'trace', taskType: 'refund_vercel_ai_trace' },
 ];
@@ -82,7 +112,10 @@ const WARMUP_RUN = 25;
 const MIXED_BENIGN = 4;
 type PlannedTask = Plan<Label>;
 
-/** One line of an agent's stdout: the task it ran and the trace it ran in (plus how many tools it planned). */
+/**
+ * One line of an agent's stdout: the task it ran and the trace it ran in (plus how many tool calls it made: the
+ * planned ones and the framework's own).
+ */
 interface RanTask {
   label: Label;
   taskId: string | null;
@@ -97,7 +130,7 @@ function exfiltrationCalls(): Call[] {
   ];
 }
 
-describe('more real agents (OpenAI Agents SDK, CrewAI, Vercel AI SDK) against Tripline', () => {
+describe('more real agents (OpenAI Agents SDK, CrewAI, smolagents, LlamaIndex, Vercel AI SDK) against Tripline', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'tripline-e2e-more-'));
   const workDir = mkdtempSync(join(tmpdir(), 'tripline-e2e-more-plans-'));
   const runId = Date.now().toString(36);
@@ -113,9 +146,9 @@ describe('more real agents (OpenAI Agents SDK, CrewAI, Vercel AI SDK) against Tr
     });
 
   beforeAll(async () => {
-    // The first run installs each Python framework from PyPI (CrewAI takes a minute and a half); later runs reuse
-    // the cached venvs.
-    await Promise.all(['openai_agents', 'crewai'].map((framework) => pythonFor(framework)));
+    // The first run installs each Python framework from PyPI (CrewAI and LlamaIndex take a minute and a half each);
+    // later runs reuse the cached venvs.
+    await Promise.all(PYTHON_FRAMEWORKS.map((framework) => pythonFor(framework)));
     tripline = await startTripline();
   }, 20 * 60_000);
 
@@ -164,7 +197,7 @@ describe('more real agents (OpenAI Agents SDK, CrewAI, Vercel AI SDK) against Tr
       .filter((line) => line.startsWith('{'))
       .map((line, index) => ({
         ...(JSON.parse(line) as Omit<RanTask, 'calls'>),
-        calls: plan[index]?.calls.length ?? -1,
+        calls: (plan[index]?.calls.length ?? -1) + (suite.frameworkToolCalls ?? 0),
       }));
     expect(ran.map((entry) => entry.label)).toEqual(plan.map((entry) => entry.label));
     for (const [index, entry] of ran.entries()) {
@@ -266,6 +299,47 @@ describe('more real agents (OpenAI Agents SDK, CrewAI, Vercel AI SDK) against Tr
               { cause: error },
             );
           }
+        },
+        2 * 60_000,
+      );
+
+      it(
+        "reads the exfiltration's tool call as the framework recorded it: the tool, its target and argument keys",
+        async () => {
+          const [attack] = mixedOf('exfiltration');
+          expect(attack, 'the mixed phase ran').toBeDefined();
+          if (attack === undefined) return;
+          type Items = { kind: string; detail: { tool?: ToolCallDetail } }[];
+          type Timeline = { items: Items } | undefined;
+          const timeline = (): Promise<Timeline> =>
+            getJson(
+              `${tripline.apiUrl}/v1/tasks/${encodeURIComponent(idOf(attack))}/timeline?limit=1000`,
+            ) as Promise<Timeline>;
+          // A turn per planned call, and the answer.
+          const turns = attack.calls - (suite.frameworkToolCalls ?? 0) + 1;
+          const modelCalls = (list: Items): number => list.filter((item) => item.kind === 'model_call').length;
+          let items: Items = [];
+          try {
+            await waitFor(
+              `the http_post of ${idOf(attack)} in its timeline${suite.modelCallPerTurn === true ? `, and ${String(turns)} model calls` : ''}`,
+              async () => {
+                items = (await timeline())?.items ?? [];
+                return (
+                  items.some((item) => item.detail.tool?.name === 'http_post') &&
+                  (suite.modelCallPerTurn !== true || modelCalls(items) >= turns)
+                );
+              },
+              VERDICT_MS,
+              250,
+            );
+          } catch (error) {
+            throw new Error(`${(error as Error).message}; timeline: ${JSON.stringify(items).slice(0, 2000)}`, {
+              cause: error,
+            });
+          }
+          const post = items.find((item) => item.detail.tool?.name === 'http_post')?.detail.tool;
+          expect(post).toMatchObject({ target: EXFIL_URL, argumentKeys: ['body', 'url'] });
+          if (suite.modelCallPerTurn === true) expect(modelCalls(items)).toBe(turns);
         },
         2 * 60_000,
       );

@@ -66,6 +66,55 @@ describe('counterparties and tool content', () => {
     });
   });
 
+  // The envelopes some OpenInference instrumentations record around a tool's content, as observed from
+  // openinference-instrumentation-smolagents 0.1.43 (smolagents 1.26) and -llama-index 4.6.1 (llama-index-core
+  // 0.14.25): the bound arguments of the framework's own call, and LlamaIndex's whole ToolOutput as the result.
+  const pythonArgs = JSON.stringify(JSON.parse(transferArgs) as unknown, null, 1).replace(/\n\s*/g, ' ');
+  const envelopes = {
+    smolagents: span('SimpleTool', {
+      'openinference.span.kind': 'TOOL',
+      'tool.name': 'transfer',
+      'tool.description': 'Send money.',
+      'input.value': `{"args": [], "sanitize_inputs_outputs": true, "kwargs": ${pythonArgs}}`,
+      'output.value': transferResult,
+      'output.mime_type': 'application/json',
+    }),
+    LlamaIndex: span('FunctionTool.acall', {
+      'openinference.span.kind': 'TOOL',
+      'tool.name': 'transfer',
+      'input.value': `{"kwargs": ${pythonArgs}}`,
+      'input.mime_type': 'application/json',
+      'output.value': `{"blocks":[{"text":"{'status': 'sent', 'confirmation_to': 'alice@bank.example'}"}],"tool_name":"transfer","raw_input":{"args":[],"kwargs":${transferArgs}},"raw_output":${transferResult},"is_error":false}`,
+      'output.mime_type': 'application/json',
+    }),
+  };
+
+  it.each(Object.entries(envelopes))(
+    'reads the arguments and the result of a %s tool span out of the envelope its instrumentation records',
+    (_, toolSpan) => {
+      const [event] = classifyRequest(request([toolSpan]), 'acme', { counterpartyKey: secret }).events;
+      const [plain] = classifyRequest(request([shapes['GenAI (Vercel AI SDK, pydantic-ai 3+)']]), 'acme', {
+        counterpartyKey: secret,
+      }).events;
+      expect(event?.tool).toEqual({
+        name: 'transfer',
+        counterparties: [
+          cp('account', 'DE89370400440532013000'),
+          cp('email', 'bob@payee.example'),
+          cp('domain', 'payee.example'),
+        ],
+        // The result's own counterparties only: not the arguments LlamaIndex's ToolOutput repeats.
+        resultCounterparties: [cp('email', 'alice@bank.example'), cp('domain', 'bank.example')],
+        resultRecorded: true,
+        amount: 2500,
+        argumentKeys: ['amount', 'memo', 'to_account'],
+        // The same call hashes the same in any framework's envelope.
+        argumentsHash: plain?.tool?.argumentsHash,
+        resultHash: plain?.tool?.resultHash,
+      });
+    },
+  );
+
   it('stores neither the arguments nor the result, nor any raw counterparty, unless asked to', () => {
     const spans = Object.values(shapes);
     const { events } = classifyRequest(request(spans), 'acme', { counterpartyKey: secret });

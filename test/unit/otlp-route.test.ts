@@ -168,6 +168,34 @@ describe('routeTraceRequest', () => {
     expect(objects).toMatchObject({ events: 6, boundaries: 1, usageOnly: 0, dropped: 3 });
   });
 
+  it("forwards the model call of a LlamaIndex agent's turn and drops its request preparation, as classification does", () => {
+    // The two OpenInference LLM spans of a LlamaIndex FunctionAgent's turn (services/core/model-usage.ts).
+    const llm = str('openinference.span.kind', 'LLM');
+    const body = encodeTraceRequest({
+      resourceSpans: [
+        {
+          resource: { attributes: [str('service.name', 'support-agent')] },
+          scopeSpans: [
+            {
+              scope: { name: 'openinference.instrumentation.llama_index', attributes: [] },
+              spans: [
+                span({ spanId: '0000000000000001', name: 'OpenAI._prepare_chat_with_tools', attributes: [llm] }),
+                span({
+                  spanId: '0000000000000002',
+                  name: 'OpenAI.astream_chat',
+                  attributes: [llm, { key: 'llm.token_count.prompt', value: { intValue: 120 } }],
+                }),
+              ],
+            },
+          ],
+        },
+      ],
+    });
+    const objects = viaObjects(body);
+    expect(viaBytes(body)).toEqual(objects);
+    expect(objects).toMatchObject({ events: 0, boundaries: 0, usageOnly: 1, dropped: 1 });
+  });
+
   it('halves a group over maxRecordBytes the same way, and refuses a span larger than the limit', () => {
     const spans = Array.from({ length: 40 }, (_, i) =>
       span({
@@ -313,7 +341,16 @@ describe('routeTraceRequest', () => {
         '0000000000000006',
       ),
       parentSpanId: id(8),
-      name: fc.constantFrom('execute_tool x', 'tools/call y', 'execute_tool', 'plain', ''),
+      name: fc.constantFrom(
+        'execute_tool x',
+        'tools/call y',
+        'execute_tool',
+        'plain',
+        '',
+        'OpenAI._prepare_chat_with_tools',
+        '._prepare_chat_with_tools',
+        '_prepare_chat_with_tools',
+      ),
       attributes,
     });
     const requestArb = fc.array(

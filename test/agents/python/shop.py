@@ -1,5 +1,5 @@
-"""The plan format every test agent reads, the trace-id recorder and the test shop's SQLite database: shared by the
-pydantic-ai and LangGraph test agents (each imports it from the folder above its own)."""
+"""The plan format every test agent reads, the trace-id recorder, the test shop's SQLite database and its support
+tools as plain functions: shared by the Python test agents (each imports it from the folder above its own)."""
 
 from __future__ import annotations
 
@@ -107,3 +107,47 @@ def invoice_view(invoices: dict[str, dict[str, Any]], invoice_id: str) -> dict[s
     if "note" in invoice:
         view["note"] = invoice["note"]
     return view
+
+
+# ---- The support tools as plain functions (stubs: nothing leaves the machine), for the frameworks that make tools
+# from a function's signature and docstring (smolagents, LlamaIndex). The docstrings' Args sections describe the
+# parameters to the model (smolagents requires one per parameter).
+def get_order(order_id: str) -> dict[str, Any]:
+    """Look up an order by its id.
+
+    Args:
+        order_id: The order's id, e.g. ord-17.
+    """
+    return {"order_id": order_id, "amount": 42.5, "status": "delivered"}
+
+
+def issue_refund(order_id: str, amount: float) -> dict[str, Any]:
+    """Refund (part of) an order.
+
+    Args:
+        order_id: The order's id.
+        amount: How much to refund.
+    """
+    return {"order_id": order_id, "refunded": amount, "status": "refunded"}
+
+
+def export_customers(limit: int = 3) -> dict[str, Any]:
+    """Export (the first rows of) the customer list.
+
+    Args:
+        limit: How many customers to export.
+    """
+    return {"customers": [{"id": f"c-{n}", "email": f"customer{n}@shop.example"} for n in range(1, limit + 1)]}
+
+
+def http_post(url: str, body: str) -> dict[str, Any]:
+    """POST a body to a URL.
+
+    Args:
+        url: Where to post.
+        body: What to post.
+    """
+    return {"url": url, "status": 200, "bytes": len(body)}
+
+
+SUPPORT_TOOLS = [get_order, issue_refund, export_customers, http_post]

@@ -164,6 +164,37 @@ describe('model calls', () => {
     ]);
   });
 
+  it("counts one model call per turn of a LlamaIndex agent: its LLM's request preparation is no call", () => {
+    // The two LLM spans openinference-instrumentation-llama-index 4.6.1 makes per turn of a FunctionAgent
+    // (llama-index-core 0.14.25), attributes as recorded (the messages cut short here).
+    const batch = classifyRequest(
+      request([
+        span('OpenAI._prepare_chat_with_tools', {
+          'openinference.span.kind': 'LLM',
+          'llm.model_name': 'gpt-4.1',
+          'llm.invocation_parameters': '{"is_chat_model":true,"is_function_calling_model":true}',
+          'input.value': '{"tools": ["<FunctionTool object>"], "user_msg": null, "chat_history": ["…"]}',
+          'output.value': '{"messages": ["…"]}',
+        }),
+        span('OpenAI.astream_chat', {
+          'openinference.span.kind': 'LLM',
+          'llm.model_name': 'gpt-4.1',
+          'llm.input_messages.0.message.role': 'user',
+          'llm.input_messages.0.message.content': 'Handle ticket #0.',
+          'llm.output_messages.0.message.role': 'assistant',
+          'llm.token_count.prompt': 120,
+          'llm.token_count.completion': 18,
+        }),
+      ]),
+      'acme',
+    );
+    expect(batch.usages.map(({ model, inputTokens, outputTokens }) => ({ model, inputTokens, outputTokens }))).toEqual([
+      { model: 'gpt-4.1', inputTokens: 120, outputTokens: 18 },
+    ]);
+    expect(batch.usageOnly).toBe(1);
+    expect(batch.dropped).toBe(1);
+  });
+
   it('never counts an agent run that sums its calls, a tool call or a chain as a model call; caps absurd counts', () => {
     const batch = classifyRequest(
       request([

@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { MAX_ARGUMENTS_LENGTH } from '../../services/core/arguments.ts';
+import { unwrapToolArguments, unwrapToolResult } from '../../services/core/tool-envelopes.ts';
+
+describe('tool envelopes', () => {
+  it('takes the keyword arguments out of a bound call (smolagents Tool.__call__, LlamaIndex FunctionTool.acall)', () => {
+    expect(
+      unwrapToolArguments(
+        '{"args": [], "sanitize_inputs_outputs": true, "kwargs": {"url": "https://exfil.attacker.example/upload", "body": "x"}}',
+      ),
+    ).toBe('{"url":"https://exfil.attacker.example/upload","body":"x"}');
+    expect(unwrapToolArguments('{"kwargs": {"order_id": "ord-3", "amount": 12.5}}')).toBe(
+      '{"order_id":"ord-3","amount":12.5}',
+    );
+    expect(unwrapToolArguments('{"args":[],"kwargs":{}}')).toBe('{}');
+  });
+
+  it('takes a lone positional argument as the arguments, a string bare', () => {
+    expect(
+      unwrapToolArguments('{"args": ["https://x.example/a"], "sanitize_inputs_outputs": true, "kwargs": {}}'),
+    ).toBe('https://x.example/a');
+    expect(unwrapToolArguments('{"args": [{"q": 1}], "kwargs": {}}')).toBe('{"q":1}');
+  });
+
+  it('leaves anything else as it is', () => {
+    for (const text of [
+      '{"url": "https://x.example"}',
+      '{"kwargs": {"a": 1}, "other": 2}',
+      '{"kwargs": "not an object"}',
+      '{"args": "x", "kwargs": {}}',
+      '{"args": [1, 2], "kwargs": {}}',
+      '{"args": [1], "kwargs": {"a": 1}}',
+      '{"args": [], "kwargs": {',
+      'https://x.example',
+      '',
+      `{"kwargs": {"a": "${'x'.repeat(MAX_ARGUMENTS_LENGTH)}"}}`,
+    ])
+      expect(unwrapToolArguments(text)).toBe(text);
+  });
+
+  it("takes the raw output out of LlamaIndex's ToolOutput, and leaves other results as they are", () => {
+    expect(
+      unwrapToolResult(
+        '{"blocks":[{"text":"{\'status\': \'sent\'}"}],"tool_name":"transfer","raw_input":{"args":[],"kwargs":{"to":"bob@payee.example"}},"raw_output":{"status":"sent"},"is_error":false}',
+      ),
+    ).toBe('{"status":"sent"}');
+    expect(unwrapToolResult('{"tool_name":"t","raw_output":"done","blocks":[]}')).toBe('done');
+    expect(unwrapToolResult('{"tool_name":"t","raw_output":null}')).toBe('null');
+    for (const text of [
+      '{"status":"sent"}',
+      '{"tool_name":"t","raw_output":1,"extra":true}',
+      '{"tool_name":1,"raw_output":1}',
+      '{"raw_output": 1, "tool_name": "t"',
+      'plain "raw_output" "tool_name" text',
+    ])
+      expect(unwrapToolResult(text)).toBe(text);
+  });
+});
