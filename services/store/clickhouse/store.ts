@@ -45,7 +45,7 @@ import type { StoreLogger } from './client.ts';
 import { checkAlert, checkBaseline, checkEvent, checkRevocation, checkTask } from './checks.ts';
 import type { Check } from './checks.ts';
 import { CODE, clickHouseErrorCode } from './error-codes.ts';
-import { eventToRow } from './event-rows.ts';
+import { EVENT_ROW_COLUMNS, eventRowValues } from './event-rows.ts';
 import { eventsOfTask, eventsOfTasks } from './event-queries.ts';
 import { DEFAULT_MIGRATIONS_DIR, runMigrations } from './migrations.ts';
 import { pageQuery, toPage } from './page-queries.ts';
@@ -67,6 +67,7 @@ import type { AlertRowOut, BaselineRowOut, RevocationRowOut } from './rows.ts';
 import { openEmbeddedEngine, openServer, releaseEmbedded, storeClientSetup } from './store-connection.ts';
 import { activeTasks, childTasksOf, findTask, findTasks } from './task-queries.ts';
 import { compactRows } from './values.ts';
+import type { PositionalRows } from './values.ts';
 
 export type { StoreLogger } from './client.ts';
 
@@ -127,6 +128,9 @@ export async function openClickHouseStore(options: ClickHouseStoreOptions): Prom
 }
 
 type Table = 'events' | 'alerts' | 'revocations' | 'tasks' | 'baselines';
+
+/** Event rows straight as their values (eventRowValues: no keyed row in between, no second escaping of JSON). */
+const EVENT_ROWS: PositionalRows<ScoredEvent> = { columns: EVENT_ROW_COLUMNS, values: eventRowValues };
 
 class ClickHouseStore implements Store {
   readonly #client: ClickHouseClient;
@@ -196,16 +200,18 @@ class ClickHouseStore implements Store {
     table: Table | 'model_usage',
     rows: readonly T[],
     check: (row: T) => Check,
-    toRow: (row: T) => object,
+    toRow: ((row: T) => object) | PositionalRows<T>,
     idOf: (row: T) => string,
     client = this.#client,
   ): Promise<void> {
+    const positional = typeof toRow === 'function' ? undefined : toRow;
     const accepted: object[] = [];
     const rejected: { id: string; problem: string }[] = [];
     for (const row of rows) {
       const problem = check(row);
-      if (problem === undefined) accepted.push(toRow(row));
-      else rejected.push({ id: idOf(row), problem });
+      if (problem !== undefined) rejected.push({ id: idOf(row), problem });
+      else if (positional !== undefined) accepted.push(positional.values(row));
+      else if (typeof toRow === 'function') accepted.push(toRow(row));
     }
     if (rejected.length > 0) {
       this.#logger.warn(
@@ -214,7 +220,10 @@ class ClickHouseStore implements Store {
       );
     }
     if (accepted.length === 0) return;
-    const { columns, values } = compactRows(accepted);
+    const { columns, values } =
+      positional === undefined
+        ? compactRows(accepted)
+        : { columns: positional.columns, values: accepted as unknown[][] };
     const body = values.map((row) => JSON.stringify(row)).join('\n');
     await this.#run(`insert into ${table}`, async () => {
       // The settings in the statement, and none as `clickhouse_settings`: the in-process engine would prefix `SET …;`
@@ -242,7 +251,7 @@ class ClickHouseStore implements Store {
   }
 
   insertEvents(rows: readonly ScoredEvent[]): Promise<void> {
-    return this.#insert('events', rows, checkEvent, eventToRow, (row) => row.event.id);
+    return this.#insert('events', rows, checkEvent, EVENT_ROWS, (row) => row.event.id);
   }
 
   insertAlerts(rows: readonly Alert[]): Promise<void> {
