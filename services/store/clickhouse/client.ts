@@ -60,11 +60,6 @@ export const BULK_INSERT_SETTINGS: ClickHouseSettings = {
   ...INSERT_SETTINGS,
   optimize_on_insert: 0,
   input_format_parallel_parsing: 0,
-  // A JSON object or array given for a String column is stored as its text, byte for byte (the engine's default,
-  // said here so that no server profile changes it): the event rows send their JSON columns so (eventRowValues in
-  // services/store/clickhouse/event-rows.ts).
-  input_format_json_read_objects_as_strings: 1,
-  input_format_json_read_arrays_as_strings: 1,
 };
 /**
  * QUERY_SETTINGS unset, for a statement that returns no rows: the in-process engine turns a client's settings into

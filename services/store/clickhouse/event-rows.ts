@@ -15,7 +15,7 @@ import type {
   Verdict,
 } from '../../../schemas/events.ts';
 import type { ScoredEvent } from '../store.ts';
-import { toolFactsOfRow, toolFactsText, toolFactsValue } from './tool-facts.ts';
+import { toolFactsOfRow, toolFactsText } from './tool-facts.ts';
 import { fromMicros, utcText, wellFormed } from './values.ts';
 
 export interface EventRowIn {
@@ -167,13 +167,9 @@ export const EVENT_ROW_COLUMNS: readonly (keyof EventRowIn)[] = [
 ];
 
 /**
- * eventToRow's values in EVENT_ROW_COLUMNS order, ready for a `JSONCompactEachRow` line (compactRows' work done
- * here, without the keyed row in between): strings made well-formed, and the three JSON text columns
- * (`tool_facts`, `attributes`, `contributions`) as the values themselves, so the line is serialised in one pass
- * instead of their text being escaped again inside it. ClickHouse reads a JSON object or array given for a String
- * column as its text, byte for byte (`input_format_json_read_objects_as_strings`, `…_arrays_as_strings`: see
- * BULK_INSERT_SETTINGS), which is the text eventToRow would have sent; that text is always well-formed, as
- * JSON.stringify escapes lone surrogates.
+ * eventToRow's values in EVENT_ROW_COLUMNS order, as compactRows would make them of its row (strings well-formed;
+ * the JSON text columns are JSON.stringify's text, always well-formed as it escapes lone surrogates), without the
+ * keyed row in between or reading its values back out of it.
  */
 export function eventRowValues({ event: e, verdict: v }: ScoredEvent): unknown[] {
   const { tool, data, privilege } = e;
@@ -199,7 +195,7 @@ export function eventRowValues({ event: e, verdict: v }: ScoredEvent): unknown[]
     cell(tool?.sideEffect ?? null),
     cell(tool?.target ?? null),
     cell(tool?.callId ?? null),
-    toolFactsValue(tool),
+    toolFactsText(tool),
     cell(data?.resource ?? null),
     cell(data?.system ?? null),
     cell(data?.operation ?? null),
@@ -213,12 +209,12 @@ export function eventRowValues({ event: e, verdict: v }: ScoredEvent): unknown[]
     cell(privilege?.resource ?? null),
     cell(privilege?.grantedBy ?? null),
     cell(privilege?.approved ?? null),
-    e.attributes,
+    JSON.stringify(e.attributes),
     cell(v.score),
     cell(v.decision),
     cell(v.regime),
     reasons,
-    v.contributions,
+    JSON.stringify(v.contributions),
     cell(v.hardRule ?? null),
     cell(v.shadow),
   ];

@@ -129,7 +129,7 @@ export async function openClickHouseStore(options: ClickHouseStoreOptions): Prom
 
 type Table = 'events' | 'alerts' | 'revocations' | 'tasks' | 'baselines';
 
-/** Event rows straight as their values (eventRowValues: no keyed row in between, no second escaping of JSON). */
+/** Event rows straight as their values (eventRowValues: no keyed row in between to read them back out of). */
 const EVENT_ROWS: PositionalRows<ScoredEvent> = { columns: EVENT_ROW_COLUMNS, values: eventRowValues };
 
 class ClickHouseStore implements Store {

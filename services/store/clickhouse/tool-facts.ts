@@ -28,12 +28,6 @@ const KINDS: ReadonlySet<string> = new Set<CounterpartyKind>([
 ]);
 
 export function toolFactsText(tool: ToolCallDetail | undefined): string {
-  const facts = toolFactsValue(tool);
-  return facts === '' ? '' : JSON.stringify(facts);
-}
-
-/** What toolFactsText writes, before its JSON: the facts object, or '' when there are none. */
-export function toolFactsValue(tool: ToolCallDetail | undefined): ToolFacts | '' {
   if (tool === undefined) return '';
   const facts: ToolFacts = {};
   if (tool.counterparties !== undefined) facts.counterparties = tool.counterparties;
@@ -44,7 +38,7 @@ export function toolFactsValue(tool: ToolCallDetail | undefined): ToolFacts | ''
   if (tool.argumentKeys !== undefined) facts.argumentKeys = tool.argumentKeys;
   if (tool.argumentsHash !== undefined) facts.argumentsHash = tool.argumentsHash;
   if (tool.resultHash !== undefined) facts.resultHash = tool.resultHash;
-  return Object.keys(facts).length === 0 ? '' : facts;
+  return Object.keys(facts).length === 0 ? '' : JSON.stringify(facts);
 }
 
 function counterpartiesOf(value: unknown): Counterparty[] | undefined {
