@@ -205,12 +205,14 @@ class ClickHouseStore implements Store {
     client = this.#client,
   ): Promise<void> {
     const positional = typeof toRow === 'function' ? undefined : toRow;
+    // Keyed rows, or (positional rows) each row's line at once: its values die young instead of waiting for the rest.
     const accepted: object[] = [];
+    const lines: string[] = [];
     const rejected: { id: string; problem: string }[] = [];
     for (const row of rows) {
       const problem = check(row);
       if (problem !== undefined) rejected.push({ id: idOf(row), problem });
-      else if (positional !== undefined) accepted.push(positional.values(row));
+      else if (positional !== undefined) lines.push(JSON.stringify(positional.values(row)));
       else if (typeof toRow === 'function') accepted.push(toRow(row));
     }
     if (rejected.length > 0) {
@@ -219,12 +221,14 @@ class ClickHouseStore implements Store {
         'store left out rows that cannot be stored',
       );
     }
-    if (accepted.length === 0) return;
-    const { columns, values } =
-      positional === undefined
-        ? compactRows(accepted)
-        : { columns: positional.columns, values: accepted as unknown[][] };
-    const body = values.map((row) => JSON.stringify(row)).join('\n');
+    if (accepted.length === 0 && lines.length === 0) return;
+    let columns: readonly string[];
+    if (positional === undefined) {
+      const compact = compactRows(accepted);
+      columns = compact.columns;
+      for (const values of compact.values) lines.push(JSON.stringify(values));
+    } else columns = positional.columns;
+    const body = lines.join('\n');
     await this.#run(`insert into ${table}`, async () => {
       // The settings in the statement, and none as `clickhouse_settings`: the in-process engine would prefix `SET …;`
       // statements, and a multi-statement query is lexed whole, rows included (+0.16 CPU-s per 10k event rows).
