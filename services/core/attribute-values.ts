@@ -14,6 +14,36 @@ export interface Attributes extends Iterable<[string, AttributeValue | readonly 
   has(key: string): boolean;
 }
 
+type AttributeEntryValue = AttributeValue | readonly AttributeValue[];
+
+/**
+ * A span's attributes over its resource's, iterated in the order a merged Map would have (resource keys first,
+ * holding the span's value where it has one, then the span's other keys), without copying either. Its layers are
+ * open so that a hot reader (keptAttributes) walks them without a generator.
+ */
+export class LayeredAttributes implements Attributes {
+  readonly resource: ReadonlyMap<string, AttributeEntryValue>;
+  readonly own: ReadonlyMap<string, AttributeEntryValue>;
+
+  constructor(resource: ReadonlyMap<string, AttributeEntryValue>, own: ReadonlyMap<string, AttributeEntryValue>) {
+    this.resource = resource;
+    this.own = own;
+  }
+
+  get(key: string): AttributeEntryValue | undefined {
+    return this.own.get(key) ?? this.resource.get(key);
+  }
+
+  has(key: string): boolean {
+    return this.own.has(key) || this.resource.has(key);
+  }
+
+  *[Symbol.iterator](): Generator<[string, AttributeEntryValue]> {
+    for (const [key, value] of this.resource) yield [key, this.own.get(key) ?? value];
+    for (const entry of this.own) if (!this.resource.has(entry[0])) yield entry;
+  }
+}
+
 export function stringAttr(attributes: Attributes, key: string): string | undefined {
   const value = attributes.get(key);
   if (value === undefined || Array.isArray(value)) return undefined;

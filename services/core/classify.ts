@@ -26,7 +26,7 @@ import type {
 } from '../../schemas/events.ts';
 import type { AgentBinding } from './agent-binding.ts';
 import { collectionFromQuery } from './arguments.ts';
-import { hostOf, isOneOf, numberAttr, stringAttr, stringListAttr } from './attribute-values.ts';
+import { LayeredAttributes, hostOf, isOneOf, numberAttr, stringAttr, stringListAttr } from './attribute-values.ts';
 import type { Attributes } from './attribute-values.ts';
 import { DEFAULT_COUNTERPARTY_KEY } from './counterparties.ts';
 import { modelOperation, modelUsage } from './model-usage.ts';
@@ -414,10 +414,7 @@ export function toMap(keyValues: readonly OtlpKeyValue[]): Map<string, Attribute
   return map;
 }
 
-/**
- * The span's attributes over its resource's, iterated in the order a merged Map would have (resource keys
- * first, holding the span's value where it has one, then the span's other keys), without copying either.
- */
+/** The span's attributes over its resource's (LayeredAttributes), without copying either. */
 function mergeAttributes(
   resource: ReadonlyMap<string, AttributeValue | readonly AttributeValue[]>,
   own: readonly OtlpKeyValue[],
@@ -425,14 +422,7 @@ function mergeAttributes(
   if (own.length === 0) return resource;
   const span = toMap(own);
   if (resource.size === 0) return span;
-  return {
-    get: (key) => span.get(key) ?? resource.get(key),
-    has: (key) => span.has(key) || resource.has(key),
-    *[Symbol.iterator]() {
-      for (const [key, value] of resource) yield [key, span.get(key) ?? value];
-      for (const entry of span) if (!resource.has(entry[0])) yield entry;
-    },
-  };
+  return new LayeredAttributes(resource, span);
 }
 
 function scalarOrList(value: OtlpAnyValue): AttributeValue | AttributeValue[] | undefined {
@@ -465,6 +455,17 @@ function stripQuery(url: string): string {
 /** Nanoseconds since the epoch (decimal string) to milliseconds, keeping microseconds. */
 export function nanosToMs(nanos: string): number {
   if (nanos.length <= 6) return Number(nanos) / 1e6;
-  const micros = Number(nanos.slice(0, -3));
-  return micros / 1000;
+  // Plain digits read by hand (no substring to parse): exact, as Number's reading is, while the microseconds stay
+  // within 2^53 (today's are about 2^51). Anything else (longer, or not plain digits) takes Number's reading.
+  const digits = nanos.length - 3;
+  if (digits <= 16) {
+    let micros = 0;
+    for (let i = 0; i < digits; i += 1) {
+      const digit = nanos.charCodeAt(i) - 48;
+      if (digit < 0 || digit > 9) return Number(nanos.slice(0, -3)) / 1000;
+      micros = micros * 10 + digit;
+    }
+    if (micros <= Number.MAX_SAFE_INTEGER) return micros / 1000;
+  }
+  return Number(nanos.slice(0, -3)) / 1000;
 }

@@ -12,7 +12,7 @@ import {
 import type { ToolSideEffect } from '../../schemas/conventions.ts';
 import type { AttributeValue, ToolCallDetail } from '../../schemas/events.ts';
 import { targetFromArguments } from './arguments.ts';
-import { hostOf, isOneOf, stringAttr } from './attribute-values.ts';
+import { LayeredAttributes, hostOf, isOneOf, stringAttr } from './attribute-values.ts';
 import type { Attributes } from './attribute-values.ts';
 import { toolContentFacts } from './counterparties.ts';
 import type { CounterpartyHashing } from './counterparties.ts';
@@ -104,13 +104,37 @@ export function notStoredMarker(length: number): string {
 export function keptAttributes(attributes: Attributes, storeToolContent: boolean): Record<string, AttributeValue> {
   const kept: Record<string, AttributeValue> = {};
   let count = 0;
+  if (attributes instanceof LayeredAttributes) {
+    // The layers walked directly, in the view's order (a generator per span cost more than the copying it saves).
+    const { resource, own } = attributes;
+    for (const [key, value] of resource) {
+      if (count >= MAX_KEPT_ATTRIBUTES) return kept;
+      keepAttribute(kept, key, own.get(key) ?? value, storeToolContent);
+      count += 1;
+    }
+    for (const [key, value] of own) {
+      if (count >= MAX_KEPT_ATTRIBUTES) return kept;
+      if (resource.has(key)) continue;
+      keepAttribute(kept, key, value, storeToolContent);
+      count += 1;
+    }
+    return kept;
+  }
   for (const [key, value] of attributes) {
     if (count >= MAX_KEPT_ATTRIBUTES) break;
-    const text = Array.isArray(value) ? value.join(',') : (value as AttributeValue);
-    if (!storeToolContent && TOOL_CONTENT.has(key)) kept[key] = notStoredMarker(String(text).length);
-    else
-      kept[key] = typeof text === 'string' && text.length > MAX_VALUE_LENGTH ? text.slice(0, MAX_VALUE_LENGTH) : text;
+    keepAttribute(kept, key, value, storeToolContent);
     count += 1;
   }
   return kept;
+}
+
+function keepAttribute(
+  kept: Record<string, AttributeValue>,
+  key: string,
+  value: AttributeValue | readonly AttributeValue[],
+  storeToolContent: boolean,
+): void {
+  const text = Array.isArray(value) ? value.join(',') : (value as AttributeValue);
+  if (!storeToolContent && TOOL_CONTENT.has(key)) kept[key] = notStoredMarker(String(text).length);
+  else kept[key] = typeof text === 'string' && text.length > MAX_VALUE_LENGTH ? text.slice(0, MAX_VALUE_LENGTH) : text;
 }

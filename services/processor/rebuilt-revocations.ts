@@ -22,8 +22,15 @@ export function announcingRebuiltRevocations(
   return async (batch) => {
     await processor.handle(batch);
     const tasks = new Map<string, { tenant: string; taskId: string }>();
-    for (const item of [...batch.events, ...batch.boundaries])
-      tasks.set(`${item.tenant}\u0000${item.taskId}`, { tenant: item.tenant, taskId: item.taskId });
+    for (const list of [batch.events, batch.boundaries]) {
+      // Runs of one task's items (a record's spans) are one entry: its key is made once per run, not per item.
+      let last: { tenant: string; taskId: string } | undefined;
+      for (const item of list) {
+        if (last?.tenant === item.tenant && last.taskId === item.taskId) continue;
+        last = item;
+        tasks.set(`${item.tenant}\u0000${item.taskId}`, { tenant: item.tenant, taskId: item.taskId });
+      }
+    }
     for (const { tenant, taskId } of tasks.values()) {
       if (processor.taskSnapshot(tenant, taskId)?.status !== 'revoked' || killSwitch.isRevoked(tenant, taskId))
         continue;

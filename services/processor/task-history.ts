@@ -103,25 +103,27 @@ export function unknownTasks(
   awaiting: (key: string) => boolean,
 ): { unknown: Map<string, Set<string>>; backdated: Set<string> } {
   const horizon = ownershipSinceMs + HISTORY_SLACK_MS;
-  const items = [...batch.events, ...batch.boundaries, ...(batch.usages ?? [])];
+  const lists = [batch.events, batch.boundaries, batch.usages ?? []];
   const newest = new Map<string, number>();
-  for (const item of items) {
-    const key = taskKey(item.tenant, item.taskId);
-    newest.set(key, Math.max(newest.get(key) ?? item.startMs, item.startMs));
-  }
+  for (const list of lists)
+    for (const item of list) {
+      const key = taskKey(item.tenant, item.taskId);
+      newest.set(key, Math.max(newest.get(key) ?? item.startMs, item.startMs));
+    }
   const unknown = new Map<string, Set<string>>();
   const backdated = new Set<string>();
   const nowMs = parts.now();
-  for (const item of items) {
-    const key = taskKey(item.tenant, item.taskId);
-    const taskNewest = newest.get(key) ?? item.startMs;
-    if (item.startMs >= horizon || item.startMs < taskNewest - BACKDATE_BOUND_MS) continue;
-    if (parts.tasks.has(key) || awaiting(key)) continue;
-    const ids = unknown.get(item.tenant) ?? new Set<string>();
-    ids.add(item.taskId);
-    unknown.set(item.tenant, ids);
-    if (taskNewest < nowMs - BACKDATE_BOUND_MS) backdated.add(key);
-  }
+  for (const list of lists)
+    for (const item of list) {
+      const key = taskKey(item.tenant, item.taskId);
+      const taskNewest = newest.get(key) ?? item.startMs;
+      if (item.startMs >= horizon || item.startMs < taskNewest - BACKDATE_BOUND_MS) continue;
+      if (parts.tasks.has(key) || awaiting(key)) continue;
+      const ids = unknown.get(item.tenant) ?? new Set<string>();
+      ids.add(item.taskId);
+      unknown.set(item.tenant, ids);
+      if (taskNewest < nowMs - BACKDATE_BOUND_MS) backdated.add(key);
+    }
   return { unknown, backdated };
 }
 

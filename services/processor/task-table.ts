@@ -74,8 +74,22 @@ export interface Refusal {
   untilMs: number;
 }
 
+let lastTenant: string | undefined;
+let lastTaskId: string | undefined;
+let lastKey = '';
+
+/**
+ * A task's key in the processor's maps. A batch asks for the same task's key many times in a row (each event's
+ * several lookups, runs of one task's events): the last key is given again, a string already flat and hashed,
+ * instead of a new one to flatten and hash at every lookup.
+ */
 export function taskKey(tenant: string, taskId: string): string {
-  return `${tenant}\u0000${taskId}`;
+  if (tenant !== lastTenant || taskId !== lastTaskId) {
+    lastTenant = tenant;
+    lastTaskId = taskId;
+    lastKey = `${tenant}\u0000${taskId}`;
+  }
+  return lastKey;
 }
 
 export function newLiveTask(

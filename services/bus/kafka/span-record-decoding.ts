@@ -5,6 +5,7 @@
  */
 import type { Buffer } from 'node:buffer';
 import type { Batch, IHeaders, KafkaMessage, Message } from 'kafkajs';
+import type { AgentEvent } from '../../../schemas/events.ts';
 import type { OtlpFormat } from '../../../schemas/otlp.ts';
 import { decodeTraceRequest } from '../../otlp/codec.ts';
 import { classifyRequest } from '../../core/classify.ts';
@@ -124,8 +125,12 @@ export function decodeFetchedBatch(batch: Batch, context: DecodeContext): Fetche
       );
       continue;
     }
+    // A record's events mostly share their task: its key is made once per run of them, not once per event.
+    let last: AgentEvent | undefined;
     for (const event of decoded.events.events) {
       part.events.events.push(event);
+      if (last?.tenant === event.tenant && last.taskId === event.taskId) continue;
+      last = event;
       tasks.set(`${event.tenant}\u0000${event.taskId}`, { tenant: event.tenant, taskId: event.taskId });
     }
     for (const boundary of decoded.events.boundaries) part.events.boundaries.push(boundary);

@@ -63,27 +63,28 @@ function firstProblem(...checks: Check[]): Check {
 
 export function checkEvent(row: ScoredEvent): Check {
   const { event, verdict } = row;
-  return firstProblem(
-    requireId('event.id', event.id),
-    requireEventStrings(event),
-    requireOneOf('event.kind', EVENT_KINDS, event.kind),
-    requireTime('event.startMs', event.startMs),
-    requireTime('event.endMs', event.endMs),
-    requireBoolean('event.error', event.error),
-    event.data?.rows === undefined ? undefined : requireCount('event.data.rows', event.data.rows),
-    event.data?.bytes === undefined ? undefined : requireCount('event.data.bytes', event.data.bytes),
-    event.privilege === undefined
+  // The first problem, as firstProblem finds it, without evaluating the checks after it or an array per event.
+  return (
+    requireId('event.id', event.id) ??
+    requireEventStrings(event) ??
+    requireOneOf('event.kind', EVENT_KINDS, event.kind) ??
+    requireTime('event.startMs', event.startMs) ??
+    requireTime('event.endMs', event.endMs) ??
+    requireBoolean('event.error', event.error) ??
+    (event.data?.rows === undefined ? undefined : requireCount('event.data.rows', event.data.rows)) ??
+    (event.data?.bytes === undefined ? undefined : requireCount('event.data.bytes', event.data.bytes)) ??
+    (event.privilege === undefined
       ? undefined
-      : requireStringArray('event.privilege.scopesBefore', event.privilege.scopesBefore),
-    event.privilege === undefined
+      : requireStringArray('event.privilege.scopesBefore', event.privilege.scopesBefore)) ??
+    (event.privilege === undefined
       ? undefined
-      : requireStringArray('event.privilege.scopesAfter', event.privilege.scopesAfter),
-    checkAttributes(event.attributes),
-    requireFinite('verdict.score', verdict.score),
-    requireOneOf('verdict.decision', DECISIONS, verdict.decision),
-    requireOneOf('verdict.regime', REGIMES, verdict.regime),
-    requireBoolean('verdict.shadow', verdict.shadow),
-    checkContributions(verdict.contributions),
+      : requireStringArray('event.privilege.scopesAfter', event.privilege.scopesAfter)) ??
+    checkAttributes(event.attributes) ??
+    requireFinite('verdict.score', verdict.score) ??
+    requireOneOf('verdict.decision', DECISIONS, verdict.decision) ??
+    requireOneOf('verdict.regime', REGIMES, verdict.regime) ??
+    requireBoolean('verdict.shadow', verdict.shadow) ??
+    checkContributions(verdict.contributions)
   );
 }
 

@@ -16,7 +16,7 @@ import type {
 } from '../../../schemas/events.ts';
 import type { ScoredEvent } from '../store.ts';
 import { toolFactsOfRow, toolFactsText } from './tool-facts.ts';
-import { fromMicros, utcText } from './values.ts';
+import { fromMicros, utcText, wellFormed } from './values.ts';
 
 export interface EventRowIn {
   id: string;
@@ -119,6 +119,111 @@ export function eventToRow({ event: e, verdict: v }: ScoredEvent): EventRowIn {
     hard_rule: v.hardRule ?? null,
     shadow: v.shadow,
   };
+}
+
+/** The `events` columns an insert names, in the order of eventRowValues (and of EventRowIn's keys). */
+export const EVENT_ROW_COLUMNS: readonly (keyof EventRowIn)[] = [
+  'id',
+  'tenant',
+  'task_id',
+  'task_type',
+  'agent_id',
+  'kind',
+  'name',
+  'trace_id',
+  'span_id',
+  'parent_span_id',
+  'start_time',
+  'end_time',
+  'error',
+  'error_type',
+  'tool_name',
+  'tool_type',
+  'tool_side_effect',
+  'tool_target',
+  'tool_call_id',
+  'tool_facts',
+  'data_resource',
+  'data_system',
+  'data_operation',
+  'data_rows',
+  'data_bytes',
+  'data_classification',
+  'data_host',
+  'privilege_action',
+  'scopes_before',
+  'scopes_after',
+  'privilege_resource',
+  'privilege_granted_by',
+  'privilege_approved',
+  'attributes',
+  'score',
+  'decision',
+  'regime',
+  'reasons',
+  'contributions',
+  'hard_rule',
+  'shadow',
+];
+
+/**
+ * eventToRow's values in EVENT_ROW_COLUMNS order, as compactRows would make them of its row (strings well-formed;
+ * the JSON text columns are JSON.stringify's text, always well-formed as it escapes lone surrogates), without the
+ * keyed row in between or reading its values back out of it.
+ */
+export function eventRowValues({ event: e, verdict: v }: ScoredEvent): unknown[] {
+  const { tool, data, privilege } = e;
+  const reasons: unknown[] = [];
+  for (const c of v.contributions) reasons.push(cell(c.reason));
+  return [
+    cell(e.id),
+    cell(e.tenant),
+    cell(e.taskId),
+    cell(e.taskType),
+    cell(e.agentId),
+    cell(e.kind),
+    cell(e.name),
+    cell(e.traceId),
+    cell(e.spanId),
+    cell(e.parentSpanId),
+    utcText(e.startMs),
+    utcText(e.endMs),
+    cell(e.error),
+    cell(e.errorType ?? null),
+    cell(tool?.name ?? null),
+    cell(tool?.type ?? null),
+    cell(tool?.sideEffect ?? null),
+    cell(tool?.target ?? null),
+    cell(tool?.callId ?? null),
+    toolFactsText(tool),
+    cell(data?.resource ?? null),
+    cell(data?.system ?? null),
+    cell(data?.operation ?? null),
+    cell(data?.rows ?? null),
+    cell(data?.bytes ?? null),
+    cell(data?.classification ?? null),
+    cell(data?.host ?? null),
+    cell(privilege?.action ?? null),
+    cell(privilege?.scopesBefore ?? []),
+    cell(privilege?.scopesAfter ?? []),
+    cell(privilege?.resource ?? null),
+    cell(privilege?.grantedBy ?? null),
+    cell(privilege?.approved ?? null),
+    JSON.stringify(e.attributes),
+    cell(v.score),
+    cell(v.decision),
+    cell(v.regime),
+    reasons,
+    JSON.stringify(v.contributions),
+    cell(v.hardRule ?? null),
+    cell(v.shadow),
+  ];
+}
+
+/** A value as compactRows leaves it: strings well-formed, objects and arrays copied where a string in them is not. */
+function cell(value: unknown): unknown {
+  if (typeof value === 'string') return value.isWellFormed() ? value : value.toWellFormed();
+  return typeof value === 'object' && value !== null ? wellFormed(value) : value;
 }
 
 /** Copies the entries whose value is not null (absent optional fields stay absent, not `undefined`). */

@@ -36,8 +36,14 @@ export function utcText(ms: number): string {
 
 /** Rows for a `JSONCompactEachRow` insert: the column names once, each row's values in that order. */
 export interface CompactRows {
-  columns: string[];
+  columns: readonly string[];
   values: unknown[][];
+}
+
+/** Rows made positional by their own function (its values already as compactRows would leave them). */
+export interface PositionalRows<T> {
+  columns: readonly string[];
+  values: (row: T) => unknown[];
 }
 
 /**
