@@ -294,9 +294,12 @@ cmd_start() {
 
   local jvm_common=(-Djava.awt.headless=true "-Dkafka.logs.dir=$LOG_DIR"
     "-Dlog4j2.configurationFile=$STATE/log4j2.properties")
-  # Cluster ids are 16 random bytes in unpadded base64url (what `kafka-storage random-uuid` prints).
-  local cluster_id
-  cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+  # Cluster ids are 16 random bytes in unpadded base64url (what `kafka-storage random-uuid` prints), never starting
+  # with '-' (as Kafka's own never do: the storage tool would read it as an option).
+  local cluster_id=-
+  while [[ "$cluster_id" == -* ]]; do
+    cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+  done
   local scram=() user users
   if [[ -n "$SASL_USERS" ]]; then
     IFS=',' read -ra users <<<"$SASL_USERS"
