@@ -153,7 +153,9 @@ class ScriptedChatModel extends BaseChatModel {
             tool_calls: [{ id, name: call.tool, args: call.args, type: 'tool_call' }],
             usage_metadata,
           });
-    return Promise.resolve({ generations: [{ text: typeof message.content === 'string' ? message.content : '', message }] });
+    return Promise.resolve({
+      generations: [{ text: typeof message.content === 'string' ? message.content : '', message }],
+    });
   }
 }
 

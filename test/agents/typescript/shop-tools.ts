@@ -9,7 +9,11 @@ export interface ShopTool {
   name: string;
   description: string;
   /** A JSON schema (an object of named arguments). */
-  schema: { type: 'object'; properties: Record<string, { type: string }>; required?: string[] };
+  schema: {
+    type: 'object';
+    properties: Record<string, { type: 'string' | 'number' | 'integer' }>;
+    required?: string[];
+  };
   execute: (args: Record<string, unknown>) => Promise<Record<string, unknown>>;
 }
 
