@@ -1,9 +1,10 @@
 /**
  * One run of a LangGraph.js agent as OpenInference's LangChain.js instrumentation exports it: the span tree and the
- * attributes observed from test/agents/typescript/langgraph-agent.ts (`createAgent` of langchain 1.5.14, @langchain/core
- * 1.5.0, @arizeai/openinference-instrumentation-langchain 4.1.1) exporting over OTLP/HTTP protobuf, in trace mode (no
- * wrapper span). The model calls `export_customers`, then `http_post`, then answers. The chain spans' `input.value` and
- * `output.value` (the graph's messages, serialized) are left out; every other attribute is as exported.
+ * attributes observed from test/agents/typescript/langgraph-agent.ts (`createAgent` of langchain 1.5.14,
+ * @langchain/core 1.5.0, @arizeai/openinference-instrumentation-langchain 4.1.1) exporting over OTLP/HTTP protobuf,
+ * in trace mode (no wrapper span). The model calls `export_customers`, then `http_post`, then answers. The chain and
+ * LLM spans' `input.value` and `output.value` (the graph's messages, serialized) and the checkpoint ids of their
+ * `metadata` are left out; every other attribute is as exported.
  */
 import type { OtlpKeyValue, OtlpSpan, OtlpTraceRequest } from '../../schemas/otlp.ts';
 import { kv } from './otlp-spans.ts';

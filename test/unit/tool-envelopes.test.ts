@@ -56,7 +56,7 @@ describe('tool envelopes', () => {
       expect(unwrapToolResult(text)).toBe(text);
   });
 
-  it("takes the content out of LangChain's serialized ToolMessage (OpenInference LangChain.js), bare or as a run's output", () => {
+  it("takes the content out of LangChain's serialized ToolMessage (OpenInference LangChain.js), bare or as output", () => {
     const message = (content: unknown, id = ['langchain_core', 'messages', 'ToolMessage']) => ({
       lc: 1,
       type: 'constructor',

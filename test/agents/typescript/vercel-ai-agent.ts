@@ -1,7 +1,8 @@
 /**
  * A test agent on the Vercel AI SDK (`ai` 7 with its OpenTelemetry integration `@ai-sdk/otel`), exactly as a
- * user's agent is written: `generateText` with the shop's tools (shop-tools.ts), a scripted model (`MockLanguageModelV4` from `ai/test`,
- * no network), spans exported by the OpenTelemetry Node SDK over OTLP/HTTP protobuf with the agent token.
+ * user's agent is written: `generateText` with the shop's tools (shop-tools.ts), a scripted model
+ * (`MockLanguageModelV4` from `ai/test`, no network), spans exported by the OpenTelemetry Node SDK over OTLP/HTTP
+ * protobuf with the agent token.
  *
  *   node test/agents/typescript/vercel-ai-agent.ts --endpoint <OTLP base url> --token <agent token>
  *        --plan <plan.json> --mode wrapper|trace [--agent <name>]
