@@ -7,11 +7,15 @@
  *   `{"args": [], "sanitize_inputs_outputs": true, "kwargs": {"url": "…"}}`;
  * - OpenInference's LlamaIndex instrumentation records `FunctionTool.acall`'s: `{"kwargs": {"url": "…"}}`, and as the
  *   result the whole `ToolOutput`: `{"blocks": […], "tool_name": "…", "raw_input": {…}, "raw_output": …,
- *   "is_error": false}`, whose `raw_input` repeats the arguments.
+ *   "is_error": false}`, whose `raw_input` repeats the arguments;
+ * - OpenInference's LangChain.js instrumentation records as a tool's result the `ToolMessage` LangChain made of it,
+ *   serialized: `{"output": {"lc": 1, "type": "constructor", "id": ["langchain_core", "messages", "ToolMessage"],
+ *   "kwargs": {"content": "…", "tool_call_id": "…", "name": "…", "metadata": {"versions": {"@langchain/core":
+ *   "1.5.0"}}, …}}}` (a per-call id, and a package name that reads as a handle).
  *
  * The arguments are the keyword arguments (or the one positional argument when there are none); the result is
- * `raw_output`. Unwrapped content is JSON again (a string stays bare, as OpenInference records a one-string input).
- * Anything else comes back unchanged.
+ * `raw_output`, or the `ToolMessage`'s `content`. Unwrapped content is JSON again (a string stays bare, as
+ * OpenInference records a one-string input). Anything else comes back unchanged.
  */
 import { MAX_ARGUMENTS_LENGTH } from './arguments.ts';
 import { MAX_RESULT_LENGTH } from './counterparties.ts';
@@ -37,11 +41,29 @@ export function unwrapToolArguments(text: string): string {
 
 /** The result inside a framework's tool-output envelope, or `text` when it is none. */
 export function unwrapToolResult(text: string): string {
-  if (text.length > MAX_RESULT_LENGTH || !text.includes('"raw_output"') || !text.includes('"tool_name"')) return text;
+  if (text.length > MAX_RESULT_LENGTH) return text;
+  if (text.includes('"ToolMessage"')) return toolMessageContent(text) ?? text;
+  if (!text.includes('"raw_output"') || !text.includes('"tool_name"')) return text;
   const parsed = parseObject(text);
   if (parsed === undefined || !Object.keys(parsed).every((key) => TOOL_OUTPUT_KEYS.has(key))) return text;
   if (!('raw_output' in parsed) || typeof parsed.tool_name !== 'string') return text;
   return asText(parsed.raw_output);
+}
+
+/**
+ * The content of a serialized LangChain `ToolMessage` (`{"lc": 1, "type": "constructor", "id": [..., "ToolMessage"],
+ * "kwargs": {"content": …}}`), bare or as a run's `{"output": …}`, or undefined when `text` is none.
+ */
+function toolMessageContent(text: string): string | undefined {
+  const parsed = parseObject(text);
+  if (parsed === undefined) return undefined;
+  const keys = Object.keys(parsed);
+  const message = keys.length === 1 && keys[0] === 'output' ? parsed.output : parsed;
+  if (!isPlainObject(message) || message.lc !== 1 || message.type !== 'constructor') return undefined;
+  const { id, kwargs } = message;
+  if (!Array.isArray(id) || id.at(-1) !== 'ToolMessage' || !isPlainObject(kwargs) || !('content' in kwargs))
+    return undefined;
+  return asText(kwargs.content);
 }
 
 function parseObject(text: string): Record<string, unknown> | undefined {

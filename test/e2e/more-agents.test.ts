@@ -1,5 +1,5 @@
 /**
- * Five more agent frameworks, each instrumented the way its users instrument it, against Tripline started as
+ * Six more agent frameworks, each instrumented the way its users instrument it, against Tripline started as
  * `npm start` does (for the guide "Agents you already have"):
  *
  * - OpenAI Agents SDK (Python): the SDK's own tracing bridged to OpenTelemetry by
@@ -11,7 +11,9 @@
  * - LlamaIndex (Python): openinference-instrumentation-llama-index; a `FunctionAgent` with `FunctionTool`s whose LLM
  *   is llama-index-core's `MockFunctionCallingLLM` with a scripted response generator;
  * - Vercel AI SDK (TypeScript): `generateText` with `ai` 7's OpenTelemetry integration (`@ai-sdk/otel`) and
- *   `MockLanguageModelV4` from `ai/test`.
+ *   `MockLanguageModelV4` from `ai/test`;
+ * - LangGraph.js (TypeScript): `createAgent` from `langchain` 1 (the prebuilt ReAct agent on LangGraph) with
+ *   `@langchain/core` tools, traced by `@arizeai/openinference-instrumentation-langchain`; a scripted `BaseChatModel`.
  *
  * No network, no weights; each agent exports OTLP/HTTP protobuf with the agent token and sets no Tripline attribute
  * on a framework's span. Mode `wrapper`: the run is wrapped in a span of the script's own tracer with
@@ -53,15 +55,20 @@ import { invoiceInjectionTests, readStoredEvents } from '../helpers/invoice-inje
 import type { BaselineView, Call, PlannedTask as Plan, TaskView } from '../helpers/agent-plans.ts';
 
 const run = promisify(execFile);
-const VERCEL_AGENT = fileURLToPath(new URL('../agents/typescript/vercel-ai-agent.ts', import.meta.url));
+const TYPESCRIPT_AGENTS = {
+  vercel_ai: fileURLToPath(new URL('../agents/typescript/vercel-ai-agent.ts', import.meta.url)),
+  langgraph: fileURLToPath(new URL('../agents/typescript/langgraph-agent.ts', import.meta.url)),
+};
 
 type Mode = 'wrapper' | 'trace';
 type Label = 'benign' | 'exfiltration' | 'injection';
 
 interface Suite {
   name: string;
-  /** The venv folder of a Python framework, or undefined for the TypeScript agent. */
+  /** The venv folder of a Python framework, or undefined for a TypeScript agent. */
   python?: PythonFramework;
+  /** The TypeScript agent (when `python` is undefined). @default 'vercel_ai' */
+  typescript?: keyof typeof TYPESCRIPT_AGENTS;
   mode: Mode;
   taskType: string;
   /** The agent's name, when not the script's default. */
@@ -70,7 +77,8 @@ interface Suite {
   frameworkToolCalls?: number;
   /**
    * Whether the framework's instrumentation records each turn of the scripted model as one model call (LlamaIndex:
-   * its LLM spans, the request preparation not counted), so a task has one more model call than planned tool calls.
+   * its LLM spans, the request preparation not counted; LangChain.js: the chat model's LLM span), so a task has one
+   * more model call than planned tool calls.
    */
   modelCallPerTurn?: boolean;
 }
@@ -97,6 +105,20 @@ const SUITES: Suite[] = [
   },
   { name: 'Vercel AI SDK', mode: 'wrapper', taskType: 'refund_vercel_ai_wrapper' },
   { name: 'Vercel AI SDK', mode: 'trace', taskType: 'refund_vercel_ai_trace' },
+  {
+    name: 'LangGraph.js',
+    typescript: 'langgraph',
+    mode: 'wrapper',
+    taskType: 'refund_langgraph_js_wrapper',
+    modelCallPerTurn: true,
+  },
+  {
+    name: 'LangGraph.js',
+    typescript: 'langgraph',
+    mode: 'trace',
+    taskType: 'refund_langgraph_js_trace',
+    modelCallPerTurn: true,
+  },
 ];
 
 /** The hashing secret the process runs with; the test recomputes the keys with it. */
@@ -130,7 +152,7 @@ function exfiltrationCalls(): Call[] {
   ];
 }
 
-describe('more real agents (OpenAI Agents SDK, CrewAI, smolagents, LlamaIndex, Vercel AI SDK) against Tripline', () => {
+describe('more real agents (OpenAI Agents SDK, CrewAI, smolagents, LlamaIndex, Vercel AI SDK, LangGraph.js) against Tripline', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'tripline-e2e-more-'));
   const workDir = mkdtempSync(join(tmpdir(), 'tripline-e2e-more-plans-'));
   const runId = Date.now().toString(36);
@@ -178,14 +200,15 @@ describe('more real agents (OpenAI Agents SDK, CrewAI, smolagents, LlamaIndex, V
     ];
     let stdout: string;
     if (suite.python === undefined) {
+      const script = TYPESCRIPT_AGENTS[suite.typescript ?? 'vercel_ai'];
       try {
-        ({ stdout } = await run(process.execPath, [VERCEL_AGENT, ...args], {
+        ({ stdout } = await run(process.execPath, [script, ...args], {
           maxBuffer: 64 * 1024 * 1024,
           timeout: 300_000,
         }));
       } catch (error) {
         const failure = error as { stderr?: string; message: string };
-        throw new Error(`vercel-ai-agent.ts failed: ${failure.message}\n${failure.stderr ?? ''}`, { cause: error });
+        throw new Error(`${script} failed: ${failure.message}\n${failure.stderr ?? ''}`, { cause: error });
       }
     } else {
       // CrewAI writes a SQLite file of task outputs, a key and settings under the home directory (some paths

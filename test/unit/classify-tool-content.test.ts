@@ -68,7 +68,9 @@ describe('counterparties and tool content', () => {
 
   // The envelopes some OpenInference instrumentations record around a tool's content, as observed from
   // openinference-instrumentation-smolagents 0.1.43 (smolagents 1.26) and -llama-index 4.6.1 (llama-index-core
-  // 0.14.25): the bound arguments of the framework's own call, and LlamaIndex's whole ToolOutput as the result.
+  // 0.14.25): the bound arguments of the framework's own call, and LlamaIndex's whole ToolOutput as the result; and
+  // from @arizeai/openinference-instrumentation-langchain 4.1.1 (@langchain/core 1.5.0, langchain 1.5.14): the
+  // serialized ToolMessage as the result, with a call id and `@langchain/core` (no handle) in its metadata.
   const pythonArgs = JSON.stringify(JSON.parse(transferArgs) as unknown, null, 1).replace(/\n\s*/g, ' ');
   const envelopes = {
     smolagents: span('SimpleTool', {
@@ -86,6 +88,31 @@ describe('counterparties and tool content', () => {
       'input.mime_type': 'application/json',
       'output.value': `{"blocks":[{"text":"{'status': 'sent', 'confirmation_to': 'alice@bank.example'}"}],"tool_name":"transfer","raw_input":{"args":[],"kwargs":${transferArgs}},"raw_output":${transferResult},"is_error":false}`,
       'output.mime_type': 'application/json',
+    }),
+    'LangChain.js': span('transfer', {
+      'openinference.span.kind': 'TOOL',
+      'input.value': transferArgs,
+      'input.mime_type': 'application/json',
+      'output.value': JSON.stringify({
+        output: {
+          lc: 1,
+          type: 'constructor',
+          id: ['langchain_core', 'messages', 'ToolMessage'],
+          kwargs: {
+            status: 'success',
+            content: transferResult,
+            tool_call_id: 'call_0_1',
+            name: 'transfer',
+            metadata: { versions: { '@langchain/core': '1.5.0' } },
+            additional_kwargs: {},
+            response_metadata: {},
+          },
+        },
+      }),
+      'output.mime_type': 'application/json',
+      metadata:
+        '{"ls_integration":"langchain_create_agent","lc_agent_name":"support-agent","langgraph_step":2,"langgraph_node":"tools","langgraph_triggers":["__pregel_push"],"langgraph_path":["__pregel_push",0,false],"versions":{"@langchain/core":"1.5.0"}}',
+      'tool.name': 'transfer',
     }),
   };
 

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { TRACE, span, request } from '../helpers/otlp-spans.ts';
 import { MAX_TASK_ID_LENGTH, addressableTaskId, classifyRequest, nanosToMs } from '../../services/core/classify.ts';
+import {
+  LANGGRAPH_JS_EXFIL_URL,
+  LANGGRAPH_JS_TOOL_CALLS,
+  LANGGRAPH_JS_TRACE,
+  LANGGRAPH_JS_TURNS,
+  langgraphJsRequest,
+} from '../helpers/langgraph-js-run.ts';
 
 const task = { 'tripline.task.id': 'task-1', 'tripline.task.type': 'summarize_ticket' };
 
@@ -312,5 +319,37 @@ describe('classifyRequest', () => {
   it('converts nanosecond timestamps to milliseconds with microsecond precision', () => {
     expect(nanosToMs('1795900000123456789')).toBeCloseTo(1795900000123.456, 3);
     expect(nanosToMs('0')).toBe(0);
+  });
+
+  it('reads a LangGraph.js run as OpenInference exports it: its tool calls, one model call per turn, its root', () => {
+    const batch = classifyRequest(langgraphJsRequest(), 'acme');
+    expect(batch.events.map((event) => [event.kind, event.tool?.name])).toEqual([
+      ['tool_call', 'export_customers'],
+      ['tool_call', 'http_post'],
+    ]);
+    expect(batch.events).toHaveLength(LANGGRAPH_JS_TOOL_CALLS);
+    const [exported, post] = batch.events;
+    expect(post).toMatchObject({
+      taskId: LANGGRAPH_JS_TRACE,
+      taskType: 'refund_langgraph_js_trace',
+      agentId: 'support-agent-langgraph',
+      tool: { name: 'http_post', target: LANGGRAPH_JS_EXFIL_URL, argumentKeys: ['body', 'url'] },
+    });
+    // The result is the ToolMessage's content: its customers' addresses, not `@langchain/core` as a handle.
+    expect(exported?.tool?.resultCounterparties?.map((counterparty) => counterparty.kind).sort()).toEqual([
+      'domain',
+      'email',
+      'email',
+    ]);
+    expect(post?.tool?.resultCounterparties?.map((counterparty) => counterparty.kind)).toEqual(['url_host']);
+    // The chat model's LLM spans are the model calls; the graph's chain spans (model_request…) are not.
+    expect(batch.usages).toHaveLength(LANGGRAPH_JS_TURNS);
+    expect(batch.usages.map((usage) => [usage.operation, usage.inputTokens, usage.outputTokens])).toEqual(
+      Array.from({ length: LANGGRAPH_JS_TURNS }, () => ['chat', 20, 10]),
+    );
+    // The graph's root span ends the task; the other chain spans are dropped.
+    expect(batch.boundaries).toMatchObject([{ ends: true, taskId: LANGGRAPH_JS_TRACE, spanId: 'eaf6d54bae931009' }]);
+    expect(batch.usageOnly).toBe(LANGGRAPH_JS_TURNS);
+    expect(batch.dropped).toBe(15 - LANGGRAPH_JS_TOOL_CALLS - LANGGRAPH_JS_TURNS - 1);
   });
 });

@@ -16,6 +16,7 @@ import { buildSpanRecords } from '../../services/bus/kafka/publisher.ts';
 import { classifyRequest } from '../../services/core/classify.ts';
 import { TriplineError } from '../../services/shared/errors.ts';
 import { generatePayloads } from '../bench/payloads/generate.ts';
+import { langgraphJsRequest } from '../helpers/langgraph-js-run.ts';
 
 const TOPICS = {
   tool_call: 'tools',
@@ -194,6 +195,13 @@ describe('routeTraceRequest', () => {
     const objects = viaObjects(body);
     expect(viaBytes(body)).toEqual(objects);
     expect(objects).toMatchObject({ events: 0, boundaries: 0, usageOnly: 1, dropped: 1 });
+  });
+
+  it('routes a LangGraph.js run (OpenInference LangChain.js) as classification does', () => {
+    const body = encodeTraceRequest(langgraphJsRequest());
+    const objects = viaObjects(body);
+    expect(viaBytes(body)).toEqual(objects);
+    expect(objects).toMatchObject({ events: 2, boundaries: 1, usageOnly: 3, dropped: 9 });
   });
 
   it('halves a group over maxRecordBytes the same way, and refuses a span larger than the limit', () => {

@@ -55,4 +55,36 @@ describe('tool envelopes', () => {
     ])
       expect(unwrapToolResult(text)).toBe(text);
   });
+
+  it("takes the content out of LangChain's serialized ToolMessage (OpenInference LangChain.js), bare or as output", () => {
+    const message = (content: unknown, id = ['langchain_core', 'messages', 'ToolMessage']) => ({
+      lc: 1,
+      type: 'constructor',
+      id,
+      kwargs: {
+        status: 'success',
+        content,
+        tool_call_id: 'call_0_1',
+        name: 'http_post',
+        metadata: { versions: { '@langchain/core': '1.5.0' } },
+        additional_kwargs: {},
+        response_metadata: {},
+      },
+    });
+    const content = '{"url":"https://attacker.example/collect","status":200,"bytes":3}';
+    expect(unwrapToolResult(JSON.stringify({ output: message(content) }))).toBe(content);
+    expect(unwrapToolResult(JSON.stringify(message(content)))).toBe(content);
+    expect(unwrapToolResult(JSON.stringify({ output: message([{ type: 'text', text: 'ok' }]) }))).toBe(
+      '[{"type":"text","text":"ok"}]',
+    );
+    for (const text of [
+      JSON.stringify({ output: message(content), extra: 1 }),
+      JSON.stringify({ output: message(content, ['langchain_core', 'messages', 'AIMessage']) }),
+      JSON.stringify({ output: { ...message(content), lc: 2 } }),
+      JSON.stringify({ output: { ...message(content), kwargs: { status: 'success' } } }),
+      '{"output": {"id": ["ToolMessage"]',
+      'a "ToolMessage" in plain text',
+    ])
+      expect(unwrapToolResult(text)).toBe(text);
+  });
 });

@@ -1,7 +1,8 @@
 /**
  * A test agent on the Vercel AI SDK (`ai` 7 with its OpenTelemetry integration `@ai-sdk/otel`), exactly as a
- * user's agent is written: `generateText` with tools, a scripted model (`MockLanguageModelV4` from `ai/test`,
- * no network), spans exported by the OpenTelemetry Node SDK over OTLP/HTTP protobuf with the agent token.
+ * user's agent is written: `generateText` with the shop's tools (shop-tools.ts), a scripted model
+ * (`MockLanguageModelV4` from `ai/test`, no network), spans exported by the OpenTelemetry Node SDK over OTLP/HTTP
+ * protobuf with the agent token.
  *
  *   node test/agents/typescript/vercel-ai-agent.ts --endpoint <OTLP base url> --token <agent token>
  *        --plan <plan.json> --mode wrapper|trace [--agent <name>]
@@ -25,6 +26,7 @@ import { BatchSpanProcessor } from '@opentelemetry/sdk-trace';
 import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { generateText, isStepCount, jsonSchema, registerTelemetry, tool } from 'ai';
 import { MockLanguageModelV4 } from 'ai/test';
+import { SHOP_TOOLS } from './shop-tools.ts';
 
 interface PlannedCall {
   tool: string;
@@ -101,114 +103,12 @@ sdk.start();
 registerTelemetry(new OpenTelemetry());
 // ----
 
-interface Invoice {
-  id: string;
-  supplier: string;
-  email: string;
-  iban: string;
-  amount: number;
-  note?: string;
-}
-/** The suppliers' invoices (shared with the Python agents and the tests), the poisoned one with its note. */
-const invoiceFile = JSON.parse(readFileSync(new URL('../invoices.json', import.meta.url), 'utf8')) as {
-  invoices: Invoice[];
-  poisoned: Invoice;
-};
-const invoices = new Map(
-  [...invoiceFile.invoices, invoiceFile.poisoned].map(({ id, supplier, email, iban, amount, note }) => [
-    id,
-    { id, supplier, email, iban, amount, ...(note === undefined ? {} : { note }) },
+const tools = Object.fromEntries(
+  SHOP_TOOLS.map(({ name, description, schema, execute }) => [
+    name,
+    tool({ description, inputSchema: jsonSchema<Record<string, unknown>>(schema), execute }),
   ]),
 );
-
-const orders = new Map<string, { order_id: string; amount: number; status: string }>();
-
-const tools = {
-  get_order: tool({
-    description: 'Look up an order by its id.',
-    inputSchema: jsonSchema<{ order_id: string }>({
-      type: 'object',
-      properties: { order_id: { type: 'string' } },
-      required: ['order_id'],
-    }),
-    execute: ({ order_id }) => {
-      const order = orders.get(order_id) ?? { order_id, amount: 42.5, status: 'delivered' };
-      orders.set(order_id, order);
-      return Promise.resolve(order);
-    },
-  }),
-  issue_refund: tool({
-    description: 'Refund (part of) an order.',
-    inputSchema: jsonSchema<{ order_id: string; amount: number }>({
-      type: 'object',
-      properties: { order_id: { type: 'string' }, amount: { type: 'number' } },
-      required: ['order_id', 'amount'],
-    }),
-    execute: ({ order_id, amount }) => Promise.resolve({ order_id, refunded: amount, status: 'refunded' }),
-  }),
-  export_customers: tool({
-    description: 'Export (the first `limit` rows of) the customer list.',
-    inputSchema: jsonSchema<{ limit?: number }>({ type: 'object', properties: { limit: { type: 'integer' } } }),
-    execute: ({ limit = 3 }) =>
-      Promise.resolve({
-        customers: Array.from({ length: limit }, (_, n) => ({
-          id: `c-${String(n + 1)}`,
-          email: `customer${String(n + 1)}@shop.example`,
-        })),
-      }),
-  }),
-  send_invoice: tool({
-    description: 'Mail an invoice to a customer, payable to an account.',
-    inputSchema: jsonSchema<{ to: string; account: string; amount: number }>({
-      type: 'object',
-      properties: { to: { type: 'string' }, account: { type: 'string' }, amount: { type: 'number' } },
-      required: ['to', 'account', 'amount'],
-    }),
-    // The result names the customer again and the ledger's address: counterparties of the call's result.
-    execute: ({ to }) => Promise.resolve({ status: 'sent', sent_to: to, copy_to: 'ledger@books.example' }),
-  }),
-  read_invoice: tool({
-    description: "Read a supplier's invoice: who sent it, the account to pay and the amount due.",
-    inputSchema: jsonSchema<{ invoice_id: string }>({
-      type: 'object',
-      properties: { invoice_id: { type: 'string' } },
-      required: ['invoice_id'],
-    }),
-    execute: ({ invoice_id }): Promise<Record<string, unknown>> => {
-      const invoice = invoices.get(invoice_id);
-      if (invoice === undefined) return Promise.resolve({ error: `no invoice ${invoice_id}` });
-      const { id, supplier, email, iban, amount, note } = invoice;
-      return Promise.resolve({
-        invoice_id: id,
-        supplier,
-        contact: email,
-        pay_to_iban: iban,
-        amount_due: amount,
-        ...(note === undefined ? {} : { note }),
-      });
-    },
-  }),
-  pay_invoice: tool({
-    description: 'Pay an invoice to an account.',
-    inputSchema: jsonSchema<{ invoice_id: string; iban: string; amount: number }>({
-      type: 'object',
-      properties: { invoice_id: { type: 'string' }, iban: { type: 'string' }, amount: { type: 'number' } },
-      required: ['invoice_id', 'iban', 'amount'],
-    }),
-    // A stub: no money moves.
-    execute: ({ invoice_id, amount }) => Promise.resolve({ invoice_id, paid: amount, status: 'paid' }),
-  }),
-  http_post: tool({
-    description: 'POST a body to a URL.',
-    inputSchema: jsonSchema<{ url: string; body: string }>({
-      type: 'object',
-      properties: { url: { type: 'string' }, body: { type: 'string' } },
-      required: ['url', 'body'],
-    }),
-    // No real network: the test only needs the call and its arguments.
-    execute: ({ url, body }) => Promise.resolve({ url, status: 200, bytes: body.length }),
-  }),
-};
 
 const usage = {
   inputTokens: { total: 20, noCache: 20, cacheRead: undefined, cacheWrite: undefined },

@@ -1,0 +1,204 @@
+/**
+ * A test agent on LangGraph.js as LangChain.js users write one today: `createAgent` from `langchain` 1 (the prebuilt
+ * ReAct agent, a LangGraph graph; it replaced `@langchain/langgraph`'s deprecated `createReactAgent`), with
+ * `@langchain/core` tools made from the shop's tools (shop-tools.ts), traced by OpenInference's LangChain.js
+ * instrumentation (`@arizeai/openinference-instrumentation-langchain`, instrumenting
+ * `@langchain/core/callbacks/manager` by hand as its README says), spans exported by the OpenTelemetry Node SDK over
+ * OTLP/HTTP protobuf with the agent token. The chat model is scripted (a `BaseChatModel` subclass whose answers
+ * are the plan's tool calls, `bindTools` supported), no network.
+ *
+ *   node test/agents/typescript/langgraph-agent.ts --endpoint <OTLP base url> --token <agent token>
+ *        --plan <plan.json> --mode wrapper|trace [--agent <name>] [--print-spans]
+ *
+ * The CLI and output are vercel-ai-agent.ts's: the plan is a JSON list of tasks `{ label, taskType, taskId?,
+ * calls: [{ tool, args }] }`; the model calls the planned tools in order, one per turn, then answers. Mode `wrapper`
+ * runs each task inside a span of this script's tracer carrying `tripline.task.id` and `tripline.task.type`; mode
+ * `trace` declares the task type once, as a resource attribute, and each task is its own trace. `--agent` names the
+ * agent (the graph's `name`, and `<name>-langgraph` its `service.name`; default `support-agent`). After each task a
+ * JSON line `{"label", "taskId", "traceId"}` goes to stdout. `--print-spans` also writes every span to stderr
+ * (the SDK's ConsoleSpanExporter).
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { LangChainInstrumentation } from '@arizeai/openinference-instrumentation-langchain';
+import * as CallbackManagerModule from '@langchain/core/callbacks/manager';
+import { BaseChatModel } from '@langchain/core/language_models/chat_models';
+import type { BaseChatModelCallOptions, BindToolsInput } from '@langchain/core/language_models/chat_models';
+import { AIMessage } from '@langchain/core/messages';
+import type { BaseMessage } from '@langchain/core/messages';
+import type { ChatResult } from '@langchain/core/outputs';
+import { tool } from '@langchain/core/tools';
+import { SpanStatusCode, trace } from '@opentelemetry/api';
+import type { Context } from '@opentelemetry/api';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
+import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
+import { createAgent } from 'langchain';
+import { SHOP_TOOLS } from './shop-tools.ts';
+
+interface PlannedCall {
+  tool: string;
+  args: Record<string, unknown>;
+}
+
+interface PlannedTask {
+  label: string;
+  taskType: string;
+  taskId?: string | null;
+  calls: PlannedCall[];
+}
+
+const { values: options } = parseArgs({
+  options: {
+    endpoint: { type: 'string' },
+    token: { type: 'string' },
+    plan: { type: 'string' },
+    mode: { type: 'string', default: 'wrapper' },
+    agent: { type: 'string', default: 'support-agent' },
+    'print-spans': { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+const { endpoint, token, plan: planPath, mode, agent } = options;
+if (
+  endpoint === undefined ||
+  token === undefined ||
+  planPath === undefined ||
+  (mode !== 'wrapper' && mode !== 'trace')
+) {
+  console.error('usage: langgraph-agent.ts --endpoint <url> --token <token> --plan <plan.json> --mode wrapper|trace');
+  process.exit(2);
+}
+const plan = JSON.parse(readFileSync(planPath, 'utf8')) as PlannedTask[];
+const processTaskType = plan[0]?.taskType;
+if (mode === 'trace' && plan.some((task) => task.taskType !== processTaskType)) {
+  console.error('mode trace: the task type is one per process, so every task of the plan needs the same taskType');
+  process.exit(2);
+}
+
+/** Not part of a user's setup: remembers each trace's root span, so the script can print the trace id. */
+class RootSpans implements SpanProcessor {
+  readonly traceIds: string[] = [];
+  onStart(span: Span, _parent: Context): void {
+    if (span.parentSpanContext === undefined) this.traceIds.push(span.spanContext().traceId);
+  }
+  onEnd(_span: ReadableSpan): void {}
+  forceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+const roots = new RootSpans();
+
+// ---- The user's setup: an OpenTelemetry SDK exporting to Tripline, and OpenInference's LangChain.js instrumentation.
+const sdk = new NodeSDK({
+  resource: resourceFromAttributes({
+    'service.name': `${agent}-langgraph`,
+    ...(mode === 'trace' && processTaskType !== undefined ? { 'tripline.task.type': processTaskType } : {}),
+  }),
+  spanProcessors: [
+    roots,
+    ...(options['print-spans'] ? [new SimpleSpanProcessor({ exporter: new ConsoleSpanExporter() })] : []),
+    new BatchSpanProcessor({
+      exporter: new OTLPTraceExporter({
+        url: `${endpoint.replace(/\/$/, '')}/v1/traces`,
+        headers: { authorization: `Bearer ${token}` },
+      }),
+    }),
+  ],
+});
+sdk.start();
+new LangChainInstrumentation().manuallyInstrument(CallbackManagerModule);
+// ----
+
+const tools = SHOP_TOOLS.map(({ name, description, schema, execute }) =>
+  tool(async (args: Record<string, unknown>) => JSON.stringify(await execute(args)), { name, description, schema }),
+);
+
+/** A chat model that calls the task's planned tools in order, one per turn, then answers. */
+class ScriptedChatModel extends BaseChatModel {
+  private turn = 0;
+  private readonly task: PlannedTask;
+  private readonly index: number;
+
+  constructor(task: PlannedTask, index: number) {
+    super({});
+    this.task = task;
+    this.index = index;
+  }
+
+  _llmType(): string {
+    return 'scripted';
+  }
+
+  /** The tools are the plan's to call: binding them changes nothing. */
+  override bindTools(_tools: BindToolsInput[], _kwargs?: Partial<BaseChatModelCallOptions>): this {
+    return this;
+  }
+
+  _generate(_messages: BaseMessage[]): Promise<ChatResult> {
+    const call = this.task.calls[this.turn];
+    const id = `call_${String(this.index)}_${String(this.turn)}`;
+    this.turn += 1;
+    const usage_metadata = { input_tokens: 20, output_tokens: 10, total_tokens: 30 };
+    const message =
+      call === undefined
+        ? new AIMessage({ content: `Done: ${this.task.label}.`, usage_metadata })
+        : new AIMessage({
+            content: '',
+            tool_calls: [{ id, name: call.tool, args: call.args, type: 'tool_call' }],
+            usage_metadata,
+          });
+    return Promise.resolve({
+      generations: [{ text: typeof message.content === 'string' ? message.content : '', message }],
+    });
+  }
+}
+
+async function runTask(task: PlannedTask, index: number): Promise<void> {
+  const graph = createAgent({
+    model: new ScriptedChatModel(task, index),
+    tools,
+    systemPrompt: 'You are a customer-support agent.',
+    name: agent,
+  });
+  await graph.invoke(
+    { messages: [{ role: 'user', content: `Handle ticket #${String(index)}.` }] },
+    { recursionLimit: 2 * task.calls.length + 5 },
+  );
+}
+
+const tracer = trace.getTracer('support-agent');
+for (const [index, task] of plan.entries()) {
+  const taskId = mode === 'wrapper' ? (task.taskId ?? `task-${String(index)}`) : null;
+  let traceId: string | undefined;
+  if (taskId !== null) {
+    // Mode wrapper: the user's own span around the run, the only place the task id is declared.
+    await tracer.startActiveSpan(
+      `support ticket ${String(index)}`,
+      { root: true, attributes: { 'tripline.task.id': taskId, 'tripline.task.type': task.taskType } },
+      async (span) => {
+        traceId = span.spanContext().traceId;
+        try {
+          await runTask(task, index);
+        } catch (error) {
+          span.setStatus({ code: SpanStatusCode.ERROR, message: String(error) });
+          throw error;
+        } finally {
+          span.end();
+        }
+      },
+    );
+  } else {
+    const before = roots.traceIds.length;
+    await runTask(task, index);
+    traceId = roots.traceIds[before];
+  }
+  if (traceId === undefined) throw new Error(`task ${String(index)} started no trace`);
+  console.log(JSON.stringify({ label: task.label, taskId, traceId }));
+}
+await sdk.shutdown();
