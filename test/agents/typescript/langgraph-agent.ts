@@ -18,8 +18,6 @@
  * JSON line `{"label", "taskId", "traceId"}` goes to stdout. `--print-spans` also writes every span to stderr
  * (the SDK's ConsoleSpanExporter).
  */
-import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { LangChainInstrumentation } from '@arizeai/openinference-instrumentation-langchain';
 import * as CallbackManagerModule from '@langchain/core/callbacks/manager';
 import { BaseChatModel } from '@langchain/core/language_models/chat_models';
@@ -29,69 +27,16 @@ import type { BaseMessage } from '@langchain/core/messages';
 import type { ChatResult } from '@langchain/core/outputs';
 import { tool } from '@langchain/core/tools';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
-import type { Context } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
-import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { createAgent } from 'langchain';
+import { RootSpans, readAgentRun } from './plan-cli.ts';
+import type { PlannedTask } from './plan-cli.ts';
 import { SHOP_TOOLS } from './shop-tools.ts';
 
-interface PlannedCall {
-  tool: string;
-  args: Record<string, unknown>;
-}
-
-interface PlannedTask {
-  label: string;
-  taskType: string;
-  taskId?: string | null;
-  calls: PlannedCall[];
-}
-
-const { values: options } = parseArgs({
-  options: {
-    endpoint: { type: 'string' },
-    token: { type: 'string' },
-    plan: { type: 'string' },
-    mode: { type: 'string', default: 'wrapper' },
-    agent: { type: 'string', default: 'support-agent' },
-    'print-spans': { type: 'boolean', default: false },
-  },
-  strict: true,
-});
-const { endpoint, token, plan: planPath, mode, agent } = options;
-if (
-  endpoint === undefined ||
-  token === undefined ||
-  planPath === undefined ||
-  (mode !== 'wrapper' && mode !== 'trace')
-) {
-  console.error('usage: langgraph-agent.ts --endpoint <url> --token <token> --plan <plan.json> --mode wrapper|trace');
-  process.exit(2);
-}
-const plan = JSON.parse(readFileSync(planPath, 'utf8')) as PlannedTask[];
-const processTaskType = plan[0]?.taskType;
-if (mode === 'trace' && plan.some((task) => task.taskType !== processTaskType)) {
-  console.error('mode trace: the task type is one per process, so every task of the plan needs the same taskType');
-  process.exit(2);
-}
-
-/** Not part of a user's setup: remembers each trace's root span, so the script can print the trace id. */
-class RootSpans implements SpanProcessor {
-  readonly traceIds: string[] = [];
-  onStart(span: Span, _parent: Context): void {
-    if (span.parentSpanContext === undefined) this.traceIds.push(span.spanContext().traceId);
-  }
-  onEnd(_span: ReadableSpan): void {}
-  forceFlush(): Promise<void> {
-    return Promise.resolve();
-  }
-  shutdown(): Promise<void> {
-    return Promise.resolve();
-  }
-}
+const { endpoint, token, mode, agent, printSpans, plan, processTaskType } = readAgentRun('langgraph-agent.ts');
 const roots = new RootSpans();
 
 // ---- The user's setup: an OpenTelemetry SDK exporting to Tripline, and OpenInference's LangChain.js instrumentation.
@@ -102,7 +47,7 @@ const sdk = new NodeSDK({
   }),
   spanProcessors: [
     roots,
-    ...(options['print-spans'] ? [new SimpleSpanProcessor({ exporter: new ConsoleSpanExporter() })] : []),
+    ...(printSpans ? [new SimpleSpanProcessor({ exporter: new ConsoleSpanExporter() })] : []),
     new BatchSpanProcessor({
       exporter: new OTLPTraceExporter({
         url: `${endpoint.replace(/\/$/, '')}/v1/traces`,

@@ -14,73 +14,19 @@
  * task is its own trace. `--agent` names the agent (the AI SDK's `functionId`, and `<name>-vercel-ai` its
  * `service.name`; default `support-agent`). After each task a JSON line `{"label", "taskId", "traceId"}` goes to stdout.
  */
-import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { OpenTelemetry } from '@ai-sdk/otel';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
-import type { Context } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor } from '@opentelemetry/sdk-trace';
-import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { generateText, isStepCount, jsonSchema, registerTelemetry, tool } from 'ai';
 import { MockLanguageModelV4 } from 'ai/test';
+import { RootSpans, readAgentRun } from './plan-cli.ts';
+import type { PlannedTask } from './plan-cli.ts';
 import { SHOP_TOOLS } from './shop-tools.ts';
 
-interface PlannedCall {
-  tool: string;
-  args: Record<string, unknown>;
-}
-
-interface PlannedTask {
-  label: string;
-  taskType: string;
-  taskId?: string | null;
-  calls: PlannedCall[];
-}
-
-const { values: options } = parseArgs({
-  options: {
-    endpoint: { type: 'string' },
-    token: { type: 'string' },
-    plan: { type: 'string' },
-    mode: { type: 'string', default: 'wrapper' },
-    agent: { type: 'string', default: 'support-agent' },
-  },
-  strict: true,
-});
-const { endpoint, token, plan: planPath, mode, agent } = options;
-if (
-  endpoint === undefined ||
-  token === undefined ||
-  planPath === undefined ||
-  (mode !== 'wrapper' && mode !== 'trace')
-) {
-  console.error('usage: vercel-ai-agent.ts --endpoint <url> --token <token> --plan <plan.json> --mode wrapper|trace');
-  process.exit(2);
-}
-const plan = JSON.parse(readFileSync(planPath, 'utf8')) as PlannedTask[];
-const processTaskType = plan[0]?.taskType;
-if (mode === 'trace' && plan.some((task) => task.taskType !== processTaskType)) {
-  console.error('mode trace: the task type is one per process, so every task of the plan needs the same taskType');
-  process.exit(2);
-}
-
-/** Not part of a user's setup: remembers each trace's root span, so the script can print the trace id. */
-class RootSpans implements SpanProcessor {
-  readonly traceIds: string[] = [];
-  onStart(span: Span, _parent: Context): void {
-    if (span.parentSpanContext === undefined) this.traceIds.push(span.spanContext().traceId);
-  }
-  onEnd(_span: ReadableSpan): void {}
-  forceFlush(): Promise<void> {
-    return Promise.resolve();
-  }
-  shutdown(): Promise<void> {
-    return Promise.resolve();
-  }
-}
+const { endpoint, token, mode, agent, plan, processTaskType } = readAgentRun('vercel-ai-agent.ts');
 const roots = new RootSpans();
 
 // ---- The user's setup: an OpenTelemetry SDK exporting to Tripline, and the AI SDK's OpenTelemetry integration.
