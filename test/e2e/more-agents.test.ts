@@ -1,5 +1,5 @@
 /**
- * Six more agent frameworks, each instrumented the way its users instrument it, against Tripline started as
+ * Seven more agent frameworks, each instrumented the way its users instrument it, against Tripline started as
  * `npm start` does (for the guide "Agents you already have"):
  *
  * - OpenAI Agents SDK (Python): the SDK's own tracing bridged to OpenTelemetry by
@@ -10,6 +10,9 @@
  *   of its own);
  * - LlamaIndex (Python): openinference-instrumentation-llama-index; a `FunctionAgent` with `FunctionTool`s whose LLM
  *   is llama-index-core's `MockFunctionCallingLLM` with a scripted response generator;
+ * - AutoGen AgentChat (Python, Microsoft): openinference-instrumentation-autogen-agentchat; an `AssistantAgent` with
+ *   `FunctionTool`s whose model is autogen-ext's `ReplayChatCompletionClient` replaying native tool calls (no model
+ *   call is recorded: OpenInference traces only AutoGen's OpenAI client);
  * - Vercel AI SDK (TypeScript): `generateText` with `ai` 7's OpenTelemetry integration (`@ai-sdk/otel`) and
  *   `MockLanguageModelV4` from `ai/test`;
  * - LangGraph.js (TypeScript): `createAgent` from `langchain` 1 (the prebuilt ReAct agent on LangGraph) with
@@ -83,7 +86,7 @@ interface Suite {
   modelCallPerTurn?: boolean;
 }
 
-const PYTHON_FRAMEWORKS = ['openai_agents', 'crewai', 'smolagents', 'llama_index'] as const;
+const PYTHON_FRAMEWORKS = ['openai_agents', 'crewai', 'smolagents', 'llama_index', 'autogen'] as const;
 type PythonFramework = (typeof PYTHON_FRAMEWORKS)[number];
 
 const SUITES: Suite[] = [
@@ -103,6 +106,7 @@ const SUITES: Suite[] = [
     taskType: 'refund_llama_index_wrapper',
     modelCallPerTurn: true,
   },
+  { name: 'AutoGen AgentChat', python: 'autogen', mode: 'trace', taskType: 'refund_autogen_trace' },
   { name: 'Vercel AI SDK', mode: 'wrapper', taskType: 'refund_vercel_ai_wrapper' },
   { name: 'Vercel AI SDK', mode: 'trace', taskType: 'refund_vercel_ai_trace' },
   {
@@ -152,7 +156,7 @@ function exfiltrationCalls(): Call[] {
   ];
 }
 
-describe('more real agents (OpenAI Agents SDK, CrewAI, smolagents, LlamaIndex, Vercel AI SDK, LangGraph.js) against Tripline', () => {
+describe('more real agents (OpenAI Agents SDK, CrewAI, smolagents, LlamaIndex, AutoGen AgentChat, Vercel AI SDK, LangGraph.js) against Tripline', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'tripline-e2e-more-'));
   const workDir = mkdtempSync(join(tmpdir(), 'tripline-e2e-more-plans-'));
   const runId = Date.now().toString(36);
