@@ -11,8 +11,8 @@
  * - LlamaIndex (Python): openinference-instrumentation-llama-index; a `FunctionAgent` with `FunctionTool`s whose LLM
  *   is llama-index-core's `MockFunctionCallingLLM` with a scripted response generator;
  * - AutoGen AgentChat (Python, Microsoft): openinference-instrumentation-autogen-agentchat; an `AssistantAgent` with
- *   `FunctionTool`s whose model is autogen-ext's `ReplayChatCompletionClient` replaying native tool calls (no model
- *   call is recorded: OpenInference traces only AutoGen's OpenAI client);
+ *   `FunctionTool`s whose model is autogen-ext's `OpenAIChatCompletionClient` on a scripted in-process HTTP transport
+ *   (native tool calls; OpenInference records each chat completion as an LLM span);
  * - Vercel AI SDK (TypeScript): `generateText` with `ai` 7's OpenTelemetry integration (`@ai-sdk/otel`) and
  *   `MockLanguageModelV4` from `ai/test`;
  * - LangGraph.js (TypeScript): `createAgent` from `langchain` 1 (the prebuilt ReAct agent on LangGraph) with
@@ -80,7 +80,8 @@ interface Suite {
   frameworkToolCalls?: number;
   /**
    * Whether the framework's instrumentation records each turn of the scripted model as one model call (LlamaIndex:
-   * its LLM spans, the request preparation not counted; LangChain.js: the chat model's LLM span), so a task has one
+   * its LLM spans, the request preparation not counted; LangChain.js: the chat model's LLM span; AutoGen: the OpenAI
+   * client's `create`), so a task has one
    * more model call than planned tool calls.
    */
   modelCallPerTurn?: boolean;
@@ -106,7 +107,13 @@ const SUITES: Suite[] = [
     taskType: 'refund_llama_index_wrapper',
     modelCallPerTurn: true,
   },
-  { name: 'AutoGen AgentChat', python: 'autogen', mode: 'trace', taskType: 'refund_autogen_trace' },
+  {
+    name: 'AutoGen AgentChat',
+    python: 'autogen',
+    mode: 'trace',
+    taskType: 'refund_autogen_trace',
+    modelCallPerTurn: true,
+  },
   { name: 'Vercel AI SDK', mode: 'wrapper', taskType: 'refund_vercel_ai_wrapper' },
   { name: 'Vercel AI SDK', mode: 'trace', taskType: 'refund_vercel_ai_trace' },
   {

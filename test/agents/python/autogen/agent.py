@@ -1,8 +1,10 @@
 """A test agent on Microsoft AutoGen AgentChat, traced the way a user traces one:
 ``openinference-instrumentation-autogen-agentchat`` with an OpenTelemetry SDK exporting over OTLP/HTTP protobuf with the
-agent token. The agent is an ``AssistantAgent`` with ``FunctionTool``s; its model is autogen-ext's
-``ReplayChatCompletionClient`` replaying scripted ``CreateResult``s whose content is a list of ``FunctionCall``s (native
-tool calls): no network, no weights.
+agent token. The agent is an ``AssistantAgent`` with ``FunctionTool``s; its model is autogen-ext's own
+``OpenAIChatCompletionClient`` whose HTTP client has an in-process transport (``httpx2.MockTransport``, the one the
+``openai`` package uses) answering each chat completion from the plan with native tool calls: no network, no weights,
+and the model calls are traced as a user's are (OpenInference traces AutoGen's OpenAI client, and no other: autogen-ext's
+``ReplayChatCompletionClient`` would leave the model calls unrecorded).
 
     python agent.py --endpoint <OTLP base url> --token <agent token> --plan <plan.json> --mode wrapper|trace
                     [--agent <name>] [--print-spans]
@@ -29,11 +31,10 @@ import os
 import sys
 from typing import Any
 
+import httpx2
 from autogen_agentchat.agents import AssistantAgent
-from autogen_core import FunctionCall
-from autogen_core.models import CreateResult, ModelFamily, ModelInfo, RequestUsage
 from autogen_core.tools import FunctionTool
-from autogen_ext.models.replay import ReplayChatCompletionClient
+from autogen_ext.models.openai import OpenAIChatCompletionClient
 from openinference.instrumentation.autogen_agentchat import AutogenAgentChatInstrumentor
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
@@ -45,25 +46,42 @@ from shop import SUPPORT_TOOLS, Call, RootTraceRecorder, Task, load_plan  # noqa
 
 AGENT_NAME = "support-agent"
 TASK_TYPE_ATTRIBUTE = "tripline.task.type"
-MODEL_INFO = ModelInfo(
-    vision=False, function_calling=True, json_output=False, family=ModelFamily.UNKNOWN, structured_output=False
-)
+MODEL = "gpt-4o-2024-08-06"
 
 
-def scripted_client(script: list[Call], label: str, prefix: str) -> ReplayChatCompletionClient:
-    """A model that asks for the task's planned tool calls in order, one per turn, then answers."""
-    usage = RequestUsage(prompt_tokens=0, completion_tokens=0)
-    turns: list[str | CreateResult] = [
-        CreateResult(
-            finish_reason="function_calls",
-            content=[FunctionCall(id=f"{prefix}_{step}", name=call.tool, arguments=json.dumps(call.args))],
-            usage=usage,
-            cached=False,
-        )
-        for step, call in enumerate(script)
-    ]
-    turns.append(f"Done: {label}.")
-    return ReplayChatCompletionClient(turns, model_info=MODEL_INFO)
+def scripted_client(script: list[Call], label: str, prefix: str) -> OpenAIChatCompletionClient:
+    """AutoGen's OpenAI client on a transport that asks for the task's planned tool calls in order, one per chat
+    completion, then answers."""
+
+    def respond(request: httpx2.Request) -> httpx2.Response:
+        made = sum(1 for message in json.loads(request.content)["messages"] if message["role"] == "tool")
+        if made < len(script):
+            call = script[made]
+            function = {"name": call.tool, "arguments": json.dumps(call.args)}
+            message: dict[str, Any] = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [{"id": f"{prefix}_{made}", "type": "function", "function": function}],
+            }
+            finish = "tool_calls"
+        else:
+            message, finish = {"role": "assistant", "content": f"Done: {label}."}, "stop"
+        completion = {
+            "id": f"chatcmpl-{prefix}-{made}",
+            "object": "chat.completion",
+            "created": 0,
+            "model": MODEL,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": {"prompt_tokens": 120, "completion_tokens": 20, "total_tokens": 140},
+        }
+        return httpx2.Response(200, json=completion)
+
+    return OpenAIChatCompletionClient(
+        model="gpt-4o",
+        api_key="scripted",
+        base_url="http://scripted.invalid/v1",
+        http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(respond)),
+    )
 
 
 TOOLS = [FunctionTool(function, description=(function.__doc__ or "").split("\n")[0]) for function in SUPPORT_TOOLS]
