@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MAX_LITERAL_DEPTH, parsePythonLiteral } from '../../services/core/python-literal.ts';
 
@@ -56,5 +57,53 @@ describe('Python literals (repr)', () => {
     ])
       expect(parsePythonLiteral(text), text).toBeUndefined();
     expect(parsePythonLiteral(`${'['.repeat(MAX_LITERAL_DEPTH)}${']'.repeat(MAX_LITERAL_DEPTH)}`)).toBeDefined();
+  });
+});
+
+/** Python's repr of a JSON value (as `str()` of a dict or a list writes it). */
+function repr(value: unknown): string {
+  if (value === null) return 'None';
+  if (value === true) return 'True';
+  if (value === false) return 'False';
+  if (typeof value === 'number') return String(value);
+  if (typeof value === 'string') {
+    const quote = value.includes("'") && !value.includes('"') ? '"' : "'";
+    let out = '';
+    for (const char of value) {
+      const code = char.codePointAt(0) ?? 0;
+      if (char === '\\' || char === quote) out += `\\${char}`;
+      else if (char === '\n') out += '\\n';
+      else if (char === '\t') out += '\\t';
+      else if (char === '\r') out += '\\r';
+      else if (code < 0x20 || code === 0x7f) out += `\\x${code.toString(16).padStart(2, '0')}`;
+      else out += char;
+    }
+    return `${quote}${out}${quote}`;
+  }
+  if (Array.isArray(value)) return `[${value.map(repr).join(', ')}]`;
+  const entries = Object.entries(value as Record<string, unknown>);
+  return `{${entries.map(([key, item]) => `${repr(key)}: ${repr(item)}`).join(', ')}}`;
+}
+
+describe('Python literals (property)', () => {
+  const json = fc
+    .jsonValue({ maxDepth: 4, stringUnit: 'grapheme' })
+    .map((value) => JSON.parse(JSON.stringify(value)) as unknown);
+
+  it('reads the repr of any JSON dict or list back as that value', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.array(json), fc.dictionary(fc.string(), json)), (value) => {
+        expect(parsePythonLiteral(repr(value))).toEqual(value);
+      }),
+    );
+  });
+
+  it('never throws on any text', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), (text) => {
+        parsePythonLiteral(`{${text}`);
+        parsePythonLiteral(`[${text}`);
+      }),
+    );
   });
 });
