@@ -13,12 +13,17 @@
  *   "kwargs": {"content": "…", "tool_call_id": "…", "name": "…", "metadata": {"versions": {"@langchain/core":
  *   "1.5.0"}}, …}}}` (a per-call id, and a package name that reads as a handle).
  *
+ * - OpenInference's AutoGen AgentChat instrumentation records as a tool's result the text AutoGen made of the
+ *   returned value: `str(value)`, so a dict or a list is Python's repr (`{'to': 'a@b.example', 'sent': True}`), not
+ *   JSON (services/core/python-literal.ts).
+ *
  * The arguments are the keyword arguments (or the one positional argument when there are none); the result is
- * `raw_output`, or the `ToolMessage`'s `content`. Unwrapped content is JSON again (a string stays bare, as
- * OpenInference records a one-string input). Anything else comes back unchanged.
+ * `raw_output`, or the `ToolMessage`'s `content`, or the Python literal's value. Unwrapped content is JSON again (a
+ * string stays bare, as OpenInference records a one-string input). Anything else comes back unchanged.
  */
 import { MAX_ARGUMENTS_LENGTH } from './arguments.ts';
 import { MAX_RESULT_LENGTH } from './counterparties.ts';
+import { parsePythonLiteral } from './python-literal.ts';
 
 /** The keys of a bound-arguments envelope: `kwargs` with, at most, these beside it. */
 const CALL_KEYS = new Set(['args', 'kwargs', 'sanitize_inputs_outputs']);
@@ -43,7 +48,7 @@ export function unwrapToolArguments(text: string): string {
 export function unwrapToolResult(text: string): string {
   if (text.length > MAX_RESULT_LENGTH) return text;
   if (text.includes('"ToolMessage"')) return toolMessageContent(text) ?? text;
-  if (!text.includes('"raw_output"') || !text.includes('"tool_name"')) return text;
+  if (!text.includes('"raw_output"') || !text.includes('"tool_name"')) return pythonLiteralAsJson(text) ?? text;
   const parsed = parseObject(text);
   if (parsed === undefined || !Object.keys(parsed).every((key) => TOOL_OUTPUT_KEYS.has(key))) return text;
   if (!('raw_output' in parsed) || typeof parsed.tool_name !== 'string') return text;
@@ -64,6 +69,23 @@ function toolMessageContent(text: string): string | undefined {
   if (!Array.isArray(id) || id.at(-1) !== 'ToolMessage' || !isPlainObject(kwargs) || !('content' in kwargs))
     return undefined;
   return asText(kwargs.content);
+}
+
+/** A Python dict or list literal (a repr, no JSON) as JSON, or undefined when `text` is none. */
+function pythonLiteralAsJson(text: string): string | undefined {
+  // Python's repr quotes strings with ' (JSON never does outside a string); JSON stays as it is.
+  if (!text.includes("'") && !/\b(?:True|False|None)\b/.test(text)) return undefined;
+  if (!/^\s*[[{]/.test(text) || parseJson(text) !== undefined) return undefined;
+  const value = parsePythonLiteral(text);
+  return value === undefined ? undefined : JSON.stringify(value);
+}
+
+function parseJson(text: string): { value: unknown } | undefined {
+  try {
+    return { value: JSON.parse(text) as unknown };
+  } catch {
+    return undefined;
+  }
 }
 
 function parseObject(text: string): Record<string, unknown> | undefined {

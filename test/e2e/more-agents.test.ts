@@ -1,5 +1,5 @@
 /**
- * Six more agent frameworks, each instrumented the way its users instrument it, against Tripline started as
+ * Seven more agent frameworks, each instrumented the way its users instrument it, against Tripline started as
  * `npm start` does (for the guide "Agents you already have"):
  *
  * - OpenAI Agents SDK (Python): the SDK's own tracing bridged to OpenTelemetry by
@@ -10,6 +10,9 @@
  *   of its own);
  * - LlamaIndex (Python): openinference-instrumentation-llama-index; a `FunctionAgent` with `FunctionTool`s whose LLM
  *   is llama-index-core's `MockFunctionCallingLLM` with a scripted response generator;
+ * - AutoGen AgentChat (Python, Microsoft): openinference-instrumentation-autogen-agentchat; an `AssistantAgent` with
+ *   `FunctionTool`s whose model is autogen-ext's `OpenAIChatCompletionClient` on a scripted in-process HTTP transport
+ *   (native tool calls; OpenInference records each chat completion as an LLM span);
  * - Vercel AI SDK (TypeScript): `generateText` with `ai` 7's OpenTelemetry integration (`@ai-sdk/otel`) and
  *   `MockLanguageModelV4` from `ai/test`;
  * - LangGraph.js (TypeScript): `createAgent` from `langchain` 1 (the prebuilt ReAct agent on LangGraph) with
@@ -77,13 +80,14 @@ interface Suite {
   frameworkToolCalls?: number;
   /**
    * Whether the framework's instrumentation records each turn of the scripted model as one model call (LlamaIndex:
-   * its LLM spans, the request preparation not counted; LangChain.js: the chat model's LLM span), so a task has one
+   * its LLM spans, the request preparation not counted; LangChain.js: the chat model's LLM span; AutoGen: the OpenAI
+   * client's `create`), so a task has one
    * more model call than planned tool calls.
    */
   modelCallPerTurn?: boolean;
 }
 
-const PYTHON_FRAMEWORKS = ['openai_agents', 'crewai', 'smolagents', 'llama_index'] as const;
+const PYTHON_FRAMEWORKS = ['openai_agents', 'crewai', 'smolagents', 'llama_index', 'autogen'] as const;
 type PythonFramework = (typeof PYTHON_FRAMEWORKS)[number];
 
 const SUITES: Suite[] = [
@@ -101,6 +105,13 @@ const SUITES: Suite[] = [
     python: 'llama_index',
     mode: 'wrapper',
     taskType: 'refund_llama_index_wrapper',
+    modelCallPerTurn: true,
+  },
+  {
+    name: 'AutoGen AgentChat',
+    python: 'autogen',
+    mode: 'trace',
+    taskType: 'refund_autogen_trace',
     modelCallPerTurn: true,
   },
   { name: 'Vercel AI SDK', mode: 'wrapper', taskType: 'refund_vercel_ai_wrapper' },
@@ -152,7 +163,7 @@ function exfiltrationCalls(): Call[] {
   ];
 }
 
-describe('more real agents (OpenAI Agents SDK, CrewAI, smolagents, LlamaIndex, Vercel AI SDK, LangGraph.js) against Tripline', () => {
+describe('more real agents (OpenAI Agents SDK, CrewAI, smolagents, LlamaIndex, AutoGen AgentChat, Vercel AI SDK, LangGraph.js) against Tripline', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'tripline-e2e-more-'));
   const workDir = mkdtempSync(join(tmpdir(), 'tripline-e2e-more-plans-'));
   const runId = Date.now().toString(36);

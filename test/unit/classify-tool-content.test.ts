@@ -70,7 +70,9 @@ describe('counterparties and tool content', () => {
   // openinference-instrumentation-smolagents 0.1.43 (smolagents 1.26) and -llama-index 4.6.1 (llama-index-core
   // 0.14.25): the bound arguments of the framework's own call, and LlamaIndex's whole ToolOutput as the result; and
   // from @arizeai/openinference-instrumentation-langchain 4.1.1 (@langchain/core 1.5.0, langchain 1.5.14): the
-  // serialized ToolMessage as the result, with a call id and `@langchain/core` (no handle) in its metadata.
+  // serialized ToolMessage as the result, with a call id and `@langchain/core` (no handle) in its metadata; and from
+  // openinference-instrumentation-autogen-agentchat 0.1.22 (autogen-agentchat 0.7.5): the arguments as the model gave
+  // them, the result the `str()` AutoGen's FunctionTool made of the returned dict (Python's repr, not JSON).
   const pythonArgs = JSON.stringify(JSON.parse(transferArgs) as unknown, null, 1).replace(/\n\s*/g, ' ');
   const envelopes = {
     smolagents: span('SimpleTool', {
@@ -113,6 +115,16 @@ describe('counterparties and tool content', () => {
       metadata:
         '{"ls_integration":"langchain_create_agent","lc_agent_name":"support-agent","langgraph_step":2,"langgraph_node":"tools","langgraph_triggers":["__pregel_push"],"langgraph_path":["__pregel_push",0,false],"versions":{"@langchain/core":"1.5.0"}}',
       'tool.name': 'transfer',
+    }),
+    'AutoGen AgentChat': span('support_agent.transfer', {
+      'tool.name': 'transfer',
+      'tool.description': 'Send money.',
+      'tool.parameters': transferArgs,
+      'input.value': transferArgs,
+      'input.mime_type': 'application/json',
+      'output.value': "{'status': 'sent', 'confirmation_to': 'alice@bank.example'}",
+      'output.mime_type': 'text/plain',
+      'openinference.span.kind': 'TOOL',
     }),
   };
 

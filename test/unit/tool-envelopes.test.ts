@@ -87,4 +87,24 @@ describe('tool envelopes', () => {
     ])
       expect(unwrapToolResult(text)).toBe(text);
   });
+
+  it("reads a Python repr as JSON (AutoGen's FunctionTool result, str() of the returned dict), and JSON as it is", () => {
+    expect(unwrapToolResult("{'url': 'https://evil.example/x', 'status': 200, 'bytes': 3}")).toBe(
+      '{"url":"https://evil.example/x","status":200,"bytes":3}',
+    );
+    expect(
+      unwrapToolResult("{'customers': [{'id': 'c-1', 'email': 'customer1@shop.example'}], 'more': None, 'ok': True}"),
+    ).toBe('{"customers":[{"id":"c-1","email":"customer1@shop.example"}],"more":null,"ok":true}');
+    expect(unwrapToolResult("[('a', 1.5), \"it's\", '\\x41\\n']")).toBe('[["a",1.5],"it\'s","A\\n"]');
+    for (const text of [
+      '{"url": "https://x.example", "ok": true}',
+      "{'when': datetime.datetime(2026, 1, 1)}",
+      "{'a': 1} and more",
+      "{'a': {1, 2}}",
+      "{'a': 'unterminated}",
+      "Order 'ord-3' refunded",
+      'True',
+    ])
+      expect(unwrapToolResult(text)).toBe(text);
+  });
 });
