@@ -26,13 +26,12 @@ import { AIMessage } from '@langchain/core/messages';
 import type { BaseMessage } from '@langchain/core/messages';
 import type { ChatResult } from '@langchain/core/outputs';
 import { tool } from '@langchain/core/tools';
-import { SpanStatusCode, trace } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
 import { createAgent } from 'langchain';
-import { RootSpans, readAgentRun } from './plan-cli.ts';
+import { RootSpans, readAgentRun, runPlan } from './plan-cli.ts';
 import type { PlannedTask } from './plan-cli.ts';
 import { SHOP_TOOLS } from './shop-tools.ts';
 
@@ -117,33 +116,5 @@ async function runTask(task: PlannedTask, index: number): Promise<void> {
   );
 }
 
-const tracer = trace.getTracer('support-agent');
-for (const [index, task] of plan.entries()) {
-  const taskId = mode === 'wrapper' ? (task.taskId ?? `task-${String(index)}`) : null;
-  let traceId: string | undefined;
-  if (taskId !== null) {
-    // Mode wrapper: the user's own span around the run, the only place the task id is declared.
-    await tracer.startActiveSpan(
-      `support ticket ${String(index)}`,
-      { root: true, attributes: { 'tripline.task.id': taskId, 'tripline.task.type': task.taskType } },
-      async (span) => {
-        traceId = span.spanContext().traceId;
-        try {
-          await runTask(task, index);
-        } catch (error) {
-          span.setStatus({ code: SpanStatusCode.ERROR, message: String(error) });
-          throw error;
-        } finally {
-          span.end();
-        }
-      },
-    );
-  } else {
-    const before = roots.traceIds.length;
-    await runTask(task, index);
-    traceId = roots.traceIds[before];
-  }
-  if (traceId === undefined) throw new Error(`task ${String(index)} started no trace`);
-  console.log(JSON.stringify({ label: task.label, taskId, traceId }));
-}
+await runPlan({ mode, plan }, roots, runTask);
 await sdk.shutdown();

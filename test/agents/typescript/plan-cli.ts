@@ -1,12 +1,14 @@
 /**
  * What the framework test agents (vercel-ai-agent.ts, langgraph-agent.ts) share that is not part of a user's setup:
- * their command line and plan file, and the trace id of each task's root span, which they print.
+ * their command line and plan file, the run of each planned task, and the trace id of each task's root span, which
+ * they print.
  *
  *   --endpoint <OTLP base url> --token <agent token> --plan <plan.json> --mode wrapper|trace [--agent <name>]
  *   [--print-spans]
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Context } from '@opentelemetry/api';
 import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
 
@@ -77,5 +79,45 @@ export class RootSpans implements SpanProcessor {
   }
   shutdown(): Promise<void> {
     return Promise.resolve();
+  }
+}
+
+/**
+ * Runs each task of the plan: in mode `wrapper` inside the user's own span around the run (the only place the task
+ * id is declared), in mode `trace` as its own trace. After each task a JSON line `{"label", "taskId", "traceId"}`
+ * goes to stdout.
+ */
+export async function runPlan(
+  { mode, plan }: Pick<AgentRun, 'mode' | 'plan'>,
+  roots: RootSpans,
+  runTask: (task: PlannedTask, index: number) => Promise<void>,
+): Promise<void> {
+  const tracer = trace.getTracer('support-agent');
+  for (const [index, task] of plan.entries()) {
+    const taskId = mode === 'wrapper' ? (task.taskId ?? `task-${String(index)}`) : null;
+    let traceId: string | undefined;
+    if (taskId !== null) {
+      await tracer.startActiveSpan(
+        `support ticket ${String(index)}`,
+        { root: true, attributes: { 'tripline.task.id': taskId, 'tripline.task.type': task.taskType } },
+        async (span) => {
+          traceId = span.spanContext().traceId;
+          try {
+            await runTask(task, index);
+          } catch (error) {
+            span.setStatus({ code: SpanStatusCode.ERROR, message: String(error) });
+            throw error;
+          } finally {
+            span.end();
+          }
+        },
+      );
+    } else {
+      const before = roots.traceIds.length;
+      await runTask(task, index);
+      traceId = roots.traceIds[before];
+    }
+    if (traceId === undefined) throw new Error(`task ${String(index)} started no trace`);
+    console.log(JSON.stringify({ label: task.label, taskId, traceId }));
   }
 }

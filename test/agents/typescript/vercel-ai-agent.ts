@@ -15,14 +15,13 @@
  * `service.name`; default `support-agent`). After each task a JSON line `{"label", "taskId", "traceId"}` goes to stdout.
  */
 import { OpenTelemetry } from '@ai-sdk/otel';
-import { SpanStatusCode, trace } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor } from '@opentelemetry/sdk-trace';
 import { generateText, isStepCount, jsonSchema, registerTelemetry, tool } from 'ai';
 import { MockLanguageModelV4 } from 'ai/test';
-import { RootSpans, readAgentRun } from './plan-cli.ts';
+import { RootSpans, readAgentRun, runPlan } from './plan-cli.ts';
 import type { PlannedTask } from './plan-cli.ts';
 import { SHOP_TOOLS } from './shop-tools.ts';
 
@@ -103,33 +102,5 @@ async function runTask(task: PlannedTask, index: number): Promise<void> {
   });
 }
 
-const tracer = trace.getTracer('support-agent');
-for (const [index, task] of plan.entries()) {
-  const taskId = mode === 'wrapper' ? (task.taskId ?? `task-${index}`) : null;
-  let traceId: string | undefined;
-  if (taskId !== null) {
-    // Mode wrapper: the user's own span around the run, the only place the task id is declared.
-    await tracer.startActiveSpan(
-      `support ticket ${index}`,
-      { root: true, attributes: { 'tripline.task.id': taskId, 'tripline.task.type': task.taskType } },
-      async (span) => {
-        traceId = span.spanContext().traceId;
-        try {
-          await runTask(task, index);
-        } catch (error) {
-          span.setStatus({ code: SpanStatusCode.ERROR, message: String(error) });
-          throw error;
-        } finally {
-          span.end();
-        }
-      },
-    );
-  } else {
-    const before = roots.traceIds.length;
-    await runTask(task, index);
-    traceId = roots.traceIds[before];
-  }
-  if (traceId === undefined) throw new Error(`task ${index} started no trace`);
-  console.log(JSON.stringify({ label: task.label, taskId, traceId }));
-}
+await runPlan({ mode, plan }, roots, runTask);
 await sdk.shutdown();

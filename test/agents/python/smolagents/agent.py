@@ -16,25 +16,19 @@ goes to stdout. ``--print-spans`` also writes every span to stderr (OpenTelemetr
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 from typing import Any
 
 from openinference.instrumentation.smolagents import SmolagentsInstrumentor
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
 from smolagents import LogLevel, Model, Tool, ToolCallingAgent, tool
 from smolagents.models import ChatMessage, ChatMessageToolCall, ChatMessageToolCallFunction, MessageRole
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from shop import SUPPORT_TOOLS, Call, RootTraceRecorder, Task, load_plan  # noqa: E402  (the agents' shared module)
+from plan_run import run_agent  # noqa: E402  (the agents' shared modules)
+from shop import SUPPORT_TOOLS, Call, Task  # noqa: E402
 
 AGENT_NAME = "support_agent"
-TASK_TYPE_ATTRIBUTE = "tripline.task.type"
 
 
 class ScriptedModel(Model):
@@ -83,64 +77,11 @@ def run_task(task: Task, index: int, name: str) -> None:
     agent.run(f"Handle ticket #{index} ({task.label}).")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--endpoint", required=True)
-    parser.add_argument("--token", required=True)
-    parser.add_argument("--plan", required=True)
-    parser.add_argument("--mode", choices=["wrapper", "trace"], default="wrapper")
-    parser.add_argument("--agent", default=AGENT_NAME, help="the agent's name (a Python identifier) and service.name")
-    parser.add_argument("--print-spans", action="store_true", help="also write every span to stderr")
-    args = parser.parse_args()
-    plan = load_plan(args.plan)
-    types = {task.task_type for task in plan}
-    if args.mode == "trace" and len(types) > 1:
-        sys.exit("mode trace: the task type is one per process, so every task of the plan needs the same taskType")
-
-    roots = RootTraceRecorder()
-    # ---- The user's setup: an OpenTelemetry SDK exporting to Tripline, and the instrumentor.
-    resource: dict[str, Any] = {"service.name": args.agent}
-    if args.mode == "trace" and types:
-        resource[TASK_TYPE_ATTRIBUTE] = next(iter(types))
-    provider = TracerProvider(resource=Resource.create(resource))
-    provider.add_span_processor(roots)
-    provider.add_span_processor(
-        BatchSpanProcessor(
-            OTLPSpanExporter(
-                endpoint=f"{args.endpoint.rstrip('/')}/v1/traces",
-                headers={"authorization": f"Bearer {args.token}"},
-            ),
-            schedule_delay_millis=200,
-        )
-    )
-    if args.print_spans:
-        provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out=sys.stderr)))
-    SmolagentsInstrumentor().instrument(tracer_provider=provider)
-    # ----
-
-    tracer = provider.get_tracer("support-agent")
-    for index, task in enumerate(plan):
-        task_id: str | None = None
-        if args.mode == "wrapper":
-            # The user's own span around the run, the only place the task id is declared.
-            task_id = task.task_id or f"task-{index}"
-            with tracer.start_as_current_span(
-                f"support ticket {index}",
-                attributes={"tripline.task.id": task_id, TASK_TYPE_ATTRIBUTE: task.task_type},
-            ) as span:
-                trace_id = span.get_span_context().trace_id
-                run_task(task, index, args.agent)
-        else:
-            roots.trace_id = None
-            run_task(task, index, args.agent)
-            if roots.trace_id is None:
-                sys.exit(f"task {index} started no trace")
-            trace_id = roots.trace_id
-        print(json.dumps({"label": task.label, "taskId": task_id, "traceId": f"{trace_id:032x}"}), flush=True)
-
-    provider.force_flush()
-    provider.shutdown()
-
-
 if __name__ == "__main__":
-    main()
+    # The user's setup: an OpenTelemetry SDK exporting to Tripline (plan_run.py), and the instrumentor.
+    run_agent(
+        AGENT_NAME,
+        "the agent's name (a Python identifier) and service.name",
+        lambda provider: SmolagentsInstrumentor().instrument(tracer_provider=provider),
+        run_task,
+    )
