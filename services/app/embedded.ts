@@ -29,6 +29,7 @@ import { createProcessor } from '../processor/processor.ts';
 import { startIdleSweeper } from './idle-sweeper.ts';
 import { startEmbeddedMcpGateway } from './mcp-gateway.ts';
 import { readTls } from './tls.ts';
+import type { TlsMaterial } from './tls.ts';
 import type { Processor } from '../processor/processor.ts';
 import { FLEET_TASK_TYPE } from '../processor/baseline-book.ts';
 import { messageOf } from '../shared/errors.ts';
@@ -78,6 +79,8 @@ export async function startEmbedded(
   logger: Logger = createLogger(config.logLevel),
   overrides: EmbeddedOverrides = {},
 ): Promise<RunningTripline> {
+  // Read and checked once, before anything starts: the OTLP receiver, the API and the MCP gateway share it.
+  const tls = readTls(config.tls);
   const store = await openClickHouseStore({
     url: config.store.url,
     username: config.store.username,
@@ -149,13 +152,13 @@ export async function startEmbedded(
     addCleanup('idle sweeper', startIdleSweeper(running, config.processor.taskIdleTimeoutMs, logger));
 
     const gateway = createGateway(bus, undefined, config.classify);
-    const otlpAddress = await startOtlpReceiver(config, { gateway, auth, logger }, addCleanup);
+    const otlpAddress = await startOtlpReceiver(config, { gateway, auth, logger, tls }, addCleanup);
     const apiAddress = await startEmbeddedApi(
       config,
-      { store, processor: running, detector, bus, auth, enforcement, logger },
+      { store, processor: running, detector, bus, auth, enforcement, logger, tls },
       addCleanup,
     );
-    const mcp = await startEmbeddedMcpGateway(config, { enforcement, gateway, logger });
+    const mcp = await startEmbeddedMcpGateway(config, { enforcement, gateway, logger, tls });
     if (mcp !== undefined) addCleanup('mcp gateway', () => mcp.stop());
 
     return {
@@ -242,11 +245,11 @@ function startEmbeddedEnforcement(
 /** The OTLP/HTTP receiver in front of the gateway; returns where it listens. */
 async function startOtlpReceiver(
   config: Readonly<TriplineConfig>,
-  parts: { gateway: Gateway; auth: RunningAuth; logger: Logger },
+  parts: { gateway: Gateway; auth: RunningAuth; logger: Logger; tls: TlsMaterial | undefined },
   addCleanup: AddCleanup,
 ): Promise<string> {
-  const { gateway, auth, logger } = parts;
-  const otlpApp = createHttpServer(logger.child({ component: 'otlp' }), { tls: readTls(config.tls) });
+  const { gateway, auth, logger, tls } = parts;
+  const otlpApp = createHttpServer(logger.child({ component: 'otlp' }), { tls });
   registerOtlpReceiver(otlpApp, {
     maxBodyBytes: config.otlp.maxBodyBytes,
     handler: (request, context) => gateway.ingest(request, context),
@@ -270,10 +273,11 @@ async function startEmbeddedApi(
     auth: RunningAuth;
     enforcement: KillSwitchRuntime;
     logger: Logger;
+    tls: TlsMaterial | undefined;
   },
   addCleanup: AddCleanup,
 ): Promise<string> {
-  const { store, processor, detector, bus, auth, enforcement, logger } = parts;
+  const { store, processor, detector, bus, auth, enforcement, logger, tls } = parts;
   // Detection queries and the console read over connections of their own (one chdb connection runs one
   // query at a time, and the processor's writes must not wait behind a person's dashboard).
   const detectionClient = openDetectionClient(config.store);
@@ -283,7 +287,7 @@ async function startEmbeddedApi(
   const baselines = (): BaselineBook => processor.baselines();
   const apiApp = buildApiApp({
     ...apiDeps(store, processor, detector, bus, logger),
-    tls: readTls(config.tls),
+    tls,
     access: auth.api,
     admin: auth.admin,
     killSwitch: enforcement,

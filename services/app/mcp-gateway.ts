@@ -19,6 +19,7 @@ import type { SpanSink } from '../mcp-gateway/span-sink.ts';
 import { TriplineError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { readTls } from './tls.ts';
+import type { TlsMaterial } from './tls.ts';
 
 export interface RunningMcpGateway {
   /** Where the gateway listens, e.g. `http://127.0.0.1:8090`; its servers are at `<url>/mcp/<name>`. */
@@ -30,7 +31,7 @@ export interface RunningMcpGateway {
 /** The embedded mode's MCP gateway, or undefined when none is configured. */
 export async function startEmbeddedMcpGateway(
   config: Readonly<TriplineConfig>,
-  parts: { enforcement: KillSwitchRuntime; gateway: Gateway; logger: Logger },
+  parts: { enforcement: KillSwitchRuntime; gateway: Gateway; logger: Logger; tls: TlsMaterial | undefined },
 ): Promise<RunningMcpGateway | undefined> {
   if (!mcpGatewayEnabled(config.mcpGateway)) return undefined;
   const logger = parts.logger.child({ service: 'mcp-gateway' });
@@ -40,6 +41,7 @@ export async function startEmbeddedMcpGateway(
     inProcessAuthority({ tokens, checker, authority }),
     ingestSink((request, context) => parts.gateway.ingest(request, context), logger),
     logger,
+    parts.tls,
   );
 }
 
@@ -71,7 +73,7 @@ export async function startMcpGatewayService(
     audience: config.killSwitch.tokenAudience,
   });
   const sink = otlpSink({ otlpUrl: settings.otlpUrl, token: settings.apiToken, logger });
-  return listen(config, authority, sink, logger);
+  return listen(config, authority, sink, logger, readTls(config.tls));
 }
 
 async function listen(
@@ -79,6 +81,7 @@ async function listen(
   authority: McpAuthority,
   sink: SpanSink,
   logger: Logger,
+  tls: TlsMaterial | undefined,
 ): Promise<RunningMcpGateway> {
   const settings = config.mcpGateway;
   const gateway = createMcpGateway({
@@ -88,7 +91,7 @@ async function listen(
     issuer: config.killSwitch.tokenIssuer,
     logger,
   });
-  const app = buildMcpGatewayServer(gateway, logger, readTls(config.tls));
+  const app = buildMcpGatewayServer(gateway, logger, tls);
   let url: string;
   try {
     url = await app.listen({ host: settings.host, port: settings.port });

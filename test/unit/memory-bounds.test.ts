@@ -23,7 +23,7 @@ import {
   MAX_TASK_TYPES_PER_TENANT,
 } from '../../services/processor/baseline-book.ts';
 import { MAX_SEEN_EVENTS, TaskTable, markSeen, newLiveTask } from '../../services/processor/task-table.ts';
-import type { AgentEvent } from '../../schemas/events.ts';
+import type { AgentEvent, Revocation } from '../../schemas/events.ts';
 import { T0, dataAccess, stateOf, taskCtx, toolCall } from './detect/fixtures.ts';
 import { startProcessor } from './processor/harness.ts';
 
@@ -187,26 +187,31 @@ describe('baselines', () => {
   });
 });
 
+/** A revocation (or restore) of a task of tenant `t1`'s agent `agent`. */
+function revocationOf(taskId: string, action: Revocation['action'], timeMs: number): Revocation {
+  return {
+    id: `${action}-${taskId}`,
+    tenant: 't1',
+    taskId,
+    taskType: 'x',
+    agentId: 'agent',
+    action,
+    source: 'manual',
+    actor: 'ops',
+    reason: 'test',
+    reasons: [],
+    score: 0,
+    eventId: '',
+    timeMs,
+  };
+}
+
 describe('the credentials authority', () => {
   it('forgets the longest-revoked tasks beyond its cap once no token issued before their revoke can verify', () => {
     const killSwitch = createLocalKillSwitch();
     const state = new AuthorityState({ revocations: 0, windowMs: 60_000, blockMs: 60_000 }, killSwitch, 60_000);
     const revoke = (i: number): void => {
-      const revocation = {
-        id: `r-${String(i)}`,
-        tenant: 't1',
-        taskId: `task-${String(i)}`,
-        taskType: 'x',
-        agentId: 'agent',
-        action: 'revoke' as const,
-        source: 'detector' as const,
-        actor: 'detector',
-        reason: 'test',
-        reasons: [],
-        score: 1,
-        eventId: '',
-        timeMs: T0 + i,
-      };
+      const revocation = revocationOf(`task-${String(i)}`, 'revoke', T0 + i);
       state.apply(revocation);
       killSwitch.apply(revocation);
     };
@@ -232,22 +237,8 @@ describe('the credentials authority', () => {
 describe('the kill switch', () => {
   it('remembers the newest revoked tasks up to its cap, forgetting the longest-revoked first', () => {
     const killSwitch = createLocalKillSwitch(undefined, { maxRevoked: 3 });
-    const apply = (taskId: string, action: 'revoke' | 'restore'): void =>
-      killSwitch.apply({
-        id: `${action}-${taskId}`,
-        tenant: 't1',
-        taskId,
-        taskType: 'x',
-        agentId: 'agent',
-        action,
-        source: 'manual',
-        actor: 'ops',
-        reason: 'test',
-        reasons: [],
-        score: 0,
-        eventId: '',
-        timeMs: T0,
-      });
+    const apply = (taskId: string, action: Revocation['action']): void =>
+      killSwitch.apply(revocationOf(taskId, action, T0));
     const revoked = (): string[] => ['a', 'b', 'c', 'd', 'e'].filter((id) => killSwitch.isRevoked('t1', id));
     for (const id of ['a', 'b', 'c', 'd']) apply(id, 'revoke');
     expect(revoked()).toEqual(['b', 'c', 'd']);

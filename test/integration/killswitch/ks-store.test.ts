@@ -18,6 +18,25 @@ afterAll(async () => {
   await tripline.stop();
 });
 
+/** The detector's revocation of a task of tenant `default`. */
+function detectorRevocation(id: string, taskId: string, agentId: string, timeMs: number): Revocation {
+  return {
+    id,
+    tenant: 'default',
+    taskId,
+    taskType: 'customer_refund',
+    agentId,
+    action: 'revoke',
+    source: 'detector',
+    actor: 'tripline',
+    reason: 'score reached the revoke threshold',
+    reasons: [],
+    score: 100,
+    eventId: 'e',
+    timeMs,
+  };
+}
+
 describe("the kill switch's store", () => {
   it('stores a revocation before the writes that came beside it start', async () => {
     const store = tripline.running.enforcement.store;
@@ -87,19 +106,7 @@ describe("the kill switch's store", () => {
     const store = tripline.running.enforcement.store;
     const now = Date.now();
     const base: Revocation = {
-      id: 'ks-store-e1',
-      tenant: 'default',
-      taskId: 'ks-store-e1',
-      taskType: 'customer_refund',
-      agentId: 'shared-agent',
-      action: 'revoke',
-      source: 'detector',
-      actor: 'tripline',
-      reason: 'score reached the revoke threshold',
-      reasons: [],
-      score: 100,
-      eventId: 'e',
-      timeMs: now,
+      ...detectorRevocation('ks-store-e1', 'ks-store-e1', 'shared-agent', now),
       escalation: { counts: true, basis: 'hard_rule', endUser: 'u-1', conversation: 'c-1' },
     };
     const older: Revocation = { ...base, id: 'ks-store-e2', taskId: 'ks-store-e2' };
@@ -113,21 +120,7 @@ describe("the kill switch's store", () => {
   it("reads one task's revocation state, as it reads every task's at start", async () => {
     const store = tripline.running.enforcement.store;
     const now = Date.now();
-    const revoke: Revocation = {
-      id: 'ks-store-s1',
-      tenant: 'default',
-      taskId: 'ks-store-s',
-      taskType: 'customer_refund',
-      agentId: 'a',
-      action: 'revoke',
-      source: 'detector',
-      actor: 'tripline',
-      reason: 'score reached the revoke threshold',
-      reasons: [],
-      score: 100,
-      eventId: 'e',
-      timeMs: now,
-    };
+    const revoke = detectorRevocation('ks-store-s1', 'ks-store-s', 'a', now);
     const restore: Revocation = { ...revoke, id: 'ks-store-s2', action: 'restore', actor: 'alice', timeMs: now + 5 };
     const otherTenant: Revocation = { ...revoke, id: 'ks-store-s3', tenant: 'other', timeMs: now + 9 };
     await store.insertRevocations([revoke, restore, otherTenant]);
