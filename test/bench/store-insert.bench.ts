@@ -1,6 +1,10 @@
 /**
  * Insert throughput of the ClickHouse store on the in-process engine (chdb): 100k scored events in batches of
- * 1000 (one JSONEachRow insert per batch), then the FINAL reads the processor and the API make.
+ * 1000 (one JSONCompactEachRow insert per batch), then the FINAL reads the processor and the API make.
+ *
+ * Then the engine's cost by the table's width: the same rows' text inserted again into a probe table of four
+ * columns (tenant, task id, event id, and the whole row as one String), to show how much of the engine's CPU per
+ * row is the events table's 43 columns (each a stream to parse into, compress and write) rather than its bytes.
  *
  *   node test/bench/store-insert.bench.ts [events=100000] [batch=1000]
  *
@@ -11,6 +15,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
+import { Readable } from 'node:stream';
+import {
+  BULK_INSERT_SETTINGS_SQL,
+  WITHOUT_QUERY_SETTINGS,
+  embeddedClient,
+  embeddedDataDir,
+} from '../../services/store/clickhouse/client.ts';
+import { eventRowValues } from '../../services/store/clickhouse/event-rows.ts';
 import { openClickHouseStore } from '../../services/store/clickhouse/store.ts';
 import type { ScoredEvent } from '../../services/store/store.ts';
 
@@ -85,6 +97,47 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? Number.NaN;
 }
 
+/** The rows' text into a table of four columns: CPU of the threads other than this one (the engine's), and MB sent. */
+async function narrowProbe(batches: readonly ScoredEvent[][]): Promise<{ engineSeconds: number; megabytes: number }> {
+  const client = embeddedClient(embeddedDataDir(dataDir), { application: 'bench', settings: {} });
+  try {
+    await client.command({
+      query: `CREATE TABLE tripline.width_probe (tenant LowCardinality(String), task_id String, id String, row String CODEC(ZSTD(1)))
+              ENGINE = ReplacingMergeTree ORDER BY (tenant, task_id, id)`,
+    });
+    const bodies = batches.map((batch) =>
+      batch
+        .map((scored) =>
+          JSON.stringify([
+            scored.event.tenant,
+            scored.event.taskId,
+            scored.event.id,
+            JSON.stringify(eventRowValues(scored)),
+          ]),
+        )
+        .join('\n'),
+    );
+    const insert = async (body: string): Promise<void> => {
+      const result = await client.exec({
+        query: `INSERT INTO tripline.width_probe (tenant, task_id, id, row) SETTINGS ${BULK_INSERT_SETTINGS_SQL} FORMAT JSONCompactEachRow`,
+        values: Readable.from([body]),
+        clickhouse_settings: WITHOUT_QUERY_SETTINGS,
+      });
+      result.stream.destroy();
+    };
+    await insert(bodies[0]?.split('\n').slice(0, 10).join('\n') ?? '');
+    const cpu = process.cpuUsage();
+    const mainThread = process.threadCpuUsage();
+    for (const body of bodies) await insert(body);
+    const used = process.cpuUsage(cpu);
+    const main = process.threadCpuUsage(mainThread);
+    const engineSeconds = (used.user + used.system - main.user - main.system) / 1e6;
+    return { engineSeconds, megabytes: bodies.reduce((sum, body) => sum + body.length, 0) / 1e6 };
+  } finally {
+    await client.close();
+  }
+}
+
 const dataDir = mkdtempSync(join(tmpdir(), 'tripline-store-bench-'));
 const store = await openClickHouseStore({ dataDir, database: 'tripline' });
 try {
@@ -128,6 +181,12 @@ try {
   console.log(`counts() (FINAL over ${String(counts.events)} events): ${countMs.toFixed(0)} ms`);
   console.log(`eventsForTask (FINAL, ${String(timeline.length)} events): ${timelineMs.toFixed(0)} ms`);
   console.log(`rss: ${String(Math.round(process.memoryUsage().rss / 2 ** 20))} MB`);
+
+  const engineSeconds = cpuSeconds - mainSeconds;
+  const narrow = await narrowProbe(batches);
+  console.log(
+    `the same rows into 4 columns (the row's text as one String, ${narrow.megabytes.toFixed(0)} MB): other threads ${((narrow.engineSeconds / TOTAL) * 10_000).toFixed(3)} CPU-s per 10k rows against ${((engineSeconds / TOTAL) * 10_000).toFixed(3)} into the events table's 43`,
+  );
 } finally {
   await store.close();
   rmSync(dataDir, { recursive: true, force: true });
