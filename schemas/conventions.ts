@@ -110,9 +110,12 @@ export const TOOL_RESULT_ATTRIBUTES = [
 ] as const;
 
 /**
- * The `gen_ai.tool.name` of Google ADK's `execute_tool (merged)` span: a summary ADK adds after parallel function
- * calls (one model turn asking for several), beside the calls' own `execute_tool <tool>` spans. It is no tool call.
+ * Google ADK's summary of parallel function calls (one model turn asking for several): a span of this name and
+ * `gen_ai.tool.name`, added after the calls' own `execute_tool <tool>` spans, beside them. It is no tool call. Both
+ * are needed: a call of a tool the model named `(merged tools)` is a span `execute_tool (merged tools)` (ADK names
+ * each call's span after its tool), and stays a tool call.
  */
+export const MERGED_TOOL_CALLS_SPAN = 'execute_tool (merged)';
 export const MERGED_TOOL_CALLS_NAME = '(merged tools)';
 
 /** Kafka topics, one per kind (names configurable; these are the defaults). */

@@ -90,6 +90,28 @@ describe('the merged-tools rule', () => {
     expect(events.map((event) => event.kind)).toEqual(['tool_call']);
   });
 
+  // As ADK 2.15 traced a model's call of a function it named `(merged tools)`: the span is named after the tool.
+  const hallucinated = span('execute_tool (merged tools)', {
+    'gen_ai.operation.name': 'execute_tool',
+    'gen_ai.tool.name': '(merged tools)',
+    'gen_ai.tool.type': 'BaseTool',
+    'gen_ai.agent.name': ADK_AGENT,
+    'error.type': 'ValueError',
+    'gen_ai.tool.call.id': 'call_0_0_0',
+  });
+
+  it('keeps a call of a tool the model named `(merged tools)` a tool call', () => {
+    const { events } = classifyRequest(request([hallucinated]), 'acme');
+    expect(events.map((event) => [event.kind, event.tool?.name, event.error])).toEqual([
+      ['tool_call', '(merged tools)', true],
+    ]);
+  });
+
+  it("is the byte router's too", () => {
+    const routed = routeTraceRequest(encodeTraceRequest(request([hallucinated])), TOPICS, 900_000);
+    expect(routed.events).toBe(1);
+  });
+
   it('yields to an explicit `tripline.event.kind`', () => {
     const { events } = classifyRequest(
       request([
