@@ -30,6 +30,10 @@ export const ATTR = {
   toolArgumentsLegacy: 'tool_arguments',
   /** The same as `toolCallResult`, as pydantic-ai recorded it with its instrumentation version 2 (`tool_arguments` beside it). */
   toolResponseLegacy: 'tool_response',
+  /** The same as `toolCallArguments` (JSON text), as Google ADK records it under its legacy span schema. */
+  adkToolCallArgs: 'gcp.vertex.agent.tool_call_args',
+  /** The same as `toolCallResult` (JSON text), as Google ADK records it under its legacy span schema. */
+  adkToolResponse: 'gcp.vertex.agent.tool_response',
   /** Where a GenAI `retrieval` reads from (a vector store, an index). */
   genAiDataSource: 'gen_ai.data_source.id',
 
@@ -93,6 +97,7 @@ export const TOOL_ARGUMENT_ATTRIBUTES = [
   ATTR.toolArgumentsLegacy,
   ATTR.openInferenceInput,
   ATTR.traceloopEntityInput,
+  ATTR.adkToolCallArgs,
 ] as const;
 
 /** Where frameworks record a tool call's result, in the order classification prefers them. */
@@ -101,7 +106,17 @@ export const TOOL_RESULT_ATTRIBUTES = [
   ATTR.toolResponseLegacy,
   ATTR.openInferenceOutput,
   ATTR.traceloopEntityOutput,
+  ATTR.adkToolResponse,
 ] as const;
+
+/**
+ * Google ADK's summary of parallel function calls (one model turn asking for several): a span of this name and
+ * `gen_ai.tool.name`, added after the calls' own `execute_tool <tool>` spans, beside them. It is no tool call. Both
+ * are needed: a call of a tool the model named `(merged tools)` is a span `execute_tool (merged tools)` (ADK names
+ * each call's span after its tool), and stays a tool call.
+ */
+export const MERGED_TOOL_CALLS_SPAN = 'execute_tool (merged)';
+export const MERGED_TOOL_CALLS_NAME = '(merged tools)';
 
 /** Kafka topics, one per kind (names configurable; these are the defaults). */
 export const DEFAULT_TOPICS = {

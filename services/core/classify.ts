@@ -5,7 +5,9 @@
  * Precedence, first match wins:
  * 1. an explicit `tripline.event.kind` attribute;
  * 2. privilege change: a `tripline.privilege.action` attribute;
- * 3. tool call: OTel GenAI `execute_tool`, MCP `tools/call`, OpenInference `TOOL`, OpenLLMetry `tool`;
+ * 3. tool call: OTel GenAI `execute_tool`, MCP `tools/call`, OpenInference `TOOL`, OpenLLMetry `tool`; not Google
+ *    ADK's summary of parallel calls (`execute_tool (merged)`, `gen_ai.tool.name` `(merged tools)`), whose calls
+ *    have spans of their own;
  * 4. data access: database client spans (current and older conventions), MCP `resources/read`, GenAI
  *    `retrieval`, OpenInference `RETRIEVER`, or `tripline.data.*`;
  * otherwise the span is not an event. A span that is not an event may be a model call (services/core/model-usage.ts):
@@ -13,7 +15,13 @@
  * parent, or flagged `tripline.task.root`) marks the end of the trace's task; one that declares a task id or
  * type on its own attributes names the trace's task (`taskMark`). Both travel as task boundaries.
  */
-import { ATTR, DATA_CLASSIFICATIONS, isEventKind } from '../../schemas/conventions.ts';
+import {
+  ATTR,
+  DATA_CLASSIFICATIONS,
+  MERGED_TOOL_CALLS_NAME,
+  MERGED_TOOL_CALLS_SPAN,
+  isEventKind,
+} from '../../schemas/conventions.ts';
 import type { DataClassification, EventKind } from '../../schemas/conventions.ts';
 import type {
   AgentEvent,
@@ -273,6 +281,7 @@ function taskContext(span: OtlpSpan, attributes: Attributes): { ids: TaskIds; cl
 }
 
 function isToolSpan(name: string, attributes: Attributes): boolean {
+  if (name === MERGED_TOOL_CALLS_SPAN && attributes.get(ATTR.toolName) === MERGED_TOOL_CALLS_NAME) return false;
   if (attributes.get(ATTR.genAiOperation) === 'execute_tool') return true;
   const mcpMethod = attributes.get(ATTR.mcpMethod) ?? attributes.get(ATTR.rpcMethod);
   if (mcpMethod === 'tools/call') return true;

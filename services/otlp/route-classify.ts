@@ -25,10 +25,13 @@ import {
   K_TASK_ID,
   K_TASK_ROOT,
   K_TASK_TYPE,
+  K_TOOL_NAME,
   K_TRACELOOP,
   K_USAGE_LEGACY_FIRST,
   K_USAGE_LEGACY_LAST,
   LLM_REQUEST_TYPE_BYTES,
+  MERGED_TOOL_CALLS,
+  MERGED_TOOL_CALLS_SPAN_NAME,
   MODEL_OPERATION_BYTES,
   NOT_A_MODEL_CALL_SUFFIX_BYTES,
   RESOURCES_READ,
@@ -174,8 +177,10 @@ export function spanKind(buf: Uint8Array, nameStart: number, nameEnd: number): n
   }
   // 2. privilege change
   if (kind < 0 && typeOf(K_PRIVILEGE) !== T_NONE) kind = 2;
-  // 3. tool call
-  if (kind < 0) {
+  // 3. tool call (not Google ADK's summary of parallel calls)
+  const mergedSummary =
+    equalBytes(buf, nameStart, nameEnd, MERGED_TOOL_CALLS_SPAN_NAME) && stringIs(buf, K_TOOL_NAME, MERGED_TOOL_CALLS);
+  if (kind < 0 && !mergedSummary) {
     const method = typeOf(K_MCP_METHOD) !== T_NONE ? K_MCP_METHOD : K_RPC_METHOD;
     if (
       stringIs(buf, K_GENAI_OPERATION, EXECUTE_TOOL) ||

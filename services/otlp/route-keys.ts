@@ -2,7 +2,7 @@
  * The attributes the gateway's byte router reads to classify a span (services/otlp/route.ts), as the bytes
  * their keys and the values it compares are encoded to, and the value types classification distinguishes.
  */
-import { ATTR, EVENT_KINDS } from '../../schemas/conventions.ts';
+import { ATTR, EVENT_KINDS, MERGED_TOOL_CALLS_NAME, MERGED_TOOL_CALLS_SPAN } from '../../schemas/conventions.ts';
 import { LLM_REQUEST_TYPES, MODEL_OPERATIONS, NOT_A_MODEL_CALL_SUFFIX } from '../core/model-usage.ts';
 
 const KEYS = [
@@ -24,6 +24,7 @@ const KEYS = [
   ATTR.llmRequestType, // 15
   ATTR.genAiUsagePromptLegacy, // 16
   ATTR.genAiUsageCompletionLegacy, // 17
+  ATTR.toolName, // 18
 ] as const;
 export const K_EVENT_KIND = 0;
 export const K_PRIVILEGE = 1;
@@ -40,6 +41,7 @@ export const K_TASK_TYPE = 14;
 export const K_LLM_REQUEST_TYPE = 15;
 export const K_USAGE_LEGACY_FIRST = 16;
 export const K_USAGE_LEGACY_LAST = 17;
+export const K_TOOL_NAME = 18;
 export const KEY_COUNT = KEYS.length;
 
 const encoder = new TextEncoder();
@@ -60,6 +62,8 @@ export const TOOLS_CALL_PREFIX = ascii('tools/call ');
 export const RESOURCES_READ = ascii('resources/read');
 export const RESOURCES_READ_PREFIX = ascii('resources/read ');
 export const RETRIEVAL = ascii('retrieval');
+export const MERGED_TOOL_CALLS = ascii(MERGED_TOOL_CALLS_NAME);
+export const MERGED_TOOL_CALLS_SPAN_NAME = ascii(MERGED_TOOL_CALLS_SPAN);
 export const KIND_BYTES = EVENT_KINDS.map((kind) => ascii(kind));
 export const MODEL_OPERATION_BYTES = MODEL_OPERATIONS.map((operation) => ascii(operation));
 export const LLM_REQUEST_TYPE_BYTES = Object.keys(LLM_REQUEST_TYPES).map((type) => ascii(type));

@@ -15,6 +15,8 @@ export interface Call {
   tool:
     'get_order' | 'export_customers' | 'issue_refund' | 'http_post' | 'send_invoice' | 'read_invoice' | 'pay_invoice';
   args: Record<string, string | number>;
+  /** Asked for in the same model turn as the call before it (parallel function calls; Google ADK's agent reads it). */
+  withPrevious?: boolean;
 }
 
 /** One task of a plan file: the scripted model calls `calls` in order, then answers. */

@@ -16,6 +16,7 @@ import { buildSpanRecords } from '../../services/bus/kafka/publisher.ts';
 import { classifyRequest } from '../../services/core/classify.ts';
 import { TriplineError } from '../../services/shared/errors.ts';
 import { generatePayloads } from '../bench/payloads/generate.ts';
+import { adkRequest } from '../helpers/adk-run.ts';
 import { langgraphJsRequest } from '../helpers/langgraph-js-run.ts';
 
 const TOPICS = {
@@ -204,6 +205,16 @@ describe('routeTraceRequest', () => {
     expect(objects).toMatchObject({ events: 2, boundaries: 1, usageOnly: 3, dropped: 9 });
   });
 
+  it.each(['semconv', 'legacy'] as const)(
+    'routes a Google ADK run (%s schema; the merged summary of parallel calls no tool call) as classification does',
+    (schema) => {
+      const body = encodeTraceRequest(adkRequest(schema));
+      const objects = viaObjects(body);
+      expect(viaBytes(body)).toEqual(objects);
+      expect(objects).toMatchObject({ events: 3, boundaries: 1, usageOnly: 3 });
+    },
+  );
+
   it('halves a group over maxRecordBytes the same way, and refuses a span larger than the limit', () => {
     const spans = Array.from({ length: 40 }, (_, i) =>
       span({
@@ -300,6 +311,7 @@ describe('routeTraceRequest', () => {
       'llm.request.type',
       'gen_ai.usage.prompt_tokens',
       'gen_ai.usage.completion_tokens',
+      'gen_ai.tool.name',
       'service.name',
       'other.key',
     ];
@@ -325,6 +337,7 @@ describe('routeTraceRequest', () => {
       '',
       'task-1',
       'task-2',
+      '(merged tools)',
       'x',
     ];
     const value: fc.Arbitrary<OtlpAnyValue> = fc.oneof(
@@ -353,6 +366,7 @@ describe('routeTraceRequest', () => {
         'execute_tool x',
         'tools/call y',
         'execute_tool',
+        'execute_tool (merged)',
         'plain',
         '',
         'OpenAI._prepare_chat_with_tools',

@@ -17,6 +17,8 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 class Call:
     tool: str
     args: dict[str, Any]
+    # Asked for in the same model turn as the call before it (parallel function calls), by agents that support it.
+    with_previous: bool = False
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,14 @@ def load_plan(path: str) -> list[Task]:
             label=str(item["label"]),
             task_type=str(item["taskType"]),
             task_id=None if item.get("taskId") is None else str(item["taskId"]),
-            calls=[Call(tool=str(call["tool"]), args=dict(call.get("args") or {})) for call in item["calls"]],
+            calls=[
+                Call(
+                    tool=str(call["tool"]),
+                    args=dict(call.get("args") or {}),
+                    with_previous=bool(call.get("withPrevious", False)),
+                )
+                for call in item["calls"]
+            ],
         )
         for item in raw
     ]
