@@ -127,6 +127,9 @@ const SUITES: Suite[] = [
     python: 'autogen',
     mode: 'wrapper',
     taskType: 'refund_autogen_global_wrapper',
+    // An agent of its own: until the wrapper span declares the type, a task is scored as its agent's usual type,
+    // and an agent that declared two types (the trace-mode suite's) has none.
+    agent: 'support-agent-global',
     modelCallPerTurn: true,
     globalProvider: true,
   },
