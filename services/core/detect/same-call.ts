@@ -5,8 +5,10 @@
  * again: counted once, its facts (arguments, counterparties, result, target, error) folded into the call.
  *
  * Same call: the same tool call id when both spans carry one, else the same tool name. A span takes at most one
- * same-call child, so a tool that calls itself twice (or fans out to many calls of itself) is still that many
- * calls, whichever span arrives first. Spans arrive in any order: a child waits (bounded) for its parent.
+ * same-call child (one call has one record per instrumentation), so the count does not depend on which span arrives
+ * first, and a tool that calls itself n times without call ids counts n calls, not one: only its first inner call
+ * is taken for its own second record (without call ids the two cannot be told apart). Spans arrive in any order: a
+ * child waits (bounded) for its parent.
  *
  * Pure: the index lives in the task's detector state (state.ts) and is bounded by MAX_SAME_CALL_SPANS.
  */

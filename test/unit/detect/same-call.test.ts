@@ -190,7 +190,7 @@ describe('calls that stay calls of their own', () => {
     }
   });
 
-  it('merges at most one child per record: a tool fanning out to itself counts every call, in every order', () => {
+  it('merges at most one child per record: a tool calling itself three times (no call ids) counts three, in every order', () => {
     const parent = toolSpan({ span: 'p', tool: 'search' });
     const children = [1, 2, 3].map((n) => toolSpan({ span: `c${String(n)}`, parent: 'p', tool: 'search' }));
     for (const order of orders([parent, ...children])) expect(fold(order).counts.tool_call).toBe(3);
