@@ -36,7 +36,6 @@ export interface CallSpanLike {
 }
 
 export interface CallSpan extends CallSpanLike {
-  callId: string | undefined;
   call: CountedCall;
   /** A same-call child is merged into it already (a span records one call: a second such child is another call). */
   childTaken: boolean;
