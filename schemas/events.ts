@@ -61,6 +61,12 @@ export interface ToolCallDetail {
   argumentsHash?: string;
   /** Keyed hash of the recorded result (as `argumentsHash`): the same result again is no progress. */
   resultHash?: string;
+  /**
+   * Set by the processor on another instrumentation's span of a call already counted (the span's direct parent or
+   * child in the task records the same call: services/core/detect/same-call.ts): the id of the event that counted
+   * the call. Such an event is no second call; what it carries (arguments, counterparties, result) is the call's.
+   */
+  sameCallOf?: string;
 }
 
 export interface DataAccessDetail {

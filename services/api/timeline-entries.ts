@@ -98,6 +98,9 @@ export function taskEntries(task: TaskRecord, children: readonly TaskRecord[]): 
 }
 
 function actionText(event: AgentEvent): string {
+  const sameCallOf = event.tool?.sameCallOf;
+  if (sameCallOf !== undefined)
+    return `Another instrumentation's record (span ${event.name}) of the call to tool ${event.tool?.name ?? event.name} counted as event ${sameCallOf}: not a second call`;
   if (event.kind === 'tool_call') {
     const tool = event.tool;
     const side = tool?.sideEffect === undefined ? '' : ` (${tool.sideEffect})`;
@@ -130,7 +133,7 @@ export function eventEntries(events: readonly ScoredEvent[]): TimelineEntry[] {
         : `; the detector said ${verdict.decision} (score ${Math.round(verdict.score)})${reason === undefined ? '' : `: ${reason}`}`;
     return entry(
       'events',
-      event.kind,
+      event.tool?.sameCallOf === undefined ? event.kind : 'same_tool_call',
       event.id,
       event.startMs,
       `${actionText(event)}${event.error ? ', failed' : ''}${judged}.`,

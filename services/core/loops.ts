@@ -121,9 +121,16 @@ const STEP_WORDS: Record<LoopAction, string> = {
 
 /**
  * Counts one event (only tool calls count) and returns the new steps it reached, highest first. The state is
- * updated in place (the caller owns it, one per task).
+ * updated in place (the caller owns it, one per task). `sameCall`: the event is another instrumentation's record of
+ * a call already counted (services/core/detect/same-call.ts): no call of its own (no cycle step, no rate), only the
+ * call's first arguments or result hash when the counted record had none.
  */
-export function observeLoops(state: LoopState, event: AgentEvent, limits: LoopLimits): LoopFinding[] {
+export function observeLoops(
+  state: LoopState,
+  event: AgentEvent,
+  limits: LoopLimits,
+  sameCall?: { firstArguments: boolean; firstResult: boolean },
+): LoopFinding[] {
   const tool = event.tool;
   if (event.kind !== 'tool_call' || tool === undefined) return [];
   const name = boundedKey(tool.name);
@@ -137,7 +144,7 @@ export function observeLoops(state: LoopState, event: AgentEvent, limits: LoopLi
     found.push({ feature, action: step, tool: name, count, reason: describe(STEP_WORDS[step]) });
   };
 
-  if (tool.argumentsHash !== undefined) {
+  if (tool.argumentsHash !== undefined && (sameCall === undefined || sameCall.firstArguments)) {
     const count = bump(state.repeats, `${name}\u0000${tool.argumentsHash}`);
     report(
       'loop.repeat',
@@ -146,7 +153,7 @@ export function observeLoops(state: LoopState, event: AgentEvent, limits: LoopLi
       (step) => `loop.repeat: tool ${name} was called ${count} times with the same arguments in this task (${step})`,
     );
   }
-  if (tool.resultHash !== undefined) {
+  if (tool.resultHash !== undefined && (sameCall === undefined || sameCall.firstResult)) {
     const count = bump(state.results, `${name}\u0000${tool.resultHash}`);
     report(
       'loop.no_progress',
@@ -155,6 +162,8 @@ export function observeLoops(state: LoopState, event: AgentEvent, limits: LoopLi
       (step) => `loop.no_progress: tool ${name} returned the same result ${count} times in this task (${step})`,
     );
   }
+
+  if (sameCall !== undefined) return found.sort((a, b) => RANK[b.action] - RANK[a.action]);
 
   const cycle = observeCycle(state, name, limits.cycle);
   if (cycle !== undefined)

@@ -16,6 +16,7 @@ export const TIMELINE_KINDS = [
   'policy_decision',
   'approval',
   'tool_call',
+  'same_tool_call',
   'data_access',
   'privilege_change',
   'model_call',

@@ -4,7 +4,8 @@
  * a replay in arrival order reproduces.
  */
 import type { AgentEvent, Decision, ModelUsage, TaskBoundary, Verdict } from '../../schemas/events.ts';
-import { learningEffect, observe, score, thresholdsFor } from '../core/detect/index.ts';
+import { learningEffect, markedSameCall, observe, sameCallOf, score, thresholdsFor } from '../core/detect/index.ts';
+import type { SameCallSpan } from '../core/detect/index.ts';
 import { alertOf, detectorRevocation, refusalAlert } from '../core/decide.ts';
 import { limitsFor } from '../core/loop-policy.ts';
 import { observeLoops, withLoopFindings } from '../core/loops.ts';
@@ -74,18 +75,21 @@ export function scoreItems(
 
 function scoreEvent(
   parts: ProcessorParts,
-  event: AgentEvent,
+  received: AgentEvent,
   output: BatchOutput,
   names: ReadonlyMap<string, string>,
 ): void {
-  const task = parts.resolver.taskFor(event);
-  parts.resolver.adoptClaims(task, event, names, output);
+  const task = parts.resolver.taskFor(received);
+  parts.resolver.adoptClaims(task, received, names, output);
   // Already folded in (rebuilt from the store, or delivered twice): its verdict is stored; scoring it again
   // would count it twice.
-  if (!markSeen(task, event.id)) return;
-  checkEventIdentity(parts, task, event, output);
+  if (!markSeen(task, received.id)) return;
+  checkEventIdentity(parts, task, received, output);
   const wasRevoked = task.status === 'revoked';
-  task.state = observe(task.state, event);
+  task.state = observe(task.state, received);
+  // Another instrumentation's record of a call already counted is stored marked as such (it is no second call).
+  const sameCall = sameCallOf(task.state, received);
+  const event = sameCall === undefined ? received : markedSameCall(received, sameCall.of);
   noteScope(task.scope, event.attributes);
   const scored = score(
     event,
@@ -93,7 +97,7 @@ function scoreEvent(
     parts.book.lookup(event.tenant, task.state.taskType, task.state.agentId),
     parts.detector,
   );
-  const verdict = withLoops(parts, task, event, scored, output);
+  const verdict = withLoops(parts, task, event, scored, output, sameCall);
   output.events.push({ event, verdict });
   if (task.peak === undefined || verdict.score >= task.peak.score) task.peak = verdict;
   output.tasks.set(taskKey(event.tenant, event.taskId), task);
@@ -138,10 +142,11 @@ function withLoops(
   event: AgentEvent,
   verdict: Verdict,
   output: BatchOutput,
+  sameCall: SameCallSpan | undefined,
 ): Verdict {
   if (!parts.loops.enabled) return verdict;
   const limits = limitsFor(parts.loops, task.state.taskType);
-  const findings = observeLoops(task.loops, event, limits);
+  const findings = observeLoops(task.loops, event, limits, sameCall);
   if (findings.length === 0) return verdict;
   const thresholds = thresholdsFor(task.state.taskType, parts.detector);
   const merged = withLoopFindings(verdict, findings, thresholds);

@@ -182,6 +182,8 @@ export function markRestored(task: LiveTask): void {
   fresh.lastEventMs = before.lastEventMs;
   fresh.endedMs = before.endedMs;
   fresh.endedByTrace = before.endedByTrace;
+  // The calls it made stay the calls they were: a later record of one of them is no new call after the restore.
+  fresh.sameCalls = before.sameCalls;
   task.state = fresh;
   task.raised.clear();
   task.loops = newLoopState();

@@ -13,6 +13,8 @@
  * - AutoGen AgentChat (Python, Microsoft): openinference-instrumentation-autogen-agentchat; an `AssistantAgent` with
  *   `FunctionTool`s whose model is autogen-ext's `OpenAIChatCompletionClient` on a scripted in-process HTTP transport
  *   (native tool calls; OpenInference records each chat completion as an LLM span);
+ *   once more with the SDK's provider made global (`trace.set_tracer_provider`), so autogen-core's own
+ *   `execute_tool` span records each tool call a second time, inside OpenInference's: each call still counts once;
  * - Vercel AI SDK (TypeScript): `generateText` with `ai` 7's OpenTelemetry integration (`@ai-sdk/otel`) and
  *   `MockLanguageModelV4` from `ai/test`;
  * - LangGraph.js (TypeScript): `createAgent` from `langchain` 1 (the prebuilt ReAct agent on LangGraph) with
@@ -85,6 +87,12 @@ interface Suite {
    * more model call than planned tool calls.
    */
   modelCallPerTurn?: boolean;
+  /**
+   * The agent makes its SDK's provider the global one (`--global-provider`), so a framework tracing through the
+   * global provider records each tool call a second time (AutoGen: autogen-core's `execute_tool` span inside
+   * OpenInference's tool span). Each call must still count once; the second record is in the timeline, marked.
+   */
+  globalProvider?: boolean;
 }
 
 const PYTHON_FRAMEWORKS = ['openai_agents', 'crewai', 'smolagents', 'llama_index', 'autogen'] as const;
@@ -113,6 +121,17 @@ const SUITES: Suite[] = [
     mode: 'trace',
     taskType: 'refund_autogen_trace',
     modelCallPerTurn: true,
+  },
+  {
+    name: 'AutoGen AgentChat with a global provider',
+    python: 'autogen',
+    mode: 'wrapper',
+    taskType: 'refund_autogen_global_wrapper',
+    // An agent of its own: until the wrapper span declares the type, a task is scored as its agent's usual type,
+    // and an agent that declared two types (the trace-mode suite's) has none.
+    agent: 'support-agent-global',
+    modelCallPerTurn: true,
+    globalProvider: true,
   },
   { name: 'Vercel AI SDK', mode: 'wrapper', taskType: 'refund_vercel_ai_wrapper' },
   { name: 'Vercel AI SDK', mode: 'trace', taskType: 'refund_vercel_ai_trace' },
@@ -208,6 +227,7 @@ describe('more real agents (OpenAI Agents SDK, CrewAI, smolagents, LlamaIndex, A
       '--mode',
       suite.mode,
       ...(suite.agent === undefined ? [] : ['--agent', suite.agent]),
+      ...(suite.globalProvider === true ? ['--global-provider'] : []),
     ];
     let stdout: string;
     if (suite.python === undefined) {
@@ -343,7 +363,7 @@ describe('more real agents (OpenAI Agents SDK, CrewAI, smolagents, LlamaIndex, A
           const [attack] = mixedOf('exfiltration');
           expect(attack, 'the mixed phase ran').toBeDefined();
           if (attack === undefined) return;
-          type Items = { kind: string; detail: { tool?: ToolCallDetail } }[];
+          type Items = { kind: string; detail: { tool?: ToolCallDetail; eventId?: string } }[];
           type Timeline = { items: Items } | undefined;
           const timeline = (): Promise<Timeline> =>
             getJson(
@@ -351,16 +371,20 @@ describe('more real agents (OpenAI Agents SDK, CrewAI, smolagents, LlamaIndex, A
             ) as Promise<Timeline>;
           // A turn per planned call, and the answer.
           const turns = attack.calls - (suite.frameworkToolCalls ?? 0) + 1;
-          const modelCalls = (list: Items): number => list.filter((item) => item.kind === 'model_call').length;
+          const ofKind = (list: Items, kind: string): number => list.filter((item) => item.kind === kind).length;
+          // With a global provider, every call is recorded twice: once as the call, once as its second record.
+          const secondRecords = suite.globalProvider === true ? attack.calls : 0;
           let items: Items = [];
           try {
             await waitFor(
-              `the http_post of ${idOf(attack)} in its timeline${suite.modelCallPerTurn === true ? `, and ${String(turns)} model calls` : ''}`,
+              `the http_post of ${idOf(attack)} and its ${String(attack.calls)} tool calls in its timeline${suite.modelCallPerTurn === true ? `, and ${String(turns)} model calls` : ''}${secondRecords > 0 ? `, and ${String(secondRecords)} second records of calls` : ''}`,
               async () => {
                 items = (await timeline())?.items ?? [];
                 return (
                   items.some((item) => item.detail.tool?.name === 'http_post') &&
-                  (suite.modelCallPerTurn !== true || modelCalls(items) >= turns)
+                  (suite.modelCallPerTurn !== true || ofKind(items, 'model_call') >= turns) &&
+                  ofKind(items, 'tool_call') >= attack.calls &&
+                  ofKind(items, 'same_tool_call') >= secondRecords
                 );
               },
               VERDICT_MS,
@@ -371,9 +395,20 @@ describe('more real agents (OpenAI Agents SDK, CrewAI, smolagents, LlamaIndex, A
               cause: error,
             });
           }
-          const post = items.find((item) => item.detail.tool?.name === 'http_post')?.detail.tool;
-          expect(post).toMatchObject({ target: EXFIL_URL, argumentKeys: ['body', 'url'] });
-          if (suite.modelCallPerTurn === true) expect(modelCalls(items)).toBe(turns);
+          // The record that carries the arguments (with a global provider AutoGen's own record carries none).
+          const posts = items.filter((item) => item.detail.tool?.name === 'http_post').map((item) => item.detail.tool);
+          expect(posts).toContainEqual(expect.objectContaining({ target: EXFIL_URL, argumentKeys: ['body', 'url'] }));
+          if (suite.modelCallPerTurn === true) expect(ofKind(items, 'model_call')).toBe(turns);
+          expect(ofKind(items, 'tool_call'), 'tool calls in the timeline').toBe(attack.calls);
+          expect(ofKind(items, 'same_tool_call'), 'second records of a call in the timeline').toBe(secondRecords);
+          if (secondRecords > 0) {
+            // Each second record points at a call of the timeline, and each call has exactly one.
+            const calls = items.filter((item) => item.kind === 'tool_call').map((item) => item.detail.eventId);
+            const marks = items
+              .filter((item) => item.kind === 'same_tool_call')
+              .map((item) => item.detail.tool?.sameCallOf);
+            expect([...marks].sort()).toEqual([...calls].sort());
+          }
         },
         2 * 60_000,
       );

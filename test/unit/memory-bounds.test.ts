@@ -8,6 +8,7 @@ import { boundedName, classifyRequest, MAX_NAME_LENGTH } from '../../services/co
 import { request, span } from '../helpers/otlp-spans.ts';
 import {
   MAX_KEY_CHARS,
+  MAX_SAME_CALL_SPANS,
   MAX_TASK_KEYS,
   emptyBaseline,
   serializeBaseline,
@@ -63,6 +64,23 @@ describe('task state under a hostile agent', () => {
     }
     expect(loops.repeats.size).toBe(MAX_LOOP_KEYS);
     for (const key of loops.repeats.keys()) expect(key.length).toBeLessThanOrEqual(MAX_KEY_CHARS + 2);
+  });
+});
+
+describe('tool-call spans remembered to recognise a second record of a call', () => {
+  it('keep at most MAX_SAME_CALL_SPANS spans and waiting children, with keys of bounded length', () => {
+    const ctx = taskCtx('x', 'task');
+    // Every span under a parent never seen, with a new huge name; then a huge fan-out of one parent.
+    for (let i = 0; i < MAX_SAME_CALL_SPANS * 3; i++) {
+      const event = toolCall(ctx, `${String(i)}-${HUGE}`, { callId: `call-${String(i)}` });
+      event.parentSpanId = `missing-${String(i)}`;
+    }
+    for (let i = 0; i < MAX_SAME_CALL_SPANS * 3; i++) toolCall(ctx, `child-${String(i)}`).parentSpanId = 'fan-out';
+    const state = stateOf(ctx.events);
+    expect(state.counts.tool_call).toBe(MAX_SAME_CALL_SPANS * 6);
+    expect(state.sameCalls.spans.size).toBe(MAX_SAME_CALL_SPANS);
+    expect(state.sameCalls.waiting.size).toBeLessThanOrEqual(MAX_SAME_CALL_SPANS);
+    for (const key of state.sameCalls.waiting.keys()) expect(key.length).toBeLessThanOrEqual(MAX_KEY_CHARS + 200);
   });
 });
 

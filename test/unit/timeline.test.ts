@@ -8,6 +8,8 @@ import { buildApiApp } from '../../services/api/app.ts';
 import { installAccessControl } from '../../services/api/access.ts';
 import { createHttpServer } from '../../services/api/http.ts';
 import { readTaskTimeline, registerTimelineRoutes } from '../../services/api/timeline.ts';
+import { eventEntries } from '../../services/api/timeline-entries.ts';
+import type { AgentEvent, Verdict } from '../../schemas/events.ts';
 import { mergeTimeline } from '../../services/core/timeline.ts';
 import type { TimelineEntry } from '../../services/core/timeline.ts';
 import { createInMemoryKillSwitchStore } from '../../services/killswitch/ks-store.ts';
@@ -105,6 +107,45 @@ describe('readTaskTimeline over the in-memory stores', () => {
     expect(byKind.get('lease_ended')?.summary).toContain('revoked at its provider');
     expect(page.items.some((e) => ['other', 'foreign', 'm-other', 'foreign-call'].includes(e.id))).toBe(false);
     expect(page.truncated).toBe(false);
+  });
+
+  it('shows a second record of a tool call (another instrumentation) as such, not as a second call', () => {
+    const call: AgentEvent = {
+      id: 'tr1oi',
+      tenant: 'default',
+      kind: 'tool_call',
+      taskId: 'task-1',
+      taskType: 'refund',
+      agentId: 'a',
+      traceId: 'tr1',
+      spanId: 'oi',
+      parentSpanId: 'run',
+      name: 'support_agent.issue_refund',
+      startMs: 1000,
+      endMs: 1040,
+      error: false,
+      tool: { name: 'issue_refund', target: 'payments.example' },
+      attributes: {},
+    };
+    const second: AgentEvent = {
+      ...call,
+      id: 'tr1core',
+      spanId: 'core',
+      parentSpanId: 'oi',
+      name: 'execute_tool issue_refund',
+      startMs: 1001,
+      tool: { name: 'issue_refund', callId: 'call_0', sameCallOf: 'tr1oi' },
+    };
+    const verdict: Verdict = { score: 0, decision: 'allow', regime: 'rules', contributions: [], shadow: false };
+    const entries = eventEntries([
+      { event: call, verdict },
+      { event: second, verdict },
+    ]);
+    expect(kinds(entries)).toEqual(['tool_call', 'same_tool_call']);
+    expect(entries[1]?.summary).toBe(
+      "Another instrumentation's record (span execute_tool issue_refund) of the call to tool issue_refund counted as event tr1oi: not a second call.",
+    );
+    expect(entries[1]?.detail.tool).toMatchObject({ sameCallOf: 'tr1oi' });
   });
 
   it('caps each source and marks the timeline truncated', async () => {

@@ -107,11 +107,13 @@ export const task: DashboardSpec = dashboard({
     ),
     table(
       'Timeline',
-      'Every event in order with what it touched, its score, decision and reasons.',
+      'Every event in order with what it touched, its score, decision and reasons (a second record of a tool call says so).',
       `
       SELECT start_time, kind, name,
              multiIf(
-                 kind = 'tool_call', concat(ifNull(tool_name, ''), ' [', ifNull(tool_side_effect, '?'), '] ', ifNull(tool_target, '')),
+                 kind = 'tool_call', concat(ifNull(tool_name, ''), ' [', ifNull(tool_side_effect, '?'), '] ', ifNull(tool_target, ''),
+                     if(JSONExtractString(tool_facts, 'sameCallOf') = '', '',
+                        concat(' (another record of the call ', JSONExtractString(tool_facts, 'sameCallOf'), ': not a second call)'))),
                  kind = 'data_access', concat(ifNull(data_operation, ''), ' ', ifNull(data_resource, ''), ' rows=', toString(ifNull(data_rows, 0)), ' ', ifNull(data_classification, '')),
                  concat(ifNull(privilege_action, ''), ' ', ifNull(privilege_resource, ''), ' +', arrayStringConcat(arrayFilter(s -> NOT has(scopes_before, s), scopes_after), ','))
              ) AS detail,

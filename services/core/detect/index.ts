@@ -17,7 +17,9 @@ export {
   thresholdsFor,
 } from './config.ts';
 export type { DetectorConfig, TaskTypeOverrides } from './config.ts';
-export { MAX_TASK_KEYS, START_TOOL, markEnded, newTaskState, observe, recordVerdict } from './state.ts';
+export { MAX_TASK_KEYS, START_TOOL, markEnded, newTaskState, observe, recordVerdict, sameCallOf } from './state.ts';
+export { MAX_SAME_CALL_SPANS, isSameCall, markedSameCall } from './same-call.ts';
+export type { SameCallSpan } from './same-call.ts';
 export { MAX_KEY_CHARS } from './signals.ts';
 export type { RateWindow, ResourceUse, TaskState } from './state.ts';
 export { summarize } from './summary.ts';

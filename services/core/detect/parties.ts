@@ -96,8 +96,21 @@ export interface PartyState {
  * call's, not its result's), then its result.
  */
 export function observeParties(state: PartyState, tool: ToolCallDetail): void {
+  countResult(state, tool);
+  observePartyFacts(state, tool);
+}
+
+/** One more tool call whose result was recorded, or not. */
+export function countResult(state: PartyState, tool: ToolCallDetail): void {
   if (tool.resultRecorded === true) state.resultsRecorded++;
   else state.resultsUnrecorded++;
+}
+
+/**
+ * A call's counterparties and amount (what `observeParties` folds in besides counting the call), also for another
+ * record of a call already counted (same-call.ts).
+ */
+export function observePartyFacts(state: PartyState, tool: ToolCallDetail): void {
   // Most tool calls name nobody: no name parsing for them (this runs on every tool call).
   if (tool.counterparties === undefined && tool.resultCounterparties === undefined && tool.amount === undefined) return;
   const sink = sinkKind(tool) !== undefined;

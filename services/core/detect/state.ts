@@ -4,7 +4,9 @@
  * hot path). Time comes only from the events.
  */
 import type { AgentEvent, Verdict } from '../../../schemas/events.ts';
-import { observeParties, type PartyUse } from './parties.ts';
+import { observeParties, observePartyFacts, type PartyUse } from './parties.ts';
+import { matchSameCall, newSameCallIndex } from './same-call.ts';
+import type { CountedCall, SameCallIndex, SameCallSpan } from './same-call.ts';
 import { boundedKey, classificationRank, eventHost, isEgress, isSecretRead, resourceKey, toolName } from './signals.ts';
 
 /** Tool-to-tool transitions start from this pseudo-tool. */
@@ -125,6 +127,15 @@ export interface TaskState {
   maxToolCallsPerMinute: number;
   maxErrorsPerMinute: number;
 
+  /**
+   * The task's recent tool-call spans, so another instrumentation's record of a call already counted is folded into
+   * that call instead of counted again (same-call.ts; bounded).
+   */
+  sameCalls: SameCallIndex;
+  /** The last event folded in as another record of a counted call ('' none), and what it brought. */
+  lastSameCallEventId: string;
+  lastSameCall: SameCallSpan | undefined;
+
   /** Highest verdict score so far (set with `recordVerdict`). */
   maxScore: number;
   /** Id and resource key of the last data access folded in (saves `score` normalising it again). */
@@ -185,6 +196,9 @@ export function newTaskState(init: {
     maxEventsPerMinute: 0,
     maxToolCallsPerMinute: 0,
     maxErrorsPerMinute: 0,
+    sameCalls: newSameCallIndex(),
+    lastSameCallEventId: '',
+    lastSameCall: undefined,
     maxScore: 0,
     lastDataEventId: '',
     lastResourceKey: '',
@@ -213,32 +227,24 @@ function countKey(map: Map<string, number>, key: string): void {
  * their own 10-second bucket while it is within the last minute.
  */
 export function observe(state: TaskState, event: AgentEvent): TaskState {
+  if (event.kind === 'tool_call') {
+    const match = matchSameCall(state.sameCalls, event);
+    if (match.same) {
+      state.lastSameCallEventId = event.id;
+      state.lastSameCall = match.span;
+      observeSameCall(state, event, match.call);
+      return state;
+    }
+  }
   const t = event.startMs;
   state.events++;
   state.counts[event.kind]++;
-  if (t < state.startedMs) state.startedMs = t;
-  const last = Math.max(t, event.endMs);
-  if (last > state.lastEventMs) state.lastEventMs = last;
+  noteSpan(state, event);
 
   state.eventsLastMinute = addRate(state.eventRate, t);
   if (state.eventsLastMinute > state.maxEventsPerMinute) state.maxEventsPerMinute = state.eventsLastMinute;
-  if (event.error) {
-    state.errors++;
-    state.errorsLastMinute = addRate(state.errorRate, t);
-    if (state.errorsLastMinute > state.maxErrorsPerMinute) state.maxErrorsPerMinute = state.errorsLastMinute;
-  }
-
-  const host = eventHost(event);
-  if (host !== undefined) {
-    addToSet(state.hosts, host);
-    if (isEgress(event, host)) addToSet(state.egressHosts, host);
-  }
-  if (state.secretReadMs === null && isSecretRead(event)) {
-    state.secretReadMs = t;
-    state.secretWhat = boundedKey(
-      event.kind === 'data_access' ? (event.data?.resource ?? event.name) : toolName(event),
-    );
-  }
+  if (event.error) countError(state, t);
+  observeReach(state, event);
 
   switch (event.kind) {
     case 'tool_call': {
@@ -300,6 +306,65 @@ export function observe(state: TaskState, event: AgentEvent): TaskState {
     }
   }
   return state;
+}
+
+/** The span's time joins the task's extent. */
+function noteSpan(state: TaskState, event: AgentEvent): void {
+  if (event.startMs < state.startedMs) state.startedMs = event.startMs;
+  const last = Math.max(event.startMs, event.endMs);
+  if (last > state.lastEventMs) state.lastEventMs = last;
+}
+
+function countError(state: TaskState, t: number): void {
+  state.errors++;
+  state.errorsLastMinute = addRate(state.errorRate, t);
+  if (state.errorsLastMinute > state.maxErrorsPerMinute) state.maxErrorsPerMinute = state.errorsLastMinute;
+}
+
+/** Where the event reached: the hosts it contacted or sent to, and a secret it read. */
+function observeReach(state: TaskState, event: AgentEvent): void {
+  const host = eventHost(event);
+  if (host !== undefined) {
+    addToSet(state.hosts, host);
+    if (isEgress(event, host)) addToSet(state.egressHosts, host);
+  }
+  if (state.secretReadMs === null && isSecretRead(event)) {
+    state.secretReadMs = event.startMs;
+    state.secretWhat = boundedKey(
+      event.kind === 'data_access' ? (event.data?.resource ?? event.name) : toolName(event),
+    );
+  }
+}
+
+/**
+ * Another record of a call already counted (same-call.ts): no second call, event or step, but what it says of the
+ * call is the call's — its target and hosts, its counterparties and amount, a result or a failure the counted
+ * record did not show.
+ */
+function observeSameCall(state: TaskState, event: AgentEvent, call: CountedCall): void {
+  noteSpan(state, event);
+  if (event.error && !call.error) {
+    call.error = true;
+    countError(state, event.startMs);
+    addToSet(state.failingTargets, toolName(event) + ' ' + (event.tool?.target ?? ''));
+  }
+  observeReach(state, event);
+  const tool = event.tool;
+  if (tool === undefined) return;
+  if (tool.resultRecorded === true && !call.resultRecorded) {
+    call.resultRecorded = true;
+    state.resultsRecorded++;
+    if (state.resultsUnrecorded > 0) state.resultsUnrecorded--;
+  }
+  observePartyFacts(state, tool);
+}
+
+/**
+ * The other record of a counted call that `event` was folded in as (its id, what it brought), or undefined when
+ * `event` counted as a call, or is no tool call. Read right after `observe(state, event)`.
+ */
+export function sameCallOf(state: TaskState, event: Pick<AgentEvent, 'id'>): SameCallSpan | undefined {
+  return state.lastSameCallEventId === event.id ? state.lastSameCall : undefined;
 }
 
 /**

@@ -3,6 +3,7 @@ import type { Baseline } from './baseline.ts';
 import { add, fenceUpper, numeric, keyedNumeric, seen, novelty, share, type Ctx } from './evidence.ts';
 import { fmtNum, fmtPercent } from './format.ts';
 import { SPREE_FACTOR, SPREE_CAP, MIN_KEYED_TASKS } from './limits.ts';
+import { sameCallOf } from './state.ts';
 import { eventHost, toolName } from './signals.ts';
 
 export function tools(ctx: Ctx): void {
@@ -59,7 +60,8 @@ export function tools(ctx: Ctx): void {
             `called ${name} ${fmtNum(calls)} times in this task${spree ? ` (a spree: at least ${fmtNum(SPREE_FACTOR)}× the type's limit of ${fmtNum(limit)})` : ''}`,
         );
       }
-      transition(ctx, p, name);
+      // Another record of a call already counted took no step of its own: the call's step was scored with it.
+      if (sameCallOf(state, event) === undefined) transition(ctx, p, name);
     }
     numeric(
       ctx,

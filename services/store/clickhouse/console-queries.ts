@@ -52,7 +52,7 @@ export interface Activity {
   /** Start of the first bucket, epoch ms. */
   startMs: number;
   bucketMs: number;
-  /** Events per kind and bucket, oldest first, by the time Tripline stored them. */
+  /** Events per kind and bucket, oldest first, by the time Tripline stored them (a call recorded twice counts once). */
   series: Record<EventKind, number[]>;
 }
 
@@ -193,6 +193,7 @@ export async function openConsoleQueries(options: ConsoleQueryOptions): Promise<
          WHERE tenant = {tenant:String}
            AND start_time >= fromUnixTimestamp64Milli({horizonMs:Int64}, 'UTC')
            AND ingested_at >= fromUnixTimestamp64Milli({startMs:Int64}, 'UTC')
+           AND JSONExtractString(tool_facts, 'sameCallOf') = ''
          GROUP BY kind, bucket`,
         { tenant, startMs, bucketMs, horizonMs: startMs - LATE_ARRIVAL_MS },
       );

@@ -1,6 +1,7 @@
 /**
  * The `events.tool_facts` column (schemas/clickhouse/013_event_tool_facts.sql): what classification read from a
- * tool call's arguments and result, as JSON text, and back. A row that does not parse, or a field of the wrong
+ * tool call's arguments and result, and `sameCallOf` (the processor's mark on another record of a call already
+ * counted), as JSON text, and back. A row that does not parse, or a field of the wrong
  * shape, is left out (the event still stands).
  */
 import type { Counterparty, CounterpartyKind, ToolCallDetail } from '../../../schemas/events.ts';
@@ -16,6 +17,7 @@ type ToolFacts = Pick<
   | 'argumentKeys'
   | 'argumentsHash'
   | 'resultHash'
+  | 'sameCallOf'
 >;
 
 const KINDS: ReadonlySet<string> = new Set<CounterpartyKind>([
@@ -38,6 +40,7 @@ export function toolFactsText(tool: ToolCallDetail | undefined): string {
   if (tool.argumentKeys !== undefined) facts.argumentKeys = tool.argumentKeys;
   if (tool.argumentsHash !== undefined) facts.argumentsHash = tool.argumentsHash;
   if (tool.resultHash !== undefined) facts.resultHash = tool.resultHash;
+  if (tool.sameCallOf !== undefined) facts.sameCallOf = tool.sameCallOf;
   return Object.keys(facts).length === 0 ? '' : JSON.stringify(facts);
 }
 
@@ -75,5 +78,6 @@ export function toolFactsOfRow(text: string | undefined): ToolFacts {
     facts.argumentKeys = (stored.argumentKeys as unknown[]).filter((key): key is string => typeof key === 'string');
   if (typeof stored.argumentsHash === 'string') facts.argumentsHash = stored.argumentsHash;
   if (typeof stored.resultHash === 'string') facts.resultHash = stored.resultHash;
+  if (typeof stored.sameCallOf === 'string') facts.sameCallOf = stored.sameCallOf;
   return facts;
 }

@@ -2,11 +2,13 @@
 the OpenTelemetry SDK exporting to Tripline, and the run of each planned task.
 
     agent.py --endpoint <OTLP base url> --token <agent token> --plan <plan.json> --mode wrapper|trace
-             [--agent <name>] [--print-spans]
+             [--agent <name>] [--print-spans] [--global-provider]
 
 Mode `wrapper` runs each task inside a span of the agent's own carrying `tripline.task.id` and `tripline.task.type`
 (the user's own span around a run); mode `trace` declares the task type once, as a resource attribute, and each
 task is its own trace. After each task a JSON line `{"label", "taskId", "traceId"}` goes to stdout.
+`--global-provider` also makes the SDK's provider the global one (`trace.set_tracer_provider`), as most users do: a
+framework that traces through the global provider (AutoGen's own spans) then exports to Tripline too.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -41,6 +44,11 @@ def read_run(default_agent: str, agent_help: str) -> tuple[argparse.Namespace, l
     parser.add_argument("--mode", choices=["wrapper", "trace"], default="wrapper")
     parser.add_argument("--agent", default=default_agent, help=agent_help)
     parser.add_argument("--print-spans", action="store_true", help="also write every span to stderr")
+    parser.add_argument(
+        "--global-provider",
+        action="store_true",
+        help="also make the SDK's provider the global one (trace.set_tracer_provider)",
+    )
     args = parser.parse_args()
     plan = load_plan(args.plan)
     if args.mode == "trace" and len({task.task_type for task in plan}) > 1:
@@ -110,6 +118,8 @@ def run_agent(
     args, plan = read_run(default_agent, agent_help)
     roots = RootTraceRecorder()
     provider = exporting_provider(args, plan, roots)
+    if args.global_provider:
+        trace.set_tracer_provider(provider)
     instrument(provider)
     tracer = provider.get_tracer("support-agent")
 

@@ -257,6 +257,33 @@ describe('features (type regime, 40 tasks learned)', () => {
     );
   });
 
+  it('revoke the same flow when the payment is recorded twice and the record with its arguments comes second', () => {
+    const ctx = taskCtx('payments', 'injected-twice');
+    toolCall(ctx, 'list_documents', { sideEffect: 'read', resultRecorded: true });
+    toolCall(ctx, 'read_document', {
+      sideEffect: 'read',
+      target: 'bills/address-change.txt',
+      resultRecorded: true,
+      resultCounterparties: [account('rent'), account('mule')],
+      resultInstructions: ['overrides_instructions', 'hides_from_user'],
+    });
+    // An instrumentation's record with the arguments, and inside it a framework's own record of the call without
+    // them (AutoGen's `execute_tool` inside OpenInference's tool span), which ends and arrives first.
+    const outer = toolCall(ctx, 'pay_invoice', { sideEffect: 'write', counterparties: [account('mule')], amount: 140 });
+    const inner = toolCall(ctx, 'pay_invoice', { callId: 'call_7' });
+    inner.parentSpanId = outer.spanId;
+    const events = [...ctx.events.filter((event) => event !== outer), outer];
+    const res = run(events, w.lookup);
+    expect(res.state.counts.tool_call).toBe(3);
+    expect(res.state.tools.get('pay_invoice')).toBe(1);
+    const [innerVerdict, outerVerdict] = res.verdicts.slice(-2);
+    expect(innerVerdict?.decision).not.toBe('revoke');
+    expect(outerVerdict?.decision).toBe('revoke');
+    expect(
+      outerVerdict === undefined ? undefined : feature(outerVerdict, 'tool.counterparty_flow')?.score,
+    ).toBeGreaterThanOrEqual(90);
+  });
+
   it('only alert on the same flow when nothing the task read instructs the assistant (a new biller’s first invoice)', () => {
     const v = payMule('new-biller');
     const flow = feature(v, 'tool.counterparty_flow');

@@ -4,7 +4,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { AgentEvent, Verdict } from '../../../schemas/events.ts';
-import { EVENT_ROW_COLUMNS, eventRowValues, eventToRow } from '../../../services/store/clickhouse/event-rows.ts';
+import {
+  EVENT_ROW_COLUMNS,
+  eventRowValues,
+  eventToRow,
+  rowToEvent,
+} from '../../../services/store/clickhouse/event-rows.ts';
 import { compactRows } from '../../../services/store/clickhouse/values.ts';
 import type { ScoredEvent } from '../../../services/store/store.ts';
 
@@ -104,5 +109,16 @@ describe('eventRowValues', () => {
     if (scored === undefined) throw new Error('no event');
     eventRowValues(scored);
     expect(scored.event.privilege?.scopesBefore[0]).toBe(LONE);
+  });
+
+  it("keeps the mark of a call's second record (another instrumentation's span) in tool_facts, read back as written", () => {
+    const scored: ScoredEvent = {
+      event: base('second', { tool: { name: 'search', callId: 'call_1', sameCallOf: 'first' } }),
+      verdict,
+    };
+    const row = eventToRow(scored);
+    expect(JSON.parse(row.tool_facts)).toEqual({ sameCallOf: 'first' });
+    const back = rowToEvent({ ...row, start_us: 1_765_000_000_123_456, end_us: 1_765_000_000_999_001 });
+    expect(back.event.tool).toEqual({ name: 'search', callId: 'call_1', sameCallOf: 'first' });
   });
 });

@@ -7,11 +7,13 @@ and the model calls are traced as a user's are (OpenInference traces AutoGen's O
 ``ReplayChatCompletionClient`` would leave the model calls unrecorded).
 
     python agent.py --endpoint <OTLP base url> --token <agent token> --plan <plan.json> --mode wrapper|trace
-                    [--agent <name>] [--print-spans]
+                    [--agent <name>] [--print-spans] [--global-provider]
 
 Why OpenInference and not AutoGen's own spans: autogen-core 0.7's ``execute_tool`` spans name the tool and the call id
 but carry neither its arguments nor its result, and AutoGen records no model call of its own. AutoGen makes those spans
-with the global tracer provider, which this script leaves unset (so they go nowhere and no tool call is recorded twice).
+with the global tracer provider, which this script leaves unset unless ``--global-provider`` is given (what most users
+do): then each tool call is recorded twice, AutoGen's ``execute_tool`` span inside OpenInference's tool span, and
+Tripline counts it once.
 
 The plan is a JSON list of tasks ``{label, taskType, taskId?, calls: [{tool, args}]}``; the model calls the planned
 tools in order, one per turn, then answers. The tools are the shop's plain functions (../shop.py) made AutoGen tools
