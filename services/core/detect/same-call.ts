@@ -17,13 +17,22 @@ import { toolName } from './signals.ts';
 
 /**
  * Tool-call spans remembered per task, and as many children waiting for their parent: the oldest are forgotten
- * first (a span whose other record arrives after this many tool calls of its task counts twice).
+ * first (a span whose other record arrives after this many tool calls of its task counts twice). Two records of a
+ * call end within the same export or the next, so a few dozen are plenty.
  */
-export const MAX_SAME_CALL_SPANS = 256;
+export const MAX_SAME_CALL_SPANS = 64;
+
+/**
+ * Records one call can have (one per instrumentation): a deeper chain of same-named tool spans is a tool calling
+ * itself, not a fourth instrumentation, and each further span counts as a call (a chain must not hide calls).
+ */
+export const MAX_RECORDS_PER_CALL = 3;
 
 /** A call as counted: the event that counted it, and what of the call the task state holds already. */
 export interface CountedCall {
   eventId: string;
+  /** Spans recorded as this call so far (at most MAX_RECORDS_PER_CALL). */
+  records: number;
   error: boolean;
   resultRecorded: boolean;
   argumentsHashed: boolean;
@@ -36,21 +45,25 @@ export interface CallSpanLike {
 }
 
 export interface CallSpan extends CallSpanLike {
+  traceId: string;
   call: CountedCall;
   /** A same-call child is merged into it already (a span records one call: a second such child is another call). */
   childTaken: boolean;
-  /** Its keys in `waiting` while it waits for its parent. */
-  waitingKeys: string[];
+  /** It waits in `waiting` for its parent. */
+  waiting: boolean;
 }
 
+/**
+ * Keyed by span ids, the event's own strings (a span id is 64 random bits: a task's spans of two traces do not
+ * share one, and the trace id is compared anyway), so remembering a span allocates no key.
+ */
 export interface SameCallIndex {
-  /** Tool-call spans by `traceId/spanId`, oldest first. */
+  /** Tool-call spans by span id, oldest first. */
   spans: Map<string, CallSpan>;
-  /**
-   * Spans whose parent span was not seen yet, by the parent's key and the child's tool name (`n` + name) or call id
-   * (`i` + id): the first such child of a parent, which the parent merges with when it comes.
-   */
-  waiting: Map<string, string>;
+  /** Spans whose parent span was not seen yet, by the parent's span id, in arrival order. */
+  waiting: Map<string, CallSpan[]>;
+  /** The spans in `waiting`, all lists together (at most MAX_SAME_CALL_SPANS). */
+  waitingCount: number;
 }
 
 /** What a span that records a call already counted brings to it. */
@@ -67,15 +80,7 @@ export interface SameCallSpan {
 export type SameCallMatch = { same: false; call: CountedCall } | { same: true; call: CountedCall; span: SameCallSpan };
 
 export function newSameCallIndex(): SameCallIndex {
-  return { spans: new Map(), waiting: new Map() };
-}
-
-function spanKey(traceId: string, spanId: string): string {
-  return `${traceId}/${spanId}`;
-}
-
-function waitingKey(parentKey: string, by: 'name' | 'id', value: string): string {
-  return `${parentKey}\u0000${by === 'name' ? 'n' : 'i'}${value}`;
+  return { spans: new Map(), waiting: new Map(), waitingCount: 0 };
 }
 
 function callIdOf(event: AgentEvent): string | undefined {
@@ -89,45 +94,60 @@ export function isSameCall(a: CallSpanLike, b: CallSpanLike): boolean {
   return a.name === b.name;
 }
 
-function remember(index: SameCallIndex, key: string, span: CallSpan): void {
-  index.spans.set(key, span);
+function remember(index: SameCallIndex, spanId: string, span: CallSpan): void {
+  index.spans.set(spanId, span);
   if (index.spans.size > MAX_SAME_CALL_SPANS) {
     const oldest = index.spans.keys().next().value;
     if (oldest !== undefined) index.spans.delete(oldest);
   }
 }
 
-/** `span` (under `spanKey`) waits for its parent under `key`, unless an earlier child of that parent waits there. */
-function wait(index: SameCallIndex, key: string, spanKey: string, span: CallSpan): void {
-  if (index.waiting.has(key)) return;
-  index.waiting.set(key, spanKey);
-  span.waitingKeys.push(key);
-  if (index.waiting.size > MAX_SAME_CALL_SPANS) {
-    const oldest = index.waiting.keys().next().value;
-    if (oldest !== undefined) index.waiting.delete(oldest);
+/** `span` waits for its parent `parentSpanId`; past the bound, the oldest waiting span is forgotten. */
+function wait(index: SameCallIndex, parentSpanId: string, span: CallSpan): void {
+  const list = index.waiting.get(parentSpanId);
+  if (list === undefined) index.waiting.set(parentSpanId, [span]);
+  else list.push(span);
+  span.waiting = true;
+  index.waitingCount += 1;
+  while (index.waitingCount > MAX_SAME_CALL_SPANS) {
+    const first = index.waiting.entries().next().value;
+    if (first === undefined) break;
+    const [parent, oldest] = first;
+    const dropped = oldest.shift();
+    if (dropped !== undefined) dropped.waiting = false;
+    if (oldest.length === 0) index.waiting.delete(parent);
+    index.waitingCount -= 1;
   }
 }
 
-/** The first child of the span `parentKey` that waits for it and records the same call, taken off the waiting list. */
-function takeWaitingChild(index: SameCallIndex, parentKey: string, self: CallSpanLike): CallSpan | undefined {
-  const byName = waitingKey(parentKey, 'name', self.name);
-  const keys = self.callId === undefined ? [byName] : [waitingKey(parentKey, 'id', self.callId), byName];
-  for (const key of keys) {
-    const childKey = index.waiting.get(key);
-    if (childKey === undefined) continue;
-    const child = index.spans.get(childKey);
-    if (child === undefined || !isSameCall(child, self)) continue;
-    for (const waitingKey of child.waitingKeys)
-      if (index.waiting.get(waitingKey) === childKey) index.waiting.delete(waitingKey);
-    child.waitingKeys = [];
-    return child;
-  }
-  return undefined;
+/**
+ * The child of the span `spanId` that waits for it and records the same call (one with the same call id first, else
+ * the first to arrive), taken off the waiting list.
+ */
+function takeWaitingChild(
+  index: SameCallIndex,
+  spanId: string,
+  traceId: string,
+  self: CallSpanLike,
+): CallSpan | undefined {
+  const list = index.waiting.get(spanId);
+  if (list === undefined) return undefined;
+  const candidate = (child: CallSpan): boolean =>
+    child.traceId === traceId && child.call.records < MAX_RECORDS_PER_CALL && isSameCall(child, self);
+  let at = self.callId === undefined ? -1 : list.findIndex((child) => child.callId === self.callId && candidate(child));
+  if (at < 0) at = list.findIndex(candidate);
+  if (at < 0) return undefined;
+  const [child] = list.splice(at, 1);
+  if (list.length === 0) index.waiting.delete(spanId);
+  index.waitingCount -= 1;
+  if (child !== undefined) child.waiting = false;
+  return child;
 }
 
 function newCall(event: AgentEvent): CountedCall {
   return {
     eventId: event.id,
+    records: 1,
     error: event.error,
     resultRecorded: event.tool?.resultRecorded === true,
     argumentsHashed: event.tool?.argumentsHash !== undefined,
@@ -135,12 +155,16 @@ function newCall(event: AgentEvent): CountedCall {
   };
 }
 
-/** Another record of `call`: what it brings first (the counted call takes it: the caller folds it in once). */
-function sameAs(call: CountedCall, event: AgentEvent): SameCallMatch {
+/**
+ * Another record of `call`: what it brings first (the counted call takes it: the caller folds it in once). `again`:
+ * a record of the call seen before (a replay), not one more.
+ */
+function sameAs(call: CountedCall, event: AgentEvent, again = false): SameCallMatch {
   const firstArguments = !call.argumentsHashed && event.tool?.argumentsHash !== undefined;
   const firstResult = !call.resultHashed && event.tool?.resultHash !== undefined;
   if (firstArguments) call.argumentsHashed = true;
   if (firstResult) call.resultHashed = true;
+  if (!again) call.records += 1;
   return { same: true, call, span: { of: call.eventId, firstArguments, firstResult } };
 }
 
@@ -149,29 +173,31 @@ function sameAs(call: CountedCall, event: AgentEvent): SameCallMatch {
  * event without a span id is a call of its own.
  */
 export function matchSameCall(index: SameCallIndex, event: AgentEvent): SameCallMatch {
+  const { spanId, parentSpanId, traceId } = event;
+  if (spanId === '') return { same: false, call: newCall(event) };
   const self: CallSpanLike = { name: toolName(event), callId: callIdOf(event) };
-  if (event.spanId === '') return { same: false, call: newCall(event) };
-  const key = spanKey(event.traceId, event.spanId);
-  const known = index.spans.get(key);
+  const known = index.spans.get(spanId);
   // The same span again (a replay past the processor's de-duplication): counted as before, or the record it was.
-  if (known !== undefined)
-    return known.call.eventId === event.id ? { same: false, call: known.call } : sameAs(known.call, event);
-  const parentKey = event.parentSpanId === '' ? undefined : spanKey(event.traceId, event.parentSpanId);
-  const parent = parentKey === undefined ? undefined : index.spans.get(parentKey);
-  if (parent !== undefined && !parent.childTaken && isSameCall(self, parent)) {
+  if (known !== undefined && known.traceId === traceId)
+    return known.call.eventId === event.id ? { same: false, call: known.call } : sameAs(known.call, event, true);
+  const parent = parentSpanId === '' ? undefined : index.spans.get(parentSpanId);
+  if (
+    parent !== undefined &&
+    parent.traceId === traceId &&
+    !parent.childTaken &&
+    parent.call.records < MAX_RECORDS_PER_CALL &&
+    isSameCall(self, parent)
+  ) {
     parent.childTaken = true;
-    remember(index, key, { ...self, call: parent.call, childTaken: false, waitingKeys: [] });
+    remember(index, spanId, { ...self, traceId, call: parent.call, childTaken: false, waiting: false });
     return sameAs(parent.call, event);
   }
-  const child = takeWaitingChild(index, key, self);
+  const child = takeWaitingChild(index, spanId, traceId, self);
   const call = child?.call ?? newCall(event);
-  const span: CallSpan = { ...self, call, childTaken: child !== undefined, waitingKeys: [] };
-  remember(index, key, span);
+  const span: CallSpan = { ...self, traceId, call, childTaken: child !== undefined, waiting: false };
+  remember(index, spanId, span);
   // Its own parent may still come, and be a third record of the call (or this one's first).
-  if (parentKey !== undefined && parent === undefined) {
-    wait(index, waitingKey(parentKey, 'name', self.name), key, span);
-    if (self.callId !== undefined) wait(index, waitingKey(parentKey, 'id', self.callId), key, span);
-  }
+  if (parentSpanId !== '' && parent === undefined) wait(index, parentSpanId, span);
   return child === undefined ? { same: false, call } : sameAs(call, event);
 }
 

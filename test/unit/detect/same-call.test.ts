@@ -15,7 +15,12 @@ import {
   summarize,
 } from '../../../services/core/detect/index.ts';
 import type { TaskState } from '../../../services/core/detect/index.ts';
-import { isSameCall, matchSameCall, newSameCallIndex } from '../../../services/core/detect/same-call.ts';
+import {
+  MAX_RECORDS_PER_CALL,
+  isSameCall,
+  matchSameCall,
+  newSameCallIndex,
+} from '../../../services/core/detect/same-call.ts';
 import { observeLoops, newLoopState } from '../../../services/core/loops.ts';
 import type { LoopLimits } from '../../../services/core/loops.ts';
 import { T0, TENANT } from './fixtures.ts';
@@ -194,6 +199,20 @@ describe('calls that stay calls of their own', () => {
     const parent = toolSpan({ span: 'p', tool: 'search' });
     const children = [1, 2, 3].map((n) => toolSpan({ span: `c${String(n)}`, parent: 'p', tool: 'search' }));
     for (const order of orders([parent, ...children])) expect(fold(order).counts.tool_call).toBe(3);
+  });
+
+  it('takes at most MAX_RECORDS_PER_CALL records as one call: a deeper chain of same-named spans counts its further spans', () => {
+    const chain = Array.from({ length: 6 }, (_, n) =>
+      toolSpan({
+        span: `s${String(n)}`,
+        ...(n === 0 ? {} : { parent: `s${String(n - 1)}` }),
+        tool: 'search',
+        startMs: T0 + n,
+      }),
+    );
+    expect(MAX_RECORDS_PER_CALL).toBe(3);
+    expect(fold(chain).counts.tool_call).toBe(2);
+    expect(fold([...chain].reverse()).counts.tool_call).toBe(2);
   });
 
   it('does not merge across traces, nor with a parent that is no tool call, nor without a parent', () => {
