@@ -36,6 +36,13 @@ export const ATTR = {
   adkToolResponse: 'gcp.vertex.agent.tool_response',
   /** Where a GenAI `retrieval` reads from (a vector store, an index). */
   genAiDataSource: 'gen_ai.data_source.id',
+  /**
+   * GenAI structured message lists (JSON `[{role, parts}]`), as span attributes or span-event attributes: a tool
+   * span's `tool_call` part holds its arguments, its `tool_call_response` part its result
+   * (services/core/tool-event-content.ts).
+   */
+  genAiInputMessages: 'gen_ai.input.messages',
+  genAiOutputMessages: 'gen_ai.output.messages',
 
   // MCP
   /** Older MCP instrumentations put the method on `rpc.method`. */
@@ -130,3 +137,14 @@ export const DEFAULT_TOPICS = {
 
 /** The version of opentelemetry-proto whose field numbers `schemas/otlp/*.proto` follow. */
 export const OTLP_PROTO_VERSION = 'v1.11.0';
+
+/**
+ * The span events of the older GenAI event conventions that hold a tool span's content (Strands Agents records
+ * them by default), read when the span's attributes hold none (services/core/tool-event-content.ts): the event, its
+ * attribute, and the key a stored event keeps the content under (the marker `[not stored: N chars]` unless tool
+ * content is stored).
+ */
+export const TOOL_CONTENT_EVENTS = {
+  arguments: { event: 'gen_ai.tool.message', attribute: 'content', key: 'gen_ai.tool.message.content' },
+  result: { event: 'gen_ai.choice', attribute: 'message', key: 'gen_ai.choice.message' },
+} as const;

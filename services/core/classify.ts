@@ -40,7 +40,7 @@ import { DEFAULT_COUNTERPARTY_KEY } from './counterparties.ts';
 import { modelOperation, modelUsage } from './model-usage.ts';
 import type { CounterpartyHashing } from './counterparties.ts';
 import { sha256Hex } from './sha256.ts';
-import { keptAttributes, toolDetail } from './tool-detail.ts';
+import { keepOutsideContent, keptAttributes, recordedToolContent, toolDetail } from './tool-detail.ts';
 import type { OtlpAnyValue, OtlpKeyValue, OtlpSpan, OtlpTraceRequest } from '../../schemas/otlp.ts';
 
 export type { Attributes } from './attribute-values.ts';
@@ -339,8 +339,11 @@ function toEvent(
   };
   const errorType = stringAttr(attributes, ATTR.errorType);
   if (errorType !== undefined) event.errorType = errorType;
-  if (kind === 'tool_call') event.tool = toolDetail(span.name, attributes, hashing);
-  else if (kind === 'data_access') event.data = dataDetail(span.name, attributes);
+  if (kind === 'tool_call') {
+    const content = recordedToolContent(attributes, span.events);
+    event.tool = toolDetail(span.name, attributes, hashing, content);
+    keepOutsideContent(event.attributes, content.outside, storeToolContent);
+  } else if (kind === 'data_access') event.data = dataDetail(span.name, attributes);
   else event.privilege = privilegeDetail(attributes);
   return event;
 }

@@ -1,16 +1,20 @@
 /**
  * A tool call's detail (name, type, side effect, target, call id, and what its arguments and recorded result
  * say: services/core/counterparties.ts), and the attributes kept with a stored event, where the content of tool
- * calls (arguments and results) is replaced by a marker unless the deployment asks to store it.
+ * calls (arguments and results) is replaced by a marker unless the deployment asks to store it. The content is
+ * read from the tool attributes, else from the span's message attributes and events
+ * (services/core/tool-event-content.ts).
  */
 import {
   ATTR,
   TOOL_ARGUMENT_ATTRIBUTES,
   TOOL_RESULT_ATTRIBUTES,
+  TOOL_CONTENT_EVENTS,
   TOOL_SIDE_EFFECTS,
 } from '../../schemas/conventions.ts';
 import type { ToolSideEffect } from '../../schemas/conventions.ts';
 import type { AttributeValue, ToolCallDetail } from '../../schemas/events.ts';
+import type { OtlpSpanEvent } from '../../schemas/otlp.ts';
 import { targetFromArguments } from './arguments.ts';
 import { LayeredAttributes, hostOf, isOneOf, stringAttr } from './attribute-values.ts';
 import type { Attributes } from './attribute-values.ts';
@@ -18,8 +22,42 @@ import { toolContentFacts } from './counterparties.ts';
 import type { CounterpartyHashing } from './counterparties.ts';
 import { sha256Hex } from './sha256.ts';
 import { unwrapToolArguments, unwrapToolResult } from './tool-envelopes.ts';
+import { toolContentOutsideAttributes } from './tool-event-content.ts';
+import type { OutsideToolContent } from './tool-event-content.ts';
 
-export function toolDetail(spanName: string, attributes: Attributes, hashing: CounterpartyHashing): ToolCallDetail {
+/** A tool call's arguments and result as text (out of their envelopes), and what was read outside the tool attributes. */
+export interface RecordedToolContent {
+  arguments?: string;
+  result?: string;
+  outside: OutsideToolContent;
+}
+
+/** The content of a tool span: its tool attributes first, else its message attributes and span events. */
+export function recordedToolContent(
+  attributes: Attributes,
+  events: readonly OtlpSpanEvent[] | undefined,
+): RecordedToolContent {
+  const args = toolArguments(attributes);
+  const result = toolResult(attributes);
+  const outside = toolContentOutsideAttributes(attributes, events, {
+    arguments: args === undefined,
+    result: result === undefined,
+  });
+  const content: RecordedToolContent = { outside };
+  const readArguments =
+    args ?? (outside.arguments === undefined ? undefined : unwrapToolArguments(outside.arguments.text));
+  const readResult = result ?? (outside.result === undefined ? undefined : unwrapToolResult(outside.result.text));
+  if (readArguments !== undefined) content.arguments = readArguments;
+  if (readResult !== undefined) content.result = readResult;
+  return content;
+}
+
+export function toolDetail(
+  spanName: string,
+  attributes: Attributes,
+  hashing: CounterpartyHashing,
+  content: RecordedToolContent = recordedToolContent(attributes, undefined),
+): ToolCallDetail {
   const name =
     stringAttr(attributes, ATTR.toolName) ??
     stringAttr(attributes, ATTR.mcpToolName) ??
@@ -31,7 +69,7 @@ export function toolDetail(spanName: string, attributes: Attributes, hashing: Co
   if (type !== undefined) detail.type = type;
   const sideEffect = stringAttr(attributes, ATTR.toolSideEffect);
   if (isOneOf<ToolSideEffect>(sideEffect, TOOL_SIDE_EFFECTS)) detail.sideEffect = sideEffect;
-  const args = toolArguments(attributes);
+  const args = content.arguments;
   const target =
     stringAttr(attributes, ATTR.toolTarget) ??
     hostOf(stringAttr(attributes, ATTR.urlFull)) ??
@@ -40,7 +78,7 @@ export function toolDetail(spanName: string, attributes: Attributes, hashing: Co
   if (target !== undefined) detail.target = target;
   const callId = stringAttr(attributes, ATTR.toolCallId);
   if (callId !== undefined) detail.callId = callId;
-  const result = toolResult(attributes);
+  const { result } = content;
   if (args !== undefined) detail.argumentsHash = contentHash(hashing, 'arguments', args);
   if (result !== undefined) detail.resultHash = contentHash(hashing, 'result', result);
   return { ...detail, ...toolContentFacts(args, result, hashing) };
@@ -90,7 +128,14 @@ function toolNameFromSpanName(spanName: string): string {
 export const MAX_KEPT_ATTRIBUTES = 64;
 export const MAX_VALUE_LENGTH = 512;
 
-const TOOL_CONTENT = new Set<string>([...TOOL_ARGUMENT_ATTRIBUTES, ...TOOL_RESULT_ATTRIBUTES]);
+const TOOL_CONTENT = new Set<string>([
+  ...TOOL_ARGUMENT_ATTRIBUTES,
+  ...TOOL_RESULT_ATTRIBUTES,
+  ATTR.genAiInputMessages,
+  ATTR.genAiOutputMessages,
+  TOOL_CONTENT_EVENTS.arguments.key,
+  TOOL_CONTENT_EVENTS.result.key,
+]);
 
 /** What stands for a tool's arguments or result in a stored event: `[not stored: 1,234 chars]`. */
 export function notStoredMarker(length: number): string {
@@ -137,4 +182,22 @@ function keepAttribute(
   const text = Array.isArray(value) ? value.join(',') : (value as AttributeValue);
   if (!storeToolContent && TOOL_CONTENT.has(key)) kept[key] = notStoredMarker(String(text).length);
   else kept[key] = typeof text === 'string' && text.length > MAX_VALUE_LENGTH ? text.slice(0, MAX_VALUE_LENGTH) : text;
+}
+
+/**
+ * Keeps with a stored event the tool content read from its span events (`gen_ai.tool.message.content`,
+ * `gen_ai.choice.message`, `gen_ai.input.messages`, `gen_ai.output.messages`), as the content of tool attributes is
+ * kept: the marker with the read content's length, or the content cut at MAX_VALUE_LENGTH when tool content is
+ * stored; never over MAX_KEPT_ATTRIBUTES, never over an attribute of the span's own.
+ */
+export function keepOutsideContent(
+  kept: Record<string, AttributeValue>,
+  outside: OutsideToolContent,
+  storeToolContent: boolean,
+): void {
+  for (const found of [outside.arguments, outside.result]) {
+    if (found === undefined || found.onSpan || Object.hasOwn(kept, found.key)) continue;
+    if (Object.keys(kept).length >= MAX_KEPT_ATTRIBUTES) return;
+    keepAttribute(kept, found.key, found.text, storeToolContent);
+  }
 }
