@@ -1,7 +1,9 @@
 /**
- * The tokens Tripline accepts, held in memory and re-read from the store: every `refreshMs`, and at once (at
- * most once a second) when an unknown token arrives, so a token created by another API process works within
- * about a second and a flood of made-up tokens costs at most one query a second.
+ * The tokens Tripline accepts, held in memory and re-read from the store: every `refreshMs`, and when an unknown
+ * token arrives, so that a token created by another API process works at its first use. An unknown token waits for a
+ * read that starts after it arrived (at most one a second, shared by every unknown token waiting): a token used
+ * right after a read is not refused (an OTLP client drops what a 401 answers), and a flood of made-up tokens costs
+ * at most one query a second (and waits up to a second for its 401).
  *
  * On first start (no admin token anywhere) it makes an admin token and an agent token for the `default`
  * tenant and returns them to the caller, which shows them once; only their hashes are stored.
@@ -23,6 +25,8 @@ export interface AccessControlOptions {
   /** How often tokens are re-read from the store. */
   refreshMs: number;
   now?: () => number;
+  /** Waits `ms` (tests pass a fake clock's). @default a timer */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export interface NewToken {
@@ -110,6 +114,7 @@ function principalOf(row: TokenRecord): Principal {
 export async function openAccessControl(options: AccessControlOptions): Promise<AccessControl> {
   const { store, logger } = options;
   const now = options.now ?? Date.now;
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   let records = new Map<string, TokenRecord>();
   let byHash = new Map<string, TokenRecord>();
   let lastRefreshMs = 0;
@@ -134,6 +139,22 @@ export async function openAccessControl(options: AccessControlOptions): Promise<
       }
     })();
     return refreshing;
+  };
+
+  let missRead: Promise<void> | undefined;
+  /** A read that starts after now (not one already under way), a second after the last at the earliest. */
+  const readAfterMiss = (): Promise<void> => {
+    missRead ??= (async () => {
+      try {
+        const wait = lastRefreshMs + MISS_REFRESH_INTERVAL_MS - now();
+        if (wait > 0) await sleep(wait);
+        await refreshing?.catch(() => undefined);
+        await refresh();
+      } finally {
+        missRead = undefined;
+      }
+    })();
+    return missRead;
   };
 
   try {
@@ -189,9 +210,9 @@ export async function openAccessControl(options: AccessControlOptions): Promise<
       if (token === undefined) return undefined;
       const hash = hashToken(token);
       let row = byHash.get(hash);
-      if (row === undefined && now() - lastRefreshMs >= MISS_REFRESH_INTERVAL_MS) {
+      if (row === undefined) {
         try {
-          await refresh();
+          await readAfterMiss();
         } catch (error) {
           logger.warn({ err: messageOf(error) }, 're-reading access tokens failed');
         }

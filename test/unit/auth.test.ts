@@ -124,22 +124,33 @@ describe('the token registry', () => {
     control.stop();
   });
 
-  it('sees tokens another process made, re-reading the store at most once a second for unknown tokens', async () => {
+  it('sees tokens another process made at their first use, re-reading the store at most once a second for unknown tokens', async () => {
     let now = 10_000;
+    const sleep = (ms: number): Promise<void> => {
+      now += ms;
+      return Promise.resolve();
+    };
     const store = createMemoryAccessStore();
     let reads = 0;
     const counting = { ...store, listTokens: () => ((reads += 1), store.listTokens()) };
-    const control = await openAccessControl({ store: counting, logger, refreshMs: 60_000, now: () => now });
+    const control = await openAccessControl({ store: counting, logger, refreshMs: 60_000, now: () => now, sleep });
     const other = await openAccessControl({ store, logger, refreshMs: 60_000 });
     const { token } = await other.createToken({ tenant: 'acme', role: 'viewer', name: 'elsewhere', createdBy: 'test' });
     reads = 0;
-    for (let i = 0; i < 50; i += 1) expect(await control.authenticate(`tl_guess-${i}`)).toBeUndefined();
-    expect(reads).toBe(0); // refreshed at open, less than a second ago
-    now += 1000;
+    // Used right after this process read the tokens (at open): it waits for the next read, a second later.
     expect(await control.authenticate(token)).toMatchObject({ tenant: 'acme', role: 'viewer', name: 'elsewhere' });
     expect(reads).toBe(1);
-    for (let i = 0; i < 50; i += 1) await control.authenticate(`tl_guess-again-${i}`);
-    expect(reads).toBe(1);
+    expect(now).toBe(11_000);
+    // Made-up tokens at once share one read; one after another, one read a second each.
+    const guesses = await Promise.all(Array.from({ length: 50 }, (_, i) => control.authenticate(`tl_guess-${i}`)));
+    expect(guesses.every((principal) => principal === undefined)).toBe(true);
+    expect(reads).toBe(2);
+    for (let i = 0; i < 5; i += 1) expect(await control.authenticate(`tl_guess-again-${i}`)).toBeUndefined();
+    expect(reads).toBe(7);
+    expect(now).toBe(17_000);
+    // A known token costs no read.
+    expect(await control.authenticate(token)).toBeDefined();
+    expect(reads).toBe(7);
     control.stop();
     other.stop();
   });
