@@ -98,6 +98,7 @@ export class TaskResolver {
       changed = true;
     }
     if (claims?.agentId !== undefined && !task.agentSettled && !task.learned) {
+      if (claims.agentId !== task.state.agentId) task.standInAgentId = task.state.agentId;
       task.state.agentId = claims.agentId;
       task.agentSettled = true;
       changed = true;
@@ -113,6 +114,8 @@ export class TaskResolver {
       task.state.taskType = claims.taskType;
       task.typeInferred = false;
       this.traces.noteAgentType(task.state.tenant, task.state.agentId, claims.taskType);
+      if (task.standInAgentId !== '')
+        this.traces.noteAgentType(task.state.tenant, task.standInAgentId, claims.taskType);
     }
     if (changed) output.tasks.set(key, task);
   }

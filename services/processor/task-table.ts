@@ -27,6 +27,12 @@ export interface LiveTask {
    * stand-in (`service.name`): a later span's claim does not replace it.
    */
   agentSettled: boolean;
+  /**
+   * The stand-in the task began under before a later span's claim settled its agent ('' for none): a type the
+   * task declares is noted for it too, as the next task of that framework begins under it again (Mastra's tool
+   * spans name no agent; its model and run spans do).
+   */
+  standInAgentId: string;
   /** The type is the one its agent's tasks declared so far, taken while this task has declared none. */
   typeInferred: boolean;
   status: TaskStatus;
@@ -105,6 +111,7 @@ export function newLiveTask(
     parentId: '',
     revokedChildren: new Set(),
     agentSettled: false,
+    standInAgentId: '',
     typeInferred: false,
     status: 'active',
     version: 0,

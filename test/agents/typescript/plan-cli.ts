@@ -85,12 +85,12 @@ export class RootSpans implements SpanProcessor {
 /**
  * Runs each task of the plan: in mode `wrapper` inside the user's own span around the run (the only place the task
  * id is declared), in mode `trace` as its own trace. After each task a JSON line `{"label", "taskId", "traceId"}`
- * goes to stdout.
+ * goes to stdout. A framework that traces outside the OpenTelemetry SDK (Mastra) returns its run's trace id from `runTask`.
  */
 export async function runPlan(
   { mode, plan }: Pick<AgentRun, 'mode' | 'plan'>,
   roots: RootSpans,
-  runTask: (task: PlannedTask, index: number) => Promise<void>,
+  runTask: (task: PlannedTask, index: number) => Promise<unknown>,
 ): Promise<void> {
   const tracer = trace.getTracer('support-agent');
   for (const [index, task] of plan.entries()) {
@@ -114,8 +114,8 @@ export async function runPlan(
       );
     } else {
       const before = roots.traceIds.length;
-      await runTask(task, index);
-      traceId = roots.traceIds[before];
+      const returned = await runTask(task, index);
+      traceId = typeof returned === 'string' ? returned : roots.traceIds[before];
     }
     if (traceId === undefined) throw new Error(`task ${String(index)} started no trace`);
     console.log(JSON.stringify({ label: task.label, taskId, traceId }));
