@@ -34,15 +34,15 @@ import {
   VERDICT_MS,
   WARMUP_RUN,
   WARMUP_TASKS,
-  baselineView,
   benignCalls,
   exfiltrationCalls,
   getJson,
   rng,
   startSuiteTripline,
   taskView,
+  waitForBaseline,
 } from '../helpers/agent-plans.ts';
-import type { BaselineView, Call, PlannedTask as Plan, TaskView } from '../helpers/agent-plans.ts';
+import type { Call, PlannedTask as Plan, TaskView } from '../helpers/agent-plans.ts';
 
 const FRAMEWORK = 'google_adk';
 type Mode = 'wrapper' | 'trace';
@@ -119,7 +119,6 @@ describe('Google ADK (Python), its own telemetry, against Tripline', () => {
   });
 
   const task = (id: string): Promise<TaskView | undefined> => taskView(tripline.apiUrl, id);
-  const baseline = (taskType: string): Promise<BaselineView | undefined> => baselineView(tripline.apiUrl, taskType);
   const timeline = async (id: string): Promise<TimelineItems> => {
     const view = (await getJson(`${tripline.apiUrl}/v1/tasks/${encodeURIComponent(id)}/timeline?limit=1000`)) as
       { items: TimelineItems } | undefined;
@@ -178,26 +177,14 @@ describe('Google ADK (Python), its own telemetry, against Tripline', () => {
           const plan = Array.from({ length: WARMUP_RUN }, () => planned('benign', benignPlan(next)));
           expect(plan.some((entry) => entry.calls.some((call) => call.withPrevious === true))).toBe(true);
           warmup = await runAgent(suite, 'warmup', plan);
-          let last: BaselineView | undefined;
-          try {
-            await waitFor(
-              `the baseline of ${taskType} to be learned from ${String(WARMUP_TASKS)} tasks`,
-              async () => {
-                last = await baseline(taskType);
-                return last !== undefined && last.tasks >= WARMUP_TASKS;
-              },
-              VERDICT_MS,
-              250,
-            );
-          } catch (error) {
-            const first = warmup[0];
-            const seen = first === undefined ? undefined : await task(idOf(first));
-            throw new Error(
-              `${(error as Error).message}; baseline: ${shown(last)}; first warm-up task: ${shown(seen)}`,
-              { cause: error },
-            );
-          }
-          expect(last?.regime).toBe('type_baseline');
+          const first = warmup[0];
+          const learned = await waitForBaseline(
+            tripline.apiUrl,
+            taskType,
+            WARMUP_TASKS,
+            first === undefined ? undefined : idOf(first),
+          );
+          expect(learned.regime).toBe('type_baseline');
         },
         10 * 60_000,
       );

@@ -35,7 +35,6 @@ import {
   VERDICT_MS,
   WARMUP_RUN,
   WARMUP_TASKS,
-  baselineView,
   benignCalls,
   exfiltrationCalls,
   getJson,
@@ -43,9 +42,10 @@ import {
   startSuiteTripline,
   storedCounterpartyKey,
   taskView,
+  waitForBaseline,
 } from '../helpers/agent-plans.ts';
 import { invoiceInjectionTests, readStoredEvents } from '../helpers/invoice-injection.ts';
-import type { BaselineView, Call, PlannedTask as Plan, TaskView } from '../helpers/agent-plans.ts';
+import type { Call, PlannedTask as Plan, TaskView } from '../helpers/agent-plans.ts';
 
 const run = promisify(execFile);
 const MASTRA_AGENT = fileURLToPath(new URL('../agents/typescript/mastra-agent.ts', import.meta.url));
@@ -89,7 +89,6 @@ describe('a Mastra agent against Tripline', () => {
   });
 
   const task = (id: string): Promise<TaskView | undefined> => taskView(tripline.apiUrl, id);
-  const baseline = (taskType: string): Promise<BaselineView | undefined> => baselineView(tripline.apiUrl, taskType);
 
   /** Runs the Mastra agent over `plan` in `mode`; returns what it ran, in order. */
   async function runAgent(
@@ -147,26 +146,14 @@ describe('a Mastra agent against Tripline', () => {
         async () => {
           const plan = Array.from({ length: WARMUP_RUN }, () => planned('benign', benignCalls(next)));
           warmup = await runAgent(mode, 'warmup', plan);
-          let last: BaselineView | undefined;
-          try {
-            await waitFor(
-              `the baseline of ${taskType} to be learned from ${String(WARMUP_TASKS)} tasks`,
-              async () => {
-                last = await baseline(taskType);
-                return last !== undefined && last.tasks >= WARMUP_TASKS;
-              },
-              VERDICT_MS,
-              250,
-            );
-          } catch (error) {
-            const first = warmup[0];
-            const seen = first === undefined ? undefined : await task(idOf(first));
-            throw new Error(
-              `${(error as Error).message}; baseline: ${last === undefined ? '404' : JSON.stringify(last)}; first warm-up task: ${seen === undefined ? '404' : JSON.stringify(seen)}`,
-              { cause: error },
-            );
-          }
-          expect(last?.regime).toBe('type_baseline');
+          const first = warmup[0];
+          const learned = await waitForBaseline(
+            tripline.apiUrl,
+            taskType,
+            WARMUP_TASKS,
+            first === undefined ? undefined : idOf(first),
+          );
+          expect(learned.regime).toBe('type_baseline');
         },
         10 * 60_000,
       );

@@ -34,9 +34,9 @@ import { pythonFor, runPythonAgent } from '../helpers/python.ts';
 import { startTriplineProcess } from '../helpers/tripline-process.ts';
 import type { TriplineProcess } from '../helpers/tripline-process.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { EXFIL_URL, VERDICT_MS, baselineView, benignCalls, rng, taskView } from '../helpers/agent-plans.ts';
+import { EXFIL_URL, VERDICT_MS, benignCalls, rng, taskView, waitForBaseline } from '../helpers/agent-plans.ts';
 import { invoiceInjectionTests, readStoredEvents } from '../helpers/invoice-injection.ts';
-import type { BaselineView, Call, PlannedTask as Plan, TaskView } from '../helpers/agent-plans.ts';
+import type { Call, PlannedTask as Plan, TaskView } from '../helpers/agent-plans.ts';
 
 const FRAMEWORKS = ['pydantic_ai', 'langgraph'] as const;
 const MODES = ['wrapper', 'trace'] as const;
@@ -98,7 +98,6 @@ describe('real Python agents (pydantic-ai, LangGraph + OpenInference) against Tr
   });
 
   const task = (id: string): Promise<TaskView | undefined> => taskView(tripline.apiUrl, id);
-  const baseline = (taskType: string): Promise<BaselineView | undefined> => baselineView(tripline.apiUrl, taskType);
 
   /** Runs one agent process over `plan`; returns what it ran, in order. */
   async function runAgent(
@@ -169,26 +168,14 @@ describe('real Python agents (pydantic-ai, LangGraph + OpenInference) against Tr
           async () => {
             const plan = Array.from({ length: WARMUP_RUN }, () => planned('benign', benignCalls(next)));
             warmup = await runAgent(framework, mode, taskType, 'warmup', plan);
-            let last: BaselineView | undefined;
-            try {
-              await waitFor(
-                `the baseline of ${taskType} to be learned from ${String(WARMUP_TASKS)} tasks`,
-                async () => {
-                  last = await baseline(taskType);
-                  return last !== undefined && last.tasks >= WARMUP_TASKS;
-                },
-                VERDICT_MS,
-                250,
-              );
-            } catch (error) {
-              const first = warmup[0];
-              const sample = first === undefined ? undefined : await task(idOf(first));
-              throw new Error(
-                `${(error as Error).message}; baseline: ${last === undefined ? 'none (404)' : `${String(last.tasks)} tasks, ${last.regime}`}; first warm-up task: ${sample === undefined ? 'unknown to Tripline (404)' : JSON.stringify(sample)}`,
-                { cause: error },
-              );
-            }
-            expect(last?.regime).toBe('type_baseline');
+            const first = warmup[0];
+            const learned = await waitForBaseline(
+              tripline.apiUrl,
+              taskType,
+              WARMUP_TASKS,
+              first === undefined ? undefined : idOf(first),
+            );
+            expect(learned.regime).toBe('type_baseline');
           },
           10 * 60_000,
         );

@@ -33,7 +33,6 @@ import {
   VERDICT_MS,
   WARMUP_RUN,
   WARMUP_TASKS,
-  baselineView,
   benignCalls,
   exfiltrationCalls,
   getJson,
@@ -41,8 +40,9 @@ import {
   startSuiteTripline,
   storedCounterpartyKey,
   taskView,
+  waitForBaseline,
 } from '../helpers/agent-plans.ts';
-import type { BaselineView, Call, PlannedTask, TaskView } from '../helpers/agent-plans.ts';
+import type { Call, PlannedTask, TaskView } from '../helpers/agent-plans.ts';
 import { invoiceInjectionTests, readStoredEvents } from '../helpers/invoice-injection.ts';
 import { pythonFor, runPythonAgent } from '../helpers/python.ts';
 import type { TriplineProcess } from '../helpers/tripline-process.ts';
@@ -178,26 +178,14 @@ describe('Strands Agents against Tripline, tool content from span events and fro
         async () => {
           const plan = Array.from({ length: WARMUP_RUN }, () => planned('benign', benignCalls(next)));
           warmup = await runAgent(conventions, agent, 'warmup', plan, mode);
-          let last: BaselineView | undefined;
-          try {
-            await waitFor(
-              `the baseline of ${taskType} to be learned from ${String(WARMUP_TASKS)} tasks`,
-              async () => {
-                last = await baselineView(tripline.apiUrl, taskType);
-                return last !== undefined && last.tasks >= WARMUP_TASKS;
-              },
-              VERDICT_MS,
-              250,
-            );
-          } catch (error) {
-            const first = warmup[0];
-            const seen = first === undefined ? undefined : await task(idOf(first));
-            throw new Error(
-              `${(error as Error).message}; baseline: ${JSON.stringify(last ?? '404')}; first warm-up task: ${JSON.stringify(seen ?? '404')}`,
-              { cause: error },
-            );
-          }
-          expect(last?.regime).toBe('type_baseline');
+          const first = warmup[0];
+          const learned = await waitForBaseline(
+            tripline.apiUrl,
+            taskType,
+            WARMUP_TASKS,
+            first === undefined ? undefined : idOf(first),
+          );
+          expect(learned.regime).toBe('type_baseline');
         },
         10 * 60_000,
       );

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { TEST_AUTH_ENV, adminHeaders } from './auth.ts';
 import { startTriplineProcess } from './tripline-process.ts';
 import type { TriplineProcess } from './tripline-process.ts';
+import { waitFor } from './wait.ts';
 
 export { rng } from '../../collectors/simulator/scenarios.ts';
 
@@ -173,4 +174,34 @@ export async function taskView(apiUrl: string, id: string): Promise<TaskView | u
 /** A task type's baseline as the API shows it, or undefined when it has none. */
 export async function baselineView(apiUrl: string, taskType: string): Promise<BaselineView | undefined> {
   return (await getJson(`${apiUrl}/v1/baselines/${encodeURIComponent(taskType)}`)) as BaselineView | undefined;
+}
+
+/**
+ * The baseline of `taskType` once learned from `tasks` tasks; on a timeout the error shows the baseline as it was and
+ * the first warm-up task as Tripline knows it (`firstTaskId`), which is where a suite that never warms up is read.
+ */
+export async function waitForBaseline(
+  apiUrl: string,
+  taskType: string,
+  tasks: number,
+  firstTaskId: string | undefined,
+): Promise<BaselineView> {
+  let last: BaselineView | undefined;
+  try {
+    return await waitFor(
+      `the baseline of ${taskType} to be learned from ${String(tasks)} tasks`,
+      async () => {
+        last = await baselineView(apiUrl, taskType);
+        return last !== undefined && last.tasks >= tasks ? last : undefined;
+      },
+      VERDICT_MS,
+      250,
+    );
+  } catch (error) {
+    const seen = firstTaskId === undefined ? undefined : await taskView(apiUrl, firstTaskId);
+    throw new Error(
+      `${(error as Error).message}; baseline: ${last === undefined ? '404' : JSON.stringify(last)}; first warm-up task ${firstTaskId ?? ''}: ${seen === undefined ? '404' : JSON.stringify(seen)}`,
+      { cause: error },
+    );
+  }
 }
