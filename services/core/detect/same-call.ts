@@ -49,8 +49,6 @@ export interface CallSpan extends CallSpanLike {
   call: CountedCall;
   /** A same-call child is merged into it already (a span records one call: a second such child is another call). */
   childTaken: boolean;
-  /** It waits in `waiting` for its parent. */
-  waiting: boolean;
 }
 
 /**
@@ -107,14 +105,12 @@ function wait(index: SameCallIndex, parentSpanId: string, span: CallSpan): void 
   const list = index.waiting.get(parentSpanId);
   if (list === undefined) index.waiting.set(parentSpanId, [span]);
   else list.push(span);
-  span.waiting = true;
   index.waitingCount += 1;
   while (index.waitingCount > MAX_SAME_CALL_SPANS) {
     const first = index.waiting.entries().next().value;
     if (first === undefined) break;
     const [parent, oldest] = first;
-    const dropped = oldest.shift();
-    if (dropped !== undefined) dropped.waiting = false;
+    oldest.shift();
     if (oldest.length === 0) index.waiting.delete(parent);
     index.waitingCount -= 1;
   }
@@ -140,7 +136,6 @@ function takeWaitingChild(
   const [child] = list.splice(at, 1);
   if (list.length === 0) index.waiting.delete(spanId);
   index.waitingCount -= 1;
-  if (child !== undefined) child.waiting = false;
   return child;
 }
 
@@ -189,12 +184,12 @@ export function matchSameCall(index: SameCallIndex, event: AgentEvent): SameCall
     isSameCall(self, parent)
   ) {
     parent.childTaken = true;
-    remember(index, spanId, { ...self, traceId, call: parent.call, childTaken: false, waiting: false });
+    remember(index, spanId, { ...self, traceId, call: parent.call, childTaken: false });
     return sameAs(parent.call, event);
   }
   const child = takeWaitingChild(index, spanId, traceId, self);
   const call = child?.call ?? newCall(event);
-  const span: CallSpan = { ...self, traceId, call, childTaken: child !== undefined, waiting: false };
+  const span: CallSpan = { ...self, traceId, call, childTaken: child !== undefined };
   remember(index, spanId, span);
   // Its own parent may still come, and be a third record of the call (or this one's first).
   if (parentSpanId !== '' && parent === undefined) wait(index, parentSpanId, span);
