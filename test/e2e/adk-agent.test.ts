@@ -39,10 +39,11 @@ import {
   getJson,
   rng,
   startSuiteTripline,
-  taskView,
   waitForBaseline,
+  waitForRevoked,
+  waitForSettled,
 } from '../helpers/agent-plans.ts';
-import type { Call, PlannedTask as Plan, TaskView } from '../helpers/agent-plans.ts';
+import type { Call, PlannedTask as Plan } from '../helpers/agent-plans.ts';
 
 const FRAMEWORK = 'google_adk';
 type Mode = 'wrapper' | 'trace';
@@ -84,9 +85,6 @@ interface RanTask {
   calls: Call[];
 }
 
-/** A view for a failure message; `404` for one Tripline does not know. */
-const shown = (view: unknown): string => (view === undefined ? '404' : JSON.stringify(view));
-
 /** The model's turns for a plan: one per call not made together with the one before it, and the answer. */
 const modelTurns = (calls: readonly Call[]): number => calls.filter((call) => call.withPrevious !== true).length + 1;
 
@@ -118,7 +116,6 @@ describe('Google ADK (Python), its own telemetry, against Tripline', () => {
     rmSync(workDir, { recursive: true, force: true });
   });
 
-  const task = (id: string): Promise<TaskView | undefined> => taskView(tripline.apiUrl, id);
   const timeline = async (id: string): Promise<TimelineItems> => {
     const view = (await getJson(`${tripline.apiUrl}/v1/tasks/${encodeURIComponent(id)}/timeline?limit=1000`)) as
       { items: TimelineItems } | undefined;
@@ -206,23 +203,8 @@ describe('Google ADK (Python), its own telemetry, against Tripline', () => {
           const [attack] = mixedOf('exfiltration');
           expect(attack, 'the mixed phase ran').toBeDefined();
           if (attack === undefined) return;
-          let last: TaskView | undefined;
-          try {
-            await waitFor(
-              `task ${idOf(attack)} (exfiltration) to be revoked`,
-              async () => {
-                last = await task(idOf(attack));
-                return last?.status === 'revoked';
-              },
-              VERDICT_MS,
-              250,
-            );
-          } catch (error) {
-            throw new Error(`${(error as Error).message}; last seen: ${shown(last)}`, {
-              cause: error,
-            });
-          }
-          expect(last?.detector.regime).toBe('type_baseline');
+          const revoked = await waitForRevoked(tripline.apiUrl, idOf(attack), 'exfiltration');
+          expect(revoked.detector.regime).toBe('type_baseline');
         },
         2 * 60_000,
       );
@@ -272,29 +254,7 @@ describe('Google ADK (Python), its own telemetry, against Tripline', () => {
         async () => {
           const benign = [...warmup, ...mixedOf('benign')];
           expect(benign.length, 'the warm-up and the mixed phase ran').toBe(WARMUP_RUN + MIXED_BENIGN);
-          const views = new Map<string, TaskView | undefined>();
-          const settled = (entry: RanTask): boolean => {
-            const status = views.get(idOf(entry))?.status;
-            return status === 'completed' || status === 'revoked';
-          };
-          try {
-            await waitFor(
-              `all ${String(benign.length)} benign tasks of ${taskType} to complete`,
-              async () => {
-                for (const entry of benign) if (!settled(entry)) views.set(idOf(entry), await task(idOf(entry)));
-                return benign.every(settled);
-              },
-              VERDICT_MS,
-              500,
-            );
-          } catch (error) {
-            const pending = benign
-              .filter((entry) => !settled(entry))
-              .map((entry) => `${idOf(entry)}: ${shown(views.get(idOf(entry)))}`);
-            throw new Error(`${(error as Error).message}; not completed: ${pending.slice(0, 3).join('; ')}`, {
-              cause: error,
-            });
-          }
+          const views = await waitForSettled(tripline.apiUrl, benign.map(idOf), `benign tasks of ${taskType}`);
           const revoked = benign.filter((entry) => views.get(idOf(entry))?.status === 'revoked');
           expect(
             revoked.map((entry) => JSON.stringify(views.get(idOf(entry)))),

@@ -43,6 +43,8 @@ import {
   storedCounterpartyKey,
   taskView,
   waitForBaseline,
+  waitForRevoked,
+  waitForSettled,
 } from '../helpers/agent-plans.ts';
 import { invoiceInjectionTests, readStoredEvents } from '../helpers/invoice-injection.ts';
 import type { Call, PlannedTask as Plan, TaskView } from '../helpers/agent-plans.ts';
@@ -179,23 +181,8 @@ describe('a Mastra agent against Tripline', () => {
           const [attack] = mixedOf('exfiltration');
           expect(attack, 'the mixed phase ran').toBeDefined();
           if (attack === undefined) return;
-          let last: TaskView | undefined;
-          try {
-            await waitFor(
-              `task ${idOf(attack)} (exfiltration) to be revoked`,
-              async () => {
-                last = await task(idOf(attack));
-                return last?.status === 'revoked';
-              },
-              VERDICT_MS,
-              250,
-            );
-          } catch (error) {
-            throw new Error(`${(error as Error).message}; last seen: ${JSON.stringify(last ?? '404')}`, {
-              cause: error,
-            });
-          }
-          expect(last?.agentId).toBe(DEFAULT_AGENT);
+          const revoked = await waitForRevoked(tripline.apiUrl, idOf(attack), 'exfiltration');
+          expect(revoked.agentId).toBe(DEFAULT_AGENT);
         },
         2 * 60_000,
       );
@@ -265,29 +252,7 @@ describe('a Mastra agent against Tripline', () => {
         async () => {
           const benign = [...warmup, ...mixedOf('benign')];
           expect(benign.length, 'the warm-up and the mixed phase ran').toBe(WARMUP_RUN + MIXED_BENIGN);
-          const views = new Map<string, TaskView | undefined>();
-          const settled = (entry: RanTask): boolean => {
-            const status = views.get(idOf(entry))?.status;
-            return status === 'completed' || status === 'revoked';
-          };
-          try {
-            await waitFor(
-              `all ${String(benign.length)} benign tasks of ${taskType} to complete`,
-              async () => {
-                for (const entry of benign) if (!settled(entry)) views.set(idOf(entry), await task(idOf(entry)));
-                return benign.every(settled);
-              },
-              VERDICT_MS,
-              500,
-            );
-          } catch (error) {
-            const pending = benign
-              .filter((entry) => !settled(entry))
-              .map((entry) => `${idOf(entry)}: ${JSON.stringify(views.get(idOf(entry)) ?? '404')}`);
-            throw new Error(`${(error as Error).message}; not completed: ${pending.slice(0, 3).join('; ')}`, {
-              cause: error,
-            });
-          }
+          const views = await waitForSettled(tripline.apiUrl, benign.map(idOf), `benign tasks of ${taskType}`);
           const revoked = benign.filter((entry) => views.get(idOf(entry))?.status === 'revoked');
           expect(
             revoked.map((entry) => JSON.stringify(views.get(idOf(entry)))),

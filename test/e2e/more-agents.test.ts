@@ -68,6 +68,8 @@ import {
   storedCounterpartyKey,
   taskView,
   waitForBaseline,
+  waitForRevoked,
+  waitForSettled,
 } from '../helpers/agent-plans.ts';
 import { invoiceInjectionTests, readStoredEvents } from '../helpers/invoice-injection.ts';
 import type { Call, PlannedTask as Plan, TaskView } from '../helpers/agent-plans.ts';
@@ -318,23 +320,7 @@ describe('more real agents (OpenAI Agents SDK, CrewAI, smolagents, LlamaIndex, A
           const [attack] = mixedOf('exfiltration');
           expect(attack, 'the mixed phase ran').toBeDefined();
           if (attack === undefined) return;
-          let last: TaskView | undefined;
-          try {
-            await waitFor(
-              `task ${idOf(attack)} (exfiltration) to be revoked`,
-              async () => {
-                last = await task(idOf(attack));
-                return last?.status === 'revoked';
-              },
-              VERDICT_MS,
-              250,
-            );
-          } catch (error) {
-            throw new Error(
-              `${(error as Error).message}; last seen: ${last === undefined ? 'unknown to Tripline (404)' : JSON.stringify(last)}`,
-              { cause: error },
-            );
-          }
+          await waitForRevoked(tripline.apiUrl, idOf(attack), 'exfiltration');
         },
         2 * 60_000,
       );
@@ -400,30 +386,7 @@ describe('more real agents (OpenAI Agents SDK, CrewAI, smolagents, LlamaIndex, A
         async () => {
           const benign = [...warmup, ...mixedOf('benign')];
           expect(benign.length, 'the warm-up and the mixed phase ran').toBe(WARMUP_RUN + MIXED_BENIGN);
-          const views = new Map<string, TaskView | undefined>();
-          const settled = (entry: RanTask): boolean => {
-            const status = views.get(idOf(entry))?.status;
-            return status === 'completed' || status === 'revoked';
-          };
-          try {
-            await waitFor(
-              `all ${String(benign.length)} benign tasks of ${taskType} to complete`,
-              async () => {
-                for (const entry of benign) if (!settled(entry)) views.set(idOf(entry), await task(idOf(entry)));
-                return benign.every(settled);
-              },
-              VERDICT_MS,
-              500,
-            );
-          } catch (error) {
-            const pending = benign
-              .filter((entry) => !settled(entry))
-              .map((entry) => `${idOf(entry)}: ${JSON.stringify(views.get(idOf(entry)) ?? '404')}`);
-            throw new Error(
-              `${(error as Error).message}; not completed (${String(pending.length)}): ${pending.slice(0, 3).join('; ')}`,
-              { cause: error },
-            );
-          }
+          const views = await waitForSettled(tripline.apiUrl, benign.map(idOf), `benign tasks of ${taskType}`);
           const revoked = benign.filter((entry) => views.get(idOf(entry))?.status === 'revoked');
           expect(
             revoked.map((entry) => JSON.stringify(views.get(idOf(entry)))),

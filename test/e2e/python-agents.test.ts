@@ -34,7 +34,16 @@ import { pythonFor, runPythonAgent } from '../helpers/python.ts';
 import { startTriplineProcess } from '../helpers/tripline-process.ts';
 import type { TriplineProcess } from '../helpers/tripline-process.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { EXFIL_URL, VERDICT_MS, benignCalls, rng, taskView, waitForBaseline } from '../helpers/agent-plans.ts';
+import {
+  EXFIL_URL,
+  VERDICT_MS,
+  benignCalls,
+  rng,
+  taskView,
+  waitForBaseline,
+  waitForRevoked,
+  waitForSettled,
+} from '../helpers/agent-plans.ts';
 import { invoiceInjectionTests, readStoredEvents } from '../helpers/invoice-injection.ts';
 import type { Call, PlannedTask as Plan, TaskView } from '../helpers/agent-plans.ts';
 
@@ -211,23 +220,7 @@ describe('real Python agents (pydantic-ai, LangGraph + OpenInference) against Tr
               const [attack] = mixedOf(label);
               expect(attack, 'the mixed phase ran').toBeDefined();
               if (attack === undefined) return;
-              let last: TaskView | undefined;
-              try {
-                await waitFor(
-                  `task ${idOf(attack)} (${label}) to be revoked`,
-                  async () => {
-                    last = await task(idOf(attack));
-                    return last?.status === 'revoked';
-                  },
-                  VERDICT_MS,
-                  250,
-                );
-              } catch (error) {
-                throw new Error(
-                  `${(error as Error).message}; last seen: ${last === undefined ? 'unknown to Tripline (404)' : JSON.stringify(last)}`,
-                  { cause: error },
-                );
-              }
+              await waitForRevoked(tripline.apiUrl, idOf(attack), label);
             },
             2 * 60_000,
           );
@@ -238,33 +231,7 @@ describe('real Python agents (pydantic-ai, LangGraph + OpenInference) against Tr
           async () => {
             const benign = [...warmup, ...mixedOf('benign')];
             expect(benign.length, 'the warm-up and the mixed phase ran').toBe(WARMUP_RUN + MIXED_BENIGN);
-            const views = new Map<string, TaskView | undefined>();
-            try {
-              await waitFor(
-                `all ${String(benign.length)} benign tasks of ${taskType} to complete`,
-                async () => {
-                  for (const entry of benign) {
-                    const id = idOf(entry);
-                    if (views.get(id)?.status === 'completed' || views.get(id)?.status === 'revoked') continue;
-                    views.set(id, await task(id));
-                  }
-                  return benign.every((entry) => {
-                    const status = views.get(idOf(entry))?.status;
-                    return status === 'completed' || status === 'revoked';
-                  });
-                },
-                VERDICT_MS,
-                500,
-              );
-            } catch (error) {
-              const pending = benign
-                .filter((entry) => views.get(idOf(entry))?.status !== 'completed')
-                .map((entry) => `${idOf(entry)}: ${JSON.stringify(views.get(idOf(entry)) ?? '404')}`);
-              throw new Error(
-                `${(error as Error).message}; not completed (${String(pending.length)}): ${pending.slice(0, 3).join('; ')}`,
-                { cause: error },
-              );
-            }
+            const views = await waitForSettled(tripline.apiUrl, benign.map(idOf), `benign tasks of ${taskType}`);
             const revoked = benign.filter((entry) => views.get(idOf(entry))?.status === 'revoked');
             expect(
               revoked.map((entry) => JSON.stringify(views.get(idOf(entry)))),

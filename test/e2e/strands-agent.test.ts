@@ -41,6 +41,8 @@ import {
   storedCounterpartyKey,
   taskView,
   waitForBaseline,
+  waitForRevoked,
+  waitForSettled,
 } from '../helpers/agent-plans.ts';
 import type { Call, PlannedTask, TaskView } from '../helpers/agent-plans.ts';
 import { invoiceInjectionTests, readStoredEvents } from '../helpers/invoice-injection.ts';
@@ -198,23 +200,8 @@ describe('Strands Agents against Tripline, tool content from span events and fro
           mixed = await runAgent(conventions, agent, 'mixed', plan, mode);
           const [attack] = mixedOf('exfiltration');
           if (attack === undefined) throw new Error('the exfiltration did not run');
-          let last: TaskView | undefined;
-          try {
-            await waitFor(
-              `task ${idOf(attack)} (exfiltration) to be revoked`,
-              async () => {
-                last = await task(idOf(attack));
-                return last?.status === 'revoked';
-              },
-              VERDICT_MS,
-              250,
-            );
-          } catch (error) {
-            throw new Error(`${(error as Error).message}; last seen: ${JSON.stringify(last ?? '404')}`, {
-              cause: error,
-            });
-          }
-          expect(last?.detector.regime, JSON.stringify(last)).toBe('type_baseline');
+          const revoked = await waitForRevoked(tripline.apiUrl, idOf(attack), 'exfiltration');
+          expect(revoked.detector.regime, JSON.stringify(revoked)).toBe('type_baseline');
         },
         10 * 60_000,
       );
@@ -261,18 +248,7 @@ describe('Strands Agents against Tripline, tool content from span events and fro
         async () => {
           const benign = [...warmup, ...mixedOf('benign')];
           expect(benign).toHaveLength(WARMUP_RUN + MIXED_BENIGN);
-          const views = new Map<string, TaskView | undefined>();
-          const settled = (entry: RanTask): boolean =>
-            ['completed', 'revoked'].includes(views.get(idOf(entry))?.status ?? '');
-          await waitFor(
-            `all ${String(benign.length)} benign tasks of ${taskType} to complete`,
-            async () => {
-              for (const entry of benign) if (!settled(entry)) views.set(idOf(entry), await task(idOf(entry)));
-              return benign.every(settled);
-            },
-            VERDICT_MS,
-            500,
-          );
+          const views = await waitForSettled(tripline.apiUrl, benign.map(idOf), `benign tasks of ${taskType}`);
           expect(
             benign
               .filter((entry) => views.get(idOf(entry))?.status !== 'completed')

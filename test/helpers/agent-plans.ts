@@ -205,3 +205,60 @@ export async function waitForBaseline(
     );
   }
 }
+
+/** The task once revoked (`what`: the attack's label, for the message); on a timeout the error shows it as last seen. */
+export async function waitForRevoked(apiUrl: string, taskId: string, what: string): Promise<TaskView> {
+  let last: TaskView | undefined;
+  try {
+    return await waitFor(
+      `task ${taskId} (${what}) to be revoked`,
+      async () => {
+        last = await taskView(apiUrl, taskId);
+        return last?.status === 'revoked' ? last : undefined;
+      },
+      VERDICT_MS,
+      250,
+    );
+  } catch (error) {
+    throw new Error(
+      `${(error as Error).message}; last seen: ${last === undefined ? 'unknown to Tripline (404)' : JSON.stringify(last)}`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * The views of `taskIds` once every one is completed or revoked (`what`: the tasks, for the message); on a timeout the
+ * error shows the first tasks still pending as last seen.
+ */
+export async function waitForSettled(
+  apiUrl: string,
+  taskIds: readonly string[],
+  what: string,
+): Promise<Map<string, TaskView | undefined>> {
+  const views = new Map<string, TaskView | undefined>();
+  const settled = (id: string): boolean => {
+    const status = views.get(id)?.status;
+    return status === 'completed' || status === 'revoked';
+  };
+  try {
+    await waitFor(
+      `all ${String(taskIds.length)} ${what} to complete`,
+      async () => {
+        for (const id of taskIds) if (!settled(id)) views.set(id, await taskView(apiUrl, id));
+        return taskIds.every(settled);
+      },
+      VERDICT_MS,
+      500,
+    );
+  } catch (error) {
+    const pending = taskIds
+      .filter((id) => !settled(id))
+      .map((id) => `${id}: ${JSON.stringify(views.get(id) ?? '404')}`);
+    throw new Error(
+      `${(error as Error).message}; not completed (${String(pending.length)}): ${pending.slice(0, 3).join('; ')}`,
+      { cause: error },
+    );
+  }
+  return views;
+}
